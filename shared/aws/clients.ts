@@ -1,0 +1,73 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+
+/** The AWS clients ESync uses, created in one place and injected everywhere else. */
+export interface AwsClients {
+  readonly dynamodb: DynamoDBClient;
+  readonly ddb: DynamoDBDocumentClient;
+  readonly sqs: SQSClient;
+  readonly s3: S3Client;
+  readonly sfn: SFNClient;
+  readonly eventBridge: EventBridgeClient;
+  readonly secretsManager: SecretsManagerClient;
+}
+
+/** Observes every request any client sends (the benchmark counts them by service and operation). */
+export type RequestObserver = (request: { service: string; operation: string; bytes: number }) => void;
+
+export interface CreateClientsOptions {
+  readonly region?: string;
+  readonly observer?: RequestObserver;
+}
+
+/**
+ * Builds the clients. Endpoints come from the standard `AWS_ENDPOINT_URL_<SERVICE>`
+ * variables the SDK reads itself, so the same code reaches AWS or the local stack.
+ * S3 uses path-style addressing when its endpoint is overridden, since a local server
+ * has no per-bucket DNS names.
+ */
+export function createAwsClients(options: CreateClientsOptions = {}): AwsClients {
+  const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  const common = { region, maxAttempts: 3 } as const;
+  const dynamodb = new DynamoDBClient(common);
+  const clients: AwsClients = {
+    dynamodb,
+    ddb: DynamoDBDocumentClient.from(dynamodb, {
+      marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },
+    }),
+    sqs: new SQSClient(common),
+    s3: new S3Client({
+      ...common,
+      forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL),
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    }),
+    sfn: new SFNClient(common),
+    eventBridge: new EventBridgeClient(common),
+    secretsManager: new SecretsManagerClient(common),
+  };
+  if (options.observer) {
+    const observer = options.observer;
+    for (const [service, client] of Object.entries(clients)) {
+      if (service === 'ddb') continue;
+      (client as DynamoDBClient).middlewareStack.add(
+        (next, context) => async (args) => {
+          const body = (args.request as { body?: unknown }).body;
+          observer({
+            service: context.clientName?.replace(/Client$/, '') ?? service,
+            operation: context.commandName?.replace(/Command$/, '') ?? 'unknown',
+            bytes: typeof body === 'string' ? Buffer.byteLength(body) : body instanceof Uint8Array ? body.byteLength : 0,
+          });
+          return next(args);
+        },
+        { step: 'finalizeRequest', name: 'esyncRequestObserver' },
+      );
+    }
+  }
+  return clients;
+}

@@ -1,0 +1,43 @@
+import { ConfigError } from './errors.ts';
+import { loadQueueName, stateMachineName } from './naming.ts';
+
+/**
+ * Runtime settings of a function, read once at cold start. Every value comes from an
+ * environment variable set by the CDK stack (or the local stack); a missing one fails
+ * loudly with its name.
+ */
+export interface RuntimeConfig {
+  readonly stage: string;
+  readonly stateTable: string;
+  readonly idempotencyTable: string;
+  readonly dataBucket: string;
+  readonly eventBus: string;
+  /** Queue URL up to the queue name, e.g. `https://sqs.eu-west-1.amazonaws.com/123456789012/`. */
+  readonly queueUrlPrefix: string;
+  /** State machine ARN up to the name, e.g. `arn:aws:states:eu-west-1:123456789012:stateMachine:`. */
+  readonly stateMachineArnPrefix: string;
+}
+
+function required(env: NodeJS.ProcessEnv, name: string): string {
+  const value = env[name];
+  if (value === undefined || value === '') throw new ConfigError(`environment variable ${name} is not set`);
+  return value;
+}
+
+export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
+  return {
+    stage: required(env, 'ESYNC_STAGE'),
+    stateTable: required(env, 'ESYNC_STATE_TABLE'),
+    idempotencyTable: required(env, 'ESYNC_IDEMPOTENCY_TABLE'),
+    dataBucket: required(env, 'ESYNC_DATA_BUCKET'),
+    eventBus: required(env, 'ESYNC_EVENT_BUS'),
+    queueUrlPrefix: required(env, 'ESYNC_QUEUE_URL_PREFIX'),
+    stateMachineArnPrefix: required(env, 'ESYNC_STATE_MACHINE_ARN_PREFIX'),
+  };
+}
+
+export const loadQueueUrl = (config: RuntimeConfig, pipeline: string) =>
+  config.queueUrlPrefix + loadQueueName(config.stage, pipeline);
+
+export const stateMachineArn = (config: RuntimeConfig, pipeline: string) =>
+  config.stateMachineArnPrefix + stateMachineName(config.stage, pipeline);

@@ -1,0 +1,13 @@
+import { z } from 'zod';
+
+/** Writes items to a DynamoDB table, version-gated per key. */
+export const dynamodbTargetConfigSchema = z.strictObject({
+  type: z.literal('dynamodb'),
+  table: z
+    .string()
+    .min(3)
+    .max(255)
+    .optional()
+    .describe('Existing table to write. @default - a table ESync creates and owns, esync-<stage>-<pipeline>-target'),
+  keyAttribute: z.string().min(1).default('pk').describe('Partition key attribute holding the record key.'),
+});

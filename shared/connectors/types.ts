@@ -1,0 +1,149 @@
+import type { Pipeline, SourceConfig, TargetConfig } from '../pipeline/schema.ts';
+import type { RecordData } from '../records/envelope.ts';
+import type { Version } from '../records/version.ts';
+import type { AwsClients } from '../aws/clients.ts';
+import type { SecretsProvider } from '../aws/secrets.ts';
+import type { RetryOptions } from '../domain/retry.ts';
+
+/** What every connector is given: its pipeline, AWS clients, secrets, and where ESync keeps data. */
+export interface ConnectorContext {
+  readonly pipeline: Pipeline;
+  readonly clients: AwsClients;
+  readonly secrets: SecretsProvider;
+  /** The ESync data bucket (default bucket of the s3 source and target). */
+  readonly dataBucket: string;
+  /** The stage, used in owned resource names (`esync-<stage>-<pipeline>-target`). */
+  readonly stage: string;
+  readonly retry: RetryOptions;
+}
+
+/** One field as the source describes it. */
+export interface FieldInfo {
+  readonly name: string;
+  /** The source's own type name, e.g. `timestamp with time zone`. */
+  readonly type: string;
+  readonly nullable: boolean;
+}
+
+export interface SourceDiscovery {
+  readonly fields: readonly FieldInfo[];
+  /** Key fields the source declares (primary key), to check against the pipeline's `key`. */
+  readonly primaryKey: readonly string[];
+  readonly capabilities: {
+    readonly incremental: boolean;
+    readonly deletes: 'none' | 'soft' | 'verify';
+    readonly cdc: boolean;
+  };
+  /** Rough size, when the source knows it cheaply. */
+  readonly approximateRows?: number;
+}
+
+/**
+ * The composite cursor: the values of the pipeline's cursor fields and the key of the last
+ * record, so rows sharing a cursor value are never skipped nor read twice within a run.
+ * Values are JSON scalars (timestamps as ISO-8601 strings).
+ */
+export interface Cursor {
+  readonly values: readonly (string | number)[];
+  readonly key: string;
+}
+
+/**
+ * The change window of a run: `(from, to]`. `from` is the checkpoint moved back by the
+ * lookback (null: from the beginning); `to` is fixed at planning so a run has an end.
+ */
+export interface ChangeWindow {
+  readonly from: Cursor | null;
+  readonly to: Cursor | null;
+}
+
+/** A slice of a window that one Extract iteration reads; `spec` is the connector's own. */
+export interface Partition {
+  readonly id: string;
+  readonly spec: Readonly<Record<string, unknown>>;
+}
+
+/** One source row as read, before it becomes an envelope. */
+export interface SourceRow {
+  readonly data: RecordData;
+  /** Deleted at the source (soft delete column, DELETE event). */
+  readonly deleted: boolean;
+  /** Position of this row in the composite cursor order. */
+  readonly cursor: Cursor;
+  /** Orders changes of one key; see `records/version.ts`. */
+  readonly version: Version;
+  /** Source-side change time, ISO-8601. */
+  readonly ts: string;
+}
+
+export interface SourceConnector {
+  discover(): Promise<SourceDiscovery>;
+  /** Splits a window into at most `desired` partitions. */
+  planPartitions(window: ChangeWindow, desired: number): Promise<Partition[]>;
+  /**
+   * Reads a partition page by page in cursor order, starting after `resumeAfter` when given
+   * (an Extract continuation). Each yielded page is non-empty.
+   */
+  read(window: ChangeWindow, partition: Partition, resumeAfter?: Cursor): AsyncIterable<SourceRow[]>;
+  /** Upper bound of a new window: the source's newest cursor now (null when empty). */
+  currentHighWatermark(): Promise<Cursor | null>;
+  close(): Promise<void>;
+}
+
+/** What the target holds for one key, as far as sync decisions need it. */
+export interface TargetState {
+  /** Version of our last write (of a tombstone too). */
+  readonly version: Version;
+  /** Content hash of the data we wrote last (`_h`). */
+  readonly hash: string;
+  /** True when our last write was a delete (a tombstone). */
+  readonly deleted: boolean;
+  /** Current data of the record (absent when the target cannot read it back, or for tombstones). */
+  readonly data?: RecordData;
+}
+
+/** One write the load path decided on. `data` is already validated and transformed. */
+export interface TargetWrite {
+  readonly key: string;
+  readonly op: 'upsert' | 'delete';
+  readonly version: Version;
+  readonly hash: string;
+  readonly data: RecordData | null;
+  /** Deterministic id of the queue message the write comes from (S3 object keys, Idempotency-Key). */
+  readonly messageKey: string;
+  readonly ts: string;
+}
+
+/** Per-record result of a write: applied, or refused because the target already held a version as new or newer. */
+export type WriteOutcome =
+  | { readonly key: string; readonly status: 'applied' }
+  | { readonly key: string; readonly status: 'stale' }
+  | { readonly key: string; readonly status: 'failed'; readonly error: unknown };
+
+/** One record as Verify sees it in the target. */
+export interface TargetSnapshotRecord {
+  readonly key: string;
+  readonly version: Version;
+  /** Hash recomputed from the data the target holds now (not the stored `_h`). */
+  readonly hash: string;
+}
+
+export interface TargetConnector {
+  discover(): Promise<{ readonly exists: boolean; readonly detail: string }>;
+  /** Reads the sync state of many keys at once; missing keys are absent from the map. */
+  readState(keys: readonly string[], options: { readonly withData: boolean }): Promise<Map<string, TargetState>>;
+  write(writes: readonly TargetWrite[]): Promise<WriteOutcome[]>;
+  /** Every live (not deleted) record, for Verify. */
+  snapshot(): AsyncIterable<TargetSnapshotRecord[]>;
+  close(): Promise<void>;
+}
+
+export type SourceFactory<T extends SourceConfig['type']> = (
+  config: Extract<SourceConfig, { type: T }>,
+  context: ConnectorContext,
+) => SourceConnector;
+
+export type TargetFactory<T extends TargetConfig['type']> = (
+  config: Extract<TargetConfig, { type: T }>,
+  context: ConnectorContext,
+) => TargetConnector;

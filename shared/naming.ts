@@ -1,0 +1,35 @@
+/**
+ * One naming pattern for every resource: `esync-<stage>-<pipeline>-<role>`. Resources shared
+ * by all pipelines use the reserved pipeline name `core`. The CDK naming Aspect checks it; the
+ * runtime derives queue URLs and state machine ARNs from it, so no map of names travels in
+ * environment variables (Lambda allows 4 KB of them).
+ */
+export const CORE = 'core';
+
+export const STAGES = ['dev', 'staging', 'prod'] as const;
+export type Stage = (typeof STAGES)[number];
+
+export const RESOURCE_NAME_PATTERN = /^esync-(dev|staging|prod)-[a-z][a-z0-9-]*-[a-z][a-z0-9-]*$/;
+
+export type PipelineRole =
+  | 'load'
+  | 'load-dlq'
+  | 'cdc-dlq'
+  | 'target'
+  | 'sm'
+  | 'schedule'
+  | 'cdc-rule'
+  | 'dashboard'
+  | 'load-fn';
+
+export function resourceName(stage: string, pipeline: string, role: string): string {
+  return `esync-${stage}-${pipeline}-${role}`;
+}
+
+export const loadQueueName = (stage: string, pipeline: string) => resourceName(stage, pipeline, 'load');
+export const loadDlqName = (stage: string, pipeline: string) => resourceName(stage, pipeline, 'load-dlq');
+export const stateMachineName = (stage: string, pipeline: string) => resourceName(stage, pipeline, 'sm');
+export const ownedTargetTableName = (stage: string, pipeline: string) => resourceName(stage, pipeline, 'target');
+export const stateTableName = (stage: string) => resourceName(stage, CORE, 'state');
+export const idempotencyTableName = (stage: string) => resourceName(stage, CORE, 'idempotency');
+export const eventBusName = (stage: string) => resourceName(stage, CORE, 'bus');

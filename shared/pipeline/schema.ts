@@ -1,0 +1,303 @@
+import { parse as parseCron } from 'aws-cron-parser';
+import { z } from 'zod';
+import { cdcSourceConfigSchema } from '../connectors/sources/cdc/config.ts';
+import { dynamodbSourceConfigSchema } from '../connectors/sources/dynamodb/config.ts';
+import { githubSourceConfigSchema } from '../connectors/sources/github/config.ts';
+import { httpSourceConfigSchema } from '../connectors/sources/http/config.ts';
+import { mysqlSourceConfigSchema } from '../connectors/sources/mysql/config.ts';
+import { postgresSourceConfigSchema } from '../connectors/sources/postgres/config.ts';
+import { s3SourceConfigSchema } from '../connectors/sources/s3/config.ts';
+import { webhookSourceConfigSchema } from '../connectors/sources/webhook/config.ts';
+import { dynamodbTargetConfigSchema } from '../connectors/targets/dynamodb/config.ts';
+import { httpTargetConfigSchema } from '../connectors/targets/http/config.ts';
+import { postgresTargetConfigSchema } from '../connectors/targets/postgres/config.ts';
+import { s3TargetConfigSchema } from '../connectors/targets/s3/config.ts';
+import { secretRefSchema } from '../connectors/common-config.ts';
+
+const fieldName = z.string().min(1).max(255);
+
+/** Fields every source shares, whatever its type. */
+const sourceCommon = {
+  key: z.array(fieldName).min(1).describe('Fields forming the record key, in order.'),
+  cursor: z
+    .array(fieldName)
+    .default([])
+    .describe('Fields of the incremental cursor (e.g. [updated_at]); the key breaks ties. Empty: full reads.'),
+  lookbackSeconds: z
+    .int()
+    .min(0)
+    .max(7 * 86_400)
+    .default(0)
+    .describe('Re-read this far behind the checkpoint, so rows committed late with an older cursor value are not missed.'),
+  deletes: z
+    .discriminatedUnion('mode', [
+      z.strictObject({ mode: z.literal('none') }),
+      z.strictObject({
+        mode: z.literal('soft'),
+        column: fieldName.describe('Column marking a deleted row.'),
+        value: z.union([z.string(), z.number(), z.boolean()]).default(true).describe('Value meaning deleted.'),
+      }),
+      z.strictObject({ mode: z.literal('verify') }).describe('Found by Verify comparing keys of source and target.'),
+    ])
+    .default({ mode: 'none' })
+    .describe('How deletions at the source are detected.'),
+};
+
+export const sourceSchema = z
+  .discriminatedUnion('type', [
+    postgresSourceConfigSchema.extend(sourceCommon),
+    mysqlSourceConfigSchema.extend(sourceCommon),
+    s3SourceConfigSchema.extend(sourceCommon),
+    githubSourceConfigSchema.extend(sourceCommon),
+    httpSourceConfigSchema.extend(sourceCommon),
+    dynamodbSourceConfigSchema.extend(sourceCommon),
+    webhookSourceConfigSchema.extend(sourceCommon),
+    cdcSourceConfigSchema.extend(sourceCommon),
+  ])
+  .describe('Where changes come from.');
+
+export const targetSchema = z
+  .discriminatedUnion('type', [
+    dynamodbTargetConfigSchema,
+    s3TargetConfigSchema,
+    postgresTargetConfigSchema,
+    httpTargetConfigSchema,
+  ])
+  .describe('Where changes go.');
+
+export const SOURCE_TYPES = ['postgres', 'mysql', 's3', 'github', 'http', 'dynamodb', 'webhook', 'cdc'] as const;
+export const TARGET_TYPES = ['dynamodb', 's3', 'postgres', 'http'] as const;
+
+/** Checks an EventBridge schedule expression: `rate(N unit)` or a six-field `cron(...)`. */
+export function scheduleProblem(expression: string): string | undefined {
+  const rate = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(expression);
+  if (rate) {
+    const n = Number(rate[1]);
+    const unit = rate[2] ?? '';
+    if (n < 1) return 'a rate must be at least 1';
+    if (n === 1 && unit.endsWith('s')) return `use the singular: rate(1 ${unit.slice(0, -1)})`;
+    if (n > 1 && !unit.endsWith('s')) return `use the plural: rate(${n} ${unit}s)`;
+    return undefined;
+  }
+  const cron = /^cron\((.*)\)$/.exec(expression);
+  if (!cron) return 'expected rate(<n> <minutes|hours|days>) or cron(<min> <hour> <day-of-month> <month> <day-of-week> <year>)';
+  const fields = (cron[1] ?? '').trim().split(/\s+/);
+  if (fields.length !== 6) return `a cron expression has 6 fields (minutes hours day-of-month month day-of-week year), got ${fields.length}`;
+  if (fields[2] !== '?' && fields[4] !== '?') return 'one of day-of-month or day-of-week must be ?';
+  try {
+    const parsed = parseCron(cron[1] ?? '') as unknown as Record<string, unknown>;
+    for (const [part, value] of Object.entries(parsed))
+      if (Array.isArray(value) && value.some((v) => typeof v === 'number' && Number.isNaN(v)))
+        return `cron field "${part}" is not valid`;
+  } catch (error) {
+    return `cron expression is not valid: ${(error as Error).message}`;
+  }
+  return undefined;
+}
+
+const scheduleSchema = z
+  .string()
+  .superRefine((value, ctx) => {
+    const problem = scheduleProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .describe('EventBridge schedule: rate(...) or cron(...), UTC.');
+
+const webhookTriggerSchema = z
+  .strictObject({
+    signature: z.enum(['github', 'standard-webhooks', 'hmac']).describe('How deliveries are authenticated.'),
+    secret: secretRefSchema.shape.secret.describe('Secrets Manager name of the signing secret.'),
+    header: z.string().default('x-signature').describe('hmac only: header carrying the hex signature.'),
+    algorithm: z.enum(['sha256', 'sha512', 'sha1']).default('sha256').describe('hmac only: HMAC algorithm.'),
+    timestampHeader: z
+      .string()
+      .optional()
+      .describe('hmac only: header carrying a Unix timestamp that is signed as `<timestamp>.<body>`.'),
+    toleranceSeconds: z.int().min(1).max(3600).default(300).describe('Accepted clock skew of a signed timestamp.'),
+    maxBodyBytes: z.int().min(1024).max(1_048_576).default(262_144).describe('Larger deliveries are refused with 413.'),
+  })
+  .describe('Accept changes pushed to POST /webhooks/<pipeline>.');
+
+const cdcTriggerSchema = z
+  .strictObject({
+    pattern: z
+      .record(z.string(), z.unknown())
+      .refine((p) => Object.keys(p).length > 0, 'an event pattern needs at least one field')
+      .describe('EventBridge event pattern selecting this pipeline’s change events on the ESync bus.'),
+  })
+  .describe('Accept change events from the ESync event bus.');
+
+const fieldRuleSchema = z
+  .strictObject({
+    field: fieldName.describe('Field the rule checks (dotted path for nested fields).'),
+    required: z.boolean().default(false).describe('The field must be present and not null.'),
+    type: z.enum(['string', 'number', 'integer', 'boolean', 'object', 'array', 'timestamp']).optional(),
+    format: z
+      .string()
+      .superRefine((value, ctx) => {
+        try {
+          new RegExp(value);
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: `regular expression does not compile: ${(error as Error).message}` });
+        }
+      })
+      .optional()
+      .describe('Regular expression a string value must match.'),
+    range: z
+      .strictObject({ min: z.number().optional(), max: z.number().optional() })
+      .refine((r) => r.min === undefined || r.max === undefined || r.min <= r.max, 'min must not exceed max')
+      .optional()
+      .describe('Inclusive bounds of a number (or the length of a string).'),
+    enum: z.array(z.union([z.string(), z.number(), z.boolean()])).min(1).optional().describe('Allowed values.'),
+    custom: z.string().min(1).optional().describe('Name of a validator registered in code.'),
+  })
+  .describe('Checks on one field; a record failing any is quarantined with every reason.');
+
+const maskSchema = z.enum(['hash', 'redact']);
+
+const transformSchema = z
+  .strictObject({
+    rename: z.record(fieldName, fieldName).default({}).describe('Map of old field name to new name.'),
+    drop: z.array(fieldName).default([]).describe('Fields removed before loading.'),
+    mask: z
+      .record(fieldName, maskSchema)
+      .default({})
+      .describe('hash: keyed SHA-256 (joinable, not reversible); redact: replaced by "[REDACTED]". Masked values never reach logs.'),
+    defaults: z.record(fieldName, z.unknown()).default({}).describe('Values for fields that are missing or null.'),
+  })
+  .describe('Applied in order: defaults, rename, mask, drop.');
+
+const fieldMergeRule = z.enum(['source', 'target', 'latest', 'max', 'min', 'manual']);
+
+const conflictSchema = z
+  .strictObject({
+    strategy: z
+      .enum(['source-wins', 'target-wins', 'latest-timestamp', 'field-merge', 'manual'])
+      .default('source-wins')
+      .describe('What happens when the target record was changed by someone else since our last write.'),
+    timestampField: fieldName.optional().describe('Field compared by latest-timestamp (and the latest field rule).'),
+    fields: z
+      .record(fieldName, fieldMergeRule)
+      .default({})
+      .describe('field-merge: rule for a field changed on both sides. Unlisted fields changed on both sides become a conflict.'),
+  })
+  .superRefine((c, ctx) => {
+    const needsTimestamp = c.strategy === 'latest-timestamp' || Object.values(c.fields).includes('latest');
+    if (needsTimestamp && !c.timestampField)
+      ctx.addIssue({ code: 'custom', path: ['timestampField'], message: `strategy ${c.strategy} needs timestampField` });
+    if (c.strategy !== 'field-merge' && Object.keys(c.fields).length > 0)
+      ctx.addIssue({ code: 'custom', path: ['fields'], message: 'per-field rules apply only to strategy field-merge' });
+  })
+  .describe('Conflict handling.');
+
+export const pipelineSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/, 'a pipeline name is lower-kebab-case, e.g. users-sync')
+      .max(40)
+      .describe('Unique pipeline name (lower-kebab-case); part of every resource name.'),
+    description: z.string().max(500).default('').describe('What the pipeline is for.'),
+    source: sourceSchema,
+    target: targetSchema,
+    triggers: z
+      .strictObject({
+        schedule: scheduleSchema.optional(),
+        webhook: webhookTriggerSchema.optional(),
+        cdc: cdcTriggerSchema.optional(),
+      })
+      .default({})
+      .describe('What starts work. A pipeline with none runs only on demand.'),
+    extract: z
+      .strictObject({
+        partitions: z.int().min(1).max(1000).default(4).describe('Key or time ranges the window is split into.'),
+        manifestThreshold: z
+          .int()
+          .min(1)
+          .default(40)
+          .describe('Plans with more partitions go to S3 as a manifest read by a Distributed Map.'),
+      })
+      .default({ partitions: 4, manifestThreshold: 40 })
+      .describe('How a batch run splits its work.'),
+    batch: z
+      .strictObject({
+        size: z.int().min(1).max(1000).default(100).describe('Records per queue message at most.'),
+        maxBytes: z
+          .int()
+          .min(1024)
+          .max(1_048_576)
+          .default(262_144)
+          .describe('Bytes per queue message at most (SQS allows 1 MiB); a larger record goes to S3 by claim check.'),
+      })
+      .default({ size: 100, maxBytes: 262_144 })
+      .describe('Packing of records into queue messages.'),
+    conflict: conflictSchema.default({ strategy: 'source-wins', fields: {} }),
+    validation: z.array(fieldRuleSchema).default([]).describe('Record validation rules.'),
+    transform: transformSchema.default({ rename: {}, drop: [], mask: {}, defaults: {} }),
+    retry: z
+      .strictObject({
+        maxAttempts: z.int().min(1).max(20).default(5).describe('Attempts of one call before SQS redelivery takes over.'),
+        baseDelayMs: z.int().min(1).default(100),
+        maxDelayMs: z.int().min(1).default(5000),
+        jitter: z.enum(['full', 'none']).default('full'),
+      })
+      .refine((r) => r.baseDelayMs <= r.maxDelayMs, 'baseDelayMs must not exceed maxDelayMs')
+      .default({ maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 5000, jitter: 'full' })
+      .describe('Retries inside one call, with exponential backoff.'),
+    dlq: z
+      .strictObject({
+        maxReceiveCount: z.int().min(1).max(1000).default(5).describe('Receives before a message moves to the DLQ.'),
+      })
+      .default({ maxReceiveCount: 5 }),
+    load: z
+      .strictObject({
+        maxConcurrency: z.int().min(2).max(1000).default(5).describe('Load functions at once (protects the target).'),
+        batchSize: z.int().min(1).max(100).default(10).describe('Queue messages per Load invocation.'),
+        batchingWindowSeconds: z.int().min(0).max(300).default(1),
+        timeoutSeconds: z.int().min(5).max(900).default(60),
+      })
+      .default({ maxConcurrency: 5, batchSize: 10, batchingWindowSeconds: 1, timeoutSeconds: 60 }),
+    verify: z
+      .strictObject({
+        mode: z.enum(['full', 'sample', 'off']).default('full'),
+        sampleRate: z.number().gt(0).max(1).default(0.1).describe('Share of keys compared in sample mode.'),
+        onMismatch: z.enum(['fail', 'warn', 'repair']).default('fail'),
+      })
+      .default({ mode: 'full', sampleRate: 0.1, onMismatch: 'fail' }),
+    alerts: z
+      .strictObject({
+        failureRate: z.number().min(0).max(1).default(0.05),
+        conflictRate: z.number().min(0).max(1).default(0.1),
+        latencyMs: z.int().min(1).default(300_000).describe('Age of the oldest queued message that raises an alarm.'),
+      })
+      .default({ failureRate: 0.05, conflictRate: 0.1, latencyMs: 300_000 }),
+    retention: z
+      .strictObject({ historyDays: z.int().min(1).max(3650).default(30) })
+      .default({ historyDays: 30 })
+      .describe('How long change history and run records are kept.'),
+  })
+  .superRefine((p, ctx) => {
+    const t = p.triggers;
+    if (p.source.type === 'webhook' && !t.webhook)
+      ctx.addIssue({ code: 'custom', path: ['triggers', 'webhook'], message: 'a webhook source needs triggers.webhook' });
+    if (p.source.type === 'cdc' && !t.cdc)
+      ctx.addIssue({ code: 'custom', path: ['triggers', 'cdc'], message: 'a cdc source needs triggers.cdc' });
+    if ((p.source.type === 'webhook' || p.source.type === 'cdc') && t.schedule)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['triggers', 'schedule'],
+        message: `a ${p.source.type} source has nothing to read on a schedule`,
+      });
+    for (const [i, field] of p.source.cursor.entries())
+      if (p.source.key.includes(field))
+        ctx.addIssue({ code: 'custom', path: ['source', 'cursor', i], message: `"${field}" is already a key field` });
+  });
+
+export type Pipeline = z.infer<typeof pipelineSchema>;
+export type PipelineInput = z.input<typeof pipelineSchema>;
+export type SourceConfig = Pipeline['source'];
+export type TargetConfig = Pipeline['target'];
+export type FieldRule = Pipeline['validation'][number];
+export type TransformConfig = Pipeline['transform'];
+export type ConflictConfig = Pipeline['conflict'];
+export type FieldMergeRule = z.infer<typeof fieldMergeRule>;

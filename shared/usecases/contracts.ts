@@ -1,0 +1,118 @@
+import { z } from 'zod';
+
+/**
+ * The payloads the state machine passes to each phase's Lambda task and gets back.
+ * They hold names, counts and S3 references only, never record data: Step Functions
+ * limits a payload to 256 KiB.
+ *
+ * State machine (per pipeline; states in this order, JSONPath only):
+ *   Start (Pass: pipeline literal, runId = $$.Execution.Name, executionArn = $$.Execution.Id,
+ *          trigger from the input)
+ *   → Discover (task, ResultPath $.discover)
+ *   → Plan (task, ResultPath $.plan)
+ *   → UseManifest? (Choice on $.plan.manifest present) → Execute (Map over $.plan.partitions)
+ *                                                  or ExecuteLarge (Distributed Map over the S3 manifest)
+ *       iteration: Extract (task, ResultPath $.extract) → ExtractDone? (Choice $.extract.done)
+ *                  → loop to Extract with $.extract.continuation, or end
+ *       Map ResultPath: null (results discarded; counts live in the state table)
+ *   → AwaitLoad (task, ResultPath $.load) → LoadDone? (Choice $.load.done) → Verify, or
+ *     WaitForLoad (Wait 5 s) → AwaitLoad
+ *   → Verify (task, ResultPath $.verify) → Cleanup (task, ResultPath $.cleanup) → Succeed
+ *   Any task error: Catch States.ALL, ResultPath $.error → RecordFailure (task) → Failed (Fail)
+ * Each task's Payload is built with Parameters from the paths named below, and its result is
+ * taken from `$.Payload` (ResultSelector).
+ */
+export const runRefSchema = z.object({
+  pipeline: z.string().min(1),
+  runId: z.string().min(1),
+  executionArn: z.string().optional(),
+});
+export type RunRef = z.infer<typeof runRefSchema>;
+
+export const discoverInputSchema = runRefSchema.extend({
+  trigger: z.enum(['schedule', 'manual', 'api', 'demo']).default('manual'),
+  requestedBy: z.string().optional(),
+});
+export const discoverOutputSchema = z.object({
+  fields: z.number(),
+  primaryKey: z.array(z.string()),
+  incremental: z.boolean(),
+  approximateRows: z.number().optional(),
+});
+
+export const planInputSchema = runRefSchema;
+export const partitionSchema = z.object({ id: z.string(), spec: z.record(z.string(), z.unknown()) });
+export const planOutputSchema = z.object({
+  partitionCount: z.number(),
+  /** Inline partitions when few; empty when they went to the manifest. */
+  partitions: z.array(partitionSchema),
+  /** S3 location of a JSON array of partitions, for the Distributed Map. */
+  manifest: z.object({ bucket: z.string(), key: z.string() }).optional(),
+  window: z.object({ from: z.unknown(), to: z.unknown() }),
+});
+
+export const extractInputSchema = runRefSchema.extend({
+  partition: partitionSchema,
+  /** Set when a previous invocation stopped before its time ran out. */
+  continuation: z
+    .object({ cursor: z.object({ values: z.array(z.union([z.string(), z.number()])), key: z.string() }), seq: z.number() })
+    .nullish(),
+});
+export const extractOutputSchema = z.object({
+  done: z.boolean(),
+  continuation: extractInputSchema.shape.continuation,
+  extracted: z.number(),
+  messages: z.number(),
+});
+
+export const awaitLoadInputSchema = runRefSchema;
+export const awaitLoadOutputSchema = z.object({
+  done: z.boolean(),
+  extracted: z.number(),
+  accounted: z.number(),
+  pendingMessages: z.number(),
+});
+
+export const verifyInputSchema = runRefSchema;
+export const verifyOutputSchema = z.object({
+  status: z.enum(['passed', 'failed', 'repaired', 'warned', 'skipped']),
+  compared: z.number(),
+  mismatches: z.number(),
+  reportKey: z.string().optional(),
+});
+
+export const cleanupInputSchema = runRefSchema;
+export const cleanupOutputSchema = z.object({
+  checkpointAdvanced: z.boolean(),
+  reportKey: z.string(),
+});
+
+export const recordFailureInputSchema = runRefSchema.extend({
+  error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).passthrough(),
+});
+
+/** Task state names, which the local stack binds to in-process handlers. */
+export const TASK_STATES = {
+  Discover: 'discover',
+  Plan: 'plan',
+  Extract: 'extract',
+  AwaitLoad: 'await-load',
+  Verify: 'verify',
+  Cleanup: 'cleanup',
+  RecordFailure: 'record-failure',
+} as const;
+
+/** Every Lambda function, by folder name under functions/. */
+export const FUNCTION_NAMES = [
+  'discover',
+  'plan',
+  'extract',
+  'load',
+  'await-load',
+  'verify',
+  'cleanup',
+  'record-failure',
+  'webhook',
+  'api',
+] as const;
+export type FunctionName = (typeof FUNCTION_NAMES)[number];
