@@ -1,4 +1,4 @@
-import { parse as parseCron } from 'aws-cron-parser';
+import awsCronParser from 'aws-cron-parser';
 import { z } from 'zod';
 import { cdcSourceConfigSchema } from '../connectors/sources/cdc/config.ts';
 import { dynamodbSourceConfigSchema } from '../connectors/sources/dynamodb/config.ts';
@@ -85,7 +85,8 @@ export function scheduleProblem(expression: string): string | undefined {
   if (fields.length !== 6) return `a cron expression has 6 fields (minutes hours day-of-month month day-of-week year), got ${fields.length}`;
   if (fields[2] !== '?' && fields[4] !== '?') return 'one of day-of-month or day-of-week must be ?';
   try {
-    const parsed = parseCron(cron[1] ?? '') as unknown as Record<string, unknown>;
+    // The parser splits on single spaces, so it gets the fields re-joined.
+    const parsed = awsCronParser.parse(fields.join(' ')) as unknown as Record<string, unknown>;
     for (const [part, value] of Object.entries(parsed))
       if (Array.isArray(value) && value.some((v) => typeof v === 'number' && Number.isNaN(v)))
         return `cron field "${part}" is not valid`;

@@ -1,0 +1,345 @@
+import { z } from 'zod';
+import { pipelineSchema } from './schema.ts';
+
+type Schema = z.core.$ZodType;
+
+/** One documented field of a schema, as the reference docs and `esync connectors` show it. */
+export interface FieldDoc {
+  /** Dotted path; `[]` marks the items of a list, `<name>` the keys of a map (`transform.mask.<field>`). */
+  readonly path: string;
+  /** Human-readable type with its bounds, e.g. `integer, 1 to 1000` or ``one of `jsonl`, `csv` ``. */
+  readonly type: string;
+  /** Whether the field must be written: no default and not optional. */
+  readonly required: boolean;
+  /** The default as YAML-ish text, or the behaviour when absent (from a `@default - ...` description). */
+  readonly default: string | undefined;
+  readonly description: string;
+  /** For a field of one variant of a union, the condition selecting it, e.g. `mode: soft`. */
+  readonly when: string | undefined;
+}
+
+interface Unwrapped {
+  readonly schema: Schema;
+  readonly optional: boolean;
+  readonly defaultValue: unknown;
+  readonly hasDefault: boolean;
+  readonly description: string | undefined;
+}
+
+/**
+ * Strips optional/default/pipe wrappers, keeping what they say: whether the field may be left out,
+ * its default, and the outermost description (a `.describe()` on the wrapper wins over the inner one).
+ */
+export function unwrapSchema(schema: Schema): Unwrapped {
+  let current = schema;
+  let optional = false;
+  let hasDefault = false;
+  let defaultValue: unknown;
+  let description = z.globalRegistry.get(current)?.description;
+  for (;;) {
+    if (current instanceof z.ZodOptional) {
+      optional = true;
+      current = current.unwrap();
+    } else if (current instanceof z.ZodDefault || current instanceof z.ZodPrefault) {
+      if (!hasDefault) defaultValue = current.def.defaultValue;
+      hasDefault = true;
+      current = current.def.innerType;
+    } else if (current instanceof z.ZodNullable || current instanceof z.ZodReadonly) {
+      current = current.def.innerType;
+    } else if (current instanceof z.ZodPipe) {
+      current = current.def.in;
+    } else break;
+    description ??= z.globalRegistry.get(current)?.description;
+  }
+  return { schema: current, optional: optional || hasDefault, defaultValue, hasDefault, description };
+}
+
+/** Values of a literal schema's discriminator, e.g. `['postgres']` for `type: z.literal('postgres')`. */
+function literalValues(schema: Schema | undefined): string[] {
+  if (schema === undefined) return [];
+  const inner = unwrapSchema(schema).schema;
+  if (inner instanceof z.ZodLiteral) return [...inner.values].map(String);
+  if (inner instanceof z.ZodEnum) return inner.options.map(String);
+  return [];
+}
+
+function objectShape(schema: Schema): Record<string, Schema> | undefined {
+  return schema instanceof z.ZodObject ? schema.shape : undefined;
+}
+
+/** The variant of a discriminated union that `value` selects, if any. */
+function selectVariant(union: z.ZodDiscriminatedUnion, value: unknown): Schema | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const tag = (value as Record<string, unknown>)[union.def.discriminator];
+  return union.options.find((option) => {
+    const shape = objectShape(unwrapSchema(option).schema);
+    return literalValues(shape?.[union.def.discriminator]).includes(String(tag));
+  });
+}
+
+/**
+ * The schema that validates the value at `path` inside `input`, following the variants `input` selects.
+ * Undefined when the path leaves the schema (an unknown key, an unknown `type`).
+ */
+export function schemaAtPath(
+  root: Schema,
+  path: readonly PropertyKey[],
+  input: unknown,
+): z.core.$ZodType | undefined {
+  let schema: Schema | undefined = root;
+  let value = input;
+  for (const segment of path) {
+    if (schema === undefined) return undefined;
+    schema = resolveVariant(schema, value);
+    if (schema instanceof z.ZodObject) schema = schema.shape[String(segment)];
+    else if (schema instanceof z.ZodArray) schema = schema.element;
+    else if (schema instanceof z.ZodRecord) schema = schema.valueType;
+    else return undefined;
+    value = typeof value === 'object' && value !== null ? (value as Record<PropertyKey, unknown>)[segment] : undefined;
+  }
+  return schema;
+}
+
+function resolveVariant(schema: Schema, value: unknown): Schema | undefined {
+  const inner = unwrapSchema(schema).schema;
+  if (inner instanceof z.ZodDiscriminatedUnion) {
+    const variant = selectVariant(inner, value);
+    return variant === undefined ? undefined : unwrapSchema(variant).schema;
+  }
+  return inner;
+}
+
+/** Keys an object at this point may have (for "did you mean" hints); empty when it is not an object. */
+export function knownKeys(schema: Schema | undefined, value: unknown): string[] {
+  const resolved = schema === undefined ? undefined : resolveVariant(schema, value);
+  return resolved instanceof z.ZodObject ? Object.keys(resolved.shape) : [];
+}
+
+function quoteList(values: readonly unknown[]): string {
+  return values.map((v) => `\`${String(v)}\``).join(', ');
+}
+
+interface Bounds {
+  min?: { value: number | bigint; inclusive: boolean };
+  max?: { value: number | bigint; inclusive: boolean };
+}
+
+function boundsOf(schema: Schema): Bounds {
+  const found: Bounds = {};
+  for (const check of schema._zod.def.checks ?? []) {
+    if (check instanceof z.core.$ZodCheckGreaterThan)
+      found.min = { value: Number(check._zod.def.value), inclusive: check._zod.def.inclusive };
+    else if (check instanceof z.core.$ZodCheckLessThan)
+      found.max = { value: Number(check._zod.def.value), inclusive: check._zod.def.inclusive };
+    else if (check instanceof z.core.$ZodCheckMinLength) found.min = { value: check._zod.def.minimum, inclusive: true };
+    else if (check instanceof z.core.$ZodCheckMaxLength) found.max = { value: check._zod.def.maximum, inclusive: true };
+  }
+  return found;
+}
+
+/** `, 1 to 1000`, `, ≥ 1`, `, > 0 and ≤ 1` (with a unit for lengths), or nothing. */
+function renderBounds({ min, max }: Bounds, unit: string): string {
+  if (min && max && min.inclusive && max.inclusive) return `, ${min.value} to ${max.value}${unit}`;
+  const parts: string[] = [];
+  if (min) parts.push(`${min.inclusive ? '≥' : '>'} ${min.value}${unit}`);
+  if (max) parts.push(`${max.inclusive ? '≤' : '<'} ${max.value}${unit}`);
+  return parts.length === 0 ? '' : `, ${parts.join(' and ')}`;
+}
+
+/** A short human type for a schema that is not expanded into sub-fields. */
+export function describeType(schema: Schema, withBounds = true): string {
+  const inner = unwrapSchema(schema).schema;
+  const limits = (unit: string) => (withBounds ? renderBounds(boundsOf(inner), unit) : '');
+  if (inner instanceof z.ZodString) {
+    const format = inner.format !== null && inner.format !== 'regex' ? ` (${inner.format})` : '';
+    const { min, max } = boundsOf(inner);
+    if (withBounds && min?.value === 1 && max === undefined) return `non-empty string${format}`;
+    return `string${format}${limits(' chars')}`;
+  }
+  if (inner instanceof z.ZodNumber) return `${inner.isInt ? 'integer' : 'number'}${limits('')}`;
+  if (inner instanceof z.ZodBoolean) return 'boolean';
+  if (inner instanceof z.ZodEnum) return `one of ${quoteList(inner.options)}`;
+  if (inner instanceof z.ZodLiteral) return quoteList([...inner.values]);
+  if (inner instanceof z.ZodArray) {
+    const element = describeType(inner.element, false);
+    const list = /^[a-z]+$/.test(element) ? `${element}[]` : `list of (${element})`;
+    const { min, max } = boundsOf(inner);
+    if (min?.value === 1 && max === undefined) return `non-empty ${list}`;
+    return `${list}${limits(' items')}`;
+  }
+  if (inner instanceof z.ZodRecord)
+    return `map of ${describeType(inner.keyType, false)} to ${describeType(inner.valueType, false)}`;
+  if (inner instanceof z.ZodObject || inner instanceof z.ZodDiscriminatedUnion) return 'object';
+  if (inner instanceof z.ZodUnion) return inner.options.map((o) => describeType(o, withBounds)).join(' or ');
+  if (inner instanceof z.ZodUnknown || inner instanceof z.ZodAny) return 'any';
+  return inner._zod.def.type;
+}
+
+function renderDefault(value: unknown): string {
+  return typeof value === 'string' ? (value === '' ? '""' : value) : JSON.stringify(value);
+}
+
+/** Splits `Text. @default - behaviour` into its two halves. */
+function splitDefault(description: string | undefined): { text: string; defaultText: string | undefined } {
+  const match = /^(.*?)\s*@default\s*-?\s*(.*)$/s.exec(description ?? '');
+  if (!match) return { text: description ?? '', defaultText: undefined };
+  return { text: match[1] ?? '', defaultText: match[2] };
+}
+
+/** Options of {@link fieldDocs}. */
+export interface FieldDocsOptions {
+  /** Path prefix of the rows, e.g. `source`. @default - no prefix */
+  readonly prefix?: string;
+  /** Field names (at the top level of `schema`) to leave out. @default - none */
+  readonly omit?: readonly string[];
+  /**
+   * Paths of discriminated unions whose variant-specific fields are left out (they are
+   * documented elsewhere, e.g. connector fields in connectors.md). @default - none
+   */
+  readonly collapse?: readonly string[];
+}
+
+/**
+ * Every field of an object schema, depth first, objects before their fields. Discriminated unions
+ * show the discriminator, the fields all variants share, then each variant's own fields with `when`.
+ */
+export function fieldDocs(schema: Schema, options: FieldDocsOptions = {}): FieldDoc[] {
+  const rows: FieldDoc[] = [];
+  const collapse = new Set(options.collapse ?? []);
+  const omit = new Set(options.omit ?? []);
+
+  const join = (prefix: string, key: string): string => (prefix === '' ? key : `${prefix}.${key}`);
+
+  const visitFields = (shape: Record<string, Schema>, prefix: string, when: string | undefined, skip: Set<string>) => {
+    for (const [key, child] of Object.entries(shape)) if (!skip.has(key)) visit(child, join(prefix, key), when, true);
+  };
+
+  const visit = (field: Schema, path: string, when: string | undefined, emitSelf: boolean): void => {
+    const unwrapped = unwrapSchema(field);
+    const inner = unwrapped.schema;
+    const { text, defaultText } = splitDefault(unwrapped.description);
+    const expandsObject = inner instanceof z.ZodObject || inner instanceof z.ZodDiscriminatedUnion;
+    const isObjectList =
+      inner instanceof z.ZodArray && unwrapSchema(inner.element).schema instanceof z.ZodObject;
+    if (emitSelf) {
+      const showDefault = unwrapped.hasDefault && !expandsObject;
+      rows.push({
+        path,
+        type: isObjectList ? 'list of objects' : describeType(inner),
+        required: !unwrapped.optional,
+        default: defaultText ?? (showDefault ? renderDefault(unwrapped.defaultValue) : undefined),
+        description: text,
+        when,
+      });
+    }
+    if (inner instanceof z.ZodObject) visitFields(inner.shape, path, when, path === '' ? omit : new Set());
+    else if (isObjectList) visit(inner.element, `${path}[]`, when, false);
+    else if (inner instanceof z.ZodDiscriminatedUnion) visitUnion(inner, path, when);
+  };
+
+  const visitUnion = (union: z.ZodDiscriminatedUnion, path: string, when: string | undefined) => {
+    const discriminator = union.def.discriminator;
+    const variants = union.options.map((option) => {
+      const unwrapped = unwrapSchema(option);
+      const shape = objectShape(unwrapped.schema) ?? {};
+      return { shape, tag: literalValues(shape[discriminator]).join(', '), description: unwrapped.description };
+    });
+    const first = variants[0]?.shape ?? {};
+    // A field is shared when every variant holds the very same schema object (as `.extend(common)` does).
+    const shared = Object.keys(first).filter(
+      (key) => key !== discriminator && variants.every((variant) => variant.shape[key] === first[key]),
+    );
+    const discriminatorSchema = first[discriminator];
+    const ownDescription = discriminatorSchema === undefined ? undefined : unwrapSchema(discriminatorSchema).description;
+    const variantNotes = collapse.has(path)
+      ? []
+      : variants.filter((v) => v.description !== undefined).map((v) => `\`${v.tag}\`: ${v.description}`);
+    rows.push({
+      path: join(path, discriminator),
+      type: `one of ${quoteList(variants.map((v) => v.tag))}`,
+      required: true,
+      default: undefined,
+      description: [ownDescription ?? `Selects the kind of \`${path}\`.`, ...variantNotes].join(' '),
+      when,
+    });
+    const sharedSchemas: Record<string, Schema> = {};
+    for (const key of shared) if (first[key] !== undefined) sharedSchemas[key] = first[key];
+    visitFields(sharedSchemas, path, when, new Set());
+    if (collapse.has(path)) return;
+    for (const variant of variants) {
+      const variantWhen = `${discriminator}: ${variant.tag}`;
+      const condition = when === undefined ? variantWhen : `${when}, ${variantWhen}`;
+      visitFields(variant.shape, path, condition, new Set([discriminator, ...shared]));
+    }
+  };
+
+  visit(schema, options.prefix ?? '', undefined, false);
+  return rows;
+}
+
+function escapeCell(text: string): string {
+  return text.replaceAll('|', '\\|').replaceAll('\n', ' ');
+}
+
+/** A Markdown table of fields. */
+export function fieldTable(rows: readonly FieldDoc[]): string {
+  const lines = ['| Field | Type | Required | Default | Description |', '| --- | --- | --- | --- | --- |'];
+  for (const row of rows) {
+    const when = row.when === undefined ? '' : ` *(${row.when})*`;
+    const cells = [
+      `\`${row.path}\``,
+      row.type,
+      row.required ? 'yes' : 'no',
+      row.default === undefined ? '' : row.default.startsWith('`') ? row.default : `\`${row.default}\``,
+      `${row.description}${when}`,
+    ];
+    lines.push(`| ${cells.map(escapeCell).join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+const PIPELINE_INTRO = `A pipeline is one YAML file under \`pipelines/\`. \`esync validate\` checks every file and
+reports each problem as \`file:line:col path message\`; \`cdk deploy\` and the local stack refuse a pipeline
+that does not validate. Unknown keys are errors (a typo never silently falls back to a default).
+
+A minimal pipeline:
+
+\`\`\`yaml
+name: users-sync
+source:
+  type: postgres
+  connection: { secret: esync/demo/users-db }
+  table: users
+  key: [id]
+  cursor: [updated_at]
+target:
+  type: dynamodb
+triggers:
+  schedule: rate(15 minutes)
+\`\`\`
+
+Fields of each source and target type, and the webhook and CDC adapters, are in
+[connectors.md](connectors.md). A field whose default is an object takes the defaults of its fields.`;
+
+/** The pipeline reference (docs/pipeline-reference.md), generated from {@link pipelineSchema}. */
+export function renderPipelineReference(): string {
+  const sections: string[] = [
+    '# Pipeline reference',
+    '<!-- Generated by scripts/gen-docs.ts from shared/pipeline/schema.ts. Do not edit: run `npm run docs`. -->',
+    PIPELINE_INTRO,
+  ];
+  const rows = fieldDocs(pipelineSchema, { collapse: ['source', 'target'] });
+  const topLevel = rows.filter((row) => !row.path.includes('.') && !row.path.includes('['));
+  sections.push('## Top-level fields', fieldTable(topLevel));
+  for (const top of topLevel) {
+    const nested = rows.filter((row) => row.path.startsWith(`${top.path}.`) || row.path.startsWith(`${top.path}[]`));
+    if (nested.length === 0) continue;
+    const parts = [`## \`${top.path}\``];
+    if (top.description !== '') parts.push(top.description);
+    if (top.path === 'source' || top.path === 'target')
+      parts.push(`Plus the fields of the chosen \`type\`: see [connectors.md](connectors.md).`);
+    parts.push(fieldTable(nested));
+    sections.push(parts.join('\n\n'));
+  }
+  return `${sections.join('\n\n')}\n`;
+}

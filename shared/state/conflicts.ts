@@ -1,0 +1,121 @@
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ConflictError, NotFoundError } from '../errors.ts';
+import type { RecordData } from '../records/envelope.ts';
+import { keys } from './keys.ts';
+
+export type ConflictStatus = 'open' | 'resolved';
+
+export interface ConflictRecord {
+  readonly id: string;
+  readonly pipeline: string;
+  readonly key: string;
+  readonly status: ConflictStatus;
+  readonly createdAt: string;
+  readonly strategy: string;
+  /** Fields changed on both sides (field-merge), empty for whole-record conflicts. */
+  readonly fields: readonly string[];
+  readonly source: { readonly version: string; readonly data: RecordData | null };
+  readonly target: { readonly version: string; readonly data: RecordData | null };
+  readonly base?: RecordData | null;
+  readonly resolution?: {
+    readonly choice: 'source' | 'target' | 'merged';
+    readonly data: RecordData | null;
+    readonly by: string;
+    readonly at: string;
+    readonly reason: string;
+  };
+}
+
+/** Id of the conflict a change raises: the same change parked twice (a redelivery) is one conflict. */
+export const conflictId = (pipeline: string, key: string, version: string) =>
+  Buffer.from(`${pipeline}\u0000${key}\u0000${version}`).toString('base64url');
+
+function toConflict(item: Record<string, unknown>): ConflictRecord {
+  const { pk: _a, sk: _b, gsi1pk: _c, gsi1sk: _d, type: _e, ...rest } = item;
+  return rest as unknown as ConflictRecord;
+}
+
+/** Parked conflicts, open until an operator resolves them. */
+export class ConflictRepository {
+  constructor(
+    private readonly ddb: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  /** Parks a conflict; returns false when the same conflict was already parked. */
+  async park(conflict: Omit<ConflictRecord, 'status' | 'resolution'>): Promise<boolean> {
+    try {
+      await this.ddb.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: {
+            ...keys.conflict(conflict.id),
+            type: 'conflict',
+            gsi1pk: keys.conflictsOf(conflict.pipeline, 'open'),
+            gsi1sk: `${conflict.createdAt}#${conflict.id}`,
+            ...conflict,
+            status: 'open',
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+  }
+
+  async get(id: string): Promise<ConflictRecord> {
+    const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: keys.conflict(id), ConsistentRead: true }));
+    if (!out.Item) throw new NotFoundError(`conflict "${id}" does not exist`);
+    return toConflict(out.Item);
+  }
+
+  async list(query: { pipeline: string; status?: ConflictStatus; limit?: number; after?: string }) {
+    const out = await this.ddb.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :p',
+        ExpressionAttributeValues: { ':p': keys.conflictsOf(query.pipeline, query.status ?? 'open') },
+        ScanIndexForward: false,
+        Limit: query.limit ?? 50,
+        ExclusiveStartKey: query.after
+          ? (JSON.parse(Buffer.from(query.after, 'base64url').toString('utf8')) as Record<string, unknown>)
+          : undefined,
+      }),
+    );
+    return {
+      conflicts: (out.Items ?? []).map(toConflict),
+      next: out.LastEvaluatedKey ? Buffer.from(JSON.stringify(out.LastEvaluatedKey)).toString('base64url') : undefined,
+    };
+  }
+
+  /** Marks an open conflict resolved; a second resolution is refused. */
+  async resolve(id: string, resolution: NonNullable<ConflictRecord['resolution']>): Promise<ConflictRecord> {
+    const current = await this.get(id);
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: keys.conflict(id),
+          UpdateExpression: 'SET #s = :resolved, resolution = :r, gsi1pk = :g',
+          ConditionExpression: '#s = :open',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: {
+            ':resolved': 'resolved',
+            ':open': 'open',
+            ':r': resolution,
+            ':g': keys.conflictsOf(current.pipeline, 'resolved'),
+          },
+        }),
+      );
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException')
+        throw new ConflictError(`conflict "${id}" is already resolved`);
+      throw error;
+    }
+    return { ...current, status: 'resolved', resolution };
+  }
+}

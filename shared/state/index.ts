@@ -1,0 +1,28 @@
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { AuditRepository } from './audit.ts';
+import { BaseRepository } from './bases.ts';
+import { CheckpointRepository } from './checkpoints.ts';
+import { ConflictRepository } from './conflicts.ts';
+import { LedgerRepository } from './ledger.ts';
+import { RunRepository } from './runs.ts';
+
+/** Every repository of the state table, built together. */
+export interface StateRepositories {
+  readonly checkpoints: CheckpointRepository;
+  readonly runs: RunRepository;
+  readonly ledger: LedgerRepository;
+  readonly bases: BaseRepository;
+  readonly conflicts: ConflictRepository;
+  readonly audit: AuditRepository;
+}
+
+export function createStateRepositories(ddb: DynamoDBDocumentClient, table: string): StateRepositories {
+  return {
+    checkpoints: new CheckpointRepository(ddb, table),
+    runs: new RunRepository(ddb, table),
+    ledger: new LedgerRepository(ddb, table),
+    bases: new BaseRepository(ddb, table),
+    conflicts: new ConflictRepository(ddb, table),
+    audit: new AuditRepository(ddb, table),
+  };
+}

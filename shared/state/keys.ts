@@ -1,0 +1,35 @@
+/**
+ * Key layout of the single state table (`pk`, `sk`, GSI `gsi1` on `gsi1pk`/`gsi1sk`, TTL on
+ * `expiresAt`). One table keeps every access pattern at single-digit-millisecond reads and one
+ * KMS key; the layout below is the whole contract.
+ *
+ * | item              | pk                          | sk                | gsi1pk                      | gsi1sk            |
+ * |-------------------|-----------------------------|-------------------|-----------------------------|-------------------|
+ * | checkpoint        | PIPE#<pipeline>             | CHECKPOINT        |                             |                   |
+ * | run               | RUN#<runId>                 | RUN               | RUNS#<pipeline>             | <startedAt>#<id>  |
+ * | message ledger    | RUN#<runId> or STREAM#<p>#<day> | MSG#<messageKey> |                          |                   |
+ * | field-merge base  | BASE#<pipeline>#<key>       | BASE              |                             |                   |
+ * | conflict          | CONFLICT#<id>               | CONFLICT          | CONFLICTS#<pipeline>#<status> | <createdAt>#<id> |
+ * | audit entry       | AUDIT#<pipeline>            | <at>#<id>         | AUDIT                       | <at>#<id>         |
+ *
+ * Access patterns: a run by id; a pipeline's runs newest first (gsi1, filter by status);
+ * the ledger of a run (Query pk, begins_with MSG#); bases by key (BatchGetItem); open or
+ * resolved conflicts of a pipeline newest first (gsi1); audit trail of a pipeline (Query pk).
+ */
+export const keys = {
+  checkpoint: (pipeline: string) => ({ pk: `PIPE#${pipeline}`, sk: 'CHECKPOINT' }),
+  run: (runId: string) => ({ pk: `RUN#${runId}`, sk: 'RUN' }),
+  runsOf: (pipeline: string) => `RUNS#${pipeline}`,
+  ledgerScopeOfRun: (runId: string) => `RUN#${runId}`,
+  ledgerScopeOfStream: (pipeline: string, day: string) => `STREAM#${pipeline}#${day}`,
+  message: (scope: string, messageKey: string) => ({ pk: scope, sk: `MSG#${messageKey}` }),
+  base: (pipeline: string, key: string) => ({ pk: `BASE#${pipeline}#${key}`, sk: 'BASE' }),
+  conflict: (id: string) => ({ pk: `CONFLICT#${id}`, sk: 'CONFLICT' }),
+  conflictsOf: (pipeline: string, status: string) => `CONFLICTS#${pipeline}#${status}`,
+  audit: (pipeline: string, at: string, id: string) => ({ pk: `AUDIT#${pipeline}`, sk: `${at}#${id}` }),
+} as const;
+
+/** Epoch seconds `days` from `now`, for the TTL attribute. */
+export function expiresAt(days: number, now: Date = new Date()): number {
+  return Math.floor(now.getTime() / 1000) + days * 86_400;
+}

@@ -1,0 +1,139 @@
+import {
+  BatchWriteCommand,
+  QueryCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
+import { TransientError } from '../errors.ts';
+import { expiresAt, keys } from './keys.ts';
+import { type RunCounts, zeroCounts } from './runs.ts';
+
+/** How the records of one queue message were accounted for. */
+export interface MessageOutcome {
+  readonly loaded: number;
+  readonly skipped: number;
+  readonly conflicts: number;
+  readonly quarantined: number;
+  readonly deadLettered: number;
+  /** Keys whose target content intentionally differs from the source (quarantined, parked, kept). */
+  readonly excludedKeys: readonly string[];
+}
+
+export interface LedgerTotals extends RunCounts {
+  readonly messages: number;
+  readonly pendingMessages: number;
+  readonly excludedKeys: readonly string[];
+}
+
+/**
+ * The message ledger makes a run's counters exact under at-least-once delivery. Extract
+ * registers each message (state `sent`, its record count) before sending it; Load completes
+ * it once (state `done`, outcome counts) with a conditional update, so a redelivered or
+ * duplicated message is never counted twice. Totals are summed from the ledger, never from
+ * counters incremented per delivery.
+ */
+export class LedgerRepository {
+  constructor(
+    private readonly ddb: DynamoDBDocumentClient,
+    private readonly table: string,
+    private readonly retentionDays = 30,
+  ) {}
+
+  /** Registers messages before they are sent (BatchWriteItem, 25 at a time). */
+  async register(scope: string, messages: readonly { messageKey: string; records: number }[]): Promise<void> {
+    const ttl = expiresAt(this.retentionDays);
+    const sentAt = new Date().toISOString();
+    for (let i = 0; i < messages.length; i += 25) {
+      let requests = messages.slice(i, i + 25).map((m) => ({
+        PutRequest: {
+          Item: { ...keys.message(scope, m.messageKey), type: 'msg', state: 'sent', records: m.records, sentAt, expiresAt: ttl },
+        },
+      }));
+      for (let attempt = 0; requests.length > 0; attempt++) {
+        if (attempt > 8) throw new TransientError(`ledger registration of ${requests.length} messages kept being throttled`);
+        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt) * Math.random()));
+        const out = await this.ddb.send(new BatchWriteCommand({ RequestItems: { [this.table]: requests } }));
+        requests = (out.UnprocessedItems?.[this.table] ?? []) as typeof requests;
+      }
+    }
+  }
+
+  /**
+   * Completes a message with its outcome, once. Returns false when it was already complete
+   * (a duplicate delivery), in which case nothing changes. A message nobody registered
+   * (pushed changes: webhooks, CDC) is created complete.
+   */
+  async complete(scope: string, messageKey: string, records: number, outcome: MessageOutcome): Promise<boolean> {
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: keys.message(scope, messageKey),
+          UpdateExpression:
+            'SET #state = :done, records = if_not_exists(records, :records), loaded = :l, skipped = :s, conflicts = :c, quarantined = :q, deadLettered = :d, excludedKeys = :x, doneAt = :at, #type = :type, expiresAt = if_not_exists(expiresAt, :ttl)',
+          ConditionExpression: 'attribute_not_exists(#state) OR #state = :sent',
+          ExpressionAttributeNames: { '#state': 'state', '#type': 'type' },
+          ExpressionAttributeValues: {
+            ':done': 'done',
+            ':sent': 'sent',
+            ':records': records,
+            ':l': outcome.loaded,
+            ':s': outcome.skipped,
+            ':c': outcome.conflicts,
+            ':q': outcome.quarantined,
+            ':d': outcome.deadLettered,
+            ':x': outcome.excludedKeys.slice(0, 1000),
+            ':at': new Date().toISOString(),
+            ':type': 'msg',
+            ':ttl': expiresAt(this.retentionDays),
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+  }
+
+  /** Sums a scope's ledger. */
+  async totals(scope: string): Promise<LedgerTotals> {
+    const counts = zeroCounts();
+    let messages = 0;
+    let pendingMessages = 0;
+    const excluded: string[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.ddb.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :msg)',
+          ExpressionAttributeValues: { ':pk': scope, ':msg': 'MSG#' },
+          ExclusiveStartKey: start,
+          ConsistentRead: true,
+        }),
+      );
+      for (const item of out.Items ?? []) {
+        messages++;
+        counts.extracted += Number(item.records ?? 0);
+        if (item.state !== 'done') {
+          pendingMessages++;
+          continue;
+        }
+        counts.loaded += Number(item.loaded ?? 0);
+        counts.skipped += Number(item.skipped ?? 0);
+        counts.conflicts += Number(item.conflicts ?? 0);
+        counts.quarantined += Number(item.quarantined ?? 0);
+        counts.deadLettered += Number(item.deadLettered ?? 0);
+        if (Array.isArray(item.excludedKeys)) excluded.push(...(item.excludedKeys as string[]));
+      }
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return { ...counts, messages, pendingMessages, excludedKeys: excluded };
+  }
+}
+
+/** Total records accounted for (every outcome but pending). */
+export function accounted(c: RunCounts): number {
+  return c.loaded + c.skipped + c.conflicts + c.quarantined + c.deadLettered;
+}

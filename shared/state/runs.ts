@@ -1,0 +1,154 @@
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { NotFoundError } from '../errors.ts';
+import { expiresAt, keys } from './keys.ts';
+
+export const PHASES = ['Discover', 'Plan', 'Execute', 'AwaitLoad', 'Verify', 'Cleanup'] as const;
+export type Phase = (typeof PHASES)[number];
+export type RunStatus = 'running' | 'succeeded' | 'failed';
+
+/** How every extracted record was accounted for. */
+export interface RunCounts {
+  extracted: number;
+  loaded: number;
+  skipped: number;
+  conflicts: number;
+  quarantined: number;
+  deadLettered: number;
+}
+
+export const zeroCounts = (): RunCounts => ({ extracted: 0, loaded: 0, skipped: 0, conflicts: 0, quarantined: 0, deadLettered: 0 });
+
+export interface PhaseRecord {
+  readonly startedAt: string;
+  readonly endedAt?: string;
+  readonly status: 'running' | 'succeeded' | 'failed';
+  readonly detail?: Readonly<Record<string, unknown>>;
+}
+
+export interface RunRecord {
+  readonly runId: string;
+  readonly pipeline: string;
+  readonly trigger: string;
+  readonly requestedBy?: string;
+  readonly executionArn?: string;
+  readonly status: RunStatus;
+  readonly startedAt: string;
+  readonly endedAt?: string;
+  readonly window?: { from: unknown; to: unknown };
+  readonly phases: Partial<Record<Phase, PhaseRecord>>;
+  readonly counts: RunCounts;
+  readonly verify?: Readonly<Record<string, unknown>>;
+  readonly cost?: Readonly<Record<string, unknown>>;
+  readonly failure?: { readonly error: string; readonly cause: string };
+  readonly reportKey?: string;
+}
+
+export interface ListRunsQuery {
+  readonly pipeline: string;
+  readonly status?: RunStatus;
+  readonly limit?: number;
+  /** Opaque pagination cursor from a previous page. */
+  readonly after?: string;
+}
+
+const encodeCursor = (key: Record<string, unknown> | undefined) =>
+  key ? Buffer.from(JSON.stringify(key)).toString('base64url') : undefined;
+const decodeCursor = (cursor: string | undefined) =>
+  cursor ? (JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, unknown>) : undefined;
+
+function toRun(item: Record<string, unknown>): RunRecord {
+  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, expiresAt: _e, type: _t, ...run } = item;
+  return run as unknown as RunRecord;
+}
+
+/** Run records: one per batch run (execution), holding phases, counts and the outcome. */
+export class RunRepository {
+  constructor(
+    private readonly ddb: DynamoDBDocumentClient,
+    private readonly table: string,
+    private readonly retentionDays = 90,
+  ) {}
+
+  /** Creates the run unless it exists (a retried Discover keeps the first record). */
+  async create(run: Omit<RunRecord, 'phases' | 'counts' | 'status'>): Promise<void> {
+    try {
+      await this.ddb.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: {
+            ...keys.run(run.runId),
+            type: 'run',
+            gsi1pk: keys.runsOf(run.pipeline),
+            gsi1sk: `${run.startedAt}#${run.runId}`,
+            expiresAt: expiresAt(this.retentionDays),
+            ...run,
+            status: 'running',
+            phases: {},
+            counts: zeroCounts(),
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+    } catch (error) {
+      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+    }
+  }
+
+  async get(runId: string): Promise<RunRecord> {
+    const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: keys.run(runId), ConsistentRead: true }));
+    if (!out.Item) throw new NotFoundError(`run "${runId}" does not exist`);
+    return toRun(out.Item);
+  }
+
+  async find(runId: string): Promise<RunRecord | undefined> {
+    const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: keys.run(runId), ConsistentRead: true }));
+    return out.Item ? toRun(out.Item) : undefined;
+  }
+
+  /** Sets top-level attributes of a run (status, window, counts, verify, cost, failure...). */
+  async update(runId: string, fields: Partial<Omit<RunRecord, 'runId' | 'pipeline' | 'phases'>>): Promise<void> {
+    const entries = Object.entries(fields).filter(([, v]) => v !== undefined);
+    if (entries.length === 0) return;
+    await this.ddb.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: keys.run(runId),
+        UpdateExpression: `SET ${entries.map((_, i) => `#f${i} = :v${i}`).join(', ')}`,
+        ExpressionAttributeNames: Object.fromEntries(entries.map(([k], i) => [`#f${i}`, k])),
+        ExpressionAttributeValues: Object.fromEntries(entries.map(([, v], i) => [`:v${i}`, v])),
+        ConditionExpression: 'attribute_exists(pk)',
+      }),
+    );
+  }
+
+  /** Records a phase's start or end. */
+  async setPhase(runId: string, phase: Phase, record: PhaseRecord): Promise<void> {
+    await this.ddb.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: keys.run(runId),
+        UpdateExpression: 'SET phases.#p = :r',
+        ExpressionAttributeNames: { '#p': phase },
+        ExpressionAttributeValues: { ':r': record },
+        ConditionExpression: 'attribute_exists(pk)',
+      }),
+    );
+  }
+
+  /** A pipeline's runs, newest first. */
+  async list(query: ListRunsQuery): Promise<{ runs: RunRecord[]; next?: string }> {
+    const out = await this.ddb.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :p',
+        ExpressionAttributeValues: { ':p': keys.runsOf(query.pipeline), ...(query.status ? { ':s': query.status } : {}) },
+        ...(query.status ? { FilterExpression: '#s = :s', ExpressionAttributeNames: { '#s': 'status' } } : {}),
+        ScanIndexForward: false,
+        Limit: query.limit ?? 20,
+        ExclusiveStartKey: decodeCursor(query.after),
+      }),
+    );
+    return { runs: (out.Items ?? []).map(toRun), next: encodeCursor(out.LastEvaluatedKey) };
+  }
+}

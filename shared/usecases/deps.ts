@@ -1,0 +1,60 @@
+import { type AwsClients, createAwsClients } from '../aws/clients.ts';
+import { SecretsManagerProvider, type SecretsProvider } from '../aws/secrets.ts';
+import { readRuntimeConfig, type RuntimeConfig } from '../config.ts';
+import { createSource } from '../connectors/sources/registry.ts';
+import { createTarget } from '../connectors/targets/registry.ts';
+import type { ConnectorContext, SourceConnector, TargetConnector } from '../connectors/types.ts';
+import { catalogFromEnv, type PipelineCatalog } from '../pipeline/catalog.ts';
+import type { Pipeline } from '../pipeline/schema.ts';
+import { createStateRepositories, type StateRepositories } from '../state/index.ts';
+
+/** Structured, log-safe logging (Powertools Logger satisfies it). */
+export interface Log {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** Everything a use case needs, built once per container and injected. */
+export interface Deps {
+  readonly config: RuntimeConfig;
+  readonly clients: AwsClients;
+  readonly catalog: PipelineCatalog;
+  readonly state: StateRepositories;
+  readonly secrets: SecretsProvider;
+  readonly log: Log;
+  readonly now: () => Date;
+  connectorContext(pipeline: Pipeline): ConnectorContext;
+  createSource(pipeline: Pipeline): SourceConnector;
+  createTarget(pipeline: Pipeline): TargetConnector;
+}
+
+const silentLog: Log = { info() {}, warn() {}, error() {} };
+
+/** Builds the dependencies from the environment; every part can be replaced (tests, benchmarks). */
+export function createDeps(overrides: Partial<Deps> = {}): Deps {
+  const config = overrides.config ?? readRuntimeConfig();
+  const clients = overrides.clients ?? createAwsClients();
+  const catalog = overrides.catalog ?? catalogFromEnv();
+  const secrets = overrides.secrets ?? new SecretsManagerProvider(clients.secretsManager);
+  const connectorContext = (pipeline: Pipeline): ConnectorContext => ({
+    pipeline,
+    clients,
+    secrets,
+    dataBucket: config.dataBucket,
+    stage: config.stage,
+    retry: pipeline.retry,
+  });
+  return {
+    config,
+    clients,
+    catalog,
+    secrets,
+    state: overrides.state ?? createStateRepositories(clients.ddb, config.stateTable),
+    log: overrides.log ?? silentLog,
+    now: overrides.now ?? (() => new Date()),
+    connectorContext,
+    createSource: overrides.createSource ?? ((p) => createSource(p.source, connectorContext(p))),
+    createTarget: overrides.createTarget ?? ((p) => createTarget(p.target, connectorContext(p))),
+  };
+}

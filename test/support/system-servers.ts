@@ -1,0 +1,187 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, chownSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+/**
+ * System servers some integration tests need. A suite that needs one wraps itself in
+ * `describe.runIf(server.available)`, so on a bare machine vitest reports its tests by name as
+ * not run. CI sets ESYNC_REQUIRE_SYSTEM_SERVERS=1, which turns a missing server into a failure.
+ */
+export type SystemServerName = 'postgresql' | 'mariadb' | 'java';
+
+export interface SystemServer {
+  readonly name: SystemServerName;
+  readonly available: boolean;
+  /** Where it was looked for, to say why it is missing. */
+  readonly detail: string;
+}
+
+function findPostgresBin(): string | undefined {
+  const root = '/usr/lib/postgresql';
+  if (!existsSync(root)) return undefined;
+  const versions = readdirSync(root)
+    .filter((v) => existsSync(path.join(root, v, 'bin', 'initdb')))
+    .sort((a, b) => Number(b) - Number(a));
+  return versions[0] === undefined ? undefined : path.join(root, versions[0], 'bin');
+}
+
+function findMariadbd(): string | undefined {
+  for (const candidate of ['/usr/sbin/mariadbd', '/usr/sbin/mysqld', '/usr/bin/mariadbd'])
+    if (existsSync(candidate)) return candidate;
+  return undefined;
+}
+
+function hasJava(): boolean {
+  try {
+    execFileSync('java', ['-version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function requireSystemServer(name: SystemServerName): SystemServer {
+  let server: SystemServer;
+  if (name === 'postgresql') {
+    const bin = findPostgresBin();
+    server = { name, available: bin !== undefined, detail: bin ?? 'no initdb under /usr/lib/postgresql/*/bin' };
+  } else if (name === 'mariadb') {
+    const bin = findMariadbd();
+    server = { name, available: bin !== undefined, detail: bin ?? 'no mariadbd in /usr/sbin' };
+  } else {
+    const ok = hasJava();
+    server = { name, available: ok, detail: ok ? 'java on PATH' : 'no java on PATH' };
+  }
+  if (!server.available) {
+    if (process.env.ESYNC_REQUIRE_SYSTEM_SERVERS === '1')
+      throw new Error(`system server ${name} is required (ESYNC_REQUIRE_SYSTEM_SERVERS=1) but missing: ${server.detail}`);
+    console.warn(`[system-servers] ${name} not installed (${server.detail}): its tests did not run`);
+  }
+  return server;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      srv.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+async function waitFor(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function tryExec(cmd: string, args: string[]): boolean {
+  try {
+    execFileSync(cmd, args, { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A throwaway server on 127.0.0.1, stopped and deleted by `stop()`. */
+export interface RunningServer {
+  readonly port: number;
+  readonly url: string;
+  readonly user: string;
+  readonly password: string;
+  readonly database: string;
+  stop(): Promise<void>;
+}
+
+const isRoot = () => process.getuid?.() === 0;
+
+/**
+ * Starts a fresh PostgreSQL cluster (initdb + postgres on a free port, trust auth). PostgreSQL
+ * refuses to run as root, so under root it runs as the `postgres` system user.
+ */
+export async function startPostgres(): Promise<RunningServer> {
+  const bin = findPostgresBin();
+  if (!bin) throw new Error('PostgreSQL is not installed');
+  const dir = mkdtempSync(path.join(tmpdir(), 'esync-pg-'));
+  const dataDir = path.join(dir, 'data');
+  mkdirSync(dataDir);
+  // Node's uid/gid spawn options (rather than runuser) keep signals going straight to postgres.
+  let ids: { uid: number; gid: number } | Record<string, never> = {};
+  if (isRoot()) {
+    ids = {
+      uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()),
+      gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()),
+    };
+    chownSync(dir, ids.uid, ids.gid);
+    chownSync(dataDir, ids.uid, ids.gid);
+  }
+  execFileSync(path.join(bin, 'initdb'), ['-D', dataDir, '-U', 'esync', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync'], { stdio: 'pipe', cwd: dir, ...ids });
+  const port = await freePort();
+  const args = ['-D', dataDir, '-p', String(port), '-k', dir, '-h', '127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'];
+  const child: ChildProcess = spawn(path.join(bin, 'postgres'), args, { stdio: 'ignore', cwd: dir, ...ids });
+  await waitFor(() => tryExec(path.join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-q']), 'PostgreSQL to accept connections');
+  return {
+    port,
+    url: `postgres://esync@127.0.0.1:${port}/postgres`,
+    user: 'esync',
+    password: '',
+    database: 'postgres',
+    async stop() {
+      child.kill('SIGINT');
+      await new Promise((r) => child.once('exit', r).once('error', r));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Starts a fresh MariaDB server on a free port, root without password over TCP. */
+export async function startMariaDb(): Promise<RunningServer> {
+  const mariadbd = findMariadbd();
+  if (!mariadbd) throw new Error('MariaDB is not installed');
+  const dir = mkdtempSync(path.join(tmpdir(), 'esync-maria-'));
+  const dataDir = path.join(dir, 'data');
+  mkdirSync(dataDir);
+  const installDb = ['/usr/bin/mariadb-install-db', '/usr/bin/mysql_install_db'].find((p) => existsSync(p));
+  if (!installDb) throw new Error('mariadb-install-db not found');
+  const user = isRoot() ? ['--user=root'] : [];
+  execFileSync(installDb, ['--no-defaults', `--datadir=${dataDir}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...user], { stdio: 'pipe' });
+  const port = await freePort();
+  const child = spawn(
+    mariadbd,
+    ['--no-defaults', `--datadir=${dataDir}`, `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${path.join(dir, 'mysql.sock')}`, '--skip-grant-tables=0', '--innodb-flush-log-at-trx-commit=0', '--skip-log-bin', ...user],
+    { stdio: 'ignore' },
+  );
+  const mysql = await import('mysql2/promise');
+  const start = Date.now();
+  for (;;) {
+    try {
+      const conn = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root' });
+      await conn.query('CREATE DATABASE IF NOT EXISTS esync');
+      await conn.end();
+      break;
+    } catch (error) {
+      if (Date.now() - start > 30_000) throw new Error(`MariaDB did not start: ${(error as Error).message}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  return {
+    port,
+    url: `mysql://root@127.0.0.1:${port}/esync`,
+    user: 'root',
+    password: '',
+    database: 'esync',
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r).once('error', r));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
