@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// Entry point of `npx esync`: registers the TypeScript loader, then runs the CLI.
-import { register } from 'node:module';
-import { pathToFileURL } from 'node:url';
+// Entry point of `npx esync`: registers the TypeScript loader (tsx), then runs the CLI.
+import { register } from 'tsx/esm/api';
 
-register('tsx/esm', pathToFileURL('./'));
-await import('./main.ts');
+register();
+const { main } = await import('./main.ts');
+process.exitCode = await main(process.argv.slice(2));

@@ -33,3 +33,12 @@ export const ownedTargetTableName = (stage: string, pipeline: string) => resourc
 export const stateTableName = (stage: string) => resourceName(stage, CORE, 'state');
 export const idempotencyTableName = (stage: string) => resourceName(stage, CORE, 'idempotency');
 export const eventBusName = (stage: string) => resourceName(stage, CORE, 'bus');
+
+/** The pipeline a load queue belongs to, from the queue's ARN (`...:esync-<stage>-<pipeline>-load`). */
+export function pipelineOfLoadQueueArn(arn: string, stage: string): string {
+  const name = arn.slice(arn.lastIndexOf(':') + 1);
+  const prefix = `esync-${stage}-`;
+  if (!name.startsWith(prefix) || !name.endsWith('-load'))
+    throw new RangeError(`queue "${name}" is not an ESync load queue of stage ${stage}`);
+  return name.slice(prefix.length, -'-load'.length);
+}

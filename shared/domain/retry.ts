@@ -9,14 +9,23 @@ export interface RetryOptions {
   readonly jitter: 'full' | 'none';
 }
 
-export const DEFAULT_RETRY: RetryOptions = { maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 5000, jitter: 'full' };
+export const DEFAULT_RETRY: RetryOptions = {
+  maxAttempts: 5,
+  baseDelayMs: 100,
+  maxDelayMs: 5000,
+  jitter: 'full',
+};
 
 /**
  * Delay before attempt `attempt + 1` (attempt counts from 1): exponential backoff capped at
  * `maxDelayMs`, with full jitter so many clients retrying together spread out
  * (the AWS Architecture Blog's "Exponential Backoff and Jitter").
  */
-export function backoffDelay(attempt: number, options: RetryOptions, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  options: RetryOptions,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (attempt - 1));
   return options.jitter === 'full' ? Math.floor(random() * ceiling) : ceiling;
 }

@@ -11,8 +11,10 @@ export interface FieldDoc {
   readonly type: string;
   /** Whether the field must be written: no default and not optional. */
   readonly required: boolean;
-  /** The default as YAML-ish text, or the behaviour when absent (from a `@default - ...` description). */
+  /** The default value as YAML text (`1000`, `[]`, `""`), when the schema has one. */
   readonly default: string | undefined;
+  /** What happens when the field is left out, when that is a behaviour (from `@default - ...`). */
+  readonly defaultBehaviour: string | undefined;
   readonly description: string;
   /** For a field of one variant of a union, the condition selecting it, e.g. `mode: soft`. */
   readonly when: string | undefined;
@@ -95,7 +97,10 @@ export function schemaAtPath(
     else if (schema instanceof z.ZodArray) schema = schema.element;
     else if (schema instanceof z.ZodRecord) schema = schema.valueType;
     else return undefined;
-    value = typeof value === 'object' && value !== null ? (value as Record<PropertyKey, unknown>)[segment] : undefined;
+    value =
+      typeof value === 'object' && value !== null
+        ? (value as Record<PropertyKey, unknown>)[segment]
+        : undefined;
   }
   return schema;
 }
@@ -131,8 +136,10 @@ function boundsOf(schema: Schema): Bounds {
       found.min = { value: Number(check._zod.def.value), inclusive: check._zod.def.inclusive };
     else if (check instanceof z.core.$ZodCheckLessThan)
       found.max = { value: Number(check._zod.def.value), inclusive: check._zod.def.inclusive };
-    else if (check instanceof z.core.$ZodCheckMinLength) found.min = { value: check._zod.def.minimum, inclusive: true };
-    else if (check instanceof z.core.$ZodCheckMaxLength) found.max = { value: check._zod.def.maximum, inclusive: true };
+    else if (check instanceof z.core.$ZodCheckMinLength)
+      found.min = { value: check._zod.def.minimum, inclusive: true };
+    else if (check instanceof z.core.$ZodCheckMaxLength)
+      found.max = { value: check._zod.def.maximum, inclusive: true };
   }
   return found;
 }
@@ -207,32 +214,41 @@ export function fieldDocs(schema: Schema, options: FieldDocsOptions = {}): Field
   const rows: FieldDoc[] = [];
   const collapse = new Set(options.collapse ?? []);
   const omit = new Set(options.omit ?? []);
+  const root = options.prefix ?? '';
 
   const join = (prefix: string, key: string): string => (prefix === '' ? key : `${prefix}.${key}`);
 
-  const visitFields = (shape: Record<string, Schema>, prefix: string, when: string | undefined, skip: Set<string>) => {
-    for (const [key, child] of Object.entries(shape)) if (!skip.has(key)) visit(child, join(prefix, key), when, true);
+  const visitFields = (
+    shape: Record<string, Schema>,
+    prefix: string,
+    when: string | undefined,
+    skip: Set<string>,
+  ) => {
+    for (const [key, child] of Object.entries(shape))
+      if (!skip.has(key)) visit(child, join(prefix, key), when, true);
   };
 
   const visit = (field: Schema, path: string, when: string | undefined, emitSelf: boolean): void => {
     const unwrapped = unwrapSchema(field);
     const inner = unwrapped.schema;
     const { text, defaultText } = splitDefault(unwrapped.description);
-    const expandsObject = inner instanceof z.ZodObject || inner instanceof z.ZodDiscriminatedUnion;
     const isObjectList =
       inner instanceof z.ZodArray && unwrapSchema(inner.element).schema instanceof z.ZodObject;
     if (emitSelf) {
-      const showDefault = unwrapped.hasDefault && !expandsObject;
+      // An object's default is the defaults of its fields, shown on their rows; a union's default picks a variant.
+      const showDefault = unwrapped.hasDefault && !(inner instanceof z.ZodObject);
       rows.push({
         path,
         type: isObjectList ? 'list of objects' : describeType(inner),
         required: !unwrapped.optional,
-        default: defaultText ?? (showDefault ? renderDefault(unwrapped.defaultValue) : undefined),
+        default: showDefault ? renderDefault(unwrapped.defaultValue) : undefined,
+        defaultBehaviour: defaultText,
         description: text,
         when,
       });
     }
-    if (inner instanceof z.ZodObject) visitFields(inner.shape, path, when, path === '' ? omit : new Set());
+    if (inner instanceof z.ZodObject)
+      visitFields(inner.shape, path, when, path === root && !emitSelf ? omit : new Set());
     else if (isObjectList) visit(inner.element, `${path}[]`, when, false);
     else if (inner instanceof z.ZodDiscriminatedUnion) visitUnion(inner, path, when);
   };
@@ -242,7 +258,11 @@ export function fieldDocs(schema: Schema, options: FieldDocsOptions = {}): Field
     const variants = union.options.map((option) => {
       const unwrapped = unwrapSchema(option);
       const shape = objectShape(unwrapped.schema) ?? {};
-      return { shape, tag: literalValues(shape[discriminator]).join(', '), description: unwrapped.description };
+      return {
+        shape,
+        tag: literalValues(shape[discriminator]).join(', '),
+        description: unwrapped.description,
+      };
     });
     const first = variants[0]?.shape ?? {};
     // A field is shared when every variant holds the very same schema object (as `.extend(common)` does).
@@ -250,7 +270,8 @@ export function fieldDocs(schema: Schema, options: FieldDocsOptions = {}): Field
       (key) => key !== discriminator && variants.every((variant) => variant.shape[key] === first[key]),
     );
     const discriminatorSchema = first[discriminator];
-    const ownDescription = discriminatorSchema === undefined ? undefined : unwrapSchema(discriminatorSchema).description;
+    const ownDescription =
+      discriminatorSchema === undefined ? undefined : unwrapSchema(discriminatorSchema).description;
     const variantNotes = collapse.has(path)
       ? []
       : variants.filter((v) => v.description !== undefined).map((v) => `\`${v.tag}\`: ${v.description}`);
@@ -259,6 +280,7 @@ export function fieldDocs(schema: Schema, options: FieldDocsOptions = {}): Field
       type: `one of ${quoteList(variants.map((v) => v.tag))}`,
       required: true,
       default: undefined,
+      defaultBehaviour: undefined,
       description: [ownDescription ?? `Selects the kind of \`${path}\`.`, ...variantNotes].join(' '),
       when,
     });
@@ -273,12 +295,23 @@ export function fieldDocs(schema: Schema, options: FieldDocsOptions = {}): Field
     }
   };
 
-  visit(schema, options.prefix ?? '', undefined, false);
+  visit(schema, root, undefined, false);
   return rows;
 }
 
+/**
+ * Makes prose safe for Markdown: `<name>` placeholders outside code spans would be taken for HTML
+ * tags and vanish. Code spans are left alone.
+ */
+export function escapeMarkdown(text: string): string {
+  return text
+    .split(/(`[^`]*`)/)
+    .map((part) => (part.startsWith('`') ? part : part.replaceAll('<', '&lt;').replaceAll('>', '&gt;')))
+    .join('');
+}
+
 function escapeCell(text: string): string {
-  return text.replaceAll('|', '\\|').replaceAll('\n', ' ');
+  return escapeMarkdown(text).replaceAll('|', '\\|').replaceAll('\n', ' ');
 }
 
 /** A Markdown table of fields. */
@@ -290,7 +323,7 @@ export function fieldTable(rows: readonly FieldDoc[]): string {
       `\`${row.path}\``,
       row.type,
       row.required ? 'yes' : 'no',
-      row.default === undefined ? '' : row.default.startsWith('`') ? row.default : `\`${row.default}\``,
+      row.default !== undefined ? `\`${row.default}\`` : (row.defaultBehaviour ?? ''),
       `${row.description}${when}`,
     ];
     lines.push(`| ${cells.map(escapeCell).join(' | ')} |`);
@@ -332,10 +365,12 @@ export function renderPipelineReference(): string {
   const topLevel = rows.filter((row) => !row.path.includes('.') && !row.path.includes('['));
   sections.push('## Top-level fields', fieldTable(topLevel));
   for (const top of topLevel) {
-    const nested = rows.filter((row) => row.path.startsWith(`${top.path}.`) || row.path.startsWith(`${top.path}[]`));
+    const nested = rows.filter(
+      (row) => row.path.startsWith(`${top.path}.`) || row.path.startsWith(`${top.path}[]`),
+    );
     if (nested.length === 0) continue;
     const parts = [`## \`${top.path}\``];
-    if (top.description !== '') parts.push(top.description);
+    if (top.description !== '') parts.push(escapeMarkdown(top.description));
     if (top.path === 'source' || top.path === 'target')
       parts.push(`Plus the fields of the chosen \`type\`: see [connectors.md](connectors.md).`);
     parts.push(fieldTable(nested));

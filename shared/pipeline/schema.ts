@@ -1,5 +1,6 @@
 import awsCronParser from 'aws-cron-parser';
 import { z } from 'zod';
+import { secretRefSchema } from '../connectors/common-config.ts';
 import { cdcSourceConfigSchema } from '../connectors/sources/cdc/config.ts';
 import { dynamodbSourceConfigSchema } from '../connectors/sources/dynamodb/config.ts';
 import { githubSourceConfigSchema } from '../connectors/sources/github/config.ts';
@@ -12,7 +13,6 @@ import { dynamodbTargetConfigSchema } from '../connectors/targets/dynamodb/confi
 import { httpTargetConfigSchema } from '../connectors/targets/http/config.ts';
 import { postgresTargetConfigSchema } from '../connectors/targets/postgres/config.ts';
 import { s3TargetConfigSchema } from '../connectors/targets/s3/config.ts';
-import { secretRefSchema } from '../connectors/common-config.ts';
 
 const fieldName = z.string().min(1).max(255);
 
@@ -22,22 +22,33 @@ const sourceCommon = {
   cursor: z
     .array(fieldName)
     .default([])
-    .describe('Fields of the incremental cursor (e.g. [updated_at]); the key breaks ties. Empty: full reads.'),
+    .describe(
+      'Fields of the incremental cursor (e.g. [updated_at]); the key breaks ties. Empty: full reads.',
+    ),
   lookbackSeconds: z
     .int()
     .min(0)
     .max(7 * 86_400)
     .default(0)
-    .describe('Re-read this far behind the checkpoint, so rows committed late with an older cursor value are not missed.'),
+    .describe(
+      'Re-read this far behind the checkpoint, so rows committed late with an older cursor value are not missed.',
+    ),
   deletes: z
     .discriminatedUnion('mode', [
-      z.strictObject({ mode: z.literal('none') }),
-      z.strictObject({
-        mode: z.literal('soft'),
-        column: fieldName.describe('Column marking a deleted row.'),
-        value: z.union([z.string(), z.number(), z.boolean()]).default(true).describe('Value meaning deleted.'),
-      }),
-      z.strictObject({ mode: z.literal('verify') }).describe('Found by Verify comparing keys of source and target.'),
+      z.strictObject({ mode: z.literal('none') }).describe('Deletions are not propagated.'),
+      z
+        .strictObject({
+          mode: z.literal('soft'),
+          column: fieldName.describe('Column marking a deleted row.'),
+          value: z
+            .union([z.string(), z.number(), z.boolean()])
+            .default(true)
+            .describe('Value meaning deleted.'),
+        })
+        .describe('A column marks deleted rows; they are loaded as deletes.'),
+      z
+        .strictObject({ mode: z.literal('verify') })
+        .describe('Found by Verify comparing keys of source and target.'),
     ])
     .default({ mode: 'none' })
     .describe('How deletions at the source are detected.'),
@@ -65,7 +76,16 @@ export const targetSchema = z
   ])
   .describe('Where changes go.');
 
-export const SOURCE_TYPES = ['postgres', 'mysql', 's3', 'github', 'http', 'dynamodb', 'webhook', 'cdc'] as const;
+export const SOURCE_TYPES = [
+  'postgres',
+  'mysql',
+  's3',
+  'github',
+  'http',
+  'dynamodb',
+  'webhook',
+  'cdc',
+] as const;
 export const TARGET_TYPES = ['dynamodb', 's3', 'postgres', 'http'] as const;
 
 /** Checks an EventBridge schedule expression: `rate(N unit)` or a six-field `cron(...)`. */
@@ -80,9 +100,11 @@ export function scheduleProblem(expression: string): string | undefined {
     return undefined;
   }
   const cron = /^cron\((.*)\)$/.exec(expression);
-  if (!cron) return 'expected rate(<n> <minutes|hours|days>) or cron(<min> <hour> <day-of-month> <month> <day-of-week> <year>)';
+  if (!cron)
+    return 'expected rate(<n> <minutes|hours|days>) or cron(<min> <hour> <day-of-month> <month> <day-of-week> <year>)';
   const fields = (cron[1] ?? '').trim().split(/\s+/);
-  if (fields.length !== 6) return `a cron expression has 6 fields (minutes hours day-of-month month day-of-week year), got ${fields.length}`;
+  if (fields.length !== 6)
+    return `a cron expression has 6 fields (minutes hours day-of-month month day-of-week year), got ${fields.length}`;
   if (fields[2] !== '?' && fields[4] !== '?') return 'one of day-of-month or day-of-week must be ?';
   try {
     // The parser splits on single spaces, so it gets the fields re-joined.
@@ -114,8 +136,18 @@ const webhookTriggerSchema = z
       .string()
       .optional()
       .describe('hmac only: header carrying a Unix timestamp that is signed as `<timestamp>.<body>`.'),
-    toleranceSeconds: z.int().min(1).max(3600).default(300).describe('Accepted clock skew of a signed timestamp.'),
-    maxBodyBytes: z.int().min(1024).max(1_048_576).default(262_144).describe('Larger deliveries are refused with 413.'),
+    toleranceSeconds: z
+      .int()
+      .min(1)
+      .max(3600)
+      .default(300)
+      .describe('Accepted clock skew of a signed timestamp.'),
+    maxBodyBytes: z
+      .int()
+      .min(1024)
+      .max(1_048_576)
+      .default(262_144)
+      .describe('Larger deliveries are refused with 413.'),
   })
   .describe('Accept changes pushed to POST /webhooks/<pipeline>.');
 
@@ -132,24 +164,37 @@ const fieldRuleSchema = z
   .strictObject({
     field: fieldName.describe('Field the rule checks (dotted path for nested fields).'),
     required: z.boolean().default(false).describe('The field must be present and not null.'),
-    type: z.enum(['string', 'number', 'integer', 'boolean', 'object', 'array', 'timestamp']).optional(),
+    type: z
+      .enum(['string', 'number', 'integer', 'boolean', 'object', 'array', 'timestamp'])
+      .optional()
+      .describe('Expected JSON type; timestamp: an ISO-8601 string or epoch milliseconds.'),
     format: z
       .string()
       .superRefine((value, ctx) => {
         try {
           new RegExp(value);
         } catch (error) {
-          ctx.addIssue({ code: 'custom', message: `regular expression does not compile: ${(error as Error).message}` });
+          ctx.addIssue({
+            code: 'custom',
+            message: `regular expression does not compile: ${(error as Error).message}`,
+          });
         }
       })
       .optional()
       .describe('Regular expression a string value must match.'),
     range: z
-      .strictObject({ min: z.number().optional(), max: z.number().optional() })
+      .strictObject({
+        min: z.number().optional().describe('Lowest allowed value. @default - no lower bound'),
+        max: z.number().optional().describe('Highest allowed value. @default - no upper bound'),
+      })
       .refine((r) => r.min === undefined || r.max === undefined || r.min <= r.max, 'min must not exceed max')
       .optional()
       .describe('Inclusive bounds of a number (or the length of a string).'),
-    enum: z.array(z.union([z.string(), z.number(), z.boolean()])).min(1).optional().describe('Allowed values.'),
+    enum: z
+      .array(z.union([z.string(), z.number(), z.boolean()]))
+      .min(1)
+      .optional()
+      .describe('Allowed values.'),
     custom: z.string().min(1).optional().describe('Name of a validator registered in code.'),
   })
   .describe('Checks on one field; a record failing any is quarantined with every reason.');
@@ -163,8 +208,13 @@ const transformSchema = z
     mask: z
       .record(fieldName, maskSchema)
       .default({})
-      .describe('hash: keyed SHA-256 (joinable, not reversible); redact: replaced by "[REDACTED]". Masked values never reach logs.'),
-    defaults: z.record(fieldName, z.unknown()).default({}).describe('Values for fields that are missing or null.'),
+      .describe(
+        'hash: keyed SHA-256 (joinable, not reversible); redact: replaced by "[REDACTED]". Masked values never reach logs.',
+      ),
+    defaults: z
+      .record(fieldName, z.unknown())
+      .default({})
+      .describe('Values for fields that are missing or null.'),
   })
   .describe('Applied in order: defaults, rename, mask, drop.');
 
@@ -176,18 +226,30 @@ const conflictSchema = z
       .enum(['source-wins', 'target-wins', 'latest-timestamp', 'field-merge', 'manual'])
       .default('source-wins')
       .describe('What happens when the target record was changed by someone else since our last write.'),
-    timestampField: fieldName.optional().describe('Field compared by latest-timestamp (and the latest field rule).'),
+    timestampField: fieldName
+      .optional()
+      .describe('Field compared by latest-timestamp (and the latest field rule).'),
     fields: z
       .record(fieldName, fieldMergeRule)
       .default({})
-      .describe('field-merge: rule for a field changed on both sides. Unlisted fields changed on both sides become a conflict.'),
+      .describe(
+        'field-merge: rule for a field changed on both sides. Unlisted fields changed on both sides become a conflict.',
+      ),
   })
   .superRefine((c, ctx) => {
     const needsTimestamp = c.strategy === 'latest-timestamp' || Object.values(c.fields).includes('latest');
     if (needsTimestamp && !c.timestampField)
-      ctx.addIssue({ code: 'custom', path: ['timestampField'], message: `strategy ${c.strategy} needs timestampField` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['timestampField'],
+        message: `strategy ${c.strategy} needs timestampField`,
+      });
     if (c.strategy !== 'field-merge' && Object.keys(c.fields).length > 0)
-      ctx.addIssue({ code: 'custom', path: ['fields'], message: 'per-field rules apply only to strategy field-merge' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['fields'],
+        message: 'per-field rules apply only to strategy field-merge',
+      });
   })
   .describe('Conflict handling.');
 
@@ -211,7 +273,12 @@ export const pipelineSchema = z
       .describe('What starts work. A pipeline with none runs only on demand.'),
     extract: z
       .strictObject({
-        partitions: z.int().min(1).max(1000).default(4).describe('Key or time ranges the window is split into.'),
+        partitions: z
+          .int()
+          .min(1)
+          .max(1000)
+          .default(4)
+          .describe('Key or time ranges the window is split into.'),
         manifestThreshold: z
           .int()
           .min(1)
@@ -228,7 +295,9 @@ export const pipelineSchema = z
           .min(1024)
           .max(1_048_576)
           .default(262_144)
-          .describe('Bytes per queue message at most (SQS allows 1 MiB); a larger record goes to S3 by claim check.'),
+          .describe(
+            'Bytes per queue message at most (SQS allows 1 MiB); a larger record goes to S3 by claim check.',
+          ),
       })
       .default({ size: 100, maxBytes: 262_144 })
       .describe('Packing of records into queue messages.'),
@@ -237,50 +306,119 @@ export const pipelineSchema = z
     transform: transformSchema.default({ rename: {}, drop: [], mask: {}, defaults: {} }),
     retry: z
       .strictObject({
-        maxAttempts: z.int().min(1).max(20).default(5).describe('Attempts of one call before SQS redelivery takes over.'),
-        baseDelayMs: z.int().min(1).default(100),
-        maxDelayMs: z.int().min(1).default(5000),
-        jitter: z.enum(['full', 'none']).default('full'),
+        maxAttempts: z
+          .int()
+          .min(1)
+          .max(20)
+          .default(5)
+          .describe('Attempts of one call before SQS redelivery takes over.'),
+        baseDelayMs: z
+          .int()
+          .min(1)
+          .default(100)
+          .describe('Delay before the first retry; doubles with each attempt.'),
+        maxDelayMs: z.int().min(1).default(5000).describe('Upper bound of one delay.'),
+        jitter: z
+          .enum(['full', 'none'])
+          .default('full')
+          .describe('full: a random delay between 0 and the backoff, so retries of many callers spread out.'),
       })
       .refine((r) => r.baseDelayMs <= r.maxDelayMs, 'baseDelayMs must not exceed maxDelayMs')
       .default({ maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 5000, jitter: 'full' })
       .describe('Retries inside one call, with exponential backoff.'),
     dlq: z
       .strictObject({
-        maxReceiveCount: z.int().min(1).max(1000).default(5).describe('Receives before a message moves to the DLQ.'),
+        maxReceiveCount: z
+          .int()
+          .min(1)
+          .max(1000)
+          .default(5)
+          .describe('Receives before a message moves to the DLQ.'),
       })
-      .default({ maxReceiveCount: 5 }),
+      .default({ maxReceiveCount: 5 })
+      .describe('Dead-letter queue of the load queue.'),
     load: z
       .strictObject({
-        maxConcurrency: z.int().min(2).max(1000).default(5).describe('Load functions at once (protects the target).'),
+        maxConcurrency: z
+          .int()
+          .min(2)
+          .max(1000)
+          .default(5)
+          .describe('Load functions at once (protects the target).'),
         batchSize: z.int().min(1).max(100).default(10).describe('Queue messages per Load invocation.'),
-        batchingWindowSeconds: z.int().min(0).max(300).default(1),
-        timeoutSeconds: z.int().min(5).max(900).default(60),
+        batchingWindowSeconds: z
+          .int()
+          .min(0)
+          .max(300)
+          .default(1)
+          .describe('How long SQS gathers messages before invoking Load.'),
+        timeoutSeconds: z
+          .int()
+          .min(5)
+          .max(900)
+          .default(60)
+          .describe('Load function timeout; the queue visibility timeout is derived from it.'),
       })
-      .default({ maxConcurrency: 5, batchSize: 10, batchingWindowSeconds: 1, timeoutSeconds: 60 }),
+      .default({ maxConcurrency: 5, batchSize: 10, batchingWindowSeconds: 1, timeoutSeconds: 60 })
+      .describe('The Load function and its SQS event source.'),
     verify: z
       .strictObject({
-        mode: z.enum(['full', 'sample', 'off']).default('full'),
+        mode: z
+          .enum(['full', 'sample', 'off'])
+          .default('full')
+          .describe('full: every key of the window; sample: a share of the keys; off: no verification.'),
         sampleRate: z.number().gt(0).max(1).default(0.1).describe('Share of keys compared in sample mode.'),
-        onMismatch: z.enum(['fail', 'warn', 'repair']).default('fail'),
+        onMismatch: z
+          .enum(['fail', 'warn', 'repair'])
+          .default('fail')
+          .describe(
+            'fail: the run fails and the checkpoint stays; warn: report only; repair: re-enqueue mismatches.',
+          ),
       })
-      .default({ mode: 'full', sampleRate: 0.1, onMismatch: 'fail' }),
+      .default({ mode: 'full', sampleRate: 0.1, onMismatch: 'fail' })
+      .describe('How Verify compares source and target over the window.'),
     alerts: z
       .strictObject({
-        failureRate: z.number().min(0).max(1).default(0.05),
-        conflictRate: z.number().min(0).max(1).default(0.1),
-        latencyMs: z.int().min(1).default(300_000).describe('Age of the oldest queued message that raises an alarm.'),
+        failureRate: z
+          .number()
+          .min(0)
+          .max(1)
+          .default(0.05)
+          .describe('Share of failed records that raises an alarm.'),
+        conflictRate: z
+          .number()
+          .min(0)
+          .max(1)
+          .default(0.1)
+          .describe('Share of records in conflict that raises an alarm.'),
+        latencyMs: z
+          .int()
+          .min(1)
+          .default(300_000)
+          .describe('Age of the oldest queued message that raises an alarm.'),
       })
-      .default({ failureRate: 0.05, conflictRate: 0.1, latencyMs: 300_000 }),
+      .default({ failureRate: 0.05, conflictRate: 0.1, latencyMs: 300_000 })
+      .describe('CloudWatch alarm thresholds.'),
     retention: z
-      .strictObject({ historyDays: z.int().min(1).max(3650).default(30) })
+      .strictObject({
+        historyDays: z
+          .int()
+          .min(1)
+          .max(3650)
+          .default(30)
+          .describe('Days change history and run records are kept.'),
+      })
       .default({ historyDays: 30 })
       .describe('How long change history and run records are kept.'),
   })
   .superRefine((p, ctx) => {
     const t = p.triggers;
     if (p.source.type === 'webhook' && !t.webhook)
-      ctx.addIssue({ code: 'custom', path: ['triggers', 'webhook'], message: 'a webhook source needs triggers.webhook' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['triggers', 'webhook'],
+        message: 'a webhook source needs triggers.webhook',
+      });
     if (p.source.type === 'cdc' && !t.cdc)
       ctx.addIssue({ code: 'custom', path: ['triggers', 'cdc'], message: 'a cdc source needs triggers.cdc' });
     if ((p.source.type === 'webhook' || p.source.type === 'cdc') && t.schedule)
@@ -291,7 +429,11 @@ export const pipelineSchema = z
       });
     for (const [i, field] of p.source.cursor.entries())
       if (p.source.key.includes(field))
-        ctx.addIssue({ code: 'custom', path: ['source', 'cursor', i], message: `"${field}" is already a key field` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['source', 'cursor', i],
+          message: `"${field}" is already a key field`,
+        });
   });
 
 export type Pipeline = z.infer<typeof pipelineSchema>;

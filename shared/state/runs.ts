@@ -38,7 +38,7 @@ export interface RunRecord {
   readonly phases: Partial<Record<Phase, PhaseRecord>>;
   readonly counts: RunCounts;
   readonly verify?: Readonly<Record<string, unknown>>;
-  readonly cost?: Readonly<Record<string, unknown>>;
+  readonly cost?: { readonly usd: number; readonly byService: Readonly<Record<string, number>>; readonly usdPerMillionRecords?: number };
   readonly failure?: { readonly error: string; readonly cause: string };
   readonly reportKey?: string;
 }

@@ -9,4 +9,10 @@ export const postgresSourceConfigSchema = z.strictObject({
   table: sqlIdentifierSchema.describe('Table to read.'),
   columns: z.array(sqlIdentifierSchema).optional().describe('Columns to read. @default - every column'),
   pageSize: z.int().min(1).max(10_000).default(1000).describe('Rows per keyset page.'),
+  poolSize: z
+    .int()
+    .min(1)
+    .max(50)
+    .default(4)
+    .describe('Connections kept open at most (an embedded PGlite serves one at a time: use 1).'),
 });

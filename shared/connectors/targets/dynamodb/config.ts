@@ -8,6 +8,8 @@ export const dynamodbTargetConfigSchema = z.strictObject({
     .min(3)
     .max(255)
     .optional()
-    .describe('Existing table to write. @default - a table ESync creates and owns, esync-<stage>-<pipeline>-target'),
+    .describe(
+      'Existing table to write. @default - a table ESync creates and owns, esync-<stage>-<pipeline>-target',
+    ),
   keyAttribute: z.string().min(1).default('pk').describe('Partition key attribute holding the record key.'),
 });

@@ -6,7 +6,9 @@ export const postgresTargetConfigSchema = z.strictObject({
   type: z.literal('postgres'),
   connection: databaseConnectionSchema,
   schema: sqlIdentifierSchema.default('public').describe('Schema holding the table.'),
-  table: sqlIdentifierSchema.describe('Table to write; created when missing (key, data jsonb, version, hash).'),
+  table: sqlIdentifierSchema.describe(
+    'Table to write; created when missing (key, data jsonb, version, hash).',
+  ),
   mode: z
     .enum(['jsonb', 'columns'])
     .default('columns')

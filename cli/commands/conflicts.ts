@@ -1,0 +1,227 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { apiPath, ManagementClient, parseCommandArgs, runManagementCommand } from '../api-client.ts';
+import { formatTime, formatValue, keyValues, table } from '../format.ts';
+import type { CliIo, Command } from '../io.ts';
+import { UsageError } from '../io.ts';
+
+export const conflictsUsage = `usage:
+  esync conflicts list --pipeline P [--status open|resolved] [--limit N] [--after CURSOR] [--json]
+  esync conflicts show <id> [--json]
+  esync conflicts resolve <id> --choice source|target|merged [--data JSON|@file] --reason TEXT [--json]
+common flags: --local (the stack of \`esync dev\`) | --stage S (default dev) | --api-url URL`;
+
+interface ConflictSummaryView {
+  readonly id: string;
+  readonly key: string;
+  readonly status: string;
+  readonly createdAt: string;
+  readonly strategy: string;
+  readonly fields: readonly string[];
+  readonly resolution: { readonly choice: string; readonly by: string } | null;
+}
+
+interface ConflictView {
+  readonly id: string;
+  readonly pipeline: string;
+  readonly key: string;
+  readonly status: string;
+  readonly createdAt: string;
+  readonly strategy: string;
+  readonly fields: readonly string[];
+  readonly source: { readonly version: string; readonly data: Record<string, unknown> | null };
+  readonly target: { readonly version: string; readonly data: Record<string, unknown> | null };
+  readonly base?: Record<string, unknown> | null;
+  readonly resolution?: {
+    readonly choice: string;
+    readonly by: string;
+    readonly at: string;
+    readonly reason: string;
+  };
+}
+
+const CHOICES = ['source', 'target', 'merged'];
+const STATUSES = ['open', 'resolved'];
+
+async function list(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandArgs(argv, {
+    pipeline: { type: 'string' },
+    status: { type: 'string' },
+    limit: { type: 'string' },
+    after: { type: 'string' },
+  });
+  if (positionals.length > 0)
+    throw new UsageError(`conflicts list takes no arguments, got "${positionals.join(' ')}"`);
+  if (values.pipeline === undefined) throw new UsageError('conflicts list needs --pipeline P');
+  if (values.status !== undefined && !STATUSES.includes(values.status))
+    throw new UsageError(`--status must be open or resolved, got "${values.status}"`);
+  const client = await ManagementClient.connect(values, io);
+  const page = await client.get<{ conflicts: ConflictSummaryView[]; next: string | null }>('/conflicts', {
+    pipeline: values.pipeline,
+    status: values.status,
+    limit: values.limit,
+    after: values.after,
+  });
+  if (values.json) {
+    io.out(JSON.stringify(page));
+    return 0;
+  }
+  if (page.conflicts.length === 0) {
+    io.out(`no ${values.status ?? 'open'} conflicts in ${values.pipeline}`);
+    return 0;
+  }
+  io.out(
+    table(
+      ['ID', 'KEY', 'CREATED', 'STRATEGY', 'FIELDS', 'STATUS'],
+      page.conflicts.map((c) => [
+        c.id,
+        c.key,
+        formatTime(c.createdAt),
+        c.strategy,
+        c.fields.length > 0 ? c.fields.join(',') : '(whole record)',
+        c.resolution ? `${c.status}: ${c.resolution.choice} by ${c.resolution.by}` : c.status,
+      ]),
+    ),
+  );
+  if (page.next) io.out(`more conflicts: repeat with --after ${page.next}`);
+  return 0;
+}
+
+/** Both versions side by side, field by field; `*` marks the fields in conflict. */
+export function formatConflict(c: ConflictView): string {
+  const source = c.source.data ?? {};
+  const target = c.target.data ?? {};
+  const base = c.base ?? undefined;
+  const names = [...new Set([...Object.keys(source), ...Object.keys(target)])].sort();
+  const differs = (f: string) => JSON.stringify(source[f]) !== JSON.stringify(target[f]);
+  const marked = (f: string) => differs(f) && (c.fields.length === 0 || c.fields.includes(f));
+  const headers = [
+    '',
+    'FIELD',
+    ...(base ? ['BASE'] : []),
+    `SOURCE (${c.source.version})`,
+    `TARGET (${c.target.version || 'unknown'})`,
+  ];
+  const rows = names.map((f) => [
+    marked(f) ? '*' : differs(f) ? '~' : '',
+    f,
+    ...(base ? [formatValue(base[f], 30)] : []),
+    c.source.data === null ? '(deleted)' : formatValue(source[f], 30),
+    c.target.data === null ? '(deleted)' : formatValue(target[f], 30),
+  ]);
+  const head = keyValues([
+    ['conflict', c.id],
+    ['pipeline', c.pipeline],
+    ['key', c.key],
+    ['status', c.status],
+    ['strategy', c.strategy],
+    ['created', formatTime(c.createdAt)],
+    ...(c.resolution
+      ? ([
+          [
+            'resolved',
+            `${c.resolution.choice} by ${c.resolution.by} at ${formatTime(c.resolution.at)}: ${c.resolution.reason}`,
+          ],
+        ] as const)
+      : []),
+  ]);
+  const legend = `* in conflict  ~ differs${c.fields.length > 0 ? ' (merged automatically)' : ''}`;
+  return [head, '', names.length === 0 ? '(no data on either side)' : table(headers, rows), '', legend].join(
+    '\n',
+  );
+}
+
+async function show(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandArgs(argv, {});
+  const [id, ...extra] = positionals;
+  if (id === undefined) throw new UsageError('conflicts show needs a conflict id');
+  if (extra.length > 0) throw new UsageError(`conflicts show takes one id, got also "${extra.join(' ')}"`);
+  const client = await ManagementClient.connect(values, io);
+  const conflict = await client.get<ConflictView>(apiPath('conflicts', id));
+  io.out(values.json ? JSON.stringify(conflict) : formatConflict(conflict));
+  return 0;
+}
+
+/** `--data '{"a":1}'` or `--data @merged.json` (relative to the working directory). */
+function readData(text: string, cwd: string): Record<string, unknown> {
+  let raw = text;
+  if (text.startsWith('@')) {
+    const file = path.resolve(cwd, text.slice(1));
+    try {
+      raw = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new UsageError(`--data ${text}: cannot read ${file}: ${(error as Error).message}`);
+    }
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (error) {
+    throw new UsageError(`--data is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new UsageError('--data must be a JSON object: the merged record');
+  return parsed as Record<string, unknown>;
+}
+
+async function resolve(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommandArgs(argv, {
+    choice: { type: 'string' },
+    data: { type: 'string' },
+    reason: { type: 'string' },
+  });
+  const [id, ...extra] = positionals;
+  if (id === undefined) throw new UsageError('conflicts resolve needs a conflict id');
+  if (extra.length > 0) throw new UsageError(`conflicts resolve takes one id, got also "${extra.join(' ')}"`);
+  if (values.choice === undefined || !CHOICES.includes(values.choice))
+    throw new UsageError(
+      values.choice === undefined
+        ? '--choice is required: source, target or merged'
+        : `--choice must be source, target or merged, got "${values.choice}"`,
+    );
+  if (values.reason === undefined || values.reason.trim() === '')
+    throw new UsageError('--reason is required: say why (it goes to the audit trail)');
+  if (values.choice === 'merged' && values.data === undefined)
+    throw new UsageError('--choice merged needs --data JSON|@file: the merged record');
+  if (values.choice !== 'merged' && values.data !== undefined)
+    throw new UsageError(`--data is only taken with --choice merged, not ${values.choice}`);
+  const data = values.data === undefined ? undefined : readData(values.data, io.cwd);
+  const client = await ManagementClient.connect(values, io);
+  const result = await client.post<{
+    key: string;
+    choice: string;
+    applied: boolean;
+    version: string;
+    eventPublished: boolean;
+  }>(apiPath('conflicts', id, 'resolve'), {
+    choice: values.choice,
+    reason: values.reason,
+    ...(data ? { data } : {}),
+  });
+  if (values.json) {
+    io.out(JSON.stringify(result));
+    return 0;
+  }
+  io.out(
+    result.applied
+      ? `resolved conflict ${id} (key ${result.key}) with the ${result.choice} version, written at ${result.version}`
+      : `resolved conflict ${id} (key ${result.key}); nothing written: the target already holds a newer version`,
+  );
+  if (!result.eventPublished)
+    io.err('warning: the esync.conflict.resolved event could not be published (see the API logs)');
+  return 0;
+}
+
+/** `esync conflicts list|show|resolve`: parked conflicts, through the management API. */
+export const conflicts: Command = (argv, io) =>
+  runManagementCommand(argv, io, conflictsUsage, async () => {
+    const [sub, ...rest] = argv;
+    if (sub === 'list') return list(rest, io);
+    if (sub === 'show') return show(rest, io);
+    if (sub === 'resolve') return resolve(rest, io);
+    throw new UsageError(
+      sub === undefined
+        ? 'conflicts needs a subcommand: list, show or resolve'
+        : `unknown subcommand "conflicts ${sub}"; use list, show or resolve`,
+    );
+  });

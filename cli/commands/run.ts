@@ -1,0 +1,127 @@
+import {
+  ApiError,
+  apiPath,
+  ManagementClient,
+  parseCommandArgs,
+  runManagementCommand,
+} from '../api-client.ts';
+import { formatDuration } from '../format.ts';
+import type { CliIo, Command } from '../io.ts';
+import { UsageError } from '../io.ts';
+import { formatCountsInline, formatRunReport, type RunView, runSucceeded } from './runs.ts';
+
+export const runUsage = `usage: esync run <pipeline> [--wait] [--json] [--local | --stage S | --api-url URL]
+  starts a run of the pipeline; with --wait, follows it phase by phase and ends with the run report
+  (exit 0 only when the run succeeded and verified)`;
+
+const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+/** Move the cursor up a line and clear it: redraws the progress line through line-based output. */
+const REDRAW = '\x1b[1A\x1b[2K';
+
+export interface RunCommandOptions {
+  /** Pause between two polls of the run. @default 500 */
+  readonly pollMs?: number;
+  /** How long a run may stay unknown to the API after it was started. @default 60 000 */
+  readonly appearTimeoutMs?: number;
+}
+
+/**
+ * Shows a run's progress: on a terminal one line redrawn in place (spinner, phase, counts); in a
+ * pipe or log, one line each time a phase starts or ends.
+ */
+class Progress {
+  private frame = 0;
+  private drawn = false;
+  private readonly seen = new Map<string, string>();
+
+  constructor(private readonly io: CliIo) {}
+
+  update(run: RunView): void {
+    if (this.io.isTty) {
+      const current = run.phases.at(-1);
+      const phase = current ? `${current.name} ${current.status}` : 'starting';
+      const spinner = SPINNER[this.frame++ % SPINNER.length];
+      const line = `${spinner} ${run.runId}  ${phase}  ${formatCountsInline(run.counts)}  ${formatDuration(run.durationMs)}`;
+      this.io.out(`${this.drawn ? REDRAW : ''}${line}`);
+      this.drawn = true;
+      return;
+    }
+    for (const phase of run.phases) {
+      if (this.seen.get(phase.name) === phase.status) continue;
+      this.seen.set(phase.name, phase.status);
+      const counts =
+        phase.name === 'AwaitLoad' || phase.name === 'Execute' ? `  ${formatCountsInline(run.counts)}` : '';
+      const timing = phase.status === 'running' ? '' : ` in ${formatDuration(phase.durationMs)}`;
+      this.io.out(
+        `${phase.name.padEnd(9)} ${phase.status}${timing}${phase.status === 'running' ? '' : counts}`,
+      );
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function follow(
+  client: ManagementClient,
+  runId: string,
+  io: CliIo,
+  options: Required<RunCommandOptions>,
+  showProgress: boolean,
+): Promise<RunView> {
+  const progress = new Progress(io);
+  const since = Date.now();
+  for (;;) {
+    let run: RunView | undefined;
+    try {
+      run = await client.get<RunView>(apiPath('runs', runId));
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 404)) throw error;
+      if (Date.now() - since > options.appearTimeoutMs)
+        throw new ApiError(
+          404,
+          `run ${runId} was started but did not appear within ${formatDuration(options.appearTimeoutMs)}`,
+          null,
+        );
+    }
+    if (run !== undefined) {
+      if (showProgress) progress.update(run);
+      if (run.status !== 'running') return run;
+    }
+    await sleep(options.pollMs);
+  }
+}
+
+/** Builds `esync run`; tests shorten the polling. */
+export function createRunCommand(options: RunCommandOptions = {}): Command {
+  const settings: Required<RunCommandOptions> = {
+    pollMs: options.pollMs ?? 500,
+    appearTimeoutMs: options.appearTimeoutMs ?? 60_000,
+  };
+  return (argv, io) =>
+    runManagementCommand(argv, io, runUsage, async () => {
+      const { values, positionals } = parseCommandArgs(argv, { wait: { type: 'boolean', default: false } });
+      const [pipeline, ...extra] = positionals;
+      if (pipeline === undefined) throw new UsageError('run needs a pipeline name');
+      if (extra.length > 0) throw new UsageError(`run takes one pipeline, got also "${extra.join(' ')}"`);
+      const client = await ManagementClient.connect(values, io);
+      const started = await client.post<{ runId: string; executionArn: string }>(
+        apiPath('pipelines', pipeline, 'runs'),
+      );
+      if (!values.wait) {
+        if (values.json) io.out(JSON.stringify(started));
+        else {
+          io.out(`started run ${started.runId}`);
+          io.out(`follow it with: esync runs show ${started.runId}${values.local ? ' --local' : ''}`);
+        }
+        return 0;
+      }
+      if (!values.json) io.out(`started run ${started.runId}`);
+      const run = await follow(client, started.runId, io, settings, !values.json);
+      if (values.json) io.out(JSON.stringify(run));
+      else io.out(`\n${formatRunReport(run)}`);
+      return runSucceeded(run) ? 0 : 1;
+    });
+}
+
+/** `esync run <pipeline> [--wait]`: starts a run through the management API. */
+export const run: Command = createRunCommand();

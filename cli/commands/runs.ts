@@ -1,0 +1,220 @@
+import { apiPath, ManagementClient, parseCommandArgs, runManagementCommand } from '../api-client.ts';
+import { formatCount, formatDuration, formatMoney, formatTime, keyValues, table } from '../format.ts';
+import type { Command } from '../io.ts';
+import { UsageError } from '../io.ts';
+
+export const runsUsage = `usage:
+  esync runs list [--pipeline P] [--status running|succeeded|failed] [--limit N] [--after CURSOR] [--json]
+  esync runs show <run-id> [--json]
+common flags: --local (the stack of \`esync dev\`) | --stage S (default dev) | --api-url URL`;
+
+export interface RunCountsView {
+  readonly extracted: number;
+  readonly loaded: number;
+  readonly skipped: number;
+  readonly conflicts: number;
+  readonly quarantined: number;
+  readonly deadLettered: number;
+}
+
+export interface PhaseView {
+  readonly name: string;
+  readonly status: string;
+  readonly startedAt: string;
+  readonly endedAt: string | null;
+  readonly durationMs: number;
+  readonly detail: Readonly<Record<string, unknown>>;
+}
+
+/** `GET /runs/{id}` as the CLI reads it. */
+export interface RunView {
+  readonly runId: string;
+  readonly pipeline: string;
+  readonly status: 'running' | 'succeeded' | 'failed';
+  readonly trigger: string;
+  readonly requestedBy: string | null;
+  readonly executionArn: string | null;
+  readonly startedAt: string;
+  readonly endedAt: string | null;
+  readonly durationMs: number;
+  readonly phases: readonly PhaseView[];
+  readonly counts: RunCountsView;
+  readonly pendingMessages: number | null;
+  readonly verify: {
+    readonly status?: string;
+    readonly compared?: number;
+    readonly mismatches?: number;
+  } | null;
+  readonly cost: { readonly usd?: number; readonly final?: boolean } | null;
+  readonly failure: { readonly error: string; readonly cause: string } | null;
+  readonly reportKey: string | null;
+}
+
+interface RunSummaryView {
+  readonly runId: string;
+  readonly pipeline: string;
+  readonly status: string;
+  readonly trigger: string;
+  readonly startedAt: string;
+  readonly durationMs: number;
+  readonly counts: RunCountsView;
+  readonly verify: string | null;
+  readonly failure: string | null;
+}
+
+/** Verify outcomes a run may end with and still count as good (exit 0). */
+const VERIFY_OK = new Set(['passed', 'skipped', 'off', 'warned', 'repaired']);
+
+/** Whether a finished run succeeded and its verification passed (or was off, warned or repaired). */
+export function runSucceeded(run: RunView): boolean {
+  return run.status === 'succeeded' && (run.verify?.status === undefined || VERIFY_OK.has(run.verify.status));
+}
+
+export const COUNT_LABELS: readonly (readonly [keyof RunCountsView, string])[] = [
+  ['extracted', 'extracted'],
+  ['loaded', 'loaded'],
+  ['skipped', 'skipped'],
+  ['conflicts', 'conflicts'],
+  ['quarantined', 'quarantined'],
+  ['deadLettered', 'dead-lettered'],
+];
+
+/** `extracted 10,000 · loaded 9,990 · …` */
+export function formatCountsInline(counts: RunCountsView): string {
+  return COUNT_LABELS.map(([k, label]) => `${label} ${formatCount(counts[k] ?? 0)}`).join(' · ');
+}
+
+function phaseDetail(detail: Readonly<Record<string, unknown>>): string {
+  return Object.entries(detail)
+    .filter(
+      ([k, v]) =>
+        k !== 'lastProgressAt' && (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean'),
+    )
+    .map(([k, v]) => `${k} ${typeof v === 'number' ? formatCount(v) : String(v)}`)
+    .join(', ')
+    .slice(0, 80);
+}
+
+export function formatVerify(verify: RunView['verify']): string {
+  if (!verify?.status) return '-';
+  if (verify.status === 'skipped' || verify.status === 'off') return `${verify.status} (verification off)`;
+  return `${verify.status} (${formatCount(verify.compared ?? 0)} compared, ${formatCount(verify.mismatches ?? 0)} mismatches)`;
+}
+
+/** The run report: outcome, phases with durations, counts, verify, cost and the failure cause. */
+export function formatRunReport(run: RunView): string {
+  const cost =
+    typeof run.cost?.usd === 'number'
+      ? `${formatMoney(run.cost.usd)}${run.cost.final === false ? ' (estimate so far)' : ''}`
+      : '-';
+  const head = keyValues([
+    ['run', run.runId],
+    ['pipeline', run.pipeline],
+    ['status', run.status],
+    ['trigger', run.requestedBy ? `${run.trigger} by ${run.requestedBy}` : run.trigger],
+    ['started', formatTime(run.startedAt)],
+    ['duration', `${formatDuration(run.durationMs)}${run.endedAt ? '' : ' (running)'}`],
+    ['verify', formatVerify(run.verify)],
+    ['estimated cost', cost],
+  ]);
+  const phases =
+    run.phases.length === 0
+      ? 'no phase has started yet'
+      : table(
+          ['PHASE', 'STATUS', 'DURATION', 'DETAIL'],
+          run.phases.map((p) => [
+            p.name,
+            p.status,
+            formatDuration(p.durationMs),
+            phaseDetail(p.detail) || '-',
+          ]),
+        );
+  const counts = table(
+    COUNT_LABELS.map(([, label]) => label.toUpperCase()),
+    [COUNT_LABELS.map(([k]) => run.counts[k] ?? 0)],
+  );
+  const parts = [head, '', phases, '', counts];
+  if (run.pendingMessages) parts.push(`${formatCount(run.pendingMessages)} message(s) still being loaded`);
+  if (run.failure) parts.push('', `failure: ${run.failure.error}: ${run.failure.cause}`);
+  return parts.join('\n');
+}
+
+const RUN_STATUSES = ['running', 'succeeded', 'failed'];
+
+function parseLimit(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 100)
+    throw new UsageError(`--limit must be a whole number from 1 to 100, got "${text}"`);
+  return n;
+}
+
+async function list(argv: string[], io: Parameters<Command>[1]): Promise<number> {
+  const { values, positionals } = parseCommandArgs(argv, {
+    pipeline: { type: 'string' },
+    status: { type: 'string' },
+    limit: { type: 'string' },
+    after: { type: 'string' },
+  });
+  if (positionals.length > 0)
+    throw new UsageError(`runs list takes no arguments, got "${positionals.join(' ')}"`);
+  if (values.status !== undefined && !RUN_STATUSES.includes(values.status))
+    throw new UsageError(`--status must be one of ${RUN_STATUSES.join(', ')}, got "${values.status}"`);
+  const limit = parseLimit(values.limit);
+  const client = await ManagementClient.connect(values, io);
+  const page = await client.get<{ runs: RunSummaryView[]; next: string | null }>('/runs', {
+    pipeline: values.pipeline,
+    status: values.status,
+    limit,
+    after: values.after,
+  });
+  if (values.json) {
+    io.out(JSON.stringify(page));
+    return 0;
+  }
+  if (page.runs.length === 0) {
+    io.out(values.pipeline ? `no runs of ${values.pipeline} yet` : 'no runs yet');
+    return 0;
+  }
+  io.out(
+    table(
+      ['RUN', 'PIPELINE', 'STATUS', 'STARTED', 'DURATION', 'EXTRACTED', 'LOADED', 'VERIFY'],
+      page.runs.map((r) => [
+        r.runId,
+        r.pipeline,
+        r.failure ? `${r.status} (${r.failure})` : r.status,
+        formatTime(r.startedAt),
+        formatDuration(r.durationMs),
+        r.counts.extracted,
+        r.counts.loaded,
+        r.verify,
+      ]),
+    ),
+  );
+  if (page.next) io.out(`more runs: repeat with --after ${page.next}`);
+  return 0;
+}
+
+async function show(argv: string[], io: Parameters<Command>[1]): Promise<number> {
+  const { values, positionals } = parseCommandArgs(argv, {});
+  const [runId, ...extra] = positionals;
+  if (runId === undefined) throw new UsageError('runs show needs a run id');
+  if (extra.length > 0) throw new UsageError(`runs show takes one run id, got also "${extra.join(' ')}"`);
+  const client = await ManagementClient.connect(values, io);
+  const run = await client.get<RunView>(apiPath('runs', runId));
+  io.out(values.json ? JSON.stringify(run) : formatRunReport(run));
+  return 0;
+}
+
+/** `esync runs list|show`: past and current runs, from the management API. */
+export const runs: Command = (argv, io) =>
+  runManagementCommand(argv, io, runsUsage, async () => {
+    const [sub, ...rest] = argv;
+    if (sub === 'list') return list(rest, io);
+    if (sub === 'show') return show(rest, io);
+    throw new UsageError(
+      sub === undefined
+        ? 'runs needs a subcommand: list or show'
+        : `unknown subcommand "runs ${sub}"; use list or show`,
+    );
+  });

@@ -1,0 +1,77 @@
+import { parseArgs } from 'node:util';
+import { didYouMean } from '../../shared/pipeline/did-you-mean.ts';
+import { formatProblem, loadPipelineFiles } from '../../shared/pipeline/load.ts';
+import { type Command, UsageError } from '../io.ts';
+
+const USAGE = `Usage: esync validate [files or directories...] [--json]
+
+Checks pipeline files and prints every problem as \`file:line:col path message\`.
+Directories are searched for *.yaml and *.yml files. Default: pipelines/.
+
+Options:
+  --json   print one JSON object {ok, pipelines, problems} instead
+  --help   show this help
+
+Exit status: 0 all valid, 1 problems found, 2 bad arguments.`;
+
+const FLAGS = ['--json', '--help'];
+
+function parseValidateArgs(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      options: {
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (error) {
+    // node:util's messages explain `--` escaping at length; the option name and the usage help more.
+    const option = /'([^']+)'/.exec((error as Error).message)?.[1];
+    const what =
+      option === undefined
+        ? (error as Error).message
+        : `unknown option ${option}${didYouMean(option, FLAGS)}`;
+    throw new UsageError(`${what}\n\n${USAGE}`, { cause: error });
+  }
+}
+
+function plural(count: number, word: string): string {
+  return `${count} ${word}${count === 1 ? '' : 's'}`;
+}
+
+/**
+ * `esync validate`: checks pipeline files the way `cdk deploy` and the local stack will, printing
+ * every problem with its position. Exit 0 when all are valid, 1 on any problem; bad arguments
+ * throw {@link UsageError} (exit 2).
+ */
+export const validate: Command = async (argv, io) => {
+  const { values, positionals } = parseValidateArgs(argv);
+  if (values.help) {
+    io.out(USAGE);
+    return 0;
+  }
+  if (positionals.some((target) => target.trim() === ''))
+    throw new UsageError(`an empty path was given\n\n${USAGE}`);
+  const targets = positionals.length > 0 ? positionals : ['pipelines'];
+
+  const { pipelines, problems } = await loadPipelineFiles(targets, { cwd: io.cwd });
+  const names = pipelines.map((p) => p.name).sort();
+  const ok = problems.length === 0;
+
+  if (values.json) {
+    io.out(JSON.stringify({ ok, pipelines: names, problems }));
+    return ok ? 0 : 1;
+  }
+  for (const problem of problems) io.out(formatProblem(problem));
+  if (ok) io.out(`${plural(names.length, 'pipeline')} valid: ${names.join(', ')}`);
+  else {
+    const files = new Set(problems.map((p) => p.file)).size;
+    io.out(
+      `${plural(problems.length, 'problem')} in ${plural(files, 'file')}; ${plural(names.length, 'pipeline')} valid`,
+    );
+  }
+  return ok ? 0 : 1;
+};

@@ -1,0 +1,7 @@
+import { extractInputSchema } from '../../shared/usecases/contracts.ts';
+import { extractPartition } from '../../shared/usecases/extract.ts';
+import { phaseHandler } from '../phase-handler.ts';
+
+export const handler = phaseHandler('extract', extractInputSchema, (deps, input, context) =>
+  extractPartition(deps, input, { remainingMs: () => context.getRemainingTimeInMillis() }),
+);

@@ -1,0 +1,34 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import type { z } from 'zod';
+import { createObservability } from '../shared/lambda/observability.ts';
+import { createDeps, type Deps } from '../shared/usecases/deps.ts';
+
+/**
+ * Builds the handler of a state machine task: parse the payload with its zod schema, call one
+ * use case, return its result. Dependencies are built once per container, on the first call,
+ * so a missing setting fails that call loudly instead of the import. Errors propagate with
+ * their class name, which Step Functions shows as the Error of a failed task.
+ */
+export function phaseHandler<S extends z.ZodType, R>(
+  functionName: string,
+  schema: S,
+  useCase: (deps: Deps, input: z.infer<S>, context: Context) => Promise<R>,
+) {
+  const { logger, tracer, metrics, log } = createObservability(functionName);
+  let deps: Deps | undefined;
+  const handle = async (event: unknown, context: Context): Promise<R> => {
+    deps ??= createDeps({ log });
+    const input = schema.parse(event) as z.infer<S> & { pipeline?: string; runId?: string; executionArn?: string };
+    logger.appendKeys({ pipeline: input.pipeline, runId: input.runId, executionArn: input.executionArn });
+    metrics.addDimension('pipeline', input.pipeline ?? 'unknown');
+    return useCase(deps, input, context);
+  };
+  return middy(handle)
+    .use(captureLambdaHandler(tracer))
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics));
+}

@@ -1,0 +1,5 @@
+import { planInputSchema } from '../../shared/usecases/contracts.ts';
+import { plan } from '../../shared/usecases/phases.ts';
+import { phaseHandler } from '../phase-handler.ts';
+
+export const handler = phaseHandler('plan', planInputSchema, (deps, input) => plan(deps, input));

@@ -1,0 +1,5 @@
+import { verifyInputSchema } from '../../shared/usecases/contracts.ts';
+import { verifyRun } from '../../shared/usecases/verify.ts';
+import { phaseHandler } from '../phase-handler.ts';
+
+export const handler = phaseHandler('verify', verifyInputSchema, (deps, input) => verifyRun(deps, input));

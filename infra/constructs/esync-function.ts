@@ -1,0 +1,133 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Duration, type RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { PIPELINES_ENV } from '../../shared/pipeline/catalog.ts';
+import type { FunctionName } from '../../shared/usecases/contracts.ts';
+
+/** The repository root: entries, the lock file and tsconfig are resolved from here. */
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The newest Node.js runtime this aws-cdk-lib knows. */
+export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_24_X;
+
+/**
+ * Gives CommonJS dependencies bundled into the ESM output a `require`. The import is aliased so it
+ * cannot collide with a `createRequire` of the bundle itself.
+ */
+const ESM_REQUIRE_BANNER =
+  "import { createRequire as __esyncCreateRequire } from 'node:module'; const require = __esyncCreateRequire(import.meta.url);";
+
+/** Deployed instead of the bundle when bundling is off (template-only tests). */
+const STUB_CODE = "exports.handler = async () => { throw new Error('ESync: deployed without bundling'); };";
+
+export interface EsyncFunctionProps {
+  /** Folder under functions/ whose handler.ts exports `handler`. */
+  readonly handlerName: FunctionName;
+  /** Deployed name, `esync-<stage>-<pipeline|core>-<role>`. */
+  readonly functionName: string;
+  readonly description: string;
+  readonly timeout: Duration;
+  /** @default 512 */
+  readonly memorySize?: number;
+  /** Runtime settings (the variables shared/config.ts reads); the house defaults are added. */
+  readonly environment: Readonly<Record<string, string>>;
+  /** The pipelines the function serves, as `serializeCatalog` writes them; baked into the bundle. */
+  readonly pipelineCatalog: string;
+  readonly logRetention: logs.RetentionDays;
+  /** Encrypts the function's log group. */
+  readonly logKey: kms.IKey;
+  readonly removalPolicy: RemovalPolicy;
+  /**
+   * Bundle the handler with the locally installed esbuild. Off, the function deploys a stub that
+   * throws: only for tests that assert on the template.
+   * @default true
+   */
+  readonly bundle?: boolean;
+}
+
+/**
+ * The house Lambda function: Node 24 on arm64, active X-Ray tracing, JSON logs into its own
+ * encrypted log group with retention, an ESM bundle (minified, with source maps) built by the
+ * local esbuild (never Docker), the pipeline catalog baked in with esbuild `define` (Lambda allows
+ * only 4 KB of environment variables), and a role of its own without managed policies.
+ */
+export class EsyncFunction extends NodejsFunction {
+  readonly executionRole: iam.Role;
+
+  constructor(scope: Construct, id: string, props: EsyncFunctionProps) {
+    // Created beside the function (a subclass cannot own children before super()), so the role
+    // carries no AWSLambdaBasicExecutionRole: the function writes only to its own log group.
+    const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
+      logGroupName: `/aws/lambda/${props.functionName}`,
+      retention: props.logRetention,
+      encryptionKey: props.logKey,
+      removalPolicy: props.removalPolicy,
+    });
+    const role = new iam.Role(scope, `${id}Role`, {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Execution role of ${props.functionName}`,
+    });
+    const bundle = props.bundle ?? true;
+    super(scope, id, {
+      functionName: props.functionName,
+      description: props.description,
+      runtime: FUNCTION_RUNTIME,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? 512,
+      timeout: props.timeout,
+      role,
+      logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
+      systemLogLevelV2: lambda.SystemLogLevel.WARN,
+      tracing: lambda.Tracing.ACTIVE,
+      environment: {
+        ...props.environment,
+        ESYNC_FUNCTION: props.handlerName,
+        POWERTOOLS_SERVICE_NAME: `esync-${props.handlerName}`,
+        POWERTOOLS_METRICS_NAMESPACE: 'ESync',
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      ...(bundle
+        ? {
+            entry: path.join(PROJECT_ROOT, 'functions', props.handlerName, 'handler.ts'),
+            handler: 'handler',
+            projectRoot: PROJECT_ROOT,
+            depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+            bundling: {
+              forceDockerBundling: false,
+              format: OutputFormat.ESM,
+              mainFields: ['module', 'main'],
+              banner: ESM_REQUIRE_BANNER,
+              minify: true,
+              sourceMap: true,
+              sourcesContent: false,
+              // The SDK is bundled, not taken from the runtime: the version the tests ran against
+              // is the version deployed, and a tree-shaken bundle starts faster.
+              bundleAwsSDK: true,
+              define: { [`process.env.${PIPELINES_ENV}`]: JSON.stringify(props.pipelineCatalog) },
+              logLevel: LogLevel.ERROR,
+            },
+          }
+        : { code: lambda.Code.fromInline(STUB_CODE), handler: 'index.handler' }),
+    });
+    this.executionRole = role;
+    logGroup.grantWrite(role);
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which X-Ray only grants on resource "*".',
+    });
+  }
+
+  /** Acknowledges a cdk-nag finding on the function's role policy, with the reason it is accepted. */
+  acknowledgeRoleFinding(id: string, reason: string): void {
+    Validations.of(this.executionRole).acknowledge({ id, reason });
+  }
+}

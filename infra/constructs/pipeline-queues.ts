@@ -1,0 +1,89 @@
+import { Duration } from 'aws-cdk-lib';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { loadDlqName, loadQueueName } from '../../shared/naming.ts';
+import type { Pipeline } from '../../shared/pipeline/schema.ts';
+import type { EncryptionKey } from './encryption-key.ts';
+
+/** The longest SQS keeps a message; the claim-check lifecycle rule outlives it by a day. */
+export const QUEUE_RETENTION = Duration.days(14);
+
+/**
+ * AWS's guidance for an SQS event source: at least six times the function timeout (plus the
+ * batching window), so a batch retried inside the function is not redelivered meanwhile.
+ */
+export const VISIBILITY_TIMEOUT_FACTOR = 6;
+
+export interface PipelineQueuesProps {
+  readonly stage: string;
+  readonly pipeline: Pipeline;
+  /** Timeout of the function consuming the load queue. */
+  readonly loadTimeout: Duration;
+  readonly encryptionKey: EncryptionKey;
+}
+
+/**
+ * A pipeline's load queue and its dead-letter queue. A message that fails `dlq.maxReceiveCount`
+ * receives moves to the DLQ (the Load function counts it as dead-lettered on its last receive).
+ */
+export class PipelineQueues extends Construct {
+  readonly loadQueue: sqs.Queue;
+  readonly deadLetterQueue: sqs.Queue;
+
+  constructor(scope: Construct, id: string, props: PipelineQueuesProps) {
+    super(scope, id);
+    const { pipeline, stage } = props;
+    const timeoutSeconds = props.loadTimeout.toSeconds();
+    const visibility = VISIBILITY_TIMEOUT_FACTOR * timeoutSeconds + pipeline.load.batchingWindowSeconds;
+    if (visibility > 43_200)
+      throw new Error(
+        `pipeline ${pipeline.name}: a load timeout of ${timeoutSeconds} s needs a visibility timeout of ${visibility} s, above the SQS maximum of 43200 s`,
+      );
+    const common = {
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: props.encryptionKey.key,
+      enforceSSL: true,
+      retentionPeriod: QUEUE_RETENTION,
+    } as const;
+
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      ...common,
+      queueName: loadDlqName(stage, pipeline.name),
+    });
+    this.loadQueue = new sqs.Queue(this, 'LoadQueue', {
+      ...common,
+      queueName: loadQueueName(stage, pipeline.name),
+      visibilityTimeout: Duration.seconds(visibility),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: pipeline.dlq.maxReceiveCount },
+    });
+  }
+
+  /** Lets `grantee` enqueue load messages (Extract, Verify repairs, webhooks, resolved conflicts). */
+  grantSend(grantee: iam.IGrantable): void {
+    this.loadQueue.grant(grantee, 'sqs:SendMessage');
+  }
+
+  /** Lets `grantee` read queue depths of both queues (AwaitLoad, the health route). */
+  grantInspect(grantee: iam.IGrantable): void {
+    for (const queue of [this.loadQueue, this.deadLetterQueue]) queue.grant(grantee, 'sqs:GetQueueAttributes');
+  }
+
+  /**
+   * Lets `grantee` peek at dead letters and move them back to the load queue
+   * (`esync dlq inspect|redrive`): a move task reads and deletes from the DLQ and sends to the queue.
+   */
+  grantDeadLetterHandling(grantee: iam.IGrantable): void {
+    this.deadLetterQueue.grant(
+      grantee,
+      'sqs:ReceiveMessage',
+      'sqs:ChangeMessageVisibility',
+      'sqs:DeleteMessage',
+      'sqs:StartMessageMoveTask',
+      'sqs:ListMessageMoveTasks',
+      'sqs:CancelMessageMoveTask',
+      'sqs:ListDeadLetterSourceQueues',
+    );
+    this.loadQueue.grant(grantee, 'sqs:SendMessage');
+  }
+}

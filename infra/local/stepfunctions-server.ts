@@ -1,0 +1,1045 @@
+import './polyfills.ts';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import path from 'node:path';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { ExecutionAbortedError, ExecutionTimeoutError, StateMachine } from 'aws-local-stepfunctions';
+import { type AwsClients, createAwsClients } from '../../shared/aws/clients.ts';
+import { ConfigError } from '../../shared/errors.ts';
+import { LambdaInvocationError, type LambdaRuntime } from './lambda-runtime.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './servers.ts';
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type JsonObject = { [key: string]: Json };
+type StateDefinition = StateMachineConstructorArgs[0];
+type StateMachineConstructorArgs = ConstructorParameters<typeof StateMachine>;
+type RunHandle = ReturnType<StateMachine['run']>;
+type LibEvent = RunHandle['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
+
+/** A state machine the emulator runs: its name and the ASL definition `cdk synth` produced. */
+export interface LocalStateMachineDefinition {
+  readonly name: string;
+  /** The definition as JSON text or as an object. */
+  readonly definition: string | object;
+  /** @default 'STANDARD' */
+  readonly type?: 'STANDARD' | 'EXPRESS';
+}
+
+export interface StepFunctionsServerOptions {
+  readonly stateMachines: readonly LocalStateMachineDefinition[];
+  /** Runs the Lambda functions that `lambda:invoke` tasks name. */
+  readonly lambda: LambdaRuntime;
+  /**
+   * Clients for the service integrations (S3 item readers, `events:putEvents`, `sqs:sendMessage`,
+   * `dynamodb:*`, `aws-sdk:*`).
+   * @default - createAwsClients(), pointed by the environment
+   */
+  readonly clients?: AwsClients;
+  /**
+   * Every Wait state pauses this many milliseconds instead of its configured time.
+   * @default - the configured time
+   */
+  readonly waitOverrideMs?: number;
+  /**
+   * Every Retry waits this many milliseconds between attempts instead of its backoff.
+   * @default - the configured backoff
+   */
+  readonly retryIntervalOverrideMs?: number;
+  /**
+   * Directory where executions and their histories are kept between runs.
+   * @default - in memory
+   */
+  readonly dataDir?: string;
+  /** @default LOCAL_REGION */
+  readonly region?: string;
+  /** @default - no logging */
+  readonly log?: (line: string) => void;
+}
+
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+
+/** One event of an execution's history, shaped like the `HistoryEvent` of GetExecutionHistory. */
+export interface HistoryEventRecord {
+  readonly id: number;
+  readonly previousEventId: number;
+  /** Epoch milliseconds. */
+  readonly timestamp: number;
+  readonly type: string;
+  readonly [details: string]: unknown;
+}
+
+export interface ExecutionRecord {
+  readonly executionArn: string;
+  readonly stateMachineArn: string;
+  readonly name: string;
+  status: ExecutionStatus;
+  /** Epoch milliseconds. */
+  readonly startDate: number;
+  stopDate?: number;
+  readonly input: string;
+  output?: string;
+  error?: string;
+  cause?: string;
+  readonly events: HistoryEventRecord[];
+}
+
+export interface StepFunctionsServer {
+  /** `http://127.0.0.1:<port>`, for `AWS_ENDPOINT_URL_SFN`. */
+  readonly endpoint: string;
+  /** `arn:aws:states:<region>:<account>:stateMachine:`, for `ESYNC_STATE_MACHINE_ARN_PREFIX`. */
+  readonly stateMachineArnPrefix: string;
+  /** ARN of a state machine by name. */
+  stateMachineArn(name: string): string;
+  /** An execution by ARN (live object), for tests and the dev console. */
+  execution(executionArn: string): ExecutionRecord | undefined;
+  /** Resolves with the execution once it has stopped running. */
+  whenDone(executionArn: string): Promise<ExecutionRecord>;
+  /** Aborts running executions, saves the histories and closes the server. */
+  stop(): Promise<void>;
+}
+
+/** A request the caller got wrong, answered as the Step Functions API does: 400 with `__type`. */
+class SfnApiError extends Error {
+  readonly type: string;
+  constructor(type: string, message: string) {
+    super(message);
+    this.type = type;
+  }
+}
+
+const ITEM_READER_PREFIX = 'ItemReader of ';
+const LAMBDA_INVOKE = 'arn:aws:states:::lambda:invoke';
+
+interface CompiledMachine {
+  readonly name: string;
+  readonly arn: string;
+  readonly type: 'STANDARD' | 'EXPRESS';
+  readonly definitionText: string;
+  readonly machine: StateMachine;
+  /** Task states by name, with their definitions, for binding each to a local handler. */
+  readonly tasks: ReadonlyMap<string, JsonObject>;
+  readonly waitStates: readonly string[];
+  readonly retryStates: readonly string[];
+  /** Synthetic item-reader task name → key under `$$.EsyncItems` and its ItemReader config. */
+  readonly itemReaders: ReadonlyMap<string, { key: string; reader: JsonObject; batcher?: JsonObject }>;
+  readonly createdAt: number;
+}
+
+interface LiveExecution {
+  readonly record: ExecutionRecord;
+  readonly done: Promise<void>;
+  readonly abort: (error?: string, cause?: string) => void;
+}
+
+/**
+ * Starts an HTTP server speaking the Step Functions JSON 1.0 protocol (StartExecution,
+ * DescribeExecution, ListExecutions, GetExecutionHistory, StopExecution, DescribeStateMachine,
+ * ListStateMachines), which runs the synthesized definitions with aws-local-stepfunctions and
+ * binds every Lambda task to the handler module in this process. The history it records uses the
+ * event types and details of the real service, so the same SDK code reads it.
+ *
+ * Not emulated: JSONata, `Assign` variables, `.waitForTaskToken` and `.sync` integrations, a
+ * Distributed Map's ResultWriter (results stay inline). A Distributed Map's ItemReader (S3 JSON or
+ * CSV object, or an S3 listing) is read by a hidden task before the Map runs.
+ */
+export async function startStepFunctionsServer(
+  options: StepFunctionsServerOptions,
+): Promise<StepFunctionsServer> {
+  const region = options.region ?? LOCAL_REGION;
+  const log = options.log ?? (() => {});
+  const stateMachineArnPrefix = `arn:aws:states:${region}:${LOCAL_ACCOUNT_ID}:stateMachine:`;
+  const machines = new Map<string, CompiledMachine>();
+  for (const sm of options.stateMachines) {
+    const compiled = compile(sm, stateMachineArnPrefix + sm.name);
+    machines.set(compiled.arn, compiled);
+  }
+  let clients = options.clients;
+  const getClients = () => {
+    clients ??= createAwsClients({ region });
+    return clients;
+  };
+
+  const executions = new Map<string, LiveExecution>();
+  const historyDir = options.dataDir && path.join(options.dataDir, 'executions');
+  if (historyDir) {
+    mkdirSync(historyDir, { recursive: true });
+    for (const record of loadExecutions(historyDir))
+      executions.set(record.executionArn, { record, done: Promise.resolve(), abort: () => {} });
+  }
+  const save = (record: ExecutionRecord) => {
+    if (!historyDir) return;
+    const file = path.join(historyDir, `${encodeURIComponent(record.executionArn)}.json`);
+    writeFileSync(`${file}.tmp`, JSON.stringify(record));
+    renameSync(`${file}.tmp`, file);
+  };
+
+  function startExecution(machine: CompiledMachine, name: string, input: string): LiveExecution {
+    const executionArn = `arn:aws:states:${region}:${LOCAL_ACCOUNT_ID}:execution:${machine.name}:${name}`;
+    const record: ExecutionRecord = {
+      executionArn,
+      stateMachineArn: machine.arn,
+      name,
+      status: 'RUNNING',
+      startDate: Date.now(),
+      input,
+      events: [],
+    };
+    const history = new HistoryRecorder(record);
+    const itemStore: Record<string, Json> = {};
+    const context = {
+      Execution: {
+        Id: executionArn,
+        Name: name,
+        RoleArn: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/${machine.name}-role`,
+        RedriveCount: 0,
+      },
+      StateMachine: { Id: machine.arn, Name: machine.name },
+      EsyncItems: itemStore,
+    };
+    const handlers: Record<string, (input: Json) => Promise<Json>> = {};
+    for (const [stateName, state] of machine.tasks) {
+      const reader = machine.itemReaders.get(stateName);
+      handlers[stateName] = reader
+        ? async (params) => {
+            itemStore[reader.key] = await readItems(getClients(), reader.reader, reader.batcher, params);
+            return null;
+          }
+        : bindTask(stateName, state, history, options.lambda, getClients, region);
+    }
+    const run = machine.machine.run(JSON.parse(input) as Json, {
+      overrides: {
+        taskResourceLocalHandlers: handlers as never,
+        ...(options.waitOverrideMs !== undefined && {
+          waitTimeOverrides: Object.fromEntries(
+            machine.waitStates.map((s) => [s, options.waitOverrideMs ?? 0]),
+          ),
+        }),
+        ...(options.retryIntervalOverrideMs !== undefined && {
+          retryIntervalOverrides: Object.fromEntries(
+            machine.retryStates.map((s) => [s, options.retryIntervalOverrideMs ?? 0]),
+          ),
+        }),
+      },
+      context,
+    });
+    let abortReason: { error?: string; cause?: string } | undefined;
+    const consumeEvents = (async () => {
+      for await (const event of run.eventLogs) {
+        history.fromInterpreter(event, machine);
+        if (record.events.length % 200 === 0) save(record);
+      }
+    })();
+    const done = (async () => {
+      try {
+        const output = await run.result;
+        record.status = 'SUCCEEDED';
+        record.output = JSON.stringify(output);
+      } catch (error) {
+        if (error instanceof ExecutionAbortedError) {
+          record.status = 'ABORTED';
+          if (abortReason?.error) record.error = abortReason.error;
+          if (abortReason?.cause) record.cause = abortReason.cause;
+        } else if (error instanceof ExecutionTimeoutError) {
+          record.status = 'TIMED_OUT';
+          record.error = 'States.Timeout';
+        } else {
+          record.status = 'FAILED';
+          const failure = (error as { cause?: unknown }).cause ?? error;
+          record.error = (failure as Error).name;
+          record.cause = (failure as Error).message;
+        }
+      }
+      record.stopDate = Date.now();
+      await consumeEvents.catch(() => {});
+      history.finish();
+      save(record);
+      log(`sfn: ${machine.name}/${name} ${record.status}${record.error ? ` (${record.error})` : ''}`);
+    })();
+    return {
+      record,
+      done,
+      abort: (error, cause) => {
+        abortReason = { ...(error !== undefined && { error }), ...(cause !== undefined && { cause }) };
+        run.abort();
+      },
+    };
+  }
+
+  const api: Record<string, (body: JsonObject) => JsonObject | Promise<JsonObject>> = {
+    StartExecution(body) {
+      const machine = requireMachine(machines, body.stateMachineArn);
+      const name = body.name === undefined ? randomUUID() : validName(body.name);
+      const input = validInput(body.input);
+      const executionArn = `arn:aws:states:${region}:${LOCAL_ACCOUNT_ID}:execution:${machine.name}:${name}`;
+      const existing = executions.get(executionArn);
+      if (existing) {
+        // Standard workflows: a repeat with the same input while running returns the same execution.
+        if (existing.record.status === 'RUNNING' && existing.record.input === input)
+          return { executionArn, startDate: existing.record.startDate / 1000 };
+        throw new SfnApiError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
+      }
+      const live = startExecution(machine, name, input);
+      executions.set(executionArn, live);
+      log(`sfn: started ${machine.name}/${name}`);
+      return { executionArn, startDate: live.record.startDate / 1000 };
+    },
+    DescribeExecution(body) {
+      return describe(requireExecution(executions, body.executionArn).record);
+    },
+    ListExecutions(body) {
+      const machine = requireMachine(machines, body.stateMachineArn);
+      const status = body.statusFilter;
+      const all = [...executions.values()]
+        .map((e) => e.record)
+        .filter((r) => r.stateMachineArn === machine.arn && (status === undefined || r.status === status))
+        .sort((a, b) => b.startDate - a.startDate);
+      const { page, nextToken } = paginate(all, body.maxResults, body.nextToken);
+      return {
+        executions: page.map((r) => ({
+          executionArn: r.executionArn,
+          stateMachineArn: r.stateMachineArn,
+          name: r.name,
+          status: r.status,
+          startDate: r.startDate / 1000,
+          ...(r.stopDate !== undefined && { stopDate: r.stopDate / 1000 }),
+        })),
+        ...(nextToken && { nextToken }),
+      };
+    },
+    GetExecutionHistory(body) {
+      const record = requireExecution(executions, body.executionArn).record;
+      const includeData = body.includeExecutionData !== false;
+      const ordered = body.reverseOrder === true ? [...record.events].reverse() : record.events;
+      const { page, nextToken } = paginate(ordered, body.maxResults, body.nextToken);
+      return {
+        events: page.map((event) => toWireEvent(event, includeData)),
+        ...(nextToken && { nextToken }),
+      };
+    },
+    StopExecution(body) {
+      const live = requireExecution(executions, body.executionArn);
+      if (live.record.status === 'RUNNING')
+        live.abort(optionalString(body.error, 'error'), optionalString(body.cause, 'cause'));
+      return { stopDate: (live.record.stopDate ?? Date.now()) / 1000 };
+    },
+    DescribeStateMachine(body) {
+      const machine = requireMachine(machines, body.stateMachineArn);
+      return {
+        stateMachineArn: machine.arn,
+        name: machine.name,
+        status: 'ACTIVE',
+        definition: machine.definitionText,
+        roleArn: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/${machine.name}-role`,
+        type: machine.type,
+        creationDate: machine.createdAt / 1000,
+      };
+    },
+    ListStateMachines(body) {
+      const all = [...machines.values()].sort((a, b) => a.name.localeCompare(b.name));
+      const { page, nextToken } = paginate(all, body.maxResults, body.nextToken);
+      return {
+        stateMachines: page.map((m) => ({
+          stateMachineArn: m.arn,
+          name: m.name,
+          type: m.type,
+          creationDate: m.createdAt / 1000,
+        })),
+        ...(nextToken && { nextToken }),
+      };
+    },
+  };
+
+  const server = createServer((req, res) => void handleRequest(req, res, api));
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : 0);
+    });
+  });
+  let stopped: Promise<void> | undefined;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    stateMachineArnPrefix,
+    stateMachineArn: (name) => stateMachineArnPrefix + name,
+    execution: (arn) => executions.get(arn)?.record,
+    async whenDone(arn) {
+      const live = executions.get(arn);
+      if (!live) throw new ConfigError(`no execution ${arn}`);
+      await live.done;
+      return live.record;
+    },
+    stop() {
+      stopped ??= (async () => {
+        const running = [...executions.values()].filter((e) => e.record.status === 'RUNNING');
+        for (const live of running) live.abort('States.Aborted', 'the local stack stopped');
+        await Promise.all(running.map((e) => e.done));
+        await closeServer(server);
+      })();
+      return stopped;
+    },
+  };
+}
+
+// ------------------------------------------------------------------------- definition compile
+
+/**
+ * Parses a definition, rewrites each Map's ItemReader into a hidden task that loads the items
+ * before the Map runs (the interpreter ignores ItemReader), and lists the states to bind.
+ */
+function compile(sm: LocalStateMachineDefinition, arn: string): CompiledMachine {
+  let definition: JsonObject;
+  try {
+    definition = (
+      typeof sm.definition === 'string' ? JSON.parse(sm.definition) : structuredClone(sm.definition)
+    ) as JsonObject;
+  } catch (error) {
+    throw new ConfigError(
+      `state machine ${sm.name}: the definition is not JSON: ${(error as Error).message}`,
+    );
+  }
+  if (definition.QueryLanguage === 'JSONata')
+    throw new ConfigError(`state machine ${sm.name}: JSONata definitions cannot run locally; use JSONPath`);
+  const tasks = new Map<string, JsonObject>();
+  const waitStates: string[] = [];
+  const retryStates: string[] = [];
+  const itemReaders = new Map<string, { key: string; reader: JsonObject; batcher?: JsonObject }>();
+  const visit = (scope: JsonObject) => {
+    const states = scope.States as Record<string, JsonObject> | undefined;
+    if (!states) return;
+    for (const [stateName, state] of Object.entries(states)) {
+      if (state.QueryLanguage === 'JSONata')
+        throw new ConfigError(
+          `state machine ${sm.name}: state "${stateName}" uses JSONata, which cannot run locally`,
+        );
+      if ('Assign' in state)
+        throw new ConfigError(
+          `state machine ${sm.name}: state "${stateName}" uses Assign, which cannot run locally`,
+        );
+      if (state.Type === 'Task') tasks.set(stateName, state);
+      if (state.Type === 'Wait') waitStates.push(stateName);
+      if (Array.isArray(state.Retry)) retryStates.push(stateName);
+      if (state.Type === 'Map') {
+        const processor = (state.ItemProcessor ?? state.Iterator) as JsonObject | undefined;
+        if (processor) visit(processor);
+        if (state.ItemReader) {
+          const readerName = ITEM_READER_PREFIX + stateName;
+          const key = `m${itemReaders.size}`;
+          const reader = state.ItemReader as JsonObject;
+          itemReaders.set(readerName, {
+            key,
+            reader,
+            ...(state.ItemBatcher !== undefined && { batcher: state.ItemBatcher as JsonObject }),
+          });
+          const readerTask: JsonObject = {
+            Type: 'Task',
+            Resource: String(reader.Resource ?? 'arn:aws:states:::s3:getObject'),
+            ...(reader.Parameters !== undefined && { Parameters: reader.Parameters }),
+            ResultPath: null,
+            Next: stateName,
+          };
+          redirect(scope, stateName, readerName);
+          delete state.ItemReader;
+          delete state.ItemBatcher;
+          delete state.ResultWriter;
+          state.ItemsPath = `$$.EsyncItems.${key}`;
+          states[readerName] = readerTask;
+          tasks.set(readerName, readerTask);
+        }
+      }
+      if (state.Type === 'Parallel' && Array.isArray(state.Branches))
+        for (const branch of state.Branches) visit(branch as JsonObject);
+    }
+  };
+  visit(definition);
+  let machine: StateMachine;
+  try {
+    machine = new StateMachine(definition as unknown as StateDefinition, {
+      validationOptions: { checkArn: false, checkPaths: false },
+    });
+  } catch (error) {
+    throw new ConfigError(`state machine ${sm.name}: ${(error as Error).message}`);
+  }
+  return {
+    name: sm.name,
+    arn,
+    type: sm.type ?? 'STANDARD',
+    definitionText: typeof sm.definition === 'string' ? sm.definition : JSON.stringify(sm.definition),
+    machine,
+    tasks,
+    waitStates,
+    retryStates,
+    itemReaders,
+    createdAt: Date.now(),
+  };
+}
+
+/** Points every transition to `from` within one scope (StartAt, Next, Default, Choices, Catch) at `to`. */
+function redirect(scope: JsonObject, from: string, to: string): void {
+  if (scope.StartAt === from) scope.StartAt = to;
+  for (const state of Object.values(scope.States as Record<string, JsonObject>)) {
+    if (state.Next === from) state.Next = to;
+    if (state.Default === from) state.Default = to;
+    for (const list of [state.Choices, state.Catch])
+      if (Array.isArray(list))
+        for (const rule of list as JsonObject[]) if (rule.Next === from) rule.Next = to;
+  }
+}
+
+// ----------------------------------------------------------------------------------- tasks
+
+/** An error as the interpreter matches it in Retry/Catch: `name` is Error, `message` is Cause. */
+function taskError(error: string, cause: string): Error {
+  const e = new Error(cause);
+  e.name = error;
+  return e;
+}
+
+function bindTask(
+  stateName: string,
+  state: JsonObject,
+  history: HistoryRecorder,
+  lambda: LambdaRuntime,
+  getClients: () => AwsClients,
+  region: string,
+): (input: Json) => Promise<Json> {
+  const resource = String(state.Resource);
+  const integration = describeResource(resource);
+  return async (input) => {
+    // Lets the interpreter's own event for entering this state reach the history first.
+    await new Promise((resolve) => setImmediate(resolve));
+    history.task('Scheduled', {
+      resourceType: integration.resourceType,
+      resource: integration.resource,
+      region,
+      parameters: JSON.stringify(input),
+      ...(typeof state.TimeoutSeconds === 'number' && { timeoutInSeconds: state.TimeoutSeconds }),
+    });
+    history.task('Started', { resourceType: integration.resourceType, resource: integration.resource });
+    try {
+      const output = await integration.call(input, { lambda, getClients, stateName });
+      history.task('Succeeded', {
+        resourceType: integration.resourceType,
+        resource: integration.resource,
+        output: JSON.stringify(output),
+      });
+      return output;
+    } catch (error) {
+      const failure = toTaskFailure(error, integration.errorPrefix);
+      history.task('Failed', {
+        resourceType: integration.resourceType,
+        resource: integration.resource,
+        error: failure.name,
+        cause: failure.message,
+      });
+      throw failure;
+    }
+  };
+}
+
+interface TaskEnvironment {
+  readonly lambda: LambdaRuntime;
+  readonly getClients: () => AwsClients;
+  readonly stateName: string;
+}
+
+interface Integration {
+  readonly resourceType: string;
+  readonly resource: string;
+  /** Prefix of service error names, as Step Functions reports them (e.g. `DynamoDB.`). */
+  readonly errorPrefix: string;
+  call(input: Json, env: TaskEnvironment): Promise<Json>;
+}
+
+const SDK_PACKAGES: Record<string, { module: string; client: keyof AwsClients; prefix: string }> = {
+  dynamodb: { module: '@aws-sdk/client-dynamodb', client: 'dynamodb', prefix: 'DynamoDb' },
+  sqs: { module: '@aws-sdk/client-sqs', client: 'sqs', prefix: 'Sqs' },
+  s3: { module: '@aws-sdk/client-s3', client: 's3', prefix: 'S3' },
+  eventbridge: { module: '@aws-sdk/client-eventbridge', client: 'eventBridge', prefix: 'EventBridge' },
+  sfn: { module: '@aws-sdk/client-sfn', client: 'sfn', prefix: 'Sfn' },
+  secretsmanager: {
+    module: '@aws-sdk/client-secrets-manager',
+    client: 'secretsManager',
+    prefix: 'SecretsManager',
+  },
+};
+
+/** Optimized integrations ESync may use, mapped to the SDK call they make. */
+const OPTIMIZED: Record<string, { service: string; action: string; prefix: string }> = {
+  'events:putEvents': { service: 'eventbridge', action: 'putEvents', prefix: 'EventBridge' },
+  'sqs:sendMessage': { service: 'sqs', action: 'sendMessage', prefix: 'SQS' },
+  'dynamodb:getItem': { service: 'dynamodb', action: 'getItem', prefix: 'DynamoDB' },
+  'dynamodb:putItem': { service: 'dynamodb', action: 'putItem', prefix: 'DynamoDB' },
+  'dynamodb:updateItem': { service: 'dynamodb', action: 'updateItem', prefix: 'DynamoDB' },
+  'dynamodb:deleteItem': { service: 'dynamodb', action: 'deleteItem', prefix: 'DynamoDB' },
+};
+
+function describeResource(resource: string): Integration {
+  if (resource === LAMBDA_INVOKE)
+    return {
+      resourceType: 'lambda',
+      resource: 'invoke',
+      errorPrefix: '',
+      async call(input, { lambda }) {
+        const params = (input ?? {}) as JsonObject;
+        if (typeof params.FunctionName !== 'string')
+          throw taskError('States.Runtime', 'lambda:invoke needs a FunctionName parameter');
+        const payload = (await lambda.invoke(params.FunctionName, params.Payload ?? {})) as Json;
+        return {
+          ExecutedVersion: '$LATEST',
+          Payload: payload,
+          SdkHttpMetadata: { HttpStatusCode: 200 },
+          SdkResponseMetadata: { RequestId: randomUUID() },
+          StatusCode: 200,
+        };
+      },
+    };
+  if (/^arn:aws[\w-]*:lambda:[^:]*:[^:]*:function:/.test(resource))
+    return {
+      resourceType: 'lambda',
+      resource,
+      errorPrefix: '',
+      async call(input, { lambda }) {
+        return (await lambda.invoke(resource, input)) as Json;
+      },
+    };
+  const sdk = /^arn:aws[\w-]*:states:::aws-sdk:([a-z0-9]+):([A-Za-z0-9]+)$/.exec(resource);
+  const optimized = /^arn:aws[\w-]*:states:::([a-z0-9]+:[A-Za-z0-9]+)$/.exec(resource);
+  const target = sdk
+    ? { service: sdk[1] ?? '', action: sdk[2] ?? '', prefix: SDK_PACKAGES[sdk[1] ?? '']?.prefix ?? '' }
+    : optimized
+      ? OPTIMIZED[optimized[1] ?? '']
+      : undefined;
+  const pkg = target && SDK_PACKAGES[target.service];
+  if (!target || !pkg)
+    return {
+      resourceType: 'unsupported',
+      resource,
+      errorPrefix: '',
+      async call() {
+        throw taskError('States.Runtime', `the local stack cannot run Task resource ${resource}`);
+      },
+    };
+  const [resourceType, resourceName] = sdk ? [sdk[1] ?? '', sdk[2] ?? ''] : (optimized?.[1] ?? '').split(':');
+  return {
+    resourceType: resourceType ?? '',
+    resource: resourceName ?? '',
+    errorPrefix: `${target.prefix}.`,
+    async call(input, { getClients }) {
+      const module = (await import(pkg.module)) as Record<string, unknown>;
+      const commandName = `${target.action.charAt(0).toUpperCase()}${target.action.slice(1)}Command`;
+      const Command = module[commandName] as (new (input: unknown) => unknown) | undefined;
+      if (!Command) throw taskError('States.Runtime', `${pkg.module} has no ${commandName}`);
+      let params = input as JsonObject;
+      if (resource.endsWith(':sqs:sendMessage') && typeof params.MessageBody !== 'string')
+        params = { ...params, MessageBody: JSON.stringify(params.MessageBody) };
+      const client = getClients()[pkg.client] as unknown as {
+        send(command: unknown): Promise<Record<string, unknown>>;
+      };
+      const { $metadata: _metadata, ...output } = await client.send(new Command(params));
+      if (resource.endsWith(':events:putEvents') && Number(output.FailedEntryCount ?? 0) > 0)
+        throw taskError('EventBridge.FailedEntry', JSON.stringify(output));
+      return JSON.parse(JSON.stringify(output)) as Json;
+    },
+  };
+}
+
+function toTaskFailure(error: unknown, prefix: string): Error {
+  if (error instanceof LambdaInvocationError) return taskError(error.name, JSON.stringify(error.payload));
+  if (error instanceof Error && error.name.startsWith('States.')) return error;
+  if (error instanceof Error) {
+    const e = taskError(prefix + error.name, error.message);
+    return e;
+  }
+  return taskError('States.TaskFailed', String(error));
+}
+
+/** Reads a Distributed Map's items as its ItemReader would: a JSON array, CSV rows or a listing. */
+async function readItems(
+  clients: AwsClients,
+  reader: JsonObject,
+  batcher: JsonObject | undefined,
+  params: Json,
+): Promise<Json> {
+  const p = (params ?? {}) as JsonObject;
+  const config = (reader.ReaderConfig ?? {}) as JsonObject;
+  const resource = String(reader.Resource ?? '');
+  let items: Json[];
+  if (resource.endsWith(':s3:listObjectsV2')) {
+    items = [];
+    let token: string | undefined;
+    do {
+      const page = await clients.s3.send(
+        new ListObjectsV2Command({
+          Bucket: String(p.Bucket),
+          ...(p.Prefix !== undefined && { Prefix: String(p.Prefix) }),
+          ...(token && { ContinuationToken: token }),
+        }),
+      );
+      for (const o of page.Contents ?? [])
+        items.push({
+          Key: o.Key ?? '',
+          Size: o.Size ?? 0,
+          Etag: o.ETag ?? '',
+          LastModified: o.LastModified?.toISOString() ?? '',
+        });
+      token = page.NextContinuationToken;
+    } while (token);
+  } else if (resource.endsWith(':s3:getObject')) {
+    let text: string;
+    try {
+      const object = await clients.s3.send(
+        new GetObjectCommand({ Bucket: String(p.Bucket), Key: String(p.Key) }),
+      );
+      text = (await object.Body?.transformToString()) ?? '';
+    } catch (error) {
+      throw taskError(
+        'States.ItemReaderFailed',
+        `reading s3://${p.Bucket}/${p.Key} failed: ${(error as Error).name}`,
+      );
+    }
+    const inputType = String(config.InputType ?? 'JSON');
+    if (inputType === 'JSON') {
+      const parsed = JSON.parse(text) as Json;
+      if (!Array.isArray(parsed))
+        throw taskError('States.ItemReaderFailed', `s3://${p.Bucket}/${p.Key} does not hold a JSON array`);
+      items = parsed;
+    } else if (inputType === 'CSV') {
+      const rows = text.split(/\r?\n/).filter((line) => line !== '');
+      const header =
+        config.CSVHeaderLocation === 'GIVEN' ? (config.CSVHeaders as string[]) : rows.shift()?.split(',');
+      items = rows.map((row) => {
+        const cells = row.split(',');
+        return Object.fromEntries((header ?? []).map((h, i) => [h, cells[i] ?? '']));
+      });
+    } else {
+      throw taskError(
+        'States.ItemReaderFailed',
+        `ItemReader InputType ${inputType} is not supported locally`,
+      );
+    }
+  } else {
+    throw taskError('States.ItemReaderFailed', `ItemReader resource ${resource} is not supported locally`);
+  }
+  if (typeof config.MaxItems === 'number') items = items.slice(0, config.MaxItems);
+  const perBatch = batcher?.MaxItemsPerBatch;
+  if (typeof perBatch === 'number' && perBatch > 0) {
+    const batches: Json[] = [];
+    for (let i = 0; i < items.length; i += perBatch)
+      batches.push({
+        Items: items.slice(i, i + perBatch),
+        ...(batcher?.BatchInput !== undefined && { BatchInput: batcher.BatchInput }),
+      });
+    return batches;
+  }
+  return items;
+}
+
+// --------------------------------------------------------------------------------- history
+
+const TYPE_PREFIX: Record<string, string> = {
+  Task: 'TaskState',
+  Pass: 'PassState',
+  Choice: 'ChoiceState',
+  Wait: 'WaitState',
+  Succeed: 'SucceedState',
+  Fail: 'FailState',
+  Map: 'MapState',
+  Parallel: 'ParallelState',
+};
+
+/** Turns the interpreter's events and the task bindings' events into the service's history events. */
+class HistoryRecorder {
+  readonly #record: ExecutionRecord;
+  constructor(record: ExecutionRecord) {
+    this.#record = record;
+  }
+
+  #push(type: string, details: Record<string, unknown>, timestamp = Date.now()): void {
+    const events = this.#record.events;
+    const id = events.length + 1;
+    events.push({ id, previousEventId: id - 1, timestamp, type, ...details });
+  }
+
+  task(phase: 'Scheduled' | 'Started' | 'Succeeded' | 'Failed', details: Record<string, unknown>): void {
+    const key = `task${phase}EventDetails`;
+    this.#push(`Task${phase}`, { [key]: details });
+  }
+
+  fromInterpreter(event: LibEvent, machine: CompiledMachine): void {
+    const at = event.timestamp;
+    switch (event.type) {
+      case 'ExecutionStarted':
+        this.#push(
+          'ExecutionStarted',
+          {
+            executionStartedEventDetails: {
+              input: JSON.stringify(event.input),
+              inputDetails: { truncated: false },
+              roleArn: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/${machine.name}-role`,
+            },
+          },
+          at,
+        );
+        return;
+      case 'ExecutionSucceeded':
+        this.#push(
+          'ExecutionSucceeded',
+          {
+            executionSucceededEventDetails: {
+              output: JSON.stringify(event.output),
+              outputDetails: { truncated: false },
+            },
+          },
+          at,
+        );
+        return;
+      case 'ExecutionFailed':
+        this.#push(
+          'ExecutionFailed',
+          { executionFailedEventDetails: { error: event.Error, cause: stringifyCause(event.Cause) } },
+          at,
+        );
+        return;
+      case 'ExecutionAborted':
+        this.#push('ExecutionAborted', { executionAbortedEventDetails: {} }, at);
+        return;
+      case 'ExecutionTimeout':
+        this.#push('ExecutionTimedOut', { executionTimedOutEventDetails: { error: 'States.Timeout' } }, at);
+        return;
+      case 'MapIterationStarted':
+      case 'MapIterationSucceeded':
+      case 'MapIterationFailed': {
+        const detailsKey = `${event.type.charAt(0).toLowerCase()}${event.type.slice(1)}EventDetails`;
+        this.#push(event.type, { [detailsKey]: { name: event.parentState.name, index: event.index } }, at);
+        return;
+      }
+      default:
+        break;
+    }
+    if (!('state' in event)) return;
+    const { name, type } = event.state;
+    if (name.startsWith(ITEM_READER_PREFIX)) return;
+    const prefix = TYPE_PREFIX[type] ?? `${type}State`;
+    switch (event.type) {
+      case 'StateEntered':
+        this.#push(
+          `${prefix}Entered`,
+          {
+            stateEnteredEventDetails: {
+              name,
+              input: JSON.stringify(event.state.input),
+              inputDetails: { truncated: false },
+            },
+          },
+          at,
+        );
+        if (type === 'Map') this.#push('MapStateStarted', { mapStateStartedEventDetails: {} }, at);
+        if (type === 'Parallel') this.#push('ParallelStateStarted', {}, at);
+        return;
+      case 'StateExited':
+        if (type === 'Map') this.#push('MapStateSucceeded', {}, at);
+        if (type === 'Parallel') this.#push('ParallelStateSucceeded', {}, at);
+        this.#push(
+          `${prefix}Exited`,
+          {
+            stateExitedEventDetails: {
+              name,
+              output: JSON.stringify(event.state.output ?? null),
+              outputDetails: { truncated: false },
+            },
+          },
+          at,
+        );
+        return;
+      case 'StateFailed':
+        if (type === 'Map') this.#push('MapStateFailed', {}, at);
+        if (type === 'Parallel') this.#push('ParallelStateFailed', {}, at);
+        if (type === 'Task' && event.Error === 'States.Timeout')
+          this.#push(
+            'TaskTimedOut',
+            { taskTimedOutEventDetails: { error: event.Error, cause: stringifyCause(event.Cause) } },
+            at,
+          );
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Closes the history of a stopped execution that the interpreter left unterminated. */
+  finish(): void {
+    const record = this.#record;
+    const last = record.events.at(-1)?.type;
+    if (last && /^Execution(Succeeded|Failed|Aborted|TimedOut)$/.test(last)) return;
+    if (record.status === 'ABORTED')
+      this.#push('ExecutionAborted', {
+        executionAbortedEventDetails: {
+          ...(record.error !== undefined && { error: record.error }),
+          ...(record.cause !== undefined && { cause: record.cause }),
+        },
+      });
+  }
+}
+
+function stringifyCause(cause: unknown): string {
+  if (typeof cause === 'string') return cause;
+  if (cause instanceof Error) return cause.message;
+  return JSON.stringify(cause ?? '');
+}
+
+function toWireEvent(event: HistoryEventRecord, includeData: boolean): JsonObject {
+  const wire = { ...event, timestamp: event.timestamp / 1000 } as Record<string, unknown>;
+  if (!includeData)
+    for (const [key, value] of Object.entries(wire))
+      if (key.endsWith('EventDetails') && value && typeof value === 'object') {
+        const {
+          input: _input,
+          output: _output,
+          parameters: _parameters,
+          ...rest
+        } = value as Record<string, unknown>;
+        wire[key] = rest;
+      }
+  return wire as JsonObject;
+}
+
+// ------------------------------------------------------------------------------ API helpers
+
+function describe(r: ExecutionRecord): JsonObject {
+  return {
+    executionArn: r.executionArn,
+    stateMachineArn: r.stateMachineArn,
+    name: r.name,
+    status: r.status,
+    startDate: r.startDate / 1000,
+    ...(r.stopDate !== undefined && { stopDate: r.stopDate / 1000 }),
+    input: r.input,
+    inputDetails: { included: true },
+    ...(r.output !== undefined && { output: r.output, outputDetails: { included: true } }),
+    ...(r.error !== undefined && { error: r.error }),
+    ...(r.cause !== undefined && { cause: r.cause }),
+    redriveCount: 0,
+    redriveStatus: 'NOT_REDRIVABLE',
+  };
+}
+
+function requireMachine(machines: Map<string, CompiledMachine>, arn: Json | undefined): CompiledMachine {
+  if (typeof arn !== 'string' || !arn.startsWith('arn:'))
+    throw new SfnApiError('InvalidArn', `Invalid Arn: '${String(arn)}'`);
+  const machine = machines.get(arn);
+  if (!machine) throw new SfnApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${arn}'`);
+  return machine;
+}
+
+function requireExecution(executions: Map<string, LiveExecution>, arn: Json | undefined): LiveExecution {
+  if (typeof arn !== 'string' || !arn.startsWith('arn:'))
+    throw new SfnApiError('InvalidArn', `Invalid Arn: '${String(arn)}'`);
+  const live = executions.get(arn);
+  if (!live) throw new SfnApiError('ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`);
+  return live;
+}
+
+function validName(name: Json): string {
+  if (typeof name !== 'string' || !/^[^\s<>{}[\]?*"#%\\^|~`$&,;:/]{1,80}$/.test(name))
+    throw new SfnApiError('InvalidName', `Invalid Name: '${String(name)}'`);
+  return name;
+}
+
+function validInput(input: Json | undefined): string {
+  if (input === undefined) return '{}';
+  if (typeof input !== 'string')
+    throw new SfnApiError('InvalidExecutionInput', 'input must be a JSON string');
+  try {
+    JSON.parse(input);
+  } catch {
+    throw new SfnApiError(
+      'InvalidExecutionInput',
+      `Invalid State Machine Execution Input: '${input.slice(0, 100)}'`,
+    );
+  }
+  return input;
+}
+
+function optionalString(value: Json | undefined, field: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new SfnApiError('ValidationException', `${field} must be a string`);
+  return value;
+}
+
+function paginate<T>(items: readonly T[], maxResults: Json | undefined, token: Json | undefined) {
+  const size = typeof maxResults === 'number' && maxResults > 0 ? Math.min(maxResults, 1000) : 100;
+  let start = 0;
+  if (token !== undefined) {
+    start = Number(typeof token === 'string' ? Buffer.from(token, 'base64url').toString() : Number.NaN);
+    if (!Number.isInteger(start) || start < 0)
+      throw new SfnApiError('InvalidToken', `Invalid Token: '${String(token)}'`);
+  }
+  const page = items.slice(start, start + size);
+  const next =
+    start + size < items.length ? Buffer.from(String(start + size)).toString('base64url') : undefined;
+  return { page, nextToken: next };
+}
+
+async function handleRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  api: Record<string, (body: JsonObject) => JsonObject | Promise<JsonObject>>,
+): Promise<void> {
+  const send = (status: number, body: unknown) => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, {
+      'content-type': 'application/x-amz-json-1.0',
+      'content-length': Buffer.byteLength(text),
+    });
+    res.end(text);
+  };
+  try {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const target = String(req.headers['x-amz-target'] ?? '');
+    const operation = target.startsWith('AWSStepFunctions.') ? target.slice('AWSStepFunctions.'.length) : '';
+    const handler = api[operation];
+    if (req.method !== 'POST' || !handler)
+      throw new SfnApiError(
+        'UnknownOperationException',
+        `operation ${target || '(none)'} is not supported locally`,
+      );
+    const text = Buffer.concat(chunks).toString('utf8');
+    let body: JsonObject;
+    try {
+      body = (text === '' ? {} : JSON.parse(text)) as JsonObject;
+    } catch {
+      throw new SfnApiError('SerializationException', 'the request body is not JSON');
+    }
+    send(200, await handler(body));
+  } catch (error) {
+    if (error instanceof SfnApiError) send(400, { __type: error.type, message: error.message });
+    else send(500, { __type: 'InternalFailure', message: (error as Error).message });
+  }
+}
+
+function loadExecutions(dir: string): ExecutionRecord[] {
+  const records: ExecutionRecord[] = [];
+  for (const file of readdirSync(dir)) {
+    if (!file.endsWith('.json')) continue;
+    const record = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as ExecutionRecord;
+    if (record.status === 'RUNNING') {
+      // An execution cut by a stop cannot resume in process: it is reported as aborted.
+      record.status = 'ABORTED';
+      record.error = 'States.Aborted';
+      record.cause = 'the local stack stopped while the execution was running';
+      record.stopDate = record.stopDate ?? Date.now();
+    }
+    records.push(record);
+  }
+  return records;
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

@@ -1,0 +1,54 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { type Stage, STAGES } from '../shared/naming.ts';
+
+/** What differs between stages: how long logs are kept and whether data outlives the stack. */
+export interface StageSettings {
+  readonly stage: Stage;
+  readonly logRetention: RetentionDays;
+  /** Tables, bucket and key: kept in staging and prod, so a stack deletion never deletes data. */
+  readonly dataRemovalPolicy: RemovalPolicy;
+  /** Requests per second the HTTP API accepts before throttling (429). */
+  readonly apiRateLimit: number;
+  readonly apiBurstLimit: number;
+}
+
+/**
+ * The stage named by `-c stage=...`.
+ * @throws Error showing the value received and the stages allowed.
+ */
+export function parseStage(value: unknown): Stage {
+  const text = value === undefined ? 'dev' : String(value);
+  if ((STAGES as readonly string[]).includes(text)) return text as Stage;
+  throw new Error(`unknown stage "${text}" (from -c stage=...); use one of: ${STAGES.join(', ')}`);
+}
+
+/** The settings of a stage. */
+export function stageSettings(stage: Stage): StageSettings {
+  switch (stage) {
+    case 'prod':
+      return {
+        stage,
+        logRetention: RetentionDays.THREE_MONTHS,
+        dataRemovalPolicy: RemovalPolicy.RETAIN,
+        apiRateLimit: 200,
+        apiBurstLimit: 400,
+      };
+    case 'staging':
+      return {
+        stage,
+        logRetention: RetentionDays.ONE_MONTH,
+        dataRemovalPolicy: RemovalPolicy.RETAIN,
+        apiRateLimit: 50,
+        apiBurstLimit: 100,
+      };
+    case 'dev':
+      return {
+        stage,
+        logRetention: RetentionDays.ONE_WEEK,
+        dataRemovalPolicy: RemovalPolicy.DESTROY,
+        apiRateLimit: 20,
+        apiBurstLimit: 40,
+      };
+  }
+}

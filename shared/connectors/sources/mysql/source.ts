@@ -1,0 +1,178 @@
+import mysql from 'mysql2/promise';
+import { ConfigError, ConnectorError, TransientError } from '../../../errors.ts';
+import { parseIsoInstant } from '../../../domain/instant.ts';
+import type { SourceConfig } from '../../../pipeline/schema.ts';
+import { describeEndpoint, readDatabaseSecret, tlsOptions } from '../../sql/connection.ts';
+import type { ColumnKind, SqlDialect } from '../../sql/keyset.ts';
+import { type ColumnInfo, isoFromDatabaseText, SqlTableSource, type SqlTableDriver } from '../../sql/table-source.ts';
+import type { ConnectorContext, SourceConnector } from '../../types.ts';
+import { UnreachableError } from '../support/retrying.ts';
+
+type MysqlSourceConfig = Extract<SourceConfig, { type: 'mysql' }>;
+
+const CONNECTOR = 'mysql source';
+
+/** MySQL's DATETIME literal for an ISO-8601 instant, in UTC (the session runs in UTC). */
+function datetimeLiteral(iso: string): string {
+  const instant = parseIsoInstant(iso);
+  if (instant === undefined) return iso;
+  const whole = new Date(instant.epochSeconds * 1000).toISOString().slice(0, 19).replace('T', ' ');
+  return `${whole}.${String(Math.floor(instant.nanos / 1000)).padStart(6, '0')}`;
+}
+
+/** MySQL and MariaDB: the expanded OR form of keyset predicates uses the index best. */
+export const mysqlDialect: SqlDialect = {
+  quote: (identifier) => `\`${identifier.replaceAll('`', '``')}\``,
+  placeholder: () => '?',
+  rowValues: false,
+  keyHash: (columns) => `CRC32(CONCAT_WS('#', ${columns.join(', ')}))`,
+  bindValue: (kind, value) => {
+    if (kind === 'timestamp' && typeof value === 'string') return datetimeLiteral(value);
+    if (kind === 'date' && typeof value === 'string') return value.slice(0, 10);
+    return value;
+  },
+};
+
+function kindOf(dataType: string): ColumnKind {
+  const t = dataType.toLowerCase();
+  if (t === 'datetime' || t === 'timestamp') return 'timestamp';
+  if (t === 'date') return 'date';
+  if (/^(tinyint|smallint|mediumint|int|integer|bigint)$/.test(t)) return 'integer';
+  if (/^(decimal|numeric|float|double|real)$/.test(t)) return 'decimal';
+  if (/^(char|varchar|tinytext|text|mediumtext|longtext|enum|uuid)$/.test(t)) return 'text';
+  return 'other';
+}
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_LOCK_DEADLOCK',
+  'ER_LOCK_WAIT_TIMEOUT',
+  'ER_CON_COUNT_ERROR',
+  'ER_SERVER_SHUTDOWN',
+  'ER_QUERY_INTERRUPTED',
+]);
+
+/** Classifies a `mysql2` error: transient ones are retried, the rest name what is wrong and where. */
+export function classifyMysqlError(error: unknown, where: string, user: string | undefined): Error {
+  const e = error as { code?: unknown; message?: unknown };
+  const code = typeof e.code === 'string' ? e.code : '';
+  const message = typeof e.message === 'string' ? e.message : String(error);
+  if (CONNECTION_CODES.has(code)) return new UnreachableError(`${where}: cannot connect (${code})`, { cause: error });
+  if (TRANSIENT_CODES.has(code) || /closed state|connection lost/i.test(message))
+    return new TransientError(`${where}: ${message}`, { cause: error });
+  if (code === 'ER_ACCESS_DENIED_ERROR' || code === 'ER_DBACCESS_DENIED_ERROR')
+    return new ConnectorError(CONNECTOR, `${where}: access denied for user "${user ?? ''}"`, { cause: error });
+  if (code === 'ER_TABLEACCESS_DENIED_ERROR' || code === 'ER_COLUMNACCESS_DENIED_ERROR')
+    return new ConnectorError(CONNECTOR, `${where}: permission denied (${message})`, { cause: error });
+  if (code === 'ER_BAD_DB_ERROR') return new ConnectorError(CONNECTOR, `${where}: the database does not exist`, { cause: error });
+  if (code === 'HANDSHAKE_NO_SSL_SUPPORT')
+    return new ConnectorError(CONNECTOR, `${where}: the server does not accept TLS; set connection.ssl to disable for a local server`, {
+      cause: error,
+    });
+  return new ConnectorError(CONNECTOR, `${where}: ${message}${code ? ` (${code})` : ''}`, { cause: error });
+}
+
+const TEMPORAL = new Set(['DATETIME', 'DATETIME2', 'TIMESTAMP', 'TIMESTAMP2']);
+
+async function openMysqlDriver(config: MysqlSourceConfig, context: ConnectorContext): Promise<SqlTableDriver> {
+  const endpoint = await readDatabaseSecret(context.secrets, config.connection.secret, ['mysql', 'mariadb']);
+  const database = config.database ?? endpoint.database;
+  if (!database)
+    throw new ConfigError(`mysql source: name the database in source.database or in secret "${config.connection.secret}"`);
+  const where = `table "${database}.${config.table}" in MySQL at ${describeEndpoint({ ...endpoint, database }, 3306)}`;
+  const tls = tlsOptions(config.connection.ssl);
+  const pool = mysql.createPool({
+    host: endpoint.host,
+    port: endpoint.port ?? 3306,
+    ...(endpoint.user === undefined ? {} : { user: endpoint.user }),
+    ...(endpoint.password === undefined ? {} : { password: endpoint.password }),
+    database,
+    ...(tls ? { ssl: tls } : {}),
+    connectionLimit: 4,
+    maxIdle: 4,
+    idleTimeout: 10_000,
+    connectTimeout: 10_000,
+    dateStrings: true,
+    supportBigNumbers: true,
+    typeCast: (field, next) => {
+      if (TEMPORAL.has(field.type)) {
+        const text = field.string();
+        return text === null ? null : isoFromDatabaseText(text);
+      }
+      return next();
+    },
+  });
+  // Commands run in order on a connection, so this runs before the connection's first query:
+  // TIMESTAMP columns then read in UTC, as DATETIME columns are taken to be.
+  pool.on('connection', (connection) => {
+    connection.query("SET time_zone = '+00:00'").catch(() => undefined);
+  });
+  const run = async (text: string, params: readonly unknown[]) => {
+    try {
+      const [rows] = await pool.query(text, params as unknown[]);
+      return rows as Record<string, unknown>[];
+    } catch (error) {
+      throw classifyMysqlError(error, where, endpoint.user);
+    }
+  };
+  return {
+    dialect: mysqlDialect,
+    table: `${mysqlDialect.quote(database)}.${mysqlDialect.quote(config.table)}`,
+    where,
+    async describeTable() {
+      const columns = await run(
+        `SELECT COLUMN_NAME AS name, COLUMN_TYPE AS type, DATA_TYPE AS dataType, IS_NULLABLE AS nullable
+         FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
+        [database, config.table],
+      );
+      if (columns.length === 0) return undefined;
+      const primaryKey = await run(
+        `SELECT COLUMN_NAME AS name FROM information_schema.KEY_COLUMN_USAGE
+         WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION`,
+        [database, config.table],
+      );
+      const [stats] = await run('SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [
+        database,
+        config.table,
+      ]);
+      const approximate = stats?.n === null || stats?.n === undefined ? undefined : Number(stats.n);
+      return {
+        columns: columns.map(
+          (c): ColumnInfo => ({
+            name: String(c.name),
+            type: String(c.type),
+            nullable: c.nullable === 'YES',
+            kind: kindOf(String(c.dataType)),
+          }),
+        ),
+        primaryKey: primaryKey.map((k) => String(k.name)),
+        ...(approximate === undefined ? {} : { approximateRows: approximate }),
+      };
+    },
+    query: run,
+    close: () => pool.end(),
+  };
+}
+
+/**
+ * The MySQL / MariaDB source (RDS, Aurora MySQL). Same contract as the PostgreSQL source:
+ * keyset pages over (cursor columns, key columns), partitions by `CRC32(key) mod n`.
+ * TIMESTAMP and DATETIME values are read as UTC.
+ */
+export function createMysqlSource(config: MysqlSourceConfig, context: ConnectorContext): SourceConnector {
+  return new SqlTableSource({
+    connector: CONNECTOR,
+    key: config.key,
+    cursor: config.cursor,
+    deletes: config.deletes,
+    columns: config.columns,
+    pageSize: config.pageSize,
+    retry: context.retry,
+    openDriver: () => openMysqlDriver(config, context),
+  });
+}

@@ -1,0 +1,164 @@
+import pg from 'pg';
+import { ConnectorError, TransientError } from '../../../errors.ts';
+import type { SourceConfig } from '../../../pipeline/schema.ts';
+import { describeEndpoint, readDatabaseSecret, tlsOptions } from '../../sql/connection.ts';
+import type { ColumnKind, SqlDialect } from '../../sql/keyset.ts';
+import { type ColumnInfo, isoFromDatabaseText, SqlTableSource, type SqlTableDriver } from '../../sql/table-source.ts';
+import type { ConnectorContext, SourceConnector } from '../../types.ts';
+import { UnreachableError } from '../support/retrying.ts';
+
+type PostgresSourceConfig = Extract<SourceConfig, { type: 'postgres' }>;
+
+const CONNECTOR = 'postgres source';
+
+/** PostgreSQL: row-value comparisons use the (cursor, key) index directly. */
+export const postgresDialect: SqlDialect = {
+  quote: (identifier) => `"${identifier.replaceAll('"', '""')}"`,
+  placeholder: (index) => `$${index}`,
+  rowValues: true,
+  // hashtext() is int4; shifting by 2^31 keeps the modulo non-negative without abs() overflowing.
+  keyHash: (columns) => `(hashtext(concat_ws('#', ${columns.map((c) => `${c}::text`).join(', ')}))::int8 + 2147483648)`,
+  bindValue: (_kind, value) => value,
+};
+
+function kindOf(type: string): ColumnKind {
+  if (/^timestamp/.test(type)) return 'timestamp';
+  if (type === 'date') return 'date';
+  if (/^(smallint|integer|bigint)$/.test(type)) return 'integer';
+  if (/^(numeric|real|double precision)/.test(type)) return 'decimal';
+  if (type === 'boolean') return 'boolean';
+  if (/^(text|character|uuid|citext|name)/.test(type)) return 'text';
+  return 'other';
+}
+
+const OID = { int8: 20, bytea: 17, date: 1082, timestamp: 1114, timestamptz: 1184 } as const;
+
+/** Type parsers keeping timestamps exact (microseconds) and in UTC whatever the session's time zone. */
+const typeParsers: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if (oid === OID.timestamp || oid === OID.timestamptz) return isoFromDatabaseText;
+    if (oid === OID.date) return (text: string) => text;
+    if (oid === OID.int8)
+      return (text: string) => (Number.isSafeInteger(Number(text)) ? Number(text) : text);
+    return pg.types.getTypeParser(oid, format ?? 'text');
+  }) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+const TRANSIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+/** SQLSTATE classes and codes that a later attempt may not meet: dropped connections, conflicts, load. */
+const TRANSIENT_SQLSTATES = new Set(['40001', '40P01', '53300', '55P03', '57014', '57P01', '57P02', '57P03']);
+
+/** Classifies a `pg` error: transient ones are retried, the rest name what is wrong and where. */
+export function classifyPostgresError(error: unknown, where: string, user: string | undefined): Error {
+  const e = error as { code?: unknown; message?: unknown };
+  const code = typeof e.code === 'string' ? e.code : '';
+  const message = typeof e.message === 'string' ? e.message : String(error);
+  if (CONNECTION_CODES.has(code)) return new UnreachableError(`${where}: cannot connect (${code})`, { cause: error });
+  if (TRANSIENT_CODES.has(code) || TRANSIENT_SQLSTATES.has(code) || code.startsWith('08'))
+    return new TransientError(`${where}: ${message}`, { cause: error });
+  if (/Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(message))
+    return new TransientError(`${where}: ${message}`, { cause: error });
+  if (code === '28P01' || code === '28000')
+    return new ConnectorError(CONNECTOR, `${where}: authentication failed for user "${user ?? ''}"`, { cause: error });
+  if (code === '3D000') return new ConnectorError(CONNECTOR, `${where}: the database does not exist`, { cause: error });
+  if (code === '42501') return new ConnectorError(CONNECTOR, `${where}: permission denied (${message})`, { cause: error });
+  if (/does not support SSL/i.test(message))
+    return new ConnectorError(CONNECTOR, `${where}: the server does not accept TLS; set connection.ssl to disable for a local server`, {
+      cause: error,
+    });
+  return new ConnectorError(CONNECTOR, `${where}: ${message}${code ? ` (SQLSTATE ${code})` : ''}`, { cause: error });
+}
+
+const DESCRIBE_COLUMNS = `
+SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable,
+       c.reltuples::float8 AS reltuples
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum`;
+
+const DESCRIBE_PRIMARY_KEY = `
+SELECT a.attname AS name
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary
+ORDER BY array_position(i.indkey::int2[], a.attnum)`;
+
+async function openPostgresDriver(config: PostgresSourceConfig, context: ConnectorContext): Promise<SqlTableDriver> {
+  const endpoint = await readDatabaseSecret(context.secrets, config.connection.secret, ['postgres', 'postgresql']);
+  const tableName = `${config.schema}.${config.table}`;
+  const where = `table "${tableName}" in PostgreSQL at ${describeEndpoint(endpoint, 5432)}`;
+  const pool = new pg.Pool({
+    host: endpoint.host,
+    port: endpoint.port ?? 5432,
+    user: endpoint.user,
+    password: endpoint.password,
+    database: endpoint.database,
+    ssl: tlsOptions(config.connection.ssl),
+    max: config.poolSize,
+    idleTimeoutMillis: 10_000,
+    connectionTimeoutMillis: 10_000,
+    application_name: 'esync-source',
+    types: typeParsers,
+  });
+  // An idle connection that the server drops emits here; the pool discards it and the
+  // next query opens a new one, so there is nothing more to do.
+  pool.on('error', () => undefined);
+  const run = async (text: string, params: readonly unknown[]) => {
+    try {
+      return (await pool.query(text, params as unknown[])).rows as Record<string, unknown>[];
+    } catch (error) {
+      throw classifyPostgresError(error, where, endpoint.user);
+    }
+  };
+  return {
+    dialect: postgresDialect,
+    table: `${postgresDialect.quote(config.schema)}.${postgresDialect.quote(config.table)}`,
+    where,
+    async describeTable() {
+      const columns = await run(DESCRIBE_COLUMNS, [config.schema, config.table]);
+      if (columns.length === 0) return undefined;
+      const primaryKey = await run(DESCRIBE_PRIMARY_KEY, [config.schema, config.table]);
+      const reltuples = Number(columns[0]?.reltuples);
+      return {
+        columns: columns.map(
+          (c): ColumnInfo => ({
+            name: String(c.name),
+            type: String(c.type),
+            nullable: c.nullable === true,
+            kind: kindOf(String(c.type)),
+          }),
+        ),
+        primaryKey: primaryKey.map((k) => String(k.name)),
+        // reltuples is -1 until the table was first vacuumed or analyzed.
+        ...(reltuples >= 0 ? { approximateRows: Math.round(reltuples) } : {}),
+      };
+    },
+    query: run,
+    close: () => pool.end(),
+  };
+}
+
+/**
+ * The PostgreSQL source (RDS, Aurora, any PostgreSQL 12+, PGlite through its socket server).
+ * Reads one table by keyset pagination over (cursor columns, key columns); partitions are
+ * hash ranges of the key (`hashtext(key) mod n`). Credentials come from the secret named
+ * by `connection.secret`.
+ */
+export function createPostgresSource(config: PostgresSourceConfig, context: ConnectorContext): SourceConnector {
+  return new SqlTableSource({
+    connector: CONNECTOR,
+    key: config.key,
+    cursor: config.cursor,
+    deletes: config.deletes,
+    columns: config.columns,
+    pageSize: config.pageSize,
+    retry: context.retry,
+    openDriver: () => openPostgresDriver(config, context),
+  });
+}

@@ -1,0 +1,169 @@
+/**
+ * Keyset ("seek") pagination over a table ordered by its composite cursor: the pipeline's
+ * cursor columns, then the key columns as the tie-break. A page starts strictly after the
+ * last row of the previous one, so rows sharing a cursor value across a page boundary are
+ * neither skipped nor read twice, and every page costs one index range scan however deep
+ * the read goes (unlike OFFSET).
+ */
+import type { Cursor } from '../types.ts';
+
+/** What a column holds, as far as binding and comparing cursor values needs to know. */
+export type ColumnKind = 'timestamp' | 'date' | 'integer' | 'decimal' | 'boolean' | 'text' | 'other';
+
+export interface KeysetColumn {
+  readonly name: string;
+  readonly kind: ColumnKind;
+}
+
+/** What differs between SQL databases in the queries this module writes. */
+export interface SqlDialect {
+  quote(identifier: string): string;
+  /** The placeholder of the `index`-th parameter (1-based): `$1` or `?`. */
+  placeholder(index: number): string;
+  /**
+   * Whether row-value comparisons `(a, b) > ($1, $2)` are planned as an index range.
+   * PostgreSQL does; MySQL plans the expanded `a > ? OR (a = ? AND b > ?)` form better.
+   */
+  readonly rowValues: boolean;
+  /** An expression mapping the key columns (already quoted) to a non-negative integer. */
+  keyHash(quotedKeyColumns: readonly string[]): string;
+  /** The parameter value for a cursor value compared with a column of this kind. */
+  bindValue(kind: ColumnKind, value: string | number): unknown;
+}
+
+/** A hash partition: the rows whose key hash modulo `modulus` is `index`. */
+export interface HashPartition {
+  readonly modulus: number;
+  readonly index: number;
+}
+
+export interface KeysetQuery {
+  /** Quoted, qualified table name. */
+  readonly table: string;
+  /** Quoted column list, or every column. */
+  readonly select: readonly string[] | '*';
+  readonly cursor: readonly KeysetColumn[];
+  readonly key: readonly KeysetColumn[];
+  /** Exclusive lower bounds, all applied (window start, resume point). */
+  readonly after: readonly Cursor[];
+  /** Inclusive upper bound (window end). */
+  readonly upTo: Cursor | null;
+  readonly partition?: HashPartition;
+  readonly limit?: number;
+  /** @default 'asc'; 'none' leaves the order to the database (counting). */
+  readonly direction?: 'asc' | 'desc' | 'none';
+}
+
+export interface Statement {
+  readonly text: string;
+  readonly params: unknown[];
+}
+
+/** A cursor's key split back into the values of the key columns. */
+export function splitKey(key: string, parts: number): string[] {
+  if (parts === 1) return [key];
+  const split = key.split('#');
+  if (split.length < parts) throw new RangeError(`cursor key "${key}" has fewer than ${parts} parts separated by #`);
+  // Only the last key column may itself contain '#': the earlier parts are the first fields.
+  return [...split.slice(0, parts - 1), split.slice(parts - 1).join('#')];
+}
+
+class Params {
+  readonly values: unknown[] = [];
+  constructor(private readonly dialect: SqlDialect) {}
+  add(value: unknown): string {
+    this.values.push(value);
+    return this.dialect.placeholder(this.values.length);
+  }
+}
+
+type Op = '>' | '>=' | '<' | '<=';
+
+/** `columns op values` in lexicographic order. */
+function compareTuple(
+  dialect: SqlDialect,
+  params: Params,
+  columns: readonly KeysetColumn[],
+  values: readonly (string | number)[],
+  op: Op,
+): string {
+  if (columns.length === 0) return op === '>=' || op === '<=' ? '1 = 1' : '1 = 0';
+  const bound = columns.map((c, i) => ({ column: dialect.quote(c.name), value: dialect.bindValue(c.kind, values[i] as string | number) }));
+  if (dialect.rowValues || bound.length === 1) {
+    const left = bound.map((b) => b.column).join(', ');
+    const right = bound.map((b) => params.add(b.value)).join(', ');
+    return bound.length === 1 ? `${left} ${op} ${right}` : `(${left}) ${op} (${right})`;
+  }
+  const strict = op === '>=' ? '>' : op === '<=' ? '<' : op;
+  const build = (i: number): string => {
+    const b = bound[i] as { column: string; value: unknown };
+    if (i === bound.length - 1) return `${b.column} ${op} ${params.add(b.value)}`;
+    return `(${b.column} ${strict} ${params.add(b.value)} OR (${b.column} = ${params.add(b.value)} AND ${build(i + 1)}))`;
+  };
+  return build(0);
+}
+
+/**
+ * The predicate "row cursor > bound" (or <= for an upper bound). An empty key in a bound
+ * stands below every real key (window starts moved back by the lookback have one), so it
+ * compares on the cursor columns alone: `>=` for a lower bound, `<` for an upper one.
+ */
+function boundPredicate(
+  dialect: SqlDialect,
+  params: Params,
+  query: Pick<KeysetQuery, 'cursor' | 'key'>,
+  bound: Cursor,
+  side: 'lower' | 'upper',
+): string {
+  if (bound.values.length !== query.cursor.length)
+    throw new RangeError(
+      `a cursor with ${bound.values.length} value(s) cannot bound a read by ${query.cursor.length} cursor column(s) (${query.cursor.map((c) => c.name).join(', ') || 'none'}); was the pipeline's cursor changed? Reset its checkpoint.`,
+    );
+  if (bound.key === '') return compareTuple(dialect, params, query.cursor, bound.values, side === 'lower' ? '>=' : '<');
+  const values = [...bound.values, ...splitKey(bound.key, query.key.length)];
+  return compareTuple(dialect, params, [...query.cursor, ...query.key], values, side === 'lower' ? '>' : '<=');
+}
+
+function wherePredicates(dialect: SqlDialect, params: Params, query: KeysetQuery): string[] {
+  const where = query.cursor.map((c) => `${dialect.quote(c.name)} IS NOT NULL`);
+  for (const bound of query.after) where.push(boundPredicate(dialect, params, query, bound, 'lower'));
+  if (query.upTo) where.push(boundPredicate(dialect, params, query, query.upTo, 'upper'));
+  if (query.partition) {
+    const { modulus, index } = query.partition;
+    if (!Number.isInteger(modulus) || !Number.isInteger(index) || modulus < 1 || index < 0 || index >= modulus)
+      throw new RangeError(`not a hash partition: ${index} of ${modulus}`);
+    where.push(`${dialect.keyHash(query.key.map((k) => dialect.quote(k.name)))} % ${modulus} = ${index}`);
+  }
+  return where;
+}
+
+/** One keyset page: the rows of the window after the bounds, in composite cursor order. */
+export function keysetSelect(dialect: SqlDialect, query: KeysetQuery): Statement {
+  const params = new Params(dialect);
+  const where = wherePredicates(dialect, params, query);
+  const direction = query.direction === 'desc' ? ' DESC' : '';
+  const order =
+    query.direction === 'none'
+      ? ''
+      : [...query.cursor, ...query.key].map((c) => `${dialect.quote(c.name)}${direction}`).join(', ');
+  const select = query.select === '*' ? '*' : query.select.join(', ');
+  const text = [
+    `SELECT ${select} FROM ${query.table}`,
+    where.length > 0 ? `WHERE ${where.join(' AND ')}` : '',
+    order ? `ORDER BY ${order}` : '',
+    query.limit === undefined ? '' : `LIMIT ${Math.trunc(query.limit)}`,
+  ]
+    .filter(Boolean)
+    .join(' ');
+  return { text, params: params.values };
+}
+
+/** Counts the rows of a window, stopping at `cap` so a huge window costs no more than `cap` rows. */
+export function keysetCount(
+  dialect: SqlDialect,
+  query: Omit<KeysetQuery, 'limit' | 'select' | 'direction'>,
+  cap: number,
+): Statement {
+  const inner = keysetSelect(dialect, { ...query, select: ['1 AS one'], limit: cap, direction: 'none' });
+  return { text: `SELECT COUNT(*) AS n FROM (${inner.text}) AS windowed`, params: inner.params };
+}

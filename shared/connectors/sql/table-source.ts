@@ -1,0 +1,311 @@
+import type { RetryOptions } from '../../domain/retry.ts';
+import { formatInstant, toInstant } from '../../domain/instant.ts';
+import { ConnectorError } from '../../errors.ts';
+import type { RecordData } from '../../records/envelope.ts';
+import { retrying } from '../sources/support/retrying.ts';
+import { type DeletesConfig, RowMapper } from '../sources/support/rows.ts';
+import type {
+  ChangeWindow,
+  Cursor,
+  FieldInfo,
+  Partition,
+  SourceConnector,
+  SourceDiscovery,
+  SourceRow,
+} from '../types.ts';
+import {
+  type ColumnKind,
+  type HashPartition,
+  type KeysetColumn,
+  type KeysetQuery,
+  keysetCount,
+  keysetSelect,
+  type SqlDialect,
+  type Statement,
+} from './keyset.ts';
+
+/** A column as the catalog describes it. */
+export interface ColumnInfo extends FieldInfo {
+  readonly kind: ColumnKind;
+}
+
+export interface TableDescription {
+  readonly columns: readonly ColumnInfo[];
+  readonly primaryKey: readonly string[];
+  readonly approximateRows?: number;
+}
+
+/** One open connection pool to the database holding the table, as the generic source needs it. */
+export interface SqlTableDriver {
+  readonly dialect: SqlDialect;
+  /** Quoted, qualified table name for queries. */
+  readonly table: string;
+  /** `table "public.users" in PostgreSQL at app@db:5432/app`, for messages. */
+  readonly where: string;
+  /** The table's columns and primary key; `undefined` when there is no such table. */
+  describeTable(): Promise<TableDescription | undefined>;
+  /**
+   * Runs one statement. Errors come out classified: {@link TransientError} (retried),
+   * `UnreachableError`, or {@link ConnectorError} naming the server and table.
+   */
+  query(text: string, params: readonly unknown[]): Promise<Record<string, unknown>[]>;
+  close(): Promise<void>;
+}
+
+/** What the generic table source reads from a pipeline's source config. */
+export interface SqlTableSourceOptions {
+  readonly connector: string;
+  readonly key: readonly string[];
+  readonly cursor: readonly string[];
+  readonly deletes: DeletesConfig;
+  readonly columns: readonly string[] | undefined;
+  readonly pageSize: number;
+  readonly retry: RetryOptions;
+  readonly openDriver: () => Promise<SqlTableDriver>;
+}
+
+const CURSOR_KINDS: ReadonlySet<ColumnKind> = new Set(['timestamp', 'date', 'integer', 'decimal', 'text']);
+
+/** Values a JSON envelope can carry: binary as base64, dates as ISO-8601, big integers exact. */
+function normalizeValue(value: unknown): unknown {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
+  if (Buffer.isBuffer(value)) return value.toString('base64');
+  if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+  return value;
+}
+
+/**
+ * A timestamp as the database prints it, as ISO-8601 UTC: milliseconds, or microseconds
+ * when it has them (so keyset bounds built from it match the stored value exactly). Text
+ * without an offset (`timestamp without time zone`, `DATETIME`) is taken as UTC.
+ */
+export function isoFromDatabaseText(text: string): string {
+  const instant = toInstant(text);
+  if (instant === undefined) return text;
+  return formatInstant(instant, instant.nanos % 1_000_000 === 0 ? 3 : 6);
+}
+
+function parsePartition(partition: Partition, connector: string): HashPartition | undefined {
+  const { modulus, index } = partition.spec as { modulus?: unknown; index?: unknown };
+  if (modulus === undefined && index === undefined) return undefined;
+  if (
+    typeof modulus === 'number' &&
+    typeof index === 'number' &&
+    Number.isInteger(modulus) &&
+    Number.isInteger(index) &&
+    modulus >= 1 &&
+    index >= 0 &&
+    index < modulus
+  )
+    return { modulus, index };
+  throw new ConnectorError(connector, `partition "${partition.id}" has a spec this source does not plan: ${JSON.stringify(partition.spec)}`);
+}
+
+/**
+ * A source reading one SQL table by keyset pagination over (cursor columns, key columns).
+ * Partitions split the window by a hash of the key, so each reads the whole window in
+ * cursor order over its share of the keys. Rows whose cursor column is NULL cannot be
+ * placed in cursor order; discover() refuses a table holding such rows.
+ */
+export class SqlTableSource implements SourceConnector {
+  readonly #options: SqlTableSourceOptions;
+  #driver: Promise<SqlTableDriver> | undefined;
+  #description: Promise<TableDescription> | undefined;
+  #closed = false;
+
+  constructor(options: SqlTableSourceOptions) {
+    this.#options = options;
+  }
+
+  async discover(): Promise<SourceDiscovery> {
+    const { table, driver } = await this.#table();
+    const o = this.#options;
+    const nullable = o.cursor.filter((name) => table.columns.find((c) => c.name === name)?.nullable);
+    for (const name of nullable) {
+      const column = driver.dialect.quote(name);
+      const rows = await this.#query(driver, `SELECT 1 AS found FROM ${driver.table} WHERE ${column} IS NULL LIMIT 1`, []);
+      if (rows.length > 0)
+        throw new ConnectorError(
+          o.connector,
+          `${driver.where}: some rows have a NULL cursor column "${name}" and could never be read incrementally; fill them or make the column NOT NULL`,
+        );
+    }
+    const selected = this.#selectedColumns(table);
+    return {
+      fields: table.columns
+        .filter((c) => selected === '*' || selected.includes(c.name))
+        .map(({ name, type, nullable: n }) => ({ name, type, nullable: n })),
+      primaryKey: table.primaryKey,
+      capabilities: { incremental: o.cursor.length > 0, deletes: o.deletes.mode, cdc: false },
+      ...(table.approximateRows === undefined ? {} : { approximateRows: table.approximateRows }),
+    };
+  }
+
+  async planPartitions(window: ChangeWindow, desired: number): Promise<Partition[]> {
+    const whole: Partition[] = [{ id: 'all', spec: {} }];
+    if (desired <= 1) return whole;
+    const { driver, query } = await this.#keysetBase(window, []);
+    const count = this.#statement(() => keysetCount(driver.dialect, query, desired * this.#options.pageSize));
+    const [row] = await this.#query(driver, count.text, count.params);
+    const modulus = Math.min(desired, Math.max(1, Math.ceil(Number(row?.n ?? 0) / this.#options.pageSize)));
+    if (modulus === 1) return whole;
+    return Array.from({ length: modulus }, (_, index) => ({
+      id: `hash-${index}-of-${modulus}`,
+      spec: { modulus, index },
+    }));
+  }
+
+  async *read(window: ChangeWindow, partition: Partition, resumeAfter?: Cursor): AsyncIterable<SourceRow[]> {
+    const hash = parsePartition(partition, this.#options.connector);
+    const mapper = new RowMapper(this.#options);
+    let after = resumeAfter;
+    for (;;) {
+      const { driver, query, select } = await this.#keysetBase(window, after ? [after] : []);
+      const statement = this.#statement(() =>
+        keysetSelect(driver.dialect, {
+          ...query,
+          select,
+          limit: this.#options.pageSize,
+          ...(hash ? { partition: hash } : {}),
+        }),
+      );
+      const records = await this.#query(driver, statement.text, statement.params);
+      if (records.length === 0) return;
+      const page = records.map((record) => this.#toRow(mapper, record, driver));
+      yield page;
+      if (records.length < this.#options.pageSize) return;
+      after = (page[page.length - 1] as SourceRow).cursor;
+    }
+  }
+
+  async currentHighWatermark(): Promise<Cursor | null> {
+    if (this.#options.cursor.length === 0) return null;
+    const { driver, query } = await this.#keysetBase({ from: null, to: null }, []);
+    const names = [...query.cursor, ...query.key].map((c) => driver.dialect.quote(c.name));
+    const statement = this.#statement(() =>
+      keysetSelect(driver.dialect, { ...query, select: names, limit: 1, direction: 'desc' }),
+    );
+    const [record] = await this.#query(driver, statement.text, statement.params);
+    if (!record) return null;
+    const mapper = new RowMapper(this.#options);
+    return this.#toRow(mapper, record, driver).cursor;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const driver = this.#driver;
+    this.#driver = undefined;
+    if (driver) await (await driver.catch(() => undefined))?.close();
+  }
+
+  #toRow(mapper: RowMapper, record: Record<string, unknown>, driver: SqlTableDriver): SourceRow {
+    const data: RecordData = {};
+    for (const [name, value] of Object.entries(record)) data[name] = normalizeValue(value);
+    const where = `${driver.where}`;
+    const row = mapper.row(data, where);
+    if (this.#options.key.length > 1 && row.cursor.key.split('#').length !== this.#options.key.length)
+      throw new ConnectorError(
+        this.#options.connector,
+        `${where}: key "${row.cursor.key}" has a '#' inside a key column other than the last, so it cannot serve as a resume position`,
+      );
+    return row;
+  }
+
+  #selectedColumns(table: TableDescription): readonly string[] | '*' {
+    const o = this.#options;
+    if (!o.columns) return '*';
+    const wanted = new Set([...o.columns, ...o.key, ...o.cursor]);
+    if (o.deletes.mode === 'soft') wanted.add(o.deletes.column);
+    return table.columns.map((c) => c.name).filter((name) => wanted.has(name));
+  }
+
+  async #keysetBase(
+    window: ChangeWindow,
+    extraAfter: readonly Cursor[],
+  ): Promise<{ driver: SqlTableDriver; query: Omit<KeysetQuery, 'select'>; select: readonly string[] | '*' }> {
+    const { driver, table } = await this.#table();
+    const columnOf = (name: string): KeysetColumn => {
+      const column = table.columns.find((c) => c.name === name);
+      return { name, kind: column?.kind ?? 'other' };
+    };
+    const selected = this.#selectedColumns(table);
+    return {
+      driver,
+      select: selected === '*' ? '*' : selected.map((name) => driver.dialect.quote(name)),
+      query: {
+        table: driver.table,
+        cursor: this.#options.cursor.map(columnOf),
+        key: this.#options.key.map(columnOf),
+        after: [...(window.from ? [window.from] : []), ...extraAfter],
+        upTo: window.to,
+      },
+    };
+  }
+
+  /** Builds a statement; a window bound that does not fit this table is a connector error. */
+  #statement(build: () => Statement): Statement {
+    try {
+      return build();
+    } catch (error) {
+      if (error instanceof RangeError)
+        throw new ConnectorError(this.#options.connector, error.message, { cause: error });
+      throw error;
+    }
+  }
+
+  async #query(driver: SqlTableDriver, text: string, params: readonly unknown[]): Promise<Record<string, unknown>[]> {
+    return retrying(this.#options.connector, this.#options.retry, () => driver.query(text, params));
+  }
+
+  #openDriver(): Promise<SqlTableDriver> {
+    if (this.#closed) throw new ConnectorError(this.#options.connector, 'the source is closed');
+    if (!this.#driver) {
+      const opening = this.#options.openDriver();
+      opening.catch(() => {
+        if (this.#driver === opening) this.#driver = undefined;
+      });
+      this.#driver = opening;
+    }
+    return this.#driver;
+  }
+
+  async #table(): Promise<{ driver: SqlTableDriver; table: TableDescription }> {
+    const driver = await this.#openDriver();
+    if (!this.#description) {
+      const describing = this.#describe(driver);
+      describing.catch(() => {
+        if (this.#description === describing) this.#description = undefined;
+      });
+      this.#description = describing;
+    }
+    return { driver, table: await this.#description };
+  }
+
+  async #describe(driver: SqlTableDriver): Promise<TableDescription> {
+    const o = this.#options;
+    const table = await retrying(o.connector, o.retry, () => driver.describeTable());
+    if (!table) throw new ConnectorError(o.connector, `${driver.where}: no such table (or no privilege to see it)`);
+    const names = new Set(table.columns.map((c) => c.name));
+    const wanted = [
+      ...o.key.map((name) => ({ name, role: 'key' })),
+      ...o.cursor.map((name) => ({ name, role: 'cursor' })),
+      ...(o.deletes.mode === 'soft' ? [{ name: o.deletes.column, role: 'soft-delete' }] : []),
+      ...(o.columns ?? []).map((name) => ({ name, role: 'selected' })),
+    ];
+    const missing = wanted.filter((w) => !names.has(w.name));
+    if (missing.length > 0)
+      throw new ConnectorError(
+        o.connector,
+        `${driver.where} has no column ${missing.map((m) => `"${m.name}" (${m.role})`).join(', ')}; its columns are ${[...names].join(', ')}`,
+      );
+    for (const name of o.cursor) {
+      const column = table.columns.find((c) => c.name === name) as ColumnInfo;
+      if (!CURSOR_KINDS.has(column.kind))
+        throw new ConnectorError(
+          o.connector,
+          `${driver.where}: cursor column "${name}" has type ${column.type}, which cannot order changes (use a timestamp, date, integer or text column)`,
+        );
+    }
+    return table;
+  }
+}

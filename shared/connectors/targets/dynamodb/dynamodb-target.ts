@@ -1,0 +1,346 @@
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { BatchGetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { backoffDelay, withRetry } from '../../../domain/retry.ts';
+import {
+  ConfigError,
+  ConnectorError,
+  EsyncError,
+  isRetryable,
+  TransientError,
+  ValidationError,
+} from '../../../errors.ts';
+import { ownedTargetTableName } from '../../../naming.ts';
+import type { RecordData } from '../../../records/envelope.ts';
+import { contentHash } from '../../../records/hash.ts';
+import type {
+  ConnectorContext,
+  TargetConnector,
+  TargetFactory,
+  TargetSnapshotRecord,
+  TargetState,
+  TargetWrite,
+  WriteOutcome,
+} from '../../types.ts';
+import { chunk, mapWithConcurrency, newestPerKey, outcomesInOrder } from '../support/batch.ts';
+import { toJsonRecord } from '../support/json-value.ts';
+
+/**
+ * Meta attributes stored beside the record's fields. Names are one letter on purpose: DynamoDB
+ * bills every attribute name byte of every item on every write and read.
+ */
+export const META = {
+  /** Version of our last write. */
+  version: '_v',
+  /** Content hash of the data of our last write. */
+  hash: '_h',
+  /** Present (true) on tombstones. */
+  deleted: '_d',
+  /** Present (true) when the record's data has a field named like the key attribute. */
+  keyInData: '_k',
+} as const;
+
+const META_NAMES: ReadonlySet<string> = new Set(Object.values(META));
+
+/** BatchGetItem reads at most 100 keys per request. */
+const BATCH_GET_LIMIT = 100;
+/** Puts in flight at once: enough to hide latency, few enough not to burst a provisioned table. */
+const PUT_CONCURRENCY = 16;
+const READ_CONCURRENCY = 4;
+const SCAN_SEGMENTS = 4;
+
+type Item = Record<string, unknown>;
+
+/**
+ * DynamoDB target: one item per record, holding the record's fields, the key attribute and the
+ * meta attributes in {@link META}. Every write is a single-item conditional PutItem gated on the
+ * stored version (`attribute_not_exists(key) OR _v < :v`), so replays and late events change
+ * nothing; a delete writes a tombstone the same way, so a late older upsert cannot resurrect it.
+ * Single-item writes (not transactions) cost half and run on every local emulator.
+ */
+export class DynamoDbTarget implements TargetConnector {
+  readonly #context: ConnectorContext;
+  readonly #table: string;
+  readonly #keyAttribute: string;
+
+  constructor(config: DynamoDbTargetConfig, context: ConnectorContext) {
+    this.#context = context;
+    this.#table = config.table ?? ownedTargetTableName(context.stage, context.pipeline.name);
+    this.#keyAttribute = config.keyAttribute;
+    if (META_NAMES.has(this.#keyAttribute))
+      throw new ConfigError(
+        `target.keyAttribute "${this.#keyAttribute}" is reserved for ESync's meta attributes`,
+      );
+  }
+
+  /** The table this target writes. */
+  get table(): string {
+    return this.#table;
+  }
+
+  async discover(): Promise<{ exists: boolean; detail: string }> {
+    let description: Awaited<ReturnType<DynamoDbTarget['describe']>>;
+    try {
+      description = await this.describe();
+    } catch (error) {
+      if ((error as { name?: unknown }).name === 'ResourceNotFoundException')
+        return { exists: false, detail: `table "${this.#table}" does not exist` };
+      throw this.#mapError(error, 'DescribeTable');
+    }
+    const hash = description.keySchema.find((k) => k.KeyType === 'HASH');
+    const range = description.keySchema.find((k) => k.KeyType === 'RANGE');
+    const hashType = description.attributes.find(
+      (a) => a.AttributeName === hash?.AttributeName,
+    )?.AttributeType;
+    if (hash?.AttributeName !== this.#keyAttribute || range !== undefined || hashType !== 'S')
+      throw new ConfigError(
+        `table "${this.#table}" must have a string partition key "${this.#keyAttribute}" and no sort key ` +
+          `(found ${description.keySchema.map((k) => `${k.AttributeName} ${k.KeyType}`).join(', ')}); ` +
+          'set target.keyAttribute to its partition key name',
+      );
+    return { exists: true, detail: `table "${this.#table}", partition key "${this.#keyAttribute}"` };
+  }
+
+  /** The table's key schema, as DescribeTable reports it. */
+  async describe() {
+    const out = await this.#context.clients.dynamodb.send(
+      new DescribeTableCommand({ TableName: this.#table }),
+    );
+    return { keySchema: out.Table?.KeySchema ?? [], attributes: out.Table?.AttributeDefinitions ?? [] };
+  }
+
+  async readState(
+    keys: readonly string[],
+    options: { withData: boolean },
+  ): Promise<Map<string, TargetState>> {
+    const unique = [...new Set(keys)];
+    const state = new Map<string, TargetState>();
+    const pages = await mapWithConcurrency(chunk(unique, BATCH_GET_LIMIT), READ_CONCURRENCY, (part) =>
+      this.#batchGet(part, options.withData),
+    );
+    for (const items of pages)
+      for (const item of items) {
+        const key = item[this.#keyAttribute];
+        if (typeof key === 'string') state.set(key, this.#stateOf(item, options.withData));
+      }
+    return state;
+  }
+
+  async #batchGet(keys: readonly string[], withData: boolean): Promise<Item[]> {
+    const retry = this.#context.retry;
+    const projection = withData
+      ? {}
+      : {
+          ProjectionExpression: '#k, #v, #h, #d',
+          ExpressionAttributeNames: {
+            '#k': this.#keyAttribute,
+            '#v': META.version,
+            '#h': META.hash,
+            '#d': META.deleted,
+          },
+        };
+    const found: Item[] = [];
+    let pending: Item[] = keys.map((key) => ({ [this.#keyAttribute]: key }));
+    // UnprocessedKeys is DynamoDB shedding load without an error; it gets the same backoff as throttling.
+    for (let round = 1; pending.length > 0; round++) {
+      const request = { [this.#table]: { Keys: pending, ...projection } };
+      const out = await withRetry(
+        () => this.#context.clients.ddb.send(new BatchGetCommand({ RequestItems: request })),
+        retry,
+      ).catch((error: unknown) => {
+        throw this.#mapError(error, 'BatchGetItem');
+      });
+      found.push(...((out.Responses?.[this.#table] ?? []) as Item[]));
+      pending = (out.UnprocessedKeys?.[this.#table]?.Keys ?? []) as Item[];
+      if (pending.length === 0) break;
+      if (round >= retry.maxAttempts)
+        throw new TransientError(
+          `dynamodb: table "${this.#table}" left ${pending.length} keys unprocessed after ${round} BatchGetItem rounds`,
+        );
+      await new Promise((resolve) => setTimeout(resolve, backoffDelay(round, retry)));
+    }
+    return found;
+  }
+
+  #stateOf(item: Item, withData: boolean): TargetState {
+    const deleted = item[META.deleted] === true;
+    return {
+      version: typeof item[META.version] === 'string' ? (item[META.version] as string) : '',
+      hash: typeof item[META.hash] === 'string' ? (item[META.hash] as string) : '',
+      deleted,
+      ...(withData && !deleted ? { data: this.#dataOf(item) } : {}),
+    };
+  }
+
+  /** The record's fields of an item: everything but the meta attributes and the key attribute we added. */
+  #dataOf(item: Item): RecordData {
+    const data: RecordData = {};
+    const keepKey = item[META.keyInData] === true;
+    for (const [name, value] of Object.entries(item))
+      if (!META_NAMES.has(name) && (keepKey || name !== this.#keyAttribute)) data[name] = value;
+    return data;
+  }
+
+  async write(writes: readonly TargetWrite[]): Promise<WriteOutcome[]> {
+    const { winners, superseded } = newestPerKey(writes);
+    const outcomes = new Map<TargetWrite, WriteOutcome>();
+    for (const write of superseded) outcomes.set(write, { key: write.key, status: 'stale' });
+    const results = await mapWithConcurrency(winners, PUT_CONCURRENCY, (write) => this.#put(write));
+    for (const [i, write] of winners.entries()) outcomes.set(write, results[i] as WriteOutcome);
+    // A missing table or refused credentials concern the whole batch: they are thrown, not counted per record.
+    for (const outcome of results)
+      if (outcome.status === 'failed' && outcome.error instanceof ConnectorError) throw outcome.error;
+    return outcomesInOrder(writes, outcomes);
+  }
+
+  async #put(write: TargetWrite): Promise<WriteOutcome> {
+    let item: Item;
+    try {
+      item = this.#itemOf(write);
+    } catch (error) {
+      return { key: write.key, status: 'failed', error };
+    }
+    try {
+      await withRetry(
+        () =>
+          this.#context.clients.ddb.send(
+            new PutCommand({
+              TableName: this.#table,
+              Item: item,
+              ConditionExpression: 'attribute_not_exists(#k) OR #v < :v',
+              ExpressionAttributeNames: { '#k': this.#keyAttribute, '#v': META.version },
+              ExpressionAttributeValues: { ':v': write.version },
+            }),
+          ),
+        this.#context.retry,
+      );
+      return { key: write.key, status: 'applied' };
+    } catch (error) {
+      if ((error as { name?: unknown }).name === 'ConditionalCheckFailedException')
+        return { key: write.key, status: 'stale' };
+      return {
+        key: write.key,
+        status: 'failed',
+        error: this.#mapError(error, `PutItem of key "${write.key}"`),
+      };
+    }
+  }
+
+  #itemOf(write: TargetWrite): Item {
+    const meta = { [META.version]: write.version, [META.hash]: write.hash };
+    if (write.op === 'delete') return { [this.#keyAttribute]: write.key, ...meta, [META.deleted]: true };
+    if (write.data === null) throw new ValidationError(`dynamodb: upsert of key "${write.key}" has no data`);
+    const data = toJsonRecord(write.data);
+    const reserved = Object.keys(data).filter((name) => META_NAMES.has(name));
+    if (reserved.length > 0)
+      throw new ValidationError(
+        `dynamodb: key "${write.key}" has fields ${reserved.map((n) => `"${n}"`).join(', ')} reserved for ESync's meta attributes; rename them in transform.rename`,
+        reserved.map((name) => ({ path: name, message: 'reserved attribute name' })),
+      );
+    let keyInData = false;
+    if (Object.hasOwn(data, this.#keyAttribute)) {
+      if (data[this.#keyAttribute] !== write.key)
+        throw new ValidationError(
+          `dynamodb: field "${this.#keyAttribute}" of key "${write.key}" holds ${JSON.stringify(data[this.#keyAttribute])}, ` +
+            'but that attribute stores the record key as a string; choose another target.keyAttribute or rename the field',
+          [{ path: this.#keyAttribute, message: 'differs from the record key' }],
+        );
+      keyInData = true;
+    }
+    return {
+      ...data,
+      [this.#keyAttribute]: write.key,
+      ...meta,
+      ...(keyInData ? { [META.keyInData]: true } : {}),
+    };
+  }
+
+  async *snapshot(): AsyncIterable<TargetSnapshotRecord[]> {
+    // Segments are scanned side by side, one page each per round, so a large table is read in parallel.
+    let cursors: { segment: number; start: Item | undefined }[] = Array.from(
+      { length: SCAN_SEGMENTS },
+      (_, segment) => ({
+        segment,
+        start: undefined,
+      }),
+    );
+    while (cursors.length > 0) {
+      const pages = await Promise.all(cursors.map((cursor) => this.#scanPage(cursor.segment, cursor.start)));
+      const records: TargetSnapshotRecord[] = [];
+      const next: typeof cursors = [];
+      for (const [i, page] of pages.entries()) {
+        for (const item of page.items) {
+          const key = item[this.#keyAttribute];
+          if (typeof key !== 'string') continue;
+          const version = item[META.version];
+          records.push({
+            key,
+            version: typeof version === 'string' ? version : '',
+            hash: contentHash(this.#dataOf(item)),
+          });
+        }
+        if (page.next) next.push({ segment: (cursors[i] as { segment: number }).segment, start: page.next });
+      }
+      cursors = next;
+      if (records.length > 0) yield records;
+    }
+  }
+
+  async #scanPage(
+    segment: number,
+    start: Item | undefined,
+  ): Promise<{ items: Item[]; next: Item | undefined }> {
+    const out = await withRetry(
+      () =>
+        this.#context.clients.ddb.send(
+          new ScanCommand({
+            TableName: this.#table,
+            Segment: segment,
+            TotalSegments: SCAN_SEGMENTS,
+            FilterExpression: 'attribute_not_exists(#d)',
+            ExpressionAttributeNames: { '#d': META.deleted },
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          }),
+        ),
+      this.#context.retry,
+    ).catch((error: unknown) => {
+      throw this.#mapError(error, 'Scan');
+    });
+    return { items: (out.Items ?? []) as Item[], next: out.LastEvaluatedKey as Item | undefined };
+  }
+
+  async close(): Promise<void> {
+    // The AWS clients belong to the caller, who may share them with other connectors.
+  }
+
+  #mapError(error: unknown, operation: string): Error {
+    if (error instanceof EsyncError) return error;
+    const name = (error as { name?: unknown }).name;
+    if (isRetryable(error))
+      return new TransientError(
+        `dynamodb: ${operation} on table "${this.#table}" kept failing (${String(name)})`,
+        {
+          cause: error,
+        },
+      );
+    if (name === 'ResourceNotFoundException')
+      return new ConnectorError('dynamodb', `table "${this.#table}" does not exist`, { cause: error });
+    if (name === 'AccessDeniedException' || name === 'UnrecognizedClientException')
+      return new ConnectorError('dynamodb', `not authorized to use table "${this.#table}" (${name})`, {
+        cause: error,
+      });
+    // ValidationException (item over 400 KB, bad type) and values the SDK cannot marshal concern one record.
+    if (name === 'ValidationException' || (error as { $metadata?: unknown }).$metadata === undefined)
+      return new ValidationError(`dynamodb: ${operation} refused: ${(error as Error).message}`, [], {
+        cause: error,
+      });
+    return new ConnectorError('dynamodb', `${operation} on table "${this.#table}" failed: ${String(name)}`, {
+      cause: error,
+    });
+  }
+}
+
+export type DynamoDbTargetConfig = Parameters<TargetFactory<'dynamodb'>>[0];
+
+/** Creates the DynamoDB target; nothing is sent before the first call. */
+export const createDynamoDbTarget: TargetFactory<'dynamodb'> = (config, context) =>
+  new DynamoDbTarget(config, context);

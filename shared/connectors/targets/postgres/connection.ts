@@ -1,0 +1,164 @@
+import pg from 'pg';
+import { z } from 'zod';
+import type { SecretsProvider } from '../../../aws/secrets.ts';
+import { type RetryOptions, withRetry } from '../../../domain/retry.ts';
+import {
+  ConfigError,
+  ConnectorError,
+  EsyncError,
+  isRetryable,
+  TransientError,
+  ValidationError,
+} from '../../../errors.ts';
+import type { TargetConfig } from '../../../pipeline/schema.ts';
+
+type PostgresTargetConfig = Extract<TargetConfig, { type: 'postgres' }>;
+
+/**
+ * The secret's JSON: either a connection URL, or the fields RDS-managed secrets use
+ * (`username`/`dbname`) or their plain spellings (`user`/`database`).
+ */
+const connectionSecretSchema = z.union([
+  z.object({ url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// or postgresql:// URL') }),
+  z
+    .object({
+      host: z.string().min(1),
+      port: z.coerce.number().int().min(1).max(65_535).default(5432),
+      user: z.string().min(1).optional(),
+      username: z.string().min(1).optional(),
+      password: z.string().default(''),
+      database: z.string().min(1).optional(),
+      dbname: z.string().min(1).optional(),
+    })
+    .refine((s) => s.user ?? s.username, { message: 'user (or username) is required', path: ['user'] }),
+]);
+
+/** Where a pool connects, for error messages (never the password). */
+export interface ServerAddress {
+  readonly description: string;
+}
+
+/**
+ * Builds the pool settings from the connection secret. The secret's content never appears in an
+ * error: a malformed secret is reported by the names of the fields that are wrong.
+ */
+export async function poolConfigFromSecret(
+  connection: PostgresTargetConfig['connection'],
+  secrets: SecretsProvider,
+): Promise<{ config: pg.PoolConfig; address: ServerAddress }> {
+  const raw = await secrets.getJson(connection.secret);
+  const parsed = connectionSecretSchema.safeParse(raw);
+  if (!parsed.success)
+    throw new ConfigError(
+      `secret "${connection.secret}" must hold {url} or {host, port, user, password, database}: ` +
+        parsed.error.issues.map((i) => `${i.path.join('.') || '(value)'} ${i.message}`).join('; '),
+    );
+  const ssl =
+    connection.ssl === 'disable'
+      ? false
+      : connection.ssl === 'verify-full'
+        ? { rejectUnauthorized: true }
+        : { rejectUnauthorized: false };
+  const common: pg.PoolConfig = {
+    ssl,
+    // One Lambda container issues one statement at a time; a second connection covers a
+    // snapshot page fetched while a write is in flight.
+    max: 2,
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 60_000,
+    query_timeout: 120_000,
+    application_name: 'esync-target',
+  };
+  const secret = parsed.data;
+  if ('url' in secret) {
+    const url = new URL(secret.url);
+    return {
+      config: { ...common, connectionString: secret.url },
+      address: { description: `${url.hostname}:${url.port || 5432}${url.pathname}` },
+    };
+  }
+  const database = secret.database ?? secret.dbname ?? 'postgres';
+  return {
+    config: {
+      ...common,
+      host: secret.host,
+      port: secret.port,
+      user: secret.user ?? secret.username,
+      password: secret.password,
+      database,
+    },
+    address: { description: `${secret.host}:${secret.port}/${database}` },
+  };
+}
+
+/** pg reports a connection lost mid-statement by message only, without a SQLSTATE. */
+const DROPPED_CONNECTION =
+  /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|read ECONNRESET|socket hang up/i;
+
+/** Turns a pg or network error into ESync's hierarchy; `what` names the statement. */
+export function mapPostgresError(error: unknown, address: ServerAddress, what: string): Error {
+  if (error instanceof EsyncError) return error;
+  const code = (error as { code?: unknown }).code;
+  const message = (error as Error).message ?? String(error);
+  const where = `postgres ${address.description}`;
+  if (isRetryable(error) || DROPPED_CONNECTION.test(message))
+    return new TransientError(
+      `${where}: ${what} failed, the server could not be reached or dropped the connection (${code ?? message})`,
+      {
+        cause: error,
+      },
+    );
+  if (code === '28P01' || code === '28000')
+    return new ConnectorError('postgres', `${address.description}: not authorized (${message})`, {
+      cause: error,
+    });
+  if (code === '3D000')
+    return new ConnectorError('postgres', `${address.description}: ${message}`, { cause: error });
+  if (code === '42P01' || code === '42703')
+    return new ConnectorError('postgres', `${address.description}: ${what}: ${message}`, { cause: error });
+  // Class 22 (data exception) and 23 (integrity constraint): the record's values are at fault.
+  if (typeof code === 'string' && (code.startsWith('22') || code.startsWith('23')))
+    return new ValidationError(`${where}: ${what}: ${message}`, [], { cause: error });
+  return new ConnectorError('postgres', `${address.description}: ${what} failed: ${message}`, {
+    cause: error,
+  });
+}
+
+/**
+ * Runs one statement with the pipeline's retries. A dropped connection is retried on a fresh
+ * one: every statement ESync sends is idempotent (version-gated upserts, reads, DDL with IF NOT EXISTS).
+ */
+export async function runStatement<R extends pg.QueryResultRow>(
+  pool: pg.Pool,
+  address: ServerAddress,
+  retry: RetryOptions,
+  what: string,
+  text: string,
+  values: readonly unknown[] = [],
+): Promise<pg.QueryResult<R>> {
+  try {
+    return await withRetry(async () => {
+      try {
+        return await pool.query<R>(text, values as unknown[]);
+      } catch (error) {
+        throw mapPostgresError(error, address, what);
+      }
+    }, retry);
+  } catch (error) {
+    throw mapPostgresError(error, address, what);
+  }
+}
+
+/** Quotes an SQL identifier (any name: the catalog's, or a record's field). */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** Creates the pool; a broken idle connection is dropped by the pool and must not crash the process. */
+export function createPool(config: pg.PoolConfig): pg.Pool {
+  const pool = new pg.Pool(config);
+  // The pool already discards the failed client; the next statement reconnects and, if the
+  // server is still gone, reports it with a TransientError.
+  pool.on('error', () => {});
+  return pool;
+}

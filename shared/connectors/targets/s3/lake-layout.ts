@@ -1,0 +1,84 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { ValidationError } from '../../../errors.ts';
+import { toIsoMillis } from '../../../records/version.ts';
+import type { TargetWrite } from '../../types.ts';
+
+/**
+ * Where the S3 lake target puts things.
+ *
+ * Lake (what analytics read): `<prefix><pipeline>/dt=YYYY-MM-DD/<message>-<digest>.jsonl`, one
+ * object per (day, queue message) of a batch, one JSON line per change. `dt` is the day of the
+ * change's `ts` (UTC), the partition column engines such as Athena prune on. The name is a
+ * function of the batch's content, so a retried message rewrites the same object and a partial
+ * retry (a subset of a message) writes another object instead of truncating the first.
+ *
+ * Change archive (what `esync history` reads): `archive/<pipeline>/<kh:2>/<kh>/<version-hex>.json`
+ * in the ESync data bucket, one object per change, where `kh` is a hash of the record key. One
+ * key's history is one prefix to list; the two-character level spreads keys over many
+ * prefixes; hex of the version keeps listing order equal to version order. The data bucket's
+ * lifecycle rule on `archive/` expires it after `retention.historyDays`.
+ */
+
+/** One line of a lake object, and the body of one archive object. */
+export const lakeLineSchema = z.object({
+  key: z.string(),
+  op: z.enum(['upsert', 'delete']),
+  version: z.string(),
+  ts: z.string(),
+  hash: z.string(),
+  data: z.record(z.string(), z.unknown()).nullable(),
+});
+
+export type LakeLine = z.infer<typeof lakeLineSchema>;
+
+export const ARCHIVE_ROOT = 'archive/';
+
+const sha256Hex = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** The folder holding every lake object of a pipeline. */
+export function lakeRoot(prefix: string, pipeline: string): string {
+  return `${prefix}${pipeline}/`;
+}
+
+/** The UTC day (`YYYY-MM-DD`) a change belongs to. */
+export function partitionDay(write: Pick<TargetWrite, 'key' | 'ts'>): string {
+  try {
+    return toIsoMillis(write.ts).slice(0, 10);
+  } catch {
+    throw new ValidationError(
+      `s3 lake: key "${write.key}" has ts ${JSON.stringify(write.ts)}, not a timestamp`,
+      [{ path: 'ts', message: 'not a timestamp' }],
+    );
+  }
+}
+
+/**
+ * The object key of one (day, message) group. Message keys are used as they are when they are
+ * plain names, hashed otherwise (a `/` would invent folders).
+ */
+export function lakeObjectKey(
+  prefix: string,
+  pipeline: string,
+  day: string,
+  messageKey: string,
+  group: readonly TargetWrite[],
+): string {
+  const name = /^[A-Za-z0-9._=-]{1,200}$/.test(messageKey) ? messageKey : sha256Hex(messageKey).slice(0, 32);
+  const digest = sha256Hex(group.map((w) => `${w.key}\u0000${w.version}\u0000${w.op}`).join('\n')).slice(
+    0,
+    12,
+  );
+  return `${lakeRoot(prefix, pipeline)}dt=${day}/${name}-${digest}.jsonl`;
+}
+
+/** The folder holding every archived change of one record key. */
+export function archiveKeyPrefix(pipeline: string, key: string): string {
+  const keyHash = sha256Hex(key).slice(0, 32);
+  return `${ARCHIVE_ROOT}${pipeline}/${keyHash.slice(0, 2)}/${keyHash}/`;
+}
+
+/** The archive object of one change. */
+export function archiveObjectKey(pipeline: string, key: string, version: string): string {
+  return `${archiveKeyPrefix(pipeline, key)}${Buffer.from(version, 'utf8').toString('hex')}.json`;
+}

@@ -1,0 +1,65 @@
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { type RetryOptions, withRetry } from '../../../domain/retry.ts';
+import { ConnectorError, EsyncError, isRetryable, TransientError } from '../../../errors.ts';
+
+/** S3 calls of the lake target and of `recordHistory`, with retries and ESync errors. */
+export class S3Objects {
+  readonly #s3: S3Client;
+  readonly #retry: RetryOptions;
+
+  constructor(s3: S3Client, retry: RetryOptions) {
+    this.#s3 = s3;
+    this.#retry = retry;
+  }
+
+  async put(bucket: string, key: string, body: string, contentType: string): Promise<void> {
+    await this.#call(`PutObject s3://${bucket}/${key}`, bucket, () =>
+      this.#s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType })),
+    );
+  }
+
+  async getText(bucket: string, key: string): Promise<string> {
+    return this.#call(`GetObject s3://${bucket}/${key}`, bucket, async () => {
+      const out = await this.#s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return (await out.Body?.transformToString('utf8')) ?? '';
+    });
+  }
+
+  /** Every object key under `prefix`, page by page, in key order. */
+  async *list(bucket: string, prefix: string): AsyncIterable<string[]> {
+    let token: string | undefined;
+    do {
+      const out = await this.#call(`ListObjectsV2 s3://${bucket}/${prefix}`, bucket, () =>
+        this.#s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token })),
+      );
+      const keys = (out.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [o.Key]));
+      if (keys.length > 0) yield keys;
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async #call<T>(what: string, bucket: string, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await withRetry(operation, this.#retry);
+    } catch (error) {
+      throw mapS3Error(error, what, bucket);
+    }
+  }
+}
+
+/** Turns an S3 SDK error into ESync's hierarchy. */
+export function mapS3Error(error: unknown, what: string, bucket: string): Error {
+  if (error instanceof EsyncError) return error;
+  const name = String((error as { name?: unknown }).name ?? 'Error');
+  if (isRetryable(error)) return new TransientError(`s3: ${what} kept failing (${name})`, { cause: error });
+  if (name === 'NoSuchBucket' || name === 'NotFound')
+    return new ConnectorError('s3', `bucket "${bucket}" does not exist`, { cause: error });
+  if (
+    name === 'AccessDenied' ||
+    name === 'Forbidden' ||
+    name === 'InvalidAccessKeyId' ||
+    name === 'SignatureDoesNotMatch'
+  )
+    return new ConnectorError('s3', `not authorized: ${what} (${name})`, { cause: error });
+  return new ConnectorError('s3', `${what} failed (${name})`, { cause: error });
+}

@@ -1,0 +1,196 @@
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
+import { ConnectorError, ValidationError } from '../../../errors.ts';
+import { contentHash } from '../../../records/hash.ts';
+import type {
+  ConnectorContext,
+  TargetConnector,
+  TargetFactory,
+  TargetSnapshotRecord,
+  TargetState,
+  TargetWrite,
+  WriteOutcome,
+} from '../../types.ts';
+import { chunk, mapWithConcurrency, outcomesInOrder } from '../support/batch.ts';
+import { toJsonRecord } from '../support/json-value.ts';
+import {
+  archiveObjectKey,
+  type LakeLine,
+  lakeLineSchema,
+  lakeObjectKey,
+  lakeRoot,
+  partitionDay,
+} from './lake-layout.ts';
+import { mapS3Error, S3Objects } from './s3-objects.ts';
+
+export type S3TargetConfig = Parameters<TargetFactory<'s3'>>[0];
+
+const OBJECT_CONCURRENCY = 8;
+const ARCHIVE_CONCURRENCY = 16;
+const SNAPSHOT_PAGE = 1000;
+
+/**
+ * S3 data lake target: partitioned JSON Lines plus a per-key change archive (layout in
+ * `lake-layout.ts`). Every change is appended, the older ones too: a lake is a history, and
+ * readers (and {@link snapshot}) take the newest version per key. Rewriting an object under its
+ * deterministic name is the idempotency: a retry changes nothing.
+ *
+ * `readState` returns an empty map: an append-only lake keeps no per-key state to compare
+ * with, so the load path writes every change it is given (and replays rewrite the same objects).
+ */
+export class S3LakeTarget implements TargetConnector {
+  readonly #config: S3TargetConfig;
+  readonly #context: ConnectorContext;
+  readonly #bucket: string;
+  readonly #objects: S3Objects;
+
+  constructor(config: S3TargetConfig, context: ConnectorContext) {
+    this.#config = config;
+    this.#context = context;
+    this.#bucket = config.bucket ?? context.dataBucket;
+    this.#objects = new S3Objects(context.clients.s3, context.retry);
+  }
+
+  get #pipeline(): string {
+    return this.#context.pipeline.name;
+  }
+
+  async discover(): Promise<{ exists: boolean; detail: string }> {
+    try {
+      await this.#context.clients.s3.send(new HeadBucketCommand({ Bucket: this.#bucket }));
+    } catch (error) {
+      const mapped = mapS3Error(error, 'HeadBucket', this.#bucket);
+      if (mapped instanceof ConnectorError && /does not exist/.test(mapped.message))
+        return { exists: false, detail: `bucket "${this.#bucket}" does not exist` };
+      throw mapped;
+    }
+    return {
+      exists: true,
+      detail: `s3://${this.#bucket}/${lakeRoot(this.#config.prefix, this.#pipeline)} (archive in s3://${this.#context.dataBucket}/archive/)`,
+    };
+  }
+
+  async readState(): Promise<Map<string, TargetState>> {
+    return new Map();
+  }
+
+  async write(writes: readonly TargetWrite[]): Promise<WriteOutcome[]> {
+    const outcomes = new Map<TargetWrite, WriteOutcome>();
+    const groups = new Map<string, { day: string; messageKey: string; writes: TargetWrite[] }>();
+    for (const write of writes) {
+      try {
+        if (write.op === 'upsert' && write.data === null)
+          throw new ValidationError(`s3 lake: upsert of key "${write.key}" has no data`);
+        const day = partitionDay(write);
+        const id = `${day}\u0000${write.messageKey}`;
+        const group = groups.get(id) ?? { day, messageKey: write.messageKey, writes: [] };
+        group.writes.push(write);
+        groups.set(id, group);
+      } catch (error) {
+        outcomes.set(write, { key: write.key, status: 'failed', error });
+      }
+    }
+    const lines = new Map<TargetWrite, LakeLine>();
+    for (const group of groups.values())
+      for (const write of group.writes) lines.set(write, this.#lineOf(write));
+
+    const failures = new Map<TargetWrite, unknown>();
+    await mapWithConcurrency([...groups.values()], OBJECT_CONCURRENCY, async (group) => {
+      const key = lakeObjectKey(
+        this.#config.prefix,
+        this.#pipeline,
+        group.day,
+        group.messageKey,
+        group.writes,
+      );
+      const body = `${group.writes.map((w) => JSON.stringify(lines.get(w))).join('\n')}\n`;
+      await this.#objects.put(this.#bucket, key, body, 'application/x-ndjson').catch((error: unknown) => {
+        for (const write of group.writes) failures.set(write, error);
+      });
+    });
+    await mapWithConcurrency([...lines.keys()], ARCHIVE_CONCURRENCY, async (write) => {
+      const key = archiveObjectKey(this.#pipeline, write.key, write.version);
+      const body = JSON.stringify({ ...lines.get(write), messageKey: write.messageKey });
+      await this.#objects
+        .put(this.#context.dataBucket, key, body, 'application/json')
+        .catch((error: unknown) => {
+          if (!failures.has(write)) failures.set(write, error);
+        });
+    });
+    for (const error of failures.values()) if (error instanceof ConnectorError) throw error;
+    for (const write of lines.keys()) {
+      const error = failures.get(write);
+      outcomes.set(
+        write,
+        error === undefined
+          ? { key: write.key, status: 'applied' }
+          : { key: write.key, status: 'failed', error },
+      );
+    }
+    return outcomesInOrder(writes, outcomes);
+  }
+
+  #lineOf(write: TargetWrite): LakeLine {
+    return {
+      key: write.key,
+      op: write.op,
+      version: write.version,
+      ts: write.ts,
+      hash: write.hash,
+      data: write.op === 'delete' || write.data === null ? null : toJsonRecord(write.data),
+    };
+  }
+
+  /**
+   * Reduces every lake object of the pipeline to the newest version per key and yields the live
+   * ones, hashing the data of that version as stored (not the line's `hash`).
+   */
+  async *snapshot(): AsyncIterable<TargetSnapshotRecord[]> {
+    const newest = new Map<string, { version: string; hash: string | null }>();
+    for await (const keys of this.#objects.list(
+      this.#bucket,
+      lakeRoot(this.#config.prefix, this.#pipeline),
+    )) {
+      const objects = keys.filter((k) => k.endsWith('.jsonl'));
+      const bodies = await mapWithConcurrency(objects, OBJECT_CONCURRENCY, (k) =>
+        this.#objects.getText(this.#bucket, k),
+      );
+      for (const [i, body] of bodies.entries())
+        for (const [n, text] of body.split('\n').entries()) {
+          if (text.trim() === '') continue;
+          const line = this.#parseLine(text, objects[i] as string, n + 1);
+          const held = newest.get(line.key);
+          if (held && held.version >= line.version) continue;
+          newest.set(line.key, {
+            version: line.version,
+            hash: line.op === 'delete' || line.data === null ? null : contentHash(line.data),
+          });
+        }
+    }
+    const live: TargetSnapshotRecord[] = [];
+    for (const [key, { version, hash }] of newest) if (hash !== null) live.push({ key, version, hash });
+    for (const page of chunk(live, SNAPSHOT_PAGE)) yield page;
+  }
+
+  #parseLine(text: string, object: string, lineNumber: number): LakeLine {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new ConnectorError('s3', `s3://${this.#bucket}/${object} line ${lineNumber} is not JSON`);
+    }
+    const result = lakeLineSchema.safeParse(parsed);
+    if (!result.success)
+      throw new ConnectorError(
+        's3',
+        `s3://${this.#bucket}/${object} line ${lineNumber} is not a lake line: ${result.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`,
+      );
+    return result.data;
+  }
+
+  async close(): Promise<void> {
+    // The S3 client belongs to the caller.
+  }
+}
+
+/** Creates the S3 lake target. */
+export const createS3LakeTarget: TargetFactory<'s3'> = (config, context) => new S3LakeTarget(config, context);

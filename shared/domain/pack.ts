@@ -1,0 +1,138 @@
+import { createHash } from 'node:crypto';
+import { ConfigError, ValidationError } from '../errors.ts';
+
+export interface PackOptions {
+  /** Records per message at most. */
+  readonly maxRecords: number;
+  /** Bytes per message body at most, overhead included (SQS counts UTF-8 bytes). */
+  readonly maxBytes: number;
+  /**
+   * Bytes of the message body around the records array (see {@link envelopeOverheadBytes}).
+   * The array's brackets and commas are counted by {@link packRecords} itself.
+   * @default 0
+   */
+  readonly overheadBytes?: number;
+  /**
+   * A record whose JSON exceeds this many bytes goes by claim check even if it would fit
+   * in a message alone, to keep messages small. It cannot exceed what fits in one message.
+   * @default - the largest record that fits in one message: maxBytes - overheadBytes - 2
+   */
+  readonly claimCheckThreshold?: number;
+}
+
+/** Records that travel inline in one message. */
+export interface RecordGroup<T> {
+  readonly records: T[];
+  /** Bytes of the whole message body: overhead plus {@link RecordGroup.json}. */
+  readonly bytes: number;
+  /** The records as a JSON array, ready to place in the body without serializing again. */
+  readonly json: string;
+}
+
+/** One record too large for a message: the caller stores it (in S3) and sends a reference. */
+export interface ClaimCheck<T> {
+  readonly claimCheck: T;
+  /** Bytes of the record's JSON. */
+  readonly bytes: number;
+  readonly json: string;
+}
+
+export type PackedMessage<T> = RecordGroup<T> | ClaimCheck<T>;
+
+/** True for a {@link ClaimCheck}. */
+export function isClaimCheck<T>(packed: PackedMessage<T>): packed is ClaimCheck<T> {
+  return 'claimCheck' in packed;
+}
+
+/**
+ * Bytes a message body spends around its records array: the body serialized with an empty
+ * array in `field`, minus the two bracket bytes that {@link packRecords} counts itself.
+ * Build `wrapper` with values of their final length (e.g. a message key of the right size).
+ */
+export function envelopeOverheadBytes(wrapper: Readonly<Record<string, unknown>>, field = 'records'): number {
+  return Buffer.byteLength(JSON.stringify({ ...wrapper, [field]: [] }), 'utf8') - 2;
+}
+
+function requireInteger(name: string, value: number, min: number): void {
+  if (!Number.isInteger(value) || value < min)
+    throw new ConfigError(`pack: ${name} must be an integer of at least ${min}, got ${value}`);
+}
+
+/**
+ * Packs records into as few message bodies as the limits allow, greedily and in order, so
+ * the same records always give the same groups (and so the same {@link messageKey}s when an
+ * extract is retried). Each group's body, `overheadBytes` + `[r1,r2,…]`, is at most
+ * `maxBytes` in UTF-8 and holds at most `maxRecords` records. A record above the claim
+ * check threshold is returned alone as a {@link ClaimCheck}, in its place in the sequence,
+ * and the group being filled stays open.
+ * @throws ConfigError when the limits leave no room for any record.
+ * @throws ValidationError when a record cannot be serialized to JSON.
+ */
+export function packRecords<T>(records: readonly T[], options: PackOptions): PackedMessage<T>[] {
+  const overhead = options.overheadBytes ?? 0;
+  requireInteger('maxRecords', options.maxRecords, 1);
+  requireInteger('overheadBytes', overhead, 0);
+  requireInteger('maxBytes', options.maxBytes, overhead + 3);
+  const roomForOne = options.maxBytes - overhead - 2;
+  const threshold = options.claimCheckThreshold ?? roomForOne;
+  requireInteger('claimCheckThreshold', threshold, 1);
+  if (threshold > roomForOne)
+    throw new ConfigError(
+      `pack: claimCheckThreshold ${threshold} exceeds the ${roomForOne} bytes one record can have in a ${options.maxBytes}-byte message`,
+    );
+
+  const out: PackedMessage<T>[] = [];
+  let group: T[] = [];
+  let parts: string[] = [];
+  let bytes = overhead + 2;
+  const flush = () => {
+    if (group.length === 0) return;
+    out.push({ records: group, bytes, json: `[${parts.join(',')}]` });
+    group = [];
+    parts = [];
+    bytes = overhead + 2;
+  };
+
+  records.forEach((record, index) => {
+    const json = JSON.stringify(record) as string | undefined;
+    if (json === undefined)
+      throw new ValidationError(`pack: record ${index} cannot be serialized to JSON`, [
+        { path: `[${index}]`, message: 'not serializable' },
+      ]);
+    const size = Buffer.byteLength(json, 'utf8');
+    if (size > threshold) {
+      out.push({ claimCheck: record, bytes: size, json });
+      return;
+    }
+    const added = size + (group.length > 0 ? 1 : 0);
+    if (group.length >= options.maxRecords || bytes + added > options.maxBytes) flush();
+    bytes += size + (group.length > 0 ? 1 : 0);
+    group.push(record);
+    parts.push(json);
+  });
+  flush();
+  return out;
+}
+
+/** What {@link messageKey} needs of a record. */
+export interface KeyedVersion {
+  readonly key: string;
+  readonly version: string;
+}
+
+/**
+ * A deterministic id for a group of records within a scope (a run id, or a stream id for
+ * pushed changes): the first 128 bits of SHA-256, base64url (22 characters), over the scope
+ * and the records' (key, version) pairs, sorted. A retried extract that produces the same
+ * records produces the same key, in whatever order, so downstream deduplication (ledger,
+ * S3 object keys, Idempotency-Key) recognises it.
+ */
+export function messageKey(scope: string, records: readonly KeyedVersion[]): string {
+  const pairs = records.map((r) => [r.key, r.version] as const);
+  pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+  return createHash('sha256')
+    .update(JSON.stringify([scope, pairs]))
+    .digest()
+    .subarray(0, 16)
+    .toString('base64url');
+}

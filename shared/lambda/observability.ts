@@ -1,0 +1,47 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import type { Log } from '../usecases/deps.ts';
+
+/** Namespace of ESync's custom metrics; the CDK alarms read the same names. */
+export const METRICS_NAMESPACE = 'ESync';
+
+/** Metric names emitted by the load path and runs, with dimension `pipeline`. */
+export const METRIC = {
+  recordsProcessed: 'RecordsProcessed',
+  recordsLoaded: 'RecordsLoaded',
+  recordsSkipped: 'RecordsSkipped',
+  recordsFailed: 'RecordsFailed',
+  conflicts: 'Conflicts',
+  quarantined: 'RecordsQuarantined',
+  deadLettered: 'RecordsDeadLettered',
+  poisonMessages: 'PoisonMessages',
+  webhookDeliveries: 'WebhookDeliveries',
+  runsCompleted: 'RunsCompleted',
+  runsFailed: 'RunsFailed',
+} as const;
+
+export interface Observability {
+  readonly logger: Logger;
+  readonly tracer: Tracer;
+  readonly metrics: Metrics;
+  readonly log: Log;
+}
+
+/**
+ * Logger, Tracer and Metrics of one function. Tracing and metrics follow the Powertools
+ * environment variables (the local stack turns them off); logs are JSON with the function's
+ * correlation ids appended per invocation.
+ */
+export function createObservability(functionName: string): Observability {
+  const serviceName = `esync-${functionName}`;
+  const logger = new Logger({ serviceName });
+  const tracer = new Tracer({ serviceName });
+  const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName });
+  const log: Log = {
+    info: (message, fields) => logger.info(message, fields ?? {}),
+    warn: (message, fields) => logger.warn(message, fields ?? {}),
+    error: (message, fields) => logger.error(message, fields ?? {}),
+  };
+  return { logger, tracer, metrics, log };
+}

@@ -1,0 +1,233 @@
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { z } from 'zod';
+import type { TargetWrite } from '../connectors/types.ts';
+import { ConflictError, describeError, ValidationError } from '../errors.ts';
+import type { RecordData } from '../records/envelope.ts';
+import { canonicalJson, contentHash } from '../records/hash.ts';
+import type { ConflictRecord } from '../state/conflicts.ts';
+import { audit, type ManagementResponse, parseInput, type RouteContext } from './api-common.ts';
+
+const listConflictsQuery = z.strictObject({
+  pipeline: z.string({ error: 'pipeline is required: conflicts are listed per pipeline' }).min(1),
+  status: z.enum(['open', 'resolved']).default('open'),
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+  after: z.string().min(1).optional(),
+});
+
+function conflictSummary(c: ConflictRecord) {
+  return {
+    id: c.id,
+    pipeline: c.pipeline,
+    key: c.key,
+    status: c.status,
+    createdAt: c.createdAt,
+    strategy: c.strategy,
+    fields: c.fields,
+    sourceVersion: c.source.version,
+    targetVersion: c.target.version,
+    resolution: c.resolution
+      ? { choice: c.resolution.choice, by: c.resolution.by, at: c.resolution.at, reason: c.resolution.reason }
+      : null,
+  };
+}
+
+/** `GET /conflicts?pipeline=&status=open|resolved&limit=&after=`: a pipeline's conflicts, newest first. */
+export async function listConflicts(ctx: RouteContext): Promise<ManagementResponse> {
+  const query = parseInput(listConflictsQuery, ctx.query, 'query');
+  ctx.deps.catalog.get(query.pipeline);
+  if (query.after !== undefined) {
+    try {
+      JSON.parse(Buffer.from(query.after, 'base64url').toString('utf8'));
+    } catch (error) {
+      throw new ValidationError(
+        'after is not a cursor returned as `next` by a previous page',
+        [{ path: 'after', message: 'not a cursor from a previous page' }],
+        { cause: error },
+      );
+    }
+  }
+  const page = await ctx.deps.state.conflicts.list(query);
+  return { status: 200, body: { conflicts: page.conflicts.map(conflictSummary), next: page.next ?? null } };
+}
+
+/** Every field whose value differs between the two sides, with the base when field-merge kept one. */
+export function conflictDifferences(c: ConflictRecord) {
+  const source = c.source.data ?? {};
+  const target = c.target.data ?? {};
+  const base = c.base ?? undefined;
+  const names = [...new Set([...Object.keys(source), ...Object.keys(target)])].sort();
+  return names
+    .filter((f) => canonicalJson(source[f]) !== canonicalJson(target[f]))
+    .map((field) => ({
+      field,
+      source: source[field] ?? null,
+      target: target[field] ?? null,
+      ...(base ? { base: base[field] ?? null } : {}),
+      inConflict: c.fields.length === 0 || c.fields.includes(field),
+    }));
+}
+
+/** `GET /conflicts/{id}`: both versions, the base, and the fields that differ. */
+export async function getConflict(ctx: RouteContext): Promise<ManagementResponse> {
+  const conflict = await ctx.deps.state.conflicts.get(ctx.params.id ?? '');
+  return { status: 200, body: { ...conflict, differences: conflictDifferences(conflict) } };
+}
+
+const resolveBody = z
+  .strictObject({
+    choice: z.enum(['source', 'target', 'merged']),
+    data: z.record(z.string(), z.unknown()).optional(),
+    reason: z
+      .string({ error: 'reason is required: say why the conflict is resolved this way' })
+      .trim()
+      .min(1, {
+        error: 'reason must not be empty',
+      }),
+  })
+  .superRefine((b, ctx) => {
+    if (b.choice === 'merged' && b.data === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['data'],
+        message: 'choice merged needs data: the merged record',
+      });
+    if (b.choice !== 'merged' && b.data !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['data'],
+        message: `data is only taken with choice merged, not ${b.choice}`,
+      });
+  });
+
+/**
+ * `POST /conflicts/{id}/resolve` `{choice, data?, reason}`: applies the choice to the target,
+ * then marks the conflict resolved, audits it and emits `esync.conflict.resolved`.
+ *
+ * Every choice is written at the source version, so the target's version moves past the
+ * conflicting change and ESync's shadow (version + hash) then matches what the target holds:
+ * - `source`: the source's data (a delete when the source deleted the record);
+ * - `target`: the target's current data, rewritten so ESync adopts it;
+ * - `merged`: the data given.
+ * When the target already holds that version or a newer one (a later change superseded the
+ * conflict), nothing is written and the conflict is closed with `applied: false`.
+ */
+export async function resolveConflict(ctx: RouteContext): Promise<ManagementResponse> {
+  const body = parseInput(resolveBody, ctx.body, 'body');
+  const { deps } = ctx;
+  const conflict = await deps.state.conflicts.get(ctx.params.id ?? '');
+  if (conflict.status !== 'open')
+    throw new ConflictError(
+      `conflict "${conflict.id}" is already resolved (${conflict.resolution?.choice ?? 'unknown'} by ${conflict.resolution?.by ?? 'unknown'} at ${conflict.resolution?.at ?? 'unknown'})`,
+    );
+  const pipeline = deps.catalog.get(conflict.pipeline);
+  const target = deps.createTarget(pipeline);
+  let data: RecordData | null;
+  let applied: boolean;
+  try {
+    if (body.choice === 'source') data = conflict.source.data;
+    else if (body.choice === 'merged') data = body.data ?? null;
+    else {
+      const current = (await target.readState([conflict.key], { withData: true })).get(conflict.key);
+      if (current === undefined || current.deleted) data = null;
+      else if (current.data !== undefined) data = current.data;
+      else if (conflict.target.data !== null) data = conflict.target.data;
+      else
+        throw new ValidationError(
+          `the ${pipeline.target.type} target of "${pipeline.name}" cannot read back record "${conflict.key}"; resolve with choice merged and its data`,
+          [{ path: 'choice', message: 'target data unavailable' }],
+        );
+    }
+    const write: TargetWrite = {
+      key: conflict.key,
+      op: data === null ? 'delete' : 'upsert',
+      version: conflict.source.version,
+      hash: data === null ? 'deleted' : contentHash(data),
+      data,
+      messageKey: `resolve-${conflict.id}`,
+      ts: deps.now().toISOString(),
+    };
+    const [outcome] = await target.write([write]);
+    if (outcome?.status === 'failed') throw outcome.error;
+    applied = outcome?.status === 'applied';
+  } finally {
+    await target.close();
+  }
+
+  const at = deps.now().toISOString();
+  await deps.state.conflicts.resolve(conflict.id, {
+    choice: body.choice,
+    data,
+    by: ctx.principal,
+    at,
+    reason: body.reason,
+  });
+  if (applied && data !== null && pipeline.conflict.strategy === 'field-merge')
+    await deps.state.bases.putMany(pipeline.name, [{ key: conflict.key, data }]);
+  await audit(
+    ctx,
+    pipeline.name,
+    'conflict.resolve',
+    {
+      conflictId: conflict.id,
+      key: conflict.key,
+      choice: body.choice,
+      version: conflict.source.version,
+      applied,
+    },
+    body.reason,
+  );
+  const eventPublished = await publishResolved(ctx, {
+    pipeline: pipeline.name,
+    conflictId: conflict.id,
+    key: conflict.key,
+    choice: body.choice,
+    applied,
+    by: ctx.principal,
+  });
+  return {
+    status: 200,
+    body: {
+      id: conflict.id,
+      pipeline: pipeline.name,
+      key: conflict.key,
+      status: 'resolved',
+      choice: body.choice,
+      applied,
+      version: conflict.source.version,
+      resolvedAt: at,
+      eventPublished,
+    },
+  };
+}
+
+/**
+ * Emits `esync.conflict.resolved`. The resolution is already committed, so a failure here is
+ * logged and reported in the answer rather than failing a call that cannot be repeated.
+ */
+async function publishResolved(ctx: RouteContext, detail: Record<string, unknown>): Promise<boolean> {
+  try {
+    const out = await ctx.deps.clients.eventBridge.send(
+      new PutEventsCommand({
+        Entries: [
+          {
+            EventBusName: ctx.deps.config.eventBus,
+            Source: 'esync',
+            DetailType: 'esync.conflict.resolved',
+            Detail: JSON.stringify(detail),
+          },
+        ],
+      }),
+    );
+    if ((out.FailedEntryCount ?? 0) === 0) return true;
+    ctx.deps.log.error('esync.conflict.resolved was not accepted by the bus', {
+      conflictId: detail.conflictId,
+      errorCode: out.Entries?.[0]?.ErrorCode,
+    });
+  } catch (error) {
+    ctx.deps.log.error('could not emit esync.conflict.resolved', {
+      conflictId: detail.conflictId,
+      error: describeError(error),
+    });
+  }
+  return false;
+}

@@ -1,0 +1,273 @@
+import { randomInt } from 'node:crypto';
+import { StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
+import { stateMachineArn } from '../config.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import { keys } from '../state/keys.ts';
+import { PHASES, type RunCounts, type RunRecord, type RunStatus } from '../state/runs.ts';
+import { audit, awsErrorName, type ManagementResponse, parseInput, type RouteContext } from './api-common.ts';
+import { runCostEstimate } from './cleanup.ts';
+import type { Deps } from './deps.ts';
+
+const RUN_STATUSES = ['running', 'succeeded', 'failed'] as const satisfies readonly RunStatus[];
+
+/**
+ * A new run id: `<pipeline>-<UTC yyyymmddThhmmssZ>-<6 base36>`. It is also the execution name
+ * (at most 80 characters; a pipeline name has at most 40), so it sorts by start time within a
+ * pipeline and two runs started in the same second still differ.
+ */
+export function newRunId(pipeline: string, now: Date): string {
+  const stamp = now
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replace(/[-:]/g, '');
+  return `${pipeline}-${stamp}-${randomInt(36 ** 6)
+    .toString(36)
+    .padStart(6, '0')}`;
+}
+
+const msBetween = (from: string, to: string | undefined, now: Date) =>
+  Math.max(0, (to === undefined ? now.getTime() : Date.parse(to)) - Date.parse(from));
+
+/** A run in a list: what tells runs apart at a glance. */
+function runSummary(run: RunRecord, now: Date) {
+  return {
+    runId: run.runId,
+    pipeline: run.pipeline,
+    status: run.status,
+    trigger: run.trigger,
+    requestedBy: run.requestedBy ?? null,
+    startedAt: run.startedAt,
+    endedAt: run.endedAt ?? null,
+    durationMs: msBetween(run.startedAt, run.endedAt, now),
+    counts: run.counts,
+    verify: typeof run.verify?.status === 'string' ? run.verify.status : null,
+    failure: run.failure?.error ?? null,
+  };
+}
+
+export type RunSummary = ReturnType<typeof runSummary>;
+
+const listRunsQuery = z.strictObject({
+  pipeline: z.string().min(1).optional(),
+  status: z.enum(RUN_STATUSES).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  after: z.string().min(1).optional(),
+});
+
+/** The merged listing's cursor: everything strictly older than this GSI sort key. */
+const mergedCursorSchema = z.strictObject({ before: z.string().min(1) });
+
+function decodeCursor<T extends z.ZodType>(schema: T, cursor: string): z.infer<T> {
+  try {
+    return schema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
+  } catch (error) {
+    throw new ValidationError(
+      'after is not a cursor returned as `next` by a previous page',
+      [{ path: 'after', message: 'not a cursor from a previous page' }],
+      { cause: error },
+    );
+  }
+}
+
+const encodeCursor = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+const runSortKey = (run: RunRecord) => `${run.startedAt}#${run.runId}`;
+
+/**
+ * Up to `limit` runs of one pipeline older than `before` (a gsi1 sort key), newest first, read
+ * straight from gsi1 (layout in state/keys.ts). Paging continues past pages the status filter
+ * emptied, so `limit` matching runs come back whenever they exist.
+ */
+async function runsBefore(
+  deps: Deps,
+  pipeline: string,
+  before: string | undefined,
+  status: RunStatus | undefined,
+  limit: number,
+): Promise<{ runs: RunRecord[]; more: boolean }> {
+  const runs: RunRecord[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const out = await deps.clients.ddb.send(
+      new QueryCommand({
+        TableName: deps.config.stateTable,
+        IndexName: 'gsi1',
+        KeyConditionExpression: before === undefined ? 'gsi1pk = :p' : 'gsi1pk = :p AND gsi1sk < :b',
+        ExpressionAttributeValues: {
+          ':p': keys.runsOf(pipeline),
+          ...(before === undefined ? {} : { ':b': before }),
+          ...(status ? { ':s': status } : {}),
+        },
+        ...(status ? { FilterExpression: '#s = :s', ExpressionAttributeNames: { '#s': 'status' } } : {}),
+        ScanIndexForward: false,
+        Limit: limit + 1,
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const item of out.Items ?? []) {
+      const { pk: _a, sk: _b, gsi1pk: _c, gsi1sk: _d, expiresAt: _e, type: _f, ...run } = item;
+      runs.push(run as unknown as RunRecord);
+    }
+    start = out.LastEvaluatedKey;
+  } while (start !== undefined && runs.length <= limit);
+  return { runs: runs.slice(0, limit), more: runs.length > limit || start !== undefined };
+}
+
+/**
+ * `GET /runs?pipeline=&status=&limit=&after=`: runs newest first. Without `pipeline`, the runs
+ * of every pipeline merged by start time; `next` is the cursor of the following page.
+ */
+export async function listRuns(ctx: RouteContext): Promise<ManagementResponse> {
+  const query = parseInput(listRunsQuery, ctx.query, 'query');
+  const now = ctx.deps.now();
+  if (query.pipeline !== undefined) {
+    ctx.deps.catalog.get(query.pipeline);
+    if (query.after !== undefined) decodeCursor(z.record(z.string(), z.unknown()), query.after);
+    const page = await ctx.deps.state.runs.list({
+      pipeline: query.pipeline,
+      status: query.status,
+      limit: query.limit,
+      after: query.after,
+    });
+    return {
+      status: 200,
+      body: { runs: page.runs.map((r) => runSummary(r, now)), next: page.next ?? null },
+    };
+  }
+  const before = query.after === undefined ? undefined : decodeCursor(mergedCursorSchema, query.after).before;
+  const pages = await Promise.all(
+    ctx.deps.catalog.names().map((name) => runsBefore(ctx.deps, name, before, query.status, query.limit)),
+  );
+  const merged = pages
+    .flatMap((p) => p.runs)
+    .sort((a, b) => (runSortKey(a) < runSortKey(b) ? 1 : runSortKey(a) > runSortKey(b) ? -1 : 0));
+  const runs = merged.slice(0, query.limit);
+  const last = runs.at(-1);
+  const more = merged.length > query.limit || pages.some((p) => p.more);
+  return {
+    status: 200,
+    body: {
+      runs: runs.map((r) => runSummary(r, now)),
+      next: more && last !== undefined ? encodeCursor({ before: runSortKey(last) }) : null,
+    },
+  };
+}
+
+/**
+ * `GET /runs/{id}`: the run report. Phases in state machine order with durations, counts (live
+ * from the message ledger while the run is going), verify result, cost estimate (computed from
+ * the counts until Cleanup stores the final one), and the failure cause.
+ */
+export async function getRun(ctx: RouteContext): Promise<ManagementResponse> {
+  const runId = ctx.params.id ?? '';
+  const run = await ctx.deps.state.runs.get(runId);
+  const now = ctx.deps.now();
+  let counts: RunCounts = run.counts;
+  let pendingMessages: number | null = null;
+  let cost: Readonly<Record<string, unknown>> | null = run.cost ?? null;
+  if (run.status === 'running' || cost === null) {
+    const totals = await ctx.deps.state.ledger.totals(keys.ledgerScopeOfRun(runId));
+    if (run.status === 'running' && totals.messages > 0) {
+      const { messages: _m, pendingMessages: pending, excludedKeys: _x, ...live } = totals;
+      counts = live;
+      pendingMessages = pending;
+    }
+    if (cost === null) {
+      const pipeline = ctx.deps.catalog.has(run.pipeline) ? ctx.deps.catalog.get(run.pipeline) : undefined;
+      cost = {
+        ...runCostEstimate({ ...run, counts }, totals.messages, pipeline?.target.type === 'dynamodb'),
+        final: false,
+      };
+    }
+  }
+  const phases = PHASES.flatMap((name) => {
+    const phase = run.phases[name];
+    if (phase === undefined) return [];
+    return [
+      {
+        name,
+        status: phase.status,
+        startedAt: phase.startedAt,
+        endedAt: phase.endedAt ?? null,
+        durationMs: msBetween(phase.startedAt, phase.endedAt, now),
+        detail: phase.detail ?? {},
+      },
+    ];
+  });
+  return {
+    status: 200,
+    body: {
+      runId: run.runId,
+      pipeline: run.pipeline,
+      status: run.status,
+      trigger: run.trigger,
+      requestedBy: run.requestedBy ?? null,
+      executionArn: run.executionArn ?? null,
+      startedAt: run.startedAt,
+      endedAt: run.endedAt ?? null,
+      durationMs: msBetween(run.startedAt, run.endedAt, now),
+      window: run.window ?? null,
+      phases,
+      counts,
+      pendingMessages,
+      verify: run.verify ?? null,
+      cost,
+      failure: run.failure ?? null,
+      reportKey: run.reportKey ?? null,
+    },
+  };
+}
+
+const startRunBody = z
+  .strictObject({ reason: z.string().trim().min(1).max(1000).optional() })
+  .optional()
+  .transform((b) => b ?? {});
+
+/**
+ * `POST /pipelines/{name}/runs`: starts the pipeline's state machine with a new run id as the
+ * execution name, creates the run record (so the run is visible before Discover starts), and
+ * audits the request. 202 `{runId, executionArn}`.
+ */
+export async function startRun(ctx: RouteContext): Promise<ManagementResponse> {
+  const body = parseInput(startRunBody, ctx.body, 'body');
+  const pipeline = ctx.deps.catalog.get(ctx.params.name ?? '');
+  const now = ctx.deps.now();
+  const runId = newRunId(pipeline.name, now);
+  const arn = stateMachineArn(ctx.deps.config, pipeline.name);
+  let started: { executionArn?: string; startDate?: Date };
+  try {
+    started = await ctx.deps.clients.sfn.send(
+      new StartExecutionCommand({
+        stateMachineArn: arn,
+        name: runId,
+        input: JSON.stringify({ trigger: 'api', requestedBy: ctx.principal }),
+      }),
+    );
+  } catch (error) {
+    const name = awsErrorName(error);
+    if (name === 'StateMachineDoesNotExist')
+      throw new NotFoundError(
+        `state machine ${arn} of pipeline "${pipeline.name}" does not exist; is it deployed?`,
+        {
+          cause: error,
+        },
+      );
+    if (name === 'ExecutionAlreadyExists')
+      throw new ConflictError(`an execution named ${runId} already exists; try again`, { cause: error });
+    throw error;
+  }
+  const executionArn = started.executionArn ?? '';
+  const startedAt = (started.startDate ?? now).toISOString();
+  await ctx.deps.state.runs.create({
+    runId,
+    pipeline: pipeline.name,
+    trigger: 'api',
+    requestedBy: ctx.principal,
+    executionArn,
+    startedAt,
+  });
+  await audit(ctx, pipeline.name, 'run.start', { runId, executionArn }, body.reason ?? 'manual run');
+  return { status: 202, body: { runId, executionArn, pipeline: pipeline.name, startedAt } };
+}

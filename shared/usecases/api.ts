@@ -1,0 +1,139 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { ConflictError, describeError, NotFoundError, TransientError, ValidationError } from '../errors.ts';
+import { getCheckpoint, resetCheckpoint } from './api-checkpoint.ts';
+import type { ManagementRequest, ManagementResponse, RouteContext } from './api-common.ts';
+import { zodIssues } from './api-common.ts';
+import { getConflict, listConflicts, resolveConflict } from './api-conflicts.ts';
+import { recordHistory } from './api-history.ts';
+import { health, peekDeadLetters, redriveDeadLetters } from './api-queues.ts';
+import { getRun, listRuns, startRun } from './api-runs.ts';
+import type { Deps } from './deps.ts';
+
+export type { ManagementRequest, ManagementResponse } from './api-common.ts';
+
+interface Route {
+  readonly method: 'GET' | 'POST' | 'PUT';
+  /** Path template with `{name}` segments, as declared on the HTTP API. */
+  readonly template: string;
+  readonly handler: (ctx: RouteContext) => Promise<ManagementResponse>;
+}
+
+/** Every management route; the HTTP API (infra/constructs/http-api.ts) declares the same pairs. */
+export const MANAGEMENT_ROUTES: readonly Route[] = [
+  { method: 'GET', template: '/health', handler: health },
+  { method: 'GET', template: '/runs', handler: listRuns },
+  { method: 'GET', template: '/runs/{id}', handler: getRun },
+  { method: 'POST', template: '/pipelines/{name}/runs', handler: startRun },
+  { method: 'GET', template: '/conflicts', handler: listConflicts },
+  { method: 'GET', template: '/conflicts/{id}', handler: getConflict },
+  { method: 'POST', template: '/conflicts/{id}/resolve', handler: resolveConflict },
+  { method: 'GET', template: '/pipelines/{name}/checkpoint', handler: getCheckpoint },
+  { method: 'PUT', template: '/pipelines/{name}/checkpoint', handler: resetCheckpoint },
+  { method: 'GET', template: '/pipelines/{name}/dlq', handler: peekDeadLetters },
+  { method: 'POST', template: '/pipelines/{name}/dlq/redrive', handler: redriveDeadLetters },
+  { method: 'GET', template: '/pipelines/{name}/records/{key}/history', handler: recordHistory },
+];
+
+/** Matches a path against a template: its decoded parameters, or undefined when it does not match. */
+function matchTemplate(template: string, path: string): Record<string, string> | undefined {
+  const want = template.split('/');
+  const got = path.replace(/(.)\/+$/, '$1').split('/');
+  if (want.length !== got.length) return undefined;
+  const params: Record<string, string> = {};
+  for (const [i, part] of want.entries()) {
+    const actual = got[i] ?? '';
+    const name = /^\{(\w+)\}$/.exec(part)?.[1];
+    if (name === undefined) {
+      if (part !== actual) return undefined;
+      continue;
+    }
+    if (actual === '') return undefined;
+    try {
+      params[name] = decodeURIComponent(actual);
+    } catch {
+      throw new ValidationError(`path segment "${actual}" is not valid percent-encoding`, [
+        { path: name, message: 'not valid percent-encoding' },
+      ]);
+    }
+  }
+  return params;
+}
+
+function parseBody(body: string | undefined): unknown {
+  if (body === undefined || body.trim() === '') return undefined;
+  try {
+    return JSON.parse(body);
+  } catch (error) {
+    throw new ValidationError(`request body is not valid JSON: ${(error as Error).message}`, [
+      { path: '(body)', message: 'not valid JSON' },
+    ]);
+  }
+}
+
+/** Maps an error to its HTTP answer; only our own, user-facing errors show their message. */
+function errorResponse(deps: Deps, request: ManagementRequest, error: unknown): ManagementResponse {
+  if (error instanceof z.ZodError)
+    return { status: 400, body: { error: 'invalid request', issues: zodIssues(error) } };
+  if (error instanceof ValidationError)
+    return { status: 400, body: { error: error.message, issues: error.issues } };
+  if (error instanceof NotFoundError) return { status: 404, body: { error: error.message } };
+  if (error instanceof ConflictError) return { status: 409, body: { error: error.message } };
+  const requestId = request.requestId ?? randomUUID();
+  if (error instanceof TransientError) {
+    deps.log.warn('management request hit a transient failure', { requestId, error: describeError(error) });
+    return {
+      status: 503,
+      body: { error: `temporarily unavailable, try again: ${error.message}`, requestId },
+    };
+  }
+  deps.log.error('management request failed', {
+    requestId,
+    method: request.method,
+    path: request.path,
+    error: describeError(error),
+    cause: error instanceof Error && error.cause !== undefined ? describeError(error.cause) : undefined,
+  });
+  return { status: 500, body: { error: 'internal error', requestId } };
+}
+
+/**
+ * Serves one management API call: routes it, validates its input, runs it, and maps the
+ * outcome to a status and JSON body. Every mutating route writes an audit entry naming the
+ * principal. Never throws: unexpected errors are logged with their cause and answered as
+ * `500 {error: 'internal error', requestId}`, without detail.
+ */
+export async function handleManagementRequest(
+  deps: Deps,
+  request: ManagementRequest,
+): Promise<ManagementResponse> {
+  try {
+    const method = request.method.toUpperCase();
+    const path = request.path.split('?')[0] ?? '';
+    const allowed: string[] = [];
+    for (const route of MANAGEMENT_ROUTES) {
+      const params = matchTemplate(route.template, path);
+      if (params === undefined) continue;
+      if (route.method !== method) {
+        allowed.push(route.method);
+        continue;
+      }
+      return await route.handler({
+        deps,
+        request,
+        params,
+        query: request.query ?? {},
+        body: parseBody(request.body),
+        principal: request.principal,
+      });
+    }
+    if (allowed.length > 0)
+      return {
+        status: 405,
+        body: { error: `${method} is not allowed on ${path}; use ${allowed.join(' or ')}` },
+      };
+    return { status: 404, body: { error: `no management route ${method} ${path}` } };
+  } catch (error) {
+    return errorResponse(deps, request, error);
+  }
+}

@@ -1,0 +1,76 @@
+import type { z } from 'zod';
+import type { ChangeWindow, Cursor, Partition } from '../connectors/types.ts';
+import { buildKey, makeEnvelope, type RecordEnvelope } from '../records/envelope.ts';
+import { keys } from '../state/keys.ts';
+import type { extractInputSchema, extractOutputSchema } from './contracts.ts';
+import type { Deps } from './deps.ts';
+import { enqueueRecords } from './enqueue.ts';
+
+export type ExtractInput = z.infer<typeof extractInputSchema>;
+export type ExtractOutput = z.infer<typeof extractOutputSchema>;
+
+export interface ExtractOptions {
+  /** Milliseconds left before the function times out. */
+  readonly remainingMs: () => number;
+  /** Stop reading when less than this is left, so the last page is always sent. @default 15000 */
+  readonly safetyMs?: number;
+}
+
+/**
+ * Reads one partition of the run's window and sends its records to the load queue. It stops
+ * before the function's time runs out and hands back a continuation cursor; the state machine
+ * calls it again from there, so no partition depends on finishing inside one invocation.
+ */
+export async function extractPartition(deps: Deps, input: ExtractInput, options: ExtractOptions): Promise<ExtractOutput> {
+  const pipeline = deps.catalog.get(input.pipeline);
+  const run = await deps.state.runs.get(input.runId);
+  const window = (run.window ?? { from: null, to: null }) as ChangeWindow;
+  const partition = input.partition as Partition;
+  const scope = keys.ledgerScopeOfRun(input.runId);
+  const initial = window.from === null;
+  const safetyMs = options.safetyMs ?? 15_000;
+  const source = deps.createSource(pipeline);
+  let extracted = 0;
+  let messages = 0;
+  let lastCursor: Cursor | undefined;
+  let buffer: RecordEnvelope[] = [];
+  const flush = async () => {
+    if (buffer.length === 0) return;
+    const sent = await enqueueRecords(deps, pipeline.name, scope, buffer);
+    messages += sent.messages;
+    buffer = [];
+  };
+  try {
+    for await (const page of source.read(window, partition, input.continuation?.cursor as Cursor | undefined)) {
+      for (const row of page) {
+        buffer.push(
+          makeEnvelope({
+            key: buildKey(row.data, pipeline.source.key),
+            op: row.deleted ? 'delete' : 'upsert',
+            version: row.version,
+            ts: row.ts,
+            data: row.deleted ? null : row.data,
+            provenance: { pipeline: pipeline.name, runId: input.runId, ...(initial ? { initial: true } : {}) },
+          }),
+        );
+        lastCursor = row.cursor;
+      }
+      extracted += page.length;
+      if (buffer.length >= pipeline.batch.size * 10) await flush();
+      if (options.remainingMs() < safetyMs) {
+        await flush();
+        return {
+          done: false,
+          continuation: { cursor: { values: [...(lastCursor as Cursor).values], key: (lastCursor as Cursor).key }, seq: (input.continuation?.seq ?? 0) + 1 },
+          extracted,
+          messages,
+        };
+      }
+    }
+    await flush();
+  } finally {
+    await source.close();
+  }
+  deps.log.info('partition extracted', { pipeline: pipeline.name, runId: input.runId, partition: partition.id, extracted });
+  return { done: true, continuation: null, extracted, messages };
+}

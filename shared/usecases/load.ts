@@ -1,0 +1,317 @@
+import { PutObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { decodeChangeEvent, isChangeEvent } from '../cdc/index.ts';
+import type { TargetConnector, TargetState, TargetWrite } from '../connectors/types.ts';
+import { decideApply } from '../domain/decide.ts';
+import { createTransform } from '../domain/transform.ts';
+import { createValidator, type ValidationReason } from '../domain/validation.ts';
+import { isRetryable, TransientError, ValidationError } from '../errors.ts';
+import type { Pipeline } from '../pipeline/schema.ts';
+import { type RecordData, type RecordEnvelope, recordEnvelopeSchema } from '../records/envelope.ts';
+import { contentHash } from '../records/hash.ts';
+import { compareVersions } from '../records/version.ts';
+import { loadMessageSchema } from '../records/messages.ts';
+import { conflictId } from '../state/conflicts.ts';
+import { keys } from '../state/keys.ts';
+import type { MessageOutcome } from '../state/ledger.ts';
+import type { Deps } from './deps.ts';
+
+/** One queue message as the SQS event source hands it over. */
+export interface LoadMessageInput {
+  readonly messageId: string;
+  readonly body: string;
+  /** ApproximateReceiveCount: 1 on the first delivery. */
+  readonly receiveCount: number;
+}
+
+export interface LoadResult extends MessageOutcome {
+  readonly pipeline: string;
+  readonly records: number;
+  /** False when the ledger already held this message's outcome (a duplicate delivery). */
+  readonly firstCompletion: boolean;
+  readonly poison: boolean;
+}
+
+interface LoadUnit {
+  readonly scope: string;
+  readonly messageKey: string;
+  readonly records: RecordEnvelope[];
+}
+
+/** Per-pipeline compiled validators, transforms and open target connections, kept for the container's life. */
+interface PipelineRuntime {
+  readonly validate: (data: RecordData) => ValidationReason[];
+  readonly transform: (data: RecordData) => RecordData;
+  readonly target: TargetConnector;
+}
+const runtimes = new WeakMap<Deps, Map<string, PipelineRuntime>>();
+
+function runtimeOf(deps: Deps, pipeline: Pipeline): PipelineRuntime {
+  let byName = runtimes.get(deps);
+  if (!byName) {
+    byName = new Map();
+    runtimes.set(deps, byName);
+  }
+  let runtime = byName.get(pipeline.name);
+  if (!runtime) {
+    runtime = {
+      validate: createValidator(pipeline.validation),
+      transform: createTransform(pipeline.transform, { hashKey: maskKey(deps, pipeline) }),
+      target: deps.createTarget(pipeline),
+    };
+    byName.set(pipeline.name, runtime);
+  }
+  return runtime;
+}
+
+/** Key of the keyed hash used by `mask: hash`: per stage and pipeline, so equal values join within a pipeline. */
+export const maskKey = (deps: Deps, pipeline: Pipeline) => `esync:${deps.config.stage}:${pipeline.name}`;
+
+const today = (now: Date) => now.toISOString().slice(0, 10);
+
+/**
+ * Turns a queue message into the records it carries: a records batch, a claim check (read
+ * back from S3), or a CDC event routed from the bus. Throws ValidationError for a message
+ * that cannot be decoded; retrying it would never help.
+ */
+async function decodeMessage(deps: Deps, pipeline: Pipeline, message: LoadMessageInput): Promise<LoadUnit> {
+  let body: unknown;
+  try {
+    body = JSON.parse(message.body);
+  } catch (error) {
+    throw new ValidationError('message body is not JSON', [], { cause: error });
+  }
+  if (isChangeEvent(body)) {
+    const records = decodeChangeEvent(pipeline, body);
+    const eventId = typeof (body as { id?: unknown }).id === 'string' ? (body as { id: string }).id : message.messageId;
+    return { scope: keys.ledgerScopeOfStream(pipeline.name, today(deps.now())), messageKey: `cdc-${eventId}`, records };
+  }
+  const parsed = loadMessageSchema.safeParse(body);
+  if (!parsed.success)
+    throw new ValidationError(
+      'message is neither a records batch, a claim check nor a change event',
+      parsed.error.issues.slice(0, 10).map((i) => ({ path: i.path.join('.'), message: i.message })),
+    );
+  const m = parsed.data;
+  if (m.pipeline !== pipeline.name)
+    throw new ValidationError(`message for pipeline "${m.pipeline}" arrived on the queue of "${pipeline.name}"`);
+  if (m.kind === 'records') return { scope: m.scope, messageKey: m.messageKey, records: m.records };
+  const object = await deps.clients.s3.send(new GetObjectCommand({ Bucket: m.bucket, Key: m.key }));
+  const text = (await object.Body?.transformToString('utf8')) ?? '[]';
+  const records = recordEnvelopeSchema.array().parse(JSON.parse(text));
+  return { scope: m.scope, messageKey: m.messageKey, records };
+}
+
+/** Keeps the newest change per key; the others are already superseded (counted as skipped). */
+function newestPerKey(records: readonly RecordEnvelope[]): { latest: RecordEnvelope[]; superseded: number } {
+  const byKey = new Map<string, RecordEnvelope>();
+  for (const r of records) {
+    const seen = byKey.get(r.key);
+    if (!seen || compareVersions(r.version, seen.version) > 0) byKey.set(r.key, r);
+  }
+  return { latest: [...byKey.values()], superseded: records.length - byKey.size };
+}
+
+async function quarantine(
+  deps: Deps,
+  pipeline: Pipeline,
+  unit: { scope: string; messageKey: string },
+  entries: readonly { record?: RecordEnvelope; raw?: string; reasons: readonly unknown[] }[],
+): Promise<void> {
+  // Deterministic key: a redelivered message rewrites the same object instead of adding one.
+  await deps.clients.s3.send(
+    new PutObjectCommand({
+      Bucket: deps.config.dataBucket,
+      Key: `quarantine/${pipeline.name}/${encodeURIComponent(unit.scope)}/${unit.messageKey}.json`,
+      Body: JSON.stringify({ pipeline: pipeline.name, scope: unit.scope, messageKey: unit.messageKey, at: deps.now().toISOString(), entries }),
+      ContentType: 'application/json',
+    }),
+  );
+}
+
+/**
+ * Applies one queue message to the target: decode, validate, transform, hash, decide per
+ * record against the target's state, write, park conflicts, quarantine the invalid, and
+ * record the outcome in the ledger once. Throws to have SQS redeliver the message when a
+ * transient failure left records unwritten; writes are version-gated, so a redelivery
+ * changes nothing that was already applied.
+ */
+export async function loadMessage(deps: Deps, pipelineName: string, message: LoadMessageInput): Promise<LoadResult> {
+  const pipeline = deps.catalog.get(pipelineName);
+  let unit: LoadUnit;
+  try {
+    unit = await decodeMessage(deps, pipeline, message);
+  } catch (error) {
+    if (!(error instanceof ValidationError) && !(error instanceof SyntaxError) && !(error as { issues?: unknown }).issues)
+      throw error;
+    const poison = { scope: keys.ledgerScopeOfStream(pipeline.name, today(deps.now())), messageKey: `poison-${contentHash(message.body)}` };
+    await quarantine(deps, pipeline, poison, [
+      { raw: message.body.slice(0, 200_000), reasons: [{ rule: 'decode', message: (error as Error).message }] },
+    ]);
+    const outcome: MessageOutcome = { loaded: 0, skipped: 0, conflicts: 0, quarantined: 1, deadLettered: 0, excludedKeys: [] };
+    const first = await deps.state.ledger.complete(poison.scope, poison.messageKey, 1, outcome);
+    deps.log.warn('poison message quarantined', { pipeline: pipeline.name, messageId: message.messageId, reason: (error as Error).message });
+    return { pipeline: pipeline.name, records: 1, firstCompletion: first, poison: true, ...outcome };
+  }
+  try {
+    const outcome = await applyUnit(deps, pipeline, unit);
+    const first = await deps.state.ledger.complete(unit.scope, unit.messageKey, unit.records.length, outcome);
+    return { pipeline: pipeline.name, records: unit.records.length, firstCompletion: first, poison: false, ...outcome };
+  } catch (error) {
+    if (message.receiveCount >= pipeline.dlq.maxReceiveCount) {
+      // Last allowed receive: SQS moves the message to the DLQ after this failure, so it is
+      // counted now; the run's counters must add up even for what failed.
+      const keysInUnit = unit.records.map((r) => r.key);
+      await deps.state.ledger.complete(unit.scope, unit.messageKey, unit.records.length, {
+        loaded: 0,
+        skipped: 0,
+        conflicts: 0,
+        quarantined: 0,
+        deadLettered: unit.records.length,
+        excludedKeys: keysInUnit,
+      });
+      deps.log.error('message dead-lettered', { pipeline: pipeline.name, messageId: message.messageId, error: (error as Error).name });
+    }
+    throw error;
+  }
+}
+
+async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit): Promise<MessageOutcome> {
+  const runtime = runtimeOf(deps, pipeline);
+  const { latest, superseded } = newestPerKey(unit.records);
+  let skipped = superseded;
+  const excludedKeys: string[] = [];
+  const invalid: { record: RecordEnvelope; reasons: ValidationReason[] }[] = [];
+  const prepared: { record: RecordEnvelope; data: RecordData | null; hash: string }[] = [];
+  for (const record of latest) {
+    if (record.op === 'delete' || record.data === null) {
+      prepared.push({ record, data: null, hash: 'deleted' });
+      continue;
+    }
+    const reasons = runtime.validate(record.data);
+    if (reasons.length > 0) {
+      invalid.push({ record, reasons });
+      excludedKeys.push(record.key);
+      continue;
+    }
+    const data = runtime.transform(record.data);
+    prepared.push({ record, data, hash: contentHash(data) });
+  }
+
+  const strategy = pipeline.conflict.strategy;
+  // A first full load cannot meet a target changed by someone else, and the version gate
+  // in the conditional write already rejects duplicates: skip the read (it costs as much as
+  // a quarter of the write).
+  const skipRead =
+    prepared.every((p) => p.record.provenance.initial === true) && (strategy === 'source-wins' || strategy === 'latest-timestamp');
+  const states: Map<string, TargetState> = skipRead
+    ? new Map()
+    : await runtime.target.readState(
+        prepared.map((p) => p.record.key),
+        { withData: strategy !== 'source-wins' },
+      );
+  const bases =
+    strategy === 'field-merge'
+      ? await deps.state.bases.getMany(
+          pipeline.name,
+          prepared.map((p) => p.record.key),
+        )
+      : new Map<string, RecordData>();
+
+  const writes: TargetWrite[] = [];
+  const newBases = new Map<string, RecordData>();
+  const conflicts: { record: RecordEnvelope; data: RecordData | null; state: TargetState; fields: readonly string[] }[] = [];
+  for (const p of prepared) {
+    const stored = states.get(p.record.key);
+    const decision = decideApply({
+      change: { key: p.record.key, op: p.record.op, version: p.record.version, hash: p.hash, data: p.data },
+      stored,
+      base: bases.get(p.record.key),
+      conflict: pipeline.conflict,
+    });
+    switch (decision.action) {
+      case 'write':
+        writes.push({
+          key: p.record.key,
+          op: decision.op,
+          version: decision.version,
+          hash: decision.hash,
+          data: decision.data,
+          messageKey: unit.messageKey,
+          ts: p.record.ts,
+        });
+        if (decision.op === 'upsert') newBases.set(p.record.key, decision.base);
+        break;
+      case 'conflict':
+        conflicts.push({ record: p.record, data: p.data, state: stored as TargetState, fields: decision.fields });
+        excludedKeys.push(p.record.key);
+        break;
+      case 'keep-target':
+        excludedKeys.push(p.record.key);
+        skipped++;
+        break;
+      default:
+        skipped++;
+    }
+  }
+
+  let loaded = 0;
+  if (writes.length > 0) {
+    const outcomes = await runtime.target.write(writes);
+    const failed = outcomes.filter((o) => o.status === 'failed');
+    if (failed.length > 0) {
+      const first = failed[0] as { error: unknown };
+      throw isRetryable(first.error)
+        ? new TransientError(`${failed.length} of ${writes.length} writes failed`, { cause: first.error })
+        : (first.error as Error);
+    }
+    for (const o of outcomes) o.status === 'applied' ? loaded++ : skipped++;
+    if (strategy === 'field-merge') {
+      const applied = new Set(outcomes.filter((o) => o.status === 'applied').map((o) => o.key));
+      await deps.state.bases.putMany(
+        pipeline.name,
+        [...newBases].filter(([key]) => applied.has(key)).map(([key, data]) => ({ key, data })),
+      );
+    }
+  }
+
+  let parked = 0;
+  for (const c of conflicts) {
+    const id = conflictId(pipeline.name, c.record.key, c.record.version);
+    const isNew = await deps.state.conflicts.park({
+      id,
+      pipeline: pipeline.name,
+      key: c.record.key,
+      createdAt: deps.now().toISOString(),
+      strategy,
+      fields: c.fields,
+      source: { version: c.record.version, data: c.data },
+      target: { version: c.state?.version ?? '', data: c.state?.data ?? null },
+      base: bases.get(c.record.key) ?? null,
+    });
+    parked++;
+    if (isNew)
+      await deps.clients.eventBridge.send(
+        new PutEventsCommand({
+          Entries: [
+            {
+              EventBusName: deps.config.eventBus,
+              Source: 'esync',
+              DetailType: 'esync.conflict.parked',
+              Detail: JSON.stringify({ pipeline: pipeline.name, conflictId: id, key: c.record.key, fields: c.fields }),
+            },
+          ],
+        }),
+      );
+  }
+
+  if (invalid.length > 0)
+    await quarantine(
+      deps,
+      pipeline,
+      unit,
+      invalid.map((i) => ({ record: i.record, reasons: i.reasons })),
+    );
+
+  return { loaded, skipped, conflicts: parked, quarantined: invalid.length, deadLettered: 0, excludedKeys };
+}

@@ -1,0 +1,88 @@
+import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
+import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
+import { contentHash } from '../records/hash.ts';
+import { NotFoundError, TooLargeError, ValidationError } from '../errors.ts';
+import type { Pipeline } from '../pipeline/schema.ts';
+import type { RecordEnvelope } from '../records/envelope.ts';
+import { keys } from '../state/keys.ts';
+import { mapDelivery } from '../webhooks/map-delivery.ts';
+import { verifyDelivery } from '../webhooks/signatures.ts';
+import type { Deps } from './deps.ts';
+import { enqueueRecords } from './enqueue.ts';
+
+export interface WebhookRequest {
+  readonly pipeline: string;
+  /** Header names lower-cased. */
+  readonly headers: Readonly<Record<string, string | undefined>>;
+  /** The body exactly as received: signatures are over these bytes. */
+  readonly rawBody: string;
+}
+
+export interface WebhookAccepted {
+  readonly deliveryId: string;
+  readonly accepted: number;
+}
+
+type Enqueue = (input: { deliveryId: string; pipeline: string; records: RecordEnvelope[] }) => Promise<WebhookAccepted>;
+const enqueuers = new WeakMap<Deps, Enqueue>();
+
+/**
+ * Delivery deduplication with Powertools idempotency on the idempotency table: a redelivery
+ * (same delivery id) gets the first answer back without sending its records again.
+ */
+function idempotentEnqueue(deps: Deps): Enqueue {
+  let enqueue = enqueuers.get(deps);
+  if (!enqueue) {
+    const persistenceStore = new DynamoDBPersistenceLayer({
+      tableName: deps.config.idempotencyTable,
+      awsSdkV3Client: deps.clients.dynamodb,
+    });
+    const config = new IdempotencyConfig({ eventKeyJmesPath: '[pipeline, deliveryId]', expiresAfterSeconds: 7 * 86_400 });
+    enqueue = makeIdempotent(
+      async (input: { deliveryId: string; pipeline: string; records: RecordEnvelope[] }): Promise<WebhookAccepted> => {
+        const day = deps.now().toISOString().slice(0, 10);
+        const sent = await enqueueRecords(deps, input.pipeline, keys.ledgerScopeOfStream(input.pipeline, day), input.records);
+        return { deliveryId: input.deliveryId, accepted: sent.records };
+      },
+      { persistenceStore, config },
+    );
+    enqueuers.set(deps, enqueue);
+  }
+  return enqueue;
+}
+
+function webhookPipeline(deps: Deps, name: string): Pipeline & { triggers: { webhook: NonNullable<Pipeline['triggers']['webhook']> } } {
+  const pipeline = deps.catalog.get(name);
+  if (!pipeline.triggers.webhook) throw new NotFoundError(`pipeline "${name}" accepts no webhooks`);
+  return pipeline as Pipeline & { triggers: { webhook: NonNullable<Pipeline['triggers']['webhook']> } };
+}
+
+/**
+ * Accepts one webhook delivery: look up the pipeline, check size and signature, parse, map to
+ * records, deduplicate by delivery id, and put the records on the load queue. It returns only
+ * once they are on the queue, so an accepted delivery is never lost.
+ * @throws NotFoundError (404), TooLargeError (413), UnauthorizedError (401), ValidationError (400)
+ */
+export async function receiveWebhook(deps: Deps, request: WebhookRequest): Promise<WebhookAccepted> {
+  const pipeline = webhookPipeline(deps, request.pipeline);
+  const trigger = pipeline.triggers.webhook;
+  const size = Buffer.byteLength(request.rawBody);
+  if (size > trigger.maxBodyBytes)
+    throw new TooLargeError(`the delivery has ${size} bytes; this pipeline accepts at most ${trigger.maxBodyBytes}`);
+  const secret = await deps.secrets.getString(trigger.secret);
+  const verified = verifyDelivery(trigger, secret, request.headers, request.rawBody, deps.now());
+  const contentType = request.headers['content-type'] ?? '';
+  if (!/^application\/(.+\+)?json\b/i.test(contentType))
+    throw new ValidationError(`content-type must be application/json, got "${contentType || 'none'}"`, [
+      { path: 'headers.content-type', message: 'expected application/json' },
+    ]);
+  let body: unknown;
+  try {
+    body = JSON.parse(request.rawBody);
+  } catch (error) {
+    throw new ValidationError(`the body is not valid JSON: ${(error as Error).message}`, [{ path: 'body', message: 'invalid JSON' }]);
+  }
+  const deliveryId = verified.deliveryId ?? `body-${contentHash(request.rawBody)}`;
+  const records = mapDelivery(pipeline, { headers: request.headers, body, deliveryId, receivedAt: deps.now() });
+  return idempotentEnqueue(deps)({ deliveryId, pipeline: pipeline.name, records });
+}

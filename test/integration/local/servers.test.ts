@@ -1,0 +1,227 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  LOCAL_CREDENTIALS,
+  LOCAL_REGION,
+  type LocalServers,
+  startLocalServers,
+} from '../../../infra/local/servers.ts';
+
+function clientsFor(servers: LocalServers) {
+  const common = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
+  const dynamodb = new DynamoDBClient({ ...common, endpoint: servers.endpoints.dynamodb });
+  return {
+    sqs: new SQSClient({ ...common, endpoint: servers.endpoints.sqs }),
+    dynamodb,
+    ddb: DynamoDBDocumentClient.from(dynamodb),
+    s3: new S3Client({
+      ...common,
+      endpoint: servers.endpoints.s3,
+      forcePathStyle: true,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    }),
+    destroy() {
+      this.sqs.destroy();
+      this.dynamodb.destroy();
+      this.s3.destroy();
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function createTable(client: DynamoDBClient, TableName: string): Promise<void> {
+  await client.send(
+    new CreateTableCommand({
+      TableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+    }),
+  );
+  await waitUntilTableExists({ client, maxWaitTime: 10, minDelay: 0.05, maxDelay: 0.1 }, { TableName });
+}
+
+describe('embedded AWS servers', () => {
+  let servers: LocalServers;
+  let clients: ReturnType<typeof clientsFor>;
+
+  beforeAll(async () => {
+    servers = await startLocalServers();
+    clients = clientsFor(servers);
+  });
+
+  afterAll(async () => {
+    clients?.destroy();
+    await servers?.stop();
+  });
+
+  it('lists more than 1000 S3 keys page by page with continuation tokens', async () => {
+    // Prepare
+    await clients.s3.send(new CreateBucketCommand({ Bucket: 'paging' }));
+    const keys = Array.from({ length: 1105 }, (_, i) => `records/${String(i).padStart(5, '0')}.json`);
+    for (let i = 0; i < keys.length; i += 50)
+      await Promise.all(
+        keys
+          .slice(i, i + 50)
+          .map((Key) => clients.s3.send(new PutObjectCommand({ Bucket: 'paging', Key, Body: '{}' }))),
+      );
+
+    // Act
+    const listed: string[] = [];
+    let pages = 0;
+    let token: string | undefined;
+    do {
+      const page = await clients.s3.send(
+        new ListObjectsV2Command({ Bucket: 'paging', Prefix: 'records/', ContinuationToken: token }),
+      );
+      listed.push(...(page.Contents ?? []).map((o) => o.Key ?? ''));
+      token = page.NextContinuationToken;
+      pages++;
+    } while (token);
+
+    // Assess
+    expect(pages).toBe(2);
+    expect(listed).toEqual(keys);
+  });
+
+  it('stores and reads back an object streamed through the SDK unchanged', async () => {
+    // Prepare
+    await clients.s3.send(new CreateBucketCommand({ Bucket: 'bodies' }));
+    const body = JSON.stringify({ text: 'é'.repeat(100_000) });
+
+    // Act
+    await clients.s3.send(new PutObjectCommand({ Bucket: 'bodies', Key: 'big.json', Body: body }));
+    const read = await clients.s3.send(new GetObjectCommand({ Bucket: 'bodies', Key: 'big.json' }));
+
+    // Assess
+    expect(await read.Body?.transformToString()).toBe(body);
+  });
+
+  it('moves a message to the dead-letter queue after maxReceiveCount receives', async () => {
+    // Prepare
+    const dlq = await clients.sqs.send(new CreateQueueCommand({ QueueName: 'poison-dlq' }));
+    const dlqArn = (
+      await clients.sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: dlq.QueueUrl, AttributeNames: ['QueueArn'] }),
+      )
+    ).Attributes?.QueueArn;
+    const queue = await clients.sqs.send(
+      new CreateQueueCommand({
+        QueueName: 'poison',
+        Attributes: {
+          VisibilityTimeout: '1',
+          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 2 }),
+        },
+      }),
+    );
+    await clients.sqs.send(new SendMessageCommand({ QueueUrl: queue.QueueUrl, MessageBody: 'poison pill' }));
+
+    // Act
+    const receiveCounts: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const got = await clients.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: queue.QueueUrl, AttributeNames: ['All'], WaitTimeSeconds: 0 }),
+      );
+      receiveCounts.push(got.Messages?.[0]?.Attributes?.ApproximateReceiveCount ?? 'none');
+      await sleep(1100);
+    }
+    const fromDlq = await clients.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: dlq.QueueUrl, WaitTimeSeconds: 0 }),
+    );
+    const leftOnQueue = await clients.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queue.QueueUrl, WaitTimeSeconds: 0 }),
+    );
+
+    // Assess
+    expect(receiveCounts).toEqual(['1', '2']);
+    expect(fromDlq.Messages?.map((m) => m.Body)).toEqual(['poison pill']);
+    expect(leftOnQueue.Messages ?? []).toEqual([]);
+  });
+
+  it('serves conditional DynamoDB writes through the document client', async () => {
+    // Prepare
+    await createTable(clients.dynamodb, 'items');
+    const put = (version: number) =>
+      clients.ddb.send(
+        new PutCommand({
+          TableName: 'items',
+          Item: { pk: 'a', version },
+          ConditionExpression: 'attribute_not_exists(pk) OR #v < :v',
+          ExpressionAttributeNames: { '#v': 'version' },
+          ExpressionAttributeValues: { ':v': version },
+        }),
+      );
+
+    // Act
+    await put(2);
+    const stale = put(1);
+
+    // Assess
+    await expect(stale).rejects.toMatchObject({ name: 'ConditionalCheckFailedException' });
+    const item = await clients.ddb.send(new GetCommand({ TableName: 'items', Key: { pk: 'a' } }));
+    expect(item.Item).toEqual({ pk: 'a', version: 2 });
+  });
+});
+
+describe('embedded AWS servers with a data dir', () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'esync-servers-'));
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('keeps queued messages, items and objects across a restart', async () => {
+    // Prepare
+    const first = await startLocalServers({ dataDir });
+    const before = clientsFor(first);
+    const queue = await before.sqs.send(
+      new CreateQueueCommand({ QueueName: 'kept', Attributes: { VisibilityTimeout: '7' } }),
+    );
+    await before.sqs.send(new SendMessageCommand({ QueueUrl: queue.QueueUrl, MessageBody: 'still here' }));
+    await createTable(before.dynamodb, 'kept');
+    await before.ddb.send(new PutCommand({ TableName: 'kept', Item: { pk: 'k', n: 1 } }));
+    await before.s3.send(new CreateBucketCommand({ Bucket: 'kept' }));
+    await before.s3.send(new PutObjectCommand({ Bucket: 'kept', Key: 'a.txt', Body: 'object' }));
+    before.destroy();
+    await first.stop();
+
+    // Act
+    const second = await startLocalServers({ dataDir });
+    const after = clientsFor(second);
+    try {
+      const url = `${second.queueUrlPrefix}kept`;
+      const message = await after.sqs.send(new ReceiveMessageCommand({ QueueUrl: url, WaitTimeSeconds: 0 }));
+      const visibility = await after.sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['VisibilityTimeout'] }),
+      );
+      const item = await after.ddb.send(new GetCommand({ TableName: 'kept', Key: { pk: 'k' } }));
+      const object = await after.s3.send(new GetObjectCommand({ Bucket: 'kept', Key: 'a.txt' }));
+
+      // Assess
+      expect(message.Messages?.map((m) => m.Body)).toEqual(['still here']);
+      expect(visibility.Attributes?.VisibilityTimeout).toBe('7');
+      expect(item.Item).toEqual({ pk: 'k', n: 1 });
+      expect(await object.Body?.transformToString()).toBe('object');
+    } finally {
+      after.destroy();
+      await second.stop();
+    }
+  });
+});

@@ -1,0 +1,247 @@
+import path from 'node:path';
+import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  type HistoryEvent,
+  ListExecutionsCommand,
+  SFNClient,
+  StartExecutionCommand,
+  StopExecutionCommand,
+} from '@aws-sdk/client-sfn';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LambdaRuntime } from '../../../infra/local/lambda-runtime.ts';
+import { LOCAL_CREDENTIALS, type LocalServers, startLocalServers } from '../../../infra/local/servers.ts';
+import {
+  type StepFunctionsServer,
+  startStepFunctionsServer,
+} from '../../../infra/local/stepfunctions-server.ts';
+import { createAwsClients } from '../../../shared/aws/clients.ts';
+import { manifestDefinition, pipelineLikeDefinition, timeoutDefinition } from './fixtures/definitions.ts';
+
+const functionsDir = path.join(import.meta.dirname, 'fixtures', 'functions');
+
+describe('Step Functions emulator', () => {
+  let servers: LocalServers;
+  let sfnServer: StepFunctionsServer;
+  let sfn: SFNClient;
+  let s3: S3Client;
+
+  beforeAll(async () => {
+    servers = await startLocalServers();
+    s3 = new S3Client({
+      endpoint: servers.endpoints.s3,
+      region: 'us-east-1',
+      credentials: LOCAL_CREDENTIALS,
+      forcePathStyle: true,
+    });
+    const lambda = new LambdaRuntime({
+      functionsDir,
+      functions: [
+        { name: 'double', functionName: 't-double', timeoutSeconds: 30 },
+        { name: 'flaky', functionName: 't-flaky' },
+        { name: 'fail', functionName: 't-fail' },
+        { name: 'fail', functionName: 't-slow', timeoutSeconds: 1 },
+      ],
+    });
+    const clients = { ...createAwsClients({ region: 'us-east-1' }), s3 };
+    sfnServer = await startStepFunctionsServer({
+      stateMachines: [
+        { name: 'pipeline-like', definition: JSON.stringify(pipelineLikeDefinition) },
+        { name: 'manifest', definition: manifestDefinition },
+        { name: 'timeout', definition: timeoutDefinition },
+      ],
+      lambda,
+      clients,
+      waitOverrideMs: 50,
+      retryIntervalOverrideMs: 10,
+    });
+    sfn = new SFNClient({
+      endpoint: sfnServer.endpoint,
+      region: 'us-east-1',
+      credentials: LOCAL_CREDENTIALS,
+    });
+  });
+
+  afterAll(async () => {
+    sfn?.destroy();
+    s3?.destroy();
+    await sfnServer?.stop();
+    await servers?.stop();
+  });
+
+  async function runToEnd(machine: string, input: unknown, name?: string) {
+    const started = await sfn.send(
+      new StartExecutionCommand({
+        stateMachineArn: sfnServer.stateMachineArn(machine),
+        input: JSON.stringify(input),
+        ...(name && { name }),
+      }),
+    );
+    const executionArn = started.executionArn ?? '';
+    await sfnServer.whenDone(executionArn);
+    const described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    const events: HistoryEvent[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await sfn.send(
+        new GetExecutionHistoryCommand({ executionArn, maxResults: 25, nextToken }),
+      );
+      events.push(...(page.events ?? []));
+      nextToken = page.nextToken;
+    } while (nextToken);
+    return { executionArn, described, events };
+  }
+
+  it('runs a definition to success with tasks bound in process, retries, a Map and a shortened Wait', async () => {
+    // Prepare
+    const input = { value: 21, items: [1, 2, 3], explode: false };
+
+    // Act
+    const started = Date.now();
+    const { described, events } = await runToEnd('pipeline-like', input, 'run-ok');
+
+    // Assess
+    expect(described.status).toBe('SUCCEEDED');
+    expect(Date.now() - started).toBeLessThan(3000);
+    const output = JSON.parse(described.output ?? '{}');
+    expect(output.double).toEqual({ value: 42, functionName: 't-double' });
+    expect(output.flaky).toEqual({ attempts: 3 });
+    expect(output.doubled).toEqual([{ value: 2 }, { value: 4 }, { value: 6 }]);
+    expect(output.runId).toBe('run-ok');
+    const types = events.map((e) => e.type);
+    expect(types[0]).toBe('ExecutionStarted');
+    expect(types.at(-1)).toBe('ExecutionSucceeded');
+    expect(types.filter((t) => t === 'TaskFailed')).toHaveLength(2);
+    expect(types.filter((t) => t === 'MapIterationSucceeded')).toHaveLength(3);
+    expect(types).toContain('WaitStateExited');
+    const doubleEntered = events.findIndex((e) => e.stateEnteredEventDetails?.name === 'Double');
+    expect(types.slice(doubleEntered, doubleEntered + 5)).toEqual([
+      'TaskStateEntered',
+      'TaskScheduled',
+      'TaskStarted',
+      'TaskSucceeded',
+      'TaskStateExited',
+    ]);
+    const scheduled = events[doubleEntered + 1]?.taskScheduledEventDetails;
+    expect(JSON.parse(scheduled?.parameters ?? '{}').Payload).toEqual({ value: 21 });
+    const exited = events[doubleEntered + 4]?.stateExitedEventDetails;
+    expect(JSON.parse(exited?.output ?? '{}').double.value).toBe(42);
+    expect(events.every((e, i) => e.id === i + 1 && e.timestamp instanceof Date)).toBe(true);
+  });
+
+  it('routes a task failure through Catch to a Fail state carrying the Lambda error as cause', async () => {
+    // Act
+    const { described, events } = await runToEnd(
+      'pipeline-like',
+      { value: 1, items: [], explode: true },
+      'run-bad',
+    );
+
+    // Assess
+    expect(described.status).toBe('FAILED');
+    expect(described.error).toBe('RunFailed');
+    const cause = JSON.parse(described.cause ?? '{}');
+    expect(cause).toMatchObject({
+      errorType: 'SourceUnreachableError',
+      errorMessage: 'connection refused by db.example:5432',
+    });
+    const failed = events.find(
+      (e) => e.type === 'TaskFailed' && e.taskFailedEventDetails?.error === 'SourceUnreachableError',
+    );
+    expect(failed).toBeDefined();
+    const types = events.map((e) => e.type);
+    expect(types).toContain('FailStateEntered');
+    expect(types.at(-1)).toBe('ExecutionFailed');
+    expect(events.at(-1)?.executionFailedEventDetails?.error).toBe('RunFailed');
+  });
+
+  it('feeds a Distributed Map the items of its S3 manifest', async () => {
+    // Prepare
+    await s3.send(new CreateBucketCommand({ Bucket: 'manifests' }));
+    const items = Array.from({ length: 12 }, (_, n) => ({ n }));
+    await s3.send(
+      new PutObjectCommand({ Bucket: 'manifests', Key: 'run-1.json', Body: JSON.stringify(items) }),
+    );
+
+    // Act
+    const { described, events } = await runToEnd('manifest', {
+      manifest: { bucket: 'manifests', key: 'run-1.json' },
+    });
+
+    // Assess
+    expect(described.status).toBe('SUCCEEDED');
+    expect(JSON.parse(described.output ?? '{}').results).toEqual(items.map(({ n }) => n * 2));
+    expect(events.filter((e) => e.type === 'MapIterationStarted')).toHaveLength(12);
+    expect(events.some((e) => e.stateEnteredEventDetails?.name?.includes('ItemReader'))).toBe(false);
+  });
+
+  it('fails a Distributed Map whose manifest is missing with States.ItemReaderFailed', async () => {
+    // Act
+    const { described } = await runToEnd('manifest', { manifest: { bucket: 'manifests', key: 'nope.json' } });
+
+    // Assess
+    expect(described.status).toBe('FAILED');
+    expect(described.error).toBe('States.ItemReaderFailed');
+    expect(described.cause).toContain('s3://manifests/nope.json');
+  });
+
+  it('reports a function that outlives its timeout as Sandbox.Timedout', async () => {
+    // Act
+    const { described } = await runToEnd('timeout', {});
+
+    // Assess
+    expect(described.status).toBe('FAILED');
+    expect(described.error).toBe('Sandbox.Timedout');
+    expect(JSON.parse(described.cause ?? '{}').errorMessage).toContain('Task timed out after 1.00 seconds');
+  });
+
+  it('lists executions newest first, filters by status and refuses a reused name with other input', async () => {
+    // Act
+    const all = await sfn.send(
+      new ListExecutionsCommand({ stateMachineArn: sfnServer.stateMachineArn('pipeline-like') }),
+    );
+    const failed = await sfn.send(
+      new ListExecutionsCommand({
+        stateMachineArn: sfnServer.stateMachineArn('pipeline-like'),
+        statusFilter: 'FAILED',
+      }),
+    );
+    const reuse = sfn.send(
+      new StartExecutionCommand({
+        stateMachineArn: sfnServer.stateMachineArn('pipeline-like'),
+        name: 'run-ok',
+        input: '{"value":2}',
+      }),
+    );
+
+    // Assess
+    expect(all.executions?.map((e) => e.name)).toEqual(['run-bad', 'run-ok']);
+    expect(failed.executions?.map((e) => e.name)).toEqual(['run-bad']);
+    await expect(reuse).rejects.toMatchObject({ name: 'ExecutionAlreadyExists' });
+  });
+
+  it('stops a running execution and names a missing one in the error', async () => {
+    // Prepare
+    const started = await sfn.send(
+      new StartExecutionCommand({ stateMachineArn: sfnServer.stateMachineArn('timeout'), input: '{}' }),
+    );
+
+    // Act
+    await sfn.send(
+      new StopExecutionCommand({ executionArn: started.executionArn, error: 'Manual', cause: 'ops' }),
+    );
+    const record = await sfnServer.whenDone(started.executionArn ?? '');
+    const missing = sfn.send(
+      new DescribeExecutionCommand({
+        executionArn: `${sfnServer.stateMachineArnPrefix.replace('stateMachine', 'execution')}timeout:nope`,
+      }),
+    );
+
+    // Assess
+    expect(record.status).toBe('ABORTED');
+    expect(record.error).toBe('Manual');
+    expect(record.events.at(-1)?.type).toBe('ExecutionAborted');
+    await expect(missing).rejects.toMatchObject({ name: 'ExecutionDoesNotExist' });
+  });
+});

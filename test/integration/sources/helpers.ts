@@ -1,0 +1,57 @@
+import { createAwsClients, type AwsClients } from '../../../shared/aws/clients.ts';
+import { StaticSecretsProvider } from '../../../shared/aws/secrets.ts';
+import type { ChangeWindow, ConnectorContext, Cursor, SourceConnector, SourceRow } from '../../../shared/connectors/types.ts';
+import type { RetryOptions } from '../../../shared/domain/retry.ts';
+import { type PipelineInput, pipelineSchema, type SourceConfig } from '../../../shared/pipeline/schema.ts';
+
+/** Retries fast enough for tests, yet enough of them to ride over one injected fault. */
+export const TEST_RETRY: RetryOptions = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5, jitter: 'none' };
+
+export interface SourceUnderTest<T extends SourceConfig['type']> {
+  readonly config: Extract<SourceConfig, { type: T }>;
+  readonly context: ConnectorContext;
+}
+
+/** Parses a source config the way a pipeline file is parsed, with a context around it. */
+export function sourceSetup<T extends SourceConfig['type']>(
+  source: PipelineInput['source'] & { type: T },
+  options: { secrets?: Record<string, string | Record<string, unknown>>; clients?: Partial<AwsClients>; retry?: RetryOptions } = {},
+): SourceUnderTest<T> {
+  const pipeline = pipelineSchema.parse({ name: 'source-test', source, target: { type: 'dynamodb' } });
+  return {
+    config: pipeline.source as Extract<SourceConfig, { type: T }>,
+    context: {
+      pipeline,
+      clients: { ...createAwsClients(), ...options.clients },
+      secrets: new StaticSecretsProvider(options.secrets ?? {}),
+      dataBucket: 'esync-test-data',
+      stage: 'test',
+      retry: options.retry ?? TEST_RETRY,
+    },
+  };
+}
+
+/** Every page of a read. */
+export async function readPages(
+  source: SourceConnector,
+  window: ChangeWindow = { from: null, to: null },
+  partition = { id: 'all', spec: {} },
+  resumeAfter?: Cursor,
+): Promise<SourceRow[][]> {
+  const pages: SourceRow[][] = [];
+  for await (const page of source.read(window, partition, resumeAfter)) pages.push(page);
+  return pages;
+}
+
+/** Every row of a read, pages flattened. */
+export async function readAll(
+  source: SourceConnector,
+  window?: ChangeWindow,
+  partition?: { id: string; spec: Record<string, unknown> },
+  resumeAfter?: Cursor,
+): Promise<SourceRow[]> {
+  return (await readPages(source, window, partition, resumeAfter)).flat();
+}
+
+/** The keys of rows, in read order. */
+export const keysOf = (rows: readonly SourceRow[]): string[] => rows.map((r) => r.cursor.key);

@@ -1,0 +1,182 @@
+import mysql from 'mysql2/promise';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createMysqlSource } from '../../../shared/connectors/sources/mysql/source.ts';
+import type { SourceConnector } from '../../../shared/connectors/types.ts';
+import { ConnectorError } from '../../../shared/errors.ts';
+import { type RunningServer, requireSystemServer, startMariaDb } from '../../support/system-servers.ts';
+import { type FaultProxy, startFaultProxy } from './fault-proxy.ts';
+import { keysOf, readAll, readPages, sourceSetup } from './helpers.ts';
+
+const T0 = '2024-05-01T10:00:00.000Z';
+const at = (seconds: number) => new Date(Date.parse(T0) + seconds * 1000).toISOString();
+const sqlTime = (iso: string) => iso.replace('T', ' ').replace('Z', '');
+
+describe.runIf(requireSystemServer('mariadb').available)('mysql source on Debian MariaDB', () => {
+  let server: RunningServer;
+  let admin: mysql.Connection;
+  let proxy: FaultProxy;
+  const sources: SourceConnector[] = [];
+
+  const source = (overrides: Record<string, unknown> = {}, secret: Record<string, unknown> = {}) => {
+    const { config, context } = sourceSetup(
+      {
+        type: 'mysql',
+        connection: { secret: 'db', ssl: 'disable' },
+        table: 'items',
+        key: ['id'],
+        cursor: ['updated_at'],
+        pageSize: 4,
+        ...overrides,
+      },
+      {
+        secrets: {
+          db: { host: '127.0.0.1', port: server.port, user: 'root', password: '', database: 'esync', ...secret },
+        },
+      },
+    );
+    const created = createMysqlSource(config, context);
+    sources.push(created);
+    return created;
+  };
+
+  beforeAll(async () => {
+    server = await startMariaDb();
+    admin = await mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'root', database: 'esync' });
+    proxy = await startFaultProxy(server.port);
+  });
+
+  afterAll(async () => {
+    await Promise.all(sources.splice(0).map((s) => s.close()));
+    await proxy?.close();
+    await admin?.end();
+    await server?.stop();
+  });
+
+  beforeEach(async () => {
+    await Promise.all(sources.splice(0).map((s) => s.close()));
+    await admin.query('DROP TABLE IF EXISTS items');
+    await admin.query(`CREATE TABLE items (
+      id INT PRIMARY KEY,
+      name VARCHAR(50) NOT NULL,
+      updated_at DATETIME(6) NOT NULL,
+      deleted TINYINT(1) NOT NULL DEFAULT 0,
+      INDEX by_cursor (updated_at, id)
+    )`);
+    // Ten rows (ids 1-10) share one instant, more than two pages of 4.
+    const rows = Array.from({ length: 20 }, (_, i) => [i + 1, `item ${i + 1}`, sqlTime(i < 10 ? T0 : at(i + 1))]);
+    await admin.query('INSERT INTO items (id, name, updated_at) VALUES ?', [rows]);
+  });
+
+  it('discovers the columns, their types and the primary key from information_schema', async () => {
+    const discovery = await source().discover();
+    expect(discovery.fields).toEqual([
+      { name: 'id', type: 'int(11)', nullable: false },
+      { name: 'name', type: 'varchar(50)', nullable: false },
+      { name: 'updated_at', type: 'datetime(6)', nullable: false },
+      { name: 'deleted', type: 'tinyint(1)', nullable: false },
+    ]);
+    expect(discovery.primaryKey).toEqual(['id']);
+    expect(discovery.capabilities).toEqual({ incremental: true, deletes: 'none', cdc: false });
+  });
+
+  it('reads every row in (cursor, key) order with DATETIME values as UTC ISO-8601', async () => {
+    const reader = source();
+    const to = await reader.currentHighWatermark();
+    const pages = await readPages(reader, { from: null, to });
+    expect(pages.every((p) => p.length > 0 && p.length <= 4)).toBe(true);
+    expect(keysOf(pages.flat())).toEqual(Array.from({ length: 20 }, (_, i) => String(i + 1)));
+    expect(to).toEqual({ values: [at(20)], key: '20' });
+    expect(pages[0]?.[0]).toEqual({
+      data: { id: 1, name: 'item 1', updated_at: T0, deleted: 0 },
+      deleted: false,
+      cursor: { values: [T0], key: '1' },
+      version: `t:${T0}|1`,
+      ts: T0,
+    });
+  });
+
+  it('reads rows sharing a cursor value across page boundaries exactly once, also when resumed', async () => {
+    const reader = source();
+    const window = { from: null, to: { values: [T0], key: '10' } };
+    const first = await readPages(reader, window);
+    const resumed = await readAll(reader, window, undefined, first[1]?.[0]?.cursor);
+    expect(keysOf(first.flat())).toEqual(['1', '2', '3', '4', '5', '6', '7', '8', '9', '10']);
+    expect(keysOf(resumed)).toEqual(['6', '7', '8', '9', '10']);
+  });
+
+  it('moves only the rows changed after the first window on an incremental second pass', async () => {
+    const reader = source();
+    const first = await reader.currentHighWatermark();
+    await readAll(reader, { from: null, to: first });
+    await admin.query(`UPDATE items SET name = 'changed', updated_at = ? WHERE id IN (4, 12)`, [sqlTime(at(40))]);
+    await admin.query(`INSERT INTO items (id, name, updated_at) VALUES (21, 'new', ?)`, [
+      '2024-05-01 10:00:41.000250',
+    ]);
+
+    const second = await reader.currentHighWatermark();
+    const rows = await readAll(reader, { from: first, to: second });
+
+    expect(keysOf(rows)).toEqual(['4', '12', '21']);
+    expect(rows[2]?.cursor.values).toEqual(['2024-05-01T10:00:41.000250Z']);
+  });
+
+  it('marks rows whose soft-delete flag is 1 as deleted', async () => {
+    await admin.query('UPDATE items SET deleted = 1 WHERE id IN (5, 6)');
+    const rows = await readAll(source({ deletes: { mode: 'soft', column: 'deleted' } }));
+    expect(rows.filter((r) => r.deleted).map((r) => r.cursor.key)).toEqual(['5', '6']);
+  });
+
+  it('splits a window into disjoint key-hash partitions that together hold every row', async () => {
+    const reader = source();
+    const window = { from: null, to: await reader.currentHighWatermark() };
+    const partitions = await reader.planPartitions(window, 2);
+    const perPartition = await Promise.all(partitions.map((p) => readAll(reader, window, p)));
+    expect(partitions).toHaveLength(2);
+    expect(perPartition.every((rows) => rows.length > 0)).toBe(true);
+    expect(
+      perPartition
+        .flat()
+        .map((r) => Number(r.cursor.key))
+        .sort((a, b) => a - b),
+    ).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+  });
+
+  it('retries a page when the connection is cut in the middle of a read', async () => {
+    const reader = source({}, { port: proxy.port });
+    const keys: string[] = [];
+    let pages = 0;
+    const before = proxy.injected;
+    for await (const page of reader.read({ from: null, to: null }, { id: 'all', spec: {} })) {
+      keys.push(...keysOf(page));
+      if (++pages === 1) proxy.failNext(1);
+    }
+    expect(proxy.injected).toBe(before + 1);
+    expect(keys).toEqual(Array.from({ length: 20 }, (_, i) => String(i + 1)));
+  });
+
+  it('names the missing table and the missing key column in a connector error', async () => {
+    await expect(source({ table: 'nothere' }).discover()).rejects.toThrow(/table "esync\.nothere".*no such table/);
+    await expect(source({ key: ['uuid'] }).discover()).rejects.toThrow(/no column "uuid" \(key\)/);
+  });
+
+  it('reports a wrong password as access denied without showing it', async () => {
+    await admin.query(`CREATE USER IF NOT EXISTS 'reader'@'%' IDENTIFIED BY 'right-password'`);
+    const error = await source({}, { user: 'reader', password: 'wrong-password' })
+      .discover()
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConnectorError);
+    expect((error as Error).message).toMatch(/MySQL at reader@127\.0\.0\.1:\d+\/esync: access denied for user "reader"/);
+    expect((error as Error).message).not.toContain('wrong-password');
+  });
+
+  it('reports an unreachable server by host and port', async () => {
+    const closed = await startFaultProxy(1);
+    const port = closed.port;
+    await closed.close();
+    const error = await source({}, { port })
+      .discover()
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConnectorError);
+    expect((error as Error).message).toContain(`127.0.0.1:${port}/esync: cannot connect (ECONNREFUSED)`);
+  });
+});

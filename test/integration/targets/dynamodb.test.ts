@@ -1,0 +1,359 @@
+import { CreateTableCommand, DeleteTableCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type LocalServers, startLocalServers } from '../../../infra/local/servers.ts';
+import type { AwsClients } from '../../../shared/aws/clients.ts';
+import {
+  createDynamoDbTarget,
+  DynamoDbTarget,
+} from '../../../shared/connectors/targets/dynamodb/dynamodb-target.ts';
+import { ConfigError, ConnectorError, TransientError, ValidationError } from '../../../shared/errors.ts';
+import { contentHash } from '../../../shared/records/hash.ts';
+import { positionVersion } from '../../../shared/records/version.ts';
+import { collect, localClients, remove, targetContext, upsert } from './support.ts';
+
+let servers: LocalServers;
+let clients: AwsClients;
+let tableCount = 0;
+let table: string;
+
+beforeAll(async () => {
+  servers = await startLocalServers();
+  clients = localClients(servers.endpoints);
+});
+
+afterAll(async () => {
+  await servers?.stop();
+});
+
+async function createTable(name: string, keyAttribute = 'pk'): Promise<void> {
+  await clients.dynamodb.send(
+    new CreateTableCommand({
+      TableName: name,
+      KeySchema: [{ AttributeName: keyAttribute, KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: keyAttribute, AttributeType: 'S' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+}
+
+beforeEach(async () => {
+  table = `users-target-${++tableCount}`;
+  await createTable(table);
+});
+
+afterEach(async () => {
+  await clients.dynamodb.send(new DeleteTableCommand({ TableName: table }));
+});
+
+function target(options: { keyAttribute?: string; tableName?: string; clients?: AwsClients } = {}) {
+  return createDynamoDbTarget(
+    { type: 'dynamodb', table: options.tableName ?? table, keyAttribute: options.keyAttribute ?? 'pk' },
+    targetContext({ type: 'dynamodb', table: options.tableName ?? table }, options.clients ?? clients),
+  );
+}
+
+async function rawItem(key: string, keyAttribute = 'pk') {
+  const out = await clients.dynamodb.send(
+    new GetItemCommand({ TableName: table, Key: { [keyAttribute]: { S: key } } }),
+  );
+  return out.Item;
+}
+
+/** Makes the next `times` requests of `operation` fail with a DynamoDB error named `name`. */
+function injectFailures(
+  on: AwsClients,
+  operation: string,
+  name: string,
+  times: number,
+): { count: () => number } {
+  let injected = 0;
+  on.dynamodb.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === `${operation}Command` && injected < times) {
+        injected++;
+        throw Object.assign(new Error(`injected ${name}`), { name, $metadata: { httpStatusCode: 400 } });
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: `inject-${name}-${Math.random()}` },
+  );
+  return { count: () => injected };
+}
+
+describe('dynamodb target', () => {
+  it('discovers an existing table and reports a missing one without failing', async () => {
+    // Act
+    const existing = await target().discover();
+    const missing = await target({ tableName: 'no-such-table' }).discover();
+
+    // Assess
+    expect(existing).toEqual({ exists: true, detail: expect.stringContaining(table) });
+    expect(missing).toEqual({ exists: false, detail: 'table "no-such-table" does not exist' });
+  });
+
+  it('refuses a table whose partition key is not the key attribute', async () => {
+    // Act
+    const discovering = target({ keyAttribute: 'id' }).discover();
+
+    // Assess
+    await expect(discovering).rejects.toThrow(ConfigError);
+    await expect(discovering).rejects.toThrow(/string partition key "id"/);
+  });
+
+  it('writes the owned table named after stage and pipeline when no table is configured', () => {
+    // Act
+    const owned = new DynamoDbTarget(
+      { type: 'dynamodb', keyAttribute: 'pk' },
+      targetContext({ type: 'dynamodb' }, clients),
+    );
+
+    // Assess
+    expect(owned.table).toBe('esync-dev-users-sync-target');
+  });
+
+  it('stores an item as the record fields plus the key and short meta attributes only', async () => {
+    // Prepare
+    const data = { id: 7, name: 'Ada', tags: ['x'], address: { city: 'London' } };
+
+    // Act
+    const outcomes = await target().write([upsert('7', 10, data)]);
+
+    // Assess
+    expect(outcomes).toEqual([{ key: '7', status: 'applied' }]);
+    const item = await rawItem('7');
+    expect(Object.keys(item ?? {}).sort()).toEqual(['_h', '_v', 'address', 'id', 'name', 'pk', 'tags']);
+    expect(item?._v).toEqual({ S: positionVersion(10) });
+    expect(item?._h).toEqual({ S: contentHash(data) });
+  });
+
+  it('reads state in batches, without data unless asked, and leaves out unknown keys', async () => {
+    // Prepare
+    const t = target();
+    const writes = Array.from({ length: 230 }, (_, i) => upsert(`k${i}`, 5, { id: i, n: `name-${i}` }));
+    await t.write(writes);
+    const keys = [...writes.map((w) => w.key), 'k0', 'missing'];
+
+    // Act
+    const lean = await t.readState(keys, { withData: false });
+    const full = await t.readState(['k3'], { withData: true });
+
+    // Assess
+    expect(lean.size).toBe(230);
+    expect(lean.get('k42')).toEqual({
+      version: positionVersion(5),
+      hash: contentHash({ id: 42, n: 'name-42' }),
+      deleted: false,
+    });
+    expect(lean.has('missing')).toBe(false);
+    expect(full.get('k3')?.data).toEqual({ id: 3, n: 'name-3' });
+  });
+
+  it('reads the keys DynamoDB left unprocessed in a later round', async () => {
+    // Prepare
+    const shedding = localClients(servers.endpoints);
+    let shed = false;
+    shedding.dynamodb.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName !== 'BatchGetItemCommand' || shed) return next(args);
+        shed = true;
+        const input = args.input as { RequestItems: Record<string, { Keys: unknown[] }> };
+        const request = input.RequestItems[table] as { Keys: unknown[] };
+        const kept = request.Keys.slice(0, 2);
+        const left = request.Keys.slice(2);
+        const result = await next({
+          ...args,
+          input: { ...input, RequestItems: { [table]: { ...request, Keys: kept } } },
+        });
+        (result.output as { UnprocessedKeys?: unknown }).UnprocessedKeys = {
+          [table]: { ...request, Keys: left },
+        };
+        return result;
+      },
+      { step: 'initialize', name: 'shed-batch-get' },
+    );
+    await target().write([
+      upsert('a', 1, { id: 'a' }),
+      upsert('b', 1, { id: 'b' }),
+      upsert('c', 1, { id: 'c' }),
+    ]);
+
+    // Act
+    const state = await target({ clients: shedding }).readState(['a', 'b', 'c'], { withData: false });
+
+    // Assess
+    expect(shed).toBe(true);
+    expect([...state.keys()].sort()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('skips a record whose stored version is newer, and a replay of the same version', async () => {
+    // Prepare
+    const t = target();
+    await t.write([upsert('1', 20, { id: 1, name: 'new' })]);
+
+    // Act
+    const outcomes = await t.write([upsert('1', 19, { id: 1, name: 'old' }), upsert('2', 1, { id: 2 })]);
+    const replay = await t.write([upsert('1', 20, { id: 1, name: 'new' })]);
+
+    // Assess
+    expect(outcomes).toEqual([
+      { key: '1', status: 'stale' },
+      { key: '2', status: 'applied' },
+    ]);
+    expect(replay).toEqual([{ key: '1', status: 'stale' }]);
+    expect((await t.readState(['1'], { withData: true })).get('1')?.data).toEqual({ id: 1, name: 'new' });
+  });
+
+  it('applies only the changed records on an incremental second pass', async () => {
+    // Prepare
+    const t = target();
+    await t.write([upsert('1', 1, { id: 1, v: 'a' }), upsert('2', 1, { id: 2, v: 'b' })]);
+
+    // Act
+    const outcomes = await t.write([
+      upsert('1', 1, { id: 1, v: 'a' }),
+      upsert('2', 2, { id: 2, v: 'changed' }),
+    ]);
+
+    // Assess
+    expect(outcomes.map((o) => o.status)).toEqual(['stale', 'applied']);
+    expect((await t.readState(['2'], { withData: true })).get('2')?.data).toEqual({ id: 2, v: 'changed' });
+  });
+
+  it('keeps a tombstone so a late older upsert cannot resurrect a deleted record', async () => {
+    // Prepare
+    const t = target();
+    await t.write([upsert('9', 1, { id: 9, name: 'x' })]);
+
+    // Act
+    const deleted = await t.write([remove('9', 3)]);
+    const late = await t.write([upsert('9', 2, { id: 9, name: 'late' })]);
+
+    // Assess
+    expect(deleted).toEqual([{ key: '9', status: 'applied' }]);
+    expect(late).toEqual([{ key: '9', status: 'stale' }]);
+    expect(Object.keys((await rawItem('9')) ?? {}).sort()).toEqual(['_d', '_h', '_v', 'pk']);
+    expect((await t.readState(['9'], { withData: true })).get('9')).toEqual({
+      version: positionVersion(3),
+      hash: 'deleted',
+      deleted: true,
+    });
+  });
+
+  it('reports the older of two writes of one key in a batch as stale and applies the newer', async () => {
+    // Act
+    const outcomes = await target().write([
+      upsert('5', 2, { id: 5, v: 'newer' }),
+      upsert('5', 1, { id: 5, v: 'older' }),
+    ]);
+
+    // Assess
+    expect(outcomes).toEqual([
+      { key: '5', status: 'applied' },
+      { key: '5', status: 'stale' },
+    ]);
+    expect((await target().readState(['5'], { withData: true })).get('5')?.data).toEqual({
+      id: 5,
+      v: 'newer',
+    });
+  });
+
+  it('keeps a data field named like the key attribute when it holds the key', async () => {
+    // Prepare
+    const idTable = `${table}-id`;
+    await createTable(idTable, 'id');
+    const t = target({ keyAttribute: 'id', tableName: idTable });
+
+    // Act
+    const outcomes = await t.write([
+      upsert('u1', 1, { id: 'u1', name: 'Ada' }),
+      upsert('u2', 1, { id: 'other' }),
+    ]);
+    const state = await t.readState(['u1'], { withData: true });
+    const snapshot = await collect(t.snapshot());
+    await clients.dynamodb.send(new DeleteTableCommand({ TableName: idTable }));
+
+    // Assess
+    expect(outcomes[0]).toEqual({ key: 'u1', status: 'applied' });
+    expect(outcomes[1]).toMatchObject({ key: 'u2', status: 'failed', error: expect.any(ValidationError) });
+    expect(state.get('u1')?.data).toEqual({ id: 'u1', name: 'Ada' });
+    expect(snapshot).toEqual([
+      { key: 'u1', version: positionVersion(1), hash: contentHash({ id: 'u1', name: 'Ada' }) },
+    ]);
+  });
+
+  it('fails a record whose fields collide with the meta attributes, and only that record', async () => {
+    // Act
+    const outcomes = await target().write([upsert('1', 1, { id: 1, _v: 'mine' }), upsert('2', 1, { id: 2 })]);
+
+    // Assess
+    expect(outcomes[0]).toMatchObject({ key: '1', status: 'failed' });
+    expect(outcomes[0]?.status === 'failed' && outcomes[0].error).toBeInstanceOf(ValidationError);
+    expect(String(outcomes[0]?.status === 'failed' && (outcomes[0].error as Error).message)).toMatch(
+      /"_v" reserved/,
+    );
+    expect(outcomes[1]).toEqual({ key: '2', status: 'applied' });
+  });
+
+  it('retries throttled puts and applies them', async () => {
+    // Prepare
+    const throttled = localClients(servers.endpoints);
+    const injected = injectFailures(throttled, 'PutItem', 'ProvisionedThroughputExceededException', 2);
+
+    // Act
+    const outcomes = await target({ clients: throttled }).write([upsert('1', 1, { id: 1 })]);
+
+    // Assess
+    expect(injected.count()).toBe(2);
+    expect(outcomes).toEqual([{ key: '1', status: 'applied' }]);
+  });
+
+  it('fails a record with a TransientError when throttling outlasts the retries', async () => {
+    // Prepare
+    const throttled = localClients(servers.endpoints);
+    injectFailures(throttled, 'PutItem', 'ProvisionedThroughputExceededException', 100);
+
+    // Act
+    const [outcome] = await target({ clients: throttled }).write([upsert('1', 1, { id: 1 })]);
+
+    // Assess
+    expect(outcome).toMatchObject({ key: '1', status: 'failed' });
+    expect(outcome?.status === 'failed' && outcome.error).toBeInstanceOf(TransientError);
+  });
+
+  it('throws a ConnectorError naming the table when it does not exist', async () => {
+    // Act
+    const writing = target({ tableName: 'no-such-table' }).write([upsert('1', 1, { id: 1 })]);
+
+    // Assess
+    await expect(writing).rejects.toThrow(ConnectorError);
+    await expect(writing).rejects.toThrow('table "no-such-table" does not exist');
+  });
+
+  it('snapshots live records with hashes recomputed from the stored data, skipping tombstones', async () => {
+    // Prepare
+    const t = target();
+    const writes = Array.from({ length: 40 }, (_, i) => upsert(`k${i}`, 1, { id: i }));
+    await t.write([...writes, remove('gone', 2)]);
+    // Someone else edits an item behind our back: its _h no longer matches its data.
+    await clients.ddb.send(
+      new PutCommand({
+        TableName: table,
+        Item: { pk: 'k0', id: 0, edited: true, _v: positionVersion(1), _h: 'stale-hash' },
+      }),
+    );
+
+    // Act
+    const records = await collect(t.snapshot());
+
+    // Assess
+    expect(records).toHaveLength(40);
+    expect(records.find((r) => r.key === 'gone')).toBeUndefined();
+    expect(records.find((r) => r.key === 'k0')?.hash).toBe(contentHash({ id: 0, edited: true }));
+    expect(records.find((r) => r.key === 'k7')).toEqual({
+      key: 'k7',
+      version: positionVersion(1),
+      hash: contentHash({ id: 7 }),
+    });
+  });
+});

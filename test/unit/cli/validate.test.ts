@@ -1,0 +1,179 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { validate } from '../../../cli/commands/validate.ts';
+import { type CliIo, UsageError } from '../../../cli/io.ts';
+import { main } from '../../../cli/main.ts';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+function captureIo(cwd: string): CliIo & { stdout: string[]; stderr: string[] } {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  return {
+    out: (text) => stdout.push(text),
+    err: (text) => stderr.push(text),
+    isTty: false,
+    env: {},
+    cwd,
+    stdout,
+    stderr,
+  };
+}
+
+const GOOD = `name: good\nsource:\n  type: cdc\n  key: [id]\ntriggers:\n  cdc:\n    pattern: { source: [test] }\ntarget:\n  type: dynamodb\n`;
+
+describe('esync validate', () => {
+  let dir: string;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'esync-validate-'));
+    await mkdir(path.join(dir, 'pipelines'));
+  });
+
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('validates the repository pipelines/ by default and exits 0', async () => {
+    // Prepare
+    const io = captureIo(repoRoot);
+
+    // Act
+    const code = await validate([], io);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(io.stdout).toEqual(['4 pipelines valid: github-issues, inventory-cdc, orders-sync, users-sync']);
+  });
+
+  it('prints every problem as file:line:col path message relative to cwd, then a summary, and exits 1', async () => {
+    // Prepare
+    await writeFile(path.join(dir, 'pipelines', 'good.yaml'), GOOD);
+    await writeFile(
+      path.join(dir, 'pipelines', 'typo.yaml'),
+      GOOD.replace('good', 'typo').replace('target:', 'targt:'),
+    );
+    const io = captureIo(dir);
+
+    // Act
+    const code = await validate([], io);
+
+    // Assess
+    expect(code).toBe(1);
+    expect(io.stdout).toEqual([
+      `${path.join('pipelines', 'typo.yaml')}:1:1 target missing required key \`target\``,
+      `${path.join('pipelines', 'typo.yaml')}:8:1 targt unknown key \`targt\`; did you mean \`target\`?`,
+      '2 problems in 1 file; 1 pipeline valid',
+    ]);
+  });
+
+  it('takes files and directories as arguments', async () => {
+    // Prepare
+    await writeFile(path.join(dir, 'one.yaml'), GOOD.replace('good', 'one'));
+    await writeFile(path.join(dir, 'pipelines', 'two.yml'), GOOD.replace('good', 'two'));
+    const io = captureIo(dir);
+
+    // Act
+    const code = await validate(['one.yaml', 'pipelines'], io);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(io.stdout).toEqual(['2 pipelines valid: one, two']);
+  });
+
+  it('prints one JSON object with ok, pipelines and problems on --json', async () => {
+    // Prepare
+    await writeFile(path.join(dir, 'pipelines', 'good.yaml'), GOOD);
+    await writeFile(
+      path.join(dir, 'pipelines', 'bad.yaml'),
+      'name: bad\nsource: {type: nope, key: [id]}\ntarget: {type: s3}\n',
+    );
+    const io = captureIo(dir);
+
+    // Act
+    const code = await validate(['--json'], io);
+
+    // Assess
+    expect(code).toBe(1);
+    expect(io.stdout).toHaveLength(1);
+    expect(io.stdout[0]).not.toContain('\n');
+    expect(JSON.parse(io.stdout[0] ?? '')).toEqual({
+      ok: false,
+      pipelines: ['good'],
+      problems: [
+        {
+          file: path.join('pipelines', 'bad.yaml'),
+          line: 2,
+          col: 16,
+          path: 'source.type',
+          message: expect.stringMatching(/^unknown source type `nope`; valid source types: postgres, /),
+        },
+      ],
+    });
+  });
+
+  it('reports ok true and no problems in JSON when everything is valid', async () => {
+    // Prepare
+    await writeFile(path.join(dir, 'pipelines', 'good.yaml'), GOOD);
+    const io = captureIo(dir);
+
+    // Act
+    const code = await validate(['--json'], io);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(JSON.parse(io.stdout[0] ?? '')).toEqual({ ok: true, pipelines: ['good'], problems: [] });
+  });
+
+  it('exits 1 for a path that does not exist', async () => {
+    // Prepare
+    const io = captureIo(dir);
+
+    // Act
+    const code = await validate(['nowhere'], io);
+
+    // Assess
+    expect(code).toBe(1);
+    expect(io.stdout[0]).toBe('nowhere:1:1 no such file or directory');
+  });
+
+  it('rejects an unknown flag with a UsageError suggesting the right one', async () => {
+    // Prepare
+    const io = captureIo(dir);
+
+    // Act
+    const run = validate(['--jsn'], io);
+
+    // Assess
+    await expect(run).rejects.toThrow(UsageError);
+    await expect(validate(['--jsn'], io)).rejects.toThrow(/^unknown option --jsn; did you mean `--json`\?/);
+  });
+
+  it('exits 2 with the message on stderr when run through the CLI with an unknown flag', async () => {
+    // Prepare
+    const io = captureIo(dir);
+
+    // Act
+    const code = await main(['validate', '--strict'], io);
+
+    // Assess
+    expect(code).toBe(2);
+    expect(io.stderr.join('\n')).toContain('unknown option --strict');
+    expect(io.stdout).toEqual([]);
+  });
+
+  it('prints its usage on --help and exits 0', async () => {
+    // Prepare
+    const io = captureIo(dir);
+
+    // Act
+    const code = await validate(['--help'], io);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(io.stdout[0]).toMatch(/^Usage: esync validate/);
+  });
+});

@@ -1,0 +1,194 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  envelopeOverheadBytes,
+  isClaimCheck,
+  messageKey,
+  type PackedMessage,
+  packRecords,
+} from '../../../shared/domain/pack.ts';
+import { ConfigError } from '../../../shared/errors.ts';
+
+interface Rec {
+  readonly key: string;
+  readonly version: string;
+  readonly text: string;
+}
+
+const rec = (key: string, text = 'x'): Rec => ({ key, version: 'p:1', text });
+const size = (r: unknown) => Buffer.byteLength(JSON.stringify(r), 'utf8');
+
+function inline<T>(packed: PackedMessage<T>[]): T[][] {
+  return packed.filter((p) => !isClaimCheck(p)).map((p) => ('records' in p ? p.records : []));
+}
+
+describe('packRecords', () => {
+  it('fills messages up to maxRecords', () => {
+    const records = ['a', 'b', 'c', 'd', 'e'].map((k) => rec(k));
+
+    const packed = packRecords(records, { maxRecords: 2, maxBytes: 10_000 });
+
+    expect(inline(packed).map((g) => g.map((r) => r.key))).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
+  });
+
+  it('fills messages up to maxBytes, counting brackets, commas and the overhead', () => {
+    const records = ['a', 'b', 'c'].map((k) => rec(k));
+    const one = size(records[0]);
+    const overheadBytes = 50;
+    // Exactly two records and their comma fit.
+    const maxBytes = overheadBytes + 2 + 2 * one + 1;
+
+    const packed = packRecords(records, { maxRecords: 100, maxBytes, overheadBytes });
+
+    expect(inline(packed).map((g) => g.length)).toEqual([2, 1]);
+    expect(packed[0]?.bytes).toBe(maxBytes);
+  });
+
+  it('counts UTF-8 bytes, not characters', () => {
+    const records = [rec('a', 'é'.repeat(100)), rec('b', 'é'.repeat(100))];
+    const bytesOfOne = size(records[0]);
+
+    const packed = packRecords(records, { maxRecords: 10, maxBytes: 2 * bytesOfOne });
+
+    expect(bytesOfOne).toBeGreaterThan(JSON.stringify(records[0]).length);
+    expect(inline(packed).map((g) => g.length)).toEqual([1, 1]);
+  });
+
+  it('returns a record too large for any message as a claim check, in its place', () => {
+    const big = rec('big', 'z'.repeat(2000));
+    const records = [rec('a'), big, rec('b')];
+
+    const packed = packRecords(records, { maxRecords: 10, maxBytes: 1024 });
+
+    expect(packed).toHaveLength(2);
+    expect(packed[0]).toEqual({ claimCheck: big, bytes: size(big), json: JSON.stringify(big) });
+    expect(inline(packed)).toEqual([[rec('a'), rec('b')]]);
+  });
+
+  it('sends records above a lower claim check threshold by claim check too', () => {
+    const medium = rec('m', 'z'.repeat(300));
+
+    const packed = packRecords([medium, rec('a')], {
+      maxRecords: 10,
+      maxBytes: 10_000,
+      claimCheckThreshold: 200,
+    });
+
+    expect(packed.filter(isClaimCheck).map((p) => p.claimCheck)).toEqual([medium]);
+  });
+
+  it('gives json that parses back to the records and bytes that match the body', () => {
+    const overhead = envelopeOverheadBytes({ kind: 'records', v: 1, messageKey: 'x'.repeat(22) });
+    const records = Array.from({ length: 20 }, (_, i) => rec(String(i), 'ü'.repeat(i * 7)));
+
+    const packed = packRecords(records, { maxRecords: 6, maxBytes: 1024, overheadBytes: overhead });
+
+    for (const message of packed) {
+      if (isClaimCheck(message)) continue;
+      const body = JSON.stringify({
+        kind: 'records',
+        v: 1,
+        messageKey: 'x'.repeat(22),
+        records: message.records,
+      });
+      expect(JSON.parse(message.json)).toEqual(message.records);
+      expect(Buffer.byteLength(body, 'utf8')).toBe(message.bytes);
+    }
+  });
+
+  it('keeps every record exactly once, in order, within the limits', () => {
+    const records = fc.array(
+      fc.record({
+        key: fc.string({ minLength: 1, maxLength: 5 }),
+        version: fc.constant('p:1'),
+        text: fc.string({ maxLength: 400 }),
+      }),
+      { maxLength: 40 },
+    );
+    fc.assert(
+      fc.property(
+        records,
+        fc.integer({ min: 1, max: 8 }),
+        fc.integer({ min: 200, max: 2000 }),
+        (all, maxRecords, maxBytes) => {
+          const packed = packRecords(all, { maxRecords, maxBytes, overheadBytes: 40 });
+
+          const back = packed.flatMap((p) => (isClaimCheck(p) ? [p.claimCheck] : p.records));
+          expect(back).toHaveLength(all.length);
+          expect(new Set(back)).toEqual(new Set(all));
+          for (const p of packed) {
+            if (isClaimCheck(p)) expect(40 + 2 + p.bytes).toBeGreaterThan(maxBytes);
+            else {
+              expect(p.records.length).toBeLessThanOrEqual(maxRecords);
+              expect(40 + Buffer.byteLength(p.json, 'utf8')).toBe(p.bytes);
+              expect(p.bytes).toBeLessThanOrEqual(maxBytes);
+            }
+          }
+          const inlineOrder = packed.flatMap((p) => (isClaimCheck(p) ? [] : p.records));
+          expect(inlineOrder).toEqual(all.filter((r) => inlineOrder.includes(r)));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('packs the same records into the same groups every time', () => {
+    const records = Array.from({ length: 50 }, (_, i) => rec(String(i), 'y'.repeat(i % 13)));
+
+    const first = packRecords(records, { maxRecords: 7, maxBytes: 500 });
+    const second = packRecords([...records], { maxRecords: 7, maxBytes: 500 });
+
+    expect(second).toEqual(first);
+  });
+
+  it.each([
+    [{ maxRecords: 0, maxBytes: 1000 }, /maxRecords must be an integer of at least 1, got 0/],
+    [
+      { maxRecords: 1, maxBytes: 10, overheadBytes: 10 },
+      /maxBytes must be an integer of at least 13, got 10/,
+    ],
+    [
+      { maxRecords: 1, maxBytes: 100, claimCheckThreshold: 99 },
+      /claimCheckThreshold 99 exceeds the 98 bytes/,
+    ],
+  ])('rejects limits that leave no room: %j', (options, message) => {
+    expect(() => packRecords([rec('a')], options)).toThrow(ConfigError);
+    expect(() => packRecords([rec('a')], options)).toThrow(message);
+  });
+});
+
+describe('envelopeOverheadBytes', () => {
+  it('counts the body around an empty records array', () => {
+    const wrapper = { kind: 'records', pipeline: 'café' };
+
+    const overhead = envelopeOverheadBytes(wrapper);
+
+    expect(overhead + 2).toBe(Buffer.byteLength(JSON.stringify({ ...wrapper, records: [] }), 'utf8'));
+  });
+});
+
+describe('messageKey', () => {
+  const records = [
+    { key: 'a', version: 'p:1' },
+    { key: 'b', version: 'p:2' },
+  ];
+
+  it('is a short base64url id, the same for the same scope and records in any order', () => {
+    const key = messageKey('RUN#r1', records);
+
+    expect(key).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(messageKey('RUN#r1', [...records].reverse())).toBe(key);
+  });
+
+  it('changes with the scope, a key or a version', () => {
+    const key = messageKey('RUN#r1', records);
+
+    expect(messageKey('RUN#r2', records)).not.toBe(key);
+    expect(messageKey('RUN#r1', [records[0] as (typeof records)[0], { key: 'b', version: 'p:3' }])).not.toBe(
+      key,
+    );
+    expect(messageKey('RUN#r1', [{ key: 'a#b', version: 'p:1' }])).not.toBe(
+      messageKey('RUN#r1', [{ key: 'a', version: 'b#p:1' }]),
+    );
+  });
+});
