@@ -56,6 +56,7 @@ export interface EncryptionKeyProps {
  */
 export class EncryptionKey extends Construct {
   readonly key: kms.Key;
+  readonly #publishers = new Set<string>();
 
   constructor(scope: Construct, id: string, props: EncryptionKeyProps) {
     super(scope, id);
@@ -114,6 +115,8 @@ export class EncryptionKey extends Construct {
    * CloudWatch into the alarm topic), only on behalf of this account.
    */
   grantServicePublish(service: string): void {
+    if (this.#publishers.has(service)) return;
+    this.#publishers.add(service);
     this.key.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: `${service.split('.')[0]}PublishesEncrypted`,

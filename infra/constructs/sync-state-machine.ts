@@ -1,4 +1,5 @@
-import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import { Aws, Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -6,6 +7,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { acknowledgeWildcardResource, acknowledgeWildcardsOf } from '../nag.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
 
 /** Errors of the Lambda service itself (not of our code) that are always worth retrying. */
@@ -128,15 +130,12 @@ export class SyncStateMachine extends Construct {
         }),
         itemSelector: partitionItem,
         maxConcurrency: DISTRIBUTED_MAP_CONCURRENCY,
+        // Standard child workflows: an Extract loop may outlast an Express workflow's 5 minutes.
         mapExecutionType: sfn.StateMachineType.STANDARD,
         resultPath: sfn.JsonPath.DISCARD,
       }),
     );
-    // Standard child workflows: an Extract loop may run longer than an Express workflow's 5 minutes.
-    executeLarge.itemProcessor(this.extractLoop(fns.extract, 'FromManifest'), {
-      mode: sfn.ProcessorMode.DISTRIBUTED,
-      executionType: sfn.ProcessorType.STANDARD,
-    });
+    executeLarge.itemProcessor(this.extractLoop(fns.extract, 'FromManifest'));
 
     const awaitLoad = guarded(this.task('AwaitLoad', fns.awaitLoad, '$.load', '$.run'));
     const verify = guarded(this.task('Verify', fns.verify, '$.verify', '$.run'));
@@ -178,6 +177,34 @@ export class SyncStateMachine extends Construct {
       tracingEnabled: true,
       logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
     });
+    this.acknowledgeGeneratedWildcards(props);
+  }
+
+  /** The wildcard resources CDK's own grants for this state machine need, each with its reason. */
+  private acknowledgeGeneratedWildcards(props: SyncStateMachineProps): void {
+    const role = this.stateMachine.role;
+    for (const fn of new Set(Object.values(props.functions)))
+      acknowledgeWildcardResource(
+        role,
+        `${fn.functionArn}:*`,
+        'The Lambda task grant covers the function’s versions and aliases (`<arn>:*`) besides the function itself.',
+      );
+    acknowledgeWildcardResource(
+      role,
+      `arn:${Aws.PARTITION}:s3:::${props.dataBucket.bucketName}/*`,
+      'The Distributed Map reads the plan’s manifest, whose key is chosen per run; the object is read-only for the state machine.',
+    );
+    acknowledgeWildcardResource(
+      role,
+      '*',
+      'Log delivery (logs:CreateLogDelivery and related) and X-Ray (xray:PutTraceSegments and related) accept only resource "*".',
+    );
+    const distributedMapPolicy = this.stateMachine.node.tryFindChild('DistributedMapPolicy');
+    if (distributedMapPolicy instanceof iam.Policy)
+      acknowledgeWildcardsOf(
+        distributedMapPolicy,
+        'The Distributed Map starts, describes and stops its own child executions, whose names Step Functions generates.',
+      );
   }
 
   /**

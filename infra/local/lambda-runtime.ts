@@ -57,6 +57,8 @@ export class LambdaInvocationError extends Error {
 
 type Handler = (event: unknown, context: Context) => unknown;
 
+let runtimeInstances = 0;
+
 /**
  * Runs the deployed handler modules in this process, the way Lambda invokes them: the event and
  * the result cross a JSON boundary, the handler gets a Lambda context whose remaining time counts
@@ -70,6 +72,7 @@ export class LambdaRuntime {
   readonly #byFunctionName = new Map<string, LocalFunction>();
   readonly #modules = new Map<string, Promise<Handler>>();
   readonly #region: string;
+  readonly #instance = ++runtimeInstances;
   #inFlight = 0;
   #idle: Array<() => void> = [];
 
@@ -169,12 +172,16 @@ export class LambdaRuntime {
     let loaded = this.#modules.get(fn.name);
     if (!loaded) {
       const file = path.resolve(this.#options.functionsDir, fn.name, 'handler.ts');
-      loaded = import(pathToFileURL(file).href).then((module: { handler?: unknown }) => {
-        if (typeof module.handler !== 'function')
-          throw new ConfigError(`${file} does not export a function named handler`);
-        this.#options.log?.(`lambda: ${fn.name} cold start`);
-        return module.handler as Handler;
-      });
+      // Each runtime gets its own module instances (cold starts), so a stack started after another
+      // in the same process does not reuse clients bound to the previous stack's servers.
+      loaded = import(`${pathToFileURL(file).href}?runtime=${this.#instance}`).then(
+        (module: { handler?: unknown }) => {
+          if (typeof module.handler !== 'function')
+            throw new ConfigError(`${file} does not export a function named handler`);
+          this.#options.log?.(`lambda: ${fn.name} cold start`);
+          return module.handler as Handler;
+        },
+      );
       this.#modules.set(fn.name, loaded);
       loaded.catch(() => this.#modules.delete(fn.name));
     }

@@ -311,10 +311,12 @@ export class SqsEventSource {
   }
 
   #invoke(batch: Message[]): void {
-    const invocation = this.#runInvocation(batch).finally(() => {
-      this.#inFlight.delete(invocation);
-      this.#wakeAll();
-    });
+    const invocation = this.#runInvocation(batch)
+      .catch((error: unknown) => this.#logger.error(`invoking for ${this.#options.queueUrl} failed`, error))
+      .finally(() => {
+        this.#inFlight.delete(invocation);
+        this.#wakeAll();
+      });
     this.#inFlight.add(invocation);
   }
 
@@ -334,8 +336,7 @@ export class SqsEventSource {
       const running = Promise.resolve().then(() => handler(event, context));
       if (functionTimeoutSeconds === undefined) response = await running;
       else {
-        // The function cannot be frozen like a Lambda sandbox; its late outcome is ignored.
-        running.catch(() => undefined);
+        // The function cannot be frozen like a Lambda sandbox: it runs on, and its late outcome is ignored.
         response = await Promise.race([
           running,
           new Promise((_, reject) => {

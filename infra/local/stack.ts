@@ -9,9 +9,6 @@ import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { ConfigError } from '../../shared/errors.ts';
-import { serializeCatalog } from '../../shared/pipeline/catalog.ts';
-import { formatProblem, loadPipelineFiles } from '../../shared/pipeline/load.ts';
-import type { Pipeline } from '../../shared/pipeline/schema.ts';
 import {
   eventBusName,
   idempotencyTableName,
@@ -21,6 +18,9 @@ import {
   stateMachineName,
   stateTableName,
 } from '../../shared/naming.ts';
+import { serializeCatalog } from '../../shared/pipeline/catalog.ts';
+import { formatProblem, loadPipelineFiles } from '../../shared/pipeline/load.ts';
+import type { Pipeline } from '../../shared/pipeline/schema.ts';
 import type { LocalLogger } from './aws-json-server.ts';
 import { type EventBridgeServer, startEventBridgeServer } from './eventbridge-server.ts';
 import { type HttpGateway, type HttpRoute, startHttpGateway } from './http-gateway.ts';
@@ -33,12 +33,16 @@ import {
   LOCAL_ACCOUNT_ID,
   LOCAL_CREDENTIALS,
   LOCAL_REGION,
-  type LocalServers,
   startLocalServers,
 } from './servers.ts';
 import { SqsEventSource } from './sqs-event-source.ts';
 import { type StepFunctionsServer, startStepFunctionsServer } from './stepfunctions-server.ts';
-import { type CfnTemplate, extractLocalResources, type LocalResources, loadStackTemplate } from './template.ts';
+import {
+  type CfnTemplate,
+  extractLocalResources,
+  type LocalResources,
+  loadStackTemplate,
+} from './template.ts';
 
 /** The repository root (two levels above this file). */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -149,7 +153,9 @@ async function loadPipelines(options: LocalStackOptions, pipelinesDir: string): 
   if (options.pipelines) return [...options.pipelines];
   const { pipelines, problems } = await loadPipelineFiles([pipelinesDir]);
   if (problems.length > 0)
-    throw new ConfigError(`the pipelines in ${pipelinesDir} have problems:\n${problems.map(formatProblem).join('\n')}`);
+    throw new ConfigError(
+      `the pipelines in ${pipelinesDir} have problems:\n${problems.map(formatProblem).join('\n')}`,
+    );
   return pipelines;
 }
 
@@ -166,7 +172,9 @@ function loadSecrets(options: LocalStackOptions, pipelinesDir: string): Record<s
     if (!raw || typeof raw !== 'object' || Array.isArray(raw))
       throw new ConfigError(`${file} must hold an object of secret name to value`);
   }
-  return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+  return Object.fromEntries(
+    Object.entries(raw).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]),
+  );
 }
 
 /**
@@ -191,7 +199,8 @@ function buildEnv(
     }
   for (const key of conflicting) delete shared[key];
   const dataBucket =
-    resources.buckets.find((b) => b.name.startsWith(`esync-${stage}-core-data`))?.name ?? resources.buckets[0]?.name;
+    resources.buckets.find((b) => b.name.startsWith(`esync-${stage}-core-data`))?.name ??
+    resources.buckets[0]?.name;
   return {
     ESYNC_STATE_TABLE: stateTableName(stage),
     ESYNC_IDEMPOTENCY_TABLE: idempotencyTableName(stage),
@@ -244,7 +253,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   stackRunning = true;
   const stage = options.stage ?? 'dev';
   const pipelinesDir = path.resolve(options.pipelinesDir ?? path.join(ROOT, 'pipelines'));
-  const log = options.log ?? ((line: string) => /^(warn|error)/.test(line) && process.stderr.write(`${line}\n`));
+  const log =
+    options.log ?? ((line: string) => /^(warn|error)/.test(line) && process.stderr.write(`${line}\n`));
   const logger = makeLogger(log);
   const stops: Array<{ what: string; stop: () => Promise<void> | void }> = [];
   const savedEnv = new Map<string, string | undefined>();
@@ -272,7 +282,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         log,
       }),
       options.template
-        ? Promise.resolve({ template: options.template, stackName: `Esync-${stage}`, source: 'given' as const })
+        ? Promise.resolve({
+            template: options.template,
+            stackName: `Esync-${stage}`,
+            source: 'given' as const,
+          })
         : loadStackTemplate({ rootDir: ROOT, stage, pipelines, pipelinesDir, log }),
     ]);
     stops.push({ what: 'the AWS servers', stop: () => servers.stop() });
@@ -347,10 +361,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
 
     const stepFunctions = await startStepFunctionsServer({
-      stateMachines: resources.stateMachines.map((sm) => ({ name: sm.name, definition: sm.definition, type: sm.type })),
+      stateMachines: resources.stateMachines.map((sm) => ({
+        name: sm.name,
+        definition: sm.definition,
+        type: sm.type,
+      })),
       lambda,
       waitOverrideMs: options.waitOverrideMs ?? 200,
-      ...(options.retryIntervalOverrideMs !== undefined && { retryIntervalOverrideMs: options.retryIntervalOverrideMs }),
+      ...(options.retryIntervalOverrideMs !== undefined && {
+        retryIntervalOverrideMs: options.retryIntervalOverrideMs,
+      }),
       ...(options.dataDir && { dataDir: path.join(options.dataDir, 'stepfunctions') }),
       region: LOCAL_REGION,
       log,
@@ -465,9 +485,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     let devFile: string | undefined;
     if (options.writeDevFile ?? true) {
-      const dir = options.dataDir ?? path.join(pipelinesDir, '..', '.esync');
-      mkdirSync(dir, { recursive: true });
-      devFile = path.join(dir, 'dev.json');
+      devFile = devFilePath({ pipelinesDir, ...(options.dataDir && { dataDir: options.dataDir }) });
+      mkdirSync(path.dirname(devFile), { recursive: true });
       const content: DevFile = {
         version: 1,
         pid: process.pid,
@@ -519,6 +538,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 }
 
 type LambdaHandlerResult = ConstructorParameters<typeof SqsEventSource>[0]['handler'];
+
+/**
+ * Where a stack started with these options writes `dev.json`: in the data dir, else in `.esync`
+ * beside the pipelines directory (the project root).
+ */
+export function devFilePath(options: { readonly dataDir?: string; readonly pipelinesDir?: string }): string {
+  const pipelinesDir = path.resolve(options.pipelinesDir ?? path.join(ROOT, 'pipelines'));
+  return path.resolve(options.dataDir ?? path.join(pipelinesDir, '..', '.esync'), 'dev.json');
+}
 
 /** Reads `dev.json`; undefined when it is missing or unreadable. */
 export function readDevFile(file: string): DevFile | undefined {

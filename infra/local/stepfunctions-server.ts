@@ -225,9 +225,14 @@ export async function startStepFunctionsServer(
     });
     let abortReason: { error?: string; cause?: string } | undefined;
     const consumeEvents = (async () => {
+      let saved = 0;
       for await (const event of run.eventLogs) {
         history.fromInterpreter(event, machine);
-        if (record.events.length % 200 === 0) save(record);
+        // A long run is saved as it goes, so a crash of the stack loses little of its history.
+        if (record.events.length - saved >= 200) {
+          saved = record.events.length;
+          save(record);
+        }
       }
     })();
     const done = (async () => {

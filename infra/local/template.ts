@@ -1,5 +1,14 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../../shared/errors.ts';
@@ -651,7 +660,7 @@ export function extractLocalResources(template: CfnTemplate, placement: LocalPla
     const targetText = p.Target === undefined ? undefined : String(r.resolve(p.Target));
     const integrationId = targetText?.replace(/^integrations\//, '');
     const integration = integrationId ? template.Resources[integrationId] : undefined;
-    if (!integration || integration.Type !== 'AWS::ApiGatewayV2::Integration') continue;
+    if (integration?.Type !== 'AWS::ApiGatewayV2::Integration') continue;
     const fn = requireFunction(integration.Properties?.IntegrationUri, `HTTP route ${id} (${routeKey})`);
     const [method, ...rest] = routeKey === '$default' ? ['ANY', '$default'] : routeKey.split(' ');
     httpRoutes.push({
@@ -753,14 +762,29 @@ export async function loadStackTemplate(options: StackTemplateOptions): Promise<
   const newestInput = Math.max(0, ...inputs.map((file) => statSync(file).mtimeMs));
   const cdkOut = path.join(options.rootDir, 'cdk.out', `${stackName}.template.json`);
   if (existsSync(cdkOut) && statSync(cdkOut).mtimeMs > newestInput)
-    return { template: JSON.parse(readFileSync(cdkOut, 'utf8')) as CfnTemplate, stackName, source: 'cdk.out' };
+    return {
+      template: JSON.parse(readFileSync(cdkOut, 'utf8')) as CfnTemplate,
+      stackName,
+      source: 'cdk.out',
+    };
 
   const hash = createHash('sha256');
   hash.update(`${options.stage}\n${JSON.stringify(options.pipelines)}\n`);
-  for (const file of inputs) hash.update(`${path.relative(options.rootDir, file)}\n`).update(readFileSync(file));
-  const cacheFile = path.join(options.pipelinesDir, '..', '.esync', 'cache', `template-${hash.digest('hex').slice(0, 20)}.json`);
+  for (const file of inputs)
+    hash.update(`${path.relative(options.rootDir, file)}\n`).update(readFileSync(file));
+  const cacheFile = path.join(
+    options.pipelinesDir,
+    '..',
+    '.esync',
+    'cache',
+    `template-${hash.digest('hex').slice(0, 20)}.json`,
+  );
   if ((options.cache ?? true) && existsSync(cacheFile))
-    return { template: JSON.parse(readFileSync(cacheFile, 'utf8')) as CfnTemplate, stackName, source: 'cache' };
+    return {
+      template: JSON.parse(readFileSync(cacheFile, 'utf8')) as CfnTemplate,
+      stackName,
+      source: 'cache',
+    };
 
   const started = Date.now();
   const template = await synthesizeInProcess(options, stackName);

@@ -185,7 +185,7 @@ function sortedCopy(record: Readonly<RecordData>): RecordData {
  * - `source-wins`: `write` the source data;
  * - `target-wins`: `keep-target`;
  * - `latest-timestamp`: the side with the later `timestampField` (see {@link latestSide});
- *   ties go to the source;
+ *   ties go to the source; without a `timestampField` (which the schema rejects) a conflict;
  * - `field-merge`: {@link mergeFields}; `write` the merge when it settled every field,
  *   otherwise `conflict` naming the unsettled fields;
  * - `manual`: `conflict` naming every differing field.

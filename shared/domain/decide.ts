@@ -25,6 +25,8 @@
  *    (see `conflict.ts`). An incoming delete cannot be merged: source-wins and
  *    latest-timestamp (a delete has no timestamp field; ties go to the source) write the
  *    tombstone, target-wins keeps the target, field-merge and manual park a conflict.
+ *    Under source-wins the check is skipped altogether: the outcome is the same either way,
+ *    and hashing the target's data would cost as much as the rest of the decision.
  * 8. **Incoming newer** → write, even when the content hash equals the stored one: the
  *    version must advance, or a late change with a version in between would overwrite
  *    newer content. Such writes are flagged `contentUnchanged` so callers can count them.
@@ -44,7 +46,11 @@ export interface IncomingChange {
   readonly key: string;
   readonly op: 'upsert' | 'delete';
   readonly version: Version;
-  /** Content hash of `data` as it will be written (after transform); for deletes, the envelope's constant. */
+  /**
+   * Content hash of `data` as it will be written (after transform), by the same function as
+   * {@link ApplyInput.hashData}: it becomes the stored hash that later external-change checks
+   * recompute from the target's data. For deletes, the envelope's constant.
+   */
   readonly hash: string;
   /** Null for deletes. */
   readonly data: Readonly<RecordData> | null;
@@ -228,7 +234,8 @@ export function decideApply(input: ApplyInput): ApplyDecision {
       hashData,
     );
 
-  const changedElsewhere = hashData(stored.data) !== stored.hash;
+  // source-wins writes the incoming change either way, so it is spared hashing the target's data.
+  const changedElsewhere = strategy !== 'source-wins' && hashData(stored.data) !== stored.hash;
   if (changedElsewhere) {
     if (data !== null && change.op === 'upsert')
       return fromResolution(
@@ -240,7 +247,6 @@ export function decideApply(input: ApplyInput): ApplyDecision {
         hashData,
       );
     switch (strategy) {
-      case 'source-wins':
       case 'latest-timestamp':
         return writeTombstone(change, 'external-change');
       case 'target-wins':

@@ -65,10 +65,9 @@ export function createMaskHasher(key: string): (value: unknown) => string {
       inner = grown;
     }
     const written = inner.write(text, HMAC_BLOCK_BYTES, 'utf8');
-    oneShotHash('sha256', inner.subarray(0, HMAC_BLOCK_BYTES + written), 'buffer').copy(
-      outer,
-      HMAC_BLOCK_BYTES,
-    );
+    // The inner digest travels as latin1 ('binary') text: asking for a Buffer allocates one per call, measured slower.
+    const innerDigest = oneShotHash('sha256', inner.subarray(0, HMAC_BLOCK_BYTES + written), 'binary');
+    outer.write(innerDigest, HMAC_BLOCK_BYTES, 'latin1');
     return oneShotHash('sha256', outer, 'hex').slice(0, MASK_HASH_LENGTH);
   };
 }
@@ -147,22 +146,33 @@ export function createTransform(config: TransformConfigInput, options: Transform
   const hasher = t.mask.some(([, how]) => how === 'hash') ? createMaskHasher(options.hashKey) : undefined;
   const renameFrom = new Set(t.rename.map(([from]) => from));
   const dropped = new Set(t.drop);
+  const defaultOf = new Map(t.defaults);
   const rebuild = t.rename.length > 0 || t.drop.length > 0;
-  const { defaults, rename, mask } = t;
+  const plainDefaults = t.defaults.filter(([field]) => !renameFrom.has(field) && !dropped.has(field));
+  const { rename, mask } = t;
 
+  // Object.assign and a fresh object filled key by key both measured several times faster
+  // than a spread copy that then gains a property (a default, a renamed field).
   return (data) => {
-    let out: RecordData = { ...data };
-    for (const [field, value] of defaults) {
+    let out: RecordData;
+    if (!rebuild) out = Object.assign({}, data);
+    else {
+      out = {};
+      for (const field of Object.keys(data))
+        if (!renameFrom.has(field) && !dropped.has(field)) out[field] = data[field];
+    }
+    for (const [field, value] of plainDefaults) {
       const current = Object.hasOwn(out, field) ? out[field] : undefined;
       if (current === undefined || current === null) out[field] = cloneDefault(value);
     }
-    if (rebuild) {
-      // One rebuild instead of `delete`, which would turn the object into a slow dictionary.
-      const next: RecordData = {};
-      for (const field of Object.keys(out))
-        if (!renameFrom.has(field) && !dropped.has(field)) next[field] = out[field];
-      for (const [from, to] of rename) if (Object.hasOwn(out, from) && !dropped.has(to)) next[to] = out[from];
-      out = next;
+    for (const [from, to] of rename) {
+      let present = Object.hasOwn(data, from);
+      let value = present ? data[from] : undefined;
+      if ((value === undefined || value === null) && defaultOf.has(from)) {
+        value = cloneDefault(defaultOf.get(from));
+        present = true;
+      }
+      if (present && !dropped.has(to)) out[to] = value;
     }
     for (const [field, how] of mask) {
       if (!Object.hasOwn(out, field)) continue;

@@ -49,7 +49,8 @@ async function sendBodies(queueUrl: string, bodies: string[]) {
     );
 }
 
-async function visibleAndInFlight(queueUrl: string): Promise<number> {
+/** Messages on the queue, visible or in flight: local-aws-sqs counts both in ApproximateNumberOfMessages. */
+async function messagesOnQueue(queueUrl: string): Promise<number> {
   const { Attributes } = await local.sqs.send(
     new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
   );
@@ -111,7 +112,7 @@ describe('SqsEventSource', () => {
     expect(record?.attributes.ApproximateReceiveCount).toBe('1');
     expect(Number(record?.attributes.SentTimestamp)).toBeGreaterThan(0);
     expect(Number(record?.attributes.ApproximateFirstReceiveTimestamp)).toBeGreaterThan(0);
-    expect(await visibleAndInFlight(queueUrl)).toBe(0);
+    expect(await messagesOnQueue(queueUrl)).toBe(0);
     expect(source.stats).toMatchObject({ invocations: 1, deleted: 1, failedInvocations: 0 });
   });
 
@@ -205,7 +206,7 @@ describe('SqsEventSource', () => {
     });
     expect(poisonReceives).toEqual(['1', '2']);
     expect(source.stats).toMatchObject({ deleted: 2, itemFailures: 2, failedInvocations: 0 });
-    expect(await visibleAndInFlight(queueUrl)).toBe(0);
+    expect(await messagesOnQueue(queueUrl)).toBe(0);
   });
 
   it('ignores batchItemFailures when reportBatchItemFailures is off', async () => {
@@ -222,7 +223,7 @@ describe('SqsEventSource', () => {
     await source.idle();
 
     expect(source.stats).toMatchObject({ deleted: 2, itemFailures: 0 });
-    expect(await visibleAndInFlight(queueUrl)).toBe(0);
+    expect(await messagesOnQueue(queueUrl)).toBe(0);
   });
 
   it('keeps the whole batch when the handler throws, and delivers it again after the visibility timeout', async () => {
@@ -261,7 +262,7 @@ describe('SqsEventSource', () => {
     await source.stop();
 
     expect(source.stats).toMatchObject({ failedInvocations: 1, deleted: 0 });
-    expect(await visibleAndInFlight(queueUrl)).toBe(2);
+    expect(await messagesOnQueue(queueUrl)).toBe(2);
   });
 
   it('fails an invocation that outlives the function timeout and deletes nothing', async () => {

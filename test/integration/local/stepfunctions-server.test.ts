@@ -1,3 +1,5 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
@@ -243,5 +245,66 @@ describe('Step Functions emulator', () => {
     expect(record.error).toBe('Manual');
     expect(record.events.at(-1)?.type).toBe('ExecutionAborted');
     await expect(missing).rejects.toMatchObject({ name: 'ExecutionDoesNotExist' });
+  });
+});
+
+describe('Step Functions emulator with a data dir', () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'esync-sfn-'));
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  const start = () =>
+    startStepFunctionsServer({
+      stateMachines: [
+        { name: 'pipeline-like', definition: pipelineLikeDefinition },
+        { name: 'timeout', definition: timeoutDefinition },
+      ],
+      lambda: new LambdaRuntime({
+        functionsDir,
+        functions: [
+          { name: 'double', functionName: 't-double' },
+          { name: 'flaky', functionName: 't-flaky' },
+          { name: 'fail', functionName: 't-fail' },
+          { name: 'fail', functionName: 't-slow', timeoutSeconds: 1 },
+        ],
+      }),
+      waitOverrideMs: 1,
+      retryIntervalOverrideMs: 1,
+      dataDir,
+    });
+
+  it('keeps executions and their histories across a restart, reporting a cut one as aborted', async () => {
+    // Prepare
+    const first = await start();
+    const client = new SFNClient({ endpoint: first.endpoint, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
+    const done = await client.send(
+      new StartExecutionCommand({
+        stateMachineArn: first.stateMachineArn('pipeline-like'),
+        name: 'kept',
+        input: JSON.stringify({ value: 1, items: [1], explode: false }),
+      }),
+    );
+    await first.whenDone(done.executionArn ?? '');
+    const cut = await client.send(
+      new StartExecutionCommand({ stateMachineArn: first.stateMachineArn('timeout'), name: 'cut', input: '{}' }),
+    );
+    client.destroy();
+    await first.stop();
+
+    // Act
+    const second = await start();
+    const again = new SFNClient({ endpoint: second.endpoint, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
+    try {
+      const kept = await again.send(new DescribeExecutionCommand({ executionArn: done.executionArn }));
+      const history = await again.send(new GetExecutionHistoryCommand({ executionArn: done.executionArn, maxResults: 1000 }));
+      const aborted = await again.send(new DescribeExecutionCommand({ executionArn: cut.executionArn }));
+
+      // Assess
+      expect(kept.status).toBe('SUCCEEDED');
+      expect(history.events?.at(-1)?.type).toBe('ExecutionSucceeded');
+      expect(aborted.status).toBe('ABORTED');
+    } finally {
+      again.destroy();
+      await second.stop();
+    }
   });
 });

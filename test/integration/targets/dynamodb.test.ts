@@ -1,7 +1,7 @@
 import { CreateTableCommand, DeleteTableCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type LocalServers, startLocalServers } from '../../../infra/local/servers.ts';
+import { type DynamoDbEngine, type LocalServers, startLocalServers } from '../../../infra/local/servers.ts';
 import type { AwsClients } from '../../../shared/aws/clients.ts';
 import {
   createDynamoDbTarget,
@@ -10,21 +10,13 @@ import {
 import { ConfigError, ConnectorError, TransientError, ValidationError } from '../../../shared/errors.ts';
 import { contentHash } from '../../../shared/records/hash.ts';
 import { positionVersion } from '../../../shared/records/version.ts';
+import { requireSystemServer } from '../../support/system-servers.ts';
 import { collect, localClients, remove, targetContext, upsert } from './support.ts';
 
 let servers: LocalServers;
 let clients: AwsClients;
 let tableCount = 0;
 let table: string;
-
-beforeAll(async () => {
-  servers = await startLocalServers();
-  clients = localClients(servers.endpoints);
-});
-
-afterAll(async () => {
-  await servers?.stop();
-});
 
 async function createTable(name: string, keyAttribute = 'pk'): Promise<void> {
   await clients.dynamodb.send(
@@ -36,15 +28,6 @@ async function createTable(name: string, keyAttribute = 'pk'): Promise<void> {
     }),
   );
 }
-
-beforeEach(async () => {
-  table = `users-target-${++tableCount}`;
-  await createTable(table);
-});
-
-afterEach(async () => {
-  await clients.dynamodb.send(new DeleteTableCommand({ TableName: table }));
-});
 
 function target(options: { keyAttribute?: string; tableName?: string; clients?: AwsClients } = {}) {
   return createDynamoDbTarget(
@@ -81,7 +64,26 @@ function injectFailures(
   return { count: () => injected };
 }
 
-describe('dynamodb target', () => {
+/** The behaviour of the target, run against each DynamoDB server below. */
+function targetBehaviour(engine: DynamoDbEngine) {
+  beforeAll(async () => {
+    servers = await startLocalServers({ dynamodb: engine });
+    clients = localClients(servers.endpoints);
+  }, 60_000);
+
+  afterAll(async () => {
+    await servers?.stop();
+  });
+
+  beforeEach(async () => {
+    table = `users-target-${++tableCount}`;
+    await createTable(table);
+  });
+
+  afterEach(async () => {
+    await clients.dynamodb.send(new DeleteTableCommand({ TableName: table }));
+  });
+
   it('discovers an existing table and reports a missing one without failing', async () => {
     // Act
     const existing = await target().discover();
@@ -127,10 +129,29 @@ describe('dynamodb target', () => {
     expect(item?._h).toEqual({ S: contentHash(data) });
   });
 
+  it('keeps a 1 KB record within 64 bytes of its own size as an item', async () => {
+    // Prepare
+    const data = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`field_${i}`, 'x'.repeat(95)]));
+    const recordBytes = Object.entries(data).reduce((n, [k, v]) => n + k.length + v.length, 0);
+
+    // Act
+    await target().write([upsert('key-0001', 1, data)]);
+
+    // Assess
+    const item = (await rawItem('key-0001')) ?? {};
+    // DynamoDB bills an item as the UTF-8 bytes of its attribute names and string values.
+    const itemBytes = Object.entries(item).reduce(
+      (n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v.S ?? ''),
+      0,
+    );
+    expect(recordBytes).toBeGreaterThanOrEqual(1000);
+    expect(itemBytes - recordBytes).toBeLessThanOrEqual(64);
+  });
+
   it('reads state in batches, without data unless asked, and leaves out unknown keys', async () => {
     // Prepare
     const t = target();
-    const writes = Array.from({ length: 230 }, (_, i) => upsert(`k${i}`, 5, { id: i, n: `name-${i}` }));
+    const writes = Array.from({ length: 130 }, (_, i) => upsert(`k${i}`, 5, { id: i, n: `name-${i}` }));
     await t.write(writes);
     const keys = [...writes.map((w) => w.key), 'k0', 'missing'];
 
@@ -139,7 +160,7 @@ describe('dynamodb target', () => {
     const full = await t.readState(['k3'], { withData: true });
 
     // Assess
-    expect(lean.size).toBe(230);
+    expect(lean.size).toBe(130);
     expect(lean.get('k42')).toEqual({
       version: positionVersion(5),
       hash: contentHash({ id: 42, n: 'name-42' }),
@@ -330,6 +351,27 @@ describe('dynamodb target', () => {
     await expect(writing).rejects.toThrow('table "no-such-table" does not exist');
   });
 
+  it('gives a TransientError naming the table when DynamoDB cannot be reached', async () => {
+    // Prepare
+    const unreachable = localClients({ ...servers.endpoints, dynamodb: 'http://127.0.0.1:9' });
+
+    // Act
+    const reading = target({ clients: unreachable }).readState(['1'], { withData: false });
+
+    // Assess
+    await expect(reading).rejects.toThrow(TransientError);
+    await expect(reading).rejects.toThrow(`table "${table}" kept failing`);
+  });
+
+  it('refuses a key attribute named like a meta attribute', () => {
+    // Act
+    const creating = () => target({ keyAttribute: '_v' });
+
+    // Assess
+    expect(creating).toThrow(ConfigError);
+    expect(creating).toThrow('target.keyAttribute "_v" is reserved');
+  });
+
   it('snapshots live records with hashes recomputed from the stored data, skipping tombstones', async () => {
     // Prepare
     const t = target();
@@ -356,4 +398,12 @@ describe('dynamodb target', () => {
       hash: contentHash({ id: 7 }),
     });
   });
+}
+
+describe('dynamodb target on dynalite', () => {
+  targetBehaviour('dynalite');
+});
+
+describe.runIf(requireSystemServer('java').available)('dynamodb target on DynamoDB Local', () => {
+  targetBehaviour('dynamodb-local');
 });

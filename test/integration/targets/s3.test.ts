@@ -5,7 +5,7 @@ import type { AwsClients } from '../../../shared/aws/clients.ts';
 import { recordHistory } from '../../../shared/connectors/targets/s3/history.ts';
 import { createS3LakeTarget } from '../../../shared/connectors/targets/s3/s3-target.ts';
 import type { TargetWrite } from '../../../shared/connectors/types.ts';
-import { ConnectorError, ValidationError } from '../../../shared/errors.ts';
+import { ConnectorError, TransientError, ValidationError } from '../../../shared/errors.ts';
 import { contentHash } from '../../../shared/records/hash.ts';
 import { positionVersion } from '../../../shared/records/version.ts';
 import { collect, FAST_RETRY, localClients, remove, targetContext, upsert } from './support.ts';
@@ -241,6 +241,17 @@ describe('s3 lake target', () => {
     expect(injected).toBe(2);
     expect(outcomes).toEqual([{ key: '1', status: 'applied' }]);
     expect(await listKeys(lakeBucket)).toHaveLength(1);
+  });
+
+  it('fails records with a TransientError when S3 cannot be reached', async () => {
+    // Prepare
+    const unreachable = localClients({ ...servers.endpoints, s3: 'http://127.0.0.1:9' });
+
+    // Act
+    const [outcome] = await lake({ clients: unreachable }).write([upsert('1', 1, { id: 1 })]);
+
+    // Assess
+    expect(outcome).toMatchObject({ key: '1', status: 'failed', error: expect.any(TransientError) });
   });
 
   it('throws a ConnectorError naming the bucket when it does not exist', async () => {

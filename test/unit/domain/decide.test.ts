@@ -159,18 +159,32 @@ describe('decideApply', () => {
     const theirs = { name: 'Ada', city: 'Lyon' };
     const stored: TargetState = { version: v(1), hash: contentHash(ours), deleted: false, data: theirs };
 
-    it('writes the source under source-wins', () => {
+    it('writes the source under source-wins, without hashing the target data', () => {
+      let hashed = 0;
+      const hashData = (d: RecordData) => {
+        hashed++;
+        return contentHash(d);
+      };
+
       const decision = decideApply({
         change: upsert(2, { name: 'Ada L.', city: 'Paris' }),
         stored,
         conflict: sourceWins,
+        hashData,
       });
 
-      expect(decision).toMatchObject({
-        action: 'write',
-        rule: 'external-change',
-        data: { name: 'Ada L.', city: 'Paris' },
-      });
+      expect(decision).toMatchObject({ action: 'write', data: { name: 'Ada L.', city: 'Paris' } });
+      expect(hashed).toBe(0);
+    });
+
+    it('writes the source under latest-timestamp when the source is later', () => {
+      const conflict = { strategy: 'latest-timestamp' as const, timestampField: 'at' };
+      const change = upsert(2, { ...ours, at: '2024-02-01T00:00:00Z' });
+      const older = { ...stored, data: { ...theirs, at: '2024-01-01T00:00:00Z' } };
+
+      const decision = decideApply({ change, stored: older, conflict });
+
+      expect(decision).toMatchObject({ action: 'write', rule: 'external-change', data: change.data });
     });
 
     it('keeps the target under target-wins', () => {

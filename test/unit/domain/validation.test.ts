@@ -264,7 +264,7 @@ describe('createValidator', () => {
     expect(validate({ id: 'x' }).map((r) => r.rule)).toEqual(['type']);
   });
 
-  it('validates 100k records in well under a second', () => {
+  it('validates 100k records within two seconds even on a busy machine', () => {
     const validate = createValidator([
       { field: 'id', required: true, type: 'integer', range: { min: 1 } },
       { field: 'email', required: true, type: 'string', custom: 'email' },
@@ -288,6 +288,6 @@ describe('createValidator', () => {
     const elapsed = performance.now() - started;
 
     expect(invalid).toBe(0);
-    expect(elapsed).toBeLessThan(1000);
+    expect(elapsed).toBeLessThan(2000);
   });
 });

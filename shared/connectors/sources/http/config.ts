@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { httpUrlSchema, secretRefSchema } from '../../common-config.ts';
+import { isRecordsPath } from './records-path.ts';
 
 /** Reads a generic paginated JSON API. */
 export const httpSourceConfigSchema = z.strictObject({
@@ -7,6 +8,7 @@ export const httpSourceConfigSchema = z.strictObject({
   url: httpUrlSchema.describe('URL of the first page.'),
   recordsPath: z
     .string()
+    .refine(isRecordsPath, 'a dotted path with optional indexes, such as data.items or results[0].rows')
     .default('')
     .describe('Dotted path to the records array in a page (e.g. data.items); empty: the page is the array.'),
   pagination: z

@@ -77,6 +77,10 @@ export function classifyMysqlError(error: unknown, where: string, user: string |
   return new ConnectorError(CONNECTOR, `${where}: ${message}${code ? ` (${code})` : ''}`, { cause: error });
 }
 
+interface CallbackConnection {
+  query(sql: string, callback: (error: unknown) => void): void;
+}
+
 const TEMPORAL = new Set(['DATETIME', 'DATETIME2', 'TIMESTAMP', 'TIMESTAMP2']);
 
 async function openMysqlDriver(config: MysqlSourceConfig, context: ConnectorContext): Promise<SqlTableDriver> {
@@ -108,9 +112,10 @@ async function openMysqlDriver(config: MysqlSourceConfig, context: ConnectorCont
     },
   });
   // Commands run in order on a connection, so this runs before the connection's first query:
-  // TIMESTAMP columns then read in UTC, as DATETIME columns are taken to be.
+  // TIMESTAMP columns then read in UTC, as DATETIME columns are taken to be. The promise pool
+  // emits the underlying callback-style connection here, whatever its typings say.
   pool.on('connection', (connection) => {
-    connection.query("SET time_zone = '+00:00'").catch(() => undefined);
+    (connection as unknown as CallbackConnection).query("SET time_zone = '+00:00'", () => undefined);
   });
   const run = async (text: string, params: readonly unknown[]) => {
     try {

@@ -7,4 +7,5 @@ export const s3SourceConfigSchema = z.strictObject({
   prefix: z.string().default('').describe('Key prefix of the objects to read.'),
   format: z.enum(['jsonl', 'csv']).default('jsonl').describe('Object format.'),
   compression: z.enum(['auto', 'none', 'gzip']).default('auto').describe('auto: gzip when the key ends in .gz.'),
+  pageSize: z.int().min(1).max(10_000).default(1000).describe('Records per page handed to Extract.'),
 });

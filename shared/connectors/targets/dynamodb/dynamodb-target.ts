@@ -1,4 +1,8 @@
-import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeDefinition,
+  DescribeTableCommand,
+  type KeySchemaElement,
+} from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { backoffDelay, withRetry } from '../../../domain/retry.ts';
 import {
@@ -50,6 +54,11 @@ const SCAN_SEGMENTS = 4;
 
 type Item = Record<string, unknown>;
 
+interface TableKeys {
+  readonly keySchema: readonly KeySchemaElement[];
+  readonly attributes: readonly AttributeDefinition[];
+}
+
 /**
  * DynamoDB target: one item per record, holding the record's fields, the key attribute and the
  * meta attributes in {@link META}. Every write is a single-item conditional PutItem gated on the
@@ -78,9 +87,9 @@ export class DynamoDbTarget implements TargetConnector {
   }
 
   async discover(): Promise<{ exists: boolean; detail: string }> {
-    let description: Awaited<ReturnType<DynamoDbTarget['describe']>>;
+    let description: TableKeys;
     try {
-      description = await this.describe();
+      description = await this.#describeKeys();
     } catch (error) {
       if ((error as { name?: unknown }).name === 'ResourceNotFoundException')
         return { exists: false, detail: `table "${this.#table}" does not exist` };
@@ -100,8 +109,7 @@ export class DynamoDbTarget implements TargetConnector {
     return { exists: true, detail: `table "${this.#table}", partition key "${this.#keyAttribute}"` };
   }
 
-  /** The table's key schema, as DescribeTable reports it. */
-  async describe() {
+  async #describeKeys(): Promise<TableKeys> {
     const out = await this.#context.clients.dynamodb.send(
       new DescribeTableCommand({ TableName: this.#table }),
     );

@@ -1,0 +1,37 @@
+import path from 'node:path';
+import { App, Aspects, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { formatProblem, loadPipelineFiles } from '../shared/pipeline/load.ts';
+import { PROJECT_ROOT } from './constructs/esync-function.ts';
+import { ResourceNamingAspect } from './constructs/naming-aspect.ts';
+import { EsyncStack } from './stacks/esync-stack.ts';
+import { parseStage } from './stage.ts';
+
+/**
+ * The CDK app: `npx cdk synth|deploy [-c stage=dev|staging|prod] [-c pipelines=<dir>]`.
+ * Invalid pipelines fail the synth with every problem listed; cdk-nag (AwsSolutions) and the
+ * naming Aspect run on every synth.
+ */
+async function main(): Promise<void> {
+  const app = new App();
+  const stage = parseStage(app.node.tryGetContext('stage'));
+  const dir = String(app.node.tryGetContext('pipelines') ?? path.join(PROJECT_ROOT, 'pipelines'));
+  const { pipelines, problems } = await loadPipelineFiles([dir], { cwd: PROJECT_ROOT });
+  if (problems.length > 0)
+    throw new Error(`the pipelines are not valid:\n${problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`);
+
+  new EsyncStack(app, `esync-${stage}`, {
+    stage,
+    pipelines,
+    description: `ESync (${stage}): ${pipelines.map((p) => p.name).join(', ') || 'no pipelines'}`,
+    env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+  });
+  Aspects.of(app).add(new ResourceNamingAspect());
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  app.synth();
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+});

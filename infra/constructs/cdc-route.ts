@@ -1,0 +1,71 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import type { EncryptionKey } from './encryption-key.ts';
+import { QUEUE_RETENTION } from './pipeline-queues.ts';
+
+export interface CdcRouteProps {
+  /** `esync-<stage>-<pipeline>-cdc-rule`. */
+  readonly ruleName: string;
+  /** `esync-<stage>-<pipeline>-cdc-dlq`. */
+  readonly deadLetterQueueName: string;
+  readonly pipelineName: string;
+  readonly bus: events.IEventBus;
+  /** The pipeline's `triggers.cdc.pattern`, in EventBridge's own JSON form. */
+  readonly eventPattern: Readonly<Record<string, unknown>>;
+  readonly loadQueue: sqs.IQueue;
+  readonly encryptionKey: EncryptionKey;
+}
+
+/**
+ * Routes a pipeline's change events from the ESync bus to its load queue. An event EventBridge
+ * cannot deliver (after its retries) lands in the route's own DLQ instead of being dropped.
+ *
+ * The rule is the L1 resource: the pattern arrives in EventBridge's JSON form (`detail-type`,
+ * `$or`, any field), which the L2 `EventPattern` type cannot express in full, and the queue
+ * grants below name their actions (the L2 SQS target grants `kms:GenerateDataKey*`).
+ */
+export class CdcRoute extends Construct {
+  readonly rule: events.CfnRule;
+  readonly deadLetterQueue: sqs.Queue;
+
+  constructor(scope: Construct, id: string, props: CdcRouteProps) {
+    super(scope, id);
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      queueName: props.deadLetterQueueName,
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: props.encryptionKey.key,
+      enforceSSL: true,
+      retentionPeriod: QUEUE_RETENTION,
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is the dead-letter queue of the EventBridge rule target (DeadLetterConfig), not of another queue.',
+    });
+
+    this.rule = new events.CfnRule(this, 'Rule', {
+      name: props.ruleName,
+      description: `Change events of pipeline ${props.pipelineName} to its load queue`,
+      eventBusName: props.bus.eventBusName,
+      eventPattern: props.eventPattern,
+      state: 'ENABLED',
+      targets: [
+        {
+          id: 'load-queue',
+          arn: props.loadQueue.queueArn,
+          deadLetterConfig: { arn: this.deadLetterQueue.queueArn },
+          retryPolicy: { maximumRetryAttempts: 185, maximumEventAgeInSeconds: Duration.hours(24).toSeconds() },
+        },
+      ],
+    });
+
+    const fromThisRule = new iam.ServicePrincipal('events.amazonaws.com').withConditions({
+      ArnEquals: { 'aws:SourceArn': this.rule.attrArn },
+    });
+    props.loadQueue.grant(fromThisRule, 'sqs:SendMessage');
+    this.deadLetterQueue.grant(fromThisRule, 'sqs:SendMessage');
+    props.encryptionKey.grantServicePublish('events.amazonaws.com');
+  }
+}

@@ -1,0 +1,140 @@
+import { Duration } from 'aws-cdk-lib';
+import type * as events from 'aws-cdk-lib/aws-events';
+import { Construct } from 'constructs';
+import { CORE, resourceName, type Stage } from '../../shared/naming.ts';
+import type { FunctionName } from '../../shared/usecases/contracts.ts';
+import { acknowledgeWildcardResource } from '../nag.ts';
+import type { StageSettings } from '../stage.ts';
+import type { EncryptionKey } from './encryption-key.ts';
+import { EsyncFunction } from './esync-function.ts';
+import { FUNCTION_ACCESS, type FunctionAccess, grantOn, IDEMPOTENCY_TABLE_ACTIONS, STATE_TABLE_ACTIONS } from './function-access.ts';
+import type { Storage } from './storage.ts';
+import type { PhaseFunctions } from './sync-state-machine.ts';
+
+/** What every function is built from and granted on, shared by all pipelines. */
+export interface CoreResources {
+  readonly stage: Stage;
+  readonly settings: StageSettings;
+  readonly key: EncryptionKey;
+  readonly storage: Storage;
+  readonly bus: events.IEventBus;
+  /** The pipelines, as `serializeCatalog` writes them. */
+  readonly pipelineCatalog: string;
+  /** The variables shared/config.ts reads. */
+  readonly environment: Readonly<Record<string, string>>;
+  /** @see EsyncFunctionProps.bundle */
+  readonly bundle: boolean;
+}
+
+interface FunctionSettings {
+  readonly description: string;
+  readonly timeout: Duration;
+  readonly memorySize: number;
+}
+
+type SharedFunctionName = Exclude<FunctionName, 'load'>;
+
+/**
+ * Timeouts and memory of the functions all pipelines share (Load is per pipeline, with the
+ * pipeline's own timeout). Extract stops reading before its timeout and continues in the next
+ * invocation; the webhook answers well inside API Gateway's 30 s.
+ */
+export const SHARED_FUNCTION_SETTINGS: Readonly<Record<SharedFunctionName, FunctionSettings>> = {
+  discover: { description: 'Discover: source schema, capabilities, credentials', timeout: Duration.seconds(60), memorySize: 512 },
+  plan: { description: 'Plan: change window and partitions', timeout: Duration.seconds(120), memorySize: 512 },
+  extract: { description: 'Extract: one partition into load messages', timeout: Duration.minutes(5), memorySize: 1024 },
+  'await-load': { description: 'AwaitLoad: is every extracted record accounted for?', timeout: Duration.seconds(30), memorySize: 256 },
+  verify: { description: 'Verify: compare source and target over the window', timeout: Duration.minutes(15), memorySize: 1024 },
+  cleanup: { description: 'Cleanup: checkpoint, report, run summary', timeout: Duration.minutes(5), memorySize: 512 },
+  'record-failure': { description: 'RecordFailure: record why a run failed', timeout: Duration.seconds(30), memorySize: 256 },
+  webhook: { description: 'Webhook: verify, deduplicate, enqueue', timeout: Duration.seconds(15), memorySize: 512 },
+  api: { description: 'Management API', timeout: Duration.seconds(29), memorySize: 512 },
+};
+
+/** Builds one house function and grants it its access to the shared resources. */
+export function createEsyncFunction(
+  scope: Construct,
+  id: string,
+  core: CoreResources,
+  options: FunctionSettings & { readonly handlerName: FunctionName; readonly functionName: string },
+): EsyncFunction {
+  const fn = new EsyncFunction(scope, id, {
+    ...options,
+    environment: core.environment,
+    pipelineCatalog: core.pipelineCatalog,
+    logRetention: core.settings.logRetention,
+    logKey: core.key.key,
+    removalPolicy: core.settings.dataRemovalPolicy,
+    bundle: core.bundle,
+  });
+  grantCoreAccess(fn, FUNCTION_ACCESS[options.handlerName], core);
+  return fn;
+}
+
+/** Grants the shared part of `access`: state table, idempotency table, key, bus, data bucket prefixes. */
+export function grantCoreAccess(fn: EsyncFunction, access: FunctionAccess, core: CoreResources): void {
+  const { stateTable, idempotencyTable, dataBucket } = core.storage;
+  core.key.grantDataUse(fn);
+  // The index is named, so the grant needs no `index/*` wildcard.
+  grantOn(fn, STATE_TABLE_ACTIONS, [stateTable.tableArn, `${stateTable.tableArn}/index/gsi1`]);
+  if (access.idempotency) grantOn(fn, IDEMPOTENCY_TABLE_ACTIONS, [idempotencyTable.tableArn]);
+  if (access.putEvents) core.bus.grantPutEventsTo(fn);
+  const objects = access.objects ?? {};
+  if (objects.list) grantOn(fn, ['s3:ListBucket'], [dataBucket.bucketArn]);
+  const byAction: ReadonlyArray<readonly [string, readonly string[] | undefined]> = [
+    ['s3:GetObject', objects.get],
+    ['s3:PutObject', objects.put],
+    ['s3:DeleteObject', objects.delete],
+  ];
+  for (const [action, prefixes] of byAction) {
+    if (!prefixes?.length) continue;
+    const arns = prefixes.map((prefix) => dataBucket.arnForObjects(`${prefix}*`));
+    grantOn(fn, [action], arns);
+    for (const arn of arns)
+      acknowledgeWildcardResource(
+        fn.executionRole,
+        arn,
+        'Objects under this data bucket prefix are named per run, message and record at run time; the grant is limited to the prefix.',
+      );
+  }
+}
+
+/** The functions every pipeline shares, named `esync-<stage>-core-<function>`. */
+export class CoreFunctions extends Construct {
+  readonly functions: Readonly<Record<SharedFunctionName, EsyncFunction>>;
+
+  constructor(scope: Construct, id: string, core: CoreResources) {
+    super(scope, id);
+    const entries = (Object.keys(SHARED_FUNCTION_SETTINGS) as SharedFunctionName[]).map((name) => {
+      const fn = createEsyncFunction(this, pascalCase(name), core, {
+        ...SHARED_FUNCTION_SETTINGS[name],
+        handlerName: name,
+        functionName: resourceName(core.stage, CORE, name),
+      });
+      return [name, fn] as const;
+    });
+    this.functions = Object.fromEntries(entries) as Record<SharedFunctionName, EsyncFunction>;
+  }
+
+  /** The task functions of a pipeline's state machine. */
+  phaseFunctions(): PhaseFunctions {
+    const f = this.functions;
+    return {
+      discover: f.discover,
+      plan: f.plan,
+      extract: f.extract,
+      awaitLoad: f['await-load'],
+      verify: f.verify,
+      cleanup: f.cleanup,
+      recordFailure: f['record-failure'],
+    };
+  }
+}
+
+/** `await-load` → `AwaitLoad`, for construct ids. */
+export function pascalCase(name: string): string {
+  return name
+    .split('-')
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('');
+}

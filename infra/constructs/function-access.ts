@@ -1,0 +1,90 @@
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type { FunctionName } from '../../shared/usecases/contracts.ts';
+
+/** Data bucket prefixes a function reads, writes or deletes under (see DATA_PREFIXES). */
+export interface ObjectAccess {
+  /** ListBucket on the data bucket. */
+  readonly list?: boolean;
+  readonly get?: readonly string[];
+  readonly put?: readonly string[];
+  readonly delete?: readonly string[];
+}
+
+/**
+ * What one function may touch. Shared resources are granted by {@link grantCoreAccess}; the
+ * per-pipeline parts (queues, sources, targets, secrets, state machines) by each pipeline.
+ */
+export interface FunctionAccess {
+  /** Reads every pipeline's source, and the source's secrets. */
+  readonly source?: boolean;
+  /** Reads (or reads and writes) every pipeline's target, and the target's secrets. */
+  readonly target?: 'read' | 'write';
+  /** Sends load messages to the pipelines' load queues. */
+  readonly sendToQueues?: boolean;
+  /** Reads the depth of the load queues and DLQs. */
+  readonly inspectQueues?: boolean;
+  /** Peeks at dead letters and redrives them. */
+  readonly handleDeadLetters?: boolean;
+  /** Starts runs (executions of the pipelines' state machines). */
+  readonly startRuns?: boolean;
+  /** Puts `esync.*` events on the ESync bus. */
+  readonly putEvents?: boolean;
+  /** Uses the Powertools idempotency table. */
+  readonly idempotency?: boolean;
+  /** Reads the webhook signing secrets. */
+  readonly webhookSecrets?: boolean;
+  readonly objects?: ObjectAccess;
+}
+
+/**
+ * The whole access map, in one place to review. Every function reads and writes the state table
+ * and uses the stage key besides what is listed here.
+ */
+export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
+  discover: { source: true, target: 'read' },
+  plan: { source: true, objects: { put: ['manifests/'] } },
+  extract: { source: true, sendToQueues: true, objects: { put: ['claim-check/'] } },
+  load: { target: 'write', putEvents: true, objects: { get: ['claim-check/'], put: ['quarantine/'] } },
+  'await-load': { inspectQueues: true },
+  verify: { source: true, target: 'read', sendToQueues: true, objects: { put: ['reports/', 'claim-check/'] } },
+  cleanup: {
+    putEvents: true,
+    objects: { list: true, get: ['reports/'], put: ['reports/'], delete: ['claim-check/', 'manifests/'] },
+  },
+  'record-failure': { putEvents: true, objects: { put: ['reports/'] } },
+  webhook: { sendToQueues: true, idempotency: true, webhookSecrets: true, objects: { put: ['claim-check/'] } },
+  api: {
+    target: 'write',
+    sendToQueues: true,
+    inspectQueues: true,
+    handleDeadLetters: true,
+    startRuns: true,
+    putEvents: true,
+    objects: { list: true, get: ['reports/', 'quarantine/'], put: ['claim-check/'] },
+  },
+};
+
+/** State table operations of the repositories in shared/state (single-item writes, queries, batches). */
+export const STATE_TABLE_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:ConditionCheckItem',
+  'dynamodb:Query',
+  'dynamodb:BatchGetItem',
+  'dynamodb:BatchWriteItem',
+];
+
+/** What Powertools' DynamoDBPersistenceLayer calls. */
+export const IDEMPOTENCY_TABLE_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+];
+
+/** Lets `grantee` call `actions` on exactly `resourceArns`; the primitive every grant here uses. */
+export function grantOn(grantee: iam.IGrantable, actions: readonly string[], resourceArns: readonly string[]): iam.Grant {
+  return iam.Grant.addToPrincipal({ grantee, actions: [...actions], resourceArns: [...resourceArns] });
+}

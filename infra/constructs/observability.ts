@@ -1,0 +1,210 @@
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { resourceName } from '../../shared/naming.ts';
+import type { Pipeline } from '../../shared/pipeline/schema.ts';
+
+/**
+ * The custom metrics the alarms read: Embedded Metric Format in namespace `ESync`, emitted by the
+ * Load function through Powertools Metrics, whose dimensions are `service` (its service name,
+ * `esync-load`) and `pipeline`. An alarm matches only that exact dimension set.
+ *
+ * - `RecordsProcessed`: records of the messages handled (the denominator of both rates);
+ * - `RecordsFailed`, `RecordsQuarantined`, `RecordsDeadLettered`: records that did not reach the
+ *   target; their sum over `RecordsProcessed` is the failure rate;
+ * - `Conflicts`: records in conflict; over `RecordsProcessed`, the conflict rate;
+ * - `RecordsLoaded`, `RecordsSkipped`: throughput, on the dashboard.
+ */
+export const ESYNC_METRICS = {
+  namespace: 'ESync',
+  loadService: 'esync-load',
+  processed: 'RecordsProcessed',
+  loaded: 'RecordsLoaded',
+  skipped: 'RecordsSkipped',
+  failed: 'RecordsFailed',
+  quarantined: 'RecordsQuarantined',
+  deadLettered: 'RecordsDeadLettered',
+  conflicts: 'Conflicts',
+} as const;
+
+/** Rates are judged over this window: long enough to hold a few batches, short enough to page soon. */
+const RATE_PERIOD = Duration.minutes(5);
+
+export interface PipelineObservabilityProps {
+  readonly stage: string;
+  readonly pipeline: Pipeline;
+  readonly loadQueue: sqs.IQueue;
+  readonly deadLetterQueue: sqs.IQueue;
+  /** The CDC route's DLQ, when the pipeline takes CDC events. */
+  readonly cdcDeadLetterQueue?: sqs.IQueue;
+  readonly loadFunction: lambda.IFunction;
+  readonly stateMachine: sfn.IStateMachine;
+  readonly alarmTopic: sns.ITopic;
+}
+
+/**
+ * A pipeline's alarms (dead letters, failure rate, conflict rate, age of the oldest queued
+ * message, failed runs), all notifying the alarm topic when they fire and when they recover, and
+ * its dashboard: throughput, latency, errors, conflicts, queue and DLQ depth.
+ */
+export class PipelineObservability extends Construct {
+  readonly alarms: cloudwatch.Alarm[] = [];
+  readonly dashboard: cloudwatch.Dashboard;
+  readonly #notify: actions.SnsAction;
+
+  constructor(scope: Construct, id: string, props: PipelineObservabilityProps) {
+    super(scope, id);
+    this.#notify = new actions.SnsAction(props.alarmTopic);
+    const { pipeline, stage } = props;
+    const name = (role: string) => resourceName(stage, pipeline.name, role);
+    const metric = (metricName: string, label: string) =>
+      new cloudwatch.Metric({
+        namespace: ESYNC_METRICS.namespace,
+        metricName,
+        dimensionsMap: { service: ESYNC_METRICS.loadService, pipeline: pipeline.name },
+        statistic: cloudwatch.Stats.SUM,
+        period: RATE_PERIOD,
+        label,
+      });
+    const processed = metric(ESYNC_METRICS.processed, 'processed');
+    const loaded = metric(ESYNC_METRICS.loaded, 'loaded');
+    const skipped = metric(ESYNC_METRICS.skipped, 'skipped (stale or duplicate)');
+    const failed = metric(ESYNC_METRICS.failed, 'failed');
+    const quarantined = metric(ESYNC_METRICS.quarantined, 'quarantined');
+    const deadLettered = metric(ESYNC_METRICS.deadLettered, 'dead-lettered');
+    const conflicts = metric(ESYNC_METRICS.conflicts, 'conflicts');
+
+    // No record processed is a rate of 0, not missing data.
+    const failureRate = new cloudwatch.MathExpression({
+      label: 'failure rate',
+      expression: 'IF(processed > 0, (FILL(failed, 0) + FILL(quarantined, 0) + FILL(deadLettered, 0)) / processed, 0)',
+      usingMetrics: { processed, failed, quarantined, deadLettered },
+      period: RATE_PERIOD,
+    });
+    const conflictRate = new cloudwatch.MathExpression({
+      label: 'conflict rate',
+      expression: 'IF(processed > 0, FILL(conflicts, 0) / processed, 0)',
+      usingMetrics: { processed, conflicts },
+      period: RATE_PERIOD,
+    });
+    const runsFailed = new cloudwatch.MathExpression({
+      label: 'failed or timed-out runs',
+      expression: 'FILL(failedRuns, 0) + FILL(timedOutRuns, 0)',
+      usingMetrics: {
+        failedRuns: props.stateMachine.metricFailed({ period: RATE_PERIOD }),
+        timedOutRuns: props.stateMachine.metricTimedOut({ period: RATE_PERIOD }),
+      },
+      period: RATE_PERIOD,
+    });
+    const oldestMessageAge = props.loadQueue.metricApproximateAgeOfOldestMessage({
+      period: Duration.minutes(1),
+      statistic: cloudwatch.Stats.MAXIMUM,
+    });
+    const depth = (queue: sqs.IQueue, label: string) =>
+      queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: cloudwatch.Stats.MAXIMUM, label });
+    const dlqDepth = depth(props.deadLetterQueue, 'dead letters');
+
+    this.alarm('DeadLetters', {
+      alarmName: name('dlq-depth'),
+      alarmDescription: `Messages of ${pipeline.name} are in its load DLQ: inspect and redrive with esync dlq.`,
+      metric: dlqDepth,
+      threshold: 0,
+      evaluationPeriods: 1,
+    });
+    if (props.cdcDeadLetterQueue)
+      this.alarm('CdcDeadLetters', {
+        alarmName: name('cdc-dlq-depth'),
+        alarmDescription: `EventBridge could not deliver change events of ${pipeline.name} to its load queue.`,
+        metric: depth(props.cdcDeadLetterQueue, 'undelivered change events'),
+        threshold: 0,
+        evaluationPeriods: 1,
+      });
+    this.alarm('FailureRate', {
+      alarmName: name('failure-rate'),
+      alarmDescription: `More than ${pipeline.alerts.failureRate * 100}% of the records of ${pipeline.name} failed, were quarantined or dead-lettered.`,
+      metric: failureRate,
+      threshold: pipeline.alerts.failureRate,
+      evaluationPeriods: 1,
+    });
+    this.alarm('ConflictRate', {
+      alarmName: name('conflict-rate'),
+      alarmDescription: `More than ${pipeline.alerts.conflictRate * 100}% of the records of ${pipeline.name} were in conflict.`,
+      metric: conflictRate,
+      threshold: pipeline.alerts.conflictRate,
+      evaluationPeriods: 1,
+    });
+    this.alarm('Latency', {
+      alarmName: name('latency'),
+      alarmDescription: `The oldest load message of ${pipeline.name} waited longer than ${pipeline.alerts.latencyMs} ms for 3 minutes.`,
+      metric: oldestMessageAge,
+      threshold: pipeline.alerts.latencyMs / 1000,
+      evaluationPeriods: 3,
+    });
+    this.alarm('RunsFailed', {
+      alarmName: name('runs-failed'),
+      alarmDescription: `A run of ${pipeline.name} failed or timed out; see esync runs show.`,
+      metric: runsFailed,
+      threshold: 0,
+      evaluationPeriods: 1,
+    });
+
+    const fn = props.loadFunction;
+    const graph = (title: string, left: cloudwatch.IMetric[], width = 8) =>
+      new cloudwatch.GraphWidget({ title, left, width, height: 6 });
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: name('dashboard'),
+      defaultInterval: Duration.hours(3),
+      widgets: [
+        [
+          graph('Throughput (records)', [processed, loaded, skipped]),
+          graph('Latency', [
+            oldestMessageAge.with({ label: 'oldest queued message (s)' }),
+            fn.metricDuration({ statistic: cloudwatch.Stats.p(95), label: 'Load p95 (ms)' }),
+          ]),
+          graph('Errors', [
+            failed,
+            quarantined,
+            deadLettered,
+            fn.metricErrors({ label: 'Load errors' }),
+            fn.metricThrottles({ label: 'Load throttles' }),
+          ]),
+        ],
+        [
+          graph('Conflicts', [conflicts, conflictRate]),
+          graph('Queue depth', [
+            depth(props.loadQueue, 'visible'),
+            props.loadQueue.metricApproximateNumberOfMessagesNotVisible({ label: 'in flight' }),
+          ]),
+          graph('DLQ depth', [dlqDepth, ...(props.cdcDeadLetterQueue ? [depth(props.cdcDeadLetterQueue, 'CDC dead letters')] : [])]),
+        ],
+        [
+          graph('Runs', [
+            props.stateMachine.metricSucceeded({ label: 'succeeded' }),
+            props.stateMachine.metricFailed({ label: 'failed' }),
+            props.stateMachine.metricTimedOut({ label: 'timed out' }),
+          ], 12),
+          graph('Run duration (ms)', [props.stateMachine.metricTime({ statistic: cloudwatch.Stats.p(95), label: 'p95' })], 12),
+        ],
+      ],
+    });
+  }
+
+  private alarm(
+    id: string,
+    props: Pick<cloudwatch.AlarmProps, 'alarmName' | 'alarmDescription' | 'metric' | 'threshold' | 'evaluationPeriods'>,
+  ): void {
+    const alarm = new cloudwatch.Alarm(this, id, {
+      ...props,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alarm.addAlarmAction(this.#notify);
+    alarm.addOkAction(this.#notify);
+    this.alarms.push(alarm);
+  }
+}

@@ -1,0 +1,138 @@
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import { Table } from 'aws-cdk-lib/aws-dynamodb';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import type { Pipeline, SourceConfig, TargetConfig } from '../../shared/pipeline/schema.ts';
+import { acknowledgeWildcardResource } from '../nag.ts';
+import type { EsyncFunction } from './esync-function.ts';
+import { grantOn } from './function-access.ts';
+import { DATA_PREFIXES } from './storage.ts';
+
+const TABLE_READ_ACTIONS = [
+  'dynamodb:DescribeTable',
+  'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
+  'dynamodb:Query',
+  'dynamodb:Scan',
+];
+const TABLE_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
+
+const OBJECTS_REASON =
+  'Objects under this prefix are named per record, day and message at run time; the grant is limited to the pipeline’s prefix.';
+
+/** Secrets Manager names a source reads with. */
+export function sourceSecretNames(source: SourceConfig): string[] {
+  switch (source.type) {
+    case 'postgres':
+    case 'mysql':
+      return [source.connection.secret];
+    case 'github':
+      return source.token ? [source.token.secret] : [];
+    case 'http':
+      return source.auth ? [source.auth.secret] : [];
+    default:
+      return [];
+  }
+}
+
+/** Secrets Manager names a target writes with. */
+export function targetSecretNames(target: TargetConfig): string[] {
+  switch (target.type) {
+    case 'postgres':
+      return [target.connection.secret];
+    case 'http':
+      return target.auth ? [target.auth.secret] : [];
+    default:
+      return [];
+  }
+}
+
+export interface PipelineAccessProps {
+  readonly pipeline: Pipeline;
+  readonly dataBucket: s3.IBucket;
+  /** The table ESync owns for a DynamoDB target that names none. */
+  readonly ownedTargetTable?: dynamodb.ITable;
+}
+
+/**
+ * Grants on what a pipeline reads and writes outside ESync's own resources: its source and target
+ * (tables, buckets, prefixes) and the Secrets Manager secrets it names, by name.
+ */
+export class PipelineAccess extends Construct {
+  readonly #props: PipelineAccessProps;
+  readonly #secrets = new Map<string, secretsmanager.ISecret>();
+  readonly #imported = new Map<string, Construct>();
+
+  constructor(scope: Construct, id: string, props: PipelineAccessProps) {
+    super(scope, id);
+    this.#props = props;
+  }
+
+  /** Lets `fn` read the pipeline's source. */
+  grantSourceRead(fn: EsyncFunction): void {
+    const { source } = this.#props.pipeline;
+    this.#grantSecrets(fn, sourceSecretNames(source));
+    if (source.type === 's3') this.#grantObjects(fn, this.#bucket(source.bucket), source.prefix, ['s3:GetObject']);
+    if (source.type === 'dynamodb')
+      grantOn(fn, ['dynamodb:DescribeTable', 'dynamodb:Scan'], [this.#table('SourceTable', source.table).tableArn]);
+  }
+
+  /** Lets `fn` read, or read and write, the pipeline's target. */
+  grantTarget(fn: EsyncFunction, mode: 'read' | 'write'): void {
+    const { target, name } = this.#props.pipeline;
+    this.#grantSecrets(fn, targetSecretNames(target));
+    if (target.type === 'dynamodb') {
+      const table = this.#props.ownedTargetTable ?? this.#table('TargetTable', target.table ?? '');
+      grantOn(fn, mode === 'write' ? [...TABLE_READ_ACTIONS, ...TABLE_WRITE_ACTIONS] : TABLE_READ_ACTIONS, [table.tableArn]);
+    }
+    if (target.type === 's3') {
+      const actions = mode === 'write' ? ['s3:GetObject', 's3:PutObject'] : ['s3:GetObject'];
+      this.#grantObjects(fn, this.#bucket(target.bucket), `${target.prefix}${name}/`, actions);
+      this.#grantObjects(fn, this.#props.dataBucket, `${DATA_PREFIXES.archive.prefix}${name}/`, actions);
+    }
+  }
+
+  /** Lets `fn` read the webhook signing secret, when the pipeline takes webhooks. */
+  grantWebhookSecret(fn: EsyncFunction): void {
+    const webhook = this.#props.pipeline.triggers.webhook;
+    if (webhook) this.#grantSecrets(fn, [webhook.secret]);
+  }
+
+  #grantSecrets(fn: EsyncFunction, names: readonly string[]): void {
+    for (const name of names) {
+      let secret = this.#secrets.get(name);
+      if (!secret) {
+        secret = secretsmanager.Secret.fromSecretNameV2(this, `Secret${this.#secrets.size}`, name);
+        this.#secrets.set(name, secret);
+      }
+      secret.grantRead(fn);
+    }
+  }
+
+  #grantObjects(fn: EsyncFunction, bucket: s3.IBucket, prefix: string, actions: readonly string[]): void {
+    // HeadBucket and listing a prefix both need ListBucket on the bucket itself.
+    grantOn(fn, ['s3:ListBucket'], [bucket.bucketArn]);
+    const objects = bucket.arnForObjects(`${prefix}*`);
+    grantOn(fn, actions, [objects]);
+    acknowledgeWildcardResource(fn.executionRole, objects, OBJECTS_REASON);
+  }
+
+  #bucket(name: string | undefined): s3.IBucket {
+    if (name === undefined) return this.#props.dataBucket;
+    return this.#import(`Bucket-${name}`, () => s3.Bucket.fromBucketName(this, `Bucket${this.#imported.size}`, name));
+  }
+
+  #table(id: string, name: string): dynamodb.ITable {
+    return this.#import(id, () => Table.fromTableName(this, id, name));
+  }
+
+  #import<T extends Construct>(key: string, create: () => T): T {
+    let found = this.#imported.get(key);
+    if (!found) {
+      found = create();
+      this.#imported.set(key, found);
+    }
+    return found as T;
+  }
+}

@@ -1,0 +1,129 @@
+import { Duration } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import { ownedTargetTableName, resourceName, stateMachineName } from '../../shared/naming.ts';
+import type { Pipeline } from '../../shared/pipeline/schema.ts';
+import { CdcRoute } from './cdc-route.ts';
+import { type CoreFunctions, type CoreResources, createEsyncFunction } from './core-functions.ts';
+import type { EsyncFunction } from './esync-function.ts';
+import { FUNCTION_ACCESS, type FunctionAccess } from './function-access.ts';
+import { LoadConsumer } from './load-consumer.ts';
+import { PipelineObservability } from './observability.ts';
+import { PipelineAccess } from './pipeline-access.ts';
+import { PipelineQueues } from './pipeline-queues.ts';
+import { PipelineSchedule } from './schedule.ts';
+import { SyncStateMachine } from './sync-state-machine.ts';
+
+export interface SyncPipelineProps {
+  readonly pipeline: Pipeline;
+  readonly core: CoreResources;
+  readonly coreFunctions: CoreFunctions;
+  readonly alarmTopic: sns.ITopic;
+}
+
+/**
+ * Everything one pipeline adds: its queues, its Load function and event source, the target table
+ * ESync owns (DynamoDB targets that name none), its state machine, schedule, CDC route, alarms and
+ * dashboard, and the shared functions' access to all of it.
+ */
+export class SyncPipeline extends Construct {
+  readonly queues: PipelineQueues;
+  readonly loadFunction: EsyncFunction;
+  readonly syncStateMachine: SyncStateMachine;
+  readonly targetTable?: dynamodb.Table;
+  readonly cdcRoute?: CdcRoute;
+  readonly schedule?: PipelineSchedule;
+  readonly observability: PipelineObservability;
+
+  constructor(scope: Construct, id: string, props: SyncPipelineProps) {
+    super(scope, id);
+    const { pipeline, core } = props;
+    const { stage } = core;
+    const name = (role: string) => resourceName(stage, pipeline.name, role);
+    const loadTimeout = Duration.seconds(pipeline.load.timeoutSeconds);
+
+    this.queues = new PipelineQueues(this, 'Queues', { stage, pipeline, loadTimeout, encryptionKey: core.key });
+    if (pipeline.target.type === 'dynamodb' && pipeline.target.table === undefined)
+      this.targetTable = new dynamodb.Table(this, 'TargetTable', {
+        tableName: ownedTargetTableName(stage, pipeline.name),
+        partitionKey: { name: pipeline.target.keyAttribute, type: dynamodb.AttributeType.STRING },
+        billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+        encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+        encryptionKey: core.key.key,
+        pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+        removalPolicy: core.settings.dataRemovalPolicy,
+      });
+    const access = new PipelineAccess(this, 'Access', {
+      pipeline,
+      dataBucket: core.storage.dataBucket,
+      ownedTargetTable: this.targetTable,
+    });
+
+    // One Load function per pipeline: its timeout is the pipeline's, and it may write this
+    // pipeline's target only. The event source caps its concurrency.
+    this.loadFunction = createEsyncFunction(this, 'LoadFunction', core, {
+      handlerName: 'load',
+      functionName: name('load-fn'),
+      description: `Load: writes ${pipeline.name} messages to its target`,
+      timeout: loadTimeout,
+      memorySize: 1024,
+    });
+    new LoadConsumer(this, 'LoadConsumer', { pipeline, loadQueue: this.queues.loadQueue, loadFunction: this.loadFunction });
+
+    this.syncStateMachine = new SyncStateMachine(this, 'Run', {
+      pipeline,
+      stateMachineName: stateMachineName(stage, pipeline.name),
+      functions: props.coreFunctions.phaseFunctions(),
+      dataBucket: core.storage.dataBucket,
+      logKey: core.key.key,
+      logRetention: core.settings.logRetention,
+      removalPolicy: core.settings.dataRemovalPolicy,
+    });
+    // The Distributed Map reads the plan's manifest, which is encrypted with the stage key.
+    core.key.grantDecrypt(this.syncStateMachine.stateMachine);
+
+    const grant = (fn: EsyncFunction, a: FunctionAccess) => {
+      if (a.source) access.grantSourceRead(fn);
+      if (a.target) access.grantTarget(fn, a.target);
+      if (a.webhookSecrets) access.grantWebhookSecret(fn);
+      if (a.sendToQueues) this.queues.grantSend(fn);
+      if (a.inspectQueues) this.queues.grantInspect(fn);
+      if (a.handleDeadLetters) this.queues.grantDeadLetterHandling(fn);
+      if (a.startRuns) this.syncStateMachine.stateMachine.grantStartExecution(fn);
+    };
+    grant(this.loadFunction, FUNCTION_ACCESS.load);
+    for (const [fnName, fn] of Object.entries(props.coreFunctions.functions))
+      grant(fn, FUNCTION_ACCESS[fnName as keyof typeof FUNCTION_ACCESS]);
+
+    const { schedule, cdc } = pipeline.triggers;
+    if (schedule)
+      this.schedule = new PipelineSchedule(this, 'Schedule', {
+        ruleName: name('schedule'),
+        expression: schedule,
+        stateMachine: this.syncStateMachine.stateMachine,
+        pipelineName: pipeline.name,
+      });
+    if (cdc)
+      this.cdcRoute = new CdcRoute(this, 'CdcRoute', {
+        ruleName: name('cdc-rule'),
+        deadLetterQueueName: name('cdc-dlq'),
+        pipelineName: pipeline.name,
+        bus: core.bus,
+        eventPattern: cdc.pattern,
+        loadQueue: this.queues.loadQueue,
+        encryptionKey: core.key,
+      });
+
+    this.observability = new PipelineObservability(this, 'Observability', {
+      stage,
+      pipeline,
+      loadQueue: this.queues.loadQueue,
+      deadLetterQueue: this.queues.deadLetterQueue,
+      cdcDeadLetterQueue: this.cdcRoute?.deadLetterQueue,
+      loadFunction: this.loadFunction,
+      stateMachine: this.syncStateMachine.stateMachine,
+      alarmTopic: props.alarmTopic,
+    });
+  }
+}

@@ -1,0 +1,105 @@
+import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { CORE, eventBusName, idempotencyTableName, resourceName, type Stage, stateTableName } from '../../shared/naming.ts';
+import { serializeCatalog } from '../../shared/pipeline/catalog.ts';
+import type { Pipeline } from '../../shared/pipeline/schema.ts';
+import { AlarmTopic } from '../constructs/alarm-topic.ts';
+import { CoreFunctions, type CoreResources, pascalCase } from '../constructs/core-functions.ts';
+import { EncryptionKey } from '../constructs/encryption-key.ts';
+import { EventBus } from '../constructs/event-bus.ts';
+import { HttpApi } from '../constructs/http-api.ts';
+import { Storage } from '../constructs/storage.ts';
+import { SyncPipeline } from '../constructs/sync-pipeline.ts';
+import { stageSettings } from '../stage.ts';
+
+export interface EsyncStackProps extends StackProps {
+  readonly stage: Stage;
+  /** Validated pipelines (shared/pipeline/load.ts). */
+  readonly pipelines: readonly Pipeline[];
+  /**
+   * Bundle the functions with esbuild; off, they deploy a stub (template-only tests).
+   * @default true
+   */
+  readonly bundle?: boolean;
+}
+
+/** One stage of ESync: the shared resources, then one {@link SyncPipeline} per pipeline. */
+export class EsyncStack extends Stack {
+  readonly pipelines: ReadonlyMap<string, SyncPipeline>;
+
+  constructor(scope: Construct, id: string, props: EsyncStackProps) {
+    super(scope, id, props);
+    const { stage } = props;
+    const names = props.pipelines.map((p) => p.name);
+    if (names.includes(CORE))
+      throw new Error(`a pipeline may not be named "${CORE}": the name is reserved for the resources all pipelines share`);
+    const twice = names.find((n, i) => names.indexOf(n) !== i);
+    if (twice) throw new Error(`pipeline name "${twice}" is used twice`);
+
+    const settings = stageSettings(stage);
+    const core = (role: string) => resourceName(stage, CORE, role);
+    const key = new EncryptionKey(this, 'Encryption', { aliasName: core('key'), removalPolicy: settings.dataRemovalPolicy });
+    const storage = new Storage(this, 'Storage', {
+      stateTableName: stateTableName(stage),
+      idempotencyTableName: idempotencyTableName(stage),
+      pipelines: props.pipelines,
+      encryptionKey: key.key,
+      removalPolicy: settings.dataRemovalPolicy,
+    });
+    const { bus } = new EventBus(this, 'Events', { busName: eventBusName(stage), archiveName: core('archive') });
+    const alarms = new AlarmTopic(this, 'Alarms', { topicName: core('alarms'), encryptionKey: key });
+
+    const resources: CoreResources = {
+      stage,
+      settings,
+      key,
+      storage,
+      bus,
+      pipelineCatalog: serializeCatalog(props.pipelines),
+      bundle: props.bundle ?? true,
+      // Queue URLs and state machine ARNs are derived from these prefixes and the naming
+      // pattern, so no per-pipeline map travels in environment variables.
+      environment: {
+        ESYNC_STAGE: stage,
+        ESYNC_STATE_TABLE: storage.stateTable.tableName,
+        ESYNC_IDEMPOTENCY_TABLE: storage.idempotencyTable.tableName,
+        ESYNC_DATA_BUCKET: storage.dataBucket.bucketName,
+        ESYNC_EVENT_BUS: bus.eventBusName,
+        ESYNC_QUEUE_URL_PREFIX: `https://sqs.${Aws.REGION}.${Aws.URL_SUFFIX}/${Aws.ACCOUNT_ID}/`,
+        ESYNC_STATE_MACHINE_ARN_PREFIX: `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:stateMachine:`,
+      },
+    };
+    const functions = new CoreFunctions(this, 'Functions', resources);
+    const api = new HttpApi(this, 'Http', {
+      apiName: core('api'),
+      webhookFunction: functions.functions.webhook,
+      managementFunction: functions.functions.api,
+      rateLimit: settings.apiRateLimit,
+      burstLimit: settings.apiBurstLimit,
+      logKey: key.key,
+      logRetention: settings.logRetention,
+      removalPolicy: settings.dataRemovalPolicy,
+    });
+
+    const pipelines = new Map<string, SyncPipeline>();
+    for (const pipeline of props.pipelines) {
+      const id = pascalCase(pipeline.name);
+      const built = new SyncPipeline(this, `Pipeline${id}`, {
+        pipeline,
+        core: resources,
+        coreFunctions: functions,
+        alarmTopic: alarms.topic,
+      });
+      pipelines.set(pipeline.name, built);
+      new CfnOutput(this, `StateMachineArn${id}`, { value: built.syncStateMachine.stateMachine.stateMachineArn });
+      new CfnOutput(this, `LoadQueueUrl${id}`, { value: built.queues.loadQueue.queueUrl });
+    }
+    this.pipelines = pipelines;
+
+    new CfnOutput(this, 'ApiUrl', { value: api.url, description: 'Base URL of the webhook and management API' });
+    new CfnOutput(this, 'StateTableName', { value: storage.stateTable.tableName });
+    new CfnOutput(this, 'DataBucketName', { value: storage.dataBucket.bucketName });
+    new CfnOutput(this, 'EventBusName', { value: bus.eventBusName });
+    new CfnOutput(this, 'AlarmTopicArn', { value: alarms.topic.topicArn });
+  }
+}

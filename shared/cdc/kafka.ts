@@ -1,0 +1,115 @@
+import { z } from 'zod';
+import { EsyncError, ValidationError } from '../errors.ts';
+import type { RecordEnvelope } from '../records/envelope.ts';
+import { parseAtEdge } from '../webhooks/parse.ts';
+import { decodeDebeziumEvent } from './debezium.ts';
+
+/**
+ * Lambda's Amazon MSK and self-managed Kafka events: records grouped by `<topic>-<partition>`,
+ * keys and values base64-encoded.
+ *
+ * Why not Powertools' Kafka utility: its `kafkaConsumer` wraps a whole handler and fails the
+ * whole batch on one undecodable value (and its JSON deserializer logs the raw base64 value,
+ * which may hold personal data), and the parser's Kafka schema refuses the null value of a
+ * Debezium tombstone. The Load function needs one outcome per Kafka record instead, so a
+ * poison record is quarantined alone; decoding base64 and JSON is all there is to it.
+ */
+
+const kafkaRecordSchema = z.object({
+  topic: z.string(),
+  partition: z.number().int().nonnegative(),
+  offset: z.number().int().nonnegative(),
+  timestamp: z.number().optional(),
+  timestampType: z.string().optional(),
+  key: z.string().nullish(),
+  value: z.string().nullish(),
+  headers: z.array(z.record(z.string(), z.array(z.number()))).nullish(),
+});
+
+export const kafkaEventSchema = z.object({
+  eventSource: z.enum(['aws:kafka', 'SelfManagedKafka']),
+  eventSourceArn: z.string().optional(),
+  bootstrapServers: z.string().nullish(),
+  records: z.record(z.string(), z.array(kafkaRecordSchema)),
+});
+
+export type KafkaEvent = z.infer<typeof kafkaEventSchema>;
+
+interface KafkaPosition {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  /** `<topic>:<partition>:<offset>`: unique and stable across redeliveries; the records' provenance. */
+  readonly deliveryId: string;
+}
+
+/** The decoding of one Kafka record: its change records (none for a tombstone), or why it cannot be decoded. */
+export type KafkaRecordResult =
+  | (KafkaPosition & { readonly ok: true; readonly records: RecordEnvelope[] })
+  | (KafkaPosition & { readonly ok: false; readonly error: ValidationError });
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * Decodes every record of a Kafka event as a Debezium change event, one result per Kafka record
+ * in the event's order. A record with a null value (the tombstone Debezium sends after a delete,
+ * for log compaction) yields no change.
+ * @throws ValidationError when the event itself is not a Kafka event.
+ */
+export function decodeKafkaEvent(
+  event: unknown,
+  options: { readonly pipeline: string; readonly keyFields: readonly string[] },
+): KafkaRecordResult[] {
+  const parsed = parseAtEdge(kafkaEventSchema, event, 'kafka event');
+  const results: KafkaRecordResult[] = [];
+  for (const records of Object.values(parsed.records))
+    for (const record of records) {
+      const position: KafkaPosition = {
+        topic: record.topic,
+        partition: record.partition,
+        offset: record.offset,
+        deliveryId: `${record.topic}:${record.partition}:${record.offset}`,
+      };
+      try {
+        results.push({
+          ...position,
+          ok: true,
+          records: decodeValue(record.value, options, position.deliveryId),
+        });
+      } catch (error) {
+        if (!(error instanceof EsyncError)) throw error;
+        const issues = error instanceof ValidationError ? error.issues : [];
+        results.push({
+          ...position,
+          ok: false,
+          error: new ValidationError(
+            `kafka record ${record.topic}/${record.partition}@${record.offset}: ${error.message}`,
+            issues,
+            {
+              cause: error,
+            },
+          ),
+        });
+      }
+    }
+  return results;
+}
+
+function decodeValue(
+  value: string | null | undefined,
+  options: { readonly pipeline: string; readonly keyFields: readonly string[] },
+  deliveryId: string,
+): RecordEnvelope[] {
+  if (value === null || value === undefined || value === '') return [];
+  if (!BASE64.test(value))
+    throw new ValidationError('the value is not base64', [{ path: 'value', message: 'not base64' }]);
+  const text = Buffer.from(value, 'base64').toString('utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ValidationError('the value is not JSON', [{ path: 'value', message: 'not JSON' }]);
+  }
+  if (json === null) return [];
+  return decodeDebeziumEvent(json, { pipeline: options.pipeline, keyFields: options.keyFields, deliveryId });
+}

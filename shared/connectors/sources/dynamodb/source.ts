@@ -1,0 +1,225 @@
+import { DescribeTableCommand, type DynamoDBClient, type KeySchemaElement } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { RetryOptions } from '../../../domain/retry.ts';
+import { ConnectorError, isRetryable, TransientError } from '../../../errors.ts';
+import type { SourceConfig } from '../../../pipeline/schema.ts';
+import type { RecordData } from '../../../records/envelope.ts';
+import type {
+  ChangeWindow,
+  ConnectorContext,
+  Cursor,
+  Partition,
+  SourceConnector,
+  SourceDiscovery,
+  SourceRow,
+} from '../../types.ts';
+import { splitKey } from '../../sql/keyset.ts';
+import { retrying, UnreachableError } from '../support/retrying.ts';
+import { RowMapper } from '../support/rows.ts';
+
+type DynamodbSourceConfig = Extract<SourceConfig, { type: 'dynamodb' }>;
+
+const CONNECTOR = 'dynamodb source';
+
+interface TableKey {
+  readonly name: string;
+  readonly type: 'S' | 'N' | 'B';
+}
+
+interface TableInfo {
+  readonly key: readonly TableKey[];
+  readonly attributes: readonly { name: string; type: string }[];
+  readonly itemCount: number | undefined;
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+const DENIED = new Set(['AccessDeniedException', 'UnrecognizedClientException', 'InvalidSignatureException']);
+
+function classifyDynamoError(error: unknown, where: string): Error {
+  const e = error as { name?: string; code?: string; message?: string };
+  if (e.name === 'ResourceNotFoundException')
+    return new ConnectorError(CONNECTOR, `${where}: no such table`, { cause: error });
+  if (DENIED.has(e.name ?? '')) return new ConnectorError(CONNECTOR, `${where}: access denied (${e.name})`, { cause: error });
+  if (UNREACHABLE.has(e.code ?? ''))
+    return new UnreachableError(`${where}: cannot reach DynamoDB (${e.code})`, { cause: error });
+  if (isRetryable(error)) return new TransientError(`${where}: ${e.name ?? 'error'}: ${e.message ?? ''}`, { cause: error });
+  return new ConnectorError(CONNECTOR, `${where}: ${e.name ?? 'error'}: ${e.message ?? String(error)}`, { cause: error });
+}
+
+/** Values a JSON envelope can carry: sets as sorted arrays, binary as base64. */
+function toJson(value: unknown): unknown {
+  if (value instanceof Set) return [...value].map(toJson).sort();
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('base64');
+  if (Array.isArray(value)) return value.map(toJson);
+  if (value && typeof value === 'object') {
+    const out: RecordData = {};
+    for (const [name, inner] of Object.entries(value)) out[name] = toJson(inner);
+    return out;
+  }
+  return value;
+}
+
+interface SegmentPartition {
+  readonly segments: readonly number[];
+  readonly totalSegments: number;
+}
+
+/**
+ * The DynamoDB source: full loads of one table by parallel scan segments; each partition
+ * scans some of the `segments` (one each when Extract runs that many partitions).
+ *
+ * Rows come in scan order (DynamoDB's hash order), not key order. A row's cursor is
+ * `[segment]` with its key, and a resume continues the segment with `ExclusiveStartKey`
+ * when the pipeline key is the table's key (else it rescans the segment and skips up to
+ * the key it stopped after). There is no high watermark: every run reads the whole table.
+ * A row's version comes from the pipeline's cursor field when it has one (e.g. an
+ * `updatedAt` attribute); otherwise from the time the read started, which is newer than
+ * any earlier load's, and unchanged items are then recognised by their content hash.
+ */
+export class DynamodbSource implements SourceConnector {
+  readonly #config: DynamodbSourceConfig;
+  readonly #dynamodb: DynamoDBClient;
+  readonly #ddb: DynamoDBDocumentClient;
+  readonly #retry: RetryOptions;
+  #table: Promise<TableInfo> | undefined;
+
+  constructor(config: DynamodbSourceConfig, context: ConnectorContext) {
+    this.#config = config;
+    this.#dynamodb = context.clients.dynamodb;
+    this.#ddb = context.clients.ddb;
+    this.#retry = context.retry;
+  }
+
+  get #where(): string {
+    return `DynamoDB table "${this.#config.table}"`;
+  }
+
+  async discover(): Promise<SourceDiscovery> {
+    const table = await this.#describe();
+    return {
+      fields: table.attributes.map(({ name, type }) => ({ name, type, nullable: !table.key.some((k) => k.name === name) })),
+      primaryKey: table.key.map((k) => k.name),
+      capabilities: { incremental: false, deletes: this.#config.deletes.mode, cdc: false },
+      ...(table.itemCount === undefined ? {} : { approximateRows: table.itemCount }),
+    };
+  }
+
+  async planPartitions(_window: ChangeWindow, desired: number): Promise<Partition[]> {
+    const total = this.#config.segments;
+    const groups = Math.max(1, Math.min(desired, total));
+    return Array.from({ length: groups }, (_, index) => {
+      const segments = Array.from({ length: total }, (_, s) => s).filter((s) => s % groups === index);
+      return { id: `segments-${segments.join('-')}-of-${total}`, spec: { segments, totalSegments: total } };
+    });
+  }
+
+  async *read(_window: ChangeWindow, partition: Partition, resumeAfter?: Cursor): AsyncIterable<SourceRow[]> {
+    const { segments, totalSegments } = this.#partition(partition);
+    const table = await this.#describe();
+    const mapper = new RowMapper({ ...this.#config, connector: CONNECTOR });
+    const resumeSegment = typeof resumeAfter?.values[0] === 'number' ? resumeAfter.values[0] : undefined;
+    for (const segment of segments) {
+      if (resumeSegment !== undefined && segment < resumeSegment) continue;
+      const resumeKey = segment === resumeSegment ? resumeAfter?.key : undefined;
+      let startKey = resumeKey === undefined ? undefined : this.#startKey(resumeKey, table);
+      let skipping = resumeKey !== undefined && startKey === undefined;
+      do {
+        const page = await this.#scan(segment, totalSegments, startKey);
+        startKey = page.LastEvaluatedKey;
+        const rows: SourceRow[] = [];
+        for (const item of page.Items ?? []) {
+          const data = toJson(item) as RecordData;
+          const key = mapper.key(data, this.#where);
+          if (skipping) {
+            skipping = key !== resumeKey;
+            continue;
+          }
+          rows.push(mapper.rowWith(data, key, { values: [segment], key }));
+        }
+        if (rows.length > 0) yield rows;
+      } while (startKey);
+      if (skipping)
+        throw new ConnectorError(CONNECTOR, `${this.#where}: cannot resume segment ${segment} after ${resumeKey}: the item is gone; run again`);
+    }
+  }
+
+  async currentHighWatermark(): Promise<Cursor | null> {
+    return null;
+  }
+
+  async close(): Promise<void> {}
+
+  #scan(segment: number, totalSegments: number, startKey: Record<string, unknown> | undefined) {
+    return retrying(CONNECTOR, this.#retry, async () => {
+      try {
+        return await this.#ddb.send(
+          new ScanCommand({
+            TableName: this.#config.table,
+            Segment: segment,
+            TotalSegments: totalSegments,
+            Limit: this.#config.pageSize,
+            ConsistentRead: true,
+            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+          }),
+        );
+      } catch (error) {
+        throw classifyDynamoError(error, this.#where);
+      }
+    });
+  }
+
+  /** The table key of a record key, when the pipeline key is exactly the table's key. */
+  #startKey(key: string, table: TableInfo): Record<string, unknown> | undefined {
+    const names = table.key.map((k) => k.name);
+    if (names.length !== this.#config.key.length || names.some((n, i) => this.#config.key[i] !== n)) return undefined;
+    if (table.key.some((k) => k.type === 'B')) return undefined;
+    const parts = splitKey(key, names.length);
+    return Object.fromEntries(table.key.map((k, i) => [k.name, k.type === 'N' ? Number(parts[i]) : parts[i]]));
+  }
+
+  #partition(partition: Partition): SegmentPartition {
+    const { segments, totalSegments } = partition.spec as { segments?: unknown; totalSegments?: unknown };
+    if (segments === undefined && totalSegments === undefined) {
+      const total = this.#config.segments;
+      return { segments: Array.from({ length: total }, (_, s) => s), totalSegments: total };
+    }
+    if (
+      typeof totalSegments === 'number' &&
+      Array.isArray(segments) &&
+      segments.every((s) => Number.isInteger(s) && s >= 0 && s < totalSegments)
+    )
+      return { segments: segments as number[], totalSegments };
+    throw new ConnectorError(CONNECTOR, `partition "${partition.id}" has a spec this source does not plan: ${JSON.stringify(partition.spec)}`);
+  }
+
+  #describe(): Promise<TableInfo> {
+    if (!this.#table) {
+      const describing = retrying(CONNECTOR, this.#retry, async () => {
+        try {
+          const { Table } = await this.#dynamodb.send(new DescribeTableCommand({ TableName: this.#config.table }));
+          const types = new Map((Table?.AttributeDefinitions ?? []).map((a) => [a.AttributeName ?? '', a.AttributeType ?? 'S']));
+          const key = [...(Table?.KeySchema ?? [])]
+            .sort((a: KeySchemaElement, b: KeySchemaElement) => (a.KeyType === 'HASH' ? -1 : b.KeyType === 'HASH' ? 1 : 0))
+            .map((k) => ({ name: k.AttributeName ?? '', type: (types.get(k.AttributeName ?? '') ?? 'S') as TableKey['type'] }));
+          return {
+            key,
+            attributes: [...types].map(([name, type]) => ({ name, type })),
+            itemCount: Table?.ItemCount,
+          };
+        } catch (error) {
+          throw classifyDynamoError(error, this.#where);
+        }
+      });
+      describing.catch(() => {
+        if (this.#table === describing) this.#table = undefined;
+      });
+      this.#table = describing;
+    }
+    return this.#table;
+  }
+}
+
+/** Creates the DynamoDB source. */
+export function createDynamodbSource(config: DynamodbSourceConfig, context: ConnectorContext): SourceConnector {
+  return new DynamodbSource(config, context);
+}

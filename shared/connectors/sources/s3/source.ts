@@ -1,0 +1,327 @@
+import { createHash } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { compareCursors } from '../../../domain/cursor.ts';
+import { backoffDelay, type RetryOptions } from '../../../domain/retry.ts';
+import { ConnectorError, isRetryable, TransientError } from '../../../errors.ts';
+import type { SourceConfig } from '../../../pipeline/schema.ts';
+import type { RecordData } from '../../../records/envelope.ts';
+import { timestampVersion } from '../../../records/version.ts';
+import type {
+  ChangeWindow,
+  ConnectorContext,
+  Cursor,
+  Partition,
+  SourceConnector,
+  SourceDiscovery,
+  SourceRow,
+} from '../../types.ts';
+import { retrying, UnreachableError } from '../support/retrying.ts';
+import { RowMapper } from '../support/rows.ts';
+import { CsvParser } from './csv.ts';
+
+type S3SourceConfig = Extract<SourceConfig, { type: 's3' }>;
+
+const CONNECTOR = 's3 source';
+
+/** An object as listed: what orders it in the read. */
+interface ListedObject {
+  readonly key: string;
+  /** LastModified, ISO-8601 UTC. */
+  readonly modified: string;
+}
+
+/** One record of an object with its position (JSON Lines: line number; CSV: record number). */
+interface PositionedRecord {
+  readonly position: number;
+  readonly data: RecordData;
+}
+
+export interface S3SourceOptions {
+  /** The clock for the high watermark. */
+  readonly now?: () => Date;
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+const DENIED = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AllAccessDisabled', 'Forbidden']);
+
+function classifyS3Error(error: unknown, where: string): Error {
+  const e = error as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  if (e.name === 'NoSuchBucket') return new ConnectorError(CONNECTOR, `${where}: no such bucket`, { cause: error });
+  if (DENIED.has(e.name ?? '') || e.$metadata?.httpStatusCode === 403)
+    return new ConnectorError(CONNECTOR, `${where}: access denied (${e.name})`, { cause: error });
+  if (UNREACHABLE.has(e.code ?? '')) return new UnreachableError(`${where}: cannot reach S3 (${e.code})`, { cause: error });
+  if (isRetryable(error)) return new TransientError(`${where}: ${e.name ?? 'error'}: ${e.message ?? ''}`, { cause: error });
+  return new ConnectorError(CONNECTOR, `${where}: ${e.name ?? 'error'}: ${e.message ?? String(error)}`, { cause: error });
+}
+
+/** A stable 32-bit hash of an object key, for partitions. */
+function keyHash(key: string): number {
+  return createHash('sha1').update(key).digest().readUInt32BE(0);
+}
+
+/** The composite cursor of a record: [LastModified, object key, position], then the record key. */
+const cursorOf = (object: ListedObject, position: number, key: string): Cursor => ({
+  values: [object.modified, object.key, position],
+  key,
+});
+
+/**
+ * The S3 source: JSON Lines or CSV objects (gzip when asked, or by the `.gz` suffix) under a
+ * prefix, streamed record by record so an object of any size needs only one record in memory.
+ *
+ * Order and cursor: objects by (LastModified, key), records by their position in the object;
+ * a row's cursor is `[LastModified, objectKey, position]` with the record key as tie-break,
+ * so a read resumes inside an object. The high watermark is the start of the previous
+ * second by the clock: S3 times have one-second precision, so objects written later in the
+ * current second wait for the next window rather than risk being passed over. An object
+ * whose upload began before a window's end but finished after it carries the earlier time:
+ * set `lookbackSeconds` to cover the longest upload.
+ *
+ * Partitions split the objects by a hash of their key. The version of a row is its object's
+ * LastModified, with the object key and position as tie-break, so the newest object wins.
+ */
+export class S3Source implements SourceConnector {
+  readonly #config: S3SourceConfig;
+  readonly #s3: S3Client;
+  readonly #bucket: string;
+  readonly #retry: RetryOptions;
+  readonly #now: () => Date;
+
+  constructor(config: S3SourceConfig, context: ConnectorContext, options: S3SourceOptions = {}) {
+    this.#config = config;
+    this.#s3 = context.clients.s3;
+    this.#bucket = config.bucket ?? context.dataBucket;
+    this.#retry = context.retry;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  get #where(): string {
+    return `s3://${this.#bucket}/${this.#config.prefix}`;
+  }
+
+  async discover(): Promise<SourceDiscovery> {
+    const objects = await this.#list();
+    const fields = new Map<string, string>();
+    const first = objects[0];
+    if (first) {
+      for await (const record of this.#records(first, 0)) {
+        for (const [name, value] of Object.entries(record.data))
+          fields.set(name, value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value);
+        this.#mapper().key(record.data, `s3://${this.#bucket}/${first.key} record ${record.position}`);
+        break;
+      }
+    }
+    return {
+      fields: [...fields].map(([name, type]) => ({ name, type, nullable: type === 'null' })),
+      primaryKey: [],
+      capabilities: { incremental: true, deletes: this.#config.deletes.mode, cdc: false },
+    };
+  }
+
+  async planPartitions(window: ChangeWindow, desired: number): Promise<Partition[]> {
+    const count = (await this.#list()).filter((o) => this.#overlaps(o, window.from, window.to)).length;
+    const modulus = Math.min(desired, count);
+    if (modulus <= 1) return [{ id: 'all', spec: {} }];
+    return Array.from({ length: modulus }, (_, index) => ({ id: `objects-${index}-of-${modulus}`, spec: { modulus, index } }));
+  }
+
+  async *read(window: ChangeWindow, partition: Partition, resumeAfter?: Cursor): AsyncIterable<SourceRow[]> {
+    const share = this.#partition(partition);
+    const lower = [window.from, resumeAfter].filter((c): c is Cursor => Boolean(c));
+    const mapper = this.#mapper();
+    const objects = (await this.#list()).filter(
+      (o) => (!share || keyHash(o.key) % share.modulus === share.index) && lower.every((l) => this.#overlaps(o, l, window.to)),
+    );
+    let page: SourceRow[] = [];
+    for (const object of objects) {
+      const skipThrough = Math.max(0, ...lower.map((l) => this.#positionWithin(object, l)));
+      for await (const record of this.#records(object, skipThrough)) {
+        const where = `s3://${this.#bucket}/${object.key} record ${record.position}`;
+        const key = mapper.key(record.data, where);
+        const cursor = cursorOf(object, record.position, key);
+        if (lower.some((l) => compareCursors(cursor, l) <= 0)) continue;
+        if (window.to && compareCursors(cursor, window.to) > 0) continue;
+        const version = timestampVersion(object.modified, `${object.key}|${String(record.position).padStart(12, '0')}`);
+        page.push(mapper.rowWith(record.data, key, cursor, object.modified, version));
+        if (page.length >= this.#config.pageSize) {
+          yield page;
+          page = [];
+        }
+      }
+    }
+    if (page.length > 0) yield page;
+  }
+
+  async currentHighWatermark(): Promise<Cursor | null> {
+    const second = Math.floor(this.#now().getTime() / 1000) * 1000 - 1000;
+    // Empty object key and position: every object of that second sorts after the bound.
+    return { values: [new Date(second).toISOString(), '', 0], key: '' };
+  }
+
+  async close(): Promise<void> {}
+
+  /** Whether some record of `object` may lie in (lower, upper]. */
+  #overlaps(object: ListedObject, lower: Cursor | null, upper: Cursor | null): boolean {
+    if (lower && compareCursors(cursorOf(object, Number.MAX_SAFE_INTEGER, ''), lower) <= 0) return false;
+    if (upper && compareCursors(cursorOf(object, 0, ''), upper) > 0) return false;
+    return true;
+  }
+
+  /** Records of `object` at or before this position are at or before `bound`. */
+  #positionWithin(object: ListedObject, bound: Cursor): number {
+    const [modified, key, position] = bound.values;
+    if (modified !== object.modified || key !== object.key || typeof position !== 'number') return 0;
+    // The record at `position` itself is compared by key in read(); those before are skipped unread.
+    return Math.max(0, position - 1);
+  }
+
+  #partition(partition: Partition): { modulus: number; index: number } | undefined {
+    const { modulus, index } = partition.spec as { modulus?: unknown; index?: unknown };
+    if (modulus === undefined && index === undefined) return undefined;
+    if (typeof modulus === 'number' && typeof index === 'number' && Number.isInteger(modulus) && index >= 0 && index < modulus)
+      return { modulus, index };
+    throw new ConnectorError(CONNECTOR, `partition "${partition.id}" has a spec this source does not plan: ${JSON.stringify(partition.spec)}`);
+  }
+
+  #mapper(): RowMapper {
+    return new RowMapper({ ...this.#config, connector: CONNECTOR });
+  }
+
+  /**
+   * Every object under the prefix, in (LastModified, key) order. Pages continue with
+   * StartAfter rather than a continuation token: S3 treats both alike, and s3rver (the local
+   * stack's S3) can only decrypt its tokens under OpenSSL's legacy provider.
+   */
+  async #list(): Promise<ListedObject[]> {
+    const objects: ListedObject[] = [];
+    let startAfter: string | undefined;
+    for (;;) {
+      const page = await retrying(CONNECTOR, this.#retry, async () => {
+        try {
+          return await this.#s3.send(
+            new ListObjectsV2Command({
+              Bucket: this.#bucket,
+              Prefix: this.#config.prefix || undefined,
+              ...(startAfter ? { StartAfter: startAfter } : {}),
+            }),
+          );
+        } catch (error) {
+          throw classifyS3Error(error, this.#where);
+        }
+      });
+      const contents = page.Contents ?? [];
+      for (const item of contents)
+        if (item.Key && !item.Key.endsWith('/') && item.LastModified)
+          objects.push({ key: item.Key, modified: item.LastModified.toISOString() });
+      const last = contents[contents.length - 1]?.Key;
+      if (!page.IsTruncated || !last) break;
+      startAfter = last;
+    }
+    return objects.sort((a, b) => compareCursors(cursorOf(a, 0, ''), cursorOf(b, 0, '')));
+  }
+
+  /**
+   * The records of one object after position `skipThrough`, streamed. A transient failure
+   * mid-stream reopens the object and skips what was already produced.
+   */
+  async *#records(object: ListedObject, skipThrough: number): AsyncIterable<PositionedRecord> {
+    let produced = skipThrough;
+    for (let attempt = 1; ; attempt++) {
+      const body = await this.#open(object);
+      if (!body) return;
+      try {
+        for await (const record of this.#parse(object, body)) {
+          if (record.position <= produced) continue;
+          produced = record.position;
+          yield record;
+        }
+        return;
+      } catch (error) {
+        if (!isRetryable(error) || attempt >= this.#retry.maxAttempts) {
+          if (error instanceof ConnectorError || error instanceof TransientError) throw error;
+          throw classifyS3Error(error, `s3://${this.#bucket}/${object.key}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt, this.#retry)));
+      } finally {
+        body.destroy();
+      }
+    }
+  }
+
+  /** The object's body; `undefined` when it was deleted since it was listed. */
+  async #open(object: ListedObject): Promise<Readable | undefined> {
+    const where = `s3://${this.#bucket}/${object.key}`;
+    return retrying(CONNECTOR, this.#retry, async () => {
+      try {
+        const out = await this.#s3.send(new GetObjectCommand({ Bucket: this.#bucket, Key: object.key }));
+        return out.Body as Readable;
+      } catch (error) {
+        if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
+        throw classifyS3Error(error, where);
+      }
+    });
+  }
+
+  async *#parse(object: ListedObject, body: Readable): AsyncIterable<PositionedRecord> {
+    const where = `s3://${this.#bucket}/${object.key}`;
+    const gzip = this.#config.compression === 'gzip' || (this.#config.compression === 'auto' && object.key.endsWith('.gz'));
+    const stream = gzip ? body.pipe(createGunzip()) : body;
+    if (gzip) body.on('error', (error) => stream.destroy(error));
+    stream.setEncoding('utf8');
+    try {
+      if (this.#config.format === 'jsonl') {
+        let line = 0;
+        for await (const text of createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY })) {
+          line++;
+          if (text.trim() === '') continue;
+          let data: unknown;
+          try {
+            data = JSON.parse(text);
+          } catch (error) {
+            throw new ConnectorError(CONNECTOR, `${where} line ${line}: not valid JSON (${(error as Error).message})`);
+          }
+          if (typeof data !== 'object' || data === null || Array.isArray(data))
+            throw new ConnectorError(CONNECTOR, `${where} line ${line}: a JSON Lines record must be an object`);
+          yield { position: line, data: data as RecordData };
+        }
+        return;
+      }
+      const parser = new CsvParser();
+      let header: string[] | undefined;
+      let position = 0;
+      const emit = function* (records: string[][]): Generator<PositionedRecord> {
+        for (const fields of records) {
+          if (!header) {
+            header = fields;
+            continue;
+          }
+          position++;
+          if (fields.length !== header.length)
+            throw new ConnectorError(CONNECTOR, `${where} record ${position}: ${fields.length} fields where the header has ${header.length}`);
+          const data: RecordData = {};
+          header.forEach((name, i) => {
+            data[name] = fields[i];
+          });
+          yield { position, data };
+        }
+      };
+      for await (const chunk of stream) yield* emit(parser.push(chunk as string));
+      try {
+        yield* emit(parser.end());
+      } catch (error) {
+        if (error instanceof SyntaxError) throw new ConnectorError(CONNECTOR, `${where}: ${error.message}`);
+        throw error;
+      }
+    } finally {
+      stream.destroy();
+    }
+  }
+}
+
+/** Creates the S3 source. */
+export function createS3Source(config: S3SourceConfig, context: ConnectorContext, options?: S3SourceOptions): SourceConnector {
+  return new S3Source(config, context, options);
+}

@@ -1,0 +1,14 @@
+import { ConnectorError } from '../../../errors.ts';
+import type { SecretsProvider } from '../../../aws/secrets.ts';
+
+/** Reads a bearer token: the secret holds the token itself, or JSON with a `token` member. */
+export async function readTokenSecret(secrets: SecretsProvider, secret: string, connector: string): Promise<string> {
+  const raw = (await secrets.getString(secret)).trim();
+  if (raw.startsWith('{')) {
+    const { token } = (await secrets.getJson(secret)) as { token?: unknown };
+    if (typeof token === 'string' && token.length > 0) return token;
+    throw new ConnectorError(connector, `secret "${secret}" is JSON without a "token" string`);
+  }
+  if (raw.length === 0) throw new ConnectorError(connector, `secret "${secret}" is empty`);
+  return raw;
+}

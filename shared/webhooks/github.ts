@@ -1,0 +1,225 @@
+import { z } from 'zod';
+import { compileRecordKey } from '../connectors/sources/support/rows.ts';
+import { ValidationError } from '../errors.ts';
+import { makeEnvelope, type RecordData, type RecordEnvelope } from '../records/envelope.ts';
+import { timestampVersion, toIsoMillis } from '../records/version.ts';
+import { parseAtEdge } from './parse.ts';
+
+/**
+ * GitHub webhook deliveries as change records.
+ *
+ * | `X-GitHub-Event` | action            | records                                      |
+ * |------------------|-------------------|----------------------------------------------|
+ * | issues           | deleted           | delete of the issue                          |
+ * | issues           | any other         | upsert of the issue as the payload shows it  |
+ * | issue_comment    | deleted           | delete of the comment                        |
+ * | issue_comment    | any other         | upsert of the comment                        |
+ * | push             | -                 | one upsert per commit (key: the commit id)   |
+ * | ping, others     | -                 | none                                         |
+ *
+ * Each record's data has `kind` (`issue`, `issue_comment`, `commit`) and `id`; the record key is
+ * built from the pipeline's `source.key` fields as for any source. GitHub ids are unique per
+ * kind only, so a pipeline taking issues and comments into one target should use
+ * `key: [kind, id]`.
+ *
+ * Versions are `updated_at` (a commit's `timestamp`) with the record key as tie-break. A delete
+ * carries the entity's last `updated_at` and a tie-break that sorts after the upsert's, so it
+ * wins over the last update it follows, and an update delivered late cannot undo it.
+ */
+
+const userSchema = z.object({ login: z.string() }).nullable();
+const repositorySchema = z.object({ full_name: z.string() });
+const timestamp = z.string().min(1);
+
+const issueSchema = z.object({
+  id: z.number().int(),
+  number: z.number().int(),
+  title: z.string(),
+  body: z.string().nullable().optional(),
+  state: z.string(),
+  state_reason: z.string().nullable().optional(),
+  locked: z.boolean().optional(),
+  labels: z.array(z.object({ name: z.string() })).default([]),
+  user: userSchema.optional(),
+  assignees: z.array(z.object({ login: z.string() })).default([]),
+  milestone: z.object({ title: z.string() }).nullable().optional(),
+  comments: z.number().int().optional(),
+  html_url: z.string(),
+  created_at: timestamp,
+  updated_at: timestamp,
+  closed_at: z.string().nullable().optional(),
+  pull_request: z.object({}).loose().optional(),
+});
+
+const issuesEventSchema = z.object({ action: z.string(), issue: issueSchema, repository: repositorySchema });
+
+const commentSchema = z.object({
+  id: z.number().int(),
+  body: z.string(),
+  user: userSchema.optional(),
+  author_association: z.string().optional(),
+  html_url: z.string(),
+  created_at: timestamp,
+  updated_at: timestamp,
+});
+
+const issueCommentEventSchema = z.object({
+  action: z.string(),
+  issue: z.object({ id: z.number().int(), number: z.number().int() }),
+  comment: commentSchema,
+  repository: repositorySchema,
+});
+
+const personSchema = z.object({
+  name: z.string(),
+  email: z.string().nullable().optional(),
+  username: z.string().optional(),
+});
+
+const pushEventSchema = z.object({
+  ref: z.string(),
+  repository: repositorySchema,
+  commits: z
+    .array(
+      z.object({
+        id: z.string().regex(/^[0-9a-f]{40,64}$/, 'a commit id is 40 or 64 hex digits'),
+        message: z.string(),
+        timestamp,
+        url: z.string(),
+        distinct: z.boolean().optional(),
+        author: personSchema,
+        committer: personSchema,
+        added: z.array(z.string()).default([]),
+        removed: z.array(z.string()).default([]),
+        modified: z.array(z.string()).default([]),
+      }),
+    )
+    .default([]),
+});
+
+/** The GitHub events this mapping turns into records. */
+export const GITHUB_EVENTS = ['issues', 'issue_comment', 'push'] as const;
+
+/** What the mapping needs besides the payload. */
+export interface GithubDelivery {
+  /** `X-GitHub-Event`. */
+  readonly event: string;
+  /** `X-GitHub-Delivery`; becomes the records' provenance. */
+  readonly deliveryId: string;
+  /** The parsed JSON body. */
+  readonly payload: unknown;
+}
+
+export interface GithubMappingOptions {
+  readonly pipeline: string;
+  /** The pipeline's `source.key` fields, read from each record's data. */
+  readonly keyFields: readonly string[];
+}
+
+/**
+ * Maps one GitHub delivery to change records (see the module comment for the table).
+ * @throws ValidationError naming the first missing or wrong fields of a malformed payload.
+ */
+export function mapGithubDelivery(delivery: GithubDelivery, options: GithubMappingOptions): RecordEnvelope[] {
+  const keyOf = compileRecordKey(options.keyFields);
+  const provenance = { pipeline: options.pipeline, deliveryId: delivery.deliveryId };
+  const record = (data: RecordData, changedAt: string, deleted: boolean): RecordEnvelope => {
+    const key = keyOf(data);
+    let ts: string;
+    try {
+      ts = toIsoMillis(changedAt);
+    } catch {
+      throw new ValidationError(
+        `github ${delivery.event} delivery has a timestamp that is not one: ${JSON.stringify(changedAt)}`,
+        [{ path: 'body', message: 'not a timestamp' }],
+      );
+    }
+    return makeEnvelope({
+      key,
+      op: deleted ? 'delete' : 'upsert',
+      version: timestampVersion(ts, deleted ? `${key}|deleted` : key),
+      ts,
+      data: deleted ? null : data,
+      provenance,
+    });
+  };
+  const what = `github ${delivery.event} delivery`;
+  switch (delivery.event) {
+    case 'issues': {
+      const { action, issue, repository } = parseAtEdge(issuesEventSchema, delivery.payload, what, 'body');
+      return [record(issueData(issue, repository.full_name), issue.updated_at, action === 'deleted')];
+    }
+    case 'issue_comment': {
+      const { action, issue, comment, repository } = parseAtEdge(
+        issueCommentEventSchema,
+        delivery.payload,
+        what,
+        'body',
+      );
+      const data: RecordData = {
+        kind: 'issue_comment',
+        id: comment.id,
+        repository: repository.full_name,
+        issue_id: issue.id,
+        issue_number: issue.number,
+        body: comment.body,
+        user: comment.user?.login ?? null,
+        author_association: comment.author_association ?? null,
+        html_url: comment.html_url,
+        created_at: comment.created_at,
+        updated_at: comment.updated_at,
+      };
+      return [record(data, comment.updated_at, action === 'deleted')];
+    }
+    case 'push': {
+      const { ref, repository, commits } = parseAtEdge(pushEventSchema, delivery.payload, what, 'body');
+      return commits.map((commit) =>
+        record(
+          {
+            kind: 'commit',
+            id: commit.id,
+            repository: repository.full_name,
+            ref,
+            message: commit.message,
+            timestamp: commit.timestamp,
+            url: commit.url,
+            distinct: commit.distinct ?? true,
+            author: commit.author,
+            committer: commit.committer,
+            added: commit.added,
+            removed: commit.removed,
+            modified: commit.modified,
+          },
+          commit.timestamp,
+          false,
+        ),
+      );
+    }
+    default:
+      return [];
+  }
+}
+
+function issueData(issue: z.infer<typeof issueSchema>, repository: string): RecordData {
+  return {
+    kind: 'issue',
+    id: issue.id,
+    repository,
+    number: issue.number,
+    title: issue.title,
+    body: issue.body ?? null,
+    state: issue.state,
+    state_reason: issue.state_reason ?? null,
+    locked: issue.locked ?? false,
+    labels: issue.labels.map((l) => l.name),
+    user: issue.user?.login ?? null,
+    assignees: issue.assignees.map((a) => a.login),
+    milestone: issue.milestone?.title ?? null,
+    comments: issue.comments ?? 0,
+    is_pull_request: issue.pull_request !== undefined,
+    html_url: issue.html_url,
+    created_at: issue.created_at,
+    updated_at: issue.updated_at,
+    closed_at: issue.closed_at ?? null,
+  };
+}

@@ -1,0 +1,43 @@
+import { ConfigError, ValidationError } from '../errors.ts';
+import type { Pipeline } from '../pipeline/schema.ts';
+import type { RecordEnvelope } from '../records/envelope.ts';
+import { mapGithubDelivery } from './github.ts';
+import { mapJsonDelivery } from './json.ts';
+import { headerValue, type WebhookHeaders } from './signatures.ts';
+
+export interface Delivery {
+  readonly headers: WebhookHeaders;
+  /** The parsed JSON body. */
+  readonly body: unknown;
+  /** The delivery's dedup id (the sender's, or a hash of the body). */
+  readonly deliveryId: string;
+  readonly receivedAt: Date;
+}
+
+/**
+ * Turns a verified delivery into change records, by the pipeline's `source.mapping`.
+ * @throws ConfigError when the pipeline's source is not a webhook source.
+ * @throws ValidationError for a malformed delivery, naming what is wrong.
+ */
+export function mapDelivery(pipeline: Pipeline, delivery: Delivery): RecordEnvelope[] {
+  const source = pipeline.source;
+  if (source.type !== 'webhook')
+    throw new ConfigError(
+      `pipeline "${pipeline.name}" has a ${source.type} source; webhooks need source.type webhook`,
+    );
+  if (source.mapping === 'github') {
+    const event = headerValue(delivery.headers, 'x-github-event')?.trim();
+    if (!event)
+      throw new ValidationError('the x-github-event header is missing', [
+        { path: 'headers.x-github-event', message: 'required' },
+      ]);
+    return mapGithubDelivery(
+      { event, deliveryId: delivery.deliveryId, payload: delivery.body },
+      { pipeline: pipeline.name, keyFields: source.key },
+    );
+  }
+  return mapJsonDelivery(
+    { body: delivery.body, deliveryId: delivery.deliveryId, receivedAt: delivery.receivedAt },
+    { pipeline: pipeline.name, source },
+  );
+}

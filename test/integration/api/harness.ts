@@ -1,0 +1,281 @@
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { AwsServiceError, startAwsJsonServer } from '../../../infra/local/aws-json-server.ts';
+import {
+  LOCAL_ACCOUNT_ID,
+  LOCAL_CREDENTIALS,
+  LOCAL_REGION,
+  startLocalServers,
+} from '../../../infra/local/servers.ts';
+import type { AwsClients } from '../../../shared/aws/clients.ts';
+import type { SecretsProvider } from '../../../shared/aws/secrets.ts';
+import type { RuntimeConfig } from '../../../shared/config.ts';
+import { createTarget } from '../../../shared/connectors/targets/registry.ts';
+import type { ConnectorContext } from '../../../shared/connectors/types.ts';
+import { DEFAULT_RETRY } from '../../../shared/domain/retry.ts';
+import {
+  loadDlqName,
+  loadQueueName,
+  ownedTargetTableName,
+  stateMachineName,
+} from '../../../shared/naming.ts';
+import { PipelineCatalog } from '../../../shared/pipeline/catalog.ts';
+import { type Pipeline, pipelineSchema } from '../../../shared/pipeline/schema.ts';
+import { createStateRepositories } from '../../../shared/state/index.ts';
+import type { Deps, Log } from '../../../shared/usecases/deps.ts';
+
+/** A call the Step Functions or EventBridge stub received. */
+export interface RecordedCall {
+  readonly operation: string;
+  readonly input: Record<string, unknown>;
+}
+
+export interface LogLine {
+  readonly level: 'info' | 'warn' | 'error';
+  readonly message: string;
+  readonly fields: Record<string, unknown> | undefined;
+}
+
+export interface ApiHarness {
+  readonly deps: Deps;
+  readonly clients: AwsClients;
+  readonly config: RuntimeConfig;
+  readonly pipelines: Readonly<Record<'users' | 'lake' | 'orphan', Pipeline>>;
+  /** StartExecution calls the Step Functions stub received. */
+  readonly executions: RecordedCall[];
+  /** PutEvents calls the EventBridge stub received. */
+  readonly events: RecordedCall[];
+  readonly logs: LogLine[];
+  /** URLs of a pipeline's load queue and DLQ. */
+  queues(pipeline: string): { load: string; dlq: string };
+  stop(): Promise<void>;
+}
+
+const STAGE = 'dev';
+const STATE_TABLE = 'esync-dev-core-state';
+const DATA_BUCKET = 'esync-dev-core-data';
+
+const pipelineInputs = {
+  users: {
+    name: 'users-sync',
+    source: {
+      type: 'postgres',
+      connection: { secret: 'esync/users-db' },
+      table: 'users',
+      key: ['id'],
+      cursor: ['updated_at'],
+    },
+    target: { type: 'dynamodb' },
+    conflict: { strategy: 'manual' },
+  },
+  lake: {
+    name: 'lake-sync',
+    source: { type: 'postgres', connection: { secret: 'esync/users-db' }, table: 'users', key: ['id'] },
+    target: { type: 's3' },
+  },
+  // In the catalog, but never deployed: no queues, no state machine.
+  orphan: {
+    name: 'orphan-sync',
+    source: { type: 'postgres', connection: { secret: 'esync/users-db' }, table: 'users', key: ['id'] },
+    target: { type: 'dynamodb' },
+  },
+} as const;
+
+/**
+ * Dependencies as createDeps builds them, minus the source connectors, which the management API
+ * never opens (so these tests do not load every source driver).
+ */
+export function buildDeps(
+  config: RuntimeConfig,
+  clients: AwsClients,
+  catalog: PipelineCatalog,
+  log: Log,
+): Deps {
+  const noSecret = (name: string) =>
+    Promise.reject(new Error(`no secret ${name} in the management API tests`));
+  const secrets: SecretsProvider = { getString: noSecret, getJson: noSecret };
+  const connectorContext = (pipeline: Pipeline): ConnectorContext => ({
+    pipeline,
+    clients,
+    secrets,
+    dataBucket: config.dataBucket,
+    stage: config.stage,
+    retry: pipeline.retry ?? DEFAULT_RETRY,
+  });
+  return {
+    config,
+    clients,
+    catalog,
+    secrets,
+    state: createStateRepositories(clients.ddb, config.stateTable),
+    log,
+    now: () => new Date(),
+    connectorContext,
+    createSource: () => {
+      throw new Error('the management API opens no source');
+    },
+    createTarget: (pipeline) => createTarget(pipeline.target, connectorContext(pipeline)),
+  };
+}
+
+/**
+ * The management API's dependencies against local servers speaking the real wire protocols:
+ * DynamoDB (dynalite), SQS (local-aws-sqs) and S3 (s3rver) from the local stack, plus a
+ * Step Functions and an EventBridge stub that record StartExecution and PutEvents.
+ */
+export async function startApiHarness(): Promise<ApiHarness> {
+  const servers = await startLocalServers();
+  const executions: RecordedCall[] = [];
+  const events: RecordedCall[] = [];
+  const deployed = new Set([stateMachineName(STAGE, 'users-sync'), stateMachineName(STAGE, 'lake-sync')]);
+  const smPrefix = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:stateMachine:`;
+  const sfnStub = await startAwsJsonServer({
+    targetPrefix: 'AWSStepFunctions',
+    operations: {
+      StartExecution: (input) => {
+        executions.push({ operation: 'StartExecution', input });
+        const arn = String(input.stateMachineArn);
+        const name = arn.slice(smPrefix.length);
+        if (!arn.startsWith(smPrefix) || !deployed.has(name))
+          throw new AwsServiceError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${arn}'`);
+        return {
+          executionArn: `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:execution:${name}:${String(input.name)}`,
+          startDate: Date.now() / 1000,
+        };
+      },
+    },
+    logger: { warn() {}, error() {} },
+  });
+  const eventsStub = await startAwsJsonServer({
+    targetPrefix: 'AWSEvents',
+    operations: {
+      PutEvents: (input) => {
+        events.push({ operation: 'PutEvents', input });
+        const entries = (input.Entries as unknown[]) ?? [];
+        return {
+          FailedEntryCount: 0,
+          Entries: entries.map((_, i) => ({ EventId: `event-${events.length}-${i}` })),
+        };
+      },
+    },
+    logger: { warn() {}, error() {} },
+  });
+
+  const common = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, maxAttempts: 1 } as const;
+  const dynamodb = new DynamoDBClient({ ...common, endpoint: servers.endpoints.dynamodb });
+  const clients: AwsClients = {
+    dynamodb,
+    ddb: DynamoDBDocumentClient.from(dynamodb, {
+      marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },
+    }),
+    sqs: new SQSClient({ ...common, endpoint: servers.endpoints.sqs }),
+    s3: new S3Client({
+      ...common,
+      endpoint: servers.endpoints.s3,
+      forcePathStyle: true,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    }),
+    sfn: new SFNClient({ ...common, endpoint: sfnStub.endpoint }),
+    eventBridge: new EventBridgeClient({ ...common, endpoint: eventsStub.endpoint }),
+    secretsManager: new SecretsManagerClient({ ...common, endpoint: eventsStub.endpoint }),
+  };
+
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName: STATE_TABLE,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+        { AttributeName: 'gsi1pk', AttributeType: 'S' },
+        { AttributeName: 'gsi1sk', AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'gsi1',
+          KeySchema: [
+            { AttributeName: 'gsi1pk', KeyType: 'HASH' },
+            { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+    }),
+  );
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName: ownedTargetTableName(STAGE, 'users-sync'),
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+    }),
+  );
+  await clients.s3.send(new CreateBucketCommand({ Bucket: DATA_BUCKET }));
+  for (const pipeline of ['users-sync', 'lake-sync']) {
+    const dlq = await clients.sqs.send(new CreateQueueCommand({ QueueName: loadDlqName(STAGE, pipeline) }));
+    const dlqArn = await clients.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: dlq.QueueUrl, AttributeNames: ['QueueArn'] }),
+    );
+    await clients.sqs.send(
+      new CreateQueueCommand({
+        QueueName: loadQueueName(STAGE, pipeline),
+        Attributes: {
+          VisibilityTimeout: '30',
+          RedrivePolicy: JSON.stringify({
+            deadLetterTargetArn: dlqArn.Attributes?.QueueArn,
+            maxReceiveCount: 3,
+          }),
+        },
+      }),
+    );
+  }
+
+  const config: RuntimeConfig = {
+    stage: STAGE,
+    stateTable: STATE_TABLE,
+    idempotencyTable: 'esync-dev-core-idempotency',
+    dataBucket: DATA_BUCKET,
+    eventBus: 'esync-dev-core-bus',
+    queueUrlPrefix: servers.queueUrlPrefix,
+    stateMachineArnPrefix: smPrefix,
+  };
+  const pipelines = {
+    users: pipelineSchema.parse(pipelineInputs.users),
+    lake: pipelineSchema.parse(pipelineInputs.lake),
+    orphan: pipelineSchema.parse(pipelineInputs.orphan),
+  };
+  const logs: LogLine[] = [];
+  const log: Log = {
+    info: (message, fields) => logs.push({ level: 'info', message, fields }),
+    warn: (message, fields) => logs.push({ level: 'warn', message, fields }),
+    error: (message, fields) => logs.push({ level: 'error', message, fields }),
+  };
+  const deps = buildDeps(config, clients, new PipelineCatalog(Object.values(pipelines)), log);
+  return {
+    deps,
+    clients,
+    config,
+    pipelines,
+    executions,
+    events,
+    logs,
+    queues: (pipeline) => ({
+      load: config.queueUrlPrefix + loadQueueName(STAGE, pipeline),
+      dlq: config.queueUrlPrefix + loadDlqName(STAGE, pipeline),
+    }),
+    async stop() {
+      for (const client of Object.values(clients)) (client as { destroy(): void }).destroy();
+      await Promise.all([sfnStub.stop(), eventsStub.stop(), servers.stop()]);
+    },
+  };
+}
