@@ -23,6 +23,16 @@ export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_24_X;
 const ESM_REQUIRE_BANNER =
   "import { createRequire as __esyncCreateRequire } from 'node:module'; const require = __esyncCreateRequire(import.meta.url);";
 
+/**
+ * Sets `ESYNC_PIPELINES` before any bundled module runs, unless the function's environment sets
+ * it. A banner and not esbuild `define`: `catalogFromEnv` reads `env[PIPELINES_ENV]` by a
+ * computed key, which `define` (a textual replacement of `process.env.ESYNC_PIPELINES`) would
+ * never reach.
+ */
+export function catalogBanner(pipelineCatalog: string): string {
+  return `process.env.${PIPELINES_ENV} ??= ${JSON.stringify(pipelineCatalog)};`;
+}
+
 /** Deployed instead of the bundle when bundling is off (template-only tests). */
 const STUB_CODE = "exports.handler = async () => { throw new Error('ESync: deployed without bundling'); };";
 
@@ -54,8 +64,8 @@ export interface EsyncFunctionProps {
 /**
  * The house Lambda function: Node 24 on arm64, active X-Ray tracing, JSON logs into its own
  * encrypted log group with retention, an ESM bundle (minified, with source maps) built by the
- * local esbuild (never Docker), the pipeline catalog baked in with esbuild `define` (Lambda allows
- * only 4 KB of environment variables), and a role of its own without managed policies.
+ * local esbuild (never Docker), the pipeline catalog baked into the bundle (Lambda allows only
+ * 4 KB of environment variables), and a role of its own without managed policies.
  */
 export class EsyncFunction extends NodejsFunction {
   readonly executionRole: iam.Role;
@@ -104,14 +114,13 @@ export class EsyncFunction extends NodejsFunction {
               forceDockerBundling: false,
               format: OutputFormat.ESM,
               mainFields: ['module', 'main'],
-              banner: ESM_REQUIRE_BANNER,
+              banner: `${ESM_REQUIRE_BANNER} ${catalogBanner(props.pipelineCatalog)}`,
               minify: true,
               sourceMap: true,
               sourcesContent: false,
               // The SDK is bundled, not taken from the runtime: the version the tests ran against
               // is the version deployed, and a tree-shaken bundle starts faster.
               bundleAwsSDK: true,
-              define: { [`process.env.${PIPELINES_ENV}`]: JSON.stringify(props.pipelineCatalog) },
               logLevel: LogLevel.ERROR,
             },
           }

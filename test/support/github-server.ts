@@ -117,7 +117,10 @@ export async function startGithubServer(options: GithubServerOptions = {}): Prom
       ...rest,
       url: `${apiRepo()}/pulls/${String(issue.number)}`,
       merged_at: null,
-      head: { ref: `feature-${String(issue.number)}`, sha: createHash('sha1').update(String(issue.number)).digest('hex') },
+      head: {
+        ref: `feature-${String(issue.number)}`,
+        sha: createHash('sha1').update(String(issue.number)).digest('hex'),
+      },
       base: { ref: 'main' },
     };
   }
@@ -159,10 +162,15 @@ export async function startGithubServer(options: GithubServerOptions = {}): Prom
     const p = target.pathname;
     const query = Object.fromEntries(target.searchParams);
     if (p === base) return { status: 200, body: repository };
-    if (p === `${base}/issues`) return { status: 200, body: paginate(target, list(issues.values(), query), res) };
-    if (p === `${base}/pulls`) return { status: 200, body: paginate(target, list(pulls.values(), query), res) };
+    if (p === `${base}/issues`)
+      return { status: 200, body: paginate(target, list(issues.values(), query), res) };
+    if (p === `${base}/pulls`)
+      return { status: 200, body: paginate(target, list(pulls.values(), query), res) };
     if (p === `${base}/issues/comments`)
-      return { status: 200, body: paginate(target, list(comments.values(), { ...query, state: 'all' }), res) };
+      return {
+        status: 200,
+        body: paginate(target, list(comments.values(), { ...query, state: 'all' }), res),
+      };
     return { status: 404, body: { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' } };
   }
 
@@ -171,7 +179,13 @@ export async function startGithubServer(options: GithubServerOptions = {}): Prom
     const ifNoneMatch = req.headers['if-none-match'];
     const authorization = req.headers.authorization;
     const record = (status: number) =>
-      requests.push({ path: target.pathname, query: Object.fromEntries(target.searchParams), status, ifNoneMatch, authorization });
+      requests.push({
+        path: target.pathname,
+        query: Object.fromEntries(target.searchParams),
+        status,
+        ifNoneMatch,
+        authorization,
+      });
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       record(status);
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
@@ -184,7 +198,8 @@ export async function startGithubServer(options: GithubServerOptions = {}): Prom
       'x-ratelimit-resource': 'core',
     });
     const failure = failures.shift();
-    if (failure) return send(failure.status, failure.body ?? { message: 'injected failure' }, failure.headers);
+    if (failure)
+      return send(failure.status, failure.body ?? { message: 'injected failure' }, failure.headers);
     if (options.token) {
       const given = /^(?:Bearer|token) (.+)$/.exec(authorization ?? '')?.[1];
       if (given !== options.token)

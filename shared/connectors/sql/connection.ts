@@ -59,7 +59,9 @@ export async function readDatabaseSecret(
   }
   const protocol = url.protocol.replace(/:$/, '');
   if (!protocols.includes(protocol))
-    throw new ConfigError(`secret "${secretName}": the URL scheme must be ${protocols.join(' or ')}, got ${protocol}`);
+    throw new ConfigError(
+      `secret "${secretName}": the URL scheme must be ${protocols.join(' or ')}, got ${protocol}`,
+    );
   return {
     host: decodeURIComponent(url.hostname),
     port: url.port ? Number(url.port) : undefined,
@@ -77,7 +79,9 @@ export function describeEndpoint(endpoint: DatabaseEndpoint, defaultPort: number
 }
 
 /** Node TLS options for the connection's `ssl` setting. */
-export function tlsOptions(ssl: 'require' | 'verify-full' | 'disable'): false | { rejectUnauthorized: boolean } {
+export function tlsOptions(
+  ssl: 'require' | 'verify-full' | 'disable',
+): false | { rejectUnauthorized: boolean } {
   if (ssl === 'disable') return false;
   // `require` encrypts without checking the certificate, as libpq's sslmode=require does.
   return { rejectUnauthorized: ssl === 'verify-full' };

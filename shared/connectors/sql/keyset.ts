@@ -63,7 +63,8 @@ export interface Statement {
 export function splitKey(key: string, parts: number): string[] {
   if (parts === 1) return [key];
   const split = key.split('#');
-  if (split.length < parts) throw new RangeError(`cursor key "${key}" has fewer than ${parts} parts separated by #`);
+  if (split.length < parts)
+    throw new RangeError(`cursor key "${key}" has fewer than ${parts} parts separated by #`);
   // Only the last key column may itself contain '#': the earlier parts are the first fields.
   return [...split.slice(0, parts - 1), split.slice(parts - 1).join('#')];
 }
@@ -88,7 +89,10 @@ function compareTuple(
   op: Op,
 ): string {
   if (columns.length === 0) return op === '>=' || op === '<=' ? '1 = 1' : '1 = 0';
-  const bound = columns.map((c, i) => ({ column: dialect.quote(c.name), value: dialect.bindValue(c.kind, values[i] as string | number) }));
+  const bound = columns.map((c, i) => ({
+    column: dialect.quote(c.name),
+    value: dialect.bindValue(c.kind, values[i] as string | number),
+  }));
   if (dialect.rowValues || bound.length === 1) {
     const left = bound.map((b) => b.column).join(', ');
     const right = bound.map((b) => params.add(b.value)).join(', ');
@@ -119,9 +123,16 @@ function boundPredicate(
     throw new RangeError(
       `a cursor with ${bound.values.length} value(s) cannot bound a read by ${query.cursor.length} cursor column(s) (${query.cursor.map((c) => c.name).join(', ') || 'none'}); was the pipeline's cursor changed? Reset its checkpoint.`,
     );
-  if (bound.key === '') return compareTuple(dialect, params, query.cursor, bound.values, side === 'lower' ? '>=' : '<');
+  if (bound.key === '')
+    return compareTuple(dialect, params, query.cursor, bound.values, side === 'lower' ? '>=' : '<');
   const values = [...bound.values, ...splitKey(bound.key, query.key.length)];
-  return compareTuple(dialect, params, [...query.cursor, ...query.key], values, side === 'lower' ? '>' : '<=');
+  return compareTuple(
+    dialect,
+    params,
+    [...query.cursor, ...query.key],
+    values,
+    side === 'lower' ? '>' : '<=',
+  );
 }
 
 function wherePredicates(dialect: SqlDialect, params: Params, query: KeysetQuery): string[] {
@@ -130,7 +141,13 @@ function wherePredicates(dialect: SqlDialect, params: Params, query: KeysetQuery
   if (query.upTo) where.push(boundPredicate(dialect, params, query, query.upTo, 'upper'));
   if (query.partition) {
     const { modulus, index } = query.partition;
-    if (!Number.isInteger(modulus) || !Number.isInteger(index) || modulus < 1 || index < 0 || index >= modulus)
+    if (
+      !Number.isInteger(modulus) ||
+      !Number.isInteger(index) ||
+      modulus < 1 ||
+      index < 0 ||
+      index >= modulus
+    )
       throw new RangeError(`not a hash partition: ${index} of ${modulus}`);
     where.push(`${dialect.keyHash(query.key.map((k) => dialect.quote(k.name)))} % ${modulus} = ${index}`);
   }

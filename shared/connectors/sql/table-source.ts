@@ -1,5 +1,5 @@
-import type { RetryOptions } from '../../domain/retry.ts';
 import { formatInstant, toInstant } from '../../domain/instant.ts';
+import type { RetryOptions } from '../../domain/retry.ts';
 import { ConnectorError } from '../../errors.ts';
 import type { RecordData } from '../../records/envelope.ts';
 import { retrying } from '../sources/support/retrying.ts';
@@ -70,7 +70,8 @@ const CURSOR_KINDS: ReadonlySet<ColumnKind> = new Set(['timestamp', 'date', 'int
 function normalizeValue(value: unknown): unknown {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
   if (Buffer.isBuffer(value)) return value.toString('base64');
-  if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+  if (typeof value === 'bigint')
+    return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
   return value;
 }
 
@@ -98,7 +99,10 @@ function parsePartition(partition: Partition, connector: string): HashPartition 
     index < modulus
   )
     return { modulus, index };
-  throw new ConnectorError(connector, `partition "${partition.id}" has a spec this source does not plan: ${JSON.stringify(partition.spec)}`);
+  throw new ConnectorError(
+    connector,
+    `partition "${partition.id}" has a spec this source does not plan: ${JSON.stringify(partition.spec)}`,
+  );
 }
 
 /**
@@ -123,7 +127,11 @@ export class SqlTableSource implements SourceConnector {
     const nullable = o.cursor.filter((name) => table.columns.find((c) => c.name === name)?.nullable);
     for (const name of nullable) {
       const column = driver.dialect.quote(name);
-      const rows = await this.#query(driver, `SELECT 1 AS found FROM ${driver.table} WHERE ${column} IS NULL LIMIT 1`, []);
+      const rows = await this.#query(
+        driver,
+        `SELECT 1 AS found FROM ${driver.table} WHERE ${column} IS NULL LIMIT 1`,
+        [],
+      );
       if (rows.length > 0)
         throw new ConnectorError(
           o.connector,
@@ -222,7 +230,11 @@ export class SqlTableSource implements SourceConnector {
   async #keysetBase(
     window: ChangeWindow,
     extraAfter: readonly Cursor[],
-  ): Promise<{ driver: SqlTableDriver; query: Omit<KeysetQuery, 'select'>; select: readonly string[] | '*' }> {
+  ): Promise<{
+    driver: SqlTableDriver;
+    query: Omit<KeysetQuery, 'select'>;
+    select: readonly string[] | '*';
+  }> {
     const { driver, table } = await this.#table();
     const columnOf = (name: string): KeysetColumn => {
       const column = table.columns.find((c) => c.name === name);
@@ -253,7 +265,11 @@ export class SqlTableSource implements SourceConnector {
     }
   }
 
-  async #query(driver: SqlTableDriver, text: string, params: readonly unknown[]): Promise<Record<string, unknown>[]> {
+  async #query(
+    driver: SqlTableDriver,
+    text: string,
+    params: readonly unknown[],
+  ): Promise<Record<string, unknown>[]> {
     return retrying(this.#options.connector, this.#options.retry, () => driver.query(text, params));
   }
 
@@ -284,7 +300,8 @@ export class SqlTableSource implements SourceConnector {
   async #describe(driver: SqlTableDriver): Promise<TableDescription> {
     const o = this.#options;
     const table = await retrying(o.connector, o.retry, () => driver.describeTable());
-    if (!table) throw new ConnectorError(o.connector, `${driver.where}: no such table (or no privilege to see it)`);
+    if (!table)
+      throw new ConnectorError(o.connector, `${driver.where}: no such table (or no privilege to see it)`);
     const names = new Set(table.columns.map((c) => c.name));
     const wanted = [
       ...o.key.map((name) => ({ name, role: 'key' })),

@@ -1,9 +1,9 @@
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOCAL_CREDENTIALS, type LocalServers, startLocalServers } from '../../../infra/local/servers.ts';
 import { DynamodbSource } from '../../../shared/connectors/sources/dynamodb/source.ts';
 import { ConnectorError } from '../../../shared/errors.ts';
-import { LOCAL_CREDENTIALS, type LocalServers, startLocalServers } from '../../../infra/local/servers.ts';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.ts';
 import { keysOf, readAll, readPages, sourceSetup } from './helpers.ts';
 
@@ -16,7 +16,12 @@ describe('dynamodb source against the local DynamoDB server', () => {
   let ddb: DynamoDBDocumentClient;
 
   const clients = (endpoint: string) => {
-    const dynamodb = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: LOCAL_CREDENTIALS, maxAttempts: 1 });
+    const dynamodb = new DynamoDBClient({
+      endpoint,
+      region: 'us-east-1',
+      credentials: LOCAL_CREDENTIALS,
+      maxAttempts: 1,
+    });
     return { dynamodb, ddb: DynamoDBDocumentClient.from(dynamodb) };
   };
 
@@ -39,9 +44,18 @@ describe('dynamodb source against the local DynamoDB server', () => {
         BillingMode: 'PAY_PER_REQUEST',
       }),
     );
-    const items = ids(20).map((pk) => ({ pk, n: Number(pk), tags: new Set(['a', 'b']), updatedAt: `2024-05-01T10:00:${pk.padStart(2, '0')}.000Z` }));
+    const items = ids(20).map((pk) => ({
+      pk,
+      n: Number(pk),
+      tags: new Set(['a', 'b']),
+      updatedAt: `2024-05-01T10:00:${pk.padStart(2, '0')}.000Z`,
+    }));
     for (let i = 0; i < items.length; i += 10)
-      await ddb.send(new BatchWriteCommand({ RequestItems: { [TABLE]: items.slice(i, i + 10).map((Item) => ({ PutRequest: { Item } })) } }));
+      await ddb.send(
+        new BatchWriteCommand({
+          RequestItems: { [TABLE]: items.slice(i, i + 10).map((Item) => ({ PutRequest: { Item } })) },
+        }),
+      );
     proxy = await startFaultProxy(Number(new URL(servers.endpoints.dynamodb).port));
   });
 
@@ -62,7 +76,9 @@ describe('dynamodb source against the local DynamoDB server', () => {
     const window = { from: null, to: await reader.currentHighWatermark() };
     const partitions = await reader.planPartitions(window, 8);
     const perPartition = await Promise.all(partitions.map((p) => readAll(reader, window, p)));
-    expect(partitions.map((p) => p.spec)).toEqual([0, 1, 2].map((s) => ({ segments: [s], totalSegments: 3 })));
+    expect(partitions.map((p) => p.spec)).toEqual(
+      [0, 1, 2].map((s) => ({ segments: [s], totalSegments: 3 })),
+    );
     expect(keysOf(perPartition.flat()).sort((a, b) => Number(a) - Number(b))).toEqual(ids(20));
     expect(window.to).toBeNull();
   });
@@ -90,6 +106,13 @@ describe('dynamodb source against the local DynamoDB server', () => {
     expect(keysOf(resumed)).toEqual(keysOf(pages.slice(2).flat()));
   });
 
+  it('resumes by rescanning the segment when the pipeline key is not the table key', async () => {
+    const reader = source({ segments: 1, key: ['n'] });
+    const all = await readAll(reader);
+    const resumed = await readAll(reader, undefined, undefined, all[9]?.cursor);
+    expect(keysOf(resumed)).toEqual(keysOf(all.slice(10)));
+  });
+
   it('retries a scan the server answered with 503', async () => {
     const before = proxy.injected;
     proxy.failNext(1, 'http-503');
@@ -101,7 +124,9 @@ describe('dynamodb source against the local DynamoDB server', () => {
   it('names a missing table and an unreachable endpoint', async () => {
     const closed = await startFaultProxy(1);
     await closed.close();
-    await expect(source({ table: 'no-such-table' }).discover()).rejects.toThrow(/DynamoDB table "no-such-table": no such table/);
+    await expect(source({ table: 'no-such-table' }).discover()).rejects.toThrow(
+      /DynamoDB table "no-such-table": no such table/,
+    );
     const error = await source({}, `http://127.0.0.1:${closed.port}`)
       .discover()
       .catch((e: unknown) => e);

@@ -1,4 +1,4 @@
-import { createServer, type Server, type Socket, connect } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 
 /** How an injected fault shows to the client. */
 export type FaultMode = 'reset' | 'http-503';

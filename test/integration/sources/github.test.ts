@@ -53,7 +53,9 @@ describe('github source against a GitHub-shaped server', () => {
   it('discovers the fields of issues after checking the repository is reachable with the token', async () => {
     const discovery = await source().discover();
     expect(discovery.primaryKey).toEqual(['id']);
-    expect(discovery.fields.map((f) => f.name)).toEqual(expect.arrayContaining(['number', 'title', 'updated_at']));
+    expect(discovery.fields.map((f) => f.name)).toEqual(
+      expect.arrayContaining(['number', 'title', 'updated_at']),
+    );
     expect(discovery.capabilities).toEqual({ incremental: true, deletes: 'none', cdc: false });
     expect(github.requests[0]?.authorization).toBe(`Bearer ${TOKEN}`);
   });
@@ -70,7 +72,9 @@ describe('github source against a GitHub-shaped server', () => {
       ts: '2024-05-01T10:00:00.000Z',
       data: { number: 1, title: 'Issue 1', user: { login: 'Codertocat' } },
     });
-    expect(github.requests.filter((r) => r.path.endsWith('/issues') && r.query.direction === 'asc')).toHaveLength(3);
+    expect(
+      github.requests.filter((r) => r.path.endsWith('/issues') && r.query.direction === 'asc'),
+    ).toHaveLength(3);
   });
 
   it('resumes after a row in the middle of a group of ties without skipping or repeating one', async () => {
@@ -147,7 +151,10 @@ describe('github source against a GitHub-shaped server', () => {
   it('gives up at once, as transient with the wait, when the rate limit resets too far away', async () => {
     github.failNext({
       status: 403,
-      headers: { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 3600) },
+      headers: {
+        'x-ratelimit-remaining': '0',
+        'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 3600),
+      },
     });
     const error = await readAll(source()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransientError);
@@ -157,23 +164,36 @@ describe('github source against a GitHub-shaped server', () => {
 
   it('reports a refused token as unauthorized, naming the secret but not the token', async () => {
     const { config, context } = sourceSetup(
-      { type: 'github', owner: github.owner, repo: github.repo, baseUrl: github.url, token: { secret: 'gh' }, key: ['id'] },
+      {
+        type: 'github',
+        owner: github.owner,
+        repo: github.repo,
+        baseUrl: github.url,
+        token: { secret: 'gh' },
+        key: ['id'],
+      },
       { secrets: { gh: JSON.stringify({ token: 'wrong-token' }) } },
     );
     const error = await createGithubSource(config, context)
       .discover()
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConnectorError);
-    expect((error as Error).message).toMatch(/unauthorized \(HTTP 401: Bad credentials\); check the token in secret "gh"/);
+    expect((error as Error).message).toMatch(
+      /unauthorized \(HTTP 401: Bad credentials\); check the token in secret "gh"/,
+    );
     expect((error as Error).message).not.toContain('wrong-token');
   });
 
   it('reports an unknown repository and an unreachable server', async () => {
     const closed = await startFaultProxy(1);
     await closed.close();
-    await expect(source({ repo: 'nothing-here' }).discover()).rejects.toThrow(/Codertocat\/nothing-here found nothing \(HTTP 404/);
+    await expect(source({ repo: 'nothing-here' }).discover()).rejects.toThrow(
+      /Codertocat\/nothing-here found nothing \(HTTP 404/,
+    );
     await expect(source({}, `http://127.0.0.1:${closed.port}`).discover()).rejects.toThrow(
-      new RegExp(`cannot reach http://127.0.0.1:${closed.port}/repos/Codertocat/Hello-World \\(ECONNREFUSED\\)`),
+      new RegExp(
+        `cannot reach http://127.0.0.1:${closed.port}/repos/Codertocat/Hello-World \\(ECONNREFUSED\\)`,
+      ),
     );
   });
 

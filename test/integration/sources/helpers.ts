@@ -1,6 +1,12 @@
-import { createAwsClients, type AwsClients } from '../../../shared/aws/clients.ts';
+import { type AwsClients, createAwsClients } from '../../../shared/aws/clients.ts';
 import { StaticSecretsProvider } from '../../../shared/aws/secrets.ts';
-import type { ChangeWindow, ConnectorContext, Cursor, SourceConnector, SourceRow } from '../../../shared/connectors/types.ts';
+import type {
+  ChangeWindow,
+  ConnectorContext,
+  Cursor,
+  SourceConnector,
+  SourceRow,
+} from '../../../shared/connectors/types.ts';
 import type { RetryOptions } from '../../../shared/domain/retry.ts';
 import { type PipelineInput, pipelineSchema, type SourceConfig } from '../../../shared/pipeline/schema.ts';
 
@@ -15,7 +21,11 @@ export interface SourceUnderTest<T extends SourceConfig['type']> {
 /** Parses a source config the way a pipeline file is parsed, with a context around it. */
 export function sourceSetup<T extends SourceConfig['type']>(
   source: PipelineInput['source'] & { type: T },
-  options: { secrets?: Record<string, string | Record<string, unknown>>; clients?: Partial<AwsClients>; retry?: RetryOptions } = {},
+  options: {
+    secrets?: Record<string, string | Record<string, unknown>>;
+    clients?: Partial<AwsClients>;
+    retry?: RetryOptions;
+  } = {},
 ): SourceUnderTest<T> {
   const pipeline = pipelineSchema.parse({ name: 'source-test', source, target: { type: 'dynamodb' } });
   return {

@@ -107,7 +107,9 @@ describe('http source against a paginated JSON API', () => {
 
   it('refuses a listing that is not in ascending cursor order', async () => {
     api.listDescending(true);
-    await expect(readAll(source())).rejects.toThrow(/the API must list records in ascending updated_at order/);
+    await expect(readAll(source())).rejects.toThrow(
+      /the API must list records in ascending updated_at order/,
+    );
   });
 
   it('reads a listing without cursor as a full read, resuming after a key', async () => {
@@ -132,7 +134,9 @@ describe('http source against a paginated JSON API', () => {
     );
     const error = await new HttpSource(config, context).discover().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConnectorError);
-    expect((error as Error).message).toMatch(/unauthorized \(HTTP 401: invalid token\); check the token in secret "api"/);
+    expect((error as Error).message).toMatch(
+      /unauthorized \(HTTP 401: invalid token\); check the token in secret "api"/,
+    );
     expect((error as Error).message).not.toContain('wrong-token');
   });
 

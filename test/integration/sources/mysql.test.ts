@@ -30,7 +30,14 @@ describe.runIf(requireSystemServer('mariadb').available)('mysql source on Debian
       },
       {
         secrets: {
-          db: { host: '127.0.0.1', port: server.port, user: 'root', password: '', database: 'esync', ...secret },
+          db: {
+            host: '127.0.0.1',
+            port: server.port,
+            user: 'root',
+            password: '',
+            database: 'esync',
+            ...secret,
+          },
         },
       },
     );
@@ -41,7 +48,12 @@ describe.runIf(requireSystemServer('mariadb').available)('mysql source on Debian
 
   beforeAll(async () => {
     server = await startMariaDb();
-    admin = await mysql.createConnection({ host: '127.0.0.1', port: server.port, user: 'root', database: 'esync' });
+    admin = await mysql.createConnection({
+      host: '127.0.0.1',
+      port: server.port,
+      user: 'root',
+      database: 'esync',
+    });
     proxy = await startFaultProxy(server.port);
   });
 
@@ -63,7 +75,11 @@ describe.runIf(requireSystemServer('mariadb').available)('mysql source on Debian
       INDEX by_cursor (updated_at, id)
     )`);
     // Ten rows (ids 1-10) share one instant, more than two pages of 4.
-    const rows = Array.from({ length: 20 }, (_, i) => [i + 1, `item ${i + 1}`, sqlTime(i < 10 ? T0 : at(i + 1))]);
+    const rows = Array.from({ length: 20 }, (_, i) => [
+      i + 1,
+      `item ${i + 1}`,
+      sqlTime(i < 10 ? T0 : at(i + 1)),
+    ]);
     await admin.query('INSERT INTO items (id, name, updated_at) VALUES ?', [rows]);
   });
 
@@ -108,7 +124,9 @@ describe.runIf(requireSystemServer('mariadb').available)('mysql source on Debian
     const reader = source();
     const first = await reader.currentHighWatermark();
     await readAll(reader, { from: null, to: first });
-    await admin.query(`UPDATE items SET name = 'changed', updated_at = ? WHERE id IN (4, 12)`, [sqlTime(at(40))]);
+    await admin.query(`UPDATE items SET name = 'changed', updated_at = ? WHERE id IN (4, 12)`, [
+      sqlTime(at(40)),
+    ]);
     await admin.query(`INSERT INTO items (id, name, updated_at) VALUES (21, 'new', ?)`, [
       '2024-05-01 10:00:41.000250',
     ]);
@@ -155,7 +173,9 @@ describe.runIf(requireSystemServer('mariadb').available)('mysql source on Debian
   });
 
   it('names the missing table and the missing key column in a connector error', async () => {
-    await expect(source({ table: 'nothere' }).discover()).rejects.toThrow(/table "esync\.nothere".*no such table/);
+    await expect(source({ table: 'nothere' }).discover()).rejects.toThrow(
+      /table "esync\.nothere".*no such table/,
+    );
     await expect(source({ key: ['uuid'] }).discover()).rejects.toThrow(/no column "uuid" \(key\)/);
   });
 
@@ -165,7 +185,9 @@ describe.runIf(requireSystemServer('mariadb').available)('mysql source on Debian
       .discover()
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConnectorError);
-    expect((error as Error).message).toMatch(/MySQL at reader@127\.0\.0\.1:\d+\/esync: access denied for user "reader"/);
+    expect((error as Error).message).toMatch(
+      /MySQL at reader@127\.0\.0\.1:\d+\/esync: access denied for user "reader"/,
+    );
     expect((error as Error).message).not.toContain('wrong-password');
   });
 

@@ -45,7 +45,17 @@ export function postgresSourceContract(start: () => Promise<PostgresUnderTest>):
         poolSize: server.poolSize,
         ...overrides,
       },
-      { secrets: { db: { host: '127.0.0.1', port, user: server.user, password: 'never-shown', database: server.database } } },
+      {
+        secrets: {
+          db: {
+            host: '127.0.0.1',
+            port,
+            user: server.user,
+            password: 'never-shown',
+            database: server.database,
+          },
+        },
+      },
     );
     const created = createPostgresSource(config, context);
     sources.push(created);
@@ -54,7 +64,12 @@ export function postgresSourceContract(start: () => Promise<PostgresUnderTest>):
 
   beforeAll(async () => {
     server = await start();
-    admin = new pg.Client({ host: '127.0.0.1', port: server.port, user: server.user, database: server.database });
+    admin = new pg.Client({
+      host: '127.0.0.1',
+      port: server.port,
+      user: server.user,
+      database: server.database,
+    });
     await admin.connect();
     proxy = await startFaultProxy(server.port);
   });
@@ -141,7 +156,10 @@ export function postgresSourceContract(start: () => Promise<PostgresUnderTest>):
   it('re-reads the rows of the lookback window when the window start was moved back', async () => {
     const reader = source();
     const checkpoint = { values: [at(15)], key: '15' };
-    const rows = await readAll(reader, { from: windowStart(checkpoint, 2), to: { values: [at(16)], key: '16' } });
+    const rows = await readAll(reader, {
+      from: windowStart(checkpoint, 2),
+      to: { values: [at(16)], key: '16' },
+    });
     expect(keysOf(rows)).toEqual(['13', '14', '15', '16']);
   });
 
@@ -187,7 +205,9 @@ export function postgresSourceContract(start: () => Promise<PostgresUnderTest>):
   it('reads a table with a composite key and no cursor in key order', async () => {
     await admin.query('DROP TABLE IF EXISTS pairs');
     await admin.query('CREATE TABLE pairs (a int, b text, v int, PRIMARY KEY (a, b))');
-    await admin.query(`INSERT INTO pairs VALUES (2, 'x', 1), (1, 'y', 2), (1, 'x', 3), (10, 'a', 4), (2, 'a', 5)`);
+    await admin.query(
+      `INSERT INTO pairs VALUES (2, 'x', 1), (1, 'y', 2), (1, 'x', 3), (10, 'a', 4), (2, 'a', 5)`,
+    );
     const reader = source({ table: 'pairs', key: ['a', 'b'], cursor: [], pageSize: 2 });
     const rows = await readAll(reader);
     const resumed = await readAll(reader, undefined, undefined, rows[2]?.cursor);
@@ -209,7 +229,9 @@ export function postgresSourceContract(start: () => Promise<PostgresUnderTest>):
   });
 
   it('names the missing table, and the missing cursor column, in a connector error', async () => {
-    await expect(source({ table: 'nothere' }).discover()).rejects.toThrow(/table "public\.nothere".*no such table/);
+    await expect(source({ table: 'nothere' }).discover()).rejects.toThrow(
+      /table "public\.nothere".*no such table/,
+    );
     await expect(source({ cursor: ['modified_at'] }).discover()).rejects.toThrow(
       /no column "modified_at" \(cursor\); its columns are id, name, updated_at, deleted, payload/,
     );
@@ -217,7 +239,9 @@ export function postgresSourceContract(start: () => Promise<PostgresUnderTest>):
 
   it('refuses a nullable cursor column that holds NULLs', async () => {
     await admin.query('ALTER TABLE items ADD COLUMN touched_at timestamptz');
-    await expect(source({ cursor: ['touched_at'] }).discover()).rejects.toThrow(/NULL cursor column "touched_at"/);
+    await expect(source({ cursor: ['touched_at'] }).discover()).rejects.toThrow(
+      /NULL cursor column "touched_at"/,
+    );
   });
 
   it('reports an unreachable server by host and port without its password', async () => {

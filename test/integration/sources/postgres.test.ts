@@ -40,7 +40,9 @@ describe.runIf(requireSystemServer('postgresql').available)('postgres source on 
     const error = await reader.currentHighWatermark().catch((e: unknown) => e);
     await reader.close();
     expect(error).toBeInstanceOf(ConnectorError);
-    expect((error as Error).message).toMatch(/table "public\.items" in PostgreSQL at reader@127\.0\.0\.1:\d+\/postgres: permission denied/);
+    expect((error as Error).message).toMatch(
+      /table "public\.items" in PostgreSQL at reader@127\.0\.0\.1:\d+\/postgres: permission denied/,
+    );
   });
 
   it('refuses TLS settings the server cannot meet with a hint', async () => {

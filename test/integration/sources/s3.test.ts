@@ -1,10 +1,16 @@
 import { gzipSync } from 'node:zlib';
-import { CreateBucketCommand, DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { LOCAL_CREDENTIALS, type LocalServers, startLocalServers } from '../../../infra/local/servers.ts';
 import { S3Source } from '../../../shared/connectors/sources/s3/source.ts';
 import type { ChangeWindow } from '../../../shared/connectors/types.ts';
 import { ConnectorError } from '../../../shared/errors.ts';
-import { LOCAL_CREDENTIALS, type LocalServers, startLocalServers } from '../../../infra/local/servers.ts';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.ts';
 import { keysOf, readAll, readPages, sourceSetup } from './helpers.ts';
 
@@ -15,7 +21,10 @@ describe('s3 source against the local S3 server', () => {
   let s3: S3Client;
   let proxy: FaultProxy;
 
-  const client = (endpoint: string, credentials: { accessKeyId: string; secretAccessKey: string } = LOCAL_CREDENTIALS) =>
+  const client = (
+    endpoint: string,
+    credentials: { accessKeyId: string; secretAccessKey: string } = LOCAL_CREDENTIALS,
+  ) =>
     new S3Client({
       endpoint,
       region: 'us-east-1',
@@ -34,7 +43,8 @@ describe('s3 source against the local S3 server', () => {
     return new S3Source(config, context, { now: () => options.now ?? new Date(Date.now() + 5000) });
   };
 
-  const put = (key: string, body: string | Buffer) => s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
+  const put = (key: string, body: string | Buffer) =>
+    s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
   const jsonl = (...records: object[]) => records.map((r) => JSON.stringify(r)).join('\n');
   /** Waits into the next second, so objects written next get a later LastModified. */
   const nextSecond = () => new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 20));
@@ -53,9 +63,13 @@ describe('s3 source against the local S3 server', () => {
 
   beforeEach(async () => {
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET }));
-    for (const object of listed.Contents ?? []) await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: object.Key }));
+    for (const object of listed.Contents ?? [])
+      await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: object.Key }));
     await put('in/a.jsonl', jsonl({ id: 1, name: 'one' }, { id: 2, name: 'two' }, { id: 3, name: 'three' }));
-    await put('in/b.jsonl.gz', gzipSync(jsonl({ id: 4, name: 'four' }, { id: 5, name: 'five', deleted: true })));
+    await put(
+      'in/b.jsonl.gz',
+      gzipSync(jsonl({ id: 4, name: 'four' }, { id: 5, name: 'five', deleted: true })),
+    );
     await put('other/c.jsonl', jsonl({ id: 99, name: 'outside the prefix' }));
   });
 
@@ -86,7 +100,10 @@ describe('s3 source against the local S3 server', () => {
   });
 
   it('reads CSV objects with quoted fields as records named by the header', async () => {
-    await put('csv/people.csv', 'id,name,note\r\n1,Ada,"likes ""engines"", and math"\r\n2,Alan,"two\nlines"\r\n');
+    await put(
+      'csv/people.csv',
+      'id,name,note\r\n1,Ada,"likes ""engines"", and math"\r\n2,Alan,"two\nlines"\r\n',
+    );
     const rows = await readAll(source({ prefix: 'csv/', format: 'csv' }));
     expect(rows.map((r) => r.data)).toEqual([
       { id: '1', name: 'Ada', note: 'likes "engines", and math' },
@@ -124,7 +141,10 @@ describe('s3 source against the local S3 server', () => {
   it('leaves objects of the current second to the next window', async () => {
     const now = new Date();
     const to = await source({}, { now }).currentHighWatermark();
-    expect(to).toEqual({ values: [new Date(Math.floor(now.getTime() / 1000) * 1000 - 1000).toISOString(), '', 0], key: '' });
+    expect(to).toEqual({
+      values: [new Date(Math.floor(now.getTime() / 1000) * 1000 - 1000).toISOString(), '', 0],
+      key: '',
+    });
     expect(await readAll(source(), { from: null, to })).toEqual([]);
   });
 
@@ -149,7 +169,9 @@ describe('s3 source against the local S3 server', () => {
   it('names the object and line of a record that is not JSON or has no key', async () => {
     await put('bad/x.jsonl', '{"id": 1}\n{"id": 2,,}\n');
     await put('nokey/y.jsonl', '{"id": 1}\n{"name": "no id"}\n');
-    await expect(readAll(source({ prefix: 'bad/' }))).rejects.toThrow(/s3:\/\/source-bucket\/bad\/x\.jsonl line 2: not valid JSON/);
+    await expect(readAll(source({ prefix: 'bad/' }))).rejects.toThrow(
+      /s3:\/\/source-bucket\/bad\/x\.jsonl line 2: not valid JSON/,
+    );
     await expect(readAll(source({ prefix: 'nokey/' }))).rejects.toThrow(
       /s3:\/\/source-bucket\/nokey\/y\.jsonl record 2: key field "id" is missing or empty/,
     );
@@ -158,9 +180,16 @@ describe('s3 source against the local S3 server', () => {
   it('reports a missing bucket, refused credentials and an unreachable endpoint', async () => {
     const closed = await startFaultProxy(1);
     await closed.close();
-    const stranger = client(servers.endpoints.s3, { accessKeyId: 'unknown-key', secretAccessKey: 'unknown-secret' });
-    await expect(source({ bucket: 'no-such-bucket' }).discover()).rejects.toThrow(/s3:\/\/no-such-bucket\/in\/: no such bucket/);
-    await expect(source({}, { s3: stranger }).discover()).rejects.toThrow(/access denied \(InvalidAccessKeyId\)/);
+    const stranger = client(servers.endpoints.s3, {
+      accessKeyId: 'unknown-key',
+      secretAccessKey: 'unknown-secret',
+    });
+    await expect(source({ bucket: 'no-such-bucket' }).discover()).rejects.toThrow(
+      /s3:\/\/no-such-bucket\/in\/: no such bucket/,
+    );
+    await expect(source({}, { s3: stranger }).discover()).rejects.toThrow(
+      /access denied \(InvalidAccessKeyId\)/,
+    );
     const error = await source({}, { s3: client(`http://127.0.0.1:${closed.port}`) })
       .discover()
       .catch((e: unknown) => e);

@@ -39,6 +39,36 @@ afterEach(async () => {
 });
 
 describe('http target', () => {
+  it('discovers a reachable API that accepts the token', async () => {
+    // Act
+    const result = await target().discover();
+
+    // Assess
+    expect(result).toEqual({ exists: true, detail: expect.stringContaining('answers GET with 404') });
+    expect(server.requests[0]).toMatchObject({ method: 'GET', path: '/users/esync-discover-probe' });
+  });
+
+  it('fails discover with a ConnectorError when the API refuses the token', async () => {
+    // Act
+    const refused = target({}, { 'crm-token': 'wrong' }).discover();
+
+    // Assess
+    await expect(refused).rejects.toThrow(ConnectorError);
+    await expect(refused).rejects.toThrow(/answered 401: the API refuses the token in secret "crm-token"/);
+  });
+
+  it('fails discover with a TransientError when the API is down', async () => {
+    // Prepare
+    await server.stop();
+
+    // Act
+    const down = target().discover();
+
+    // Assess
+    await expect(down).rejects.toThrow(TransientError);
+    await expect(down).rejects.toThrow(/got no answer \(ECONNREFUSED\)/);
+  });
+
   it('PUTs upserts and DELETEs deletes with an Idempotency-Key, the version and the bearer token', async () => {
     // Prepare
     await target().write([upsert('a/b c', 1, { id: 'a/b c' })]);

@@ -27,7 +27,9 @@ describe('CsvParser', () => {
     const text = 'h1,h2\r\n"a,""b""\r\nc",d\r\ne,"f"\r\n';
     const whole = parse([text]);
     for (let size = 1; size <= 4; size++) {
-      const chunks = Array.from({ length: Math.ceil(text.length / size) }, (_, i) => text.slice(i * size, (i + 1) * size));
+      const chunks = Array.from({ length: Math.ceil(text.length / size) }, (_, i) =>
+        text.slice(i * size, (i + 1) * size),
+      );
       expect(parse(chunks)).toEqual(whole);
     }
     expect(whole).toEqual([

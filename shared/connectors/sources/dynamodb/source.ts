@@ -4,6 +4,7 @@ import type { RetryOptions } from '../../../domain/retry.ts';
 import { ConnectorError, isRetryable, TransientError } from '../../../errors.ts';
 import type { SourceConfig } from '../../../pipeline/schema.ts';
 import type { RecordData } from '../../../records/envelope.ts';
+import { splitKey } from '../../sql/keyset.ts';
 import type {
   ChangeWindow,
   ConnectorContext,
@@ -13,7 +14,6 @@ import type {
   SourceDiscovery,
   SourceRow,
 } from '../../types.ts';
-import { splitKey } from '../../sql/keyset.ts';
 import { retrying, UnreachableError } from '../support/retrying.ts';
 import { RowMapper } from '../support/rows.ts';
 
@@ -39,11 +39,15 @@ function classifyDynamoError(error: unknown, where: string): Error {
   const e = error as { name?: string; code?: string; message?: string };
   if (e.name === 'ResourceNotFoundException')
     return new ConnectorError(CONNECTOR, `${where}: no such table`, { cause: error });
-  if (DENIED.has(e.name ?? '')) return new ConnectorError(CONNECTOR, `${where}: access denied (${e.name})`, { cause: error });
+  if (DENIED.has(e.name ?? ''))
+    return new ConnectorError(CONNECTOR, `${where}: access denied (${e.name})`, { cause: error });
   if (UNREACHABLE.has(e.code ?? ''))
     return new UnreachableError(`${where}: cannot reach DynamoDB (${e.code})`, { cause: error });
-  if (isRetryable(error)) return new TransientError(`${where}: ${e.name ?? 'error'}: ${e.message ?? ''}`, { cause: error });
-  return new ConnectorError(CONNECTOR, `${where}: ${e.name ?? 'error'}: ${e.message ?? String(error)}`, { cause: error });
+  if (isRetryable(error))
+    return new TransientError(`${where}: ${e.name ?? 'error'}: ${e.message ?? ''}`, { cause: error });
+  return new ConnectorError(CONNECTOR, `${where}: ${e.name ?? 'error'}: ${e.message ?? String(error)}`, {
+    cause: error,
+  });
 }
 
 /** Values a JSON envelope can carry: sets as sorted arrays, binary as base64. */
@@ -97,7 +101,11 @@ export class DynamodbSource implements SourceConnector {
   async discover(): Promise<SourceDiscovery> {
     const table = await this.#describe();
     return {
-      fields: table.attributes.map(({ name, type }) => ({ name, type, nullable: !table.key.some((k) => k.name === name) })),
+      fields: table.attributes.map(({ name, type }) => ({
+        name,
+        type,
+        nullable: !table.key.some((k) => k.name === name),
+      })),
       primaryKey: table.key.map((k) => k.name),
       capabilities: { incremental: false, deletes: this.#config.deletes.mode, cdc: false },
       ...(table.itemCount === undefined ? {} : { approximateRows: table.itemCount }),
@@ -139,7 +147,10 @@ export class DynamodbSource implements SourceConnector {
         if (rows.length > 0) yield rows;
       } while (startKey);
       if (skipping)
-        throw new ConnectorError(CONNECTOR, `${this.#where}: cannot resume segment ${segment} after ${resumeKey}: the item is gone; run again`);
+        throw new ConnectorError(
+          CONNECTOR,
+          `${this.#where}: cannot resume segment ${segment} after ${resumeKey}: the item is gone; run again`,
+        );
     }
   }
 
@@ -171,10 +182,13 @@ export class DynamodbSource implements SourceConnector {
   /** The table key of a record key, when the pipeline key is exactly the table's key. */
   #startKey(key: string, table: TableInfo): Record<string, unknown> | undefined {
     const names = table.key.map((k) => k.name);
-    if (names.length !== this.#config.key.length || names.some((n, i) => this.#config.key[i] !== n)) return undefined;
+    if (names.length !== this.#config.key.length || names.some((n, i) => this.#config.key[i] !== n))
+      return undefined;
     if (table.key.some((k) => k.type === 'B')) return undefined;
     const parts = splitKey(key, names.length);
-    return Object.fromEntries(table.key.map((k, i) => [k.name, k.type === 'N' ? Number(parts[i]) : parts[i]]));
+    return Object.fromEntries(
+      table.key.map((k, i) => [k.name, k.type === 'N' ? Number(parts[i]) : parts[i]]),
+    );
   }
 
   #partition(partition: Partition): SegmentPartition {
@@ -189,18 +203,30 @@ export class DynamodbSource implements SourceConnector {
       segments.every((s) => Number.isInteger(s) && s >= 0 && s < totalSegments)
     )
       return { segments: segments as number[], totalSegments };
-    throw new ConnectorError(CONNECTOR, `partition "${partition.id}" has a spec this source does not plan: ${JSON.stringify(partition.spec)}`);
+    throw new ConnectorError(
+      CONNECTOR,
+      `partition "${partition.id}" has a spec this source does not plan: ${JSON.stringify(partition.spec)}`,
+    );
   }
 
   #describe(): Promise<TableInfo> {
     if (!this.#table) {
       const describing = retrying(CONNECTOR, this.#retry, async () => {
         try {
-          const { Table } = await this.#dynamodb.send(new DescribeTableCommand({ TableName: this.#config.table }));
-          const types = new Map((Table?.AttributeDefinitions ?? []).map((a) => [a.AttributeName ?? '', a.AttributeType ?? 'S']));
+          const { Table } = await this.#dynamodb.send(
+            new DescribeTableCommand({ TableName: this.#config.table }),
+          );
+          const types = new Map(
+            (Table?.AttributeDefinitions ?? []).map((a) => [a.AttributeName ?? '', a.AttributeType ?? 'S']),
+          );
           const key = [...(Table?.KeySchema ?? [])]
-            .sort((a: KeySchemaElement, b: KeySchemaElement) => (a.KeyType === 'HASH' ? -1 : b.KeyType === 'HASH' ? 1 : 0))
-            .map((k) => ({ name: k.AttributeName ?? '', type: (types.get(k.AttributeName ?? '') ?? 'S') as TableKey['type'] }));
+            .sort((a: KeySchemaElement, b: KeySchemaElement) =>
+              a.KeyType === 'HASH' ? -1 : b.KeyType === 'HASH' ? 1 : 0,
+            )
+            .map((k) => ({
+              name: k.AttributeName ?? '',
+              type: (types.get(k.AttributeName ?? '') ?? 'S') as TableKey['type'],
+            }));
           return {
             key,
             attributes: [...types].map(([name, type]) => ({ name, type })),
@@ -220,6 +246,9 @@ export class DynamodbSource implements SourceConnector {
 }
 
 /** Creates the DynamoDB source. */
-export function createDynamodbSource(config: DynamodbSourceConfig, context: ConnectorContext): SourceConnector {
+export function createDynamodbSource(
+  config: DynamodbSourceConfig,
+  context: ConnectorContext,
+): SourceConnector {
   return new DynamodbSource(config, context);
 }

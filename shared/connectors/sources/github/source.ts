@@ -102,7 +102,9 @@ export class GithubSource implements SourceConnector {
         accept: 'application/vnd.github+json',
         'x-github-api-version': '2022-11-28',
         'user-agent': 'esync',
-        ...(token ? { authorization: `Bearer ${await readTokenSecret(context.secrets, token.secret, CONNECTOR)}` } : {}),
+        ...(token
+          ? { authorization: `Bearer ${await readTokenSecret(context.secrets, token.secret, CONNECTOR)}` }
+          : {}),
       }),
     });
   }
@@ -163,7 +165,11 @@ export class GithubSource implements SourceConnector {
 
   async close(): Promise<void> {}
 
-  async *#readNewestFirst(mapper: RowMapper, lower: Cursor, upper: Cursor | null): AsyncIterable<SourceRow[]> {
+  async *#readNewestFirst(
+    mapper: RowMapper,
+    lower: Cursor,
+    upper: Cursor | null,
+  ): AsyncIterable<SourceRow[]> {
     const rows: SourceRow[] = [];
     const size = this.#config.pageSize;
     let url: string | undefined = this.#listUrl('desc', size);
@@ -171,8 +177,10 @@ export class GithubSource implements SourceConnector {
       const page = await this.#client.get(url);
       let older = false;
       for (const row of this.#rows(page.body, mapper, url)) {
-        if (compareCursors({ values: row.cursor.values, key: '' }, { values: lower.values, key: '' }) < 0) older = true;
-        else if (compareCursors(row.cursor, lower) > 0 && (!upper || compareCursors(row.cursor, upper) <= 0)) rows.push(row);
+        if (compareCursors({ values: row.cursor.values, key: '' }, { values: lower.values, key: '' }) < 0)
+          older = true;
+        else if (compareCursors(row.cursor, lower) > 0 && (!upper || compareCursors(row.cursor, upper) <= 0))
+          rows.push(row);
       }
       url = older ? undefined : this.#sameOrigin(nextLink(page.link));
     }
@@ -189,7 +197,8 @@ export class GithubSource implements SourceConnector {
   }
 
   #items(body: unknown, url: string, options: { pullRequests?: boolean } = {}): RecordData[] {
-    if (!Array.isArray(body)) throw new ConnectorError(CONNECTOR, `${describeUrl(url)} did not answer with a list`);
+    if (!Array.isArray(body))
+      throw new ConnectorError(CONNECTOR, `${describeUrl(url)} did not answer with a list`);
     const items = body.filter((item): item is RecordData => typeof item === 'object' && item !== null);
     // The issues API lists pull requests too; they carry a pull_request member.
     if (this.#config.resource !== 'issues' || options.pullRequests) return items;
@@ -205,14 +214,20 @@ export class GithubSource implements SourceConnector {
   #sameOrigin(next: string | undefined): string | undefined {
     if (next === undefined) return undefined;
     if (new URL(next).origin !== new URL(this.#base).origin)
-      throw new ConnectorError(CONNECTOR, `the next-page link leads to another origin (${new URL(next).origin}); not followed`);
+      throw new ConnectorError(
+        CONNECTOR,
+        `the next-page link leads to another origin (${new URL(next).origin}); not followed`,
+      );
     return next;
   }
 
   #checkCursor(): void {
     const cursor = this.#config.cursor;
     if (cursor.length > 1 || (cursor[0] !== undefined && cursor[0] !== CURSOR_FIELD))
-      throw new ConnectorError(CONNECTOR, `the cursor of a github source is [updated_at] (or none), not [${cursor.join(', ')}]`);
+      throw new ConnectorError(
+        CONNECTOR,
+        `the cursor of a github source is [updated_at] (or none), not [${cursor.join(', ')}]`,
+      );
   }
 }
 

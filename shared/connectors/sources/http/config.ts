@@ -28,7 +28,10 @@ export const httpSourceConfigSchema = z.strictObject({
     ])
     .default({ type: 'link' })
     .describe('How to reach the next page.'),
-  sinceParam: z.string().optional().describe('Query parameter that takes the cursor value for incremental reads.'),
+  sinceParam: z
+    .string()
+    .optional()
+    .describe('Query parameter that takes the cursor value for incremental reads.'),
   headers: z.record(z.string(), z.string()).default({}).describe('Extra request headers (no secrets here).'),
   auth: secretRefSchema.optional().describe('Secret holding a bearer token. @default - no authentication'),
 });

@@ -11,7 +11,12 @@ export function readRecordsPath(body: unknown, path: string): unknown {
     if (!match) return undefined;
     const [, name, indexes] = match;
     if (name) {
-      if (typeof current !== 'object' || current === null || Array.isArray(current) || !Object.hasOwn(current, name))
+      if (
+        typeof current !== 'object' ||
+        current === null ||
+        Array.isArray(current) ||
+        !Object.hasOwn(current, name)
+      )
         return undefined;
       current = (current as Record<string, unknown>)[name];
     }
@@ -25,5 +30,7 @@ export function readRecordsPath(body: unknown, path: string): unknown {
 
 /** Checks a pointer's syntax, for config validation. */
 export function isRecordsPath(path: string): boolean {
-  return path === '' || path.split('.').every((segment) => /^[^[\]]*(\[\d+\])*$/.test(segment) && segment !== '');
+  return (
+    path === '' || path.split('.').every((segment) => /^[^[\]]*(\[\d+\])*$/.test(segment) && segment !== '')
+  );
 }

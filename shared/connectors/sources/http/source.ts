@@ -58,10 +58,14 @@ export class HttpSource implements SourceConnector {
     this.#client = new HttpJsonClient({
       connector: CONNECTOR,
       retry: context.retry,
-      credentialsHint: auth ? `check the token in secret "${auth.secret}"` : 'the source has no auth: set source.auth to a secret holding a token',
+      credentialsHint: auth
+        ? `check the token in secret "${auth.secret}"`
+        : 'the source has no auth: set source.auth to a secret holding a token',
       headers: async () => ({
         ...config.headers,
-        ...(auth ? { authorization: `Bearer ${await readTokenSecret(context.secrets, auth.secret, CONNECTOR)}` } : {}),
+        ...(auth
+          ? { authorization: `Bearer ${await readTokenSecret(context.secrets, auth.secret, CONNECTOR)}` }
+          : {}),
       }),
     });
   }
@@ -78,7 +82,11 @@ export class HttpSource implements SourceConnector {
         nullable: value === null,
       })),
       primaryKey: [],
-      capabilities: { incremental: this.#config.cursor.length > 0, deletes: this.#config.deletes.mode, cdc: false },
+      capabilities: {
+        incremental: this.#config.cursor.length > 0,
+        deletes: this.#config.deletes.mode,
+        cdc: false,
+      },
     };
   }
 
@@ -88,7 +96,9 @@ export class HttpSource implements SourceConnector {
   }
 
   read(window: ChangeWindow, _partition: Partition, resumeAfter?: Cursor): AsyncIterable<SourceRow[]> {
-    return this.#config.cursor.length > 0 ? this.#readOrdered(window, resumeAfter) : this.#readListing(resumeAfter);
+    return this.#config.cursor.length > 0
+      ? this.#readOrdered(window, resumeAfter)
+      : this.#readListing(resumeAfter);
   }
 
   async currentHighWatermark(): Promise<Cursor | null> {
@@ -160,7 +170,8 @@ export class HttpSource implements SourceConnector {
     const pagination = this.#config.pagination;
     const first = new URL(this.#config.url);
     const since = lower?.values[0];
-    if (this.#config.sinceParam && since !== undefined) first.searchParams.set(this.#config.sinceParam, String(since));
+    if (this.#config.sinceParam && since !== undefined)
+      first.searchParams.set(this.#config.sinceParam, String(since));
     if (pagination.type === 'page') {
       first.searchParams.set(pagination.sizeParam, String(pagination.size));
       for (let number = 1; ; number++) {
@@ -176,18 +187,31 @@ export class HttpSource implements SourceConnector {
       const page = await this.#client.get(url);
       yield page;
       if (this.#records(page).length === 0) return;
-      url = pagination.type === 'link' ? this.#follow(nextLink(page.link), url) : this.#cursorUrl(page, first, pagination);
+      url =
+        pagination.type === 'link'
+          ? this.#follow(nextLink(page.link), url)
+          : this.#cursorUrl(page, first, pagination);
       if (url !== undefined && seen.has(url))
-        throw new ConnectorError(CONNECTOR, `${describeUrl(url)} pointed back to a page already read; the listing loops`);
+        throw new ConnectorError(
+          CONNECTOR,
+          `${describeUrl(url)} pointed back to a page already read; the listing loops`,
+        );
       if (url !== undefined) seen.add(url);
     }
   }
 
-  #cursorUrl(page: JsonPage, first: URL, pagination: { param: string; cursorPath: string }): string | undefined {
+  #cursorUrl(
+    page: JsonPage,
+    first: URL,
+    pagination: { param: string; cursorPath: string },
+  ): string | undefined {
     const next = readRecordsPath(page.body, pagination.cursorPath);
     if (next === undefined || next === null || next === '' || next === false) return undefined;
     if (typeof next !== 'string' && typeof next !== 'number')
-      throw new ConnectorError(CONNECTOR, `${describeUrl(page.url)}: the next cursor at "${pagination.cursorPath}" is not a string or number`);
+      throw new ConnectorError(
+        CONNECTOR,
+        `${describeUrl(page.url)}: the next cursor at "${pagination.cursorPath}" is not a string or number`,
+      );
     const url = new URL(first.toString());
     url.searchParams.set(pagination.param, String(next));
     return url.toString();
@@ -198,7 +222,10 @@ export class HttpSource implements SourceConnector {
     if (next === undefined) return undefined;
     const url = new URL(next, current);
     if (url.origin !== new URL(this.#config.url).origin)
-      throw new ConnectorError(CONNECTOR, `the next-page link leads to another origin (${url.origin}); not followed`);
+      throw new ConnectorError(
+        CONNECTOR,
+        `the next-page link leads to another origin (${url.origin}); not followed`,
+      );
     return url.toString();
   }
 
@@ -209,7 +236,10 @@ export class HttpSource implements SourceConnector {
       throw new ConnectorError(CONNECTOR, `${describeUrl(page.url)}: no array of records at ${path}`);
     for (const [index, record] of records.entries())
       if (typeof record !== 'object' || record === null || Array.isArray(record))
-        throw new ConnectorError(CONNECTOR, `${describeUrl(page.url)}: record ${index} at ${path} is not an object`);
+        throw new ConnectorError(
+          CONNECTOR,
+          `${describeUrl(page.url)}: record ${index} at ${path} is not an object`,
+        );
     return records as RecordData[];
   }
 

@@ -1,10 +1,15 @@
 import mysql from 'mysql2/promise';
-import { ConfigError, ConnectorError, TransientError } from '../../../errors.ts';
 import { parseIsoInstant } from '../../../domain/instant.ts';
+import { ConfigError, ConnectorError, TransientError } from '../../../errors.ts';
 import type { SourceConfig } from '../../../pipeline/schema.ts';
 import { describeEndpoint, readDatabaseSecret, tlsOptions } from '../../sql/connection.ts';
 import type { ColumnKind, SqlDialect } from '../../sql/keyset.ts';
-import { type ColumnInfo, isoFromDatabaseText, SqlTableSource, type SqlTableDriver } from '../../sql/table-source.ts';
+import {
+  type ColumnInfo,
+  isoFromDatabaseText,
+  type SqlTableDriver,
+  SqlTableSource,
+} from '../../sql/table-source.ts';
 import type { ConnectorContext, SourceConnector } from '../../types.ts';
 import { UnreachableError } from '../support/retrying.ts';
 
@@ -62,18 +67,26 @@ export function classifyMysqlError(error: unknown, where: string, user: string |
   const e = error as { code?: unknown; message?: unknown };
   const code = typeof e.code === 'string' ? e.code : '';
   const message = typeof e.message === 'string' ? e.message : String(error);
-  if (CONNECTION_CODES.has(code)) return new UnreachableError(`${where}: cannot connect (${code})`, { cause: error });
+  if (CONNECTION_CODES.has(code))
+    return new UnreachableError(`${where}: cannot connect (${code})`, { cause: error });
   if (TRANSIENT_CODES.has(code) || /closed state|connection lost/i.test(message))
     return new TransientError(`${where}: ${message}`, { cause: error });
   if (code === 'ER_ACCESS_DENIED_ERROR' || code === 'ER_DBACCESS_DENIED_ERROR')
-    return new ConnectorError(CONNECTOR, `${where}: access denied for user "${user ?? ''}"`, { cause: error });
-  if (code === 'ER_TABLEACCESS_DENIED_ERROR' || code === 'ER_COLUMNACCESS_DENIED_ERROR')
-    return new ConnectorError(CONNECTOR, `${where}: permission denied (${message})`, { cause: error });
-  if (code === 'ER_BAD_DB_ERROR') return new ConnectorError(CONNECTOR, `${where}: the database does not exist`, { cause: error });
-  if (code === 'HANDSHAKE_NO_SSL_SUPPORT')
-    return new ConnectorError(CONNECTOR, `${where}: the server does not accept TLS; set connection.ssl to disable for a local server`, {
+    return new ConnectorError(CONNECTOR, `${where}: access denied for user "${user ?? ''}"`, {
       cause: error,
     });
+  if (code === 'ER_TABLEACCESS_DENIED_ERROR' || code === 'ER_COLUMNACCESS_DENIED_ERROR')
+    return new ConnectorError(CONNECTOR, `${where}: permission denied (${message})`, { cause: error });
+  if (code === 'ER_BAD_DB_ERROR')
+    return new ConnectorError(CONNECTOR, `${where}: the database does not exist`, { cause: error });
+  if (code === 'HANDSHAKE_NO_SSL_SUPPORT')
+    return new ConnectorError(
+      CONNECTOR,
+      `${where}: the server does not accept TLS; set connection.ssl to disable for a local server`,
+      {
+        cause: error,
+      },
+    );
   return new ConnectorError(CONNECTOR, `${where}: ${message}${code ? ` (${code})` : ''}`, { cause: error });
 }
 
@@ -83,11 +96,16 @@ interface CallbackConnection {
 
 const TEMPORAL = new Set(['DATETIME', 'DATETIME2', 'TIMESTAMP', 'TIMESTAMP2']);
 
-async function openMysqlDriver(config: MysqlSourceConfig, context: ConnectorContext): Promise<SqlTableDriver> {
+async function openMysqlDriver(
+  config: MysqlSourceConfig,
+  context: ConnectorContext,
+): Promise<SqlTableDriver> {
   const endpoint = await readDatabaseSecret(context.secrets, config.connection.secret, ['mysql', 'mariadb']);
   const database = config.database ?? endpoint.database;
   if (!database)
-    throw new ConfigError(`mysql source: name the database in source.database or in secret "${config.connection.secret}"`);
+    throw new ConfigError(
+      `mysql source: name the database in source.database or in secret "${config.connection.secret}"`,
+    );
   const where = `table "${database}.${config.table}" in MySQL at ${describeEndpoint({ ...endpoint, database }, 3306)}`;
   const tls = tlsOptions(config.connection.ssl);
   const pool = mysql.createPool({
@@ -141,10 +159,10 @@ async function openMysqlDriver(config: MysqlSourceConfig, context: ConnectorCont
          WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION`,
         [database, config.table],
       );
-      const [stats] = await run('SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [
-        database,
-        config.table,
-      ]);
+      const [stats] = await run(
+        'SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
+        [database, config.table],
+      );
       const approximate = stats?.n === null || stats?.n === undefined ? undefined : Number(stats.n);
       return {
         columns: columns.map(

@@ -3,7 +3,12 @@ import { ConnectorError, TransientError } from '../../../errors.ts';
 import type { SourceConfig } from '../../../pipeline/schema.ts';
 import { describeEndpoint, readDatabaseSecret, tlsOptions } from '../../sql/connection.ts';
 import type { ColumnKind, SqlDialect } from '../../sql/keyset.ts';
-import { type ColumnInfo, isoFromDatabaseText, SqlTableSource, type SqlTableDriver } from '../../sql/table-source.ts';
+import {
+  type ColumnInfo,
+  isoFromDatabaseText,
+  type SqlTableDriver,
+  SqlTableSource,
+} from '../../sql/table-source.ts';
 import type { ConnectorContext, SourceConnector } from '../../types.ts';
 import { UnreachableError } from '../support/retrying.ts';
 
@@ -17,7 +22,8 @@ export const postgresDialect: SqlDialect = {
   placeholder: (index) => `$${index}`,
   rowValues: true,
   // hashtext() is int4; shifting by 2^31 keeps the modulo non-negative without abs() overflowing.
-  keyHash: (columns) => `(hashtext(concat_ws('#', ${columns.map((c) => `${c}::text`).join(', ')}))::int8 + 2147483648)`,
+  keyHash: (columns) =>
+    `(hashtext(concat_ws('#', ${columns.map((c) => `${c}::text`).join(', ')}))::int8 + 2147483648)`,
   bindValue: (_kind, value) => value,
 };
 
@@ -38,8 +44,7 @@ const typeParsers: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
     if (oid === OID.timestamp || oid === OID.timestamptz) return isoFromDatabaseText;
     if (oid === OID.date) return (text: string) => text;
-    if (oid === OID.int8)
-      return (text: string) => (Number.isSafeInteger(Number(text)) ? Number(text) : text);
+    if (oid === OID.int8) return (text: string) => (Number.isSafeInteger(Number(text)) ? Number(text) : text);
     return pg.types.getTypeParser(oid, format ?? 'text');
   }) as pg.CustomTypesConfig['getTypeParser'],
 };
@@ -54,20 +59,35 @@ export function classifyPostgresError(error: unknown, where: string, user: strin
   const e = error as { code?: unknown; message?: unknown };
   const code = typeof e.code === 'string' ? e.code : '';
   const message = typeof e.message === 'string' ? e.message : String(error);
-  if (CONNECTION_CODES.has(code)) return new UnreachableError(`${where}: cannot connect (${code})`, { cause: error });
+  if (CONNECTION_CODES.has(code))
+    return new UnreachableError(`${where}: cannot connect (${code})`, { cause: error });
   if (TRANSIENT_CODES.has(code) || TRANSIENT_SQLSTATES.has(code) || code.startsWith('08'))
     return new TransientError(`${where}: ${message}`, { cause: error });
-  if (/Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(message))
+  if (
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+      message,
+    )
+  )
     return new TransientError(`${where}: ${message}`, { cause: error });
   if (code === '28P01' || code === '28000')
-    return new ConnectorError(CONNECTOR, `${where}: authentication failed for user "${user ?? ''}"`, { cause: error });
-  if (code === '3D000') return new ConnectorError(CONNECTOR, `${where}: the database does not exist`, { cause: error });
-  if (code === '42501') return new ConnectorError(CONNECTOR, `${where}: permission denied (${message})`, { cause: error });
-  if (/does not support SSL/i.test(message))
-    return new ConnectorError(CONNECTOR, `${where}: the server does not accept TLS; set connection.ssl to disable for a local server`, {
+    return new ConnectorError(CONNECTOR, `${where}: authentication failed for user "${user ?? ''}"`, {
       cause: error,
     });
-  return new ConnectorError(CONNECTOR, `${where}: ${message}${code ? ` (SQLSTATE ${code})` : ''}`, { cause: error });
+  if (code === '3D000')
+    return new ConnectorError(CONNECTOR, `${where}: the database does not exist`, { cause: error });
+  if (code === '42501')
+    return new ConnectorError(CONNECTOR, `${where}: permission denied (${message})`, { cause: error });
+  if (/does not support SSL/i.test(message))
+    return new ConnectorError(
+      CONNECTOR,
+      `${where}: the server does not accept TLS; set connection.ssl to disable for a local server`,
+      {
+        cause: error,
+      },
+    );
+  return new ConnectorError(CONNECTOR, `${where}: ${message}${code ? ` (SQLSTATE ${code})` : ''}`, {
+    cause: error,
+  });
 }
 
 const DESCRIBE_COLUMNS = `
@@ -89,8 +109,14 @@ JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.
 WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary
 ORDER BY array_position(i.indkey::int2[], a.attnum)`;
 
-async function openPostgresDriver(config: PostgresSourceConfig, context: ConnectorContext): Promise<SqlTableDriver> {
-  const endpoint = await readDatabaseSecret(context.secrets, config.connection.secret, ['postgres', 'postgresql']);
+async function openPostgresDriver(
+  config: PostgresSourceConfig,
+  context: ConnectorContext,
+): Promise<SqlTableDriver> {
+  const endpoint = await readDatabaseSecret(context.secrets, config.connection.secret, [
+    'postgres',
+    'postgresql',
+  ]);
   const tableName = `${config.schema}.${config.table}`;
   const where = `table "${tableName}" in PostgreSQL at ${describeEndpoint(endpoint, 5432)}`;
   const pool = new pg.Pool({
@@ -150,7 +176,10 @@ async function openPostgresDriver(config: PostgresSourceConfig, context: Connect
  * hash ranges of the key (`hashtext(key) mod n`). Credentials come from the secret named
  * by `connection.secret`.
  */
-export function createPostgresSource(config: PostgresSourceConfig, context: ConnectorContext): SourceConnector {
+export function createPostgresSource(
+  config: PostgresSourceConfig,
+  context: ConnectorContext,
+): SourceConnector {
   return new SqlTableSource({
     connector: CONNECTOR,
     key: config.key,

@@ -78,7 +78,8 @@ export class CsvParser {
 
   /** Ends the input; returns the last record, if the text did not end with a line break. */
   end(): string[][] {
-    if (this.#quoted) throw new SyntaxError(`a quoted field opened on line ${this.#recordLine} is never closed`);
+    if (this.#quoted)
+      throw new SyntaxError(`a quoted field opened on line ${this.#recordLine} is never closed`);
     const record = this.#endRecord();
     return record ? [record] : [];
   }

@@ -45,16 +45,32 @@ export interface S3SourceOptions {
 }
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
-const DENIED = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AllAccessDisabled', 'Forbidden']);
+const DENIED = new Set([
+  'AccessDenied',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'AllAccessDisabled',
+  'Forbidden',
+]);
 
 function classifyS3Error(error: unknown, where: string): Error {
-  const e = error as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
-  if (e.name === 'NoSuchBucket') return new ConnectorError(CONNECTOR, `${where}: no such bucket`, { cause: error });
+  const e = error as {
+    name?: string;
+    code?: string;
+    message?: string;
+    $metadata?: { httpStatusCode?: number };
+  };
+  if (e.name === 'NoSuchBucket')
+    return new ConnectorError(CONNECTOR, `${where}: no such bucket`, { cause: error });
   if (DENIED.has(e.name ?? '') || e.$metadata?.httpStatusCode === 403)
     return new ConnectorError(CONNECTOR, `${where}: access denied (${e.name})`, { cause: error });
-  if (UNREACHABLE.has(e.code ?? '')) return new UnreachableError(`${where}: cannot reach S3 (${e.code})`, { cause: error });
-  if (isRetryable(error)) return new TransientError(`${where}: ${e.name ?? 'error'}: ${e.message ?? ''}`, { cause: error });
-  return new ConnectorError(CONNECTOR, `${where}: ${e.name ?? 'error'}: ${e.message ?? String(error)}`, { cause: error });
+  if (UNREACHABLE.has(e.code ?? ''))
+    return new UnreachableError(`${where}: cannot reach S3 (${e.code})`, { cause: error });
+  if (isRetryable(error))
+    return new TransientError(`${where}: ${e.name ?? 'error'}: ${e.message ?? ''}`, { cause: error });
+  return new ConnectorError(CONNECTOR, `${where}: ${e.name ?? 'error'}: ${e.message ?? String(error)}`, {
+    cause: error,
+  });
 }
 
 /** A stable 32-bit hash of an object key, for partitions. */
@@ -125,7 +141,10 @@ export class S3Source implements SourceConnector {
     const count = (await this.#list()).filter((o) => this.#overlaps(o, window.from, window.to)).length;
     const modulus = Math.min(desired, count);
     if (modulus <= 1) return [{ id: 'all', spec: {} }];
-    return Array.from({ length: modulus }, (_, index) => ({ id: `objects-${index}-of-${modulus}`, spec: { modulus, index } }));
+    return Array.from({ length: modulus }, (_, index) => ({
+      id: `objects-${index}-of-${modulus}`,
+      spec: { modulus, index },
+    }));
   }
 
   async *read(window: ChangeWindow, partition: Partition, resumeAfter?: Cursor): AsyncIterable<SourceRow[]> {
@@ -133,7 +152,9 @@ export class S3Source implements SourceConnector {
     const lower = [window.from, resumeAfter].filter((c): c is Cursor => Boolean(c));
     const mapper = this.#mapper();
     const objects = (await this.#list()).filter(
-      (o) => (!share || keyHash(o.key) % share.modulus === share.index) && lower.every((l) => this.#overlaps(o, l, window.to)),
+      (o) =>
+        (!share || keyHash(o.key) % share.modulus === share.index) &&
+        lower.every((l) => this.#overlaps(o, l, window.to)),
     );
     let page: SourceRow[] = [];
     for (const object of objects) {
@@ -144,7 +165,10 @@ export class S3Source implements SourceConnector {
         const cursor = cursorOf(object, record.position, key);
         if (lower.some((l) => compareCursors(cursor, l) <= 0)) continue;
         if (window.to && compareCursors(cursor, window.to) > 0) continue;
-        const version = timestampVersion(object.modified, `${object.key}|${String(record.position).padStart(12, '0')}`);
+        const version = timestampVersion(
+          object.modified,
+          `${object.key}|${String(record.position).padStart(12, '0')}`,
+        );
         page.push(mapper.rowWith(record.data, key, cursor, object.modified, version));
         if (page.length >= this.#config.pageSize) {
           yield page;
@@ -181,9 +205,18 @@ export class S3Source implements SourceConnector {
   #partition(partition: Partition): { modulus: number; index: number } | undefined {
     const { modulus, index } = partition.spec as { modulus?: unknown; index?: unknown };
     if (modulus === undefined && index === undefined) return undefined;
-    if (typeof modulus === 'number' && typeof index === 'number' && Number.isInteger(modulus) && index >= 0 && index < modulus)
+    if (
+      typeof modulus === 'number' &&
+      typeof index === 'number' &&
+      Number.isInteger(modulus) &&
+      index >= 0 &&
+      index < modulus
+    )
       return { modulus, index };
-    throw new ConnectorError(CONNECTOR, `partition "${partition.id}" has a spec this source does not plan: ${JSON.stringify(partition.spec)}`);
+    throw new ConnectorError(
+      CONNECTOR,
+      `partition "${partition.id}" has a spec this source does not plan: ${JSON.stringify(partition.spec)}`,
+    );
   }
 
   #mapper(): RowMapper {
@@ -267,7 +300,9 @@ export class S3Source implements SourceConnector {
 
   async *#parse(object: ListedObject, body: Readable): AsyncIterable<PositionedRecord> {
     const where = `s3://${this.#bucket}/${object.key}`;
-    const gzip = this.#config.compression === 'gzip' || (this.#config.compression === 'auto' && object.key.endsWith('.gz'));
+    const gzip =
+      this.#config.compression === 'gzip' ||
+      (this.#config.compression === 'auto' && object.key.endsWith('.gz'));
     const stream = gzip ? body.pipe(createGunzip()) : body;
     if (gzip) body.on('error', (error) => stream.destroy(error));
     stream.setEncoding('utf8');
@@ -281,10 +316,16 @@ export class S3Source implements SourceConnector {
           try {
             data = JSON.parse(text);
           } catch (error) {
-            throw new ConnectorError(CONNECTOR, `${where} line ${line}: not valid JSON (${(error as Error).message})`);
+            throw new ConnectorError(
+              CONNECTOR,
+              `${where} line ${line}: not valid JSON (${(error as Error).message})`,
+            );
           }
           if (typeof data !== 'object' || data === null || Array.isArray(data))
-            throw new ConnectorError(CONNECTOR, `${where} line ${line}: a JSON Lines record must be an object`);
+            throw new ConnectorError(
+              CONNECTOR,
+              `${where} line ${line}: a JSON Lines record must be an object`,
+            );
           yield { position: line, data: data as RecordData };
         }
         return;
@@ -300,7 +341,10 @@ export class S3Source implements SourceConnector {
           }
           position++;
           if (fields.length !== header.length)
-            throw new ConnectorError(CONNECTOR, `${where} record ${position}: ${fields.length} fields where the header has ${header.length}`);
+            throw new ConnectorError(
+              CONNECTOR,
+              `${where} record ${position}: ${fields.length} fields where the header has ${header.length}`,
+            );
           const data: RecordData = {};
           header.forEach((name, i) => {
             data[name] = fields[i];
@@ -322,6 +366,10 @@ export class S3Source implements SourceConnector {
 }
 
 /** Creates the S3 source. */
-export function createS3Source(config: S3SourceConfig, context: ConnectorContext, options?: S3SourceOptions): SourceConnector {
+export function createS3Source(
+  config: S3SourceConfig,
+  context: ConnectorContext,
+  options?: S3SourceOptions,
+): SourceConnector {
   return new S3Source(config, context, options);
 }

@@ -87,7 +87,12 @@ function retryAfterMs(value: string | null, now: number): number | undefined {
  * or GitHub's secondary limit (403 whose message names a rate limit: at least a minute).
  * `undefined` when the response is not a rate limit.
  */
-export function rateLimitDelay(status: number, headers: Headers, bodyText: string, now: number): number | undefined {
+export function rateLimitDelay(
+  status: number,
+  headers: Headers,
+  bodyText: string,
+  now: number,
+): number | undefined {
   if (status !== 429 && status !== 403) return undefined;
   const after = retryAfterMs(headers.get('retry-after'), now);
   if (after !== undefined) return after;
@@ -158,7 +163,8 @@ export class HttpJsonClient {
     } catch (error) {
       const e = error as { name?: string; cause?: { code?: string } };
       const code = e.cause?.code ?? '';
-      if (UNREACHABLE.has(code)) throw new UnreachableError(`cannot reach ${where} (${code})`, { cause: error });
+      if (UNREACHABLE.has(code))
+        throw new UnreachableError(`cannot reach ${where} (${code})`, { cause: error });
       if (e.name === 'TimeoutError') throw new TransientError(`GET ${where} timed out`, { cause: error });
       throw new TransientError(`GET ${where} failed: ${code || (error as Error).message}`, { cause: error });
     }
@@ -172,7 +178,9 @@ export class HttpJsonClient {
       try {
         body = JSON.parse(text);
       } catch (error) {
-        throw new ConnectorError(o.connector, `GET ${where} did not return JSON (HTTP ${response.status})`, { cause: error });
+        throw new ConnectorError(o.connector, `GET ${where} did not return JSON (HTTP ${response.status})`, {
+          cause: error,
+        });
       }
       const link = response.headers.get('link');
       const etag = response.headers.get('etag');
@@ -193,10 +201,17 @@ export class HttpJsonClient {
       });
     const said = serverMessage(text);
     if (status === 401)
-      throw new ConnectorError(o.connector, `GET ${where} was refused as unauthorized (HTTP 401: ${said}); ${o.credentialsHint}`);
+      throw new ConnectorError(
+        o.connector,
+        `GET ${where} was refused as unauthorized (HTTP 401: ${said}); ${o.credentialsHint}`,
+      );
     if (status === 403)
-      throw new ConnectorError(o.connector, `GET ${where} is forbidden (HTTP 403: ${said}); ${o.credentialsHint}`);
-    if (status === 404) throw new ConnectorError(o.connector, `GET ${where} found nothing (HTTP 404: ${said})`);
+      throw new ConnectorError(
+        o.connector,
+        `GET ${where} is forbidden (HTTP 403: ${said}); ${o.credentialsHint}`,
+      );
+    if (status === 404)
+      throw new ConnectorError(o.connector, `GET ${where} found nothing (HTTP 404: ${said})`);
     throw new ConnectorError(o.connector, `GET ${where} failed with HTTP ${status}: ${said}`);
   }
 }

@@ -1,5 +1,12 @@
 import type { SourceConfig } from '../../../pipeline/schema.ts';
-import type { ChangeWindow, Cursor, Partition, SourceConnector, SourceDiscovery, SourceRow } from '../../types.ts';
+import type {
+  ChangeWindow,
+  Cursor,
+  Partition,
+  SourceConnector,
+  SourceDiscovery,
+  SourceRow,
+} from '../../types.ts';
 
 /**
  * A source whose changes are pushed (webhook deliveries, CDC events) rather than read:
@@ -14,15 +21,22 @@ export class PushOnlySource implements SourceConnector {
   }
 
   async discover(): Promise<SourceDiscovery> {
-    return { fields: [], primaryKey: [], capabilities: { incremental: false, deletes: this.#deletes, cdc: true } };
+    return {
+      fields: [],
+      primaryKey: [],
+      capabilities: { incremental: false, deletes: this.#deletes, cdc: true },
+    };
   }
 
   async planPartitions(_window: ChangeWindow, _desired: number): Promise<Partition[]> {
     return [{ id: 'all', spec: {} }];
   }
 
-  // biome-ignore lint/correctness/useYield: a pushed source has nothing to read in a batch.
-  async *read(_window: ChangeWindow, _partition: Partition, _resumeAfter?: Cursor): AsyncIterable<SourceRow[]> {}
+  async *read(
+    _window: ChangeWindow,
+    _partition: Partition,
+    _resumeAfter?: Cursor,
+  ): AsyncIterable<SourceRow[]> {}
 
   async currentHighWatermark(): Promise<Cursor | null> {
     return null;

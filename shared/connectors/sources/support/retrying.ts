@@ -1,5 +1,5 @@
-import { ConnectorError, EsyncError, TransientError } from '../../../errors.ts';
 import { type RetryOptions, withRetry } from '../../../domain/retry.ts';
+import { ConnectorError, EsyncError, TransientError } from '../../../errors.ts';
 
 /**
  * A server that cannot be reached at all (connection refused, unknown host). Worth a few
@@ -34,7 +34,8 @@ export async function retrying<T>(
   try {
     return await withRetry(operation, retry);
   } catch (error) {
-    if (error instanceof UnreachableError) throw new ConnectorError(connector, error.message, { cause: error });
+    if (error instanceof UnreachableError)
+      throw new ConnectorError(connector, error.message, { cause: error });
     if (error instanceof RateLimitExhaustedError)
       throw new TransientError(error.message, { cause: error, retryAfterMs: error.retryAfterMs });
     throw error;

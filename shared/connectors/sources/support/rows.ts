@@ -1,10 +1,10 @@
 import { cursorFromRow, versionFromRow } from '../../../domain/cursor.ts';
 import { compileFieldPath, type FieldGetter } from '../../../domain/field-path.ts';
+import { formatInstant, toInstant } from '../../../domain/instant.ts';
 import { ConnectorError, ValidationError } from '../../../errors.ts';
+import type { SourceConfig } from '../../../pipeline/schema.ts';
 import type { RecordData } from '../../../records/envelope.ts';
 import { timestampVersion, type Version } from '../../../records/version.ts';
-import { formatInstant, toInstant } from '../../../domain/instant.ts';
-import type { SourceConfig } from '../../../pipeline/schema.ts';
 import type { Cursor, SourceRow } from '../../types.ts';
 
 export type DeletesConfig = SourceConfig['deletes'];
@@ -26,7 +26,8 @@ export function isSoftDeleted(data: Readonly<RecordData>, deletes: DeletesConfig
     if (typeof value === 'number') return value !== 0;
     return !FALSE_TEXT.has(String(value).trim().toLowerCase());
   }
-  if (deletes.value === false) return value === false || value === 0 || FALSE_TEXT.has(String(value).toLowerCase());
+  if (deletes.value === false)
+    return value === false || value === 0 || FALSE_TEXT.has(String(value).toLowerCase());
   return String(value) === String(deletes.value);
 }
 
@@ -83,7 +84,9 @@ export class RowMapper {
     try {
       return this.#key(data);
     } catch (error) {
-      throw new ConnectorError(this.#shape.connector, `${where}: ${(error as Error).message}`, { cause: error });
+      throw new ConnectorError(this.#shape.connector, `${where}: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   }
 
@@ -95,7 +98,9 @@ export class RowMapper {
       return this.rowWith(data, key, cursor, this.#timestampOf(data));
     } catch (error) {
       if (error instanceof ConnectorError) throw error;
-      throw new ConnectorError(this.#shape.connector, `${where}: ${(error as Error).message}`, { cause: error });
+      throw new ConnectorError(this.#shape.connector, `${where}: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   }
 
@@ -109,9 +114,20 @@ export class RowMapper {
     key: string,
     cursor: Cursor,
     ts?: string,
-    version: Version = versionFromRow(data, this.#shape.cursor, key, timestampVersion(this.#readStarted, key)),
+    version: Version = versionFromRow(
+      data,
+      this.#shape.cursor,
+      key,
+      timestampVersion(this.#readStarted, key),
+    ),
   ): SourceRow {
-    return { data, deleted: isSoftDeleted(data, this.#shape.deletes), cursor, version, ts: ts ?? this.#readStarted };
+    return {
+      data,
+      deleted: isSoftDeleted(data, this.#shape.deletes),
+      cursor,
+      version,
+      ts: ts ?? this.#readStarted,
+    };
   }
 
   #timestampOf(data: Readonly<RecordData>): string | undefined {

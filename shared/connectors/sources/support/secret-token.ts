@@ -1,8 +1,12 @@
-import { ConnectorError } from '../../../errors.ts';
 import type { SecretsProvider } from '../../../aws/secrets.ts';
+import { ConnectorError } from '../../../errors.ts';
 
 /** Reads a bearer token: the secret holds the token itself, or JSON with a `token` member. */
-export async function readTokenSecret(secrets: SecretsProvider, secret: string, connector: string): Promise<string> {
+export async function readTokenSecret(
+  secrets: SecretsProvider,
+  secret: string,
+  connector: string,
+): Promise<string> {
   const raw = (await secrets.getString(secret)).trim();
   if (raw.startsWith('{')) {
     const { token } = (await secrets.getJson(secret)) as { token?: unknown };

@@ -6,5 +6,7 @@ export const webhookSourceConfigSchema = z.strictObject({
   mapping: z
     .enum(['github', 'json'])
     .default('json')
-    .describe('github: map GitHub events (issues, issue_comment, push) to records; json: the body is one record or an array.'),
+    .describe(
+      'github: map GitHub events (issues, issue_comment, push) to records; json: the body is one record or an array.',
+    ),
 });

@@ -148,6 +148,8 @@ export class DynamoDbTarget implements TargetConnector {
         };
     const found: Item[] = [];
     let pending: Item[] = keys.map((key) => ({ [this.#keyAttribute]: key }));
+    // Eventually consistent reads cost half; a shadow a moment old is harmless because the
+    // version-gated put still refuses anything older than what is stored.
     // UnprocessedKeys is DynamoDB shedding load without an error; it gets the same backoff as throttling.
     for (let round = 1; pending.length > 0; round++) {
       const request = { [this.#table]: { Keys: pending, ...projection } };

@@ -26,6 +26,9 @@ export type HttpTargetConfig = Parameters<TargetFactory<'http'>>[0];
 /** Response header (and request header) carrying the record's ESync version. */
 export const VERSION_HEADER = 'esync-version';
 
+/** A key no API holds, fetched by `discover()` to check reachability and credentials. */
+const DISCOVER_PROBE_KEY = 'esync-discover-probe';
+
 /** How much of an error response body goes into an error message. */
 const ERROR_BODY_CHARS = 300;
 
@@ -60,12 +63,45 @@ export class HttpTarget implements TargetConnector {
     this.#context = context;
   }
 
+  /**
+   * Probes the API with a GET of a key that does not exist: any answer but 401/403 shows it is
+   * reachable and accepts the token (404 and 405 are expected answers).
+   */
   async discover(): Promise<{ exists: boolean; detail: string }> {
-    await this.#bearerToken();
-    const origin = new URL(this.#config.url.replaceAll('{key}', 'k')).origin;
+    const url = this.#urlOf(DISCOVER_PROBE_KEY);
+    const token = await this.#bearerToken();
+    let status: number;
+    try {
+      const response = await withRetry(async () => {
+        try {
+          return await fetch(url, {
+            method: 'GET',
+            headers: {
+              ...this.#config.headers,
+              ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+            },
+            signal: AbortSignal.timeout(this.#config.timeoutMs),
+          });
+        } catch (error) {
+          throw new TransientError(`http: GET ${url} got no answer (${describeFetchError(error)})`, {
+            cause: error,
+          });
+        }
+      }, this.#context.retry);
+      status = response.status;
+      await response.body?.cancel();
+    } catch (error) {
+      if (error instanceof EsyncError) throw error;
+      throw new ConnectorError('http', `GET ${url} failed: ${(error as Error).message}`, { cause: error });
+    }
+    if (status === 401 || status === 403)
+      throw new ConnectorError(
+        'http',
+        `GET ${url} answered ${status}: the API refuses ${this.#config.auth ? `the token in secret "${this.#config.auth.secret}"` : 'requests without a token (set target.auth)'}`,
+      );
     return {
       exists: true,
-      detail: `${this.#config.url} (${this.#config.auth ? 'bearer token' : 'no authentication'}), served by ${origin}`,
+      detail: `${this.#config.url} (${this.#config.auth ? 'bearer token' : 'no authentication'}) answers GET with ${status}`,
     };
   }
 

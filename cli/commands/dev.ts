@@ -1,0 +1,109 @@
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { type CliIo, type Command, UsageError } from '../io.ts';
+
+const HELP = `Usage: esync dev [--pipelines-dir DIR] [--port N] [--data-dir DIR] [--dynamodb dynalite|local] [--demo-data] [--json]
+
+Runs the local stack for the pipelines in DIR (default pipelines/) until Ctrl-C.
+  --data-dir DIR   keep queues, tables, objects and histories in DIR across restarts (default: in memory)
+  --dynamodb local use Amazon's DynamoDB Local (needs Java) instead of dynalite
+  --demo-data      start the demo PostgreSQL (PGlite) with a seeded users table, for users-sync
+  --json           print one JSON object on one line when ready`;
+
+function parse(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      'pipelines-dir': { type: 'string' },
+      port: { type: 'string' },
+      'data-dir': { type: 'string' },
+      dynamodb: { type: 'string' },
+      'demo-data': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  const port = values.port === undefined ? undefined : Number(values.port);
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535))
+    throw new UsageError(`--port must be a port number (0-65535), got "${values.port}"`);
+  if (values.dynamodb !== undefined && values.dynamodb !== 'dynalite' && values.dynamodb !== 'local')
+    throw new UsageError(`--dynamodb must be dynalite or local, got "${values.dynamodb}"`);
+  return { ...values, port };
+}
+
+/** Resolves when the process is asked to stop. */
+function untilSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const stop = (signal: string) => resolve(signal);
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+
+export const dev: Command = async (argv: string[], io: CliIo) => {
+  const flags = parse(argv);
+  if (flags.help) {
+    io.out(HELP);
+    return 0;
+  }
+  const { startLocalStack } = await import('../../infra/local/stack.ts');
+  const pipelinesDir = path.resolve(io.cwd, flags['pipelines-dir'] ?? 'pipelines');
+  const secrets: Record<string, string> = {};
+  let demoDb: { stop(): Promise<void> } | undefined;
+  if (flags['demo-data']) {
+    const { startDemoDatabase, seedUsers } = await import('../../infra/local/demo-db.ts');
+    const db = await startDemoDatabase();
+    await seedUsers(db.db, 10_000);
+    secrets['esync/demo/users-db'] = db.secretValue;
+    secrets['esync/demo/orders-db'] = db.secretValue;
+    demoDb = db;
+  }
+  const stack = await startLocalStack({
+    pipelinesDir,
+    ...(flags['data-dir'] ? { dataDir: path.resolve(io.cwd, flags['data-dir']) } : {}),
+    ...(flags.port !== undefined ? { port: flags.port } : {}),
+    ...(flags.dynamodb === 'local' ? { dynamodb: 'dynamodb-local' as const } : {}),
+    ...(Object.keys(secrets).length > 0 ? { secrets } : {}),
+    log: (line) => io.err(line),
+  });
+  if (flags.json) {
+    io.out(
+      JSON.stringify({
+        apiUrl: stack.apiUrl,
+        endpoints: stack.endpoints,
+        pipelines: stack.resources,
+        devFile: stack.devFile ?? null,
+      }),
+    );
+  } else {
+    const lines = [
+      `ESync local stack (stage ${stack.stage}) is ready.`,
+      '',
+      `  API          ${stack.apiUrl}`,
+      ...stack.resources.filter((r) => r.webhookUrl).map((r) => `  webhook      ${r.webhookUrl}  (${r.name})`),
+      '',
+      '  endpoints    (AWS_ENDPOINT_URL_<SERVICE>)',
+      ...Object.entries(stack.endpoints).map(([service, url]) => `    ${service.padEnd(15)} ${url}`),
+      '',
+      '  pipelines',
+      ...stack.resources.flatMap((r) => [
+        `    ${r.name}`,
+        ...(r.stateMachineArn ? [`      state machine  ${r.stateMachineArn}`] : []),
+        ...(r.loadQueueUrl ? [`      load queue     ${r.loadQueueUrl}`] : []),
+        ...(r.deadLetterQueueUrl ? [`      dead letters   ${r.deadLetterQueueUrl}`] : []),
+        ...(r.targetTable ? [`      target table   ${r.targetTable}`] : []),
+        ...(r.schedule ? [`      schedule       ${r.schedule}`] : []),
+      ]),
+      ...(stack.notes.length > 0 ? ['', '  differences from AWS', ...stack.notes.map((n) => `    - ${n}`)] : []),
+      '',
+      'Other terminals: `npx esync run <pipeline> --local --wait`. Ctrl-C stops.',
+    ];
+    io.out(lines.join('\n'));
+  }
+  const signal = await untilSignal();
+  io.err(`received ${signal}, stopping`);
+  await stack.stop();
+  await demoDb?.stop();
+  return 0;
+};

@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { mysqlDialect } from '../../../shared/connectors/sources/mysql/source.ts';
+import { postgresDialect } from '../../../shared/connectors/sources/postgres/source.ts';
+import { keysetCount, keysetSelect, splitKey } from '../../../shared/connectors/sql/keyset.ts';
+
+const cursor = [{ name: 'updated_at', kind: 'timestamp' as const }];
+const key = [
+  { name: 'tenant', kind: 'text' as const },
+  { name: 'id', kind: 'integer' as const },
+];
+const base = { table: '"public"."items"', select: '*' as const, cursor, key };
+
+describe('keysetSelect', () => {
+  it('bounds a PostgreSQL page by row values after the start and up to the end, in cursor order', () => {
+    const statement = keysetSelect(postgresDialect, {
+      ...base,
+      after: [{ values: ['2024-05-01T10:00:00.000Z'], key: 'acme#7' }],
+      upTo: { values: ['2024-05-02T00:00:00.000Z'], key: 'zeta#1' },
+      limit: 100,
+    });
+    expect(statement.text).toBe(
+      'SELECT * FROM "public"."items" WHERE "updated_at" IS NOT NULL AND ("updated_at", "tenant", "id") > ($1, $2, $3) AND ("updated_at", "tenant", "id") <= ($4, $5, $6) ORDER BY "updated_at", "tenant", "id" LIMIT 100',
+    );
+    expect(statement.params).toEqual([
+      '2024-05-01T10:00:00.000Z',
+      'acme',
+      '7',
+      '2024-05-02T00:00:00.000Z',
+      'zeta',
+      '1',
+    ]);
+  });
+
+  it('expands the comparison for MySQL and binds timestamps as UTC DATETIME literals', () => {
+    const statement = keysetSelect(mysqlDialect, {
+      ...base,
+      table: '`db`.`items`',
+      key: [key[1] as (typeof key)[number]],
+      after: [{ values: ['2024-05-01T10:00:00.000250Z'], key: '7' }],
+      upTo: null,
+      limit: 10,
+    });
+    expect(statement.text).toBe(
+      'SELECT * FROM `db`.`items` WHERE `updated_at` IS NOT NULL AND (`updated_at` > ? OR (`updated_at` = ? AND `id` > ?)) ORDER BY `updated_at`, `id` LIMIT 10',
+    );
+    expect(statement.params).toEqual(['2024-05-01 10:00:00.000250', '2024-05-01 10:00:00.000250', '7']);
+  });
+
+  it('treats an empty key as below every key: at or after a moved-back start, before an end', () => {
+    const statement = keysetSelect(postgresDialect, {
+      ...base,
+      after: [{ values: ['2024-05-01T09:59:00.000Z'], key: '' }],
+      upTo: { values: ['2024-05-02T00:00:00.000Z'], key: '' },
+    });
+    expect(statement.text).toContain('"updated_at" >= $1 AND "updated_at" < $2');
+  });
+
+  it('restricts a page to its hash partition and counts a window up to a cap', () => {
+    const count = keysetCount(
+      postgresDialect,
+      { ...base, after: [], upTo: null, partition: { modulus: 4, index: 1 } },
+      400,
+    );
+    expect(count.text).toBe(
+      `SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM "public"."items" WHERE "updated_at" IS NOT NULL AND (hashtext(concat_ws('#', "tenant"::text, "id"::text))::int8 + 2147483648) % 4 = 1 LIMIT 400) AS windowed`,
+    );
+  });
+
+  it('refuses a bound whose number of values does not match the cursor columns', () => {
+    expect(() =>
+      keysetSelect(postgresDialect, { ...base, after: [{ values: [1, 2], key: 'a#1' }], upTo: null }),
+    ).toThrow(/a cursor with 2 value\(s\) cannot bound a read by 1 cursor column\(s\) \(updated_at\)/);
+  });
+
+  it('quotes identifiers so a name cannot break out of its quotes', () => {
+    expect(postgresDialect.quote('we"ird')).toBe('"we""ird"');
+    expect(mysqlDialect.quote('we`ird')).toBe('`we``ird`');
+  });
+});
+
+describe('splitKey', () => {
+  it('splits a composite key into its parts, the last part keeping any further #', () => {
+    expect(splitKey('acme#7', 2)).toEqual(['acme', '7']);
+    expect(splitKey('acme#a#b', 2)).toEqual(['acme', 'a#b']);
+    expect(splitKey('x#y', 1)).toEqual(['x#y']);
+    expect(() => splitKey('acme', 2)).toThrow(/fewer than 2 parts/);
+  });
+});
