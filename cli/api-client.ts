@@ -44,6 +44,9 @@ export interface ConnectionFlags {
   readonly 'api-url'?: string;
 }
 
+/** The local stack accepts any credentials; these are the ones it hands its own clients. */
+const LOCAL_CREDENTIALS = { accessKeyId: 'esynclocal', secretAccessKey: 'esynclocal' };
+
 const NO_LOCAL_STACK = 'no local stack running: start it with `npx esync dev`';
 
 const devFileSchema = z.object({ apiUrl: z.url() }).loose();
@@ -157,7 +160,12 @@ export class ManagementClient {
   ): Promise<ManagementClient> {
     if (flags.local) {
       if (flags['api-url']) throw new UsageError('--local and --api-url exclude each other');
-      return new ManagementClient(localApiUrl(io.cwd), { local: true, localPrincipal: localPrincipal() });
+      // Signed like AWS requests (the local gateway may demand a signature, though it checks none).
+      return new ManagementClient(localApiUrl(io.cwd), {
+        local: true,
+        localPrincipal: localPrincipal(),
+        signer: executeApiSigner('us-east-1', LOCAL_CREDENTIALS, aws.signingDate),
+      });
     }
     const stage = flags.stage ?? 'dev';
     let baseUrl = flags['api-url'] ?? io.env.ESYNC_API_URL;

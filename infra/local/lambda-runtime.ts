@@ -169,21 +169,21 @@ export class LambdaRuntime {
   }
 
   #load(fn: LocalFunction): Promise<Handler> {
-    let loaded = this.#modules.get(fn.name);
+    let loaded = this.#modules.get(fn.functionName);
     if (!loaded) {
       const file = path.resolve(this.#options.functionsDir, fn.name, 'handler.ts');
-      // Each runtime gets its own module instances (cold starts), so a stack started after another
-      // in the same process does not reuse clients bound to the previous stack's servers.
-      loaded = import(`${pathToFileURL(file).href}?runtime=${this.#instance}`).then(
-        (module: { handler?: unknown }) => {
-          if (typeof module.handler !== 'function')
-            throw new ConfigError(`${file} does not export a function named handler`);
-          this.#options.log?.(`lambda: ${fn.name} cold start`);
-          return module.handler as Handler;
-        },
-      );
-      this.#modules.set(fn.name, loaded);
-      loaded.catch(() => this.#modules.delete(fn.name));
+      // One module instance per deployed function and runtime, like one container each: functions
+      // sharing a folder keep separate state, and a stack started after another in the same
+      // process does not reuse clients bound to the previous stack's servers.
+      const url = `${pathToFileURL(file).href}?runtime=${this.#instance}&function=${encodeURIComponent(fn.functionName)}`;
+      loaded = import(url).then((module: { handler?: unknown }) => {
+        if (typeof module.handler !== 'function')
+          throw new ConfigError(`${file} does not export a function named handler`);
+        this.#options.log?.(`lambda: ${fn.functionName} cold start`);
+        return module.handler as Handler;
+      });
+      this.#modules.set(fn.functionName, loaded);
+      loaded.catch(() => this.#modules.delete(fn.functionName));
     }
     return loaded;
   }

@@ -458,6 +458,7 @@ function compile(sm: LocalStateMachineDefinition, arn: string): CompiledMachine 
     }
   };
   visit(definition);
+  copyJsonMergeTargets(definition);
   let machine: StateMachine;
   try {
     machine = new StateMachine(definition as unknown as StateDefinition, {
@@ -478,6 +479,55 @@ function compile(sm: LocalStateMachineDefinition, arn: string): CompiledMachine 
     itemReaders,
     createdAt: Date.now(),
   };
+}
+
+const JSON_MERGE = 'States.JsonMerge(';
+
+/**
+ * aws-local-stepfunctions' `States.JsonMerge` merges into its first argument in place, which is
+ * a reference into the state data: the request object of the execution input would come out
+ * changed (and so would the history). The first argument of every call is copied first, through
+ * JSON, which gives AWS's behaviour: a new object.
+ */
+function copyJsonMergeTargets(node: Json): void {
+  if (Array.isArray(node)) {
+    for (const item of node) copyJsonMergeTargets(item);
+    return;
+  }
+  if (node === null || typeof node !== 'object') return;
+  for (const [key, value] of Object.entries(node)) {
+    if (key.endsWith('.$') && typeof value === 'string' && value.includes(JSON_MERGE))
+      node[key] = rewriteJsonMerge(value);
+    else copyJsonMergeTargets(value);
+  }
+}
+
+function rewriteJsonMerge(expression: string): string {
+  let out = '';
+  let i = 0;
+  while (i < expression.length) {
+    const at = expression.indexOf(JSON_MERGE, i);
+    if (at < 0) return out + expression.slice(i);
+    out += expression.slice(i, at) + JSON_MERGE;
+    const start = at + JSON_MERGE.length;
+    let depth = 0;
+    let quoted = false;
+    let j = start;
+    for (; j < expression.length; j++) {
+      const c = expression[j];
+      if (quoted) {
+        if (c === '\\') j++;
+        else if (c === "'") quoted = false;
+      } else if (c === "'") quoted = true;
+      else if (c === '(') depth++;
+      else if (c === ')') depth--;
+      else if (c === ',' && depth === 0) break;
+    }
+    const first = expression.slice(start, j).trim();
+    out += `States.StringToJson(States.JsonToString(${rewriteJsonMerge(first)}))`;
+    i = j;
+  }
+  return out;
 }
 
 /** Points every transition to `from` within one scope (StartAt, Next, Default, Choices, Catch) at `to`. */

@@ -717,6 +717,11 @@ export interface StackTemplateOptions {
    * @default true
    */
   readonly cache?: boolean;
+  /**
+   * Use `cdk.out/<stack>.template.json` when `cdk synth` wrote it after every input last changed.
+   * @default true
+   */
+  readonly cdkOut?: boolean;
   readonly log?: (line: string) => void;
 }
 
@@ -761,7 +766,7 @@ export async function loadStackTemplate(options: StackTemplateOptions): Promise<
   const inputs = templateInputs(options);
   const newestInput = Math.max(0, ...inputs.map((file) => statSync(file).mtimeMs));
   const cdkOut = path.join(options.rootDir, 'cdk.out', `${stackName}.template.json`);
-  if (existsSync(cdkOut) && statSync(cdkOut).mtimeMs > newestInput)
+  if ((options.cdkOut ?? true) && existsSync(cdkOut) && statSync(cdkOut).mtimeMs > newestInput)
     return {
       template: JSON.parse(readFileSync(cdkOut, 'utf8')) as CfnTemplate,
       stackName,
@@ -798,7 +803,7 @@ export async function loadStackTemplate(options: StackTemplateOptions): Promise<
 
 /** The stack's name for a stage, as the CDK app names it. */
 export function stackNameOf(stage: string): string {
-  return `Esync-${stage}`;
+  return `esync-${stage}`;
 }
 
 /**
@@ -814,8 +819,16 @@ async function synthesizeInProcess(options: StackTemplateOptions, stackName: str
   };
   const outdir = mkdtempSync(path.join(tmpdir(), 'esync-synth-'));
   try {
-    const app = new cdk.App({ outdir, context: { stage: options.stage, 'aws:cdk:bundling-stacks': [] } });
-    new EsyncStack(app, stackName, { stage: options.stage, pipelines: options.pipelines });
+    // cdk.json's feature flags change what constructs emit: the app gets them as `cdk synth` would.
+    const cdkJson = path.join(options.rootDir, 'cdk.json');
+    const flags = existsSync(cdkJson)
+      ? ((JSON.parse(readFileSync(cdkJson, 'utf8')) as { context?: Record<string, unknown> }).context ?? {})
+      : {};
+    const app = new cdk.App({
+      outdir,
+      context: { ...flags, stage: options.stage, 'aws:cdk:bundling-stacks': [] },
+    });
+    new EsyncStack(app, stackName, { stage: options.stage, pipelines: options.pipelines, bundle: false });
     return app.synth().getStackByName(stackName).template as CfnTemplate;
   } finally {
     rmSync(outdir, { recursive: true, force: true });

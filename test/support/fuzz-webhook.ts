@@ -69,7 +69,7 @@ export const FUZZ_PIPELINES: readonly FuzzPipeline[] = [
     scheme: 'hmac',
     secretName: 'esync/fuzz/hmac',
     secret: 'hmac-fuzz-secret-b83e01',
-    maxBodyBytes: 8_192,
+    maxBodyBytes: 16_384,
     toleranceSeconds: 120,
   },
 ];
@@ -105,6 +105,8 @@ function pipelineInputs(): PipelineInput[] {
 const GITHUB_PAYLOAD = JSON.parse(readFileSync(path.join(ROOT, 'events/github/issues.opened.json'), 'utf8')) as {
   issue: Record<string, unknown>;
 } & Record<string, unknown>;
+
+const GITHUB_PAYLOAD_BYTES = Buffer.byteLength(JSON.stringify(GITHUB_PAYLOAD));
 
 // ------------------------------------------------------------------------------------ recipes
 
@@ -416,7 +418,8 @@ const deepNesting = pipelineArb.chain((p) =>
     )
     .map(([shape, where, id, extra]): WebhookRecipe => {
       const perLevel = shape === 'array' ? 2 : shape === 'object' ? 6 : 8;
-      const room = Math.floor((p.maxBodyBytes - 200) / perLevel);
+      const around = where === 'field' && p.scheme === 'github' ? GITHUB_PAYLOAD_BYTES : 0;
+      const room = Math.floor((p.maxBodyBytes - around - 200) / perLevel);
       const depth = Math.min(room, MIN_ABUSIVE_DEPTH + Math.floor((extra / 1000) * (room - MIN_ABUSIVE_DEPTH)));
       const open = shape === 'array' ? '[' : shape === 'object' ? '{"a":' : '{"a":[';
       const close = shape === 'array' ? ']' : shape === 'object' ? '}' : ']}';
@@ -643,7 +646,6 @@ export function materialize(recipe: WebhookRecipe, nowSeconds: number): HttpRequ
     ...(recipe.contentType === null ? [] : [['content-type', recipe.contentType] as const]),
     ...Object.entries(headers),
     ...recipe.extraHeaders,
-    ['content-length', String(body.length)],
   ];
   const urlPath = recipe.path.startsWith('/') ? recipe.path : `/webhooks/${recipe.path}`;
   return { method: recipe.method, path: urlPath, headers: list, body };
@@ -665,7 +667,14 @@ function send(baseUrl: URL, spec: HttpRequestSpec, agent: Agent): Promise<HttpAn
         port: baseUrl.port,
         method: spec.method,
         path: spec.path,
-        headers: spec.headers.flatMap(([k, v]) => [k, v]),
+        // As a flat list (repeated names allowed), Node adds neither Host nor Content-Length.
+        headers: [
+          'host',
+          baseUrl.host,
+          ...spec.headers.flatMap(([k, v]) => [k, v]),
+          'content-length',
+          String(spec.body.length),
+        ],
         agent,
       },
       (res) => {

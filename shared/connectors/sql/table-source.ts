@@ -209,7 +209,7 @@ export class SqlTableSource implements SourceConnector {
   #toRow(mapper: RowMapper, record: Record<string, unknown>, driver: SqlTableDriver): SourceRow {
     const data: RecordData = {};
     for (const [name, value] of Object.entries(record)) data[name] = normalizeValue(value);
-    const where = `${driver.where}`;
+    const where = driver.where;
     const row = mapper.row(data, where);
     if (this.#options.key.length > 1 && row.cursor.key.split('#').length !== this.#options.key.length)
       throw new ConnectorError(

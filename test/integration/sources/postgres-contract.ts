@@ -75,6 +75,7 @@ export function postgresSourceContract(start: () => Promise<PostgresUnderTest>):
   });
 
   afterAll(async () => {
+    await Promise.all(sources.splice(0).map((s) => s.close()));
     await proxy?.close();
     await admin?.end();
     await server?.stop();
@@ -179,6 +180,11 @@ export function postgresSourceContract(start: () => Promise<PostgresUnderTest>):
     await admin.query('UPDATE items SET deleted = true WHERE id = 2');
     const rows = await readAll(source({ deletes: { mode: 'soft', column: 'deleted' } }));
     expect(rows.filter((r) => r.deleted).map((r) => r.cursor.key)).toEqual(['2']);
+  });
+
+  it('reads only the columns asked for, with the key and cursor columns always', async () => {
+    const rows = await readAll(source({ columns: ['name'] }));
+    expect(rows[0]?.data).toEqual({ id: 1, name: 'item 1', updated_at: T0 });
   });
 
   it('splits a window into disjoint key-hash partitions that together hold every row', async () => {

@@ -111,6 +111,26 @@ describe('s3 source against the local S3 server', () => {
     ]);
   });
 
+  it('streams a large gzip object page by page, and lets the caller stop after the first page', async () => {
+    const lines = Array.from({ length: 20_000 }, (_, i) =>
+      JSON.stringify({ id: i + 1, text: 'x'.repeat(40) }),
+    );
+    await put('big/all.jsonl.gz', gzipSync(lines.join('\n')));
+    const reader = source({ prefix: 'big/', pageSize: 1000 });
+    let pages = 0;
+    let last: unknown;
+    for await (const page of reader.read({ from: null, to: null }, { id: 'all', spec: {} })) {
+      pages++;
+      last = page[page.length - 1]?.data.id;
+    }
+    const firstPage = await (async () => {
+      for await (const page of reader.read({ from: null, to: null }, { id: 'all', spec: {} })) return page;
+    })();
+    expect(pages).toBe(20);
+    expect(last).toBe(20_000);
+    expect(firstPage?.map((r) => r.data.id).slice(0, 2)).toEqual([1, 2]);
+  });
+
   it('resumes inside an object after the last row read, without skipping or repeating one', async () => {
     const reader = source();
     const all = await readAll(reader);

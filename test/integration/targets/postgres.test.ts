@@ -371,11 +371,11 @@ function targetSuite(start: () => Promise<Database>) {
 
   it('refuses a malformed connection secret without echoing it', async () => {
     // Act
-    const discovering = target({ mode: 'jsonb' }, { host: '127.0.0.1', password: 'hunter2' }).discover();
+    const discovering = target({ mode: 'jsonb' }, { server: '127.0.0.1', password: 'hunter2' }).discover();
 
     // Assess
     await expect(discovering).rejects.toThrow(ConfigError);
-    await expect(discovering).rejects.toThrow(/user \(or username\) is required/);
+    await expect(discovering).rejects.toThrow(/secret "pg-target" must hold/);
     await expect(discovering).rejects.not.toThrow(/hunter2/);
   });
 

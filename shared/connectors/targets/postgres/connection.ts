@@ -1,37 +1,11 @@
 import pg from 'pg';
-import { z } from 'zod';
 import type { SecretsProvider } from '../../../aws/secrets.ts';
 import { type RetryOptions, withRetry } from '../../../domain/retry.ts';
-import {
-  ConfigError,
-  ConnectorError,
-  EsyncError,
-  isRetryable,
-  TransientError,
-  ValidationError,
-} from '../../../errors.ts';
+import { ConnectorError, EsyncError, isRetryable, TransientError, ValidationError } from '../../../errors.ts';
 import type { TargetConfig } from '../../../pipeline/schema.ts';
+import { describeEndpoint, readDatabaseSecret } from '../../sql/connection.ts';
 
 type PostgresTargetConfig = Extract<TargetConfig, { type: 'postgres' }>;
-
-/**
- * The secret's JSON: either a connection URL, or the fields RDS-managed secrets use
- * (`username`/`dbname`) or their plain spellings (`user`/`database`).
- */
-const connectionSecretSchema = z.union([
-  z.object({ url: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// or postgresql:// URL') }),
-  z
-    .object({
-      host: z.string().min(1),
-      port: z.coerce.number().int().min(1).max(65_535).default(5432),
-      user: z.string().min(1).optional(),
-      username: z.string().min(1).optional(),
-      password: z.string().default(''),
-      database: z.string().min(1).optional(),
-      dbname: z.string().min(1).optional(),
-    })
-    .refine((s) => s.user ?? s.username, { message: 'user (or username) is required', path: ['user'] }),
-]);
 
 /** Where a pool connects, for error messages (never the password). */
 export interface ServerAddress {
@@ -39,55 +13,39 @@ export interface ServerAddress {
 }
 
 /**
- * Builds the pool settings from the connection secret. The secret's content never appears in an
- * error: a malformed secret is reported by the names of the fields that are wrong.
+ * Builds the pool settings from the connection secret (`{url}` or `{host, port, user, password,
+ * database}`, RDS's `username`/`dbname` spellings too). The secret's content never appears in an error.
  */
 export async function poolConfigFromSecret(
   connection: PostgresTargetConfig['connection'],
   secrets: SecretsProvider,
 ): Promise<{ config: pg.PoolConfig; address: ServerAddress }> {
-  const raw = await secrets.getJson(connection.secret);
-  const parsed = connectionSecretSchema.safeParse(raw);
-  if (!parsed.success)
-    throw new ConfigError(
-      `secret "${connection.secret}" must hold {url} or {host, port, user, password, database}: ` +
-        parsed.error.issues.map((i) => `${i.path.join('.') || '(value)'} ${i.message}`).join('; '),
-    );
+  const endpoint = await readDatabaseSecret(secrets, connection.secret, ['postgres', 'postgresql']);
   const ssl =
     connection.ssl === 'disable'
       ? false
       : connection.ssl === 'verify-full'
         ? { rejectUnauthorized: true }
         : { rejectUnauthorized: false };
-  const common: pg.PoolConfig = {
-    ssl,
-    // One Lambda container issues one statement at a time; a second connection covers a
-    // snapshot page fetched while a write is in flight.
-    max: 2,
-    connectionTimeoutMillis: 10_000,
-    idleTimeoutMillis: 60_000,
-    query_timeout: 120_000,
-    application_name: 'esync-target',
-  };
-  const secret = parsed.data;
-  if ('url' in secret) {
-    const url = new URL(secret.url);
-    return {
-      config: { ...common, connectionString: secret.url },
-      address: { description: `${url.hostname}:${url.port || 5432}${url.pathname}` },
-    };
-  }
-  const database = secret.database ?? secret.dbname ?? 'postgres';
   return {
     config: {
-      ...common,
-      host: secret.host,
-      port: secret.port,
-      user: secret.user ?? secret.username,
-      password: secret.password,
-      database,
+      host: endpoint.host,
+      port: endpoint.port ?? 5432,
+      user: endpoint.user,
+      password: endpoint.password ?? '',
+      database: endpoint.database ?? 'postgres',
+      ssl,
+      // One Lambda container issues one statement at a time; a second connection covers a
+      // snapshot page fetched while a write is in flight.
+      max: 2,
+      connectionTimeoutMillis: 10_000,
+      idleTimeoutMillis: 60_000,
+      query_timeout: 120_000,
+      application_name: 'esync-target',
     },
-    address: { description: `${secret.host}:${secret.port}/${database}` },
+    address: {
+      description: describeEndpoint({ ...endpoint, database: endpoint.database ?? 'postgres' }, 5432),
+    },
   };
 }
 

@@ -1,0 +1,214 @@
+import type { Template } from 'aws-cdk-lib/assertions';
+import { StateMachine } from 'aws-local-stepfunctions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { LAMBDA_SERVICE_ERRORS } from '../../infra/constructs/sync-state-machine.ts';
+import { TASK_STATES } from '../../shared/usecases/contracts.ts';
+import { type AslDefinition, type AslState, FIXTURE_PIPELINES, fixtureTemplate, resourceNamed, stateMachineDefinition } from './fixtures.ts';
+
+let template: Template;
+let definition: AslDefinition;
+beforeAll(() => {
+  template = fixtureTemplate();
+  definition = stateMachineDefinition(template, 'esync-dev-accounts-sync-sm');
+});
+
+/** Every state of a definition, nested Map processors included, with its name. */
+function allStates(def: AslDefinition): Array<[string, AslState]> {
+  return Object.entries(def.States).flatMap(([name, state]) => [
+    [name, state] as [string, AslState],
+    ...(state.ItemProcessor ? allStates(state.ItemProcessor) : []),
+  ]);
+}
+
+/** The states a run passes through when every Choice takes the given branch (or its Default). */
+function mainPath(def: AslDefinition, choose: Record<string, string>): string[] {
+  const path: string[] = [];
+  let name: string | undefined = def.StartAt;
+  while (name !== undefined && !path.includes(name)) {
+    path.push(name);
+    const state: AslState | undefined = def.States[name];
+    name = state?.Type === 'Choice' ? (choose[name] ?? state.Default) : state?.Next;
+  }
+  return path;
+}
+
+describe('the run state machine', () => {
+  it('passes through the phases in order: Discover, Plan, Execute, AwaitLoad, Verify, Cleanup', () => {
+    const path = mainPath(definition, { 'LoadDone?': 'Verify' });
+
+    expect(path).toEqual([
+      'Start',
+      'Discover',
+      'Plan',
+      'UseManifest?',
+      'Execute',
+      'AwaitLoad',
+      'LoadDone?',
+      'Verify',
+      'Cleanup',
+      'Succeeded',
+    ]);
+    expect(mainPath(definition, { 'UseManifest?': 'ExecuteLarge' })).toContain('ExecuteLarge');
+  });
+
+  it('retries every Lambda task with backoff on Lambda service errors and throttling', () => {
+    const tasks = allStates(definition).filter(([, s]) => s.Type === 'Task');
+
+    expect(tasks.map(([n]) => n).sort()).toEqual(
+      ['AwaitLoad', 'Cleanup', 'Discover', 'Extract', 'ExtractFromManifest', 'Plan', 'RecordFailure', 'Verify'].sort(),
+    );
+    for (const [name, task] of tasks) {
+      const retry = task.Retry?.find((r) => (r.ErrorEquals as string[]).includes('Lambda.TooManyRequestsException'));
+      expect(retry, name).toMatchObject({ ErrorEquals: LAMBDA_SERVICE_ERRORS, BackoffRate: 2, JitterStrategy: 'FULL' });
+      expect(retry?.MaxAttempts as number, name).toBeGreaterThan(1);
+    }
+  });
+
+  it('sends any error of a phase to RecordFailure with the error at $.error, then fails', () => {
+    const phases = ['Discover', 'Plan', 'Execute', 'ExecuteLarge', 'AwaitLoad', 'Verify', 'Cleanup'];
+
+    for (const phase of phases)
+      expect(definition.States[phase]?.Catch, phase).toEqual([
+        { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'RecordFailure' },
+      ]);
+    expect(definition.States.RecordFailure?.Next).toBe('Failed');
+    expect(definition.States.Failed?.Type).toBe('Fail');
+  });
+
+  it('maps Execute over the plan’s partitions and ExecuteLarge over the S3 manifest', () => {
+    const execute = definition.States.Execute;
+    const large = definition.States.ExecuteLarge;
+
+    expect(execute).toMatchObject({ Type: 'Map', ItemsPath: '$.plan.Payload.partitions', ResultPath: null });
+    expect(large?.ItemProcessor?.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
+    expect(large?.ItemReader).toMatchObject({ ReaderConfig: { InputType: 'JSON' } });
+    expect(JSON.stringify(large?.ItemReader)).toContain('"Key.$":"$.plan.Payload.manifest.key"');
+  });
+
+  it('uses JSONPath only: no JSONata, no Assign, no doubled .$ keys', () => {
+    const text = JSON.stringify(definition);
+
+    expect(definition.QueryLanguage ?? 'JSONPath').toBe('JSONPath');
+    for (const [name, state] of allStates(definition)) {
+      expect(state.QueryLanguage ?? 'JSONPath', name).toBe('JSONPath');
+      expect(state.Assign, name).toBeUndefined();
+    }
+    expect(text).not.toContain('.$.$');
+    expect(text).not.toContain('{%');
+  });
+
+  it('names its task states as the local stack binds them', () => {
+    const names = new Set(allStates(definition).map(([n]) => n));
+
+    for (const state of Object.keys(TASK_STATES)) expect(names.has(state), state).toBe(true);
+  });
+
+  it('logs ALL with execution data, traces with X-Ray and is a Standard workflow', () => {
+    const sm = resourceNamed(template, 'AWS::StepFunctions::StateMachine', 'StateMachineName', 'esync-dev-stock-cdc-sm');
+
+    expect(sm.Properties).toMatchObject({
+      StateMachineType: 'STANDARD',
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: true },
+    });
+  });
+
+  it('exists once per pipeline', () => {
+    for (const p of FIXTURE_PIPELINES)
+      expect(() => stateMachineDefinition(template, `esync-dev-${p.name}-sm`), p.name).not.toThrow();
+  });
+});
+
+describe('the run state machine, executed by the local interpreter', () => {
+  type Handler = (input: { FunctionName: string; Payload: Record<string, unknown> }) => Promise<{ Payload: unknown }>;
+
+  function runWith(handlers: Record<string, Handler>, input: Record<string, unknown>) {
+    const calls: Array<{ state: string; payload: Record<string, unknown> }> = [];
+    const recording = Object.fromEntries(
+      Object.entries(handlers).map(([state, handler]) => [
+        state,
+        async (input: { FunctionName: string; Payload: Record<string, unknown> }) => {
+          calls.push({ state, payload: input.Payload });
+          return handler(input);
+        },
+      ]),
+    );
+    const machine = new StateMachine(definition as never, { validationOptions: { checkArn: false } });
+    const execution = machine.run(input as never, {
+      overrides: { taskResourceLocalHandlers: recording as never, waitTimeOverrides: { WaitForLoad: 0 } },
+      context: { Execution: { Name: 'run-42', Id: 'arn:aws:states:us-east-1:1:execution:esync-dev-accounts-sync-sm:run-42' } } as never,
+    });
+    return { result: execution.result, calls };
+  }
+
+  const ok = (payload: unknown): Handler => async () => ({ Payload: payload });
+
+  it('runs every phase, loops Extract on its continuation and AwaitLoad until the load is done', async () => {
+    let extractCalls = 0;
+    let awaitCalls = 0;
+    const { result, calls } = runWith(
+      {
+        Discover: ok({ fields: 3, primaryKey: ['id'], incremental: true }),
+        Plan: ok({ partitionCount: 1, partitions: [{ id: 'p0', spec: {} }], window: { from: null, to: 'now' } }),
+        Extract: async () => {
+          extractCalls += 1;
+          return extractCalls === 1
+            ? { Payload: { done: false, continuation: { cursor: { values: [1], key: 'a' }, seq: 1 }, extracted: 5, messages: 1 } }
+            : { Payload: { done: true, continuation: null, extracted: 2, messages: 1 } };
+        },
+        AwaitLoad: async () => {
+          awaitCalls += 1;
+          return { Payload: { done: awaitCalls > 1, extracted: 7, accounted: awaitCalls > 1 ? 7 : 3, pendingMessages: 0 } };
+        },
+        Verify: ok({ status: 'passed', compared: 7, mismatches: 0 }),
+        Cleanup: ok({ checkpointAdvanced: true, reportKey: 'reports/x.json' }),
+      },
+      { trigger: 'manual', requestedBy: 'arn:aws:iam::1:user/ops' },
+    );
+
+    await result;
+
+    const run = { pipeline: 'accounts-sync', runId: 'run-42', executionArn: expect.stringContaining(':run-42') };
+    expect(calls.map((c) => c.state)).toEqual(['Discover', 'Plan', 'Extract', 'Extract', 'AwaitLoad', 'AwaitLoad', 'Verify', 'Cleanup']);
+    expect(calls[0]?.payload).toEqual({ ...run, trigger: 'manual', requestedBy: 'arn:aws:iam::1:user/ops' });
+    expect(calls[1]?.payload).toEqual(run);
+    expect(calls[2]?.payload).toEqual({ ...run, partition: { id: 'p0', spec: {} } });
+    expect(calls[3]?.payload).toEqual({
+      ...run,
+      partition: { id: 'p0', spec: {} },
+      continuation: { cursor: { values: [1], key: 'a' }, seq: 1 },
+    });
+    expect(calls[6]?.payload).toEqual(run);
+  });
+
+  it('does not let the execution input override the run reference', async () => {
+    const { result, calls } = runWith(
+      { Discover: async () => Promise.reject(Object.assign(new Error('stop'), { name: 'ConfigError' })), RecordFailure: ok({}) },
+      { trigger: 'api', pipeline: 'other', runId: 'spoofed' },
+    );
+
+    await expect(result).rejects.toThrow();
+
+    expect(calls[0]?.payload).toMatchObject({ pipeline: 'accounts-sync', runId: 'run-42', trigger: 'api' });
+  });
+
+  it('records a phase’s failure with its error, then fails the execution', async () => {
+    const { result, calls } = runWith(
+      {
+        Discover: ok({ fields: 1, primaryKey: ['id'], incremental: false }),
+        Plan: async () => Promise.reject(Object.assign(new Error('relation "accounts" does not exist'), { name: 'ConnectorError' })),
+        RecordFailure: ok({ recorded: true }),
+      },
+      { trigger: 'schedule' },
+    );
+
+    await expect(result).rejects.toThrow(/A phase failed/);
+
+    expect(calls.map((c) => c.state)).toEqual(['Discover', 'Plan', 'RecordFailure']);
+    expect(calls[2]?.payload).toMatchObject({
+      pipeline: 'accounts-sync',
+      runId: 'run-42',
+      error: { Error: 'ConnectorError', Cause: expect.stringContaining('does not exist') },
+    });
+  });
+});
