@@ -19,7 +19,12 @@ import {
   startStepFunctionsServer,
 } from '../../../infra/local/stepfunctions-server.ts';
 import { createAwsClients } from '../../../shared/aws/clients.ts';
-import { manifestDefinition, pipelineLikeDefinition, timeoutDefinition } from './fixtures/definitions.ts';
+import {
+  manifestDefinition,
+  mergeDefinition,
+  pipelineLikeDefinition,
+  timeoutDefinition,
+} from './fixtures/definitions.ts';
 
 const functionsDir = path.join(import.meta.dirname, 'fixtures', 'functions');
 
@@ -52,6 +57,7 @@ describe('Step Functions emulator', () => {
         { name: 'pipeline-like', definition: JSON.stringify(pipelineLikeDefinition) },
         { name: 'manifest', definition: manifestDefinition },
         { name: 'timeout', definition: timeoutDefinition },
+        { name: 'merge', definition: mergeDefinition },
       ],
       lambda,
       clients,
@@ -196,6 +202,23 @@ describe('Step Functions emulator', () => {
     expect(described.status).toBe('FAILED');
     expect(described.error).toBe('Sandbox.Timedout');
     expect(JSON.parse(described.cause ?? '{}').errorMessage).toContain('Task timed out after 1.00 seconds');
+  });
+
+  it('merges with States.JsonMerge into a new object, leaving the execution input as it was', async () => {
+    // Act
+    const { described, events } = await runToEnd('merge', { value: 2 }, 'merge-1');
+
+    // Assess
+    expect(JSON.parse(described.output ?? '{}')).toEqual({
+      run: { runId: 'merge-1' },
+      request: { value: 2 },
+      discover: { value: 4 },
+    });
+    expect(events[0]?.executionStartedEventDetails?.input).toBe('{"value":2}');
+    const entered = events.filter((e) => e.stateEnteredEventDetails).map((e) => e.stateEnteredEventDetails?.input);
+    expect(entered).toEqual(['{"value":2}', '{"run":{"runId":"merge-1"},"request":{"value":2}}']);
+    const scheduled = events.find((e) => e.type === 'TaskScheduled')?.taskScheduledEventDetails;
+    expect(JSON.parse(scheduled?.parameters ?? '{}').Payload).toEqual({ value: 2, runId: 'merge-1' });
   });
 
   it('lists executions newest first, filters by status and refuses a reused name with other input', async () => {
