@@ -1,10 +1,10 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
-import { createObservability } from '../shared/lambda/observability.ts';
+import { createObservability, METRIC } from '../shared/lambda/observability.ts';
 import { createDeps, type Deps } from '../shared/usecases/deps.ts';
 
 /**
@@ -24,11 +24,16 @@ export function phaseHandler<S extends z.ZodType, R>(
     deps ??= createDeps({ log });
     const input = schema.parse(event) as z.infer<S> & { pipeline?: string; runId?: string; executionArn?: string };
     logger.appendKeys({ pipeline: input.pipeline, runId: input.runId, executionArn: input.executionArn });
-    metrics.addDimension('pipeline', input.pipeline ?? 'unknown');
-    return useCase(deps, input, context);
+    const started = Date.now();
+    const result = await useCase(deps, input, context);
+    // One metric per invocation, published at once: no state shared between invocations.
+    const metric = metrics.singleMetric();
+    metric.addDimension('pipeline', input.pipeline ?? 'unknown');
+    metric.addDimension('phase', functionName);
+    metric.addMetric(METRIC.phaseDuration, MetricUnit.Milliseconds, Date.now() - started);
+    return result;
   };
   return middy(handle)
     .use(captureLambdaHandler(tracer))
-    .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(logMetrics(metrics));
+    .use(injectLambdaContext(logger, { resetKeys: true }));
 }

@@ -18,7 +18,9 @@ async function main(): Promise<void> {
   const dir = String(app.node.tryGetContext('pipelines') ?? path.join(PROJECT_ROOT, 'pipelines'));
   const { pipelines, problems } = await loadPipelineFiles([dir], { cwd: PROJECT_ROOT });
   if (problems.length > 0)
-    throw new Error(`the pipelines are not valid:\n${problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`);
+    throw new Error(
+      `the pipelines are not valid:\n${problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`,
+    );
 
   new EsyncStack(app, `esync-${stage}`, {
     stage,

@@ -1,6 +1,6 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { type Stage, STAGES } from '../shared/naming.ts';
+import { STAGES, type Stage } from '../shared/naming.ts';
 
 /** What differs between stages: how long logs are kept and whether data outlives the stack. */
 export interface StageSettings {

@@ -22,6 +22,7 @@ async function loadRecord(record: SQSRecord): Promise<void> {
     body: record.body,
     receiveCount: Number(record.attributes.ApproximateReceiveCount ?? '1'),
   });
+  metrics.addMetric(METRIC.messagesProcessed, MetricUnit.Count, 1);
   if (!result.firstCompletion) return;
   metrics.addMetric(METRIC.recordsProcessed, MetricUnit.Count, result.records);
   metrics.addMetric(METRIC.recordsLoaded, MetricUnit.Count, result.loaded);
@@ -35,9 +36,11 @@ async function loadRecord(record: SQSRecord): Promise<void> {
  * Load: consumes the pipeline's queue with partial batch responses; a failed message alone
  * is retried by SQS, the others are deleted.
  */
-export const handler = middy(async (event: SQSEvent, context: Context) =>
-  processPartialResponse(event, loadRecord, processor, { context }),
-)
+export const handler = middy(async (event: SQSEvent, context: Context) => {
+  const first = event.Records[0];
+  if (first) metrics.addDimension('pipeline', pipelineOfLoadQueueArn(first.eventSourceARN, (deps ??= createDeps({ log })).config.stage));
+  return processPartialResponse(event, loadRecord, processor, { context });
+})
   .use(captureLambdaHandler(tracer))
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics));

@@ -21,11 +21,12 @@ async function handle(event: APIGatewayProxyEventV2, context: Context): Promise<
   try {
     deps ??= createDeps({ log });
     const rawBody = event.isBase64Encoded ? Buffer.from(event.body ?? '', 'base64').toString('utf8') : (event.body ?? '');
-    const accepted = await receiveWebhook(deps, { pipeline, headers, rawBody });
+    const accepted = await receiveWebhook(deps, { pipeline, headers, rawBody }, context);
     metrics.addMetric(METRIC.webhookDeliveries, MetricUnit.Count, 1);
     return { statusCode: 202, headers: { 'content-type': 'application/json' }, body: JSON.stringify(accepted) };
   } catch (error) {
     const response = errorResponse(error, context.awsRequestId);
+    metrics.addMetric(METRIC.webhookRefused, MetricUnit.Count, 1);
     // Never the body or the signature: they may hold personal data or secrets.
     if (response.statusCode === 500) logger.error('webhook failed', { error: describeError(error) });
     else logger.warn('webhook refused', { status: response.statusCode, error: describeError(error).name });

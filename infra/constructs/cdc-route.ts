@@ -42,7 +42,8 @@ export class CdcRoute extends Construct {
     });
     Validations.of(this.deadLetterQueue).acknowledge({
       id: 'AwsSolutions-SQS3',
-      reason: 'This queue is the dead-letter queue of the EventBridge rule target (DeadLetterConfig), not of another queue.',
+      reason:
+        'This queue is the dead-letter queue of the EventBridge rule target (DeadLetterConfig), not of another queue.',
     });
 
     this.rule = new events.CfnRule(this, 'Rule', {
@@ -56,7 +57,10 @@ export class CdcRoute extends Construct {
           id: 'load-queue',
           arn: props.loadQueue.queueArn,
           deadLetterConfig: { arn: this.deadLetterQueue.queueArn },
-          retryPolicy: { maximumRetryAttempts: 185, maximumEventAgeInSeconds: Duration.hours(24).toSeconds() },
+          retryPolicy: {
+            maximumRetryAttempts: 185,
+            maximumEventAgeInSeconds: Duration.hours(24).toSeconds(),
+          },
         },
       ],
     });

@@ -7,7 +7,13 @@ import { acknowledgeWildcardResource } from '../nag.ts';
 import type { StageSettings } from '../stage.ts';
 import type { EncryptionKey } from './encryption-key.ts';
 import { EsyncFunction } from './esync-function.ts';
-import { FUNCTION_ACCESS, type FunctionAccess, grantOn, IDEMPOTENCY_TABLE_ACTIONS, STATE_TABLE_ACTIONS } from './function-access.ts';
+import {
+  FUNCTION_ACCESS,
+  type FunctionAccess,
+  grantOn,
+  IDEMPOTENCY_TABLE_ACTIONS,
+  STATE_TABLE_ACTIONS,
+} from './function-access.ts';
 import type { Storage } from './storage.ts';
 import type { PhaseFunctions } from './sync-state-machine.ts';
 
@@ -40,14 +46,46 @@ type SharedFunctionName = Exclude<FunctionName, 'load'>;
  * invocation; the webhook answers well inside API Gateway's 30 s.
  */
 export const SHARED_FUNCTION_SETTINGS: Readonly<Record<SharedFunctionName, FunctionSettings>> = {
-  discover: { description: 'Discover: source schema, capabilities, credentials', timeout: Duration.seconds(60), memorySize: 512 },
-  plan: { description: 'Plan: change window and partitions', timeout: Duration.seconds(120), memorySize: 512 },
-  extract: { description: 'Extract: one partition into load messages', timeout: Duration.minutes(5), memorySize: 1024 },
-  'await-load': { description: 'AwaitLoad: is every extracted record accounted for?', timeout: Duration.seconds(30), memorySize: 256 },
-  verify: { description: 'Verify: compare source and target over the window', timeout: Duration.minutes(15), memorySize: 1024 },
-  cleanup: { description: 'Cleanup: checkpoint, report, run summary', timeout: Duration.minutes(5), memorySize: 512 },
-  'record-failure': { description: 'RecordFailure: record why a run failed', timeout: Duration.seconds(30), memorySize: 256 },
-  webhook: { description: 'Webhook: verify, deduplicate, enqueue', timeout: Duration.seconds(15), memorySize: 512 },
+  discover: {
+    description: 'Discover: source schema, capabilities, credentials',
+    timeout: Duration.seconds(60),
+    memorySize: 512,
+  },
+  plan: {
+    description: 'Plan: change window and partitions',
+    timeout: Duration.seconds(120),
+    memorySize: 512,
+  },
+  extract: {
+    description: 'Extract: one partition into load messages',
+    timeout: Duration.minutes(5),
+    memorySize: 1024,
+  },
+  'await-load': {
+    description: 'AwaitLoad: is every extracted record accounted for?',
+    timeout: Duration.seconds(30),
+    memorySize: 256,
+  },
+  verify: {
+    description: 'Verify: compare source and target over the window',
+    timeout: Duration.minutes(15),
+    memorySize: 1024,
+  },
+  cleanup: {
+    description: 'Cleanup: checkpoint, report, run summary',
+    timeout: Duration.minutes(5),
+    memorySize: 512,
+  },
+  'record-failure': {
+    description: 'RecordFailure: record why a run failed',
+    timeout: Duration.seconds(30),
+    memorySize: 256,
+  },
+  webhook: {
+    description: 'Webhook: verify, deduplicate, enqueue',
+    timeout: Duration.seconds(15),
+    memorySize: 512,
+  },
   api: { description: 'Management API', timeout: Duration.seconds(29), memorySize: 512 },
 };
 

@@ -33,6 +33,8 @@ export interface FunctionAccess {
   readonly idempotency?: boolean;
   /** Reads the webhook signing secrets. */
   readonly webhookSecrets?: boolean;
+  /** Gets the per-pipeline part only for pipelines that take webhooks. */
+  readonly webhookPipelinesOnly?: boolean;
   readonly objects?: ObjectAccess;
 }
 
@@ -46,13 +48,24 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
   extract: { source: true, sendToQueues: true, objects: { put: ['claim-check/'] } },
   load: { target: 'write', putEvents: true, objects: { get: ['claim-check/'], put: ['quarantine/'] } },
   'await-load': { inspectQueues: true },
-  verify: { source: true, target: 'read', sendToQueues: true, objects: { put: ['reports/', 'claim-check/'] } },
+  verify: {
+    source: true,
+    target: 'read',
+    sendToQueues: true,
+    objects: { put: ['reports/', 'claim-check/'] },
+  },
   cleanup: {
     putEvents: true,
     objects: { list: true, get: ['reports/'], put: ['reports/'], delete: ['claim-check/', 'manifests/'] },
   },
   'record-failure': { putEvents: true, objects: { put: ['reports/'] } },
-  webhook: { sendToQueues: true, idempotency: true, webhookSecrets: true, objects: { put: ['claim-check/'] } },
+  webhook: {
+    sendToQueues: true,
+    idempotency: true,
+    webhookSecrets: true,
+    webhookPipelinesOnly: true,
+    objects: { put: ['claim-check/'] },
+  },
   api: {
     target: 'write',
     sendToQueues: true,
@@ -85,6 +98,10 @@ export const IDEMPOTENCY_TABLE_ACTIONS = [
 ];
 
 /** Lets `grantee` call `actions` on exactly `resourceArns`; the primitive every grant here uses. */
-export function grantOn(grantee: iam.IGrantable, actions: readonly string[], resourceArns: readonly string[]): iam.Grant {
+export function grantOn(
+  grantee: iam.IGrantable,
+  actions: readonly string[],
+  resourceArns: readonly string[],
+): iam.Grant {
   return iam.Grant.addToPrincipal({ grantee, actions: [...actions], resourceArns: [...resourceArns] });
 }

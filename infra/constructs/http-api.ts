@@ -13,7 +13,10 @@ import { Construct } from 'constructs';
  * same method and path template (shared/usecases/api.ts MANAGEMENT_ROUTES, which a test compares
  * with this list).
  */
-export const MANAGEMENT_ROUTES: ReadonlyArray<{ readonly method: 'GET' | 'POST' | 'PUT'; readonly path: string }> = [
+export const MANAGEMENT_ROUTES: ReadonlyArray<{
+  readonly method: 'GET' | 'POST' | 'PUT';
+  readonly path: string;
+}> = [
   { method: 'GET', path: '/health' },
   { method: 'GET', path: '/runs' },
   { method: 'GET', path: '/runs/{id}' },

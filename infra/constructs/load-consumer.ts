@@ -29,7 +29,8 @@ export class LoadConsumer extends Construct {
       );
     const source = new SqsEventSource(props.loadQueue, {
       batchSize: load.batchSize,
-      maxBatchingWindow: load.batchingWindowSeconds > 0 ? Duration.seconds(load.batchingWindowSeconds) : undefined,
+      maxBatchingWindow:
+        load.batchingWindowSeconds > 0 ? Duration.seconds(load.batchingWindowSeconds) : undefined,
       reportBatchItemFailures: true,
       maxConcurrency: load.maxConcurrency,
     });

@@ -82,7 +82,8 @@ export class PipelineObservability extends Construct {
     // No record processed is a rate of 0, not missing data.
     const failureRate = new cloudwatch.MathExpression({
       label: 'failure rate',
-      expression: 'IF(processed > 0, (FILL(failed, 0) + FILL(quarantined, 0) + FILL(deadLettered, 0)) / processed, 0)',
+      expression:
+        'IF(processed > 0, (FILL(failed, 0) + FILL(quarantined, 0) + FILL(deadLettered, 0)) / processed, 0)',
       usingMetrics: { processed, failed, quarantined, deadLettered },
       period: RATE_PERIOD,
     });
@@ -105,9 +106,14 @@ export class PipelineObservability extends Construct {
       period: Duration.minutes(1),
       statistic: cloudwatch.Stats.MAXIMUM,
     });
-    const depth = (queue: sqs.IQueue, label: string) =>
-      queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: cloudwatch.Stats.MAXIMUM, label });
-    const dlqDepth = depth(props.deadLetterQueue, 'dead letters');
+    // Unlabelled: an alarm on a labelled metric is rendered as a metric query instead of the metric.
+    const depth = (queue: sqs.IQueue) =>
+      queue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(1),
+        statistic: cloudwatch.Stats.MAXIMUM,
+      });
+    const dlqDepth = depth(props.deadLetterQueue);
+    const cdcDlqDepth = props.cdcDeadLetterQueue && depth(props.cdcDeadLetterQueue);
 
     this.alarm('DeadLetters', {
       alarmName: name('dlq-depth'),
@@ -116,11 +122,11 @@ export class PipelineObservability extends Construct {
       threshold: 0,
       evaluationPeriods: 1,
     });
-    if (props.cdcDeadLetterQueue)
+    if (cdcDlqDepth)
       this.alarm('CdcDeadLetters', {
         alarmName: name('cdc-dlq-depth'),
         alarmDescription: `EventBridge could not deliver change events of ${pipeline.name} to its load queue.`,
-        metric: depth(props.cdcDeadLetterQueue, 'undelivered change events'),
+        metric: cdcDlqDepth,
         threshold: 0,
         evaluationPeriods: 1,
       });
@@ -177,18 +183,29 @@ export class PipelineObservability extends Construct {
         [
           graph('Conflicts', [conflicts, conflictRate]),
           graph('Queue depth', [
-            depth(props.loadQueue, 'visible'),
+            depth(props.loadQueue).with({ label: 'visible' }),
             props.loadQueue.metricApproximateNumberOfMessagesNotVisible({ label: 'in flight' }),
           ]),
-          graph('DLQ depth', [dlqDepth, ...(props.cdcDeadLetterQueue ? [depth(props.cdcDeadLetterQueue, 'CDC dead letters')] : [])]),
+          graph('DLQ depth', [
+            dlqDepth.with({ label: 'dead letters' }),
+            ...(cdcDlqDepth ? [cdcDlqDepth.with({ label: 'undelivered change events' })] : []),
+          ]),
         ],
         [
-          graph('Runs', [
-            props.stateMachine.metricSucceeded({ label: 'succeeded' }),
-            props.stateMachine.metricFailed({ label: 'failed' }),
-            props.stateMachine.metricTimedOut({ label: 'timed out' }),
-          ], 12),
-          graph('Run duration (ms)', [props.stateMachine.metricTime({ statistic: cloudwatch.Stats.p(95), label: 'p95' })], 12),
+          graph(
+            'Runs',
+            [
+              props.stateMachine.metricSucceeded({ label: 'succeeded' }),
+              props.stateMachine.metricFailed({ label: 'failed' }),
+              props.stateMachine.metricTimedOut({ label: 'timed out' }),
+            ],
+            12,
+          ),
+          graph(
+            'Run duration (ms)',
+            [props.stateMachine.metricTime({ statistic: cloudwatch.Stats.p(95), label: 'p95' })],
+            12,
+          ),
         ],
       ],
     });
@@ -196,7 +213,10 @@ export class PipelineObservability extends Construct {
 
   private alarm(
     id: string,
-    props: Pick<cloudwatch.AlarmProps, 'alarmName' | 'alarmDescription' | 'metric' | 'threshold' | 'evaluationPeriods'>,
+    props: Pick<
+      cloudwatch.AlarmProps,
+      'alarmName' | 'alarmDescription' | 'metric' | 'threshold' | 'evaluationPeriods'
+    >,
   ): void {
     const alarm = new cloudwatch.Alarm(this, id, {
       ...props,

@@ -16,7 +16,12 @@ const TABLE_READ_ACTIONS = [
   'dynamodb:Query',
   'dynamodb:Scan',
 ];
-const TABLE_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
+const TABLE_WRITE_ACTIONS = [
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:BatchWriteItem',
+];
 
 const OBJECTS_REASON =
   'Objects under this prefix are named per record, day and message at run time; the grant is limited to the pipeline’s prefix.';
@@ -73,9 +78,14 @@ export class PipelineAccess extends Construct {
   grantSourceRead(fn: EsyncFunction): void {
     const { source } = this.#props.pipeline;
     this.#grantSecrets(fn, sourceSecretNames(source));
-    if (source.type === 's3') this.#grantObjects(fn, this.#bucket(source.bucket), source.prefix, ['s3:GetObject']);
+    if (source.type === 's3')
+      this.#grantObjects(fn, this.#bucket(source.bucket), source.prefix, ['s3:GetObject']);
     if (source.type === 'dynamodb')
-      grantOn(fn, ['dynamodb:DescribeTable', 'dynamodb:Scan'], [this.#table('SourceTable', source.table).tableArn]);
+      grantOn(
+        fn,
+        ['dynamodb:DescribeTable', 'dynamodb:Scan'],
+        [this.#table('SourceTable', source.table).tableArn],
+      );
   }
 
   /** Lets `fn` read, or read and write, the pipeline's target. */
@@ -84,7 +94,9 @@ export class PipelineAccess extends Construct {
     this.#grantSecrets(fn, targetSecretNames(target));
     if (target.type === 'dynamodb') {
       const table = this.#props.ownedTargetTable ?? this.#table('TargetTable', target.table ?? '');
-      grantOn(fn, mode === 'write' ? [...TABLE_READ_ACTIONS, ...TABLE_WRITE_ACTIONS] : TABLE_READ_ACTIONS, [table.tableArn]);
+      grantOn(fn, mode === 'write' ? [...TABLE_READ_ACTIONS, ...TABLE_WRITE_ACTIONS] : TABLE_READ_ACTIONS, [
+        table.tableArn,
+      ]);
     }
     if (target.type === 's3') {
       const actions = mode === 'write' ? ['s3:GetObject', 's3:PutObject'] : ['s3:GetObject'];
@@ -120,7 +132,9 @@ export class PipelineAccess extends Construct {
 
   #bucket(name: string | undefined): s3.IBucket {
     if (name === undefined) return this.#props.dataBucket;
-    return this.#import(`Bucket-${name}`, () => s3.Bucket.fromBucketName(this, `Bucket${this.#imported.size}`, name));
+    return this.#import(`Bucket-${name}`, () =>
+      s3.Bucket.fromBucketName(this, `Bucket${this.#imported.size}`, name),
+    );
   }
 
   #table(id: string, name: string): dynamodb.ITable {

@@ -66,7 +66,8 @@ export class PipelineQueues extends Construct {
 
   /** Lets `grantee` read queue depths of both queues (AwaitLoad, the health route). */
   grantInspect(grantee: iam.IGrantable): void {
-    for (const queue of [this.loadQueue, this.deadLetterQueue]) queue.grant(grantee, 'sqs:GetQueueAttributes');
+    for (const queue of [this.loadQueue, this.deadLetterQueue])
+      queue.grant(grantee, 'sqs:GetQueueAttributes');
   }
 
   /**

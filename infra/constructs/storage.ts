@@ -83,7 +83,8 @@ export class Storage extends Construct {
     });
     Validations.of(this.accessLogsBucket).acknowledge({
       id: 'AwsSolutions-S1',
-      reason: 'This bucket is the destination of the data bucket’s server access logs; logging it into itself would loop.',
+      reason:
+        'This bucket is the destination of the data bucket’s server access logs; logging it into itself would loop.',
     });
 
     this.dataBucket = new s3.Bucket(this, 'DataBucket', {
@@ -104,7 +105,9 @@ export class Storage extends Construct {
 
 function dataLifecycleRules(pipelines: readonly Pipeline[]): s3.LifecycleRule[] {
   const { manifests, claimCheck, quarantine, reports, archive } = DATA_PREFIXES;
-  const ia = (days: number) => [{ storageClass: s3.StorageClass.INFREQUENT_ACCESS, transitionAfter: Duration.days(days) }];
+  const ia = (days: number) => [
+    { storageClass: s3.StorageClass.INFREQUENT_ACCESS, transitionAfter: Duration.days(days) },
+  ];
   return [
     { id: 'manifests', prefix: manifests.prefix, expiration: Duration.days(manifests.expireDays) },
     { id: 'claim-check', prefix: claimCheck.prefix, expiration: Duration.days(claimCheck.expireDays) },

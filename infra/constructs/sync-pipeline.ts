@@ -43,7 +43,12 @@ export class SyncPipeline extends Construct {
     const name = (role: string) => resourceName(stage, pipeline.name, role);
     const loadTimeout = Duration.seconds(pipeline.load.timeoutSeconds);
 
-    this.queues = new PipelineQueues(this, 'Queues', { stage, pipeline, loadTimeout, encryptionKey: core.key });
+    this.queues = new PipelineQueues(this, 'Queues', {
+      stage,
+      pipeline,
+      loadTimeout,
+      encryptionKey: core.key,
+    });
     if (pipeline.target.type === 'dynamodb' && pipeline.target.table === undefined)
       this.targetTable = new dynamodb.Table(this, 'TargetTable', {
         tableName: ownedTargetTableName(stage, pipeline.name),
@@ -69,7 +74,11 @@ export class SyncPipeline extends Construct {
       timeout: loadTimeout,
       memorySize: 1024,
     });
-    new LoadConsumer(this, 'LoadConsumer', { pipeline, loadQueue: this.queues.loadQueue, loadFunction: this.loadFunction });
+    new LoadConsumer(this, 'LoadConsumer', {
+      pipeline,
+      loadQueue: this.queues.loadQueue,
+      loadFunction: this.loadFunction,
+    });
 
     this.syncStateMachine = new SyncStateMachine(this, 'Run', {
       pipeline,
@@ -84,6 +93,7 @@ export class SyncPipeline extends Construct {
     core.key.grantDecrypt(this.syncStateMachine.stateMachine);
 
     const grant = (fn: EsyncFunction, a: FunctionAccess) => {
+      if (a.webhookPipelinesOnly && !pipeline.triggers.webhook) return;
       if (a.source) access.grantSourceRead(fn);
       if (a.target) access.grantTarget(fn, a.target);
       if (a.webhookSecrets) access.grantWebhookSecret(fn);

@@ -7,8 +7,8 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { acknowledgeWildcardResource, acknowledgeWildcardsOf } from '../nag.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
+import { acknowledgeWildcardResource, acknowledgeWildcardsOf } from '../nag.ts';
 
 /** Errors of the Lambda service itself (not of our code) that are always worth retrying. */
 export const LAMBDA_SERVICE_ERRORS = [
@@ -100,7 +100,12 @@ export class SyncStateMachine extends Construct {
     // The request brings trigger and requestedBy when given; the run reference wins over any
     // pipeline or runId a caller put in the input.
     const discover = guarded(
-      this.task('Discover', fns.discover, '$.discover', sfn.JsonPath.jsonMerge(sfn.JsonPath.objectAt('$.request'), sfn.JsonPath.objectAt('$.run'))),
+      this.task(
+        'Discover',
+        fns.discover,
+        '$.discover',
+        sfn.JsonPath.jsonMerge(sfn.JsonPath.objectAt('$.request'), sfn.JsonPath.objectAt('$.run')),
+      ),
     );
     const plan = guarded(this.task('Plan', fns.plan, '$.plan', '$.run'));
 
@@ -148,7 +153,10 @@ export class SyncStateMachine extends Construct {
       .next(plan)
       .next(
         new sfn.Choice(this, 'UseManifest?')
-          .when(sfn.Condition.and(sfn.Condition.isPresent(manifest), sfn.Condition.isNotNull(manifest)), executeLarge)
+          .when(
+            sfn.Condition.and(sfn.Condition.isPresent(manifest), sfn.Condition.isNotNull(manifest)),
+            executeLarge,
+          )
           .otherwise(execute)
           .afterwards(),
       )
@@ -224,7 +232,10 @@ export class SyncStateMachine extends Construct {
     });
     return extract.next(
       new sfn.Choice(this, `ExtractDone${suffix}?`)
-        .when(sfn.Condition.booleanEquals('$.extract.Payload.done', true), new sfn.Succeed(this, `PartitionDone${suffix}`))
+        .when(
+          sfn.Condition.booleanEquals('$.extract.Payload.done', true),
+          new sfn.Succeed(this, `PartitionDone${suffix}`),
+        )
         .otherwise(nextPage.next(extract)),
     );
   }
@@ -242,7 +253,9 @@ export class SyncStateMachine extends Construct {
     const invoke = new tasks.LambdaInvoke(this, name, {
       lambdaFunction: fn,
       payload:
-        typeof payload === 'string' ? sfn.TaskInput.fromJsonPathAt(payload) : sfn.TaskInput.fromObject(payload),
+        typeof payload === 'string'
+          ? sfn.TaskInput.fromJsonPathAt(payload)
+          : sfn.TaskInput.fromObject(payload),
       resultSelector: { Payload: sfn.JsonPath.objectAt('$.Payload') },
       resultPath,
       retryOnServiceExceptions: false,

@@ -87,7 +87,7 @@ export async function startLocalServers(options: LocalServersOptions = {}): Prom
     const s3 = await startS3(options.dataDir && path.join(options.dataDir, 's3'));
     stops.push(s3.stop);
     log(`servers: sqs ${sqs.endpoint}, dynamodb (${engine}) ${dynamodb.endpoint}, s3 ${s3.endpoint}`);
-    const notes = engine === 'dynalite' ? ['dynalite: no TTL expiry, no transactions, no PartiQL'] : [];
+    const notes = engine === 'dynalite' ? ['dynalite: no transactions, no PartiQL, no streams'] : [];
     let stopped: Promise<void> | undefined;
     return {
       endpoints: { sqs: sqs.endpoint, dynamodb: dynamodb.endpoint, s3: s3.endpoint },

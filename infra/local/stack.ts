@@ -7,7 +7,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { SQSEvent } from 'aws-lambda';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { ConfigError } from '../../shared/errors.ts';
 import {
   eventBusName,
@@ -55,9 +55,8 @@ export interface LocalStackOptions {
   /** @default 'dev' */
   readonly stage?: string;
   /**
-   * Directory where queues, tables, objects and execution histories survive a restart; `dev.json`
-   * is written there too.
-   * @default - in memory; `dev.json` goes to `<pipelinesDir>/../.esync`
+   * Directory where queues, tables, objects and execution histories survive a restart.
+   * @default - in memory
    */
   readonly dataDir?: string;
   /** Port of the HTTP API. @default - a free port */
@@ -78,6 +77,12 @@ export interface LocalStackOptions {
   readonly schedules?: boolean;
   /** Whether to write `dev.json` for `esync --local`. @default true */
   readonly writeDevFile?: boolean;
+  /**
+   * Where to write `dev.json`.
+   * @default - `.esync/dev.json` beside the pipelines directory (the project root), where
+   * `esync --local` looks for it from the working directory up
+   */
+  readonly devFile?: string;
   /** Receives one line per notable event (servers up, executions, warnings). @default - warnings to stderr */
   readonly log?: (line: string) => void;
 }
@@ -136,6 +141,8 @@ export interface DevFile {
   readonly region: string;
   readonly apiUrl: string;
   readonly endpoints: LocalEndpointSet;
+  /** Where the stack keeps its state, when it does. */
+  readonly dataDir?: string;
   readonly pipelines: readonly LocalPipelineResources[];
 }
 
@@ -405,7 +412,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         queueUrl: provisioned.queueUrls[mapping.queueName] ?? '',
         queueArn: provisioned.queueArns[mapping.queueName] ?? '',
         handler: async (event: SQSEvent) =>
-          (await lambda.invoke(mapping.functionName, event)) as Awaited<ReturnType<LambdaHandlerResult>>,
+          (await lambda.invoke(mapping.functionName, event)) as SQSBatchResponse | undefined,
         batchSize: mapping.batchSize,
         maximumBatchingWindowSeconds: mapping.maximumBatchingWindowSeconds,
         ...(mapping.maximumConcurrency !== undefined && { maxConcurrency: mapping.maximumConcurrency }),
@@ -485,7 +492,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     let devFile: string | undefined;
     if (options.writeDevFile ?? true) {
-      devFile = devFilePath({ pipelinesDir, ...(options.dataDir && { dataDir: options.dataDir }) });
+      devFile = path.resolve(options.devFile ?? devFilePath(pipelinesDir));
       mkdirSync(path.dirname(devFile), { recursive: true });
       const content: DevFile = {
         version: 1,
@@ -495,6 +502,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         region: LOCAL_REGION,
         apiUrl: gateway.url,
         endpoints,
+        ...(options.dataDir && { dataDir: path.resolve(options.dataDir) }),
         pipelines: pipelineResources,
       };
       writeFileSync(devFile, `${JSON.stringify(content, null, 2)}\n`);
@@ -537,15 +545,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   }
 }
 
-type LambdaHandlerResult = ConstructorParameters<typeof SqsEventSource>[0]['handler'];
-
 /**
- * Where a stack started with these options writes `dev.json`: in the data dir, else in `.esync`
- * beside the pipelines directory (the project root).
+ * Where a stack writes `dev.json` by default: `.esync/dev.json` beside the pipelines directory,
+ * the project root that `esync --local` searches from the working directory up.
  */
-export function devFilePath(options: { readonly dataDir?: string; readonly pipelinesDir?: string }): string {
-  const pipelinesDir = path.resolve(options.pipelinesDir ?? path.join(ROOT, 'pipelines'));
-  return path.resolve(options.dataDir ?? path.join(pipelinesDir, '..', '.esync'), 'dev.json');
+export function devFilePath(pipelinesDir: string = path.join(ROOT, 'pipelines')): string {
+  return path.resolve(pipelinesDir, '..', '.esync', 'dev.json');
 }
 
 /** Reads `dev.json`; undefined when it is missing or unreadable. */

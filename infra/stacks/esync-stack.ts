@@ -1,6 +1,13 @@
 import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { CORE, eventBusName, idempotencyTableName, resourceName, type Stage, stateTableName } from '../../shared/naming.ts';
+import {
+  CORE,
+  eventBusName,
+  idempotencyTableName,
+  resourceName,
+  type Stage,
+  stateTableName,
+} from '../../shared/naming.ts';
 import { serializeCatalog } from '../../shared/pipeline/catalog.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
 import { AlarmTopic } from '../constructs/alarm-topic.ts';
@@ -32,13 +39,18 @@ export class EsyncStack extends Stack {
     const { stage } = props;
     const names = props.pipelines.map((p) => p.name);
     if (names.includes(CORE))
-      throw new Error(`a pipeline may not be named "${CORE}": the name is reserved for the resources all pipelines share`);
+      throw new Error(
+        `a pipeline may not be named "${CORE}": the name is reserved for the resources all pipelines share`,
+      );
     const twice = names.find((n, i) => names.indexOf(n) !== i);
     if (twice) throw new Error(`pipeline name "${twice}" is used twice`);
 
     const settings = stageSettings(stage);
     const core = (role: string) => resourceName(stage, CORE, role);
-    const key = new EncryptionKey(this, 'Encryption', { aliasName: core('key'), removalPolicy: settings.dataRemovalPolicy });
+    const key = new EncryptionKey(this, 'Encryption', {
+      aliasName: core('key'),
+      removalPolicy: settings.dataRemovalPolicy,
+    });
     const storage = new Storage(this, 'Storage', {
       stateTableName: stateTableName(stage),
       idempotencyTableName: idempotencyTableName(stage),
@@ -46,7 +58,10 @@ export class EsyncStack extends Stack {
       encryptionKey: key.key,
       removalPolicy: settings.dataRemovalPolicy,
     });
-    const { bus } = new EventBus(this, 'Events', { busName: eventBusName(stage), archiveName: core('archive') });
+    const { bus } = new EventBus(this, 'Events', {
+      busName: eventBusName(stage),
+      archiveName: core('archive'),
+    });
     const alarms = new AlarmTopic(this, 'Alarms', { topicName: core('alarms'), encryptionKey: key });
 
     const resources: CoreResources = {
@@ -91,12 +106,17 @@ export class EsyncStack extends Stack {
         alarmTopic: alarms.topic,
       });
       pipelines.set(pipeline.name, built);
-      new CfnOutput(this, `StateMachineArn${id}`, { value: built.syncStateMachine.stateMachine.stateMachineArn });
+      new CfnOutput(this, `StateMachineArn${id}`, {
+        value: built.syncStateMachine.stateMachine.stateMachineArn,
+      });
       new CfnOutput(this, `LoadQueueUrl${id}`, { value: built.queues.loadQueue.queueUrl });
     }
     this.pipelines = pipelines;
 
-    new CfnOutput(this, 'ApiUrl', { value: api.url, description: 'Base URL of the webhook and management API' });
+    new CfnOutput(this, 'ApiUrl', {
+      value: api.url,
+      description: 'Base URL of the webhook and management API',
+    });
     new CfnOutput(this, 'StateTableName', { value: storage.stateTable.tableName });
     new CfnOutput(this, 'DataBucketName', { value: storage.dataBucket.bucketName });
     new CfnOutput(this, 'EventBusName', { value: bus.eventBusName });

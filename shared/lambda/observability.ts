@@ -19,6 +19,9 @@ export const METRIC = {
   webhookDeliveries: 'WebhookDeliveries',
   runsCompleted: 'RunsCompleted',
   runsFailed: 'RunsFailed',
+  phaseDuration: 'PhaseDuration',
+  messagesProcessed: 'MessagesProcessed',
+  webhookRefused: 'WebhookRefused',
 } as const;
 
 export interface Observability {

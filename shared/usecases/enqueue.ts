@@ -30,6 +30,11 @@ export async function enqueueRecords(
   pipelineName: string,
   scope: string,
   records: readonly RecordEnvelope[],
+  /**
+   * Mixed into message keys when the same records may legitimately arrive twice as different
+   * messages (two webhook deliveries of one version); a retried call passes the same seed.
+   */
+  keySeed = '',
 ): Promise<EnqueueResult> {
   if (records.length === 0) return { messages: 0, records: 0, claimChecks: 0 };
   const pipeline = deps.catalog.get(pipelineName);
@@ -42,7 +47,7 @@ export async function enqueueRecords(
   for (const group of groups) {
     if ('claimCheck' in group) {
       const record = group.claimCheck;
-      const key = messageKey(scope, [record]);
+      const key = messageKey(`${scope}|${keySeed}`, [record]);
       const objectKey = `claim-check/${pipelineName}/${encodeURIComponent(scope)}/${key}.json`;
       await deps.clients.s3.send(
         new PutObjectCommand({
@@ -65,7 +70,7 @@ export async function enqueueRecords(
       bodies.push({ messageKey: key, records: 1, body: JSON.stringify(message) });
       claimChecks++;
     } else {
-      const key = messageKey(scope, group.records);
+      const key = messageKey(`${scope}|${keySeed}`, group.records);
       const message: LoadMessage = { kind: 'records', v: 1, pipeline: pipelineName, messageKey: key, scope, records: [...group.records] };
       bodies.push({ messageKey: key, records: group.records.length, body: JSON.stringify(message) });
     }

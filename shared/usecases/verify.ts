@@ -68,7 +68,10 @@ export async function verifyRun(deps: Deps, input: RunRef): Promise<VerifyOutput
 
 async function compareWindow(deps: Deps, pipeline: Pipeline, input: RunRef): Promise<VerifyOutput> {
   const mode = pipeline.verify.mode;
-  if (mode === 'off' || pipeline.source.type === 'webhook' || pipeline.source.type === 'cdc')
+  // Pushed changes have no window to re-read, and an HTTP API that cannot be read back
+  // (readState: none) has nothing to compare against.
+  const unreadable = pipeline.target.type === 'http' && pipeline.target.readState === 'none';
+  if (mode === 'off' || pipeline.source.type === 'webhook' || pipeline.source.type === 'cdc' || unreadable)
     return { status: 'skipped', compared: 0, mismatches: 0 };
   const run = await deps.state.runs.get(input.runId);
   const window = (run.window ?? { from: null, to: null }) as ChangeWindow;

@@ -1,5 +1,6 @@
 import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
+import type { Context } from 'aws-lambda';
 import { contentHash } from '../records/hash.ts';
 import { NotFoundError, TooLargeError, ValidationError } from '../errors.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
@@ -23,7 +24,7 @@ export interface WebhookAccepted {
   readonly accepted: number;
 }
 
-type Enqueue = (input: { deliveryId: string; pipeline: string; records: RecordEnvelope[] }) => Promise<WebhookAccepted>;
+type Enqueue = ((input: { deliveryId: string; pipeline: string; records: RecordEnvelope[] }) => Promise<WebhookAccepted>) & { config: IdempotencyConfig };
 const enqueuers = new WeakMap<Deps, Enqueue>();
 
 /**
@@ -38,14 +39,15 @@ function idempotentEnqueue(deps: Deps): Enqueue {
       awsSdkV3Client: deps.clients.dynamodb,
     });
     const config = new IdempotencyConfig({ eventKeyJmesPath: '[pipeline, deliveryId]', expiresAfterSeconds: 7 * 86_400 });
-    enqueue = makeIdempotent(
+    const idempotent = makeIdempotent(
       async (input: { deliveryId: string; pipeline: string; records: RecordEnvelope[] }): Promise<WebhookAccepted> => {
         const day = deps.now().toISOString().slice(0, 10);
-        const sent = await enqueueRecords(deps, input.pipeline, keys.ledgerScopeOfStream(input.pipeline, day), input.records);
+        const sent = await enqueueRecords(deps, input.pipeline, keys.ledgerScopeOfStream(input.pipeline, day), input.records, input.deliveryId);
         return { deliveryId: input.deliveryId, accepted: sent.records };
       },
       { persistenceStore, config },
     );
+    enqueue = Object.assign(idempotent, { config });
     enqueuers.set(deps, enqueue);
   }
   return enqueue;
@@ -63,7 +65,11 @@ function webhookPipeline(deps: Deps, name: string): Pipeline & { triggers: { web
  * once they are on the queue, so an accepted delivery is never lost.
  * @throws NotFoundError (404), TooLargeError (413), UnauthorizedError (401), ValidationError (400)
  */
-export async function receiveWebhook(deps: Deps, request: WebhookRequest): Promise<WebhookAccepted> {
+export async function receiveWebhook(
+  deps: Deps,
+  request: WebhookRequest,
+  lambdaContext?: Context,
+): Promise<WebhookAccepted> {
   const pipeline = webhookPipeline(deps, request.pipeline);
   const trigger = pipeline.triggers.webhook;
   const size = Buffer.byteLength(request.rawBody);
@@ -84,5 +90,8 @@ export async function receiveWebhook(deps: Deps, request: WebhookRequest): Promi
   }
   const deliveryId = verified.deliveryId ?? `body-${contentHash(request.rawBody)}`;
   const records = mapDelivery(pipeline, { headers: request.headers, body, deliveryId, receivedAt: deps.now() });
-  return idempotentEnqueue(deps)({ deliveryId, pipeline: pipeline.name, records });
+  const enqueue = idempotentEnqueue(deps);
+  // Lets an in-progress record expire with the invocation, so a crashed delivery can be retried.
+  if (lambdaContext) enqueue.config.registerLambdaContext(lambdaContext);
+  return enqueue({ deliveryId, pipeline: pipeline.name, records });
 }

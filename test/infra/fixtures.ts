@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { App, Aspects } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { ResourceNamingAspect } from '../../infra/constructs/naming-aspect.ts';
 import { PROJECT_ROOT } from '../../infra/constructs/esync-function.ts';
+import { ResourceNamingAspect } from '../../infra/constructs/naming-aspect.ts';
 import { EsyncStack } from '../../infra/stacks/esync-stack.ts';
 import type { Stage } from '../../shared/naming.ts';
 import { type Pipeline, pipelineSchema } from '../../shared/pipeline/schema.ts';
@@ -41,7 +41,11 @@ export const FIXTURE_PIPELINES: readonly Pipeline[] = [
   pipelineSchema.parse({
     name: 'issues-hook',
     source: { type: 'webhook', key: ['id'] },
-    target: { type: 'http', url: 'https://api.example.com/issues/{key}', auth: { secret: 'esync/test/issues-api' } },
+    target: {
+      type: 'http',
+      url: 'https://api.example.com/issues/{key}',
+      auth: { secret: 'esync/test/issues-api' },
+    },
     triggers: { webhook: { signature: 'github', secret: 'esync/test/github-hook' } },
   }),
 ];
@@ -97,7 +101,8 @@ export function resourcesOf(template: Template, type: string): Record<string, Re
 /** The one resource of `type` whose `property` equals `value`. */
 export function resourceNamed(template: Template, type: string, property: string, value: string): Resource {
   const found = Object.values(resourcesOf(template, type)).filter((r) => r.Properties[property] === value);
-  if (found.length !== 1) throw new Error(`expected one ${type} with ${property} = ${value}, found ${found.length}`);
+  if (found.length !== 1)
+    throw new Error(`expected one ${type} with ${property} = ${value}, found ${found.length}`);
   return found[0] as Resource;
 }
 
@@ -106,7 +111,8 @@ export function logicalIdOf(template: Template, type: string, property: string, 
   const ids = Object.entries(resourcesOf(template, type))
     .filter(([, r]) => r.Properties[property] === value)
     .map(([id]) => id);
-  if (ids.length !== 1) throw new Error(`expected one ${type} with ${property} = ${value}, found ${ids.length}`);
+  if (ids.length !== 1)
+    throw new Error(`expected one ${type} with ${property} = ${value}, found ${ids.length}`);
   return ids[0] as string;
 }
 
@@ -115,10 +121,17 @@ export function logicalIdOf(template: Template, type: string, property: string, 
  * the partition) replaced by `REF`, parsed.
  */
 export function stateMachineDefinition(template: Template, stateMachineName: string): AslDefinition {
-  const sm = resourceNamed(template, 'AWS::StepFunctions::StateMachine', 'StateMachineName', stateMachineName);
+  const sm = resourceNamed(
+    template,
+    'AWS::StepFunctions::StateMachine',
+    'StateMachineName',
+    stateMachineName,
+  );
   const body = sm.Properties.DefinitionString as string | { 'Fn::Join': [string, unknown[]] };
   const text =
-    typeof body === 'string' ? body : body['Fn::Join'][1].map((part) => (typeof part === 'string' ? part : 'REF')).join('');
+    typeof body === 'string'
+      ? body
+      : body['Fn::Join'][1].map((part) => (typeof part === 'string' ? part : 'REF')).join('');
   return JSON.parse(text) as AslDefinition;
 }
 

@@ -11,82 +11,112 @@ beforeAll(() => {
 
 const alarm = (name: string) => resourceNamed(template, 'AWS::CloudWatch::Alarm', 'AlarmName', name);
 
-describe.each(FIXTURE_PIPELINES.map((p) => [p.name, p] as const))('alarms of pipeline %s', (name, pipeline) => {
-  it('notify the alarm topic when they fire and when they recover', () => {
-    const topicId = logicalIdOf(template, 'AWS::SNS::Topic', 'TopicName', 'esync-dev-core-alarms');
-    const roles = ['dlq-depth', 'failure-rate', 'conflict-rate', 'latency', 'runs-failed'];
+describe.each(FIXTURE_PIPELINES.map((p) => [p.name, p] as const))(
+  'alarms of pipeline %s',
+  (name, pipeline) => {
+    it('notify the alarm topic when they fire and when they recover', () => {
+      const topicId = logicalIdOf(template, 'AWS::SNS::Topic', 'TopicName', 'esync-dev-core-alarms');
+      const roles = ['dlq-depth', 'failure-rate', 'conflict-rate', 'latency', 'runs-failed'];
 
-    for (const role of roles) {
-      const props = alarm(`esync-dev-${name}-${role}`).Properties;
-      expect(props.AlarmActions, role).toEqual([{ Ref: topicId }]);
-      expect(props.OKActions, role).toEqual([{ Ref: topicId }]);
-      expect(props.TreatMissingData, role).toBe('notBreaching');
-    }
-  });
-
-  it('fire on any message in the load DLQ', () => {
-    const dlqId = logicalIdOf(template, 'AWS::SQS::Queue', 'QueueName', `esync-dev-${name}-load-dlq`);
-
-    expect(alarm(`esync-dev-${name}-dlq-depth`).Properties).toMatchObject({
-      MetricName: 'ApproximateNumberOfMessagesVisible',
-      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId, 'QueueName'] } }],
-      ComparisonOperator: 'GreaterThanThreshold',
-      Threshold: 0,
+      for (const role of roles) {
+        const props = alarm(`esync-dev-${name}-${role}`).Properties;
+        expect(props.AlarmActions, role).toEqual([{ Ref: topicId }]);
+        expect(props.OKActions, role).toEqual([{ Ref: topicId }]);
+        expect(props.TreatMissingData, role).toBe('notBreaching');
+      }
     });
-  });
 
-  it('fire above the pipeline’s failure and conflict rates, computed from the Load metrics', () => {
-    const failure = alarm(`esync-dev-${name}-failure-rate`).Properties;
-    const conflict = alarm(`esync-dev-${name}-conflict-rate`).Properties;
-    const metricsOf = (p: Record<string, unknown>) =>
-      (p.Metrics as Array<{ MetricStat?: { Metric: { Namespace: string; MetricName: string; Dimensions: unknown } } }>)
-        .flatMap((m) => (m.MetricStat ? [m.MetricStat.Metric] : []));
+    it('fire on any message in the load DLQ', () => {
+      const dlqId = logicalIdOf(template, 'AWS::SQS::Queue', 'QueueName', `esync-dev-${name}-load-dlq`);
 
-    expect(failure.Threshold).toBe(pipeline.alerts.failureRate);
-    expect(conflict.Threshold).toBe(pipeline.alerts.conflictRate);
-    for (const metric of [...metricsOf(failure), ...metricsOf(conflict)])
-      expect(metric).toMatchObject({
-        Namespace: 'ESync',
-        Dimensions: expect.arrayContaining([
-          { Name: 'pipeline', Value: name },
-          { Name: 'service', Value: 'esync-load' },
-        ]),
+      expect(alarm(`esync-dev-${name}-dlq-depth`).Properties).toMatchObject({
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId, 'QueueName'] } }],
+        ComparisonOperator: 'GreaterThanThreshold',
+        Threshold: 0,
       });
-    expect(metricsOf(conflict).map((m) => m.MetricName).sort()).toEqual(['Conflicts', 'RecordsProcessed']);
-  });
-
-  it('fire when the oldest load message is older than the pipeline’s latency limit', () => {
-    expect(alarm(`esync-dev-${name}-latency`).Properties).toMatchObject({
-      MetricName: 'ApproximateAgeOfOldestMessage',
-      Threshold: pipeline.alerts.latencyMs / 1000,
     });
-  });
 
-  it('fire on failed or timed-out runs', () => {
-    const names = JSON.stringify(alarm(`esync-dev-${name}-runs-failed`).Properties.Metrics);
+    it('fire above the pipeline’s failure and conflict rates, computed from the Load metrics', () => {
+      const failure = alarm(`esync-dev-${name}-failure-rate`).Properties;
+      const conflict = alarm(`esync-dev-${name}-conflict-rate`).Properties;
+      const metricsOf = (p: Record<string, unknown>) =>
+        (
+          p.Metrics as Array<{
+            MetricStat?: { Metric: { Namespace: string; MetricName: string; Dimensions: unknown } };
+          }>
+        ).flatMap((m) => (m.MetricStat ? [m.MetricStat.Metric] : []));
 
-    expect(names).toContain('ExecutionsFailed');
-    expect(names).toContain('ExecutionsTimedOut');
-  });
+      expect(failure.Threshold).toBe(pipeline.alerts.failureRate);
+      expect(conflict.Threshold).toBe(pipeline.alerts.conflictRate);
+      for (const metric of [...metricsOf(failure), ...metricsOf(conflict)])
+        expect(metric).toMatchObject({
+          Namespace: 'ESync',
+          Dimensions: expect.arrayContaining([
+            { Name: 'pipeline', Value: name },
+            { Name: 'service', Value: 'esync-load' },
+          ]),
+        });
+      expect(
+        metricsOf(conflict)
+          .map((m) => m.MetricName)
+          .sort(),
+      ).toEqual(['Conflicts', 'RecordsProcessed']);
+    });
 
-  it('have a dashboard', () => {
-    const dashboard = resourceNamed(template, 'AWS::CloudWatch::Dashboard', 'DashboardName', `esync-dev-${name}-dashboard`);
-    const body = JSON.stringify(dashboard.Properties.DashboardBody);
+    it('fire when the oldest load message is older than the pipeline’s latency limit', () => {
+      expect(alarm(`esync-dev-${name}-latency`).Properties).toMatchObject({
+        MetricName: 'ApproximateAgeOfOldestMessage',
+        Threshold: pipeline.alerts.latencyMs / 1000,
+      });
+    });
 
-    for (const title of ['Throughput', 'Latency', 'Errors', 'Conflicts', 'Queue depth', 'DLQ depth']) expect(body).toContain(title);
-  });
-});
+    it('fire on failed or timed-out runs', () => {
+      const names = JSON.stringify(alarm(`esync-dev-${name}-runs-failed`).Properties.Metrics);
+
+      expect(names).toContain('ExecutionsFailed');
+      expect(names).toContain('ExecutionsTimedOut');
+    });
+
+    it('have a dashboard', () => {
+      const dashboard = resourceNamed(
+        template,
+        'AWS::CloudWatch::Dashboard',
+        'DashboardName',
+        `esync-dev-${name}-dashboard`,
+      );
+      const body = JSON.stringify(dashboard.Properties.DashboardBody);
+
+      for (const title of ['Throughput', 'Latency', 'Errors', 'Conflicts', 'Queue depth', 'DLQ depth'])
+        expect(body).toContain(title);
+    });
+  },
+);
 
 describe('observability', () => {
   it('alarms on the CDC route’s DLQ only for pipelines with CDC', () => {
-    const names = Object.values(resourcesOf(template, 'AWS::CloudWatch::Alarm')).map((a) => a.Properties.AlarmName);
+    const names = Object.values(resourcesOf(template, 'AWS::CloudWatch::Alarm')).map(
+      (a) => a.Properties.AlarmName,
+    );
 
-    expect(names.filter((n) => String(n).endsWith('-cdc-dlq-depth'))).toEqual(['esync-dev-stock-cdc-cdc-dlq-depth']);
+    const cdcAlarms = FIXTURE_PIPELINES.map((p) => `esync-dev-${p.name}-cdc-dlq-depth`).filter((n) =>
+      names.includes(n),
+    );
+
+    expect(cdcAlarms).toEqual(['esync-dev-stock-cdc-cdc-dlq-depth']);
   });
 
-  it('reads the metric names and namespace the Load handler emits', () => {
+  it('reads the metric names and namespace that shared/lambda/observability.ts defines', () => {
     expect(ESYNC_METRICS.namespace).toBe(METRICS_NAMESPACE);
-    for (const key of ['processed', 'loaded', 'skipped', 'failed', 'quarantined', 'deadLettered', 'conflicts'] as const) {
+    for (const key of [
+      'processed',
+      'loaded',
+      'skipped',
+      'failed',
+      'quarantined',
+      'deadLettered',
+      'conflicts',
+    ] as const) {
       const emitted = Object.values(METRIC) as string[];
       expect(emitted, key).toContain(ESYNC_METRICS[key]);
     }

@@ -36,7 +36,8 @@ describe.each(FIXTURE_PIPELINES.map((p) => [p.name, p] as const))('pipeline %s',
     const fnId = logicalIdOf(template, 'AWS::Lambda::Function', 'FunctionName', `esync-dev-${name}-load-fn`);
 
     const mappings = Object.values(resourcesOf(template, 'AWS::Lambda::EventSourceMapping')).filter(
-      (m) => JSON.stringify(m.Properties.EventSourceArn) === JSON.stringify({ 'Fn::GetAtt': [queueId, 'Arn'] }),
+      (m) =>
+        JSON.stringify(m.Properties.EventSourceArn) === JSON.stringify({ 'Fn::GetAtt': [queueId, 'Arn'] }),
     );
 
     expect(mappings).toHaveLength(1);
@@ -63,7 +64,12 @@ describe.each(FIXTURE_PIPELINES.map((p) => [p.name, p] as const))('pipeline %s',
 
 describe('triggers', () => {
   it('starts a scheduled pipeline’s state machine on its schedule with trigger "schedule"', () => {
-    const smId = logicalIdOf(template, 'AWS::StepFunctions::StateMachine', 'StateMachineName', 'esync-dev-accounts-sync-sm');
+    const smId = logicalIdOf(
+      template,
+      'AWS::StepFunctions::StateMachine',
+      'StateMachineName',
+      'esync-dev-accounts-sync-sm',
+    );
 
     const rule = resourceNamed(template, 'AWS::Events::Rule', 'Name', 'esync-dev-accounts-sync-schedule');
 
@@ -107,9 +113,11 @@ describe('triggers', () => {
       const policies = Object.values(resourcesOf(template, 'AWS::SQS::QueuePolicy')).filter((p) =>
         JSON.stringify(p.Properties.Queues).includes(`"${id}"`),
       );
-      const allows = policies.flatMap(
-        (p) => (p.Properties.PolicyDocument as { Statement: Array<Record<string, unknown>> }).Statement,
-      ).filter((s) => s.Effect === 'Allow');
+      const allows = policies
+        .flatMap(
+          (p) => (p.Properties.PolicyDocument as { Statement: Array<Record<string, unknown>> }).Statement,
+        )
+        .filter((s) => s.Effect === 'Allow');
 
       expect(allows).toEqual([
         expect.objectContaining({
@@ -124,15 +132,26 @@ describe('triggers', () => {
 
 describe('target tables', () => {
   it('creates the table ESync owns for a DynamoDB target that names none, keyed by keyAttribute', () => {
-    const table = resourceNamed(template, 'AWS::DynamoDB::Table', 'TableName', 'esync-dev-accounts-sync-target');
+    const table = resourceNamed(
+      template,
+      'AWS::DynamoDB::Table',
+      'TableName',
+      'esync-dev-accounts-sync-target',
+    );
 
     expect(table.Properties.KeySchema).toEqual([{ AttributeName: 'accountId', KeyType: 'HASH' }]);
     expect(table.Properties.BillingMode).toBe('PAY_PER_REQUEST');
   });
 
   it('creates no table for targets that are not DynamoDB', () => {
-    const names = Object.values(resourcesOf(template, 'AWS::DynamoDB::Table')).map((t) => t.Properties.TableName);
+    const names = Object.values(resourcesOf(template, 'AWS::DynamoDB::Table')).map(
+      (t) => t.Properties.TableName,
+    );
 
-    expect(names.sort()).toEqual(['esync-dev-accounts-sync-target', 'esync-dev-core-idempotency', 'esync-dev-core-state']);
+    expect(names.sort()).toEqual([
+      'esync-dev-accounts-sync-target',
+      'esync-dev-core-idempotency',
+      'esync-dev-core-state',
+    ]);
   });
 });

@@ -22,7 +22,9 @@ const asList = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
 /** Every policy statement of the template: identity policies, key, queue, bucket and topic policies. */
 function allStatements(): Array<{ owner: string; statement: Statement }> {
   const documents: Array<[string, unknown]> = [];
-  for (const [id, r] of Object.entries(template.toJSON().Resources as Record<string, { Properties?: Record<string, unknown> }>)) {
+  for (const [id, r] of Object.entries(
+    template.toJSON().Resources as Record<string, { Properties?: Record<string, unknown> }>,
+  )) {
     const p = r.Properties ?? {};
     if (p.PolicyDocument) documents.push([id, p.PolicyDocument]);
     if (p.KeyPolicy) documents.push([id, p.KeyPolicy]);
@@ -50,18 +52,28 @@ describe('IAM', () => {
   it('allows no wildcard action in any policy: no "*", no "service:*", no "service:Prefix*"', () => {
     const wildcards = allStatements()
       .filter(({ statement }) => statement.Effect === 'Allow')
-      .flatMap(({ owner, statement }) => asList(statement.Action).filter((a) => a.includes('*')).map((a) => `${owner}: ${a}`));
+      .flatMap(({ owner, statement }) =>
+        asList(statement.Action)
+          .filter((a) => a.includes('*'))
+          .map((a) => `${owner}: ${a}`),
+      );
 
     expect(wildcards).toEqual([]);
   });
 
   it('grants resource "*" only for X-Ray and Step Functions log delivery, which have no resource-level permissions', () => {
     const onAnyResource = allStatements()
-      .filter(({ owner, statement }) => statement.Effect === 'Allow' && statement.Resource === '*' && !owner.startsWith('Encryption'))
+      .filter(
+        ({ owner, statement }) =>
+          statement.Effect === 'Allow' && statement.Resource === '*' && !owner.startsWith('Encryption'),
+      )
       .flatMap(({ statement }) => asList(statement.Action));
 
     expect(onAnyResource.length).toBeGreaterThan(0);
-    for (const action of onAnyResource) expect(action).toMatch(/^(xray:|logs:(Create|Delete|Get|List|Update)LogDelivery$|logs:(DescribeLogGroups|DescribeResourcePolicies|PutResourcePolicy|ListLogDeliveries)$)/);
+    for (const action of onAnyResource)
+      expect(action).toMatch(
+        /^(xray:|logs:(Create|Delete|Get|List|Update)LogDelivery$|logs:(DescribeLogGroups|DescribeResourcePolicies|PutResourcePolicy|ListLogDeliveries)$)/,
+      );
   });
 
   it('attaches no managed policy to any role', () => {
@@ -70,7 +82,12 @@ describe('IAM', () => {
   });
 
   it('lets a Load function write its own pipeline’s target table and no other', () => {
-    const tableId = logicalIdOf(template, 'AWS::DynamoDB::Table', 'TableName', 'esync-dev-accounts-sync-target');
+    const tableId = logicalIdOf(
+      template,
+      'AWS::DynamoDB::Table',
+      'TableName',
+      'esync-dev-accounts-sync-target',
+    );
     const tableArn = JSON.stringify({ 'Fn::GetAtt': [tableId, 'Arn'] });
 
     const own = grants(roleStatements('esync-dev-accounts-sync-load-fn'), 'dynamodb:PutItem');
@@ -91,6 +108,18 @@ describe('IAM', () => {
     expect(secretArns('esync-dev-stock-cdc-load-fn')).toBe('[]');
   });
 
+  it('lets the webhook function send only to the load queues of pipelines that take webhooks', () => {
+    const queueArn = (name: string) =>
+      JSON.stringify({ 'Fn::GetAtt': [logicalIdOf(template, 'AWS::SQS::Queue', 'QueueName', name), 'Arn'] });
+    const sends = JSON.stringify(
+      grants(roleStatements('esync-dev-core-webhook'), 'sqs:SendMessage').map((s) => s.Resource),
+    );
+
+    expect(sends).toContain(queueArn('esync-dev-issues-hook-load'));
+    expect(sends).not.toContain(queueArn('esync-dev-accounts-sync-load'));
+    expect(sends).not.toContain(queueArn('esync-dev-stock-cdc-load'));
+  });
+
   it('lets the management API start runs and the webhook only send to load queues', () => {
     expect(grants(roleStatements('esync-dev-core-api'), 'states:StartExecution')).toHaveLength(1);
     expect(grants(roleStatements('esync-dev-core-webhook'), 'states:StartExecution')).toHaveLength(0);
@@ -100,13 +129,15 @@ describe('IAM', () => {
 });
 
 describe('encryption and TLS', () => {
-  const keyId = () => logicalIdOf(template, 'AWS::KMS::Key', 'Description', 'ESync data key (esync-dev-core-key)');
+  const keyId = () =>
+    logicalIdOf(template, 'AWS::KMS::Key', 'Description', 'ESync data key (esync-dev-core-key)');
 
   it('encrypts every queue with the stage key', () => {
     const queues = Object.entries(resourcesOf(template, 'AWS::SQS::Queue'));
 
     expect(queues.length).toBe(7);
-    for (const [id, q] of queues) expect(q.Properties.KmsMasterKeyId, id).toEqual({ 'Fn::GetAtt': [keyId(), 'Arn'] });
+    for (const [id, q] of queues)
+      expect(q.Properties.KmsMasterKeyId, id).toEqual({ 'Fn::GetAtt': [keyId(), 'Arn'] });
   });
 
   it('encrypts every table with the stage key, with point-in-time recovery', () => {
@@ -132,7 +163,9 @@ describe('encryption and TLS', () => {
 
   it('denies requests without TLS on every queue, bucket and the alarm topic', () => {
     const denied = allStatements()
-      .filter(({ statement: s }) => s.Effect === 'Deny' && s.Condition?.Bool?.['aws:SecureTransport'] === 'false')
+      .filter(
+        ({ statement: s }) => s.Effect === 'Deny' && s.Condition?.Bool?.['aws:SecureTransport'] === 'false',
+      )
       .map(({ owner }) => owner);
     const policiesOf = (type: string) => Object.keys(resourcesOf(template, type));
 

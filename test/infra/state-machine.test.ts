@@ -3,7 +3,14 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LAMBDA_SERVICE_ERRORS } from '../../infra/constructs/sync-state-machine.ts';
 import { TASK_STATES } from '../../shared/usecases/contracts.ts';
-import { type AslDefinition, type AslState, FIXTURE_PIPELINES, fixtureTemplate, resourceNamed, stateMachineDefinition } from './fixtures.ts';
+import {
+  type AslDefinition,
+  type AslState,
+  FIXTURE_PIPELINES,
+  fixtureTemplate,
+  resourceNamed,
+  stateMachineDefinition,
+} from './fixtures.ts';
 
 let template: Template;
 let definition: AslDefinition;
@@ -55,11 +62,26 @@ describe('the run state machine', () => {
     const tasks = allStates(definition).filter(([, s]) => s.Type === 'Task');
 
     expect(tasks.map(([n]) => n).sort()).toEqual(
-      ['AwaitLoad', 'Cleanup', 'Discover', 'Extract', 'ExtractFromManifest', 'Plan', 'RecordFailure', 'Verify'].sort(),
+      [
+        'AwaitLoad',
+        'Cleanup',
+        'Discover',
+        'Extract',
+        'ExtractFromManifest',
+        'Plan',
+        'RecordFailure',
+        'Verify',
+      ].sort(),
     );
     for (const [name, task] of tasks) {
-      const retry = task.Retry?.find((r) => (r.ErrorEquals as string[]).includes('Lambda.TooManyRequestsException'));
-      expect(retry, name).toMatchObject({ ErrorEquals: LAMBDA_SERVICE_ERRORS, BackoffRate: 2, JitterStrategy: 'FULL' });
+      const retry = task.Retry?.find((r) =>
+        (r.ErrorEquals as string[]).includes('Lambda.TooManyRequestsException'),
+      );
+      expect(retry, name).toMatchObject({
+        ErrorEquals: LAMBDA_SERVICE_ERRORS,
+        BackoffRate: 2,
+        JitterStrategy: 'FULL',
+      });
       expect(retry?.MaxAttempts as number, name).toBeGreaterThan(1);
     }
   });
@@ -104,7 +126,12 @@ describe('the run state machine', () => {
   });
 
   it('logs ALL with execution data, traces with X-Ray and is a Standard workflow', () => {
-    const sm = resourceNamed(template, 'AWS::StepFunctions::StateMachine', 'StateMachineName', 'esync-dev-stock-cdc-sm');
+    const sm = resourceNamed(
+      template,
+      'AWS::StepFunctions::StateMachine',
+      'StateMachineName',
+      'esync-dev-stock-cdc-sm',
+    );
 
     expect(sm.Properties).toMatchObject({
       StateMachineType: 'STANDARD',
@@ -120,7 +147,10 @@ describe('the run state machine', () => {
 });
 
 describe('the run state machine, executed by the local interpreter', () => {
-  type Handler = (input: { FunctionName: string; Payload: Record<string, unknown> }) => Promise<{ Payload: unknown }>;
+  type Handler = (input: {
+    FunctionName: string;
+    Payload: Record<string, unknown>;
+  }) => Promise<{ Payload: unknown }>;
 
   function runWith(handlers: Record<string, Handler>, input: Record<string, unknown>) {
     const calls: Array<{ state: string; payload: Record<string, unknown> }> = [];
@@ -136,12 +166,19 @@ describe('the run state machine, executed by the local interpreter', () => {
     const machine = new StateMachine(definition as never, { validationOptions: { checkArn: false } });
     const execution = machine.run(input as never, {
       overrides: { taskResourceLocalHandlers: recording as never, waitTimeOverrides: { WaitForLoad: 0 } },
-      context: { Execution: { Name: 'run-42', Id: 'arn:aws:states:us-east-1:1:execution:esync-dev-accounts-sync-sm:run-42' } } as never,
+      context: {
+        Execution: {
+          Name: 'run-42',
+          Id: 'arn:aws:states:us-east-1:1:execution:esync-dev-accounts-sync-sm:run-42',
+        },
+      } as never,
     });
     return { result: execution.result, calls };
   }
 
-  const ok = (payload: unknown): Handler => async () => ({ Payload: payload });
+  const ok =
+    (payload: unknown): Handler =>
+    async () => ({ Payload: payload });
 
   it('runs every phase, loops Extract on its continuation and AwaitLoad until the load is done', async () => {
     let extractCalls = 0;
@@ -149,16 +186,34 @@ describe('the run state machine, executed by the local interpreter', () => {
     const { result, calls } = runWith(
       {
         Discover: ok({ fields: 3, primaryKey: ['id'], incremental: true }),
-        Plan: ok({ partitionCount: 1, partitions: [{ id: 'p0', spec: {} }], window: { from: null, to: 'now' } }),
+        Plan: ok({
+          partitionCount: 1,
+          partitions: [{ id: 'p0', spec: {} }],
+          window: { from: null, to: 'now' },
+        }),
         Extract: async () => {
           extractCalls += 1;
           return extractCalls === 1
-            ? { Payload: { done: false, continuation: { cursor: { values: [1], key: 'a' }, seq: 1 }, extracted: 5, messages: 1 } }
+            ? {
+                Payload: {
+                  done: false,
+                  continuation: { cursor: { values: [1], key: 'a' }, seq: 1 },
+                  extracted: 5,
+                  messages: 1,
+                },
+              }
             : { Payload: { done: true, continuation: null, extracted: 2, messages: 1 } };
         },
         AwaitLoad: async () => {
           awaitCalls += 1;
-          return { Payload: { done: awaitCalls > 1, extracted: 7, accounted: awaitCalls > 1 ? 7 : 3, pendingMessages: 0 } };
+          return {
+            Payload: {
+              done: awaitCalls > 1,
+              extracted: 7,
+              accounted: awaitCalls > 1 ? 7 : 3,
+              pendingMessages: 0,
+            },
+          };
         },
         Verify: ok({ status: 'passed', compared: 7, mismatches: 0 }),
         Cleanup: ok({ checkpointAdvanced: true, reportKey: 'reports/x.json' }),
@@ -168,8 +223,21 @@ describe('the run state machine, executed by the local interpreter', () => {
 
     await result;
 
-    const run = { pipeline: 'accounts-sync', runId: 'run-42', executionArn: expect.stringContaining(':run-42') };
-    expect(calls.map((c) => c.state)).toEqual(['Discover', 'Plan', 'Extract', 'Extract', 'AwaitLoad', 'AwaitLoad', 'Verify', 'Cleanup']);
+    const run = {
+      pipeline: 'accounts-sync',
+      runId: 'run-42',
+      executionArn: expect.stringContaining(':run-42'),
+    };
+    expect(calls.map((c) => c.state)).toEqual([
+      'Discover',
+      'Plan',
+      'Extract',
+      'Extract',
+      'AwaitLoad',
+      'AwaitLoad',
+      'Verify',
+      'Cleanup',
+    ]);
     expect(calls[0]?.payload).toEqual({ ...run, trigger: 'manual', requestedBy: 'arn:aws:iam::1:user/ops' });
     expect(calls[1]?.payload).toEqual(run);
     expect(calls[2]?.payload).toEqual({ ...run, partition: { id: 'p0', spec: {} } });
@@ -183,7 +251,10 @@ describe('the run state machine, executed by the local interpreter', () => {
 
   it('does not let the execution input override the run reference', async () => {
     const { result, calls } = runWith(
-      { Discover: async () => Promise.reject(Object.assign(new Error('stop'), { name: 'ConfigError' })), RecordFailure: ok({}) },
+      {
+        Discover: async () => Promise.reject(Object.assign(new Error('stop'), { name: 'ConfigError' })),
+        RecordFailure: ok({}),
+      },
       { trigger: 'api', pipeline: 'other', runId: 'spoofed' },
     );
 
@@ -196,7 +267,10 @@ describe('the run state machine, executed by the local interpreter', () => {
     const { result, calls } = runWith(
       {
         Discover: ok({ fields: 1, primaryKey: ['id'], incremental: false }),
-        Plan: async () => Promise.reject(Object.assign(new Error('relation "accounts" does not exist'), { name: 'ConnectorError' })),
+        Plan: async () =>
+          Promise.reject(
+            Object.assign(new Error('relation "accounts" does not exist'), { name: 'ConnectorError' }),
+          ),
         RecordFailure: ok({ recorded: true }),
       },
       { trigger: 'schedule' },

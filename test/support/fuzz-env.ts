@@ -8,7 +8,12 @@ import {
 } from '@aws-sdk/client-sqs';
 import { provisionResources } from '../../infra/local/provision.ts';
 import { startSecretsServer } from '../../infra/local/secrets-server.ts';
-import { LOCAL_ACCOUNT_ID, LOCAL_CREDENTIALS, LOCAL_REGION, startLocalServers } from '../../infra/local/servers.ts';
+import {
+  LOCAL_ACCOUNT_ID,
+  LOCAL_CREDENTIALS,
+  LOCAL_REGION,
+  startLocalServers,
+} from '../../infra/local/servers.ts';
 import type { QueueSpec, TableSpec } from '../../infra/local/template.ts';
 import {
   idempotencyTableName,
@@ -139,11 +144,14 @@ export async function startFuzzEnv(options: FuzzEnvOptions): Promise<FuzzEnv> {
         ),
       ),
   ];
-  await provisionResources({ queues, tables, buckets: [{ logicalId: 'DataBucket', name: dataBucket }] }, {
-    sqs,
-    dynamodb,
-    s3,
-  });
+  await provisionResources(
+    { queues, tables, buckets: [{ logicalId: 'DataBucket', name: dataBucket }] },
+    {
+      sqs,
+      dynamodb,
+      s3,
+    },
+  );
 
   const env: Record<string, string> = {
     ESYNC_STAGE: stage,

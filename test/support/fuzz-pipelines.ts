@@ -4,7 +4,12 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { formatPath } from '../../shared/pipeline/issue-path.ts';
-import { formatProblem, loadPipelineFiles, type Problem, parsePipelineText } from '../../shared/pipeline/load.ts';
+import {
+  formatProblem,
+  loadPipelineFiles,
+  type Problem,
+  parsePipelineText,
+} from '../../shared/pipeline/load.ts';
 
 /**
  * The pipeline-file half of the bad-input suite: the four example pipelines, broken one way at a
@@ -54,9 +59,16 @@ export interface PipelineFuzzReport {
   readonly threw: number;
   /** Cases whose answer broke a rule (accepted when it must reject, problem without file/line/field, stack trace). */
   readonly failed: number;
-  readonly byKind: Record<PipelineMutation, { cases: number; rejected: number; stillValid: number; failed: number }>;
+  readonly byKind: Record<
+    PipelineMutation,
+    { cases: number; rejected: number; stillValid: number; failed: number }
+  >;
   /** Up to 20 failing cases with their defects. */
-  readonly failures: ReadonlyArray<{ kind: PipelineMutation; description: string; defects: readonly string[] }>;
+  readonly failures: ReadonlyArray<{
+    kind: PipelineMutation;
+    description: string;
+    defects: readonly string[];
+  }>;
 }
 
 type Segment = string | number;
@@ -113,7 +125,12 @@ function kindOfValue(node: unknown): ValueKind {
   return 'string';
 }
 
-function collectPaths(node: unknown, prefix: Segment[], out: BasePipeline['paths'][number][], maps: Segment[][]) {
+function collectPaths(
+  node: unknown,
+  prefix: Segment[],
+  out: BasePipeline['paths'][number][],
+  maps: Segment[][],
+) {
   if (isMap(node)) {
     maps.push(prefix);
     for (const pair of node.items) {
@@ -173,10 +190,7 @@ function linesOf(text: string, segments: readonly Segment[]): number[] {
   return found;
 }
 
-function mutateDocument(
-  base: BasePipeline,
-  change: (doc: ReturnType<typeof parseDocument>) => void,
-): string {
+function mutateDocument(base: BasePipeline, change: (doc: ReturnType<typeof parseDocument>) => void): string {
   const doc = parseDocument(base.text);
   change(doc);
   return doc.toString();
@@ -184,14 +198,21 @@ function mutateDocument(
 
 const valueOfKind: Record<ValueKind, fc.Arbitrary<unknown>> = {
   string: fc.constantFrom('text', 'yes', '12abc', '', 'rate(5 minutes)', 'esync/x'),
-  number: fc.oneof(fc.integer({ min: -1000, max: 100_000 }), fc.double({ noNaN: true, noDefaultInfinity: true })),
+  number: fc.oneof(
+    fc.integer({ min: -1000, max: 100_000 }),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+  ),
   boolean: fc.boolean(),
   null: fc.constant(null),
   list: fc.array(fc.oneof(fc.string({ maxLength: 8 }), fc.integer()), { minLength: 0, maxLength: 3 }),
-  mapping: fc.dictionary(fc.stringMatching(/^[a-z]{1,8}$/), fc.oneof(fc.string({ maxLength: 8 }), fc.integer()), {
-    minKeys: 1,
-    maxKeys: 3,
-  }),
+  mapping: fc.dictionary(
+    fc.stringMatching(/^[a-z]{1,8}$/),
+    fc.oneof(fc.string({ maxLength: 8 }), fc.integer()),
+    {
+      minKeys: 1,
+      maxKeys: 3,
+    },
+  ),
 };
 
 /** A value of a different kind from `kind` (a list for a string, a number for a mapping...). */
@@ -215,7 +236,22 @@ function compiles(pattern: string): boolean {
 export const badRegex: fc.Arbitrary<string> = fc
   .tuple(
     fc.stringMatching(/^[a-z0-9^$.]{0,6}$/),
-    fc.constantFrom('(', ')', '[', '[a-', '*', '+', '?', 'a{2,1}', '[z-a]', '(?<', '(?<n>a)(?<n>b)', 'a**', '(?', '\\'),
+    fc.constantFrom(
+      '(',
+      ')',
+      '[',
+      '[a-',
+      '*',
+      '+',
+      '?',
+      'a{2,1}',
+      '[z-a]',
+      '(?<',
+      '(?<n>a)(?<n>b)',
+      'a**',
+      '(?',
+      '\\',
+    ),
     fc.stringMatching(/^[a-z0-9.]{0,6}$/),
   )
   .map(([before, broken, after]) => `${before}${broken}${after}`)
@@ -240,7 +276,14 @@ export const badSchedule: fc.Arbitrary<string> = fc.oneof(
   fc.stringMatching(/^[A-Z]{3,6}$/).map((token) => `cron(${token} 0 * * ? *)`),
   fc.integer({ min: 60, max: 999 }).map((step) => `cron(0/${step} * * * ? *)`),
   fc.integer({ min: -10, max: 0 }).map((n) => `rate(${n} minutes)`),
-  fc.constantFrom('rate(1 hours)', 'rate(5 minute)', 'rate(2 weeks)', 'rate(five minutes)', 'rate(5minutes)', 'rate()'),
+  fc.constantFrom(
+    'rate(1 hours)',
+    'rate(5 minute)',
+    'rate(2 weeks)',
+    'rate(five minutes)',
+    'rate(5minutes)',
+    'rate()',
+  ),
   fc.stringMatching(/^[a-z ]{1,20}$/).filter((s) => !/^(rate|cron)\(/.test(s)),
 );
 
@@ -273,15 +316,13 @@ function brokenYaml(base: BasePipeline): fc.Arbitrary<PipelineCase> {
       mustReject: true,
       description: `duplicate key appended: ${line}`,
     })),
-    fc
-      .constantFrom(...candidates.filter(({ line }) => /^\s+/.test(line)))
-      .map(({ line, index }) => ({
-        kind: 'broken-yaml' as const,
-        file: base.file,
-        text: [...lines.slice(0, index), line.replace(/^\s+/, '\t'), ...lines.slice(index + 1)].join('\n'),
-        mustReject: true,
-        description: `line ${index + 1}: indented with a tab`,
-      })),
+    fc.constantFrom(...candidates.filter(({ line }) => /^\s+/.test(line))).map(({ line, index }) => ({
+      kind: 'broken-yaml' as const,
+      file: base.file,
+      text: [...lines.slice(0, index), line.replace(/^\s+/, '\t'), ...lines.slice(index + 1)].join('\n'),
+      mustReject: true,
+      description: `line ${index + 1}: indented with a tab`,
+    })),
   );
 }
 
@@ -383,10 +424,13 @@ function casesFor(base: BasePipeline, kind: PipelineMutation): fc.Arbitrary<Pipe
       return brokenYaml(base);
     case 'byte-flip':
       return fc
-        .array(fc.tuple(fc.nat({ max: Buffer.byteLength(base.text) - 1 }), fc.integer({ min: 1, max: 255 })), {
-          minLength: 1,
-          maxLength: 8,
-        })
+        .array(
+          fc.tuple(fc.nat({ max: Buffer.byteLength(base.text) - 1 }), fc.integer({ min: 1, max: 255 })),
+          {
+            minLength: 1,
+            maxLength: 8,
+          },
+        )
         .map((flips) => {
           const bytes = Buffer.from(base.text, 'utf8');
           for (const [at, mask] of flips) bytes[at] = (bytes[at] ?? 0) ^ mask;
@@ -422,7 +466,8 @@ function problemDefects(problem: Problem, file: string, lineCount: number): stri
     defects.push(`line ${problem.line} outside the file (${lineCount} lines): ${text}`);
   if (!Number.isInteger(problem.col) || problem.col < 1) defects.push(`column ${problem.col}: ${text}`);
   if (problem.message.trim() === '') defects.push(`empty message: ${text}`);
-  if (/\n\s+at\s|\[object Object\]/.test(problem.message)) defects.push(`stack trace or object dump: ${text}`);
+  if (/\n\s+at\s|\[object Object\]/.test(problem.message))
+    defects.push(`stack trace or object dump: ${text}`);
   if (problem.path === '' && !FILE_LEVEL.test(problem.message)) defects.push(`names no field: ${text}`);
   return defects;
 }
@@ -456,7 +501,9 @@ export function checkPipelineCase(c: PipelineCase): PipelineCaseResult {
     if (lines && lines.length > 0) {
       const exact = naming.filter((p) => p.path === field);
       if (exact.length > 0 && !exact.some((p) => lines.includes(p.line)))
-        defects.push(`problem about ${field} points at line ${exact[0]?.line}, the field is on line ${lines.join('/')}`);
+        defects.push(
+          `problem about ${field} points at line ${exact[0]?.line}, the field is on line ${lines.join('/')}`,
+        );
     }
   }
   return { outcome: 'rejected', problems: formatted, defects };
@@ -477,7 +524,9 @@ export async function checkThroughFiles(cases: readonly PipelineCase[]): Promise
         const { problems, pipelines } = await loadPipelineFiles([name], { cwd: dir });
         if (c.mustReject && pipelines.length > 0) defects.push(`${c.description}: accepted from a file`);
         for (const problem of problems)
-          defects.push(...problemDefects(problem, name, c.text.split('\n').length).map((d) => `${c.description}: ${d}`));
+          defects.push(
+            ...problemDefects(problem, name, c.text.split('\n').length).map((d) => `${c.description}: ${d}`),
+          );
       } catch (error) {
         defects.push(`${c.description}: loadPipelineFiles threw ${(error as Error).message}`);
       }
@@ -518,13 +567,15 @@ export async function runPipelineFuzz(options: {
     if (result.defects.length > 0) {
       failed++;
       tally.failed++;
-      if (failures.length < 20) failures.push({ kind: c.kind, description: `${c.file}: ${c.description}`, defects: result.defects });
+      if (failures.length < 20)
+        failures.push({ kind: c.kind, description: `${c.file}: ${c.description}`, defects: result.defects });
     }
   }
   const fileDefects = await checkThroughFiles(cases.filter((_, i) => i % 50 === 0));
   if (fileDefects.length > 0) {
     failed += fileDefects.length;
-    for (const d of fileDefects.slice(0, 5)) failures.push({ kind: 'byte-flip', description: 'through files', defects: [d] });
+    for (const d of fileDefects.slice(0, 5))
+      failures.push({ kind: 'byte-flip', description: 'through files', defects: [d] });
   }
   return { cases: cases.length, rejected, stillValid, threw, failed, byKind, failures };
 }

@@ -185,7 +185,8 @@ export async function runRecordFuzz(options: {
   const { pipelines, problems } = await loadPipelineFiles([path.join(options.rootDir, file)]);
   const pipeline = pipelines[0];
   if (!pipeline) throw new Error(`${file} does not load: ${problems.map(formatProblem).join('; ')}`);
-  if (pipeline.target.type !== 'dynamodb') throw new Error(`${file}: the record fuzz needs a DynamoDB target`);
+  if (pipeline.target.type !== 'dynamodb')
+    throw new Error(`${file}: the record fuzz needs a DynamoDB target`);
   const keyAttribute = pipeline.target.keyAttribute;
   const env = await startFuzzEnv({ pipelines: [pipeline] });
   try {

@@ -89,7 +89,11 @@ function pipelineInputs(): PipelineInput[] {
           secret: p.secretName,
           maxBodyBytes: p.maxBodyBytes,
           toleranceSeconds: p.toleranceSeconds,
-          ...(p.scheme === 'hmac' && { header: 'x-signature', algorithm: 'sha256', timestampHeader: 'x-timestamp' }),
+          ...(p.scheme === 'hmac' && {
+            header: 'x-signature',
+            algorithm: 'sha256',
+            timestampHeader: 'x-timestamp',
+          }),
         },
       },
     }),
@@ -102,7 +106,9 @@ function pipelineInputs(): PipelineInput[] {
   return [...webhook, batch];
 }
 
-const GITHUB_PAYLOAD = JSON.parse(readFileSync(path.join(ROOT, 'events/github/issues.opened.json'), 'utf8')) as {
+const GITHUB_PAYLOAD = JSON.parse(
+  readFileSync(path.join(ROOT, 'events/github/issues.opened.json'), 'utf8'),
+) as {
   issue: Record<string, unknown>;
 } & Record<string, unknown>;
 
@@ -124,7 +130,8 @@ type Signing =
 
 /** One generated request, as data; signatures are computed when it is sent, against the clock then. */
 export interface WebhookRecipe {
-  readonly kind: WebhookKind;
+  /** `control`: a valid delivery, which a correct endpoint accepts. */
+  readonly kind: WebhookKind | 'control';
   readonly method: string;
   /** The pipeline segment of `/webhooks/<pipeline>` as sent (already URL-encoded), or a whole path. */
   readonly path: string;
@@ -142,7 +149,11 @@ export interface WebhookRecipe {
 }
 
 const printable = (min: number, max: number) =>
-  fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), minLength: min, maxLength: max });
+  fc.string({
+    unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)),
+    minLength: min,
+    maxLength: max,
+  });
 const hexString = (length: number) => fc.stringMatching(new RegExp(`^[0-9a-f]{${length}}$`));
 const headerName = fc.stringMatching(/^x-[a-z0-9-]{1,20}$/);
 
@@ -255,7 +266,10 @@ const wrongSignature = withValidBody(pipelineArb).chain(([p, body, id]) =>
       ? []
       : [
           fc
-            .oneof(printable(1, 20).filter((t) => !/^\d{1,16}$/.test(t.trim())), fc.constantFrom('-1', '1e9', '12.5'))
+            .oneof(
+              printable(1, 20).filter((t) => !/^\d{1,16}$/.test(t.trim())),
+              fc.constantFrom('-1', '1e9', '12.5'),
+            )
             .map(
               (value): WebhookRecipe => ({
                 ...base('wrong-signature', p, body, id),
@@ -420,7 +434,10 @@ const deepNesting = pipelineArb.chain((p) =>
       const perLevel = shape === 'array' ? 2 : shape === 'object' ? 6 : 8;
       const around = where === 'field' && p.scheme === 'github' ? GITHUB_PAYLOAD_BYTES : 0;
       const room = Math.floor((p.maxBodyBytes - around - 200) / perLevel);
-      const depth = Math.min(room, MIN_ABUSIVE_DEPTH + Math.floor((extra / 1000) * (room - MIN_ABUSIVE_DEPTH)));
+      const depth = Math.min(
+        room,
+        MIN_ABUSIVE_DEPTH + Math.floor((extra / 1000) * (room - MIN_ABUSIVE_DEPTH)),
+      );
       const open = shape === 'array' ? '[' : shape === 'object' ? '{"a":' : '{"a":[';
       const close = shape === 'array' ? ']' : shape === 'object' ? '}' : ']}';
       const nested = `${open.repeat(depth)}1${close.repeat(depth)}`;
@@ -444,7 +461,9 @@ const unknownPipeline = withValidBody(pipelineArb).chain(([p, body, id]) =>
   fc
     .oneof(
       fc.stringMatching(/^[a-z][a-z0-9-]{0,39}$/).filter((name) => !known.has(name)),
-      printable(1, 60).map((s) => encodeURIComponent(s)).filter((s) => !known.has(decodeURIComponent(s))),
+      printable(1, 60)
+        .map((s) => encodeURIComponent(s))
+        .filter((s) => !known.has(decodeURIComponent(s))),
       fc.constantFrom(BATCH_PIPELINE, 'FUZZ-GITHUB', `${p.name}-x`, `${p.name}%00`, '..', '%2e%2e', 'a%2Fb'),
     )
     .map(
@@ -464,7 +483,10 @@ const hugeHeaders = withValidBody(pipelineArb).chain(([p, body, id]) =>
     .oneof(
       fc
         .tuple(headerName, fc.integer({ min: 4_000, max: 13_000 }), printable(1, 1))
-        .map(([name, size, ch]) => ({ headers: [[name, ch.repeat(size)] as const], signing: 'none' as const })),
+        .map(([name, size, ch]) => ({
+          headers: [[name, ch.repeat(size)] as const],
+          signing: 'none' as const,
+        })),
       fc
         .array(fc.tuple(headerName, printable(40, 120)), { minLength: 60, maxLength: 100 })
         .map((headers) => ({ headers, signing: 'garbage' as const })),
@@ -473,7 +495,9 @@ const hugeHeaders = withValidBody(pipelineArb).chain(([p, body, id]) =>
         .map((size) => ({ headers: [] as Array<readonly [string, string]>, signing: 'x'.repeat(size) })),
     )
     .map(({ headers, signing }): WebhookRecipe => {
-      const size = headers.reduce((n, [k, v]) => n + k.length + v.length, 0) + (signing.length > 10 ? signing.length : 0);
+      const size =
+        headers.reduce((n, [k, v]) => n + k.length + v.length, 0) +
+        (signing.length > 10 ? signing.length : 0);
       return {
         ...base('huge-headers', p, body, id),
         extraHeaders: headers,
@@ -668,13 +692,7 @@ function send(baseUrl: URL, spec: HttpRequestSpec, agent: Agent): Promise<HttpAn
         method: spec.method,
         path: spec.path,
         // As a flat list (repeated names allowed), Node adds neither Host nor Content-Length.
-        headers: [
-          'host',
-          baseUrl.host,
-          ...spec.headers.flatMap(([k, v]) => [k, v]),
-          'content-length',
-          String(spec.body.length),
-        ],
+        headers: ['host', baseUrl.host, ...spec.headers.flat(), 'content-length', String(spec.body.length)],
         agent,
       },
       (res) => {
@@ -731,7 +749,8 @@ export function answerDefects(recipe: WebhookRecipe, answer: HttpAnswer): string
   else if (!recipe.expect.includes(answer.status))
     defects.push(`status ${answer.status}, expected ${recipe.expect.join(' or ')}`);
   const message = errorMessageOf(answer);
-  if (message === undefined) defects.push(`no JSON error body (${answer.contentType}): ${answer.body.slice(0, 80)}`);
+  if (message === undefined)
+    defects.push(`no JSON error body (${answer.contentType}): ${answer.body.slice(0, 80)}`);
   else {
     const hint = CLEAR[recipe.kind];
     if (answer.status >= 400 && answer.status < 500 && hint && !hint.test(message))
@@ -770,7 +789,9 @@ export async function startWebhookEndpoint(
       handler: (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyResultV2>;
     };
     const gateway = await startHttpGateway({
-      routes: [{ method: 'POST', path: '/webhooks/{pipeline}', functionName: 'esync-dev-core-webhook-fn', handler }],
+      routes: [
+        { method: 'POST', path: '/webhooks/{pipeline}', functionName: 'esync-dev-core-webhook-fn', handler },
+      ],
       logger: console,
     });
     const url = new URL(gateway.url);
@@ -800,7 +821,7 @@ export async function startWebhookEndpoint(
 /** A valid delivery per pipeline: what a correct endpoint accepts and queues. */
 export function controlRecipes(): WebhookRecipe[] {
   return FUZZ_PIPELINES.map((p) => ({
-    kind: 'unsigned',
+    kind: 'control',
     method: 'POST',
     path: p.name,
     signer: p,
@@ -870,20 +891,25 @@ export async function runWebhookFuzz(options: {
     for (const p of endpoint.env.pipelines) await endpoint.env.drain(p.name);
 
     const byKind = Object.fromEntries(
-      WEBHOOK_KINDS.map((k) => [k, { requests: 0, accepted: 0, status5xx: 0, unexpectedStatus: 0, unclear: 0, statuses: {} }]),
+      WEBHOOK_KINDS.map((k) => [
+        k,
+        { requests: 0, accepted: 0, status5xx: 0, unexpectedStatus: 0, unclear: 0, statuses: {} },
+      ]),
     ) as Record<WebhookKind, KindFigures>;
     const failures: Array<{ kind: WebhookKind; description: string; defects: readonly string[] }> = [];
     let status4xx = 0;
     let transportErrors = 0;
     let sent = 0;
     const chunkSize = 240;
-    for (let chunk = 0; sent < options.requests; chunk++) {
+    while (sent < options.requests) {
       const size = Math.min(chunkSize, options.requests - sent);
       const recipes: WebhookRecipe[] = [];
       // Round-robin over the kinds, so every kind gets its share whatever the total.
       for (let i = 0; i < size; i++) {
         const kind = WEBHOOK_KINDS[(sent + i) % WEBHOOK_KINDS.length] as WebhookKind;
-        recipes.push(...fc.sample(WEBHOOK_ARBITRARIES[kind], { numRuns: 1, seed: options.seed + (sent + i) * 7919 }));
+        recipes.push(
+          ...fc.sample(WEBHOOK_ARBITRARIES[kind], { numRuns: 1, seed: options.seed + (sent + i) * 7919 }),
+        );
       }
       let next = 0;
       const worker = async () => {
@@ -898,7 +924,11 @@ export async function runWebhookFuzz(options: {
           } catch (error) {
             transportErrors++;
             if (failures.length < 20)
-              failures.push({ kind: recipe.kind, description: recipe.description, defects: [`transport: ${(error as Error).message}`] });
+              failures.push({
+                kind: recipe.kind,
+                description: recipe.description,
+                defects: [`transport: ${(error as Error).message}`],
+              });
             continue;
           }
           figures.statuses[answer.status] = (figures.statuses[answer.status] ?? 0) + 1;

@@ -4,9 +4,15 @@ import path from 'node:path';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import { DescribeExecutionCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, ListExecutionsCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalStack, readDevFile, startLocalStack } from '../../../infra/local/stack.ts';
+import {
+  type LocalStack,
+  type LocalStackOptions,
+  readDevFile,
+  startLocalStack,
+} from '../../../infra/local/stack.ts';
 import type { CfnTemplate } from '../../../infra/local/template.ts';
 import { createAwsClients } from '../../../shared/aws/clients.ts';
 import { type Pipeline, pipelineSchema } from '../../../shared/pipeline/schema.ts';
@@ -41,16 +47,19 @@ describe('local stack', () => {
   const handlesBefore = networkHandles();
   const endpointBefore = process.env.AWS_ENDPOINT_URL_SQS;
 
+  const options: LocalStackOptions = {
+    template,
+    pipelines,
+    functionsDir: path.join(fixtures, 'stack-functions'),
+    dataDir,
+    devFile: path.join(dataDir, 'dev.json'),
+    waitOverrideMs: 10,
+    secrets: { 'esync/demo/github': 'hush', 'esync/demo/users-db': { host: '127.0.0.1', port: 5432 } },
+    log: (line) => lines.push(line),
+  };
+
   beforeAll(async () => {
-    stack = await startLocalStack({
-      template,
-      pipelines,
-      functionsDir: path.join(fixtures, 'stack-functions'),
-      dataDir,
-      waitOverrideMs: 10,
-      secrets: { 'esync/demo/github': 'hush', 'esync/demo/users-db': { host: '127.0.0.1', port: 5432 } },
-      log: (line) => lines.push(line),
-    });
+    stack = await startLocalStack(options);
   });
 
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -80,7 +89,7 @@ describe('local stack', () => {
     const dev = readDevFile(path.join(dataDir, 'dev.json'));
 
     // Assess
-    expect(dev).toMatchObject({ version: 1, pid: process.pid, stage: 'dev', apiUrl: stack.apiUrl });
+    expect(dev).toMatchObject({ version: 1, pid: process.pid, stage: 'dev', apiUrl: stack.apiUrl, dataDir });
     expect(dev?.endpoints).toEqual(stack.endpoints);
     expect(dev?.pipelines).toContainEqual({
       name: 'users-sync',
@@ -171,6 +180,46 @@ describe('local stack', () => {
       routeKey: 'GET /runs',
       caller: 'arn:aws:iam::000000000000:user/ops',
     });
+  });
+
+  it('keeps items, dead letters and execution histories across a restart with the same data dir', async () => {
+    // Prepare
+    const dlqUrl = `${stack.endpoints.sqs}/000000000000/esync-dev-users-sync-load-dlq`;
+    await createAwsClients().sqs.send(
+      new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: 'dead letter' }),
+    );
+    const executions = await createAwsClients().sfn.send(
+      new ListExecutionsCommand({
+        stateMachineArn: `${process.env.ESYNC_STATE_MACHINE_ARN_PREFIX}esync-dev-users-sync-sm`,
+      }),
+    );
+    await stack.stop();
+
+    // Act
+    stack = await startLocalStack({ ...options, devFile: path.join(dataDir, 'dev.json') });
+    const clients = createAwsClients();
+    const letters = await clients.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: `${stack.endpoints.sqs}/000000000000/esync-dev-users-sync-load-dlq`,
+      }),
+    );
+    const item = await clients.dynamodb.send(
+      new GetItemCommand({
+        TableName: 'esync-dev-core-state',
+        Key: {
+          pk: { S: 'msg#delivery-1' },
+          sk: { S: 'arn:aws:sqs:us-east-1:000000000000:esync-dev-users-sync-load' },
+        },
+      }),
+    );
+    const described = await clients.sfn.send(
+      new DescribeExecutionCommand({ executionArn: executions.executions?.[0]?.executionArn }),
+    );
+
+    // Assess
+    expect(letters.Messages?.map((m) => m.Body)).toEqual(['dead letter']);
+    expect(item.Item).toBeDefined();
+    expect(described.status).toBe('SUCCEEDED');
   });
 
   it('stops without leaving servers or sockets open and restores the environment', async () => {

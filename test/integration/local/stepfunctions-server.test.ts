@@ -215,7 +215,9 @@ describe('Step Functions emulator', () => {
       discover: { value: 4 },
     });
     expect(events[0]?.executionStartedEventDetails?.input).toBe('{"value":2}');
-    const entered = events.filter((e) => e.stateEnteredEventDetails).map((e) => e.stateEnteredEventDetails?.input);
+    const entered = events
+      .filter((e) => e.stateEnteredEventDetails)
+      .map((e) => e.stateEnteredEventDetails?.input);
     expect(entered).toEqual(['{"value":2}', '{"run":{"runId":"merge-1"},"request":{"value":2}}']);
     const scheduled = events.find((e) => e.type === 'TaskScheduled')?.taskScheduledEventDetails;
     expect(JSON.parse(scheduled?.parameters ?? '{}').Payload).toEqual({ value: 2, runId: 'merge-1' });
@@ -298,7 +300,11 @@ describe('Step Functions emulator with a data dir', () => {
   it('keeps executions and their histories across a restart, reporting a cut one as aborted', async () => {
     // Prepare
     const first = await start();
-    const client = new SFNClient({ endpoint: first.endpoint, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
+    const client = new SFNClient({
+      endpoint: first.endpoint,
+      region: 'us-east-1',
+      credentials: LOCAL_CREDENTIALS,
+    });
     const done = await client.send(
       new StartExecutionCommand({
         stateMachineArn: first.stateMachineArn('pipeline-like'),
@@ -308,17 +314,27 @@ describe('Step Functions emulator with a data dir', () => {
     );
     await first.whenDone(done.executionArn ?? '');
     const cut = await client.send(
-      new StartExecutionCommand({ stateMachineArn: first.stateMachineArn('timeout'), name: 'cut', input: '{}' }),
+      new StartExecutionCommand({
+        stateMachineArn: first.stateMachineArn('timeout'),
+        name: 'cut',
+        input: '{}',
+      }),
     );
     client.destroy();
     await first.stop();
 
     // Act
     const second = await start();
-    const again = new SFNClient({ endpoint: second.endpoint, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
+    const again = new SFNClient({
+      endpoint: second.endpoint,
+      region: 'us-east-1',
+      credentials: LOCAL_CREDENTIALS,
+    });
     try {
       const kept = await again.send(new DescribeExecutionCommand({ executionArn: done.executionArn }));
-      const history = await again.send(new GetExecutionHistoryCommand({ executionArn: done.executionArn, maxResults: 1000 }));
+      const history = await again.send(
+        new GetExecutionHistoryCommand({ executionArn: done.executionArn, maxResults: 1000 }),
+      );
       const aborted = await again.send(new DescribeExecutionCommand({ executionArn: cut.executionArn }));
 
       // Assess

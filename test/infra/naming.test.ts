@@ -1,0 +1,94 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { App, Aspects, Stack } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { describe, expect, it } from 'vitest';
+import { ResourceNamingAspect } from '../../infra/constructs/naming-aspect.ts';
+import { parseStage } from '../../infra/stage.ts';
+import { fixtureApp } from './fixtures.ts';
+
+function stackWithQueue(queueName?: string): Stack {
+  const app = new App({
+    outdir: mkdtempSync(path.join(tmpdir(), 'esync-cdk-')),
+    builtinCloudFormationValidation: false,
+  });
+  const stack = new Stack(app, 'NamingTest');
+  new sqs.Queue(stack, 'Queue', { queueName, enforceSSL: true });
+  Aspects.of(app).add(new ResourceNamingAspect());
+  return stack;
+}
+
+const namingErrors = (stack: Stack) =>
+  Annotations.fromStack(stack).findError(
+    '*',
+    Match.stringLikeRegexp('does not follow esync-<stage>-<pipeline>-<role>'),
+  );
+
+describe('the naming Aspect', () => {
+  it('rejects a resource name outside esync-<stage>-<pipeline>-<role>, naming the value', () => {
+    const stack = stackWithQueue('orders-queue');
+
+    const errors = namingErrors(stack);
+
+    expect(errors).toHaveLength(1);
+    expect(String(errors[0]?.entry.data)).toContain('"orders-queue"');
+  });
+
+  it('rejects a name with an unknown stage', () => {
+    expect(namingErrors(stackWithQueue('esync-qa-orders-load'))).toHaveLength(1);
+  });
+
+  it('reports the violation as an error of the stack, which fails `cdk synth`', () => {
+    const stack = stackWithQueue('Orders_Load');
+
+    const messages = (stack.node.root as App).synth().getStackArtifact(stack.artifactId).messages;
+
+    const errors = messages.filter((m) => m.level === 'error');
+    expect(errors).toHaveLength(1);
+    expect(String(errors[0]?.entry.data)).toContain('"Orders_Load" does not follow');
+    expect(errors[0]?.entry.type).toBe('aws:cdk:error');
+  });
+
+  it('accepts a name that follows the pattern', () => {
+    expect(namingErrors(stackWithQueue('esync-prod-orders-load-dlq'))).toHaveLength(0);
+  });
+
+  it('leaves names CloudFormation generates alone', () => {
+    expect(namingErrors(stackWithQueue(undefined))).toHaveLength(0);
+  });
+
+  it('finds no violation in the ESync stack of any stage', () => {
+    for (const stage of ['dev', 'staging', 'prod'] as const) {
+      const { stack } = fixtureApp({ stage });
+      expect(namingErrors(stack), stage).toHaveLength(0);
+    }
+  });
+});
+
+describe('stages', () => {
+  it('defaults to dev', () => {
+    expect(parseStage(undefined)).toBe('dev');
+  });
+
+  it('rejects an unknown stage, showing the value and the stages allowed', () => {
+    expect(() => parseStage('qa')).toThrow(
+      'unknown stage "qa" (from -c stage=...); use one of: dev, staging, prod',
+    );
+  });
+
+  it('keeps the state table when a staging or prod stack is deleted, and not in dev', () => {
+    const deletionPolicy = (stage: 'dev' | 'staging' | 'prod') => {
+      const template = Template.fromStack(fixtureApp({ stage }).stack);
+      const tables = template.findResources('AWS::DynamoDB::Table', {
+        Properties: { TableName: `esync-${stage}-core-state` },
+      });
+      return Object.values(tables)[0]?.DeletionPolicy;
+    };
+
+    expect(deletionPolicy('dev')).toBe('Delete');
+    expect(deletionPolicy('staging')).toBe('Retain');
+    expect(deletionPolicy('prod')).toBe('Retain');
+  });
+});
