@@ -703,10 +703,7 @@ function describeResource(resource: string): Integration {
 function toTaskFailure(error: unknown, prefix: string): Error {
   if (error instanceof LambdaInvocationError) return taskError(error.name, JSON.stringify(error.payload));
   if (error instanceof Error && error.name.startsWith('States.')) return error;
-  if (error instanceof Error) {
-    const e = taskError(prefix + error.name, error.message);
-    return e;
-  }
+  if (error instanceof Error) return taskError(prefix + error.name, error.message);
   return taskError('States.TaskFailed', String(error));
 }
 

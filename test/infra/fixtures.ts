@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { App, Aspects } from 'aws-cdk-lib';
@@ -50,6 +50,18 @@ export const FIXTURE_PIPELINES: readonly Pipeline[] = [
   }),
 ];
 
+let outdirRoot: string | undefined;
+
+/** A fresh cloud assembly directory, removed when the test process exits (bundles weigh megabytes). */
+export function tempOutdir(): string {
+  if (outdirRoot === undefined) {
+    const root = mkdtempSync(path.join(tmpdir(), 'esync-cdk-'));
+    process.on('exit', () => rmSync(root, { recursive: true, force: true }));
+    outdirRoot = root;
+  }
+  return mkdtempSync(path.join(outdirRoot, 'app-'));
+}
+
 /** The feature flags and defaults of cdk.json, so tests synthesize what `cdk synth` does. */
 export function cdkJsonContext(): Record<string, unknown> {
   const cdkJson = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as {
@@ -73,7 +85,7 @@ export function fixtureApp(
 ): FixtureApp {
   const app = new App({
     context: cdkJsonContext(),
-    outdir: mkdtempSync(path.join(tmpdir(), 'esync-cdk-')),
+    outdir: tempOutdir(),
     builtinCloudFormationValidation: false,
   });
   const stage = options.stage ?? 'dev';

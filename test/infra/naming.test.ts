@@ -1,22 +1,31 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { App, Aspects, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { describe, expect, it } from 'vitest';
 import { ResourceNamingAspect } from '../../infra/constructs/naming-aspect.ts';
 import { parseStage } from '../../infra/stage.ts';
-import { fixtureApp } from './fixtures.ts';
+import type { Stage } from '../../shared/naming.ts';
+import { fixtureApp, tempOutdir } from './fixtures.ts';
 
 function stackWithQueue(queueName?: string): Stack {
   const app = new App({
-    outdir: mkdtempSync(path.join(tmpdir(), 'esync-cdk-')),
+    outdir: tempOutdir(),
     builtinCloudFormationValidation: false,
   });
   const stack = new Stack(app, 'NamingTest');
   new sqs.Queue(stack, 'Queue', { queueName, enforceSSL: true });
   Aspects.of(app).add(new ResourceNamingAspect());
+  return stack;
+}
+
+/** One ESync stack per stage, synthesized once for the whole file. */
+const stageStacks = new Map<Stage, Stack>();
+function stageStack(stage: Stage): Stack {
+  let stack = stageStacks.get(stage);
+  if (!stack) {
+    stack = fixtureApp({ stage }).stack;
+    stageStacks.set(stage, stack);
+  }
   return stack;
 }
 
@@ -61,8 +70,7 @@ describe('the naming Aspect', () => {
 
   it('finds no violation in the ESync stack of any stage', () => {
     for (const stage of ['dev', 'staging', 'prod'] as const) {
-      const { stack } = fixtureApp({ stage });
-      expect(namingErrors(stack), stage).toHaveLength(0);
+      expect(namingErrors(stageStack(stage)), stage).toHaveLength(0);
     }
   });
 });
@@ -80,7 +88,7 @@ describe('stages', () => {
 
   it('keeps the state table when a staging or prod stack is deleted, and not in dev', () => {
     const deletionPolicy = (stage: 'dev' | 'staging' | 'prod') => {
-      const template = Template.fromStack(fixtureApp({ stage }).stack);
+      const template = Template.fromStack(stageStack(stage));
       const tables = template.findResources('AWS::DynamoDB::Table', {
         Properties: { TableName: `esync-${stage}-core-state` },
       });

@@ -155,3 +155,14 @@ describe('target tables', () => {
     ]);
   });
 });
+
+describe('stack outputs', () => {
+  it('name what the esync command needs: API URL, state table, data bucket and event bus', () => {
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+
+    expect(Object.keys(outputs)).toEqual(
+      expect.arrayContaining(['ApiUrl', 'StateTableName', 'DataBucketName', 'EventBusName', 'AlarmTopicArn']),
+    );
+    expect(JSON.stringify(outputs.ApiUrl?.Value)).toContain('execute-api');
+  });
+});

@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { App, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
@@ -13,7 +12,7 @@ import { EsyncFunction, PROJECT_ROOT } from '../../infra/constructs/esync-functi
 import { CORE, resourceName } from '../../shared/naming.ts';
 import { serializeCatalog } from '../../shared/pipeline/catalog.ts';
 import { loadPipelineFiles } from '../../shared/pipeline/load.ts';
-import { cdkJsonContext, FIXTURE_PIPELINES, fixtureApp } from './fixtures.ts';
+import { cdkJsonContext, FIXTURE_PIPELINES, fixtureApp, tempOutdir } from './fixtures.ts';
 
 const run = promisify(execFile);
 
@@ -63,7 +62,7 @@ describe('bundling', () => {
   it('bundles a handler with the local esbuild into an ESM module that carries the pipeline catalog', async () => {
     const app = new App({
       context: cdkJsonContext(),
-      outdir: mkdtempSync(path.join(tmpdir(), 'esync-cdk-')),
+      outdir: tempOutdir(),
       builtinCloudFormationValidation: false,
     });
     const stack = new Stack(app, 'BundlingTest');
@@ -109,7 +108,7 @@ describe('infra/app.ts', () => {
     const env = {
       ...process.env,
       CDK_CONTEXT_JSON: JSON.stringify({ ...cdkJsonContext(), ...context }),
-      CDK_OUTDIR: mkdtempSync(path.join(tmpdir(), 'esync-cdk-')),
+      CDK_OUTDIR: tempOutdir(),
     };
     try {
       await run(process.execPath, ['--import', 'tsx', 'infra/app.ts'], { cwd: PROJECT_ROOT, env });
@@ -128,7 +127,7 @@ describe('infra/app.ts', () => {
   });
 
   it('refuses invalid pipelines, printing every problem with its place', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'esync-pipelines-'));
+    const dir = mkdtempSync(path.join(tempOutdir(), 'pipelines-'));
     writeFileSync(
       path.join(dir, 'bad.yaml'),
       'name: Bad_Name\nsource:\n  type: postgress\ntarget: {type: dynamodb}\n',

@@ -128,10 +128,8 @@ type Signing =
   /** Signed `ageSeconds` ago, sent with the timestamp header set to now. */
   | { readonly mode: 'replay-refreshed'; readonly ageSeconds: number };
 
-/** One generated request, as data; signatures are computed when it is sent, against the clock then. */
-export interface WebhookRecipe {
-  /** `control`: a valid delivery, which a correct endpoint accepts. */
-  readonly kind: WebhookKind | 'control';
+/** A request as data; signatures are computed when it is sent, against the clock then. */
+export interface RequestRecipe {
   readonly method: string;
   /** The pipeline segment of `/webhooks/<pipeline>` as sent (already URL-encoded), or a whole path. */
   readonly path: string;
@@ -143,9 +141,14 @@ export interface WebhookRecipe {
   readonly signing: Signing;
   readonly deliveryId: string;
   readonly extraHeaders: ReadonlyArray<readonly [string, string]>;
+  readonly description: string;
+}
+
+/** One generated bad request. */
+export interface WebhookRecipe extends RequestRecipe {
+  readonly kind: WebhookKind;
   /** Statuses a correct endpoint may answer. */
   readonly expect: readonly number[];
-  readonly description: string;
 }
 
 const printable = (min: number, max: number) =>
@@ -627,7 +630,7 @@ const TIMESTAMP_HEADER: Partial<Record<Scheme, string>> = {
 };
 
 /** Turns a recipe into the bytes to send, signing against `nowSeconds`. */
-export function materialize(recipe: WebhookRecipe, nowSeconds: number): HttpRequestSpec {
+export function materialize(recipe: RequestRecipe, nowSeconds: number): HttpRequestSpec {
   const p = recipe.signer;
   const s = recipe.signing;
   let headers: Record<string, string>;
@@ -664,7 +667,6 @@ export function materialize(recipe: WebhookRecipe, nowSeconds: number): HttpRequ
       break;
     }
   }
-  if (recipe.kind === 'random-bytes') headers = {};
   const body = typeof recipe.body === 'string' ? Buffer.from(recipe.body, 'utf8') : Buffer.from(recipe.body);
   const list: Array<readonly [string, string]> = [
     ...(recipe.contentType === null ? [] : [['content-type', recipe.contentType] as const]),
@@ -766,7 +768,7 @@ export interface WebhookEndpoint {
   readonly url: URL;
   readonly env: FuzzEnv;
   readonly gateway: HttpGateway;
-  send(recipe: WebhookRecipe): Promise<HttpAnswer>;
+  send(recipe: RequestRecipe): Promise<HttpAnswer>;
   /** Messages on every pipeline's load queue. */
   enqueuedMessages(): Promise<number>;
   stop(): Promise<void>;
@@ -819,9 +821,8 @@ export async function startWebhookEndpoint(
 }
 
 /** A valid delivery per pipeline: what a correct endpoint accepts and queues. */
-export function controlRecipes(): WebhookRecipe[] {
+export function controlRecipes(): RequestRecipe[] {
   return FUZZ_PIPELINES.map((p) => ({
-    kind: 'control',
     method: 'POST',
     path: p.name,
     signer: p,
@@ -836,7 +837,6 @@ export function controlRecipes(): WebhookRecipe[] {
     signing: { mode: 'valid', offsetSeconds: 0 },
     deliveryId: randomUUID(),
     extraHeaders: [],
-    expect: [202],
     description: `${p.name}: valid delivery`,
   }));
 }
