@@ -1,5 +1,11 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { ConflictError, NotFoundError, TooLargeError, UnauthorizedError, ValidationError } from '../shared/errors.ts';
+import {
+  ConflictError,
+  NotFoundError,
+  TooLargeError,
+  UnauthorizedError,
+  ValidationError,
+} from '../shared/errors.ts';
 
 /**
  * Maps an error to an HTTP answer — the only place statuses are chosen. Known input errors say

@@ -22,7 +22,11 @@ export function phaseHandler<S extends z.ZodType, R>(
   let deps: Deps | undefined;
   const handle = async (event: unknown, context: Context): Promise<R> => {
     deps ??= createDeps({ log });
-    const input = schema.parse(event) as z.infer<S> & { pipeline?: string; runId?: string; executionArn?: string };
+    const input = schema.parse(event) as z.infer<S> & {
+      pipeline?: string;
+      runId?: string;
+      executionArn?: string;
+    };
     logger.appendKeys({ pipeline: input.pipeline, runId: input.runId, executionArn: input.executionArn });
     const started = Date.now();
     const result = await useCase(deps, input, context);

@@ -29,7 +29,8 @@ export function resourceName(stage: string, pipeline: string, role: string): str
 export const loadQueueName = (stage: string, pipeline: string) => resourceName(stage, pipeline, 'load');
 export const loadDlqName = (stage: string, pipeline: string) => resourceName(stage, pipeline, 'load-dlq');
 export const stateMachineName = (stage: string, pipeline: string) => resourceName(stage, pipeline, 'sm');
-export const ownedTargetTableName = (stage: string, pipeline: string) => resourceName(stage, pipeline, 'target');
+export const ownedTargetTableName = (stage: string, pipeline: string) =>
+  resourceName(stage, pipeline, 'target');
 export const stateTableName = (stage: string) => resourceName(stage, CORE, 'state');
 export const idempotencyTableName = (stage: string) => resourceName(stage, CORE, 'idempotency');
 export const eventBusName = (stage: string) => resourceName(stage, CORE, 'bus');

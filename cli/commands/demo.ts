@@ -8,14 +8,32 @@ export const demo: Command = async (argv: string[], io: CliIo) => {
     options: { users: { type: 'string' }, json: { type: 'boolean', default: false } },
   });
   const users = values.users === undefined ? 10_000 : Number(values.users);
-  if (!Number.isInteger(users) || users < 100) throw new UsageError(`--users must be a whole number of at least 100, got "${values.users}"`);
+  if (!Number.isInteger(users) || users < 100)
+    throw new UsageError(`--users must be a whole number of at least 100, got "${values.users}"`);
   const { runDemo } = await import('../../infra/local/demo.ts');
   const started = Date.now();
-  const report = await runDemo({ users, log: values.json ? () => {} : (line) => io.out(`» ${line}  (${((Date.now() - started) / 1000).toFixed(1)} s)`) });
+  const report = await runDemo({
+    users,
+    log: values.json
+      ? () => {}
+      : (line) => io.out(`» ${line}  (${((Date.now() - started) / 1000).toFixed(1)} s)`),
+  });
   if (values.json) {
     io.out(JSON.stringify(report));
   } else {
-    const header = ['pipeline', 'what', 'extracted', 'loaded', 'skipped', 'conflicts', 'quarantined', 'dead-lettered', 'verify', 'duration', 'est. cost'];
+    const header = [
+      'pipeline',
+      'what',
+      'extracted',
+      'loaded',
+      'skipped',
+      'conflicts',
+      'quarantined',
+      'dead-lettered',
+      'verify',
+      'duration',
+      'est. cost',
+    ];
     const table = [
       header,
       ...report.rows.map((r) => [
@@ -35,11 +53,16 @@ export const demo: Command = async (argv: string[], io: CliIo) => {
     const widths = header.map((_, i) => Math.max(...table.map((row) => (row[i] ?? '').length)));
     io.out('');
     for (const [i, row] of table.entries()) {
-      io.out(row.map((cell, c) => (c < 2 || c === 8 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join('  '));
+      io.out(
+        row
+          .map((cell, c) => (c < 2 || c === 8 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0)))
+          .join('  '),
+      );
       if (i === 0) io.out(widths.map((w) => '-'.repeat(w)).join('  '));
     }
     io.out('');
-    for (const check of report.checks) io.out(`${check.ok ? 'ok  ' : 'FAIL'}  ${check.name}: ${check.detail}`);
+    for (const check of report.checks)
+      io.out(`${check.ok ? 'ok  ' : 'FAIL'}  ${check.name}: ${check.detail}`);
     io.out(`\ndemo finished in ${(report.totalMs / 1000).toFixed(1)} s`);
   }
   return report.checks.every((c) => c.ok) ? 0 : 1;

@@ -81,7 +81,9 @@ export const dev: Command = async (argv: string[], io: CliIo) => {
       `ESync local stack (stage ${stack.stage}) is ready.`,
       '',
       `  API          ${stack.apiUrl}`,
-      ...stack.resources.filter((r) => r.webhookUrl).map((r) => `  webhook      ${r.webhookUrl}  (${r.name})`),
+      ...stack.resources
+        .filter((r) => r.webhookUrl)
+        .map((r) => `  webhook      ${r.webhookUrl}  (${r.name})`),
       '',
       '  endpoints    (AWS_ENDPOINT_URL_<SERVICE>)',
       ...Object.entries(stack.endpoints).map(([service, url]) => `    ${service.padEnd(15)} ${url}`),
@@ -95,7 +97,9 @@ export const dev: Command = async (argv: string[], io: CliIo) => {
         ...(r.targetTable ? [`      target table   ${r.targetTable}`] : []),
         ...(r.schedule ? [`      schedule       ${r.schedule}`] : []),
       ]),
-      ...(stack.notes.length > 0 ? ['', '  differences from AWS', ...stack.notes.map((n) => `    - ${n}`)] : []),
+      ...(stack.notes.length > 0
+        ? ['', '  differences from AWS', ...stack.notes.map((n) => `    - ${n}`)]
+        : []),
       '',
       'Other terminals: `npx esync run <pipeline> --local --wait`. Ctrl-C stops.',
     ];

@@ -15,7 +15,8 @@ const processor = new BatchProcessor(EventType.SQS);
 let deps: Deps | undefined;
 
 async function loadRecord(record: SQSRecord): Promise<void> {
-  const d = (deps ??= createDeps({ log }));
+  deps ??= createDeps({ log });
+  const d = deps;
   const pipeline = pipelineOfLoadQueueArn(record.eventSourceARN, d.config.stage);
   const result = await loadMessage(d, pipeline, {
     messageId: record.messageId,
@@ -37,8 +38,10 @@ async function loadRecord(record: SQSRecord): Promise<void> {
  * is retried by SQS, the others are deleted.
  */
 export const handler = middy(async (event: SQSEvent, context: Context) => {
+  deps ??= createDeps({ log });
   const first = event.Records[0];
-  if (first) metrics.addDimension('pipeline', pipelineOfLoadQueueArn(first.eventSourceARN, (deps ??= createDeps({ log })).config.stage));
+  if (first)
+    metrics.addDimension('pipeline', pipelineOfLoadQueueArn(first.eventSourceARN, deps.config.stage));
   return processPartialResponse(event, loadRecord, processor, { context });
 })
   .use(captureLambdaHandler(tracer))

@@ -2,4 +2,6 @@ import { recordFailureInputSchema } from '../../shared/usecases/contracts.ts';
 import { recordFailure } from '../../shared/usecases/phases.ts';
 import { phaseHandler } from '../phase-handler.ts';
 
-export const handler = phaseHandler('record-failure', recordFailureInputSchema, (deps, input) => recordFailure(deps, input));
+export const handler = phaseHandler('record-failure', recordFailureInputSchema, (deps, input) =>
+  recordFailure(deps, input),
+);

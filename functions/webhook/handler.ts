@@ -13,17 +13,31 @@ import { errorResponse } from '../http-errors.ts';
 const { logger, tracer, metrics, log } = createObservability('webhook');
 let deps: Deps | undefined;
 
-async function handle(event: APIGatewayProxyEventV2, context: Context): Promise<APIGatewayProxyStructuredResultV2> {
+async function handle(
+  event: APIGatewayProxyEventV2,
+  context: Context,
+): Promise<APIGatewayProxyStructuredResultV2> {
   const pipeline = event.pathParameters?.pipeline ?? '';
-  const headers = Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
-  logger.appendKeys({ pipeline, deliveryId: headers['x-github-delivery'] ?? headers['webhook-id'] ?? headers['x-delivery-id'] });
+  const headers = Object.fromEntries(
+    Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
+  );
+  logger.appendKeys({
+    pipeline,
+    deliveryId: headers['x-github-delivery'] ?? headers['webhook-id'] ?? headers['x-delivery-id'],
+  });
   metrics.addDimension('pipeline', pipeline || 'unknown');
   try {
     deps ??= createDeps({ log });
-    const rawBody = event.isBase64Encoded ? Buffer.from(event.body ?? '', 'base64').toString('utf8') : (event.body ?? '');
+    const rawBody = event.isBase64Encoded
+      ? Buffer.from(event.body ?? '', 'base64').toString('utf8')
+      : (event.body ?? '');
     const accepted = await receiveWebhook(deps, { pipeline, headers, rawBody }, context);
     metrics.addMetric(METRIC.webhookDeliveries, MetricUnit.Count, 1);
-    return { statusCode: 202, headers: { 'content-type': 'application/json' }, body: JSON.stringify(accepted) };
+    return {
+      statusCode: 202,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(accepted),
+    };
   } catch (error) {
     const response = errorResponse(error, context.awsRequestId);
     metrics.addMetric(METRIC.webhookRefused, MetricUnit.Count, 1);

@@ -40,19 +40,32 @@ export interface DemoOptions {
   readonly log?: (line: string) => void;
 }
 
-async function api(stack: LocalStack, method: string, route: string, body?: unknown): Promise<Record<string, unknown>> {
+async function api(
+  stack: LocalStack,
+  method: string,
+  route: string,
+  body?: unknown,
+): Promise<Record<string, unknown>> {
   const response = await fetch(`${stack.apiUrl}${route}`, {
     method,
-    headers: { 'content-type': 'application/json', 'x-esync-local-principal': 'arn:aws:iam::000000000000:user/demo' },
+    headers: {
+      'content-type': 'application/json',
+      'x-esync-local-principal': 'arn:aws:iam::000000000000:user/demo',
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const json = (await response.json()) as Record<string, unknown>;
-  if (!response.ok) throw new Error(`${method} ${route} answered ${response.status}: ${JSON.stringify(json)}`);
+  if (!response.ok)
+    throw new Error(`${method} ${route} answered ${response.status}: ${JSON.stringify(json)}`);
   return json;
 }
 
 /** Starts a run through the management API and waits for its end. */
-export async function runAndWait(stack: LocalStack, pipeline: string, timeoutMs = 120_000): Promise<RunRecord> {
+export async function runAndWait(
+  stack: LocalStack,
+  pipeline: string,
+  timeoutMs = 120_000,
+): Promise<RunRecord> {
   const started = await api(stack, 'POST', `/pipelines/${pipeline}/runs`);
   const runId = String(started.runId);
   const deadline = Date.now() + timeoutMs;
@@ -65,7 +78,8 @@ export async function runAndWait(stack: LocalStack, pipeline: string, timeoutMs 
       const run = body.run ?? body;
       if (run.status !== 'running') return run;
     }
-    if (Date.now() > deadline) throw new Error(`run ${runId} of ${pipeline} did not end within ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`run ${runId} of ${pipeline} did not end within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -143,11 +157,14 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     const second = await runAndWait(stack, 'users-sync');
     rows.push(rowOfRun('users-sync', 'incremental', second));
     const after = await scanAll(usersTable);
-    const renamed = after.filter((i) => typeof i.name === 'string' && i.name.endsWith('(renamed)') && i._d !== true).length;
+    const renamed = after.filter(
+      (i) => typeof i.name === 'string' && i.name.endsWith('(renamed)') && i._d !== true,
+    ).length;
     const tombstones = after.filter((i) => i._d === true).length;
     checks.push({
       name: 'incremental run applied exactly the changes',
-      ok: second.status === 'succeeded' && renamed === 50 && tombstones === 5 && second.counts.extracted < 200,
+      ok:
+        second.status === 'succeeded' && renamed === 50 && tombstones === 5 && second.counts.extracted < 200,
       detail: `${second.counts.extracted} extracted, ${renamed} renamed, ${tombstones} deleted`,
     });
 
@@ -175,7 +192,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
       await response.arrayBuffer();
       return response.status;
     };
-    for (const [i, [event, file]] of deliveries.entries()) statuses.push(await post(event, file, `demo-delivery-${i}`, githubSecret));
+    for (const [i, [event, file]] of deliveries.entries())
+      statuses.push(await post(event, file, `demo-delivery-${i}`, githubSecret));
     const duplicate = await post('issues', 'issues.opened', 'demo-delivery-0', githubSecret);
     const forged = await post('issues', 'issues.opened', 'demo-delivery-forged', 'not-the-secret');
     checks.push({
@@ -186,11 +204,25 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
 
     log('inventory-cdc: 60 change events for 20 SKUs, shuffled and partly duplicated');
     const cdcStart = Date.now();
-    const events: { sku: string; lsn: number; quantity: number; price: number; location: string; deleted: boolean }[] = [];
+    const events: {
+      sku: string;
+      lsn: number;
+      quantity: number;
+      price: number;
+      location: string;
+      deleted: boolean;
+    }[] = [];
     let lsn = 1000;
     for (let v = 0; v < 3; v++)
       for (let s = 1; s <= 20; s++)
-        events.push({ sku: `SKU-${s}`, lsn: ++lsn, quantity: s * 10 + v, price: 10 + v, location: `A${s}`, deleted: s === 20 && v === 2 });
+        events.push({
+          sku: `SKU-${s}`,
+          lsn: ++lsn,
+          quantity: s * 10 + v,
+          price: 10 + v,
+          location: `A${s}`,
+          deleted: s === 20 && v === 2,
+        });
     const shuffled = [...events, ...events.slice(0, 10)].sort(() => Math.random() - 0.5);
     const put = async (batch: typeof events) =>
       clients.eventBridge.send(
@@ -203,9 +235,21 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
               before: e.deleted ? { sku: e.sku } : null,
               after: e.deleted
                 ? null
-                : { sku: e.sku, quantity: e.quantity, price: e.price, location: e.location, updated_at: new Date(1_795_000_000_000 + e.lsn * 1000).toISOString() },
+                : {
+                    sku: e.sku,
+                    quantity: e.quantity,
+                    price: e.price,
+                    location: e.location,
+                    updated_at: new Date(1_795_000_000_000 + e.lsn * 1000).toISOString(),
+                  },
               op: e.deleted ? 'd' : 'u',
-              source: { connector: 'postgresql', db: 'shop', table: 'inventory', lsn: e.lsn, ts_ms: 1_795_000_000_000 + e.lsn * 1000 },
+              source: {
+                connector: 'postgresql',
+                db: 'shop',
+                table: 'inventory',
+                lsn: e.lsn,
+                ts_ms: 1_795_000_000_000 + e.lsn * 1000,
+              },
               ts_ms: 1_795_000_000_000 + e.lsn * 1000,
             }),
           })),
@@ -238,7 +282,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     const conflicts = await state.conflicts.list({ pipeline: 'inventory-cdc' });
     checks.push({
       name: 'CDC: out-of-order events end at the newest version; a two-sided location change is parked',
-      ok: wrong.length === 0 && sku1?.quantity === 12 && sku1?.location === 'MOVED-BY-STORE' && conflicts.conflicts.length === 1,
+      ok:
+        wrong.length === 0 &&
+        sku1?.quantity === 12 &&
+        sku1?.location === 'MOVED-BY-STORE' &&
+        conflicts.conflicts.length === 1,
       detail: `${wrong.length} SKUs wrong; SKU-1 quantity ${String(sku1?.quantity)} location ${String(sku1?.location)}; ${conflicts.conflicts.length} conflict(s) open`,
     });
 

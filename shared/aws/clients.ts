@@ -61,7 +61,12 @@ export function createAwsClients(options: CreateClientsOptions = {}): AwsClients
           observer({
             service: context.clientName?.replace(/Client$/, '') ?? service,
             operation: context.commandName?.replace(/Command$/, '') ?? 'unknown',
-            bytes: typeof body === 'string' ? Buffer.byteLength(body) : body instanceof Uint8Array ? body.byteLength : 0,
+            bytes:
+              typeof body === 'string'
+                ? Buffer.byteLength(body)
+                : body instanceof Uint8Array
+                  ? body.byteLength
+                  : 0,
           });
           return next(args);
         },

@@ -32,7 +32,8 @@ export class SecretsManagerProvider implements SecretsProvider {
     const raw = await this.getString(name);
     try {
       const parsed: unknown = JSON.parse(raw);
-      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
+        return parsed as Record<string, unknown>;
     } catch {
       // fall through: the message below says what was expected without echoing the value
     }
@@ -47,7 +48,9 @@ export class SecretsManagerProvider implements SecretsProvider {
     } catch (error) {
       if (error instanceof ConfigError) throw error;
       if (isRetryable(error)) throw new TransientError(`reading secret "${name}" failed`, { cause: error });
-      throw new ConfigError(`cannot read secret "${name}": ${(error as Error).name ?? 'error'}`, { cause: error });
+      throw new ConfigError(`cannot read secret "${name}": ${(error as Error).name ?? 'error'}`, {
+        cause: error,
+      });
     }
   }
 }
@@ -56,7 +59,9 @@ export class SecretsManagerProvider implements SecretsProvider {
 export class StaticSecretsProvider implements SecretsProvider {
   readonly #values: ReadonlyMap<string, string>;
   constructor(values: Record<string, string | Record<string, unknown>>) {
-    this.#values = new Map(Object.entries(values).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+    this.#values = new Map(
+      Object.entries(values).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]),
+    );
   }
   async getString(name: string): Promise<string> {
     const value = this.#values.get(name);

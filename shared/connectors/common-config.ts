@@ -19,12 +19,17 @@ export const databaseConnectionSchema = secretRefSchema.extend({
   ssl: z
     .enum(['require', 'verify-full', 'disable'])
     .default('require')
-    .describe('TLS to the database: require (encrypt), verify-full (encrypt and check the certificate), disable (only for local servers).'),
+    .describe(
+      'TLS to the database: require (encrypt), verify-full (encrypt and check the certificate), disable (only for local servers).',
+    ),
 });
 
 export const sqlIdentifierSchema = z
   .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'an SQL identifier is a letter or _ followed by letters, digits or _');
+  .regex(
+    /^[A-Za-z_][A-Za-z0-9_]{0,62}$/,
+    'an SQL identifier is a letter or _ followed by letters, digits or _',
+  );
 
 export const httpUrlSchema = z
   .string()

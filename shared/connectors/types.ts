@@ -1,9 +1,9 @@
-import type { Pipeline, SourceConfig, TargetConfig } from '../pipeline/schema.ts';
-import type { RecordData } from '../records/envelope.ts';
-import type { Version } from '../records/version.ts';
 import type { AwsClients } from '../aws/clients.ts';
 import type { SecretsProvider } from '../aws/secrets.ts';
 import type { RetryOptions } from '../domain/retry.ts';
+import type { Pipeline, SourceConfig, TargetConfig } from '../pipeline/schema.ts';
+import type { RecordData } from '../records/envelope.ts';
+import type { Version } from '../records/version.ts';
 
 /** What every connector is given: its pipeline, AWS clients, secrets, and where ESync keeps data. */
 export interface ConnectorContext {
@@ -131,7 +131,10 @@ export interface TargetSnapshotRecord {
 export interface TargetConnector {
   discover(): Promise<{ readonly exists: boolean; readonly detail: string }>;
   /** Reads the sync state of many keys at once; missing keys are absent from the map. */
-  readState(keys: readonly string[], options: { readonly withData: boolean }): Promise<Map<string, TargetState>>;
+  readState(
+    keys: readonly string[],
+    options: { readonly withData: boolean },
+  ): Promise<Map<string, TargetState>>;
   write(writes: readonly TargetWrite[]): Promise<WriteOutcome[]>;
   /** Every live (not deleted) record, for Verify. */
   snapshot(): AsyncIterable<TargetSnapshotRecord[]>;

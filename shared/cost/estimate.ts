@@ -37,11 +37,19 @@ export function costOfRequests(
       case 'DynamoDB':
         if (DYNAMO_WRITE_OPS.has(r.operation)) add('DynamoDB', (r.units ?? itemKb) * PRICES.dynamodbPerWru);
         else if (r.operation === 'BatchWriteItem') add('DynamoDB', (r.units ?? 25) * PRICES.dynamodbPerWru);
-        else if (r.operation === 'BatchGetItem') add('DynamoDB', (r.units ?? 100) * 0.5 * PRICES.dynamodbPerRru);
+        else if (r.operation === 'BatchGetItem')
+          add('DynamoDB', (r.units ?? 100) * 0.5 * PRICES.dynamodbPerRru);
         else if (DYNAMO_READ_OPS.has(r.operation)) add('DynamoDB', (r.units ?? 1) * PRICES.dynamodbPerRru);
         break;
       case 'S3':
-        add('S3', r.operation.startsWith('Get') || r.operation === 'HeadObject' ? PRICES.s3PerGet : r.operation.startsWith('List') ? PRICES.s3PerList : PRICES.s3PerPut);
+        add(
+          'S3',
+          r.operation.startsWith('Get') || r.operation === 'HeadObject'
+            ? PRICES.s3PerGet
+            : r.operation.startsWith('List')
+              ? PRICES.s3PerList
+              : PRICES.s3PerPut,
+        );
         break;
       case 'EventBridge':
         add('EventBridge', PRICES.eventBridgePerEvent);
@@ -77,7 +85,10 @@ export interface RunCostInput {
 
 /** Estimate for one run from its counts, priced with the same table as the benchmark. */
 export function estimateRunCost(input: RunCostInput): CostBreakdown & { usdPerMillionRecords: number } {
-  const chunksPerMessage = Math.max(1, Math.ceil(((input.records / Math.max(1, input.messages)) * input.meanRecordBytes) / PRICES.sqsChunkBytes));
+  const chunksPerMessage = Math.max(
+    1,
+    Math.ceil(((input.records / Math.max(1, input.messages)) * input.meanRecordBytes) / PRICES.sqsChunkBytes),
+  );
   // send, receive and delete, each batched 10 messages per call
   const sqsRequests = Math.ceil(input.messages / 10) * 3 * chunksPerMessage;
   const kb = Math.max(1, Math.ceil(input.meanRecordBytes / 1024));
@@ -88,7 +99,8 @@ export function estimateRunCost(input: RunCostInput): CostBreakdown & { usdPerMi
       (input.targetIsDynamoDb ? input.written * kb : 0) * PRICES.dynamodbPerWru +
       ledgerWrites * PRICES.dynamodbPerWru +
       input.stateReads * 0.5 * Math.ceil(kb / 4) * PRICES.dynamodbPerRru,
-    Lambda: input.lambdaGbSeconds * PRICES.lambdaPerGbSecond + input.lambdaInvocations * PRICES.lambdaPerRequest,
+    Lambda:
+      input.lambdaGbSeconds * PRICES.lambdaPerGbSecond + input.lambdaInvocations * PRICES.lambdaPerRequest,
     StepFunctions: input.stateTransitions * PRICES.stepFunctionsPerTransition,
     EventBridge: input.events * PRICES.eventBridgePerEvent,
   };

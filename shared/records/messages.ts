@@ -28,6 +28,9 @@ export const claimCheckMessageSchema = z.object({
   key: z.string(),
 });
 
-export const loadMessageSchema = z.discriminatedUnion('kind', [recordsMessageSchema, claimCheckMessageSchema]);
+export const loadMessageSchema = z.discriminatedUnion('kind', [
+  recordsMessageSchema,
+  claimCheckMessageSchema,
+]);
 export type LoadMessage = z.infer<typeof loadMessageSchema>;
 export type RecordsMessage = z.infer<typeof recordsMessageSchema>;

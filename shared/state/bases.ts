@@ -20,8 +20,11 @@ export class BaseRepository {
       let request: Record<string, unknown>[] = unique.slice(i, i + 100).map((k) => keys.base(pipeline, k));
       for (let attempt = 0; request.length > 0 && attempt < 10; attempt++) {
         if (attempt > 0) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt * Math.random()));
-        const out = await this.ddb.send(new BatchGetCommand({ RequestItems: { [this.table]: { Keys: request } } }));
-        for (const item of out.Responses?.[this.table] ?? []) found.set(String(item.key), item.data as RecordData);
+        const out = await this.ddb.send(
+          new BatchGetCommand({ RequestItems: { [this.table]: { Keys: request } } }),
+        );
+        for (const item of out.Responses?.[this.table] ?? [])
+          found.set(String(item.key), item.data as RecordData);
         request = (out.UnprocessedKeys?.[this.table]?.Keys ?? []) as Record<string, unknown>[];
       }
     }
@@ -32,7 +35,9 @@ export class BaseRepository {
     const ttl = expiresAt(this.retentionDays);
     for (let i = 0; i < bases.length; i += 25) {
       let requests = bases.slice(i, i + 25).map((b) => ({
-        PutRequest: { Item: { ...keys.base(pipeline, b.key), type: 'base', key: b.key, data: b.data, expiresAt: ttl } },
+        PutRequest: {
+          Item: { ...keys.base(pipeline, b.key), type: 'base', key: b.key, data: b.data, expiresAt: ttl },
+        },
       }));
       for (let attempt = 0; requests.length > 0 && attempt < 10; attempt++) {
         if (attempt > 0) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt * Math.random()));

@@ -1,4 +1,4 @@
-import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Cursor } from '../connectors/types.ts';
 import { keys } from './keys.ts';
 
@@ -20,15 +20,26 @@ export class CheckpointRepository {
   ) {}
 
   async get(pipeline: string): Promise<Checkpoint | undefined> {
-    const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: keys.checkpoint(pipeline), ConsistentRead: true }));
+    const out = await this.ddb.send(
+      new GetCommand({ TableName: this.table, Key: keys.checkpoint(pipeline), ConsistentRead: true }),
+    );
     if (!out.Item) return undefined;
     const item = out.Item as Checkpoint & Record<string, unknown>;
-    return { pipeline, cursor: item.cursor ?? null, setBy: item.setBy, updatedAt: item.updatedAt, reason: item.reason };
+    return {
+      pipeline,
+      cursor: item.cursor ?? null,
+      setBy: item.setBy,
+      updatedAt: item.updatedAt,
+      reason: item.reason,
+    };
   }
 
   async put(checkpoint: Checkpoint): Promise<void> {
     await this.ddb.send(
-      new PutCommand({ TableName: this.table, Item: { ...keys.checkpoint(checkpoint.pipeline), type: 'checkpoint', ...checkpoint } }),
+      new PutCommand({
+        TableName: this.table,
+        Item: { ...keys.checkpoint(checkpoint.pipeline), type: 'checkpoint', ...checkpoint },
+      }),
     );
   }
 }

@@ -1,4 +1,10 @@
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import type { RecordData } from '../records/envelope.ts';
 import { keys } from './keys.ts';
@@ -67,7 +73,9 @@ export class ConflictRepository {
   }
 
   async get(id: string): Promise<ConflictRecord> {
-    const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: keys.conflict(id), ConsistentRead: true }));
+    const out = await this.ddb.send(
+      new GetCommand({ TableName: this.table, Key: keys.conflict(id), ConsistentRead: true }),
+    );
     if (!out.Item) throw new NotFoundError(`conflict "${id}" does not exist`);
     return toConflict(out.Item);
   }
@@ -88,7 +96,9 @@ export class ConflictRepository {
     );
     return {
       conflicts: (out.Items ?? []).map(toConflict),
-      next: out.LastEvaluatedKey ? Buffer.from(JSON.stringify(out.LastEvaluatedKey)).toString('base64url') : undefined,
+      next: out.LastEvaluatedKey
+        ? Buffer.from(JSON.stringify(out.LastEvaluatedKey)).toString('base64url')
+        : undefined,
     };
   }
 

@@ -1,8 +1,8 @@
 import {
   BatchWriteCommand,
+  type DynamoDBDocumentClient,
   QueryCommand,
   UpdateCommand,
-  type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { TransientError } from '../errors.ts';
 import { expiresAt, keys } from './keys.ts';
@@ -46,12 +46,21 @@ export class LedgerRepository {
     for (let i = 0; i < messages.length; i += 25) {
       let requests = messages.slice(i, i + 25).map((m) => ({
         PutRequest: {
-          Item: { ...keys.message(scope, m.messageKey), type: 'msg', state: 'sent', records: m.records, sentAt, expiresAt: ttl },
+          Item: {
+            ...keys.message(scope, m.messageKey),
+            type: 'msg',
+            state: 'sent',
+            records: m.records,
+            sentAt,
+            expiresAt: ttl,
+          },
         },
       }));
       for (let attempt = 0; requests.length > 0; attempt++) {
-        if (attempt > 8) throw new TransientError(`ledger registration of ${requests.length} messages kept being throttled`);
-        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt) * Math.random()));
+        if (attempt > 8)
+          throw new TransientError(`ledger registration of ${requests.length} messages kept being throttled`);
+        if (attempt > 0)
+          await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt) * Math.random()));
         const out = await this.ddb.send(new BatchWriteCommand({ RequestItems: { [this.table]: requests } }));
         requests = (out.UnprocessedItems?.[this.table] ?? []) as typeof requests;
       }
@@ -63,7 +72,12 @@ export class LedgerRepository {
    * (a duplicate delivery), in which case nothing changes. A message nobody registered
    * (pushed changes: webhooks, CDC) is created complete.
    */
-  async complete(scope: string, messageKey: string, records: number, outcome: MessageOutcome): Promise<boolean> {
+  async complete(
+    scope: string,
+    messageKey: string,
+    records: number,
+    outcome: MessageOutcome,
+  ): Promise<boolean> {
     try {
       await this.ddb.send(
         new UpdateCommand({

@@ -1,4 +1,10 @@
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { NotFoundError } from '../errors.ts';
 import { expiresAt, keys } from './keys.ts';
 
@@ -16,7 +22,14 @@ export interface RunCounts {
   deadLettered: number;
 }
 
-export const zeroCounts = (): RunCounts => ({ extracted: 0, loaded: 0, skipped: 0, conflicts: 0, quarantined: 0, deadLettered: 0 });
+export const zeroCounts = (): RunCounts => ({
+  extracted: 0,
+  loaded: 0,
+  skipped: 0,
+  conflicts: 0,
+  quarantined: 0,
+  deadLettered: 0,
+});
 
 export interface PhaseRecord {
   readonly startedAt: string;
@@ -38,7 +51,11 @@ export interface RunRecord {
   readonly phases: Partial<Record<Phase, PhaseRecord>>;
   readonly counts: RunCounts;
   readonly verify?: Readonly<Record<string, unknown>>;
-  readonly cost?: { readonly usd: number; readonly byService: Readonly<Record<string, number>>; readonly usdPerMillionRecords?: number };
+  readonly cost?: {
+    readonly usd: number;
+    readonly byService: Readonly<Record<string, number>>;
+    readonly usdPerMillionRecords?: number;
+  };
   readonly failure?: { readonly error: string; readonly cause: string };
   readonly reportKey?: string;
 }
@@ -54,7 +71,9 @@ export interface ListRunsQuery {
 const encodeCursor = (key: Record<string, unknown> | undefined) =>
   key ? Buffer.from(JSON.stringify(key)).toString('base64url') : undefined;
 const decodeCursor = (cursor: string | undefined) =>
-  cursor ? (JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, unknown>) : undefined;
+  cursor
+    ? (JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, unknown>)
+    : undefined;
 
 function toRun(item: Record<string, unknown>): RunRecord {
   const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, expiresAt: _e, type: _t, ...run } = item;
@@ -95,18 +114,25 @@ export class RunRepository {
   }
 
   async get(runId: string): Promise<RunRecord> {
-    const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: keys.run(runId), ConsistentRead: true }));
+    const out = await this.ddb.send(
+      new GetCommand({ TableName: this.table, Key: keys.run(runId), ConsistentRead: true }),
+    );
     if (!out.Item) throw new NotFoundError(`run "${runId}" does not exist`);
     return toRun(out.Item);
   }
 
   async find(runId: string): Promise<RunRecord | undefined> {
-    const out = await this.ddb.send(new GetCommand({ TableName: this.table, Key: keys.run(runId), ConsistentRead: true }));
+    const out = await this.ddb.send(
+      new GetCommand({ TableName: this.table, Key: keys.run(runId), ConsistentRead: true }),
+    );
     return out.Item ? toRun(out.Item) : undefined;
   }
 
   /** Sets top-level attributes of a run (status, window, counts, verify, cost, failure...). */
-  async update(runId: string, fields: Partial<Omit<RunRecord, 'runId' | 'pipeline' | 'phases'>>): Promise<void> {
+  async update(
+    runId: string,
+    fields: Partial<Omit<RunRecord, 'runId' | 'pipeline' | 'phases'>>,
+  ): Promise<void> {
     const entries = Object.entries(fields).filter(([, v]) => v !== undefined);
     if (entries.length === 0) return;
     await this.ddb.send(
@@ -142,8 +168,13 @@ export class RunRepository {
         TableName: this.table,
         IndexName: 'gsi1',
         KeyConditionExpression: 'gsi1pk = :p',
-        ExpressionAttributeValues: { ':p': keys.runsOf(query.pipeline), ...(query.status ? { ':s': query.status } : {}) },
-        ...(query.status ? { FilterExpression: '#s = :s', ExpressionAttributeNames: { '#s': 'status' } } : {}),
+        ExpressionAttributeValues: {
+          ':p': keys.runsOf(query.pipeline),
+          ...(query.status ? { ':s': query.status } : {}),
+        },
+        ...(query.status
+          ? { FilterExpression: '#s = :s', ExpressionAttributeNames: { '#s': 'status' } }
+          : {}),
         ScanIndexForward: false,
         Limit: query.limit ?? 20,
         ExclusiveStartKey: decodeCursor(query.after),

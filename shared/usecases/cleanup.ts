@@ -1,4 +1,9 @@
-import { DeleteObjectCommand, DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
 import type { z } from 'zod';
 import type { Cursor } from '../connectors/types.ts';
 import { estimateRunCost } from '../cost/estimate.ts';
@@ -55,7 +60,9 @@ function markdownReport(run: RunRecord, cost: { usd: number }): string {
     '',
     '| phase | status | started | ended |',
     '|---|---|---|---|',
-    ...Object.entries(run.phases).map(([name, p]) => `| ${name} | ${p?.status} | ${p?.startedAt} | ${p?.endedAt ?? ''} |`),
+    ...Object.entries(run.phases).map(
+      ([name, p]) => `| ${name} | ${p?.status} | ${p?.startedAt} | ${p?.endedAt ?? ''} |`,
+    ),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -69,7 +76,9 @@ async function deletePrefix(deps: Deps, prefix: string): Promise<number> {
     );
     const objects = (page.Contents ?? []).flatMap((o) => (o.Key ? [{ Key: o.Key }] : []));
     if (objects.length > 0) {
-      await deps.clients.s3.send(new DeleteObjectsCommand({ Bucket: deps.config.dataBucket, Delete: { Objects: objects } }));
+      await deps.clients.s3.send(
+        new DeleteObjectsCommand({ Bucket: deps.config.dataBucket, Delete: { Objects: objects } }),
+      );
       deleted += objects.length;
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -89,13 +98,24 @@ export async function cleanupRun(deps: Deps, input: RunRef): Promise<CleanupOutp
     const to = (run.window?.to ?? null) as Cursor | null;
     let checkpointAdvanced = false;
     if (to !== null) {
-      await deps.state.checkpoints.put({ pipeline: pipeline.name, cursor: to, setBy: input.runId, updatedAt: deps.now().toISOString() });
+      await deps.state.checkpoints.put({
+        pipeline: pipeline.name,
+        cursor: to,
+        setBy: input.runId,
+        updatedAt: deps.now().toISOString(),
+      });
       checkpointAdvanced = true;
     }
     await deps.clients.s3.send(
-      new DeleteObjectCommand({ Bucket: deps.config.dataBucket, Key: `manifests/${pipeline.name}/${input.runId}.json` }),
+      new DeleteObjectCommand({
+        Bucket: deps.config.dataBucket,
+        Key: `manifests/${pipeline.name}/${input.runId}.json`,
+      }),
     );
-    await deletePrefix(deps, `claim-check/${pipeline.name}/${encodeURIComponent(keys.ledgerScopeOfRun(input.runId))}/`);
+    await deletePrefix(
+      deps,
+      `claim-check/${pipeline.name}/${encodeURIComponent(keys.ledgerScopeOfRun(input.runId))}/`,
+    );
     const totals = await deps.state.ledger.totals(keys.ledgerScopeOfRun(input.runId));
     const cost = runCostEstimate(run, totals.messages, pipeline.target.type === 'dynamodb');
     const reportKey = `reports/${pipeline.name}/${input.runId}/summary`;

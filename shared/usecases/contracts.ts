@@ -55,7 +55,10 @@ export const extractInputSchema = runRefSchema.extend({
   partition: partitionSchema,
   /** Set when a previous invocation stopped before its time ran out. */
   continuation: z
-    .object({ cursor: z.object({ values: z.array(z.union([z.string(), z.number()])), key: z.string() }), seq: z.number() })
+    .object({
+      cursor: z.object({ values: z.array(z.union([z.string(), z.number()])), key: z.string() }),
+      seq: z.number(),
+    })
     .nullish(),
 });
 export const extractOutputSchema = z.object({

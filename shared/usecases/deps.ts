@@ -1,6 +1,6 @@
 import { type AwsClients, createAwsClients } from '../aws/clients.ts';
 import { SecretsManagerProvider, type SecretsProvider } from '../aws/secrets.ts';
-import { readRuntimeConfig, type RuntimeConfig } from '../config.ts';
+import { type RuntimeConfig, readRuntimeConfig } from '../config.ts';
 import { createSource } from '../connectors/sources/registry.ts';
 import { createTarget } from '../connectors/targets/registry.ts';
 import type { ConnectorContext, SourceConnector, TargetConnector } from '../connectors/types.ts';

@@ -71,7 +71,14 @@ export async function enqueueRecords(
       claimChecks++;
     } else {
       const key = messageKey(`${scope}|${keySeed}`, group.records);
-      const message: LoadMessage = { kind: 'records', v: 1, pipeline: pipelineName, messageKey: key, scope, records: [...group.records] };
+      const message: LoadMessage = {
+        kind: 'records',
+        v: 1,
+        pipeline: pipelineName,
+        messageKey: key,
+        scope,
+        records: [...group.records],
+      };
       bodies.push({ messageKey: key, records: group.records.length, body: JSON.stringify(message) });
     }
   }
@@ -83,7 +90,11 @@ export async function enqueueRecords(
   return { messages: bodies.length, records: records.length, claimChecks };
 }
 
-async function sendBodies(deps: Deps, queueUrl: string, bodies: readonly { messageKey: string; body: string }[]) {
+async function sendBodies(
+  deps: Deps,
+  queueUrl: string,
+  bodies: readonly { messageKey: string; body: string }[],
+) {
   let batch: SendMessageBatchRequestEntry[] = [];
   let batchBytes = 0;
   const flush = async () => {
@@ -91,10 +102,13 @@ async function sendBodies(deps: Deps, queueUrl: string, bodies: readonly { messa
     batch = [];
     batchBytes = 0;
     for (let attempt = 1; pending.length > 0; attempt++) {
-      const out = await deps.clients.sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending }));
+      const out = await deps.clients.sqs.send(
+        new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending }),
+      );
       const failed = new Set((out.Failed ?? []).map((f) => f.Id));
       const senderFault = (out.Failed ?? []).find((f) => f.SenderFault);
-      if (senderFault) throw new Error(`queue refused a message: ${senderFault.Code} ${senderFault.Message ?? ''}`);
+      if (senderFault)
+        throw new Error(`queue refused a message: ${senderFault.Code} ${senderFault.Message ?? ''}`);
       pending = pending.filter((e) => failed.has(e.Id));
       if (pending.length > 0 && attempt >= 5)
         throw new TransientError(`${pending.length} messages could not be sent to ${queueUrl}`);

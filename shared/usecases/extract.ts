@@ -21,7 +21,11 @@ export interface ExtractOptions {
  * before the function's time runs out and hands back a continuation cursor; the state machine
  * calls it again from there, so no partition depends on finishing inside one invocation.
  */
-export async function extractPartition(deps: Deps, input: ExtractInput, options: ExtractOptions): Promise<ExtractOutput> {
+export async function extractPartition(
+  deps: Deps,
+  input: ExtractInput,
+  options: ExtractOptions,
+): Promise<ExtractOutput> {
   const pipeline = deps.catalog.get(input.pipeline);
   const run = await deps.state.runs.get(input.runId);
   const window = (run.window ?? { from: null, to: null }) as ChangeWindow;
@@ -41,7 +45,11 @@ export async function extractPartition(deps: Deps, input: ExtractInput, options:
     buffer = [];
   };
   try {
-    for await (const page of source.read(window, partition, input.continuation?.cursor as Cursor | undefined)) {
+    for await (const page of source.read(
+      window,
+      partition,
+      input.continuation?.cursor as Cursor | undefined,
+    )) {
       for (const row of page) {
         buffer.push(
           makeEnvelope({
@@ -50,7 +58,11 @@ export async function extractPartition(deps: Deps, input: ExtractInput, options:
             version: row.version,
             ts: row.ts,
             data: row.deleted ? null : row.data,
-            provenance: { pipeline: pipeline.name, runId: input.runId, ...(initial ? { initial: true } : {}) },
+            provenance: {
+              pipeline: pipeline.name,
+              runId: input.runId,
+              ...(initial ? { initial: true } : {}),
+            },
           }),
         );
         lastCursor = row.cursor;
@@ -61,7 +73,10 @@ export async function extractPartition(deps: Deps, input: ExtractInput, options:
         await flush();
         return {
           done: false,
-          continuation: { cursor: { values: [...(lastCursor as Cursor).values], key: (lastCursor as Cursor).key }, seq: (input.continuation?.seq ?? 0) + 1 },
+          continuation: {
+            cursor: { values: [...(lastCursor as Cursor).values], key: (lastCursor as Cursor).key },
+            seq: (input.continuation?.seq ?? 0) + 1,
+          },
           extracted,
           messages,
         };
@@ -71,6 +86,11 @@ export async function extractPartition(deps: Deps, input: ExtractInput, options:
   } finally {
     await source.close();
   }
-  deps.log.info('partition extracted', { pipeline: pipeline.name, runId: input.runId, partition: partition.id, extracted });
+  deps.log.info('partition extracted', {
+    pipeline: pipeline.name,
+    runId: input.runId,
+    partition: partition.id,
+    extracted,
+  });
   return { done: true, continuation: null, extracted, messages };
 }

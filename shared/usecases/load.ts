@@ -1,5 +1,5 @@
-import { PutObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { decodeChangeEvent, isChangeEvent } from '../cdc/index.ts';
 import type { TargetConnector, TargetState, TargetWrite } from '../connectors/types.ts';
 import { decideApply } from '../domain/decide.ts';
@@ -9,8 +9,8 @@ import { isRetryable, TransientError, ValidationError } from '../errors.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
 import { type RecordData, type RecordEnvelope, recordEnvelopeSchema } from '../records/envelope.ts';
 import { contentHash } from '../records/hash.ts';
-import { compareVersions } from '../records/version.ts';
 import { loadMessageSchema } from '../records/messages.ts';
+import { compareVersions } from '../records/version.ts';
 import { conflictId } from '../state/conflicts.ts';
 import { keys } from '../state/keys.ts';
 import type { MessageOutcome } from '../state/ledger.ts';
@@ -83,8 +83,13 @@ async function decodeMessage(deps: Deps, pipeline: Pipeline, message: LoadMessag
   }
   if (isChangeEvent(body)) {
     const records = decodeChangeEvent(pipeline, body);
-    const eventId = typeof (body as { id?: unknown }).id === 'string' ? (body as { id: string }).id : message.messageId;
-    return { scope: keys.ledgerScopeOfStream(pipeline.name, today(deps.now())), messageKey: `cdc-${eventId}`, records };
+    const eventId =
+      typeof (body as { id?: unknown }).id === 'string' ? (body as { id: string }).id : message.messageId;
+    return {
+      scope: keys.ledgerScopeOfStream(pipeline.name, today(deps.now())),
+      messageKey: `cdc-${eventId}`,
+      records,
+    };
   }
   const parsed = loadMessageSchema.safeParse(body);
   if (!parsed.success)
@@ -94,7 +99,9 @@ async function decodeMessage(deps: Deps, pipeline: Pipeline, message: LoadMessag
     );
   const m = parsed.data;
   if (m.pipeline !== pipeline.name)
-    throw new ValidationError(`message for pipeline "${m.pipeline}" arrived on the queue of "${pipeline.name}"`);
+    throw new ValidationError(
+      `message for pipeline "${m.pipeline}" arrived on the queue of "${pipeline.name}"`,
+    );
   if (m.kind === 'records') return { scope: m.scope, messageKey: m.messageKey, records: m.records };
   const object = await deps.clients.s3.send(new GetObjectCommand({ Bucket: m.bucket, Key: m.key }));
   const text = (await object.Body?.transformToString('utf8')) ?? '[]';
@@ -123,7 +130,13 @@ async function quarantine(
     new PutObjectCommand({
       Bucket: deps.config.dataBucket,
       Key: `quarantine/${pipeline.name}/${encodeURIComponent(unit.scope)}/${unit.messageKey}.json`,
-      Body: JSON.stringify({ pipeline: pipeline.name, scope: unit.scope, messageKey: unit.messageKey, at: deps.now().toISOString(), entries }),
+      Body: JSON.stringify({
+        pipeline: pipeline.name,
+        scope: unit.scope,
+        messageKey: unit.messageKey,
+        at: deps.now().toISOString(),
+        entries,
+      }),
       ContentType: 'application/json',
     }),
   );
@@ -136,27 +149,58 @@ async function quarantine(
  * transient failure left records unwritten; writes are version-gated, so a redelivery
  * changes nothing that was already applied.
  */
-export async function loadMessage(deps: Deps, pipelineName: string, message: LoadMessageInput): Promise<LoadResult> {
+export async function loadMessage(
+  deps: Deps,
+  pipelineName: string,
+  message: LoadMessageInput,
+): Promise<LoadResult> {
   const pipeline = deps.catalog.get(pipelineName);
   let unit: LoadUnit;
   try {
     unit = await decodeMessage(deps, pipeline, message);
   } catch (error) {
-    if (!(error instanceof ValidationError) && !(error instanceof SyntaxError) && !(error as { issues?: unknown }).issues)
+    if (
+      !(error instanceof ValidationError) &&
+      !(error instanceof SyntaxError) &&
+      !(error as { issues?: unknown }).issues
+    )
       throw error;
-    const poison = { scope: keys.ledgerScopeOfStream(pipeline.name, today(deps.now())), messageKey: `poison-${contentHash(message.body)}` };
+    const poison = {
+      scope: keys.ledgerScopeOfStream(pipeline.name, today(deps.now())),
+      messageKey: `poison-${contentHash(message.body)}`,
+    };
     await quarantine(deps, pipeline, poison, [
-      { raw: message.body.slice(0, 200_000), reasons: [{ rule: 'decode', message: (error as Error).message }] },
+      {
+        raw: message.body.slice(0, 200_000),
+        reasons: [{ rule: 'decode', message: (error as Error).message }],
+      },
     ]);
-    const outcome: MessageOutcome = { loaded: 0, skipped: 0, conflicts: 0, quarantined: 1, deadLettered: 0, excludedKeys: [] };
+    const outcome: MessageOutcome = {
+      loaded: 0,
+      skipped: 0,
+      conflicts: 0,
+      quarantined: 1,
+      deadLettered: 0,
+      excludedKeys: [],
+    };
     const first = await deps.state.ledger.complete(poison.scope, poison.messageKey, 1, outcome);
-    deps.log.warn('poison message quarantined', { pipeline: pipeline.name, messageId: message.messageId, reason: (error as Error).message });
+    deps.log.warn('poison message quarantined', {
+      pipeline: pipeline.name,
+      messageId: message.messageId,
+      reason: (error as Error).message,
+    });
     return { pipeline: pipeline.name, records: 1, firstCompletion: first, poison: true, ...outcome };
   }
   try {
     const outcome = await applyUnit(deps, pipeline, unit);
     const first = await deps.state.ledger.complete(unit.scope, unit.messageKey, unit.records.length, outcome);
-    return { pipeline: pipeline.name, records: unit.records.length, firstCompletion: first, poison: false, ...outcome };
+    return {
+      pipeline: pipeline.name,
+      records: unit.records.length,
+      firstCompletion: first,
+      poison: false,
+      ...outcome,
+    };
   } catch (error) {
     if (message.receiveCount >= pipeline.dlq.maxReceiveCount) {
       // Last allowed receive: SQS moves the message to the DLQ after this failure, so it is
@@ -170,7 +214,11 @@ export async function loadMessage(deps: Deps, pipelineName: string, message: Loa
         deadLettered: unit.records.length,
         excludedKeys: keysInUnit,
       });
-      deps.log.error('message dead-lettered', { pipeline: pipeline.name, messageId: message.messageId, error: (error as Error).name });
+      deps.log.error('message dead-lettered', {
+        pipeline: pipeline.name,
+        messageId: message.messageId,
+        error: (error as Error).name,
+      });
     }
     throw error;
   }
@@ -203,7 +251,8 @@ async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit): Promis
   // in the conditional write already rejects duplicates: skip the read (it costs as much as
   // a quarter of the write).
   const skipRead =
-    prepared.every((p) => p.record.provenance.initial === true) && (strategy === 'source-wins' || strategy === 'latest-timestamp');
+    prepared.every((p) => p.record.provenance.initial === true) &&
+    (strategy === 'source-wins' || strategy === 'latest-timestamp');
   const states: Map<string, TargetState> = skipRead
     ? new Map()
     : await runtime.target.readState(
@@ -220,7 +269,12 @@ async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit): Promis
 
   const writes: TargetWrite[] = [];
   const newBases = new Map<string, RecordData>();
-  const conflicts: { record: RecordEnvelope; data: RecordData | null; state: TargetState; fields: readonly string[] }[] = [];
+  const conflicts: {
+    record: RecordEnvelope;
+    data: RecordData | null;
+    state: TargetState;
+    fields: readonly string[];
+  }[] = [];
   for (const p of prepared) {
     const stored = states.get(p.record.key);
     const decision = decideApply({
@@ -243,7 +297,12 @@ async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit): Promis
         if (decision.op === 'upsert') newBases.set(p.record.key, decision.base);
         break;
       case 'conflict':
-        conflicts.push({ record: p.record, data: p.data, state: stored as TargetState, fields: decision.fields });
+        conflicts.push({
+          record: p.record,
+          data: p.data,
+          state: stored as TargetState,
+          fields: decision.fields,
+        });
         excludedKeys.push(p.record.key);
         break;
       case 'keep-target':
@@ -298,7 +357,12 @@ async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit): Promis
               EventBusName: deps.config.eventBus,
               Source: 'esync',
               DetailType: 'esync.conflict.parked',
-              Detail: JSON.stringify({ pipeline: pipeline.name, conflictId: id, key: c.record.key, fields: c.fields }),
+              Detail: JSON.stringify({
+                pipeline: pipeline.name,
+                conflictId: id,
+                key: c.record.key,
+                fields: c.fields,
+              }),
             },
           ],
         }),

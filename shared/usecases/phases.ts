@@ -4,8 +4,8 @@ import type { z } from 'zod';
 import type { ChangeWindow } from '../connectors/types.ts';
 import { windowStart } from '../domain/cursor.ts';
 import { ConnectorError, EsyncError } from '../errors.ts';
-import { accounted } from '../state/ledger.ts';
 import { keys } from '../state/keys.ts';
+import { accounted } from '../state/ledger.ts';
 import type { Phase } from '../state/runs.ts';
 import type {
   awaitLoadOutputSchema,
@@ -22,7 +22,12 @@ export class VerifyFailedError extends EsyncError {}
 export class LoadStalledError extends EsyncError {}
 
 /** Runs `body` as one phase of a run, recording its start, end and detail on the run record. */
-export async function inPhase<T extends object>(deps: Deps, runId: string, phase: Phase, body: () => Promise<T>): Promise<T> {
+export async function inPhase<T extends object>(
+  deps: Deps,
+  runId: string,
+  phase: Phase,
+  body: () => Promise<T>,
+): Promise<T> {
   const startedAt = deps.now().toISOString();
   await deps.state.runs.setPhase(runId, phase, { startedAt, status: 'running' });
   try {
@@ -77,7 +82,12 @@ export async function discover(
           pipeline.source.type,
           `key field(s) ${missing.join(', ')} not found in the source; it has ${found.fields.map((f) => f.name).join(', ')}`,
         );
-      deps.log.info('discovered', { pipeline: pipeline.name, runId: input.runId, fields: found.fields.length, target: target.detail });
+      deps.log.info('discovered', {
+        pipeline: pipeline.name,
+        runId: input.runId,
+        fields: found.fields.length,
+        target: target.detail,
+      });
       return {
         fields: found.fields.length,
         primaryKey: [...found.primaryKey],
@@ -97,7 +107,9 @@ export async function plan(deps: Deps, input: RunRef): Promise<z.infer<typeof pl
     const checkpoint = await deps.state.checkpoints.get(pipeline.name);
     const source = deps.createSource(pipeline);
     try {
-      const from = checkpoint?.cursor ? windowStart(checkpoint.cursor, pipeline.source.lookbackSeconds) : null;
+      const from = checkpoint?.cursor
+        ? windowStart(checkpoint.cursor, pipeline.source.lookbackSeconds)
+        : null;
       const to = await source.currentHighWatermark();
       const window: ChangeWindow = { from, to };
       const partitions = await source.planPartitions(window, pipeline.extract.partitions);
@@ -109,11 +121,18 @@ export async function plan(deps: Deps, input: RunRef): Promise<z.infer<typeof pl
         new PutObjectCommand({
           Bucket: deps.config.dataBucket,
           Key: key,
-          Body: JSON.stringify(partitions.map((p) => ({ pipeline: pipeline.name, runId: input.runId, partition: p }))),
+          Body: JSON.stringify(
+            partitions.map((p) => ({ pipeline: pipeline.name, runId: input.runId, partition: p })),
+          ),
           ContentType: 'application/json',
         }),
       );
-      return { partitionCount: partitions.length, partitions: [], manifest: { bucket: deps.config.dataBucket, key }, window };
+      return {
+        partitionCount: partitions.length,
+        partitions: [],
+        manifest: { bucket: deps.config.dataBucket, key },
+        window,
+      };
     } finally {
       await source.close();
     }
@@ -147,7 +166,9 @@ export async function awaitLoad(
   };
   const done = totals.pendingMessages === 0;
   const progressed = accounted(counts) !== accounted(run.counts) || !run.phases.AwaitLoad;
-  const since = progressed ? now.toISOString() : ((run.phases.AwaitLoad?.detail?.lastProgressAt as string) ?? now.toISOString());
+  const since = progressed
+    ? now.toISOString()
+    : ((run.phases.AwaitLoad?.detail?.lastProgressAt as string) ?? now.toISOString());
   await deps.state.runs.update(input.runId, { counts });
   await deps.state.runs.setPhase(input.runId, 'AwaitLoad', {
     startedAt: run.phases.AwaitLoad?.startedAt ?? now.toISOString(),
@@ -159,14 +180,30 @@ export async function awaitLoad(
     throw new LoadStalledError(
       `${totals.pendingMessages} messages of run ${input.runId} made no progress since ${since}; see the load DLQ and the Load function's logs`,
     );
-  return { done, extracted: totals.extracted, accounted: accounted(counts), pendingMessages: totals.pendingMessages };
+  return {
+    done,
+    extracted: totals.extracted,
+    accounted: accounted(counts),
+    pendingMessages: totals.pendingMessages,
+  };
 }
 
 /** Emits a run event on the ESync bus. */
-export async function emitRunEvent(deps: Deps, detailType: string, detail: Record<string, unknown>): Promise<void> {
+export async function emitRunEvent(
+  deps: Deps,
+  detailType: string,
+  detail: Record<string, unknown>,
+): Promise<void> {
   await deps.clients.eventBridge.send(
     new PutEventsCommand({
-      Entries: [{ EventBusName: deps.config.eventBus, Source: 'esync', DetailType: detailType, Detail: JSON.stringify(detail) }],
+      Entries: [
+        {
+          EventBusName: deps.config.eventBus,
+          Source: 'esync',
+          DetailType: detailType,
+          Detail: JSON.stringify(detail),
+        },
+      ],
     }),
   );
 }
@@ -198,7 +235,12 @@ export async function recordFailure(
     endedAt: deps.now().toISOString(),
     failure: { error: errorName, cause: cause.slice(0, 2000) },
   });
-  await emitRunEvent(deps, 'esync.run.failed', { pipeline: input.pipeline, runId: input.runId, error: errorName, cause: cause.slice(0, 500) });
+  await emitRunEvent(deps, 'esync.run.failed', {
+    pipeline: input.pipeline,
+    runId: input.runId,
+    error: errorName,
+    cause: cause.slice(0, 500),
+  });
   deps.log.error('run failed', { pipeline: input.pipeline, runId: input.runId, error: errorName });
   return { recorded: true };
 }

@@ -38,12 +38,21 @@ async function targetLookup(target: TargetConnector, pipeline: Pipeline) {
     return async (keyList: string[]) => {
       const state = await target.readState(keyList, { withData: true });
       return new Map(
-        [...state].map(([k, s]) => [k, { version: s.version, hash: s.deleted || !s.data ? null : contentHash(s.data) }]),
+        [...state].map(([k, s]) => [
+          k,
+          { version: s.version, hash: s.deleted || !s.data ? null : contentHash(s.data) },
+        ]),
       );
     };
   const all = new Map<string, { version: string; hash: string | null }>();
-  for await (const page of target.snapshot()) for (const r of page) all.set(r.key, { version: r.version, hash: r.hash });
-  return async (keyList: string[]) => new Map(keyList.flatMap((k) => (all.has(k) ? [[k, all.get(k) as { version: string; hash: string | null }]] : [])));
+  for await (const page of target.snapshot())
+    for (const r of page) all.set(r.key, { version: r.version, hash: r.hash });
+  return async (keyList: string[]) =>
+    new Map(
+      keyList.flatMap((k) =>
+        all.has(k) ? [[k, all.get(k) as { version: string; hash: string | null }]] : [],
+      ),
+    );
 }
 
 /**
@@ -92,7 +101,10 @@ async function compareWindow(deps: Deps, pipeline: Pipeline, input: RunRef): Pro
       for await (const page of source.read(window, partition)) {
         const rows = page
           .map((row) => ({ row, key: buildKey(row.data, pipeline.source.key) }))
-          .filter(({ key }) => !excluded.has(key) && sampled(key, mode === 'sample' ? pipeline.verify.sampleRate : 1));
+          .filter(
+            ({ key }) =>
+              !excluded.has(key) && sampled(key, mode === 'sample' ? pipeline.verify.sampleRate : 1),
+          );
         const state = await lookup(rows.map((r) => r.key));
         for (const { row, key } of rows) {
           if (!row.deleted && validate(row.data).length > 0) continue;
@@ -106,7 +118,12 @@ async function compareWindow(deps: Deps, pipeline: Pipeline, input: RunRef): Pro
           if (!problem) continue;
           mismatchCount++;
           if (mismatches.length < MAX_REPORTED)
-            mismatches.push({ key, problem, sourceVersion: row.version, ...(held ? { targetVersion: held.version } : {}) });
+            mismatches.push({
+              key,
+              problem,
+              sourceVersion: row.version,
+              ...(held ? { targetVersion: held.version } : {}),
+            });
           if (pipeline.verify.onMismatch === 'repair')
             toRepair.push(
               makeEnvelope({
@@ -129,13 +146,33 @@ async function compareWindow(deps: Deps, pipeline: Pipeline, input: RunRef): Pro
     new PutObjectCommand({
       Bucket: deps.config.dataBucket,
       Key: reportKey,
-      Body: JSON.stringify({ pipeline: pipeline.name, runId: input.runId, compared, mismatches: mismatchCount, sample: mismatches }, null, 2),
+      Body: JSON.stringify(
+        {
+          pipeline: pipeline.name,
+          runId: input.runId,
+          compared,
+          mismatches: mismatchCount,
+          sample: mismatches,
+        },
+        null,
+        2,
+      ),
       ContentType: 'application/json',
     }),
   );
   if (pipeline.verify.onMismatch === 'repair') {
-    await enqueueRecords(deps, pipeline.name, keys.ledgerScopeOfStream(pipeline.name, `repair-${input.runId}`), toRepair);
+    await enqueueRecords(
+      deps,
+      pipeline.name,
+      keys.ledgerScopeOfStream(pipeline.name, `repair-${input.runId}`),
+      toRepair,
+    );
     return { status: 'repaired', compared, mismatches: mismatchCount, reportKey };
   }
-  return { status: pipeline.verify.onMismatch === 'warn' ? 'warned' : 'failed', compared, mismatches: mismatchCount, reportKey };
+  return {
+    status: pipeline.verify.onMismatch === 'warn' ? 'warned' : 'failed',
+    compared,
+    mismatches: mismatchCount,
+    reportKey,
+  };
 }

@@ -1,10 +1,10 @@
 import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { Context } from 'aws-lambda';
-import { contentHash } from '../records/hash.ts';
 import { NotFoundError, TooLargeError, ValidationError } from '../errors.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
 import type { RecordEnvelope } from '../records/envelope.ts';
+import { contentHash } from '../records/hash.ts';
 import { keys } from '../state/keys.ts';
 import { mapDelivery } from '../webhooks/map-delivery.ts';
 import { verifyDelivery } from '../webhooks/signatures.ts';
@@ -24,7 +24,11 @@ export interface WebhookAccepted {
   readonly accepted: number;
 }
 
-type Enqueue = ((input: { deliveryId: string; pipeline: string; records: RecordEnvelope[] }) => Promise<WebhookAccepted>) & { config: IdempotencyConfig };
+type Enqueue = ((input: {
+  deliveryId: string;
+  pipeline: string;
+  records: RecordEnvelope[];
+}) => Promise<WebhookAccepted>) & { config: IdempotencyConfig };
 const enqueuers = new WeakMap<Deps, Enqueue>();
 
 /**
@@ -38,11 +42,24 @@ function idempotentEnqueue(deps: Deps): Enqueue {
       tableName: deps.config.idempotencyTable,
       awsSdkV3Client: deps.clients.dynamodb,
     });
-    const config = new IdempotencyConfig({ eventKeyJmesPath: '[pipeline, deliveryId]', expiresAfterSeconds: 7 * 86_400 });
+    const config = new IdempotencyConfig({
+      eventKeyJmesPath: '[pipeline, deliveryId]',
+      expiresAfterSeconds: 7 * 86_400,
+    });
     const idempotent = makeIdempotent(
-      async (input: { deliveryId: string; pipeline: string; records: RecordEnvelope[] }): Promise<WebhookAccepted> => {
+      async (input: {
+        deliveryId: string;
+        pipeline: string;
+        records: RecordEnvelope[];
+      }): Promise<WebhookAccepted> => {
         const day = deps.now().toISOString().slice(0, 10);
-        const sent = await enqueueRecords(deps, input.pipeline, keys.ledgerScopeOfStream(input.pipeline, day), input.records, input.deliveryId);
+        const sent = await enqueueRecords(
+          deps,
+          input.pipeline,
+          keys.ledgerScopeOfStream(input.pipeline, day),
+          input.records,
+          input.deliveryId,
+        );
         return { deliveryId: input.deliveryId, accepted: sent.records };
       },
       { persistenceStore, config },
@@ -53,7 +70,10 @@ function idempotentEnqueue(deps: Deps): Enqueue {
   return enqueue;
 }
 
-function webhookPipeline(deps: Deps, name: string): Pipeline & { triggers: { webhook: NonNullable<Pipeline['triggers']['webhook']> } } {
+function webhookPipeline(
+  deps: Deps,
+  name: string,
+): Pipeline & { triggers: { webhook: NonNullable<Pipeline['triggers']['webhook']> } } {
   const pipeline = deps.catalog.get(name);
   if (!pipeline.triggers.webhook) throw new NotFoundError(`pipeline "${name}" accepts no webhooks`);
   return pipeline as Pipeline & { triggers: { webhook: NonNullable<Pipeline['triggers']['webhook']> } };
@@ -74,7 +94,9 @@ export async function receiveWebhook(
   const trigger = pipeline.triggers.webhook;
   const size = Buffer.byteLength(request.rawBody);
   if (size > trigger.maxBodyBytes)
-    throw new TooLargeError(`the delivery has ${size} bytes; this pipeline accepts at most ${trigger.maxBodyBytes}`);
+    throw new TooLargeError(
+      `the delivery has ${size} bytes; this pipeline accepts at most ${trigger.maxBodyBytes}`,
+    );
   const secret = await deps.secrets.getString(trigger.secret);
   const verified = verifyDelivery(trigger, secret, request.headers, request.rawBody, deps.now());
   const contentType = request.headers['content-type'] ?? '';
@@ -86,10 +108,17 @@ export async function receiveWebhook(
   try {
     body = JSON.parse(request.rawBody);
   } catch (error) {
-    throw new ValidationError(`the body is not valid JSON: ${(error as Error).message}`, [{ path: 'body', message: 'invalid JSON' }]);
+    throw new ValidationError(`the body is not valid JSON: ${(error as Error).message}`, [
+      { path: 'body', message: 'invalid JSON' },
+    ]);
   }
   const deliveryId = verified.deliveryId ?? `body-${contentHash(request.rawBody)}`;
-  const records = mapDelivery(pipeline, { headers: request.headers, body, deliveryId, receivedAt: deps.now() });
+  const records = mapDelivery(pipeline, {
+    headers: request.headers,
+    body,
+    deliveryId,
+    receivedAt: deps.now(),
+  });
   const enqueue = idempotentEnqueue(deps);
   // Lets an in-progress record expire with the invocation, so a crashed delivery can be retried.
   if (lambdaContext) enqueue.config.registerLambdaContext(lambdaContext);

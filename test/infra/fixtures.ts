@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { App, Aspects } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { afterAll } from 'vitest';
 import { PROJECT_ROOT } from '../../infra/constructs/esync-function.ts';
 import { ResourceNamingAspect } from '../../infra/constructs/naming-aspect.ts';
 import { EsyncStack } from '../../infra/stacks/esync-stack.ts';
@@ -52,13 +53,15 @@ export const FIXTURE_PIPELINES: readonly Pipeline[] = [
 
 let outdirRoot: string | undefined;
 
-/** A fresh cloud assembly directory, removed when the test process exits (bundles weigh megabytes). */
+// Registered on the suite of each test file importing this module: assemblies hold megabytes of bundles.
+afterAll(() => {
+  if (outdirRoot !== undefined) rmSync(outdirRoot, { recursive: true, force: true });
+  outdirRoot = undefined;
+});
+
+/** A fresh cloud assembly directory, removed after the test file. */
 export function tempOutdir(): string {
-  if (outdirRoot === undefined) {
-    const root = mkdtempSync(path.join(tmpdir(), 'esync-cdk-'));
-    process.on('exit', () => rmSync(root, { recursive: true, force: true }));
-    outdirRoot = root;
-  }
+  outdirRoot ??= mkdtempSync(path.join(tmpdir(), 'esync-cdk-'));
   return mkdtempSync(path.join(outdirRoot, 'app-'));
 }
 

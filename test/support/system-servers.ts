@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, chownSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -46,7 +46,11 @@ export function requireSystemServer(name: SystemServerName): SystemServer {
   let server: SystemServer;
   if (name === 'postgresql') {
     const bin = findPostgresBin();
-    server = { name, available: bin !== undefined, detail: bin ?? 'no initdb under /usr/lib/postgresql/*/bin' };
+    server = {
+      name,
+      available: bin !== undefined,
+      detail: bin ?? 'no initdb under /usr/lib/postgresql/*/bin',
+    };
   } else if (name === 'mariadb') {
     const bin = findMariadbd();
     server = { name, available: bin !== undefined, detail: bin ?? 'no mariadbd in /usr/sbin' };
@@ -56,7 +60,9 @@ export function requireSystemServer(name: SystemServerName): SystemServer {
   }
   if (!server.available) {
     if (process.env.ESYNC_REQUIRE_SYSTEM_SERVERS === '1')
-      throw new Error(`system server ${name} is required (ESYNC_REQUIRE_SYSTEM_SERVERS=1) but missing: ${server.detail}`);
+      throw new Error(
+        `system server ${name} is required (ESYNC_REQUIRE_SYSTEM_SERVERS=1) but missing: ${server.detail}`,
+      );
     console.warn(`[system-servers] ${name} not installed (${server.detail}): its tests did not run`);
   }
   return server;
@@ -123,11 +129,35 @@ export async function startPostgres(): Promise<RunningServer> {
     chownSync(dir, ids.uid, ids.gid);
     chownSync(dataDir, ids.uid, ids.gid);
   }
-  execFileSync(path.join(bin, 'initdb'), ['-D', dataDir, '-U', 'esync', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync'], { stdio: 'pipe', cwd: dir, ...ids });
+  execFileSync(
+    path.join(bin, 'initdb'),
+    ['-D', dataDir, '-U', 'esync', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync'],
+    { stdio: 'pipe', cwd: dir, ...ids },
+  );
   const port = await freePort();
-  const args = ['-D', dataDir, '-p', String(port), '-k', dir, '-h', '127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'];
+  const args = [
+    '-D',
+    dataDir,
+    '-p',
+    String(port),
+    '-k',
+    dir,
+    '-h',
+    '127.0.0.1',
+    '-c',
+    'fsync=off',
+    '-c',
+    'synchronous_commit=off',
+    '-c',
+    'full_page_writes=off',
+    '-c',
+    'max_connections=200',
+  ];
   const child: ChildProcess = spawn(path.join(bin, 'postgres'), args, { stdio: 'ignore', cwd: dir, ...ids });
-  await waitFor(() => tryExec(path.join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-q']), 'PostgreSQL to accept connections');
+  await waitFor(
+    () => tryExec(path.join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-q']),
+    'PostgreSQL to accept connections',
+  );
   return {
     port,
     url: `postgres://esync@127.0.0.1:${port}/postgres`,
@@ -152,11 +182,31 @@ export async function startMariaDb(): Promise<RunningServer> {
   const installDb = ['/usr/bin/mariadb-install-db', '/usr/bin/mysql_install_db'].find((p) => existsSync(p));
   if (!installDb) throw new Error('mariadb-install-db not found');
   const user = isRoot() ? ['--user=root'] : [];
-  execFileSync(installDb, ['--no-defaults', `--datadir=${dataDir}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...user], { stdio: 'pipe' });
+  execFileSync(
+    installDb,
+    [
+      '--no-defaults',
+      `--datadir=${dataDir}`,
+      '--auth-root-authentication-method=normal',
+      '--skip-test-db',
+      ...user,
+    ],
+    { stdio: 'pipe' },
+  );
   const port = await freePort();
   const child = spawn(
     mariadbd,
-    ['--no-defaults', `--datadir=${dataDir}`, `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${path.join(dir, 'mysql.sock')}`, '--skip-grant-tables=0', '--innodb-flush-log-at-trx-commit=0', '--skip-log-bin', ...user],
+    [
+      '--no-defaults',
+      `--datadir=${dataDir}`,
+      `--port=${port}`,
+      '--bind-address=127.0.0.1',
+      `--socket=${path.join(dir, 'mysql.sock')}`,
+      '--skip-grant-tables=0',
+      '--innodb-flush-log-at-trx-commit=0',
+      '--skip-log-bin',
+      ...user,
+    ],
     { stdio: 'ignore' },
   );
   const mysql = await import('mysql2/promise');
