@@ -5,7 +5,7 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
 import { createObservability, METRIC } from '../shared/lambda/observability.ts';
-import { createDeps, type Deps } from '../shared/usecases/deps.ts';
+import { type ConnectorRegistries, createDeps, type Deps } from '../shared/usecases/deps.ts';
 
 /**
  * Builds the handler of a state machine task: parse the payload with its zod schema, call one
@@ -17,11 +17,12 @@ export function phaseHandler<S extends z.ZodType, R>(
   functionName: string,
   schema: S,
   useCase: (deps: Deps, input: z.infer<S>, context: Context) => Promise<R>,
+  registries: ConnectorRegistries = {},
 ) {
   const { logger, tracer, metrics, log } = createObservability(functionName);
   let deps: Deps | undefined;
   const handle = async (event: unknown, context: Context): Promise<R> => {
-    deps ??= createDeps({ log });
+    deps ??= createDeps({ log }, registries);
     const input = schema.parse(event) as z.infer<S> & {
       pipeline?: string;
       runId?: string;

@@ -5,6 +5,7 @@ import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { z } from 'zod';
+import { createTarget } from '../../shared/connectors/targets/registry.ts';
 import { createObservability } from '../../shared/lambda/observability.ts';
 import { handleManagementRequest } from '../../shared/usecases/api.ts';
 import { createDeps, type Deps } from '../../shared/usecases/deps.ts';
@@ -48,7 +49,7 @@ export function createManagementHandler(provided?: Deps) {
     const principal = requestContext.authorizer?.iam?.userArn ?? ANONYMOUS;
     if (principal === ANONYMOUS)
       logger.warn('management request without an IAM principal', { path: parsed.rawPath });
-    deps ??= createDeps({ log });
+    deps ??= createDeps({ log }, { targets: createTarget });
     // With a named stage the raw path starts with it; routes are declared without.
     const stagePrefix = `/${requestContext.stage}`;
     const path =

@@ -1,7 +1,12 @@
+import { createSource } from '../../shared/connectors/sources/registry.ts';
 import { extractInputSchema } from '../../shared/usecases/contracts.ts';
 import { extractPartition } from '../../shared/usecases/extract.ts';
 import { phaseHandler } from '../phase-handler.ts';
 
-export const handler = phaseHandler('extract', extractInputSchema, (deps, input, context) =>
-  extractPartition(deps, input, { remainingMs: () => context.getRemainingTimeInMillis() }),
+export const handler = phaseHandler(
+  'extract',
+  extractInputSchema,
+  (deps, input, context) =>
+    extractPartition(deps, input, { remainingMs: () => context.getRemainingTimeInMillis() }),
+  { sources: createSource },
 );

@@ -5,6 +5,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import { createTarget } from '../../shared/connectors/targets/registry.ts';
 import { createObservability, METRIC } from '../../shared/lambda/observability.ts';
 import { pipelineOfLoadQueueArn } from '../../shared/naming.ts';
 import { createDeps, type Deps } from '../../shared/usecases/deps.ts';
@@ -15,7 +16,7 @@ const processor = new BatchProcessor(EventType.SQS);
 let deps: Deps | undefined;
 
 async function loadRecord(record: SQSRecord): Promise<void> {
-  deps ??= createDeps({ log });
+  deps ??= createDeps({ log }, { targets: createTarget });
   const d = deps;
   const pipeline = pipelineOfLoadQueueArn(record.eventSourceARN, d.config.stage);
   const result = await loadMessage(d, pipeline, {
@@ -38,7 +39,7 @@ async function loadRecord(record: SQSRecord): Promise<void> {
  * is retried by SQS, the others are deleted.
  */
 export const handler = middy(async (event: SQSEvent, context: Context) => {
-  deps ??= createDeps({ log });
+  deps ??= createDeps({ log }, { targets: createTarget });
   const first = event.Records[0];
   if (first)
     metrics.addDimension('pipeline', pipelineOfLoadQueueArn(first.eventSourceARN, deps.config.stage));

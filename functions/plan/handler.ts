@@ -1,5 +1,8 @@
+import { createSource } from '../../shared/connectors/sources/registry.ts';
 import { planInputSchema } from '../../shared/usecases/contracts.ts';
 import { plan } from '../../shared/usecases/phases.ts';
 import { phaseHandler } from '../phase-handler.ts';
 
-export const handler = phaseHandler('plan', planInputSchema, (deps, input) => plan(deps, input));
+export const handler = phaseHandler('plan', planInputSchema, (deps, input) => plan(deps, input), {
+  sources: createSource,
+});

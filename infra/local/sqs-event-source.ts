@@ -1,4 +1,5 @@
 import {
+  ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
   type Message,
   ReceiveMessageCommand,
@@ -64,6 +65,44 @@ export interface SqsEventSourceOptions {
   readonly waitTimeSeconds?: number;
   /** @default console */
   readonly logger?: LocalLogger;
+  /** Faults to inject, for fault-injection tests. @default - none: the mapping behaves as AWS's */
+  readonly faults?: SqsEventSourceFaults;
+}
+
+/** A fault the mapping injected, as reported to {@link SqsEventSourceFaults.onFault}. */
+export interface InjectedSqsFault {
+  readonly kind: 'duplicateDelivery' | 'crashBeforeDelete';
+  readonly queueUrl: string;
+  readonly messageIds: readonly string[];
+}
+
+/**
+ * Faults of at-least-once delivery, each drawn per message and only on its first receive, so a
+ * fault alone never pushes a message towards its queue's DLQ.
+ */
+export interface SqsEventSourceFaults {
+  /**
+   * Share of messages delivered twice: the function is invoked a second time, concurrently, with
+   * the same records (same message ids and receipt handles), as when two pollers receive one
+   * message. @default 0
+   */
+  readonly duplicateDelivery?: number;
+  /**
+   * Share of successfully processed messages that are not deleted, as when the function's
+   * container dies after its writes and before the mapping deletes the batch; SQS delivers them
+   * again once their visibility timeout expires. @default 0
+   */
+  readonly crashBeforeDelete?: number;
+  /**
+   * Visibility timeout set on every message left on the queue (failed, or kept by a crash), so
+   * redeliveries come this soon instead of after the queue's visibility timeout: time compressed.
+   * @default - the queue's visibility timeout
+   */
+  readonly redeliverAfterSeconds?: number;
+  /** Source of randomness in [0, 1), for repeatable runs. @default Math.random */
+  readonly random?: () => number;
+  /** Told of every fault when it fires. */
+  readonly onFault?: (fault: InjectedSqsFault) => void;
 }
 
 /** Counters since start. */
@@ -321,7 +360,7 @@ export class SqsEventSource {
   }
 
   async #runInvocation(batch: Message[]): Promise<void> {
-    const { handler, functionTimeoutSeconds, queueArn } = this.#options;
+    const { functionTimeoutSeconds, queueArn } = this.#options;
     const event: SQSEvent = { Records: batch.map((m) => toRecord(m, queueArn, this.#region)) };
     const context = createLambdaContext({
       functionName: this.#options.functionName ?? 'local-sqs-consumer',
@@ -330,6 +369,16 @@ export class SqsEventSource {
       accountId: queueArn.split(':')[4],
     });
     this.#stats.invocations++;
+    const duplicate = this.#deliverDuplicates(event, context);
+    try {
+      await this.#invokeAndSettle(batch, event, context);
+    } finally {
+      await duplicate;
+    }
+  }
+
+  async #invokeAndSettle(batch: Message[], event: SQSEvent, context: Context): Promise<void> {
+    const { handler, functionTimeoutSeconds } = this.#options;
     let response: unknown;
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -353,6 +402,7 @@ export class SqsEventSource {
         `${context.functionName} failed on a batch of ${batch.length} from ${this.#options.queueUrl}; the messages stay on the queue`,
         error,
       );
+      await this.#shortenVisibility(batch);
       return;
     } finally {
       clearTimeout(timer);
@@ -365,10 +415,66 @@ export class SqsEventSource {
       this.#logger.error(
         `${context.functionName} returned an invalid batchItemFailures list; the whole batch stays on the queue`,
       );
+      await this.#shortenVisibility(batch);
       return;
     }
     this.#stats.itemFailures += failed.size;
-    await this.#delete(batch.filter((m) => !failed.has(m.MessageId ?? '')));
+    const succeeded = batch.filter((m) => !failed.has(m.MessageId ?? ''));
+    const crashed = this.#drawFault('crashBeforeDelete', succeeded);
+    await this.#delete(crashed.length === 0 ? succeeded : succeeded.filter((m) => !crashed.includes(m)));
+    await this.#shortenVisibility([...batch.filter((m) => failed.has(m.MessageId ?? '')), ...crashed]);
+  }
+
+  /** Messages of `messages` on their first receive drawn for a fault at its configured rate; reported when any. */
+  #drawFault<T extends Message | SQSRecord>(kind: InjectedSqsFault['kind'], messages: readonly T[]): T[] {
+    const faults = this.#options.faults;
+    const rate = faults?.[kind] ?? 0;
+    if (!faults || rate <= 0) return [];
+    const random = faults.random ?? Math.random;
+    const drawn = messages.filter((m) => {
+      const attributes = (m as Message).Attributes ?? (m as SQSRecord).attributes;
+      return attributes?.ApproximateReceiveCount === '1' && random() < rate;
+    });
+    if (drawn.length > 0)
+      faults.onFault?.({
+        kind,
+        queueUrl: this.#options.queueUrl,
+        messageIds: drawn.map((m) => (m as Message).MessageId ?? (m as SQSRecord).messageId),
+      });
+    return drawn;
+  }
+
+  /** Invokes the function a second time with the records drawn for duplicate delivery; its outcome is ignored. */
+  async #deliverDuplicates(event: SQSEvent, context: Context): Promise<void> {
+    const records = this.#drawFault('duplicateDelivery', event.Records);
+    if (records.length === 0) return;
+    try {
+      await this.#options.handler({ Records: records }, context);
+    } catch (error) {
+      this.#logger.warn(`a duplicate delivery from ${this.#options.queueUrl} failed`, error);
+    }
+  }
+
+  async #shortenVisibility(messages: readonly Message[]): Promise<void> {
+    const seconds = this.#options.faults?.redeliverAfterSeconds;
+    if (seconds === undefined || messages.length === 0) return;
+    for (let i = 0; i < messages.length; i += SQS_MAX_BATCH) {
+      const chunk = messages.slice(i, i + SQS_MAX_BATCH);
+      try {
+        await this.#options.sqs.send(
+          new ChangeMessageVisibilityBatchCommand({
+            QueueUrl: this.#options.queueUrl,
+            Entries: chunk.map((m, j) => ({
+              Id: String(j),
+              ReceiptHandle: m.ReceiptHandle,
+              VisibilityTimeout: seconds,
+            })),
+          }),
+        );
+      } catch (error) {
+        this.#logger.warn(`shortening the visibility of ${chunk.length} messages failed`, error);
+      }
+    }
   }
 
   async #delete(messages: Message[]): Promise<void> {

@@ -35,7 +35,7 @@ import {
   LOCAL_REGION,
   startLocalServers,
 } from './servers.ts';
-import { SqsEventSource } from './sqs-event-source.ts';
+import { SqsEventSource, type SqsEventSourceFaults } from './sqs-event-source.ts';
 import { type StepFunctionsServer, startStepFunctionsServer } from './stepfunctions-server.ts';
 import {
   type CfnTemplate,
@@ -85,6 +85,8 @@ export interface LocalStackOptions {
   readonly devFile?: string;
   /** Receives one line per notable event (servers up, executions, warnings). @default - warnings to stderr */
   readonly log?: (line: string) => void;
+  /** Delivery faults every queue consumer injects (fault-injection tests). @default - none */
+  readonly eventSourceFaults?: SqsEventSourceFaults;
 }
 
 /** The local resources of one pipeline, for `esync dev` and the CLI. */
@@ -419,6 +421,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         reportBatchItemFailures: mapping.reportBatchItemFailures,
         functionName: mapping.functionName,
         logger,
+        ...(options.eventSourceFaults && { faults: options.eventSourceFaults }),
       });
       eventSources.set(mapping.queueName, source);
     }

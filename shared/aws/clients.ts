@@ -20,6 +20,30 @@ export interface AwsClients {
 /** Observes every request any client sends (the benchmark counts them by service and operation). */
 export type RequestObserver = (request: { service: string; operation: string; bytes: number }) => void;
 
+/** A client as {@link decorateClients} hands it over: any SDK v3 client, whose middleware stack can be extended. */
+export type DecoratedClient = AwsClients[Exclude<keyof AwsClients, 'ddb'>];
+
+/**
+ * Extends the middleware stack of one client that {@link createAwsClients} builds. Tests install
+ * one (fault injection, request recording) for the handlers running in their process, which build
+ * their clients themselves.
+ */
+export type ClientDecorator = (client: DecoratedClient, service: Exclude<keyof AwsClients, 'ddb'>) => void;
+
+const decorators = new Set<ClientDecorator>();
+
+/**
+ * Test hook: `decorate` is applied to every client built by {@link createAwsClients} from now on,
+ * in this process, until the returned function is called. Clients built before are unchanged.
+ * With no decorator installed, clients are built exactly as in production.
+ */
+export function decorateClients(decorate: ClientDecorator): () => void {
+  decorators.add(decorate);
+  return () => {
+    decorators.delete(decorate);
+  };
+}
+
 export interface CreateClientsOptions {
   readonly region?: string;
   readonly observer?: RequestObserver;
@@ -74,5 +98,8 @@ export function createAwsClients(options: CreateClientsOptions = {}): AwsClients
       );
     }
   }
+  for (const decorate of decorators)
+    for (const [service, client] of Object.entries(clients))
+      if (service !== 'ddb') decorate(client as DecoratedClient, service as Exclude<keyof AwsClients, 'ddb'>);
   return clients;
 }

@@ -5,7 +5,7 @@ import { compileFieldPath } from './field-path.ts';
 import { isIsoTimestamp } from './instant.ts';
 
 /** The check a record failed. */
-export type ValidationRuleName = 'required' | 'type' | 'format' | 'range' | 'enum' | 'custom';
+export type ValidationRuleName = 'required' | 'type' | 'format' | 'range' | 'enum' | 'custom' | 'target';
 
 /**
  * One reason a record is invalid. Messages describe the rule and the kind of value found,

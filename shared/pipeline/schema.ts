@@ -160,6 +160,18 @@ const cdcTriggerSchema = z
   })
   .describe('Accept change events from the ESync event bus.');
 
+const kafkaTriggerSchema = z
+  .strictObject({
+    clusterArn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:kafka:[a-z0-9-]+:\d{12}:cluster\/[A-Za-z0-9-]+\/[A-Za-z0-9-]+$/, 'an MSK cluster ARN, arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>')
+      .describe('Amazon MSK cluster carrying the Debezium topics.'),
+    topics: z.array(z.string().min(1).max(249)).min(1).describe('Topics whose records are Debezium change events.'),
+    startingPosition: z.enum(['LATEST', 'TRIM_HORIZON']).default('TRIM_HORIZON').describe('Where a new consumer starts.'),
+    batchSize: z.int().min(1).max(10_000).default(100).describe('Records per Load invocation at most.'),
+  })
+  .describe('Accept Debezium change events from Kafka topics on Amazon MSK (an event source of the Load function).');
+
 const fieldRuleSchema = z
   .strictObject({
     field: fieldName.describe('Field the rule checks (dotted path for nested fields).'),
@@ -268,6 +280,7 @@ export const pipelineSchema = z
         schedule: scheduleSchema.optional(),
         webhook: webhookTriggerSchema.optional(),
         cdc: cdcTriggerSchema.optional(),
+        kafka: kafkaTriggerSchema.optional(),
       })
       .default({})
       .describe('What starts work. A pipeline with none runs only on demand.'),
@@ -419,8 +432,8 @@ export const pipelineSchema = z
         path: ['triggers', 'webhook'],
         message: 'a webhook source needs triggers.webhook',
       });
-    if (p.source.type === 'cdc' && !t.cdc)
-      ctx.addIssue({ code: 'custom', path: ['triggers', 'cdc'], message: 'a cdc source needs triggers.cdc' });
+    if (p.source.type === 'cdc' && !t.cdc && !t.kafka)
+      ctx.addIssue({ code: 'custom', path: ['triggers', 'cdc'], message: 'a cdc source needs triggers.cdc or triggers.kafka' });
     if ((p.source.type === 'webhook' || p.source.type === 'cdc') && t.schedule)
       ctx.addIssue({
         code: 'custom',

@@ -7,6 +7,7 @@ import {
 import type { z } from 'zod';
 import type { Cursor } from '../connectors/types.ts';
 import { estimateRunCost } from '../cost/estimate.ts';
+import { compareCursors } from '../domain/cursor.ts';
 import { keys } from '../state/keys.ts';
 import type { RunRecord } from '../state/runs.ts';
 import type { cleanupOutputSchema, RunRef } from './contracts.ts';
@@ -97,7 +98,11 @@ export async function cleanupRun(deps: Deps, input: RunRef): Promise<CleanupOutp
     const run = await deps.state.runs.get(input.runId);
     const to = (run.window?.to ?? null) as Cursor | null;
     let checkpointAdvanced = false;
-    if (to !== null) {
+    const current = await deps.state.checkpoints.get(pipeline.name);
+    // Two runs of one pipeline may overlap (a schedule and a manual run): the one ending last
+    // must not move the checkpoint back to its older window end.
+    const behind = to !== null && current?.cursor != null && compareCursors(to, current.cursor) <= 0;
+    if (to !== null && !behind) {
       await deps.state.checkpoints.put({
         pipeline: pipeline.name,
         cursor: to,

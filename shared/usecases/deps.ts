@@ -1,11 +1,10 @@
 import { type AwsClients, createAwsClients } from '../aws/clients.ts';
 import { SecretsManagerProvider, type SecretsProvider } from '../aws/secrets.ts';
 import { type RuntimeConfig, readRuntimeConfig } from '../config.ts';
-import { createSource } from '../connectors/sources/registry.ts';
-import { createTarget } from '../connectors/targets/registry.ts';
 import type { ConnectorContext, SourceConnector, TargetConnector } from '../connectors/types.ts';
+import { ConfigError } from '../errors.ts';
 import { catalogFromEnv, type PipelineCatalog } from '../pipeline/catalog.ts';
-import type { Pipeline } from '../pipeline/schema.ts';
+import type { Pipeline, SourceConfig, TargetConfig } from '../pipeline/schema.ts';
 import { createStateRepositories, type StateRepositories } from '../state/index.ts';
 
 /** Structured, log-safe logging (Powertools Logger satisfies it). */
@@ -31,8 +30,18 @@ export interface Deps {
 
 const silentLog: Log = { info() {}, warn() {}, error() {} };
 
+/**
+ * The connector registries a function needs. Each handler passes only its own (Load: targets;
+ * Extract: sources; Webhook: none), so a bundle carries no driver it never calls — `mysql2` in
+ * the webhook function would cost cold-start time for nothing.
+ */
+export interface ConnectorRegistries {
+  readonly sources?: (config: SourceConfig, context: ConnectorContext) => SourceConnector;
+  readonly targets?: (config: TargetConfig, context: ConnectorContext) => TargetConnector;
+}
+
 /** Builds the dependencies from the environment; every part can be replaced (tests, benchmarks). */
-export function createDeps(overrides: Partial<Deps> = {}): Deps {
+export function createDeps(overrides: Partial<Deps> = {}, registries: ConnectorRegistries = {}): Deps {
   const config = overrides.config ?? readRuntimeConfig();
   const clients = overrides.clients ?? createAwsClients();
   const catalog = overrides.catalog ?? catalogFromEnv();
@@ -54,7 +63,17 @@ export function createDeps(overrides: Partial<Deps> = {}): Deps {
     log: overrides.log ?? silentLog,
     now: overrides.now ?? (() => new Date()),
     connectorContext,
-    createSource: overrides.createSource ?? ((p) => createSource(p.source, connectorContext(p))),
-    createTarget: overrides.createTarget ?? ((p) => createTarget(p.target, connectorContext(p))),
+    createSource:
+      overrides.createSource ??
+      ((p) => {
+        if (!registries.sources) throw new ConfigError('this function was built without source connectors');
+        return registries.sources(p.source, connectorContext(p));
+      }),
+    createTarget:
+      overrides.createTarget ??
+      ((p) => {
+        if (!registries.targets) throw new ConfigError('this function was built without target connectors');
+        return registries.targets(p.target, connectorContext(p));
+      }),
   };
 }

@@ -9,6 +9,7 @@ import { isRetryable, TransientError, ValidationError } from '../errors.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
 import { type RecordData, type RecordEnvelope, recordEnvelopeSchema } from '../records/envelope.ts';
 import { contentHash } from '../records/hash.ts';
+import { jsonDepth, MAX_JSON_DEPTH } from '../records/json-depth.ts';
 import { loadMessageSchema } from '../records/messages.ts';
 import { compareVersions } from '../records/version.ts';
 import { conflictId } from '../state/conflicts.ts';
@@ -81,6 +82,8 @@ async function decodeMessage(deps: Deps, pipeline: Pipeline, message: LoadMessag
   } catch (error) {
     throw new ValidationError('message body is not JSON', [], { cause: error });
   }
+  if (jsonDepth(body, MAX_JSON_DEPTH + 8) > MAX_JSON_DEPTH + 8)
+    throw new ValidationError(`message body nests deeper than ${MAX_JSON_DEPTH + 8} levels`);
   if (isChangeEvent(body)) {
     const records = decodeChangeEvent(pipeline, body);
     const eventId =
@@ -317,14 +320,40 @@ async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit): Promis
   let loaded = 0;
   if (writes.length > 0) {
     const outcomes = await runtime.target.write(writes);
-    const failed = outcomes.filter((o) => o.status === 'failed');
+    // A record the target refuses as invalid (a reserved field name, a value it cannot store)
+    // would fail on every redelivery: it is quarantined with the target's reason instead.
+    const byKey = new Map(latest.map((r) => [r.key, r]));
+    const refused = outcomes.filter(
+      (o): o is Extract<typeof o, { status: 'failed' }> =>
+        o.status === 'failed' && o.error instanceof ValidationError,
+    );
+    for (const o of refused) {
+      const record = byKey.get(o.key);
+      if (!record) continue;
+      const error = o.error as ValidationError;
+      invalid.push({
+        record,
+        reasons: (error.issues.length > 0 ? error.issues : [{ path: '', message: error.message }]).map(
+          (i) => ({
+            field: i.path,
+            rule: 'target',
+            message: i.message,
+          }),
+        ),
+      });
+      excludedKeys.push(o.key);
+    }
+    const failed = outcomes.filter((o) => o.status === 'failed' && !(o.error instanceof ValidationError));
     if (failed.length > 0) {
       const first = failed[0] as { error: unknown };
       throw isRetryable(first.error)
         ? new TransientError(`${failed.length} of ${writes.length} writes failed`, { cause: first.error })
         : (first.error as Error);
     }
-    for (const o of outcomes) o.status === 'applied' ? loaded++ : skipped++;
+    for (const o of outcomes) {
+      if (o.status === 'applied') loaded++;
+      else if (o.status === 'stale') skipped++;
+    }
     if (strategy === 'field-merge') {
       const applied = new Set(outcomes.filter((o) => o.status === 'applied').map((o) => o.key));
       await deps.state.bases.putMany(

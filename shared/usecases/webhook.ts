@@ -5,6 +5,7 @@ import { NotFoundError, TooLargeError, ValidationError } from '../errors.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
 import type { RecordEnvelope } from '../records/envelope.ts';
 import { contentHash } from '../records/hash.ts';
+import { jsonDepth, MAX_JSON_DEPTH } from '../records/json-depth.ts';
 import { keys } from '../state/keys.ts';
 import { mapDelivery } from '../webhooks/map-delivery.ts';
 import { verifyDelivery } from '../webhooks/signatures.ts';
@@ -112,6 +113,11 @@ export async function receiveWebhook(
       { path: 'body', message: 'invalid JSON' },
     ]);
   }
+  const depth = jsonDepth(body);
+  if (depth > MAX_JSON_DEPTH)
+    throw new ValidationError(`the body nests deeper than ${MAX_JSON_DEPTH} levels`, [
+      { path: 'body', message: `nesting depth above ${MAX_JSON_DEPTH}` },
+    ]);
   const deliveryId = verified.deliveryId ?? `body-${contentHash(request.rawBody)}`;
   const records = mapDelivery(pipeline, {
     headers: request.headers,

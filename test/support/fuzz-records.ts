@@ -2,6 +2,7 @@ import path from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { BatchGetCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
+import { createTarget } from '../../shared/connectors/targets/registry.ts';
 import { ownedTargetTableName } from '../../shared/naming.ts';
 import { formatProblem, loadPipelineFiles } from '../../shared/pipeline/load.ts';
 import type { FieldRule, Pipeline } from '../../shared/pipeline/schema.ts';
@@ -190,7 +191,7 @@ export async function runRecordFuzz(options: {
   const keyAttribute = pipeline.target.keyAttribute;
   const env = await startFuzzEnv({ pipelines: [pipeline] });
   try {
-    const deps = createDeps();
+    const deps = createDeps({}, { targets: createTarget });
     const data = fc.sample(recordArbitrary(pipeline), { numRuns: options.count, seed: options.seed });
     const baseTime = Date.UTC(2026, 10, 1);
     const records = data.map((d, i) => {

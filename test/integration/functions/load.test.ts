@@ -1,0 +1,233 @@
+import { randomUUID } from 'node:crypto';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse } from 'aws-lambda';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { handler } from '../../../functions/load/handler.ts';
+import { makeEnvelope, type RecordEnvelope } from '../../../shared/records/envelope.ts';
+import { contentHash } from '../../../shared/records/hash.ts';
+import { timestampVersion } from '../../../shared/records/version.ts';
+import { keys } from '../../../shared/state/keys.ts';
+import { enqueueRecords } from '../../../shared/usecases/enqueue.ts';
+import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
+
+const PIPELINE = 'orders-load';
+
+let h: FunctionsHarness;
+
+beforeAll(async () => {
+  h = await startFunctionsHarness({
+    pipelines: [
+      {
+        name: PIPELINE,
+        source: {
+          type: 'postgres',
+          connection: { secret: 'esync/orders-db' },
+          table: 'orders',
+          key: ['id'],
+          cursor: ['updated_at'],
+        },
+        target: { type: 'dynamodb' },
+        validation: [{ field: 'email', required: true, format: '^[^@\\s]+@[^@\\s]+$' }],
+        batch: { size: 2 },
+        dlq: { maxReceiveCount: 2 },
+        retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+      },
+    ],
+  });
+});
+afterAll(() => h?.stop());
+afterEach(async () => {
+  h.failDynamoDbRequests(undefined);
+  const left = await h.receiveAll(h.queueUrl(PIPELINE));
+  await h.deleteMessages(h.queueUrl(PIPELINE), left);
+});
+
+function order(id: string, email: string, at = '2026-11-22T10:00:00.000Z'): RecordEnvelope {
+  const data = { id, email, total: 42, updated_at: at };
+  return makeEnvelope({
+    key: id,
+    op: 'upsert',
+    version: timestampVersion(at, id),
+    ts: at,
+    data,
+    provenance: { pipeline: PIPELINE, runId: 'test' },
+  });
+}
+
+/** Extract's half of the path: records packed, registered in the run's ledger and sent. */
+async function enqueueForRun(records: RecordEnvelope[]): Promise<string> {
+  const scope = keys.ledgerScopeOfRun(`orders-load-${randomUUID()}`);
+  await enqueueRecords(h.deps, PIPELINE, scope, records);
+  return scope;
+}
+
+async function invokeLoad(messages: Parameters<FunctionsHarness['sqsEvent']>[1]): Promise<SQSBatchResponse> {
+  return (await handler(h.sqsEvent(PIPELINE, messages), h.context('load'))) as SQSBatchResponse;
+}
+
+async function targetItem(key: string) {
+  const out = await h.clients.dynamodb.send(
+    new GetItemCommand({ TableName: h.targetTable(PIPELINE), Key: { pk: { S: key } }, ConsistentRead: true }),
+  );
+  return out.Item;
+}
+
+describe('load handler (SQS event source → DynamoDB target)', () => {
+  it('writes the records of a batch to the target and completes each message in the ledger', async () => {
+    // Prepare
+    const scope = await enqueueForRun([
+      order('a1', 'ada@example.com'),
+      order('a2', 'bob@example.com'),
+      order('a3', 'cy@example.com'),
+    ]);
+    const messages = await h.receiveAll(h.queueUrl(PIPELINE));
+
+    // Act
+    const response = await invokeLoad(messages);
+
+    // Assess
+    expect(messages).toHaveLength(2);
+    expect(response.batchItemFailures).toEqual([]);
+    expect((await targetItem('a2'))?.email).toEqual({ S: 'bob@example.com' });
+    expect(await targetItem('a3')).toMatchObject({
+      _v: { S: timestampVersion('2026-11-22T10:00:00.000Z', 'a3') },
+      _h: {
+        S: contentHash({ id: 'a3', email: 'cy@example.com', total: 42, updated_at: '2026-11-22T10:00:00.000Z' }),
+      },
+    });
+    expect(await h.deps.state.ledger.totals(scope)).toMatchObject({
+      extracted: 3,
+      loaded: 3,
+      quarantined: 0,
+      pendingMessages: 0,
+    });
+  });
+
+  it('quarantines an invalid record with its reasons in S3 and counts it, loading the rest', async () => {
+    // Prepare
+    const scope = await enqueueForRun([order('b1', 'not-an-email'), order('b2', 'dee@example.com')]);
+    const messages = await h.receiveAll(h.queueUrl(PIPELINE));
+    const messageKey = JSON.parse(messages[0]?.Body ?? '{}').messageKey as string;
+
+    // Act
+    const response = await invokeLoad(messages);
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(await targetItem('b1')).toBeUndefined();
+    expect(await targetItem('b2')).toBeDefined();
+    const report = await h.readJson<{ entries: { record: { key: string }; reasons: unknown[] }[] }>(
+      `quarantine/${PIPELINE}/${encodeURIComponent(scope)}/${messageKey}.json`,
+    );
+    expect(report.entries).toHaveLength(1);
+    expect(report.entries[0]?.record.key).toBe('b1');
+    expect(report.entries[0]?.reasons).toEqual([expect.objectContaining({ field: 'email', rule: 'format' })]);
+    expect(await h.deps.state.ledger.totals(scope)).toMatchObject({
+      extracted: 2,
+      loaded: 1,
+      quarantined: 1,
+      pendingMessages: 0,
+      excludedKeys: ['b1'],
+    });
+  });
+
+  it('quarantines a message that cannot be decoded instead of failing it', async () => {
+    // Prepare
+    const body = `{"kind":"records","pipeline":"${PIPELINE}", truncated`;
+    await h.clients.sqs.send(new SendMessageCommand({ QueueUrl: h.queueUrl(PIPELINE), MessageBody: body }));
+    const messages = await h.receiveAll(h.queueUrl(PIPELINE));
+    const scope = keys.ledgerScopeOfStream(PIPELINE, new Date().toISOString().slice(0, 10));
+
+    // Act
+    const response = await invokeLoad(messages);
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    const report = await h.readJson<{ entries: { raw: string; reasons: { rule: string }[] }[] }>(
+      `quarantine/${PIPELINE}/${encodeURIComponent(scope)}/poison-${contentHash(body)}.json`,
+    );
+    expect(report.entries[0]).toMatchObject({ raw: body, reasons: [{ rule: 'decode' }] });
+    const ledger = await h.ledger(scope);
+    expect(ledger).toContainEqual(
+      expect.objectContaining({ sk: `MSG#poison-${contentHash(body)}`, state: 'done', quarantined: 1 }),
+    );
+  });
+
+  it('fails only the message whose target writes fail, so SQS redelivers it alone', async () => {
+    // Prepare
+    const scope = await enqueueForRun([
+      order('c1', 'eve@example.com'),
+      order('c2', 'fay@example.com'),
+      order('c3-unreachable', 'gus@example.com'),
+    ]);
+    const messages = await h.receiveAll(h.queueUrl(PIPELINE));
+    const failing = messages.find((m) => m.Body?.includes('c3-unreachable'));
+    h.failDynamoDbRequests({ table: h.targetTable(PIPELINE), containing: 'c3-unreachable' });
+
+    // Act
+    const response = await invokeLoad(messages);
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: failing?.MessageId }]);
+    expect(await targetItem('c1')).toBeDefined();
+    expect(await targetItem('c2')).toBeDefined();
+    h.failDynamoDbRequests(undefined);
+    expect(await targetItem('c3-unreachable')).toBeUndefined();
+    expect(await h.deps.state.ledger.totals(scope)).toMatchObject({
+      extracted: 3,
+      loaded: 2,
+      deadLettered: 0,
+      pendingMessages: 1,
+    });
+  });
+
+  it('counts a message as dead-lettered on its last allowed receive before failing it', async () => {
+    // Prepare: the first receive fails while the target is unreachable; the second is the last allowed.
+    const scope = await enqueueForRun([order('d1-unreachable', 'hal@example.com')]);
+    h.failDynamoDbRequests({ table: h.targetTable(PIPELINE), containing: 'd1-unreachable' });
+    const first = await h.receiveAll(h.queueUrl(PIPELINE), { visibilitySeconds: 1 });
+    // Every message of the batch failed: the invocation fails and SQS redelivers them all.
+    await expect(invokeLoad(first)).rejects.toThrow(/All records failed/);
+    const afterFirst = await h.deps.state.ledger.totals(scope);
+    const last = await h.receiveAll(h.queueUrl(PIPELINE), { atLeast: 1 });
+
+    // Act
+    const outcome = invokeLoad(last);
+
+    // Assess
+    await expect(outcome).rejects.toThrow(/All records failed/);
+    expect(afterFirst).toMatchObject({ deadLettered: 0, pendingMessages: 1 });
+    expect(last.map((m) => m.Attributes?.ApproximateReceiveCount)).toEqual(['2']);
+    expect(await h.deps.state.ledger.totals(scope)).toMatchObject({
+      extracted: 1,
+      loaded: 0,
+      deadLettered: 1,
+      pendingMessages: 0,
+      excludedKeys: ['d1-unreachable'],
+    });
+  });
+
+  it('changes nothing and counts nothing twice when a message is delivered again', async () => {
+    // Prepare
+    const scope = await enqueueForRun([order('e1', 'ivy@example.com'), order('e2', 'jo@example.com')]);
+    // Delivered again: as when the function crashed after writing, before SQS deleted the message.
+    const first = await h.receiveAll(h.queueUrl(PIPELINE), { visibilitySeconds: 1 });
+    await invokeLoad(first);
+    const itemBefore = await targetItem('e1');
+    const totalsBefore = await h.deps.state.ledger.totals(scope);
+    const again = await h.receiveAll(h.queueUrl(PIPELINE), { atLeast: 1 });
+
+    // Act
+    const response = await invokeLoad(again);
+
+    // Assess
+    expect(again.map((m) => [m.MessageId, m.Attributes?.ApproximateReceiveCount])).toEqual([
+      [first[0]?.MessageId, '2'],
+    ]);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(await targetItem('e1')).toEqual(itemBefore);
+    expect(totalsBefore).toMatchObject({ extracted: 2, loaded: 2, skipped: 0, pendingMessages: 0 });
+    expect(await h.deps.state.ledger.totals(scope)).toEqual(totalsBefore);
+  });
+});

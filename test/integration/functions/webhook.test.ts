@@ -1,0 +1,209 @@
+import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { handler } from '../../../functions/webhook/handler.ts';
+import { contentHash } from '../../../shared/records/hash.ts';
+import type { RecordsMessage } from '../../../shared/records/messages.ts';
+import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
+
+const events = path.join(import.meta.dirname, '..', '..', '..', 'events', 'apigw');
+const sample = (name: string) =>
+  JSON.parse(readFileSync(path.join(events, name), 'utf8')) as APIGatewayProxyEventV2;
+const secrets = JSON.parse(readFileSync(path.join(events, 'secrets.json'), 'utf8')) as Record<string, string>;
+const HMAC_SECRET = secrets['esync/demo/hmac-webhook'] as string;
+
+let h: FunctionsHarness;
+
+beforeAll(async () => {
+  h = await startFunctionsHarness({
+    secrets,
+    pipelines: [
+      {
+        name: 'github-issues',
+        source: { type: 'webhook', mapping: 'github', key: ['id'] },
+        triggers: { webhook: { signature: 'github', secret: 'esync/demo/github-webhook' } },
+        target: { type: 's3', prefix: 'lake/' },
+      },
+      {
+        name: 'widgets',
+        source: { type: 'webhook', mapping: 'json', key: ['id'], cursor: ['updated_at'] },
+        triggers: {
+          webhook: { signature: 'hmac', secret: 'esync/demo/hmac-webhook', maxBodyBytes: 1024 },
+        },
+        target: { type: 'dynamodb' },
+      },
+      {
+        name: 'users-sync',
+        source: { type: 'postgres', connection: { secret: 'esync/users-db' }, table: 'users', key: ['id'] },
+        target: { type: 'dynamodb' },
+      },
+    ],
+  });
+});
+afterAll(() => h?.stop());
+afterEach(async () => {
+  for (const pipeline of h.pipelines.keys()) {
+    const left = await h.receiveAll(h.queueUrl(pipeline));
+    await h.deleteMessages(h.queueUrl(pipeline), left);
+  }
+});
+
+async function invoke(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
+  return (await handler(event, h.context('webhook'))) as APIGatewayProxyStructuredResultV2;
+}
+
+/** The hmac sample with another body, signed as the sender would sign it. */
+function signedWidgets(body: string, headers: Record<string, string> = {}): APIGatewayProxyEventV2 {
+  const event = sample('webhook-hmac.json');
+  return {
+    ...event,
+    body,
+    headers: {
+      ...event.headers,
+      'x-signature': createHmac('sha256', HMAC_SECRET).update(body).digest('hex'),
+      ...headers,
+    },
+  };
+}
+
+async function queuedRecords(pipeline: string) {
+  const messages = await h.receiveAll(h.queueUrl(pipeline));
+  return messages.flatMap((m) => (JSON.parse(m.Body ?? '{}') as RecordsMessage).records);
+}
+
+const bodyOf = (response: APIGatewayProxyStructuredResultV2) => JSON.parse(String(response.body));
+
+describe('webhook handler (API Gateway HTTP API → load queue)', () => {
+  it('answers 202 to a signed GitHub delivery once its records are on the queue', async () => {
+    // Act
+    const response = await invoke(sample('webhook-github.json'));
+
+    // Assess
+    expect(response.statusCode).toBe(202);
+    expect(bodyOf(response)).toEqual({ deliveryId: '72d3162e-cc78-11e3-81ab-4c9367dc0958', accepted: 1 });
+    const records = await queuedRecords('github-issues');
+    expect(records).toEqual([
+      expect.objectContaining({
+        key: '444500041',
+        op: 'upsert',
+        data: expect.objectContaining({ kind: 'issue', id: 444500041 }),
+        provenance: expect.objectContaining({ deliveryId: '72d3162e-cc78-11e3-81ab-4c9367dc0958' }),
+      }),
+    ]);
+  });
+
+  it('answers 202 to a signed generic HMAC delivery and queues its records', async () => {
+    // Prepare
+    const event = sample('webhook-hmac.json');
+
+    // Act
+    const response = await invoke(event);
+
+    // Assess: the generic scheme signs no delivery id, so deliveries are told apart by their body.
+    expect(response.statusCode).toBe(202);
+    expect(bodyOf(response)).toEqual({ deliveryId: `body-${contentHash(String(event.body))}`, accepted: 1 });
+    expect(await queuedRecords('widgets')).toEqual([
+      expect.objectContaining({ key: '7', data: { id: 7, name: 'widget', updated_at: '2026-11-22T12:00:00Z' } }),
+    ]);
+  });
+
+  it('answers a redelivery of the same delivery id with 202 and enqueues nothing again', async () => {
+    // Prepare
+    const event = sample('webhook-github.json');
+    const delivery = { ...event, headers: { ...event.headers, 'x-github-delivery': 'redelivered-1' } };
+    const first = await invoke(delivery);
+    const firstRecords = await queuedRecords('github-issues');
+
+    // Act
+    const again = await invoke(delivery);
+
+    // Assess
+    expect(first.statusCode).toBe(202);
+    expect(firstRecords.map((r) => r.key)).toEqual(['444500041']);
+    expect(again.statusCode).toBe(202);
+    expect(bodyOf(again)).toEqual({ deliveryId: 'redelivered-1', accepted: 1 });
+    expect(await queuedRecords('github-issues')).toEqual([]);
+  });
+
+  it('refuses a delivery whose signature does not match with 401 and enqueues nothing', async () => {
+    // Prepare
+    const event = sample('webhook-github.json');
+    const tampered = { ...event, body: String(event.body).replace('"opened"', '"closed"') };
+
+    // Act
+    const response = await invoke(tampered);
+
+    // Assess
+    expect(response.statusCode).toBe(401);
+    expect(bodyOf(response).error).toMatch(/x-hub-signature-256 signature does not match/);
+    expect(await queuedRecords('github-issues')).toEqual([]);
+  });
+
+  it('answers 404 for an unknown pipeline and for a pipeline that takes no webhooks', async () => {
+    // Prepare
+    const unknown = { ...sample('webhook-hmac.json'), pathParameters: { pipeline: 'widgetz' } };
+    const noWebhook = { ...sample('webhook-hmac.json'), pathParameters: { pipeline: 'users-sync' } };
+
+    // Act
+    const responses = [await invoke(unknown), await invoke(noWebhook)];
+
+    // Assess
+    expect(responses.map((r) => r.statusCode)).toEqual([404, 404]);
+    expect(bodyOf(responses[0] as APIGatewayProxyStructuredResultV2).error).toMatch(
+      /unknown pipeline "widgetz".*did you mean `widgets`/,
+    );
+    expect(bodyOf(responses[1] as APIGatewayProxyStructuredResultV2).error).toMatch(
+      /"users-sync" accepts no webhooks/,
+    );
+    expect(await queuedRecords('users-sync')).toEqual([]);
+  });
+
+  it('refuses a body over the pipeline limit with 413 and enqueues nothing', async () => {
+    // Prepare
+    const rows = Array.from({ length: 30 }, (_, i) => ({
+      id: i,
+      name: `widget ${i}`,
+      updated_at: '2026-11-22T12:00:00Z',
+    }));
+
+    // Act
+    const response = await invoke(signedWidgets(JSON.stringify(rows)));
+
+    // Assess
+    expect(response.statusCode).toBe(413);
+    expect(bodyOf(response).error).toMatch(/at most 1024/);
+    expect(await queuedRecords('widgets')).toEqual([]);
+  });
+
+  it('refuses malformed JSON with 400 saying what is wrong, even when validly signed', async () => {
+    // Act
+    const response = await invoke(signedWidgets('[{"id":9,"name":'));
+
+    // Assess
+    expect(response.statusCode).toBe(400);
+    expect(bodyOf(response)).toMatchObject({
+      error: expect.stringMatching(/not valid JSON/),
+      issues: [{ path: 'body', message: 'invalid JSON' }],
+    });
+    expect(await queuedRecords('widgets')).toEqual([]);
+  });
+
+  it('refuses a validly signed body that is not declared as JSON with 400', async () => {
+    // Act
+    const response = await invoke(
+      signedWidgets('[{"id":10,"name":"cog","updated_at":"2026-11-22T12:00:00Z"}]', {
+        'content-type': 'text/plain',
+      }),
+    );
+
+    // Assess
+    expect(response.statusCode).toBe(400);
+    expect(bodyOf(response)).toMatchObject({
+      error: 'content-type must be application/json, got "text/plain"',
+      issues: [{ path: 'headers.content-type' }],
+    });
+    expect(await queuedRecords('widgets')).toEqual([]);
+  });
+});
