@@ -4,12 +4,13 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
-import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { Context, MSKEvent, SQSEvent, SQSRecord } from 'aws-lambda';
 import { createTarget } from '../../shared/connectors/targets/registry.ts';
 import { createObservability, METRIC } from '../../shared/lambda/observability.ts';
 import { pipelineOfLoadQueueArn } from '../../shared/naming.ts';
 import { createDeps, type Deps } from '../../shared/usecases/deps.ts';
 import { loadMessage } from '../../shared/usecases/load.ts';
+import { loadKafkaEvent } from '../../shared/usecases/load-kafka.ts';
 
 const { logger, tracer, metrics, log } = createObservability('load');
 const processor = new BatchProcessor(EventType.SQS);
@@ -19,11 +20,16 @@ async function loadRecord(record: SQSRecord): Promise<void> {
   deps ??= createDeps({ log }, { targets: createTarget });
   const d = deps;
   const pipeline = pipelineOfLoadQueueArn(record.eventSourceARN, d.config.stage);
-  const result = await loadMessage(d, pipeline, {
-    messageId: record.messageId,
-    body: record.body,
-    receiveCount: Number(record.attributes.ApproximateReceiveCount ?? '1'),
-  });
+  const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? '1');
+  let result: Awaited<ReturnType<typeof loadMessage>>;
+  try {
+    result = await loadMessage(d, pipeline, { messageId: record.messageId, body: record.body, receiveCount });
+  } catch (error) {
+    metrics.addMetric(METRIC.recordsFailed, MetricUnit.Count, 1);
+    if (receiveCount >= d.catalog.get(pipeline).dlq.maxReceiveCount)
+      metrics.addMetric(METRIC.deadLettered, MetricUnit.Count, 1);
+    throw error;
+  }
   metrics.addMetric(METRIC.messagesProcessed, MetricUnit.Count, 1);
   if (!result.firstCompletion) return;
   metrics.addMetric(METRIC.recordsProcessed, MetricUnit.Count, result.records);
@@ -35,15 +41,23 @@ async function loadRecord(record: SQSRecord): Promise<void> {
 }
 
 /**
- * Load: consumes the pipeline's queue with partial batch responses; a failed message alone
- * is retried by SQS, the others are deleted.
+ * Load: consumes the pipeline's queue with partial batch responses (a failed message alone is
+ * retried by SQS, the others are deleted), or a batch of Debezium records from an MSK topic.
  */
-export const handler = middy(async (event: SQSEvent, context: Context) => {
+export const handler = middy(async (event: SQSEvent | MSKEvent, context: Context) => {
   deps ??= createDeps({ log }, { targets: createTarget });
-  const first = event.Records[0];
+  if ('eventSource' in event && event.eventSource === 'aws:kafka') {
+    const result = await loadKafkaEvent(deps, event);
+    metrics.addMetric(METRIC.recordsProcessed, MetricUnit.Count, result.records);
+    metrics.addMetric(METRIC.recordsLoaded, MetricUnit.Count, result.outcome.loaded);
+    metrics.addMetric(METRIC.quarantined, MetricUnit.Count, result.outcome.quarantined);
+    return undefined;
+  }
+  const sqsEvent = event as SQSEvent;
+  const first = sqsEvent.Records[0];
   if (first)
     metrics.addDimension('pipeline', pipelineOfLoadQueueArn(first.eventSourceARN, deps.config.stage));
-  return processPartialResponse(event, loadRecord, processor, { context });
+  return processPartialResponse(sqsEvent, loadRecord, processor, { context });
 })
   .use(captureLambdaHandler(tracer))
   .use(injectLambdaContext(logger, { resetKeys: true }))

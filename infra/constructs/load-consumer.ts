@@ -1,9 +1,12 @@
-import { Duration } from 'aws-cdk-lib';
+import { Arn, ArnFormat, Duration } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as lambdaBase from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
+import { EsyncFunction } from './esync-function.ts';
 
 export interface LoadConsumerProps {
   readonly pipeline: Pipeline;
@@ -36,5 +39,78 @@ export class LoadConsumer extends Construct {
     });
     props.loadFunction.addEventSource(source);
     this.eventSourceMappingId = source.eventSourceMappingId;
+    const kafka = props.pipeline.triggers.kafka;
+    if (kafka) this.addKafkaSource(props.loadFunction, name, kafka);
+  }
+
+  /**
+   * Debezium topics on MSK feed the same Load function. The mapping and its permissions are
+   * written out rather than taken from `ManagedKafkaEventSource`, which attaches an AWS managed
+   * policy broader than these reads.
+   */
+  private addKafkaSource(
+    fn: lambda.IFunction,
+    pipeline: string,
+    kafka: NonNullable<Pipeline['triggers']['kafka']>,
+  ) {
+    const arn = Arn.split(kafka.clusterArn, ArnFormat.SLASH_RESOURCE_NAME);
+    const [clusterName, clusterUuid] = (arn.resourceName ?? '').split('/');
+    const base = `arn:${arn.partition}:kafka:${arn.region}:${arn.account}`;
+    const group = `esync-${pipeline}`;
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'kafka:DescribeCluster',
+          'kafka:DescribeClusterV2',
+          'kafka:GetBootstrapBrokers',
+          'kafka-cluster:Connect',
+        ],
+        resources: [kafka.clusterArn],
+      }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['kafka-cluster:DescribeTopic', 'kafka-cluster:ReadData'],
+        resources: kafka.topics.map((t) => `${base}:topic/${clusterName}/${clusterUuid}/${t}`),
+      }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['kafka-cluster:DescribeGroup', 'kafka-cluster:AlterGroup'],
+        resources: [`${base}:group/${clusterName}/${clusterUuid}/${group}`],
+      }),
+    );
+    // Lambda reaches the brokers through network interfaces in the cluster's VPC, created under
+    // the function's role; these EC2 actions have no resource-level permissions.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'ec2:CreateNetworkInterface',
+          'ec2:DeleteNetworkInterface',
+          'ec2:DescribeNetworkInterfaces',
+          'ec2:DescribeSecurityGroups',
+          'ec2:DescribeSubnets',
+          'ec2:DescribeVpcs',
+        ],
+        resources: ['*'],
+      }),
+    );
+    if (fn instanceof EsyncFunction)
+      fn.acknowledgeRoleFinding(
+        'AwsSolutions-IAM5[Resource::*]',
+        'Active tracing (xray:PutTraceSegments, xray:PutTelemetryRecords) and the MSK event source’s network interfaces in the cluster VPC (ec2:*NetworkInterface*, ec2:Describe*) are only granted on resource "*".',
+      );
+    for (const topic of kafka.topics)
+      new lambdaBase.EventSourceMapping(this, `Kafka${topic.replace(/[^A-Za-z0-9]/g, '')}`, {
+        target: fn,
+        eventSourceArn: kafka.clusterArn,
+        kafkaTopic: topic,
+        batchSize: kafka.batchSize,
+        startingPosition:
+          kafka.startingPosition === 'LATEST'
+            ? lambdaBase.StartingPosition.LATEST
+            : lambdaBase.StartingPosition.TRIM_HORIZON,
+        kafkaConsumerGroupId: group,
+      });
   }
 }

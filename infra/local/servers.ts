@@ -6,6 +6,8 @@ import Module, { createRequire } from 'node:module';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import {
   DeleteMessageBatchCommand,
@@ -37,6 +39,13 @@ export interface LocalServersOptions {
   readonly dynamodb?: DynamoDbEngine;
   /** @default - no logging */
   readonly log?: (line: string) => void;
+  /**
+   * Run dynalite, local-aws-sqs and s3rver on a worker thread of their own, so that they and the
+   * code calling them (the handlers, on this thread) use two cores. `false` runs them on this
+   * thread. Endpoints and persistence are the same either way.
+   * @default true
+   */
+  readonly worker?: boolean;
 }
 
 export interface LocalEndpoints {
@@ -77,22 +86,46 @@ export async function startLocalServers(options: LocalServersOptions = {}): Prom
   };
   try {
     const sqsSnapshotFile = options.dataDir ? path.join(options.dataDir, 'sqs.json') : undefined;
-    const sqs = await startSqs(sqsSnapshotFile);
-    stops.push(sqs.stop);
-    const dynamodb =
-      engine === 'dynalite'
-        ? await startDynalite(options.dataDir && path.join(options.dataDir, 'dynamodb'))
-        : await startDynamoDbLocal(options.dataDir && path.join(options.dataDir, 'dynamodb-local'));
-    stops.push(dynamodb.stop);
-    const s3 = await startS3(options.dataDir && path.join(options.dataDir, 's3'));
-    stops.push(s3.stop);
-    log(`servers: sqs ${sqs.endpoint}, dynamodb (${engine}) ${dynamodb.endpoint}, s3 ${s3.endpoint}`);
+    const snapshot =
+      sqsSnapshotFile && existsSync(sqsSnapshotFile) ? readSqsSnapshot(sqsSnapshotFile) : undefined;
+    const embeddedOptions: EmbeddedServersOptions = {
+      sqsQueues: snapshot ? orderDeadLetterQueuesFirst(snapshot.queues) : [],
+      dynalite: engine === 'dynalite',
+      ...(options.dataDir && {
+        dynalitePath: path.join(options.dataDir, 'dynamodb'),
+        s3Path: path.join(options.dataDir, 's3'),
+      }),
+    };
+    // DynamoDB Local (a JVM) starts in its own process meanwhile.
+    const [started, javaStarted] = await Promise.allSettled([
+      (options.worker ?? true)
+        ? startEmbeddedServersInWorker(embeddedOptions, log)
+        : startEmbeddedServers(embeddedOptions),
+      engine === 'dynamodb-local'
+        ? startDynamoDbLocal(options.dataDir && path.join(options.dataDir, 'dynamodb-local'))
+        : undefined,
+    ]);
+    if (started.status === 'fulfilled') stops.push(started.value.stop);
+    if (javaStarted.status === 'fulfilled' && javaStarted.value) stops.push(javaStarted.value.stop);
+    if (started.status === 'rejected') throw started.reason;
+    if (javaStarted.status === 'rejected') throw javaStarted.reason;
+    const embedded = started.value;
+    const dynamoDbLocal = javaStarted.value;
+    const { sqs, s3 } = embedded.endpoints;
+    const dynamodb = dynamoDbLocal?.endpoint ?? embedded.endpoints.dynamodb ?? '';
+    if (snapshot) await restoreSqsMessages(sqs, snapshot);
+    if (sqsSnapshotFile)
+      // Runs before the servers stop: the messages still waiting are saved, to be put back next time.
+      stops.push(async () => writeFileSync(sqsSnapshotFile, JSON.stringify(await takeSqsSnapshot(sqs))));
+    log(
+      `servers: sqs ${sqs}, dynamodb (${engine}) ${dynamodb}, s3 ${s3}${(options.worker ?? true) ? ' (worker thread)' : ''}`,
+    );
     const notes = engine === 'dynalite' ? ['dynalite: no transactions, no PartiQL, no streams'] : [];
     let stopped: Promise<void> | undefined;
     return {
-      endpoints: { sqs: sqs.endpoint, dynamodb: dynamodb.endpoint, s3: s3.endpoint },
+      endpoints: { sqs, dynamodb, s3 },
       dynamodbEngine: engine,
-      queueUrlPrefix: `${sqs.endpoint}/${LOCAL_ACCOUNT_ID}/`,
+      queueUrlPrefix: `${sqs}/${LOCAL_ACCOUNT_ID}/`,
       notes,
       stop() {
         stopped ??= stopAll();
@@ -108,6 +141,130 @@ export async function startLocalServers(options: LocalServersOptions = {}): Prom
 interface RunningServer {
   readonly endpoint: string;
   stop(): Promise<void>;
+}
+
+/**
+ * What {@link startEmbeddedServers} starts, on this thread or on the servers' worker: the
+ * pure-JavaScript servers. Plain data, so that it can be handed to a worker.
+ * @internal
+ */
+export interface EmbeddedServersOptions {
+  /** Queues to create at start (dead-letter queues first), from the saved snapshot. */
+  readonly sqsQueues: SqsSnapshot['queues'];
+  /** Whether to start dynalite (false when DynamoDB Local serves DynamoDB). */
+  readonly dynalite: boolean;
+  /** @default - in memory */
+  readonly dynalitePath?: string;
+  /** @default - a temporary directory removed at stop */
+  readonly s3Path?: string;
+}
+
+/** @internal */
+export interface EmbeddedServers {
+  readonly endpoints: { readonly sqs: string; readonly s3: string; readonly dynamodb?: string };
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts local-aws-sqs, s3rver and (unless DynamoDB Local serves DynamoDB) dynalite on this
+ * thread. {@link startLocalServers} calls it here or on the servers' worker.
+ * @internal
+ */
+export async function startEmbeddedServers(options: EmbeddedServersOptions): Promise<EmbeddedServers> {
+  const stops: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop();
+  };
+  try {
+    const sqs = await startSqs(options.sqsQueues);
+    stops.push(sqs.stop);
+    const dynamodb = options.dynalite ? await startDynalite(options.dynalitePath) : undefined;
+    if (dynamodb) stops.push(dynamodb.stop);
+    const s3 = await startS3(options.s3Path);
+    stops.push(s3.stop);
+    return {
+      endpoints: { sqs: sqs.endpoint, s3: s3.endpoint, ...(dynamodb && { dynamodb: dynamodb.endpoint }) },
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+/** Messages between {@link startEmbeddedServersInWorker} and `server-worker.ts`. @internal */
+export type ServerWorkerMessage =
+  | { readonly kind: 'ready'; readonly endpoints: EmbeddedServers['endpoints'] }
+  | { readonly kind: 'failed'; readonly message: string }
+  | { readonly kind: 'stop' }
+  | { readonly kind: 'stopped' };
+
+/**
+ * The worker loads TypeScript through tsx's API: a worker does not inherit the `--import tsx`
+ * hooks of the thread that starts it (nor does vitest's transform reach it).
+ */
+function workerBootstrap(): string {
+  const tsxApi = pathToFileURL(require.resolve('tsx/esm/api')).href;
+  const entry = new URL('./server-worker.ts', import.meta.url).href;
+  return `import(${JSON.stringify(tsxApi)}).then(({ tsImport }) => tsImport(${JSON.stringify(entry)}, ${JSON.stringify(entry)}));`;
+}
+
+/** Runs {@link startEmbeddedServers} on a worker thread; `stop()` stops them and ends the worker. */
+function startEmbeddedServersInWorker(
+  options: EmbeddedServersOptions,
+  log: (line: string) => void,
+): Promise<EmbeddedServers> {
+  const worker = new Worker(workerBootstrap(), {
+    eval: true,
+    workerData: options,
+    // Not this thread's flags: its `--import tsx` would register a second set of hooks.
+    execArgv: [],
+    name: 'esync-local-servers',
+  });
+  let exited = false;
+  const exit = new Promise<void>((resolve) =>
+    worker.once('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
+  return new Promise<EmbeddedServers>((resolve, reject) => {
+    let settled = false;
+    const fail = (error: Error) => {
+      if (settled) {
+        log(`error: the local AWS servers' worker failed: ${error.stack ?? error.message}`);
+        return;
+      }
+      settled = true;
+      void worker.terminate();
+      reject(error);
+    };
+    worker.on('error', fail);
+    worker.once('exit', (code) => {
+      if (!settled) fail(new ConfigError(`the local AWS servers' worker exited with code ${code} at start`));
+    });
+    let stopping: Promise<void> | undefined;
+    worker.on('message', (message: ServerWorkerMessage) => {
+      if (message.kind === 'failed') fail(new ConfigError(`starting the local AWS servers failed: ${message.message}`));
+      if (message.kind !== 'ready' || settled) return;
+      settled = true;
+      resolve({
+        endpoints: message.endpoints,
+        stop() {
+          stopping ??= (async () => {
+            if (exited) return;
+            const stopped = new Promise<void>((done) =>
+              worker.on('message', (m: ServerWorkerMessage) => m.kind === 'stopped' && done()),
+            );
+            worker.postMessage({ kind: 'stop' } satisfies ServerWorkerMessage);
+            await Promise.race([stopped, exit]);
+            await worker.terminate();
+          })();
+          return stopping;
+        },
+      });
+    });
+  });
 }
 
 function listen(server: Server): Promise<number> {
@@ -146,11 +303,10 @@ type LocalSqsModule = {
   };
 };
 
-async function startSqs(snapshotFile: string | undefined): Promise<RunningServer> {
+async function startSqs(queues: SqsSnapshot['queues']): Promise<RunningServer> {
   const { createRequestHandler } = require('local-aws-sqs') as LocalSqsModule;
   const server = createServer();
   const port = await listen(server);
-  const snapshot = snapshotFile && existsSync(snapshotFile) ? readSqsSnapshot(snapshotFile) : undefined;
   const { requestHandler } = createRequestHandler({
     port,
     hostname: '127.0.0.1',
@@ -158,18 +314,10 @@ async function startSqs(snapshotFile: string | undefined): Promise<RunningServer
     accountId: LOCAL_ACCOUNT_ID,
     // A stack restarted within a minute recreates its queues under the same names.
     emulateQueueCreationLifecycle: false,
-    queues: snapshot ? orderDeadLetterQueuesFirst(snapshot.queues) : [],
+    queues,
   });
   server.on('request', (req, res) => void requestHandler(req, res));
-  const endpoint = `http://127.0.0.1:${port}`;
-  if (snapshot) await restoreSqsMessages(endpoint, snapshot);
-  return {
-    endpoint,
-    async stop() {
-      if (snapshotFile) writeFileSync(snapshotFile, JSON.stringify(await takeSqsSnapshot(endpoint)));
-      await close(server);
-    },
-  };
+  return { endpoint: `http://127.0.0.1:${port}`, stop: () => close(server) };
 }
 
 function readSqsSnapshot(file: string): SqsSnapshot {

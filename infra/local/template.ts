@@ -824,9 +824,12 @@ async function synthesizeInProcess(options: StackTemplateOptions, stackName: str
     const flags = existsSync(cdkJson)
       ? ((JSON.parse(readFileSync(cdkJson, 'utf8')) as { context?: Record<string, unknown> }).context ?? {})
       : {};
+    // The built-in CloudFormation validation (a WASM rules engine, ~5 s here) is `cdk synth`'s job
+    // in CI; the local stack only reads the template.
     const app = new cdk.App({
       outdir,
       context: { ...flags, stage: options.stage, 'aws:cdk:bundling-stacks': [] },
+      builtinCloudFormationValidation: false,
     });
     new EsyncStack(app, stackName, { stage: options.stage, pipelines: options.pipelines, bundle: false });
     return app.synth().getStackByName(stackName).template as CfnTemplate;

@@ -10,7 +10,7 @@ import type { Pipeline } from '../pipeline/schema.ts';
 import { type RecordData, type RecordEnvelope, recordEnvelopeSchema } from '../records/envelope.ts';
 import { contentHash } from '../records/hash.ts';
 import { jsonDepth, MAX_JSON_DEPTH } from '../records/json-depth.ts';
-import { loadMessageSchema } from '../records/messages.ts';
+import { parseLoadMessage } from '../records/messages.ts';
 import { compareVersions } from '../records/version.ts';
 import { conflictId } from '../state/conflicts.ts';
 import { keys } from '../state/keys.ts';
@@ -33,7 +33,7 @@ export interface LoadResult extends MessageOutcome {
   readonly poison: boolean;
 }
 
-interface LoadUnit {
+export interface LoadUnit {
   readonly scope: string;
   readonly messageKey: string;
   readonly records: RecordEnvelope[];
@@ -94,7 +94,7 @@ async function decodeMessage(deps: Deps, pipeline: Pipeline, message: LoadMessag
       records,
     };
   }
-  const parsed = loadMessageSchema.safeParse(body);
+  const parsed = parseLoadMessage(body);
   if (!parsed.success)
     throw new ValidationError(
       'message is neither a records batch, a claim check nor a change event',
@@ -122,7 +122,7 @@ function newestPerKey(records: readonly RecordEnvelope[]): { latest: RecordEnvel
   return { latest: [...byKey.values()], superseded: records.length - byKey.size };
 }
 
-async function quarantine(
+export async function quarantine(
   deps: Deps,
   pipeline: Pipeline,
   unit: { scope: string; messageKey: string },
@@ -227,7 +227,7 @@ export async function loadMessage(
   }
 }
 
-async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit): Promise<MessageOutcome> {
+export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit): Promise<MessageOutcome> {
   const runtime = runtimeOf(deps, pipeline);
   const { latest, superseded } = newestPerKey(unit.records);
   let skipped = superseded;

@@ -170,6 +170,15 @@ export async function awaitLoad(
     ? now.toISOString()
     : ((run.phases.AwaitLoad?.detail?.lastProgressAt as string) ?? now.toISOString());
   await deps.state.runs.update(input.runId, { counts });
+  // The Execute Map has no task of its own to record it. It ran from Plan's end to the first
+  // AwaitLoad, which the state machine reaches only once every Extract has returned.
+  if (!run.phases.AwaitLoad && !run.phases.Execute)
+    await deps.state.runs.setPhase(input.runId, 'Execute', {
+      startedAt: run.phases.Plan?.endedAt ?? now.toISOString(),
+      endedAt: now.toISOString(),
+      status: 'succeeded',
+      detail: { extracted: totals.extracted, messages: totals.messages },
+    });
   await deps.state.runs.setPhase(input.runId, 'AwaitLoad', {
     startedAt: run.phases.AwaitLoad?.startedAt ?? now.toISOString(),
     status: done ? 'succeeded' : 'running',

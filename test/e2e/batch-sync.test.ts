@@ -85,10 +85,10 @@ describe('batch runs of users-sync from PostgreSQL (PGlite) into DynamoDB', () =
       quarantined: invalidIds.length,
       deadLettered: 0,
     });
-    // The Execute Map records no phase of its own; its extracts show in the counts.
     expect(firstRun.phases.map((p) => `${p.name}:${p.status}`)).toEqual([
       'Discover:succeeded',
       'Plan:succeeded',
+      'Execute:succeeded',
       'AwaitLoad:succeeded',
       'Verify:succeeded',
       'Cleanup:succeeded',

@@ -34,7 +34,14 @@ export const FIXTURE_PIPELINES: readonly Pipeline[] = [
     name: 'stock-cdc',
     source: { type: 'cdc', key: ['sku'] },
     target: { type: 's3', prefix: 'lake/' },
-    triggers: { cdc: { pattern: { source: ['esync.cdc'], 'detail-type': ['stock.change'] } } },
+    triggers: {
+      cdc: { pattern: { source: ['esync.cdc'], 'detail-type': ['stock.change'] } },
+      kafka: {
+        clusterArn: 'arn:aws:kafka:eu-west-1:123456789012:cluster/cdc/0a1b2c3d-4e5f-6789-abcd-ef0123456789-1',
+        topics: ['shop.public.stock'],
+        batchSize: 250,
+      },
+    },
     dlq: { maxReceiveCount: 8 },
     load: { maxConcurrency: 3, batchSize: 5, batchingWindowSeconds: 0, timeoutSeconds: 30 },
     retention: { historyDays: 45 },

@@ -166,3 +166,18 @@ describe('stack outputs', () => {
     expect(JSON.stringify(outputs.ApiUrl?.Value)).toContain('execute-api');
   });
 });
+
+describe('Kafka trigger', () => {
+  it('adds an MSK event source for each topic to the pipeline’s Load function', () => {
+    const mappings = template.findResources('AWS::Lambda::EventSourceMapping', {
+      Properties: { Topics: ['shop.public.stock'] },
+    });
+    const [mapping] = Object.values(mappings) as { Properties: Record<string, unknown> }[];
+    expect(mapping?.Properties).toMatchObject({
+      EventSourceArn:
+        'arn:aws:kafka:eu-west-1:123456789012:cluster/cdc/0a1b2c3d-4e5f-6789-abcd-ef0123456789-1',
+      BatchSize: 250,
+      StartingPosition: 'TRIM_HORIZON',
+    });
+  });
+});

@@ -61,7 +61,7 @@ describe('IAM', () => {
     expect(wildcards).toEqual([]);
   });
 
-  it('grants resource "*" only for X-Ray and Step Functions log delivery, which have no resource-level permissions', () => {
+  it('grants resource "*" only for X-Ray, Step Functions log delivery and MSK network interfaces, which have no resource-level permissions', () => {
     const onAnyResource = allStatements()
       .filter(
         ({ owner, statement }) =>
@@ -72,7 +72,7 @@ describe('IAM', () => {
     expect(onAnyResource.length).toBeGreaterThan(0);
     for (const action of onAnyResource)
       expect(action).toMatch(
-        /^(xray:|logs:(Create|Delete|Get|List|Update)LogDelivery$|logs:(DescribeLogGroups|DescribeResourcePolicies|PutResourcePolicy|ListLogDeliveries)$)/,
+        /^(xray:|logs:(Create|Delete|Get|List|Update)LogDelivery$|logs:(DescribeLogGroups|DescribeResourcePolicies|PutResourcePolicy|ListLogDeliveries)$|ec2:(Create|Delete|Describe)NetworkInterfaces?$|ec2:Describe(SecurityGroups|Subnets|Vpcs)$)/,
       );
   });
 

@@ -71,12 +71,13 @@ function debeziumDetail(change: StockChange): string {
 
 /**
  * Puts change events on the ESync bus in the given order, 10 per PutEvents call (the API's
- * limit), with the source and detail-type inventory-cdc's rule matches.
+ * limit), with source `esync.cdc` and (by default) the detail-type inventory-cdc's rule matches.
  */
 export async function putStockChanges(
   clients: AwsClients,
   eventBus: string,
   changes: readonly StockChange[],
+  detailType = 'inventory.change',
 ): Promise<void> {
   for (let i = 0; i < changes.length; i += 10) {
     const out = await clients.eventBridge.send(
@@ -84,7 +85,7 @@ export async function putStockChanges(
         Entries: changes.slice(i, i + 10).map((change) => ({
           EventBusName: eventBus,
           Source: 'esync.cdc',
-          DetailType: 'inventory.change',
+          DetailType: detailType,
           Detail: debeziumDetail(change),
         })),
       }),

@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import type { SQSBatchResponse } from 'aws-lambda';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { handler } from '../../../functions/load/handler.ts';
 import { makeEnvelope, type RecordEnvelope } from '../../../shared/records/envelope.ts';
@@ -33,15 +36,31 @@ beforeAll(async () => {
         dlq: { maxReceiveCount: 2 },
         retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
       },
+      {
+        name: 'users-sync',
+        source: { type: 'postgres', connection: { secret: 'esync/users-db' }, table: 'users', key: ['id'] },
+        target: { type: 'dynamodb' },
+      },
+      {
+        name: 'inventory-cdc',
+        source: { type: 'cdc', format: 'debezium', key: ['sku'] },
+        triggers: { cdc: { pattern: { source: ['esync.cdc'], 'detail-type': ['inventory.change'] } } },
+        target: { type: 'dynamodb' },
+      },
     ],
   });
 });
 afterAll(() => h?.stop());
 afterEach(async () => {
   h.failDynamoDbRequests(undefined);
-  const left = await h.receiveAll(h.queueUrl(PIPELINE));
-  await h.deleteMessages(h.queueUrl(PIPELINE), left);
+  for (const pipeline of h.pipelines.keys()) {
+    const left = await h.receiveAll(h.queueUrl(pipeline));
+    await h.deleteMessages(h.queueUrl(pipeline), left);
+  }
 });
+
+const sampleEvent = (...parts: string[]) =>
+  JSON.parse(readFileSync(path.join(import.meta.dirname, '..', '..', '..', 'events', ...parts), 'utf8'));
 
 function order(id: string, email: string, at = '2026-11-22T10:00:00.000Z'): RecordEnvelope {
   const data = { id, email, total: 42, updated_at: at };
@@ -66,9 +85,9 @@ async function invokeLoad(messages: Parameters<FunctionsHarness['sqsEvent']>[1])
   return (await handler(h.sqsEvent(PIPELINE, messages), h.context('load'))) as SQSBatchResponse;
 }
 
-async function targetItem(key: string) {
+async function targetItem(key: string, pipeline = PIPELINE) {
   const out = await h.clients.dynamodb.send(
-    new GetItemCommand({ TableName: h.targetTable(PIPELINE), Key: { pk: { S: key } }, ConsistentRead: true }),
+    new GetItemCommand({ TableName: h.targetTable(pipeline), Key: { pk: { S: key } }, ConsistentRead: true }),
   );
   return out.Item;
 }
@@ -93,7 +112,12 @@ describe('load handler (SQS event source → DynamoDB target)', () => {
     expect(await targetItem('a3')).toMatchObject({
       _v: { S: timestampVersion('2026-11-22T10:00:00.000Z', 'a3') },
       _h: {
-        S: contentHash({ id: 'a3', email: 'cy@example.com', total: 42, updated_at: '2026-11-22T10:00:00.000Z' }),
+        S: contentHash({
+          id: 'a3',
+          email: 'cy@example.com',
+          total: 42,
+          updated_at: '2026-11-22T10:00:00.000Z',
+        }),
       },
     });
     expect(await h.deps.state.ledger.totals(scope)).toMatchObject({
@@ -229,5 +253,56 @@ describe('load handler (SQS event source → DynamoDB target)', () => {
     expect(await targetItem('e1')).toEqual(itemBefore);
     expect(totalsBefore).toMatchObject({ extracted: 2, loaded: 2, skipped: 0, pendingMessages: 0 });
     expect(await h.deps.state.ledger.totals(scope)).toEqual(totalsBefore);
+  });
+
+  it('loads the sample batch of events/sqs as the event source hands it over', async () => {
+    // Prepare
+    const event = sampleEvent('sqs', 'load-batch.json') as SQSEvent;
+
+    // Act
+    const response = (await handler(event, h.context('load'))) as SQSBatchResponse;
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect((await targetItem('1', 'users-sync'))?.email).toEqual({ S: 'ada@example.com' });
+    expect(await h.ledger('RUN#users-sync-20261122T120000Z-a1b2c3')).toEqual([
+      expect.objectContaining({ sk: 'MSG#k-sample-1', state: 'done', records: 1, loaded: 1 }),
+    ]);
+  });
+
+  it('loads a Debezium change that the pipeline rule routed from the ESync bus to its queue', async () => {
+    // Prepare
+    const change = sampleEvent('cdc', 'debezium-update.json');
+    await h.clients.eventBridge.send(
+      new PutEventsCommand({
+        Entries: [
+          {
+            EventBusName: h.deps.config.eventBus,
+            Source: change.source,
+            DetailType: change['detail-type'],
+            Detail: JSON.stringify(change.detail),
+          },
+        ],
+      }),
+    );
+    const messages = await h.receiveAll(h.queueUrl('inventory-cdc'), { atLeast: 1 });
+    const eventId = JSON.parse(messages[0]?.Body ?? '{}').id as string;
+
+    // Act
+    const response = (await handler(
+      h.sqsEvent('inventory-cdc', messages),
+      h.context('load'),
+    )) as SQSBatchResponse;
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(await targetItem('SKU-1', 'inventory-cdc')).toMatchObject({
+      quantity: { N: '4' },
+      location: { S: 'A1' },
+    });
+    const day = new Date().toISOString().slice(0, 10);
+    expect(await h.ledger(keys.ledgerScopeOfStream('inventory-cdc', day))).toEqual([
+      expect.objectContaining({ sk: `MSG#cdc-${eventId}`, state: 'done', loaded: 1 }),
+    ]);
   });
 });

@@ -105,7 +105,10 @@ describe('webhook handler (API Gateway HTTP API → load queue)', () => {
     expect(response.statusCode).toBe(202);
     expect(bodyOf(response)).toEqual({ deliveryId: `body-${contentHash(String(event.body))}`, accepted: 1 });
     expect(await queuedRecords('widgets')).toEqual([
-      expect.objectContaining({ key: '7', data: { id: 7, name: 'widget', updated_at: '2026-11-22T12:00:00Z' } }),
+      expect.objectContaining({
+        key: '7',
+        data: { id: 7, name: 'widget', updated_at: '2026-11-22T12:00:00Z' },
+      }),
     ]);
   });
 

@@ -1,0 +1,578 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import type { Context, SQSBatchResponse } from 'aws-lambda';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { handler as awaitLoadHandler } from '../../../functions/await-load/handler.ts';
+import { handler as cleanupHandler } from '../../../functions/cleanup/handler.ts';
+import { handler as discoverHandler } from '../../../functions/discover/handler.ts';
+import { handler as extractHandler } from '../../../functions/extract/handler.ts';
+import { handler as loadHandler } from '../../../functions/load/handler.ts';
+import { handler as planHandler } from '../../../functions/plan/handler.ts';
+import { handler as recordFailureHandler } from '../../../functions/record-failure/handler.ts';
+import { handler as verifyHandler } from '../../../functions/verify/handler.ts';
+import { type DemoDatabase, startDemoDatabase } from '../../../infra/local/demo-db.ts';
+import type { RecordsMessage } from '../../../shared/records/messages.ts';
+import { keys } from '../../../shared/state/keys.ts';
+import type { RunRecord } from '../../../shared/state/runs.ts';
+import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
+
+/**
+ * The phase functions of a batch run, invoked as the state machine invokes them, over a users
+ * table in the embedded PostgreSQL (PGlite) and a DynamoDB target. Each test runs its own run of
+ * its own pipeline, so none depends on another's leftovers.
+ */
+
+const sfnEvents = path.join(import.meta.dirname, '..', '..', '..', 'events', 'sfn');
+const sample = (name: string) =>
+  JSON.parse(readFileSync(path.join(sfnEvents, name), 'utf8')) as Record<string, unknown>;
+
+const BASE_TIME = Date.parse('2026-11-01T00:00:00.000Z');
+const ROWS = 20;
+/** Row 7 breaks the email rule: it is quarantined, never loaded. */
+const INVALID_ID = 7;
+const at = (id: number) => new Date(BASE_TIME + id * 1000).toISOString();
+const allKeys = Array.from({ length: ROWS }, (_, i) => String(i + 1));
+
+const usersSource = (overrides: Record<string, unknown> = {}) => ({
+  type: 'postgres',
+  connection: { secret: 'esync/demo/users-db', ssl: 'disable' },
+  table: 'users',
+  key: ['id'],
+  cursor: ['updated_at'],
+  pageSize: 5,
+  // PGlite serves one connection at a time.
+  poolSize: 1,
+  ...overrides,
+});
+const usersPipeline = (name: string, overrides: Record<string, unknown> = {}) => ({
+  name,
+  source: usersSource(),
+  target: { type: 'dynamodb' },
+  validation: [{ field: 'email', required: true, format: '^[^@\\s]+@[^@\\s]+$' }],
+  batch: { size: 4 },
+  ...overrides,
+});
+
+let h: FunctionsHarness;
+let db: DemoDatabase;
+
+beforeAll(async () => {
+  db = await startDemoDatabase();
+  await db.db.exec(`
+    CREATE TABLE users (
+      id integer PRIMARY KEY,
+      email text,
+      name text NOT NULL,
+      status text NOT NULL,
+      updated_at timestamptz NOT NULL
+    );`);
+  for (let id = 1; id <= ROWS; id++)
+    await db.db.query('INSERT INTO users (id, email, name, status, updated_at) VALUES ($1, $2, $3, $4, $5)', [
+      id,
+      id === INVALID_ID ? `user${id}-at-example.com` : `user${id}@example.com`,
+      `User ${id}`,
+      id % 2 === 0 ? 'active' : 'pending',
+      at(id),
+    ]);
+  h = await startFunctionsHarness({
+    secrets: { 'esync/demo/users-db': db.secretValue },
+    pipelines: [
+      usersPipeline('users-sync'),
+      usersPipeline('users-plan', { source: usersSource({ lookbackSeconds: 5 }) }),
+      usersPipeline('users-manifest', { extract: { partitions: 4, manifestThreshold: 2 } }),
+      usersPipeline('users-extract', { extract: { partitions: 1 } }),
+      usersPipeline('users-strict'),
+      usersPipeline('users-warn', { verify: { onMismatch: 'warn' } }),
+      usersPipeline('users-cleanup'),
+      usersPipeline('ghost-sync', { source: usersSource({ table: 'ghosts' }) }),
+      usersPipeline('users-badkey', { source: usersSource({ key: ['user_id'] }) }),
+    ],
+  });
+}, 120_000);
+afterAll(async () => {
+  await h?.stop();
+  await db?.stop();
+});
+afterEach(async () => {
+  for (const pipeline of h.pipelines.keys()) {
+    const left = await h.receiveAll(h.queueUrl(pipeline));
+    await h.deleteMessages(h.queueUrl(pipeline), left);
+  }
+});
+
+interface RunRef {
+  readonly pipeline: string;
+  readonly runId: string;
+  readonly executionArn: string;
+}
+
+function newRun(pipeline: string): RunRef {
+  const runId = `${pipeline}-${randomUUID().slice(0, 8)}`;
+  return {
+    pipeline,
+    runId,
+    executionArn: `arn:aws:states:us-east-1:000000000000:execution:esync-dev-${pipeline}-sm:${runId}`,
+  };
+}
+
+interface Partition {
+  id: string;
+  spec: Record<string, unknown>;
+}
+interface PlanOutput {
+  partitionCount: number;
+  partitions: Partition[];
+  manifest?: { bucket: string; key: string };
+  window: { from: unknown; to: unknown };
+}
+interface ExtractOutput {
+  done: boolean;
+  continuation: { cursor: { values: (string | number)[]; key: string }; seq: number } | null;
+  extracted: number;
+  messages: number;
+}
+interface AwaitLoadOutput {
+  done: boolean;
+  extracted: number;
+  accounted: number;
+  pendingMessages: number;
+}
+
+/** A Lambda invocation as Step Functions makes it: the payload crosses as JSON, and so does the result. */
+async function invoke<T>(
+  fn: (event: unknown, context: Context) => Promise<unknown>,
+  payload: unknown,
+  context: Context,
+): Promise<T> {
+  return JSON.parse(JSON.stringify(await fn(JSON.parse(JSON.stringify(payload)), context))) as T;
+}
+
+const discover = (run: RunRef) =>
+  invoke<Record<string, unknown>>(
+    discoverHandler,
+    { ...sample('discover.json'), ...run },
+    h.context('discover'),
+  );
+const plan = (run: RunRef) =>
+  invoke<PlanOutput>(planHandler, { ...sample('plan.json'), ...run }, h.context('plan'));
+const extract = (
+  run: RunRef,
+  partition: Partition,
+  continuation: ExtractOutput['continuation'] = null,
+  context = h.context('extract', 900),
+) =>
+  invoke<ExtractOutput>(
+    extractHandler,
+    { ...sample('extract.json'), ...run, partition, ...(continuation ? { continuation } : {}) },
+    context,
+  );
+const awaitLoad = (run: RunRef) =>
+  invoke<AwaitLoadOutput>(
+    awaitLoadHandler,
+    { ...sample('await-load.json'), ...run },
+    h.context('await-load'),
+  );
+const verify = (run: RunRef) =>
+  invoke<Record<string, unknown>>(verifyHandler, { ...sample('verify.json'), ...run }, h.context('verify'));
+const cleanup = (run: RunRef) =>
+  invoke<Record<string, unknown>>(
+    cleanupHandler,
+    { ...sample('cleanup.json'), ...run },
+    h.context('cleanup'),
+  );
+
+/** Step Functions' view of a failed Lambda task: Error is the error's name, Cause the runtime's JSON. */
+function taskError(error: Error) {
+  return {
+    Error: error.name,
+    Cause: JSON.stringify({ errorType: error.name, errorMessage: error.message, trace: [] }),
+  };
+}
+
+async function failureOf(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected the phase to fail');
+}
+
+/** Discover, Plan and Extract of every partition (following continuations), as the state machine runs them. */
+async function extractRun(pipeline: string): Promise<RunRef> {
+  const run = newRun(pipeline);
+  await discover(run);
+  const planned = await plan(run);
+  for (const partition of planned.partitions) {
+    let out = await extract(run, partition);
+    while (!out.done) out = await extract(run, partition, out.continuation);
+  }
+  return run;
+}
+
+/** The Load function consuming the pipeline's queue until it is empty, as the SQS event source does. */
+async function drainIntoLoad(pipeline: string): Promise<void> {
+  for (;;) {
+    const messages = await h.receiveAll(h.queueUrl(pipeline));
+    if (messages.length === 0) return;
+    for (let i = 0; i < messages.length; i += 10) {
+      const batch = messages.slice(i, i + 10);
+      const response = (await loadHandler(
+        h.sqsEvent(pipeline, batch),
+        h.context('load'),
+      )) as SQSBatchResponse;
+      expect(response.batchItemFailures).toEqual([]);
+      await h.deleteMessages(h.queueUrl(pipeline), batch);
+    }
+  }
+}
+
+/** A run through Execute: every extracted record loaded and accounted for. */
+async function syncedRun(pipeline: string): Promise<RunRef> {
+  const run = await extractRun(pipeline);
+  await drainIntoLoad(pipeline);
+  expect(await awaitLoad(run)).toMatchObject({ done: true });
+  return run;
+}
+
+async function queuedRecordsMessages(pipeline: string): Promise<RecordsMessage[]> {
+  const messages = await h.receiveAll(h.queueUrl(pipeline));
+  return messages.map((m) => JSON.parse(m.Body ?? '{}') as RecordsMessage);
+}
+
+const runRecord = (run: RunRef): Promise<RunRecord> => h.deps.state.runs.get(run.runId);
+
+/** Changes a target item without going through ESync, as another writer would. */
+async function tamperWithTarget(pipeline: string, key: string): Promise<void> {
+  await h.clients.dynamodb.send(
+    new UpdateItemCommand({
+      TableName: h.targetTable(pipeline),
+      Key: { pk: { S: key } },
+      UpdateExpression: 'SET #n = :n',
+      ExpressionAttributeNames: { '#n': 'name' },
+      ExpressionAttributeValues: { ':n': { S: 'Mallory' } },
+    }),
+  );
+}
+
+describe('discover', () => {
+  it('creates the run record and describes the source', async () => {
+    // Prepare
+    const run = newRun('users-sync');
+
+    // Act
+    const out = await discover(run);
+
+    // Assess
+    expect(out).toMatchObject({ fields: 5, primaryKey: ['id'], incremental: true });
+    expect(await runRecord(run)).toMatchObject({
+      pipeline: 'users-sync',
+      trigger: 'manual',
+      status: 'running',
+      executionArn: run.executionArn,
+      phases: { Discover: { status: 'succeeded' } },
+    });
+  });
+
+  it('fails with a ConnectorError naming a source table that does not exist', async () => {
+    // Prepare
+    const run = newRun('ghost-sync');
+
+    // Act
+    const error = await failureOf(discover(run));
+
+    // Assess
+    expect(error.name).toBe('ConnectorError');
+    expect(error.message).toMatch(/table "public\.ghosts" in PostgreSQL at .*: no such table/);
+    expect((await runRecord(run)).phases.Discover).toMatchObject({
+      status: 'failed',
+      detail: { error: 'ConnectorError' },
+    });
+  });
+
+  it('fails with an error naming a key field the source does not have', async () => {
+    // Act
+    const error = await failureOf(discover(newRun('users-badkey')));
+
+    // Assess
+    expect(error.name).toBe('ConnectorError');
+    expect(error.message).toMatch(/has no column "user_id" \(key\); its columns are id, email, name/);
+  });
+});
+
+describe('plan', () => {
+  it('starts the window at the checkpoint minus the lookback and splits it by the rows it holds', async () => {
+    // Prepare: checkpoint at row 12, lookback 5 s: the window re-reads from row 7's time on.
+    await h.deps.state.checkpoints.put({
+      pipeline: 'users-plan',
+      cursor: { values: [at(12)], key: '12' },
+      setBy: 'an-earlier-run',
+      updatedAt: new Date().toISOString(),
+    });
+    const run = newRun('users-plan');
+    await discover(run);
+
+    // Act
+    const out = await plan(run);
+
+    // Assess: rows 7..20 are 14 rows, 3 pages of 5, so 3 of the 4 partitions asked for.
+    const window = { from: { values: [at(7)], key: '' }, to: { values: [at(20)], key: '20' } };
+    expect(out).toEqual({
+      partitionCount: 3,
+      partitions: [0, 1, 2].map((index) => ({
+        id: `hash-${index}-of-3`,
+        spec: { modulus: 3, index },
+      })),
+      window,
+    });
+    expect(await runRecord(run)).toMatchObject({ window, phases: { Plan: { status: 'succeeded' } } });
+  });
+
+  it('puts a plan larger than the manifest threshold in S3 and passes no partition inline', async () => {
+    // Prepare
+    const run = newRun('users-manifest');
+    await discover(run);
+
+    // Act
+    const out = await plan(run);
+
+    // Assess
+    const key = `manifests/users-manifest/${run.runId}.json`;
+    expect(out).toMatchObject({ partitionCount: 4, partitions: [], manifest: { bucket: h.dataBucket, key } });
+    const manifest = await h.readJson<{ pipeline: string; runId: string; partition: Partition }[]>(key);
+    expect(manifest.map((item) => [item.pipeline, item.runId, item.partition.id])).toEqual(
+      [0, 1, 2, 3].map((i) => ['users-manifest', run.runId, `hash-${i}-of-4`]),
+    );
+  });
+});
+
+describe('extract', () => {
+  it('sends the records of its partition in messages registered in the run ledger', async () => {
+    // Prepare
+    const run = newRun('users-extract');
+    await discover(run);
+    const [partition] = (await plan(run)).partitions;
+
+    // Act
+    const out = await extract(run, partition as Partition);
+
+    // Assess
+    expect(out).toEqual({ done: true, continuation: null, extracted: ROWS, messages: 5 });
+    const sent = await queuedRecordsMessages('users-extract');
+    expect(sent.flatMap((m) => m.records.map((r) => r.key)).sort((a, b) => Number(a) - Number(b))).toEqual(
+      allKeys,
+    );
+    const ledger = await h.ledger(keys.ledgerScopeOfRun(run.runId));
+    expect(ledger.map((item) => [item.sk, item.state, item.records]).sort()).toEqual(
+      sent.map((m) => [`MSG#${m.messageKey}`, 'sent', m.records.length]).sort(),
+    );
+  });
+
+  it('hands back a continuation when time runs short, and the next call finishes without duplicates or gaps', async () => {
+    // Prepare
+    const run = newRun('users-extract');
+    await discover(run);
+    const [partition] = (await plan(run)).partitions;
+
+    // Act: the first invocation has 1 s left, less than the time it keeps in reserve.
+    const first = await extract(run, partition as Partition, null, h.context('extract', 1));
+    const second = await extract(run, partition as Partition, first.continuation);
+
+    // Assess
+    expect(first).toEqual({
+      done: false,
+      continuation: { cursor: { values: [at(5)], key: '5' }, seq: 1 },
+      extracted: 5,
+      messages: 2,
+    });
+    expect(second).toMatchObject({ done: true, continuation: null, extracted: ROWS - 5 });
+    const keysSent = (await queuedRecordsMessages('users-extract')).flatMap((m) =>
+      m.records.map((r) => r.key),
+    );
+    expect(keysSent.sort((a, b) => Number(a) - Number(b))).toEqual(allKeys);
+    expect(await h.deps.state.ledger.totals(keys.ledgerScopeOfRun(run.runId))).toMatchObject({
+      extracted: ROWS,
+      pendingMessages: first.messages + second.messages,
+    });
+  });
+});
+
+describe('await-load', () => {
+  it('says done only once every registered message is complete, with counts that add up', async () => {
+    // Prepare
+    const run = await extractRun('users-extract');
+    const messages = await h.receiveAll(h.queueUrl('users-extract'));
+    const loadSome = async (batch: typeof messages) =>
+      loadHandler(h.sqsEvent('users-extract', batch), h.context('load'));
+    const before = await awaitLoad(run);
+    await loadSome(messages.slice(0, 2));
+    const recordsInFirstTwo = messages
+      .slice(0, 2)
+      .reduce((n, m) => n + (JSON.parse(m.Body ?? '{}') as RecordsMessage).records.length, 0);
+
+    // Act
+    const partway = await awaitLoad(run);
+    await loadSome(messages.slice(2));
+    const after = await awaitLoad(run);
+
+    // Assess
+    expect(before).toEqual({ done: false, extracted: ROWS, accounted: 0, pendingMessages: 5 });
+    expect(partway).toEqual({
+      done: false,
+      extracted: ROWS,
+      accounted: recordsInFirstTwo,
+      pendingMessages: 3,
+    });
+    expect(after).toEqual({ done: true, extracted: ROWS, accounted: ROWS, pendingMessages: 0 });
+    expect(await runRecord(run)).toMatchObject({
+      counts: {
+        extracted: ROWS,
+        loaded: ROWS - 1,
+        skipped: 0,
+        conflicts: 0,
+        quarantined: 1,
+        deadLettered: 0,
+      },
+      phases: { AwaitLoad: { status: 'succeeded' } },
+    });
+  });
+});
+
+describe('verify', () => {
+  it('passes when the target holds the window as the source has it', async () => {
+    // Prepare
+    const run = await syncedRun('users-sync');
+
+    // Act
+    const out = await verify(run);
+
+    // Assess: the quarantined row is left out of the comparison.
+    expect(out).toEqual({ status: 'passed', compared: ROWS - 1, mismatches: 0 });
+    expect(await runRecord(run)).toMatchObject({
+      verify: { status: 'passed' },
+      phases: { Verify: { status: 'succeeded' } },
+    });
+  });
+
+  it('fails the run with VerifyFailedError and a report in S3 when a target record was changed behind its back', async () => {
+    // Prepare
+    const run = await syncedRun('users-strict');
+    await tamperWithTarget('users-strict', '3');
+
+    // Act: Verify fails, and the state machine's Catch hands its error to RecordFailure.
+    const error = await failureOf(verify(run));
+    await invoke(
+      recordFailureHandler,
+      { ...sample('record-failure.json'), ...run, error: taskError(error) },
+      h.context('record-failure'),
+    );
+
+    // Assess
+    const reportKey = `reports/users-strict/${run.runId}/verify.json`;
+    expect(error.name).toBe('VerifyFailedError');
+    expect(error.message).toBe(
+      `verify found 1 of ${ROWS - 1} records different in the target; report s3://${h.dataBucket}/${reportKey}`,
+    );
+    expect(await h.readJson(reportKey)).toMatchObject({
+      compared: ROWS - 1,
+      mismatches: 1,
+      sample: [{ key: '3', problem: 'content' }],
+    });
+    expect(await runRecord(run)).toMatchObject({
+      status: 'failed',
+      failure: { error: 'VerifyFailedError', cause: error.message },
+      verify: { status: 'failed', mismatches: 1, reportKey },
+      phases: { Verify: { status: 'failed', detail: { error: 'VerifyFailedError' } } },
+    });
+    expect(await h.deps.state.checkpoints.get('users-strict')).toBeUndefined();
+  });
+
+  it('only warns, with the same report, when the pipeline says so', async () => {
+    // Prepare
+    const run = await syncedRun('users-warn');
+    await tamperWithTarget('users-warn', '11');
+
+    // Act
+    const out = await verify(run);
+
+    // Assess
+    const reportKey = `reports/users-warn/${run.runId}/verify.json`;
+    expect(out).toEqual({ status: 'warned', compared: ROWS - 1, mismatches: 1, reportKey });
+    expect(await h.readJson(reportKey)).toMatchObject({ sample: [{ key: '11', problem: 'content' }] });
+    expect(await runRecord(run)).toMatchObject({ phases: { Verify: { status: 'succeeded' } } });
+  });
+});
+
+describe('cleanup', () => {
+  it('advances the checkpoint to the window end, writes the summary and announces the run', async () => {
+    // Prepare
+    const run = await syncedRun('users-cleanup');
+    await verify(run);
+
+    // Act
+    const out = await cleanup(run);
+
+    // Assess
+    const reportKey = `reports/users-cleanup/${run.runId}/summary`;
+    expect(out).toEqual({ checkpointAdvanced: true, reportKey: `${reportKey}.json` });
+    expect(await h.deps.state.checkpoints.get('users-cleanup')).toMatchObject({
+      cursor: { values: [at(ROWS)], key: String(ROWS) },
+      setBy: run.runId,
+    });
+    const counts = {
+      extracted: ROWS,
+      loaded: ROWS - 1,
+      skipped: 0,
+      conflicts: 0,
+      quarantined: 1,
+      deadLettered: 0,
+    };
+    expect(await h.readJson(`${reportKey}.json`)).toMatchObject({ runId: run.runId, counts });
+    expect(await h.readText(`${reportKey}.md`)).toContain(`| ${ROWS} | ${ROWS - 1} | 0 | 0 | 1 | 0 |`);
+    expect(await runRecord(run)).toMatchObject({ status: 'succeeded', reportKey: `${reportKey}.json` });
+    expect(await h.busEvents()).toContainEqual(
+      expect.objectContaining({
+        'detail-type': 'esync.run.completed',
+        detail: { pipeline: 'users-cleanup', runId: run.runId, counts, verify: 'passed' },
+      }),
+    );
+  });
+});
+
+describe('record-failure', () => {
+  it('marks the run failed with the cause from the Lambda error and leaves the checkpoint untouched', async () => {
+    // Prepare
+    await h.deps.state.checkpoints.put({
+      pipeline: 'ghost-sync',
+      cursor: { values: [at(3)], key: '3' },
+      setBy: 'an-earlier-run',
+      updatedAt: '2026-11-01T00:10:00.000Z',
+    });
+    const checkpointBefore = await h.deps.state.checkpoints.get('ghost-sync');
+    const run = newRun('ghost-sync');
+    const error = await failureOf(discover(run));
+
+    // Act
+    const out = await invoke(
+      recordFailureHandler,
+      { ...sample('record-failure.json'), ...run, error: taskError(error) },
+      h.context('record-failure'),
+    );
+
+    // Assess
+    expect(out).toEqual({ recorded: true });
+    expect(await runRecord(run)).toMatchObject({
+      status: 'failed',
+      failure: { error: 'ConnectorError', cause: error.message },
+    });
+    expect(await h.deps.state.checkpoints.get('ghost-sync')).toEqual(checkpointBefore);
+    expect(await h.busEvents()).toContainEqual(
+      expect.objectContaining({
+        'detail-type': 'esync.run.failed',
+        detail: expect.objectContaining({ runId: run.runId, error: 'ConnectorError' }),
+      }),
+    );
+  });
+});

@@ -1,0 +1,231 @@
+import { ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
+import { S3ServiceException } from '@aws-sdk/client-s3';
+import type { ClientDecorator } from '../../shared/aws/clients.ts';
+import { META } from '../../shared/connectors/targets/dynamodb/dynamodb-target.ts';
+import type { FaultCounter } from './chaos-faults.ts';
+
+/** One conditional PutItem the target table accepted, with the version it replaced. */
+export interface AppliedWrite {
+  readonly table: string;
+  readonly key: string;
+  readonly version: string;
+  /** The stored version the write replaced (from `ReturnValues: ALL_OLD`); absent for a new item. */
+  readonly previous?: string;
+  readonly deleted: boolean;
+}
+
+/** A checkpoint write, with what the watched target held at that instant. */
+export interface CheckpointWrite {
+  readonly pipeline: string;
+  readonly cursor: unknown;
+  readonly setBy: string;
+  /** Newest applied version per key of the watched table when the checkpoint was written. */
+  readonly applied: ReadonlyMap<string, string>;
+}
+
+export interface ChaosRecorderOptions {
+  /** Target tables whose writes are recorded and throttled, with their key attribute. */
+  readonly targets: ReadonlyMap<string, string>;
+  /** The table whose applied versions are snapshotted at each checkpoint write. */
+  readonly checkpointWatch: string;
+  readonly stateTable: string;
+  readonly faults: FaultCounter;
+  readonly random: () => number;
+  /** Share of target PutItem attempts throttled. */
+  readonly throttleRate: number;
+  /** Keys (per table) whose first `burstAttempts` PutItem attempts are all throttled. */
+  readonly burstKeys: ReadonlyMap<string, ReadonlySet<string>>;
+  readonly burstAttempts: number;
+  /** Share of quarantine PutObject attempts answered SlowDown. */
+  readonly slowDownRate: number;
+  /** Told of every SendMessageBatch, before it is sent. */
+  readonly onSendBatch?: (queueUrl: string, entries: number) => void;
+}
+
+type Input = Record<string, unknown>;
+interface Args {
+  readonly input: Input;
+  readonly request?: unknown;
+}
+interface Output {
+  readonly output?: unknown;
+}
+interface MiddlewareContext {
+  readonly commandName?: string;
+}
+type Next = (args: Args) => Promise<Output>;
+interface Stack {
+  add(
+    middleware: (next: Next, context: MiddlewareContext) => Next,
+    options: { step: string; name: string; priority?: string },
+  ): void;
+}
+
+/** A string attribute, as the plain value of a document client or the `{S}` of the low-level one. */
+function text(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  const s = (value as { S?: unknown } | undefined)?.S;
+  return typeof s === 'string' ? s : undefined;
+}
+
+/** A DynamoDB AttributeValue as a plain value (what the state table's checkpoint cursor holds). */
+export function plainValue(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  const v = value as Record<string, unknown>;
+  if ('S' in v) return v.S;
+  if ('N' in v) return Number(v.N);
+  if ('BOOL' in v) return v.BOOL;
+  if ('NULL' in v) return null;
+  if ('L' in v) return (v.L as unknown[]).map(plainValue);
+  if ('M' in v)
+    return Object.fromEntries(
+      Object.entries(v.M as Record<string, unknown>).map(([k, x]) => [k, plainValue(x)]),
+    );
+  return value;
+}
+
+/**
+ * Records every applied target write and every checkpoint write of the handlers in this process,
+ * and injects the AWS-side faults: DynamoDB throttling on the target tables (random, and bursts
+ * on chosen keys that outlast the in-call retries), and S3 SlowDown on quarantine writes.
+ *
+ * Installed through `decorateClients`, it sits inside the SDK's retry loop, so every attempt is
+ * seen and a throttled attempt is retried by the SDK exactly as a real one. Target PutItems get
+ * `ReturnValues: ALL_OLD`, so each applied write is recorded with the version it replaced, in the
+ * table's own commit order, whatever order concurrent responses arrive in.
+ */
+export class ChaosRecorder {
+  readonly #options: ChaosRecorderOptions;
+  readonly applied: AppliedWrite[] = [];
+  readonly checkpoints: CheckpointWrite[] = [];
+  /** Newest applied version per key of the watched table. */
+  readonly #watched = new Map<string, string>();
+  readonly #burstAttempts = new Map<string, number>();
+  readonly #slowDownsPerRequest = new WeakMap<object, number>();
+
+  constructor(options: ChaosRecorderOptions) {
+    this.#options = options;
+  }
+
+  /** The decorator to pass to `decorateClients`. */
+  readonly decorate: ClientDecorator = (client, service) => {
+    const stack = client.middlewareStack as unknown as Stack;
+    if (service === 'dynamodb') {
+      stack.add((next, context) => (args) => next(this.#askForOldItem(args, context)), {
+        step: 'initialize',
+        name: 'chaosReturnOldItem',
+      });
+      stack.add((next, context) => (args) => this.#dynamoDbAttempt(next, args, context), {
+        step: 'finalizeRequest',
+        priority: 'low',
+        name: 'chaosDynamoDbAttempt',
+      });
+    } else if (service === 's3') {
+      stack.add((next, context) => (args) => this.#s3Attempt(next, args, context), {
+        step: 'finalizeRequest',
+        priority: 'low',
+        name: 'chaosS3Attempt',
+      });
+    } else if (service === 'sqs') {
+      stack.add(
+        (next, context) => (args) => {
+          if (context.commandName === 'SendMessageBatchCommand') {
+            const entries = args.input.Entries;
+            this.#options.onSendBatch?.(
+              String(args.input.QueueUrl),
+              Array.isArray(entries) ? entries.length : 0,
+            );
+          }
+          return next(args);
+        },
+        { step: 'initialize', name: 'chaosSendObserver' },
+      );
+    }
+  };
+
+  #isTargetPut(args: Args, context: MiddlewareContext): boolean {
+    return (
+      context.commandName === 'PutItemCommand' && this.#options.targets.has(String(args.input.TableName))
+    );
+  }
+
+  #askForOldItem(args: Args, context: MiddlewareContext): Args {
+    if (!this.#isTargetPut(args, context)) return args;
+    return { ...args, input: { ...args.input, ReturnValues: 'ALL_OLD' } };
+  }
+
+  async #dynamoDbAttempt(next: Next, args: Args, context: MiddlewareContext): Promise<Output> {
+    if (this.#isTargetPut(args, context)) return this.#targetPut(next, args);
+    const result = await next(args);
+    if (context.commandName === 'PutItemCommand' && args.input.TableName === this.#options.stateTable) {
+      const item = (args.input.Item ?? {}) as Record<string, unknown>;
+      const pk = text(item.pk);
+      if (pk?.startsWith('PIPE#') && text(item.sk) === 'CHECKPOINT')
+        this.checkpoints.push({
+          pipeline: pk.slice('PIPE#'.length),
+          cursor: plainValue(item.cursor),
+          setBy: text(item.setBy) ?? '',
+          applied: new Map(this.#watched),
+        });
+    }
+    return result;
+  }
+
+  async #targetPut(next: Next, args: Args): Promise<Output> {
+    const table = String(args.input.TableName);
+    const item = (args.input.Item ?? {}) as Record<string, unknown>;
+    const key = text(item[this.#options.targets.get(table) ?? 'pk']) ?? '';
+    const version = text(item[META.version]) ?? '';
+    if (this.#options.burstKeys.get(table)?.has(key)) {
+      const id = `${table}|${key}`;
+      const attempts = this.#burstAttempts.get(id) ?? 0;
+      if (attempts < this.#options.burstAttempts) {
+        this.#burstAttempts.set(id, attempts + 1);
+        if (attempts + 1 === this.#options.burstAttempts) this.#options.faults.add('throttleBurst');
+        this.#options.faults.add('targetThrottle');
+        throw throttled(table);
+      }
+    }
+    if (this.#options.random() < this.#options.throttleRate) {
+      this.#options.faults.add('targetThrottle');
+      throw throttled(table);
+    }
+    const result = await next(args);
+    const old = (result.output as { Attributes?: Record<string, unknown> } | undefined)?.Attributes;
+    const previous = old ? text(old[META.version]) : undefined;
+    const deleted = item[META.deleted] !== undefined;
+    this.applied.push({ table, key, version, deleted, ...(previous !== undefined && { previous }) });
+    if (table === this.#options.checkpointWatch) {
+      const held = this.#watched.get(key);
+      if (held === undefined || held < version) this.#watched.set(key, version);
+    }
+    return result;
+  }
+
+  async #s3Attempt(next: Next, args: Args, context: MiddlewareContext): Promise<Output> {
+    if (
+      context.commandName === 'PutObjectCommand' &&
+      String(args.input.Key ?? '').startsWith('quarantine/') &&
+      (this.#slowDownsPerRequest.get(context) ?? 0) < 2 &&
+      this.#options.random() < this.#options.slowDownRate
+    ) {
+      // At most twice per request: the SDK's three attempts always get the object written.
+      this.#slowDownsPerRequest.set(context, (this.#slowDownsPerRequest.get(context) ?? 0) + 1);
+      this.#options.faults.add('s3SlowDown');
+      throw new S3ServiceException({
+        name: 'SlowDown',
+        $fault: 'server',
+        $metadata: { httpStatusCode: 503 },
+        message: 'chaos: Please reduce your request rate.',
+      });
+    }
+    return next(args);
+  }
+}
+
+function throttled(table: string): ProvisionedThroughputExceededException {
+  return new ProvisionedThroughputExceededException({
+    message: `chaos: the level of configured provisioned throughput for table ${table} was exceeded`,
+    $metadata: { httpStatusCode: 400 },
+  });
+}
