@@ -16,6 +16,8 @@ export interface RuntimeConfig {
   readonly queueUrlPrefix: string;
   /** State machine ARN up to the name, e.g. `arn:aws:states:eu-west-1:123456789012:stateMachine:`. */
   readonly stateMachineArnPrefix: string;
+  /** Secrets Manager name of the stage's mask key (`mask: hash`); unset only outside a deployed or local stack. */
+  readonly maskKeySecret?: string;
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -33,6 +35,7 @@ export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): Runtime
     eventBus: required(env, 'ESYNC_EVENT_BUS'),
     queueUrlPrefix: required(env, 'ESYNC_QUEUE_URL_PREFIX'),
     stateMachineArnPrefix: required(env, 'ESYNC_STATE_MACHINE_ARN_PREFIX'),
+    ...(env.ESYNC_MASK_KEY_SECRET ? { maskKeySecret: env.ESYNC_MASK_KEY_SECRET } : {}),
   };
 }
 

@@ -1,5 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import type * as events from 'aws-cdk-lib/aws-events';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { CORE, resourceName, type Stage } from '../../shared/naming.ts';
 import type { FunctionName } from '../../shared/usecases/contracts.ts';
@@ -24,6 +25,8 @@ export interface CoreResources {
   readonly key: EncryptionKey;
   readonly storage: Storage;
   readonly bus: events.IEventBus;
+  /** Key of `mask: hash`, generated per stage; functions get its name in ESYNC_MASK_KEY_SECRET. */
+  readonly maskKey: secretsmanager.ISecret;
   /** The pipelines, as `serializeCatalog` writes them. */
   readonly pipelineCatalog: string;
   /** The variables shared/config.ts reads. */
@@ -117,6 +120,7 @@ export function grantCoreAccess(fn: EsyncFunction, access: FunctionAccess, core:
   grantOn(fn, STATE_TABLE_ACTIONS, [stateTable.tableArn, `${stateTable.tableArn}/index/gsi1`]);
   if (access.idempotency) grantOn(fn, IDEMPOTENCY_TABLE_ACTIONS, [idempotencyTable.tableArn]);
   if (access.putEvents) core.bus.grantPutEventsTo(fn);
+  if (access.maskKey) core.maskKey.grantRead(fn);
   const objects = access.objects ?? {};
   if (objects.list) grantOn(fn, ['s3:ListBucket'], [dataBucket.bucketArn]);
   const byAction: ReadonlyArray<readonly [string, readonly string[] | undefined]> = [

@@ -31,6 +31,8 @@ export interface FunctionAccess {
   readonly putEvents?: boolean;
   /** Uses the Powertools idempotency table. */
   readonly idempotency?: boolean;
+  /** Reads the stage's mask key (the key of `mask: hash`). */
+  readonly maskKey?: boolean;
   /** Reads the webhook signing secrets. */
   readonly webhookSecrets?: boolean;
   /** Gets the per-pipeline part only for pipelines that take webhooks. */
@@ -46,10 +48,16 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
   discover: { source: true, target: 'read' },
   plan: { source: true, objects: { put: ['manifests/'] } },
   extract: { source: true, sendToQueues: true, objects: { put: ['claim-check/'] } },
-  load: { target: 'write', putEvents: true, objects: { get: ['claim-check/'], put: ['quarantine/'] } },
+  load: {
+    target: 'write',
+    putEvents: true,
+    maskKey: true,
+    objects: { get: ['claim-check/'], put: ['quarantine/'] },
+  },
   'await-load': { inspectQueues: true },
   verify: {
     source: true,
+    maskKey: true,
     target: 'read',
     sendToQueues: true,
     objects: { put: ['reports/', 'claim-check/'] },

@@ -6,7 +6,6 @@ import Module, { createRequire } from 'node:module';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import {
@@ -204,7 +203,7 @@ export type ServerWorkerMessage =
  * hooks of the thread that starts it (nor does vitest's transform reach it).
  */
 function workerBootstrap(): string {
-  const tsxApi = pathToFileURL(require.resolve('tsx/esm/api')).href;
+  const tsxApi = import.meta.resolve('tsx/esm/api');
   const entry = new URL('./server-worker.ts', import.meta.url).href;
   return `import(${JSON.stringify(tsxApi)}).then(({ tsImport }) => tsImport(${JSON.stringify(entry)}, ${JSON.stringify(entry)}));`;
 }

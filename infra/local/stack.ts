@@ -1,4 +1,5 @@
 import './polyfills.ts';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -237,6 +238,28 @@ function buildEnv(
   };
 }
 
+/**
+ * Values for the secrets the stack itself generates at deploy (the stage's mask key): random
+ * here too, and kept in the data dir when there is one, so masked hashes stay stable across
+ * restarts.
+ */
+function generatedSecrets(
+  secrets: ReadonlyArray<{ readonly name: string }>,
+  dataDir: string | undefined,
+): Record<string, string> {
+  const file = dataDir ? path.join(dataDir, 'generated-secrets.json') : undefined;
+  const kept: Record<string, string> =
+    file && existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>) : {};
+  const values = Object.fromEntries(
+    secrets.map((s) => [s.name, kept[s.name] ?? randomBytes(36).toString('base64url')]),
+  );
+  if (file) {
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, JSON.stringify(values), { mode: 0o600 });
+  }
+  return values;
+}
+
 /** Variables the stack removes while it runs, so the user's AWS profile cannot redirect a client. */
 const CLEARED_ENV = ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_ENDPOINT_URL'];
 /** Set only when the user has not chosen: local runs are quiet and untraced by default. */
@@ -323,7 +346,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const provisioned = await provisionResources(resources, { sqs, dynamodb, s3 });
     notes.push(...provisioned.notes);
 
-    const secrets = await startSecretsServer({ secrets: loadSecrets(options, pipelinesDir), logger });
+    const secrets = await startSecretsServer({
+      secrets: {
+        ...generatedSecrets(resources.secrets, options.dataDir),
+        ...loadSecrets(options, pipelinesDir),
+      },
+      logger,
+    });
     stops.push({ what: 'the secrets server', stop: () => secrets.stop() });
 
     const rules = resources.eventRules

@@ -1,4 +1,5 @@
-import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import {
   CORE,
@@ -64,12 +65,25 @@ export class EsyncStack extends Stack {
     });
     const alarms = new AlarmTopic(this, 'Alarms', { topicName: core('alarms'), encryptionKey: key });
 
+    const maskKey = new secretsmanager.Secret(this, 'MaskKey', {
+      secretName: core('mask-key'),
+      description: 'Key of the keyed hash that masks fields (mask: hash); never logged.',
+      encryptionKey: key.key,
+      generateSecretString: { passwordLength: 48, excludePunctuation: true },
+      removalPolicy: settings.dataRemovalPolicy,
+    });
+    Validations.of(maskKey).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'Rotating the mask key changes the hash of every masked value, breaking joins on them; re-keying is a deliberate operation done with a full reload, not a schedule.',
+    });
     const resources: CoreResources = {
       stage,
       settings,
       key,
       storage,
       bus,
+      maskKey,
       pipelineCatalog: serializeCatalog(props.pipelines),
       bundle: props.bundle ?? true,
       // Queue URLs and state machine ARNs are derived from these prefixes and the naming
@@ -80,6 +94,7 @@ export class EsyncStack extends Stack {
         ESYNC_IDEMPOTENCY_TABLE: storage.idempotencyTable.tableName,
         ESYNC_DATA_BUCKET: storage.dataBucket.bucketName,
         ESYNC_EVENT_BUS: bus.eventBusName,
+        ESYNC_MASK_KEY_SECRET: maskKey.secretName,
         ESYNC_QUEUE_URL_PREFIX: `https://sqs.${Aws.REGION}.${Aws.URL_SUFFIX}/${Aws.ACCOUNT_ID}/`,
         ESYNC_STATE_MACHINE_ARN_PREFIX: `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:stateMachine:`,
       },

@@ -45,9 +45,9 @@ interface PipelineRuntime {
   readonly transform: (data: RecordData) => RecordData;
   readonly target: TargetConnector;
 }
-const runtimes = new WeakMap<Deps, Map<string, PipelineRuntime>>();
+const runtimes = new WeakMap<Deps, Map<string, Promise<PipelineRuntime>>>();
 
-function runtimeOf(deps: Deps, pipeline: Pipeline): PipelineRuntime {
+function runtimeOf(deps: Deps, pipeline: Pipeline): Promise<PipelineRuntime> {
   let byName = runtimes.get(deps);
   if (!byName) {
     byName = new Map();
@@ -55,18 +55,32 @@ function runtimeOf(deps: Deps, pipeline: Pipeline): PipelineRuntime {
   }
   let runtime = byName.get(pipeline.name);
   if (!runtime) {
-    runtime = {
+    runtime = (async () => ({
       validate: createValidator(pipeline.validation),
-      transform: createTransform(pipeline.transform, { hashKey: maskKey(deps, pipeline) }),
+      transform: createTransform(pipeline.transform, { hashKey: await maskKey(deps, pipeline) }),
       target: deps.createTarget(pipeline),
-    };
+    }))();
+    runtime.catch(() => byName.delete(pipeline.name));
     byName.set(pipeline.name, runtime);
   }
   return runtime;
 }
 
-/** Key of the keyed hash used by `mask: hash`: per stage and pipeline, so equal values join within a pipeline. */
-export const maskKey = (deps: Deps, pipeline: Pipeline) => `esync:${deps.config.stage}:${pipeline.name}`;
+/**
+ * Key of the keyed hash used by `mask: hash`: the stage's secret mask key (Secrets Manager,
+ * generated at deploy) and the pipeline name, so equal values join within a pipeline and a
+ * hash cannot be reversed by hashing guesses. Without a configured secret (unit tests outside
+ * any stack) the key is derived from public names, and a warning says so.
+ */
+export async function maskKey(deps: Deps, pipeline: Pipeline): Promise<string> {
+  const name = deps.config.maskKeySecret;
+  if (name) return `${await deps.secrets.getString(name)}:${pipeline.name}`;
+  if (Object.values(pipeline.transform.mask).includes('hash'))
+    deps.log.warn('no mask key secret configured (ESYNC_MASK_KEY_SECRET): masked hashes use a public key', {
+      pipeline: pipeline.name,
+    });
+  return `esync:${deps.config.stage}:${pipeline.name}`;
+}
 
 const today = (now: Date) => now.toISOString().slice(0, 10);
 
@@ -228,7 +242,7 @@ export async function loadMessage(
 }
 
 export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit): Promise<MessageOutcome> {
-  const runtime = runtimeOf(deps, pipeline);
+  const runtime = await runtimeOf(deps, pipeline);
   const { latest, superseded } = newestPerKey(unit.records);
   let skipped = superseded;
   const excludedKeys: string[] = [];

@@ -87,7 +87,7 @@ async function compareWindow(deps: Deps, pipeline: Pipeline, input: RunRef): Pro
   const totals = await deps.state.ledger.totals(keys.ledgerScopeOfRun(input.runId));
   const excluded = new Set(totals.excludedKeys);
   const validate = createValidator(pipeline.validation);
-  const transform = createTransform(pipeline.transform, { hashKey: maskKey(deps, pipeline) });
+  const transform = createTransform(pipeline.transform, { hashKey: await maskKey(deps, pipeline) });
   const source = deps.createSource(pipeline);
   const target = deps.createTarget(pipeline);
   const lookup = await targetLookup(target, pipeline);

@@ -94,7 +94,7 @@ function print(report: ChaosReport): void {
       r.conflicts,
       r.quarantined,
       r.deadLettered,
-      `${(r.durationMs / 1000).toFixed(1)} s`,
+      r.durationMs > 0 ? `${(r.durationMs / 1000).toFixed(1)} s` : '-',
     ]),
   ]);
   out('');

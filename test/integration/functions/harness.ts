@@ -1,6 +1,6 @@
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
-import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import {
   CreateQueueCommand,
   DeleteMessageBatchCommand,
@@ -74,8 +74,6 @@ export interface FunctionsHarness {
   /** An object of the data bucket, parsed as JSON. */
   readJson<T = unknown>(key: string): Promise<T>;
   readText(key: string): Promise<string>;
-  /** Keys of the data bucket under a prefix. */
-  listKeys(prefix: string): Promise<string[]>;
   /** The ledger items of a scope (`RUN#<runId>` or `STREAM#<pipeline>#<day>`). */
   ledger(scope: string): Promise<Record<string, unknown>[]>;
   /** Events put on the ESync bus since the start, read from a queue a catch-all rule feeds. */
@@ -409,10 +407,6 @@ export async function startFunctionsHarness(options: FunctionsHarnessOptions): P
       },
       async readJson<T>(key: string) {
         return JSON.parse(await harness.readText(key)) as T;
-      },
-      async listKeys(prefix) {
-        const out = await clients.s3.send(new ListObjectsV2Command({ Bucket: DATA_BUCKET, Prefix: prefix }));
-        return (out.Contents ?? []).flatMap((o) => (o.Key ? [o.Key] : []));
       },
       async ledger(scope) {
         const out = await clients.ddb.send(
