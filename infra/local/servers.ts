@@ -244,7 +244,8 @@ function startEmbeddedServersInWorker(
     });
     let stopping: Promise<void> | undefined;
     worker.on('message', (message: ServerWorkerMessage) => {
-      if (message.kind === 'failed') fail(new ConfigError(`starting the local AWS servers failed: ${message.message}`));
+      if (message.kind === 'failed')
+        fail(new ConfigError(`starting the local AWS servers failed: ${message.message}`));
       if (message.kind !== 'ready' || settled) return;
       settled = true;
       resolve({

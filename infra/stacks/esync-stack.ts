@@ -68,7 +68,8 @@ export class EsyncStack extends Stack {
     const maskKey = new secretsmanager.Secret(this, 'MaskKey', {
       secretName: core('mask-key'),
       description: 'Key of the keyed hash that masks fields (mask: hash); never logged.',
-      encryptionKey: key.key,
+      // The Secrets Manager managed key: the stage key would need kms:GenerateDataKey* and
+      // kms:ReEncrypt* in its policy for the service, and this secret is read by two functions.
       generateSecretString: { passwordLength: 48, excludePunctuation: true },
       removalPolicy: settings.dataRemovalPolicy,
     });

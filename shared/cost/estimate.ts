@@ -1,109 +1,197 @@
 import { PRICES } from './prices.ts';
+import { CHUNK_BYTES } from './units.ts';
 
-/** A request an AWS client sent, as the request observer (shared/aws/clients.ts) saw it. */
+/** A request an AWS client sent, as the benchmark observes it or the run estimate models it. */
 export interface ObservedRequest {
+  /** `DynamoDB`, `SQS`, `S3`, `EventBridge`, `SFN`, `SecretsManager`. */
   readonly service: string;
+  /** The API operation, e.g. `PutItem`. */
   readonly operation: string;
+  /** Bytes of the request body. */
   readonly bytes: number;
+  /**
+   * Billing units (see units.ts): DynamoDB read or write request units, SQS requests (64 KB
+   * chunks), EventBridge events.
+   * @default - one unit per request (DynamoDB writes: `itemBytes` rounded up to whole KB)
+   */
+  readonly units?: number;
+  /** The table, queue or bucket, when known: splits the target's own writes from the platform's. */
+  readonly resource?: string;
 }
 
 export interface CostBreakdown {
   readonly usd: number;
+  /** Dollars per service: SQS, DynamoDB, S3, EventBridge, SecretsManager, Lambda, StepFunctions. */
   readonly byService: Readonly<Record<string, number>>;
 }
 
-const DYNAMO_WRITE_OPS = new Set(['PutItem', 'UpdateItem', 'DeleteItem']);
-const DYNAMO_READ_OPS = new Set(['GetItem', 'Query', 'Scan']);
-
-/**
- * Dollars for a list of observed requests. DynamoDB units follow item sizes: `itemBytes`
- * gives the mean item size (writes round up per KB; BatchGetItem counts `keysPerBatchGet`
- * eventually consistent reads of 4 KB units).
- */
-export function costOfRequests(
-  requests: Iterable<ObservedRequest & { readonly units?: number }>,
-  options: { readonly itemBytes?: number } = {},
-): CostBreakdown {
-  const itemKb = Math.max(1, Math.ceil((options.itemBytes ?? 1024) / 1024));
-  const by: Record<string, number> = {};
-  const add = (service: string, usd: number) => {
-    by[service] = (by[service] ?? 0) + usd;
-  };
-  for (const r of requests) {
-    switch (r.service) {
-      case 'SQS':
-        add('SQS', Math.max(1, Math.ceil(r.bytes / PRICES.sqsChunkBytes)) * PRICES.sqsPerRequest);
-        break;
-      case 'DynamoDB':
-        if (DYNAMO_WRITE_OPS.has(r.operation)) add('DynamoDB', (r.units ?? itemKb) * PRICES.dynamodbPerWru);
-        else if (r.operation === 'BatchWriteItem') add('DynamoDB', (r.units ?? 25) * PRICES.dynamodbPerWru);
-        else if (r.operation === 'BatchGetItem')
-          add('DynamoDB', (r.units ?? 100) * 0.5 * PRICES.dynamodbPerRru);
-        else if (DYNAMO_READ_OPS.has(r.operation)) add('DynamoDB', (r.units ?? 1) * PRICES.dynamodbPerRru);
-        break;
-      case 'S3':
-        add(
-          'S3',
-          r.operation.startsWith('Get') || r.operation === 'HeadObject'
-            ? PRICES.s3PerGet
-            : r.operation.startsWith('List')
-              ? PRICES.s3PerList
-              : PRICES.s3PerPut,
-        );
-        break;
-      case 'EventBridge':
-        add('EventBridge', PRICES.eventBridgePerEvent);
-        break;
-      case 'SFN':
-        break;
-      case 'SecretsManager':
-        add('SecretsManager', PRICES.secretsManagerPerCall);
-        break;
-      default:
-        break;
-    }
-  }
-  return { usd: Object.values(by).reduce((a, b) => a + b, 0), byService: by };
+/** Lambda usage: invocations and compute, from measured durations and configured memory. */
+export interface LambdaUsage {
+  readonly invocations: number;
+  readonly gbSeconds: number;
 }
 
+/** Everything billable a piece of work used. */
+export interface Usage {
+  readonly requests: Iterable<ObservedRequest>;
+  readonly lambda?: LambdaUsage;
+  /** Step Functions Standard state transitions. */
+  readonly stateTransitions?: number;
+}
+
+const DYNAMO_WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem']);
+const DYNAMO_READS = new Set(['GetItem', 'BatchGetItem', 'Query', 'Scan']);
+
+/** True for a DynamoDB request billed in write request units. */
+export function isDynamoWrite(operation: string): boolean {
+  return DYNAMO_WRITES.has(operation);
+}
+
+/**
+ * Dollars of one request by the price table. DynamoDB control-plane calls, Step Functions API
+ * calls and S3 DeleteObject are free; transitions and Lambda are priced in {@link costOfUsage}.
+ */
+export function priceOfRequest(request: ObservedRequest, itemBytes = 1024): number {
+  const units = request.units;
+  switch (request.service) {
+    case 'SQS':
+      return (units ?? Math.max(1, Math.ceil(request.bytes / CHUNK_BYTES))) * PRICES.sqsPerRequest;
+    case 'DynamoDB': {
+      if (isDynamoWrite(request.operation)) {
+        const fallback = request.operation === 'BatchWriteItem' ? 25 : 1;
+        return (units ?? fallback * Math.max(1, Math.ceil(itemBytes / 1024))) * PRICES.dynamodbPerWru;
+      }
+      if (DYNAMO_READS.has(request.operation)) return (units ?? 1) * PRICES.dynamodbPerRru;
+      return 0;
+    }
+    case 'S3': {
+      const op = request.operation;
+      if (op === 'DeleteObject') return 0;
+      if (op.startsWith('Get') || op === 'HeadObject') return PRICES.s3PerGet;
+      return op.startsWith('List') ? PRICES.s3PerList : PRICES.s3PerPut;
+    }
+    case 'EventBridge':
+      return request.operation === 'PutEvents' ? (units ?? 1) * PRICES.eventBridgePerEvent : 0;
+    case 'SecretsManager':
+      return PRICES.secretsManagerPerCall;
+    default:
+      return 0;
+  }
+}
+
+function total(by: Readonly<Record<string, number>>): number {
+  return Object.values(by).reduce((a, b) => a + b, 0);
+}
+
+/**
+ * Dollars for a list of requests, by service. `itemBytes` is the item size assumed for
+ * DynamoDB writes that carry no units.
+ */
+export function costOfRequests(
+  requests: Iterable<ObservedRequest>,
+  options: { readonly itemBytes?: number } = {},
+): CostBreakdown {
+  const by: Record<string, number> = {};
+  for (const r of requests) {
+    const usd = priceOfRequest(r, options.itemBytes);
+    if (usd > 0) by[r.service] = (by[r.service] ?? 0) + usd;
+  }
+  return { usd: total(by), byService: by };
+}
+
+/** Dollars for requests, Lambda and Step Functions together: the one pricing of every estimate. */
+export function costOfUsage(usage: Usage, options: { readonly itemBytes?: number } = {}): CostBreakdown {
+  const by: Record<string, number> = { ...costOfRequests(usage.requests, options).byService };
+  if (usage.lambda)
+    by.Lambda =
+      usage.lambda.gbSeconds * PRICES.lambdaPerGbSecond + usage.lambda.invocations * PRICES.lambdaPerRequest;
+  if (usage.stateTransitions) by.StepFunctions = usage.stateTransitions * PRICES.stepFunctionsPerTransition;
+  return { usd: total(by), byService: by };
+}
+
+/** What a batch run's report knows, from which its requests are modelled. */
 export interface RunCostInput {
-  /** Records that went through the queue. */
+  /** Records extracted (each went through the queue once). */
   readonly records: number;
+  /** Queue messages the records were packed in. */
   readonly messages: number;
-  /** Records written to the target (DynamoDB targets: one WRU per KB each). */
+  /** Records written to the target. */
   readonly written: number;
-  /** Keys whose state was read before deciding. */
+  /** Keys whose target state Load read before deciding (none on a first full load). */
   readonly stateReads: number;
+  /** Keys Verify read back from the target. */
+  readonly verified: number;
   readonly meanRecordBytes: number;
-  readonly stateTransitions: number;
-  /** Lambda GB-seconds, from measured durations and memory sizes. */
-  readonly lambdaGbSeconds: number;
-  readonly lambdaInvocations: number;
-  readonly events: number;
+  /** Extract invocations (partitions and their continuations). */
+  readonly extractInvocations: number;
+  /** Seconds Step Functions polled for the queue to drain (AwaitLoad). */
+  readonly awaitLoadSeconds: number;
+  /** Seconds the other phase functions ran, each at its configured memory. */
+  readonly phaseGbSeconds: number;
   readonly targetIsDynamoDb: boolean;
 }
 
-/** Estimate for one run from its counts, priced with the same table as the benchmark. */
+/**
+ * Measured by `npm run bench` on the local stack: Load's compute per record (1 GB function).
+ * Update it from the benchmark's `lambdaMsPerRecord` when the load path changes.
+ */
+export const LOAD_MS_PER_RECORD = 2;
+/** Messages per Load invocation (the event source's batch size). */
+const LOAD_BATCH = 10;
+/** The deployed AwaitLoad Wait state (infra/constructs/sync-state-machine.ts). */
+const AWAIT_LOAD_POLL_SECONDS = 5;
+/** Transitions of a run outside the Execute map and the AwaitLoad loop (Start to Succeed). */
+const FIXED_TRANSITIONS = 12;
+/** Small DynamoDB writes of the run's bookkeeping (run record, phases, checkpoint) and reads. */
+const BOOKKEEPING_WRITES = 16;
+const BOOKKEEPING_READS = 12;
+
+/**
+ * Models the requests of one batch run from its counts and prices them with
+ * {@link costOfUsage}, the function that prices the benchmark's observed requests: the run
+ * report and the benchmark differ only in counting versus modelling the requests. The model
+ * follows the code: Extract registers each message in the ledger (BatchWriteItem) and sends
+ * it (SendMessageBatch, 10 per call); the event source receives and deletes them; Load reads
+ * the target's state (BatchGetItem, eventually consistent) unless the run is a first load,
+ * writes each changed record (PutItem), and completes the message in the ledger (UpdateItem);
+ * Verify reads every compared key back; Cleanup writes two report objects and one event.
+ */
 export function estimateRunCost(input: RunCostInput): CostBreakdown & { usdPerMillionRecords: number } {
-  const chunksPerMessage = Math.max(
-    1,
-    Math.ceil(((input.records / Math.max(1, input.messages)) * input.meanRecordBytes) / PRICES.sqsChunkBytes),
-  );
-  // send, receive and delete, each batched 10 messages per call
-  const sqsRequests = Math.ceil(input.messages / 10) * 3 * chunksPerMessage;
-  const kb = Math.max(1, Math.ceil(input.meanRecordBytes / 1024));
-  const ledgerWrites = input.messages * 2;
-  const by: Record<string, number> = {
-    SQS: sqsRequests * PRICES.sqsPerRequest,
-    DynamoDB:
-      (input.targetIsDynamoDb ? input.written * kb : 0) * PRICES.dynamodbPerWru +
-      ledgerWrites * PRICES.dynamodbPerWru +
-      input.stateReads * 0.5 * Math.ceil(kb / 4) * PRICES.dynamodbPerRru,
-    Lambda:
-      input.lambdaGbSeconds * PRICES.lambdaPerGbSecond + input.lambdaInvocations * PRICES.lambdaPerRequest,
-    StepFunctions: input.stateTransitions * PRICES.stepFunctionsPerTransition,
-    EventBridge: input.events * PRICES.eventBridgePerEvent,
-  };
-  const usd = Object.values(by).reduce((a, b) => a + b, 0);
-  return { usd, byService: by, usdPerMillionRecords: input.records > 0 ? (usd / input.records) * 1e6 : 0 };
+  const recordsPerMessage = input.records / Math.max(1, input.messages);
+  const messageBytes = recordsPerMessage * input.meanRecordBytes;
+  const sqsCalls = Math.ceil(input.messages / 10);
+  const chunksPerCall = Math.max(1, Math.ceil((messageBytes * Math.min(10, input.messages)) / CHUNK_BYTES));
+  const itemKb = Math.max(1, Math.ceil(input.meanRecordBytes / 1024));
+  const readUnits = 0.5 * Math.max(1, Math.ceil(input.meanRecordBytes / 4096));
+  const requests: ObservedRequest[] = [
+    { service: 'SQS', operation: 'SendMessageBatch', bytes: 0, units: sqsCalls * chunksPerCall },
+    { service: 'SQS', operation: 'ReceiveMessage', bytes: 0, units: sqsCalls * chunksPerCall },
+    { service: 'SQS', operation: 'DeleteMessageBatch', bytes: 0, units: sqsCalls },
+    { service: 'DynamoDB', operation: 'BatchWriteItem', bytes: 0, units: input.messages },
+    { service: 'DynamoDB', operation: 'UpdateItem', bytes: 0, units: input.messages + BOOKKEEPING_WRITES },
+    { service: 'DynamoDB', operation: 'GetItem', bytes: 0, units: BOOKKEEPING_READS },
+    {
+      service: 'DynamoDB',
+      operation: 'BatchGetItem',
+      bytes: 0,
+      units: (input.stateReads + input.verified) * readUnits,
+    },
+    { service: 'S3', operation: 'PutObject', bytes: 0 },
+    { service: 'S3', operation: 'PutObject', bytes: 0 },
+    { service: 'EventBridge', operation: 'PutEvents', bytes: 0, units: 1 },
+  ];
+  if (input.targetIsDynamoDb)
+    requests.push({ service: 'DynamoDB', operation: 'PutItem', bytes: 0, units: input.written * itemKb });
+  const awaitPolls = Math.ceil(input.awaitLoadSeconds / AWAIT_LOAD_POLL_SECONDS) + 1;
+  const loadInvocations = Math.ceil(input.messages / LOAD_BATCH);
+  const cost = costOfUsage({
+    requests,
+    lambda: {
+      invocations: 5 + input.extractInvocations + awaitPolls + loadInvocations,
+      gbSeconds: input.phaseGbSeconds + (input.records * LOAD_MS_PER_RECORD) / 1000,
+    },
+    // Start, Discover, Plan, Execute, Verify, Cleanup...; per Extract: task and choice; per poll: task, choice, wait.
+    stateTransitions: FIXED_TRANSITIONS + input.extractInvocations * 2 + awaitPolls * 3,
+  });
+  return { ...cost, usdPerMillionRecords: input.records > 0 ? (cost.usd / input.records) * 1e6 : 0 };
 }

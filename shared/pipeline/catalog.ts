@@ -55,8 +55,9 @@ export class PipelineCatalog {
 
 /**
  * The catalog's wire form: the JSON array that {@link catalogFromEnv} reads from `ESYNC_PIPELINES`.
- * The local stack sets the variable to this string; the CDK app bakes it into bundles with esbuild
- * `define` (which takes a JavaScript expression, so it passes `JSON.stringify(serializeCatalog(...))`).
+ * The local stack sets the variable to this string; the CDK app bakes it into each bundle with an
+ * esbuild banner that sets `process.env.ESYNC_PIPELINES` before any module runs (a `define` would
+ * not reach the computed key this module reads), keeping the 4 KB Lambda environment free.
  */
 export function serializeCatalog(pipelines: readonly Pipeline[]): string {
   return JSON.stringify(pipelines);

@@ -35,9 +35,24 @@ export const loadMessageSchema = z.discriminatedUnion('kind', [
 export type LoadMessage = z.infer<typeof loadMessageSchema>;
 export type RecordsMessage = z.infer<typeof recordsMessageSchema>;
 
-const ENVELOPE_KEYS: ReadonlySet<string> = new Set(['key', 'op', 'version', 'ts', 'data', 'hash', 'provenance']);
+const ENVELOPE_KEYS: ReadonlySet<string> = new Set([
+  'key',
+  'op',
+  'version',
+  'ts',
+  'data',
+  'hash',
+  'provenance',
+]);
 const PROVENANCE_KEYS: ReadonlySet<string> = new Set(['pipeline', 'runId', 'deliveryId', 'initial']);
-const MESSAGE_KEYS: ReadonlySet<string> = new Set(['kind', 'v', 'pipeline', 'messageKey', 'scope', 'records']);
+const MESSAGE_KEYS: ReadonlySet<string> = new Set([
+  'kind',
+  'v',
+  'pipeline',
+  'messageKey',
+  'scope',
+  'records',
+]);
 
 function onlyKeys(value: object, allowed: ReadonlySet<string>): boolean {
   for (const key in value) if (!allowed.has(key) || !Object.hasOwn(value, key)) return false;

@@ -19,27 +19,44 @@ export type CleanupOutput = z.infer<typeof cleanupOutputSchema>;
 /** Mean size of a record when nothing better is known, for cost estimates. */
 const ASSUMED_RECORD_BYTES = 1024;
 
+/** Memory of the phase functions in GB (infra/constructs/core-functions.ts). */
+const PHASE_MEMORY_GB: Readonly<Partial<Record<keyof RunRecord['phases'], number>>> = {
+  Discover: 0.5,
+  Plan: 0.5,
+  Verify: 1,
+  Cleanup: 0.5,
+};
+/** Extract's memory in GB: it runs during Execute, once per partition side by side. */
+const EXTRACT_MEMORY_GB = 1;
+
+function phaseSeconds(run: RunRecord, phase: keyof RunRecord['phases']): number {
+  const p = run.phases[phase];
+  return p?.endedAt ? Math.max(0, Date.parse(p.endedAt) - Date.parse(p.startedAt)) / 1000 : 0;
+}
+
 /**
- * The cost of a run, estimated from its counts: the run report and the benchmark price with the
- * same table (shared/cost/prices.ts). Lambda time is taken from the phase durations.
+ * The cost of a run, estimated from its counts and phase durations with the model and prices the
+ * benchmark checks against measured requests (shared/cost/estimate.ts). A first full load that
+ * skipped nothing read no target state; any other run read the state of every record.
  */
 export function runCostEstimate(run: RunRecord, messages: number, targetIsDynamoDb: boolean) {
-  const phaseSeconds = Object.values(run.phases).reduce(
-    (sum, p) => sum + (p?.endedAt ? (Date.parse(p.endedAt) - Date.parse(p.startedAt)) / 1000 : 0),
-    0,
-  );
   const records = run.counts.extracted;
+  const partitions = Math.max(1, Number(run.phases.Plan?.detail?.partitionCount ?? 1));
+  const compared = Number(run.verify?.compared ?? 0);
+  const firstLoad = run.window?.from === null && run.counts.skipped === 0;
+  let phaseGbSeconds = phaseSeconds(run, 'Execute') * partitions * EXTRACT_MEMORY_GB;
+  for (const [phase, gb] of Object.entries(PHASE_MEMORY_GB))
+    phaseGbSeconds += phaseSeconds(run, phase as keyof RunRecord['phases']) * (gb ?? 0);
   return estimateRunCost({
     records,
     messages,
     written: run.counts.loaded,
-    stateReads: records,
+    stateReads: firstLoad ? 0 : records,
+    verified: Number.isFinite(compared) ? compared : 0,
     meanRecordBytes: ASSUMED_RECORD_BYTES,
-    stateTransitions: 12 + messages,
-    // Load runs at 1 GB for ~2 ms a record on the measured load path; other phases at 512 MB.
-    lambdaGbSeconds: phaseSeconds * 0.5 + records * 0.002,
-    lambdaInvocations: 8 + Math.ceil(messages / 10),
-    events: 1,
+    extractInvocations: partitions,
+    awaitLoadSeconds: phaseSeconds(run, 'AwaitLoad'),
+    phaseGbSeconds,
     targetIsDynamoDb,
   });
 }

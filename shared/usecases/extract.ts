@@ -31,7 +31,11 @@ export async function extractPartition(
   const window = (run.window ?? { from: null, to: null }) as ChangeWindow;
   const partition = input.partition as Partition;
   const scope = keys.ledgerScopeOfRun(input.runId);
-  const initial = window.from === null;
+  // A first load (Load then skips reading the target's state): the window starts at the
+  // beginning and no checkpoint was ever written. A checkpoint reset to null keeps its item, so
+  // re-reading what the target already holds reads the state and skips the unchanged records,
+  // instead of paying a refused conditional write for each.
+  const initial = window.from === null && (await deps.state.checkpoints.get(pipeline.name)) === undefined;
   const safetyMs = options.safetyMs ?? 15_000;
   const source = deps.createSource(pipeline);
   let extracted = 0;

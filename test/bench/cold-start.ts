@@ -102,7 +102,9 @@ async function bundle(
   const result = await build({
     ...('file' in entry
       ? { entryPoints: [entry.file] }
-      : { stdin: { contents: entry.contents, resolveDir: REPO_ROOT, loader: 'ts', sourcefile: `${name}.ts` } }),
+      : {
+          stdin: { contents: entry.contents, resolveDir: REPO_ROOT, loader: 'ts', sourcefile: `${name}.ts` },
+        }),
     bundle: true,
     platform: 'node',
     target,
@@ -134,7 +136,11 @@ function median(values: readonly number[]): number {
 }
 
 /** One fresh process loading the bundle, with the environment Lambda gives a function. */
-async function loadOnce(loader: string, file: string, name: string): Promise<{ initMs: number; importMs: number }> {
+async function loadOnce(
+  loader: string,
+  file: string,
+  name: string,
+): Promise<{ initMs: number; importMs: number }> {
   const { stdout } = await run(process.execPath, [loader, file], {
     cwd: path.dirname(file),
     env: {
@@ -166,7 +172,9 @@ export async function runColdStart(options: ColdStartOptions): Promise<ColdStart
   const names =
     options.functions ??
     readdirSync(path.join(REPO_ROOT, 'functions'), { withFileTypes: true })
-      .filter((d) => d.isDirectory() && statSync(path.join(REPO_ROOT, 'functions', d.name, 'handler.ts')).isFile())
+      .filter(
+        (d) => d.isDirectory() && statSync(path.join(REPO_ROOT, 'functions', d.name, 'handler.ts')).isFile(),
+      )
       .map((d) => d.name)
       .sort();
   mkdirSync(options.outDir, { recursive: true });
@@ -177,7 +185,12 @@ export async function runColdStart(options: ColdStartOptions): Promise<ColdStart
   const bundles = await Promise.all([
     ...names.map(async (name) => ({
       name,
-      ...(await bundle(name, { file: path.join(REPO_ROOT, 'functions', name, 'handler.ts') }, options.outDir, banner)),
+      ...(await bundle(
+        name,
+        { file: path.join(REPO_ROOT, 'functions', name, 'handler.ts') },
+        options.outDir,
+        banner,
+      )),
     })),
     bundle('hello-world', { contents: HELLO_WORLD }, options.outDir, banner).then((b) => ({
       name: 'hello-world',

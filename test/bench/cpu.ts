@@ -133,7 +133,8 @@ function decode(body: string): RecordsMessage {
   if (jsonDepth(parsed, MAX_JSON_DEPTH + 8) > MAX_JSON_DEPTH + 8 || isChangeEvent(parsed))
     throw new Error('benchmark message is not a records message');
   const message = parseLoadMessage(parsed);
-  if (!message.success || message.data.kind !== 'records') throw new Error('benchmark message does not decode');
+  if (!message.success || message.data.kind !== 'records')
+    throw new Error('benchmark message does not decode');
   return message.data;
 }
 
@@ -214,12 +215,20 @@ function profileSteps(
   const [, validating] = time(() => {
     for (const record of records) validate(record.data as RecordData);
   });
-  const [transformed, transforming] = time(() => records.map((record) => transform(record.data as RecordData)));
+  const [transformed, transforming] = time(() =>
+    records.map((record) => transform(record.data as RecordData)),
+  );
   const [hashes, hashing] = time(() => transformed.map((data) => contentHash(data)));
   const [, deciding] = time(() => {
     for (const [i, record] of records.entries())
       decideApply({
-        change: { key: record.key, op: record.op, version: record.version, hash: hashes[i] as string, data: transformed[i] ?? null },
+        change: {
+          key: record.key,
+          op: record.op,
+          version: record.version,
+          hash: hashes[i] as string,
+          data: transformed[i] ?? null,
+        },
         stored: prepared.stored.get(record.key),
         conflict,
       });

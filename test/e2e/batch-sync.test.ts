@@ -9,8 +9,8 @@ import {
   eventually,
   examplePipeline,
   listKeys,
-  readObject,
   type RunReport,
+  readObject,
   scanTable,
   startE2eStack,
   waitForRun,
@@ -23,13 +23,17 @@ const TARGET = ownedTargetTableName('dev', PIPELINE);
 /** ESync's meta attributes on a DynamoDB target item; everything else is the record's data. */
 const META = new Set(['pk', '_v', '_h', '_d', '_k', '_ts', '_m']);
 
+/** Every extracted record must end in exactly one of the outcomes. */
+const accountedFor = (c: RunReport['counts']) =>
+  c.loaded + c.skipped + c.conflicts + c.quarantined + c.deadLettered;
+
 const dataOf = (item: Record<string, unknown>) =>
   Object.fromEntries(Object.entries(item).filter(([name]) => !META.has(name)));
 
 /** What users-sync must write for a source row: phone hashed, internal_notes dropped. */
-function expectedData(row: UserRow): Record<string, unknown> {
+function expectedData(row: UserRow, maskKey: string): Record<string, unknown> {
   const { internal_notes: _dropped, phone, ...rest } = row;
-  return { ...rest, phone: maskedHash(phone, PIPELINE) };
+  return { ...rest, phone: maskedHash(phone, maskKey, PIPELINE) };
 }
 
 interface CheckpointAnswer {
@@ -76,7 +80,10 @@ describe('batch runs of users-sync from PostgreSQL (PGlite) into DynamoDB', () =
     // Assess
     const invalidIds = Object.keys(INVALID_USERS).map(Number);
     const valid = rows.filter((r) => !invalidIds.includes(r.id));
-    expect(firstRun, JSON.stringify(firstRun.failure)).toMatchObject({ status: 'succeeded', trigger: 'schedule' });
+    expect(firstRun, JSON.stringify(firstRun.failure)).toMatchObject({
+      status: 'succeeded',
+      trigger: 'schedule',
+    });
     expect(firstRun.counts).toEqual({
       extracted: USERS,
       loaded: valid.length,
@@ -85,6 +92,7 @@ describe('batch runs of users-sync from PostgreSQL (PGlite) into DynamoDB', () =
       quarantined: invalidIds.length,
       deadLettered: 0,
     });
+    expect(accountedFor(firstRun.counts)).toBe(firstRun.counts.extracted);
     expect(firstRun.phases.map((p) => `${p.name}:${p.status}`)).toEqual([
       'Discover:succeeded',
       'Plan:succeeded',
@@ -97,7 +105,9 @@ describe('batch runs of users-sync from PostgreSQL (PGlite) into DynamoDB', () =
 
     const items = await scanTable(e2e.clients, TARGET);
     expect([...items.keys()].sort()).toEqual(valid.map((r) => String(r.id)).sort());
-    for (const row of valid) expect(dataOf(items.get(String(row.id)) ?? {})).toEqual(expectedData(row));
+    const maskKey = await e2e.secret(e2e.stack.env.ESYNC_MASK_KEY_SECRET ?? '');
+    for (const row of valid)
+      expect(dataOf(items.get(String(row.id)) ?? {})).toEqual(expectedData(row, maskKey));
     expect([...items.values()].some((i) => 'internal_notes' in i)).toBe(false);
 
     const quarantined = new Map<string, string[]>();
@@ -105,7 +115,11 @@ describe('batch runs of users-sync from PostgreSQL (PGlite) into DynamoDB', () =
       const object = JSON.parse(await readObject(e2e.clients, e2e.dataBucket, key)) as {
         entries: { record: { key: string }; reasons: { field: string }[] }[];
       };
-      for (const entry of object.entries) quarantined.set(entry.record.key, entry.reasons.map((r) => r.field));
+      for (const entry of object.entries)
+        quarantined.set(
+          entry.record.key,
+          entry.reasons.map((r) => r.field),
+        );
     }
     expect(Object.fromEntries(quarantined)).toEqual(
       Object.fromEntries(Object.entries(INVALID_USERS).map(([id, field]) => [id, [field]])),
@@ -120,7 +134,11 @@ describe('batch runs of users-sync from PostgreSQL (PGlite) into DynamoDB', () =
   it('moves only the changed rows on a manual run, applying updates, a fixed row and soft deletes as tombstones', async () => {
     // Prepare
     const before = await scanTable(e2e.clients, TARGET);
-    const checkpointBefore = await callApi<CheckpointAnswer>(e2e.stack, 'GET', `/pipelines/${PIPELINE}/checkpoint`);
+    const checkpointBefore = await callApi<CheckpointAnswer>(
+      e2e.stack,
+      'GET',
+      `/pipelines/${PIPELINE}/checkpoint`,
+    );
     const renamed = [3, 30, 60, 90, 120, 121, 122, 180, 200, 239];
     const deleted = [11, 111, 222];
     const changedAt = new Date().toISOString();
@@ -128,8 +146,13 @@ describe('batch runs of users-sync from PostgreSQL (PGlite) into DynamoDB', () =
       renamed,
       changedAt,
     ]);
-    await db.db.query('UPDATE users SET deleted = true, updated_at = $2 WHERE id = ANY($1)', [deleted, changedAt]);
-    await db.db.query(`UPDATE users SET email = 'user7@example.com', updated_at = $1 WHERE id = 7`, [changedAt]);
+    await db.db.query('UPDATE users SET deleted = true, updated_at = $2 WHERE id = ANY($1)', [
+      deleted,
+      changedAt,
+    ]);
+    await db.db.query(`UPDATE users SET email = 'user7@example.com', updated_at = $1 WHERE id = 7`, [
+      changedAt,
+    ]);
     const changed = renamed.length + deleted.length + 1;
 
     // Act
@@ -147,6 +170,7 @@ describe('batch runs of users-sync from PostgreSQL (PGlite) into DynamoDB', () =
     expect(run.counts.extracted).toBeLessThanOrEqual(changed + 7);
     expect(run.counts).toMatchObject({ loaded: changed, conflicts: 0, quarantined: 0, deadLettered: 0 });
     expect(run.counts.skipped).toBe(run.counts.extracted - changed);
+    expect(accountedFor(run.counts)).toBe(run.counts.extracted);
 
     const after = await scanTable(e2e.clients, TARGET);
     for (const id of renamed) expect(after.get(String(id))?.name).toBe(`User ${id} (renamed)`);
@@ -160,7 +184,11 @@ describe('batch runs of users-sync from PostgreSQL (PGlite) into DynamoDB', () =
     for (const key of untouched) expect(after.get(key)).toEqual(before.get(key));
     expect(after.size).toBe(before.size + 1);
 
-    const checkpointAfter = await callApi<CheckpointAnswer>(e2e.stack, 'GET', `/pipelines/${PIPELINE}/checkpoint`);
+    const checkpointAfter = await callApi<CheckpointAnswer>(
+      e2e.stack,
+      'GET',
+      `/pipelines/${PIPELINE}/checkpoint`,
+    );
     expect(checkpointAfter.body.checkpoint?.setBy).toBe(run.runId);
     expect(JSON.stringify(checkpointAfter.body.checkpoint?.cursor)).not.toBe(
       JSON.stringify(checkpointBefore.body.checkpoint?.cursor),

@@ -85,7 +85,9 @@ describe('dead letters on the local stack', () => {
 
     // Act
     await putStockChanges(e2e.clients, e2e.stack.env.ESYNC_EVENT_BUS ?? '', [change], 'mirror.change');
-    await eventually('the message to reach the DLQ', async () => ((await dlqDepth(e2e)) === 1 ? true : undefined));
+    await eventually('the message to reach the DLQ', async () =>
+      (await dlqDepth(e2e)) === 1 ? true : undefined,
+    );
     const deadLetters = await callApi<DlqAnswer>(e2e.stack, 'GET', `/pipelines/${PIPELINE}/dlq`);
     const statsWhenDead = { ...source?.stats };
     const ledger = await e2e.state.ledger.totals(keys.ledgerScopeOfStream(PIPELINE, since));
@@ -112,7 +114,10 @@ describe('dead letters on the local stack', () => {
     expect(statsWhenDead).toMatchObject({ received: MAX_RECEIVES, deleted: 0 });
     expect((statsWhenDead.failedInvocations ?? 0) + (statsWhenDead.itemFailures ?? 0)).toBe(MAX_RECEIVES);
     expect(deadLetters.body.messages).toEqual([
-      expect.objectContaining({ receiveCount: expect.any(Number), body: expect.objectContaining({ kind: 'event' }) }),
+      expect.objectContaining({
+        receiveCount: expect.any(Number),
+        body: expect.objectContaining({ kind: 'event' }),
+      }),
     ]);
     expect(ledger).toMatchObject({ extracted: 1, loaded: 0, deadLettered: 1 });
     expect(redrive.status).toBe(202);
@@ -140,7 +145,10 @@ describe('dead letters on the local stack', () => {
       entries: { raw: string; reasons: { rule: string; message: string }[] }[];
     };
     expect(object.entries).toEqual([
-      { raw: body, reasons: [{ rule: 'decode', message: expect.stringContaining('neither a records batch') }] },
+      {
+        raw: body,
+        reasons: [{ rule: 'decode', message: expect.stringContaining('neither a records batch') }],
+      },
     ]);
     expect(await dlqDepth(e2e)).toBe(0);
   });

@@ -97,6 +97,9 @@ describe('IAM', () => {
     expect(other.some((s) => JSON.stringify(s.Resource).includes(tableArn))).toBe(false);
   });
 
+  const maskKeyId = () =>
+    logicalIdOf(template, 'AWS::SecretsManager::Secret', 'Name', 'esync-dev-core-mask-key');
+
   it('lets functions read the secrets pipelines name, by name, and only where they use them', () => {
     const secretArns = (fn: string) =>
       JSON.stringify(grants(roleStatements(fn), 'secretsmanager:GetSecretValue').map((s) => s.Resource));
@@ -105,7 +108,28 @@ describe('IAM', () => {
     expect(secretArns('esync-dev-core-webhook')).toContain(':secret:esync/test/github-hook-??????');
     expect(secretArns('esync-dev-issues-hook-load-fn')).toContain(':secret:esync/test/issues-api-??????');
     expect(secretArns('esync-dev-core-extract')).not.toContain('github-hook');
-    expect(secretArns('esync-dev-stock-cdc-load-fn')).toBe('[]');
+    expect(secretArns('esync-dev-stock-cdc-load-fn')).toBe(JSON.stringify([{ Ref: maskKeyId() }]));
+  });
+
+  it('lets only the functions that hash masked fields read the stage mask key', () => {
+    const readers = [
+      'esync-dev-core-verify',
+      'esync-dev-accounts-sync-load-fn',
+      'esync-dev-stock-cdc-load-fn',
+    ];
+    const others = [
+      'esync-dev-core-extract',
+      'esync-dev-core-webhook',
+      'esync-dev-core-api',
+      'esync-dev-core-cleanup',
+    ];
+    const readsMaskKey = (fn: string) =>
+      JSON.stringify(
+        grants(roleStatements(fn), 'secretsmanager:GetSecretValue').map((s) => s.Resource),
+      ).includes(maskKeyId());
+
+    for (const fn of readers) expect(readsMaskKey(fn), fn).toBe(true);
+    for (const fn of others) expect(readsMaskKey(fn), fn).toBe(false);
   });
 
   it('lets the webhook function send only to the load queues of pipelines that take webhooks', () => {

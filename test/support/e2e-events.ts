@@ -14,7 +14,12 @@ export function githubSignature(secret: string, body: string): string {
  * The body of `events/github/issues.opened.json` turned into another issue: its id, number,
  * title and `updated_at` replaced.
  */
-export function issueOpenedBody(issue: { id: number; number: number; title: string; updatedAt: string }): string {
+export function issueOpenedBody(issue: {
+  id: number;
+  number: number;
+  title: string;
+  updatedAt: string;
+}): string {
   const payload = JSON.parse(
     readFileSync(path.join(REPO_ROOT, 'events', 'github', 'issues.opened.json'), 'utf8'),
   ) as { issue: Record<string, unknown> };
@@ -90,7 +95,8 @@ export async function putStockChanges(
         })),
       }),
     );
-    if ((out.FailedEntryCount ?? 0) > 0) throw new Error(`PutEvents refused entries: ${JSON.stringify(out.Entries)}`);
+    if ((out.FailedEntryCount ?? 0) > 0)
+      throw new Error(`PutEvents refused entries: ${JSON.stringify(out.Entries)}`);
   }
 }
 

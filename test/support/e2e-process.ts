@@ -15,7 +15,10 @@ export interface CliProcess {
 }
 
 /** Starts `node <args>` with `cwd` and the extra environment, without a terminal. */
-export function startCli(args: readonly string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): CliProcess {
+export function startCli(
+  args: readonly string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv },
+): CliProcess {
   const child = spawn(process.execPath, args, {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
@@ -60,7 +63,9 @@ export function startCli(args: readonly string[], options: { cwd: string; env?: 
           if (value !== undefined) return finish(undefined, value);
         }
         waiters.add(onLine);
-        void exited.then((code) => finish(new Error(`exited (${code}) before the expected line\n${describe()}`)));
+        void exited.then((code) =>
+          finish(new Error(`exited (${code}) before the expected line\n${describe()}`)),
+        );
       });
     },
     async kill() {

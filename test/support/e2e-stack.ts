@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
 import { loadStackTemplate } from '../../infra/local/template.ts';
@@ -33,7 +34,8 @@ export function createProject(pipelines: Readonly<Record<string, string>>): E2eP
   const root = mkdtempSync(path.join(tmpdir(), 'esync-e2e-'));
   const pipelinesDir = path.join(root, 'pipelines');
   mkdirSync(pipelinesDir);
-  for (const [name, text] of Object.entries(pipelines)) writeFileSync(path.join(pipelinesDir, `${name}.yaml`), text);
+  for (const [name, text] of Object.entries(pipelines))
+    writeFileSync(path.join(pipelinesDir, `${name}.yaml`), text);
   return { root, pipelinesDir, remove: () => rmSync(root, { recursive: true, force: true }) };
 }
 
@@ -46,6 +48,8 @@ export interface E2eStack {
   readonly dataBucket: string;
   /** Lines the stack logged, for failure messages. */
   readonly log: readonly string[];
+  /** The value of a secret the stack serves (given, or generated like the mask key). */
+  secret(name: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -88,6 +92,10 @@ export async function startE2eStack(
     state: createStateRepositories(clients.ddb, stack.env.ESYNC_STATE_TABLE ?? ''),
     dataBucket: stack.env.ESYNC_DATA_BUCKET ?? '',
     log,
+    async secret(name: string) {
+      const out = await clients.secretsManager.send(new GetSecretValueCommand({ SecretId: name }));
+      return out.SecretString ?? '';
+    },
     async stop() {
       for (const client of Object.values(clients)) (client as { destroy(): void }).destroy();
       await stack.stop();
@@ -163,7 +171,10 @@ export async function eventually<T>(
 }
 
 /** Every item of a DynamoDB table, by its `pk`. */
-export async function scanTable(clients: AwsClients, table: string): Promise<Map<string, Record<string, unknown>>> {
+export async function scanTable(
+  clients: AwsClients,
+  table: string,
+): Promise<Map<string, Record<string, unknown>>> {
   const items = new Map<string, Record<string, unknown>>();
   let start: Record<string, unknown> | undefined;
   do {

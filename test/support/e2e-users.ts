@@ -18,7 +18,12 @@ export interface UserRow {
  * Rows breaking one rule of users-sync each, with the field the quarantine reason must name:
  * a malformed email, a missing email, an age out of range, a status outside the enum.
  */
-export const INVALID_USERS: Readonly<Record<number, string>> = { 7: 'email', 42: 'email', 77: 'age', 150: 'status' };
+export const INVALID_USERS: Readonly<Record<number, string>> = {
+  7: 'email',
+  42: 'email',
+  77: 'age',
+  150: 'status',
+};
 
 /**
  * Rows are 10 s apart in `updated_at`, so the pipeline's 60 s lookback re-reads only a handful
@@ -33,7 +38,8 @@ function userRow(id: number, base: number): UserRow {
     email: id === 42 ? null : id === 7 ? `user${id}-at-example.com` : `user${id}@example.com`,
     name: `User ${id}`,
     age: invalid === 'age' ? 200 : 18 + (id % 60),
-    status: invalid === 'status' ? 'banned' : (['active', 'disabled', 'pending'] as const)[id % 3] ?? 'active',
+    status:
+      invalid === 'status' ? 'banned' : ((['active', 'disabled', 'pending'] as const)[id % 3] ?? 'active'),
     phone: `+1-555-${String(id).padStart(7, '0')}`,
     internal_notes: `note ${id}`,
     deleted: false,
@@ -60,7 +66,17 @@ export async function seedE2eUsers(db: PGlite, count: number, now = Date.now()):
   `);
   const base = now - 86_400_000;
   const rows = Array.from({ length: count }, (_, i) => userRow(i + 1, base));
-  const columns = ['id', 'email', 'name', 'age', 'status', 'phone', 'internal_notes', 'deleted', 'updated_at'] as const;
+  const columns = [
+    'id',
+    'email',
+    'name',
+    'age',
+    'status',
+    'phone',
+    'internal_notes',
+    'deleted',
+    'updated_at',
+  ] as const;
   const values = rows.map(
     (_, r) => `(${columns.map((_, c) => `$${r * columns.length + c + 1}`).join(', ')})`,
   );
@@ -71,7 +87,10 @@ export async function seedE2eUsers(db: PGlite, count: number, now = Date.now()):
   return rows;
 }
 
-/** The value `mask: hash` gives a field: a keyed HMAC-SHA256, keyed per stage and pipeline. */
-export function maskedHash(value: string, pipeline: string, stage = 'dev'): string {
-  return createHmac('sha256', `esync:${stage}:${pipeline}`).update(value, 'utf8').digest('hex').slice(0, 32);
+/**
+ * The value `mask: hash` gives a field: HMAC-SHA256 (hex, 32 characters) keyed by the stage's
+ * secret mask key and the pipeline name.
+ */
+export function maskedHash(value: string, maskKey: string, pipeline: string): string {
+  return createHmac('sha256', `${maskKey}:${pipeline}`).update(value, 'utf8').digest('hex').slice(0, 32);
 }

@@ -37,7 +37,10 @@ const values = fc.oneof(
     withBoxedValues: true,
     withObjectString: true,
   }),
-  fc.dictionary(fc.string({ unit: 'binary' }), fc.oneof(fc.string({ unit: 'binary' }), fc.double(), fc.constant(undefined))),
+  fc.dictionary(
+    fc.string({ unit: 'binary' }),
+    fc.oneof(fc.string({ unit: 'binary' }), fc.double(), fc.constant(undefined)),
+  ),
 );
 
 describe('canonicalJson', () => {

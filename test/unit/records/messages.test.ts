@@ -62,14 +62,22 @@ describe('parseLoadMessage', () => {
         const reference = loadMessageSchema.safeParse(body);
 
         expect(fast.success).toBe(reference.success);
-        if (fast.success && reference.success) expect(canonicalJson(fast.data)).toBe(canonicalJson(reference.data));
+        if (fast.success && reference.success)
+          expect(canonicalJson(fast.data)).toBe(canonicalJson(reference.data));
       }),
       { numRuns: 3000 },
     );
   });
 
   it('names what is wrong with an invalid message, as the schema does', () => {
-    const parsed = parseLoadMessage({ kind: 'records', v: 1, pipeline: 'p', messageKey: 'k', scope: 's', records: [{}] });
+    const parsed = parseLoadMessage({
+      kind: 'records',
+      v: 1,
+      pipeline: 'p',
+      messageKey: 'k',
+      scope: 's',
+      records: [{}],
+    });
 
     expect(parsed.success).toBe(false);
     expect(parsed.error?.issues.map((i) => i.path.join('.'))).toContain('records.0.key');

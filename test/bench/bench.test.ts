@@ -1,0 +1,101 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from './cli.ts';
+import { type BenchReport, runBench } from './harness.ts';
+
+const RECORDS = 300;
+
+describe('the benchmark harness on a tiny dataset', () => {
+  let report: BenchReport;
+
+  beforeAll(async () => {
+    report = await runBench({
+      records: RECORDS,
+      cpuMs: 50,
+      cpuRecords: 500,
+      initRuns: 1,
+      functions: ['webhook'],
+    });
+  }, 180_000);
+
+  it('syncs every row and copies every row raw, and reports both rates', () => {
+    expect(report.e2e).toMatchObject({ records: RECORDS, counts: { extracted: RECORDS, loaded: RECORDS } });
+    expect(report.e2e.recordsPerSec).toBeGreaterThan(0);
+    expect(report.e2e.rawRecordsPerSec).toBeGreaterThan(0);
+    expect(report.e2e.ratio).toBeCloseTo(report.e2e.recordsPerSec / report.e2e.rawRecordsPerSec, 2);
+  });
+
+  it('prices the first load at one write request unit per 1 KB record plus the platform overhead', () => {
+    expect(report.cost.targetWriteUsdPerMillion).toBeCloseTo(0.625, 3);
+    expect(report.cost.rawCopyUsdPerMillion).toBeCloseTo(0.625, 3);
+    expect(report.cost.overheadUsdPerMillion).toBeCloseTo(report.cost.usdPerMillion - 0.625, 3);
+    expect(report.cost.overheadUsdPerMillion).toBeGreaterThan(0);
+    expect(Object.keys(report.cost.byService)).toEqual(expect.arrayContaining(['DynamoDB', 'SQS', 'Lambda']));
+    expect(report.cost.requests.find((r) => r.operation === 'PutItem')?.count).toBeGreaterThanOrEqual(
+      RECORDS,
+    );
+  });
+
+  it('prices a rerun of unchanged data below the first load: nothing is written to the target', () => {
+    // Per-run costs (transitions, reports) weigh heavily on 300 records; the saving is the writes.
+    expect(report.cost.rerun.targetWriteUsdPerMillion).toBe(0);
+    expect(report.cost.rerunUsdPerMillion).toBeGreaterThan(0);
+    expect(report.cost.rerunUsdPerMillion).toBeLessThan(report.cost.usdPerMillion - 0.5);
+  });
+
+  it('measures the load path beside its JSON baseline', () => {
+    expect(report.cpu.recordsPerSec).toBeGreaterThan(0);
+    expect(report.cpu.baselineRecordsPerSec).toBeGreaterThan(0);
+    expect(report.cpu.recordBytes).toBeGreaterThan(800);
+    expect(report.cpu.recordBytes).toBeLessThan(1024);
+  });
+
+  it('sizes and loads each bundle beside a hello-world with one SDK client', () => {
+    expect(report.functions.map((f) => f.name)).toEqual(['webhook']);
+    for (const figure of [...report.functions, report.helloWorld]) {
+      expect(figure.bytes).toBeGreaterThan(10_000);
+      expect(figure.initMs).toBeGreaterThan(0);
+    }
+  });
+
+  it('prints the report with --json as one JSON object on the last line', async () => {
+    let out = '';
+    let asked: unknown;
+
+    await runCli(['--json', '--records', String(RECORDS)], {
+      bench: async (options) => {
+        asked = options;
+        return report;
+      },
+      stdout: (text) => {
+        out += text;
+      },
+      stderr: () => {},
+    });
+
+    const last = JSON.parse(out.trimEnd().split('\n').at(-1) ?? '') as BenchReport;
+    expect(asked).toMatchObject({ records: RECORDS });
+    expect(last).toMatchObject({
+      e2e: { records: RECORDS },
+      cpu: {
+        recordsPerSec: report.cpu.recordsPerSec,
+        baselineRecordsPerSec: report.cpu.baselineRecordsPerSec,
+      },
+      cost: { usdPerMillion: report.cost.usdPerMillion, rerunUsdPerMillion: report.cost.rerunUsdPerMillion },
+      helloWorld: { bytes: report.helloWorld.bytes, initMs: report.helloWorld.initMs },
+    });
+    expect(last.functions[0]).toMatchObject({
+      name: 'webhook',
+      bytes: expect.any(Number),
+      initMs: expect.any(Number),
+    });
+    expect(out).toContain('| end-to-end sync, 300 rows PostgreSQL → DynamoDB |');
+  });
+
+  it('refuses a bad --records', async () => {
+    const io = { bench: async () => report, stdout: () => {}, stderr: () => {} };
+
+    await expect(runCli(['--records', 'lots'], io)).rejects.toThrow(
+      '--records must be a positive integer, got "lots"',
+    );
+  });
+});

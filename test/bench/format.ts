@@ -1,0 +1,185 @@
+import type { BenchReport } from './harness.ts';
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const usd = (n: number) => `$${n.toFixed(3)}`;
+const kb = (bytes: number) => `${Math.round(bytes / 1024).toLocaleString('en-US')} KB`;
+
+function table(
+  head: readonly string[],
+  rows: readonly (readonly string[])[],
+  align?: readonly ('l' | 'r')[],
+): string[] {
+  const rule = head.map((_, i) => ((align?.[i] ?? (i === 0 ? 'l' : 'r')) === 'r' ? '---:' : '---'));
+  return [`| ${head.join(' | ')} |`, `| ${rule.join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)];
+}
+
+/**
+ * The report as Markdown: the README's summary table (each figure beside its baseline and goal),
+ * then the details behind each figure.
+ */
+export function formatReport(report: BenchReport): string {
+  const { e2e, cpu, cost } = report;
+  const hello = report.helloWorld;
+  const largest = [...report.functions].sort((a, b) => b.bytes - a.bytes)[0];
+  const slowest = [...report.functions].sort((a, b) => b.initMs - a.initMs)[0];
+  const lines: string[] = [
+    `## Benchmark (${report.at.slice(0, 10)})`,
+    '',
+    `${report.machine.cpus} × ${report.machine.model}, load average ${report.machine.loadavg}, Node ${report.machine.node}; ` +
+      `source ${report.database}; prices ${report.prices.region} as of ${report.prices.asOf}.`,
+    '',
+    ...table(
+      ['figure', 'measured', 'baseline (same run)', 'goal', 'met'],
+      [
+        [
+          `end-to-end sync, ${int(e2e.records)} rows PostgreSQL → DynamoDB`,
+          `${int(e2e.recordsPerSec)} records/s`,
+          `raw copy ${int(e2e.rawRecordsPerSec)} records/s (ratio ${e2e.ratio.toFixed(2)})`,
+          '≥ 0.5 × raw',
+          e2e.ratio >= 0.5 ? 'yes' : 'no',
+        ],
+        [
+          'load-path CPU (first load), one core',
+          `${int(cpu.recordsPerSec)} records/s`,
+          `JSON parse + stringify ${int(cpu.baselineRecordsPerSec)} records/s`,
+          '≥ 100,000',
+          cpu.recordsPerSec >= 100_000 ? 'yes' : 'no',
+        ],
+        [
+          'load-path CPU (incremental: target state re-hashed)',
+          `${int(cpu.incrementalRecordsPerSec)} records/s`,
+          '',
+          '',
+          '',
+        ],
+        [
+          'cost per million 1 KB records, first load',
+          usd(cost.usdPerMillion),
+          `target writes ${usd(cost.targetWriteUsdPerMillion)}; raw copy ${usd(cost.rawCopyUsdPerMillion)}`,
+          '≤ $0.750',
+          cost.usdPerMillion <= 0.75 ? 'yes' : 'no',
+        ],
+        [
+          'platform overhead beyond the target writes',
+          usd(cost.overheadUsdPerMillion),
+          `run report estimate of the whole run ${usd(cost.runReportUsdPerMillion)}`,
+          '≤ $0.125',
+          cost.overheadUsdPerMillion <= 0.125 ? 'yes' : 'no',
+        ],
+        [
+          'rerun of unchanged data (checkpoint reset)',
+          usd(cost.rerunUsdPerMillion),
+          `first load ${usd(cost.usdPerMillion)}`,
+          'far less',
+          cost.rerunUsdPerMillion < cost.usdPerMillion / 3 ? 'yes' : 'no',
+        ],
+        [
+          `largest bundle (${largest?.name ?? '-'})`,
+          kb(largest?.bytes ?? 0),
+          `hello-world ${kb(hello.bytes)}`,
+          '≤ 300 KB',
+          (largest?.bytes ?? 0) <= 300 * 1024 ? 'yes' : 'no',
+        ],
+        [
+          `slowest init (${slowest?.name ?? '-'})`,
+          `${(slowest?.initMs ?? 0).toFixed(0)} ms`,
+          `hello-world ${hello.initMs.toFixed(0)} ms`,
+          '≤ 1.3 × hello-world',
+          (slowest?.initMs ?? 0) <= 1.3 * hello.initMs ? 'yes' : 'no',
+        ],
+      ],
+      ['l', 'r', 'l', 'l', 'l'],
+    ),
+    '',
+    '### Cost per million records by service',
+    '',
+    ...table(
+      ['service', 'first load', 'rerun'],
+      [...new Set([...Object.keys(cost.byService), ...Object.keys(cost.rerun.byService)])].map((s) => [
+        s,
+        usd(cost.byService[s] ?? 0),
+        usd(cost.rerun.byService[s] ?? 0),
+      ]),
+    ),
+    '',
+    `State transitions (AwaitLoad polling counted at the deployed wait): ${cost.stateTransitions}. ` +
+      `Load's measured time: ${cost.loadMsPerRecord} ms per record at 1 GB.`,
+    '',
+    '### AWS requests of the first load',
+    '',
+    ...table(
+      ['service', 'operation', 'requests', 'billed units', '$ per million records'],
+      cost.requests.map((r) => [r.service, r.operation, int(r.count), int(r.units), usd(r.usd)]),
+      ['l', 'l', 'r', 'r', 'r'],
+    ),
+    '',
+    '### Lambda time of the first load',
+    '',
+    ...table(
+      ['function', 'invocations', 'seconds', 'GB-s'],
+      cost.functions.map((f) => [
+        f.name,
+        String(f.invocations),
+        (f.ms / 1000).toFixed(1),
+        f.gbSeconds.toFixed(1),
+      ]),
+    ),
+    '',
+    '### Load-path CPU by step (µs per record)',
+    '',
+    ...table(
+      ['decode', 'validate', 'transform', 'hash', 'decide (target re-hashed)'],
+      [
+        [
+          String(cpu.stepMicros.decode),
+          String(cpu.stepMicros.validate),
+          String(cpu.stepMicros.transform),
+          String(cpu.stepMicros.hash),
+          String(cpu.stepMicros.decide),
+        ],
+      ],
+    ),
+    '',
+    '### Bundles',
+    '',
+    ...table(
+      ['function', 'bundle', 'source map', 'init ms', 'import ms', 'heaviest packages'],
+      [...report.functions, hello].map((f) => [
+        f.name,
+        kb(f.bytes),
+        kb(f.mapBytes),
+        f.initMs.toFixed(0),
+        f.importMs.toFixed(0),
+        f.heaviest.map((h) => `${h.pkg} ${kb(h.bytes)}`).join(', '),
+      ]),
+      ['l', 'r', 'r', 'r', 'r', 'l'],
+    ),
+  ];
+  if (e2e.scale.length > 1)
+    lines.push(
+      '',
+      '### Scale',
+      '',
+      ...table(
+        [
+          'records',
+          'records/s',
+          'raw copy records/s',
+          'ratio',
+          'seconds',
+          '$ per million',
+          'rerun $ per million',
+        ],
+        e2e.scale.map((p) => [
+          int(p.records),
+          int(p.recordsPerSec),
+          int(p.rawRecordsPerSec),
+          p.ratio.toFixed(2),
+          p.seconds.toFixed(1),
+          usd(p.usdPerMillion),
+          usd(p.rerunUsdPerMillion),
+        ]),
+      ),
+    );
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,277 @@
+import { cpus, loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { PRICES } from '../../shared/cost/prices.ts';
+import { type BundleFigure, runColdStart } from './cold-start.ts';
+import { runCpuBench } from './cpu.ts';
+import { type DatabaseKind, type E2eResult, runE2e } from './e2e.ts';
+import type { RunCost } from './observe.ts';
+import { benchPipeline } from './records.ts';
+
+/** The goals of issue 7, against which the figures are reported (not timed tests). */
+export const GOALS = {
+  /** End-to-end records/s at least this share of the raw copy's. */
+  e2eRatio: 0.5,
+  /** Load-path records/s on one core. */
+  cpuRecordsPerSec: 100_000,
+  /** Dollars per million 1 KB records of a first load. */
+  usdPerMillion: 0.75,
+  /** Minified bundle bytes. */
+  bundleBytes: 300 * 1024,
+  /** Init time at most this multiple of the hello-world bundle's. */
+  initRatio: 1.3,
+} as const;
+
+export interface BenchOptions {
+  /** Records of the end-to-end run (and of the cost figures). @default 100000 */
+  readonly records?: number;
+  /** Further end-to-end sizes measured after the main one, to show how time and cost grow. */
+  readonly scale?: readonly number[];
+  readonly database?: DatabaseKind;
+  /** Minimum milliseconds each CPU pass runs. @default 2000 */
+  readonly cpuMs?: number;
+  /** Distinct records of the CPU passes. @default 5000 */
+  readonly cpuRecords?: number;
+  /** Fresh processes per bundle for the init time. @default 5 */
+  readonly initRuns?: number;
+  /** Only these functions are bundled. @default - all */
+  readonly functions?: readonly string[];
+  readonly log?: (line: string) => void;
+}
+
+/** One size of the end-to-end measurement. */
+export interface ScalePoint {
+  readonly records: number;
+  readonly recordsPerSec: number;
+  readonly rawRecordsPerSec: number;
+  readonly ratio: number;
+  readonly seconds: number;
+  readonly usdPerMillion: number;
+  readonly rerunUsdPerMillion: number;
+}
+
+interface CostSplit {
+  readonly usdPerMillion: number;
+  readonly targetWriteUsdPerMillion: number;
+  readonly byService: Readonly<Record<string, number>>;
+}
+
+/** Everything `npm run bench -- --json` prints as its last line. */
+export interface BenchReport {
+  readonly version: 1;
+  readonly at: string;
+  readonly machine: {
+    readonly cpus: number;
+    readonly model: string;
+    readonly loadavg: number;
+    readonly node: string;
+  };
+  readonly database: string;
+  readonly prices: { readonly asOf: string; readonly region: string };
+  readonly e2e: {
+    readonly records: number;
+    readonly recordsPerSec: number;
+    readonly rawRecordsPerSec: number;
+    readonly ratio: number;
+    readonly seconds: number;
+    readonly rawSeconds: number;
+    readonly rerunRecordsPerSec: number;
+    readonly counts: Readonly<Record<string, number>>;
+    readonly scale: readonly ScalePoint[];
+  };
+  readonly cpu: {
+    readonly recordsPerSec: number;
+    readonly baselineRecordsPerSec: number;
+    readonly incrementalRecordsPerSec: number;
+    readonly recordBytes: number;
+    readonly stepMicros: Readonly<Record<string, number>>;
+  };
+  readonly cost: {
+    readonly usdPerMillion: number;
+    /** Beyond the target's own writes. */
+    readonly overheadUsdPerMillion: number;
+    readonly targetWriteUsdPerMillion: number;
+    readonly rerunUsdPerMillion: number;
+    /** The raw copy's requests priced the same way: the floor any copy pays. */
+    readonly rawCopyUsdPerMillion: number;
+    /** What the run report (`esync runs show`) estimated for the same first load. */
+    readonly runReportUsdPerMillion: number;
+    readonly byService: Readonly<Record<string, number>>;
+    readonly rerun: CostSplit;
+    /** Load's measured compute per record (1 GB), the run report's Lambda assumption. */
+    readonly loadMsPerRecord: number;
+    readonly stateTransitions: number;
+    readonly requests: RunCost['requests'];
+    readonly functions: RunCost['functions'];
+  };
+  readonly functions: readonly BundleFigure[];
+  readonly helloWorld: BundleFigure;
+  readonly goals: readonly {
+    readonly name: string;
+    readonly goal: string;
+    readonly value: string;
+    readonly met: boolean;
+  }[];
+}
+
+const perMillion = (usd: number, records: number) => (records > 0 ? (usd / records) * 1e6 : 0);
+const round = (n: number, digits = 0) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+function perMillionByService(by: Readonly<Record<string, number>>, records: number): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(by)
+      .sort((a, b) => b[1] - a[1])
+      .map(([service, usd]) => [service, round(perMillion(usd, records), 4)]),
+  );
+}
+
+function scalePoint(result: E2eResult): ScalePoint {
+  return {
+    records: result.records,
+    recordsPerSec: round(result.first.recordsPerSec),
+    rawRecordsPerSec: round(result.raw.recordsPerSec),
+    ratio: round(result.first.recordsPerSec / result.raw.recordsPerSec, 3),
+    seconds: round(result.first.seconds, 1),
+    usdPerMillion: round(perMillion(result.first.cost.usd, result.records), 4),
+    rerunUsdPerMillion: round(perMillion(result.rerun.cost.usd, result.records), 4),
+  };
+}
+
+/**
+ * Runs every measurement of issue 7, each beside its baseline from the same run: load-path CPU
+ * (first, on a quiet machine), bundle size and init time, then the end-to-end sync on the local
+ * stack with its requests priced, and further sizes when asked.
+ */
+export async function runBench(options: BenchOptions = {}): Promise<BenchReport> {
+  const log = options.log ?? (() => {});
+  const records = options.records ?? 100_000;
+  const pipeline = benchPipeline();
+
+  log('load-path CPU: decode, validate, transform, hash, decide vs JSON parse/stringify');
+  const cpu = runCpuBench({
+    pipeline,
+    ...(options.cpuMs !== undefined && { minMs: options.cpuMs }),
+    ...(options.cpuRecords !== undefined && { records: options.cpuRecords }),
+  });
+
+  const cold = await runColdStart({
+    outDir: path.join(tmpdir(), 'esync-bench', 'bundles'),
+    ...(options.initRuns !== undefined && { runs: options.initRuns }),
+    ...(options.functions && { functions: options.functions }),
+    log,
+  });
+
+  const e2e = await runE2e({ records, ...(options.database && { database: options.database }), log });
+  const scale: ScalePoint[] = [scalePoint(e2e)];
+  for (const size of options.scale ?? []) {
+    if (size === records) continue;
+    scale.push(
+      scalePoint(
+        await runE2e({ records: size, ...(options.database && { database: options.database }), log }),
+      ),
+    );
+  }
+  scale.sort((a, b) => a.records - b.records);
+
+  const first = e2e.first.cost;
+  const load = first.functions.find((f) => f.name === 'load');
+  const usdPerMillion = perMillion(first.usd, records);
+  const targetWrite = perMillion(first.targetWriteUsd, records);
+  const ratio = e2e.first.recordsPerSec / e2e.raw.recordsPerSec;
+  const rerun = perMillion(e2e.rerun.cost.usd, records);
+  const maxBytes = Math.max(...cold.functions.map((f) => f.bytes));
+  const maxInit = Math.max(...cold.functions.map((f) => f.initMs));
+
+  return {
+    version: 1,
+    at: new Date().toISOString(),
+    machine: {
+      cpus: cpus().length,
+      model: cpus()[0]?.model ?? 'unknown',
+      loadavg: round(loadavg()[0] ?? 0, 2),
+      node: process.version,
+    },
+    database: e2e.database,
+    prices: { asOf: PRICES.asOf, region: PRICES.region },
+    e2e: {
+      records,
+      recordsPerSec: round(e2e.first.recordsPerSec),
+      rawRecordsPerSec: round(e2e.raw.recordsPerSec),
+      ratio: round(ratio, 3),
+      seconds: round(e2e.first.seconds, 1),
+      rawSeconds: round(e2e.raw.seconds, 1),
+      rerunRecordsPerSec: round(e2e.rerun.recordsPerSec),
+      counts: { ...e2e.first.run.counts },
+      scale,
+    },
+    cpu: {
+      recordsPerSec: cpu.recordsPerSec,
+      baselineRecordsPerSec: cpu.baselineRecordsPerSec,
+      incrementalRecordsPerSec: cpu.incrementalRecordsPerSec,
+      recordBytes: cpu.recordBytes,
+      stepMicros: cpu.stepMicros,
+    },
+    cost: {
+      usdPerMillion: round(usdPerMillion, 4),
+      overheadUsdPerMillion: round(usdPerMillion - targetWrite, 4),
+      targetWriteUsdPerMillion: round(targetWrite, 4),
+      rerunUsdPerMillion: round(rerun, 4),
+      rawCopyUsdPerMillion: round(perMillion(e2e.raw.cost.usd, records), 4),
+      runReportUsdPerMillion: round(Number(e2e.first.run.cost?.usdPerMillionRecords ?? 0), 4),
+      byService: perMillionByService(first.byService, records),
+      rerun: {
+        usdPerMillion: round(rerun, 4),
+        targetWriteUsdPerMillion: round(perMillion(e2e.rerun.cost.targetWriteUsd, records), 4),
+        byService: perMillionByService(e2e.rerun.cost.byService, records),
+      },
+      loadMsPerRecord: round(load ? load.ms / records : 0, 3),
+      stateTransitions: first.stateTransitions,
+      requests: first.requests.map((r) => ({ ...r, usd: round(perMillion(r.usd, records), 4) })),
+      functions: first.functions.map((f) => ({
+        ...f,
+        invocations: round(f.invocations, 1),
+        ms: round(f.ms),
+        gbSeconds: round(f.gbSeconds, 2),
+      })),
+    },
+    functions: cold.functions,
+    helloWorld: cold.helloWorld,
+    goals: [
+      {
+        name: 'end-to-end vs raw copy',
+        goal: `≥ ${GOALS.e2eRatio}`,
+        value: ratio.toFixed(2),
+        met: ratio >= GOALS.e2eRatio,
+      },
+      {
+        name: 'load-path CPU, records/s on one core',
+        goal: `≥ ${GOALS.cpuRecordsPerSec}`,
+        value: String(cpu.recordsPerSec),
+        met: cpu.recordsPerSec >= GOALS.cpuRecordsPerSec,
+      },
+      {
+        name: 'cost per million 1 KB records',
+        goal: `≤ $${GOALS.usdPerMillion}`,
+        value: `$${usdPerMillion.toFixed(3)}`,
+        met: usdPerMillion <= GOALS.usdPerMillion,
+      },
+      {
+        name: 'rerun of unchanged data costs far less (< 1/3)',
+        goal: `< $${(usdPerMillion / 3).toFixed(3)}`,
+        value: `$${rerun.toFixed(3)}`,
+        met: rerun < usdPerMillion / 3,
+      },
+      {
+        name: 'largest bundle',
+        goal: `≤ ${GOALS.bundleBytes / 1024} KB`,
+        value: `${Math.round(maxBytes / 1024)} KB`,
+        met: maxBytes <= GOALS.bundleBytes,
+      },
+      {
+        name: 'slowest init vs hello-world',
+        goal: `≤ ${GOALS.initRatio}×`,
+        value: `${(maxInit / cold.helloWorld.initMs).toFixed(2)}×`,
+        met: maxInit <= GOALS.initRatio * cold.helloWorld.initMs,
+      },
+    ],
+  };
+}
