@@ -6,6 +6,7 @@ import { UsageError } from '../io.ts';
 export const runsUsage = `usage:
   esync runs list [--pipeline P] [--status running|succeeded|failed] [--limit N] [--after CURSOR] [--json]
   esync runs show <run-id> [--json]
+  esync runs history <run-id> [--json]   (the Step Functions execution history)
 common flags: --local (the stack of \`esync dev\`) | --stage S (default dev) | --api-url URL`;
 
 export interface RunCountsView {
@@ -206,15 +207,57 @@ async function show(argv: string[], io: Parameters<Command>[1]): Promise<number>
   return 0;
 }
 
-/** `esync runs list|show`: past and current runs, from the management API. */
+interface HistoryView {
+  readonly runId: string;
+  readonly executionArn: string;
+  readonly events: readonly {
+    id: number;
+    timestamp: string;
+    type: string;
+    state: string | null;
+    error: string | null;
+    cause: string | null;
+    data: string | null;
+  }[];
+}
+
+async function history(argv: string[], io: Parameters<Command>[1]): Promise<number> {
+  const { values, positionals } = parseCommandArgs(argv, {});
+  const [runId, ...extra] = positionals;
+  if (runId === undefined) throw new UsageError('runs history needs a run id');
+  if (extra.length > 0) throw new UsageError(`runs history takes one run id, got also "${extra.join(' ')}"`);
+  const client = await ManagementClient.connect(values, io);
+  const view = await client.get<HistoryView>(apiPath('runs', runId, 'history'));
+  if (values.json) {
+    io.out(JSON.stringify(view));
+    return 0;
+  }
+  io.out(`execution ${view.executionArn}`);
+  io.out(
+    table(
+      ['#', 'time', 'event', 'state', 'error'],
+      view.events.map((e) => [
+        e.id,
+        formatTime(e.timestamp),
+        e.type,
+        e.state ?? '',
+        e.error ? `${e.error}: ${e.cause ?? ''}`.slice(0, 120) : '',
+      ]),
+    ),
+  );
+  return 0;
+}
+
+/** `esync runs list|show|history`: past and current runs, from the management API. */
 export const runs: Command = (argv, io) =>
   runManagementCommand(argv, io, runsUsage, async () => {
     const [sub, ...rest] = argv;
     if (sub === 'list') return list(rest, io);
     if (sub === 'show') return show(rest, io);
+    if (sub === 'history') return history(rest, io);
     throw new UsageError(
       sub === undefined
-        ? 'runs needs a subcommand: list or show'
-        : `unknown subcommand "runs ${sub}"; use list or show`,
+        ? 'runs needs a subcommand: list, show or history'
+        : `unknown subcommand "runs ${sub}"; use list, show or history`,
     );
   });

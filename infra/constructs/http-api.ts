@@ -20,6 +20,7 @@ export const MANAGEMENT_ROUTES: ReadonlyArray<{
   { method: 'GET', path: '/health' },
   { method: 'GET', path: '/runs' },
   { method: 'GET', path: '/runs/{id}' },
+  { method: 'GET', path: '/runs/{id}/history' },
   { method: 'POST', path: '/pipelines/{name}/runs' },
   { method: 'GET', path: '/conflicts' },
   { method: 'GET', path: '/conflicts/{id}' },

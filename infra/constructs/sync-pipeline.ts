@@ -1,13 +1,14 @@
-import { Duration } from 'aws-cdk-lib';
+import { Arn, ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { ownedTargetTableName, resourceName, stateMachineName } from '../../shared/naming.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
+import { acknowledgeWildcardResource } from '../nag.ts';
 import { CdcRoute } from './cdc-route.ts';
 import { type CoreFunctions, type CoreResources, createEsyncFunction } from './core-functions.ts';
 import type { EsyncFunction } from './esync-function.ts';
-import { FUNCTION_ACCESS, type FunctionAccess } from './function-access.ts';
+import { FUNCTION_ACCESS, type FunctionAccess, grantOn } from './function-access.ts';
 import { LoadConsumer } from './load-consumer.ts';
 import { PipelineObservability } from './observability.ts';
 import { PipelineAccess } from './pipeline-access.ts';
@@ -100,7 +101,26 @@ export class SyncPipeline extends Construct {
       if (a.sendToQueues) this.queues.grantSend(fn);
       if (a.inspectQueues) this.queues.grantInspect(fn);
       if (a.handleDeadLetters) this.queues.grantDeadLetterHandling(fn);
-      if (a.startRuns) this.syncStateMachine.stateMachine.grantStartExecution(fn);
+      if (a.startRuns) {
+        const machine = this.syncStateMachine.stateMachine;
+        machine.grantStartExecution(fn);
+        // Execution names are run ids made at run time: the grant is limited to this machine's executions.
+        const executions = Arn.format(
+          {
+            service: 'states',
+            resource: 'execution',
+            resourceName: `${machine.stateMachineName}:*`,
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          },
+          Stack.of(this),
+        );
+        grantOn(fn, ['states:GetExecutionHistory', 'states:DescribeExecution'], [executions]);
+        acknowledgeWildcardResource(
+          fn.executionRole,
+          executions,
+          'Runs are executions named by their run id at run time; the grant covers only this pipeline’s state machine.',
+        );
+      }
     };
     grant(this.loadFunction, FUNCTION_ACCESS.load);
     for (const [fnName, fn] of Object.entries(props.coreFunctions.functions))

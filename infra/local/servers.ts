@@ -7,14 +7,8 @@ import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import {
-  DeleteMessageBatchCommand,
-  ListQueuesCommand,
-  ReceiveMessageCommand,
-  SendMessageBatchCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { ConfigError } from '../../shared/errors.ts';
 
 const require = createRequire(import.meta.url);
@@ -78,6 +72,7 @@ export async function startLocalServers(options: LocalServersOptions = {}): Prom
   if (engine !== 'dynalite' && engine !== 'dynamodb-local')
     throw new ConfigError(`dynamodb must be 'dynalite' or 'dynamodb-local', got ${JSON.stringify(engine)}`);
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+  const inWorker = options.worker ?? true;
 
   const stops: Array<() => Promise<void>> = [];
   const stopAll = async () => {
@@ -97,9 +92,7 @@ export async function startLocalServers(options: LocalServersOptions = {}): Prom
     };
     // DynamoDB Local (a JVM) starts in its own process meanwhile.
     const [started, javaStarted] = await Promise.allSettled([
-      (options.worker ?? true)
-        ? startEmbeddedServersInWorker(embeddedOptions, log)
-        : startEmbeddedServers(embeddedOptions),
+      inWorker ? startEmbeddedServersInWorker(embeddedOptions, log) : startEmbeddedServers(embeddedOptions),
       engine === 'dynamodb-local'
         ? startDynamoDbLocal(options.dataDir && path.join(options.dataDir, 'dynamodb-local'))
         : undefined,
@@ -117,7 +110,7 @@ export async function startLocalServers(options: LocalServersOptions = {}): Prom
       // Runs before the servers stop: the messages still waiting are saved, to be put back next time.
       stops.push(async () => writeFileSync(sqsSnapshotFile, JSON.stringify(await takeSqsSnapshot(sqs))));
     log(
-      `servers: sqs ${sqs}, dynamodb (${engine}) ${dynamodb}, s3 ${s3}${(options.worker ?? true) ? ' (worker thread)' : ''}`,
+      `servers: sqs ${sqs}, dynamodb (${engine}) ${dynamodb}, s3 ${s3}${inWorker ? ' (worker thread)' : ''}`,
     );
     const notes = engine === 'dynalite' ? ['dynalite: no transactions, no PartiQL, no streams'] : [];
     let stopped: Promise<void> | undefined;
@@ -339,8 +332,18 @@ function orderDeadLetterQueuesFirst<T extends { Attributes: Record<string, strin
   );
 }
 
-function localSqsClient(endpoint: string): SQSClient {
-  return new SQSClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+/**
+ * The SDK is loaded when a snapshot is saved or restored, not with this module: the servers'
+ * worker imports this module and starts sooner without it.
+ */
+async function localSqsClient(
+  endpoint: string,
+): Promise<{ client: SQSClient; sqs: typeof import('@aws-sdk/client-sqs') }> {
+  const sqs = await import('@aws-sdk/client-sqs');
+  return {
+    client: new sqs.SQSClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }),
+    sqs,
+  };
 }
 
 const SNAPSHOT_ATTRIBUTES = [
@@ -359,9 +362,10 @@ const SNAPSHOT_ATTRIBUTES = [
  * visible and are not saved: the stack stops its pollers first so that none are.
  */
 async function takeSqsSnapshot(endpoint: string): Promise<SqsSnapshot> {
-  const client = localSqsClient(endpoint);
+  const { client, sqs } = await localSqsClient(endpoint);
+  const { DeleteMessageBatchCommand, GetQueueAttributesCommand, ListQueuesCommand, ReceiveMessageCommand } =
+    sqs;
   try {
-    const { GetQueueAttributesCommand } = await import('@aws-sdk/client-sqs');
     const urls = (await client.send(new ListQueuesCommand({ MaxResults: 1000 }))).QueueUrls ?? [];
     const snapshot: SqsSnapshot = { queues: [], messages: {} };
     for (const url of urls) {
@@ -410,7 +414,8 @@ async function takeSqsSnapshot(endpoint: string): Promise<SqsSnapshot> {
 }
 
 async function restoreSqsMessages(endpoint: string, snapshot: SqsSnapshot): Promise<void> {
-  const client = localSqsClient(endpoint);
+  const { client, sqs } = await localSqsClient(endpoint);
+  const { SendMessageBatchCommand } = sqs;
   try {
     for (const [name, messages] of Object.entries(snapshot.messages)) {
       const url = `${endpoint}/${LOCAL_ACCOUNT_ID}/${name}`;
@@ -487,7 +492,8 @@ async function startDynamoDbLocal(dataPath: string | undefined): Promise<Running
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const endpoint = `http://127.0.0.1:${port}`;
-  const client = new DynamoDBClient({
+  const { DynamoDBClient, ListTablesCommand } = await import('@aws-sdk/client-dynamodb');
+  const client: DynamoDBClient = new DynamoDBClient({
     endpoint,
     region: LOCAL_REGION,
     credentials: LOCAL_CREDENTIALS,

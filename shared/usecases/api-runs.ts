@@ -1,5 +1,9 @@
 import { randomInt } from 'node:crypto';
-import { StartExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  GetExecutionHistoryCommand,
+  type GetExecutionHistoryCommandOutput,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { stateMachineArn } from '../config.ts';
@@ -270,4 +274,55 @@ export async function startRun(ctx: RouteContext): Promise<ManagementResponse> {
   });
   await audit(ctx, pipeline.name, 'run.start', { runId, executionArn }, body.reason ?? 'manual run');
   return { status: 202, body: { runId, executionArn, pipeline: pipeline.name, startedAt } };
+}
+
+/** One event of a run's execution history, as the Step Functions console lists it. */
+export interface HistoryEvent {
+  readonly id: number;
+  readonly timestamp: string;
+  readonly type: string;
+  /** The state entered or exited, when the event names one. */
+  readonly state: string | null;
+  readonly error: string | null;
+  readonly cause: string | null;
+  /** Input or output of the state or task, cut to 2,000 characters (payloads hold counts and references only). */
+  readonly data: string | null;
+}
+
+type RawHistoryEvent = NonNullable<GetExecutionHistoryCommandOutput['events']>[number];
+
+function summarizeEvent(event: RawHistoryEvent): HistoryEvent {
+  const details = Object.entries(event).find(
+    ([k, v]) => k.endsWith('EventDetails') && v && typeof v === 'object',
+  )?.[1] as { name?: string; error?: string; cause?: string; input?: string; output?: string } | undefined;
+  const data = details?.output ?? details?.input ?? null;
+  return {
+    id: event.id ?? 0,
+    timestamp: (event.timestamp ?? new Date(0)).toISOString(),
+    type: event.type ?? 'Unknown',
+    state: details?.name ?? null,
+    error: details?.error ?? null,
+    cause: details?.cause ? details.cause.slice(0, 2000) : null,
+    data: data === null ? null : data.slice(0, 2000),
+  };
+}
+
+/**
+ * `GET /runs/{id}/history`: the run's Step Functions execution history (states entered,
+ * exited, failed, retried, with their inputs and outputs), read from Step Functions itself —
+ * on AWS and on the local stack alike.
+ */
+export async function getRunHistory(ctx: RouteContext): Promise<ManagementResponse> {
+  const run = await ctx.deps.state.runs.get(ctx.params.id ?? '');
+  if (!run.executionArn) throw new NotFoundError(`run "${run.runId}" has no Step Functions execution`);
+  const events: HistoryEvent[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await ctx.deps.clients.sfn.send(
+      new GetExecutionHistoryCommand({ executionArn: run.executionArn, maxResults: 1000, nextToken }),
+    );
+    events.push(...(page.events ?? []).map(summarizeEvent));
+    nextToken = page.nextToken;
+  } while (nextToken && events.length < 10_000);
+  return { status: 200, body: { runId: run.runId, executionArn: run.executionArn, events } };
 }

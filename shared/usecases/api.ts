@@ -7,7 +7,7 @@ import { zodIssues } from './api-common.ts';
 import { getConflict, listConflicts, resolveConflict } from './api-conflicts.ts';
 import { recordHistory } from './api-history.ts';
 import { health, peekDeadLetters, redriveDeadLetters } from './api-queues.ts';
-import { getRun, listRuns, startRun } from './api-runs.ts';
+import { getRun, getRunHistory, listRuns, startRun } from './api-runs.ts';
 import type { Deps } from './deps.ts';
 
 export type { ManagementRequest, ManagementResponse } from './api-common.ts';
@@ -24,6 +24,7 @@ export const MANAGEMENT_ROUTES: readonly Route[] = [
   { method: 'GET', template: '/health', handler: health },
   { method: 'GET', template: '/runs', handler: listRuns },
   { method: 'GET', template: '/runs/{id}', handler: getRun },
+  { method: 'GET', template: '/runs/{id}/history', handler: getRunHistory },
   { method: 'POST', template: '/pipelines/{name}/runs', handler: startRun },
   { method: 'GET', template: '/conflicts', handler: listConflicts },
   { method: 'GET', template: '/conflicts/{id}', handler: getConflict },

@@ -194,4 +194,23 @@ describe('batch runs of users-sync from PostgreSQL (PGlite) into DynamoDB', () =
       JSON.stringify(checkpointBefore.body.checkpoint?.cursor),
     );
   });
+
+  it('shows a run’s Step Functions execution history, every phase entered and exited in order', async () => {
+    // Act
+    const answer = await callApi<{ events: { type: string; state: string | null }[] }>(
+      e2e.stack,
+      'GET',
+      `/runs/${encodeURIComponent(firstRun.runId)}/history`,
+    );
+
+    // Assess
+    expect(answer.status).toBe(200);
+    const entered = answer.body.events.filter((e) => e.type.endsWith('StateEntered')).map((e) => e.state);
+    const phases = ['Discover', 'Plan', 'Execute', 'AwaitLoad', 'Verify', 'Cleanup'];
+    expect(phases.map((p) => entered.indexOf(p))).toEqual(
+      [...phases.map((p) => entered.indexOf(p))].sort((a, b) => a - b),
+    );
+    for (const phase of phases) expect(entered).toContain(phase);
+    expect(answer.body.events.at(-1)?.type).toBe('ExecutionSucceeded');
+  });
 });

@@ -40,7 +40,15 @@ export function inventoryHistory(skus: number, random: () => number): InventoryC
     for (const item of bySku) {
       if (step >= item.changes) continue;
       const op = step === item.deleteAt ? 'd' : step === 0 || step === item.deleteAt + 1 ? 'c' : 'u';
-      history.push({ sku: item.sku, lsn: ++lsn, op, quantity: step * 10 + (lsn % 7), price: 5 + step });
+      // Price changes every other step only: a merge that mistook a stale field for a target-side
+      // edit would keep it, and show as a content mismatch.
+      history.push({
+        sku: item.sku,
+        lsn: ++lsn,
+        op,
+        quantity: step * 10 + (lsn % 7),
+        price: 5 + Math.floor(step / 2),
+      });
     }
   return history;
 }

@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
@@ -222,6 +223,103 @@ describe('embedded AWS servers with a data dir', () => {
     } finally {
       after.destroy();
       await second.stop();
+    }
+  });
+});
+
+/**
+ * Asks the DynamoDB endpoint for its tables from another process while this thread is blocked in
+ * `execFileSync`: only servers running on another thread can answer. Returns the HTTP status, or
+ * the error name when no answer came within 2 s.
+ */
+function statusWhileThisThreadIsBlocked(endpoint: string): string {
+  const script = `fetch(process.argv[1], {
+    method: 'POST',
+    headers: { 'x-amz-target': 'DynamoDB_20120810.ListTables', 'content-type': 'application/x-amz-json-1.0' },
+    body: '{}',
+    signal: AbortSignal.timeout(2000),
+  }).then((r) => console.log(r.status), (e) => console.log(e.name))`;
+  return execFileSync(process.execPath, ['-e', script, endpoint], {
+    encoding: 'utf8',
+    timeout: 15_000,
+  }).trim();
+}
+
+describe('where the embedded AWS servers run', () => {
+  it('serves requests from a worker thread while the thread that started them is busy', async () => {
+    // Prepare
+    const servers = await startLocalServers();
+    try {
+      // Act
+      const status = statusWhileThisThreadIsBlocked(servers.endpoints.dynamodb);
+
+      // Assess: an unsigned request is refused, which proves it was read and answered.
+      expect(status).toBe('400');
+    } finally {
+      await servers.stop();
+    }
+  });
+
+  it('runs on the calling thread when asked, serving every service the same way', async () => {
+    // Prepare
+    const servers = await startLocalServers({ worker: false });
+    const clients = clientsFor(servers);
+    try {
+      // Act
+      const queue = await clients.sqs.send(new CreateQueueCommand({ QueueName: 'here' }));
+      await clients.sqs.send(new SendMessageCommand({ QueueUrl: queue.QueueUrl, MessageBody: 'm' }));
+      const received = await clients.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: queue.QueueUrl, WaitTimeSeconds: 0 }),
+      );
+      await createTable(clients.dynamodb, 'here');
+      await clients.ddb.send(new PutCommand({ TableName: 'here', Item: { pk: 'a' } }));
+      const item = await clients.ddb.send(new GetCommand({ TableName: 'here', Key: { pk: 'a' } }));
+      await clients.s3.send(new CreateBucketCommand({ Bucket: 'here' }));
+      await clients.s3.send(new PutObjectCommand({ Bucket: 'here', Key: 'k', Body: 'v' }));
+      const object = await clients.s3.send(new GetObjectCommand({ Bucket: 'here', Key: 'k' }));
+
+      // Assess
+      expect(received.Messages?.map((m) => m.Body)).toEqual(['m']);
+      expect(item.Item).toEqual({ pk: 'a' });
+      expect(await object.Body?.transformToString()).toBe('v');
+      expect(statusWhileThisThreadIsBlocked(servers.endpoints.dynamodb)).toBe('TimeoutError');
+    } finally {
+      clients.destroy();
+      await servers.stop();
+    }
+  });
+
+  it('closes every endpoint and ends the worker when stopped', async () => {
+    // Prepare
+    const workersBefore = process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length;
+    const servers = await startLocalServers();
+    const endpoints = Object.values(servers.endpoints);
+
+    // Act
+    await servers.stop();
+
+    // Assess
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'MessagePort')).toHaveLength(workersBefore);
+    for (const endpoint of endpoints)
+      await expect(fetch(endpoint, { signal: AbortSignal.timeout(2000) })).rejects.toMatchObject({
+        cause: { code: 'ECONNREFUSED' },
+      });
+  });
+
+  it('rejects with the cause when a server cannot start on the worker', async () => {
+    // Prepare: a file where dynalite's data directory should be.
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'esync-servers-bad-'));
+    try {
+      mkdirSync(dataDir, { recursive: true });
+      writeFileSync(path.join(dataDir, 'dynamodb'), 'not a directory');
+
+      // Act
+      const starting = startLocalServers({ dataDir });
+
+      // Assess
+      await expect(starting).rejects.toThrow(/starting the local AWS servers failed: .*dynamodb/);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
