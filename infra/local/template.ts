@@ -5,6 +5,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -784,21 +785,46 @@ export async function loadStackTemplate(options: StackTemplateOptions): Promise<
     'cache',
     `template-${hash.digest('hex').slice(0, 20)}.json`,
   );
-  if ((options.cache ?? true) && existsSync(cacheFile))
-    return {
-      template: JSON.parse(readFileSync(cacheFile, 'utf8')) as CfnTemplate,
-      stackName,
-      source: 'cache',
-    };
+  const cached = (options.cache ?? true) ? readCachedTemplate(cacheFile) : undefined;
+  if (cached) return { template: cached, stackName, source: 'cache' };
 
   const started = Date.now();
   const template = await synthesizeInProcess(options, stackName);
   options.log?.(`template: synthesized ${stackName} in ${Date.now() - started} ms`);
   if (options.cache ?? true) {
     mkdirSync(path.dirname(cacheFile), { recursive: true });
-    writeFileSync(cacheFile, JSON.stringify(template));
+    // Written whole under another name first: a concurrent start never reads half a template.
+    const partial = `${cacheFile}.${process.pid}.partial`;
+    writeFileSync(partial, JSON.stringify(template));
+    renameSync(partial, cacheFile);
+    pruneTemplateCache(path.dirname(cacheFile));
   }
   return { template, stackName, source: 'synth' };
+}
+
+/** A cached template; undefined when there is none or it cannot be read (pruned meanwhile, cut short). */
+function readCachedTemplate(file: string): CfnTemplate | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as CfnTemplate;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Templates kept in the cache: one per recent state of the app and pipelines (each ~200 KB). */
+const CACHED_TEMPLATES = 8;
+
+/** Every edit of the infra makes a new cache entry: the oldest beyond {@link CACHED_TEMPLATES} go. */
+function pruneTemplateCache(dir: string): void {
+  try {
+    const entries = readdirSync(dir)
+      .filter((name) => /^template-[0-9a-f]+\.json$/.test(name))
+      .map((name) => ({ file: path.join(dir, name), mtime: statSync(path.join(dir, name)).mtimeMs }))
+      .sort((a, b) => b.mtime - a.mtime);
+    for (const { file } of entries.slice(CACHED_TEMPLATES)) rmSync(file, { force: true });
+  } catch {
+    // Another process pruning at the same time removed a file first: the cache is only smaller.
+  }
 }
 
 /** The stack's name for a stage, as the CDK app names it. */
