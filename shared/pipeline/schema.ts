@@ -164,13 +164,24 @@ const kafkaTriggerSchema = z
   .strictObject({
     clusterArn: z
       .string()
-      .regex(/^arn:aws[a-z-]*:kafka:[a-z0-9-]+:\d{12}:cluster\/[A-Za-z0-9-]+\/[A-Za-z0-9-]+$/, 'an MSK cluster ARN, arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>')
+      .regex(
+        /^arn:aws[a-z-]*:kafka:[a-z0-9-]+:\d{12}:cluster\/[A-Za-z0-9-]+\/[A-Za-z0-9-]+$/,
+        'an MSK cluster ARN, arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>',
+      )
       .describe('Amazon MSK cluster carrying the Debezium topics.'),
-    topics: z.array(z.string().min(1).max(249)).min(1).describe('Topics whose records are Debezium change events.'),
-    startingPosition: z.enum(['LATEST', 'TRIM_HORIZON']).default('TRIM_HORIZON').describe('Where a new consumer starts.'),
+    topics: z
+      .array(z.string().min(1).max(249))
+      .min(1)
+      .describe('Topics whose records are Debezium change events.'),
+    startingPosition: z
+      .enum(['LATEST', 'TRIM_HORIZON'])
+      .default('TRIM_HORIZON')
+      .describe('Where a new consumer starts.'),
     batchSize: z.int().min(1).max(10_000).default(100).describe('Records per Load invocation at most.'),
   })
-  .describe('Accept Debezium change events from Kafka topics on Amazon MSK (an event source of the Load function).');
+  .describe(
+    'Accept Debezium change events from Kafka topics on Amazon MSK (an event source of the Load function).',
+  );
 
 const fieldRuleSchema = z
   .strictObject({
@@ -433,7 +444,11 @@ export const pipelineSchema = z
         message: 'a webhook source needs triggers.webhook',
       });
     if (p.source.type === 'cdc' && !t.cdc && !t.kafka)
-      ctx.addIssue({ code: 'custom', path: ['triggers', 'cdc'], message: 'a cdc source needs triggers.cdc or triggers.kafka' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['triggers', 'cdc'],
+        message: 'a cdc source needs triggers.cdc or triggers.kafka',
+      });
     if ((p.source.type === 'webhook' || p.source.type === 'cdc') && t.schedule)
       ctx.addIssue({
         code: 'custom',
