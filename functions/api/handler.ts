@@ -4,7 +4,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { createTarget } from '../../shared/connectors/targets/registry.ts';
 import { createObservability } from '../../shared/lambda/observability.ts';
 import { handleManagementRequest } from '../../shared/usecases/api.ts';

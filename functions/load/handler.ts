@@ -57,7 +57,7 @@ export const handler = middy(async (event: SQSEvent | MSKEvent, context: Context
   const first = sqsEvent.Records[0];
   if (first)
     metrics.addDimension('pipeline', pipelineOfLoadQueueArn(first.eventSourceARN, deps.config.stage));
-  return processPartialResponse(sqsEvent, loadRecord, processor, { context });
+  return processPartialResponse(sqsEvent, loadRecord, new BatchProcessor(EventType.SQS), { context });
 })
   .use(captureLambdaHandler(tracer))
   .use(injectLambdaContext(logger, { resetKeys: true }))

@@ -96,6 +96,8 @@ export interface SqsEventSourceFaults {
   /**
    * Visibility timeout set on every message left on the queue (failed, or kept by a crash), so
    * redeliveries come this soon instead of after the queue's visibility timeout: time compressed.
+   * local-aws-sqs counts the visibility change as one more receive, so such a redelivery uses two
+   * of the queue's `maxReceiveCount` there (one on AWS).
    * @default - the queue's visibility timeout
    */
   readonly redeliverAfterSeconds?: number;

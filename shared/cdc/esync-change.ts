@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { isIsoTimestamp } from '../domain/instant.ts';
 import { ValidationError } from '../errors.ts';
 import { makeEnvelope, type RecordEnvelope, recordKeySchema } from '../records/envelope.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The fields of an EventBridge event that routing needs (the rest is kept but not read). */
 export const eventBridgeEventSchema = z.object({

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { EsyncError, ValidationError } from '../errors.ts';
 import type { RecordEnvelope } from '../records/envelope.ts';
 import { parseAtEdge } from '../webhooks/parse.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** A Secrets Manager secret named by the pipeline; its value is never in the pipeline file. */
 export const secretRefSchema = z

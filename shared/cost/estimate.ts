@@ -132,8 +132,10 @@ export interface RunCostInput {
 }
 
 /**
- * Measured by `npm run bench` on the local stack: Load's compute per record (1 GB function).
- * Update it from the benchmark's `lambdaMsPerRecord` when the load path changes.
+ * Load's billed time per record on AWS (1 GB function): the load path's CPU (about 20 µs a
+ * record, `npm run bench` cpu) and one conditional PutItem of a few milliseconds, 16 in flight
+ * at once, rounded up generously. The local stack measures several times more (its emulated
+ * servers share two cores with the handlers): the benchmark reports that as `loadMsPerRecord`.
  */
 export const LOAD_MS_PER_RECORD = 2;
 /** Messages per Load invocation (the event source's batch size). */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError, NotFoundError } from '../errors.ts';
 import { didYouMean } from './did-you-mean.ts';
 import { formatPath } from './issue-path.ts';

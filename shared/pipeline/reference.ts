@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { pipelineSchema } from './schema.ts';
 
 type Schema = z.core.$ZodType;

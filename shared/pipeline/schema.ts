@@ -1,5 +1,5 @@
 import awsCronParser from 'aws-cron-parser';
-import { z } from 'zod';
+import * as z from 'zod';
 import { secretRefSchema } from '../connectors/common-config.ts';
 import { cdcSourceConfigSchema } from '../connectors/sources/cdc/config.ts';
 import { dynamodbSourceConfigSchema } from '../connectors/sources/dynamodb/config.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { contentHash } from './hash.ts';
 
 /** A scalar or composite record key, always carried as one string (composite parts joined by `#`). */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ValidationError } from '../errors.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
 import { audit, type ManagementResponse, parseInput, type RouteContext } from './api-common.ts';

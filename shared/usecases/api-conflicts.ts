@@ -1,5 +1,5 @@
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { TargetWrite } from '../connectors/types.ts';
 import { ConflictError, describeError, ValidationError } from '../errors.ts';
 import type { RecordData } from '../records/envelope.ts';

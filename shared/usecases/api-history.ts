@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { recordHistory as readRecordHistory } from '../connectors/targets/s3/history.ts';
 import { isIsoTimestamp } from '../domain/instant.ts';
 import { ValidationError } from '../errors.ts';

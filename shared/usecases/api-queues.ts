@@ -5,7 +5,7 @@ import {
   ReceiveMessageCommand,
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { loadQueueUrl } from '../config.ts';
 import { describeError, NotFoundError } from '../errors.ts';
 import { loadDlqName } from '../naming.ts';

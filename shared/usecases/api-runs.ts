@@ -5,7 +5,7 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { z } from 'zod';
+import * as z from 'zod';
 import { stateMachineArn } from '../config.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { keys } from '../state/keys.ts';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConflictError, describeError, NotFoundError, TransientError, ValidationError } from '../errors.ts';
 import { getCheckpoint, resetCheckpoint } from './api-checkpoint.ts';
 import type { ManagementRequest, ManagementResponse, RouteContext } from './api-common.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The payloads the state machine passes to each phase's Lambda task and gets back.

@@ -1,6 +1,6 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
-import type { ChangeWindow, TargetConnector } from '../connectors/types.ts';
+import type { ChangeWindow, SourceRow, TargetConnector } from '../connectors/types.ts';
 import { createTransform } from '../domain/transform.ts';
 import { createValidator } from '../domain/validation.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
@@ -32,27 +32,37 @@ function sampled(key: string, rate: number): boolean {
   return h / 0x1_0000_0000 < rate;
 }
 
-/** Target state per key: through readState, or for an append-only lake by reducing its snapshot. */
-async function targetLookup(target: TargetConnector, pipeline: Pipeline) {
-  if (pipeline.target.type !== 's3')
-    return async (keyList: string[]) => {
-      const state = await target.readState(keyList, { withData: true });
-      return new Map(
-        [...state].map(([k, s]) => [
-          k,
-          { version: s.version, hash: s.deleted || !s.data ? null : contentHash(s.data) },
-        ]),
-      );
-    };
-  const all = new Map<string, { version: string; hash: string | null }>();
+type Held = { version: string; hash: string | null };
+
+/**
+ * A full-window verify of a DynamoDB target holding at most this many records scans the table
+ * instead of reading each key: a Scan bills 4 KB of items per read unit, a BatchGetItem a whole
+ * unit per item, so 1 KB records cost a quarter. The scanned keys are held in memory.
+ */
+const SCAN_VERIFY_MAX_RECORDS = 1_000_000;
+
+/**
+ * Target state per key: through readState; for an append-only lake by reducing its snapshot;
+ * when `scan` is set, from one scan of the table (live items only), `byKeys` re-reading what the
+ * scan lacks or disagrees with (tombstones, writes that landed after the scan).
+ */
+async function targetLookup(target: TargetConnector, pipeline: Pipeline, scan: boolean) {
+  const byKeys = async (keyList: string[]): Promise<Map<string, Held>> => {
+    const state = await target.readState(keyList, { withData: true });
+    return new Map(
+      [...state].map(([k, s]) => [
+        k,
+        { version: s.version, hash: s.deleted || !s.data ? null : contentHash(s.data) },
+      ]),
+    );
+  };
+  if (pipeline.target.type !== 's3' && !scan) return { lookup: byKeys, byKeys, scanned: false };
+  const all = new Map<string, Held>();
   for await (const page of target.snapshot())
     for (const r of page) all.set(r.key, { version: r.version, hash: r.hash });
-  return async (keyList: string[]) =>
-    new Map(
-      keyList.flatMap((k) =>
-        all.has(k) ? [[k, all.get(k) as { version: string; hash: string | null }]] : [],
-      ),
-    );
+  const lookup = async (keyList: string[]) =>
+    new Map(keyList.flatMap((k) => (all.has(k) ? [[k, all.get(k) as Held]] : [])));
+  return { lookup, byKeys, scanned: pipeline.target.type !== 's3' };
 }
 
 /**
@@ -90,7 +100,20 @@ async function compareWindow(deps: Deps, pipeline: Pipeline, input: RunRef): Pro
   const transform = createTransform(pipeline.transform, { hashKey: await maskKey(deps, pipeline) });
   const source = deps.createSource(pipeline);
   const target = deps.createTarget(pipeline);
-  const lookup = await targetLookup(target, pipeline);
+  const { lookup, byKeys, scanned } = await targetLookup(
+    target,
+    pipeline,
+    pipeline.target.type === 'dynamodb' &&
+      mode === 'full' &&
+      window.from === null &&
+      totals.extracted <= SCAN_VERIFY_MAX_RECORDS,
+  );
+  const problemOf = (row: SourceRow, held: Held | undefined): Mismatch['problem'] | undefined => {
+    if (held && compareVersions(held.version, row.version) > 0) return undefined;
+    if (row.deleted) return held && held.hash !== null ? 'not-deleted' : undefined;
+    if (!held || held.hash === null) return 'missing';
+    return held.hash !== contentHash(transform(row.data)) ? 'content' : undefined;
+  };
   const mismatches: Mismatch[] = [];
   const toRepair: RecordEnvelope[] = [];
   let compared = 0;
@@ -106,15 +129,28 @@ async function compareWindow(deps: Deps, pipeline: Pipeline, input: RunRef): Pro
               !excluded.has(key) && sampled(key, mode === 'sample' ? pipeline.verify.sampleRate : 1),
           );
         const state = await lookup(rows.map((r) => r.key));
+        // The scan saw live items only, and before this page was read: what it disagrees with is
+        // read again by key; what it agrees with is settled.
+        const doubtful = new Set<string>();
+        if (scanned) {
+          for (const { row, key } of rows)
+            if (
+              (row.deleted || validate(row.data).length === 0) &&
+              problemOf(row, state.get(key)) !== undefined
+            )
+              doubtful.add(key);
+          const fresh = doubtful.size > 0 ? await byKeys([...doubtful]) : new Map<string, Held>();
+          for (const key of doubtful) {
+            const held = fresh.get(key);
+            if (held) state.set(key, held);
+            else state.delete(key);
+          }
+        }
         for (const { row, key } of rows) {
           if (!row.deleted && validate(row.data).length > 0) continue;
           compared++;
           const held = state.get(key);
-          if (held && compareVersions(held.version, row.version) > 0) continue;
-          let problem: Mismatch['problem'] | undefined;
-          if (row.deleted) problem = held && held.hash !== null ? 'not-deleted' : undefined;
-          else if (!held || held.hash === null) problem = 'missing';
-          else if (held.hash !== contentHash(transform(row.data))) problem = 'content';
+          const problem = scanned && !doubtful.has(key) ? undefined : problemOf(row, held);
           if (!problem) continue;
           mismatchCount++;
           if (mismatches.length < MAX_REPORTED)

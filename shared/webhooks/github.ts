@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { compileRecordKey } from '../connectors/sources/support/rows.ts';
 import { ValidationError } from '../errors.ts';
 import { makeEnvelope, type RecordData, type RecordEnvelope } from '../records/envelope.ts';

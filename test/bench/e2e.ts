@@ -54,6 +54,8 @@ export interface E2eResult {
 const PRINCIPAL = 'arn:aws:iam::000000000000:user/bench';
 /** Rows per keyset page of the raw copy: the postgres source's default page size. */
 const RAW_PAGE = 1000;
+/** The raw copy's fresh table. */
+const RAW_TABLE = 'esync-dev-bench-raw-copy';
 /** BatchWriteItem calls in flight at once in the raw copy. */
 const RAW_CONCURRENCY = 16;
 
@@ -141,8 +143,13 @@ async function runOnce(stack: LocalStack): Promise<{ executionArn: string }> {
   return { executionArn };
 }
 
-/** Seconds each Wait state waits as deployed, by state name, from the synthesized definitions. */
-function deployedWaits(template: Parameters<typeof extractLocalResources>[0]): Map<string, number> {
+/**
+ * How long the Wait states of the synthesized state machines wait, in milliseconds. The local
+ * stack runs them that long, not shortened as for tests: the AwaitLoad loop then polls as often
+ * as it does on AWS, and its transitions, invocations and ledger reads count as deployed (a run
+ * ends up to one wait later than it could, as on AWS).
+ */
+function deployedWaitMs(template: Parameters<typeof extractLocalResources>[0]): number {
   const resources = extractLocalResources(template, {
     region: 'us-east-1',
     accountId: '000000000000',
@@ -161,7 +168,12 @@ function deployedWaits(template: Parameters<typeof extractLocalResources>[0]): M
     }
   };
   for (const machine of resources.stateMachines) visit(JSON.parse(machine.definition));
-  return waits;
+  const distinct = new Set(waits.values());
+  if (distinct.size !== 1)
+    throw new Error(
+      `the benchmark runs Wait states as deployed and expects one wait duration; found ${JSON.stringify(Object.fromEntries(waits))}`,
+    );
+  return ([...distinct][0] as number) * 1000;
 }
 
 /**
@@ -261,19 +273,16 @@ export async function runE2e(options: E2eOptions): Promise<E2eResult> {
       secrets: { [BENCH_SECRET]: JSON.stringify(db.connection) },
       schedules: false,
       writeDevFile: false,
-      waitOverrideMs: 100,
+      waitOverrideMs: deployedWaitMs(template),
       log: (line) => /^(warn|error)/.test(line) && log(line),
     });
     recorder.instrument(stack.lambda);
     const live = stack;
     const clients = createAwsClients();
     const targetTable = ownedTargetTableName(stack.stage, BENCH_PIPELINE);
-    const waits = deployedWaits(template);
 
     log('raw copy: keyset pages → BatchWriteItem into a fresh table');
-    const raw = await recorder.segment(() =>
-      rawCopy(db, clients.ddb, clients.dynamodb, `esync-dev-bench-raw-copy`),
-    );
+    const raw = await recorder.segment(() => rawCopy(db, clients.ddb, clients.dynamodb, RAW_TABLE));
     if (raw.result !== options.records)
       throw new Error(`the raw copy wrote ${raw.result} rows of ${options.records}`);
 
@@ -289,13 +298,7 @@ export async function runE2e(options: E2eOptions): Promise<E2eResult> {
         run,
         seconds: segment.ms / 1000,
         recordsPerSec: options.records / (segment.ms / 1000),
-        cost: priceRun({
-          usage: segment.usage,
-          executions: [execution],
-          deployedWaitSeconds: waits,
-          pollingFunction: 'await-load',
-          targetTable,
-        }),
+        cost: priceRun({ usage: segment.usage, executions: [execution], targetTable }),
       };
     };
     const first = await measure('first load');
@@ -312,13 +315,7 @@ export async function runE2e(options: E2eOptions): Promise<E2eResult> {
       raw: {
         seconds: raw.ms / 1000,
         recordsPerSec: options.records / (raw.ms / 1000),
-        cost: priceRun({
-          usage: raw.usage,
-          executions: [],
-          deployedWaitSeconds: waits,
-          pollingFunction: 'await-load',
-          targetTable: 'esync-dev-bench-raw-copy',
-        }),
+        cost: priceRun({ usage: raw.usage, executions: [], targetTable: RAW_TABLE }),
       },
     };
   } finally {

@@ -102,7 +102,7 @@ export function formatReport(report: BenchReport): string {
       ]),
     ),
     '',
-    `State transitions (AwaitLoad polling counted at the deployed wait): ${cost.stateTransitions}. ` +
+    `State transitions (Wait states run as deployed): ${cost.stateTransitions}. ` +
       `Load's measured time: ${cost.loadMsPerRecord} ms per record at 1 GB.`,
     '',
     '### AWS requests of the first load',

@@ -188,29 +188,6 @@ export function stateTransitions(execution: ExecutionRecord): number {
   return execution.events.filter((e) => e.type.endsWith('StateEntered')).length;
 }
 
-/** One polling loop of an execution: its Wait state, how often it waited, and for how long it polled. */
-export interface PollingLoop {
-  readonly state: string;
-  readonly waits: number;
-  readonly elapsedMs: number;
-}
-
-/** The Wait states an execution entered, with the time from the first wait's start to the last's end. */
-export function pollingLoops(execution: ExecutionRecord): PollingLoop[] {
-  const loops = new Map<string, { waits: number; first: number; last: number }>();
-  for (const event of execution.events) {
-    const details = (event.stateEnteredEventDetails ?? event.stateExitedEventDetails) as
-      | { name?: string }
-      | undefined;
-    if (!details?.name || !event.type.startsWith('WaitState')) continue;
-    const loop = loops.get(details.name) ?? { waits: 0, first: event.timestamp, last: event.timestamp };
-    if (event.type === 'WaitStateEntered') loop.waits++;
-    loop.last = Math.max(loop.last, event.timestamp);
-    loops.set(details.name, loop);
-  }
-  return [...loops].map(([state, l]) => ({ state, waits: l.waits, elapsedMs: l.last - l.first }));
-}
-
 /** What a run cost, split the ways the benchmark reports it. */
 export interface RunCost extends CostBreakdown {
   /** The target's own writes: what any copy into the table must pay. */
@@ -219,8 +196,6 @@ export interface RunCost extends CostBreakdown {
   /** Lambda by function: invocations (polling normalized), milliseconds and GB-seconds. */
   readonly functions: readonly { name: string; invocations: number; ms: number; gbSeconds: number }[];
   readonly stateTransitions: number;
-  /** Polls of the AwaitLoad loop: as run locally (short waits) and as the deployed wait makes them. */
-  readonly polls: { readonly local: number; readonly deployed: number };
   /** Requests by service and operation: count, billing units, dollars. */
   readonly requests: readonly {
     service: string;
@@ -234,51 +209,30 @@ export interface RunCost extends CostBreakdown {
 export interface RunCostOptions {
   readonly usage: SegmentUsage;
   readonly executions: readonly ExecutionRecord[];
-  /** Seconds of each Wait state as deployed, by state name. */
-  readonly deployedWaitSeconds: ReadonlyMap<string, number>;
-  /** The function each polling Wait state leads back to (the task that polls). */
-  readonly pollingFunction: string;
+  /** The table the pipeline writes: its writes are the target's own cost, the rest is overhead. */
   readonly targetTable?: string;
 }
 
 /**
- * Prices a segment with shared/cost (the run report's pricing). The local stack shortens every
- * Wait state, so its polling loop turns over far more often than it does on AWS: the loop's
- * transitions and poll invocations are counted as the deployed wait would make them over the same
- * elapsed time.
+ * Prices a segment with shared/cost, the run report's pricing: requests by their billing units,
+ * Lambda by measured duration (rounded up to the millisecond, as billed) and configured memory,
+ * Step Functions by the transitions of the executions' histories.
  */
 export function priceRun(options: RunCostOptions): RunCost {
-  const { usage, executions, deployedWaitSeconds } = options;
-  let transitions = 0;
-  let localPolls = 0;
-  let deployedPolls = 0;
-  for (const execution of executions) {
-    transitions += stateTransitions(execution);
-    for (const loop of pollingLoops(execution)) {
-      const seconds = deployedWaitSeconds.get(loop.state);
-      if (seconds === undefined || seconds <= 0) continue;
-      const polls = Math.ceil(loop.elapsedMs / 1000 / seconds);
-      // A loop iteration enters three states: the Wait, the polling task and the Choice after it.
-      transitions += (polls - loop.waits) * 3;
-      localPolls += loop.waits;
-      deployedPolls += polls;
-    }
-  }
-  const pollScale = localPolls > 0 ? deployedPolls / localPolls : 1;
+  const { usage, executions } = options;
+  const transitions = executions.reduce((sum, e) => sum + stateTransitions(e), 0);
   let gbSeconds = 0;
-  let invocations = 0;
   const functions = new Map<string, { name: string; invocations: number; ms: number; gbSeconds: number }>();
   for (const i of usage.invocations) {
-    const weight = i.name === options.pollingFunction ? pollScale : 1;
-    const gbs = weight * (Math.ceil(i.ms) / 1000) * (i.memoryMb / 1024);
+    const gbs = (Math.ceil(i.ms) / 1000) * (i.memoryMb / 1024);
     gbSeconds += gbs;
-    invocations += weight;
     const entry = functions.get(i.name) ?? { name: i.name, invocations: 0, ms: 0, gbSeconds: 0 };
-    entry.invocations += weight;
-    entry.ms += weight * i.ms;
+    entry.invocations++;
+    entry.ms += i.ms;
     entry.gbSeconds += gbs;
     functions.set(i.name, entry);
   }
+  const invocations = usage.invocations.length;
   const lambda = { invocations, gbSeconds };
   const cost = costOfUsage({ requests: usage.requests, lambda, stateTransitions: transitions });
   let targetWriteUsd = 0;
@@ -309,7 +263,6 @@ export function priceRun(options: RunCostOptions): RunCost {
     lambda,
     functions: [...functions.values()].sort((a, b) => b.gbSeconds - a.gbSeconds),
     stateTransitions: transitions,
-    polls: { local: localPolls, deployed: deployedPolls },
     requests: [...byOperation.values()].sort((a, b) => b.usd - a.usd || b.count - a.count),
   };
 }

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { SecretsProvider } from '../../aws/secrets.ts';
 import { ConfigError } from '../../errors.ts';
 

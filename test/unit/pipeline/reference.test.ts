@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { fieldDocs, renderPipelineReference } from '../../../shared/pipeline/reference.ts';
 import { pipelineSchema } from '../../../shared/pipeline/schema.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConflictError, NotFoundError, TransientError } from '../../../shared/errors.ts';
 import type { ConflictRecord } from '../../../shared/state/conflicts.ts';
 import { handleManagementRequest } from '../../../shared/usecases/api.ts';

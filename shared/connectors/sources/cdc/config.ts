@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Changes arriving as events on the ESync bus (see triggers.cdc). */
 export const cdcSourceConfigSchema = z.strictObject({

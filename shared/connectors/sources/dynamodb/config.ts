@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Reads a whole DynamoDB table with parallel scan segments. */
 export const dynamodbSourceConfigSchema = z.strictObject({

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { httpUrlSchema, secretRefSchema } from '../../common-config.ts';
 
 /** Reads issues, pull requests or comments of one repository through the GitHub REST API. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { httpUrlSchema, secretRefSchema } from '../../common-config.ts';
 import { isRecordsPath } from './records-path.ts';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { databaseConnectionSchema, sqlIdentifierSchema } from '../../common-config.ts';
 
 /** Reads a MySQL table incrementally by its composite cursor (cursor columns, key). */

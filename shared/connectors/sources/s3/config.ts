@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Reads JSON Lines or CSV objects (optionally gzip) under a prefix, incrementally by (LastModified, key). */
 export const s3SourceConfigSchema = z.strictObject({

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Changes pushed by webhook deliveries only (see triggers.webhook); there is nothing to read in a batch run. */
 export const webhookSourceConfigSchema = z.strictObject({

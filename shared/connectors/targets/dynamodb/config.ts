@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Writes items to a DynamoDB table, version-gated per key. */
 export const dynamodbTargetConfigSchema = z.strictObject({

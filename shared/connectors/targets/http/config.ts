@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { secretRefSchema } from '../../common-config.ts';
 
 /** PUTs each record to (and DELETEs it from) an HTTP API with an Idempotency-Key. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { databaseConnectionSchema, sqlIdentifierSchema } from '../../common-config.ts';
 
 /** Upserts rows into a PostgreSQL table, version-gated per key. */

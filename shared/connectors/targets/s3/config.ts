@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Writes partitioned JSON Lines (a data lake) plus a change archive. */
 export const s3TargetConfigSchema = z.strictObject({

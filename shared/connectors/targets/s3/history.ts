@@ -1,5 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { z } from 'zod';
+import * as z from 'zod';
 import { DEFAULT_RETRY, type RetryOptions } from '../../../domain/retry.ts';
 import { ConnectorError, ValidationError } from '../../../errors.ts';
 import type { RecordData } from '../../../records/envelope.ts';

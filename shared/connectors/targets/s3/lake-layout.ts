@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ValidationError } from '../../../errors.ts';
 import { toIsoMillis } from '../../../records/version.ts';
 import type { TargetWrite } from '../../types.ts';

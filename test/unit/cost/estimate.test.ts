@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { costOfRequests, costOfUsage, estimateRunCost } from '../../../shared/cost/estimate.ts';
+import { PRICES } from '../../../shared/cost/prices.ts';
+import { dynamoUnits, eventBridgeUnits, itemBytes, sqsUnits } from '../../../shared/cost/units.ts';
+
+describe('billing units', () => {
+  it('sizes an item by attribute names and values, the same in wire and plain form', () => {
+    const plain = { pk: 'user#1', name: 'Ada', age: 36, admin: true, tags: ['a', 'b'] };
+    const wire = {
+      pk: { S: 'user#1' },
+      name: { S: 'Ada' },
+      age: { N: '36' },
+      admin: { BOOL: true },
+      tags: { L: [{ S: 'a' }, { S: 'b' }] },
+    };
+
+    expect(itemBytes(plain)).toBe(itemBytes(wire));
+    expect(itemBytes(plain)).toBe(2 + 6 + 4 + 3 + 3 + 2 + 5 + 1 + 4 + (3 + 2 + 2));
+  });
+
+  it('bills a put by whole KB of the item, at least one unit', () => {
+    const item = (bytes: number) => ({ Item: { pk: { S: 'k' }, v: { S: 'x'.repeat(bytes - 4) } } });
+
+    expect(dynamoUnits('PutItem', item(1024), undefined)).toBe(1);
+    expect(dynamoUnits('PutItem', item(1025), undefined)).toBe(2);
+    expect(dynamoUnits('DescribeTable', {}, undefined)).toBeUndefined();
+  });
+
+  it('bills eventually consistent batch reads half a unit per item up to 4 KB, missing keys included', () => {
+    const input = { RequestItems: { t: { Keys: [{ pk: 'a' }, { pk: 'b' }, { pk: 'c' }] } } };
+    const output = { Responses: { t: [{ pk: 'a', d: 'x'.repeat(5000) }, { pk: 'b' }] } };
+
+    expect(dynamoUnits('BatchGetItem', input, output)).toBe(1 + 0.5 + 0.5);
+  });
+
+  it('bills SQS per 64 KB chunk of the payload sent or received', () => {
+    const body = 'x'.repeat(100 * 1024);
+    const entries = Array.from({ length: 10 }, (_, i) => ({ Id: String(i), MessageBody: body }));
+
+    expect(sqsUnits('SendMessageBatch', { Entries: entries }, undefined)).toBe(16);
+    expect(sqsUnits('ReceiveMessage', {}, { Messages: [] })).toBe(1);
+    expect(sqsUnits('DeleteMessageBatch', { Entries: entries }, undefined)).toBe(1);
+    expect(eventBridgeUnits({ Entries: [{ Detail: '{}' }, { Detail: 'x'.repeat(70_000) }] })).toBe(3);
+  });
+});
+
+describe('pricing', () => {
+  it('prices requests by their units and leaves control-plane calls free', () => {
+    const cost = costOfRequests([
+      { service: 'DynamoDB', operation: 'PutItem', bytes: 0, units: 2 },
+      { service: 'DynamoDB', operation: 'BatchGetItem', bytes: 0, units: 50 },
+      { service: 'DynamoDB', operation: 'DescribeTable', bytes: 0 },
+      { service: 'S3', operation: 'DeleteObject', bytes: 0 },
+      { service: 'SQS', operation: 'SendMessageBatch', bytes: 0, units: 16 },
+    ]);
+
+    expect(cost.byService.DynamoDB).toBeCloseTo(2 * PRICES.dynamodbPerWru + 50 * PRICES.dynamodbPerRru, 12);
+    expect(cost.byService.SQS).toBeCloseTo(16 * PRICES.sqsPerRequest, 12);
+    expect(cost.byService.S3).toBeUndefined();
+  });
+
+  it('adds Lambda compute and requests and Step Functions transitions', () => {
+    const cost = costOfUsage({
+      requests: [],
+      lambda: { invocations: 10, gbSeconds: 100 },
+      stateTransitions: 40,
+    });
+
+    expect(cost.byService.Lambda).toBeCloseTo(
+      100 * PRICES.lambdaPerGbSecond + 10 * PRICES.lambdaPerRequest,
+      12,
+    );
+    expect(cost.byService.StepFunctions).toBeCloseTo(40 * PRICES.stepFunctionsPerTransition, 12);
+    expect(cost.usd).toBeCloseTo((cost.byService.Lambda ?? 0) + (cost.byService.StepFunctions ?? 0), 12);
+  });
+
+  it('estimates a first load of a million 1 KB records at the target writes plus a small overhead', () => {
+    const input = {
+      records: 1_000_000,
+      messages: 10_000,
+      written: 1_000_000,
+      stateReads: 0,
+      verified: 1_000_000,
+      meanRecordBytes: 1000,
+      extractInvocations: 4,
+      awaitLoadSeconds: 300,
+      phaseGbSeconds: 1200,
+      targetIsDynamoDb: true,
+    };
+
+    const first = estimateRunCost(input);
+    const rerun = estimateRunCost({ ...input, written: 0, stateReads: 1_000_000 });
+
+    expect(first.usdPerMillionRecords).toBeGreaterThan(0.625);
+    expect(first.usdPerMillionRecords).toBeLessThan(0.9);
+    expect(rerun.usdPerMillionRecords).toBeLessThan(first.usdPerMillionRecords / 3);
+  });
+});
