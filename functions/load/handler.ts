@@ -13,7 +13,6 @@ import { loadMessage } from '../../shared/usecases/load.ts';
 import { loadKafkaEvent } from '../../shared/usecases/load-kafka.ts';
 
 const { logger, tracer, metrics, log } = createObservability('load');
-const processor = new BatchProcessor(EventType.SQS);
 let deps: Deps | undefined;
 
 async function loadRecord(record: SQSRecord): Promise<void> {
@@ -57,6 +56,9 @@ export const handler = middy(async (event: SQSEvent | MSKEvent, context: Context
   const first = sqsEvent.Records[0];
   if (first)
     metrics.addDimension('pipeline', pipelineOfLoadQueueArn(first.eventSourceARN, deps.config.stage));
+  // One processor per invocation: a shared one keeps its failure list between calls, so two
+  // invocations overlapping in one process (the local stack) swap their failures, and a failed
+  // message is deleted as if it had succeeded.
   return processPartialResponse(sqsEvent, loadRecord, new BatchProcessor(EventType.SQS), { context });
 })
   .use(captureLambdaHandler(tracer))

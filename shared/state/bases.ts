@@ -1,4 +1,4 @@
-import { BatchGetCommand, BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { RecordData } from '../records/envelope.ts';
 import { expiresAt, keys } from './keys.ts';
 
@@ -14,7 +14,19 @@ export class BaseRepository {
   ) {}
 
   async getMany(pipeline: string, recordKeys: readonly string[]): Promise<Map<string, RecordData>> {
-    const found = new Map<string, RecordData>();
+    const versioned = await this.getManyVersioned(pipeline, recordKeys);
+    return new Map([...versioned].map(([key, base]) => [key, base.data]));
+  }
+
+  /**
+   * Bases with the target version they were written for (absent on bases written without one),
+   * so a reader can tell a base out of step with the target state it read.
+   */
+  async getManyVersioned(
+    pipeline: string,
+    recordKeys: readonly string[],
+  ): Promise<Map<string, { data: RecordData; version?: string }>> {
+    const found = new Map<string, { data: RecordData; version?: string }>();
     const unique = [...new Set(recordKeys)];
     for (let i = 0; i < unique.length; i += 100) {
       let request: Record<string, unknown>[] = unique.slice(i, i + 100).map((k) => keys.base(pipeline, k));
@@ -24,26 +36,52 @@ export class BaseRepository {
           new BatchGetCommand({ RequestItems: { [this.table]: { Keys: request } } }),
         );
         for (const item of out.Responses?.[this.table] ?? [])
-          found.set(String(item.key), item.data as RecordData);
+          found.set(String(item.key), {
+            data: item.data as RecordData,
+            ...(typeof item.version === 'string' ? { version: item.version } : {}),
+          });
         request = (out.UnprocessedKeys?.[this.table]?.Keys ?? []) as Record<string, unknown>[];
       }
     }
     return found;
   }
 
-  async putMany(pipeline: string, bases: readonly { key: string; data: RecordData }[]): Promise<void> {
+  /**
+   * Stores bases. With a version, each put is conditional on the stored base being older, so two
+   * loads of one key finishing out of order cannot leave the older base behind.
+   */
+  async putMany(
+    pipeline: string,
+    bases: readonly { key: string; data: RecordData; version?: string }[],
+  ): Promise<void> {
     const ttl = expiresAt(this.retentionDays);
-    for (let i = 0; i < bases.length; i += 25) {
-      let requests = bases.slice(i, i + 25).map((b) => ({
-        PutRequest: {
-          Item: { ...keys.base(pipeline, b.key), type: 'base', key: b.key, data: b.data, expiresAt: ttl },
-        },
-      }));
-      for (let attempt = 0; requests.length > 0 && attempt < 10; attempt++) {
-        if (attempt > 0) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt * Math.random()));
-        const out = await this.ddb.send(new BatchWriteCommand({ RequestItems: { [this.table]: requests } }));
-        requests = (out.UnprocessedItems?.[this.table] ?? []) as typeof requests;
-      }
-    }
+    for (let i = 0; i < bases.length; i += 25)
+      await Promise.all(
+        bases.slice(i, i + 25).map(async (b) => {
+          try {
+            await this.ddb.send(
+              new PutCommand({
+                TableName: this.table,
+                Item: {
+                  ...keys.base(pipeline, b.key),
+                  type: 'base',
+                  key: b.key,
+                  data: b.data,
+                  ...(b.version === undefined ? {} : { version: b.version }),
+                  expiresAt: ttl,
+                },
+                ...(b.version === undefined
+                  ? {}
+                  : {
+                      ConditionExpression: 'attribute_not_exists(version) OR version < :v',
+                      ExpressionAttributeValues: { ':v': b.version },
+                    }),
+              }),
+            );
+          } catch (error) {
+            if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+          }
+        }),
+      );
   }
 }

@@ -160,6 +160,46 @@ export async function quarantine(
 }
 
 /**
+ * Field-merge bases in step with the target states read just before. Each applied write is
+ * followed by its base, so a concurrent load of the same key can land between our two reads;
+ * an out-of-step base would make our own pipeline's write look like someone else's edit. Such
+ * keys are read again (state, then base). A base that stays older than its state (a load that
+ * crashed between its write and its base) is replaced by the state's own data: from then on
+ * only edits made after that write count as the target's.
+ */
+async function consistentBases(
+  deps: Deps,
+  target: TargetConnector,
+  pipeline: string,
+  keyList: readonly string[],
+  states: Map<string, TargetState>,
+): Promise<Map<string, RecordData>> {
+  const bases = await deps.state.bases.getManyVersioned(pipeline, keyList);
+  const outOfStep = () =>
+    keyList.filter((k) => {
+      const base = bases.get(k);
+      const state = states.get(k);
+      return base?.version !== undefined && state !== undefined && base.version !== state.version;
+    });
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const stale = outOfStep();
+    if (stale.length === 0) break;
+    await new Promise((r) => setTimeout(r, 25 * 2 ** attempt));
+    for (const [k, s] of await target.readState(stale, { withData: true })) states.set(k, s);
+    for (const [k, b] of await deps.state.bases.getManyVersioned(pipeline, stale)) bases.set(k, b);
+  }
+  for (const k of outOfStep()) {
+    const base = bases.get(k);
+    const state = states.get(k);
+    if (!base?.version || !state) continue;
+    if (base.version > state.version)
+      throw new TransientError(`the field-merge base of key "${k}" is ahead of the target; retrying later`);
+    if (state.data) bases.set(k, { data: state.data, version: state.version });
+  }
+  return new Map([...bases].map(([k, b]) => [k, b.data]));
+}
+
+/**
  * Applies one queue message to the target: decode, validate, transform, hash, decide per
  * record against the target's state, write, park conflicts, quarantine the invalid, and
  * record the outcome in the ledger once. Throws to have SQS redeliver the message when a
@@ -270,18 +310,13 @@ export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit):
   const skipRead =
     prepared.every((p) => p.record.provenance.initial === true) &&
     (strategy === 'source-wins' || strategy === 'latest-timestamp');
+  const keyList = prepared.map((p) => p.record.key);
   const states: Map<string, TargetState> = skipRead
     ? new Map()
-    : await runtime.target.readState(
-        prepared.map((p) => p.record.key),
-        { withData: strategy !== 'source-wins' },
-      );
+    : await runtime.target.readState(keyList, { withData: strategy !== 'source-wins' });
   const bases =
     strategy === 'field-merge'
-      ? await deps.state.bases.getMany(
-          pipeline.name,
-          prepared.map((p) => p.record.key),
-        )
+      ? await consistentBases(deps, runtime.target, pipeline.name, keyList, states)
       : new Map<string, RecordData>();
 
   const writes: TargetWrite[] = [];
@@ -372,7 +407,9 @@ export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit):
       const applied = new Set(outcomes.filter((o) => o.status === 'applied').map((o) => o.key));
       await deps.state.bases.putMany(
         pipeline.name,
-        [...newBases].filter(([key]) => applied.has(key)).map(([key, data]) => ({ key, data })),
+        writes
+          .filter((w) => applied.has(w.key) && newBases.has(w.key))
+          .map((w) => ({ key: w.key, data: newBases.get(w.key) as RecordData, version: w.version })),
       );
     }
   }

@@ -89,6 +89,12 @@ export interface AppliedCheck {
   readonly appliedTwice: number;
   /** Writes that replaced a newer version. */
   readonly versionRegressions: number;
+  /**
+   * Writes beyond the first of a key that came back without the version they replaced. A key is
+   * created once (deletes leave tombstones), so any such write means the recording is blind and
+   * the two counts above cannot be trusted.
+   */
+  readonly unobserved: number;
   readonly samples: readonly string[];
 }
 
@@ -98,10 +104,21 @@ export interface AppliedCheck {
  */
 export function checkAppliedWrites(writes: readonly AppliedWrite[]): AppliedCheck {
   const seen = new Set<string>();
+  const created = new Set<string>();
   let appliedTwice = 0;
   let versionRegressions = 0;
+  let unobserved = 0;
   const samples: string[] = [];
   for (const w of writes) {
+    if (w.previous === undefined) {
+      const key = `${w.table}|${w.key}`;
+      if (created.has(key)) {
+        unobserved++;
+        if (samples.length < MAX_SAMPLES)
+          samples.push(`${w.key}@${w.version} replaced an item without its version`);
+      }
+      created.add(key);
+    }
     const id = `${w.table}|${w.key}@${w.version}`;
     if (seen.has(id) || w.previous === w.version) {
       appliedTwice++;
@@ -113,7 +130,7 @@ export function checkAppliedWrites(writes: readonly AppliedWrite[]): AppliedChec
     }
     seen.add(id);
   }
-  return { applied: writes.length, appliedTwice, versionRegressions, samples };
+  return { applied: writes.length, appliedTwice, versionRegressions, unobserved, samples };
 }
 
 /** A source row as it stood when a run ended. */

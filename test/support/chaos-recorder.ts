@@ -101,10 +101,22 @@ export class ChaosRecorder {
   /** Newest applied version per key of the watched table. */
   readonly #watched = new Map<string, string>();
   readonly #burstAttempts = new Map<string, number>();
+  readonly #stoppedRuns = new Set<string>();
+  /** Invocations of stopped runs refused as they started. */
+  refusedAfterStop = 0;
   readonly #slowDownsPerRequest = new WeakMap<object, number>();
 
   constructor(options: ChaosRecorderOptions) {
     this.#options = options;
+  }
+
+  /**
+   * Emulates what StopExecution does on AWS and the local interpreter does not: Map iterations not
+   * yet started never start. From now on, any invocation of the run fails at its first read of the
+   * run record (where every phase begins); one already past it runs on, as a Lambda does.
+   */
+  stopRun(runId: string): void {
+    this.#stoppedRuns.add(runId);
   }
 
   /** The decorator to pass to `decorateClients`. */
@@ -156,18 +168,37 @@ export class ChaosRecorder {
 
   async #dynamoDbAttempt(next: Next, args: Args, context: MiddlewareContext): Promise<Output> {
     if (this.#isTargetPut(args, context)) return this.#targetPut(next, args);
-    const result = await next(args);
-    if (context.commandName === 'PutItemCommand' && args.input.TableName === this.#options.stateTable) {
-      const item = (args.input.Item ?? {}) as Record<string, unknown>;
-      const pk = text(item.pk);
-      if (pk?.startsWith('PIPE#') && text(item.sk) === 'CHECKPOINT')
-        this.checkpoints.push({
-          pipeline: pk.slice('PIPE#'.length),
-          cursor: plainValue(item.cursor),
-          setBy: text(item.setBy) ?? '',
-          applied: new Map(this.#watched),
-        });
+    if (context.commandName === 'GetItemCommand' && args.input.TableName === this.#options.stateTable) {
+      const key = (args.input.Key ?? {}) as Record<string, unknown>;
+      const pk = text(key.pk);
+      if (
+        pk?.startsWith('RUN#') &&
+        text(key.sk) === 'RUN' &&
+        this.#stoppedRuns.has(pk.slice('RUN#'.length))
+      ) {
+        this.refusedAfterStop++;
+        throw new Error(
+          `chaos: execution of ${pk.slice('RUN#'.length)} was stopped; this step would not start`,
+        );
+      }
     }
+    const item = (args.input.Item ?? {}) as Record<string, unknown>;
+    const pk = text(item.pk);
+    const isCheckpoint =
+      context.commandName === 'PutItemCommand' &&
+      args.input.TableName === this.#options.stateTable &&
+      pk?.startsWith('PIPE#') === true &&
+      text(item.sk) === 'CHECKPOINT';
+    // What the target held when the checkpoint was sent, not when it was acknowledged.
+    const applied = isCheckpoint ? new Map(this.#watched) : undefined;
+    const result = await next(args);
+    if (applied)
+      this.checkpoints.push({
+        pipeline: (pk as string).slice('PIPE#'.length),
+        cursor: plainValue(item.cursor),
+        setBy: text(item.setBy) ?? '',
+        applied,
+      });
     return result;
   }
 

@@ -19,7 +19,7 @@ import type { Cursor } from '../../shared/connectors/types.ts';
 import { compareCursors } from '../../shared/domain/cursor.ts';
 import { createTransform } from '../../shared/domain/transform.ts';
 import { createValidator } from '../../shared/domain/validation.ts';
-import { ownedTargetTableName } from '../../shared/naming.ts';
+import { ownedTargetTableName, stateTableName } from '../../shared/naming.ts';
 import { type Pipeline, pipelineSchema } from '../../shared/pipeline/schema.ts';
 import { buildKey, type RecordData } from '../../shared/records/envelope.ts';
 import { contentHash } from '../../shared/records/hash.ts';
@@ -249,7 +249,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         [inventoryTable, 'pk'],
       ]),
       checkpointWatch: usersTable,
-      stateTable: `esync-${STAGE}-core-state`,
+      stateTable: stateTableName(STAGE),
       faults,
       random: deriveRandom(seed, 'aws'),
       throttleRate: rates.targetThrottle,
@@ -258,7 +258,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       slowDownRate: rates.s3SlowDown,
       onSendBatch: (url, n) => onSendBatch(url, n),
     });
-    cleanups.push(decorateClients(recorder.decorate));
 
     log('template and local stack');
     const template = await loadStackTemplate({
@@ -290,7 +289,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     });
     cleanups.push(() => stack.stop());
 
+    // Built before the decorator is installed: the harness's own requests are neither faulted nor recorded.
     const clients = createAwsClients();
+    cleanups.push(decorateClients(recorder.decorate));
     // The harness reads the source directly, past the connection-dropping proxy.
     const stackSecrets = new SecretsManagerProvider(clients.secretsManager);
     const directSecrets: SecretsProvider = {
@@ -368,12 +369,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     onSendBatch = (url, n) => {
       if (url !== usersResources.loadQueueUrl || stopping) return;
       sent += n;
-      if (sent >= killAfter)
-        stopping = clients.sfn
-          .send(
-            new StopExecutionCommand({ executionArn: runA.executionArn, cause: 'chaos: killed mid-Execute' }),
-          )
-          .catch((error: unknown) => log(`StopExecution failed: ${(error as Error).message}`));
+      if (sent < killAfter) return;
+      recorder.stopRun(runA.run.runId);
+      stopping = clients.sfn
+        .send(
+          new StopExecutionCommand({ executionArn: runA.executionArn, cause: 'chaos: killed mid-Execute' }),
+        )
+        .catch((error: unknown) => log(`StopExecution failed: ${(error as Error).message}`));
     };
     const statusA = await waitRun(runA);
     onSendBatch = () => {};
@@ -605,6 +607,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         failedInvocations: stats.reduce((sum, s) => sum + s.failedInvocations, 0),
         checkpointedRows: checkpoints.reduce((sum, c) => sum + c.checked, 0),
         conflictsParked: parked.length,
+        stepsRefusedAfterKill: recorder.refusedAfterStop,
       },
       runs: runRecords,
       invariants,
@@ -672,6 +675,11 @@ function buildInvariants(i: InvariantInputs): ChaosInvariant[] {
         `${i.applied.appliedTwice} of ${i.applied.applied} applied writes`,
         i.applied.samples,
       ),
+    },
+    {
+      name: 'every applied write seen with the version it replaced',
+      ok: i.applied.unobserved === 0,
+      detail: `${i.applied.applied - i.applied.unobserved} of ${i.applied.applied} writes`,
     },
     {
       name: 'per-key versions never go backwards',
