@@ -100,6 +100,9 @@ describe('esync dev and esync run --local as child processes', () => {
           Body: `${ORDERS.map((o) => JSON.stringify(o)).join('\n')}\n`,
         }),
       );
+      // The s3 source's window ends at the start of the previous whole second (S3's LastModified
+      // has second precision), so an object becomes visible to a run two seconds after its upload.
+      await new Promise((resolve) => setTimeout(resolve, 2100));
 
       // Act
       const run = startCli(
