@@ -14,6 +14,7 @@ import { loadKafkaEvent } from '../../shared/usecases/load-kafka.ts';
 
 const { logger, tracer, metrics, log } = createObservability('load');
 let deps: Deps | undefined;
+let dimensioned = false;
 
 async function loadRecord(record: SQSRecord): Promise<void> {
   deps ??= createDeps({ log }, { targets: createTarget });
@@ -54,8 +55,13 @@ export const handler = middy(async (event: SQSEvent | MSKEvent, context: Context
   }
   const sqsEvent = event as SQSEvent;
   const first = sqsEvent.Records[0];
-  if (first)
-    metrics.addDimension('pipeline', pipelineOfLoadQueueArn(first.eventSourceARN, deps.config.stage));
+  // Each pipeline has a Load function of its own, so the dimension is set once per container.
+  if (first && !dimensioned) {
+    metrics.setDefaultDimensions({
+      pipeline: pipelineOfLoadQueueArn(first.eventSourceARN, deps.config.stage),
+    });
+    dimensioned = true;
+  }
   // One processor per invocation: a shared one keeps its failure list between calls, so two
   // invocations overlapping in one process (the local stack) swap their failures, and a failed
   // message is deleted as if it had succeeded.

@@ -108,6 +108,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   const log = options.log ?? (() => {});
   const started = Date.now();
   const users = options.users ?? 10_000;
+  // The demo prints its own report: the handlers' expected refusals (the forged webhook) stay quiet.
+  process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR';
   const db = await startDemoDatabase();
   const githubSecret = randomBytes(24).toString('hex');
   let stack: LocalStack | undefined;
