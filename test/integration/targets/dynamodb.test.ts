@@ -1,4 +1,9 @@
-import { CreateTableCommand, DeleteTableCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DeleteTableCommand,
+  GetItemCommand,
+  waitUntilTableExists,
+} from '@aws-sdk/client-dynamodb';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type DynamoDbEngine, type LocalServers, startLocalServers } from '../../../infra/local/servers.ts';
@@ -26,6 +31,11 @@ async function createTable(name: string, keyAttribute = 'pk'): Promise<void> {
       AttributeDefinitions: [{ AttributeName: keyAttribute, AttributeType: 'S' }],
       BillingMode: 'PAY_PER_REQUEST',
     }),
+  );
+  // Like DynamoDB, a new table is CREATING for a moment; writing before it is ACTIVE fails.
+  await waitUntilTableExists(
+    { client: clients.dynamodb, maxWaitTime: 30, minDelay: 1, maxDelay: 1 },
+    { TableName: name },
   );
 }
 
