@@ -1,4 +1,4 @@
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { SendMessageCommand, SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadQueueName } from '../../shared/naming.ts';
@@ -99,6 +99,10 @@ describe('dead letters on the local stack', () => {
         AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
         BillingMode: 'PAY_PER_REQUEST',
       }),
+    );
+    await waitUntilTableExists(
+      { client: e2e.clients.dynamodb, maxWaitTime: 30, minDelay: 1, maxDelay: 1 },
+      { TableName: MIRROR_TABLE },
     );
     const redrive = await callApi(e2e.stack, 'POST', `/pipelines/${PIPELINE}/dlq/redrive`, {
       reason: 'target table created',

@@ -1,4 +1,4 @@
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -220,6 +220,12 @@ export async function startApiHarness(): Promise<ApiHarness> {
       KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
     }),
   );
+  // New tables are CREATING for a moment on the local server, as on DynamoDB.
+  for (const TableName of [STATE_TABLE, ownedTargetTableName(STAGE, 'users-sync')])
+    await waitUntilTableExists(
+      { client: dynamodb, maxWaitTime: 30, minDelay: 1, maxDelay: 1 },
+      { TableName },
+    );
   await clients.s3.send(new CreateBucketCommand({ Bucket: DATA_BUCKET }));
   for (const pipeline of ['users-sync', 'lake-sync']) {
     const dlq = await clients.sqs.send(new CreateQueueCommand({ QueueName: loadDlqName(STAGE, pipeline) }));

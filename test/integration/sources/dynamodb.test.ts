@@ -1,4 +1,4 @@
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_CREDENTIALS, type LocalServers, startLocalServers } from '../../../infra/local/servers.ts';
@@ -43,6 +43,19 @@ describe('dynamodb source against the local DynamoDB server', () => {
         AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
         BillingMode: 'PAY_PER_REQUEST',
       }),
+    );
+    await waitUntilTableExists(
+      {
+        client: new DynamoDBClient({
+          endpoint: servers.endpoints.dynamodb,
+          region: 'us-east-1',
+          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+        }),
+        maxWaitTime: 30,
+        minDelay: 1,
+        maxDelay: 1,
+      },
+      { TableName: TABLE },
     );
     const items = ids(20).map((pk) => ({
       pk,
