@@ -1,7 +1,6 @@
-import { parseArgs } from 'node:util';
 import { CONNECTOR_CATALOG, type ConnectorDoc, type ConnectorKind } from '../../shared/connectors/catalog.ts';
-import { didYouMean } from '../../shared/pipeline/did-you-mean.ts';
-import { type Command, UsageError } from '../io.ts';
+import { parseJsonHelpArgs } from '../args.ts';
+import type { Command } from '../io.ts';
 
 const USAGE = `Usage: esync connectors [--json]
 
@@ -12,8 +11,6 @@ Options:
   --json   print the whole catalog (fields, defaults, examples) as one JSON object
   --help   show this help`;
 
-const FLAGS = ['--json', '--help'];
-
 const KIND_LABEL: Record<ConnectorKind, string> = {
   source: 'source',
   target: 'target',
@@ -22,24 +19,11 @@ const KIND_LABEL: Record<ConnectorKind, string> = {
 };
 
 function parseConnectorsArgs(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      options: {
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      allowPositionals: false,
-      strict: true,
-    });
-  } catch (error) {
-    const option = /'([^']+)'/.exec((error as Error).message)?.[1];
-    const what =
-      option === undefined
-        ? (error as Error).message
-        : `unexpected argument ${option}${didYouMean(option, FLAGS)}`;
-    throw new UsageError(`${what}\n\n${USAGE}`, { cause: error });
-  }
+  return parseJsonHelpArgs(argv, {
+    allowPositionals: false,
+    usage: USAGE,
+    unknownNoun: 'unexpected argument',
+  });
 }
 
 /** The field that selects the entry itself, which its row already names. */

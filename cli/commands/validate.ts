@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
-import { didYouMean } from '../../shared/pipeline/did-you-mean.ts';
 import { formatProblem, loadPipelineFiles } from '../../shared/pipeline/load.ts';
+import { parseJsonHelpArgs } from '../args.ts';
 import { type Command, UsageError } from '../io.ts';
 
 const USAGE = `Usage: esync validate [files or directories...] [--json]
@@ -14,28 +13,8 @@ Options:
 
 Exit status: 0 all valid, 1 problems found, 2 bad arguments.`;
 
-const FLAGS = ['--json', '--help'];
-
 function parseValidateArgs(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      options: {
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (error) {
-    // node:util's messages explain `--` escaping at length; the option name and the usage help more.
-    const option = /'([^']+)'/.exec((error as Error).message)?.[1];
-    const what =
-      option === undefined
-        ? (error as Error).message
-        : `unknown option ${option}${didYouMean(option, FLAGS)}`;
-    throw new UsageError(`${what}\n\n${USAGE}`, { cause: error });
-  }
+  return parseJsonHelpArgs(argv, { allowPositionals: true, usage: USAGE, unknownNoun: 'unknown option' });
 }
 
 function plural(count: number, word: string): string {
