@@ -1,0 +1,55 @@
+import { randomBytes } from 'node:crypto';
+import { isSafeNumber, LosslessNumber, parse as losslessParse } from 'lossless-json';
+
+/**
+ * A number kept as its decimal text because a JavaScript number would alter it: integers beyond
+ * 2^53, decimals with more than 15 significant digits, exponents out of double range. It travels
+ * through record data as itself and is written to JSON as a bare number literal, to DynamoDB as
+ * an N attribute and to PostgreSQL as numeric text, so no step between source and target rounds it.
+ */
+export class ExactNumber extends LosslessNumber {
+  /** `JSON.stringify` calls this; {@link stringifyExactJson} turns the marker back into the literal. */
+  toJSON(): string {
+    return `${MARKER}${this.value}${MARKER_END}`;
+  }
+}
+
+/**
+ * Per-process random marker: a record's own strings cannot contain it by accident or by design,
+ * so replacing it after `JSON.stringify` can never alter data.
+ */
+const NONCE = randomBytes(9).toString('base64url');
+const MARKER = `\u0000exact-${NONCE}:`;
+const MARKER_END = '\u0000';
+const MARKER_IN_JSON = `"\\u0000exact-${NONCE}:`;
+const MARKER_PATTERN = new RegExp(`"\\\\u0000exact-${NONCE}:([^"\\\\]+)\\\\u0000"`, 'g');
+
+/**
+ * A number literal `JSON.parse` may alter: 16 or more digits (with any decimal point among them)
+ * or a three-digit exponent. Anything shorter has at most 15 significant digits and round-trips
+ * through a double exactly, so texts without a match take the native parser. The check may match
+ * inside strings too; that only costs the slower exact parse.
+ */
+const MAYBE_INEXACT = /\d[\d.]{15}|[eE][+-]?\d{3}/;
+
+/** A number for a decimal literal: a JavaScript number when that is exact, an {@link ExactNumber} otherwise. */
+export function exactNumber(literal: string): number | ExactNumber {
+  return isSafeNumber(literal) ? Number(literal) : new ExactNumber(literal);
+}
+
+export function isExactNumber(value: unknown): value is ExactNumber {
+  return value instanceof ExactNumber;
+}
+
+/** `JSON.parse` that keeps every number exact (see {@link ExactNumber}). Throws `SyntaxError` as `JSON.parse` does. */
+export function parseExactJson(text: string): unknown {
+  if (!MAYBE_INEXACT.test(text)) return JSON.parse(text);
+  return losslessParse(text, null, exactNumber);
+}
+
+/** `JSON.stringify` that writes {@link ExactNumber}s as bare number literals. */
+export function stringifyExactJson(value: unknown, space?: number): string {
+  const json = JSON.stringify(value, null, space);
+  if (json === undefined) throw new TypeError('value has no JSON form');
+  return json.includes(MARKER_IN_JSON) ? json.replace(MARKER_PATTERN, '$1') : json;
+}
