@@ -27,19 +27,29 @@ export const AWAIT_LOAD_POLL = Duration.seconds(5);
 /** A run that has not finished by then is stopped (a stuck queue must not keep it open for a year). */
 export const RUN_TIMEOUT = Duration.hours(24);
 
+/**
+ * Added to a function's timeout to make its task's `TimeoutSeconds`: the invoke also spends the
+ * function's init (up to 10 s) and the Lambda service's own time, and the function's own timeout
+ * error (`Sandbox.Timedout`, which says which function) must reach the state first. The task
+ * timeout only catches an invoke whose answer was lost. No task has a heartbeat: every task is a
+ * request-response Lambda invoke, which cannot send one (heartbeats are for activities and
+ * `.waitForTaskToken` callbacks).
+ */
+export const TASK_TIMEOUT_MARGIN = Duration.seconds(15);
+
 /** Extract invocations at once: the source is read in parallel, the target is protected by the queue. */
 const INLINE_MAP_CONCURRENCY = 10;
 const DISTRIBUTED_MAP_CONCURRENCY = 40;
 
-/** The Lambda functions behind the task states. */
+/** The Lambda functions behind the task states; each one's timeout sets its task's. */
 export interface PhaseFunctions {
-  readonly discover: lambda.IFunction;
-  readonly plan: lambda.IFunction;
-  readonly extract: lambda.IFunction;
-  readonly awaitLoad: lambda.IFunction;
-  readonly verify: lambda.IFunction;
-  readonly cleanup: lambda.IFunction;
-  readonly recordFailure: lambda.IFunction;
+  readonly discover: lambda.Function;
+  readonly plan: lambda.Function;
+  readonly extract: lambda.Function;
+  readonly awaitLoad: lambda.Function;
+  readonly verify: lambda.Function;
+  readonly cleanup: lambda.Function;
+  readonly recordFailure: lambda.Function;
 }
 
 export interface SyncStateMachineProps {
@@ -219,7 +229,7 @@ export class SyncStateMachine extends Construct {
    * One partition's extraction: Extract reads until its time runs short and hands back a
    * continuation; the loop calls it again from there until the partition is done.
    */
-  private extractLoop(fn: lambda.IFunction, suffix: string): sfn.IChainable {
+  private extractLoop(fn: lambda.Function, suffix: string): sfn.IChainable {
     const extract = this.task(`Extract${suffix}`, fn, '$.extract', '$');
     const nextPage = new sfn.Pass(this, `NextPage${suffix}`, {
       parameters: {
@@ -242,11 +252,12 @@ export class SyncStateMachine extends Construct {
 
   /**
    * A Lambda task whose payload is the JSONPath or object given, whose result replaces
-   * `resultPath` with `{Payload}`, retried with backoff on Lambda service errors and throttling.
+   * `resultPath` with `{Payload}`, retried with backoff on Lambda service errors and throttling,
+   * timed out after the function's timeout plus {@link TASK_TIMEOUT_MARGIN}.
    */
   private task(
     name: string,
-    fn: lambda.IFunction,
+    fn: lambda.Function,
     resultPath: string,
     payload: string | Record<string, unknown>,
   ): tasks.LambdaInvoke {
@@ -259,6 +270,7 @@ export class SyncStateMachine extends Construct {
       resultSelector: { Payload: sfn.JsonPath.objectAt('$.Payload') },
       resultPath,
       retryOnServiceExceptions: false,
+      taskTimeout: sfn.Timeout.duration(taskTimeout(name, fn)),
     });
     invoke.addRetry({
       errors: LAMBDA_SERVICE_ERRORS,
@@ -277,4 +289,11 @@ export class SyncStateMachine extends Construct {
     });
     return invoke;
   }
+}
+
+/** The `TimeoutSeconds` of the task that invokes `fn`: see {@link TASK_TIMEOUT_MARGIN}. */
+export function taskTimeout(taskName: string, fn: lambda.Function): Duration {
+  if (fn.timeout === undefined)
+    throw new Error(`task ${taskName}: function ${fn.node.path} has no timeout, so its task would have none`);
+  return fn.timeout.plus(TASK_TIMEOUT_MARGIN);
 }

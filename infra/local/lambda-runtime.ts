@@ -85,9 +85,9 @@ export class LambdaRuntime {
     }
   }
 
-  /** The functions this runtime knows, by folder name. */
+  /** Every function this runtime knows (several deployed functions may share a folder). */
   get functions(): readonly LocalFunction[] {
-    return [...this.#byName.values()];
+    return [...this.#byFunctionName.values()];
   }
 
   /** ARN of a function, as Lambda would give it. */

@@ -107,6 +107,13 @@ export interface SqsEventSourceFaults {
   readonly onFault?: (fault: InjectedSqsFault) => void;
 }
 
+/** The settings a mapping runs with. */
+export interface SqsEventSourceSettings {
+  readonly batchSize: number;
+  readonly maximumBatchingWindowSeconds: number;
+  readonly maxConcurrency: number;
+}
+
 /** Counters since start. */
 export interface SqsEventSourceStats {
   /** Messages received (a message received twice counts twice). */
@@ -232,6 +239,15 @@ export class SqsEventSource {
   /** Counters since the mapping was created. */
   get stats(): SqsEventSourceStats {
     return { ...this.#stats, inFlight: this.#inFlight.size };
+  }
+
+  /** The mapping's settings in force, defaults applied (to compare with the deployed mapping). */
+  get settings(): SqsEventSourceSettings {
+    return {
+      batchSize: this.#batchSize,
+      maximumBatchingWindowSeconds: this.#windowMs / 1000,
+      maxConcurrency: this.#maxConcurrency,
+    };
   }
 
   /** Starts polling; a no-op when already running. */

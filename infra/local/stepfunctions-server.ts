@@ -91,6 +91,11 @@ export interface StepFunctionsServer {
   readonly stateMachineArnPrefix: string;
   /** ARN of a state machine by name. */
   stateMachineArn(name: string): string;
+  /**
+   * The definition the interpreter runs for a state machine (by name): the deployed one with the
+   * local rewrites (ItemReader tasks, JsonMerge copies, timeouts within Node's timer range).
+   */
+  interpretedDefinition(name: string): JsonObject | undefined;
   /** An execution by ARN (live object), for tests and the dev console. */
   execution(executionArn: string): ExecutionRecord | undefined;
   /** Resolves with the execution once it has stopped running. */
@@ -116,6 +121,8 @@ interface CompiledMachine {
   readonly arn: string;
   readonly type: 'STANDARD' | 'EXPRESS';
   readonly definitionText: string;
+  /** What the interpreter was given. */
+  readonly interpreted: JsonObject;
   readonly machine: StateMachine;
   /** Task states by name, with their definitions, for binding each to a local handler. */
   readonly tasks: ReadonlyMap<string, JsonObject>;
@@ -368,6 +375,10 @@ export async function startStepFunctionsServer(
     endpoint: `http://127.0.0.1:${port}`,
     stateMachineArnPrefix,
     stateMachineArn: (name) => stateMachineArnPrefix + name,
+    interpretedDefinition: (name) => {
+      const machine = machines.get(stateMachineArnPrefix + name);
+      return machine && structuredClone(machine.interpreted);
+    },
     execution: (arn) => executions.get(arn)?.record,
     async whenDone(arn) {
       const live = executions.get(arn);
@@ -422,7 +433,10 @@ function compile(sm: LocalStateMachineDefinition, arn: string): CompiledMachine 
         throw new ConfigError(
           `state machine ${sm.name}: state "${stateName}" uses Assign, which cannot run locally`,
         );
-      if (state.Type === 'Task') tasks.set(stateName, state);
+      if (state.Type === 'Task') {
+        applyTaskTimeout(state);
+        tasks.set(stateName, state);
+      }
       if (state.Type === 'Wait') waitStates.push(stateName);
       if (Array.isArray(state.Retry)) retryStates.push(stateName);
       if (state.Type === 'Map') {
@@ -439,6 +453,7 @@ function compile(sm: LocalStateMachineDefinition, arn: string): CompiledMachine 
           });
           const readerTask: JsonObject = {
             Type: 'Task',
+            TimeoutSeconds: NO_TASK_TIMEOUT_SECONDS,
             Resource: String(reader.Resource ?? 'arn:aws:states:::s3:getObject'),
             ...(reader.Parameters !== undefined && { Parameters: reader.Parameters }),
             ResultPath: null,
@@ -458,6 +473,8 @@ function compile(sm: LocalStateMachineDefinition, arn: string): CompiledMachine 
     }
   };
   visit(definition);
+  if (typeof definition.TimeoutSeconds === 'number')
+    definition.TimeoutSeconds = Math.min(definition.TimeoutSeconds, NO_TASK_TIMEOUT_SECONDS);
   copyJsonMergeTargets(definition);
   let machine: StateMachine;
   try {
@@ -472,6 +489,7 @@ function compile(sm: LocalStateMachineDefinition, arn: string): CompiledMachine 
     arn,
     type: sm.type ?? 'STANDARD',
     definitionText: typeof sm.definition === 'string' ? sm.definition : JSON.stringify(sm.definition),
+    interpreted: definition,
     machine,
     tasks,
     waitStates,
@@ -479,6 +497,23 @@ function compile(sm: LocalStateMachineDefinition, arn: string): CompiledMachine 
     itemReaders,
     createdAt: Date.now(),
   };
+}
+
+/**
+ * The longest timer Node.js keeps (2^31 - 1 ms; a longer one fires at once), in seconds: ~24.8
+ * days, which stands for "no limit" locally.
+ */
+export const NO_TASK_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+/**
+ * A Task runs as long as its definition says, as on AWS. aws-local-stepfunctions gives a Task
+ * without `TimeoutSeconds` a 60 s limit of its own, which AWS does not have (a Standard workflow's
+ * task waits until the execution's own timeout): such a task gets no limit here either.
+ */
+function applyTaskTimeout(state: JsonObject): void {
+  if (typeof state.TimeoutSeconds === 'number')
+    state.TimeoutSeconds = Math.min(state.TimeoutSeconds, NO_TASK_TIMEOUT_SECONDS);
+  else if (state.TimeoutSecondsPath === undefined) state.TimeoutSeconds = NO_TASK_TIMEOUT_SECONDS;
 }
 
 const JSON_MERGE = 'States.JsonMerge(';

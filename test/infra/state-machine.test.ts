@@ -1,7 +1,7 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { LAMBDA_SERVICE_ERRORS } from '../../infra/constructs/sync-state-machine.ts';
+import { LAMBDA_SERVICE_ERRORS, TASK_TIMEOUT_MARGIN } from '../../infra/constructs/sync-state-machine.ts';
 import { TASK_STATES } from '../../shared/usecases/contracts.ts';
 import {
   type AslDefinition,
@@ -83,6 +83,26 @@ describe('the run state machine', () => {
         JitterStrategy: 'FULL',
       });
       expect(retry?.MaxAttempts as number, name).toBeGreaterThan(1);
+    }
+  });
+
+  it('times every task out after its function’s timeout plus the invoke margin, without heartbeat', () => {
+    const tasks = allStates(definition).filter(([, s]) => s.Type === 'Task');
+    const functionOf = (task: string) =>
+      TASK_STATES[task.replace(/FromManifest$/, '') as keyof typeof TASK_STATES];
+
+    expect(tasks.length).toBeGreaterThan(0);
+    for (const [name, task] of tasks) {
+      const fn = resourceNamed(
+        template,
+        'AWS::Lambda::Function',
+        'FunctionName',
+        `esync-dev-core-${functionOf(name)}`,
+      );
+      expect(task.TimeoutSeconds, name).toBe(
+        (fn.Properties.Timeout as number) + TASK_TIMEOUT_MARGIN.toSeconds(),
+      );
+      expect(task.HeartbeatSeconds, name).toBeUndefined();
     }
   });
 

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LambdaRuntime } from '../../../infra/local/lambda-runtime.ts';
 import { LOCAL_CREDENTIALS, type LocalServers, startLocalServers } from '../../../infra/local/servers.ts';
 import {
+  NO_TASK_TIMEOUT_SECONDS,
   type StepFunctionsServer,
   startStepFunctionsServer,
 } from '../../../infra/local/stepfunctions-server.ts';
@@ -23,6 +24,7 @@ import {
   manifestDefinition,
   mergeDefinition,
   pipelineLikeDefinition,
+  taskTimeoutDefinition,
   timeoutDefinition,
 } from './fixtures/definitions.ts';
 
@@ -49,6 +51,7 @@ describe('Step Functions emulator', () => {
         { name: 'flaky', functionName: 't-flaky' },
         { name: 'fail', functionName: 't-fail' },
         { name: 'fail', functionName: 't-slow', timeoutSeconds: 1 },
+        { name: 'fail', functionName: 't-slow-long', timeoutSeconds: 30 },
       ],
     });
     const clients = { ...createAwsClients({ region: 'us-east-1' }), s3 };
@@ -57,6 +60,7 @@ describe('Step Functions emulator', () => {
         { name: 'pipeline-like', definition: JSON.stringify(pipelineLikeDefinition) },
         { name: 'manifest', definition: manifestDefinition },
         { name: 'timeout', definition: timeoutDefinition },
+        { name: 'task-timeout', definition: taskTimeoutDefinition },
         { name: 'merge', definition: mergeDefinition },
       ],
       lambda,
@@ -204,6 +208,29 @@ describe('Step Functions emulator', () => {
     expect(JSON.parse(described.cause ?? '{}').errorMessage).toContain('Task timed out after 1.00 seconds');
   });
 
+  it('times a task out after the TimeoutSeconds of its definition with States.Timeout', async () => {
+    // Act
+    const started = Date.now();
+    const { described } = await runToEnd('task-timeout', {});
+
+    // Assess
+    expect(described.status).toBe('FAILED');
+    expect(described.error).toBe('States.Timeout');
+    expect(Date.now() - started).toBeLessThan(2400);
+  });
+
+  it('gives a task without TimeoutSeconds no limit of the emulator’s own (AWS has none)', () => {
+    // Act
+    const interpreted = sfnServer.interpretedDefinition('timeout') as {
+      States: Record<string, { TimeoutSeconds?: number }>;
+    };
+
+    // Assess: the longest timer Node.js keeps, where aws-local-stepfunctions alone would give 60 s
+    expect(interpreted.States.Sleep?.TimeoutSeconds).toBe(NO_TASK_TIMEOUT_SECONDS);
+    expect(NO_TASK_TIMEOUT_SECONDS * 1000).toBeLessThanOrEqual(2 ** 31 - 1);
+    expect(NO_TASK_TIMEOUT_SECONDS).toBeGreaterThan(24 * 3600);
+  });
+
   it('merges with States.JsonMerge into a new object, leaving the execution input as it was', async () => {
     // Act
     const { described, events } = await runToEnd('merge', { value: 2 }, 'merge-1');
@@ -282,6 +309,7 @@ describe('Step Functions emulator with a data dir', () => {
       stateMachines: [
         { name: 'pipeline-like', definition: pipelineLikeDefinition },
         { name: 'timeout', definition: timeoutDefinition },
+        { name: 'task-timeout', definition: taskTimeoutDefinition },
       ],
       lambda: new LambdaRuntime({
         functionsDir,
@@ -290,6 +318,7 @@ describe('Step Functions emulator with a data dir', () => {
           { name: 'flaky', functionName: 't-flaky' },
           { name: 'fail', functionName: 't-fail' },
           { name: 'fail', functionName: 't-slow', timeoutSeconds: 1 },
+          { name: 'fail', functionName: 't-slow-long', timeoutSeconds: 30 },
         ],
       }),
       waitOverrideMs: 1,
