@@ -5,6 +5,7 @@
  * neither skipped nor read twice, and every page costs one index range scan however deep
  * the read goes (unlike OFFSET).
  */
+import type { KeyRange, KeyTuple } from '../../domain/key-range.ts';
 import type { Cursor } from '../types.ts';
 
 /** What a column holds, as far as binding and comparing cursor values needs to know. */
@@ -25,16 +26,8 @@ export interface SqlDialect {
    * PostgreSQL does; MySQL plans the expanded `a > ? OR (a = ? AND b > ?)` form better.
    */
   readonly rowValues: boolean;
-  /** An expression mapping the key columns (already quoted) to a non-negative integer. */
-  keyHash(quotedKeyColumns: readonly string[]): string;
   /** The parameter value for a cursor value compared with a column of this kind. */
   bindValue(kind: ColumnKind, value: string | number): unknown;
-}
-
-/** A hash partition: the rows whose key hash modulo `modulus` is `index`. */
-export interface HashPartition {
-  readonly modulus: number;
-  readonly index: number;
 }
 
 export interface KeysetQuery {
@@ -48,10 +41,16 @@ export interface KeysetQuery {
   readonly after: readonly Cursor[];
   /** Inclusive upper bound (window end). */
   readonly upTo: Cursor | null;
-  readonly partition?: HashPartition;
+  /** Only the keys of this range (a partition), read by a range scan of the key's index. */
+  readonly range?: KeyRange;
   readonly limit?: number;
   /** @default 'asc'; 'none' leaves the order to the database (counting). */
   readonly direction?: 'asc' | 'desc' | 'none';
+  /**
+   * @default 'cursor': by (cursor columns, key columns). 'key': by the key columns alone, the
+   * order of a key-range partition, which pages through its range of the key's index.
+   */
+  readonly orderBy?: 'cursor' | 'key';
 }
 
 export interface Statement {
@@ -139,18 +138,15 @@ function wherePredicates(dialect: SqlDialect, params: Params, query: KeysetQuery
   const where = query.cursor.map((c) => `${dialect.quote(c.name)} IS NOT NULL`);
   for (const bound of query.after) where.push(boundPredicate(dialect, params, query, bound, 'lower'));
   if (query.upTo) where.push(boundPredicate(dialect, params, query, query.upTo, 'upper'));
-  if (query.partition) {
-    const { modulus, index } = query.partition;
-    if (
-      !Number.isInteger(modulus) ||
-      !Number.isInteger(index) ||
-      modulus < 1 ||
-      index < 0 ||
-      index >= modulus
-    )
-      throw new RangeError(`not a hash partition: ${index} of ${modulus}`);
-    where.push(`${dialect.keyHash(query.key.map((k) => dialect.quote(k.name)))} % ${modulus} = ${index}`);
-  }
+  const keyBound = (tuple: KeyTuple, op: Op) => {
+    if (tuple.length !== query.key.length)
+      throw new RangeError(
+        `a key range bound with ${tuple.length} value(s) cannot bound ${query.key.length} key column(s) (${query.key.map((k) => k.name).join(', ')})`,
+      );
+    where.push(compareTuple(dialect, params, query.key, tuple, op));
+  };
+  if (query.range?.after) keyBound(query.range.after, '>');
+  if (query.range?.upTo) keyBound(query.range.upTo, '<=');
   return where;
 }
 
@@ -159,10 +155,9 @@ export function keysetSelect(dialect: SqlDialect, query: KeysetQuery): Statement
   const params = new Params(dialect);
   const where = wherePredicates(dialect, params, query);
   const direction = query.direction === 'desc' ? ' DESC' : '';
+  const ordered = query.orderBy === 'key' ? query.key : [...query.cursor, ...query.key];
   const order =
-    query.direction === 'none'
-      ? ''
-      : [...query.cursor, ...query.key].map((c) => `${dialect.quote(c.name)}${direction}`).join(', ');
+    query.direction === 'none' ? '' : ordered.map((c) => `${dialect.quote(c.name)}${direction}`).join(', ');
   const select = query.select === '*' ? '*' : query.select.join(', ');
   const text = [
     `SELECT ${select} FROM ${query.table}`,
@@ -175,12 +170,43 @@ export function keysetSelect(dialect: SqlDialect, query: KeysetQuery): Statement
   return { text, params: params.values };
 }
 
-/** Counts the rows of a window, stopping at `cap` so a huge window costs no more than `cap` rows. */
-export function keysetCount(
-  dialect: SqlDialect,
-  query: Omit<KeysetQuery, 'limit' | 'select' | 'direction'>,
-  cap: number,
-): Statement {
-  const inner = keysetSelect(dialect, { ...query, select: ['1 AS one'], limit: cap, direction: 'none' });
+type WindowQuery = Omit<KeysetQuery, 'limit' | 'select' | 'direction' | 'orderBy'>;
+
+/**
+ * Counts the rows of a window, stopping at `cap` when given so a huge window costs no more
+ * than `cap` rows.
+ */
+export function keysetCount(dialect: SqlDialect, query: WindowQuery, cap?: number): Statement {
+  const inner = keysetSelect(dialect, {
+    ...query,
+    select: ['1 AS one'],
+    direction: 'none',
+    ...(cap === undefined ? {} : { limit: cap }),
+  });
   return { text: `SELECT COUNT(*) AS n FROM (${inner.text}) AS windowed`, params: inner.params };
+}
+
+/**
+ * The key columns of the window's rows at the given 1-based positions in key order: the
+ * boundaries of key-range partitions, numbered by one pass over the key's index.
+ */
+export function keysetKeysAt(
+  dialect: SqlDialect,
+  query: WindowQuery,
+  positions: readonly number[],
+): Statement {
+  const keys = query.key.map((k) => dialect.quote(k.name)).join(', ');
+  const numbered = keysetSelect(dialect, {
+    ...query,
+    select: [keys, `ROW_NUMBER() OVER (ORDER BY ${keys}) AS esync_position`],
+    direction: 'none',
+  });
+  const wanted = positions.map((p) => {
+    if (!Number.isSafeInteger(p) || p < 1) throw new RangeError(`not a row position: ${p}`);
+    return String(p);
+  });
+  return {
+    text: `SELECT ${keys} FROM (${numbered.text}) AS numbered WHERE esync_position IN (${wanted.join(', ')}) ORDER BY esync_position`,
+    params: numbered.params,
+  };
 }

@@ -1,4 +1,12 @@
 import { formatInstant, toInstant } from '../../domain/instant.ts';
+import {
+  boundaryPositions,
+  type KeyPart,
+  type KeyRange,
+  keyRangePartitions,
+  parseKeyRange,
+  rangesFromBoundaries,
+} from '../../domain/key-range.ts';
 import type { RetryOptions } from '../../domain/retry.ts';
 import { ConnectorError } from '../../errors.ts';
 import type { RecordData } from '../../records/envelope.ts';
@@ -15,13 +23,14 @@ import type {
 } from '../types.ts';
 import {
   type ColumnKind,
-  type HashPartition,
   type KeysetColumn,
   type KeysetQuery,
   keysetCount,
+  keysetKeysAt,
   keysetSelect,
   type SqlDialect,
   type Statement,
+  splitKey,
 } from './keyset.ts';
 
 /** A column as the catalog describes it. */
@@ -86,30 +95,18 @@ export function isoFromDatabaseText(text: string): string {
   return formatInstant(instant, instant.nanos % 1_000_000 === 0 ? 3 : 6);
 }
 
-function parsePartition(partition: Partition, connector: string): HashPartition | undefined {
-  const { modulus, index } = partition.spec as { modulus?: unknown; index?: unknown };
-  if (modulus === undefined && index === undefined) return undefined;
-  if (
-    typeof modulus === 'number' &&
-    typeof index === 'number' &&
-    Number.isInteger(modulus) &&
-    Number.isInteger(index) &&
-    modulus >= 1 &&
-    index >= 0 &&
-    index < modulus
-  )
-    return { modulus, index };
-  throw new ConnectorError(
-    connector,
-    `partition "${partition.id}" has a spec this source does not plan: ${JSON.stringify(partition.spec)}`,
-  );
+/** A key column's value as a range bound: numbers stay numbers, anything else its text. */
+function keyPartOf(value: unknown): KeyPart {
+  const normal = normalizeValue(value);
+  return typeof normal === 'number' && Number.isFinite(normal) ? normal : String(normal);
 }
 
 /**
  * A source reading one SQL table by keyset pagination over (cursor columns, key columns).
- * Partitions split the window by a hash of the key, so each reads the whole window in
- * cursor order over its share of the keys. Rows whose cursor column is NULL cannot be
- * placed in cursor order; discover() refuses a table holding such rows.
+ * Partitions are key ranges cut at boundary keys the database numbers in key order (see
+ * `domain/key-range.ts`); each pages through its range of the key's index in key order,
+ * so it reads its own rows only. Rows whose cursor column is NULL cannot be placed in
+ * cursor order; discover() refuses a table holding such rows.
  */
 export class SqlTableSource implements SourceConnector {
   readonly #options: SqlTableSourceOptions;
@@ -153,29 +150,34 @@ export class SqlTableSource implements SourceConnector {
     const whole: Partition[] = [{ id: 'all', spec: {} }];
     if (desired <= 1) return whole;
     const { driver, query } = await this.#keysetBase(window, []);
-    const count = this.#statement(() => keysetCount(driver.dialect, query, desired * this.#options.pageSize));
-    const [row] = await this.#query(driver, count.text, count.params);
-    const modulus = Math.min(desired, Math.max(1, Math.ceil(Number(row?.n ?? 0) / this.#options.pageSize)));
-    if (modulus === 1) return whole;
-    return Array.from({ length: modulus }, (_, index) => ({
-      id: `hash-${index}-of-${modulus}`,
-      spec: { modulus, index },
-    }));
+    const { pageSize } = this.#options;
+    const cap = desired * pageSize;
+    let total = await this.#count(driver, query, cap);
+    const parts = Math.min(desired, Math.ceil(total / pageSize));
+    if (parts <= 1) return whole;
+    if (total >= cap) total = await this.#count(driver, query);
+    const positions = boundaryPositions(total, parts);
+    const statement = this.#statement(() => keysetKeysAt(driver.dialect, query, positions));
+    const boundaries = (await this.#query(driver, statement.text, statement.params)).map((row) =>
+      this.#options.key.map((name) => keyPartOf(row[name])),
+    );
+    return keyRangePartitions(rangesFromBoundaries(boundaries));
   }
 
   async *read(window: ChangeWindow, partition: Partition, resumeAfter?: Cursor): AsyncIterable<SourceRow[]> {
-    const hash = parsePartition(partition, this.#options.connector);
+    const { key, connector } = this.#options;
+    const range = parseKeyRange(partition, key.length, connector);
+    if (range) {
+      const after = resumeAfter ? splitKey(resumeAfter.key, key.length) : range.after;
+      yield* this.#readRange(window, { after, upTo: range.upTo });
+      return;
+    }
     const mapper = new RowMapper(this.#options);
     let after = resumeAfter;
     for (;;) {
       const { driver, query, select } = await this.#keysetBase(window, after ? [after] : []);
       const statement = this.#statement(() =>
-        keysetSelect(driver.dialect, {
-          ...query,
-          select,
-          limit: this.#options.pageSize,
-          ...(hash ? { partition: hash } : {}),
-        }),
+        keysetSelect(driver.dialect, { ...query, select, limit: this.#options.pageSize }),
       );
       const records = await this.#query(driver, statement.text, statement.params);
       if (records.length === 0) return;
@@ -184,6 +186,36 @@ export class SqlTableSource implements SourceConnector {
       if (records.length < this.#options.pageSize) return;
       after = (page[page.length - 1] as SourceRow).cursor;
     }
+  }
+
+  /** The window's rows of one key range, page by page in key order. */
+  async *#readRange(window: ChangeWindow, range: KeyRange): AsyncIterable<SourceRow[]> {
+    const mapper = new RowMapper(this.#options);
+    let after = range.after;
+    for (;;) {
+      const { driver, query, select } = await this.#keysetBase(window, []);
+      const statement = this.#statement(() =>
+        keysetSelect(driver.dialect, {
+          ...query,
+          select,
+          range: { after, upTo: range.upTo },
+          orderBy: 'key',
+          limit: this.#options.pageSize,
+        }),
+      );
+      const records = await this.#query(driver, statement.text, statement.params);
+      if (records.length === 0) return;
+      yield records.map((record) => this.#toRow(mapper, record, driver));
+      if (records.length < this.#options.pageSize) return;
+      const last = records[records.length - 1] as Record<string, unknown>;
+      after = this.#options.key.map((name) => keyPartOf(last[name]));
+    }
+  }
+
+  async #count(driver: SqlTableDriver, query: Omit<KeysetQuery, 'select'>, cap?: number): Promise<number> {
+    const count = this.#statement(() => keysetCount(driver.dialect, query, cap));
+    const [row] = await this.#query(driver, count.text, count.params);
+    return Number(row?.n ?? 0);
   }
 
   async currentHighWatermark(): Promise<Cursor | null> {

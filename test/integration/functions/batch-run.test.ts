@@ -317,14 +317,16 @@ describe('plan', () => {
     // Act
     const out = await plan(run);
 
-    // Assess: rows 7..20 are 14 rows, 3 pages of 5, so 3 of the 4 partitions asked for.
+    // Assess: rows 7..20 are 14 rows, 3 pages of 5, so 3 of the 4 partitions asked for, cut
+    // after the 5th and the 10th key.
     const window = { from: { values: [at(7)], key: '' }, to: { values: [at(20)], key: '20' } };
     expect(out).toEqual({
       partitionCount: 3,
-      partitions: [0, 1, 2].map((index) => ({
-        id: `hash-${index}-of-3`,
-        spec: { modulus: 3, index },
-      })),
+      partitions: [
+        { id: 'range-1-of-3', spec: { range: { after: null, upTo: [11] } } },
+        { id: 'range-2-of-3', spec: { range: { after: [11], upTo: [16] } } },
+        { id: 'range-3-of-3', spec: { range: { after: [16], upTo: null } } },
+      ],
       window,
     });
     expect(await runRecord(run)).toMatchObject({ window, phases: { Plan: { status: 'succeeded' } } });
@@ -343,7 +345,7 @@ describe('plan', () => {
     expect(out).toMatchObject({ partitionCount: 4, partitions: [], manifest: { bucket: h.dataBucket, key } });
     const manifest = await h.readJson<{ pipeline: string; runId: string; partition: Partition }[]>(key);
     expect(manifest.map((item) => [item.pipeline, item.runId, item.partition.id])).toEqual(
-      [0, 1, 2, 3].map((i) => ['users-manifest', run.runId, `hash-${i}-of-4`]),
+      [1, 2, 3, 4].map((i) => ['users-manifest', run.runId, `range-${i}-of-4`]),
     );
   });
 });

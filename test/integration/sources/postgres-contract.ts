@@ -187,19 +187,49 @@ export function postgresSourceContract(start: () => Promise<PostgresUnderTest>):
     expect(rows[0]?.data).toEqual({ id: 1, name: 'item 1', updated_at: T0 });
   });
 
-  it('splits a window into disjoint key-hash partitions that together hold every row', async () => {
+  it('splits a window into key ranges, each read in key order, that together hold every row once', async () => {
     const reader = source();
     const window = { from: null, to: await reader.currentHighWatermark() };
     const partitions = await reader.planPartitions(window, 3);
     const perPartition = await Promise.all(partitions.map((p) => readAll(reader, window, p)));
-    expect(partitions).toHaveLength(3);
-    expect(perPartition.every((rows) => rows.length > 0)).toBe(true);
-    expect(
-      perPartition
-        .flat()
-        .map((r) => Number(r.cursor.key))
-        .sort((a, b) => a - b),
-    ).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(partitions.map((p) => p.spec)).toEqual([
+      { range: { after: null, upTo: [7] } },
+      { range: { after: [7], upTo: [14] } },
+      { range: { after: [14], upTo: null } },
+    ]);
+    expect(perPartition.map(keysOf)).toEqual([
+      ['1', '2', '3', '4', '5', '6', '7'],
+      ['8', '9', '10', '11', '12', '13', '14'],
+      ['15', '16', '17', '18', '19', '20'],
+    ]);
+  });
+
+  it('resumes a key-range partition after the key of its continuation cursor', async () => {
+    const reader = source();
+    const window = { from: null, to: null };
+    const [, middle] = await reader.planPartitions(window, 3);
+    const resumed = await readAll(reader, window, middle, { values: [at(9)], key: '10' });
+    expect(keysOf(resumed)).toEqual(['11', '12', '13', '14']);
+  });
+
+  it('cuts composite text keys in the database order, so the ranges hold every row once', async () => {
+    await admin.query('DROP TABLE IF EXISTS tenants');
+    await admin.query(
+      'CREATE TABLE tenants (tenant text COLLATE "C", id int, v int, PRIMARY KEY (tenant, id))',
+    );
+    // Skewed: most rows belong to one tenant, so the cuts fall inside it.
+    await admin.query(
+      `INSERT INTO tenants SELECT CASE WHEN i % 10 = 0 THEN 'Zeta' ELSE 'acme' END, i, i FROM generate_series(1, 60) AS i`,
+    );
+    const reader = source({ table: 'tenants', key: ['tenant', 'id'], cursor: [], pageSize: 7 });
+    const window = { from: null, to: null };
+    const partitions = await reader.planPartitions(window, 4);
+    const perPartition = await Promise.all(partitions.map((p) => readAll(reader, window, p)));
+    expect(partitions).toHaveLength(4);
+    expect(perPartition.map((rows) => rows.length)).toEqual([15, 15, 15, 15]);
+    const keys = perPartition.flat().map((r) => r.cursor.key);
+    expect(new Set(keys).size).toBe(60);
+    expect(keys.slice(0, 2)).toEqual(['Zeta#10', 'Zeta#20']);
   });
 
   it('plans one partition for a window smaller than a page', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mysqlDialect } from '../../../shared/connectors/sources/mysql/source.ts';
 import { postgresDialect } from '../../../shared/connectors/sources/postgres/source.ts';
-import { keysetCount, keysetSelect, splitKey } from '../../../shared/connectors/sql/keyset.ts';
+import { keysetCount, keysetKeysAt, keysetSelect, splitKey } from '../../../shared/connectors/sql/keyset.ts';
 
 const cursor = [{ name: 'updated_at', kind: 'timestamp' as const }];
 const key = [
@@ -55,15 +55,43 @@ describe('keysetSelect', () => {
     expect(statement.text).toContain('"updated_at" >= $1 AND "updated_at" < $2');
   });
 
-  it('restricts a page to its hash partition and counts a window up to a cap', () => {
-    const count = keysetCount(
-      postgresDialect,
-      { ...base, after: [], upTo: null, partition: { modulus: 4, index: 1 } },
-      400,
+  it('restricts a page to its key range in key order, and counts a window up to a cap', () => {
+    const page = keysetSelect(postgresDialect, {
+      ...base,
+      after: [],
+      upTo: null,
+      range: { after: ['acme', 7], upTo: ['zeta', 1] },
+      orderBy: 'key',
+      limit: 50,
+    });
+    expect(page.text).toBe(
+      'SELECT * FROM "public"."items" WHERE "updated_at" IS NOT NULL AND ("tenant", "id") > ($1, $2) AND ("tenant", "id") <= ($3, $4) ORDER BY "tenant", "id" LIMIT 50',
     );
+    expect(page.params).toEqual(['acme', 7, 'zeta', 1]);
+    const count = keysetCount(postgresDialect, { ...base, after: [], upTo: null }, 400);
     expect(count.text).toBe(
-      `SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM "public"."items" WHERE "updated_at" IS NOT NULL AND (hashtext(concat_ws('#', "tenant"::text, "id"::text))::int8 + 2147483648) % 4 = 1 LIMIT 400) AS windowed`,
+      'SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM "public"."items" WHERE "updated_at" IS NOT NULL LIMIT 400) AS windowed',
     );
+  });
+
+  it('numbers the window in key order to pick the keys at the boundary positions', () => {
+    const statement = keysetKeysAt(
+      mysqlDialect,
+      { ...base, table: '`db`.`items`', after: [], upTo: { values: ['2024-05-02T00:00:00.000Z'], key: '' } },
+      [250, 500],
+    );
+    expect(statement.text).toBe(
+      'SELECT `tenant`, `id` FROM (SELECT `tenant`, `id`, ROW_NUMBER() OVER (ORDER BY `tenant`, `id`) AS esync_position FROM `db`.`items` WHERE `updated_at` IS NOT NULL AND `updated_at` < ?) AS numbered WHERE esync_position IN (250, 500) ORDER BY esync_position',
+    );
+    expect(() => keysetKeysAt(mysqlDialect, { ...base, after: [], upTo: null }, [0])).toThrow(
+      /not a row position: 0/,
+    );
+  });
+
+  it('refuses a key range bound whose width differs from the key', () => {
+    expect(() =>
+      keysetSelect(postgresDialect, { ...base, after: [], upTo: null, range: { after: [1], upTo: null } }),
+    ).toThrow(/a key range bound with 1 value\(s\) cannot bound 2 key column\(s\) \(tenant, id\)/);
   });
 
   it('refuses a bound whose number of values does not match the cursor columns', () => {

@@ -30,7 +30,6 @@ export const mysqlDialect: SqlDialect = {
   quote: (identifier) => `\`${identifier.replaceAll('`', '``')}\``,
   placeholder: () => '?',
   rowValues: false,
-  keyHash: (columns) => `CRC32(CONCAT_WS('#', ${columns.join(', ')}))`,
   bindValue: (kind, value) => {
     if (kind === 'timestamp' && typeof value === 'string') return datetimeLiteral(value);
     if (kind === 'date' && typeof value === 'string') return value.slice(0, 10);

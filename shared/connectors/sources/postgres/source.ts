@@ -21,9 +21,6 @@ export const postgresDialect: SqlDialect = {
   quote: (identifier) => `"${identifier.replaceAll('"', '""')}"`,
   placeholder: (index) => `$${index}`,
   rowValues: true,
-  // hashtext() is int4; shifting by 2^31 keeps the modulo non-negative without abs() overflowing.
-  keyHash: (columns) =>
-    `(hashtext(concat_ws('#', ${columns.map((c) => `${c}::text`).join(', ')}))::int8 + 2147483648)`,
   bindValue: (_kind, value) => value,
 };
 

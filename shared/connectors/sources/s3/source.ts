@@ -1,9 +1,16 @@
-import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { compareCursors } from '../../../domain/cursor.ts';
+import {
+  boundaryPositions,
+  compareKeyTuples,
+  inKeyRange,
+  keyRangePartitions,
+  parseKeyRange,
+  rangesFromBoundaries,
+} from '../../../domain/key-range.ts';
 import { backoffDelay, type RetryOptions } from '../../../domain/retry.ts';
 import { ConnectorError, isRetryable, TransientError } from '../../../errors.ts';
 import type { SourceConfig } from '../../../pipeline/schema.ts';
@@ -73,11 +80,6 @@ function classifyS3Error(error: unknown, where: string): Error {
   });
 }
 
-/** A stable 32-bit hash of an object key, for partitions. */
-function keyHash(key: string): number {
-  return createHash('sha1').update(key).digest().readUInt32BE(0);
-}
-
 /** The composite cursor of a record: [LastModified, object key, position], then the record key. */
 const cursorOf = (object: ListedObject, position: number, key: string): Cursor => ({
   values: [object.modified, object.key, position],
@@ -96,7 +98,8 @@ const cursorOf = (object: ListedObject, position: number, key: string): Cursor =
  * whose upload began before a window's end but finished after it carries the earlier time:
  * set `lookbackSeconds` to cover the longest upload.
  *
- * Partitions split the objects by a hash of their key. The version of a row is its object's
+ * Partitions are ranges of object keys cut so each holds about as many of the window's
+ * objects, read in the order above; the listing decides what each reads. The version of a row is its object's
  * LastModified, with the object key and position as tie-break, so the newest object wins.
  */
 export class S3Source implements SourceConnector {
@@ -138,23 +141,21 @@ export class S3Source implements SourceConnector {
   }
 
   async planPartitions(window: ChangeWindow, desired: number): Promise<Partition[]> {
-    const count = (await this.#list()).filter((o) => this.#overlaps(o, window.from, window.to)).length;
-    const modulus = Math.min(desired, count);
-    if (modulus <= 1) return [{ id: 'all', spec: {} }];
-    return Array.from({ length: modulus }, (_, index) => ({
-      id: `objects-${index}-of-${modulus}`,
-      spec: { modulus, index },
-    }));
+    const keys = (await this.#list())
+      .filter((o) => this.#overlaps(o, window.from, window.to))
+      .map((o) => [o.key])
+      .sort(compareKeyTuples);
+    if (Math.min(desired, keys.length) <= 1) return [{ id: 'all', spec: {} }];
+    const boundaries = boundaryPositions(keys.length, desired).map((p) => keys[p - 1] as string[]);
+    return keyRangePartitions(rangesFromBoundaries(boundaries));
   }
 
   async *read(window: ChangeWindow, partition: Partition, resumeAfter?: Cursor): AsyncIterable<SourceRow[]> {
-    const share = this.#partition(partition);
+    const range = parseKeyRange(partition, 1, CONNECTOR);
     const lower = [window.from, resumeAfter].filter((c): c is Cursor => Boolean(c));
     const mapper = this.#mapper();
     const objects = (await this.#list()).filter(
-      (o) =>
-        (!share || keyHash(o.key) % share.modulus === share.index) &&
-        lower.every((l) => this.#overlaps(o, l, window.to)),
+      (o) => (!range || inKeyRange([o.key], range)) && lower.every((l) => this.#overlaps(o, l, window.to)),
     );
     let page: SourceRow[] = [];
     for (const object of objects) {
@@ -200,23 +201,6 @@ export class S3Source implements SourceConnector {
     if (modified !== object.modified || key !== object.key || typeof position !== 'number') return 0;
     // The record at `position` itself is compared by key in read(); those before are skipped unread.
     return Math.max(0, position - 1);
-  }
-
-  #partition(partition: Partition): { modulus: number; index: number } | undefined {
-    const { modulus, index } = partition.spec as { modulus?: unknown; index?: unknown };
-    if (modulus === undefined && index === undefined) return undefined;
-    if (
-      typeof modulus === 'number' &&
-      typeof index === 'number' &&
-      Number.isInteger(modulus) &&
-      index >= 0 &&
-      index < modulus
-    )
-      return { modulus, index };
-    throw new ConnectorError(
-      CONNECTOR,
-      `partition "${partition.id}" has a spec this source does not plan: ${JSON.stringify(partition.spec)}`,
-    );
   }
 
   #mapper(): RowMapper {

@@ -1,0 +1,113 @@
+/**
+ * Key-range partitions. A plan picks boundary keys from the source in key order (the key of
+ * every n-th row, or of every n-th object) and cuts the key space at them:
+ * `(-∞, b1], (b1, b2], …, (bk, +∞)`. The ranges meet at the boundaries, so together they hold
+ * every key, including keys written after planning, and each key lies in exactly one of them.
+ * Each range is read by an index range scan on the key, so a partition costs its own rows only.
+ */
+import { ConnectorError } from '../errors.ts';
+
+/** One key column's value in a boundary: a JSON scalar, as the source returns it. */
+export type KeyPart = string | number;
+/** The values of the key columns of one row, in key column order. */
+export type KeyTuple = readonly KeyPart[];
+
+/** The keys `after < key <= upTo`; `null` leaves that side open. */
+export interface KeyRange {
+  readonly after: KeyTuple | null;
+  readonly upTo: KeyTuple | null;
+}
+
+const INTEGER_TEXT = /^-?\d+$/;
+
+function comparePart(a: KeyPart, b: KeyPart): number {
+  if (a === b) return 0;
+  const x = String(a);
+  const y = String(b);
+  if (INTEGER_TEXT.test(x) && INTEGER_TEXT.test(y)) {
+    const m = BigInt(x);
+    const n = BigInt(y);
+    return m === n ? 0 : m < n ? -1 : 1;
+  }
+  if (typeof a === 'number' && typeof b === 'number') return a < b ? -1 : 1;
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * Orders key tuples column by column: integers exactly (beyond 2^53 too), other values by
+ * UTF-16 code units, as `ORDER BY` does on integer and `COLLATE "C"` text columns.
+ */
+export function compareKeyTuples(a: KeyTuple, b: KeyTuple): number {
+  const common = Math.min(a.length, b.length);
+  for (let i = 0; i < common; i++) {
+    const order = comparePart(a[i] as KeyPart, b[i] as KeyPart);
+    if (order !== 0) return order;
+  }
+  return a.length - b.length;
+}
+
+/**
+ * The 1-based positions, in key order, of the last row of every part but the last when
+ * `total` rows are cut into `parts` parts of nearly equal size (sizes differ by at most one).
+ */
+export function boundaryPositions(total: number, parts: number): number[] {
+  const count = Math.min(Math.max(1, Math.trunc(parts)), Math.max(1, Math.trunc(total)));
+  return Array.from({ length: count - 1 }, (_, i) => Math.ceil(((i + 1) * total) / count));
+}
+
+/** The ranges cut at `boundaries` (ascending, as read in key order; repeats are dropped). */
+export function rangesFromBoundaries(boundaries: readonly KeyTuple[]): KeyRange[] {
+  const cuts: KeyTuple[] = [];
+  for (const boundary of boundaries) {
+    const last = cuts[cuts.length - 1];
+    if (last && compareKeyTuples(last, boundary) >= 0) continue;
+    cuts.push(boundary);
+  }
+  return [...cuts, null].map((upTo, i) => ({ after: i === 0 ? null : (cuts[i - 1] as KeyTuple), upTo }));
+}
+
+/** Whether `key` lies in `range`, by {@link compareKeyTuples}. */
+export function inKeyRange(key: KeyTuple, range: KeyRange): boolean {
+  if (range.after && compareKeyTuples(key, range.after) <= 0) return false;
+  return !range.upTo || compareKeyTuples(key, range.upTo) <= 0;
+}
+
+/** A key range as a partition spec (`{range: {after, upTo}}`), with an id naming its place in the plan. */
+export function keyRangePartitions(ranges: readonly KeyRange[]): {
+  id: string;
+  spec: { range: KeyRange };
+}[] {
+  return ranges.map((range, i) => ({ id: `range-${i + 1}-of-${ranges.length}`, spec: { range } }));
+}
+
+function isTuple(value: unknown, width: number): value is KeyTuple {
+  return (
+    Array.isArray(value) &&
+    value.length === width &&
+    value.every((v) => typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v)))
+  );
+}
+
+/**
+ * The key range of a partition spec, `undefined` for the whole window (`{}`).
+ * @throws ConnectorError naming the partition when the spec is not a range of `width` key columns.
+ */
+export function parseKeyRange(
+  partition: { readonly id: string; readonly spec: Readonly<Record<string, unknown>> },
+  width: number,
+  connector: string,
+): KeyRange | undefined {
+  if (Object.keys(partition.spec).length === 0) return undefined;
+  const range = partition.spec.range as { after?: unknown; upTo?: unknown } | undefined;
+  if (
+    range &&
+    typeof range === 'object' &&
+    (range.after === null || isTuple(range.after, width)) &&
+    (range.upTo === null || isTuple(range.upTo, width))
+  )
+    return { after: range.after, upTo: range.upTo };
+  throw new ConnectorError(
+    connector,
+    `partition "${partition.id}" has a spec this source does not plan (a key range of ${width} column(s) is expected): ${JSON.stringify(partition.spec)}`,
+  );
+}
