@@ -1,6 +1,3 @@
-// Every test process: Node 20 lacks Promise.withResolvers, which aws-local-stepfunctions uses.
-import '../../infra/local/polyfills.ts';
-
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 process.env.POWERTOOLS_TRACE_ENABLED ??= 'false';
 process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
