@@ -12,8 +12,9 @@ export function assertSupportedNode(version: string): void {
   const major = Number.parseInt(version, 10);
   if (!(major >= MINIMUM_NODE_MAJOR)) {
     throw new Error(
-      `ESync needs Node ${MINIMUM_NODE_MAJOR} or later, but runs on Node ${version}: start it through npm ` +
-        '(npm start, npm test, npm run esync), which runs the pinned Node 24, or install Node 22 or 24',
+      `ESync needs Node ${MINIMUM_NODE_MAJOR} or later, but runs on Node ${version}: run \`npm ci\` (it installs ` +
+        'the pinned Node 24, the `node` devDependency) and start ESync through npm (npm start, npm test, ' +
+        'npx vitest), which puts that Node first on the path; or install Node 22 or 24',
     );
   }
 }
