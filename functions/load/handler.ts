@@ -5,8 +5,9 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context, MSKEvent, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { IgnoredEventKind } from '../../shared/cdc/index.ts';
 import { createTarget } from '../../shared/connectors/targets/registry.ts';
-import { createObservability, METRIC } from '../../shared/lambda/observability.ts';
+import { createObservability, IGNORED_EVENT_METRIC, METRIC } from '../../shared/lambda/observability.ts';
 import { pipelineOfLoadQueueArn } from '../../shared/naming.ts';
 import { createDeps, type Deps } from '../../shared/usecases/deps.ts';
 import { loadMessage } from '../../shared/usecases/load.ts';
@@ -38,6 +39,13 @@ async function loadRecord(record: SQSRecord): Promise<void> {
   metrics.addMetric(METRIC.conflicts, MetricUnit.Count, result.conflicts);
   metrics.addMetric(METRIC.quarantined, MetricUnit.Count, result.quarantined);
   if (result.poison) metrics.addMetric(METRIC.poisonMessages, MetricUnit.Count, 1);
+  addCdcMetrics(result.unavailableFields ?? 0, result.ignored ? { [result.ignored]: 1 } : {});
+}
+
+function addCdcMetrics(unavailableFields: number, ignored: Partial<Record<IgnoredEventKind, number>>): void {
+  if (unavailableFields > 0) metrics.addMetric(METRIC.unavailableFields, MetricUnit.Count, unavailableFields);
+  for (const [kind, count] of Object.entries(ignored) as [IgnoredEventKind, number][])
+    metrics.addMetric(IGNORED_EVENT_METRIC[kind], MetricUnit.Count, count);
 }
 
 /**
@@ -51,6 +59,7 @@ export const handler = middy(async (event: SQSEvent | MSKEvent, context: Context
     metrics.addMetric(METRIC.recordsProcessed, MetricUnit.Count, result.records);
     metrics.addMetric(METRIC.recordsLoaded, MetricUnit.Count, result.outcome.loaded);
     metrics.addMetric(METRIC.quarantined, MetricUnit.Count, result.outcome.quarantined);
+    addCdcMetrics(result.outcome.unavailableFields ?? 0, result.ignored);
     return undefined;
   }
   const sqsEvent = event as SQSEvent;

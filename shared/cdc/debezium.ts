@@ -1,9 +1,18 @@
 import * as z from 'zod';
+import { type DebeziumSettings, defaultDebeziumSettings } from '../connectors/sources/cdc/config.ts';
 import { compileRecordKey } from '../connectors/sources/support/rows.ts';
 import { EsyncError, ValidationError } from '../errors.ts';
 import { makeEnvelope, type RecordData, type RecordEnvelope } from '../records/envelope.ts';
+import { ExactNumber } from '../records/exact-json.ts';
 import { lsnToBigInt, positionVersion, toIsoMillis, type Version } from '../records/version.ts';
 import { parseAtEdge } from '../webhooks/parse.ts';
+import {
+  classifyDebezium,
+  type IgnoredEventKind,
+  rowFieldSchemas,
+  splitFlattened,
+} from './debezium-kinds.ts';
+import { type ConnectFieldSchema, decodeRow } from './debezium-values.ts';
 import { unwrapEventBridge } from './eventbridge.ts';
 
 /**
@@ -21,20 +30,28 @@ import { unwrapEventBridge } from './eventbridge.ts';
  *   `["<last commit lsn>","<lsn>"]`), with `source.ts_ms` as sub-position.
  * An event with none of them is refused: without a position, a late event could overwrite a
  * newer one.
+ *
+ * Besides change events a Debezium stream carries messages that change no row (tombstones,
+ * heartbeats, transaction metadata, schema changes; see `debezium-kinds.ts`), records flattened
+ * by `ExtractNewRecordState` (versioned by the fields `add.fields` adds), and truncates. Values
+ * are decoded by the schema the JSON converter sends, or by `source.debezium` (see
+ * `debezium-values.ts`).
  */
 
 const rowSchema = z.record(z.string(), z.unknown());
-const unsignedInteger = z.union([
+/** A number as parsed exactly: a JS number, or the literal of one beyond 2^53. */
+const exactInteger = z.union([
   z.number().int().nonnegative(),
-  z.string().regex(/^\d+$/, 'a non-negative integer'),
+  z.instanceof(ExactNumber).transform((n) => n.value),
 ]);
+const unsignedInteger = z.union([exactInteger, z.string().regex(/^\d+$/, 'a non-negative integer')]);
 
 const sourceSchema = z.object({
-  lsn: z.union([z.number().int().nonnegative(), z.string()]).nullish(),
+  lsn: z.union([exactInteger, z.string()]).nullish(),
   file: z.string().nullish(),
   pos: unsignedInteger.nullish(),
   row: z.number().int().nonnegative().nullish(),
-  sequence: z.union([z.number().int().nonnegative(), z.string()]).nullish(),
+  sequence: z.union([exactInteger, z.string()]).nullish(),
   ts_ms: z.number().int().nonnegative().nullish(),
   db: z.string().nullish(),
   schema: z.string().nullish(),
@@ -57,6 +74,26 @@ export interface DebeziumOptions {
   readonly keyFields: readonly string[];
   /** Id of the carrying event or message (EventBridge id, Kafka topic/partition/offset); provenance. */
   readonly deliveryId?: string;
+  /** How the connector encodes values (`source.debezium`). @default - Debezium's defaults */
+  readonly settings?: DebeziumSettings;
+}
+
+/**
+ * What one Debezium message amounts to: change records, a truncate of the table (applied by the
+ * load path as the pipeline's `source.truncate` says), or nothing (an event kind that changes
+ * no row, counted by its kind).
+ */
+export type DebeziumDecoding =
+  | { readonly kind: 'changes'; readonly records: RecordEnvelope[] }
+  | { readonly kind: 'truncate'; readonly truncate: TruncateEvent }
+  | { readonly kind: 'ignored'; readonly ignored: IgnoredEventKind };
+
+/** A truncate of a source table: every row at or before this position is gone. */
+export interface TruncateEvent {
+  readonly table: string | undefined;
+  readonly version: Version;
+  readonly ts: string;
+  readonly deliveryId?: string;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
@@ -66,10 +103,12 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
  * The Debezium envelope inside whatever carries it: an EventBridge event (`detail`), the JSON
  * converter's `{schema, payload}`, or the envelope itself.
  */
-export function unwrapDebezium(value: unknown): { event: unknown; eventId?: string } {
+export function unwrapDebezium(value: unknown): { event: unknown; schema?: unknown; eventId?: string } {
   const { detail, eventId } = unwrapEventBridge(value);
-  const event = isObject(detail) && !('op' in detail) && isObject(detail.payload) ? detail.payload : detail;
-  return { event, ...(eventId ? { eventId } : {}) };
+  const wrapped = isObject(detail) && !('op' in detail) && 'payload' in detail;
+  const event = wrapped ? detail.payload : detail;
+  const schema = wrapped ? detail.schema : undefined;
+  return { event, ...(schema ? { schema } : {}), ...(eventId ? { eventId } : {}) };
 }
 
 /** The change's position in the source log, as a version; see the module comment. */
@@ -121,57 +160,134 @@ function parseSequence(sequence: number | string): bigint {
   return BigInt(last);
 }
 
+/** Zod's messages for a missing member name `undefined`; say what is wrong instead. */
+const missingIsRequired = {
+  error: (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : undefined),
+};
+
 /**
- * Decodes one Debezium change event into a change record (none for a logical-decoding message,
- * `op: m`, which changes no row).
- * @throws ValidationError for a malformed event, a truncate (`op: t`), a delete without `before`,
- * or an event without a source position.
+ * Decodes one Debezium message: a change event (with or without the JSON converter's schema),
+ * a record flattened by `ExtractNewRecordState`, or a kind that changes no row (tombstone,
+ * heartbeat, transaction metadata, schema change, logical decoding message).
+ * @throws ValidationError for a malformed event, a delete without `before`, or an event
+ * without a source position.
  */
-export function decodeDebeziumEvent(value: unknown, options: DebeziumOptions): RecordEnvelope[] {
-  const { event: raw, eventId } = unwrapDebezium(value);
-  const event = parseAtEdge(debeziumEventSchema, raw, 'debezium event');
-  if (event.op === 'm') return [];
-  if (event.op === 't')
-    throw new ValidationError(
-      `debezium truncate event for ${event.source.table ?? 'a table'} cannot be applied per key; run a full reload of the pipeline`,
-      [{ path: 'op', message: 'truncate is not supported' }],
-    );
-  const deleted = event.op === 'd';
-  const row = deleted ? event.before : event.after;
-  if (!row)
-    throw new ValidationError(
-      deleted
-        ? 'debezium delete event has no `before`, so its key is unknown (PostgreSQL: set REPLICA IDENTITY DEFAULT or FULL on the table)'
-        : `debezium "${event.op}" event has no \`after\``,
-      [{ path: deleted ? 'before' : 'after', message: 'required' }],
-    );
+export function decodeDebeziumMessage(value: unknown, options: DebeziumOptions): DebeziumDecoding {
+  const { event: raw, schema, eventId } = unwrapDebezium(value);
+  const kind = classifyDebezium(raw, schema);
+  if (kind.kind === 'ignored') return kind;
+  const settings = options.settings ?? defaultDebeziumSettings();
+  const context = { ...options, settings, deliveryId: options.deliveryId ?? eventId };
+  if (kind.kind === 'flattened')
+    return { kind: 'changes', records: [decodeFlattened(kind.row, kind.fieldSchemas, context)] };
+  const event = parseAtEdge(debeziumEventSchema, raw, 'debezium event', '', missingIsRequired);
   const version = debeziumVersion(event.source, event.ts_ms);
   const tsMs = event.source.ts_ms ?? event.ts_ms;
   if (tsMs === undefined || tsMs === null)
     throw new ValidationError('debezium event has neither source.ts_ms nor ts_ms', [
       { path: 'source.ts_ms', message: 'required' },
     ]);
+  if (event.op === 'm') return { kind: 'ignored', ignored: 'message' };
+  if (event.op === 't')
+    return {
+      kind: 'truncate',
+      truncate: {
+        table: event.source.table ?? undefined,
+        version,
+        ts: toIsoMillis(tsMs),
+        ...(context.deliveryId ? { deliveryId: context.deliveryId } : {}),
+      },
+    };
+  const deleted = event.op === 'd';
+  const side = deleted ? 'before' : 'after';
+  const row = event[side];
+  if (!row)
+    throw new ValidationError(
+      deleted
+        ? 'debezium delete event has no `before`, so its key is unknown (PostgreSQL: set REPLICA IDENTITY DEFAULT or FULL on the table)'
+        : `debezium "${event.op}" event has no \`after\``,
+      [{ path: side, message: 'required' }],
+    );
+  const data = decodeRow(row, { fieldSchemas: rowFieldSchemas(schema, side), settings }, side);
+  return {
+    kind: 'changes',
+    records: [changeRecord(data, { deleted, side, version, tsMs }, context)],
+  };
+}
+
+interface DecodeContext extends DebeziumOptions {
+  readonly settings: DebeziumSettings;
+}
+
+/** The change record of one decoded row. */
+function changeRecord(
+  data: RecordData,
+  at: { deleted: boolean; side: string; version: Version; tsMs: number },
+  context: DecodeContext,
+): RecordEnvelope {
   let key: string;
   try {
-    key = compileRecordKey(options.keyFields)(row);
+    key = compileRecordKey(context.keyFields)(data);
   } catch (error) {
     if (!(error instanceof EsyncError)) throw error;
-    const side = deleted ? 'before' : 'after';
     throw new ValidationError(
-      `debezium event ${side}: ${error.message}`,
-      [{ path: side, message: error.message }],
+      `debezium event ${at.side}: ${error.message}`,
+      [{ path: at.side, message: error.message }],
       { cause: error },
     );
   }
-  const deliveryId = options.deliveryId ?? eventId;
-  return [
-    makeEnvelope({
-      key,
-      op: deleted ? 'delete' : 'upsert',
-      version,
-      ts: toIsoMillis(tsMs),
-      data: deleted ? null : (row as RecordData),
-      provenance: { pipeline: options.pipeline, ...(deliveryId ? { deliveryId } : {}) },
-    }),
-  ];
+  return makeEnvelope({
+    key,
+    op: at.deleted ? 'delete' : 'upsert',
+    version: at.version,
+    ts: toIsoMillis(at.tsMs),
+    data: at.deleted ? null : data,
+    provenance: {
+      pipeline: context.pipeline,
+      ...(context.deliveryId ? { deliveryId: context.deliveryId } : {}),
+    },
+  });
+}
+
+/**
+ * Decodes a record flattened by `ExtractNewRecordState`: the row with the fields `add.fields`
+ * added (`__op`, `__lsn`, `__source_ts_ms`, ...) and `__deleted` for a rewritten delete.
+ */
+function decodeFlattened(
+  flat: Readonly<Record<string, unknown>>,
+  fieldSchemas: ReadonlyMap<string, ConnectFieldSchema> | undefined,
+  context: DecodeContext,
+): RecordEnvelope {
+  const { row, source, op, deleted } = splitFlattened(flat);
+  const tsMs = source.ts_ms;
+  if (op === undefined && deleted === undefined)
+    throw new ValidationError(
+      'flattened debezium record (ExtractNewRecordState) carries neither __op nor __deleted; set add.fields=op,lsn,source.ts_ms (MySQL: op,file,pos,row,source.ts_ms) and delete.handling.mode=rewrite',
+      [{ path: '__op', message: 'missing' }],
+    );
+  if (typeof tsMs !== 'number')
+    throw new ValidationError(
+      'flattened debezium record carries no __source_ts_ms (or __ts_ms); add source.ts_ms to add.fields',
+      [{ path: '__source_ts_ms', message: 'missing' }],
+    );
+  if (op !== undefined && !['c', 'u', 'd', 'r'].includes(op))
+    throw new ValidationError(`flattened debezium record has __op "${op}"; expected c, u, d or r`, [
+      { path: '__op', message: 'not c, u, d or r' },
+    ]);
+  const version = flattenedVersion(source);
+  const isDelete = op === 'd' || deleted === true;
+  const data = decodeRow(row, { fieldSchemas, settings: context.settings }, 'record');
+  return changeRecord(data, { deleted: isDelete, side: 'record', version, tsMs }, context);
+}
+
+function flattenedVersion(source: DebeziumEvent['source']): Version {
+  try {
+    return debeziumVersion(source);
+  } catch (error) {
+    if (!(error instanceof ValidationError) || !/no source position/.test(error.message)) throw error;
+    throw new ValidationError(
+      'flattened debezium record carries no source position: add lsn (PostgreSQL), file,pos,row (MySQL) or source.sequence to add.fields, so a late record cannot overwrite a newer change',
+      [{ path: '__lsn', message: 'missing' }],
+    );
+  }
 }

@@ -1,10 +1,16 @@
 import type { Pipeline } from '../pipeline/schema.ts';
-import type { RecordEnvelope } from '../records/envelope.ts';
-import { decodeDebeziumEvent } from './debezium.ts';
+import { type DebeziumDecoding, decodeDebeziumMessage } from './debezium.ts';
 import { decodeEsyncChange, ESYNC_CHANGE_DETAIL_TYPE } from './esync-change.ts';
 import { isEventBridgeEvent, unwrapEventBridge } from './eventbridge.ts';
 
-export { debeziumVersion, decodeDebeziumEvent, unwrapDebezium } from './debezium.ts';
+export {
+  type DebeziumDecoding,
+  debeziumVersion,
+  decodeDebeziumMessage,
+  type TruncateEvent,
+  unwrapDebezium,
+} from './debezium.ts';
+export { IGNORED_EVENT_KINDS, type IgnoredEventKind } from './debezium-kinds.ts';
 export {
   decodeEsyncChange,
   ESYNC_CHANGE_DETAIL_TYPE,
@@ -26,7 +32,7 @@ export function isChangeEvent(body: unknown): boolean {
  * anything else by the pipeline's `source.format` (Debezium unless it says `esync`).
  * @throws ValidationError for an event that cannot be decoded; retrying it would never help.
  */
-export function decodeChangeEvent(pipeline: Pipeline, body: unknown): RecordEnvelope[] {
+export function decodeChangeEvent(pipeline: Pipeline, body: unknown): DebeziumDecoding {
   const { detailType } = unwrapEventBridge(body);
   const format =
     detailType === ESYNC_CHANGE_DETAIL_TYPE
@@ -34,6 +40,11 @@ export function decodeChangeEvent(pipeline: Pipeline, body: unknown): RecordEnve
       : pipeline.source.type === 'cdc'
         ? pipeline.source.format
         : 'debezium';
-  if (format === 'esync') return [decodeEsyncChange(body, { pipeline: pipeline.name })];
-  return decodeDebeziumEvent(body, { pipeline: pipeline.name, keyFields: pipeline.source.key });
+  if (format === 'esync')
+    return { kind: 'changes', records: [decodeEsyncChange(body, { pipeline: pipeline.name })] };
+  return decodeDebeziumMessage(body, {
+    pipeline: pipeline.name,
+    keyFields: pipeline.source.key,
+    ...(pipeline.source.type === 'cdc' ? { settings: pipeline.source.debezium } : {}),
+  });
 }

@@ -1,8 +1,9 @@
 import * as z from 'zod';
+import type { DebeziumSettings } from '../connectors/sources/cdc/config.ts';
 import { EsyncError, ValidationError } from '../errors.ts';
-import type { RecordEnvelope } from '../records/envelope.ts';
+import { parseExactJson } from '../records/exact-json.ts';
 import { parseAtEdge } from '../webhooks/parse.ts';
-import { decodeDebeziumEvent } from './debezium.ts';
+import { type DebeziumDecoding, decodeDebeziumMessage } from './debezium.ts';
 
 /**
  * Lambda's Amazon MSK and self-managed Kafka events: records grouped by `<topic>-<partition>`,
@@ -43,23 +44,27 @@ interface KafkaPosition {
   readonly deliveryId: string;
 }
 
-/** The decoding of one Kafka record: its change records (none for a tombstone), or why it cannot be decoded. */
+/** The decoding of one Kafka record (a tombstone is an ignored kind), or why it cannot be decoded. */
 export type KafkaRecordResult =
-  | (KafkaPosition & { readonly ok: true; readonly records: RecordEnvelope[] })
+  | (KafkaPosition & { readonly ok: true; readonly decoding: DebeziumDecoding })
   | (KafkaPosition & { readonly ok: false; readonly error: ValidationError });
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
+export interface KafkaDecodeOptions {
+  readonly pipeline: string;
+  readonly keyFields: readonly string[];
+  /** How the connector encodes values (`source.debezium`). @default - Debezium's defaults */
+  readonly settings?: DebeziumSettings;
+}
+
 /**
- * Decodes every record of a Kafka event as a Debezium change event, one result per Kafka record
- * in the event's order. A record with a null value (the tombstone Debezium sends after a delete,
- * for log compaction) yields no change.
+ * Decodes every record of a Kafka event as a Debezium message, one result per Kafka record in
+ * the event's order. A record with a null value (the tombstone Debezium sends after a delete,
+ * for log compaction) is an ignored `tombstone`, as on the bus.
  * @throws ValidationError when the event itself is not a Kafka event.
  */
-export function decodeKafkaEvent(
-  event: unknown,
-  options: { readonly pipeline: string; readonly keyFields: readonly string[] },
-): KafkaRecordResult[] {
+export function decodeKafkaEvent(event: unknown, options: KafkaDecodeOptions): KafkaRecordResult[] {
   const parsed = parseAtEdge(kafkaEventSchema, event, 'kafka event');
   const results: KafkaRecordResult[] = [];
   for (const records of Object.values(parsed.records))
@@ -74,7 +79,7 @@ export function decodeKafkaEvent(
         results.push({
           ...position,
           ok: true,
-          records: decodeValue(record.value, options, position.deliveryId),
+          decoding: decodeValue(record.value, options, position.deliveryId),
         });
       } catch (error) {
         if (!(error instanceof EsyncError)) throw error;
@@ -95,21 +100,22 @@ export function decodeKafkaEvent(
   return results;
 }
 
+const TOMBSTONE: DebeziumDecoding = { kind: 'ignored', ignored: 'tombstone' };
+
 function decodeValue(
   value: string | null | undefined,
-  options: { readonly pipeline: string; readonly keyFields: readonly string[] },
+  options: KafkaDecodeOptions,
   deliveryId: string,
-): RecordEnvelope[] {
-  if (value === null || value === undefined || value === '') return [];
+): DebeziumDecoding {
+  if (value === null || value === undefined || value === '') return TOMBSTONE;
   if (!BASE64.test(value))
     throw new ValidationError('the value is not base64', [{ path: 'value', message: 'not base64' }]);
   const text = Buffer.from(value, 'base64').toString('utf8');
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = parseExactJson(text);
   } catch {
     throw new ValidationError('the value is not JSON', [{ path: 'value', message: 'not JSON' }]);
   }
-  if (json === null) return [];
-  return decodeDebeziumEvent(json, { pipeline: options.pipeline, keyFields: options.keyFields, deliveryId });
+  return decodeDebeziumMessage(json, { ...options, deliveryId });
 }

@@ -136,6 +136,12 @@ export interface TargetConnector {
     options: { readonly withData: boolean },
   ): Promise<Map<string, TargetState>>;
   write(writes: readonly TargetWrite[]): Promise<WriteOutcome[]>;
+  /**
+   * The data of the live records among `keys`, for a target whose {@link readState} does not
+   * return it (the S3 lake keeps no per-key state). Keeps the stored value of a field a change
+   * left unavailable. @default - the data of {@link readState}
+   */
+  readCurrentData?(keys: readonly string[]): Promise<Map<string, RecordData>>;
   /** Every live (not deleted) record, for Verify. */
   snapshot(): AsyncIterable<TargetSnapshotRecord[]>;
   close(): Promise<void>;

@@ -185,6 +185,19 @@ export function createTransform(config: TransformConfigInput, options: Transform
 }
 
 /**
+ * The name a source field is loaded under: its `rename` target, itself, or `undefined` when
+ * `drop` removes it or another field is renamed onto it (the transform's order, see
+ * {@link createTransform}).
+ */
+export function loadedFieldName(config: TransformConfigInput, field: string): string | undefined {
+  const rename = config.rename ?? {};
+  const renamed = Object.hasOwn(rename, field) ? rename[field] : undefined;
+  if (renamed === undefined && Object.values(rename).includes(field)) return undefined;
+  const name = renamed ?? field;
+  return (config.drop ?? []).includes(name) ? undefined : name;
+}
+
+/**
  * Fields whose values must never reach a log: every masked field, under its loaded name and
  * under the source name it is renamed from (raw source data still carries it there). Sorted.
  */

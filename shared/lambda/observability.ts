@@ -1,6 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
+import type { IgnoredEventKind } from '../cdc/debezium-kinds.ts';
 import type { Log } from '../usecases/deps.ts';
 
 /** Namespace of ESync's custom metrics; the CDK alarms read the same names. */
@@ -22,7 +23,18 @@ export const METRIC = {
   phaseDuration: 'PhaseDuration',
   messagesProcessed: 'MessagesProcessed',
   webhookRefused: 'WebhookRefused',
+  /** CDC fields left as the target stored them (Debezium's unavailable value, e.g. unchanged TOAST). */
+  unavailableFields: 'CdcUnavailableFields',
 } as const;
+
+/** Metric of each CDC event kind that changes no row, counted as such. */
+export const IGNORED_EVENT_METRIC = {
+  tombstone: 'CdcTombstones',
+  heartbeat: 'CdcHeartbeats',
+  transaction: 'CdcTransactionEvents',
+  'schema-change': 'CdcSchemaChanges',
+  message: 'CdcMessages',
+} as const satisfies Record<IgnoredEventKind, string>;
 
 export interface Observability {
   readonly logger: Logger;

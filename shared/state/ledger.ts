@@ -4,6 +4,7 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import type { IgnoredEventKind } from '../cdc/debezium-kinds.ts';
 import { TransientError } from '../errors.ts';
 import { expiresAt, keys } from './keys.ts';
 import { type RunCounts, zeroCounts } from './runs.ts';
@@ -17,9 +18,16 @@ export interface MessageOutcome {
   readonly deadLettered: number;
   /** Keys whose target content intentionally differs from the source (quarantined, parked, kept). */
   readonly excludedKeys: readonly string[];
+  /** The message was a CDC event of a kind that changes no row (a tombstone, a heartbeat...). */
+  readonly ignored?: IgnoredEventKind;
+  /** Fields a change did not carry (Debezium's unavailable value), left as the target stored them. */
+  readonly unavailableFields?: number;
 }
 
 export interface LedgerTotals extends RunCounts {
+  /** CDC events that changed no row, by kind. */
+  readonly ignored: Readonly<Partial<Record<IgnoredEventKind, number>>>;
+  readonly unavailableFields: number;
   readonly messages: number;
   readonly pendingMessages: number;
   readonly excludedKeys: readonly string[];
@@ -83,8 +91,7 @@ export class LedgerRepository {
         new UpdateCommand({
           TableName: this.table,
           Key: keys.message(scope, messageKey),
-          UpdateExpression:
-            'SET #state = :done, records = if_not_exists(records, :records), loaded = :l, skipped = :s, conflicts = :c, quarantined = :q, deadLettered = :d, excludedKeys = :x, doneAt = :at, #type = :type, expiresAt = if_not_exists(expiresAt, :ttl)',
+          UpdateExpression: `SET #state = :done, records = if_not_exists(records, :records), loaded = :l, skipped = :s, conflicts = :c, quarantined = :q, deadLettered = :d, excludedKeys = :x, doneAt = :at, #type = :type, expiresAt = if_not_exists(expiresAt, :ttl), unavailableFields = :u${outcome.ignored ? ', ignored = :ig' : ''}`,
           ConditionExpression: 'attribute_not_exists(#state) OR #state = :sent',
           ExpressionAttributeNames: { '#state': 'state', '#type': 'type' },
           ExpressionAttributeValues: {
@@ -100,6 +107,8 @@ export class LedgerRepository {
             ':at': new Date().toISOString(),
             ':type': 'msg',
             ':ttl': expiresAt(this.retentionDays),
+            ':u': outcome.unavailableFields ?? 0,
+            ...(outcome.ignored ? { ':ig': outcome.ignored } : {}),
           },
         }),
       );
@@ -113,6 +122,8 @@ export class LedgerRepository {
   /** Sums a scope's ledger. */
   async totals(scope: string): Promise<LedgerTotals> {
     const counts = zeroCounts();
+    const ignored: Partial<Record<IgnoredEventKind, number>> = {};
+    let unavailableFields = 0;
     let messages = 0;
     let pendingMessages = 0;
     const excluded: string[] = [];
@@ -139,11 +150,16 @@ export class LedgerRepository {
         counts.conflicts += Number(item.conflicts ?? 0);
         counts.quarantined += Number(item.quarantined ?? 0);
         counts.deadLettered += Number(item.deadLettered ?? 0);
+        unavailableFields += Number(item.unavailableFields ?? 0);
+        if (typeof item.ignored === 'string') {
+          const kind = item.ignored as IgnoredEventKind;
+          ignored[kind] = (ignored[kind] ?? 0) + 1;
+        }
         if (Array.isArray(item.excludedKeys)) excluded.push(...(item.excludedKeys as string[]));
       }
       start = out.LastEvaluatedKey;
     } while (start);
-    return { ...counts, messages, pendingMessages, excludedKeys: excluded };
+    return { ...counts, ignored, unavailableFields, messages, pendingMessages, excludedKeys: excluded };
   }
 }
 

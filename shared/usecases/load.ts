@@ -8,6 +8,7 @@ import { createValidator, type ValidationReason } from '../domain/validation.ts'
 import { isRetryable, TransientError, ValidationError } from '../errors.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
 import { type RecordData, type RecordEnvelope, recordEnvelopeSchema } from '../records/envelope.ts';
+import { parseExactJson } from '../records/exact-json.ts';
 import { contentHash } from '../records/hash.ts';
 import { jsonDepth, MAX_JSON_DEPTH } from '../records/json-depth.ts';
 import { parseLoadMessage } from '../records/messages.ts';
@@ -15,7 +16,9 @@ import { compareVersions } from '../records/version.ts';
 import { conflictId } from '../state/conflicts.ts';
 import { keys } from '../state/keys.ts';
 import type { MessageOutcome } from '../state/ledger.ts';
+import { recordsOfChangeEvent } from './cdc-events.ts';
 import type { Deps } from './deps.ts';
+import { createUnavailableFields, type UnavailableFields } from './unavailable-fields.ts';
 
 /** One queue message as the SQS event source hands it over. */
 export interface LoadMessageInput {
@@ -37,6 +40,8 @@ export interface LoadUnit {
   readonly scope: string;
   readonly messageKey: string;
   readonly records: RecordEnvelope[];
+  /** A CDC event of a kind that changes no row, counted by its kind. */
+  readonly ignored?: MessageOutcome['ignored'];
 }
 
 /** Per-pipeline compiled validators, transforms and open target connections, kept for the container's life. */
@@ -44,6 +49,7 @@ interface PipelineRuntime {
   readonly validate: (data: RecordData) => ValidationReason[];
   readonly transform: (data: RecordData) => RecordData;
   readonly target: TargetConnector;
+  readonly unavailable: UnavailableFields;
 }
 const runtimes = new WeakMap<Deps, Map<string, Promise<PipelineRuntime>>>();
 
@@ -55,10 +61,14 @@ function runtimeOf(deps: Deps, pipeline: Pipeline): Promise<PipelineRuntime> {
   }
   let runtime = byName.get(pipeline.name);
   if (!runtime) {
+    const unavailable = createUnavailableFields(pipeline);
     runtime = (async () => ({
-      validate: createValidator(pipeline.validation),
-      transform: createTransform(pipeline.transform, { hashKey: await maskKey(deps, pipeline) }),
+      validate: unavailable.validating(createValidator(pipeline.validation)),
+      transform: unavailable.transforming(
+        createTransform(pipeline.transform, { hashKey: await maskKey(deps, pipeline) }),
+      ),
       target: deps.createTarget(pipeline),
+      unavailable,
     }))();
     runtime.catch(() => byName.delete(pipeline.name));
     byName.set(pipeline.name, runtime);
@@ -92,20 +102,25 @@ const today = (now: Date) => now.toISOString().slice(0, 10);
 async function decodeMessage(deps: Deps, pipeline: Pipeline, message: LoadMessageInput): Promise<LoadUnit> {
   let body: unknown;
   try {
-    body = JSON.parse(message.body);
+    body = parseExactJson(message.body);
   } catch (error) {
     throw new ValidationError('message body is not JSON', [], { cause: error });
   }
   if (jsonDepth(body, MAX_JSON_DEPTH + 8) > MAX_JSON_DEPTH + 8)
     throw new ValidationError(`message body nests deeper than ${MAX_JSON_DEPTH + 8} levels`);
   if (isChangeEvent(body)) {
-    const records = decodeChangeEvent(pipeline, body);
+    const { records, ignored } = await recordsOfChangeEvent(
+      deps,
+      pipeline,
+      decodeChangeEvent(pipeline, body),
+    );
     const eventId =
       typeof (body as { id?: unknown }).id === 'string' ? (body as { id: string }).id : message.messageId;
     return {
       scope: keys.ledgerScopeOfStream(pipeline.name, today(deps.now())),
       messageKey: `cdc-${eventId}`,
       records,
+      ...(ignored ? { ignored } : {}),
     };
   }
   const parsed = parseLoadMessage(body);
@@ -249,7 +264,8 @@ export async function loadMessage(
     return { pipeline: pipeline.name, records: 1, firstCompletion: first, poison: true, ...outcome };
   }
   try {
-    const outcome = await applyUnit(deps, pipeline, unit);
+    const applied = await applyUnit(deps, pipeline, unit);
+    const outcome = unit.ignored ? { ...applied, ignored: unit.ignored } : applied;
     const first = await deps.state.ledger.complete(unit.scope, unit.messageKey, unit.records.length, outcome);
     return {
       pipeline: pipeline.name,
@@ -318,6 +334,7 @@ export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit):
     strategy === 'field-merge'
       ? await consistentBases(deps, runtime.target, pipeline.name, keyList, states)
       : new Map<string, RecordData>();
+  const unavailableFields = await runtime.unavailable.fill(runtime.target, prepared);
 
   const writes: TargetWrite[] = [];
   const newBases = new Map<string, RecordData>();
@@ -457,5 +474,13 @@ export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit):
       invalid.map((i) => ({ record: i.record, reasons: i.reasons })),
     );
 
-  return { loaded, skipped, conflicts: parked, quarantined: invalid.length, deadLettered: 0, excludedKeys };
+  return {
+    loaded,
+    skipped,
+    conflicts: parked,
+    quarantined: invalid.length,
+    deadLettered: 0,
+    excludedKeys,
+    ...(unavailableFields > 0 ? { unavailableFields } : {}),
+  };
 }

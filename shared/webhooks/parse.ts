@@ -24,8 +24,9 @@ export function parseAtEdge<S extends z.ZodType>(
   value: unknown,
   what: string,
   prefix = '',
+  params?: z.core.ParseContext<z.core.$ZodIssue>,
 ): z.infer<S> {
-  const result = schema.safeParse(value);
+  const result = schema.safeParse(value, params);
   if (result.success) return result.data;
   const issues = issuesOf(result.error, prefix);
   const summary = issues

@@ -152,7 +152,8 @@ export function expectedInventory(
       time: new Date().toISOString(),
       detail: debeziumDetail(change),
     };
-    for (const record of decodeChangeEvent(pipeline, event)) {
+    const decoding = decodeChangeEvent(pipeline, event);
+    for (const record of decoding.kind === 'changes' ? decoding.records : []) {
       const held = expected.get(record.key);
       if (held && compareVersions(held.version, record.version) >= 0) continue;
       expected.set(record.key, {

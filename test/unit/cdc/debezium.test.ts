@@ -1,10 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { debeziumVersion, decodeDebeziumEvent } from '../../../shared/cdc/debezium.ts';
+import {
+  type DebeziumOptions,
+  debeziumVersion,
+  decodeDebeziumMessage,
+} from '../../../shared/cdc/debezium.ts';
 import { ValidationError } from '../../../shared/errors.ts';
 import { contentHash } from '../../../shared/records/hash.ts';
 import { compareVersions, lsnToBigInt, positionVersion } from '../../../shared/records/version.ts';
 
 const options = { pipeline: 'customers', keyFields: ['id'] };
+
+/** The change records of a Debezium message (none for another kind). */
+function decodeDebeziumEvent(value: unknown, opts: DebeziumOptions) {
+  const decoding = decodeDebeziumMessage(value, opts);
+  return decoding.kind === 'changes' ? decoding.records : [];
+}
 
 /** A Debezium PostgreSQL change event shaped as the connector documentation shows it. */
 function postgresEvent(op: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
@@ -219,23 +229,34 @@ describe('Debezium events', () => {
     expect(error.message).toMatch(/no `before`.*REPLICA IDENTITY/);
   });
 
-  it('refuses a row without the key field, and a truncate', () => {
+  it('refuses a row without the key field', () => {
     // Act
     const noKey = thrown(() => decodeDebeziumEvent(postgresEvent('c', { after: { name: 'x' } }), options));
-    const truncate = thrown(() =>
-      decodeDebeziumEvent(postgresEvent('t', { before: null, after: null }), options),
-    );
 
     // Assess
     expect(noKey.message).toBe('debezium event after: key field "id" is missing or empty');
-    expect(truncate.message).toMatch(/truncate event for customers cannot be applied per key/);
   });
 
-  it('yields no change for a logical decoding message', () => {
+  it('decodes a truncate into the table and its position, for the load path to apply', () => {
     // Act
-    const records = decodeDebeziumEvent(postgresEvent('m', { before: null, after: null }), options);
+    const decoding = decodeDebeziumMessage(postgresEvent('t', { before: null, after: null }), options);
 
     // Assess
-    expect(records).toEqual([]);
+    expect(decoding).toEqual({
+      kind: 'truncate',
+      truncate: {
+        table: 'customers',
+        version: positionVersion(24023128, 1559033904863),
+        ts: '2019-05-28T08:58:24.863Z',
+      },
+    });
+  });
+
+  it('ignores a logical decoding message, counted as a message', () => {
+    // Act
+    const decoding = decodeDebeziumMessage(postgresEvent('m', { before: null, after: null }), options);
+
+    // Assess
+    expect(decoding).toEqual({ kind: 'ignored', ignored: 'message' });
   });
 });

@@ -4,6 +4,7 @@ import { formatInstant, toInstant } from '../../../domain/instant.ts';
 import { ConnectorError, ValidationError } from '../../../errors.ts';
 import type { SourceConfig } from '../../../pipeline/schema.ts';
 import type { RecordData } from '../../../records/envelope.ts';
+import { isExactNumber } from '../../../records/exact-json.ts';
 import { timestampVersion, type Version } from '../../../records/version.ts';
 import type { Cursor, SourceRow } from '../../types.ts';
 
@@ -42,6 +43,7 @@ export function compileRecordKey(keyFields: readonly string[]): (data: Readonly<
           throw new ValidationError(`key field "${field}" is missing or empty`, [
             { path: field, message: 'missing or empty' },
           ]);
+        if (isExactNumber(value)) return value.value;
         if (typeof value === 'object') {
           throw new ValidationError(`key field "${field}" holds an object, not a scalar`, [
             { path: field, message: 'not a scalar' },

@@ -1,5 +1,6 @@
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { ConnectorError, ValidationError } from '../../../errors.ts';
+import type { RecordData } from '../../../records/envelope.ts';
 import { contentHash } from '../../../records/hash.ts';
 import type {
   ConnectorContext,
@@ -13,6 +14,7 @@ import type {
 import { chunk, mapWithConcurrency, outcomesInOrder } from '../support/batch.ts';
 import { toJsonRecord } from '../support/json-value.ts';
 import {
+  archiveKeyPrefix,
   archiveObjectKey,
   type LakeLine,
   lakeLineSchema,
@@ -71,6 +73,22 @@ export class S3LakeTarget implements TargetConnector {
 
   async readState(): Promise<Map<string, TargetState>> {
     return new Map();
+  }
+
+  /** The newest archived change of each key, when it is not a delete (see `lake-layout.ts`). */
+  async readCurrentData(keys: readonly string[]): Promise<Map<string, RecordData>> {
+    const found = await mapWithConcurrency([...new Set(keys)], ARCHIVE_CONCURRENCY, async (key) => {
+      let newest: string | undefined;
+      for await (const page of this.#objects.list(
+        this.#context.dataBucket,
+        archiveKeyPrefix(this.#pipeline, key),
+      ))
+        for (const name of page) if (newest === undefined || name > newest) newest = name;
+      if (newest === undefined) return undefined;
+      const line = this.#parseLine(await this.#objects.getText(this.#context.dataBucket, newest), newest, 1);
+      return line.op === 'upsert' && line.data ? ([key, line.data] as const) : undefined;
+    });
+    return new Map(found.filter((f) => f !== undefined));
   }
 
   async write(writes: readonly TargetWrite[]): Promise<WriteOutcome[]> {
