@@ -60,8 +60,9 @@ export function differingFields(a: Readonly<RecordData>, b: Readonly<RecordData>
 }
 
 /**
- * Which side holds the later `timestampField`: a `Date`, an ISO-8601 string, or a number of
- * epoch milliseconds. A side whose value is missing or unreadable counts as older than any
+ * Which side holds the later `timestampField`: a `Date`, an ISO-8601 string (with or without
+ * an offset), or an epoch number in milliseconds, microseconds or nanoseconds (Debezium's
+ * MicroTimestamp of a PostgreSQL `timestamp` column), compared in one unit. A side whose value is missing or unreadable counts as older than any
  * readable one; ties (including both unreadable) go to the source, the side that is moving.
  */
 export function latestSide(

@@ -1,3 +1,5 @@
+import { isExactNumber } from '../records/exact-json.ts';
+
 /**
  * Exact instants for comparing timestamps. `Date` keeps milliseconds only, but PostgreSQL
  * timestamps carry microseconds and other sources nanoseconds; two updates within one
@@ -76,14 +78,49 @@ export function instantFromDate(date: Date): Instant | undefined {
 }
 
 /**
- * The instant a field value stands for: a `Date`, an ISO-8601 string, or (when
- * `numbersAreEpochMillis`) a finite number of milliseconds since the epoch.
+ * Epoch numbers below this many milliseconds (year 5138) are milliseconds, below this many
+ * microseconds microseconds, larger ones nanoseconds. Sources pick the unit by type (Debezium's
+ * Timestamp, MicroTimestamp, NanoTimestamp; JavaScript's Date.now()), and no date of interest
+ * to a sync is ambiguous between them: a microsecond count below the bound is before 1973.
  */
-export function toInstant(value: unknown, numbersAreEpochMillis = false): Instant | undefined {
+const MILLIS_BELOW = 100_000_000_000_000n;
+const MICROS_BELOW = 100_000_000_000_000_000n;
+
+/**
+ * The instant of a number of milliseconds, microseconds or nanoseconds since the epoch, its
+ * unit told by its magnitude (see {@link MILLIS_BELOW}): a JavaScript number, a `bigint`, or an
+ * exact number kept as its literal (nanoseconds exceed 2^53). `undefined` for anything else.
+ */
+export function instantFromEpochNumber(value: unknown): Instant | undefined {
+  let n: bigint;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) return undefined;
+    if (!Number.isInteger(value)) return instantFromDate(new Date(value));
+    n = BigInt(value);
+  } else if (typeof value === 'bigint') n = value;
+  else if (isExactNumber(value) && /^-?\d+$/.test(value.value)) n = BigInt(value.value);
+  else return undefined;
+  const magnitude = n < 0n ? -n : n;
+  const perSecond =
+    magnitude < MILLIS_BELOW ? 1_000n : magnitude < MICROS_BELOW ? 1_000_000n : 1_000_000_000n;
+  let seconds = n / perSecond;
+  let rest = n % perSecond;
+  if (rest < 0n) {
+    seconds -= 1n;
+    rest += perSecond;
+  }
+  return { epochSeconds: Number(seconds), nanos: Number(rest * (1_000_000_000n / perSecond)) };
+}
+
+/**
+ * The instant a field value stands for: a `Date`, an ISO-8601 string (without an offset: UTC),
+ * or (when `numbersAreEpoch`) a number of milliseconds, microseconds or nanoseconds since the
+ * epoch (see {@link instantFromEpochNumber}), so every encoding compares in one unit.
+ */
+export function toInstant(value: unknown, numbersAreEpoch = false): Instant | undefined {
   if (typeof value === 'string') return parseIsoInstant(value);
   if (value instanceof Date) return instantFromDate(value);
-  if (numbersAreEpochMillis && typeof value === 'number' && Number.isFinite(value))
-    return instantFromDate(new Date(value));
+  if (numbersAreEpoch) return instantFromEpochNumber(value);
   return undefined;
 }
 

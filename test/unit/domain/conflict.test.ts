@@ -55,6 +55,11 @@ describe('resolveConflict', () => {
         latestSide('t', { t: new Date('2024-01-02T00:00:00Z') }, { t: Date.parse('2024-01-01T00:00:00Z') }),
       ).toBe('source');
       expect(latestSide('t', {}, { t: '2024-01-01T00:00:00Z' })).toBe('target');
+      expect(latestSide('t', { t: 1_704_067_200_000_000_001n }, { t: 1_704_067_200_000 })).toBe('source');
+      expect(latestSide('t', { t: 1_704_067_200_000_000 }, { t: '2024-01-01T01:00:00+01:00' })).toBe(
+        'source',
+      );
+      expect(latestSide('t', { t: 1_704_067_199_999_999 }, { t: '2024-01-01T00:00:00Z' })).toBe('target');
       expect(latestSide('t', { t: 'garbage' }, {})).toBe('source');
     });
   });
@@ -154,6 +159,32 @@ describe('resolveConflict', () => {
         score: 20,
         updated_at: '2024-05-03T00:00:00Z',
       });
+    });
+
+    it('settles rule latest with Debezium microsecond timestamps against a later target edit', () => {
+      // Prepare: the source's updated_at is epoch microseconds (MicroTimestamp); the target was
+      // edited 2 µs later and holds ISO-8601 without an offset. Read as milliseconds, the source's
+      // number would lie 50 000 years ahead and always win.
+      const src = { ...base, score: 30, updated_at: 1_714_608_000_000_001 };
+      const tgt = { ...base, score: 20, updated_at: '2024-05-02T00:00:00.000003' };
+      const config = {
+        strategy: 'field-merge' as const,
+        timestampField: 'updated_at',
+        fields: { score: 'latest' as const, updated_at: 'latest' as const },
+      };
+
+      // Act
+      const targetLater = resolveConflict({ config, source: src, target: tgt, base });
+      const sourceLater = resolveConflict({
+        config,
+        source: { ...src, updated_at: 1_714_608_000_000_004 },
+        target: tgt,
+        base,
+      });
+
+      // Assess
+      expect(targetLater.decision === 'write' && targetLater.data.score).toBe(20);
+      expect(sourceLater.decision === 'write' && sourceLater.data.score).toBe(30);
     });
 
     it('parks fields under rule manual and fields max cannot order', () => {

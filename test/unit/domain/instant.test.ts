@@ -7,6 +7,7 @@ import {
   parseIsoInstant,
   toInstant,
 } from '../../../shared/domain/instant.ts';
+import { ExactNumber } from '../../../shared/records/exact-json.ts';
 
 describe('parseIsoInstant', () => {
   it('agrees with Date for millisecond timestamps', () => {
@@ -75,8 +76,17 @@ describe('formatInstant', () => {
 });
 
 describe('toInstant', () => {
-  it('reads numbers as epoch milliseconds only when asked', () => {
+  it('reads numbers as epoch milliseconds, microseconds or nanoseconds by magnitude, only when asked', () => {
     expect(toInstant(1000)).toBeUndefined();
     expect(toInstant(1500, true)).toEqual({ epochSeconds: 1, nanos: 500_000_000 });
+    expect(toInstant(1_700_000_000_123_456, true)).toEqual({
+      epochSeconds: 1_700_000_000,
+      nanos: 123_456_000,
+    });
+    expect(toInstant(new ExactNumber('1700000000123456789'), true)).toEqual({
+      epochSeconds: 1_700_000_000,
+      nanos: 123_456_789,
+    });
+    expect(toInstant(-1_500, true)).toEqual({ epochSeconds: -2, nanos: 500_000_000 });
   });
 });
