@@ -84,14 +84,27 @@ export async function putStockChanges(
   changes: readonly StockChange[],
   detailType = 'inventory.change',
 ): Promise<void> {
-  for (let i = 0; i < changes.length; i += 10) {
+  await putChangeDetails(clients, eventBus, changes.map(debeziumDetail), detailType);
+}
+
+/**
+ * Puts events with these details (JSON text, or values to serialize) on the ESync bus in order,
+ * 10 per PutEvents call, with source `esync.cdc` and the given detail-type.
+ */
+export async function putChangeDetails(
+  clients: AwsClients,
+  eventBus: string,
+  details: readonly (string | object)[],
+  detailType: string,
+): Promise<void> {
+  for (let i = 0; i < details.length; i += 10) {
     const out = await clients.eventBridge.send(
       new PutEventsCommand({
-        Entries: changes.slice(i, i + 10).map((change) => ({
+        Entries: details.slice(i, i + 10).map((detail) => ({
           EventBusName: eventBus,
           Source: 'esync.cdc',
           DetailType: detailType,
-          Detail: debeziumDetail(change),
+          Detail: typeof detail === 'string' ? detail : JSON.stringify(detail),
         })),
       }),
     );
