@@ -87,6 +87,53 @@ describe('loading Debezium records from an MSK topic', () => {
     expect(totals.loaded + totals.skipped + totals.quarantined).toBe(3);
   });
 
+  it('counts null-value and wrapped tombstones, heartbeats and transaction events as such, and applies a 64-bit key exactly', async () => {
+    // Prepare
+    const scope = keys.ledgerScopeOfStream('users-sync', new Date().toISOString().slice(0, 10));
+    const before = await deps.state.ledger.totals(scope);
+    const event = {
+      eventSource: 'aws:kafka',
+      eventSourceArn: CLUSTER,
+      records: {
+        [`${TOPIC}-0`]: [
+          kafkaRecord(20, null),
+          kafkaRecord(21, { schema: null, payload: null }),
+          kafkaRecord(22, { ts_ms: 1_795_000_000_000 }),
+          kafkaRecord(23, {
+            status: 'BEGIN',
+            id: '9:1',
+            ts_ms: 1,
+            event_count: null,
+            data_collections: null,
+          }),
+          kafkaRecord(
+            24,
+            '{"before":null,"after":{"id":9007199254740993,"name":"big"},"op":"c","source":{"lsn":950,"ts_ms":1795000000950},"ts_ms":1795000000950}',
+          ),
+        ],
+      },
+    };
+
+    // Act
+    const result = await loadKafkaEvent(deps, event);
+
+    // Assess
+    expect(result.ignored).toEqual({ tombstone: 2, heartbeat: 1, transaction: 1 });
+    expect(result.outcome).toMatchObject({ loaded: 1, quarantined: 0 });
+    const after = await deps.state.ledger.totals(scope);
+    expect({
+      tombstone: (after.ignored.tombstone ?? 0) - (before.ignored.tombstone ?? 0),
+      quarantined: after.quarantined - before.quarantined,
+    }).toEqual({ tombstone: 2, quarantined: 0 });
+    const item = await harness.clients.ddb.send(
+      new GetCommand({
+        TableName: ownedTargetTableName('dev', 'users-sync'),
+        Key: { pk: '9007199254740993' },
+      }),
+    );
+    expect(item.Item?.name).toBe('big');
+  });
+
   it('refuses an event from a topic no pipeline reads, naming the topic', async () => {
     const event = {
       eventSource: 'aws:kafka',
