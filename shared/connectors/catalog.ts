@@ -264,7 +264,7 @@ const CDC_ADAPTERS: readonly ConnectorDoc[] = [
     kind: 'cdc',
     type: 'debezium',
     summary:
-      'Debezium-style envelope `{before, after, op: c|u|d|r, source: {lsn or pos, ts_ms, ...}, ts_ms}` as the event detail (from Debezium Server, EventBridge Pipes, Kafka/MSK). `op: d` is a delete; the source position orders changes, so a late event never overwrites a newer one. Values are decoded by the JSON converter\'s schema (or `source.debezium.fields`); unavailable (TOAST) fields keep the stored value; tombstones, heartbeats and transaction events are counted and ignored; truncates follow `source.truncate`; flattened `ExtractNewRecordState` records are accepted. Connector settings to use: [debezium.md](debezium.md).',
+      "Debezium-style envelope `{before, after, op: c|u|d|r, source: {lsn or pos, ts_ms, ...}, ts_ms}` as the event detail (from Debezium Server, EventBridge Pipes, Kafka/MSK). `op: d` is a delete; the source position orders changes, so a late event never overwrites a newer one. Values are decoded by the JSON converter's schema (or `source.debezium.fields`); unavailable (TOAST) fields keep the stored value; tombstones, heartbeats and transaction events are counted and ignored; truncates follow `source.truncate`; flattened `ExtractNewRecordState` records are accepted. Connector settings to use: [debezium.md](debezium.md).",
     fields: CDC_FIELDS,
     example: {
       source: { type: 'cdc', format: 'debezium', key: ['sku'] },
