@@ -255,10 +255,22 @@ export interface RowDecoding {
   readonly settings: DebeziumSettings;
 }
 
+const formsByPlaceholder = new Map<string, ReadonlySet<string>>();
+
 /** The placeholder as Debezium sends it in a text, a base64 bytes or a hex bytes column. */
 export function placeholderForms(placeholder: string): ReadonlySet<string> {
-  const bytes = Buffer.from(placeholder, 'utf8');
-  return new Set([placeholder, bytes.toString('base64'), bytes.toString('base64url'), bytes.toString('hex')]);
+  let forms = formsByPlaceholder.get(placeholder);
+  if (!forms) {
+    const bytes = Buffer.from(placeholder, 'utf8');
+    forms = new Set([
+      placeholder,
+      bytes.toString('base64'),
+      bytes.toString('base64url'),
+      bytes.toString('hex'),
+    ]);
+    formsByPlaceholder.set(placeholder, forms);
+  }
+  return forms;
 }
 
 /** True for a field value that is the unavailable-value placeholder in any of its forms (alone in an array too). */

@@ -282,6 +282,45 @@ describe('Debezium values', () => {
     expect(data).toMatchObject({ seen: '2023-11-14T22:13:20.123Z', at: '01:02:03.004' });
   });
 
+  it('reads every time in microseconds under time.precision.mode adaptive_time_microseconds', () => {
+    // Prepare
+    const text = createEvent({ at: { schema: { type: 'int64' }, wire: 3723004005 } }, false);
+
+    // Act
+    const data = dataOf(
+      text,
+      options({ timePrecisionMode: 'adaptive_time_microseconds', fields: { at: 'time(3)' } }),
+    );
+
+    // Assess
+    expect(data.at).toBe('01:02:03.004005');
+  });
+
+  it('recognizes a placeholder the connector was configured with, in its bytes forms too', () => {
+    // Prepare
+    const bytes = Buffer.from('<toasted>');
+    const text = createEvent(
+      {
+        blob: { schema: { type: 'bytes' }, wire: bytes.toString('base64') },
+        hexBlob: { schema: { type: 'string' }, wire: bytes.toString('hex') },
+      },
+      true,
+    );
+
+    // Act
+    const data = dataOf(
+      text,
+      options({
+        unavailableValuePlaceholder: '<toasted>',
+        binaryHandlingMode: 'hex',
+        fields: { hexBlob: 'bytea' },
+      }),
+    );
+
+    // Assess
+    expect(data).toMatchObject({ blob: '<toasted>', hexBlob: '<toasted>' });
+  });
+
   it('stores bytes as base64 whatever binary.handling.mode sent', () => {
     // Prepare
     const hex = createEvent({ photo: { schema: { type: 'string' }, wire: 'deadbeef' } }, true);
