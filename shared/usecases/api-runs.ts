@@ -174,7 +174,14 @@ export async function getRun(ctx: RouteContext): Promise<ManagementResponse> {
   if (run.status === 'running' || cost === null) {
     const totals = await ctx.deps.state.ledger.totals(keys.ledgerScopeOfRun(runId));
     if (run.status === 'running' && totals.messages > 0) {
-      const { messages: _m, pendingMessages: pending, excludedKeys: _x, ...live } = totals;
+      const {
+        messages: _m,
+        pendingMessages: pending,
+        excludedKeys: _x,
+        ignored: _i,
+        unavailableFields: _u,
+        ...live
+      } = totals;
       counts = live;
       pendingMessages = pending;
     }
