@@ -35,6 +35,15 @@ export const stateTableName = (stage: string) => resourceName(stage, CORE, 'stat
 export const idempotencyTableName = (stage: string) => resourceName(stage, CORE, 'idempotency');
 export const eventBusName = (stage: string) => resourceName(stage, CORE, 'bus');
 
+/** The pipeline a run state machine belongs to, from its ARN (`...:stateMachine:esync-<stage>-<pipeline>-sm`). */
+export function pipelineOfStateMachineArn(arn: string, stage: string): string {
+  const name = arn.slice(arn.lastIndexOf(':') + 1);
+  const prefix = `esync-${stage}-`;
+  if (!name.startsWith(prefix) || !name.endsWith('-sm'))
+    throw new RangeError(`state machine "${name}" is not an ESync run state machine of stage ${stage}`);
+  return name.slice(prefix.length, -'-sm'.length);
+}
+
 /** The pipeline a load queue belongs to, from the queue's ARN (`...:esync-<stage>-<pipeline>-load`). */
 export function pipelineOfLoadQueueArn(arn: string, stage: string): string {
   const name = arn.slice(arn.lastIndexOf(':') + 1);

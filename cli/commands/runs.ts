@@ -1,3 +1,4 @@
+import { RUN_STATUSES, type RunStatus } from '../../shared/state/runs.ts';
 import { apiPath, ManagementClient, parseCommandArgs, runManagementCommand } from '../api-client.ts';
 import { formatCount, formatDuration, formatMoney, formatTime, keyValues, table } from '../format.ts';
 import type { Command } from '../io.ts';
@@ -31,7 +32,7 @@ export interface PhaseView {
 export interface RunView {
   readonly runId: string;
   readonly pipeline: string;
-  readonly status: 'running' | 'succeeded' | 'failed';
+  readonly status: RunStatus;
   readonly trigger: string;
   readonly requestedBy: string | null;
   readonly executionArn: string | null;
@@ -140,8 +141,6 @@ export function formatRunReport(run: RunView): string {
   return parts.join('\n');
 }
 
-const RUN_STATUSES = ['running', 'succeeded', 'failed'];
-
 function parseLimit(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
@@ -159,7 +158,7 @@ async function list(argv: string[], io: Parameters<Command>[1]): Promise<number>
   });
   if (positionals.length > 0)
     throw new UsageError(`runs list takes no arguments, got "${positionals.join(' ')}"`);
-  if (values.status !== undefined && !RUN_STATUSES.includes(values.status))
+  if (values.status !== undefined && !(RUN_STATUSES as readonly string[]).includes(values.status))
     throw new UsageError(`--status must be one of ${RUN_STATUSES.join(', ')}, got "${values.status}"`);
   const limit = parseLimit(values.limit);
   const client = await ManagementClient.connect(values, io);

@@ -19,6 +19,27 @@ export interface CdcRouteProps {
   readonly encryptionKey: EncryptionKey;
 }
 
+/** The dead-letter queue of a rule's target: encrypted with the stage key, TLS only. */
+export function ruleTargetDeadLetterQueue(
+  scope: Construct,
+  queueName: string,
+  key: EncryptionKey,
+): sqs.Queue {
+  const queue = new sqs.Queue(scope, 'DeadLetterQueue', {
+    queueName,
+    encryption: sqs.QueueEncryption.KMS,
+    encryptionMasterKey: key.key,
+    enforceSSL: true,
+    retentionPeriod: QUEUE_RETENTION,
+  });
+  Validations.of(queue).acknowledge({
+    id: 'AwsSolutions-SQS3',
+    reason:
+      'This queue is the dead-letter queue of the EventBridge rule target (DeadLetterConfig), not of another queue.',
+  });
+  return queue;
+}
+
 /**
  * Routes a pipeline's change events from the ESync bus to its load queue. An event EventBridge
  * cannot deliver (after its retries) lands in the route's own DLQ instead of being dropped.
@@ -33,18 +54,7 @@ export class CdcRoute extends Construct {
 
   constructor(scope: Construct, id: string, props: CdcRouteProps) {
     super(scope, id);
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
-      queueName: props.deadLetterQueueName,
-      encryption: sqs.QueueEncryption.KMS,
-      encryptionMasterKey: props.encryptionKey.key,
-      enforceSSL: true,
-      retentionPeriod: QUEUE_RETENTION,
-    });
-    Validations.of(this.deadLetterQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason:
-        'This queue is the dead-letter queue of the EventBridge rule target (DeadLetterConfig), not of another queue.',
-    });
+    this.deadLetterQueue = ruleTargetDeadLetterQueue(this, props.deadLetterQueueName, props.encryptionKey);
 
     this.rule = new events.CfnRule(this, 'Rule', {
       name: props.ruleName,

@@ -84,6 +84,11 @@ export const SHARED_FUNCTION_SETTINGS: Readonly<Record<SharedFunctionName, Funct
     timeout: Duration.seconds(30),
     memorySize: 256,
   },
+  'run-ended': {
+    description: 'RunEnded: end a run on its record when its execution ends',
+    timeout: Duration.seconds(30),
+    memorySize: 256,
+  },
   webhook: {
     description: 'Webhook: verify, deduplicate, enqueue',
     timeout: Duration.seconds(15),

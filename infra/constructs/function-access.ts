@@ -67,6 +67,7 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     objects: { list: true, get: ['reports/'], put: ['reports/'], delete: ['claim-check/', 'manifests/'] },
   },
   'record-failure': { putEvents: true, objects: { put: ['reports/'] } },
+  'run-ended': { putEvents: true },
   webhook: {
     sendToQueues: true,
     idempotency: true,

@@ -30,13 +30,23 @@ export interface EventBridgeQueueTarget {
   readonly messageGroupId?: string;
 }
 
+/** A Lambda function target of a rule, invoked with the event as EventBridge's asynchronous invoke does. */
+export interface EventBridgeFunctionTarget {
+  readonly functionName: string;
+  readonly invoke: (event: EventEnvelope) => Promise<unknown>;
+  /** The target's dead-letter queue, for events that cannot be delivered. */
+  readonly dlqUrl?: string;
+}
+
+export type EventBridgeTarget = EventBridgeQueueTarget | EventBridgeFunctionTarget;
+
 /** A rule on one of the local buses. */
 export interface EventBridgeRule {
   readonly name: string;
   readonly eventBusName: string;
   /** The event pattern, as an object (validated at start). */
   readonly pattern: unknown;
-  readonly targets: readonly EventBridgeQueueTarget[];
+  readonly targets: readonly EventBridgeTarget[];
 }
 
 export interface EventBridgeServerOptions {
@@ -76,7 +86,8 @@ export interface EventEnvelope {
 export interface DeliveryRecord {
   readonly rule: string;
   readonly eventBusName: string;
-  readonly queueUrl: string;
+  /** The queue URL or the function name of the target. */
+  readonly target: string;
   /** `delivered` to the queue, `dead-lettered` to the target's DLQ, or `failed` (lost, and logged). */
   readonly outcome: 'delivered' | 'dead-lettered' | 'failed';
   readonly attempts: number;
@@ -84,10 +95,20 @@ export interface DeliveryRecord {
   readonly error?: string;
 }
 
+/** An event an AWS service sends to the default bus (`aws.*` sources, which PutEvents refuses). */
+export interface ServiceEvent {
+  readonly source: string;
+  readonly detailType: string;
+  readonly detail: Record<string, unknown>;
+  readonly resources: readonly string[];
+}
+
 /** A running local EventBridge. */
 export interface EventBridgeServer extends LocalServer {
   /** The most recent deliveries, oldest first. */
   events(): readonly DeliveryRecord[];
+  /** Sends an AWS service's event through the default bus's rules; resolves once delivered. */
+  publishServiceEvent(event: ServiceEvent): Promise<void>;
 }
 
 /** PutEvents limits documented by AWS. */
@@ -195,22 +216,27 @@ export async function startEventBridgeServer(options: EventBridgeServerOptions):
       }),
     );
 
-  async function deliver(
-    rule: CompiledRule,
-    target: EventBridgeQueueTarget,
-    event: EventEnvelope,
-  ): Promise<void> {
+  const targetName = (target: EventBridgeTarget) =>
+    'invoke' in target ? target.functionName : target.queueUrl;
+  const targetArn = (target: EventBridgeTarget) =>
+    'invoke' in target
+      ? `arn:aws:lambda:${region}:${accountId}:function:${target.functionName}`
+      : queueArn(target.queueUrl, region, accountId);
+  const deliverOnce = (target: EventBridgeTarget, event: EventEnvelope, body: string) =>
+    'invoke' in target ? target.invoke(event) : send(target.queueUrl, body, target.messageGroupId);
+
+  async function deliver(rule: CompiledRule, target: EventBridgeTarget, event: EventEnvelope): Promise<void> {
     const body = JSON.stringify(event);
     let lastError: unknown;
     let attempt = 0;
     while (attempt < attempts) {
       attempt++;
       try {
-        await send(target.queueUrl, body, target.messageGroupId);
+        await deliverOnce(target, event, body);
         record({
           rule: rule.name,
           eventBusName: rule.eventBusName,
-          queueUrl: target.queueUrl,
+          target: targetName(target),
           outcome: 'delivered',
           attempts: attempt,
           event,
@@ -219,7 +245,8 @@ export async function startEventBridgeServer(options: EventBridgeServerOptions):
       } catch (error) {
         lastError = error;
         // EventBridge retries only what may pass later; a missing queue goes to the DLQ at once.
-        if (!isRetryable(error)) break;
+        // A function's own error is retried (Lambda's asynchronous invoke retries it too).
+        if (!('invoke' in target) && !isRetryable(error)) break;
         if (attempt < attempts) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
       }
     }
@@ -227,7 +254,7 @@ export async function startEventBridgeServer(options: EventBridgeServerOptions):
     const base = {
       rule: rule.name,
       eventBusName: rule.eventBusName,
-      queueUrl: target.queueUrl,
+      target: targetName(target),
       attempts: attempt,
       event,
     };
@@ -236,7 +263,7 @@ export async function startEventBridgeServer(options: EventBridgeServerOptions):
       try {
         await send(target.dlqUrl, body, undefined, {
           RULE_ARN: text(rule.arn),
-          TARGET_ARN: text(queueArn(target.queueUrl, region, accountId)),
+          TARGET_ARN: text(targetArn(target)),
           ERROR_CODE: text(errorCode),
           ERROR_MESSAGE: text(message.slice(0, 1024) || errorCode),
           EXHAUSTED_RETRY_CONDITION: text('MaximumRetryAttempts'),
@@ -306,6 +333,13 @@ export async function startEventBridgeServer(options: EventBridgeServerOptions):
     return { result: { EventId: event.id }, event, bus };
   }
 
+  async function route(bus: string, event: EventEnvelope): Promise<void> {
+    for (const rule of rules) {
+      if (rule.eventBusName !== bus || !rule.matches(event)) continue;
+      for (const target of rule.targets) await deliver(rule, target, event);
+    }
+  }
+
   async function putEvents(input: Record<string, unknown>) {
     const entries = input.Entries;
     if (!Array.isArray(entries) || entries.length === 0 || entries.length > MAX_ENTRIES)
@@ -326,11 +360,7 @@ export async function startEventBridgeServer(options: EventBridgeServerOptions):
     for (const entry of entries) {
       const { result, event, bus } = buildEvent(entry);
       results.push(result);
-      if (!event) continue;
-      for (const rule of rules) {
-        if (rule.eventBusName !== bus || !rule.matches(event)) continue;
-        for (const target of rule.targets) await deliver(rule, target, event);
-      }
+      if (event && bus) await route(bus, event);
     }
     return { FailedEntryCount: results.filter((r) => 'ErrorCode' in r).length, Entries: results };
   }
@@ -371,11 +401,13 @@ export async function startEventBridgeServer(options: EventBridgeServerOptions):
         return {
           Targets: rule.targets.map((target, i) => ({
             Id: `Target${i}`,
-            Arn: queueArn(target.queueUrl, region, accountId),
+            Arn: targetArn(target),
             ...(target.dlqUrl
               ? { DeadLetterConfig: { Arn: queueArn(target.dlqUrl, region, accountId) } }
               : {}),
-            ...(target.messageGroupId ? { SqsParameters: { MessageGroupId: target.messageGroupId } } : {}),
+            ...('messageGroupId' in target && target.messageGroupId
+              ? { SqsParameters: { MessageGroupId: target.messageGroupId } }
+              : {}),
           })),
         };
       },
@@ -409,5 +441,17 @@ export async function startEventBridgeServer(options: EventBridgeServerOptions):
       },
     },
   });
-  return { ...server, events: () => [...log] };
+  const publishServiceEvent = (event: ServiceEvent) =>
+    route('default', {
+      version: '0',
+      id: randomUUID(),
+      'detail-type': event.detailType,
+      source: event.source,
+      account: accountId,
+      time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      region,
+      resources: [...event.resources],
+      detail: event.detail,
+    });
+  return { ...server, events: () => [...log], publishServiceEvent };
 }

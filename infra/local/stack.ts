@@ -21,8 +21,13 @@ import {
 import { serializeCatalog } from '../../shared/pipeline/catalog.ts';
 import { formatProblem, loadPipelineFiles } from '../../shared/pipeline/load.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
+import { EXECUTION_STATUS_CHANGE } from '../../shared/usecases/contracts.ts';
 import type { LocalLogger } from './aws-json-server.ts';
-import { type EventBridgeServer, startEventBridgeServer } from './eventbridge-server.ts';
+import {
+  type EventBridgeServer,
+  type EventBridgeTarget,
+  startEventBridgeServer,
+} from './eventbridge-server.ts';
 import { type HttpGateway, type HttpRoute, startHttpGateway } from './http-gateway.ts';
 import { LambdaRuntime } from './lambda-runtime.ts';
 import { provisionResources } from './provision.ts';
@@ -356,20 +361,30 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     stops.push({ what: 'the secrets server', stop: () => secrets.stop() });
 
+    // Function targets need the runtime, which is created after the bus: they reach it through this.
+    let invokeFunction: (name: string, event: unknown) => Promise<unknown> = async () => {
+      throw new ConfigError('the local functions are not running yet');
+    };
     const rules = resources.eventRules
       .filter((rule) => rule.enabled)
       .map((rule) => ({
         name: rule.name,
         eventBusName: rule.eventBusName,
         pattern: rule.pattern,
-        targets: rule.targets.flatMap((target) => {
-          if (target.kind !== 'sqs') {
-            notes.push(`rule ${rule.name}: only SQS targets are emulated; its other targets receive nothing`);
+        targets: rule.targets.flatMap((target): EventBridgeTarget[] => {
+          if (target.kind !== 'sqs' && target.kind !== 'lambda') {
+            notes.push(
+              `rule ${rule.name}: only SQS and Lambda targets are emulated; its other targets receive nothing`,
+            );
             return [];
           }
-          const queueUrl = provisioned.queueUrls[target.queueName] ?? '';
           const dlqUrl = target.deadLetterQueueName && provisioned.queueUrls[target.deadLetterQueueName];
-          return [{ queueUrl, ...(dlqUrl && { dlqUrl }) }];
+          if (target.kind === 'lambda') {
+            const { functionName } = target;
+            const invoke = (event: unknown) => invokeFunction(functionName, event);
+            return [{ functionName, invoke, ...(dlqUrl && { dlqUrl }) }];
+          }
+          return [{ queueUrl: provisioned.queueUrls[target.queueName] ?? '', ...(dlqUrl && { dlqUrl }) }];
         }),
       }));
     const eventBridge = await startEventBridgeServer({
@@ -393,6 +408,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       region: LOCAL_REGION,
       log,
     });
+    invokeFunction = (name, event) => lambda.invoke(name, event);
     stops.push({
       what: 'the running functions',
       stop: () =>
@@ -413,6 +429,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...(options.dataDir && { dataDir: path.join(options.dataDir, 'stepfunctions') }),
       region: LOCAL_REGION,
       log,
+      onStatusChange: (detail) =>
+        eventBridge.publishServiceEvent({
+          source: 'aws.states',
+          detailType: EXECUTION_STATUS_CHANGE,
+          detail: { ...detail },
+          resources: [detail.executionArn],
+        }),
     });
     stops.push({ what: 'the state machines', stop: () => stepFunctions.stop() });
 
@@ -551,6 +574,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       });
     }
 
+    await stepFunctions.announceInterrupted();
     log(`local stack ready: API ${gateway.url}, ${pipelines.length} pipelines`);
     let stopped: Promise<void> | undefined;
     return {

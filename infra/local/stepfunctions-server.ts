@@ -55,6 +55,27 @@ export interface StepFunctionsServerOptions {
   readonly region?: string;
   /** @default - no logging */
   readonly log?: (line: string) => void;
+  /**
+   * Told of every status change of an execution, as Step Functions sends it to EventBridge
+   * (`Step Functions Execution Status Change`); awaited before stop() resolves.
+   * @default - nobody
+   */
+  readonly onStatusChange?: (event: ExecutionStatusChange) => Promise<void>;
+}
+
+/** The detail of a `Step Functions Execution Status Change` event. */
+export interface ExecutionStatusChange {
+  readonly executionArn: string;
+  readonly stateMachineArn: string;
+  readonly name: string;
+  readonly status: ExecutionStatus;
+  /** Epoch milliseconds. */
+  readonly startDate: number;
+  readonly stopDate: number | null;
+  readonly input: string;
+  readonly output: string | null;
+  readonly error: string | null;
+  readonly cause: string | null;
 }
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
@@ -100,6 +121,11 @@ export interface StepFunctionsServer {
   execution(executionArn: string): ExecutionRecord | undefined;
   /** Resolves with the execution once it has stopped running. */
   whenDone(executionArn: string): Promise<ExecutionRecord>;
+  /**
+   * Tells `onStatusChange` of the executions that a previous process left running (it died
+   * with them): they are aborted now, as Step Functions would report a stopped execution.
+   */
+  announceInterrupted(): Promise<void>;
   /** Aborts running executions, saves the histories and closes the server. */
   stop(): Promise<void>;
 }
@@ -169,16 +195,33 @@ export async function startStepFunctionsServer(
 
   const executions = new Map<string, LiveExecution>();
   const historyDir = options.dataDir && path.join(options.dataDir, 'executions');
+  const interrupted: ExecutionRecord[] = [];
   if (historyDir) {
     mkdirSync(historyDir, { recursive: true });
-    for (const record of loadExecutions(historyDir))
+    for (const { record, wasRunning } of loadExecutions(historyDir)) {
       executions.set(record.executionArn, { record, done: Promise.resolve(), abort: () => {} });
+      if (wasRunning) interrupted.push(record);
+    }
   }
   const save = (record: ExecutionRecord) => {
     if (!historyDir) return;
     const file = path.join(historyDir, `${encodeURIComponent(record.executionArn)}.json`);
     writeFileSync(`${file}.tmp`, JSON.stringify(record));
     renameSync(`${file}.tmp`, file);
+  };
+  const notifications = new Set<Promise<void>>();
+  const notify = (record: ExecutionRecord): Promise<void> => {
+    if (!options.onStatusChange) return Promise.resolve();
+    const sent = options
+      .onStatusChange(statusChange(record))
+      .catch((error: unknown) =>
+        log(
+          `error: the status change of ${record.executionArn} was not delivered: ${(error as Error).message}`,
+        ),
+      )
+      .finally(() => notifications.delete(sent));
+    notifications.add(sent);
+    return sent;
   };
 
   function startExecution(machine: CompiledMachine, name: string, input: string): LiveExecution {
@@ -193,6 +236,9 @@ export async function startStepFunctionsServer(
       events: [],
     };
     const history = new HistoryRecorder(record);
+    // Kept from the start, so an execution that dies with the process is known at restart.
+    save(record);
+    void notify(record);
     const itemStore: Record<string, Json> = {};
     const context = {
       Execution: {
@@ -230,7 +276,6 @@ export async function startStepFunctionsServer(
       },
       context,
     });
-    let abortReason: { error?: string; cause?: string } | undefined;
     const consumeEvents = (async () => {
       let saved = 0;
       for await (const event of run.eventLogs) {
@@ -250,8 +295,6 @@ export async function startStepFunctionsServer(
       } catch (error) {
         if (error instanceof ExecutionAbortedError) {
           record.status = 'ABORTED';
-          if (abortReason?.error) record.error = abortReason.error;
-          if (abortReason?.cause) record.cause = abortReason.cause;
         } else if (error instanceof ExecutionTimeoutError) {
           record.status = 'TIMED_OUT';
           record.error = 'States.Timeout';
@@ -267,12 +310,15 @@ export async function startStepFunctionsServer(
       history.finish();
       save(record);
       log(`sfn: ${machine.name}/${name} ${record.status}${record.error ? ` (${record.error})` : ''}`);
+      await notify(record);
     })();
     return {
       record,
       done,
       abort: (error, cause) => {
-        abortReason = { ...(error !== undefined && { error }), ...(cause !== undefined && { cause }) };
+        // Set before the interpreter reports the abort, so its history event carries them.
+        if (error !== undefined) record.error = error;
+        if (cause !== undefined) record.cause = cause;
         run.abort();
       },
     };
@@ -386,11 +432,18 @@ export async function startStepFunctionsServer(
       await live.done;
       return live.record;
     },
+    async announceInterrupted() {
+      for (const record of interrupted.splice(0)) {
+        await notify(record);
+        save(record);
+      }
+    },
     stop() {
       stopped ??= (async () => {
         const running = [...executions.values()].filter((e) => e.record.status === 'RUNNING');
         for (const live of running) live.abort('States.Aborted', 'the local stack stopped');
         await Promise.all(running.map((e) => e.done));
+        await Promise.all(notifications);
         await closeServer(server);
       })();
       return stopped;
@@ -837,6 +890,8 @@ const TYPE_PREFIX: Record<string, string> = {
 };
 
 /** Turns the interpreter's events and the task bindings' events into the service's history events. */
+const TERMINAL_EVENT = /^Execution(Succeeded|Failed|Aborted|TimedOut)$/;
+
 class HistoryRecorder {
   readonly #record: ExecutionRecord;
   constructor(record: ExecutionRecord) {
@@ -845,6 +900,8 @@ class HistoryRecorder {
 
   #push(type: string, details: Record<string, unknown>, timestamp = Date.now()): void {
     const events = this.#record.events;
+    // A task still running when its execution was stopped ends after it: its end is not recorded.
+    if (TERMINAL_EVENT.test(events.at(-1)?.type ?? '')) return;
     const id = events.length + 1;
     events.push({ id, previousEventId: id - 1, timestamp, type, ...details });
   }
@@ -890,7 +947,7 @@ class HistoryRecorder {
         );
         return;
       case 'ExecutionAborted':
-        this.#push('ExecutionAborted', { executionAbortedEventDetails: {} }, at);
+        this.#push('ExecutionAborted', { executionAbortedEventDetails: this.#abortDetails() }, at);
         return;
       case 'ExecutionTimeout':
         this.#push('ExecutionTimedOut', { executionTimedOutEventDetails: { error: 'States.Timeout' } }, at);
@@ -955,18 +1012,18 @@ class HistoryRecorder {
     }
   }
 
+  #abortDetails(): Record<string, string> {
+    const { error, cause } = this.#record;
+    return { ...(error !== undefined && { error }), ...(cause !== undefined && { cause }) };
+  }
+
   /** Closes the history of a stopped execution that the interpreter left unterminated. */
   finish(): void {
     const record = this.#record;
     const last = record.events.at(-1)?.type;
-    if (last && /^Execution(Succeeded|Failed|Aborted|TimedOut)$/.test(last)) return;
+    if (last && TERMINAL_EVENT.test(last)) return;
     if (record.status === 'ABORTED')
-      this.#push('ExecutionAborted', {
-        executionAbortedEventDetails: {
-          ...(record.error !== undefined && { error: record.error }),
-          ...(record.cause !== undefined && { cause: record.cause }),
-        },
-      });
+      this.#push('ExecutionAborted', { executionAbortedEventDetails: this.#abortDetails() });
   }
 }
 
@@ -1107,19 +1164,39 @@ async function handleRequest(
   }
 }
 
-function loadExecutions(dir: string): ExecutionRecord[] {
-  const records: ExecutionRecord[] = [];
+/** The detail of the status change event of an execution as it stands. */
+function statusChange(r: ExecutionRecord): ExecutionStatusChange {
+  return {
+    executionArn: r.executionArn,
+    stateMachineArn: r.stateMachineArn,
+    name: r.name,
+    status: r.status,
+    startDate: r.startDate,
+    stopDate: r.stopDate ?? null,
+    input: r.input,
+    output: r.output ?? null,
+    error: r.error ?? null,
+    cause: r.cause ?? null,
+  };
+}
+
+/**
+ * The kept executions. One still RUNNING was cut by a stop or a crash of the process and cannot
+ * resume in process: it is reported as aborted, and flagged so its end can be announced.
+ */
+function loadExecutions(dir: string): Array<{ record: ExecutionRecord; wasRunning: boolean }> {
+  const records: Array<{ record: ExecutionRecord; wasRunning: boolean }> = [];
   for (const file of readdirSync(dir)) {
     if (!file.endsWith('.json')) continue;
     const record = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as ExecutionRecord;
-    if (record.status === 'RUNNING') {
-      // An execution cut by a stop cannot resume in process: it is reported as aborted.
+    const wasRunning = record.status === 'RUNNING';
+    if (wasRunning) {
       record.status = 'ABORTED';
       record.error = 'States.Aborted';
       record.cause = 'the local stack stopped while the execution was running';
       record.stopDate = record.stopDate ?? Date.now();
     }
-    records.push(record);
+    records.push({ record, wasRunning });
   }
   return records;
 }

@@ -92,6 +92,7 @@ export interface StateMachineSpec {
 export type RuleTarget =
   | { readonly kind: 'sqs'; readonly queueName: string; readonly deadLetterQueueName?: string }
   | { readonly kind: 'stateMachine'; readonly stateMachineName: string; readonly input?: string }
+  | { readonly kind: 'lambda'; readonly functionName: string; readonly deadLetterQueueName?: string }
   | { readonly kind: 'other'; readonly arn: string };
 
 export interface EventRuleSpec {
@@ -595,12 +596,18 @@ export function extractLocalResources(template: CfnTemplate, placement: LocalPla
       pattern,
       enabled,
       targets: targets.map((target): RuleTarget => {
+        const dlq = (target.DeadLetterConfig as { Arn?: unknown } | undefined)?.Arn;
+        const dlqName = dlq === undefined ? undefined : queueName(dlq);
         const queue = queueName(target.Arn);
-        if (queue) {
-          const dlq = (target.DeadLetterConfig as { Arn?: unknown } | undefined)?.Arn;
-          const dlqName = dlq === undefined ? undefined : queueName(dlq);
-          return { kind: 'sqs', queueName: queue, ...(dlqName && { deadLetterQueueName: dlqName }) };
-        }
+        if (queue) return { kind: 'sqs', queueName: queue, ...(dlqName && { deadLetterQueueName: dlqName }) };
+        const fnId = referencedId(target.Arn);
+        const fn = fnId ? functionById.get(fnId) : functionByArn.get(String(r.resolve(target.Arn)));
+        if (fn)
+          return {
+            kind: 'lambda',
+            functionName: fn.functionName,
+            ...(dlqName && { deadLetterQueueName: dlqName }),
+          };
         const sm = stateMachineName(target.Arn);
         if (sm)
           return {

@@ -16,6 +16,7 @@ import { CoreFunctions, type CoreResources, pascalCase } from '../constructs/cor
 import { EncryptionKey } from '../constructs/encryption-key.ts';
 import { EventBus } from '../constructs/event-bus.ts';
 import { HttpApi } from '../constructs/http-api.ts';
+import { RunEndRoute } from '../constructs/run-end-route.ts';
 import { Storage } from '../constructs/storage.ts';
 import { SyncPipeline } from '../constructs/sync-pipeline.ts';
 import { stageSettings } from '../stage.ts';
@@ -128,6 +129,14 @@ export class EsyncStack extends Stack {
       new CfnOutput(this, `LoadQueueUrl${id}`, { value: built.queues.loadQueue.queueUrl });
     }
     this.pipelines = pipelines;
+    if (pipelines.size > 0)
+      new RunEndRoute(this, 'RunEnds', {
+        ruleName: core('run-ends'),
+        deadLetterQueueName: core('run-ends-dlq'),
+        stateMachines: [...pipelines.values()].map((p) => p.syncStateMachine.stateMachine),
+        handler: functions.functions['run-ended'],
+        encryptionKey: key,
+      });
 
     new CfnOutput(this, 'ApiUrl', {
       value: api.url,

@@ -33,6 +33,12 @@ export interface LedgerTotals extends RunCounts {
   readonly excludedKeys: readonly string[];
 }
 
+/** A run's counts from its ledger totals. */
+export function runCountsOf(totals: LedgerTotals): RunCounts {
+  const { extracted, loaded, skipped, conflicts, quarantined, deadLettered } = totals;
+  return { extracted, loaded, skipped, conflicts, quarantined, deadLettered };
+}
+
 /**
  * The message ledger makes a run's counters exact under at-least-once delivery. Extract
  * registers each message (state `sent`, its record count) before sending it; Load completes

@@ -10,7 +10,12 @@ import { expiresAt, keys } from './keys.ts';
 
 export const PHASES = ['Discover', 'Plan', 'Execute', 'AwaitLoad', 'Verify', 'Cleanup'] as const;
 export type Phase = (typeof PHASES)[number];
-export type RunStatus = 'running' | 'succeeded' | 'failed';
+/**
+ * `aborted` and `timed-out` come from the execution's own end (stopped, or past the state
+ * machine's timeout), recorded from its Step Functions status change event.
+ */
+export const RUN_STATUSES = ['running', 'succeeded', 'failed', 'aborted', 'timed-out'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
 
 /** How every extracted record was accounted for. */
 export interface RunCounts {
@@ -145,6 +150,39 @@ export class RunRepository {
         ConditionExpression: 'attribute_exists(pk)',
       }),
     );
+  }
+
+  /**
+   * Ends a run that is still `running` with the fields given; false when it had already ended
+   * (its own Cleanup or RecordFailure got there first).
+   */
+  async endIfRunning(
+    runId: string,
+    fields: Pick<RunRecord, 'status' | 'endedAt' | 'counts'> & Pick<Partial<RunRecord>, 'failure' | 'phases'>,
+  ): Promise<boolean> {
+    const entries = Object.entries(fields).filter(([, v]) => v !== undefined);
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: keys.run(runId),
+          UpdateExpression: `SET ${entries.map((_, i) => `#f${i} = :v${i}`).join(', ')}`,
+          ExpressionAttributeNames: {
+            ...Object.fromEntries(entries.map(([k], i) => [`#f${i}`, k])),
+            '#s': 'status',
+          },
+          ExpressionAttributeValues: {
+            ...Object.fromEntries(entries.map(([, v], i) => [`:v${i}`, v])),
+            ':running': 'running',
+          },
+          ConditionExpression: '#s = :running',
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
   }
 
   /** Records a phase's start or end. */

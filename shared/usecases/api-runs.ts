@@ -9,12 +9,10 @@ import * as z from 'zod';
 import { stateMachineArn } from '../config.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { keys } from '../state/keys.ts';
-import { PHASES, type RunCounts, type RunRecord, type RunStatus } from '../state/runs.ts';
+import { PHASES, RUN_STATUSES, type RunCounts, type RunRecord, type RunStatus } from '../state/runs.ts';
 import { audit, awsErrorName, type ManagementResponse, parseInput, type RouteContext } from './api-common.ts';
 import { runCostEstimate } from './cleanup.ts';
 import type { Deps } from './deps.ts';
-
-const RUN_STATUSES = ['running', 'succeeded', 'failed'] as const satisfies readonly RunStatus[];
 
 /**
  * A new run id: `<pipeline>-<UTC yyyymmddThhmmssZ>-<6 base36>`. It is also the execution name
@@ -314,6 +312,27 @@ function summarizeEvent(event: RawHistoryEvent): HistoryEvent {
   };
 }
 
+/** One page of an execution's history; a history Step Functions no longer keeps is a 404. */
+async function readHistoryPage(
+  deps: Deps,
+  runId: string,
+  executionArn: string,
+  nextToken: string | undefined,
+) {
+  try {
+    return await deps.clients.sfn.send(
+      new GetExecutionHistoryCommand({ executionArn, maxResults: 1000, nextToken }),
+    );
+  } catch (error) {
+    if (awsErrorName(error) === 'ExecutionDoesNotExist')
+      throw new NotFoundError(
+        `the execution of run "${runId}" (${executionArn}) is no longer kept by Step Functions (histories are kept 90 days)`,
+        { cause: error },
+      );
+    throw error;
+  }
+}
+
 /**
  * `GET /runs/{id}/history`: the run's Step Functions execution history (states entered,
  * exited, failed, retried, with their inputs and outputs), read from Step Functions itself —
@@ -325,9 +344,7 @@ export async function getRunHistory(ctx: RouteContext): Promise<ManagementRespon
   const events: HistoryEvent[] = [];
   let nextToken: string | undefined;
   do {
-    const page = await ctx.deps.clients.sfn.send(
-      new GetExecutionHistoryCommand({ executionArn: run.executionArn, maxResults: 1000, nextToken }),
-    );
+    const page = await readHistoryPage(ctx.deps, run.runId, run.executionArn, nextToken);
     events.push(...(page.events ?? []).map(summarizeEvent));
     nextToken = page.nextToken;
   } while (nextToken && events.length < 10_000);

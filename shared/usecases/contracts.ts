@@ -94,6 +94,29 @@ export const recordFailureInputSchema = runRefSchema.extend({
   error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).passthrough(),
 });
 
+/** The `detail-type` of the events Step Functions sends to the default bus on each status change. */
+export const EXECUTION_STATUS_CHANGE = 'Step Functions Execution Status Change';
+
+/**
+ * The event Step Functions sends when an execution's status changes (fields we read; AWS adds
+ * input, output and their details).
+ */
+export const executionStatusEventSchema = z.object({
+  source: z.literal('aws.states'),
+  'detail-type': z.literal(EXECUTION_STATUS_CHANGE),
+  detail: z.object({
+    executionArn: z.string().min(1),
+    stateMachineArn: z.string().min(1),
+    name: z.string().min(1),
+    status: z.enum(['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED', 'PENDING_REDRIVE']),
+    startDate: z.number().nullish(),
+    stopDate: z.number().nullish(),
+    error: z.string().nullish(),
+    cause: z.string().nullish(),
+  }),
+});
+export type ExecutionStatusEvent = z.infer<typeof executionStatusEventSchema>;
+
 /** Task state names, which the local stack binds to in-process handlers. */
 export const TASK_STATES = {
   Discover: 'discover',
@@ -115,6 +138,7 @@ export const FUNCTION_NAMES = [
   'verify',
   'cleanup',
   'record-failure',
+  'run-ended',
   'webhook',
   'api',
 ] as const;

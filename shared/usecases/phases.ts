@@ -5,7 +5,7 @@ import type { ChangeWindow } from '../connectors/types.ts';
 import { windowStart } from '../domain/cursor.ts';
 import { ConnectorError, EsyncError } from '../errors.ts';
 import { keys } from '../state/keys.ts';
-import { accounted } from '../state/ledger.ts';
+import { accounted, runCountsOf } from '../state/ledger.ts';
 import type { Phase } from '../state/runs.ts';
 import type {
   awaitLoadOutputSchema,
@@ -156,14 +156,7 @@ export async function awaitLoad(
   const totals = await deps.state.ledger.totals(keys.ledgerScopeOfRun(input.runId));
   const run = await deps.state.runs.get(input.runId);
   const now = deps.now();
-  const counts = {
-    extracted: totals.extracted,
-    loaded: totals.loaded,
-    skipped: totals.skipped,
-    conflicts: totals.conflicts,
-    quarantined: totals.quarantined,
-    deadLettered: totals.deadLettered,
-  };
+  const counts = runCountsOf(totals);
   const done = totals.pendingMessages === 0;
   const progressed = accounted(counts) !== accounted(run.counts) || !run.phases.AwaitLoad;
   const since = progressed

@@ -7,26 +7,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../infra/local/servers.ts';
 import { ownedTargetTableName } from '../../shared/naming.ts';
 import { type CliProcess, jsonObjectLine, startCli } from '../support/e2e-process.ts';
-import { createProject, type E2eProject, REPO_ROOT } from '../support/e2e-stack.ts';
+import { createProject, type E2eProject, REPO_ROOT, s3OrdersPipeline } from '../support/e2e-stack.ts';
 
 const PIPELINE = 'shop-orders';
 
-// A pipeline that needs no database: JSON Lines files in the data bucket into a DynamoDB table.
-const PIPELINE_YAML = `
-name: ${PIPELINE}
-source:
-  type: s3
-  prefix: incoming/${PIPELINE}/
-  format: jsonl
-  key: [order_id]
-  cursor: []
-target:
-  type: dynamodb
-validation:
+const PIPELINE_YAML = s3OrdersPipeline(
+  PIPELINE,
+  `validation:
   - field: amount
     required: true
     type: number
-`;
+`,
+);
 
 const ORDERS = Array.from({ length: 50 }, (_, i) => ({
   order_id: `o-${String(i + 1).padStart(3, '0')}`,

@@ -22,6 +22,24 @@ export function examplePipeline(name: string): string {
   return readFileSync(path.join(REPO_ROOT, 'pipelines', `${name}.yaml`), 'utf8');
 }
 
+/**
+ * A pipeline that needs no database: JSON Lines files under `incoming/<name>/` of the data bucket
+ * into a DynamoDB table keyed by `order_id`. `more` is appended YAML (validation...).
+ */
+export function s3OrdersPipeline(name: string, more = ''): string {
+  return `
+name: ${name}
+source:
+  type: s3
+  prefix: incoming/${name}/
+  format: jsonl
+  key: [order_id]
+  cursor: []
+target:
+  type: dynamodb
+${more}`;
+}
+
 /** A throwaway project directory under the OS temp dir: `<root>/pipelines/<name>.yaml`. */
 export interface E2eProject {
   readonly root: string;

@@ -148,6 +148,13 @@ export async function startApiHarness(): Promise<ApiHarness> {
           startDate: Date.now() / 1000,
         };
       },
+      // No execution's history is kept here: as for a run whose history Step Functions dropped.
+      GetExecutionHistory: (input) => {
+        throw new AwsServiceError(
+          'ExecutionDoesNotExist',
+          `Execution Does Not Exist: '${String(input.executionArn)}'`,
+        );
+      },
     },
     logger: { warn() {}, error() {} },
   });

@@ -108,6 +108,25 @@ describe('runs', () => {
     expect(response.body.error).toMatch(/esync-dev-orphan-sync-sm .*is it deployed/);
   });
 
+  it('answers 404 naming the run when Step Functions no longer keeps its execution history', async () => {
+    // Prepare
+    const runId = 'users-sync-20250102T030405Z-gone00';
+    await h.deps.state.runs.create({
+      runId,
+      pipeline: 'users-sync',
+      trigger: 'schedule',
+      startedAt: '2025-01-02T03:04:05.000Z',
+      executionArn: `arn:aws:states:us-east-1:000000000000:execution:esync-dev-users-sync-sm:${runId}`,
+    });
+
+    // Act
+    const response = await call('GET', `/runs/${runId}/history`);
+
+    // Assess
+    expect(response.status).toBe(404);
+    expect(response.body.error).toMatch(new RegExp(`execution of run "${runId}" .* is no longer kept`));
+  });
+
   it('answers 404 for an unknown run id', async () => {
     const response = await call('GET', '/runs/users-sync-20990101T000000Z-zzzzzz');
 

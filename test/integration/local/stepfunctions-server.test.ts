@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LambdaRuntime } from '../../../infra/local/lambda-runtime.ts';
 import { LOCAL_CREDENTIALS, type LocalServers, startLocalServers } from '../../../infra/local/servers.ts';
 import {
+  type ExecutionStatusChange,
   NO_TASK_TIMEOUT_SECONDS,
   type StepFunctionsServer,
   startStepFunctionsServer,
@@ -304,8 +305,9 @@ describe('Step Functions emulator with a data dir', () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'esync-sfn-'));
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-  const start = () =>
+  const start = (onStatusChange?: (change: ExecutionStatusChange) => Promise<void>) =>
     startStepFunctionsServer({
+      ...(onStatusChange && { onStatusChange }),
       stateMachines: [
         { name: 'pipeline-like', definition: pipelineLikeDefinition },
         { name: 'timeout', definition: timeoutDefinition },
@@ -374,5 +376,46 @@ describe('Step Functions emulator with a data dir', () => {
       again.destroy();
       await second.stop();
     }
+  });
+
+  it('announces once, as aborted, an execution that was running when its process died', async () => {
+    // Prepare: the first server keeps running, as a killed process would never get to stop it
+    const first = await start();
+    const client = new SFNClient({
+      endpoint: first.endpoint,
+      region: 'us-east-1',
+      credentials: LOCAL_CREDENTIALS,
+    });
+    const cut = await client.send(
+      new StartExecutionCommand({
+        stateMachineArn: first.stateMachineArn('timeout'),
+        name: 'died',
+        input: '{}',
+      }),
+    );
+    client.destroy();
+    const changes: ExecutionStatusChange[] = [];
+    const record = async (change: ExecutionStatusChange) => {
+      changes.push(change);
+    };
+
+    // Act
+    const second = await start(record);
+    await second.announceInterrupted();
+    await second.stop();
+    await first.stop();
+    const third = await start(record);
+    await third.announceInterrupted();
+    await third.stop();
+
+    // Assess
+    expect(changes.filter((c) => c.executionArn === cut.executionArn)).toEqual([
+      expect.objectContaining({
+        status: 'ABORTED',
+        name: 'died',
+        error: 'States.Aborted',
+        cause: 'the local stack stopped while the execution was running',
+      }),
+    ]);
   });
 });
