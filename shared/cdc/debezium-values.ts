@@ -201,6 +201,9 @@ function decodeBySchema(value: unknown, schema: ConnectFieldSchema, settings: De
   if (timestampUnit) return timestampFromEpoch(value, timestampUnit);
   const timeUnit = name === undefined ? undefined : TIME_UNITS[name];
   if (timeUnit) return timeFromMidnight(value, timeUnit);
+  // A float column holds a double: a literal the exact parser kept (1e300) is that double.
+  if ((schema.type === 'float64' || schema.type === 'float32') && isExactNumber(value))
+    return Number(value.value);
   if (name === LOGICAL.binary) return bytesOf(value, settings.binaryHandlingMode);
   // Connect's bytes are base64 in the JSON converter whatever the mode (hex sends a string schema).
   if (schema.type === 'bytes') return bytesOf(value, 'base64');

@@ -169,6 +169,7 @@ const LOGICAL_TYPES: Record<string, Column & { readonly expected: unknown }> = {
     expected: new ExactNumber('9007199254740993'),
   },
   name: { schema: { type: 'string' }, wire: 'Ünïcødé 🚀', expected: 'Ünïcødé 🚀' },
+  score: { schema: { type: 'float64' }, wire: new ExactNumber('1e300'), expected: 1e300 },
 };
 
 /** The column types a pipeline names for the same fields when events carry no schema. */
