@@ -1,6 +1,7 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import {
   ConflictError,
+  InProgressError,
   NotFoundError,
   TooLargeError,
   UnauthorizedError,
@@ -19,6 +20,11 @@ export function errorResponse(error: unknown, requestId: string): APIGatewayProx
   });
   if (error instanceof UnauthorizedError) return json(401, { error: error.message });
   if (error instanceof NotFoundError) return json(404, { error: error.message });
+  if (error instanceof InProgressError)
+    return {
+      ...json(409, { error: error.message }),
+      headers: { 'content-type': 'application/json', 'retry-after': String(error.retryAfterSeconds) },
+    };
   if (error instanceof ConflictError) return json(409, { error: error.message });
   if (error instanceof TooLargeError) return json(413, { error: error.message });
   if (error instanceof ValidationError) return json(400, { error: error.message, issues: error.issues });

@@ -55,6 +55,19 @@ export class TransientError extends EsyncError {
 /** A write found the target changed by someone else and the strategy parks it. */
 export class ConflictError extends EsyncError {}
 
+/** The same request is being handled right now; the caller should repeat it after a pause. */
+export class InProgressError extends ConflictError {
+  override readonly retryable = true;
+  constructor(
+    message: string,
+    /** When to try again (HTTP `Retry-After`). */
+    readonly retryAfterSeconds: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
 /** A named thing (pipeline, run, conflict) does not exist. */
 export class NotFoundError extends EsyncError {}
 

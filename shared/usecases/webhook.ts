@@ -1,7 +1,11 @@
-import { IdempotencyConfig, makeIdempotent } from '@aws-lambda-powertools/idempotency';
+import {
+  IdempotencyAlreadyInProgressError,
+  IdempotencyConfig,
+  makeIdempotent,
+} from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { Context } from 'aws-lambda';
-import { NotFoundError, TooLargeError, ValidationError } from '../errors.ts';
+import { InProgressError, NotFoundError, TooLargeError, ValidationError } from '../errors.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
 import type { RecordEnvelope } from '../records/envelope.ts';
 import { contentHash } from '../records/hash.ts';
@@ -25,11 +29,14 @@ export interface WebhookAccepted {
   readonly accepted: number;
 }
 
-type Enqueue = ((input: {
-  deliveryId: string;
-  pipeline: string;
-  records: RecordEnvelope[];
-}) => Promise<WebhookAccepted>) & { config: IdempotencyConfig };
+/** What a delivery enqueues. */
+export interface DeliveryRecords {
+  readonly deliveryId: string;
+  readonly pipeline: string;
+  readonly records: RecordEnvelope[];
+}
+
+type Enqueue = ((input: DeliveryRecords) => Promise<WebhookAccepted>) & { config: IdempotencyConfig };
 const enqueuers = new WeakMap<Deps, Enqueue>();
 
 /**
@@ -128,5 +135,35 @@ export async function receiveWebhook(
   const enqueue = idempotentEnqueue(deps);
   // Lets an in-progress record expire with the invocation, so a crashed delivery can be retried.
   if (lambdaContext) enqueue.config.registerLambdaContext(lambdaContext);
-  return enqueue({ deliveryId, pipeline: pipeline.name, records });
+  return enqueueOnce(enqueue, { deliveryId, pipeline: pipeline.name, records });
+}
+
+/** How long a duplicate waits for the original delivery's answer before it is told to retry. */
+const IN_PROGRESS_WAIT_MS = 2_000;
+const IN_PROGRESS_POLL_MS = 100;
+
+/**
+ * Enqueues a delivery once. A duplicate that arrives while the original is still being enqueued
+ * waits briefly for the original's answer and gets it; if the original is still going after
+ * that, the duplicate gets a 409 with `Retry-After` (the sender retries and then gets the answer).
+ */
+export async function enqueueOnce(
+  enqueue: (input: DeliveryRecords) => Promise<WebhookAccepted>,
+  input: DeliveryRecords,
+  deadline = Date.now() + IN_PROGRESS_WAIT_MS,
+): Promise<WebhookAccepted> {
+  for (;;) {
+    try {
+      return await enqueue(input);
+    } catch (error) {
+      if (!(error instanceof IdempotencyAlreadyInProgressError)) throw error;
+      if (Date.now() >= deadline)
+        throw new InProgressError(
+          `delivery ${input.deliveryId} is being accepted by another request; repeat it to get its answer`,
+          1,
+          { cause: error },
+        );
+      await new Promise((resolve) => setTimeout(resolve, IN_PROGRESS_POLL_MS));
+    }
+  }
 }

@@ -130,6 +130,25 @@ describe('webhook handler (API Gateway HTTP API → load queue)', () => {
     expect(await queuedRecords('github-issues')).toEqual([]);
   });
 
+  it('answers concurrent sends of one delivery with its one answer, never 5xx, and enqueues it once', async () => {
+    // Prepare
+    const event = sample('webhook-github.json');
+    const delivery = { ...event, headers: { ...event.headers, 'x-github-delivery': 'concurrent-1' } };
+
+    // Act
+    const answers = await Promise.all(Array.from({ length: 26 }, () => invoke(delivery)));
+
+    // Assess: each waits for the original's answer, or is told when to repeat
+    for (const answer of answers) {
+      expect([202, 409]).toContain(answer.statusCode);
+      if (answer.statusCode === 202)
+        expect(bodyOf(answer)).toEqual({ deliveryId: 'concurrent-1', accepted: 1 });
+      else expect(answer.headers?.['retry-after']).toBe('1');
+    }
+    expect(answers.filter((a) => a.statusCode === 202).length).toBeGreaterThan(0);
+    expect((await queuedRecords('github-issues')).map((r) => r.key)).toEqual(['444500041']);
+  });
+
   it('refuses a delivery whose signature does not match with 401 and enqueues nothing', async () => {
     // Prepare
     const event = sample('webhook-github.json');
