@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { App, Aspects, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { plaintextDatabaseConnections } from '../shared/pipeline/database-connections.ts';
 import { formatProblem, loadPipelineFiles } from '../shared/pipeline/load.ts';
 import { PROJECT_ROOT } from './constructs/esync-function.ts';
 import { ResourceNamingAspect } from './constructs/naming-aspect.ts';
@@ -20,6 +21,13 @@ async function main(): Promise<void> {
   if (problems.length > 0)
     throw new Error(
       `the pipelines are not valid:\n${problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`,
+    );
+
+  const plaintext = plaintextDatabaseConnections(pipelines);
+  if (plaintext.length > 0)
+    throw new Error(
+      `ssl: disable is for the local stack only; stage ${stage} connects to databases over TLS ` +
+        `(ssl: verify-full, the default, or require). Connections without TLS: ${plaintext.join(', ')}`,
     );
 
   new EsyncStack(app, `esync-${stage}`, {

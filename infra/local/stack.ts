@@ -30,6 +30,7 @@ import {
 } from './eventbridge-server.ts';
 import { type HttpGateway, type HttpRoute, startHttpGateway } from './http-gateway.ts';
 import { LambdaRuntime } from './lambda-runtime.ts';
+import { reachLoopbackDatabasesWithoutTls } from './loopback-databases.ts';
 import { provisionResources } from './provision.ts';
 import { Scheduler } from './scheduler.ts';
 import { startSecretsServer } from './secrets-server.ts';
@@ -312,7 +313,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
 
   try {
-    const pipelines = await loadPipelines(options, pipelinesDir);
+    const pipelineSecrets = loadSecrets(options, pipelinesDir);
+    const pipelines = reachLoopbackDatabasesWithoutTls(
+      await loadPipelines(options, pipelinesDir),
+      pipelineSecrets,
+      log,
+    );
     const [servers, loaded] = await Promise.all([
       startLocalServers({
         ...(options.dataDir && { dataDir: path.join(options.dataDir, 'aws') }),
@@ -355,7 +361,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const secrets = await startSecretsServer({
       secrets: {
         ...generatedSecrets(resources.secrets, options.dataDir),
-        ...loadSecrets(options, pipelinesDir),
+        ...pipelineSecrets,
       },
       logger,
     });

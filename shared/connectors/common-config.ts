@@ -17,10 +17,10 @@ export const secretRefSchema = z
  */
 export const databaseConnectionSchema = secretRefSchema.extend({
   ssl: z
-    .enum(['require', 'verify-full', 'disable'])
-    .default('require')
+    .enum(['verify-full', 'require', 'disable'])
+    .default('verify-full')
     .describe(
-      'TLS to the database: require (encrypt), verify-full (encrypt and check the certificate), disable (only for local servers).',
+      'TLS to the database: verify-full (encrypt, check the certificate chain against the public and Amazon RDS CAs plus the secret\'s optional "ca", and the host name), require (encrypt without checking), disable (no TLS; refused by cdk synth, for the local stack only).',
     ),
 });
 

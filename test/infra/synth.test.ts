@@ -140,4 +140,19 @@ describe('infra/app.ts', () => {
     expect(result.stderr).toMatch(/bad\.yaml:1:7 name /);
     expect(result.stderr).toMatch(/bad\.yaml:3:9 source\.type unknown source type `postgress`/);
   });
+
+  it('refuses a database connection without TLS on a deployed stage, naming the pipeline', async () => {
+    const dir = mkdtempSync(path.join(tempOutdir(), 'pipelines-'));
+    writeFileSync(
+      path.join(dir, 'plain.yaml'),
+      'name: plain-sync\nsource:\n  type: postgres\n  connection: {secret: db, ssl: disable}\n' +
+        '  table: items\n  key: [id]\ntarget: {type: dynamodb}\n',
+    );
+
+    const result = await runApp({ pipelines: dir, stage: 'staging' });
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('ssl: disable is for the local stack only; stage staging');
+    expect(result.stderr).toContain('Connections without TLS: plain-sync source');
+  });
 });

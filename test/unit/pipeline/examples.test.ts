@@ -1,6 +1,10 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import {
+  connectsToDatabase,
+  plaintextDatabaseConnections,
+} from '../../../shared/pipeline/database-connections.ts';
 import { formatProblem, loadPipelineFiles } from '../../../shared/pipeline/load.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -18,6 +22,17 @@ describe('example pipelines in pipelines/', () => {
       'orders-sync',
       'users-sync',
     ]);
+  });
+
+  it('connect to every database with TLS verified, so cdk deploy ships no plaintext connection', async () => {
+    const { pipelines } = await loadPipelineFiles(['pipelines'], { cwd: repoRoot });
+
+    const databases = pipelines.flatMap((p) =>
+      [p.source, p.target].filter(connectsToDatabase).map((part) => `${p.name} ${part.connection.ssl}`),
+    );
+
+    expect(databases).toEqual(['orders-sync verify-full', 'users-sync verify-full']);
+    expect(plaintextDatabaseConnections(pipelines)).toEqual([]);
   });
 
   it('declare what the demo relies on', async () => {

@@ -2,7 +2,12 @@ import mysql from 'mysql2/promise';
 import { parseIsoInstant } from '../../../domain/instant.ts';
 import { ConfigError, ConnectorError, TransientError } from '../../../errors.ts';
 import type { SourceConfig } from '../../../pipeline/schema.ts';
-import { describeEndpoint, readDatabaseSecret, tlsOptions } from '../../sql/connection.ts';
+import {
+  certificateRefusal,
+  describeEndpoint,
+  readDatabaseSecret,
+  tlsOptions,
+} from '../../sql/connection.ts';
 import type { ColumnKind, SqlDialect } from '../../sql/keyset.ts';
 import {
   type ColumnInfo,
@@ -68,6 +73,8 @@ export function classifyMysqlError(error: unknown, where: string, user: string |
   const message = typeof e.message === 'string' ? e.message : String(error);
   if (CONNECTION_CODES.has(code))
     return new UnreachableError(`${where}: cannot connect (${code})`, { cause: error });
+  const refusal = certificateRefusal(error);
+  if (refusal) return new ConnectorError(CONNECTOR, `${where}: ${refusal}`, { cause: error });
   if (TRANSIENT_CODES.has(code) || /closed state|connection lost/i.test(message))
     return new TransientError(`${where}: ${message}`, { cause: error });
   if (code === 'ER_ACCESS_DENIED_ERROR' || code === 'ER_DBACCESS_DENIED_ERROR')
@@ -106,7 +113,7 @@ async function openMysqlDriver(
       `mysql source: name the database in source.database or in secret "${config.connection.secret}"`,
     );
   const where = `table "${database}.${config.table}" in MySQL at ${describeEndpoint({ ...endpoint, database }, 3306)}`;
-  const tls = tlsOptions(config.connection.ssl);
+  const tls = tlsOptions(config.connection.ssl, endpoint);
   const pool = mysql.createPool({
     host: endpoint.host,
     port: endpoint.port ?? 3306,

@@ -1,7 +1,12 @@
 import pg from 'pg';
 import { ConnectorError, TransientError } from '../../../errors.ts';
 import type { SourceConfig } from '../../../pipeline/schema.ts';
-import { describeEndpoint, readDatabaseSecret, tlsOptions } from '../../sql/connection.ts';
+import {
+  certificateRefusal,
+  describeEndpoint,
+  readDatabaseSecret,
+  tlsOptions,
+} from '../../sql/connection.ts';
 import type { ColumnKind, SqlDialect } from '../../sql/keyset.ts';
 import {
   type ColumnInfo,
@@ -58,6 +63,8 @@ export function classifyPostgresError(error: unknown, where: string, user: strin
   const message = typeof e.message === 'string' ? e.message : String(error);
   if (CONNECTION_CODES.has(code))
     return new UnreachableError(`${where}: cannot connect (${code})`, { cause: error });
+  const refusal = certificateRefusal(error);
+  if (refusal) return new ConnectorError(CONNECTOR, `${where}: ${refusal}`, { cause: error });
   if (TRANSIENT_CODES.has(code) || TRANSIENT_SQLSTATES.has(code) || code.startsWith('08'))
     return new TransientError(`${where}: ${message}`, { cause: error });
   if (
@@ -122,7 +129,7 @@ async function openPostgresDriver(
     user: endpoint.user,
     password: endpoint.password,
     database: endpoint.database,
-    ssl: tlsOptions(config.connection.ssl),
+    ssl: tlsOptions(config.connection.ssl, endpoint),
     max: config.poolSize,
     idleTimeoutMillis: 10_000,
     connectionTimeoutMillis: 10_000,

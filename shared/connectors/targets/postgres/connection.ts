@@ -3,7 +3,12 @@ import type { SecretsProvider } from '../../../aws/secrets.ts';
 import { type RetryOptions, withRetry } from '../../../domain/retry.ts';
 import { ConnectorError, EsyncError, isRetryable, TransientError, ValidationError } from '../../../errors.ts';
 import type { TargetConfig } from '../../../pipeline/schema.ts';
-import { describeEndpoint, readDatabaseSecret } from '../../sql/connection.ts';
+import {
+  certificateRefusal,
+  describeEndpoint,
+  readDatabaseSecret,
+  tlsOptions,
+} from '../../sql/connection.ts';
 
 type PostgresTargetConfig = Extract<TargetConfig, { type: 'postgres' }>;
 
@@ -21,12 +26,6 @@ export async function poolConfigFromSecret(
   secrets: SecretsProvider,
 ): Promise<{ config: pg.PoolConfig; address: ServerAddress }> {
   const endpoint = await readDatabaseSecret(secrets, connection.secret, ['postgres', 'postgresql']);
-  const ssl =
-    connection.ssl === 'disable'
-      ? false
-      : connection.ssl === 'verify-full'
-        ? { rejectUnauthorized: true }
-        : { rejectUnauthorized: false };
   return {
     config: {
       host: endpoint.host,
@@ -34,7 +33,7 @@ export async function poolConfigFromSecret(
       user: endpoint.user,
       password: endpoint.password ?? '',
       database: endpoint.database ?? 'postgres',
-      ssl,
+      ssl: tlsOptions(connection.ssl, endpoint),
       // One Lambda container issues one statement at a time; a second connection covers a
       // snapshot page fetched while a write is in flight.
       max: 2,
@@ -59,6 +58,8 @@ export function mapPostgresError(error: unknown, address: ServerAddress, what: s
   const code = (error as { code?: unknown }).code;
   const message = (error as Error).message ?? String(error);
   const where = `postgres ${address.description}`;
+  const refusal = certificateRefusal(error);
+  if (refusal) return new ConnectorError('postgres', `${address.description}: ${refusal}`, { cause: error });
   if (isRetryable(error) || DROPPED_CONNECTION.test(message))
     return new TransientError(
       `${where}: ${what} failed, the server could not be reached or dropped the connection (${code ?? message})`,
