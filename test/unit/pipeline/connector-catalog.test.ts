@@ -58,7 +58,7 @@ describe('connector catalog', () => {
     });
     expect(postgres?.fields.find((f) => f.path === 'source.table')).toMatchObject({ required: true });
     expect(postgres?.fields.find((f) => f.path === 'source.connection.ssl')).toMatchObject({
-      default: 'require',
+      default: 'verify-full',
     });
   });
 

@@ -34,7 +34,7 @@ describe('parsePipelineText', () => {
       pageSize: 1000,
       lookbackSeconds: 0,
       deletes: { mode: 'none' },
-      connection: { secret: 'esync/demo/users-db', ssl: 'require' },
+      connection: { secret: 'esync/demo/users-db', ssl: 'verify-full' },
     });
     expect(pipeline?.conflict).toEqual({ strategy: 'source-wins', fields: {} });
     expect(pipeline?.batch).toEqual({ size: 100, maxBytes: 262_144 });
