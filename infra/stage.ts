@@ -8,6 +8,8 @@ export interface StageSettings {
   readonly logRetention: RetentionDays;
   /** Tables, bucket and key: kept in staging and prod, so a stack deletion never deletes data. */
   readonly dataRemovalPolicy: RemovalPolicy;
+  /** Tables refuse DeleteTable (DynamoDB deletion protection), even from CloudFormation. */
+  readonly tableDeletionProtection: boolean;
   /** Requests per second the HTTP API accepts before throttling (429). */
   readonly apiRateLimit: number;
   readonly apiBurstLimit: number;
@@ -31,6 +33,7 @@ export function stageSettings(stage: Stage): StageSettings {
         stage,
         logRetention: RetentionDays.THREE_MONTHS,
         dataRemovalPolicy: RemovalPolicy.RETAIN,
+        tableDeletionProtection: true,
         apiRateLimit: 200,
         apiBurstLimit: 400,
       };
@@ -39,6 +42,7 @@ export function stageSettings(stage: Stage): StageSettings {
         stage,
         logRetention: RetentionDays.ONE_MONTH,
         dataRemovalPolicy: RemovalPolicy.RETAIN,
+        tableDeletionProtection: false,
         apiRateLimit: 50,
         apiBurstLimit: 100,
       };
@@ -47,6 +51,7 @@ export function stageSettings(stage: Stage): StageSettings {
         stage,
         logRetention: RetentionDays.ONE_WEEK,
         dataRemovalPolicy: RemovalPolicy.DESTROY,
+        tableDeletionProtection: false,
         apiRateLimit: 20,
         apiBurstLimit: 40,
       };

@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -21,6 +21,8 @@ export interface PipelineQueuesProps {
   /** Timeout of the function consuming the load queue. */
   readonly loadTimeout: Duration;
   readonly encryptionKey: EncryptionKey;
+  /** Whether dead letters outlive the stack (retained in staging and prod). */
+  readonly deadLetterRemovalPolicy: RemovalPolicy;
 }
 
 /**
@@ -50,6 +52,7 @@ export class PipelineQueues extends Construct {
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       ...common,
       queueName: loadDlqName(stage, pipeline.name),
+      removalPolicy: props.deadLetterRemovalPolicy,
     });
     this.loadQueue = new sqs.Queue(this, 'LoadQueue', {
       ...common,

@@ -28,6 +28,8 @@ export interface StorageProps {
   readonly pipelines: readonly Pipeline[];
   readonly encryptionKey: kms.IKey;
   readonly removalPolicy: RemovalPolicy;
+  /** DynamoDB deletion protection on both tables. */
+  readonly deletionProtection: boolean;
 }
 
 /**
@@ -49,6 +51,7 @@ export class Storage extends Construct {
       encryptionKey: props.encryptionKey,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy: props.removalPolicy,
+      deletionProtection: props.deletionProtection,
     } as const;
 
     this.stateTable = new dynamodb.Table(this, 'StateTable', {

@@ -49,6 +49,7 @@ export class SyncPipeline extends Construct {
       pipeline,
       loadTimeout,
       encryptionKey: core.key,
+      deadLetterRemovalPolicy: core.settings.dataRemovalPolicy,
     });
     if (pipeline.target.type === 'dynamodb' && pipeline.target.table === undefined)
       this.targetTable = new dynamodb.Table(this, 'TargetTable', {
@@ -59,6 +60,7 @@ export class SyncPipeline extends Construct {
         encryptionKey: core.key.key,
         pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
         removalPolicy: core.settings.dataRemovalPolicy,
+        deletionProtection: core.settings.tableDeletionProtection,
       });
     const access = new PipelineAccess(this, 'Access', {
       pipeline,

@@ -59,6 +59,7 @@ export class EsyncStack extends Stack {
       pipelines: props.pipelines,
       encryptionKey: key.key,
       removalPolicy: settings.dataRemovalPolicy,
+      deletionProtection: settings.tableDeletionProtection,
     });
     const { bus } = new EventBus(this, 'Events', {
       busName: eventBusName(stage),

@@ -99,4 +99,42 @@ describe('stages', () => {
     expect(deletionPolicy('staging')).toBe('Retain');
     expect(deletionPolicy('prod')).toBe('Retain');
   });
+
+  it('protects every prod table from deletion and retains it, the data bucket and the dead letters', () => {
+    const protection = (stage: Stage) => {
+      const template = Template.fromStack(stageStack(stage));
+      const policies = (type: string, filter: (props: Record<string, unknown>) => boolean = () => true) =>
+        Object.values(template.findResources(type))
+          .filter((r) => filter(r.Properties as Record<string, unknown>))
+          .map((r) => {
+            const props = r.Properties as Record<string, unknown>;
+            return {
+              name: String(props.TableName ?? props.QueueName ?? 'bucket'),
+              policy: r.DeletionPolicy,
+              ...(type === 'AWS::DynamoDB::Table' && { protected: props.DeletionProtectionEnabled === true }),
+              ...(type === 'AWS::SQS::Queue' && { retentionSeconds: props.MessageRetentionPeriod }),
+            };
+          });
+      return {
+        tables: policies('AWS::DynamoDB::Table'),
+        dlqs: policies('AWS::SQS::Queue', (props) => String(props.QueueName).endsWith('-load-dlq')),
+        dataBucket: policies('AWS::S3::Bucket', (props) => props.VersioningConfiguration !== undefined),
+      };
+    };
+
+    const prod = protection('prod');
+    const dev = protection('dev');
+
+    expect(prod.tables.map((t) => t.name)).toEqual([
+      'esync-prod-core-state',
+      'esync-prod-core-idempotency',
+      'esync-prod-accounts-sync-target',
+    ]);
+    expect(prod.tables.every((t) => t.protected && t.policy === 'Retain')).toBe(true);
+    expect(prod.dataBucket).toEqual([{ name: 'bucket', policy: 'Retain' }]);
+    expect(prod.dlqs).toHaveLength(3);
+    expect(prod.dlqs.every((q) => q.policy === 'Retain' && q.retentionSeconds === 14 * 86_400)).toBe(true);
+    expect(dev.tables.some((t) => t.protected)).toBe(false);
+    expect(dev.dlqs.every((q) => q.policy === 'Delete' && q.retentionSeconds === 14 * 86_400)).toBe(true);
+  });
 });
