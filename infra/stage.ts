@@ -10,9 +10,48 @@ export interface StageSettings {
   readonly dataRemovalPolicy: RemovalPolicy;
   /** Tables refuse DeleteTable (DynamoDB deletion protection), even from CloudFormation. */
   readonly tableDeletionProtection: boolean;
-  /** Requests per second the HTTP API accepts before throttling (429). */
-  readonly apiRateLimit: number;
-  readonly apiBurstLimit: number;
+  /** Each webhook route's and each management route's own limits (429 above them). */
+  readonly throttles: ApiThrottles;
+}
+
+/** A route's steady requests per second and burst, as API Gateway applies them. */
+export interface RouteThrottle {
+  readonly rateLimit: number;
+  readonly burstLimit: number;
+}
+
+/**
+ * Separate limits, so a flood of webhook deliveries never locks the operators out of the
+ * management routes. Overridable per deployment: `-c webhookRateLimit=… -c webhookBurstLimit=…
+ * -c managementRateLimit=… -c managementBurstLimit=…`.
+ */
+export interface ApiThrottles {
+  readonly webhooks: RouteThrottle;
+  readonly management: RouteThrottle;
+}
+
+const THROTTLE_CONTEXT = {
+  webhookRateLimit: ['webhooks', 'rateLimit'],
+  webhookBurstLimit: ['webhooks', 'burstLimit'],
+  managementRateLimit: ['management', 'rateLimit'],
+  managementBurstLimit: ['management', 'burstLimit'],
+} as const;
+
+/**
+ * The stage's throttles with the overrides that CDK context gives.
+ * @throws Error naming the context key and the value received when it is not a positive integer.
+ */
+export function apiThrottles(defaults: ApiThrottles, context: (key: string) => unknown): ApiThrottles {
+  const result = { webhooks: { ...defaults.webhooks }, management: { ...defaults.management } };
+  for (const [key, [group, limit]] of Object.entries(THROTTLE_CONTEXT)) {
+    const raw = context(key);
+    if (raw === undefined) continue;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < 1)
+      throw new Error(`-c ${key}=${String(raw)}: requests per second must be a whole number of at least 1`);
+    result[group][limit] = value;
+  }
+  return result;
 }
 
 /**
@@ -34,8 +73,10 @@ export function stageSettings(stage: Stage): StageSettings {
         logRetention: RetentionDays.THREE_MONTHS,
         dataRemovalPolicy: RemovalPolicy.RETAIN,
         tableDeletionProtection: true,
-        apiRateLimit: 200,
-        apiBurstLimit: 400,
+        throttles: {
+          webhooks: { rateLimit: 200, burstLimit: 400 },
+          management: { rateLimit: 20, burstLimit: 40 },
+        },
       };
     case 'staging':
       return {
@@ -43,8 +84,10 @@ export function stageSettings(stage: Stage): StageSettings {
         logRetention: RetentionDays.ONE_MONTH,
         dataRemovalPolicy: RemovalPolicy.RETAIN,
         tableDeletionProtection: false,
-        apiRateLimit: 50,
-        apiBurstLimit: 100,
+        throttles: {
+          webhooks: { rateLimit: 50, burstLimit: 100 },
+          management: { rateLimit: 10, burstLimit: 20 },
+        },
       };
     case 'dev':
       return {
@@ -52,8 +95,10 @@ export function stageSettings(stage: Stage): StageSettings {
         logRetention: RetentionDays.ONE_WEEK,
         dataRemovalPolicy: RemovalPolicy.DESTROY,
         tableDeletionProtection: false,
-        apiRateLimit: 20,
-        apiBurstLimit: 40,
+        throttles: {
+          webhooks: { rateLimit: 20, burstLimit: 40 },
+          management: { rateLimit: 10, burstLimit: 20 },
+        },
       };
   }
 }

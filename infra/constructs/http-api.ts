@@ -7,6 +7,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import type { ApiThrottles, RouteThrottle } from '../stage.ts';
 
 /**
  * The management routes, all signed with SigV4 (AWS_IAM); the api function routes them by the
@@ -50,9 +51,8 @@ export interface HttpApiProps {
   readonly apiName: string;
   readonly webhookFunction: lambda.IFunction;
   readonly managementFunction: lambda.IFunction;
-  /** Steady requests per second across the API; above it callers get 429. */
-  readonly rateLimit: number;
-  readonly burstLimit: number;
+  /** Each route's own limits: webhook deliveries and management calls never share a budget. */
+  readonly throttles: ApiThrottles;
   readonly logKey: kms.IKey;
   readonly logRetention: logs.RetentionDays;
   readonly removalPolicy: RemovalPolicy;
@@ -87,7 +87,7 @@ export class HttpApi extends Construct {
       httpApi: this.api,
       stageName: '$default',
       autoDeploy: true,
-      throttle: { rateLimit: props.rateLimit, burstLimit: props.burstLimit },
+      throttle: props.throttles.management,
       accessLogSettings: {
         destination: new apigw.LogGroupLogDestination(accessLogs),
         format: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
@@ -110,6 +110,24 @@ export class HttpApi extends Construct {
     this.managementRoutes = MANAGEMENT_ROUTES.flatMap(({ method, path }) =>
       this.api.addRoutes({ path, methods: [apigw.HttpMethod[method]], integration: management, authorizer }),
     );
+    this.throttleRoutes(props.throttles);
+  }
+
+  /** Route settings per route key; the stage default (management's) covers any route added later. */
+  private throttleRoutes(throttles: ApiThrottles): void {
+    const limits = (t: RouteThrottle) => ({
+      ThrottlingRateLimit: t.rateLimit,
+      ThrottlingBurstLimit: t.burstLimit,
+    });
+    const cfnStage = this.stage.node.defaultChild as apigw.CfnStage;
+    cfnStage.routeSettings = {
+      'POST /webhooks/{pipeline}': limits(throttles.webhooks),
+      ...Object.fromEntries(
+        MANAGEMENT_ROUTES.map(({ method, path }) => [`${method} ${path}`, limits(throttles.management)]),
+      ),
+    };
+    // Route settings name routes that the stage deploys; without the dependency the stage may come first.
+    for (const route of [this.webhookRoute, ...this.managementRoutes]) cfnStage.node.addDependency(route);
   }
 
   /** The API's base URL. */

@@ -19,7 +19,7 @@ import { HttpApi } from '../constructs/http-api.ts';
 import { RunEndRoute } from '../constructs/run-end-route.ts';
 import { Storage } from '../constructs/storage.ts';
 import { SyncPipeline } from '../constructs/sync-pipeline.ts';
-import { stageSettings } from '../stage.ts';
+import { apiThrottles, stageSettings } from '../stage.ts';
 
 export interface EsyncStackProps extends StackProps {
   readonly stage: Stage;
@@ -107,8 +107,7 @@ export class EsyncStack extends Stack {
       apiName: core('api'),
       webhookFunction: functions.functions.webhook,
       managementFunction: functions.functions.api,
-      rateLimit: settings.apiRateLimit,
-      burstLimit: settings.apiBurstLimit,
+      throttles: apiThrottles(settings.throttles, (key) => this.node.tryGetContext(key)),
       logKey: key.key,
       logRetention: settings.logRetention,
       removalPolicy: settings.dataRemovalPolicy,

@@ -91,10 +91,16 @@ export interface FixtureApp {
  * (it costs seconds per synth and never fails one).
  */
 export function fixtureApp(
-  options: { stage?: Stage; pipelines?: readonly Pipeline[]; bundle?: boolean } = {},
+  options: {
+    stage?: Stage;
+    pipelines?: readonly Pipeline[];
+    bundle?: boolean;
+    /** CDK context beyond cdk.json's, as `-c key=value` gives it. */
+    context?: Record<string, unknown>;
+  } = {},
 ): FixtureApp {
   const app = new App({
-    context: cdkJsonContext(),
+    context: { ...cdkJsonContext(), ...options.context },
     outdir: tempOutdir(),
     builtinCloudFormationValidation: false,
   });

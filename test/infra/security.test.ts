@@ -241,13 +241,13 @@ describe('HTTP API', () => {
     expect(declared).toEqual(served);
   });
 
-  it('throttles and access-logs its stage', () => {
+  it('throttles its stage by default at the management limits, and access-logs it', () => {
     const stage = Object.values(resourcesOf(template, 'AWS::ApiGatewayV2::Stage'));
 
     expect(stage).toHaveLength(1);
     expect(stage[0]?.Properties).toMatchObject({
       StageName: '$default',
-      DefaultRouteSettings: { ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 },
+      DefaultRouteSettings: { ThrottlingRateLimit: 10, ThrottlingBurstLimit: 20 },
       AccessLogSettings: { Format: expect.stringContaining('$context.identity.userArn') },
     });
   });
