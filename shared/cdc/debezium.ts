@@ -4,7 +4,13 @@ import { compileRecordKey } from '../connectors/sources/support/rows.ts';
 import { EsyncError, ValidationError } from '../errors.ts';
 import { makeEnvelope, type RecordData, type RecordEnvelope } from '../records/envelope.ts';
 import { ExactNumber } from '../records/exact-json.ts';
-import { lsnToBigInt, positionVersion, toIsoMillis, type Version } from '../records/version.ts';
+import {
+  lsnToBigInt,
+  snapshotVersion,
+  streamVersion,
+  toIsoMillis,
+  type Version,
+} from '../records/version.ts';
 import { parseAtEdge } from '../webhooks/parse.ts';
 import {
   classifyDebezium,
@@ -22,14 +28,16 @@ import { unwrapEventBridge } from './eventbridge.ts';
  *
  * Ordering. Change events may arrive out of order and more than once; the target applies a
  * change only when its version is newer than the stored one. The version is the change's
- * position in the source's log:
- * - PostgreSQL: `source.lsn` (a number, or `X/Y` text), with `source.ts_ms` as sub-position;
+ * commit time (`source.ts_ms`, else the envelope's `ts_ms`), so that it compares with polled
+ * rows and webhook deliveries of the same records (`records/version.ts`), then its position
+ * in the source's log, which breaks ties within one millisecond:
+ * - PostgreSQL: `source.lsn` (a number, or `X/Y` text);
  * - MySQL/MariaDB: the binlog `source.file` index and `source.pos` (file × 10¹² + pos), with
  *   `source.row` (the row within a multi-row event) as sub-position;
  * - others: a numeric `source.sequence` (or the last number of Debezium PostgreSQL's
- *   `["<last commit lsn>","<lsn>"]`), with `source.ts_ms` as sub-position.
- * An event with none of them is refused: without a position, a late event could overwrite a
- * newer one.
+ *   `["<last commit lsn>","<lsn>"]`).
+ * An event without a time or a position is refused: a late event could overwrite a newer one.
+ * Snapshot reads (`op: r`) get a snapshot version, below every streamed change.
  *
  * Besides change events a Debezium stream carries messages that change no row (tombstones,
  * heartbeats, transaction metadata, schema changes; see `debezium-kinds.ts`), records flattened
@@ -111,33 +119,57 @@ export function unwrapDebezium(value: unknown): { event: unknown; schema?: unkno
   return { event, ...(schema ? { schema } : {}), ...(eventId ? { eventId } : {}) };
 }
 
-/** The change's position in the source log, as a version; see the module comment. */
-export function debeziumVersion(source: DebeziumEvent['source'], envelopeTsMs?: number | null): Version {
-  const tsMs = source.ts_ms ?? envelopeTsMs ?? 0;
+/** The change's position in the source log: a number, and a sub-position within it. */
+interface LogPosition {
+  readonly position: bigint;
+  readonly sub: bigint | number;
+}
+
+function logPosition(source: DebeziumEvent['source']): LogPosition | undefined {
+  if (source.lsn !== undefined && source.lsn !== null)
+    return { position: typeof source.lsn === 'number' ? BigInt(source.lsn) : parseLsn(source.lsn), sub: 0 };
+  if (source.file && source.pos !== undefined && source.pos !== null) {
+    const index = /(\d+)$/.exec(source.file)?.[1];
+    if (index === undefined)
+      throw new RangeError(`binlog file "${source.file}" does not end in its sequence number`);
+    const pos = BigInt(source.pos);
+    if (pos >= 10n ** 12n) throw new RangeError(`binlog position ${pos} exceeds 10^12`);
+    return { position: BigInt(index) * 10n ** 12n + pos, sub: source.row ?? 0 };
+  }
+  if (source.sequence !== undefined && source.sequence !== null)
+    return { position: parseSequence(source.sequence), sub: 0 };
+  return undefined;
+}
+
+/**
+ * The change's version (see the module comment and `records/version.ts`): its commit time,
+ * then its log position; a snapshot read (`op: r`) gets a snapshot version.
+ * @throws ValidationError when the event has no time or no position.
+ */
+export function debeziumVersion(
+  source: DebeziumEvent['source'],
+  envelopeTsMs?: number | null,
+  op?: DebeziumEvent['op'],
+): Version {
+  const tsMs = source.ts_ms ?? envelopeTsMs;
+  if (tsMs === undefined || tsMs === null)
+    throw new ValidationError('debezium event has neither source.ts_ms nor ts_ms', [
+      { path: 'source.ts_ms', message: 'required' },
+    ]);
+  let at: LogPosition | undefined;
   try {
-    if (source.lsn !== undefined && source.lsn !== null) {
-      const lsn = typeof source.lsn === 'number' ? BigInt(source.lsn) : parseLsn(source.lsn);
-      return positionVersion(lsn, tsMs);
-    }
-    if (source.file && source.pos !== undefined && source.pos !== null) {
-      const index = /(\d+)$/.exec(source.file)?.[1];
-      if (index === undefined)
-        throw new RangeError(`binlog file "${source.file}" does not end in its sequence number`);
-      const pos = BigInt(source.pos);
-      if (pos >= 10n ** 12n) throw new RangeError(`binlog position ${pos} exceeds 10^12`);
-      return positionVersion(BigInt(index) * 10n ** 12n + pos, source.row ?? 0);
-    }
-    if (source.sequence !== undefined && source.sequence !== null)
-      return positionVersion(parseSequence(source.sequence), tsMs);
+    at = logPosition(source);
   } catch (error) {
     throw new ValidationError(`debezium event has an unusable source position: ${(error as Error).message}`, [
       { path: 'source', message: (error as Error).message },
     ]);
   }
-  throw new ValidationError(
-    'debezium event has no source position (source.lsn, source.file + source.pos, or source.sequence); without one a late event could overwrite a newer change',
-    [{ path: 'source', message: 'no lsn, file+pos or sequence' }],
-  );
+  if (at === undefined)
+    throw new ValidationError(
+      'debezium event has no source position (source.lsn, source.file + source.pos, or source.sequence); without one a late event could overwrite a newer change',
+      [{ path: 'source', message: 'no lsn, file+pos or sequence' }],
+    );
+  return op === 'r' ? snapshotVersion(tsMs, at.position) : streamVersion(tsMs, at.position, at.sub);
 }
 
 function parseLsn(text: string): bigint {
@@ -181,12 +213,8 @@ export function decodeDebeziumMessage(value: unknown, options: DebeziumOptions):
   if (kind.kind === 'flattened')
     return { kind: 'changes', records: [decodeFlattened(kind.row, kind.fieldSchemas, context)] };
   const event = parseAtEdge(debeziumEventSchema, raw, 'debezium event', '', missingIsRequired);
-  const version = debeziumVersion(event.source, event.ts_ms);
-  const tsMs = event.source.ts_ms ?? event.ts_ms;
-  if (tsMs === undefined || tsMs === null)
-    throw new ValidationError('debezium event has neither source.ts_ms nor ts_ms', [
-      { path: 'source.ts_ms', message: 'required' },
-    ]);
+  const version = debeziumVersion(event.source, event.ts_ms, event.op);
+  const tsMs = event.source.ts_ms ?? event.ts_ms ?? 0;
   if (event.op === 'm') return { kind: 'ignored', ignored: 'message' };
   if (event.op === 't')
     return {
@@ -274,15 +302,15 @@ function decodeFlattened(
     throw new ValidationError(`flattened debezium record has __op "${op}"; expected c, u, d or r`, [
       { path: '__op', message: 'not c, u, d or r' },
     ]);
-  const version = flattenedVersion(source);
+  const version = flattenedVersion(source, op);
   const isDelete = op === 'd' || deleted === true;
   const data = decodeRow(row, { fieldSchemas, settings: context.settings }, 'record');
   return changeRecord(data, { deleted: isDelete, side: 'record', version, tsMs }, context);
 }
 
-function flattenedVersion(source: DebeziumEvent['source']): Version {
+function flattenedVersion(source: DebeziumEvent['source'], op: string | undefined): Version {
   try {
-    return debeziumVersion(source);
+    return debeziumVersion(source, undefined, op === 'r' ? 'r' : undefined);
   } catch (error) {
     if (!(error instanceof ValidationError) || !/no source position/.test(error.message)) throw error;
     throw new ValidationError(

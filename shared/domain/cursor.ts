@@ -21,7 +21,7 @@
 import type { Cursor } from '../connectors/types.ts';
 import { ValidationError } from '../errors.ts';
 import type { RecordData } from '../records/envelope.ts';
-import { positionVersion, timestampVersion, type Version } from '../records/version.ts';
+import { type Channel, positionVersion, timestampVersion, type Version } from '../records/version.ts';
 import { compileFieldPath } from './field-path.ts';
 import {
   addSeconds,
@@ -205,7 +205,7 @@ function sortableTieBreak(value: unknown, field: string): string {
 /**
  * The version of a source row (see `records/version.ts`), from its cursor:
  * - a timestamp first cursor field (a `Date` or ISO-8601 string) gives
- *   `timestampVersion(ts, key)`; later cursor fields, if any, go before the key in the
+ *   `timestampVersion(ts, key, channel)` (polling, or a webhook's entity timestamp); later cursor fields, if any, go before the key in the
  *   tie-break. Versions keep milliseconds: two changes of one key within one millisecond
  *   (or within one second, for second-precision columns) share a version, and the load
  *   path keeps the first it applies until the row changes again;
@@ -222,6 +222,7 @@ export function versionFromRow(
   cursorFields: readonly string[],
   key: string,
   fallback?: Version,
+  channel: Channel = 'poll',
 ): Version {
   const [firstField, ...restFields] = cursorFields;
   if (firstField === undefined) {
@@ -237,7 +238,7 @@ export function versionFromRow(
     const millis = instant.epochSeconds * 1000 + Math.floor(instant.nanos / 1_000_000);
     const tieBreak = restFields.map((field) => sortableTieBreak(readCursorField(data, field), field));
     tieBreak.push(key);
-    return timestampVersion(millis, tieBreak.join('|'));
+    return timestampVersion(millis, tieBreak.join('|'), channel);
   }
   const position = asPosition(first);
   if (position === undefined)

@@ -3,10 +3,47 @@
  * condition expressions (`#v < :v`), PostgreSQL (`COLLATE "C"`) and JavaScript all compare
  * them the same way without knowing where they came from.
  *
- * - source positions (LSN, binlog position, sequence numbers): `p:` + 20-digit zero-padded
- *   decimal, optionally `.` + a 20-digit sub-position (e.g. Debezium's event serial);
- * - timestamps with a key tie-break: `t:` + ISO-8601 UTC with milliseconds + `|` + a
- *   sequence, so rows sharing an `updated_at` still order deterministically.
+ * One order for every channel. A record may reach one target by polling, by a change stream
+ * (Debezium, `esync.change`, MSK) and by webhooks; every channel stamps a change with the
+ * source's own change time, so the newer change wins whichever way it came:
+ *
+ *     t:<ISO-8601 UTC, milliseconds>|<channel rank>|<channel tie-break>
+ *
+ * - the time is the major part: Debezium `source.ts_ms` (the commit time), the polled row's
+ *   cursor timestamp (`updated_at`), a webhook payload's entity timestamp (`updated_at`);
+ * - at an equal millisecond the channel rank decides: `1` webhook delivery < `2` read of
+ *   the current state (polling) < `3` change stream. A poll reads the state at or after its
+ *   stamp, so it wins over a delivery stamped the same second (GitHub stamps whole seconds);
+ *   a change stream's stamp is the commit time, never earlier than the row's own
+ *   `updated_at` for the same change, and the stream carries every change, so a wrong win at
+ *   an equal millisecond is undone by the row's next event;
+ * - the channel tie-break compares only within one channel: the log position for a stream
+ *   (LSN, binlog offset; 20-digit zero-padded), the cursor's later fields and the key for a
+ *   poll, the key (or the delivery id) for a webhook.
+ *
+ * What is guaranteed when clocks and positions disagree: changes of one row are ordered by
+ * their stamps; two changes of one row within one millisecond on one stream are ordered by
+ * log position; a change whose stamp is earlier than a stored one is skipped as stale even if
+ * it committed later (a transaction that began before and committed after a later-stamped one
+ * on another channel) — the change stream's own event for the later commit restores order,
+ * because its stamp is its commit time. A MySQL failover or `RESET MASTER` restarts binlog
+ * positions, which only matter within one millisecond, so a reset never makes later changes
+ * look stale; clocks of a new primary that run behind the old one by more than the gap
+ * between two changes of a row do (keep primaries NTP-synchronised).
+ *
+ * Other forms, which sort below every `t:` version:
+ * - `p:` + 20-digit position (optionally `.` + 20-digit sub-position): a source whose only
+ *   cursor is a sequence (no time), and versions stored before this order existed. A stored
+ *   `p:` version is older than any timestamped change, so after an upgrade the first change
+ *   of a CDC-fed record replaces it; a pipeline that combines channels needs a timestamp
+ *   cursor;
+ * - `s:<ISO-8601>|<position>`: a Debezium snapshot read (`op: r`). A snapshot read is stamped
+ *   when it was read, which can be after a change it does not contain (a transaction that
+ *   began before the snapshot and committed after it); snapshot reads therefore load only
+ *   where no timestamped change is stored, and every streamed change wins over them.
+ * Polled versions stored before the channel rank existed (`t:<iso>|<key>`) compare by time
+ * with the current ones; only at an equal millisecond is their order with a new version
+ * arbitrary (but fixed).
  */
 export type Version = string;
 
@@ -39,12 +76,35 @@ export function toIsoMillis(value: Date | number | string): string {
   return date.toISOString();
 }
 
+/** The channels a change can come by, in the order they win at an equal millisecond. */
+export type Channel = 'webhook' | 'poll' | 'stream';
+
+const CHANNEL_RANK: Readonly<Record<Channel, string>> = { webhook: '1', poll: '2', stream: '3' };
+
 /**
- * Version from a timestamp and a tie-break (the row's key, or a sequence). The tie-break
- * keeps two changes with the same timestamp in one deterministic order.
+ * Version from a timestamp, the channel it came by and a tie-break within that channel (the
+ * row's key, a sequence, a log position). See the module comment for the order.
  */
-export function timestampVersion(ts: Date | number | string, tieBreak = ''): Version {
-  return `t:${toIsoMillis(ts)}|${tieBreak}`;
+export function timestampVersion(
+  ts: Date | number | string,
+  tieBreak = '',
+  channel: Channel = 'poll',
+): Version {
+  return `t:${toIsoMillis(ts)}|${CHANNEL_RANK[channel]}|${tieBreak}`;
+}
+
+/** Version of a change-stream event: its commit time, then its log position within the stream. */
+export function streamVersion(
+  tsMs: number,
+  position: bigint | number | string,
+  sub: bigint | number | string = 0,
+): Version {
+  return timestampVersion(tsMs, `${padPosition(position)}.${padPosition(sub)}`, 'stream');
+}
+
+/** Version of a snapshot read: below every timestamped change (see the module comment). */
+export function snapshotVersion(tsMs: number, position: bigint | number | string): Version {
+  return `s:${toIsoMillis(tsMs)}|${padPosition(position)}`;
 }
 
 /** Orders two versions: negative when `a` is older than `b`. */

@@ -22,7 +22,8 @@ import { parseAtEdge } from './parse.ts';
  * kind only, so a pipeline taking issues and comments into one target should use
  * `key: [kind, id]`.
  *
- * Versions are `updated_at` (a commit's `timestamp`) with the record key as tie-break. A delete
+ * Versions are `updated_at` (a commit's `timestamp`) on the webhook channel (`records/version.ts`),
+ * with the record key as tie-break, so they compare with a poll of the same entities. A delete
  * carries the entity's last `updated_at` and a tie-break that sorts after the upsert's, so it
  * wins over the last update it follows, and an update delivered late cannot undo it.
  */
@@ -137,7 +138,7 @@ export function mapGithubDelivery(delivery: GithubDelivery, options: GithubMappi
     return makeEnvelope({
       key,
       op: deleted ? 'delete' : 'upsert',
-      version: timestampVersion(ts, deleted ? `${key}|deleted` : key),
+      version: timestampVersion(ts, deleted ? `${key}|deleted` : key, 'webhook'),
       ts,
       data: deleted ? null : data,
       provenance,

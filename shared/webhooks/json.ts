@@ -52,8 +52,9 @@ export function mapJsonDelivery(delivery: JsonDelivery, options: JsonMappingOpti
       const fallback = timestampVersion(
         receivedAt,
         `${delivery.deliveryId}|${String(index).padStart(6, '0')}`,
+        'webhook',
       );
-      const version = versionFromRow(data, options.source.cursor, key, fallback);
+      const version = versionFromRow(data, options.source.cursor, key, fallback, 'webhook');
       const cursorInstant =
         options.source.cursor[0] === undefined ? undefined : toInstant(data[options.source.cursor[0]]);
       const deleted = isSoftDeleted(data, options.source.deletes);

@@ -68,7 +68,7 @@ describe('github source against a GitHub-shaped server', () => {
     expect(pages[0]?.[0]).toMatchObject({
       deleted: false,
       cursor: { values: [T0], key: '1' },
-      version: 't:2024-05-01T10:00:00.000Z|1',
+      version: 't:2024-05-01T10:00:00.000Z|2|1',
       ts: '2024-05-01T10:00:00.000Z',
       data: { number: 1, title: 'Issue 1', user: { login: 'Codertocat' } },
     });

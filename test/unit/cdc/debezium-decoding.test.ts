@@ -6,7 +6,7 @@ import {
 } from '../../../shared/connectors/sources/cdc/config.ts';
 import { ValidationError } from '../../../shared/errors.ts';
 import { ExactNumber, parseExactJson, stringifyExactJson } from '../../../shared/records/exact-json.ts';
-import { positionVersion } from '../../../shared/records/version.ts';
+import { streamVersion } from '../../../shared/records/version.ts';
 
 const PLACEHOLDER = '__debezium_unavailable_value';
 
@@ -465,7 +465,7 @@ describe('Debezium event kinds', () => {
     expect(a).toMatchObject({
       kind: 'changes',
       records: [
-        { key: '7', op: 'upsert', version: positionVersion(900, 1700000000000), data: { id: 7, name: 'x' } },
+        { key: '7', op: 'upsert', version: streamVersion(1700000000000, 900), data: { id: 7, name: 'x' } },
       ],
     });
     expect(b).toMatchObject({ kind: 'changes', records: [{ key: '7', op: 'delete', data: null }] });
@@ -499,7 +499,7 @@ describe('Debezium event kinds', () => {
     expect(decoding).toMatchObject({
       kind: 'changes',
       records: [
-        { data: { id: 3, born: '2022-01-08' }, version: positionVersion(4n * 10n ** 12n + 1200n, 0) },
+        { data: { id: 3, born: '2022-01-08' }, version: streamVersion(5, 4n * 10n ** 12n + 1200n, 0) },
       ],
     });
   });

@@ -6,7 +6,7 @@ import {
 } from '../../../shared/cdc/debezium.ts';
 import { ValidationError } from '../../../shared/errors.ts';
 import { contentHash } from '../../../shared/records/hash.ts';
-import { compareVersions, lsnToBigInt, positionVersion } from '../../../shared/records/version.ts';
+import { compareVersions, lsnToBigInt, streamVersion } from '../../../shared/records/version.ts';
 
 const options = { pipeline: 'customers', keyFields: ['id'] };
 
@@ -81,7 +81,7 @@ describe('Debezium events', () => {
     expect(record).toEqual({
       key: '1004',
       op: 'upsert',
-      version: positionVersion(24023128, 1559033904863),
+      version: streamVersion(1559033904863, 24023128),
       ts: '2019-05-28T08:58:24.863Z',
       data: { id: 1004, first_name: 'Anne', last_name: 'Kretchmar', email: 'annek@noanswer.org' },
       hash: contentHash({
@@ -118,12 +118,12 @@ describe('Debezium events', () => {
     );
 
     // Assess
-    expect(record?.version).toBe(positionVersion(lsnToBigInt('16/B374D848'), 1));
+    expect(record?.version).toBe(streamVersion(1, lsnToBigInt('16/B374D848')));
   });
 
-  it('orders changes by their log position, not by their arrival', () => {
+  it('orders changes of one millisecond by their log position, not by their arrival', () => {
     // Prepare: the newer change arrives first.
-    const newer = postgresEvent('u', { source: { ts_ms: 100, lsn: 5000 } });
+    const newer = postgresEvent('u', { source: { ts_ms: 200, lsn: 5000 } });
     const older = postgresEvent('u', { source: { ts_ms: 200, lsn: 4000 } });
 
     // Act
@@ -134,10 +134,10 @@ describe('Debezium events', () => {
     expect(compareVersions(late?.version ?? '', first?.version ?? '')).toBeLessThan(0);
   });
 
-  it('breaks a tie between equal LSNs with ts_ms', () => {
-    // Act
-    const a = debeziumVersion({ lsn: 77, ts_ms: 1000 });
-    const b = debeziumVersion({ lsn: 77, ts_ms: 1001 });
+  it('orders changes by commit time before log position, so a restarted log never looks stale', () => {
+    // Act: after a MySQL failover the binlog position restarts lower.
+    const a = debeziumVersion({ file: 'mysql-bin.000090', pos: 400, ts_ms: 1000 });
+    const b = debeziumVersion({ file: 'mysql-bin.000001', pos: 4, ts_ms: 1001 });
 
     // Assess
     expect(compareVersions(a, b)).toBeLessThan(0);
@@ -163,8 +163,8 @@ describe('Debezium events', () => {
     const array = debeziumVersion({ sequence: '["24023119","24023128"]', ts_ms: 5 });
 
     // Assess
-    expect(numeric).toBe(positionVersion(981, 5));
-    expect(array).toBe(positionVersion(24023128, 5));
+    expect(numeric).toBe(streamVersion(5, 981));
+    expect(array).toBe(streamVersion(5, 24023128));
   });
 
   it('refuses an event without any source position', () => {
@@ -246,7 +246,7 @@ describe('Debezium events', () => {
       kind: 'truncate',
       truncate: {
         table: 'customers',
-        version: positionVersion(24023128, 1559033904863),
+        version: streamVersion(1559033904863, 24023128),
         ts: '2019-05-28T08:58:24.863Z',
       },
     });

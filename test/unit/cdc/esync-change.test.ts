@@ -4,7 +4,7 @@ import { type DebeziumDecoding, decodeChangeEvent, isChangeEvent } from '../../.
 import { ValidationError } from '../../../shared/errors.ts';
 import { type PipelineInput, pipelineSchema } from '../../../shared/pipeline/schema.ts';
 import { contentHash } from '../../../shared/records/hash.ts';
-import { positionVersion } from '../../../shared/records/version.ts';
+import { positionVersion, streamVersion } from '../../../shared/records/version.ts';
 
 const detail = {
   pipeline: 'customers',
@@ -126,7 +126,7 @@ describe('decodeChangeEvent', () => {
 
     // Assess
     expect(recordsOf(esync).map((r) => r.key)).toEqual(['c-1']);
-    expect(recordsOf(dbz).map((r) => [r.key, r.version])).toEqual([['5', positionVersion(10, 1)]]);
+    expect(recordsOf(dbz).map((r) => [r.key, r.version])).toEqual([['5', streamVersion(1, 10)]]);
   });
 
   it('decodes a custom detail-type as esync.change when the pipeline format says esync', () => {

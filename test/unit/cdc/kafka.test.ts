@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeKafkaEvent } from '../../../shared/cdc/kafka.ts';
 import { ValidationError } from '../../../shared/errors.ts';
-import { positionVersion } from '../../../shared/records/version.ts';
+import { streamVersion } from '../../../shared/records/version.ts';
 
 const base64 = (value: unknown) =>
   Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64');
@@ -53,8 +53,8 @@ describe('Kafka events', () => {
     ]);
     const records = results.flatMap((r) => (r.ok && r.decoding.kind === 'changes' ? r.decoding.records : []));
     expect(records.map((r) => [r.key, r.op, r.version])).toEqual([
-      ['1', 'upsert', positionVersion(500, 1700000000000)],
-      ['2', 'delete', positionVersion(510, 1700000000000)],
+      ['1', 'upsert', streamVersion(1700000000000, 500)],
+      ['2', 'delete', streamVersion(1700000000000, 510)],
     ]);
     expect(records[0]?.provenance).toEqual({
       pipeline: 'customers',

@@ -91,7 +91,7 @@ describe('RowMapper', () => {
   it('builds the composite cursor, the version and the change time of a row', () => {
     const row = mapper.row({ org: 'acme', id: 7, updated_at: '2024-05-01T10:00:00.123456Z' }, 'table t');
     expect(row.cursor).toEqual({ values: ['2024-05-01T10:00:00.123456Z'], key: 'acme#7' });
-    expect(row.version).toBe('t:2024-05-01T10:00:00.123Z|acme#7');
+    expect(row.version).toBe('t:2024-05-01T10:00:00.123Z|2|acme#7');
     expect(row.ts).toBe('2024-05-01T10:00:00.123Z');
   });
 
@@ -109,7 +109,7 @@ describe('RowMapper', () => {
       { connector: 'x', key: ['id'], cursor: [], deletes: { mode: 'none' } },
       new Date('2024-06-01T00:00:00.000Z'),
     );
-    expect(plain.row({ id: 1 }, 'x').version).toBe('t:2024-06-01T00:00:00.000Z|1');
+    expect(plain.row({ id: 1 }, 'x').version).toBe('t:2024-06-01T00:00:00.000Z|2|1');
   });
 });
 

@@ -68,7 +68,7 @@ describe('GitHub deliveries', () => {
     expect(record).toMatchObject({
       key: 'issue#444500041',
       op: 'upsert',
-      version: timestampVersion('2019-05-15T15:20:18Z', 'issue#444500041'),
+      version: timestampVersion('2019-05-15T15:20:18Z', 'issue#444500041', 'webhook'),
       ts: '2019-05-15T15:20:18.000Z',
       provenance: { pipeline: 'github-issues', deliveryId: 'delivery-1' },
     });

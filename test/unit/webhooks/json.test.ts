@@ -43,7 +43,7 @@ describe('JSON deliveries', () => {
     expect(records[0]).toMatchObject({
       key: '7',
       op: 'upsert',
-      version: timestampVersion('2025-04-30T10:00:00.123Z', '7'),
+      version: timestampVersion('2025-04-30T10:00:00.123Z', '7', 'webhook'),
       ts: '2025-04-30T10:00:00.123Z',
       data: { id: 7, total: 10, updated_at: '2025-04-30T10:00:00.123456Z' },
       provenance: { pipeline: 'orders', deliveryId: 'dlv-1' },
@@ -68,7 +68,7 @@ describe('JSON deliveries', () => {
     // Assess
     expect(records.map((r) => r.ts)).toEqual([receivedAt.toISOString(), receivedAt.toISOString()]);
     expect(compareVersions(records[1]?.version ?? '', records[0]?.version ?? '')).toBeGreaterThan(0);
-    expect(records[0]?.version.startsWith(`t:${receivedAt.toISOString()}|dlv-1|`)).toBe(true);
+    expect(records[0]?.version.startsWith(`t:${receivedAt.toISOString()}|1|dlv-1|`)).toBe(true);
   });
 
   it('builds composite keys from the pipeline key fields', () => {
