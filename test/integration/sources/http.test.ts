@@ -69,7 +69,7 @@ describe('http source against a paginated JSON API', () => {
       data: { id: 1, name: 'record 1', updated_at: T0 },
       deleted: false,
       cursor: { values: [T0], key: '1' },
-      version: `t:${T0}|1`,
+      version: `t:${T0}|2|1`,
       ts: T0,
     });
   });

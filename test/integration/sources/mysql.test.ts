@@ -106,7 +106,7 @@ describe.runIf(requireSystemServer('mariadb').available)('mysql source on Debian
       data: { id: 1, name: 'item 1', updated_at: T0, deleted: 0 },
       deleted: false,
       cursor: { values: [T0], key: '1' },
-      version: `t:${T0}|1`,
+      version: `t:${T0}|2|1`,
       ts: T0,
     });
   });

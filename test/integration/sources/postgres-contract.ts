@@ -126,7 +126,7 @@ export function postgresSourceContract(start: () => Promise<PostgresUnderTest>):
       data: { id: 1, name: 'item 1', updated_at: T0, deleted: false, payload: { n: 1 } },
       deleted: false,
       cursor: { values: [T0], key: '1' },
-      version: `t:${T0}|1`,
+      version: `t:${T0}|2|1`,
       ts: T0,
     });
   });

@@ -94,7 +94,7 @@ describe('s3 source against the local S3 server', () => {
       data: { id: 2, name: 'two' },
       deleted: false,
       cursor: { values: [modified, 'in/a.jsonl', 2], key: '2' },
-      version: `t:${modified}|in/a.jsonl|000000000002`,
+      version: `t:${modified}|2|in/a.jsonl|000000000002`,
       ts: modified,
     });
   });
