@@ -73,7 +73,7 @@ describe.runIf(postgresql.available)(
         'items-lake': pipelineYaml('items-lake', '  type: s3'),
         'items-pg': pipelineYaml(
           'items-pg',
-          '  type: postgres\n  connection: { secret: esync/items-db, ssl: disable }\n  table: items\n  mode: jsonb',
+          '  type: postgres\n  connection: { secret: esync/items-db }\n  table: items\n  mode: jsonb',
         ),
       });
       const secret = JSON.stringify({
