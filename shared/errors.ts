@@ -46,9 +46,12 @@ export class TransientError extends EsyncError {
   override readonly retryable = true;
   /** Server-suggested wait before the next attempt, when it gave one. */
   readonly retryAfterMs: number | undefined;
-  constructor(message: string, options?: { cause?: unknown; retryAfterMs?: number }) {
+  /** The server shed load (429, throttling) rather than failed: callers should send less. */
+  readonly throttled: boolean;
+  constructor(message: string, options?: { cause?: unknown; retryAfterMs?: number; throttled?: boolean }) {
     super(message, options);
     this.retryAfterMs = options?.retryAfterMs;
+    this.throttled = options?.throttled ?? false;
   }
 }
 
@@ -77,13 +80,18 @@ export class UnauthorizedError extends EsyncError {}
 /** A request or message exceeds a size limit. */
 export class TooLargeError extends EsyncError {}
 
-const TRANSIENT_AWS_NAMES = new Set([
+/** Names of the errors by which AWS services shed load; a subset of the transient ones. */
+const THROTTLING_AWS_NAMES = new Set([
   'ThrottlingException',
   'Throttling',
   'ProvisionedThroughputExceededException',
   'RequestLimitExceeded',
   'TooManyRequestsException',
   'SlowDown',
+]);
+
+const TRANSIENT_AWS_NAMES = new Set([
+  ...THROTTLING_AWS_NAMES,
   'ServiceUnavailable',
   'InternalServerError',
   'InternalFailure',
@@ -137,4 +145,18 @@ export function isRetryable(error: unknown): boolean {
 export function describeError(error: unknown): { name: string; message: string } {
   if (error instanceof Error) return { name: error.name, message: error.message };
   return { name: 'UnknownError', message: String(error) };
+}
+
+/**
+ * Whether an error says the server is shedding load (throttling, 429, S3 SlowDown), the signal
+ * on which callers reduce how much they send at once. Other transient errors (5xx, dropped
+ * connections) are retried without it.
+ */
+export function isThrottling(error: unknown): boolean {
+  if (error instanceof TransientError && error.throttled) return true;
+  if (typeof error !== 'object' || error === null) return false;
+  const e = error as { name?: unknown; $metadata?: { httpStatusCode?: number }; cause?: unknown };
+  if (typeof e.name === 'string' && THROTTLING_AWS_NAMES.has(e.name)) return true;
+  if (e.$metadata?.httpStatusCode === 429) return true;
+  return e.cause !== undefined && e.cause !== error && isThrottling(e.cause);
 }

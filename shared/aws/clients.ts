@@ -1,3 +1,5 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -47,6 +49,26 @@ export function decorateClients(decorate: ClientDecorator): () => void {
 export interface CreateClientsOptions {
   readonly region?: string;
   readonly observer?: RequestObserver;
+  /**
+   * Sockets each client keeps open at most: at least the requests its caller keeps in flight,
+   * or the surplus waits in the agent's queue while the caller believes it is sent.
+   * @default 50 - the SDK's own default
+   */
+  readonly maxSockets?: number;
+}
+
+/** The SDK's default socket count per client. */
+export const DEFAULT_MAX_SOCKETS = 50;
+
+/**
+ * One keep-alive agent pair per client, sized to `maxSockets`: a connection is reused for
+ * the next request instead of paying a new TCP (and TLS) handshake per write.
+ */
+function requestHandlerOf(maxSockets: number) {
+  return {
+    httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
+    httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
+  };
 }
 
 /**
@@ -57,23 +79,24 @@ export interface CreateClientsOptions {
  */
 export function createAwsClients(options: CreateClientsOptions = {}): AwsClients {
   const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
-  const common = { region, maxAttempts: 3 } as const;
-  const dynamodb = new DynamoDBClient(common);
+  const sockets = options.maxSockets ?? DEFAULT_MAX_SOCKETS;
+  const common = () => ({ region, maxAttempts: 3, requestHandler: requestHandlerOf(sockets) });
+  const dynamodb = new DynamoDBClient(common());
   const clients: AwsClients = {
     dynamodb,
     ddb: DynamoDBDocumentClient.from(dynamodb, {
       marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },
     }),
-    sqs: new SQSClient(common),
+    sqs: new SQSClient(common()),
     s3: new S3Client({
-      ...common,
+      ...common(),
       forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL),
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     }),
-    sfn: new SFNClient(common),
-    eventBridge: new EventBridgeClient(common),
-    secretsManager: new SecretsManagerClient(common),
+    sfn: new SFNClient(common()),
+    eventBridge: new EventBridgeClient(common()),
+    secretsManager: new SecretsManagerClient(common()),
   };
   if (options.observer) {
     const observer = options.observer;

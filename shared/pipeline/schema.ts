@@ -370,6 +370,14 @@ export const pipelineSchema = z
           .default(5)
           .describe('Load functions at once (protects the target).'),
         batchSize: z.int().min(1).max(100).default(10).describe('Queue messages per Load invocation.'),
+        writeConcurrency: z
+          .int()
+          .min(1)
+          .max(256)
+          .default(32)
+          .describe(
+            'Target writes in flight at once in one Load instance (its messages share them), never two of one key; halved under throttling. An http target is held to its own concurrency as well.',
+          ),
         batchingWindowSeconds: z
           .int()
           .min(0)
@@ -383,7 +391,13 @@ export const pipelineSchema = z
           .default(60)
           .describe('Load function timeout; the queue visibility timeout is derived from it.'),
       })
-      .default({ maxConcurrency: 5, batchSize: 10, batchingWindowSeconds: 1, timeoutSeconds: 60 })
+      .default({
+        maxConcurrency: 5,
+        batchSize: 10,
+        batchingWindowSeconds: 1,
+        timeoutSeconds: 60,
+        writeConcurrency: 32,
+      })
       .describe('The Load function and its SQS event source.'),
     verify: z
       .strictObject({

@@ -28,6 +28,14 @@ export interface Deps {
   createTarget(pipeline: Pipeline): TargetConnector;
 }
 
+/** Requests besides the target writes a Load instance has in flight: state reads, the ledger, the queue. */
+const STATE_SOCKETS = 16;
+
+/** Sockets per client: the most target writes any served pipeline keeps in flight, plus the state calls around them. */
+function socketsFor(catalog: PipelineCatalog): number {
+  return Math.max(0, ...catalog.all().map((p) => p.load.writeConcurrency)) + STATE_SOCKETS;
+}
+
 const silentLog: Log = { info() {}, warn() {}, error() {} };
 
 /**
@@ -43,8 +51,8 @@ export interface ConnectorRegistries {
 /** Builds the dependencies from the environment; every part can be replaced (tests, benchmarks). */
 export function createDeps(overrides: Partial<Deps> = {}, registries: ConnectorRegistries = {}): Deps {
   const config = overrides.config ?? readRuntimeConfig();
-  const clients = overrides.clients ?? createAwsClients();
   const catalog = overrides.catalog ?? catalogFromEnv();
+  const clients = overrides.clients ?? createAwsClients({ maxSockets: socketsFor(catalog) });
   const secrets = overrides.secrets ?? new SecretsManagerProvider(clients.secretsManager);
   const connectorContext = (pipeline: Pipeline): ConnectorContext => ({
     pipeline,

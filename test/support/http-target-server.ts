@@ -28,6 +28,8 @@ export interface HttpTargetServerOptions {
    * as an API that orders changes itself would answer.
    */
   readonly versionGate?: boolean;
+  /** Milliseconds the server takes to answer each request, so requests overlap. @default 0 */
+  readonly latencyMs?: number;
 }
 
 /**
@@ -45,6 +47,9 @@ export class HttpTargetServer {
   readonly #idempotent = new Map<string, number>();
   #server: Server | undefined;
   #port = 0;
+  #connections = 0;
+  #inFlight = 0;
+  #maxInFlight = 0;
 
   constructor(options: HttpTargetServerOptions = {}) {
     this.#options = options;
@@ -55,6 +60,21 @@ export class HttpTargetServer {
     return `http://127.0.0.1:${this.#port}`;
   }
 
+  /** TCP connections clients opened so far (keep-alive reuses one for many requests). */
+  get connections(): number {
+    return this.#connections;
+  }
+
+  /** The most requests the server was answering at once. */
+  get maxInFlight(): number {
+    return this.#maxInFlight;
+  }
+
+  /** Starts counting {@link maxInFlight} afresh. */
+  resetMaxInFlight(): void {
+    this.#maxInFlight = this.#inFlight;
+  }
+
   /** Makes the next requests fail, one failure each, in order. */
   failNext(...failures: InjectedFailure[]): void {
     this.#failures.push(...failures);
@@ -63,8 +83,12 @@ export class HttpTargetServer {
   async start(): Promise<this> {
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
+      this.#inFlight++;
+      this.#maxInFlight = Math.max(this.#maxInFlight, this.#inFlight);
       req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
+      req.on('end', async () => {
+        if (this.#options.latencyMs) await new Promise((r) => setTimeout(r, this.#options.latencyMs));
+        this.#inFlight--;
         const body = Buffer.concat(chunks).toString('utf8');
         const answer = this.#answer(req.method ?? 'GET', req.url ?? '/', req.headers, body);
         const path = req.url ?? '/';
@@ -79,6 +103,9 @@ export class HttpTargetServer {
         res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
         res.end(answer.body ?? '');
       });
+    });
+    server.on('connection', () => {
+      this.#connections++;
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const address = server.address();

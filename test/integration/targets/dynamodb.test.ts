@@ -5,6 +5,7 @@ import {
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type DynamoDbEngine, type LocalServers, startLocalServers } from '../../../infra/local/servers.ts';
 import type { AwsClients } from '../../../shared/aws/clients.ts';
@@ -39,11 +40,70 @@ async function createTable(name: string, keyAttribute = 'pk'): Promise<void> {
   );
 }
 
-function target(options: { keyAttribute?: string; tableName?: string; clients?: AwsClients } = {}) {
+function target(
+  options: {
+    keyAttribute?: string;
+    tableName?: string;
+    clients?: AwsClients;
+    writeConcurrency?: number;
+  } = {},
+) {
   return createDynamoDbTarget(
     { type: 'dynamodb', table: options.tableName ?? table, keyAttribute: options.keyAttribute ?? 'pk' },
-    targetContext({ type: 'dynamodb', table: options.tableName ?? table }, options.clients ?? clients),
+    targetContext(
+      { type: 'dynamodb', table: options.tableName ?? table },
+      options.clients ?? clients,
+      options.writeConcurrency === undefined ? {} : { writeConcurrency: options.writeConcurrency },
+    ),
   );
+}
+
+/** Counts the PutItem requests in flight, in all and per key, on `on`'s DynamoDB client. */
+function trackPuts(on: AwsClients) {
+  let inFlight = 0;
+  let maxInFlight = 0;
+  let sent = 0;
+  const perKey = new Map<string, number>();
+  let maxPerKey = 0;
+  on.dynamodb.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName !== 'PutItemCommand') return next(args);
+      const pk = (args.input as { Item?: { pk?: { S?: string } | string } }).Item?.pk;
+      const key = typeof pk === 'string' ? pk : (pk?.S ?? '');
+      sent++;
+      inFlight++;
+      perKey.set(key, (perKey.get(key) ?? 0) + 1);
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      maxPerKey = Math.max(maxPerKey, perKey.get(key) ?? 0);
+      try {
+        return await next(args);
+      } finally {
+        inFlight--;
+        perKey.set(key, (perKey.get(key) ?? 1) - 1);
+      }
+    },
+    { step: 'initialize', name: `track-puts-${Math.random()}` },
+  );
+  return { maxInFlight: () => maxInFlight, maxPerKey: () => maxPerKey, sent: () => sent };
+}
+
+/** Makes a random share of `operation`'s requests fail with a throttling error. */
+function throttleStorm(on: AwsClients, operation: string, share: number): { count: () => number } {
+  let injected = 0;
+  on.dynamodb.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === `${operation}Command` && Math.random() < share) {
+        injected++;
+        throw Object.assign(new Error('injected throttling'), {
+          name: 'ProvisionedThroughputExceededException',
+          $metadata: { httpStatusCode: 400 },
+        });
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: `storm-${Math.random()}` },
+  );
+  return { count: () => injected };
 }
 
 async function rawItem(key: string, keyAttribute = 'pk') {
@@ -350,6 +410,110 @@ function targetBehaviour(engine: DynamoDbEngine) {
     // Assess
     expect(outcome).toMatchObject({ key: '1', status: 'failed' });
     expect(outcome?.status === 'failed' && outcome.error).toBeInstanceOf(TransientError);
+  });
+
+  it('ends every key at its newest version whatever the interleaving of concurrent batches (property)', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 8 }),
+        fc.array(
+          fc.record({
+            key: fc.constantFrom('a', 'b', 'c'),
+            position: fc.integer({ min: 1, max: 40 }),
+            op: fc.constantFrom('upsert', 'delete'),
+          }),
+          { minLength: 1, maxLength: 24 },
+        ),
+        fc.integer({ min: 1, max: 4 }),
+        async (writeConcurrency, changes, batches) => {
+          // Prepare: one target (one Load instance) takes several batches at once.
+          const prefix = `p${++run}-`;
+          const tracked = localClients(servers.endpoints);
+          const puts = trackPuts(tracked);
+          const t = target({ clients: tracked, writeConcurrency });
+          const writes = changes.map((c) =>
+            c.op === 'upsert'
+              ? upsert(`${prefix}${c.key}`, c.position, { id: c.key, at: c.position })
+              : remove(`${prefix}${c.key}`, c.position),
+          );
+          const split = Array.from({ length: batches }, (_, b) => writes.filter((_, i) => i % batches === b));
+
+          // Act
+          const outcomes = (await Promise.all(split.map((batch) => t.write(batch)))).flat();
+
+          // Assess
+          expect(outcomes.every((o) => o.status !== 'failed')).toBe(true);
+          expect(puts.maxPerKey()).toBe(1);
+          expect(puts.maxInFlight()).toBeLessThanOrEqual(writeConcurrency);
+          const newest = new Map<string, string>();
+          for (const w of writes) if ((newest.get(w.key) ?? '') < w.version) newest.set(w.key, w.version);
+          const state = await t.readState([...newest.keys()], { withData: false });
+          expect(new Map([...state].map(([k, s]) => [k, s.version]))).toEqual(newest);
+        },
+      ),
+      { numRuns: 15 },
+    );
+  });
+
+  it('loses and doubles nothing in a throttling storm: every key applied exactly once across redeliveries', async () => {
+    // Prepare
+    const stormy = localClients(servers.endpoints);
+    const storm = throttleStorm(stormy, 'PutItem', 0.3);
+    const t = target({ clients: stormy, writeConcurrency: 16 });
+    const writes = Array.from({ length: 120 }, (_, i) => upsert(`s${i}`, 5, { id: i }));
+    let applied = 0;
+    let failed = writes.length;
+
+    // Act: like SQS, a message with a failed write is delivered again, whole, until none fails.
+    for (let delivery = 0; failed > 0 && delivery < 30; delivery++) {
+      const outcomes = await t.write(writes);
+      applied += outcomes.filter((o) => o.status === 'applied').length;
+      failed = outcomes.filter((o) => o.status === 'failed').length;
+    }
+
+    // Assess
+    expect(storm.count()).toBeGreaterThan(20);
+    expect(failed).toBe(0);
+    expect(applied).toBe(writes.length);
+    const state = await target().readState(
+      writes.map((w) => w.key),
+      { withData: false },
+    );
+    expect(state.size).toBe(writes.length);
+  });
+
+  it('shrinks the writes in flight while DynamoDB throttles', async () => {
+    // Prepare: every other put of the first ones is throttled, then none.
+    const stormy = localClients(servers.endpoints);
+    const puts = trackPuts(stormy);
+    injectFailures(stormy, 'PutItem', 'ProvisionedThroughputExceededException', 6);
+    const t = target({ clients: stormy, writeConcurrency: 16 });
+    await t.write(Array.from({ length: 16 }, (_, i) => upsert(`w${i}`, 1, { id: i })));
+    const before = puts.maxInFlight();
+    const after = trackPuts(stormy);
+
+    // Act
+    const outcomes = await t.write(Array.from({ length: 64 }, (_, i) => upsert(`x${i}`, 1, { id: i })));
+
+    // Assess
+    expect(before).toBe(16);
+    expect(after.maxInFlight()).toBeLessThan(16);
+    expect(outcomes.every((o) => o.status === 'applied')).toBe(true);
+  });
+
+  it('sends a stale write once: a failed version condition is not retried as transient', async () => {
+    // Prepare
+    await target().write([upsert('9', 5, { id: 9 })]);
+    const tracked = localClients(servers.endpoints);
+    const puts = trackPuts(tracked);
+
+    // Act
+    const outcomes = await target({ clients: tracked }).write([upsert('9', 4, { id: 9, older: true })]);
+
+    // Assess
+    expect(outcomes).toEqual([{ key: '9', status: 'stale' }]);
+    expect(puts.sent()).toBe(1);
   });
 
   it('throws a ConnectorError naming the table when it does not exist', async () => {

@@ -141,6 +141,41 @@ describe('http target', () => {
     expect(new Set(server.requests.map((r) => r.headers['idempotency-key'])).size).toBe(1);
   });
 
+  it('keeps at most `concurrency` requests in flight over kept-alive connections', async () => {
+    // Prepare
+    await server.stop();
+    server = await new HttpTargetServer({ token: 's3cr3t', latencyMs: 15 }).start();
+    const writes = Array.from({ length: 40 }, (_, i) => upsert(`k${i}`, 1, { id: i }));
+
+    // Act
+    const outcomes = await target({ concurrency: 4 }).write(writes);
+
+    // Assess
+    expect(outcomes.every((o) => o.status === 'applied')).toBe(true);
+    expect(server.maxInFlight).toBe(4);
+    // Without keep-alive each of the 40 requests would open its own; fetch's pool may hold a spare per slot.
+    expect(server.connections).toBeLessThanOrEqual(2 * 4);
+  });
+
+  it('sends fewer requests at once after the API answered 429', async () => {
+    // Prepare
+    await server.stop();
+    server = await new HttpTargetServer({ token: 's3cr3t', latencyMs: 15 }).start();
+    const t = target({ concurrency: 8 });
+    server.failNext(...Array.from({ length: 4 }, () => ({ status: 429, headers: { 'retry-after': '0' } })));
+    await t.write(Array.from({ length: 8 }, (_, i) => upsert(`a${i}`, 1, { id: i })));
+    const before = server.maxInFlight;
+    server.resetMaxInFlight();
+
+    // Act
+    const outcomes = await t.write(Array.from({ length: 16 }, (_, i) => upsert(`b${i}`, 1, { id: i })));
+
+    // Assess
+    expect(before).toBe(8);
+    expect(server.maxInFlight).toBeLessThan(8);
+    expect(outcomes.every((o) => o.status === 'applied')).toBe(true);
+  });
+
   it('waits as long as Retry-After asks before retrying', async () => {
     // Prepare
     server.failNext({ status: 429, headers: { 'retry-after': '1' } });

@@ -32,9 +32,15 @@ beforeEach(async () => {
   for (const Bucket of [lakeBucket, dataBucket]) await clients.s3.send(new CreateBucketCommand({ Bucket }));
 });
 
-function lake(options: { bucket?: string; clients?: AwsClients } = {}) {
+function lake(options: { bucket?: string; clients?: AwsClients; writeConcurrency?: number } = {}) {
   const config = { type: 's3', bucket: options.bucket ?? lakeBucket, prefix: 'lake/' } as const;
-  return createS3LakeTarget(config, targetContext(config, options.clients ?? clients, { dataBucket }));
+  return createS3LakeTarget(
+    config,
+    targetContext(config, options.clients ?? clients, {
+      dataBucket,
+      ...(options.writeConcurrency === undefined ? {} : { writeConcurrency: options.writeConcurrency }),
+    }),
+  );
 }
 
 async function listKeys(bucket: string, prefix = ''): Promise<string[]> {
@@ -241,6 +247,34 @@ describe('s3 lake target', () => {
     expect(injected).toBe(2);
     expect(outcomes).toEqual([{ key: '1', status: 'applied' }]);
     expect(await listKeys(lakeBucket)).toHaveLength(1);
+  });
+
+  it('writes lake and archive objects side by side, at most load.writeConcurrency at once', async () => {
+    // Prepare
+    const tracked = localClients(servers.endpoints);
+    let inFlight = 0;
+    let maxInFlight = 0;
+    tracked.s3.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName !== 'PutObjectCommand') return next(args);
+        maxInFlight = Math.max(maxInFlight, ++inFlight);
+        try {
+          return await next(args);
+        } finally {
+          inFlight--;
+        }
+      },
+      { step: 'initialize', name: 'track-puts' },
+    );
+    const writes = Array.from({ length: 30 }, (_, i) => upsert(`k${i}`, 1, { id: i }));
+
+    // Act
+    const outcomes = await lake({ clients: tracked, writeConcurrency: 6 }).write(writes);
+
+    // Assess
+    expect(outcomes.every((o) => o.status === 'applied')).toBe(true);
+    expect(maxInFlight).toBe(6);
+    expect(await listKeys(dataBucket, 'archive/')).toHaveLength(30);
   });
 
   it('fails records with a TransientError when S3 cannot be reached', async () => {

@@ -46,6 +46,8 @@ export function targetContext(
     secrets?: Record<string, string | Record<string, unknown>>;
     name?: string;
     dataBucket?: string;
+    /** `load.writeConcurrency` of the pipeline. */
+    writeConcurrency?: number;
   } = {},
 ): ConnectorContext {
   const pipeline = pipelineSchema.parse({
@@ -53,6 +55,9 @@ export function targetContext(
     source: { type: 'webhook', key: ['id'] },
     target,
     triggers: { webhook: { signature: 'github', secret: 'webhook-secret' } },
+    ...(options.writeConcurrency === undefined
+      ? {}
+      : { load: { writeConcurrency: options.writeConcurrency } }),
   } satisfies PipelineInput);
   return {
     pipeline,

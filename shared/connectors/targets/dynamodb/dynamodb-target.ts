@@ -27,6 +27,7 @@ import type {
 } from '../../types.ts';
 import { chunk, mapWithConcurrency, newestPerKey, outcomesInOrder } from '../support/batch.ts';
 import { toJsonRecord } from '../support/json-value.ts';
+import { WriteLimit } from '../support/write-limit.ts';
 
 /**
  * Meta attributes stored beside the record's fields. Names are one letter on purpose: DynamoDB
@@ -47,8 +48,6 @@ const META_NAMES: ReadonlySet<string> = new Set(Object.values(META));
 
 /** BatchGetItem reads at most 100 keys per request. */
 const BATCH_GET_LIMIT = 100;
-/** Puts in flight at once: enough to hide latency, few enough not to burst a provisioned table. */
-const PUT_CONCURRENCY = 16;
 const READ_CONCURRENCY = 4;
 const SCAN_SEGMENTS = 4;
 
@@ -64,15 +63,19 @@ interface TableKeys {
  * meta attributes in {@link META}. Every write is a single-item conditional PutItem gated on the
  * stored version (`attribute_not_exists(key) OR _v < :v`), so replays and late events change
  * nothing; a delete writes a tombstone the same way, so a late older upsert cannot resurrect it.
- * Single-item writes (not transactions) cost half and run on every local emulator.
+ * Single-item writes (not transactions) cost half and run on every local emulator. Up to
+ * `load.writeConcurrency` puts are in flight at once, one per key at a time, fewer while
+ * DynamoDB throttles (see {@link WriteLimit}).
  */
 export class DynamoDbTarget implements TargetConnector {
   readonly #context: ConnectorContext;
   readonly #table: string;
   readonly #keyAttribute: string;
+  readonly #writes: WriteLimit;
 
   constructor(config: DynamoDbTargetConfig, context: ConnectorContext) {
     this.#context = context;
+    this.#writes = new WriteLimit(context.pipeline.load.writeConcurrency);
     this.#table = config.table ?? ownedTargetTableName(context.stage, context.pipeline.name);
     this.#keyAttribute = config.keyAttribute;
     if (META_NAMES.has(this.#keyAttribute))
@@ -194,7 +197,7 @@ export class DynamoDbTarget implements TargetConnector {
     const { winners, superseded } = newestPerKey(writes);
     const outcomes = new Map<TargetWrite, WriteOutcome>();
     for (const write of superseded) outcomes.set(write, { key: write.key, status: 'stale' });
-    const results = await mapWithConcurrency(winners, PUT_CONCURRENCY, (write) => this.#put(write));
+    const results = await Promise.all(winners.map((write) => this.#put(write)));
     for (const [i, write] of winners.entries()) outcomes.set(write, results[i] as WriteOutcome);
     // A missing table or refused credentials concern the whole batch: they are thrown, not counted per record.
     for (const outcome of results)
@@ -210,7 +213,8 @@ export class DynamoDbTarget implements TargetConnector {
       return { key: write.key, status: 'failed', error };
     }
     try {
-      await withRetry(
+      await this.#writes.retrying(
+        write.key,
         () =>
           this.#context.clients.ddb.send(
             new PutCommand({

@@ -20,6 +20,7 @@ import type {
 } from '../../types.ts';
 import { mapWithConcurrency, newestPerKey, outcomesInOrder } from '../support/batch.ts';
 import { toJsonRecord } from '../support/json-value.ts';
+import { WriteLimit } from '../support/write-limit.ts';
 
 export type HttpTargetConfig = Parameters<TargetFactory<'http'>>[0];
 
@@ -51,6 +52,10 @@ type Answer = {
  * batch (credentials are wrong for every record); other 4xx fail that record with the status and
  * the start of the body.
  *
+ * At most `concurrency` (and `load.writeConcurrency`) requests are in flight, one per key at a
+ * time, halved while the API answers 429 (see {@link WriteLimit}); fetch keeps its connections
+ * alive, so a batch reuses them instead of opening one per request.
+ *
  * Verify: an HTTP API cannot be listed, so {@link snapshot} refuses (set `verify.mode: off`).
  */
 export class HttpTarget implements TargetConnector {
@@ -58,9 +63,12 @@ export class HttpTarget implements TargetConnector {
   readonly #context: ConnectorContext;
   #token: Promise<string | undefined> | undefined;
 
+  readonly #writes: WriteLimit;
+
   constructor(config: HttpTargetConfig, context: ConnectorContext) {
     this.#config = config;
     this.#context = context;
+    this.#writes = new WriteLimit(Math.min(config.concurrency, context.pipeline.load.writeConcurrency));
   }
 
   /**
@@ -146,7 +154,9 @@ export class HttpTarget implements TargetConnector {
     const { winners, superseded } = newestPerKey(writes);
     const outcomes = new Map<TargetWrite, WriteOutcome>();
     for (const write of superseded) outcomes.set(write, { key: write.key, status: 'stale' });
-    const results = await mapWithConcurrency(winners, this.#config.concurrency, (write) => this.#send(write));
+    const results = await Promise.all(
+      winners.map((write) => this.#writes.run(write.key, () => this.#send(write))),
+    );
     for (const [i, write] of winners.entries()) outcomes.set(write, results[i] as WriteOutcome);
     for (const outcome of results)
       if (outcome.status === 'failed' && outcome.error instanceof ConnectorError) throw outcome.error;
@@ -188,28 +198,37 @@ export class HttpTarget implements TargetConnector {
       ...extra,
     };
     try {
-      return await withRetry(async () => {
-        let response: Response;
-        try {
-          response = await fetch(url, {
-            method,
-            headers,
-            body,
-            signal: AbortSignal.timeout(this.#config.timeoutMs),
-          });
-        } catch (error) {
-          if (isRetryable(error) || (error as { name?: unknown }).name === 'TimeoutError')
-            throw new TransientError(`http: ${method} ${url} got no answer (${describeFetchError(error)})`, {
-              cause: error,
+      const answer = await withRetry(
+        async () => {
+          let response: Response;
+          try {
+            response = await fetch(url, {
+              method,
+              headers,
+              body,
+              signal: AbortSignal.timeout(this.#config.timeoutMs),
             });
-          throw new ConnectorError(
-            'http',
-            `${method} ${url} could not be sent: ${describeFetchError(error)}`,
-            { cause: error },
-          );
-        }
-        return this.#classify(method, url, response);
-      }, this.#context.retry);
+          } catch (error) {
+            if (isRetryable(error) || (error as { name?: unknown }).name === 'TimeoutError')
+              throw new TransientError(
+                `http: ${method} ${url} got no answer (${describeFetchError(error)})`,
+                {
+                  cause: error,
+                },
+              );
+            throw new ConnectorError(
+              'http',
+              `${method} ${url} could not be sent: ${describeFetchError(error)}`,
+              { cause: error },
+            );
+          }
+          return this.#classify(method, url, response);
+        },
+        this.#context.retry,
+        { onRetry: (error) => this.#writes.observe(error) },
+      );
+      this.#writes.observe();
+      return answer;
     } catch (error) {
       if (error instanceof EsyncError) throw error;
       throw new ConnectorError('http', `${method} ${url} failed: ${(error as Error).message}`, {
@@ -229,6 +248,7 @@ export class HttpTarget implements TargetConnector {
     if (status === 429 || status >= 500)
       throw new TransientError(`http: ${summary}`, {
         retryAfterMs: retryAfterMs(response.headers.get('retry-after')),
+        throttled: status === 429,
       });
     if (status === 401 || status === 403)
       throw new ConnectorError(

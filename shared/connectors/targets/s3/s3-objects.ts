@@ -1,21 +1,30 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type RetryOptions, withRetry } from '../../../domain/retry.ts';
 import { ConnectorError, EsyncError, isRetryable, TransientError } from '../../../errors.ts';
+import type { WriteLimit } from '../support/write-limit.ts';
 
 /** S3 calls of the lake target and of `recordHistory`, with retries and ESync errors. */
 export class S3Objects {
   readonly #s3: S3Client;
   readonly #retry: RetryOptions;
+  readonly #writes: WriteLimit | undefined;
 
-  constructor(s3: S3Client, retry: RetryOptions) {
+  /** With `writes`, puts share its in-flight limit (one per object key, fewer under SlowDown). */
+  constructor(s3: S3Client, retry: RetryOptions, writes?: WriteLimit) {
     this.#s3 = s3;
     this.#retry = retry;
+    this.#writes = writes;
   }
 
   async put(bucket: string, key: string, body: string, contentType: string): Promise<void> {
-    await this.#call(`PutObject s3://${bucket}/${key}`, bucket, () =>
-      this.#s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType })),
-    );
+    const put = () =>
+      this.#s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+    const writes = this.#writes;
+    try {
+      await (writes ? writes.retrying(`${bucket}/${key}`, put, this.#retry) : withRetry(put, this.#retry));
+    } catch (error) {
+      throw mapS3Error(error, `PutObject s3://${bucket}/${key}`, bucket);
+    }
   }
 
   async getText(bucket: string, key: string): Promise<string> {

@@ -13,6 +13,7 @@ import type {
 } from '../../types.ts';
 import { chunk, mapWithConcurrency, outcomesInOrder } from '../support/batch.ts';
 import { toJsonRecord } from '../support/json-value.ts';
+import { WriteLimit } from '../support/write-limit.ts';
 import {
   archiveKeyPrefix,
   archiveObjectKey,
@@ -26,8 +27,8 @@ import { mapS3Error, S3Objects } from './s3-objects.ts';
 
 export type S3TargetConfig = Parameters<TargetFactory<'s3'>>[0];
 
+/** Lake objects read at once by Verify's snapshot. */
 const OBJECT_CONCURRENCY = 8;
-const ARCHIVE_CONCURRENCY = 16;
 const SNAPSHOT_PAGE = 1000;
 
 /**
@@ -49,7 +50,11 @@ export class S3LakeTarget implements TargetConnector {
     this.#config = config;
     this.#context = context;
     this.#bucket = config.bucket ?? context.dataBucket;
-    this.#objects = new S3Objects(context.clients.s3, context.retry);
+    this.#objects = new S3Objects(
+      context.clients.s3,
+      context.retry,
+      new WriteLimit(context.pipeline.load.writeConcurrency),
+    );
   }
 
   get #pipeline(): string {
@@ -112,7 +117,8 @@ export class S3LakeTarget implements TargetConnector {
       for (const write of group.writes) lines.set(write, this.#lineOf(write));
 
     const failures = new Map<TargetWrite, unknown>();
-    await mapWithConcurrency([...groups.values()], OBJECT_CONCURRENCY, async (group) => {
+    // Lake objects and archive objects go out together, as many at once as the write limit allows.
+    const lakePuts = [...groups.values()].map(async (group) => {
       const key = lakeObjectKey(
         this.#config.prefix,
         this.#pipeline,
@@ -125,7 +131,7 @@ export class S3LakeTarget implements TargetConnector {
         for (const write of group.writes) failures.set(write, error);
       });
     });
-    await mapWithConcurrency([...lines.keys()], ARCHIVE_CONCURRENCY, async (write) => {
+    const archivePuts = [...lines.keys()].map(async (write) => {
       const key = archiveObjectKey(this.#pipeline, write.key, write.version);
       const body = JSON.stringify({ ...lines.get(write), messageKey: write.messageKey });
       await this.#objects
@@ -134,6 +140,7 @@ export class S3LakeTarget implements TargetConnector {
           if (!failures.has(write)) failures.set(write, error);
         });
     });
+    await Promise.all([...lakePuts, ...archivePuts]);
     for (const error of failures.values()) if (error instanceof ConnectorError) throw error;
     for (const write of lines.keys()) {
       const error = failures.get(write);

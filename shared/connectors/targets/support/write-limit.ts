@@ -1,0 +1,90 @@
+import pLimit, { type LimitFunction } from 'p-limit';
+import { type RetryOptions, withRetry } from '../../../domain/retry.ts';
+import { isThrottling } from '../../../errors.ts';
+
+/**
+ * The in-flight limit of one target's writes, shared by every message a Load instance works on
+ * at once (a Lambda instance runs one invocation at a time, so per instance is per invocation).
+ *
+ * - **Per-key order.** A write waits for the previous write of its key to settle before it
+ *   takes a slot, so two writes of one key are never in flight together and reach the target
+ *   in the order they were asked for; the version gate decides the rest.
+ * - **Adaptive.** Throttling halves the limit (down to 1): the target said it takes less, and
+ *   retrying with as many in flight would only be throttled again. Each run of `limit`
+ *   successes without throttling adds one back, up to the configured ceiling (additive
+ *   increase, multiplicative decrease, as TCP does with a congested link).
+ *
+ * A write is never dropped here: throttled calls back off and retry in the caller's `withRetry`,
+ * and what still fails is reported failed, so the message is redelivered.
+ */
+export class WriteLimit {
+  readonly #ceiling: number;
+  readonly #limit: LimitFunction;
+  readonly #tails = new Map<string, Promise<unknown>>();
+  #successes = 0;
+
+  constructor(ceiling: number) {
+    if (!Number.isInteger(ceiling) || ceiling < 1)
+      throw new RangeError(`a write limit is a whole number of at least 1 (got ${ceiling})`);
+    this.#ceiling = ceiling;
+    this.#limit = pLimit(ceiling);
+  }
+
+  /** Writes allowed in flight now. */
+  get current(): number {
+    return this.#limit.concurrency;
+  }
+
+  /** Runs `write` for `key` once the key's previous write settled and a slot is free. */
+  run<T>(key: string, write: () => Promise<T>): Promise<T> {
+    return this.#afterKey(key, () => this.#limit(write));
+  }
+
+  /**
+   * Runs `operation` for `key` under the limit, retrying transient failures with backoff and
+   * full jitter; every attempt's result adjusts the limit. The key stays taken through the
+   * backoff but the slot is given back, so a throttled write waiting out its delay does not
+   * hold up other keys. A permanent error (a conditional-check failure among them) is never
+   * retried.
+   */
+  retrying<T>(key: string, operation: () => Promise<T>, retry: RetryOptions): Promise<T> {
+    const attempt = () =>
+      this.#limit(async () => {
+        try {
+          const result = await operation();
+          this.observe();
+          return result;
+        } catch (error) {
+          this.observe(error);
+          throw error;
+        }
+      });
+    return this.#afterKey(key, () => withRetry(attempt, retry));
+  }
+
+  #afterKey<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.#tails.get(key);
+    const result = previous ? previous.then(task, task) : task();
+    this.#tails.set(key, result);
+    const forget = () => {
+      if (this.#tails.get(key) === result) this.#tails.delete(key);
+    };
+    result.then(forget, forget);
+    return result;
+  }
+
+  /** Feeds one attempt's result to the limit: throttling shrinks it, a success lets it regrow. */
+  observe(error?: unknown): void {
+    if (error !== undefined && isThrottling(error)) {
+      this.#successes = 0;
+      this.#limit.concurrency = Math.max(1, Math.floor(this.#limit.concurrency / 2));
+      return;
+    }
+    if (error !== undefined || this.#limit.concurrency >= this.#ceiling) return;
+    this.#successes++;
+    if (this.#successes >= this.#limit.concurrency) {
+      this.#successes = 0;
+      this.#limit.concurrency++;
+    }
+  }
+}
