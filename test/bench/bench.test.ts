@@ -24,6 +24,19 @@ describe('the benchmark harness on a tiny dataset', () => {
     expect(report.e2e.ratio).toBeCloseTo(report.e2e.recordsPerSec / report.e2e.rawRecordsPerSec, 2);
   });
 
+  it('syncs the same rows into DynamoDB, PostgreSQL and the S3 lake, each beside its own raw copy', () => {
+    expect(Object.keys(report.e2e.byTarget).sort()).toEqual(['dynamodb', 'postgres', 's3']);
+    for (const figure of Object.values(report.e2e.byTarget)) {
+      expect(figure?.loaded).toBe(RECORDS);
+      expect(figure?.recordsPerSec).toBeGreaterThan(0);
+      expect(figure?.rawRecordsPerSec).toBeGreaterThan(0);
+      expect(figure?.ratio).toBeCloseTo((figure?.recordsPerSec ?? 0) / (figure?.rawRecordsPerSec ?? 1), 2);
+      expect(figure?.loadMsPerRecord).toBeGreaterThan(0);
+    }
+    expect(report.e2e.byTarget.dynamodb?.recordsPerSec).toBe(report.e2e.recordsPerSec);
+    expect(report.e2e.byTarget.dynamodb?.loadMsPerRecord).toBe(report.cost.loadMsPerRecord);
+  });
+
   it('prices the first load at one write request unit per 1 KB record plus the platform overhead', () => {
     expect(report.cost.targetWriteUsdPerMillion).toBeCloseTo(0.625, 3);
     expect(report.cost.rawCopyUsdPerMillion).toBeCloseTo(0.625, 3);
@@ -75,12 +88,17 @@ describe('the benchmark harness on a tiny dataset', () => {
     const last = JSON.parse(out.trimEnd().split('\n').at(-1) ?? '') as BenchReport;
     expect(asked).toMatchObject({ records: RECORDS });
     expect(last).toMatchObject({
-      e2e: { records: RECORDS },
       cpu: {
         recordsPerSec: report.cpu.recordsPerSec,
         baselineRecordsPerSec: report.cpu.baselineRecordsPerSec,
       },
-      cost: { usdPerMillion: report.cost.usdPerMillion, rerunUsdPerMillion: report.cost.rerunUsdPerMillion },
+      e2e: { records: RECORDS, ratio: report.e2e.ratio, byTarget: report.e2e.byTarget },
+      cost: {
+        usdPerMillion: report.cost.usdPerMillion,
+        rerunUsdPerMillion: report.cost.rerunUsdPerMillion,
+        loadMsPerRecord: report.cost.loadMsPerRecord,
+        rerun: { usdPerMillion: report.cost.rerun.usdPerMillion },
+      },
       helloWorld: { bytes: report.helloWorld.bytes, initMs: report.helloWorld.initMs },
     });
     expect(last.functions[0]).toMatchObject({
@@ -89,6 +107,8 @@ describe('the benchmark harness on a tiny dataset', () => {
       initMs: expect.any(Number),
     });
     expect(out).toContain('| end-to-end sync, 300 rows PostgreSQL → DynamoDB |');
+    expect(out).toContain('| end-to-end sync, 300 rows PostgreSQL → PostgreSQL |');
+    expect(out).toContain('| end-to-end sync, 300 rows PostgreSQL → S3 lake |');
   });
 
   it('refuses a bad --records', async () => {

@@ -1,8 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import pg from 'pg';
 import { startDemoDatabase } from '../../infra/local/demo-db.ts';
 import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
@@ -10,13 +8,17 @@ import type { ExecutionRecord } from '../../infra/local/stepfunctions-server.ts'
 import { extractLocalResources, loadStackTemplate } from '../../infra/local/template.ts';
 import { createAwsClients } from '../../shared/aws/clients.ts';
 import { ownedTargetTableName } from '../../shared/naming.ts';
+import type { Pipeline } from '../../shared/pipeline/schema.ts';
 import type { RunRecord } from '../../shared/state/runs.ts';
 import { requireSystemServer, startPostgres } from '../support/system-servers.ts';
 import { priceRun, type RunCost, UsageRecorder } from './observe.ts';
+import { rawCopyDynamoDb, rawCopyLake, rawCopyPostgres } from './raw-copy.ts';
 import {
   BENCH_PIPELINE,
   BENCH_SECRET,
-  benchPipeline,
+  BENCH_TARGETS,
+  type BenchTarget,
+  benchPipelines,
   CREATE_USERS_SQL,
   REPO_ROOT,
   SEED_CHUNK,
@@ -30,7 +32,22 @@ export interface E2eOptions {
   readonly records: number;
   /** @default - Debian's PostgreSQL when installed, else PGlite */
   readonly database?: DatabaseKind;
+  /** Targets synced besides DynamoDB, each beside its own raw copy. @default - all of BENCH_TARGETS */
+  readonly targets?: readonly BenchTarget[];
   readonly log?: (line: string) => void;
+}
+
+/** A raw copy, measured. */
+export interface MeasuredCopy {
+  readonly seconds: number;
+  readonly recordsPerSec: number;
+  readonly cost: RunCost;
+}
+
+/** One target's first load beside its raw copy, both measured in the same run. */
+export interface TargetRun {
+  readonly first: MeasuredRun;
+  readonly raw: MeasuredCopy;
 }
 
 /** One batch run through the state machine, measured. */
@@ -48,16 +65,18 @@ export interface E2eResult {
   readonly first: MeasuredRun;
   /** The same rows again after the checkpoint was reset to null: every record re-read and skipped. */
   readonly rerun: MeasuredRun;
-  readonly raw: { readonly seconds: number; readonly recordsPerSec: number; readonly cost: RunCost };
+  readonly raw: MeasuredCopy;
+  /** Every target's first load and raw copy; `dynamodb` is `first` and `raw` again. */
+  readonly byTarget: Partial<Record<BenchTarget, TargetRun>>;
 }
 
 const PRINCIPAL = 'arn:aws:iam::000000000000:user/bench';
-/** Rows per keyset page of the raw copy: the postgres source's default page size. */
-const RAW_PAGE = 1000;
-/** The raw copy's fresh table. */
+/** The raw copies' fresh table, PostgreSQL table and bucket. */
 const RAW_TABLE = 'esync-dev-bench-raw-copy';
-/** BatchWriteItem calls in flight at once in the raw copy. */
-const RAW_CONCURRENCY = 16;
+const RAW_PG_TABLE = 'users_raw_copy';
+const RAW_BUCKET = 'esync-dev-bench-raw-copy';
+/** Connections of the PostgreSQL raw copy: as many as the PostgreSQL target's pool. */
+const RAW_PG_CONNECTIONS = 2;
 
 interface BenchDatabase {
   readonly kind: DatabaseKind;
@@ -132,8 +151,8 @@ async function api(
  * Starts a run through the management API and waits for its execution to end, without polling
  * the API (each poll would read the run's ledger and count against the run).
  */
-async function runOnce(stack: LocalStack): Promise<{ executionArn: string }> {
-  const started = await api(stack, 'POST', `/pipelines/${BENCH_PIPELINE}/runs`, { reason: 'benchmark' });
+async function runOnce(stack: LocalStack, pipeline: string): Promise<{ executionArn: string }> {
+  const started = await api(stack, 'POST', `/pipelines/${pipeline}/runs`, { reason: 'benchmark' });
   const executionArn = String(started.executionArn);
   const execution = await stack.stepFunctions.whenDone(executionArn);
   if (execution.status !== 'SUCCEEDED')
@@ -176,147 +195,161 @@ function deployedWaitMs(template: Parameters<typeof extractLocalResources>[0]): 
   return ([...distinct][0] as number) * 1000;
 }
 
-/**
- * The raw copy: the same rows, read in keyset pages and written with BatchWriteItem into a fresh
- * table through the same DynamoDB server, with no queue, no state and no checks.
- */
-async function rawCopy(
-  db: BenchDatabase,
-  ddb: DynamoDBDocumentClient,
-  dynamodb: DynamoDBClient,
-  table: string,
-): Promise<number> {
-  await dynamodb.send(
-    new CreateTableCommand({
-      TableName: table,
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
-  const client = new pg.Client(db.connection);
-  await client.connect();
-  let copied = 0;
-  const inFlight = new Set<Promise<void>>();
-  const write = async (items: Record<string, unknown>[]) => {
-    let pending = items.map((Item) => ({ PutRequest: { Item } }));
-    while (pending.length > 0) {
-      const out = await ddb.send(new BatchWriteCommand({ RequestItems: { [table]: pending } }));
-      pending = (out.UnprocessedItems?.[table] ?? []) as typeof pending;
-    }
+/** The local stack serving the benchmark's pipelines, with its request recorder and clients. */
+interface BenchStack {
+  readonly stack: LocalStack;
+  readonly recorder: UsageRecorder;
+  readonly clients: ReturnType<typeof createAwsClients>;
+  readonly records: number;
+  readonly log: (line: string) => void;
+}
+
+/** Runs `copy`, measured as one segment, and checks it copied every row. */
+async function measureCopy(
+  bench: BenchStack,
+  label: string,
+  copy: () => Promise<number>,
+): Promise<MeasuredCopy> {
+  bench.log(`raw copy: ${label}`);
+  const segment = await bench.recorder.segment(copy);
+  if (segment.result !== bench.records)
+    throw new Error(`the raw copy (${label}) wrote ${segment.result} rows of ${bench.records}`);
+  return {
+    seconds: segment.ms / 1000,
+    recordsPerSec: bench.records / (segment.ms / 1000),
+    cost: priceRun({ usage: segment.usage, executions: [], targetTable: RAW_TABLE }),
   };
-  try {
-    let after = -1;
-    for (;;) {
-      const { rows } = await client.query('SELECT * FROM users WHERE id > $1 ORDER BY id LIMIT $2', [
-        after,
-        RAW_PAGE,
-      ]);
-      if (rows.length === 0) break;
-      after = Number(rows[rows.length - 1].id);
-      for (let i = 0; i < rows.length; i += 25) {
-        const items = rows.slice(i, i + 25).map((row: Record<string, unknown>) => ({
-          ...row,
-          pk: String(row.id),
-          updated_at: (row.updated_at as Date).toISOString(),
-        }));
-        const task: Promise<void> = write(items).finally(() => inFlight.delete(task));
-        inFlight.add(task);
-        if (inFlight.size >= RAW_CONCURRENCY) await Promise.race(inFlight);
-      }
-      copied += rows.length;
-    }
-    await Promise.all(inFlight);
-  } finally {
-    await client.end();
-  }
-  return copied;
+}
+
+/** Runs `pipeline` once through the state machine, measured as one segment. */
+async function measureRun(bench: BenchStack, pipeline: string, label: string): Promise<MeasuredRun> {
+  const { stack, recorder, records } = bench;
+  bench.log(`${label}: ${records} records through the state machine`);
+  const segment = await recorder.segment(() => runOnce(stack, pipeline));
+  const execution = stack.stepFunctions.execution(segment.result.executionArn) as ExecutionRecord;
+  const body = (await api(stack, 'GET', `/runs/${encodeURIComponent(execution.name)}`)) as unknown as {
+    run?: RunRecord;
+  } & RunRecord;
+  return {
+    run: body.run ?? body,
+    seconds: segment.ms / 1000,
+    recordsPerSec: records / (segment.ms / 1000),
+    cost: priceRun({
+      usage: segment.usage,
+      executions: [execution],
+      targetTable: ownedTargetTableName(stack.stage, pipeline),
+    }),
+  };
+}
+
+/** The PostgreSQL and S3 lake targets: the same rows again, each beside its own raw copy. */
+async function otherTargets(
+  bench: BenchStack,
+  db: BenchDatabase,
+  pipelines: ReturnType<typeof benchPipelines>,
+  targets: readonly BenchTarget[],
+): Promise<Partial<Record<BenchTarget, TargetRun>>> {
+  const runs: Partial<Record<BenchTarget, TargetRun>> = {};
+  if (targets.includes('postgres'))
+    runs.postgres = {
+      raw: await measureCopy(bench, 'multi-row INSERT of 100 into a fresh PostgreSQL table', () =>
+        rawCopyPostgres(db, RAW_PG_TABLE, RAW_PG_CONNECTIONS),
+      ),
+      first: await measureRun(bench, pipelines.postgres.name, 'first load into PostgreSQL'),
+    };
+  if (targets.includes('s3'))
+    runs.s3 = {
+      raw: await measureCopy(bench, 'one JSON Lines object per 100 rows into a fresh bucket', () =>
+        rawCopyLake(db, bench.clients.s3, RAW_BUCKET),
+      ),
+      first: await measureRun(bench, pipelines.s3.name, 'first load into the S3 lake'),
+    };
+  return runs;
+}
+
+async function seed(db: BenchDatabase, records: number, log: (line: string) => void): Promise<void> {
+  log(`seeding ${records} users (~1 KB each) into ${db.label}`);
+  await db.exec(CREATE_USERS_SQL);
+  for (let from = 1; from <= records; from += SEED_CHUNK)
+    await db.exec(seedSql(from, Math.min(records, from + SEED_CHUNK - 1)));
+  await db.exec('ANALYZE users');
+}
+
+async function startBenchStack(
+  db: BenchDatabase,
+  pipelines: readonly Pipeline[],
+  recorder: UsageRecorder,
+  log: (line: string) => void,
+): Promise<LocalStack> {
+  const pipelinesDir = path.join(tmpdir(), 'esync-bench', 'pipelines');
+  mkdirSync(pipelinesDir, { recursive: true });
+  const { template } = await loadStackTemplate({
+    rootDir: REPO_ROOT,
+    stage: 'dev',
+    pipelines,
+    pipelinesDir,
+    cdkOut: false,
+    log,
+  });
+  recorder.install();
+  const stack = await startLocalStack({
+    pipelines,
+    template,
+    pipelinesDir,
+    stage: 'dev',
+    secrets: { [BENCH_SECRET]: JSON.stringify(db.connection) },
+    schedules: false,
+    writeDevFile: false,
+    waitOverrideMs: deployedWaitMs(template),
+    log: (line) => /^(warn|error)/.test(line) && log(line),
+  });
+  recorder.instrument(stack.lambda);
+  return stack;
 }
 
 /**
  * Measures a PostgreSQL → DynamoDB sync of `records` users on the local stack, through the state
  * machine as `esync run` starts it, beside a raw copy of the same rows through the same servers.
  * Every AWS request the handlers send is counted and priced; then the checkpoint is reset to
- * null and the same rows run again, to price a rerun of unchanged data.
+ * null and the same rows run again, to price a rerun of unchanged data. The same rows then go
+ * to a PostgreSQL table and to the S3 lake, each beside its own raw copy.
  */
 export async function runE2e(options: E2eOptions): Promise<E2eResult> {
   const log = options.log ?? (() => {});
   const kind = options.database ?? (requireSystemServer('postgresql').available ? 'postgresql' : 'pglite');
+  const targets = options.targets ?? BENCH_TARGETS;
   const db = await startDatabase(kind);
   const recorder = new UsageRecorder();
   let stack: LocalStack | undefined;
   try {
-    log(`seeding ${options.records} users (~1 KB each) into ${db.label}`);
-    await db.exec(CREATE_USERS_SQL);
-    for (let from = 1; from <= options.records; from += SEED_CHUNK)
-      await db.exec(seedSql(from, Math.min(options.records, from + SEED_CHUNK - 1)));
-    await db.exec('ANALYZE users');
-
-    const pipeline = benchPipeline();
-    const workDir = path.join(tmpdir(), 'esync-bench');
-    const pipelinesDir = path.join(workDir, 'pipelines');
-    mkdirSync(pipelinesDir, { recursive: true });
-    const { template } = await loadStackTemplate({
-      rootDir: REPO_ROOT,
-      stage: 'dev',
-      pipelines: [pipeline],
-      pipelinesDir,
-      cdkOut: false,
-      log,
-    });
-    recorder.install();
-    stack = await startLocalStack({
-      pipelines: [pipeline],
-      template,
-      pipelinesDir,
-      stage: 'dev',
-      secrets: { [BENCH_SECRET]: JSON.stringify(db.connection) },
-      schedules: false,
-      writeDevFile: false,
-      waitOverrideMs: deployedWaitMs(template),
-      log: (line) => /^(warn|error)/.test(line) && log(line),
-    });
-    recorder.instrument(stack.lambda);
-    const live = stack;
+    await seed(db, options.records, log);
+    const pipelines = benchPipelines();
+    const served = [pipelines.dynamodb, ...targets.flatMap((t) => (t === 'dynamodb' ? [] : [pipelines[t]]))];
+    stack = await startBenchStack(db, served, recorder, log);
     const clients = createAwsClients();
-    const targetTable = ownedTargetTableName(stack.stage, BENCH_PIPELINE);
+    const bench: BenchStack = { stack, recorder, clients, records: options.records, log };
 
-    log('raw copy: keyset pages → BatchWriteItem into a fresh table');
-    const raw = await recorder.segment(() => rawCopy(db, clients.ddb, clients.dynamodb, RAW_TABLE));
-    if (raw.result !== options.records)
-      throw new Error(`the raw copy wrote ${raw.result} rows of ${options.records}`);
-
-    const measure = async (label: string): Promise<MeasuredRun> => {
-      log(`${label}: ${options.records} records through the state machine`);
-      const segment = await recorder.segment(() => runOnce(live));
-      const execution = live.stepFunctions.execution(segment.result.executionArn) as ExecutionRecord;
-      const body = (await api(live, 'GET', `/runs/${encodeURIComponent(execution.name)}`)) as unknown as {
-        run?: RunRecord;
-      } & RunRecord;
-      const run = body.run ?? body;
-      return {
-        run,
-        seconds: segment.ms / 1000,
-        recordsPerSec: options.records / (segment.ms / 1000),
-        cost: priceRun({ usage: segment.usage, executions: [execution], targetTable }),
-      };
-    };
-    const first = await measure('first load');
-    await api(live, 'PUT', `/pipelines/${BENCH_PIPELINE}/checkpoint`, {
+    const raw = await measureCopy(bench, 'keyset pages → BatchWriteItem into a fresh table', () =>
+      rawCopyDynamoDb(db, clients, RAW_TABLE),
+    );
+    const first = await measureRun(bench, BENCH_PIPELINE, 'first load');
+    await api(stack, 'PUT', `/pipelines/${BENCH_PIPELINE}/checkpoint`, {
       cursor: null,
       reason: 'benchmark: rerun of unchanged data',
     });
-    const rerun = await measure('rerun of unchanged data (checkpoint reset to null)');
+    const rerun = await measureRun(
+      bench,
+      BENCH_PIPELINE,
+      'rerun of unchanged data (checkpoint reset to null)',
+    );
+    const others = await otherTargets(bench, db, pipelines, targets);
     return {
       records: options.records,
       database: db.label,
       first,
       rerun,
-      raw: {
-        seconds: raw.ms / 1000,
-        recordsPerSec: options.records / (raw.ms / 1000),
-        cost: priceRun({ usage: raw.usage, executions: [], targetTable: RAW_TABLE }),
-      },
+      raw,
+      byTarget: { dynamodb: { first, raw }, ...others },
     };
   } finally {
     recorder.uninstall();

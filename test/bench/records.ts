@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parsePipelineText } from '../../shared/pipeline/load.ts';
-import type { Pipeline } from '../../shared/pipeline/schema.ts';
+import { type Pipeline, pipelineSchema } from '../../shared/pipeline/schema.ts';
 import type { RecordData } from '../../shared/records/envelope.ts';
 
 /** The repository root. */
@@ -80,4 +80,30 @@ export function benchPipeline(): Pipeline {
   if (!parsed.pipeline)
     throw new Error(`${file} does not parse: ${parsed.problems.map((p) => p.message).join('; ')}`);
   return parsed.pipeline;
+}
+
+/** The targets the benchmark syncs the same rows into, each beside its own raw copy. */
+export const BENCH_TARGETS = ['dynamodb', 'postgres', 's3'] as const;
+export type BenchTarget = (typeof BENCH_TARGETS)[number];
+
+/** Table the PostgreSQL variant writes (jsonb mode, created by the target) in the benchmark's database. */
+export const BENCH_PG_TABLE = 'users_target';
+
+/**
+ * users-sync as shipped, and the same pipeline writing a PostgreSQL table (in the benchmark's
+ * database) or the S3 lake instead of DynamoDB: only the target differs.
+ */
+export function benchPipelines(): Record<BenchTarget, Pipeline> {
+  const dynamodb = benchPipeline();
+  const variant = (name: string, target: unknown) => pipelineSchema.parse({ ...dynamodb, name, target });
+  return {
+    dynamodb,
+    postgres: variant('users-sync-pg', {
+      type: 'postgres',
+      connection: { secret: BENCH_SECRET, ssl: 'disable' },
+      table: BENCH_PG_TABLE,
+      mode: 'jsonb',
+    }),
+    s3: variant('users-sync-lake', { type: 's3' }),
+  };
 }
