@@ -231,6 +231,11 @@ export class SqsEventSource {
     this.#logger = options.logger ?? console;
   }
 
+  /** The client the mapping receives, deletes and changes visibility with (fault-injection tests decorate it). */
+  get client(): SQSClient {
+    return this.#options.sqs;
+  }
+
   /** Whether the mapping is polling. */
   get running(): boolean {
     return this.#running;

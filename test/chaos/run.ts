@@ -3,8 +3,10 @@
  *
  * The fault-injection suite at full size (100,000 records by default): a PostgreSQL → DynamoDB
  * sync and a CDC stream on the local stack with duplicate deliveries, crashes between write and
- * delete, throttling, dropped source connections, poison records and messages, shuffled and
- * duplicated CDC events, and a run killed mid-Execute then run again. Prints the faults and
+ * delete, the Load process killed mid-batch with writes in flight, throttling and 5xx on the
+ * target, the state table and SQS (send, delete, change visibility), dropped source connections,
+ * poison records and messages, shuffled and duplicated CDC events, and a run killed
+ * mid-Execute then run again. Prints the faults and
  * the invariants as tables; with `--json` the last line of stdout is one JSON object with every
  * figure. Exits 1 when an invariant fails. Progress goes to stderr.
  */

@@ -16,6 +16,13 @@ export const FAULT_KINDS = [
   'cdcOutOfOrder',
   'cdcDuplicate',
   'runKilled',
+  'loadKilled',
+  'killedInFlight',
+  'stateThrottle',
+  'state5xx',
+  'sqsSendFault',
+  'sqsDeleteFault',
+  'sqsVisibilityFault',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -42,6 +49,16 @@ export interface ChaosRates {
   readonly poisonMessages: number;
   /** Share of CDC events sent twice. */
   readonly cdcDuplicate: number;
+  /**
+   * Share of ledger completions at which the Load process is killed: that message's writes are
+   * done and its completion is lost, and for a moment every write in flight lands but its answer
+   * is lost and every completion fails, as when a Lambda instance dies mid-batch.
+   */
+  readonly loadKill: number;
+  /** Share of state-table attempts answered with throttling or a 500 (at most twice per request). */
+  readonly stateFault: number;
+  /** Share of SQS send, delete and change-visibility attempts answered with throttling or a 500 (at most twice per request). */
+  readonly sqsFault: number;
 }
 
 export const DEFAULT_RATES: ChaosRates = {
@@ -54,6 +71,9 @@ export const DEFAULT_RATES: ChaosRates = {
   poisonRecords: 0.01,
   poisonMessages: 20,
   cdcDuplicate: 0.1,
+  loadKill: 0.005,
+  stateFault: 0.01,
+  sqsFault: 0.02,
 };
 
 /** Counts faults as they fire; safe to share between the injectors of one run. */

@@ -1,8 +1,13 @@
-import { ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBServiceException,
+  InternalServerError,
+  ProvisionedThroughputExceededException,
+} from '@aws-sdk/client-dynamodb';
 import { S3ServiceException } from '@aws-sdk/client-s3';
+import { SQSServiceException } from '@aws-sdk/client-sqs';
 import type { ClientDecorator } from '../../shared/aws/clients.ts';
 import { META } from '../../shared/connectors/targets/dynamodb/dynamodb-target.ts';
-import type { FaultCounter } from './chaos-faults.ts';
+import type { FaultCounter, FaultKind } from './chaos-faults.ts';
 
 /** One conditional PutItem the target table accepted, with the version it replaced. */
 export interface AppliedWrite {
@@ -38,6 +43,12 @@ export interface ChaosRecorderOptions {
   readonly burstAttempts: number;
   /** Share of quarantine PutObject attempts answered SlowDown. */
   readonly slowDownRate: number;
+  /** Share of ledger completions at which the Load process is killed (see `ChaosRates.loadKill`). */
+  readonly killRate: number;
+  /** Share of state-table attempts answered with throttling or a 500. */
+  readonly stateFaultRate: number;
+  /** Share of SQS send, delete and change-visibility attempts answered with throttling or a 500. */
+  readonly sqsFaultRate: number;
   /** Told of every SendMessageBatch, before it is sent. */
   readonly onSendBatch?: (queueUrl: string, entries: number) => void;
 }
@@ -101,10 +112,15 @@ export class ChaosRecorder {
   /** Newest applied version per key of the watched table. */
   readonly #watched = new Map<string, string>();
   readonly #burstAttempts = new Map<string, number>();
-  readonly #stoppedRuns = new Set<string>();
+  readonly #stoppedRuns = new Map<string, Promise<unknown>>();
   /** Invocations of stopped runs refused as they started. */
   refusedAfterStop = 0;
   readonly #slowDownsPerRequest = new WeakMap<object, number>();
+  readonly #faultsPerRequest = new WeakMap<object, number>();
+  /** Messages whose completion already drew for a kill: each is killed at its first completion at most. */
+  readonly #killDrawn = new Set<string>();
+  /** Until this instant the killed Load process is dead: answers are lost, completions fail. */
+  #deadUntil = 0;
 
   constructor(options: ChaosRecorderOptions) {
     this.#options = options;
@@ -113,10 +129,12 @@ export class ChaosRecorder {
   /**
    * Emulates what StopExecution does on AWS and the local interpreter does not: Map iterations not
    * yet started never start. From now on, any invocation of the run fails at its first read of the
-   * run record (where every phase begins); one already past it runs on, as a Lambda does.
+   * run record (where every phase begins); one already past it runs on, as a Lambda does. The
+   * refusal waits for `stopped` (the StopExecution call) to settle, so a step that would never
+   * have started cannot fail the execution before the stop lands.
    */
-  stopRun(runId: string): void {
-    this.#stoppedRuns.add(runId);
+  stopRun(runId: string, stopped: Promise<unknown>): void {
+    this.#stoppedRuns.set(runId, stopped);
   }
 
   /** The decorator to pass to `decorateClients`. */
@@ -152,6 +170,11 @@ export class ChaosRecorder {
         },
         { step: 'initialize', name: 'chaosSendObserver' },
       );
+      stack.add((next, context) => (args) => this.#sqsAttempt(next, args, context), {
+        step: 'finalizeRequest',
+        priority: 'low',
+        name: 'chaosSqsAttempt',
+      });
     }
   };
 
@@ -168,6 +191,17 @@ export class ChaosRecorder {
 
   async #dynamoDbAttempt(next: Next, args: Args, context: MiddlewareContext): Promise<Output> {
     if (this.#isTargetPut(args, context)) return this.#targetPut(next, args);
+    if (this.#isCompletion(args, context)) this.#completion(args);
+    if (this.#touchesStateTable(args) && this.#drawFault(context, this.#options.stateFaultRate)) {
+      const throttle = this.#options.random() < 0.5;
+      this.#options.faults.add(throttle ? 'stateThrottle' : 'state5xx');
+      throw throttle
+        ? throttled(this.#options.stateTable)
+        : new InternalServerError({
+            message: 'chaos: internal server error',
+            $metadata: { httpStatusCode: 500 },
+          });
+    }
     if (context.commandName === 'GetItemCommand' && args.input.TableName === this.#options.stateTable) {
       const key = (args.input.Key ?? {}) as Record<string, unknown>;
       const pk = text(key.pk);
@@ -177,6 +211,7 @@ export class ChaosRecorder {
         this.#stoppedRuns.has(pk.slice('RUN#'.length))
       ) {
         this.refusedAfterStop++;
+        await this.#stoppedRuns.get(pk.slice('RUN#'.length));
         throw new Error(
           `chaos: execution of ${pk.slice('RUN#'.length)} was stopped; this step would not start`,
         );
@@ -200,6 +235,59 @@ export class ChaosRecorder {
         applied,
       });
     return result;
+  }
+
+  #touchesStateTable(args: Args): boolean {
+    const table = this.#options.stateTable;
+    const requests = args.input.RequestItems as Record<string, unknown> | undefined;
+    return args.input.TableName === table || (requests !== undefined && table in requests);
+  }
+
+  /** A draw at `rate`, at most twice per request: the SDK's third attempt always gets through. */
+  #drawFault(context: MiddlewareContext, rate: number): boolean {
+    const drawn = this.#faultsPerRequest.get(context) ?? 0;
+    if (drawn >= 2 || rate <= 0 || this.#options.random() >= rate) return false;
+    this.#faultsPerRequest.set(context, drawn + 1);
+    return true;
+  }
+
+  /** Load's ledger completion of a message (`SET #state = :done` on a `MSG#` item). */
+  #isCompletion(args: Args, context: MiddlewareContext): boolean {
+    if (context.commandName !== 'UpdateItemCommand' || args.input.TableName !== this.#options.stateTable)
+      return false;
+    const sk = text((args.input.Key as Record<string, unknown> | undefined)?.sk);
+    return sk?.startsWith('MSG#') === true && String(args.input.UpdateExpression).includes(':done');
+  }
+
+  /**
+   * Kills the Load process at a drawn completion: the message's target writes are done, its
+   * completion is lost, and for a moment the process is dead (see {@link #targetPut}).
+   */
+  #completion(args: Args): void {
+    const key = args.input.Key as Record<string, unknown>;
+    const id = `${text(key.pk)}|${text(key.sk)}`;
+    if (Date.now() < this.#deadUntil) throw killed();
+    if (this.#killDrawn.has(id)) return;
+    this.#killDrawn.add(id);
+    if (this.#options.random() >= this.#options.killRate) return;
+    this.#options.faults.add('loadKilled');
+    this.#deadUntil = Date.now() + KILL_MS;
+    throw killed();
+  }
+
+  async #sqsAttempt(next: Next, args: Args, context: MiddlewareContext): Promise<Output> {
+    const kind = SQS_FAULTS[context.commandName ?? ''];
+    if (kind && this.#drawFault(context, this.#options.sqsFaultRate)) {
+      this.#options.faults.add(kind);
+      const throttle = this.#options.random() < 0.5;
+      throw new SQSServiceException({
+        name: throttle ? 'ThrottlingException' : 'InternalError',
+        $fault: throttle ? 'client' : 'server',
+        $metadata: { httpStatusCode: throttle ? 400 : 500 },
+        message: throttle ? 'chaos: rate exceeded' : 'chaos: internal error',
+      });
+    }
+    return next(args);
   }
 
   async #targetPut(next: Next, args: Args): Promise<Output> {
@@ -230,6 +318,11 @@ export class ChaosRecorder {
       const held = this.#watched.get(key);
       if (held === undefined || held < version) this.#watched.set(key, version);
     }
+    // The write landed, but the process that sent it is dead: nobody hears the answer.
+    if (Date.now() < this.#deadUntil) {
+      this.#options.faults.add('killedInFlight');
+      throw killed();
+    }
     return result;
   }
 
@@ -252,6 +345,32 @@ export class ChaosRecorder {
     }
     return next(args);
   }
+}
+
+/** How long a killed Load process stays dead: long enough to catch the writes it had in flight. */
+const KILL_MS = 100;
+
+/** The SQS operations whose attempts fail at `sqsFaultRate`, with the fault each counts as. */
+const SQS_FAULTS: Readonly<Record<string, FaultKind>> = {
+  SendMessageCommand: 'sqsSendFault',
+  SendMessageBatchCommand: 'sqsSendFault',
+  DeleteMessageCommand: 'sqsDeleteFault',
+  DeleteMessageBatchCommand: 'sqsDeleteFault',
+  ChangeMessageVisibilityCommand: 'sqsVisibilityFault',
+  ChangeMessageVisibilityBatchCommand: 'sqsVisibilityFault',
+};
+
+/**
+ * What a killed process's requests come to: a permanent client error, so neither the SDK nor
+ * ESync retries it in the dead process; the message fails and SQS delivers it again.
+ */
+function killed(): DynamoDBServiceException {
+  return new DynamoDBServiceException({
+    name: 'ChaosProcessKilled',
+    $fault: 'client',
+    $metadata: { httpStatusCode: 400 },
+    message: 'chaos: the Load process was killed',
+  });
 }
 
 function throttled(table: string): ProvisionedThroughputExceededException {

@@ -256,6 +256,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       burstKeys: new Map([[usersTable, burstUsers]]),
       burstAttempts: BURST_ATTEMPTS,
       slowDownRate: rates.s3SlowDown,
+      killRate: rates.loadKill,
+      stateFaultRate: rates.stateFault,
+      sqsFaultRate: rates.sqsFault,
       onSendBatch: (url, n) => onSendBatch(url, n),
     });
 
@@ -292,6 +295,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     // Built before the decorator is installed: the harness's own requests are neither faulted nor recorded.
     const clients = createAwsClients();
     cleanups.push(decorateClients(recorder.decorate));
+    // The event source mappings share one client, built with the stack: their deletes and
+    // visibility changes meet the SQS faults too.
+    const mappings = new Set([...stack.eventSources.values()].map((source) => source.client));
+    for (const client of mappings) recorder.decorate(client, 'sqs');
     // The harness reads the source directly, past the connection-dropping proxy.
     const stackSecrets = new SecretsManagerProvider(clients.secretsManager);
     const directSecrets: SecretsProvider = {
@@ -370,12 +377,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       if (url !== usersResources.loadQueueUrl || stopping) return;
       sent += n;
       if (sent < killAfter) return;
-      recorder.stopRun(runA.run.runId);
       stopping = clients.sfn
         .send(
           new StopExecutionCommand({ executionArn: runA.executionArn, cause: 'chaos: killed mid-Execute' }),
         )
         .catch((error: unknown) => log(`StopExecution failed: ${(error as Error).message}`));
+      recorder.stopRun(runA.run.runId, stopping);
     };
     const statusA = await waitRun(runA);
     onSendBatch = () => {};

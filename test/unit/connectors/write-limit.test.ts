@@ -82,16 +82,23 @@ describe('WriteLimit', () => {
     await expect(next).resolves.toBe('written');
   });
 
-  it('halves the limit on throttling, down to one, and regrows by one after a run of successes', () => {
+  it('halves the limit on throttling, once per round of attempts, down to one, and regrows by one after a run of successes', () => {
     // Prepare
     const limit = new WriteLimit(8);
+    const round = () => {
+      for (let i = 0; i < limit.current; i++) limit.observe(throttled());
+    };
 
     // Act
     limit.observe(throttled());
     const afterOne = limit.current;
+    for (let i = 0; i < 4; i++) limit.observe(throttled());
+    const sameRound = limit.current;
     limit.observe(throttled());
-    limit.observe(throttled());
-    limit.observe(throttled());
+    const nextRound = limit.current;
+    round();
+    round();
+    round();
     const floor = limit.current;
     limit.observe();
     const regrown = limit.current;
@@ -101,6 +108,8 @@ describe('WriteLimit', () => {
 
     // Assess
     expect(afterOne).toBe(4);
+    expect(sameRound).toBe(4);
+    expect(nextRound).toBe(2);
     expect(floor).toBe(1);
     expect(regrown).toBe(2);
     expect(afterOneMore).toBe(2);
@@ -162,7 +171,7 @@ describe('WriteLimit', () => {
     expect(throttledAttempts).toBe(3);
     await expect(stale).rejects.toThrow('stale');
     expect(staleAttempts).toBe(1);
-    expect(limit.current).toBe(2);
+    expect(limit.current).toBe(4);
   });
 
   it('refuses a ceiling below one, showing the value', () => {

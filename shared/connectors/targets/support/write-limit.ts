@@ -4,24 +4,30 @@ import { isThrottling } from '../../../errors.ts';
 
 /**
  * The in-flight limit of one target's writes, shared by every message a Load instance works on
- * at once (a Lambda instance runs one invocation at a time, so per instance is per invocation).
+ * at once (a Lambda instance runs one invocation at a time, so per instance is per invocation;
+ * the local stack runs concurrent invocations in one process, where they share it).
  *
  * - **Per-key order.** A write waits for the previous write of its key to settle before it
  *   takes a slot, so two writes of one key are never in flight together and reach the target
  *   in the order they were asked for; the version gate decides the rest.
  * - **Adaptive.** Throttling halves the limit (down to 1): the target said it takes less, and
- *   retrying with as many in flight would only be throttled again. Each run of `limit`
- *   successes without throttling adds one back, up to the configured ceiling (additive
- *   increase, multiplicative decrease, as TCP does with a congested link).
+ *   retrying with as many in flight would only be throttled again. It halves once per round of
+ *   `limit` attempts, since the writes already in flight were sent at the old rate and their
+ *   throttling says nothing new. Each run of `limit` successes without throttling adds one
+ *   back, up to the configured ceiling (additive increase, multiplicative decrease, as TCP does
+ *   with a congested link).
  *
- * A write is never dropped here: throttled calls back off and retry in the caller's `withRetry`,
- * and what still fails is reported failed, so the message is redelivered.
+ * A write is never dropped here: throttled calls back off with jitter and retry (see
+ * {@link WriteLimit.retrying}), and what still fails is reported failed, so the message is
+ * redelivered.
  */
 export class WriteLimit {
   readonly #ceiling: number;
   readonly #limit: LimitFunction;
   readonly #tails = new Map<string, Promise<unknown>>();
   #successes = 0;
+  /** Attempts observed since the limit last shrank. */
+  #sinceDecrease = Number.POSITIVE_INFINITY;
 
   constructor(ceiling: number) {
     if (!Number.isInteger(ceiling) || ceiling < 1)
@@ -75,8 +81,11 @@ export class WriteLimit {
 
   /** Feeds one attempt's result to the limit: throttling shrinks it, a success lets it regrow. */
   observe(error?: unknown): void {
+    this.#sinceDecrease++;
     if (error !== undefined && isThrottling(error)) {
       this.#successes = 0;
+      if (this.#sinceDecrease <= this.#limit.concurrency) return;
+      this.#sinceDecrease = 0;
       this.#limit.concurrency = Math.max(1, Math.floor(this.#limit.concurrency / 2));
       return;
     }
