@@ -29,6 +29,8 @@ export type S3TargetConfig = Parameters<TargetFactory<'s3'>>[0];
 
 /** Lake objects read at once by Verify's snapshot. */
 const OBJECT_CONCURRENCY = 8;
+/** Keys whose archive is read at once for their current data. */
+const ARCHIVE_READ_CONCURRENCY = 16;
 const SNAPSHOT_PAGE = 1000;
 
 /**
@@ -82,7 +84,7 @@ export class S3LakeTarget implements TargetConnector {
 
   /** The newest archived change of each key, when it is not a delete (see `lake-layout.ts`). */
   async readCurrentData(keys: readonly string[]): Promise<Map<string, RecordData>> {
-    const found = await mapWithConcurrency([...new Set(keys)], ARCHIVE_CONCURRENCY, async (key) => {
+    const found = await mapWithConcurrency([...new Set(keys)], ARCHIVE_READ_CONCURRENCY, async (key) => {
       let newest: string | undefined;
       for await (const page of this.#objects.list(
         this.#context.dataBucket,
