@@ -100,7 +100,7 @@ export function benchPipelines(): Record<BenchTarget, Pipeline> {
     dynamodb,
     postgres: variant('users-sync-pg', {
       type: 'postgres',
-      connection: { secret: BENCH_SECRET, ssl: 'disable' },
+      connection: { secret: BENCH_SECRET },
       table: BENCH_PG_TABLE,
       mode: 'jsonb',
     }),
