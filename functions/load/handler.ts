@@ -7,6 +7,7 @@ import middy from '@middy/core';
 import type { Context, MSKEvent, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { IgnoredEventKind } from '../../shared/cdc/index.ts';
 import { createTarget } from '../../shared/connectors/targets/registry.ts';
+import { withInvocationLimits } from '../../shared/connectors/targets/support/write-limit.ts';
 import { createObservability, IGNORED_EVENT_METRIC, METRIC } from '../../shared/lambda/observability.ts';
 import { pipelineOfLoadQueueArn } from '../../shared/naming.ts';
 import { createDeps, type Deps } from '../../shared/usecases/deps.ts';
@@ -54,8 +55,9 @@ function addCdcMetrics(unavailableFields: number, ignored: Partial<Record<Ignore
  */
 export const handler = middy(async (event: SQSEvent | MSKEvent, context: Context) => {
   deps ??= createDeps({ log }, { targets: createTarget });
+  const d = deps;
   if ('eventSource' in event && event.eventSource === 'aws:kafka') {
-    const result = await loadKafkaEvent(deps, event);
+    const result = await withInvocationLimits(() => loadKafkaEvent(d, event));
     metrics.addMetric(METRIC.recordsProcessed, MetricUnit.Count, result.records);
     metrics.addMetric(METRIC.recordsLoaded, MetricUnit.Count, result.outcome.loaded);
     metrics.addMetric(METRIC.quarantined, MetricUnit.Count, result.outcome.quarantined);
@@ -74,7 +76,10 @@ export const handler = middy(async (event: SQSEvent | MSKEvent, context: Context
   // One processor per invocation: a shared one keeps its failure list between calls, so two
   // invocations overlapping in one process (the local stack) swap their failures, and a failed
   // message is deleted as if it had succeeded.
-  return processPartialResponse(sqsEvent, loadRecord, new BatchProcessor(EventType.SQS), { context });
+  // Target writes in flight are limited per invocation: its messages share the limit.
+  return withInvocationLimits(() =>
+    processPartialResponse(sqsEvent, loadRecord, new BatchProcessor(EventType.SQS), { context }),
+  );
 })
   .use(captureLambdaHandler(tracer))
   .use(injectLambdaContext(logger, { resetKeys: true }))

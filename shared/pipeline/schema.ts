@@ -376,7 +376,7 @@ export const pipelineSchema = z
           .max(256)
           .default(32)
           .describe(
-            'Target writes in flight at once in one Load instance (its messages share them), never two of one key; halved under throttling. An http target is held to its own concurrency as well.',
+            'Target writes in flight at once in one Load invocation (its messages share them), never two of one key; halved under throttling for the rest of the invocation. An http target is held to its own concurrency as well.',
           ),
         batchingWindowSeconds: z
           .int()

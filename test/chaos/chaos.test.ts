@@ -30,6 +30,7 @@ describe('chaos: a PostgreSQL → DynamoDB sync and a CDC stream under injected 
         loadKill: 0.02,
         stateFault: 0.02,
         sqsFault: 0.05,
+        sqsVisibilityFault: 0.5,
       },
       timeoutMs: 120_000,
       drainTimeoutMs: 40_000,

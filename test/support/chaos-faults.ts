@@ -57,8 +57,13 @@ export interface ChaosRates {
   readonly loadKill: number;
   /** Share of state-table attempts answered with throttling or a 500 (at most twice per request). */
   readonly stateFault: number;
-  /** Share of SQS send, delete and change-visibility attempts answered with throttling or a 500 (at most twice per request). */
+  /** Share of SQS send and delete attempts answered with throttling or a 500 (at most twice per request). */
   readonly sqsFault: number;
+  /**
+   * Share of SQS change-visibility attempts answered the same way; a rate of its own because
+   * only failed and crashed messages get their visibility changed, so such calls are few.
+   */
+  readonly sqsVisibilityFault: number;
 }
 
 export const DEFAULT_RATES: ChaosRates = {
@@ -74,6 +79,7 @@ export const DEFAULT_RATES: ChaosRates = {
   loadKill: 0.005,
   stateFault: 0.01,
   sqsFault: 0.02,
+  sqsVisibilityFault: 0.2,
 };
 
 /** Counts faults as they fire; safe to share between the injectors of one run. */

@@ -47,8 +47,10 @@ export interface ChaosRecorderOptions {
   readonly killRate: number;
   /** Share of state-table attempts answered with throttling or a 500. */
   readonly stateFaultRate: number;
-  /** Share of SQS send, delete and change-visibility attempts answered with throttling or a 500. */
+  /** Share of SQS send and delete attempts answered with throttling or a 500. */
   readonly sqsFaultRate: number;
+  /** Share of SQS change-visibility attempts answered with throttling or a 500. */
+  readonly sqsVisibilityFaultRate: number;
   /** Told of every SendMessageBatch, before it is sent. */
   readonly onSendBatch?: (queueUrl: string, entries: number) => void;
 }
@@ -277,7 +279,9 @@ export class ChaosRecorder {
 
   async #sqsAttempt(next: Next, args: Args, context: MiddlewareContext): Promise<Output> {
     const kind = SQS_FAULTS[context.commandName ?? ''];
-    if (kind && this.#drawFault(context, this.#options.sqsFaultRate)) {
+    const rate =
+      kind === 'sqsVisibilityFault' ? this.#options.sqsVisibilityFaultRate : this.#options.sqsFaultRate;
+    if (kind && this.#drawFault(context, rate)) {
       this.#options.faults.add(kind);
       const throttle = this.#options.random() < 0.5;
       throw new SQSServiceException({
@@ -350,7 +354,7 @@ export class ChaosRecorder {
 /** How long a killed Load process stays dead: long enough to catch the writes it had in flight. */
 const KILL_MS = 100;
 
-/** The SQS operations whose attempts fail at `sqsFaultRate`, with the fault each counts as. */
+/** The SQS operations whose attempts are faulted, with the fault each counts as. */
 const SQS_FAULTS: Readonly<Record<string, FaultKind>> = {
   SendMessageCommand: 'sqsSendFault',
   SendMessageBatchCommand: 'sqsSendFault',

@@ -259,6 +259,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       killRate: rates.loadKill,
       stateFaultRate: rates.stateFault,
       sqsFaultRate: rates.sqsFault,
+      sqsVisibilityFaultRate: rates.sqsVisibilityFault,
       onSendBatch: (url, n) => onSendBatch(url, n),
     });
 

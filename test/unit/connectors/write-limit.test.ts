@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { WriteLimit } from '../../../shared/connectors/targets/support/write-limit.ts';
+import { WriteLimit, withInvocationLimits } from '../../../shared/connectors/targets/support/write-limit.ts';
 import type { RetryOptions } from '../../../shared/domain/retry.ts';
 import { TransientError } from '../../../shared/errors.ts';
 
@@ -172,6 +172,35 @@ describe('WriteLimit', () => {
     await expect(stale).rejects.toThrow('stale');
     expect(staleAttempts).toBe(1);
     expect(limit.current).toBe(4);
+  });
+
+  it('gives each invocation a limit of its own, shared by the writes inside it', async () => {
+    // Prepare
+    const limit = new WriteLimit(2);
+    const t = tracker();
+    const batch = (prefix: string) =>
+      Promise.all(
+        ['a', 'b', 'c', 'd'].map((k) => limit.run(`${prefix}${k}`, t.write(`${prefix}${k}`, k, 5))),
+      );
+
+    // Act
+    const [throttledOne, other] = await Promise.all([
+      withInvocationLimits(async () => {
+        await batch('x');
+        limit.observe(throttled());
+        return limit.current;
+      }),
+      withInvocationLimits(async () => {
+        await batch('y');
+        return limit.current;
+      }),
+    ]);
+
+    // Assess
+    expect(t.maxInFlight()).toBe(4);
+    expect(throttledOne).toBe(1);
+    expect(other).toBe(2);
+    expect(limit.current).toBe(2);
   });
 
   it('refuses a ceiling below one, showing the value', () => {

@@ -1,11 +1,11 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { type RetryOptions, withRetry } from '../../../domain/retry.ts';
 import { isThrottling } from '../../../errors.ts';
 
 /**
- * The in-flight limit of one target's writes, shared by every message a Load instance works on
- * at once (a Lambda instance runs one invocation at a time, so per instance is per invocation;
- * the local stack runs concurrent invocations in one process, where they share it).
+ * The in-flight limit of one target's writes in one Load invocation, shared by every message the
+ * invocation works on at once (see {@link withInvocationLimits}).
  *
  * - **Per-key order.** A write waits for the previous write of its key to settle before it
  *   takes a slot, so two writes of one key are never in flight together and reach the target
@@ -23,27 +23,35 @@ import { isThrottling } from '../../../errors.ts';
  */
 export class WriteLimit {
   readonly #ceiling: number;
-  readonly #limit: LimitFunction;
-  readonly #tails = new Map<string, Promise<unknown>>();
-  #successes = 0;
-  /** Attempts observed since the limit last shrank. */
-  #sinceDecrease = Number.POSITIVE_INFINITY;
+  /** The limit of writes made outside any invocation scope (tests, scripts). */
+  readonly #outside: InFlightLimit;
 
   constructor(ceiling: number) {
     if (!Number.isInteger(ceiling) || ceiling < 1)
       throw new RangeError(`a write limit is a whole number of at least 1 (got ${ceiling})`);
     this.#ceiling = ceiling;
-    this.#limit = pLimit(ceiling);
+    this.#outside = new InFlightLimit(ceiling);
+  }
+
+  #limit(): InFlightLimit {
+    const scope = invocations.getStore();
+    if (!scope) return this.#outside;
+    let limit = scope.get(this);
+    if (!limit) {
+      limit = new InFlightLimit(this.#ceiling);
+      scope.set(this, limit);
+    }
+    return limit;
   }
 
   /** Writes allowed in flight now. */
   get current(): number {
-    return this.#limit.concurrency;
+    return this.#limit().current;
   }
 
   /** Runs `write` for `key` once the key's previous write settled and a slot is free. */
   run<T>(key: string, write: () => Promise<T>): Promise<T> {
-    return this.#afterKey(key, () => this.#limit(write));
+    return this.#limit().run(key, write);
   }
 
   /**
@@ -53,6 +61,50 @@ export class WriteLimit {
    * hold up other keys. A permanent error (a conditional-check failure among them) is never
    * retried.
    */
+  retrying<T>(key: string, operation: () => Promise<T>, retry: RetryOptions): Promise<T> {
+    return this.#limit().retrying(key, operation, retry);
+  }
+
+  /** Feeds one attempt's result to the limit: throttling shrinks it, a success lets it regrow. */
+  observe(error?: unknown): void {
+    this.#limit().observe(error);
+  }
+}
+
+const invocations = new AsyncLocalStorage<Map<WriteLimit, InFlightLimit>>();
+
+/**
+ * Runs one Load invocation with limits of its own: each target's writes inside `invocation`
+ * share one fresh limit, so throttling shrinks it for the rest of that invocation only. On
+ * Lambda an instance runs one invocation at a time; the local stack runs several in one process,
+ * and each still gets the concurrency a Lambda instance would.
+ */
+export function withInvocationLimits<T>(invocation: () => Promise<T>): Promise<T> {
+  return invocations.run(new Map(), invocation);
+}
+
+/** One {@link WriteLimit} of one invocation: the mechanics documented there. */
+class InFlightLimit {
+  readonly #ceiling: number;
+  readonly #limit: LimitFunction;
+  readonly #tails = new Map<string, Promise<unknown>>();
+  #successes = 0;
+  /** Attempts observed since the limit last shrank. */
+  #sinceDecrease = Number.POSITIVE_INFINITY;
+
+  constructor(ceiling: number) {
+    this.#ceiling = ceiling;
+    this.#limit = pLimit(ceiling);
+  }
+
+  get current(): number {
+    return this.#limit.concurrency;
+  }
+
+  run<T>(key: string, write: () => Promise<T>): Promise<T> {
+    return this.#afterKey(key, () => this.#limit(write));
+  }
+
   retrying<T>(key: string, operation: () => Promise<T>, retry: RetryOptions): Promise<T> {
     const attempt = () =>
       this.#limit(async () => {
@@ -79,7 +131,6 @@ export class WriteLimit {
     return result;
   }
 
-  /** Feeds one attempt's result to the limit: throttling shrinks it, a success lets it regrow. */
   observe(error?: unknown): void {
     this.#sinceDecrease++;
     if (error !== undefined && isThrottling(error)) {
