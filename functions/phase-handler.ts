@@ -1,10 +1,9 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
-import { createObservability, METRIC } from '../shared/lambda/observability.ts';
+import { createObservability, METRIC, traceWithoutPayloads } from '../shared/lambda/observability.ts';
 import { type ConnectorRegistries, createDeps, type Deps } from '../shared/usecases/deps.ts';
 
 /**
@@ -39,6 +38,6 @@ export function phaseHandler<S extends z.ZodType, R>(
     return result;
   };
   return middy(handle)
-    .use(captureLambdaHandler(tracer))
+    .use(traceWithoutPayloads(tracer))
     .use(injectLambdaContext(logger, { resetKeys: true }));
 }

@@ -1,12 +1,11 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import * as z from 'zod';
 import { createTarget } from '../../shared/connectors/targets/registry.ts';
-import { createObservability } from '../../shared/lambda/observability.ts';
+import { createObservability, traceWithoutPayloads } from '../../shared/lambda/observability.ts';
 import { handleManagementRequest } from '../../shared/usecases/api.ts';
 import { createDeps, type Deps } from '../../shared/usecases/deps.ts';
 
@@ -92,6 +91,6 @@ export function createManagementHandler(provided?: Deps) {
 
 /** The management API (IAM-authorized routes of the HTTP API): one use case, `handleManagementRequest`. */
 export const handler = middy(createManagementHandler())
-  .use(captureLambdaHandler(tracer))
+  .use(traceWithoutPayloads(tracer))
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics));

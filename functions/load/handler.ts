@@ -2,13 +2,17 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context, MSKEvent, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { IgnoredEventKind } from '../../shared/cdc/index.ts';
 import { createTarget } from '../../shared/connectors/targets/registry.ts';
 import { withInvocationLimits } from '../../shared/connectors/targets/support/write-limit.ts';
-import { createObservability, IGNORED_EVENT_METRIC, METRIC } from '../../shared/lambda/observability.ts';
+import {
+  createObservability,
+  IGNORED_EVENT_METRIC,
+  METRIC,
+  traceWithoutPayloads,
+} from '../../shared/lambda/observability.ts';
 import { pipelineOfLoadQueueArn } from '../../shared/naming.ts';
 import { createDeps, type Deps } from '../../shared/usecases/deps.ts';
 import { loadMessage } from '../../shared/usecases/load.ts';
@@ -81,6 +85,6 @@ export const handler = middy(async (event: SQSEvent | MSKEvent, context: Context
     processPartialResponse(sqsEvent, loadRecord, new BatchProcessor(EventType.SQS), { context }),
   );
 })
-  .use(captureLambdaHandler(tracer))
+  .use(traceWithoutPayloads(tracer))
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics));

@@ -1,11 +1,10 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { describeError } from '../../shared/errors.ts';
-import { createObservability, METRIC } from '../../shared/lambda/observability.ts';
+import { createObservability, METRIC, traceWithoutPayloads } from '../../shared/lambda/observability.ts';
 import { createDeps, type Deps } from '../../shared/usecases/deps.ts';
 import { receiveWebhook } from '../../shared/usecases/webhook.ts';
 import { errorResponse } from '../http-errors.ts';
@@ -50,6 +49,6 @@ async function handle(
 
 /** POST /webhooks/{pipeline}: authenticated by signature, answered 202 once the records are queued. */
 export const handler = middy(handle)
-  .use(captureLambdaHandler(tracer))
+  .use(traceWithoutPayloads(tracer))
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics));

@@ -102,6 +102,9 @@ export class EsyncFunction extends NodejsFunction {
         ESYNC_FUNCTION: props.handlerName,
         POWERTOOLS_SERVICE_NAME: `esync-${props.handlerName}`,
         POWERTOOLS_METRICS_NAMESPACE: 'ESync',
+        // No response or error body in X-Ray: both may hold record values.
+        POWERTOOLS_TRACER_CAPTURE_RESPONSE: 'false',
+        POWERTOOLS_TRACER_CAPTURE_ERROR: 'false',
         NODE_OPTIONS: '--enable-source-maps',
       },
       ...(bundle

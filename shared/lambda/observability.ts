@@ -1,6 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import type { IgnoredEventKind } from '../cdc/debezium-kinds.ts';
 import type { Log } from '../usecases/deps.ts';
 
@@ -41,6 +42,16 @@ export interface Observability {
   readonly tracer: Tracer;
   readonly metrics: Metrics;
   readonly log: Log;
+}
+
+/**
+ * The handler's trace segment, without its response: handlers return record data (conflict
+ * values, record history, dead-letter previews) that must not reach X-Ray. Errors stay out too:
+ * the functions run with POWERTOOLS_TRACER_CAPTURE_ERROR=false (infra/constructs/esync-function.ts),
+ * which leaves only the segment's error flag.
+ */
+export function traceWithoutPayloads(tracer: Tracer) {
+  return captureLambdaHandler(tracer, { captureResponse: false });
 }
 
 /**
