@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ConfigError, ValidationError } from '../errors.ts';
+import { stringifyExactJson } from '../records/exact-json.ts';
 
 export interface PackOptions {
   /** Records per message at most. */
@@ -94,11 +95,16 @@ export function packRecords<T>(records: readonly T[], options: PackOptions): Pac
   };
 
   records.forEach((record, index) => {
-    const json = JSON.stringify(record) as string | undefined;
-    if (json === undefined)
-      throw new ValidationError(`pack: record ${index} cannot be serialized to JSON`, [
-        { path: `[${index}]`, message: 'not serializable' },
-      ]);
+    let json: string;
+    try {
+      json = stringifyExactJson(record);
+    } catch (error) {
+      throw new ValidationError(
+        `pack: record ${index} cannot be serialized to JSON`,
+        [{ path: `[${index}]`, message: 'not serializable' }],
+        { cause: error },
+      );
+    }
     const size = Buffer.byteLength(json, 'utf8');
     if (size > threshold) {
       out.push({ claimCheck: record, bytes: size, json });

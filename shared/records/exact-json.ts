@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import Big from 'big.js';
 import { isSafeNumber, LosslessNumber, parse as losslessParse } from 'lossless-json';
 
 /**
@@ -39,6 +40,18 @@ export function exactNumber(literal: string): number | ExactNumber {
 
 export function isExactNumber(value: unknown): value is ExactNumber {
   return value instanceof ExactNumber;
+}
+
+/**
+ * One text per numeric value, whatever literal carried it: `String(n)` when a double holds the
+ * value (so an {@link ExactNumber} of 1.50 and the number 1.5 hash alike), otherwise the shortest
+ * decimal with JavaScript's notation rules (exponent from 1e21 and below 1e-6). Two sides that
+ * print one value differently (PostgreSQL's `1.2300`, DynamoDB's `1.23`) compare equal.
+ */
+export function canonicalNumberText(value: number | ExactNumber): string {
+  if (typeof value === 'number') return String(value);
+  const literal = value.value;
+  return isSafeNumber(literal) ? String(Number(literal)) : new Big(literal).toString();
 }
 
 /** `JSON.parse` that keeps every number exact (see {@link ExactNumber}). Throws `SyntaxError` as `JSON.parse` does. */

@@ -1,4 +1,5 @@
 import { createHash, hash as oneShotHash } from 'node:crypto';
+import { canonicalNumberText, ExactNumber } from './exact-json.ts';
 
 /** Objects with at most this many keys are sorted by insertion sort, measured faster than `Array.sort`. */
 const INSERTION_SORT_MAX = 24;
@@ -63,7 +64,8 @@ function objectJson(obj: Record<string, unknown>): string {
 /**
  * Canonical JSON: object keys sorted, no whitespace, `undefined` members dropped, so two
  * equal values always serialize to the same bytes whatever order their keys arrived in.
- * Non-finite numbers become `null`, big integers strings, dates their ISO-8601 text.
+ * Non-finite numbers become `null`, big integers strings, dates their ISO-8601 text, and an
+ * {@link ExactNumber} its canonical literal, the text the equal number would give.
  *
  * It runs on every record of the load path (often twice: the incoming data and the target's),
  * so it builds the text in one pass without intermediate arrays.
@@ -82,6 +84,7 @@ export function canonicalJson(value: unknown): string {
       if (value === null) return 'null';
       if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
       if (value instanceof Date) return JSON.stringify(value.toISOString());
+      if (value instanceof ExactNumber) return canonicalNumberText(value);
       return objectJson(value as Record<string, unknown>);
     default:
       // undefined, functions and symbols have no JSON form.

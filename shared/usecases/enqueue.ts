@@ -4,6 +4,7 @@ import { loadQueueUrl } from '../config.ts';
 import { messageKey, packRecords } from '../domain/pack.ts';
 import { TransientError } from '../errors.ts';
 import type { RecordEnvelope } from '../records/envelope.ts';
+import { stringifyExactJson } from '../records/exact-json.ts';
 import type { LoadMessage } from '../records/messages.ts';
 import type { Deps } from './deps.ts';
 
@@ -53,7 +54,7 @@ export async function enqueueRecords(
         new PutObjectCommand({
           Bucket: deps.config.dataBucket,
           Key: objectKey,
-          Body: JSON.stringify([record]),
+          Body: stringifyExactJson([record]),
           ContentType: 'application/json',
         }),
       );
@@ -67,7 +68,7 @@ export async function enqueueRecords(
         bucket: deps.config.dataBucket,
         key: objectKey,
       };
-      bodies.push({ messageKey: key, records: 1, body: JSON.stringify(message) });
+      bodies.push({ messageKey: key, records: 1, body: stringifyExactJson(message) });
       claimChecks++;
     } else {
       const key = messageKey(`${scope}|${keySeed}`, group.records);
@@ -79,7 +80,7 @@ export async function enqueueRecords(
         scope,
         records: [...group.records],
       };
-      bodies.push({ messageKey: key, records: group.records.length, body: JSON.stringify(message) });
+      bodies.push({ messageKey: key, records: group.records.length, body: stringifyExactJson(message) });
     }
   }
   await deps.state.ledger.register(

@@ -8,7 +8,7 @@ import { createValidator, type ValidationReason } from '../domain/validation.ts'
 import { isRetryable, TransientError, ValidationError } from '../errors.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
 import { type RecordData, type RecordEnvelope, recordEnvelopeSchema } from '../records/envelope.ts';
-import { parseExactJson } from '../records/exact-json.ts';
+import { parseExactJson, stringifyExactJson } from '../records/exact-json.ts';
 import { contentHash } from '../records/hash.ts';
 import { jsonDepth, MAX_JSON_DEPTH } from '../records/json-depth.ts';
 import { parseLoadMessage } from '../records/messages.ts';
@@ -139,7 +139,7 @@ async function decodeMessage(deps: Deps, pipeline: Pipeline, message: LoadMessag
   if (m.kind === 'records') return { scope: m.scope, messageKey: m.messageKey, records: m.records };
   const object = await deps.clients.s3.send(new GetObjectCommand({ Bucket: m.bucket, Key: m.key }));
   const text = (await object.Body?.transformToString('utf8')) ?? '[]';
-  const records = recordEnvelopeSchema.array().parse(JSON.parse(text));
+  const records = recordEnvelopeSchema.array().parse(parseExactJson(text));
   return { scope: m.scope, messageKey: m.messageKey, records };
 }
 
@@ -164,7 +164,7 @@ export async function quarantine(
     new PutObjectCommand({
       Bucket: deps.config.dataBucket,
       Key: `quarantine/${pipeline.name}/${encodeURIComponent(unit.scope)}/${unit.messageKey}.json`,
-      Body: JSON.stringify({
+      Body: stringifyExactJson({
         pipeline: pipeline.name,
         scope: unit.scope,
         messageKey: unit.messageKey,

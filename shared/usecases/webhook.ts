@@ -8,6 +8,7 @@ import type { Context } from 'aws-lambda';
 import { InProgressError, NotFoundError, TooLargeError, ValidationError } from '../errors.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
 import type { RecordEnvelope } from '../records/envelope.ts';
+import { parseExactJson } from '../records/exact-json.ts';
 import { contentHash } from '../records/hash.ts';
 import { jsonDepth, MAX_JSON_DEPTH } from '../records/json-depth.ts';
 import { keys } from '../state/keys.ts';
@@ -114,7 +115,7 @@ export async function receiveWebhook(
     ]);
   let body: unknown;
   try {
-    body = JSON.parse(request.rawBody);
+    body = parseExactJson(request.rawBody);
   } catch (error) {
     throw new ValidationError(`the body is not valid JSON: ${(error as Error).message}`, [
       { path: 'body', message: 'invalid JSON' },

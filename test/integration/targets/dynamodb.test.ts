@@ -13,7 +13,9 @@ import {
   createDynamoDbTarget,
   DynamoDbTarget,
 } from '../../../shared/connectors/targets/dynamodb/dynamodb-target.ts';
+import { toJsonRecord } from '../../../shared/connectors/targets/support/json-value.ts';
 import { ConfigError, ConnectorError, TransientError, ValidationError } from '../../../shared/errors.ts';
+import { exactNumber, stringifyExactJson } from '../../../shared/records/exact-json.ts';
 import { contentHash } from '../../../shared/records/hash.ts';
 import { positionVersion } from '../../../shared/records/version.ts';
 import { requireSystemServer } from '../../support/system-servers.ts';
@@ -371,6 +373,54 @@ function targetBehaviour(engine: DynamoDbEngine) {
     expect(snapshot).toEqual([
       { key: 'u1', version: positionVersion(1), hash: contentHash({ id: 'u1', name: 'Ada' }) },
     ]);
+  });
+
+  it('stores exact numbers as N with every digit and reads them back exactly', async () => {
+    // Prepare
+    const data = {
+      id: 1,
+      big: exactNumber('9223372036854775807'),
+      decimal: exactNumber('1234567890123456789012345678.9012345678'),
+      huge: 1.7976931348623157e308 / 1e200,
+      tiny: 5e-324 * 1e200,
+      nested: { list: [exactNumber('-9223372036854775808'), 2n ** 64n] },
+    };
+
+    // Act
+    const outcomes = await target().write([upsert('1', 1, data)]);
+    const state = await target().readState(['1'], { withData: true });
+    const snapshot = await collect(target().snapshot());
+
+    // Assess
+    expect(outcomes).toEqual([{ key: '1', status: 'applied' }]);
+    const item = (await rawItem('1')) ?? {};
+    expect(item.big).toEqual({ N: '9223372036854775807' });
+    expect(item.decimal).toEqual({ N: '1234567890123456789012345678.9012345678' });
+    expect(item.nested?.M?.list?.L).toEqual([{ N: '-9223372036854775808' }, { N: '18446744073709551616' }]);
+    const read = state.get('1')?.data ?? {};
+    expect(stringifyExactJson(read.nested)).toBe('{"list":[-9223372036854775808,18446744073709551616]}');
+    expect(contentHash(read)).toBe(contentHash(toJsonRecord(data)));
+    expect(snapshot[0]?.hash).toBe(contentHash(toJsonRecord(data)));
+  });
+
+  it('refuses a number DynamoDB cannot hold, naming the field and the type', async () => {
+    // Act
+    const outcomes = await target().write([
+      upsert('1', 1, { id: 1, amount: exactNumber('1234567890123456789012345678901234567891') }),
+      upsert('2', 1, { id: 2, r: { max: 1.7976931348623157e308 } }),
+      upsert('3', 1, { id: 3 }),
+    ]);
+
+    // Assess
+    const errors = outcomes.map((o) => (o.status === 'failed' ? (o.error as ValidationError) : undefined));
+    expect(errors[0]).toBeInstanceOf(ValidationError);
+    expect(errors[0]?.issues).toEqual([
+      { path: 'amount', message: expect.stringMatching(/^exact number with 40 significant digits/) },
+    ]);
+    expect(errors[1]?.issues).toEqual([
+      { path: 'r.max', message: expect.stringMatching(/^number with magnitude 1E308/) },
+    ]);
+    expect(outcomes[2]).toEqual({ key: '3', status: 'applied' });
   });
 
   it('fails a record whose fields collide with the meta attributes, and only that record', async () => {

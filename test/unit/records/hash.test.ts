@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
+import Big from 'big.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { ExactNumber, exactNumber } from '../../../shared/records/exact-json.ts';
 import { canonicalJson, contentHash } from '../../../shared/records/hash.ts';
 
 /** The first, straightforward implementation: the optimized one must give the same bytes. */
@@ -11,6 +13,12 @@ function referenceCanonicalJson(value: unknown): string {
     return JSON.stringify(value) ?? 'null';
   }
   if (value instanceof Date) return JSON.stringify(value.toISOString());
+  if (value instanceof ExactNumber) {
+    const double = Number(value.value);
+    return Number.isFinite(double) && new Big(double).eq(new Big(value.value))
+      ? String(double)
+      : new Big(value.value).toString();
+  }
   if (Array.isArray(value)) return `[${value.map((v) => referenceCanonicalJson(v)).join(',')}]`;
   const obj = value as Record<string, unknown>;
   const keys = Object.keys(obj)
@@ -27,8 +35,23 @@ function referenceContentHash(data: unknown): string {
     .toString('base64url');
 }
 
+/** Number literals of every shape: long integers and decimals, exponents, trailing zeros, signs. */
+const numberLiterals = fc
+  .tuple(
+    fc.constantFrom('', '-'),
+    fc.stringMatching(/^(0|[1-9][0-9]{0,40})$/),
+    fc.option(fc.stringMatching(/^[0-9]{1,30}$/), { nil: undefined }),
+    fc.option(fc.integer({ min: -400, max: 400 }), { nil: undefined }),
+  )
+  .map(
+    ([sign, whole, fraction, exponent]) =>
+      `${sign}${whole}${fraction === undefined ? '' : `.${fraction}`}${exponent === undefined ? '' : `e${exponent}`}`,
+  );
+const exactNumbers = numberLiterals.map((literal) => new ExactNumber(literal));
+
 const values = fc.oneof(
   fc.jsonValue(),
+  fc.dictionary(fc.string(), fc.oneof(exactNumbers, fc.double({ noNaN: true }))),
   fc.anything({
     withBigInt: true,
     withDate: true,
@@ -66,6 +89,36 @@ describe('canonicalJson', () => {
     const wide = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${(i * 7) % 40}`, i]));
 
     expect(canonicalJson(wide)).toBe(referenceCanonicalJson(wide));
+  });
+});
+
+describe('canonicalJson of exact numbers', () => {
+  it('writes an exact number as the text of the equal double when a double holds it', () => {
+    fc.assert(
+      fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (n) => {
+        expect(canonicalJson({ n: new ExactNumber(String(n)) })).toBe(canonicalJson({ n }));
+      }),
+    );
+    expect(canonicalJson([new ExactNumber('1.50'), new ExactNumber('1.5e2')])).toBe('[1.5,150]');
+  });
+
+  it('gives one text per value whatever literal carries it', () => {
+    fc.assert(
+      fc.property(numberLiterals, (literal) => {
+        const reshaped = new Big(literal).toExponential();
+
+        expect(canonicalJson(new ExactNumber(reshaped))).toBe(canonicalJson(new ExactNumber(literal)));
+      }),
+    );
+  });
+
+  it('keeps every digit of values a double would round', () => {
+    expect(
+      canonicalJson({ a: exactNumber('9007199254740993'), b: exactNumber('1.2345678901234567890') }),
+    ).toBe('{"a":9007199254740993,"b":1.234567890123456789}');
+    expect(contentHash({ a: exactNumber('9007199254740993') })).not.toBe(
+      contentHash({ a: 9007199254740992 }),
+    );
   });
 });
 

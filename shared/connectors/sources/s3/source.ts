@@ -15,6 +15,7 @@ import { backoffDelay, type RetryOptions } from '../../../domain/retry.ts';
 import { ConnectorError, isRetryable, TransientError } from '../../../errors.ts';
 import type { SourceConfig } from '../../../pipeline/schema.ts';
 import type { RecordData } from '../../../records/envelope.ts';
+import { parseExactJson } from '../../../records/exact-json.ts';
 import { timestampVersion } from '../../../records/version.ts';
 import type {
   ChangeWindow,
@@ -298,7 +299,7 @@ export class S3Source implements SourceConnector {
           if (text.trim() === '') continue;
           let data: unknown;
           try {
-            data = JSON.parse(text);
+            data = parseExactJson(text);
           } catch (error) {
             throw new ConnectorError(
               CONNECTOR,

@@ -1,9 +1,12 @@
 import {
   type AttributeDefinition,
+  type AttributeValue,
+  BatchGetItemCommand,
   DescribeTableCommand,
   type KeySchemaElement,
+  ScanCommand,
 } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { backoffDelay, withRetry } from '../../../domain/retry.ts';
 import {
   ConfigError,
@@ -28,6 +31,7 @@ import type {
 import { chunk, mapWithConcurrency, newestPerKey, outcomesInOrder } from '../support/batch.ts';
 import { toJsonRecord } from '../support/json-value.ts';
 import { WriteLimit } from '../support/write-limit.ts';
+import { fromDynamoItem, toDynamoData } from './marshal.ts';
 
 /**
  * Meta attributes stored beside the record's fields. Names are one letter on purpose: DynamoDB
@@ -52,6 +56,7 @@ const READ_CONCURRENCY = 4;
 const SCAN_SEGMENTS = 4;
 
 type Item = Record<string, unknown>;
+type RawItem = Record<string, AttributeValue>;
 
 interface TableKeys {
   readonly keySchema: readonly KeySchemaElement[];
@@ -150,20 +155,21 @@ export class DynamoDbTarget implements TargetConnector {
           },
         };
     const found: Item[] = [];
-    let pending: Item[] = keys.map((key) => ({ [this.#keyAttribute]: key }));
+    let pending: RawItem[] = keys.map((key) => ({ [this.#keyAttribute]: { S: key } }));
     // Eventually consistent reads cost half; a shadow a moment old is harmless because the
     // version-gated put still refuses anything older than what is stored.
     // UnprocessedKeys is DynamoDB shedding load without an error; it gets the same backoff as throttling.
+    // The low-level client reads numbers as their text (fromDynamoItem), never through a double.
     for (let round = 1; pending.length > 0; round++) {
       const request = { [this.#table]: { Keys: pending, ...projection } };
       const out = await withRetry(
-        () => this.#context.clients.ddb.send(new BatchGetCommand({ RequestItems: request })),
+        () => this.#context.clients.dynamodb.send(new BatchGetItemCommand({ RequestItems: request })),
         retry,
       ).catch((error: unknown) => {
         throw this.#mapError(error, 'BatchGetItem');
       });
-      found.push(...((out.Responses?.[this.#table] ?? []) as Item[]));
-      pending = (out.UnprocessedKeys?.[this.#table]?.Keys ?? []) as Item[];
+      found.push(...(out.Responses?.[this.#table] ?? []).map(fromDynamoItem));
+      pending = out.UnprocessedKeys?.[this.#table]?.Keys ?? [];
       if (pending.length === 0) break;
       if (round >= retry.maxAttempts)
         throw new TransientError(
@@ -243,7 +249,7 @@ export class DynamoDbTarget implements TargetConnector {
     const meta = { [META.version]: write.version, [META.hash]: write.hash };
     if (write.op === 'delete') return { [this.#keyAttribute]: write.key, ...meta, [META.deleted]: true };
     if (write.data === null) throw new ValidationError(`dynamodb: upsert of key "${write.key}" has no data`);
-    const data = toJsonRecord(write.data);
+    const data = toDynamoData(toJsonRecord(write.data));
     const reserved = Object.keys(data).filter((name) => META_NAMES.has(name));
     if (reserved.length > 0)
       throw new ValidationError(
@@ -270,7 +276,7 @@ export class DynamoDbTarget implements TargetConnector {
 
   async *snapshot(): AsyncIterable<TargetSnapshotRecord[]> {
     // Segments are scanned side by side, one page each per round, so a large table is read in parallel.
-    let cursors: { segment: number; start: Item | undefined }[] = Array.from(
+    let cursors: { segment: number; start: RawItem | undefined }[] = Array.from(
       { length: SCAN_SEGMENTS },
       (_, segment) => ({
         segment,
@@ -301,11 +307,11 @@ export class DynamoDbTarget implements TargetConnector {
 
   async #scanPage(
     segment: number,
-    start: Item | undefined,
-  ): Promise<{ items: Item[]; next: Item | undefined }> {
+    start: RawItem | undefined,
+  ): Promise<{ items: Item[]; next: RawItem | undefined }> {
     const out = await withRetry(
       () =>
-        this.#context.clients.ddb.send(
+        this.#context.clients.dynamodb.send(
           new ScanCommand({
             TableName: this.#table,
             Segment: segment,
@@ -319,7 +325,7 @@ export class DynamoDbTarget implements TargetConnector {
     ).catch((error: unknown) => {
       throw this.#mapError(error, 'Scan');
     });
-    return { items: (out.Items ?? []) as Item[], next: out.LastEvaluatedKey as Item | undefined };
+    return { items: (out.Items ?? []).map(fromDynamoItem), next: out.LastEvaluatedKey };
   }
 
   async close(): Promise<void> {

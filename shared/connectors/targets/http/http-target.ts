@@ -8,6 +8,7 @@ import {
   ValidationError,
 } from '../../../errors.ts';
 import type { RecordData } from '../../../records/envelope.ts';
+import { stringifyExactJson } from '../../../records/exact-json.ts';
 import { contentHash } from '../../../records/hash.ts';
 import type {
   ConnectorContext,
@@ -167,7 +168,7 @@ export class HttpTarget implements TargetConnector {
     try {
       if (write.op === 'upsert' && write.data === null)
         throw new ValidationError(`http: upsert of key "${write.key}" has no data`);
-      const body = write.op === 'upsert' ? JSON.stringify(toJsonRecord(write.data ?? {})) : undefined;
+      const body = write.op === 'upsert' ? stringifyExactJson(toJsonRecord(write.data ?? {})) : undefined;
       const answer = await this.#request(write.op === 'upsert' ? 'PUT' : 'DELETE', write.key, body, {
         'idempotency-key': `${write.messageKey}:${write.key}:${write.version}`,
         [VERSION_HEADER]: write.version,

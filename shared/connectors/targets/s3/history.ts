@@ -3,6 +3,7 @@ import * as z from 'zod';
 import { DEFAULT_RETRY, type RetryOptions } from '../../../domain/retry.ts';
 import { ConnectorError, ValidationError } from '../../../errors.ts';
 import type { RecordData } from '../../../records/envelope.ts';
+import { parseExactJson } from '../../../records/exact-json.ts';
 import { compareVersions, toIsoMillis, type Version } from '../../../records/version.ts';
 import { mapWithConcurrency } from '../support/batch.ts';
 import { archiveKeyPrefix, lakeLineSchema } from './lake-layout.ts';
@@ -70,7 +71,7 @@ export async function recordHistory(
     const text = await objects.getText(context.dataBucket, name);
     let parsed: ReturnType<typeof archivedChangeSchema.safeParse>;
     try {
-      parsed = archivedChangeSchema.safeParse(JSON.parse(text));
+      parsed = archivedChangeSchema.safeParse(parseExactJson(text));
     } catch {
       throw new ConnectorError('s3', `archive object s3://${context.dataBucket}/${name} is not JSON`);
     }

@@ -1,6 +1,7 @@
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { ConnectorError, ValidationError } from '../../../errors.ts';
 import type { RecordData } from '../../../records/envelope.ts';
+import { parseExactJson, stringifyExactJson } from '../../../records/exact-json.ts';
 import { contentHash } from '../../../records/hash.ts';
 import type {
   ConnectorContext,
@@ -128,14 +129,14 @@ export class S3LakeTarget implements TargetConnector {
         group.messageKey,
         group.writes,
       );
-      const body = `${group.writes.map((w) => JSON.stringify(lines.get(w))).join('\n')}\n`;
+      const body = `${group.writes.map((w) => stringifyExactJson(lines.get(w))).join('\n')}\n`;
       await this.#objects.put(this.#bucket, key, body, 'application/x-ndjson').catch((error: unknown) => {
         for (const write of group.writes) failures.set(write, error);
       });
     });
     const archivePuts = [...lines.keys()].map(async (write) => {
       const key = archiveObjectKey(this.#pipeline, write.key, write.version);
-      const body = JSON.stringify({ ...lines.get(write), messageKey: write.messageKey });
+      const body = stringifyExactJson({ ...lines.get(write), messageKey: write.messageKey });
       await this.#objects
         .put(this.#context.dataBucket, key, body, 'application/json')
         .catch((error: unknown) => {
@@ -201,7 +202,7 @@ export class S3LakeTarget implements TargetConnector {
   #parseLine(text: string, object: string, lineNumber: number): LakeLine {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(text);
+      parsed = parseExactJson(text);
     } catch {
       throw new ConnectorError('s3', `s3://${this.#bucket}/${object} line ${lineNumber} is not JSON`);
     }

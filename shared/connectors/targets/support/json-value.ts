@@ -1,12 +1,15 @@
+import { exactNumber, isExactNumber } from '../../../records/exact-json.ts';
+
 /**
- * Brings a record's data to plain JSON values (Date → ISO-8601 string, bigint → decimal string,
- * NaN and infinities → null, undefined members dropped), the same reading `canonicalJson` gives them when hashing. Targets
- * store this form, so what Verify reads back hashes like what was sent.
+ * Brings a record's data to the canonical JSON values every target stores (see
+ * docs/type-mapping.md): Date → ISO-8601 string, bigint → exact number, NaN and the infinities →
+ * the strings "NaN", "Infinity", "-Infinity", {@link ExactNumber}s kept as they are, undefined
+ * members dropped. Targets store this form, so what Verify reads back hashes like what was sent.
  */
 export function toJsonValue(value: unknown): unknown {
-  if (typeof value === 'bigint') return value.toString();
-  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
-  if (value === null || typeof value !== 'object') return value;
+  if (typeof value === 'bigint') return exactNumber(value.toString());
+  if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
+  if (value === null || typeof value !== 'object' || isExactNumber(value)) return value;
   if (value instanceof Date) return value.toISOString();
   if (Array.isArray(value)) return value.map((v) => (v === undefined ? null : toJsonValue(v)));
   const out: Record<string, unknown> = {};
