@@ -21,6 +21,7 @@
 import type { Cursor } from '../connectors/types.ts';
 import { ValidationError } from '../errors.ts';
 import type { RecordData } from '../records/envelope.ts';
+import { isExactNumber } from '../records/exact-json.ts';
 import { type Channel, positionVersion, timestampVersion, type Version } from '../records/version.ts';
 import { compileFieldPath } from './field-path.ts';
 import {
@@ -170,6 +171,8 @@ export function cursorFromRow(
     const value = readCursorField(data, field);
     if (typeof value === 'string') return value;
     if (typeof value === 'number' && Number.isFinite(value)) return value;
+    // Integers beyond 2^53 travel as digit strings, which compareCursorValues orders exactly.
+    if (isExactNumber(value)) return value.value;
     if (typeof value === 'bigint')
       return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER)
         ? Number(value)

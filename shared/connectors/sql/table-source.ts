@@ -10,6 +10,7 @@ import {
 import type { RetryOptions } from '../../domain/retry.ts';
 import { ConnectorError } from '../../errors.ts';
 import type { RecordData } from '../../records/envelope.ts';
+import { exactNumber } from '../../records/exact-json.ts';
 import { retrying } from '../sources/support/retrying.ts';
 import { type DeletesConfig, RowMapper } from '../sources/support/rows.ts';
 import type {
@@ -79,8 +80,7 @@ const CURSOR_KINDS: ReadonlySet<ColumnKind> = new Set(['timestamp', 'date', 'int
 function normalizeValue(value: unknown): unknown {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
   if (Buffer.isBuffer(value)) return value.toString('base64');
-  if (typeof value === 'bigint')
-    return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+  if (typeof value === 'bigint') return exactNumber(value.toString());
   return value;
 }
 

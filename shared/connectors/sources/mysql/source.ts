@@ -9,12 +9,8 @@ import {
   tlsOptions,
 } from '../../sql/connection.ts';
 import type { ColumnKind, SqlDialect } from '../../sql/keyset.ts';
-import {
-  type ColumnInfo,
-  isoFromDatabaseText,
-  type SqlTableDriver,
-  SqlTableSource,
-} from '../../sql/table-source.ts';
+import { mysqlTypeCast } from '../../sql/mysql-values.ts';
+import { type ColumnInfo, type SqlTableDriver, SqlTableSource } from '../../sql/table-source.ts';
 import type { ConnectorContext, SourceConnector } from '../../types.ts';
 import { UnreachableError } from '../support/retrying.ts';
 
@@ -100,8 +96,6 @@ interface CallbackConnection {
   query(sql: string, callback: (error: unknown) => void): void;
 }
 
-const TEMPORAL = new Set(['DATETIME', 'DATETIME2', 'TIMESTAMP', 'TIMESTAMP2']);
-
 async function openMysqlDriver(
   config: MysqlSourceConfig,
   context: ConnectorContext,
@@ -127,13 +121,7 @@ async function openMysqlDriver(
     connectTimeout: 10_000,
     dateStrings: true,
     supportBigNumbers: true,
-    typeCast: (field, next) => {
-      if (TEMPORAL.has(field.type)) {
-        const text = field.string();
-        return text === null ? null : isoFromDatabaseText(text);
-      }
-      return next();
-    },
+    typeCast: mysqlTypeCast,
   });
   // Commands run in order on a connection, so this runs before the connection's first query:
   // TIMESTAMP columns then read in UTC, as DATETIME columns are taken to be. The promise pool

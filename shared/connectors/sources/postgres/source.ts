@@ -8,12 +8,8 @@ import {
   tlsOptions,
 } from '../../sql/connection.ts';
 import type { ColumnKind, SqlDialect } from '../../sql/keyset.ts';
-import {
-  type ColumnInfo,
-  isoFromDatabaseText,
-  type SqlTableDriver,
-  SqlTableSource,
-} from '../../sql/table-source.ts';
+import { pgTypeParsers } from '../../sql/pg-values.ts';
+import { type ColumnInfo, type SqlTableDriver, SqlTableSource } from '../../sql/table-source.ts';
 import type { ConnectorContext, SourceConnector } from '../../types.ts';
 import { UnreachableError } from '../support/retrying.ts';
 
@@ -38,18 +34,6 @@ function kindOf(type: string): ColumnKind {
   if (/^(text|character|uuid|citext|name)/.test(type)) return 'text';
   return 'other';
 }
-
-const OID = { int8: 20, bytea: 17, date: 1082, timestamp: 1114, timestamptz: 1184 } as const;
-
-/** Type parsers keeping timestamps exact (microseconds) and in UTC whatever the session's time zone. */
-const typeParsers: pg.CustomTypesConfig = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
-    if (oid === OID.timestamp || oid === OID.timestamptz) return isoFromDatabaseText;
-    if (oid === OID.date) return (text: string) => text;
-    if (oid === OID.int8) return (text: string) => (Number.isSafeInteger(Number(text)) ? Number(text) : text);
-    return pg.types.getTypeParser(oid, format ?? 'text');
-  }) as pg.CustomTypesConfig['getTypeParser'],
-};
 
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 const TRANSIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
@@ -134,7 +118,7 @@ async function openPostgresDriver(
     idleTimeoutMillis: 10_000,
     connectionTimeoutMillis: 10_000,
     application_name: 'esync-source',
-    types: typeParsers,
+    types: pgTypeParsers,
   });
   // An idle connection that the server drops emits here; the pool discards it and the
   // next query opens a new one, so there is nothing more to do.

@@ -9,6 +9,7 @@ import {
   readDatabaseSecret,
   tlsOptions,
 } from '../../sql/connection.ts';
+import { pgTypeParsers } from '../../sql/pg-values.ts';
 
 type PostgresTargetConfig = Extract<TargetConfig, { type: 'postgres' }>;
 
@@ -41,6 +42,7 @@ export async function poolConfigFromSecret(
       idleTimeoutMillis: 60_000,
       query_timeout: 120_000,
       application_name: 'esync-target',
+      types: pgTypeParsers,
     },
     address: {
       description: describeEndpoint({ ...endpoint, database: endpoint.database ?? 'postgres' }, 5432),

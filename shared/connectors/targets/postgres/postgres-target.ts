@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { ConfigError, ConnectorError, ValidationError } from '../../../errors.ts';
 import type { RecordData } from '../../../records/envelope.ts';
+import { stringifyExactJson } from '../../../records/exact-json.ts';
 import { contentHash } from '../../../records/hash.ts';
 import type {
   ConnectorContext,
@@ -13,6 +14,7 @@ import type {
 } from '../../types.ts';
 import { chunk, newestPerKey, outcomesInOrder } from '../support/batch.ts';
 import { toJsonRecord } from '../support/json-value.ts';
+import { columnParameter } from './column-values.ts';
 import {
   createPool,
   poolConfigFromSecret,
@@ -231,7 +233,7 @@ export class PostgresTarget implements TargetConnector {
       if (write.op === 'upsert' && write.data === null)
         throw new ValidationError(`postgres: upsert of key "${write.key}" has no data`);
       const data =
-        write.op === 'delete' || write.data === null ? null : JSON.stringify(toJsonRecord(write.data));
+        write.op === 'delete' || write.data === null ? null : stringifyExactJson(toJsonRecord(write.data));
       return { write, columns: ['key', 'data', ...META_COLUMNS], values: [write.key, data, ...meta] };
     }
     const keyValues = this.#splitKey(write.key, shape);
@@ -267,17 +269,10 @@ export class PostgresTarget implements TargetConnector {
       columns: [...keyColumns, ...fields, ...META_COLUMNS],
       values: [
         ...keyValues,
-        ...fields.map((field) => this.#columnValue(data[field], shape.columns.get(field))),
+        ...fields.map((field) => columnParameter(data[field], shape.columns.get(field)?.type, field)),
         ...meta,
       ],
     };
-  }
-
-  /** pg sends JS arrays as PostgreSQL arrays; a json column wants them (and objects) as JSON text. */
-  #columnValue(value: unknown, column: Column | undefined): unknown {
-    if (value === null || value === undefined) return null;
-    if (column && /^jsonb?$/.test(column.type)) return JSON.stringify(value);
-    return value;
   }
 
   /** The key column values of a record key, or undefined when it has the wrong number of parts. */

@@ -1,0 +1,35 @@
+import { ValidationError } from '../../../errors.ts';
+import { isExactNumber, stringifyExactJson } from '../../../records/exact-json.ts';
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * A canonical record value (docs/type-mapping.md) as the parameter pg sends for a column whose
+ * `format_type` is `type`. Numbers go as their decimal text, so numeric and bigint columns store
+ * every digit; "NaN" and "±Infinity" are the text real/double columns accept; bytes travel as
+ * base64 and are decoded for a bytea column; json/jsonb get JSON written losslessly.
+ * @throws ValidationError naming the field and the type when a bytea value is not base64.
+ */
+export function columnParameter(value: unknown, type: string | undefined, field: string): unknown {
+  if (value === null || value === undefined) return null;
+  if (type !== undefined && /^jsonb?$/.test(type)) return stringifyExactJson(value);
+  if (type === 'bytea' || type === 'bytea[]') return bytesOf(value, field, type);
+  return parameterOf(value);
+}
+
+function parameterOf(value: unknown): unknown {
+  if (isExactNumber(value)) return value.value;
+  if (Array.isArray(value)) return value.map(parameterOf);
+  if (value !== null && typeof value === 'object' && !(value instanceof Date) && !Buffer.isBuffer(value))
+    return stringifyExactJson(value);
+  return value;
+}
+
+function bytesOf(value: unknown, field: string, type: string): unknown {
+  if (Array.isArray(value)) return value.map((v) => (v === null ? null : bytesOf(v, field, type)));
+  if (typeof value === 'string' && BASE64.test(value)) return Buffer.from(value, 'base64');
+  throw new ValidationError(
+    `postgres: field "${field}" (${type}) must hold base64 text, the canonical form of bytes`,
+    [{ path: field, message: `${type} expects base64 text` }],
+  );
+}
