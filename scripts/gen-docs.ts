@@ -1,6 +1,7 @@
 /**
  * Writes the generated reference docs: docs/pipeline-reference.md from the pipeline schema and
- * docs/connectors.md from the connector catalog. `--check` writes nothing and exits 1 when a
+ * docs/connectors.md from the connector catalog, docs/type-mapping.md from the type mapping.
+ * `--check` writes nothing and exits 1 when a
  * committed file differs from what would be generated (the unit tests make the same check).
  */
 import { readFile, writeFile } from 'node:fs/promises';
@@ -8,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { renderConnectorsReference } from '../shared/connectors/catalog.ts';
 import { renderPipelineReference } from '../shared/pipeline/reference.ts';
+import { renderTypeMapping } from '../shared/records/type-mapping.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -16,6 +18,7 @@ export function generatedDocs(): Record<string, string> {
   return {
     'docs/pipeline-reference.md': renderPipelineReference(),
     'docs/connectors.md': renderConnectorsReference(),
+    'docs/type-mapping.md': renderTypeMapping(),
   };
 }
 

@@ -12,9 +12,22 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
  */
 export function columnParameter(value: unknown, type: string | undefined, field: string): unknown {
   if (value === null || value === undefined) return null;
-  if (type !== undefined && /^jsonb?$/.test(type)) return stringifyExactJson(value);
   if (type === 'bytea' || type === 'bytea[]') return bytesOf(value, field, type);
-  return parameterOf(value);
+  const json = type !== undefined && /^jsonb?$/.test(type);
+  const parameter = json ? stringifyExactJson(value) : parameterOf(value);
+  // PostgreSQL text, and jsonb's strings, cannot hold U+0000; it would fail the whole statement.
+  const nul = type === 'jsonb' ? '\\u0000' : '\u0000';
+  if (holds(parameter, nul))
+    throw new ValidationError(
+      `postgres: field "${field}" (${type ?? 'unknown type'}) holds a NUL character (U+0000), which PostgreSQL cannot store there`,
+      [{ path: field, message: `${type ?? 'text'} cannot hold NUL (U+0000)` }],
+    );
+  return parameter;
+}
+
+function holds(parameter: unknown, text: string): boolean {
+  if (typeof parameter === 'string') return parameter.includes(text);
+  return Array.isArray(parameter) && parameter.some((p) => holds(p, text));
 }
 
 function parameterOf(value: unknown): unknown {
