@@ -13,7 +13,7 @@ export type CanonicalKind = 'number' | 'string' | 'boolean' | 'array' | 'object'
 export interface TypeMappingRow {
   /** Stable id the matrix test refers to. */
   readonly id: string;
-  readonly source: 'PostgreSQL' | 'MySQL / MariaDB' | 'JSON';
+  readonly source: 'PostgreSQL' | 'MySQL / MariaDB' | 'JSON' | 'Debezium CDC';
   readonly types: string;
   readonly kind: CanonicalKind;
   /** The canonical value in the record, in words. */
@@ -250,6 +250,46 @@ export const TYPE_MAPPING: readonly TypeMappingRow[] = [
     canonical: 'as is, nested numbers exact',
     postgresColumn: 'text, boolean, arrays, json, jsonb',
   },
+  {
+    id: 'debezium-integer',
+    source: 'Debezium CDC',
+    types: 'int8, int16, int32, int64',
+    kind: 'number',
+    canonical: 'exact number (int64 beyond 2^53 kept as its literal)',
+    postgresColumn: 'smallint, integer, bigint, numeric',
+  },
+  {
+    id: 'debezium-decimal',
+    source: 'Debezium CDC',
+    types: 'Decimal, VariableScaleDecimal (decimal.handling.mode=precise)',
+    kind: 'number',
+    canonical: 'exact number decoded from the bytes and scale',
+    postgresColumn: 'numeric',
+  },
+  {
+    id: 'debezium-time',
+    source: 'Debezium CDC',
+    types: 'io.debezium.time.* and Connect Date/Time/Timestamp',
+    kind: 'string',
+    canonical: 'ISO-8601 UTC with the encoding’s precision; dates "YYYY-MM-DD"; "infinity" / "-infinity"',
+    postgresColumn: 'date, time, timestamp, timestamptz',
+  },
+  {
+    id: 'debezium-bytes',
+    source: 'Debezium CDC',
+    types: 'bytes (binary.handling.mode bytes or base64; hex and base64-url-safe converted)',
+    kind: 'string',
+    canonical: 'base64 of the bytes',
+    postgresColumn: 'bytea (decoded from base64)',
+  },
+  {
+    id: 'debezium-other',
+    source: 'Debezium CDC',
+    types: 'string, boolean, float',
+    kind: 'json',
+    canonical: 'as sent',
+    postgresColumn: 'text, boolean, double precision',
+  },
 ];
 
 const DYNAMODB_LIMITS =
@@ -266,7 +306,8 @@ export function renderTypeMapping(): string {
 
 Every source value becomes one canonical record value, and every target stores that value. The
 type-fidelity matrix test (test/integration/type-fidelity) reads each type from the real sources
-(PostgreSQL on the Debian server and PGlite, MariaDB, a generic JSON webhook), loads it through the
+(PostgreSQL on the Debian server and PGlite, MariaDB, a generic JSON webhook, Debezium
+change events with and without the JSON converter's schema), loads it through the
 load path into DynamoDB, a PostgreSQL target and the S3 lake, and checks that it arrives equal to
 the source value by this table, or is quarantined with a reason naming the field and the type.
 Verify compares source and target under the same mapping, so an altered value is a mismatch.

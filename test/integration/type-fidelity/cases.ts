@@ -423,3 +423,110 @@ export const JSON_CASES: readonly FidelityCase[] = [
     expected: [1, exactNumber('9007199254740993')],
   },
 ];
+
+/**
+ * A Debezium field: its Connect schema (sent with the JSON converter's schemas.enable=true) and
+ * its value on the wire; without the schema, it is decoded by `type` in `source.debezium.fields`.
+ */
+export interface DebeziumCase extends FidelityCase {
+  readonly schema: Readonly<Record<string, unknown>>;
+  /** Set for fields decoded by their column type when the event has no schema. */
+  readonly columnType?: string;
+}
+
+const decimal = (scale: string) => ({
+  type: 'bytes',
+  name: 'org.apache.kafka.connect.data.Decimal',
+  parameters: { scale },
+});
+
+export const DEBEZIUM_CASES: readonly DebeziumCase[] = [
+  {
+    field: 'big',
+    mapping: 'debezium-integer',
+    type: 'int64',
+    schema: { type: 'int64' },
+    literal: '9223372036854775807',
+    targetType: 'bigint',
+    expected: exactNumber('9223372036854775807'),
+  },
+  {
+    field: 'price',
+    mapping: 'debezium-decimal',
+    type: 'Decimal',
+    schema: decimal('10'),
+    columnType: 'numeric(36,10)',
+    literal: '"F8bjv9cP3ursQXFy3LrA"',
+    targetType: 'numeric(36,10)',
+    expected: exactNumber('12345678901234567890123456.7890123456'),
+  },
+  {
+    field: 'wide',
+    mapping: 'debezium-decimal',
+    type: 'Decimal',
+    schema: decimal('5'),
+    columnType: 'numeric(40,5)',
+    literal: '"A6DJIHXA2/O4rLxfls4/CtM="',
+    targetType: 'numeric(40,5)',
+    expected: exactNumber('12345678901234567890123456789012345.67891'),
+    quarantinedBy: { dynamodb: DYNAMODB_DIGITS },
+  },
+  {
+    field: 'ts',
+    mapping: 'debezium-time',
+    type: 'MicroTimestamp',
+    schema: { type: 'int64', name: 'io.debezium.time.MicroTimestamp' },
+    columnType: 'timestamp(6)',
+    literal: '1704164645123456',
+    targetType: 'timestamp(6)',
+    expected: '2024-01-02T03:04:05.123456Z',
+  },
+  {
+    field: 'day',
+    mapping: 'debezium-time',
+    type: 'Date',
+    schema: { type: 'int32', name: 'io.debezium.time.Date' },
+    columnType: 'date',
+    literal: '19782',
+    targetType: 'date',
+    expected: '2024-02-29',
+  },
+  {
+    field: 'tstz',
+    mapping: 'debezium-time',
+    type: 'ZonedTimestamp',
+    schema: { type: 'string', name: 'io.debezium.time.ZonedTimestamp' },
+    columnType: 'timestamptz',
+    literal: '"2024-01-02T01:04:05.123456Z"',
+    targetType: 'timestamptz(6)',
+    expected: '2024-01-02T01:04:05.123456Z',
+  },
+  {
+    field: 'bin',
+    mapping: 'debezium-bytes',
+    type: 'bytes',
+    schema: { type: 'bytes' },
+    columnType: 'bytea',
+    literal: '"AP8Q"',
+    targetType: 'bytea',
+    expected: 'AP8Q',
+  },
+  {
+    field: 'txt',
+    mapping: 'debezium-other',
+    type: 'string',
+    schema: { type: 'string' },
+    literal: JSON.stringify(UNICODE),
+    targetType: 'text',
+    expected: UNICODE,
+  },
+  {
+    field: 'flag',
+    mapping: 'debezium-other',
+    type: 'boolean',
+    schema: { type: 'boolean' },
+    literal: 'true',
+    targetType: 'boolean',
+    expected: true,
+  },
+];

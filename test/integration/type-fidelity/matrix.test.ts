@@ -1,6 +1,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import mysql from 'mysql2/promise';
@@ -19,7 +20,14 @@ import { verifyRun } from '../../../shared/usecases/verify.ts';
 import { receiveWebhook } from '../../../shared/usecases/webhook.ts';
 import { freePort, type RunningServer, startMariaDb, startPostgres } from '../../support/system-servers.ts';
 import { type FunctionsHarness, startFunctionsHarness } from '../functions/harness.ts';
-import { type FidelityCase, JSON_CASES, MYSQL_CASES, POSTGRES_CASES, type TargetName } from './cases.ts';
+import {
+  DEBEZIUM_CASES,
+  type FidelityCase,
+  JSON_CASES,
+  MYSQL_CASES,
+  POSTGRES_CASES,
+  type TargetName,
+} from './cases.ts';
 
 /**
  * The type-fidelity matrix: every value of cases.ts is read by the real source (PostgreSQL on the
@@ -33,13 +41,15 @@ const SOURCES = {
   pglite: POSTGRES_CASES,
   mariadb: MYSQL_CASES,
   webhook: JSON_CASES,
+  'debezium-schema': DEBEZIUM_CASES,
+  'debezium-plain': DEBEZIUM_CASES,
 } as const;
 type SourceName = keyof typeof SOURCES;
 const TARGETS: readonly TargetName[] = ['dynamodb', 'postgres', 's3'];
 const HMAC_SECRET = 'fidelity-webhook-secret';
 
 const pipelineName = (source: SourceName, target: TargetName) => `fidelity-${source}-${target}`;
-const targetTable = (source: SourceName) => `fidelity_${source}`;
+const targetTable = (source: SourceName) => `fidelity_${source.replace('-', '_')}`;
 const keyOf = (index: number) => String(index + 1);
 
 let h: FunctionsHarness;
@@ -51,8 +61,23 @@ let pglite: { db: PGlite; server: PGLiteSocketServer; port: number };
 /** Reads the PostgreSQL target's tables (on the Debian server) by the same mapping. */
 let targetDb: pg.Pool;
 
+/** A CDC pipeline; without the schema in its events, it names the column types of the encoded fields. */
+function debeziumSource(withSchema: boolean): Record<string, unknown> {
+  const fields = Object.fromEntries(
+    DEBEZIUM_CASES.flatMap((c) => (c.columnType === undefined ? [] : [[c.field, c.columnType]])),
+  );
+  return { type: 'cdc', format: 'debezium', key: ['id'], ...(withSchema ? {} : { debezium: { fields } }) };
+}
+
 function pipelineFor(source: SourceName, target: TargetName): Record<string, unknown> {
   const name = pipelineName(source, target);
+  if (source === 'debezium-schema' || source === 'debezium-plain')
+    return {
+      name,
+      source: debeziumSource(source === 'debezium-schema'),
+      triggers: { cdc: { pattern: { source: ['esync.cdc'], 'detail-type': [`${name}.change`] } } },
+      target: targetOf(source, target),
+    };
   const sql = {
     table: 'fidelity',
     key: ['id'],
@@ -69,17 +94,18 @@ function pipelineFor(source: SourceName, target: TargetName): Record<string, unk
     ...(source === 'webhook'
       ? { triggers: { webhook: { signature: 'hmac', secret: 'fidelity/hmac' } } }
       : {}),
-    target:
-      target === 'dynamodb'
-        ? { type: 'dynamodb' }
-        : target === 's3'
-          ? { type: 's3' }
-          : {
-              type: 'postgres',
-              connection: { secret: 'fidelity/target', ssl: 'disable' },
-              table: targetTable(source),
-            },
+    target: targetOf(source, target),
     retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 5 },
+  };
+}
+
+function targetOf(source: SourceName, target: TargetName): Record<string, unknown> {
+  if (target === 'dynamodb') return { type: 'dynamodb' };
+  if (target === 's3') return { type: 's3' };
+  return {
+    type: 'postgres',
+    connection: { secret: 'fidelity/target', ssl: 'disable' },
+    table: targetTable(source),
   };
 }
 
@@ -169,6 +195,28 @@ async function pushWebhook(pipeline: string): Promise<void> {
     },
     rawBody: body,
   });
+  await loadQueued(pipeline);
+}
+
+/** One Debezium create event per value, as the JSON converter writes it, on the bus and into the load queue. */
+async function pushDebezium(pipeline: string, withSchema: boolean): Promise<void> {
+  for (const [i, c] of DEBEZIUM_CASES.entries()) {
+    const fields = [
+      { type: 'int32', optional: false, field: 'id' },
+      { ...c.schema, optional: true, field: c.field },
+    ];
+    const schema = {
+      type: 'struct',
+      name: 'pg.public.fidelity.Envelope',
+      fields: ['before', 'after'].map((field) => ({ type: 'struct', optional: true, field, fields })),
+    };
+    const payload =
+      `{"before":null,"after":{"id":${i + 1},"${c.field}":${c.literal}},"op":"c","ts_ms":1700000000100,` +
+      `"source":{"connector":"postgresql","lsn":${500 + i},"ts_ms":1700000000000,"table":"fidelity"}}`;
+    const detail = withSchema ? `{"schema":${JSON.stringify(schema)},"payload":${payload}}` : payload;
+    const body = `{"version":"0","id":"${randomUUID()}","detail-type":"${pipeline}.change","source":"esync.cdc","account":"000000000000","time":"2024-01-02T00:00:00Z","region":"us-east-1","resources":[],"detail":${detail}}`;
+    await h.clients.sqs.send(new SendMessageCommand({ QueueUrl: h.queueUrl(pipeline), MessageBody: body }));
+  }
   await loadQueued(pipeline);
 }
 
@@ -295,6 +343,8 @@ describe('type fidelity', () => {
 
         // Act
         if (source === 'webhook') await pushWebhook(pipeline);
+        else if (source === 'debezium-schema' || source === 'debezium-plain')
+          await pushDebezium(pipeline, source === 'debezium-schema');
         else await syncTable(pipeline);
 
         // Assess
