@@ -83,7 +83,9 @@ export function canonicalJson(value: unknown): string {
     case 'object':
       if (value === null) return 'null';
       if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
-      if (value instanceof Date) return JSON.stringify(value.toISOString());
+      // An invalid date is null, as JSON.stringify writes it.
+      if (value instanceof Date)
+        return Number.isNaN(value.getTime()) ? 'null' : JSON.stringify(value.toISOString());
       if (value instanceof ExactNumber) return canonicalNumberText(value);
       return objectJson(value as Record<string, unknown>);
     default:

@@ -12,7 +12,7 @@ function referenceCanonicalJson(value: unknown): string {
     if (typeof value === 'bigint') return JSON.stringify(value.toString());
     return JSON.stringify(value) ?? 'null';
   }
-  if (value instanceof Date) return JSON.stringify(value.toISOString());
+  if (value instanceof Date) return JSON.stringify(value);
   if (value instanceof ExactNumber) {
     const double = Number(value.value);
     return Number.isFinite(double) && new Big(double).eq(new Big(value.value))
