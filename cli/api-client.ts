@@ -7,6 +7,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { SignatureV4 } from '@smithy/signature-v4';
 import * as z from 'zod';
+import { parseExactJson, stringifyExactJson } from '../shared/records/exact-json.ts';
 import { type CliIo, UsageError } from './io.ts';
 
 /** The request shape SignatureV4 signs (smithy's HttpRequest). */
@@ -69,7 +70,7 @@ function localApiUrl(cwd: string): string {
     throw new ConnectionError(`${NO_LOCAL_STACK} (no .esync/dev.json in ${cwd} or its parents)`);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
+    parsed = parseExactJson(readFileSync(file, 'utf8'));
   } catch (error) {
     throw new ConnectionError(`${NO_LOCAL_STACK} (${file} is not valid JSON: ${(error as Error).message})`);
   }
@@ -212,7 +213,7 @@ export class ManagementClient {
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([k, v]) => `${rfc3986(k)}=${rfc3986(v)}`)
       .join('&');
-    const body = request.body === undefined ? undefined : JSON.stringify(request.body);
+    const body = request.body === undefined ? undefined : stringifyExactJson(request.body);
     let headers: Record<string, string> = {
       host: base.host,
       accept: 'application/json',
@@ -244,7 +245,7 @@ export class ManagementClient {
     const text = await response.text();
     let parsed: unknown = text;
     try {
-      parsed = text === '' ? {} : JSON.parse(text);
+      parsed = text === '' ? {} : parseExactJson(text);
     } catch {
       // A gateway error page, not JSON: keep the text for the message.
     }

@@ -1,3 +1,4 @@
+import { stringifyExactJson } from '../shared/records/exact-json.ts';
 /**
  * Text output for people: aligned tables, durations, money, counts. Scripts use `--json`
  * instead, so nothing here needs to be machine-readable.
@@ -70,6 +71,6 @@ export function formatTime(iso: string | null | undefined): string {
 
 /** A value of unknown shape on one line (JSON for objects), cut at `max` characters. */
 export function formatValue(value: unknown, max = 60): string {
-  const text = value === undefined ? '-' : typeof value === 'string' ? value : JSON.stringify(value);
+  const text = value === undefined ? '-' : typeof value === 'string' ? value : stringifyExactJson(value);
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { stringifyExactJson } from '../../shared/records/exact-json.ts';
+import { canonicalJson } from '../../shared/records/hash.ts';
 import { apiPath, ManagementClient, parseCommandArgs, runManagementCommand } from '../api-client.ts';
 import { formatTime, formatValue, keyValues, table } from '../format.ts';
 import type { CliIo, Command } from '../io.ts';
@@ -63,7 +65,7 @@ async function list(argv: string[], io: CliIo): Promise<number> {
     after: values.after,
   });
   if (values.json) {
-    io.out(JSON.stringify(page));
+    io.out(stringifyExactJson(page));
     return 0;
   }
   if (page.conflicts.length === 0) {
@@ -93,7 +95,7 @@ export function formatConflict(c: ConflictView): string {
   const target = c.target.data ?? {};
   const base = c.base ?? undefined;
   const names = [...new Set([...Object.keys(source), ...Object.keys(target)])].sort();
-  const differs = (f: string) => JSON.stringify(source[f]) !== JSON.stringify(target[f]);
+  const differs = (f: string) => canonicalJson(source[f]) !== canonicalJson(target[f]);
   const marked = (f: string) => differs(f) && (c.fields.length === 0 || c.fields.includes(f));
   const headers = [
     '',
@@ -138,7 +140,7 @@ async function show(argv: string[], io: CliIo): Promise<number> {
   if (extra.length > 0) throw new UsageError(`conflicts show takes one id, got also "${extra.join(' ')}"`);
   const client = await ManagementClient.connect(values, io);
   const conflict = await client.get<ConflictView>(apiPath('conflicts', id));
-  io.out(values.json ? JSON.stringify(conflict) : formatConflict(conflict));
+  io.out(values.json ? stringifyExactJson(conflict) : formatConflict(conflict));
   return 0;
 }
 

@@ -1,3 +1,4 @@
+import { stringifyExactJson } from '../../shared/records/exact-json.ts';
 import { apiPath, ManagementClient, parseCommandArgs, runManagementCommand } from '../api-client.ts';
 import { formatTime, formatValue, table } from '../format.ts';
 import type { Command } from '../io.ts';
@@ -38,7 +39,7 @@ export const history: Command = (argv, io) =>
       at: values.at,
     });
     if (values.json) {
-      io.out(JSON.stringify(body));
+      io.out(stringifyExactJson(body));
       return 0;
     }
     if (body.versions.length === 0) {
@@ -55,7 +56,7 @@ export const history: Command = (argv, io) =>
     io.out('');
     io.out(
       body.state.exists
-        ? `${key} ${when} (version ${body.state.version}): ${JSON.stringify(body.state.data)}`
+        ? `${key} ${when} (version ${body.state.version}): ${stringifyExactJson(body.state.data)}`
         : `${key} did not exist ${when}${body.state.version ? ` (deleted at version ${body.state.version})` : ''}`,
     );
     return 0;

@@ -6,6 +6,7 @@ import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import * as z from 'zod';
 import { createTarget } from '../../shared/connectors/targets/registry.ts';
 import { createObservability, traceWithoutPayloads } from '../../shared/lambda/observability.ts';
+import { stringifyExactJson } from '../../shared/records/exact-json.ts';
 import { handleManagementRequest } from '../../shared/usecases/api.ts';
 import { createDeps, type Deps } from '../../shared/usecases/deps.ts';
 
@@ -84,7 +85,7 @@ export function createManagementHandler(provided?: Deps) {
     return {
       statusCode: response.status,
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(response.body),
+      body: stringifyExactJson(response.body),
     };
   };
 }

@@ -1,6 +1,8 @@
+import Big from 'big.js';
 import { ConfigError } from '../errors.ts';
 import type { PipelineInput } from '../pipeline/schema.ts';
 import type { RecordData } from '../records/envelope.ts';
+import { isExactNumber } from '../records/exact-json.ts';
 import { compileFieldPath } from './field-path.ts';
 import { isIsoTimestamp } from './instant.ts';
 
@@ -111,14 +113,18 @@ function kindOf(value: unknown): string {
   if (Array.isArray(value)) return 'array';
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'invalid Date' : 'Date';
   if (typeof value === 'number' && Number.isNaN(value)) return 'NaN';
+  if (isExactNumber(value)) return 'number';
   return typeof value;
 }
 
 const TYPE_CHECKS: Readonly<Record<FieldType, (value: unknown) => boolean>> = {
   string: (v) => typeof v === 'string',
-  // bigint counts: drivers return 64-bit integers that way.
-  number: (v) => (typeof v === 'number' && Number.isFinite(v)) || typeof v === 'bigint',
-  integer: (v) => (typeof v === 'number' && Number.isInteger(v)) || typeof v === 'bigint',
+  // bigint counts: drivers return 64-bit integers that way; an exact number is one a double would alter.
+  number: (v) => (typeof v === 'number' && Number.isFinite(v)) || typeof v === 'bigint' || isExactNumber(v),
+  integer: (v) =>
+    (typeof v === 'number' && Number.isInteger(v)) ||
+    typeof v === 'bigint' ||
+    (isExactNumber(v) && new Big(v.value).round(0, Big.roundDown).eq(new Big(v.value))),
   boolean: (v) => typeof v === 'boolean',
   object: (v) => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date),
   array: (v) => Array.isArray(v),
@@ -209,8 +215,10 @@ function compileRule(rule: FieldRuleInput, index: number, registry: CustomValida
       kindChecks.push((value, _record, out) => {
         if (typeof value === 'number') {
           if (Number.isNaN(value) || outside(value)) out.push(reason('range', `must be ${bounds}`));
-        } else if (typeof value === 'bigint') {
-          if (outside(Number(value))) out.push(reason('range', `must be ${bounds}`));
+        } else if (typeof value === 'bigint' || isExactNumber(value)) {
+          const exact = new Big(typeof value === 'bigint' ? value.toString() : value.value);
+          if ((min !== undefined && exact.lt(min)) || (max !== undefined && exact.gt(max)))
+            out.push(reason('range', `must be ${bounds}`));
         } else if (typeof value === 'string') {
           if (outside(codePointLength(value)))
             out.push(reason('range', `length must be ${bounds} characters`));

@@ -28,10 +28,12 @@ const MARKER_PATTERN = new RegExp(`"\\\\u0000exact-${NONCE}:([^"\\\\]+)\\\\u0000
 /**
  * A number literal `JSON.parse` may alter: 16 or more digits (with any decimal point among them)
  * or a three-digit exponent. Anything shorter has at most 15 significant digits and round-trips
- * through a double exactly, so texts without a match take the native parser. The check may match
- * inside strings too; that only costs the slower exact parse.
+ * through a double exactly, so texts without a match take the native parser. A number token
+ * starts the text or follows `[`, `,` or a member name's `":`, which keeps digit runs inside
+ * strings (position versions, ids) off the slow path; a string that happens to look like one
+ * only costs the slower exact parse.
  */
-const MAYBE_INEXACT = /\d[\d.]{15}|[eE][+-]?\d{3}/;
+const MAYBE_INEXACT = /(?:^|[,[]|"\s*:)\s*-?\d(?:[\d.]{15}|[\d.]*[eE][+-]?\d{3})/;
 
 /** A number for a decimal literal: a JavaScript number when that is exact, an {@link ExactNumber} otherwise. */
 export function exactNumber(literal: string): number | ExactNumber {

@@ -1,6 +1,7 @@
 import { BatchGetCommand, type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { RecordData } from '../records/envelope.ts';
 import { expiresAt, keys } from './keys.ts';
+import { fromStoredData, toStoredData } from './record-data.ts';
 
 /**
  * Field-merge bases: the data ESync last synced per key, the "base" of the three-way merge.
@@ -37,7 +38,7 @@ export class BaseRepository {
         );
         for (const item of out.Responses?.[this.table] ?? [])
           found.set(String(item.key), {
-            data: item.data as RecordData,
+            data: fromStoredData(item.data) ?? {},
             ...(typeof item.version === 'string' ? { version: item.version } : {}),
           });
         request = (out.UnprocessedKeys?.[this.table]?.Keys ?? []) as Record<string, unknown>[];
@@ -66,7 +67,7 @@ export class BaseRepository {
                   ...keys.base(pipeline, b.key),
                   type: 'base',
                   key: b.key,
-                  data: b.data,
+                  data: toStoredData(b.data),
                   ...(b.version === undefined ? {} : { version: b.version }),
                   expiresAt: ttl,
                 },

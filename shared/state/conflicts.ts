@@ -8,6 +8,7 @@ import {
 import { ConflictError, NotFoundError } from '../errors.ts';
 import type { RecordData } from '../records/envelope.ts';
 import { keys } from './keys.ts';
+import { fromStoredData, toStoredData } from './record-data.ts';
 
 export type ConflictStatus = 'open' | 'resolved';
 
@@ -38,7 +39,16 @@ export const conflictId = (pipeline: string, key: string, version: string) =>
 
 function toConflict(item: Record<string, unknown>): ConflictRecord {
   const { pk: _a, sk: _b, gsi1pk: _c, gsi1sk: _d, type: _e, ...rest } = item;
-  return rest as unknown as ConflictRecord;
+  const stored = rest as unknown as ConflictRecord;
+  return {
+    ...stored,
+    source: { ...stored.source, data: fromStoredData(stored.source.data) },
+    target: { ...stored.target, data: fromStoredData(stored.target.data) },
+    ...(stored.base === undefined ? {} : { base: fromStoredData(stored.base) }),
+    ...(stored.resolution
+      ? { resolution: { ...stored.resolution, data: fromStoredData(stored.resolution.data) } }
+      : {}),
+  };
 }
 
 /** Parked conflicts, open until an operator resolves them. */
@@ -60,6 +70,9 @@ export class ConflictRepository {
             gsi1pk: keys.conflictsOf(conflict.pipeline, 'open'),
             gsi1sk: `${conflict.createdAt}#${conflict.id}`,
             ...conflict,
+            source: { ...conflict.source, data: toStoredData(conflict.source.data) },
+            target: { ...conflict.target, data: toStoredData(conflict.target.data) },
+            ...(conflict.base === undefined ? {} : { base: toStoredData(conflict.base) }),
             status: 'open',
           },
           ConditionExpression: 'attribute_not_exists(pk)',
@@ -116,7 +129,7 @@ export class ConflictRepository {
           ExpressionAttributeValues: {
             ':resolved': 'resolved',
             ':open': 'open',
-            ':r': resolution,
+            ':r': { ...resolution, data: toStoredData(resolution.data) },
             ':g': keys.conflictsOf(current.pipeline, 'resolved'),
           },
         }),

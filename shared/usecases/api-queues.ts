@@ -10,6 +10,7 @@ import { loadQueueUrl } from '../config.ts';
 import { describeError, NotFoundError } from '../errors.ts';
 import { loadDlqName } from '../naming.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
+import { parseExactJson, stringifyExactJson } from '../records/exact-json.ts';
 import { loadMessageSchema } from '../records/messages.ts';
 import { audit, awsErrorName, type ManagementResponse, parseInput, type RouteContext } from './api-common.ts';
 import type { Deps } from './deps.ts';
@@ -141,7 +142,7 @@ const peekQuery = z.strictObject({ limit: z.coerce.number().int().min(0).max(MAX
 export function summarizeBody(body: string | undefined) {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(body ?? '');
+    parsed = parseExactJson(body ?? '');
   } catch {
     return { kind: 'text', preview: (body ?? '').slice(0, 200) };
   }
@@ -173,7 +174,7 @@ export function summarizeBody(body: string | undefined) {
       id: String(event.id ?? ''),
     };
   }
-  return { kind: 'json', preview: JSON.stringify(parsed).slice(0, 200) };
+  return { kind: 'json', preview: stringifyExactJson(parsed).slice(0, 200) };
 }
 
 /** The failure a dead letter carries, when its sender recorded one (EventBridge does, on rule DLQs). */

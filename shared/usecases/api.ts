@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as z from 'zod';
 import { ConflictError, describeError, NotFoundError, TransientError, ValidationError } from '../errors.ts';
+import { parseExactJson } from '../records/exact-json.ts';
 import { getCheckpoint, resetCheckpoint } from './api-checkpoint.ts';
 import type { ManagementRequest, ManagementResponse, RouteContext } from './api-common.ts';
 import { zodIssues } from './api-common.ts';
@@ -64,7 +65,7 @@ function matchTemplate(template: string, path: string): Record<string, string> |
 function parseBody(body: string | undefined): unknown {
   if (body === undefined || body.trim() === '') return undefined;
   try {
-    return JSON.parse(body);
+    return parseExactJson(body);
   } catch (error) {
     throw new ValidationError(`request body is not valid JSON: ${(error as Error).message}`, [
       { path: '(body)', message: 'not valid JSON' },

@@ -5,6 +5,7 @@ import { createTransform } from '../../shared/domain/transform.ts';
 import { createValidator } from '../../shared/domain/validation.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
 import { makeEnvelope, type RecordData, type RecordEnvelope } from '../../shared/records/envelope.ts';
+import { parseExactJson } from '../../shared/records/exact-json.ts';
 import { contentHash } from '../../shared/records/hash.ts';
 import { jsonDepth, MAX_JSON_DEPTH } from '../../shared/records/json-depth.ts';
 import { parseLoadMessage, type RecordsMessage } from '../../shared/records/messages.ts';
@@ -129,7 +130,7 @@ function measure(
 
 /** Decodes a message body the way Load does (shared/usecases/load.ts decodeMessage). */
 function decode(body: string): RecordsMessage {
-  const parsed: unknown = JSON.parse(body);
+  const parsed: unknown = parseExactJson(body);
   if (jsonDepth(parsed, MAX_JSON_DEPTH + 8) > MAX_JSON_DEPTH + 8 || isChangeEvent(parsed))
     throw new Error('benchmark message is not a records message');
   const message = parseLoadMessage(parsed);

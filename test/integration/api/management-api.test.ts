@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { META } from '../../../shared/connectors/targets/dynamodb/dynamodb-target.ts';
 import { archiveObjectKey } from '../../../shared/connectors/targets/s3/lake-layout.ts';
 import type { RecordData } from '../../../shared/records/envelope.ts';
+import { exactNumber, stringifyExactJson } from '../../../shared/records/exact-json.ts';
 import { contentHash } from '../../../shared/records/hash.ts';
 import { conflictId } from '../../../shared/state/conflicts.ts';
 import { keys } from '../../../shared/state/keys.ts';
@@ -390,6 +391,33 @@ describe('conflicts', () => {
       key: 'c-src',
       choice: 'source',
     });
+  });
+
+  it('keeps every digit of a parked conflict and of merged data sent as JSON text', async () => {
+    // Prepare
+    const id = await parkConflict(
+      'c-exact',
+      { id: 'c-exact', balance: exactNumber('12345678901234567890.123456789') },
+      { id: 'c-exact', balance: exactNumber('9007199254740993') },
+    );
+
+    // Act
+    const shown = await call('GET', `/conflicts/${id}`);
+    const resolved = await call('POST', `/conflicts/${id}/resolve`, {
+      rawBody:
+        '{"choice":"merged","data":{"id":"c-exact","balance":98765432109876543210.5},"reason":"audited"}',
+    });
+
+    // Assess
+    expect(stringifyExactJson(shown.body.differences)).toBe(
+      '[{"field":"balance","source":12345678901234567890.123456789,"target":9007199254740993,"inConflict":true}]',
+    );
+    expect(resolved.status).toBe(200);
+    const stored = await targetState('c-exact');
+    expect(stringifyExactJson(stored?.data)).toBe('{"id":"c-exact","balance":98765432109876543210.5}');
+    expect(stringifyExactJson((await h.deps.state.conflicts.get(id)).resolution?.data)).toBe(
+      '{"id":"c-exact","balance":98765432109876543210.5}',
+    );
   });
 
   it('answers 409 when a conflict is resolved twice', async () => {

@@ -6,8 +6,33 @@ import {
 } from '../../../shared/domain/validation.ts';
 import { ConfigError } from '../../../shared/errors.ts';
 import { pipelineSchema } from '../../../shared/pipeline/schema.ts';
+import { exactNumber } from '../../../shared/records/exact-json.ts';
 
 describe('createValidator', () => {
+  it('takes exact numbers as numbers, integers and values in range, to the last digit', () => {
+    // Prepare
+    const validate = createValidator([
+      { field: 'big', type: 'integer', range: { min: 0, max: 9223372036854775807 } },
+      { field: 'price', type: 'number', range: { max: 1e30 } },
+    ]);
+
+    // Act
+    const fitting = validate({
+      big: exactNumber('9223372036854775807'),
+      price: exactNumber('0.12345678901234567890'),
+    });
+    const outside = validate({
+      big: exactNumber('-9007199254740993'),
+      price: exactNumber('1000000000000000000000000000000.1'),
+    });
+    const fraction = validate({ big: exactNumber('9007199254740993.5'), price: 1 });
+
+    // Assess
+    expect(fitting).toEqual([]);
+    expect(outside.map((r) => `${r.field}:${r.rule}`)).toEqual(['big:range', 'price:range']);
+    expect(fraction.map((r) => `${r.field}:${r.rule}`)).toEqual(['big:type']);
+  });
+
   it('accepts a record that satisfies every rule', () => {
     // Prepare
     const validate = createValidator([

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   ExactNumber,
@@ -45,5 +46,39 @@ describe('exact JSON', () => {
   it('throws a SyntaxError on malformed text on both paths', () => {
     expect(() => parseExactJson('{"a":')).toThrow(SyntaxError);
     expect(() => parseExactJson('{"a":12345678901234567890')).toThrow(SyntaxError);
+  });
+
+  it('parses every number exactly wherever it stands, long digit runs in strings too', () => {
+    const literal = fc
+      .tuple(fc.stringMatching(/^-?[1-9][0-9]{15,40}$/), fc.option(fc.stringMatching(/^[0-9]{1,20}$/)))
+      .map(([whole, fraction]) => new ExactNumber(fraction === null ? whole : `${whole}.${fraction}`));
+    const leaf = fc.oneof(
+      literal,
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.string(),
+      fc.stringMatching(/^p:[0-9]{20}$/),
+    );
+    const { tree } = fc.letrec((tie) => ({
+      tree: fc.oneof(
+        { depthSize: 'small' },
+        leaf,
+        fc.array(tie('tree')),
+        fc.dictionary(fc.string(), tie('tree')),
+      ),
+    }));
+    fc.assert(
+      fc.property(tree, (value) => {
+        const text = stringifyExactJson(value);
+
+        expect(stringifyExactJson(parseExactJson(text))).toBe(text);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('takes position versions and other digit runs inside strings as text', () => {
+    const value = parseExactJson('{"version":"p:00000000000000000012","list":["1234567890123456789"]}');
+
+    expect(value).toEqual({ version: 'p:00000000000000000012', list: ['1234567890123456789'] });
   });
 });

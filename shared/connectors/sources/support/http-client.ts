@@ -1,5 +1,6 @@
 import type { RetryOptions } from '../../../domain/retry.ts';
 import { ConnectorError, TransientError } from '../../../errors.ts';
+import { parseExactJson } from '../../../records/exact-json.ts';
 import { RateLimitExhaustedError, retrying, UnreachableError } from './retrying.ts';
 
 /** A page as the server sent it (or as it was cached, when the server answered 304). */
@@ -176,7 +177,7 @@ export class HttpJsonClient {
     if (response.ok) {
       let body: unknown;
       try {
-        body = JSON.parse(text);
+        body = parseExactJson(text);
       } catch (error) {
         throw new ConnectorError(o.connector, `GET ${where} did not return JSON (HTTP ${response.status})`, {
           cause: error,

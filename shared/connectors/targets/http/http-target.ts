@@ -8,7 +8,7 @@ import {
   ValidationError,
 } from '../../../errors.ts';
 import type { RecordData } from '../../../records/envelope.ts';
-import { stringifyExactJson } from '../../../records/exact-json.ts';
+import { parseExactJson, stringifyExactJson } from '../../../records/exact-json.ts';
 import { contentHash } from '../../../records/hash.ts';
 import type {
   ConnectorContext,
@@ -133,7 +133,7 @@ export class HttpTarget implements TargetConnector {
       const key = unique[i] as string;
       let data: RecordData;
       try {
-        const parsed: unknown = JSON.parse(answer.body ?? '');
+        const parsed: unknown = parseExactJson(answer.body ?? '');
         if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
           throw new TypeError('not an object');
         data = parsed as RecordData;
