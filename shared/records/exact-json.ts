@@ -25,15 +25,62 @@ const MARKER_END = '\u0000';
 const MARKER_IN_JSON = `"\\u0000exact-${NONCE}:`;
 const MARKER_PATTERN = new RegExp(`"\\\\u0000exact-${NONCE}:([^"\\\\]+)\\\\u0000"`, 'g');
 
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const MINUS = 0x2d;
+
+/** The index after the string whose contents start at `from` (just past its opening quote). */
+function endOfString(text: string, from: number): number {
+  for (let i = from; ; ) {
+    const quote = text.indexOf('"', i);
+    if (quote < 0) return text.length;
+    let backslashes = 0;
+    while (text.charCodeAt(quote - 1 - backslashes) === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) return quote + 1;
+    i = quote + 1;
+  }
+}
+
+const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
+
 /**
- * A number literal `JSON.parse` may alter: 16 or more digits (with any decimal point among them)
- * or a three-digit exponent. Anything shorter has at most 15 significant digits and round-trips
- * through a double exactly, so texts without a match take the native parser. A number token
- * starts the text or follows `[`, `,` or a member name's `":`, which keeps digit runs inside
- * strings (position versions, ids) off the slow path; a string that happens to look like one
- * only costs the slower exact parse.
+ * True when the number literal in `text[start, end)` may be altered by a double: 16 or more
+ * digits (a double keeps 15 significant digits exactly; leading zeros count, which only costs
+ * the slower parse) or a three-digit exponent.
  */
-const MAYBE_INEXACT = /(?:^|[,[]|"\s*:)\s*-?\d(?:[\d.]{15}|[\d.]*[eE][+-]?\d{3})/;
+function mayAlter(text: string, start: number, end: number): boolean {
+  let digits = 0;
+  let i = start;
+  for (; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (isDigit(c)) digits++;
+    else if (c === 0x65 || c === 0x45) break;
+  }
+  return digits >= 16 || end - i - 1 >= 3;
+}
+
+/**
+ * Whether a number token of `text` may be altered by `JSON.parse`. Strings are skipped with
+ * `indexOf` (they hold most of a record's bytes, and long digit runs such as position versions
+ * and ids), so the check costs a small part of the native parse it guards.
+ */
+function mayBeInexact(text: string): boolean {
+  const n = text.length;
+  for (let i = 0; i < n; ) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) i = endOfString(text, i + 1);
+    else if (isDigit(c) || c === MINUS) {
+      let end = i + 1;
+      while (end < n && !isDelimiter(text.charCodeAt(end))) end++;
+      if (mayAlter(text, i, end)) return true;
+      i = end;
+    } else i++;
+  }
+  return false;
+}
+
+/** What ends a number token: a comma, a closing bracket or brace, whitespace. */
+const isDelimiter = (c: number) => c === 0x2c || c === 0x5d || c === 0x7d || c <= 0x20;
 
 /** A number for a decimal literal: a JavaScript number when that is exact, an {@link ExactNumber} otherwise. */
 export function exactNumber(literal: string): number | ExactNumber {
@@ -58,7 +105,7 @@ export function canonicalNumberText(value: number | ExactNumber): string {
 
 /** `JSON.parse` that keeps every number exact (see {@link ExactNumber}). Throws `SyntaxError` as `JSON.parse` does. */
 export function parseExactJson(text: string): unknown {
-  if (!MAYBE_INEXACT.test(text)) return JSON.parse(text);
+  if (!mayBeInexact(text)) return JSON.parse(text);
   return losslessParse(text, null, exactNumber);
 }
 

@@ -7,6 +7,7 @@ import {
   parseExactJson,
   stringifyExactJson,
 } from '../../../shared/records/exact-json.ts';
+import { canonicalJson } from '../../../shared/records/hash.ts';
 
 describe('exact JSON', () => {
   it('keeps integers beyond 2^53 and long decimals as their literal', () => {
@@ -70,7 +71,7 @@ describe('exact JSON', () => {
       fc.property(tree, (value) => {
         const text = stringifyExactJson(value);
 
-        expect(stringifyExactJson(parseExactJson(text))).toBe(text);
+        expect(canonicalJson(parseExactJson(text))).toBe(canonicalJson(value));
       }),
       { numRuns: 500 },
     );
