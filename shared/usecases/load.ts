@@ -102,15 +102,13 @@ const today = (now: Date) => now.toISOString().slice(0, 10);
 async function decodeMessage(deps: Deps, pipeline: Pipeline, message: LoadMessageInput): Promise<LoadUnit> {
   let body: unknown;
   try {
-    body = JSON.parse(message.body);
+    body = parseExactJson(message.body);
   } catch (error) {
     throw new ValidationError('message body is not JSON', [], { cause: error });
   }
   if (jsonDepth(body, MAX_JSON_DEPTH + 8) > MAX_JSON_DEPTH + 8)
     throw new ValidationError(`message body nests deeper than ${MAX_JSON_DEPTH + 8} levels`);
   if (isChangeEvent(body)) {
-    // Read again without rounding: a change event's 64-bit integers and long decimals are data.
-    body = parseExactJson(message.body);
     const { records, ignored } = await recordsOfChangeEvent(
       deps,
       pipeline,
