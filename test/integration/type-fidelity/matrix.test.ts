@@ -274,6 +274,7 @@ function storageOf(value: unknown, kind: CanonicalKind): { dynamodb: string; lak
 const jsonTypeOf = (value: unknown) =>
   isExactNumber(value) ? 'number' : Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value;
 
+// Three database servers and the local AWS servers start here; a loaded shared machine needs minutes.
 beforeAll(async () => {
   [postgres, maria] = await Promise.all([startPostgres(), startMariaDb()]);
   const db = await PGlite.create();
@@ -317,7 +318,7 @@ beforeAll(async () => {
     database: postgres.database,
     types: pgTypeParsers,
   });
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   await targetDb?.end();
