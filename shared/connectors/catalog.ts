@@ -211,7 +211,7 @@ const WEBHOOK_ADAPTERS: readonly ConnectorDoc[] = [
       'GitHub webhooks: `X-Hub-Signature-256` holds `sha256=` and the hex HMAC-SHA256 of the raw body under the webhook secret; `X-GitHub-Delivery` identifies the delivery.',
     fields: pipelineFields(WEBHOOK_PATH, ['signature', 'secret', 'maxBodyBytes']),
     example: {
-      source: { type: 'webhook', mapping: 'github', key: ['id'] },
+      source: { type: 'webhook', mapping: 'github', key: ['kind', 'id'] },
       triggers: { webhook: { signature: 'github', secret: 'esync/prod/github-webhook' } },
     },
   },

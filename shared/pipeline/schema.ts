@@ -469,6 +469,13 @@ export const pipelineSchema = z
         path: ['triggers', 'schedule'],
         message: `a ${p.source.type} source has nothing to read on a schedule`,
       });
+    if (p.source.type === 'webhook' && p.source.mapping === 'github' && !p.source.key.includes('kind'))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['source', 'key'],
+        message:
+          'GitHub ids are unique per kind only (an issue and a comment may share an id): include kind in the key, e.g. [kind, id]',
+      });
     for (const [i, field] of p.source.cursor.entries())
       if (p.source.key.includes(field))
         ctx.addIssue({

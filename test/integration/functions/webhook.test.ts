@@ -22,7 +22,7 @@ beforeAll(async () => {
     pipelines: [
       {
         name: 'github-issues',
-        source: { type: 'webhook', mapping: 'github', key: ['id'] },
+        source: { type: 'webhook', mapping: 'github', key: ['kind', 'id'] },
         triggers: { webhook: { signature: 'github', secret: 'esync/demo/github-webhook' } },
         target: { type: 's3', prefix: 'lake/' },
       },
@@ -86,7 +86,7 @@ describe('webhook handler (API Gateway HTTP API → load queue)', () => {
     const records = await queuedRecords('github-issues');
     expect(records).toEqual([
       expect.objectContaining({
-        key: '444500041',
+        key: 'issue#444500041',
         op: 'upsert',
         data: expect.objectContaining({ kind: 'issue', id: 444500041 }),
         provenance: expect.objectContaining({ deliveryId: '72d3162e-cc78-11e3-81ab-4c9367dc0958' }),
@@ -124,7 +124,7 @@ describe('webhook handler (API Gateway HTTP API → load queue)', () => {
 
     // Assess
     expect(first.statusCode).toBe(202);
-    expect(firstRecords.map((r) => r.key)).toEqual(['444500041']);
+    expect(firstRecords.map((r) => r.key)).toEqual(['issue#444500041']);
     expect(again.statusCode).toBe(202);
     expect(bodyOf(again)).toEqual({ deliveryId: 'redelivered-1', accepted: 1 });
     expect(await queuedRecords('github-issues')).toEqual([]);
@@ -146,7 +146,7 @@ describe('webhook handler (API Gateway HTTP API → load queue)', () => {
       else expect(answer.headers?.['retry-after']).toBe('1');
     }
     expect(answers.filter((a) => a.statusCode === 202).length).toBeGreaterThan(0);
-    expect((await queuedRecords('github-issues')).map((r) => r.key)).toEqual(['444500041']);
+    expect((await queuedRecords('github-issues')).map((r) => r.key)).toEqual(['issue#444500041']);
   });
 
   it('refuses a delivery whose signature does not match with 401 and enqueues nothing', async () => {

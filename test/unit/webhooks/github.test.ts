@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../../shared/errors.ts';
+import { loadPipelineFiles } from '../../../shared/pipeline/load.ts';
 import { type PipelineInput, pipelineSchema } from '../../../shared/pipeline/schema.ts';
 import { contentHash } from '../../../shared/records/hash.ts';
 import { compareVersions, timestampVersion } from '../../../shared/records/version.ts';
@@ -223,7 +224,7 @@ describe('mapDelivery', () => {
 
   it('maps by the X-GitHub-Event header for the github mapping', () => {
     // Act
-    const records = mapDelivery(pipeline({ mapping: 'github', key: ['id'] }), {
+    const records = mapDelivery(pipeline({ mapping: 'github', key: ['kind', 'id'] }), {
       headers: { 'X-GitHub-Event': 'issues' },
       body: payload('issues.opened'),
       deliveryId: 'abc',
@@ -231,13 +232,13 @@ describe('mapDelivery', () => {
     });
 
     // Assess
-    expect(records.map((r) => r.key)).toEqual(['444500041']);
+    expect(records.map((r) => r.key)).toEqual(['issue#444500041']);
   });
 
   it('refuses a github delivery without the event header', () => {
     // Act
     const mapping = () =>
-      mapDelivery(pipeline({ mapping: 'github', key: ['id'] }), {
+      mapDelivery(pipeline({ mapping: 'github', key: ['kind', 'id'] }), {
         headers: {},
         body: {},
         deliveryId: 'abc',
@@ -246,5 +247,49 @@ describe('mapDelivery', () => {
 
     // Assess
     expect(mapping).toThrow('the x-github-event header is missing');
+  });
+
+  it('keeps an issue and a comment with the same numeric id as two records in the shipped github-issues pipeline', async () => {
+    // Prepare
+    const repoRoot = path.resolve(import.meta.dirname, '../../..');
+    const { pipelines } = await loadPipelineFiles(['pipelines/github-issues.yaml'], { cwd: repoRoot });
+    const shipped = pipelines[0];
+    if (!shipped) throw new Error('pipelines/github-issues.yaml did not load');
+    const issue = payload('issues.opened');
+    const comment = payload('issue_comment.created');
+    const id = (issue.issue as { id: number }).id;
+    (comment.comment as { id: number }).id = id;
+    const deliver = (event: string, body: unknown) =>
+      mapDelivery(shipped, {
+        headers: { 'X-GitHub-Event': event },
+        body,
+        deliveryId: event,
+        receivedAt: new Date(),
+      });
+
+    // Act
+    const keys = [...deliver('issues', issue), ...deliver('issue_comment', comment)].map((r) => r.key);
+
+    // Assess
+    expect(keys).toEqual([`issue#${id}`, `issue_comment#${id}`]);
+  });
+
+  it('refuses a github mapping keyed without kind, naming the field', () => {
+    // Act
+    const parsed = pipelineSchema.safeParse({
+      name: 'github-issues',
+      source: { type: 'webhook', mapping: 'github', key: ['id'] },
+      target: { type: 'dynamodb' },
+      triggers: { webhook: { signature: 'github', secret: 'gh' } },
+    });
+
+    // Assess
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues).toEqual([
+      expect.objectContaining({
+        path: ['source', 'key'],
+        message: expect.stringContaining('include kind in the key'),
+      }),
+    ]);
   });
 });
