@@ -95,7 +95,7 @@ describe('pushed changes on the local stack: webhooks, CDC events and conflicts'
       );
     }
     expect(lines.map((l) => [l.key, l.op, l.data.title]).sort()).toEqual(
-      issues.map((i) => [String(i.id), 'upsert', i.title]).sort(),
+      issues.map((i) => [`issue#${i.id}`, 'upsert', i.title]).sort(),
     );
 
     let messages = 0;
