@@ -81,7 +81,11 @@ function pipelineInputs(): PipelineInput[] {
   const webhook = FUZZ_PIPELINES.map(
     (p): PipelineInput => ({
       name: p.name,
-      source: { type: 'webhook', mapping: p.scheme === 'github' ? 'github' : 'json', key: ['id'] },
+      source: {
+        type: 'webhook',
+        mapping: p.scheme === 'github' ? 'github' : 'json',
+        key: p.scheme === 'github' ? ['kind', 'id'] : ['id'],
+      },
       target: { type: 'dynamodb' },
       triggers: {
         webhook: {
