@@ -1,15 +1,16 @@
 import { type ChildProcess, execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import Module, { createRequire } from 'node:module';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { SQSClient } from '@aws-sdk/client-sqs';
 import { ConfigError } from '../../shared/errors.ts';
+import { beginReplay, endReplay, journaledSqsHandler } from './sqs-journal.ts';
+import { restoreSqsJournal } from './sqs-restore.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -79,11 +80,10 @@ export async function startLocalServers(options: LocalServersOptions = {}): Prom
     for (const stop of stops.reverse()) await stop();
   };
   try {
-    const sqsSnapshotFile = options.dataDir ? path.join(options.dataDir, 'sqs.json') : undefined;
-    const snapshot =
-      sqsSnapshotFile && existsSync(sqsSnapshotFile) ? readSqsSnapshot(sqsSnapshotFile) : undefined;
+    const sqsJournal = options.dataDir ? path.join(options.dataDir, 'sqs-journal.ndjson') : undefined;
+    const saved = sqsJournal ? beginReplay(sqsJournal) : undefined;
     const embeddedOptions: EmbeddedServersOptions = {
-      sqsQueues: snapshot ? orderDeadLetterQueuesFirst(snapshot.queues) : [],
+      ...(sqsJournal && { sqsJournal }),
       dynalite: engine === 'dynalite',
       ...(options.dataDir && {
         dynalitePath: path.join(options.dataDir, 'dynamodb'),
@@ -105,10 +105,10 @@ export async function startLocalServers(options: LocalServersOptions = {}): Prom
     const dynamoDbLocal = javaStarted.value;
     const { sqs, s3 } = embedded.endpoints;
     const dynamodb = dynamoDbLocal?.endpoint ?? embedded.endpoints.dynamodb ?? '';
-    if (snapshot) await restoreSqsMessages(sqs, snapshot);
-    if (sqsSnapshotFile)
-      // Runs before the servers stop: the messages still waiting are saved, to be put back next time.
-      stops.push(async () => writeFileSync(sqsSnapshotFile, JSON.stringify(await takeSqsSnapshot(sqs))));
+    if (sqsJournal && saved) {
+      await restoreSqsJournal(sqs, LOCAL_ACCOUNT_ID, saved);
+      endReplay(sqsJournal);
+    }
     log(
       `servers: sqs ${sqs}, dynamodb (${engine}) ${dynamodb}, s3 ${s3}${inWorker ? ' (worker thread)' : ''}`,
     );
@@ -141,8 +141,8 @@ interface RunningServer {
  * @internal
  */
 export interface EmbeddedServersOptions {
-  /** Queues to create at start (dead-letter queues first), from the saved snapshot. */
-  readonly sqsQueues: SqsSnapshot['queues'];
+  /** Where every change of the queues is journaled before it is answered. @default - nowhere */
+  readonly sqsJournal?: string;
   /** Whether to start dynalite (false when DynamoDB Local serves DynamoDB). */
   readonly dynalite: boolean;
   /** @default - in memory */
@@ -168,7 +168,7 @@ export async function startEmbeddedServers(options: EmbeddedServersOptions): Pro
     for (const stop of stops.reverse()) await stop();
   };
   try {
-    const sqs = await startSqs(options.sqsQueues);
+    const sqs = await startSqs(options.sqsJournal);
     stops.push(sqs.stop);
     const dynamodb = options.dynalite ? await startDynalite(options.dynalitePath) : undefined;
     if (dynamodb) stops.push(dynamodb.stop);
@@ -281,22 +281,13 @@ function close(server: Server): Promise<void> {
 
 // ---------------------------------------------------------------------------------------- SQS
 
-/** What survives a restart of the queues: their attributes and the messages that were waiting. */
-interface SqsSnapshot {
-  readonly queues: Array<{ QueueName: string; Attributes: Record<string, string> }>;
-  readonly messages: Record<
-    string,
-    Array<{ Body: string; MessageGroupId?: string; MessageDeduplicationId?: string }>
-  >;
-}
-
 type LocalSqsModule = {
   createRequestHandler: (options: Record<string, unknown>) => {
-    requestHandler: (req: unknown, res: unknown) => Promise<void>;
+    requestHandler: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
   };
 };
 
-async function startSqs(queues: SqsSnapshot['queues']): Promise<RunningServer> {
+async function startSqs(journal: string | undefined): Promise<RunningServer> {
   const { createRequestHandler } = require('local-aws-sqs') as LocalSqsModule;
   const server = createServer();
   const port = await listen(server);
@@ -307,136 +298,10 @@ async function startSqs(queues: SqsSnapshot['queues']): Promise<RunningServer> {
     accountId: LOCAL_ACCOUNT_ID,
     // A stack restarted within a minute recreates its queues under the same names.
     emulateQueueCreationLifecycle: false,
-    queues,
   });
-  server.on('request', (req, res) => void requestHandler(req, res));
+  const handle = journal ? journaledSqsHandler(journal, requestHandler) : requestHandler;
+  server.on('request', (req, res) => void handle(req, res));
   return { endpoint: `http://127.0.0.1:${port}`, stop: () => close(server) };
-}
-
-function readSqsSnapshot(file: string): SqsSnapshot {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as SqsSnapshot;
-  } catch (error) {
-    throw new ConfigError(`cannot read the saved queues in ${file}: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
-}
-
-/** local-aws-sqs checks that a RedrivePolicy's DLQ exists, so DLQs are created before their sources. */
-function orderDeadLetterQueuesFirst<T extends { Attributes: Record<string, string> }>(
-  queues: readonly T[],
-): T[] {
-  return [...queues].sort(
-    (a, b) => Number('RedrivePolicy' in a.Attributes) - Number('RedrivePolicy' in b.Attributes),
-  );
-}
-
-/**
- * The SDK is loaded when a snapshot is saved or restored, not with this module: the servers'
- * worker imports this module and starts sooner without it.
- */
-async function localSqsClient(
-  endpoint: string,
-): Promise<{ client: SQSClient; sqs: typeof import('@aws-sdk/client-sqs') }> {
-  const sqs = await import('@aws-sdk/client-sqs');
-  return {
-    client: new sqs.SQSClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }),
-    sqs,
-  };
-}
-
-const SNAPSHOT_ATTRIBUTES = [
-  'DelaySeconds',
-  'MaximumMessageSize',
-  'MessageRetentionPeriod',
-  'ReceiveMessageWaitTimeSeconds',
-  'VisibilityTimeout',
-  'RedrivePolicy',
-  'FifoQueue',
-  'ContentBasedDeduplication',
-];
-
-/**
- * Drains every queue into a snapshot. Messages in flight (received and not yet deleted) are not
- * visible and are not saved: the stack stops its pollers first so that none are.
- */
-async function takeSqsSnapshot(endpoint: string): Promise<SqsSnapshot> {
-  const { client, sqs } = await localSqsClient(endpoint);
-  const { DeleteMessageBatchCommand, GetQueueAttributesCommand, ListQueuesCommand, ReceiveMessageCommand } =
-    sqs;
-  try {
-    const urls = (await client.send(new ListQueuesCommand({ MaxResults: 1000 }))).QueueUrls ?? [];
-    const snapshot: SqsSnapshot = { queues: [], messages: {} };
-    for (const url of urls) {
-      const name = url.slice(url.lastIndexOf('/') + 1);
-      const attributes =
-        (await client.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['All'] })))
-          .Attributes ?? {};
-      const kept = Object.fromEntries(
-        Object.entries(attributes).filter(([key]) => SNAPSHOT_ATTRIBUTES.includes(key)),
-      );
-      snapshot.queues.push({ QueueName: name, Attributes: kept });
-      const messages: SqsSnapshot['messages'][string] = [];
-      for (;;) {
-        const received = await client.send(
-          new ReceiveMessageCommand({
-            QueueUrl: url,
-            MaxNumberOfMessages: 10,
-            VisibilityTimeout: 300,
-            WaitTimeSeconds: 0,
-            AttributeNames: ['All'],
-          }),
-        );
-        const batch = received.Messages ?? [];
-        if (batch.length === 0) break;
-        for (const message of batch)
-          messages.push({
-            Body: message.Body ?? '',
-            ...(message.Attributes?.MessageGroupId && { MessageGroupId: message.Attributes.MessageGroupId }),
-            ...(message.Attributes?.MessageDeduplicationId && {
-              MessageDeduplicationId: message.Attributes.MessageDeduplicationId,
-            }),
-          });
-        await client.send(
-          new DeleteMessageBatchCommand({
-            QueueUrl: url,
-            Entries: batch.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? '' })),
-          }),
-        );
-      }
-      if (messages.length > 0) snapshot.messages[name] = messages;
-    }
-    return snapshot;
-  } finally {
-    client.destroy();
-  }
-}
-
-async function restoreSqsMessages(endpoint: string, snapshot: SqsSnapshot): Promise<void> {
-  const { client, sqs } = await localSqsClient(endpoint);
-  const { SendMessageBatchCommand } = sqs;
-  try {
-    for (const [name, messages] of Object.entries(snapshot.messages)) {
-      const url = `${endpoint}/${LOCAL_ACCOUNT_ID}/${name}`;
-      for (let i = 0; i < messages.length; i += 10) {
-        const out = await client.send(
-          new SendMessageBatchCommand({
-            QueueUrl: url,
-            Entries: messages
-              .slice(i, i + 10)
-              .map(({ Body, ...rest }, j) => ({ Id: String(j), MessageBody: Body, ...rest })),
-          }),
-        );
-        if (out.Failed && out.Failed.length > 0)
-          throw new ConfigError(
-            `restoring saved messages of queue ${name} failed: ${out.Failed[0]?.Message}`,
-          );
-      }
-    }
-  } finally {
-    client.destroy();
-  }
 }
 
 // ----------------------------------------------------------------------------------- DynamoDB

@@ -11,7 +11,9 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import {
+  ChangeMessageVisibilityCommand,
   CreateQueueCommand,
+  DeleteMessageCommand,
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SendMessageCommand,
@@ -225,6 +227,83 @@ describe('embedded AWS servers with a data dir', () => {
       await second.stop();
     }
   });
+});
+
+describe('the journal of the local queues', () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'esync-journal-'));
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('brings back waiting, delayed and in-flight messages with their receive counts, not deleted ones', async () => {
+    // Prepare: the first servers are never stopped, as when the process is killed
+    const first = await startLocalServers({ dataDir, worker: false });
+    const before = clientsFor(first);
+    const QueueUrl = (await before.sqs.send(new CreateQueueCommand({ QueueName: 'wal' }))).QueueUrl;
+    const send = (MessageBody: string, DelaySeconds = 0) =>
+      before.sqs.send(new SendMessageCommand({ QueueUrl, MessageBody, DelaySeconds }));
+    const receiveOne = async (VisibilityTimeout: number) =>
+      (
+        await before.sqs.send(
+          new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 1, VisibilityTimeout }),
+        )
+      ).Messages?.[0];
+    await send('twice');
+    await receiveOne(0);
+    await receiveOne(0); // 'twice' is visible again, received twice
+    await send('in flight');
+    await send('deleted');
+    const twiceAgain = await receiveOne(300); // 'twice', now three receives, hidden for 5 min
+    const inFlight = await receiveOne(300);
+    const deleted = await receiveOne(300);
+    await before.sqs.send(new DeleteMessageCommand({ QueueUrl, ReceiptHandle: deleted?.ReceiptHandle }));
+    await before.sqs.send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl,
+        ReceiptHandle: twiceAgain?.ReceiptHandle,
+        VisibilityTimeout: 0,
+      }),
+    );
+    await send('delayed', 600);
+    await send('waiting');
+    before.destroy();
+    const bodies = [twiceAgain?.Body, inFlight?.Body, deleted?.Body];
+
+    // Act
+    const second = await startLocalServers({ dataDir, worker: false });
+    const after = clientsFor(second);
+    try {
+      const url = `${second.queueUrlPrefix}wal`;
+      const attributes = await after.sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['All'] }),
+      );
+      const visible = await after.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: url,
+          MaxNumberOfMessages: 10,
+          AttributeNames: ['All'],
+          VisibilityTimeout: 600,
+        }),
+      );
+
+      // Assess
+      expect(bodies).toEqual(['twice', 'in flight', 'deleted']);
+      expect(visible.Messages?.map((m) => m.Body)).toEqual(['waiting']);
+      expect(attributes.Attributes).toMatchObject({
+        ApproximateNumberOfMessagesDelayed: '1',
+        ApproximateNumberOfMessagesNotVisible: '2',
+      });
+      await new Promise((resolve) => setTimeout(resolve, 6_000)); // the restore holds received messages a few seconds
+      const redelivered = await after.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, AttributeNames: ['All'] }),
+      );
+      expect(redelivered.Messages?.map((m) => [m.Body, m.Attributes?.ApproximateReceiveCount])).toEqual([
+        ['twice', '4'],
+      ]);
+    } finally {
+      after.destroy();
+      await second.stop();
+      await first.stop();
+    }
+  }, 30_000);
 });
 
 /**
