@@ -15,8 +15,9 @@ const secondsUntil = (at: number, now: number) => Math.max(0, Math.ceil((at - no
  * consumer polls: the queues (dead-letter queues first, their sources check them), then on each
  * queue the messages already received, one at a time so each is the only visible message,
  * received as often as before (local-aws-sqs keeps ApproximateReceiveCount) and left invisible
- * until its visibility would have ended (at least until the restore is over), then the messages
- * never received, with what is left of their delay. FIFO messages come back with their group and
+ * until the restore is over — not until its visibility timeout: the consumers that held it ran in
+ * the process that died, so it is redelivered at once, as after a consumer's crash on AWS once
+ * the timeout has passed — then the messages never received, with what is left of their delay. FIFO messages come back with their group and
  * deduplication ids but without receive counts (a receive would lock their group).
  */
 export async function restoreSqsJournal(
@@ -60,10 +61,8 @@ async function restoreReceived(
   holdSeconds: number,
 ): Promise<void> {
   const sent = await client.send(new sqs.SendMessageCommand({ QueueUrl: url, ...messageInput(message) }));
-  const visibility = Math.min(
-    MAX_VISIBILITY_SECONDS,
-    Math.max(holdSeconds, secondsUntil(message.visibleAt, Date.now())),
-  );
+  // Whoever had received it died with the process: it is visible again once the restore is over.
+  const visibility = holdSeconds;
   for (let n = 1; n <= message.receiveCount; n++) {
     const out = await client.send(
       new sqs.ReceiveMessageCommand({
