@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type CliIo, type Command, UsageError } from '../io.ts';
+import { watchLaunchers } from '../launcher-watch.ts';
 
 const HELP = `Usage: esync dev [--pipelines-dir DIR] [--port N] [--data-dir DIR] [--dynamodb dynalite|local] [--demo-data] [--json]
 
@@ -32,12 +33,20 @@ function parse(argv: string[]) {
   return { ...values, port };
 }
 
-/** Resolves when the process is asked to stop. */
+/**
+ * Resolves when the process is asked to stop: SIGINT, SIGTERM, or the end of the npm, npx or
+ * shell process that started it (they do not pass a SIGTERM on), so no process is left behind.
+ */
 function untilSignal(): Promise<string> {
   return new Promise((resolve) => {
-    const stop = (signal: string) => resolve(signal);
+    let unwatch = () => {};
+    const stop = (signal: string) => {
+      unwatch();
+      resolve(signal);
+    };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    unwatch = watchLaunchers(() => stop('the launching process ended'));
   });
 }
 

@@ -39,6 +39,9 @@ describe('runs end on their record whatever ends their execution', () => {
         Body: lines.join('\n'),
       }),
     );
+    // The s3 source's window ends at the start of the previous whole second (S3's LastModified
+    // has second precision), so an object becomes visible to a run two seconds after its upload.
+    await new Promise((resolve) => setTimeout(resolve, 2100));
   }, 120_000);
 
   afterAll(async () => {

@@ -1,0 +1,72 @@
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createProject,
+  type E2eProject,
+  eventually,
+  REPO_ROOT,
+  s3OrdersPipeline,
+} from '../support/e2e-stack.ts';
+
+/** Pids of the processes whose command line mentions `marker`. */
+function processesWith(marker: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker);
+      } catch {
+        return false; // ended while we looked
+      }
+    })
+    .map(Number);
+}
+
+describe('esync dev started through npx', () => {
+  let project: E2eProject;
+
+  beforeAll(() => {
+    project = createProject({ orders: s3OrdersPipeline('orders') });
+  });
+
+  afterAll(() => {
+    for (const pid of processesWith(project.pipelinesDir)) process.kill(pid, 'SIGKILL');
+    project?.remove();
+  });
+
+  // SIGTERM to npx alone, as a supervisor or `kill` sends it; SIGINT to the whole process group,
+  // as Ctrl-C in a terminal sends it (npm waits for its child on a SIGINT of its own).
+  for (const [signal, group] of [
+    ['SIGTERM', false],
+    ['SIGINT', true],
+  ] as const)
+    it(`leaves no process behind when npx gets ${signal}${group ? ' with its process group' : ''}`, async () => {
+      // Prepare
+      const npx = spawn('npx', ['esync', 'dev', '--json', '--pipelines-dir', project.pipelinesDir], {
+        cwd: REPO_ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
+      const exited = new Promise((resolve) => npx.once('exit', resolve));
+      const ready = new Promise<void>((resolve) =>
+        npx.stdout?.on('data', (chunk) => String(chunk).includes('{') && resolve()),
+      );
+      npx.stderr?.resume();
+      await ready;
+      expect(processesWith(project.pipelinesDir).length).toBeGreaterThan(0);
+
+      // Act
+      if (group) process.kill(-(npx.pid ?? 0), signal);
+      else npx.kill(signal);
+      await exited;
+
+      // Assess
+      const left = await eventually(
+        'every process of esync dev to end',
+        async () => (processesWith(project.pipelinesDir).length === 0 ? [] : undefined),
+        15_000,
+      ).catch(() => processesWith(project.pipelinesDir));
+      expect(left).toEqual([]);
+    }, 150_000);
+});
