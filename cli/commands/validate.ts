@@ -1,14 +1,17 @@
 import { formatProblem, loadPipelineFiles } from '../../shared/pipeline/load.ts';
+import { pipelineWarnings } from '../../shared/pipeline/warnings.ts';
 import { parseJsonHelpArgs } from '../args.ts';
 import { type Command, UsageError } from '../io.ts';
 
 const USAGE = `Usage: esync validate [files or directories...] [--json]
 
-Checks pipeline files and prints every problem as \`file:line:col path message\`.
+Checks pipeline files and prints every problem as \`file:line:col path message\`,
+then a warning for each valid pipeline setting that likely does not do what is meant
+(\`warning: pipeline path message\`; warnings do not change the exit status).
 Directories are searched for *.yaml and *.yml files. Default: pipelines/.
 
 Options:
-  --json   print one JSON object {ok, pipelines, problems} instead
+  --json   print one JSON object {ok, pipelines, problems, warnings} instead
   --help   show this help
 
 Exit status: 0 all valid, 1 problems found, 2 bad arguments.`;
@@ -39,12 +42,14 @@ export const validate: Command = async (argv, io) => {
   const { pipelines, problems } = await loadPipelineFiles(targets, { cwd: io.cwd });
   const names = pipelines.map((p) => p.name).sort();
   const ok = problems.length === 0;
+  const warnings = pipelines.flatMap(pipelineWarnings);
 
   if (values.json) {
-    io.out(JSON.stringify({ ok, pipelines: names, problems }));
+    io.out(JSON.stringify({ ok, pipelines: names, problems, warnings }));
     return ok ? 0 : 1;
   }
   for (const problem of problems) io.out(formatProblem(problem));
+  for (const w of warnings) io.out(`warning: ${w.pipeline} ${w.path} ${w.message}`);
   if (ok) io.out(`${plural(names.length, 'pipeline')} valid: ${names.join(', ')}`);
   else {
     const files = new Set(problems.map((p) => p.file)).size;

@@ -46,7 +46,7 @@ export interface FunctionAccess {
  */
 export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
   discover: { source: true, target: 'read' },
-  plan: { source: true, objects: { put: ['manifests/'] } },
+  plan: { source: true, objects: { get: ['plans/'], put: ['manifests/', 'plans/'] } },
   extract: { source: true, sendToQueues: true, objects: { put: ['claim-check/'] } },
   load: {
     target: 'write',
@@ -60,11 +60,16 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     maskKey: true,
     target: 'read',
     sendToQueues: true,
-    objects: { put: ['reports/', 'claim-check/'] },
+    objects: { put: ['reports/', 'claim-check/'], delete: ['plans/'] },
   },
   cleanup: {
     putEvents: true,
-    objects: { list: true, get: ['reports/'], put: ['reports/'], delete: ['claim-check/', 'manifests/'] },
+    objects: {
+      list: true,
+      get: ['reports/'],
+      put: ['reports/'],
+      delete: ['claim-check/', 'manifests/', 'plans/'],
+    },
   },
   'record-failure': { putEvents: true, objects: { put: ['reports/'] } },
   'run-ended': { putEvents: true },

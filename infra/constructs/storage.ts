@@ -10,6 +10,11 @@ export const DATA_PREFIXES = {
   /** Plans too large for a Step Functions payload; Cleanup deletes them, the rule is a safety net. */
   manifests: { prefix: 'manifests/', expireDays: 7 },
   /**
+   * The partitions of each plan not yet verified, for a stopped run's successor to resume;
+   * Cleanup deletes a verified plan's. Kept as long as its progress items (shared/state/progress.ts).
+   */
+  plans: { prefix: 'plans/', expireDays: 30 },
+  /**
    * Record batches too large for an SQS message. Kept one day longer than SQS keeps a message
    * (14 days at most), so no queued message ever points at an expired payload.
    */
@@ -107,12 +112,13 @@ export class Storage extends Construct {
 }
 
 function dataLifecycleRules(pipelines: readonly Pipeline[]): s3.LifecycleRule[] {
-  const { manifests, claimCheck, quarantine, reports, archive } = DATA_PREFIXES;
+  const { manifests, plans, claimCheck, quarantine, reports, archive } = DATA_PREFIXES;
   const ia = (days: number) => [
     { storageClass: s3.StorageClass.INFREQUENT_ACCESS, transitionAfter: Duration.days(days) },
   ];
   return [
     { id: 'manifests', prefix: manifests.prefix, expiration: Duration.days(manifests.expireDays) },
+    { id: 'plans', prefix: plans.prefix, expiration: Duration.days(plans.expireDays) },
     { id: 'claim-check', prefix: claimCheck.prefix, expiration: Duration.days(claimCheck.expireDays) },
     {
       id: 'quarantine',

@@ -251,14 +251,22 @@ export async function startStepFunctionsServer(
       EsyncItems: itemStore,
     };
     const handlers: Record<string, (input: Json) => Promise<Json>> = {};
+    // On AWS a stopped execution starts no further task, Map iterations included; the interpreter
+    // still starts the Map iterations it had queued, so the stop is enforced here, before the task.
+    let executionStopped = false;
     for (const [stateName, state] of machine.tasks) {
       const reader = machine.itemReaders.get(stateName);
-      handlers[stateName] = reader
-        ? async (params) => {
+      const task = reader
+        ? async (params: Json) => {
             itemStore[reader.key] = await readItems(getClients(), reader.reader, reader.batcher, params);
             return null;
           }
         : bindTask(stateName, state, history, options.lambda, getClients, region);
+      handlers[stateName] = (params) => {
+        if (executionStopped)
+          return Promise.reject(new Error(`execution ${name} was stopped; ${stateName} does not start`));
+        return task(params);
+      };
     }
     const run = machine.machine.run(JSON.parse(input) as Json, {
       overrides: {
@@ -319,6 +327,7 @@ export async function startStepFunctionsServer(
         // Set before the interpreter reports the abort, so its history event carries them.
         if (error !== undefined) record.error = error;
         if (cause !== undefined) record.cause = cause;
+        executionStopped = true;
         run.abort();
       },
     };

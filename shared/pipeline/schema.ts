@@ -48,7 +48,9 @@ const sourceCommon = {
         .describe('A column marks deleted rows; they are loaded as deletes.'),
       z
         .strictObject({ mode: z.literal('verify') })
-        .describe('Found by Verify comparing keys of source and target.'),
+        .describe(
+          'Hard deletes: Verify reads the target’s live keys, then the source’s, and sends a delete for each key the source no longer has (a tombstone whose version follows the stored one). Needs verify.mode full or sample.',
+        ),
     ])
     .default({ mode: 'none' })
     .describe('How deletions at the source are detected.'),
@@ -302,7 +304,9 @@ export const pipelineSchema = z
           .min(1)
           .max(1000)
           .default(4)
-          .describe('Key or time ranges the window is split into.'),
+          .describe(
+            'Partitions the window is split into at most: key ranges for SQL tables (each read by an index range scan), object-key ranges for S3, scan segments for DynamoDB.',
+          ),
         manifestThreshold: z
           .int()
           .min(1)

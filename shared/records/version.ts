@@ -116,3 +116,13 @@ export function compareVersions(a: Version, b: Version): number {
 export function maxVersion(a: Version, b: Version): Version {
   return compareVersions(a, b) >= 0 ? a : b;
 }
+
+/**
+ * A version that sorts right after `version` and before any version a later change gets: `~`
+ * follows every character a version holds, so `v~` is greater than `v` and than `v` followed by
+ * a tie-break or sub-position, and less than any version greater than `v` at an earlier character.
+ * It orders a change ESync derives from what the target holds (a hard delete found by Verify).
+ */
+export function versionAfter(version: Version): Version {
+  return `${version}~`;
+}

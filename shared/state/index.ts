@@ -4,6 +4,7 @@ import { BaseRepository } from './bases.ts';
 import { CheckpointRepository } from './checkpoints.ts';
 import { ConflictRepository } from './conflicts.ts';
 import { LedgerRepository } from './ledger.ts';
+import { ProgressRepository } from './progress.ts';
 import { RunRepository } from './runs.ts';
 
 /** Every repository of the state table, built together. */
@@ -11,6 +12,7 @@ export interface StateRepositories {
   readonly checkpoints: CheckpointRepository;
   readonly runs: RunRepository;
   readonly ledger: LedgerRepository;
+  readonly progress: ProgressRepository;
   readonly bases: BaseRepository;
   readonly conflicts: ConflictRepository;
   readonly audit: AuditRepository;
@@ -21,6 +23,7 @@ export function createStateRepositories(ddb: DynamoDBDocumentClient, table: stri
     checkpoints: new CheckpointRepository(ddb, table),
     runs: new RunRepository(ddb, table),
     ledger: new LedgerRepository(ddb, table),
+    progress: new ProgressRepository(ddb, table),
     bases: new BaseRepository(ddb, table),
     conflicts: new ConflictRepository(ddb, table),
     audit: new AuditRepository(ddb, table),

@@ -6,18 +6,26 @@
  * | item              | pk                          | sk                | gsi1pk                      | gsi1sk            |
  * |-------------------|-----------------------------|-------------------|-----------------------------|-------------------|
  * | checkpoint        | PIPE#<pipeline>             | CHECKPOINT        |                             |                   |
+ * | unfinished plan   | PIPE#<pipeline>             | PLAN              |                             |                   |
+ * | partition progress| PLAN#<pipeline>#<planId>    | PART#<partition>  |                             |                   |
  * | run               | RUN#<runId>                 | RUN               | RUNS#<pipeline>             | <startedAt>#<id>  |
  * | message ledger    | RUN#<runId> or STREAM#<p>#<day> | MSG#<messageKey> |                          |                   |
  * | field-merge base  | BASE#<pipeline>#<key>       | BASE              |                             |                   |
  * | conflict          | CONFLICT#<id>               | CONFLICT          | CONFLICTS#<pipeline>#<status> | <createdAt>#<id> |
  * | audit entry       | AUDIT#<pipeline>            | <at>#<id>         | AUDIT                       | <at>#<id>         |
  *
- * Access patterns: a run by id; a pipeline's runs newest first (gsi1, filter by status);
+ * Access patterns: a run by id; the progress of a plan's partitions (Query pk); a pipeline's runs newest first (gsi1, filter by status);
  * the ledger of a run (Query pk, begins_with MSG#); bases by key (BatchGetItem); open or
  * resolved conflicts of a pipeline newest first (gsi1); audit trail of a pipeline (Query pk).
  */
 export const keys = {
   checkpoint: (pipeline: string) => ({ pk: `PIPE#${pipeline}`, sk: 'CHECKPOINT' }),
+  plan: (pipeline: string) => ({ pk: `PIPE#${pipeline}`, sk: 'PLAN' }),
+  progressOfPlan: (pipeline: string, planId: string) => `PLAN#${pipeline}#${planId}`,
+  partitionProgress: (pipeline: string, planId: string, partitionId: string) => ({
+    pk: `PLAN#${pipeline}#${planId}`,
+    sk: `PART#${partitionId}`,
+  }),
   run: (runId: string) => ({ pk: `RUN#${runId}`, sk: 'RUN' }),
   runsOf: (pipeline: string) => `RUNS#${pipeline}`,
   ledgerScopeOfRun: (runId: string) => `RUN#${runId}`,

@@ -53,6 +53,10 @@ export interface RunRecord {
   readonly startedAt: string;
   readonly endedAt?: string;
   readonly window?: { from: unknown; to: unknown };
+  /** The plan whose partitions the run extracts: its own, or an unfinished earlier run's it resumes. */
+  readonly planId?: string;
+  /** The earlier runs of a resumed plan, whose messages this run's AwaitLoad waits for too. */
+  readonly earlierRuns?: readonly string[];
   readonly phases: Partial<Record<Phase, PhaseRecord>>;
   readonly counts: RunCounts;
   readonly verify?: Readonly<Record<string, unknown>>;

@@ -13,6 +13,7 @@ import type { RunRecord } from '../state/runs.ts';
 import type { cleanupOutputSchema, RunRef } from './contracts.ts';
 import type { Deps } from './deps.ts';
 import { emitRunEvent, inPhase } from './phases.ts';
+import { forgetPlan } from './resume.ts';
 
 export type CleanupOutput = z.infer<typeof cleanupOutputSchema>;
 
@@ -106,7 +107,7 @@ async function deletePrefix(deps: Deps, prefix: string): Promise<number> {
 
 /**
  * Cleanup: advance the checkpoint to the window's end (only reached after Verify passed or was
- * allowed to warn), delete the run's temporary objects, write the run summary and report,
+ * allowed to warn), finish the run's plan so no later run resumes it, delete the run's temporary objects, write the run summary and report,
  * and announce the run on the bus.
  */
 export async function cleanupRun(deps: Deps, input: RunRef): Promise<CleanupOutput> {
@@ -128,6 +129,7 @@ export async function cleanupRun(deps: Deps, input: RunRef): Promise<CleanupOutp
       });
       checkpointAdvanced = true;
     }
+    if (run.planId) await forgetPlan(deps, pipeline.name, run.planId);
     await deps.clients.s3.send(
       new DeleteObjectCommand({
         Bucket: deps.config.dataBucket,

@@ -81,6 +81,8 @@ export const verifyOutputSchema = z.object({
   status: z.enum(['passed', 'failed', 'repaired', 'warned', 'skipped']),
   compared: z.number(),
   mismatches: z.number(),
+  /** Target keys the source no longer has, sent as deletes (`deletes.mode: verify`). */
+  deleted: z.number().optional(),
   reportKey: z.string().optional(),
 });
 

@@ -5,6 +5,7 @@ import { keys } from '../state/keys.ts';
 import type { extractInputSchema, extractOutputSchema } from './contracts.ts';
 import type { Deps } from './deps.ts';
 import { enqueueRecords } from './enqueue.ts';
+import { trackPartition } from './resume.ts';
 
 export type ExtractInput = z.infer<typeof extractInputSchema>;
 export type ExtractOutput = z.infer<typeof extractOutputSchema>;
@@ -19,7 +20,9 @@ export interface ExtractOptions {
 /**
  * Reads one partition of the run's window and sends its records to the load queue. It stops
  * before the function's time runs out and hands back a continuation cursor; the state machine
- * calls it again from there, so no partition depends on finishing inside one invocation.
+ * calls it again from there, so no partition depends on finishing inside one invocation. The
+ * partition's progress is recorded as its records reach the queue: a partition an earlier run
+ * finished is skipped, one it left unfinished resumes after its recorded cursor.
  */
 export async function extractPartition(
   deps: Deps,
@@ -37,6 +40,17 @@ export async function extractPartition(
   // instead of paying a refused conditional write for each.
   const initial = window.from === null && (await deps.state.checkpoints.get(pipeline.name)) === undefined;
   const safetyMs = options.safetyMs ?? 15_000;
+  const progress = await trackPartition(
+    deps,
+    pipeline.name,
+    run,
+    partition.id,
+    input.continuation?.cursor as Cursor | undefined,
+  );
+  if (progress.finished) {
+    deps.log.info('partition already extracted', { pipeline: pipeline.name, partition: partition.id });
+    return { done: true, continuation: null, extracted: 0, messages: 0 };
+  }
   const source = deps.createSource(pipeline);
   let extracted = 0;
   let messages = 0;
@@ -47,13 +61,10 @@ export async function extractPartition(
     const sent = await enqueueRecords(deps, pipeline.name, scope, buffer);
     messages += sent.messages;
     buffer = [];
+    await progress.sent(lastCursor as Cursor, extracted);
   };
   try {
-    for await (const page of source.read(
-      window,
-      partition,
-      input.continuation?.cursor as Cursor | undefined,
-    )) {
+    for await (const page of source.read(window, partition, progress.resumeAfter)) {
       for (const row of page) {
         buffer.push(
           makeEnvelope({
@@ -87,6 +98,7 @@ export async function extractPartition(
       }
     }
     await flush();
+    await progress.finish(extracted);
   } finally {
     await source.close();
   }

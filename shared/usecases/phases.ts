@@ -1,8 +1,6 @@
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
-import type { ChangeWindow } from '../connectors/types.ts';
-import { windowStart } from '../domain/cursor.ts';
 import { ConnectorError, EsyncError } from '../errors.ts';
 import { keys } from '../state/keys.ts';
 import { accounted, runCountsOf } from '../state/ledger.ts';
@@ -15,6 +13,7 @@ import type {
   RunRef,
 } from './contracts.ts';
 import type { Deps } from './deps.ts';
+import { planOrResume } from './resume.ts';
 
 /** Verify found the target different from the source and the pipeline says fail. */
 export class VerifyFailedError extends EsyncError {}
@@ -100,20 +99,29 @@ export async function discover(
   });
 }
 
-/** Plan: fix the window (checkpoint − lookback, high watermark] and split it into partitions. */
+/**
+ * Plan: fix the window (checkpoint − lookback, high watermark] and split it into partitions,
+ * or take over the unfinished plan of a stopped run (see resume.ts).
+ */
 export async function plan(deps: Deps, input: RunRef): Promise<z.infer<typeof planOutputSchema>> {
   const pipeline = deps.catalog.get(input.pipeline);
   return inPhase(deps, input.runId, 'Plan', async () => {
-    const checkpoint = await deps.state.checkpoints.get(pipeline.name);
     const source = deps.createSource(pipeline);
     try {
-      const from = checkpoint?.cursor
-        ? windowStart(checkpoint.cursor, pipeline.source.lookbackSeconds)
-        : null;
-      const to = await source.currentHighWatermark();
-      const window: ChangeWindow = { from, to };
-      const partitions = await source.planPartitions(window, pipeline.extract.partitions);
-      await deps.state.runs.update(input.runId, { window });
+      const { planId, window, partitions, resumed, earlierRuns } = await planOrResume(
+        deps,
+        pipeline,
+        input.runId,
+        source,
+      );
+      await deps.state.runs.update(input.runId, { window, planId, earlierRuns });
+      if (resumed)
+        deps.log.info('resuming an unfinished plan', {
+          pipeline: pipeline.name,
+          runId: input.runId,
+          planId,
+          partitionsLeft: partitions.length,
+        });
       if (partitions.length <= pipeline.extract.manifestThreshold)
         return { partitionCount: partitions.length, partitions, window };
       const key = `manifests/${pipeline.name}/${input.runId}.json`;
@@ -157,7 +165,7 @@ export async function awaitLoad(
   const run = await deps.state.runs.get(input.runId);
   const now = deps.now();
   const counts = runCountsOf(totals);
-  const done = totals.pendingMessages === 0;
+  const done = totals.pendingMessages === 0 && (await pendingOfEarlierRuns(deps, run)) === 0;
   const progressed = accounted(counts) !== accounted(run.counts) || !run.phases.AwaitLoad;
   const since = progressed
     ? now.toISOString()
@@ -188,6 +196,14 @@ export async function awaitLoad(
     accounted: accounted(counts),
     pendingMessages: totals.pendingMessages,
   };
+}
+
+/** Messages of the earlier runs of a resumed plan still on the queue: part of this run's window. */
+async function pendingOfEarlierRuns(deps: Deps, run: { readonly earlierRuns?: readonly string[] }) {
+  let pending = 0;
+  for (const earlier of run.earlierRuns ?? [])
+    pending += (await deps.state.ledger.totals(keys.ledgerScopeOfRun(earlier))).pendingMessages;
+  return pending;
 }
 
 /** Emits a run event on the ESync bus. */

@@ -6,20 +6,23 @@ import { createValidator } from '../domain/validation.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
 import { buildKey, makeEnvelope, type RecordEnvelope } from '../records/envelope.ts';
 import { contentHash } from '../records/hash.ts';
-import { compareVersions } from '../records/version.ts';
+import { compareVersions, versionAfter } from '../records/version.ts';
 import { keys } from '../state/keys.ts';
 import type { RunRef, verifyOutputSchema } from './contracts.ts';
 import type { Deps } from './deps.ts';
 import { enqueueRecords } from './enqueue.ts';
 import { maskKey } from './load.ts';
 import { inPhase, VerifyFailedError } from './phases.ts';
+import { forgetPlan } from './resume.ts';
+import { hardDeleteEnvelope, VanishedKeys } from './vanished.ts';
 
 export type VerifyOutput = z.infer<typeof verifyOutputSchema>;
 
 export interface Mismatch {
   readonly key: string;
-  readonly problem: 'missing' | 'content' | 'not-deleted';
-  readonly sourceVersion: string;
+  /** `not-in-source`: a live target key the source no longer has (a hard delete). */
+  readonly problem: 'missing' | 'content' | 'not-deleted' | 'not-in-source';
+  readonly sourceVersion?: string;
   readonly targetVersion?: string;
 }
 
@@ -77,10 +80,13 @@ export async function verifyRun(deps: Deps, input: RunRef): Promise<VerifyOutput
   return inPhase(deps, input.runId, 'Verify', async () => {
     const result = await compareWindow(deps, pipeline, input);
     await deps.state.runs.update(input.runId, { verify: result });
-    if (result.status === 'failed')
+    if (result.status === 'failed') {
+      const { planId } = await deps.state.runs.get(input.runId);
+      if (planId) await forgetPlan(deps, pipeline.name, planId);
       throw new VerifyFailedError(
         `verify found ${result.mismatches} of ${result.compared} records different in the target; report s3://${deps.config.dataBucket}/${result.reportKey}`,
       );
+    }
     return result;
   });
 }
@@ -96,6 +102,10 @@ async function compareWindow(deps: Deps, pipeline: Pipeline, input: RunRef): Pro
   const window = (run.window ?? { from: null, to: null }) as ChangeWindow;
   const totals = await deps.state.ledger.totals(keys.ledgerScopeOfRun(input.runId));
   const excluded = new Set(totals.excludedKeys);
+  // A resumed plan's earlier runs loaded part of the window: what they quarantined or parked too.
+  for (const earlier of run.earlierRuns ?? [])
+    for (const key of (await deps.state.ledger.totals(keys.ledgerScopeOfRun(earlier))).excludedKeys)
+      excluded.add(key);
   const validate = createValidator(pipeline.validation);
   const transform = createTransform(pipeline.transform, { hashKey: await maskKey(deps, pipeline) });
   const source = deps.createSource(pipeline);
@@ -108,6 +118,8 @@ async function compareWindow(deps: Deps, pipeline: Pipeline, input: RunRef): Pro
       window.from === null &&
       totals.extracted <= SCAN_VERIFY_MAX_RECORDS,
   );
+  // Read before the source, so a key inserted meanwhile is not taken for a deleted one.
+  const vanishing = pipeline.source.deletes.mode === 'verify' ? await VanishedKeys.start(target) : undefined;
   const problemOf = (row: SourceRow, held: Held | undefined): Mismatch['problem'] | undefined => {
     if (held && compareVersions(held.version, row.version) > 0) return undefined;
     if (row.deleted) return held && held.hash !== null ? 'not-deleted' : undefined;
@@ -118,10 +130,12 @@ async function compareWindow(deps: Deps, pipeline: Pipeline, input: RunRef): Pro
   const toRepair: RecordEnvelope[] = [];
   let compared = 0;
   let mismatchCount = 0;
+  let vanished: Map<string, string>;
   try {
     const partitions = await source.planPartitions(window, 1);
     for (const partition of partitions)
       for await (const page of source.read(window, partition)) {
+        for (const row of page) vanishing?.seen(buildKey(row.data, pipeline.source.key));
         const rows = page
           .map((row) => ({ row, key: buildKey(row.data, pipeline.source.key) }))
           .filter(
@@ -165,7 +179,9 @@ async function compareWindow(deps: Deps, pipeline: Pipeline, input: RunRef): Pro
               makeEnvelope({
                 key,
                 op: row.deleted ? 'delete' : 'upsert',
-                version: row.version,
+                // The target may hold this very version with other content (a write behind ESync's
+                // back): the repair must win over it, and still lose to the next change at the source.
+                version: held?.version === row.version ? versionAfter(row.version) : row.version,
                 ts: row.ts,
                 data: row.deleted ? null : row.data,
                 provenance: { pipeline: pipeline.name, runId: input.runId },
@@ -173,11 +189,37 @@ async function compareWindow(deps: Deps, pipeline: Pipeline, input: RunRef): Pro
             );
         }
       }
+    vanished = vanishing ? await vanishing.finish(source, pipeline) : new Map();
   } finally {
     await source.close();
   }
-  if (mismatchCount === 0) return { status: 'passed', compared, mismatches: 0 };
-  const reportKey = `reports/${pipeline.name}/${input.runId}/verify.json`;
+  return settle(deps, pipeline, input.runId, { compared, mismatchCount, mismatches, toRepair, vanished });
+}
+
+interface Comparison {
+  readonly compared: number;
+  readonly mismatchCount: number;
+  /** The first {@link MAX_REPORTED} mismatches. */
+  readonly mismatches: readonly Mismatch[];
+  readonly toRepair: readonly RecordEnvelope[];
+  /** Live target keys the source no longer has (`deletes.mode: verify`), with the target's version. */
+  readonly vanished: ReadonlyMap<string, string>;
+}
+
+/**
+ * Writes the report of a comparison that found anything, sends the delete of every key the source
+ * no longer has, and repairs or fails as the pipeline says. Deletes found this way are the
+ * pipeline's chosen way of propagating hard deletes, not mismatches: they never fail the run.
+ */
+async function settle(deps: Deps, pipeline: Pipeline, runId: string, c: Comparison): Promise<VerifyOutput> {
+  const { compared, mismatchCount } = c;
+  const deleted = c.vanished.size;
+  const counts = { compared, mismatches: mismatchCount, ...(deleted > 0 ? { deleted } : {}) };
+  if (mismatchCount === 0 && deleted === 0) return { status: 'passed', ...counts };
+  const vanished = [...c.vanished].map(
+    ([key, version]): Mismatch => ({ key, problem: 'not-in-source', targetVersion: version }),
+  );
+  const reportKey = `reports/${pipeline.name}/${runId}/verify.json`;
   await deps.clients.s3.send(
     new PutObjectCommand({
       Bucket: deps.config.dataBucket,
@@ -185,10 +227,9 @@ async function compareWindow(deps: Deps, pipeline: Pipeline, input: RunRef): Pro
       Body: JSON.stringify(
         {
           pipeline: pipeline.name,
-          runId: input.runId,
-          compared,
-          mismatches: mismatchCount,
-          sample: mismatches,
+          runId,
+          ...counts,
+          sample: [...c.mismatches, ...vanished].slice(0, MAX_REPORTED),
         },
         null,
         2,
@@ -196,19 +237,23 @@ async function compareWindow(deps: Deps, pipeline: Pipeline, input: RunRef): Pro
       ContentType: 'application/json',
     }),
   );
+  const provenance = { pipeline: pipeline.name, runId };
+  if (deleted > 0)
+    await enqueueRecords(
+      deps,
+      pipeline.name,
+      keys.ledgerScopeOfStream(pipeline.name, `deletes-${runId}`),
+      [...c.vanished].map(([key, version]) => hardDeleteEnvelope(key, version, provenance, deps.now())),
+    );
+  if (mismatchCount === 0) return { status: 'passed', ...counts, reportKey };
   if (pipeline.verify.onMismatch === 'repair') {
     await enqueueRecords(
       deps,
       pipeline.name,
-      keys.ledgerScopeOfStream(pipeline.name, `repair-${input.runId}`),
-      toRepair,
+      keys.ledgerScopeOfStream(pipeline.name, `repair-${runId}`),
+      c.toRepair,
     );
-    return { status: 'repaired', compared, mismatches: mismatchCount, reportKey };
+    return { status: 'repaired', ...counts, reportKey };
   }
-  return {
-    status: pipeline.verify.onMismatch === 'warn' ? 'warned' : 'failed',
-    compared,
-    mismatches: mismatchCount,
-    reportKey,
-  };
+  return { status: pipeline.verify.onMismatch === 'warn' ? 'warned' : 'failed', ...counts, reportKey };
 }

@@ -486,11 +486,27 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         const more = await ledgerTotals(deps, object.scope);
         ledgerQuarantined.set(object.scope, more.quarantined);
       }
+    /** The rows of `rows` inside the window of run `runId`. */
+    const rowsInWindow = async (runId: string, rows: readonly SourceRowState[]) => {
+      const run = await deps.state.runs.get(runId);
+      const from = (run.window?.from ?? null) as Cursor | null;
+      const to = (run.window?.to ?? null) as Cursor | null;
+      return rows.filter(
+        (r) =>
+          (from === null || compareCursors(r.cursor as Cursor, from) > 0) &&
+          (to === null || compareCursors(r.cursor as Cursor, to) <= 0),
+      );
+    };
     const dlq = await drainDeadLetters(clients, [
       usersResources.deadLetterQueueUrl,
       inventoryResources.deadLetterQueueUrl,
     ]);
-    const invalidRecords = new Set([...afterB.invalid, ...afterC.invalid]);
+    // Run B resumes the killed run's plan, so its window ends where run A's did: the invalid rows
+    // B had to read are those of that window; C reads the rows changed since.
+    const invalidOfB = (await rowsInWindow(runB.run.runId, afterB.states))
+      .filter((r) => !r.valid)
+      .map((r) => `${r.key}@${r.version}`);
+    const invalidRecords = new Set([...invalidOfB, ...afterC.invalid]);
     const rejects = reconcileRejects({
       quarantine,
       ledgerQuarantined,
@@ -545,16 +561,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       ...(await deps.state.conflicts.list({ pipeline: USERS, limit: 100 })).conflicts,
       ...(await deps.state.conflicts.list({ pipeline: INVENTORY, limit: 100 })).conflicts,
     ];
-    const windowRows = async (runId: string, rows: readonly SourceRowState[]) => {
-      const run = await deps.state.runs.get(runId);
-      const from = (run.window?.from ?? null) as Cursor | null;
-      const to = (run.window?.to ?? null) as Cursor | null;
-      return rows.filter(
-        (r) =>
-          (from === null || compareCursors(r.cursor as Cursor, from) > 0) &&
-          (to === null || compareCursors(r.cursor as Cursor, to) <= 0),
-      ).length;
-    };
+    const windowRows = async (runId: string, rows: readonly SourceRowState[]) =>
+      (await rowsInWindow(runId, rows)).length;
     const extractedB = runRecords[1]?.extracted ?? 0;
     const extractedC = runRecords[2]?.extracted ?? 0;
     const windowB = await windowRows(runB.run.runId, afterB.states);

@@ -83,6 +83,7 @@ beforeAll(async () => {
       usersPipeline('users-plan', { source: usersSource({ lookbackSeconds: 5 }) }),
       usersPipeline('users-manifest', { extract: { partitions: 4, manifestThreshold: 2 } }),
       usersPipeline('users-extract', { extract: { partitions: 1 } }),
+      usersPipeline('users-resume', { extract: { partitions: 2, manifestThreshold: 40 } }),
       usersPipeline('users-strict'),
       usersPipeline('users-warn', { verify: { onMismatch: 'warn' } }),
       usersPipeline('users-cleanup'),
@@ -99,6 +100,9 @@ afterEach(async () => {
   for (const pipeline of h.pipelines.keys()) {
     const left = await h.receiveAll(h.queueUrl(pipeline));
     await h.deleteMessages(h.queueUrl(pipeline), left);
+    // A test's unfinished plan would be taken over by the next test's run of the pipeline.
+    const saved = await h.deps.state.progress.getPlan(pipeline);
+    if (saved) await h.deps.state.progress.finishPlan(pipeline, saved.planId);
   }
 });
 
@@ -401,6 +405,64 @@ describe('extract', () => {
   });
 });
 
+describe('a run started again after a stopped one', () => {
+  it('takes over its plan: skips finished partitions and resumes unfinished ones after their cursor', async () => {
+    // Prepare: run A extracts the first key range, then stops 5 rows into the second.
+    const runA = newRun('users-resume');
+    await discover(runA);
+    const planA = await plan(runA);
+    const [first, second] = planA.partitions as [Partition, Partition];
+    await extract(runA, first);
+    const stopped = await extract(runA, second, null, h.context('extract', 1));
+
+    // Act
+    const runB = newRun('users-resume');
+    await discover(runB);
+    const planB = await plan(runB);
+    const again = await extract(runB, first);
+    const rest = await extract(runB, second);
+
+    // Assess: B plans A's window and only the unfinished partition, and reads only its rest.
+    expect(planA.partitions.map((p) => p.id)).toEqual(['range-1-of-2', 'range-2-of-2']);
+    expect(stopped).toMatchObject({ done: false, extracted: 5 });
+    expect(planB).toEqual({ partitionCount: 1, partitions: [second], window: planA.window });
+    expect((await runRecord(runB)).planId).toBe(runA.runId);
+    expect(again).toEqual({ done: true, continuation: null, extracted: 0, messages: 0 });
+    expect(rest).toMatchObject({ done: true, extracted: 5 });
+    const sent = (await queuedRecordsMessages('users-resume')).flatMap((m) => m.records.map((r) => r.key));
+    expect(sent.sort((a, b) => Number(a) - Number(b))).toEqual(allKeys);
+    const progress = await h.deps.state.progress.listPartitions('users-resume', runA.runId);
+    expect(progress.map((p) => [p.partitionId, p.done, p.extracted, p.runId])).toEqual([
+      ['range-1-of-2', true, 10, runA.runId],
+      ['range-2-of-2', true, 10, runB.runId],
+    ]);
+  });
+
+  it('plans anew once the checkpoint moved, and a verified run leaves no plan to resume', async () => {
+    // Prepare: an unfinished plan, then a checkpoint written by another run.
+    const runA = newRun('users-resume');
+    await discover(runA);
+    await plan(runA);
+    await h.deps.state.checkpoints.put({
+      pipeline: 'users-resume',
+      cursor: { values: [at(10)], key: '10' },
+      setBy: 'another-run',
+      updatedAt: new Date().toISOString(),
+    });
+
+    // Act
+    const runB = await extractRun('users-resume');
+    await drainIntoLoad('users-resume');
+    await awaitLoad(runB);
+    await verify(runB);
+    await cleanup(runB);
+
+    // Assess
+    expect((await runRecord(runB)).planId).toBe(runB.runId);
+    expect(await h.deps.state.progress.getPlan('users-resume')).toBeUndefined();
+  });
+});
+
 describe('await-load', () => {
   it('says done only once every registered message is complete, with counts that add up', async () => {
     // Prepare
@@ -489,6 +551,8 @@ describe('verify', () => {
       phases: { Verify: { status: 'failed', detail: { error: 'VerifyFailedError' } } },
     });
     expect(await h.deps.state.checkpoints.get('users-strict')).toBeUndefined();
+    // The next run reads the window again instead of resuming a plan whose partitions are all done.
+    expect(await h.deps.state.progress.getPlan('users-strict')).toBeUndefined();
   });
 
   it('only warns, with the same report, when the pipeline says so', async () => {

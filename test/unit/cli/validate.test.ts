@@ -46,7 +46,44 @@ describe('esync validate', () => {
 
     // Assess
     expect(code).toBe(0);
-    expect(io.stdout).toEqual(['4 pipelines valid: github-issues, inventory-cdc, orders-sync, users-sync']);
+    expect(io.stdout).toEqual([
+      'warning: orders-sync source.deletes.mode is none: rows deleted at the source stay in the target. Use soft (a column marks deleted rows) or verify (Verify deletes target keys the source no longer has).',
+      '4 pipelines valid: github-issues, inventory-cdc, orders-sync, users-sync',
+    ]);
+  });
+
+  it('warns of a polled source that detects no deletes, and of delete detection by a Verify that is off', async () => {
+    // Prepare
+    const polled = (name: string, extra: string) =>
+      `name: ${name}\nsource:\n  type: s3\n  prefix: in/\n  format: jsonl\n  key: [id]\n${extra}target:\n  type: dynamodb\n`;
+    await writeFile(path.join(dir, 'pipelines', 'blind.yaml'), polled('blind', ''));
+    await writeFile(
+      path.join(dir, 'pipelines', 'off.yaml'),
+      polled('off', '  deletes: { mode: verify }\nverify: { mode: off }\n'),
+    );
+    await writeFile(
+      path.join(dir, 'pipelines', 'seeing.yaml'),
+      polled('seeing', '  deletes: { mode: verify }\n'),
+    );
+    const io = captureIo(dir);
+
+    // Act
+    const code = await validate(['--json'], io);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(JSON.parse(io.stdout[0] ?? '').warnings).toEqual([
+      {
+        pipeline: 'blind',
+        path: 'source.deletes.mode',
+        message: expect.stringMatching(/^is none: rows deleted at the source stay in the target/),
+      },
+      {
+        pipeline: 'off',
+        path: 'source.deletes.mode',
+        message: 'is verify, but verify.mode is off: hard deletes are never found.',
+      },
+    ]);
   });
 
   it('prints every problem as file:line:col path message relative to cwd, then a summary, and exits 1', async () => {
@@ -103,6 +140,7 @@ describe('esync validate', () => {
     expect(JSON.parse(io.stdout[0] ?? '')).toEqual({
       ok: false,
       pipelines: ['good'],
+      warnings: [],
       problems: [
         {
           file: path.join('pipelines', 'bad.yaml'),
@@ -125,7 +163,12 @@ describe('esync validate', () => {
 
     // Assess
     expect(code).toBe(0);
-    expect(JSON.parse(io.stdout[0] ?? '')).toEqual({ ok: true, pipelines: ['good'], problems: [] });
+    expect(JSON.parse(io.stdout[0] ?? '')).toEqual({
+      ok: true,
+      pipelines: ['good'],
+      problems: [],
+      warnings: [],
+    });
   });
 
   it('exits 1 for a path that does not exist', async () => {

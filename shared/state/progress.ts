@@ -1,0 +1,158 @@
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { ChangeWindow, Cursor } from '../connectors/types.ts';
+import { expiresAt, keys } from './keys.ts';
+
+/**
+ * The plan of a run that has not verified yet. A later run that starts from the same
+ * checkpoint with the same pipeline definition (`basis`) extracts this plan's partitions
+ * instead of planning anew, so what is done is not done again.
+ */
+export interface SavedPlan {
+  readonly pipeline: string;
+  /** The run that made the plan. */
+  readonly planId: string;
+  /** What the plan depends on: the checkpoint it starts from and the pipeline's definition. */
+  readonly basis: string;
+  readonly window: ChangeWindow;
+  /** Data bucket key of the JSON array of the plan's partitions. */
+  readonly partitionsKey: string;
+  readonly partitionCount: number;
+  readonly createdAt: string;
+}
+
+/** How far one partition of a plan has been extracted. */
+export interface PartitionProgress {
+  readonly partitionId: string;
+  /** The last row whose records are on the load queue. */
+  readonly cursor: Cursor | null;
+  /** Rows of the partition on the queue so far (over every run that extracted it). */
+  readonly extracted: number;
+  readonly done: boolean;
+  /** The run that wrote this progress last. */
+  readonly runId: string;
+}
+
+/** Progress items expire once no run can resume their plan any more. */
+const PROGRESS_RETENTION_DAYS = 30;
+
+/** Unfinished plans and the progress of their partitions: what makes a stopped run resumable. */
+export class ProgressRepository {
+  constructor(
+    private readonly ddb: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  async getPlan(pipeline: string): Promise<SavedPlan | undefined> {
+    const out = await this.ddb.send(
+      new GetCommand({ TableName: this.table, Key: keys.plan(pipeline), ConsistentRead: true }),
+    );
+    if (!out.Item) return undefined;
+    const { pk: _pk, sk: _sk, type: _t, ...plan } = out.Item;
+    return plan as SavedPlan;
+  }
+
+  async putPlan(plan: SavedPlan): Promise<void> {
+    await this.ddb.send(
+      new PutCommand({ TableName: this.table, Item: { ...keys.plan(plan.pipeline), type: 'plan', ...plan } }),
+    );
+  }
+
+  /** Forgets the pipeline's saved plan when it is still `planId` (a newer plan stays). */
+  async finishPlan(pipeline: string, planId: string): Promise<void> {
+    try {
+      await this.ddb.send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: keys.plan(pipeline),
+          ConditionExpression: 'planId = :id',
+          ExpressionAttributeValues: { ':id': planId },
+        }),
+      );
+    } catch (error) {
+      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+    }
+  }
+
+  async getPartition(
+    pipeline: string,
+    planId: string,
+    partitionId: string,
+  ): Promise<PartitionProgress | undefined> {
+    const out = await this.ddb.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: keys.partitionProgress(pipeline, planId, partitionId),
+        ConsistentRead: true,
+      }),
+    );
+    return out.Item ? toProgress(out.Item) : undefined;
+  }
+
+  /** Every partition of the plan with recorded progress. */
+  async listPartitions(pipeline: string, planId: string): Promise<PartitionProgress[]> {
+    const found: PartitionProgress[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.ddb.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :part)',
+          ExpressionAttributeValues: { ':pk': keys.progressOfPlan(pipeline, planId), ':part': 'PART#' },
+          ExclusiveStartKey: start,
+          ConsistentRead: true,
+        }),
+      );
+      found.push(...(out.Items ?? []).map(toProgress));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return found;
+  }
+
+  /**
+   * Records a partition's progress. It only moves forward: an Extract of a stopped run that is
+   * still finishing (Lambda keeps running after StopExecution) cannot move it back, nor undo `done`.
+   */
+  async recordPartition(pipeline: string, planId: string, progress: PartitionProgress): Promise<void> {
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: keys.partitionProgress(pipeline, planId, progress.partitionId),
+          UpdateExpression:
+            'SET #type = :type, partitionId = :id, #cursor = :cursor, extracted = :n, done = :done, runId = :run, expiresAt = :exp',
+          ConditionExpression: 'attribute_not_exists(pk) OR (done = :no AND extracted <= :n)',
+          ExpressionAttributeNames: { '#type': 'type', '#cursor': 'cursor' },
+          ExpressionAttributeValues: {
+            ':type': 'partition-progress',
+            ':id': progress.partitionId,
+            ':cursor': progress.cursor,
+            ':n': progress.extracted,
+            ':done': progress.done,
+            ':run': progress.runId,
+            ':exp': expiresAt(PROGRESS_RETENTION_DAYS),
+            ':no': false,
+          },
+        }),
+      );
+    } catch (error) {
+      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+    }
+  }
+}
+
+function toProgress(item: Record<string, unknown>): PartitionProgress {
+  return {
+    partitionId: String(item.partitionId),
+    cursor: (item.cursor ?? null) as Cursor | null,
+    extracted: Number(item.extracted ?? 0),
+    done: item.done === true,
+    runId: String(item.runId),
+  };
+}

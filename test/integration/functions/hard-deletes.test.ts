@@ -1,0 +1,234 @@
+import { randomUUID } from 'node:crypto';
+import { DeleteItemCommand, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import type { Context, SQSBatchResponse } from 'aws-lambda';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { handler as awaitLoadHandler } from '../../../functions/await-load/handler.ts';
+import { handler as cleanupHandler } from '../../../functions/cleanup/handler.ts';
+import { handler as discoverHandler } from '../../../functions/discover/handler.ts';
+import { handler as extractHandler } from '../../../functions/extract/handler.ts';
+import { handler as loadHandler } from '../../../functions/load/handler.ts';
+import { handler as planHandler } from '../../../functions/plan/handler.ts';
+import { handler as verifyHandler } from '../../../functions/verify/handler.ts';
+import { createTarget } from '../../../shared/connectors/targets/registry.ts';
+import type { TargetSnapshotRecord } from '../../../shared/connectors/types.ts';
+import type { Mismatch } from '../../../shared/usecases/verify.ts';
+import { type RunningServer, requireSystemServer, startPostgres } from '../../support/system-servers.ts';
+import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
+
+/**
+ * Hard deletes (`deletes.mode: verify`) through the phase functions: rows deleted at the source
+ * between runs are found by Verify and deleted in a DynamoDB table, a PostgreSQL table and an S3
+ * lake through the normal Load path; Verify reports both directions and repair mends the target.
+ */
+
+const postgres = requireSystemServer('postgresql');
+const ROWS = 12;
+const at = (id: number) => new Date(Date.parse('2026-11-01T00:00:00.000Z') + id * 1000).toISOString();
+
+const source = {
+  type: 'postgres',
+  connection: { secret: 'db', ssl: 'disable' },
+  table: 'items',
+  key: ['id'],
+  cursor: ['updated_at'],
+  pageSize: 5,
+  deletes: { mode: 'verify' },
+};
+const pipeline = (name: string, target: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+  name,
+  source,
+  target,
+  extract: { partitions: 3 },
+  ...extra,
+});
+
+describe.runIf(postgres.available)('hard deletes found by Verify', () => {
+  let server: RunningServer;
+  let admin: pg.Client;
+  let h: FunctionsHarness;
+
+  beforeAll(async () => {
+    server = await startPostgres();
+    admin = new pg.Client({ connectionString: server.url });
+    await admin.connect();
+    await admin.query(
+      'CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, updated_at timestamptz NOT NULL)',
+    );
+    for (let id = 1; id <= ROWS; id++)
+      await admin.query('INSERT INTO items VALUES ($1, $2, $3)', [id, `item ${id}`, at(id)]);
+    const secret = JSON.stringify({
+      host: '127.0.0.1',
+      port: server.port,
+      user: server.user,
+      password: '',
+      database: server.database,
+    });
+    h = await startFunctionsHarness({
+      secrets: { db: secret },
+      pipelines: [
+        pipeline('deletes-ddb', { type: 'dynamodb' }),
+        pipeline('deletes-pg', {
+          type: 'postgres',
+          connection: { secret: 'db', ssl: 'disable' },
+          table: 'items_copy',
+          mode: 'jsonb',
+        }),
+        pipeline('deletes-lake', { type: 's3' }),
+        pipeline('deletes-repair', { type: 'dynamodb' }, { verify: { onMismatch: 'repair' } }),
+      ],
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await h?.stop();
+    await admin?.end();
+    await server?.stop();
+  });
+
+  const invoke = async <T>(
+    fn: (e: unknown, c: Context) => Promise<unknown>,
+    payload: unknown,
+    name: string,
+  ) => JSON.parse(JSON.stringify(await fn(JSON.parse(JSON.stringify(payload)), h.context(name, 900)))) as T;
+
+  /** The Load function consuming the queue until it is empty, as the SQS event source does. */
+  async function drain(name: string): Promise<void> {
+    for (
+      let batch = await h.receiveAll(h.queueUrl(name));
+      batch.length > 0;
+      batch = await h.receiveAll(h.queueUrl(name))
+    )
+      for (let i = 0; i < batch.length; i += 10) {
+        const part = batch.slice(i, i + 10);
+        const response = (await loadHandler(h.sqsEvent(name, part), h.context('load'))) as SQSBatchResponse;
+        expect(response.batchItemFailures).toEqual([]);
+        await h.deleteMessages(h.queueUrl(name), part);
+      }
+  }
+
+  type Ref = { readonly pipeline: string; readonly runId: string };
+
+  /** Discover, Plan, Extract and Load of a run, as the state machine runs them. */
+  async function load(name: string): Promise<Ref> {
+    const ref = { pipeline: name, runId: `${name}-${randomUUID().slice(0, 8)}` };
+    await invoke(discoverHandler, { ...ref, trigger: 'manual' }, 'discover');
+    const planned = await invoke<{ partitions: { id: string; spec: Record<string, unknown> }[] }>(
+      planHandler,
+      ref,
+      'plan',
+    );
+    for (const partition of planned.partitions) {
+      let out = await invoke<{ done: boolean; continuation: unknown }>(
+        extractHandler,
+        { ...ref, partition },
+        'extract',
+      );
+      while (!out.done)
+        out = await invoke(extractHandler, { ...ref, partition, continuation: out.continuation }, 'extract');
+    }
+    await drain(name);
+    expect(await invoke(awaitLoadHandler, ref, 'await-load')).toMatchObject({ done: true });
+    return ref;
+  }
+
+  /** Verify and Cleanup of a loaded run; what Verify sent (deletes, repairs) is loaded after. */
+  async function finish(ref: Ref): Promise<Record<string, unknown>> {
+    const verify = await invoke<Record<string, unknown>>(verifyHandler, ref, 'verify');
+    await invoke(cleanupHandler, ref, 'cleanup');
+    await drain(ref.pipeline);
+    return verify;
+  }
+
+  const run = async (name: string) => finish(await load(name));
+
+  async function liveKeys(name: string): Promise<string[]> {
+    const pipeline = h.deps.catalog.get(name);
+    const target = createTarget(pipeline.target, h.deps.connectorContext(pipeline));
+    const keys: TargetSnapshotRecord[] = [];
+    for await (const page of target.snapshot()) keys.push(...page);
+    await target.close();
+    return keys.map((r) => r.key).sort((a, b) => Number(a) - Number(b));
+  }
+
+  const all = Array.from({ length: ROWS }, (_, i) => String(i + 1));
+
+  it('deletes the rows deleted at the source in DynamoDB, PostgreSQL and the S3 lake, each kept as a tombstone', async () => {
+    // Prepare: a first load of each target, then rows 3 and 8 deleted at the source.
+    for (const name of ['deletes-ddb', 'deletes-pg', 'deletes-lake']) await run(name);
+    await admin.query('DELETE FROM items WHERE id IN (3, 8)');
+
+    // Act: an incremental run, whose window holds no change at all.
+    const second = await Promise.all(
+      ['deletes-ddb', 'deletes-pg', 'deletes-lake'].map(async (name) => run(name)),
+    );
+
+    // Assess
+    for (const verify of second)
+      expect(verify).toMatchObject({ status: 'passed', mismatches: 0, deleted: 2 });
+    const left = all.filter((k) => k !== '3' && k !== '8');
+    for (const name of ['deletes-ddb', 'deletes-pg', 'deletes-lake'])
+      expect(await liveKeys(name)).toEqual(left);
+    const item3 = await h.clients.dynamodb.send(
+      new GetItemCommand({
+        TableName: h.targetTable('deletes-ddb'),
+        Key: { pk: { S: '3' } },
+      }),
+    );
+    expect(item3.Item?._d).toEqual({ BOOL: true });
+    const rows = await admin.query('SELECT key, _d FROM items_copy WHERE key IN ($1, $2) ORDER BY key', [
+      '3',
+      '8',
+    ]);
+    expect(rows.rows).toEqual([
+      { key: '3', _d: true },
+      { key: '8', _d: true },
+    ]);
+    const third = await run('deletes-ddb');
+    expect(third).toMatchObject({ status: 'passed', mismatches: 0 });
+    expect(third.deleted).toBeUndefined();
+  });
+
+  it('reports differences in both directions over many partitions, and repair mends them', async () => {
+    // Prepare: behind the back of a run that loaded, one row changed and one lost in the
+    // target, and one row deleted at the source.
+    const ref = await load('deletes-repair');
+    const table = h.targetTable('deletes-repair');
+    await h.clients.dynamodb.send(
+      new UpdateItemCommand({
+        TableName: table,
+        Key: { pk: { S: '5' } },
+        UpdateExpression: 'SET #n = :n',
+        ExpressionAttributeNames: { '#n': 'name' },
+        ExpressionAttributeValues: { ':n': { S: 'Mallory' } },
+      }),
+    );
+    await h.clients.dynamodb.send(new DeleteItemCommand({ TableName: table, Key: { pk: { S: '9' } } }));
+    await admin.query('DELETE FROM items WHERE id = 11');
+
+    // Act: Verify of that run, then a full run after a checkpoint reset to check the target again.
+    const repaired = await finish(ref);
+    await h.deps.state.checkpoints.put({
+      pipeline: 'deletes-repair',
+      cursor: null,
+      setBy: 'reset',
+      updatedAt: new Date().toISOString(),
+    });
+    const after = await run('deletes-repair');
+
+    // Assess
+    expect(repaired).toMatchObject({ status: 'repaired', mismatches: 2, deleted: 1 });
+    const report = await h.readJson<{ sample: Mismatch[] }>(String(repaired.reportKey));
+    expect(report.sample.map((m) => [m.key, m.problem]).sort()).toEqual([
+      ['11', 'not-in-source'],
+      ['5', 'content'],
+      ['9', 'missing'],
+    ]);
+    expect(after).toMatchObject({ status: 'passed', mismatches: 0 });
+    const items = await h.clients.dynamodb.send(
+      new GetItemCommand({ TableName: table, Key: { pk: { S: '5' } } }),
+    );
+    expect(items.Item?.name).toEqual({ S: 'item 5' });
+    expect(await liveKeys('deletes-repair')).toEqual(all.filter((k) => !['3', '8', '11'].includes(k)));
+  });
+});
