@@ -54,7 +54,7 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     maskKey: true,
     objects: { get: ['claim-check/'], put: ['quarantine/'] },
   },
-  'await-load': { inspectQueues: true },
+  'await-load': { inspectQueues: true, objects: { delete: ['plans/'] } },
   verify: {
     source: true,
     maskKey: true,

@@ -13,7 +13,7 @@ import type {
   RunRef,
 } from './contracts.ts';
 import type { Deps } from './deps.ts';
-import { planOrResume } from './resume.ts';
+import { forgetPlan, planOrResume } from './resume.ts';
 
 /** Verify found the target different from the source and the pipeline says fail. */
 export class VerifyFailedError extends EsyncError {}
@@ -186,10 +186,14 @@ export async function awaitLoad(
     ...(done ? { endedAt: now.toISOString() } : {}),
     detail: { ...counts, pendingMessages: totals.pendingMessages, lastProgressAt: since },
   });
-  if (!done && now.getTime() - Date.parse(since) > (options.stallTimeoutMs ?? 15 * 60_000))
+  if (!done && now.getTime() - Date.parse(since) > (options.stallTimeoutMs ?? 15 * 60_000)) {
+    // A message registered but never sent (an Extract cut between the two) stays pending for
+    // good: the next run plans anew rather than wait for it again.
+    if (run.planId) await forgetPlan(deps, input.pipeline, run.planId);
     throw new LoadStalledError(
       `${totals.pendingMessages} messages of run ${input.runId} made no progress since ${since}; see the load DLQ and the Load function's logs`,
     );
+  }
   return {
     done,
     extracted: totals.extracted,

@@ -16,6 +16,7 @@ import { type DemoDatabase, startDemoDatabase } from '../../../infra/local/demo-
 import type { RecordsMessage } from '../../../shared/records/messages.ts';
 import { keys } from '../../../shared/state/keys.ts';
 import type { RunRecord } from '../../../shared/state/runs.ts';
+import { awaitLoad as awaitLoadUseCase, LoadStalledError } from '../../../shared/usecases/phases.ts';
 import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
 
 /**
@@ -436,6 +437,20 @@ describe('a run started again after a stopped one', () => {
       ['range-1-of-2', true, 10, runA.runId],
       ['range-2-of-2', true, 10, runB.runId],
     ]);
+  });
+
+  it('leaves no plan to resume when its load stalled, so a message that was never sent cannot stall the next run', async () => {
+    // Prepare: a run whose messages are registered and never loaded.
+    const run = await extractRun('users-resume');
+    await awaitLoadUseCase(h.deps, run, { stallTimeoutMs: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+
+    // Act
+    const error = await failureOf(awaitLoadUseCase(h.deps, run, { stallTimeoutMs: 0 }));
+
+    // Assess
+    expect(error).toBeInstanceOf(LoadStalledError);
+    expect(await h.deps.state.progress.getPlan('users-resume')).toBeUndefined();
   });
 
   it('plans anew once the checkpoint moved, and a verified run leaves no plan to resume', async () => {
