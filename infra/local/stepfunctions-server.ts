@@ -152,6 +152,8 @@ interface CompiledMachine {
   readonly machine: StateMachine;
   /** Task states by name, with their definitions, for binding each to a local handler. */
   readonly tasks: ReadonlyMap<string, JsonObject>;
+  /** Task states inside a Map's item processor. */
+  readonly mapTasks: ReadonlySet<string>;
   readonly waitStates: readonly string[];
   readonly retryStates: readonly string[];
   /** Synthetic item-reader task name → key under `$$.EsyncItems` and its ItemReader config. */
@@ -251,8 +253,8 @@ export async function startStepFunctionsServer(
       EsyncItems: itemStore,
     };
     const handlers: Record<string, (input: Json) => Promise<Json>> = {};
-    // On AWS a stopped execution starts no further task, Map iterations included; the interpreter
-    // still starts the Map iterations it had queued, so the stop is enforced here, before the task.
+    // On AWS a stopped execution starts no further Map iteration; the interpreter still starts the
+    // iterations it had queued, so their tasks are refused here once the execution is stopped.
     let executionStopped = false;
     for (const [stateName, state] of machine.tasks) {
       const reader = machine.itemReaders.get(stateName);
@@ -263,7 +265,7 @@ export async function startStepFunctionsServer(
           }
         : bindTask(stateName, state, history, options.lambda, getClients, region);
       handlers[stateName] = (params) => {
-        if (executionStopped)
+        if (executionStopped && machine.mapTasks.has(stateName))
           return Promise.reject(new Error(`execution ${name} was stopped; ${stateName} does not start`));
         return task(params);
       };
@@ -483,7 +485,8 @@ function compile(sm: LocalStateMachineDefinition, arn: string): CompiledMachine 
   const waitStates: string[] = [];
   const retryStates: string[] = [];
   const itemReaders = new Map<string, { key: string; reader: JsonObject; batcher?: JsonObject }>();
-  const visit = (scope: JsonObject) => {
+  const mapTasks = new Set<string>();
+  const visit = (scope: JsonObject, inMap = false) => {
     const states = scope.States as Record<string, JsonObject> | undefined;
     if (!states) return;
     for (const [stateName, state] of Object.entries(states)) {
@@ -498,12 +501,13 @@ function compile(sm: LocalStateMachineDefinition, arn: string): CompiledMachine 
       if (state.Type === 'Task') {
         applyTaskTimeout(state);
         tasks.set(stateName, state);
+        if (inMap) mapTasks.add(stateName);
       }
       if (state.Type === 'Wait') waitStates.push(stateName);
       if (Array.isArray(state.Retry)) retryStates.push(stateName);
       if (state.Type === 'Map') {
         const processor = (state.ItemProcessor ?? state.Iterator) as JsonObject | undefined;
-        if (processor) visit(processor);
+        if (processor) visit(processor, true);
         if (state.ItemReader) {
           const readerName = ITEM_READER_PREFIX + stateName;
           const key = `m${itemReaders.size}`;
@@ -531,7 +535,7 @@ function compile(sm: LocalStateMachineDefinition, arn: string): CompiledMachine 
         }
       }
       if (state.Type === 'Parallel' && Array.isArray(state.Branches))
-        for (const branch of state.Branches) visit(branch as JsonObject);
+        for (const branch of state.Branches) visit(branch as JsonObject, inMap);
     }
   };
   visit(definition);
@@ -554,6 +558,7 @@ function compile(sm: LocalStateMachineDefinition, arn: string): CompiledMachine 
     interpreted: definition,
     machine,
     tasks,
+    mapTasks,
     waitStates,
     retryStates,
     itemReaders,
