@@ -18,18 +18,30 @@ export interface KeyRange {
   readonly upTo: KeyTuple | null;
 }
 
-const INTEGER_TEXT = /^-?\d+$/;
+/** An integer written as text: canonical (no leading zeros), as drivers give 64-bit keys. */
+const INTEGER_TEXT = /^-?(0|[1-9]\d*)$/;
+
+/**
+ * Integer key columns beyond 2^53 arrive as canonical integer text; any other text is a text
+ * key and orders by code unit, so "09" and "9" stay two keys. A text column of long canonical
+ * digit strings would be read as integers, which only matters for keys beyond 2^53 on both sides.
+ */
+function asBigInt(part: KeyPart, other: KeyPart): bigint | undefined {
+  if (typeof part === 'number') return Number.isInteger(part) ? BigInt(part) : undefined;
+  if (!INTEGER_TEXT.test(part)) return undefined;
+  const n = BigInt(part);
+  const beyondSafe = n > BigInt(Number.MAX_SAFE_INTEGER) || n < BigInt(Number.MIN_SAFE_INTEGER);
+  return beyondSafe || typeof other === 'number' ? n : undefined;
+}
 
 function comparePart(a: KeyPart, b: KeyPart): number {
   if (a === b) return 0;
+  if (typeof a === 'number' && typeof b === 'number') return a < b ? -1 : 1;
+  const m = asBigInt(a, b);
+  const n = m === undefined ? undefined : asBigInt(b, a);
+  if (m !== undefined && n !== undefined) return m === n ? 0 : m < n ? -1 : 1;
   const x = String(a);
   const y = String(b);
-  if (INTEGER_TEXT.test(x) && INTEGER_TEXT.test(y)) {
-    const m = BigInt(x);
-    const n = BigInt(y);
-    return m === n ? 0 : m < n ? -1 : 1;
-  }
-  if (typeof a === 'number' && typeof b === 'number') return a < b ? -1 : 1;
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
