@@ -327,14 +327,19 @@ export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit):
     prepared.every((p) => p.record.provenance.initial === true) &&
     (strategy === 'source-wins' || strategy === 'latest-timestamp');
   const keyList = prepared.map((p) => p.record.key);
+  const withData = !skipRead && strategy !== 'source-wins';
   const states: Map<string, TargetState> = skipRead
     ? new Map()
-    : await runtime.target.readState(keyList, { withData: strategy !== 'source-wins' });
+    : await runtime.target.readState(keyList, { withData });
   const bases =
     strategy === 'field-merge'
       ? await consistentBases(deps, runtime.target, pipeline.name, keyList, states)
       : new Map<string, RecordData>();
-  const unavailableFields = await runtime.unavailable.fill(runtime.target, prepared);
+  const unavailableFields = await runtime.unavailable.fill(
+    runtime.target,
+    prepared,
+    withData ? states : undefined,
+  );
 
   const writes: TargetWrite[] = [];
   const newBases = new Map<string, RecordData>();

@@ -1,4 +1,4 @@
-import type { TargetConnector } from '../connectors/types.ts';
+import type { TargetConnector, TargetState } from '../connectors/types.ts';
 import { loadedFieldName, type RecordTransform } from '../domain/transform.ts';
 import type { RecordValidator } from '../domain/validation.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
@@ -19,11 +19,13 @@ export interface UnavailableFields {
   readonly transforming: (transform: RecordTransform) => RecordTransform;
   /**
    * Fills the fields each prepared upsert left unavailable from the target's current data,
-   * recomputing its hash. Returns how many fields were unavailable.
+   * recomputing its hash. `stored` is the target state Load already read with data, when it
+   * did; it is used instead of reading the target again. Returns how many fields were unavailable.
    */
   readonly fill: (
     target: TargetConnector,
     prepared: readonly { record: RecordEnvelope; data: RecordData | null; hash: string }[],
+    stored?: ReadonlyMap<string, TargetState>,
   ) => Promise<number>;
 }
 
@@ -58,12 +60,13 @@ export function createUnavailableFields(pipeline: Pipeline): UnavailableFields {
       kept.set(out, names);
       return out;
     },
-    fill: async (target, prepared) => {
+    fill: async (target, prepared, known) => {
       const partial = prepared.filter((p) => p.data !== null && kept.has(p.data));
       if (partial.length === 0) return 0;
       const stored = await currentData(
         target,
         partial.map((p) => p.record.key),
+        known,
       );
       let count = 0;
       for (const p of partial) {
@@ -79,13 +82,17 @@ export function createUnavailableFields(pipeline: Pipeline): UnavailableFields {
   };
 }
 
-/** The data the target holds for live keys: its change archive for the S3 lake, its state otherwise. */
+/**
+ * The data the target holds for live keys: its change archive for the S3 lake, its state
+ * otherwise (the state already read when there is one).
+ */
 async function currentData(
   target: TargetConnector,
   keys: readonly string[],
+  known: ReadonlyMap<string, TargetState> | undefined,
 ): Promise<Map<string, RecordData>> {
   if (target.readCurrentData) return target.readCurrentData(keys);
-  const states = await target.readState(keys, { withData: true });
+  const states = known ?? (await target.readState(keys, { withData: true }));
   const out = new Map<string, RecordData>();
   for (const [key, state] of states) if (!state.deleted && state.data) out.set(key, state.data);
   return out;

@@ -84,6 +84,32 @@ describe('unavailable fields', () => {
     expect(prepared[0]?.data).toEqual({ id: 2 });
   });
 
+  it('fills from the state Load already read instead of reading the target again', async () => {
+    // Prepare
+    const unavailable = createUnavailableFields(pipeline());
+    const transform = unavailable.transforming((d) => ({ ...d }));
+    const data = transform({ id: 3, body: PLACEHOLDER });
+    const prepared = [{ record: record('3', { id: 3 }), data, hash: '' }];
+    let reads = 0;
+    const target = {
+      readState: async () => {
+        reads++;
+        return new Map<string, TargetState>();
+      },
+    } as unknown as TargetConnector;
+    const known = new Map<string, TargetState>([
+      ['3', { version: 'p:1', hash: 'h', deleted: false, data: { id: 3, body: 'kept' } }],
+    ]);
+
+    // Act
+    const count = await unavailable.fill(target, prepared, known);
+
+    // Assess
+    expect(reads).toBe(0);
+    expect(count).toBe(1);
+    expect(prepared[0]?.data).toEqual({ id: 3, body: 'kept' });
+  });
+
   it('treats the placeholder as data for a pipeline whose source is not Debezium', () => {
     // Prepare
     const unavailable = createUnavailableFields(
