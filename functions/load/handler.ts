@@ -22,14 +22,19 @@ const { logger, tracer, metrics, log } = createObservability('load');
 let deps: Deps | undefined;
 let dimensioned = false;
 
-async function loadRecord(record: SQSRecord): Promise<void> {
+async function loadRecord(record: SQSRecord, invocationEndsAt: number): Promise<void> {
   deps ??= createDeps({ log }, { targets: createTarget });
   const d = deps;
   const pipeline = pipelineOfLoadQueueArn(record.eventSourceARN, d.config.stage);
   const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? '1');
   let result: Awaited<ReturnType<typeof loadMessage>>;
   try {
-    result = await loadMessage(d, pipeline, { messageId: record.messageId, body: record.body, receiveCount });
+    result = await loadMessage(d, pipeline, {
+      messageId: record.messageId,
+      body: record.body,
+      receiveCount,
+      invocationEndsAt,
+    });
   } catch (error) {
     metrics.addMetric(METRIC.recordsFailed, MetricUnit.Count, 1);
     if (receiveCount >= d.catalog.get(pipeline).dlq.maxReceiveCount)
@@ -81,8 +86,14 @@ export const handler = middy(async (event: SQSEvent | MSKEvent, context: Context
   // invocations overlapping in one process (the local stack) swap their failures, and a failed
   // message is deleted as if it had succeeded.
   // Target writes in flight are limited per invocation: its messages share the limit.
+  const invocationEndsAt = Date.now() + context.getRemainingTimeInMillis();
   return withInvocationLimits(() =>
-    processPartialResponse(sqsEvent, loadRecord, new BatchProcessor(EventType.SQS), { context }),
+    processPartialResponse(
+      sqsEvent,
+      (record: SQSRecord) => loadRecord(record, invocationEndsAt),
+      new BatchProcessor(EventType.SQS),
+      { context },
+    ),
   );
 })
   .use(traceWithoutPayloads(tracer))

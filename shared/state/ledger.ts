@@ -125,6 +125,43 @@ export class LedgerRepository {
     }
   }
 
+  /**
+   * Marks a message on its last allowed receive before Load applies it. Should this invocation
+   * end without completing it (the process killed, the function timed out), SQS moves the
+   * message to the DLQ, and the totals count it dead-lettered once `invocationEndsAt` (epoch ms)
+   * has passed: no completion can come from that receive after the invocation's end. A
+   * completion, then or after a redrive, still replaces the mark.
+   */
+  async markLastReceive(
+    scope: string,
+    messageKey: string,
+    unit: { readonly records: number; readonly keys: readonly string[] },
+    invocationEndsAt: number,
+  ): Promise<void> {
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: keys.message(scope, messageKey),
+          UpdateExpression:
+            'SET #state = if_not_exists(#state, :sent), records = if_not_exists(records, :records), lastReceiveEndsAt = :ends, lastReceiveKeys = :keys, #type = :type, expiresAt = if_not_exists(expiresAt, :ttl)',
+          ConditionExpression: 'attribute_not_exists(#state) OR #state = :sent',
+          ExpressionAttributeNames: { '#state': 'state', '#type': 'type' },
+          ExpressionAttributeValues: {
+            ':sent': 'sent',
+            ':records': unit.records,
+            ':ends': invocationEndsAt,
+            ':keys': unit.keys.slice(0, 1000),
+            ':type': 'msg',
+            ':ttl': expiresAt(this.retentionDays),
+          },
+        }),
+      );
+    } catch (error) {
+      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+    }
+  }
+
   /** Sums a scope's ledger. */
   async totals(scope: string): Promise<LedgerTotals> {
     const counts = zeroCounts();
@@ -133,6 +170,7 @@ export class LedgerRepository {
     let messages = 0;
     let pendingMessages = 0;
     const excluded: string[] = [];
+    const now = Date.now();
     let start: Record<string, unknown> | undefined;
     do {
       const out = await this.ddb.send(
@@ -148,7 +186,12 @@ export class LedgerRepository {
         messages++;
         counts.extracted += Number(item.records ?? 0);
         if (item.state !== 'done') {
-          pendingMessages++;
+          if (!deadLetteredUnseen(item, now)) {
+            pendingMessages++;
+            continue;
+          }
+          counts.deadLettered += Number(item.records ?? 0);
+          if (Array.isArray(item.lastReceiveKeys)) excluded.push(...(item.lastReceiveKeys as string[]));
           continue;
         }
         counts.loaded += Number(item.loaded ?? 0);
@@ -167,6 +210,14 @@ export class LedgerRepository {
     } while (start);
     return { ...counts, ignored, unavailableFields, messages, pendingMessages, excludedKeys: excluded };
   }
+}
+
+/**
+ * A message whose last allowed receive ended without a completion: SQS has moved it, or moves
+ * it at its next receive, to the DLQ, and no Load can complete it until it is redriven.
+ */
+function deadLetteredUnseen(item: Record<string, unknown>, now: number): boolean {
+  return typeof item.lastReceiveEndsAt === 'number' && item.lastReceiveEndsAt < now;
 }
 
 /** Total records accounted for (every outcome but pending). */

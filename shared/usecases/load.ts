@@ -26,6 +26,8 @@ export interface LoadMessageInput {
   readonly body: string;
   /** ApproximateReceiveCount: 1 on the first delivery. */
   readonly receiveCount: number;
+  /** When the invocation handling this receive ends at the latest (epoch ms). */
+  readonly invocationEndsAt?: number;
 }
 
 export interface LoadResult extends MessageOutcome {
@@ -263,6 +265,9 @@ export async function loadMessage(
     });
     return { pipeline: pipeline.name, records: 1, firstCompletion: first, poison: true, ...outcome };
   }
+  const lastReceive = message.receiveCount >= pipeline.dlq.maxReceiveCount;
+  if (lastReceive && message.invocationEndsAt !== undefined)
+    await markLastReceive(deps, unit, message.invocationEndsAt);
   try {
     const applied = await applyUnit(deps, pipeline, unit);
     const outcome = unit.ignored ? { ...applied, ignored: unit.ignored } : applied;
@@ -275,7 +280,7 @@ export async function loadMessage(
       ...outcome,
     };
   } catch (error) {
-    if (message.receiveCount >= pipeline.dlq.maxReceiveCount) {
+    if (lastReceive) {
       // Last allowed receive: SQS moves the message to the DLQ after this failure, so it is
       // counted now; the run's counters must add up even for what failed.
       const keysInUnit = unit.records.map((r) => r.key);
@@ -294,6 +299,24 @@ export async function loadMessage(
       });
     }
     throw error;
+  }
+}
+
+/**
+ * On a message's last allowed receive, the ledger learns when this invocation ends: killed before
+ * it completes the message, Load still has it counted dead-lettered. A failed mark does not stop
+ * the load; the completion or the failure path below still counts the message.
+ */
+async function markLastReceive(deps: Deps, unit: LoadUnit, invocationEndsAt: number): Promise<void> {
+  try {
+    await deps.state.ledger.markLastReceive(
+      unit.scope,
+      unit.messageKey,
+      { records: unit.records.length, keys: unit.records.map((r) => r.key) },
+      invocationEndsAt,
+    );
+  } catch (error) {
+    deps.log.warn('last receive not marked in the ledger', { error: (error as Error).name });
   }
 }
 

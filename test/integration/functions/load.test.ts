@@ -5,12 +5,13 @@ import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { handler } from '../../../functions/load/handler.ts';
 import { makeEnvelope, type RecordEnvelope } from '../../../shared/records/envelope.ts';
 import { contentHash } from '../../../shared/records/hash.ts';
 import { timestampVersion } from '../../../shared/records/version.ts';
 import { keys } from '../../../shared/state/keys.ts';
+import { LedgerRepository } from '../../../shared/state/ledger.ts';
 import { enqueueRecords } from '../../../shared/usecases/enqueue.ts';
 import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
 
@@ -230,6 +231,50 @@ describe('load handler (SQS event source → DynamoDB target)', () => {
       pendingMessages: 0,
       excludedKeys: ['d1-unreachable'],
     });
+  });
+
+  it('counts a message dead-lettered once the invocation of its last receive has ended without completing it, and loads it when redriven', async () => {
+    // Prepare: the first receive fails while the target is unreachable; on the last allowed
+    // receive the process dies before it can complete the message or count it.
+    const scope = await enqueueForRun([order('k1-killed', 'ida@example.com')]);
+    h.failDynamoDbRequests({ table: h.targetTable(PIPELINE), containing: 'k1-killed' });
+    await expect(
+      invokeLoad(await h.receiveAll(h.queueUrl(PIPELINE), { visibilitySeconds: 1 })),
+    ).rejects.toThrow(/All records failed/);
+    const last = await h.receiveAll(h.queueUrl(PIPELINE), { atLeast: 1 });
+    const died = vi
+      .spyOn(LedgerRepository.prototype, 'complete')
+      .mockRejectedValue(new Error('process killed'));
+
+    // Act
+    const outcome = handler(h.sqsEvent(PIPELINE, last), h.context('load', 1));
+    await expect(outcome).rejects.toThrow(/All records failed/);
+    const duringInvocation = await h.deps.state.ledger.totals(scope);
+    await new Promise((r) => setTimeout(r, 1100));
+    const afterInvocation = await h.deps.state.ledger.totals(scope);
+    died.mockRestore();
+    h.failDynamoDbRequests(undefined);
+    const redriven = await invokeLoad(
+      last.map((m) => ({ ...m, Attributes: { ApproximateReceiveCount: '1' } })),
+    );
+
+    // Assess
+    expect(last.map((m) => m.Attributes?.ApproximateReceiveCount)).toEqual(['2']);
+    expect(duringInvocation).toMatchObject({ extracted: 1, deadLettered: 0, pendingMessages: 1 });
+    expect(afterInvocation).toMatchObject({
+      extracted: 1,
+      loaded: 0,
+      deadLettered: 1,
+      pendingMessages: 0,
+      excludedKeys: ['k1-killed'],
+    });
+    expect(redriven.batchItemFailures).toEqual([]);
+    expect(await h.deps.state.ledger.totals(scope)).toMatchObject({
+      loaded: 1,
+      deadLettered: 0,
+      pendingMessages: 0,
+    });
+    expect(await targetItem('k1-killed')).toBeDefined();
   });
 
   it('changes nothing and counts nothing twice when a message is delivered again', async () => {
