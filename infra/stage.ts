@@ -12,6 +12,12 @@ export interface StageSettings {
   readonly tableDeletionProtection: boolean;
   /** Each webhook route's and each management route's own limits (429 above them). */
   readonly throttles: ApiThrottles;
+  /**
+   * Seconds a function reuses a secret it read before reading it again: how long a rotated or
+   * revoked secret (a webhook's signing key, a database password) may still be used by a warm
+   * container. Overridable per deployment with `-c secretsMaxAgeSeconds=…`.
+   */
+  readonly secretsMaxAgeSeconds: number;
 }
 
 /** A route's steady requests per second and burst, as API Gateway applies them. */
@@ -54,6 +60,24 @@ export function apiThrottles(defaults: ApiThrottles, context: (key: string) => u
   return result;
 }
 
+/** Longest secret reuse a deployment may set: past an hour a revoked secret lives too long. */
+const MAX_SECRETS_MAX_AGE_SECONDS = 3600;
+
+/**
+ * The stage's secret reuse with the override `-c secretsMaxAgeSeconds=…`.
+ * @throws Error naming the context key and the value received when it is not 0–3600 whole seconds.
+ */
+export function secretsMaxAgeSeconds(stageDefault: number, context: (key: string) => unknown): number {
+  const raw = context('secretsMaxAgeSeconds');
+  if (raw === undefined) return stageDefault;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0 || value > MAX_SECRETS_MAX_AGE_SECONDS)
+    throw new Error(
+      `-c secretsMaxAgeSeconds=${String(raw)}: must be a whole number of seconds from 0 to ${MAX_SECRETS_MAX_AGE_SECONDS}`,
+    );
+  return value;
+}
+
 /**
  * The stage named by `-c stage=...`.
  * @throws Error showing the value received and the stages allowed.
@@ -77,6 +101,7 @@ export function stageSettings(stage: Stage): StageSettings {
           webhooks: { rateLimit: 200, burstLimit: 400 },
           management: { rateLimit: 20, burstLimit: 40 },
         },
+        secretsMaxAgeSeconds: 300,
       };
     case 'staging':
       return {
@@ -88,6 +113,7 @@ export function stageSettings(stage: Stage): StageSettings {
           webhooks: { rateLimit: 50, burstLimit: 100 },
           management: { rateLimit: 10, burstLimit: 20 },
         },
+        secretsMaxAgeSeconds: 300,
       };
     case 'dev':
       return {
@@ -99,6 +125,7 @@ export function stageSettings(stage: Stage): StageSettings {
           webhooks: { rateLimit: 20, burstLimit: 40 },
           management: { rateLimit: 10, burstLimit: 20 },
         },
+        secretsMaxAgeSeconds: 60,
       };
   }
 }

@@ -1,3 +1,4 @@
+import { DEFAULT_SECRETS_MAX_AGE_SECONDS } from './aws/secrets.ts';
 import { ConfigError } from './errors.ts';
 import { loadQueueName, stateMachineName } from './naming.ts';
 
@@ -18,11 +19,22 @@ export interface RuntimeConfig {
   readonly stateMachineArnPrefix: string;
   /** Secrets Manager name of the stage's mask key (`mask: hash`); unset only outside a deployed or local stack. */
   readonly maskKeySecret?: string;
+  /** Seconds a secret's value is reused before it is read again (`ESYNC_SECRETS_MAX_AGE_SECONDS`). */
+  readonly secretsMaxAgeSeconds: number;
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
   const value = env[name];
   if (value === undefined || value === '') throw new ConfigError(`environment variable ${name} is not set`);
+  return value;
+}
+
+function wholeSeconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0)
+    throw new ConfigError(`environment variable ${name} must be a whole number of seconds, got "${raw}"`);
   return value;
 }
 
@@ -35,6 +47,7 @@ export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): Runtime
     eventBus: required(env, 'ESYNC_EVENT_BUS'),
     queueUrlPrefix: required(env, 'ESYNC_QUEUE_URL_PREFIX'),
     stateMachineArnPrefix: required(env, 'ESYNC_STATE_MACHINE_ARN_PREFIX'),
+    secretsMaxAgeSeconds: wholeSeconds(env, 'ESYNC_SECRETS_MAX_AGE_SECONDS', DEFAULT_SECRETS_MAX_AGE_SECONDS),
     ...(env.ESYNC_MASK_KEY_SECRET ? { maskKeySecret: env.ESYNC_MASK_KEY_SECRET } : {}),
   };
 }

@@ -19,7 +19,7 @@ import { HttpApi } from '../constructs/http-api.ts';
 import { RunEndRoute } from '../constructs/run-end-route.ts';
 import { Storage } from '../constructs/storage.ts';
 import { SyncPipeline } from '../constructs/sync-pipeline.ts';
-import { apiThrottles, stageSettings } from '../stage.ts';
+import { apiThrottles, secretsMaxAgeSeconds, stageSettings } from '../stage.ts';
 
 export interface EsyncStackProps extends StackProps {
   readonly stage: Stage;
@@ -98,6 +98,9 @@ export class EsyncStack extends Stack {
         ESYNC_DATA_BUCKET: storage.dataBucket.bucketName,
         ESYNC_EVENT_BUS: bus.eventBusName,
         ESYNC_MASK_KEY_SECRET: maskKey.secretName,
+        ESYNC_SECRETS_MAX_AGE_SECONDS: String(
+          secretsMaxAgeSeconds(settings.secretsMaxAgeSeconds, (key) => this.node.tryGetContext(key)),
+        ),
         ESYNC_QUEUE_URL_PREFIX: `https://sqs.${Aws.REGION}.${Aws.URL_SUFFIX}/${Aws.ACCOUNT_ID}/`,
         ESYNC_STATE_MACHINE_ARN_PREFIX: `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:stateMachine:`,
       },

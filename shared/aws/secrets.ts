@@ -1,7 +1,8 @@
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SecretsProvider as PowertoolsSecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ConfigError, isRetryable, TransientError } from '../errors.ts';
 
-/** Reads secrets by name. Values are cached for the life of the process (a Lambda container). */
+/** Reads secrets by name. */
 export interface SecretsProvider {
   /** The secret's string value. */
   getString(name: string): Promise<string>;
@@ -9,22 +10,53 @@ export interface SecretsProvider {
   getJson(name: string): Promise<Record<string, unknown>>;
 }
 
-/** Secrets from AWS Secrets Manager (or the local stack's emulation of it). */
-export class SecretsManagerProvider implements SecretsProvider {
-  readonly #client: SecretsManagerClient;
-  readonly #cache = new Map<string, Promise<string>>();
+/** How long a secret read from Secrets Manager is served from memory when nothing else is set. */
+export const DEFAULT_SECRETS_MAX_AGE_SECONDS = 300;
 
-  constructor(client: SecretsManagerClient) {
-    this.#client = client;
+export interface SecretsManagerProviderOptions {
+  /**
+   * Seconds a value is served from memory before the next call reads it again: a rotated or
+   * revoked secret takes effect in warm containers after at most this long. 0 reads every time.
+   * @default 300 - {@link DEFAULT_SECRETS_MAX_AGE_SECONDS}
+   */
+  readonly maxAgeSeconds?: number;
+}
+
+/**
+ * Secrets from AWS Secrets Manager (or the local stack's emulation of it), through the Powertools
+ * parameters provider, which keeps each value for `maxAgeSeconds`.
+ */
+export class SecretsManagerProvider implements SecretsProvider {
+  readonly #provider: PowertoolsSecretsProvider;
+  readonly #maxAge: number;
+  /** Reads under way, so concurrent first calls (a cold Load writing in parallel) share one request. */
+  readonly #reading = new Map<string, Promise<string>>();
+
+  constructor(client: SecretsManagerClient, options: SecretsManagerProviderOptions = {}) {
+    const maxAge = options.maxAgeSeconds ?? DEFAULT_SECRETS_MAX_AGE_SECONDS;
+    if (!Number.isInteger(maxAge) || maxAge < 0)
+      throw new ConfigError(`secrets maxAgeSeconds must be a whole number of at least 0, got ${maxAge}`);
+    this.#provider = new PowertoolsSecretsProvider({ awsSdkV3Client: client });
+    this.#maxAge = maxAge;
   }
 
   getString(name: string): Promise<string> {
-    let value = this.#cache.get(name);
-    if (!value) {
-      value = this.#fetch(name);
-      this.#cache.set(name, value);
-      value.catch(() => this.#cache.delete(name));
+    let reading = this.#reading.get(name);
+    if (!reading) {
+      reading = this.#read(name).finally(() => this.#reading.delete(name));
+      this.#reading.set(name, reading);
     }
+    return reading;
+  }
+
+  async #read(name: string): Promise<string> {
+    let value: unknown;
+    try {
+      value = await this.#provider.get(name, { maxAge: this.#maxAge });
+    } catch (error) {
+      throw secretReadError(name, (error as Error).cause ?? error);
+    }
+    if (typeof value !== 'string') throw new ConfigError(`secret "${name}" has no string value`);
     return value;
   }
 
@@ -39,20 +71,14 @@ export class SecretsManagerProvider implements SecretsProvider {
     }
     throw new ConfigError(`secret "${name}" must hold a JSON object`);
   }
+}
 
-  async #fetch(name: string): Promise<string> {
-    try {
-      const out = await this.#client.send(new GetSecretValueCommand({ SecretId: name }));
-      if (out.SecretString === undefined) throw new ConfigError(`secret "${name}" has no string value`);
-      return out.SecretString;
-    } catch (error) {
-      if (error instanceof ConfigError) throw error;
-      if (isRetryable(error)) throw new TransientError(`reading secret "${name}" failed`, { cause: error });
-      throw new ConfigError(`cannot read secret "${name}": ${(error as Error).name ?? 'error'}`, {
-        cause: error,
-      });
-    }
-  }
+/** The SDK's failure as ours: retried when it may pass (throttling, 5xx), a config problem otherwise. */
+function secretReadError(name: string, error: unknown): Error {
+  if (isRetryable(error)) return new TransientError(`reading secret "${name}" failed`, { cause: error });
+  return new ConfigError(`cannot read secret "${name}": ${(error as Error).name ?? 'error'}`, {
+    cause: error,
+  });
 }
 
 /** Secrets held in memory, for unit tests. */

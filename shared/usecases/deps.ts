@@ -53,7 +53,11 @@ export function createDeps(overrides: Partial<Deps> = {}, registries: ConnectorR
   const config = overrides.config ?? readRuntimeConfig();
   const catalog = overrides.catalog ?? catalogFromEnv();
   const clients = overrides.clients ?? createAwsClients({ maxSockets: socketsFor(catalog) });
-  const secrets = overrides.secrets ?? new SecretsManagerProvider(clients.secretsManager);
+  const secrets =
+    overrides.secrets ??
+    new SecretsManagerProvider(clients.secretsManager, {
+      maxAgeSeconds: config.secretsMaxAgeSeconds,
+    });
   const connectorContext = (pipeline: Pipeline): ConnectorContext => ({
     pipeline,
     clients,

@@ -261,6 +261,7 @@ export async function startApiHarness(): Promise<ApiHarness> {
     eventBus: 'esync-dev-core-bus',
     queueUrlPrefix: servers.queueUrlPrefix,
     stateMachineArnPrefix: smPrefix,
+    secretsMaxAgeSeconds: 300,
   };
   const pipelines = {
     users: pipelineSchema.parse(pipelineInputs.users),

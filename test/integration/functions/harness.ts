@@ -91,6 +91,8 @@ export interface FunctionsHarnessOptions {
   readonly pipelines: readonly unknown[];
   /** Secrets by name. */
   readonly secrets?: Readonly<Record<string, string>>;
+  /** Further variables of the functions' environment, e.g. `ESYNC_SECRETS_MAX_AGE_SECONDS`. */
+  readonly environment?: Readonly<Record<string, string>>;
 }
 
 const STAGE = 'dev';
@@ -320,6 +322,7 @@ export async function startFunctionsHarness(options: FunctionsHarnessOptions): P
       ESYNC_QUEUE_URL_PREFIX: servers.queueUrlPrefix,
       ESYNC_STATE_MACHINE_ARN_PREFIX: `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:stateMachine:`,
       ESYNC_PIPELINES: serializeCatalog(pipelines),
+      ...options.environment,
     });
     const clients = createAwsClients();
     stops.push(async () => {

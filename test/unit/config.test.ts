@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_SECRETS_MAX_AGE_SECONDS } from '../../shared/aws/secrets.ts';
+import { readRuntimeConfig } from '../../shared/config.ts';
+import { ConfigError } from '../../shared/errors.ts';
+
+const DEPLOYED = {
+  ESYNC_STAGE: 'dev',
+  ESYNC_STATE_TABLE: 'esync-dev-core-state',
+  ESYNC_IDEMPOTENCY_TABLE: 'esync-dev-core-idempotency',
+  ESYNC_DATA_BUCKET: 'esync-dev-core-data',
+  ESYNC_EVENT_BUS: 'esync-dev-core-bus',
+  ESYNC_QUEUE_URL_PREFIX: 'https://sqs.eu-west-1.amazonaws.com/123456789012/',
+  ESYNC_STATE_MACHINE_ARN_PREFIX: 'arn:aws:states:eu-west-1:123456789012:stateMachine:',
+};
+
+describe('runtime config', () => {
+  it('reuses secrets for five minutes when the environment sets no max age', () => {
+    expect(readRuntimeConfig(DEPLOYED).secretsMaxAgeSeconds).toBe(DEFAULT_SECRETS_MAX_AGE_SECONDS);
+    expect(DEFAULT_SECRETS_MAX_AGE_SECONDS).toBe(300);
+  });
+
+  it('reads the secret max age the stack sets', () => {
+    const config = readRuntimeConfig({ ...DEPLOYED, ESYNC_SECRETS_MAX_AGE_SECONDS: '45' });
+
+    expect(config.secretsMaxAgeSeconds).toBe(45);
+  });
+
+  it('refuses a secret max age that is not whole seconds, naming the variable and value', () => {
+    const read = () => readRuntimeConfig({ ...DEPLOYED, ESYNC_SECRETS_MAX_AGE_SECONDS: '5m' });
+
+    expect(read).toThrow(ConfigError);
+    expect(read).toThrow(
+      'environment variable ESYNC_SECRETS_MAX_AGE_SECONDS must be a whole number of seconds, got "5m"',
+    );
+  });
+
+  it('names the first missing variable', () => {
+    const { ESYNC_DATA_BUCKET: _, ...missing } = DEPLOYED;
+
+    expect(() => readRuntimeConfig(missing)).toThrow('environment variable ESYNC_DATA_BUCKET is not set');
+  });
+});
