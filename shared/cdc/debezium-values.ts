@@ -1,5 +1,5 @@
 import type { DebeziumSettings } from '../connectors/sources/cdc/config.ts';
-import { formatInstant } from '../domain/instant.ts';
+import { canonicalIso, parseIsoInstant } from '../domain/instant.ts';
 import { ValidationError } from '../errors.ts';
 import { exactNumber, isExactNumber } from '../records/exact-json.ts';
 
@@ -96,7 +96,7 @@ function floorDiv(a: bigint, b: bigint): [bigint, bigint] {
   return [q, a - q * b];
 }
 
-/** An ISO-8601 UTC timestamp from an epoch number in `unit`. */
+/** An ISO-8601 UTC timestamp (`canonicalIso`, as polling prints it) from an epoch number in `unit`. */
 export function timestampFromEpoch(value: unknown, unit: Unit): string {
   const n = requireInteger(value, `a timestamp in ${unit}`);
   const infinite = infinityOf(n, false);
@@ -105,7 +105,7 @@ export function timestampFromEpoch(value: unknown, unit: Unit): string {
   const nanos = Number(fraction * (1_000_000_000n / PER_SECOND[unit]));
   if (seconds > 8_640_000_000_000n || seconds < -8_640_000_000_000n)
     throw new DecodeProblem(`timestamp ${n} ${unit} is out of range`);
-  return formatInstant({ epochSeconds: Number(seconds), nanos }, UNIT_DIGITS[unit]);
+  return canonicalIso({ epochSeconds: Number(seconds), nanos });
 }
 
 /** `YYYY-MM-DD` from days since the epoch. */
@@ -129,6 +129,18 @@ export function timeFromMidnight(value: unknown, unit: Unit): string {
   const pad = (x: number) => String(x).padStart(2, '0');
   const digits = String(fraction).padStart(UNIT_DIGITS[unit], '0');
   return `${pad(Math.floor(s / 3600))}:${pad(Math.floor((s % 3600) / 60))}:${pad(s % 60)}.${digits}`;
+}
+
+/**
+ * A ZonedTimestamp's text (`2023-11-14T22:13:20.1234Z`: UTC, trailing zeros dropped) in the
+ * form polling prints the same value, so a polled row and its change event hash alike; text
+ * that is no timestamp (`infinity`) is kept.
+ */
+function zonedTimestampOf(value: unknown): unknown {
+  if (typeof value !== 'string')
+    throw new DecodeProblem(`a ZonedTimestamp must be text, got ${JSON.stringify(value)}`);
+  const instant = parseIsoInstant(value);
+  return instant === undefined ? value : canonicalIso(instant);
 }
 
 /** Bytes from the JSON converter's base64, as base64 (unchanged when it already is). */
@@ -199,6 +211,7 @@ function decodeBySchema(value: unknown, schema: ConnectFieldSchema, settings: De
   if (name === LOGICAL.date || name === LOGICAL.connectDate) return dateFromEpochDays(value);
   const timestampUnit = name === undefined ? undefined : TIMESTAMP_UNITS[name];
   if (timestampUnit) return timestampFromEpoch(value, timestampUnit);
+  if (name === LOGICAL.zonedTimestamp) return zonedTimestampOf(value);
   const timeUnit = name === undefined ? undefined : TIME_UNITS[name];
   if (timeUnit) return timeFromMidnight(value, timeUnit);
   // A float column holds a double: a literal the exact parser kept (1e300) is that double.

@@ -146,6 +146,16 @@ export function formatInstant(instant: Instant, fractionDigits = 3): string {
   return `${whole}.${fraction}Z`;
 }
 
+/**
+ * The one text of a timestamp in record data, whichever channel read it (a poll of the
+ * database, a Debezium event): ISO-8601 UTC with 3 fraction digits when the instant falls on a
+ * whole millisecond, 6 on a whole microsecond, else 9. Two channels reading the same value write
+ * the same text, so their records hash alike.
+ */
+export function canonicalIso(instant: Instant): string {
+  return formatInstant(instant, instant.nanos % 1_000_000 === 0 ? 3 : instant.nanos % 1_000 === 0 ? 6 : 9);
+}
+
 /** Digits after the decimal point in an ISO-8601 string (0 when none). */
 export function fractionDigitsOf(text: string): number {
   const m = ISO_PATTERN.exec(text);

@@ -13,7 +13,12 @@ import {
   scanTable,
   startE2eStack,
 } from '../support/e2e-stack.ts';
-import { type RunningServer, requireSystemServer, startPostgres } from '../support/system-servers.ts';
+import {
+  connectionSecret,
+  type RunningServer,
+  requireSystemServer,
+  startPostgres,
+} from '../support/system-servers.ts';
 
 const postgresql = requireSystemServer('postgresql');
 
@@ -76,14 +81,7 @@ describe.runIf(postgresql.available)(
           '  type: postgres\n  connection: { secret: esync/items-db }\n  table: items\n  mode: jsonb',
         ),
       });
-      const secret = JSON.stringify({
-        host: '127.0.0.1',
-        port: server.port,
-        user: server.user,
-        password: 'unused',
-        database: server.database,
-      });
-      e2e = await startE2eStack(project, { 'esync/items-db': secret });
+      e2e = await startE2eStack(project, { 'esync/items-db': connectionSecret(server) });
     }, 600_000);
 
     afterAll(async () => {

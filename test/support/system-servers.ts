@@ -110,10 +110,18 @@ export interface RunningServer {
 
 const isRoot = () => process.getuid?.() === 0;
 
+/** The Secrets Manager value of a database connection to `server` (trust auth, no TLS). */
+export function connectionSecret(server: RunningServer): string {
+  const { port, user, database } = server;
+  return JSON.stringify({ host: '127.0.0.1', port, user, password: 'unused', database });
+}
+
 /** Options of the PostgreSQL and MariaDB servers tests start. */
 export interface ServerOptions {
   /** Serve TLS with this certificate, and refuse connections without TLS. @default - no TLS */
   readonly tls?: CertificatePair;
+  /** PostgreSQL only: server settings (`-c name=value`), e.g. track_commit_timestamp. @default - none */
+  readonly settings?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -177,6 +185,7 @@ export async function startPostgres(options: ServerOptions = {}): Promise<Runnin
     'full_page_writes=off',
     '-c',
     'max_connections=200',
+    ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
   ];
   const child: ChildProcess = spawn(path.join(bin, 'postgres'), args, { stdio: 'ignore', cwd: dir, ...ids });
   await waitFor(

@@ -1,4 +1,4 @@
-import { formatInstant, toInstant } from '../../domain/instant.ts';
+import { canonicalIso, toInstant } from '../../domain/instant.ts';
 import {
   boundaryPositions,
   type KeyPart,
@@ -85,14 +85,13 @@ function normalizeValue(value: unknown): unknown {
 }
 
 /**
- * A timestamp as the database prints it, as ISO-8601 UTC: milliseconds, or microseconds
- * when it has them (so keyset bounds built from it match the stored value exactly). Text
- * without an offset (`timestamp without time zone`, `DATETIME`) is taken as UTC.
+ * A timestamp as the database prints it, as ISO-8601 UTC (`canonicalIso`): milliseconds, or
+ * microseconds when it has them (so keyset bounds built from it match the stored value
+ * exactly). Text without an offset (`timestamp without time zone`, `DATETIME`) is taken as UTC.
  */
 export function isoFromDatabaseText(text: string): string {
   const instant = toInstant(text);
-  if (instant === undefined) return text;
-  return formatInstant(instant, instant.nanos % 1_000_000 === 0 ? 3 : 6);
+  return instant === undefined ? text : canonicalIso(instant);
 }
 
 /** A key column's value as a range bound: numbers stay numbers, anything else its text. */

@@ -122,6 +122,22 @@ const LOGICAL_TYPES: Record<string, Column & { readonly expected: unknown }> = {
     wire: '2023-11-14T22:13:20.123456Z',
     expected: '2023-11-14T22:13:20.123456Z',
   },
+  // Debezium drops trailing zeros; polling the same value prints 6 digits (3 on a whole ms).
+  zonedTrimmed: {
+    schema: named('string', 'io.debezium.time.ZonedTimestamp'),
+    wire: '2023-11-14T22:13:20.1234Z',
+    expected: '2023-11-14T22:13:20.123400Z',
+  },
+  zonedWhole: {
+    schema: named('string', 'io.debezium.time.ZonedTimestamp'),
+    wire: '2023-11-14T22:13:20Z',
+    expected: '2023-11-14T22:13:20.000Z',
+  },
+  updatedOnMilli: {
+    schema: named('int64', 'io.debezium.time.MicroTimestamp'),
+    wire: 1700000000123000,
+    expected: '2023-11-14T22:13:20.123Z',
+  },
   zonedTime: {
     schema: named('string', 'io.debezium.time.ZonedTime'),
     wire: '22:13:20.123456Z',
@@ -184,6 +200,9 @@ const COLUMN_TYPES: Record<string, string> = {
   seen: 'timestamp(3)',
   updated: 'timestamp(6)',
   zoned: 'timestamptz',
+  zonedTrimmed: 'timestamptz',
+  zonedWhole: 'timestamptz',
+  updatedOnMilli: 'timestamp(6)',
   zonedTime: 'timetz',
   forever: 'timestamp(6)',
   never: 'timestamp',
