@@ -34,7 +34,9 @@ describe('chaos: a PostgreSQL → DynamoDB sync and a CDC stream under injected 
       },
       // On a shared, loaded machine a run takes several times its quiet duration (~60 s).
       timeoutMs: 240_000,
-      drainTimeoutMs: 40_000,
+      // Longer than the Load timeout (60 s): a message killed on its last receive counts as
+      // dead-lettered only once that invocation has ended.
+      drainTimeoutMs: 90_000,
     });
   }, 420_000);
 

@@ -186,11 +186,33 @@ describe('chaos invariants: rejects', () => {
       invalidRecords: new Set(['7@v1']),
       poisonBodies: ['garbage'],
       dlqRecords: 3,
+      dlqRecordsAlreadyLoaded: 0,
       ledgerDeadLettered: 3,
     });
 
     // Assess
     expect(result).toMatchObject({ quarantinedEntries: 2, unaccounted: 0 });
+  });
+
+  it('accepts a DLQ message the ledger holds as loaded (a crash between completion and delete) and no more', () => {
+    // Act
+    const loadedThenDeadLettered = (alreadyLoaded: number) =>
+      reconcileRejects({
+        quarantine,
+        ledgerQuarantined: new Map([
+          ['RUN#1', 1],
+          ['STREAM#p#d', 1],
+        ]),
+        invalidRecords: new Set(['7@v1']),
+        poisonBodies: ['garbage'],
+        dlqRecords: 5,
+        dlqRecordsAlreadyLoaded: alreadyLoaded,
+        ledgerDeadLettered: 3,
+      });
+
+    // Assess
+    expect(loadedThenDeadLettered(2)).toMatchObject({ dlqDifference: 0, unaccounted: 0 });
+    expect(loadedThenDeadLettered(0)).toMatchObject({ dlqDifference: 2, unaccounted: 2 });
   });
 
   it('counts a rejected record missing from the quarantine, a lost poison message and ledger or DLQ differences', () => {
@@ -204,6 +226,7 @@ describe('chaos invariants: rejects', () => {
       invalidRecords: new Set(['7@v1', '9@v1']),
       poisonBodies: ['garbage', 'other garbage'],
       dlqRecords: 0,
+      dlqRecordsAlreadyLoaded: 0,
       ledgerDeadLettered: 2,
     });
 

@@ -229,6 +229,12 @@ export interface RejectInputs {
   /** Bodies of the undecodable messages put on the queues. */
   readonly poisonBodies: readonly string[];
   readonly dlqRecords: number;
+  /**
+   * Records of DLQ messages the ledger holds as completed, not dead-lettered: a crash between
+   * the completion and the delete on the last allowed receive. They are loaded; a redrive
+   * changes nothing.
+   */
+  readonly dlqRecordsAlreadyLoaded: number;
   readonly ledgerDeadLettered: number;
 }
 
@@ -239,7 +245,7 @@ export interface RejectCheck {
   readonly entriesWithoutReason: number;
   /** Sum over scopes of |ledger quarantined − quarantine entries|. */
   readonly ledgerDifference: number;
-  /** |ledger dead-lettered − records in the DLQs|. */
+  /** |ledger dead-lettered − records in the DLQs that the ledger does not hold as loaded|. */
   readonly dlqDifference: number;
   /** Everything above that is not accounted for, in one number. */
   readonly unaccounted: number;
@@ -293,10 +299,12 @@ export function reconcileRejects(input: RejectInputs): RejectCheck {
       );
     ledgerDifference += difference;
   }
-  const dlqDifference = Math.abs(input.ledgerDeadLettered - input.dlqRecords);
+  const dlqDifference = Math.abs(
+    input.ledgerDeadLettered - (input.dlqRecords - input.dlqRecordsAlreadyLoaded),
+  );
   if (dlqDifference > 0)
     note(
-      `ledger counts ${input.ledgerDeadLettered} dead-lettered, the DLQs hold ${input.dlqRecords} records`,
+      `ledger counts ${input.ledgerDeadLettered} dead-lettered, the DLQs hold ${input.dlqRecords} records (${input.dlqRecordsAlreadyLoaded} of them already loaded)`,
     );
   return {
     quarantinedEntries,

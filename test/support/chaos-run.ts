@@ -7,7 +7,7 @@ import {
   ReceiveMessageCommand,
   SendMessageBatchCommand,
 } from '@aws-sdk/client-sqs';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
 import { loadStackTemplate } from '../../infra/local/template.ts';
 import { type AwsClients, createAwsClients, decorateClients } from '../../shared/aws/clients.ts';
@@ -501,6 +501,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       usersResources.deadLetterQueueUrl,
       inventoryResources.deadLetterQueueUrl,
     ]);
+    const dlqRecordsAlreadyLoaded = await recordsAlreadyLoaded(deps, dlq.bodies, dayScopes(INVENTORY));
     // Run B resumes the killed run's plan, so its window ends where run A's did: the invalid rows
     // B had to read are those of that window; C reads the rows changed since.
     const invalidOfB = (await rowsInWindow(runB.run.runId, afterB.states))
@@ -513,6 +514,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       invalidRecords,
       poisonBodies: [...usersPoison, ...inventoryPoison],
       dlqRecords: dlq.records,
+      dlqRecordsAlreadyLoaded,
       ledgerDeadLettered: totals.reduce((sum, t) => sum + t.deadLettered, 0),
     });
     const inventoryMessages = dayScopes(INVENTORY).reduce(
@@ -625,6 +627,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         quarantinedEntries: rejects.quarantinedEntries,
         invalidRecords: invalidRecords.size,
         dlqRecords: dlq.records,
+        dlqRecordsAlreadyLoaded,
         messagesReceived: stats.reduce((sum, s) => sum + s.received, 0),
         invocations: stats.reduce((sum, s) => sum + s.invocations, 0),
         failedMessages: stats.reduce((sum, s) => sum + s.itemFailures, 0),
@@ -918,13 +921,46 @@ async function readQuarantine(clients: AwsClients, bucket: string): Promise<Quar
   }
 }
 
+/**
+ * Records of the DLQ messages whose ledger entry is complete and not dead-lettered: loaded, then
+ * dead-lettered because the process crashed between the completion and the delete on the last
+ * allowed receive. A records batch names its ledger entry; a CDC event's entry is `cdc-<id>` in
+ * one of the stream's day scopes.
+ */
+async function recordsAlreadyLoaded(deps: Deps, bodies: readonly string[], streamScopes: readonly string[]) {
+  let records = 0;
+  for (const body of bodies) {
+    let parsed: { scope?: unknown; messageKey?: unknown; id?: unknown; records?: unknown[] };
+    try {
+      parsed = JSON.parse(body) as typeof parsed;
+    } catch {
+      continue;
+    }
+    const entries =
+      typeof parsed.scope === 'string' && typeof parsed.messageKey === 'string'
+        ? [keys.message(parsed.scope, parsed.messageKey)]
+        : typeof parsed.id === 'string'
+          ? streamScopes.map((scope) => keys.message(scope, `cdc-${parsed.id}`))
+          : [];
+    for (const Key of entries) {
+      const { Item } = await deps.clients.ddb.send(
+        new GetCommand({ TableName: deps.config.stateTable, Key, ConsistentRead: true }),
+      );
+      if (Item?.state === 'done' && Number(Item.deadLettered ?? 0) === 0)
+        records += Number(Item.records ?? 0);
+    }
+  }
+  return records;
+}
+
 /** Receives everything in the DLQs and counts the records the messages carry. */
 async function drainDeadLetters(
   clients: AwsClients,
   queueUrls: readonly string[],
-): Promise<{ messages: number; records: number }> {
+): Promise<{ messages: number; records: number; bodies: string[] }> {
   let messages = 0;
   let records = 0;
+  const bodies: string[] = [];
   for (const queueUrl of queueUrls) {
     const attributes = await clients.sqs.send(
       new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
@@ -938,6 +974,7 @@ async function drainDeadLetters(
       if (batch.length === 0) break;
       for (const m of batch) {
         messages++;
+        bodies.push(m.Body ?? '');
         try {
           const body = JSON.parse(m.Body ?? '') as { records?: unknown[]; count?: number };
           records += Array.isArray(body.records) ? body.records.length : (body.count ?? 1);
@@ -953,5 +990,5 @@ async function drainDeadLetters(
       );
     }
   }
-  return { messages, records };
+  return { messages, records, bodies };
 }
