@@ -1,7 +1,12 @@
 import { BatchGetCommand, type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { backoffDelay, DEFAULT_RETRY, type RetryOptions } from '../domain/retry.ts';
+import { TransientError } from '../errors.ts';
 import type { RecordData } from '../records/envelope.ts';
 import { expiresAt, keys } from './keys.ts';
 import { fromStoredData, toStoredData } from './record-data.ts';
+
+/** BatchGetItem reads at most 100 keys per request. */
+const BATCH_GET_LIMIT = 100;
 
 /**
  * Field-merge bases: the data ESync last synced per key, the "base" of the three-way merge.
@@ -12,6 +17,7 @@ export class BaseRepository {
     private readonly ddb: DynamoDBDocumentClient,
     private readonly table: string,
     private readonly retentionDays = 365,
+    private readonly retry: RetryOptions = DEFAULT_RETRY,
   ) {}
 
   async getMany(pipeline: string, recordKeys: readonly string[]): Promise<Map<string, RecordData>> {
@@ -29,10 +35,12 @@ export class BaseRepository {
   ): Promise<Map<string, { data: RecordData; version?: string }>> {
     const found = new Map<string, { data: RecordData; version?: string }>();
     const unique = [...new Set(recordKeys)];
-    for (let i = 0; i < unique.length; i += 100) {
-      let request: Record<string, unknown>[] = unique.slice(i, i + 100).map((k) => keys.base(pipeline, k));
-      for (let attempt = 0; request.length > 0 && attempt < 10; attempt++) {
-        if (attempt > 0) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt * Math.random()));
+    for (let i = 0; i < unique.length; i += BATCH_GET_LIMIT) {
+      let request: Record<string, unknown>[] = unique
+        .slice(i, i + BATCH_GET_LIMIT)
+        .map((k) => keys.base(pipeline, k));
+      // UnprocessedKeys is DynamoDB shedding load without an error: the same backoff as throttling.
+      for (let round = 1; ; round++) {
         const out = await this.ddb.send(
           new BatchGetCommand({ RequestItems: { [this.table]: { Keys: request } } }),
         );
@@ -42,6 +50,13 @@ export class BaseRepository {
             ...(typeof item.version === 'string' ? { version: item.version } : {}),
           });
         request = (out.UnprocessedKeys?.[this.table]?.Keys ?? []) as Record<string, unknown>[];
+        if (request.length === 0) break;
+        // A base left unread would look like a key never synced: the merge must not go on without it.
+        if (round >= this.retry.maxAttempts)
+          throw new TransientError(
+            `field-merge bases: table "${this.table}" left ${request.length} keys unprocessed after ${round} BatchGetItem rounds`,
+          );
+        await new Promise((resolve) => setTimeout(resolve, backoffDelay(round, this.retry)));
       }
     }
     return found;
