@@ -93,6 +93,10 @@ export async function apiUrlFromStack(cloudFormation: CloudFormationClient, stag
     outputs = out.Stacks?.[0]?.Outputs ?? [];
   } catch (error) {
     const message = (error as Error).message;
+    if (/region is missing/i.test(message))
+      throw new UsageError(
+        'no AWS region to find the deployed stack in: pass --local for the running `esync dev`, set AWS_REGION (or AWS_DEFAULT_REGION, or a profile with a region), or pass --api-url',
+      );
     const region = await cloudFormation.config.region().catch(() => 'the default region');
     if (/does not exist/i.test(message))
       throw new ConnectionError(

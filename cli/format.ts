@@ -69,8 +69,12 @@ export function formatTime(iso: string | null | undefined): string {
   return iso.replace('T', ' ').replace(/(\.\d+)?Z$/, '');
 }
 
+/** `text` cut to at most `max` characters, a cut one ending with `…` so it never reads as whole. */
+export function cut(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
 /** A value of unknown shape on one line (JSON for objects), cut at `max` characters. */
 export function formatValue(value: unknown, max = 60): string {
-  const text = value === undefined ? '-' : typeof value === 'string' ? value : stringifyExactJson(value);
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+  return cut(value === undefined ? '-' : typeof value === 'string' ? value : stringifyExactJson(value), max);
 }

@@ -1,7 +1,7 @@
 import { type CliIo, type Command, processIo, UsageError } from './io.ts';
 
 /** Commands by name, loaded on demand so `esync validate` does not pay for the local stack. */
-const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+export const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
   validate: {
     summary: 'check pipeline files',
     load: async () => (await import('./commands/validate.ts')).validate,
@@ -15,7 +15,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'run the end-to-end demo (npm start)',
     load: async () => (await import('./commands/demo.ts')).demo,
   },
-  run: { summary: 'start a run of a pipeline', load: async () => (await import('./commands/run.ts')).run },
+  run: {
+    summary: 'start a run; --wait follows it and exits 0 only when it succeeded and verified',
+    load: async () => (await import('./commands/run.ts')).run,
+  },
   runs: { summary: 'list or show runs', load: async () => (await import('./commands/runs.ts')).runs },
   conflicts: {
     summary: 'list, show or resolve conflicts',
@@ -30,7 +33,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     load: async () => (await import('./commands/checkpoint.ts')).checkpoint,
   },
   history: {
-    summary: 'rebuild a record as it was',
+    summary: 'rebuild a record as it was (S3 lake targets)',
     load: async () => (await import('./commands/history.ts')).history,
   },
 };

@@ -1,12 +1,15 @@
 /**
  * Writes the generated reference docs: docs/pipeline-reference.md from the pipeline schema and
- * docs/connectors.md from the connector catalog, docs/type-mapping.md from the type mapping.
+ * docs/connectors.md from the connector catalog, docs/type-mapping.md from the type mapping, and
+ * the README's command table from the commands' usage texts.
  * `--check` writes nothing and exits 1 when a
  * committed file differs from what would be generated (the unit tests make the same check).
  */
+import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { renderCommandTable } from '../cli/reference.ts';
 import { renderConnectorsReference } from '../shared/connectors/catalog.ts';
 import { renderPipelineReference } from '../shared/pipeline/reference.ts';
 import { renderTypeMapping } from '../shared/records/type-mapping.ts';
@@ -14,12 +17,30 @@ import { renderTypeMapping } from '../shared/records/type-mapping.ts';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Every generated doc, by path relative to the repository root. */
-export function generatedDocs(): Record<string, string> {
+export function generatedDocs(root = repoRoot): Record<string, string> {
   return {
     'docs/pipeline-reference.md': renderPipelineReference(),
     'docs/connectors.md': renderConnectorsReference(),
     'docs/type-mapping.md': renderTypeMapping(),
+    'README.md': withGeneratedRegion(
+      readFileSync(path.join(root, 'README.md'), 'utf8'),
+      'commands',
+      renderCommandTable(),
+    ),
   };
+}
+
+/**
+ * `text` with the lines between `<!-- NAME:start -->` and `<!-- NAME:end -->` replaced by
+ * `content`: a generated part of a hand-written file.
+ */
+export function withGeneratedRegion(text: string, name: string, content: string): string {
+  const start = `<!-- ${name}:start -->\n`;
+  const end = `\n<!-- ${name}:end -->`;
+  const from = text.indexOf(start);
+  const to = text.indexOf(end, from);
+  if (from === -1 || to === -1) throw new Error(`no <!-- ${name}:start/end --> markers to generate into`);
+  return text.slice(0, from + start.length) + content + text.slice(to);
 }
 
 /** Paths (relative to `root`) whose content differs from what the generator produces. */

@@ -4,8 +4,8 @@ import type { CliIo, Command } from '../io.ts';
 import { UsageError } from '../io.ts';
 
 export const checkpointUsage = `usage:
-  esync checkpoint show <pipeline> [--json]
-  esync checkpoint reset <pipeline> --reason TEXT [--to JSON] [--json]
+  esync checkpoint show <pipeline> [--json]  where the next run starts
+  esync checkpoint reset <pipeline> --reason TEXT [--to JSON] [--json]  moves or clears it, with an audit entry
     --to '{"values":["2025-01-31T00:00:00Z"],"key":"42"}' sets where the next run starts;
     without --to, the next run reads from the beginning
 common flags: --local (the stack of \`esync dev\`) | --stage S (default dev) | --api-url URL`;

@@ -9,8 +9,10 @@ import { UsageError } from '../io.ts';
 
 export const conflictsUsage = `usage:
   esync conflicts list --pipeline P [--status open|resolved] [--limit N] [--after CURSOR] [--json]
-  esync conflicts show <id> [--json]
+      the parked conflicts of a pipeline
+  esync conflicts show <id> [--json]  a conflict with its source, target and base values
   esync conflicts resolve <id> --choice source|target|merged [--data JSON|@file] --reason TEXT [--json]
+      applies the chosen value, with an audit entry
 common flags: --local (the stack of \`esync dev\`) | --stage S (default dev) | --api-url URL`;
 
 interface ConflictSummaryView {

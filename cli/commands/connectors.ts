@@ -2,7 +2,7 @@ import { CONNECTOR_CATALOG, type ConnectorDoc, type ConnectorKind } from '../../
 import { parseJsonHelpArgs } from '../args.ts';
 import type { Command } from '../io.ts';
 
-const USAGE = `Usage: esync connectors [--json]
+export const connectorsUsage = `Usage: esync connectors [--json]
 
 Lists every source, target, webhook signature adapter and CDC format with its required fields.
 Every field, default and an example: docs/connectors.md.
@@ -21,7 +21,7 @@ const KIND_LABEL: Record<ConnectorKind, string> = {
 function parseConnectorsArgs(argv: string[]) {
   return parseJsonHelpArgs(argv, {
     allowPositionals: false,
-    usage: USAGE,
+    usage: connectorsUsage,
     unknownNoun: 'unexpected argument',
   });
 }
@@ -70,7 +70,7 @@ function table(rows: readonly (readonly string[])[]): string[] {
 export const connectors: Command = async (argv, io) => {
   const { values } = parseConnectorsArgs(argv);
   if (values.help) {
-    io.out(USAGE);
+    io.out(connectorsUsage);
     return 0;
   }
   if (values.json) {

@@ -1,12 +1,27 @@
 import { parseArgs } from 'node:util';
 import { type CliIo, type Command, UsageError } from '../io.ts';
 
+export const demoUsage = `Usage: esync demo [--users N] [--json]
+
+Runs the end-to-end demo on an embedded local stack (what \`npm start\` runs) and prints each
+pipeline's counts, verification and checks; exits 1 when a check fails.
+  --users N   rows in the demo's users table (default 10,000, at least 100)
+  --json      print the report as one JSON object`;
+
 export const demo: Command = async (argv: string[], io: CliIo) => {
   const { values } = parseArgs({
     args: argv,
     strict: true,
-    options: { users: { type: 'string' }, json: { type: 'boolean', default: false } },
+    options: {
+      users: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
   });
+  if (values.help) {
+    io.out(demoUsage);
+    return 0;
+  }
   const users = values.users === undefined ? 10_000 : Number(values.users);
   if (!Number.isInteger(users) || users < 100)
     throw new UsageError(`--users must be a whole number of at least 100, got "${values.users}"`);

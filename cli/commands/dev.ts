@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { type CliIo, type Command, UsageError } from '../io.ts';
 import { watchLaunchers } from '../launcher-watch.ts';
 
-const HELP = `Usage: esync dev [--pipelines-dir DIR] [--port N] [--data-dir DIR] [--dynamodb dynalite|local] [--demo-data] [--json]
+export const devUsage = `Usage: esync dev [--pipelines-dir DIR] [--port N] [--data-dir DIR] [--dynamodb dynalite|local] [--demo-data] [--json]
 
 Runs the local stack for the pipelines in DIR (default pipelines/) until Ctrl-C.
   --data-dir DIR   keep queues, tables, objects and histories in DIR across restarts (default: in memory)
@@ -53,7 +53,7 @@ function untilSignal(): Promise<string> {
 export const dev: Command = async (argv: string[], io: CliIo) => {
   const flags = parse(argv);
   if (flags.help) {
-    io.out(HELP);
+    io.out(devUsage);
     return 0;
   }
   const { startLocalStack } = await import('../../infra/local/stack.ts');

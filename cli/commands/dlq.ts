@@ -4,9 +4,9 @@ import type { CliIo, Command } from '../io.ts';
 import { UsageError } from '../io.ts';
 
 export const dlqUsage = `usage:
-  esync dlq list <pipeline> [--json]                 depth of the pipeline's dead-letter queue
-  esync dlq inspect <pipeline> [--limit N] [--json]  its messages, left in place
-  esync dlq redrive <pipeline> [--reason TEXT] [--json]  move them back to the load queue
+  esync dlq list <pipeline> [--json]                     depth of the pipeline's dead-letter queue
+  esync dlq inspect <pipeline> [--limit N] [--json]      its dead letters, left in place
+  esync dlq redrive <pipeline> [--reason TEXT] [--json]  moves its dead letters back to the load queue
 common flags: --local (the stack of \`esync dev\`) | --stage S (default dev) | --api-url URL`;
 
 interface DeadLetterView {

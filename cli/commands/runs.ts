@@ -1,13 +1,14 @@
 import { RUN_STATUSES, type RunStatus } from '../../shared/state/runs.ts';
 import { apiPath, ManagementClient, parseCommandArgs, runManagementCommand } from '../api-client.ts';
-import { formatCount, formatDuration, formatMoney, formatTime, keyValues, table } from '../format.ts';
+import { cut, formatCount, formatDuration, formatMoney, formatTime, keyValues, table } from '../format.ts';
 import type { Command } from '../io.ts';
 import { UsageError } from '../io.ts';
 
 export const runsUsage = `usage:
   esync runs list [--pipeline P] [--status running|succeeded|failed] [--limit N] [--after CURSOR] [--json]
-  esync runs show <run-id> [--json]
-  esync runs history <run-id> [--json]   (the Step Functions execution history)
+      runs with status, counts and failure, newest first
+  esync runs show <run-id> [--json]     a run's phases, durations, counts, verify result, cost, failure cause
+  esync runs history <run-id> [--json]  the Step Functions execution history of a run
 common flags: --local (the stack of \`esync dev\`) | --stage S (default dev) | --api-url URL`;
 
 export interface RunCountsView {
@@ -87,14 +88,14 @@ export function formatCountsInline(counts: RunCountsView): string {
 }
 
 function phaseDetail(detail: Readonly<Record<string, unknown>>): string {
-  return Object.entries(detail)
+  const text = Object.entries(detail)
     .filter(
       ([k, v]) =>
         k !== 'lastProgressAt' && (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean'),
     )
     .map(([k, v]) => `${k} ${typeof v === 'number' ? formatCount(v) : String(v)}`)
-    .join(', ')
-    .slice(0, 80);
+    .join(', ');
+  return cut(text, 80);
 }
 
 export function formatVerify(verify: RunView['verify']): string {
@@ -103,12 +104,18 @@ export function formatVerify(verify: RunView['verify']): string {
   return `${verify.status} (${formatCount(verify.compared ?? 0)} compared, ${formatCount(verify.mismatches ?? 0)} mismatches)`;
 }
 
+/**
+ * The run's estimated cost, shown only for a run that did work: a run that failed before it
+ * extracted a record cost a few requests, and an estimate there reads as if it had done more.
+ */
+export function formatRunCost(run: Pick<RunView, 'cost' | 'counts'>): string {
+  if (typeof run.cost?.usd !== 'number' || (run.counts.extracted ?? 0) === 0) return '-';
+  return `${formatMoney(run.cost.usd)}${run.cost.final === false ? ' (estimate so far)' : ''}`;
+}
+
 /** The run report: outcome, phases with durations, counts, verify, cost and the failure cause. */
 export function formatRunReport(run: RunView): string {
-  const cost =
-    typeof run.cost?.usd === 'number'
-      ? `${formatMoney(run.cost.usd)}${run.cost.final === false ? ' (estimate so far)' : ''}`
-      : '-';
+  const cost = formatRunCost(run);
   const head = keyValues([
     ['run', run.runId],
     ['pipeline', run.pipeline],
@@ -240,7 +247,7 @@ async function history(argv: string[], io: Parameters<Command>[1]): Promise<numb
         formatTime(e.timestamp),
         e.type,
         e.state ?? '',
-        e.error ? `${e.error}: ${e.cause ?? ''}`.slice(0, 120) : '',
+        e.error ? cut(`${e.error}: ${e.cause ?? ''}`, 120) : '',
       ]),
     ),
   );

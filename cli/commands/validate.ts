@@ -3,7 +3,7 @@ import { pipelineWarnings } from '../../shared/pipeline/warnings.ts';
 import { parseJsonHelpArgs } from '../args.ts';
 import { type Command, UsageError } from '../io.ts';
 
-const USAGE = `Usage: esync validate [files or directories...] [--json]
+export const validateUsage = `Usage: esync validate [files or directories...] [--json]
 
 Checks pipeline files and prints every problem as \`file:line:col path message\`,
 then a warning for each valid pipeline setting that likely does not do what is meant
@@ -17,7 +17,11 @@ Options:
 Exit status: 0 all valid, 1 problems found, 2 bad arguments.`;
 
 function parseValidateArgs(argv: string[]) {
-  return parseJsonHelpArgs(argv, { allowPositionals: true, usage: USAGE, unknownNoun: 'unknown option' });
+  return parseJsonHelpArgs(argv, {
+    allowPositionals: true,
+    usage: validateUsage,
+    unknownNoun: 'unknown option',
+  });
 }
 
 function plural(count: number, word: string): string {
@@ -32,11 +36,11 @@ function plural(count: number, word: string): string {
 export const validate: Command = async (argv, io) => {
   const { values, positionals } = parseValidateArgs(argv);
   if (values.help) {
-    io.out(USAGE);
+    io.out(validateUsage);
     return 0;
   }
   if (positionals.some((target) => target.trim() === ''))
-    throw new UsageError(`an empty path was given\n\n${USAGE}`);
+    throw new UsageError(`an empty path was given\n\n${validateUsage}`);
   const targets = positionals.length > 0 ? positionals : ['pipelines'];
 
   const { pipelines, problems } = await loadPipelineFiles(targets, { cwd: io.cwd });

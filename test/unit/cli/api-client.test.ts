@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   ApiError,
   apiPath,
@@ -14,6 +14,7 @@ import {
   ManagementClient,
   regionOfApiUrl,
 } from '../../../cli/api-client.ts';
+import { UsageError } from '../../../cli/io.ts';
 import { captureIo, type StubApi, startStubApi } from './api-stub.ts';
 
 const credentials = {
@@ -195,6 +196,36 @@ describe('finding the API', () => {
     expect((missing as Error).message).toMatch(
       /^stack esync-staging is not deployed in us-west-2; .* or pass --api-url$/,
     );
+  });
+});
+
+describe('no region', () => {
+  const saved = { AWS_REGION: process.env.AWS_REGION, AWS_DEFAULT_REGION: process.env.AWS_DEFAULT_REGION };
+  beforeEach(() => {
+    delete process.env.AWS_REGION;
+    delete process.env.AWS_DEFAULT_REGION;
+  });
+  afterEach(() => {
+    for (const [name, value] of Object.entries(saved)) if (value !== undefined) process.env[name] = value;
+  });
+
+  it('says how to give a region (or use --local) when the deployed stack cannot be looked up without one', async () => {
+    // Prepare: no region anywhere, as on a machine with no AWS configuration.
+    const cloudFormation = new CloudFormationClient({
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+    });
+    const io = captureIo(api.devDir);
+
+    // Act
+    const error = await ManagementClient.connect(
+      { stage: 'dev' },
+      { ...io, env: {} },
+      { cloudFormation },
+    ).catch((e: unknown) => e);
+
+    // Assess
+    expect(error, String(error)).toBeInstanceOf(UsageError);
+    expect((error as Error).message).toMatch(/--local .*AWS_REGION/);
   });
 });
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runs } from '../../../cli/commands/runs.ts';
+import { formatRunCost, runs } from '../../../cli/commands/runs.ts';
+import { cut } from '../../../cli/format.ts';
 import { captureIo, type StubApi, startStubApi } from './api-stub.ts';
 
 const summary = (runId: string, status: string, failure: string | null = null) => ({
@@ -119,6 +120,27 @@ describe('esync runs', () => {
     expect(out).toMatch(/Verify +failed +12\.3 s/);
     expect(out).toMatch(/ +10,000 +9,990 +0 +0 +10 +0/);
     expect(out).toContain('failure: VerifyFailedError: 3 records differ; see reports/users-sync/x.json');
+  });
+
+  it('shows no cost for a run that failed before it extracted a record', () => {
+    // Act
+    const idle = formatRunCost({ ...report, counts: { ...report.counts, extracted: 0 } });
+    const working = formatRunCost(report);
+
+    // Assess
+    expect(idle).toBe('-');
+    expect(working).toBe('$0.012 (estimate so far)');
+  });
+
+  it('ends a cut cell with an ellipsis and leaves a short one whole', () => {
+    // Act
+    const long = cut('ResourceNotFoundException', 12);
+    const short = cut('deadLettered', 12);
+
+    // Assess
+    expect(long).toBe('ResourceNot…');
+    expect(long).toHaveLength(12);
+    expect(short).toBe('deadLettered');
   });
 
   it('exits 1 with the API message for an unknown run', async () => {
