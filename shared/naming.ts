@@ -35,6 +35,11 @@ export const stateTableName = (stage: string) => resourceName(stage, CORE, 'stat
 export const idempotencyTableName = (stage: string) => resourceName(stage, CORE, 'idempotency');
 export const eventBusName = (stage: string) => resourceName(stage, CORE, 'bus');
 
+/** The data bucket prefix of a pipeline's plan manifests: the only objects its state machine may read. */
+export const manifestPrefix = (pipeline: string) => `manifests/${pipeline}/`;
+/** The manifest of a run's plan too large for the state machine's payload (read by the Distributed Map). */
+export const manifestKey = (pipeline: string, runId: string) => `${manifestPrefix(pipeline)}${runId}.json`;
+
 /** The pipeline a run state machine belongs to, from its ARN (`...:stateMachine:esync-<stage>-<pipeline>-sm`). */
 export function pipelineOfStateMachineArn(arn: string, stage: string): string {
   const name = arn.slice(arn.lastIndexOf(':') + 1);

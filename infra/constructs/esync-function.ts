@@ -9,6 +9,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { PIPELINES_ENV } from '../../shared/pipeline/catalog.ts';
 import type { FunctionName } from '../../shared/usecases/contracts.ts';
+import { AnyResourcePolicy } from './any-resource-policy.ts';
 
 /** The repository root: entries, the lock file and tsconfig are resolved from here. */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -96,7 +97,8 @@ export class EsyncFunction extends NodejsFunction {
       loggingFormat: lambda.LoggingFormat.JSON,
       applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
       systemLogLevelV2: lambda.SystemLogLevel.WARN,
-      tracing: lambda.Tracing.ACTIVE,
+      // Active tracing is set on the L1 below: the L2 would put its X-Ray statement on resource
+      // "*" into the role's default policy, where no acknowledgement can tell it from another.
       environment: {
         ...props.environment,
         ESYNC_FUNCTION: props.handlerName,
@@ -131,10 +133,22 @@ export class EsyncFunction extends NodejsFunction {
     });
     this.executionRole = role;
     logGroup.grantWrite(role);
-    Validations.of(role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which X-Ray only grants on resource "*".',
+    (this.node.defaultChild as lambda.CfnFunction).tracingConfig = { mode: lambda.Tracing.ACTIVE };
+    new AnyResourcePolicy(scope, `${id}Tracing`, { role, grant: 'functionTracing', requiredBy: [this] });
+  }
+
+  /**
+   * Lets Lambda create, describe and delete the network interfaces that put the function (or its
+   * MSK event source) in a VPC. Granted once however many callers need it.
+   */
+  allowNetworkInterfaces(): void {
+    const scope = this.node.scope as Construct;
+    const id = `${this.node.id}NetworkInterfaces`;
+    if (scope.node.tryFindChild(id)) return;
+    new AnyResourcePolicy(scope, id, {
+      role: this.executionRole,
+      grant: 'networkInterfaces',
+      requiredBy: [this],
     });
   }
 

@@ -1,17 +1,16 @@
 import { Arn, ArnFormat, Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as lambdaBase from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
-import { EsyncFunction } from './esync-function.ts';
+import type { EsyncFunction } from './esync-function.ts';
 
 export interface LoadConsumerProps {
   readonly pipeline: Pipeline;
   readonly loadQueue: sqs.IQueue;
-  readonly loadFunction: lambda.IFunction;
+  readonly loadFunction: EsyncFunction;
 }
 
 /**
@@ -49,7 +48,7 @@ export class LoadConsumer extends Construct {
    * policy broader than these reads.
    */
   private addKafkaSource(
-    fn: lambda.IFunction,
+    fn: EsyncFunction,
     pipeline: string,
     kafka: NonNullable<Pipeline['triggers']['kafka']>,
   ) {
@@ -81,25 +80,8 @@ export class LoadConsumer extends Construct {
       }),
     );
     // Lambda reaches the brokers through network interfaces in the cluster's VPC, created under
-    // the function's role; these EC2 actions have no resource-level permissions.
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: [
-          'ec2:CreateNetworkInterface',
-          'ec2:DeleteNetworkInterface',
-          'ec2:DescribeNetworkInterfaces',
-          'ec2:DescribeSecurityGroups',
-          'ec2:DescribeSubnets',
-          'ec2:DescribeVpcs',
-        ],
-        resources: ['*'],
-      }),
-    );
-    if (fn instanceof EsyncFunction)
-      fn.acknowledgeRoleFinding(
-        'AwsSolutions-IAM5[Resource::*]',
-        'Active tracing (xray:PutTraceSegments, xray:PutTelemetryRecords) and the MSK event source’s network interfaces in the cluster VPC (ec2:*NetworkInterface*, ec2:Describe*) are only granted on resource "*".',
-      );
+    // the function's role.
+    fn.allowNetworkInterfaces();
     for (const topic of kafka.topics)
       new lambdaBase.EventSourceMapping(this, `Kafka${topic.replace(/[^A-Za-z0-9]/g, '')}`, {
         target: fn,

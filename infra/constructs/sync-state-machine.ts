@@ -1,4 +1,4 @@
-import { Aws, Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -7,8 +7,27 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { manifestPrefix } from '../../shared/naming.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
 import { acknowledgeWildcardResource, acknowledgeWildcardsOf } from '../nag.ts';
+import { AnyResourcePolicy } from './any-resource-policy.ts';
+
+/**
+ * The Distributed Map's reader of a plan manifest. CDK's reader grants GetObject on the whole
+ * bucket when the key is chosen at run time; this one grants it on the pipeline's manifests only.
+ */
+class ManifestReader extends sfn.S3JsonItemReader {
+  readonly #objects: string;
+
+  constructor(bucket: s3.IBucket, prefix: string) {
+    super({ bucket, key: sfn.JsonPath.stringAt('$.plan.Payload.manifest.key') });
+    this.#objects = bucket.arnForObjects(`${prefix}*`);
+  }
+
+  override providePolicyStatements(): iam.PolicyStatement[] {
+    return [new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [this.#objects] })];
+  }
+}
 
 /** Errors of the Lambda service itself (not of our code) that are always worth retrying. */
 export const LAMBDA_SERVICE_ERRORS = [
@@ -139,10 +158,7 @@ export class SyncStateMachine extends Construct {
     const executeLarge = guarded(
       new sfn.DistributedMap(this, 'ExecuteLarge', {
         comment: 'Extract every partition of a plan too large for the state: read from its S3 manifest.',
-        itemReader: new sfn.S3JsonItemReader({
-          bucket: props.dataBucket,
-          key: sfn.JsonPath.stringAt('$.plan.Payload.manifest.key'),
-        }),
+        itemReader: new ManifestReader(props.dataBucket, manifestPrefix(props.pipeline.name)),
         itemSelector: partitionItem,
         maxConcurrency: DISTRIBUTED_MAP_CONCURRENCY,
         // Standard child workflows: an Extract loop may outlast an Express workflow's 5 minutes.
@@ -192,10 +208,29 @@ export class SyncStateMachine extends Construct {
       comment: `ESync run of pipeline ${props.pipeline.name}: Discover, Plan, Execute, AwaitLoad, Verify, Cleanup`,
       definitionBody: sfn.DefinitionBody.fromChainable(definition),
       timeout: RUN_TIMEOUT,
-      tracingEnabled: true,
-      logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
     });
+    this.traceAndLog();
     this.acknowledgeGeneratedWildcards(props);
+  }
+
+  /**
+   * X-Ray tracing and execution logs (all events, with data) set on the L1: the L2 would put their
+   * statements on resource "*" into the role's default policy, where no acknowledgement can tell
+   * them from another. Here each has a policy of its own, in place before the state machine is
+   * created (Step Functions checks the log permissions then).
+   */
+  private traceAndLog(): void {
+    const role = this.stateMachine.role;
+    const cfn = this.stateMachine.node.defaultChild as sfn.CfnStateMachine;
+    cfn.tracingConfiguration = { enabled: true };
+    cfn.loggingConfiguration = {
+      destinations: [{ cloudWatchLogsLogGroup: { logGroupArn: this.logGroup.logGroupArn } }],
+      includeExecutionData: true,
+      level: sfn.LogLevel.ALL,
+    };
+    const requiredBy = [this.stateMachine];
+    new AnyResourcePolicy(this, 'Tracing', { role, grant: 'stateMachineTracing', requiredBy });
+    new AnyResourcePolicy(this, 'LogDelivery', { role, grant: 'logDelivery', requiredBy });
   }
 
   /** The wildcard resources CDK's own grants for this state machine need, each with its reason. */
@@ -209,13 +244,8 @@ export class SyncStateMachine extends Construct {
       );
     acknowledgeWildcardResource(
       role,
-      `arn:${Aws.PARTITION}:s3:::${props.dataBucket.bucketName}/*`,
-      'The Distributed Map reads the plan’s manifest, whose key is chosen per run; the object is read-only for the state machine.',
-    );
-    acknowledgeWildcardResource(
-      role,
-      '*',
-      'Log delivery (logs:CreateLogDelivery and related) and X-Ray (xray:PutTraceSegments and related) accept only resource "*".',
+      props.dataBucket.arnForObjects(`${manifestPrefix(props.pipeline.name)}*`),
+      'The Distributed Map reads the plan’s manifest, named by run id at run time; the grant is read-only and limited to the pipeline’s manifests.',
     );
     const distributedMapPolicy = this.stateMachine.node.tryFindChild('DistributedMapPolicy');
     if (distributedMapPolicy instanceof iam.Policy)

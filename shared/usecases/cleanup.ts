@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import type { Cursor } from '../connectors/types.ts';
 import { estimateRunCost } from '../cost/estimate.ts';
 import { compareCursors } from '../domain/cursor.ts';
+import { manifestKey } from '../naming.ts';
 import { keys } from '../state/keys.ts';
 import type { RunRecord } from '../state/runs.ts';
 import type { cleanupOutputSchema, RunRef } from './contracts.ts';
@@ -133,7 +134,7 @@ export async function cleanupRun(deps: Deps, input: RunRef): Promise<CleanupOutp
     await deps.clients.s3.send(
       new DeleteObjectCommand({
         Bucket: deps.config.dataBucket,
-        Key: `manifests/${pipeline.name}/${input.runId}.json`,
+        Key: manifestKey(pipeline.name, input.runId),
       }),
     );
     await deletePrefix(

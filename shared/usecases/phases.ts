@@ -2,6 +2,7 @@ import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
 import { ConnectorError, EsyncError } from '../errors.ts';
+import { manifestKey } from '../naming.ts';
 import { keys } from '../state/keys.ts';
 import { accounted, runCountsOf } from '../state/ledger.ts';
 import type { Phase } from '../state/runs.ts';
@@ -124,7 +125,7 @@ export async function plan(deps: Deps, input: RunRef): Promise<z.infer<typeof pl
         });
       if (partitions.length <= pipeline.extract.manifestThreshold)
         return { partitionCount: partitions.length, partitions, window };
-      const key = `manifests/${pipeline.name}/${input.runId}.json`;
+      const key = manifestKey(pipeline.name, input.runId);
       await deps.clients.s3.send(
         new PutObjectCommand({
           Bucket: deps.config.dataBucket,

@@ -1,5 +1,6 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ANY_RESOURCE_ACTIONS } from '../../infra/constructs/any-resource-policy.ts';
 import { MANAGEMENT_ROUTES } from '../../infra/constructs/http-api.ts';
 import { MANAGEMENT_ROUTES as ROUTES_SERVED } from '../../shared/usecases/api.ts';
 import { fixtureTemplate, logicalIdOf, resourceNamed, resourcesOf } from './fixtures.ts';
@@ -61,19 +62,64 @@ describe('IAM', () => {
     expect(wildcards).toEqual([]);
   });
 
-  it('grants resource "*" only for X-Ray, Step Functions log delivery and MSK network interfaces, which have no resource-level permissions', () => {
-    const onAnyResource = allStatements()
-      .filter(
-        ({ owner, statement }) =>
-          statement.Effect === 'Allow' && statement.Resource === '*' && !owner.startsWith('Encryption'),
-      )
-      .flatMap(({ statement }) => asList(statement.Action));
+  it('grants resource "*" only in policies of one statement each, for X-Ray, log delivery or VPC network interfaces', () => {
+    const allowed = new Set(Object.values(ANY_RESOURCE_ACTIONS).map((actions) => [...actions].sort().join()));
+    const identityPolicies = Object.entries(resourcesOf(template, 'AWS::IAM::Policy'));
+    const onAnyResource = identityPolicies.flatMap(([id, policy]) =>
+      (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement.filter((s) =>
+        asList(s.Resource).includes('*'),
+      ).map((statement) => ({
+        id,
+        statement,
+        statements: (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement.length,
+      })),
+    );
+    const inlineOnAnyResource = Object.entries(resourcesOf(template, 'AWS::IAM::Role')).filter(([, role]) =>
+      JSON.stringify(role.Properties.Policies ?? []).includes('"Resource":"*"'),
+    );
 
     expect(onAnyResource.length).toBeGreaterThan(0);
-    for (const action of onAnyResource)
-      expect(action).toMatch(
-        /^(xray:|logs:(Create|Delete|Get|List|Update)LogDelivery$|logs:(DescribeLogGroups|DescribeResourcePolicies|PutResourcePolicy|ListLogDeliveries)$|ec2:(Create|Delete|Describe)NetworkInterfaces?$|ec2:Describe(SecurityGroups|Subnets|Vpcs)$)/,
+    const misplaced = onAnyResource.filter(
+      ({ statement, statements }) =>
+        statements !== 1 ||
+        statement.Effect !== 'Allow' ||
+        statement.Resource !== '*' ||
+        !allowed.has(asList(statement.Action).sort().join()),
+    );
+    expect(misplaced.map(({ id, statement }) => `${id}: ${JSON.stringify(statement)}`)).toEqual([]);
+    expect(
+      onAnyResource.every(({ id }) => /(Tracing|LogDelivery|NetworkInterfaces)[0-9A-F]{8}$/.test(id)),
+    ).toBe(true);
+    expect(inlineOnAnyResource).toEqual([]);
+  });
+
+  it('lets each state machine read its own pipeline’s plan manifests and no other object', () => {
+    const dataBucket = Object.keys(resourcesOf(template, 'AWS::S3::Bucket')).filter((id) =>
+      id.startsWith('StorageDataBucket'),
+    );
+    expect(dataBucket).toHaveLength(1);
+    const bucketArn = { 'Fn::GetAtt': [dataBucket[0], 'Arn'] };
+    for (const pipeline of ['accounts-sync', 'stock-cdc', 'issues-hook']) {
+      const machine = resourceNamed(
+        template,
+        'AWS::StepFunctions::StateMachine',
+        'StateMachineName',
+        `esync-dev-${pipeline}-sm`,
       );
+      const roleId = (machine.Properties.RoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      const reads = Object.values(resourcesOf(template, 'AWS::IAM::Policy'))
+        .filter((p) => JSON.stringify(p.Properties.Roles) === JSON.stringify([{ Ref: roleId }]))
+        .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement)
+        .filter((s) => asList(s.Action).some((a) => a.startsWith('s3:')));
+
+      expect(reads, pipeline).toEqual([
+        {
+          Effect: 'Allow',
+          Action: 's3:GetObject',
+          Resource: { 'Fn::Join': ['', [bucketArn, `/manifests/${pipeline}/*`]] },
+        },
+      ]);
+    }
   });
 
   it('attaches no managed policy to any role', () => {

@@ -3,10 +3,12 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { App, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
+import { AnyResourcePolicy } from '../../infra/constructs/any-resource-policy.ts';
 import { EncryptionKey } from '../../infra/constructs/encryption-key.ts';
 import { EsyncFunction, PROJECT_ROOT } from '../../infra/constructs/esync-function.ts';
 import { CORE, resourceName } from '../../shared/naming.ts';
@@ -41,6 +43,19 @@ describe('cdk-nag (AwsSolutions)', () => {
     const { app } = fixtureApp({ pipelines, stage: 'prod' });
 
     expect(nagFindings(app)).toEqual([]);
+  });
+
+  it('reports a resource "*" statement added beside a function’s X-Ray grant: the acknowledgement covers the X-Ray policy only', () => {
+    const { app, stack } = fixtureApp();
+    const webhook = stack.node.findChild('Functions').node.findChild('Webhook') as EsyncFunction;
+    webhook.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: ['*'] }));
+    new AnyResourcePolicy(stack, 'ExtraTracing', { role: webhook.executionRole, grant: 'functionTracing' });
+
+    const findings = nagFindings(app).filter((f) => f.includes('/Functions/Webhook'));
+
+    expect(findings).toEqual([
+      'AwsSolutions-IAM5[Resource::*] at esync-dev/Functions/WebhookRole/DefaultPolicy/Resource',
+    ]);
   });
 
   it('fails synthesis on an unacknowledged finding', () => {
