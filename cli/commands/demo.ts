@@ -8,6 +8,26 @@ pipeline's counts, verification and checks; exits 1 when a check fails.
   --users N   rows in the demo's users table (default 10,000, at least 100)
   --json      print the report as one JSON object`;
 
+/**
+ * Step lines with their own duration: each step is printed as it starts, and its time once the
+ * next one starts (or the demo ends), so a figure is never the time since the beginning.
+ */
+export function stepLog(io: Pick<CliIo, 'out'>, now: () => number = Date.now) {
+  let since: number | undefined;
+  const close = () => {
+    if (since !== undefined) io.out(`  done in ${((now() - since) / 1000).toFixed(1)} s`);
+    since = undefined;
+  };
+  return {
+    start: (line: string) => {
+      close();
+      io.out(`» ${line}`);
+      since = now();
+    },
+    end: close,
+  };
+}
+
 export const demo: Command = async (argv: string[], io: CliIo) => {
   const { values } = parseArgs({
     args: argv,
@@ -26,13 +46,9 @@ export const demo: Command = async (argv: string[], io: CliIo) => {
   if (!Number.isInteger(users) || users < 100)
     throw new UsageError(`--users must be a whole number of at least 100, got "${values.users}"`);
   const { runDemo } = await import('../../infra/local/demo.ts');
-  const started = Date.now();
-  const report = await runDemo({
-    users,
-    log: values.json
-      ? () => {}
-      : (line) => io.out(`» ${line}  (${((Date.now() - started) / 1000).toFixed(1)} s)`),
-  });
+  const steps = stepLog(io);
+  const report = await runDemo({ users, log: values.json ? () => {} : steps.start });
+  steps.end();
   if (values.json) {
     io.out(JSON.stringify(report));
   } else {
@@ -76,6 +92,8 @@ export const demo: Command = async (argv: string[], io: CliIo) => {
       if (i === 0) io.out(widths.map((w) => '-'.repeat(w)).join('  '));
     }
     io.out('');
+    for (const note of report.notes) io.out(`note  ${note}`);
+    if (report.notes.length > 0) io.out('');
     for (const check of report.checks)
       io.out(`${check.ok ? 'ok  ' : 'FAIL'}  ${check.name}: ${check.detail}`);
     io.out(`\ndemo finished in ${(report.totalMs / 1000).toFixed(1)} s`);
