@@ -56,9 +56,11 @@ export const dev: Command = async (argv: string[], io: CliIo) => {
     io.out(devUsage);
     return 0;
   }
-  const { startLocalStack } = await import('../../infra/local/stack.ts');
+  const { readSecretsFile, secretsFilePath, startLocalStack } = await import('../../infra/local/stack.ts');
   const pipelinesDir = path.resolve(io.cwd, flags['pipelines-dir'] ?? 'pipelines');
-  const secrets: Record<string, string> = {};
+  const secretsFile = secretsFilePath(pipelinesDir);
+  // The user's secrets, and with --demo-data the demo database's on top of them.
+  const secrets: Record<string, string> = readSecretsFile(secretsFile);
   let demoDb: { stop(): Promise<void> } | undefined;
   if (flags['demo-data']) {
     const { startDemoDatabase, seedUsers } = await import('../../infra/local/demo-db.ts');
@@ -80,6 +82,9 @@ export const dev: Command = async (argv: string[], io: CliIo) => {
     io.out(
       JSON.stringify({
         apiUrl: stack.apiUrl,
+        eventBus: stack.env.ESYNC_EVENT_BUS ?? null,
+        secretsFile,
+        secrets: Object.keys(secrets).sort(),
         endpoints: stack.endpoints,
         pipelines: stack.resources,
         devFile: stack.devFile ?? null,
@@ -90,6 +95,8 @@ export const dev: Command = async (argv: string[], io: CliIo) => {
       `ESync local stack (stage ${stack.stage}) is ready.`,
       '',
       `  API          ${stack.apiUrl}`,
+      `  event bus    ${stack.env.ESYNC_EVENT_BUS ?? '-'}  (CDC events: PutEvents here)`,
+      `  secrets      ${secretsFile}${Object.keys(secrets).length > 0 ? `  (${Object.keys(secrets).sort().join(', ')})` : '  (none; add name → value there)'}`,
       ...stack.resources
         .filter((r) => r.webhookUrl)
         .map((r) => `  webhook      ${r.webhookUrl}  (${r.name})`),

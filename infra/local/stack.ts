@@ -175,22 +175,30 @@ async function loadPipelines(options: LocalStackOptions, pipelinesDir: string): 
 }
 
 function loadSecrets(options: LocalStackOptions, pipelinesDir: string): Record<string, string> {
-  let raw: Readonly<Record<string, unknown>> | undefined = options.secrets;
-  if (!raw) {
-    const file = path.join(pipelinesDir, '..', '.esync', 'secrets.json');
-    if (!existsSync(file)) return {};
-    try {
-      raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-    } catch (error) {
-      throw new ConfigError(`${file} is not valid JSON: ${(error as Error).message}`, { cause: error });
-    }
-    if (!raw || typeof raw !== 'object' || Array.isArray(raw))
-      throw new ConfigError(`${file} must hold an object of secret name to value`);
-  }
-  return Object.fromEntries(
-    Object.entries(raw).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]),
-  );
+  return options.secrets ? secretValues(options.secrets) : readSecretsFile(secretsFilePath(pipelinesDir));
 }
+
+/** Where the local stack reads its secrets from: `.esync/secrets.json` beside the pipelines folder. */
+export function secretsFilePath(pipelinesDir: string): string {
+  return path.join(pipelinesDir, '..', '.esync', 'secrets.json');
+}
+
+/** The secrets of a `.esync/secrets.json` (none when it does not exist), values as strings. */
+export function readSecretsFile(file: string): Record<string, string> {
+  if (!existsSync(file)) return {};
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`${file} is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+    throw new ConfigError(`${file} must hold an object of secret name to value`);
+  return secretValues(raw as Record<string, unknown>);
+}
+
+const secretValues = (raw: Readonly<Record<string, unknown>>): Record<string, string> =>
+  Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
 
 /**
  * The runtime environment of the handlers: what the template deploys them with (values shared by

@@ -1,11 +1,11 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ListBucketsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../infra/local/servers.ts';
-import { ownedTargetTableName } from '../../shared/naming.ts';
+import { eventBusName, ownedTargetTableName } from '../../shared/naming.ts';
 import { type CliProcess, jsonObjectLine, startCli } from '../support/e2e-process.ts';
 import { createProject, type E2eProject, REPO_ROOT, s3OrdersPipeline } from '../support/e2e-stack.ts';
 
@@ -31,6 +31,9 @@ interface DevReady {
   readonly endpoints: { readonly s3: string; readonly dynamodb: string };
   readonly pipelines: readonly { readonly name: string; readonly targetTable?: string }[];
   readonly devFile: string | null;
+  readonly eventBus: string | null;
+  readonly secretsFile: string;
+  readonly secrets: readonly string[];
 }
 
 const local = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
@@ -42,6 +45,11 @@ describe('esync dev and esync run --local as child processes', () => {
 
   beforeAll(async () => {
     project = createProject({ [PIPELINE]: PIPELINE_YAML });
+    mkdirSync(path.join(project.root, '.esync'), { recursive: true });
+    writeFileSync(
+      path.join(project.root, '.esync', 'secrets.json'),
+      JSON.stringify({ 'esync/e2e-token': 'x' }),
+    );
     dev = startCli(
       ['--import', 'tsx', 'cli/main.ts', 'dev', '--json', '--pipelines-dir', project.pipelinesDir],
       {
@@ -56,7 +64,7 @@ describe('esync dev and esync run --local as child processes', () => {
     project?.remove();
   });
 
-  it('prints one JSON line naming the API, the endpoints and the pipeline resources when ready', () => {
+  it('prints one JSON line naming the API, the event bus, the secrets file with its names, the endpoints and the pipeline resources when ready', () => {
     // Assess
     expect(dev.stdout).toHaveLength(1);
     expect(ready.apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
@@ -65,6 +73,9 @@ describe('esync dev and esync run --local as child processes', () => {
       expect.objectContaining({ name: PIPELINE, targetTable: ownedTargetTableName('dev', PIPELINE) }),
     ]);
     expect(ready.devFile).toBe(path.join(project.root, '.esync', 'dev.json'));
+    expect(ready.eventBus).toBe(eventBusName('dev'));
+    expect(ready.secretsFile).toBe(path.join(project.root, '.esync', 'secrets.json'));
+    expect(ready.secrets).toEqual(['esync/e2e-token']);
     expect(existsSync(ready.devFile ?? '')).toBe(true);
   });
 

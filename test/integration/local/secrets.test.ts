@@ -65,6 +65,9 @@ describe('secrets server', () => {
       client.send(new GetSecretValueCommand({ SecretId: 'esync/missing' })),
     ).rejects.toBeInstanceOf(ResourceNotFoundException);
     await expect(new SecretsManagerProvider(client).getString('esync/missing')).rejects.toThrow(ConfigError);
+    await expect(new SecretsManagerProvider(client).getString('esync/missing')).rejects.toThrow(
+      /secret "esync\/missing" does not exist: create it .*\.esync\/secrets\.json.*--demo-data/,
+    );
   });
 
   it('creates a secret, rotates its value and keeps the previous version under AWSPREVIOUS', async () => {
