@@ -36,6 +36,10 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: 'rebuild a record as it was (S3 lake targets)',
     load: async () => (await import('./commands/history.ts')).history,
   },
+  audit: {
+    summary: 'read the audit trail: who changed what, when and why',
+    load: async () => (await import('./commands/audit.ts')).audit,
+  },
 };
 
 function usage(): string {

@@ -2,6 +2,7 @@
  * The README's command table, generated from each command's own usage text so that it lists
  * every command form and its required flags and cannot drift from what the CLI accepts.
  */
+import { auditUsage } from './commands/audit.ts';
 import { checkpointUsage } from './commands/checkpoint.ts';
 import { conflictsUsage } from './commands/conflicts.ts';
 import { connectorsUsage } from './commands/connectors.ts';
@@ -25,6 +26,7 @@ const USAGES: Record<keyof typeof COMMANDS, string> = {
   dlq: dlqUsage,
   checkpoint: checkpointUsage,
   history: historyUsage,
+  audit: auditUsage,
 };
 
 /**

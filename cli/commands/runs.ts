@@ -148,7 +148,8 @@ export function formatRunReport(run: RunView): string {
   return parts.join('\n');
 }
 
-function parseLimit(text: string | undefined): number | undefined {
+/** `--limit N` of a listing: 1 to 100. */
+export function parseLimit(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1 || n > 100)

@@ -31,6 +31,7 @@ export const MANAGEMENT_ROUTES: ReadonlyArray<{
   { method: 'GET', path: '/pipelines/{name}/dlq' },
   { method: 'POST', path: '/pipelines/{name}/dlq/redrive' },
   { method: 'GET', path: '/pipelines/{name}/records/{key}/history' },
+  { method: 'GET', path: '/audit' },
 ];
 
 /** One JSON line per request; the caller is the IAM principal of a signed request. */

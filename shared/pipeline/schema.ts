@@ -278,6 +278,9 @@ const conflictSchema = z
   })
   .describe('Conflict handling.');
 
+/** Days an audit entry is kept when its pipeline says nothing (or is no longer deployed). */
+export const AUDIT_RETENTION_DAYS_DEFAULT = 365;
+
 export const pipelineSchema = z
   .strictObject({
     name: z
@@ -449,9 +452,17 @@ export const pipelineSchema = z
           .max(3650)
           .default(30)
           .describe('Days change history and run records are kept.'),
+        auditDays: z
+          .int()
+          .min(1)
+          .max(3650)
+          .default(AUDIT_RETENTION_DAYS_DEFAULT)
+          .describe(
+            'Days an audit entry of this pipeline (a reset checkpoint, a resolved conflict, a started run, a redrive) is kept, from its time.',
+          ),
       })
-      .default({ historyDays: 30 })
-      .describe('How long change history and run records are kept.'),
+      .default({ historyDays: 30, auditDays: AUDIT_RETENTION_DAYS_DEFAULT })
+      .describe('How long change history, run records and audit entries are kept.'),
   })
   .superRefine((p, ctx) => {
     const t = p.triggers;

@@ -16,7 +16,8 @@
  *
  * Access patterns: a run by id; the progress of a plan's partitions (Query pk); a pipeline's runs newest first (gsi1, filter by status);
  * the ledger of a run (Query pk, begins_with MSG#); bases by key (BatchGetItem); open or
- * resolved conflicts of a pipeline newest first (gsi1); audit trail of a pipeline (Query pk).
+ * resolved conflicts of a pipeline newest first (gsi1); audit trail of a pipeline (Query pk) or of all
+ * pipelines (gsi1), newest first, by time range.
  */
 export const keys = {
   checkpoint: (pipeline: string) => ({ pk: `PIPE#${pipeline}`, sk: 'CHECKPOINT' }),
@@ -34,7 +35,15 @@ export const keys = {
   base: (pipeline: string, key: string) => ({ pk: `BASE#${pipeline}#${key}`, sk: 'BASE' }),
   conflict: (id: string) => ({ pk: `CONFLICT#${id}`, sk: 'CONFLICT' }),
   conflictsOf: (pipeline: string, status: string) => `CONFLICTS#${pipeline}#${status}`,
-  audit: (pipeline: string, at: string, id: string) => ({ pk: `AUDIT#${pipeline}`, sk: `${at}#${id}` }),
+  audit: (pipeline: string, at: string, id: string) => ({
+    pk: `AUDIT#${pipeline}`,
+    sk: `${at}#${id}`,
+    gsi1pk: 'AUDIT',
+    gsi1sk: `${at}#${id}`,
+  }),
+  auditOf: (pipeline: string) => `AUDIT#${pipeline}`,
+  /** gsi1 partition of every pipeline's audit entries: mutating management calls are rare, so one partition holds them. */
+  auditIndex: 'AUDIT',
 } as const;
 
 /** Epoch seconds `days` from `now`, for the TTL attribute. */

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { type Issue, ValidationError } from '../errors.ts';
+import { AUDIT_RETENTION_DAYS_DEFAULT } from '../pipeline/schema.ts';
 import type { Deps } from './deps.ts';
 
 /** One management call, as the API edge (API Gateway or the local server) hands it over. */
@@ -70,7 +71,10 @@ export function parseInput<T extends z.ZodType>(
   );
 }
 
-/** Appends the audit entry of a mutating call made by `ctx.principal`. */
+/**
+ * Appends the audit entry of a mutating call made by `ctx.principal`, kept the pipeline's
+ * `retention.auditDays` (the schema default for a pipeline no longer deployed).
+ */
 export async function audit(
   ctx: RouteContext,
   pipeline: string,
@@ -78,17 +82,36 @@ export async function audit(
   what: Record<string, unknown>,
   why: string,
 ): Promise<void> {
-  await ctx.deps.state.audit.append({
-    pipeline,
-    who: ctx.principal,
-    at: ctx.deps.now().toISOString(),
-    action,
-    what,
-    why,
-  });
+  const { catalog } = ctx.deps;
+  const retentionDays = catalog.has(pipeline)
+    ? catalog.get(pipeline).retention.auditDays
+    : AUDIT_RETENTION_DAYS_DEFAULT;
+  await ctx.deps.state.audit.append(
+    { pipeline, who: ctx.principal, at: ctx.deps.now().toISOString(), action, what, why },
+    retentionDays,
+  );
 }
 
 /** AWS error name, for mapping a few service errors to user-facing ones. */
 export function awsErrorName(error: unknown): string {
   return typeof error === 'object' && error !== null && 'name' in error ? String(error.name) : '';
 }
+
+/**
+ * Reads a page cursor (`after`), the base64url JSON that {@link encodeCursor} wrote.
+ * @throws ValidationError when it is not one (answered 400).
+ */
+export function decodeCursor<T extends z.ZodType>(schema: T, cursor: string): z.infer<T> {
+  try {
+    return schema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
+  } catch (error) {
+    throw new ValidationError(
+      'after is not a cursor returned as `next` by a previous page',
+      [{ path: 'after', message: 'not a cursor from a previous page' }],
+      { cause: error },
+    );
+  }
+}
+
+/** An opaque page cursor: the `next` of a listing, given back as `after`. */
+export const encodeCursor = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');

@@ -7,10 +7,18 @@ import {
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { stateMachineArn } from '../config.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import { ConflictError, NotFoundError } from '../errors.ts';
 import { keys } from '../state/keys.ts';
 import { PHASES, RUN_STATUSES, type RunCounts, type RunRecord, type RunStatus } from '../state/runs.ts';
-import { audit, awsErrorName, type ManagementResponse, parseInput, type RouteContext } from './api-common.ts';
+import {
+  audit,
+  awsErrorName,
+  decodeCursor,
+  encodeCursor,
+  type ManagementResponse,
+  parseInput,
+  type RouteContext,
+} from './api-common.ts';
 import { runCostEstimate } from './cleanup.ts';
 import type { Deps } from './deps.ts';
 
@@ -60,20 +68,6 @@ const listRunsQuery = z.strictObject({
 
 /** The merged listing's cursor: everything strictly older than this GSI sort key. */
 const mergedCursorSchema = z.strictObject({ before: z.string().min(1) });
-
-function decodeCursor<T extends z.ZodType>(schema: T, cursor: string): z.infer<T> {
-  try {
-    return schema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
-  } catch (error) {
-    throw new ValidationError(
-      'after is not a cursor returned as `next` by a previous page',
-      [{ path: 'after', message: 'not a cursor from a previous page' }],
-      { cause: error },
-    );
-  }
-}
-
-const encodeCursor = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 const runSortKey = (run: RunRecord) => `${run.startedAt}#${run.runId}`;
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import * as z from 'zod';
 import { ConflictError, describeError, NotFoundError, TransientError, ValidationError } from '../errors.ts';
 import { parseExactJson } from '../records/exact-json.ts';
+import { listAudit } from './api-audit.ts';
 import { getCheckpoint, resetCheckpoint } from './api-checkpoint.ts';
 import type { ManagementRequest, ManagementResponse, RouteContext } from './api-common.ts';
 import { zodIssues } from './api-common.ts';
@@ -35,6 +36,7 @@ export const MANAGEMENT_ROUTES: readonly Route[] = [
   { method: 'GET', template: '/pipelines/{name}/dlq', handler: peekDeadLetters },
   { method: 'POST', template: '/pipelines/{name}/dlq/redrive', handler: redriveDeadLetters },
   { method: 'GET', template: '/pipelines/{name}/records/{key}/history', handler: recordHistory },
+  { method: 'GET', template: '/audit', handler: listAudit },
 ];
 
 /** Matches a path against a template: its decoded parameters, or undefined when it does not match. */

@@ -1,37 +1,22 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
-import path from 'node:path';
+import { userInfo } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkpoint } from '../../../cli/commands/checkpoint.ts';
 import { dlq } from '../../../cli/commands/dlq.ts';
 import { runs } from '../../../cli/commands/runs.ts';
 import type { CliIo } from '../../../cli/io.ts';
-import { createManagementHandler } from '../../../functions/api/handler.ts';
-import { type HttpGateway, startHttpGateway } from '../../../infra/local/http-gateway.ts';
-import { MANAGEMENT_ROUTES } from '../../../shared/usecases/api.ts';
-import { type ApiHarness, startApiHarness } from './harness.ts';
+import { type ApiHarness, type CliGateway, startApiHarness, startCliGateway } from './harness.ts';
 
 let h: ApiHarness;
-let gateway: HttpGateway;
-let devDir: string;
+let cli: CliGateway;
 
 beforeAll(async () => {
   h = await startApiHarness();
-  const handler = createManagementHandler(h.deps);
-  gateway = await startHttpGateway({
-    routes: MANAGEMENT_ROUTES.map((r) => ({ method: r.method, path: r.template, iam: true, handler })),
-    requireSigV4: true,
-    logger: { warn() {}, error() {} },
-  });
-  devDir = mkdtempSync(path.join(tmpdir(), 'esync-cli-e2e-'));
-  mkdirSync(path.join(devDir, '.esync'));
-  writeFileSync(path.join(devDir, '.esync', 'dev.json'), JSON.stringify({ apiUrl: gateway.url }));
+  cli = await startCliGateway(h.deps, 'esync-cli-e2e-');
 });
 
 afterAll(async () => {
-  await gateway?.stop();
+  await cli?.stop();
   await h?.stop();
-  rmSync(devDir, { recursive: true, force: true });
 });
 
 function io(): CliIo & { stdout: string[]; stderr: string[] } {
@@ -42,7 +27,7 @@ function io(): CliIo & { stdout: string[]; stderr: string[] } {
     err: (t) => stderr.push(t),
     isTty: false,
     env: {},
-    cwd: devDir,
+    cwd: cli.devDir,
     stdout,
     stderr,
   };
@@ -77,7 +62,7 @@ describe('esync commands through the HTTP API', () => {
   it('signs requests with SigV4 outside --local, which an IAM route requires', async () => {
     const out = io();
 
-    const code = await dlq(['list', 'users-sync', '--api-url', gateway.url], out);
+    const code = await dlq(['list', 'users-sync', '--api-url', cli.gateway.url], out);
 
     expect(out.stderr).toEqual([]);
     expect(code).toBe(0);

@@ -1,3 +1,6 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
@@ -5,7 +8,9 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { createManagementHandler } from '../../../functions/api/handler.ts';
 import { AwsServiceError, startAwsJsonServer } from '../../../infra/local/aws-json-server.ts';
+import { type HttpGateway, startHttpGateway } from '../../../infra/local/http-gateway.ts';
 import {
   LOCAL_ACCOUNT_ID,
   LOCAL_CREDENTIALS,
@@ -27,6 +32,7 @@ import {
 import { PipelineCatalog } from '../../../shared/pipeline/catalog.ts';
 import { type Pipeline, pipelineSchema } from '../../../shared/pipeline/schema.ts';
 import { createStateRepositories } from '../../../shared/state/index.ts';
+import { MANAGEMENT_ROUTES } from '../../../shared/usecases/api.ts';
 import type { Deps, Log } from '../../../shared/usecases/deps.ts';
 
 /** A call the Step Functions or EventBridge stub received. */
@@ -290,6 +296,34 @@ export async function startApiHarness(): Promise<ApiHarness> {
     async stop() {
       for (const client of Object.values(clients)) (client as { destroy(): void }).destroy();
       await Promise.all([sfnStub.stop(), eventsStub.stop(), servers.stop()]);
+    },
+  };
+}
+
+/** The management routes behind the local HTTP gateway (SigV4 required), and a directory whose `--local` reaches it. */
+export interface CliGateway {
+  readonly gateway: HttpGateway;
+  /** Working directory of CLI calls: its `.esync/dev.json` points `--local` at the gateway. */
+  readonly devDir: string;
+  stop(): Promise<void>;
+}
+
+export async function startCliGateway(deps: Deps, dirPrefix: string): Promise<CliGateway> {
+  const handler = createManagementHandler(deps);
+  const gateway = await startHttpGateway({
+    routes: MANAGEMENT_ROUTES.map((r) => ({ method: r.method, path: r.template, iam: true, handler })),
+    requireSigV4: true,
+    logger: { warn() {}, error() {} },
+  });
+  const devDir = mkdtempSync(path.join(tmpdir(), dirPrefix));
+  mkdirSync(path.join(devDir, '.esync'));
+  writeFileSync(path.join(devDir, '.esync', 'dev.json'), JSON.stringify({ apiUrl: gateway.url }));
+  return {
+    gateway,
+    devDir,
+    async stop() {
+      await gateway.stop();
+      rmSync(devDir, { recursive: true, force: true });
     },
   };
 }
