@@ -32,6 +32,10 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: 'show or reset a checkpoint',
     load: async () => (await import('./commands/checkpoint.ts')).checkpoint,
   },
+  secrets: {
+    summary: 'set or list the local stack’s secrets',
+    load: async () => (await import('./commands/secrets.ts')).secrets,
+  },
   history: {
     summary: 'rebuild a record as it was (S3 lake targets)',
     load: async () => (await import('./commands/history.ts')).history,

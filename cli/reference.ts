@@ -12,6 +12,7 @@ import { dlqUsage } from './commands/dlq.ts';
 import { historyUsage } from './commands/history.ts';
 import { runUsage } from './commands/run.ts';
 import { runsUsage } from './commands/runs.ts';
+import { secretsUsage } from './commands/secrets.ts';
 import { validateUsage } from './commands/validate.ts';
 import { COMMANDS } from './main.ts';
 
@@ -25,6 +26,7 @@ const USAGES: Record<keyof typeof COMMANDS, string> = {
   conflicts: conflictsUsage,
   dlq: dlqUsage,
   checkpoint: checkpointUsage,
+  secrets: secretsUsage,
   history: historyUsage,
   audit: auditUsage,
 };

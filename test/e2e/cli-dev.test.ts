@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ListBucketsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../infra/local/servers.ts';
@@ -28,7 +29,7 @@ const ORDERS = Array.from({ length: 50 }, (_, i) => ({
 
 interface DevReady {
   readonly apiUrl: string;
-  readonly endpoints: { readonly s3: string; readonly dynamodb: string };
+  readonly endpoints: { readonly s3: string; readonly dynamodb: string; readonly secretsManager: string };
   readonly pipelines: readonly { readonly name: string; readonly targetTable?: string }[];
   readonly devFile: string | null;
   readonly eventBus: string | null;
@@ -145,6 +146,39 @@ describe('esync dev and esync run --local as child processes', () => {
       s3.destroy();
       dynamodb.destroy();
     }
+  });
+
+  it('stores a secret with `esync secrets set` in .esync/secrets.json and in the running stack, and lists names only', async () => {
+    // Act
+    const set = startCli(
+      [path.join(REPO_ROOT, 'cli', 'bin.js'), 'secrets', 'set', 'esync/e2e-new', '--value', 's3cr3t'],
+      {
+        cwd: project.root,
+      },
+    );
+    const setCode = await set.exited;
+    const list = startCli([path.join(REPO_ROOT, 'cli', 'bin.js'), 'secrets', 'list', '--json'], {
+      cwd: project.root,
+    });
+    const listCode = await list.exited;
+    const client = new SecretsManagerClient({ ...local, endpoint: ready.endpoints.secretsManager });
+    const stored = await client.send(new GetSecretValueCommand({ SecretId: 'esync/e2e-new' }));
+    client.destroy();
+
+    // Assess
+    expect(setCode, set.stderr.join('\n')).toBe(0);
+    expect(set.stdout.join('\n')).toContain('the running esync dev has it now');
+    expect(stored.SecretString).toBe('s3cr3t');
+    const file = JSON.parse(readFileSync(path.join(project.root, '.esync', 'secrets.json'), 'utf8'));
+    expect(file).toEqual({ 'esync/e2e-token': 'x', 'esync/e2e-new': 's3cr3t' });
+    expect(listCode, list.stderr.join('\n')).toBe(0);
+    expect(list.stdout.join('\n')).not.toContain('s3cr3t');
+    expect(jsonObjectLine(list.stdout.at(-1) ?? '')).toMatchObject({
+      secrets: expect.arrayContaining([
+        { name: 'esync/e2e-new', inFile: true, inRunningStack: true },
+        { name: 'esync/e2e-token', inFile: true, inRunningStack: true },
+      ]),
+    });
   });
 
   it('stops cleanly on SIGTERM: exit 0 and its dev.json removed', async () => {
