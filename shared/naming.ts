@@ -39,6 +39,9 @@ export const eventBusName = (stage: string) => resourceName(stage, CORE, 'bus');
 export const manifestPrefix = (pipeline: string) => `manifests/${pipeline}/`;
 /** The manifest of a run's plan too large for the state machine's payload (read by the Distributed Map). */
 export const manifestKey = (pipeline: string, runId: string) => `${manifestPrefix(pipeline)}${runId}.json`;
+/** The manifest of the partitions a run's Verify covers, when too many for the payload. */
+export const verifyManifestKey = (pipeline: string, runId: string) =>
+  `${manifestPrefix(pipeline)}${runId}-verify.json`;
 
 /** The pipeline a run state machine belongs to, from its ARN (`...:stateMachine:esync-<stage>-<pipeline>-sm`). */
 export function pipelineOfStateMachineArn(arn: string, stage: string): string {

@@ -1,10 +1,23 @@
 import { createSource } from '../../shared/connectors/sources/registry.ts';
 import { createTarget } from '../../shared/connectors/targets/registry.ts';
 import { verifyInputSchema } from '../../shared/usecases/contracts.ts';
-import { verifyRun } from '../../shared/usecases/verify.ts';
+import { planVerify, summarizeVerify } from '../../shared/usecases/verify.ts';
+import { verifyPartition } from '../../shared/usecases/verify-partition.ts';
 import { phaseHandler } from '../phase-handler.ts';
 
-export const handler = phaseHandler('verify', verifyInputSchema, (deps, input) => verifyRun(deps, input), {
-  sources: createSource,
-  targets: createTarget,
-});
+/** The three steps of Verify, told apart by `step`: plan, one partition, summary. */
+export const handler = phaseHandler(
+  'verify',
+  verifyInputSchema,
+  (deps, input, context): Promise<object> => {
+    switch (input.step) {
+      case 'plan':
+        return planVerify(deps, input);
+      case 'partition':
+        return verifyPartition(deps, input, { remainingMs: () => context.getRemainingTimeInMillis() });
+      case 'summary':
+        return summarizeVerify(deps, input);
+    }
+  },
+  { sources: createSource, targets: createTarget },
+);

@@ -60,7 +60,11 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     maskKey: true,
     target: 'read',
     sendToQueues: true,
-    objects: { put: ['reports/', 'claim-check/'], delete: ['plans/'] },
+    objects: {
+      get: ['plans/', 'reports/'],
+      put: ['reports/', 'claim-check/', 'manifests/'],
+      delete: ['plans/'],
+    },
   },
   cleanup: {
     putEvents: true,

@@ -13,14 +13,15 @@ import { acknowledgeWildcardResource, acknowledgeWildcardsOf } from '../nag.ts';
 import { AnyResourcePolicy } from './any-resource-policy.ts';
 
 /**
- * The Distributed Map's reader of a plan manifest. CDK's reader grants GetObject on the whole
- * bucket when the key is chosen at run time; this one grants it on the pipeline's manifests only.
+ * The Distributed Map's reader of a manifest (the plan's, or Verify's), its key at `keyPath`.
+ * CDK's reader grants GetObject on the whole bucket when the key is chosen at run time; this one
+ * grants it on the pipeline's manifests only.
  */
 class ManifestReader extends sfn.S3JsonItemReader {
   readonly #objects: string;
 
-  constructor(bucket: s3.IBucket, prefix: string) {
-    super({ bucket, key: sfn.JsonPath.stringAt('$.plan.Payload.manifest.key') });
+  constructor(bucket: s3.IBucket, prefix: string, keyPath: string) {
+    super({ bucket, key: sfn.JsonPath.stringAt(keyPath) });
     this.#objects = bucket.arnForObjects(`${prefix}*`);
   }
 
@@ -138,63 +139,43 @@ export class SyncStateMachine extends Construct {
     );
     const plan = guarded(this.task('Plan', fns.plan, '$.plan', '$.run'));
 
-    const partitionItem = {
+    const runOf = {
       pipeline: sfn.JsonPath.stringAt('$.run.pipeline'),
       runId: sfn.JsonPath.stringAt('$.run.runId'),
       executionArn: sfn.JsonPath.stringAt('$.run.executionArn'),
-      partition: sfn.JsonPath.objectAt('$$.Map.Item.Value'),
     };
-    const execute = guarded(
-      new sfn.Map(this, 'Execute', {
-        comment: 'Extract every partition of the plan.',
-        itemsPath: '$.plan.Payload.partitions',
-        itemSelector: partitionItem,
-        maxConcurrency: INLINE_MAP_CONCURRENCY,
-        resultPath: sfn.JsonPath.DISCARD,
-      }),
-    );
-    execute.itemProcessor(this.extractLoop(fns.extract, ''));
-
-    const executeLarge = guarded(
-      new sfn.DistributedMap(this, 'ExecuteLarge', {
-        comment: 'Extract every partition of a plan too large for the state: read from its S3 manifest.',
-        itemReader: new ManifestReader(props.dataBucket, manifestPrefix(props.pipeline.name)),
-        itemSelector: partitionItem,
-        maxConcurrency: DISTRIBUTED_MAP_CONCURRENCY,
-        // Standard child workflows: an Extract loop may outlast an Express workflow's 5 minutes.
-        mapExecutionType: sfn.StateMachineType.STANDARD,
-        resultPath: sfn.JsonPath.DISCARD,
-      }),
-    );
-    executeLarge.itemProcessor(this.extractLoop(fns.extract, 'FromManifest'));
+    const executePhase = this.partitionMaps({
+      name: 'Execute',
+      largeName: 'ExecuteLarge',
+      choiceName: 'UseManifest?',
+      work: 'Extract',
+      plan: '$.plan.Payload',
+      itemsField: 'partitions',
+      inlineItem: { ...runOf, partition: sfn.JsonPath.objectAt('$$.Map.Item.Value') },
+      // A manifest item is `{pipeline, runId, partition}`.
+      largeItem: { ...runOf, partition: sfn.JsonPath.objectAt('$$.Map.Item.Value.partition') },
+      loop: (suffix) => this.continuationLoop(`Extract${suffix}`, fns.extract, '$.extract', 'partition', {}),
+      dataBucket: props.dataBucket,
+      manifestPrefix: manifestPrefix(props.pipeline.name),
+      guarded,
+    });
+    const verifyPhase = this.verifyPhase(props, fns.verify, runOf, guarded);
 
     const awaitLoad = guarded(this.task('AwaitLoad', fns.awaitLoad, '$.load', '$.run'));
-    const verify = guarded(this.task('Verify', fns.verify, '$.verify', '$.run'));
     const cleanup = guarded(this.task('Cleanup', fns.cleanup, '$.cleanup', '$.run'));
     const waitForLoad = new sfn.Wait(this, 'WaitForLoad', { time: sfn.WaitTime.duration(AWAIT_LOAD_POLL) });
 
-    const manifest = '$.plan.Payload.manifest';
     const definition = start
       .next(discover)
       .next(plan)
-      .next(
-        new sfn.Choice(this, 'UseManifest?')
-          .when(
-            sfn.Condition.and(sfn.Condition.isPresent(manifest), sfn.Condition.isNotNull(manifest)),
-            executeLarge,
-          )
-          .otherwise(execute)
-          .afterwards(),
-      )
+      .next(executePhase)
       .next(awaitLoad)
       .next(
         new sfn.Choice(this, 'LoadDone?')
-          .when(
-            sfn.Condition.booleanEquals('$.load.Payload.done', true),
-            verify.next(cleanup).next(new sfn.Succeed(this, 'Succeeded')),
-          )
+          .when(sfn.Condition.booleanEquals('$.load.Payload.done', true), verifyPhase.start)
           .otherwise(waitForLoad.next(awaitLoad)),
       );
+    verifyPhase.end.next(cleanup).next(new sfn.Succeed(this, 'Succeeded'));
 
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       logGroupName: `/aws/vendedlogs/states/${props.stateMachineName}`,
@@ -256,27 +237,118 @@ export class SyncStateMachine extends Construct {
   }
 
   /**
-   * One partition's extraction: Extract reads until its time runs short and hands back a
-   * continuation; the loop calls it again from there until the partition is done.
+   * Verify, partitioned like Execute: VerifyPlan lists the plan's partitions, a Map (Distributed
+   * over the S3 manifest when large) verifies each in its own continuation loop, and
+   * VerifySummary adds their results up and decides the run's outcome. No invocation walks the
+   * whole window. Every step invokes the verify function, told apart by `step`.
    */
-  private extractLoop(fn: lambda.Function, suffix: string): sfn.IChainable {
-    const extract = this.task(`Extract${suffix}`, fn, '$.extract', '$');
-    const nextPage = new sfn.Pass(this, `NextPage${suffix}`, {
+  private verifyPhase(
+    props: SyncStateMachineProps,
+    fn: lambda.Function,
+    runOf: Record<string, string>,
+    guarded: <T extends sfn.TaskStateBase | sfn.Map | sfn.DistributedMap>(state: T) => T,
+  ): { start: sfn.IChainable; end: sfn.INextable } {
+    const planVerify = guarded(this.task('VerifyPlan', fn, '$.verifyPlan', { ...runOf, step: 'plan' }));
+    const item = { ...runOf, step: 'partition', item: sfn.JsonPath.objectAt('$$.Map.Item.Value') };
+    const maps = this.partitionMaps({
+      name: 'VerifyPartitions',
+      largeName: 'VerifyPartitionsLarge',
+      choiceName: 'VerifyUseManifest?',
+      work: 'Verify',
+      plan: '$.verifyPlan.Payload',
+      itemsField: 'items',
+      inlineItem: item,
+      largeItem: item,
+      loop: (suffix) =>
+        this.continuationLoop(`VerifyPartition${suffix}`, fn, '$.verify', 'item', { step: 'partition' }),
+      dataBucket: props.dataBucket,
+      manifestPrefix: manifestPrefix(props.pipeline.name),
+      guarded,
+    });
+    const summary = guarded(this.task('VerifySummary', fn, '$.verify', { ...runOf, step: 'summary' }));
+    planVerify.next(maps).next(summary);
+    return { start: planVerify, end: summary };
+  }
+
+  /**
+   * A Map over the partitions a plan step returned inline, or a Distributed Map over its S3
+   * manifest when it wrote one, chosen by a Choice; each iteration runs `loop` (its states
+   * suffixed `FromManifest` in the Distributed Map).
+   */
+  private partitionMaps(o: {
+    readonly name: string;
+    readonly largeName: string;
+    readonly choiceName: string;
+    readonly work: string;
+    /** Where the plan step's result is: `<plan>.<itemsField>` or `<plan>.manifest`. */
+    readonly plan: string;
+    readonly itemsField: string;
+    readonly inlineItem: Record<string, unknown>;
+    readonly largeItem: Record<string, unknown>;
+    readonly loop: (suffix: string) => sfn.IChainable;
+    readonly dataBucket: s3.IBucket;
+    readonly manifestPrefix: string;
+    readonly guarded: <T extends sfn.Map | sfn.DistributedMap>(state: T) => T;
+  }): sfn.Chain {
+    const inline = o.guarded(
+      new sfn.Map(this, o.name, {
+        comment: `${o.work} every partition of the plan.`,
+        itemsPath: `${o.plan}.${o.itemsField}`,
+        itemSelector: o.inlineItem,
+        maxConcurrency: INLINE_MAP_CONCURRENCY,
+        resultPath: sfn.JsonPath.DISCARD,
+      }),
+    );
+    inline.itemProcessor(o.loop(''));
+    const large = o.guarded(
+      new sfn.DistributedMap(this, o.largeName, {
+        comment: `${o.work} every partition of a plan too large for the state: read from its S3 manifest.`,
+        itemReader: new ManifestReader(o.dataBucket, o.manifestPrefix, `${o.plan}.manifest.key`),
+        itemSelector: o.largeItem,
+        maxConcurrency: DISTRIBUTED_MAP_CONCURRENCY,
+        // Standard child workflows: a partition's loop may outlast an Express workflow's 5 minutes.
+        mapExecutionType: sfn.StateMachineType.STANDARD,
+        resultPath: sfn.JsonPath.DISCARD,
+      }),
+    );
+    large.itemProcessor(o.loop('FromManifest'));
+    const manifest = `${o.plan}.manifest`;
+    return new sfn.Choice(this, o.choiceName)
+      .when(sfn.Condition.and(sfn.Condition.isPresent(manifest), sfn.Condition.isNotNull(manifest)), large)
+      .otherwise(inline)
+      .afterwards();
+  }
+
+  /**
+   * A task over one partition that works until its time runs short and hands back a
+   * continuation; the loop calls it again from there until the partition is done. The
+   * iteration's input holds the run reference, `field` (the partition or verify item) and `fixed`.
+   */
+  private continuationLoop(
+    name: string,
+    fn: lambda.Function,
+    resultPath: string,
+    field: string,
+    fixed: Record<string, string>,
+  ): sfn.IChainable {
+    const work = this.task(name, fn, resultPath, '$');
+    const nextPage = new sfn.Pass(this, `${name}Next`, {
       parameters: {
         pipeline: sfn.JsonPath.stringAt('$.pipeline'),
         runId: sfn.JsonPath.stringAt('$.runId'),
         executionArn: sfn.JsonPath.stringAt('$.executionArn'),
-        partition: sfn.JsonPath.objectAt('$.partition'),
-        continuation: sfn.JsonPath.objectAt('$.extract.Payload.continuation'),
+        ...fixed,
+        [field]: sfn.JsonPath.objectAt(`$.${field}`),
+        continuation: sfn.JsonPath.objectAt(`${resultPath}.Payload.continuation`),
       },
     });
-    return extract.next(
-      new sfn.Choice(this, `ExtractDone${suffix}?`)
+    return work.next(
+      new sfn.Choice(this, `${name}Done?`)
         .when(
-          sfn.Condition.booleanEquals('$.extract.Payload.done', true),
-          new sfn.Succeed(this, `PartitionDone${suffix}`),
+          sfn.Condition.booleanEquals(`${resultPath}.Payload.done`, true),
+          new sfn.Succeed(this, `${name}Finished`),
         )
-        .otherwise(nextPage.next(extract)),
+        .otherwise(nextPage.next(work)),
     );
   }
 

@@ -542,6 +542,7 @@ function compile(sm: LocalStateMachineDefinition, arn: string): CompiledMachine 
   if (typeof definition.TimeoutSeconds === 'number')
     definition.TimeoutSeconds = Math.min(definition.TimeoutSeconds, NO_TASK_TIMEOUT_SECONDS);
   copyJsonMergeTargets(definition);
+  negateFalseTypeTests(definition);
   let machine: StateMachine;
   try {
     machine = new StateMachine(definition as unknown as StateDefinition, {
@@ -602,6 +603,31 @@ function copyJsonMergeTargets(node: Json): void {
       node[key] = rewriteJsonMerge(value);
     else copyJsonMergeTargets(value);
   }
+}
+
+/** The Choice rule operators that test a variable's type or presence. */
+const TYPE_TESTS = ['IsNull', 'IsPresent', 'IsNumeric', 'IsString', 'IsBoolean', 'IsTimestamp'];
+
+/**
+ * aws-local-stepfunctions matches a type test only when its operand is `true`: `IsNull: false`
+ * (which CDK's `Condition.isNotNull` emits) never matches, even for a value that is not null.
+ * Every such rule is rewritten as `Not` of the test with `true`, which is what AWS evaluates.
+ */
+function negateFalseTypeTests(node: Json): void {
+  if (Array.isArray(node)) {
+    for (const item of node) negateFalseTypeTests(item);
+    return;
+  }
+  if (node === null || typeof node !== 'object') return;
+  const test = TYPE_TESTS.find((name) => node[name] === false);
+  if (test && typeof node.Variable === 'string') {
+    const { Next: next, Variable: variable } = node;
+    for (const key of Object.keys(node)) delete node[key];
+    node.Not = { Variable: variable, [test]: true };
+    if (next !== undefined) node.Next = next;
+    return;
+  }
+  for (const value of Object.values(node)) negateFalseTypeTests(value);
 }
 
 function rewriteJsonMerge(expression: string): string {

@@ -49,7 +49,7 @@ const sourceCommon = {
       z
         .strictObject({ mode: z.literal('verify') })
         .describe(
-          'Hard deletes: Verify reads the target’s live keys, then the source’s, and sends a delete for each key the source no longer has (a tombstone whose version follows the stored one). Needs verify.mode full or sample.',
+          'Hard deletes: each Verify partition reads the target’s live keys of its key range, then the source’s, and sends a delete for each key the source no longer has (a tombstone whose version follows the stored one). Needs verify.mode full or sample.',
         ),
     ])
     .default({ mode: 'none' })
@@ -314,7 +314,9 @@ export const pipelineSchema = z
           .int()
           .min(1)
           .default(40)
-          .describe('Plans with more partitions go to S3 as a manifest read by a Distributed Map.'),
+          .describe(
+            'Plans with more partitions go to S3 as a manifest read by a Distributed Map (for Execute and for Verify).',
+          ),
       })
       .default({ partitions: 4, manifestThreshold: 40 })
       .describe('How a batch run splits its work.'),
@@ -421,7 +423,9 @@ export const pipelineSchema = z
           ),
       })
       .default({ mode: 'full', sampleRate: 0.1, onMismatch: 'fail' })
-      .describe('How Verify compares source and target over the window.'),
+      .describe(
+        'How Verify compares source and target over the window, partition by partition (the partitions of the load).',
+      ),
     alerts: z
       .strictObject({
         failureRate: z

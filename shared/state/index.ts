@@ -6,6 +6,7 @@ import { ConflictRepository } from './conflicts.ts';
 import { LedgerRepository } from './ledger.ts';
 import { ProgressRepository } from './progress.ts';
 import { RunRepository } from './runs.ts';
+import { VerifyResultsRepository } from './verify-results.ts';
 
 /** Every repository of the state table, built together. */
 export interface StateRepositories {
@@ -16,6 +17,7 @@ export interface StateRepositories {
   readonly bases: BaseRepository;
   readonly conflicts: ConflictRepository;
   readonly audit: AuditRepository;
+  readonly verifyResults: VerifyResultsRepository;
 }
 
 export function createStateRepositories(ddb: DynamoDBDocumentClient, table: string): StateRepositories {
@@ -27,5 +29,6 @@ export function createStateRepositories(ddb: DynamoDBDocumentClient, table: stri
     bases: new BaseRepository(ddb, table),
     conflicts: new ConflictRepository(ddb, table),
     audit: new AuditRepository(ddb, table),
+    verifyResults: new VerifyResultsRepository(ddb, table),
   };
 }

@@ -9,13 +9,14 @@
  * | unfinished plan   | PIPE#<pipeline>             | PLAN              |                             |                   |
  * | partition progress| PLAN#<pipeline>#<planId>    | PART#<partition>  |                             |                   |
  * | run               | RUN#<runId>                 | RUN               | RUNS#<pipeline>             | <startedAt>#<id>  |
+ * | verify result     | RUN#<runId>                 | VERIFY#<partition>#<seq> |                      |                   |
  * | message ledger    | RUN#<runId> or STREAM#<p>#<day> | MSG#<messageKey> |                          |                   |
  * | field-merge base  | BASE#<pipeline>#<key>       | BASE              |                             |                   |
  * | conflict          | CONFLICT#<id>               | CONFLICT          | CONFLICTS#<pipeline>#<status> | <createdAt>#<id> |
  * | audit entry       | AUDIT#<pipeline>            | <at>#<id>         | AUDIT                       | <at>#<id>         |
  *
  * Access patterns: a run by id; the progress of a plan's partitions (Query pk); a pipeline's runs newest first (gsi1, filter by status);
- * the ledger of a run (Query pk, begins_with MSG#); bases by key (BatchGetItem); open or
+ * the ledger of a run (Query pk, begins_with MSG#); a run's Verify results (Query pk, begins_with VERIFY#); bases by key (BatchGetItem); open or
  * resolved conflicts of a pipeline newest first (gsi1); audit trail of a pipeline (Query pk) or of all
  * pipelines (gsi1), newest first, by time range.
  */
@@ -28,6 +29,11 @@ export const keys = {
     sk: `PART#${partitionId}`,
   }),
   run: (runId: string) => ({ pk: `RUN#${runId}`, sk: 'RUN' }),
+  /** The sequence is zero-padded so a partition's results list in order. */
+  verifyChunk: (runId: string, partitionId: string, seq: number) => ({
+    pk: `RUN#${runId}`,
+    sk: `VERIFY#${partitionId}#${String(seq).padStart(6, '0')}`,
+  }),
   runsOf: (pipeline: string) => `RUNS#${pipeline}`,
   ledgerScopeOfRun: (runId: string) => `RUN#${runId}`,
   ledgerScopeOfStream: (pipeline: string, day: string) => `STREAM#${pipeline}#${day}`,

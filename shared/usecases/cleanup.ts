@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import type { Cursor } from '../connectors/types.ts';
 import { estimateRunCost } from '../cost/estimate.ts';
 import { compareCursors } from '../domain/cursor.ts';
-import { manifestKey } from '../naming.ts';
+import { manifestKey, verifyManifestKey } from '../naming.ts';
 import { keys } from '../state/keys.ts';
 import type { RunRecord } from '../state/runs.ts';
 import type { cleanupOutputSchema, RunRef } from './contracts.ts';
@@ -131,12 +131,11 @@ export async function cleanupRun(deps: Deps, input: RunRef): Promise<CleanupOutp
       checkpointAdvanced = true;
     }
     if (run.planId) await forgetPlan(deps, pipeline.name, run.planId);
-    await deps.clients.s3.send(
-      new DeleteObjectCommand({
-        Bucket: deps.config.dataBucket,
-        Key: manifestKey(pipeline.name, input.runId),
-      }),
-    );
+    for (const key of [
+      manifestKey(pipeline.name, input.runId),
+      verifyManifestKey(pipeline.name, input.runId),
+    ])
+      await deps.clients.s3.send(new DeleteObjectCommand({ Bucket: deps.config.dataBucket, Key: key }));
     await deletePrefix(
       deps,
       `claim-check/${pipeline.name}/${encodeURIComponent(keys.ledgerScopeOfRun(input.runId))}/`,

@@ -15,9 +15,16 @@ import * as z from 'zod';
  *       iteration: Extract (task, ResultPath $.extract) → ExtractDone? (Choice $.extract.done)
  *                  → loop to Extract with $.extract.continuation, or end
  *       Map ResultPath: null (results discarded; counts live in the state table)
- *   → AwaitLoad (task, ResultPath $.load) → LoadDone? (Choice $.load.done) → Verify, or
+ *   → AwaitLoad (task, ResultPath $.load) → LoadDone? (Choice $.load.done) → VerifyPlan, or
  *     WaitForLoad (Wait 5 s) → AwaitLoad
- *   → Verify (task, ResultPath $.verify) → Cleanup (task, ResultPath $.cleanup) → Succeed
+ *   → VerifyPlan (task, ResultPath $.verifyPlan: the plan's partitions to verify, inline or in a
+ *     manifest) → VerifyUseManifest? → VerifyPartitions (Map over $.verifyPlan.partitions)
+ *                                  or VerifyPartitionsLarge (Distributed Map over the S3 manifest)
+ *       iteration: VerifyPartition (task, ResultPath $.verify) → VerifyPartitionDone? → loop with
+ *                  $.verify.continuation, or end; each invocation stores its result in the state table
+ *       Map ResultPath: null
+ *   → VerifySummary (task, ResultPath $.verify: the run's outcome from every partition's results)
+ *   → Cleanup (task, ResultPath $.cleanup) → Succeed
  *   Any task error: Catch States.ALL, ResultPath $.error → RecordFailure (task) → Failed (Fail)
  * Each task's Payload is built with Parameters from the paths named below, and its result is
  * taken from `$.Payload` (ResultSelector).
@@ -76,7 +83,49 @@ export const awaitLoadOutputSchema = z.object({
   pendingMessages: z.number(),
 });
 
-export const verifyInputSchema = runRefSchema;
+/**
+ * One partition to verify, with the part it takes in finding hard deletes (`deletes.mode:
+ * verify`): `range`, the target's keys in its own key range; `all`, every target key (a source
+ * whose partitions are not ranges of the record key); `none`.
+ */
+export const verifyItemSchema = z.object({
+  partition: partitionSchema,
+  findDeletes: z.enum(['range', 'all', 'none']),
+});
+export const verifyPlanInputSchema = runRefSchema.extend({ step: z.literal('plan') });
+export const verifyPlanOutputSchema = z.object({
+  partitionCount: z.number(),
+  /** Inline items when few; empty when they went to the manifest (or nothing is to be verified). */
+  items: z.array(verifyItemSchema),
+  /** S3 location of a JSON array of items, for the Distributed Map. */
+  manifest: z.object({ bucket: z.string(), key: z.string() }).optional(),
+});
+export const verifyPartitionInputSchema = runRefSchema.extend({
+  step: z.literal('partition'),
+  item: verifyItemSchema,
+  /** Set when a previous invocation stopped before its time ran out. */
+  continuation: z
+    .object({
+      /** `compare`: reading the window after `cursor`; `deletes`: the window is done. */
+      stage: z.enum(['compare', 'deletes']),
+      cursor: z.object({ values: z.array(z.union([z.string(), z.number()])), key: z.string() }).nullable(),
+      seq: z.number(),
+    })
+    .nullish(),
+});
+export const verifyPartitionOutputSchema = z.object({
+  done: z.boolean(),
+  continuation: verifyPartitionInputSchema.shape.continuation,
+  compared: z.number(),
+  mismatches: z.number(),
+});
+export const verifySummaryInputSchema = runRefSchema.extend({ step: z.literal('summary') });
+/** The verify function's three steps, told apart by `step`. */
+export const verifyInputSchema = z.discriminatedUnion('step', [
+  verifyPlanInputSchema,
+  verifyPartitionInputSchema,
+  verifySummaryInputSchema,
+]);
 export const verifyOutputSchema = z.object({
   status: z.enum(['passed', 'failed', 'repaired', 'warned', 'skipped']),
   compared: z.number(),
@@ -125,7 +174,9 @@ export const TASK_STATES = {
   Plan: 'plan',
   Extract: 'extract',
   AwaitLoad: 'await-load',
-  Verify: 'verify',
+  VerifyPlan: 'verify',
+  VerifyPartition: 'verify',
+  VerifySummary: 'verify',
   Cleanup: 'cleanup',
   RecordFailure: 'record-failure',
 } as const;

@@ -6,7 +6,8 @@
  * are skipped, unfinished ones resume after their cursor. The window stays the saved one, so
  * the checkpoint still moves only when the whole window has been loaded and verified.
  */
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { getJsonObject, putJsonObject } from '../aws/s3-json.ts';
 import type { ChangeWindow, Cursor, Partition, SourceConnector } from '../connectors/types.ts';
 import { windowStart } from '../domain/cursor.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
@@ -38,10 +39,8 @@ function planBasis(pipeline: Pipeline, checkpoint: Checkpoint | undefined): stri
   });
 }
 
-async function readPartitions(deps: Deps, key: string): Promise<Partition[]> {
-  const out = await deps.clients.s3.send(new GetObjectCommand({ Bucket: deps.config.dataBucket, Key: key }));
-  return JSON.parse(await (out.Body as { transformToString(): Promise<string> }).transformToString());
-}
+const readPartitions = (deps: Deps, key: string) =>
+  getJsonObject<Partition[]>(deps.clients.s3, deps.config.dataBucket, key);
 
 /**
  * The run's plan: the pipeline's unfinished plan when its basis still holds, otherwise a new
@@ -74,14 +73,7 @@ export async function planOrResume(
   const window: ChangeWindow = { from, to: await source.currentHighWatermark() };
   const partitions = await source.planPartitions(window, pipeline.extract.partitions);
   const partitionsKey = `plans/${pipeline.name}/${runId}.json`;
-  await deps.clients.s3.send(
-    new PutObjectCommand({
-      Bucket: deps.config.dataBucket,
-      Key: partitionsKey,
-      Body: JSON.stringify(partitions),
-      ContentType: 'application/json',
-    }),
-  );
+  await putJsonObject(deps.clients.s3, deps.config.dataBucket, partitionsKey, partitions);
   await deps.state.progress.putPlan({
     pipeline: pipeline.name,
     planId: runId,

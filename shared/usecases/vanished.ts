@@ -1,11 +1,10 @@
 /**
  * Hard deletes, found by Verify (`deletes.mode: verify`): the target's live keys that the source
- * no longer has. The target is read first and the source second, so a key inserted meanwhile is
- * never taken for a deleted one. Keys the window pass of Verify sees are struck off as it goes;
- * the whole source is read again only when candidates are left (an incremental window sees few
- * keys, a first load all of them).
+ * no longer has, per partition of the key space. The target is read first and the source second,
+ * so a key inserted meanwhile is never taken for a deleted one. The source is read only when
+ * candidates are left, and then only the partition's key range of it (an index range scan).
  */
-import type { SourceConnector, TargetConnector } from '../connectors/types.ts';
+import type { Partition, SourceConnector, TargetConnector } from '../connectors/types.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
 import { buildKey, makeEnvelope, type RecordEnvelope } from '../records/envelope.ts';
 import { type Version, versionAfter } from '../records/version.ts';
@@ -21,10 +20,14 @@ export class VanishedKeys {
     this.#candidates = candidates;
   }
 
-  /** Reads the target's live keys: every one is a candidate until the source shows it. */
-  static async start(target: TargetConnector): Promise<VanishedKeys> {
+  /**
+   * Reads the target's live keys that `holds` (the partition's): every one is a candidate until
+   * the source shows it.
+   */
+  static async start(target: TargetConnector, holds: (key: string) => boolean): Promise<VanishedKeys> {
     const candidates = new Map<string, Version>();
-    for await (const page of target.snapshot()) for (const r of page) candidates.set(r.key, r.version);
+    for await (const page of target.snapshot())
+      for (const r of page) if (holds(r.key)) candidates.set(r.key, r.version);
     return new VanishedKeys(candidates);
   }
 
@@ -33,11 +36,18 @@ export class VanishedKeys {
     this.#candidates.delete(key);
   }
 
-  /** The keys the whole source does not have, with the target's version of each. */
-  async finish(source: SourceConnector, pipeline: Pipeline): Promise<Map<string, Version>> {
+  /**
+   * The candidates the source does not have at any time, with the target's version of each: the
+   * source is read over all time, in `partition` when given (a key range), else whole.
+   */
+  async finish(
+    source: SourceConnector,
+    pipeline: Pipeline,
+    partition?: Partition,
+  ): Promise<Map<string, Version>> {
     if (this.#candidates.size === 0) return this.#candidates;
     const everything = { from: null, to: null };
-    const partitions = await source.planPartitions(everything, KEY_READ_PARTITIONS);
+    const partitions = partition ? [partition] : await source.planPartitions(everything, KEY_READ_PARTITIONS);
     for (const partition of partitions)
       for await (const page of source.read(everything, partition))
         for (const row of page) this.seen(buildKey(row.data, pipeline.source.key));

@@ -41,7 +41,7 @@ function mainPath(def: AslDefinition, choose: Record<string, string>): string[] 
 
 describe('the run state machine', () => {
   it('passes through the phases in order: Discover, Plan, Execute, AwaitLoad, Verify, Cleanup', () => {
-    const path = mainPath(definition, { 'LoadDone?': 'Verify' });
+    const path = mainPath(definition, { 'LoadDone?': 'VerifyPlan' });
 
     expect(path).toEqual([
       'Start',
@@ -51,11 +51,17 @@ describe('the run state machine', () => {
       'Execute',
       'AwaitLoad',
       'LoadDone?',
-      'Verify',
+      'VerifyPlan',
+      'VerifyUseManifest?',
+      'VerifyPartitions',
+      'VerifySummary',
       'Cleanup',
       'Succeeded',
     ]);
     expect(mainPath(definition, { 'UseManifest?': 'ExecuteLarge' })).toContain('ExecuteLarge');
+    expect(
+      mainPath(definition, { 'LoadDone?': 'VerifyPlan', 'VerifyUseManifest?': 'VerifyPartitionsLarge' }),
+    ).toContain('VerifyPartitionsLarge');
   });
 
   it('retries every Lambda task with backoff on Lambda service errors and throttling', () => {
@@ -70,7 +76,10 @@ describe('the run state machine', () => {
         'ExtractFromManifest',
         'Plan',
         'RecordFailure',
-        'Verify',
+        'VerifyPlan',
+        'VerifyPartition',
+        'VerifyPartitionFromManifest',
+        'VerifySummary',
       ].sort(),
     );
     for (const [name, task] of tasks) {
@@ -107,7 +116,18 @@ describe('the run state machine', () => {
   });
 
   it('sends any error of a phase to RecordFailure with the error at $.error, then fails', () => {
-    const phases = ['Discover', 'Plan', 'Execute', 'ExecuteLarge', 'AwaitLoad', 'Verify', 'Cleanup'];
+    const phases = [
+      'Discover',
+      'Plan',
+      'Execute',
+      'ExecuteLarge',
+      'AwaitLoad',
+      'VerifyPlan',
+      'VerifyPartitions',
+      'VerifyPartitionsLarge',
+      'VerifySummary',
+      'Cleanup',
+    ];
 
     for (const phase of phases)
       expect(definition.States[phase]?.Catch, phase).toEqual([
@@ -125,6 +145,42 @@ describe('the run state machine', () => {
     expect(large?.ItemProcessor?.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
     expect(large?.ItemReader).toMatchObject({ ReaderConfig: { InputType: 'JSON' } });
     expect(JSON.stringify(large?.ItemReader)).toContain('"Key.$":"$.plan.Payload.manifest.key"');
+    expect(large?.ItemSelector).toMatchObject({ 'partition.$': '$$.Map.Item.Value.partition' });
+  });
+
+  it('verifies partition by partition, in a Map like Execute, and sums the results in VerifySummary', () => {
+    const inline = definition.States.VerifyPartitions;
+    const large = definition.States.VerifyPartitionsLarge;
+    const loop = inline?.ItemProcessor;
+
+    expect(inline).toMatchObject({
+      Type: 'Map',
+      ItemsPath: '$.verifyPlan.Payload.items',
+      ResultPath: null,
+      ItemSelector: { step: 'partition', 'item.$': '$$.Map.Item.Value', 'runId.$': '$.run.runId' },
+    });
+    expect(loop?.StartAt).toBe('VerifyPartition');
+    expect(loop?.States['VerifyPartitionDone?']).toMatchObject({
+      Type: 'Choice',
+      Choices: [expect.objectContaining({ Variable: '$.verify.Payload.done', BooleanEquals: true })],
+      Default: 'VerifyPartitionNext',
+    });
+    expect(loop?.States.VerifyPartitionNext?.Parameters).toMatchObject({
+      step: 'partition',
+      'item.$': '$.item',
+      'continuation.$': '$.verify.Payload.continuation',
+    });
+    expect(large?.ItemProcessor?.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
+    expect(JSON.stringify(large?.ItemReader)).toContain('"Key.$":"$.verifyPlan.Payload.manifest.key"');
+    for (const [name, step] of [
+      ['VerifyPlan', 'plan'],
+      ['VerifySummary', 'summary'],
+    ])
+      expect(definition.States[name as string]?.Parameters, name).toMatchObject({
+        Payload: { step, 'runId.$': '$.run.runId' },
+      });
+    expect(definition.States.VerifySummary?.ResultPath).toBe('$.verify');
+    expect(definition.States.VerifySummary?.Next).toBe('Cleanup');
   });
 
   it('uses JSONPath only: no JSONata, no Assign, no doubled .$ keys', () => {
@@ -203,6 +259,7 @@ describe('the run state machine, executed by the local interpreter', () => {
   it('runs every phase, loops Extract on its continuation and AwaitLoad until the load is done', async () => {
     let extractCalls = 0;
     let awaitCalls = 0;
+    let verifyCalls = 0;
     const { result, calls } = runWith(
       {
         Discover: ok({ fields: 3, primaryKey: ['id'], incremental: true }),
@@ -235,7 +292,28 @@ describe('the run state machine, executed by the local interpreter', () => {
             },
           };
         },
-        Verify: ok({ status: 'passed', compared: 7, mismatches: 0 }),
+        VerifyPlan: ok({
+          partitionCount: 2,
+          items: [
+            { partition: { id: 'p0', spec: {} }, findDeletes: 'none' },
+            { partition: { id: 'p1', spec: {} }, findDeletes: 'none' },
+          ],
+        }),
+        VerifyPartition: async (input) => {
+          verifyCalls += 1;
+          const first = (input.Payload.item as { partition: { id: string } }).partition.id === 'p0';
+          return first && !input.Payload.continuation
+            ? {
+                Payload: {
+                  done: false,
+                  continuation: { stage: 'compare', cursor: { values: [4], key: 'd' }, seq: 1 },
+                  compared: 4,
+                  mismatches: 0,
+                },
+              }
+            : { Payload: { done: true, continuation: null, compared: 3, mismatches: 0 } };
+        },
+        VerifySummary: ok({ status: 'passed', compared: 7, mismatches: 0 }),
         Cleanup: ok({ checkpointAdvanced: true, reportKey: 'reports/x.json' }),
       },
       { trigger: 'manual', requestedBy: 'arn:aws:iam::1:user/ops' },
@@ -255,9 +333,14 @@ describe('the run state machine, executed by the local interpreter', () => {
       'Extract',
       'AwaitLoad',
       'AwaitLoad',
-      'Verify',
+      'VerifyPlan',
+      'VerifyPartition',
+      'VerifyPartition',
+      'VerifyPartition',
+      'VerifySummary',
       'Cleanup',
     ]);
+    expect(verifyCalls).toBe(3);
     expect(calls[0]?.payload).toEqual({ ...run, trigger: 'manual', requestedBy: 'arn:aws:iam::1:user/ops' });
     expect(calls[1]?.payload).toEqual(run);
     expect(calls[2]?.payload).toEqual({ ...run, partition: { id: 'p0', spec: {} } });
@@ -266,7 +349,20 @@ describe('the run state machine, executed by the local interpreter', () => {
       partition: { id: 'p0', spec: {} },
       continuation: { cursor: { values: [1], key: 'a' }, seq: 1 },
     });
-    expect(calls[6]?.payload).toEqual(run);
+    expect(calls[6]?.payload).toEqual({ ...run, step: 'plan' });
+    const partitionCalls = calls.filter((c) => c.state === 'VerifyPartition').map((c) => c.payload);
+    expect(partitionCalls).toContainEqual({
+      ...run,
+      step: 'partition',
+      item: { partition: { id: 'p0', spec: {} }, findDeletes: 'none' },
+      continuation: { stage: 'compare', cursor: { values: [4], key: 'd' }, seq: 1 },
+    });
+    expect(partitionCalls).toContainEqual({
+      ...run,
+      step: 'partition',
+      item: { partition: { id: 'p1', spec: {} }, findDeletes: 'none' },
+    });
+    expect(calls[10]?.payload).toEqual({ ...run, step: 'summary' });
   });
 
   it('does not let the execution input override the run reference', async () => {

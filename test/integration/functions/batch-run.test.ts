@@ -17,6 +17,7 @@ import type { RecordsMessage } from '../../../shared/records/messages.ts';
 import { keys } from '../../../shared/state/keys.ts';
 import type { RunRecord } from '../../../shared/state/runs.ts';
 import { awaitLoad as awaitLoadUseCase, LoadStalledError } from '../../../shared/usecases/phases.ts';
+import { verifySteps } from '../../support/verify-steps.ts';
 import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
 
 /**
@@ -180,7 +181,16 @@ const awaitLoad = (run: RunRef) =>
     h.context('await-load'),
   );
 const verify = (run: RunRef) =>
-  invoke<Record<string, unknown>>(verifyHandler, { ...sample('verify.json'), ...run }, h.context('verify'));
+  verifySteps(
+    (payload) =>
+      invoke(
+        verifyHandler,
+        { ...sample(`verify-${String(payload.step)}.json`), ...payload },
+        h.context('verify', 900),
+      ),
+    (key) => h.readJson(key),
+    { ...run },
+  );
 const cleanup = (run: RunRef) =>
   invoke<Record<string, unknown>>(
     cleanupHandler,
@@ -520,6 +530,42 @@ describe('await-load', () => {
 });
 
 describe('verify', () => {
+  it('verifies a partition over several invocations when time runs short, comparing each row once', async () => {
+    // Prepare: under 30 s left, the partition step stops after every page it compares.
+    const run = await syncedRun('users-sync');
+    const plan = await invoke<{ items: Record<string, unknown>[] }>(
+      verifyHandler,
+      { ...sample('verify-plan.json'), ...run },
+      h.context('verify'),
+    );
+    const outs: { done: boolean; compared: number; continuation: unknown }[] = [];
+
+    // Act
+    for (const item of plan.items) {
+      let continuation: unknown = null;
+      do {
+        const out = await invoke<{ done: boolean; compared: number; continuation: unknown }>(
+          verifyHandler,
+          { ...sample('verify-partition.json'), ...run, item, continuation },
+          h.context('verify', 20),
+        );
+        outs.push(out);
+        continuation = out.continuation;
+      } while (continuation);
+    }
+    const summary = await invoke(
+      verifyHandler,
+      { ...sample('verify-summary.json'), ...run },
+      h.context('verify'),
+    );
+
+    // Assess
+    expect(outs.length).toBeGreaterThan(plan.items.length);
+    expect(outs.filter((o) => !o.done)[0]?.continuation).toMatchObject({ stage: 'compare', seq: 1 });
+    expect(outs.reduce((n, o) => n + o.compared, 0)).toBe(ROWS - 1);
+    expect(summary).toEqual({ status: 'passed', compared: ROWS - 1, mismatches: 0 });
+  });
+
   it('passes when the target holds the window as the source has it', async () => {
     // Prepare
     const run = await syncedRun('users-sync');

@@ -14,6 +14,7 @@ import { createTarget } from '../../../shared/connectors/targets/registry.ts';
 import type { TargetSnapshotRecord } from '../../../shared/connectors/types.ts';
 import type { Mismatch } from '../../../shared/usecases/verify.ts';
 import { type RunningServer, requireSystemServer, startPostgres } from '../../support/system-servers.ts';
+import { verifySteps } from '../../support/verify-steps.ts';
 import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
 
 /**
@@ -134,7 +135,11 @@ describe.runIf(postgres.available)('hard deletes found by Verify', () => {
 
   /** Verify and Cleanup of a loaded run; what Verify sent (deletes, repairs) is loaded after. */
   async function finish(ref: Ref): Promise<Record<string, unknown>> {
-    const verify = await invoke<Record<string, unknown>>(verifyHandler, ref, 'verify');
+    const verify = await verifySteps(
+      (payload) => invoke(verifyHandler, payload, 'verify'),
+      (key) => h.readJson(key),
+      { ...ref },
+    );
     await invoke(cleanupHandler, ref, 'cleanup');
     await drain(ref.pipeline);
     return verify;

@@ -24,6 +24,7 @@ import { createAwsClients } from '../../../shared/aws/clients.ts';
 import {
   manifestDefinition,
   mergeDefinition,
+  negatedTestsDefinition,
   pipelineLikeDefinition,
   taskTimeoutDefinition,
   timeoutDefinition,
@@ -63,6 +64,7 @@ describe('Step Functions emulator', () => {
         { name: 'timeout', definition: timeoutDefinition },
         { name: 'task-timeout', definition: taskTimeoutDefinition },
         { name: 'merge', definition: mergeDefinition },
+        { name: 'negated-tests', definition: negatedTestsDefinition },
       ],
       lambda,
       clients,
@@ -187,6 +189,16 @@ describe('Step Functions emulator', () => {
     expect(JSON.parse(described.output ?? '{}').results).toEqual(items.map(({ n }) => n * 2));
     expect(events.filter((e) => e.type === 'MapIterationStarted')).toHaveLength(12);
     expect(events.some((e) => e.stateEnteredEventDetails?.name?.includes('ItemReader'))).toBe(false);
+  });
+
+  it('matches a Choice rule whose type test is false as AWS does (IsNull: false, IsString: false)', async () => {
+    // Act
+    const outputs = [];
+    for (const input of [{ manifest: { key: 'm.json' } }, { manifest: null, note: 3 }, { note: 'x' }])
+      outputs.push(JSON.parse((await runToEnd('negated-tests', input)).described.output ?? 'null'));
+
+    // Assess
+    expect(outputs).toEqual(['large', 'no note', 'small']);
   });
 
   it('fails a Distributed Map whose manifest is missing with States.ItemReaderFailed', async () => {
