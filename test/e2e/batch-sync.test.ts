@@ -206,7 +206,17 @@ describe('batch runs of users-sync from PostgreSQL (PGlite) into DynamoDB', () =
     // Assess
     expect(answer.status).toBe(200);
     const entered = answer.body.events.filter((e) => e.type.endsWith('StateEntered')).map((e) => e.state);
-    const phases = ['Discover', 'Plan', 'Execute', 'AwaitLoad', 'Verify', 'Cleanup'];
+    const phases = [
+      'Discover',
+      'Plan',
+      'Execute',
+      'AwaitLoad',
+      'VerifyPlan',
+      'VerifyPartitions',
+      'VerifyPartition',
+      'VerifySummary',
+      'Cleanup',
+    ];
     expect(phases.map((p) => entered.indexOf(p))).toEqual(
       [...phases.map((p) => entered.indexOf(p))].sort((a, b) => a - b),
     );
