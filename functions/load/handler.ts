@@ -49,6 +49,7 @@ async function loadRecord(record: SQSRecord, invocationEndsAt: number): Promise<
   metrics.addMetric(METRIC.conflicts, MetricUnit.Count, result.conflicts);
   metrics.addMetric(METRIC.quarantined, MetricUnit.Count, result.quarantined);
   if (result.poison) metrics.addMetric(METRIC.poisonMessages, MetricUnit.Count, 1);
+  if ((result.ties ?? 0) > 0) metrics.addMetric(METRIC.versionTies, MetricUnit.Count, result.ties ?? 0);
   addCdcMetrics(result.unavailableFields ?? 0, result.ignored ? { [result.ignored]: 1 } : {});
 }
 
@@ -70,6 +71,8 @@ export const handler = middy(async (event: SQSEvent | MSKEvent, context: Context
     metrics.addMetric(METRIC.recordsProcessed, MetricUnit.Count, result.records);
     metrics.addMetric(METRIC.recordsLoaded, MetricUnit.Count, result.outcome.loaded);
     metrics.addMetric(METRIC.quarantined, MetricUnit.Count, result.outcome.quarantined);
+    if ((result.outcome.ties ?? 0) > 0)
+      metrics.addMetric(METRIC.versionTies, MetricUnit.Count, result.outcome.ties ?? 0);
     addCdcMetrics(result.outcome.unavailableFields ?? 0, result.ignored);
     return undefined;
   }

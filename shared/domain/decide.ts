@@ -9,11 +9,12 @@
  * 3. **Stored version newer** → skip-stale. Tombstones carry their version, so a newer
  *    tombstone beats a late upsert the same way.
  * 4. **Same version** → skip-unchanged when the content hash matches (or both are deletes):
- *    a duplicate, replay or redelivery. With a different hash → skip-stale: the target
- *    already holds a change of that version, and writing again would make the result
- *    depend on arrival order. (A redelivered change that was merged lands here, since its
- *    hash differs from the merged data's.) Targets refuse equal versions for the same
- *    reason (`#v < :v`).
+ *    a duplicate, replay or redelivery. With a different hash it is a tie, decided by the
+ *    content hash (`compareChanges` in `records/version.ts`), never by arrival order: the
+ *    change with the lower hash is skip-stale (rule `tie`), the one with the higher hash goes
+ *    on as a newer change (rules 5–8), and the targets' conditional writes apply the same
+ *    rule. A redelivered change that was merged (field-merge) is recognised by its base, the
+ *    source data of the stored version, and skipped as unchanged.
  * 5. **Incoming newer, stored is a tombstone** → write: a newer upsert legitimately
  *    re-creates a deleted record, a newer delete moves the tombstone forward.
  * 6. **Incoming newer, field-merge with a known base** → three-way merge of the incoming
@@ -38,7 +39,7 @@ import type { TargetState } from '../connectors/types.ts';
 import { ValidationError } from '../errors.ts';
 import type { RecordData } from '../records/envelope.ts';
 import { contentHash } from '../records/hash.ts';
-import { compareVersions, type Version } from '../records/version.ts';
+import { compareChanges, compareVersions, type Version } from '../records/version.ts';
 import { type ConflictConfigInput, type ConflictResolution, resolveConflict } from './conflict.ts';
 
 /** One change as the load path sees it, after validation and transform. */
@@ -76,7 +77,7 @@ export type ApplyRule =
   | 'tombstone-new-key'
   | 'stored-newer'
   | 'same-version'
-  | 'same-version-different-content'
+  | 'tie'
   | 'after-tombstone'
   | 'field-merge'
   | 'external-change'
@@ -189,6 +190,29 @@ function sorted(record: Readonly<RecordData>): RecordData {
   return out;
 }
 
+const isDuplicate = (change: IncomingChange, stored: TargetState) =>
+  (change.op === 'delete' && stored.deleted) || change.hash === stored.hash;
+
+/** The stored version is this very change, merged: its field-merge base is the change's data. */
+const wasMerged = (
+  change: IncomingChange,
+  base: Readonly<RecordData> | undefined,
+  hashData: (data: Readonly<RecordData>) => string,
+) => base !== undefined && change.data !== null && hashData(base) === change.hash;
+
+/**
+ * True when `change` and what the target holds are two different changes with one version: a
+ * tie (rule 4), counted by the load path.
+ */
+export function isVersionTie({ change, stored, base, hashData = contentHash }: ApplyInput): boolean {
+  return (
+    stored !== undefined &&
+    stored.version === change.version &&
+    !isDuplicate(change, stored) &&
+    !wasMerged(change, base, hashData)
+  );
+}
+
 /**
  * Decides what to do with one incoming change, following the rules listed at the top of
  * this module. Pure: it reads nothing and writes nothing; the caller performs the write
@@ -212,10 +236,9 @@ export function decideApply(input: ApplyInput): ApplyDecision {
   const order = compareVersions(change.version, stored.version);
   if (order < 0) return { action: 'skip-stale', rule: 'stored-newer' };
   if (order === 0) {
-    const duplicate = (change.op === 'delete' && stored.deleted) || change.hash === stored.hash;
-    return duplicate
-      ? { action: 'skip-unchanged', rule: 'same-version' }
-      : { action: 'skip-stale', rule: 'same-version-different-content' };
+    if (isDuplicate(change, stored) || wasMerged(change, input.base, hashData))
+      return { action: 'skip-unchanged', rule: 'same-version' };
+    if (compareChanges(change, stored) < 0) return { action: 'skip-stale', rule: 'tie' };
   }
 
   if (stored.deleted || stored.data === undefined)

@@ -26,6 +26,8 @@ export const METRIC = {
   webhookRefused: 'WebhookRefused',
   /** CDC fields left as the target stored them (Debezium's unavailable value, e.g. unchanged TOAST). */
   unavailableFields: 'CdcUnavailableFields',
+  /** Changes that met another change of the same version with other content, decided by content hash. */
+  versionTies: 'VersionTies',
 } as const;
 
 /** Metric of each CDC event kind that changes no row, counted as such. */

@@ -112,6 +112,27 @@ export function compareVersions(a: Version, b: Version): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** What orders two changes of one record: the version, then (a tie) the content hash. */
+export interface VersionedChange {
+  readonly version: Version;
+  /** Content hash of the data as written (`records/hash.ts`); `deleted` for a delete. */
+  readonly hash: string;
+}
+
+/**
+ * Orders two changes of one record: by version, and at an equal version by content hash (byte
+ * order). Two different changes with one version are a tie: a source that stamps whole seconds
+ * (GitHub: `opened` then `edited` within one second), two channels reporting one instant. Ties
+ * are decided by content, never by arrival order: every target applies this same rule in its own
+ * conditional write (DynamoDB `#v < :v OR (#v = :v AND #h < :h)`, PostgreSQL the same on `_v`,
+ * `_h`, the S3 lake's readers by version then hash), so all end on the same change whichever
+ * arrived first. The rule is deterministic, not "the later change": a source with no finer
+ * order gives nothing better to go by; the next change of the record settles it.
+ */
+export function compareChanges(a: VersionedChange, b: VersionedChange): number {
+  return compareVersions(a.version, b.version) || (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0);
+}
+
 /** The newer of two versions (the first when equal). */
 export function maxVersion(a: Version, b: Version): Version {
   return compareVersions(a, b) >= 0 ? a : b;

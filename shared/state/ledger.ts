@@ -22,12 +22,16 @@ export interface MessageOutcome {
   readonly ignored?: IgnoredEventKind;
   /** Fields a change did not carry (Debezium's unavailable value), left as the target stored them. */
   readonly unavailableFields?: number;
+  /** Changes that met another change of the same version with other content (`compareChanges`). */
+  readonly ties?: number;
 }
 
 export interface LedgerTotals extends RunCounts {
   /** CDC events that changed no row, by kind. */
   readonly ignored: Readonly<Partial<Record<IgnoredEventKind, number>>>;
   readonly unavailableFields: number;
+  /** Version ties decided by content hash (each also counted loaded or skipped). */
+  readonly ties: number;
   readonly messages: number;
   readonly pendingMessages: number;
   readonly excludedKeys: readonly string[];
@@ -97,7 +101,7 @@ export class LedgerRepository {
         new UpdateCommand({
           TableName: this.table,
           Key: keys.message(scope, messageKey),
-          UpdateExpression: `SET #state = :done, records = if_not_exists(records, :records), loaded = :l, skipped = :s, conflicts = :c, quarantined = :q, deadLettered = :d, excludedKeys = :x, doneAt = :at, #type = :type, expiresAt = if_not_exists(expiresAt, :ttl), unavailableFields = :u${outcome.ignored ? ', ignored = :ig' : ''}`,
+          UpdateExpression: `SET #state = :done, records = if_not_exists(records, :records), loaded = :l, skipped = :s, conflicts = :c, quarantined = :q, deadLettered = :d, excludedKeys = :x, doneAt = :at, #type = :type, expiresAt = if_not_exists(expiresAt, :ttl), unavailableFields = :u, ties = :t${outcome.ignored ? ', ignored = :ig' : ''}`,
           ConditionExpression: 'attribute_not_exists(#state) OR #state = :sent',
           ExpressionAttributeNames: { '#state': 'state', '#type': 'type' },
           ExpressionAttributeValues: {
@@ -114,6 +118,7 @@ export class LedgerRepository {
             ':type': 'msg',
             ':ttl': expiresAt(this.retentionDays),
             ':u': outcome.unavailableFields ?? 0,
+            ':t': outcome.ties ?? 0,
             ...(outcome.ignored ? { ':ig': outcome.ignored } : {}),
           },
         }),
@@ -167,6 +172,7 @@ export class LedgerRepository {
     const counts = zeroCounts();
     const ignored: Partial<Record<IgnoredEventKind, number>> = {};
     let unavailableFields = 0;
+    let ties = 0;
     let messages = 0;
     let pendingMessages = 0;
     const excluded: string[] = [];
@@ -200,6 +206,7 @@ export class LedgerRepository {
         counts.quarantined += Number(item.quarantined ?? 0);
         counts.deadLettered += Number(item.deadLettered ?? 0);
         unavailableFields += Number(item.unavailableFields ?? 0);
+        ties += Number(item.ties ?? 0);
         if (typeof item.ignored === 'string') {
           const kind = item.ignored as IgnoredEventKind;
           ignored[kind] = (ignored[kind] ?? 0) + 1;
@@ -208,7 +215,7 @@ export class LedgerRepository {
       }
       start = out.LastEvaluatedKey;
     } while (start);
-    return { ...counts, ignored, unavailableFields, messages, pendingMessages, excludedKeys: excluded };
+    return { ...counts, ignored, unavailableFields, ties, messages, pendingMessages, excludedKeys: excluded };
   }
 }
 

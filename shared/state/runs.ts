@@ -59,6 +59,8 @@ export interface RunRecord {
   readonly earlierRuns?: readonly string[];
   readonly phases: Partial<Record<Phase, PhaseRecord>>;
   readonly counts: RunCounts;
+  /** Version ties the run's changes met, decided by content hash (`records/version.ts`). */
+  readonly ties?: number;
   readonly verify?: Readonly<Record<string, unknown>>;
   readonly cost?: {
     readonly usd: number;
@@ -162,7 +164,8 @@ export class RunRepository {
    */
   async endIfRunning(
     runId: string,
-    fields: Pick<RunRecord, 'status' | 'endedAt' | 'counts'> & Pick<Partial<RunRecord>, 'failure' | 'phases'>,
+    fields: Pick<RunRecord, 'status' | 'endedAt' | 'counts'> &
+      Pick<Partial<RunRecord>, 'failure' | 'phases' | 'ties'>,
   ): Promise<boolean> {
     const entries = Object.entries(fields).filter(([, v]) => v !== undefined);
     try {

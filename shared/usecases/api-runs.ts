@@ -161,6 +161,7 @@ export async function getRun(ctx: RouteContext): Promise<ManagementResponse> {
   const run = await ctx.deps.state.runs.get(runId);
   const now = ctx.deps.now();
   let counts: RunCounts = run.counts;
+  let ties = run.ties ?? 0;
   let pendingMessages: number | null = null;
   let cost: Readonly<Record<string, unknown>> | null = run.cost ?? null;
   if (run.status === 'running' || cost === null) {
@@ -172,9 +173,11 @@ export async function getRun(ctx: RouteContext): Promise<ManagementResponse> {
         excludedKeys: _x,
         ignored: _i,
         unavailableFields: _u,
+        ties: liveTies,
         ...live
       } = totals;
       counts = live;
+      ties = liveTies;
       pendingMessages = pending;
     }
     if (cost === null) {
@@ -214,6 +217,7 @@ export async function getRun(ctx: RouteContext): Promise<ManagementResponse> {
       window: run.window ?? null,
       phases,
       counts,
+      ties,
       pendingMessages,
       verify: run.verify ?? null,
       cost,

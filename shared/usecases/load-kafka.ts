@@ -44,6 +44,7 @@ export async function loadKafkaEvent(deps: Deps, event: KafkaEventLike): Promise
     quarantined: 0,
     deadLettered: 0,
     unavailableFields: 0,
+    ties: 0,
   };
   const ignored: Partial<Record<IgnoredEventKind, number>> = {};
   let records = 0;
@@ -71,6 +72,7 @@ export async function loadKafkaEvent(deps: Deps, event: KafkaEventLike): Promise
         total.conflicts += outcome.conflicts;
         total.quarantined += outcome.quarantined;
         total.unavailableFields += outcome.unavailableFields ?? 0;
+        total.ties += outcome.ties ?? 0;
         if (outcome.ignored) ignored[outcome.ignored] = (ignored[outcome.ignored] ?? 0) + 1;
       }
     }

@@ -2,7 +2,7 @@ import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { decodeChangeEvent, isChangeEvent } from '../cdc/index.ts';
 import type { TargetConnector, TargetState, TargetWrite } from '../connectors/types.ts';
-import { decideApply } from '../domain/decide.ts';
+import { decideApply, isVersionTie } from '../domain/decide.ts';
 import { createTransform } from '../domain/transform.ts';
 import { createValidator, type ValidationReason } from '../domain/validation.ts';
 import { isRetryable, TransientError, ValidationError } from '../errors.ts';
@@ -144,13 +144,25 @@ async function decodeMessage(deps: Deps, pipeline: Pipeline, message: LoadMessag
 }
 
 /** Keeps the newest change per key; the others are already superseded (counted as skipped). */
-function newestPerKey(records: readonly RecordEnvelope[]): { latest: RecordEnvelope[]; superseded: number } {
+/**
+ * The newest record per key of a message. Two different records of one key and version are a
+ * tie, won by the higher hash of the data as it will be written (`hashOf`), as the targets
+ * decide ties (`compareChanges`).
+ */
+function newestPerKey(
+  records: readonly RecordEnvelope[],
+  hashOf: (record: RecordEnvelope) => string,
+): { latest: RecordEnvelope[]; superseded: number; ties: number } {
   const byKey = new Map<string, RecordEnvelope>();
+  let ties = 0;
   for (const r of records) {
     const seen = byKey.get(r.key);
-    if (!seen || compareVersions(r.version, seen.version) > 0) byKey.set(r.key, r);
+    const order = seen ? compareVersions(r.version, seen.version) : 1;
+    const tie = seen !== undefined && order === 0 && r.hash !== seen.hash;
+    if (tie) ties++;
+    if (order > 0 || (tie && hashOf(r) > hashOf(seen as RecordEnvelope))) byKey.set(r.key, r);
   }
-  return { latest: [...byKey.values()], superseded: records.length - byKey.size };
+  return { latest: [...byKey.values()], superseded: records.length - byKey.size, ties };
 }
 
 export async function quarantine(
@@ -322,8 +334,11 @@ async function markLastReceive(deps: Deps, unit: LoadUnit, invocationEndsAt: num
 
 export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit): Promise<MessageOutcome> {
   const runtime = await runtimeOf(deps, pipeline);
-  const { latest, superseded } = newestPerKey(unit.records);
+  const writtenHash = (r: RecordEnvelope) =>
+    r.op === 'delete' || r.data === null ? 'deleted' : contentHash(runtime.transform(r.data));
+  const { latest, superseded, ties: messageTies } = newestPerKey(unit.records, writtenHash);
   let skipped = superseded;
+  let ties = messageTies;
   const excludedKeys: string[] = [];
   const invalid: { record: RecordEnvelope; reasons: ValidationReason[] }[] = [];
   const prepared: { record: RecordEnvelope; data: RecordData | null; hash: string }[] = [];
@@ -374,12 +389,14 @@ export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit):
   }[] = [];
   for (const p of prepared) {
     const stored = states.get(p.record.key);
-    const decision = decideApply({
+    const input = {
       change: { key: p.record.key, op: p.record.op, version: p.record.version, hash: p.hash, data: p.data },
       stored,
       base: bases.get(p.record.key),
       conflict: pipeline.conflict,
-    });
+    };
+    if (isVersionTie(input)) ties++;
+    const decision = decideApply(input);
     switch (decision.action) {
       case 'write':
         writes.push({
@@ -510,5 +527,6 @@ export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit):
     deadLettered: 0,
     excludedKeys,
     ...(unavailableFields > 0 ? { unavailableFields } : {}),
+    ...(ties > 0 ? { ties } : {}),
   };
 }

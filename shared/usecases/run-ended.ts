@@ -53,7 +53,8 @@ export async function recordExecutionEnd(deps: Deps, detail: Detail): Promise<{ 
   });
   const run = await deps.state.runs.get(runId);
   if (run.status !== 'running') return { ended: false };
-  const counts = runCountsOf(await deps.state.ledger.totals(keys.ledgerScopeOfRun(runId)));
+  const totals = await deps.state.ledger.totals(keys.ledgerScopeOfRun(runId));
+  const counts = runCountsOf(totals);
   const failure =
     end.status === 'succeeded'
       ? undefined
@@ -62,6 +63,7 @@ export async function recordExecutionEnd(deps: Deps, detail: Detail): Promise<{ 
     status: end.status,
     endedAt,
     counts,
+    ties: totals.ties,
     ...(failure && { failure, phases: closePhases(run, endedAt, failure.error) }),
   });
   if (ended && failure) {

@@ -690,7 +690,7 @@ describe('record history', () => {
       await h.clients.s3.send(
         new PutObjectCommand({
           Bucket: h.config.dataBucket,
-          Key: archiveObjectKey('lake-sync', c.key, c.version),
+          Key: archiveObjectKey('lake-sync', c.key, c),
           Body: JSON.stringify(c),
         }),
       );

@@ -5,7 +5,12 @@ import { type ConflictConfigInput, resolveConflict } from '../../../shared/domai
 import { decideApply, type IncomingChange } from '../../../shared/domain/decide.ts';
 import type { RecordData } from '../../../shared/records/envelope.ts';
 import { canonicalJson, contentHash } from '../../../shared/records/hash.ts';
-import { compareVersions, positionVersion, timestampVersion } from '../../../shared/records/version.ts';
+import {
+  compareChanges,
+  compareVersions,
+  positionVersion,
+  timestampVersion,
+} from '../../../shared/records/version.ts';
 
 const RUNS = { numRuns: 200 };
 
@@ -137,6 +142,58 @@ describe('decideApply, applied change after change', () => {
           if (before !== undefined)
             expect(compareVersions(target.state?.version ?? '', before)).toBeGreaterThanOrEqual(0);
         });
+      }),
+      RUNS,
+    );
+  });
+
+  it('ends on the same change from any order of changes that share versions (ties decided by content hash)', () => {
+    const tied = fc.array(
+      fc.record({
+        n: fc.integer({ min: 1, max: 3 }),
+        op: fc.constantFrom('upsert', 'delete'),
+        data,
+      }) as fc.Arbitrary<Change>,
+      { minLength: 2, maxLength: 8 },
+    );
+    const orders = tied.chain((changes) =>
+      fc.tuple(
+        fc.constant(changes),
+        fc.shuffledSubarray(changes, { minLength: changes.length, maxLength: changes.length }),
+      ),
+    );
+    fc.assert(
+      fc.property(orders, versionKind, ([changes, shuffled], version) => {
+        // Prepare
+        const final = (sequence: readonly Change[]) => {
+          let state: TargetState | undefined;
+          for (const change of sequence) {
+            const decision = decideApply({
+              change: toIncoming(change, version),
+              stored: state,
+              conflict: { strategy: 'source-wins' },
+            });
+            if (decision.action !== 'write') continue;
+            state =
+              decision.op === 'delete'
+                ? { version: decision.version, hash: decision.hash, deleted: true }
+                : { version: decision.version, hash: decision.hash, deleted: false, data: decision.data };
+          }
+          return state;
+        };
+
+        // Act
+        const asGiven = final(changes);
+        const asShuffled = final(shuffled);
+
+        // Assess
+        const newest = changes
+          .map((c) => toIncoming(c, version))
+          .sort(compareChanges)
+          .at(-1) as IncomingChange;
+        expect(asShuffled?.version).toBe(newest.version);
+        expect(asShuffled?.hash).toBe(newest.hash);
+        expect(asShuffled?.hash).toBe(asGiven?.hash);
       }),
       RUNS,
     );

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TargetState } from '../../../shared/connectors/types.ts';
-import { decideApply, type IncomingChange } from '../../../shared/domain/decide.ts';
+import { decideApply, type IncomingChange, isVersionTie } from '../../../shared/domain/decide.ts';
 import { ValidationError } from '../../../shared/errors.ts';
 import type { RecordData } from '../../../shared/records/envelope.ts';
 import { contentHash } from '../../../shared/records/hash.ts';
@@ -82,14 +82,30 @@ describe('decideApply', () => {
     expect(decision.action).toBe('skip-unchanged');
   });
 
-  it('does not overwrite a stored version with other content under the same version', () => {
-    const decision = decideApply({
-      change: upsert(2, { a: 3 }),
-      stored: written(2, { a: 2 }),
+  it('decides two changes of one version with other content by content hash, whichever came first', () => {
+    // Prepare
+    const pair: RecordData[] = [{ a: 2 }, { a: 3 }];
+    const [low = {}, high = {}] = pair.sort((x, y) => (contentHash(x) < contentHash(y) ? -1 : 1));
+
+    // Act
+    const higherArrivesSecond = decideApply({
+      change: upsert(2, high),
+      stored: written(2, low),
+      conflict: sourceWins,
+    });
+    const lowerArrivesSecond = decideApply({
+      change: upsert(2, low),
+      stored: written(2, high),
       conflict: sourceWins,
     });
 
-    expect(decision).toEqual({ action: 'skip-stale', rule: 'same-version-different-content' });
+    // Assess
+    expect(higherArrivesSecond).toMatchObject({ action: 'write', op: 'upsert', data: high, version: v(2) });
+    expect(lowerArrivesSecond).toEqual({ action: 'skip-stale', rule: 'tie' });
+    const tie = (change: IncomingChange, stored: TargetState) =>
+      isVersionTie({ change, stored, conflict: sourceWins });
+    expect(tie(upsert(2, low), written(2, high))).toBe(true);
+    expect(tie(upsert(2, high), written(2, high))).toBe(false);
   });
 
   it('writes a newer version', () => {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { archiveObjectKey } from '../../../shared/connectors/targets/s3/lake-layout.ts';
 import {
+  compareChanges,
   compareVersions,
   positionVersion,
   snapshotVersion,
@@ -78,5 +80,29 @@ describe('versions across channels', () => {
     // Assess
     expect(later).toBeGreaterThan(0);
     expect(earlier).toBeLessThan(0);
+  });
+
+  it('orders tied changes (one version, other content) by content hash, and the lake archive names the same way', () => {
+    // Prepare
+    const version = timestampVersion('2019-05-15T15:20:18Z', 'issue|1', 'webhook');
+    const changes = [
+      { version: streamVersion(at('2019-05-15T15:20:18Z'), 1), hash: 'AAAA' },
+      { version, hash: 'zzzz' },
+      { version, hash: 'deleted' },
+      { version, hash: 'Bbbb' },
+      { version: `${version}~`, hash: 'AAAA' },
+      { version: timestampVersion('2019-05-15T15:20:17Z', 'issue|1', 'webhook'), hash: 'zzzz' },
+    ];
+
+    // Act
+    const byChange = [...changes].sort(compareChanges);
+    const byArchiveName = [...changes].sort((a, b) => {
+      const [x, y] = [archiveObjectKey('p', 'k', a), archiveObjectKey('p', 'k', b)];
+      return x < y ? -1 : x > y ? 1 : 0;
+    });
+
+    // Assess
+    expect(byChange.map((c) => c.hash)).toEqual(['zzzz', 'Bbbb', 'deleted', 'zzzz', 'AAAA', 'AAAA']);
+    expect(byArchiveName).toEqual(byChange);
   });
 });

@@ -66,7 +66,8 @@ interface TableKeys {
 /**
  * DynamoDB target: one item per record, holding the record's fields, the key attribute and the
  * meta attributes in {@link META}. Every write is a single-item conditional PutItem gated on the
- * stored version (`attribute_not_exists(key) OR _v < :v`), so replays and late events change
+ * stored version (`attribute_not_exists(key) OR _v < :v`, and at an equal version `_h < :h`: a tie
+ * goes to the higher content hash, `records/version.ts`), so replays and late events change
  * nothing; a delete writes a tombstone the same way, so a late older upsert cannot resurrect it.
  * Single-item writes (not transactions) cost half and run on every local emulator. Up to
  * `load.writeConcurrency` puts are in flight at once, one per key at a time, fewer while
@@ -226,9 +227,10 @@ export class DynamoDbTarget implements TargetConnector {
             new PutCommand({
               TableName: this.#table,
               Item: item,
-              ConditionExpression: 'attribute_not_exists(#k) OR #v < :v',
-              ExpressionAttributeNames: { '#k': this.#keyAttribute, '#v': META.version },
-              ExpressionAttributeValues: { ':v': write.version },
+              // A tie (one version, other content) goes to the higher hash: records/version.ts.
+              ConditionExpression: 'attribute_not_exists(#k) OR #v < :v OR (#v = :v AND #h < :h)',
+              ExpressionAttributeNames: { '#k': this.#keyAttribute, '#v': META.version, '#h': META.hash },
+              ExpressionAttributeValues: { ':v': write.version, ':h': write.hash },
             }),
           ),
         this.#context.retry,

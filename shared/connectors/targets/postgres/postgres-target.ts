@@ -55,7 +55,8 @@ interface PreparedRow {
 
 /**
  * PostgreSQL target. Each batch is one multi-row `INSERT ... ON CONFLICT (key) DO UPDATE ...
- * WHERE t._v COLLATE "C" < excluded._v RETURNING key` (split only past the bind-parameter limit,
+ * WHERE t._v COLLATE "C" < excluded._v (or, at an equal version, t._h < excluded._h) RETURNING key`
+ * (split only past the bind-parameter limit,
  * and per set of fields in columns mode), so a replay or a late event updates nothing, and the
  * rows RETURNING leaves out are the stale ones.
  *
@@ -215,6 +216,8 @@ export class PostgresTarget implements TargetConnector {
       `INSERT INTO ${this.#table} AS t (${columns.map(quoteIdent).join(', ')}) VALUES ${tuples.join(', ')} ` +
       `ON CONFLICT (${shape.keyColumns.map((c) => quoteIdent(c.name)).join(', ')}) DO UPDATE SET ${updates.join(', ')} ` +
       `WHERE t."_v" IS NULL OR t."_v" COLLATE "C" < excluded."_v" COLLATE "C" ` +
+      // A tie (one version, other content) goes to the higher hash: records/version.ts.
+      `OR (t."_v" = excluded."_v" AND t."_h" COLLATE "C" < excluded."_h" COLLATE "C") ` +
       `RETURNING ${returning.join(', ')}`;
     const result = await runStatement<Record<string, unknown>>(
       pool,

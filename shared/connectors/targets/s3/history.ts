@@ -4,7 +4,7 @@ import { DEFAULT_RETRY, type RetryOptions } from '../../../domain/retry.ts';
 import { ConnectorError, ValidationError } from '../../../errors.ts';
 import type { RecordData } from '../../../records/envelope.ts';
 import { parseExactJson } from '../../../records/exact-json.ts';
-import { compareVersions, toIsoMillis, type Version } from '../../../records/version.ts';
+import { compareChanges, toIsoMillis, type Version } from '../../../records/version.ts';
 import { mapWithConcurrency } from '../support/batch.ts';
 import { archiveKeyPrefix, lakeLineSchema } from './lake-layout.ts';
 import { S3Objects } from './s3-objects.ts';
@@ -83,9 +83,7 @@ export async function recordHistory(
     return parsed.data;
   });
   // Another key sharing the 128-bit hash prefix is not a practical concern, but costs nothing to exclude.
-  const own = versions
-    .filter((change) => change.key === key)
-    .sort((a, b) => compareVersions(a.version, b.version));
+  const own = versions.filter((change) => change.key === key).sort(compareChanges);
   let current: ArchivedChange | undefined;
   for (const change of own) if (toIsoMillis(change.ts) <= moment) current = change;
   return {

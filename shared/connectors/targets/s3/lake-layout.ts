@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { ValidationError } from '../../../errors.ts';
-import { toIsoMillis } from '../../../records/version.ts';
+import { toIsoMillis, type VersionedChange } from '../../../records/version.ts';
 import type { TargetWrite } from '../../types.ts';
 
 /**
@@ -13,10 +13,14 @@ import type { TargetWrite } from '../../types.ts';
  * function of the batch's content, so a retried message rewrites the same object and a partial
  * retry (a subset of a message) writes another object instead of truncating the first.
  *
- * Change archive (what `esync history` reads): `archive/<pipeline>/<kh:2>/<kh>/<version-hex>.json`
- * in the ESync data bucket, one object per change, where `kh` is a hash of the record key. One
- * key's history is one prefix to list; the two-character level spreads keys over many
- * prefixes; hex of the version keeps listing order equal to version order. The data bucket's
+ * Readers take the newest change per key: the highest version, and at an equal version (a tie)
+ * the higher `hash` (`compareChanges` in `records/version.ts`), as every other target does.
+ *
+ * Change archive (what `esync history` reads):
+ * `archive/<pipeline>/<kh:2>/<kh>/<version-hex>.<hash>.json` in the ESync data bucket, one object
+ * per change, where `kh` is a hash of the record key. One key's history is one prefix to list;
+ * the two-character level spreads keys over many prefixes; hex of the version, then the hash,
+ * keep listing order equal to change order. The data bucket's
  * lifecycle rule on `archive/` expires it after `retention.historyDays`.
  */
 
@@ -78,7 +82,12 @@ export function archiveKeyPrefix(pipeline: string, key: string): string {
   return `${ARCHIVE_ROOT}${pipeline}/${keyHash.slice(0, 2)}/${keyHash}/`;
 }
 
-/** The archive object of one change. */
-export function archiveObjectKey(pipeline: string, key: string, version: string): string {
-  return `${archiveKeyPrefix(pipeline, key)}${Buffer.from(version, 'utf8').toString('hex')}.json`;
+/**
+ * The archive object of one change: `<version as hex>.<content hash>.json`. Names sort as the
+ * changes do (`compareChanges`): the hex keeps the versions' byte order, the `.` sorts below
+ * every hex digit, and two changes of one version (a tie) are both kept, ordered by hash.
+ */
+export function archiveObjectKey(pipeline: string, key: string, change: VersionedChange): string {
+  const version = Buffer.from(change.version, 'utf8').toString('hex');
+  return `${archiveKeyPrefix(pipeline, key)}${version}.${change.hash}.json`;
 }

@@ -3,6 +3,7 @@ import { ConnectorError, ValidationError } from '../../../errors.ts';
 import type { RecordData } from '../../../records/envelope.ts';
 import { parseExactJson, stringifyExactJson } from '../../../records/exact-json.ts';
 import { contentHash } from '../../../records/hash.ts';
+import { compareChanges } from '../../../records/version.ts';
 import type {
   ConnectorContext,
   TargetConnector,
@@ -135,7 +136,7 @@ export class S3LakeTarget implements TargetConnector {
       });
     });
     const archivePuts = [...lines.keys()].map(async (write) => {
-      const key = archiveObjectKey(this.#pipeline, write.key, write.version);
+      const key = archiveObjectKey(this.#pipeline, write.key, write);
       const body = stringifyExactJson({ ...lines.get(write), messageKey: write.messageKey });
       await this.#objects
         .put(this.#context.dataBucket, key, body, 'application/json')
@@ -169,11 +170,12 @@ export class S3LakeTarget implements TargetConnector {
   }
 
   /**
-   * Reduces every lake object of the pipeline to the newest version per key and yields the live
-   * ones, hashing the data of that version as stored (not the line's `hash`).
+   * Reduces every lake object of the pipeline to the newest change per key (`compareChanges`:
+   * version, then the line's `hash`) and yields the live ones, hashing the data of that change
+   * as stored (not the line's `hash`).
    */
   async *snapshot(): AsyncIterable<TargetSnapshotRecord[]> {
-    const newest = new Map<string, { version: string; hash: string | null }>();
+    const newest = new Map<string, { line: LakeLine; hash: string | null }>();
     for await (const keys of this.#objects.list(
       this.#bucket,
       lakeRoot(this.#config.prefix, this.#pipeline),
@@ -187,15 +189,16 @@ export class S3LakeTarget implements TargetConnector {
           if (text.trim() === '') continue;
           const line = this.#parseLine(text, objects[i] as string, n + 1);
           const held = newest.get(line.key);
-          if (held && held.version >= line.version) continue;
+          if (held && compareChanges(held.line, line) >= 0) continue;
           newest.set(line.key, {
-            version: line.version,
+            line,
             hash: line.op === 'delete' || line.data === null ? null : contentHash(line.data),
           });
         }
     }
     const live: TargetSnapshotRecord[] = [];
-    for (const [key, { version, hash }] of newest) if (hash !== null) live.push({ key, version, hash });
+    for (const [key, { line, hash }] of newest)
+      if (hash !== null) live.push({ key, version: line.version, hash });
     for (const page of chunk(live, SNAPSHOT_PAGE)) yield page;
   }
 

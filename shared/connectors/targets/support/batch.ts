@@ -1,3 +1,4 @@
+import { compareChanges } from '../../../records/version.ts';
 import type { TargetWrite, WriteOutcome } from '../../types.ts';
 
 /**
@@ -25,7 +26,8 @@ export async function mapWithConcurrency<T, R>(
  * Splits a batch into the newest write per key and the writes it supersedes. Two writes of one
  * key in a batch cannot both be applied in one statement (PostgreSQL refuses to touch a row
  * twice) or in a reliable order (parallel requests), and the older one would be refused as
- * stale by the version gate anyway, so it is reported stale without being sent.
+ * stale by the version gate anyway, so it is reported stale without being sent. Two writes of
+ * one version are a tie, decided by content hash (`compareChanges`).
  */
 export function newestPerKey(writes: readonly TargetWrite[]): {
   readonly winners: TargetWrite[];
@@ -34,7 +36,7 @@ export function newestPerKey(writes: readonly TargetWrite[]): {
   const newest = new Map<string, TargetWrite>();
   for (const write of writes) {
     const held = newest.get(write.key);
-    if (!held || held.version < write.version) newest.set(write.key, write);
+    if (!held || compareChanges(held, write) < 0) newest.set(write.key, write);
   }
   const winners: TargetWrite[] = [];
   const superseded: TargetWrite[] = [];

@@ -1,0 +1,137 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ownedTargetTableName } from '../../shared/naming.ts';
+import { keys } from '../../shared/state/keys.ts';
+import { postGithubDelivery } from '../support/e2e-events.ts';
+import {
+  createProject,
+  type E2eProject,
+  type E2eStack,
+  listKeys,
+  readObject,
+  scanTable,
+  startE2eStack,
+} from '../support/e2e-stack.ts';
+
+const SECRET = 'e2e-ties-secret';
+const FIXTURES = '/work/shared/fixtures/github-webhooks';
+const META = new Set(['pk', '_v', '_h', '_d', '_k', '_ts', '_m']);
+
+const pipelineYaml = (name: string, target: string) => `name: ${name}
+source:
+  type: webhook
+  mapping: github
+  key: [kind, id]
+triggers:
+  webhook:
+    signature: github
+    secret: esync/ties/github
+target:
+${target}
+`;
+
+/** GitHub's `issues.opened` example payload, as another issue in another state (same `updated_at`). */
+function issuePayload(id: number, change: Record<string, unknown>): string {
+  const payload = JSON.parse(readFileSync(path.join(FIXTURES, 'issues.opened.payload.json'), 'utf8')) as {
+    issue: Record<string, unknown>;
+  };
+  payload.issue = { ...payload.issue, id, number: id % 1000, ...change };
+  return JSON.stringify(payload);
+}
+
+const days = (since: number) => [
+  ...new Set([since, Date.now()].map((t) => new Date(t).toISOString().slice(0, 10))),
+];
+
+describe('two changes of one issue within one second (equal versions) on the local stack', () => {
+  let project: E2eProject;
+  let e2e: E2eStack;
+  const since = Date.now();
+
+  const PIPELINES = ['ties-ddb-1', 'ties-ddb-2', 'ties-lake-1', 'ties-lake-2'] as const;
+
+  beforeAll(async () => {
+    project = createProject(
+      Object.fromEntries(
+        PIPELINES.map((name) => [
+          name,
+          pipelineYaml(name, name.includes('ddb') ? '  type: dynamodb' : '  type: s3'),
+        ]),
+      ),
+    );
+    e2e = await startE2eStack(project, { 'esync/ties/github': SECRET });
+  });
+
+  afterAll(async () => {
+    await e2e?.stop();
+    project?.remove();
+  });
+
+  /** Each record of a pipeline's target: DynamoDB items, or the lake's newest line per key. */
+  async function records(pipeline: string): Promise<Map<string, unknown>> {
+    const out = new Map<string, unknown>();
+    if (pipeline.includes('ddb')) {
+      for (const [key, item] of await scanTable(e2e.clients, ownedTargetTableName('dev', pipeline)))
+        out.set(key, Object.fromEntries(Object.entries(item).filter(([n]) => !META.has(n))));
+      return out;
+    }
+    const newest = new Map<string, { version: string; hash: string }>();
+    for (const object of await listKeys(e2e.clients, e2e.dataBucket, `lake/${pipeline}/`))
+      for (const text of (await readObject(e2e.clients, e2e.dataBucket, object)).trim().split('\n')) {
+        const line = JSON.parse(text) as { key: string; version: string; hash: string; data: unknown };
+        const held = newest.get(line.key);
+        // Readers of the lake take the highest version, and at an equal version the higher hash.
+        if (
+          held &&
+          (held.version > line.version || (held.version === line.version && held.hash >= line.hash))
+        )
+          continue;
+        newest.set(line.key, line);
+        out.set(line.key, line.data);
+      }
+    return out;
+  }
+
+  const deliver = async (pipeline: string, id: string, body: string) => {
+    const answer = await postGithubDelivery(e2e.stack.apiUrl, pipeline, {
+      event: 'issues',
+      id,
+      body,
+      secret: SECRET,
+    });
+    expect(answer.status).toBe(202);
+  };
+
+  it('ends DynamoDB and the S3 lake on the same change of each same-second pair, whichever arrived first, and counts the ties', async () => {
+    // Prepare: milestoned then demilestoned, and opened then edited, each pair within one second.
+    const pairs = [
+      [issuePayload(7_001, { milestone: { title: 'v1.0' } }), issuePayload(7_001, { milestone: null })],
+      [
+        issuePayload(7_002, { title: 'Spelling error in the README file' }),
+        issuePayload(7_002, { title: 'Spelling error in the README' }),
+      ],
+    ];
+
+    // Act: pipelines *-1 get each pair in its order, *-2 reversed.
+    for (const round of [0, 1]) {
+      for (const pipeline of PIPELINES)
+        for (const [p, pair] of pairs.entries()) {
+          const i = pipeline.endsWith('-1') ? round : 1 - round;
+          await deliver(pipeline, `${pipeline}-${p}-${i}`, pair[i] ?? '');
+        }
+      await e2e.stack.idle();
+    }
+
+    // Assess
+    const [first, ...others] = await Promise.all(PIPELINES.map(records));
+    expect(first?.size).toBe(2);
+    for (const other of others) expect(other).toEqual(first);
+    for (const pipeline of ['ties-ddb-1', 'ties-ddb-2']) {
+      let ties = 0;
+      for (const day of days(since))
+        ties += (await e2e.state.ledger.totals(keys.ledgerScopeOfStream(pipeline, day))).ties;
+      expect({ pipeline, ties }).toEqual({ pipeline, ties: 2 });
+    }
+  });
+});
