@@ -31,7 +31,10 @@ async function handle(
       ? Buffer.from(event.body ?? '', 'base64').toString('utf8')
       : (event.body ?? '');
     const accepted = await receiveWebhook(deps, { pipeline, headers, rawBody }, context);
-    metrics.addMetric(METRIC.webhookDeliveries, MetricUnit.Count, 1);
+    if (accepted.ignored) {
+      metrics.addMetric(METRIC.webhookIgnored, MetricUnit.Count, 1);
+      logger.info('webhook ignored', { event: accepted.ignored, reason: accepted.reason });
+    } else metrics.addMetric(METRIC.webhookDeliveries, MetricUnit.Count, 1);
     return {
       statusCode: 202,
       headers: { 'content-type': 'application/json' },

@@ -24,6 +24,8 @@ export const METRIC = {
   phaseDuration: 'PhaseDuration',
   messagesProcessed: 'MessagesProcessed',
   webhookRefused: 'WebhookRefused',
+  /** Signed deliveries of an event type the pipeline's mapping does not take (answered 202 `ignored`). */
+  webhookIgnored: 'WebhookIgnored',
   /** CDC fields left as the target stored them (Debezium's unavailable value, e.g. unchanged TOAST). */
   unavailableFields: 'CdcUnavailableFields',
   /** Changes that met another change of the same version with other content, decided by content hash. */

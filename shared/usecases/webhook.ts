@@ -12,7 +12,7 @@ import { parseExactJson } from '../records/exact-json.ts';
 import { contentHash } from '../records/hash.ts';
 import { jsonDepth, MAX_JSON_DEPTH } from '../records/json-depth.ts';
 import { keys } from '../state/keys.ts';
-import { mapDelivery } from '../webhooks/map-delivery.ts';
+import { ignoredDelivery, mapDelivery } from '../webhooks/map-delivery.ts';
 import { verifyDelivery } from '../webhooks/signatures.ts';
 import type { Deps } from './deps.ts';
 import { enqueueRecords } from './enqueue.ts';
@@ -28,6 +28,10 @@ export interface WebhookRequest {
 export interface WebhookAccepted {
   readonly deliveryId: string;
   readonly accepted: number;
+  /** The event type of a delivery the pipeline's mapping does not take (nothing is queued). */
+  readonly ignored?: string;
+  /** Why it was ignored. */
+  readonly reason?: string;
 }
 
 /** What a delivery enqueues. */
@@ -91,7 +95,8 @@ function webhookPipeline(
 /**
  * Accepts one webhook delivery: look up the pipeline, check size and signature, parse, map to
  * records, deduplicate by delivery id, and put the records on the load queue. It returns only
- * once they are on the queue, so an accepted delivery is never lost.
+ * once they are on the queue, so an accepted delivery is never lost. A signed delivery of an
+ * event type the mapping does not take is answered with `ignored` and the reason, queuing nothing.
  * @throws NotFoundError (404), TooLargeError (413), UnauthorizedError (401), ValidationError (400)
  */
 export async function receiveWebhook(
@@ -127,6 +132,8 @@ export async function receiveWebhook(
       { path: 'body', message: `nesting depth above ${MAX_JSON_DEPTH}` },
     ]);
   const deliveryId = verified.deliveryId ?? `body-${contentHash(request.rawBody)}`;
+  const ignored = ignoredDelivery(pipeline, request.headers);
+  if (ignored) return { deliveryId, accepted: 0, ignored: ignored.event, reason: ignored.reason };
   const records = mapDelivery(pipeline, {
     headers: request.headers,
     body,

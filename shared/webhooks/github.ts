@@ -15,7 +15,7 @@ import { parseAtEdge } from './parse.ts';
  * | issue_comment    | deleted           | delete of the comment                        |
  * | issue_comment    | any other         | upsert of the comment                        |
  * | push             | -                 | one upsert per commit (key: the commit id)   |
- * | ping, others     | -                 | none                                         |
+ * | ping, others     | -                 | none: answered 202 `ignored` (`ignoredGithubEvent`) |
  *
  * Each record's data has `kind` (`issue`, `issue_comment`, `commit`) and `id`; the record key is
  * built from the pipeline's `source.key` fields as for any source. GitHub ids are unique per
@@ -100,6 +100,18 @@ const pushEventSchema = z.object({
 
 /** The GitHub events this mapping turns into records. */
 export const GITHUB_EVENTS = ['issues', 'issue_comment', 'push'] as const;
+
+/**
+ * Why a delivery of `event` changes no record, or `undefined` for an event the mapping takes.
+ * Such deliveries (`ping`, `pull_request`, the other event types a webhook may be subscribed to)
+ * are answered 202 with the reason, so GitHub does not show them as failed.
+ */
+export function ignoredGithubEvent(event: string): string | undefined {
+  if ((GITHUB_EVENTS as readonly string[]).includes(event)) return undefined;
+  if (event === 'ping')
+    return 'ping is the test delivery GitHub sends when a webhook is created; it carries no change';
+  return `the github mapping takes ${GITHUB_EVENTS.join(', ')} events; ${event} events change no record`;
+}
 
 /** What the mapping needs besides the payload. */
 export interface GithubDelivery {

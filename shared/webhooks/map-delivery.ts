@@ -1,7 +1,7 @@
 import { ConfigError, ValidationError } from '../errors.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
 import type { RecordEnvelope } from '../records/envelope.ts';
-import { mapGithubDelivery } from './github.ts';
+import { ignoredGithubEvent, mapGithubDelivery } from './github.ts';
 import { mapJsonDelivery } from './json.ts';
 import { headerValue, type WebhookHeaders } from './signatures.ts';
 
@@ -12,6 +12,20 @@ export interface Delivery {
   /** The delivery's dedup id (the sender's, or a hash of the body). */
   readonly deliveryId: string;
   readonly receivedAt: Date;
+}
+
+/** A delivery of an event type the pipeline's mapping does not take: the type and why. */
+export interface IgnoredDelivery {
+  readonly event: string;
+  readonly reason: string;
+}
+
+/** The delivery's event type when the pipeline's mapping ignores it (GitHub only: `X-GitHub-Event`). */
+export function ignoredDelivery(pipeline: Pipeline, headers: WebhookHeaders): IgnoredDelivery | undefined {
+  if (pipeline.source.type !== 'webhook' || pipeline.source.mapping !== 'github') return undefined;
+  const event = headerValue(headers, 'x-github-event')?.trim();
+  const reason = event ? ignoredGithubEvent(event) : undefined;
+  return event && reason ? { event, reason } : undefined;
 }
 
 /**

@@ -1,9 +1,7 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ownedTargetTableName } from '../../shared/naming.ts';
 import { keys } from '../../shared/state/keys.ts';
-import { postGithubDelivery } from '../support/e2e-events.ts';
+import { githubFixture, postGithubDelivery } from '../support/e2e-events.ts';
 import {
   createProject,
   type E2eProject,
@@ -15,7 +13,6 @@ import {
 } from '../support/e2e-stack.ts';
 
 const SECRET = 'e2e-ties-secret';
-const FIXTURES = '/work/shared/fixtures/github-webhooks';
 const META = new Set(['pk', '_v', '_h', '_d', '_k', '_ts', '_m']);
 
 const pipelineYaml = (name: string, target: string) => `name: ${name}
@@ -33,9 +30,7 @@ ${target}
 
 /** GitHub's `issues.opened` example payload, as another issue in another state (same `updated_at`). */
 function issuePayload(id: number, change: Record<string, unknown>): string {
-  const payload = JSON.parse(readFileSync(path.join(FIXTURES, 'issues.opened.payload.json'), 'utf8')) as {
-    issue: Record<string, unknown>;
-  };
+  const payload = JSON.parse(githubFixture('issues.opened')) as { issue: Record<string, unknown> };
   payload.issue = { ...payload.issue, id, number: id % 1000, ...change };
   return JSON.stringify(payload);
 }

@@ -5,6 +5,17 @@ import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { AwsClients } from '../../shared/aws/clients.ts';
 import { REPO_ROOT } from './e2e-stack.ts';
 
+/**
+ * A real GitHub payload example (`<event>.<action>`), from the repository's copy of the shared
+ * fixtures (octokit/webhooks payload examples), as JSON text.
+ */
+export function githubFixture(name: string): string {
+  return readFileSync(
+    path.join(REPO_ROOT, 'test', 'unit', 'webhooks', 'fixtures', 'github', `${name}.payload.json`),
+    'utf8',
+  );
+}
+
 /** `X-Hub-Signature-256` of a body, as GitHub computes it. */
 export function githubSignature(secret: string, body: string): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;

@@ -1,11 +1,14 @@
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { handler } from '../../../functions/webhook/handler.ts';
+import { METRIC } from '../../../shared/lambda/observability.ts';
 import { contentHash } from '../../../shared/records/hash.ts';
 import type { RecordsMessage } from '../../../shared/records/messages.ts';
+import { githubFixture } from '../../support/e2e-events.ts';
 import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
 
 const events = path.join(import.meta.dirname, '..', '..', '..', 'events', 'apigw');
@@ -110,6 +113,46 @@ describe('webhook handler (API Gateway HTTP API → load queue)', () => {
         data: { id: 7, name: 'widget', updated_at: '2026-11-22T12:00:00Z' },
       }),
     ]);
+  });
+
+  it('answers a signed delivery of an event type the github mapping does not take with 202 ignored and its reason, counts it and queues nothing', async () => {
+    // Prepare
+    const GITHUB_SECRET = secrets['esync/demo/github-webhook'] as string;
+    const delivery = (event: string, body: string): APIGatewayProxyEventV2 => {
+      const base = sample('webhook-github.json');
+      return {
+        ...base,
+        body,
+        headers: {
+          ...base.headers,
+          'x-github-event': event,
+          'x-github-delivery': `ignored-${event}`,
+          'x-hub-signature-256': `sha256=${createHmac('sha256', GITHUB_SECRET).update(body).digest('hex')}`,
+        },
+      };
+    };
+    const counted = vi.spyOn(Metrics.prototype, 'addMetric');
+
+    // Act
+    const ping = await invoke(delivery('ping', githubFixture('ping')));
+    const pullRequest = await invoke(delivery('pull_request', githubFixture('issues.opened')));
+
+    // Assess
+    expect(ping.statusCode).toBe(202);
+    expect(bodyOf(ping)).toEqual({
+      deliveryId: 'ignored-ping',
+      accepted: 0,
+      ignored: 'ping',
+      reason: expect.stringMatching(/test delivery/),
+    });
+    expect(pullRequest.statusCode).toBe(202);
+    expect(bodyOf(pullRequest)).toMatchObject({ accepted: 0, ignored: 'pull_request' });
+    expect(bodyOf(pullRequest).reason).toMatch(/issues, issue_comment, push/);
+    const names = counted.mock.calls.map(([name]) => name);
+    expect(names.filter((n) => n === METRIC.webhookIgnored)).toHaveLength(2);
+    expect(names).not.toContain(METRIC.webhookDeliveries);
+    expect(await queuedRecords('github-issues')).toEqual([]);
+    counted.mockRestore();
   });
 
   it('answers a redelivery of the same delivery id with 202 and enqueues nothing again', async () => {
