@@ -15,6 +15,8 @@ const PUSHED_SOURCES: ReadonlySet<string> = new Set(['webhook', 'cdc']);
 export function pipelineWarnings(pipeline: Pipeline): PipelineWarning[] {
   const warnings: PipelineWarning[] = [];
   const warn = (path: string, message: string) => warnings.push({ pipeline: pipeline.name, path, message });
+  const replay = replayProblem(pipeline);
+  if (replay) warn('source.cursor', replay);
   if (PUSHED_SOURCES.has(pipeline.source.type)) return warnings;
   if (pipeline.source.deletes.mode === 'none')
     warn(
@@ -24,4 +26,21 @@ export function pipelineWarnings(pipeline: Pipeline): PipelineWarning[] {
   if (pipeline.source.deletes.mode === 'verify' && pipeline.verify.mode === 'off')
     warn('source.deletes.mode', 'is verify, but verify.mode is off: hard deletes are never found.');
   return warnings;
+}
+
+/**
+ * Why a webhook pipeline takes a replayed delivery as a new change: a JSON delivery without a
+ * cursor is versioned by its arrival time, so a captured body sent again under a new delivery id
+ * (the id is not signed) overwrites newer data, unless the signature covers a timestamp whose
+ * tolerance window bounds how late a replay can come.
+ */
+function replayProblem(pipeline: Pipeline): string | undefined {
+  const { source, triggers } = pipeline;
+  if (source.type !== 'webhook' || source.mapping !== 'json' || source.cursor.length > 0) return undefined;
+  const trigger = triggers.webhook;
+  const signedTime =
+    trigger?.signature === 'standard-webhooks' ||
+    (trigger?.signature === 'hmac' && trigger.timestampHeader !== undefined);
+  if (signedTime) return undefined;
+  return 'is empty and the signature covers no timestamp: deliveries are replayable. A captured body sent again with a new delivery id is versioned by its arrival time and overwrites newer data. Name the entity timestamp as cursor (e.g. [updated_at]), or sign a timestamp (standard-webhooks, or hmac with timestampHeader) so replays outside toleranceSeconds are refused.';
 }

@@ -129,4 +129,25 @@ describe('two changes of one issue within one second (equal versions) on the loc
       expect({ pipeline, ties }).toEqual({ pipeline, ties: 2 });
     }
   });
+
+  it('changes nothing when an old delivery body is replayed with a fresh delivery id', async () => {
+    // Prepare
+    const pipeline = 'ties-ddb-1';
+    const older = issuePayload(7_003, { title: 'first title', updated_at: '2026-01-01T10:00:00Z' });
+    const newer = issuePayload(7_003, { title: 'second title', updated_at: '2026-01-01T10:05:00Z' });
+    await deliver(pipeline, 'replay-original-1', older);
+    await deliver(pipeline, 'replay-original-2', newer);
+    await e2e.stack.idle();
+    const before = await scanTable(e2e.clients, ownedTargetTableName('dev', pipeline));
+
+    // Act: a captured body, signed as sent, re-sent under a delivery id never seen.
+    await deliver(pipeline, 'replay-fresh-id', older);
+    await e2e.stack.idle();
+
+    // Assess
+    const after = await scanTable(e2e.clients, ownedTargetTableName('dev', pipeline));
+    expect(after).toEqual(before);
+    const [issue] = [...after.values()].filter((item) => item.id === 7_003);
+    expect(issue?.title).toBe('second title');
+  });
 });

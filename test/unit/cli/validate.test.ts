@@ -86,6 +86,44 @@ describe('esync validate', () => {
     ]);
   });
 
+  it('flags a JSON webhook pipeline without an entity timestamp or a signed timestamp as replayable', async () => {
+    // Prepare
+    const webhook = (name: string, cursor: string, signature: string) =>
+      `name: ${name}\nsource:\n  type: webhook\n  key: [id]\n${cursor}triggers:\n  webhook:\n${signature}    secret: s\ntarget:\n  type: dynamodb\n`;
+    await writeFile(
+      path.join(dir, 'pipelines', 'replayable.yaml'),
+      webhook('replayable', '', '    signature: hmac\n'),
+    );
+    await writeFile(
+      path.join(dir, 'pipelines', 'stamped.yaml'),
+      webhook('stamped', '  cursor: [updated_at]\n', '    signature: hmac\n'),
+    );
+    await writeFile(
+      path.join(dir, 'pipelines', 'signed-time.yaml'),
+      webhook('signed-time', '', '    signature: hmac\n    timestampHeader: x-timestamp\n'),
+    );
+    await writeFile(
+      path.join(dir, 'pipelines', 'standard.yaml'),
+      webhook('standard', '', '    signature: standard-webhooks\n'),
+    );
+    const io = captureIo(dir);
+
+    // Act
+    const code = await validate(['--json'], io);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(JSON.parse(io.stdout[0] ?? '').warnings).toEqual([
+      {
+        pipeline: 'replayable',
+        path: 'source.cursor',
+        message: expect.stringMatching(
+          /^is empty and the signature covers no timestamp: deliveries are replayable/,
+        ),
+      },
+    ]);
+  });
+
   it('prints every problem as file:line:col path message relative to cwd, then a summary, and exits 1', async () => {
     // Prepare
     await writeFile(path.join(dir, 'pipelines', 'good.yaml'), GOOD);
