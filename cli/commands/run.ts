@@ -8,11 +8,14 @@ import {
 import { formatDuration } from '../format.ts';
 import type { CliIo, Command } from '../io.ts';
 import { UsageError } from '../io.ts';
+import { formatProgress, type RunProgress, runProgress } from '../progress.ts';
 import { formatCountsInline, formatRunReport, type RunView, runSucceeded } from './runs.ts';
 
 export const runUsage = `usage: esync run <pipeline> [--wait] [--json] [--local | --stage S | --api-url URL]
-  starts a run of the pipeline; with --wait, follows it phase by phase and ends with the run report
-  (exit 0 only when the run succeeded and verified)`;
+  starts a run of the pipeline; with --wait, follows it phase by phase with the records that have
+  an outcome against those extracted, the rate and an ETA, and ends with the run report (exit 0
+  only when the run succeeded and verified); with --json, one JSON object per change of progress
+  ("type": "progress") and the run as the last line`;
 
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 /** Move the cursor up a line and clear it: redraws the progress line through line-based output. */
@@ -21,34 +24,68 @@ const REDRAW = '\x1b[1A\x1b[2K';
 export interface RunCommandOptions {
   /** Pause between two polls of the run. @default 500 */
   readonly pollMs?: number;
+  /** Longest silence of the line-per-change output while records are loading. @default 10 000 */
+  readonly progressEveryMs?: number;
   /** How long a run may stay unknown to the API after it was started. @default 60 000 */
   readonly appearTimeoutMs?: number;
 }
 
 /**
- * Shows a run's progress: on a terminal one line redrawn in place (spinner, phase, counts); in a
- * pipe or log, one line each time a phase starts or ends.
+ * Shows a run's progress: on a terminal one line redrawn in place (spinner, phase, bar, rate,
+ * ETA); in a pipe or log, one line each time a phase starts or ends and a progress line at least
+ * every `progressEveryMs` while records load; with --json, one object per change.
  */
 class Progress {
   private frame = 0;
   private drawn = false;
+  private lastLine = 0;
+  private lastJson = '';
   private readonly seen = new Map<string, string>();
 
-  constructor(private readonly io: CliIo) {}
+  constructor(
+    private readonly io: CliIo,
+    private readonly mode: 'tty' | 'lines' | 'json',
+    private readonly everyMs: number,
+  ) {}
 
-  update(run: RunView): void {
-    if (this.io.isTty) {
+  update(run: RunView, now = Date.now()): void {
+    const figures = runProgress(run, now);
+    if (this.mode === 'json') {
+      this.json(figures);
+      return;
+    }
+    if (this.mode === 'tty') {
       const current = run.phases.at(-1);
       const phase = current ? `${current.name} ${current.status}` : 'starting';
       const spinner = SPINNER[this.frame++ % SPINNER.length];
-      const line = `${spinner} ${run.runId}  ${phase}  ${formatCountsInline(run.counts)}  ${formatDuration(run.durationMs)}`;
+      const line = `${spinner} ${run.runId}  ${phase}  ${formatProgress(figures)}  ${formatDuration(run.durationMs)}`;
       this.io.out(`${this.drawn ? REDRAW : ''}${line}`);
       this.drawn = true;
       return;
     }
+    const changed = this.phaseLines(run);
+    const loading = figures.phase === 'Execute' || figures.phase === 'AwaitLoad';
+    if (loading && figures.phaseStatus === 'running' && (changed || now - this.lastLine >= this.everyMs)) {
+      this.io.out(`          ${formatProgress(figures)}`);
+      this.lastLine = now;
+    }
+  }
+
+  private json(figures: RunProgress): void {
+    const { recordsPerSecond: _rate, etaSeconds: _eta, ...state } = figures;
+    const key = JSON.stringify(state);
+    if (key === this.lastJson) return;
+    this.lastJson = key;
+    this.io.out(JSON.stringify(figures));
+  }
+
+  /** Prints each phase change; true when there was one. */
+  private phaseLines(run: RunView): boolean {
+    let changed = false;
     for (const phase of run.phases) {
       if (this.seen.get(phase.name) === phase.status) continue;
       this.seen.set(phase.name, phase.status);
+      changed = true;
       const counts =
         phase.name === 'AwaitLoad' || phase.name === 'Execute' ? `  ${formatCountsInline(run.counts)}` : '';
       const timing = phase.status === 'running' ? '' : ` in ${formatDuration(phase.durationMs)}`;
@@ -56,6 +93,7 @@ class Progress {
         `${phase.name.padEnd(9)} ${phase.status}${timing}${phase.status === 'running' ? '' : counts}`,
       );
     }
+    return changed;
   }
 }
 
@@ -66,9 +104,9 @@ async function follow(
   runId: string,
   io: CliIo,
   options: Required<RunCommandOptions>,
-  showProgress: boolean,
+  json: boolean,
 ): Promise<RunView> {
-  const progress = new Progress(io);
+  const progress = new Progress(io, json ? 'json' : io.isTty ? 'tty' : 'lines', options.progressEveryMs);
   const since = Date.now();
   for (;;) {
     let run: RunView | undefined;
@@ -84,7 +122,7 @@ async function follow(
         );
     }
     if (run !== undefined) {
-      if (showProgress) progress.update(run);
+      progress.update(run);
       if (run.status !== 'running') return run;
     }
     await sleep(options.pollMs);
@@ -96,6 +134,7 @@ export function createRunCommand(options: RunCommandOptions = {}): Command {
   const settings: Required<RunCommandOptions> = {
     pollMs: options.pollMs ?? 500,
     appearTimeoutMs: options.appearTimeoutMs ?? 60_000,
+    progressEveryMs: options.progressEveryMs ?? 10_000,
   };
   return (argv, io) =>
     runManagementCommand(argv, io, runUsage, async () => {
@@ -116,7 +155,7 @@ export function createRunCommand(options: RunCommandOptions = {}): Command {
         return 0;
       }
       if (!values.json) io.out(`started run ${started.runId}`);
-      const run = await follow(client, started.runId, io, settings, !values.json);
+      const run = await follow(client, started.runId, io, settings, values.json);
       if (values.json) io.out(JSON.stringify(run));
       else io.out(`\n${formatRunReport(run)}`);
       return runSucceeded(run) ? 0 : 1;

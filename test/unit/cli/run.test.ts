@@ -168,15 +168,53 @@ describe('esync run', () => {
     expect(io.text()).toContain('failure: ConnectorError: postgres: password authentication failed');
   });
 
-  it('prints only the final run as JSON with --json', async () => {
-    api = await apiWithRun([view({ phases: [phase('Discover', 'running')] }), finished({})]);
+  it('prints one JSON object per change of progress with --json, and the run as the last line', async () => {
+    api = await apiWithRun([
+      view({ phases: [phase('Discover', 'running')] }),
+      view({ phases: [phase('Discover', 'running')] }),
+      finished({}),
+    ]);
     const io = captureIo(api.devDir);
 
     const code = await run(['users-sync', '--wait', '--json', '--local'], io);
 
     expect(code).toBe(0);
-    expect(io.stdout).toHaveLength(1);
-    expect(JSON.parse(io.stdout[0] ?? '')).toMatchObject({ runId: RUN_ID, status: 'succeeded' });
+    const lines = io.stdout.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.slice(0, -1)).toEqual([
+      expect.objectContaining({ type: 'progress', phase: 'Discover', phaseStatus: 'running', accounted: 0 }),
+      expect.objectContaining({
+        type: 'progress',
+        phase: 'Cleanup',
+        extracted: 10,
+        accounted: 10,
+        extractionDone: true,
+      }),
+    ]);
+    expect(lines.at(-1)).toMatchObject({ runId: RUN_ID, status: 'succeeded' });
+  });
+
+  it('prints a progress line with records, rate and ETA while records load, in a pipe', async () => {
+    // Prepare: Execute started 8 s before the polls; 4 of 10 records have an outcome.
+    const loading = view({
+      phases: [
+        phase('Discover', 'succeeded'),
+        phase('Plan', 'succeeded'),
+        { ...phase('Execute', 'succeeded'), startedAt: new Date(Date.now() - 8_000).toISOString() },
+        phase('AwaitLoad', 'running'),
+      ],
+      counts: { ...counts(0), extracted: 10, loaded: 4 },
+    });
+    api = await apiWithRun([loading, loading, loading, finished({})]);
+    const io = captureIo(api.devDir);
+    const pipeRun = createRunCommand({ pollMs: 5, progressEveryMs: 0 });
+
+    // Act
+    await pipeRun(['users-sync', '--wait', '--local'], io);
+
+    // Assess
+    const progress = io.stdout.filter((l) => l.includes('with an outcome'));
+    expect(progress.length).toBeGreaterThanOrEqual(2);
+    expect(progress[0]).toMatch(/\[########-+\] 4\/10 with an outcome {2}\d+ records\/s {2}ETA \d+(\.\d)? s/);
   });
 
   it("exits 1 with the API's message when the pipeline is unknown", async () => {
