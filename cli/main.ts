@@ -16,7 +16,8 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     load: async () => (await import('./commands/demo.ts')).demo,
   },
   run: {
-    summary: 'start a run; --wait follows it (records, rate, ETA) and exits 0 only when it succeeded and verified',
+    summary:
+      'start a run; --wait follows it (records, rate, ETA) and exits 0 only when it succeeded and verified',
     load: async () => (await import('./commands/run.ts')).run,
   },
   runs: { summary: 'list or show runs', load: async () => (await import('./commands/runs.ts')).runs },
