@@ -3,9 +3,12 @@ import type * as events from 'aws-cdk-lib/aws-events';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { CORE, resourceName, type Stage } from '../../shared/naming.ts';
+import type { Pipeline } from '../../shared/pipeline/schema.ts';
 import type { FunctionName } from '../../shared/usecases/contracts.ts';
 import { acknowledgeWildcardResource } from '../nag.ts';
+import { talksToDatabase } from '../network.ts';
 import type { StageSettings } from '../stage.ts';
+import type { DatabaseNetwork } from './database-network.ts';
 import type { EncryptionKey } from './encryption-key.ts';
 import { EsyncFunction } from './esync-function.ts';
 import {
@@ -33,6 +36,10 @@ export interface CoreResources {
   readonly environment: Readonly<Record<string, string>>;
   /** @see EsyncFunctionProps.bundle */
   readonly bundle: boolean;
+  /** Every pipeline of the stage. */
+  readonly pipelines: readonly Pipeline[];
+  /** The stage's VPC side, when it names one: functions that open database connections run in it. */
+  readonly network?: DatabaseNetwork;
 }
 
 interface FunctionSettings {
@@ -102,10 +109,18 @@ export function createEsyncFunction(
   scope: Construct,
   id: string,
   core: CoreResources,
-  options: FunctionSettings & { readonly handlerName: FunctionName; readonly functionName: string },
+  options: FunctionSettings & {
+    readonly handlerName: FunctionName;
+    readonly functionName: string;
+    /** The pipelines it serves. @default - all of the stage's */
+    readonly pipelines?: readonly Pipeline[];
+  },
 ): EsyncFunction {
+  const { pipelines = core.pipelines, ...settings } = options;
+  const access = FUNCTION_ACCESS[options.handlerName];
   const fn = new EsyncFunction(scope, id, {
-    ...options,
+    ...settings,
+    ...(core.network && talksToDatabase(access, pipelines) ? { placement: core.network.placement } : {}),
     environment: core.environment,
     pipelineCatalog: core.pipelineCatalog,
     logRetention: core.settings.logRetention,
@@ -113,7 +128,7 @@ export function createEsyncFunction(
     removalPolicy: core.settings.dataRemovalPolicy,
     bundle: core.bundle,
   });
-  grantCoreAccess(fn, FUNCTION_ACCESS[options.handlerName], core);
+  grantCoreAccess(fn, access, core);
   return fn;
 }
 

@@ -10,6 +10,7 @@ import type { Construct } from 'constructs';
 import { PIPELINES_ENV } from '../../shared/pipeline/catalog.ts';
 import type { FunctionName } from '../../shared/usecases/contracts.ts';
 import { AnyResourcePolicy } from './any-resource-policy.ts';
+import type { FunctionPlacement } from './database-network.ts';
 
 /** The repository root: entries, the lock file and tsconfig are resolved from here. */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -55,6 +56,12 @@ export interface EsyncFunctionProps {
   readonly logKey: kms.IKey;
   readonly removalPolicy: RemovalPolicy;
   /**
+   * The VPC, subnets and groups the function runs in; only functions that open database
+   * connections get one.
+   * @default - outside any VPC
+   */
+  readonly placement?: FunctionPlacement;
+  /**
    * Bundle the handler with the locally installed esbuild. Off, the function deploys a stub that
    * throws: only for tests that assert on the template.
    * @default true
@@ -94,6 +101,7 @@ export class EsyncFunction extends NodejsFunction {
       timeout: props.timeout,
       role,
       logGroup,
+      ...props.placement,
       loggingFormat: lambda.LoggingFormat.JSON,
       applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
       systemLogLevelV2: lambda.SystemLogLevel.WARN,
@@ -135,6 +143,7 @@ export class EsyncFunction extends NodejsFunction {
     logGroup.grantWrite(role);
     (this.node.defaultChild as lambda.CfnFunction).tracingConfig = { mode: lambda.Tracing.ACTIVE };
     new AnyResourcePolicy(scope, `${id}Tracing`, { role, grant: 'functionTracing', requiredBy: [this] });
+    if (props.placement) this.allowNetworkInterfaces();
   }
 
   /**

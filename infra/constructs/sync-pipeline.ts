@@ -76,6 +76,7 @@ export class SyncPipeline extends Construct {
       description: `Load: writes ${pipeline.name} messages to its target`,
       timeout: loadTimeout,
       memorySize: 1024,
+      pipelines: [pipeline],
     });
     new LoadConsumer(this, 'LoadConsumer', {
       pipeline,

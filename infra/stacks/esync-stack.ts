@@ -13,12 +13,14 @@ import { serializeCatalog } from '../../shared/pipeline/catalog.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
 import { AlarmTopic } from '../constructs/alarm-topic.ts';
 import { CoreFunctions, type CoreResources, pascalCase } from '../constructs/core-functions.ts';
+import { DatabaseNetwork } from '../constructs/database-network.ts';
 import { EncryptionKey } from '../constructs/encryption-key.ts';
 import { EventBus } from '../constructs/event-bus.ts';
 import { HttpApi } from '../constructs/http-api.ts';
 import { RunEndRoute } from '../constructs/run-end-route.ts';
 import { Storage } from '../constructs/storage.ts';
 import { SyncPipeline } from '../constructs/sync-pipeline.ts';
+import { databasePorts, stageNetwork } from '../network.ts';
 import { apiThrottles, secretsMaxAgeSeconds, stageSettings } from '../stage.ts';
 
 export interface EsyncStackProps extends StackProps {
@@ -80,7 +82,15 @@ export class EsyncStack extends Stack {
       reason:
         'Rotating the mask key changes the hash of every masked value, breaking joins on them; re-keying is a deliberate operation done with a full reload, not a schedule.',
     });
+    const network = stageNetwork(stage, this.node.tryGetContext('network'));
     const resources: CoreResources = {
+      pipelines: props.pipelines,
+      ...(network && {
+        network: new DatabaseNetwork(this, 'Network', {
+          network,
+          databasePorts: databasePorts(network, props.pipelines),
+        }),
+      }),
       stage,
       settings,
       key,

@@ -1,0 +1,109 @@
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { Construct } from 'constructs';
+import type { StageNetwork } from '../network.ts';
+
+/** Where a function runs inside the VPC, as `lambda.Function` takes it. */
+export interface FunctionPlacement {
+  readonly vpc: ec2.IVpc;
+  readonly vpcSubnets: ec2.SubnetSelection;
+  readonly securityGroups: ec2.ISecurityGroup[];
+}
+
+/**
+ * The AWS services the functions in the VPC call, reached through interface endpoints so the
+ * subnets need no NAT. S3 and DynamoDB are reached through (free) gateway endpoints.
+ */
+export const INTERFACE_ENDPOINTS = {
+  Sqs: ec2.InterfaceVpcEndpointAwsService.SQS,
+  StepFunctions: ec2.InterfaceVpcEndpointAwsService.STEP_FUNCTIONS,
+  SecretsManager: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+  EventBridge: ec2.InterfaceVpcEndpointAwsService.EVENTBRIDGE,
+  Kms: ec2.InterfaceVpcEndpointAwsService.KMS,
+  CloudWatch: ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,
+  XRay: ec2.InterfaceVpcEndpointAwsService.XRAY,
+} as const;
+
+export interface DatabaseNetworkProps {
+  readonly network: StageNetwork;
+  /** The ports the functions reach the databases on. */
+  readonly databasePorts: readonly number[];
+}
+
+/**
+ * The VPC side of the functions that open database connections: the stage's existing VPC and
+ * subnets (imported by id, no lookup), a security group of their own that may reach the
+ * databases on their ports and AWS on 443 only, the databases' group admitting that group on
+ * those ports only, and the VPC endpoints, created unless the VPC has them.
+ */
+export class DatabaseNetwork extends Construct {
+  readonly functionsGroup: ec2.SecurityGroup;
+  readonly placement: FunctionPlacement;
+
+  constructor(scope: Construct, id: string, props: DatabaseNetworkProps) {
+    super(scope, id);
+    const { network } = props;
+    const vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
+      vpcId: network.vpcId,
+      availabilityZones: network.availabilityZones,
+      privateSubnetIds: network.subnetIds,
+      ...(network.routeTableIds.length > 0 ? { privateSubnetRouteTableIds: network.routeTableIds } : {}),
+    });
+    const subnets: ec2.SubnetSelection = { subnets: vpc.privateSubnets };
+    this.functionsGroup = new ec2.SecurityGroup(this, 'Functions', {
+      vpc,
+      description: 'ESync functions that connect to databases',
+      allowAllOutbound: false,
+    });
+    this.functionsGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs (VPC endpoints)');
+    this.admitToDatabases(props);
+    if (network.endpoints === 'create') this.createEndpoints(vpc, subnets);
+    this.placement = {
+      vpc,
+      vpcSubnets: subnets,
+      securityGroups: [
+        this.functionsGroup,
+        ...network.securityGroupIds.map((sg, i) =>
+          ec2.SecurityGroup.fromSecurityGroupId(this, `Joined${i}`, sg),
+        ),
+      ],
+    };
+  }
+
+  /** Database ports only, and on the databases' side from the functions' group only. */
+  private admitToDatabases({ network, databasePorts }: DatabaseNetworkProps): void {
+    const databases = network.databaseSecurityGroupId
+      ? ec2.SecurityGroup.fromSecurityGroupId(this, 'Databases', network.databaseSecurityGroupId)
+      : undefined;
+    for (const port of databasePorts) {
+      const description = `ESync functions to the databases on ${port}`;
+      if (!databases) {
+        this.functionsGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(port), description);
+        continue;
+      }
+      this.functionsGroup.addEgressRule(databases, ec2.Port.tcp(port), description);
+      databases.addIngressRule(this.functionsGroup, ec2.Port.tcp(port), description);
+    }
+  }
+
+  private createEndpoints(vpc: ec2.IVpc, subnets: ec2.SubnetSelection): void {
+    vpc.addGatewayEndpoint('S3', { service: ec2.GatewayVpcEndpointAwsService.S3, subnets: [subnets] });
+    vpc.addGatewayEndpoint('DynamoDb', {
+      service: ec2.GatewayVpcEndpointAwsService.DYNAMODB,
+      subnets: [subnets],
+    });
+    const endpointsGroup = new ec2.SecurityGroup(this, 'Endpoints', {
+      vpc,
+      description: 'ESync VPC interface endpoints: HTTPS from the ESync functions only',
+      allowAllOutbound: false,
+    });
+    endpointsGroup.addIngressRule(this.functionsGroup, ec2.Port.tcp(443), 'HTTPS from the ESync functions');
+    for (const [name, service] of Object.entries(INTERFACE_ENDPOINTS))
+      vpc.addInterfaceEndpoint(name, {
+        service,
+        subnets,
+        securityGroups: [endpointsGroup],
+        open: false,
+        privateDnsEnabled: true,
+      });
+  }
+}

@@ -1,0 +1,91 @@
+import { z } from 'zod';
+import type { Stage } from '../shared/naming.ts';
+import type { Pipeline } from '../shared/pipeline/schema.ts';
+import type { FunctionAccess } from './constructs/function-access.ts';
+
+const id = (prefix: string) =>
+  z.string().regex(new RegExp(`^${prefix}-[0-9a-f]{8,17}$`), `expected an id like ${prefix}-0123abcd`);
+
+/**
+ * Where a stage's database-facing functions run: an existing VPC named by its ids (no lookup, so
+ * `cdk synth` needs no AWS account), its private subnets, and the security group of the
+ * databases. Given in cdk.json or `-c network=<json>` as `{"<stage>": {...}}`.
+ */
+export const stageNetworkSchema = z.strictObject({
+  vpcId: id('vpc'),
+  /** The zones of the subnets, in the same order. */
+  availabilityZones: z.array(z.string().min(1)).min(1),
+  /** Private subnets (no route to the internet needed: the endpoints below serve AWS). */
+  subnetIds: z.array(id('subnet')).min(1),
+  /** The route table of each subnet, in the same order: the S3 and DynamoDB gateways join them. */
+  routeTableIds: z.array(id('rtb')).default([]),
+  /** Further groups the functions join (e.g. one the databases already admit). */
+  securityGroupIds: z.array(id('sg')).default([]),
+  /** The databases' (or RDS Proxy's) group: it admits the functions' group on the database ports only. */
+  databaseSecurityGroupId: id('sg').optional(),
+  /** @default - 5432 when a pipeline uses PostgreSQL, 3306 when one uses MySQL */
+  databasePorts: z.array(z.int().min(1).max(65_535)).min(1).optional(),
+  /** `create`: the stack creates the VPC endpoints; `existing`: the VPC has them already. */
+  endpoints: z.enum(['create', 'existing']).default('create'),
+});
+
+export type StageNetwork = z.infer<typeof stageNetworkSchema>;
+
+/**
+ * The network of `stage` from the `network` context value, or undefined when it names none
+ * (every function then runs outside any VPC).
+ * @throws Error naming the setting and the value received when it is malformed.
+ */
+export function stageNetwork(stage: Stage, context: unknown): StageNetwork | undefined {
+  if (context === undefined) return undefined;
+  let parsed: unknown = context;
+  if (typeof context === 'string')
+    try {
+      parsed = JSON.parse(context);
+    } catch {
+      throw new Error(`-c network=${context}: not JSON; expected {"<stage>": {"vpcId": …}}`);
+    }
+  const byStage = z.record(z.string(), z.unknown()).safeParse(parsed);
+  if (!byStage.success)
+    throw new Error(`network: expected an object by stage, got ${JSON.stringify(parsed)}`);
+  const raw = byStage.data[stage];
+  if (raw === undefined) return undefined;
+  const result = stageNetworkSchema.safeParse(raw);
+  if (!result.success)
+    throw new Error(
+      `network.${stage}: ${result.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')} (got ${JSON.stringify(raw)})`,
+    );
+  const network = result.data;
+  if (network.subnetIds.length % network.availabilityZones.length !== 0)
+    throw new Error(
+      `network.${stage}: ${network.subnetIds.length} subnetIds do not spread evenly over ${network.availabilityZones.length} availabilityZones`,
+    );
+  if (network.endpoints === 'create' && network.routeTableIds.length !== network.subnetIds.length)
+    throw new Error(
+      `network.${stage}: endpoints "create" needs one routeTableIds entry per subnet (${network.subnetIds.length}), got ${network.routeTableIds.length}`,
+    );
+  return network;
+}
+
+const DEFAULT_PORTS = { postgres: 5432, mysql: 3306 } as const;
+
+/** The database engines a pipeline connects to: its SQL source and its SQL target. */
+function databaseEngines(pipeline: Pipeline, access: FunctionAccess): Array<keyof typeof DEFAULT_PORTS> {
+  const engines: Array<keyof typeof DEFAULT_PORTS> = [];
+  if (access.source && (pipeline.source.type === 'postgres' || pipeline.source.type === 'mysql'))
+    engines.push(pipeline.source.type);
+  if (access.target && pipeline.target.type === 'postgres') engines.push('postgres');
+  return engines;
+}
+
+/** Whether a function with `access`, serving `pipelines`, opens database connections: only those run in the VPC. */
+export function talksToDatabase(access: FunctionAccess, pipelines: readonly Pipeline[]): boolean {
+  return pipelines.some((p) => databaseEngines(p, access).length > 0);
+}
+
+/** The ports the functions' group may reach the databases on. */
+export function databasePorts(network: StageNetwork, pipelines: readonly Pipeline[]): number[] {
+  if (network.databasePorts) return [...new Set(network.databasePorts)];
+  const all = { source: true, target: 'write' } as const;
+  return [...new Set(pipelines.flatMap((p) => databaseEngines(p, all).map((e) => DEFAULT_PORTS[e])))].sort();
+}

@@ -1,0 +1,216 @@
+import type { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { stageNetwork } from '../../infra/network.ts';
+import { type Pipeline, pipelineSchema } from '../../shared/pipeline/schema.ts';
+import {
+  FIXTURE_PIPELINES,
+  fixtureApp,
+  fixtureTemplate,
+  logicalIdOf,
+  resourceNamed,
+  resourcesOf,
+} from './fixtures.ts';
+
+const NETWORK = {
+  vpcId: 'vpc-0123abcd',
+  availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+  subnetIds: ['subnet-0aaa1111', 'subnet-0bbb2222'],
+  routeTableIds: ['rtb-0aaa1111', 'rtb-0bbb2222'],
+  databaseSecurityGroupId: 'sg-0ddd1111',
+};
+
+/** The fixture pipelines (one PostgreSQL source) and one that writes a PostgreSQL target. */
+const PIPELINES: readonly Pipeline[] = [
+  ...FIXTURE_PIPELINES,
+  pipelineSchema.parse({
+    name: 'orders-out',
+    source: { type: 'webhook', key: ['id'] },
+    target: {
+      type: 'postgres',
+      connection: { secret: 'esync/test/orders-db' },
+      table: 'orders',
+    },
+    triggers: { webhook: { signature: 'github', secret: 'esync/test/orders-hook' } },
+  }),
+];
+
+let template: Template;
+beforeAll(() => {
+  template = fixtureTemplate({ pipelines: PIPELINES, context: { network: { dev: NETWORK } } });
+});
+
+const functionsGroupId = () => {
+  const groups = Object.entries(resourcesOf(template, 'AWS::EC2::SecurityGroup')).filter(
+    ([, g]) => g.Properties.GroupDescription === 'ESync functions that connect to databases',
+  );
+  expect(groups).toHaveLength(1);
+  return (groups[0] as [string, unknown])[0];
+};
+
+const vpcConfigOf = (functionName: string) =>
+  resourceNamed(template, 'AWS::Lambda::Function', 'FunctionName', functionName).Properties.VpcConfig;
+
+describe('networking', () => {
+  it('runs the functions that open database connections in the stage’s subnets, in the functions’ group', () => {
+    const inVpc = [
+      'esync-dev-core-discover',
+      'esync-dev-core-plan',
+      'esync-dev-core-extract',
+      'esync-dev-core-verify',
+      'esync-dev-core-api',
+      'esync-dev-orders-out-load-fn',
+    ];
+
+    for (const name of inVpc)
+      expect(vpcConfigOf(name), name).toEqual({
+        SubnetIds: NETWORK.subnetIds,
+        SecurityGroupIds: [{ 'Fn::GetAtt': [functionsGroupId(), 'GroupId'] }],
+      });
+  });
+
+  it('keeps every other function outside the VPC', () => {
+    const outside = [
+      'esync-dev-core-webhook',
+      'esync-dev-core-cleanup',
+      'esync-dev-core-await-load',
+      'esync-dev-core-record-failure',
+      'esync-dev-core-run-ended',
+      'esync-dev-accounts-sync-load-fn',
+      'esync-dev-stock-cdc-load-fn',
+      'esync-dev-issues-hook-load-fn',
+    ];
+
+    for (const name of outside) expect(vpcConfigOf(name), name).toBeUndefined();
+  });
+
+  it('lets the database group admit the functions’ group on the database port only, and nothing else', () => {
+    const ingress = Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroupIngress')).map(
+      (r) => r.Properties,
+    );
+    const intoDatabases = ingress.filter((r) => r.GroupId === NETWORK.databaseSecurityGroupId);
+
+    expect(intoDatabases).toEqual([
+      expect.objectContaining({
+        IpProtocol: 'tcp',
+        FromPort: 5432,
+        ToPort: 5432,
+        SourceSecurityGroupId: { 'Fn::GetAtt': [functionsGroupId(), 'GroupId'] },
+      }),
+    ]);
+    const fromAddresses = [
+      ...ingress.filter((r) => r.CidrIp !== undefined || r.CidrIpv6 !== undefined),
+      ...Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroup')).flatMap(
+        (g) => (g.Properties.SecurityGroupIngress as unknown[] | undefined) ?? [],
+      ),
+    ];
+    expect(fromAddresses).toEqual([]);
+  });
+
+  it('lets the functions’ group reach the databases on their port and AWS on 443 only', () => {
+    const group = resourcesOf(template, 'AWS::EC2::SecurityGroup')[functionsGroupId()];
+    const egress = [
+      ...((group?.Properties.SecurityGroupEgress as Record<string, unknown>[] | undefined) ?? []),
+      ...Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroupEgress'))
+        .map((r) => r.Properties)
+        .filter((r) => JSON.stringify(r.GroupId).includes(functionsGroupId())),
+    ];
+
+    expect(egress.map((e) => [e.FromPort, e.ToPort, e.CidrIp ?? e.DestinationSecurityGroupId])).toEqual(
+      expect.arrayContaining([
+        [443, 443, '0.0.0.0/0'],
+        [5432, 5432, NETWORK.databaseSecurityGroupId],
+      ]),
+    );
+    expect(egress).toHaveLength(2);
+    expect(group?.Properties.SecurityGroupIngress).toBeUndefined();
+  });
+
+  it('creates S3 and DynamoDB gateways on the subnets’ route tables and interface endpoints reachable from the functions only', () => {
+    const endpoints = Object.values(resourcesOf(template, 'AWS::EC2::VPCEndpoint')).map((r) => r.Properties);
+    const service = (e: Record<string, unknown>) =>
+      JSON.stringify(e.ServiceName).replace(/.*\.(\w+)"\]\]\}$/, '$1');
+    const gateways = endpoints.filter((e) => e.VpcEndpointType === 'Gateway');
+    const interfaces = endpoints.filter((e) => e.VpcEndpointType === 'Interface');
+
+    expect(gateways.map(service).sort()).toEqual(['dynamodb', 's3']);
+    for (const gateway of gateways) expect(gateway.RouteTableIds).toEqual(NETWORK.routeTableIds);
+    expect(interfaces.map(service).sort()).toEqual([
+      'events',
+      'kms',
+      'monitoring',
+      'secretsmanager',
+      'sqs',
+      'states',
+      'xray',
+    ]);
+    const endpointsGroup = logicalIdOf(
+      template,
+      'AWS::EC2::SecurityGroup',
+      'GroupDescription',
+      'ESync VPC interface endpoints: HTTPS from the ESync functions only',
+    );
+    for (const endpoint of interfaces) {
+      expect(endpoint.SubnetIds).toEqual(NETWORK.subnetIds);
+      expect(endpoint.PrivateDnsEnabled).toBe(true);
+      expect(endpoint.SecurityGroupIds).toEqual([{ 'Fn::GetAtt': [endpointsGroup, 'GroupId'] }]);
+    }
+    const intoEndpoints = Object.values(resourcesOf(template, 'AWS::EC2::SecurityGroupIngress'))
+      .map((r) => r.Properties)
+      .filter((r) => JSON.stringify(r.GroupId).includes(endpointsGroup));
+    expect(intoEndpoints).toEqual([
+      expect.objectContaining({
+        FromPort: 443,
+        ToPort: 443,
+        SourceSecurityGroupId: { 'Fn::GetAtt': [functionsGroupId(), 'GroupId'] },
+      }),
+    ]);
+  });
+
+  it('creates no endpoint when the VPC has its own, and no network at all when the stage names none', () => {
+    const existing = fixtureTemplate({
+      pipelines: PIPELINES,
+      context: { network: { dev: { ...NETWORK, routeTableIds: [], endpoints: 'existing' } } },
+    });
+    const none = fixtureTemplate({ pipelines: PIPELINES, context: { network: { prod: NETWORK } } });
+
+    expect(Object.keys(resourcesOf(existing, 'AWS::EC2::VPCEndpoint'))).toEqual([]);
+    expect(
+      resourceNamed(existing, 'AWS::Lambda::Function', 'FunctionName', 'esync-dev-core-extract').Properties
+        .VpcConfig,
+    ).toBeDefined();
+    expect(JSON.stringify(none.toJSON())).not.toMatch(/AWS::EC2::|VpcConfig/);
+  });
+
+  it('lets Lambda manage network interfaces for the VPC functions only, and stays cdk-nag clean', () => {
+    const { app } = fixtureApp({ pipelines: PIPELINES, context: { network: { dev: NETWORK } } });
+    const policies = Object.keys(resourcesOf(template, 'AWS::IAM::Policy')).filter((id) =>
+      /NetworkInterfaces[0-9A-F]{8}$/.test(id),
+    );
+
+    expect(policies.map((id) => id.replace(/NetworkInterfaces[0-9A-F]{8}$/, '')).sort()).toEqual([
+      'FunctionsApi',
+      'FunctionsDiscover',
+      'FunctionsExtract',
+      'FunctionsPlan',
+      'FunctionsVerify',
+      'PipelineOrdersOutLoadFunction',
+      'PipelineStockCdcLoadFunction',
+    ]);
+    const findings = new AwsSolutionsChecks()
+      .validateScope(app)
+      .violations.flatMap((v) => v.violatingResources.map((r) => `${v.ruleName} at ${r.constructPath}`));
+    expect(findings).toEqual([]);
+  });
+
+  it('refuses malformed settings, naming the stage, the setting and the value', () => {
+    expect(() => stageNetwork('prod', { prod: { ...NETWORK, vpcId: 'my-vpc' } })).toThrow(
+      /network\.prod: vpcId expected an id like vpc-0123abcd/,
+    );
+    expect(() => stageNetwork('prod', { prod: { ...NETWORK, routeTableIds: ['rtb-0aaa1111'] } })).toThrow(
+      'network.prod: endpoints "create" needs one routeTableIds entry per subnet (2), got 1',
+    );
+    expect(() => stageNetwork('prod', '{"prod":')).toThrow(/-c network=\{"prod":: not JSON/);
+    expect(stageNetwork('dev', JSON.stringify({ prod: NETWORK }))).toBeUndefined();
+  });
+});
