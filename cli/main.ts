@@ -38,7 +38,7 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     load: async () => (await import('./commands/secrets.ts')).secrets,
   },
   history: {
-    summary: 'rebuild a record as it was (S3 lake targets)',
+    summary: 'rebuild a record as it was, from its archived changes',
     load: async () => (await import('./commands/history.ts')).history,
   },
   audit: {

@@ -5,7 +5,7 @@ import type { Command } from '../io.ts';
 import { UsageError } from '../io.ts';
 
 export const historyUsage = `usage: esync history <pipeline> <key> [--at TIME] [--json]
-  the versions of one record an s3 (data lake) target kept; with --at (ISO-8601), the record as it was then
+      the archived changes of one record (any target); with --at (ISO-8601), the record as it was then
 common flags: --local (the stack of \`esync dev\`) | --stage S (default dev) | --api-url URL`;
 
 interface HistoryEntryView {

@@ -3,6 +3,7 @@ import { Table } from 'aws-cdk-lib/aws-dynamodb';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { keepsHistory } from '../../shared/connectors/targets/change-archive.ts';
 import type { Pipeline, SourceConfig, TargetConfig } from '../../shared/pipeline/schema.ts';
 import { acknowledgeWildcardResource } from '../nag.ts';
 import type { EsyncFunction } from './esync-function.ts';
@@ -98,11 +99,12 @@ export class PipelineAccess extends Construct {
         table.tableArn,
       ]);
     }
-    if (target.type === 's3') {
-      const actions = mode === 'write' ? ['s3:GetObject', 's3:PutObject'] : ['s3:GetObject'];
+    const actions = mode === 'write' ? ['s3:GetObject', 's3:PutObject'] : ['s3:GetObject'];
+    if (target.type === 's3')
       this.#grantObjects(fn, this.#bucket(target.bucket), `${target.prefix}${name}/`, actions);
+    // Whoever writes the target archives the changes it applied, when the pipeline keeps history (change-archive.ts).
+    if (keepsHistory(this.#props.pipeline))
       this.#grantObjects(fn, this.#props.dataBucket, `${DATA_PREFIXES.archive.prefix}${name}/`, actions);
-    }
   }
 
   /** Lets `fn` read the webhook signing secret, when the pipeline takes webhooks. */

@@ -23,7 +23,7 @@ export const DATA_PREFIXES = {
   quarantine: { prefix: 'quarantine/', expireDays: 90, infrequentAccessDays: 30 },
   /** Run and verify reports (JSON and Markdown). */
   reports: { prefix: 'reports/', expireDays: 400, infrequentAccessDays: 30 },
-  /** Change archive of S3 lake targets: `archive/<pipeline>/...`, kept `retention.historyDays`. */
+  /** Change archive of every target (what `esync history` reads): `archive/<pipeline>/...`, kept `retention.historyDays`. */
   archive: { prefix: 'archive/' },
 } as const;
 

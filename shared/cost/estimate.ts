@@ -67,8 +67,8 @@ export function priceOfRequest(request: ObservedRequest, itemBytes = 1024): numb
     case 'S3': {
       const op = request.operation;
       if (op === 'DeleteObject') return 0;
-      if (op.startsWith('Get') || op === 'HeadObject') return PRICES.s3PerGet;
-      return op.startsWith('List') ? PRICES.s3PerList : PRICES.s3PerPut;
+      if (op.startsWith('Get') || op === 'HeadObject') return (units ?? 1) * PRICES.s3PerGet;
+      return (units ?? 1) * (op.startsWith('List') ? PRICES.s3PerList : PRICES.s3PerPut);
     }
     case 'EventBridge':
       return request.operation === 'PutEvents' ? (units ?? 1) * PRICES.eventBridgePerEvent : 0;
@@ -129,6 +129,8 @@ export interface RunCostInput {
   /** Seconds the other phase functions ran, each at its configured memory. */
   readonly phaseGbSeconds: number;
   readonly targetIsDynamoDb: boolean;
+  /** Each written change is also archived for `esync history` (one S3 object each). */
+  readonly archivesChanges: boolean;
 }
 
 /**
@@ -155,7 +157,8 @@ const BOOKKEEPING_READS = 12;
  * follows the code: Extract registers each message in the ledger (BatchWriteItem) and sends
  * it (SendMessageBatch, 10 per call); the event source receives and deletes them; Load reads
  * the target's state (BatchGetItem, eventually consistent) unless the run is a first load,
- * writes each changed record (PutItem), and completes the message in the ledger (UpdateItem);
+ * writes each changed record (PutItem) and, when the pipeline keeps history, archives it (one
+ * S3 PutObject each), and completes the message in the ledger (UpdateItem);
  * Verify reads every compared key back; Cleanup writes two report objects and one event.
  */
 export function estimateRunCost(input: RunCostInput): CostBreakdown & { usdPerMillionRecords: number } {
@@ -184,6 +187,8 @@ export function estimateRunCost(input: RunCostInput): CostBreakdown & { usdPerMi
   ];
   if (input.targetIsDynamoDb)
     requests.push({ service: 'DynamoDB', operation: 'PutItem', bytes: 0, units: input.written * itemKb });
+  if (input.archivesChanges)
+    requests.push({ service: 'S3', operation: 'PutObject', bytes: 0, units: input.written });
   const awaitPolls = Math.ceil(input.awaitLoadSeconds / AWAIT_LOAD_POLL_SECONDS) + 1;
   const loadInvocations = Math.ceil(input.messages / LOAD_BATCH);
   const cost = costOfUsage({

@@ -2,7 +2,7 @@ import * as z from 'zod';
 import { ConfigError, NotFoundError } from '../errors.ts';
 import { didYouMean } from './did-you-mean.ts';
 import { formatPath } from './issue-path.ts';
-import { type Pipeline, pipelineSchema } from './schema.ts';
+import { type Pipeline, pipelineSchema, RETENTION_DEFAULTS } from './schema.ts';
 
 /** Environment variable holding the pipelines a deployed function serves, as a JSON array. */
 export const PIPELINES_ENV = 'ESYNC_PIPELINES';
@@ -40,6 +40,11 @@ export class PipelineCatalog {
   /** Whether a pipeline of that name exists. */
   has(name: string): boolean {
     return this.byName.has(name);
+  }
+
+  /** How long a pipeline's records are kept: its own settings, the defaults for one no longer deployed. */
+  retentionOf(name: string): Pipeline['retention'] {
+    return this.byName.get(name)?.retention ?? RETENTION_DEFAULTS;
   }
 
   /** Every pipeline, in name order. */

@@ -278,8 +278,13 @@ const conflictSchema = z
   })
   .describe('Conflict handling.');
 
-/** Days an audit entry is kept when its pipeline says nothing (or is no longer deployed). */
-export const AUDIT_RETENTION_DAYS_DEFAULT = 365;
+/** How long each kind of record is kept when a pipeline says nothing (or is no longer deployed). */
+export const RETENTION_DEFAULTS = {
+  keepHistory: false,
+  historyDays: 30,
+  runDays: 90,
+  auditDays: 365,
+} as const;
 
 export const pipelineSchema = z
   .strictObject({
@@ -450,22 +455,36 @@ export const pipelineSchema = z
       .describe('CloudWatch alarm thresholds.'),
     retention: z
       .strictObject({
+        keepHistory: z
+          .boolean()
+          .default(RETENTION_DEFAULTS.keepHistory)
+          .describe(
+            'Archive every change the target applied, so that `esync history` can rebuild a record as it was: one S3 object per change (about $5 per million changes). An s3 target always keeps its history, whatever this says.',
+          ),
         historyDays: z
           .int()
           .min(1)
           .max(3650)
-          .default(30)
-          .describe('Days change history and run records are kept.'),
+          .default(RETENTION_DEFAULTS.historyDays)
+          .describe(
+            'Days each archived change of a record (what `esync history` reads) is kept, from when it was archived.',
+          ),
+        runDays: z
+          .int()
+          .min(1)
+          .max(3650)
+          .default(RETENTION_DEFAULTS.runDays)
+          .describe('Days a run record (`esync runs list|show`) is kept, from when the run started.'),
         auditDays: z
           .int()
           .min(1)
           .max(3650)
-          .default(AUDIT_RETENTION_DAYS_DEFAULT)
+          .default(RETENTION_DEFAULTS.auditDays)
           .describe(
             'Days an audit entry of this pipeline (a reset checkpoint, a resolved conflict, a started run, a redrive) is kept, from its time.',
           ),
       })
-      .default({ historyDays: 30, auditDays: AUDIT_RETENTION_DAYS_DEFAULT })
+      .default(RETENTION_DEFAULTS)
       .describe('How long change history, run records and audit entries are kept.'),
   })
   .superRefine((p, ctx) => {

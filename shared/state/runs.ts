@@ -96,11 +96,13 @@ export class RunRepository {
   constructor(
     private readonly ddb: DynamoDBDocumentClient,
     private readonly table: string,
-    private readonly retentionDays = 90,
   ) {}
 
-  /** Creates the run unless it exists (a retried Discover keeps the first record). */
-  async create(run: Omit<RunRecord, 'phases' | 'counts' | 'status'>): Promise<void> {
+  /**
+   * Creates the run unless it exists (a retried Discover keeps the first record), kept
+   * `retentionDays` from its start (the pipeline's `retention.runDays`).
+   */
+  async create(run: Omit<RunRecord, 'phases' | 'counts' | 'status'>, retentionDays: number): Promise<void> {
     try {
       await this.ddb.send(
         new PutCommand({
@@ -110,7 +112,7 @@ export class RunRepository {
             type: 'run',
             gsi1pk: keys.runsOf(run.pipeline),
             gsi1sk: `${run.startedAt}#${run.runId}`,
-            expiresAt: expiresAt(this.retentionDays),
+            expiresAt: expiresAt(retentionDays, new Date(run.startedAt)),
             ...run,
             status: 'running',
             phases: {},

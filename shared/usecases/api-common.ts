@@ -1,6 +1,5 @@
 import type { z } from 'zod';
 import { type Issue, ValidationError } from '../errors.ts';
-import { AUDIT_RETENTION_DAYS_DEFAULT } from '../pipeline/schema.ts';
 import type { Deps } from './deps.ts';
 
 /** One management call, as the API edge (API Gateway or the local server) hands it over. */
@@ -82,13 +81,9 @@ export async function audit(
   what: Record<string, unknown>,
   why: string,
 ): Promise<void> {
-  const { catalog } = ctx.deps;
-  const retentionDays = catalog.has(pipeline)
-    ? catalog.get(pipeline).retention.auditDays
-    : AUDIT_RETENTION_DAYS_DEFAULT;
   await ctx.deps.state.audit.append(
     { pipeline, who: ctx.principal, at: ctx.deps.now().toISOString(), action, what, why },
-    retentionDays,
+    ctx.deps.catalog.retentionOf(pipeline).auditDays,
   );
 }
 

@@ -1,5 +1,6 @@
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import * as z from 'zod';
+import { archiveAppliedChanges } from '../connectors/targets/change-archive.ts';
 import type { TargetWrite } from '../connectors/types.ts';
 import { ConflictError, describeError, ValidationError } from '../errors.ts';
 import type { RecordData } from '../records/envelope.ts';
@@ -146,9 +147,11 @@ export async function resolveConflict(ctx: RouteContext): Promise<ManagementResp
       messageKey: `resolve-${conflict.id}`,
       ts: deps.now().toISOString(),
     };
-    const [outcome] = await target.write([write]);
+    const outcomes = await target.write([write]);
+    const [outcome] = outcomes;
     if (outcome?.status === 'failed') throw outcome.error;
     applied = outcome?.status === 'applied';
+    await archiveAppliedChanges(deps.connectorContext(pipeline), pipeline, [write], outcomes);
   } finally {
     await target.close();
   }

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { keepsHistory } from '../connectors/targets/change-archive.ts';
 import { recordHistory as readRecordHistory } from '../connectors/targets/s3/history.ts';
 import { isIsoTimestamp } from '../domain/instant.ts';
 import { ValidationError } from '../errors.ts';
@@ -12,17 +13,17 @@ const historyQuery = z.strictObject({
 });
 
 /**
- * `GET /pipelines/{name}/records/{key}/history?at=`: the changes of one record that the s3 (data
- * lake) target archived, oldest first, and the record as it was at `at` (default: now). Other
- * targets keep only the current version, which is answered 400.
+ * `GET /pipelines/{name}/records/{key}/history?at=`: the archived changes of one record, oldest
+ * first, and the record as it was at `at` (default: now): an s3 lake target's, or any target's
+ * whose pipeline sets `retention.keepHistory` (connectors/targets/change-archive.ts).
  */
 export async function recordHistory(ctx: RouteContext): Promise<ManagementResponse> {
   const query = parseInput(historyQuery, ctx.query, 'query');
   const pipeline = ctx.deps.catalog.get(ctx.params.name ?? '');
-  if (pipeline.target.type !== 's3')
+  if (!keepsHistory(pipeline))
     throw new ValidationError(
-      `pipeline "${pipeline.name}" writes to a ${pipeline.target.type} target, which keeps only the current version of a record; history is kept by s3 (data lake) targets`,
-      [{ path: 'name', message: `target type ${pipeline.target.type} keeps no history` }],
+      `pipeline "${pipeline.name}" writes to a ${pipeline.target.type} target, which keeps only the current version of a record, and archives no history of it: set retention.keepHistory: true in its pipeline file to archive each change from then on`,
+      [{ path: 'name', message: 'retention.keepHistory is off' }],
     );
   const history = await readRecordHistory(
     { clients: ctx.deps.clients, dataBucket: ctx.deps.config.dataBucket, retry: pipeline.retry },

@@ -183,7 +183,7 @@ export async function getRun(ctx: RouteContext): Promise<ManagementResponse> {
     if (cost === null) {
       const pipeline = ctx.deps.catalog.has(run.pipeline) ? ctx.deps.catalog.get(run.pipeline) : undefined;
       cost = {
-        ...runCostEstimate({ ...run, counts }, totals.messages, pipeline?.target.type === 'dynamodb'),
+        ...runCostEstimate({ ...run, counts }, totals.messages, pipeline),
         final: false,
       };
     }
@@ -267,14 +267,17 @@ export async function startRun(ctx: RouteContext): Promise<ManagementResponse> {
   }
   const executionArn = started.executionArn ?? '';
   const startedAt = (started.startDate ?? now).toISOString();
-  await ctx.deps.state.runs.create({
-    runId,
-    pipeline: pipeline.name,
-    trigger: 'api',
-    requestedBy: ctx.principal,
-    executionArn,
-    startedAt,
-  });
+  await ctx.deps.state.runs.create(
+    {
+      runId,
+      pipeline: pipeline.name,
+      trigger: 'api',
+      requestedBy: ctx.principal,
+      executionArn,
+      startedAt,
+    },
+    pipeline.retention.runDays,
+  );
   await audit(ctx, pipeline.name, 'run.start', { runId, executionArn }, body.reason ?? 'manual run');
   return { status: 202, body: { runId, executionArn, pipeline: pipeline.name, startedAt } };
 }

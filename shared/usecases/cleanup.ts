@@ -5,10 +5,12 @@ import {
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
+import { keepsHistory } from '../connectors/targets/change-archive.ts';
 import type { Cursor } from '../connectors/types.ts';
 import { estimateRunCost } from '../cost/estimate.ts';
 import { compareCursors } from '../domain/cursor.ts';
 import { manifestKey, verifyManifestKey } from '../naming.ts';
+import type { Pipeline } from '../pipeline/schema.ts';
 import { keys } from '../state/keys.ts';
 import type { RunRecord } from '../state/runs.ts';
 import type { cleanupOutputSchema, RunRef } from './contracts.ts';
@@ -41,7 +43,11 @@ function phaseSeconds(run: RunRecord, phase: keyof RunRecord['phases']): number 
  * benchmark checks against measured requests (shared/cost/estimate.ts). A first full load that
  * skipped nothing read no target state; any other run read the state of every record.
  */
-export function runCostEstimate(run: RunRecord, messages: number, targetIsDynamoDb: boolean) {
+export function runCostEstimate(
+  run: RunRecord,
+  messages: number,
+  pipeline: Pick<Pipeline, 'target' | 'retention'> | undefined,
+) {
   const records = run.counts.extracted;
   const partitions = Math.max(1, Number(run.phases.Plan?.detail?.partitionCount ?? 1));
   const compared = Number(run.verify?.compared ?? 0);
@@ -59,7 +65,8 @@ export function runCostEstimate(run: RunRecord, messages: number, targetIsDynamo
     extractInvocations: partitions,
     awaitLoadSeconds: phaseSeconds(run, 'AwaitLoad'),
     phaseGbSeconds,
-    targetIsDynamoDb,
+    targetIsDynamoDb: pipeline?.target.type === 'dynamodb',
+    archivesChanges: pipeline !== undefined && keepsHistory(pipeline),
   });
 }
 
@@ -141,7 +148,7 @@ export async function cleanupRun(deps: Deps, input: RunRef): Promise<CleanupOutp
       `claim-check/${pipeline.name}/${encodeURIComponent(keys.ledgerScopeOfRun(input.runId))}/`,
     );
     const totals = await deps.state.ledger.totals(keys.ledgerScopeOfRun(input.runId));
-    const cost = runCostEstimate(run, totals.messages, pipeline.target.type === 'dynamodb');
+    const cost = runCostEstimate(run, totals.messages, pipeline);
     const reportKey = `reports/${pipeline.name}/${input.runId}/summary`;
     await deps.state.runs.update(input.runId, { cost, reportKey: `${reportKey}.json` });
     const finalRun = { ...run, cost };

@@ -1,6 +1,7 @@
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { decodeChangeEvent, isChangeEvent } from '../cdc/index.ts';
+import { archiveAppliedChanges } from '../connectors/targets/change-archive.ts';
 import type { TargetConnector, TargetState, TargetWrite } from '../connectors/types.ts';
 import { decideApply, isVersionTie } from '../domain/decide.ts';
 import { createTransform } from '../domain/transform.ts';
@@ -465,6 +466,7 @@ export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit):
       if (o.status === 'applied') loaded++;
       else if (o.status === 'stale') skipped++;
     }
+    await archiveAppliedChanges(deps.connectorContext(pipeline), pipeline, writes, outcomes);
     if (strategy === 'field-merge') {
       const applied = new Set(outcomes.filter((o) => o.status === 'applied').map((o) => o.key));
       await deps.state.bases.putMany(

@@ -61,14 +61,17 @@ export async function discover(
   input: z.infer<typeof discoverInputSchema>,
 ): Promise<z.infer<typeof discoverOutputSchema>> {
   const pipeline = deps.catalog.get(input.pipeline);
-  await deps.state.runs.create({
-    runId: input.runId,
-    pipeline: pipeline.name,
-    trigger: input.trigger,
-    requestedBy: input.requestedBy,
-    executionArn: input.executionArn,
-    startedAt: deps.now().toISOString(),
-  });
+  await deps.state.runs.create(
+    {
+      runId: input.runId,
+      pipeline: pipeline.name,
+      trigger: input.trigger,
+      requestedBy: input.requestedBy,
+      executionArn: input.executionArn,
+      startedAt: deps.now().toISOString(),
+    },
+    pipeline.retention.runDays,
+  );
   return inPhase(deps, input.runId, 'Discover', async () => {
     const source = deps.createSource(pipeline);
     try {
@@ -246,13 +249,16 @@ export async function recordFailure(
   }
   const existing = await deps.state.runs.find(input.runId);
   if (!existing)
-    await deps.state.runs.create({
-      runId: input.runId,
-      pipeline: input.pipeline,
-      trigger: 'unknown',
-      executionArn: input.executionArn,
-      startedAt: deps.now().toISOString(),
-    });
+    await deps.state.runs.create(
+      {
+        runId: input.runId,
+        pipeline: input.pipeline,
+        trigger: 'unknown',
+        executionArn: input.executionArn,
+        startedAt: deps.now().toISOString(),
+      },
+      deps.catalog.retentionOf(input.pipeline).runDays,
+    );
   await deps.state.runs.update(input.runId, {
     status: 'failed',
     endedAt: deps.now().toISOString(),

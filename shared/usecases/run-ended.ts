@@ -44,13 +44,16 @@ export async function recordExecutionEnd(deps: Deps, detail: Detail): Promise<{ 
   const runId = detail.name;
   const pipeline = pipelineOfStateMachineArn(detail.stateMachineArn, deps.config.stage);
   const endedAt = new Date(detail.stopDate ?? deps.now().getTime()).toISOString();
-  await deps.state.runs.create({
-    runId,
-    pipeline,
-    trigger: 'unknown',
-    executionArn: detail.executionArn,
-    startedAt: new Date(detail.startDate ?? deps.now().getTime()).toISOString(),
-  });
+  await deps.state.runs.create(
+    {
+      runId,
+      pipeline,
+      trigger: 'unknown',
+      executionArn: detail.executionArn,
+      startedAt: new Date(detail.startDate ?? deps.now().getTime()).toISOString(),
+    },
+    deps.catalog.retentionOf(pipeline).runDays,
+  );
   const run = await deps.state.runs.get(runId);
   if (run.status !== 'running') return { ended: false };
   const totals = await deps.state.ledger.totals(keys.ledgerScopeOfRun(runId));

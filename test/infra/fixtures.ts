@@ -29,6 +29,7 @@ export const FIXTURE_PIPELINES: readonly Pipeline[] = [
     dlq: { maxReceiveCount: 3 },
     load: { maxConcurrency: 7, batchSize: 20, batchingWindowSeconds: 2, timeoutSeconds: 90 },
     alerts: { failureRate: 0.02, conflictRate: 0.2, latencyMs: 120_000 },
+    retention: { keepHistory: true },
   }),
   pipelineSchema.parse({
     name: 'stock-cdc',

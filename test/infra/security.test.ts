@@ -143,6 +143,18 @@ describe('IAM', () => {
     expect(other.some((s) => JSON.stringify(s.Resource).includes(tableArn))).toBe(false);
   });
 
+  it('lets Load archive changes for history only for pipelines that keep it (an s3 lake always does)', () => {
+    const archives = (fn: string, pipeline: string) =>
+      grants(roleStatements(fn), 's3:PutObject').some((s) =>
+        JSON.stringify(s.Resource).includes(`/archive/${pipeline}/*`),
+      );
+
+    expect(archives('esync-dev-accounts-sync-load-fn', 'accounts-sync')).toBe(true);
+    expect(archives('esync-dev-stock-cdc-load-fn', 'stock-cdc')).toBe(true);
+    expect(archives('esync-dev-issues-hook-load-fn', 'issues-hook')).toBe(false);
+    expect(archives('esync-dev-accounts-sync-load-fn', 'stock-cdc')).toBe(false);
+  });
+
   const maskKeyId = () =>
     logicalIdOf(template, 'AWS::SecretsManager::Secret', 'Name', 'esync-dev-core-mask-key');
 

@@ -54,7 +54,7 @@ async function seedRun(
   startedAt: string,
   outcome: 'running' | 'succeeded' | 'failed' = 'succeeded',
 ): Promise<void> {
-  await h.deps.state.runs.create({ runId, pipeline, trigger: 'schedule', startedAt });
+  await h.deps.state.runs.create({ runId, pipeline, trigger: 'schedule', startedAt }, 90);
   if (outcome !== 'running')
     await h.deps.state.runs.update(runId, {
       status: outcome,
@@ -112,13 +112,16 @@ describe('runs', () => {
   it('answers 404 naming the run when Step Functions no longer keeps its execution history', async () => {
     // Prepare
     const runId = 'users-sync-20250102T030405Z-gone00';
-    await h.deps.state.runs.create({
-      runId,
-      pipeline: 'users-sync',
-      trigger: 'schedule',
-      startedAt: '2025-01-02T03:04:05.000Z',
-      executionArn: `arn:aws:states:us-east-1:000000000000:execution:esync-dev-users-sync-sm:${runId}`,
-    });
+    await h.deps.state.runs.create(
+      {
+        runId,
+        pipeline: 'users-sync',
+        trigger: 'schedule',
+        startedAt: '2025-01-02T03:04:05.000Z',
+        executionArn: `arn:aws:states:us-east-1:000000000000:execution:esync-dev-users-sync-sm:${runId}`,
+      },
+      90,
+    );
 
     // Act
     const response = await call('GET', `/runs/${runId}/history`);

@@ -56,13 +56,16 @@ const invoke = (event: unknown) =>
 
 /** A running run whose Extract sent two messages of 10 records, one of them loaded. */
 async function runningRun(runId: string, executionArn: string): Promise<void> {
-  await h.deps.state.runs.create({
-    runId,
-    pipeline: PIPELINE,
-    trigger: 'api',
-    executionArn,
-    startedAt: new Date().toISOString(),
-  });
+  await h.deps.state.runs.create(
+    {
+      runId,
+      pipeline: PIPELINE,
+      trigger: 'api',
+      executionArn,
+      startedAt: new Date().toISOString(),
+    },
+    90,
+  );
   await h.deps.state.runs.setPhase(runId, 'AwaitLoad', {
     startedAt: new Date().toISOString(),
     status: 'running',

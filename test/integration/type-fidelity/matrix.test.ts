@@ -169,13 +169,16 @@ async function loadQueued(pipeline: string): Promise<void> {
 /** A batch run's Extract (its one partition) then Load of every message it queued. */
 async function syncTable(pipeline: string): Promise<string> {
   const runId = `run-${randomUUID()}`;
-  await deps.state.runs.create({
-    runId,
-    pipeline,
-    trigger: 'manual',
-    startedAt: new Date().toISOString(),
-    window: { from: null, to: null },
-  });
+  await deps.state.runs.create(
+    {
+      runId,
+      pipeline,
+      trigger: 'manual',
+      startedAt: new Date().toISOString(),
+      window: { from: null, to: null },
+    },
+    90,
+  );
   await extractPartition(
     deps,
     { pipeline, runId, partition: { id: 'all', spec: {} } },

@@ -3,6 +3,21 @@ import { costOfRequests, costOfUsage, estimateRunCost } from '../../../shared/co
 import { PRICES } from '../../../shared/cost/prices.ts';
 import { dynamoUnits, eventBridgeUnits, itemBytes, sqsUnits } from '../../../shared/cost/units.ts';
 
+/** A first load of a million 1 KB records into a DynamoDB target, verified in full. */
+const FIRST_LOAD_OF_A_MILLION = {
+  records: 1_000_000,
+  messages: 10_000,
+  written: 1_000_000,
+  stateReads: 0,
+  verified: 1_000_000,
+  meanRecordBytes: 1000,
+  extractInvocations: 4,
+  awaitLoadSeconds: 300,
+  phaseGbSeconds: 1200,
+  targetIsDynamoDb: true,
+  archivesChanges: false,
+};
+
 describe('billing units', () => {
   it('sizes an item by attribute names and values, the same in wire and plain form', () => {
     const plain = { pk: 'user#1', name: 'Ada', age: 36, admin: true, tags: ['a', 'b'] };
@@ -75,18 +90,7 @@ describe('pricing', () => {
   });
 
   it('estimates a first load of a million 1 KB records at the target writes plus a small overhead', () => {
-    const input = {
-      records: 1_000_000,
-      messages: 10_000,
-      written: 1_000_000,
-      stateReads: 0,
-      verified: 1_000_000,
-      meanRecordBytes: 1000,
-      extractInvocations: 4,
-      awaitLoadSeconds: 300,
-      phaseGbSeconds: 1200,
-      targetIsDynamoDb: true,
-    };
+    const input = FIRST_LOAD_OF_A_MILLION;
 
     const first = estimateRunCost(input);
     const rerun = estimateRunCost({ ...input, written: 0, stateReads: 1_000_000 });
@@ -94,5 +98,14 @@ describe('pricing', () => {
     expect(first.usdPerMillionRecords).toBeGreaterThan(0.625);
     expect(first.usdPerMillionRecords).toBeLessThan(0.9);
     expect(rerun.usdPerMillionRecords).toBeLessThan(first.usdPerMillionRecords / 3);
+  });
+
+  it('adds one S3 PutObject per written change when the pipeline keeps history', () => {
+    const input = FIRST_LOAD_OF_A_MILLION;
+
+    const without = estimateRunCost(input);
+    const kept = estimateRunCost({ ...input, archivesChanges: true });
+
+    expect(kept.usd - without.usd).toBeCloseTo(5, 6);
   });
 });

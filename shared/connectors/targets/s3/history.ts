@@ -44,9 +44,9 @@ export interface RecordHistory {
 const HISTORY_READ_CONCURRENCY = 8;
 
 /**
- * Rebuilds a record as it was at `at` (default: now) from the S3 lake target's change archive,
- * which `esync history <pipeline> <key> [--at TIME]` prints. Only pipelines whose target is the
- * S3 lake archive their changes; for others the history is empty.
+ * Rebuilds a record as it was at `at` (default: now) from the change archive, which
+ * `esync history <pipeline> <key> [--at TIME]` prints. The S3 lake target archives its changes
+ * as it writes them; Load archives what every other target applied (change-archive.ts).
  */
 export async function recordHistory(
   context: HistoryContext,

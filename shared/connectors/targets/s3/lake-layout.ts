@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { ValidationError } from '../../../errors.ts';
+import { stringifyExactJson } from '../../../records/exact-json.ts';
 import { toIsoMillis, type VersionedChange } from '../../../records/version.ts';
 import type { TargetWrite } from '../../types.ts';
+import { toJsonRecord } from '../support/json-value.ts';
 
 /**
  * Where the S3 lake target puts things.
@@ -18,7 +20,9 @@ import type { TargetWrite } from '../../types.ts';
  *
  * Change archive (what `esync history` reads):
  * `archive/<pipeline>/<kh:2>/<kh>/<version-hex>.<hash>.json` in the ESync data bucket, one object
- * per change, where `kh` is a hash of the record key. One key's history is one prefix to list;
+ * per change, where `kh` is a hash of the record key. The lake target writes it beside its lake
+ * objects; Load writes it for every other target whose pipeline keeps history (change-archive.ts).
+ * One key's history is one prefix to list;
  * the two-character level spreads keys over many prefixes; hex of the version, then the hash,
  * keep listing order equal to change order. The data bucket's
  * lifecycle rule on `archive/` expires it after `retention.historyDays`.
@@ -90,4 +94,24 @@ export function archiveKeyPrefix(pipeline: string, key: string): string {
 export function archiveObjectKey(pipeline: string, key: string, change: VersionedChange): string {
   const version = Buffer.from(change.version, 'utf8').toString('hex');
   return `${archiveKeyPrefix(pipeline, key)}${version}.${change.hash}.json`;
+}
+
+/** A change as a lake line (and the body of its archive object, with its message key). */
+export function lakeLineOf(write: TargetWrite): LakeLine {
+  return {
+    key: write.key,
+    op: write.op,
+    version: write.version,
+    ts: write.ts,
+    hash: write.hash,
+    data: write.op === 'delete' || write.data === null ? null : toJsonRecord(write.data),
+  };
+}
+
+/** The archive object of one change: its key in the data bucket and its JSON body. */
+export function archiveObjectOf(pipeline: string, write: TargetWrite): { key: string; body: string } {
+  return {
+    key: archiveObjectKey(pipeline, write.key, write),
+    body: stringifyExactJson({ ...lakeLineOf(write), messageKey: write.messageKey }),
+  };
 }

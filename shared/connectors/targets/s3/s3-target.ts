@@ -14,12 +14,12 @@ import type {
   WriteOutcome,
 } from '../../types.ts';
 import { chunk, mapWithConcurrency, outcomesInOrder } from '../support/batch.ts';
-import { toJsonRecord } from '../support/json-value.ts';
 import { WriteLimit } from '../support/write-limit.ts';
 import {
   archiveKeyPrefix,
-  archiveObjectKey,
+  archiveObjectOf,
   type LakeLine,
+  lakeLineOf,
   lakeLineSchema,
   lakeObjectKey,
   lakeRoot,
@@ -118,7 +118,7 @@ export class S3LakeTarget implements TargetConnector {
     }
     const lines = new Map<TargetWrite, LakeLine>();
     for (const group of groups.values())
-      for (const write of group.writes) lines.set(write, this.#lineOf(write));
+      for (const write of group.writes) lines.set(write, lakeLineOf(write));
 
     const failures = new Map<TargetWrite, unknown>();
     // Lake objects and archive objects go out together, as many at once as the write limit allows.
@@ -136,8 +136,7 @@ export class S3LakeTarget implements TargetConnector {
       });
     });
     const archivePuts = [...lines.keys()].map(async (write) => {
-      const key = archiveObjectKey(this.#pipeline, write.key, write);
-      const body = stringifyExactJson({ ...lines.get(write), messageKey: write.messageKey });
+      const { key, body } = archiveObjectOf(this.#pipeline, write);
       await this.#objects
         .put(this.#context.dataBucket, key, body, 'application/json')
         .catch((error: unknown) => {
@@ -156,17 +155,6 @@ export class S3LakeTarget implements TargetConnector {
       );
     }
     return outcomesInOrder(writes, outcomes);
-  }
-
-  #lineOf(write: TargetWrite): LakeLine {
-    return {
-      key: write.key,
-      op: write.op,
-      version: write.version,
-      ts: write.ts,
-      hash: write.hash,
-      data: write.op === 'delete' || write.data === null ? null : toJsonRecord(write.data),
-    };
   }
 
   /**
