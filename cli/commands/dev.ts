@@ -1,13 +1,17 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { IAM_MODES, type IamDenial, type IamMode } from '../../infra/local/iam/modes.ts';
 import { type CliIo, type Command, UsageError } from '../io.ts';
 import { watchLaunchers } from '../launcher-watch.ts';
 
-export const devUsage = `Usage: esync dev [--pipelines-dir DIR] [--port N] [--data-dir DIR] [--dynamodb dynalite|local] [--demo-data] [--json]
+export const devUsage = `Usage: esync dev [--pipelines-dir DIR] [--port N] [--data-dir DIR] [--dynamodb dynalite|local] [--iam enforce|report|off] [--demo-data] [--json]
 
 Runs the local stack for the pipelines in DIR (default pipelines/) until Ctrl-C.
   --data-dir DIR   keep queues, tables, objects and histories in DIR across restarts (default: in memory)
   --dynamodb local use Amazon's DynamoDB Local (needs Java) instead of dynalite
+  --iam MODE       check every call of the functions and state machines against their roles'
+                   policies in the template: enforce (default) refuses a denied call with
+                   AccessDenied as AWS does; report lets it through and lists it; off checks nothing
   --demo-data      start the demo PostgreSQL (PGlite) with a seeded users table, for users-sync
   --json           print one JSON object on one line when ready`;
 
@@ -20,6 +24,7 @@ function parse(argv: string[]) {
       port: { type: 'string' },
       'data-dir': { type: 'string' },
       dynamodb: { type: 'string' },
+      iam: { type: 'string' },
       'demo-data': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -30,7 +35,9 @@ function parse(argv: string[]) {
     throw new UsageError(`--port must be a port number (0-65535), got "${values.port}"`);
   if (values.dynamodb !== undefined && values.dynamodb !== 'dynalite' && values.dynamodb !== 'local')
     throw new UsageError(`--dynamodb must be dynalite or local, got "${values.dynamodb}"`);
-  return { ...values, port };
+  if (values.iam !== undefined && !(IAM_MODES as readonly string[]).includes(values.iam))
+    throw new UsageError(`--iam must be one of ${IAM_MODES.join(', ')}, got "${values.iam}"`);
+  return { ...values, port, iam: values.iam as IamMode | undefined };
 }
 
 /**
@@ -75,6 +82,7 @@ export const dev: Command = async (argv: string[], io: CliIo) => {
     ...(flags['data-dir'] ? { dataDir: path.resolve(io.cwd, flags['data-dir']) } : {}),
     ...(flags.port !== undefined ? { port: flags.port } : {}),
     ...(flags.dynamodb === 'local' ? { dynamodb: 'dynamodb-local' as const } : {}),
+    ...(flags.iam ? { iam: flags.iam } : {}),
     ...(Object.keys(secrets).length > 0 ? { secrets } : {}),
     log: (line) => io.err(line),
   });
@@ -117,6 +125,8 @@ export const dev: Command = async (argv: string[], io: CliIo) => {
         ? ['', '  differences from AWS', ...stack.notes.map((n) => `    - ${n}`)]
         : []),
       '',
+      `  IAM          ${stack.iam.mode === 'enforce' ? 'enforced: a call its role does not allow gets AccessDenied' : stack.iam.mode === 'report' ? 'report: denied calls go through and are listed at stop' : 'off'}`,
+      '',
       'Other terminals: `npx esync run <pipeline> --local --wait`. Ctrl-C stops.',
     ];
     io.out(lines.join('\n'));
@@ -125,5 +135,14 @@ export const dev: Command = async (argv: string[], io: CliIo) => {
   io.err(`received ${signal}, stopping`);
   await stack.stop();
   await demoDb?.stop();
+  if (stack.iam.mode === 'report') io.err(iamReport(stack.iam.denials));
   return 0;
 };
+
+function iamReport(denials: readonly IamDenial[]): string {
+  if (denials.length === 0) return 'iam report: no call was denied';
+  return [
+    `iam report: ${denials.length} call(s) the template's policies do not allow:`,
+    ...denials.map((d) => `  ${d.caller}: ${d.action} on ${d.resource}`),
+  ].join('\n');
+}

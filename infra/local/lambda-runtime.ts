@@ -31,6 +31,19 @@ export interface LambdaRuntimeOptions {
   readonly enforceTimeouts?: boolean;
   /** @default - no logging */
   readonly log?: (line: string) => void;
+  /**
+   * Runs each invocation as the function's role and checks that its caller may invoke it.
+   * @default - no IAM checks
+   */
+  readonly principals?: InvocationPrincipals;
+}
+
+/** How the runtime takes part in IAM checks (the local stack's `IamEnforcer`). */
+export interface InvocationPrincipals {
+  /** @throws when the principal the current work runs as may not invoke the function */
+  authorizeInvoke(functionArn: string): void;
+  /** Runs `work` as the function's execution role. */
+  runAsFunction<T>(functionName: string, work: () => T): T;
 }
 
 /** What Lambda reports when a handler fails: the payload Step Functions shows as Cause. */
@@ -116,7 +129,11 @@ export class LambdaRuntime {
    */
   async invoke(reference: string, event: unknown): Promise<unknown> {
     const fn = this.resolve(reference);
-    const handler = await this.#load(fn);
+    const principals = this.#options.principals;
+    principals?.authorizeInvoke(reference.startsWith('arn:') ? reference : this.functionArn(fn));
+    const asFunction = <T>(work: () => T): T =>
+      principals ? principals.runAsFunction(fn.functionName, work) : work();
+    const handler = await asFunction(() => this.#load(fn));
     const timeoutMs = (fn.timeoutSeconds ?? 60) * 1000;
     const context = createLambdaContext({
       functionName: fn.functionName,
@@ -130,7 +147,7 @@ export class LambdaRuntime {
     this.#inFlight++;
     let timer: NodeJS.Timeout | undefined;
     try {
-      const run = Promise.resolve().then(() => handler(input, context));
+      const run = asFunction(() => Promise.resolve().then(() => handler(input, context)));
       const enforce = this.#options.enforceTimeouts ?? true;
       const result = enforce
         ? await Promise.race([

@@ -29,6 +29,8 @@ import {
   startEventBridgeServer,
 } from './eventbridge-server.ts';
 import { type HttpGateway, type HttpRoute, startHttpGateway } from './http-gateway.ts';
+import type { IamEnforcer, IamMode } from './iam/enforcer.ts';
+import { startLocalIam } from './iam/local-iam.ts';
 import { LambdaRuntime } from './lambda-runtime.ts';
 import { reachLoopbackDatabasesWithoutTls } from './loopback-databases.ts';
 import { provisionResources } from './provision.ts';
@@ -93,6 +95,12 @@ export interface LocalStackOptions {
   readonly log?: (line: string) => void;
   /** Delivery faults every queue consumer injects (fault-injection tests). @default - none */
   readonly eventSourceFaults?: SqsEventSourceFaults;
+  /**
+   * IAM checks of the functions' and state machines' calls against their roles' policies in the
+   * template: refused with AccessDenied (`enforce`), only listed (`report`), or none (`off`).
+   * @default 'enforce'
+   */
+  readonly iam?: IamMode;
 }
 
 /** The local resources of one pipeline, for `esync dev` and the CLI. */
@@ -134,6 +142,8 @@ export interface LocalStack {
   readonly eventBridge: EventBridgeServer;
   readonly eventSources: ReadonlyMap<string, SqsEventSource>;
   readonly scheduler: Scheduler;
+  /** The IAM checks; `denials` lists every call refused (or, in report mode, that would be). */
+  readonly iam: IamEnforcer;
   /** Resolves when every queue consumer is idle (nothing in flight, queues drained of visible messages). */
   idle(timeoutMs?: number): Promise<void>;
   /** Stops everything, saves state to the data dir, restores the environment. */
@@ -343,13 +353,26 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     ]);
     stops.push({ what: 'the AWS servers', stop: () => servers.stop() });
     log(`template: ${loaded.stackName} (${loaded.source})`);
-    const resources = extractLocalResources(loaded.template, {
+    const placement = {
       region: LOCAL_REGION,
       accountId: LOCAL_ACCOUNT_ID,
       stackName: loaded.stackName,
       queueUrlPrefix: servers.queueUrlPrefix,
-    });
+    };
+    const resources = extractLocalResources(loaded.template, placement);
     const notes = [...servers.notes];
+    const iam = startLocalIam({
+      template: loaded.template,
+      placement,
+      mode: options.iam ?? 'enforce',
+      secretNames: Object.keys(pipelineSecrets),
+      log,
+    });
+    stops.push({ what: 'the IAM checks', stop: () => iam.uninstall() });
+    if (iam.enforcer.mode !== 'enforce')
+      notes.push(
+        `IAM is not enforced (--iam ${iam.enforcer.mode}): a call the template's policies deny goes through`,
+      );
 
     const common = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
     const sqs = new SQSClient({ ...common, endpoint: servers.endpoints.sqs });
@@ -395,7 +418,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           const dlqUrl = target.deadLetterQueueName && provisioned.queueUrls[target.deadLetterQueueName];
           if (target.kind === 'lambda') {
             const { functionName } = target;
-            const invoke = (event: unknown) => invokeFunction(functionName, event);
+            const ruleArn = `arn:aws:events:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:rule/${rule.name}`;
+            const invoke = (event: unknown) =>
+              iam.enforcer.runAsService('events.amazonaws.com', ruleArn, `rule ${rule.name}`, () =>
+                invokeFunction(functionName, event),
+              );
             return [{ functionName, invoke, ...(dlqUrl && { dlqUrl }) }];
           }
           return [{ queueUrl: provisioned.queueUrls[target.queueName] ?? '', ...(dlqUrl && { dlqUrl }) }];
@@ -421,6 +448,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       })),
       region: LOCAL_REGION,
       log,
+      principals: iam.enforcer,
     });
     invokeFunction = (name, event) => lambda.invoke(name, event);
     stops.push({
@@ -436,6 +464,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         type: sm.type,
       })),
       lambda,
+      runTask: (stateMachineName, task) => iam.enforcer.runAsStateMachine(stateMachineName, task),
       waitOverrideMs: options.waitOverrideMs ?? 200,
       ...(options.retryIntervalOverrideMs !== undefined && {
         retryIntervalOverrideMs: options.retryIntervalOverrideMs,
@@ -510,7 +539,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           path: route.path,
           functionName: route.functionName,
           iam: route.iam,
-          handler: async (event: unknown) => (await lambda.invoke(route.functionName, event)) as never,
+          handler: async (event: unknown) =>
+            (await iam.enforcer.runAsService(
+              'apigateway.amazonaws.com',
+              `arn:aws:execute-api:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:${iam.httpApiId}/$default/${route.method}${route.path}`,
+              `API route ${route.method} ${route.path}`,
+              () => lambda.invoke(route.functionName, event),
+            )) as never,
         }) as HttpRoute,
     );
     const gateway: HttpGateway = await startHttpGateway({
@@ -605,6 +640,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       eventBridge,
       eventSources,
       scheduler,
+      iam: iam.enforcer,
       async idle(timeoutMs = 30_000) {
         await Promise.all([...eventSources.values()].map((s) => s.idle(timeoutMs)));
       },

@@ -31,6 +31,11 @@ export interface StepFunctionsServerOptions {
   /** Runs the Lambda functions that `lambda:invoke` tasks name. */
   readonly lambda: LambdaRuntime;
   /**
+   * Runs each task of an execution as the state machine's role (IAM checks).
+   * @default - tasks run as they are
+   */
+  readonly runTask?: <T>(stateMachineName: string, task: () => Promise<T>) => Promise<T>;
+  /**
    * Clients for the service integrations (S3 item readers, `events:putEvents`, `sqs:sendMessage`,
    * `dynamodb:*`, `aws-sdk:*`).
    * @default - createAwsClients(), pointed by the environment
@@ -267,7 +272,7 @@ export async function startStepFunctionsServer(
       handlers[stateName] = (params) => {
         if (executionStopped && machine.mapTasks.has(stateName))
           return Promise.reject(new Error(`execution ${name} was stopped; ${stateName} does not start`));
-        return task(params);
+        return options.runTask ? options.runTask(machine.name, () => task(params)) : task(params);
       };
     }
     const run = machine.machine.run(JSON.parse(input) as Json, {

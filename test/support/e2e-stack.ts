@@ -5,8 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { IamMode } from '../../infra/local/iam/enforcer.ts';
 import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
-import { loadStackTemplate } from '../../infra/local/template.ts';
+import { type CfnTemplate, loadStackTemplate } from '../../infra/local/template.ts';
 import { type AwsClients, createAwsClients } from '../../shared/aws/clients.ts';
 import { formatProblem, loadPipelineFiles } from '../../shared/pipeline/load.ts';
 import { createStateRepositories, type StateRepositories } from '../../shared/state/index.ts';
@@ -71,6 +72,13 @@ export interface E2eStack {
   stop(): Promise<void>;
 }
 
+export interface E2eStackOptions {
+  /** @default 'enforce' - as `esync dev` */
+  readonly iam?: IamMode;
+  /** Changes the synthesized template before the stack reads it (a removed grant). */
+  readonly template?: (template: CfnTemplate) => CfnTemplate;
+}
+
 /**
  * Starts the local stack for the pipelines of `project`, as `esync dev` would, with schedules
  * armed but not firing by themselves (tests fire them through the scheduler) and short Wait
@@ -80,6 +88,7 @@ export interface E2eStack {
 export async function startE2eStack(
   project: E2eProject,
   secrets: Readonly<Record<string, string>>,
+  options: E2eStackOptions = {},
 ): Promise<E2eStack> {
   const loaded = await loadPipelineFiles([project.pipelinesDir]);
   if (loaded.problems.length > 0)
@@ -95,7 +104,8 @@ export async function startE2eStack(
   const stack = await startLocalStack({
     pipelinesDir: project.pipelinesDir,
     pipelines: loaded.pipelines,
-    template,
+    template: options.template ? options.template(template) : template,
+    ...(options.iam && { iam: options.iam }),
     secrets,
     schedules: false,
     writeDevFile: false,
