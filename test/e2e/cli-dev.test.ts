@@ -52,7 +52,18 @@ describe('esync dev and esync run --local as child processes', () => {
       JSON.stringify({ 'esync/e2e-token': 'x' }),
     );
     dev = startCli(
-      ['--import', 'tsx', 'cli/main.ts', 'dev', '--json', '--pipelines-dir', project.pipelinesDir],
+      // In report mode: every call goes through, and the stop lists those the template's IAM denies.
+      [
+        '--import',
+        'tsx',
+        'cli/main.ts',
+        'dev',
+        '--json',
+        '--iam',
+        'report',
+        '--pipelines-dir',
+        project.pipelinesDir,
+      ],
       {
         cwd: REPO_ROOT,
       },
@@ -181,7 +192,17 @@ describe('esync dev and esync run --local as child processes', () => {
     });
   });
 
-  it('stops cleanly on SIGTERM: exit 0 and its dev.json removed', async () => {
+  it('refuses an IAM mode it does not know, naming the modes', async () => {
+    // Act
+    const wrong = startCli(['--import', 'tsx', 'cli/main.ts', 'dev', '--iam', 'audit'], { cwd: REPO_ROOT });
+    const code = await wrong.exited;
+
+    // Assess
+    expect(code).not.toBe(0);
+    expect(wrong.stderr.join('\n')).toContain('--iam must be one of enforce, report, off, got "audit"');
+  });
+
+  it('stops cleanly on SIGTERM: exit 0, its dev.json removed, and no call of the run denied by IAM', async () => {
     // Act
     dev.child.kill('SIGTERM');
     const code = await dev.exited;
@@ -189,6 +210,7 @@ describe('esync dev and esync run --local as child processes', () => {
     // Assess
     expect(code, dev.stderr.join('\n')).toBe(0);
     expect(dev.stderr.join('\n')).toContain('received SIGTERM, stopping');
+    expect(dev.stderr.join('\n')).toContain('iam report: no call was denied');
     expect(existsSync(path.join(project.root, '.esync', 'dev.json'))).toBe(false);
   });
 });
