@@ -378,9 +378,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       if (url !== usersResources.loadQueueUrl || stopping) return;
       sent += n;
       if (sent < killAfter) return;
-      stopping = clients.sfn
-        .send(
-          new StopExecutionCommand({ executionArn: runA.executionArn, cause: 'chaos: killed mid-Execute' }),
+      // Sent from inside Extract's call: as the operator, not as Extract (whose role may not stop runs).
+      stopping = stack.iam
+        .asOperator(() =>
+          clients.sfn.send(
+            new StopExecutionCommand({ executionArn: runA.executionArn, cause: 'chaos: killed mid-Execute' }),
+          ),
         )
         .catch((error: unknown) => log(`StopExecution failed: ${(error as Error).message}`));
       recorder.stopRun(runA.run.runId, stopping);

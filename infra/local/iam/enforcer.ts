@@ -61,6 +61,15 @@ export class IamEnforcer {
     return [...this.#denials.values()];
   }
 
+  /**
+   * Runs `work` as the operator, unchecked like every call made outside a principal: for a test
+   * harness that acts from inside a function's call (a decorator's callback), whose own calls
+   * would otherwise be taken for the function's.
+   */
+  asOperator<T>(work: () => T): T {
+    return this.#current.exit(work);
+  }
+
   /** Runs `work` as the function's execution role. */
   runAsFunction<T>(functionName: string, work: () => T): T {
     if (this.mode === 'off') return work();
