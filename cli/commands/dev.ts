@@ -9,9 +9,7 @@ export const devUsage = `Usage: esync dev [--pipelines-dir DIR] [--port N] [--da
 Runs the local stack for the pipelines in DIR (default pipelines/) until Ctrl-C.
   --data-dir DIR   keep queues, tables, objects and histories in DIR across restarts (default: in memory)
   --dynamodb local use Amazon's DynamoDB Local (needs Java) instead of dynalite
-  --iam MODE       check every call of the functions and state machines against their roles'
-                   policies in the template: enforce (default) refuses a denied call with
-                   AccessDenied as AWS does; report lets it through and lists it; off checks nothing
+  --iam MODE       enforce (default): a call the role's policies in the template deny gets AccessDenied, as on AWS; report: it goes through and is listed; off: no check
   --demo-data      start the demo PostgreSQL (PGlite) with a seeded users table, for users-sync
   --json           print one JSON object on one line when ready`;
 
