@@ -507,6 +507,18 @@ export const pipelineSchema = z
         path: ['triggers', 'schedule'],
         message: `a ${p.source.type} source has nothing to read on a schedule`,
       });
+    if (t.webhook && p.source.type !== 'webhook' && p.source.type !== 'github')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['triggers', 'webhook'],
+        message: `a ${p.source.type} source takes no webhooks (a webhook or github source does)`,
+      });
+    if (p.source.type === 'github' && t.webhook && t.webhook.signature !== 'github')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['triggers', 'webhook', 'signature'],
+        message: 'a github source takes GitHub deliveries: use signature github',
+      });
     if (p.source.type === 'webhook' && p.source.mapping === 'github' && !p.source.key.includes('kind'))
       ctx.addIssue({
         code: 'custom',

@@ -2,6 +2,7 @@ import { ConfigError, ValidationError } from '../errors.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
 import type { RecordEnvelope } from '../records/envelope.ts';
 import { ignoredGithubEvent, mapGithubDelivery } from './github.ts';
+import { ignoredGithubSourceEvent, mapGithubSourceDelivery } from './github-entities.ts';
 import { mapJsonDelivery } from './json.ts';
 import { headerValue, type WebhookHeaders } from './signatures.ts';
 
@@ -22,22 +23,32 @@ export interface IgnoredDelivery {
 
 /** The delivery's event type when the pipeline's mapping ignores it (GitHub only: `X-GitHub-Event`). */
 export function ignoredDelivery(pipeline: Pipeline, headers: WebhookHeaders): IgnoredDelivery | undefined {
-  if (pipeline.source.type !== 'webhook' || pipeline.source.mapping !== 'github') return undefined;
-  const event = headerValue(headers, 'x-github-event')?.trim();
-  const reason = event ? ignoredGithubEvent(event) : undefined;
-  return event && reason ? { event, reason } : undefined;
+  const { source } = pipeline;
+  const github = source.type === 'github' || (source.type === 'webhook' && source.mapping === 'github');
+  const event = github ? headerValue(headers, 'x-github-event')?.trim() : undefined;
+  if (!event) return undefined;
+  const reason =
+    source.type === 'github' ? ignoredGithubSourceEvent(source, event) : ignoredGithubEvent(event);
+  return reason ? { event, reason } : undefined;
 }
 
 /**
  * Turns a verified delivery into change records, by the pipeline's `source.mapping`.
- * @throws ConfigError when the pipeline's source is not a webhook source.
+ * A `github` source (polling the API) with a webhook trigger takes deliveries of the resource it
+ * reads (`github-entities.ts`).
+ * @throws ConfigError when the pipeline's source is neither a webhook nor a github source.
  * @throws ValidationError for a malformed delivery, naming what is wrong.
  */
 export function mapDelivery(pipeline: Pipeline, delivery: Delivery): RecordEnvelope[] {
   const source = pipeline.source;
+  if (source.type === 'github')
+    return mapGithubSourceDelivery(
+      { deliveryId: delivery.deliveryId, payload: delivery.body, receivedAt: delivery.receivedAt },
+      { pipeline: pipeline.name, source },
+    );
   if (source.type !== 'webhook')
     throw new ConfigError(
-      `pipeline "${pipeline.name}" has a ${source.type} source; webhooks need source.type webhook`,
+      `pipeline "${pipeline.name}" has a ${source.type} source; webhooks need source.type webhook or github`,
     );
   if (source.mapping === 'github') {
     const event = headerValue(delivery.headers, 'x-github-event')?.trim();

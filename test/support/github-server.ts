@@ -58,6 +58,10 @@ export interface GithubServer {
   /** Adds or replaces an issue (or pull request). */
   upsertIssue(seed: IssueSeed): void;
   upsertComment(seed: CommentSeed): void;
+  /** Deletes an issue, as a repository admin can. */
+  deleteIssue(number: number): void;
+  /** The issue (or pull request) as /issues lists it. */
+  issue(number: number): Json | undefined;
   /** Forgets every issue, comment, pending failure and recorded request. */
   reset(): void;
   /** The next `count` API requests get this answer instead. */
@@ -232,6 +236,11 @@ export async function startGithubServer(options: GithubServerOptions = {}): Prom
       if (seed.pull) pulls.set(seed.number, pullOf(issue));
       else pulls.delete(seed.number);
     },
+    deleteIssue(number) {
+      issues.delete(number);
+      pulls.delete(number);
+    },
+    issue: (number) => issues.get(number),
     upsertComment(seed) {
       const template = commented.comment as Json;
       comments.set(seed.id, {

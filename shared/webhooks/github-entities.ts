@@ -1,0 +1,64 @@
+import * as z from 'zod';
+import { compileRecordKey } from '../connectors/sources/support/rows.ts';
+import type { SourceConfig } from '../pipeline/schema.ts';
+import { makeEnvelope, type RecordData, type RecordEnvelope } from '../records/envelope.ts';
+import { timestampVersion, toIsoMillis } from '../records/version.ts';
+import { parseAtEdge } from './parse.ts';
+
+type GithubSource = Extract<SourceConfig, { type: 'github' }>;
+
+/**
+ * Webhook deliveries for a pipeline whose source polls the GitHub API (`source.type: github`
+ * with `triggers.webhook`): the poll backfills and catches up, the webhook brings changes in
+ * real time, into one target. A delivery's entity is taken as the API lists it (a webhook
+ * payload's `issue`, `comment` or `pull_request` is the REST representation), so both channels
+ * write the same record; its version is the entity's `updated_at` on the webhook channel, which
+ * sorts below a poll at the same second (`records/version.ts`: the poll reads the state at or
+ * after its stamp).
+ *
+ * A delete (`action: deleted`) is stamped with its arrival time: the payload's `updated_at` is
+ * the last edit, which a poll read before the deletion carries too, and the deleted entity never
+ * comes back (GitHub does not reuse ids), so a later stamp cannot hide a newer change.
+ */
+
+/** The event type and payload member of each resource the github source reads. */
+export const GITHUB_RESOURCE_EVENTS = {
+  issues: { event: 'issues', member: 'issue' },
+  comments: { event: 'issue_comment', member: 'comment' },
+  pulls: { event: 'pull_request', member: 'pull_request' },
+} as const satisfies Record<GithubSource['resource'], { event: string; member: string }>;
+
+const entitySchema = z.looseObject({ id: z.number().int(), updated_at: z.string().min(1) });
+
+/** Why a delivery of `event` changes no record of this source, or `undefined` when it does. */
+export function ignoredGithubSourceEvent(source: GithubSource, event: string): string | undefined {
+  const taken = GITHUB_RESOURCE_EVENTS[source.resource].event;
+  if (event === taken) return undefined;
+  if (event === 'ping')
+    return 'ping is the test delivery GitHub sends when a webhook is created; it carries no change';
+  return `this pipeline reads github ${source.resource}, changed by ${taken} events; ${event} events change none of them`;
+}
+
+/** The change record of one delivery of the source's event type. */
+export function mapGithubSourceDelivery(
+  delivery: { readonly deliveryId: string; readonly payload: unknown; readonly receivedAt: Date },
+  options: { readonly pipeline: string; readonly source: GithubSource },
+): RecordEnvelope[] {
+  const { event, member } = GITHUB_RESOURCE_EVENTS[options.source.resource];
+  const schema = z.object({ action: z.string(), [member]: entitySchema });
+  const payload = parseAtEdge(schema, delivery.payload, `github ${event} delivery`, 'body');
+  const entity = payload[member] as RecordData & { updated_at: string };
+  const key = compileRecordKey(options.source.key)(entity);
+  const deleted = payload.action === 'deleted';
+  const ts = toIsoMillis(deleted ? delivery.receivedAt : entity.updated_at);
+  return [
+    makeEnvelope({
+      key,
+      op: deleted ? 'delete' : 'upsert',
+      version: timestampVersion(ts, deleted ? `${key}|deleted` : key, 'webhook'),
+      ts,
+      data: deleted ? null : entity,
+      provenance: { pipeline: options.pipeline, deliveryId: delivery.deliveryId },
+    }),
+  ];
+}
