@@ -2,7 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
@@ -55,12 +55,18 @@ export interface PipelineObservabilityProps {
 export class PipelineObservability extends Construct {
   readonly alarms: cloudwatch.Alarm[] = [];
   readonly dashboard: cloudwatch.Dashboard;
-  readonly #notify: actions.SnsAction;
+  readonly #notify: actions.SnsAction[];
 
   constructor(scope: Construct, id: string, props: PipelineObservabilityProps) {
     super(scope, id);
-    this.#notify = new actions.SnsAction(props.alarmTopic);
     const { pipeline, stage } = props;
+    // The pipeline's own topics get its alarms straight from CloudWatch, beside the stage topic.
+    this.#notify = [
+      new actions.SnsAction(props.alarmTopic),
+      ...pipeline.alerts.notify.snsTopics.map(
+        (arn, i) => new actions.SnsAction(sns.Topic.fromTopicArn(this, `NotifyTopic${i}`, arn)),
+      ),
+    ];
     const name = (role: string) => resourceName(stage, pipeline.name, role);
     const metric = (metricName: string, label: string) =>
       new cloudwatch.Metric({
@@ -162,6 +168,7 @@ export class PipelineObservability extends Construct {
     const fn = props.loadFunction;
     const graph = (title: string, left: cloudwatch.IMetric[], width = 8) =>
       new cloudwatch.GraphWidget({ title, left, width, height: 6 });
+    this.subscribeEmails(props.alarmTopic, pipeline.alerts.notify.emails);
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: name('dashboard'),
       defaultInterval: Duration.hours(3),
@@ -211,6 +218,26 @@ export class PipelineObservability extends Construct {
     });
   }
 
+  /**
+   * Email subscriptions of the stage's alarm topic that pass only this pipeline's alarms (SNS
+   * filters the CloudWatch message body on its `AlarmName`, listed exactly: a prefix would let
+   * `users` hear `users-sync`).
+   */
+  private subscribeEmails(topic: sns.ITopic, emails: readonly string[]): void {
+    const alarmNames = this.alarms.map((a) => (a.node.defaultChild as cloudwatch.CfnAlarm).alarmName ?? '');
+    for (const [i, email] of emails.entries())
+      new sns.Subscription(this, `NotifyEmail${i}`, {
+        topic,
+        protocol: sns.SubscriptionProtocol.EMAIL,
+        endpoint: email,
+        filterPolicyWithMessageBody: {
+          AlarmName: sns.FilterOrPolicy.filter(
+            sns.SubscriptionFilter.stringFilter({ allowlist: alarmNames }),
+          ),
+        },
+      });
+  }
+
   private alarm(
     id: string,
     props: Pick<
@@ -223,8 +250,8 @@ export class PipelineObservability extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-    alarm.addAlarmAction(this.#notify);
-    alarm.addOkAction(this.#notify);
+    alarm.addAlarmAction(...this.#notify);
+    alarm.addOkAction(...this.#notify);
     this.alarms.push(alarm);
   }
 }

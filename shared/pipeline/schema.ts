@@ -450,8 +450,37 @@ export const pipelineSchema = z
           .min(1)
           .default(300_000)
           .describe('Age of the oldest queued message that raises an alarm.'),
+        notify: z
+          .strictObject({
+            emails: z
+              .array(z.email({ error: 'an email address, e.g. oncall@example.com' }))
+              .default([])
+              .describe(
+                'Addresses emailed when an alarm of this pipeline fires or recovers (each address first confirms the subscription AWS sends it).',
+              ),
+            snsTopics: z
+              .array(
+                z
+                  .string()
+                  .regex(
+                    /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/,
+                    'an SNS topic ARN, e.g. arn:aws:sns:eu-west-1:123456789012:on-call',
+                  ),
+              )
+              .default([])
+              .describe(
+                'Existing SNS topics (ARNs) the alarms of this pipeline also notify; each topic’s policy must let CloudWatch publish to it.',
+              ),
+          })
+          .default({ emails: [], snsTopics: [] })
+          .describe('Who hears about this pipeline’s alarms besides the stage’s alarm topic.'),
       })
-      .default({ failureRate: 0.05, conflictRate: 0.1, latencyMs: 300_000 })
+      .default({
+        failureRate: 0.05,
+        conflictRate: 0.1,
+        latencyMs: 300_000,
+        notify: { emails: [], snsTopics: [] },
+      })
       .describe('CloudWatch alarm thresholds.'),
     retention: z
       .strictObject({

@@ -28,7 +28,15 @@ export const FIXTURE_PIPELINES: readonly Pipeline[] = [
     triggers: { schedule: 'rate(30 minutes)' },
     dlq: { maxReceiveCount: 3 },
     load: { maxConcurrency: 7, batchSize: 20, batchingWindowSeconds: 2, timeoutSeconds: 90 },
-    alerts: { failureRate: 0.02, conflictRate: 0.2, latencyMs: 120_000 },
+    alerts: {
+      failureRate: 0.02,
+      conflictRate: 0.2,
+      latencyMs: 120_000,
+      notify: {
+        emails: ['oncall@example.com'],
+        snsTopics: ['arn:aws:sns:eu-west-1:123456789012:pager'],
+      },
+    },
     retention: { keepHistory: true },
   }),
   pipelineSchema.parse({

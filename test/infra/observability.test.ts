@@ -20,8 +20,9 @@ describe.each(FIXTURE_PIPELINES.map((p) => [p.name, p] as const))(
 
       for (const role of roles) {
         const props = alarm(`esync-dev-${name}-${role}`).Properties;
-        expect(props.AlarmActions, role).toEqual([{ Ref: topicId }]);
-        expect(props.OKActions, role).toEqual([{ Ref: topicId }]);
+        const actions = [{ Ref: topicId }, ...pipeline.alerts.notify.snsTopics];
+        expect(props.AlarmActions, role).toEqual(actions);
+        expect(props.OKActions, role).toEqual(actions);
         expect(props.TreatMissingData, role).toBe('notBreaching');
       }
     });
@@ -120,5 +121,35 @@ describe('observability', () => {
       const emitted = Object.values(METRIC) as string[];
       expect(emitted, key).toContain(ESYNC_METRICS[key]);
     }
+  });
+});
+
+describe('alerts.notify', () => {
+  it('notifies a pipeline’s own SNS topics from its alarms, and no other pipeline’s', () => {
+    const own = alarm('esync-dev-accounts-sync-runs-failed').Properties;
+    const other = alarm('esync-dev-stock-cdc-runs-failed').Properties;
+
+    expect(own.AlarmActions).toContain('arn:aws:sns:eu-west-1:123456789012:pager');
+    expect(other.AlarmActions).not.toContain('arn:aws:sns:eu-west-1:123456789012:pager');
+  });
+
+  it('subscribes each email to the alarm topic, filtered to exactly that pipeline’s alarms', () => {
+    const topicId = logicalIdOf(template, 'AWS::SNS::Topic', 'TopicName', 'esync-dev-core-alarms');
+    const emails = Object.values(resourcesOf(template, 'AWS::SNS::Subscription')).filter(
+      (s) => s.Properties.Protocol === 'email',
+    );
+
+    expect(emails).toHaveLength(1);
+    expect(emails[0]?.Properties).toMatchObject({
+      TopicArn: { Ref: topicId },
+      Endpoint: 'oncall@example.com',
+      FilterPolicyScope: 'MessageBody',
+    });
+    const names = (emails[0]?.Properties.FilterPolicy as { AlarmName: string[] }).AlarmName;
+    expect([...names].sort()).toEqual(
+      ['conflict-rate', 'dlq-depth', 'failure-rate', 'latency', 'runs-failed'].map(
+        (role) => `esync-dev-accounts-sync-${role}`,
+      ),
+    );
   });
 });

@@ -125,6 +125,20 @@ describe('parsePipelineText', () => {
     ]);
   });
 
+  it('reports an alerts.notify email or SNS topic that is not one, at its own line', () => {
+    const problems = problemsOf(
+      `${VALID}alerts:\n  notify:\n    emails: [oncall-at-example.com]\n    snsTopics: [pager]\n`,
+    );
+
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toMatch(
+      /^pipelines\/p\.yaml:15:14 alerts\.notify\.emails\[0\] an email address, e.g. oncall@example.com$/,
+    );
+    expect(problems[1]).toMatch(
+      /^pipelines\/p\.yaml:16:17 alerts\.notify\.snsTopics\[0\] an SNS topic ARN, e.g. arn:aws:sns:/,
+    );
+  });
+
   it('reports a bad cron expression at the schedule line', () => {
     const problems = problemsOf(VALID.replace('rate(15 minutes)', 'cron(0 * * *)'));
 
