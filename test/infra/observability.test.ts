@@ -145,7 +145,8 @@ describe('alerts.notify', () => {
       Endpoint: 'oncall@example.com',
       FilterPolicyScope: 'MessageBody',
     });
-    const names = (emails[0]?.Properties.FilterPolicy as { AlarmName: string[] }).AlarmName;
+    const policy = emails[0]?.Properties.FilterPolicy as { AlarmName: string[] } | undefined;
+    const names = policy?.AlarmName ?? [];
     expect([...names].sort()).toEqual(
       ['conflict-rate', 'dlq-depth', 'failure-rate', 'latency', 'runs-failed'].map(
         (role) => `esync-dev-accounts-sync-${role}`,
