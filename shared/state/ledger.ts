@@ -26,6 +26,13 @@ export interface MessageOutcome {
   readonly ties?: number;
 }
 
+/** Where a message of a partition's Extract comes from: the partition, and its rows sent up to it. */
+export interface MessageOrigin {
+  readonly partition: string;
+  /** The partition's extracted rows once this message's flush is sent (its progress then). */
+  readonly upTo: number;
+}
+
 export interface LedgerTotals extends RunCounts {
   /** CDC events that changed no row, by kind. */
   readonly ignored: Readonly<Partial<Record<IgnoredEventKind, number>>>;
@@ -57,8 +64,16 @@ export class LedgerRepository {
     private readonly retentionDays = 30,
   ) {}
 
-  /** Registers messages before they are sent (BatchWriteItem, 25 at a time). */
-  async register(scope: string, messages: readonly { messageKey: string; records: number }[]): Promise<void> {
+  /**
+   * Registers messages before they are sent (BatchWriteItem, 25 at a time). Messages of a
+   * partition's Extract carry `origin`, so a registration whose send never happened can be told
+   * apart later (see {@link abandonUnsent}).
+   */
+  async register(
+    scope: string,
+    messages: readonly { messageKey: string; records: number }[],
+    origin?: MessageOrigin,
+  ): Promise<void> {
     const ttl = expiresAt(this.retentionDays);
     const sentAt = new Date().toISOString();
     for (let i = 0; i < messages.length; i += 25) {
@@ -71,6 +86,7 @@ export class LedgerRepository {
             records: m.records,
             sentAt,
             expiresAt: ttl,
+            ...(origin ? { partition: origin.partition, upTo: origin.upTo } : {}),
           },
         },
       }));
@@ -167,7 +183,56 @@ export class LedgerRepository {
     }
   }
 
-  /** Sums a scope's ledger. */
+  /**
+   * Abandons the registered, uncompleted messages of a stopped or killed run that `unsent` says
+   * were never sent: their partition's recorded progress does not reach them, so the run that
+   * resumes the partition reads those rows again, and nobody waits for the registrations. A
+   * message that was sent after all is still applied by Load (its completion then changes
+   * nothing). Returns how many were abandoned.
+   */
+  async abandonUnsent(scope: string, unsent: (origin: MessageOrigin) => boolean): Promise<number> {
+    let abandoned = 0;
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.ddb.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :msg)',
+          FilterExpression: '#state = :sent AND attribute_exists(upTo)',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':pk': scope, ':msg': 'MSG#', ':sent': 'sent' },
+          ExclusiveStartKey: start,
+          ConsistentRead: true,
+        }),
+      );
+      for (const item of out.Items ?? [])
+        if (unsent({ partition: String(item.partition), upTo: Number(item.upTo) }))
+          abandoned += (await this.#abandon(item.pk as string, item.sk as string)) ? 1 : 0;
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return abandoned;
+  }
+
+  async #abandon(pk: string, sk: string): Promise<boolean> {
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk, sk },
+          UpdateExpression: 'SET #state = :abandoned',
+          ConditionExpression: '#state = :sent',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':abandoned': 'abandoned', ':sent': 'sent' },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+  }
+
+  /** Sums a scope's ledger (abandoned registrations count for nothing). */
   async totals(scope: string): Promise<LedgerTotals> {
     const counts = zeroCounts();
     const ignored: Partial<Record<IgnoredEventKind, number>> = {};
@@ -189,6 +254,7 @@ export class LedgerRepository {
         }),
       );
       for (const item of out.Items ?? []) {
+        if (item.state === 'abandoned') continue;
         messages++;
         counts.extracted += Number(item.records ?? 0);
         if (item.state !== 'done') {

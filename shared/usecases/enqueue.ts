@@ -6,6 +6,7 @@ import { TransientError } from '../errors.ts';
 import type { RecordEnvelope } from '../records/envelope.ts';
 import { stringifyExactJson } from '../records/exact-json.ts';
 import type { LoadMessage } from '../records/messages.ts';
+import type { MessageOrigin } from '../state/ledger.ts';
 import type { Deps } from './deps.ts';
 
 /** SQS limits: 10 entries and 1 MiB per SendMessageBatch call. */
@@ -22,9 +23,10 @@ export interface EnqueueResult {
 
 /**
  * Packs records into load-queue messages, registers them in the ledger, then sends them.
- * Registering first means a message can never be loaded without being counted; a message
- * registered but never sent (a crash in between) keeps the run waiting, and the retried caller
- * sends it again under the same deterministic key.
+ * Registering first means a message can never be loaded without being counted. A message
+ * registered but never sent (a crash in between) is sent again by a retried caller under the
+ * same deterministic key; one of a partition's Extract carries its `origin`, so that a run
+ * resuming the partition abandons it (resume.ts) instead of waiting for it.
  */
 export async function enqueueRecords(
   deps: Deps,
@@ -36,6 +38,7 @@ export async function enqueueRecords(
    * messages (two webhook deliveries of one version); a retried call passes the same seed.
    */
   keySeed = '',
+  origin?: MessageOrigin,
 ): Promise<EnqueueResult> {
   if (records.length === 0) return { messages: 0, records: 0, claimChecks: 0 };
   const pipeline = deps.catalog.get(pipelineName);
@@ -86,6 +89,7 @@ export async function enqueueRecords(
   await deps.state.ledger.register(
     scope,
     bodies.map((b) => ({ messageKey: b.messageKey, records: b.records })),
+    origin,
   );
   await sendBodies(deps, loadQueueUrl(deps.config, pipelineName), bodies);
   return { messages: bodies.length, records: records.length, claimChecks };

@@ -58,7 +58,10 @@ export async function extractPartition(
   let buffer: RecordEnvelope[] = [];
   const flush = async () => {
     if (buffer.length === 0) return;
-    const sent = await enqueueRecords(deps, pipeline.name, scope, buffer);
+    const sent = await enqueueRecords(deps, pipeline.name, scope, buffer, '', {
+      partition: partition.id,
+      upTo: progress.before + extracted,
+    });
     messages += sent.messages;
     buffer = [];
     await progress.sent(lastCursor as Cursor, extracted);

@@ -13,6 +13,7 @@ import { windowStart } from '../domain/cursor.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
 import { contentHash } from '../records/hash.ts';
 import type { Checkpoint } from '../state/checkpoints.ts';
+import { keys } from '../state/keys.ts';
 import type { PartitionProgress } from '../state/progress.ts';
 import type { Deps } from './deps.ts';
 
@@ -61,6 +62,7 @@ export async function planOrResume(
     const finished = new Set(progress.filter((p) => p.done).map((p) => p.partitionId));
     const earlierRuns = new Set([saved.planId, ...progress.map((p) => p.runId)]);
     earlierRuns.delete(runId);
+    await abandonUnsent(deps, pipeline.name, [...earlierRuns], progress);
     return {
       planId: saved.planId,
       window: saved.window,
@@ -84,6 +86,32 @@ export async function planOrResume(
     createdAt: deps.now().toISOString(),
   });
   return { planId: runId, window, partitions, resumed: false, earlierRuns: [] };
+}
+
+/**
+ * A stopped or killed Extract may have registered messages it never sent. Their rows lie beyond
+ * their partition's recorded progress, so this run reads them again; the registrations are
+ * abandoned, so that neither this run nor a later one waits for them until the stall timeout.
+ */
+async function abandonUnsent(
+  deps: Deps,
+  pipeline: string,
+  earlierRuns: readonly string[],
+  progress: readonly PartitionProgress[],
+): Promise<void> {
+  const reached = new Map(progress.map((p) => [p.partitionId, p.extracted]));
+  for (const earlier of earlierRuns) {
+    const abandoned = await deps.state.ledger.abandonUnsent(
+      keys.ledgerScopeOfRun(earlier),
+      (origin) => origin.upTo > (reached.get(origin.partition) ?? 0),
+    );
+    if (abandoned > 0)
+      deps.log.info('abandoned messages an earlier run registered but never sent', {
+        pipeline,
+        runId: earlier,
+        abandoned,
+      });
+  }
 }
 
 /**

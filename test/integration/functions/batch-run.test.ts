@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { handler as awaitLoadHandler } from '../../../functions/await-load/handler.ts';
@@ -13,9 +14,12 @@ import { handler as planHandler } from '../../../functions/plan/handler.ts';
 import { handler as recordFailureHandler } from '../../../functions/record-failure/handler.ts';
 import { handler as verifyHandler } from '../../../functions/verify/handler.ts';
 import { type DemoDatabase, startDemoDatabase } from '../../../infra/local/demo-db.ts';
+import { createSource } from '../../../shared/connectors/sources/registry.ts';
 import type { RecordsMessage } from '../../../shared/records/messages.ts';
 import { keys } from '../../../shared/state/keys.ts';
 import type { RunRecord } from '../../../shared/state/runs.ts';
+import { createDeps } from '../../../shared/usecases/deps.ts';
+import { extractPartition } from '../../../shared/usecases/extract.ts';
 import { awaitLoad as awaitLoadUseCase, LoadStalledError } from '../../../shared/usecases/phases.ts';
 import { verifySteps } from '../../support/verify-steps.ts';
 import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
@@ -447,6 +451,53 @@ describe('a run started again after a stopped one', () => {
       ['range-1-of-2', true, 10, runA.runId],
       ['range-2-of-2', true, 10, runB.runId],
     ]);
+  });
+
+  it('abandons what a killed Extract registered but never sent, so the resuming run waits for nothing it will not load', async () => {
+    // Prepare: run A extracts the first key range; its Extract of the second dies between
+    // registering the messages and sending them (a killed process).
+    const runA = newRun('users-resume');
+    await discover(runA);
+    const [first, second] = (await plan(runA)).partitions as [Partition, Partition];
+    await extract(runA, first);
+    const killedSqs = {
+      send: async (command: object) => {
+        if (command instanceof SendMessageBatchCommand) throw new Error('process killed');
+        return h.clients.sqs.send(command as never);
+      },
+    };
+    const killed = createDeps(
+      {
+        clients: { ...h.clients, sqs: killedSqs as never },
+        config: h.deps.config,
+        catalog: h.deps.catalog,
+        secrets: h.deps.secrets,
+        state: h.deps.state,
+      },
+      { sources: createSource },
+    );
+    await expect(
+      extractPartition(killed, { ...runA, partition: second }, { remainingMs: () => 600_000 }),
+    ).rejects.toThrow('process killed');
+    const orphaned = await h.deps.state.ledger.totals(keys.ledgerScopeOfRun(runA.runId));
+    await drainIntoLoad('users-resume');
+
+    // Act
+    const runB = newRun('users-resume');
+    await discover(runB);
+    const planB = await plan(runB);
+    const rest = await extract(runB, second);
+    await drainIntoLoad('users-resume');
+    const loaded = await awaitLoad(runB);
+
+    // Assess: B resumed A's plan, re-read the second range, and had nothing of A's to wait for.
+    expect(orphaned.pendingMessages).toBeGreaterThan(0);
+    expect(planB.partitions).toEqual([second]);
+    expect(rest).toMatchObject({ done: true, extracted: 10 });
+    expect(loaded).toMatchObject({ done: true, pendingMessages: 0 });
+    const a = await h.deps.state.ledger.totals(keys.ledgerScopeOfRun(runA.runId));
+    expect(a).toMatchObject({ pendingMessages: 0, extracted: 10 });
+    expect(a.loaded + a.quarantined + loaded.accounted).toBe(ROWS);
   });
 
   it('leaves no plan to resume when its load stalled, so a message that was never sent cannot stall the next run', async () => {
