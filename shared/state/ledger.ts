@@ -192,25 +192,29 @@ export class LedgerRepository {
    */
   async abandonUnsent(scope: string, unsent: (origin: MessageOrigin) => boolean): Promise<number> {
     let abandoned = 0;
+    for await (const item of this.#messages(scope))
+      if (item.state === 'sent' && item.upTo !== undefined)
+        if (unsent({ partition: String(item.partition), upTo: Number(item.upTo) }))
+          abandoned += (await this.#abandon(item.pk as string, item.sk as string)) ? 1 : 0;
+    return abandoned;
+  }
+
+  /** Every message item of a scope, read consistently. */
+  async *#messages(scope: string): AsyncIterable<Record<string, unknown>> {
     let start: Record<string, unknown> | undefined;
     do {
       const out = await this.ddb.send(
         new QueryCommand({
           TableName: this.table,
           KeyConditionExpression: 'pk = :pk AND begins_with(sk, :msg)',
-          FilterExpression: '#state = :sent AND attribute_exists(upTo)',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':pk': scope, ':msg': 'MSG#', ':sent': 'sent' },
+          ExpressionAttributeValues: { ':pk': scope, ':msg': 'MSG#' },
           ExclusiveStartKey: start,
           ConsistentRead: true,
         }),
       );
-      for (const item of out.Items ?? [])
-        if (unsent({ partition: String(item.partition), upTo: Number(item.upTo) }))
-          abandoned += (await this.#abandon(item.pk as string, item.sk as string)) ? 1 : 0;
+      yield* out.Items ?? [];
       start = out.LastEvaluatedKey;
     } while (start);
-    return abandoned;
   }
 
   async #abandon(pk: string, sk: string): Promise<boolean> {
@@ -242,45 +246,32 @@ export class LedgerRepository {
     let pendingMessages = 0;
     const excluded: string[] = [];
     const now = Date.now();
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.ddb.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :msg)',
-          ExpressionAttributeValues: { ':pk': scope, ':msg': 'MSG#' },
-          ExclusiveStartKey: start,
-          ConsistentRead: true,
-        }),
-      );
-      for (const item of out.Items ?? []) {
-        if (item.state === 'abandoned') continue;
-        messages++;
-        counts.extracted += Number(item.records ?? 0);
-        if (item.state !== 'done') {
-          if (!deadLetteredUnseen(item, now)) {
-            pendingMessages++;
-            continue;
-          }
-          counts.deadLettered += Number(item.records ?? 0);
-          if (Array.isArray(item.lastReceiveKeys)) excluded.push(...(item.lastReceiveKeys as string[]));
+    for await (const item of this.#messages(scope)) {
+      if (item.state === 'abandoned') continue;
+      messages++;
+      counts.extracted += Number(item.records ?? 0);
+      if (item.state !== 'done') {
+        if (!deadLetteredUnseen(item, now)) {
+          pendingMessages++;
           continue;
         }
-        counts.loaded += Number(item.loaded ?? 0);
-        counts.skipped += Number(item.skipped ?? 0);
-        counts.conflicts += Number(item.conflicts ?? 0);
-        counts.quarantined += Number(item.quarantined ?? 0);
-        counts.deadLettered += Number(item.deadLettered ?? 0);
-        unavailableFields += Number(item.unavailableFields ?? 0);
-        ties += Number(item.ties ?? 0);
-        if (typeof item.ignored === 'string') {
-          const kind = item.ignored as IgnoredEventKind;
-          ignored[kind] = (ignored[kind] ?? 0) + 1;
-        }
-        if (Array.isArray(item.excludedKeys)) excluded.push(...(item.excludedKeys as string[]));
+        counts.deadLettered += Number(item.records ?? 0);
+        if (Array.isArray(item.lastReceiveKeys)) excluded.push(...(item.lastReceiveKeys as string[]));
+        continue;
       }
-      start = out.LastEvaluatedKey;
-    } while (start);
+      counts.loaded += Number(item.loaded ?? 0);
+      counts.skipped += Number(item.skipped ?? 0);
+      counts.conflicts += Number(item.conflicts ?? 0);
+      counts.quarantined += Number(item.quarantined ?? 0);
+      counts.deadLettered += Number(item.deadLettered ?? 0);
+      unavailableFields += Number(item.unavailableFields ?? 0);
+      ties += Number(item.ties ?? 0);
+      if (typeof item.ignored === 'string') {
+        const kind = item.ignored as IgnoredEventKind;
+        ignored[kind] = (ignored[kind] ?? 0) + 1;
+      }
+      if (Array.isArray(item.excludedKeys)) excluded.push(...(item.excludedKeys as string[]));
+    }
     return { ...counts, ignored, unavailableFields, ties, messages, pendingMessages, excludedKeys: excluded };
   }
 }
