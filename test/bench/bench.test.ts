@@ -22,6 +22,12 @@ describe('the benchmark harness on a tiny dataset', () => {
     expect(report.e2e.recordsPerSec).toBeGreaterThan(0);
     expect(report.e2e.rawRecordsPerSec).toBeGreaterThan(0);
     expect(report.e2e.ratio).toBeCloseTo(report.e2e.recordsPerSec / report.e2e.rawRecordsPerSec, 2);
+    expect(report.e2e.scale).toEqual([
+      expect.objectContaining({ records: RECORDS, peakRssMb: expect.any(Number) }),
+    ]);
+    // Sampled within the process's lifetime peak, and more than an idle Node process holds.
+    expect(report.e2e.scale[0]?.peakRssMb).toBeGreaterThan(50);
+    expect(report.e2e.scale[0]?.peakRssMb).toBeLessThanOrEqual(process.resourceUsage().maxRSS / 1024 + 1);
   });
 
   it('syncs the same rows into DynamoDB, PostgreSQL and the S3 lake, each beside its own raw copy', () => {

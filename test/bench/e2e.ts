@@ -56,6 +56,26 @@ export interface MeasuredRun {
   readonly seconds: number;
   readonly recordsPerSec: number;
   readonly cost: RunCost;
+  /**
+   * Highest resident set size of this process during the run, in MB, sampled every 250 ms: the
+   * local stack's servers, handlers and queue pollers run in it (worker threads included).
+   */
+  readonly peakRssMb: number;
+}
+
+/** Runs `body` while sampling this process's resident set size; returns its result and the peak in MB. */
+async function withPeakRss<T>(body: () => Promise<T>): Promise<{ result: T; peakRssMb: number }> {
+  let peak = process.memoryUsage.rss();
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, 250);
+  try {
+    const result = await body();
+    peak = Math.max(peak, process.memoryUsage.rss());
+    return { result, peakRssMb: Math.round(peak / 1_048_576) };
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 export interface E2eResult {
@@ -225,7 +245,9 @@ async function measureCopy(
 async function measureRun(bench: BenchStack, pipeline: string, label: string): Promise<MeasuredRun> {
   const { stack, recorder, records } = bench;
   bench.log(`${label}: ${records} records through the state machine`);
-  const segment = await recorder.segment(() => runOnce(stack, pipeline));
+  const { result: segment, peakRssMb } = await withPeakRss(() =>
+    recorder.segment(() => runOnce(stack, pipeline)),
+  );
   const execution = stack.stepFunctions.execution(segment.result.executionArn) as ExecutionRecord;
   const body = (await api(stack, 'GET', `/runs/${encodeURIComponent(execution.name)}`)) as unknown as {
     run?: RunRecord;
@@ -234,6 +256,7 @@ async function measureRun(bench: BenchStack, pipeline: string, label: string): P
     run: body.run ?? body,
     seconds: segment.ms / 1000,
     recordsPerSec: records / (segment.ms / 1000),
+    peakRssMb,
     cost: priceRun({
       usage: segment.usage,
       executions: [execution],

@@ -199,6 +199,7 @@ export function formatReport(report: BenchReport): string {
           'seconds',
           '$ per million',
           'rerun $ per million',
+          'peak RSS MB',
         ],
         e2e.scale.map((p) => [
           int(p.records),
@@ -208,6 +209,7 @@ export function formatReport(report: BenchReport): string {
           p.seconds.toFixed(1),
           usd(p.usdPerMillion),
           usd(p.rerunUsdPerMillion),
+          int(p.peakRssMb),
         ]),
       ),
     );

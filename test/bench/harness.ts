@@ -66,6 +66,8 @@ export interface ScalePoint {
   readonly seconds: number;
   readonly usdPerMillion: number;
   readonly rerunUsdPerMillion: number;
+  /** Peak resident set size of the process running the local stack during the first load, MB. */
+  readonly peakRssMb: number;
 }
 
 interface CostSplit {
@@ -169,6 +171,7 @@ function scalePoint(result: E2eResult): ScalePoint {
     seconds: round(result.first.seconds, 1),
     usdPerMillion: round(perMillion(result.first.cost.usd, result.records), 4),
     rerunUsdPerMillion: round(perMillion(result.rerun.cost.usd, result.records), 4),
+    peakRssMb: result.first.peakRssMb,
   };
 }
 
