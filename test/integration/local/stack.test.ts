@@ -22,7 +22,8 @@ const template = JSON.parse(readFileSync(path.join(fixtures, 'template.json'), '
 const pipelines: Pipeline[] = [
   pipelineSchema.parse({
     name: 'users-sync',
-    source: { type: 'postgres', connection: { secret: 'esync/demo/users-db' }, table: 'users', key: ['id'] },
+    // A polled source that also takes webhooks: only a github source does (validation refuses the rest).
+    source: { type: 'github', owner: 'acme', repo: 'shop', key: ['kind', 'id'] },
     target: { type: 'dynamodb' },
     triggers: { webhook: { signature: 'github', secret: 'esync/demo/github' } },
   }),
