@@ -46,7 +46,7 @@ export interface ConnectionFlags {
 }
 
 /** The local stack accepts any credentials; these are the ones it hands its own clients. */
-const LOCAL_CREDENTIALS = { accessKeyId: 'esynclocal', secretAccessKey: 'esynclocal' };
+export const LOCAL_CREDENTIALS = { accessKeyId: 'esynclocal', secretAccessKey: 'esynclocal' };
 
 const NO_LOCAL_STACK = 'no local stack running: start it with `npx esync dev`';
 

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { IAM_MODES, type IamDenial, type IamMode } from '../../infra/local/iam/modes.ts';
+import { readSecretsFile, secretsFilePath } from '../../infra/local/secrets-file.ts';
 import { type CliIo, type Command, UsageError } from '../io.ts';
 import { watchLaunchers } from '../launcher-watch.ts';
 
@@ -61,7 +62,7 @@ export const dev: Command = async (argv: string[], io: CliIo) => {
     io.out(devUsage);
     return 0;
   }
-  const { readSecretsFile, secretsFilePath, startLocalStack } = await import('../../infra/local/stack.ts');
+  const { startLocalStack } = await import('../../infra/local/stack.ts');
   const pipelinesDir = path.resolve(io.cwd, flags['pipelines-dir'] ?? 'pipelines');
   const secretsFile = secretsFilePath(pipelinesDir);
   // The user's secrets, and with --demo-data the demo database's on top of them.

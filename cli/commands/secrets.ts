@@ -7,7 +7,8 @@ import {
   PutSecretValueCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { findDevFile } from '../api-client.ts';
+import { readSecretsFile, secretsFilePath } from '../../infra/local/secrets-file.ts';
+import { findDevFile, LOCAL_CREDENTIALS } from '../api-client.ts';
 import { table } from '../format.ts';
 import { type CliIo, type Command, UsageError } from '../io.ts';
 
@@ -51,7 +52,7 @@ function runningSecretsManager(cwd: string): SecretsManagerClient | undefined {
   return new SecretsManagerClient({
     region: dev.region ?? 'us-east-1',
     endpoint: dev.endpoints.secretsManager,
-    credentials: { accessKeyId: 'esynclocal', secretAccessKey: 'esynclocal' },
+    credentials: LOCAL_CREDENTIALS,
     maxAttempts: 1,
   });
 }
@@ -79,7 +80,6 @@ async function set(
     throw new UsageError('give the value with exactly one of --value TEXT or --from-file FILE');
   const value =
     values.value ?? readFileSync(path.resolve(io.cwd, values['from-file'] ?? ''), 'utf8').trimEnd();
-  const { readSecretsFile } = await import('../../infra/local/stack.ts');
   const secrets = { ...readSecretsFile(file), [name]: value };
   mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(file, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
@@ -93,7 +93,6 @@ async function set(
 }
 
 async function list(values: ReturnType<typeof parse>['values'], io: CliIo, file: string) {
-  const { readSecretsFile } = await import('../../infra/local/stack.ts');
   const inFile = new Set(Object.keys(readSecretsFile(file)));
   const running = runningSecretsManager(io.cwd);
   const inStack = new Set<string>();
@@ -137,7 +136,6 @@ export const secrets: Command = async (argv, io) => {
     io.out(secretsUsage);
     return 0;
   }
-  const { secretsFilePath } = await import('../../infra/local/stack.ts');
   const file = secretsFilePath(path.resolve(io.cwd, values['pipelines-dir'] ?? 'pipelines'));
   const [sub, ...rest] = positionals;
   if (sub === 'set') return set(rest, values, io, file);

@@ -35,6 +35,7 @@ import { LambdaRuntime } from './lambda-runtime.ts';
 import { reachLoopbackDatabasesWithoutTls } from './loopback-databases.ts';
 import { provisionResources } from './provision.ts';
 import { Scheduler } from './scheduler.ts';
+import { readSecretsFile, secretsFilePath, secretValues } from './secrets-file.ts';
 import { startSecretsServer } from './secrets-server.ts';
 import {
   type DynamoDbEngine,
@@ -187,28 +188,6 @@ async function loadPipelines(options: LocalStackOptions, pipelinesDir: string): 
 function loadSecrets(options: LocalStackOptions, pipelinesDir: string): Record<string, string> {
   return options.secrets ? secretValues(options.secrets) : readSecretsFile(secretsFilePath(pipelinesDir));
 }
-
-/** Where the local stack reads its secrets from: `.esync/secrets.json` beside the pipelines folder. */
-export function secretsFilePath(pipelinesDir: string): string {
-  return path.join(pipelinesDir, '..', '.esync', 'secrets.json');
-}
-
-/** The secrets of a `.esync/secrets.json` (none when it does not exist), values as strings. */
-export function readSecretsFile(file: string): Record<string, string> {
-  if (!existsSync(file)) return {};
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new ConfigError(`${file} is not valid JSON: ${(error as Error).message}`, { cause: error });
-  }
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
-    throw new ConfigError(`${file} must hold an object of secret name to value`);
-  return secretValues(raw as Record<string, unknown>);
-}
-
-const secretValues = (raw: Readonly<Record<string, unknown>>): Record<string, string> =>
-  Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
 
 /**
  * The runtime environment of the handlers: what the template deploys them with (values shared by

@@ -1,12 +1,8 @@
-import {
-  BatchWriteCommand,
-  type DynamoDBDocumentClient,
-  QueryCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { IgnoredEventKind } from '../cdc/debezium-kinds.ts';
 import { TransientError } from '../errors.ts';
 import { expiresAt, keys } from './keys.ts';
+import { queryAll } from './query-all.ts';
 import { type RunCounts, zeroCounts } from './runs.ts';
 
 /** How the records of one queue message were accounted for. */
@@ -200,21 +196,12 @@ export class LedgerRepository {
   }
 
   /** Every message item of a scope, read consistently. */
-  async *#messages(scope: string): AsyncIterable<Record<string, unknown>> {
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.ddb.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :msg)',
-          ExpressionAttributeValues: { ':pk': scope, ':msg': 'MSG#' },
-          ExclusiveStartKey: start,
-          ConsistentRead: true,
-        }),
-      );
-      yield* out.Items ?? [];
-      start = out.LastEvaluatedKey;
-    } while (start);
+  #messages(scope: string): AsyncIterable<Record<string, unknown>> {
+    return queryAll(this.ddb, {
+      TableName: this.table,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :msg)',
+      ExpressionAttributeValues: { ':pk': scope, ':msg': 'MSG#' },
+    });
   }
 
   async #abandon(pk: string, sk: string): Promise<boolean> {

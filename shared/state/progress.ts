@@ -3,11 +3,11 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
-  QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { ChangeWindow, Cursor } from '../connectors/types.ts';
 import { expiresAt, keys } from './keys.ts';
+import { queryAll } from './query-all.ts';
 
 /**
  * The plan of a run that has not verified yet. A later run that starts from the same
@@ -98,20 +98,12 @@ export class ProgressRepository {
   /** Every partition of the plan with recorded progress. */
   async listPartitions(pipeline: string, planId: string): Promise<PartitionProgress[]> {
     const found: PartitionProgress[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.ddb.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :part)',
-          ExpressionAttributeValues: { ':pk': keys.progressOfPlan(pipeline, planId), ':part': 'PART#' },
-          ExclusiveStartKey: start,
-          ConsistentRead: true,
-        }),
-      );
-      found.push(...(out.Items ?? []).map(toProgress));
-      start = out.LastEvaluatedKey;
-    } while (start);
+    for await (const item of queryAll(this.ddb, {
+      TableName: this.table,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :part)',
+      ExpressionAttributeValues: { ':pk': keys.progressOfPlan(pipeline, planId), ':part': 'PART#' },
+    }))
+      found.push(toProgress(item));
     return found;
   }
 

@@ -1,5 +1,6 @@
-import { type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { expiresAt, keys } from './keys.ts';
+import { queryAll } from './query-all.ts';
 
 /** One difference between source and target that Verify found. */
 export interface Mismatch {
@@ -51,28 +52,19 @@ export class VerifyResultsRepository {
   /** Every result of the run's Verify, in partition and sequence order. */
   async list(runId: string): Promise<VerifyChunk[]> {
     const found: VerifyChunk[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.ddb.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :v)',
-          ExpressionAttributeValues: { ':pk': keys.run(runId).pk, ':v': 'VERIFY#' },
-          ExclusiveStartKey: start,
-          ConsistentRead: true,
-        }),
-      );
-      for (const item of out.Items ?? [])
-        found.push({
-          partitionId: String(item.partitionId),
-          seq: Number(item.seq),
-          compared: Number(item.compared ?? 0),
-          mismatches: Number(item.mismatches ?? 0),
-          deleted: Number(item.deleted ?? 0),
-          sample: (item.sample ?? []) as Mismatch[],
-        });
-      start = out.LastEvaluatedKey;
-    } while (start);
+    for await (const item of queryAll(this.ddb, {
+      TableName: this.table,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :v)',
+      ExpressionAttributeValues: { ':pk': keys.run(runId).pk, ':v': 'VERIFY#' },
+    }))
+      found.push({
+        partitionId: String(item.partitionId),
+        seq: Number(item.seq),
+        compared: Number(item.compared ?? 0),
+        mismatches: Number(item.mismatches ?? 0),
+        deleted: Number(item.deleted ?? 0),
+        sample: (item.sample ?? []) as Mismatch[],
+      });
     return found;
   }
 }

@@ -144,11 +144,10 @@ async function decodeMessage(deps: Deps, pipeline: Pipeline, message: LoadMessag
   return { scope: m.scope, messageKey: m.messageKey, records };
 }
 
-/** Keeps the newest change per key; the others are already superseded (counted as skipped). */
 /**
- * The newest record per key of a message. Two different records of one key and version are a
- * tie, won by the higher hash of the data as it will be written (`hashOf`), as the targets
- * decide ties (`compareChanges`).
+ * The newest record per key of a message; the others are superseded (counted as skipped). Two
+ * different records of one key and version are a tie, won by the higher hash of the data as it
+ * will be written (`hashOf`), as the targets decide ties (`compareChanges`).
  */
 function newestPerKey(
   records: readonly RecordEnvelope[],
