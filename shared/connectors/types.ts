@@ -142,6 +142,13 @@ export interface TargetConnector {
    * left unavailable. @default - the data of {@link readState}
    */
   readCurrentData?(keys: readonly string[]): Promise<Map<string, RecordData>>;
+  /**
+   * The newest change held for each of `keys` (version, hash, whether a delete), without data,
+   * for a target that writes every change it is given and so returns no {@link readState} (the
+   * S3 lake appends a history). The load path uses it only to count version ties, never to
+   * decide a write. @default - ties are counted from {@link readState}
+   */
+  readNewestChanges?(keys: readonly string[]): Promise<Map<string, TargetState>>;
   /** Every live (not deleted) record, for Verify. */
   snapshot(): AsyncIterable<TargetSnapshotRecord[]>;
   close(): Promise<void>;

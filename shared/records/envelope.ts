@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { contentHash } from './hash.ts';
+import { contentHash, DELETED_HASH } from './hash.ts';
 
 /** A scalar or composite record key, always carried as one string (composite parts joined by `#`). */
 export const recordKeySchema = z.string().min(1).max(1024);
@@ -54,5 +54,5 @@ export function makeEnvelope(input: {
   data: RecordData | null;
   provenance: Provenance;
 }): RecordEnvelope {
-  return { ...input, hash: input.data === null ? 'deleted' : contentHash(input.data) };
+  return { ...input, hash: input.data === null ? DELETED_HASH : contentHash(input.data) };
 }

@@ -1,6 +1,9 @@
 import { createHash, hash as oneShotHash } from 'node:crypto';
 import { canonicalNumberText, ExactNumber } from './exact-json.ts';
 
+/** The hash every delete (tombstone) carries in place of a content hash. */
+export const DELETED_HASH = 'deleted';
+
 /** Objects with at most this many keys are sorted by insertion sort, measured faster than `Array.sort`. */
 const INSERTION_SORT_MAX = 24;
 

@@ -4,7 +4,7 @@ import { archiveAppliedChanges } from '../connectors/targets/change-archive.ts';
 import type { TargetWrite } from '../connectors/types.ts';
 import { ConflictError, describeError, ValidationError } from '../errors.ts';
 import type { RecordData } from '../records/envelope.ts';
-import { canonicalJson, contentHash } from '../records/hash.ts';
+import { canonicalJson, contentHash, DELETED_HASH } from '../records/hash.ts';
 import type { ConflictRecord } from '../state/conflicts.ts';
 import { audit, type ManagementResponse, parseInput, type RouteContext } from './api-common.ts';
 
@@ -142,7 +142,7 @@ export async function resolveConflict(ctx: RouteContext): Promise<ManagementResp
       key: conflict.key,
       op: data === null ? 'delete' : 'upsert',
       version: conflict.source.version,
-      hash: data === null ? 'deleted' : contentHash(data),
+      hash: data === null ? DELETED_HASH : contentHash(data),
       data,
       messageKey: `resolve-${conflict.id}`,
       ts: deps.now().toISOString(),

@@ -10,7 +10,7 @@ import { isRetryable, TransientError, ValidationError } from '../errors.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
 import { type RecordData, type RecordEnvelope, recordEnvelopeSchema } from '../records/envelope.ts';
 import { parseExactJson, stringifyExactJson } from '../records/exact-json.ts';
-import { contentHash } from '../records/hash.ts';
+import { contentHash, DELETED_HASH } from '../records/hash.ts';
 import { jsonDepth, MAX_JSON_DEPTH } from '../records/json-depth.ts';
 import { parseLoadMessage } from '../records/messages.ts';
 import { compareVersions } from '../records/version.ts';
@@ -332,10 +332,24 @@ async function markLastReceive(deps: Deps, unit: LoadUnit, invocationEndsAt: num
   }
 }
 
+/**
+ * What the target holds, to count ties against: its state, or, for a target that writes every
+ * change and keeps no state (the S3 lake), its newest change per key, so every target counts
+ * the same ties for the same changes.
+ */
+async function heldForTies(
+  target: TargetConnector,
+  keys: readonly string[],
+  states: Map<string, TargetState>,
+  skipRead: boolean,
+): Promise<Map<string, TargetState>> {
+  return skipRead || !target.readNewestChanges ? states : target.readNewestChanges(keys);
+}
+
 export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit): Promise<MessageOutcome> {
   const runtime = await runtimeOf(deps, pipeline);
   const writtenHash = (r: RecordEnvelope) =>
-    r.op === 'delete' || r.data === null ? 'deleted' : contentHash(runtime.transform(r.data));
+    r.op === 'delete' || r.data === null ? DELETED_HASH : contentHash(runtime.transform(r.data));
   const { latest, superseded, ties: messageTies } = newestPerKey(unit.records, writtenHash);
   let skipped = superseded;
   let ties = messageTies;
@@ -373,6 +387,7 @@ export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit):
     strategy === 'field-merge'
       ? await consistentBases(deps, runtime.target, pipeline.name, keyList, states)
       : new Map<string, RecordData>();
+  const held = await heldForTies(runtime.target, keyList, states, skipRead);
   const unavailableFields = await runtime.unavailable.fill(
     runtime.target,
     prepared,
@@ -395,7 +410,7 @@ export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit):
       base: bases.get(p.record.key),
       conflict: pipeline.conflict,
     };
-    if (isVersionTie(input)) ties++;
+    if (isVersionTie({ ...input, stored: held.get(p.record.key) })) ties++;
     const decision = decideApply(input);
     switch (decision.action) {
       case 'write':

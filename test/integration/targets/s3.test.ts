@@ -148,6 +148,26 @@ describe('s3 lake target', () => {
     expect(state.size).toBe(0);
   });
 
+  it('reads the newest archived change of each key, by version then hash, a delete too', async () => {
+    // Prepare: key 1 holds a tie at its newest version; key 2 ends deleted.
+    const t = lake();
+    await t.write([upsert('1', 1, { id: 1 }, 'm0'), upsert('2', 1, { id: 2 }, 'm0')]);
+    await t.write([upsert('1', 2, { id: 1, v: 'a' }, 'm1'), remove('2', 2, 'm1')]);
+    await t.write([upsert('1', 2, { id: 1, v: 'b' }, 'm2')]);
+
+    // Act
+    const newest = await t.readNewestChanges?.(['1', '2', '3']);
+
+    // Assess
+    const higher = [contentHash({ id: 1, v: 'a' }), contentHash({ id: 1, v: 'b' })].sort()[1];
+    expect(newest).toEqual(
+      new Map([
+        ['1', { version: positionVersion(2), hash: higher, deleted: false }],
+        ['2', { version: positionVersion(2), hash: 'deleted', deleted: true }],
+      ]),
+    );
+  });
+
   it('snapshots the newest version of each key, whatever order changes arrived in, without deleted keys', async () => {
     // Prepare
     const t = lake();

@@ -96,6 +96,13 @@ export function archiveObjectKey(pipeline: string, key: string, change: Versione
   return `${archiveKeyPrefix(pipeline, key)}${version}.${change.hash}.json`;
 }
 
+/** The change an archive object holds, read from its name (the inverse of {@link archiveObjectKey}). */
+export function archivedChangeOf(objectKey: string): VersionedChange {
+  const match = /\/([0-9a-f]*)\.([^/]+)\.json$/.exec(objectKey);
+  if (!match) throw new RangeError(`not an archive object key: "${objectKey}"`);
+  return { version: Buffer.from(match[1] as string, 'hex').toString('utf8'), hash: match[2] as string };
+}
+
 /** A change as a lake line (and the body of its archive object, with its message key). */
 export function lakeLineOf(write: TargetWrite): LakeLine {
   return {

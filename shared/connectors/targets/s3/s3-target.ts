@@ -2,7 +2,7 @@ import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { ConnectorError, ValidationError } from '../../../errors.ts';
 import type { RecordData } from '../../../records/envelope.ts';
 import { parseExactJson, stringifyExactJson } from '../../../records/exact-json.ts';
-import { contentHash } from '../../../records/hash.ts';
+import { contentHash, DELETED_HASH } from '../../../records/hash.ts';
 import { compareChanges } from '../../../records/version.ts';
 import type {
   ConnectorContext,
@@ -16,6 +16,7 @@ import type {
 import { chunk, mapWithConcurrency, outcomesInOrder } from '../support/batch.ts';
 import { WriteLimit } from '../support/write-limit.ts';
 import {
+  archivedChangeOf,
   archiveKeyPrefix,
   archiveObjectOf,
   type LakeLine,
@@ -43,6 +44,7 @@ const SNAPSHOT_PAGE = 1000;
  *
  * `readState` returns an empty map: an append-only lake keeps no per-key state to compare
  * with, so the load path writes every change it is given (and replays rewrite the same objects).
+ * {@link readNewestChanges} tells it, from the archive, which of them tie with a held change.
  */
 export class S3LakeTarget implements TargetConnector {
   readonly #config: S3TargetConfig;
@@ -87,17 +89,37 @@ export class S3LakeTarget implements TargetConnector {
   /** The newest archived change of each key, when it is not a delete (see `lake-layout.ts`). */
   async readCurrentData(keys: readonly string[]): Promise<Map<string, RecordData>> {
     const found = await mapWithConcurrency([...new Set(keys)], ARCHIVE_READ_CONCURRENCY, async (key) => {
-      let newest: string | undefined;
-      for await (const page of this.#objects.list(
-        this.#context.dataBucket,
-        archiveKeyPrefix(this.#pipeline, key),
-      ))
-        for (const name of page) if (newest === undefined || name > newest) newest = name;
+      const newest = await this.#newestArchived(key);
       if (newest === undefined) return undefined;
       const line = this.#parseLine(await this.#objects.getText(this.#context.dataBucket, newest), newest, 1);
       return line.op === 'upsert' && line.data ? ([key, line.data] as const) : undefined;
     });
     return new Map(found.filter((f) => f !== undefined));
+  }
+
+  /**
+   * The newest archived change of each key, from the archive objects' names alone (one listing
+   * per key, no object read): what the load path compares incoming changes with to count ties.
+   */
+  async readNewestChanges(keys: readonly string[]): Promise<Map<string, TargetState>> {
+    const found = await mapWithConcurrency([...new Set(keys)], ARCHIVE_READ_CONCURRENCY, async (key) => {
+      const newest = await this.#newestArchived(key);
+      if (newest === undefined) return undefined;
+      const change = archivedChangeOf(newest);
+      return [key, { ...change, deleted: change.hash === DELETED_HASH }] as const;
+    });
+    return new Map(found.filter((f) => f !== undefined));
+  }
+
+  /** The name of the newest archive object of `key`: names sort as the changes do. */
+  async #newestArchived(key: string): Promise<string | undefined> {
+    let newest: string | undefined;
+    for await (const page of this.#objects.list(
+      this.#context.dataBucket,
+      archiveKeyPrefix(this.#pipeline, key),
+    ))
+      for (const name of page) if (newest === undefined || name > newest) newest = name;
+    return newest;
   }
 
   async write(writes: readonly TargetWrite[]): Promise<WriteOutcome[]> {
