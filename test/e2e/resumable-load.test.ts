@@ -14,46 +14,23 @@ import {
   startE2eStack,
   waitForRun,
 } from '../support/e2e-stack.ts';
+import {
+  orderAmount,
+  orderId,
+  orderObjects,
+  partitionedOrdersPipeline,
+} from '../support/partitioned-orders.ts';
 
 const PIPELINE = 'big-orders';
 const OBJECTS = 24;
 const ROWS_PER_OBJECT = 600;
 const ROWS = OBJECTS * ROWS_PER_OBJECT;
 
-// One partition per object: 24 partitions, 10 extracted at a time by the Execute Map, each
-// recording its progress every 100 rows (ten messages of ten).
-const PIPELINE_YAML = `
-name: ${PIPELINE}
-source:
-  type: s3
-  prefix: incoming/${PIPELINE}/
-  format: jsonl
-  key: [order_id]
-  cursor: []
-target:
-  type: dynamodb
-extract:
-  partitions: ${OBJECTS}
-batch:
-  size: 10
-`;
-
-const orderId = (object: number, row: number) =>
-  `o-${String(object).padStart(2, '0')}-${String(row).padStart(4, '0')}`;
+const PIPELINE_YAML = partitionedOrdersPipeline(PIPELINE, OBJECTS);
 
 async function seedObjects(e2e: E2eStack): Promise<void> {
-  for (let object = 0; object < OBJECTS; object++) {
-    const lines = Array.from({ length: ROWS_PER_OBJECT }, (_, row) =>
-      JSON.stringify({ order_id: orderId(object, row), amount: object * 1000 + row }),
-    );
-    await e2e.clients.s3.send(
-      new PutObjectCommand({
-        Bucket: e2e.dataBucket,
-        Key: `incoming/${PIPELINE}/part-${String(object).padStart(2, '0')}.jsonl`,
-        Body: `${lines.join('\n')}\n`,
-      }),
-    );
-  }
+  for (const object of orderObjects(PIPELINE, OBJECTS, ROWS_PER_OBJECT))
+    await e2e.clients.s3.send(new PutObjectCommand({ Bucket: e2e.dataBucket, ...object }));
   // The s3 source's window ends at the start of the previous whole second.
   await new Promise((resolve) => setTimeout(resolve, 2100));
 }
@@ -133,6 +110,6 @@ describe('a first load stopped mid-way and started again', () => {
     expect(first.loaded + second.counts.loaded).toBe(ROWS);
     const items = await scanTable(e2e.clients, ownedTargetTableName('dev', PIPELINE));
     expect(items.size).toBe(ROWS);
-    expect(items.get(orderId(23, 599))).toMatchObject({ amount: 23_599 });
+    expect(items.get(orderId(23, 599))).toMatchObject({ amount: orderAmount(23, 599) });
   }, 300_000);
 });
