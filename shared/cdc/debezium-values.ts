@@ -1,13 +1,14 @@
 import type { DebeziumSettings } from '../connectors/sources/cdc/config.ts';
 import { canonicalIso, parseIsoInstant } from '../domain/instant.ts';
 import { ValidationError } from '../errors.ts';
-import { exactNumber, isExactNumber } from '../records/exact-json.ts';
+import { exactNumber, isExactNumber, parseExactJson } from '../records/exact-json.ts';
 
 /**
  * Values as Debezium's JSON converter writes them, decoded to ESync's canonical forms: exact
- * numbers for decimals, ISO-8601 for dates, times and timestamps (UTC, with the precision of
- * the encoding: 3 digits for milliseconds, 6 for microseconds, 9 for nanoseconds), `infinity` /
- * `-infinity` for PostgreSQL's infinite dates and timestamps, base64 for bytes.
+ * numbers for decimals, the JSON value of json columns (numbers exact, as polling reads them),
+ * ISO-8601 for dates, times and timestamps (UTC, with the precision of the encoding: 3 digits for
+ * milliseconds, 6 for microseconds, 9 for nanoseconds), `infinity` / `-infinity` for
+ * PostgreSQL's infinite dates and timestamps, base64 for bytes.
  *
  * A field is decoded by its Connect schema (`{type, name, parameters}`) when the event carries
  * one, otherwise by the column type the pipeline names for it (`source.debezium.fields`) read
@@ -38,6 +39,7 @@ export const LOGICAL = {
   nanoTimestamp: 'io.debezium.time.NanoTimestamp',
   zonedTimestamp: 'io.debezium.time.ZonedTimestamp',
   zonedTime: 'io.debezium.time.ZonedTime',
+  json: 'io.debezium.data.Json',
   /** ESync's own: a binary column named in `source.debezium.fields`, encoded per binary.handling.mode. */
   binary: 'esync.binary',
 } as const;
@@ -188,6 +190,16 @@ function decimalFromText(value: unknown): unknown {
   throw new DecodeProblem(`a decimal must be a number or decimal text, got ${JSON.stringify(value)}`);
 }
 
+/** A json or jsonb column's text (`io.debezium.data.Json`) as the JSON value it holds, numbers exact. */
+function jsonOf(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  try {
+    return parseExactJson(value);
+  } catch {
+    throw new DecodeProblem('the text is not JSON');
+  }
+}
+
 function variableScaleDecimalOf(value: unknown): unknown {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return decimalFromText(value);
   const { scale, value: bytes } = value as { scale?: unknown; value?: unknown };
@@ -208,6 +220,7 @@ function decodeBySchema(value: unknown, schema: ConnectFieldSchema, settings: De
     return decimalOf(value, scale);
   }
   if (name === LOGICAL.variableScaleDecimal) return variableScaleDecimalOf(value);
+  if (name === LOGICAL.json) return jsonOf(value);
   if (name === LOGICAL.date || name === LOGICAL.connectDate) return dateFromEpochDays(value);
   const timestampUnit = name === undefined ? undefined : TIMESTAMP_UNITS[name];
   if (timestampUnit) return timestampFromEpoch(value, timestampUnit);
@@ -261,6 +274,9 @@ export function schemaOfColumn(columnType: string, settings: DebeziumSettings): 
       return { type: 'string', name: LOGICAL.zonedTimestamp };
     case 'timetz':
       return { type: 'string', name: LOGICAL.zonedTime };
+    case 'json':
+    case 'jsonb':
+      return { type: 'string', name: LOGICAL.json };
     default:
       return { type: 'string', name: LOGICAL.binary };
   }

@@ -14,6 +14,7 @@ import {
 import { parseAtEdge } from '../webhooks/parse.ts';
 import {
   classifyDebezium,
+  type FlattenedParts,
   type IgnoredEventKind,
   rowFieldSchemas,
   splitFlattened,
@@ -277,45 +278,50 @@ function changeRecord(
   });
 }
 
+/** True when the source fields name a position in the log (a malformed one too: the version reports it). */
+function locatesChange(source: DebeziumEvent['source']): boolean {
+  try {
+    return logPosition(source) !== undefined;
+  } catch {
+    return true;
+  }
+}
+
+/** What a flattened record lacks to be applied in order, in words; empty when it has all. */
+function missingFlattenedFields(parts: FlattenedParts): string[] {
+  const missing: string[] = [];
+  if (parts.op === undefined && parts.deleted === undefined) missing.push('neither __op nor __deleted');
+  if (typeof parts.source.ts_ms !== 'number') missing.push('no __source_ts_ms (or __ts_ms)');
+  if (!locatesChange(parts.source))
+    missing.push('no source position (__lsn; __file, __pos and __row; or __source_sequence)');
+  return missing;
+}
+
 /**
  * Decodes a record flattened by `ExtractNewRecordState`: the row with the fields `add.fields`
  * added (`__op`, `__lsn`, `__source_ts_ms`, ...) and `__deleted` for a rewritten delete.
+ * @throws ValidationError naming every missing field, so one fix of the connector settles it.
  */
 function decodeFlattened(
   flat: Readonly<Record<string, unknown>>,
   fieldSchemas: ReadonlyMap<string, ConnectFieldSchema> | undefined,
   context: DecodeContext,
 ): RecordEnvelope {
-  const { row, source, op, deleted } = splitFlattened(flat);
-  const tsMs = source.ts_ms;
-  if (op === undefined && deleted === undefined)
+  const parts = splitFlattened(flat);
+  const { row, source, op, deleted } = parts;
+  const missing = missingFlattenedFields(parts);
+  // The time's check narrows its type; missingFlattenedFields names it.
+  if (missing.length > 0 || typeof source.ts_ms !== 'number')
     throw new ValidationError(
-      'flattened debezium record (ExtractNewRecordState) carries neither __op nor __deleted; set add.fields=op,lsn,source.ts_ms (MySQL: op,file,pos,row,source.ts_ms) and delete.handling.mode=rewrite',
-      [{ path: '__op', message: 'missing' }],
-    );
-  if (typeof tsMs !== 'number')
-    throw new ValidationError(
-      'flattened debezium record carries no __source_ts_ms (or __ts_ms); add source.ts_ms to add.fields',
-      [{ path: '__source_ts_ms', message: 'missing' }],
+      `flattened debezium record (ExtractNewRecordState) carries ${missing.join(', ')}; set add.fields=op,lsn,source.ts_ms (MySQL: op,file,pos,row,source.ts_ms) and delete.handling.mode=rewrite, so a late record cannot overwrite a newer change`,
+      missing.map((m) => ({ path: /__\w+/.exec(m)?.[0] ?? 'record', message: m })),
     );
   if (op !== undefined && !['c', 'u', 'd', 'r'].includes(op))
     throw new ValidationError(`flattened debezium record has __op "${op}"; expected c, u, d or r`, [
       { path: '__op', message: 'not c, u, d or r' },
     ]);
-  const version = flattenedVersion(source, op);
+  const version = debeziumVersion(source, undefined, op === 'r' ? 'r' : undefined);
   const isDelete = op === 'd' || deleted === true;
   const data = decodeRow(row, { fieldSchemas, settings: context.settings }, 'record');
-  return changeRecord(data, { deleted: isDelete, side: 'record', version, tsMs }, context);
-}
-
-function flattenedVersion(source: DebeziumEvent['source'], op: string | undefined): Version {
-  try {
-    return debeziumVersion(source, undefined, op === 'r' ? 'r' : undefined);
-  } catch (error) {
-    if (!(error instanceof ValidationError) || !/no source position/.test(error.message)) throw error;
-    throw new ValidationError(
-      'flattened debezium record carries no source position: add lsn (PostgreSQL), file,pos,row (MySQL) or source.sequence to add.fields, so a late record cannot overwrite a newer change',
-      [{ path: '__lsn', message: 'missing' }],
-    );
-  }
+  return changeRecord(data, { deleted: isDelete, side: 'record', version, tsMs: source.ts_ms }, context);
 }

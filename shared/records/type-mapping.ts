@@ -261,15 +261,32 @@ export const TYPE_MAPPING: readonly TypeMappingRow[] = [
   {
     id: 'debezium-decimal',
     source: 'Debezium CDC',
-    types: 'Decimal, VariableScaleDecimal (decimal.handling.mode=precise)',
+    types:
+      'Decimal, VariableScaleDecimal (decimal.handling.mode=precise); decimal text (string) of a field named in source.debezium.fields',
     kind: 'number',
-    canonical: 'exact number decoded from the bytes and scale',
+    canonical: 'exact number decoded from the bytes and scale, or from the text',
     postgresColumn: 'numeric',
+  },
+  {
+    id: 'debezium-float',
+    source: 'Debezium CDC',
+    types: 'float32, float64',
+    kind: 'number',
+    canonical: 'the number as sent',
+    postgresColumn: 'real, double precision',
+  },
+  {
+    id: 'debezium-non-finite',
+    source: 'Debezium CDC',
+    types: 'float32, float64: NaN, Infinity, -Infinity (the JSON converter writes them as strings)',
+    kind: 'string',
+    canonical: 'the string "NaN", "Infinity" or "-Infinity"',
+    postgresColumn: 'real, double precision',
   },
   {
     id: 'debezium-time',
     source: 'Debezium CDC',
-    types: 'io.debezium.time.* and Connect Date/Time/Timestamp',
+    types: 'io.debezium.time.* and Connect Date/Time/Timestamp (by schema, or by time.precision.mode)',
     kind: 'string',
     canonical: 'ISO-8601 UTC with the encoding’s precision; dates "YYYY-MM-DD"; "infinity" / "-infinity"',
     postgresColumn: 'date, time, timestamp, timestamptz',
@@ -283,12 +300,29 @@ export const TYPE_MAPPING: readonly TypeMappingRow[] = [
     postgresColumn: 'bytea (decoded from base64)',
   },
   {
+    id: 'debezium-json',
+    source: 'Debezium CDC',
+    types: 'io.debezium.data.Json (json, jsonb, MySQL JSON: the JSON as text)',
+    kind: 'json',
+    canonical: 'the JSON value, nested numbers exact (as polling reads the column)',
+    postgresColumn: 'json, jsonb',
+  },
+  {
+    id: 'debezium-array',
+    source: 'Debezium CDC',
+    types: 'array',
+    kind: 'array',
+    canonical: 'array of the elements, each decoded by the item schema',
+    postgresColumn: 'an array of the element type',
+  },
+  {
     id: 'debezium-other',
     source: 'Debezium CDC',
-    types: 'string, boolean, float',
+    types: 'string (io.debezium.data.Uuid, Enum and text; NUL included), boolean',
     kind: 'json',
     canonical: 'as sent',
-    postgresColumn: 'text, boolean, double precision',
+    postgresColumn:
+      'text, uuid, the same enum, boolean (PostgreSQL refuses NUL: such a record is quarantined)',
   },
 ];
 

@@ -261,7 +261,9 @@ describe.runIf(postgresql.available)(
         entries: { reasons: { message: string }[] }[];
       };
       const reason = entry.entries[0]?.reasons[0]?.message ?? '';
-      expect(reason).toMatch(/neither __op nor __deleted; set add\.fields=op,lsn,source\.ts_ms/);
+      expect(reason).toMatch(
+        /carries neither __op nor __deleted, no __source_ts_ms \(or __ts_ms\), no source position \(__lsn; [^)]*\); set add\.fields=op,lsn,source\.ts_ms/,
+      );
       expect(reason).not.toMatch(/undefined/);
     });
   },

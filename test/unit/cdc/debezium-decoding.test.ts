@@ -186,6 +186,16 @@ const LOGICAL_TYPES: Record<string, Column & { readonly expected: unknown }> = {
   },
   name: { schema: { type: 'string' }, wire: 'Ünïcødé 🚀', expected: 'Ünïcødé 🚀' },
   score: { schema: { type: 'float64' }, wire: new ExactNumber('1e300'), expected: 1e300 },
+  doc: {
+    schema: named('string', 'io.debezium.data.Json'),
+    wire: '{"big": 12345678901234567890, "list": [0.1, "x"]}',
+    expected: { big: new ExactNumber('12345678901234567890'), list: [0.1, 'x'] },
+  },
+  amounts: {
+    schema: { type: 'array', items: named('bytes', 'org.apache.kafka.connect.data.Decimal', { scale: '2' }) },
+    wire: ['EtaH', null],
+    expected: [12345.67, null],
+  },
 };
 
 /** The column types a pipeline names for the same fields when events carry no schema. */
@@ -209,6 +219,7 @@ const COLUMN_TYPES: Record<string, string> = {
   jdbcForever: 'timestamp(3)',
   zonedForever: 'timestamptz',
   photo: 'bytea',
+  doc: 'jsonb',
 };
 
 describe('Debezium values', () => {
@@ -385,17 +396,22 @@ describe('Debezium values', () => {
 
   it('refuses a value that does not fit its type, naming the field and the type', () => {
     // Prepare
-    const text = createEvent(
+    const date = createEvent(
       { born: { schema: named('int32', 'io.debezium.time.Date'), wire: 'yesterday' } },
+      true,
+    );
+    const json = createEvent(
+      { doc: { schema: named('string', 'io.debezium.data.Json'), wire: '{"a":' } },
       true,
     );
 
     // Act
-    const act = () => dataOf(text, options());
+    const act = (text: string) => () => dataOf(text, options());
 
     // Assess
-    expect(act).toThrow(ValidationError);
-    expect(act).toThrow(/after\.born \(io\.debezium\.time\.Date\): a date in days must be an integer/);
+    expect(act(date)).toThrow(ValidationError);
+    expect(act(date)).toThrow(/after\.born \(io\.debezium\.time\.Date\): a date in days must be an integer/);
+    expect(act(json)).toThrow(/after\.doc \(io\.debezium\.data\.Json\): the text is not JSON/);
   });
 });
 
@@ -542,9 +558,11 @@ describe('Debezium event kinds', () => {
     });
 
     // Assess
-    expect(errors[0]).toMatch(/neither __op nor __deleted; set add\.fields=op,lsn,source\.ts_ms/);
-    expect(errors[1]).toMatch(/no source position: add lsn \(PostgreSQL\)/);
-    expect(errors[2]).toMatch(/no __source_ts_ms/);
+    expect(errors[0]).toMatch(
+      /carries neither __op nor __deleted, no __source_ts_ms \(or __ts_ms\), no source position \(__lsn; __file, __pos and __row; or __source_sequence\); set add\.fields=op,lsn,source\.ts_ms/,
+    );
+    expect(errors[1]).toMatch(/carries no source position \(__lsn;[^)]*\); set add\.fields/);
+    expect(errors[2]).toMatch(/carries no __source_ts_ms \(or __ts_ms\); set add\.fields/);
     expect(errors.join(' ')).not.toMatch(/undefined/);
   });
 

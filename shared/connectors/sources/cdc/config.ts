@@ -8,7 +8,7 @@ export const DEFAULT_UNAVAILABLE_PLACEHOLDER = '__debezium_unavailable_value';
  * with precision and scale where the encoding depends on them.
  */
 export const DEBEZIUM_FIELD_TYPE =
-  /^(?:(?:numeric|decimal)(?:\(\d{1,3}(?:,\s*\d{1,3})?\))?|date|time(?:\([0-9]\))?|timetz|timestamp(?:\([0-9]\))?|timestamptz|bytea|binary|varbinary|blob)$/;
+  /^(?:(?:numeric|decimal)(?:\(\d{1,3}(?:,\s*\d{1,3})?\))?|date|time(?:\([0-9]\))?|timetz|timestamp(?:\([0-9]\))?|timestamptz|json|jsonb|bytea|binary|varbinary|blob)$/;
 
 export const debeziumSettingsSchema = z
   .strictObject({
@@ -42,11 +42,14 @@ export const debeziumSettingsSchema = z
         z.string().min(1),
         z
           .string()
-          .regex(DEBEZIUM_FIELD_TYPE, 'a column type such as numeric(10,2), timestamp(6), date, bytea'),
+          .regex(
+            DEBEZIUM_FIELD_TYPE,
+            'a column type such as numeric(10,2), timestamp(6), date, jsonb, bytea',
+          ),
       )
       .default({})
       .describe(
-        'Column types of fields, for events without a schema (JSON converter with schemas.enable=false): numeric(p,s), numeric, date, time(p), timetz, timestamp(p), timestamptz, bytea. A field whose event carries a schema is decoded by the schema.',
+        'Column types of fields, for events without a schema (JSON converter with schemas.enable=false): numeric(p,s), numeric, date, time(p), timetz, timestamp(p), timestamptz, json, jsonb, bytea. A field whose event carries a schema is decoded by the schema.',
       ),
   })
   .describe("How the Debezium connector encodes values; the defaults are Debezium's own.");
