@@ -21,6 +21,24 @@ export interface RuntimeConfig {
   readonly maskKeySecret?: string;
   /** Seconds a secret's value is reused before it is read again (`ESYNC_SECRETS_MAX_AGE_SECONDS`). */
   readonly secretsMaxAgeSeconds: number;
+  /**
+   * How a database connection that sets `iam` logs in (`ESYNC_DATABASE_AUTH`): `iam`, a signed
+   * token (deployed stages); `password`, the secret's password (the local stack, whose servers
+   * know no IAM).
+   */
+  readonly databaseAuth: DatabaseAuth;
+}
+
+export const DATABASE_AUTH = ['iam', 'password'] as const;
+export type DatabaseAuth = (typeof DATABASE_AUTH)[number];
+
+function databaseAuth(env: NodeJS.ProcessEnv): DatabaseAuth {
+  const raw = env.ESYNC_DATABASE_AUTH;
+  if (raw === undefined || raw === '') return 'iam';
+  if ((DATABASE_AUTH as readonly string[]).includes(raw)) return raw as DatabaseAuth;
+  throw new ConfigError(
+    `environment variable ESYNC_DATABASE_AUTH must be ${DATABASE_AUTH.join(' or ')}, got "${raw}"`,
+  );
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -48,6 +66,7 @@ export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): Runtime
     queueUrlPrefix: required(env, 'ESYNC_QUEUE_URL_PREFIX'),
     stateMachineArnPrefix: required(env, 'ESYNC_STATE_MACHINE_ARN_PREFIX'),
     secretsMaxAgeSeconds: wholeSeconds(env, 'ESYNC_SECRETS_MAX_AGE_SECONDS', DEFAULT_SECRETS_MAX_AGE_SECONDS),
+    databaseAuth: databaseAuth(env),
     ...(env.ESYNC_MASK_KEY_SECRET ? { maskKeySecret: env.ESYNC_MASK_KEY_SECRET } : {}),
   };
 }

@@ -1,9 +1,12 @@
+import { Arn, ArnFormat, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Table } from 'aws-cdk-lib/aws-dynamodb';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import type { IamLogin } from '../../shared/connectors/sql/iam-token.ts';
 import { keepsHistory } from '../../shared/connectors/targets/change-archive.ts';
+import { connectsToDatabase } from '../../shared/pipeline/database-connections.ts';
 import type { Pipeline, SourceConfig, TargetConfig } from '../../shared/pipeline/schema.ts';
 import { acknowledgeWildcardResource } from '../nag.ts';
 import type { EsyncFunction } from './esync-function.ts';
@@ -54,6 +57,24 @@ export function targetSecretNames(target: TargetConfig): string[] {
   }
 }
 
+/**
+ * Lets `fn` log in through an RDS Proxy with IAM authentication as the connection's `iam` user:
+ * `rds-db:connect` on that proxy and user only.
+ */
+export function grantDatabaseLogin(fn: EsyncFunction, iam: IamLogin | undefined): void {
+  if (!iam) return;
+  const login = Arn.format(
+    {
+      service: 'rds-db',
+      resource: 'dbuser',
+      resourceName: `${iam.proxy}/${iam.user}`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    },
+    Stack.of(fn),
+  );
+  grantOn(fn, ['rds-db:connect'], [login]);
+}
+
 export interface PipelineAccessProps {
   readonly pipeline: Pipeline;
   readonly dataBucket: s3.IBucket;
@@ -79,6 +100,7 @@ export class PipelineAccess extends Construct {
   grantSourceRead(fn: EsyncFunction): void {
     const { source } = this.#props.pipeline;
     this.#grantSecrets(fn, sourceSecretNames(source));
+    if (connectsToDatabase(source)) grantDatabaseLogin(fn, source.connection.iam);
     if (source.type === 's3')
       this.#grantObjects(fn, this.#bucket(source.bucket), source.prefix, ['s3:GetObject']);
     if (source.type === 'dynamodb')
@@ -93,6 +115,7 @@ export class PipelineAccess extends Construct {
   grantTarget(fn: EsyncFunction, mode: 'read' | 'write'): void {
     const { target, name } = this.#props.pipeline;
     this.#grantSecrets(fn, targetSecretNames(target));
+    if (connectsToDatabase(target)) grantDatabaseLogin(fn, target.connection.iam);
     if (target.type === 'dynamodb') {
       const table = this.#props.ownedTargetTable ?? this.#table('TargetTable', target.table ?? '');
       grantOn(fn, mode === 'write' ? [...TABLE_READ_ACTIONS, ...TABLE_WRITE_ACTIONS] : TABLE_READ_ACTIONS, [

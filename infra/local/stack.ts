@@ -224,6 +224,8 @@ function buildEnv(
     ESYNC_QUEUE_URL_PREFIX: queueUrlPrefix,
     ESYNC_STATE_MACHINE_ARN_PREFIX: stateMachineArnPrefix,
     ESYNC_PIPELINES: serializeCatalog(pipelines),
+    // The local PostgreSQL and MySQL servers know no IAM: a connection with `iam` logs in with its secret's password.
+    ESYNC_DATABASE_AUTH: 'password',
     AWS_REGION: LOCAL_REGION,
     AWS_DEFAULT_REGION: LOCAL_REGION,
     AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,

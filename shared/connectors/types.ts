@@ -4,6 +4,7 @@ import type { RetryOptions } from '../domain/retry.ts';
 import type { Pipeline, SourceConfig, TargetConfig } from '../pipeline/schema.ts';
 import type { RecordData } from '../records/envelope.ts';
 import type { Version } from '../records/version.ts';
+import type { DatabaseTokenSigner } from './sql/iam-token.ts';
 
 /** What every connector is given: its pipeline, AWS clients, secrets, and where ESync keeps data. */
 export interface ConnectorContext {
@@ -15,6 +16,11 @@ export interface ConnectorContext {
   /** The stage, used in owned resource names (`esync-<stage>-<pipeline>-target`). */
   readonly stage: string;
   readonly retry: RetryOptions;
+  /**
+   * Signs the IAM token of a database connection that sets `iam` (RDS Proxy).
+   * @default - none: such a connection logs in with the secret's password (the local stack)
+   */
+  readonly signDatabaseToken?: DatabaseTokenSigner;
 }
 
 /** One field as the source describes it. */

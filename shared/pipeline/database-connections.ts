@@ -1,10 +1,12 @@
 import type { TlsMode } from '../connectors/sql/connection.ts';
+import type { IamLogin } from '../connectors/sql/iam-token.ts';
 import type { Pipeline } from './schema.ts';
 
 /** A database connection a pipeline's source or target names. */
 export interface DatabaseConnection {
   readonly secret: string;
   readonly ssl: TlsMode;
+  readonly iam?: IamLogin;
 }
 
 /** Whether a source or target config connects to a database (postgres, mysql). */

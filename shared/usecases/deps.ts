@@ -1,6 +1,7 @@
 import { type AwsClients, createAwsClients } from '../aws/clients.ts';
 import { SecretsManagerProvider, type SecretsProvider } from '../aws/secrets.ts';
 import { type RuntimeConfig, readRuntimeConfig } from '../config.ts';
+import { rdsTokenSigner } from '../connectors/sql/iam-token.ts';
 import type { ConnectorContext, SourceConnector, TargetConnector } from '../connectors/types.ts';
 import { ConfigError } from '../errors.ts';
 import { catalogFromEnv, type PipelineCatalog } from '../pipeline/catalog.ts';
@@ -58,6 +59,7 @@ export function createDeps(overrides: Partial<Deps> = {}, registries: ConnectorR
     new SecretsManagerProvider(clients.secretsManager, {
       maxAgeSeconds: config.secretsMaxAgeSeconds,
     });
+  const signDatabaseToken = config.databaseAuth === 'iam' ? rdsTokenSigner() : undefined;
   const connectorContext = (pipeline: Pipeline): ConnectorContext => ({
     pipeline,
     clients,
@@ -65,6 +67,7 @@ export function createDeps(overrides: Partial<Deps> = {}, registries: ConnectorR
     dataBucket: config.dataBucket,
     stage: config.stage,
     retry: pipeline.retry,
+    ...(signDatabaseToken && { signDatabaseToken }),
   });
   return {
     config,

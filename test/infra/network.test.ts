@@ -1,4 +1,4 @@
-import type { Template } from 'aws-cdk-lib/assertions';
+import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { stageNetwork } from '../../infra/network.ts';
@@ -201,6 +201,66 @@ describe('networking', () => {
       .validateScope(app)
       .violations.flatMap((v) => v.violatingResources.map((r) => `${v.ruleName} at ${r.constructPath}`));
     expect(findings).toEqual([]);
+  });
+
+  it('grants rds-db:connect on the RDS Proxy and user of each iam connection, to the functions that connect only', () => {
+    const iam = (proxy: string, user: string) => ({ proxy, user });
+    const { app, stack } = fixtureApp({
+      pipelines: [
+        pipelineSchema.parse({
+          name: 'orders-in',
+          source: {
+            type: 'mysql',
+            connection: { secret: 'esync/test/shop-db', iam: iam('prx-0aaa1111bbbb2222c', 'esync_reader') },
+            table: 'orders',
+            key: ['id'],
+          },
+          target: {
+            type: 'postgres',
+            connection: { secret: 'esync/test/lake-db', iam: iam('prx-0ddd3333eeee4444f', 'esync_writer') },
+            table: 'orders',
+          },
+        }),
+        ...FIXTURE_PIPELINES,
+      ],
+      context: { network: { dev: NETWORK } },
+    });
+    const viaProxy = Template.fromStack(stack);
+    const connectGrants = (functionName: string) => {
+      const role = (
+        resourceNamed(viaProxy, 'AWS::Lambda::Function', 'FunctionName', functionName).Properties.Role as {
+          'Fn::GetAtt': [string, string];
+        }
+      )['Fn::GetAtt'][0];
+      return Object.values(resourcesOf(viaProxy, 'AWS::IAM::Policy'))
+        .filter((p) => JSON.stringify(p.Properties.Roles).includes(role))
+        .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Record<string, unknown>[] }).Statement)
+        .filter((s) => JSON.stringify(s.Action).includes('rds-db'))
+        .flatMap((s) =>
+          [JSON.stringify(s.Resource).matchAll(/:dbuser:(prx-\w+\/\w+)/g)].flatMap((found) =>
+            [...found].map((m) => [s.Action, m[1]]),
+          ),
+        )
+        .sort();
+    };
+    const reader = ['rds-db:connect', 'prx-0aaa1111bbbb2222c/esync_reader'];
+    const writer = ['rds-db:connect', 'prx-0ddd3333eeee4444f/esync_writer'];
+
+    expect(connectGrants('esync-dev-core-extract')).toEqual([reader]);
+    expect(connectGrants('esync-dev-core-plan')).toEqual([reader]);
+    expect(connectGrants('esync-dev-core-verify')).toEqual([reader, writer]);
+    expect(connectGrants('esync-dev-orders-in-load-fn')).toEqual([writer]);
+    expect(connectGrants('esync-dev-core-webhook')).toEqual([]);
+    expect(connectGrants('esync-dev-core-cleanup')).toEqual([]);
+    const arn = JSON.stringify(
+      Object.values(resourcesOf(viaProxy, 'AWS::IAM::Policy'))
+        .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Record<string, unknown>[] }).Statement)
+        .find((s) => s.Action === 'rds-db:connect')?.Resource,
+    );
+    expect(arn).toMatch(
+      /"arn:",\{"Ref":"AWS::Partition"\},":rds-db:",\{"Ref":"AWS::Region"\},":",\{"Ref":"AWS::AccountId"\},":dbuser:prx-/,
+    );
+    expect(new AwsSolutionsChecks().validateScope(app).violations.map((v) => v.ruleName)).toEqual([]);
   });
 
   it('refuses malformed settings, naming the stage, the setting and the value', () => {

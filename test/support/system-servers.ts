@@ -122,6 +122,8 @@ export interface ServerOptions {
   readonly tls?: CertificatePair;
   /** PostgreSQL only: server settings (`-c name=value`), e.g. track_commit_timestamp. @default - none */
   readonly settings?: Readonly<Record<string, string>>;
+  /** PostgreSQL with `tls` only: users that must log in with their password (SCRAM) instead of trust. @default - none */
+  readonly passwordUsers?: readonly string[];
 }
 
 /**
@@ -162,9 +164,12 @@ export async function startPostgres(options: ServerOptions = {}): Promise<Runnin
     }
     tlsArgs.push('-c', 'ssl=on', '-c', `ssl_cert_file=${path.join(dir, 'server.crt')}`);
     tlsArgs.push('-c', `ssl_key_file=${path.join(dir, 'server.key')}`);
+    const byPassword = (options.passwordUsers ?? []).map(
+      (u) => `hostssl all ${u} 127.0.0.1/32 scram-sha-256\n`,
+    );
     writeFileSync(
       path.join(dataDir, 'pg_hba.conf'),
-      'local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n',
+      `local all all trust\n${byPassword.join('')}hostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n`,
     );
   }
   const args = [

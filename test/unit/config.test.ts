@@ -34,6 +34,14 @@ describe('runtime config', () => {
     );
   });
 
+  it('signs IAM database tokens unless the environment asks for the secrets’ passwords', () => {
+    expect(readRuntimeConfig(DEPLOYED).databaseAuth).toBe('iam');
+    expect(readRuntimeConfig({ ...DEPLOYED, ESYNC_DATABASE_AUTH: 'password' }).databaseAuth).toBe('password');
+    expect(() => readRuntimeConfig({ ...DEPLOYED, ESYNC_DATABASE_AUTH: 'token' })).toThrow(
+      'environment variable ESYNC_DATABASE_AUTH must be iam or password, got "token"',
+    );
+  });
+
   it('names the first missing variable', () => {
     const { ESYNC_DATA_BUCKET: _, ...missing } = DEPLOYED;
 

@@ -268,6 +268,7 @@ export async function startApiHarness(): Promise<ApiHarness> {
     queueUrlPrefix: servers.queueUrlPrefix,
     stateMachineArnPrefix: smPrefix,
     secretsMaxAgeSeconds: 300,
+    databaseAuth: 'password',
   };
   const pipelines = {
     users: pipelineSchema.parse(pipelineInputs.users),

@@ -15,6 +15,7 @@ import {
 } from '../../../infra/local/stack.ts';
 import type { CfnTemplate } from '../../../infra/local/template.ts';
 import { createAwsClients } from '../../../shared/aws/clients.ts';
+import { readRuntimeConfig } from '../../../shared/config.ts';
 import { type Pipeline, pipelineSchema } from '../../../shared/pipeline/schema.ts';
 
 const fixtures = path.join(import.meta.dirname, 'fixtures');
@@ -86,6 +87,8 @@ describe('local stack', () => {
       'inventory-cdc',
     ]);
     expect(JSON.parse(secret.SecretString ?? '{}')).toEqual({ host: '127.0.0.1', port: 5432 });
+    // The local servers know no IAM: connections with `iam` log in with their secret's password.
+    expect(readRuntimeConfig().databaseAuth).toBe('password');
   });
 
   it('writes dev.json with the API URL, endpoints and per-pipeline resources', () => {

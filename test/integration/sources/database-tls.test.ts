@@ -1,7 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { StaticSecretsProvider } from '../../../shared/aws/secrets.ts';
 import { createMysqlSource } from '../../../shared/connectors/sources/mysql/source.ts';
 import { createPostgresSource } from '../../../shared/connectors/sources/postgres/source.ts';
+import { rdsTokenSigner } from '../../../shared/connectors/sql/iam-token.ts';
 import {
   createPool,
   poolConfigFromSecret,
@@ -142,6 +144,95 @@ describe.runIf(requireSystemServer('postgresql').available)(
 
       expect(await select(authority().certificatePem)).toEqual([{ ssl: true }]);
       await expect(select(createAuthority('some other CA').certificatePem)).rejects.toThrow(/not trusted/);
+    });
+  },
+);
+
+describe.runIf(requireSystemServer('postgresql').available)(
+  'IAM token login over verified TLS to Debian PostgreSQL',
+  () => {
+    const IAM_USER = 'esync_iam';
+    const signWith = (secretAccessKey: string) =>
+      rdsTokenSigner({ credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey }, region: 'eu-west-1' });
+    const sign = signWith('wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY');
+    let authority: CertificatePair;
+    let server: RunningServer;
+
+    // The server stands in for RDS Proxy: the role's password is the token signed at the frozen
+    // instant, so it admits exactly the token ESync signs for this host, port and user.
+    beforeAll(async () => {
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(new Date('2026-12-07T04:05:06Z'));
+      authority = createAuthority('esync test CA');
+      server = await startPostgres({
+        tls: issueServerCertificate(authority, ['IP:127.0.0.1']),
+        passwordUsers: [IAM_USER],
+      });
+      const token = await sign({ hostname: '127.0.0.1', port: server.port, username: IAM_USER });
+      const admin = new pg.Client({
+        host: '127.0.0.1',
+        port: server.port,
+        user: server.user,
+        database: server.database,
+        ssl: { rejectUnauthorized: false },
+      });
+      await admin.connect();
+      await admin.query(`CREATE ROLE ${IAM_USER} LOGIN PASSWORD '${token.replaceAll("'", "''")}'`);
+      await admin.end();
+    });
+    afterAll(async () => {
+      vi.useRealTimers();
+      await server?.stop();
+    });
+
+    const secret = () => ({ host: '127.0.0.1', port: server.port, database: server.database });
+    const iam = { proxy: 'prx-0123456789abcdef0', user: IAM_USER };
+
+    it('reads a source as the iam user with the token it signs, verifying the certificate', async () => {
+      const { config, context } = sourceSetup(
+        {
+          type: 'postgres',
+          connection: { secret: 'db', iam },
+          table: 'pg_class',
+          schema: 'pg_catalog',
+          key: ['oid'],
+        },
+        { secrets: { db: { ...secret(), ca: authority.certificatePem } } },
+      );
+
+      expect(
+        await discoverError(createPostgresSource(config, { ...context, signDatabaseToken: sign })),
+      ).toBeUndefined();
+    });
+
+    it('writes a target as the iam user over TLS, and a token signed with other credentials is refused', async () => {
+      const secrets = new StaticSecretsProvider({ db: { ...secret(), ca: authority.certificatePem } });
+      const whoAmI = async (signer: typeof sign) => {
+        const { config, address } = await poolConfigFromSecret(
+          { secret: 'db', ssl: 'verify-full', iam },
+          secrets,
+          signer,
+        );
+        const pool = createPool(config);
+        try {
+          return (
+            await runStatement<{ user: string; ssl: boolean }>(
+              pool,
+              address,
+              TEST_RETRY,
+              'probe',
+              'SELECT current_user AS user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()',
+            )
+          ).rows;
+        } finally {
+          await pool.end();
+        }
+      };
+
+      expect(await whoAmI(sign)).toEqual([{ user: IAM_USER, ssl: true }]);
+      await expect(whoAmI(signWith('another-secret-key'))).rejects.toThrow(
+        /esync_iam@127\.0\.0\.1:\d+\/postgres: not authorized/,
+      );
     });
   },
 );

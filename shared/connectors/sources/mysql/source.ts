@@ -8,6 +8,7 @@ import {
   readDatabaseSecret,
   tlsOptions,
 } from '../../sql/connection.ts';
+import { type DatabaseLogin, databaseLogin } from '../../sql/iam-token.ts';
 import type { ColumnKind, SqlDialect } from '../../sql/keyset.ts';
 import { mysqlTypeCast } from '../../sql/mysql-values.ts';
 import { type ColumnInfo, type SqlTableDriver, SqlTableSource } from '../../sql/table-source.ts';
@@ -96,6 +97,23 @@ interface CallbackConnection {
   query(sql: string, callback: (error: unknown) => void): void;
 }
 
+/**
+ * mysql2's login options. A signed token goes through the cleartext plugin, which RDS Proxy asks
+ * for under IAM authentication; it is signed when the server asks, so every connection of the
+ * pool presents a fresh one.
+ */
+export function mysqlLogin(login: DatabaseLogin): mysql.PoolOptions {
+  const { user, password } = login;
+  const named = user === undefined ? {} : { user };
+  if (typeof password !== 'function') return { ...named, ...(password === undefined ? {} : { password }) };
+  return {
+    ...named,
+    authPlugins: {
+      mysql_clear_password: () => async () => Buffer.from(`${await password()}\0`),
+    },
+  };
+}
+
 async function openMysqlDriver(
   config: MysqlSourceConfig,
   context: ConnectorContext,
@@ -106,13 +124,19 @@ async function openMysqlDriver(
     throw new ConfigError(
       `mysql source: name the database in source.database or in secret "${config.connection.secret}"`,
     );
-  const where = `table "${database}.${config.table}" in MySQL at ${describeEndpoint({ ...endpoint, database }, 3306)}`;
+  const login = databaseLogin(
+    config.connection.iam,
+    endpoint,
+    3306,
+    context.signDatabaseToken,
+    config.connection.secret,
+  );
+  const where = `table "${database}.${config.table}" in MySQL at ${describeEndpoint({ ...endpoint, user: login.user, database }, 3306)}`;
   const tls = tlsOptions(config.connection.ssl, endpoint);
   const pool = mysql.createPool({
     host: endpoint.host,
     port: endpoint.port ?? 3306,
-    ...(endpoint.user === undefined ? {} : { user: endpoint.user }),
-    ...(endpoint.password === undefined ? {} : { password: endpoint.password }),
+    ...mysqlLogin(login),
     database,
     ...(tls ? { ssl: tls } : {}),
     connectionLimit: 4,
@@ -134,7 +158,7 @@ async function openMysqlDriver(
       const [rows] = await pool.query(text, params as unknown[]);
       return rows as Record<string, unknown>[];
     } catch (error) {
-      throw classifyMysqlError(error, where, endpoint.user);
+      throw classifyMysqlError(error, where, login.user);
     }
   };
   return {

@@ -7,6 +7,7 @@ import {
   readDatabaseSecret,
   tlsOptions,
 } from '../../sql/connection.ts';
+import { databaseLogin } from '../../sql/iam-token.ts';
 import type { ColumnKind, SqlDialect } from '../../sql/keyset.ts';
 import { pgTypeParsers } from '../../sql/pg-values.ts';
 import { type ColumnInfo, type SqlTableDriver, SqlTableSource } from '../../sql/table-source.ts';
@@ -105,13 +106,19 @@ async function openPostgresDriver(
     'postgres',
     'postgresql',
   ]);
+  const login = databaseLogin(
+    config.connection.iam,
+    endpoint,
+    5432,
+    context.signDatabaseToken,
+    config.connection.secret,
+  );
   const tableName = `${config.schema}.${config.table}`;
-  const where = `table "${tableName}" in PostgreSQL at ${describeEndpoint(endpoint, 5432)}`;
+  const where = `table "${tableName}" in PostgreSQL at ${describeEndpoint({ ...endpoint, user: login.user }, 5432)}`;
   const pool = new pg.Pool({
     host: endpoint.host,
     port: endpoint.port ?? 5432,
-    user: endpoint.user,
-    password: endpoint.password,
+    ...login,
     database: endpoint.database,
     ssl: tlsOptions(config.connection.ssl, endpoint),
     max: config.poolSize,
@@ -127,7 +134,7 @@ async function openPostgresDriver(
     try {
       return (await pool.query(text, params as unknown[])).rows as Record<string, unknown>[];
     } catch (error) {
-      throw classifyPostgresError(error, where, endpoint.user);
+      throw classifyPostgresError(error, where, login.user);
     }
   };
   return {

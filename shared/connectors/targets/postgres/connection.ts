@@ -9,6 +9,7 @@ import {
   readDatabaseSecret,
   tlsOptions,
 } from '../../sql/connection.ts';
+import { type DatabaseTokenSigner, databaseLogin } from '../../sql/iam-token.ts';
 import { pgTypeParsers } from '../../sql/pg-values.ts';
 
 type PostgresTargetConfig = Extract<TargetConfig, { type: 'postgres' }>;
@@ -20,19 +21,22 @@ export interface ServerAddress {
 
 /**
  * Builds the pool settings from the connection secret (`{url}` or `{host, port, user, password,
- * database}`, RDS's `username`/`dbname` spellings too). The secret's content never appears in an error.
+ * database}`, RDS's `username`/`dbname` spellings too), logging in with a token signed by `sign`
+ * when the connection sets `iam`. The secret's content never appears in an error.
  */
 export async function poolConfigFromSecret(
   connection: PostgresTargetConfig['connection'],
   secrets: SecretsProvider,
+  sign?: DatabaseTokenSigner,
 ): Promise<{ config: pg.PoolConfig; address: ServerAddress }> {
   const endpoint = await readDatabaseSecret(secrets, connection.secret, ['postgres', 'postgresql']);
+  const { user, password } = databaseLogin(connection.iam, endpoint, 5432, sign, connection.secret);
   return {
     config: {
       host: endpoint.host,
       port: endpoint.port ?? 5432,
-      user: endpoint.user,
-      password: endpoint.password ?? '',
+      user,
+      password: password ?? '',
       database: endpoint.database ?? 'postgres',
       ssl: tlsOptions(connection.ssl, endpoint),
       // One Lambda container issues one statement at a time; a second connection covers a
@@ -45,7 +49,7 @@ export async function poolConfigFromSecret(
       types: pgTypeParsers,
     },
     address: {
-      description: describeEndpoint({ ...endpoint, database: endpoint.database ?? 'postgres' }, 5432),
+      description: describeEndpoint({ ...endpoint, user, database: endpoint.database ?? 'postgres' }, 5432),
     },
   };
 }

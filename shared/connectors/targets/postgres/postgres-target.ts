@@ -343,12 +343,14 @@ export class PostgresTarget implements TargetConnector {
 
   #connect(): Promise<{ pool: pg.Pool; address: ServerAddress }> {
     if (!this.#connection) {
-      const connection = poolConfigFromSecret(this.#config.connection, this.#context.secrets).then(
-        ({ config, address }) => ({
-          pool: createPool(config),
-          address,
-        }),
-      );
+      const connection = poolConfigFromSecret(
+        this.#config.connection,
+        this.#context.secrets,
+        this.#context.signDatabaseToken,
+      ).then(({ config, address }) => ({
+        pool: createPool(config),
+        address,
+      }));
       // A secret that could not be read is read again next time (it may be fixed or rotated).
       connection.catch(() => {
         if (this.#connection === connection) this.#connection = undefined;

@@ -1,0 +1,61 @@
+import { Signer, type SignerConfig } from '@aws-sdk/rds-signer';
+import { ConfigError } from '../../errors.ts';
+import type { DatabaseEndpoint } from './connection.ts';
+
+/** Where a token logs in: the host and port connected to (the proxy's endpoint) and the user. */
+export interface TokenTarget {
+  readonly hostname: string;
+  readonly port: number;
+  readonly username: string;
+}
+
+/** Signs an RDS IAM authentication token, valid 15 minutes, for one login. */
+export type DatabaseTokenSigner = (target: TokenTarget) => Promise<string>;
+
+/**
+ * The signer of deployed functions: @aws-sdk/rds-signer with the function's role (the default
+ * credential chain) and region, unless given. Each call signs afresh, so a pool that opens a
+ * connection an hour later still presents a valid token.
+ */
+export function rdsTokenSigner(
+  options: Pick<SignerConfig, 'credentials' | 'region'> = {},
+): DatabaseTokenSigner {
+  return (target) => new Signer({ ...options, ...target }).getAuthToken();
+}
+
+/** A connection's `iam` setting (see databaseIamAuthSchema). */
+export interface IamLogin {
+  readonly proxy: string;
+  readonly user: string;
+}
+
+/** Who a connection logs in as, and with what: a fixed password, or a token signed per connection. */
+export interface DatabaseLogin {
+  readonly user: string | undefined;
+  readonly password: string | undefined | (() => Promise<string>);
+}
+
+/**
+ * The login of a connection. Without `iam` it is the secret's user and password. With `iam` it
+ * is the `iam` user and a token signed at each connect; where no signer is given (the local
+ * stack, whose servers know no IAM) it is the `iam` user with the secret's password.
+ * @throws ConfigError when the secret names a user other than the `iam` user: the grant and the
+ * token are for that user only.
+ */
+export function databaseLogin(
+  iam: IamLogin | undefined,
+  endpoint: DatabaseEndpoint,
+  defaultPort: number,
+  sign: DatabaseTokenSigner | undefined,
+  secretName: string,
+): DatabaseLogin {
+  if (!iam) return { user: endpoint.user, password: endpoint.password };
+  if (endpoint.user !== undefined && endpoint.user !== iam.user)
+    throw new ConfigError(
+      `secret "${secretName}" names user "${endpoint.user}" but connection.iam.user is "${iam.user}"; ` +
+        'an IAM token logs in as the iam user only: drop the user from the secret or make them agree',
+    );
+  if (!sign) return { user: iam.user, password: endpoint.password };
+  const target = { hostname: endpoint.host, port: endpoint.port ?? defaultPort, username: iam.user };
+  return { user: iam.user, password: () => sign(target) };
+}
