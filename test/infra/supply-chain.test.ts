@@ -20,7 +20,8 @@ const NOT_DEPLOYED = [
   'tsx',
   'yaml',
   '@aws-sdk/client-cloudformation',
-  '@aws-sdk/credential-providers',
+  // Not @aws-sdk/credential-providers: @aws-sdk/rds-signer (RDS Proxy IAM tokens) takes its
+  // default credential chain from it, so the functions that sign tokens run it.
   'aws-cdk-lib',
 ];
 
