@@ -1,3 +1,4 @@
+import { type ChannelCombination, channelCombinations } from '../../shared/pipeline/channels.ts';
 import { formatProblem, loadPipelineFiles } from '../../shared/pipeline/load.ts';
 import { pipelineWarnings } from '../../shared/pipeline/warnings.ts';
 import { parseJsonHelpArgs } from '../args.ts';
@@ -8,10 +9,14 @@ export const validateUsage = `Usage: esync validate [files or directories...] [-
 Checks pipeline files and prints every problem as \`file:line:col path message\`,
 then a warning for each valid pipeline setting that likely does not do what is meant
 (\`warning: pipeline path message\`; warnings do not change the exit status).
+Where changes reach one target by more than one channel (a poll and webhooks, the
+event bus and Kafka, several pipelines writing one table), a \`channels:\` line names
+each channel and the version it carries, and says whether they share one version
+order; a warning with advice follows for each channel that keeps them from it.
 Directories are searched for *.yaml and *.yml files. Default: pipelines/.
 
 Options:
-  --json   print one JSON object {ok, pipelines, problems, warnings} instead
+  --json   print one JSON object {ok, pipelines, problems, warnings, channels} instead
   --help   show this help
 
 Exit status: 0 all valid, 1 problems found, 2 bad arguments.`;
@@ -26,6 +31,11 @@ function parseValidateArgs(argv: string[]) {
 
 function plural(count: number, word: string): string {
   return `${count} ${word}${count === 1 ? '' : 's'}`;
+}
+
+function formatCombination(c: ChannelCombination): string {
+  const each = c.channels.map((ch) => `${ch.pipeline} ${ch.channel} (${ch.via}): ${ch.version}`);
+  return `channels: ${c.target}: ${each.join('; ')}. ${c.explanation}`;
 }
 
 /**
@@ -46,13 +56,15 @@ export const validate: Command = async (argv, io) => {
   const { pipelines, problems } = await loadPipelineFiles(targets, { cwd: io.cwd });
   const names = pipelines.map((p) => p.name).sort();
   const ok = problems.length === 0;
-  const warnings = pipelines.flatMap(pipelineWarnings);
+  const channels = channelCombinations(pipelines);
+  const warnings = [...pipelines.flatMap(pipelineWarnings), ...channels.warnings];
 
   if (values.json) {
-    io.out(JSON.stringify({ ok, pipelines: names, problems, warnings }));
+    io.out(JSON.stringify({ ok, pipelines: names, problems, warnings, channels: channels.combinations }));
     return ok ? 0 : 1;
   }
   for (const problem of problems) io.out(formatProblem(problem));
+  for (const c of channels.combinations) io.out(formatCombination(c));
   for (const w of warnings) io.out(`warning: ${w.pipeline} ${w.path} ${w.message}`);
   if (ok) io.out(`${plural(names.length, 'pipeline')} valid: ${names.join(', ')}`);
   else {

@@ -124,6 +124,31 @@ describe('esync validate', () => {
     ]);
   });
 
+  it('explains the channels of a backfill poll and a CDC pipeline writing one table, and advises on the event format', async () => {
+    // Prepare
+    const table = 'target:\n  type: dynamodb\n  table: users\n';
+    await writeFile(
+      path.join(dir, 'pipelines', 'backfill.yaml'),
+      `name: backfill\nsource:\n  type: postgres\n  connection: { secret: db }\n  table: users\n  key: [id]\n  cursor: [updated_at]\n  deletes: { mode: soft, column: deleted }\ntriggers:\n  schedule: rate(1 hour)\n${table}`,
+    );
+    await writeFile(
+      path.join(dir, 'pipelines', 'stream.yaml'),
+      `name: stream\nsource:\n  type: cdc\n  format: esync\n  key: [id]\ntriggers:\n  cdc:\n    pattern: { source: [esync.cdc] }\n${table}`,
+    );
+    const io = captureIo(dir);
+
+    // Act
+    const code = await validate([], io);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(io.stdout).toEqual([
+      'channels: dynamodb table users: backfill poll (triggers.schedule): cursor [updated_at]: t:<time>|2|<key> when updated_at holds timestamps, p:<position> (below every timestamp) when it holds integers; stream bus (triggers.cdc): the version the esync.change event carries, as its sender set it. One version order only when the esync.change sender builds versions as records/version.ts does (t:<ISO time>|3|<position> for a stream); any other version compares by its bytes alone.',
+      "warning: stream source.format is esync: the bus channel carries its sender's versions, ordered with backfill poll only when they are t:<ISO time>|3|<position> (records/version.ts). Use format debezium, or build versions that way.",
+      '2 pipelines valid: backfill, stream',
+    ]);
+  });
+
   it('prints every problem as file:line:col path message relative to cwd, then a summary, and exits 1', async () => {
     // Prepare
     await writeFile(path.join(dir, 'pipelines', 'good.yaml'), GOOD);
@@ -179,6 +204,7 @@ describe('esync validate', () => {
       ok: false,
       pipelines: ['good'],
       warnings: [],
+      channels: [],
       problems: [
         {
           file: path.join('pipelines', 'bad.yaml'),
@@ -206,6 +232,7 @@ describe('esync validate', () => {
       pipelines: ['good'],
       problems: [],
       warnings: [],
+      channels: [],
     });
   });
 
