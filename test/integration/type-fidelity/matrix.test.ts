@@ -11,6 +11,7 @@ import { handler as verifyHandler } from '../../../functions/verify/handler.ts';
 import { createSource } from '../../../shared/connectors/sources/registry.ts';
 import { pgTypeParsers } from '../../../shared/connectors/sql/pg-values.ts';
 import { createTarget } from '../../../shared/connectors/targets/registry.ts';
+import { recordHistory } from '../../../shared/connectors/targets/s3/history.ts';
 import { isExactNumber, parseExactJson } from '../../../shared/records/exact-json.ts';
 import { canonicalJson } from '../../../shared/records/hash.ts';
 import { type CanonicalKind, KIND_STORAGE, TYPE_MAPPING } from '../../../shared/records/type-mapping.ts';
@@ -211,8 +212,10 @@ const verifyOf = (pipeline: string, runId: string) =>
     { pipeline, runId },
   );
 
-async function pushWebhook(pipeline: string): Promise<void> {
-  const body = `[${JSON_CASES.map((c, i) => `{"id":${i + 1},"${c.field}":${c.literal}}`).join(',')}]`;
+async function pushWebhook(
+  pipeline: string,
+  body = `[${JSON_CASES.map((c, i) => `{"id":${i + 1},"${c.field}":${c.literal}}`).join(',')}]`,
+): Promise<void> {
   await receiveWebhook(deps, {
     pipeline,
     headers: {
@@ -466,6 +469,42 @@ describe('type fidelity', () => {
               `${o.field} arrives as mapped`,
             ).toEqual({ field: o.field, reasons: undefined, ...o.expected });
       });
+
+  it('keeps the keys 2^53 and 2^53+1 apart: two records in DynamoDB and the lake, each with its own history', async () => {
+    // Prepare
+    const keys = ['9007199254740992', '9007199254740993'];
+    const body = `[{"id":${keys[0]},"n":1},{"id":${keys[1]},"n":2}]`;
+    // The PostgreSQL target's id column is an integer; the keys are the point here.
+    const targets = ['dynamodb', 's3'] as const;
+
+    // Act
+    for (const target of targets) await pushWebhook(pipelineName('webhook', target), body);
+
+    // Assess
+    const stored = await Promise.all(
+      targets.map(async (target) => {
+        const pipeline = pipelineName('webhook', target);
+        if (target === 's3') {
+          const lake = await lakeLines(pipeline);
+          return keys.map((k) => canonicalJson(lake.get(k)?.n));
+        }
+        const reader = deps.createTarget(deps.catalog.get(pipeline));
+        const state = await reader.readState(keys, { withData: true });
+        await reader.close();
+        return keys.map((k) => canonicalJson(state.get(k)?.data?.n));
+      }),
+    );
+    expect(stored).toEqual(targets.map(() => ['1', '2']));
+    const histories = await Promise.all(
+      keys.map((k) =>
+        recordHistory({ clients: h.clients, dataBucket: h.dataBucket }, pipelineName('webhook', 's3'), k),
+      ),
+    );
+    expect(histories.map((history) => history.versions.map((v) => canonicalJson(v.data)))).toEqual([
+      [canonicalJson(parseExactJson(`{"id":${keys[0]},"n":1}`))],
+      [canonicalJson(parseExactJson(`{"id":${keys[1]},"n":2}`))],
+    ]);
+  });
 
   it('verifies a PostgreSQL polling run as equal, and finds a value altered in each target', async () => {
     // Prepare
