@@ -1,5 +1,7 @@
+import Big from 'big.js';
 import type { FieldMergeRule, PipelineInput } from '../pipeline/schema.ts';
 import type { RecordData } from '../records/envelope.ts';
+import { isExactNumber } from '../records/exact-json.ts';
 import { canonicalJson } from '../records/hash.ts';
 import { compileFieldPath } from './field-path.ts';
 import { compareInstants, toInstant } from './instant.ts';
@@ -78,8 +80,17 @@ export function latestSide(
   return compareInstants(s, t) >= 0 ? 'source' : 'target';
 }
 
+/** The decimal text of an exact number, a bigint or a finite number; `undefined` for anything else. */
+function decimalText(value: unknown): string | undefined {
+  if (isExactNumber(value)) return value.value;
+  if (typeof value === 'bigint' || (typeof value === 'number' && Number.isFinite(value)))
+    return String(value);
+  return undefined;
+}
+
 /**
- * Orders two values for the `max` and `min` field rules: numbers (and bigints) numerically,
+ * Orders two values for the `max` and `min` field rules: numbers (bigints and exact numbers
+ * beyond a double too, compared by every digit) numerically,
  * timestamps (Date or ISO-8601) as instants, strings by code units, booleans false before
  * true. `undefined` when the two cannot be ordered (different kinds, objects, absent).
  */
@@ -90,6 +101,9 @@ function orderValues(a: unknown, b: unknown): number | undefined {
     const y = b as number | bigint;
     return x < y ? -1 : x > y ? 1 : 0;
   }
+  const x = isExactNumber(a) || isExactNumber(b) ? decimalText(a) : undefined;
+  const y = x === undefined ? undefined : decimalText(b);
+  if (x !== undefined && y !== undefined) return new Big(x).cmp(new Big(y));
   const s = toInstant(a);
   const t = s === undefined ? undefined : toInstant(b);
   if (s !== undefined && t !== undefined) return compareInstants(s, t);

@@ -6,6 +6,7 @@ import {
   resolveConflict,
 } from '../../../shared/domain/conflict.ts';
 import { pipelineSchema } from '../../../shared/pipeline/schema.ts';
+import { exactNumber } from '../../../shared/records/exact-json.ts';
 
 const source = { id: 1, name: 'Ada', city: 'Paris', updated_at: '2024-05-02T00:00:00Z' };
 const target = { id: 1, name: 'Ada L.', city: 'Paris', updated_at: '2024-05-01T00:00:00Z' };
@@ -185,6 +186,22 @@ describe('resolveConflict', () => {
       // Assess
       expect(targetLater.decision === 'write' && targetLater.data.score).toBe(20);
       expect(sourceLater.decision === 'write' && sourceLater.data.score).toBe(30);
+    });
+
+    it('settles rules max and min by every digit of numbers beyond a double', () => {
+      const src = { ...base, balance: exactNumber('9007199254740993') };
+      const tgt = { ...base, balance: 9007199254740992 };
+      const merge = (rule: 'max' | 'min') =>
+        resolveConflict({
+          config: { strategy: 'field-merge', fields: { balance: rule } },
+          source: src,
+          target: tgt,
+          base,
+        });
+
+      expect(
+        [merge('max'), merge('min')].map((r) => r.decision === 'write' && String(r.data.balance)),
+      ).toEqual(['9007199254740993', '9007199254740992']);
     });
 
     it('parks fields under rule manual and fields max cannot order', () => {
