@@ -27,6 +27,11 @@ export interface RuntimeConfig {
    * know no IAM).
    */
   readonly databaseAuth: DatabaseAuth;
+  /**
+   * How the `esync` command reaches this stack, in the commands an alert suggests
+   * (`ESYNC_CLI_TARGET`): `--local` on the local stack; unset, `--stage <stage>`.
+   */
+  readonly cliTarget: string;
 }
 
 export const DATABASE_AUTH = ['iam', 'password'] as const;
@@ -67,6 +72,7 @@ export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): Runtime
     stateMachineArnPrefix: required(env, 'ESYNC_STATE_MACHINE_ARN_PREFIX'),
     secretsMaxAgeSeconds: wholeSeconds(env, 'ESYNC_SECRETS_MAX_AGE_SECONDS', DEFAULT_SECRETS_MAX_AGE_SECONDS),
     databaseAuth: databaseAuth(env),
+    cliTarget: env.ESYNC_CLI_TARGET || `--stage ${required(env, 'ESYNC_STAGE')}`,
     ...(env.ESYNC_MASK_KEY_SECRET ? { maskKeySecret: env.ESYNC_MASK_KEY_SECRET } : {}),
   };
 }

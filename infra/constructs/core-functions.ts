@@ -48,7 +48,8 @@ interface FunctionSettings {
   readonly memorySize: number;
 }
 
-type SharedFunctionName = Exclude<FunctionName, 'load'>;
+/** Load is built per pipeline; the alert formatter only when a pipeline names chat webhooks (AlertWebhooks). */
+type SharedFunctionName = Exclude<FunctionName, 'load' | 'alert-webhook'>;
 
 /**
  * Timeouts and memory of the functions all pipelines share (Load is per pipeline, with the

@@ -42,7 +42,8 @@ export interface FunctionAccess {
 
 /**
  * The whole access map, in one place to review. Every function reads and writes the state table
- * and uses the stage key besides what is listed here.
+ * and uses the stage key besides what is listed here, except `alert-webhook`, which reads only the
+ * chat webhooks' URL secrets (AlertWebhooks grants them).
  */
 export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
   discover: { source: true, target: 'read' },
@@ -93,6 +94,7 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
     putEvents: true,
     objects: { list: true, get: ['reports/', 'quarantine/'], put: ['claim-check/'] },
   },
+  'alert-webhook': {},
 };
 
 /** State table operations of the repositories in shared/state (single-item writes, queries, batches). */

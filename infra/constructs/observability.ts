@@ -6,6 +6,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { ALARM_ROLES } from '../../shared/alerts/alarm-message.ts';
 import { resourceName } from '../../shared/naming.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
 
@@ -122,7 +123,7 @@ export class PipelineObservability extends Construct {
     const cdcDlqDepth = props.cdcDeadLetterQueue && depth(props.cdcDeadLetterQueue);
 
     this.alarm('DeadLetters', {
-      alarmName: name('dlq-depth'),
+      alarmName: name(ALARM_ROLES.deadLetters),
       alarmDescription: `Messages of ${pipeline.name} are in its load DLQ: inspect and redrive with esync dlq.`,
       metric: dlqDepth,
       threshold: 0,
@@ -130,35 +131,35 @@ export class PipelineObservability extends Construct {
     });
     if (cdcDlqDepth)
       this.alarm('CdcDeadLetters', {
-        alarmName: name('cdc-dlq-depth'),
+        alarmName: name(ALARM_ROLES.cdcDeadLetters),
         alarmDescription: `EventBridge could not deliver change events of ${pipeline.name} to its load queue.`,
         metric: cdcDlqDepth,
         threshold: 0,
         evaluationPeriods: 1,
       });
     this.alarm('FailureRate', {
-      alarmName: name('failure-rate'),
+      alarmName: name(ALARM_ROLES.failureRate),
       alarmDescription: `More than ${pipeline.alerts.failureRate * 100}% of the records of ${pipeline.name} failed, were quarantined or dead-lettered.`,
       metric: failureRate,
       threshold: pipeline.alerts.failureRate,
       evaluationPeriods: 1,
     });
     this.alarm('ConflictRate', {
-      alarmName: name('conflict-rate'),
+      alarmName: name(ALARM_ROLES.conflictRate),
       alarmDescription: `More than ${pipeline.alerts.conflictRate * 100}% of the records of ${pipeline.name} were in conflict.`,
       metric: conflictRate,
       threshold: pipeline.alerts.conflictRate,
       evaluationPeriods: 1,
     });
     this.alarm('Latency', {
-      alarmName: name('latency'),
+      alarmName: name(ALARM_ROLES.latency),
       alarmDescription: `The oldest load message of ${pipeline.name} waited longer than ${pipeline.alerts.latencyMs} ms for 3 minutes.`,
       metric: oldestMessageAge,
       threshold: pipeline.alerts.latencyMs / 1000,
       evaluationPeriods: 3,
     });
     this.alarm('RunsFailed', {
-      alarmName: name('runs-failed'),
+      alarmName: name(ALARM_ROLES.runsFailed),
       alarmDescription: `A run of ${pipeline.name} failed or timed out; see esync runs show.`,
       metric: runsFailed,
       threshold: 0,

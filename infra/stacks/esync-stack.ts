@@ -12,6 +12,7 @@ import {
 import { serializeCatalog } from '../../shared/pipeline/catalog.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
 import { AlarmTopic } from '../constructs/alarm-topic.ts';
+import { AlertWebhooks } from '../constructs/alert-webhooks.ts';
 import { CoreFunctions, type CoreResources, pascalCase } from '../constructs/core-functions.ts';
 import { DatabaseNetwork } from '../constructs/database-network.ts';
 import { EncryptionKey } from '../constructs/encryption-key.ts';
@@ -149,6 +150,15 @@ export class EsyncStack extends Stack {
         stateMachines: [...pipelines.values()].map((p) => p.syncStateMachine.stateMachine),
         handler: functions.functions['run-ended'],
         encryptionKey: key,
+      });
+    if (props.pipelines.some((p) => p.alerts.notify.webhooks.length > 0))
+      new AlertWebhooks(this, 'AlertWebhooks', {
+        core: resources,
+        alarmTopic: alarms.topic,
+        pipelines: props.pipelines.map((pipeline) => ({
+          pipeline,
+          alarms: pipelines.get(pipeline.name)?.observability.alarms ?? [],
+        })),
       });
 
     new CfnOutput(this, 'ApiUrl', {

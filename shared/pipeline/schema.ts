@@ -471,15 +471,29 @@ export const pipelineSchema = z
               .describe(
                 'Existing SNS topics (ARNs) the alarms of this pipeline also notify; each topic’s policy must let CloudWatch publish to it.',
               ),
+            webhooks: z
+              .array(
+                z
+                  .strictObject({
+                    secret: secretRefSchema.shape.secret.describe(
+                      'Secrets Manager name of the secret whose value is the webhook’s https:// URL (kept out of the template and the pipeline file).',
+                    ),
+                  })
+                  .describe('A chat webhook.'),
+              )
+              .default([])
+              .describe(
+                'Chat webhooks (Slack or Microsoft Teams incoming webhooks, or any endpoint that takes `{"text": …}`) posted a message when an alarm of this pipeline fires or recovers: the pipeline, the alarm, why it changed and the esync command to inspect it.',
+              ),
           })
-          .default({ emails: [], snsTopics: [] })
+          .default({ emails: [], snsTopics: [], webhooks: [] })
           .describe('Who hears about this pipeline’s alarms besides the stage’s alarm topic.'),
       })
       .default({
         failureRate: 0.05,
         conflictRate: 0.1,
         latencyMs: 300_000,
-        notify: { emails: [], snsTopics: [] },
+        notify: { emails: [], snsTopics: [], webhooks: [] },
       })
       .describe('CloudWatch alarm thresholds.'),
     retention: z

@@ -168,6 +168,11 @@ export const executionStatusEventSchema = z.object({
 });
 export type ExecutionStatusEvent = z.infer<typeof executionStatusEventSchema>;
 
+/** What SNS delivers to a subscribed function: the fields ESync reads of each record. */
+export const snsEventSchema = z.object({
+  Records: z.array(z.object({ Sns: z.object({ Message: z.string() }) })).min(1),
+});
+
 /** Task state names, which the local stack binds to in-process handlers. */
 export const TASK_STATES = {
   Discover: 'discover',
@@ -194,5 +199,6 @@ export const FUNCTION_NAMES = [
   'run-ended',
   'webhook',
   'api',
+  'alert-webhook',
 ] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];

@@ -35,6 +35,7 @@ export const FIXTURE_PIPELINES: readonly Pipeline[] = [
       notify: {
         emails: ['oncall@example.com'],
         snsTopics: ['arn:aws:sns:eu-west-1:123456789012:pager'],
+        webhooks: [{ secret: 'esync/test/slack-oncall' }],
       },
     },
     retention: { keepHistory: true },

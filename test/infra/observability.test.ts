@@ -154,3 +154,69 @@ describe('alerts.notify', () => {
     );
   });
 });
+
+describe('alerts.notify.webhooks', () => {
+  const formatterName = 'esync-dev-core-alert-webhook';
+
+  it('subscribes the chat formatter to the alarm topic, filtered to exactly the alarms of pipelines with webhooks', () => {
+    const topicId = logicalIdOf(template, 'AWS::SNS::Topic', 'TopicName', 'esync-dev-core-alarms');
+    const fnId = logicalIdOf(template, 'AWS::Lambda::Function', 'FunctionName', formatterName);
+    const lambdas = Object.values(resourcesOf(template, 'AWS::SNS::Subscription')).filter(
+      (s) => s.Properties.Protocol === 'lambda',
+    );
+
+    expect(lambdas).toHaveLength(1);
+    expect(lambdas[0]?.Properties).toMatchObject({
+      TopicArn: { Ref: topicId },
+      Endpoint: { 'Fn::GetAtt': [fnId, 'Arn'] },
+      FilterPolicyScope: 'MessageBody',
+    });
+    const names =
+      (lambdas[0]?.Properties.FilterPolicy as { AlarmName?: string[] } | undefined)?.AlarmName ?? [];
+    expect([...names].sort()).toEqual(
+      ['conflict-rate', 'dlq-depth', 'failure-rate', 'latency', 'runs-failed'].map(
+        (role) => `esync-dev-accounts-sync-${role}`,
+      ),
+    );
+  });
+
+  it('lets only SNS, from the alarm topic, invoke the formatter', () => {
+    const topicId = logicalIdOf(template, 'AWS::SNS::Topic', 'TopicName', 'esync-dev-core-alarms');
+    const fnId = logicalIdOf(template, 'AWS::Lambda::Function', 'FunctionName', formatterName);
+    const permissions = Object.values(resourcesOf(template, 'AWS::Lambda::Permission')).filter(
+      (p) => JSON.stringify(p.Properties.FunctionName) === JSON.stringify({ 'Fn::GetAtt': [fnId, 'Arn'] }),
+    );
+
+    expect(permissions.map((p) => p.Properties)).toEqual([
+      {
+        Action: 'lambda:InvokeFunction',
+        FunctionName: { 'Fn::GetAtt': [fnId, 'Arn'] },
+        Principal: 'sns.amazonaws.com',
+        SourceArn: { Ref: topicId },
+      },
+    ]);
+  });
+
+  it('gives the formatter read access to the webhook URL secrets by name, and nothing of ESync’s data', () => {
+    const fn = resourceNamed(template, 'AWS::Lambda::Function', 'FunctionName', formatterName);
+    const roleId = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const statements = Object.values(resourcesOf(template, 'AWS::IAM::Policy'))
+      .filter((p) => JSON.stringify(p.Properties.Roles) === JSON.stringify([{ Ref: roleId }]))
+      .flatMap(
+        (p) =>
+          (
+            p.Properties.PolicyDocument as {
+              Statement: Array<{ Action: string | string[]; Resource: unknown }>;
+            }
+          ).Statement,
+      );
+    const actions = statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+
+    expect(actions.filter((a) => a.startsWith('secretsmanager:')).sort()).toEqual([
+      'secretsmanager:DescribeSecret',
+      'secretsmanager:GetSecretValue',
+    ]);
+    expect(JSON.stringify(statements)).toContain(':secret:esync/test/slack-oncall-??????');
+    expect(actions.filter((a) => /^(dynamodb|s3|sqs|states|events):/.test(a))).toEqual([]);
+  });
+});

@@ -269,6 +269,7 @@ export async function startApiHarness(): Promise<ApiHarness> {
     stateMachineArnPrefix: smPrefix,
     secretsMaxAgeSeconds: 300,
     databaseAuth: 'password',
+    cliTarget: '--local',
   };
   const pipelines = {
     users: pipelineSchema.parse(pipelineInputs.users),

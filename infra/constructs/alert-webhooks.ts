@@ -1,0 +1,73 @@
+import { Duration } from 'aws-cdk-lib';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import { CORE, resourceName } from '../../shared/naming.ts';
+import type { Pipeline } from '../../shared/pipeline/schema.ts';
+import type { CoreResources } from './core-functions.ts';
+import { EsyncFunction } from './esync-function.ts';
+
+/** A pipeline and the alarms that notify its chat webhooks. */
+export interface AlertingPipeline {
+  readonly pipeline: Pipeline;
+  readonly alarms: readonly cloudwatch.Alarm[];
+}
+
+export interface AlertWebhooksProps {
+  readonly core: CoreResources;
+  /** The stage's alarm topic, which every pipeline alarm notifies. */
+  readonly alarmTopic: sns.ITopic;
+  /** Every pipeline of the stage; those with `alerts.notify.webhooks` are subscribed. */
+  readonly pipelines: readonly AlertingPipeline[];
+}
+
+/**
+ * Chat alerts: the formatter function `esync-<stage>-core-alert-webhook`, subscribed to the alarm
+ * topic with a filter that passes only the alarms of pipelines that name webhooks, posts each one
+ * to that pipeline's webhooks. It reads nothing but their URL secrets (by name: the URLs never
+ * enter the template) and holds no grant on ESync's data.
+ */
+export class AlertWebhooks extends Construct {
+  readonly function: EsyncFunction;
+
+  constructor(scope: Construct, id: string, props: AlertWebhooksProps) {
+    super(scope, id);
+    const { core } = props;
+    const alerting = props.pipelines.filter((p) => p.pipeline.alerts.notify.webhooks.length > 0);
+    if (alerting.length === 0)
+      throw new Error('AlertWebhooks needs at least one pipeline with alerts.notify.webhooks');
+    this.function = new EsyncFunction(this, 'Formatter', {
+      handlerName: 'alert-webhook',
+      functionName: resourceName(core.stage, CORE, 'alert-webhook'),
+      description: 'AlertWebhook: posts pipeline alarms to their chat webhooks',
+      timeout: Duration.seconds(30),
+      memorySize: 256,
+      environment: core.environment,
+      pipelineCatalog: core.pipelineCatalog,
+      logRetention: core.settings.logRetention,
+      logKey: core.key.key,
+      removalPolicy: core.settings.dataRemovalPolicy,
+      bundle: core.bundle,
+    });
+    const secretNames = new Set(
+      alerting.flatMap((p) => p.pipeline.alerts.notify.webhooks.map((w) => w.secret)),
+    );
+    for (const [i, name] of [...secretNames].entries())
+      secretsmanager.Secret.fromSecretNameV2(this, `UrlSecret${i}`, name).grantRead(this.function);
+
+    const alarmNames = alerting.flatMap((p) =>
+      p.alarms.map((a) => (a.node.defaultChild as cloudwatch.CfnAlarm).alarmName ?? ''),
+    );
+    props.alarmTopic.addSubscription(
+      new subscriptions.LambdaSubscription(this.function, {
+        filterPolicyWithMessageBody: {
+          AlarmName: sns.FilterOrPolicy.filter(
+            sns.SubscriptionFilter.stringFilter({ allowlist: alarmNames }),
+          ),
+        },
+      }),
+    );
+  }
+}

@@ -1,0 +1,78 @@
+import { chatMessage, parseAlarmMessage, pipelineOfAlarm } from '../alerts/alarm-message.ts';
+import { ConfigError, TransientError } from '../errors.ts';
+import type { Deps } from './deps.ts';
+
+/** Posts a JSON body to a URL and answers the HTTP status. */
+export type PostJson = (url: string, body: string) => Promise<number>;
+
+/** A chat service that has not answered by then is retried by the next delivery attempt. */
+const POST_TIMEOUT_MS = 10_000;
+
+const postWithFetch: PostJson = async (url, body) => {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+    signal: AbortSignal.timeout(POST_TIMEOUT_MS),
+  });
+  await response.body?.cancel();
+  return response.status;
+};
+
+/**
+ * A webhook URL read from a secret, refused unless HTTPS: the message names the pipeline and its
+ * alarms, and goes nowhere in clear text. Plain HTTP is allowed to loopback only (local receivers).
+ */
+function webhookUrl(secretName: string, value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    throw new ConfigError(`secret "${secretName}" must hold a webhook URL (https://…)`);
+  }
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback))
+    throw new ConfigError(`secret "${secretName}" must hold an https:// webhook URL`);
+  return url.href;
+}
+
+/**
+ * Posts the chat message of one CloudWatch alarm message (an SNS message body) to every webhook of
+ * the pipeline the alarm belongs to. Every webhook is tried; when one fails, the error names its
+ * secret (never its URL) so that the delivery is retried.
+ * @returns how many webhooks were posted to (0 for an alarm that is no pipeline's)
+ */
+export async function notifyAlarmWebhooks(
+  deps: Pick<Deps, 'catalog' | 'config' | 'secrets' | 'log'>,
+  snsMessage: string,
+  post: PostJson = postWithFetch,
+): Promise<{ readonly posted: number }> {
+  const alarm = parseAlarmMessage(snsMessage);
+  const { stage, cliTarget } = deps.config;
+  const owner = pipelineOfAlarm(deps.catalog, stage, alarm.AlarmName);
+  if (!owner) {
+    deps.log.warn('alarm of no pipeline of this stage; no webhook posted', { alarm: alarm.AlarmName });
+    return { posted: 0 };
+  }
+  const { pipeline, role } = owner;
+  const body = JSON.stringify(chatMessage(alarm, { stage, pipeline: pipeline.name, role, cliTarget }));
+  const results = await Promise.allSettled(
+    pipeline.alerts.notify.webhooks.map(async ({ secret }) => {
+      const url = webhookUrl(secret, await deps.secrets.getString(secret));
+      const status = await post(url, body).catch((error: unknown) => {
+        throw new TransientError(`posting to the webhook of secret "${secret}" failed`, { cause: error });
+      });
+      if (status < 200 || status >= 300)
+        throw new TransientError(`the webhook of secret "${secret}" answered HTTP ${status}`);
+    }),
+  );
+  const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+  if (failures.length > 0)
+    throw new TransientError(
+      `alarm ${alarm.AlarmName}: ${failures.length} of ${results.length} webhooks failed: ${failures
+        .map((f) => f.message)
+        .join('; ')}`,
+      { cause: failures[0] },
+    );
+  return { posted: results.length };
+}
