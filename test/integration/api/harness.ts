@@ -129,6 +129,11 @@ export function buildDeps(
   };
 }
 
+/** {@link buildDeps} serving `pipelines`, with a log that keeps nothing (tests that assert outcomes). */
+export function quietDeps(h: Pick<ApiHarness, 'config' | 'clients'>, pipelines: Pipeline[]): Deps {
+  return buildDeps(h.config, h.clients, new PipelineCatalog(pipelines), { info() {}, warn() {}, error() {} });
+}
+
 /**
  * The management API's dependencies against local servers speaking the real wire protocols:
  * DynamoDB (dynalite), SQS (local-aws-sqs) and S3 (s3rver) from the local stack, plus a

@@ -1,12 +1,11 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ownedTargetTableName } from '../../../shared/naming.ts';
-import { PipelineCatalog } from '../../../shared/pipeline/catalog.ts';
 import { pipelineSchema } from '../../../shared/pipeline/schema.ts';
 import { keys } from '../../../shared/state/keys.ts';
 import type { Deps } from '../../../shared/usecases/deps.ts';
 import { loadKafkaEvent } from '../../../shared/usecases/load-kafka.ts';
-import { type ApiHarness, buildDeps, startApiHarness } from '../api/harness.ts';
+import { type ApiHarness, quietDeps, startApiHarness } from '../api/harness.ts';
 
 const CLUSTER = 'arn:aws:kafka:us-east-1:123456789012:cluster/cdc/0a1b2c3d-4e5f-6789-abcd-ef0123456789-1';
 const TOPIC = 'shop.public.users';
@@ -49,11 +48,7 @@ describe('loading Debezium records from an MSK topic', () => {
 
   beforeAll(async () => {
     harness = await startApiHarness();
-    deps = buildDeps(harness.config, harness.clients, new PipelineCatalog([pipeline]), {
-      info() {},
-      warn() {},
-      error() {},
-    });
+    deps = quietDeps(harness, [pipeline]);
   });
   afterAll(async () => harness?.stop());
 

@@ -2,7 +2,6 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StaticSecretsProvider } from '../../../shared/aws/secrets.ts';
 import { createTarget } from '../../../shared/connectors/targets/registry.ts';
-import { PipelineCatalog } from '../../../shared/pipeline/catalog.ts';
 import { type Pipeline, type PipelineInput, pipelineSchema } from '../../../shared/pipeline/schema.ts';
 import type { RecordEnvelope } from '../../../shared/records/envelope.ts';
 import { contentHash } from '../../../shared/records/hash.ts';
@@ -16,7 +15,7 @@ import {
   requireSystemServer,
   startPostgres,
 } from '../../support/system-servers.ts';
-import { type ApiHarness, buildDeps, startApiHarness } from '../api/harness.ts';
+import { type ApiHarness, quietDeps, startApiHarness } from '../api/harness.ts';
 
 const webhookPipeline = (name: string, target: PipelineInput['target'], keepHistory: boolean): Pipeline =>
   pipelineSchema.parse({
@@ -43,11 +42,7 @@ function change(pipeline: string, position: number, data: Record<string, unknown
 
 /** Deps serving `pipelines`, whose targets read their secrets from `secrets`. */
 function depsFor(h: ApiHarness, pipelines: Pipeline[], secrets: Record<string, string>): Deps {
-  const base = buildDeps(h.config, h.clients, new PipelineCatalog(pipelines), {
-    info() {},
-    warn() {},
-    error() {},
-  });
+  const base = quietDeps(h, pipelines);
   const provider = new StaticSecretsProvider(secrets);
   const connectorContext = (p: Pipeline) => ({ ...base.connectorContext(p), secrets: provider });
   return {
