@@ -23,7 +23,7 @@ const INTEGER_TEXT = /^-?(0|[1-9]\d*)$/;
 
 /**
  * Integer key columns beyond 2^53 arrive as canonical integer text; any other text is a text
- * key and orders by code unit, so "09" and "9" stay two keys. A text column of long canonical
+ * key and orders by code point, so "09" and "9" stay two keys. A text column of long canonical
  * digit strings would be read as integers, which only matters for keys beyond 2^53 on both sides.
  */
 function asBigInt(part: KeyPart, other: KeyPart): bigint | undefined {
@@ -34,20 +34,37 @@ function asBigInt(part: KeyPart, other: KeyPart): bigint | undefined {
   return beyondSafe || typeof other === 'number' ? n : undefined;
 }
 
+const isSurrogate = (unit: number) => unit >= 0xd800 && unit <= 0xdfff;
+
+/**
+ * Orders text by code point, as PostgreSQL's "C" collation and MySQL's `utf8mb4_bin` do (UTF-8
+ * byte order). JavaScript's `<` compares UTF-16 code units, where a character beyond U+FFFF
+ * (a surrogate pair) sorts below U+E000–U+FFFF (fullwidth forms, private use).
+ */
+export function compareCodePoints(x: string, y: string): number {
+  const common = Math.min(x.length, y.length);
+  for (let i = 0; i < common; i++) {
+    const a = x.charCodeAt(i);
+    const b = y.charCodeAt(i);
+    if (a === b) continue;
+    if (isSurrogate(a) !== isSurrogate(b)) return isSurrogate(a) ? 1 : -1;
+    return a < b ? -1 : 1;
+  }
+  return x.length - y.length;
+}
+
 function comparePart(a: KeyPart, b: KeyPart): number {
   if (a === b) return 0;
   if (typeof a === 'number' && typeof b === 'number') return a < b ? -1 : 1;
   const m = asBigInt(a, b);
   const n = m === undefined ? undefined : asBigInt(b, a);
   if (m !== undefined && n !== undefined) return m === n ? 0 : m < n ? -1 : 1;
-  const x = String(a);
-  const y = String(b);
-  return x < y ? -1 : x > y ? 1 : 0;
+  return compareCodePoints(String(a), String(b));
 }
 
 /**
  * Orders key tuples column by column: integers exactly (beyond 2^53 too), other values by
- * UTF-16 code units, as `ORDER BY` does on integer and `COLLATE "C"` text columns.
+ * code point, as the SQL sources order key ranges (`COLLATE "C"`, `utf8mb4_bin`).
  */
 export function compareKeyTuples(a: KeyTuple, b: KeyTuple): number {
   const common = Math.min(a.length, b.length);

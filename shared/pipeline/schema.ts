@@ -313,7 +313,7 @@ export const pipelineSchema = z
           .max(1000)
           .default(4)
           .describe(
-            'Partitions the window is split into at most: key ranges for SQL tables (each read by an index range scan), object-key ranges for S3, scan segments for DynamoDB.',
+            'Partitions the window is split into at most: key ranges for SQL tables (each read by an index range scan; ranges order text keys by code point, so a text key under another collation needs an index in that order: see the README, Big tables), object-key ranges for S3, scan segments for DynamoDB.',
           ),
         manifestThreshold: z
           .int()

@@ -14,7 +14,18 @@ export type ColumnKind = 'timestamp' | 'date' | 'integer' | 'decimal' | 'boolean
 export interface KeysetColumn {
   readonly name: string;
   readonly kind: ColumnKind;
+  /**
+   * The SQL expression that orders this column by code point, where the column's own
+   * collation orders text otherwise (linguistic or case-insensitive): key ranges are cut and
+   * read in that order, the one `domain/key-range.ts` compares keys in.
+   * @default - the quoted column, whose own order is code point order
+   */
+  readonly byCodePoint?: string;
 }
+
+/** A key column as key ranges compare and order it: by code point. */
+const keyOrderOf = (dialect: SqlDialect, column: KeysetColumn) =>
+  column.byCodePoint ?? dialect.quote(column.name);
 
 /** What differs between SQL databases in the queries this module writes. */
 export interface SqlDialect {
@@ -79,17 +90,18 @@ class Params {
 
 type Op = '>' | '>=' | '<' | '<=';
 
-/** `columns op values` in lexicographic order. */
+/** `columns op values` in lexicographic order; `expression` writes a column (by default quoted). */
 function compareTuple(
   dialect: SqlDialect,
   params: Params,
   columns: readonly KeysetColumn[],
   values: readonly (string | number)[],
   op: Op,
+  expression: (column: KeysetColumn) => string = (c) => dialect.quote(c.name),
 ): string {
   if (columns.length === 0) return op === '>=' || op === '<=' ? '1 = 1' : '1 = 0';
   const bound = columns.map((c, i) => ({
-    column: dialect.quote(c.name),
+    column: expression(c),
     value: dialect.bindValue(c.kind, values[i] as string | number),
   }));
   if (dialect.rowValues || bound.length === 1) {
@@ -143,7 +155,7 @@ function wherePredicates(dialect: SqlDialect, params: Params, query: KeysetQuery
       throw new RangeError(
         `a key range bound with ${tuple.length} value(s) cannot bound ${query.key.length} key column(s) (${query.key.map((k) => k.name).join(', ')})`,
       );
-    where.push(compareTuple(dialect, params, query.key, tuple, op));
+    where.push(compareTuple(dialect, params, query.key, tuple, op, (c) => keyOrderOf(dialect, c)));
   };
   if (query.range?.after) keyBound(query.range.after, '>');
   if (query.range?.upTo) keyBound(query.range.upTo, '<=');
@@ -155,9 +167,11 @@ export function keysetSelect(dialect: SqlDialect, query: KeysetQuery): Statement
   const params = new Params(dialect);
   const where = wherePredicates(dialect, params, query);
   const direction = query.direction === 'desc' ? ' DESC' : '';
-  const ordered = query.orderBy === 'key' ? query.key : [...query.cursor, ...query.key];
-  const order =
-    query.direction === 'none' ? '' : ordered.map((c) => `${dialect.quote(c.name)}${direction}`).join(', ');
+  const ordered =
+    query.orderBy === 'key'
+      ? query.key.map((c) => keyOrderOf(dialect, c))
+      : [...query.cursor, ...query.key].map((c) => dialect.quote(c.name));
+  const order = query.direction === 'none' ? '' : ordered.map((c) => `${c}${direction}`).join(', ');
   const select = query.select === '*' ? '*' : query.select.join(', ');
   const text = [
     `SELECT ${select} FROM ${query.table}`,
@@ -196,9 +210,10 @@ export function keysetKeysAt(
   positions: readonly number[],
 ): Statement {
   const keys = query.key.map((k) => dialect.quote(k.name)).join(', ');
+  const order = query.key.map((k) => keyOrderOf(dialect, k)).join(', ');
   const numbered = keysetSelect(dialect, {
     ...query,
-    select: [keys, `ROW_NUMBER() OVER (ORDER BY ${keys}) AS esync_position`],
+    select: [keys, `ROW_NUMBER() OVER (ORDER BY ${order}) AS esync_position`],
     direction: 'none',
   });
   const wanted = positions.map((p) => {

@@ -37,6 +37,8 @@ import {
 /** A column as the catalog describes it. */
 export interface ColumnInfo extends FieldInfo {
   readonly kind: ColumnKind;
+  /** See {@link KeysetColumn.byCodePoint}. @default - the column orders by code point itself */
+  readonly byCodePoint?: string;
 }
 
 export interface TableDescription {
@@ -269,7 +271,11 @@ export class SqlTableSource implements SourceConnector {
     const { driver, table } = await this.#table();
     const columnOf = (name: string): KeysetColumn => {
       const column = table.columns.find((c) => c.name === name);
-      return { name, kind: column?.kind ?? 'other' };
+      return {
+        name,
+        kind: column?.kind ?? 'other',
+        ...(column?.byCodePoint && { byCodePoint: column.byCodePoint }),
+      };
     };
     const selected = this.#selectedColumns(table);
     return {

@@ -2,6 +2,7 @@ import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createMysqlSource } from '../../../shared/connectors/sources/mysql/source.ts';
 import type { SourceConnector } from '../../../shared/connectors/types.ts';
+import { inKeyRange, type KeyRange } from '../../../shared/domain/key-range.ts';
 import { ConnectorError } from '../../../shared/errors.ts';
 import { type RunningServer, requireSystemServer, startMariaDb } from '../../support/system-servers.ts';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.ts';
@@ -157,6 +158,34 @@ describe.runIf(requireSystemServer('mariadb').available)('mysql source on Debian
       ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10'],
       ['11', '12', '13', '14', '15', '16', '17', '18', '19', '20'],
     ]);
+  });
+
+  it('cuts and reads key ranges by code point under a case-insensitive collation, as Verify places keys', async () => {
+    // Prepare: utf8mb4_general_ci orders "apple" < "Banana" < "éclair" < "Fig"; code points
+    // order "Banana" < "Fig" < "apple" < "éclair".
+    const words = ['apple', 'Banana', 'cherry', 'Date', 'éclair', 'Fig', 'zebra', 'Zulu', '_x', '0'];
+    const keys = words.flatMap((w) => [w, `${w}-2`, `${w}3`]);
+    await admin.query('DROP TABLE IF EXISTS words');
+    await admin.query(
+      'CREATE TABLE words (word varchar(40) PRIMARY KEY, v int) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci',
+    );
+    await admin.query('INSERT INTO words (word, v) VALUES ?', [keys.map((k) => [k, 1])]);
+    const reader = source({ table: 'words', key: ['word'], cursor: [] });
+    const window = { from: null, to: null };
+
+    // Act
+    const partitions = await reader.planPartitions(window, 5);
+    const perPartition = await Promise.all(
+      partitions.map(async (p) => keysOf(await readAll(reader, window, p))),
+    );
+
+    // Assess: every key read lies in its partition's range as the key comparison sees it.
+    expect(partitions).toHaveLength(5);
+    expect(perPartition.flat().sort()).toEqual([...keys].sort());
+    const misplaced = partitions.flatMap((p, i) =>
+      (perPartition[i] ?? []).filter((k) => !inKeyRange([k], p.spec.range as KeyRange)),
+    );
+    expect(misplaced).toEqual([]);
   });
 
   it('retries a page when the connection is cut in the middle of a read', async () => {

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createPostgresSource } from '../../../shared/connectors/sources/postgres/source.ts';
+import { inKeyRange, type KeyRange } from '../../../shared/domain/key-range.ts';
 import { ConnectorError } from '../../../shared/errors.ts';
 import { requireSystemServer, startPostgres } from '../../support/system-servers.ts';
-import { sourceSetup } from './helpers.ts';
+import { keysOf, readAll, sourceSetup } from './helpers.ts';
 import { postgresSourceContract } from './postgres-contract.ts';
 
 describe.runIf(requireSystemServer('postgresql').available)('postgres source on Debian PostgreSQL', () => {
@@ -24,6 +25,43 @@ describe.runIf(requireSystemServer('postgresql').available)('postgres source on 
     );
     return createPostgresSource(config, context);
   };
+
+  it('cuts and reads key ranges by code point under a linguistic collation, as Verify places keys', async () => {
+    // Prepare: ICU orders "apple" < "Banana" < "éclair"; code points order "Banana" < "apple" < "éclair".
+    const words = ['apple', 'Apple', 'banana', 'Banana', 'éclair', 'Eclair', 'zebra', 'Zebra', '0', '_x'];
+    const keys = [...new Set(words.flatMap((w) => [w, `${w}-2`, `${w.toUpperCase()}3`]))];
+    await admin().query('DROP TABLE IF EXISTS words');
+    await admin().query('CREATE TABLE words (word text COLLATE "und-x-icu" PRIMARY KEY, v int)');
+    await admin().query('INSERT INTO words SELECT w, 1 FROM unnest($1::text[]) AS w', [keys]);
+    const { config, context } = sourceSetup(
+      {
+        type: 'postgres',
+        connection: { secret: 'db', ssl: 'disable' },
+        table: 'words',
+        key: ['word'],
+        cursor: [],
+        pageSize: 4,
+      },
+      { secrets: { db: { url: `postgres://esync@127.0.0.1:${server().port}/${server().database}` } } },
+    );
+    const reader = createPostgresSource(config, context);
+    const window = { from: null, to: null };
+
+    // Act
+    const partitions = await reader.planPartitions(window, 5);
+    const perPartition = await Promise.all(
+      partitions.map(async (p) => keysOf(await readAll(reader, window, p))),
+    );
+    await reader.close();
+
+    // Assess: every key read lies in its partition's range as the key comparison sees it.
+    expect(partitions).toHaveLength(5);
+    expect(perPartition.flat().sort()).toEqual(keys.sort());
+    const misplaced = partitions.flatMap((p, i) =>
+      (perPartition[i] ?? []).filter((k) => !inKeyRange([k], p.spec.range as KeyRange)),
+    );
+    expect(misplaced).toEqual([]);
+  });
 
   it('reports a user the server does not know as an authentication failure', async () => {
     const reader = sourceAs('nobody');

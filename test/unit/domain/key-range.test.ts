@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   boundaryPositions,
+  compareCodePoints,
   compareKeyTuples,
   inKeyRange,
   type KeyRange,
@@ -46,7 +47,7 @@ const integerKey = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map((n)
 /** Text as `COLLATE "C"` orders it: by code unit, with prefixes, case, digits and non-ASCII mixed. */
 const textKey = fc
   .string({
-    unit: fc.constantFrom('a', 'b', 'B', 'Z', '0', '9', '#', ' ', 'é', '日', '\u{1F600}'),
+    unit: fc.constantFrom('a', 'b', 'B', 'Z', '0', '9', '#', ' ', 'é', '日', '\uFF01', '\u{1F600}'),
     maxLength: 6,
   })
   .map((s): KeyTuple => [s]);
@@ -67,6 +68,12 @@ const skewedIntegerKey = fc
     { weight: 1, arbitrary: fc.integer({ min: 1_000_000_000, max: 2_000_000_000 }) },
   )
   .map((n): KeyTuple => [n]);
+
+/** Any code point, and often those around the surrogate range, where UTF-16 and UTF-8 orders part. */
+const unicodeUnit = fc.oneof(
+  fc.constantFrom('a', '\uD7FF', '\uE000', '\uFF01', '\uFFFF', '\u{10000}', '\u{1F600}', '\u{10FFFF}'),
+  fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
+);
 
 describe('key-range partitions', () => {
   for (const [kind, key] of [
@@ -110,7 +117,22 @@ describe('key-range partitions', () => {
     assertCovers(plan([['0a'], ['09'], ['a'], ['']], 3), [['0a'], ['09'], ['a'], ['']], [['9']]);
   });
 
-  it('orders integer key columns by value, beyond 2^53 too, and text by code unit', () => {
+  it('orders text by code point, as UTF-8 bytes order it (COLLATE "C", utf8mb4_bin)', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: unicodeUnit, maxLength: 6 }),
+        fc.string({ unit: unicodeUnit, maxLength: 6 }),
+        (x, y) =>
+          Math.sign(compareCodePoints(x, y)) === Math.sign(Buffer.compare(Buffer.from(x), Buffer.from(y))),
+      ),
+      RUNS,
+    );
+    // A fullwidth "!" (U+FF01) is below an emoji (U+1F600), though its UTF-16 unit is above the emoji's.
+    expect(compareKeyTuples(['\uFF01'], ['\u{1F600}'])).toBeLessThan(0);
+    expect(inKeyRange(['\u{1F600}'], { after: null, upTo: ['\uFF01'] })).toBe(false);
+  });
+
+  it('orders integer key columns by value, beyond 2^53 too, and text by code point', () => {
     expect(compareKeyTuples([9], [10])).toBeLessThan(0);
     expect(compareKeyTuples(['9007199254740993'], ['9007199254740992'])).toBeGreaterThan(0);
     expect(compareKeyTuples(['B'], ['a'])).toBeLessThan(0);

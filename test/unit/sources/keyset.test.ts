@@ -88,6 +88,27 @@ describe('keysetSelect', () => {
     );
   });
 
+  it('cuts and reads key ranges by code point where a key column is collated otherwise', () => {
+    const tenant = { name: 'tenant', kind: 'text' as const, byCodePoint: '"tenant" COLLATE "C"' };
+    const collated = { ...base, key: [tenant, key[1] as (typeof key)[number]], after: [], upTo: null };
+    const page = keysetSelect(postgresDialect, {
+      ...collated,
+      range: { after: ['acme', 7], upTo: null },
+      orderBy: 'key',
+      limit: 50,
+    });
+    const numbered = keysetKeysAt(postgresDialect, collated, [10]);
+    const incremental = keysetSelect(postgresDialect, { ...collated, limit: 50 });
+    expect(page.text).toBe(
+      'SELECT * FROM "public"."items" WHERE "updated_at" IS NOT NULL AND ("tenant" COLLATE "C", "id") > ($1, $2) ORDER BY "tenant" COLLATE "C", "id" LIMIT 50',
+    );
+    expect(numbered.text).toContain(
+      'SELECT "tenant", "id", ROW_NUMBER() OVER (ORDER BY "tenant" COLLATE "C", "id")',
+    );
+    // Reads in cursor order compare with the database (its order is the cursor's tie-break).
+    expect(incremental.text).toContain('ORDER BY "updated_at", "tenant", "id"');
+  });
+
   it('refuses a key range bound whose width differs from the key', () => {
     expect(() =>
       keysetSelect(postgresDialect, { ...base, after: [], upTo: null, range: { after: [1], upTo: null } }),

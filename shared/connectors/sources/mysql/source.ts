@@ -49,6 +49,20 @@ function kindOf(dataType: string): ColumnKind {
   return 'other';
 }
 
+/** Character sets whose `_bin` collations order by code point (UTF-8 byte order). */
+const CODE_POINT_CHARSETS: ReadonlySet<string> = new Set(['utf8mb4', 'utf8mb3', 'utf8', 'ascii']);
+
+/**
+ * How key ranges order a column (see `KeysetColumn.byCodePoint`): as it is under a `_bin`
+ * collation of UTF-8 or ASCII, else (the default collations ignore case) converted to
+ * `utf8mb4_bin`, which the column's own index cannot serve.
+ */
+function codePointOrder(column: { name: string; charset: unknown; collation: unknown }) {
+  if (typeof column.collation !== 'string') return undefined;
+  const binary = column.collation.endsWith('_bin') && CODE_POINT_CHARSETS.has(String(column.charset));
+  return binary ? undefined : `CONVERT(${mysqlDialect.quote(column.name)} USING utf8mb4) COLLATE utf8mb4_bin`;
+}
+
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 const TRANSIENT_CODES = new Set([
   'ECONNRESET',
@@ -167,7 +181,8 @@ async function openMysqlDriver(
     where,
     async describeTable() {
       const columns = await run(
-        `SELECT COLUMN_NAME AS name, COLUMN_TYPE AS type, DATA_TYPE AS dataType, IS_NULLABLE AS nullable
+        `SELECT COLUMN_NAME AS name, COLUMN_TYPE AS type, DATA_TYPE AS dataType, IS_NULLABLE AS nullable,
+                CHARACTER_SET_NAME AS charset, COLLATION_NAME AS collation
          FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
         [database, config.table],
       );
@@ -183,14 +198,20 @@ async function openMysqlDriver(
       );
       const approximate = stats?.n === null || stats?.n === undefined ? undefined : Number(stats.n);
       return {
-        columns: columns.map(
-          (c): ColumnInfo => ({
+        columns: columns.map((c): ColumnInfo => {
+          const byCodePoint = codePointOrder({
+            name: String(c.name),
+            charset: c.charset,
+            collation: c.collation,
+          });
+          return {
             name: String(c.name),
             type: String(c.type),
             nullable: c.nullable === 'YES',
             kind: kindOf(String(c.dataType)),
-          }),
-        ),
+            ...(byCodePoint && { byCodePoint }),
+          };
+        }),
         primaryKey: primaryKey.map((k) => String(k.name)),
         ...(approximate === undefined ? {} : { approximateRows: approximate }),
       };
@@ -202,7 +223,7 @@ async function openMysqlDriver(
 
 /**
  * The MySQL / MariaDB source (RDS, Aurora MySQL). Same contract as the PostgreSQL source:
- * keyset pages over (cursor columns, key columns), partitions by `CRC32(key) mod n`.
+ * keyset pages over (cursor columns, key columns), partitions by key range.
  * TIMESTAMP and DATETIME values are read as UTC.
  */
 export function createMysqlSource(config: MysqlSourceConfig, context: ConnectorContext): SourceConnector {

@@ -36,6 +36,23 @@ function kindOf(type: string): ColumnKind {
   return 'other';
 }
 
+/** libc locales that order text by code point (byte order of UTF-8). */
+const CODE_POINT_LOCALE = /^(C|POSIX)(\.utf-?8)?$/i;
+
+/**
+ * How key ranges order a column (see `KeysetColumn.byCodePoint`): as it is where its collation
+ * orders by code point, else with `COLLATE "C"` (citext through text, as it ignores case under
+ * any collation). Such a column's own index cannot serve that order: an index on
+ * `(column COLLATE "C")` can.
+ */
+function codePointOrder(column: { name: string; type: string; collatable: boolean; collation: unknown }) {
+  if (!column.collatable) return undefined;
+  const quoted = postgresDialect.quote(column.name);
+  if (column.type === 'citext') return `${quoted}::text COLLATE "C"`;
+  if (typeof column.collation === 'string' && CODE_POINT_LOCALE.test(column.collation)) return undefined;
+  return `${quoted} COLLATE "C"`;
+}
+
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 const TRANSIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
 /** SQLSTATE classes and codes that a later attempt may not meet: dropped connections, conflicts, load. */
@@ -79,12 +96,23 @@ export function classifyPostgresError(error: unknown, where: string, user: strin
   });
 }
 
+/**
+ * Each column with its collation's libc locale (`collation`; null for an ICU collation, and
+ * for a database default that is ICU: `datlocprovider`, PostgreSQL 15+, read through to_jsonb
+ * so older servers answer too).
+ */
 const DESCRIBE_COLUMNS = `
 SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable,
-       c.reltuples::float8 AS reltuples
+       c.reltuples::float8 AS reltuples, a.attcollation <> 0 AS collatable,
+       CASE WHEN co.collname = 'default' THEN
+              (SELECT CASE WHEN COALESCE(to_jsonb(d) ->> 'datlocprovider', 'c') = 'c' THEN d.datcollate::text END
+               FROM pg_catalog.pg_database d WHERE d.datname = current_database())
+            WHEN co.collprovider = 'c' THEN co.collcollate::text
+       END AS collation
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
 WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
   AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum`;
@@ -147,14 +175,20 @@ async function openPostgresDriver(
       const primaryKey = await run(DESCRIBE_PRIMARY_KEY, [config.schema, config.table]);
       const reltuples = Number(columns[0]?.reltuples);
       return {
-        columns: columns.map(
-          (c): ColumnInfo => ({
-            name: String(c.name),
-            type: String(c.type),
+        columns: columns.map((c): ColumnInfo => {
+          const column = { name: String(c.name), type: String(c.type) };
+          const byCodePoint = codePointOrder({
+            ...column,
+            collatable: c.collatable === true,
+            collation: c.collation,
+          });
+          return {
+            ...column,
             nullable: c.nullable === true,
-            kind: kindOf(String(c.type)),
-          }),
-        ),
+            kind: kindOf(column.type),
+            ...(byCodePoint && { byCodePoint }),
+          };
+        }),
         primaryKey: primaryKey.map((k) => String(k.name)),
         // reltuples is -1 until the table was first vacuumed or analyzed.
         ...(reltuples >= 0 ? { approximateRows: Math.round(reltuples) } : {}),
