@@ -8,6 +8,7 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { handler } from '../../../functions/load/handler.ts';
 import { makeEnvelope, type RecordEnvelope } from '../../../shared/records/envelope.ts';
+import { exactNumber } from '../../../shared/records/exact-json.ts';
 import { contentHash } from '../../../shared/records/hash.ts';
 import { timestampVersion } from '../../../shared/records/version.ts';
 import { keys } from '../../../shared/state/keys.ts';
@@ -126,6 +127,42 @@ describe('load handler (SQS event source → DynamoDB target)', () => {
       loaded: 3,
       quarantined: 0,
       pendingMessages: 0,
+    });
+  });
+
+  it('loads a record too large for a message through a claim check, every digit of its numbers kept', async () => {
+    // Prepare
+    const at = '2026-11-22T10:00:00.000Z';
+    const data = {
+      id: 'c1',
+      email: 'cy@example.com',
+      total: exactNumber('12345678901234567890.123456789'),
+      count: exactNumber('9007199254740993'),
+      notes: 'n'.repeat(300_000),
+    };
+    const big = makeEnvelope({
+      key: 'c1',
+      op: 'upsert',
+      version: timestampVersion(at, 'c1'),
+      ts: at,
+      data,
+      provenance: { pipeline: PIPELINE, runId: 'test' },
+    });
+    const scope = keys.ledgerScopeOfRun(`orders-load-${randomUUID()}`);
+    const enqueued = await enqueueRecords(h.deps, PIPELINE, scope, [big]);
+    const messages = await h.receiveAll(h.queueUrl(PIPELINE));
+
+    // Act
+    const response = await invokeLoad(messages);
+
+    // Assess
+    const item = await targetItem('c1');
+    expect(enqueued.claimChecks).toBe(1);
+    expect(response.batchItemFailures).toEqual([]);
+    expect({ total: item?.total, count: item?.count, _h: item?._h }).toEqual({
+      total: { N: '12345678901234567890.123456789' },
+      count: { N: '9007199254740993' },
+      _h: { S: contentHash(data) },
     });
   });
 
