@@ -150,6 +150,20 @@ export const POSTGRES_CASES: readonly FidelityCase[] = [
     expected: '13:14:15.123456',
   },
   {
+    field: 'clock_tz',
+    mapping: 'pg-time',
+    type: 'timetz(6)',
+    literal: "'13:14:15.123456+02'",
+    expected: '13:14:15.123456+02',
+  },
+  {
+    field: 'real_inf',
+    mapping: 'pg-non-finite',
+    type: 'real',
+    literal: "'Infinity'",
+    expected: 'Infinity',
+  },
+  {
     field: 'ts',
     mapping: 'pg-timestamp',
     type: 'timestamp(6)',
@@ -327,6 +341,22 @@ export const MYSQL_CASES: readonly FidelityCase[] = [
     literal: "'2024-01-02 03:04:05.123456'",
     targetType: 'timestamp(6)',
     expected: '2024-01-02T03:04:05.123456Z',
+  },
+  {
+    field: 'stamp',
+    mapping: 'mysql-datetime',
+    type: 'TIMESTAMP(6)',
+    literal: "'2024-01-02 03:04:05.123456'",
+    targetType: 'timestamptz(6)',
+    expected: '2024-01-02T03:04:05.123456Z',
+  },
+  {
+    field: 'small_max',
+    mapping: 'mysql-integer',
+    type: 'SMALLINT',
+    literal: '32767',
+    targetType: 'smallint',
+    expected: 32767,
   },
 ];
 
