@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
@@ -54,6 +55,7 @@ beforeAll(async () => {
 });
 afterAll(() => h?.stop());
 afterEach(async () => {
+  vi.restoreAllMocks();
   h.failDynamoDbRequests(undefined);
   for (const pipeline of h.pipelines.keys()) {
     const left = await h.receiveAll(h.queueUrl(pipeline));
@@ -386,5 +388,40 @@ describe('load handler (SQS event source → DynamoDB target)', () => {
     expect(await h.ledger(keys.ledgerScopeOfStream('inventory-cdc', day))).toEqual([
       expect.objectContaining({ sk: `MSG#cdc-${eventId}`, state: 'done', loaded: 1 }),
     ]);
+  });
+  it('counts tombstones, heartbeats and transaction events from the bus in their metrics, quarantining none', async () => {
+    // Prepare
+    const details = [
+      { schema: null, payload: null },
+      { schema: { type: 'struct', name: 'io.debezium.connector.common.Heartbeat' }, payload: { ts_ms: 1 } },
+      { status: 'BEGIN', id: '571:1', ts_ms: 1, event_count: null, data_collections: null },
+      { status: 'END', id: '571:1', ts_ms: 2, event_count: 0, data_collections: [] },
+    ];
+    await h.clients.eventBridge.send(
+      new PutEventsCommand({
+        Entries: details.map((detail) => ({
+          EventBusName: h.deps.config.eventBus,
+          Source: 'esync.cdc',
+          DetailType: 'inventory.change',
+          Detail: JSON.stringify(detail),
+        })),
+      }),
+    );
+    const messages = await h.receiveAll(h.queueUrl('inventory-cdc'), { atLeast: details.length });
+    const added = vi.spyOn(Metrics.prototype, 'addMetric');
+
+    // Act
+    const response = (await handler(
+      h.sqsEvent('inventory-cdc', messages),
+      h.context('load'),
+    )) as SQSBatchResponse;
+
+    // Assess
+    const counted = (name: string) =>
+      added.mock.calls.filter(([metric]) => metric === name).reduce((sum, [, , n]) => sum + Number(n), 0);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(
+      ['CdcTombstones', 'CdcHeartbeats', 'CdcTransactionEvents', 'RecordsQuarantined'].map(counted),
+    ).toEqual([1, 1, 2, 0]);
   });
 });
