@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { describe, expect, it, vi } from 'vitest';
 import { createPostgresSource } from '../../../shared/connectors/sources/postgres/source.ts';
 import { inKeyRange, type KeyRange } from '../../../shared/domain/key-range.ts';
 import { ConnectorError } from '../../../shared/errors.ts';
@@ -12,7 +13,7 @@ describe.runIf(requireSystemServer('postgresql').available)('postgres source on 
     return { port: pg.port, user: pg.user, database: pg.database, poolSize: 4, stop: () => pg.stop() };
   });
 
-  const sourceAs = (user: string) => {
+  const sourceAs = (user: string, overrides: Record<string, unknown> = {}) => {
     const { config, context } = sourceSetup(
       {
         type: 'postgres',
@@ -20,11 +21,49 @@ describe.runIf(requireSystemServer('postgresql').available)('postgres source on 
         table: 'items',
         key: ['id'],
         cursor: ['updated_at'],
+        ...overrides,
       },
       { secrets: { db: { url: `postgres://${user}:pw@127.0.0.1:${server().port}/${server().database}` } } },
     );
     return createPostgresSource(config, context);
   };
+
+  /** The scan nodes of the plan PostgreSQL makes for a statement: node type and index used. */
+  async function scansOf(text: string, params: unknown[]): Promise<string[]> {
+    const { rows } = await admin().query(`EXPLAIN (FORMAT JSON) ${text}`, params);
+    const scans: string[] = [];
+    const walk = (node: Record<string, unknown>) => {
+      const type = String(node['Node Type']);
+      if (type.endsWith('Scan')) scans.push(`${type}${node['Index Name'] ? ` ${node['Index Name']}` : ''}`);
+      for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
+    };
+    walk((rows[0]['QUERY PLAN'] as { Plan: Record<string, unknown> }[])[0]?.Plan ?? {});
+    return scans;
+  }
+
+  /** The statement a source sends for the first page of its second key range (of four). */
+  async function rangePageStatement(
+    table: string,
+    key: string,
+  ): Promise<{ text: string; values: unknown[] }> {
+    const reader = sourceAs('esync', { table, key: [key], cursor: [], pageSize: 100 });
+    const window = { from: null, to: null };
+    const [, second] = await reader.planPartitions(window, 4);
+    const sent: { text: string; values: unknown[] }[] = [];
+    const spy = vi.spyOn(pg.Pool.prototype, 'query').mockImplementation(function (
+      this: pg.Pool,
+      ...args: unknown[]
+    ) {
+      sent.push({ text: String(args[0]), values: (args[1] as unknown[]) ?? [] });
+      spy.mockRestore();
+      return (pg.Pool.prototype.query as (...a: unknown[]) => unknown).apply(this, args);
+    } as never);
+    for await (const _ of reader.read(window, second as NonNullable<typeof second>)) break;
+    spy.mockRestore();
+    await reader.close();
+    if (!sent[0]) throw new Error(`no statement was sent to read ${table}`);
+    return sent[0];
+  }
 
   it('cuts and reads key ranges by code point under a linguistic collation, as Verify places keys', async () => {
     // Prepare: ICU orders "apple" < "Banana" < "éclair"; code points order "Banana" < "apple" < "éclair".
@@ -33,18 +72,7 @@ describe.runIf(requireSystemServer('postgresql').available)('postgres source on 
     await admin().query('DROP TABLE IF EXISTS words');
     await admin().query('CREATE TABLE words (word text COLLATE "und-x-icu" PRIMARY KEY, v int)');
     await admin().query('INSERT INTO words SELECT w, 1 FROM unnest($1::text[]) AS w', [keys]);
-    const { config, context } = sourceSetup(
-      {
-        type: 'postgres',
-        connection: { secret: 'db', ssl: 'disable' },
-        table: 'words',
-        key: ['word'],
-        cursor: [],
-        pageSize: 4,
-      },
-      { secrets: { db: { url: `postgres://esync@127.0.0.1:${server().port}/${server().database}` } } },
-    );
-    const reader = createPostgresSource(config, context);
+    const reader = sourceAs('esync', { table: 'words', key: ['word'], cursor: [], pageSize: 4 });
     const window = { from: null, to: null };
 
     // Act
@@ -61,6 +89,33 @@ describe.runIf(requireSystemServer('postgresql').available)('postgres source on 
       (perPartition[i] ?? []).filter((k) => !inKeyRange([k], p.spec.range as KeyRange)),
     );
     expect(misplaced).toEqual([]);
+  });
+
+  it('reads a key range by an index range scan, for a linguistic text key once it has an index in code point order', async () => {
+    // Prepare: 20,000 rows keyed by integer, and by text under ICU (whose own index cannot serve
+    // code point order: the README tells to add one in that order).
+    await admin().query('DROP TABLE IF EXISTS big_ids, big_words');
+    await admin().query('CREATE TABLE big_ids (id int PRIMARY KEY, v int)');
+    await admin().query('INSERT INTO big_ids SELECT i, i FROM generate_series(1, 20000) AS i');
+    await admin().query('CREATE TABLE big_words (word text COLLATE "und-x-icu" PRIMARY KEY, v int)');
+    await admin().query(
+      `INSERT INTO big_words SELECT CASE WHEN i % 2 = 0 THEN 'w' ELSE 'W' END || lpad(i::text, 6, '0'), i FROM generate_series(1, 20000) AS i`,
+    );
+    await admin().query('ANALYZE big_ids, big_words');
+
+    // Act
+    const byId = await rangePageStatement('big_ids', 'id');
+    const byWord = await rangePageStatement('big_words', 'word');
+    const withoutIndex = await scansOf(byWord.text, byWord.values);
+    await admin().query('CREATE INDEX big_words_c ON big_words (word COLLATE "C")');
+    await admin().query('ANALYZE big_words');
+
+    // Assess
+    expect(byId.text).toMatch(/WHERE "id" > \$1 AND "id" <= \$2 ORDER BY "id" LIMIT 100/);
+    expect(await scansOf(byId.text, byId.values)).toEqual(['Index Scan big_ids_pkey']);
+    expect(byWord.text).toContain('ORDER BY "word" COLLATE "C" LIMIT 100');
+    expect(withoutIndex).toEqual(['Seq Scan']);
+    expect(await scansOf(byWord.text, byWord.values)).toEqual(['Index Scan big_words_c']);
   });
 
   it('reports a user the server does not know as an authentication failure', async () => {
