@@ -8,16 +8,32 @@ const id = (prefix: string) =>
 
 /**
  * Where a stage's database-facing functions run: an existing VPC named by its ids (no lookup, so
- * `cdk synth` needs no AWS account), its private subnets, and the security group of the
- * databases. Given in cdk.json or `-c network=<json>` as `{"<stage>": {...}}`.
+ * `cdk synth` needs no AWS account) or looked up by name or tags, its private subnets, and the
+ * security group of the databases. Given in cdk.json or `-c network=<json>` as `{"<stage>": {...}}`.
  */
 export const stageNetworkSchema = z.strictObject({
-  vpcId: id('vpc'),
-  /** The zones of the subnets, in the same order. */
-  availabilityZones: z.array(z.string().min(1)).min(1),
-  /** Private subnets (no route to the internet needed: the endpoints below serve AWS). */
-  subnetIds: z.array(id('subnet')).min(1),
-  /** The route table of each subnet, in the same order: the S3 and DynamoDB gateways join them. */
+  /** The VPC by id; or give {@link vpcLookup} instead. */
+  vpcId: id('vpc').optional(),
+  /**
+   * The VPC found by its Name tag and/or other tags at synth time (`Vpc.fromLookup`: needs the
+   * account and region, and caches the answer in cdk.context.json). Its subnets, zones and route
+   * tables come from the lookup.
+   */
+  vpcLookup: z
+    .strictObject({
+      name: z.string().min(1).optional(),
+      tags: z.record(z.string().min(1), z.string()).optional(),
+    })
+    .refine((l) => l.name !== undefined || Object.keys(l.tags ?? {}).length > 0, 'name or tags')
+    .optional(),
+  /** With vpcId: the zones of the subnets, in the same order. */
+  availabilityZones: z.array(z.string().min(1)).min(1).optional(),
+  /**
+   * Private subnets (no route to the internet needed: the endpoints below serve AWS). Required
+   * with vpcId; with vpcLookup, @default - every private and isolated subnet of the VPC
+   */
+  subnetIds: z.array(id('subnet')).min(1).optional(),
+  /** With vpcId: the route table of each subnet, in the same order: the S3 and DynamoDB gateways join them. */
   routeTableIds: z.array(id('rtb')).default([]),
   /** Further groups the functions join (e.g. one the databases already admit). */
   securityGroupIds: z.array(id('sg')).default([]),
@@ -56,15 +72,28 @@ export function stageNetwork(stage: Stage, context: unknown): StageNetwork | und
       `network.${stage}: ${result.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')} (got ${JSON.stringify(raw)})`,
     );
   const network = result.data;
-  if (network.subnetIds.length % network.availabilityZones.length !== 0)
-    throw new Error(
-      `network.${stage}: ${network.subnetIds.length} subnetIds do not spread evenly over ${network.availabilityZones.length} availabilityZones`,
-    );
-  if (network.endpoints === 'create' && network.routeTableIds.length !== network.subnetIds.length)
-    throw new Error(
-      `network.${stage}: endpoints "create" needs one routeTableIds entry per subnet (${network.subnetIds.length}), got ${network.routeTableIds.length}`,
-    );
+  const problem = vpcProblem(network);
+  if (problem) throw new Error(`network.${stage}: ${problem} (got ${JSON.stringify(raw)})`);
   return network;
+}
+
+/** What is wrong with how `network` names its VPC and subnets, if anything. */
+function vpcProblem(network: StageNetwork): string | undefined {
+  if ((network.vpcId === undefined) === (network.vpcLookup === undefined))
+    return 'give either vpcId or vpcLookup';
+  if (network.vpcLookup) {
+    if (network.availabilityZones || network.routeTableIds.length > 0)
+      return 'with vpcLookup the zones and route tables come from the lookup: drop availabilityZones and routeTableIds';
+    return undefined;
+  }
+  const { subnetIds = [], availabilityZones = [] } = network;
+  if (subnetIds.length === 0 || availabilityZones.length === 0)
+    return 'with vpcId, give subnetIds and availabilityZones';
+  if (subnetIds.length % availabilityZones.length !== 0)
+    return `${subnetIds.length} subnetIds do not spread evenly over ${availabilityZones.length} availabilityZones`;
+  if (network.endpoints === 'create' && network.routeTableIds.length !== subnetIds.length)
+    return `endpoints "create" needs one routeTableIds entry per subnet (${subnetIds.length}), got ${network.routeTableIds.length}`;
+  return undefined;
 }
 
 const DEFAULT_PORTS = { postgres: 5432, mysql: 3306 } as const;

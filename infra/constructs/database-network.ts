@@ -1,3 +1,4 @@
+import { Stack, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
 import type { StageNetwork } from '../network.ts';
@@ -42,13 +43,7 @@ export class DatabaseNetwork extends Construct {
   constructor(scope: Construct, id: string, props: DatabaseNetworkProps) {
     super(scope, id);
     const { network } = props;
-    const vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
-      vpcId: network.vpcId,
-      availabilityZones: network.availabilityZones,
-      privateSubnetIds: network.subnetIds,
-      ...(network.routeTableIds.length > 0 ? { privateSubnetRouteTableIds: network.routeTableIds } : {}),
-    });
-    const subnets: ec2.SubnetSelection = { subnets: vpc.privateSubnets };
+    const { vpc, subnets } = this.findVpc(network);
     this.functionsGroup = new ec2.SecurityGroup(this, 'Functions', {
       vpc,
       description: 'ESync functions that connect to databases',
@@ -67,6 +62,31 @@ export class DatabaseNetwork extends Construct {
         ),
       ],
     };
+  }
+
+  /** The VPC by its ids, or looked up; its subnets the functions and endpoints use. */
+  private findVpc(network: StageNetwork): { vpc: ec2.IVpc; subnets: ec2.SubnetSelection } {
+    if (network.vpcLookup) {
+      const { name, tags } = network.vpcLookup;
+      const stack = Stack.of(this);
+      if (Token.isUnresolved(stack.account) || Token.isUnresolved(stack.region))
+        throw new Error(
+          `network.vpcLookup (${JSON.stringify(network.vpcLookup)}) looks the VPC up in an account and region: ` +
+            'synthesize with AWS credentials (CDK_DEFAULT_ACCOUNT and CDK_DEFAULT_REGION) or name the VPC by vpcId',
+        );
+      const vpc = ec2.Vpc.fromLookup(this, 'Vpc', { ...(name && { vpcName: name }), ...(tags && { tags }) });
+      const subnets: ec2.SubnetSelection = network.subnetIds
+        ? { subnetFilters: [ec2.SubnetFilter.byIds(network.subnetIds)] }
+        : { subnets: [...vpc.privateSubnets, ...vpc.isolatedSubnets] };
+      return { vpc, subnets };
+    }
+    const vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
+      vpcId: network.vpcId as string,
+      availabilityZones: network.availabilityZones ?? [],
+      privateSubnetIds: network.subnetIds,
+      ...(network.routeTableIds.length > 0 ? { privateSubnetRouteTableIds: network.routeTableIds } : {}),
+    });
+    return { vpc, subnets: { subnets: vpc.privateSubnets } };
   }
 
   /** Database ports only, and on the databases' side from the functions' group only. */

@@ -859,9 +859,12 @@ async function synthesizeInProcess(options: StackTemplateOptions, stackName: str
       : {};
     // The built-in CloudFormation validation (a WASM rules engine, ~5 s here) is `cdk synth`'s job
     // in CI; the local stack only reads the template.
+    // The local functions run on this machine, in no VPC: a stage's network (a VPC lookup needs
+    // an AWS account) is left out of the local template.
+    const { network: _network, ...local } = flags;
     const app = new cdk.App({
       outdir,
-      context: { ...flags, stage: options.stage, 'aws:cdk:bundling-stacks': [] },
+      context: { ...local, stage: options.stage, 'aws:cdk:bundling-stacks': [] },
       builtinCloudFormationValidation: false,
     });
     new EsyncStack(app, stackName, { stage: options.stage, pipelines: options.pipelines, bundle: false });

@@ -107,6 +107,8 @@ export function fixtureApp(
     bundle?: boolean;
     /** CDK context beyond cdk.json's, as `-c key=value` gives it. */
     context?: Record<string, unknown>;
+    /** The account and region, as CDK_DEFAULT_ACCOUNT and CDK_DEFAULT_REGION give them. @default - environment-agnostic */
+    env?: { account: string; region: string };
   } = {},
 ): FixtureApp {
   const app = new App({
@@ -119,6 +121,7 @@ export function fixtureApp(
     stage,
     pipelines: options.pipelines ?? FIXTURE_PIPELINES,
     bundle: options.bundle ?? false,
+    ...(options.env && { env: options.env }),
   });
   Aspects.of(app).add(new ResourceNamingAspect());
   return { app, stack };

@@ -263,12 +263,87 @@ describe('networking', () => {
     expect(new AwsSolutionsChecks().validateScope(app).violations.map((v) => v.ruleName)).toEqual([]);
   });
 
+  it('looks the VPC up by name and places the functions and endpoints in its private subnets', () => {
+    const env = { account: '123456789012', region: 'eu-west-1' };
+    const network = { dev: { vpcLookup: { name: 'data-vpc' }, databaseSecurityGroupId: 'sg-0ddd1111' } };
+    const { app: probe } = fixtureApp({ pipelines: PIPELINES, context: { network }, env });
+    const [lookup] = probe.synth().manifest.missing ?? [];
+    const subnet = (id: string, zone: string, rtb: string, cidr: string) => ({
+      subnetId: id,
+      availabilityZone: zone,
+      routeTableId: rtb,
+      cidr,
+    });
+    const answer = {
+      vpcId: 'vpc-0fff9999',
+      vpcCidrBlock: '10.1.0.0/16',
+      availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+      subnetGroups: [
+        {
+          name: 'Public',
+          type: 'Public',
+          subnets: [subnet('subnet-0ccc1111', 'eu-west-1a', 'rtb-0ccc1111', '10.1.0.0/24')],
+        },
+        {
+          name: 'Data',
+          type: 'Isolated',
+          subnets: [
+            subnet('subnet-0eee1111', 'eu-west-1a', 'rtb-0eee1111', '10.1.1.0/24'),
+            subnet('subnet-0eee2222', 'eu-west-1b', 'rtb-0eee2222', '10.1.2.0/24'),
+          ],
+        },
+      ],
+    };
+
+    const { stack } = fixtureApp({
+      pipelines: PIPELINES,
+      context: { network, [lookup?.key ?? 'no lookup']: answer },
+      env,
+    });
+    const looked = Template.fromStack(stack);
+
+    expect(lookup?.provider).toBe('vpc-provider');
+    expect(lookup?.props).toMatchObject({ filter: { 'tag:Name': 'data-vpc' } });
+    const extract = resourceNamed(looked, 'AWS::Lambda::Function', 'FunctionName', 'esync-dev-core-extract');
+    expect((extract.Properties.VpcConfig as { SubnetIds: string[] }).SubnetIds).toEqual([
+      'subnet-0eee1111',
+      'subnet-0eee2222',
+    ]);
+    const gateways = Object.values(resourcesOf(looked, 'AWS::EC2::VPCEndpoint')).filter(
+      (e) => e.Properties.VpcEndpointType === 'Gateway',
+    );
+    expect(gateways.map((g) => [g.Properties.VpcId, g.Properties.RouteTableIds])).toEqual([
+      ['vpc-0fff9999', ['rtb-0eee1111', 'rtb-0eee2222']],
+      ['vpc-0fff9999', ['rtb-0eee1111', 'rtb-0eee2222']],
+    ]);
+  });
+
+  it('refuses a VPC lookup it cannot make, and a VPC named both ways or not at all', () => {
+    const lookup = { dev: { vpcLookup: { tags: { team: 'data' } } } };
+
+    expect(() => fixtureApp({ pipelines: PIPELINES, context: { network: lookup } })).toThrow(
+      /network\.vpcLookup \(\{"tags":\{"team":"data"\}\}\) looks the VPC up in an account and region: synthesize with AWS credentials/,
+    );
+    expect(() => stageNetwork('dev', { dev: { ...NETWORK, vpcLookup: { name: 'data-vpc' } } })).toThrow(
+      /^network\.dev: give either vpcId or vpcLookup/,
+    );
+    expect(() => stageNetwork('dev', { dev: { endpoints: 'existing' } })).toThrow(
+      /^network\.dev: give either vpcId or vpcLookup/,
+    );
+    expect(() => stageNetwork('dev', { dev: { vpcLookup: {} } })).toThrow(
+      /network\.dev: vpcLookup name or tags/,
+    );
+    expect(() =>
+      stageNetwork('dev', { dev: { vpcLookup: { name: 'data-vpc' }, availabilityZones: ['eu-west-1a'] } }),
+    ).toThrow(/with vpcLookup the zones and route tables come from the lookup/);
+  });
+
   it('refuses malformed settings, naming the stage, the setting and the value', () => {
     expect(() => stageNetwork('prod', { prod: { ...NETWORK, vpcId: 'my-vpc' } })).toThrow(
       /network\.prod: vpcId expected an id like vpc-0123abcd/,
     );
     expect(() => stageNetwork('prod', { prod: { ...NETWORK, routeTableIds: ['rtb-0aaa1111'] } })).toThrow(
-      'network.prod: endpoints "create" needs one routeTableIds entry per subnet (2), got 1',
+      /^network\.prod: endpoints "create" needs one routeTableIds entry per subnet \(2\), got 1/,
     );
     expect(() => stageNetwork('prod', '{"prod":')).toThrow(/-c network=\{"prod":: not JSON/);
     expect(stageNetwork('dev', JSON.stringify({ prod: NETWORK }))).toBeUndefined();
