@@ -47,12 +47,45 @@ export const stageNetworkSchema = z.strictObject({
 
 export type StageNetwork = z.infer<typeof stageNetworkSchema>;
 
+/** The networks of a stage: its own, and those of the pipelines that differ from it. */
+export interface StageNetworks {
+  /** Where the shared database-facing functions run. @default - outside any VPC */
+  readonly stage?: StageNetwork;
+  /**
+   * By pipeline name: a pipeline whose databases sit in another VPC gets its own database-facing
+   * functions (Discover, Plan, Extract, Verify, Load) there. Given as `{"<stage>": {…,
+   * "pipelines": {"<pipeline>": {"vpcId": …}}}}`.
+   */
+  readonly pipelines: ReadonlyMap<string, StageNetwork>;
+}
+
 /**
- * The network of `stage` from the `network` context value, or undefined when it names none
- * (every function then runs outside any VPC).
+ * The networks of `stage` from the `network` context value; none when it names none (every
+ * function then runs outside any VPC).
  * @throws Error naming the setting and the value received when it is malformed.
  */
+export function stageNetworks(stage: Stage, context: unknown): StageNetworks {
+  const raw = stageEntry(stage, context);
+  if (raw === undefined) return { pipelines: new Map() };
+  const entry = z.looseObject({ pipelines: z.record(z.string(), z.unknown()).optional() }).safeParse(raw);
+  if (!entry.success) throw new Error(`network.${stage}: expected an object, got ${JSON.stringify(raw)}`);
+  const { pipelines = {}, ...own } = entry.data;
+  const pipelineNetworks = new Map(
+    Object.entries(pipelines).map(([name, value]) => [
+      name,
+      parseNetwork(`network.${stage}.pipelines.${name}`, value),
+    ]),
+  );
+  if (Object.keys(own).length === 0) return { pipelines: pipelineNetworks };
+  return { stage: parseNetwork(`network.${stage}`, own), pipelines: pipelineNetworks };
+}
+
+/** The stage's own network (see {@link stageNetworks}). */
 export function stageNetwork(stage: Stage, context: unknown): StageNetwork | undefined {
+  return stageNetworks(stage, context).stage;
+}
+
+function stageEntry(stage: Stage, context: unknown): unknown {
   if (context === undefined) return undefined;
   let parsed: unknown = context;
   if (typeof context === 'string')
@@ -64,17 +97,18 @@ export function stageNetwork(stage: Stage, context: unknown): StageNetwork | und
   const byStage = z.record(z.string(), z.unknown()).safeParse(parsed);
   if (!byStage.success)
     throw new Error(`network: expected an object by stage, got ${JSON.stringify(parsed)}`);
-  const raw = byStage.data[stage];
-  if (raw === undefined) return undefined;
+  return byStage.data[stage];
+}
+
+function parseNetwork(where: string, raw: unknown): StageNetwork {
   const result = stageNetworkSchema.safeParse(raw);
   if (!result.success)
     throw new Error(
-      `network.${stage}: ${result.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')} (got ${JSON.stringify(raw)})`,
+      `${where}: ${result.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')} (got ${JSON.stringify(raw)})`,
     );
-  const network = result.data;
-  const problem = vpcProblem(network);
-  if (problem) throw new Error(`network.${stage}: ${problem} (got ${JSON.stringify(raw)})`);
-  return network;
+  const problem = vpcProblem(result.data);
+  if (problem) throw new Error(`${where}: ${problem} (got ${JSON.stringify(raw)})`);
+  return result.data;
 }
 
 /** What is wrong with how `network` names its VPC and subnets, if anything. */
@@ -117,4 +151,25 @@ export function databasePorts(network: StageNetwork, pipelines: readonly Pipelin
   if (network.databasePorts) return [...new Set(network.databasePorts)];
   const all = { source: true, target: 'write' } as const;
   return [...new Set(pipelines.flatMap((p) => databaseEngines(p, all).map((e) => DEFAULT_PORTS[e])))].sort();
+}
+
+/**
+ * Checks that each pipeline network names a pipeline of the stage, and that no such pipeline
+ * writes a PostgreSQL target: the management API, which resolves conflicts by writing the target,
+ * runs in the stage's network.
+ * @throws Error naming the pipeline.
+ */
+export function checkPipelineNetworks(networks: StageNetworks, pipelines: readonly Pipeline[]): void {
+  for (const name of networks.pipelines.keys()) {
+    const pipeline = pipelines.find((p) => p.name === name);
+    if (!pipeline)
+      throw new Error(
+        `network pipelines.${name}: no pipeline is named "${name}" (pipelines: ${pipelines.map((p) => p.name).join(', ') || 'none'})`,
+      );
+    if (pipeline.target.type === 'postgres')
+      throw new Error(
+        `network pipelines.${name}: a pipeline with a network of its own cannot write a PostgreSQL target yet: ` +
+          'the management API writes targets (conflict resolution) from the stage network; put the target database in the stage network',
+      );
+  }
 }

@@ -40,6 +40,22 @@ export interface CoreResources {
   readonly pipelines: readonly Pipeline[];
   /** The stage's VPC side, when it names one: functions that open database connections run in it. */
   readonly network?: DatabaseNetwork;
+  /**
+   * The VPC side of each pipeline whose databases sit elsewhere, by pipeline name: such a
+   * pipeline has its own {@link PIPELINE_PHASES} functions there.
+   */
+  readonly pipelineNetworks: ReadonlyMap<string, DatabaseNetwork>;
+}
+
+/**
+ * The phases that open source or target connections: shared by the pipelines of the stage
+ * network, and a pipeline's own when it has a network of its own.
+ */
+export const PIPELINE_PHASES = ['discover', 'plan', 'extract', 'verify'] as const;
+
+/** Whether the shared function `name` serves `pipeline` (else the pipeline has its own). */
+export function servesPipeline(core: CoreResources, name: FunctionName, pipeline: Pipeline): boolean {
+  return !(core.pipelineNetworks.has(pipeline.name) && (PIPELINE_PHASES as readonly string[]).includes(name));
 }
 
 interface FunctionSettings {
@@ -49,7 +65,7 @@ interface FunctionSettings {
 }
 
 /** Load is built per pipeline; the alert formatter only when a pipeline names chat webhooks (AlertWebhooks). */
-type SharedFunctionName = Exclude<FunctionName, 'load' | 'alert-webhook'>;
+export type SharedFunctionName = Exclude<FunctionName, 'load' | 'alert-webhook'>;
 
 /**
  * Timeouts and memory of the functions all pipelines share (Load is per pipeline, with the
@@ -173,6 +189,7 @@ export class CoreFunctions extends Construct {
         ...SHARED_FUNCTION_SETTINGS[name],
         handlerName: name,
         functionName: resourceName(core.stage, CORE, name),
+        pipelines: core.pipelines.filter((p) => servesPipeline(core, name, p)),
       });
       return [name, fn] as const;
     });

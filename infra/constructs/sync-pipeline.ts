@@ -6,7 +6,17 @@ import { ownedTargetTableName, resourceName, stateMachineName } from '../../shar
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
 import { acknowledgeWildcardResource } from '../nag.ts';
 import { CdcRoute } from './cdc-route.ts';
-import { type CoreFunctions, type CoreResources, createEsyncFunction } from './core-functions.ts';
+import {
+  type CoreFunctions,
+  type CoreResources,
+  createEsyncFunction,
+  PIPELINE_PHASES,
+  pascalCase,
+  SHARED_FUNCTION_SETTINGS,
+  type SharedFunctionName,
+  servesPipeline,
+} from './core-functions.ts';
+import type { DatabaseNetwork } from './database-network.ts';
 import type { EsyncFunction } from './esync-function.ts';
 import { FUNCTION_ACCESS, type FunctionAccess, grantOn } from './function-access.ts';
 import { LoadConsumer } from './load-consumer.ts';
@@ -14,7 +24,7 @@ import { PipelineObservability } from './observability.ts';
 import { PipelineAccess } from './pipeline-access.ts';
 import { PipelineQueues } from './pipeline-queues.ts';
 import { PipelineSchedule } from './schedule.ts';
-import { SyncStateMachine } from './sync-state-machine.ts';
+import { type PhaseFunctions, SyncStateMachine } from './sync-state-machine.ts';
 
 export interface SyncPipelineProps {
   readonly pipeline: Pipeline;
@@ -36,11 +46,15 @@ export class SyncPipeline extends Construct {
   readonly cdcRoute?: CdcRoute;
   readonly schedule?: PipelineSchedule;
   readonly observability: PipelineObservability;
+  /** The database-facing phase functions of a pipeline with a network of its own. */
+  readonly ownFunctions: Partial<Record<(typeof PIPELINE_PHASES)[number], EsyncFunction>> = {};
+  readonly #network?: DatabaseNetwork;
 
   constructor(scope: Construct, id: string, props: SyncPipelineProps) {
     super(scope, id);
     const { pipeline, core } = props;
     const { stage } = core;
+    this.#network = core.pipelineNetworks.get(pipeline.name);
     const name = (role: string) => resourceName(stage, pipeline.name, role);
     const loadTimeout = Duration.seconds(pipeline.load.timeoutSeconds);
 
@@ -70,7 +84,7 @@ export class SyncPipeline extends Construct {
 
     // One Load function per pipeline: its timeout is the pipeline's, and it may write this
     // pipeline's target only. The event source caps its concurrency.
-    this.loadFunction = createEsyncFunction(this, 'LoadFunction', core, {
+    this.loadFunction = createEsyncFunction(this, 'LoadFunction', this.placedIn(core), {
       handlerName: 'load',
       functionName: name('load-fn'),
       description: `Load: writes ${pipeline.name} messages to its target`,
@@ -84,10 +98,11 @@ export class SyncPipeline extends Construct {
       loadFunction: this.loadFunction,
     });
 
+    const own = this.ownPhaseFunctions(core.pipelineNetworks.get(pipeline.name), props);
     this.syncStateMachine = new SyncStateMachine(this, 'Run', {
       pipeline,
       stateMachineName: stateMachineName(stage, pipeline.name),
-      functions: props.coreFunctions.phaseFunctions(),
+      functions: { ...props.coreFunctions.phaseFunctions(), ...own },
       dataBucket: core.storage.dataBucket,
       logKey: core.key.key,
       logRetention: core.settings.logRetention,
@@ -126,8 +141,11 @@ export class SyncPipeline extends Construct {
       }
     };
     grant(this.loadFunction, FUNCTION_ACCESS.load);
+    for (const [fnName, fn] of Object.entries(this.ownFunctions))
+      grant(fn, FUNCTION_ACCESS[fnName as SharedFunctionName]);
     for (const [fnName, fn] of Object.entries(props.coreFunctions.functions))
-      grant(fn, FUNCTION_ACCESS[fnName as keyof typeof FUNCTION_ACCESS]);
+      if (servesPipeline(core, fnName as SharedFunctionName, pipeline))
+        grant(fn, FUNCTION_ACCESS[fnName as SharedFunctionName]);
 
     const { schedule, cdc } = pipeline.triggers;
     if (schedule)
@@ -158,5 +176,31 @@ export class SyncPipeline extends Construct {
       stateMachine: this.syncStateMachine.stateMachine,
       alarmTopic: props.alarmTopic,
     });
+  }
+
+  /** The core resources with this pipeline's own network, when it has one. */
+  private placedIn(core: CoreResources): CoreResources {
+    return this.#network ? { ...core, network: this.#network } : core;
+  }
+
+  /**
+   * The phase functions a pipeline with a network of its own runs in it, named
+   * `esync-<stage>-<pipeline>-<phase>-fn`; none when it shares the stage's.
+   */
+  private ownPhaseFunctions(
+    network: DatabaseNetwork | undefined,
+    props: SyncPipelineProps,
+  ): Partial<PhaseFunctions> {
+    if (!network) return {};
+    const { pipeline, core } = props;
+    const own = this.ownFunctions as Record<(typeof PIPELINE_PHASES)[number], EsyncFunction>;
+    for (const phase of PIPELINE_PHASES)
+      own[phase] = createEsyncFunction(this, `${pascalCase(phase)}Function`, this.placedIn(core), {
+        ...SHARED_FUNCTION_SETTINGS[phase],
+        handlerName: phase,
+        functionName: resourceName(core.stage, pipeline.name, `${phase}-fn`),
+        pipelines: [pipeline],
+      });
+    return own;
   }
 }

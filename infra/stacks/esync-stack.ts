@@ -21,7 +21,7 @@ import { HttpApi } from '../constructs/http-api.ts';
 import { RunEndRoute } from '../constructs/run-end-route.ts';
 import { Storage } from '../constructs/storage.ts';
 import { SyncPipeline } from '../constructs/sync-pipeline.ts';
-import { databasePorts, stageNetwork } from '../network.ts';
+import { checkPipelineNetworks, databasePorts, stageNetworks } from '../network.ts';
 import { apiThrottles, secretsMaxAgeSeconds, stageSettings } from '../stage.ts';
 
 export interface EsyncStackProps extends StackProps {
@@ -83,13 +83,26 @@ export class EsyncStack extends Stack {
       reason:
         'Rotating the mask key changes the hash of every masked value, breaking joins on them; re-keying is a deliberate operation done with a full reload, not a schedule.',
     });
-    const network = stageNetwork(stage, this.node.tryGetContext('network'));
+    const networks = stageNetworks(stage, this.node.tryGetContext('network'));
+    checkPipelineNetworks(networks, props.pipelines);
+    const pipelineNetworks = new Map(
+      [...networks.pipelines].map(([name, network]) => {
+        const served = props.pipelines.filter((p) => p.name === name);
+        const built = new DatabaseNetwork(this, `Network${pascalCase(name)}`, {
+          network,
+          databasePorts: databasePorts(network, served),
+        });
+        return [name, built] as const;
+      }),
+    );
+    const stageServed = props.pipelines.filter((p) => !networks.pipelines.has(p.name));
     const resources: CoreResources = {
       pipelines: props.pipelines,
-      ...(network && {
+      pipelineNetworks,
+      ...(networks.stage && {
         network: new DatabaseNetwork(this, 'Network', {
-          network,
-          databasePorts: databasePorts(network, props.pipelines),
+          network: networks.stage,
+          databasePorts: databasePorts(networks.stage, stageServed),
         }),
       }),
       stage,

@@ -338,6 +338,98 @@ describe('networking', () => {
     ).toThrow(/with vpcLookup the zones and route tables come from the lookup/);
   });
 
+  describe('a pipeline whose databases sit in another VPC', () => {
+    const LEDGER_NETWORK = {
+      vpcId: 'vpc-0bbb2222',
+      availabilityZones: ['eu-west-1a'],
+      subnetIds: ['subnet-0fff3333'],
+      routeTableIds: ['rtb-0fff3333'],
+      databaseSecurityGroupId: 'sg-0eee3333',
+    };
+    const ledger = pipelineSchema.parse({
+      name: 'ledger-in',
+      source: {
+        type: 'mysql',
+        connection: { secret: 'esync/test/ledger-db' },
+        table: 'entries',
+        key: ['id'],
+      },
+      target: { type: 'dynamodb' },
+    });
+    const network = { dev: { ...NETWORK, pipelines: { 'ledger-in': LEDGER_NETWORK } } };
+    let built: ReturnType<typeof fixtureApp>;
+    let ledgerTemplate: Template;
+    beforeAll(() => {
+      built = fixtureApp({ pipelines: [...PIPELINES, ledger], context: { network } });
+      ledgerTemplate = Template.fromStack(built.stack);
+    });
+    const fn = (name: string) => resourceNamed(ledgerTemplate, 'AWS::Lambda::Function', 'FunctionName', name);
+    const rolePolicies = (functionName: string) => {
+      const role = (fn(functionName).Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      return JSON.stringify(
+        Object.values(resourcesOf(ledgerTemplate, 'AWS::IAM::Policy')).filter((p) =>
+          JSON.stringify(p.Properties.Roles).includes(role),
+        ),
+      );
+    };
+
+    it('runs its own Discover, Plan, Extract and Verify in its VPC, and its state machine calls them', () => {
+      const own = ['discover', 'plan', 'extract', 'verify'].map((p) => `esync-dev-ledger-in-${p}-fn`);
+
+      // Its Load writes DynamoDB: no database connection, so no VPC.
+      expect(fn('esync-dev-ledger-in-load-fn').Properties.VpcConfig).toBeUndefined();
+      for (const name of own)
+        expect((fn(name).Properties.VpcConfig as { SubnetIds: string[] }).SubnetIds, name).toEqual([
+          'subnet-0fff3333',
+        ]);
+      expect(
+        (fn('esync-dev-core-extract').Properties.VpcConfig as { SubnetIds: string[] }).SubnetIds,
+      ).toEqual(NETWORK.subnetIds);
+      const definition = JSON.stringify(
+        resourceNamed(
+          ledgerTemplate,
+          'AWS::StepFunctions::StateMachine',
+          'StateMachineName',
+          'esync-dev-ledger-in-sm',
+        ).Properties.DefinitionString,
+      );
+      for (const phase of ['Discover', 'Plan', 'Extract', 'Verify']) {
+        expect(definition).toContain(`PipelineLedgerIn${phase}Function`);
+        expect(definition).not.toContain(`Functions${phase}`);
+      }
+      expect(definition).toContain('FunctionsCleanup');
+    });
+
+    it('grants its source to its own functions only, and admits them to its databases on the MySQL port only', () => {
+      expect(rolePolicies('esync-dev-ledger-in-extract-fn')).toContain('esync/test/ledger-db');
+      expect(rolePolicies('esync-dev-core-extract')).not.toContain('esync/test/ledger-db');
+      const ingress = Object.values(resourcesOf(ledgerTemplate, 'AWS::EC2::SecurityGroupIngress')).map(
+        (r) => r.Properties,
+      );
+      const ports = (group: string) =>
+        ingress.filter((r) => r.GroupId === group && r.FromPort !== 443).map((r) => [r.FromPort, r.ToPort]);
+      expect(ports('sg-0eee3333')).toEqual([[3306, 3306]]);
+      expect(ports(NETWORK.databaseSecurityGroupId)).toEqual([[5432, 5432]]);
+      const findings = new AwsSolutionsChecks().validateScope(built.app).violations.map((v) => v.ruleName);
+      expect(findings).toEqual([]);
+    });
+
+    it('refuses a network for a pipeline the stage lacks, and one for a pipeline that writes PostgreSQL', () => {
+      const withNetwork = (pipelines: Record<string, unknown>) => () =>
+        fixtureApp({ pipelines: PIPELINES, context: { network: { dev: { ...NETWORK, pipelines } } } });
+
+      expect(withNetwork({ 'ledger-out': LEDGER_NETWORK })).toThrow(
+        /network pipelines\.ledger-out: no pipeline is named "ledger-out" \(pipelines: accounts-sync, /,
+      );
+      expect(withNetwork({ 'orders-out': LEDGER_NETWORK })).toThrow(
+        /network pipelines\.orders-out: a pipeline with a network of its own cannot write a PostgreSQL target yet/,
+      );
+      expect(withNetwork({ 'issues-hook': { vpcId: 'vpc-0bbb2222' } })).toThrow(
+        /^network\.dev\.pipelines\.issues-hook: with vpcId, give subnetIds and availabilityZones/,
+      );
+    });
+  });
+
   it('refuses malformed settings, naming the stage, the setting and the value', () => {
     expect(() => stageNetwork('prod', { prod: { ...NETWORK, vpcId: 'my-vpc' } })).toThrow(
       /network\.prod: vpcId expected an id like vpc-0123abcd/,
