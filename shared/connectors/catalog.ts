@@ -208,7 +208,7 @@ const WEBHOOK_ADAPTERS: readonly ConnectorDoc[] = [
     kind: 'webhook',
     type: 'github',
     summary:
-      'GitHub webhooks: `X-Hub-Signature-256` holds `sha256=` and the hex HMAC-SHA256 of the raw body under the webhook secret; `X-GitHub-Delivery` identifies the delivery. With `source.mapping: github`, `issues`, `issue_comment` and `push` events become records; a signed delivery of any other event type (`ping`, `pull_request`, ...) is answered 202 with `{"deliveryId", "accepted": 0, "ignored": "<event>", "reason"}`, queues nothing, is logged (`webhook ignored`) and counted in the `WebhookIgnored` metric (accepted deliveries count in `WebhookDeliveries`).',
+      'GitHub webhooks: `X-Hub-Signature-256` holds `sha256=` and the hex HMAC-SHA256 of the raw body under the webhook secret; `X-GitHub-Delivery` identifies the delivery. With `source.mapping: github`, `issues`, `issue_comment` and `push` events become records, requiring only the fields the key and version need (`id`, `updated_at`): an `issues` payload that carries part of the issue (`pinned`, `unpinned` carry no `state`) is a partial update, whose missing fields keep their stored values; a signed delivery of any other event type (`ping`, `pull_request`, ...) is answered 202 with `{"deliveryId", "accepted": 0, "ignored": "<event>", "reason"}`, queues nothing, is logged (`webhook ignored`) and counted in the `WebhookIgnored` metric (accepted deliveries count in `WebhookDeliveries`).',
     fields: pipelineFields(WEBHOOK_PATH, ['signature', 'secret', 'maxBodyBytes']),
     example: {
       source: { type: 'webhook', mapping: 'github', key: ['kind', 'id'] },

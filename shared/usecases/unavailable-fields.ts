@@ -4,11 +4,13 @@ import type { RecordValidator } from '../domain/validation.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
 import type { RecordData, RecordEnvelope } from '../records/envelope.ts';
 import { contentHash } from '../records/hash.ts';
+import { GITHUB_UNAVAILABLE_VALUE } from '../webhooks/github.ts';
 
 /**
- * Fields a Debezium change did not carry: an unchanged TOASTed PostgreSQL column arrives as the
+ * Fields a change did not carry: an unchanged TOASTed PostgreSQL column arrives as the Debezium
  * connector's unavailable-value placeholder (the decoder turns its bytes and array forms into
- * the text). Such a field is never written: the change is loaded as a partial update, keeping
+ * the text); a partial GitHub issue payload (`issues.pinned`) leaves the fields it lacks as
+ * `GITHUB_UNAVAILABLE_VALUE`. Such a field is never written: the change is loaded as a partial update, keeping
  * the value the target stores. Validation skips the field (its stored value passed when it was
  * written); the transform's output loses it; before the write it is filled from the target's
  * current data. With nothing stored (the first change of a key seen is such an update) the
@@ -35,11 +37,21 @@ const NONE: UnavailableFields = {
   fill: async () => 0,
 };
 
-/** The handling of unavailable fields for a pipeline (none unless its source is Debezium CDC). */
+/** The value marking a field a change did not carry, for the sources that have one. */
+function placeholderOf(source: Pipeline['source']): string | undefined {
+  if (source.type === 'cdc' && source.format === 'debezium')
+    return source.debezium.unavailableValuePlaceholder;
+  if (source.type === 'webhook' && source.mapping === 'github') return GITHUB_UNAVAILABLE_VALUE;
+  return undefined;
+}
+
+/**
+ * The handling of unavailable fields for a pipeline (none unless its source is Debezium CDC or
+ * GitHub webhooks, whose partial payloads leave fields unavailable).
+ */
 export function createUnavailableFields(pipeline: Pipeline): UnavailableFields {
-  const source = pipeline.source;
-  if (source.type !== 'cdc' || source.format !== 'debezium') return NONE;
-  const placeholder = source.debezium.unavailableValuePlaceholder;
+  const placeholder = placeholderOf(pipeline.source);
+  if (placeholder === undefined) return NONE;
   const unavailableIn = (data: Readonly<RecordData>) =>
     Object.keys(data).filter((field) => data[field] === placeholder);
   /** Loaded field names the transform's output lost, by output object. */

@@ -11,11 +11,14 @@ import { parseAtEdge } from './parse.ts';
  * | `X-GitHub-Event` | action            | records                                      |
  * |------------------|-------------------|----------------------------------------------|
  * | issues           | deleted           | delete of the issue                          |
- * | issues           | any other         | upsert of the issue as the payload shows it  |
+ * | issues           | any other         | upsert of the issue as the payload shows it (*) |
  * | issue_comment    | deleted           | delete of the comment                        |
  * | issue_comment    | any other         | upsert of the comment                        |
  * | push             | -                 | one upsert per commit (key: the commit id)   |
  * | ping, others     | -                 | none: answered 202 `ignored` (`ignoredGithubEvent`) |
+ *
+ * (*) A payload that carries part of the issue (`pinned`, `unpinned` carry no `state`) is taken
+ * as a partial update: the fields it lacks keep their stored values (`GITHUB_UNAVAILABLE_VALUE`).
  *
  * Each record's data has `kind` (`issue`, `issue_comment`, `commit`) and `id`; the record key is
  * built from the pipeline's `source.key` fields as for any source. GitHub ids are unique per
@@ -32,25 +35,60 @@ const userSchema = z.object({ login: z.string() }).nullable();
 const repositorySchema = z.object({ full_name: z.string() });
 const timestamp = z.string().min(1);
 
+/**
+ * An issue as a payload carries it. Only the key (`id`) and the version (`updated_at`) are
+ * required: some actions (`pinned`, `unpinned`) carry part of the issue only.
+ */
 const issueSchema = z.object({
   id: z.number().int(),
-  number: z.number().int(),
-  title: z.string(),
+  number: z.number().int().optional(),
+  title: z.string().optional(),
   body: z.string().nullable().optional(),
-  state: z.string(),
+  state: z.string().optional(),
   state_reason: z.string().nullable().optional(),
   locked: z.boolean().optional(),
-  labels: z.array(z.object({ name: z.string() })).default([]),
+  labels: z.array(z.object({ name: z.string() })).optional(),
   user: userSchema.optional(),
-  assignees: z.array(z.object({ login: z.string() })).default([]),
+  assignees: z.array(z.object({ login: z.string() })).optional(),
   milestone: z.object({ title: z.string() }).nullable().optional(),
   comments: z.number().int().optional(),
-  html_url: z.string(),
-  created_at: timestamp,
+  html_url: z.string().optional(),
+  created_at: timestamp.optional(),
   updated_at: timestamp,
   closed_at: z.string().nullable().optional(),
   pull_request: z.object({}).loose().optional(),
 });
+
+type Issue = z.infer<typeof issueSchema>;
+
+/**
+ * The value of a record field a payload did not carry. Such a field is not written: the target
+ * keeps the value it stores (`usecases/unavailable-fields.ts`), as for Debezium's unavailable
+ * (TOASTed) columns.
+ */
+export const GITHUB_UNAVAILABLE_VALUE = '__esync_unavailable_value';
+
+/** The issue fields every full issue payload carries; a payload without one of them is partial. */
+const FULL_ISSUE_FIELDS = ['number', 'title', 'state', 'html_url', 'created_at'] as const;
+
+/** The payload field each record field of an issue comes from. */
+const ISSUE_SOURCE_FIELDS: Readonly<Record<string, keyof Issue>> = {
+  number: 'number',
+  title: 'title',
+  body: 'body',
+  state: 'state',
+  state_reason: 'state_reason',
+  locked: 'locked',
+  labels: 'labels',
+  user: 'user',
+  assignees: 'assignees',
+  milestone: 'milestone',
+  comments: 'comments',
+  is_pull_request: 'pull_request',
+  html_url: 'html_url',
+  created_at: 'created_at',
+  closed_at: 'closed_at',
+};
 
 const issuesEventSchema = z.object({ action: z.string(), issue: issueSchema, repository: repositorySchema });
 
@@ -213,25 +251,38 @@ export function mapGithubDelivery(delivery: GithubDelivery, options: GithubMappi
   }
 }
 
-function issueData(issue: z.infer<typeof issueSchema>, repository: string): RecordData {
+/**
+ * The record of an issue. A full payload's absent optional fields take their defaults (no
+ * labels, not locked...); in a partial one (`issues.pinned`), every field the payload does not
+ * carry is unavailable, so the target keeps what it stores.
+ */
+function issueData(issue: Issue, repository: string): RecordData {
+  const data = fullIssueData(issue, repository);
+  if (FULL_ISSUE_FIELDS.every((field) => issue[field] !== undefined)) return data;
+  for (const [field, from] of Object.entries(ISSUE_SOURCE_FIELDS))
+    if (issue[from] === undefined) data[field] = GITHUB_UNAVAILABLE_VALUE;
+  return data;
+}
+
+function fullIssueData(issue: Issue, repository: string): RecordData {
   return {
     kind: 'issue',
     id: issue.id,
     repository,
-    number: issue.number,
-    title: issue.title,
+    number: issue.number ?? null,
+    title: issue.title ?? null,
     body: issue.body ?? null,
-    state: issue.state,
+    state: issue.state ?? null,
     state_reason: issue.state_reason ?? null,
     locked: issue.locked ?? false,
-    labels: issue.labels.map((l) => l.name),
+    labels: (issue.labels ?? []).map((l) => l.name),
     user: issue.user?.login ?? null,
-    assignees: issue.assignees.map((a) => a.login),
+    assignees: (issue.assignees ?? []).map((a) => a.login),
     milestone: issue.milestone?.title ?? null,
     comments: issue.comments ?? 0,
     is_pull_request: issue.pull_request !== undefined,
-    html_url: issue.html_url,
-    created_at: issue.created_at,
+    html_url: issue.html_url ?? null,
+    created_at: issue.created_at ?? null,
     updated_at: issue.updated_at,
     closed_at: issue.closed_at ?? null,
   };

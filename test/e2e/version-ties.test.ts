@@ -130,6 +130,39 @@ describe('two changes of one issue within one second (equal versions) on the loc
     }
   });
 
+  const PINNED = ['ties-ddb-1', 'ties-lake-1'];
+
+  it('takes an issues.pinned delivery without state as a partial update: DynamoDB and the lake keep the fields it lacks', async () => {
+    // Prepare
+    const opened = issuePayload(7_004, { title: 'Before pinning', updated_at: '2026-02-01T10:00:00Z' });
+    const pinned = JSON.stringify({
+      ...(JSON.parse(opened) as object),
+      action: 'pinned',
+      issue: { id: 7_004, number: 4, title: 'Pinned', updated_at: '2026-02-01T10:05:00Z' },
+    });
+
+    const before = new Map<string, Record<string, unknown>>();
+    for (const pipeline of PINNED) {
+      await deliver(pipeline, `${pipeline}-opened-7004`, opened);
+      await e2e.stack.idle();
+      before.set(pipeline, (await records(pipeline)).get('issue#7004') as Record<string, unknown>);
+    }
+
+    // Act
+    for (const pipeline of PINNED) await deliver(pipeline, `${pipeline}-pinned-7004`, pinned);
+    await e2e.stack.idle();
+
+    // Assess
+    for (const pipeline of PINNED) {
+      const held = before.get(pipeline);
+      expect(held).toMatchObject({ state: 'open', title: 'Before pinning', labels: ['bug'] });
+      expect({ pipeline, issue: (await records(pipeline)).get('issue#7004') }).toEqual({
+        pipeline,
+        issue: { ...held, title: 'Pinned', updated_at: '2026-02-01T10:05:00Z' },
+      });
+    }
+  });
+
   it('changes nothing when an old delivery body is replayed with a fresh delivery id', async () => {
     // Prepare
     const pipeline = 'ties-ddb-1';

@@ -6,6 +6,7 @@ import { type PipelineInput, pipelineSchema } from '../../../shared/pipeline/sch
 import { makeEnvelope, type RecordData } from '../../../shared/records/envelope.ts';
 import { contentHash } from '../../../shared/records/hash.ts';
 import { createUnavailableFields } from '../../../shared/usecases/unavailable-fields.ts';
+import { GITHUB_UNAVAILABLE_VALUE } from '../../../shared/webhooks/github.ts';
 
 const PLACEHOLDER = '__debezium_unavailable_value';
 
@@ -108,6 +109,33 @@ describe('unavailable fields', () => {
     expect(reads).toBe(0);
     expect(count).toBe(1);
     expect(prepared[0]?.data).toEqual({ id: 3, body: 'kept' });
+  });
+
+  it('fills the fields a partial GitHub payload left unavailable from the target', async () => {
+    // Prepare
+    const unavailable = createUnavailableFields(
+      pipeline({
+        source: { type: 'webhook', mapping: 'github', key: ['kind', 'id'] },
+        triggers: { webhook: { signature: 'github', secret: 'esync/s' } },
+      }),
+    );
+    const data = unavailable.transforming((d) => ({ ...d }))({
+      kind: 'issue',
+      id: 4,
+      title: 'pinned',
+      state: GITHUB_UNAVAILABLE_VALUE,
+    });
+    const prepared = [{ record: record('issue#4', { id: 4 }), data, hash: '' }];
+
+    // Act
+    const count = await unavailable.fill(
+      targetHolding({ 'issue#4': { kind: 'issue', id: 4, title: 'old', state: 'open' } }),
+      prepared,
+    );
+
+    // Assess
+    expect(count).toBe(1);
+    expect(prepared[0]?.data).toEqual({ kind: 'issue', id: 4, title: 'pinned', state: 'open' });
   });
 
   it('treats the placeholder as data for a pipeline whose source is not Debezium', () => {

@@ -6,7 +6,7 @@ import { loadPipelineFiles } from '../../../shared/pipeline/load.ts';
 import { type PipelineInput, pipelineSchema } from '../../../shared/pipeline/schema.ts';
 import { contentHash } from '../../../shared/records/hash.ts';
 import { compareVersions, timestampVersion } from '../../../shared/records/version.ts';
-import { mapGithubDelivery } from '../../../shared/webhooks/github.ts';
+import { GITHUB_UNAVAILABLE_VALUE, mapGithubDelivery } from '../../../shared/webhooks/github.ts';
 import { mapDelivery } from '../../../shared/webhooks/map-delivery.ts';
 
 const payload = (name: string): Record<string, unknown> =>
@@ -168,6 +168,66 @@ describe('GitHub deliveries', () => {
 
     // Assess
     expect([push, ping, star]).toEqual([[], [], []]);
+  });
+
+  it('takes an issues.pinned payload without state as a partial update whose missing fields are unavailable', () => {
+    // Prepare: a pinned issue that carries its id, number, title and updated_at only.
+    const { issue } = payload('issues.opened') as { issue: Record<string, unknown> };
+    const pinned = {
+      ...payload('issues.opened'),
+      action: 'pinned',
+      issue: {
+        id: issue.id,
+        number: issue.number,
+        title: 'Pinned title',
+        updated_at: '2026-03-01T10:00:00Z',
+      },
+    };
+
+    // Act
+    const [record] = map('issues', pinned);
+
+    // Assess
+    expect(record?.op).toBe('upsert');
+    expect(record?.version).toBe(timestampVersion('2026-03-01T10:00:00Z', 'issue#444500041', 'webhook'));
+    expect(record?.data).toEqual({
+      kind: 'issue',
+      id: 444500041,
+      repository: 'Codertocat/Hello-World',
+      number: 1,
+      title: 'Pinned title',
+      updated_at: '2026-03-01T10:00:00Z',
+      ...Object.fromEntries(
+        [
+          'body',
+          'state',
+          'state_reason',
+          'locked',
+          'labels',
+          'user',
+          'assignees',
+          'milestone',
+          'comments',
+          'is_pull_request',
+          'html_url',
+          'created_at',
+          'closed_at',
+        ].map((field) => [field, GITHUB_UNAVAILABLE_VALUE]),
+      ),
+    });
+  });
+
+  it('maps a full payload without optional fields to their defaults, none unavailable', () => {
+    // Prepare
+    const body = payload('issues.opened');
+    const { labels: _l, assignees: _a, locked: _k, ...issue } = body.issue as Record<string, unknown>;
+
+    // Act
+    const [record] = map('issues', { ...body, issue });
+
+    // Assess
+    expect(record?.data).toMatchObject({ labels: [], assignees: [], locked: false, state: 'open' });
+    expect(Object.values(record?.data ?? {})).not.toContain(GITHUB_UNAVAILABLE_VALUE);
   });
 
   it('refuses a malformed issue payload naming the missing field', () => {
