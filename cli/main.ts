@@ -33,6 +33,10 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: 'show or reset a checkpoint',
     load: async () => (await import('./commands/checkpoint.ts')).checkpoint,
   },
+  stream: {
+    summary: 'what a change stream did on a day: outcomes, events that changed no row, ties',
+    load: async () => (await import('./commands/stream.ts')).stream,
+  },
   secrets: {
     summary: 'set or list the local stack’s secrets',
     load: async () => (await import('./commands/secrets.ts')).secrets,

@@ -13,6 +13,7 @@ import { historyUsage } from './commands/history.ts';
 import { runUsage } from './commands/run.ts';
 import { runsUsage } from './commands/runs.ts';
 import { secretsUsage } from './commands/secrets.ts';
+import { streamUsage } from './commands/stream.ts';
 import { validateUsage } from './commands/validate.ts';
 import { COMMANDS } from './main.ts';
 
@@ -26,6 +27,7 @@ const USAGES: Record<keyof typeof COMMANDS, string> = {
   conflicts: conflictsUsage,
   dlq: dlqUsage,
   checkpoint: checkpointUsage,
+  stream: streamUsage,
   secrets: secretsUsage,
   history: historyUsage,
   audit: auditUsage,

@@ -28,6 +28,7 @@ export const MANAGEMENT_ROUTES: ReadonlyArray<{
   { method: 'POST', path: '/conflicts/{id}/resolve' },
   { method: 'GET', path: '/pipelines/{name}/checkpoint' },
   { method: 'PUT', path: '/pipelines/{name}/checkpoint' },
+  { method: 'GET', path: '/pipelines/{name}/stream' },
   { method: 'GET', path: '/pipelines/{name}/dlq' },
   { method: 'POST', path: '/pipelines/{name}/dlq/redrive' },
   { method: 'GET', path: '/pipelines/{name}/records/{key}/history' },

@@ -10,6 +10,7 @@ import { getConflict, listConflicts, resolveConflict } from './api-conflicts.ts'
 import { recordHistory } from './api-history.ts';
 import { health, peekDeadLetters, redriveDeadLetters } from './api-queues.ts';
 import { getRun, getRunHistory, listRuns, startRun } from './api-runs.ts';
+import { getStream } from './api-stream.ts';
 import type { Deps } from './deps.ts';
 
 export type { ManagementRequest, ManagementResponse } from './api-common.ts';
@@ -33,6 +34,7 @@ export const MANAGEMENT_ROUTES: readonly Route[] = [
   { method: 'POST', template: '/conflicts/{id}/resolve', handler: resolveConflict },
   { method: 'GET', template: '/pipelines/{name}/checkpoint', handler: getCheckpoint },
   { method: 'PUT', template: '/pipelines/{name}/checkpoint', handler: resetCheckpoint },
+  { method: 'GET', template: '/pipelines/{name}/stream', handler: getStream },
   { method: 'GET', template: '/pipelines/{name}/dlq', handler: peekDeadLetters },
   { method: 'POST', template: '/pipelines/{name}/dlq/redrive', handler: redriveDeadLetters },
   { method: 'GET', template: '/pipelines/{name}/records/{key}/history', handler: recordHistory },

@@ -20,7 +20,7 @@ describe('HTTP API throttles', () => {
       ThrottlingBurstLimit: 400,
     });
     const management = MANAGEMENT_ROUTES.map(({ method, path }) => settings[`${method} ${path}`]);
-    expect(management).toHaveLength(14);
+    expect(management).toHaveLength(15);
     expect(new Set(management.map((m) => JSON.stringify(m)))).toEqual(
       new Set([JSON.stringify({ ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 })]),
     );
