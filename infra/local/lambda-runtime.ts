@@ -2,6 +2,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Context } from 'aws-lambda';
 import { ConfigError } from '../../shared/errors.ts';
+import { InvocationSandboxes, type Sandbox } from './invocation-sandbox.ts';
 import { createLambdaContext } from './lambda-context.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './servers.ts';
 
@@ -24,8 +25,9 @@ export interface LambdaRuntimeOptions {
   /** @default LOCAL_REGION */
   readonly region?: string;
   /**
-   * Enforce the configured timeout: the caller gets `Sandbox.Timedout` when it passes. The handler
-   * cannot be killed in process and keeps running in the background.
+   * End an invocation at its function's timeout, as Lambda does: the caller gets
+   * `Sandbox.Timedout`, the AWS calls the handler still makes are refused, and the next invocation
+   * starts cold (see `InvocationSandboxes`).
    * @default true
    */
   readonly enforceTimeouts?: boolean;
@@ -76,8 +78,9 @@ let runtimeInstances = 0;
  * Runs the deployed handler modules in this process, the way Lambda invokes them: the event and
  * the result cross a JSON boundary, the handler gets a Lambda context whose remaining time counts
  * down from the function's timeout, and a failure comes back as Lambda's `{errorType,
- * errorMessage}`. Modules are imported once (a warm container); import them only after the
- * environment they read at cold start is set.
+ * errorMessage}`; an invocation that outlives its timeout is ended as Lambda ends it. Modules are
+ * imported once (a warm container); import them only after the environment they read at cold
+ * start is set.
  */
 export class LambdaRuntime {
   readonly #options: LambdaRuntimeOptions;
@@ -86,12 +89,16 @@ export class LambdaRuntime {
   readonly #modules = new Map<string, Promise<Handler>>();
   readonly #region: string;
   readonly #instance = ++runtimeInstances;
+  readonly #sandboxes: InvocationSandboxes;
   #inFlight = 0;
   #idle: Array<() => void> = [];
+  #coldStarts = 0;
 
+  /** Installs the end of timed-out invocations in the clients built from now on (see {@link close}). */
   constructor(options: LambdaRuntimeOptions) {
     this.#options = options;
     this.#region = options.region ?? LOCAL_REGION;
+    this.#sandboxes = new InvocationSandboxes(options.log);
     for (const fn of options.functions) {
       this.#byName.set(fn.name, fn);
       this.#byFunctionName.set(fn.functionName, fn);
@@ -134,7 +141,6 @@ export class LambdaRuntime {
     const asFunction = <T>(work: () => T): T =>
       principals ? principals.runAsFunction(fn.functionName, work) : work();
     const handler = await asFunction(() => this.#load(fn));
-    const timeoutMs = (fn.timeoutSeconds ?? 60) * 1000;
     const context = createLambdaContext({
       functionName: fn.functionName,
       timeoutSeconds: fn.timeoutSeconds ?? 60,
@@ -142,41 +148,58 @@ export class LambdaRuntime {
       region: this.#region,
       accountId: LOCAL_ACCOUNT_ID,
     });
-    const requestId = context.awsRequestId;
     const input = jsonRoundTrip(event);
+    const sandbox: Sandbox = { functionName: fn.functionName, requestId: context.awsRequestId };
     this.#inFlight++;
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const run = asFunction(() => Promise.resolve().then(() => handler(input, context)));
+      const run = this.#sandboxes.run(sandbox, () =>
+        asFunction(() => Promise.resolve().then(() => handler(input, context))),
+      );
       const enforce = this.#options.enforceTimeouts ?? true;
-      const result = enforce
-        ? await Promise.race([
-            run,
-            new Promise<never>((_, reject) => {
-              timer = setTimeout(
-                () =>
-                  reject(
-                    new LambdaInvocationError(fn.functionName, {
-                      errorType: 'Sandbox.Timedout',
-                      errorMessage: `RequestId: ${requestId} Error: Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`,
-                      trace: [],
-                    }),
-                  ),
-                timeoutMs,
-              );
-              timer.unref();
-            }),
-          ])
-        : await run;
-      return jsonRoundTrip(result);
+      return jsonRoundTrip(await (enforce ? this.#endAtTimeout(fn, sandbox, run) : run));
     } catch (error) {
       if (error instanceof LambdaInvocationError) throw error;
       throw new LambdaInvocationError(fn.functionName, errorPayload(error), { cause: error });
     } finally {
-      clearTimeout(timer);
       this.#inFlight--;
       if (this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
     }
+  }
+
+  /**
+   * Races the handler with its timeout. At the timeout, as Lambda does, the invocation fails
+   * with `Sandbox.Timedout`, its sandbox is ended (nothing it does afterwards reaches AWS) and the
+   * function's environment is reset: the next invocation starts cold.
+   */
+  async #endAtTimeout(fn: LocalFunction, sandbox: Sandbox, run: Promise<unknown>): Promise<unknown> {
+    const timeoutSeconds = fn.timeoutSeconds ?? 60;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const seconds = `${timeoutSeconds.toFixed(2)} seconds`;
+        this.#sandboxes.end(sandbox, `timed out after ${seconds}`);
+        this.#modules.delete(fn.functionName);
+        this.#options.log?.(`lambda: ${fn.functionName} ${sandbox.requestId} timed out after ${seconds}`);
+        reject(
+          new LambdaInvocationError(fn.functionName, {
+            errorType: 'Sandbox.Timedout',
+            errorMessage: `RequestId: ${sandbox.requestId} Error: Task timed out after ${seconds}`,
+            trace: [],
+          }),
+        );
+      }, timeoutSeconds * 1000);
+      timer.unref();
+    });
+    try {
+      return await Promise.race([run, timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Stops checking the clients built from now on for ended invocations. */
+  close(): void {
+    this.#sandboxes.close();
   }
 
   /** Resolves when no invocation is running (those already started are awaited, not cut). */
@@ -191,8 +214,9 @@ export class LambdaRuntime {
       const file = path.resolve(this.#options.functionsDir, fn.name, 'handler.ts');
       // One module instance per deployed function and runtime, like one container each: functions
       // sharing a folder keep separate state, and a stack started after another in the same
-      // process does not reuse clients bound to the previous stack's servers.
-      const url = `${pathToFileURL(file).href}?runtime=${this.#instance}&function=${encodeURIComponent(fn.functionName)}`;
+      // process does not reuse clients bound to the previous stack's servers. A reset environment
+      // (after a timeout) gets a new instance too.
+      const url = `${pathToFileURL(file).href}?runtime=${this.#instance}&function=${encodeURIComponent(fn.functionName)}&start=${++this.#coldStarts}`;
       loaded = import(url).then((module: { handler?: unknown }) => {
         if (typeof module.handler !== 'function')
           throw new ConfigError(`${file} does not export a function named handler`);

@@ -432,6 +432,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       principals: iam.enforcer,
     });
     invokeFunction = (name, event) => lambda.invoke(name, event);
+    stops.push({ what: 'the timeout checks', stop: () => lambda.close() });
     stops.push({
       what: 'the running functions',
       stop: () =>
