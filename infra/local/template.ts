@@ -435,12 +435,112 @@ function functionFolder(logicalId: string, resource: CfnResource, functionName: 
 export function extractLocalResources(template: CfnTemplate, placement: LocalPlacement): LocalResources {
   if (!template || typeof template.Resources !== 'object')
     throw new ConfigError('the template has no Resources section');
-  const r = new IntrinsicResolver(template, placement);
-  const entries = Object.entries(template.Resources);
-  const ofType = (...types: string[]) => entries.filter(([, res]) => types.includes(res.Type));
-  const props = (res: CfnResource) => res.Properties ?? {};
+  const reading = new TemplateReading(template, placement);
+  const functions = readFunctions(reading);
+  const queues = readQueues(reading);
+  const tables = readTables(reading);
+  const stateMachines = readStateMachines(reading);
+  const refs = new References(reading, functions, queues, stateMachines);
+  const named = (...types: string[]) =>
+    reading.ofType(...types).map(([id]) => ({ logicalId: id, name: reading.r.physicalName(id) }));
+  return {
+    stackName: placement.stackName,
+    queues,
+    tables,
+    buckets: named('AWS::S3::Bucket'),
+    eventBuses: named('AWS::Events::EventBus'),
+    secrets: named('AWS::SecretsManager::Secret'),
+    functions,
+    stateMachines,
+    eventRules: readEventRules(reading, refs),
+    schedules: [...readScheduleRules(reading, refs), ...readSchedulerSchedules(reading, refs)],
+    eventSourceMappings: readEventSourceMappings(reading, refs),
+    httpRoutes: readHttpRoutes(reading, refs),
+    outputs: readOutputs(reading),
+  };
+}
 
-  const functions: FunctionSpec[] = ofType('AWS::Lambda::Function').map(([id, res]) => {
+/** A template being read, with its resolver. */
+class TemplateReading {
+  readonly template: CfnTemplate;
+  readonly r: IntrinsicResolver;
+  readonly #entries: Array<[string, CfnResource]>;
+
+  constructor(template: CfnTemplate, placement: LocalPlacement) {
+    this.template = template;
+    this.r = new IntrinsicResolver(template, placement);
+    this.#entries = Object.entries(template.Resources);
+  }
+
+  /** The resources of these types, with their logical ids, in template order. */
+  ofType(...types: string[]): Array<[string, CfnResource]> {
+    return this.#entries.filter(([, res]) => types.includes(res.Type));
+  }
+}
+
+const props = (res: CfnResource) => res.Properties ?? {};
+
+/** Finds the functions, queues and state machines that other resources refer to, by Ref, GetAtt or ARN. */
+class References {
+  readonly #reading: TemplateReading;
+  readonly #functionById: Map<string, FunctionSpec>;
+  readonly #functionByArn: Map<string, FunctionSpec>;
+  readonly #queueNameByArn: Map<string, string>;
+  readonly #stateMachineNameByArn: Map<string, string>;
+
+  constructor(
+    reading: TemplateReading,
+    functions: readonly FunctionSpec[],
+    queues: readonly QueueSpec[],
+    stateMachines: readonly StateMachineSpec[],
+  ) {
+    const { r } = reading;
+    this.#reading = reading;
+    this.#functionById = new Map(functions.map((f) => [f.logicalId, f]));
+    this.#functionByArn = new Map(functions.map((f) => [r.arn(f.logicalId), f]));
+    this.#queueNameByArn = new Map(queues.map((q) => [r.arn(q.logicalId), q.name]));
+    this.#stateMachineNameByArn = new Map(stateMachines.map((sm) => [sm.arn, sm.name]));
+  }
+
+  function(value: unknown): FunctionSpec | undefined {
+    const id = referencedId(value);
+    return id ? this.#functionById.get(id) : this.#functionByArn.get(String(this.#reading.r.resolve(value)));
+  }
+
+  requireFunction(value: unknown, where: string): FunctionSpec {
+    const fn = this.function(value);
+    if (!fn)
+      throw new ConfigError(
+        `${where} refers to a function that is not in the template: ${JSON.stringify(value)}`,
+      );
+    return fn;
+  }
+
+  queueName(value: unknown): string | undefined {
+    return this.#named(value, 'AWS::SQS::Queue') ?? this.#queueNameByArn.get(this.#arn(value));
+  }
+
+  stateMachineName(value: unknown): string | undefined {
+    return (
+      this.#named(value, 'AWS::StepFunctions::StateMachine') ??
+      this.#stateMachineNameByArn.get(this.#arn(value))
+    );
+  }
+
+  #named(value: unknown, type: string): string | undefined {
+    const id = referencedId(value);
+    const { template, r } = this.#reading;
+    return id && template.Resources[id]?.Type === type ? r.physicalName(id) : undefined;
+  }
+
+  #arn(value: unknown): string {
+    return String(this.#reading.r.resolve(value));
+  }
+}
+
+function readFunctions(reading: TemplateReading): FunctionSpec[] {
+  const { r } = reading;
+  return reading.ofType('AWS::Lambda::Function').map(([id, res]) => {
     const functionName = r.physicalName(id);
     const env = r.resolve(
       (props(res).Environment as { Variables?: unknown } | undefined)?.Variables ?? {},
@@ -454,19 +554,11 @@ export function extractLocalResources(template: CfnTemplate, placement: LocalPla
       environment: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])),
     };
   });
-  const functionById = new Map(functions.map((f) => [f.logicalId, f]));
-  const functionByArn = new Map(functions.map((f) => [r.arn(f.logicalId), f]));
-  const requireFunction = (value: unknown, where: string): FunctionSpec => {
-    const id = referencedId(value);
-    const fn = id ? functionById.get(id) : functionByArn.get(String(r.resolve(value)));
-    if (!fn)
-      throw new ConfigError(
-        `${where} refers to a function that is not in the template: ${JSON.stringify(value)}`,
-      );
-    return fn;
-  };
+}
 
-  const queues: QueueSpec[] = ofType('AWS::SQS::Queue').map(([id, res]) => {
+function readQueues(reading: TemplateReading): QueueSpec[] {
+  const { r } = reading;
+  return reading.ofType('AWS::SQS::Queue').map(([id, res]) => {
     const p = props(res);
     const redrive = (typeof p.RedrivePolicy === 'string' ? JSON.parse(p.RedrivePolicy) : p.RedrivePolicy) as
       | { deadLetterTargetArn: unknown; maxReceiveCount: unknown }
@@ -497,45 +589,40 @@ export function extractLocalResources(template: CfnTemplate, placement: LocalPla
         }),
     };
   });
-  const queueNameByArn = new Map(queues.map((q) => [r.arn(q.logicalId), q.name]));
-  const queueName = (value: unknown): string | undefined => {
-    const id = referencedId(value);
-    if (id && template.Resources[id]?.Type === 'AWS::SQS::Queue') return r.physicalName(id);
-    return queueNameByArn.get(String(r.resolve(value)));
-  };
+}
 
-  const tables: TableSpec[] = ofType('AWS::DynamoDB::Table', 'AWS::DynamoDB::GlobalTable').map(
-    ([id, res]) => {
-      const p = r.resolve(props(res)) as Record<string, unknown>;
-      const ttl = p.TimeToLiveSpecification as { AttributeName?: string; Enabled?: boolean } | undefined;
-      return {
-        logicalId: id,
-        name: r.physicalName(id),
-        keySchema: (p.KeySchema as KeyElement[] | undefined) ?? [],
-        attributeDefinitions: (p.AttributeDefinitions as TableSpec['attributeDefinitions'] | undefined) ?? [],
-        globalSecondaryIndexes: (
-          (p.GlobalSecondaryIndexes as TableSpec['globalSecondaryIndexes'] | undefined) ?? []
-        ).map((g) => ({
-          IndexName: g.IndexName,
-          KeySchema: g.KeySchema,
-          Projection: g.Projection ?? { ProjectionType: 'ALL' },
-        })),
-        localSecondaryIndexes: (
-          (p.LocalSecondaryIndexes as TableSpec['localSecondaryIndexes'] | undefined) ?? []
-        ).map((l) => ({
-          IndexName: l.IndexName,
-          KeySchema: l.KeySchema,
-          Projection: l.Projection ?? { ProjectionType: 'ALL' },
-        })),
-        ...(ttl?.Enabled !== false && ttl?.AttributeName && { ttlAttribute: ttl.AttributeName }),
-      };
-    },
-  );
+function readTables(reading: TemplateReading): TableSpec[] {
+  const { r } = reading;
+  return reading.ofType('AWS::DynamoDB::Table', 'AWS::DynamoDB::GlobalTable').map(([id, res]) => {
+    const p = r.resolve(props(res)) as Record<string, unknown>;
+    const ttl = p.TimeToLiveSpecification as { AttributeName?: string; Enabled?: boolean } | undefined;
+    return {
+      logicalId: id,
+      name: r.physicalName(id),
+      keySchema: (p.KeySchema as KeyElement[] | undefined) ?? [],
+      attributeDefinitions: (p.AttributeDefinitions as TableSpec['attributeDefinitions'] | undefined) ?? [],
+      globalSecondaryIndexes: (
+        (p.GlobalSecondaryIndexes as TableSpec['globalSecondaryIndexes'] | undefined) ?? []
+      ).map((g) => ({
+        IndexName: g.IndexName,
+        KeySchema: g.KeySchema,
+        Projection: g.Projection ?? { ProjectionType: 'ALL' },
+      })),
+      localSecondaryIndexes: (
+        (p.LocalSecondaryIndexes as TableSpec['localSecondaryIndexes'] | undefined) ?? []
+      ).map((l) => ({
+        IndexName: l.IndexName,
+        KeySchema: l.KeySchema,
+        Projection: l.Projection ?? { ProjectionType: 'ALL' },
+      })),
+      ...(ttl?.Enabled !== false && ttl?.AttributeName && { ttlAttribute: ttl.AttributeName }),
+    };
+  });
+}
 
-  const named = (...types: string[]) =>
-    ofType(...types).map(([id]) => ({ logicalId: id, name: r.physicalName(id) }));
-  const stateMachineNameByArn = new Map<string, string>();
-  const stateMachines: StateMachineSpec[] = ofType('AWS::StepFunctions::StateMachine').map(([id, res]) => {
+function readStateMachines(reading: TemplateReading): StateMachineSpec[] {
+  const { r } = reading;
+  return reading.ofType('AWS::StepFunctions::StateMachine').map(([id, res]) => {
     const p = props(res);
     let definition: string;
     if (p.DefinitionString !== undefined) definition = String(r.resolve(p.DefinitionString));
@@ -547,82 +634,92 @@ export function extractLocalResources(template: CfnTemplate, placement: LocalPla
     const substitutions = r.resolve(p.DefinitionSubstitutions ?? {}) as Record<string, unknown>;
     for (const [key, value] of Object.entries(substitutions))
       definition = definition.replaceAll(`\${${key}}`, String(value));
-    const name = r.physicalName(id);
-    const arn = r.arn(id);
-    stateMachineNameByArn.set(arn, name);
     return {
       logicalId: id,
-      name,
-      arn,
+      name: r.physicalName(id),
+      arn: r.arn(id),
       definition,
       type: p.StateMachineType === 'EXPRESS' ? 'EXPRESS' : 'STANDARD',
     };
   });
-  const stateMachineName = (value: unknown): string | undefined => {
-    const id = referencedId(value);
-    if (id && template.Resources[id]?.Type === 'AWS::StepFunctions::StateMachine') return r.physicalName(id);
-    return stateMachineNameByArn.get(String(r.resolve(value)));
-  };
+}
 
-  const eventRules: EventRuleSpec[] = [];
-  const schedules: ScheduleSpec[] = [];
-  for (const [id, res] of ofType('AWS::Events::Rule')) {
+/** Rules with an event pattern (a rule with a schedule is read by {@link readScheduleRules}). */
+function readEventRules(reading: TemplateReading, refs: References): EventRuleSpec[] {
+  const { r } = reading;
+  const rules: EventRuleSpec[] = [];
+  for (const [id, res] of reading.ofType('AWS::Events::Rule')) {
     const p = props(res);
-    const enabled = (p.State ?? 'ENABLED') === 'ENABLED';
-    const targets = (p.Targets as Array<Record<string, unknown>> | undefined) ?? [];
-    if (p.ScheduleExpression !== undefined) {
-      for (const target of targets) {
-        const sm = stateMachineName(target.Arn);
-        if (!sm) continue;
-        schedules.push({
-          logicalId: id,
-          name: r.physicalName(id),
-          expression: String(r.resolve(p.ScheduleExpression)),
-          enabled,
-          stateMachineName: sm,
-          ...(target.Input !== undefined && { input: String(r.resolve(target.Input)) }),
-        });
-      }
-      continue;
-    }
-    if (p.EventPattern === undefined) continue;
+    if (p.ScheduleExpression !== undefined || p.EventPattern === undefined) continue;
     const pattern = (
       typeof p.EventPattern === 'string' ? JSON.parse(p.EventPattern) : r.resolve(p.EventPattern)
     ) as Record<string, unknown>;
-    eventRules.push({
+    const targets = (p.Targets as Array<Record<string, unknown>> | undefined) ?? [];
+    rules.push({
       logicalId: id,
       name: r.physicalName(id),
       eventBusName: p.EventBusName === undefined ? 'default' : busName(r.resolve(p.EventBusName)),
       pattern,
-      enabled,
-      targets: targets.map((target): RuleTarget => {
-        const dlq = (target.DeadLetterConfig as { Arn?: unknown } | undefined)?.Arn;
-        const dlqName = dlq === undefined ? undefined : queueName(dlq);
-        const queue = queueName(target.Arn);
-        if (queue) return { kind: 'sqs', queueName: queue, ...(dlqName && { deadLetterQueueName: dlqName }) };
-        const fnId = referencedId(target.Arn);
-        const fn = fnId ? functionById.get(fnId) : functionByArn.get(String(r.resolve(target.Arn)));
-        if (fn)
-          return {
-            kind: 'lambda',
-            functionName: fn.functionName,
-            ...(dlqName && { deadLetterQueueName: dlqName }),
-          };
-        const sm = stateMachineName(target.Arn);
-        if (sm)
-          return {
-            kind: 'stateMachine',
-            stateMachineName: sm,
-            ...(target.Input !== undefined && { input: String(r.resolve(target.Input)) }),
-          };
-        return { kind: 'other', arn: String(r.resolve(target.Arn)) };
-      }),
+      enabled: (p.State ?? 'ENABLED') === 'ENABLED',
+      targets: targets.map((target) => ruleTarget(target, r, refs)),
     });
   }
-  for (const [id, res] of ofType('AWS::Scheduler::Schedule')) {
+  return rules;
+}
+
+function ruleTarget(target: Record<string, unknown>, r: IntrinsicResolver, refs: References): RuleTarget {
+  const dlq = (target.DeadLetterConfig as { Arn?: unknown } | undefined)?.Arn;
+  const dlqName = dlq === undefined ? undefined : refs.queueName(dlq);
+  const queue = refs.queueName(target.Arn);
+  if (queue) return { kind: 'sqs', queueName: queue, ...(dlqName && { deadLetterQueueName: dlqName }) };
+  const fn = refs.function(target.Arn);
+  if (fn)
+    return {
+      kind: 'lambda',
+      functionName: fn.functionName,
+      ...(dlqName && { deadLetterQueueName: dlqName }),
+    };
+  const sm = refs.stateMachineName(target.Arn);
+  if (sm)
+    return {
+      kind: 'stateMachine',
+      stateMachineName: sm,
+      ...(target.Input !== undefined && { input: String(r.resolve(target.Input)) }),
+    };
+  return { kind: 'other', arn: String(r.resolve(target.Arn)) };
+}
+
+/** EventBridge rules with a schedule expression: one schedule per state machine target. */
+function readScheduleRules(reading: TemplateReading, refs: References): ScheduleSpec[] {
+  const { r } = reading;
+  const schedules: ScheduleSpec[] = [];
+  for (const [id, res] of reading.ofType('AWS::Events::Rule')) {
+    const p = props(res);
+    if (p.ScheduleExpression === undefined) continue;
+    for (const target of (p.Targets as Array<Record<string, unknown>> | undefined) ?? []) {
+      const sm = refs.stateMachineName(target.Arn);
+      if (!sm) continue;
+      schedules.push({
+        logicalId: id,
+        name: r.physicalName(id),
+        expression: String(r.resolve(p.ScheduleExpression)),
+        enabled: (p.State ?? 'ENABLED') === 'ENABLED',
+        stateMachineName: sm,
+        ...(target.Input !== undefined && { input: String(r.resolve(target.Input)) }),
+      });
+    }
+  }
+  return schedules;
+}
+
+/** EventBridge Scheduler schedules that start a state machine. */
+function readSchedulerSchedules(reading: TemplateReading, refs: References): ScheduleSpec[] {
+  const { r } = reading;
+  const schedules: ScheduleSpec[] = [];
+  for (const [id, res] of reading.ofType('AWS::Scheduler::Schedule')) {
     const p = props(res);
     const target = (p.Target as Record<string, unknown> | undefined) ?? {};
-    const sm = stateMachineName(target.Arn);
+    const sm = refs.stateMachineName(target.Arn);
     if (!sm) continue;
     schedules.push({
       logicalId: id,
@@ -636,17 +733,21 @@ export function extractLocalResources(template: CfnTemplate, placement: LocalPla
       ...(target.Input !== undefined && { input: String(r.resolve(target.Input)) }),
     });
   }
+  return schedules;
+}
 
-  const eventSourceMappings: EventSourceMappingSpec[] = [];
-  for (const [id, res] of ofType('AWS::Lambda::EventSourceMapping')) {
+/** SQS event source mappings (mappings of other sources are not emulated). */
+function readEventSourceMappings(reading: TemplateReading, refs: References): EventSourceMappingSpec[] {
+  const mappings: EventSourceMappingSpec[] = [];
+  for (const [id, res] of reading.ofType('AWS::Lambda::EventSourceMapping')) {
     const p = props(res);
-    const queue = queueName(p.EventSourceArn);
+    const queue = refs.queueName(p.EventSourceArn);
     if (!queue) continue;
-    const fn = requireFunction(p.FunctionName, `event source mapping ${id}`);
+    const fn = refs.requireFunction(p.FunctionName, `event source mapping ${id}`);
     const maxConcurrency = num(
       (p.ScalingConfig as { MaximumConcurrency?: unknown } | undefined)?.MaximumConcurrency,
     );
-    eventSourceMappings.push({
+    mappings.push({
       logicalId: id,
       queueName: queue,
       functionFolder: fn.folder,
@@ -660,18 +761,23 @@ export function extractLocalResources(template: CfnTemplate, placement: LocalPla
       enabled: p.Enabled !== false,
     });
   }
+  return mappings;
+}
 
-  const httpRoutes: HttpRouteSpec[] = [];
-  for (const [id, res] of ofType('AWS::ApiGatewayV2::Route')) {
+/** HTTP API routes whose integration is a Lambda function. */
+function readHttpRoutes(reading: TemplateReading, refs: References): HttpRouteSpec[] {
+  const { r, template } = reading;
+  const routes: HttpRouteSpec[] = [];
+  for (const [id, res] of reading.ofType('AWS::ApiGatewayV2::Route')) {
     const p = props(res);
     const routeKey = String(r.resolve(p.RouteKey));
     const targetText = p.Target === undefined ? undefined : String(r.resolve(p.Target));
     const integrationId = targetText?.replace(/^integrations\//, '');
     const integration = integrationId ? template.Resources[integrationId] : undefined;
     if (integration?.Type !== 'AWS::ApiGatewayV2::Integration') continue;
-    const fn = requireFunction(integration.Properties?.IntegrationUri, `HTTP route ${id} (${routeKey})`);
+    const fn = refs.requireFunction(integration.Properties?.IntegrationUri, `HTTP route ${id} (${routeKey})`);
     const [method, ...rest] = routeKey === '$default' ? ['ANY', '$default'] : routeKey.split(' ');
-    httpRoutes.push({
+    routes.push({
       method: method ?? 'ANY',
       path: rest.join(' '),
       functionFolder: fn.folder,
@@ -679,8 +785,12 @@ export function extractLocalResources(template: CfnTemplate, placement: LocalPla
       iam: p.AuthorizationType === 'AWS_IAM',
     });
   }
+  return routes;
+}
 
-  const outputs = Object.fromEntries(
+/** The template's outputs that resolve locally. */
+function readOutputs({ template, r }: TemplateReading): Record<string, string> {
+  return Object.fromEntries(
     Object.entries(template.Outputs ?? {}).flatMap(([key, output]) => {
       try {
         return [[key, String(r.resolve(output.Value))]];
@@ -689,22 +799,6 @@ export function extractLocalResources(template: CfnTemplate, placement: LocalPla
       }
     }),
   );
-
-  return {
-    stackName: placement.stackName,
-    queues,
-    tables,
-    buckets: named('AWS::S3::Bucket'),
-    eventBuses: named('AWS::Events::EventBus'),
-    secrets: named('AWS::SecretsManager::Secret'),
-    functions,
-    stateMachines,
-    eventRules,
-    schedules,
-    eventSourceMappings,
-    httpRoutes,
-    outputs,
-  };
 }
 
 /** A bus given by name or ARN, as a rule's EventBusName may be. */
