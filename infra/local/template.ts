@@ -453,7 +453,7 @@ export function extractLocalResources(template: CfnTemplate, placement: LocalPla
     functions,
     stateMachines,
     eventRules: readEventRules(reading, refs),
-    schedules: [...readScheduleRules(reading, refs), ...readSchedulerSchedules(reading, refs)],
+    schedules: readSchedules(reading, refs),
     eventSourceMappings: readEventSourceMappings(reading, refs),
     httpRoutes: readHttpRoutes(reading, refs),
     outputs: readOutputs(reading),
@@ -644,7 +644,7 @@ function readStateMachines(reading: TemplateReading): StateMachineSpec[] {
   });
 }
 
-/** Rules with an event pattern (a rule with a schedule is read by {@link readScheduleRules}). */
+/** Rules with an event pattern (a rule with a schedule is read by {@link readSchedules}). */
 function readEventRules(reading: TemplateReading, refs: References): EventRuleSpec[] {
   const { r } = reading;
   const rules: EventRuleSpec[] = [];
@@ -689,49 +689,37 @@ function ruleTarget(target: Record<string, unknown>, r: IntrinsicResolver, refs:
   return { kind: 'other', arn: String(r.resolve(target.Arn)) };
 }
 
-/** EventBridge rules with a schedule expression: one schedule per state machine target. */
-function readScheduleRules(reading: TemplateReading, refs: References): ScheduleSpec[] {
+/**
+ * Schedules that start a state machine: EventBridge rules with a schedule expression (one per
+ * state machine target), then EventBridge Scheduler schedules.
+ */
+function readSchedules(reading: TemplateReading, refs: References): ScheduleSpec[] {
   const { r } = reading;
   const schedules: ScheduleSpec[] = [];
-  for (const [id, res] of reading.ofType('AWS::Events::Rule')) {
-    const p = props(res);
+  const sources = [
+    ...reading.ofType('AWS::Events::Rule').map(([id, res]) => ({ id, p: props(res), rule: true })),
+    ...reading.ofType('AWS::Scheduler::Schedule').map(([id, res]) => ({ id, p: props(res), rule: false })),
+  ];
+  for (const { id, p, rule } of sources) {
     if (p.ScheduleExpression === undefined) continue;
-    for (const target of (p.Targets as Array<Record<string, unknown>> | undefined) ?? []) {
+    const targets = rule
+      ? ((p.Targets as Array<Record<string, unknown>> | undefined) ?? [])
+      : [(p.Target as Record<string, unknown> | undefined) ?? {}];
+    for (const target of targets) {
       const sm = refs.stateMachineName(target.Arn);
       if (!sm) continue;
       schedules.push({
         logicalId: id,
         name: r.physicalName(id),
         expression: String(r.resolve(p.ScheduleExpression)),
+        ...(p.ScheduleExpressionTimezone !== undefined && {
+          timezone: String(r.resolve(p.ScheduleExpressionTimezone)),
+        }),
         enabled: (p.State ?? 'ENABLED') === 'ENABLED',
         stateMachineName: sm,
         ...(target.Input !== undefined && { input: String(r.resolve(target.Input)) }),
       });
     }
-  }
-  return schedules;
-}
-
-/** EventBridge Scheduler schedules that start a state machine. */
-function readSchedulerSchedules(reading: TemplateReading, refs: References): ScheduleSpec[] {
-  const { r } = reading;
-  const schedules: ScheduleSpec[] = [];
-  for (const [id, res] of reading.ofType('AWS::Scheduler::Schedule')) {
-    const p = props(res);
-    const target = (p.Target as Record<string, unknown> | undefined) ?? {};
-    const sm = refs.stateMachineName(target.Arn);
-    if (!sm) continue;
-    schedules.push({
-      logicalId: id,
-      name: r.physicalName(id),
-      expression: String(r.resolve(p.ScheduleExpression)),
-      ...(p.ScheduleExpressionTimezone !== undefined && {
-        timezone: String(r.resolve(p.ScheduleExpressionTimezone)),
-      }),
-      enabled: (p.State ?? 'ENABLED') === 'ENABLED',
-      stateMachineName: sm,
-      ...(target.Input !== undefined && { input: String(r.resolve(target.Input)) }),
-    });
   }
   return schedules;
 }
