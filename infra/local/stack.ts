@@ -30,10 +30,10 @@ import {
 } from './eventbridge-server.ts';
 import { type HttpGateway, type HttpRoute, startHttpGateway } from './http-gateway.ts';
 import type { IamEnforcer, IamMode } from './iam/enforcer.ts';
-import { startLocalIam } from './iam/local-iam.ts';
+import { type LocalIam, startLocalIam } from './iam/local-iam.ts';
 import { LambdaRuntime } from './lambda-runtime.ts';
 import { reachLoopbackDatabasesWithoutTls } from './loopback-databases.ts';
-import { provisionResources } from './provision.ts';
+import { type ProvisionResult, provisionResources } from './provision.ts';
 import { Scheduler } from './scheduler.ts';
 import { readSecretsFile, secretsFilePath, secretValues } from './secrets-file.ts';
 import { startSecretsServer } from './secrets-server.ts';
@@ -42,6 +42,7 @@ import {
   LOCAL_ACCOUNT_ID,
   LOCAL_CREDENTIALS,
   LOCAL_REGION,
+  type LocalServers,
   startLocalServers,
 } from './servers.ts';
 import { SqsEventSource, type SqsEventSourceFaults } from './sqs-event-source.ts';
@@ -277,6 +278,31 @@ const XRAY_MANUAL_MODE = 'AWS_XRAY_MANUAL_MODE';
 
 let stackRunning = false;
 
+/** What the parts of a starting stack share: its options, its log and notes, and what to stop. */
+interface Starting {
+  readonly options: LocalStackOptions;
+  readonly stage: string;
+  readonly pipelinesDir: string;
+  readonly log: (line: string) => void;
+  readonly logger: LocalLogger;
+  /** What the local stack does differently from AWS, for the dev banner. */
+  readonly notes: string[];
+  /** Registers what to stop; the stack stops them in reverse order. */
+  onStop(what: string, stop: () => Promise<void> | void): void;
+}
+
+/** The AWS servers with the stack's resources provisioned, and the IAM checks of its template. */
+interface ProvisionedStack {
+  readonly pipelines: readonly Pipeline[];
+  readonly resources: LocalResources;
+  readonly provisioned: ProvisionResult;
+  readonly servers: LocalServers;
+  readonly iam: LocalIam;
+  /** The stack's own SQS client (queue consumers). */
+  readonly sqs: SQSClient;
+  readonly secretsEndpoint: string;
+}
+
 /**
  * Starts ESync on this machine: the embedded AWS servers, the resources of the synthesized stack,
  * the state machines, queue consumers, HTTP API, event bus and schedules, with every Lambda
@@ -289,11 +315,8 @@ let stackRunning = false;
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   if (stackRunning) throw new ConfigError('a local stack is already running in this process; stop it first');
   stackRunning = true;
-  const stage = options.stage ?? 'dev';
-  const pipelinesDir = path.resolve(options.pipelinesDir ?? path.join(ROOT, 'pipelines'));
   const log =
     options.log ?? ((line: string) => /^(warn|error)/.test(line) && process.stderr.write(`${line}\n`));
-  const logger = makeLogger(log);
   const stops: Array<{ what: string; stop: () => Promise<void> | void }> = [];
   const savedEnv = new Map<string, string | undefined>();
   const runStops = async () => {
@@ -310,331 +333,414 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }
     stackRunning = false;
   };
-
+  const starting: Starting = {
+    options,
+    stage: options.stage ?? 'dev',
+    pipelinesDir: path.resolve(options.pipelinesDir ?? path.join(ROOT, 'pipelines')),
+    log,
+    logger: makeLogger(log),
+    notes: [],
+    onStop: (what, stop) => stops.push({ what, stop }),
+  };
+  let stopped: Promise<void> | undefined;
   try {
-    const pipelineSecrets = loadSecrets(options, pipelinesDir);
-    const pipelines = reachLoopbackDatabasesWithoutTls(
-      await loadPipelines(options, pipelinesDir),
-      pipelineSecrets,
-      log,
-    );
-    const [servers, loaded] = await Promise.all([
-      startLocalServers({
-        ...(options.dataDir && { dataDir: path.join(options.dataDir, 'aws') }),
-        ...(options.dynamodb && { dynamodb: options.dynamodb }),
-        log,
-      }),
-      options.template
-        ? Promise.resolve({
-            template: options.template,
-            stackName: `Esync-${stage}`,
-            source: 'given' as const,
-          })
-        : loadStackTemplate({ rootDir: ROOT, stage, pipelines, pipelinesDir, log }),
-    ]);
-    stops.push({ what: 'the AWS servers', stop: () => servers.stop() });
-    log(`template: ${loaded.stackName} (${loaded.source})`);
-    const placement = {
-      region: LOCAL_REGION,
-      accountId: LOCAL_ACCOUNT_ID,
-      stackName: loaded.stackName,
-      queueUrlPrefix: servers.queueUrlPrefix,
-    };
-    const resources = extractLocalResources(loaded.template, placement);
-    const notes = [...servers.notes];
-    const iam = startLocalIam({
-      template: loaded.template,
-      placement,
-      mode: options.iam ?? 'enforce',
-      secretNames: Object.keys(pipelineSecrets),
-      log,
-    });
-    stops.push({ what: 'the IAM checks', stop: () => iam.uninstall() });
-    if (iam.enforcer.mode !== 'enforce')
-      notes.push(
-        `IAM is not enforced (--iam ${iam.enforcer.mode}): a call the template's policies deny goes through`,
-      );
-
-    const common = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
-    const sqs = new SQSClient({ ...common, endpoint: servers.endpoints.sqs });
-    const dynamodb = new DynamoDBClient({ ...common, endpoint: servers.endpoints.dynamodb });
-    const s3 = new S3Client({ ...common, endpoint: servers.endpoints.s3, forcePathStyle: true });
-    stops.push({
-      what: 'the stack clients',
-      stop: () => {
-        sqs.destroy();
-        dynamodb.destroy();
-        s3.destroy();
-      },
-    });
-    const provisioned = await provisionResources(resources, { sqs, dynamodb, s3 });
-    notes.push(...provisioned.notes);
-
-    const secrets = await startSecretsServer({
-      secrets: {
-        ...generatedSecrets(resources.secrets, options.dataDir),
-        ...pipelineSecrets,
-      },
-      logger,
-    });
-    stops.push({ what: 'the secrets server', stop: () => secrets.stop() });
-
-    // Function targets need the runtime, which is created after the bus: they reach it through this.
-    let invokeFunction: (name: string, event: unknown) => Promise<unknown> = async () => {
-      throw new ConfigError('the local functions are not running yet');
-    };
-    const rules = resources.eventRules
-      .filter((rule) => rule.enabled)
-      .map((rule) => ({
-        name: rule.name,
-        eventBusName: rule.eventBusName,
-        pattern: rule.pattern,
-        targets: rule.targets.flatMap((target): EventBridgeTarget[] => {
-          if (target.kind !== 'sqs' && target.kind !== 'lambda') {
-            notes.push(
-              `rule ${rule.name}: only SQS and Lambda targets are emulated; its other targets receive nothing`,
-            );
-            return [];
-          }
-          const dlqUrl = target.deadLetterQueueName && provisioned.queueUrls[target.deadLetterQueueName];
-          if (target.kind === 'lambda') {
-            const { functionName } = target;
-            const ruleArn = `arn:aws:events:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:rule/${rule.name}`;
-            const invoke = (event: unknown) =>
-              iam.enforcer.runAsService('events.amazonaws.com', ruleArn, `rule ${rule.name}`, () =>
-                invokeFunction(functionName, event),
-              );
-            return [{ functionName, invoke, ...(dlqUrl && { dlqUrl }) }];
-          }
-          return [{ queueUrl: provisioned.queueUrls[target.queueName] ?? '', ...(dlqUrl && { dlqUrl }) }];
-        }),
-      }));
-    const eventBridge = await startEventBridgeServer({
-      rules,
-      sqs,
-      eventBusNames: resources.eventBuses.map((b) => b.name),
-      accountId: LOCAL_ACCOUNT_ID,
-      region: LOCAL_REGION,
-      logger,
-    });
-    stops.push({ what: 'the event bus', stop: () => eventBridge.stop() });
-
-    const lambda = new LambdaRuntime({
-      functionsDir: options.functionsDir ?? path.join(ROOT, 'functions'),
-      functions: resources.functions.map((f) => ({
-        name: f.folder,
-        functionName: f.functionName,
-        timeoutSeconds: f.timeoutSeconds,
-        memoryMb: f.memoryMb,
-      })),
-      region: LOCAL_REGION,
-      log,
-      principals: iam.enforcer,
-    });
-    invokeFunction = (name, event) => lambda.invoke(name, event);
-    stops.push({ what: 'the timeout checks', stop: () => lambda.close() });
-    stops.push({
-      what: 'the running functions',
-      stop: () =>
-        Promise.race([lambda.whenIdle(), new Promise<void>((resolve) => setTimeout(resolve, 5000).unref())]),
-    });
-
-    const stepFunctions = await startStepFunctionsServer({
-      stateMachines: resources.stateMachines.map((sm) => ({
-        name: sm.name,
-        definition: sm.definition,
-        type: sm.type,
-      })),
-      lambda,
-      runTask: (stateMachineName, task) => iam.enforcer.runAsStateMachine(stateMachineName, task),
-      waitOverrideMs: options.waitOverrideMs ?? 200,
-      ...(options.retryIntervalOverrideMs !== undefined && {
-        retryIntervalOverrideMs: options.retryIntervalOverrideMs,
-      }),
-      ...(options.dataDir && { dataDir: path.join(options.dataDir, 'stepfunctions') }),
-      region: LOCAL_REGION,
-      log,
-      onStatusChange: (detail) =>
-        eventBridge.publishServiceEvent({
-          source: 'aws.states',
-          detailType: EXECUTION_STATUS_CHANGE,
-          detail: { ...detail },
-          resources: [detail.executionArn],
-        }),
-    });
-    stops.push({ what: 'the state machines', stop: () => stepFunctions.stop() });
-
-    const endpoints: LocalEndpointSet = {
-      ...servers.endpoints,
-      sfn: stepFunctions.endpoint,
-      eventbridge: eventBridge.endpoint,
-      secretsManager: secrets.endpoint,
-    };
-    const env = buildEnv(
-      resources,
-      stage,
-      pipelines,
-      endpoints,
-      servers.queueUrlPrefix,
-      stepFunctions.stateMachineArnPrefix,
-    );
-    for (const key of [...CLEARED_ENV, ...Object.keys(env), ...Object.keys(DEFAULT_ENV), XRAY_MANUAL_MODE])
-      if (!savedEnv.has(key)) savedEnv.set(key, process.env[key]);
-    for (const key of CLEARED_ENV) delete process.env[key];
-    for (const [key, value] of Object.entries(DEFAULT_ENV)) process.env[key] ??= value;
-    // Loading the X-Ray SDK (the tracer does) otherwise installs an async hook that tracks every
-    // promise of the process for its automatic mode: a third of the CPU of a load, untraced.
-    if (process.env.POWERTOOLS_TRACE_ENABLED === 'false') process.env[XRAY_MANUAL_MODE] ??= 'true';
-    Object.assign(process.env, env);
-
-    const eventSources = new Map<string, SqsEventSource>();
-    for (const mapping of resources.eventSourceMappings) {
-      if (!mapping.enabled) continue;
-      const source = new SqsEventSource({
-        sqs,
-        queueUrl: provisioned.queueUrls[mapping.queueName] ?? '',
-        queueArn: provisioned.queueArns[mapping.queueName] ?? '',
-        handler: async (event: SQSEvent) =>
-          (await lambda.invoke(mapping.functionName, event)) as SQSBatchResponse | undefined,
-        batchSize: mapping.batchSize,
-        maximumBatchingWindowSeconds: mapping.maximumBatchingWindowSeconds,
-        ...(mapping.maximumConcurrency !== undefined && { maxConcurrency: mapping.maximumConcurrency }),
-        reportBatchItemFailures: mapping.reportBatchItemFailures,
-        functionName: mapping.functionName,
-        logger,
-        ...(options.eventSourceFaults && { faults: options.eventSourceFaults }),
-      });
-      eventSources.set(mapping.queueName, source);
-    }
-    stops.push({
-      what: 'the queue consumers',
-      stop: async () => {
-        await Promise.all([...eventSources.values()].map((s) => s.stop()));
-      },
-    });
-    for (const source of eventSources.values()) source.start();
-
-    const routes = resources.httpRoutes.map(
-      (route) =>
-        ({
-          method: route.method,
-          path: route.path,
-          functionName: route.functionName,
-          iam: route.iam,
-          handler: async (event: unknown) =>
-            (await iam.enforcer.runAsService(
-              'apigateway.amazonaws.com',
-              `arn:aws:execute-api:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:${iam.httpApiId}/$default/${route.method}${route.path}`,
-              `API route ${route.method} ${route.path}`,
-              () => lambda.invoke(route.functionName, event),
-            )) as never,
-        }) as HttpRoute,
-    );
-    const gateway: HttpGateway = await startHttpGateway({
-      routes,
-      ...(options.port !== undefined && { port: options.port }),
-      accountId: LOCAL_ACCOUNT_ID,
-      region: LOCAL_REGION,
-      logger,
-    });
-    stops.push({ what: 'the HTTP API', stop: () => gateway.stop() });
-
-    const sfn = new SFNClient({ ...common, endpoint: stepFunctions.endpoint });
-    stops.push({ what: 'the scheduler client', stop: () => sfn.destroy() });
-    const scheduler = new Scheduler({ logger });
-    for (const schedule of resources.schedules) {
-      if (!schedule.enabled) continue;
-      if (schedule.timezone && !/^(Etc\/)?UTC$/.test(schedule.timezone))
-        notes.push(`schedule ${schedule.name}: time zone ${schedule.timezone} is treated as UTC`);
-      try {
-        scheduler.add(schedule.name, schedule.expression, async () => {
-          const started = await sfn.send(
-            new StartExecutionCommand({
-              stateMachineArn: stepFunctions.stateMachineArn(schedule.stateMachineName),
-              input: schedule.input ?? '{}',
-            }),
-          );
-          log(`schedule ${schedule.name}: started ${started.executionArn}`);
-        });
-      } catch (error) {
-        notes.push(`schedule ${schedule.name} does not fire locally: ${(error as Error).message}`);
-      }
-    }
-    stops.push({ what: 'the schedules', stop: () => scheduler.stop() });
-    if (options.schedules ?? true) scheduler.start();
-
-    const pipelineResources = pipelines.map((p): LocalPipelineResources => {
-      const smName = stateMachineName(stage, p.name);
-      const sm = resources.stateMachines.find((m) => m.name === smName);
-      const loadUrl = provisioned.queueUrls[loadQueueName(stage, p.name)];
-      const dlqUrl = provisioned.queueUrls[loadDlqName(stage, p.name)];
-      const target = resources.tables.find((t) => t.name === ownedTargetTableName(stage, p.name));
-      return {
-        name: p.name,
-        ...(sm && { stateMachineArn: stepFunctions.stateMachineArn(sm.name) }),
-        ...(loadUrl && { loadQueueUrl: loadUrl }),
-        ...(dlqUrl && { deadLetterQueueUrl: dlqUrl }),
-        ...(p.triggers.webhook && { webhookUrl: `${gateway.url}/webhooks/${p.name}` }),
-        ...(p.triggers.schedule && { schedule: p.triggers.schedule }),
-        ...(target && { targetTable: target.name }),
-      };
-    });
-
-    let devFile: string | undefined;
-    if (options.writeDevFile ?? true) {
-      devFile = path.resolve(options.devFile ?? devFilePath(pipelinesDir));
-      mkdirSync(path.dirname(devFile), { recursive: true });
-      const content: DevFile = {
-        version: 1,
-        pid: process.pid,
-        startedAt: new Date().toISOString(),
-        stage,
-        region: LOCAL_REGION,
-        apiUrl: gateway.url,
-        endpoints,
-        ...(options.dataDir && { dataDir: path.resolve(options.dataDir) }),
-        pipelines: pipelineResources,
-      };
-      writeFileSync(devFile, `${JSON.stringify(content, null, 2)}\n`);
-      const written = devFile;
-      stops.push({
-        what: 'dev.json',
-        stop: () => {
-          if (readDevFile(written)?.pid === process.pid) rmSync(written, { force: true });
-        },
-      });
-    }
-
-    await stepFunctions.announceInterrupted();
-    log(`local stack ready: API ${gateway.url}, ${pipelines.length} pipelines`);
-    let stopped: Promise<void> | undefined;
-    return {
-      stage,
-      apiUrl: gateway.url,
-      endpoints,
-      env,
-      pipelines,
-      resources: pipelineResources,
-      notes,
-      ...(devFile && { devFile }),
-      lambda,
-      stepFunctions,
-      eventBridge,
-      eventSources,
-      scheduler,
-      iam: iam.enforcer,
-      async idle(timeoutMs = 30_000) {
-        await Promise.all([...eventSources.values()].map((s) => s.idle(timeoutMs)));
-      },
-      stop() {
-        stopped ??= runStops();
-        return stopped;
-      },
-    };
+    return await assembleStack(starting, savedEnv, () => (stopped ??= runStops()));
   } catch (error) {
     await runStops();
     throw error;
   }
+}
+
+/** Starts the parts of the stack in the order they depend on each other. */
+async function assembleStack(
+  s: Starting,
+  savedEnv: Map<string, string | undefined>,
+  stop: () => Promise<void>,
+): Promise<LocalStack> {
+  const stack = await provisionStack(s);
+  const { resources, servers } = stack;
+  // Function targets need the runtime, which is created after the bus: they reach it through this.
+  let invokeFunction: (name: string, event: unknown) => Promise<unknown> = async () => {
+    throw new ConfigError('the local functions are not running yet');
+  };
+  const eventBridge = await startEventBridgeServer({
+    rules: eventRules(s, stack, (name, event) => invokeFunction(name, event)),
+    sqs: stack.sqs,
+    eventBusNames: resources.eventBuses.map((b) => b.name),
+    accountId: LOCAL_ACCOUNT_ID,
+    region: LOCAL_REGION,
+    logger: s.logger,
+  });
+  s.onStop('the event bus', () => eventBridge.stop());
+  const lambda = startFunctions(s, stack);
+  invokeFunction = (name, event) => lambda.invoke(name, event);
+  const stepFunctions = await startStateMachines(s, stack, lambda, eventBridge);
+  const endpoints: LocalEndpointSet = {
+    ...servers.endpoints,
+    sfn: stepFunctions.endpoint,
+    eventbridge: eventBridge.endpoint,
+    secretsManager: stack.secretsEndpoint,
+  };
+  const env = buildEnv(
+    resources,
+    s.stage,
+    stack.pipelines,
+    endpoints,
+    servers.queueUrlPrefix,
+    stepFunctions.stateMachineArnPrefix,
+  );
+  setProcessEnv(env, savedEnv);
+  const eventSources = startEventSources(s, stack, lambda);
+  const gateway = await startGateway(s, stack, lambda);
+  const scheduler = startSchedules(s, stack, stepFunctions);
+  const pipelineResources = pipelineResourcesOf(s.stage, stack, stepFunctions, gateway);
+  const devFile = writeDevFileOf(s, { apiUrl: gateway.url, endpoints, pipelines: pipelineResources });
+  await stepFunctions.announceInterrupted();
+  s.log(`local stack ready: API ${gateway.url}, ${stack.pipelines.length} pipelines`);
+  return {
+    stage: s.stage,
+    apiUrl: gateway.url,
+    endpoints,
+    env,
+    pipelines: stack.pipelines,
+    resources: pipelineResources,
+    notes: s.notes,
+    ...(devFile && { devFile }),
+    lambda,
+    stepFunctions,
+    eventBridge,
+    eventSources,
+    scheduler,
+    iam: stack.iam.enforcer,
+    async idle(timeoutMs = 30_000) {
+      await Promise.all([...eventSources.values()].map((source) => source.idle(timeoutMs)));
+    },
+    stop,
+  };
+}
+
+/**
+ * Starts the AWS servers, reads the template (given, or synthesized from the pipelines),
+ * provisions its resources, installs its IAM checks and serves the secrets.
+ */
+async function provisionStack(s: Starting): Promise<ProvisionedStack> {
+  const { options, stage, pipelinesDir, log } = s;
+  const pipelineSecrets = loadSecrets(options, pipelinesDir);
+  const pipelines = reachLoopbackDatabasesWithoutTls(
+    await loadPipelines(options, pipelinesDir),
+    pipelineSecrets,
+    log,
+  );
+  const [servers, loaded] = await Promise.all([
+    startLocalServers({
+      ...(options.dataDir && { dataDir: path.join(options.dataDir, 'aws') }),
+      ...(options.dynamodb && { dynamodb: options.dynamodb }),
+      log,
+    }),
+    options.template
+      ? Promise.resolve({ template: options.template, stackName: `Esync-${stage}`, source: 'given' as const })
+      : loadStackTemplate({ rootDir: ROOT, stage, pipelines, pipelinesDir, log }),
+  ]);
+  s.onStop('the AWS servers', () => servers.stop());
+  log(`template: ${loaded.stackName} (${loaded.source})`);
+  const placement = {
+    region: LOCAL_REGION,
+    accountId: LOCAL_ACCOUNT_ID,
+    stackName: loaded.stackName,
+    queueUrlPrefix: servers.queueUrlPrefix,
+  };
+  const resources = extractLocalResources(loaded.template, placement);
+  s.notes.push(...servers.notes);
+  const iam = startLocalIam({
+    template: loaded.template,
+    placement,
+    mode: options.iam ?? 'enforce',
+    secretNames: Object.keys(pipelineSecrets),
+    log,
+  });
+  s.onStop('the IAM checks', () => iam.uninstall());
+  if (iam.enforcer.mode !== 'enforce')
+    s.notes.push(
+      `IAM is not enforced (--iam ${iam.enforcer.mode}): a call the template's policies deny goes through`,
+    );
+  const { sqs, provisioned } = await provision(s, servers, resources);
+  const secrets = await startSecretsServer({
+    secrets: { ...generatedSecrets(resources.secrets, options.dataDir), ...pipelineSecrets },
+    logger: s.logger,
+  });
+  s.onStop('the secrets server', () => secrets.stop());
+  return { pipelines, resources, provisioned, servers, iam, sqs, secretsEndpoint: secrets.endpoint };
+}
+
+/** Creates the template's queues, tables and buckets; the SQS client stays for the queue consumers. */
+async function provision(s: Starting, servers: LocalServers, resources: LocalResources) {
+  const common = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
+  const sqs = new SQSClient({ ...common, endpoint: servers.endpoints.sqs });
+  const dynamodb = new DynamoDBClient({ ...common, endpoint: servers.endpoints.dynamodb });
+  const s3 = new S3Client({ ...common, endpoint: servers.endpoints.s3, forcePathStyle: true });
+  s.onStop('the stack clients', () => {
+    sqs.destroy();
+    dynamodb.destroy();
+    s3.destroy();
+  });
+  const provisioned = await provisionResources(resources, { sqs, dynamodb, s3 });
+  s.notes.push(...provisioned.notes);
+  return { sqs, provisioned };
+}
+
+/** The enabled rules with the targets the bus emulates (SQS queues and Lambda functions). */
+function eventRules(
+  s: Starting,
+  { resources, provisioned, iam }: ProvisionedStack,
+  invokeFunction: (name: string, event: unknown) => Promise<unknown>,
+) {
+  return resources.eventRules
+    .filter((rule) => rule.enabled)
+    .map((rule) => ({
+      name: rule.name,
+      eventBusName: rule.eventBusName,
+      pattern: rule.pattern,
+      targets: rule.targets.flatMap((target): EventBridgeTarget[] => {
+        if (target.kind !== 'sqs' && target.kind !== 'lambda') {
+          s.notes.push(
+            `rule ${rule.name}: only SQS and Lambda targets are emulated; its other targets receive nothing`,
+          );
+          return [];
+        }
+        const dlqUrl = target.deadLetterQueueName && provisioned.queueUrls[target.deadLetterQueueName];
+        if (target.kind === 'lambda') {
+          const { functionName } = target;
+          const ruleArn = `arn:aws:events:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:rule/${rule.name}`;
+          const invoke = (event: unknown) =>
+            iam.enforcer.runAsService('events.amazonaws.com', ruleArn, `rule ${rule.name}`, () =>
+              invokeFunction(functionName, event),
+            );
+          return [{ functionName, invoke, ...(dlqUrl && { dlqUrl }) }];
+        }
+        return [{ queueUrl: provisioned.queueUrls[target.queueName] ?? '', ...(dlqUrl && { dlqUrl }) }];
+      }),
+    }));
+}
+
+/** The Lambda runtime for the template's functions, each running as its role. */
+function startFunctions(s: Starting, { resources, iam }: ProvisionedStack): LambdaRuntime {
+  const lambda = new LambdaRuntime({
+    functionsDir: s.options.functionsDir ?? path.join(ROOT, 'functions'),
+    functions: resources.functions.map((f) => ({
+      name: f.folder,
+      functionName: f.functionName,
+      timeoutSeconds: f.timeoutSeconds,
+      memoryMb: f.memoryMb,
+    })),
+    region: LOCAL_REGION,
+    log: s.log,
+    principals: iam.enforcer,
+  });
+  s.onStop('the timeout checks', () => lambda.close());
+  s.onStop('the running functions', () =>
+    Promise.race([lambda.whenIdle(), new Promise<void>((resolve) => setTimeout(resolve, 5000).unref())]),
+  );
+  return lambda;
+}
+
+/** The Step Functions server, whose status changes go to the bus as Step Functions sends them. */
+async function startStateMachines(
+  s: Starting,
+  { resources, iam }: ProvisionedStack,
+  lambda: LambdaRuntime,
+  eventBridge: EventBridgeServer,
+): Promise<StepFunctionsServer> {
+  const { options } = s;
+  const stepFunctions = await startStepFunctionsServer({
+    stateMachines: resources.stateMachines.map((sm) => ({
+      name: sm.name,
+      definition: sm.definition,
+      type: sm.type,
+    })),
+    lambda,
+    runTask: (stateMachineName, task) => iam.enforcer.runAsStateMachine(stateMachineName, task),
+    waitOverrideMs: options.waitOverrideMs ?? 200,
+    ...(options.retryIntervalOverrideMs !== undefined && {
+      retryIntervalOverrideMs: options.retryIntervalOverrideMs,
+    }),
+    ...(options.dataDir && { dataDir: path.join(options.dataDir, 'stepfunctions') }),
+    region: LOCAL_REGION,
+    log: s.log,
+    onStatusChange: (detail) =>
+      eventBridge.publishServiceEvent({
+        source: 'aws.states',
+        detailType: EXECUTION_STATUS_CHANGE,
+        detail: { ...detail },
+        resources: [detail.executionArn],
+      }),
+  });
+  s.onStop('the state machines', () => stepFunctions.stop());
+  return stepFunctions;
+}
+
+/** Sets the handlers' environment in this process, keeping what it replaces in `savedEnv`. */
+function setProcessEnv(env: Record<string, string>, savedEnv: Map<string, string | undefined>): void {
+  for (const key of [...CLEARED_ENV, ...Object.keys(env), ...Object.keys(DEFAULT_ENV), XRAY_MANUAL_MODE])
+    if (!savedEnv.has(key)) savedEnv.set(key, process.env[key]);
+  for (const key of CLEARED_ENV) delete process.env[key];
+  for (const [key, value] of Object.entries(DEFAULT_ENV)) process.env[key] ??= value;
+  // Loading the X-Ray SDK (the tracer does) otherwise installs an async hook that tracks every
+  // promise of the process for its automatic mode: a third of the CPU of a load, untraced.
+  if (process.env.POWERTOOLS_TRACE_ENABLED === 'false') process.env[XRAY_MANUAL_MODE] ??= 'true';
+  Object.assign(process.env, env);
+}
+
+/** One consumer per enabled SQS event source mapping, by queue name, started. */
+function startEventSources(
+  s: Starting,
+  { resources, provisioned, sqs }: ProvisionedStack,
+  lambda: LambdaRuntime,
+): Map<string, SqsEventSource> {
+  const eventSources = new Map<string, SqsEventSource>();
+  for (const mapping of resources.eventSourceMappings) {
+    if (!mapping.enabled) continue;
+    const source = new SqsEventSource({
+      sqs,
+      queueUrl: provisioned.queueUrls[mapping.queueName] ?? '',
+      queueArn: provisioned.queueArns[mapping.queueName] ?? '',
+      handler: async (event: SQSEvent) =>
+        (await lambda.invoke(mapping.functionName, event)) as SQSBatchResponse | undefined,
+      batchSize: mapping.batchSize,
+      maximumBatchingWindowSeconds: mapping.maximumBatchingWindowSeconds,
+      ...(mapping.maximumConcurrency !== undefined && { maxConcurrency: mapping.maximumConcurrency }),
+      reportBatchItemFailures: mapping.reportBatchItemFailures,
+      functionName: mapping.functionName,
+      logger: s.logger,
+      ...(s.options.eventSourceFaults && { faults: s.options.eventSourceFaults }),
+    });
+    eventSources.set(mapping.queueName, source);
+  }
+  s.onStop('the queue consumers', async () => {
+    await Promise.all([...eventSources.values()].map((source) => source.stop()));
+  });
+  for (const source of eventSources.values()) source.start();
+  return eventSources;
+}
+
+/** The HTTP API: each route invokes its function as API Gateway does, with the route's ARN as source. */
+async function startGateway(
+  s: Starting,
+  { resources, iam }: ProvisionedStack,
+  lambda: LambdaRuntime,
+): Promise<HttpGateway> {
+  const routes = resources.httpRoutes.map(
+    (route) =>
+      ({
+        method: route.method,
+        path: route.path,
+        functionName: route.functionName,
+        iam: route.iam,
+        handler: async (event: unknown) =>
+          (await iam.enforcer.runAsService(
+            'apigateway.amazonaws.com',
+            `arn:aws:execute-api:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:${iam.httpApiId}/$default/${route.method}${route.path}`,
+            `API route ${route.method} ${route.path}`,
+            () => lambda.invoke(route.functionName, event),
+          )) as never,
+      }) as HttpRoute,
+  );
+  const gateway = await startHttpGateway({
+    routes,
+    ...(s.options.port !== undefined && { port: s.options.port }),
+    accountId: LOCAL_ACCOUNT_ID,
+    region: LOCAL_REGION,
+    logger: s.logger,
+  });
+  s.onStop('the HTTP API', () => gateway.stop());
+  return gateway;
+}
+
+/** The template's schedules, each starting its state machine; they fire unless `schedules: false`. */
+function startSchedules(
+  s: Starting,
+  { resources }: ProvisionedStack,
+  stepFunctions: StepFunctionsServer,
+): Scheduler {
+  const sfn = new SFNClient({
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
+    endpoint: stepFunctions.endpoint,
+  });
+  s.onStop('the scheduler client', () => sfn.destroy());
+  const scheduler = new Scheduler({ logger: s.logger });
+  for (const schedule of resources.schedules) {
+    if (!schedule.enabled) continue;
+    if (schedule.timezone && !/^(Etc\/)?UTC$/.test(schedule.timezone))
+      s.notes.push(`schedule ${schedule.name}: time zone ${schedule.timezone} is treated as UTC`);
+    try {
+      scheduler.add(schedule.name, schedule.expression, async () => {
+        const started = await sfn.send(
+          new StartExecutionCommand({
+            stateMachineArn: stepFunctions.stateMachineArn(schedule.stateMachineName),
+            input: schedule.input ?? '{}',
+          }),
+        );
+        s.log(`schedule ${schedule.name}: started ${started.executionArn}`);
+      });
+    } catch (error) {
+      s.notes.push(`schedule ${schedule.name} does not fire locally: ${(error as Error).message}`);
+    }
+  }
+  s.onStop('the schedules', () => scheduler.stop());
+  if (s.options.schedules ?? true) scheduler.start();
+  return scheduler;
+}
+
+/** Each pipeline's local resources, as `esync dev` prints them and `dev.json` lists them. */
+function pipelineResourcesOf(
+  stage: string,
+  { pipelines, resources, provisioned }: ProvisionedStack,
+  stepFunctions: StepFunctionsServer,
+  gateway: HttpGateway,
+): LocalPipelineResources[] {
+  return pipelines.map((p): LocalPipelineResources => {
+    const smName = stateMachineName(stage, p.name);
+    const sm = resources.stateMachines.find((m) => m.name === smName);
+    const loadUrl = provisioned.queueUrls[loadQueueName(stage, p.name)];
+    const dlqUrl = provisioned.queueUrls[loadDlqName(stage, p.name)];
+    const target = resources.tables.find((t) => t.name === ownedTargetTableName(stage, p.name));
+    return {
+      name: p.name,
+      ...(sm && { stateMachineArn: stepFunctions.stateMachineArn(sm.name) }),
+      ...(loadUrl && { loadQueueUrl: loadUrl }),
+      ...(dlqUrl && { deadLetterQueueUrl: dlqUrl }),
+      ...(p.triggers.webhook && { webhookUrl: `${gateway.url}/webhooks/${p.name}` }),
+      ...(p.triggers.schedule && { schedule: p.triggers.schedule }),
+      ...(target && { targetTable: target.name }),
+    };
+  });
+}
+
+/** Writes `dev.json` unless told not to; removed at stop when this process still owns it. */
+function writeDevFileOf(
+  s: Starting,
+  stack: Pick<DevFile, 'apiUrl' | 'endpoints' | 'pipelines'>,
+): string | undefined {
+  const { options } = s;
+  if (!(options.writeDevFile ?? true)) return undefined;
+  const devFile = path.resolve(options.devFile ?? devFilePath(s.pipelinesDir));
+  mkdirSync(path.dirname(devFile), { recursive: true });
+  const content: DevFile = {
+    version: 1,
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    stage: s.stage,
+    region: LOCAL_REGION,
+    apiUrl: stack.apiUrl,
+    endpoints: stack.endpoints,
+    ...(options.dataDir && { dataDir: path.resolve(options.dataDir) }),
+    pipelines: stack.pipelines,
+  };
+  writeFileSync(devFile, `${JSON.stringify(content, null, 2)}\n`);
+  s.onStop('dev.json', () => {
+    if (readDevFile(devFile)?.pid === process.pid) rmSync(devFile, { force: true });
+  });
+  return devFile;
 }
 
 /**
