@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type MessageAttributeValue, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { ConfigError, describeError, isRetryable } from '../../shared/errors.ts';
 import {
+  type AwsJsonOperation,
   AwsServiceError,
   type LocalLogger,
   type LocalServer,
@@ -168,179 +169,63 @@ const invalid = (member: string, reason: string): EntryResult => ({
 
 /** Starts the local EventBridge on 127.0.0.1. */
 export async function startEventBridgeServer(options: EventBridgeServerOptions): Promise<EventBridgeServer> {
-  const region = options.region ?? 'us-east-1';
-  const accountId = options.accountId ?? '000000000000';
-  const attempts = Math.max(1, options.deliveryAttempts ?? 3);
-  const logSize = options.logSize ?? 1000;
-  const logger = options.logger ?? console;
-  const buses = new Set([
-    'default',
-    ...(options.eventBusNames ?? []),
-    ...options.rules.map((r) => r.eventBusName),
-  ]);
-  const busArn = (name: string) => `arn:aws:events:${region}:${accountId}:event-bus/${name}`;
-  const rules: CompiledRule[] = options.rules.map((rule) => {
-    let matches: EventMatcher;
-    try {
-      matches = compilePattern(rule.pattern);
-    } catch (error) {
-      throw new ConfigError(
-        `rule "${rule.name}" on bus "${rule.eventBusName}": ${(error as Error).message}`,
-        {
-          cause: error,
-        },
-      );
-    }
-    const path = rule.eventBusName === 'default' ? rule.name : `${rule.eventBusName}/${rule.name}`;
-    return { ...rule, matches, arn: `arn:aws:events:${region}:${accountId}:rule/${path}` };
+  const bus = new LocalEventBus(options);
+  const server = await startAwsJsonServer({
+    targetPrefix: 'AWSEvents',
+    port: options.port,
+    logger: options.logger ?? console,
+    operations: { PutEvents: (input) => bus.putEvents(input), ...readOperations(bus) },
   });
-  const log: DeliveryRecord[] = [];
-  const record = (entry: DeliveryRecord) => {
-    log.push(entry);
-    if (log.length > logSize) log.splice(0, log.length - logSize);
+  return {
+    ...server,
+    events: () => bus.events(),
+    publishServiceEvent: (event) => bus.publishServiceEvent(event),
   };
+}
 
-  const send = (
-    queueUrl: string,
-    body: string,
-    messageGroupId: string | undefined,
-    attributes?: Record<string, MessageAttributeValue>,
-  ) =>
-    options.sqs.send(
-      new SendMessageCommand({
-        QueueUrl: queueUrl,
-        MessageBody: body,
-        MessageAttributes: attributes,
-        MessageGroupId: messageGroupId,
-        MessageDeduplicationId: messageGroupId ? randomUUID() : undefined,
-      }),
-    );
+/** The buses with their rules: events built, matched, and delivered with retries and dead-lettering. */
+class LocalEventBus {
+  readonly region: string;
+  readonly accountId: string;
+  readonly buses: ReadonlySet<string>;
+  readonly rules: readonly CompiledRule[];
+  readonly #sqs: SQSClient;
+  readonly #attempts: number;
+  readonly #logSize: number;
+  readonly #logger: LocalLogger;
+  readonly #log: DeliveryRecord[] = [];
 
-  const targetName = (target: EventBridgeTarget) =>
-    'invoke' in target ? target.functionName : target.queueUrl;
-  const targetArn = (target: EventBridgeTarget) =>
-    'invoke' in target
-      ? `arn:aws:lambda:${region}:${accountId}:function:${target.functionName}`
-      : queueArn(target.queueUrl, region, accountId);
-  const deliverOnce = (target: EventBridgeTarget, event: EventEnvelope, body: string) =>
-    'invoke' in target ? target.invoke(event) : send(target.queueUrl, body, target.messageGroupId);
-
-  async function deliver(rule: CompiledRule, target: EventBridgeTarget, event: EventEnvelope): Promise<void> {
-    const body = JSON.stringify(event);
-    let lastError: unknown;
-    let attempt = 0;
-    while (attempt < attempts) {
-      attempt++;
-      try {
-        await deliverOnce(target, event, body);
-        record({
-          rule: rule.name,
-          eventBusName: rule.eventBusName,
-          target: targetName(target),
-          outcome: 'delivered',
-          attempts: attempt,
-          event,
-        });
-        return;
-      } catch (error) {
-        lastError = error;
-        // EventBridge retries only what may pass later; a missing queue goes to the DLQ at once.
-        // A function's own error is retried (Lambda's asynchronous invoke retries it too).
-        if (!('invoke' in target) && !isRetryable(error)) break;
-        if (attempt < attempts) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
-      }
-    }
-    const { name: errorCode, message } = describeError(lastError);
-    const base = {
-      rule: rule.name,
-      eventBusName: rule.eventBusName,
-      target: targetName(target),
-      attempts: attempt,
-      event,
-    };
-    if (target.dlqUrl) {
-      const text = (value: string): MessageAttributeValue => ({ DataType: 'String', StringValue: value });
-      try {
-        await send(target.dlqUrl, body, undefined, {
-          RULE_ARN: text(rule.arn),
-          TARGET_ARN: text(targetArn(target)),
-          ERROR_CODE: text(errorCode),
-          ERROR_MESSAGE: text(message.slice(0, 1024) || errorCode),
-          EXHAUSTED_RETRY_CONDITION: text('MaximumRetryAttempts'),
-          RETRY_ATTEMPTS: { DataType: 'Number', StringValue: String(attempt - 1) },
-        });
-        record({ ...base, outcome: 'dead-lettered', error: `${errorCode}: ${message}` });
-        return;
-      } catch (dlqError) {
-        logger.error(
-          `event ${event.id} for rule ${rule.name} could not reach its DLQ ${target.dlqUrl}`,
-          dlqError,
-        );
-      }
-    } else {
-      logger.warn(`event ${event.id} for rule ${rule.name} was dropped: ${errorCode}: ${message}`);
-    }
-    record({ ...base, outcome: 'failed', error: `${errorCode}: ${message}` });
+  constructor(options: EventBridgeServerOptions) {
+    this.region = options.region ?? 'us-east-1';
+    this.accountId = options.accountId ?? '000000000000';
+    this.#sqs = options.sqs;
+    this.#attempts = Math.max(1, options.deliveryAttempts ?? 3);
+    this.#logSize = options.logSize ?? 1000;
+    this.#logger = options.logger ?? console;
+    this.buses = new Set([
+      'default',
+      ...(options.eventBusNames ?? []),
+      ...options.rules.map((r) => r.eventBusName),
+    ]);
+    this.rules = options.rules.map((rule) => this.#compile(rule));
   }
 
-  function buildEvent(entry: unknown): { result: EntryResult; event?: EventEnvelope; bus?: string } {
-    if (!isObject(entry)) return { result: invalid('Entry', 'each entry must be an object.') };
-    const source = entry.Source;
-    const detailType = entry.DetailType;
-    const detailText = entry.Detail;
-    if (typeof source !== 'string' || source === '')
-      return { result: invalid('Source', 'Source is a required argument.') };
-    if (typeof detailType !== 'string' || detailType === '')
-      return { result: invalid('DetailType', 'DetailType is a required argument.') };
-    if (typeof detailText !== 'string' || detailText === '')
-      return { result: invalid('Detail', 'Detail is a required argument.') };
-    if (source.startsWith('aws.'))
-      return {
-        result: {
-          ErrorCode: 'NotAuthorizedForSourceException',
-          ErrorMessage: 'Not authorized for the source.',
-        },
-      };
-    let detail: unknown;
-    try {
-      detail = JSON.parse(detailText);
-    } catch {
-      detail = undefined;
-    }
-    if (!isObject(detail))
-      return { result: { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed.' } };
-    const resources = entry.Resources ?? [];
-    if (!Array.isArray(resources) || !resources.every((r) => typeof r === 'string'))
-      return { result: invalid('Resources', 'Resources must be a list of strings.') };
-    const time = eventTime(entry.Time);
-    if (time === undefined) return { result: invalid('Time', 'Time is not a valid timestamp.') };
-    const bus = busName(entry.EventBusName);
-    if (!buses.has(bus))
-      return {
-        result: { ErrorCode: 'ResourceNotFoundException', ErrorMessage: `Event bus ${bus} does not exist.` },
-      };
-    const event: EventEnvelope = {
-      version: '0',
-      id: randomUUID(),
-      'detail-type': detailType,
-      source,
-      account: accountId,
-      time,
-      region,
-      resources: resources as string[],
-      detail,
-    };
-    return { result: { EventId: event.id }, event, bus };
+  /** The most recent deliveries, oldest first. */
+  events(): DeliveryRecord[] {
+    return [...this.#log];
   }
 
-  async function route(bus: string, event: EventEnvelope): Promise<void> {
-    for (const rule of rules) {
-      if (rule.eventBusName !== bus || !rule.matches(event)) continue;
-      for (const target of rule.targets) await deliver(rule, target, event);
-    }
+  busArn(name: string): string {
+    return `arn:aws:events:${this.region}:${this.accountId}:event-bus/${name}`;
   }
 
-  async function putEvents(input: Record<string, unknown>) {
+  targetArn(target: EventBridgeTarget): string {
+    return 'invoke' in target
+      ? `arn:aws:lambda:${this.region}:${this.accountId}:function:${target.functionName}`
+      : queueArn(target.queueUrl, this.region, this.accountId);
+  }
+
+  async putEvents(input: Record<string, unknown>) {
     const entries = input.Entries;
     if (!Array.isArray(entries) || entries.length === 0 || entries.length > MAX_ENTRIES)
       throw new AwsServiceError(
@@ -358,13 +243,210 @@ export async function startEventBridgeServer(options: EventBridgeServerOptions):
       );
     const results: EntryResult[] = [];
     for (const entry of entries) {
-      const { result, event, bus } = buildEvent(entry);
+      const { result, event, bus } = this.#buildEvent(entry);
       results.push(result);
-      if (event && bus) await route(bus, event);
+      if (event && bus) await this.#route(bus, event);
     }
     return { FailedEntryCount: results.filter((r) => 'ErrorCode' in r).length, Entries: results };
   }
 
+  /** Sends an AWS service's event through the default bus's rules; resolves once delivered. */
+  publishServiceEvent(event: ServiceEvent): Promise<void> {
+    return this.#route('default', {
+      version: '0',
+      id: randomUUID(),
+      'detail-type': event.detailType,
+      source: event.source,
+      account: this.accountId,
+      time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      region: this.region,
+      resources: [...event.resources],
+      detail: event.detail,
+    });
+  }
+
+  #compile(rule: EventBridgeRule): CompiledRule {
+    let matches: EventMatcher;
+    try {
+      matches = compilePattern(rule.pattern);
+    } catch (error) {
+      throw new ConfigError(
+        `rule "${rule.name}" on bus "${rule.eventBusName}": ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    const path = rule.eventBusName === 'default' ? rule.name : `${rule.eventBusName}/${rule.name}`;
+    return { ...rule, matches, arn: `arn:aws:events:${this.region}:${this.accountId}:rule/${path}` };
+  }
+
+  /** The envelope of a PutEvents entry, or the entry's error as PutEvents reports it. */
+  #buildEvent(entry: unknown): { result: EntryResult; event?: EventEnvelope; bus?: string } {
+    const checked = checkEntry(entry);
+    if ('result' in checked) return checked;
+    const { source, detailType, detail, resources, time } = checked;
+    const bus = busName((entry as Record<string, unknown>).EventBusName);
+    if (!this.buses.has(bus))
+      return {
+        result: { ErrorCode: 'ResourceNotFoundException', ErrorMessage: `Event bus ${bus} does not exist.` },
+      };
+    const event: EventEnvelope = {
+      version: '0',
+      id: randomUUID(),
+      'detail-type': detailType,
+      source,
+      account: this.accountId,
+      time,
+      region: this.region,
+      resources,
+      detail,
+    };
+    return { result: { EventId: event.id }, event, bus };
+  }
+
+  async #route(bus: string, event: EventEnvelope): Promise<void> {
+    for (const rule of this.rules) {
+      if (rule.eventBusName !== bus || !rule.matches(event)) continue;
+      for (const target of rule.targets) await this.#deliver(rule, target, event);
+    }
+  }
+
+  async #deliver(rule: CompiledRule, target: EventBridgeTarget, event: EventEnvelope): Promise<void> {
+    const body = JSON.stringify(event);
+    let lastError: unknown;
+    let attempt = 0;
+    while (attempt < this.#attempts) {
+      attempt++;
+      try {
+        await ('invoke' in target
+          ? target.invoke(event)
+          : this.#send(target.queueUrl, body, target.messageGroupId));
+        this.#record({ ...deliveryOf(rule, target, event, attempt), outcome: 'delivered' });
+        return;
+      } catch (error) {
+        lastError = error;
+        // EventBridge retries only what may pass later; a missing queue goes to the DLQ at once.
+        // A function's own error is retried (Lambda's asynchronous invoke retries it too).
+        if (!('invoke' in target) && !isRetryable(error)) break;
+        if (attempt < this.#attempts) await new Promise((resolve) => setTimeout(resolve, 25 * 2 ** attempt));
+      }
+    }
+    await this.#undelivered(rule, target, event, attempt, lastError);
+  }
+
+  /** An event its target did not take: to the target's DLQ when it has one, else dropped and logged. */
+  async #undelivered(
+    rule: CompiledRule,
+    target: EventBridgeTarget,
+    event: EventEnvelope,
+    attempts: number,
+    lastError: unknown,
+  ): Promise<void> {
+    const { name: errorCode, message } = describeError(lastError);
+    const base = deliveryOf(rule, target, event, attempts);
+    if (target.dlqUrl) {
+      const text = (value: string): MessageAttributeValue => ({ DataType: 'String', StringValue: value });
+      try {
+        await this.#send(target.dlqUrl, JSON.stringify(event), undefined, {
+          RULE_ARN: text(rule.arn),
+          TARGET_ARN: text(this.targetArn(target)),
+          ERROR_CODE: text(errorCode),
+          ERROR_MESSAGE: text(message.slice(0, 1024) || errorCode),
+          EXHAUSTED_RETRY_CONDITION: text('MaximumRetryAttempts'),
+          RETRY_ATTEMPTS: { DataType: 'Number', StringValue: String(attempts - 1) },
+        });
+        this.#record({ ...base, outcome: 'dead-lettered', error: `${errorCode}: ${message}` });
+        return;
+      } catch (dlqError) {
+        this.#logger.error(
+          `event ${event.id} for rule ${rule.name} could not reach its DLQ ${target.dlqUrl}`,
+          dlqError,
+        );
+      }
+    } else {
+      this.#logger.warn(`event ${event.id} for rule ${rule.name} was dropped: ${errorCode}: ${message}`);
+    }
+    this.#record({ ...base, outcome: 'failed', error: `${errorCode}: ${message}` });
+  }
+
+  #send(
+    queueUrl: string,
+    body: string,
+    messageGroupId: string | undefined,
+    attributes?: Record<string, MessageAttributeValue>,
+  ) {
+    return this.#sqs.send(
+      new SendMessageCommand({
+        QueueUrl: queueUrl,
+        MessageBody: body,
+        MessageAttributes: attributes,
+        MessageGroupId: messageGroupId,
+        MessageDeduplicationId: messageGroupId ? randomUUID() : undefined,
+      }),
+    );
+  }
+
+  #record(entry: DeliveryRecord): void {
+    this.#log.push(entry);
+    if (this.#log.length > this.#logSize) this.#log.splice(0, this.#log.length - this.#logSize);
+  }
+}
+
+/** What every delivery record of one event and target says. */
+function deliveryOf(rule: CompiledRule, target: EventBridgeTarget, event: EventEnvelope, attempts: number) {
+  return {
+    rule: rule.name,
+    eventBusName: rule.eventBusName,
+    target: 'invoke' in target ? target.functionName : target.queueUrl,
+    attempts,
+    event,
+  };
+}
+
+/** The members of a PutEvents entry, checked as EventBridge checks them, or the entry's error. */
+function checkEntry(entry: unknown):
+  | { result: EntryResult }
+  | {
+      source: string;
+      detailType: string;
+      detail: Record<string, unknown>;
+      resources: string[];
+      time: string;
+    } {
+  if (!isObject(entry)) return { result: invalid('Entry', 'each entry must be an object.') };
+  const { Source: source, DetailType: detailType, Detail: detailText } = entry;
+  if (typeof source !== 'string' || source === '')
+    return { result: invalid('Source', 'Source is a required argument.') };
+  if (typeof detailType !== 'string' || detailType === '')
+    return { result: invalid('DetailType', 'DetailType is a required argument.') };
+  if (typeof detailText !== 'string' || detailText === '')
+    return { result: invalid('Detail', 'Detail is a required argument.') };
+  if (source.startsWith('aws.'))
+    return {
+      result: {
+        ErrorCode: 'NotAuthorizedForSourceException',
+        ErrorMessage: 'Not authorized for the source.',
+      },
+    };
+  let detail: unknown;
+  try {
+    detail = JSON.parse(detailText);
+  } catch {
+    detail = undefined;
+  }
+  if (!isObject(detail))
+    return { result: { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed.' } };
+  const resources = entry.Resources ?? [];
+  if (!Array.isArray(resources) || !resources.every((r) => typeof r === 'string'))
+    return { result: invalid('Resources', 'Resources must be a list of strings.') };
+  const time = eventTime(entry.Time);
+  if (time === undefined) return { result: invalid('Time', 'Time is not a valid timestamp.') };
+  return { source, detailType, detail, resources: resources as string[], time };
+}
+
+/** The operations that read the buses and rules, and test a pattern. */
+function readOperations(bus: LocalEventBus): Record<string, AwsJsonOperation> {
   const describeRule = (rule: CompiledRule) => ({
     Name: rule.name,
     Arn: rule.arn,
@@ -372,86 +454,70 @@ export async function startEventBridgeServer(options: EventBridgeServerOptions):
     State: 'ENABLED',
     EventBusName: rule.eventBusName,
   });
-
-  const server = await startAwsJsonServer({
-    targetPrefix: 'AWSEvents',
-    port: options.port,
-    logger,
-    operations: {
-      PutEvents: putEvents,
-      ListRules: (input) => {
-        const bus = busName(input.EventBusName);
-        const prefix = typeof input.NamePrefix === 'string' ? input.NamePrefix : '';
-        return {
-          Rules: rules
-            .filter((rule) => rule.eventBusName === bus && rule.name.startsWith(prefix))
-            .sort((a, b) => a.name.localeCompare(b.name))
-            .map(describeRule),
-        };
-      },
-      ListTargetsByRule: (input) => {
-        const name = requireString(input, 'Rule');
-        const bus = busName(input.EventBusName);
-        const rule = rules.find((r) => r.name === name && r.eventBusName === bus);
-        if (!rule)
-          throw new AwsServiceError(
-            'ResourceNotFoundException',
-            `Rule ${name} does not exist on EventBus ${bus}.`,
-          );
-        return {
-          Targets: rule.targets.map((target, i) => ({
-            Id: `Target${i}`,
-            Arn: targetArn(target),
-            ...(target.dlqUrl
-              ? { DeadLetterConfig: { Arn: queueArn(target.dlqUrl, region, accountId) } }
-              : {}),
-            ...('messageGroupId' in target && target.messageGroupId
-              ? { SqsParameters: { MessageGroupId: target.messageGroupId } }
-              : {}),
-          })),
-        };
-      },
-      DescribeEventBus: (input) => {
-        const name = busName(input.Name);
-        if (!buses.has(name))
-          throw new AwsServiceError('ResourceNotFoundException', `Event bus ${name} does not exist.`);
-        return { Name: name, Arn: busArn(name) };
-      },
-      TestEventPattern: (input) => {
-        const patternText = requireString(input, 'EventPattern');
-        const eventText = requireString(input, 'Event');
-        let matches: EventMatcher;
-        try {
-          matches = compilePattern(JSON.parse(patternText));
-        } catch (error) {
-          throw new AwsServiceError(
-            'InvalidEventPatternException',
-            `Event pattern is not valid. Reason: ${(error as Error).message}`,
-          );
-        }
-        let event: unknown;
-        try {
-          event = JSON.parse(eventText);
-        } catch {
-          throw new AwsServiceError('InvalidEventPatternException', 'Event is not valid JSON.');
-        }
-        if (!isObject(event))
-          throw new AwsServiceError('InvalidEventPatternException', 'Event must be a JSON object.');
-        return { Result: matches(event) };
-      },
+  return {
+    ListRules: (input) => {
+      const name = busName(input.EventBusName);
+      const prefix = typeof input.NamePrefix === 'string' ? input.NamePrefix : '';
+      return {
+        Rules: bus.rules
+          .filter((rule) => rule.eventBusName === name && rule.name.startsWith(prefix))
+          .sort((a, b) => a.name.localeCompare(b.name))
+          .map(describeRule),
+      };
     },
-  });
-  const publishServiceEvent = (event: ServiceEvent) =>
-    route('default', {
-      version: '0',
-      id: randomUUID(),
-      'detail-type': event.detailType,
-      source: event.source,
-      account: accountId,
-      time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
-      region,
-      resources: [...event.resources],
-      detail: event.detail,
-    });
-  return { ...server, events: () => [...log], publishServiceEvent };
+    ListTargetsByRule: (input) => listTargetsByRule(bus, input),
+    DescribeEventBus: (input) => {
+      const name = busName(input.Name);
+      if (!bus.buses.has(name))
+        throw new AwsServiceError('ResourceNotFoundException', `Event bus ${name} does not exist.`);
+      return { Name: name, Arn: bus.busArn(name) };
+    },
+    TestEventPattern: testEventPattern,
+  };
+}
+
+function listTargetsByRule(bus: LocalEventBus, input: Record<string, unknown>) {
+  const name = requireString(input, 'Rule');
+  const busNamed = busName(input.EventBusName);
+  const rule = bus.rules.find((r) => r.name === name && r.eventBusName === busNamed);
+  if (!rule)
+    throw new AwsServiceError(
+      'ResourceNotFoundException',
+      `Rule ${name} does not exist on EventBus ${busNamed}.`,
+    );
+  return {
+    Targets: rule.targets.map((target, i) => ({
+      Id: `Target${i}`,
+      Arn: bus.targetArn(target),
+      ...(target.dlqUrl
+        ? { DeadLetterConfig: { Arn: queueArn(target.dlqUrl, bus.region, bus.accountId) } }
+        : {}),
+      ...('messageGroupId' in target && target.messageGroupId
+        ? { SqsParameters: { MessageGroupId: target.messageGroupId } }
+        : {}),
+    })),
+  };
+}
+
+function testEventPattern(input: Record<string, unknown>) {
+  const patternText = requireString(input, 'EventPattern');
+  const eventText = requireString(input, 'Event');
+  let matches: EventMatcher;
+  try {
+    matches = compilePattern(JSON.parse(patternText));
+  } catch (error) {
+    throw new AwsServiceError(
+      'InvalidEventPatternException',
+      `Event pattern is not valid. Reason: ${(error as Error).message}`,
+    );
+  }
+  let event: unknown;
+  try {
+    event = JSON.parse(eventText);
+  } catch {
+    throw new AwsServiceError('InvalidEventPatternException', 'Event is not valid JSON.');
+  }
+  if (!isObject(event))
+    throw new AwsServiceError('InvalidEventPatternException', 'Event must be a JSON object.');
+  return { Result: matches(event) };
 }
