@@ -236,199 +236,238 @@ export async function startHttpGateway(options: HttpGatewayOptions): Promise<Htt
     if (keys.has(routeKey)) throw new ConfigError(`route "${routeKey}" is defined twice`);
     keys.add(routeKey);
   }
-  const limit = options.maxBodyBytes ?? 10 * 1024 * 1024;
-  const timeoutMs = options.integrationTimeoutMs ?? 30_000;
-  const accountId = options.accountId ?? '000000000000';
-  const region = options.region ?? 'us-east-1';
-  const apiId = options.apiId ?? 'local';
-  const logger = options.logger ?? console;
-
-  function findRoute(method: string, parts: string[]) {
-    const candidates = routes
-      .map((compiled) => {
-        if (!compiled.segments) return { compiled, params: {} };
-        if (compiled.method !== 'ANY' && compiled.method !== method) return undefined;
-        const params = matchPath(compiled.segments, parts);
-        return params ? { compiled, params } : undefined;
-      })
-      .filter((c) => c !== undefined);
-    candidates.sort((a, b) => compareSpecificity(specificity(a.compiled), specificity(b.compiled)));
-    return candidates[0];
-  }
-
-  function respond(
-    response: ServerResponse,
-    requestId: string,
-    status: number,
-    body: string | Buffer,
-    headers = {},
-  ) {
-    response.writeHead(status, {
-      'content-type': 'application/json',
-      ...headers,
-      'content-length': Buffer.byteLength(body),
-      'apigw-requestid': requestId,
-    });
-    response.end(body);
-  }
-
-  /** Maps a handler result back as API Gateway does: no statusCode means a 200 JSON body. */
-  function sendResult(response: ServerResponse, requestId: string, result: unknown): void {
-    if (typeof result === 'string') {
-      respond(response, requestId, 200, result);
-      return;
-    }
-    if (typeof result !== 'object' || result === null || !('statusCode' in result)) {
-      respond(response, requestId, 200, JSON.stringify(result ?? null));
-      return;
-    }
-    const structured = result as {
-      statusCode?: unknown;
-      headers?: unknown;
-      cookies?: unknown;
-      body?: unknown;
-      isBase64Encoded?: unknown;
-    };
-    const status = structured.statusCode;
-    if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599)
-      throw new TypeError(`the handler returned an invalid statusCode: ${JSON.stringify(status)}`);
-    const headers: Record<string, string | string[]> = {};
-    if (structured.headers && typeof structured.headers === 'object')
-      for (const [name, value] of Object.entries(structured.headers))
-        headers[name.toLowerCase()] = String(value);
-    if (Array.isArray(structured.cookies) && structured.cookies.length > 0)
-      headers['set-cookie'] = structured.cookies.map(String);
-    const text = typeof structured.body === 'string' ? structured.body : '';
-    const body = structured.isBase64Encoded === true ? Buffer.from(text, 'base64') : text;
-    respond(response, requestId, status, body, headers);
-  }
-
-  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const now = new Date();
-    const requestId = randomBytes(12).toString('base64url').slice(0, 16);
-    const body = await readBody(request, limit);
-    if (body === undefined) return respond(response, requestId, 413, jsonMessage('Request Entity Too Large'));
-    const target = request.url ?? '/';
-    const queryAt = target.indexOf('?');
-    const rawPath = queryAt === -1 ? target : target.slice(0, queryAt);
-    const rawQueryString = queryAt === -1 ? '' : target.slice(queryAt + 1);
-    const method = (request.method ?? 'GET').toUpperCase();
-    const found = findRoute(method, pathParts(rawPath));
-    if (!found) return respond(response, requestId, 404, jsonMessage('Not Found'));
-    const { compiled, params } = found;
-
-    const { headers, cookies } = requestHeaders(request);
-    const sourceIp = (request.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
-    headers['x-forwarded-for'] = headers['x-forwarded-for']
-      ? `${headers['x-forwarded-for']}, ${sourceIp}`
-      : sourceIp;
-    headers['x-forwarded-port'] = String(request.socket.localPort ?? '');
-    headers['x-forwarded-proto'] = 'http';
-    headers['x-amzn-trace-id'] =
-      `Root=1-${Math.floor(now.getTime() / 1000).toString(16)}-${randomBytes(12).toString('hex')}`;
-    const domainName = headers.host ?? `127.0.0.1:${request.socket.localPort}`;
-    const contentType = headers['content-type'] ?? '';
-    const isText = TEXT_TYPES.some((type) => type.test(contentType.toLowerCase()));
-    const requestContext = {
-      accountId,
-      apiId,
-      domainName,
-      domainPrefix: domainName.split('.')[0] ?? domainName,
-      http: {
-        method,
-        path: rawPath,
-        protocol: `HTTP/${request.httpVersion}`,
-        sourceIp,
-        userAgent: headers['user-agent'] ?? '',
-      },
-      requestId,
-      routeKey: compiled.routeKey,
-      stage: '$default',
-      time: gatewayTime(now),
-      timeEpoch: now.getTime(),
-    };
-    if (compiled.route.iam) {
-      const authorization = headers.authorization ?? '';
-      if (options.requireSigV4 && !authorization.startsWith('AWS4-HMAC-SHA256 '))
-        return respond(response, requestId, 403, jsonMessage('Forbidden'));
-      const claimed = headers[LOCAL_PRINCIPAL_HEADER];
-      const userArn =
-        claimed && /^arn:aws[a-z-]*:(iam|sts)::\d{12}:/.test(claimed)
-          ? claimed
-          : `arn:aws:iam::${accountId}:user/local`;
-      const principalAccount = userArn.split(':')[4] ?? accountId;
-      const callerId = `AIDA${Buffer.from(userArn).toString('hex').slice(-16).toUpperCase()}`;
-      Object.assign(requestContext, {
-        authorizer: {
-          iam: {
-            accessKey: /Credential=([^/]+)\//.exec(authorization)?.[1] ?? 'ASIALOCALACCESSKEY',
-            accountId: principalAccount,
-            callerId,
-            cognitoIdentity: null,
-            principalOrgId: null,
-            userArn,
-            userId: callerId,
-          },
-        },
-      });
-    }
-    const event: APIGatewayProxyEventV2 = {
-      version: '2.0',
-      routeKey: compiled.routeKey,
-      rawPath,
-      rawQueryString,
-      ...(cookies.length > 0 ? { cookies } : {}),
-      headers,
-      ...(rawQueryString ? { queryStringParameters: queryParameters(rawQueryString) } : {}),
-      requestContext,
-      ...(Object.keys(params).length > 0 ? { pathParameters: params } : {}),
-      ...(body.length > 0 ? { body: isText ? body.toString('utf8') : body.toString('base64') } : {}),
-      isBase64Encoded: body.length > 0 && !isText,
-    };
-    const context = createLambdaContext({
-      functionName: compiled.route.functionName ?? compiled.routeKey,
-      timeoutSeconds: timeoutMs / 1000,
-      region,
-      accountId,
-    });
-
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const invocation = Promise.resolve().then(() =>
-        (compiled.route.handler as HttpApiIamHandler)(
-          event as APIGatewayProxyEventV2WithIAMAuthorizer,
-          context,
-        ),
-      );
-      const result = await Promise.race([
-        invocation,
-        new Promise<'timeout'>((resolve) => {
-          timer = setTimeout(() => resolve('timeout'), timeoutMs);
-        }),
-      ]);
-      if (result === 'timeout') {
-        invocation.catch((error: unknown) =>
-          logger.error(`${compiled.routeKey} failed after timing out`, error),
-        );
-        logger.error(`${compiled.routeKey} ran past the ${timeoutMs} ms integration timeout`);
-        return respond(response, requestId, 503, jsonMessage('Service Unavailable'));
-      }
-      sendResult(response, requestId, result);
-    } catch (error) {
-      logger.error(`${compiled.routeKey} failed (request ${requestId})`, error);
-      if (!response.headersSent) respond(response, requestId, 500, jsonMessage('Internal Server Error'));
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
+  const settings: GatewaySettings = {
+    routes,
+    limit: options.maxBodyBytes ?? 10 * 1024 * 1024,
+    timeoutMs: options.integrationTimeoutMs ?? 30_000,
+    accountId: options.accountId ?? '000000000000',
+    region: options.region ?? 'us-east-1',
+    apiId: options.apiId ?? 'local',
+    logger: options.logger ?? console,
+    requireSigV4: options.requireSigV4 ?? false,
+  };
   const server = createServer((request, response) => {
-    handle(request, response).catch((error: unknown) => {
-      logger.error('the local HTTP API failed to answer a request', error);
+    handle(settings, request, response).catch((error: unknown) => {
+      settings.logger.error('the local HTTP API failed to answer a request', error);
       if (!response.headersSent) response.writeHead(500, { 'content-type': 'application/json' });
       response.end(jsonMessage('Internal Server Error'));
     });
   });
   const port = await listenLocal(server, options.port);
   return { url: `http://127.0.0.1:${port}`, port, stop: () => closeServer(server) };
+}
+
+/** The gateway's options with their defaults, and its compiled routes. */
+interface GatewaySettings {
+  readonly routes: readonly CompiledRoute[];
+  readonly limit: number;
+  readonly timeoutMs: number;
+  readonly accountId: string;
+  readonly region: string;
+  readonly apiId: string;
+  readonly logger: LocalLogger;
+  readonly requireSigV4: boolean;
+}
+
+/** Answers one request: the route's handler is invoked with API Gateway's payload 2.0 event. */
+async function handle(
+  settings: GatewaySettings,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
+  const now = new Date();
+  const requestId = randomBytes(12).toString('base64url').slice(0, 16);
+  const body = await readBody(request, settings.limit);
+  if (body === undefined) return respond(response, requestId, 413, jsonMessage('Request Entity Too Large'));
+  const target = request.url ?? '/';
+  const queryAt = target.indexOf('?');
+  const rawPath = queryAt === -1 ? target : target.slice(0, queryAt);
+  const rawQueryString = queryAt === -1 ? '' : target.slice(queryAt + 1);
+  const method = (request.method ?? 'GET').toUpperCase();
+  const found = findRoute(settings.routes, method, pathParts(rawPath));
+  if (!found) return respond(response, requestId, 404, jsonMessage('Not Found'));
+  const { compiled, params } = found;
+  const { headers, cookies } = requestHeaders(request);
+  const sourceIp = forward(request, headers, now);
+  const domainName = headers.host ?? `127.0.0.1:${request.socket.localPort}`;
+  const contentType = headers['content-type'] ?? '';
+  const isText = TEXT_TYPES.some((type) => type.test(contentType.toLowerCase()));
+  const requestContext = {
+    accountId: settings.accountId,
+    apiId: settings.apiId,
+    domainName,
+    domainPrefix: domainName.split('.')[0] ?? domainName,
+    http: {
+      method,
+      path: rawPath,
+      protocol: `HTTP/${request.httpVersion}`,
+      sourceIp,
+      userAgent: headers['user-agent'] ?? '',
+    },
+    requestId,
+    routeKey: compiled.routeKey,
+    stage: '$default',
+    time: gatewayTime(now),
+    timeEpoch: now.getTime(),
+  };
+  if (compiled.route.iam) {
+    const authorization = headers.authorization ?? '';
+    if (settings.requireSigV4 && !authorization.startsWith('AWS4-HMAC-SHA256 '))
+      return respond(response, requestId, 403, jsonMessage('Forbidden'));
+    Object.assign(requestContext, { authorizer: { iam: iamCaller(headers, settings.accountId) } });
+  }
+  const event: APIGatewayProxyEventV2 = {
+    version: '2.0',
+    routeKey: compiled.routeKey,
+    rawPath,
+    rawQueryString,
+    ...(cookies.length > 0 ? { cookies } : {}),
+    headers,
+    ...(rawQueryString ? { queryStringParameters: queryParameters(rawQueryString) } : {}),
+    requestContext,
+    ...(Object.keys(params).length > 0 ? { pathParameters: params } : {}),
+    ...(body.length > 0 ? { body: isText ? body.toString('utf8') : body.toString('base64') } : {}),
+    isBase64Encoded: body.length > 0 && !isText,
+  };
+  await invokeRoute(settings, compiled, event, response, requestId);
+}
+
+/** Adds the headers API Gateway adds (x-forwarded-*, a trace id); returns the caller's IP. */
+function forward(request: IncomingMessage, headers: Record<string, string>, now: Date): string {
+  const sourceIp = (request.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+  headers['x-forwarded-for'] = headers['x-forwarded-for']
+    ? `${headers['x-forwarded-for']}, ${sourceIp}`
+    : sourceIp;
+  headers['x-forwarded-port'] = String(request.socket.localPort ?? '');
+  headers['x-forwarded-proto'] = 'http';
+  headers['x-amzn-trace-id'] =
+    `Root=1-${Math.floor(now.getTime() / 1000).toString(16)}-${randomBytes(12).toString('hex')}`;
+  return sourceIp;
+}
+
+/** The IAM caller of an IAM-authorized route: the principal the request claims, else the local user. */
+function iamCaller(headers: Record<string, string>, accountId: string) {
+  const authorization = headers.authorization ?? '';
+  const claimed = headers[LOCAL_PRINCIPAL_HEADER];
+  const userArn =
+    claimed && /^arn:aws[a-z-]*:(iam|sts)::\d{12}:/.test(claimed)
+      ? claimed
+      : `arn:aws:iam::${accountId}:user/local`;
+  const principalAccount = userArn.split(':')[4] ?? accountId;
+  const callerId = `AIDA${Buffer.from(userArn).toString('hex').slice(-16).toUpperCase()}`;
+  return {
+    accessKey: /Credential=([^/]+)\//.exec(authorization)?.[1] ?? 'ASIALOCALACCESSKEY',
+    accountId: principalAccount,
+    callerId,
+    cognitoIdentity: null,
+    principalOrgId: null,
+    userArn,
+    userId: callerId,
+  };
+}
+
+/** Invokes the route's handler within the integration timeout (503 past it, 500 when it fails). */
+async function invokeRoute(
+  settings: GatewaySettings,
+  compiled: CompiledRoute,
+  event: APIGatewayProxyEventV2,
+  response: ServerResponse,
+  requestId: string,
+): Promise<void> {
+  const { timeoutMs, logger } = settings;
+  const context = createLambdaContext({
+    functionName: compiled.route.functionName ?? compiled.routeKey,
+    timeoutSeconds: timeoutMs / 1000,
+    region: settings.region,
+    accountId: settings.accountId,
+  });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const invocation = Promise.resolve().then(() =>
+      (compiled.route.handler as HttpApiIamHandler)(
+        event as APIGatewayProxyEventV2WithIAMAuthorizer,
+        context,
+      ),
+    );
+    const result = await Promise.race([
+      invocation,
+      new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), timeoutMs);
+      }),
+    ]);
+    if (result === 'timeout') {
+      invocation.catch((error: unknown) =>
+        logger.error(`${compiled.routeKey} failed after timing out`, error),
+      );
+      logger.error(`${compiled.routeKey} ran past the ${timeoutMs} ms integration timeout`);
+      return respond(response, requestId, 503, jsonMessage('Service Unavailable'));
+    }
+    sendResult(response, requestId, result);
+  } catch (error) {
+    logger.error(`${compiled.routeKey} failed (request ${requestId})`, error);
+    if (!response.headersSent) respond(response, requestId, 500, jsonMessage('Internal Server Error'));
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The most specific route that matches; a `$default` route matches anything. */
+function findRoute(routes: readonly CompiledRoute[], method: string, parts: string[]) {
+  const candidates = routes
+    .map((compiled) => {
+      if (!compiled.segments) return { compiled, params: {} };
+      if (compiled.method !== 'ANY' && compiled.method !== method) return undefined;
+      const params = matchPath(compiled.segments, parts);
+      return params ? { compiled, params } : undefined;
+    })
+    .filter((c) => c !== undefined);
+  candidates.sort((a, b) => compareSpecificity(specificity(a.compiled), specificity(b.compiled)));
+  return candidates[0];
+}
+
+function respond(
+  response: ServerResponse,
+  requestId: string,
+  status: number,
+  body: string | Buffer,
+  headers = {},
+) {
+  response.writeHead(status, {
+    'content-type': 'application/json',
+    ...headers,
+    'content-length': Buffer.byteLength(body),
+    'apigw-requestid': requestId,
+  });
+  response.end(body);
+}
+
+/** Maps a handler result back as API Gateway does: no statusCode means a 200 JSON body. */
+function sendResult(response: ServerResponse, requestId: string, result: unknown): void {
+  if (typeof result === 'string') {
+    respond(response, requestId, 200, result);
+    return;
+  }
+  if (typeof result !== 'object' || result === null || !('statusCode' in result)) {
+    respond(response, requestId, 200, JSON.stringify(result ?? null));
+    return;
+  }
+  const structured = result as {
+    statusCode?: unknown;
+    headers?: unknown;
+    cookies?: unknown;
+    body?: unknown;
+    isBase64Encoded?: unknown;
+  };
+  const status = structured.statusCode;
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599)
+    throw new TypeError(`the handler returned an invalid statusCode: ${JSON.stringify(status)}`);
+  const headers: Record<string, string | string[]> = {};
+  if (structured.headers && typeof structured.headers === 'object')
+    for (const [name, value] of Object.entries(structured.headers))
+      headers[name.toLowerCase()] = String(value);
+  if (Array.isArray(structured.cookies) && structured.cookies.length > 0)
+    headers['set-cookie'] = structured.cookies.map(String);
+  const text = typeof structured.body === 'string' ? structured.body : '';
+  const body = structured.isBase64Encoded === true ? Buffer.from(text, 'base64') : text;
+  respond(response, requestId, status, body, headers);
 }
