@@ -4,6 +4,7 @@ import * as lambdaBase from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { loadBatchingProblem } from '../../shared/pipeline/load-batching.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
 import type { EsyncFunction } from './esync-function.ts';
 
@@ -25,10 +26,8 @@ export class LoadConsumer extends Construct {
   constructor(scope: Construct, id: string, props: LoadConsumerProps) {
     super(scope, id);
     const { load, name } = props.pipeline;
-    if (load.batchSize > 10 && load.batchingWindowSeconds < 1)
-      throw new Error(
-        `pipeline ${name}: load.batchSize ${load.batchSize} is above 10, which SQS event sources allow only with load.batchingWindowSeconds of at least 1 (got ${load.batchingWindowSeconds})`,
-      );
+    const problem = loadBatchingProblem(load.batchSize, load.batchingWindowSeconds);
+    if (problem) throw new Error(`pipeline ${name}: load.${problem.field}: ${problem.message}`);
     const source = new SqsEventSource(props.loadQueue, {
       batchSize: load.batchSize,
       maxBatchingWindow:

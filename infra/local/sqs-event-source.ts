@@ -14,6 +14,7 @@ import type {
   SQSRecordAttributes,
 } from 'aws-lambda';
 import { ConfigError } from '../../shared/errors.ts';
+import { loadBatchingProblem } from '../../shared/pipeline/load-batching.ts';
 import type { LocalLogger } from './aws-json-server.ts';
 import { createLambdaContext } from './lambda-context.ts';
 
@@ -44,9 +45,12 @@ export interface SqsEventSourceOptions {
   /** The queue's ARN, reported as each record's `eventSourceARN`; its region becomes `awsRegion`. */
   readonly queueArn: string;
   readonly handler: SqsHandler;
-  /** @default 10 - as AWS, 1 to 10,000; above 10 needs a batching window of at least 1 s */
+  /**
+   * @default 10 - as AWS; 1 to 100 and above 10 only with a batching window of at least 1 s, the
+   * range a pipeline's `load.batchSize` takes (see `shared/pipeline/load-batching.ts`)
+   */
   readonly batchSize?: number;
-  /** @default 0 - as AWS for standard queues; 0 to 300 */
+  /** @default 0 - as AWS for standard queues; 0 to 300 (the window of the batching rule) */
   readonly maximumBatchingWindowSeconds?: number;
   /** @default 1000 - as AWS without a maximum concurrency: no limit below the account's; 2 to 1000 */
   readonly maxConcurrency?: number;
@@ -211,17 +215,10 @@ export class SqsEventSource {
 
   constructor(options: SqsEventSourceOptions) {
     this.#options = options;
-    this.#batchSize = checkRange('batchSize', options.batchSize ?? 10, 1, 10_000);
-    const window = checkRange(
-      'maximumBatchingWindowSeconds',
-      options.maximumBatchingWindowSeconds ?? 0,
-      0,
-      300,
-    );
-    if (this.#batchSize > SQS_MAX_BATCH && window < 1)
-      throw new ConfigError(
-        `SqsEventSource: a batchSize above 10 (got ${this.#batchSize}) needs maximumBatchingWindowSeconds of at least 1, got ${window}`,
-      );
+    this.#batchSize = options.batchSize ?? 10;
+    const window = options.maximumBatchingWindowSeconds ?? 0;
+    const problem = loadBatchingProblem(this.#batchSize, window);
+    if (problem) throw new ConfigError(`SqsEventSource: ${problem.message}`);
     this.#windowMs = window * 1000;
     this.#maxConcurrency = checkRange('maxConcurrency', options.maxConcurrency ?? 1000, 2, 1000);
     const region = /^arn:[^:]+:sqs:([^:]+):/.exec(options.queueArn)?.[1];

@@ -13,6 +13,12 @@ import { dynamodbTargetConfigSchema } from '../connectors/targets/dynamodb/confi
 import { httpTargetConfigSchema } from '../connectors/targets/http/config.ts';
 import { postgresTargetConfigSchema } from '../connectors/targets/postgres/config.ts';
 import { s3TargetConfigSchema } from '../connectors/targets/s3/config.ts';
+import {
+  BATCH_SIZE_WITHOUT_WINDOW,
+  LOAD_BATCH_SIZE,
+  LOAD_BATCHING_WINDOW_SECONDS,
+  loadBatchingProblem,
+} from './load-batching.ts';
 
 const fieldName = z.string().min(1).max(255);
 
@@ -383,7 +389,14 @@ export const pipelineSchema = z
           .max(1000)
           .default(5)
           .describe('Load functions at once (protects the target).'),
-        batchSize: z.int().min(1).max(100).default(10).describe('Queue messages per Load invocation.'),
+        batchSize: z
+          .int()
+          .min(LOAD_BATCH_SIZE.min)
+          .max(LOAD_BATCH_SIZE.max)
+          .default(10)
+          .describe(
+            `Queue messages per Load invocation; above ${BATCH_SIZE_WITHOUT_WINDOW} needs batchingWindowSeconds of at least 1.`,
+          ),
         writeConcurrency: z
           .int()
           .min(1)
@@ -394,8 +407,8 @@ export const pipelineSchema = z
           ),
         batchingWindowSeconds: z
           .int()
-          .min(0)
-          .max(300)
+          .min(LOAD_BATCHING_WINDOW_SECONDS.min)
+          .max(LOAD_BATCHING_WINDOW_SECONDS.max)
           .default(1)
           .describe('How long SQS gathers messages before invoking Load.'),
         timeoutSeconds: z
@@ -412,6 +425,14 @@ export const pipelineSchema = z
         timeoutSeconds: 60,
         writeConcurrency: 32,
       })
+      .superRefine(
+        (load, ctx) => {
+          const problem = loadBatchingProblem(load.batchSize, load.batchingWindowSeconds);
+          if (problem) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
+        },
+        // A value out of range is reported once, by its own field's check.
+        { when: (payload) => payload.issues.length === 0 },
+      )
       .describe('The Load function and its SQS event source.'),
     verify: z
       .strictObject({

@@ -1,0 +1,48 @@
+/**
+ * How the load queue feeds Load: messages per invocation and how long SQS may gather them. The
+ * pipeline schema, the CDK construct and the local event source all check these with
+ * {@link loadBatchingProblem}, so `esync validate`, synth and the local stack refuse the same values.
+ */
+export const LOAD_BATCH_SIZE = { min: 1, max: 100 } as const;
+
+/** Seconds SQS may gather a batch; 300 is the AWS maximum. */
+export const LOAD_BATCHING_WINDOW_SECONDS = { min: 0, max: 300 } as const;
+
+/**
+ * SQS hands over at most 10 messages per receive, so AWS takes a larger batch size only with a
+ * batching window of at least a second to gather it in.
+ */
+export const BATCH_SIZE_WITHOUT_WINDOW = 10;
+
+/** What is wrong with a batch size and window pair, and which of the two it concerns. */
+export interface LoadBatchingProblem {
+  readonly field: 'batchSize' | 'batchingWindowSeconds';
+  readonly message: string;
+}
+
+function outOfRange(value: number, range: { readonly min: number; readonly max: number }): boolean {
+  return !Number.isInteger(value) || value < range.min || value > range.max;
+}
+
+/** The first thing wrong with a batch size and batching window, or `undefined` when AWS takes them. */
+export function loadBatchingProblem(
+  batchSize: number,
+  windowSeconds: number,
+): LoadBatchingProblem | undefined {
+  if (outOfRange(batchSize, LOAD_BATCH_SIZE))
+    return {
+      field: 'batchSize',
+      message: `batchSize must be an integer from ${LOAD_BATCH_SIZE.min} to ${LOAD_BATCH_SIZE.max}, got ${batchSize}`,
+    };
+  if (outOfRange(windowSeconds, LOAD_BATCHING_WINDOW_SECONDS))
+    return {
+      field: 'batchingWindowSeconds',
+      message: `batchingWindowSeconds must be an integer from ${LOAD_BATCHING_WINDOW_SECONDS.min} to ${LOAD_BATCHING_WINDOW_SECONDS.max}, got ${windowSeconds}`,
+    };
+  if (batchSize > BATCH_SIZE_WITHOUT_WINDOW && windowSeconds < 1)
+    return {
+      field: 'batchingWindowSeconds',
+      message: `a batchSize above ${BATCH_SIZE_WITHOUT_WINDOW} (got ${batchSize}) needs batchingWindowSeconds of at least 1, got ${windowSeconds}: SQS hands over 10 messages per receive`,
+    };
+  return undefined;
+}
