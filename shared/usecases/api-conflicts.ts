@@ -112,7 +112,7 @@ const resolveBody = z
  * When the target already holds that version or a newer one (a later change superseded the
  * conflict), nothing is written and the conflict is closed with `applied: false`.
  */
-export async function resolveConflict(ctx: RouteContext): Promise<ManagementResponse> {
+export async function resolveParkedConflict(ctx: RouteContext): Promise<ManagementResponse> {
   const body = parseInput(resolveBody, ctx.body, 'body');
   const { deps } = ctx;
   const conflict = await deps.state.conflicts.get(ctx.params.id ?? '');

@@ -6,7 +6,7 @@ import { listAudit } from './api-audit.ts';
 import { getCheckpoint, resetCheckpoint } from './api-checkpoint.ts';
 import type { ManagementRequest, ManagementResponse, RouteContext } from './api-common.ts';
 import { zodIssues } from './api-common.ts';
-import { getConflict, listConflicts, resolveConflict } from './api-conflicts.ts';
+import { getConflict, listConflicts, resolveParkedConflict } from './api-conflicts.ts';
 import { recordHistory } from './api-history.ts';
 import { health, peekDeadLetters, redriveDeadLetters } from './api-queues.ts';
 import { getRun, getRunHistory, listRuns, startRun } from './api-runs.ts';
@@ -31,7 +31,7 @@ export const MANAGEMENT_ROUTES: readonly Route[] = [
   { method: 'POST', template: '/pipelines/{name}/runs', handler: startRun },
   { method: 'GET', template: '/conflicts', handler: listConflicts },
   { method: 'GET', template: '/conflicts/{id}', handler: getConflict },
-  { method: 'POST', template: '/conflicts/{id}/resolve', handler: resolveConflict },
+  { method: 'POST', template: '/conflicts/{id}/resolve', handler: resolveParkedConflict },
   { method: 'GET', template: '/pipelines/{name}/checkpoint', handler: getCheckpoint },
   { method: 'PUT', template: '/pipelines/{name}/checkpoint', handler: resetCheckpoint },
   { method: 'GET', template: '/pipelines/{name}/stream', handler: getStream },

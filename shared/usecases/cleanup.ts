@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import { keepsHistory } from '../connectors/targets/change-archive.ts';
 import type { Cursor } from '../connectors/types.ts';
 import { estimateRunCost } from '../cost/estimate.ts';
-import { compareCursors } from '../domain/cursor.ts';
+import { advanceCursor } from '../domain/cursor.ts';
 import { manifestKey, verifyManifestKey } from '../naming.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
 import { keys } from '../state/keys.ts';
@@ -114,6 +114,23 @@ async function deletePrefix(deps: Deps, prefix: string): Promise<number> {
 }
 
 /**
+ * Moves the pipeline's checkpoint to `to` unless it already stands there or beyond: two runs of
+ * one pipeline may overlap (a schedule and a manual run), and the one ending last must not move
+ * the checkpoint back to its older window end. Returns whether it moved.
+ */
+async function advanceCheckpoint(deps: Deps, pipeline: string, to: Cursor, runId: string): Promise<boolean> {
+  const current = (await deps.state.checkpoints.get(pipeline))?.cursor ?? null;
+  if (advanceCursor(current, to) !== to) return false;
+  await deps.state.checkpoints.put({
+    pipeline,
+    cursor: to,
+    setBy: runId,
+    updatedAt: deps.now().toISOString(),
+  });
+  return true;
+}
+
+/**
  * Cleanup: advance the checkpoint to the window's end (only reached after Verify passed or was
  * allowed to warn), finish the run's plan so no later run resumes it, delete the run's temporary objects, write the run summary and report,
  * and announce the run on the bus.
@@ -123,20 +140,7 @@ export async function cleanupRun(deps: Deps, input: RunRef): Promise<CleanupOutp
   const result = await inPhase(deps, input.runId, 'Cleanup', async () => {
     const run = await deps.state.runs.get(input.runId);
     const to = (run.window?.to ?? null) as Cursor | null;
-    let checkpointAdvanced = false;
-    const current = await deps.state.checkpoints.get(pipeline.name);
-    // Two runs of one pipeline may overlap (a schedule and a manual run): the one ending last
-    // must not move the checkpoint back to its older window end.
-    const behind = to !== null && current?.cursor != null && compareCursors(to, current.cursor) <= 0;
-    if (to !== null && !behind) {
-      await deps.state.checkpoints.put({
-        pipeline: pipeline.name,
-        cursor: to,
-        setBy: input.runId,
-        updatedAt: deps.now().toISOString(),
-      });
-      checkpointAdvanced = true;
-    }
+    const checkpointAdvanced = to !== null && (await advanceCheckpoint(deps, pipeline.name, to, input.runId));
     if (run.planId) await forgetPlan(deps, pipeline.name, run.planId);
     for (const key of [
       manifestKey(pipeline.name, input.runId),

@@ -93,6 +93,7 @@ beforeAll(async () => {
       usersPipeline('users-strict'),
       usersPipeline('users-warn', { verify: { onMismatch: 'warn' } }),
       usersPipeline('users-cleanup'),
+      usersPipeline('users-overlap'),
       usersPipeline('ghost-sync', { source: usersSource({ table: 'ghosts' }) }),
       usersPipeline('users-badkey', { source: usersSource({ key: ['user_id'] }) }),
     ],
@@ -716,6 +717,27 @@ describe('cleanup', () => {
         detail: { pipeline: 'users-cleanup', runId: run.runId, counts, verify: 'passed' },
       }),
     );
+  });
+
+  it('leaves a checkpoint that an overlapping run already moved past the window end', async () => {
+    // Prepare
+    const run = await syncedRun('users-overlap');
+    await verify(run);
+    const later = {
+      pipeline: 'users-overlap',
+      cursor: { values: [at(ROWS + 5)], key: String(ROWS + 5) },
+      setBy: 'a-later-run',
+      updatedAt: '2026-11-01T00:10:00.000Z',
+    };
+    await h.deps.state.checkpoints.put(later);
+
+    // Act
+    const out = await cleanup(run);
+
+    // Assess
+    expect(out.checkpointAdvanced).toBe(false);
+    expect(await h.deps.state.checkpoints.get('users-overlap')).toMatchObject(later);
+    expect(await runRecord(run)).toMatchObject({ status: 'succeeded' });
   });
 });
 
