@@ -6,8 +6,9 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { CORE, resourceName } from '../../shared/naming.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
-import type { CoreResources } from './core-functions.ts';
+import { type CoreResources, stageFunctionProps } from './core-functions.ts';
 import { EsyncFunction } from './esync-function.ts';
+import { grantOn } from './function-access.ts';
 
 /** A pipeline and the alarms that notify its chat webhooks. */
 export interface AlertingPipeline {
@@ -26,8 +27,9 @@ export interface AlertWebhooksProps {
 /**
  * Chat alerts: the formatter function `esync-<stage>-core-alert-webhook`, subscribed to the alarm
  * topic with a filter that passes only the alarms of pipelines that name webhooks, posts each one
- * to that pipeline's webhooks. It reads nothing but their URL secrets (by name: the URLs never
- * enter the template) and holds no grant on ESync's data.
+ * to that pipeline's webhooks, with the newest failed run's error for a runs-failed alarm. It reads
+ * their URL secrets (by name: the URLs never enter the template) and queries the state table's
+ * runs index, nothing else.
  */
 export class AlertWebhooks extends Construct {
   readonly function: EsyncFunction;
@@ -44,13 +46,11 @@ export class AlertWebhooks extends Construct {
       description: 'AlertWebhook: posts pipeline alarms to their chat webhooks',
       timeout: Duration.seconds(30),
       memorySize: 256,
-      environment: core.environment,
-      pipelineCatalog: core.pipelineCatalog,
-      logRetention: core.settings.logRetention,
-      logKey: core.key.key,
-      removalPolicy: core.settings.dataRemovalPolicy,
-      bundle: core.bundle,
+      ...stageFunctionProps(core),
     });
+    // The newest failed run's error, which CloudWatch's alarm message cannot hold: one index query.
+    grantOn(this.function, ['dynamodb:Query'], [`${core.storage.stateTable.tableArn}/index/gsi1`]);
+    core.key.grantDecrypt(this.function);
     const secretNames = new Set(
       alerting.flatMap((p) => p.pipeline.alerts.notify.webhooks.map((w) => w.secret)),
     );

@@ -10,7 +10,7 @@ import { talksToDatabase } from '../network.ts';
 import type { StageSettings } from '../stage.ts';
 import type { DatabaseNetwork } from './database-network.ts';
 import type { EncryptionKey } from './encryption-key.ts';
-import { EsyncFunction } from './esync-function.ts';
+import { EsyncFunction, type EsyncFunctionProps } from './esync-function.ts';
 import {
   FUNCTION_ACCESS,
   type FunctionAccess,
@@ -121,6 +121,23 @@ export const SHARED_FUNCTION_SETTINGS: Readonly<Record<SharedFunctionName, Funct
   api: { description: 'Management API', timeout: Duration.seconds(29), memorySize: 512 },
 };
 
+/** What every function of the stage is built with: environment, catalog, logs, bundling. */
+export function stageFunctionProps(
+  core: CoreResources,
+): Pick<
+  EsyncFunctionProps,
+  'environment' | 'pipelineCatalog' | 'logRetention' | 'logKey' | 'removalPolicy' | 'bundle'
+> {
+  return {
+    environment: core.environment,
+    pipelineCatalog: core.pipelineCatalog,
+    logRetention: core.settings.logRetention,
+    logKey: core.key.key,
+    removalPolicy: core.settings.dataRemovalPolicy,
+    bundle: core.bundle,
+  };
+}
+
 /** Builds one house function and grants it its access to the shared resources. */
 export function createEsyncFunction(
   scope: Construct,
@@ -138,12 +155,7 @@ export function createEsyncFunction(
   const fn = new EsyncFunction(scope, id, {
     ...settings,
     ...(core.network && talksToDatabase(access, pipelines) ? { placement: core.network.placement } : {}),
-    environment: core.environment,
-    pipelineCatalog: core.pipelineCatalog,
-    logRetention: core.settings.logRetention,
-    logKey: core.key.key,
-    removalPolicy: core.settings.dataRemovalPolicy,
-    bundle: core.bundle,
+    ...stageFunctionProps(core),
   });
   grantCoreAccess(fn, access, core);
   return fn;

@@ -42,8 +42,8 @@ export interface FunctionAccess {
 
 /**
  * The whole access map, in one place to review. Every function reads and writes the state table
- * and uses the stage key besides what is listed here, except `alert-webhook`, which reads only the
- * chat webhooks' URL secrets (AlertWebhooks grants them).
+ * and uses the stage key besides what is listed here, except `alert-webhook`, which only queries
+ * the runs index and reads the chat webhooks' URL secrets (AlertWebhooks grants them).
  */
 export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
   discover: { source: true, target: 'read' },

@@ -22,6 +22,7 @@ import { serializeCatalog } from '../../shared/pipeline/catalog.ts';
 import { formatProblem, loadPipelineFiles } from '../../shared/pipeline/load.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
 import { EXECUTION_STATUS_CHANGE } from '../../shared/usecases/contracts.ts';
+import { LocalAlarms } from './alarms.ts';
 import type { LocalLogger } from './aws-json-server.ts';
 import {
   type EventBridgeServer,
@@ -225,6 +226,7 @@ function buildEnv(
     ESYNC_QUEUE_URL_PREFIX: queueUrlPrefix,
     ESYNC_STATE_MACHINE_ARN_PREFIX: stateMachineArnPrefix,
     ESYNC_PIPELINES: serializeCatalog(pipelines),
+    ESYNC_CLI_TARGET: '--local',
     // The local PostgreSQL and MySQL servers know no IAM: a connection with `iam` logs in with its secret's password.
     ESYNC_DATABASE_AUTH: 'password',
     AWS_REGION: LOCAL_REGION,
@@ -374,7 +376,8 @@ async function assembleStack(
   s.onStop('the event bus', () => eventBridge.stop());
   const lambda = startFunctions(s, stack);
   invokeFunction = (name, event) => lambda.invoke(name, event);
-  const stepFunctions = await startStateMachines(s, stack, lambda, eventBridge);
+  const alarms = startAlarms(s, stack, lambda);
+  const stepFunctions = await startStateMachines(s, stack, lambda, eventBridge, alarms);
   const endpoints: LocalEndpointSet = {
     ...servers.endpoints,
     sfn: stepFunctions.endpoint,
@@ -543,12 +546,41 @@ function startFunctions(s: Starting, { resources, iam }: ProvisionedStack): Lamb
   return lambda;
 }
 
+/** The runs-failed alarms, delivered to the alarm topic's function subscriptions as SNS would. */
+function startAlarms(
+  s: Starting,
+  { pipelines, resources, iam }: ProvisionedStack,
+  lambda: LambdaRuntime,
+): LocalAlarms {
+  const alarms = new LocalAlarms({
+    stage: s.stage,
+    pipelineNames: pipelines.map((p) => p.name),
+    alarms: resources.alarms,
+    subscriptions: resources.topicSubscriptions,
+    deliver: (subscription, event) =>
+      iam.enforcer.runAsService(
+        'sns.amazonaws.com',
+        subscription.topicArn,
+        `topic ${subscription.topicArn}`,
+        () => lambda.invoke(subscription.functionName, event),
+      ),
+    log: s.log,
+  });
+  s.onStop('the alarm deliveries', () => alarms.whenDelivered());
+  if (resources.alarms.length > 0)
+    s.notes.push(
+      'alarms: only runs-failed is judged (a failed or timed-out run fires it, the next success recovers it); it is printed and sent to the alarm topic’s function subscriptions (chat webhooks), not to email or other topics',
+    );
+  return alarms;
+}
+
 /** The Step Functions server, whose status changes go to the bus as Step Functions sends them. */
 async function startStateMachines(
   s: Starting,
   { resources, iam }: ProvisionedStack,
   lambda: LambdaRuntime,
   eventBridge: EventBridgeServer,
+  alarms: LocalAlarms,
 ): Promise<StepFunctionsServer> {
   const { options } = s;
   const stepFunctions = await startStepFunctionsServer({
@@ -566,13 +598,15 @@ async function startStateMachines(
     ...(options.dataDir && { dataDir: path.join(options.dataDir, 'stepfunctions') }),
     region: LOCAL_REGION,
     log: s.log,
-    onStatusChange: (detail) =>
-      eventBridge.publishServiceEvent({
+    onStatusChange: (detail) => {
+      alarms.onExecutionStatus(detail);
+      return eventBridge.publishServiceEvent({
         source: 'aws.states',
         detailType: EXECUTION_STATUS_CHANGE,
         detail: { ...detail },
         resources: [detail.executionArn],
-      }),
+      });
+    },
   });
   s.onStop('the state machines', () => stepFunctions.stop());
   return stepFunctions;

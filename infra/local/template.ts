@@ -128,6 +128,21 @@ export interface EventSourceMappingSpec {
   readonly enabled: boolean;
 }
 
+export interface AlarmSpec {
+  readonly name: string;
+  readonly description?: string;
+  /** ARNs its alarm actions notify (topics of the template and others). */
+  readonly alarmActions: readonly string[];
+}
+
+/** A function subscribed to a topic of the template (protocol `lambda`). */
+export interface TopicFunctionSubscriptionSpec {
+  readonly topicArn: string;
+  readonly functionName: string;
+  /** The `AlarmName` values its message-body filter passes. @default - every message */
+  readonly alarmNames?: readonly string[];
+}
+
 export interface HttpRouteSpec {
   readonly method: string;
   /** e.g. `/webhooks/{pipeline}`; `$default` for the catch-all route. */
@@ -152,6 +167,8 @@ export interface LocalResources {
   readonly schedules: readonly ScheduleSpec[];
   readonly eventSourceMappings: readonly EventSourceMappingSpec[];
   readonly httpRoutes: readonly HttpRouteSpec[];
+  readonly alarms: readonly AlarmSpec[];
+  readonly topicSubscriptions: readonly TopicFunctionSubscriptionSpec[];
   /** Stack outputs, resolved. */
   readonly outputs: Record<string, string>;
 }
@@ -169,6 +186,8 @@ const PHYSICAL_NAME_PROPERTY: Record<string, string> = {
   'AWS::SecretsManager::Secret': 'Name',
   'AWS::IAM::Role': 'RoleName',
   'AWS::ApiGatewayV2::Api': 'Name',
+  'AWS::SNS::Topic': 'TopicName',
+  'AWS::CloudWatch::Alarm': 'AlarmName',
 };
 
 /** Removed from the object or array holding it, as CloudFormation does with `AWS::NoValue`. */
@@ -283,6 +302,7 @@ export class IntrinsicResolver {
       case 'AWS::StepFunctions::StateMachine':
       case 'AWS::SecretsManager::Secret':
       case 'AWS::KMS::Key':
+      case 'AWS::SNS::Topic':
         return this.arn(name);
       case 'AWS::ApiGatewayV2::Api':
       case 'AWS::ApiGatewayV2::Integration':
@@ -456,6 +476,8 @@ export function extractLocalResources(template: CfnTemplate, placement: LocalPla
     schedules: readSchedules(reading, refs),
     eventSourceMappings: readEventSourceMappings(reading, refs),
     httpRoutes: readHttpRoutes(reading, refs),
+    alarms: readAlarms(reading),
+    topicSubscriptions: readTopicSubscriptions(reading, refs),
     outputs: readOutputs(reading),
   };
 }
@@ -774,6 +796,36 @@ function readHttpRoutes(reading: TemplateReading, refs: References): HttpRouteSp
     });
   }
   return routes;
+}
+
+/** The CloudWatch alarms, with the ARNs their alarm actions notify. */
+function readAlarms(reading: TemplateReading): AlarmSpec[] {
+  const { r } = reading;
+  return reading.ofType('AWS::CloudWatch::Alarm').map(([id, res]): AlarmSpec => {
+    const p = props(res);
+    return {
+      name: r.physicalName(id),
+      ...(p.AlarmDescription !== undefined && { description: String(r.resolve(p.AlarmDescription)) }),
+      alarmActions: ((p.AlarmActions as unknown[] | undefined) ?? []).map((a) => String(r.resolve(a))),
+    };
+  });
+}
+
+/** The functions subscribed to topics, with the alarm names their message-body filter passes. */
+function readTopicSubscriptions(reading: TemplateReading, refs: References): TopicFunctionSubscriptionSpec[] {
+  return reading.ofType('AWS::SNS::Subscription').flatMap(([id, res]): TopicFunctionSubscriptionSpec[] => {
+    const p = props(res);
+    if (p.Protocol !== 'lambda') return [];
+    const filter = reading.r.resolve(p.FilterPolicy ?? {}) as { AlarmName?: unknown };
+    return [
+      {
+        topicArn: String(reading.r.resolve(p.TopicArn)),
+        functionName: refs.requireFunction(p.Endpoint, `topic subscription ${id}`).functionName,
+        ...(p.FilterPolicyScope === 'MessageBody' &&
+          Array.isArray(filter.AlarmName) && { alarmNames: filter.AlarmName.map(String) }),
+      },
+    ];
+  });
 }
 
 /** The template's outputs that resolve locally. */

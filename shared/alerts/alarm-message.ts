@@ -58,8 +58,27 @@ export function pipelineOfAlarm(
   return undefined;
 }
 
-/** The esync command that shows what an alarm is about; `target` is how the CLI reaches the stack. */
-export function inspectCommand(pipeline: string, role: AlarmRole, target: string): string {
+/** A failed run an alarm points at: the newest of its pipeline. */
+export interface FailedRun {
+  readonly runId: string;
+  readonly error: string;
+  readonly cause: string;
+}
+
+/** A failure cause is cut to this in a chat message: enough to recognise it, the rest is in `esync runs show`. */
+const MAX_CAUSE_LENGTH = 300;
+
+/**
+ * The esync command that shows what an alarm is about; `target` is how the CLI reaches the stack.
+ * A runs-failed alarm with a known failed run points at that run.
+ */
+export function inspectCommand(
+  pipeline: string,
+  role: AlarmRole,
+  target: string,
+  failedRun?: FailedRun,
+): string {
+  if (role === ALARM_ROLES.runsFailed && failedRun) return `esync runs show ${failedRun.runId} ${target}`;
   switch (role) {
     case ALARM_ROLES.deadLetters:
       return `esync dlq inspect ${pipeline} ${target}`;
@@ -89,13 +108,21 @@ export function chatMessage(
     readonly pipeline: string;
     readonly role: AlarmRole;
     readonly cliTarget: string;
+    /** The newest failed run, for a runs-failed alarm that fired. */
+    readonly failedRun?: FailedRun;
   },
 ): { readonly text: string } {
+  const { failedRun } = context;
   const lines = [
     `ESync ${context.stage} · pipeline ${context.pipeline}: ${alarm.AlarmName} ${STATE_WORDS[alarm.NewStateValue]}`,
     ...(alarm.AlarmDescription ? [alarm.AlarmDescription] : []),
     `Cause: ${alarm.NewStateReason}`,
-    `Inspect: ${inspectCommand(context.pipeline, context.role, context.cliTarget)}`,
+    ...(failedRun
+      ? [
+          `Last failed run ${failedRun.runId}: ${failedRun.error}: ${failedRun.cause.slice(0, MAX_CAUSE_LENGTH)}`,
+        ]
+      : []),
+    `Inspect: ${inspectCommand(context.pipeline, context.role, context.cliTarget, failedRun)}`,
   ];
   return { text: lines.join('\n') };
 }

@@ -1,4 +1,10 @@
-import { chatMessage, parseAlarmMessage, pipelineOfAlarm } from '../alerts/alarm-message.ts';
+import {
+  ALARM_ROLES,
+  chatMessage,
+  type FailedRun,
+  parseAlarmMessage,
+  pipelineOfAlarm,
+} from '../alerts/alarm-message.ts';
 import { ConfigError, TransientError } from '../errors.ts';
 import type { Deps } from './deps.ts';
 
@@ -37,13 +43,34 @@ function webhookUrl(secretName: string, value: string): string {
 }
 
 /**
+ * The pipeline's newest failed run with its failure, which CloudWatch's alarm message cannot hold;
+ * undefined when none is found (the message then goes without it).
+ */
+async function newestFailedRun(
+  deps: Pick<Deps, 'state' | 'log'>,
+  pipeline: string,
+): Promise<FailedRun | undefined> {
+  try {
+    const { runs } = await deps.state.runs.list({ pipeline, status: 'failed', limit: 20 });
+    const run = runs.find((r) => r.failure);
+    return run?.failure && { runId: run.runId, ...run.failure };
+  } catch (error) {
+    deps.log.warn('the newest failed run could not be read; the alert goes without it', {
+      pipeline,
+      error: (error as Error).name,
+    });
+    return undefined;
+  }
+}
+
+/**
  * Posts the chat message of one CloudWatch alarm message (an SNS message body) to every webhook of
  * the pipeline the alarm belongs to. Every webhook is tried; when one fails, the error names its
  * secret (never its URL) so that the delivery is retried.
  * @returns how many webhooks were posted to (0 for an alarm that is no pipeline's)
  */
 export async function notifyAlarmWebhooks(
-  deps: Pick<Deps, 'catalog' | 'config' | 'secrets' | 'log'>,
+  deps: Pick<Deps, 'catalog' | 'config' | 'secrets' | 'state' | 'log'>,
   snsMessage: string,
   post: PostJson = postWithFetch,
 ): Promise<{ readonly posted: number }> {
@@ -55,7 +82,13 @@ export async function notifyAlarmWebhooks(
     return { posted: 0 };
   }
   const { pipeline, role } = owner;
-  const body = JSON.stringify(chatMessage(alarm, { stage, pipeline: pipeline.name, role, cliTarget }));
+  const failedRun =
+    role === ALARM_ROLES.runsFailed && alarm.NewStateValue === 'ALARM'
+      ? await newestFailedRun(deps, pipeline.name)
+      : undefined;
+  const body = JSON.stringify(
+    chatMessage(alarm, { stage, pipeline: pipeline.name, role, cliTarget, ...(failedRun && { failedRun }) }),
+  );
   const results = await Promise.allSettled(
     pipeline.alerts.notify.webhooks.map(async ({ secret }) => {
       const url = webhookUrl(secret, await deps.secrets.getString(secret));

@@ -197,7 +197,7 @@ describe('alerts.notify.webhooks', () => {
     ]);
   });
 
-  it('gives the formatter read access to the webhook URL secrets by name, and nothing of ESync’s data', () => {
+  it('gives the formatter read access to the webhook URL secrets by name and the runs index, nothing else of ESync’s', () => {
     const fn = resourceNamed(template, 'AWS::Lambda::Function', 'FunctionName', formatterName);
     const roleId = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
     const statements = Object.values(resourcesOf(template, 'AWS::IAM::Policy'))
@@ -217,6 +217,13 @@ describe('alerts.notify.webhooks', () => {
       'secretsmanager:GetSecretValue',
     ]);
     expect(JSON.stringify(statements)).toContain(':secret:esync/test/slack-oncall-??????');
-    expect(actions.filter((a) => /^(dynamodb|s3|sqs|states|events):/.test(a))).toEqual([]);
+    expect(actions.filter((a) => /^(s3|sqs|states|events):/.test(a))).toEqual([]);
+    const tableId = logicalIdOf(template, 'AWS::DynamoDB::Table', 'TableName', 'esync-dev-core-state');
+    expect(statements.filter((s) => JSON.stringify(s.Action).includes('dynamodb:'))).toEqual([
+      expect.objectContaining({
+        Action: 'dynamodb:Query',
+        Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, '/index/gsi1']] },
+      }),
+    ]);
   });
 });

@@ -5,6 +5,8 @@ import type { RuntimeConfig } from '../../../shared/config.ts';
 import { ConfigError, TransientError, ValidationError } from '../../../shared/errors.ts';
 import { PipelineCatalog } from '../../../shared/pipeline/catalog.ts';
 import { pipelineSchema } from '../../../shared/pipeline/schema.ts';
+import type { StateRepositories } from '../../../shared/state/index.ts';
+import type { RunRecord } from '../../../shared/state/runs.ts';
 import type { Log } from '../../../shared/usecases/deps.ts';
 import { notifyAlarmWebhooks, type PostJson } from '../../../shared/usecases/notify-webhooks.ts';
 
@@ -29,7 +31,20 @@ const alarm = (name: string, state = 'ALARM') =>
 const textOf = (post: { body: unknown } | undefined) =>
   (post?.body as { text?: string } | undefined)?.text ?? '';
 
-function setup(secrets: Record<string, string>, answer: (url: string) => Promise<number> = async () => 200) {
+/** Runs as the state table's index lists them (newest first), or the error reading them. */
+function runsOf(runs: ReadonlyArray<Partial<RunRecord>> | Error): StateRepositories {
+  const list = async () => {
+    if (runs instanceof Error) throw runs;
+    return { runs };
+  };
+  return { runs: { list } } as unknown as StateRepositories;
+}
+
+function setup(
+  secrets: Record<string, string>,
+  answer: (url: string) => Promise<number> = async () => 200,
+  state: StateRepositories = runsOf([]),
+) {
   const posts: Array<{ url: string; body: unknown }> = [];
   const warnings: string[] = [];
   const log: Log = { info() {}, warn: (m) => warnings.push(m), error() {} };
@@ -44,6 +59,7 @@ function setup(secrets: Record<string, string>, answer: (url: string) => Promise
     ]),
     config: { stage: 'prod', cliTarget: '--stage prod' } as RuntimeConfig,
     secrets: new StaticSecretsProvider(secrets),
+    state,
     log,
   };
   return { deps, posts, warnings, post };
@@ -67,6 +83,32 @@ describe('notifyAlarmWebhooks', () => {
     expect(text).toContain('esync-prod-users-sync-runs-failed ALARM');
     expect(text).toContain('Cause: Threshold Crossed: 1 datapoint');
     expect(text).toContain('Inspect: esync runs list --pipeline users-sync --status failed --stage prod');
+  });
+
+  it('names the newest failed run with its error, and points at esync runs show for it', async () => {
+    const { deps, posts, post } = setup(
+      URLS,
+      undefined,
+      runsOf([
+        { runId: 'users-sync-r2', failure: { error: 'ConfigError', cause: 'secret "db" does not exist' } },
+      ]),
+    );
+
+    await notifyAlarmWebhooks(deps, alarm('esync-prod-users-sync-runs-failed'), post);
+
+    const text = textOf(posts[0]);
+    expect(text).toContain('Last failed run users-sync-r2: ConfigError: secret "db" does not exist');
+    expect(text).toContain('Inspect: esync runs show users-sync-r2 --stage prod');
+  });
+
+  it('still posts the alarm when the runs cannot be read, without a run', async () => {
+    const { deps, posts, warnings, post } = setup(URLS, undefined, runsOf(new Error('AccessDenied')));
+
+    await notifyAlarmWebhooks(deps, alarm('esync-prod-users-sync-runs-failed'), post);
+
+    expect(posts).toHaveLength(2);
+    expect(textOf(posts[0])).not.toContain('Last failed run');
+    expect(warnings).toHaveLength(1);
   });
 
   it('tells a recovery from a firing alarm', async () => {

@@ -1,0 +1,86 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  callApi,
+  createProject,
+  type E2eProject,
+  type E2eStack,
+  eventually,
+  startE2eStack,
+  waitForRun,
+} from '../support/e2e-stack.ts';
+
+const PIPELINE = 'accounts-alert';
+
+/** A pipeline whose runs fail in Discover: its database secret does not exist. */
+const PIPELINE_YAML = `
+name: ${PIPELINE}
+source:
+  type: postgres
+  connection: { secret: esync/test/missing-db, ssl: disable }
+  table: accounts
+  key: [id]
+  cursor: [updated_at]
+target:
+  type: dynamodb
+alerts:
+  notify:
+    webhooks:
+      - secret: esync/test/chat
+`;
+
+/** A chat service on loopback that keeps every JSON body posted to it. */
+async function startReceiver(): Promise<{ server: Server; url: string; bodies: unknown[] }> {
+  const bodies: unknown[] = [];
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      bodies.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      response.writeHead(200).end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, bodies };
+}
+
+describe('alerts to chat webhooks on the local stack', () => {
+  let project: E2eProject;
+  let e2e: E2eStack;
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+
+  beforeAll(async () => {
+    receiver = await startReceiver();
+    project = createProject({ [PIPELINE]: PIPELINE_YAML });
+    e2e = await startE2eStack(project, { 'esync/test/chat': receiver.url });
+  }, 180_000);
+
+  afterAll(async () => {
+    await e2e?.stop();
+    project?.remove();
+    receiver?.server.close();
+  });
+
+  it('posts a failing run’s alarm to the pipeline’s webhook with the pipeline, the cause and the command to inspect it', async () => {
+    // Act
+    const started = await callApi<{ runId: string }>(e2e.stack, 'POST', `/pipelines/${PIPELINE}/runs`, {});
+    const run = await waitForRun(e2e.stack, started.body.runId, 90_000);
+    const body = await eventually('the alarm at the chat receiver', async () => receiver.bodies[0]);
+
+    // Assess
+    expect(run.status).toBe('failed');
+    const { text } = body as { text: string };
+    expect(text).toContain(`pipeline ${PIPELINE}: esync-dev-${PIPELINE}-runs-failed ALARM`);
+    const runId = started.body.runId;
+    expect(text).toContain(`Cause: run ${runId} FAILED`);
+    expect(text).toContain(
+      `Last failed run ${runId}: ConfigError: secret "esync/test/missing-db" does not exist`,
+    );
+    expect(text).toContain(`Inspect: esync runs show ${runId} --local`);
+    expect(e2e.log).toContainEqual(
+      expect.stringMatching(`^alarm: esync-dev-${PIPELINE}-runs-failed would fire`),
+    );
+    expect(e2e.stack.iam.denials).toEqual([]);
+  }, 120_000);
+});
