@@ -78,7 +78,7 @@ function secretReadError(name: string, error: unknown): Error {
   if (isRetryable(error)) return new TransientError(`reading secret "${name}" failed`, { cause: error });
   if ((error as Error).name === 'ResourceNotFoundException')
     return new ConfigError(
-      `secret "${name}" does not exist: create it in Secrets Manager (aws secretsmanager create-secret --name ${name} --secret-string ...); on the local stack, add it to .esync/secrets.json and restart esync dev, or start esync dev --demo-data for the demo's database secrets`,
+      `secret "${name}" does not exist: create it in Secrets Manager (aws secretsmanager create-secret --name ${name} --secret-string ...); on the local stack, esync secrets set ${name} --value ... (kept in .esync/secrets.json and handed to the running esync dev at once), or start esync dev --demo-data for the demo's database secrets`,
       { cause: error },
     );
   return new ConfigError(`cannot read secret "${name}": ${(error as Error).name ?? 'error'}`, {
