@@ -198,6 +198,17 @@ describe('s3 source against the local S3 server', () => {
     );
   });
 
+  it('names the object and line of CSV that does not parse, and the record whose fields miss the header', async () => {
+    await put('badcsv/q.csv', 'id,name\r\n1,Ada\r\n2,"Alan\r\n');
+    await put('shortcsv/s.csv', 'id,name\n1,Ada\n2\n');
+    await expect(readAll(source({ prefix: 'badcsv/', format: 'csv' }))).rejects.toThrow(
+      /^s3 source: s3:\/\/source-bucket\/badcsv\/q\.csv: not valid CSV: Quote Not Closed: .* at line 4$/,
+    );
+    await expect(readAll(source({ prefix: 'shortcsv/', format: 'csv' }))).rejects.toThrow(
+      's3://source-bucket/shortcsv/s.csv record 2: 1 fields where the header has 2',
+    );
+  });
+
   it('reports a missing bucket, refused credentials and an unreachable endpoint', async () => {
     const closed = await startFaultProxy(1);
     await closed.close();

@@ -1,102 +1,32 @@
+import { pipeline, type Readable } from 'node:stream';
+import { CsvError, type Options, parse } from 'csv-parse';
+
 /**
- * A streaming CSV parser (RFC 4180): fields separated by commas, records by LF or CRLF,
- * quoted fields holding commas, quotes (doubled) and line breaks. Chunks may split a record
- * or a quoted field anywhere; only the record being parsed is held in memory.
+ * RFC 4180 as objects in the wild write it: records ended by CRLF, LF or a lone CR alike (a file
+ * may mix them), a leading byte-order mark dropped, blank lines skipped. Field counts are left to
+ * the caller, which checks them against the header with the record's position.
  */
-export class CsvParser {
-  #field = '';
-  #record: string[] = [];
-  #quoted = false;
-  /** The previous character closed a quoted section (a quote now means an escaped quote). */
-  #afterQuote = false;
-  #fieldStarted = false;
-  #pendingCr = false;
-  #atStart = true;
-  /** Physical line the current record started on (1-based), for error messages. */
-  #line = 1;
-  #recordLine = 1;
+const OPTIONS: Options = {
+  bom: true,
+  skip_empty_lines: true,
+  relax_column_count: true,
+  record_delimiter: ['\r\n', '\n', '\r'],
+};
 
-  /** Parses a chunk; returns the records it completed. */
-  push(chunk: string): string[][] {
-    const records: string[][] = [];
-    let text = chunk;
-    if (this.#atStart) {
-      this.#atStart = false;
-      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-    }
-    let runStart = -1;
-    const flushRun = (end: number) => {
-      if (runStart >= 0) this.#field += text.slice(runStart, end);
-      runStart = -1;
-    };
-    for (let i = 0; i < text.length; i++) {
-      const c = text[i] as string;
-      if (this.#pendingCr) {
-        this.#pendingCr = false;
-        if (c === '\n') continue;
-      }
-      if (this.#quoted) {
-        if (c === '"') {
-          flushRun(i);
-          this.#quoted = false;
-          this.#afterQuote = true;
-        } else {
-          if (c === '\n') this.#line++;
-          if (runStart < 0) runStart = i;
-        }
-        continue;
-      }
-      if (c === '"') {
-        flushRun(i);
-        if (this.#afterQuote) this.#field += '"';
-        this.#quoted = true;
-        this.#afterQuote = false;
-        this.#fieldStarted = true;
-        continue;
-      }
-      this.#afterQuote = false;
-      if (c === ',') {
-        flushRun(i);
-        this.#endField();
-        continue;
-      }
-      if (c === '\n' || c === '\r') {
-        flushRun(i);
-        if (c === '\r') this.#pendingCr = true;
-        const record = this.#endRecord();
-        if (record) records.push(record);
-        this.#line++;
-        this.#recordLine = this.#line;
-        continue;
-      }
-      this.#fieldStarted = true;
-      if (runStart < 0) runStart = i;
-    }
-    flushRun(text.length);
-    return records;
-  }
-
-  /** Ends the input; returns the last record, if the text did not end with a line break. */
-  end(): string[][] {
-    if (this.#quoted)
-      throw new SyntaxError(`a quoted field opened on line ${this.#recordLine} is never closed`);
-    const record = this.#endRecord();
-    return record ? [record] : [];
-  }
-
-  #endField(): void {
-    this.#record.push(this.#field);
-    this.#field = '';
-    this.#fieldStarted = false;
-  }
-
-  /** The finished record, or undefined for a blank line. */
-  #endRecord(): string[] | undefined {
-    this.#afterQuote = false;
-    if (this.#record.length === 0 && !this.#fieldStarted && this.#field === '') return undefined;
-    this.#endField();
-    const record = this.#record;
-    this.#record = [];
-    return record;
+/**
+ * The records of a CSV text stream, each as its fields, read as the stream arrives (only the
+ * record being parsed is held in memory); quoted fields keep commas, doubled quotes and line breaks.
+ * @throws SyntaxError naming the line, for text that is not CSV (a quote never closed, a stray quote).
+ */
+export async function* csvRecords(input: Readable): AsyncGenerator<string[]> {
+  // pipeline, unlike pipe, ends the parser with the input's error, so a failed read is not an end of file.
+  const records = pipeline(input, parse(OPTIONS), () => undefined);
+  try {
+    for await (const fields of records) yield fields as string[];
+  } catch (error) {
+    if (error instanceof CsvError) throw new SyntaxError(`not valid CSV: ${error.message}`, { cause: error });
+    throw error;
+  } finally {
+    records.destroy();
   }
 }

@@ -28,7 +28,7 @@ import type {
 } from '../../types.ts';
 import { retrying, UnreachableError } from '../support/retrying.ts';
 import { RowMapper } from '../support/rows.ts';
-import { CsvParser } from './csv.ts';
+import { csvRecords } from './csv.ts';
 
 type S3SourceConfig = Extract<SourceConfig, { type: 's3' }>;
 
@@ -315,38 +315,38 @@ export class S3Source implements SourceConnector {
         }
         return;
       }
-      const parser = new CsvParser();
-      let header: string[] | undefined;
-      let position = 0;
-      const emit = function* (records: string[][]): Generator<PositionedRecord> {
-        for (const fields of records) {
-          if (!header) {
-            header = fields;
-            continue;
-          }
-          position++;
-          if (fields.length !== header.length)
-            throw new ConnectorError(
-              CONNECTOR,
-              `${where} record ${position}: ${fields.length} fields where the header has ${header.length}`,
-            );
-          const data: RecordData = {};
-          header.forEach((name, i) => {
-            data[name] = fields[i];
-          });
-          yield { position, data };
-        }
-      };
-      for await (const chunk of stream) yield* emit(parser.push(chunk as string));
-      try {
-        yield* emit(parser.end());
-      } catch (error) {
-        if (error instanceof SyntaxError) throw new ConnectorError(CONNECTOR, `${where}: ${error.message}`);
-        throw error;
-      }
+      yield* csvObjectRecords(stream, where);
     } finally {
       stream.destroy();
     }
+  }
+}
+
+/** A CSV object's records, named by its header row and numbered from 1 after it. */
+async function* csvObjectRecords(stream: Readable, where: string): AsyncGenerator<PositionedRecord> {
+  let header: string[] | undefined;
+  let position = 0;
+  try {
+    for await (const fields of csvRecords(stream)) {
+      if (!header) {
+        header = fields;
+        continue;
+      }
+      position++;
+      if (fields.length !== header.length)
+        throw new ConnectorError(
+          CONNECTOR,
+          `${where} record ${position}: ${fields.length} fields where the header has ${header.length}`,
+        );
+      const data: RecordData = {};
+      header.forEach((name, i) => {
+        data[name] = fields[i];
+      });
+      yield { position, data };
+    }
+  } catch (error) {
+    if (error instanceof SyntaxError) throw new ConnectorError(CONNECTOR, `${where}: ${error.message}`);
+    throw error;
   }
 }
 
