@@ -1,7 +1,9 @@
-import { cpSync, readFileSync } from 'node:fs';
+import { createHmac } from 'node:crypto';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readDevFile } from '../../infra/local/stack.ts';
 import { type CliProcess, startCli } from '../support/e2e-process.ts';
 import { createProject, type E2eProject, REPO_ROOT } from '../support/e2e-stack.ts';
 
@@ -45,7 +47,10 @@ async function runCommand(command: string, cwd: string): Promise<{ code: number 
   return { code, output: [...cli.stdout, ...cli.stderr].join('\n') };
 }
 
-describe('the README’s first hour, command by command, on a fresh project', () => {
+/** The user's own secret, in the project's `.esync/secrets.json`: the webhook secret of github-issues. */
+const USER_SECRETS = { 'esync/demo/github-webhook': 'the-users-own-webhook-secret' };
+
+describe('the README’s first hour, command by command, on a fresh project with a secrets file', () => {
   let project: E2eProject;
   let dev: CliProcess;
   const commands = firstHourCommands();
@@ -53,6 +58,8 @@ describe('the README’s first hour, command by command, on a fresh project', ()
   beforeAll(async () => {
     project = createProject({});
     cpSync(path.join(REPO_ROOT, 'pipelines'), project.pipelinesDir, { recursive: true });
+    mkdirSync(path.join(project.root, '.esync'));
+    writeFileSync(path.join(project.root, '.esync', 'secrets.json'), JSON.stringify(USER_SECRETS));
     expect(commands[0]).toBe('npx esync dev --demo-data');
     dev = startCli(cliArgs(commands[0] ?? ''), { cwd: project.root });
     await dev.firstLine((line) => (line.includes('is ready') ? line : undefined), 240_000);
@@ -65,6 +72,32 @@ describe('the README’s first hour, command by command, on a fresh project', ()
 
   it('lists in the README exactly the commands this test checks, in its order', () => {
     expect(commands.slice(1)).toEqual(KEY_LINES.map(([command]) => command));
+  });
+
+  it('serves the user’s secrets file beside the demo database’s secrets with --demo-data', async () => {
+    // Prepare
+    const dev = readDevFile(path.join(project.root, '.esync', 'dev.json'));
+    const body = readFileSync(path.join(REPO_ROOT, 'events', 'github', 'issues.opened.json'), 'utf8');
+    const secret = USER_SECRETS['esync/demo/github-webhook'];
+
+    // Act
+    const response = await fetch(`${dev?.apiUrl}/webhooks/github-issues`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': 'issues',
+        'x-github-delivery': 'first-hour-1',
+        'x-hub-signature-256': `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`,
+      },
+      body,
+    });
+    await response.arrayBuffer();
+    const listed = await runCommand('npx esync secrets list', project.root);
+
+    // Assess
+    expect(response.status).toBe(202);
+    expect(listed.output).toMatch(/esync\/demo\/github-webhook\s+yes\s+yes/);
+    expect(listed.output).toMatch(/esync\/demo\/users-db\s+no\s+yes/);
   });
 
   it('runs every command with exit code 0 and its key line, in order', async () => {
