@@ -1,4 +1,4 @@
-import { Stack, Token } from 'aws-cdk-lib';
+import { Annotations, Stack, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
 import type { StageNetwork } from '../network.ts';
@@ -86,6 +86,13 @@ export class DatabaseNetwork extends Construct {
       privateSubnetIds: network.subnetIds,
       ...(network.routeTableIds.length > 0 ? { privateSubnetRouteTableIds: network.routeTableIds } : {}),
     });
+    // Route tables serve only the gateway endpoints ESync creates; a VPC with its own needs none.
+    if (network.routeTableIds.length === 0)
+      for (const subnet of vpc.privateSubnets)
+        Annotations.of(subnet).acknowledgeWarning(
+          '@aws-cdk/aws-ec2:noSubnetRouteTableId',
+          'ESync reads a subnet’s route table only to create gateway endpoints, which this VPC has (endpoints: existing)',
+        );
     return { vpc, subnets: { subnets: vpc.privateSubnets } };
   }
 

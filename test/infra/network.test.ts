@@ -1,4 +1,4 @@
-import { Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { stageNetwork } from '../../infra/network.ts';
@@ -165,6 +165,15 @@ describe('networking', () => {
         SourceSecurityGroupId: { 'Fn::GetAtt': [functionsGroupId(), 'GroupId'] },
       }),
     ]);
+  });
+
+  it('warns of nothing when the VPC has its own endpoints and no route table is named', () => {
+    const { stack } = fixtureApp({
+      pipelines: PIPELINES,
+      context: { network: { dev: { ...NETWORK, routeTableIds: [], endpoints: 'existing' } } },
+    });
+
+    expect(Annotations.fromStack(stack).findWarning('*', Match.anyValue())).toEqual([]);
   });
 
   it('creates no endpoint when the VPC has its own, and no network at all when the stage names none', () => {
