@@ -9,11 +9,14 @@ import { type DebeziumDecoding, decodeDebeziumMessage } from './debezium.ts';
  * Lambda's Amazon MSK and self-managed Kafka events: records grouped by `<topic>-<partition>`,
  * keys and values base64-encoded.
  *
- * Why not Powertools' Kafka utility: its `kafkaConsumer` wraps a whole handler and fails the
- * whole batch on one undecodable value (and its JSON deserializer logs the raw base64 value,
- * which may hold personal data), and the parser's Kafka schema refuses the null value of a
- * Debezium tombstone. The Load function needs one outcome per Kafka record instead, so a
- * poison record is quarantined alone; decoding base64 and JSON is all there is to it.
+ * Why not Powertools' Kafka utility (`@aws-lambda-powertools/kafka`, no longer a dependency): its
+ * `kafkaConsumer` wraps a whole handler and fails the whole batch on one undecodable value; its
+ * JSON deserializer reads values with `JSON.parse`, which rounds numbers a double cannot hold
+ * (values must keep their literals: {@link parseExactJson}), and on a value that is not JSON it
+ * logs the raw base64 value, which may hold personal data, and hands on the text; and the
+ * parser's Kafka schema refuses the null value of a Debezium tombstone. The Load function needs
+ * one outcome per Kafka record instead, so a poison record is quarantined alone; decoding base64
+ * and exact JSON is all there is to it.
  */
 
 const kafkaRecordSchema = z.object({
