@@ -373,8 +373,8 @@ async function startDynamoDbLocal(dataPath: string | undefined): Promise<Running
         await client.send(new ListTablesCommand({}));
         break;
       } catch (error) {
-        if (Date.now() - started > 30_000)
-          throw new ConfigError(`DynamoDB Local did not answer on ${endpoint} within 30 s`, { cause: error });
+        if (Date.now() - started > 90_000)
+          throw new ConfigError(`DynamoDB Local did not answer on ${endpoint} within 90 s`, { cause: error });
         await new Promise((r) => setTimeout(r, 100));
       }
     }
