@@ -1,7 +1,13 @@
 import { type ChildProcess, execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import Module, { createRequire } from 'node:module';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,6 +15,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ConfigError } from '../../shared/errors.ts';
+import { httpCaller, withBatchInserts } from './dynalite-partiql.ts';
 import { beginReplay, endReplay, journaledSqsHandler } from './sqs-journal.ts';
 import { restoreSqsJournal } from './sqs-restore.ts';
 
@@ -112,7 +119,10 @@ export async function startLocalServers(options: LocalServersOptions = {}): Prom
     log(
       `servers: sqs ${sqs}, dynamodb (${engine}) ${dynamodb}, s3 ${s3}${inWorker ? ' (worker thread)' : ''}`,
     );
-    const notes = engine === 'dynalite' ? ['dynalite: no transactions, no PartiQL, no streams'] : [];
+    const notes =
+      engine === 'dynalite'
+        ? ['dynalite: no transactions, no streams; PartiQL only as BatchExecuteStatement INSERTs']
+        : [];
     let stopped: Promise<void> | undefined;
     return {
       endpoints: { sqs, dynamodb, s3 },
@@ -315,8 +325,13 @@ async function startDynalite(dataPath: string | undefined): Promise<RunningServe
     updateTableMs: 0,
     ...(dataPath && { path: dataPath }),
   });
-  const port = await listen(server);
-  return { endpoint: `http://127.0.0.1:${port}`, stop: () => close(server) };
+  const [handler] = server.listeners('request') as RequestListener[];
+  if (!handler) throw new ConfigError('dynalite created a server without a request handler');
+  let endpoint = '';
+  server.removeAllListeners('request');
+  server.on('request', withBatchInserts(handler, httpCaller(() => endpoint)));
+  endpoint = `http://127.0.0.1:${await listen(server)}`;
+  return { endpoint, stop: () => close(server) };
 }
 
 function freePort(): Promise<number> {

@@ -1,0 +1,205 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+
+/**
+ * The PartiQL that dynalite (which has none) answers in the local stack: `BatchExecuteStatement`
+ * of at most 25 parameterised inserts, exactly the form the DynamoDB target emits,
+ *
+ *     INSERT INTO "<table>" VALUE {'<attribute>': ?, ...}
+ *
+ * with one `?` per attribute (a name's `'` doubled, as PartiQL quotes it). Each insert becomes a
+ * PutItem conditioned on the key being absent, sent to dynalite itself, and each statement is
+ * answered as DynamoDB answers it: `{ TableName }` when inserted, else an `Error` whose `Code` is
+ * `DuplicateItem` (the key exists), `ResourceNotFound`, or `ValidationError` (a bad item, or a
+ * statement outside this subset). Requests DynamoDB refuses whole are refused whole: more than 25
+ * statements, or two inserts of one key. Every other request goes to dynalite unchanged.
+ */
+
+/** One insert of the subset, parsed. */
+export interface PartiqlInsert {
+  readonly table: string;
+  readonly item: Record<string, AttributeValue>;
+}
+
+const INSERT = /^\s*INSERT\s+INTO\s+"((?:[^"]|"")+)"\s+VALUE\s+\{(.*)\}\s*$/is;
+const FIELD = /\s*'((?:[^']|'')*)'\s*:\s*\?\s*(,|$)/y;
+
+/** The BatchExecuteStatement limit, as DynamoDB enforces it. */
+export const BATCH_STATEMENT_LIMIT = 25;
+
+/**
+ * Parses one statement of the subset above with its parameters.
+ * @throws Error naming what is outside the subset.
+ */
+export function parseInsert(statement: string, parameters: readonly AttributeValue[] = []): PartiqlInsert {
+  const match = INSERT.exec(statement);
+  if (!match)
+    throw new Error(
+      `the local stack's dynalite runs only INSERT INTO "<table>" VALUE {'<name>': ?, ...}; got: ${statement.slice(0, 80)}`,
+    );
+  const names: string[] = [];
+  const body = match[2] as string;
+  FIELD.lastIndex = 0;
+  while (FIELD.lastIndex < body.length) {
+    const at = FIELD.lastIndex;
+    const field = FIELD.exec(body);
+    if (!field) throw new Error(`unsupported item expression in INSERT at "${body.slice(at, at + 40)}"`);
+    names.push((field[1] as string).replaceAll("''", "'"));
+    if (field[2] === '') break;
+  }
+  if (names.length !== parameters.length)
+    throw new Error(`INSERT has ${names.length} '?' but ${parameters.length} parameters`);
+  const item: Record<string, AttributeValue> = {};
+  for (const [i, name] of names.entries()) item[name] = parameters[i] as AttributeValue;
+  return { table: (match[1] as string).replaceAll('""', '"'), item };
+}
+
+interface StatementRequest {
+  readonly Statement?: string;
+  readonly Parameters?: AttributeValue[];
+}
+
+interface StatementResponse {
+  readonly TableName?: string;
+  readonly Error?: { readonly Code: string; readonly Message: string };
+}
+
+/** A call to dynalite itself: the operation, its JSON input, and the answer's status and body. */
+type Call = (operation: string, input: unknown) => Promise<{ status: number; body: Record<string, unknown> }>;
+
+/**
+ * Sends one operation to dynalite at `endpoint`, with the caller's authorization headers (dynalite
+ * checks their form, not their signature).
+ */
+export type DynaliteCaller = (
+  operation: string,
+  input: unknown,
+  headers: IncomingMessage['headers'],
+) => Promise<{ status: number; body: Record<string, unknown> }>;
+
+/**
+ * Wraps dynalite's request listener: BatchExecuteStatement is answered here (through `caller`,
+ * which reaches dynalite over HTTP), the rest goes to `dynalite`.
+ */
+export function withBatchInserts(dynalite: RequestListener, caller: DynaliteCaller): RequestListener {
+  return (req, res) => {
+    if (!String(req.headers['x-amz-target']).endsWith('.BatchExecuteStatement')) return dynalite(req, res);
+    void answer(req, res, (operation, input) => caller(operation, input, req.headers));
+  };
+}
+
+/** A {@link DynaliteCaller} over HTTP to dynalite's own endpoint. */
+export function httpCaller(endpoint: () => string): DynaliteCaller {
+  return async (operation, input, headers) => {
+    const response = await fetch(endpoint(), {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/x-amz-json-1.0',
+        'X-Amz-Target': `DynamoDB_20120810.${operation}`,
+        ...(headers.authorization && { Authorization: headers.authorization }),
+        ...(typeof headers['x-amz-date'] === 'string' && { 'X-Amz-Date': headers['x-amz-date'] }),
+      },
+      body: JSON.stringify(input),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+}
+
+async function answer(req: IncomingMessage, res: ServerResponse, call: Call): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  try {
+    const input = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { Statements?: StatementRequest[] };
+    const result = await batchInsert(input.Statements ?? [], call);
+    send(res, 200, result);
+  } catch (error) {
+    send(res, 400, {
+      __type: 'com.amazon.coral.validate#ValidationException',
+      message: (error as Error).message,
+    });
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/x-amz-json-1.0',
+    'Content-Length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+/**
+ * Runs the statements; throws (a whole-request ValidationException) where DynamoDB refuses the
+ * whole request.
+ */
+async function batchInsert(
+  statements: readonly StatementRequest[],
+  call: Call,
+): Promise<{ Responses: StatementResponse[] }> {
+  if (statements.length < 1 || statements.length > BATCH_STATEMENT_LIMIT)
+    throw new Error(
+      `1 validation error detected: Value at 'statements' failed to satisfy constraint: Member must have length between 1 and ${BATCH_STATEMENT_LIMIT}`,
+    );
+  const parsed = statements.map((s) => {
+    try {
+      return parseInsert(String(s.Statement ?? ''), s.Parameters ?? []);
+    } catch (error) {
+      return error as Error;
+    }
+  });
+  const keySchemas = new Map<string, string | undefined>();
+  for (const p of parsed)
+    if (!(p instanceof Error) && !keySchemas.has(p.table)) keySchemas.set(p.table, await hashKeyOf(p.table, call));
+  const seen = new Set<string>();
+  for (const p of parsed) {
+    if (p instanceof Error) continue;
+    const keyName = keySchemas.get(p.table);
+    const id = `${p.table}\u0000${JSON.stringify(keyName === undefined ? null : p.item[keyName])}`;
+    if (keyName !== undefined && seen.has(id)) throw new Error('Provided list of item keys contains duplicates');
+    seen.add(id);
+  }
+  const Responses = await Promise.all(
+    parsed.map((p) =>
+      p instanceof Error
+        ? { Error: { Code: 'ValidationError', Message: p.message } }
+        : insertOne(p, keySchemas.get(p.table), call),
+    ),
+  );
+  return { Responses };
+}
+
+async function hashKeyOf(table: string, call: Call): Promise<string | undefined> {
+  const { status, body } = await call('DescribeTable', { TableName: table });
+  if (status !== 200) return undefined;
+  const keys = (body.Table as { KeySchema?: { AttributeName: string; KeyType: string }[] }).KeySchema ?? [];
+  return keys.find((k) => k.KeyType === 'HASH')?.AttributeName;
+}
+
+async function insertOne(
+  insert: PartiqlInsert,
+  hashKey: string | undefined,
+  call: Call,
+): Promise<StatementResponse> {
+  if (hashKey === undefined)
+    return { Error: { Code: 'ResourceNotFound', Message: 'Cannot do operations on a non-existent table' } };
+  const { status, body } = await call('PutItem', {
+    TableName: insert.table,
+    Item: insert.item,
+    ConditionExpression: 'attribute_not_exists(#k)',
+    ExpressionAttributeNames: { '#k': hashKey },
+  });
+  if (status === 200) return { TableName: insert.table };
+  const type = String(body.__type ?? '').replace(/^.*#/, '');
+  const message = String(body.message ?? body.Message ?? type);
+  if (type === 'ConditionalCheckFailedException')
+    return {
+      TableName: insert.table,
+      Error: { Code: 'DuplicateItem', Message: 'Duplicate primary key exists in table' },
+    };
+  if (type === 'ResourceNotFoundException')
+    return { Error: { Code: 'ResourceNotFound', Message: 'Cannot do operations on a non-existent table' } };
+  if (type === 'ValidationException')
+    return { TableName: insert.table, Error: { Code: 'ValidationError', Message: message } };
+  return { TableName: insert.table, Error: { Code: 'InternalServerError', Message: message } };
+}
