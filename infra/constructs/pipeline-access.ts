@@ -25,6 +25,8 @@ const TABLE_WRITE_ACTIONS = [
   'dynamodb:UpdateItem',
   'dynamodb:DeleteItem',
   'dynamodb:BatchWriteItem',
+  // The target inserts keys it expects absent with PartiQL INSERT statements (BatchExecuteStatement).
+  'dynamodb:PartiQLInsert',
 ];
 
 const OBJECTS_REASON =

@@ -150,13 +150,15 @@ async function batchInsert(
   });
   const keySchemas = new Map<string, string | undefined>();
   for (const p of parsed)
-    if (!(p instanceof Error) && !keySchemas.has(p.table)) keySchemas.set(p.table, await hashKeyOf(p.table, call));
+    if (!(p instanceof Error) && !keySchemas.has(p.table))
+      keySchemas.set(p.table, await hashKeyOf(p.table, call));
   const seen = new Set<string>();
   for (const p of parsed) {
     if (p instanceof Error) continue;
     const keyName = keySchemas.get(p.table);
     const id = `${p.table}\u0000${JSON.stringify(keyName === undefined ? null : p.item[keyName])}`;
-    if (keyName !== undefined && seen.has(id)) throw new Error('Provided list of item keys contains duplicates');
+    if (keyName !== undefined && seen.has(id))
+      throw new Error('Provided list of item keys contains duplicates');
     seen.add(id);
   }
   const Responses = await Promise.all(

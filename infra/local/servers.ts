@@ -329,7 +329,13 @@ async function startDynalite(dataPath: string | undefined): Promise<RunningServe
   if (!handler) throw new ConfigError('dynalite created a server without a request handler');
   let endpoint = '';
   server.removeAllListeners('request');
-  server.on('request', withBatchInserts(handler, httpCaller(() => endpoint)));
+  server.on(
+    'request',
+    withBatchInserts(
+      handler,
+      httpCaller(() => endpoint),
+    ),
+  );
   endpoint = `http://127.0.0.1:${await listen(server)}`;
   return { endpoint, stop: () => close(server) };
 }

@@ -118,6 +118,13 @@ export interface TargetWrite {
   /** Deterministic id of the queue message the write comes from (S3 object keys, Idempotency-Key). */
   readonly messageKey: string;
   readonly ts: string;
+  /**
+   * What Load expects the target to hold for the key: what its state read found, or `absent` for
+   * a first full load, which skips the read. A hint for the form of the write (DynamoDB inserts
+   * expected-absent keys in batches), never for its outcome: the version gate still decides.
+   * @default - unknown
+   */
+  readonly stored?: 'absent' | 'live' | 'tombstone';
 }
 
 /** Per-record result of a write: applied, or refused because the target already held a version as new or newer. */

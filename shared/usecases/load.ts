@@ -422,6 +422,7 @@ export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit):
           data: decision.data,
           messageKey: unit.messageKey,
           ts: p.record.ts,
+          stored: skipRead || stored === undefined ? 'absent' : stored.deleted ? 'tombstone' : 'live',
         });
         if (decision.op === 'upsert') newBases.set(p.record.key, decision.base);
         break;

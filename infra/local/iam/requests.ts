@@ -73,6 +73,8 @@ function dynamodb(operation: string, input: Input, scope: RequestScope): Require
         resource: tableArn(scope, str(body.TableName)),
       })),
     );
+  if (operation === 'BatchExecuteStatement' || operation === 'ExecuteStatement')
+    return partiqlPermissions(operation === 'ExecuteStatement' ? [input] : input.Statements, scope);
   if (operation === 'ListTables') return [{ action: action(operation), resource: '*' }];
   return [
     {
@@ -84,6 +86,24 @@ function dynamodb(operation: string, input: Input, scope: RequestScope): Require
       ),
     },
   ];
+}
+
+/**
+ * PartiQL is authorized per statement, by its verb (`dynamodb:PartiQLInsert`, …) on the table it
+ * names; a statement whose verb or table cannot be read needs `dynamodb:PartiQL*` on `*`.
+ */
+function partiqlPermissions(statements: unknown, scope: RequestScope): RequiredPermission[] {
+  const list = Array.isArray(statements) ? (statements as Input[]) : [];
+  return list.map((statement) => {
+    const text = str(statement.Statement);
+    const verb = /^\s*(SELECT|INSERT|UPDATE|DELETE)\b/i.exec(text)?.[1];
+    const table = /^\s*(?:SELECT\b.*?\bFROM|INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"((?:[^"]|"")+)"/is.exec(
+      text,
+    )?.[1];
+    if (!verb || !table) return { action: 'dynamodb:PartiQL*', resource: '*' };
+    const action = `dynamodb:PartiQL${verb[0]?.toUpperCase()}${verb.slice(1).toLowerCase()}`;
+    return { action, resource: tableArn(scope, table.replaceAll('""', '"')) };
+  });
 }
 
 /** SQS authorizes each batch entry as the single-message action. */

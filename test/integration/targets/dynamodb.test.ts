@@ -1,4 +1,6 @@
 import {
+  type BatchExecuteStatementCommandInput,
+  type BatchStatementResponse,
   CreateTableCommand,
   DeleteTableCommand,
   GetItemCommand,
@@ -7,6 +9,7 @@ import {
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { parseInsert } from '../../../infra/local/dynalite-partiql.ts';
 import { type DynamoDbEngine, type LocalServers, startLocalServers } from '../../../infra/local/servers.ts';
 import type { AwsClients } from '../../../shared/aws/clients.ts';
 import {
@@ -14,6 +17,7 @@ import {
   DynamoDbTarget,
 } from '../../../shared/connectors/targets/dynamodb/dynamodb-target.ts';
 import { toJsonRecord } from '../../../shared/connectors/targets/support/json-value.ts';
+import type { TargetWrite } from '../../../shared/connectors/types.ts';
 import { ConfigError, ConnectorError, TransientError, ValidationError } from '../../../shared/errors.ts';
 import { exactNumber, stringifyExactJson } from '../../../shared/records/exact-json.ts';
 import { contentHash } from '../../../shared/records/hash.ts';
@@ -60,34 +64,102 @@ function target(
   );
 }
 
-/** Counts the PutItem requests in flight, in all and per key, on `on`'s DynamoDB client. */
+/** The keys a request writes: a PutItem's item key, or each INSERT's of a BatchExecuteStatement. */
+function writtenKeys(commandName: string, input: unknown): string[] | undefined {
+  if (commandName === 'PutItemCommand') {
+    const pk = (input as { Item?: { pk?: { S?: string } | string } }).Item?.pk;
+    return [typeof pk === 'string' ? pk : (pk?.S ?? '')];
+  }
+  if (commandName !== 'BatchExecuteStatementCommand') return undefined;
+  const { Statements = [] } = input as BatchExecuteStatementCommandInput;
+  return Statements.map((s) => parseInsert(s.Statement ?? '', s.Parameters).item.pk?.S ?? '');
+}
+
+/**
+ * Counts the write requests (PutItem, BatchExecuteStatement) in flight, in all and per key, on
+ * `on`'s DynamoDB client.
+ */
 function trackPuts(on: AwsClients) {
   let inFlight = 0;
   let maxInFlight = 0;
   let sent = 0;
+  let batches = 0;
   const perKey = new Map<string, number>();
   let maxPerKey = 0;
   on.dynamodb.middlewareStack.add(
     (next, context) => async (args) => {
-      if (context.commandName !== 'PutItemCommand') return next(args);
-      const pk = (args.input as { Item?: { pk?: { S?: string } | string } }).Item?.pk;
-      const key = typeof pk === 'string' ? pk : (pk?.S ?? '');
-      sent++;
+      const keys = writtenKeys(context.commandName ?? '', args.input);
+      if (!keys) return next(args);
+      if (context.commandName === 'PutItemCommand') sent++;
+      else batches++;
       inFlight++;
-      perKey.set(key, (perKey.get(key) ?? 0) + 1);
+      for (const key of keys) {
+        perKey.set(key, (perKey.get(key) ?? 0) + 1);
+        maxPerKey = Math.max(maxPerKey, perKey.get(key) ?? 0);
+      }
       maxInFlight = Math.max(maxInFlight, inFlight);
-      maxPerKey = Math.max(maxPerKey, perKey.get(key) ?? 0);
       try {
         return await next(args);
       } finally {
         inFlight--;
-        perKey.set(key, (perKey.get(key) ?? 1) - 1);
+        for (const key of keys) perKey.set(key, (perKey.get(key) ?? 1) - 1);
       }
     },
     { step: 'initialize', name: `track-puts-${Math.random()}` },
   );
-  return { maxInFlight: () => maxInFlight, maxPerKey: () => maxPerKey, sent: () => sent };
+  return {
+    maxInFlight: () => maxInFlight,
+    maxPerKey: () => maxPerKey,
+    sent: () => sent,
+    batches: () => batches,
+  };
 }
+
+/**
+ * Makes DynamoDB shed the INSERT statements that `shed` picks by key and attempt (from 1 per key):
+ * they are not sent, and their answers are `ProvisionedThroughputExceeded` errors in their place,
+ * as a throttled table answers them.
+ */
+function shedStatements(
+  on: AwsClients,
+  shed: (key: string, attempt: number) => boolean,
+): { count: () => number } {
+  let injected = 0;
+  const attempts = new Map<string, number>();
+  on.dynamodb.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName !== 'BatchExecuteStatementCommand') return next(args);
+      const statements = (args.input as BatchExecuteStatementCommandInput).Statements ?? [];
+      const keys = writtenKeys(context.commandName, args.input) ?? [];
+      const picked = keys.map((key) => {
+        attempts.set(key, (attempts.get(key) ?? 0) + 1);
+        return shed(key, attempts.get(key) ?? 1);
+      });
+      const kept = statements.filter((_, i) => !picked[i]);
+      const sent =
+        kept.length > 0
+          ? ((await next({ ...args, input: { ...args.input, Statements: kept } })).output as {
+              Responses?: BatchStatementResponse[];
+            })
+          : { Responses: [] };
+      const answers = [...(sent.Responses ?? [])];
+      const Responses = picked.map((isShed) => {
+        if (!isShed) return answers.shift();
+        injected++;
+        return { Error: { Code: 'ProvisionedThroughputExceeded', Message: 'injected' } };
+      });
+      return { output: { ...sent, Responses } as never, response: {} };
+    },
+    { step: 'initialize', name: `shed-${Math.random()}` },
+  );
+  return { count: () => injected };
+}
+
+/** An upsert that Load expects to find no item for (batched as a PartiQL INSERT). */
+const fresh = (key: string, position: number, data: Record<string, unknown>): TargetWrite => ({
+  ...upsert(key, position, data),
+  stored: 'absent',
+});
 
 /** Makes a random share of `operation`'s requests fail with a throttling error. */
 function throttleStorm(on: AwsClients, operation: string, share: number): { count: () => number } {
@@ -564,6 +636,171 @@ function targetBehaviour(engine: DynamoDbEngine) {
     // Assess
     expect(outcomes).toEqual([{ key: '9', status: 'stale' }]);
     expect(puts.sent()).toBe(1);
+  });
+
+  it('inserts the writes of keys expected absent with one BatchExecuteStatement per 25, item for item as a put', async () => {
+    // Prepare
+    const tracked = localClients(servers.endpoints);
+    const requests = trackPuts(tracked);
+    const data = (i: number) => ({
+      id: i,
+      name: `n'${i}`,
+      'odd.name': [1, { x: null }],
+      big: exactNumber('12345678901234567890'),
+    });
+
+    // Act
+    const outcomes = await target({ clients: tracked }).write(
+      Array.from({ length: 30 }, (_, i) => fresh(`b${i}`, 1, data(i))),
+    );
+    await target().write([upsert('p0', 1, data(0))]);
+
+    // Assess
+    expect(outcomes.every((o) => o.status === 'applied')).toBe(true);
+    expect(requests.batches()).toBe(2);
+    expect(requests.sent()).toBe(0);
+    const { pk: _b, ...inserted } = (await rawItem('b0')) ?? {};
+    const { pk: _p, ...put } = (await rawItem('p0')) ?? {};
+    expect(inserted).toEqual(put);
+    expect((await target().readState(['b29'], { withData: true })).get('b29')?.data).toEqual(
+      toJsonRecord(data(29)),
+    );
+  });
+
+  it('decides an insert whose key is taken by the version gate: newer applied, older and replays stale', async () => {
+    // Prepare
+    const t = target();
+    await t.write([upsert('t1', 5, { id: 1, v: 'old' }), upsert('t2', 5, { id: 2 }), remove('t3', 5)]);
+
+    // Act
+    const outcomes = await t.write([
+      fresh('t1', 6, { id: 1, v: 'new' }),
+      fresh('t2', 4, { id: 2, v: 'older' }),
+      fresh('t2', 5, { id: 2 }),
+      { ...remove('t3', 5), stored: 'absent' },
+      fresh('t4', 1, { id: 4 }),
+    ]);
+
+    // Assess
+    expect(outcomes.map((o) => o.status)).toEqual(['applied', 'stale', 'stale', 'stale', 'applied']);
+    const state = await t.readState(['t1', 't2', 't3', 't4'], { withData: true });
+    expect(state.get('t1')?.data).toEqual({ id: 1, v: 'new' });
+    expect(state.get('t2')?.version).toBe(positionVersion(5));
+    expect(state.get('t3')?.deleted).toBe(true);
+    expect(state.get('t4')?.data).toEqual({ id: 4 });
+  });
+
+  it('resends the statements DynamoDB sheds after a backoff and applies each exactly once', async () => {
+    // Prepare: the first two attempts of every third key are shed.
+    const stormy = localClients(servers.endpoints);
+    const shed = shedStatements(stormy, (key, attempt) => Number(key.slice(1)) % 3 === 0 && attempt <= 2);
+    const requests = trackPuts(stormy);
+    const writes = Array.from({ length: 50 }, (_, i) => fresh(`r${i}`, 2, { id: i }));
+
+    // Act
+    const outcomes = await target({ clients: stormy }).write(writes);
+    const replay = await target({ clients: stormy }).write(writes);
+
+    // Assess
+    expect(shed.count()).toBe(34);
+    expect(outcomes.every((o) => o.status === 'applied')).toBe(true);
+    expect(replay.every((o) => o.status === 'stale')).toBe(true);
+    expect(requests.batches()).toBeGreaterThan(2);
+    expect(
+      (
+        await target().readState(
+          writes.map((w) => w.key),
+          { withData: false },
+        )
+      ).size,
+    ).toBe(50);
+  });
+
+  it('fails shed inserts with a throttled TransientError when shedding outlasts the retries', async () => {
+    // Prepare
+    const stormy = localClients(servers.endpoints);
+    shedStatements(stormy, (key) => key === 's0');
+
+    // Act
+    const outcomes = await target({ clients: stormy }).write([
+      fresh('s0', 1, { id: 0 }),
+      fresh('s1', 1, { id: 1 }),
+    ]);
+
+    // Assess
+    expect(outcomes[1]).toEqual({ key: 's1', status: 'applied' });
+    const failed = outcomes[0];
+    expect(failed?.status === 'failed' && failed.error).toBeInstanceOf(TransientError);
+    expect(failed?.status === 'failed' && (failed.error as TransientError).throttled).toBe(true);
+    expect(await rawItem('s0')).toBeUndefined();
+  });
+
+  it('fails only the record DynamoDB refuses in a batch, with the reason of its own put', async () => {
+    // Act
+    const outcomes = await target().write([
+      fresh('ok1', 1, { id: 1 }),
+      fresh('huge', 1, { id: 2, blob: 'x'.repeat(420_000) }),
+      fresh('ok2', 1, { id: 3 }),
+    ]);
+
+    // Assess
+    expect(outcomes.map((o) => o.status)).toEqual(['applied', 'failed', 'applied']);
+    expect(outcomes[1]?.status === 'failed' && outcomes[1].error).toBeInstanceOf(ValidationError);
+    expect(await rawItem('huge')).toBeUndefined();
+  });
+
+  it('throws a ConnectorError naming the table when a batch inserts into a missing table', async () => {
+    // Act
+    const written = target({ tableName: 'no-such-table' }).write([fresh('1', 1, { id: 1 })]);
+
+    // Assess
+    await expect(written).rejects.toThrow(ConnectorError);
+    await expect(written).rejects.toThrow(/no-such-table/);
+  });
+
+  it('never has one key in two requests at once when batched inserts and puts interleave (property)', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 6 }),
+        fc.array(
+          fc.record({
+            key: fc.constantFrom('a', 'b', 'c', 'd'),
+            position: fc.integer({ min: 1, max: 30 }),
+            absent: fc.boolean(),
+          }),
+          { minLength: 1, maxLength: 30 },
+        ),
+        fc.integer({ min: 1, max: 4 }),
+        async (writeConcurrency, changes, batches) => {
+          // Prepare
+          const prefix = `q${++run}-`;
+          const tracked = localClients(servers.endpoints);
+          const requests = trackPuts(tracked);
+          const t = target({ clients: tracked, writeConcurrency });
+          const writes = changes.map(
+            (c): TargetWrite => ({
+              ...upsert(`${prefix}${c.key}`, c.position, { id: c.key, at: c.position }),
+              ...(c.absent && { stored: 'absent' }),
+            }),
+          );
+          const split = Array.from({ length: batches }, (_, b) => writes.filter((_, i) => i % batches === b));
+
+          // Act
+          const outcomes = (await Promise.all(split.map((batch) => t.write(batch)))).flat();
+
+          // Assess
+          expect(outcomes.every((o) => o.status !== 'failed')).toBe(true);
+          expect(requests.maxPerKey()).toBe(1);
+          expect(requests.maxInFlight()).toBeLessThanOrEqual(writeConcurrency);
+          const newest = new Map<string, string>();
+          for (const w of writes) if ((newest.get(w.key) ?? '') < w.version) newest.set(w.key, w.version);
+          const state = await t.readState([...newest.keys()], { withData: false });
+          expect(new Map([...state].map(([k, s]) => [k, s.version]))).toEqual(newest);
+        },
+      ),
+      { numRuns: 15 },
+    );
   });
 
   it('throws a ConnectorError naming the table when it does not exist', async () => {

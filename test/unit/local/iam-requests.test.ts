@@ -37,6 +37,25 @@ describe('the IAM permissions an SDK call needs', () => {
     ]);
   });
 
+  it('authorizes each PartiQL statement of a batch by its verb on the table it names', () => {
+    expect(
+      permissions('DynamoDBClient', 'BatchExecuteStatementCommand', {
+        Statements: [
+          { Statement: `INSERT INTO "users-target" VALUE {'pk': ?}` },
+          { Statement: 'UPDATE "other" SET x = ? WHERE pk = ?' },
+          { Statement: 'EXISTS(SELECT * FROM t)' },
+        ],
+      }),
+    ).toEqual([
+      {
+        action: 'dynamodb:PartiQLInsert',
+        resource: 'arn:aws:dynamodb:us-east-1:000000000000:table/users-target',
+      },
+      { action: 'dynamodb:PartiQLUpdate', resource: 'arn:aws:dynamodb:us-east-1:000000000000:table/other' },
+      { action: 'dynamodb:PartiQL*', resource: '*' },
+    ]);
+  });
+
   it('authorizes an SQS batch as its single-message action, with the queue key through SQS', () => {
     expect(
       permissions('SQSClient', 'SendMessageBatchCommand', {

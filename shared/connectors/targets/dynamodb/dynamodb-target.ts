@@ -1,7 +1,10 @@
 import {
   type AttributeDefinition,
   type AttributeValue,
+  BatchExecuteStatementCommand,
   BatchGetItemCommand,
+  type BatchStatementRequest,
+  type BatchStatementResponse,
   DescribeTableCommand,
   type KeySchemaElement,
   ScanCommand,
@@ -31,6 +34,7 @@ import type {
 import { chunk, mapWithConcurrency, newestPerKey, outcomesInOrder } from '../support/batch.ts';
 import { toJsonRecord } from '../support/json-value.ts';
 import { WriteLimit } from '../support/write-limit.ts';
+import { BATCH_STATEMENT_LIMIT, insertStatement, insertVerdict } from './batch-insert.ts';
 import { fromDynamoItem, toDynamoData } from './marshal.ts';
 
 /**
@@ -70,8 +74,14 @@ interface TableKeys {
  * goes to the higher content hash, `records/version.ts`), so replays and late events change
  * nothing; a delete writes a tombstone the same way, so a late older upsert cannot resurrect it.
  * Single-item writes (not transactions) cost half and run on every local emulator. Up to
- * `load.writeConcurrency` puts are in flight at once, one per key at a time, fewer while
+ * `load.writeConcurrency` requests are in flight at once, one per key at a time, fewer while
  * DynamoDB throttles (see {@link WriteLimit}).
+ *
+ * A write of a key that Load expects absent (`stored: 'absent'`: its state read found nothing, or
+ * a first full load that skips the read) goes out with up to 24 others as PartiQL INSERTs in one
+ * BatchExecuteStatement ({@link insertStatement}): the same write units, one request instead of 25.
+ * An insert that finds the key taken falls back to the conditional PutItem, which decides it by
+ * version; a replaced item's old attributes are unknown to Load, so every other write is that PutItem.
  */
 export class DynamoDbTarget implements TargetConnector {
   readonly #context: ConnectorContext;
@@ -204,36 +214,138 @@ export class DynamoDbTarget implements TargetConnector {
     const { winners, superseded } = newestPerKey(writes);
     const outcomes = new Map<TargetWrite, WriteOutcome>();
     for (const write of superseded) outcomes.set(write, { key: write.key, status: 'stale' });
-    const results = await Promise.all(winners.map((write) => this.#put(write)));
-    for (const [i, write] of winners.entries()) outcomes.set(write, results[i] as WriteOutcome);
+    const inserts = winners.filter((write) => write.stored === 'absent');
+    await Promise.all([
+      ...winners
+        .filter((write) => write.stored !== 'absent')
+        .map(async (write) => outcomes.set(write, await this.#put(write))),
+      ...chunk(inserts, BATCH_STATEMENT_LIMIT).map(async (part) => {
+        for (const [write, outcome] of await this.#insertBatch(part)) outcomes.set(write, outcome);
+      }),
+    ]);
     // A missing table or refused credentials concern the whole batch: they are thrown, not counted per record.
-    for (const outcome of results)
+    for (const outcome of outcomes.values())
       if (outcome.status === 'failed' && outcome.error instanceof ConnectorError) throw outcome.error;
     return outcomesInOrder(writes, outcomes);
   }
 
-  async #put(write: TargetWrite): Promise<WriteOutcome> {
+  /**
+   * Inserts up to 25 writes of distinct keys with one BatchExecuteStatement per round: statements
+   * DynamoDB shed are sent again after a backoff, those that found their key taken (or that it
+   * refused) go through {@link #put}. Every key stays held until its write is decided, so another
+   * message's write of the key waits, as for a single put.
+   */
+  #insertBatch(writes: readonly TargetWrite[]): Promise<Map<TargetWrite, WriteOutcome>> {
+    const outcomes = new Map<TargetWrite, WriteOutcome>();
+    const items = new Map<TargetWrite, Item>();
+    for (const write of writes) {
+      try {
+        items.set(write, this.#itemOf(write));
+      } catch (error) {
+        outcomes.set(write, { key: write.key, status: 'failed', error });
+      }
+    }
+    const keys = [...items.keys()].map((write) => write.key);
+    return this.#writes.holding(keys, async () => {
+      const toPut = await this.#insertRounds(items, outcomes);
+      const held = (operation: () => Promise<unknown>) =>
+        this.#writes.retryingHeld(operation, this.#context.retry);
+      await Promise.all(
+        toPut.map(async (write) => outcomes.set(write, await this.#put(write, items.get(write), held))),
+      );
+      return outcomes;
+    });
+  }
+
+  /** The insert rounds of {@link #insertBatch}; returns the writes left to the conditional put. */
+  async #insertRounds(
+    items: ReadonlyMap<TargetWrite, Item>,
+    outcomes: Map<TargetWrite, WriteOutcome>,
+  ): Promise<TargetWrite[]> {
+    const retry = this.#context.retry;
+    const toPut: TargetWrite[] = [];
+    let pending = [...items.keys()];
+    for (let round = 1; pending.length > 0; round++) {
+      const sent = pending;
+      let responses: BatchStatementResponse[];
+      try {
+        responses = await this.#sendInserts(
+          sent.map((write) => insertStatement(this.#table, items.get(write) ?? {})),
+        );
+      } catch (error) {
+        const mapped = this.#mapError(error, 'BatchExecuteStatement');
+        // A request refused whole for its content (not its table) leaves each write to its own put.
+        if (mapped instanceof ValidationError) return [...toPut, ...sent];
+        for (const write of sent) outcomes.set(write, { key: write.key, status: 'failed', error: mapped });
+        return toPut;
+      }
+      pending = [];
+      for (const [i, write] of sent.entries()) {
+        const verdict = insertVerdict(responses[i]);
+        if (verdict === 'applied') outcomes.set(write, { key: write.key, status: 'applied' });
+        else if (verdict === 'put') toPut.push(write);
+        else if (verdict === 'retry') pending.push(write);
+        else
+          outcomes.set(write, { key: write.key, status: 'failed', error: this.#unavailable(responses[i]) });
+      }
+      if (pending.length === 0) break;
+      const shed = new TransientError(
+        `dynamodb: ${pending.length} inserts into table "${this.#table}" were shed after ${round} BatchExecuteStatement rounds`,
+        { throttled: true },
+      );
+      this.#writes.observe(shed);
+      if (round >= retry.maxAttempts) {
+        for (const write of pending) outcomes.set(write, { key: write.key, status: 'failed', error: shed });
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, backoffDelay(round, retry)));
+    }
+    return toPut;
+  }
+
+  async #sendInserts(statements: BatchStatementRequest[]): Promise<BatchStatementResponse[]> {
+    const out = await this.#writes.retryingHeld(
+      () => this.#context.clients.dynamodb.send(new BatchExecuteStatementCommand({ Statements: statements })),
+      this.#context.retry,
+    );
+    return out.Responses ?? [];
+  }
+
+  #unavailable(response: BatchStatementResponse | undefined): ConnectorError {
+    const code = response?.Error?.Code;
+    return code === 'ResourceNotFound'
+      ? new ConnectorError('dynamodb', `table "${this.#table}" does not exist`)
+      : new ConnectorError('dynamodb', `not authorized to use table "${this.#table}" (${String(code)})`);
+  }
+
+  /**
+   * The version-gated PutItem of one write. `send` runs the request (by default under the write
+   * limit, after the key's previous write).
+   */
+  async #put(
+    write: TargetWrite,
+    prepared?: Item,
+    send: (operation: () => Promise<unknown>) => Promise<unknown> = (operation) =>
+      this.#writes.retrying(write.key, operation, this.#context.retry),
+  ): Promise<WriteOutcome> {
     let item: Item;
     try {
-      item = this.#itemOf(write);
+      item = prepared ?? this.#itemOf(write);
     } catch (error) {
       return { key: write.key, status: 'failed', error };
     }
     try {
-      await this.#writes.retrying(
-        write.key,
-        () =>
-          this.#context.clients.ddb.send(
-            new PutCommand({
-              TableName: this.#table,
-              Item: item,
-              // A tie (one version, other content) goes to the higher hash: records/version.ts.
-              ConditionExpression: 'attribute_not_exists(#k) OR #v < :v OR (#v = :v AND #h < :h)',
-              ExpressionAttributeNames: { '#k': this.#keyAttribute, '#v': META.version, '#h': META.hash },
-              ExpressionAttributeValues: { ':v': write.version, ':h': write.hash },
-            }),
-          ),
-        this.#context.retry,
+      await send(() =>
+        this.#context.clients.ddb.send(
+          new PutCommand({
+            TableName: this.#table,
+            Item: item,
+            // A tie (one version, other content) goes to the higher hash: records/version.ts.
+            ConditionExpression: 'attribute_not_exists(#k) OR #v < :v OR (#v = :v AND #h < :h)',
+            ExpressionAttributeNames: { '#k': this.#keyAttribute, '#v': META.version, '#h': META.hash },
+            ExpressionAttributeValues: { ':v': write.version, ':h': write.hash },
+          }),
+        ),
       );
       return { key: write.key, status: 'applied' };
     } catch (error) {

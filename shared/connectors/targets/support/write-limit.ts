@@ -65,6 +65,23 @@ export class WriteLimit {
     return this.#limit().retrying(key, operation, retry);
   }
 
+  /**
+   * Runs `task` once the previous writes of every key in `keys` settled, holding all of them until
+   * it settles: a request that writes many keys at once (a batch) keeps the per-key order of
+   * {@link run}. Inside, send through {@link retryingHeld}, which takes slots but not keys.
+   */
+  holding<T>(keys: readonly string[], task: () => Promise<T>): Promise<T> {
+    return this.#limit().holding(keys, task);
+  }
+
+  /**
+   * {@link retrying} for a request whose keys the caller already holds (see {@link holding}):
+   * each attempt takes a slot and adjusts the limit; nothing waits for a key.
+   */
+  retryingHeld<T>(operation: () => Promise<T>, retry: RetryOptions): Promise<T> {
+    return this.#limit().retryingHeld(operation, retry);
+  }
+
   /** Feeds one attempt's result to the limit: throttling shrinks it, a success lets it regrow. */
   observe(error?: unknown): void {
     this.#limit().observe(error);
@@ -102,10 +119,14 @@ class InFlightLimit {
   }
 
   run<T>(key: string, write: () => Promise<T>): Promise<T> {
-    return this.#afterKey(key, () => this.#limit(write));
+    return this.holding([key], () => this.#limit(write));
   }
 
   retrying<T>(key: string, operation: () => Promise<T>, retry: RetryOptions): Promise<T> {
+    return this.holding([key], () => this.retryingHeld(operation, retry));
+  }
+
+  retryingHeld<T>(operation: () => Promise<T>, retry: RetryOptions): Promise<T> {
     const attempt = () =>
       this.#limit(async () => {
         try {
@@ -117,15 +138,16 @@ class InFlightLimit {
           throw error;
         }
       });
-    return this.#afterKey(key, () => withRetry(attempt, retry));
+    return withRetry(attempt, retry);
   }
 
-  #afterKey<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.#tails.get(key);
-    const result = previous ? previous.then(task, task) : task();
-    this.#tails.set(key, result);
+  holding<T>(keys: readonly string[], task: () => Promise<T>): Promise<T> {
+    const previous = keys.flatMap((key) => this.#tails.get(key) ?? []);
+    const settled = () => Promise.allSettled(previous);
+    const result = previous.length > 0 ? settled().then(task) : task();
+    for (const key of keys) this.#tails.set(key, result);
     const forget = () => {
-      if (this.#tails.get(key) === result) this.#tails.delete(key);
+      for (const key of keys) if (this.#tails.get(key) === result) this.#tails.delete(key);
     };
     result.then(forget, forget);
     return result;
