@@ -5,11 +5,12 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import { SQSServiceException } from '@aws-sdk/client-sqs';
+import { type PartiqlInsert, parseInsert } from '../../infra/local/dynalite-partiql.ts';
 import type { ClientDecorator } from '../../shared/aws/clients.ts';
 import { META } from '../../shared/connectors/targets/dynamodb/dynamodb-target.ts';
 import type { FaultCounter, FaultKind } from './chaos-faults.ts';
 
-/** One conditional PutItem the target table accepted, with the version it replaced. */
+/** One conditional PutItem (or PartiQL INSERT) the target table accepted, with the version it replaced. */
 export interface AppliedWrite {
   readonly table: string;
   readonly key: string;
@@ -103,7 +104,8 @@ export function plainValue(value: unknown): unknown {
  * on chosen keys that outlast the in-call retries), and S3 SlowDown on quarantine writes.
  *
  * Installed through `decorateClients`, it sits inside the SDK's retry loop, so every attempt is
- * seen and a throttled attempt is retried by the SDK exactly as a real one. Target PutItems get
+ * seen and a throttled attempt is retried by the SDK exactly as a real one (a target
+ * BatchExecuteStatement's statements are throttled one by one, see {@link #targetInserts}). Target PutItems get
  * `ReturnValues: ALL_OLD`, so each applied write is recorded with the version it replaced, in the
  * table's own commit order, whatever order concurrent responses arrive in.
  */
@@ -147,6 +149,14 @@ export class ChaosRecorder {
         step: 'initialize',
         name: 'chaosReturnOldItem',
       });
+      // Per-statement throttling is an answer, not an error: the SDK's retry loop never sees it.
+      stack.add(
+        (next, context) => (args) =>
+          context.commandName === 'BatchExecuteStatementCommand'
+            ? this.#targetInserts(next, args)
+            : next(args),
+        { step: 'initialize', name: 'chaosTargetInserts' },
+      );
       stack.add((next, context) => (args) => this.#dynamoDbAttempt(next, args, context), {
         step: 'finalizeRequest',
         priority: 'low',
@@ -294,11 +304,8 @@ export class ChaosRecorder {
     return next(args);
   }
 
-  async #targetPut(next: Next, args: Args): Promise<Output> {
-    const table = String(args.input.TableName);
-    const item = (args.input.Item ?? {}) as Record<string, unknown>;
-    const key = text(item[this.#options.targets.get(table) ?? 'pk']) ?? '';
-    const version = text(item[META.version]) ?? '';
+  /** Whether this attempt to write `key` of a target table is throttled (bursts, then at random). */
+  #throttlesTarget(table: string, key: string): boolean {
     if (this.#options.burstKeys.get(table)?.has(key)) {
       const id = `${table}|${key}`;
       const attempts = this.#burstAttempts.get(id) ?? 0;
@@ -306,28 +313,84 @@ export class ChaosRecorder {
         this.#burstAttempts.set(id, attempts + 1);
         if (attempts + 1 === this.#options.burstAttempts) this.#options.faults.add('throttleBurst');
         this.#options.faults.add('targetThrottle');
-        throw throttled(table);
+        return true;
       }
     }
     if (this.#options.random() < this.#options.throttleRate) {
       this.#options.faults.add('targetThrottle');
-      throw throttled(table);
+      return true;
     }
-    const result = await next(args);
-    const old = (result.output as { Attributes?: Record<string, unknown> } | undefined)?.Attributes;
-    const previous = old ? text(old[META.version]) : undefined;
-    const deleted = item[META.deleted] !== undefined;
-    this.applied.push({ table, key, version, deleted, ...(previous !== undefined && { previous }) });
-    if (table === this.#options.checkpointWatch) {
-      const held = this.#watched.get(key);
-      if (held === undefined || held < version) this.#watched.set(key, version);
+    return false;
+  }
+
+  #recordApplied(write: AppliedWrite): void {
+    this.applied.push(write);
+    if (write.table === this.#options.checkpointWatch) {
+      const held = this.#watched.get(write.key);
+      if (held === undefined || held < write.version) this.#watched.set(write.key, write.version);
     }
-    // The write landed, but the process that sent it is dead: nobody hears the answer.
+  }
+
+  /** The write landed, but the process that sent it is dead: nobody hears the answer. */
+  #answerUnheard(): void {
     if (Date.now() < this.#deadUntil) {
       this.#options.faults.add('killedInFlight');
       throw killed();
     }
+  }
+
+  async #targetPut(next: Next, args: Args): Promise<Output> {
+    const table = String(args.input.TableName);
+    const item = (args.input.Item ?? {}) as Record<string, unknown>;
+    const key = text(item[this.#options.targets.get(table) ?? 'pk']) ?? '';
+    const version = text(item[META.version]) ?? '';
+    if (this.#throttlesTarget(table, key)) throw throttled(table);
+    const result = await next(args);
+    const old = (result.output as { Attributes?: Record<string, unknown> } | undefined)?.Attributes;
+    const previous = old ? text(old[META.version]) : undefined;
+    const deleted = item[META.deleted] !== undefined;
+    this.#recordApplied({ table, key, version, deleted, ...(previous !== undefined && { previous }) });
+    this.#answerUnheard();
     return result;
+  }
+
+  /**
+   * A BatchExecuteStatement of PartiQL inserts into target tables: each statement is throttled as a
+   * target put would be (a shed statement is not sent and is answered `ProvisionedThroughputExceeded`
+   * in its place, as DynamoDB answers it), and each insert the table accepted is recorded as an
+   * applied write of a new item (an INSERT never replaces one).
+   */
+  async #targetInserts(next: Next, args: Args): Promise<Output> {
+    const statements = (args.input.Statements ?? []) as { Statement?: string; Parameters?: never[] }[];
+    let inserts: PartiqlInsert[];
+    try {
+      inserts = statements.map((st) => parseInsert(String(st.Statement), st.Parameters ?? []));
+    } catch {
+      return next(args);
+    }
+    if (!inserts.every((insert) => this.#options.targets.has(insert.table))) return next(args);
+    const keyOf = (insert: PartiqlInsert) =>
+      text(insert.item[this.#options.targets.get(insert.table) ?? 'pk']) ?? '';
+    const shed = inserts.map((insert) => this.#throttlesTarget(insert.table, keyOf(insert)));
+    const kept = statements.filter((_, i) => !shed[i]);
+    const result =
+      kept.length > 0 ? await next({ ...args, input: { ...args.input, Statements: kept } }) : { output: {} };
+    const answers = [...((result.output as { Responses?: { Error?: unknown }[] }).Responses ?? [])];
+    const Responses = inserts.map((insert, i) => {
+      if (shed[i])
+        return { Error: { Code: 'ProvisionedThroughputExceeded', Message: 'chaos: throughput exceeded' } };
+      const answer = answers.shift();
+      if (answer && answer.Error === undefined)
+        this.#recordApplied({
+          table: insert.table,
+          key: keyOf(insert),
+          version: text(insert.item[META.version]) ?? '',
+          deleted: insert.item[META.deleted] !== undefined,
+        });
+      return answer;
+    });
+    if (kept.length > 0) this.#answerUnheard();
+    return { ...result, output: { ...(result.output as object), Responses } };
   }
 
   async #s3Attempt(next: Next, args: Args, context: MiddlewareContext): Promise<Output> {
