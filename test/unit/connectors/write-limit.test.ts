@@ -32,6 +32,30 @@ function tracker() {
 }
 
 describe('WriteLimit', () => {
+  it('holds every key of a batch: earlier writes of its keys finish first, later ones wait for it', async () => {
+    // Prepare
+    const limit = new WriteLimit(8);
+    const order: string[] = [];
+    const step = (label: string, ms: number) => async () => {
+      await tick(ms);
+      order.push(label);
+      return label;
+    };
+
+    // Act
+    await Promise.all([
+      limit.run('a', step('a-before', 5)),
+      limit.run('c', step('c-alone', 0)),
+      limit.holding(['a', 'b'], () => limit.retryingHeld(step('batch', 1), NO_WAIT)),
+      limit.run('b', step('b-after', 0)),
+    ]);
+
+    // Assess
+    expect(order.indexOf('a-before')).toBeLessThan(order.indexOf('batch'));
+    expect(order.indexOf('batch')).toBeLessThan(order.indexOf('b-after'));
+    expect(order.indexOf('c-alone')).toBeLessThan(order.indexOf('batch'));
+  });
+
   it('keeps at most the ceiling in flight, one per key, each key in the order asked (property)', async () => {
     await fc.assert(
       fc.asyncProperty(
