@@ -25,8 +25,6 @@ const TABLE_WRITE_ACTIONS = [
   'dynamodb:UpdateItem',
   'dynamodb:DeleteItem',
   'dynamodb:BatchWriteItem',
-  // The target inserts keys it expects absent with PartiQL INSERT statements (BatchExecuteStatement).
-  'dynamodb:PartiQLInsert',
 ];
 
 const OBJECTS_REASON =
@@ -120,7 +118,12 @@ export class PipelineAccess extends Construct {
     if (connectsToDatabase(target)) grantDatabaseLogin(fn, target.connection.iam);
     if (target.type === 'dynamodb') {
       const table = this.#props.ownedTargetTable ?? this.#table('TargetTable', target.table ?? '');
-      grantOn(fn, mode === 'write' ? [...TABLE_READ_ACTIONS, ...TABLE_WRITE_ACTIONS] : TABLE_READ_ACTIONS, [
+      // With batchInserts, keys expected absent are PartiQL INSERTs (BatchExecuteStatement).
+      const writeActions = [
+        ...TABLE_WRITE_ACTIONS,
+        ...(target.batchInserts ? ['dynamodb:PartiQLInsert'] : []),
+      ];
+      grantOn(fn, mode === 'write' ? [...TABLE_READ_ACTIONS, ...writeActions] : TABLE_READ_ACTIONS, [
         table.tableArn,
       ]);
     }

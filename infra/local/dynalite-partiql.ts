@@ -1,5 +1,10 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import {
+  BATCH_STATEMENT_LIMIT,
+  type PartiqlInsert,
+  parseInsert,
+} from '../../shared/connectors/targets/dynamodb/batch-insert.ts';
 
 /**
  * The PartiQL that dynalite (which has none) answers in the local stack: `BatchExecuteStatement`
@@ -14,45 +19,6 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
  * statement outside this subset). Requests DynamoDB refuses whole are refused whole: more than 25
  * statements, or two inserts of one key. Every other request goes to dynalite unchanged.
  */
-
-/** One insert of the subset, parsed. */
-export interface PartiqlInsert {
-  readonly table: string;
-  readonly item: Record<string, AttributeValue>;
-}
-
-const INSERT = /^\s*INSERT\s+INTO\s+"((?:[^"]|"")+)"\s+VALUE\s+\{(.*)\}\s*$/is;
-const FIELD = /\s*'((?:[^']|'')*)'\s*:\s*\?\s*(,|$)/y;
-
-/** The BatchExecuteStatement limit, as DynamoDB enforces it. */
-export const BATCH_STATEMENT_LIMIT = 25;
-
-/**
- * Parses one statement of the subset above with its parameters.
- * @throws Error naming what is outside the subset.
- */
-export function parseInsert(statement: string, parameters: readonly AttributeValue[] = []): PartiqlInsert {
-  const match = INSERT.exec(statement);
-  if (!match)
-    throw new Error(
-      `the local stack's dynalite runs only INSERT INTO "<table>" VALUE {'<name>': ?, ...}; got: ${statement.slice(0, 80)}`,
-    );
-  const names: string[] = [];
-  const body = match[2] as string;
-  FIELD.lastIndex = 0;
-  while (FIELD.lastIndex < body.length) {
-    const at = FIELD.lastIndex;
-    const field = FIELD.exec(body);
-    if (!field) throw new Error(`unsupported item expression in INSERT at "${body.slice(at, at + 40)}"`);
-    names.push((field[1] as string).replaceAll("''", "'"));
-    if (field[2] === '') break;
-  }
-  if (names.length !== parameters.length)
-    throw new Error(`INSERT has ${names.length} '?' but ${parameters.length} parameters`);
-  const item: Record<string, AttributeValue> = {};
-  for (const [i, name] of names.entries()) item[name] = parameters[i] as AttributeValue;
-  return { table: (match[1] as string).replaceAll('""', '"'), item };
-}
 
 interface StatementRequest {
   readonly Statement?: string;

@@ -39,7 +39,13 @@ export interface Usage {
   readonly stateTransitions?: number;
 }
 
-const DYNAMO_WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem']);
+const DYNAMO_WRITES = new Set([
+  'PutItem',
+  'UpdateItem',
+  'DeleteItem',
+  'BatchWriteItem',
+  'BatchExecuteStatement',
+]);
 const DYNAMO_READS = new Set(['GetItem', 'BatchGetItem', 'Query', 'Scan']);
 
 /** True for a DynamoDB request billed in write request units. */
@@ -58,7 +64,8 @@ export function priceOfRequest(request: ObservedRequest, itemBytes = 1024): numb
       return (units ?? Math.max(1, Math.ceil(request.bytes / CHUNK_BYTES))) * PRICES.sqsPerRequest;
     case 'DynamoDB': {
       if (isDynamoWrite(request.operation)) {
-        const fallback = request.operation === 'BatchWriteItem' ? 25 : 1;
+        const fallback =
+          request.operation === 'BatchWriteItem' || request.operation === 'BatchExecuteStatement' ? 25 : 1;
         return (units ?? fallback * Math.max(1, Math.ceil(itemBytes / 1024))) * PRICES.dynamodbPerWru;
       }
       if (DYNAMO_READS.has(request.operation)) return (units ?? 1) * PRICES.dynamodbPerRru;

@@ -1,3 +1,6 @@
+import type { BatchStatementRequest } from '@aws-sdk/client-dynamodb';
+import { type PartiqlInsert, parseInsert } from '../connectors/targets/dynamodb/batch-insert.ts';
+
 /**
  * Billing units of one AWS request, from what the SDK sent and received: DynamoDB capacity units
  * by item size, SQS and EventBridge 64 KB chunks. The benchmark counts real requests with these;
@@ -100,6 +103,23 @@ function batchWriteUnits(input: Json): number {
   return units;
 }
 
+/** The insert a PartiQL statement makes, when it is of the form the DynamoDB target sends. */
+function insertOf(statement: BatchStatementRequest): PartiqlInsert | undefined {
+  try {
+    return parseInsert(statement.Statement ?? '', statement.Parameters);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A batch of PartiQL INSERTs: each statement is billed as a PutItem of its item (another, one unit). */
+function batchInsertUnits(input: Json): number {
+  let units = 0;
+  for (const statement of (input.Statements ?? []) as BatchStatementRequest[])
+    units += writeUnits(itemBytes(insertOf(statement)?.item as Json | undefined));
+  return units;
+}
+
 function batchGetUnits(input: Json, output: Json | undefined): number {
   let units = 0;
   const requested = (input.RequestItems ?? {}) as Record<
@@ -120,6 +140,8 @@ function batchGetUnits(input: Json, output: Json | undefined): number {
 /** The table a DynamoDB request works on (the first one, for batch requests). */
 export function dynamoTableOf(input: Json): string | undefined {
   if (typeof input.TableName === 'string') return input.TableName;
+  const [statement] = (input.Statements ?? []) as BatchStatementRequest[];
+  if (statement) return insertOf(statement)?.table;
   const batch = input.RequestItems as Json | undefined;
   return batch ? Object.keys(batch)[0] : undefined;
 }
@@ -142,6 +164,8 @@ export function dynamoUnits(operation: string, input: Json, output: Json | undef
       return writeUnits(itemBytes(input.Key as Json));
     case 'BatchWriteItem':
       return batchWriteUnits(input);
+    case 'BatchExecuteStatement':
+      return batchInsertUnits(input);
     case 'GetItem':
       return readUnits(itemBytes(output?.Item as Json | undefined), consistent);
     case 'BatchGetItem':

@@ -5,8 +5,8 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { S3ServiceException } from '@aws-sdk/client-s3';
 import { SQSServiceException } from '@aws-sdk/client-sqs';
-import { type PartiqlInsert, parseInsert } from '../../infra/local/dynalite-partiql.ts';
 import type { ClientDecorator } from '../../shared/aws/clients.ts';
+import { type PartiqlInsert, parseInsert } from '../../shared/connectors/targets/dynamodb/batch-insert.ts';
 import { META } from '../../shared/connectors/targets/dynamodb/dynamodb-target.ts';
 import type { FaultCounter, FaultKind } from './chaos-faults.ts';
 

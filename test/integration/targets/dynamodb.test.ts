@@ -9,9 +9,9 @@ import {
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseInsert } from '../../../infra/local/dynalite-partiql.ts';
 import { type DynamoDbEngine, type LocalServers, startLocalServers } from '../../../infra/local/servers.ts';
 import type { AwsClients } from '../../../shared/aws/clients.ts';
+import { parseInsert } from '../../../shared/connectors/targets/dynamodb/batch-insert.ts';
 import {
   createDynamoDbTarget,
   DynamoDbTarget,
@@ -52,10 +52,16 @@ function target(
     tableName?: string;
     clients?: AwsClients;
     writeConcurrency?: number;
+    batchInserts?: boolean;
   } = {},
 ) {
   return createDynamoDbTarget(
-    { type: 'dynamodb', table: options.tableName ?? table, keyAttribute: options.keyAttribute ?? 'pk' },
+    {
+      type: 'dynamodb',
+      table: options.tableName ?? table,
+      keyAttribute: options.keyAttribute ?? 'pk',
+      batchInserts: options.batchInserts ?? true,
+    },
     targetContext(
       { type: 'dynamodb', table: options.tableName ?? table },
       options.clients ?? clients,
@@ -250,7 +256,7 @@ function targetBehaviour(engine: DynamoDbEngine) {
   it('writes the owned table named after stage and pipeline when no table is configured', () => {
     // Act
     const owned = new DynamoDbTarget(
-      { type: 'dynamodb', keyAttribute: 'pk' },
+      { type: 'dynamodb', keyAttribute: 'pk', batchInserts: true },
       targetContext({ type: 'dynamodb' }, clients),
     );
 
@@ -665,6 +671,22 @@ function targetBehaviour(engine: DynamoDbEngine) {
     expect((await target().readState(['b29'], { withData: true })).get('b29')?.data).toEqual(
       toJsonRecord(data(29)),
     );
+  });
+
+  it('sends a conditional put per record, never a batch, when batchInserts is false', async () => {
+    // Prepare
+    const tracked = localClients(servers.endpoints);
+    const requests = trackPuts(tracked);
+
+    // Act
+    const outcomes = await target({ clients: tracked, batchInserts: false }).write(
+      Array.from({ length: 5 }, (_, i) => fresh(`u${i}`, 1, { id: i })),
+    );
+
+    // Assess
+    expect(outcomes.every((o) => o.status === 'applied')).toBe(true);
+    expect(requests.batches()).toBe(0);
+    expect(requests.sent()).toBe(5);
   });
 
   it('decides an insert whose key is taken by the version gate: newer applied, older and replays stale', async () => {

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import { insertStatement } from '../../../shared/connectors/targets/dynamodb/batch-insert.ts';
 import { costOfRequests, costOfUsage, estimateRunCost } from '../../../shared/cost/estimate.ts';
 import { PRICES } from '../../../shared/cost/prices.ts';
-import { dynamoUnits, eventBridgeUnits, itemBytes, sqsUnits } from '../../../shared/cost/units.ts';
+import {
+  dynamoTableOf,
+  dynamoUnits,
+  eventBridgeUnits,
+  itemBytes,
+  sqsUnits,
+} from '../../../shared/cost/units.ts';
 
 /** A first load of a million 1 KB records into a DynamoDB target, verified in full. */
 const FIRST_LOAD_OF_A_MILLION = {
@@ -39,6 +46,18 @@ describe('billing units', () => {
     expect(dynamoUnits('PutItem', item(1024), undefined)).toBe(1);
     expect(dynamoUnits('PutItem', item(1025), undefined)).toBe(2);
     expect(dynamoUnits('DescribeTable', {}, undefined)).toBeUndefined();
+  });
+
+  it('bills a batch of PartiQL inserts as one put per statement, by its item size', () => {
+    const input = {
+      Statements: [
+        insertStatement('target', { pk: 'a', v: 'x'.repeat(1020) }),
+        insertStatement('target', { pk: 'b', v: 'x'.repeat(1500) }),
+      ],
+    };
+
+    expect(dynamoUnits('BatchExecuteStatement', input, undefined)).toBe(1 + 2);
+    expect(dynamoTableOf(input)).toBe('target');
   });
 
   it('bills eventually consistent batch reads half a unit per item up to 4 KB, missing keys included', () => {

@@ -1,4 +1,4 @@
-import type { BatchStatementRequest, BatchStatementResponse } from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, BatchStatementRequest, BatchStatementResponse } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 
 /** BatchExecuteStatement runs at most 25 statements per request. */
@@ -19,6 +19,43 @@ export function insertStatement(table: string, item: Record<string, unknown>): B
     Statement: `INSERT INTO "${table.replaceAll('"', '""')}" VALUE {${fields}}`,
     Parameters: names.map((name) => attributes[name] as NonNullable<(typeof attributes)[string]>),
   };
+}
+
+/** One INSERT statement, parsed. */
+export interface PartiqlInsert {
+  readonly table: string;
+  readonly item: Record<string, AttributeValue>;
+}
+
+const INSERT = /^\s*INSERT\s+INTO\s+"((?:[^"]|"")+)"\s+VALUE\s+\{(.*)\}\s*$/is;
+const FIELD = /\s*'((?:[^']|'')*)'\s*:\s*\?\s*(,|$)/y;
+
+/**
+ * Parses one statement of the form {@link insertStatement} writes, with its parameters: the local
+ * stack's dynalite runs it, the cost estimate sizes its item.
+ * @throws Error naming what is outside that form.
+ */
+export function parseInsert(statement: string, parameters: readonly AttributeValue[] = []): PartiqlInsert {
+  const match = INSERT.exec(statement);
+  if (!match)
+    throw new Error(
+      `the local stack's dynalite runs only INSERT INTO "<table>" VALUE {'<name>': ?, ...}; got: ${statement.slice(0, 80)}`,
+    );
+  const names: string[] = [];
+  const body = match[2] as string;
+  FIELD.lastIndex = 0;
+  while (FIELD.lastIndex < body.length) {
+    const at = FIELD.lastIndex;
+    const field = FIELD.exec(body);
+    if (!field) throw new Error(`unsupported item expression in INSERT at "${body.slice(at, at + 40)}"`);
+    names.push((field[1] as string).replaceAll("''", "'"));
+    if (field[2] === '') break;
+  }
+  if (names.length !== parameters.length)
+    throw new Error(`INSERT has ${names.length} '?' but ${parameters.length} parameters`);
+  const item: Record<string, AttributeValue> = {};
+  for (const [i, name] of names.entries()) item[name] = parameters[i] as AttributeValue;
+  return { table: (match[1] as string).replaceAll('""', '"'), item };
 }
 
 /**

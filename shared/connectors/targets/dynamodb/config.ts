@@ -12,4 +12,10 @@ export const dynamodbTargetConfigSchema = z.strictObject({
       'Existing table to write. @default - a table ESync creates and owns, esync-<stage>-<pipeline>-target',
     ),
   keyAttribute: z.string().min(1).default('pk').describe('Partition key attribute holding the record key.'),
+  batchInserts: z
+    .boolean()
+    .default(true)
+    .describe(
+      'Insert the keys Load expects absent 25 per request as PartiQL INSERTs (BatchExecuteStatement; Load is granted dynamodb:PartiQLInsert on the table only when true). false sends one conditional PutItem per record.',
+    ),
 });

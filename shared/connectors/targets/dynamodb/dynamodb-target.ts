@@ -77,8 +77,8 @@ interface TableKeys {
  * `load.writeConcurrency` requests are in flight at once, one per key at a time, fewer while
  * DynamoDB throttles (see {@link WriteLimit}).
  *
- * A write of a key that Load expects absent (`stored: 'absent'`: its state read found nothing, or
- * a first full load that skips the read) goes out with up to 24 others as PartiQL INSERTs in one
+ * With `target.batchInserts` (the default), a write of a key that Load expects absent
+ * (`stored: 'absent'`: its state read found nothing, or a first full load that skips the read) goes out with up to 24 others as PartiQL INSERTs in one
  * BatchExecuteStatement ({@link insertStatement}): the same write units, one request instead of 25.
  * An insert that finds the key taken falls back to the conditional PutItem, which decides it by
  * version; a replaced item's old attributes are unknown to Load, so every other write is that PutItem.
@@ -88,9 +88,11 @@ export class DynamoDbTarget implements TargetConnector {
   readonly #table: string;
   readonly #keyAttribute: string;
   readonly #writes: WriteLimit;
+  readonly #batchInserts: boolean;
 
   constructor(config: DynamoDbTargetConfig, context: ConnectorContext) {
     this.#context = context;
+    this.#batchInserts = config.batchInserts;
     this.#writes = new WriteLimit(context.pipeline.load.writeConcurrency);
     this.#table = config.table ?? ownedTargetTableName(context.stage, context.pipeline.name);
     this.#keyAttribute = config.keyAttribute;
@@ -214,10 +216,11 @@ export class DynamoDbTarget implements TargetConnector {
     const { winners, superseded } = newestPerKey(writes);
     const outcomes = new Map<TargetWrite, WriteOutcome>();
     for (const write of superseded) outcomes.set(write, { key: write.key, status: 'stale' });
-    const inserts = winners.filter((write) => write.stored === 'absent');
+    const insertable = (write: TargetWrite) => this.#batchInserts && write.stored === 'absent';
+    const inserts = winners.filter(insertable);
     await Promise.all([
       ...winners
-        .filter((write) => write.stored !== 'absent')
+        .filter((write) => !insertable(write))
         .map(async (write) => outcomes.set(write, await this.#put(write))),
       ...chunk(inserts, BATCH_STATEMENT_LIMIT).map(async (part) => {
         for (const [write, outcome] of await this.#insertBatch(part)) outcomes.set(write, outcome);
