@@ -265,14 +265,27 @@ async function measureRun(bench: BenchStack, pipeline: string, label: string): P
   };
 }
 
-/** The PostgreSQL and S3 lake targets: the same rows again, each beside its own raw copy. */
+/**
+ * The other targets: the same rows again, each beside its own raw copy (DynamoDB a PutItem per
+ * record beside the DynamoDB raw copy `dynamoRaw`).
+ */
 async function otherTargets(
   bench: BenchStack,
   db: BenchDatabase,
   pipelines: ReturnType<typeof benchPipelines>,
   targets: readonly BenchTarget[],
+  dynamoRaw: MeasuredCopy,
 ): Promise<Partial<Record<BenchTarget, TargetRun>>> {
   const runs: Partial<Record<BenchTarget, TargetRun>> = {};
+  if (targets.includes('dynamodb-puts'))
+    runs['dynamodb-puts'] = {
+      raw: dynamoRaw,
+      first: await measureRun(
+        bench,
+        pipelines['dynamodb-puts'].name,
+        'first load into DynamoDB, a PutItem per record',
+      ),
+    };
   if (targets.includes('postgres'))
     runs.postgres = {
       raw: await measureCopy(bench, 'multi-row INSERT of 100 into a fresh PostgreSQL table', () =>
@@ -365,7 +378,7 @@ export async function runE2e(options: E2eOptions): Promise<E2eResult> {
       BENCH_PIPELINE,
       'rerun of unchanged data (checkpoint reset to null)',
     );
-    const others = await otherTargets(bench, db, pipelines, targets);
+    const others = await otherTargets(bench, db, pipelines, targets, raw);
     return {
       records: options.records,
       database: db.label,
