@@ -23,7 +23,7 @@ import { exactNumber, stringifyExactJson } from '../../../shared/records/exact-j
 import { contentHash } from '../../../shared/records/hash.ts';
 import { positionVersion } from '../../../shared/records/version.ts';
 import { requireSystemServer } from '../../support/system-servers.ts';
-import { collect, localClients, remove, targetContext, upsert } from './support.ts';
+import { collect, FAST_RETRY, localClients, remove, targetContext, upsert } from './support.ts';
 
 let servers: LocalServers;
 let clients: AwsClients;
@@ -743,10 +743,11 @@ function targetBehaviour(engine: DynamoDbEngine) {
     ).toBe(50);
   });
 
-  it('fails shed inserts with a throttled TransientError when shedding outlasts the retries', async () => {
+  it('hands an insert still shed after the last round to the conditional put, with its own retries', async () => {
     // Prepare
     const stormy = localClients(servers.endpoints);
-    shedStatements(stormy, (key) => key === 's0');
+    const shed = shedStatements(stormy, (key) => key === 's0');
+    const requests = trackPuts(stormy);
 
     // Act
     const outcomes = await target({ clients: stormy }).write([
@@ -755,10 +756,25 @@ function targetBehaviour(engine: DynamoDbEngine) {
     ]);
 
     // Assess
-    expect(outcomes[1]).toEqual({ key: 's1', status: 'applied' });
-    const failed = outcomes[0];
-    expect(failed?.status === 'failed' && failed.error).toBeInstanceOf(TransientError);
-    expect(failed?.status === 'failed' && (failed.error as TransientError).throttled).toBe(true);
+    expect(outcomes).toEqual([
+      { key: 's0', status: 'applied' },
+      { key: 's1', status: 'applied' },
+    ]);
+    expect(shed.count()).toBe(FAST_RETRY.maxAttempts);
+    expect(requests.sent()).toBe(1);
+  });
+
+  it('fails an insert with a throttled TransientError when its batch rounds and its put are all throttled', async () => {
+    // Prepare
+    const stormy = localClients(servers.endpoints);
+    shedStatements(stormy, (key) => key === 's0');
+    injectFailures(stormy, 'PutItem', 'ProvisionedThroughputExceededException', 100);
+
+    // Act
+    const [outcome] = await target({ clients: stormy }).write([fresh('s0', 1, { id: 0 })]);
+
+    // Assess
+    expect(outcome?.status === 'failed' && outcome.error).toBeInstanceOf(TransientError);
     expect(await rawItem('s0')).toBeUndefined();
   });
 

@@ -235,7 +235,7 @@ export class DynamoDbTarget implements TargetConnector {
   /**
    * Inserts up to 25 writes of distinct keys with one BatchExecuteStatement per round: statements
    * DynamoDB shed are sent again after a backoff, those that found their key taken (or that it
-   * refused) go through {@link #put}. Every key stays held until its write is decided, so another
+   * refused, or still shed after the last round) go through {@link #put}. Every key stays held until its write is decided, so another
    * message's write of the key waits, as for a single put.
    */
   #insertBatch(writes: readonly TargetWrite[]): Promise<Map<TargetWrite, WriteOutcome>> {
@@ -292,15 +292,14 @@ export class DynamoDbTarget implements TargetConnector {
           outcomes.set(write, { key: write.key, status: 'failed', error: this.#unavailable(responses[i]) });
       }
       if (pending.length === 0) break;
-      const shed = new TransientError(
-        `dynamodb: ${pending.length} inserts into table "${this.#table}" were shed after ${round} BatchExecuteStatement rounds`,
-        { throttled: true },
+      this.#writes.observe(
+        new TransientError(`dynamodb: table "${this.#table}" shed ${pending.length} inserts`, {
+          throttled: true,
+        }),
       );
-      this.#writes.observe(shed);
-      if (round >= retry.maxAttempts) {
-        for (const write of pending) outcomes.set(write, { key: write.key, status: 'failed', error: shed });
-        break;
-      }
+      // Still shed after the rounds: each goes on as a put, with the retries every put gets
+      // (the SDK's and ours), so a hot key is not failed sooner than on the put path.
+      if (round >= retry.maxAttempts) return [...toPut, ...pending];
       await new Promise((resolve) => setTimeout(resolve, backoffDelay(round, retry)));
     }
     return toPut;
