@@ -24,7 +24,7 @@ export const FIXTURE_PIPELINES: readonly Pipeline[] = [
       key: ['id'],
       cursor: ['updated_at'],
     },
-    target: { type: 'dynamodb', keyAttribute: 'accountId' },
+    target: { type: 'dynamodb', keyAttribute: 'accountId', batchInserts: true },
     triggers: { schedule: 'rate(30 minutes)' },
     dlq: { maxReceiveCount: 3 },
     load: { maxConcurrency: 7, batchSize: 20, batchingWindowSeconds: 2, timeoutSeconds: 90 },

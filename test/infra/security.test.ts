@@ -141,11 +141,12 @@ describe('IAM', () => {
 
     expect(own.some((s) => JSON.stringify(s.Resource).includes(tableArn))).toBe(true);
     expect(other.some((s) => JSON.stringify(s.Resource).includes(tableArn))).toBe(false);
-    // target.batchInserts (default true): its Load inserts with PartiQL, on that table only.
+    // Its target.batchInserts: its Load inserts with PartiQL, on that table only.
     const inserts = grants(roleStatements('esync-dev-accounts-sync-load-fn'), 'dynamodb:PartiQLInsert');
     expect(inserts.map((s) => JSON.stringify(s.Resource))).toEqual([
       JSON.stringify({ 'Fn::GetAtt': [tableId, 'Arn'] }),
     ]);
+    expect(grants(roleStatements('esync-dev-issues-hook-load-fn'), 'dynamodb:PartiQLInsert')).toEqual([]);
   });
 
   it('lets Load archive changes for history only for pipelines that keep it (an s3 lake always does)', () => {

@@ -196,6 +196,19 @@ export class ChaosRecorder {
     );
   }
 
+  /** A BatchExecuteStatement whose statements all insert into target tables. */
+  #isTargetInsert(args: Args, context: MiddlewareContext): boolean {
+    if (context.commandName !== 'BatchExecuteStatementCommand') return false;
+    const statements = (args.input.Statements ?? []) as { Statement?: string; Parameters?: never[] }[];
+    try {
+      return statements.every((st) =>
+        this.#options.targets.has(parseInsert(String(st.Statement), st.Parameters ?? []).table),
+      );
+    } catch {
+      return false;
+    }
+  }
+
   #askForOldItem(args: Args, context: MiddlewareContext): Args {
     if (!this.#isTargetPut(args, context)) return args;
     return { ...args, input: { ...args.input, ReturnValues: 'ALL_OLD' } };
@@ -203,6 +216,7 @@ export class ChaosRecorder {
 
   async #dynamoDbAttempt(next: Next, args: Args, context: MiddlewareContext): Promise<Output> {
     if (this.#isTargetPut(args, context)) return this.#targetPut(next, args);
+    if (this.#isTargetInsert(args, context)) return this.#insertAttempt(next, args);
     if (this.#isCompletion(args, context)) this.#completion(args);
     if (this.#touchesStateTable(args) && this.#drawFault(context, this.#options.stateFaultRate)) {
       const throttle = this.#options.random() < 0.5;
@@ -357,8 +371,8 @@ export class ChaosRecorder {
   /**
    * A BatchExecuteStatement of PartiQL inserts into target tables: each statement is throttled as a
    * target put would be (a shed statement is not sent and is answered `ProvisionedThroughputExceeded`
-   * in its place, as DynamoDB answers it), and each insert the table accepted is recorded as an
-   * applied write of a new item (an INSERT never replaces one).
+   * in its place, as DynamoDB answers it). What was applied is recorded per attempt, in
+   * {@link #insertAttempt}.
    */
   async #targetInserts(next: Next, args: Args): Promise<Output> {
     const statements = (args.input.Statements ?? []) as { Statement?: string; Parameters?: never[] }[];
@@ -375,22 +389,36 @@ export class ChaosRecorder {
     const kept = statements.filter((_, i) => !shed[i]);
     const result =
       kept.length > 0 ? await next({ ...args, input: { ...args.input, Statements: kept } }) : { output: {} };
-    const answers = [...((result.output as { Responses?: { Error?: unknown }[] }).Responses ?? [])];
-    const Responses = inserts.map((insert, i) => {
-      if (shed[i])
-        return { Error: { Code: 'ProvisionedThroughputExceeded', Message: 'chaos: throughput exceeded' } };
-      const answer = answers.shift();
-      if (answer && answer.Error === undefined)
-        this.#recordApplied({
-          table: insert.table,
-          key: keyOf(insert),
-          version: text(insert.item[META.version]) ?? '',
-          deleted: insert.item[META.deleted] !== undefined,
-        });
-      return answer;
-    });
-    if (kept.length > 0) this.#answerUnheard();
+    const answers = [...((result.output as { Responses?: unknown[] }).Responses ?? [])];
+    const Responses = shed.map((isShed) =>
+      isShed
+        ? { Error: { Code: 'ProvisionedThroughputExceeded', Message: 'chaos: throughput exceeded' } }
+        : answers.shift(),
+    );
     return { ...result, output: { ...(result.output as object), Responses } };
+  }
+
+  /**
+   * One attempt of a target BatchExecuteStatement (inside the SDK's retry loop, as a put's): each
+   * insert the table accepted is recorded as an applied write of a new item (an INSERT never
+   * replaces one), also when the SDK then sends the request again because the answer was lost.
+   */
+  async #insertAttempt(next: Next, args: Args): Promise<Output> {
+    const statements = (args.input.Statements ?? []) as { Statement?: string; Parameters?: never[] }[];
+    const result = await next(args);
+    const answers = (result.output as { Responses?: { Error?: unknown }[] }).Responses ?? [];
+    for (const [i, statement] of statements.entries()) {
+      if (answers[i] === undefined || answers[i]?.Error !== undefined) continue;
+      const insert = parseInsert(String(statement.Statement), statement.Parameters ?? []);
+      this.#recordApplied({
+        table: insert.table,
+        key: text(insert.item[this.#options.targets.get(insert.table) ?? 'pk']) ?? '',
+        version: text(insert.item[META.version]) ?? '',
+        deleted: insert.item[META.deleted] !== undefined,
+      });
+    }
+    this.#answerUnheard();
+    return result;
   }
 
   async #s3Attempt(next: Next, args: Args, context: MiddlewareContext): Promise<Output> {
