@@ -8,7 +8,7 @@ export interface RunProgress {
   readonly phase: string | null;
   readonly phaseStatus: string | null;
   readonly extracted: number;
-  /** Records with an outcome: loaded, skipped, conflicts, quarantined, dead-lettered. */
+  /** Records with an outcome: loaded, skipped, filtered, conflicts, quarantined, dead-lettered. */
   readonly accounted: number;
   /** Whether `extracted` is the run's total: Execute (every Extract) has ended. */
   readonly extractionDone: boolean;
@@ -21,7 +21,7 @@ export interface RunProgress {
 /** The figures of `run` as seen at `now` (epoch ms). */
 export function runProgress(run: RunView, now: number): RunProgress {
   const c = run.counts;
-  const accounted = c.loaded + c.skipped + c.conflicts + c.quarantined + c.deadLettered;
+  const accounted = c.loaded + c.skipped + (c.filtered ?? 0) + c.conflicts + c.quarantined + c.deadLettered;
   const current = run.phases.at(-1);
   const execute = run.phases.find((p) => p.name === 'Execute');
   const extractionDone =

@@ -15,6 +15,8 @@ export interface RunCountsView {
   readonly extracted: number;
   readonly loaded: number;
   readonly skipped: number;
+  /** Absent from runs recorded before the outcome existed. */
+  readonly filtered?: number;
   readonly conflicts: number;
   readonly quarantined: number;
   readonly deadLettered: number;
@@ -77,6 +79,7 @@ export const COUNT_LABELS: readonly (readonly [keyof RunCountsView, string])[] =
   ['extracted', 'extracted'],
   ['loaded', 'loaded'],
   ['skipped', 'skipped'],
+  ['filtered', 'filtered'],
   ['conflicts', 'conflicts'],
   ['quarantined', 'quarantined'],
   ['deadLettered', 'dead-lettered'],

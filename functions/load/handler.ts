@@ -46,6 +46,8 @@ async function loadRecord(record: SQSRecord, invocationEndsAt: number): Promise<
   metrics.addMetric(METRIC.recordsProcessed, MetricUnit.Count, result.records);
   metrics.addMetric(METRIC.recordsLoaded, MetricUnit.Count, result.loaded);
   metrics.addMetric(METRIC.recordsSkipped, MetricUnit.Count, result.skipped);
+  if ((result.filtered ?? 0) > 0)
+    metrics.addMetric(METRIC.recordsFiltered, MetricUnit.Count, result.filtered ?? 0);
   metrics.addMetric(METRIC.conflicts, MetricUnit.Count, result.conflicts);
   metrics.addMetric(METRIC.quarantined, MetricUnit.Count, result.quarantined);
   if (result.poison) metrics.addMetric(METRIC.poisonMessages, MetricUnit.Count, 1);

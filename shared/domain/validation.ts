@@ -7,7 +7,15 @@ import { compileFieldPath } from './field-path.ts';
 import { isIsoTimestamp } from './instant.ts';
 
 /** The check a record failed. */
-export type ValidationRuleName = 'required' | 'type' | 'format' | 'range' | 'enum' | 'custom' | 'target';
+export type ValidationRuleName =
+  | 'required'
+  | 'type'
+  | 'format'
+  | 'range'
+  | 'enum'
+  | 'custom'
+  | 'target'
+  | 'expression';
 
 /**
  * One reason a record is invalid. Messages describe the rule and the kind of value found,

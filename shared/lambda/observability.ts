@@ -13,6 +13,7 @@ export const METRIC = {
   recordsProcessed: 'RecordsProcessed',
   recordsLoaded: 'RecordsLoaded',
   recordsSkipped: 'RecordsSkipped',
+  recordsFiltered: 'RecordsFiltered',
   recordsFailed: 'RecordsFailed',
   conflicts: 'Conflicts',
   quarantined: 'RecordsQuarantined',

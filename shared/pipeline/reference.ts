@@ -354,6 +354,22 @@ triggers:
 Fields of each source and target type, and the webhook and CDC adapters, are in
 [connectors.md](connectors.md). A field whose default is an object takes the defaults of its fields.`;
 
+/**
+ * Examples shown under a top-level section of the reference, as YAML to append to a pipeline
+ * (a test parses each with the minimal pipeline above).
+ */
+export const SECTION_EXAMPLES: Readonly<Record<string, string>> = {
+  transform: `transform:
+  # Load open orders only; a cancelled one is counted \`filtered\`.
+  filter: status != "cancelled" and qty > 0
+  compute:
+    total: price * qty
+    label: $uppercase(sku) & "-" & $string(qty)
+    placedOn: $substring(createdAt, 0, 10)
+  drop: [internalNote]
+`,
+};
+
 /** The pipeline reference (docs/pipeline-reference.md), generated from {@link pipelineSchema}. */
 export function renderPipelineReference(): string {
   const sections: string[] = [
@@ -374,6 +390,8 @@ export function renderPipelineReference(): string {
     if (top.path === 'source' || top.path === 'target')
       parts.push(`Plus the fields of the chosen \`type\`: see [connectors.md](connectors.md).`);
     parts.push(fieldTable(nested));
+    const example = SECTION_EXAMPLES[top.path];
+    if (example !== undefined) parts.push(`For example:\n\n\`\`\`yaml\n${example}\`\`\``);
     sections.push(parts.join('\n\n'));
   }
   return `${sections.join('\n\n')}\n`;

@@ -13,6 +13,7 @@ import { dynamodbTargetConfigSchema } from '../connectors/targets/dynamodb/confi
 import { httpTargetConfigSchema } from '../connectors/targets/http/config.ts';
 import { postgresTargetConfigSchema } from '../connectors/targets/postgres/config.ts';
 import { s3TargetConfigSchema } from '../connectors/targets/s3/config.ts';
+import { EXPRESSION_LIMITS, expressionCompileError } from '../domain/expressions.ts';
 import {
   BATCH_SIZE_WITHOUT_WINDOW,
   LOAD_BATCH_SIZE,
@@ -232,8 +233,28 @@ const fieldRuleSchema = z
 
 const maskSchema = z.enum(['hash', 'redact']);
 
+/** A JSONata expression, compiled when the pipeline is parsed so `esync validate` shows where it is wrong. */
+const jsonataExpression = z
+  .string()
+  .min(1)
+  .superRefine((text, ctx) => {
+    const problem = expressionCompileError(text);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
 const transformSchema = z
   .strictObject({
+    filter: jsonataExpression
+      .optional()
+      .describe(
+        "JSONata expression over the record as it arrives; a record is loaded only when it is true (JSONata's boolean cast), others are counted filtered and the target keeps what it holds. Deletes are not filtered. @default - every record is loaded",
+      ),
+    compute: z
+      .record(fieldName, jsonataExpression)
+      .default({})
+      .describe(
+        'Map of field name to a JSONata expression over the record as it arrives (before defaults; computed fields do not see one another). No result leaves the field absent. A computed field is masked only when `mask` names it. An expression that fails on a record quarantines it with the expression and the error.',
+      ),
     rename: z.record(fieldName, fieldName).default({}).describe('Map of old field name to new name.'),
     drop: z.array(fieldName).default([]).describe('Fields removed before loading.'),
     mask: z
@@ -247,7 +268,9 @@ const transformSchema = z
       .default({})
       .describe('Values for fields that are missing or null.'),
   })
-  .describe('Applied in order: defaults, rename, mask, drop.');
+  .describe(
+    `Applied in order: filter, compute, defaults, rename, mask, drop. Expressions are JSONata (https://jsonata.org), compiled once per container; one evaluation may take ${EXPRESSION_LIMITS.timeoutMs} ms, nest ${EXPRESSION_LIMITS.maxDepth} steps, build sequences of ${EXPRESSION_LIMITS.maxSequence} items and return ${EXPRESSION_LIMITS.maxResultChars} characters of JSON; past a limit the record is quarantined.`,
+  );
 
 const fieldMergeRule = z.enum(['source', 'target', 'latest', 'max', 'min', 'manual']);
 
@@ -347,7 +370,7 @@ export const pipelineSchema = z
       .describe('Packing of records into queue messages.'),
     conflict: conflictSchema.default({ strategy: 'source-wins', fields: {} }),
     validation: z.array(fieldRuleSchema).default([]).describe('Record validation rules.'),
-    transform: transformSchema.default({ rename: {}, drop: [], mask: {}, defaults: {} }),
+    transform: transformSchema.default({ compute: {}, rename: {}, drop: [], mask: {}, defaults: {} }),
     retry: z
       .strictObject({
         maxAttempts: z

@@ -12,7 +12,9 @@ export interface MessageOutcome {
   readonly conflicts: number;
   readonly quarantined: number;
   readonly deadLettered: number;
-  /** Keys whose target content intentionally differs from the source (quarantined, parked, kept). */
+  /** Records a pipeline's `transform.filter` left out. */
+  readonly filtered?: number;
+  /** Keys whose target content intentionally differs from the source (quarantined, parked, kept, filtered). */
   readonly excludedKeys: readonly string[];
   /** The message was a CDC event of a kind that changes no row (a tombstone, a heartbeat...). */
   readonly ignored?: IgnoredEventKind;
@@ -42,8 +44,8 @@ export interface LedgerTotals extends RunCounts {
 
 /** A run's counts from its ledger totals. */
 export function runCountsOf(totals: LedgerTotals): RunCounts {
-  const { extracted, loaded, skipped, conflicts, quarantined, deadLettered } = totals;
-  return { extracted, loaded, skipped, conflicts, quarantined, deadLettered };
+  const { extracted, loaded, skipped, filtered, conflicts, quarantined, deadLettered } = totals;
+  return { extracted, loaded, skipped, filtered, conflicts, quarantined, deadLettered };
 }
 
 /**
@@ -113,7 +115,7 @@ export class LedgerRepository {
         new UpdateCommand({
           TableName: this.table,
           Key: keys.message(scope, messageKey),
-          UpdateExpression: `SET #state = :done, records = if_not_exists(records, :records), loaded = :l, skipped = :s, conflicts = :c, quarantined = :q, deadLettered = :d, excludedKeys = :x, doneAt = :at, #type = :type, expiresAt = if_not_exists(expiresAt, :ttl), unavailableFields = :u, ties = :t${outcome.ignored ? ', ignored = :ig' : ''}`,
+          UpdateExpression: `SET #state = :done, records = if_not_exists(records, :records), loaded = :l, skipped = :s, conflicts = :c, quarantined = :q, deadLettered = :d, filtered = :f, excludedKeys = :x, doneAt = :at, #type = :type, expiresAt = if_not_exists(expiresAt, :ttl), unavailableFields = :u, ties = :t${outcome.ignored ? ', ignored = :ig' : ''}`,
           ConditionExpression: 'attribute_not_exists(#state) OR #state = :sent',
           ExpressionAttributeNames: { '#state': 'state', '#type': 'type' },
           ExpressionAttributeValues: {
@@ -125,6 +127,7 @@ export class LedgerRepository {
             ':c': outcome.conflicts,
             ':q': outcome.quarantined,
             ':d': outcome.deadLettered,
+            ':f': outcome.filtered ?? 0,
             ':x': outcome.excludedKeys.slice(0, 1000),
             ':at': new Date().toISOString(),
             ':type': 'msg',
@@ -248,6 +251,7 @@ export class LedgerRepository {
       }
       counts.loaded += Number(item.loaded ?? 0);
       counts.skipped += Number(item.skipped ?? 0);
+      counts.filtered += Number(item.filtered ?? 0);
       counts.conflicts += Number(item.conflicts ?? 0);
       counts.quarantined += Number(item.quarantined ?? 0);
       counts.deadLettered += Number(item.deadLettered ?? 0);
@@ -273,5 +277,6 @@ function deadLetteredUnseen(item: Record<string, unknown>, now: number): boolean
 
 /** Total records accounted for (every outcome but pending). */
 export function accounted(c: RunCounts): number {
-  return c.loaded + c.skipped + c.conflicts + c.quarantined + c.deadLettered;
+  // A run recorded before `filtered` existed has no such count.
+  return c.loaded + c.skipped + (c.filtered ?? 0) + c.conflicts + c.quarantined + c.deadLettered;
 }

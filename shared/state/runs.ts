@@ -22,6 +22,8 @@ export interface RunCounts {
   extracted: number;
   loaded: number;
   skipped: number;
+  /** Left out by the pipeline's `transform.filter`. */
+  filtered: number;
   conflicts: number;
   quarantined: number;
   deadLettered: number;
@@ -31,6 +33,7 @@ export const zeroCounts = (): RunCounts => ({
   extracted: 0,
   loaded: 0,
   skipped: 0,
+  filtered: 0,
   conflicts: 0,
   quarantined: 0,
   deadLettered: 0,

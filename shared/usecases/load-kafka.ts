@@ -40,6 +40,7 @@ export async function loadKafkaEvent(deps: Deps, event: KafkaEventLike): Promise
   const total = {
     loaded: 0,
     skipped: 0,
+    filtered: 0,
     conflicts: 0,
     quarantined: 0,
     deadLettered: 0,
@@ -69,6 +70,7 @@ export async function loadKafkaEvent(deps: Deps, event: KafkaEventLike): Promise
         records += count;
         total.loaded += outcome.loaded;
         total.skipped += outcome.skipped;
+        total.filtered += outcome.filtered ?? 0;
         total.conflicts += outcome.conflicts;
         total.quarantined += outcome.quarantined;
         total.unavailableFields += outcome.unavailableFields ?? 0;

@@ -4,6 +4,7 @@ import { decodeChangeEvent, isChangeEvent } from '../cdc/index.ts';
 import { archiveAppliedChanges } from '../connectors/targets/change-archive.ts';
 import type { TargetConnector, TargetState, TargetWrite } from '../connectors/types.ts';
 import { decideApply, isVersionTie } from '../domain/decide.ts';
+import { createRecordExpressions, type RecordExpressions, stageRecords } from '../domain/expressions.ts';
 import { createTransform } from '../domain/transform.ts';
 import { createValidator, type ValidationReason } from '../domain/validation.ts';
 import { isRetryable, TransientError, ValidationError } from '../errors.ts';
@@ -51,6 +52,7 @@ export interface LoadUnit {
 interface PipelineRuntime {
   readonly validate: (data: RecordData) => ValidationReason[];
   readonly transform: (data: RecordData) => RecordData;
+  readonly expressions: RecordExpressions | undefined;
   readonly target: TargetConnector;
   readonly unavailable: UnavailableFields;
 }
@@ -70,6 +72,7 @@ function runtimeOf(deps: Deps, pipeline: Pipeline): Promise<PipelineRuntime> {
       transform: unavailable.transforming(
         createTransform(pipeline.transform, { hashKey: await maskKey(deps, pipeline) }),
       ),
+      expressions: createRecordExpressions(pipeline.transform),
       target: deps.createTarget(pipeline),
       unavailable,
     }))();
@@ -350,11 +353,12 @@ export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit):
   const runtime = await runtimeOf(deps, pipeline);
   const writtenHash = (r: RecordEnvelope) =>
     r.op === 'delete' || r.data === null ? DELETED_HASH : contentHash(runtime.transform(r.data));
-  const { latest, superseded, ties: messageTies } = newestPerKey(unit.records, writtenHash);
+  const staged = await stageRecords(runtime.expressions, unit.records);
+  const { latest, superseded, ties: messageTies } = newestPerKey(staged.kept, writtenHash);
   let skipped = superseded;
   let ties = messageTies;
-  const excludedKeys: string[] = [];
-  const invalid: { record: RecordEnvelope; reasons: ValidationReason[] }[] = [];
+  const excludedKeys: string[] = staged.excludedKeys;
+  const invalid: { record: RecordEnvelope; reasons: ValidationReason[] }[] = staged.failed;
   const prepared: { record: RecordEnvelope; data: RecordData | null; hash: string }[] = [];
   for (const record of latest) {
     if (record.op === 'delete' || record.data === null) {
@@ -539,6 +543,7 @@ export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit):
   return {
     loaded,
     skipped,
+    ...(staged.filtered > 0 ? { filtered: staged.filtered } : {}),
     conflicts: parked,
     quarantined: invalid.length,
     deadLettered: 0,

@@ -17,6 +17,7 @@ import type {
   SourceRow,
   TargetConnector,
 } from '../connectors/types.ts';
+import { createRecordExpressions } from '../domain/expressions.ts';
 import { inKeyRange, type KeyPart, type KeyRange } from '../domain/key-range.ts';
 import { createTransform } from '../domain/transform.ts';
 import { createValidator } from '../domain/validation.ts';
@@ -206,11 +207,19 @@ async function compareRows(
   const validate = createValidator(pipeline.validation);
   const transform = createTransform(pipeline.transform, { hashKey: await maskKey(deps, pipeline) });
   const rate = pipeline.verify.mode === 'sample' ? pipeline.verify.sampleRate : 1;
-  const problemOf = (row: SourceRow, held: Held | undefined): Mismatch['problem'] | undefined => {
+  const expressions = createRecordExpressions(pipeline.transform);
+  const problemOf = async (
+    row: SourceRow,
+    held: Held | undefined,
+  ): Promise<Mismatch['problem'] | undefined> => {
     if (held && compareVersions(held.version, row.version) > 0) return undefined;
     if (row.deleted) return held && held.hash !== null ? 'not-deleted' : undefined;
+    // A row the filter leaves out, or an expression fails on, is never loaded: nothing to compare.
+    const staged =
+      expressions === undefined ? { kind: 'kept' as const, data: row.data } : await expressions(row.data);
+    if (staged.kind !== 'kept') return undefined;
     if (!held || held.hash === null) return 'missing';
-    return held.hash !== contentHash(transform(row.data)) ? 'content' : undefined;
+    return held.hash !== contentHash(transform(staged.data)) ? 'content' : undefined;
   };
   const partition = input.item.partition as Partition;
   const lookup = await targetLookup(from.target, pipeline, keysOfPartition(pipeline, partition));
@@ -225,7 +234,7 @@ async function compareRows(
     for (const { row, key } of rows) {
       found.compared++;
       const held = state.get(key);
-      const problem = problemOf(row, held);
+      const problem = await problemOf(row, held);
       if (problem) noteMismatch(pipeline, input.runId, found, row, key, problem, held);
     }
     if (timeIsShort()) return (page[page.length - 1] as SourceRow).cursor;

@@ -153,7 +153,15 @@ describe('runs', () => {
       endedAt: '2025-01-02T03:04:05.800Z',
       status: 'succeeded',
     });
-    const counts = { extracted: 10, loaded: 7, skipped: 0, conflicts: 1, quarantined: 2, deadLettered: 0 };
+    const counts = {
+      extracted: 10,
+      loaded: 7,
+      skipped: 0,
+      filtered: 0,
+      conflicts: 1,
+      quarantined: 2,
+      deadLettered: 0,
+    };
     await h.deps.state.runs.update(runId, {
       counts,
       verify: { status: 'failed', compared: 10, mismatches: 3 },

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { createRecordExpressions } from '../../../shared/domain/expressions.ts';
 import { formatProblem, type Problem, parsePipelineText } from '../../../shared/pipeline/load.ts';
+import { SECTION_EXAMPLES } from '../../../shared/pipeline/reference.ts';
 
 /** A valid pipeline; tests append or replace lines to break one thing at a time. */
 const VALID = `name: users-sync
@@ -293,5 +295,50 @@ describe('formatProblem', () => {
     // Act / Assess
     expect(formatProblem(problem)).toBe('a.yaml:3:5 broken');
     expect(formatProblem({ ...problem, path: 'source.key[0]' })).toBe('a.yaml:3:5 source.key[0] broken');
+  });
+});
+
+describe('parsePipelineText: JSONata expressions', () => {
+  it('reports a compute expression that does not compile at its file:line:col with the character', () => {
+    const text = `${VALID}transform:\n  compute:\n    total: price * (qty\n`;
+
+    expect(problemsOf(text)).toEqual([
+      'pipelines/p.yaml:15:12 transform.compute.total JSONata expression does not compile at character 12: Expected ")" before end of expression (S0203)',
+    ]);
+  });
+
+  it('reports a filter that does not compile at its file:line:col', () => {
+    const text = `${VALID}transform:\n  filter: 'status = '\n`;
+
+    expect(problemsOf(text)).toEqual([
+      expect.stringMatching(
+        /^pipelines\/p\.yaml:14:11 transform\.filter JSONata expression does not compile at character 9/,
+      ),
+    ]);
+  });
+
+  it('accepts a filter and computed fields that compile', () => {
+    const text = `${VALID}transform:\n  filter: status = "active"\n  compute:\n    total: price * qty\n`;
+
+    const { pipeline, problems } = parsePipelineText(text, 'p.yaml');
+
+    expect(problems).toEqual([]);
+    expect(pipeline?.transform).toMatchObject({
+      filter: 'status = "active"',
+      compute: { total: 'price * qty' },
+    });
+  });
+
+  it('accepts the transform example of the reference, which computes and filters as its comment says', async () => {
+    const { pipeline, problems } = parsePipelineText(`${VALID}${SECTION_EXAMPLES.transform}`, 'p.yaml');
+    const apply = createRecordExpressions(pipeline?.transform ?? {});
+    const order = { sku: 'ab', price: 2, qty: 3, createdAt: '2025-03-01T10:00:00Z', status: 'open' };
+
+    expect(problems).toEqual([]);
+    expect(await apply?.(order)).toEqual({
+      kind: 'kept',
+      data: { ...order, total: 6, label: 'AB-3', placedOn: '2025-03-01' },
+    });
+    expect(await apply?.({ ...order, status: 'cancelled' })).toEqual({ kind: 'filtered' });
   });
 });

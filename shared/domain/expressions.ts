@@ -1,0 +1,180 @@
+import jsonata from 'jsonata';
+import type { RecordData, RecordEnvelope } from '../records/envelope.ts';
+import { stringifyExactJson } from '../records/exact-json.ts';
+import type { ValidationReason } from './validation.ts';
+
+/**
+ * Limits of one evaluation. JSONata can loop (recursive functions) and build large values from
+ * small input, and Load evaluates expressions that pipeline authors write on every record: an
+ * evaluation past a limit fails, and its record is quarantined, rather than stall or exhaust
+ * the Load function.
+ */
+export const EXPRESSION_LIMITS = {
+  /** Wall-clock milliseconds one expression may take on one record. */
+  timeoutMs: 100,
+  /** Nesting of evaluation steps (recursion depth of user functions included). */
+  maxDepth: 500,
+  /** Items of one sequence (array) built during an evaluation. */
+  maxSequence: 100_000,
+  /** Characters of a result's JSON text. */
+  maxResultChars: 256 * 1024,
+} as const;
+
+/** The expression settings of a pipeline's `transform` section (both may be omitted). */
+export interface ExpressionConfig {
+  readonly compute?: Readonly<Record<string, string>>;
+  readonly filter?: string | undefined;
+}
+
+/** What the expressions made of one record. */
+export type ExpressionOutcome =
+  | { readonly kind: 'kept'; readonly data: RecordData }
+  | { readonly kind: 'filtered' }
+  | { readonly kind: 'failed'; readonly field: string; readonly expression: string; readonly error: string };
+
+/** Applies a pipeline's `filter` and `compute` to one record's data; never modifies its input. */
+export type RecordExpressions = (data: Readonly<RecordData>) => Promise<ExpressionOutcome>;
+
+interface JsonataError {
+  readonly message: string;
+  readonly position?: number;
+  readonly code?: string;
+}
+
+const isJsonataError = (error: unknown): error is JsonataError =>
+  typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string';
+
+/**
+ * Why `text` is not a JSONata expression (with the character where parsing stopped), or
+ * `undefined` when it compiles.
+ */
+export function expressionCompileError(text: string): string | undefined {
+  try {
+    jsonata(text);
+    return undefined;
+  } catch (error) {
+    if (!isJsonataError(error)) throw error;
+    const at = error.position === undefined ? '' : ` at character ${error.position}`;
+    return `JSONata expression does not compile${at}: ${error.message}${error.code ? ` (${error.code})` : ''}`;
+  }
+}
+
+/**
+ * One compiled expression bounded by {@link EXPRESSION_LIMITS}: JSONata's own guardrails stop an
+ * evaluation past the time, the depth or the sequence length (errors D1011, D1012, D2015); the
+ * result's size is checked here.
+ */
+function compileBounded(text: string): (data: Readonly<RecordData>) => Promise<unknown> {
+  const expression = jsonata(text, {
+    timeout: EXPRESSION_LIMITS.timeoutMs,
+    stack: EXPRESSION_LIMITS.maxDepth,
+    sequence: EXPRESSION_LIMITS.maxSequence,
+  });
+  return async (data) => {
+    const result: unknown = await expression.evaluate(data);
+    const chars =
+      typeof result === 'string'
+        ? result.length
+        : typeof result === 'object' && result !== null
+          ? (stringifyExactJson(result)?.length ?? 0)
+          : 0;
+    if (chars > EXPRESSION_LIMITS.maxResultChars)
+      throw new Error(`result of ${chars} characters exceeds ${EXPRESSION_LIMITS.maxResultChars}`);
+    return result;
+  };
+}
+
+/** JSONata's boolean cast ($boolean): what a filter result means. */
+function truthy(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(truthy);
+  if (typeof value === 'string') return value.length > 0;
+  if (typeof value === 'number') return value !== 0;
+  if (typeof value === 'object' && value !== null) return Object.keys(value).length > 0;
+  return value === true;
+}
+
+function errorText(error: unknown): string {
+  if (!isJsonataError(error)) return String(error);
+  const at = error.position === undefined ? '' : ` (at character ${error.position})`;
+  return `${error.message}${at}`;
+}
+
+/**
+ * Compiles a pipeline's expressions once, into one function per record: `filter` first (a
+ * record whose filter is not true is `filtered`), then every `compute` field, each evaluated
+ * against the record as it arrived (computed fields do not see one another). A result of
+ * `undefined` (JSONata's "no match") leaves the field absent. An expression that throws, or
+ * passes a limit, makes the record `failed` with the expression and the error. Returns
+ * `undefined` when the pipeline has no expressions.
+ * @throws Error when an expression does not compile (the pipeline schema rejects those first).
+ */
+export function createRecordExpressions(config: ExpressionConfig): RecordExpressions | undefined {
+  const computes = Object.entries(config.compute ?? {}).map(
+    ([field, text]) => [field, text, compileBounded(text)] as const,
+  );
+  const filterText = config.filter;
+  const filter = filterText === undefined ? undefined : compileBounded(filterText);
+  if (filter === undefined && computes.length === 0) return undefined;
+  return async (data) => {
+    if (filter !== undefined && filterText !== undefined) {
+      try {
+        if (!truthy(await filter(data))) return { kind: 'filtered' };
+      } catch (error) {
+        return { kind: 'failed', field: 'transform.filter', expression: filterText, error: errorText(error) };
+      }
+    }
+    if (computes.length === 0) return { kind: 'kept', data };
+    const out: RecordData = Object.assign({}, data);
+    for (const [field, text, evaluate] of computes) {
+      try {
+        const value = await evaluate(data);
+        if (value === undefined) delete out[field];
+        else out[field] = value;
+      } catch (error) {
+        return { kind: 'failed', field, expression: text, error: errorText(error) };
+      }
+    }
+    return { kind: 'kept', data: out };
+  };
+}
+
+/** A message's records after the expressions: what goes on to be loaded, and what does not. */
+export interface StagedRecords {
+  /** Deletes, and upserts kept by the filter with their computed fields. */
+  readonly kept: RecordEnvelope[];
+  readonly filtered: number;
+  /** Records an expression failed on, with the expression and the error as the reason. */
+  readonly failed: { readonly record: RecordEnvelope; readonly reasons: ValidationReason[] }[];
+  /** Keys of the filtered and failed records: the target's content differs from the source's on purpose. */
+  readonly excludedKeys: string[];
+}
+
+/** Runs `expressions` (when the pipeline has any) over every upsert of a message. */
+export async function stageRecords(
+  expressions: RecordExpressions | undefined,
+  records: readonly RecordEnvelope[],
+): Promise<StagedRecords> {
+  if (expressions === undefined) return { kept: [...records], filtered: 0, failed: [], excludedKeys: [] };
+  const staged: StagedRecords = { kept: [], filtered: 0, failed: [], excludedKeys: [] };
+  let filtered = 0;
+  for (const record of records) {
+    if (record.op === 'delete' || record.data === null) {
+      staged.kept.push(record);
+      continue;
+    }
+    const outcome = await expressions(record.data);
+    if (outcome.kind === 'kept') staged.kept.push({ ...record, data: outcome.data });
+    else {
+      if (outcome.kind === 'filtered') filtered++;
+      else
+        staged.failed.push({
+          record,
+          reasons: [
+            { field: outcome.field, rule: 'expression', message: `${outcome.expression}: ${outcome.error}` },
+          ],
+        });
+      staged.excludedKeys.push(record.key);
+    }
+  }
+  return { ...staged, filtered };
+}
