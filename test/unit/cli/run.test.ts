@@ -121,7 +121,7 @@ describe('esync run', () => {
     expect(out).toMatch(/verify +passed \(10 compared, 0 mismatches\)/);
     expect(out).toMatch(/estimated cost +\$0\.0042/);
     expect(out).toMatch(
-      /EXTRACTED +LOADED +SKIPPED +CONFLICTS +QUARANTINED +DEAD-LETTERED\n +10 +10 +0 +0 +0 +0/,
+      /EXTRACTED +LOADED +SKIPPED +FILTERED +CONFLICTS +QUARANTINED +DEAD-LETTERED\n +10 +10 +0 +0 +0 +0 +0/,
     );
   });
 

@@ -44,7 +44,15 @@ const report = {
     },
     { name: 'Verify', status: 'failed', startedAt: '', endedAt: '', durationMs: 12_300, detail: {} },
   ],
-  counts: { extracted: 10_000, loaded: 9_990, skipped: 0, conflicts: 0, quarantined: 10, deadLettered: 0 },
+  counts: {
+    extracted: 10_000,
+    loaded: 9_980,
+    skipped: 0,
+    filtered: 10,
+    conflicts: 0,
+    quarantined: 10,
+    deadLettered: 0,
+  },
   pendingMessages: null,
   verify: { status: 'failed', compared: 10_000, mismatches: 3 },
   cost: { usd: 0.0123, final: false },
@@ -118,7 +126,9 @@ describe('esync runs', () => {
     expect(out).toMatch(/Discover +succeeded +850 ms +fields 6/);
     expect(out).toMatch(/Plan +succeeded +1\.2 s +partitionCount 4/);
     expect(out).toMatch(/Verify +failed +12\.3 s/);
-    expect(out).toMatch(/ +10,000 +9,990 +0 +0 +10 +0/);
+    expect(out).toMatch(
+      /EXTRACTED +LOADED +SKIPPED +FILTERED +CONFLICTS +QUARANTINED +DEAD-LETTERED\n +10,000 +9,980 +0 +10 +0 +10 +0/,
+    );
     expect(out).toContain('failure: VerifyFailedError: 3 records differ; see reports/users-sync/x.json');
   });
 
