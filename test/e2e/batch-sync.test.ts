@@ -25,7 +25,7 @@ const META = new Set(['pk', '_v', '_h', '_d', '_k', '_ts', '_m']);
 
 /** Every extracted record must end in exactly one of the outcomes. */
 const accountedFor = (c: RunReport['counts']) =>
-  c.loaded + c.skipped + c.conflicts + c.quarantined + c.deadLettered;
+  c.loaded + c.skipped + c.filtered + c.conflicts + c.quarantined + c.deadLettered;
 
 const dataOf = (item: Record<string, unknown>) =>
   Object.fromEntries(Object.entries(item).filter(([name]) => !META.has(name)));
@@ -88,6 +88,7 @@ describe('batch runs of users-sync from PostgreSQL (PGlite) into DynamoDB', () =
       extracted: USERS,
       loaded: valid.length,
       skipped: 0,
+      filtered: 0,
       conflicts: 0,
       quarantined: invalidIds.length,
       deadLettered: 0,

@@ -162,6 +162,7 @@ export interface RunReport {
     readonly extracted: number;
     readonly loaded: number;
     readonly skipped: number;
+    readonly filtered: number;
     readonly conflicts: number;
     readonly quarantined: number;
     readonly deadLettered: number;

@@ -216,6 +216,7 @@ describe('runs', () => {
       extracted: 150,
       loaded: 98,
       skipped: 1,
+      filtered: 0,
       conflicts: 0,
       quarantined: 1,
       deadLettered: 0,

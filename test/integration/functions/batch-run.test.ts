@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -94,6 +94,9 @@ beforeAll(async () => {
       usersPipeline('users-warn', { verify: { onMismatch: 'warn' } }),
       usersPipeline('users-cleanup'),
       usersPipeline('users-overlap'),
+      usersPipeline('users-expr', {
+        transform: { filter: 'status = "active"', compute: { display: '$uppercase(name)' } },
+      }),
       usersPipeline('ghost-sync', { source: usersSource({ table: 'ghosts' }) }),
       usersPipeline('users-badkey', { source: usersSource({ key: ['user_id'] }) }),
     ],
@@ -633,6 +636,24 @@ describe('verify', () => {
     });
   });
 
+  it('passes for a pipeline that filters and computes, comparing the loaded rows with their computed fields', async () => {
+    // Prepare: even ids are active; the pending odd ones (the invalid row 7 among them) are filtered out.
+    const run = await syncedRun('users-expr');
+
+    // Act
+    const out = await verify(run);
+
+    // Assess
+    expect(out).toEqual({ status: 'passed', compared: ROWS / 2, mismatches: 0 });
+    expect(await runRecord(run)).toMatchObject({
+      counts: { extracted: ROWS, loaded: ROWS / 2, filtered: ROWS / 2, quarantined: 0 },
+    });
+    const item = await h.clients.dynamodb.send(
+      new GetItemCommand({ TableName: h.targetTable('users-expr'), Key: { pk: { S: '2' } } }),
+    );
+    expect(item.Item?.display).toEqual({ S: 'USER 2' });
+  });
+
   it('fails the run with VerifyFailedError and a report in S3 when a target record was changed behind its back', async () => {
     // Prepare
     const run = await syncedRun('users-strict');
@@ -704,12 +725,13 @@ describe('cleanup', () => {
       extracted: ROWS,
       loaded: ROWS - 1,
       skipped: 0,
+      filtered: 0,
       conflicts: 0,
       quarantined: 1,
       deadLettered: 0,
     };
     expect(await h.readJson(`${reportKey}.json`)).toMatchObject({ runId: run.runId, counts });
-    expect(await h.readText(`${reportKey}.md`)).toContain(`| ${ROWS} | ${ROWS - 1} | 0 | 0 | 1 | 0 |`);
+    expect(await h.readText(`${reportKey}.md`)).toContain(`| ${ROWS} | ${ROWS - 1} | 0 | 0 | 0 | 1 | 0 |`);
     expect(await runRecord(run)).toMatchObject({ status: 'succeeded', reportKey: `${reportKey}.json` });
     expect(await h.busEvents()).toContainEqual(
       expect.objectContaining({
