@@ -3,6 +3,7 @@ import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, wri
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import type { CertificatePair } from './certificates.ts';
 
 /**
@@ -291,4 +292,20 @@ export async function startMariaDb(options: ServerOptions = {}): Promise<Running
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Runs `sql` on `server` as its admin user, on a connection of its own (to create tables a test needs). */
+export async function queryPostgres(server: RunningServer, sql: string): Promise<void> {
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port: server.port,
+    user: server.user,
+    database: server.database,
+  });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
 }

@@ -18,7 +18,7 @@ import {
   startLocalServers,
 } from '../../../infra/local/servers.ts';
 import type { AwsClients } from '../../../shared/aws/clients.ts';
-import type { SecretsProvider } from '../../../shared/aws/secrets.ts';
+import { type SecretsProvider, StaticSecretsProvider } from '../../../shared/aws/secrets.ts';
 import type { RuntimeConfig } from '../../../shared/config.ts';
 import { createTarget } from '../../../shared/connectors/targets/registry.ts';
 import type { ConnectorContext } from '../../../shared/connectors/types.ts';
@@ -132,6 +132,23 @@ export function buildDeps(
 /** {@link buildDeps} serving `pipelines`, with a log that keeps nothing (tests that assert outcomes). */
 export function quietDeps(h: Pick<ApiHarness, 'config' | 'clients'>, pipelines: Pipeline[]): Deps {
   return buildDeps(h.config, h.clients, new PipelineCatalog(pipelines), { info() {}, warn() {}, error() {} });
+}
+
+/** {@link quietDeps} whose targets read their connection secrets from `secrets`. */
+export function depsWithSecrets(
+  h: Pick<ApiHarness, 'config' | 'clients'>,
+  pipelines: Pipeline[],
+  secrets: Record<string, string>,
+): Deps {
+  const base = quietDeps(h, pipelines);
+  const provider = new StaticSecretsProvider(secrets);
+  const connectorContext = (p: Pipeline) => ({ ...base.connectorContext(p), secrets: provider });
+  return {
+    ...base,
+    secrets: provider,
+    connectorContext,
+    createTarget: (p) => createTarget(p.target, connectorContext(p)),
+  };
 }
 
 /**

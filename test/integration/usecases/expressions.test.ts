@@ -1,8 +1,5 @@
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getJsonObject } from '../../../shared/aws/s3-json.ts';
-import { StaticSecretsProvider } from '../../../shared/aws/secrets.ts';
-import { createTarget } from '../../../shared/connectors/targets/registry.ts';
 import { type Pipeline, type PipelineInput, pipelineSchema } from '../../../shared/pipeline/schema.ts';
 import type { RecordEnvelope } from '../../../shared/records/envelope.ts';
 import { contentHash } from '../../../shared/records/hash.ts';
@@ -12,11 +9,12 @@ import type { Deps } from '../../../shared/usecases/deps.ts';
 import { loadMessage } from '../../../shared/usecases/load.ts';
 import {
   connectionSecret,
+  queryPostgres,
   type RunningServer,
   requireSystemServer,
   startPostgres,
 } from '../../support/system-servers.ts';
-import { type ApiHarness, quietDeps, startApiHarness } from '../api/harness.ts';
+import { type ApiHarness, depsWithSecrets, startApiHarness } from '../api/harness.ts';
 
 /** Orders: computed `total` and `label`, active ones only. */
 const TRANSFORM = {
@@ -53,18 +51,6 @@ const ORDERS = (pipeline: string) => [
   order(pipeline, 3, { sku: 'ef', price: 'ten', qty: 2, status: 'open' }),
   order(pipeline, 4, { sku: 'gh', price: 1, qty: 3, status: 'paid' }),
 ];
-
-function depsFor(h: ApiHarness, pipelines: Pipeline[], secrets: Record<string, string>): Deps {
-  const base = quietDeps(h, pipelines);
-  const provider = new StaticSecretsProvider(secrets);
-  const connectorContext = (p: Pipeline) => ({ ...base.connectorContext(p), secrets: provider });
-  return {
-    ...base,
-    secrets: provider,
-    connectorContext,
-    createTarget: (p) => createTarget(p.target, connectorContext(p)),
-  };
-}
 
 /** Loads {@link ORDERS} as one message and checks the outcome every target must show. */
 async function expectOrdersLoaded(deps: Deps, pipeline: Pipeline): Promise<void> {
@@ -131,7 +117,7 @@ describe('JSONata expressions through Load to a dynamodb target', () => {
     // The harness's owned target table is users-sync's.
     const pipeline = ordersPipeline('users-sync', { type: 'dynamodb' });
 
-    await expectOrdersLoaded(depsFor(h, [pipeline], {}), pipeline);
+    await expectOrdersLoaded(depsWithSecrets(h, [pipeline], {}), pipeline);
   });
 });
 
@@ -141,17 +127,10 @@ describe.runIf(postgresql.available)('JSONata expressions through Load to a post
   let server: RunningServer;
   beforeAll(async () => {
     server = await startPostgres();
-    const client = new pg.Client({
-      host: '127.0.0.1',
-      port: server.port,
-      user: server.user,
-      database: server.database,
-    });
-    await client.connect();
-    await client.query(
+    await queryPostgres(
+      server,
       'CREATE TABLE orders (id integer PRIMARY KEY, sku text, price jsonb, qty integer, status text, total numeric, label text)',
     );
-    await client.end();
   });
   afterAll(async () => {
     await server?.stop();
@@ -164,6 +143,9 @@ describe.runIf(postgresql.available)('JSONata expressions through Load to a post
       table: 'orders',
     });
 
-    await expectOrdersLoaded(depsFor(h, [pipeline], { 'pg-target': connectionSecret(server) }), pipeline);
+    await expectOrdersLoaded(
+      depsWithSecrets(h, [pipeline], { 'pg-target': connectionSecret(server) }),
+      pipeline,
+    );
   });
 });

@@ -1,7 +1,4 @@
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StaticSecretsProvider } from '../../../shared/aws/secrets.ts';
-import { createTarget } from '../../../shared/connectors/targets/registry.ts';
 import { type Pipeline, type PipelineInput, pipelineSchema } from '../../../shared/pipeline/schema.ts';
 import type { RecordEnvelope } from '../../../shared/records/envelope.ts';
 import { contentHash } from '../../../shared/records/hash.ts';
@@ -11,11 +8,12 @@ import type { Deps } from '../../../shared/usecases/deps.ts';
 import { applyUnit } from '../../../shared/usecases/load.ts';
 import {
   connectionSecret,
+  queryPostgres,
   type RunningServer,
   requireSystemServer,
   startPostgres,
 } from '../../support/system-servers.ts';
-import { type ApiHarness, quietDeps, startApiHarness } from '../api/harness.ts';
+import { type ApiHarness, depsWithSecrets, startApiHarness } from '../api/harness.ts';
 
 const webhookPipeline = (name: string, target: PipelineInput['target'], keepHistory: boolean): Pipeline =>
   pipelineSchema.parse({
@@ -37,19 +35,6 @@ function change(pipeline: string, position: number, data: Record<string, unknown
     data,
     hash: data === null ? 'deleted' : contentHash(data),
     provenance: { pipeline, deliveryId: `d-${position}` },
-  };
-}
-
-/** Deps serving `pipelines`, whose targets read their secrets from `secrets`. */
-function depsFor(h: ApiHarness, pipelines: Pipeline[], secrets: Record<string, string>): Deps {
-  const base = quietDeps(h, pipelines);
-  const provider = new StaticSecretsProvider(secrets);
-  const connectorContext = (p: Pipeline) => ({ ...base.connectorContext(p), secrets: provider });
-  return {
-    ...base,
-    secrets: provider,
-    connectorContext,
-    createTarget: (p) => createTarget(p.target, connectorContext(p)),
   };
 }
 
@@ -113,7 +98,7 @@ describe('record history of a dynamodb target', () => {
   it('rebuilds a record at any time from the changes Load archived, a redelivered change once', async () => {
     // The harness's owned target table is users-sync's.
     const pipeline = webhookPipeline('users-sync', { type: 'dynamodb' }, true);
-    const deps = depsFor(h, [pipeline], {});
+    const deps = depsWithSecrets(h, [pipeline], {});
 
     await loadThreeChanges(deps, pipeline);
 
@@ -121,7 +106,7 @@ describe('record history of a dynamodb target', () => {
   });
 
   it('answers 400 naming retention.keepHistory for a pipeline that keeps no history', async () => {
-    const deps = depsFor(h, [webhookPipeline('users-sync', { type: 'dynamodb' }, false)], {});
+    const deps = depsWithSecrets(h, [webhookPipeline('users-sync', { type: 'dynamodb' }, false)], {});
 
     const response = await history(deps, 'users-sync');
 
@@ -138,15 +123,7 @@ describe.runIf(postgresql.available)('record history of a postgres target', () =
   let server: RunningServer;
   beforeAll(async () => {
     server = await startPostgres();
-    const client = new pg.Client({
-      host: '127.0.0.1',
-      port: server.port,
-      user: server.user,
-      database: server.database,
-    });
-    await client.connect();
-    await client.query('CREATE TABLE users (id integer PRIMARY KEY, name text)');
-    await client.end();
+    await queryPostgres(server, 'CREATE TABLE users (id integer PRIMARY KEY, name text)');
   });
   afterAll(async () => {
     await server?.stop();
@@ -158,7 +135,7 @@ describe.runIf(postgresql.available)('record history of a postgres target', () =
       { type: 'postgres', connection: { secret: 'pg-target', ssl: 'disable' }, table: 'users' },
       true,
     );
-    const deps = depsFor(h, [pipeline], { 'pg-target': connectionSecret(server) });
+    const deps = depsWithSecrets(h, [pipeline], { 'pg-target': connectionSecret(server) });
 
     await loadThreeChanges(deps, pipeline);
 
