@@ -73,6 +73,16 @@ describe('the benchmark harness on a tiny dataset', () => {
     expect(report.cpu.recordBytes).toBeLessThan(1024);
   });
 
+  it('measures a JSONata expression on the load path beside the same step without it', () => {
+    expect(report.expressions.expression).toBe('age + 1');
+    expect(report.expressions.baselineMicrosPerRecord).toBeGreaterThan(0);
+    expect(report.expressions.microsPerRecord).toBeGreaterThan(0);
+    expect(report.expressions.overheadMicrosPerRecord).toBeCloseTo(
+      report.expressions.microsPerRecord - report.expressions.baselineMicrosPerRecord,
+      1,
+    );
+  });
+
   it('sizes and loads each bundle beside a hello-world with one SDK client', () => {
     expect(report.functions.map((f) => f.name)).toEqual(['webhook']);
     for (const figure of [...report.functions, report.helloWorld]) {
@@ -111,6 +121,12 @@ describe('the benchmark harness on a tiny dataset', () => {
         rerun: { usdPerMillion: report.cost.rerun.usdPerMillion },
       },
       helloWorld: { bytes: report.helloWorld.bytes, initMs: report.helloWorld.initMs },
+      expressions: {
+        expression: 'age + 1',
+        microsPerRecord: report.expressions.microsPerRecord,
+        baselineMicrosPerRecord: report.expressions.baselineMicrosPerRecord,
+        overheadMicrosPerRecord: report.expressions.overheadMicrosPerRecord,
+      },
     });
     expect(last.functions[0]).toMatchObject({
       name: 'webhook',
@@ -120,6 +136,7 @@ describe('the benchmark harness on a tiny dataset', () => {
     expect(out).toContain('| end-to-end sync, 300 rows PostgreSQL → DynamoDB |');
     expect(out).toContain('| end-to-end sync, 300 rows PostgreSQL → PostgreSQL |');
     expect(out).toContain('| end-to-end sync, 300 rows PostgreSQL → S3 lake |');
+    expect(out).toContain('| JSONata on the load path (compute `age + 1`), added per record |');
   });
 
   it('refuses a bad --records', async () => {

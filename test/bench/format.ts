@@ -38,7 +38,7 @@ function targetRows(report: BenchReport): string[][] {
  * then the details behind each figure.
  */
 export function formatReport(report: BenchReport): string {
-  const { e2e, cpu, cost } = report;
+  const { e2e, cpu, cost, expressions } = report;
   const hello = report.helloWorld;
   const largest = [...report.functions].sort((a, b) => b.bytes - a.bytes)[0];
   const slowest = [...report.functions].sort((a, b) => b.initMs - a.initMs)[0];
@@ -75,6 +75,13 @@ export function formatReport(report: BenchReport): string {
           `JSON parse + stringify ${int(cpu.baselineRecordsPerSec)} records/s`,
           '≥ 100,000',
           cpu.recordsPerSec >= 100_000 ? 'yes' : 'no',
+        ],
+        [
+          `JSONata on the load path (compute \`${expressions.expression}\`), added per record`,
+          `${expressions.overheadMicrosPerRecord} µs`,
+          `transform + hash ${expressions.baselineMicrosPerRecord} µs/record without, ${expressions.microsPerRecord} µs with`,
+          `≤ ${GOALS.expressionMicrosPerRecord} µs`,
+          expressions.overheadMicrosPerRecord <= GOALS.expressionMicrosPerRecord ? 'yes' : 'no',
         ],
         [
           'load-path CPU (incremental: target state re-hashed)',

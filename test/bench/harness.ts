@@ -4,6 +4,7 @@ import { PRICES } from '../../shared/cost/prices.ts';
 import { type BundleFigure, runColdStart } from './cold-start.ts';
 import { runCpuBench } from './cpu.ts';
 import { type DatabaseKind, type E2eResult, runE2e, type TargetRun } from './e2e.ts';
+import { type ExpressionBenchResult, runExpressionBench } from './expressions.ts';
 import type { RunCost } from './observe.ts';
 import { type BenchTarget, benchPipeline } from './records.ts';
 
@@ -23,6 +24,8 @@ export const GOALS = {
   bundleBytes: 300 * 1024,
   /** Init time at most this multiple of the hello-world bundle's. */
   initRatio: 1.3,
+  /** Microseconds a simple JSONata expression adds per record on the load path (issue 16). */
+  expressionMicrosPerRecord: 2,
 } as const;
 
 export interface BenchOptions {
@@ -108,6 +111,8 @@ export interface BenchReport {
     readonly recordBytes: number;
     readonly stepMicros: Readonly<Record<string, number>>;
   };
+  /** JSONata on the load path, beside the same step without it. */
+  readonly expressions: ExpressionBenchResult;
   readonly cost: {
     readonly usdPerMillion: number;
     /** Beyond the target's own writes. */
@@ -192,6 +197,13 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     ...(options.cpuRecords !== undefined && { records: options.cpuRecords }),
   });
 
+  log('JSONata on the load path: a computed field vs none');
+  const expressions = await runExpressionBench({
+    pipeline,
+    ...(options.cpuMs !== undefined && { minMs: options.cpuMs }),
+    ...(options.cpuRecords !== undefined && { records: options.cpuRecords }),
+  });
+
   const cold = await runColdStart({
     outDir: path.join(tmpdir(), 'esync-bench', 'bundles'),
     ...(options.initRuns !== undefined && { runs: options.initRuns }),
@@ -254,6 +266,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
       recordBytes: cpu.recordBytes,
       stepMicros: cpu.stepMicros,
     },
+    expressions,
     cost: {
       usdPerMillion: round(usdPerMillion, 4),
       overheadUsdPerMillion: round(usdPerMillion - targetWrite, 4),
@@ -291,6 +304,12 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
         goal: `≥ ${GOALS.cpuRecordsPerSec}`,
         value: String(cpu.recordsPerSec),
         met: cpu.recordsPerSec >= GOALS.cpuRecordsPerSec,
+      },
+      {
+        name: 'JSONata expression on the load path, per record',
+        goal: `≤ ${GOALS.expressionMicrosPerRecord} µs`,
+        value: `${expressions.overheadMicrosPerRecord} µs`,
+        met: expressions.overheadMicrosPerRecord <= GOALS.expressionMicrosPerRecord,
       },
       {
         name: 'cost per million 1 KB records',
