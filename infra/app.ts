@@ -33,6 +33,7 @@ async function main(): Promise<void> {
   new EsyncStack(app, `esync-${stage}`, {
     stage,
     pipelines,
+    layout: 'per-pipeline',
     description: `ESync (${stage}): ${pipelines.map((p) => p.name).join(', ') || 'no pipelines'}`,
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
   });

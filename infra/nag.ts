@@ -27,12 +27,31 @@ function flatten(value: unknown): string {
 }
 
 /**
+ * Acknowledges the findings `ids` names on `scope`, now and again once the app is synthesized: a
+ * reference to a resource of another stack (a pipeline's stack using the core stack's bucket)
+ * becomes a stack-output reference only then, and cdk-nag names the finding by that form.
+ */
+function acknowledgeResolved(scope: IConstruct, ids: () => readonly string[], reason: string): void {
+  const early = new Set(ids());
+  for (const id of early) Validations.of(scope).acknowledge({ id, reason });
+  scope.node.addValidation({
+    validate: () => {
+      for (const id of ids()) if (!early.has(id)) Validations.of(scope).acknowledge({ id, reason });
+      return [];
+    },
+  });
+}
+
+/**
  * Acknowledges the cdk-nag IAM5 finding for one wildcard resource (`arn`, as passed to the grant)
  * in the policies under `scope`, with the reason it cannot be narrower.
  */
 export function acknowledgeWildcardResource(scope: IConstruct, arn: string, reason: string): void {
-  const resource = flatten(Stack.of(scope).resolve(arn));
-  Validations.of(scope).acknowledge({ id: `AwsSolutions-IAM5[Resource::${resource}]`, reason });
+  acknowledgeResolved(
+    scope,
+    () => [`AwsSolutions-IAM5[Resource::${flatten(Stack.of(scope).resolve(arn))}]`],
+    reason,
+  );
 }
 
 /**
@@ -40,13 +59,19 @@ export function acknowledgeWildcardResource(scope: IConstruct, arn: string, reas
  * name), for the one reason that policy exists. Wildcard actions are never acknowledged here.
  */
 export function acknowledgeWildcardsOf(policy: iam.Policy, reason: string): void {
-  const document = Stack.of(policy).resolve(policy.document) as { Statement?: Array<{ Resource?: unknown }> };
-  for (const statement of document.Statement ?? []) {
-    const resources = Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource];
-    for (const resource of resources) {
-      const flat = flatten(resource);
-      if (flat.includes('*'))
-        Validations.of(policy).acknowledge({ id: `AwsSolutions-IAM5[Resource::${flat}]`, reason });
-    }
-  }
+  acknowledgeResolved(
+    policy,
+    () => {
+      const document = Stack.of(policy).resolve(policy.document) as {
+        Statement?: Array<{ Resource?: unknown }>;
+      };
+      return (document.Statement ?? []).flatMap((statement) =>
+        (Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource])
+          .map(flatten)
+          .filter((flat) => flat.includes('*'))
+          .map((flat) => `AwsSolutions-IAM5[Resource::${flat}]`),
+      );
+    },
+    reason,
+  );
 }

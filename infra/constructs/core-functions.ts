@@ -18,6 +18,7 @@ import {
   IDEMPOTENCY_TABLE_ACTIONS,
   STATE_TABLE_ACTIONS,
 } from './function-access.ts';
+import { EVERY_PIPELINE, grantPipelineResources } from './pipeline-resource-grants.ts';
 import type { Storage } from './storage.ts';
 import type { PhaseFunctions } from './sync-state-machine.ts';
 
@@ -190,6 +191,20 @@ export function grantCoreAccess(fn: EsyncFunction, access: FunctionAccess, core:
   }
 }
 
+/**
+ * The pipelines whose queues and runs the shared function `name` reaches: every pipeline of the
+ * stage by the naming pattern when it serves them all, else those it serves by name (the webhook
+ * only those that take webhooks).
+ */
+function servedPipelineNames(core: CoreResources, name: SharedFunctionName): string[] {
+  const access = FUNCTION_ACCESS[name];
+  const served = core.pipelines.filter(
+    (p) => servesPipeline(core, name, p) && (!access.webhookPipelinesOnly || p.triggers.webhook),
+  );
+  if (served.length > 0 && served.length === core.pipelines.length) return [EVERY_PIPELINE];
+  return served.map((p) => p.name);
+}
+
 /** The functions every pipeline shares, named `esync-<stage>-core-<function>`. */
 export class CoreFunctions extends Construct {
   readonly functions: Readonly<Record<SharedFunctionName, EsyncFunction>>;
@@ -203,6 +218,7 @@ export class CoreFunctions extends Construct {
         functionName: resourceName(core.stage, CORE, name),
         pipelines: core.pipelines.filter((p) => servesPipeline(core, name, p)),
       });
+      grantPipelineResources(fn, FUNCTION_ACCESS[name], core.stage, servedPipelineNames(core, name));
       return [name, fn] as const;
     });
     this.functions = Object.fromEntries(entries) as Record<SharedFunctionName, EsyncFunction>;

@@ -1,5 +1,4 @@
 import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
-import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { loadDlqName, loadQueueName } from '../../shared/naming.ts';
@@ -60,34 +59,5 @@ export class PipelineQueues extends Construct {
       visibilityTimeout: Duration.seconds(visibility),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: pipeline.dlq.maxReceiveCount },
     });
-  }
-
-  /** Lets `grantee` enqueue load messages (Extract, Verify repairs, webhooks, resolved conflicts). */
-  grantSend(grantee: iam.IGrantable): void {
-    this.loadQueue.grant(grantee, 'sqs:SendMessage');
-  }
-
-  /** Lets `grantee` read queue depths of both queues (AwaitLoad, the health route). */
-  grantInspect(grantee: iam.IGrantable): void {
-    for (const queue of [this.loadQueue, this.deadLetterQueue])
-      queue.grant(grantee, 'sqs:GetQueueAttributes');
-  }
-
-  /**
-   * Lets `grantee` peek at dead letters and move them back to the load queue
-   * (`esync dlq inspect|redrive`): a move task reads and deletes from the DLQ and sends to the queue.
-   */
-  grantDeadLetterHandling(grantee: iam.IGrantable): void {
-    this.deadLetterQueue.grant(
-      grantee,
-      'sqs:ReceiveMessage',
-      'sqs:ChangeMessageVisibility',
-      'sqs:DeleteMessage',
-      'sqs:StartMessageMoveTask',
-      'sqs:ListMessageMoveTasks',
-      'sqs:CancelMessageMoveTask',
-      'sqs:ListDeadLetterSourceQueues',
-    );
-    this.loadQueue.grant(grantee, 'sqs:SendMessage');
   }
 }

@@ -3,7 +3,6 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
-import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { EXECUTION_STATUS_CHANGE } from '../../shared/usecases/contracts.ts';
 import { ruleTargetDeadLetterQueue } from './cdc-route.ts';
@@ -17,8 +16,8 @@ export interface RunEndRouteProps {
   readonly ruleName: string;
   /** `esync-<stage>-core-run-ends-dlq`. */
   readonly deadLetterQueueName: string;
-  /** The run state machines whose ends are recorded. */
-  readonly stateMachines: readonly sfn.IStateMachine[];
+  /** ARNs of the run state machines whose ends are recorded (by name: they may sit in other stacks). */
+  readonly stateMachineArns: readonly string[];
   /** The run-ended function. */
   readonly handler: lambda.IFunction;
   readonly encryptionKey: EncryptionKey;
@@ -46,7 +45,7 @@ export class RunEndRoute extends Construct {
         detailType: [EXECUTION_STATUS_CHANGE],
         detail: {
           status: [...EXECUTION_END_STATUSES],
-          stateMachineArn: props.stateMachines.map((sm) => sm.stateMachineArn),
+          stateMachineArn: [...props.stateMachineArns],
         },
       },
     });

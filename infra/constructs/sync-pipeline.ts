@@ -1,10 +1,9 @@
-import { Arn, ArnFormat, Duration, Stack } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { ownedTargetTableName, resourceName, stateMachineName } from '../../shared/naming.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
-import { acknowledgeWildcardResource } from '../nag.ts';
 import { CdcRoute } from './cdc-route.ts';
 import {
   type CoreFunctions,
@@ -18,11 +17,12 @@ import {
 } from './core-functions.ts';
 import type { DatabaseNetwork } from './database-network.ts';
 import type { EsyncFunction } from './esync-function.ts';
-import { FUNCTION_ACCESS, type FunctionAccess, grantOn } from './function-access.ts';
+import { FUNCTION_ACCESS, type FunctionAccess } from './function-access.ts';
 import { LoadConsumer } from './load-consumer.ts';
 import { PipelineObservability } from './observability.ts';
 import { PipelineAccess } from './pipeline-access.ts';
 import { PipelineQueues } from './pipeline-queues.ts';
+import { grantPipelineResources } from './pipeline-resource-grants.ts';
 import { PipelineSchedule } from './schedule.ts';
 import { type PhaseFunctions, SyncStateMachine } from './sync-state-machine.ts';
 
@@ -31,6 +31,13 @@ export interface SyncPipelineProps {
   readonly core: CoreResources;
   readonly coreFunctions: CoreFunctions;
   readonly alarmTopic: sns.ITopic;
+  /**
+   * Where the pipeline's grants to the shared functions are made. In a stack of its own the
+   * pipeline makes them in the core stack, beside the shared roles, on its resources by name, so
+   * the core stack never depends on a pipeline's stack.
+   * @default - this construct
+   */
+  readonly sharedGrantScope?: Construct;
 }
 
 /**
@@ -81,6 +88,7 @@ export class SyncPipeline extends Construct {
       dataBucket: core.storage.dataBucket,
       ownedTargetTable: this.targetTable,
     });
+    const sharedAccess = this.sharedAccess(props, access);
 
     // One Load function per pipeline: its timeout is the pipeline's, and it may write this
     // pipeline's target only. The event source caps its concurrency.
@@ -111,41 +119,28 @@ export class SyncPipeline extends Construct {
     // The Distributed Map reads the plan's manifest, which is encrypted with the stage key.
     core.key.grantDecrypt(this.syncStateMachine.stateMachine);
 
-    const grant = (fn: EsyncFunction, a: FunctionAccess) => {
+    // Queues, dead letters and runs of this pipeline: the shared functions have them by the
+    // naming pattern (CoreFunctions), this pipeline's own functions by name.
+    const grant = (fn: EsyncFunction, a: FunctionAccess, via: PipelineAccess) => {
       if (a.webhookPipelinesOnly && !pipeline.triggers.webhook) return;
-      if (a.source) access.grantSourceRead(fn);
-      if (a.target) access.grantTarget(fn, a.target);
-      if (a.webhookSecrets) access.grantWebhookSecret(fn);
-      if (a.sendToQueues) this.queues.grantSend(fn);
-      if (a.inspectQueues) this.queues.grantInspect(fn);
-      if (a.handleDeadLetters) this.queues.grantDeadLetterHandling(fn);
-      if (a.startRuns) {
-        const machine = this.syncStateMachine.stateMachine;
-        machine.grantStartExecution(fn);
-        // Execution names are run ids made at run time: the grant is limited to this machine's executions.
-        const executions = Arn.format(
-          {
-            service: 'states',
-            resource: 'execution',
-            resourceName: `${machine.stateMachineName}:*`,
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          },
-          Stack.of(this),
-        );
-        grantOn(fn, ['states:GetExecutionHistory', 'states:DescribeExecution'], [executions]);
-        acknowledgeWildcardResource(
-          fn.executionRole,
-          executions,
-          'Runs are executions named by their run id at run time; the grant covers only this pipeline’s state machine.',
-        );
-      }
+      if (a.source) via.grantSourceRead(fn);
+      if (a.target) via.grantTarget(fn, a.target);
+      if (a.webhookSecrets) via.grantWebhookSecret(fn);
     };
-    grant(this.loadFunction, FUNCTION_ACCESS.load);
-    for (const [fnName, fn] of Object.entries(this.ownFunctions))
-      grant(fn, FUNCTION_ACCESS[fnName as SharedFunctionName]);
+    const ownFunctions: Array<[EsyncFunction, FunctionAccess]> = [
+      [this.loadFunction, FUNCTION_ACCESS.load],
+      ...Object.entries(this.ownFunctions).map(
+        ([fnName, fn]) =>
+          [fn, FUNCTION_ACCESS[fnName as SharedFunctionName]] as [EsyncFunction, FunctionAccess],
+      ),
+    ];
+    for (const [fn, a] of ownFunctions) {
+      grant(fn, a, access);
+      grantPipelineResources(fn, a, stage, [pipeline.name]);
+    }
     for (const [fnName, fn] of Object.entries(props.coreFunctions.functions))
       if (servesPipeline(core, fnName as SharedFunctionName, pipeline))
-        grant(fn, FUNCTION_ACCESS[fnName as SharedFunctionName]);
+        grant(fn, FUNCTION_ACCESS[fnName as SharedFunctionName], sharedAccess);
 
     const { schedule, cdc } = pipeline.triggers;
     if (schedule)
@@ -202,5 +197,24 @@ export class SyncPipeline extends Construct {
         pipelines: [pipeline],
       });
     return own;
+  }
+
+  /** The grants on the pipeline's source, target and secrets for the shared functions: see {@link SyncPipelineProps.sharedGrantScope}. */
+  private sharedAccess(props: SyncPipelineProps, own: PipelineAccess): PipelineAccess {
+    const scope = props.sharedGrantScope;
+    if (!scope) return own;
+    const { pipeline, core } = props;
+    const id = pascalCase(pipeline.name);
+    return new PipelineAccess(scope, `Access${id}`, {
+      pipeline,
+      dataBucket: core.storage.dataBucket,
+      ...(this.targetTable && {
+        ownedTargetTable: dynamodb.Table.fromTableName(
+          scope,
+          `OwnedTarget${id}`,
+          ownedTargetTableName(core.stage, pipeline.name),
+        ),
+      }),
+    });
   }
 }

@@ -908,7 +908,12 @@ export async function loadStackTemplate(options: StackTemplateOptions): Promise<
   const inputs = templateInputs(options);
   const newestInput = Math.max(0, ...inputs.map((file) => statSync(file).mtimeMs));
   const cdkOut = path.join(options.rootDir, 'cdk.out', `${stackName}.template.json`);
-  if ((options.cdkOut ?? true) && existsSync(cdkOut) && statSync(cdkOut).mtimeMs > newestInput)
+  if (
+    (options.cdkOut ?? true) &&
+    existsSync(cdkOut) &&
+    statSync(cdkOut).mtimeMs > newestInput &&
+    !hasPipelineStacks(path.dirname(cdkOut), stackName)
+  )
     return {
       template: JSON.parse(readFileSync(cdkOut, 'utf8')) as CfnTemplate,
       stackName,
@@ -941,6 +946,17 @@ export async function loadStackTemplate(options: StackTemplateOptions): Promise<
     pruneTemplateCache(path.dirname(cacheFile));
   }
   return { template, stackName, source: 'synth' };
+}
+
+/**
+ * Whether `cdk synth` wrote the stage as per-pipeline stacks (infra/app.ts does when the stage
+ * has pipelines): the stage's own template then lacks them, and the local stack synthesizes the
+ * one-stack layout instead.
+ */
+function hasPipelineStacks(cdkOutDir: string, stackName: string): boolean {
+  return readdirSync(cdkOutDir).some(
+    (file) => file.startsWith(`${stackName}-`) && file.endsWith('.template.json'),
+  );
 }
 
 /** A cached template; undefined when there is none or it cannot be read (pruned meanwhile, cut short). */

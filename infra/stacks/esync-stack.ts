@@ -18,6 +18,7 @@ import { DatabaseNetwork } from '../constructs/database-network.ts';
 import { EncryptionKey } from '../constructs/encryption-key.ts';
 import { EventBus } from '../constructs/event-bus.ts';
 import { HttpApi } from '../constructs/http-api.ts';
+import { pipelineResourceArns } from '../constructs/pipeline-resource-grants.ts';
 import { RunEndRoute } from '../constructs/run-end-route.ts';
 import { Storage } from '../constructs/storage.ts';
 import { SyncPipeline } from '../constructs/sync-pipeline.ts';
@@ -33,6 +34,15 @@ export interface EsyncStackProps extends StackProps {
    * @default true
    */
   readonly bundle?: boolean;
+  /**
+   * `single`: this stack holds everything (the local stack and the template tests read one
+   * template). `per-pipeline`: this stack holds what the pipelines share and each pipeline gets a
+   * stack of its own, `<id>-<pipeline>`, so a stage holds hundreds of pipelines under
+   * CloudFormation's 500 resources per stack, and adding or changing a pipeline leaves the other
+   * pipelines' stacks as they are.
+   * @default 'single'
+   */
+  readonly layout?: 'single' | 'per-pipeline';
 }
 
 /** One stage of ESync: the shared resources, then one {@link SyncPipeline} per pipeline. */
@@ -143,24 +153,26 @@ export class EsyncStack extends Stack {
     const pipelines = new Map<string, SyncPipeline>();
     for (const pipeline of props.pipelines) {
       const id = pascalCase(pipeline.name);
-      const built = new SyncPipeline(this, `Pipeline${id}`, {
+      const host = props.layout === 'per-pipeline' ? this.pipelineStack(scope, pipeline.name, props) : this;
+      const built = new SyncPipeline(host, `Pipeline${id}`, {
         pipeline,
         core: resources,
         coreFunctions: functions,
         alarmTopic: alarms.topic,
+        ...(host !== this && { sharedGrantScope: this }),
       });
       pipelines.set(pipeline.name, built);
-      new CfnOutput(this, `StateMachineArn${id}`, {
+      new CfnOutput(host, `StateMachineArn${id}`, {
         value: built.syncStateMachine.stateMachine.stateMachineArn,
       });
-      new CfnOutput(this, `LoadQueueUrl${id}`, { value: built.queues.loadQueue.queueUrl });
+      new CfnOutput(host, `LoadQueueUrl${id}`, { value: built.queues.loadQueue.queueUrl });
     }
     this.pipelines = pipelines;
     if (pipelines.size > 0)
       new RunEndRoute(this, 'RunEnds', {
         ruleName: core('run-ends'),
         deadLetterQueueName: core('run-ends-dlq'),
-        stateMachines: [...pipelines.values()].map((p) => p.syncStateMachine.stateMachine),
+        stateMachineArns: props.pipelines.map((p) => pipelineResourceArns(stage, p.name).stateMachine),
         handler: functions.functions['run-ended'],
         encryptionKey: key,
       });
@@ -182,5 +194,15 @@ export class EsyncStack extends Stack {
     new CfnOutput(this, 'DataBucketName', { value: storage.dataBucket.bucketName });
     new CfnOutput(this, 'EventBusName', { value: bus.eventBusName });
     new CfnOutput(this, 'AlarmTopicArn', { value: alarms.topic.topicArn });
+  }
+
+  /** The stack of one pipeline, `<this stack's id>-<pipeline>`, deployed after this one. */
+  private pipelineStack(scope: Construct, pipeline: string, props: EsyncStackProps): Stack {
+    const stack = new Stack(scope, `${this.stackName}-${pipeline}`, {
+      ...(props.env && { env: props.env }),
+      description: `ESync (${props.stage}) pipeline ${pipeline}`,
+    });
+    stack.addStackDependency(this, 'the pipeline uses the shared resources and functions');
+    return stack;
   }
 }

@@ -109,6 +109,8 @@ export function fixtureApp(
     context?: Record<string, unknown>;
     /** The account and region, as CDK_DEFAULT_ACCOUNT and CDK_DEFAULT_REGION give them. @default - environment-agnostic */
     env?: { account: string; region: string };
+    /** @see EsyncStackProps.layout */
+    layout?: 'single' | 'per-pipeline';
   } = {},
 ): FixtureApp {
   const app = new App({
@@ -122,6 +124,7 @@ export function fixtureApp(
     pipelines: options.pipelines ?? FIXTURE_PIPELINES,
     bundle: options.bundle ?? false,
     ...(options.env && { env: options.env }),
+    ...(options.layout && { layout: options.layout }),
   });
   Aspects.of(app).add(new ResourceNamingAspect());
   return { app, stack };
