@@ -312,7 +312,7 @@ function describeFailure(method: string, path: string, response: Response, body:
 }
 
 /**
- * Header through which the local HTTP gateway (infra/local/http-gateway.ts) takes the caller's
+ * Header through which the local HTTP gateway (local/http-gateway.ts) takes the caller's
  * IAM principal, since nothing signs requests there.
  */
 const LOCAL_PRINCIPAL_HEADER = 'x-esync-local-principal';

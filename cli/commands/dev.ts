@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { IAM_MODES, type IamDenial, type IamMode } from '../../infra/local/iam/modes.ts';
-import { readSecretsFile, secretsFilePath } from '../../infra/local/secrets-file.ts';
+import { IAM_MODES, type IamDenial, type IamMode } from '../../local/iam/modes.ts';
+import { readSecretsFile, secretsFilePath } from '../../local/secrets-file.ts';
 import { type CliIo, type Command, UsageError } from '../io.ts';
 import { watchLaunchers } from '../launcher-watch.ts';
 
@@ -62,14 +62,14 @@ export const dev: Command = async (argv: string[], io: CliIo) => {
     io.out(devUsage);
     return 0;
   }
-  const { startLocalStack } = await import('../../infra/local/stack.ts');
+  const { startLocalStack } = await import('../../local/stack.ts');
   const pipelinesDir = path.resolve(io.cwd, flags['pipelines-dir'] ?? 'pipelines');
   const secretsFile = secretsFilePath(pipelinesDir);
   // The user's secrets, and with --demo-data the demo database's on top of them.
   const secrets: Record<string, string> = readSecretsFile(secretsFile);
   let demoDb: { stop(): Promise<void> } | undefined;
   if (flags['demo-data']) {
-    const { startDemoDatabase, seedUsers } = await import('../../infra/local/demo-db.ts');
+    const { startDemoDatabase, seedUsers } = await import('../../local/demo-db.ts');
     const db = await startDemoDatabase();
     await seedUsers(db.db, 10_000);
     secrets['esync/demo/users-db'] = db.secretValue;

@@ -7,7 +7,7 @@ import {
   PutSecretValueCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { readSecretsFile, secretsFilePath } from '../../infra/local/secrets-file.ts';
+import { readSecretsFile, secretsFilePath } from '../../local/secrets-file.ts';
 import { findDevFile, LOCAL_CREDENTIALS } from '../api-client.ts';
 import { table } from '../format.ts';
 import { type CliIo, type Command, UsageError } from '../io.ts';

@@ -1,7 +1,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
-import type { LambdaRuntime } from '../../infra/local/lambda-runtime.ts';
-import type { ExecutionRecord } from '../../infra/local/stepfunctions-server.ts';
+import type { LambdaRuntime } from '../../local/lambda-runtime.ts';
+import type { ExecutionRecord } from '../../local/stepfunctions-server.ts';
 import { type DecoratedClient, decorateClients } from '../../shared/aws/clients.ts';
 import {
   type CostBreakdown,

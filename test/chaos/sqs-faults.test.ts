@@ -5,7 +5,7 @@ import {
   type InjectedSqsFault,
   SqsEventSource,
   type SqsEventSourceOptions,
-} from '../../infra/local/sqs-event-source.ts';
+} from '../../local/sqs-event-source.ts';
 import { type LocalSqs, startLocalSqs } from '../integration/local/local-sqs.ts';
 
 let local: LocalSqs;

@@ -5,7 +5,7 @@ import { ListBucketsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../infra/local/servers.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/servers.ts';
 import { eventBusName, ownedTargetTableName } from '../../shared/naming.ts';
 import { type CliProcess, jsonObjectLine, startCli } from '../support/e2e-process.ts';
 import { createProject, type E2eProject, REPO_ROOT, s3OrdersPipeline } from '../support/e2e-stack.ts';

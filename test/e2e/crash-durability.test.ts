@@ -4,7 +4,7 @@ import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../infra/local/servers.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/servers.ts';
 import { ownedTargetTableName } from '../../shared/naming.ts';
 import { type CliProcess, jsonObjectLine, startCli } from '../support/e2e-process.ts';
 import { createProject, type E2eProject, eventually, REPO_ROOT } from '../support/e2e-stack.ts';

@@ -3,7 +3,7 @@ import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readDevFile } from '../../infra/local/stack.ts';
+import { readDevFile } from '../../local/stack.ts';
 import { type CliProcess, startCli } from '../support/e2e-process.ts';
 import { createProject, type E2eProject, REPO_ROOT } from '../support/e2e-stack.ts';
 

@@ -7,7 +7,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { describe, expect, it } from 'vitest';
 import { EsyncFunction } from '../../infra/constructs/esync-function.ts';
 import { LoadConsumer } from '../../infra/constructs/load-consumer.ts';
-import { SqsEventSource } from '../../infra/local/sqs-event-source.ts';
+import { SqsEventSource } from '../../local/sqs-event-source.ts';
 import { ConfigError } from '../../shared/errors.ts';
 import { formatProblem, parsePipelineText } from '../../shared/pipeline/load.ts';
 import { pipelineSchema } from '../../shared/pipeline/schema.ts';

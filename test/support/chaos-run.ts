@@ -8,8 +8,8 @@ import {
   SendMessageBatchCommand,
 } from '@aws-sdk/client-sqs';
 import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { type LocalStack, startLocalStack } from '../../infra/local/stack.ts';
-import { loadStackTemplate } from '../../infra/local/template.ts';
+import { type LocalStack, startLocalStack } from '../../local/stack.ts';
+import { loadStackTemplate } from '../../local/template.ts';
 import { type AwsClients, createAwsClients, decorateClients } from '../../shared/aws/clients.ts';
 import { SecretsManagerProvider, type SecretsProvider } from '../../shared/aws/secrets.ts';
 import { createSource } from '../../shared/connectors/sources/registry.ts';

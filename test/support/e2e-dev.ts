@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../infra/local/servers.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/servers.ts';
 import { stateTableName } from '../../shared/naming.ts';
 import { createStateRepositories, type StateRepositories } from '../../shared/state/index.ts';
 import { type CliProcess, jsonObjectLine, startCli } from './e2e-process.ts';

@@ -6,15 +6,10 @@ import {
   ReceiveMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { provisionResources } from '../../infra/local/provision.ts';
-import { startSecretsServer } from '../../infra/local/secrets-server.ts';
-import {
-  LOCAL_ACCOUNT_ID,
-  LOCAL_CREDENTIALS,
-  LOCAL_REGION,
-  startLocalServers,
-} from '../../infra/local/servers.ts';
-import type { QueueSpec, TableSpec } from '../../infra/local/template.ts';
+import { provisionResources } from '../../local/provision.ts';
+import { startSecretsServer } from '../../local/secrets-server.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_CREDENTIALS, LOCAL_REGION, startLocalServers } from '../../local/servers.ts';
+import type { QueueSpec, TableSpec } from '../../local/template.ts';
 import {
   idempotencyTableName,
   loadDlqName,

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import fc from 'fast-check';
-import { type HttpGateway, startHttpGateway } from '../../infra/local/http-gateway.ts';
+import { type HttpGateway, startHttpGateway } from '../../local/http-gateway.ts';
 import type { PipelineInput } from '../../shared/pipeline/schema.ts';
 import { type FuzzEnv, startFuzzEnv } from './fuzz-env.ts';
 

@@ -9,14 +9,14 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createManagementHandler } from '../../../functions/api/handler.ts';
-import { AwsServiceError, startAwsJsonServer } from '../../../infra/local/aws-json-server.ts';
-import { type HttpGateway, startHttpGateway } from '../../../infra/local/http-gateway.ts';
+import { AwsServiceError, startAwsJsonServer } from '../../../local/aws-json-server.ts';
+import { type HttpGateway, startHttpGateway } from '../../../local/http-gateway.ts';
 import {
   LOCAL_ACCOUNT_ID,
   LOCAL_CREDENTIALS,
   LOCAL_REGION,
   startLocalServers,
-} from '../../../infra/local/servers.ts';
+} from '../../../local/servers.ts';
 import type { AwsClients } from '../../../shared/aws/clients.ts';
 import { type SecretsProvider, StaticSecretsProvider } from '../../../shared/aws/secrets.ts';
 import type { RuntimeConfig } from '../../../shared/config.ts';

@@ -13,7 +13,7 @@ import { handler as loadHandler } from '../../../functions/load/handler.ts';
 import { handler as planHandler } from '../../../functions/plan/handler.ts';
 import { handler as recordFailureHandler } from '../../../functions/record-failure/handler.ts';
 import { handler as verifyHandler } from '../../../functions/verify/handler.ts';
-import { type DemoDatabase, startDemoDatabase } from '../../../infra/local/demo-db.ts';
+import { type DemoDatabase, startDemoDatabase } from '../../../local/demo-db.ts';
 import { createSource } from '../../../shared/connectors/sources/registry.ts';
 import type { RecordsMessage } from '../../../shared/records/messages.ts';
 import { keys } from '../../../shared/state/keys.ts';

@@ -10,17 +10,17 @@ import {
 } from '@aws-sdk/client-sqs';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSEvent, SQSRecord, SQSRecordAttributes } from 'aws-lambda';
-import type { LocalServer } from '../../../infra/local/aws-json-server.ts';
-import { type EventBridgeServer, startEventBridgeServer } from '../../../infra/local/eventbridge-server.ts';
-import { createLambdaContext } from '../../../infra/local/lambda-context.ts';
-import { startSecretsServer } from '../../../infra/local/secrets-server.ts';
+import type { LocalServer } from '../../../local/aws-json-server.ts';
+import { type EventBridgeServer, startEventBridgeServer } from '../../../local/eventbridge-server.ts';
+import { createLambdaContext } from '../../../local/lambda-context.ts';
+import { startSecretsServer } from '../../../local/secrets-server.ts';
 import {
   LOCAL_ACCOUNT_ID,
   LOCAL_CREDENTIALS,
   LOCAL_REGION,
   type LocalServers,
   startLocalServers,
-} from '../../../infra/local/servers.ts';
+} from '../../../local/servers.ts';
 import { type AwsClients, createAwsClients } from '../../../shared/aws/clients.ts';
 import {
   eventBusName,

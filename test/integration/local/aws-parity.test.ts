@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../../infra/local/servers.ts';
-import { type LocalStack, startLocalStack } from '../../../infra/local/stack.ts';
-import { type CfnTemplate, loadStackTemplate } from '../../../infra/local/template.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../../local/servers.ts';
+import { type LocalStack, startLocalStack } from '../../../local/stack.ts';
+import { type CfnTemplate, loadStackTemplate } from '../../../local/template.ts';
 import { loadPipelineFiles } from '../../../shared/pipeline/load.ts';
 
 const root = path.resolve(import.meta.dirname, '..', '..', '..');

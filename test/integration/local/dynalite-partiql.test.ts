@@ -13,7 +13,7 @@ import {
   LOCAL_REGION,
   type LocalServers,
   startLocalServers,
-} from '../../../infra/local/servers.ts';
+} from '../../../local/servers.ts';
 import { insertStatement } from '../../../shared/connectors/targets/dynamodb/batch-insert.ts';
 import { requireSystemServer } from '../../support/system-servers.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compilePattern, matchesPattern, validatePattern } from '../../../infra/local/event-pattern.ts';
+import { compilePattern, matchesPattern, validatePattern } from '../../../local/event-pattern.ts';
 import { ValidationError } from '../../../shared/errors.ts';
 
 const event = {

@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-eventbridge';
 import { type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EventBridgeServer, startEventBridgeServer } from '../../../infra/local/eventbridge-server.ts';
+import { type EventBridgeServer, startEventBridgeServer } from '../../../local/eventbridge-server.ts';
 import { ConfigError } from '../../../shared/errors.ts';
 import { type LocalSqs, startLocalSqs } from './local-sqs.ts';
 

@@ -2,11 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { APIGatewayProxyEventV2Schema } from '@aws-lambda-powertools/parser/schemas';
 import type { APIGatewayProxyEventV2, APIGatewayProxyEventV2WithIAMAuthorizer } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type HttpGateway,
-  LOCAL_PRINCIPAL_HEADER,
-  startHttpGateway,
-} from '../../../infra/local/http-gateway.ts';
+import { type HttpGateway, LOCAL_PRINCIPAL_HEADER, startHttpGateway } from '../../../local/http-gateway.ts';
 import { ConfigError } from '../../../shared/errors.ts';
 
 const seen: APIGatewayProxyEventV2[] = [];

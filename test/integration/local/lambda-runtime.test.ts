@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LambdaInvocationError, LambdaRuntime } from '../../../infra/local/lambda-runtime.ts';
+import { LambdaInvocationError, LambdaRuntime } from '../../../local/lambda-runtime.ts';
 
 const functionsDir = path.join(import.meta.dirname, 'fixtures', 'functions');
 

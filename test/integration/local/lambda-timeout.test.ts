@@ -2,8 +2,8 @@ import path from 'node:path';
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { LambdaRuntime } from '../../../infra/local/lambda-runtime.ts';
-import { SqsEventSource } from '../../../infra/local/sqs-event-source.ts';
+import { LambdaRuntime } from '../../../local/lambda-runtime.ts';
+import { SqsEventSource } from '../../../local/sqs-event-source.ts';
 import { type LocalSqs, startLocalSqs } from './local-sqs.ts';
 
 const functionsDir = path.join(import.meta.dirname, 'fixtures', 'functions');

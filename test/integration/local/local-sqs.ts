@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createSqsServer } from 'local-aws-sqs';
-import { closeServer } from '../../../infra/local/aws-json-server.ts';
+import { closeServer } from '../../../local/aws-json-server.ts';
 
 /** A local-aws-sqs server on a free port with an SQS client pointed at it, for tests. */
 export interface LocalSqs {

@@ -4,7 +4,7 @@ import { DescribeTableCommand, DescribeTimeToLiveCommand, DynamoDBClient } from 
 import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { provisionResources } from '../../../infra/local/provision.ts';
+import { provisionResources } from '../../../local/provision.ts';
 import {
   type DynamoDbEngine,
   LOCAL_ACCOUNT_ID,
@@ -12,12 +12,8 @@ import {
   LOCAL_REGION,
   type LocalServers,
   startLocalServers,
-} from '../../../infra/local/servers.ts';
-import {
-  type CfnTemplate,
-  extractLocalResources,
-  type LocalResources,
-} from '../../../infra/local/template.ts';
+} from '../../../local/servers.ts';
+import { type CfnTemplate, extractLocalResources, type LocalResources } from '../../../local/template.ts';
 import { requireSystemServer } from '../../support/system-servers.ts';
 
 const template = JSON.parse(

@@ -1,10 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  ManualClock,
-  nextFireTime,
-  parseScheduleExpression,
-  Scheduler,
-} from '../../../infra/local/scheduler.ts';
+import { ManualClock, nextFireTime, parseScheduleExpression, Scheduler } from '../../../local/scheduler.ts';
 import { ConfigError } from '../../../shared/errors.ts';
 
 const MINUTE = 60_000;

@@ -9,8 +9,8 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { LocalServer } from '../../../infra/local/aws-json-server.ts';
-import { startSecretsServer } from '../../../infra/local/secrets-server.ts';
+import type { LocalServer } from '../../../local/aws-json-server.ts';
+import { startSecretsServer } from '../../../local/secrets-server.ts';
 import { createAwsClients } from '../../../shared/aws/clients.ts';
 import { SecretsManagerProvider } from '../../../shared/aws/secrets.ts';
 import { ConfigError } from '../../../shared/errors.ts';

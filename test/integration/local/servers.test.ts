@@ -26,7 +26,7 @@ import {
   LOCAL_REGION,
   type LocalServers,
   startLocalServers,
-} from '../../../infra/local/servers.ts';
+} from '../../../local/servers.ts';
 
 function clientsFor(servers: LocalServers) {
   const common = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };

@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { SqsEventSource, type SqsEventSourceOptions } from '../../../infra/local/sqs-event-source.ts';
+import { SqsEventSource, type SqsEventSourceOptions } from '../../../local/sqs-event-source.ts';
 import { ConfigError } from '../../../shared/errors.ts';
 import { type LocalSqs, startLocalSqs } from './local-sqs.ts';
 

@@ -12,8 +12,8 @@ import {
   type LocalStackOptions,
   readDevFile,
   startLocalStack,
-} from '../../../infra/local/stack.ts';
-import type { CfnTemplate } from '../../../infra/local/template.ts';
+} from '../../../local/stack.ts';
+import type { CfnTemplate } from '../../../local/template.ts';
 import { createAwsClients } from '../../../shared/aws/clients.ts';
 import { readRuntimeConfig } from '../../../shared/config.ts';
 import { type Pipeline, pipelineSchema } from '../../../shared/pipeline/schema.ts';

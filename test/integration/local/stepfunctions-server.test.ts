@@ -12,14 +12,14 @@ import {
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LambdaRuntime } from '../../../infra/local/lambda-runtime.ts';
-import { LOCAL_CREDENTIALS, type LocalServers, startLocalServers } from '../../../infra/local/servers.ts';
+import { LambdaRuntime } from '../../../local/lambda-runtime.ts';
+import { LOCAL_CREDENTIALS, type LocalServers, startLocalServers } from '../../../local/servers.ts';
 import {
   type ExecutionStatusChange,
   NO_TASK_TIMEOUT_SECONDS,
   type StepFunctionsServer,
   startStepFunctionsServer,
-} from '../../../infra/local/stepfunctions-server.ts';
+} from '../../../local/stepfunctions-server.ts';
 import { createAwsClients } from '../../../shared/aws/clients.ts';
 import {
   manifestDefinition,

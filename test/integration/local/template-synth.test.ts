@@ -2,14 +2,10 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LambdaRuntime } from '../../../infra/local/lambda-runtime.ts';
-import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from '../../../infra/local/servers.ts';
-import { startStepFunctionsServer } from '../../../infra/local/stepfunctions-server.ts';
-import {
-  extractLocalResources,
-  type LoadedTemplate,
-  loadStackTemplate,
-} from '../../../infra/local/template.ts';
+import { LambdaRuntime } from '../../../local/lambda-runtime.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from '../../../local/servers.ts';
+import { startStepFunctionsServer } from '../../../local/stepfunctions-server.ts';
+import { extractLocalResources, type LoadedTemplate, loadStackTemplate } from '../../../local/template.ts';
 import { loadDlqName, loadQueueName, stateMachineName } from '../../../shared/naming.ts';
 import { loadPipelineFiles } from '../../../shared/pipeline/load.ts';
 import type { Pipeline } from '../../../shared/pipeline/schema.ts';

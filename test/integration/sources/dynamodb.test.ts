@@ -1,7 +1,7 @@
 import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_CREDENTIALS, type LocalServers, startLocalServers } from '../../../infra/local/servers.ts';
+import { LOCAL_CREDENTIALS, type LocalServers, startLocalServers } from '../../../local/servers.ts';
 import { DynamodbSource } from '../../../shared/connectors/sources/dynamodb/source.ts';
 import { ConnectorError } from '../../../shared/errors.ts';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.ts';

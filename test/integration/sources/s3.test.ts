@@ -7,7 +7,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { LOCAL_CREDENTIALS, type LocalServers, startLocalServers } from '../../../infra/local/servers.ts';
+import { LOCAL_CREDENTIALS, type LocalServers, startLocalServers } from '../../../local/servers.ts';
 import { S3Source } from '../../../shared/connectors/sources/s3/source.ts';
 import type { ChangeWindow } from '../../../shared/connectors/types.ts';
 import { ConnectorError } from '../../../shared/errors.ts';

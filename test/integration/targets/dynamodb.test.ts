@@ -9,7 +9,7 @@ import {
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type DynamoDbEngine, type LocalServers, startLocalServers } from '../../../infra/local/servers.ts';
+import { type DynamoDbEngine, type LocalServers, startLocalServers } from '../../../local/servers.ts';
 import type { AwsClients } from '../../../shared/aws/clients.ts';
 import { parseInsert } from '../../../shared/connectors/targets/dynamodb/batch-insert.ts';
 import {

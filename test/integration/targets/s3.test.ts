@@ -1,6 +1,6 @@
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type LocalServers, startLocalServers } from '../../../infra/local/servers.ts';
+import { type LocalServers, startLocalServers } from '../../../local/servers.ts';
 import type { AwsClients } from '../../../shared/aws/clients.ts';
 import { recordHistory } from '../../../shared/connectors/targets/s3/history.ts';
 import { createS3LakeTarget } from '../../../shared/connectors/targets/s3/s3-target.ts';

@@ -5,7 +5,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, type LocalEndpoints } from '../../../infra/local/servers.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, type LocalEndpoints } from '../../../local/servers.ts';
 import type { AwsClients } from '../../../shared/aws/clients.ts';
 import { StaticSecretsProvider } from '../../../shared/aws/secrets.ts';
 import type { ConnectorContext, TargetWrite } from '../../../shared/connectors/types.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { LocalAlarms } from '../../../infra/local/alarms.ts';
-import type { ExecutionStatusChange } from '../../../infra/local/stepfunctions-server.ts';
+import { LocalAlarms } from '../../../local/alarms.ts';
+import type { ExecutionStatusChange } from '../../../local/stepfunctions-server.ts';
 
 const TOPIC = 'arn:aws:sns:us-east-1:000000000000:esync-dev-core-alarms';
 const SM_PREFIX = 'arn:aws:states:us-east-1:000000000000:stateMachine:';

@@ -7,7 +7,7 @@ import {
   type PolicyStatement,
   readStatements,
   wildcardMatches,
-} from '../../../infra/local/iam/policy.ts';
+} from '../../../local/iam/policy.ts';
 
 const ROLE: Caller = {
   kind: 'role',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type IamModel, LOCAL_SECRET_SUFFIX } from '../../../infra/local/iam/model.ts';
-import { requiredPermissions } from '../../../infra/local/iam/requests.ts';
+import { type IamModel, LOCAL_SECRET_SUFFIX } from '../../../local/iam/model.ts';
+import { requiredPermissions } from '../../../local/iam/requests.ts';
 
 const KEY = 'arn:aws:kms:us-east-1:000000000000:key/EncryptionKey';
 const QUEUE = 'arn:aws:sqs:us-east-1:000000000000:esync-dev-users-sync-load';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isLoopbackHost, reachLoopbackDatabasesWithoutTls } from '../../../infra/local/loopback-databases.ts';
+import { isLoopbackHost, reachLoopbackDatabasesWithoutTls } from '../../../local/loopback-databases.ts';
 import { pipelineSchema } from '../../../shared/pipeline/schema.ts';
 
 const pipeline = pipelineSchema.parse({

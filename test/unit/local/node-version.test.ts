@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../../infra/constructs/esync-function.ts';
-import { assertSupportedNode, MINIMUM_NODE_MAJOR } from '../../../infra/local/node-version.ts';
+import { assertSupportedNode, MINIMUM_NODE_MAJOR } from '../../../local/node-version.ts';
 
 describe('supported Node versions', () => {
   it('refuses Node 20 with a message naming the running version', () => {

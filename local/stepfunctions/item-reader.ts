@@ -1,5 +1,5 @@
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import type { AwsClients } from '../../../shared/aws/clients.ts';
+import type { AwsClients } from '../../shared/aws/clients.ts';
 import { taskError } from './integrations.ts';
 import type { Json, JsonObject } from './model.ts';
 

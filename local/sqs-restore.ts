@@ -1,5 +1,5 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { ConfigError } from '../../shared/errors.ts';
+import { ConfigError } from '../shared/errors.ts';
 import type { JournaledMessage, SqsJournalState } from './sqs-journal.ts';
 
 /** SQS's longest DelaySeconds and VisibilityTimeout. */

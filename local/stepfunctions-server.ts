@@ -1,7 +1,7 @@
 import './node-version.ts';
 import { createServer } from 'node:http';
-import { type AwsClients, createAwsClients } from '../../shared/aws/clients.ts';
-import { ConfigError } from '../../shared/errors.ts';
+import { type AwsClients, createAwsClients } from '../shared/aws/clients.ts';
+import { ConfigError } from '../shared/errors.ts';
 import { closeServer, listenLocal } from './aws-json-server.ts';
 import type { LambdaRuntime } from './lambda-runtime.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './servers.ts';

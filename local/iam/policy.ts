@@ -1,4 +1,4 @@
-import { ConfigError } from '../../../shared/errors.ts';
+import { ConfigError } from '../../shared/errors.ts';
 
 /**
  * A small IAM policy evaluator: the part of the policy language a synthesized ESync stack uses

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Context } from 'aws-lambda';
-import { ConfigError } from '../../shared/errors.ts';
+import { ConfigError } from '../shared/errors.ts';
 import { InvocationSandboxes, type Sandbox } from './invocation-sandbox.ts';
 import { createLambdaContext } from './lambda-context.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './servers.ts';

@@ -8,7 +8,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { ConfigError } from '../../shared/errors.ts';
+import { ConfigError } from '../shared/errors.ts';
 import {
   eventBusName,
   idempotencyTableName,
@@ -17,11 +17,11 @@ import {
   ownedTargetTableName,
   stateMachineName,
   stateTableName,
-} from '../../shared/naming.ts';
-import { serializeCatalog } from '../../shared/pipeline/catalog.ts';
-import { formatProblem, loadPipelineFiles } from '../../shared/pipeline/load.ts';
-import type { Pipeline } from '../../shared/pipeline/schema.ts';
-import { EXECUTION_STATUS_CHANGE } from '../../shared/usecases/contracts.ts';
+} from '../shared/naming.ts';
+import { serializeCatalog } from '../shared/pipeline/catalog.ts';
+import { formatProblem, loadPipelineFiles } from '../shared/pipeline/load.ts';
+import type { Pipeline } from '../shared/pipeline/schema.ts';
+import { EXECUTION_STATUS_CHANGE } from '../shared/usecases/contracts.ts';
 import { LocalAlarms } from './alarms.ts';
 import type { LocalLogger } from './aws-json-server.ts';
 import {
@@ -56,7 +56,7 @@ import {
 } from './template.ts';
 
 /** The repository root (two levels above this file). */
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export interface LocalStackOptions {
   /** @default '<repo>/pipelines' */

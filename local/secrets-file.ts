@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError } from '../../shared/errors.ts';
+import { ConfigError } from '../shared/errors.ts';
 
 /**
  * The local stack's secrets file, apart from the stack so that `esync secrets` and `esync dev`

@@ -1,6 +1,6 @@
-import type { AlarmMessage } from '../../shared/alerts/alarm-message.ts';
-import { ALARM_ROLES } from '../../shared/alerts/alarm-message.ts';
-import { resourceName, stateMachineName } from '../../shared/naming.ts';
+import type { AlarmMessage } from '../shared/alerts/alarm-message.ts';
+import { ALARM_ROLES } from '../shared/alerts/alarm-message.ts';
+import { resourceName, stateMachineName } from '../shared/naming.ts';
 import type { ExecutionStatusChange } from './stepfunctions-server.ts';
 import type { AlarmSpec, TopicFunctionSubscriptionSpec } from './template.ts';
 

@@ -12,9 +12,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ConfigError } from '../../shared/errors.ts';
-import type { Pipeline } from '../../shared/pipeline/schema.ts';
-import { FUNCTION_NAMES, type FunctionName } from '../../shared/usecases/contracts.ts';
+import { ConfigError } from '../shared/errors.ts';
+import type { Pipeline } from '../shared/pipeline/schema.ts';
+import { FUNCTION_NAMES, type FunctionName } from '../shared/usecases/contracts.ts';
 
 /** The parts of a CloudFormation template the local stack reads. */
 export interface CfnTemplate {

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { type ClientDecorator, decorateClients } from '../../shared/aws/clients.ts';
+import { type ClientDecorator, decorateClients } from '../shared/aws/clients.ts';
 
 /** One invocation as the local runtime tracks it: ended when it passes its function's timeout. */
 export interface Sandbox {

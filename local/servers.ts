@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ConfigError } from '../../shared/errors.ts';
+import { ConfigError } from '../shared/errors.ts';
 import { httpCaller, withBatchInserts } from './dynalite-partiql.ts';
 import { beginReplay, endReplay, journaledSqsHandler } from './sqs-journal.ts';
 import { restoreSqsJournal } from './sqs-restore.ts';

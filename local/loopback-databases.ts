@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
-import { connectsToDatabase } from '../../shared/pipeline/database-connections.ts';
-import type { Pipeline } from '../../shared/pipeline/schema.ts';
+import { connectsToDatabase } from '../shared/pipeline/database-connections.ts';
+import type { Pipeline } from '../shared/pipeline/schema.ts';
 
 /** The host a database secret names (`host`, or the host of `url`), or undefined. */
 function secretHost(value: string | undefined): string | undefined {

@@ -5,16 +5,16 @@ import { fileURLToPath } from 'node:url';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { PGlite } from '@electric-sql/pglite';
-import { type AwsClients, createAwsClients } from '../../shared/aws/clients.ts';
-import { ownedTargetTableName } from '../../shared/naming.ts';
-import type { Pipeline } from '../../shared/pipeline/schema.ts';
-import { createStateRepositories, type StateRepositories } from '../../shared/state/index.ts';
-import { keys } from '../../shared/state/keys.ts';
-import type { RunRecord } from '../../shared/state/runs.ts';
+import { type AwsClients, createAwsClients } from '../shared/aws/clients.ts';
+import { ownedTargetTableName } from '../shared/naming.ts';
+import type { Pipeline } from '../shared/pipeline/schema.ts';
+import { createStateRepositories, type StateRepositories } from '../shared/state/index.ts';
+import { keys } from '../shared/state/keys.ts';
+import type { RunRecord } from '../shared/state/runs.ts';
 import { changeUsers, seedUsers, startDemoDatabase } from './demo-db.ts';
 import { type LocalStack, startLocalStack } from './stack.ts';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export interface DemoRow {
   readonly pipeline: string;

@@ -13,7 +13,7 @@ import {
   SetQueueAttributesCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { ConfigError } from '../../shared/errors.ts';
+import { ConfigError } from '../shared/errors.ts';
 import type { LocalResources, QueueSpec, TableSpec } from './template.ts';
 
 export interface ProvisionClients {

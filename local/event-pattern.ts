@@ -1,5 +1,5 @@
 import { BlockList, isIP } from 'node:net';
-import { type Issue, ValidationError } from '../../shared/errors.ts';
+import { type Issue, ValidationError } from '../shared/errors.ts';
 
 /**
  * Amazon EventBridge event-pattern matching (content filtering), for the local event bus and

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type MessageAttributeValue, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { ConfigError, describeError, isRetryable } from '../../shared/errors.ts';
+import { ConfigError, describeError, isRetryable } from '../shared/errors.ts';
 import {
   type AwsJsonOperation,
   AwsServiceError,

@@ -1,5 +1,5 @@
 import { ExecutionAbortedError, ExecutionTimeoutError } from 'aws-local-stepfunctions';
-import type { AwsClients } from '../../../shared/aws/clients.ts';
+import type { AwsClients } from '../../shared/aws/clients.ts';
 import type { LambdaRuntime } from '../lambda-runtime.ts';
 import { LOCAL_ACCOUNT_ID } from '../servers.ts';
 import type { CompiledMachine } from './compile.ts';

@@ -6,7 +6,7 @@ import type {
   APIGatewayProxyResultV2,
   Context,
 } from 'aws-lambda';
-import { ConfigError } from '../../shared/errors.ts';
+import { ConfigError } from '../shared/errors.ts';
 import { closeServer, type LocalLogger, listenLocal, readBody } from './aws-json-server.ts';
 import { createLambdaContext } from './lambda-context.ts';
 

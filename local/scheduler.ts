@@ -1,5 +1,5 @@
 import awsCronParser from 'aws-cron-parser';
-import { ConfigError, describeError } from '../../shared/errors.ts';
+import { ConfigError, describeError } from '../shared/errors.ts';
 import type { LocalLogger } from './aws-json-server.ts';
 
 /**

@@ -23,13 +23,7 @@ export interface DemoDatabaseOptions {
   readonly cacheDir?: string | false;
 }
 
-const DEFAULT_CACHE_DIR = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '..',
-  '..',
-  '.esync',
-  'cache',
-);
+const DEFAULT_CACHE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.esync', 'cache');
 
 /** The cached cluster of this PGlite version (its data directory format follows the PostgreSQL it embeds). */
 function clusterCacheFile(cacheDir: string): string {

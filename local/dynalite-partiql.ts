@@ -4,7 +4,7 @@ import {
   BATCH_STATEMENT_LIMIT,
   type PartiqlInsert,
   parseInsert,
-} from '../../shared/connectors/targets/dynamodb/batch-insert.ts';
+} from '../shared/connectors/targets/dynamodb/batch-insert.ts';
 
 /**
  * The PartiQL that dynalite (which has none) answers in the local stack: `BatchExecuteStatement`

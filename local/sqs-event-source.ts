@@ -13,8 +13,8 @@ import type {
   SQSRecord,
   SQSRecordAttributes,
 } from 'aws-lambda';
-import { ConfigError } from '../../shared/errors.ts';
-import { loadBatchingProblem } from '../../shared/pipeline/load-batching.ts';
+import { ConfigError } from '../shared/errors.ts';
+import { loadBatchingProblem } from '../shared/pipeline/load-batching.ts';
 import type { LocalLogger } from './aws-json-server.ts';
 import { createLambdaContext } from './lambda-context.ts';
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { AwsClients } from '../../../shared/aws/clients.ts';
+import type { AwsClients } from '../../shared/aws/clients.ts';
 import { LambdaInvocationError, type LambdaRuntime } from '../lambda-runtime.ts';
 import type { HistoryRecorder } from './history.ts';
 import type { Json, JsonObject } from './model.ts';

@@ -1,5 +1,5 @@
-import { decorateClients } from '../../../shared/aws/clients.ts';
-import { ConfigError } from '../../../shared/errors.ts';
+import { decorateClients } from '../../shared/aws/clients.ts';
+import { ConfigError } from '../../shared/errors.ts';
 import { type CfnTemplate, IntrinsicResolver, type LocalPlacement } from '../template.ts';
 import { type IamDenial, IamEnforcer, type IamMode } from './enforcer.ts';
 import { buildIamModel } from './model.ts';

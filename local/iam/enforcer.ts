@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 export type { IamDenial, IamMode } from './modes.ts';
 
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { ClientDecorator } from '../../../shared/aws/clients.ts';
+import type { ClientDecorator } from '../../shared/aws/clients.ts';
 import type { IamModel, RoleInfo } from './model.ts';
 import type { IamDenial, IamMode } from './modes.ts';
 import { type Caller, evaluate, type PolicyStatement } from './policy.ts';

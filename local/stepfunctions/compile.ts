@@ -1,5 +1,5 @@
 import { StateMachine } from 'aws-local-stepfunctions';
-import { ConfigError } from '../../../shared/errors.ts';
+import { ConfigError } from '../../shared/errors.ts';
 import {
   applyTaskTimeout,
   copyJsonMergeTargets,
