@@ -45,7 +45,7 @@ export const demo: Command = async (argv: string[], io: CliIo) => {
   const users = values.users === undefined ? 10_000 : Number(values.users);
   if (!Number.isInteger(users) || users < 100)
     throw new UsageError(`--users must be a whole number of at least 100, got "${values.users}"`);
-  const { runDemo } = await import('../../local/demo.ts');
+  const { runDemo } = await import('../../demo/demo.ts');
   const steps = stepLog(io);
   const report = await runDemo({ users, log: values.json ? () => {} : steps.start });
   steps.end();

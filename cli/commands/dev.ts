@@ -69,7 +69,7 @@ export const dev: Command = async (argv: string[], io: CliIo) => {
   const secrets: Record<string, string> = readSecretsFile(secretsFile);
   let demoDb: { stop(): Promise<void> } | undefined;
   if (flags['demo-data']) {
-    const { startDemoDatabase, seedUsers } = await import('../../local/demo-db.ts');
+    const { startDemoDatabase, seedUsers } = await import('../../demo/demo-db.ts');
     const db = await startDemoDatabase();
     await seedUsers(db.db, 10_000);
     secrets['esync/demo/users-db'] = db.secretValue;

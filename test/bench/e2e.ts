@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { startDemoDatabase } from '../../local/demo-db.ts';
+import { startDemoDatabase } from '../../demo/demo-db.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import type { ExecutionRecord } from '../../local/stepfunctions-server.ts';
 import { extractLocalResources, loadStackTemplate } from '../../local/template.ts';

@@ -2,7 +2,7 @@ import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type DemoDatabase, startDemoDatabase } from '../../local/demo-db.ts';
+import { type DemoDatabase, startDemoDatabase } from '../../demo/demo-db.ts';
 import type { CfnTemplate } from '../../local/template.ts';
 import { createAwsClients } from '../../shared/aws/clients.ts';
 import { loadQueueName, ownedTargetTableName } from '../../shared/naming.ts';

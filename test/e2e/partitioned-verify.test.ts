@@ -1,6 +1,6 @@
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DemoDatabase, startDemoDatabase } from '../../local/demo-db.ts';
+import { type DemoDatabase, startDemoDatabase } from '../../demo/demo-db.ts';
 import { ownedTargetTableName } from '../../shared/naming.ts';
 import {
   callApi,

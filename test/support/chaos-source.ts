@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { startDemoDatabase } from '../../local/demo-db.ts';
+import { startDemoDatabase } from '../../demo/demo-db.ts';
 import { shuffled } from './chaos-faults.ts';
 import { type RunningServer, startPostgres } from './system-servers.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { stepLog } from '../../../cli/commands/demo.ts';
-import { explainFigures } from '../../../local/demo.ts';
+import { explainFigures } from '../../../demo/demo.ts';
 
 const row = (pipeline: string, what: string, extracted: number, skipped: number) => ({
   pipeline,

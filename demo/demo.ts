@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { PGlite } from '@electric-sql/pglite';
+import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import { type AwsClients, createAwsClients } from '../shared/aws/clients.ts';
 import { ownedTargetTableName } from '../shared/naming.ts';
 import type { Pipeline } from '../shared/pipeline/schema.ts';
@@ -12,7 +13,6 @@ import { createStateRepositories, type StateRepositories } from '../shared/state
 import { keys } from '../shared/state/keys.ts';
 import type { RunRecord } from '../shared/state/runs.ts';
 import { changeUsers, seedUsers, startDemoDatabase } from './demo-db.ts';
-import { type LocalStack, startLocalStack } from './stack.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
