@@ -26,7 +26,7 @@ beforeAll(async () => {
   const ledger = h.deps.state.ledger;
   await ledger.complete(scope, 'm1', 3, outcome({ loaded: 2, skipped: 1, ties: 1 }));
   await ledger.complete(scope, 'm2', 1, outcome({ loaded: 1, unavailableFields: 2 }));
-  await ledger.complete(scope, 'm3', 1, outcome({ quarantined: 1, excludedKeys: ['7'] }));
+  await ledger.complete(scope, 'm3', 2, outcome({ quarantined: 1, filtered: 1, excludedKeys: ['7', '8'] }));
   await ledger.complete(scope, 'm4', 0, outcome({ ignored: 'tombstone' }));
   await ledger.complete(scope, 'm5', 0, outcome({ ignored: 'heartbeat' }));
   await ledger.complete(scope, 'm6', 0, outcome({ ignored: 'heartbeat' }));
@@ -61,13 +61,21 @@ describe('GET /pipelines/{name}/stream', () => {
     expect(response.body).toEqual({
       pipeline: h.pipelines.users.name,
       day: DAY,
-      counts: { extracted: 5, loaded: 3, skipped: 1, conflicts: 0, quarantined: 1, deadLettered: 0 },
+      counts: {
+        extracted: 6,
+        loaded: 3,
+        skipped: 1,
+        filtered: 1,
+        conflicts: 0,
+        quarantined: 1,
+        deadLettered: 0,
+      },
       ignored: { tombstone: 1, heartbeat: 2 },
       unavailableFields: 2,
       ties: 1,
       messages: 6,
       pendingMessages: 0,
-      excludedKeys: 1,
+      excludedKeys: 2,
     });
   });
 
@@ -103,7 +111,7 @@ describe('esync stream over the HTTP API', () => {
     expect(text).toMatch(/version ties +1 /);
     expect(text).toMatch(/messages +6 \(0 not yet completed\)/);
     expect(text).toMatch(
-      /EXTRACTED +LOADED +SKIPPED +CONFLICTS +QUARANTINED +DEAD-LETTERED\n +5 +3 +1 +0 +1 +0$/,
+      /EXTRACTED +LOADED +SKIPPED +FILTERED +CONFLICTS +QUARANTINED +DEAD-LETTERED\n +6 +3 +1 +1 +0 +1 +0$/,
     );
   });
 
