@@ -1,3 +1,4 @@
+import { isUtcDay } from '../../shared/domain/instant.ts';
 import { apiPath, ManagementClient, parseCommandArgs, runManagementCommand } from '../api-client.ts';
 import { formatCount, keyValues, table } from '../format.ts';
 import type { Command } from '../io.ts';
@@ -51,7 +52,7 @@ export const stream: Command = (argv, io) =>
     const [pipeline, ...extra] = positionals;
     if (pipeline === undefined) throw new UsageError('stream needs a pipeline name');
     if (extra.length > 0) throw new UsageError(`stream takes one pipeline, got also "${extra.join(' ')}"`);
-    if (values.day !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(values.day))
+    if (values.day !== undefined && !isUtcDay(values.day))
       throw new UsageError(`--day must be a UTC date such as 2025-01-31, got "${values.day}"`);
     const client = await ManagementClient.connect(values, io);
     const view = await client.get<StreamView>(apiPath('pipelines', pipeline, 'stream'), { day: values.day });

@@ -64,6 +64,11 @@ export function parseIsoInstant(text: string): Instant | undefined {
   return { epochSeconds, nanos };
 }
 
+/** Whether `text` is a calendar date `YYYY-MM-DD` (a UTC day, as the stream ledger names its days). */
+export function isUtcDay(text: string): boolean {
+  return /^\d{4}-\d{2}-\d{2}$/.test(text) && !Number.isNaN(Date.parse(`${text}T00:00:00Z`));
+}
+
 /** True when `text` is an ISO-8601 date or date-time naming a real instant. */
 export function isIsoTimestamp(text: string): boolean {
   return parseIsoInstant(text) !== undefined;

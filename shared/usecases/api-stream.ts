@@ -1,14 +1,11 @@
 import * as z from 'zod';
+import { isUtcDay } from '../domain/instant.ts';
 import { keys } from '../state/keys.ts';
 import { runCountsOf } from '../state/ledger.ts';
 import { type ManagementResponse, parseInput, type RouteContext } from './api-common.ts';
 
 const streamQuery = z.strictObject({
-  day: z
-    .string()
-    .regex(/^\d{4}-\d{2}-\d{2}$/, { error: 'day must be a UTC date such as 2025-01-31' })
-    .refine((day) => !Number.isNaN(Date.parse(`${day}T00:00:00Z`)), { error: 'day is not a calendar date' })
-    .optional(),
+  day: z.string().refine(isUtcDay, { error: 'day must be a UTC date such as 2025-01-31' }).optional(),
 });
 
 /**
