@@ -7,7 +7,7 @@ import * as z from 'zod';
 import { createTarget } from '../../shared/connectors/targets/registry.ts';
 import { createObservability, traceWithoutPayloads } from '../../shared/lambda/observability.ts';
 import { stringifyExactJson } from '../../shared/records/exact-json.ts';
-import { handleManagementRequest } from '../../shared/usecases/api.ts';
+import { handleManagementRequest } from '../../shared/usecases/api/routes.ts';
 import { createDeps, type Deps } from '../../shared/usecases/deps.ts';
 
 /**

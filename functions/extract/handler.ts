@@ -1,6 +1,6 @@
 import { createSource } from '../../shared/connectors/sources/registry.ts';
 import { extractInputSchema } from '../../shared/usecases/contracts.ts';
-import { extractPartition } from '../../shared/usecases/extract.ts';
+import { extractPartition } from '../../shared/usecases/phases/3-extract.ts';
 import { phaseHandler } from '../phase-handler.ts';
 
 export const handler = phaseHandler(

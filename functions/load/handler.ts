@@ -15,8 +15,8 @@ import {
 } from '../../shared/lambda/observability.ts';
 import { pipelineOfLoadQueueArn } from '../../shared/naming.ts';
 import { createDeps, type Deps } from '../../shared/usecases/deps.ts';
-import { loadMessage } from '../../shared/usecases/load.ts';
 import { loadKafkaEvent } from '../../shared/usecases/load-kafka.ts';
+import { loadMessage } from '../../shared/usecases/phases/4-load.ts';
 
 const { logger, tracer, metrics, log } = createObservability('load');
 let deps: Deps | undefined;

@@ -1,8 +1,8 @@
 import { createSource } from '../../shared/connectors/sources/registry.ts';
 import { createTarget } from '../../shared/connectors/targets/registry.ts';
 import { verifyInputSchema } from '../../shared/usecases/contracts.ts';
-import { planVerify, summarizeVerify } from '../../shared/usecases/verify.ts';
-import { verifyPartition } from '../../shared/usecases/verify-partition.ts';
+import { planVerify, summarizeVerify } from '../../shared/usecases/phases/6-verify.ts';
+import { verifyPartition } from '../../shared/usecases/phases/6-verify-partition.ts';
 import { phaseHandler } from '../phase-handler.ts';
 
 /** The three steps of Verify, told apart by `step`: plan, one partition, summary. */

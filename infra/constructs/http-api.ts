@@ -11,7 +11,7 @@ import type { ApiThrottles, RouteThrottle } from '../stage.ts';
 
 /**
  * The management routes, all signed with SigV4 (AWS_IAM); the api function routes them by the
- * same method and path template (shared/usecases/api.ts MANAGEMENT_ROUTES, which a test compares
+ * same method and path template (shared/usecases/api/routes.ts MANAGEMENT_ROUTES, which a test compares
  * with this list).
  */
 export const MANAGEMENT_ROUTES: ReadonlyArray<{

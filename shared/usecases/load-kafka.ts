@@ -6,7 +6,7 @@ import { keys } from '../state/keys.ts';
 import type { MessageOutcome } from '../state/ledger.ts';
 import { recordsOfChangeEvent } from './cdc-events.ts';
 import type { Deps } from './deps.ts';
-import { applyUnit, quarantine } from './load.ts';
+import { applyUnit, quarantine } from './phases/4-load.ts';
 
 /** The parts of a Lambda MSK event the routing needs; the records are validated by the decoder. */
 export interface KafkaEventLike {

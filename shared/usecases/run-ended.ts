@@ -4,7 +4,7 @@ import { runCountsOf } from '../state/ledger.ts';
 import type { PhaseRecord, RunRecord, RunStatus } from '../state/runs.ts';
 import type { ExecutionStatusEvent } from './contracts.ts';
 import type { Deps } from './deps.ts';
-import { emitRunEvent } from './phases.ts';
+import { emitRunEvent } from './run-events.ts';
 
 type Detail = ExecutionStatusEvent['detail'];
 type EndStatus = Exclude<Detail['status'], 'RUNNING' | 'PENDING_REDRIVE'>;

@@ -128,7 +128,7 @@ function measure(
   return best.map(Math.round);
 }
 
-/** Decodes a message body the way Load does (shared/usecases/load.ts decodeMessage). */
+/** Decodes a message body the way Load does (shared/usecases/phases/4-load.ts decodeMessage). */
 function decode(body: string): RecordsMessage {
   const parsed: unknown = parseExactJson(body);
   if (jsonDepth(parsed, MAX_JSON_DEPTH + 8) > MAX_JSON_DEPTH + 8 || isChangeEvent(parsed))

@@ -40,7 +40,7 @@ async function round(
 
 /**
  * JSONata on the load path: the step where Load applies the pipeline's expressions, then its
- * transform and content hash (shared/usecases/load.ts applyUnit), with one simple computed field,
+ * transform and content hash (shared/usecases/phases/4-load.ts applyUnit), with one simple computed field,
  * beside the same step without expressions. The best round of each pass counts.
  */
 export async function runExpressionBench(options: ExpressionBenchOptions): Promise<ExpressionBenchResult> {

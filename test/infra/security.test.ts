@@ -2,7 +2,7 @@ import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ANY_RESOURCE_ACTIONS } from '../../infra/constructs/any-resource-policy.ts';
 import { MANAGEMENT_ROUTES } from '../../infra/constructs/http-api.ts';
-import { MANAGEMENT_ROUTES as ROUTES_SERVED } from '../../shared/usecases/api.ts';
+import { MANAGEMENT_ROUTES as ROUTES_SERVED } from '../../shared/usecases/api/routes.ts';
 import { fixtureTemplate, logicalIdOf, resourceNamed, resourcesOf } from './fixtures.ts';
 
 interface Statement {

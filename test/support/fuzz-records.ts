@@ -10,7 +10,7 @@ import { makeEnvelope, type RecordData } from '../../shared/records/envelope.ts'
 import type { RecordsMessage } from '../../shared/records/messages.ts';
 import { timestampVersion } from '../../shared/records/version.ts';
 import { createDeps } from '../../shared/usecases/deps.ts';
-import { loadMessage } from '../../shared/usecases/load.ts';
+import { loadMessage } from '../../shared/usecases/phases/4-load.ts';
 import { startFuzzEnv } from './fuzz-env.ts';
 
 /**

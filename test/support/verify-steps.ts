@@ -1,4 +1,4 @@
-import type { VerifyItem } from '../../shared/usecases/verify-partition.ts';
+import type { VerifyItem } from '../../shared/usecases/phases/6-verify-partition.ts';
 
 /** Invokes the verify function with a payload, as a Lambda task would. */
 export type InvokeVerify = <T>(payload: Record<string, unknown>) => Promise<T>;

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { audit as auditCommand } from '../../../cli/commands/audit.ts';
 import { PipelineCatalog } from '../../../shared/pipeline/catalog.ts';
 import type { AuditEntry } from '../../../shared/state/audit.ts';
-import { handleManagementRequest, type ManagementResponse } from '../../../shared/usecases/api.ts';
+import { handleManagementRequest, type ManagementResponse } from '../../../shared/usecases/api/routes.ts';
 import { captureIo } from '../../unit/cli/api-stub.ts';
 import { type ApiHarness, type CliGateway, startApiHarness, startCliGateway } from './harness.ts';
 

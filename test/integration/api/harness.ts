@@ -32,7 +32,7 @@ import {
 import { PipelineCatalog } from '../../../shared/pipeline/catalog.ts';
 import { type Pipeline, pipelineSchema } from '../../../shared/pipeline/schema.ts';
 import { createStateRepositories } from '../../../shared/state/index.ts';
-import { MANAGEMENT_ROUTES } from '../../../shared/usecases/api.ts';
+import { MANAGEMENT_ROUTES } from '../../../shared/usecases/api/routes.ts';
 import type { Deps, Log } from '../../../shared/usecases/deps.ts';
 
 /** A call the Step Functions or EventBridge stub received. */

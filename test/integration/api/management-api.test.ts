@@ -13,7 +13,7 @@ import { exactNumber, stringifyExactJson } from '../../../shared/records/exact-j
 import { contentHash } from '../../../shared/records/hash.ts';
 import { conflictId } from '../../../shared/state/conflicts.ts';
 import { keys } from '../../../shared/state/keys.ts';
-import { handleManagementRequest, type ManagementResponse } from '../../../shared/usecases/api.ts';
+import { handleManagementRequest, type ManagementResponse } from '../../../shared/usecases/api/routes.ts';
 import { type ApiHarness, buildDeps, startApiHarness } from './harness.ts';
 
 const PRINCIPAL = 'arn:aws:iam::123456789012:user/ops-alice';

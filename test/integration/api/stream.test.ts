@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stream as streamCommand } from '../../../cli/commands/stream.ts';
 import { keys } from '../../../shared/state/keys.ts';
 import type { MessageOutcome } from '../../../shared/state/ledger.ts';
-import { handleManagementRequest, type ManagementResponse } from '../../../shared/usecases/api.ts';
+import { handleManagementRequest, type ManagementResponse } from '../../../shared/usecases/api/routes.ts';
 import { captureIo } from '../../unit/cli/api-stub.ts';
 import { type ApiHarness, type CliGateway, startApiHarness, startCliGateway } from './harness.ts';
 

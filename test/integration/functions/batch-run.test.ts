@@ -19,8 +19,11 @@ import type { RecordsMessage } from '../../../shared/records/messages.ts';
 import { keys } from '../../../shared/state/keys.ts';
 import type { RunRecord } from '../../../shared/state/runs.ts';
 import { createDeps } from '../../../shared/usecases/deps.ts';
-import { extractPartition } from '../../../shared/usecases/extract.ts';
-import { awaitLoad as awaitLoadUseCase, LoadStalledError } from '../../../shared/usecases/phases.ts';
+import { extractPartition } from '../../../shared/usecases/phases/3-extract.ts';
+import {
+  awaitLoad as awaitLoadUseCase,
+  LoadStalledError,
+} from '../../../shared/usecases/phases/5-await-load.ts';
 import { verifySteps } from '../../support/verify-steps.ts';
 import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
 

@@ -12,7 +12,7 @@ import { handler as planHandler } from '../../../functions/plan/handler.ts';
 import { handler as verifyHandler } from '../../../functions/verify/handler.ts';
 import { createTarget } from '../../../shared/connectors/targets/registry.ts';
 import type { TargetSnapshotRecord } from '../../../shared/connectors/types.ts';
-import type { Mismatch } from '../../../shared/usecases/verify.ts';
+import type { Mismatch } from '../../../shared/usecases/phases/6-verify.ts';
 import { type RunningServer, requireSystemServer, startPostgres } from '../../support/system-servers.ts';
 import { verifySteps } from '../../support/verify-steps.ts';
 import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';

@@ -16,8 +16,8 @@ import { isExactNumber, parseExactJson } from '../../../shared/records/exact-jso
 import { canonicalJson } from '../../../shared/records/hash.ts';
 import { type CanonicalKind, KIND_STORAGE, TYPE_MAPPING } from '../../../shared/records/type-mapping.ts';
 import { createDeps, type Deps } from '../../../shared/usecases/deps.ts';
-import { extractPartition } from '../../../shared/usecases/extract.ts';
-import { loadMessage } from '../../../shared/usecases/load.ts';
+import { extractPartition } from '../../../shared/usecases/phases/3-extract.ts';
+import { loadMessage } from '../../../shared/usecases/phases/4-load.ts';
 import { receiveWebhook } from '../../../shared/usecases/webhook.ts';
 import { freePort, type RunningServer, startMariaDb, startPostgres } from '../../support/system-servers.ts';
 import { verifySteps } from '../../support/verify-steps.ts';

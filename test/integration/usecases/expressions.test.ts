@@ -6,7 +6,7 @@ import { contentHash } from '../../../shared/records/hash.ts';
 import { positionVersion } from '../../../shared/records/version.ts';
 import { accounted, runCountsOf } from '../../../shared/state/ledger.ts';
 import type { Deps } from '../../../shared/usecases/deps.ts';
-import { loadMessage } from '../../../shared/usecases/load.ts';
+import { loadMessage } from '../../../shared/usecases/phases/4-load.ts';
 import {
   connectionSecret,
   queryPostgres,

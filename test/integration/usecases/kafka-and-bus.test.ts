@@ -5,8 +5,8 @@ import { ownedTargetTableName } from '../../../shared/naming.ts';
 import { pipelineSchema } from '../../../shared/pipeline/schema.ts';
 import { keys } from '../../../shared/state/keys.ts';
 import type { Deps } from '../../../shared/usecases/deps.ts';
-import { loadMessage } from '../../../shared/usecases/load.ts';
 import { loadKafkaEvent } from '../../../shared/usecases/load-kafka.ts';
+import { loadMessage } from '../../../shared/usecases/phases/4-load.ts';
 import { type ApiHarness, quietDeps, startApiHarness } from '../api/harness.ts';
 
 const CLUSTER = 'arn:aws:kafka:us-east-1:123456789012:cluster/cdc/0a1b2c3d-4e5f-6789-abcd-ef0123456789-1';

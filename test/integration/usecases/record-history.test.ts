@@ -3,9 +3,9 @@ import { type Pipeline, type PipelineInput, pipelineSchema } from '../../../shar
 import type { RecordEnvelope } from '../../../shared/records/envelope.ts';
 import { contentHash } from '../../../shared/records/hash.ts';
 import { positionVersion } from '../../../shared/records/version.ts';
-import { handleManagementRequest } from '../../../shared/usecases/api.ts';
+import { handleManagementRequest } from '../../../shared/usecases/api/routes.ts';
 import type { Deps } from '../../../shared/usecases/deps.ts';
-import { applyUnit } from '../../../shared/usecases/load.ts';
+import { applyUnit } from '../../../shared/usecases/phases/4-load.ts';
 import {
   connectionSecret,
   queryPostgres,

@@ -2,11 +2,11 @@ import { describe, expect, it } from 'vitest';
 import * as z from 'zod';
 import { ConflictError, NotFoundError, TransientError } from '../../../shared/errors.ts';
 import type { ConflictRecord } from '../../../shared/state/conflicts.ts';
-import { handleManagementRequest } from '../../../shared/usecases/api.ts';
-import { zodIssues } from '../../../shared/usecases/api-common.ts';
-import { conflictDifferences } from '../../../shared/usecases/api-conflicts.ts';
-import { summarizeBody } from '../../../shared/usecases/api-queues.ts';
-import { newRunId } from '../../../shared/usecases/api-runs.ts';
+import { zodIssues } from '../../../shared/usecases/api/common.ts';
+import { conflictDifferences } from '../../../shared/usecases/api/conflicts.ts';
+import { summarizeBody } from '../../../shared/usecases/api/queues.ts';
+import { handleManagementRequest } from '../../../shared/usecases/api/routes.ts';
+import { newRunId } from '../../../shared/usecases/api/runs.ts';
 import type { Deps, Log } from '../../../shared/usecases/deps.ts';
 
 /** Deps whose run lookup fails with `error`; nothing else is reached by GET /runs/{id}. */

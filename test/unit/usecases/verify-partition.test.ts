@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { keyRangePartitions, rangesFromBoundaries } from '../../../shared/domain/key-range.ts';
 import { pipelineSchema } from '../../../shared/pipeline/schema.ts';
-import { deletesPartOf, keysOfPartition } from '../../../shared/usecases/verify-partition.ts';
+import { deletesPartOf, keysOfPartition } from '../../../shared/usecases/phases/6-verify-partition.ts';
 
 const pipeline = (source: Record<string, unknown>) =>
   pipelineSchema.parse({ name: 'p', source, target: { type: 'dynamodb' } });

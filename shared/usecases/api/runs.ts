@@ -6,10 +6,12 @@ import {
 } from '@aws-sdk/client-sfn';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
-import { stateMachineArn } from '../config.ts';
-import { ConflictError, NotFoundError } from '../errors.ts';
-import { keys } from '../state/keys.ts';
-import { PHASES, RUN_STATUSES, type RunCounts, type RunRecord, type RunStatus } from '../state/runs.ts';
+import { stateMachineArn } from '../../config.ts';
+import { ConflictError, NotFoundError } from '../../errors.ts';
+import { keys } from '../../state/keys.ts';
+import { PHASES, RUN_STATUSES, type RunCounts, type RunRecord, type RunStatus } from '../../state/runs.ts';
+import type { Deps } from '../deps.ts';
+import { runCostEstimate } from '../phases/7-cleanup.ts';
 import {
   audit,
   awsErrorName,
@@ -18,9 +20,7 @@ import {
   type ManagementResponse,
   parseInput,
   type RouteContext,
-} from './api-common.ts';
-import { runCostEstimate } from './cleanup.ts';
-import type { Deps } from './deps.ts';
+} from './common.ts';
 
 /**
  * A new run id: `<pipeline>-<UTC yyyymmddThhmmssZ>-<6 base36>`. It is also the execution name

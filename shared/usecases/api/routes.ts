@@ -1,19 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import * as z from 'zod';
-import { ConflictError, describeError, NotFoundError, TransientError, ValidationError } from '../errors.ts';
-import { parseExactJson } from '../records/exact-json.ts';
-import { listAudit } from './api-audit.ts';
-import { getCheckpoint, resetCheckpoint } from './api-checkpoint.ts';
-import type { ManagementRequest, ManagementResponse, RouteContext } from './api-common.ts';
-import { zodIssues } from './api-common.ts';
-import { getConflict, listConflicts, resolveParkedConflict } from './api-conflicts.ts';
-import { recordHistory } from './api-history.ts';
-import { health, peekDeadLetters, redriveDeadLetters } from './api-queues.ts';
-import { getRun, getRunHistory, listRuns, startRun } from './api-runs.ts';
-import { getStream } from './api-stream.ts';
-import type { Deps } from './deps.ts';
+import {
+  ConflictError,
+  describeError,
+  NotFoundError,
+  TransientError,
+  ValidationError,
+} from '../../errors.ts';
+import { parseExactJson } from '../../records/exact-json.ts';
+import type { Deps } from '../deps.ts';
+import { listAudit } from './audit.ts';
+import { getCheckpoint, resetCheckpoint } from './checkpoint.ts';
+import type { ManagementRequest, ManagementResponse, RouteContext } from './common.ts';
+import { zodIssues } from './common.ts';
+import { getConflict, listConflicts, resolveParkedConflict } from './conflicts.ts';
+import { recordHistory } from './history.ts';
+import { health, peekDeadLetters, redriveDeadLetters } from './queues.ts';
+import { getRun, getRunHistory, listRuns, startRun } from './runs.ts';
+import { getStream } from './stream.ts';
 
-export type { ManagementRequest, ManagementResponse } from './api-common.ts';
+export type { ManagementRequest, ManagementResponse } from './common.ts';
 
 interface Route {
   readonly method: 'GET' | 'POST' | 'PUT';

@@ -1,26 +1,26 @@
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { decodeChangeEvent, isChangeEvent } from '../cdc/index.ts';
-import { archiveAppliedChanges } from '../connectors/targets/change-archive.ts';
-import type { TargetConnector, TargetState, TargetWrite } from '../connectors/types.ts';
-import { decideApply, isVersionTie } from '../domain/decide.ts';
-import { createRecordExpressions, type RecordExpressions, stageRecords } from '../domain/expressions.ts';
-import { createTransform } from '../domain/transform.ts';
-import { createValidator, type ValidationReason } from '../domain/validation.ts';
-import { isRetryable, TransientError, ValidationError } from '../errors.ts';
-import type { Pipeline } from '../pipeline/schema.ts';
-import { type RecordData, type RecordEnvelope, recordEnvelopeSchema } from '../records/envelope.ts';
-import { parseExactJson, stringifyExactJson } from '../records/exact-json.ts';
-import { contentHash, DELETED_HASH } from '../records/hash.ts';
-import { jsonDepth, MAX_JSON_DEPTH } from '../records/json-depth.ts';
-import { parseLoadMessage } from '../records/messages.ts';
-import { compareVersions } from '../records/version.ts';
-import { conflictId } from '../state/conflicts.ts';
-import { keys } from '../state/keys.ts';
-import type { MessageOutcome } from '../state/ledger.ts';
-import { recordsOfChangeEvent } from './cdc-events.ts';
-import type { Deps } from './deps.ts';
-import { createUnavailableFields, type UnavailableFields } from './unavailable-fields.ts';
+import { decodeChangeEvent, isChangeEvent } from '../../cdc/index.ts';
+import { archiveAppliedChanges } from '../../connectors/targets/change-archive.ts';
+import type { TargetConnector, TargetState, TargetWrite } from '../../connectors/types.ts';
+import { decideApply, isVersionTie } from '../../domain/decide.ts';
+import { createRecordExpressions, type RecordExpressions, stageRecords } from '../../domain/expressions.ts';
+import { createTransform } from '../../domain/transform.ts';
+import { createValidator, type ValidationReason } from '../../domain/validation.ts';
+import { isRetryable, TransientError, ValidationError } from '../../errors.ts';
+import type { Pipeline } from '../../pipeline/schema.ts';
+import { type RecordData, type RecordEnvelope, recordEnvelopeSchema } from '../../records/envelope.ts';
+import { parseExactJson, stringifyExactJson } from '../../records/exact-json.ts';
+import { contentHash, DELETED_HASH } from '../../records/hash.ts';
+import { jsonDepth, MAX_JSON_DEPTH } from '../../records/json-depth.ts';
+import { parseLoadMessage } from '../../records/messages.ts';
+import { compareVersions } from '../../records/version.ts';
+import { conflictId } from '../../state/conflicts.ts';
+import { keys } from '../../state/keys.ts';
+import type { MessageOutcome } from '../../state/ledger.ts';
+import { recordsOfChangeEvent } from '../cdc-events.ts';
+import type { Deps } from '../deps.ts';
+import { createUnavailableFields, type UnavailableFields } from '../unavailable-fields.ts';
 
 /** One queue message as the SQS event source hands it over. */
 export interface LoadMessageInput {

@@ -1,7 +1,7 @@
 import * as z from 'zod';
-import { ValidationError } from '../errors.ts';
-import type { Pipeline } from '../pipeline/schema.ts';
-import { audit, type ManagementResponse, parseInput, type RouteContext } from './api-common.ts';
+import { ValidationError } from '../../errors.ts';
+import type { Pipeline } from '../../pipeline/schema.ts';
+import { audit, type ManagementResponse, parseInput, type RouteContext } from './common.ts';
 
 /** `GET /pipelines/{name}/checkpoint`: where the next batch run starts (null: from the beginning). */
 export async function getCheckpoint(ctx: RouteContext): Promise<ManagementResponse> {

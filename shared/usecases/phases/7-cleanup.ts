@@ -5,18 +5,19 @@ import {
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
-import { keepsHistory } from '../connectors/targets/change-archive.ts';
-import type { Cursor } from '../connectors/types.ts';
-import { estimateRunCost } from '../cost/estimate.ts';
-import { advanceCursor } from '../domain/cursor.ts';
-import { manifestKey, verifyManifestKey } from '../naming.ts';
-import type { Pipeline } from '../pipeline/schema.ts';
-import { keys } from '../state/keys.ts';
-import type { RunRecord } from '../state/runs.ts';
-import type { cleanupOutputSchema, RunRef } from './contracts.ts';
-import type { Deps } from './deps.ts';
-import { emitRunEvent, inPhase } from './phases.ts';
-import { forgetPlan } from './resume.ts';
+import { keepsHistory } from '../../connectors/targets/change-archive.ts';
+import type { Cursor } from '../../connectors/types.ts';
+import { estimateRunCost } from '../../cost/estimate.ts';
+import { advanceCursor } from '../../domain/cursor.ts';
+import { manifestKey, verifyManifestKey } from '../../naming.ts';
+import type { Pipeline } from '../../pipeline/schema.ts';
+import { keys } from '../../state/keys.ts';
+import type { RunRecord } from '../../state/runs.ts';
+import type { cleanupOutputSchema, RunRef } from '../contracts.ts';
+import type { Deps } from '../deps.ts';
+import { forgetPlan } from '../resume.ts';
+import { emitRunEvent } from '../run-events.ts';
+import { inPhase } from './in-phase.ts';
 
 export type CleanupOutput = z.infer<typeof cleanupOutputSchema>;
 

@@ -1,11 +1,11 @@
 import type { z } from 'zod';
-import type { ChangeWindow, Cursor, Partition } from '../connectors/types.ts';
-import { buildKey, makeEnvelope, type RecordEnvelope } from '../records/envelope.ts';
-import { keys } from '../state/keys.ts';
-import type { extractInputSchema, extractOutputSchema } from './contracts.ts';
-import type { Deps } from './deps.ts';
-import { enqueueRecords } from './enqueue.ts';
-import { trackPartition } from './resume.ts';
+import type { ChangeWindow, Cursor, Partition } from '../../connectors/types.ts';
+import { buildKey, makeEnvelope, type RecordEnvelope } from '../../records/envelope.ts';
+import { keys } from '../../state/keys.ts';
+import type { extractInputSchema, extractOutputSchema } from '../contracts.ts';
+import type { Deps } from '../deps.ts';
+import { enqueueRecords } from '../enqueue.ts';
+import { trackPartition } from '../resume.ts';
 
 export type ExtractInput = z.infer<typeof extractInputSchema>;
 export type ExtractOutput = z.infer<typeof extractOutputSchema>;

@@ -6,14 +6,14 @@ import {
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
 import * as z from 'zod';
-import { loadQueueUrl } from '../config.ts';
-import { describeError, NotFoundError } from '../errors.ts';
-import { loadDlqName } from '../naming.ts';
-import type { Pipeline } from '../pipeline/schema.ts';
-import { parseExactJson, stringifyExactJson } from '../records/exact-json.ts';
-import { loadMessageSchema } from '../records/messages.ts';
-import { audit, awsErrorName, type ManagementResponse, parseInput, type RouteContext } from './api-common.ts';
-import type { Deps } from './deps.ts';
+import { loadQueueUrl } from '../../config.ts';
+import { describeError, NotFoundError } from '../../errors.ts';
+import { loadDlqName } from '../../naming.ts';
+import type { Pipeline } from '../../pipeline/schema.ts';
+import { parseExactJson, stringifyExactJson } from '../../records/exact-json.ts';
+import { loadMessageSchema } from '../../records/messages.ts';
+import type { Deps } from '../deps.ts';
+import { audit, awsErrorName, type ManagementResponse, parseInput, type RouteContext } from './common.ts';
 
 const dlqUrl = (deps: Deps, pipeline: string) =>
   deps.config.queueUrlPrefix + loadDlqName(deps.config.stage, pipeline);

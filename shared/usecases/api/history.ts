@@ -1,9 +1,9 @@
 import * as z from 'zod';
-import { keepsHistory } from '../connectors/targets/change-archive.ts';
-import { recordHistory as readRecordHistory } from '../connectors/targets/s3/history.ts';
-import { isIsoTimestamp } from '../domain/instant.ts';
-import { ValidationError } from '../errors.ts';
-import { type ManagementResponse, parseInput, type RouteContext } from './api-common.ts';
+import { keepsHistory } from '../../connectors/targets/change-archive.ts';
+import { recordHistory as readRecordHistory } from '../../connectors/targets/s3/history.ts';
+import { isIsoTimestamp } from '../../domain/instant.ts';
+import { ValidationError } from '../../errors.ts';
+import { type ManagementResponse, parseInput, type RouteContext } from './common.ts';
 
 const historyQuery = z.strictObject({
   at: z

@@ -1,12 +1,12 @@
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import * as z from 'zod';
-import { archiveAppliedChanges } from '../connectors/targets/change-archive.ts';
-import type { TargetWrite } from '../connectors/types.ts';
-import { ConflictError, describeError, ValidationError } from '../errors.ts';
-import type { RecordData } from '../records/envelope.ts';
-import { canonicalJson, contentHash, DELETED_HASH } from '../records/hash.ts';
-import type { ConflictRecord } from '../state/conflicts.ts';
-import { audit, type ManagementResponse, parseInput, type RouteContext } from './api-common.ts';
+import { archiveAppliedChanges } from '../../connectors/targets/change-archive.ts';
+import type { TargetWrite } from '../../connectors/types.ts';
+import { ConflictError, describeError, ValidationError } from '../../errors.ts';
+import type { RecordData } from '../../records/envelope.ts';
+import { canonicalJson, contentHash, DELETED_HASH } from '../../records/hash.ts';
+import type { ConflictRecord } from '../../state/conflicts.ts';
+import { audit, type ManagementResponse, parseInput, type RouteContext } from './common.ts';
 
 const listConflictsQuery = z.strictObject({
   pipeline: z.string({ error: 'pipeline is required: conflicts are listed per pipeline' }).min(1),

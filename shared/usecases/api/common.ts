@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import { type Issue, ValidationError } from '../errors.ts';
-import type { Deps } from './deps.ts';
+import { type Issue, ValidationError } from '../../errors.ts';
+import type { Deps } from '../deps.ts';
 
 /** One management call, as the API edge (API Gateway or the local server) hands it over. */
 export interface ManagementRequest {

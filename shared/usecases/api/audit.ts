@@ -1,13 +1,13 @@
 import * as z from 'zod';
-import { formatInstant, parseIsoInstant } from '../domain/instant.ts';
-import { ValidationError } from '../errors.ts';
+import { formatInstant, parseIsoInstant } from '../../domain/instant.ts';
+import { ValidationError } from '../../errors.ts';
 import {
   decodeCursor,
   encodeCursor,
   type ManagementResponse,
   parseInput,
   type RouteContext,
-} from './api-common.ts';
+} from './common.ts';
 
 /** An ISO-8601 time in the form audit entries are stored in (`toISOString()`), so they compare as text. */
 const auditTime = (name: string) =>

@@ -1,8 +1,8 @@
 import * as z from 'zod';
-import { isUtcDay } from '../domain/instant.ts';
-import { keys } from '../state/keys.ts';
-import { runCountsOf } from '../state/ledger.ts';
-import { type ManagementResponse, parseInput, type RouteContext } from './api-common.ts';
+import { isUtcDay } from '../../domain/instant.ts';
+import { keys } from '../../state/keys.ts';
+import { runCountsOf } from '../../state/ledger.ts';
+import { type ManagementResponse, parseInput, type RouteContext } from './common.ts';
 
 const streamQuery = z.strictObject({
   day: z.string().refine(isUtcDay, { error: 'day must be a UTC date such as 2025-01-31' }).optional(),

@@ -7,21 +7,24 @@
  * fail the run, only warn, or are repaired by sending the source records again.
  */
 import type { z } from 'zod';
-import { getJsonObject, putJsonObject } from '../aws/s3-json.ts';
-import type { ChangeWindow, Partition } from '../connectors/types.ts';
-import { verifyManifestKey } from '../naming.ts';
-import type { Pipeline } from '../pipeline/schema.ts';
-import { keys } from '../state/keys.ts';
-import type { Mismatch, VerifyChunk } from '../state/verify-results.ts';
-import type { RunRef, verifyOutputSchema, verifyPlanOutputSchema } from './contracts.ts';
-import type { Deps } from './deps.ts';
-import { VerifyFailedError } from './phases.ts';
-import { forgetPlan } from './resume.ts';
-import { deletesPartOf, excludedKeysObject, type VerifyItem } from './verify-partition.ts';
+import { getJsonObject, putJsonObject } from '../../aws/s3-json.ts';
+import type { ChangeWindow, Partition } from '../../connectors/types.ts';
+import { EsyncError } from '../../errors.ts';
+import { verifyManifestKey } from '../../naming.ts';
+import type { Pipeline } from '../../pipeline/schema.ts';
+import { keys } from '../../state/keys.ts';
+import type { Mismatch, VerifyChunk } from '../../state/verify-results.ts';
+import type { RunRef, verifyOutputSchema, verifyPlanOutputSchema } from '../contracts.ts';
+import type { Deps } from '../deps.ts';
+import { forgetPlan } from '../resume.ts';
+import { deletesPartOf, excludedKeysObject, type VerifyItem } from './6-verify-partition.ts';
 
-export type { Mismatch } from '../state/verify-results.ts';
+export type { Mismatch } from '../../state/verify-results.ts';
 export type VerifyOutput = z.infer<typeof verifyOutputSchema>;
 export type VerifyPlanOutput = z.infer<typeof verifyPlanOutputSchema>;
+
+/** Verify found the target different from the source and the pipeline says fail. */
+export class VerifyFailedError extends EsyncError {}
 
 const MAX_REPORTED = 1000;
 

@@ -8,7 +8,7 @@
  * and the summary step adds the partitions' results up (verify.ts).
  */
 import type { z } from 'zod';
-import { getJsonObject } from '../aws/s3-json.ts';
+import { getJsonObject } from '../../aws/s3-json.ts';
 import type {
   ChangeWindow,
   Cursor,
@@ -16,26 +16,26 @@ import type {
   SourceConnector,
   SourceRow,
   TargetConnector,
-} from '../connectors/types.ts';
-import { createRecordExpressions } from '../domain/expressions.ts';
-import { inKeyRange, type KeyPart, type KeyRange } from '../domain/key-range.ts';
-import { createTransform } from '../domain/transform.ts';
-import { createValidator } from '../domain/validation.ts';
-import type { Pipeline } from '../pipeline/schema.ts';
-import { buildKey, makeEnvelope, type RecordEnvelope } from '../records/envelope.ts';
-import { contentHash } from '../records/hash.ts';
-import { compareVersions, versionAfter } from '../records/version.ts';
-import { keys } from '../state/keys.ts';
-import type { Mismatch } from '../state/verify-results.ts';
+} from '../../connectors/types.ts';
+import { createRecordExpressions } from '../../domain/expressions.ts';
+import { inKeyRange, type KeyPart, type KeyRange } from '../../domain/key-range.ts';
+import { createTransform } from '../../domain/transform.ts';
+import { createValidator } from '../../domain/validation.ts';
+import type { Pipeline } from '../../pipeline/schema.ts';
+import { buildKey, makeEnvelope, type RecordEnvelope } from '../../records/envelope.ts';
+import { contentHash } from '../../records/hash.ts';
+import { compareVersions, versionAfter } from '../../records/version.ts';
+import { keys } from '../../state/keys.ts';
+import type { Mismatch } from '../../state/verify-results.ts';
 import type {
   verifyItemSchema,
   verifyPartitionInputSchema,
   verifyPartitionOutputSchema,
-} from './contracts.ts';
-import type { Deps } from './deps.ts';
-import { enqueueRecords } from './enqueue.ts';
-import { maskKey } from './load.ts';
-import { hardDeleteEnvelope, VanishedKeys } from './vanished.ts';
+} from '../contracts.ts';
+import type { Deps } from '../deps.ts';
+import { enqueueRecords } from '../enqueue.ts';
+import { hardDeleteEnvelope, VanishedKeys } from '../vanished.ts';
+import { maskKey } from './4-load.ts';
 
 export type VerifyItem = z.infer<typeof verifyItemSchema>;
 export type VerifyPartitionInput = z.infer<typeof verifyPartitionInputSchema>;

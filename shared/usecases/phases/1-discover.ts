@@ -1,0 +1,53 @@
+import type { z } from 'zod';
+import { ConnectorError } from '../../errors.ts';
+import type { discoverInputSchema, discoverOutputSchema } from '../contracts.ts';
+import type { Deps } from '../deps.ts';
+import { inPhase } from './in-phase.ts';
+
+/** Discover: create the run record, then check source and target and read the source's shape. */
+export async function discover(
+  deps: Deps,
+  input: z.infer<typeof discoverInputSchema>,
+): Promise<z.infer<typeof discoverOutputSchema>> {
+  const pipeline = deps.catalog.get(input.pipeline);
+  await deps.state.runs.create(
+    {
+      runId: input.runId,
+      pipeline: pipeline.name,
+      trigger: input.trigger,
+      requestedBy: input.requestedBy,
+      executionArn: input.executionArn,
+      startedAt: deps.now().toISOString(),
+    },
+    pipeline.retention.runDays,
+  );
+  return inPhase(deps, input.runId, 'Discover', async () => {
+    const source = deps.createSource(pipeline);
+    try {
+      const found = await source.discover();
+      const target = await deps.createTarget(pipeline).discover();
+      const missing = pipeline.source.key.filter(
+        (k) => found.fields.length > 0 && !found.fields.some((f) => f.name === k),
+      );
+      if (missing.length > 0)
+        throw new ConnectorError(
+          pipeline.source.type,
+          `key field(s) ${missing.join(', ')} not found in the source; it has ${found.fields.map((f) => f.name).join(', ')}`,
+        );
+      deps.log.info('discovered', {
+        pipeline: pipeline.name,
+        runId: input.runId,
+        fields: found.fields.length,
+        target: target.detail,
+      });
+      return {
+        fields: found.fields.length,
+        primaryKey: [...found.primaryKey],
+        incremental: found.capabilities.incremental,
+        ...(found.approximateRows === undefined ? {} : { approximateRows: found.approximateRows }),
+      };
+    } finally {
+      await source.close();
+    }
+  });
+}
