@@ -183,7 +183,8 @@ class Compiler {
         source += '[\\s\\S]*';
         previousStar = true;
       } else {
-        source += char.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+        // Not `-`: outside a class, the `u` flag refuses `\-` as an invalid escape.
+        source += char.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
         previousStar = false;
       }
     }

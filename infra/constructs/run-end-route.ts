@@ -16,8 +16,11 @@ export interface RunEndRouteProps {
   readonly ruleName: string;
   /** `esync-<stage>-core-run-ends-dlq`. */
   readonly deadLetterQueueName: string;
-  /** ARNs of the run state machines whose ends are recorded (by name: they may sit in other stacks). */
-  readonly stateMachineArns: readonly string[];
+  /**
+   * The ARN of every run state machine of the stage, as a wildcard (`…:stateMachine:esync-<stage>-*-sm`):
+   * by the naming pattern, so the rule never changes when a pipeline is added or removed.
+   */
+  readonly stateMachineArnPattern: string;
   /** The run-ended function. */
   readonly handler: lambda.IFunction;
   readonly encryptionKey: EncryptionKey;
@@ -45,7 +48,7 @@ export class RunEndRoute extends Construct {
         detailType: [EXECUTION_STATUS_CHANGE],
         detail: {
           status: [...EXECUTION_END_STATUSES],
-          stateMachineArn: [...props.stateMachineArns],
+          stateMachineArn: events.Match.wildcard(props.stateMachineArnPattern),
         },
       },
     });

@@ -18,7 +18,7 @@ import { DatabaseNetwork } from '../constructs/database-network.ts';
 import { EncryptionKey } from '../constructs/encryption-key.ts';
 import { EventBus } from '../constructs/event-bus.ts';
 import { HttpApi } from '../constructs/http-api.ts';
-import { pipelineResourceArns } from '../constructs/pipeline-resource-grants.ts';
+import { EVERY_PIPELINE, pipelineResourceArns } from '../constructs/pipeline-resource-grants.ts';
 import { RunEndRoute } from '../constructs/run-end-route.ts';
 import { Storage } from '../constructs/storage.ts';
 import { SyncPipeline } from '../constructs/sync-pipeline.ts';
@@ -168,14 +168,13 @@ export class EsyncStack extends Stack {
       new CfnOutput(host, `LoadQueueUrl${id}`, { value: built.queues.loadQueue.queueUrl });
     }
     this.pipelines = pipelines;
-    if (pipelines.size > 0)
-      new RunEndRoute(this, 'RunEnds', {
-        ruleName: core('run-ends'),
-        deadLetterQueueName: core('run-ends-dlq'),
-        stateMachineArns: props.pipelines.map((p) => pipelineResourceArns(stage, p.name).stateMachine),
-        handler: functions.functions['run-ended'],
-        encryptionKey: key,
-      });
+    new RunEndRoute(this, 'RunEnds', {
+      ruleName: core('run-ends'),
+      deadLetterQueueName: core('run-ends-dlq'),
+      stateMachineArnPattern: pipelineResourceArns(stage, EVERY_PIPELINE).stateMachine,
+      handler: functions.functions['run-ended'],
+      encryptionKey: key,
+    });
     if (props.pipelines.some((p) => p.alerts.notify.webhooks.length > 0))
       new AlertWebhooks(this, 'AlertWebhooks', {
         core: resources,

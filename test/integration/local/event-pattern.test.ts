@@ -244,6 +244,11 @@ const cases: { name: string; pattern: Record<string, unknown>; expected: boolean
     expected: true,
   },
   {
+    name: 'wildcard keeps hyphens, colons and dots literal',
+    pattern: { resources: [{ wildcard: 'arn:aws:dynamodb:eu-west-1:*:table/inv*' }] },
+    expected: true,
+  },
+  {
     name: 'wildcard is case-sensitive',
     pattern: { detail: { file: [{ wildcard: '*.png' }] } },
     expected: false,
