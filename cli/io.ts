@@ -2,8 +2,8 @@
 export interface CliIo {
   readonly out: (text: string) => void;
   readonly err: (text: string) => void;
-  /** Whether stdout is a terminal (progress bars and colours only then). */
-  readonly isTty: boolean;
+  /** Stdout when it is a terminal, where a progress line is redrawn in place; null in a pipe or file. */
+  readonly terminal: NodeJS.WritableStream | null;
   readonly env: NodeJS.ProcessEnv;
   readonly cwd: string;
 }
@@ -11,7 +11,7 @@ export interface CliIo {
 export const processIo: CliIo = {
   out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
   err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
-  isTty: Boolean(process.stdout.isTTY),
+  terminal: process.stdout.isTTY ? process.stdout : null,
   env: process.env,
   cwd: process.cwd(),
 };

@@ -1,3 +1,4 @@
+import { Format } from 'cli-progress';
 import type { RunView } from './commands/runs.ts';
 import { formatCount, formatDuration } from './format.ts';
 
@@ -45,13 +46,19 @@ export function runProgress(run: RunView, now: number): RunProgress {
 }
 
 const BAR_WIDTH = 20;
+/** cli-progress's bar formatter draws the bar: these are the strings it cuts to `barsize`. */
+const BAR_OPTIONS = {
+  barsize: BAR_WIDTH,
+  barCompleteString: '#'.repeat(BAR_WIDTH),
+  barIncompleteString: '-'.repeat(BAR_WIDTH),
+  barGlue: '',
+};
 
 /** `[########------------] 4,000/10,000` — the bar only once the total is known. */
 function bar(p: RunProgress): string {
   const figures = `${formatCount(p.accounted)}/${formatCount(p.extracted)}${p.extractionDone ? '' : '+'}`;
   if (!p.extractionDone || p.extracted === 0) return figures;
-  const filled = Math.min(BAR_WIDTH, Math.round((p.accounted / p.extracted) * BAR_WIDTH));
-  return `[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${figures}`;
+  return `[${Format.BarFormat(Math.min(1, p.accounted / p.extracted), BAR_OPTIONS)}] ${figures}`;
 }
 
 /** One line for people: accounted of extracted (a bar once the total is known), rate and ETA. */

@@ -9,6 +9,7 @@ import { formatDuration } from '../format.ts';
 import type { CliIo, Command } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { formatProgress, type RunProgress, runProgress } from '../progress.ts';
+import { ProgressLine } from '../progress-line.ts';
 import { formatCountsInline, formatRunReport, type RunView, runSucceeded } from './runs.ts';
 
 export const runUsage = `usage: esync run <pipeline> [--wait] [--json] [--local | --stage S | --api-url URL]
@@ -16,10 +17,6 @@ export const runUsage = `usage: esync run <pipeline> [--wait] [--json] [--local 
   an outcome against those extracted, the rate and an ETA, and ends with the run report (exit 0
   only when the run succeeded and verified); with --json, one JSON object per change of progress
   ("type": "progress") and the run as the last line`;
-
-const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
-/** Move the cursor up a line and clear it: redraws the progress line through line-based output. */
-const REDRAW = '\x1b[1A\x1b[2K';
 
 export interface RunCommandOptions {
   /** Pause between two polls of the run. @default 500 */
@@ -31,22 +28,26 @@ export interface RunCommandOptions {
 }
 
 /**
- * Shows a run's progress: on a terminal one line redrawn in place (spinner, phase, bar, rate,
- * ETA); in a pipe or log, one line each time a phase starts or ends and a progress line at least
+ * Shows a run's progress: on a terminal one line redrawn in place by cli-progress (spinner, phase,
+ * bar, rate, ETA); in a pipe or log, one line each time a phase starts or ends and a progress line at least
  * every `progressEveryMs` while records load; with --json, one object per change.
  */
 class Progress {
-  private frame = 0;
-  private drawn = false;
   private lastLine = 0;
   private lastJson = '';
   private readonly seen = new Map<string, string>();
 
+  private readonly line: ProgressLine | null;
+  private readonly mode: 'tty' | 'lines' | 'json';
+
   constructor(
     private readonly io: CliIo,
-    private readonly mode: 'tty' | 'lines' | 'json',
+    json: boolean,
     private readonly everyMs: number,
-  ) {}
+  ) {
+    this.mode = json ? 'json' : io.terminal ? 'tty' : 'lines';
+    this.line = this.mode === 'tty' && io.terminal ? new ProgressLine(io.terminal) : null;
+  }
 
   update(run: RunView, now = Date.now()): void {
     const figures = runProgress(run, now);
@@ -54,13 +55,12 @@ class Progress {
       this.json(figures);
       return;
     }
-    if (this.mode === 'tty') {
+    if (this.line) {
       const current = run.phases.at(-1);
       const phase = current ? `${current.name} ${current.status}` : 'starting';
-      const spinner = SPINNER[this.frame++ % SPINNER.length];
-      const line = `${spinner} ${run.runId}  ${phase}  ${formatProgress(figures)}  ${formatDuration(run.durationMs)}`;
-      this.io.out(`${this.drawn ? REDRAW : ''}${line}`);
-      this.drawn = true;
+      this.line.update(
+        `${run.runId}  ${phase}  ${formatProgress(figures)}  ${formatDuration(run.durationMs)}`,
+      );
       return;
     }
     const changed = this.phaseLines(run);
@@ -69,6 +69,11 @@ class Progress {
       this.io.out(`          ${formatProgress(figures)}`);
       this.lastLine = now;
     }
+  }
+
+  /** Ends the line redrawn in place, if any: what is printed next goes below it. */
+  stop(): void {
+    this.line?.stop();
   }
 
   private json(figures: RunProgress): void {
@@ -106,7 +111,20 @@ async function follow(
   options: Required<RunCommandOptions>,
   json: boolean,
 ): Promise<RunView> {
-  const progress = new Progress(io, json ? 'json' : io.isTty ? 'tty' : 'lines', options.progressEveryMs);
+  const progress = new Progress(io, json, options.progressEveryMs);
+  try {
+    return await poll(client, runId, progress, options);
+  } finally {
+    progress.stop();
+  }
+}
+
+async function poll(
+  client: ManagementClient,
+  runId: string,
+  progress: Progress,
+  options: Required<RunCommandOptions>,
+): Promise<RunView> {
   const since = Date.now();
   for (;;) {
     let run: RunView | undefined;

@@ -23,6 +23,7 @@ const NOT_DEPLOYED = [
   // Not @aws-sdk/credential-providers: @aws-sdk/rds-signer (RDS Proxy IAM tokens) takes its
   // default credential chain from it, so the functions that sign tokens run it.
   'aws-cdk-lib',
+  'cli-progress',
 ];
 
 type NpmTree = { version?: string; extraneous?: boolean; dependencies?: Record<string, NpmTree> };

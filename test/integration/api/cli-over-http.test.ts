@@ -25,7 +25,7 @@ function io(): CliIo & { stdout: string[]; stderr: string[] } {
   return {
     out: (t) => stdout.push(t),
     err: (t) => stderr.push(t),
-    isTty: false,
+    terminal: null,
     env: {},
     cwd: cli.devDir,
     stdout,

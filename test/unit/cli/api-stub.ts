@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import type { CliIo } from '../../../cli/io.ts';
 
 /** A request the stub API received. */
@@ -78,6 +79,8 @@ export async function startStubApi(handler: StubHandler): Promise<StubApi> {
 
 export interface CapturedIo extends CliIo {
   readonly stdout: string[];
+  /** Everything written raw to the terminal (with `terminal: true`), control sequences included. */
+  readonly terminalText: () => string;
   readonly stderr: string[];
   /** Everything written to stdout, one string. */
   text(): string;
@@ -87,14 +90,25 @@ export interface CapturedIo extends CliIo {
 /** A CliIo that captures output; `cwd` decides which `.esync/dev.json` `--local` finds. */
 export function captureIo(
   cwd: string,
-  options: { isTty?: boolean; env?: NodeJS.ProcessEnv } = {},
+  options: { terminal?: boolean; env?: NodeJS.ProcessEnv } = {},
 ): CapturedIo {
   const stdout: string[] = [];
   const stderr: string[] = [];
+  const raw: string[] = [];
+  const terminal = Object.assign(
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        raw.push(chunk.toString());
+        done();
+      },
+    }),
+    { isTTY: true, columns: 160 },
+  );
   return {
     out: (t) => stdout.push(t),
     err: (t) => stderr.push(t),
-    isTty: options.isTty ?? false,
+    terminal: options.terminal ? terminal : null,
+    terminalText: () => raw.join(''),
     env: options.env ?? {},
     cwd,
     stdout,

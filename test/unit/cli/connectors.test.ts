@@ -5,7 +5,14 @@ import { CONNECTOR_CATALOG } from '../../../shared/connectors/catalog.ts';
 
 function captureIo(): CliIo & { stdout: string[] } {
   const stdout: string[] = [];
-  return { out: (text) => stdout.push(text), err: () => undefined, isTty: false, env: {}, cwd: '/', stdout };
+  return {
+    out: (text) => stdout.push(text),
+    err: () => undefined,
+    terminal: null,
+    env: {},
+    cwd: '/',
+    stdout,
+  };
 }
 
 describe('esync connectors', () => {

@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRunCommand } from '../../../cli/commands/run.ts';
 import type { RunView } from '../../../cli/commands/runs.ts';
@@ -125,20 +126,31 @@ describe('esync run', () => {
     );
   });
 
-  it('redraws one progress line with a spinner on a terminal', async () => {
+  it('redraws one progress line in place on a terminal, and ends it before the report', async () => {
+    // Prepare
     api = await apiWithRun([
       view({ phases: [phase('Discover', 'running')] }),
       view({ phases: [phase('Plan', 'running')] }),
       finished({}),
     ]);
-    const io = captureIo(api.devDir, { isTty: true });
+    const io = captureIo(api.devDir, { terminal: true });
+    // Polls farther apart than two frames (10 per second): each new state is drawn as it comes.
+    const terminalRun = createRunCommand({ pollMs: 250 });
 
-    await run(['users-sync', '--wait', '--local'], io);
+    // Act
+    await terminalRun(['users-sync', '--wait', '--local'], io);
 
-    const progress = io.stdout.filter((l) => l.includes(RUN_ID) && /[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]/.test(l));
-    expect(progress.length).toBeGreaterThanOrEqual(3);
-    expect(progress[0]).toMatch(/^⠋ .*Discover running/);
-    expect(progress[1]?.startsWith('\x1b[1A\x1b[2K')).toBe(true);
+    // Assess: each drawing goes back to the line's start (CSI 1G) and clears what is right of it.
+    const drawings = io.terminalText().split('\x1b[1G').slice(1);
+    const text = drawings.map((d) => stripVTControlCharacters(d));
+    expect(text[0]).toMatch(new RegExp(`^[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] ${RUN_ID} {2}Discover running`));
+    expect(text.some((t) => t.includes('Plan running'))).toBe(true);
+    expect(text.at(-1)).toMatch(/Cleanup succeeded {2}\[#{20}\] 10\/10 with an outcome/);
+    expect(drawings.slice(0, -1).every((d) => !d.includes('\n'))).toBe(true);
+    const raw = io.terminalText();
+    expect(raw.indexOf('\x1b[?25l')).toBeLessThan(raw.lastIndexOf('\x1b[?25h')); // cursor hidden, then shown
+    expect(raw.endsWith('\n')).toBe(true);
+    expect(io.text()).toMatch(/^started run .*\n\nrun /s);
   });
 
   it('exits 1 when verification failed', async () => {

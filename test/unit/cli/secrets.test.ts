@@ -10,7 +10,7 @@ const lines: { out: string[]; err: string[] } = { out: [], err: [] };
 const io = (): CliIo => ({
   out: (t) => lines.out.push(t),
   err: (t) => lines.err.push(t),
-  isTty: false,
+  terminal: null,
   env: {},
   cwd: dir,
 });

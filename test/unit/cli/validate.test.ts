@@ -15,7 +15,7 @@ function captureIo(cwd: string): CliIo & { stdout: string[]; stderr: string[] } 
   return {
     out: (text) => stdout.push(text),
     err: (text) => stderr.push(text),
-    isTty: false,
+    terminal: null,
     env: {},
     cwd,
     stdout,
