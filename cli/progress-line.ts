@@ -1,4 +1,5 @@
-import { SingleBar } from 'cli-progress';
+// A CommonJS module whose named exports Node cannot detect: its default export holds them.
+import cliProgress from 'cli-progress';
 
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 
@@ -11,12 +12,12 @@ const FRAMES_PER_SECOND = 10;
  * line is shown, restored on stop, on SIGINT and on SIGTERM); the text is ours.
  */
 export class ProgressLine {
-  readonly #bar: SingleBar;
+  readonly #bar: cliProgress.SingleBar;
   #text = '';
   #frame = 0;
 
   constructor(terminal: NodeJS.WritableStream) {
-    this.#bar = new SingleBar({
+    this.#bar = new cliProgress.SingleBar({
       stream: terminal,
       format: () => `${SPINNER[this.#frame++ % SPINNER.length]} ${this.#text}`,
       fps: FRAMES_PER_SECOND,

@@ -1,4 +1,5 @@
-import { Format } from 'cli-progress';
+// A CommonJS module whose named exports Node cannot detect: its default export holds them.
+import cliProgress from 'cli-progress';
 import type { RunView } from './commands/runs.ts';
 import { formatCount, formatDuration } from './format.ts';
 
@@ -58,7 +59,7 @@ const BAR_OPTIONS = {
 function bar(p: RunProgress): string {
   const figures = `${formatCount(p.accounted)}/${formatCount(p.extracted)}${p.extractionDone ? '' : '+'}`;
   if (!p.extractionDone || p.extracted === 0) return figures;
-  return `[${Format.BarFormat(Math.min(1, p.accounted / p.extracted), BAR_OPTIONS)}] ${figures}`;
+  return `[${cliProgress.Format.BarFormat(Math.min(1, p.accounted / p.extracted), BAR_OPTIONS)}] ${figures}`;
 }
 
 /** One line for people: accounted of extracted (a bar once the total is known), rate and ETA. */
