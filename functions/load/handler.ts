@@ -3,7 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
-import type { Context, MSKEvent, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { Context, MSKEvent, SelfManagedKafkaEvent, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { IgnoredEventKind } from '../../shared/cdc/index.ts';
 import { createTarget } from '../../shared/connectors/targets/registry.ts';
 import { withInvocationLimits } from '../../shared/connectors/targets/support/write-limit.ts';
@@ -61,14 +61,20 @@ function addCdcMetrics(unavailableFields: number, ignored: Partial<Record<Ignore
     metrics.addMetric(IGNORED_EVENT_METRIC[kind], MetricUnit.Count, count);
 }
 
+type KafkaEvent = MSKEvent | SelfManagedKafkaEvent;
+
+const isKafkaEvent = (event: SQSEvent | KafkaEvent): event is KafkaEvent =>
+  'eventSource' in event && (event.eventSource === 'aws:kafka' || event.eventSource === 'SelfManagedKafka');
+
 /**
  * Load: consumes the pipeline's queue with partial batch responses (a failed message alone is
- * retried by SQS, the others are deleted), or a batch of Debezium records from an MSK topic.
+ * retried by SQS, the others are deleted), or a batch of records from Kafka topics (Amazon MSK
+ * or self-managed): Debezium change events, or plain records of a kafka source.
  */
-export const handler = middy(async (event: SQSEvent | MSKEvent, context: Context) => {
+export const handler = middy(async (event: SQSEvent | KafkaEvent, context: Context) => {
   deps ??= createDeps({ log }, { targets: createTarget });
   const d = deps;
-  if ('eventSource' in event && event.eventSource === 'aws:kafka') {
+  if (isKafkaEvent(event)) {
     const result = await withInvocationLimits(() => loadKafkaEvent(d, event));
     metrics.addMetric(METRIC.recordsProcessed, MetricUnit.Count, result.records);
     metrics.addMetric(METRIC.recordsLoaded, MetricUnit.Count, result.outcome.loaded);

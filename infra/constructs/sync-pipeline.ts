@@ -100,10 +100,12 @@ export class SyncPipeline extends Construct {
       memorySize: 1024,
       pipelines: [pipeline],
     });
+    const network = this.placedIn(core).network;
     new LoadConsumer(this, 'LoadConsumer', {
       pipeline,
       loadQueue: this.queues.loadQueue,
       loadFunction: this.loadFunction,
+      ...(network ? { placement: network.placement } : {}),
     });
 
     const own = this.ownPhaseFunctions(core.pipelineNetworks.get(pipeline.name), props);

@@ -1,58 +1,22 @@
-import * as z from 'zod';
 import type { DebeziumSettings } from '../connectors/sources/cdc/config.ts';
-import { EsyncError, ValidationError } from '../errors.ts';
+import { ValidationError } from '../errors.ts';
+import { decodeKafkaRecords, type KafkaDecoded, valueBytes } from '../kafka/event.ts';
 import { parseExactJson } from '../records/exact-json.ts';
-import { parseAtEdge } from '../webhooks/parse.ts';
 import { type DebeziumDecoding, decodeDebeziumMessage } from './debezium.ts';
 
 /**
- * Lambda's Amazon MSK and self-managed Kafka events: records grouped by `<topic>-<partition>`,
- * keys and values base64-encoded.
+ * Debezium change events on Kafka topics (Amazon MSK or self-managed: `kafka/event.ts`).
  *
- * Why not Powertools' Kafka utility (`@aws-lambda-powertools/kafka`, no longer a dependency): its
- * `kafkaConsumer` wraps a whole handler and fails the whole batch on one undecodable value; its
- * JSON deserializer reads values with `JSON.parse`, which rounds numbers a double cannot hold
- * (values must keep their literals: {@link parseExactJson}), and on a value that is not JSON it
- * logs the raw base64 value, which may hold personal data, and hands on the text; and the
- * parser's Kafka schema refuses the null value of a Debezium tombstone. The Load function needs
- * one outcome per Kafka record instead, so a poison record is quarantined alone; decoding base64
- * and exact JSON is all there is to it.
+ * Why not Powertools' Kafka utility (`@aws-lambda-powertools/kafka`): its JSON deserializer
+ * reads values with `JSON.parse`, which rounds numbers a double cannot hold (values must keep
+ * their literals: {@link parseExactJson}), and on a value that is not JSON it logs the raw
+ * base64 value, which may hold personal data, and hands on the text. The Load function needs
+ * one outcome per Kafka record, so a poison record is quarantined alone; decoding base64 and
+ * exact JSON is all there is to it.
  */
 
-const kafkaRecordSchema = z.object({
-  topic: z.string(),
-  partition: z.number().int().nonnegative(),
-  offset: z.number().int().nonnegative(),
-  timestamp: z.number().optional(),
-  timestampType: z.string().optional(),
-  key: z.string().nullish(),
-  value: z.string().nullish(),
-  headers: z.array(z.record(z.string(), z.array(z.number()))).nullish(),
-});
-
-export const kafkaEventSchema = z.object({
-  eventSource: z.enum(['aws:kafka', 'SelfManagedKafka']),
-  eventSourceArn: z.string().optional(),
-  bootstrapServers: z.string().nullish(),
-  records: z.record(z.string(), z.array(kafkaRecordSchema)),
-});
-
-export type KafkaEvent = z.infer<typeof kafkaEventSchema>;
-
-interface KafkaPosition {
-  readonly topic: string;
-  readonly partition: number;
-  readonly offset: number;
-  /** `<topic>:<partition>:<offset>`: unique and stable across redeliveries; the records' provenance. */
-  readonly deliveryId: string;
-}
-
 /** The decoding of one Kafka record (a tombstone is an ignored kind), or why it cannot be decoded. */
-export type KafkaRecordResult =
-  | (KafkaPosition & { readonly ok: true; readonly decoding: DebeziumDecoding })
-  | (KafkaPosition & { readonly ok: false; readonly error: ValidationError });
-
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+export type KafkaRecordResult = KafkaDecoded<DebeziumDecoding>;
 
 export interface KafkaDecodeOptions {
   readonly pipeline: string;
@@ -68,39 +32,9 @@ export interface KafkaDecodeOptions {
  * @throws ValidationError when the event itself is not a Kafka event.
  */
 export function decodeKafkaEvent(event: unknown, options: KafkaDecodeOptions): KafkaRecordResult[] {
-  const parsed = parseAtEdge(kafkaEventSchema, event, 'kafka event');
-  const results: KafkaRecordResult[] = [];
-  for (const records of Object.values(parsed.records))
-    for (const record of records) {
-      const position: KafkaPosition = {
-        topic: record.topic,
-        partition: record.partition,
-        offset: record.offset,
-        deliveryId: `${record.topic}:${record.partition}:${record.offset}`,
-      };
-      try {
-        results.push({
-          ...position,
-          ok: true,
-          decoding: decodeValue(record.value, options, position.deliveryId),
-        });
-      } catch (error) {
-        if (!(error instanceof EsyncError)) throw error;
-        const issues = error instanceof ValidationError ? error.issues : [];
-        results.push({
-          ...position,
-          ok: false,
-          error: new ValidationError(
-            `kafka record ${record.topic}/${record.partition}@${record.offset}: ${error.message}`,
-            issues,
-            {
-              cause: error,
-            },
-          ),
-        });
-      }
-    }
-  return results;
+  return decodeKafkaRecords(event, (record, position) =>
+    decodeValue(record.value, options, position.deliveryId),
+  );
 }
 
 const TOMBSTONE: DebeziumDecoding = { kind: 'ignored', ignored: 'tombstone' };
@@ -111,9 +45,7 @@ function decodeValue(
   deliveryId: string,
 ): DebeziumDecoding {
   if (value === null || value === undefined || value === '') return TOMBSTONE;
-  if (!BASE64.test(value))
-    throw new ValidationError('the value is not base64', [{ path: 'value', message: 'not base64' }]);
-  const text = Buffer.from(value, 'base64').toString('utf8');
+  const text = valueBytes(value).toString('utf8');
   let json: unknown;
   try {
     json = parseExactJson(text);

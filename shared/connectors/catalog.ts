@@ -6,6 +6,7 @@ import { cdcSourceConfigSchema } from './sources/cdc/config.ts';
 import { dynamodbSourceConfigSchema } from './sources/dynamodb/config.ts';
 import { githubSourceConfigSchema } from './sources/github/config.ts';
 import { httpSourceConfigSchema } from './sources/http/config.ts';
+import { kafkaSourceConfigSchema } from './sources/kafka/config.ts';
 import { mysqlSourceConfigSchema } from './sources/mysql/config.ts';
 import { postgresSourceConfigSchema } from './sources/postgres/config.ts';
 import { s3SourceConfigSchema } from './sources/s3/config.ts';
@@ -150,6 +151,23 @@ const SOURCES: readonly ConnectorDoc[] = [
     example: {
       source: { type: 'cdc', format: 'debezium', key: ['id'] },
       triggers: { cdc: { pattern: { source: ['esync.cdc'], 'detail-type': ['customers.change'] } } },
+    },
+  },
+  {
+    kind: 'source',
+    type: 'kafka',
+    summary:
+      "Plain records on Kafka topics (see `triggers.kafka`: Amazon MSK by `clusterArn`, or a self-managed cluster by `bootstrapServers` with SASL/SCRAM or mTLS credentials from Secrets Manager, from the pipeline's VPC when it has one). A value is one record or an array of them, mapped as a JSON webhook body is: the key from `source.key`, the version from `source.cursor` (an entity timestamp joins the version order every channel shares), or, without a cursor, the Kafka record's timestamp with topic, partition and offset as tie-break (`esync validate` warns that it cannot be ordered with other channels). Numbers keep their literals. Each Kafka record is loaded once (ledger key `kafka-<topic>:<partition>:<offset>`); one that cannot be decoded or mapped is quarantined with the reason, alone; a null value (a compacted topic's tombstone) is counted as `ignored: tombstone` and changes nothing. A batch run has nothing to read.",
+    fields: ownFields(kafkaSourceConfigSchema, 'source'),
+    example: {
+      source: { type: 'kafka', format: 'json', key: ['id'], cursor: ['updated_at'] },
+      triggers: {
+        kafka: {
+          bootstrapServers: ['broker-1.kafka.example.com:9096', 'broker-2.kafka.example.com:9096'],
+          authentication: { method: 'sasl-scram-512', secret: 'esync/prod/kafka-orders' },
+          topics: ['orders'],
+        },
+      },
     },
   },
 ];

@@ -78,13 +78,26 @@ function webhookChannel(p: Pipeline): PipelineChannel {
   };
 }
 
+/** Plain records from Kafka, mapped as a JSON webhook body is (`kafka/records.ts`). */
+function plainKafkaChannel(p: Pipeline): PipelineChannel {
+  const channel = { pipeline: p.name, channel: 'kafka', via: 'triggers.kafka' } as const;
+  if (p.source.cursor.length > 0)
+    return { ...channel, basis: 'cursor', version: cursorVersion(p.source.cursor, 1) };
+  return {
+    ...channel,
+    basis: 'arrival-time',
+    version: "the Kafka record's timestamp: t:<time>|1|<topic>:<partition>:<offset>",
+  };
+}
+
 /** The channels that feed one pipeline's target. */
 export function pipelineChannels(p: Pipeline): PipelineChannel[] {
   const { source, triggers } = p;
   const stream = (channel: 'bus' | 'kafka', via: string) =>
     ({ pipeline: p.name, channel, via, basis: 'change-time', version: STREAM_VERSION }) as const;
   const channels: PipelineChannel[] = [];
-  if (source.type !== 'webhook' && source.type !== 'cdc') channels.push(pollChannel(p));
+  if (source.type !== 'webhook' && source.type !== 'cdc' && source.type !== 'kafka')
+    channels.push(pollChannel(p));
   if (triggers.webhook) channels.push(webhookChannel(p));
   if (triggers.cdc)
     channels.push(
@@ -96,7 +109,8 @@ export function pipelineChannels(p: Pipeline): PipelineChannel[] {
           }
         : stream('bus', 'triggers.cdc'),
     );
-  if (triggers.kafka) channels.push(stream('kafka', 'triggers.kafka'));
+  if (triggers.kafka)
+    channels.push(source.type === 'kafka' ? plainKafkaChannel(p) : stream('kafka', 'triggers.kafka'));
   return channels;
 }
 

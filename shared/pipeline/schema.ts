@@ -5,6 +5,7 @@ import { cdcSourceConfigSchema } from '../connectors/sources/cdc/config.ts';
 import { dynamodbSourceConfigSchema } from '../connectors/sources/dynamodb/config.ts';
 import { githubSourceConfigSchema } from '../connectors/sources/github/config.ts';
 import { httpSourceConfigSchema } from '../connectors/sources/http/config.ts';
+import { kafkaSourceConfigSchema } from '../connectors/sources/kafka/config.ts';
 import { mysqlSourceConfigSchema } from '../connectors/sources/mysql/config.ts';
 import { postgresSourceConfigSchema } from '../connectors/sources/postgres/config.ts';
 import { s3SourceConfigSchema } from '../connectors/sources/s3/config.ts';
@@ -73,6 +74,7 @@ export const sourceSchema = z
     dynamodbSourceConfigSchema.extend(sourceCommon),
     webhookSourceConfigSchema.extend(sourceCommon),
     cdcSourceConfigSchema.extend(sourceCommon),
+    kafkaSourceConfigSchema.extend(sourceCommon),
   ])
   .describe('Where changes come from.');
 
@@ -94,6 +96,7 @@ export const SOURCE_TYPES = [
   'dynamodb',
   'webhook',
   'cdc',
+  'kafka',
 ] as const;
 export const TARGET_TYPES = ['dynamodb', 's3', 'postgres', 'http'] as const;
 
@@ -177,11 +180,32 @@ const kafkaTriggerSchema = z
         /^arn:aws[a-z-]*:kafka:[a-z0-9-]+:\d{12}:cluster\/[A-Za-z0-9-]+\/[A-Za-z0-9-]+$/,
         'an MSK cluster ARN, arn:aws:kafka:<region>:<account>:cluster/<name>/<uuid>',
       )
-      .describe('Amazon MSK cluster carrying the Debezium topics.'),
-    topics: z
-      .array(z.string().min(1).max(249))
+      .optional()
+      .describe('Amazon MSK cluster carrying the topics (IAM access). Give this or bootstrapServers.'),
+    bootstrapServers: z
+      .array(z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'a broker as host:port'))
       .min(1)
-      .describe('Topics whose records are Debezium change events.'),
+      .optional()
+      .describe('Brokers of a self-managed Kafka cluster, as host:port. Give this or clusterArn.'),
+    authentication: z
+      .strictObject({
+        method: z
+          .enum(['sasl-scram-512', 'sasl-scram-256', 'mtls'])
+          .describe(
+            'sasl-scram-512 / sasl-scram-256: the secret holds {"username", "password"}; mtls: {"certificate", "privateKey"} (PEM).',
+          ),
+        secret: secretRefSchema.shape.secret.describe('Secrets Manager name of the credentials.'),
+      })
+      .optional()
+      .describe(
+        'bootstrapServers only: how Lambda authenticates to the brokers. @default - none (plaintext)',
+      ),
+    rootCaSecret: secretRefSchema.shape.secret
+      .optional()
+      .describe(
+        'bootstrapServers only: Secrets Manager name of the root CA certificate of brokers whose certificates a private CA signed. @default - public CAs',
+      ),
+    topics: z.array(z.string().min(1).max(249)).min(1).describe('Topics the pipeline reads.'),
     startingPosition: z
       .enum(['LATEST', 'TRIM_HORIZON'])
       .default('TRIM_HORIZON')
@@ -189,8 +213,28 @@ const kafkaTriggerSchema = z
     batchSize: z.int().min(1).max(10_000).default(100).describe('Records per Load invocation at most.'),
   })
   .describe(
-    'Accept Debezium change events from Kafka topics on Amazon MSK (an event source of the Load function).',
+    'Accept records from Kafka topics on Amazon MSK or a self-managed cluster (an event source of the Load function): Debezium change events for a cdc (or polled) source, plain records for a kafka source.',
   );
+
+/** A trigger names one cluster: MSK by ARN, or self-managed brokers with their own credentials. */
+function kafkaTriggerIssues(kafka: z.infer<typeof kafkaTriggerSchema>): z.core.$ZodRawIssue[] {
+  const at = (field: string, message: string) => ({
+    code: 'custom' as const,
+    path: ['triggers', 'kafka', field],
+    message,
+    input: kafka,
+  });
+  if (kafka.clusterArn !== undefined && kafka.bootstrapServers !== undefined)
+    return [
+      at('bootstrapServers', 'give clusterArn (Amazon MSK) or bootstrapServers (self-managed), not both'),
+    ];
+  if (kafka.clusterArn === undefined && kafka.bootstrapServers === undefined)
+    return [at('clusterArn', 'give clusterArn (Amazon MSK) or bootstrapServers (self-managed Kafka)')];
+  if (kafka.clusterArn === undefined) return [];
+  return (['authentication', 'rootCaSecret'] as const)
+    .filter((field) => kafka[field] !== undefined)
+    .map((field) => at(field, 'is for self-managed Kafka (bootstrapServers); MSK is reached with IAM'));
+}
 
 const fieldRuleSchema = z
   .strictObject({
@@ -588,7 +632,14 @@ export const pipelineSchema = z
         path: ['triggers', 'cdc'],
         message: 'a cdc source needs triggers.cdc or triggers.kafka',
       });
-    if ((p.source.type === 'webhook' || p.source.type === 'cdc') && t.schedule)
+    if (p.source.type === 'kafka' && !t.kafka)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['triggers', 'kafka'],
+        message: 'a kafka source needs triggers.kafka',
+      });
+    if (t.kafka) for (const issue of kafkaTriggerIssues(t.kafka)) ctx.addIssue(issue);
+    if ((p.source.type === 'webhook' || p.source.type === 'cdc' || p.source.type === 'kafka') && t.schedule)
       ctx.addIssue({
         code: 'custom',
         path: ['triggers', 'schedule'],

@@ -1,26 +1,73 @@
 import type { IgnoredEventKind } from '../cdc/index.ts';
-import { decodeKafkaEvent, type KafkaRecordResult } from '../cdc/kafka.ts';
+import { decodeKafkaEvent } from '../cdc/kafka.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
+import type { KafkaDecoded } from '../kafka/event.ts';
+import { decodePlainKafkaEvent } from '../kafka/records.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
 import { keys } from '../state/keys.ts';
 import type { MessageOutcome } from '../state/ledger.ts';
-import { recordsOfChangeEvent } from './cdc-events.ts';
+import { type ChangeEventRecords, recordsOfChangeEvent } from './cdc-events.ts';
 import type { Deps } from './deps.ts';
 import { applyUnit, quarantine } from './phases/4-load.ts';
 
-/** The parts of a Lambda MSK event the routing needs; the records are validated by the decoder. */
+/** The parts of a Lambda Kafka event the routing needs; the records are validated by the decoder. */
 export interface KafkaEventLike {
+  /** The MSK cluster (`eventSource: aws:kafka`). */
   readonly eventSourceArn?: string;
+  /** The brokers of a self-managed cluster, comma-separated (`eventSource: SelfManagedKafka`). */
+  readonly bootstrapServers?: string | null;
   readonly records: Readonly<Record<string, readonly { readonly topic: string }[]>>;
 }
 
+type KafkaTrigger = NonNullable<Pipeline['triggers']['kafka']>;
+
+/** Whether the event came from the trigger's cluster: the MSK ARN, or a broker the trigger names. */
+function sameCluster(trigger: KafkaTrigger, event: KafkaEventLike): boolean {
+  if (trigger.clusterArn !== undefined) return trigger.clusterArn === event.eventSourceArn;
+  const brokers = new Set((event.bootstrapServers ?? '').split(',').map((b) => b.trim()));
+  return (trigger.bootstrapServers ?? []).some((b) => brokers.has(b));
+}
+
 /** The pipeline whose `triggers.kafka` names this cluster and topic. */
-export function pipelineOfKafkaTopic(deps: Deps, clusterArn: string, topic: string): Pipeline {
+export function pipelineOfKafkaTopic(deps: Deps, event: KafkaEventLike, topic: string): Pipeline {
   const pipeline = deps.catalog
     .all()
-    .find((p) => p.triggers.kafka?.clusterArn === clusterArn && p.triggers.kafka.topics.includes(topic));
-  if (!pipeline) throw new NotFoundError(`no pipeline reads topic "${topic}" of ${clusterArn}`);
+    .find((p) => p.triggers.kafka?.topics.includes(topic) && sameCluster(p.triggers.kafka, event));
+  if (!pipeline) {
+    const cluster = event.eventSourceArn ?? event.bootstrapServers ?? 'an unnamed cluster';
+    throw new NotFoundError(`no pipeline reads topic "${topic}" of ${cluster}`);
+  }
   return pipeline;
+}
+
+/** The changes of one decoded Kafka record, made when it is loaded. */
+type KafkaChanges = () => Promise<ChangeEventRecords>;
+
+/**
+ * Decodes a batch of one topic by the pipeline's source: plain values for a kafka source,
+ * Debezium change events for any other.
+ */
+function decodeBatch(deps: Deps, pipeline: Pipeline, event: KafkaEventLike): KafkaDecoded<KafkaChanges>[] {
+  const { source } = pipeline;
+  if (source.type === 'kafka')
+    return decodePlainKafkaEvent(event, { pipeline: pipeline.name, source, now: deps.now() }).map((result) =>
+      result.ok
+        ? {
+            ...result,
+            decoding: async () =>
+              result.decoding.kind === 'records'
+                ? { records: result.decoding.records }
+                : { records: [], ignored: result.decoding.ignored },
+          }
+        : result,
+    );
+  return decodeKafkaEvent(event, {
+    pipeline: pipeline.name,
+    keyFields: source.key,
+    ...(source.type === 'cdc' ? { settings: source.debezium } : {}),
+  }).map((result) =>
+    result.ok ? { ...result, decoding: () => recordsOfChangeEvent(deps, pipeline, result.decoding) } : result,
+  );
 }
 
 export interface KafkaLoadResult {
@@ -31,10 +78,11 @@ export interface KafkaLoadResult {
 }
 
 /**
- * Applies a Lambda MSK event: each Kafka record is decoded as a Debezium change and loaded as
- * one ledger entry keyed by topic:partition:offset, so a redelivered batch is counted once. A
- * record that cannot be decoded (or a truncate the pipeline refuses) is quarantined; the MSK event source has no partial batch
- * response, so any other failure fails the batch and the whole batch is redelivered.
+ * Applies a Lambda Kafka event (MSK or self-managed): each Kafka record is decoded (a Debezium
+ * change, or plain values for a kafka source) and loaded as one ledger entry keyed by
+ * topic:partition:offset, so a redelivered batch is counted once. A record that cannot be
+ * decoded (or a truncate the pipeline refuses) is quarantined; the Kafka event sources have no
+ * partial batch response, so any other failure fails the batch and the whole batch is redelivered.
  */
 export async function loadKafkaEvent(deps: Deps, event: KafkaEventLike): Promise<KafkaLoadResult> {
   const total = {
@@ -49,20 +97,12 @@ export async function loadKafkaEvent(deps: Deps, event: KafkaEventLike): Promise
   };
   const ignored: Partial<Record<IgnoredEventKind, number>> = {};
   let records = 0;
-  const clusterArn = event.eventSourceArn ?? '';
   for (const batch of Object.values(event.records)) {
     const topic = batch[0]?.topic;
     if (topic === undefined) continue;
-    const pipeline = pipelineOfKafkaTopic(deps, clusterArn, topic);
+    const pipeline = pipelineOfKafkaTopic(deps, event, topic);
     const scope = keys.ledgerScopeOfStream(pipeline.name, deps.now().toISOString().slice(0, 10));
-    const results = decodeKafkaEvent(
-      { ...event, records: { [topic]: batch } },
-      {
-        pipeline: pipeline.name,
-        keyFields: pipeline.source.key,
-        ...(pipeline.source.type === 'cdc' ? { settings: pipeline.source.debezium } : {}),
-      },
-    );
+    const results = decodeBatch(deps, pipeline, { ...event, records: { [topic]: batch } });
     for (const result of results) {
       const messageKey = `kafka-${result.deliveryId}`;
       const { count, outcome } = await outcomeOfKafkaRecord(deps, pipeline, { scope, messageKey }, result);
@@ -87,12 +127,12 @@ async function outcomeOfKafkaRecord(
   deps: Deps,
   pipeline: Pipeline,
   unit: { scope: string; messageKey: string },
-  result: KafkaRecordResult,
+  result: KafkaDecoded<KafkaChanges>,
 ): Promise<{ count: number; outcome: MessageOutcome }> {
   let error: ValidationError;
   if (result.ok)
     try {
-      const { records, ignored } = await recordsOfChangeEvent(deps, pipeline, result.decoding);
+      const { records, ignored } = await result.decoding();
       const applied = await applyUnit(deps, pipeline, { ...unit, records });
       return { count: records.length, outcome: ignored ? { ...applied, ignored } : applied };
     } catch (failure) {

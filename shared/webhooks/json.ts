@@ -12,6 +12,8 @@ export const MAX_RECORDS_PER_DELIVERY = 10_000;
 export interface JsonDelivery {
   /** The parsed JSON body: one record (an object) or an array of them. */
   readonly body: unknown;
+  /** What the body is called in errors (`body[3].id`). @default 'body' */
+  readonly name?: string;
   readonly deliveryId: string;
   /** When the delivery arrived; the version of records without a cursor value. */
   readonly receivedAt: Date;
@@ -33,15 +35,16 @@ export interface JsonMappingOptions {
 export function mapJsonDelivery(delivery: JsonDelivery, options: JsonMappingOptions): RecordEnvelope[] {
   const items = Array.isArray(delivery.body) ? delivery.body : [delivery.body];
   const many = Array.isArray(delivery.body);
+  const name = delivery.name ?? 'body';
   if (items.length > MAX_RECORDS_PER_DELIVERY)
     throw new ValidationError(
-      `the body holds ${items.length} records; at most ${MAX_RECORDS_PER_DELIVERY} are accepted per delivery`,
-      [{ path: 'body', message: 'too many records' }],
+      `the ${name} holds ${items.length} records; at most ${MAX_RECORDS_PER_DELIVERY} are accepted per delivery`,
+      [{ path: name, message: 'too many records' }],
     );
   const keyOf = compileRecordKey(options.source.key);
   const receivedAt = delivery.receivedAt.toISOString();
   return items.map((item, index) => {
-    const where = many ? `body[${index}]` : 'body';
+    const where = many ? `${name}[${index}]` : name;
     if (typeof item !== 'object' || item === null || Array.isArray(item))
       throw new ValidationError(`${where} is not a JSON object`, [
         { path: where, message: 'expected an object' },

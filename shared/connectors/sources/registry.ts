@@ -4,6 +4,7 @@ import { createCdcSource } from './cdc/source.ts';
 import { createDynamodbSource } from './dynamodb/source.ts';
 import { createGithubSource } from './github/source.ts';
 import { createHttpSource } from './http/source.ts';
+import { createKafkaSource } from './kafka/source.ts';
 import { createMysqlSource } from './mysql/source.ts';
 import { createPostgresSource } from './postgres/source.ts';
 import { createS3Source } from './s3/source.ts';
@@ -19,6 +20,7 @@ export const SOURCE_FACTORIES: { readonly [T in SourceConfig['type']]: SourceFac
   dynamodb: createDynamodbSource,
   webhook: createWebhookSource,
   cdc: createCdcSource,
+  kafka: createKafkaSource,
 };
 
 /**
@@ -43,5 +45,7 @@ export function createSource(config: SourceConfig, context: ConnectorContext): S
       return SOURCE_FACTORIES.webhook(config, context);
     case 'cdc':
       return SOURCE_FACTORIES.cdc(config, context);
+    case 'kafka':
+      return SOURCE_FACTORIES.kafka(config, context);
   }
 }

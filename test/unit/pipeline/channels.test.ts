@@ -33,6 +33,32 @@ const summary = (pipelines: Pipeline[]) => {
 };
 
 describe('channel combinations', () => {
+  it('versions plain Kafka records by their cursor, or by the record timestamp, which orders with no other channel', () => {
+    // Prepare
+    const plain = (name: string, cursor: string[]) =>
+      pipeline(
+        name,
+        { type: 'kafka', key: ['id'], cursor },
+        { kafka: { bootstrapServers: ['broker-1.example.com:9096'], topics: ['users'] } },
+        sharedTable,
+      );
+
+    // Act
+    const withCursor = summary([polledUsers(['updated_at']), plain('users-kafka', ['updated_at'])]);
+    const withoutCursor = summary([polledUsers(['updated_at']), plain('users-kafka', [])]);
+
+    // Assess
+    expect(withCursor.combinations[0]).toMatchObject({
+      channels: ['users-backfill poll cursor', 'users-kafka kafka cursor'],
+      order: 'if-timestamp-cursor',
+    });
+    expect(withoutCursor.combinations[0]).toMatchObject({
+      channels: ['users-backfill poll cursor', 'users-kafka kafka arrival-time'],
+      order: 'no',
+    });
+    expect(withoutCursor.warnings).toContain('users-kafka source.cursor');
+  });
+
   it('finds nothing to explain where each target is fed by one channel', () => {
     // Act
     const result = summary([

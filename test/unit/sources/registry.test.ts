@@ -15,6 +15,7 @@ const SOURCES: Record<(typeof SOURCE_TYPES)[number], PipelineInput['source']> = 
   dynamodb: { type: 'dynamodb', table: 'items', key: ['pk'] },
   webhook: { type: 'webhook', key: ['id'] },
   cdc: { type: 'cdc', key: ['id'] },
+  kafka: { type: 'kafka', key: ['id'] },
 };
 
 function parse(source: PipelineInput['source']) {
@@ -23,7 +24,9 @@ function parse(source: PipelineInput['source']) {
       ? { webhook: { signature: 'github' as const, secret: 'hook' } }
       : source.type === 'cdc'
         ? { cdc: { pattern: { source: ['esync.cdc'] } } }
-        : {};
+        : source.type === 'kafka'
+          ? { kafka: { bootstrapServers: ['broker-1.example.com:9096'], topics: ['orders'] } }
+          : {};
   return pipelineSchema.parse({ name: 'registry-test', source, target: { type: 'dynamodb' }, triggers });
 }
 
