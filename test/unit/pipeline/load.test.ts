@@ -115,7 +115,7 @@ describe('parsePipelineText', () => {
     const problems = problemsOf(VALID.replace('type: postgres', 'type: postgress'));
 
     expect(problems).toEqual([
-      'pipelines/p.yaml:3:9 source.type unknown source type `postgress`; valid source types: postgres, mysql, s3, github, http, dynamodb, webhook, cdc; did you mean `postgres`?',
+      'pipelines/p.yaml:3:9 source.type unknown source type `postgress`; valid source types: postgres, mysql, s3, github, http, dynamodb, webhook, cdc, kafka; did you mean `postgres`?',
     ]);
   });
 
