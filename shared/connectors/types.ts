@@ -1,5 +1,6 @@
 import type { AwsClients } from '../aws/clients.ts';
 import type { SecretsProvider } from '../aws/secrets.ts';
+import type { KeyRange } from '../domain/key-range.ts';
 import type { RetryOptions } from '../domain/retry.ts';
 import type { Pipeline, SourceConfig, TargetConfig } from '../pipeline/schema.ts';
 import type { RecordData } from '../records/envelope.ts';
@@ -162,8 +163,13 @@ export interface TargetConnector {
    * decide a write. @default - ties are counted from {@link readState}
    */
   readNewestChanges?(keys: readonly string[]): Promise<Map<string, TargetState>>;
-  /** Every live (not deleted) record, for Verify. */
-  snapshot(): AsyncIterable<TargetSnapshotRecord[]>;
+  /**
+   * Every live (not deleted) record, for Verify. Given a key range (of the source's key columns,
+   * ordered as `domain/key-range.ts` compares them), a target that reads by key range returns
+   * only the records in it; any other returns them all, and the caller keeps the range's own.
+   * @default - every live record
+   */
+  snapshot(range?: KeyRange): AsyncIterable<TargetSnapshotRecord[]>;
   close(): Promise<void>;
 }
 

@@ -23,6 +23,11 @@ export interface VerifyChunk {
   readonly mismatches: number;
   /** Target keys the source no longer has, sent as deletes. */
   readonly deleted: number;
+  /**
+   * Records the partition read from the target as a whole (its key range, or its slice of one
+   * read of the target), besides the keys it looked up one by one.
+   */
+  readonly targetRead: number;
   /** The first differences, mismatches and deletes, kept for the report. */
   readonly sample: readonly Mismatch[];
 }
@@ -63,6 +68,7 @@ export class VerifyResultsRepository {
         compared: Number(item.compared ?? 0),
         mismatches: Number(item.mismatches ?? 0),
         deleted: Number(item.deleted ?? 0),
+        targetRead: Number(item.targetRead ?? 0),
         sample: (item.sample ?? []) as Mismatch[],
       });
     return found;

@@ -91,6 +91,12 @@ export const awaitLoadOutputSchema = z.object({
 export const verifyItemSchema = z.object({
   partition: partitionSchema,
   findDeletes: z.enum(['range', 'all', 'none']),
+  /**
+   * Where the partition's slice of the plan's one read of the target lies (`chunks` JSON objects
+   * under `prefix`), for a target that cannot read a key range (verify-target.ts).
+   * @default - the partition reads the target itself
+   */
+  targetSlice: z.object({ prefix: z.string(), chunks: z.number() }).optional(),
 });
 export const verifyPlanInputSchema = runRefSchema.extend({ step: z.literal('plan') });
 export const verifyPlanOutputSchema = z.object({

@@ -4,7 +4,7 @@
  * so a key inserted meanwhile is never taken for a deleted one. The source is read only when
  * candidates are left, and then only the partition's key range of it (an index range scan).
  */
-import type { Partition, SourceConnector, TargetConnector } from '../connectors/types.ts';
+import type { Partition, SourceConnector, TargetSnapshotRecord } from '../connectors/types.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
 import { buildKey, makeEnvelope, type RecordEnvelope } from '../records/envelope.ts';
 import { type Version, versionAfter } from '../records/version.ts';
@@ -21,13 +21,14 @@ export class VanishedKeys {
   }
 
   /**
-   * Reads the target's live keys that `holds` (the partition's): every one is a candidate until
-   * the source shows it.
+   * Reads the target's live records of the partition's keys: every one is a candidate until the
+   * source shows it.
    */
-  static async start(target: TargetConnector, holds: (key: string) => boolean): Promise<VanishedKeys> {
+  static async start(
+    records: AsyncIterable<readonly TargetSnapshotRecord[]> | Iterable<readonly TargetSnapshotRecord[]>,
+  ): Promise<VanishedKeys> {
     const candidates = new Map<string, Version>();
-    for await (const page of target.snapshot())
-      for (const r of page) if (holds(r.key)) candidates.set(r.key, r.version);
+    for await (const page of records) for (const r of page) candidates.set(r.key, r.version);
     return new VanishedKeys(candidates);
   }
 

@@ -16,9 +16,9 @@ import type {
   SourceConnector,
   SourceRow,
   TargetConnector,
+  TargetSnapshotRecord,
 } from '../../connectors/types.ts';
 import { createRecordExpressions } from '../../domain/expressions.ts';
-import { inKeyRange, type KeyPart, type KeyRange } from '../../domain/key-range.ts';
 import { createTransform } from '../../domain/transform.ts';
 import { createValidator } from '../../domain/validation.ts';
 import type { Pipeline } from '../../pipeline/schema.ts';
@@ -36,6 +36,7 @@ import type { Deps } from '../deps.ts';
 import { enqueueRecords } from '../enqueue.ts';
 import { hardDeleteEnvelope, VanishedKeys } from '../vanished.ts';
 import { maskKey } from './4-load.ts';
+import { partitionsAreKeyRanges, partitionTargetRecords } from './6-verify-target.ts';
 
 export type VerifyItem = z.infer<typeof verifyItemSchema>;
 export type VerifyPartitionInput = z.infer<typeof verifyPartitionInputSchema>;
@@ -52,9 +53,6 @@ export interface VerifyPartitionOptions {
 /** Mismatches one invocation keeps for the report; the summary keeps the first 1000 of all. */
 const SAMPLE_PER_INVOCATION = 100;
 
-/** Sources whose partitions are ranges of the record key: their partitions split the target's keys too. */
-const KEY_RANGED_SOURCES: ReadonlySet<string> = new Set(['postgres', 'mysql']);
-
 /** The data bucket key of the keys the run left different on purpose (written by the Verify plan). */
 export const excludedKeysObject = (pipeline: string, runId: string) =>
   `reports/${pipeline}/${runId}/verify/excluded.json`;
@@ -62,7 +60,7 @@ export const excludedKeysObject = (pipeline: string, runId: string) =>
 /** The part each partition takes in finding hard deletes; see {@link verifyItemSchema}. */
 export function deletesPartOf(pipeline: Pipeline, index: number): VerifyItem['findDeletes'] {
   if (pipeline.source.deletes.mode !== 'verify') return 'none';
-  if (KEY_RANGED_SOURCES.has(pipeline.source.type)) return 'range';
+  if (partitionsAreKeyRanges(pipeline)) return 'range';
   return index === 0 ? 'all' : 'none';
 }
 
@@ -73,22 +71,6 @@ function sampled(key: string, rate: number): boolean {
   return h / 0x1_0000_0000 < rate;
 }
 
-/**
- * Whether a target key lies in the partition's key range (always, for a partition that is not a
- * range of the record key). Keys are the key columns' values joined by `#`; a text value
- * holding `#` is kept whole in the last column.
- */
-export function keysOfPartition(pipeline: Pipeline, partition: Partition): (key: string) => boolean {
-  const range = partition.spec.range as KeyRange | undefined;
-  if (!range || !KEY_RANGED_SOURCES.has(pipeline.source.type)) return () => true;
-  const width = pipeline.source.key.length;
-  return (key) => {
-    const parts = key.split('#');
-    const tuple: KeyPart[] = [...parts.slice(0, width - 1), parts.slice(width - 1).join('#')];
-    return inKeyRange(tuple, range);
-  };
-}
-
 /** What an invocation found so far. */
 interface Findings {
   compared: number;
@@ -96,6 +78,10 @@ interface Findings {
   readonly sample: Mismatch[];
   readonly toRepair: RecordEnvelope[];
   vanished: ReadonlyMap<string, string>;
+  /** Records read from the target (or its slice) as a whole, not key by key. */
+  targetRead: number;
+  /** The partition's live target records, when comparing read them whole (an S3 lake). */
+  targetRecords?: TargetSnapshotRecord[];
 }
 
 /** Verifies one partition, or as much of it as the invocation's time allows. */
@@ -106,7 +92,14 @@ export async function verifyPartition(
 ): Promise<VerifyPartitionOutput> {
   const pipeline = deps.catalog.get(input.pipeline);
   const at: Continuation = input.continuation ?? { stage: 'compare', cursor: null, seq: 0 };
-  const found: Findings = { compared: 0, mismatches: 0, sample: [], toRepair: [], vanished: new Map() };
+  const found: Findings = {
+    compared: 0,
+    mismatches: 0,
+    sample: [],
+    toRepair: [],
+    vanished: new Map(),
+    targetRead: 0,
+  };
   const safetyMs = options.safetyMs ?? 30_000;
   const source = deps.createSource(pipeline);
   const target = deps.createTarget(pipeline);
@@ -131,7 +124,7 @@ export async function verifyPartition(
         next = { stage: 'deletes', cursor: null, seq: at.seq + 1 };
     }
     if (!next && input.item.findDeletes !== 'none')
-      found.vanished = await vanishedKeys(pipeline, input.item, source, target);
+      found.vanished = await vanishedKeys(deps, pipeline, input.item, { source, target }, found);
   } finally {
     await source.close();
     await target.close();
@@ -142,18 +135,24 @@ export async function verifyPartition(
 
 /** The target's live keys that the source no longer has: of the partition's range, or of all keys. */
 async function vanishedKeys(
+  deps: Deps,
   pipeline: Pipeline,
   item: VerifyItem,
-  source: SourceConnector,
-  target: TargetConnector,
+  from: { readonly source: SourceConnector; readonly target: TargetConnector },
+  found: Findings,
 ): Promise<ReadonlyMap<string, string>> {
-  const partition = item.partition as Partition;
-  const ranged = item.findDeletes === 'range';
-  const vanishing = await VanishedKeys.start(
-    target,
-    ranged ? keysOfPartition(pipeline, partition) : () => true,
+  const read = found.targetRecords;
+  const records = read
+    ? [read]
+    : partitionTargetRecords(deps, pipeline, item, from.target, (n) => {
+        found.targetRead += n;
+      });
+  const vanishing = await VanishedKeys.start(records);
+  return vanishing.finish(
+    from.source,
+    pipeline,
+    item.findDeletes === 'range' ? (item.partition as Partition) : undefined,
   );
-  return vanishing.finish(source, pipeline, ranged ? partition : undefined);
 }
 
 async function excludedKeys(deps: Deps, pipeline: string, runId: string): Promise<Set<string>> {
@@ -165,9 +164,15 @@ type Held = { version: string; hash: string | null };
 
 /**
  * The target's state of the partition's keys: by key through readState, or, for an S3 lake
- * (no per-key state), from one read of its snapshot kept to the keys this partition holds.
+ * (no per-key state), from its live records of the partition's keys, read once.
  */
-async function targetLookup(target: TargetConnector, pipeline: Pipeline, holds: (key: string) => boolean) {
+async function targetLookup(
+  deps: Deps,
+  pipeline: Pipeline,
+  item: VerifyItem,
+  target: TargetConnector,
+  found: Findings,
+) {
   if (pipeline.target.type !== 's3')
     return async (keyList: string[]): Promise<Map<string, Held>> => {
       const state = await target.readState(keyList, { withData: true });
@@ -179,8 +184,12 @@ async function targetLookup(target: TargetConnector, pipeline: Pipeline, holds: 
       );
     };
   const lake = new Map<string, Held>();
-  for await (const page of target.snapshot())
-    for (const r of page) if (holds(r.key)) lake.set(r.key, { version: r.version, hash: r.hash });
+  const records = partitionTargetRecords(deps, pipeline, item, target, (n) => {
+    found.targetRead += n;
+  });
+  found.targetRecords = [];
+  for await (const page of records) found.targetRecords.push(...page);
+  for (const r of found.targetRecords) lake.set(r.key, { version: r.version, hash: r.hash });
   return async (keyList: string[]) =>
     new Map(keyList.flatMap((k) => (lake.has(k) ? [[k, lake.get(k) as Held]] : [])));
 }
@@ -222,7 +231,7 @@ async function compareRows(
     return held.hash !== contentHash(transform(staged.data)) ? 'content' : undefined;
   };
   const partition = input.item.partition as Partition;
-  const lookup = await targetLookup(from.target, pipeline, keysOfPartition(pipeline, partition));
+  const lookup = await targetLookup(deps, pipeline, input.item, from.target, found);
   for await (const page of from.source.read(window, partition, from.resumeAfter ?? undefined)) {
     const rows = page
       .map((row) => ({ row, key: buildKey(row.data, pipeline.source.key) }))
@@ -310,6 +319,7 @@ async function storeFindings(
     compared: found.compared,
     mismatches: found.mismatches,
     deleted: found.vanished.size,
+    targetRead: found.targetRead,
     sample: [...found.sample, ...vanished],
   });
 }

@@ -18,6 +18,7 @@ import type { RunRef, verifyOutputSchema, verifyPlanOutputSchema } from '../cont
 import type { Deps } from '../deps.ts';
 import { forgetPlan } from '../resume.ts';
 import { deletesPartOf, excludedKeysObject, type VerifyItem } from './6-verify-partition.ts';
+import { partitionsAreKeyRanges, sliceTarget } from './6-verify-target.ts';
 
 export type { Mismatch } from '../../state/verify-results.ts';
 export type VerifyOutput = z.infer<typeof verifyOutputSchema>;
@@ -44,17 +45,24 @@ function verifiable(pipeline: Pipeline): boolean {
 
 /**
  * The partitions to verify: every partition of the run's plan (those an earlier run of a
- * resumed plan extracted too), or, for a run without a saved plan, the source's split of its window.
+ * resumed plan extracted too), or, for a run without a saved plan, the source's split of its
+ * window. A pipeline finding hard deletes by key range looks at every key, whatever the window:
+ * an incremental run's partitions split the whole table's keys, so a run with few changes still
+ * reads the target range by range rather than whole in one partition. (A first load's plan
+ * already splits every key.)
  */
 async function partitionsToVerify(deps: Deps, pipeline: Pipeline, runId: string): Promise<Partition[]> {
   const run = await deps.state.runs.get(runId);
+  const window = (run.window ?? { from: null, to: null }) as ChangeWindow;
+  const everyKey =
+    pipeline.source.deletes.mode === 'verify' && partitionsAreKeyRanges(pipeline) && window.from !== null;
   const saved = await deps.state.progress.getPlan(pipeline.name);
-  if (run.planId && saved?.planId === run.planId)
+  if (!everyKey && run.planId && saved?.planId === run.planId)
     return getJsonObject<Partition[]>(deps.clients.s3, deps.config.dataBucket, saved.partitionsKey);
   const source = deps.createSource(pipeline);
   try {
-    const window = (run.window ?? { from: null, to: null }) as ChangeWindow;
-    return await source.planPartitions(window, pipeline.extract.partitions);
+    const planned = everyKey ? { from: null, to: null } : window;
+    return await source.planPartitions(planned, pipeline.extract.partitions);
   } finally {
     await source.close();
   }
@@ -85,10 +93,13 @@ export async function planVerify(deps: Deps, input: RunRef): Promise<VerifyPlanO
   });
   if (!verifiable(pipeline)) return { partitionCount: 0, items: [] };
   await saveExcludedKeys(deps, pipeline.name, input.runId);
-  const items: VerifyItem[] = (await partitionsToVerify(deps, pipeline, input.runId)).map((partition, i) => ({
-    partition,
-    findDeletes: deletesPartOf(pipeline, i),
-  }));
+  const planned: VerifyItem[] = (await partitionsToVerify(deps, pipeline, input.runId)).map(
+    (partition, i) => ({
+      partition,
+      findDeletes: deletesPartOf(pipeline, i),
+    }),
+  );
+  const items = await sliceTarget(deps, pipeline, input.runId, planned);
   if (items.length <= pipeline.extract.manifestThreshold) return { partitionCount: items.length, items };
   const key = verifyManifestKey(pipeline.name, input.runId);
   await putJsonObject(deps.clients.s3, deps.config.dataBucket, key, items);
@@ -127,6 +138,29 @@ export async function summarizeVerify(deps: Deps, input: RunRef): Promise<Verify
   throw failure;
 }
 
+/** What each partition compared, found and read of the target as a whole, for the report. */
+export function perPartition(chunks: readonly VerifyChunk[]) {
+  const byId = new Map<
+    string,
+    { partitionId: string; compared: number; mismatches: number; targetRead: number }
+  >();
+  for (const c of chunks) {
+    const p = byId.get(c.partitionId) ?? {
+      partitionId: c.partitionId,
+      compared: 0,
+      mismatches: 0,
+      targetRead: 0,
+    };
+    byId.set(c.partitionId, {
+      ...p,
+      compared: p.compared + c.compared,
+      mismatches: p.mismatches + c.mismatches,
+      targetRead: p.targetRead + c.targetRead,
+    });
+  }
+  return [...byId.values()];
+}
+
 async function outcomeOf(
   deps: Deps,
   pipeline: Pipeline,
@@ -145,6 +179,7 @@ async function outcomeOf(
     pipeline: pipeline.name,
     runId,
     ...counts,
+    partitions: perPartition(chunks),
     sample,
   });
   if (mismatches === 0) return { status: 'passed', ...counts, reportKey };

@@ -12,7 +12,7 @@ import { handler as planHandler } from '../../../functions/plan/handler.ts';
 import { handler as verifyHandler } from '../../../functions/verify/handler.ts';
 import { createTarget } from '../../../shared/connectors/targets/registry.ts';
 import type { TargetSnapshotRecord } from '../../../shared/connectors/types.ts';
-import type { Mismatch } from '../../../shared/usecases/phases/6-verify.ts';
+import { type Mismatch, perPartition } from '../../../shared/usecases/phases/6-verify.ts';
 import { type RunningServer, requireSystemServer, startPostgres } from '../../support/system-servers.ts';
 import { verifySteps } from '../../support/verify-steps.ts';
 import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
@@ -164,13 +164,22 @@ describe.runIf(postgres.available)('hard deletes found by Verify', () => {
     await admin.query('DELETE FROM items WHERE id IN (3, 8)');
 
     // Act: an incremental run, whose window holds no change at all.
-    const second = await Promise.all(
-      ['deletes-ddb', 'deletes-pg', 'deletes-lake'].map(async (name) => run(name)),
-    );
+    const refs = await Promise.all(['deletes-ddb', 'deletes-pg', 'deletes-lake'].map((name) => load(name)));
+    const second = await Promise.all(refs.map((ref) => finish(ref)));
 
     // Assess
     for (const verify of second)
       expect(verify).toMatchObject({ status: 'passed', mismatches: 0, deleted: 2 });
+    // Each partition read its own key range of the target, not the whole target: the 10 source
+    // rows cut in two ranges at id 6, and the 12 target rows read once over them (PostgreSQL by
+    // range, the others from their slice of one read of the target per run).
+    for (const ref of refs) {
+      const partitions = perPartition(await h.deps.state.verifyResults.list(ref.runId));
+      expect(partitions.map((p) => [p.partitionId, p.targetRead])).toEqual([
+        ['range-1-of-2', 6],
+        ['range-2-of-2', 6],
+      ]);
+    }
     const left = all.filter((k) => k !== '3' && k !== '8');
     for (const name of ['deletes-ddb', 'deletes-pg', 'deletes-lake'])
       expect(await liveKeys(name)).toEqual(left);

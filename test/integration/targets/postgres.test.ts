@@ -96,6 +96,27 @@ async function startPglite(): Promise<Database> {
   };
 }
 
+/** A columns-mode target of `accounts`, keyed by (org, id). */
+function compositeTarget(db: {
+  host: string;
+  port: number;
+  user: string;
+  database: string;
+}): TargetConnector {
+  const config = {
+    type: 'postgres',
+    connection: { secret: 's', ssl: 'disable' },
+    schema: 'public',
+    table: 'accounts',
+    mode: 'columns',
+  } as const;
+  const context = targetContext(config, clients, {
+    secrets: { s: { host: db.host, port: db.port, user: db.user, database: db.database } },
+  });
+  const pipeline = { ...context.pipeline, source: { ...context.pipeline.source, key: ['org', 'id'] } };
+  return createPostgresTarget(config, { ...context, pipeline });
+}
+
 /** The behaviour every PostgreSQL server must show, run against each engine below. */
 function targetSuite(start: () => Promise<Database>) {
   let db: Database;
@@ -377,6 +398,42 @@ function targetSuite(start: () => Promise<Database>) {
     await expect(discovering).rejects.toThrow(ConfigError);
     await expect(discovering).rejects.toThrow(/secret "pg-target" must hold/);
     await expect(discovering).rejects.not.toThrow(/hunter2/);
+  });
+
+  it('reads one key range of a jsonb table: integer keys as integers, text keys by code point', async () => {
+    // Prepare
+    const numbers = target({ mode: 'jsonb' });
+    await numbers.write(['1', '2', '9', '10', '11', '100', '101'].map((k) => upsert(k, 1, { k })));
+    await numbers.write([remove('11', 2)]);
+
+    // Act
+    const integers = await collect(numbers.snapshot({ after: [9], upTo: [100] }));
+    await sql(db, 'DELETE FROM users');
+    const texts = target({ mode: 'jsonb' });
+    await texts.write(['B', 'a', 'b', 'z', 'ä', '\uFF01', '\u{1F600}'].map((k) => upsert(k, 1, { k })));
+    const text = await collect(texts.snapshot({ after: ['B'], upTo: ['\uFF01'] }));
+
+    // Assess
+    expect(integers.map((r) => r.key)).toEqual(['10', '100']);
+    expect(text.map((r) => r.key)).toEqual(['a', 'b', 'z', 'ä', '\uFF01']);
+  });
+
+  it('reads one key range of a composite key in columns mode, paging through it in key order', async () => {
+    // Prepare
+    await sql(db, 'CREATE TABLE accounts (org text, id integer, PRIMARY KEY (org, id))');
+    const t = compositeTarget(db);
+    opened.push(t);
+    const keys = ['Acme#50', 'acme#7', 'acme#10', 'beta#1', 'beta#2', 'beta#3'];
+    const many = Array.from({ length: 1100 }, (_, i) => `acme#${1000 + i}`);
+    await t.write(
+      [...keys, ...many].map((k) => upsert(k, 1, { org: k.split('#')[0], id: Number(k.split('#')[1]) })),
+    );
+
+    // Act
+    const records = await collect(t.snapshot({ after: ['acme', 9], upTo: ['beta', 2] }));
+
+    // Assess
+    expect(records.map((r) => r.key)).toEqual(['acme#10', ...many, 'beta#1', 'beta#2']);
   });
 
   it('accepts a connection URL in the secret', async () => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { keyRangePartitions, rangesFromBoundaries } from '../../../shared/domain/key-range.ts';
 import { pipelineSchema } from '../../../shared/pipeline/schema.ts';
-import { deletesPartOf, keysOfPartition } from '../../../shared/usecases/phases/6-verify-partition.ts';
+import { deletesPartOf } from '../../../shared/usecases/phases/6-verify-partition.ts';
+import { keysOfPartition } from '../../../shared/usecases/phases/6-verify-target.ts';
 
 const pipeline = (source: Record<string, unknown>) =>
   pipelineSchema.parse({ name: 'p', source, target: { type: 'dynamodb' } });

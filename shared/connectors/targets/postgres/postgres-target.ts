@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { KeyRange } from '../../../domain/key-range.ts';
 import { ConfigError, ConnectorError, ValidationError } from '../../../errors.ts';
 import type { RecordData } from '../../../records/envelope.ts';
 import { stringifyExactJson } from '../../../records/exact-json.ts';
@@ -22,6 +23,7 @@ import {
   runStatement,
   type ServerAddress,
 } from './connection.ts';
+import { comparison, keyOrderOf } from './key-order.ts';
 
 export type PostgresTargetConfig = Parameters<TargetFactory<'postgres'>>[0];
 
@@ -60,7 +62,8 @@ interface PreparedRow {
  * and per set of fields in columns mode), so a replay or a late event updates nothing, and the
  * rows RETURNING leaves out are the stale ones.
  *
- * - `jsonb` mode: ESync creates and owns `(key text primary key, data jsonb, _v, _h, _d)`. A delete
+ * - `jsonb` mode: ESync creates and owns `(key text primary key, data jsonb, _v, _h, _d)`, the key
+ *   in collation "C" so Verify's key ranges of text keys are read through its index. A delete
  *   writes a tombstone row (data NULL, `_d` true) that keeps its version.
  * - `columns` mode: the table exists, one column per field, its primary key made of the
  *   pipeline's key fields (after `transform.rename`); ESync adds `_v`, `_h`, `_d` when missing.
@@ -297,10 +300,13 @@ export class PostgresTarget implements TargetConnector {
     return data;
   }
 
-  async *snapshot(): AsyncIterable<TargetSnapshotRecord[]> {
+  /**
+   * Every live row, in key order; given a key range, only the rows of that range where the key's
+   * columns let SQL compare as the range does (see key-order.ts), else every row.
+   */
+  async *snapshot(range?: KeyRange): AsyncIterable<TargetSnapshotRecord[]> {
     const shape = await this.#ensureShape();
     const { pool, address } = await this.#connect();
-    const keyNames = shape.keyColumns.map((c) => quoteIdent(c.name));
     const keyTexts = shape.keyColumns.map(
       (c, i) => `${quoteIdent(c.name)}::text AS ${quoteIdent(KEY_ALIAS + i)}`,
     );
@@ -308,18 +314,24 @@ export class PostgresTarget implements TargetConnector {
       this.#config.mode === 'jsonb'
         ? `${keyTexts.join(', ')}, "key", "data", "_v"`
         : `${keyTexts.join(', ')}, *`;
-    let after: unknown[] | undefined;
+    const order = keyOrderOf(shape.keyColumns, {
+      jsonb: this.#config.mode === 'jsonb',
+      width: this.#keyFields.length,
+      ...(range && { range }),
+    });
+    const inRange = order.range?.(1) ?? { sql: 'TRUE', params: [] };
+    let after: string[] | undefined;
     for (;;) {
       const bound = after
-        ? `AND (${keyNames.join(', ')}) > (${shape.keyColumns.map((c, i) => `$${i + 1}::${c.type}`).join(', ')})`
-        : '';
+        ? comparison(order.order, order.casts, '>', after, inRange.params.length + 1)
+        : { sql: 'TRUE', params: [] };
       const result = await runStatement<Record<string, unknown>>(
         pool,
         address,
         this.#context.retry,
         `reading ${this.#config.schema}.${this.#config.table} for Verify`,
-        `SELECT ${selected} FROM ${this.#table} WHERE "_d" IS NOT TRUE ${bound} ORDER BY ${keyNames.join(', ')} LIMIT ${PAGE_SIZE}`,
-        after ?? [],
+        `SELECT ${selected} FROM ${this.#table} WHERE "_d" IS NOT TRUE AND ${inRange.sql} AND ${bound.sql} ORDER BY ${order.order.join(', ')} LIMIT ${PAGE_SIZE}`,
+        [...inRange.params, ...bound.params],
       );
       const rows = result.rows;
       if (rows.length > 0)
@@ -330,7 +342,7 @@ export class PostgresTarget implements TargetConnector {
         }));
       if (rows.length < PAGE_SIZE) return;
       const last = rows[rows.length - 1] as Record<string, unknown>;
-      after = shape.keyColumns.map((c) => last[c.name]);
+      after = shape.keyColumns.map((_, i) => String(last[KEY_ALIAS + i]));
     }
   }
 
@@ -381,7 +393,7 @@ export class PostgresTarget implements TargetConnector {
         address,
         this.#context.retry,
         `creating ${name}`,
-        `CREATE TABLE IF NOT EXISTS ${this.#table} (key text PRIMARY KEY, data jsonb, "_v" text COLLATE "C" NOT NULL, "_h" text NOT NULL, "_d" boolean NOT NULL DEFAULT false)`,
+        `CREATE TABLE IF NOT EXISTS ${this.#table} (key text COLLATE "C" PRIMARY KEY, data jsonb, "_v" text COLLATE "C" NOT NULL, "_h" text NOT NULL, "_d" boolean NOT NULL DEFAULT false)`,
       );
       const shape = await this.#readShape(pool, address);
       const missing = ['key', 'data', ...META_COLUMNS].filter((c) => !shape?.columns.has(c));
