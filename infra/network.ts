@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Stage } from '../shared/naming.ts';
 import type { Pipeline } from '../shared/pipeline/schema.ts';
 import type { FunctionAccess } from './constructs/function-access.ts';
+import { stageContextEntry } from './stage.ts';
 
 const id = (prefix: string) =>
   z.string().regex(new RegExp(`^${prefix}-[0-9a-f]{8,17}$`), `expected an id like ${prefix}-0123abcd`);
@@ -65,7 +66,7 @@ export interface StageNetworks {
  * @throws Error naming the setting and the value received when it is malformed.
  */
 export function stageNetworks(stage: Stage, context: unknown): StageNetworks {
-  const raw = stageEntry(stage, context);
+  const raw = stageContextEntry('network', stage, context, '{"<stage>": {"vpcId": …}}');
   if (raw === undefined) return { pipelines: new Map() };
   const entry = z.looseObject({ pipelines: z.record(z.string(), z.unknown()).optional() }).safeParse(raw);
   if (!entry.success) throw new Error(`network.${stage}: expected an object, got ${JSON.stringify(raw)}`);
@@ -83,21 +84,6 @@ export function stageNetworks(stage: Stage, context: unknown): StageNetworks {
 /** The stage's own network (see {@link stageNetworks}). */
 export function stageNetwork(stage: Stage, context: unknown): StageNetwork | undefined {
   return stageNetworks(stage, context).stage;
-}
-
-function stageEntry(stage: Stage, context: unknown): unknown {
-  if (context === undefined) return undefined;
-  let parsed: unknown = context;
-  if (typeof context === 'string')
-    try {
-      parsed = JSON.parse(context);
-    } catch {
-      throw new Error(`-c network=${context}: not JSON; expected {"<stage>": {"vpcId": …}}`);
-    }
-  const byStage = z.record(z.string(), z.unknown()).safeParse(parsed);
-  if (!byStage.success)
-    throw new Error(`network: expected an object by stage, got ${JSON.stringify(parsed)}`);
-  return byStage.data[stage];
 }
 
 function parseNetwork(where: string, raw: unknown): StageNetwork {

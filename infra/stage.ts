@@ -1,6 +1,8 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { z } from 'zod';
 import { STAGES, type Stage } from '../shared/naming.ts';
+import { type StageAlerts, stageAlertsSchema } from '../shared/pipeline/schema.ts';
 
 /** What differs between stages: how long logs are kept and whether data outlives the stack. */
 export interface StageSettings {
@@ -128,4 +130,39 @@ export function stageSettings(stage: Stage): StageSettings {
         secretsMaxAgeSeconds: 60,
       };
   }
+}
+
+/**
+ * The entry of `stage` in a context value given by stage (cdk.json or `-c <name>=<json>`).
+ * @param example the value's shape, shown when it is not JSON
+ * @throws Error naming the setting and the value received when it is not an object by stage.
+ */
+export function stageContextEntry(name: string, stage: Stage, context: unknown, example: string): unknown {
+  if (context === undefined) return undefined;
+  let parsed: unknown = context;
+  if (typeof context === 'string')
+    try {
+      parsed = JSON.parse(context);
+    } catch {
+      throw new Error(`-c ${name}=${context}: not JSON; expected ${example}`);
+    }
+  const byStage = z.record(z.string(), z.unknown()).safeParse(parsed);
+  if (!byStage.success)
+    throw new Error(`${name}: expected an object by stage, got ${JSON.stringify(parsed)}`);
+  return byStage.data[stage];
+}
+
+/**
+ * Who hears about every pipeline's alarms in `stage`, from the `alerts` context value
+ * (`{"<stage>": {"notify": {...}}}`); nobody beyond the pipelines' own when it names none.
+ * @throws Error naming the field and the value received when the entry does not validate.
+ */
+export function stageAlerts(stage: Stage, context: unknown): StageAlerts {
+  const raw = stageContextEntry('alerts', stage, context, '{"<stage>": {"notify": {"emails": […]}}}');
+  const result = stageAlertsSchema.safeParse(raw);
+  if (!result.success)
+    throw new Error(
+      `alerts.${stage}: ${result.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')} (got ${JSON.stringify(raw)})`,
+    );
+  return result.data;
 }

@@ -32,6 +32,12 @@ export interface RuntimeConfig {
    * (`ESYNC_CLI_TARGET`): `--local` on the local stack; unset, `--stage <stage>`.
    */
   readonly cliTarget: string;
+  /**
+   * Secrets (by name) holding the chat webhook URLs the stage's `alerts.notify.webhooks` name, told
+   * every pipeline alarm (`ESYNC_STAGE_ALERT_WEBHOOKS`, comma-separated: a secret name holds no
+   * comma); set on the alert formatter only.
+   */
+  readonly stageAlertWebhooks: readonly string[];
 }
 
 export const DATABASE_AUTH = ['iam', 'password'] as const;
@@ -73,6 +79,7 @@ export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): Runtime
     secretsMaxAgeSeconds: wholeSeconds(env, 'ESYNC_SECRETS_MAX_AGE_SECONDS', DEFAULT_SECRETS_MAX_AGE_SECONDS),
     databaseAuth: databaseAuth(env),
     cliTarget: env.ESYNC_CLI_TARGET || `--stage ${required(env, 'ESYNC_STAGE')}`,
+    stageAlertWebhooks: (env.ESYNC_STAGE_ALERT_WEBHOOKS ?? '').split(',').filter((name) => name !== ''),
     ...(env.ESYNC_MASK_KEY_SECRET ? { maskKeySecret: env.ESYNC_MASK_KEY_SECRET } : {}),
   };
 }

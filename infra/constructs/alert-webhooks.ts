@@ -26,10 +26,11 @@ export interface AlertWebhooksProps {
 
 /**
  * Chat alerts: the formatter function `esync-<stage>-core-alert-webhook`, subscribed to the alarm
- * topic with a filter that passes only the alarms of pipelines that name webhooks, posts each one
- * to that pipeline's webhooks, with the newest failed run's error for a runs-failed alarm. It reads
- * their URL secrets (by name: the URLs never enter the template) and queries the state table's
- * runs index, nothing else.
+ * topic with a filter that passes only the alarms of pipelines that name webhooks (no filter when
+ * the stage names webhooks of its own, `core.alerts`), posts each one to that pipeline's webhooks
+ * and the stage's, with the newest failed run's error for a runs-failed alarm. It reads their URL
+ * secrets (by name: the URLs never enter the template) and queries the state table's runs index,
+ * nothing else.
  */
 export class AlertWebhooks extends Construct {
   readonly function: EsyncFunction;
@@ -38,8 +39,9 @@ export class AlertWebhooks extends Construct {
     super(scope, id);
     const { core } = props;
     const alerting = props.pipelines.filter((p) => p.pipeline.alerts.notify.webhooks.length > 0);
-    if (alerting.length === 0)
-      throw new Error('AlertWebhooks needs at least one pipeline with alerts.notify.webhooks');
+    const stageSecrets = core.alerts.notify.webhooks.map((w) => w.secret);
+    if (alerting.length === 0 && stageSecrets.length === 0)
+      throw new Error('AlertWebhooks needs webhooks in the stage’s alerts.notify or in a pipeline’s');
     this.function = new EsyncFunction(this, 'Formatter', {
       handlerName: 'alert-webhook',
       functionName: resourceName(core.stage, CORE, 'alert-webhook'),
@@ -47,13 +49,15 @@ export class AlertWebhooks extends Construct {
       timeout: Duration.seconds(30),
       memorySize: 256,
       ...stageFunctionProps(core),
+      environment: { ...core.environment, ESYNC_STAGE_ALERT_WEBHOOKS: stageSecrets.join(',') },
     });
     // The newest failed run's error, which CloudWatch's alarm message cannot hold: one index query.
     grantOn(this.function, ['dynamodb:Query'], [`${core.storage.stateTable.tableArn}/index/gsi1`]);
     core.key.grantDecrypt(this.function);
-    const secretNames = new Set(
-      alerting.flatMap((p) => p.pipeline.alerts.notify.webhooks.map((w) => w.secret)),
-    );
+    const secretNames = new Set([
+      ...stageSecrets,
+      ...alerting.flatMap((p) => p.pipeline.alerts.notify.webhooks.map((w) => w.secret)),
+    ]);
     for (const [i, name] of [...secretNames].entries())
       secretsmanager.Secret.fromSecretNameV2(this, `UrlSecret${i}`, name).grantRead(this.function);
 
@@ -61,13 +65,18 @@ export class AlertWebhooks extends Construct {
       p.alarms.map((a) => (a.node.defaultChild as cloudwatch.CfnAlarm).alarmName ?? ''),
     );
     props.alarmTopic.addSubscription(
-      new subscriptions.LambdaSubscription(this.function, {
-        filterPolicyWithMessageBody: {
-          AlarmName: sns.FilterOrPolicy.filter(
-            sns.SubscriptionFilter.stringFilter({ allowlist: alarmNames }),
-          ),
-        },
-      }),
+      new subscriptions.LambdaSubscription(
+        this.function,
+        stageSecrets.length > 0
+          ? {}
+          : {
+              filterPolicyWithMessageBody: {
+                AlarmName: sns.FilterOrPolicy.filter(
+                  sns.SubscriptionFilter.stringFilter({ allowlist: alarmNames }),
+                ),
+              },
+            },
+      ),
     );
   }
 }

@@ -3,7 +3,7 @@ import type * as events from 'aws-cdk-lib/aws-events';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { CORE, resourceName, type Stage } from '../../shared/naming.ts';
-import type { Pipeline } from '../../shared/pipeline/schema.ts';
+import type { Pipeline, StageAlerts } from '../../shared/pipeline/schema.ts';
 import type { FunctionName } from '../../shared/usecases/contracts.ts';
 import { acknowledgeWildcardResource } from '../nag.ts';
 import { talksToDatabase } from '../network.ts';
@@ -46,6 +46,8 @@ export interface CoreResources {
    * pipeline has its own {@link PIPELINE_PHASES} functions there.
    */
   readonly pipelineNetworks: ReadonlyMap<string, DatabaseNetwork>;
+  /** Who hears about every pipeline's alarms: the stage's `alerts` (cdk.json). */
+  readonly alerts: StageAlerts;
 }
 
 /**

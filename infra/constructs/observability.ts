@@ -46,7 +46,12 @@ export interface PipelineObservabilityProps {
   readonly loadFunction: lambda.IFunction;
   readonly stateMachine: sfn.IStateMachine;
   readonly alarmTopic: sns.ITopic;
+  /** Existing SNS topics (ARNs) the stage's `alerts.notify.snsTopics` name: every alarm notifies them. */
+  readonly stageTopics: readonly string[];
 }
+
+/** CloudWatch takes at most 5 actions for each state of an alarm. */
+const MAX_ALARM_ACTIONS = 5;
 
 /**
  * A pipeline's alarms (dead letters, failure rate, conflict rate, age of the oldest queued
@@ -61,12 +66,16 @@ export class PipelineObservability extends Construct {
   constructor(scope: Construct, id: string, props: PipelineObservabilityProps) {
     super(scope, id);
     const { pipeline, stage } = props;
-    // The pipeline's own topics get its alarms straight from CloudWatch, beside the stage topic.
+    // The stage's and the pipeline's own topics get its alarms straight from CloudWatch, beside
+    // the stage's alarm topic.
+    const topics = [...new Set([...props.stageTopics, ...pipeline.alerts.notify.snsTopics])];
+    if (topics.length + 1 > MAX_ALARM_ACTIONS)
+      throw new Error(
+        `pipeline ${pipeline.name}: its alarms would notify ${topics.length} SNS topics (the stage's alerts.notify.snsTopics and its own) beside the alarm topic; CloudWatch takes at most ${MAX_ALARM_ACTIONS - 1}: ${topics.join(', ')}`,
+      );
     this.#notify = [
       new actions.SnsAction(props.alarmTopic),
-      ...pipeline.alerts.notify.snsTopics.map(
-        (arn, i) => new actions.SnsAction(sns.Topic.fromTopicArn(this, `NotifyTopic${i}`, arn)),
-      ),
+      ...topics.map((arn, i) => new actions.SnsAction(sns.Topic.fromTopicArn(this, `NotifyTopic${i}`, arn))),
     ];
     const name = (role: string) => resourceName(stage, pipeline.name, role);
     const metric = (metricName: string, label: string) =>

@@ -172,6 +172,7 @@ export class SyncPipeline extends Construct {
       loadFunction: this.loadFunction,
       stateMachine: this.syncStateMachine.stateMachine,
       alarmTopic: props.alarmTopic,
+      stageTopics: core.alerts.notify.snsTopics,
     });
   }
 

@@ -20,10 +20,11 @@ import { EventBus } from '../constructs/event-bus.ts';
 import { HttpApi } from '../constructs/http-api.ts';
 import { EVERY_PIPELINE, pipelineResourceArns } from '../constructs/pipeline-resource-grants.ts';
 import { RunEndRoute } from '../constructs/run-end-route.ts';
+import { StageAlertEmails } from '../constructs/stage-alert-emails.ts';
 import { Storage } from '../constructs/storage.ts';
 import { SyncPipeline } from '../constructs/sync-pipeline.ts';
 import { checkPipelineNetworks, databasePorts, stageNetworks } from '../network.ts';
-import { apiThrottles, secretsMaxAgeSeconds, stageSettings } from '../stage.ts';
+import { apiThrottles, secretsMaxAgeSeconds, stageAlerts, stageSettings } from '../stage.ts';
 
 export interface EsyncStackProps extends StackProps {
   readonly stage: Stage;
@@ -106,9 +107,11 @@ export class EsyncStack extends Stack {
       }),
     );
     const stageServed = props.pipelines.filter((p) => !networks.pipelines.has(p.name));
+    const alerts = stageAlerts(stage, this.node.tryGetContext('alerts'));
     const resources: CoreResources = {
       pipelines: props.pipelines,
       pipelineNetworks,
+      alerts,
       ...(networks.stage && {
         network: new DatabaseNetwork(this, 'Network', {
           network: networks.stage,
@@ -175,7 +178,13 @@ export class EsyncStack extends Stack {
       handler: functions.functions['run-ended'],
       encryptionKey: key,
     });
-    if (props.pipelines.some((p) => p.alerts.notify.webhooks.length > 0))
+    if (alerts.notify.emails.length > 0)
+      new StageAlertEmails(this, 'StageAlertEmails', {
+        alarmTopic: alarms.topic,
+        emails: alerts.notify.emails,
+      });
+    const webhooks = [...alerts.notify.webhooks, ...props.pipelines.flatMap((p) => p.alerts.notify.webhooks)];
+    if (webhooks.length > 0)
       new AlertWebhooks(this, 'AlertWebhooks', {
         core: resources,
         alarmTopic: alarms.topic,

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { pipelineSchema } from './schema.ts';
+import { pipelineSchema, stageAlertsSchema } from './schema.ts';
 
 type Schema = z.core.$ZodType;
 
@@ -394,5 +394,27 @@ export function renderPipelineReference(): string {
     if (example !== undefined) parts.push(`For example:\n\n\`\`\`yaml\n${example}\`\`\``);
     sections.push(parts.join('\n\n'));
   }
+  sections.push(stageAlertsSection());
   return `${sections.join('\n\n')}\n`;
+}
+
+const STAGE_ALERTS_INTRO = `Not a pipeline field: a stage's \`alerts\`, in cdk.json's \`context\` by stage (or
+\`-c alerts=<json>\`), name who hears about the alarms of every pipeline of that stage, beside
+each pipeline's own \`alerts.notify\`. \`cdk synth\` refuses an entry that does not validate,
+naming the field. The local stack (\`esync dev\`) reads the \`dev\` entry.`;
+
+const STAGE_ALERTS_EXAMPLE = `"context": { "alerts": { "prod": { "notify": {
+  "emails": ["oncall@example.com"],
+  "snsTopics": ["arn:aws:sns:eu-west-1:123456789012:pager"],
+  "webhooks": [{ "secret": "esync/oncall/slack" }]
+} } } }`;
+
+/** The stage's \`alerts\` (cdk.json), documented beside the pipeline's. */
+function stageAlertsSection(): string {
+  return [
+    '## Stage settings: `alerts` (cdk.json)',
+    STAGE_ALERTS_INTRO,
+    `\`\`\`json\n${STAGE_ALERTS_EXAMPLE}\n\`\`\``,
+    fieldTable(fieldDocs(stageAlertsSchema, { prefix: 'alerts' })),
+  ].join('\n\n');
 }

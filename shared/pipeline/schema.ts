@@ -359,6 +359,67 @@ export const RETENTION_DEFAULTS = {
   auditDays: 365,
 } as const;
 
+/**
+ * Who hears about alarms: emails, existing SNS topics and chat webhooks. A pipeline names them
+ * for its own alarms (`alerts.notify`), a stage for every pipeline's (`alerts` in cdk.json).
+ * @param whose the alarms the descriptions speak of
+ */
+export function alertNotifySchema(whose: 'this pipeline' | 'any pipeline of the stage') {
+  return z
+    .strictObject({
+      emails: z
+        .array(z.email({ error: 'an email address, e.g. oncall@example.com' }))
+        .default([])
+        .describe(
+          `Addresses emailed when an alarm of ${whose} fires or recovers (each address first confirms the subscription AWS sends it).`,
+        ),
+      snsTopics: z
+        .array(
+          z
+            .string()
+            .regex(
+              /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/,
+              'an SNS topic ARN, e.g. arn:aws:sns:eu-west-1:123456789012:on-call',
+            ),
+        )
+        .default([])
+        .describe(
+          `Existing SNS topics (ARNs) the alarms of ${whose} also notify; each topic’s policy must let CloudWatch publish to it.`,
+        ),
+      webhooks: z
+        .array(
+          z
+            .strictObject({
+              secret: secretRefSchema.shape.secret.describe(
+                'Secrets Manager name of the secret whose value is the webhook’s https:// URL (kept out of the template and the pipeline file).',
+              ),
+            })
+            .describe('A chat webhook.'),
+        )
+        .default([])
+        .describe(
+          `Chat webhooks (Slack or Microsoft Teams incoming webhooks, or any endpoint that takes \`{"text": …}\`) posted a message when an alarm of ${whose} fires or recovers: the pipeline, the alarm, why it changed and the esync command to inspect it.`,
+        ),
+    })
+    .default({ emails: [], snsTopics: [], webhooks: [] });
+}
+
+/** Who hears about alarms (see {@link alertNotifySchema}). */
+export type AlertNotify = z.infer<ReturnType<typeof alertNotifySchema>>;
+
+/**
+ * A stage's alert settings, the `alerts` entry of that stage in cdk.json's context (or
+ * `-c alerts=<json>`): who hears about the alarms of every pipeline of the stage.
+ */
+export const stageAlertsSchema = z
+  .strictObject({
+    notify: alertNotifySchema('any pipeline of the stage').describe(
+      'Who hears about the alarms of every pipeline of the stage, beside each pipeline’s own `alerts.notify`.',
+    ),
+  })
+  .default({ notify: { emails: [], snsTopics: [], webhooks: [] } });
+export type StageAlerts = z.infer<typeof stageAlertsSchema>;
+
 export const pipelineSchema = z
   .strictObject({
     name: z
@@ -538,44 +599,9 @@ export const pipelineSchema = z
           .min(1)
           .default(300_000)
           .describe('Age of the oldest queued message that raises an alarm.'),
-        notify: z
-          .strictObject({
-            emails: z
-              .array(z.email({ error: 'an email address, e.g. oncall@example.com' }))
-              .default([])
-              .describe(
-                'Addresses emailed when an alarm of this pipeline fires or recovers (each address first confirms the subscription AWS sends it).',
-              ),
-            snsTopics: z
-              .array(
-                z
-                  .string()
-                  .regex(
-                    /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/,
-                    'an SNS topic ARN, e.g. arn:aws:sns:eu-west-1:123456789012:on-call',
-                  ),
-              )
-              .default([])
-              .describe(
-                'Existing SNS topics (ARNs) the alarms of this pipeline also notify; each topic’s policy must let CloudWatch publish to it.',
-              ),
-            webhooks: z
-              .array(
-                z
-                  .strictObject({
-                    secret: secretRefSchema.shape.secret.describe(
-                      'Secrets Manager name of the secret whose value is the webhook’s https:// URL (kept out of the template and the pipeline file).',
-                    ),
-                  })
-                  .describe('A chat webhook.'),
-              )
-              .default([])
-              .describe(
-                'Chat webhooks (Slack or Microsoft Teams incoming webhooks, or any endpoint that takes `{"text": …}`) posted a message when an alarm of this pipeline fires or recovers: the pipeline, the alarm, why it changed and the esync command to inspect it.',
-              ),
-          })
-          .default({ emails: [], snsTopics: [], webhooks: [] })
-          .describe('Who hears about this pipeline’s alarms besides the stage’s alarm topic.'),
+        notify: alertNotifySchema('this pipeline').describe(
+          'Who hears about this pipeline’s alarms besides the stage’s alarm topic.',
+        ),
       })
       .default({
         failureRate: 0.05,

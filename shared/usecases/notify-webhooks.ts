@@ -65,7 +65,7 @@ async function newestFailedRun(
 
 /**
  * Posts the chat message of one CloudWatch alarm message (an SNS message body) to every webhook of
- * the pipeline the alarm belongs to. Every webhook is tried; when one fails, the error names its
+ * the pipeline the alarm belongs to and every webhook of the stage (each secret once). Every webhook is tried; when one fails, the error names its
  * secret (never its URL) so that the delivery is retried.
  * @returns how many webhooks were posted to (0 for an alarm that is no pipeline's)
  */
@@ -89,8 +89,12 @@ export async function notifyAlarmWebhooks(
   const body = JSON.stringify(
     chatMessage(alarm, { stage, pipeline: pipeline.name, role, cliTarget, ...(failedRun && { failedRun }) }),
   );
+  const secrets = new Set([
+    ...pipeline.alerts.notify.webhooks.map((w) => w.secret),
+    ...deps.config.stageAlertWebhooks,
+  ]);
   const results = await Promise.allSettled(
-    pipeline.alerts.notify.webhooks.map(async ({ secret }) => {
+    [...secrets].map(async (secret) => {
       const url = webhookUrl(secret, await deps.secrets.getString(secret));
       const status = await post(url, body).catch((error: unknown) => {
         throw new TransientError(`posting to the webhook of secret "${secret}" failed`, { cause: error });

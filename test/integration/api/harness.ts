@@ -292,6 +292,7 @@ export async function startApiHarness(): Promise<ApiHarness> {
     secretsMaxAgeSeconds: 300,
     databaseAuth: 'password',
     cliTarget: '--local',
+    stageAlertWebhooks: [],
   };
   const pipelines = {
     users: pipelineSchema.parse(pipelineInputs.users),

@@ -44,6 +44,7 @@ function setup(
   secrets: Record<string, string>,
   answer: (url: string) => Promise<number> = async () => 200,
   state: StateRepositories = runsOf([]),
+  stageAlertWebhooks: readonly string[] = [],
 ) {
   const posts: Array<{ url: string; body: unknown }> = [];
   const warnings: string[] = [];
@@ -57,7 +58,7 @@ function setup(
       pipeline('users-sync', ['esync/alerts/slack', 'esync/alerts/teams']),
       pipeline('users', []),
     ]),
-    config: { stage: 'prod', cliTarget: '--stage prod' } as RuntimeConfig,
+    config: { stage: 'prod', cliTarget: '--stage prod', stageAlertWebhooks } as RuntimeConfig,
     secrets: new StaticSecretsProvider(secrets),
     state,
     log,
@@ -109,6 +110,26 @@ describe('notifyAlarmWebhooks', () => {
     expect(posts).toHaveLength(2);
     expect(textOf(posts[0])).not.toContain('Last failed run');
     expect(warnings).toHaveLength(1);
+  });
+
+  it('posts every pipeline’s alarm to the stage’s webhooks too, a secret named by both once', async () => {
+    const stageHook = 'https://hooks.slack.com/services/T0/B0/stage';
+    const { deps, posts, post } = setup(
+      { ...URLS, 'esync/alerts/stage': stageHook },
+      undefined,
+      runsOf([]),
+      ['esync/alerts/stage', 'esync/alerts/slack'],
+    );
+
+    const own = await notifyAlarmWebhooks(deps, alarm('esync-prod-users-sync-latency'), post);
+    const other = await notifyAlarmWebhooks(deps, alarm('esync-prod-users-latency'), post);
+
+    expect(own).toEqual({ posted: 3 });
+    expect(other).toEqual({ posted: 2 });
+    expect(posts.map((p) => p.url).sort()).toEqual(
+      [...Object.values(URLS), stageHook, stageHook, URLS['esync/alerts/slack']].sort(),
+    );
+    expect(textOf(posts.at(-1))).toContain('pipeline users:');
   });
 
   it('tells a recovery from a firing alarm', async () => {
