@@ -114,12 +114,10 @@ describe('notifyAlarmWebhooks', () => {
 
   it('posts every pipeline’s alarm to the stage’s webhooks too, a secret named by both once', async () => {
     const stageHook = 'https://hooks.slack.com/services/T0/B0/stage';
-    const { deps, posts, post } = setup(
-      { ...URLS, 'esync/alerts/stage': stageHook },
-      undefined,
-      runsOf([]),
-      ['esync/alerts/stage', 'esync/alerts/slack'],
-    );
+    const { deps, posts, post } = setup({ ...URLS, 'esync/alerts/stage': stageHook }, undefined, runsOf([]), [
+      'esync/alerts/stage',
+      'esync/alerts/slack',
+    ]);
 
     const own = await notifyAlarmWebhooks(deps, alarm('esync-prod-users-sync-latency'), post);
     const other = await notifyAlarmWebhooks(deps, alarm('esync-prod-users-latency'), post);
