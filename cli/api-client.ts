@@ -8,7 +8,7 @@ import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { SignatureV4 } from '@smithy/signature-v4';
 import * as z from 'zod';
 import { parseExactJson, stringifyExactJson } from '../shared/records/exact-json.ts';
-import { type CliIo, UsageError } from './io.ts';
+import { type CliIo, type Command, UsageError } from './io.ts';
 
 /** The request shape SignatureV4 signs (smithy's HttpRequest). */
 type SignableRequest = Parameters<SignatureV4['sign']>[0];
@@ -385,4 +385,42 @@ export async function runManagementCommand(
     }
     throw error;
   }
+}
+
+/**
+ * With `--json`, prints `body` as one line of JSON (exact numbers as their literals) and answers
+ * true: the command is done (exit 0). Without it answers false and the command prints for people.
+ */
+export function printedAsJson(io: CliIo, json: boolean | undefined, body: unknown): boolean {
+  if (json) io.out(stringifyExactJson(body));
+  return json === true;
+}
+
+/** A subcommand: takes the arguments after its name, returns the exit code. */
+type Subcommand = (argv: string[], io: CliIo) => Promise<number>;
+
+/** `a`, `a or b`, `a, b or c`. */
+const oneOf = (names: readonly string[]) =>
+  names.length < 2 ? names.join('') : `${names.slice(0, -1).join(', ')} or ${names.at(-1)}`;
+
+/**
+ * A management command made of subcommands (`esync <command> <sub> …`), run by
+ * {@link runManagementCommand}; a missing or unknown subcommand is a usage error naming them.
+ */
+export function managementCommand(
+  command: string,
+  usage: string,
+  subcommands: Readonly<Record<string, Subcommand>>,
+): Command {
+  const names = Object.keys(subcommands);
+  return (argv, io) =>
+    runManagementCommand(argv, io, usage, async () => {
+      const [sub, ...rest] = argv;
+      if (sub !== undefined && Object.hasOwn(subcommands, sub)) return subcommands[sub]?.(rest, io) ?? 2;
+      throw new UsageError(
+        sub === undefined
+          ? `${command} needs a subcommand: ${oneOf(names)}`
+          : `unknown subcommand "${command} ${sub}"; use ${oneOf(names)}`,
+      );
+    });
 }

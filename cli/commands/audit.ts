@@ -1,5 +1,11 @@
 import type { AuditEntry } from '../../shared/state/audit.ts';
-import { apiPath, ManagementClient, parseCommandArgs, runManagementCommand } from '../api-client.ts';
+import {
+  apiPath,
+  ManagementClient,
+  parseCommandArgs,
+  printedAsJson,
+  runManagementCommand,
+} from '../api-client.ts';
 import { cut, formatTime, formatValue, table } from '../format.ts';
 import type { Command } from '../io.ts';
 import { UsageError } from '../io.ts';
@@ -42,10 +48,7 @@ export const audit: Command = (argv, io) =>
       limit,
       after: values.after,
     });
-    if (values.json) {
-      io.out(JSON.stringify(page));
-      return 0;
-    }
+    if (printedAsJson(io, values.json, page)) return 0;
     if (page.entries.length === 0) {
       io.out('no audit entries match');
       return 0;

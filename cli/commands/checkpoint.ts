@@ -1,4 +1,11 @@
-import { apiPath, ManagementClient, parseCommandArgs, runManagementCommand } from '../api-client.ts';
+import { stringifyExactJson } from '../../shared/records/exact-json.ts';
+import {
+  apiPath,
+  ManagementClient,
+  managementCommand,
+  parseCommandArgs,
+  printedAsJson,
+} from '../api-client.ts';
 import { formatTime, keyValues } from '../format.ts';
 import type { CliIo, Command } from '../io.ts';
 import { UsageError } from '../io.ts';
@@ -23,7 +30,7 @@ interface CheckpointView {
 }
 
 const describeCursor = (cursor: CursorView | null | undefined) =>
-  cursor ? `${JSON.stringify(cursor.values)} after key ${JSON.stringify(cursor.key)}` : 'the beginning';
+  cursor ? `${stringifyExactJson(cursor.values)} after key ${JSON.stringify(cursor.key)}` : 'the beginning';
 
 function pipelineArg(positionals: string[], sub: string): string {
   const [pipeline, ...extra] = positionals;
@@ -40,10 +47,7 @@ async function show(argv: string[], io: CliIo): Promise<number> {
   const body = await client.get<{ cursorFields: string[]; checkpoint: CheckpointView | null }>(
     apiPath('pipelines', pipeline, 'checkpoint'),
   );
-  if (values.json) {
-    io.out(JSON.stringify(body));
-    return 0;
-  }
+  if (printedAsJson(io, values.json, body)) return 0;
   const cp = body.checkpoint;
   if (cp === null) {
     io.out(`${pipeline} has no checkpoint: the next run reads from the beginning`);
@@ -92,10 +96,7 @@ async function reset(argv: string[], io: CliIo): Promise<number> {
     apiPath('pipelines', pipeline, 'checkpoint'),
     { cursor, reason: values.reason },
   );
-  if (values.json) {
-    io.out(JSON.stringify(body));
-    return 0;
-  }
+  if (printedAsJson(io, values.json, body)) return 0;
   io.out(
     `checkpoint of ${pipeline} reset: the next run starts after ${describeCursor(body.checkpoint.cursor)}`,
   );
@@ -104,14 +105,4 @@ async function reset(argv: string[], io: CliIo): Promise<number> {
 }
 
 /** `esync checkpoint show|reset <pipeline>`: where the next batch run starts, through the management API. */
-export const checkpoint: Command = (argv, io) =>
-  runManagementCommand(argv, io, checkpointUsage, async () => {
-    const [sub, ...rest] = argv;
-    if (sub === 'show') return show(rest, io);
-    if (sub === 'reset') return reset(rest, io);
-    throw new UsageError(
-      sub === undefined
-        ? 'checkpoint needs a subcommand: show or reset'
-        : `unknown subcommand "checkpoint ${sub}"; use show or reset`,
-    );
-  });
+export const checkpoint: Command = managementCommand('checkpoint', checkpointUsage, { show, reset });

@@ -2,7 +2,13 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringifyExactJson } from '../../shared/records/exact-json.ts';
 import { canonicalJson } from '../../shared/records/hash.ts';
-import { apiPath, ManagementClient, parseCommandArgs, runManagementCommand } from '../api-client.ts';
+import {
+  apiPath,
+  ManagementClient,
+  managementCommand,
+  parseCommandArgs,
+  printedAsJson,
+} from '../api-client.ts';
 import { formatTime, formatValue, keyValues, table } from '../format.ts';
 import type { CliIo, Command } from '../io.ts';
 import { UsageError } from '../io.ts';
@@ -66,10 +72,7 @@ async function list(argv: string[], io: CliIo): Promise<number> {
     limit: values.limit,
     after: values.after,
   });
-  if (values.json) {
-    io.out(stringifyExactJson(page));
-    return 0;
-  }
+  if (printedAsJson(io, values.json, page)) return 0;
   if (page.conflicts.length === 0) {
     io.out(`no ${values.status ?? 'open'} conflicts in ${values.pipeline}`);
     return 0;
@@ -202,10 +205,7 @@ async function resolve(argv: string[], io: CliIo): Promise<number> {
     reason: values.reason,
     ...(data ? { data } : {}),
   });
-  if (values.json) {
-    io.out(JSON.stringify(result));
-    return 0;
-  }
+  if (printedAsJson(io, values.json, result)) return 0;
   io.out(
     result.applied
       ? `resolved conflict ${id} (key ${result.key}) with the ${result.choice} version, written at ${result.version}`
@@ -217,15 +217,4 @@ async function resolve(argv: string[], io: CliIo): Promise<number> {
 }
 
 /** `esync conflicts list|show|resolve`: parked conflicts, through the management API. */
-export const conflicts: Command = (argv, io) =>
-  runManagementCommand(argv, io, conflictsUsage, async () => {
-    const [sub, ...rest] = argv;
-    if (sub === 'list') return list(rest, io);
-    if (sub === 'show') return show(rest, io);
-    if (sub === 'resolve') return resolve(rest, io);
-    throw new UsageError(
-      sub === undefined
-        ? 'conflicts needs a subcommand: list, show or resolve'
-        : `unknown subcommand "conflicts ${sub}"; use list, show or resolve`,
-    );
-  });
+export const conflicts: Command = managementCommand('conflicts', conflictsUsage, { list, show, resolve });

@@ -1,4 +1,10 @@
-import { apiPath, ManagementClient, parseCommandArgs, runManagementCommand } from '../api-client.ts';
+import {
+  apiPath,
+  ManagementClient,
+  managementCommand,
+  parseCommandArgs,
+  printedAsJson,
+} from '../api-client.ts';
 import { formatCount, formatTime, formatValue, table } from '../format.ts';
 import type { CliIo, Command } from '../io.ts';
 import { UsageError } from '../io.ts';
@@ -46,10 +52,8 @@ async function list(argv: string[], io: CliIo): Promise<number> {
   const pipeline = pipelineArg(positionals, 'list');
   const client = await ManagementClient.connect(values, io);
   const dlq = await client.get<DlqView>(apiPath('pipelines', pipeline, 'dlq'), { limit: 0 });
-  if (values.json) {
-    io.out(JSON.stringify({ pipeline: dlq.pipeline, queueUrl: dlq.queueUrl, depth: dlq.depth }));
+  if (printedAsJson(io, values.json, { pipeline: dlq.pipeline, queueUrl: dlq.queueUrl, depth: dlq.depth }))
     return 0;
-  }
   const total = dlq.depth.visible + dlq.depth.inFlight;
   io.out(
     total === 0
@@ -68,10 +72,7 @@ async function inspect(argv: string[], io: CliIo): Promise<number> {
     throw new UsageError(`--limit must be a whole number from 1 to 50, got "${values.limit}"`);
   const client = await ManagementClient.connect(values, io);
   const dlq = await client.get<DlqView>(apiPath('pipelines', pipeline, 'dlq'), { limit });
-  if (values.json) {
-    io.out(JSON.stringify(dlq));
-    return 0;
-  }
+  if (printedAsJson(io, values.json, dlq)) return 0;
   if (dlq.messages.length === 0) {
     io.out(`DLQ of ${pipeline} is empty`);
     return 0;
@@ -104,10 +105,7 @@ async function redrive(argv: string[], io: CliIo): Promise<number> {
     apiPath('pipelines', pipeline, 'dlq', 'redrive'),
     values.reason === undefined ? undefined : { reason: values.reason },
   );
-  if (values.json) {
-    io.out(JSON.stringify(task));
-    return 0;
-  }
+  if (printedAsJson(io, values.json, task)) return 0;
   io.out(
     `moving about ${formatCount(task.approximateMessages)} message(s) from the DLQ of ${pipeline} back to its load queue`,
   );
@@ -116,15 +114,4 @@ async function redrive(argv: string[], io: CliIo): Promise<number> {
 }
 
 /** `esync dlq list|inspect|redrive <pipeline>`: a pipeline's dead letters, through the management API. */
-export const dlq: Command = (argv, io) =>
-  runManagementCommand(argv, io, dlqUsage, async () => {
-    const [sub, ...rest] = argv;
-    if (sub === 'list') return list(rest, io);
-    if (sub === 'inspect') return inspect(rest, io);
-    if (sub === 'redrive') return redrive(rest, io);
-    throw new UsageError(
-      sub === undefined
-        ? 'dlq needs a subcommand: list, inspect or redrive'
-        : `unknown subcommand "dlq ${sub}"; use list, inspect or redrive`,
-    );
-  });
+export const dlq: Command = managementCommand('dlq', dlqUsage, { list, inspect, redrive });

@@ -1,5 +1,11 @@
 import { stringifyExactJson } from '../../shared/records/exact-json.ts';
-import { apiPath, ManagementClient, parseCommandArgs, runManagementCommand } from '../api-client.ts';
+import {
+  apiPath,
+  ManagementClient,
+  parseCommandArgs,
+  printedAsJson,
+  runManagementCommand,
+} from '../api-client.ts';
 import { formatTime, formatValue, table } from '../format.ts';
 import type { Command } from '../io.ts';
 import { UsageError } from '../io.ts';
@@ -38,10 +44,7 @@ export const history: Command = (argv, io) =>
     const body = await client.get<HistoryView>(apiPath('pipelines', pipeline, 'records', key, 'history'), {
       at: values.at,
     });
-    if (values.json) {
-      io.out(stringifyExactJson(body));
-      return 0;
-    }
+    if (printedAsJson(io, values.json, body)) return 0;
     if (body.versions.length === 0) {
       io.out(`no history of ${key} in ${pipeline}`);
       return 0;

@@ -1,5 +1,11 @@
 import { RUN_STATUSES, type RunStatus } from '../../shared/state/runs.ts';
-import { apiPath, ManagementClient, parseCommandArgs, runManagementCommand } from '../api-client.ts';
+import {
+  apiPath,
+  ManagementClient,
+  managementCommand,
+  parseCommandArgs,
+  printedAsJson,
+} from '../api-client.ts';
 import { cut, formatCount, formatDuration, formatMoney, formatTime, keyValues, table } from '../format.ts';
 import type { Command } from '../io.ts';
 import { UsageError } from '../io.ts';
@@ -179,10 +185,7 @@ async function list(argv: string[], io: Parameters<Command>[1]): Promise<number>
     limit,
     after: values.after,
   });
-  if (values.json) {
-    io.out(JSON.stringify(page));
-    return 0;
-  }
+  if (printedAsJson(io, values.json, page)) return 0;
   if (page.runs.length === 0) {
     io.out(values.pipeline ? `no runs of ${values.pipeline} yet` : 'no runs yet');
     return 0;
@@ -238,10 +241,7 @@ async function history(argv: string[], io: Parameters<Command>[1]): Promise<numb
   if (extra.length > 0) throw new UsageError(`runs history takes one run id, got also "${extra.join(' ')}"`);
   const client = await ManagementClient.connect(values, io);
   const view = await client.get<HistoryView>(apiPath('runs', runId, 'history'));
-  if (values.json) {
-    io.out(JSON.stringify(view));
-    return 0;
-  }
+  if (printedAsJson(io, values.json, view)) return 0;
   io.out(`execution ${view.executionArn}`);
   io.out(
     table(
@@ -259,15 +259,4 @@ async function history(argv: string[], io: Parameters<Command>[1]): Promise<numb
 }
 
 /** `esync runs list|show|history`: past and current runs, from the management API. */
-export const runs: Command = (argv, io) =>
-  runManagementCommand(argv, io, runsUsage, async () => {
-    const [sub, ...rest] = argv;
-    if (sub === 'list') return list(rest, io);
-    if (sub === 'show') return show(rest, io);
-    if (sub === 'history') return history(rest, io);
-    throw new UsageError(
-      sub === undefined
-        ? 'runs needs a subcommand: list, show or history'
-        : `unknown subcommand "runs ${sub}"; use list, show or history`,
-    );
-  });
+export const runs: Command = managementCommand('runs', runsUsage, { list, show, history });

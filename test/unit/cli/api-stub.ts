@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { CliIo } from '../../../cli/io.ts';
+import { stringifyExactJson } from '../../../shared/records/exact-json.ts';
 
 /** A request the stub API received. */
 export interface StubRequest {
@@ -56,7 +57,7 @@ export async function startStubApi(handler: StubHandler): Promise<StubApi> {
         body: { error: `no management route ${request.method} ${request.path}` },
       };
       res.writeHead(answer.status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(answer.body));
+      res.end(stringifyExactJson(answer.body));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

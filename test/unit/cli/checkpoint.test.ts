@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkpoint } from '../../../cli/commands/checkpoint.ts';
+import { exactNumber } from '../../../shared/records/exact-json.ts';
 import { captureIo, type StubApi, startStubApi } from './api-stub.ts';
 
 const current = {
@@ -15,6 +16,15 @@ beforeAll(async () => {
       return {
         status: 200,
         body: { pipeline: 'users-sync', cursorFields: ['updated_at'], checkpoint: current },
+      };
+    if (req.path === '/pipelines/ledger-sync/checkpoint')
+      return {
+        status: 200,
+        body: {
+          pipeline: 'ledger-sync',
+          cursorFields: ['seq'],
+          checkpoint: { ...current, cursor: { values: [exactNumber('123456789012345678901')], key: '7' } },
+        },
       };
     if (req.path === '/pipelines/fresh-sync/checkpoint')
       return {
@@ -45,6 +55,19 @@ describe('esync checkpoint', () => {
     expect(code).toBe(0);
     expect(io.text()).toMatch(/next run starts after +\["2025-01-31T00:00:00.000Z"\] after key "42"/);
     expect(io.text()).toMatch(/set by +run users-sync-20250131T000000Z-abc123/);
+  });
+
+  it('prints a cursor value beyond a double as its exact literal, as text and as JSON', async () => {
+    const io = captureIo(api.devDir);
+
+    const codes = [
+      await checkpoint(['show', 'ledger-sync', '--local'], io),
+      await checkpoint(['show', 'ledger-sync', '--json', '--local'], io),
+    ];
+
+    expect(codes).toEqual([0, 0]);
+    expect(io.text()).toMatch(/next run starts after +\[123456789012345678901\] after key "7"/);
+    expect(io.stdout.at(-1)).toContain('"cursor":{"values":[123456789012345678901],"key":"7"}');
   });
 
   it('says a pipeline without checkpoint reads from the beginning', async () => {
