@@ -1,5 +1,6 @@
 // A CommonJS module whose named exports Node cannot detect: its default export holds them.
 import cliProgress from 'cli-progress';
+import { accounted } from '../shared/domain/run-counts.ts';
 import type { RunView } from './commands/runs.ts';
 import { formatCount, formatDuration } from './format.ts';
 
@@ -23,22 +24,22 @@ export interface RunProgress {
 /** The figures of `run` as seen at `now` (epoch ms). */
 export function runProgress(run: RunView, now: number): RunProgress {
   const c = run.counts;
-  const accounted = c.loaded + c.skipped + (c.filtered ?? 0) + c.conflicts + c.quarantined + c.deadLettered;
+  const done = accounted(c);
   const current = run.phases.at(-1);
   const execute = run.phases.find((p) => p.name === 'Execute');
   const extractionDone =
     run.phases.some((p) => p.name === 'AwaitLoad' || p.name === 'Verify') || execute?.status === 'succeeded';
   const loadStarted = Date.parse(execute?.startedAt ?? '');
   const seconds = Number.isFinite(loadStarted) ? (now - loadStarted) / 1000 : 0;
-  const recordsPerSecond = seconds > 0 && accounted > 0 ? accounted / seconds : null;
-  const left = c.extracted - accounted;
+  const recordsPerSecond = seconds > 0 && done > 0 ? done / seconds : null;
+  const left = c.extracted - done;
   return {
     type: 'progress',
     runId: run.runId,
     phase: current?.name ?? null,
     phaseStatus: current?.status ?? null,
     extracted: c.extracted,
-    accounted,
+    accounted: done,
     extractionDone,
     recordsPerSecond: recordsPerSecond === null ? null : Math.round(recordsPerSecond * 10) / 10,
     etaSeconds: extractionDone && recordsPerSecond ? Math.ceil(Math.max(0, left) / recordsPerSecond) : null,

@@ -7,6 +7,7 @@ import { ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { PGlite } from '@electric-sql/pglite';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import { type AwsClients, createAwsClients } from '../shared/aws/clients.ts';
+import { type RunCounts, runCountsOf } from '../shared/domain/run-counts.ts';
 import { ownedTargetTableName } from '../shared/naming.ts';
 import type { Pipeline } from '../shared/pipeline/schema.ts';
 import { createStateRepositories, type StateRepositories } from '../shared/state/index.ts';
@@ -16,15 +17,9 @@ import { changeUsers, seedUsers, startDemoDatabase } from './demo-db.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-export interface DemoRow {
+export interface DemoRow extends Readonly<RunCounts> {
   readonly pipeline: string;
   readonly what: string;
-  readonly extracted: number;
-  readonly loaded: number;
-  readonly skipped: number;
-  readonly conflicts: number;
-  readonly quarantined: number;
-  readonly deadLettered: number;
   readonly verify: string;
   readonly durationMs: number;
   readonly costUsd: number;
@@ -421,12 +416,7 @@ async function streamRows(
     demo.rows.push({
       pipeline,
       what,
-      extracted: totals.extracted,
-      loaded: totals.loaded,
-      skipped: totals.skipped,
-      conflicts: totals.conflicts,
-      quarantined: totals.quarantined,
-      deadLettered: totals.deadLettered,
+      ...runCountsOf(totals),
       verify: 'n/a',
       durationMs: Date.now() - since,
       costUsd: 0,

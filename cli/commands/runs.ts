@@ -1,3 +1,4 @@
+import type { RunCounts } from '../../shared/domain/run-counts.ts';
 import { RUN_STATUSES, type RunStatus } from '../../shared/state/runs.ts';
 import {
   apiPath,
@@ -16,17 +17,6 @@ export const runsUsage = `usage:
   esync runs show <run-id> [--json]     a run's phases, durations, counts, verify result, cost, failure cause
   esync runs history <run-id> [--json]  the Step Functions execution history of a run
 common flags: --local (the stack of \`esync dev\`) | --stage S (default dev) | --api-url URL`;
-
-export interface RunCountsView {
-  readonly extracted: number;
-  readonly loaded: number;
-  readonly skipped: number;
-  /** Absent from runs recorded before the outcome existed. */
-  readonly filtered?: number;
-  readonly conflicts: number;
-  readonly quarantined: number;
-  readonly deadLettered: number;
-}
 
 export interface PhaseView {
   readonly name: string;
@@ -49,7 +39,7 @@ export interface RunView {
   readonly endedAt: string | null;
   readonly durationMs: number;
   readonly phases: readonly PhaseView[];
-  readonly counts: RunCountsView;
+  readonly counts: RunCounts;
   readonly pendingMessages: number | null;
   readonly verify: {
     readonly status?: string;
@@ -68,7 +58,7 @@ interface RunSummaryView {
   readonly trigger: string;
   readonly startedAt: string;
   readonly durationMs: number;
-  readonly counts: RunCountsView;
+  readonly counts: RunCounts;
   readonly verify: string | null;
   readonly failure: string | null;
 }
@@ -81,7 +71,7 @@ export function runSucceeded(run: RunView): boolean {
   return run.status === 'succeeded' && (run.verify?.status === undefined || VERIFY_OK.has(run.verify.status));
 }
 
-export const COUNT_LABELS: readonly (readonly [keyof RunCountsView, string])[] = [
+export const COUNT_LABELS: readonly (readonly [keyof RunCounts, string])[] = [
   ['extracted', 'extracted'],
   ['loaded', 'loaded'],
   ['skipped', 'skipped'],
@@ -92,7 +82,7 @@ export const COUNT_LABELS: readonly (readonly [keyof RunCountsView, string])[] =
 ];
 
 /** `extracted 10,000 · loaded 9,990 · …` */
-export function formatCountsInline(counts: RunCountsView): string {
+export function formatCountsInline(counts: RunCounts): string {
   return COUNT_LABELS.map(([k, label]) => `${label} ${formatCount(counts[k] ?? 0)}`).join(' · ');
 }
 

@@ -1,9 +1,10 @@
 import { isUtcDay } from '../../shared/domain/instant.ts';
+import type { RunCounts } from '../../shared/domain/run-counts.ts';
 import { apiPath, ManagementClient, parseCommandArgs, runManagementCommand } from '../api-client.ts';
 import { formatCount, keyValues, table } from '../format.ts';
 import type { Command } from '../io.ts';
 import { UsageError } from '../io.ts';
-import { COUNT_LABELS, type RunCountsView } from './runs.ts';
+import { COUNT_LABELS } from './runs.ts';
 
 export const streamUsage = `usage: esync stream <pipeline> [--day YYYY-MM-DD] [--json]
       what a pipeline's change stream (CDC events, webhook deliveries, Kafka records) did on one UTC day
@@ -13,7 +14,7 @@ common flags: --local (the stack of \`esync dev\`) | --stage S (default dev) | -
 interface StreamView {
   readonly pipeline: string;
   readonly day: string;
-  readonly counts: RunCountsView;
+  readonly counts: RunCounts;
   readonly ignored: Readonly<Record<string, number>>;
   readonly unavailableFields: number;
   readonly ties: number;

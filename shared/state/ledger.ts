@@ -1,9 +1,9 @@
 import { BatchWriteCommand, type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { IgnoredEventKind } from '../cdc/debezium-kinds.ts';
+import { type RunCounts, zeroCounts } from '../domain/run-counts.ts';
 import { TransientError } from '../errors.ts';
 import { expiresAt, keys } from './keys.ts';
 import { queryAll } from './query-all.ts';
-import { type RunCounts, zeroCounts } from './runs.ts';
 
 /** How the records of one queue message were accounted for. */
 export interface MessageOutcome {
@@ -31,7 +31,7 @@ export interface MessageOrigin {
   readonly upTo: number;
 }
 
-export interface LedgerTotals extends RunCounts {
+export interface LedgerTotals extends Required<RunCounts> {
   /** CDC events that changed no row, by kind. */
   readonly ignored: Readonly<Partial<Record<IgnoredEventKind, number>>>;
   readonly unavailableFields: number;
@@ -40,12 +40,6 @@ export interface LedgerTotals extends RunCounts {
   readonly messages: number;
   readonly pendingMessages: number;
   readonly excludedKeys: readonly string[];
-}
-
-/** A run's counts from its ledger totals. */
-export function runCountsOf(totals: LedgerTotals): RunCounts {
-  const { extracted, loaded, skipped, filtered, conflicts, quarantined, deadLettered } = totals;
-  return { extracted, loaded, skipped, filtered, conflicts, quarantined, deadLettered };
 }
 
 /**
@@ -273,10 +267,4 @@ export class LedgerRepository {
  */
 function deadLetteredUnseen(item: Record<string, unknown>, now: number): boolean {
   return typeof item.lastReceiveEndsAt === 'number' && item.lastReceiveEndsAt < now;
-}
-
-/** Total records accounted for (every outcome but pending). */
-export function accounted(c: RunCounts): number {
-  // A run recorded before `filtered` existed has no such count.
-  return c.loaded + c.skipped + (c.filtered ?? 0) + c.conflicts + c.quarantined + c.deadLettered;
 }

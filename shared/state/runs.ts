@@ -5,6 +5,7 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { type RunCounts, zeroCounts } from '../domain/run-counts.ts';
 import { NotFoundError } from '../errors.ts';
 import { expiresAt, keys } from './keys.ts';
 
@@ -16,28 +17,6 @@ export type Phase = (typeof PHASES)[number];
  */
 export const RUN_STATUSES = ['running', 'succeeded', 'failed', 'aborted', 'timed-out'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
-
-/** How every extracted record was accounted for. */
-export interface RunCounts {
-  extracted: number;
-  loaded: number;
-  skipped: number;
-  /** Left out by the pipeline's `transform.filter`. */
-  filtered: number;
-  conflicts: number;
-  quarantined: number;
-  deadLettered: number;
-}
-
-export const zeroCounts = (): RunCounts => ({
-  extracted: 0,
-  loaded: 0,
-  skipped: 0,
-  filtered: 0,
-  conflicts: 0,
-  quarantined: 0,
-  deadLettered: 0,
-});
 
 export interface PhaseRecord {
   readonly startedAt: string;

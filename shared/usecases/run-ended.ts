@@ -1,6 +1,6 @@
+import { runCountsOf } from '../domain/run-counts.ts';
 import { pipelineOfStateMachineArn } from '../naming.ts';
 import { keys } from '../state/keys.ts';
-import { runCountsOf } from '../state/ledger.ts';
 import type { PhaseRecord, RunRecord, RunStatus } from '../state/runs.ts';
 import type { ExecutionStatusEvent } from './contracts.ts';
 import type { Deps } from './deps.ts';

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgTypeParsers } from '../../shared/connectors/sql/pg-values.ts';
+import { accounted, zeroCounts } from '../../shared/domain/run-counts.ts';
 import { ownedTargetTableName } from '../../shared/naming.ts';
 import { lsnToBigInt } from '../../shared/records/version.ts';
 import { keys } from '../../shared/state/keys.ts';
@@ -258,21 +259,13 @@ describe.runIf(postgresql.available)(
 
     /** The stream ledger's totals of a pipeline since the test started. */
     async function streamTotals(pipeline: string) {
-      const sum = { extracted: 0, loaded: 0, skipped: 0, conflicts: 0, quarantined: 0, deadLettered: 0 };
+      const sum = zeroCounts();
       for (const day of days(since)) {
         const t = await e2e.state.ledger.totals(keys.ledgerScopeOfStream(pipeline, day));
         for (const name of Object.keys(sum) as (keyof typeof sum)[]) sum[name] += t[name];
       }
       return sum;
     }
-
-    const accounted = (c: {
-      loaded: number;
-      skipped: number;
-      conflicts: number;
-      quarantined: number;
-      deadLettered: number;
-    }) => c.loaded + c.skipped + c.conflicts + c.quarantined + c.deadLettered;
 
     it('ends equal to the source when the backfill comes first and the stream, shuffled and duplicated, after it', async () => {
       // Prepare

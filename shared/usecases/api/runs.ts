@@ -7,9 +7,10 @@ import {
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { stateMachineArn } from '../../config.ts';
+import { type RunCounts, runCountsOf } from '../../domain/run-counts.ts';
 import { ConflictError, NotFoundError } from '../../errors.ts';
 import { keys } from '../../state/keys.ts';
-import { PHASES, RUN_STATUSES, type RunCounts, type RunRecord, type RunStatus } from '../../state/runs.ts';
+import { PHASES, RUN_STATUSES, type RunRecord, type RunStatus } from '../../state/runs.ts';
 import type { Deps } from '../deps.ts';
 import { runCostEstimate } from '../phases/7-cleanup.ts';
 import {
@@ -167,18 +168,9 @@ export async function getRun(ctx: RouteContext): Promise<ManagementResponse> {
   if (run.status === 'running' || cost === null) {
     const totals = await ctx.deps.state.ledger.totals(keys.ledgerScopeOfRun(runId));
     if (run.status === 'running' && totals.messages > 0) {
-      const {
-        messages: _m,
-        pendingMessages: pending,
-        excludedKeys: _x,
-        ignored: _i,
-        unavailableFields: _u,
-        ties: liveTies,
-        ...live
-      } = totals;
-      counts = live;
-      ties = liveTies;
-      pendingMessages = pending;
+      counts = runCountsOf(totals);
+      ties = totals.ties;
+      pendingMessages = totals.pendingMessages;
     }
     if (cost === null) {
       const pipeline = ctx.deps.catalog.has(run.pipeline) ? ctx.deps.catalog.get(run.pipeline) : undefined;

@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { isUtcDay } from '../../domain/instant.ts';
+import { runCountsOf } from '../../domain/run-counts.ts';
 import { keys } from '../../state/keys.ts';
-import { runCountsOf } from '../../state/ledger.ts';
 import { type ManagementResponse, parseInput, type RouteContext } from './common.ts';
 
 const streamQuery = z.strictObject({

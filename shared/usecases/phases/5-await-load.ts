@@ -1,7 +1,7 @@
 import type { z } from 'zod';
+import { accounted, runCountsOf } from '../../domain/run-counts.ts';
 import { EsyncError } from '../../errors.ts';
 import { keys } from '../../state/keys.ts';
-import { accounted, runCountsOf } from '../../state/ledger.ts';
 import type { awaitLoadOutputSchema, RunRef } from '../contracts.ts';
 import type { Deps } from '../deps.ts';
 import { forgetPlan } from '../resume.ts';

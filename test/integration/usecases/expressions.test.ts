@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getJsonObject } from '../../../shared/aws/s3-json.ts';
+import { accounted, runCountsOf } from '../../../shared/domain/run-counts.ts';
 import { type Pipeline, type PipelineInput, pipelineSchema } from '../../../shared/pipeline/schema.ts';
 import type { RecordEnvelope } from '../../../shared/records/envelope.ts';
 import { contentHash } from '../../../shared/records/hash.ts';
 import { positionVersion } from '../../../shared/records/version.ts';
-import { accounted, runCountsOf } from '../../../shared/state/ledger.ts';
 import type { Deps } from '../../../shared/usecases/deps.ts';
 import { loadMessage } from '../../../shared/usecases/phases/4-load.ts';
 import {
