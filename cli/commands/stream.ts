@@ -18,6 +18,7 @@ interface StreamView {
   readonly ignored: Readonly<Record<string, number>>;
   readonly unavailableFields: number;
   readonly ties: number;
+  readonly tiesReread?: number;
   readonly messages: number;
   readonly pendingMessages: number;
   readonly excludedKeys: number;
@@ -41,7 +42,10 @@ export function formatStreamReport(view: StreamView): string {
     ['messages', `${formatCount(view.messages)} (${formatCount(view.pendingMessages)} not yet completed)`],
     ['changed no row', formatIgnored(view.ignored)],
     ['fields left as stored', `${formatCount(view.unavailableFields)} (the change did not carry them)`],
-    ['version ties', `${formatCount(view.ties)} (same version, other content; decided by content hash)`],
+    [
+      'version ties',
+      `${formatCount(view.ties)} (same version, other content): ${formatCount(view.tiesReread ?? 0)} read again at the source, the others decided by content hash`,
+    ],
   ]);
   return `${details}\n\n${counts}`;
 }

@@ -5,6 +5,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, MSKEvent, SelfManagedKafkaEvent, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { IgnoredEventKind } from '../../shared/cdc/index.ts';
+import { createRereader } from '../../shared/connectors/sources/rereaders.ts';
 import { createTarget } from '../../shared/connectors/targets/registry.ts';
 import { withInvocationLimits } from '../../shared/connectors/targets/support/write-limit.ts';
 import {
@@ -20,10 +21,12 @@ import { loadMessage } from '../../shared/usecases/phases/4-load.ts';
 
 const { logger, tracer, metrics, log } = createObservability('load');
 let deps: Deps | undefined;
+/** Targets to write, and the sources whose API Load reads again to decide ties. */
+const LOAD_REGISTRIES = { targets: createTarget, rereaders: createRereader };
 let dimensioned = false;
 
 async function loadRecord(record: SQSRecord, invocationEndsAt: number): Promise<void> {
-  deps ??= createDeps({ log }, { targets: createTarget });
+  deps ??= createDeps({ log }, LOAD_REGISTRIES);
   const d = deps;
   const pipeline = pipelineOfLoadQueueArn(record.eventSourceARN, d.config.stage);
   const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? '1');
@@ -52,6 +55,8 @@ async function loadRecord(record: SQSRecord, invocationEndsAt: number): Promise<
   metrics.addMetric(METRIC.quarantined, MetricUnit.Count, result.quarantined);
   if (result.poison) metrics.addMetric(METRIC.poisonMessages, MetricUnit.Count, 1);
   if ((result.ties ?? 0) > 0) metrics.addMetric(METRIC.versionTies, MetricUnit.Count, result.ties ?? 0);
+  if ((result.tiesReread ?? 0) > 0)
+    metrics.addMetric(METRIC.versionTiesReread, MetricUnit.Count, result.tiesReread ?? 0);
   addCdcMetrics(result.unavailableFields ?? 0, result.ignored ? { [result.ignored]: 1 } : {});
 }
 
@@ -72,7 +77,7 @@ const isKafkaEvent = (event: SQSEvent | KafkaEvent): event is KafkaEvent =>
  * or self-managed): Debezium change events, or plain records of a kafka source.
  */
 export const handler = middy(async (event: SQSEvent | KafkaEvent, context: Context) => {
-  deps ??= createDeps({ log }, { targets: createTarget });
+  deps ??= createDeps({ log }, LOAD_REGISTRIES);
   const d = deps;
   if (isKafkaEvent(event)) {
     const result = await withInvocationLimits(() => loadKafkaEvent(d, event));

@@ -17,6 +17,11 @@ export interface ObjectAccess {
 export interface FunctionAccess {
   /** Reads every pipeline's source, and the source's secrets. */
   readonly source?: boolean;
+  /**
+   * Reads a record again at a source whose API answers for one (GitHub), with the source's
+   * secrets, to decide version ties (`usecases/source-ties.ts`).
+   */
+  readonly rereadSource?: boolean;
   /** Reads (or reads and writes) every pipeline's target, and the target's secrets. */
   readonly target?: 'read' | 'write';
   /** Sends load messages to the pipelines' load queues. */
@@ -51,6 +56,7 @@ export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
   extract: { source: true, sendToQueues: true, objects: { put: ['claim-check/'] } },
   load: {
     target: 'write',
+    rereadSource: true,
     putEvents: true,
     maskKey: true,
     objects: { get: ['claim-check/'], put: ['quarantine/'] },

@@ -4,6 +4,7 @@ import { Table } from 'aws-cdk-lib/aws-dynamodb';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { rereadsAtSource } from '../../shared/connectors/sources/rereaders.ts';
 import type { IamLogin } from '../../shared/connectors/sql/iam-token.ts';
 import { keepsHistory } from '../../shared/connectors/targets/change-archive.ts';
 import { connectsToDatabase } from '../../shared/pipeline/database-connections.ts';
@@ -109,6 +110,12 @@ export class PipelineAccess extends Construct {
         ['dynamodb:DescribeTable', 'dynamodb:Scan'],
         [this.#table('SourceTable', source.table).tableArn],
       );
+  }
+
+  /** Lets `fn` read a record again at the pipeline's source, where its API answers for one (its token). */
+  grantSourceRereads(fn: EsyncFunction): void {
+    const { source } = this.#props.pipeline;
+    if (rereadsAtSource(source)) this.#grantSecrets(fn, sourceSecretNames(source));
   }
 
   /** Lets `fn` read, or read and write, the pipeline's target. */

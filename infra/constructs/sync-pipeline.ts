@@ -126,6 +126,7 @@ export class SyncPipeline extends Construct {
     const grant = (fn: EsyncFunction, a: FunctionAccess, via: PipelineAccess) => {
       if (a.webhookPipelinesOnly && !pipeline.triggers.webhook) return;
       if (a.source) via.grantSourceRead(fn);
+      if (a.rereadSource) via.grantSourceRereads(fn);
       if (a.target) via.grantTarget(fn, a.target);
       if (a.webhookSecrets) via.grantWebhookSecret(fn);
     };

@@ -97,6 +97,18 @@ export interface SourceConnector {
   close(): Promise<void>;
 }
 
+/**
+ * A source whose API answers for one record (GitHub): what the source holds for it now. The load
+ * path asks it to decide ties (`usecases/source-ties.ts`).
+ */
+export interface SourceRereader {
+  /**
+   * The record as the source holds it now, found from a change's data (its id or number).
+   * @throws ConnectorError when the source cannot answer (gone, unreachable, refused)
+   */
+  reread(data: Readonly<RecordData>): Promise<SourceRow>;
+}
+
 /** What the target holds for one key, as far as sync decisions need it. */
 export interface TargetState {
   /** Version of our last write (of a tombstone too). */

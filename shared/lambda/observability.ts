@@ -29,8 +29,10 @@ export const METRIC = {
   webhookIgnored: 'WebhookIgnored',
   /** CDC fields left as the target stored them (Debezium's unavailable value, e.g. unchanged TOAST). */
   unavailableFields: 'CdcUnavailableFields',
-  /** Changes that met another change of the same version with other content, decided by content hash. */
+  /** Changes that met another change of the same version (or instant, at a source with an API) with other content. */
   versionTies: 'VersionTies',
+  /** Of those, the ties decided by reading the record again at the source (`usecases/source-ties.ts`). */
+  versionTiesReread: 'VersionTiesReread',
 } as const;
 
 /** Metric of each CDC event kind that changes no row, counted as such. */

@@ -20,8 +20,13 @@ export interface MessageOutcome {
   readonly ignored?: IgnoredEventKind;
   /** Fields a change did not carry (Debezium's unavailable value), left as the target stored them. */
   readonly unavailableFields?: number;
-  /** Changes that met another change of the same version with other content (`compareChanges`). */
+  /**
+   * Changes that met another change of the same version with other content (`compareChanges`),
+   * or, at a source whose API answers for one record, of the same instant (`usecases/source-ties.ts`).
+   */
   readonly ties?: number;
+  /** Of `ties`, those decided by reading the record again at the source; the others by version and hash. */
+  readonly tiesReread?: number;
 }
 
 /** Where a message of a partition's Extract comes from: the partition, and its rows sent up to it. */
@@ -35,8 +40,10 @@ export interface LedgerTotals extends Required<RunCounts> {
   /** CDC events that changed no row, by kind. */
   readonly ignored: Readonly<Partial<Record<IgnoredEventKind, number>>>;
   readonly unavailableFields: number;
-  /** Version ties decided by content hash (each also counted loaded or skipped). */
+  /** Version ties (each also counted loaded or skipped). */
   readonly ties: number;
+  /** Of `ties`, those decided by reading the record again at the source; the others by content hash. */
+  readonly tiesReread: number;
   readonly messages: number;
   readonly pendingMessages: number;
   readonly excludedKeys: readonly string[];
@@ -109,7 +116,7 @@ export class LedgerRepository {
         new UpdateCommand({
           TableName: this.table,
           Key: keys.message(scope, messageKey),
-          UpdateExpression: `SET #state = :done, records = if_not_exists(records, :records), loaded = :l, skipped = :s, conflicts = :c, quarantined = :q, deadLettered = :d, filtered = :f, excludedKeys = :x, doneAt = :at, #type = :type, expiresAt = if_not_exists(expiresAt, :ttl), unavailableFields = :u, ties = :t${outcome.ignored ? ', ignored = :ig' : ''}`,
+          UpdateExpression: `SET #state = :done, records = if_not_exists(records, :records), loaded = :l, skipped = :s, conflicts = :c, quarantined = :q, deadLettered = :d, filtered = :f, excludedKeys = :x, doneAt = :at, #type = :type, expiresAt = if_not_exists(expiresAt, :ttl), unavailableFields = :u, ties = :t, tiesReread = :tr${outcome.ignored ? ', ignored = :ig' : ''}`,
           ConditionExpression: 'attribute_not_exists(#state) OR #state = :sent',
           ExpressionAttributeNames: { '#state': 'state', '#type': 'type' },
           ExpressionAttributeValues: {
@@ -128,6 +135,7 @@ export class LedgerRepository {
             ':ttl': expiresAt(this.retentionDays),
             ':u': outcome.unavailableFields ?? 0,
             ':t': outcome.ties ?? 0,
+            ':tr': outcome.tiesReread ?? 0,
             ...(outcome.ignored ? { ':ig': outcome.ignored } : {}),
           },
         }),
@@ -226,6 +234,7 @@ export class LedgerRepository {
     const ignored: Partial<Record<IgnoredEventKind, number>> = {};
     let unavailableFields = 0;
     let ties = 0;
+    let tiesReread = 0;
     let messages = 0;
     let pendingMessages = 0;
     const excluded: string[] = [];
@@ -251,13 +260,23 @@ export class LedgerRepository {
       counts.deadLettered += Number(item.deadLettered ?? 0);
       unavailableFields += Number(item.unavailableFields ?? 0);
       ties += Number(item.ties ?? 0);
+      tiesReread += Number(item.tiesReread ?? 0);
       if (typeof item.ignored === 'string') {
         const kind = item.ignored as IgnoredEventKind;
         ignored[kind] = (ignored[kind] ?? 0) + 1;
       }
       if (Array.isArray(item.excludedKeys)) excluded.push(...(item.excludedKeys as string[]));
     }
-    return { ...counts, ignored, unavailableFields, ties, messages, pendingMessages, excludedKeys: excluded };
+    return {
+      ...counts,
+      ignored,
+      unavailableFields,
+      ties,
+      tiesReread,
+      messages,
+      pendingMessages,
+      excludedKeys: excluded,
+    };
   }
 }
 

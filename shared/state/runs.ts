@@ -41,8 +41,10 @@ export interface RunRecord {
   readonly earlierRuns?: readonly string[];
   readonly phases: Partial<Record<Phase, PhaseRecord>>;
   readonly counts: RunCounts;
-  /** Version ties the run's changes met, decided by content hash (`records/version.ts`). */
+  /** Version ties the run's changes met (`records/version.ts`, `usecases/source-ties.ts`). */
   readonly ties?: number;
+  /** Of `ties`, those decided by reading the record again at the source; the others by content hash. */
+  readonly tiesReread?: number;
   readonly verify?: Readonly<Record<string, unknown>>;
   readonly cost?: {
     readonly usd: number;
@@ -149,7 +151,7 @@ export class RunRepository {
   async endIfRunning(
     runId: string,
     fields: Pick<RunRecord, 'status' | 'endedAt' | 'counts'> &
-      Pick<Partial<RunRecord>, 'failure' | 'phases' | 'ties'>,
+      Pick<Partial<RunRecord>, 'failure' | 'phases' | 'ties' | 'tiesReread'>,
   ): Promise<boolean> {
     const entries = Object.entries(fields).filter(([, v]) => v !== undefined);
     try {

@@ -2,7 +2,12 @@ import { type AwsClients, createAwsClients } from '../aws/clients.ts';
 import { SecretsManagerProvider, type SecretsProvider } from '../aws/secrets.ts';
 import { type RuntimeConfig, readRuntimeConfig } from '../config.ts';
 import { rdsTokenSigner } from '../connectors/sql/iam-token.ts';
-import type { ConnectorContext, SourceConnector, TargetConnector } from '../connectors/types.ts';
+import type {
+  ConnectorContext,
+  SourceConnector,
+  SourceRereader,
+  TargetConnector,
+} from '../connectors/types.ts';
 import { ConfigError } from '../errors.ts';
 import { catalogFromEnv, type PipelineCatalog } from '../pipeline/catalog.ts';
 import type { Pipeline, SourceConfig, TargetConfig } from '../pipeline/schema.ts';
@@ -27,6 +32,12 @@ export interface Deps {
   connectorContext(pipeline: Pipeline): ConnectorContext;
   createSource(pipeline: Pipeline): SourceConnector;
   createTarget(pipeline: Pipeline): TargetConnector;
+  /**
+   * The pipeline's source as a re-reader, when its API answers for one record (Load decides
+   * ties with it).
+   * @default - none: ties are decided by version and content hash
+   */
+  createRereader?(pipeline: Pipeline): SourceRereader | undefined;
 }
 
 /** Requests besides the target writes a Load instance has in flight: state reads, the ledger, the queue. */
@@ -40,13 +51,14 @@ function socketsFor(catalog: PipelineCatalog): number {
 const silentLog: Log = { info() {}, warn() {}, error() {} };
 
 /**
- * The connector registries a function needs. Each handler passes only its own (Load: targets;
+ * The connector registries a function needs. Each handler passes only its own (Load: targets and re-readers;
  * Extract: sources; Webhook: none), so a bundle carries no driver it never calls — `mysql2` in
  * the webhook function would cost cold-start time for nothing.
  */
 export interface ConnectorRegistries {
   readonly sources?: (config: SourceConfig, context: ConnectorContext) => SourceConnector;
   readonly targets?: (config: TargetConfig, context: ConnectorContext) => TargetConnector;
+  readonly rereaders?: (config: SourceConfig, context: ConnectorContext) => SourceRereader | undefined;
 }
 
 /** Builds the dependencies from the environment; every part can be replaced (tests, benchmarks). */
@@ -84,6 +96,8 @@ export function createDeps(overrides: Partial<Deps> = {}, registries: ConnectorR
         if (!registries.sources) throw new ConfigError('this function was built without source connectors');
         return registries.sources(p.source, connectorContext(p));
       }),
+    createRereader:
+      overrides.createRereader ?? ((p) => registries.rereaders?.(p.source, connectorContext(p))),
     createTarget:
       overrides.createTarget ??
       ((p) => {

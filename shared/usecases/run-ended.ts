@@ -67,6 +67,7 @@ export async function recordExecutionEnd(deps: Deps, detail: Detail): Promise<{ 
     endedAt,
     counts,
     ties: totals.ties,
+    tiesReread: totals.tiesReread,
     ...(failure && { failure, phases: closePhases(run, endedAt, failure.error) }),
   });
   if (ended && failure) {

@@ -12,9 +12,9 @@ type GithubSource = Extract<SourceConfig, { type: 'github' }>;
  * with `triggers.webhook`): the poll backfills and catches up, the webhook brings changes in
  * real time, into one target. A delivery's entity is taken as the API lists it (a webhook
  * payload's `issue`, `comment` or `pull_request` is the REST representation), so both channels
- * write the same record; its version is the entity's `updated_at` on the webhook channel, which
- * sorts below a poll at the same second (`records/version.ts`: the poll reads the state at or
- * after its stamp).
+ * write the same record; its version is the entity's `updated_at` on the webhook channel. Two
+ * changes of one second with other content (two deliveries, a poll and a delivery) are a tie
+ * that Load settles by reading the entity again at the API (`usecases/source-ties.ts`).
  *
  * A delete (`action: deleted`) is stamped with its arrival time: the payload's `updated_at` is
  * the last edit, which a poll read before the deletion carries too, and the deleted entity never

@@ -10,29 +10,11 @@ import {
   startE2eStack,
   waitForRun,
 } from '../support/e2e-stack.ts';
-import { type GithubServer, startGithubServer } from '../support/github-server.ts';
+import { type GithubServer, githubIssuesPipelineYaml, startGithubServer } from '../support/github-server.ts';
 
 const PIPELINE = 'repo-issues';
 const SECRET = 'e2e-poll-and-webhooks';
 const META = new Set(['pk', '_v', '_h', '_d', '_k', '_ts', '_m']);
-
-/** One pipeline, two channels: a poll of the issues API (backfill, catch-up) and the repository webhook. */
-const pipelineYaml = (baseUrl: string) => `name: ${PIPELINE}
-source:
-  type: github
-  owner: Codertocat
-  repo: Hello-World
-  baseUrl: ${baseUrl}
-  resource: issues
-  key: [id]
-  cursor: [updated_at]
-triggers:
-  webhook:
-    signature: github
-    secret: esync/repo/github-webhook
-target:
-  type: dynamodb
-`;
 
 describe('GitHub issues polled and pushed by webhooks into one DynamoDB target', () => {
   let github: GithubServer;
@@ -41,7 +23,9 @@ describe('GitHub issues polled and pushed by webhooks into one DynamoDB target',
 
   beforeAll(async () => {
     github = await startGithubServer();
-    project = createProject({ [PIPELINE]: pipelineYaml(github.url) });
+    project = createProject({
+      [PIPELINE]: githubIssuesPipelineYaml(PIPELINE, github.url, { secret: 'esync/repo/github-webhook' }),
+    });
     e2e = await startE2eStack(project, { 'esync/repo/github-webhook': SECRET });
   });
 

@@ -11,6 +11,7 @@ import {
   scanTable,
   startE2eStack,
 } from '../support/e2e-stack.ts';
+import { type GithubServer, githubIssuesPipelineYaml, startGithubServer } from '../support/github-server.ts';
 
 const SECRET = 'e2e-ties-secret';
 const META = new Set(['pk', '_v', '_h', '_d', '_k', '_ts', '_m']);
@@ -42,26 +43,45 @@ const days = (since: number) => [
 describe('two changes of one issue within one second (equal versions) on the local stack', () => {
   let project: E2eProject;
   let e2e: E2eStack;
+  let github: GithubServer;
   const since = Date.now();
 
   const PIPELINES = ['ties-ddb-1', 'ties-ddb-2', 'ties-lake-1', 'ties-lake-2'] as const;
+  const REREAD = ['reread-ddb-1', 'reread-ddb-2', 'reread-lake-1', 'reread-lake-2'] as const;
+  const targetOf = (name: string) => (name.includes('ddb') ? '  type: dynamodb' : '  type: s3');
 
   beforeAll(async () => {
-    project = createProject(
-      Object.fromEntries(
-        PIPELINES.map((name) => [
+    github = await startGithubServer();
+    project = createProject({
+      ...Object.fromEntries(PIPELINES.map((name) => [name, pipelineYaml(name, targetOf(name))])),
+      ...Object.fromEntries(
+        REREAD.map((name) => [
           name,
-          pipelineYaml(name, name.includes('ddb') ? '  type: dynamodb' : '  type: s3'),
+          githubIssuesPipelineYaml(name, github.url, { secret: 'esync/ties/github', target: targetOf(name) }),
         ]),
       ),
-    );
+    });
     e2e = await startE2eStack(project, { 'esync/ties/github': SECRET });
   });
 
   afterAll(async () => {
     await e2e?.stop();
     project?.remove();
+    await github?.close();
   });
+
+  /** The day totals of a pipeline's stream: ties, and those read again at the source. */
+  async function tieCounts(
+    pipeline: string,
+  ): Promise<{ pipeline: string; ties: number; tiesReread: number }> {
+    const counted = { pipeline, ties: 0, tiesReread: 0 };
+    for (const day of days(since)) {
+      const totals = await e2e.state.ledger.totals(keys.ledgerScopeOfStream(pipeline, day));
+      counted.ties += totals.ties;
+      counted.tiesReread += totals.tiesReread;
+    }
+    return counted;
+  }
 
   /** Each record of a pipeline's target: DynamoDB items, or the lake's newest line per key. */
   async function records(pipeline: string): Promise<Map<string, unknown>> {
@@ -98,6 +118,18 @@ describe('two changes of one issue within one second (equal versions) on the loc
     expect(answer.status).toBe(202);
   };
 
+  /** Delivers each pair of bodies to every pipeline: to *-1 in the pair's order, to *-2 reversed. */
+  async function deliverPairs(pipelines: readonly string[], pairs: readonly string[][]): Promise<void> {
+    for (const round of [0, 1]) {
+      for (const pipeline of pipelines)
+        for (const [p, pair] of pairs.entries()) {
+          const i = pipeline.endsWith('-1') ? round : 1 - round;
+          await deliver(pipeline, `${pipeline}-${p}-${i}`, pair[i] ?? '');
+        }
+      await e2e.stack.idle();
+    }
+  }
+
   it('ends DynamoDB and the S3 lake on the same change of each same-second pair, whichever arrived first, and counts the ties', async () => {
     // Prepare: milestoned then demilestoned, and opened then edited, each pair within one second.
     const pairs = [
@@ -109,25 +141,86 @@ describe('two changes of one issue within one second (equal versions) on the loc
     ];
 
     // Act: pipelines *-1 get each pair in its order, *-2 reversed.
-    for (const round of [0, 1]) {
-      for (const pipeline of PIPELINES)
-        for (const [p, pair] of pairs.entries()) {
-          const i = pipeline.endsWith('-1') ? round : 1 - round;
-          await deliver(pipeline, `${pipeline}-${p}-${i}`, pair[i] ?? '');
-        }
-      await e2e.stack.idle();
-    }
+    await deliverPairs(PIPELINES, pairs);
 
     // Assess
     const [first, ...others] = await Promise.all(PIPELINES.map(records));
     expect(first?.size).toBe(2);
     for (const other of others) expect(other).toEqual(first);
-    for (const pipeline of PIPELINES) {
-      let ties = 0;
-      for (const day of days(since))
-        ties += (await e2e.state.ledger.totals(keys.ledgerScopeOfStream(pipeline, day))).ties;
-      expect({ pipeline, ties }).toEqual({ pipeline, ties: 2 });
-    }
+    for (const pipeline of PIPELINES)
+      expect(await tieCounts(pipeline)).toEqual({ pipeline, ties: 2, tiesReread: 0 });
+  });
+
+  /** GitHub's `issues.<action>` example payload carrying the issue as `issue` shows it. */
+  const deliveryOf = (action: 'opened' | 'edited', issue: Record<string, unknown>) =>
+    JSON.stringify({ ...(JSON.parse(githubFixture(`issues.${action}`)) as object), action, issue });
+
+  /** Issue `number` as the API shows it, with `change` applied: what a delivery of that moment carries. */
+  const issueAt = (number: number, change: Record<string, unknown>) => ({
+    ...github.issue(number),
+    ...change,
+  });
+
+  it('loads what the GitHub API says now for same-second pairs of a github source, into DynamoDB and the lake alike', async () => {
+    // Prepare: the API's final state of each issue; each pair's deliveries carry one second.
+    const second = '2026-04-01T09:30:00Z';
+    github.upsertIssue({ number: 1, updatedAt: second, fields: { milestone: null } });
+    github.upsertIssue({ number: 2, updatedAt: second, title: 'Spelling error in the README' });
+    const milestone = { number: 1, title: 'v1.0', state: 'open' };
+    const pairs = [
+      // milestoned then demilestoned, and opened then edited.
+      [
+        deliveryOf('edited', issueAt(1, { milestone })),
+        deliveryOf('edited', issueAt(1, { milestone: null })),
+      ],
+      [
+        deliveryOf('opened', issueAt(2, { title: 'Spelling error in the README file' })),
+        deliveryOf('edited', issueAt(2, {})),
+      ],
+    ];
+    const before = github.requests.length;
+
+    // Act: pipelines *-1 get each pair in its order, *-2 reversed.
+    await deliverPairs(REREAD, pairs);
+
+    // Assess
+    const api = new Map([1, 2].map((n) => [String(github.issue(n)?.id), github.issue(n)]));
+    for (const pipeline of REREAD)
+      expect({ pipeline, records: await records(pipeline) }).toEqual({ pipeline, records: api });
+    for (const pipeline of REREAD)
+      expect(await tieCounts(pipeline)).toEqual({ pipeline, ties: 2, tiesReread: 2 });
+    const reads = github.requests.slice(before).map((r) => r.path);
+    expect(reads.filter((path) => path.endsWith('/issues/1'))).toHaveLength(4);
+    expect(reads.filter((path) => path.endsWith('/issues/2'))).toHaveLength(4);
+  });
+
+  it('falls back to the content hash, alike in DynamoDB and the lake, when the API cannot answer a tie', async () => {
+    // Prepare
+    const pipelines = ['reread-ddb-1', 'reread-lake-1'];
+    const counted = await Promise.all(pipelines.map(tieCounts));
+    github.upsertIssue({ number: 3, updatedAt: '2026-04-01T10:00:00Z', title: 'Third' });
+    const first = deliveryOf('opened', issueAt(3, { title: 'Third, as opened' }));
+    const second = deliveryOf('edited', issueAt(3, { title: 'Third, as edited' }));
+    for (const pipeline of pipelines) await deliver(pipeline, `${pipeline}-3-0`, first);
+    await e2e.stack.idle();
+
+    // Act: the issue is gone from the API (404) when the second delivery meets the first.
+    github.deleteIssue(3);
+    for (const pipeline of pipelines) await deliver(pipeline, `${pipeline}-3-1`, second);
+    await e2e.stack.idle();
+
+    // Assess
+    const [ddb, lake] = await Promise.all(pipelines.map(records));
+    const key = String(444_500_003);
+    expect(ddb?.get(key)).toEqual(lake?.get(key));
+    const delivered = [first, second].map((body) => (JSON.parse(body) as { issue: unknown }).issue);
+    expect(delivered).toContainEqual(ddb?.get(key));
+    for (const [i, pipeline] of pipelines.entries())
+      expect(await tieCounts(pipeline)).toEqual({
+        pipeline,
+        ties: (counted[i]?.ties ?? 0) + 1,
+        tiesReread: counted[i]?.tiesReread ?? 0,
+      });
   });
 
   const PINNED = ['ties-ddb-1', 'ties-lake-1'];

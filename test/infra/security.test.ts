@@ -2,6 +2,7 @@ import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ANY_RESOURCE_ACTIONS } from '../../infra/constructs/any-resource-policy.ts';
 import { MANAGEMENT_ROUTES } from '../../infra/constructs/http-api.ts';
+import { pipelineSchema } from '../../shared/pipeline/schema.ts';
 import { MANAGEMENT_ROUTES as ROUTES_SERVED } from '../../shared/usecases/api/routes.ts';
 import { fixtureTemplate, logicalIdOf, resourceNamed, resourcesOf } from './fixtures.ts';
 
@@ -38,10 +39,10 @@ function allStatements(): Array<{ owner: string; statement: Statement }> {
 }
 
 /** Statements of the identity policies attached to a function's role. */
-function roleStatements(functionName: string): Statement[] {
-  const fn = resourceNamed(template, 'AWS::Lambda::Function', 'FunctionName', functionName);
+function roleStatements(functionName: string, of: Template = template): Statement[] {
+  const fn = resourceNamed(of, 'AWS::Lambda::Function', 'FunctionName', functionName);
   const roleId = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
-  return Object.values(resourcesOf(template, 'AWS::IAM::Policy'))
+  return Object.values(resourcesOf(of, 'AWS::IAM::Policy'))
     .filter((p) => JSON.stringify(p.Properties.Roles) === JSON.stringify([{ Ref: roleId }]))
     .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
 }
@@ -173,6 +174,38 @@ describe('IAM', () => {
     expect(secretArns('esync-dev-issues-hook-load-fn')).toContain(':secret:esync/test/issues-api-??????');
     expect(secretArns('esync-dev-core-extract')).not.toContain('github-hook');
     expect(secretArns('esync-dev-stock-cdc-load-fn')).toBe(JSON.stringify([{ Ref: maskKeyId() }]));
+  });
+
+  it('lets the Load function of a github source read its token, to read tied records again', () => {
+    const github = (name: string, token?: string) =>
+      pipelineSchema.parse({
+        name,
+        source: {
+          type: 'github',
+          owner: 'octo',
+          repo: 'hello',
+          key: ['id'],
+          cursor: ['updated_at'],
+          ...(token && { token: { secret: token } }),
+        },
+        target: { type: 'dynamodb' },
+        triggers: { webhook: { signature: 'github', secret: 'esync/test/repo-hook' } },
+      });
+    const own = fixtureTemplate({
+      pipelines: [github('repo-issues', 'esync/test/repo-token'), github('open-repo')],
+    });
+    const secretArns = (fn: string) =>
+      JSON.stringify(grants(roleStatements(fn, own), 'secretsmanager:GetSecretValue').map((s) => s.Resource));
+
+    expect(secretArns('esync-dev-repo-issues-load-fn')).toContain(':secret:esync/test/repo-token-??????');
+    expect(secretArns('esync-dev-repo-issues-load-fn')).not.toContain('repo-hook');
+    expect(secretArns('esync-dev-open-repo-load-fn')).not.toContain('repo-token');
+    // A source without an API for one record (PostgreSQL) gives its Load none of its secrets.
+    expect(
+      JSON.stringify(
+        grants(roleStatements('esync-dev-accounts-sync-load-fn'), 'secretsmanager:GetSecretValue'),
+      ),
+    ).not.toContain('accounts-db');
   });
 
   it('lets only the functions that hash masked fields read the stage mask key', () => {

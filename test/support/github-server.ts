@@ -7,7 +7,8 @@ import path from 'node:path';
  * A local HTTP server that answers like the GitHub REST API for one repository: issues
  * (pull requests among them, as GitHub lists them), pull requests and issue comments,
  * built from the real payloads in events/github. It implements what the github source
- * relies on: `since`, `sort=updated`, `direction`, `per_page`/`page` with Link headers,
+ * relies on: one record by its URL (`/issues/{number}`, `/pulls/{number}`,
+ * `/issues/comments/{id}`), `since`, `sort=updated`, `direction`, `per_page`/`page` with Link headers,
  * ETags with 304 answers, bearer tokens, rate-limit headers, and injected failures.
  * Ties in `updated_at` come newest id first, so a reader that trusts GitHub's tie order
  * gets caught.
@@ -26,6 +27,8 @@ export interface IssueSeed {
   readonly title?: string;
   /** A pull request: listed by /issues with a pull_request member, and by /pulls. */
   readonly pull?: boolean;
+  /** Other fields of the issue as the API shows it (`milestone`, `labels`...). */
+  readonly fields?: Json;
 }
 
 export interface CommentSeed {
@@ -77,6 +80,33 @@ export interface GithubServerOptions {
   readonly token?: string;
 }
 
+/**
+ * A pipeline with two channels for one repository's issues: a poll of the issues API at `baseUrl`
+ * (backfill, catch-up) and the repository webhook signed with the secret named `secret`.
+ */
+export function githubIssuesPipelineYaml(
+  name: string,
+  baseUrl: string,
+  options: { readonly secret: string; readonly target?: string },
+): string {
+  return `name: ${name}
+source:
+  type: github
+  owner: Codertocat
+  repo: Hello-World
+  baseUrl: ${baseUrl}
+  resource: issues
+  key: [id]
+  cursor: [updated_at]
+triggers:
+  webhook:
+    signature: github
+    secret: ${options.secret}
+target:
+${options.target ?? '  type: dynamodb'}
+`;
+}
+
 const toSeconds = (iso: string) => `${new Date(iso).toISOString().slice(0, 19)}Z`;
 
 export async function startGithubServer(options: GithubServerOptions = {}): Promise<GithubServer> {
@@ -104,6 +134,7 @@ export async function startGithubServer(options: GithubServerOptions = {}): Prom
       title: seed.title ?? `Issue ${seed.number}`,
       url: `${apiRepo()}/issues/${seed.number}`,
       html_url: `https://github.com/${owner}/${repo}/issues/${seed.number}`,
+      ...seed.fields,
       updated_at: toSeconds(seed.updatedAt),
     };
     if (seed.pull)
@@ -170,6 +201,12 @@ export async function startGithubServer(options: GithubServerOptions = {}): Prom
       return { status: 200, body: paginate(target, list(issues.values(), query), res) };
     if (p === `${base}/pulls`)
       return { status: 200, body: paginate(target, list(pulls.values(), query), res) };
+    const one = /^\/(issues|pulls|issues\/comments)\/(\d+)$/.exec(p.slice(base.length));
+    if (one) {
+      const items = { issues, pulls, 'issues/comments': comments }[one[1] as 'issues'];
+      const item = items.get(Number(one[2]));
+      if (item) return { status: 200, body: item };
+    }
     if (p === `${base}/issues/comments`)
       return {
         status: 200,

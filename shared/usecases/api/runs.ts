@@ -163,6 +163,7 @@ export async function getRun(ctx: RouteContext): Promise<ManagementResponse> {
   const now = ctx.deps.now();
   let counts: RunCounts = run.counts;
   let ties = run.ties ?? 0;
+  let tiesReread = run.tiesReread ?? 0;
   let pendingMessages: number | null = null;
   let cost: Readonly<Record<string, unknown>> | null = run.cost ?? null;
   if (run.status === 'running' || cost === null) {
@@ -170,6 +171,7 @@ export async function getRun(ctx: RouteContext): Promise<ManagementResponse> {
     if (run.status === 'running' && totals.messages > 0) {
       counts = runCountsOf(totals);
       ties = totals.ties;
+      tiesReread = totals.tiesReread;
       pendingMessages = totals.pendingMessages;
     }
     if (cost === null) {
@@ -210,6 +212,7 @@ export async function getRun(ctx: RouteContext): Promise<ManagementResponse> {
       phases,
       counts,
       ties,
+      tiesReread,
       pendingMessages,
       verify: run.verify ?? null,
       cost,

@@ -13,7 +13,7 @@ const streamQuery = z.strictObject({
  * webhook deliveries, Kafka records) did on one UTC day, today by default, summed from the
  * message ledger: the records' outcomes, the events that changed no row by kind (tombstones,
  * heartbeats, transaction markers), fields left as stored because the change did not carry them
- * (Debezium's unavailable value), version ties, and messages not yet completed. It reads every
+ * (Debezium's unavailable value), version ties (and how many were read again at the source), and messages not yet completed. It reads every
  * ledger entry of that day, so its cost grows with the day's messages.
  */
 export async function getStream(ctx: RouteContext): Promise<ManagementResponse> {
@@ -30,6 +30,7 @@ export async function getStream(ctx: RouteContext): Promise<ManagementResponse> 
       ignored: totals.ignored,
       unavailableFields: totals.unavailableFields,
       ties: totals.ties,
+      tiesReread: totals.tiesReread,
       messages: totals.messages,
       pendingMessages: totals.pendingMessages,
       excludedKeys: totals.excludedKeys.length,

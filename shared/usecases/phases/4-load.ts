@@ -2,7 +2,7 @@ import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { decodeChangeEvent, isChangeEvent } from '../../cdc/index.ts';
 import { archiveAppliedChanges } from '../../connectors/targets/change-archive.ts';
-import type { TargetConnector, TargetState, TargetWrite } from '../../connectors/types.ts';
+import type { SourceRereader, TargetConnector, TargetState, TargetWrite } from '../../connectors/types.ts';
 import { decideApply, isVersionTie } from '../../domain/decide.ts';
 import { createRecordExpressions, type RecordExpressions, stageRecords } from '../../domain/expressions.ts';
 import { createTransform } from '../../domain/transform.ts';
@@ -20,6 +20,7 @@ import { keys } from '../../state/keys.ts';
 import type { MessageOutcome } from '../../state/ledger.ts';
 import { recordsOfChangeEvent } from '../cdc-events.ts';
 import type { Deps } from '../deps.ts';
+import { settleTiesAtSource } from '../source-ties.ts';
 import { createUnavailableFields, type UnavailableFields } from '../unavailable-fields.ts';
 
 /** One queue message as the SQS event source hands it over. */
@@ -55,6 +56,8 @@ interface PipelineRuntime {
   readonly expressions: RecordExpressions | undefined;
   readonly target: TargetConnector;
   readonly unavailable: UnavailableFields;
+  /** The source, when its API answers for one record: ties are re-read there. */
+  readonly rereader: SourceRereader | undefined;
 }
 const runtimes = new WeakMap<Deps, Map<string, Promise<PipelineRuntime>>>();
 
@@ -75,6 +78,7 @@ function runtimeOf(deps: Deps, pipeline: Pipeline): Promise<PipelineRuntime> {
       expressions: createRecordExpressions(pipeline.transform),
       target: deps.createTarget(pipeline),
       unavailable,
+      rereader: deps.createRereader?.(pipeline),
     }))();
     runtime.catch(() => byName.delete(pipeline.name));
     byName.set(pipeline.name, runtime);
@@ -398,6 +402,18 @@ export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit):
     withData ? states : undefined,
   );
 
+  const sourceTies = await settleTiesAtSource(prepared, {
+    rereader: runtime.rereader,
+    held,
+    prepare: (data) => {
+      if (runtime.validate(data).length > 0) return undefined;
+      const transformed = runtime.transform(data);
+      return { data: transformed, hash: contentHash(transformed) };
+    },
+    log: deps.log,
+  });
+  ties += sourceTies.keys.size;
+
   const writes: TargetWrite[] = [];
   const newBases = new Map<string, RecordData>();
   const conflicts: {
@@ -414,7 +430,8 @@ export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit):
       base: bases.get(p.record.key),
       conflict: pipeline.conflict,
     };
-    if (isVersionTie({ ...input, stored: held.get(p.record.key) })) ties++;
+    if (!sourceTies.keys.has(p.record.key) && isVersionTie({ ...input, stored: held.get(p.record.key) }))
+      ties++;
     const decision = decideApply(input);
     switch (decision.action) {
       case 'write':
@@ -550,5 +567,6 @@ export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit):
     excludedKeys,
     ...(unavailableFields > 0 ? { unavailableFields } : {}),
     ...(ties > 0 ? { ties } : {}),
+    ...(sourceTies.reread > 0 ? { tiesReread: sourceTies.reread } : {}),
   };
 }

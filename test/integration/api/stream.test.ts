@@ -24,7 +24,7 @@ beforeAll(async () => {
   h = await startApiHarness();
   const scope = keys.ledgerScopeOfStream(h.pipelines.users.name, DAY);
   const ledger = h.deps.state.ledger;
-  await ledger.complete(scope, 'm1', 3, outcome({ loaded: 2, skipped: 1, ties: 1 }));
+  await ledger.complete(scope, 'm1', 3, outcome({ loaded: 2, skipped: 1, ties: 3, tiesReread: 2 }));
   await ledger.complete(scope, 'm2', 1, outcome({ loaded: 1, unavailableFields: 2 }));
   await ledger.complete(scope, 'm3', 2, outcome({ quarantined: 1, filtered: 1, excludedKeys: ['7', '8'] }));
   await ledger.complete(scope, 'm4', 0, outcome({ ignored: 'tombstone' }));
@@ -54,7 +54,7 @@ function getStream(pipeline: string, query: Record<string, string>): Promise<Man
 }
 
 describe('GET /pipelines/{name}/stream', () => {
-  it("sums one day's change messages: outcomes, events that changed no row by kind, fields left as stored, ties", async () => {
+  it("sums one day's change messages: outcomes, events that changed no row by kind, fields left as stored, ties and those read again at the source", async () => {
     const response = await getStream(h.pipelines.users.name, { day: DAY });
 
     expect(response.status).toBe(200);
@@ -72,7 +72,8 @@ describe('GET /pipelines/{name}/stream', () => {
       },
       ignored: { tombstone: 1, heartbeat: 2 },
       unavailableFields: 2,
-      ties: 1,
+      ties: 3,
+      tiesReread: 2,
       messages: 6,
       pendingMessages: 0,
       excludedKeys: 2,
@@ -108,7 +109,7 @@ describe('esync stream over the HTTP API', () => {
     const text = io.text();
     expect(text).toMatch(/changed no row +tombstone 1 · heartbeat 2/);
     expect(text).toMatch(/fields left as stored +2 /);
-    expect(text).toMatch(/version ties +1 /);
+    expect(text).toMatch(/version ties +3 \(same version, other content\): 2 read again at the source/);
     expect(text).toMatch(/messages +6 \(0 not yet completed\)/);
     expect(text).toMatch(
       /EXTRACTED +LOADED +SKIPPED +FILTERED +CONFLICTS +QUARANTINED +DEAD-LETTERED\n +6 +3 +1 +1 +0 +1 +0$/,

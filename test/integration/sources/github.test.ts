@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createGithubSource } from '../../../shared/connectors/sources/github/source.ts';
+import { createRereader } from '../../../shared/connectors/sources/rereaders.ts';
 import type { ChangeWindow } from '../../../shared/connectors/types.ts';
 import { ConnectorError, TransientError } from '../../../shared/errors.ts';
 import { type GithubServer, startGithubServer } from '../../support/github-server.ts';
@@ -13,8 +14,8 @@ const at = (seconds: number) => `${new Date(Date.parse(T0) + seconds * 1000).toI
 describe('github source against a GitHub-shaped server', () => {
   let github: GithubServer;
 
-  const source = (overrides: Record<string, unknown> = {}, baseUrl = github.url) => {
-    const { config, context } = sourceSetup(
+  const setup = (overrides: Record<string, unknown> = {}, baseUrl = github.url) =>
+    sourceSetup(
       {
         type: 'github',
         owner: github.owner,
@@ -28,7 +29,18 @@ describe('github source against a GitHub-shaped server', () => {
       },
       { secrets: { gh: TOKEN } },
     );
+
+  const source = (overrides: Record<string, unknown> = {}, baseUrl = github.url) => {
+    const { config, context } = setup(overrides, baseUrl);
     return createGithubSource(config, context);
+  };
+
+  /** The source as Load's registry gives it, to read one record again. */
+  const rereader = (overrides: Record<string, unknown> = {}) => {
+    const { config, context } = setup(overrides);
+    const made = createRereader(config, context);
+    if (!made) throw new Error('the github source has no re-reader');
+    return made;
   };
 
   beforeAll(async () => {
@@ -194,6 +206,38 @@ describe('github source against a GitHub-shaped server', () => {
       new RegExp(
         `cannot reach http://127.0.0.1:${closed.port}/repos/Codertocat/Hello-World \\(ECONNREFUSED\\)`,
       ),
+    );
+  });
+
+  it('reads one issue, pull request or comment again by its URL, versioned as a poll reads it', async () => {
+    // Prepare
+    github.upsertIssue({ number: 3, updatedAt: at(40), title: 'Retitled', fields: { milestone: null } });
+    const polled = (await readAll(source())).find((row) => row.data.number === 3);
+
+    // Act
+    const issue = await rereader().reread({ number: 3, title: 'what a delivery said' });
+    const pull = await rereader({ resource: 'pulls' }).reread({ number: 6 });
+    const comment = await rereader({ resource: 'comments', key: ['id'] }).reread({ id: 102 });
+
+    // Assess
+    expect(issue).toEqual(polled);
+    expect(issue.data).toMatchObject({ number: 3, title: 'Retitled', milestone: null });
+    expect(issue.version).toBe(`t:${new Date(at(40)).toISOString()}|2|3`);
+    expect(pull.data).toMatchObject({ number: 6, head: { ref: 'feature-6' } });
+    expect(comment.data).toMatchObject({ id: 102, body: 'Comment 102' });
+    expect(github.requests.slice(-3).map((r) => r.path)).toEqual([
+      '/repos/Codertocat/Hello-World/issues/3',
+      '/repos/Codertocat/Hello-World/pulls/6',
+      '/repos/Codertocat/Hello-World/issues/comments/102',
+    ]);
+  });
+
+  it('refuses to read again a record without a number, or one the API no longer has', async () => {
+    await expect(rereader().reread({ title: 'no number' })).rejects.toThrow(
+      /a github issues record without a number cannot be read again/,
+    );
+    await expect(rereader().reread({ number: 404 })).rejects.toThrow(
+      /GET http:\/\/127\.0\.0\.1:\d+\/repos\/Codertocat\/Hello-World\/issues\/404 found nothing \(HTTP 404/,
     );
   });
 

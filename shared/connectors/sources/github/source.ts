@@ -10,6 +10,7 @@ import type {
   Partition,
   SourceConnector,
   SourceDiscovery,
+  SourceRereader,
   SourceRow,
 } from '../../types.ts';
 import { describeUrl, EtagCache, HttpJsonClient, nextLink } from '../support/http-client.ts';
@@ -82,7 +83,7 @@ function later(a: Cursor | null, b: Cursor | undefined): Cursor | null {
  * without spending rate limit. Rate limits wait for the reset the server names (up to a
  * minute inside a call), other failures are retried or reported with the URL.
  */
-export class GithubSource implements SourceConnector {
+export class GithubSource implements SourceConnector, SourceRereader {
   readonly #config: GithubSourceConfig;
   readonly #client: HttpJsonClient;
   readonly #base: string;
@@ -163,7 +164,40 @@ export class GithubSource implements SourceConnector {
     return first ? mapper.row(first, describeUrl(url)).cursor : null;
   }
 
+  /**
+   * The issue, pull request or comment as the API shows it now, by its own URL (`/issues/{number}`,
+   * `/pulls/{number}`, `/issues/comments/{id}`), found from a record of this source (a polled
+   * row or a webhook entity, both the REST representation). Its version is the one a poll gives.
+   * @throws ConnectorError when the record has no number (id), or the API does not answer with it
+   */
+  async reread(data: Readonly<RecordData>): Promise<SourceRow> {
+    const url = this.#entityUrl(data);
+    const { body } = await this.#client.get(url);
+    const mapper = new RowMapper({ ...this.#config, connector: CONNECTOR, cursor: [CURSOR_FIELD] });
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw new ConnectorError(CONNECTOR, `${describeUrl(url)} did not answer with one record`);
+    const row = mapper.row(
+      body as RecordData,
+      `${this.#config.owner}/${this.#config.repo} ${this.#config.resource}`,
+    );
+    if (mapper.key(data, 'the record read again') !== mapper.key(row.data, describeUrl(url)))
+      throw new ConnectorError(CONNECTOR, `${describeUrl(url)} answered with another record`);
+    return row;
+  }
+
   async close(): Promise<void> {}
+
+  #entityUrl(data: Readonly<RecordData>): string {
+    const { resource } = this.#config;
+    const field = resource === 'comments' ? 'id' : 'number';
+    const id = data[field];
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id <= 0)
+      throw new ConnectorError(
+        CONNECTOR,
+        `a github ${resource} record without a ${field} cannot be read again`,
+      );
+    return `${this.#base}${resource === 'comments' ? '/issues/comments' : `/${resource}`}/${id}`;
+  }
 
   async *#readNewestFirst(
     mapper: RowMapper,
