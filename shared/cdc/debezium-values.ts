@@ -169,11 +169,20 @@ function scaledDecimal(unscaled: bigint, scale: number): string {
 function unscaledOf(base64: unknown): bigint {
   if (typeof base64 !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(base64))
     throw new DecodeProblem(`a decimal must be base64 bytes, got ${JSON.stringify(base64)}`);
-  const bytes = Buffer.from(base64, 'base64');
+  return twosComplementOf(Buffer.from(base64, 'base64'));
+}
+
+/** A big-endian two's-complement integer. */
+function twosComplementOf(bytes: Buffer): bigint {
   if (bytes.length === 0) return 0n;
   let n = BigInt(`0x${bytes.toString('hex')}`);
   if ((bytes[0] as number) & 0x80) n -= 1n << BigInt(bytes.length * 8);
   return n;
+}
+
+/** The exact number of a decimal's unscaled big-endian two's-complement bytes (Connect's and Avro's decimal). */
+export function decimalFromBytes(bytes: Buffer, scale: number): number | ReturnType<typeof exactNumber> {
+  return exactNumber(scaledDecimal(twosComplementOf(bytes), scale));
 }
 
 function decimalOf(value: unknown, scale: number): number | ReturnType<typeof exactNumber> {

@@ -3,7 +3,15 @@ import type { SourceConfig } from '../pipeline/schema.ts';
 import type { RecordEnvelope } from '../records/envelope.ts';
 import { parseExactJson } from '../records/exact-json.ts';
 import { mapJsonDelivery } from '../webhooks/json.ts';
-import { decodeKafkaRecords, type KafkaDecoded, type KafkaRecord, valueBytes } from './event.ts';
+import { parseAtEdge } from '../webhooks/parse.ts';
+import {
+  decodeKafkaRecords,
+  type KafkaDecoded,
+  type KafkaRecord,
+  kafkaEventSchema,
+  valueBytes,
+} from './event.ts';
+import { schemaValuesOf } from './schema-values.ts';
 
 export type KafkaSourceConfig = Extract<SourceConfig, { type: 'kafka' }>;
 
@@ -23,22 +31,43 @@ const TOMBSTONE: PlainKafkaDecoding = { kind: 'ignored', ignored: 'tombstone' };
 
 /**
  * Decodes every record of a Kafka event of plain values (`source.type: kafka`), one result per
- * Kafka record. A value is mapped as a JSON webhook body is (`webhooks/json.ts`): the key from
- * `source.key`, the version from `source.cursor`, or, without a cursor, from the Kafka record's
- * timestamp with its topic, partition and offset as tie-break, so records of one partition keep
- * their order.
+ * Kafka record: JSON (numbers exact), or Avro / Protobuf by `source.schema`
+ * (`schema-values.ts`). A value is mapped as a JSON webhook body is (`webhooks/json.ts`): the
+ * key from `source.key`, the version from `source.cursor`, or, without a cursor, from the Kafka
+ * record's timestamp with its topic, partition and offset as tie-break, so records of one
+ * partition keep their order.
  * @throws ValidationError when the event itself is not a Kafka event.
  */
-export function decodePlainKafkaEvent(
+export async function decodePlainKafkaEvent(
   event: unknown,
   options: PlainKafkaOptions,
-): KafkaDecoded<PlainKafkaDecoding>[] {
-  return decodeKafkaRecords(event, (record) => decodePlainRecord(record, options));
+): Promise<KafkaDecoded<PlainKafkaDecoding>[]> {
+  const { format, schema, messageType } = options.source;
+  if (format === 'json' || schema === undefined)
+    return decodeKafkaRecords(event, (record) => decodePlainRecord(record, options, jsonOf));
+  const parsed = parseAtEdge(kafkaEventSchema, event, 'kafka event');
+  const values = await schemaValuesOf(parsed, {
+    format,
+    schema,
+    ...(messageType === undefined ? {} : { messageType }),
+  });
+  const decodedValue = (record: KafkaRecord) =>
+    values.get(`${record.topic}:${record.partition}:${record.offset}`)?.();
+  return decodeKafkaRecords(parsed, (record) => decodePlainRecord(record, options, decodedValue));
 }
 
-function decodePlainRecord(record: KafkaRecord, options: PlainKafkaOptions): PlainKafkaDecoding {
+/** The JSON value of a record, its numbers exact. */
+function jsonOf(record: KafkaRecord): unknown {
+  return jsonValue(valueBytes(record.value ?? ''));
+}
+
+function decodePlainRecord(
+  record: KafkaRecord,
+  options: PlainKafkaOptions,
+  decodedValue: (record: KafkaRecord) => unknown,
+): PlainKafkaDecoding {
   if (record.value === null || record.value === undefined || record.value === '') return TOMBSTONE;
-  const body = jsonValue(valueBytes(record.value));
+  const body = decodedValue(record);
   const offset = String(record.offset).padStart(20, '0');
   const records = mapJsonDelivery(
     {

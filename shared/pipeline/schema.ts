@@ -15,6 +15,7 @@ import { httpTargetConfigSchema } from '../connectors/targets/http/config.ts';
 import { postgresTargetConfigSchema } from '../connectors/targets/postgres/config.ts';
 import { s3TargetConfigSchema } from '../connectors/targets/s3/config.ts';
 import { EXPRESSION_LIMITS, expressionCompileError } from '../domain/expressions.ts';
+import { kafkaValueIssues } from '../kafka/schema-values.ts';
 import {
   BATCH_SIZE_WITHOUT_WINDOW,
   LOAD_BATCH_SIZE,
@@ -665,6 +666,9 @@ export const pipelineSchema = z
         message: 'a kafka source needs triggers.kafka',
       });
     if (t.kafka) for (const issue of kafkaTriggerIssues(t.kafka)) ctx.addIssue(issue);
+    if (p.source.type === 'kafka')
+      for (const { path, message } of kafkaValueIssues(p.source))
+        ctx.addIssue({ code: 'custom', path: ['source', path], message });
     if ((p.source.type === 'webhook' || p.source.type === 'cdc' || p.source.type === 'kafka') && t.schedule)
       ctx.addIssue({
         code: 'custom',

@@ -47,19 +47,24 @@ type KafkaChanges = () => Promise<ChangeEventRecords>;
  * Decodes a batch of one topic by the pipeline's source: plain values for a kafka source,
  * Debezium change events for any other.
  */
-function decodeBatch(deps: Deps, pipeline: Pipeline, event: KafkaEventLike): KafkaDecoded<KafkaChanges>[] {
+async function decodeBatch(
+  deps: Deps,
+  pipeline: Pipeline,
+  event: KafkaEventLike,
+): Promise<KafkaDecoded<KafkaChanges>[]> {
   const { source } = pipeline;
   if (source.type === 'kafka')
-    return decodePlainKafkaEvent(event, { pipeline: pipeline.name, source, now: deps.now() }).map((result) =>
-      result.ok
-        ? {
-            ...result,
-            decoding: async () =>
-              result.decoding.kind === 'records'
-                ? { records: result.decoding.records }
-                : { records: [], ignored: result.decoding.ignored },
-          }
-        : result,
+    return (await decodePlainKafkaEvent(event, { pipeline: pipeline.name, source, now: deps.now() })).map(
+      (result) =>
+        result.ok
+          ? {
+              ...result,
+              decoding: async () =>
+                result.decoding.kind === 'records'
+                  ? { records: result.decoding.records }
+                  : { records: [], ignored: result.decoding.ignored },
+            }
+          : result,
     );
   return decodeKafkaEvent(event, {
     pipeline: pipeline.name,
@@ -102,7 +107,7 @@ export async function loadKafkaEvent(deps: Deps, event: KafkaEventLike): Promise
     if (topic === undefined) continue;
     const pipeline = pipelineOfKafkaTopic(deps, event, topic);
     const scope = keys.ledgerScopeOfStream(pipeline.name, deps.now().toISOString().slice(0, 10));
-    const results = decodeBatch(deps, pipeline, { ...event, records: { [topic]: batch } });
+    const results = await decodeBatch(deps, pipeline, { ...event, records: { [topic]: batch } });
     for (const result of results) {
       const messageKey = `kafka-${result.deliveryId}`;
       const { count, outcome } = await outcomeOfKafkaRecord(deps, pipeline, { scope, messageKey }, result);

@@ -4,9 +4,23 @@ import * as z from 'zod';
 export const kafkaSourceConfigSchema = z.strictObject({
   type: z.literal('kafka'),
   format: z
-    .enum(['json'])
+    .enum(['json', 'avro', 'protobuf'])
     .default('json')
     .describe(
-      'How record values are encoded. json: a value is one record (an object) or an array of them, numbers kept exact.',
+      'How record values are encoded. json: a value is one record (an object) or an array of them, numbers kept exact; avro / protobuf: one record in the binary encoding of `schema` (as produced, or with the schema registry header removed by the event source), decoded by Powertools’ Kafka utility.',
     ),
+  schema: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'avro and protobuf only: the schema of the values, the one the topic’s schema registry holds: the Avro schema (JSON text) or the .proto text.',
+    ),
+  messageType: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('protobuf only: the message type of the values, with its package (e.g. shop.Order).'),
 });
+
+export type KafkaSourceConfig = z.infer<typeof kafkaSourceConfigSchema>;
