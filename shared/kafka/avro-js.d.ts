@@ -47,7 +47,7 @@ declare module 'avro-js' {
       readonly FloatType: abstract new () => Type;
       readonly IntType: abstract new () => Type;
     };
-    function parse(schema: string | Record<string, unknown>, opts?: ParseOptions): Type;
+    function parse(schema: string | Record<string, unknown> | readonly unknown[], opts?: ParseOptions): Type;
   }
   export default avro;
 }

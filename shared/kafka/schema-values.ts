@@ -141,8 +141,22 @@ function floatOf(value: unknown): unknown {
   return Number.isNaN(value) ? 'NaN' : value > 0 ? 'Infinity' : '-Infinity';
 }
 
+/**
+ * avro-js's type classes, taken from types of each kind: its `types` export names them by their
+ * class names, which a minifying bundler changes.
+ */
+const AVRO = {
+  Long: avro.parse({ type: 'long' }).constructor as typeof avro.types.LongType,
+  Record: avro.parse({ type: 'record', name: 'esync.Kind', fields: [] })
+    .constructor as typeof avro.types.RecordType,
+  Union: avro.parse(['null', 'string']).constructor as typeof avro.types.UnionType,
+  Array: avro.parse({ type: 'array', items: 'string' }).constructor as typeof avro.types.ArrayType,
+  Map: avro.parse({ type: 'map', values: 'string' }).constructor as typeof avro.types.MapType,
+  Logical: avro.types.LogicalType,
+};
+
 /** An Avro long as the exact number of its 8 little-endian bytes (avro-js refuses one beyond a double). */
-const EXACT_LONG = avro.types.LongType.using({
+const EXACT_LONG = AVRO.Long.using({
   fromBuffer: (buffer) => exactNumber(buffer.readBigInt64LE(0).toString()),
   toBuffer: (value) => {
     const buffer = Buffer.alloc(8);
@@ -157,7 +171,7 @@ const EXACT_LONG = avro.types.LongType.using({
 
 /** An Avro logical type decoded to its canonical form by `decode`. */
 function logicalType(decode: (value: unknown, attrs: Record<string, unknown>) => unknown) {
-  return class extends avro.types.LogicalType {
+  return class extends AVRO.Logical {
     readonly #attrs: Record<string, unknown>;
     constructor(attrs: Record<string, unknown>, opts: avro.ParseOptions) {
       super(attrs, opts);
@@ -194,19 +208,16 @@ function compileAvro(schema: string): CompiledSchema {
 
 /** What avro-js decoded, as plain record data: records and maps as objects, unions unwrapped. */
 function avroData(type: avro.Type, value: unknown): unknown {
-  const { types } = avro;
-  if (value === null || value === undefined || type instanceof types.LogicalType) return value;
-  if (type instanceof types.RecordType)
+  if (value === null || value === undefined || type instanceof AVRO.Logical) return value;
+  if (type instanceof AVRO.Record)
     return Object.fromEntries(
       type
         .getFields()
         .map((f) => [f.getName(), avroData(f.getType(), (value as Record<string, unknown>)[f.getName()])]),
     );
-  if (type instanceof types.UnionType)
-    return avroData(...unionBranch(type, value as Record<string, unknown>));
-  if (type instanceof types.ArrayType)
-    return (value as unknown[]).map((v) => avroData(type.getItemsType(), v));
-  if (type instanceof types.MapType)
+  if (type instanceof AVRO.Union) return avroData(...unionBranch(type, value as Record<string, unknown>));
+  if (type instanceof AVRO.Array) return (value as unknown[]).map((v) => avroData(type.getItemsType(), v));
+  if (type instanceof AVRO.Map)
     return Object.fromEntries(
       Object.entries(value as Record<string, unknown>).map(([k, v]) => [
         k,
@@ -226,7 +237,7 @@ function unionBranch(
   const branches = type.getTypes();
   const branch =
     branches.find((t) => t.getName() === name) ??
-    branches.find((t) => t.getName() === undefined && !(t instanceof avro.types.RecordType)) ??
+    branches.find((t) => t.getName() === undefined && !(t instanceof AVRO.Record)) ??
     branches[0];
   if (!branch) return [type, undefined];
   return [branch, value];
