@@ -7,7 +7,7 @@ export const kafkaSourceConfigSchema = z.strictObject({
     .enum(['json', 'avro', 'protobuf'])
     .default('json')
     .describe(
-      'How record values are encoded. json: a value is one record (an object) or an array of them, numbers kept exact; avro / protobuf: one record in the binary encoding of `schema` (as produced, or with the schema registry header removed by the event source), decoded by Powertools’ Kafka utility.',
+      'How record values are encoded. json: a value is one record (an object) or an array of them, numbers kept exact; avro / protobuf: one record in the plain binary encoding of `schema`, decoded by Powertools’ Kafka utility (registry framing is not removed by ESync: see the kafka source in connectors.md).',
     ),
   schema: z
     .string()
