@@ -1,29 +1,52 @@
 import type { AlarmMessage } from '../shared/alerts/alarm-message.ts';
 import { ALARM_ROLES } from '../shared/alerts/alarm-message.ts';
-import { resourceName, stateMachineName } from '../shared/naming.ts';
+import { loadDlqName, resourceName, stateMachineName } from '../shared/naming.ts';
+import type { Pipeline } from '../shared/pipeline/schema.ts';
+import type { RunCounts } from '../shared/state/runs.ts';
 import type { ExecutionStatusChange } from './stepfunctions-server.ts';
 import type { AlarmSpec, TopicFunctionSubscriptionSpec } from './template.ts';
 
 /** The execution ends that CloudWatch's runs-failed alarm counts (ExecutionsFailed + ExecutionsTimedOut). */
 const FAILED_RUN_STATUSES = new Set(['FAILED', 'TIMED_OUT']);
+/** The execution ends after which a run's counts are final: the rates are judged from them. */
+const ENDED_RUN_STATUSES = new Set(['SUCCEEDED', 'FAILED', 'TIMED_OUT']);
 /** A failure cause is cut to this in the alarm's reason, as CloudWatch keeps reasons short. */
 const MAX_CAUSE_LENGTH = 400;
 
+/** What the local stack holds that the alarms are judged from, instead of CloudWatch metrics. */
+export interface LocalAlarmReadings {
+  /** Messages visible in a queue of the stack, by name (what the deployed alarm reads). */
+  queueDepth(queueName: string): Promise<number>;
+  /** A run's counts, or undefined when its record is not found. */
+  runCounts(runId: string): Promise<RunCounts | undefined>;
+}
+
 export interface LocalAlarmsOptions {
   readonly stage: string;
-  readonly pipelineNames: readonly string[];
+  readonly pipelines: readonly Pick<Pipeline, 'name' | 'alerts'>[];
   readonly alarms: readonly AlarmSpec[];
   readonly subscriptions: readonly TopicFunctionSubscriptionSpec[];
+  readonly readings: LocalAlarmReadings;
   /** Delivers an SNS event to a subscribed function, as SNS would (with the topic as the caller). */
   readonly deliver: (subscription: TopicFunctionSubscriptionSpec, event: unknown) => Promise<unknown>;
   readonly log: (line: string) => void;
 }
 
+const percent = (share: number) => `${Math.round(share * 1000) / 10}%`;
+
 /**
- * The one alarm the local stack evaluates, without CloudWatch: a pipeline's `runs-failed`, which
- * fires when one of its executions fails or times out and recovers when the next one succeeds.
- * Its state change is printed and sent, as CloudWatch's message, to the functions subscribed to
- * the topics the alarm notifies (the chat formatter), with the execution's error as the reason.
+ * The pipeline alarms the local stack judges itself, without CloudWatch, from its own state:
+ *
+ * - `runs-failed`: an execution that fails or times out fires it, the next success recovers it;
+ * - `failure-rate` and `conflict-rate`: judged when a run ends, from its counts (records
+ *   quarantined or dead-lettered, and conflicts, over the records with an outcome) against the
+ *   pipeline's `alerts.failureRate` and `alerts.conflictRate`;
+ * - `dlq-depth` and `cdc-dlq-depth`: judged each time {@link checkQueues} runs, from the depth of
+ *   the pipeline's load DLQ and CDC DLQ.
+ *
+ * `latency` is not judged: it needs the age of the oldest queued message over 3 minutes, which the
+ * local queues do not report. A change of state is printed and sent, as CloudWatch's message, to
+ * the functions subscribed to the topics the alarm notifies (the chat formatter).
  */
 export class LocalAlarms {
   readonly #options: LocalAlarmsOptions;
@@ -36,27 +59,104 @@ export class LocalAlarms {
 
   /** Judges an execution's status change; a change of alarm state is delivered in the background. */
   onExecutionStatus(detail: ExecutionStatusChange): void {
-    const { stage, pipelineNames } = this.#options;
-    const pipeline = pipelineNames.find((p) =>
-      detail.stateMachineArn.endsWith(`:${stateMachineName(stage, p)}`),
+    const { stage, pipelines } = this.#options;
+    const pipeline = pipelines.find((p) =>
+      detail.stateMachineArn.endsWith(`:${stateMachineName(stage, p.name)}`),
     );
     if (!pipeline) return;
-    const alarm = this.#options.alarms.find(
-      (a) => a.name === resourceName(stage, pipeline, ALARM_ROLES.runsFailed),
-    );
-    if (!alarm) return;
     if (FAILED_RUN_STATUSES.has(detail.status)) {
-      this.#firing.add(alarm.name);
       const cause = [detail.error, detail.cause].filter(Boolean).join(': ').slice(0, MAX_CAUSE_LENGTH);
-      this.#change(alarm, 'ALARM', `run ${detail.name} ${detail.status}${cause ? `: ${cause}` : ''}`);
-    } else if (detail.status === 'SUCCEEDED' && this.#firing.delete(alarm.name)) {
-      this.#change(alarm, 'OK', `run ${detail.name} SUCCEEDED`);
+      this.#judge(
+        pipeline.name,
+        ALARM_ROLES.runsFailed,
+        true,
+        `run ${detail.name} ${detail.status}${cause ? `: ${cause}` : ''}`,
+      );
+    } else if (detail.status === 'SUCCEEDED') {
+      this.#judge(pipeline.name, ALARM_ROLES.runsFailed, false, `run ${detail.name} SUCCEEDED`);
+    }
+    if (ENDED_RUN_STATUSES.has(detail.status)) this.#track(this.#judgeRates(pipeline, detail.name));
+  }
+
+  /** Judges every pipeline's DLQ alarms from the depth of its DLQs. */
+  async checkQueues(): Promise<void> {
+    const { stage, pipelines, readings } = this.#options;
+    const checks = pipelines.flatMap((p) => [
+      {
+        pipeline: p.name,
+        role: ALARM_ROLES.deadLetters,
+        queue: loadDlqName(stage, p.name),
+        what: 'load DLQ',
+      },
+      {
+        pipeline: p.name,
+        role: ALARM_ROLES.cdcDeadLetters,
+        queue: resourceName(stage, p.name, 'cdc-dlq'),
+        what: 'CDC DLQ',
+      },
+    ]);
+    for (const check of checks) {
+      if (!this.#alarm(check.pipeline, check.role)) continue;
+      const depth = await readings.queueDepth(check.queue);
+      this.#judge(
+        check.pipeline,
+        check.role,
+        depth > 0,
+        `${depth} messages in the ${check.what} ${check.queue}`,
+      );
     }
   }
 
   /** Resolves when every delivery under way has ended. */
   async whenDelivered(): Promise<void> {
     while (this.#deliveries.size > 0) await Promise.all(this.#deliveries);
+  }
+
+  async #judgeRates(pipeline: LocalAlarmsOptions['pipelines'][number], runId: string): Promise<void> {
+    const counts = await this.#options.readings.runCounts(runId);
+    if (!counts) return;
+    const failed = counts.quarantined + counts.deadLettered;
+    const processed = counts.loaded + counts.skipped + counts.filtered + counts.conflicts + failed;
+    if (processed === 0) return;
+    const { failureRate, conflictRate } = pipeline.alerts;
+    const rate = (n: number, what: string, limit: number) =>
+      `run ${runId}: ${n} of ${processed} records ${what} (${percent(n / processed)}; the limit is ${percent(limit)})`;
+    this.#judge(
+      pipeline.name,
+      ALARM_ROLES.failureRate,
+      failed / processed > failureRate,
+      rate(failed, 'quarantined or dead-lettered', failureRate),
+    );
+    this.#judge(
+      pipeline.name,
+      ALARM_ROLES.conflictRate,
+      counts.conflicts / processed > conflictRate,
+      rate(counts.conflicts, 'in conflict', conflictRate),
+    );
+  }
+
+  #alarm(pipeline: string, role: string): AlarmSpec | undefined {
+    const name = resourceName(this.#options.stage, pipeline, role);
+    return this.#options.alarms.find((a) => a.name === name);
+  }
+
+  /** Fires an alarm that breaches and is not firing; recovers one that no longer breaches. */
+  #judge(pipeline: string, role: string, breaching: boolean, reason: string): void {
+    const alarm = this.#alarm(pipeline, role);
+    if (!alarm) return;
+    if (breaching && !this.#firing.has(alarm.name)) {
+      this.#firing.add(alarm.name);
+      this.#change(alarm, 'ALARM', reason);
+    } else if (!breaching && this.#firing.delete(alarm.name)) {
+      this.#change(alarm, 'OK', reason);
+    }
+  }
+
+  #track(work: Promise<void>): void {
+    const tracked = work
+      .catch((error: unknown) => this.#options.log(`warn: alarms not judged: ${(error as Error).message}`))
+      .finally(() => this.#deliveries.delete(tracked));
+    this.#deliveries.add(tracked);
   }
 
   #change(alarm: AlarmSpec, state: 'ALARM' | 'OK', reason: string): void {
@@ -84,17 +184,15 @@ export class LocalAlarms {
           },
         ],
       };
-      const delivery = this.#options
-        .deliver(subscription, event)
-        .then(
+      this.#track(
+        this.#options.deliver(subscription, event).then(
           () => log(`alarm: ${alarm.name} delivered to ${subscription.functionName}`),
           (error: unknown) =>
             log(
               `warn: alarm ${alarm.name} not delivered by ${subscription.functionName}: ${(error as Error).message}`,
             ),
-        )
-        .finally(() => this.#deliveries.delete(delivery));
-      this.#deliveries.add(delivery);
+        ),
+      );
     }
   }
 }

@@ -6,7 +6,8 @@ import { format } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { ConfigError } from '../shared/errors.ts';
 import {
@@ -21,8 +22,9 @@ import {
 import { serializeCatalog } from '../shared/pipeline/catalog.ts';
 import { formatProblem, loadPipelineFiles } from '../shared/pipeline/load.ts';
 import type { Pipeline } from '../shared/pipeline/schema.ts';
+import { RunRepository } from '../shared/state/runs.ts';
 import { EXECUTION_STATUS_CHANGE } from '../shared/usecases/contracts.ts';
-import { LocalAlarms } from './alarms.ts';
+import { type LocalAlarmReadings, LocalAlarms } from './alarms.ts';
 import type { LocalLogger } from './aws-json-server.ts';
 import {
   type EventBridgeServer,
@@ -546,17 +548,45 @@ function startFunctions(s: Starting, { resources, iam }: ProvisionedStack): Lamb
   return lambda;
 }
 
-/** The runs-failed alarms, delivered to the alarm topic's function subscriptions as SNS would. */
-function startAlarms(
-  s: Starting,
-  { pipelines, resources, iam }: ProvisionedStack,
-  lambda: LambdaRuntime,
-): LocalAlarms {
+/** How often the DLQ alarms are judged from the DLQs' depth (CloudWatch's period is a minute). */
+const QUEUE_ALARM_CHECK_MS = 10_000;
+
+/** What the local alarms are judged from: the stack's queues and its run records. */
+function alarmReadings(s: Starting, { servers, sqs }: ProvisionedStack): LocalAlarmReadings {
+  const dynamodb = new DynamoDBClient({
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
+    endpoint: servers.endpoints.dynamodb,
+  });
+  s.onStop('the alarms’ client', () => dynamodb.destroy());
+  const runs = new RunRepository(DynamoDBDocumentClient.from(dynamodb), stateTableName(s.stage));
+  return {
+    async queueDepth(queueName) {
+      const { Attributes } = await sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: `${servers.queueUrlPrefix}${queueName}`,
+          AttributeNames: ['ApproximateNumberOfMessages'],
+        }),
+      );
+      return Number(Attributes?.ApproximateNumberOfMessages ?? 0);
+    },
+    runCounts: async (runId) => (await runs.find(runId))?.counts,
+  };
+}
+
+/**
+ * The alarms the local stack judges (runs-failed, the failure and conflict rates at each run's
+ * end, the DLQs' depth every {@link QUEUE_ALARM_CHECK_MS}), delivered to the alarm topic's function
+ * subscriptions as SNS would.
+ */
+function startAlarms(s: Starting, stack: ProvisionedStack, lambda: LambdaRuntime): LocalAlarms {
+  const { pipelines, resources, iam } = stack;
   const alarms = new LocalAlarms({
     stage: s.stage,
-    pipelineNames: pipelines.map((p) => p.name),
+    pipelines,
     alarms: resources.alarms,
     subscriptions: resources.topicSubscriptions,
+    readings: alarmReadings(s, stack),
     deliver: (subscription, event) =>
       iam.enforcer.runAsService(
         'sns.amazonaws.com',
@@ -566,10 +596,19 @@ function startAlarms(
       ),
     log: s.log,
   });
-  s.onStop('the alarm deliveries', () => alarms.whenDelivered());
+  const checks = setInterval(() => {
+    alarms
+      .checkQueues()
+      .catch((error: unknown) => s.log(`warn: DLQ alarms not judged: ${(error as Error).message}`));
+  }, QUEUE_ALARM_CHECK_MS);
+  checks.unref();
+  s.onStop('the alarm deliveries', () => {
+    clearInterval(checks);
+    return alarms.whenDelivered();
+  });
   if (resources.alarms.length > 0)
     s.notes.push(
-      'alarms: only runs-failed is judged (a failed or timed-out run fires it, the next success recovers it); it is printed and sent to the alarm topic’s function subscriptions (chat webhooks), not to email or other topics',
+      'alarms: runs-failed, failure-rate and conflict-rate are judged when a run ends, dlq-depth and cdc-dlq-depth from the DLQs every 10 s; latency is not (the local queues report no message age); a change is printed and sent to the alarm topic’s function subscriptions (chat webhooks), not to email or other topics',
     );
   return alarms;
 }

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   callApi,
@@ -81,6 +82,33 @@ describe('alerts to chat webhooks on the local stack', () => {
     expect(e2e.log).toContainEqual(
       expect.stringMatching(`^alarm: esync-dev-${PIPELINE}-runs-failed would fire`),
     );
+    expect(e2e.stack.iam.denials).toEqual([]);
+  }, 120_000);
+
+  it('posts dlq-depth when a message sits in the pipeline’s load DLQ, and its recovery once the DLQ is empty', async () => {
+    // Prepare
+    const dlqUrl = (e2e.stack.resources.find((r) => r.name === PIPELINE)?.loadQueueUrl ?? '').replace(
+      /-load$/,
+      '-load-dlq',
+    );
+    const alarmName = `esync-dev-${PIPELINE}-dlq-depth`;
+    const posted = (state: string) => async () =>
+      receiver.bodies.find((b) => (b as { text: string }).text.includes(`${alarmName} ${state}`));
+
+    // Act: the local stack judges the DLQs every 10 s.
+    await e2e.clients.sqs.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: '{}' }));
+    const fired = await eventually('the dlq-depth alarm at the chat receiver', posted('ALARM'), 40_000);
+    const { Messages = [] } = await e2e.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: dlqUrl }));
+    for (const { ReceiptHandle } of Messages)
+      await e2e.clients.sqs.send(new DeleteMessageCommand({ QueueUrl: dlqUrl, ReceiptHandle }));
+    const recovered = await eventually('its recovery', posted('recovered (OK)'), 40_000);
+
+    // Assess
+    expect((fired as { text: string }).text).toContain(
+      `Cause: 1 messages in the load DLQ ${alarmName.replace('-dlq-depth', '-load-dlq')}`,
+    );
+    expect((fired as { text: string }).text).toContain(`Inspect: esync dlq inspect ${PIPELINE} --local`);
+    expect((recovered as { text: string }).text).toContain('Cause: 0 messages');
     expect(e2e.stack.iam.denials).toEqual([]);
   }, 120_000);
 });

@@ -1,25 +1,50 @@
 import { describe, expect, it } from 'vitest';
 import { LocalAlarms } from '../../../local/alarms.ts';
 import type { ExecutionStatusChange } from '../../../local/stepfunctions-server.ts';
+import { pipelineSchema } from '../../../shared/pipeline/schema.ts';
+import { type RunCounts, zeroCounts } from '../../../shared/state/runs.ts';
 
 const TOPIC = 'arn:aws:sns:us-east-1:000000000000:esync-dev-core-alarms';
 const SM_PREFIX = 'arn:aws:states:us-east-1:000000000000:stateMachine:';
 
+const pipeline = (name: string) =>
+  pipelineSchema.parse({
+    name,
+    source: { type: 'webhook', key: ['id'] },
+    target: { type: 's3' },
+    triggers: { webhook: { signature: 'standard-webhooks', secret: 'esync/test/hook' } },
+    alerts: { failureRate: 0.05, conflictRate: 0.1 },
+  });
+
+const ROLES = ['runs-failed', 'failure-rate', 'conflict-rate', 'dlq-depth', 'cdc-dlq-depth'];
+
+/** Local state as the alarms read it: queue depths by name, run counts by run id. */
+interface State {
+  readonly depths: Map<string, number>;
+  readonly counts: Map<string, RunCounts>;
+}
+
 function setup() {
   const lines: string[] = [];
   const delivered: Array<{ functionName: string; message: Record<string, unknown> }> = [];
+  const state: State = { depths: new Map(), counts: new Map() };
   const alarms = new LocalAlarms({
     stage: 'dev',
-    pipelineNames: ['users', 'users-sync'],
+    pipelines: [pipeline('users'), pipeline('users-sync')],
     alarms: [
       { name: 'esync-dev-users-sync-runs-failed', description: 'A run failed.', alarmActions: [TOPIC] },
       { name: 'esync-dev-users-runs-failed', alarmActions: [TOPIC] },
+      ...ROLES.slice(1).map((role) => ({ name: `esync-dev-users-sync-${role}`, alarmActions: [TOPIC] })),
     ],
+    readings: {
+      queueDepth: async (name) => state.depths.get(name) ?? 0,
+      runCounts: async (runId) => state.counts.get(runId),
+    },
     subscriptions: [
       {
         topicArn: TOPIC,
         functionName: 'esync-dev-core-alert-webhook',
-        alarmNames: ['esync-dev-users-sync-runs-failed'],
+        alarmNames: ROLES.map((role) => `esync-dev-users-sync-${role}`),
       },
     ],
     deliver: async (subscription, event) => {
@@ -31,14 +56,19 @@ function setup() {
     },
     log: (line) => lines.push(line),
   });
-  return { alarms, lines, delivered };
+  return { alarms, lines, delivered, state };
 }
 
-const end = (pipeline: string, status: ExecutionStatusChange['status'], error: string | null = null) =>
+const end = (
+  pipeline: string,
+  status: ExecutionStatusChange['status'],
+  error: string | null = null,
+  runId = 'run-1',
+) =>
   ({
-    executionArn: `${SM_PREFIX}esync-dev-${pipeline}-sm:run-1`,
+    executionArn: `${SM_PREFIX}esync-dev-${pipeline}-sm:${runId}`,
     stateMachineArn: `${SM_PREFIX}esync-dev-${pipeline}-sm`,
-    name: 'run-1',
+    name: runId,
     status,
     startDate: 0,
     stopDate: 1,
@@ -100,5 +130,85 @@ describe('LocalAlarms', () => {
 
     expect(lines).toEqual(['alarm: esync-dev-users-runs-failed would fire: run run-1 FAILED: X: the cause']);
     expect(delivered).toEqual([]);
+  });
+
+  it('fires failure-rate when a run ends with more records quarantined or dead-lettered than the pipeline allows, and recovers on the next run within it', async () => {
+    // Prepare: 100 records with an outcome, 6 of them failed (above 5%), then 2 (below).
+    const { alarms, lines, delivered, state } = setup();
+    state.counts.set('r1', { ...zeroCounts(), extracted: 100, loaded: 94, quarantined: 4, deadLettered: 2 });
+    state.counts.set('r2', { ...zeroCounts(), extracted: 100, loaded: 98, quarantined: 2 });
+
+    // Act
+    alarms.onExecutionStatus(end('users-sync', 'SUCCEEDED', null, 'r1'));
+    await alarms.whenDelivered();
+    alarms.onExecutionStatus(end('users-sync', 'SUCCEEDED', null, 'r2'));
+    await alarms.whenDelivered();
+
+    // Assess
+    expect(lines.filter((l) => l.includes('failure-rate would'))).toEqual([
+      'alarm: esync-dev-users-sync-failure-rate would fire: run r1: 6 of 100 records quarantined or dead-lettered (6%; the limit is 5%)',
+      'alarm: esync-dev-users-sync-failure-rate would recover: run r2: 2 of 100 records quarantined or dead-lettered (2%; the limit is 5%)',
+    ]);
+    expect(delivered.map((d) => [d.message.AlarmName, d.message.NewStateValue])).toEqual([
+      ['esync-dev-users-sync-failure-rate', 'ALARM'],
+      ['esync-dev-users-sync-failure-rate', 'OK'],
+    ]);
+  });
+
+  it('fires conflict-rate when a failed run ends with more conflicts than the pipeline allows', async () => {
+    const { alarms, lines, state } = setup();
+    state.counts.set('r1', { ...zeroCounts(), extracted: 10, loaded: 8, conflicts: 2 });
+
+    alarms.onExecutionStatus(end('users-sync', 'FAILED', 'X', 'r1'));
+    await alarms.whenDelivered();
+
+    expect(lines).toContainEqual(
+      'alarm: esync-dev-users-sync-conflict-rate would fire: run r1: 2 of 10 records in conflict (20%; the limit is 10%)',
+    );
+    expect(lines.some((l) => l.includes('failure-rate'))).toBe(false);
+  });
+
+  it('judges no rate of a run without records, nor of a run whose record is missing', async () => {
+    const { alarms, lines, state } = setup();
+    state.counts.set('r1', zeroCounts());
+
+    alarms.onExecutionStatus(end('users-sync', 'SUCCEEDED', null, 'r1'));
+    alarms.onExecutionStatus(end('users-sync', 'SUCCEEDED', null, 'r-missing'));
+    await alarms.whenDelivered();
+
+    expect(lines).toEqual([]);
+  });
+
+  it('fires dlq-depth while the load DLQ holds messages and recovers once it is empty, judging only alarms the stack has', async () => {
+    // Prepare: users has no dlq-depth alarm in this template, so its DLQ is not judged.
+    const { alarms, lines, delivered, state } = setup();
+    state.depths.set('esync-dev-users-sync-load-dlq', 3);
+    state.depths.set('esync-dev-users-load-dlq', 5);
+
+    // Act
+    await alarms.checkQueues();
+    await alarms.checkQueues();
+    state.depths.set('esync-dev-users-sync-load-dlq', 0);
+    await alarms.checkQueues();
+    await alarms.whenDelivered();
+
+    // Assess
+    expect(lines.filter((l) => l.includes(' would '))).toEqual([
+      'alarm: esync-dev-users-sync-dlq-depth would fire: 3 messages in the load DLQ esync-dev-users-sync-load-dlq',
+      'alarm: esync-dev-users-sync-dlq-depth would recover: 0 messages in the load DLQ esync-dev-users-sync-load-dlq',
+    ]);
+    expect(delivered.map((d) => d.message.NewStateValue)).toEqual(['ALARM', 'OK']);
+  });
+
+  it('fires cdc-dlq-depth while the CDC DLQ holds change events EventBridge could not deliver', async () => {
+    const { alarms, lines, state } = setup();
+    state.depths.set('esync-dev-users-sync-cdc-dlq', 1);
+
+    await alarms.checkQueues();
+    await alarms.whenDelivered();
+
+    expect(lines.filter((l) => l.includes(' would '))).toEqual([
+      'alarm: esync-dev-users-sync-cdc-dlq-depth would fire: 1 messages in the CDC DLQ esync-dev-users-sync-cdc-dlq',
+    ]);
   });
 });
