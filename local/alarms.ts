@@ -1,8 +1,8 @@
 import type { AlarmMessage } from '../shared/alerts/alarm-message.ts';
 import { ALARM_ROLES } from '../shared/alerts/alarm-message.ts';
+import { accounted, type RunCounts } from '../shared/domain/run-counts.ts';
 import { loadDlqName, resourceName, stateMachineName } from '../shared/naming.ts';
 import type { Pipeline } from '../shared/pipeline/schema.ts';
-import type { RunCounts } from '../shared/state/runs.ts';
 import type { ExecutionStatusChange } from './stepfunctions-server.ts';
 import type { AlarmSpec, TopicFunctionSubscriptionSpec } from './template.ts';
 
@@ -116,7 +116,7 @@ export class LocalAlarms {
     const counts = await this.#options.readings.runCounts(runId);
     if (!counts) return;
     const failed = counts.quarantined + counts.deadLettered;
-    const processed = counts.loaded + counts.skipped + counts.filtered + counts.conflicts + failed;
+    const processed = accounted(counts);
     if (processed === 0) return;
     const { failureRate, conflictRate } = pipeline.alerts;
     const rate = (n: number, what: string, limit: number) =>

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { LocalAlarms } from '../../../local/alarms.ts';
 import type { ExecutionStatusChange } from '../../../local/stepfunctions-server.ts';
+import { type RunCounts, zeroCounts } from '../../../shared/domain/run-counts.ts';
 import { pipelineSchema } from '../../../shared/pipeline/schema.ts';
-import { type RunCounts, zeroCounts } from '../../../shared/state/runs.ts';
 
 const TOPIC = 'arn:aws:sns:us-east-1:000000000000:esync-dev-core-alarms';
 const SM_PREFIX = 'arn:aws:states:us-east-1:000000000000:stateMachine:';
