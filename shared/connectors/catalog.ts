@@ -93,7 +93,7 @@ const SOURCES: readonly ConnectorDoc[] = [
     kind: 'source',
     type: 'github',
     summary:
-      "Reads issues, pull requests or comments of one repository through the GitHub REST API, incrementally by updated_at. With `triggers.webhook` (signature github) the same pipeline also takes the repository webhook: deliveries of the resource's event (`issues`, `issue_comment`, `pull_request`) write the entity as the API lists it, into the same target and version order as the poll (docs/versions.md); other event types are answered 202 `ignored`.",
+      "Reads issues, pull requests or comments of one repository through the GitHub REST API, incrementally by updated_at. With `triggers.webhook` (signature github) the same pipeline also takes the repository webhook: deliveries of the resource's event (`issues`, `issue_comment`, `pull_request`) write the entity as the API lists it, into the same target and version order as the poll (docs/versions.md), requiring only the key fields and `updated_at`: a payload that carries part of the entity (`issues.pinned`, `unpinned`: no `state`) is a partial update, whose missing fields keep their stored values; two changes of one second with other content are read again at the API, which decides; other event types are answered 202 `ignored`.",
     fields: ownFields(githubSourceConfigSchema, 'source'),
     example: {
       source: {

@@ -41,13 +41,15 @@ const NONE: UnavailableFields = {
 function placeholderOf(source: Pipeline['source']): string | undefined {
   if (source.type === 'cdc' && source.format === 'debezium')
     return source.debezium.unavailableValuePlaceholder;
-  if (source.type === 'webhook' && source.mapping === 'github') return GITHUB_UNAVAILABLE_VALUE;
+  if ((source.type === 'webhook' && source.mapping === 'github') || source.type === 'github')
+    return GITHUB_UNAVAILABLE_VALUE;
   return undefined;
 }
 
 /**
  * The handling of unavailable fields for a pipeline (none unless its source is Debezium CDC or
- * GitHub webhooks, whose partial payloads leave fields unavailable).
+ * GitHub webhooks — of the `github` mapping or of a `github` source — whose partial payloads leave
+ * fields unavailable).
  */
 export function createUnavailableFields(pipeline: Pipeline): UnavailableFields {
   const placeholder = placeholderOf(pipeline.source);

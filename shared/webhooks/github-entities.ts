@@ -3,6 +3,7 @@ import { compileRecordKey } from '../connectors/sources/support/rows.ts';
 import type { SourceConfig } from '../pipeline/schema.ts';
 import { makeEnvelope, type RecordData, type RecordEnvelope } from '../records/envelope.ts';
 import { timestampVersion, toIsoMillis } from '../records/version.ts';
+import { FULL_ISSUE_FIELDS, GITHUB_UNAVAILABLE_VALUE } from './github.ts';
 import { parseAtEdge } from './parse.ts';
 
 type GithubSource = Extract<SourceConfig, { type: 'github' }>;
@@ -15,6 +16,12 @@ type GithubSource = Extract<SourceConfig, { type: 'github' }>;
  * write the same record; its version is the entity's `updated_at` on the webhook channel. Two
  * changes of one second with other content (two deliveries, a poll and a delivery) are a tie
  * that Load settles by reading the entity again at the API (`usecases/source-ties.ts`).
+ *
+ * A payload that carries part of the entity (`issues.pinned`, `unpinned`: no `state`) is taken as
+ * a partial update: every field of the REST representation it lacks is unavailable
+ * (`GITHUB_UNAVAILABLE_VALUE`), so the target keeps the value it stores
+ * (`usecases/unavailable-fields.ts`), as for the `github` webhook mapping. It needs only the key
+ * fields and `updated_at`.
  *
  * A delete (`action: deleted`) is stamped with its arrival time: the payload's `updated_at` is
  * the last edit, which a poll read before the deletion carries too, and the deleted entity never
@@ -29,6 +36,110 @@ export const GITHUB_RESOURCE_EVENTS = {
 } as const satisfies Record<GithubSource['resource'], { event: string; member: string }>;
 
 const entitySchema = z.looseObject({ id: z.number().int(), updated_at: z.string().min(1) });
+
+const ISSUE_REST_FIELDS = [
+  'url',
+  'repository_url',
+  'labels_url',
+  'comments_url',
+  'events_url',
+  'html_url',
+  'node_id',
+  'number',
+  'title',
+  'user',
+  'labels',
+  'state',
+  'state_reason',
+  'locked',
+  'assignee',
+  'assignees',
+  'milestone',
+  'comments',
+  'created_at',
+  'closed_at',
+  'author_association',
+  'active_lock_reason',
+  'body',
+  'reactions',
+  'timeline_url',
+  'performed_via_github_app',
+  'draft',
+  'pull_request',
+] as const;
+
+/**
+ * Per resource, the fields every full representation carries (lacking one, a payload is partial)
+ * and the fields of the REST representation (`id` and `updated_at` aside), which a partial
+ * payload leaves unavailable when it lacks them.
+ */
+const ENTITY_FIELDS: Readonly<
+  Record<GithubSource['resource'], { readonly full: readonly string[]; readonly rest: readonly string[] }>
+> = {
+  issues: { full: FULL_ISSUE_FIELDS, rest: ISSUE_REST_FIELDS },
+  pulls: {
+    full: [...FULL_ISSUE_FIELDS, 'head', 'base'],
+    rest: [
+      'url',
+      'html_url',
+      'node_id',
+      'number',
+      'title',
+      'user',
+      'labels',
+      'state',
+      'locked',
+      'assignee',
+      'assignees',
+      'milestone',
+      'created_at',
+      'closed_at',
+      'author_association',
+      'active_lock_reason',
+      'body',
+      'diff_url',
+      'patch_url',
+      'issue_url',
+      'commits_url',
+      'review_comments_url',
+      'review_comment_url',
+      'statuses_url',
+      'merged_at',
+      'merge_commit_sha',
+      'requested_reviewers',
+      'requested_teams',
+      'head',
+      'base',
+      '_links',
+      'auto_merge',
+      'draft',
+    ],
+  },
+  comments: {
+    full: ['body', 'html_url', 'created_at'],
+    rest: [
+      'url',
+      'html_url',
+      'issue_url',
+      'node_id',
+      'user',
+      'created_at',
+      'author_association',
+      'body',
+      'reactions',
+      'performed_via_github_app',
+    ],
+  },
+};
+
+/** The entity as a record: a partial one with the REST fields it lacks marked unavailable. */
+function entityData(entity: RecordData, resource: GithubSource['resource']): RecordData {
+  const { full, rest } = ENTITY_FIELDS[resource];
+  if (full.every((field) => entity[field] !== undefined)) return entity;
+  const data: RecordData = { ...entity };
+  for (const field of rest) if (data[field] === undefined) data[field] = GITHUB_UNAVAILABLE_VALUE;
+  return data;
+}
 
 /** Why a delivery of `event` changes no record of this source, or `undefined` when it does. */
 export function ignoredGithubSourceEvent(source: GithubSource, event: string): string | undefined {
@@ -57,7 +168,7 @@ export function mapGithubSourceDelivery(
       op: deleted ? 'delete' : 'upsert',
       version: timestampVersion(ts, deleted ? `${key}|deleted` : key, 'webhook'),
       ts,
-      data: deleted ? null : entity,
+      data: deleted ? null : entityData(entity, options.source.resource),
       provenance: { pipeline: options.pipeline, deliveryId: delivery.deliveryId },
     }),
   ];

@@ -69,7 +69,7 @@ type Issue = z.infer<typeof issueSchema>;
 export const GITHUB_UNAVAILABLE_VALUE = '__esync_unavailable_value';
 
 /** The issue fields every full issue payload carries; a payload without one of them is partial. */
-const FULL_ISSUE_FIELDS = ['number', 'title', 'state', 'html_url', 'created_at'] as const;
+export const FULL_ISSUE_FIELDS = ['number', 'title', 'state', 'html_url', 'created_at'] as const;
 
 /** The payload field each record field of an issue comes from. */
 const ISSUE_SOURCE_FIELDS: Readonly<Record<string, keyof Issue>> = {

@@ -256,6 +256,32 @@ describe('two changes of one issue within one second (equal versions) on the loc
     }
   });
 
+  it('takes an issues.pinned delivery without state into a github source pipeline as a partial update, in DynamoDB and the lake', async () => {
+    // Prepare
+    const pipelines = ['reread-ddb-1', 'reread-lake-1'];
+    github.upsertIssue({ number: 5, updatedAt: '2026-02-01T10:00:00Z', title: 'Before pinning' });
+    const issue = github.issue(5) as Record<string, unknown>;
+    const pinned = JSON.stringify({
+      ...(JSON.parse(githubFixture('issues.edited')) as object),
+      action: 'pinned',
+      issue: { id: issue.id, number: 5, title: 'Pinned', updated_at: '2026-02-01T10:05:00Z' },
+    });
+    for (const pipeline of pipelines)
+      await deliver(pipeline, `${pipeline}-opened-5`, deliveryOf('opened', issue));
+    await e2e.stack.idle();
+
+    // Act
+    for (const pipeline of pipelines) await deliver(pipeline, `${pipeline}-pinned-5`, pinned);
+    await e2e.stack.idle();
+
+    // Assess
+    for (const pipeline of pipelines)
+      expect({ pipeline, issue: (await records(pipeline)).get(String(issue.id)) }).toEqual({
+        pipeline,
+        issue: { ...issue, title: 'Pinned', updated_at: '2026-02-01T10:05:00Z' },
+      });
+  });
+
   it('changes nothing when an old delivery body is replayed with a fresh delivery id', async () => {
     // Prepare
     const pipeline = 'ties-ddb-1';

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pipelineSchema, type SourceConfig } from '../../../shared/pipeline/schema.ts';
 import { timestampVersion } from '../../../shared/records/version.ts';
+import { GITHUB_UNAVAILABLE_VALUE } from '../../../shared/webhooks/github.ts';
 import {
   ignoredGithubSourceEvent,
   mapGithubSourceDelivery,
@@ -39,6 +40,51 @@ describe('webhook deliveries of a github source', () => {
     const issue = fixture('issues.edited').issue;
     expect(record).toMatchObject({ key: String(issue.id), op: 'upsert', data: issue });
     expect(record?.version).toBe(timestampVersion('2019-05-15T15:20:18Z', String(issue.id), 'webhook'));
+  });
+
+  it('takes a pinned issue without state as a partial update: the REST fields it lacks are unavailable', () => {
+    // Prepare: GitHub's issues.pinned carries part of the issue only.
+    const { issue } = fixture('issues.edited');
+    const pinned = {
+      ...fixture('issues.edited'),
+      action: 'pinned',
+      issue: { id: issue.id, number: issue.number, title: 'Pinned', updated_at: '2026-03-01T10:05:00Z' },
+    };
+
+    // Act
+    const [partial] = mapGithubSourceDelivery(
+      { deliveryId: 'd3', payload: pinned, receivedAt },
+      { pipeline: 'repo', source: issues },
+    );
+    const [full] = mapGithubSourceDelivery(
+      { deliveryId: 'd4', payload: fixture('issues.edited'), receivedAt },
+      { pipeline: 'repo', source: issues },
+    );
+
+    // Assess
+    expect(partial?.data).toMatchObject({
+      id: issue.id,
+      number: issue.number,
+      title: 'Pinned',
+      updated_at: '2026-03-01T10:05:00Z',
+      state: GITHUB_UNAVAILABLE_VALUE,
+      labels: GITHUB_UNAVAILABLE_VALUE,
+      body: GITHUB_UNAVAILABLE_VALUE,
+      created_at: GITHUB_UNAVAILABLE_VALUE,
+    });
+    expect(Object.values(full?.data ?? {})).not.toContain(GITHUB_UNAVAILABLE_VALUE);
+  });
+
+  it('refuses a delivery whose entity lacks its key or updated_at, naming the field', () => {
+    const { issue } = fixture('issues.edited');
+    const { updated_at: _u, ...stampless } = issue;
+
+    expect(() =>
+      mapGithubSourceDelivery(
+        { deliveryId: 'd5', payload: { ...fixture('issues.edited'), issue: stampless }, receivedAt },
+        { pipeline: 'repo', source: issues },
+      ),
+    ).toThrow(/issue\.updated_at/);
   });
 
   it('stamps a delete with its arrival, after any poll of the issue before it was deleted', () => {
