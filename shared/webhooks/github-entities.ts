@@ -37,12 +37,9 @@ export const GITHUB_RESOURCE_EVENTS = {
 
 const entitySchema = z.looseObject({ id: z.number().int(), updated_at: z.string().min(1) });
 
-const ISSUE_REST_FIELDS = [
+/** REST fields an issue and a pull request share (`id` and `updated_at` aside). */
+const ISSUE_OR_PULL_FIELDS = [
   'url',
-  'repository_url',
-  'labels_url',
-  'comments_url',
-  'events_url',
   'html_url',
   'node_id',
   'number',
@@ -50,22 +47,16 @@ const ISSUE_REST_FIELDS = [
   'user',
   'labels',
   'state',
-  'state_reason',
   'locked',
   'assignee',
   'assignees',
   'milestone',
-  'comments',
   'created_at',
   'closed_at',
   'author_association',
   'active_lock_reason',
   'body',
-  'reactions',
-  'timeline_url',
-  'performed_via_github_app',
   'draft',
-  'pull_request',
 ] as const;
 
 /**
@@ -76,27 +67,26 @@ const ISSUE_REST_FIELDS = [
 const ENTITY_FIELDS: Readonly<
   Record<GithubSource['resource'], { readonly full: readonly string[]; readonly rest: readonly string[] }>
 > = {
-  issues: { full: FULL_ISSUE_FIELDS, rest: ISSUE_REST_FIELDS },
+  issues: {
+    full: FULL_ISSUE_FIELDS,
+    rest: [
+      ...ISSUE_OR_PULL_FIELDS,
+      'repository_url',
+      'labels_url',
+      'comments_url',
+      'events_url',
+      'state_reason',
+      'comments',
+      'reactions',
+      'timeline_url',
+      'performed_via_github_app',
+      'pull_request',
+    ],
+  },
   pulls: {
     full: [...FULL_ISSUE_FIELDS, 'head', 'base'],
     rest: [
-      'url',
-      'html_url',
-      'node_id',
-      'number',
-      'title',
-      'user',
-      'labels',
-      'state',
-      'locked',
-      'assignee',
-      'assignees',
-      'milestone',
-      'created_at',
-      'closed_at',
-      'author_association',
-      'active_lock_reason',
-      'body',
+      ...ISSUE_OR_PULL_FIELDS,
       'diff_url',
       'patch_url',
       'issue_url',
@@ -112,7 +102,6 @@ const ENTITY_FIELDS: Readonly<
       'base',
       '_links',
       'auto_merge',
-      'draft',
     ],
   },
   comments: {
