@@ -33,6 +33,7 @@ import {
   instantFromDate,
   parseIsoInstant,
 } from './instant.ts';
+import { compareCodePoints } from './key-range.ts';
 
 /** A cursor value: a JSON scalar, timestamps as ISO-8601 strings. */
 export type CursorValue = Cursor['values'][number];
@@ -44,10 +45,6 @@ function compareIntegers(a: CursorValue, b: CursorValue): number {
   const x = BigInt(a);
   const y = BigInt(b);
   return x === y ? 0 : x < y ? -1 : 1;
-}
-
-function compareText(a: string, b: string): number {
-  return a === b ? 0 : a < b ? -1 : 1;
 }
 
 type Classified =
@@ -65,8 +62,8 @@ function classify(value: CursorValue): Classified {
 /**
  * Orders two values of one cursor position: numbers numerically; integers (numbers or
  * digit strings, so `"10"` follows `"9"`) exactly, beyond 2^53 too; ISO-8601 timestamps as
- * instants (so `…00Z` equals `…00.000Z` and microseconds count); other strings by UTF-16
- * code units, as `COLLATE "C"` does. Values of different kinds (which one cursor position
+ * instants (so `…00Z` equals `…00.000Z` and microseconds count); other strings by code
+ * point, as `COLLATE "C"` does. Values of different kinds (which one cursor position
  * should not mix) order numbers before timestamps before other text, keeping the order total.
  */
 export function compareCursorValues(a: CursorValue, b: CursorValue): number {
@@ -82,13 +79,17 @@ export function compareCursorValues(a: CursorValue, b: CursorValue): number {
     return m < n ? -1 : m > n ? 1 : 0;
   }
   if (x.rank === 1 && y.rank === 1) return compareInstants(x.instant, y.instant);
-  return compareText(String(a), String(b));
+  return compareCodePoints(String(a), String(b));
 }
 
+/** An integer as drivers print it: no leading zeros nor "-0", so "09" and "9" stay two text keys. */
+const CANONICAL_INTEGER = /^(0|-?[1-9]\d*)$/;
+
 /**
- * Orders two record keys part by part (composite parts are joined by `#`), integral parts
- * as integers, others by code units: the order of `ORDER BY` on integer and C-collated
- * text key columns, so a cursor's key tie-break agrees with the source's paging order.
+ * Orders two record keys part by part (composite parts are joined by `#`), canonical integer
+ * parts as integers, others by code point: the order key ranges are cut and read in (integer
+ * key columns, text by `COLLATE "C"` or UTF-8 bytes, enums by label; see `key-range.ts`), so a
+ * cursor's key tie-break agrees with it. Two different keys never compare equal.
  */
 export function compareCursorKeys(a: string, b: string): number {
   if (a === b) return 0;
@@ -99,7 +100,8 @@ export function compareCursorKeys(a: string, b: string): number {
     const p = x[i] as string;
     const q = y[i] as string;
     if (p === q) continue;
-    return INTEGER_TEXT.test(p) && INTEGER_TEXT.test(q) ? compareIntegers(p, q) : compareText(p, q);
+    const integers = CANONICAL_INTEGER.test(p) && CANONICAL_INTEGER.test(q);
+    return integers ? compareIntegers(p, q) : compareCodePoints(p, q);
   }
   return x.length - y.length;
 }

@@ -39,7 +39,24 @@ export interface ColumnInfo extends FieldInfo {
   readonly kind: ColumnKind;
   /** See {@link KeysetColumn.byCodePoint}. @default - the column orders by code point itself */
   readonly byCodePoint?: string;
+  /**
+   * Whether the database orders the column's values (by {@link byCodePoint} when given) as
+   * `domain/key-range.ts` compares the values read from it, so key ranges can be cut on it.
+   * @default - integer, text and boolean columns
+   */
+  readonly rangeOrdered?: boolean;
 }
+
+const RANGE_ORDERED_KINDS: ReadonlySet<ColumnKind> = new Set(['integer', 'text', 'boolean']);
+
+/**
+ * Whether key ranges over these key columns place every key where Verify's comparison places
+ * it. A column whose order differs (timestamps of mixed precision, decimals compared as text,
+ * bytes as base64) would let Verify take a key of one range for a key of another, and so for a
+ * key the source no longer has.
+ */
+const rangeOrdered = (columns: readonly ColumnInfo[]) =>
+  columns.every((c) => c.rangeOrdered ?? RANGE_ORDERED_KINDS.has(c.kind));
 
 export interface TableDescription {
   readonly columns: readonly ColumnInfo[];
@@ -147,9 +164,18 @@ export class SqlTableSource implements SourceConnector {
     };
   }
 
+  /**
+   * Key ranges of the window, `desired` of them at most and each at least a page; one partition
+   * for the whole window when a key column cannot be cut in ranges (see {@link rangeOrdered}).
+   */
   async planPartitions(window: ChangeWindow, desired: number): Promise<Partition[]> {
     const whole: Partition[] = [{ id: 'all', spec: {} }];
     if (desired <= 1) return whole;
+    const { table } = await this.#table();
+    const keyColumns = this.#options.key.map(
+      (name) => table.columns.find((c) => c.name === name) as ColumnInfo,
+    );
+    if (!rangeOrdered(keyColumns)) return whole;
     const { driver, query } = await this.#keysetBase(window, []);
     const { pageSize } = this.#options;
     const cap = desired * pageSize;

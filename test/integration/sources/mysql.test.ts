@@ -188,6 +188,66 @@ describe.runIf(requireSystemServer('mariadb').available)('mysql source on Debian
     expect(misplaced).toEqual([]);
   });
 
+  it('cuts and reads key ranges by code point under a PAD SPACE _bin collation, trailing spaces and control characters included', async () => {
+    // Prepare: utf8mb4_bin pads with spaces: "a" compares as "a " and so after "a\t" and
+    // "a\u0001"; code points put "a" first, and "b " after "b".
+    const keys = ['a', 'a\t', 'a\u0001', 'a!', 'a b', 'b ', 'b\t', 'c', 'c\u0002', 'e  ', 'd', 'd\u001f'];
+    await admin.query('DROP TABLE IF EXISTS padded');
+    await admin.query(
+      'CREATE TABLE padded (k varchar(10) PRIMARY KEY, v int) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin',
+    );
+    await admin.query('INSERT INTO padded (k, v) VALUES ?', [keys.map((k) => [k, 1])]);
+    const reader = source({ table: 'padded', key: ['k'], cursor: [], pageSize: 1 });
+    const window = { from: null, to: null };
+
+    // Act
+    const partitions = await reader.planPartitions(window, 12);
+    const perPartition = await Promise.all(
+      partitions.map(async (p) => keysOf(await readAll(reader, window, p))),
+    );
+
+    // Assess: one key per range, each where the key comparison places it.
+    expect(partitions).toHaveLength(12);
+    expect(perPartition.flat().sort()).toEqual([...keys].sort());
+    const misplaced = partitions.flatMap((p, i) =>
+      (perPartition[i] ?? []).filter((k) => !inKeyRange([k], p.spec.range as KeyRange)),
+    );
+    expect(misplaced).toEqual([]);
+  });
+
+  it('cuts and reads key ranges of an enum key by its labels, not its declaration order', async () => {
+    // Prepare: declared sad < ok < happy < Zen; their labels order "Zen" < "happy" < "ok" < "sad".
+    await admin.query('DROP TABLE IF EXISTS moods');
+    await admin.query(
+      "CREATE TABLE moods (m enum('sad', 'ok', 'happy', 'Zen') CHARACTER SET utf8mb4 COLLATE utf8mb4_bin, n int, PRIMARY KEY (m, n))",
+    );
+    const moods = ['sad', 'ok', 'happy', 'Zen'];
+    await admin.query('INSERT INTO moods (m, n) VALUES ?', [
+      moods.flatMap((m) => [1, 2, 3].map((n) => [m, n])),
+    ]);
+    const reader = source({ table: 'moods', key: ['m', 'n'], cursor: [], pageSize: 2 });
+    const window = { from: null, to: null };
+
+    // Act
+    const partitions = await reader.planPartitions(window, 6);
+    const perPartition = await Promise.all(
+      partitions.map(async (p) => keysOf(await readAll(reader, window, p))),
+    );
+
+    // Assess
+    expect(partitions).toHaveLength(6);
+    expect(new Set(perPartition.flat()).size).toBe(12);
+    expect(perPartition.flat()).toHaveLength(12);
+    const misplaced = partitions.flatMap((p, i) =>
+      (perPartition[i] ?? []).filter((k) => {
+        const [m, n] = k.split('#');
+        return !inKeyRange([m as string, Number(n)], p.spec.range as KeyRange);
+      }),
+    );
+    expect(misplaced).toEqual([]);
+    expect(perPartition[0]?.[0]).toBe('Zen#1');
+  });
+
   it('retries a page when the connection is cut in the middle of a read', async () => {
     const reader = source({}, { port: proxy.port });
     const keys: string[] = [];

@@ -91,6 +91,58 @@ describe.runIf(requireSystemServer('postgresql').available)('postgres source on 
     expect(misplaced).toEqual([]);
   });
 
+  it('cuts and reads key ranges of an enum key by its labels, not its declaration order', async () => {
+    // Prepare: declared sad < ok < happy < Zen; their labels order "Zen" < "happy" < "ok" < "sad".
+    await admin().query('DROP TABLE IF EXISTS moods; DROP TYPE IF EXISTS mood');
+    await admin().query(`CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy', 'Zen')`);
+    await admin().query('CREATE TABLE moods (m mood, n int, PRIMARY KEY (m, n))');
+    await admin().query(
+      `INSERT INTO moods SELECT m, n FROM unnest(enum_range(NULL::mood)) AS m, generate_series(1, 3) AS n`,
+    );
+    const reader = sourceAs('esync', { table: 'moods', key: ['m', 'n'], cursor: [], pageSize: 2 });
+    const window = { from: null, to: null };
+
+    // Act
+    const partitions = await reader.planPartitions(window, 6);
+    const perPartition = await Promise.all(
+      partitions.map(async (p) => keysOf(await readAll(reader, window, p))),
+    );
+    await reader.close();
+
+    // Assess: six ranges, each key read once and in the range the key comparison places it in.
+    expect(partitions).toHaveLength(6);
+    expect(perPartition.flat()).toHaveLength(12);
+    expect(new Set(perPartition.flat()).size).toBe(12);
+    const misplaced = partitions.flatMap((p, i) =>
+      (perPartition[i] ?? []).filter((k) => {
+        const [m, n] = k.split('#');
+        return !inKeyRange([m as string, Number(n)], p.spec.range as KeyRange);
+      }),
+    );
+    expect(misplaced).toEqual([]);
+    expect(perPartition[0]?.[0]).toBe('Zen#1');
+  });
+
+  it('reads a table keyed by a timestamp as one partition: its values do not order as the key comparison does', async () => {
+    // Prepare: timestamps read at mixed precision (".5Z" and ".123456Z") order otherwise as text.
+    await admin().query('DROP TABLE IF EXISTS events');
+    await admin().query('CREATE TABLE events (at timestamptz PRIMARY KEY, v int)');
+    await admin().query(
+      `INSERT INTO events SELECT '2026-01-01T00:00:00Z'::timestamptz + i * interval '1.000123 second', i FROM generate_series(1, 40) AS i`,
+    );
+    const reader = sourceAs('esync', { table: 'events', key: ['at'], cursor: [], pageSize: 5 });
+    const window = { from: null, to: null };
+
+    // Act
+    const partitions = await reader.planPartitions(window, 4);
+    const rows = await readAll(reader, window, partitions[0] as NonNullable<(typeof partitions)[0]>);
+    await reader.close();
+
+    // Assess
+    expect(partitions).toEqual([{ id: 'all', spec: {} }]);
+    expect(rows).toHaveLength(40);
+  });
+
   it('reads a key range by an index range scan, for a linguistic text key once it has an index in code point order', async () => {
     // Prepare: 20,000 rows keyed by integer, and by text under ICU (whose own index cannot serve
     // code point order: the README tells to add one in that order).

@@ -10,6 +10,7 @@ import {
   versionFromRow,
   windowStart,
 } from '../../../shared/domain/cursor.ts';
+import { compareKeyTuples } from '../../../shared/domain/key-range.ts';
 import { ValidationError } from '../../../shared/errors.ts';
 import { compareVersions, positionVersion, timestampVersion } from '../../../shared/records/version.ts';
 
@@ -49,6 +50,42 @@ describe('compareCursorKeys', () => {
     expect(compareCursorKeys('a#10', 'a#9')).toBeGreaterThan(0);
     expect(compareCursorKeys('b#1', 'a#2')).toBeGreaterThan(0);
     expect(compareCursorKeys('a', 'a#1')).toBeLessThan(0);
+  });
+
+  it('orders text parts by code point, as COLLATE "C" and UTF-8 bytes do, beyond U+FFFF too', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme' }), fc.string({ unit: 'grapheme' }), (x, y) => {
+        fc.pre(!x.includes('#') && !y.includes('#') && !(/^-?\d+$/.test(x) && /^-?\d+$/.test(y)));
+        const bytes = Math.sign(Buffer.compare(Buffer.from(x), Buffer.from(y)));
+        expect(Math.sign(compareCursorKeys(x, y))).toBe(bytes);
+      }),
+    );
+    expect(compareCursorKeys('\uFF01', '\u{1F600}')).toBeLessThan(0);
+  });
+
+  it('never takes two different keys for one: "09" and "9" are text', () => {
+    expect(compareCursorKeys('09', '9')).toBeLessThan(0);
+    expect(compareCursorKeys('9', '09')).toBeGreaterThan(0);
+    expect(compareCursorKeys('-0', '0')).not.toBe(0);
+  });
+
+  it('agrees with the key-range order of the tuples a key is made of', () => {
+    const part = fc.oneof(
+      fc.integer({ min: -1000, max: 1000 }).map(String),
+      fc.string({ unit: fc.constantFrom('a', 'B', ' ', '\t', 'é', '\uFF01', '\u{1F600}', '0') }),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(part, { minLength: 2, maxLength: 2 }),
+        fc.array(part, { minLength: 2, maxLength: 2 }),
+        (x, y) => {
+          const tuple = (t: string[]) => t.map((p) => (/^(0|-?[1-9]\d*)$/.test(p) ? Number(p) : p));
+          expect(Math.sign(compareCursorKeys(x.join('#'), y.join('#')))).toBe(
+            Math.sign(compareKeyTuples(tuple(x), tuple(y))),
+          );
+        },
+      ),
+    );
   });
 });
 

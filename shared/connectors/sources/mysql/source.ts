@@ -49,18 +49,22 @@ function kindOf(dataType: string): ColumnKind {
   return 'other';
 }
 
-/** Character sets whose `_bin` collations order by code point (UTF-8 byte order). */
-const CODE_POINT_CHARSETS: ReadonlySet<string> = new Set(['utf8mb4', 'utf8mb3', 'utf8', 'ascii']);
+/**
+ * Collations that order by code point with no padding: UTF-8 byte order. The older `_bin`
+ * collations (`utf8mb4_bin`) are PAD SPACE: they compare "a" as "a " (so "a" sorts after
+ * "a\t", and "a" equals "a "), unlike code points.
+ */
+const NO_PAD_CODE_POINT = /^(utf8mb4|utf8mb3|utf8|ascii)_(0900_bin|nopad_bin)$/;
 
 /**
- * How key ranges order a column (see `KeysetColumn.byCodePoint`): as it is under a `_bin`
- * collation of UTF-8 or ASCII, else (the default collations ignore case) converted to
- * `utf8mb4_bin`, which the column's own index cannot serve.
+ * How key ranges order a text column (see `KeysetColumn.byCodePoint`): as it is under a NO PAD
+ * binary collation of UTF-8 or ASCII, else as the bytes of its UTF-8 form, which the column's
+ * own index cannot serve (an enum then compares by its labels, not by declaration).
  */
-function codePointOrder(column: { name: string; charset: unknown; collation: unknown }) {
-  if (typeof column.collation !== 'string') return undefined;
-  const binary = column.collation.endsWith('_bin') && CODE_POINT_CHARSETS.has(String(column.charset));
-  return binary ? undefined : `CONVERT(${mysqlDialect.quote(column.name)} USING utf8mb4) COLLATE utf8mb4_bin`;
+function codePointOrder(column: { name: string; kind: ColumnKind; collation: unknown }) {
+  if (column.kind !== 'text') return undefined;
+  if (typeof column.collation === 'string' && NO_PAD_CODE_POINT.test(column.collation)) return undefined;
+  return `CAST(CONVERT(${mysqlDialect.quote(column.name)} USING utf8mb4) AS BINARY)`;
 }
 
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
@@ -199,16 +203,13 @@ async function openMysqlDriver(
       const approximate = stats?.n === null || stats?.n === undefined ? undefined : Number(stats.n);
       return {
         columns: columns.map((c): ColumnInfo => {
-          const byCodePoint = codePointOrder({
-            name: String(c.name),
-            charset: c.charset,
-            collation: c.collation,
-          });
+          const kind = kindOf(String(c.dataType));
+          const byCodePoint = codePointOrder({ name: String(c.name), kind, collation: c.collation });
           return {
             name: String(c.name),
             type: String(c.type),
             nullable: c.nullable === 'YES',
-            kind: kindOf(String(c.dataType)),
+            kind,
             ...(byCodePoint && { byCodePoint }),
           };
         }),

@@ -45,12 +45,32 @@ const CODE_POINT_LOCALE = /^(C|POSIX)(\.utf-?8)?$/i;
  * any collation). Such a column's own index cannot serve that order: an index on
  * `(column COLLATE "C")` can.
  */
-function codePointOrder(column: { name: string; type: string; collatable: boolean; collation: unknown }) {
-  if (!column.collatable) return undefined;
+function codePointOrder(column: {
+  name: string;
+  type: string;
+  collatable: boolean;
+  collation: unknown;
+  enum: boolean;
+}) {
   const quoted = postgresDialect.quote(column.name);
+  // An enum orders by declaration, not by its labels: ranges compare the labels' text.
+  if (column.enum) return `${quoted}::text COLLATE "C"`;
+  if (!column.collatable) return undefined;
   if (column.type === 'citext') return `${quoted}::text COLLATE "C"`;
   if (typeof column.collation === 'string' && CODE_POINT_LOCALE.test(column.collation)) return undefined;
   return `${quoted} COLLATE "C"`;
+}
+
+/**
+ * Key columns whose order (or code point order, see {@link codePointOrder}) is the order of the
+ * values read from them: integers, text but `character(n)` (which compares without its padding
+ * while its values are read padded), uuid (lower-case hex), boolean, and enums through their
+ * labels. Timestamps (read at mixed precision), numeric (read as decimal text), dates (BC and
+ * years past 9999) and bytea (read as base64) are not.
+ */
+function rangeOrdered(type: string, isEnum: boolean): boolean {
+  if (isEnum) return true;
+  return /^(smallint|integer|bigint|boolean|text|character varying|uuid|citext|name)\b/.test(type);
 }
 
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
@@ -103,7 +123,7 @@ export function classifyPostgresError(error: unknown, where: string, user: strin
  */
 const DESCRIBE_COLUMNS = `
 SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable,
-       c.reltuples::float8 AS reltuples, a.attcollation <> 0 AS collatable,
+       c.reltuples::float8 AS reltuples, a.attcollation <> 0 AS collatable, t.typtype = 'e' AS enum,
        CASE WHEN co.collname = 'default' THEN
               (SELECT CASE WHEN COALESCE(to_jsonb(d) ->> 'datlocprovider', 'c') = 'c' THEN d.datcollate::text END
                FROM pg_catalog.pg_database d WHERE d.datname = current_database())
@@ -112,6 +132,7 @@ SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, NOT a.at
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
 WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
   AND a.attnum > 0 AND NOT a.attisdropped
@@ -181,12 +202,14 @@ async function openPostgresDriver(
             ...column,
             collatable: c.collatable === true,
             collation: c.collation,
+            enum: c.enum === true,
           });
           return {
             ...column,
             nullable: c.nullable === true,
             kind: kindOf(column.type),
             ...(byCodePoint && { byCodePoint }),
+            rangeOrdered: rangeOrdered(column.type, c.enum === true),
           };
         }),
         primaryKey: primaryKey.map((k) => String(k.name)),
