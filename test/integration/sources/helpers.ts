@@ -4,9 +4,11 @@ import type {
   ChangeWindow,
   ConnectorContext,
   Cursor,
+  Partition,
   SourceConnector,
   SourceRow,
 } from '../../../shared/connectors/types.ts';
+import { inKeyRange, type KeyRange, type KeyTuple } from '../../../shared/domain/key-range.ts';
 import type { RetryOptions } from '../../../shared/domain/retry.ts';
 import { type PipelineInput, pipelineSchema, type SourceConfig } from '../../../shared/pipeline/schema.ts';
 
@@ -65,3 +67,21 @@ export async function readAll(
 
 /** The keys of rows, in read order. */
 export const keysOf = (rows: readonly SourceRow[]): string[] => rows.map((r) => r.cursor.key);
+
+/**
+ * The keys of each partition that lie outside its key range as Verify compares keys: the record
+ * key split at `#` into `width` parts, integer text as a number (an integer key column).
+ */
+export function misplacedKeys(
+  partitions: readonly Partition[],
+  perPartition: readonly (readonly string[])[],
+  width = 1,
+): string[] {
+  const tuple = (key: string): KeyTuple => {
+    const parts = width === 1 ? [key] : key.split('#');
+    return parts.map((p) => (width > 1 && /^(0|-?[1-9]\d*)$/.test(p) ? Number(p) : p));
+  };
+  return partitions.flatMap((p, i) =>
+    (perPartition[i] ?? []).filter((k) => !inKeyRange(tuple(k), p.spec.range as KeyRange)),
+  );
+}
