@@ -194,6 +194,41 @@ function sizeMessage(issue: z.core.$ZodIssueTooSmall | z.core.$ZodIssueTooBig, v
   return `must be ${relation} ${limit}, got ${String(value)}`;
 }
 
+type IssueOf<C extends z.core.$ZodIssue['code']> = Extract<z.core.$ZodIssue, { code: C }>;
+
+/** Where one zod issue points and what stands there, with the maker of its problems. */
+interface IssueSite {
+  readonly input: unknown;
+  readonly locator: NodeLocator;
+  readonly value: unknown;
+  /** The issue's key is absent from the file. */
+  readonly missing: boolean;
+  readonly lastSegment: string;
+  readonly at: (segments: readonly PathSegment[], message: string, position?: Position) => Problem;
+}
+
+function issueSite(issue: z.core.$ZodIssue, input: unknown, locator: NodeLocator, file: string): IssueSite {
+  return {
+    input,
+    locator,
+    value: valueAt(input, issue.path),
+    missing: issue.path.length > 0 && !hasPath(input, issue.path),
+    lastSegment: String(issue.path.at(-1) ?? ''),
+    at: (segments, message, position = locator.valuePosition(segments)) => ({
+      file,
+      ...position,
+      path: formatPath(segments),
+      message,
+    }),
+  };
+}
+
+/** `missing required key`, pointed at the mapping that lacks it. */
+function missingKey(path: readonly PathSegment[], site: IssueSite, detail = ''): Problem {
+  const parent = site.locator.valuePosition(path.slice(0, -1));
+  return site.at(path, `missing required key \`${site.lastSegment}\`${detail}`, parent);
+}
+
 /** Turns one zod issue into problems (several for unknown keys), phrased for a person editing YAML. */
 function problemsOfIssue(
   issue: z.core.$ZodIssue,
@@ -201,95 +236,26 @@ function problemsOfIssue(
   locator: NodeLocator,
   file: string,
 ): Problem[] {
-  const at = (
-    segments: readonly PathSegment[],
-    message: string,
-    position = locator.valuePosition(segments),
-  ) => ({
-    file,
-    ...position,
-    path: formatPath(segments),
-    message,
-  });
-  const value = valueAt(input, issue.path);
-  const missing = issue.path.length > 0 && !hasPath(input, issue.path);
-  const lastSegment = String(issue.path.at(-1) ?? '');
-
+  const site = issueSite(issue, input, locator, file);
   switch (issue.code) {
-    case 'unrecognized_keys': {
-      const allowed = knownKeys(schemaAtPath(pipelineSchema, issue.path, input), value);
-      return issue.keys.map((key) => {
-        const segments = [...issue.path, key];
-        const hint = didYouMean(key, allowed);
-        const message =
-          hint !== ''
-            ? `unknown key \`${key}\`${hint}`
-            : `unknown key \`${key}\`; allowed keys: ${allowed.join(', ')}`;
-        return at(segments, message, locator.keyPosition(segments));
-      });
-    }
-    case 'invalid_union': {
-      if (issue.discriminator !== undefined && issue.inclusive !== false) {
-        const options = typesForDiscriminator(issue.path, issue.options ?? []).map(String);
-        const owner = issue.path.length === 2 ? `${String(issue.path[0])} ` : '';
-        const label = lastSegment === 'type' ? `${owner}type` : lastSegment;
-        if (missing || value === undefined) {
-          const parent = locator.valuePosition(issue.path.slice(0, -1));
-          return [
-            at(
-              issue.path,
-              `missing required key \`${lastSegment}\`; valid ${label}s: ${options.join(', ')}`,
-              parent,
-            ),
-          ];
-        }
-        const hint = didYouMean(String(value), options);
-        return [
-          at(issue.path, `unknown ${label} ${preview(value)}; valid ${label}s: ${options.join(', ')}${hint}`),
-        ];
-      }
-      const expected = new Set<string>();
-      for (const branch of issue.errors)
-        for (const inner of branch)
-          if (inner.code === 'invalid_type' && inner.path.length === 0)
-            expected.add(expectedName(inner.expected));
-      if (expected.size > 0 && issue.errors.every((branch) => branch.length === 1))
-        return [at(issue.path, `expected ${listWithOr([...expected])}, got ${kindOf(value)}`)];
-      return [at(issue.path, issue.message)];
-    }
-    case 'invalid_type': {
-      if (missing) {
-        const parent = issue.path.slice(0, -1);
-        return [at(issue.path, `missing required key \`${lastSegment}\``, locator.valuePosition(parent))];
-      }
-      if (issue.path.length === 0 && (value === null || value === undefined))
-        return [at([], 'the file is empty; a pipeline is a mapping with at least name, source and target')];
-      return [at(issue.path, `expected ${expectedName(issue.expected)}, got ${kindOf(value)}`)];
-    }
-    case 'invalid_value': {
-      const options = issue.values.map(String);
-      const hint = typeof value === 'string' ? didYouMean(value, options) : '';
-      const got = value === undefined ? 'nothing' : preview(value);
-      if (missing)
-        return [
-          at(
-            issue.path,
-            `missing required key \`${lastSegment}\``,
-            locator.valuePosition(issue.path.slice(0, -1)),
-          ),
-        ];
-      return [at(issue.path, `expected one of ${options.join(', ')}; got ${got}${hint}`)];
-    }
+    case 'unrecognized_keys':
+      return unknownKeyProblems(issue, site);
+    case 'invalid_union':
+      return [unionProblem(issue, site)];
+    case 'invalid_type':
+      return [typeProblem(issue, site)];
+    case 'invalid_value':
+      return [valueProblem(issue, site)];
     case 'too_small':
     case 'too_big':
-      return [at(issue.path, sizeMessage(issue, value))];
+      return [site.at(issue.path, sizeMessage(issue, site.value))];
     case 'invalid_key':
-      return [at(issue.path, `invalid key: ${issue.issues.map((inner) => inner.message).join('; ')}`)];
+      return [site.at(issue.path, `invalid key: ${issue.issues.map((inner) => inner.message).join('; ')}`)];
     case 'invalid_element':
-      return [at(issue.path, `invalid entry: ${issue.issues.map((inner) => inner.message).join('; ')}`)];
+      return [site.at(issue.path, `invalid entry: ${issue.issues.map((inner) => inner.message).join('; ')}`)];
     case 'invalid_format':
       return [
-        at(
+        site.at(
           issue.path,
           issue.format === 'regex' && issue.message.startsWith('Invalid')
             ? `does not match ${issue.pattern ?? 'the expected pattern'}`
@@ -297,8 +263,63 @@ function problemsOfIssue(
         ),
       ];
     default:
-      return [at(issue.path, issue.message)];
+      return [site.at(issue.path, issue.message)];
   }
+}
+
+/** One problem per unknown key, with the closest allowed key or the list of them. */
+function unknownKeyProblems(issue: IssueOf<'unrecognized_keys'>, site: IssueSite): Problem[] {
+  const allowed = knownKeys(schemaAtPath(pipelineSchema, issue.path, site.input), site.value);
+  return issue.keys.map((key) => {
+    const segments = [...issue.path, key];
+    const hint = didYouMean(key, allowed);
+    const message =
+      hint !== ''
+        ? `unknown key \`${key}\`${hint}`
+        : `unknown key \`${key}\`; allowed keys: ${allowed.join(', ')}`;
+    return site.at(segments, message, site.locator.keyPosition(segments));
+  });
+}
+
+/** A value matching no branch: the valid types of a discriminated union, or the kinds expected. */
+function unionProblem(issue: IssueOf<'invalid_union'>, site: IssueSite): Problem {
+  const { value, lastSegment } = site;
+  if (issue.discriminator !== undefined && issue.inclusive !== false) {
+    const options = typesForDiscriminator(issue.path, issue.options ?? []).map(String);
+    const owner = issue.path.length === 2 ? `${String(issue.path[0])} ` : '';
+    const label = lastSegment === 'type' ? `${owner}type` : lastSegment;
+    if (site.missing || value === undefined)
+      return missingKey(issue.path, site, `; valid ${label}s: ${options.join(', ')}`);
+    const hint = didYouMean(String(value), options);
+    return site.at(
+      issue.path,
+      `unknown ${label} ${preview(value)}; valid ${label}s: ${options.join(', ')}${hint}`,
+    );
+  }
+  const expected = new Set<string>();
+  for (const branch of issue.errors)
+    for (const inner of branch)
+      if (inner.code === 'invalid_type' && inner.path.length === 0)
+        expected.add(expectedName(inner.expected));
+  if (expected.size > 0 && issue.errors.every((branch) => branch.length === 1))
+    return site.at(issue.path, `expected ${listWithOr([...expected])}, got ${kindOf(value)}`);
+  return site.at(issue.path, issue.message);
+}
+
+function typeProblem(issue: IssueOf<'invalid_type'>, site: IssueSite): Problem {
+  if (site.missing) return missingKey(issue.path, site);
+  if (issue.path.length === 0 && (site.value === null || site.value === undefined))
+    return site.at([], 'the file is empty; a pipeline is a mapping with at least name, source and target');
+  return site.at(issue.path, `expected ${expectedName(issue.expected)}, got ${kindOf(site.value)}`);
+}
+
+function valueProblem(issue: IssueOf<'invalid_value'>, site: IssueSite): Problem {
+  if (site.missing) return missingKey(issue.path, site);
+  const { value } = site;
+  const options = issue.values.map(String);
+  const hint = typeof value === 'string' ? didYouMean(value, options) : '';
+  const got = value === undefined ? 'nothing' : preview(value);
+  return site.at(issue.path, `expected one of ${options.join(', ')}; got ${got}${hint}`);
 }
 
 function byPosition(a: Problem, b: Problem): number {
