@@ -178,91 +178,94 @@ interface CompiledChecks {
   readonly valueChecks: readonly Check[];
 }
 
+type Reason = (rule: ValidationRuleName, message: string) => ValidationReason;
+
 function compileRule(rule: FieldRuleInput, index: number, registry: CustomValidatorRegistry): CompiledChecks {
   const { field } = rule;
-  let typeCheck: Check | undefined;
-  const kindChecks: Check[] = [];
-  const valueChecks: Check[] = [];
-  const reason = (ruleName: ValidationRuleName, message: string): ValidationReason => ({
-    field,
-    rule: ruleName,
-    message,
-  });
+  const reason: Reason = (ruleName, message) => ({ field, rule: ruleName, message });
+  const where = `validation[${index}] (${field})`;
+  const present = (checks: readonly (Check | undefined)[]) =>
+    checks.filter((c): c is Check => c !== undefined);
+  return {
+    typeCheck: typeCheckOf(rule, reason),
+    kindChecks: present([formatCheckOf(rule, reason, where), rangeCheckOf(rule, reason)]),
+    valueChecks: present([enumCheckOf(rule, reason), customCheckOf(rule, reason, where, registry)]),
+  };
+}
 
-  const type = rule.type;
+function typeCheckOf({ type }: FieldRuleInput, reason: Reason): Check | undefined {
   const isOfType = type === undefined ? undefined : TYPE_CHECKS[type];
-  if (type !== undefined && isOfType !== undefined)
-    typeCheck = (value, _record, out) => {
-      if (!isOfType(value)) out.push(reason('type', `expected ${TYPE_NAMES[type]}, got ${kindOf(value)}`));
-    };
+  if (type === undefined || isOfType === undefined) return undefined;
+  return (value, _record, out) => {
+    if (!isOfType(value)) out.push(reason('type', `expected ${TYPE_NAMES[type]}, got ${kindOf(value)}`));
+  };
+}
 
-  if (rule.format !== undefined) {
-    let pattern: RegExp;
+function formatCheckOf({ format }: FieldRuleInput, reason: Reason, where: string): Check | undefined {
+  if (format === undefined) return undefined;
+  let pattern: RegExp;
+  try {
+    pattern = new RegExp(format);
+  } catch (error) {
+    throw new ConfigError(`${where}: format does not compile: ${(error as Error).message}`, { cause: error });
+  }
+  return (value, _record, out) => {
+    if (typeof value !== 'string')
+      out.push(reason('format', `expected a string matching ${pattern}, got ${kindOf(value)}`));
+    else if (!pattern.test(value)) out.push(reason('format', `does not match ${pattern}`));
+  };
+}
+
+function rangeCheckOf({ range }: FieldRuleInput, reason: Reason): Check | undefined {
+  const { min, max } = range ?? {};
+  if (min === undefined && max === undefined) return undefined;
+  const bounds = describeBounds(min, max);
+  const outside = (n: number) => (min !== undefined && n < min) || (max !== undefined && n > max);
+  return (value, _record, out) => {
+    if (typeof value === 'number') {
+      if (Number.isNaN(value) || outside(value)) out.push(reason('range', `must be ${bounds}`));
+    } else if (typeof value === 'bigint' || isExactNumber(value)) {
+      const exact = new Big(typeof value === 'bigint' ? value.toString() : value.value);
+      if ((min !== undefined && exact.lt(min)) || (max !== undefined && exact.gt(max)))
+        out.push(reason('range', `must be ${bounds}`));
+    } else if (typeof value === 'string') {
+      if (outside(codePointLength(value))) out.push(reason('range', `length must be ${bounds} characters`));
+    } else out.push(reason('range', `expected a number or a string, got ${kindOf(value)}`));
+  };
+}
+
+function enumCheckOf(rule: FieldRuleInput, reason: Reason): Check | undefined {
+  if (rule.enum === undefined) return undefined;
+  const allowed = new Set<unknown>(rule.enum);
+  const listed = rule.enum.map((v) => JSON.stringify(v)).join(', ');
+  return (value, _record, out) => {
+    if (!allowed.has(value)) out.push(reason('enum', `must be one of ${listed}`));
+  };
+}
+
+function customCheckOf(
+  { custom: name }: FieldRuleInput,
+  reason: Reason,
+  where: string,
+  registry: CustomValidatorRegistry,
+): Check | undefined {
+  if (name === undefined) return undefined;
+  const validator = registry.get(name);
+  if (validator === undefined)
+    throw new ConfigError(
+      `${where}: unknown custom validator "${name}"; registered: ${registry.names().join(', ')}`,
+    );
+  return (value, record, out) => {
+    let problem: string | undefined;
     try {
-      pattern = new RegExp(rule.format);
+      problem = validator(value, record);
     } catch (error) {
-      throw new ConfigError(
-        `validation[${index}] (${field}): format does not compile: ${(error as Error).message}`,
-        {
-          cause: error,
-        },
-      );
+      problem = `validator threw ${error instanceof Error ? error.name : 'a non-error'}: ${
+        error instanceof Error ? error.message : String(error)
+      }`;
     }
-    kindChecks.push((value, _record, out) => {
-      if (typeof value !== 'string')
-        out.push(reason('format', `expected a string matching ${pattern}, got ${kindOf(value)}`));
-      else if (!pattern.test(value)) out.push(reason('format', `does not match ${pattern}`));
-    });
-  }
-
-  if (rule.range !== undefined) {
-    const { min, max } = rule.range;
-    if (min !== undefined || max !== undefined) {
-      const bounds = describeBounds(min, max);
-      const outside = (n: number) => (min !== undefined && n < min) || (max !== undefined && n > max);
-      kindChecks.push((value, _record, out) => {
-        if (typeof value === 'number') {
-          if (Number.isNaN(value) || outside(value)) out.push(reason('range', `must be ${bounds}`));
-        } else if (typeof value === 'bigint' || isExactNumber(value)) {
-          const exact = new Big(typeof value === 'bigint' ? value.toString() : value.value);
-          if ((min !== undefined && exact.lt(min)) || (max !== undefined && exact.gt(max)))
-            out.push(reason('range', `must be ${bounds}`));
-        } else if (typeof value === 'string') {
-          if (outside(codePointLength(value)))
-            out.push(reason('range', `length must be ${bounds} characters`));
-        } else out.push(reason('range', `expected a number or a string, got ${kindOf(value)}`));
-      });
-    }
-  }
-
-  if (rule.enum !== undefined) {
-    const allowed = new Set<unknown>(rule.enum);
-    const listed = rule.enum.map((v) => JSON.stringify(v)).join(', ');
-    valueChecks.push((value, _record, out) => {
-      if (!allowed.has(value)) out.push(reason('enum', `must be one of ${listed}`));
-    });
-  }
-
-  if (rule.custom !== undefined) {
-    const name = rule.custom;
-    const validator = registry.get(name);
-    if (validator === undefined)
-      throw new ConfigError(
-        `validation[${index}] (${field}): unknown custom validator "${name}"; registered: ${registry.names().join(', ')}`,
-      );
-    valueChecks.push((value, record, out) => {
-      let problem: string | undefined;
-      try {
-        problem = validator(value, record);
-      } catch (error) {
-        problem = `validator threw ${error instanceof Error ? error.name : 'a non-error'}: ${
-          error instanceof Error ? error.message : String(error)
-        }`;
-      }
-      if (problem !== undefined) out.push(reason('custom', `${name}: ${problem}`));
-    });
-  }
-  return { typeCheck, kindChecks, valueChecks };
+    if (problem !== undefined) out.push(reason('custom', `${name}: ${problem}`));
+  };
 }
 
 interface CompiledRule extends CompiledChecks {
