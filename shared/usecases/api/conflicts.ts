@@ -1,8 +1,9 @@
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import * as z from 'zod';
 import { archiveAppliedChanges } from '../../connectors/targets/change-archive.ts';
-import type { TargetWrite } from '../../connectors/types.ts';
+import type { TargetConnector, TargetWrite } from '../../connectors/types.ts';
 import { ConflictError, describeError, ValidationError } from '../../errors.ts';
+import type { Pipeline } from '../../pipeline/schema.ts';
 import type { RecordData } from '../../records/envelope.ts';
 import { canonicalJson, contentHash, DELETED_HASH } from '../../records/hash.ts';
 import type { ConflictRecord } from '../../state/conflicts.ts';
@@ -115,29 +116,75 @@ const resolveBody = z
 export async function resolveParkedConflict(ctx: RouteContext): Promise<ManagementResponse> {
   const body = parseInput(resolveBody, ctx.body, 'body');
   const { deps } = ctx;
-  const conflict = await deps.state.conflicts.get(ctx.params.id ?? '');
+  const conflict = await openConflict(ctx, ctx.params.id ?? '');
+  const pipeline = deps.catalog.get(conflict.pipeline);
+  const { data, applied } = await applyChoice(ctx, pipeline, conflict, body);
+  const at = deps.now().toISOString();
+  await deps.state.conflicts.resolve(conflict.id, {
+    choice: body.choice,
+    data,
+    by: ctx.principal,
+    at,
+    reason: body.reason,
+  });
+  if (applied && data !== null && pipeline.conflict.strategy === 'field-merge')
+    await deps.state.bases.putMany(pipeline.name, [{ key: conflict.key, data }]);
+  const { id: conflictId, key } = conflict;
+  const { version } = conflict.source;
+  await audit(
+    ctx,
+    pipeline.name,
+    'conflict.resolve',
+    { conflictId, key, choice: body.choice, version, applied },
+    body.reason,
+  );
+  const eventPublished = await publishResolved(ctx, {
+    pipeline: pipeline.name,
+    conflictId,
+    key,
+    choice: body.choice,
+    applied,
+    by: ctx.principal,
+  });
+  return {
+    status: 200,
+    body: {
+      id: conflictId,
+      pipeline: pipeline.name,
+      key,
+      status: 'resolved',
+      choice: body.choice,
+      applied,
+      version,
+      resolvedAt: at,
+      eventPublished,
+    },
+  };
+}
+
+/** The conflict, refused (409) when it is already resolved. */
+async function openConflict(ctx: RouteContext, id: string): Promise<ConflictRecord> {
+  const conflict = await ctx.deps.state.conflicts.get(id);
   if (conflict.status !== 'open')
     throw new ConflictError(
       `conflict "${conflict.id}" is already resolved (${conflict.resolution?.choice ?? 'unknown'} by ${conflict.resolution?.by ?? 'unknown'} at ${conflict.resolution?.at ?? 'unknown'})`,
     );
-  const pipeline = deps.catalog.get(conflict.pipeline);
+  return conflict;
+}
+
+type ResolveBody = z.infer<typeof resolveBody>;
+
+/** Writes the chosen data to the target at the source's version; `applied` is false where a newer version stands. */
+async function applyChoice(
+  ctx: RouteContext,
+  pipeline: Pipeline,
+  conflict: ConflictRecord,
+  body: ResolveBody,
+): Promise<{ data: RecordData | null; applied: boolean }> {
+  const { deps } = ctx;
   const target = deps.createTarget(pipeline);
-  let data: RecordData | null;
-  let applied: boolean;
   try {
-    if (body.choice === 'source') data = conflict.source.data;
-    else if (body.choice === 'merged') data = body.data ?? null;
-    else {
-      const current = (await target.readState([conflict.key], { withData: true })).get(conflict.key);
-      if (current === undefined || current.deleted) data = null;
-      else if (current.data !== undefined) data = current.data;
-      else if (conflict.target.data !== null) data = conflict.target.data;
-      else
-        throw new ValidationError(
-          `the ${pipeline.target.type} target of "${pipeline.name}" cannot read back record "${conflict.key}"; resolve with choice merged and its data`,
-          [{ path: 'choice', message: 'target data unavailable' }],
-        );
-    }
+    const data = await chosenData(pipeline, target, conflict, body);
     const write: TargetWrite = {
       key: conflict.key,
       op: data === null ? 'delete' : 'upsert',
@@ -150,57 +197,30 @@ export async function resolveParkedConflict(ctx: RouteContext): Promise<Manageme
     const outcomes = await target.write([write]);
     const [outcome] = outcomes;
     if (outcome?.status === 'failed') throw outcome.error;
-    applied = outcome?.status === 'applied';
     await archiveAppliedChanges(deps.connectorContext(pipeline), pipeline, [write], outcomes);
+    return { data, applied: outcome?.status === 'applied' };
   } finally {
     await target.close();
   }
+}
 
-  const at = deps.now().toISOString();
-  await deps.state.conflicts.resolve(conflict.id, {
-    choice: body.choice,
-    data,
-    by: ctx.principal,
-    at,
-    reason: body.reason,
-  });
-  if (applied && data !== null && pipeline.conflict.strategy === 'field-merge')
-    await deps.state.bases.putMany(pipeline.name, [{ key: conflict.key, data }]);
-  await audit(
-    ctx,
-    pipeline.name,
-    'conflict.resolve',
-    {
-      conflictId: conflict.id,
-      key: conflict.key,
-      choice: body.choice,
-      version: conflict.source.version,
-      applied,
-    },
-    body.reason,
+/** The data of the choice: the source's, the given merge, or what the target holds now. */
+async function chosenData(
+  pipeline: Pipeline,
+  target: TargetConnector,
+  conflict: ConflictRecord,
+  body: ResolveBody,
+): Promise<RecordData | null> {
+  if (body.choice === 'source') return conflict.source.data;
+  if (body.choice === 'merged') return body.data ?? null;
+  const current = (await target.readState([conflict.key], { withData: true })).get(conflict.key);
+  if (current === undefined || current.deleted) return null;
+  if (current.data !== undefined) return current.data;
+  if (conflict.target.data !== null) return conflict.target.data;
+  throw new ValidationError(
+    `the ${pipeline.target.type} target of "${pipeline.name}" cannot read back record "${conflict.key}"; resolve with choice merged and its data`,
+    [{ path: 'choice', message: 'target data unavailable' }],
   );
-  const eventPublished = await publishResolved(ctx, {
-    pipeline: pipeline.name,
-    conflictId: conflict.id,
-    key: conflict.key,
-    choice: body.choice,
-    applied,
-    by: ctx.principal,
-  });
-  return {
-    status: 200,
-    body: {
-      id: conflict.id,
-      pipeline: pipeline.name,
-      key: conflict.key,
-      status: 'resolved',
-      choice: body.choice,
-      applied,
-      version: conflict.source.version,
-      resolvedAt: at,
-      eventPublished,
-    },
-  };
 }
 
 /**
