@@ -2,6 +2,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { IAM_MODES, type IamDenial, type IamMode } from '../../local/iam/modes.ts';
 import { readSecretsFile, secretsFilePath } from '../../local/secrets-file.ts';
+import type { LocalStack } from '../../local/stack.ts';
 import { type CliIo, type Command, UsageError } from '../io.ts';
 import { watchLaunchers } from '../launcher-watch.ts';
 
@@ -65,17 +66,7 @@ export const dev: Command = async (argv: string[], io: CliIo) => {
   const { startLocalStack } = await import('../../local/stack.ts');
   const pipelinesDir = path.resolve(io.cwd, flags['pipelines-dir'] ?? 'pipelines');
   const secretsFile = secretsFilePath(pipelinesDir);
-  // The user's secrets, and with --demo-data the demo database's on top of them.
-  const secrets: Record<string, string> = readSecretsFile(secretsFile);
-  let demoDb: { stop(): Promise<void> } | undefined;
-  if (flags['demo-data']) {
-    const { startDemoDatabase, seedUsers } = await import('../../demo/demo-db.ts');
-    const db = await startDemoDatabase();
-    await seedUsers(db.db, 10_000);
-    secrets['esync/demo/users-db'] = db.secretValue;
-    secrets['esync/demo/orders-db'] = db.secretValue;
-    demoDb = db;
-  }
+  const { secrets, demoDb } = await devSecrets(secretsFile, flags['demo-data']);
   const stack = await startLocalStack({
     pipelinesDir,
     ...(flags['data-dir'] ? { dataDir: path.resolve(io.cwd, flags['data-dir']) } : {}),
@@ -85,51 +76,12 @@ export const dev: Command = async (argv: string[], io: CliIo) => {
     ...(Object.keys(secrets).length > 0 ? { secrets } : {}),
     log: (line) => io.err(line),
   });
-  if (flags.json) {
-    io.out(
-      JSON.stringify({
-        apiUrl: stack.apiUrl,
-        eventBus: stack.env.ESYNC_EVENT_BUS ?? null,
-        secretsFile,
-        secrets: Object.keys(secrets).sort(),
-        endpoints: stack.endpoints,
-        pipelines: stack.resources,
-        devFile: stack.devFile ?? null,
-      }),
-    );
-  } else {
-    const lines = [
-      `ESync local stack (stage ${stack.stage}) is ready.`,
-      '',
-      `  API          ${stack.apiUrl}`,
-      `  event bus    ${stack.env.ESYNC_EVENT_BUS ?? '-'}  (CDC events: PutEvents here)`,
-      `  secrets      ${secretsFile}${Object.keys(secrets).length > 0 ? `  (${Object.keys(secrets).sort().join(', ')})` : '  (none; add name → value there)'}`,
-      ...stack.resources
-        .filter((r) => r.webhookUrl)
-        .map((r) => `  webhook      ${r.webhookUrl}  (${r.name})`),
-      '',
-      '  endpoints    (AWS_ENDPOINT_URL_<SERVICE>)',
-      ...Object.entries(stack.endpoints).map(([service, url]) => `    ${service.padEnd(15)} ${url}`),
-      '',
-      '  pipelines',
-      ...stack.resources.flatMap((r) => [
-        `    ${r.name}`,
-        ...(r.stateMachineArn ? [`      state machine  ${r.stateMachineArn}`] : []),
-        ...(r.loadQueueUrl ? [`      load queue     ${r.loadQueueUrl}`] : []),
-        ...(r.deadLetterQueueUrl ? [`      dead letters   ${r.deadLetterQueueUrl}`] : []),
-        ...(r.targetTable ? [`      target table   ${r.targetTable}`] : []),
-        ...(r.schedule ? [`      schedule       ${r.schedule}`] : []),
-      ]),
-      ...(stack.notes.length > 0
-        ? ['', '  differences from AWS', ...stack.notes.map((n) => `    - ${n}`)]
-        : []),
-      '',
-      `  IAM          ${stack.iam.mode === 'enforce' ? 'enforced: a call its role does not allow gets AccessDenied' : stack.iam.mode === 'report' ? 'report: denied calls go through and are listed at stop' : 'off'}`,
-      '',
-      'Other terminals: `npx esync run <pipeline> --local --wait`. Ctrl-C stops.',
-    ];
-    io.out(lines.join('\n'));
-  }
+  const names = Object.keys(secrets).sort();
+  io.out(
+    flags.json
+      ? JSON.stringify(readyJson(stack, secretsFile, names))
+      : readyLines(stack, secretsFile, names).join('\n'),
+  );
   const signal = await untilSignal();
   io.err(`received ${signal}, stopping`);
   await stack.stop();
@@ -137,6 +89,72 @@ export const dev: Command = async (argv: string[], io: CliIo) => {
   if (stack.iam.mode === 'report') io.err(iamReport(stack.iam.denials));
   return 0;
 };
+
+/** The user's secrets, and with --demo-data the demo database (started) and its secrets on top of them. */
+async function devSecrets(
+  secretsFile: string,
+  demoData: boolean,
+): Promise<{ secrets: Record<string, string>; demoDb?: { stop(): Promise<void> } }> {
+  const secrets: Record<string, string> = readSecretsFile(secretsFile);
+  if (!demoData) return { secrets };
+  const { startDemoDatabase, seedUsers } = await import('../../demo/demo-db.ts');
+  const db = await startDemoDatabase();
+  await seedUsers(db.db, 10_000);
+  secrets['esync/demo/users-db'] = db.secretValue;
+  secrets['esync/demo/orders-db'] = db.secretValue;
+  return { secrets, demoDb: db };
+}
+
+/** `--json`: what a script needs to reach the stack, on one line. */
+function readyJson(stack: LocalStack, secretsFile: string, secrets: readonly string[]) {
+  return {
+    apiUrl: stack.apiUrl,
+    eventBus: stack.env.ESYNC_EVENT_BUS ?? null,
+    secretsFile,
+    secrets,
+    endpoints: stack.endpoints,
+    pipelines: stack.resources,
+    devFile: stack.devFile ?? null,
+  };
+}
+
+const IAM_LINES: Readonly<Record<IamMode, string>> = {
+  enforce: 'enforced: a call its role does not allow gets AccessDenied',
+  report: 'report: denied calls go through and are listed at stop',
+  off: 'off',
+};
+
+/** What a person needs to reach the stack: API, bus, secrets, endpoints and each pipeline's resources. */
+function readyLines(stack: LocalStack, secretsFile: string, secrets: readonly string[]): string[] {
+  return [
+    `ESync local stack (stage ${stack.stage}) is ready.`,
+    '',
+    `  API          ${stack.apiUrl}`,
+    `  event bus    ${stack.env.ESYNC_EVENT_BUS ?? '-'}  (CDC events: PutEvents here)`,
+    `  secrets      ${secretsFile}${secrets.length > 0 ? `  (${secrets.join(', ')})` : '  (none; add name → value there)'}`,
+    ...stack.resources.filter((r) => r.webhookUrl).map((r) => `  webhook      ${r.webhookUrl}  (${r.name})`),
+    '',
+    '  endpoints    (AWS_ENDPOINT_URL_<SERVICE>)',
+    ...Object.entries(stack.endpoints).map(([service, url]) => `    ${service.padEnd(15)} ${url}`),
+    '',
+    '  pipelines',
+    ...stack.resources.flatMap((r) => [
+      `    ${r.name}`,
+      ...(r.stateMachineArn ? [`      state machine  ${r.stateMachineArn}`] : []),
+      ...(r.loadQueueUrl ? [`      load queue     ${r.loadQueueUrl}`] : []),
+      ...(r.deadLetterQueueUrl ? [`      dead letters   ${r.deadLetterQueueUrl}`] : []),
+      ...(r.targetTable ? [`      target table   ${r.targetTable}`] : []),
+      ...(r.schedule ? [`      schedule       ${r.schedule}`] : []),
+    ]),
+    ...(stack.notes.length > 0
+      ? ['', '  differences from AWS', ...stack.notes.map((n) => `    - ${n}`)]
+      : []),
+    '',
+    `  IAM          ${IAM_LINES[stack.iam.mode]}`,
+    '',
+    'Other terminals: `npx esync run <pipeline> --local --wait`. Ctrl-C stops.',
+  ];
+}
 
 function iamReport(denials: readonly IamDenial[]): string {
   if (denials.length === 0) return 'iam report: no call was denied';
