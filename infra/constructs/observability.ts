@@ -53,6 +53,71 @@ export interface PipelineObservabilityProps {
 /** CloudWatch takes at most 5 actions for each state of an alarm. */
 const MAX_ALARM_ACTIONS = 5;
 
+/** Unlabelled: an alarm on a labelled metric is rendered as a metric query instead of the metric. */
+const queueDepth = (queue: sqs.IQueue) =>
+  queue.metricApproximateNumberOfMessagesVisible({
+    period: Duration.minutes(1),
+    statistic: cloudwatch.Stats.MAXIMUM,
+  });
+
+type PipelineMetrics = ReturnType<typeof pipelineMetrics>;
+
+/** The metrics and rates a pipeline's alarms and dashboard read. */
+function pipelineMetrics(props: PipelineObservabilityProps) {
+  const metric = (metricName: string, label: string) =>
+    new cloudwatch.Metric({
+      namespace: ESYNC_METRICS.namespace,
+      metricName,
+      dimensionsMap: { service: ESYNC_METRICS.loadService, pipeline: props.pipeline.name },
+      statistic: cloudwatch.Stats.SUM,
+      period: RATE_PERIOD,
+      label,
+    });
+  const counts = {
+    processed: metric(ESYNC_METRICS.processed, 'processed'),
+    loaded: metric(ESYNC_METRICS.loaded, 'loaded'),
+    skipped: metric(ESYNC_METRICS.skipped, 'skipped (stale or duplicate)'),
+    failed: metric(ESYNC_METRICS.failed, 'failed'),
+    quarantined: metric(ESYNC_METRICS.quarantined, 'quarantined'),
+    deadLettered: metric(ESYNC_METRICS.deadLettered, 'dead-lettered'),
+    conflicts: metric(ESYNC_METRICS.conflicts, 'conflicts'),
+  };
+  const { processed, failed, quarantined, deadLettered, conflicts } = counts;
+  const sm = props.stateMachine;
+  return {
+    ...counts,
+    // No record processed is a rate of 0, not missing data.
+    failureRate: new cloudwatch.MathExpression({
+      label: 'failure rate',
+      expression:
+        'IF(processed > 0, (FILL(failed, 0) + FILL(quarantined, 0) + FILL(deadLettered, 0)) / processed, 0)',
+      usingMetrics: { processed, failed, quarantined, deadLettered },
+      period: RATE_PERIOD,
+    }),
+    conflictRate: new cloudwatch.MathExpression({
+      label: 'conflict rate',
+      expression: 'IF(processed > 0, FILL(conflicts, 0) / processed, 0)',
+      usingMetrics: { processed, conflicts },
+      period: RATE_PERIOD,
+    }),
+    runsFailed: new cloudwatch.MathExpression({
+      label: 'failed or timed-out runs',
+      expression: 'FILL(failedRuns, 0) + FILL(timedOutRuns, 0)',
+      usingMetrics: {
+        failedRuns: sm.metricFailed({ period: RATE_PERIOD }),
+        timedOutRuns: sm.metricTimedOut({ period: RATE_PERIOD }),
+      },
+      period: RATE_PERIOD,
+    }),
+    oldestMessageAge: props.loadQueue.metricApproximateAgeOfOldestMessage({
+      period: Duration.minutes(1),
+      statistic: cloudwatch.Stats.MAXIMUM,
+    }),
+    dlqDepth: queueDepth(props.deadLetterQueue),
+    cdcDlqDepth: props.cdcDeadLetterQueue && queueDepth(props.cdcDeadLetterQueue),
+  };
+}
+
 /**
  * A pipeline's alarms (dead letters, failure rate, conflict rate, age of the oldest queued
  * message, failed runs), all notifying the alarm topic when they fire and when they recover, and
@@ -65,162 +130,125 @@ export class PipelineObservability extends Construct {
 
   constructor(scope: Construct, id: string, props: PipelineObservabilityProps) {
     super(scope, id);
-    const { pipeline, stage } = props;
-    // The stage's and the pipeline's own topics get its alarms straight from CloudWatch, beside
-    // the stage's alarm topic.
-    const topics = [...new Set([...props.stageTopics, ...pipeline.alerts.notify.snsTopics])];
+    this.#notify = this.notifyActions(props);
+    const metrics = pipelineMetrics(props);
+    this.addAlarms(props, metrics);
+    this.subscribeEmails(props.alarmTopic, props.pipeline.alerts.notify.emails);
+    this.dashboard = this.addDashboard(props, metrics);
+  }
+
+  /**
+   * The stage's alarm topic, and the stage's and the pipeline's own topics, which get its alarms
+   * straight from CloudWatch.
+   */
+  private notifyActions({
+    pipeline,
+    stageTopics,
+    alarmTopic,
+  }: PipelineObservabilityProps): actions.SnsAction[] {
+    const topics = [...new Set([...stageTopics, ...pipeline.alerts.notify.snsTopics])];
     if (topics.length + 1 > MAX_ALARM_ACTIONS)
       throw new Error(
         `pipeline ${pipeline.name}: its alarms would notify ${topics.length} SNS topics (the stage's alerts.notify.snsTopics and its own) beside the alarm topic; CloudWatch takes at most ${MAX_ALARM_ACTIONS - 1}: ${topics.join(', ')}`,
       );
-    this.#notify = [
-      new actions.SnsAction(props.alarmTopic),
+    return [
+      new actions.SnsAction(alarmTopic),
       ...topics.map((arn, i) => new actions.SnsAction(sns.Topic.fromTopicArn(this, `NotifyTopic${i}`, arn))),
     ];
+  }
+
+  private addAlarms({ pipeline, stage }: PipelineObservabilityProps, m: PipelineMetrics): void {
     const name = (role: string) => resourceName(stage, pipeline.name, role);
-    const metric = (metricName: string, label: string) =>
-      new cloudwatch.Metric({
-        namespace: ESYNC_METRICS.namespace,
-        metricName,
-        dimensionsMap: { service: ESYNC_METRICS.loadService, pipeline: pipeline.name },
-        statistic: cloudwatch.Stats.SUM,
-        period: RATE_PERIOD,
-        label,
-      });
-    const processed = metric(ESYNC_METRICS.processed, 'processed');
-    const loaded = metric(ESYNC_METRICS.loaded, 'loaded');
-    const skipped = metric(ESYNC_METRICS.skipped, 'skipped (stale or duplicate)');
-    const failed = metric(ESYNC_METRICS.failed, 'failed');
-    const quarantined = metric(ESYNC_METRICS.quarantined, 'quarantined');
-    const deadLettered = metric(ESYNC_METRICS.deadLettered, 'dead-lettered');
-    const conflicts = metric(ESYNC_METRICS.conflicts, 'conflicts');
-
-    // No record processed is a rate of 0, not missing data.
-    const failureRate = new cloudwatch.MathExpression({
-      label: 'failure rate',
-      expression:
-        'IF(processed > 0, (FILL(failed, 0) + FILL(quarantined, 0) + FILL(deadLettered, 0)) / processed, 0)',
-      usingMetrics: { processed, failed, quarantined, deadLettered },
-      period: RATE_PERIOD,
-    });
-    const conflictRate = new cloudwatch.MathExpression({
-      label: 'conflict rate',
-      expression: 'IF(processed > 0, FILL(conflicts, 0) / processed, 0)',
-      usingMetrics: { processed, conflicts },
-      period: RATE_PERIOD,
-    });
-    const runsFailed = new cloudwatch.MathExpression({
-      label: 'failed or timed-out runs',
-      expression: 'FILL(failedRuns, 0) + FILL(timedOutRuns, 0)',
-      usingMetrics: {
-        failedRuns: props.stateMachine.metricFailed({ period: RATE_PERIOD }),
-        timedOutRuns: props.stateMachine.metricTimedOut({ period: RATE_PERIOD }),
-      },
-      period: RATE_PERIOD,
-    });
-    const oldestMessageAge = props.loadQueue.metricApproximateAgeOfOldestMessage({
-      period: Duration.minutes(1),
-      statistic: cloudwatch.Stats.MAXIMUM,
-    });
-    // Unlabelled: an alarm on a labelled metric is rendered as a metric query instead of the metric.
-    const depth = (queue: sqs.IQueue) =>
-      queue.metricApproximateNumberOfMessagesVisible({
-        period: Duration.minutes(1),
-        statistic: cloudwatch.Stats.MAXIMUM,
-      });
-    const dlqDepth = depth(props.deadLetterQueue);
-    const cdcDlqDepth = props.cdcDeadLetterQueue && depth(props.cdcDeadLetterQueue);
-
+    const once = { threshold: 0, evaluationPeriods: 1 };
     this.alarm('DeadLetters', {
       alarmName: name(ALARM_ROLES.deadLetters),
       alarmDescription: `Messages of ${pipeline.name} are in its load DLQ: inspect and redrive with esync dlq.`,
-      metric: dlqDepth,
-      threshold: 0,
-      evaluationPeriods: 1,
+      metric: m.dlqDepth,
+      ...once,
     });
-    if (cdcDlqDepth)
+    if (m.cdcDlqDepth)
       this.alarm('CdcDeadLetters', {
         alarmName: name(ALARM_ROLES.cdcDeadLetters),
         alarmDescription: `EventBridge could not deliver change events of ${pipeline.name} to its load queue.`,
-        metric: cdcDlqDepth,
-        threshold: 0,
-        evaluationPeriods: 1,
+        metric: m.cdcDlqDepth,
+        ...once,
       });
     this.alarm('FailureRate', {
       alarmName: name(ALARM_ROLES.failureRate),
       alarmDescription: `More than ${pipeline.alerts.failureRate * 100}% of the records of ${pipeline.name} failed, were quarantined or dead-lettered.`,
-      metric: failureRate,
+      metric: m.failureRate,
       threshold: pipeline.alerts.failureRate,
       evaluationPeriods: 1,
     });
     this.alarm('ConflictRate', {
       alarmName: name(ALARM_ROLES.conflictRate),
       alarmDescription: `More than ${pipeline.alerts.conflictRate * 100}% of the records of ${pipeline.name} were in conflict.`,
-      metric: conflictRate,
+      metric: m.conflictRate,
       threshold: pipeline.alerts.conflictRate,
       evaluationPeriods: 1,
     });
     this.alarm('Latency', {
       alarmName: name(ALARM_ROLES.latency),
       alarmDescription: `The oldest load message of ${pipeline.name} waited longer than ${pipeline.alerts.latencyMs} ms for 3 minutes.`,
-      metric: oldestMessageAge,
+      metric: m.oldestMessageAge,
       threshold: pipeline.alerts.latencyMs / 1000,
       evaluationPeriods: 3,
     });
     this.alarm('RunsFailed', {
       alarmName: name(ALARM_ROLES.runsFailed),
       alarmDescription: `A run of ${pipeline.name} failed or timed out; see esync runs show.`,
-      metric: runsFailed,
-      threshold: 0,
-      evaluationPeriods: 1,
+      metric: m.runsFailed,
+      ...once,
     });
+  }
 
-    const fn = props.loadFunction;
+  /** Throughput, latency, errors, conflicts, queue and DLQ depth, runs. */
+  private addDashboard(props: PipelineObservabilityProps, m: PipelineMetrics): cloudwatch.Dashboard {
+    const { loadFunction: fn, stateMachine: sm } = props;
     const graph = (title: string, left: cloudwatch.IMetric[], width = 8) =>
       new cloudwatch.GraphWidget({ title, left, width, height: 6 });
-    this.subscribeEmails(props.alarmTopic, pipeline.alerts.notify.emails);
-    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
-      dashboardName: name('dashboard'),
+    return new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: resourceName(props.stage, props.pipeline.name, 'dashboard'),
       defaultInterval: Duration.hours(3),
       widgets: [
         [
-          graph('Throughput (records)', [processed, loaded, skipped]),
+          graph('Throughput (records)', [m.processed, m.loaded, m.skipped]),
           graph('Latency', [
-            oldestMessageAge.with({ label: 'oldest queued message (s)' }),
+            m.oldestMessageAge.with({ label: 'oldest queued message (s)' }),
             fn.metricDuration({ statistic: cloudwatch.Stats.p(95), label: 'Load p95 (ms)' }),
           ]),
           graph('Errors', [
-            failed,
-            quarantined,
-            deadLettered,
+            m.failed,
+            m.quarantined,
+            m.deadLettered,
             fn.metricErrors({ label: 'Load errors' }),
             fn.metricThrottles({ label: 'Load throttles' }),
           ]),
         ],
         [
-          graph('Conflicts', [conflicts, conflictRate]),
+          graph('Conflicts', [m.conflicts, m.conflictRate]),
           graph('Queue depth', [
-            depth(props.loadQueue).with({ label: 'visible' }),
+            queueDepth(props.loadQueue).with({ label: 'visible' }),
             props.loadQueue.metricApproximateNumberOfMessagesNotVisible({ label: 'in flight' }),
           ]),
           graph('DLQ depth', [
-            dlqDepth.with({ label: 'dead letters' }),
-            ...(cdcDlqDepth ? [cdcDlqDepth.with({ label: 'undelivered change events' })] : []),
+            m.dlqDepth.with({ label: 'dead letters' }),
+            ...(m.cdcDlqDepth ? [m.cdcDlqDepth.with({ label: 'undelivered change events' })] : []),
           ]),
         ],
         [
           graph(
             'Runs',
             [
-              props.stateMachine.metricSucceeded({ label: 'succeeded' }),
-              props.stateMachine.metricFailed({ label: 'failed' }),
-              props.stateMachine.metricTimedOut({ label: 'timed out' }),
+              sm.metricSucceeded({ label: 'succeeded' }),
+              sm.metricFailed({ label: 'failed' }),
+              sm.metricTimedOut({ label: 'timed out' }),
             ],
             12,
           ),
           graph(
             'Run duration (ms)',
-            [props.stateMachine.metricTime({ statistic: cloudwatch.Stats.p(95), label: 'p95' })],
+            [sm.metricTime({ statistic: cloudwatch.Stats.p(95), label: 'p95' })],
             12,
           ),
         ],
