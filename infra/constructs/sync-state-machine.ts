@@ -84,6 +84,16 @@ export interface SyncStateMachineProps {
   readonly removalPolicy: RemovalPolicy;
 }
 
+/** Adds the Catch that sends any error of the state to RecordFailure. */
+type Guard = <T extends sfn.TaskStateBase | sfn.Map | sfn.DistributedMap>(state: T) => T;
+
+/** The run reference every task is given, from `$.run`. */
+const RUN_OF = {
+  pipeline: sfn.JsonPath.stringAt('$.run.pipeline'),
+  runId: sfn.JsonPath.stringAt('$.run.runId'),
+  executionArn: sfn.JsonPath.stringAt('$.run.executionArn'),
+};
+
 /**
  * A pipeline's run as a Standard state machine, in the shape documented in
  * shared/usecases/contracts.ts (JSONPath only, no Assign: the local interpreter runs the same
@@ -98,8 +108,26 @@ export class SyncStateMachine extends Construct {
 
   constructor(scope: Construct, id: string, props: SyncStateMachineProps) {
     super(scope, id);
-    const { functions: fns } = props;
+    const definition = this.runDefinition(props, this.failurePath(props.functions));
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      logGroupName: `/aws/vendedlogs/states/${props.stateMachineName}`,
+      retention: props.logRetention,
+      encryptionKey: props.logKey,
+      removalPolicy: props.removalPolicy,
+    });
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineName: props.stateMachineName,
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      comment: `ESync run of pipeline ${props.pipeline.name}: Discover, Plan, Execute, AwaitLoad, Verify, Cleanup`,
+      definitionBody: sfn.DefinitionBody.fromChainable(definition),
+      timeout: RUN_TIMEOUT,
+    });
+    this.traceAndLog();
+    this.acknowledgeGeneratedWildcards(props);
+  }
 
+  /** RecordFailure then Fail, and the guard that sends any error of a state there. */
+  private failurePath(fns: SyncStateMachineProps['functions']): Guard {
     const recordFailure = this.task('RecordFailure', fns.recordFailure, '$.recordFailure', {
       pipeline: sfn.JsonPath.stringAt('$.run.pipeline'),
       runId: sfn.JsonPath.stringAt('$.run.runId'),
@@ -111,11 +139,15 @@ export class SyncStateMachine extends Construct {
         cause: 'A phase failed; the run record holds its error, and so does the RecordFailure input.',
       }),
     );
-    const guarded = <T extends sfn.TaskStateBase | sfn.Map | sfn.DistributedMap>(state: T): T => {
+    return (state) => {
       state.addCatch(recordFailure, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
       return state;
     };
+  }
 
+  /** Start → Discover → Plan → Execute → AwaitLoad ⟲ → Verify → Cleanup → Succeeded. */
+  private runDefinition(props: SyncStateMachineProps, guarded: Guard): sfn.IChainable {
+    const { functions: fns } = props;
     const start = new sfn.Pass(this, 'Start', {
       comment: 'The run id is the execution name; the execution input is kept as the request.',
       parameters: {
@@ -138,33 +170,11 @@ export class SyncStateMachine extends Construct {
       ),
     );
     const plan = guarded(this.task('Plan', fns.plan, '$.plan', '$.run'));
-
-    const runOf = {
-      pipeline: sfn.JsonPath.stringAt('$.run.pipeline'),
-      runId: sfn.JsonPath.stringAt('$.run.runId'),
-      executionArn: sfn.JsonPath.stringAt('$.run.executionArn'),
-    };
-    const executePhase = this.partitionMaps({
-      name: 'Execute',
-      largeName: 'ExecuteLarge',
-      choiceName: 'UseManifest?',
-      work: 'Extract',
-      plan: '$.plan.Payload',
-      itemsField: 'partitions',
-      inlineItem: { ...runOf, partition: sfn.JsonPath.objectAt('$$.Map.Item.Value') },
-      // A manifest item is `{pipeline, runId, partition}`.
-      largeItem: { ...runOf, partition: sfn.JsonPath.objectAt('$$.Map.Item.Value.partition') },
-      loop: (suffix) => this.continuationLoop(`Extract${suffix}`, fns.extract, '$.extract', 'partition', {}),
-      dataBucket: props.dataBucket,
-      manifestPrefix: manifestPrefix(props.pipeline.name),
-      guarded,
-    });
-    const verifyPhase = this.verifyPhase(props, fns.verify, runOf, guarded);
-
+    const executePhase = this.executePhase(props, guarded);
+    const verifyPhase = this.verifyPhase(props, fns.verify, RUN_OF, guarded);
     const awaitLoad = guarded(this.task('AwaitLoad', fns.awaitLoad, '$.load', '$.run'));
     const cleanup = guarded(this.task('Cleanup', fns.cleanup, '$.cleanup', '$.run'));
     const waitForLoad = new sfn.Wait(this, 'WaitForLoad', { time: sfn.WaitTime.duration(AWAIT_LOAD_POLL) });
-
     const definition = start
       .next(discover)
       .next(plan)
@@ -176,22 +186,27 @@ export class SyncStateMachine extends Construct {
           .otherwise(waitForLoad.next(awaitLoad)),
       );
     verifyPhase.end.next(cleanup).next(new sfn.Succeed(this, 'Succeeded'));
+    return definition;
+  }
 
-    this.logGroup = new logs.LogGroup(this, 'Logs', {
-      logGroupName: `/aws/vendedlogs/states/${props.stateMachineName}`,
-      retention: props.logRetention,
-      encryptionKey: props.logKey,
-      removalPolicy: props.removalPolicy,
+  /** Execute: a Map of Extract continuation loops, one per partition (Distributed over the S3 manifest when large). */
+  private executePhase(props: SyncStateMachineProps, guarded: Guard): sfn.IChainable {
+    return this.partitionMaps({
+      name: 'Execute',
+      largeName: 'ExecuteLarge',
+      choiceName: 'UseManifest?',
+      work: 'Extract',
+      plan: '$.plan.Payload',
+      itemsField: 'partitions',
+      inlineItem: { ...RUN_OF, partition: sfn.JsonPath.objectAt('$$.Map.Item.Value') },
+      // A manifest item is `{pipeline, runId, partition}`.
+      largeItem: { ...RUN_OF, partition: sfn.JsonPath.objectAt('$$.Map.Item.Value.partition') },
+      loop: (suffix) =>
+        this.continuationLoop(`Extract${suffix}`, props.functions.extract, '$.extract', 'partition', {}),
+      dataBucket: props.dataBucket,
+      manifestPrefix: manifestPrefix(props.pipeline.name),
+      guarded,
     });
-    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
-      stateMachineName: props.stateMachineName,
-      stateMachineType: sfn.StateMachineType.STANDARD,
-      comment: `ESync run of pipeline ${props.pipeline.name}: Discover, Plan, Execute, AwaitLoad, Verify, Cleanup`,
-      definitionBody: sfn.DefinitionBody.fromChainable(definition),
-      timeout: RUN_TIMEOUT,
-    });
-    this.traceAndLog();
-    this.acknowledgeGeneratedWildcards(props);
   }
 
   /**
@@ -246,7 +261,7 @@ export class SyncStateMachine extends Construct {
     props: SyncStateMachineProps,
     fn: lambda.Function,
     runOf: Record<string, string>,
-    guarded: <T extends sfn.TaskStateBase | sfn.Map | sfn.DistributedMap>(state: T) => T,
+    guarded: Guard,
   ): { start: sfn.IChainable; end: sfn.INextable } {
     const planVerify = guarded(this.task('VerifyPlan', fn, '$.verifyPlan', { ...runOf, step: 'plan' }));
     const item = { ...runOf, step: 'partition', item: sfn.JsonPath.objectAt('$$.Map.Item.Value') };
