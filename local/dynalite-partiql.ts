@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import {
@@ -15,10 +16,18 @@ import {
  * with one `?` per attribute (a name's `'` doubled, as PartiQL quotes it). Each insert becomes a
  * PutItem conditioned on the key being absent, sent to dynalite itself, and each statement is
  * answered as DynamoDB answers it: `{ TableName }` when inserted, else an `Error` whose `Code` is
- * `DuplicateItem` (the key exists), `ResourceNotFound`, or `ValidationError` (a bad item, or a
- * statement outside this subset). Requests DynamoDB refuses whole are refused whole: more than 25
- * statements, or two inserts of one key. Every other request goes to dynalite unchanged.
+ * `DuplicateItem` (the key exists), `ResourceNotFound`, `ValidationError` (a bad item, or a
+ * statement outside this subset) or `InternalServerError` (dynalite failed that call). Requests
+ * DynamoDB refuses whole are refused whole, before any insert: more than 25 statements, or two
+ * inserts of one key. Once one insert may have been applied, the answer is per statement, as
+ * DynamoDB's: a whole-request refusal would tell the client that nothing was written. Every other
+ * request goes to dynalite unchanged.
  */
+
+/** A request DynamoDB refuses whole (a ValidationException), found before any insert is made. */
+class RequestRefused extends Error {
+  override readonly name = 'RequestRefused';
+}
 
 interface StatementRequest {
   readonly Statement?: string;
@@ -34,8 +43,8 @@ interface StatementResponse {
 type Call = (operation: string, input: unknown) => Promise<{ status: number; body: Record<string, unknown> }>;
 
 /**
- * Sends one operation to dynalite at `endpoint`, with the caller's authorization headers (dynalite
- * checks their form, not their signature).
+ * Sends one operation to dynalite, with the caller's authorization headers (dynalite checks their
+ * form, not their signature).
  */
 export type DynaliteCaller = (
   operation: string,
@@ -45,7 +54,7 @@ export type DynaliteCaller = (
 
 /**
  * Wraps dynalite's request listener: BatchExecuteStatement is answered here (through `caller`,
- * which reaches dynalite over HTTP), the rest goes to `dynalite`.
+ * which reaches dynalite itself), the rest goes to `dynalite`.
  */
 export function withBatchInserts(dynalite: RequestListener, caller: DynaliteCaller): RequestListener {
   return (req, res) => {
@@ -54,21 +63,41 @@ export function withBatchInserts(dynalite: RequestListener, caller: DynaliteCall
   };
 }
 
-/** A {@link DynaliteCaller} over HTTP to dynalite's own endpoint. */
-export function httpCaller(endpoint: () => string): DynaliteCaller {
-  return async (operation, input, headers) => {
-    const response = await fetch(endpoint(), {
-      method: 'POST',
-      headers: {
-        'Content-Type': 'application/x-amz-json-1.0',
-        'X-Amz-Target': `DynamoDB_20120810.${operation}`,
-        ...(headers.authorization && { Authorization: headers.authorization }),
-        ...(typeof headers['x-amz-date'] === 'string' && { 'X-Amz-Date': headers['x-amz-date'] }),
-      },
-      body: JSON.stringify(input),
+/**
+ * A {@link DynaliteCaller} that hands each call to dynalite's request listener on this thread, with
+ * no socket in between: an insert costs dynalite one PutItem and no HTTP round trip, so one
+ * BatchExecuteStatement stays one request to the server, as on DynamoDB, and no connection can fail
+ * between an insert being applied and its answer.
+ */
+export function inProcessCaller(dynalite: RequestListener): DynaliteCaller {
+  return (operation, input, headers) =>
+    new Promise((resolve, reject) => {
+      const request = Object.assign(new EventEmitter(), {
+        method: 'POST',
+        url: '/',
+        headers: {
+          'content-type': 'application/x-amz-json-1.0',
+          'x-amz-target': `DynamoDB_20120810.${operation}`,
+          ...(headers.authorization && { authorization: headers.authorization }),
+          ...(typeof headers['x-amz-date'] === 'string' && { 'x-amz-date': headers['x-amz-date'] }),
+        },
+      });
+      const response = {
+        statusCode: 200,
+        contentType: '',
+        setHeader() {},
+        end(text?: string) {
+          try {
+            resolve({ status: this.statusCode, body: JSON.parse(text ?? '{}') as Record<string, unknown> });
+          } catch (error) {
+            reject(error);
+          }
+        },
+      };
+      dynalite(request as unknown as IncomingMessage, response as unknown as ServerResponse);
+      request.emit('data', Buffer.from(JSON.stringify(input)));
+      request.emit('end');
     });
-    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-  };
 }
 
 async function answer(req: IncomingMessage, res: ServerResponse, call: Call): Promise<void> {
@@ -79,10 +108,16 @@ async function answer(req: IncomingMessage, res: ServerResponse, call: Call): Pr
     const result = await batchInsert(input.Statements ?? [], call);
     send(res, 200, result);
   } catch (error) {
-    send(res, 400, {
-      __type: 'com.amazon.coral.validate#ValidationException',
-      message: (error as Error).message,
-    });
+    if (error instanceof RequestRefused || error instanceof SyntaxError)
+      send(res, 400, {
+        __type: 'com.amazon.coral.validate#ValidationException',
+        message: error.message,
+      });
+    else
+      send(res, 500, {
+        __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
+        message: `the local BatchExecuteStatement front failed before any insert: ${(error as Error).message}`,
+      });
   }
 }
 
@@ -96,15 +131,15 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 }
 
 /**
- * Runs the statements; throws (a whole-request ValidationException) where DynamoDB refuses the
- * whole request.
+ * Runs the statements; throws {@link RequestRefused} where DynamoDB refuses the whole request, and
+ * only before the first insert.
  */
 async function batchInsert(
   statements: readonly StatementRequest[],
   call: Call,
 ): Promise<{ Responses: StatementResponse[] }> {
   if (statements.length < 1 || statements.length > BATCH_STATEMENT_LIMIT)
-    throw new Error(
+    throw new RequestRefused(
       `1 validation error detected: Value at 'statements' failed to satisfy constraint: Member must have length between 1 and ${BATCH_STATEMENT_LIMIT}`,
     );
   const parsed = statements.map((s) => {
@@ -124,7 +159,7 @@ async function batchInsert(
     const keyName = keySchemas.get(p.table);
     const id = `${p.table}\u0000${JSON.stringify(keyName === undefined ? null : p.item[keyName])}`;
     if (keyName !== undefined && seen.has(id))
-      throw new Error('Provided list of item keys contains duplicates');
+      throw new RequestRefused('Provided list of item keys contains duplicates');
     seen.add(id);
   }
   const Responses = await Promise.all(
@@ -151,12 +186,24 @@ async function insertOne(
 ): Promise<StatementResponse> {
   if (hashKey === undefined)
     return { Error: { Code: 'ResourceNotFound', Message: 'Cannot do operations on a non-existent table' } };
-  const { status, body } = await call('PutItem', {
-    TableName: insert.table,
-    Item: insert.item,
-    ConditionExpression: 'attribute_not_exists(#k)',
-    ExpressionAttributeNames: { '#k': hashKey },
-  });
+  let answer: Awaited<ReturnType<Call>>;
+  try {
+    answer = await call('PutItem', {
+      TableName: insert.table,
+      Item: insert.item,
+      ConditionExpression: 'attribute_not_exists(#k)',
+      ExpressionAttributeNames: { '#k': hashKey },
+    });
+  } catch (error) {
+    return {
+      TableName: insert.table,
+      Error: {
+        Code: 'InternalServerError',
+        Message: `dynalite failed the insert: ${(error as Error).message}`,
+      },
+    };
+  }
+  const { status, body } = answer;
   if (status === 200) return { TableName: insert.table };
   const type = String(body.__type ?? '').replace(/^.*#/, '');
   const message = String(body.message ?? body.Message ?? type);

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ConfigError } from '../shared/errors.ts';
-import { httpCaller, withBatchInserts } from './dynalite-partiql.ts';
+import { inProcessCaller, withBatchInserts } from './dynalite-partiql.ts';
 import { beginReplay, endReplay, journaledSqsHandler } from './sqs-journal.ts';
 import { restoreSqsJournal } from './sqs-restore.ts';
 
@@ -327,16 +327,9 @@ async function startDynalite(dataPath: string | undefined): Promise<RunningServe
   });
   const [handler] = server.listeners('request') as RequestListener[];
   if (!handler) throw new ConfigError('dynalite created a server without a request handler');
-  let endpoint = '';
   server.removeAllListeners('request');
-  server.on(
-    'request',
-    withBatchInserts(
-      handler,
-      httpCaller(() => endpoint),
-    ),
-  );
-  endpoint = `http://127.0.0.1:${await listen(server)}`;
+  server.on('request', withBatchInserts(handler, inProcessCaller(handler)));
+  const endpoint = `http://127.0.0.1:${await listen(server)}`;
   return { endpoint, stop: () => close(server) };
 }
 

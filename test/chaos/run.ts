@@ -1,5 +1,5 @@
 /**
- * `npm run chaos [-- --records N] [--json] [--seed S] [--database auto|postgresql|pglite]`
+ * `npm run chaos [-- --records N] [--json] [--seed S] [--database auto|postgresql|pglite] [--batch-inserts]`
  *
  * The fault-injection suite at full size (100,000 records by default): a PostgreSQL → DynamoDB
  * sync and a CDC stream on the local stack with duplicate deliveries, crashes between write and
@@ -21,6 +21,7 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     json: { type: 'boolean', default: false },
     database: { type: 'string', default: 'auto' },
+    'batch-inserts': { type: 'boolean', default: false },
   },
 });
 
@@ -121,7 +122,7 @@ const restore = filterHandlerNoise();
 let report: ChaosReport;
 try {
   progress(`chaos: ${records} records, seed ${seed} (rerun with --seed ${seed})`);
-  report = await runChaos({ records, seed, database, log: progress });
+  report = await runChaos({ records, seed, database, batchInserts: values['batch-inserts'], log: progress });
 } finally {
   restore();
 }

@@ -79,6 +79,8 @@ export interface ChaosOptions {
    * is reported (counters, lost records), not waited for. @default 2 minutes
    */
   readonly drainTimeoutMs?: number;
+  /** Both pipelines' `target.batchInserts`. @default false */
+  readonly batchInserts?: boolean;
 }
 
 export interface ChaosRun {
@@ -121,7 +123,8 @@ export interface ChaosReport {
 }
 
 /** The batch pipeline under test: users-sync's rules, transform and conflict strategy. */
-export function chaosPipelines(): Pipeline[] {
+export function chaosPipelines(options: { batchInserts?: boolean } = {}): Pipeline[] {
+  const target = { type: 'dynamodb', batchInserts: options.batchInserts ?? false };
   const tuning = {
     retry: { maxAttempts: 3, baseDelayMs: 50, maxDelayMs: 1000 },
     load: { maxConcurrency: 5, batchSize: 10, batchingWindowSeconds: 1, timeoutSeconds: 60 },
@@ -141,7 +144,7 @@ export function chaosPipelines(): Pipeline[] {
         // Small pages let even a small table fill every partition (a partition takes a page at least).
         pageSize: 200,
       },
-      target: { type: 'dynamodb' },
+      target,
       conflict: { strategy: 'latest-timestamp', timestampField: 'updated_at' },
       validation: [
         { field: 'email', required: true, format: '^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$' },
@@ -158,7 +161,7 @@ export function chaosPipelines(): Pipeline[] {
       description: 'Chaos suite: Debezium changes into DynamoDB, like inventory-cdc.',
       source: { type: 'cdc', format: 'debezium', key: ['sku'] },
       triggers: { cdc: { pattern: { source: ['esync.chaos'], 'detail-type': ['inventory.change'] } } },
-      target: { type: 'dynamodb' },
+      target,
       conflict: {
         strategy: 'field-merge',
         timestampField: 'updated_at',
@@ -211,7 +214,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const timeoutMs = options.timeoutMs ?? 20 * 60_000;
   const faults = new FaultCounter();
   const seed = options.seed;
-  const pipelines = chaosPipelines();
+  const pipelines = chaosPipelines({ batchInserts: options.batchInserts ?? false });
   const [users, inventory] = pipelines as [Pipeline, Pipeline];
   const usersTable = ownedTargetTableName(STAGE, USERS);
   const inventoryTable = ownedTargetTableName(STAGE, INVENTORY);

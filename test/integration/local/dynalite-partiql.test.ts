@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import {
   BatchExecuteStatementCommand,
   type BatchExecuteStatementCommandOutput,
@@ -7,6 +9,7 @@ import {
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DynaliteCaller, withBatchInserts } from '../../../local/dynalite-partiql.ts';
 import {
   type DynamoDbEngine,
   LOCAL_CREDENTIALS,
@@ -139,6 +142,54 @@ describe('PartiQL inserts on dynalite', () => {
     } finally {
       client.destroy();
       await servers.stop();
+    }
+  });
+});
+
+describe('the BatchExecuteStatement front when dynalite fails a call', () => {
+  /** A dynalite that applies puts of every key but `fails`, whose call throws as a lost connection does. */
+  function failingDynalite(fails: string): { caller: DynaliteCaller; applied: string[] } {
+    const applied: string[] = [];
+    const caller: DynaliteCaller = async (operation, input) => {
+      if (operation === 'DescribeTable')
+        return { status: 200, body: { Table: { KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }] } } };
+      const key = (input as { Item: { pk: { S: string } } }).Item.pk.S;
+      if (key === fails) throw new TypeError('fetch failed');
+      applied.push(key);
+      return { status: 200, body: {} };
+    };
+    return { caller, applied };
+  }
+
+  it('answers per statement, the failed insert InternalServerError, never refusing a request it partly applied', async () => {
+    // Prepare
+    const dynalite = failingDynalite('b');
+    const server = createServer(
+      withBatchInserts(() => {
+        throw new Error('only BatchExecuteStatement is sent here');
+      }, dynalite.caller),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = new DynamoDBClient({
+      endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      region: LOCAL_REGION,
+      credentials: LOCAL_CREDENTIALS,
+      maxAttempts: 1,
+    });
+
+    try {
+      // Act
+      const answer = await codesOf(
+        client,
+        ['a', 'b', 'c'].map((pk) => insertStatement('partiql-items', { pk })),
+      );
+
+      // Assess
+      expect(answer).toEqual({ codes: ['ok', 'InternalServerError', 'ok'] });
+      expect(dynalite.applied.sort()).toEqual(['a', 'c']);
+    } finally {
+      client.destroy();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });
