@@ -311,13 +311,13 @@ async function seed(db: BenchDatabase, records: number, log: (line: string) => v
   await db.exec('ANALYZE users');
 }
 
-async function startBenchStack(
-  db: BenchDatabase,
+/** The stage template for `pipelines`, synthesized with their files in a temporary folder `dir`. */
+export async function benchTemplate(
   pipelines: readonly Pipeline[],
-  recorder: UsageRecorder,
-  log: (line: string) => void,
-): Promise<LocalStack> {
-  const pipelinesDir = path.join(tmpdir(), 'esync-bench', 'pipelines');
+  dir: string,
+  log?: (line: string) => void,
+): Promise<{ template: Awaited<ReturnType<typeof loadStackTemplate>>['template']; pipelinesDir: string }> {
+  const pipelinesDir = path.join(tmpdir(), 'esync-bench', dir);
   mkdirSync(pipelinesDir, { recursive: true });
   const { template } = await loadStackTemplate({
     rootDir: REPO_ROOT,
@@ -325,8 +325,18 @@ async function startBenchStack(
     pipelines,
     pipelinesDir,
     cdkOut: false,
-    log,
+    ...(log && { log }),
   });
+  return { template, pipelinesDir };
+}
+
+async function startBenchStack(
+  db: BenchDatabase,
+  pipelines: readonly Pipeline[],
+  recorder: UsageRecorder,
+  log: (line: string) => void,
+): Promise<LocalStack> {
+  const { template, pipelinesDir } = await benchTemplate(pipelines, 'pipelines', log);
   recorder.install();
   const stack = await startLocalStack({
     pipelines,
