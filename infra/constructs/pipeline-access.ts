@@ -125,7 +125,7 @@ export class PipelineAccess extends Construct {
     if (connectsToDatabase(target)) grantDatabaseLogin(fn, target.connection.iam);
     if (target.type === 'dynamodb') {
       const table = this.#props.ownedTargetTable ?? this.#table('TargetTable', target.table ?? '');
-      // With batchInserts, keys expected absent are PartiQL INSERTs (BatchExecuteStatement).
+      // With batchInserts (the default), keys expected absent are PartiQL INSERTs (BatchExecuteStatement).
       const writeActions = [
         ...TABLE_WRITE_ACTIONS,
         ...(target.batchInserts ? ['dynamodb:PartiQLInsert'] : []),

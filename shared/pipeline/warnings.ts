@@ -17,11 +17,6 @@ export function pipelineWarnings(pipeline: Pipeline): PipelineWarning[] {
   const warn = (path: string, message: string) => warnings.push({ pipeline: pipeline.name, path, message });
   const replay = replayProblem(pipeline);
   if (replay) warn('source.cursor', replay);
-  if (pipeline.target.type === 'dynamodb' && pipeline.target.batchInserts)
-    warn(
-      'target.batchInserts',
-      'is true: batched inserts are opt-in and not yet proven, the chaos suite does not hold every invariant with them (README, Benchmarks). Leave it false where no record may be lost or doubled.',
-    );
   if (PUSHED_SOURCES.has(pipeline.source.type)) return warnings;
   if (pipeline.source.deletes.mode === 'none')
     warn(

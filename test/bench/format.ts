@@ -15,7 +15,7 @@ function table(
 
 const TARGET_LABELS: Readonly<Record<string, string>> = {
   dynamodb: 'DynamoDB',
-  'dynamodb-batched': 'DynamoDB, batched inserts (batchInserts: true)',
+  'dynamodb-puts': 'DynamoDB, a PutItem per record (batchInserts: false)',
   postgres: 'PostgreSQL',
   s3: 'S3 lake',
 };

@@ -15,8 +15,8 @@ describe('the Load profile on the local stack', () => {
   it('profiles a PutItem per record and batched inserts, every message loaded', () => {
     // Assess
     expect(profiles.map((p) => [p.pipeline, p.recordsPerInvocation, p.failedMessages])).toEqual([
+      ['users-sync-puts', 100, 0],
       ['users-sync', 100, 0],
-      ['users-sync-batched', 100, 0],
     ]);
   });
 

@@ -212,7 +212,7 @@ export async function profileLoad(options: LoadProfileOptions = {}): Promise<Loa
   const log = options.log ?? (() => {});
   const invocations = options.invocations ?? 5;
   const all = benchPipelines();
-  const pipelines = [all.dynamodb, all['dynamodb-batched']];
+  const pipelines = [all['dynamodb-puts'], all.dynamodb];
   const { template, pipelinesDir } = await benchTemplate(pipelines, 'profile-pipelines');
   const timer = timeRequests((table) => table.endsWith('-target'));
   let stack: LocalStack | undefined;

@@ -84,17 +84,18 @@ export function benchPipeline(): Pipeline {
 
 /**
  * The targets the benchmark syncs the same rows into, each beside its own raw copy.
- * `dynamodb-batched` is DynamoDB with `target.batchInserts: true` (PartiQL inserts, 25 per
- * request), beside the same raw copy as `dynamodb` (a conditional PutItem per record).
+ * `dynamodb` is users-sync as shipped (batched inserts: PartiQL, 25 per request); `dynamodb-puts`
+ * is DynamoDB with `target.batchInserts: false` (a conditional PutItem per record), beside the
+ * same raw copy.
  */
-export const BENCH_TARGETS = ['dynamodb', 'dynamodb-batched', 'postgres', 's3'] as const;
+export const BENCH_TARGETS = ['dynamodb', 'dynamodb-puts', 'postgres', 's3'] as const;
 export type BenchTarget = (typeof BENCH_TARGETS)[number];
 
 /** Table the PostgreSQL variant writes (jsonb mode, created by the target) in the benchmark's database. */
 export const BENCH_PG_TABLE = 'users_target';
 
 /**
- * users-sync as shipped, and the same pipeline writing DynamoDB with batched inserts, a PostgreSQL
+ * users-sync as shipped, and the same pipeline writing DynamoDB a PutItem per record, a PostgreSQL
  * table (in the benchmark's database) or the S3 lake instead: only the target differs.
  */
 export function benchPipelines(): Record<BenchTarget, Pipeline> {
@@ -102,7 +103,7 @@ export function benchPipelines(): Record<BenchTarget, Pipeline> {
   const variant = (name: string, target: unknown) => pipelineSchema.parse({ ...dynamodb, name, target });
   return {
     dynamodb,
-    'dynamodb-batched': variant('users-sync-batched', { ...dynamodb.target, batchInserts: true }),
+    'dynamodb-puts': variant('users-sync-puts', { ...dynamodb.target, batchInserts: false }),
     postgres: variant('users-sync-pg', {
       type: 'postgres',
       connection: { secret: BENCH_SECRET },

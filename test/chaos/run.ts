@@ -1,5 +1,5 @@
 /**
- * `npm run chaos [-- --records N] [--json] [--seed S] [--database auto|postgresql|pglite] [--batch-inserts]`
+ * `npm run chaos [-- --records N] [--json] [--seed S] [--database auto|postgresql|pglite] [--batch-inserts on|off]`
  *
  * The fault-injection suite at full size (100,000 records by default): a PostgreSQL → DynamoDB
  * sync and a CDC stream on the local stack with duplicate deliveries, crashes between write and
@@ -21,7 +21,7 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     json: { type: 'boolean', default: false },
     database: { type: 'string', default: 'auto' },
-    'batch-inserts': { type: 'boolean', default: false },
+    'batch-inserts': { type: 'string', default: 'on' },
   },
 });
 
@@ -41,6 +41,11 @@ if (records < 100) {
 }
 const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : positive('seed', values.seed);
 const database = values.database;
+const batchInserts = values['batch-inserts'];
+if (batchInserts !== 'on' && batchInserts !== 'off') {
+  process.stderr.write(`--batch-inserts must be on or off, got ${JSON.stringify(batchInserts)}\n`);
+  process.exit(2);
+}
 if (database !== 'auto' && database !== 'postgresql' && database !== 'pglite') {
   process.stderr.write(`--database must be auto, postgresql or pglite, got ${JSON.stringify(database)}\n`);
   process.exit(2);
@@ -122,7 +127,7 @@ const restore = filterHandlerNoise();
 let report: ChaosReport;
 try {
   progress(`chaos: ${records} records, seed ${seed} (rerun with --seed ${seed})`);
-  report = await runChaos({ records, seed, database, batchInserts: values['batch-inserts'], log: progress });
+  report = await runChaos({ records, seed, database, batchInserts: batchInserts === 'on', log: progress });
 } finally {
   restore();
 }

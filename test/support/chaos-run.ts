@@ -79,7 +79,7 @@ export interface ChaosOptions {
    * is reported (counters, lost records), not waited for. @default 2 minutes
    */
   readonly drainTimeoutMs?: number;
-  /** Both pipelines' `target.batchInserts`. @default false */
+  /** Both pipelines' `target.batchInserts`. @default - the schema's default (true) */
   readonly batchInserts?: boolean;
 }
 
@@ -124,7 +124,10 @@ export interface ChaosReport {
 
 /** The batch pipeline under test: users-sync's rules, transform and conflict strategy. */
 export function chaosPipelines(options: { batchInserts?: boolean } = {}): Pipeline[] {
-  const target = { type: 'dynamodb', batchInserts: options.batchInserts ?? false };
+  const target = {
+    type: 'dynamodb',
+    ...(options.batchInserts !== undefined && { batchInserts: options.batchInserts }),
+  };
   const tuning = {
     retry: { maxAttempts: 3, baseDelayMs: 50, maxDelayMs: 1000 },
     load: { maxConcurrency: 5, batchSize: 10, batchingWindowSeconds: 1, timeoutSeconds: 60 },
@@ -214,7 +217,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const timeoutMs = options.timeoutMs ?? 20 * 60_000;
   const faults = new FaultCounter();
   const seed = options.seed;
-  const pipelines = chaosPipelines({ batchInserts: options.batchInserts ?? false });
+  const pipelines = chaosPipelines(
+    options.batchInserts === undefined ? {} : { batchInserts: options.batchInserts },
+  );
   const [users, inventory] = pipelines as [Pipeline, Pipeline];
   const usersTable = ownedTargetTableName(STAGE, USERS);
   const inventoryTable = ownedTargetTableName(STAGE, INVENTORY);

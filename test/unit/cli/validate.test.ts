@@ -86,28 +86,6 @@ describe('esync validate', () => {
     ]);
   });
 
-  it('warns that batched DynamoDB inserts are opt-in and not yet proven, and only where they are on', async () => {
-    // Prepare
-    const cdc = (name: string, target: string) =>
-      `name: ${name}\nsource:\n  type: cdc\n  key: [id]\ntriggers:\n  cdc:\n    pattern: { source: [test] }\ntarget:\n  type: dynamodb\n${target}`;
-    await writeFile(path.join(dir, 'pipelines', 'batched.yaml'), cdc('batched', '  batchInserts: true\n'));
-    await writeFile(path.join(dir, 'pipelines', 'single.yaml'), cdc('single', '  batchInserts: false\n'));
-    const io = captureIo(dir);
-
-    // Act
-    const code = await validate(['--json'], io);
-
-    // Assess
-    expect(code).toBe(0);
-    expect(JSON.parse(io.stdout[0] ?? '').warnings).toEqual([
-      {
-        pipeline: 'batched',
-        path: 'target.batchInserts',
-        message: expect.stringMatching(/^is true: batched inserts are opt-in and not yet proven/),
-      },
-    ]);
-  });
-
   it('flags a JSON webhook pipeline without an entity timestamp or a signed timestamp as replayable', async () => {
     // Prepare
     const webhook = (name: string, cursor: string, signature: string) =>

@@ -77,7 +77,7 @@ interface TableKeys {
  * `load.writeConcurrency` requests are in flight at once, one per key at a time, fewer while
  * DynamoDB throttles (see {@link WriteLimit}).
  *
- * With `target.batchInserts` (opt-in), a write of a key that Load expects absent
+ * With `target.batchInserts` (the default), a write of a key that Load expects absent
  * (`stored: 'absent'`: its state read found nothing, or a first full load that skips the read) goes out with up to 24 others as PartiQL INSERTs in one
  * BatchExecuteStatement ({@link insertStatement}): the same write units, one request instead of 25.
  * An insert that finds the key taken falls back to the conditional PutItem, which decides it by
