@@ -8,6 +8,7 @@ export const FAULT_KINDS = [
   'duplicateDelivery',
   'crashBeforeDelete',
   'targetThrottle',
+  'target5xx',
   'throttleBurst',
   's3SlowDown',
   'sourceConnectionDrop',
@@ -32,7 +33,10 @@ export interface ChaosRates {
   readonly duplicateDelivery: number;
   /** Share of processed messages left undeleted, as if the function died after its writes. */
   readonly crashBeforeDelete: number;
-  /** Share of PutItem attempts on a target table answered ProvisionedThroughputExceededException. */
+  /**
+   * Share of write attempts on a target table (PutItem, or one statement of a PartiQL insert batch)
+   * refused: half answered ProvisionedThroughputExceeded, half a 500 (InternalServerError).
+   */
   readonly targetThrottle: number;
   /**
    * Keys whose first writes are all throttled, long enough to exhaust the in-call retries, so

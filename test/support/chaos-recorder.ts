@@ -37,7 +37,7 @@ export interface ChaosRecorderOptions {
   readonly stateTable: string;
   readonly faults: FaultCounter;
   readonly random: () => number;
-  /** Share of target PutItem attempts throttled. */
+  /** Share of target write attempts refused: half throttled, half answered a 500. */
   readonly throttleRate: number;
   /** Keys (per table) whose first `burstAttempts` PutItem attempts are all throttled. */
   readonly burstKeys: ReadonlyMap<string, ReadonlySet<string>>;
@@ -100,8 +100,8 @@ export function plainValue(value: unknown): unknown {
 
 /**
  * Records every applied target write and every checkpoint write of the handlers in this process,
- * and injects the AWS-side faults: DynamoDB throttling on the target tables (random, and bursts
- * on chosen keys that outlast the in-call retries), and S3 SlowDown on quarantine writes.
+ * and injects the AWS-side faults: DynamoDB throttling and 500s on the target tables (random, and
+ * throttling bursts on chosen keys that outlast the in-call retries), and S3 SlowDown on quarantine writes.
  *
  * Installed through `decorateClients`, it sits inside the SDK's retry loop, so every attempt is
  * seen and a throttled attempt is retried by the SDK exactly as a real one (a target
@@ -221,12 +221,7 @@ export class ChaosRecorder {
     if (this.#touchesStateTable(args) && this.#drawFault(context, this.#options.stateFaultRate)) {
       const throttle = this.#options.random() < 0.5;
       this.#options.faults.add(throttle ? 'stateThrottle' : 'state5xx');
-      throw throttle
-        ? throttled(this.#options.stateTable)
-        : new InternalServerError({
-            message: 'chaos: internal server error',
-            $metadata: { httpStatusCode: 500 },
-          });
+      throw throttle ? throttled(this.#options.stateTable) : internalError();
     }
     if (context.commandName === 'GetItemCommand' && args.input.TableName === this.#options.stateTable) {
       const key = (args.input.Key ?? {}) as Record<string, unknown>;
@@ -318,8 +313,11 @@ export class ChaosRecorder {
     return next(args);
   }
 
-  /** Whether this attempt to write `key` of a target table is throttled (bursts, then at random). */
-  #throttlesTarget(table: string, key: string): boolean {
+  /**
+   * Whether this attempt to write `key` of a target table is refused, and how: throttled (bursts,
+   * then at random) or answered a 500 (at random).
+   */
+  #refusesTarget(table: string, key: string): TargetFault | undefined {
     if (this.#options.burstKeys.get(table)?.has(key)) {
       const id = `${table}|${key}`;
       const attempts = this.#burstAttempts.get(id) ?? 0;
@@ -327,14 +325,13 @@ export class ChaosRecorder {
         this.#burstAttempts.set(id, attempts + 1);
         if (attempts + 1 === this.#options.burstAttempts) this.#options.faults.add('throttleBurst');
         this.#options.faults.add('targetThrottle');
-        return true;
+        return 'throttle';
       }
     }
-    if (this.#options.random() < this.#options.throttleRate) {
-      this.#options.faults.add('targetThrottle');
-      return true;
-    }
-    return false;
+    if (this.#options.random() >= this.#options.throttleRate) return undefined;
+    const fault: TargetFault = this.#options.random() < 0.5 ? 'throttle' : '5xx';
+    this.#options.faults.add(fault === 'throttle' ? 'targetThrottle' : 'target5xx');
+    return fault;
   }
 
   #recordApplied(write: AppliedWrite): void {
@@ -358,7 +355,8 @@ export class ChaosRecorder {
     const item = (args.input.Item ?? {}) as Record<string, unknown>;
     const key = text(item[this.#options.targets.get(table) ?? 'pk']) ?? '';
     const version = text(item[META.version]) ?? '';
-    if (this.#throttlesTarget(table, key)) throw throttled(table);
+    const fault = this.#refusesTarget(table, key);
+    if (fault) throw fault === 'throttle' ? throttled(table) : internalError();
     const result = await next(args);
     const old = (result.output as { Attributes?: Record<string, unknown> } | undefined)?.Attributes;
     const previous = old ? text(old[META.version]) : undefined;
@@ -369,9 +367,9 @@ export class ChaosRecorder {
   }
 
   /**
-   * A BatchExecuteStatement of PartiQL inserts into target tables: each statement is throttled as a
-   * target put would be (a shed statement is not sent and is answered `ProvisionedThroughputExceeded`
-   * in its place, as DynamoDB answers it). What was applied is recorded per attempt, in
+   * A BatchExecuteStatement of PartiQL inserts into target tables: each statement is refused as a
+   * target put would be (a refused statement is not sent and is answered
+   * `ProvisionedThroughputExceeded` or `InternalServerError` in its place, as DynamoDB answers it). What was applied is recorded per attempt, in
    * {@link #insertAttempt}.
    */
   async #targetInserts(next: Next, args: Args): Promise<Output> {
@@ -385,16 +383,17 @@ export class ChaosRecorder {
     if (!inserts.every((insert) => this.#options.targets.has(insert.table))) return next(args);
     const keyOf = (insert: PartiqlInsert) =>
       text(insert.item[this.#options.targets.get(insert.table) ?? 'pk']) ?? '';
-    const shed = inserts.map((insert) => this.#throttlesTarget(insert.table, keyOf(insert)));
+    const shed = inserts.map((insert) => this.#refusesTarget(insert.table, keyOf(insert)));
     const kept = statements.filter((_, i) => !shed[i]);
     const result =
       kept.length > 0 ? await next({ ...args, input: { ...args.input, Statements: kept } }) : { output: {} };
     const answers = [...((result.output as { Responses?: unknown[] }).Responses ?? [])];
-    const Responses = shed.map((isShed) =>
-      isShed
+    const Responses = shed.map((fault) => {
+      if (fault === undefined) return answers.shift();
+      return fault === 'throttle'
         ? { Error: { Code: 'ProvisionedThroughputExceeded', Message: 'chaos: throughput exceeded' } }
-        : answers.shift(),
-    );
+        : { Error: { Code: 'InternalServerError', Message: 'chaos: internal server error' } };
+    });
     return { ...result, output: { ...(result.output as object), Responses } };
   }
 
@@ -465,6 +464,16 @@ function killed(): DynamoDBServiceException {
     $fault: 'client',
     $metadata: { httpStatusCode: 400 },
     message: 'chaos: the Load process was killed',
+  });
+}
+
+/** How a target write attempt is refused. */
+type TargetFault = 'throttle' | '5xx';
+
+function internalError(): InternalServerError {
+  return new InternalServerError({
+    message: 'chaos: internal server error',
+    $metadata: { httpStatusCode: 500 },
   });
 }
 

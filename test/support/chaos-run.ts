@@ -366,7 +366,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
             ([name, p]) =>
               `${name} ${p?.endedAt ? ((Date.parse(p.endedAt) - Date.parse(p.startedAt)) / 1000).toFixed(1) : '-'} s`,
           );
-          log(`${started.run.what}: ${out.status}; ${phases.join(', ')}`);
+          const failure = record?.failure
+            ? ` (${record.failure.error}: ${record.failure.cause.slice(0, 300)})`
+            : '';
+          log(`${started.run.what}: ${out.status}${failure}; ${phases.join(', ')}`);
           return out.status;
         }
         if (Date.now() > deadline)
