@@ -1,13 +1,12 @@
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ownedTargetTableName } from '../../../shared/naming.ts';
 import { pipelineSchema } from '../../../shared/pipeline/schema.ts';
 import { keys } from '../../../shared/state/keys.ts';
 import type { Deps } from '../../../shared/usecases/deps.ts';
 import { loadKafkaEvent } from '../../../shared/usecases/load-kafka.ts';
 import { loadMessage } from '../../../shared/usecases/phases/4-load.ts';
 import { type ApiHarness, quietDeps, startApiHarness } from '../api/harness.ts';
+import { busMessage, storedName } from './channels.ts';
 
 const CLUSTER = 'arn:aws:kafka:us-east-1:123456789012:cluster/cdc/0a1b2c3d-4e5f-6789-abcd-ef0123456789-1';
 const TOPIC = 'shop.public.users';
@@ -74,21 +73,9 @@ function kafkaEvent(change: Change, run: number, offset: number) {
   };
 }
 
-/** The SQS message the bus rule delivers for the change: the EventBridge event around it. */
-function busMessage(change: Change, run: number, index: number) {
-  const id = `bus-${run}-${index}`;
-  const event = {
-    version: '0',
-    id,
-    'detail-type': 'users.change',
-    source: 'esync.cdc',
-    account: '123456789012',
-    time: new Date(T0).toISOString(),
-    region: 'us-east-1',
-    resources: [],
-    detail: debezium(change, run),
-  };
-  return { messageId: id, body: JSON.stringify(event), receiveCount: 1 };
+/** The SQS message the bus rule delivers for the change. */
+function busMessageOf(change: Change, run: number, index: number) {
+  return busMessage(`bus-${run}-${index}`, debezium(change, run), T0);
 }
 
 type Route = 'bus' | 'kafka' | 'both';
@@ -133,13 +120,7 @@ describe('Debezium changes of one table by the event bus and by MSK into one tar
   const totals = () =>
     deps.state.ledger.totals(keys.ledgerScopeOfStream('users-sync', new Date().toISOString().slice(0, 10)));
 
-  async function stored(id: number): Promise<string | null | undefined> {
-    const { Item } = await harness.clients.ddb.send(
-      new GetCommand({ TableName: ownedTargetTableName('dev', 'users-sync'), Key: { pk: String(id) } }),
-    );
-    if (Item === undefined) return undefined;
-    return Item._d === true ? null : (Item.name as string);
-  }
+  const stored = (id: number) => storedName(harness, 'users-sync', id);
 
   it('ends on each row’s newest change and counts every delivery once, whatever channel and order each change came by (property)', async () => {
     await fc.assert(
@@ -154,7 +135,7 @@ describe('Debezium changes of one table by the event bus and by MSK into one tar
           const change = CHANGES[index] as Change;
           seen.add(`${channel}-${index}`);
           if (channel === 'kafka') await loadKafkaEvent(deps, kafkaEvent(change, run, run * 100 + index));
-          else await loadMessage(deps, 'users-sync', busMessage(change, run, index));
+          else await loadMessage(deps, 'users-sync', busMessageOf(change, run, index));
         }
 
         // Assess
