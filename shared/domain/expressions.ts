@@ -64,7 +64,7 @@ export function expressionCompileError(text: string): string | undefined {
  * evaluation past the time, the depth or the sequence length (errors D1011, D1012, D2015); the
  * result's size is checked here.
  */
-function compileBounded(text: string): (data: Readonly<RecordData>) => Promise<unknown> {
+export function compileBounded(text: string): (data: Readonly<RecordData>) => Promise<unknown> {
   const expression = jsonata(text, {
     timeout: EXPRESSION_LIMITS.timeoutMs,
     stack: EXPRESSION_LIMITS.maxDepth,
@@ -93,7 +93,8 @@ function truthy(value: unknown): boolean {
   return value === true;
 }
 
-function errorText(error: unknown): string {
+/** An evaluation error as a record's quarantine reason shows it: the message and where. */
+export function errorText(error: unknown): string {
   if (!isJsonataError(error)) return String(error);
   const at = error.position === undefined ? '' : ` (at character ${error.position})`;
   return `${error.message}${at}`;
@@ -149,16 +150,32 @@ export interface StagedRecords {
   readonly excludedKeys: string[];
 }
 
-/** Runs `expressions` (when the pipeline has any) over every upsert of a message. */
+/** The quarantine reason of a record whose key expression failed where the record was read. */
+function keyErrorReason(keyError: NonNullable<RecordEnvelope['keyError']>): ValidationReason {
+  return {
+    field: 'source.keyExpression',
+    rule: 'expression',
+    message: `${keyError.expression}: ${keyError.error}`,
+  };
+}
+
+/**
+ * Runs `expressions` (when the pipeline has any) over every upsert of a message; a record whose
+ * key expression failed where it was read fails here, with that error.
+ */
 export async function stageRecords(
   expressions: RecordExpressions | undefined,
   records: readonly RecordEnvelope[],
 ): Promise<StagedRecords> {
-  if (expressions === undefined) return { kept: [...records], filtered: 0, failed: [], excludedKeys: [] };
   const staged: StagedRecords = { kept: [], filtered: 0, failed: [], excludedKeys: [] };
   let filtered = 0;
   for (const record of records) {
-    if (record.op === 'delete' || record.data === null) {
+    if (record.keyError !== undefined) {
+      staged.failed.push({ record, reasons: [keyErrorReason(record.keyError)] });
+      staged.excludedKeys.push(record.key);
+      continue;
+    }
+    if (expressions === undefined || record.op === 'delete' || record.data === null) {
       staged.kept.push(record);
       continue;
     }

@@ -193,13 +193,13 @@ function combinationOf(pipelines: readonly Pipeline[], target: string): ChannelC
 function keyWarnings(pipelines: readonly Pipeline[], target: string): PipelineWarning[] {
   const [first, ...rest] = pipelines;
   if (!first) return [];
-  const key = (p: Pipeline) => `[${p.source.key.join(', ')}]`;
+  const key = (p: Pipeline) => p.source.keyExpression ?? `[${p.source.key.join(', ')}]`;
   return rest
     .filter((p) => key(p) !== key(first))
     .map((p) => ({
       pipeline: p.name,
       path: 'source.key',
-      message: `is ${key(p)}, but ${first.name} writes the same ${target} with key ${key(first)}: one record would be stored under two keys and neither version order nor dedup would meet. Use the same key fields.`,
+      message: `is ${key(p)}, but ${first.name} writes the same ${target} with key ${key(first)}: one record would be stored under two keys and neither version order nor dedup would meet. Use the same key fields (or key expression).`,
     }));
 }
 

@@ -355,10 +355,19 @@ Fields of each source and target type, and the webhook and CDC adapters, are in
 [connectors.md](connectors.md). A field whose default is an object takes the defaults of its fields.`;
 
 /**
- * Examples shown under a top-level section of the reference, as YAML to append to a pipeline
- * (a test parses each with the minimal pipeline above).
+ * Examples shown under a top-level section of the reference, as YAML to append to a pipeline, or
+ * to stand in for its `source` (a test parses each with the minimal pipeline above).
  */
 export const SECTION_EXAMPLES: Readonly<Record<string, string>> = {
+  source: `source:
+  type: postgres
+  connection: { secret: esync/demo/orders-db }
+  table: orders
+  key: [tenant, id]
+  cursor: [updated_at]
+  # One key space for all tenants, e.g. "acme:42"; the key fields still order the reads.
+  keyExpression: $lowercase(tenant) & ":" & $string(id)
+`,
   transform: `transform:
   # Load open orders only; a cancelled one is counted \`filtered\`.
   filter: status != "cancelled" and qty > 0

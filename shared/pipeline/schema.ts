@@ -25,9 +25,28 @@ import {
 
 const fieldName = z.string().min(1).max(255);
 
+/** A JSONata expression, compiled when the pipeline is parsed so `esync validate` shows where it is wrong. */
+const jsonataExpression = z
+  .string()
+  .min(1)
+  .superRefine((text, ctx) => {
+    const problem = expressionCompileError(text);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
 /** Fields every source shares, whatever its type. */
 const sourceCommon = {
-  key: z.array(fieldName).min(1).describe('Fields forming the record key, in order.'),
+  key: z
+    .array(fieldName)
+    .min(1)
+    .describe(
+      'Fields forming the record key, in order (joined by #). They also order and partition what a run reads, and break cursor ties, when keyExpression makes the key.',
+    ),
+  keyExpression: jsonataExpression
+    .optional()
+    .describe(
+      'JSONata expression over the record as the source gives it, whose result (a non-empty string or a number) is the record key instead of the key fields: what the target is keyed by, dedup and conflicts go by, and Verify compares. Evaluated where a batch run reads the record, with the limits of transform; a record it fails on is quarantined with the expression and the error. Not for pushed changes (webhook, cdc, kafka). A postgres target in columns mode splits the key at # into the key fields’ columns. @default - the key fields',
+    ),
   cursor: z
     .array(fieldName)
     .default([])
@@ -277,15 +296,6 @@ const fieldRuleSchema = z
   .describe('Checks on one field; a record failing any is quarantined with every reason.');
 
 const maskSchema = z.enum(['hash', 'redact']);
-
-/** A JSONata expression, compiled when the pipeline is parsed so `esync validate` shows where it is wrong. */
-const jsonataExpression = z
-  .string()
-  .min(1)
-  .superRefine((text, ctx) => {
-    const problem = expressionCompileError(text);
-    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
-  });
 
 const transformSchema = z
   .strictObject({
@@ -693,6 +703,13 @@ export const pipelineSchema = z
         path: ['source', 'key'],
         message:
           'GitHub ids are unique per kind only (an issue and a comment may share an id): include kind in the key, e.g. [kind, id]',
+      });
+    const pushed = (['webhook', 'cdc', 'kafka'] as const).filter((trigger) => t[trigger] !== undefined);
+    if (p.source.keyExpression !== undefined && pushed.length > 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['source', 'keyExpression'],
+        message: `is evaluated where batch runs read records; pushed changes (triggers.${pushed.join(', triggers.')}) are keyed by source.key: remove one or the other`,
       });
     for (const [i, field] of p.source.cursor.entries())
       if (p.source.key.includes(field))

@@ -28,6 +28,11 @@ export const recordEnvelopeSchema = z.object({
   data: z.record(z.string(), z.unknown()).nullable(),
   hash: z.string(),
   provenance: provenanceSchema,
+  /**
+   * The pipeline's key expression failed on this record (`source.keyExpression`): `key` is made
+   * of the `source.key` fields instead, and Load quarantines the record with this reason.
+   */
+  keyError: z.object({ expression: z.string(), error: z.string() }).optional(),
 });
 
 export type RecordEnvelope = z.infer<typeof recordEnvelopeSchema>;
@@ -53,6 +58,7 @@ export function makeEnvelope(input: {
   ts: string;
   data: RecordData | null;
   provenance: Provenance;
+  keyError?: RecordEnvelope['keyError'];
 }): RecordEnvelope {
   return { ...input, hash: input.data === null ? DELETED_HASH : contentHash(input.data) };
 }

@@ -43,6 +43,7 @@ const ENVELOPE_KEYS: ReadonlySet<string> = new Set([
   'data',
   'hash',
   'provenance',
+  'keyError',
 ]);
 const PROVENANCE_KEYS: ReadonlySet<string> = new Set(['pipeline', 'runId', 'deliveryId', 'initial']);
 const MESSAGE_KEYS: ReadonlySet<string> = new Set([
@@ -69,13 +70,23 @@ function isJsonObject(value: unknown): value is Record<string, unknown> {
   );
 }
 
+function isKeyError(value: unknown): boolean {
+  return (
+    isJsonObject(value) &&
+    Object.keys(value).length === 2 &&
+    typeof value.expression === 'string' &&
+    typeof value.error === 'string'
+  );
+}
+
 function isEnvelope(value: unknown): boolean {
   if (!isJsonObject(value) || !onlyKeys(value, ENVELOPE_KEYS)) return false;
-  const { key, op, version, ts, data, hash, provenance } = value;
+  const { key, op, version, ts, data, hash, provenance, keyError } = value;
   if (typeof key !== 'string' || key.length < 1 || key.length > 1024) return false;
   if ((op !== 'upsert' && op !== 'delete') || typeof version !== 'string' || version.length < 1) return false;
   if (typeof ts !== 'string' || typeof hash !== 'string') return false;
   if (data !== null && !isJsonObject(data)) return false;
+  if (keyError !== undefined && !isKeyError(keyError)) return false;
   if (!isJsonObject(provenance) || !onlyKeys(provenance, PROVENANCE_KEYS)) return false;
   const { pipeline, runId, deliveryId, initial } = provenance;
   return (

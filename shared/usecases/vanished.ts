@@ -5,8 +5,9 @@
  * candidates are left, and then only the partition's key range of it (an index range scan).
  */
 import type { Partition, SourceConnector, TargetSnapshotRecord } from '../connectors/types.ts';
+import { recordKeyOf } from '../domain/record-key.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
-import { buildKey, makeEnvelope, type RecordEnvelope } from '../records/envelope.ts';
+import { makeEnvelope, type RecordEnvelope } from '../records/envelope.ts';
 import { type Version, versionAfter } from '../records/version.ts';
 
 /** Source partitions read at once when the whole source is read for its keys. */
@@ -39,7 +40,8 @@ export class VanishedKeys {
 
   /**
    * The candidates the source does not have at any time, with the target's version of each: the
-   * source is read over all time, in `partition` when given (a key range), else whole.
+   * source is read over all time, in `partition` when given (a key range), else whole. None when
+   * the key expression failed on a source row, whose key is then unknown.
    */
   async finish(
     source: SourceConnector,
@@ -49,10 +51,17 @@ export class VanishedKeys {
     if (this.#candidates.size === 0) return this.#candidates;
     const everything = { from: null, to: null };
     const partitions = partition ? [partition] : await source.planPartitions(everything, KEY_READ_PARTITIONS);
+    const keyOf = recordKeyOf(pipeline.source);
+    let unkeyed = false;
     for (const partition of partitions)
       for await (const page of source.read(everything, partition))
-        for (const row of page) this.seen(buildKey(row.data, pipeline.source.key));
-    return this.#candidates;
+        for (const row of page) {
+          const { key, keyError } = await keyOf(row.data);
+          if (keyError) unkeyed = true;
+          else this.seen(key);
+        }
+    // A row the key expression fails on may be any candidate's: none is taken for deleted.
+    return unkeyed ? new Map() : this.#candidates;
   }
 }
 

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { ChangeWindow, Cursor, Partition } from '../../connectors/types.ts';
-import { buildKey, makeEnvelope, type RecordEnvelope } from '../../records/envelope.ts';
+import { recordKeyOf } from '../../domain/record-key.ts';
+import { makeEnvelope, type RecordEnvelope } from '../../records/envelope.ts';
 import { keys } from '../../state/keys.ts';
 import type { extractInputSchema, extractOutputSchema } from '../contracts.ts';
 import type { Deps } from '../deps.ts';
@@ -52,6 +53,7 @@ export async function extractPartition(
     return { done: true, continuation: null, extracted: 0, messages: 0 };
   }
   const source = deps.createSource(pipeline);
+  const keyOf = recordKeyOf(pipeline.source);
   let extracted = 0;
   let messages = 0;
   let lastCursor: Cursor | undefined;
@@ -69,9 +71,11 @@ export async function extractPartition(
   try {
     for await (const page of source.read(window, partition, progress.resumeAfter)) {
       for (const row of page) {
+        const { key, keyError } = await keyOf(row.data);
         buffer.push(
           makeEnvelope({
-            key: buildKey(row.data, pipeline.source.key),
+            key,
+            ...(keyError ? { keyError } : {}),
             op: row.deleted ? 'delete' : 'upsert',
             version: row.version,
             ts: row.ts,

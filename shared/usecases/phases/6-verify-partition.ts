@@ -19,10 +19,11 @@ import type {
   TargetSnapshotRecord,
 } from '../../connectors/types.ts';
 import { createRecordExpressions } from '../../domain/expressions.ts';
+import { recordKeyOf } from '../../domain/record-key.ts';
 import { createTransform } from '../../domain/transform.ts';
 import { createValidator } from '../../domain/validation.ts';
 import type { Pipeline } from '../../pipeline/schema.ts';
-import { buildKey, makeEnvelope, type RecordEnvelope } from '../../records/envelope.ts';
+import { makeEnvelope, type RecordEnvelope } from '../../records/envelope.ts';
 import { contentHash } from '../../records/hash.ts';
 import { compareVersions, versionAfter } from '../../records/version.ts';
 import { keys } from '../../state/keys.ts';
@@ -232,13 +233,18 @@ async function compareRows(
   };
   const partition = input.item.partition as Partition;
   const lookup = await targetLookup(deps, pipeline, input.item, from.target, found);
+  const keyOf = recordKeyOf(pipeline.source);
   for await (const page of from.source.read(window, partition, from.resumeAfter ?? undefined)) {
-    const rows = page
-      .map((row) => ({ row, key: buildKey(row.data, pipeline.source.key) }))
-      .filter(
-        ({ row, key }) =>
-          !excluded.has(key) && sampled(key, rate) && (row.deleted || validate(row.data).length === 0),
-      );
+    const keyed: { row: SourceRow; key: string }[] = [];
+    // A row its key expression fails on is quarantined by Load, never loaded: nothing to compare.
+    for (const row of page) {
+      const { key, keyError } = await keyOf(row.data);
+      if (!keyError) keyed.push({ row, key });
+    }
+    const rows = keyed.filter(
+      ({ row, key }) =>
+        !excluded.has(key) && sampled(key, rate) && (row.deleted || validate(row.data).length === 0),
+    );
     const state = await lookup(rows.map((r) => r.key));
     for (const { row, key } of rows) {
       found.compared++;

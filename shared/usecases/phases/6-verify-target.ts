@@ -24,7 +24,7 @@ import type { Pipeline } from '../../pipeline/schema.ts';
 import type { Deps } from '../deps.ts';
 import type { VerifyItem } from './6-verify-partition.ts';
 
-/** Sources whose partitions are ranges of the record key: their partitions split the target's keys too. */
+/** Sources whose partitions are ranges of the `source.key` fields. */
 const KEY_RANGED_SOURCES: ReadonlySet<string> = new Set(['postgres', 'mysql']);
 /** Targets that read one key range by themselves. */
 const RANGE_READING_TARGETS: ReadonlySet<string> = new Set(['postgres']);
@@ -33,8 +33,12 @@ const SLICE_FLUSH_RECORDS = 50_000;
 
 type SliceRecord = [key: string, version: string, hash: string];
 
-/** Whether the pipeline's source plans ranges of the record key as its partitions. */
-export const partitionsAreKeyRanges = (pipeline: Pipeline) => KEY_RANGED_SOURCES.has(pipeline.source.type);
+/**
+ * Whether the pipeline's source plans ranges of the record key as its partitions: ranges of the
+ * key fields, unless a key expression makes the record key (its keys need not follow their order).
+ */
+export const partitionsAreKeyRanges = (pipeline: Pipeline) =>
+  KEY_RANGED_SOURCES.has(pipeline.source.type) && pipeline.source.keyExpression === undefined;
 
 /** The key range of a partition that is a range of the record key, else `undefined`. */
 export function keyRangeOf(pipeline: Pipeline, partition: Partition): KeyRange | undefined {

@@ -148,6 +148,33 @@ describe('stageRecords', () => {
     expect(staged.excludedKeys).toEqual(['2', '3']);
   });
 
+  it('fails a record whose key expression failed where it was read, with or without other expressions', async () => {
+    const keyError = {
+      expression: '$uppercase(code)',
+      error: 'Argument 1 of function "uppercase" does not match',
+    };
+    const records = [envelope('1', { code: 1 }), { ...envelope('2', { code: 2 }), keyError }];
+
+    for (const apply of [undefined, expressions({ filter: 'true' })]) {
+      const staged = await stageRecords(apply, records);
+
+      expect(staged.kept.map((r) => r.key)).toEqual(['1']);
+      expect(staged.failed.map((f) => [f.record.key, f.reasons])).toEqual([
+        [
+          '2',
+          [
+            {
+              field: 'source.keyExpression',
+              rule: 'expression',
+              message: '$uppercase(code): Argument 1 of function "uppercase" does not match',
+            },
+          ],
+        ],
+      ]);
+      expect(staged.excludedKeys).toEqual(['2']);
+    }
+  });
+
   it('passes every record through when the pipeline has no expressions', async () => {
     const records = [envelope('1', { a: 1 })];
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createRecordExpressions } from '../../../shared/domain/expressions.ts';
+import { createRecordKeyOf } from '../../../shared/domain/record-key.ts';
 import { formatProblem, type Problem, parsePipelineText } from '../../../shared/pipeline/load.ts';
 import { SECTION_EXAMPLES } from '../../../shared/pipeline/reference.ts';
 
@@ -340,5 +341,46 @@ describe('parsePipelineText: JSONata expressions', () => {
       data: { ...order, total: 6, label: 'AB-3', placedOn: '2025-03-01' },
     });
     expect(await apply?.({ ...order, status: 'cancelled' })).toEqual({ kind: 'filtered' });
+  });
+});
+
+describe('parsePipelineText: key expressions', () => {
+  it('reports a key expression that does not compile at its file:line:col with the character', () => {
+    const text = VALID.replace('  key: [id]\n', '  key: [id]\n  keyExpression: tenant & (":" & id\n');
+
+    expect(problemsOf(text)).toEqual([
+      'pipelines/p.yaml:8:18 source.keyExpression JSONata expression does not compile at character 18: Expected ")" before end of expression (S0203)',
+    ]);
+  });
+
+  it('refuses a key expression on a pipeline that also takes pushed changes, naming the trigger', () => {
+    const text = VALID.replace(
+      '  key: [id]\n',
+      '  type: webhook\n  key: [id]\n  keyExpression: $string(id)\n',
+    ).replace(
+      / {2}type: postgres\n {2}connection:\n {4}secret: esync\/demo\/users-db\n {2}table: users\n/,
+      '',
+    );
+    const withTrigger = text.replace(
+      '  schedule: rate(15 minutes)\n',
+      '  webhook: { signature: hmac, secret: hook-secret }\n',
+    );
+
+    expect(problemsOf(withTrigger)).toEqual([
+      expect.stringMatching(
+        /^pipelines\/p\.yaml:\d+:\d+ source\.keyExpression is evaluated where batch runs read records; pushed changes \(triggers\.webhook\) are keyed by source\.key/,
+      ),
+    ]);
+  });
+
+  it('accepts the source example of the reference, whose key expression keys a record as its comment says', async () => {
+    const text = VALID.replace(/source:\n(?: {2}.*\n)+/, SECTION_EXAMPLES.source ?? '');
+    const { pipeline, problems } = parsePipelineText(text, 'p.yaml');
+
+    expect(problems).toEqual([]);
+    const keyOf = createRecordKeyOf(pipeline?.source ?? { key: [] });
+    expect(await keyOf({ tenant: 'Acme', id: 42, updated_at: '2025-03-01T10:00:00Z' })).toEqual({
+      key: 'acme:42',
+    });
   });
 });

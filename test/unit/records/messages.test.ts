@@ -3,18 +3,22 @@ import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../../shared/records/hash.ts';
 import { loadMessageSchema, parseLoadMessage } from '../../../shared/records/messages.ts';
 
-const envelope = fc.record({
-  key: fc.string({ minLength: 1, maxLength: 8 }),
-  op: fc.constantFrom('upsert', 'delete'),
-  version: fc.string({ minLength: 1, maxLength: 8 }),
-  ts: fc.string({ maxLength: 8 }),
-  data: fc.option(fc.dictionary(fc.string({ maxLength: 6 }), fc.jsonValue({ maxDepth: 2 })), { nil: null }),
-  hash: fc.string({ maxLength: 8 }),
-  provenance: fc.record(
-    { pipeline: fc.string(), runId: fc.string(), deliveryId: fc.string(), initial: fc.boolean() },
-    { requiredKeys: ['pipeline'] },
-  ),
-});
+const envelope = fc.record(
+  {
+    key: fc.string({ minLength: 1, maxLength: 8 }),
+    op: fc.constantFrom('upsert', 'delete'),
+    version: fc.string({ minLength: 1, maxLength: 8 }),
+    ts: fc.string({ maxLength: 8 }),
+    data: fc.option(fc.dictionary(fc.string({ maxLength: 6 }), fc.jsonValue({ maxDepth: 2 })), { nil: null }),
+    hash: fc.string({ maxLength: 8 }),
+    provenance: fc.record(
+      { pipeline: fc.string(), runId: fc.string(), deliveryId: fc.string(), initial: fc.boolean() },
+      { requiredKeys: ['pipeline'] },
+    ),
+    keyError: fc.record({ expression: fc.string({ maxLength: 8 }), error: fc.string({ maxLength: 8 }) }),
+  },
+  { requiredKeys: ['key', 'op', 'version', 'ts', 'data', 'hash', 'provenance'] },
+);
 
 const recordsMessage = fc.record({
   kind: fc.constant('records'),
