@@ -64,4 +64,19 @@ describe('the part of each verify partition in finding hard deletes', () => {
     expect(deletesPartOf(postgres(['id'], { mode: 'verify' }), 3)).toBe('range');
     expect(deletesPartOf(postgres(['id']), 0)).toBe('none');
   });
+
+  it('is every key, found by the first partition, when a key expression makes the record key', () => {
+    const keyed = pipeline({
+      type: 'postgres',
+      connection: { secret: 'db' },
+      table: 't',
+      key: ['id'],
+      keyExpression: '$lowercase(email)',
+      deletes: { mode: 'verify' },
+    });
+    const [first] = keyRangePartitions(rangesFromBoundaries([[10]]));
+
+    expect([0, 1].map((i) => deletesPartOf(keyed, i))).toEqual(['all', 'none']);
+    expect(['ada@example.com', '5'].map(keysOfPartition(keyed, first as never))).toEqual([true, true]);
+  });
 });
