@@ -15,7 +15,9 @@ import { httpTargetConfigSchema } from '../connectors/targets/http/config.ts';
 import { postgresTargetConfigSchema } from '../connectors/targets/postgres/config.ts';
 import { s3TargetConfigSchema } from '../connectors/targets/s3/config.ts';
 import { EXPRESSION_LIMITS, expressionCompileError } from '../domain/expressions.ts';
+import { BUILT_IN_VALIDATORS } from '../domain/validation.ts';
 import { kafkaValueIssues } from '../kafka/schema-values.ts';
+import { didYouMean } from './did-you-mean.ts';
 import {
   BATCH_SIZE_WITHOUT_WINDOW,
   LOAD_BATCH_SIZE,
@@ -291,7 +293,21 @@ const fieldRuleSchema = z
       .min(1)
       .optional()
       .describe('Allowed values.'),
-    custom: z.string().min(1).optional().describe('Name of a validator registered in code.'),
+    custom: z
+      .string()
+      .min(1)
+      .superRefine((name, ctx) => {
+        if (Object.hasOwn(BUILT_IN_VALIDATORS, name)) return;
+        const known = Object.keys(BUILT_IN_VALIDATORS).sort();
+        ctx.addIssue({
+          code: 'custom',
+          message: `unknown validator "${name}"; known: ${known.join(', ')}${didYouMean(name, known)}`,
+        });
+      })
+      .optional()
+      .describe(
+        `Name of a validator: ${Object.keys(BUILT_IN_VALIDATORS).sort().join(', ')}. Any other name is refused: Load has no other validator to run.`,
+      ),
   })
   .describe('Checks on one field; a record failing any is quarantined with every reason.');
 

@@ -384,3 +384,19 @@ describe('parsePipelineText: key expressions', () => {
     });
   });
 });
+
+describe('parsePipelineText: custom validators', () => {
+  it('refuses a validator name nothing registers, listing the known ones and the likely one', () => {
+    const text = `${VALID}validation:\n  - field: email\n    custom: emial\n`;
+
+    expect(problemsOf(text)).toEqual([
+      'pipelines/p.yaml:15:13 validation[0].custom unknown validator "emial"; known: email, iso-country, uuid; did you mean `email`?',
+    ]);
+  });
+
+  it('accepts each built-in validator', () => {
+    const rules = ['email', 'iso-country', 'uuid'].map((name) => `  - field: f\n    custom: ${name}\n`);
+
+    expect(problemsOf(`${VALID}validation:\n${rules.join('')}`)).toEqual([]);
+  });
+});
