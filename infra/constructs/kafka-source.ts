@@ -2,7 +2,11 @@ import { Arn, ArnFormat, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambdaBase from 'aws-cdk-lib/aws-lambda';
-import { AuthenticationMethod, SelfManagedKafkaEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import {
+  AuthenticationMethod,
+  ConfluentSchemaRegistry,
+  SelfManagedKafkaEventSource,
+} from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
@@ -84,6 +88,7 @@ export class KafkaSource extends Construct {
         batchSize: trigger.batchSize,
         startingPosition: startingPosition(trigger),
         kafkaConsumerGroupId: group,
+        ...this.registry(trigger),
       });
   }
 
@@ -113,8 +118,32 @@ export class KafkaSource extends Construct {
             : {}),
           ...(rootCa ? { rootCACertificate: rootCa } : {}),
           ...network,
+          ...this.registry(trigger),
         }),
       );
+  }
+
+  /**
+   * A Confluent schema registry on the event source: each value checked against it and handed on
+   * without the registry's framing (SOURCE), its credentials readable by the function alone. The
+   * integration needs provisioned pollers.
+   */
+  private registry(trigger: KafkaTrigger) {
+    const registry = trigger.schemaRegistry;
+    if (!registry) return {};
+    const secret =
+      (this.node.tryFindChild('RegistryCredentials') as secretsmanager.ISecret | undefined) ??
+      secretsmanager.Secret.fromSecretNameV2(this, 'RegistryCredentials', registry.secret);
+    return {
+      schemaRegistryConfig: new ConfluentSchemaRegistry({
+        schemaRegistryUri: registry.url,
+        authenticationType: lambdaBase.KafkaSchemaRegistryAccessConfigType.BASIC_AUTH,
+        secret,
+        eventRecordFormat: lambdaBase.EventRecordFormat.SOURCE,
+        schemaValidationConfigs: [{ attribute: lambdaBase.KafkaSchemaValidationAttribute.VALUE }],
+      }),
+      provisionedPollerConfig: { minimumPollers: 1, maximumPollers: 3 },
+    };
   }
 
   /**

@@ -11,10 +11,10 @@ import type { KafkaEvent } from './event.ts';
 /**
  * Avro and Protobuf record values, decoded by Powertools' Kafka utility
  * (`@aws-lambda-powertools/kafka`, with avro-js and protobufjs) from the binary the event source
- * hands on: the plain encoding, or, where the event source's schema registry integration (event
- * record format SOURCE; not configured by ESync's infrastructure yet) removed a registry's
- * framing and put the schema id in `valueSchemaMetadata`, what remains (the utility skips a
- * Confluent Protobuf value's message indexes).
+ * hands on: the plain encoding, or, where the event source's schema registry integration
+ * (`triggers.kafka.schemaRegistry`, event record format SOURCE) removed a registry's framing and
+ * put the schema id in `valueSchemaMetadata`, what remains (the utility skips a Confluent
+ * Protobuf value's message indexes).
  *
  * What the utility gives is made canonical record data (`records/exact-json.ts`): an Avro long
  * or a Protobuf 64-bit integer beyond a double stays exact (avro-js refuses such a long and

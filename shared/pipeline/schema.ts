@@ -227,6 +227,17 @@ const kafkaTriggerSchema = z
       .describe(
         'bootstrapServers only: Secrets Manager name of the root CA certificate of brokers whose certificates a private CA signed. @default - public CAs',
       ),
+    schemaRegistry: z
+      .strictObject({
+        url: z.url({ protocol: /^https?$/ }).describe('URL of the Confluent-compatible schema registry.'),
+        secret: secretRefSchema.shape.secret.describe(
+          'Secrets Manager name of the registry’s basic-auth credentials {"username", "password"}.',
+        ),
+      })
+      .optional()
+      .describe(
+        'kafka source only: a Confluent schema registry the event source checks each value against and removes the framing of (event record format SOURCE), so Avro and Protobuf values produced by registry serializers decode. It puts the event source in provisioned mode (1 to 3 pollers, billed by the hour). @default - values arrive as produced',
+      ),
     topics: z.array(z.string().min(1).max(249)).min(1).describe('Topics the pipeline reads.'),
     startingPosition: z
       .enum(['LATEST', 'TRIM_HORIZON'])
@@ -692,6 +703,12 @@ export const pipelineSchema = z
         message: 'a kafka source needs triggers.kafka',
       });
     if (t.kafka) for (const issue of kafkaTriggerIssues(t.kafka)) ctx.addIssue(issue);
+    if (t.kafka?.schemaRegistry && p.source.type !== 'kafka')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['triggers', 'kafka', 'schemaRegistry'],
+        message: `is for a kafka source (Avro or Protobuf values); a ${p.source.type} source reads Debezium JSON`,
+      });
     if (p.source.type === 'kafka')
       for (const { path, message } of kafkaValueIssues(p.source))
         ctx.addIssue({ code: 'custom', path: ['source', path], message });

@@ -22,12 +22,20 @@ const kafkaPipeline = (name: string, kafka: Record<string, unknown>): Pipeline =
     triggers: { kafka },
   });
 
+const REGISTRY = { url: 'https://registry.example.com', secret: 'esync/test/kafka-registry' };
+
 const PIPELINES = [
   kafkaPipeline('orders-msk', { clusterArn: MSK, topics: ['shop.orders'] }),
+  kafkaPipeline('orders-msk-registry', {
+    clusterArn: MSK,
+    topics: ['shop.orders.avro'],
+    schemaRegistry: REGISTRY,
+  }),
   kafkaPipeline('orders-scram', {
     bootstrapServers: BROKERS,
     authentication: { method: 'sasl-scram-512', secret: 'esync/test/kafka-scram' },
     topics: ['orders', 'refunds'],
+    schemaRegistry: REGISTRY,
     batchSize: 50,
   }),
   kafkaPipeline('orders-mtls', {
@@ -107,7 +115,11 @@ describe('Kafka event sources of a kafka source', () => {
   });
 
   it('lets only that pipeline’s Load function read its Kafka secrets, and grants no network interfaces outside a VPC', () => {
-    expect(kafkaSecretReads('orders-scram')).toEqual(['secret:esync/test/kafka-scram-??????']);
+    expect(kafkaSecretReads('orders-scram')).toEqual([
+      'secret:esync/test/kafka-registry-??????',
+      'secret:esync/test/kafka-scram-??????',
+    ]);
+    expect(kafkaSecretReads('orders-msk-registry')).toEqual(['secret:esync/test/kafka-registry-??????']);
     expect(kafkaSecretReads('orders-mtls')).toEqual([
       'secret:esync/test/kafka-client-cert-??????',
       'secret:esync/test/kafka-root-ca-??????',
@@ -152,6 +164,36 @@ describe('Kafka event sources of a kafka source', () => {
         'arn:aws:kafka:eu-west-1:123456789012:group/shop/0a1b2c3d-4e5f-6789-abcd-ef0123456789-1/esync-orders-msk',
       ),
     ]);
+  });
+
+  it('checks values against a Confluent schema registry on MSK and self-managed event sources, handing them on without its framing, with provisioned pollers', () => {
+    type KafkaConfig = { SchemaRegistryConfig?: Record<string, unknown> } | undefined;
+    const mappings = Object.values(resourcesOf(template, 'AWS::Lambda::EventSourceMapping')).map((m) => {
+      const config = (m.Properties.AmazonManagedKafkaEventSourceConfig ??
+        m.Properties.SelfManagedKafkaEventSourceConfig) as KafkaConfig;
+      return {
+        Topics: m.Properties.Topics,
+        ProvisionedPollerConfig: m.Properties.ProvisionedPollerConfig,
+        SchemaRegistryConfig: config?.SchemaRegistryConfig,
+      };
+    });
+    const withRegistry = mappings.filter((p) => p.SchemaRegistryConfig !== undefined);
+
+    expect(withRegistry.map((p) => p.Topics).sort()).toEqual([['orders'], ['refunds'], ['shop.orders.avro']]);
+    for (const mapping of withRegistry) {
+      expect(mapping.SchemaRegistryConfig).toMatchObject({
+        SchemaRegistryURI: 'https://registry.example.com',
+        EventRecordFormat: 'SOURCE',
+        SchemaValidationConfigs: [{ Attribute: 'VALUE' }],
+      });
+      expect(JSON.stringify(mapping.SchemaRegistryConfig)).toMatch(
+        /"Type":"BASIC_AUTH","URI":.*kafka-registry/,
+      );
+      expect(mapping.ProvisionedPollerConfig).toEqual({ MinimumPollers: 1, MaximumPollers: 3 });
+    }
+    expect(
+      mappings.filter((p) => p.SchemaRegistryConfig === undefined && p.ProvisionedPollerConfig !== undefined),
+    ).toEqual([]);
   });
 
   it('is cdk-nag clean', () => {

@@ -40,6 +40,15 @@ describe('triggers.kafka', () => {
     ]);
   });
 
+  it('takes a schema registry for a kafka source only', () => {
+    const schemaRegistry = { url: 'https://registry.example.com', secret: 'esync/prod/registry' };
+
+    expect(problems({ clusterArn: MSK, schemaRegistry })).toEqual([]);
+    expect(problems({ clusterArn: MSK, schemaRegistry }, { type: 'cdc', key: ['id'] })).toEqual([
+      'triggers.kafka.schemaRegistry: is for a kafka source (Avro or Protobuf values); a cdc source reads Debezium JSON',
+    ]);
+  });
+
   it('refuses a broker without its port and a kafka source without the trigger', () => {
     expect(problems({ bootstrapServers: ['b-1.example.com'] })).toEqual([
       'triggers.kafka.bootstrapServers.0: a broker as host:port',

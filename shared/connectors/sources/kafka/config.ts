@@ -7,7 +7,7 @@ export const kafkaSourceConfigSchema = z.strictObject({
     .enum(['json', 'avro', 'protobuf'])
     .default('json')
     .describe(
-      'How record values are encoded. json: a value is one record (an object) or an array of them, numbers kept exact; avro / protobuf: one record in the plain binary encoding of `schema`, decoded by Powertools’ Kafka utility (registry framing is not removed by ESync: see the kafka source in connectors.md).',
+      'How record values are encoded. json: a value is one record (an object) or an array of them, numbers kept exact; avro / protobuf: one record in the plain binary encoding of `schema`, decoded by Powertools’ Kafka utility (a Confluent registry’s framing is removed by the event source where triggers.kafka.schemaRegistry names the registry).',
     ),
   schema: z
     .string()
