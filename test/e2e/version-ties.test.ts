@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ownedTargetTableName } from '../../shared/naming.ts';
 import { keys } from '../../shared/state/keys.ts';
@@ -7,6 +9,7 @@ import {
   type E2eProject,
   type E2eStack,
   listKeys,
+  REPO_ROOT,
   readObject,
   scanTable,
   startE2eStack,
@@ -36,6 +39,13 @@ function issuePayload(id: number, change: Record<string, unknown>): string {
   return JSON.stringify(payload);
 }
 
+/** The shipped github-issues pipeline (an S3 lake), and the same with a DynamoDB target. */
+const SHIPPED = readFileSync(path.join(REPO_ROOT, 'pipelines', 'github-issues.yaml'), 'utf8');
+const SHIPPED_DDB = SHIPPED.replace('name: github-issues', 'name: github-issues-ddb').replace(
+  /\ntarget:\n[\s\S]*?\n(?=\S)/,
+  '\ntarget:\n  type: dynamodb\n\n',
+);
+
 const days = (since: number) => [
   ...new Set([since, Date.now()].map((t) => new Date(t).toISOString().slice(0, 10))),
 ];
@@ -60,8 +70,10 @@ describe('two changes of one issue within one second (equal versions) on the loc
           githubIssuesPipelineYaml(name, github.url, { secret: 'esync/ties/github', target: targetOf(name) }),
         ]),
       ),
+      'github-issues': SHIPPED,
+      'github-issues-ddb': SHIPPED_DDB,
     });
-    e2e = await startE2eStack(project, { 'esync/ties/github': SECRET });
+    e2e = await startE2eStack(project, { 'esync/ties/github': SECRET, 'esync/demo/github-webhook': SECRET });
   });
 
   afterAll(async () => {
@@ -280,6 +292,40 @@ describe('two changes of one issue within one second (equal versions) on the loc
         pipeline,
         issue: { ...issue, title: 'Pinned', updated_at: '2026-02-01T10:05:00Z' },
       });
+  });
+
+  it('keeps an issue and a comment with the same numeric id as two records through the shipped github-issues pipeline, in the lake and in DynamoDB', async () => {
+    // Prepare
+    const opened = JSON.parse(githubFixture('issues.opened')) as { issue: { id: number } };
+    const commented = JSON.parse(githubFixture('issue_comment.created')) as { comment: { id: number } };
+    commented.comment.id = opened.issue.id;
+
+    // Act
+    for (const pipeline of ['github-issues', 'github-issues-ddb']) {
+      await deliver(pipeline, `${pipeline}-issue`, JSON.stringify(opened));
+      const answer = await postGithubDelivery(e2e.stack.apiUrl, pipeline, {
+        event: 'issue_comment',
+        id: `${pipeline}-comment`,
+        body: JSON.stringify(commented),
+        secret: SECRET,
+      });
+      expect(answer.status).toBe(202);
+    }
+    await e2e.stack.idle();
+
+    // Assess
+    for (const pipeline of ['github-issues', 'github-issues-ddb']) {
+      const held = await records(pipeline);
+      expect({ pipeline, keys: [...held.keys()].sort() }).toEqual({
+        pipeline,
+        keys: [`issue#${opened.issue.id}`, `issue_comment#${opened.issue.id}`],
+      });
+      expect(held.get(`issue#${opened.issue.id}`)).toMatchObject({ kind: 'issue', id: opened.issue.id });
+      expect(held.get(`issue_comment#${opened.issue.id}`)).toMatchObject({
+        kind: 'issue_comment',
+        id: opened.issue.id,
+      });
+    }
   });
 
   it('changes nothing when an old delivery body is replayed with a fresh delivery id', async () => {
