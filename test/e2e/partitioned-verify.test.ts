@@ -2,6 +2,7 @@ import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoDatabase, startDemoDatabase } from '../../demo/demo-db.ts';
 import { ownedTargetTableName } from '../../shared/naming.ts';
+import { perPartition } from '../../shared/usecases/phases/6-verify.ts';
 import {
   callApi,
   createProject,
@@ -112,22 +113,14 @@ describe('Verify per partition on the local stack', () => {
       mismatches: 1,
       deleted: 1,
     });
-    const chunks = await e2e.state.verifyResults.list(runId);
-    const byPartition = new Map<string, { compared: number; mismatches: number; deleted: number }>();
-    for (const c of chunks) {
-      const sum = byPartition.get(c.partitionId) ?? { compared: 0, mismatches: 0, deleted: 0 };
-      byPartition.set(c.partitionId, {
-        compared: sum.compared + c.compared,
-        mismatches: sum.mismatches + c.mismatches,
-        deleted: sum.deleted + c.deleted,
-      });
-    }
-    expect(byPartition.size).toBe(PARTITIONS);
-    for (const [id, sum] of byPartition) expect(sum.compared, id).toBeLessThan(ROWS / 2);
-    const tamperedIn = [...byPartition].find(([, s]) => s.mismatches === 1)?.[0];
-    const deletedIn = [...byPartition].find(([, s]) => s.deleted === 1)?.[0];
-    expect(tamperedIn).toBe(`range-1-of-${PARTITIONS}`);
-    expect(deletedIn).toBe(`range-${PARTITIONS}-of-${PARTITIONS}`);
+    const partitions = perPartition(await e2e.state.verifyResults.list(runId));
+    expect(partitions).toHaveLength(PARTITIONS);
+    for (const p of partitions) expect(p.compared, p.partitionId).toBeLessThan(ROWS / 2);
+    expect(partitions.find((p) => p.mismatches === 1)?.partitionId).toBe(`range-1-of-${PARTITIONS}`);
+    expect(partitions.find((p) => p.deleted === 1)?.partitionId).toBe(`range-${PARTITIONS}-of-${PARTITIONS}`);
+    // DynamoDB was read once for the run and each partition took its own slice of it.
+    for (const p of partitions) expect(p.targetRead, p.partitionId).toBeLessThan(ROWS / 2);
+    expect(partitions.reduce((n, p) => n + p.targetRead, 0)).toBe(ROWS);
     const report = JSON.parse(
       await readObject(e2e.clients, e2e.dataBucket, String(second.verify.reportKey)),
     ) as { sample: { key: string; problem: string }[] };

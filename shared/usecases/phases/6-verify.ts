@@ -140,22 +140,16 @@ export async function summarizeVerify(deps: Deps, input: RunRef): Promise<Verify
 
 /** What each partition compared, found and read of the target as a whole, for the report. */
 export function perPartition(chunks: readonly VerifyChunk[]) {
-  const byId = new Map<
-    string,
-    { partitionId: string; compared: number; mismatches: number; targetRead: number }
-  >();
+  type Sums = Pick<VerifyChunk, 'partitionId' | 'compared' | 'mismatches' | 'deleted' | 'targetRead'>;
+  const byId = new Map<string, Sums>();
   for (const c of chunks) {
-    const p = byId.get(c.partitionId) ?? {
-      partitionId: c.partitionId,
-      compared: 0,
-      mismatches: 0,
-      targetRead: 0,
-    };
+    const p = byId.get(c.partitionId);
     byId.set(c.partitionId, {
-      ...p,
-      compared: p.compared + c.compared,
-      mismatches: p.mismatches + c.mismatches,
-      targetRead: p.targetRead + c.targetRead,
+      partitionId: c.partitionId,
+      compared: (p?.compared ?? 0) + c.compared,
+      mismatches: (p?.mismatches ?? 0) + c.mismatches,
+      deleted: (p?.deleted ?? 0) + c.deleted,
+      targetRead: (p?.targetRead ?? 0) + c.targetRead,
     });
   }
   return [...byId.values()];
