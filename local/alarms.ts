@@ -29,7 +29,26 @@ export interface LocalAlarmsOptions {
   readonly readings: LocalAlarmReadings;
   /** Delivers an SNS event to a subscribed function, as SNS would (with the topic as the caller). */
   readonly deliver: (subscription: TopicFunctionSubscriptionSpec, event: unknown) => Promise<unknown>;
+  /** Sends the record of an invocation that failed every attempt to the function's on-failure queue. */
+  readonly keepFailed: (queueName: string, record: FailedInvocationRecord) => Promise<void>;
+  /** Pause before each retry (Lambda waits a minute, then two). @default 500 */
+  readonly retryDelayMs?: number;
   readonly log: (line: string) => void;
+}
+
+/** Lambda's retries of a failed asynchronous invocation when its EventInvokeConfig sets none. */
+const DEFAULT_RETRY_ATTEMPTS = 2;
+
+/** What Lambda sends to an on-failure destination: the event, the error and how often it was tried. */
+export interface FailedInvocationRecord {
+  readonly timestamp: string;
+  readonly requestContext: {
+    readonly functionArn: string;
+    readonly condition: 'RetriesExhausted';
+    readonly approximateInvokeCount: number;
+  };
+  readonly requestPayload: unknown;
+  readonly responsePayload: { readonly errorType: string; readonly errorMessage: string };
 }
 
 const percent = (share: number) => `${Math.round(share * 1000) / 10}%`;
@@ -159,6 +178,46 @@ export class LocalAlarms {
     this.#deliveries.add(tracked);
   }
 
+  /**
+   * Invokes the subscribed function as Lambda runs an asynchronous invocation: retried after a
+   * failure, then, when every attempt failed, its record kept in the on-failure queue, so an alarm
+   * is never dropped silently.
+   */
+  async #deliver(
+    alarm: AlarmSpec,
+    subscription: TopicFunctionSubscriptionSpec,
+    event: unknown,
+  ): Promise<void> {
+    const { log, deliver, keepFailed, retryDelayMs = 500 } = this.#options;
+    const attempts = 1 + (subscription.retryAttempts ?? DEFAULT_RETRY_ATTEMPTS);
+    let error: Error | undefined;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, retryDelayMs));
+      try {
+        await deliver(subscription, event);
+        log(`alarm: ${alarm.name} delivered to ${subscription.functionName}`);
+        return;
+      } catch (caught) {
+        error = caught as Error;
+      }
+    }
+    const where = subscription.deadLetterQueueName;
+    log(
+      `warn: alarm ${alarm.name} not delivered by ${subscription.functionName} in ${attempts} attempts: ${error?.message}; ${where ? `kept in ${where}` : 'no on-failure queue: dropped'}`,
+    );
+    if (!where) return;
+    await keepFailed(where, {
+      timestamp: new Date().toISOString(),
+      requestContext: {
+        functionArn: subscription.functionName,
+        condition: 'RetriesExhausted',
+        approximateInvokeCount: attempts,
+      },
+      requestPayload: event,
+      responsePayload: { errorType: error?.name ?? 'Error', errorMessage: error?.message ?? '' },
+    });
+  }
+
   #change(alarm: AlarmSpec, state: 'ALARM' | 'OK', reason: string): void {
     const { log, subscriptions } = this.#options;
     log(`alarm: ${alarm.name} ${state === 'ALARM' ? 'would fire' : 'would recover'}: ${reason}`);
@@ -184,15 +243,7 @@ export class LocalAlarms {
           },
         ],
       };
-      this.#track(
-        this.#options.deliver(subscription, event).then(
-          () => log(`alarm: ${alarm.name} delivered to ${subscription.functionName}`),
-          (error: unknown) =>
-            log(
-              `warn: alarm ${alarm.name} not delivered by ${subscription.functionName}: ${(error as Error).message}`,
-            ),
-        ),
-      );
+      this.#track(this.#deliver(alarm, subscription, event));
     }
   }
 }

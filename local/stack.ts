@@ -6,7 +6,7 @@ import { format } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { ConfigError } from '../shared/errors.ts';
@@ -587,6 +587,14 @@ function startAlarms(s: Starting, stack: ProvisionedStack, lambda: LambdaRuntime
     alarms: resources.alarms,
     subscriptions: resources.topicSubscriptions,
     readings: alarmReadings(s, stack),
+    keepFailed: async (queueName, record) => {
+      await stack.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: stack.provisioned.queueUrls[queueName] ?? `${stack.servers.queueUrlPrefix}${queueName}`,
+          MessageBody: JSON.stringify(record),
+        }),
+      );
+    },
     deliver: (subscription, event) =>
       iam.enforcer.runAsService(
         'sns.amazonaws.com',

@@ -141,6 +141,10 @@ export interface TopicFunctionSubscriptionSpec {
   readonly functionName: string;
   /** The `AlarmName` values its message-body filter passes. @default - every message */
   readonly alarmNames?: readonly string[];
+  /** Lambda's retries of a failed asynchronous invocation (the function's EventInvokeConfig). @default 2 */
+  readonly retryAttempts?: number;
+  /** The queue an invocation that failed every attempt goes to (its on-failure destination). */
+  readonly deadLetterQueueName?: string;
 }
 
 export interface HttpRouteSpec {
@@ -817,15 +821,38 @@ function readTopicSubscriptions(reading: TemplateReading, refs: References): Top
     const p = props(res);
     if (p.Protocol !== 'lambda') return [];
     const filter = reading.r.resolve(p.FilterPolicy ?? {}) as { AlarmName?: unknown };
+    const functionName = refs.requireFunction(p.Endpoint, `topic subscription ${id}`).functionName;
     return [
       {
         topicArn: String(reading.r.resolve(p.TopicArn)),
-        functionName: refs.requireFunction(p.Endpoint, `topic subscription ${id}`).functionName,
+        functionName,
+        ...asyncInvokeConfig(reading, refs, functionName),
         ...(p.FilterPolicyScope === 'MessageBody' &&
           Array.isArray(filter.AlarmName) && { alarmNames: filter.AlarmName.map(String) }),
       },
     ];
   });
+}
+
+/** A function's retries and on-failure queue for asynchronous invocations, as its EventInvokeConfig sets them. */
+function asyncInvokeConfig(
+  reading: TemplateReading,
+  refs: References,
+  functionName: string,
+): Pick<TopicFunctionSubscriptionSpec, 'retryAttempts' | 'deadLetterQueueName'> {
+  for (const [id, res] of reading.ofType('AWS::Lambda::EventInvokeConfig')) {
+    const p = props(res);
+    if (refs.requireFunction(p.FunctionName, `event invoke config ${id}`).functionName !== functionName)
+      continue;
+    const onFailure = (p.DestinationConfig as { OnFailure?: { Destination?: unknown } } | undefined)
+      ?.OnFailure;
+    const queue = onFailure?.Destination === undefined ? undefined : refs.queueName(onFailure.Destination);
+    return {
+      ...(p.MaximumRetryAttempts !== undefined && { retryAttempts: num(p.MaximumRetryAttempts, 2) }),
+      ...(queue && { deadLetterQueueName: queue }),
+    };
+  }
+  return {};
 }
 
 /** The template's outputs that resolve locally. */

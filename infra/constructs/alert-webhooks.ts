@@ -1,14 +1,19 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { CORE, resourceName } from '../../shared/naming.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
 import { type CoreResources, stageFunctionProps } from './core-functions.ts';
 import { EsyncFunction } from './esync-function.ts';
 import { grantOn } from './function-access.ts';
+import { QUEUE_RETENTION } from './pipeline-queues.ts';
+
+/** Lambda's retries of an alarm the formatter could not post (a chat service answering 5xx or too late). */
+export const ALERT_RETRY_ATTEMPTS = 2;
 
 /** A pipeline and the alarms that notify its chat webhooks. */
 export interface AlertingPipeline {
@@ -31,9 +36,15 @@ export interface AlertWebhooksProps {
  * and the stage's, with the newest failed run's error for a runs-failed alarm. It reads their URL
  * secrets (by name: the URLs never enter the template) and queries the state table's runs index,
  * nothing else.
+ *
+ * An alarm is never dropped silently: a post that fails fails the invocation, which Lambda retries
+ * {@link ALERT_RETRY_ATTEMPTS} times; then the invocation record (the alarm and the error) goes to
+ * the DLQ `esync-<stage>-core-alert-dlq`, where also goes a message SNS could not deliver to the
+ * function at all.
  */
 export class AlertWebhooks extends Construct {
   readonly function: EsyncFunction;
+  readonly deadLetterQueue: sqs.Queue;
 
   constructor(scope: Construct, id: string, props: AlertWebhooksProps) {
     super(scope, id);
@@ -53,7 +64,7 @@ export class AlertWebhooks extends Construct {
     });
     // The newest failed run's error, which CloudWatch's alarm message cannot hold: one index query.
     grantOn(this.function, ['dynamodb:Query'], [`${core.storage.stateTable.tableArn}/index/gsi1`]);
-    core.key.grantDecrypt(this.function);
+    core.key.grantDataUse(this.function);
     const secretNames = new Set([
       ...stageSecrets,
       ...alerting.flatMap((p) => p.pipeline.alerts.notify.webhooks.map((w) => w.secret)),
@@ -64,12 +75,34 @@ export class AlertWebhooks extends Construct {
     const alarmNames = alerting.flatMap((p) =>
       p.alarms.map((a) => (a.node.defaultChild as cloudwatch.CfnAlarm).alarmName ?? ''),
     );
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      queueName: resourceName(core.stage, CORE, 'alert-dlq'),
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: core.key.key,
+      enforceSSL: true,
+      retentionPeriod: QUEUE_RETENTION,
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is where alarms that could not be posted end: the formatter’s on-failure destination and its SNS subscription’s DLQ, not the source queue of another DLQ.',
+    });
+    // The L2 SqsDestination would grant kms:GenerateDataKey* and kms:ReEncrypt*: the grants
+    // below name their actions (the stage key's data use, above).
+    const deadLetterQueueArn = this.deadLetterQueue.queueArn;
+    this.function.configureAsyncInvoke({
+      retryAttempts: ALERT_RETRY_ATTEMPTS,
+      onFailure: { bind: () => ({ destination: deadLetterQueueArn }) },
+    });
+    grantOn(this.function, ['sqs:SendMessage'], [deadLetterQueueArn]);
+    core.key.grantServicePublish('sns.amazonaws.com');
     props.alarmTopic.addSubscription(
       new subscriptions.LambdaSubscription(
         this.function,
         stageSecrets.length > 0
-          ? {}
+          ? { deadLetterQueue: this.deadLetterQueue }
           : {
+              deadLetterQueue: this.deadLetterQueue,
               filterPolicyWithMessageBody: {
                 AlarmName: sns.FilterOrPolicy.filter(
                   sns.SubscriptionFilter.stringFilter({ allowlist: alarmNames }),

@@ -31,15 +31,22 @@ alerts:
       - secret: esync/test/chat
 `;
 
-/** A chat service on loopback that keeps every JSON body posted to it. */
-async function startReceiver(): Promise<{ server: Server; url: string; bodies: unknown[] }> {
+/** The same failing pipeline, whose chat service is down. */
+const DOWN_PIPELINE = 'accounts-alert-down';
+const DOWN_PIPELINE_YAML = PIPELINE_YAML.replace(`name: ${PIPELINE}`, `name: ${DOWN_PIPELINE}`).replace(
+  'esync/test/chat',
+  'esync/test/chat-down',
+);
+
+/** A chat service on loopback that keeps every JSON body posted to it, answering `status`. */
+async function startReceiver(status = 200): Promise<{ server: Server; url: string; bodies: unknown[] }> {
   const bodies: unknown[] = [];
   const server = createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
       bodies.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-      response.writeHead(200).end('ok');
+      response.writeHead(status).end(status === 200 ? 'ok' : 'unavailable');
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -50,17 +57,20 @@ describe('alerts to chat webhooks on the local stack', () => {
   let project: E2eProject;
   let e2e: E2eStack;
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let down: Awaited<ReturnType<typeof startReceiver>>;
 
   beforeAll(async () => {
     receiver = await startReceiver();
-    project = createProject({ [PIPELINE]: PIPELINE_YAML });
-    e2e = await startE2eStack(project, { 'esync/test/chat': receiver.url });
+    down = await startReceiver(503);
+    project = createProject({ [PIPELINE]: PIPELINE_YAML, [DOWN_PIPELINE]: DOWN_PIPELINE_YAML });
+    e2e = await startE2eStack(project, { 'esync/test/chat': receiver.url, 'esync/test/chat-down': down.url });
   }, 180_000);
 
   afterAll(async () => {
     await e2e?.stop();
     project?.remove();
     receiver?.server.close();
+    down?.server.close();
   });
 
   it('posts a failing run’s alarm to the pipeline’s webhook with the pipeline, the cause and the command to inspect it', async () => {
@@ -110,5 +120,44 @@ describe('alerts to chat webhooks on the local stack', () => {
     expect((fired as { text: string }).text).toContain(`Inspect: esync dlq inspect ${PIPELINE} --local`);
     expect((recovered as { text: string }).text).toContain('Cause: 0 messages');
     expect(e2e.stack.iam.denials).toEqual([]);
+  }, 120_000);
+
+  it('keeps an alarm whose chat service answers 503 in the alert DLQ after Lambda’s two retries', async () => {
+    // Prepare
+    const dlqUrl = `${e2e.stack.endpoints.sqs}/000000000000/esync-dev-core-alert-dlq`;
+
+    // Act
+    const started = await callApi<{ runId: string }>(
+      e2e.stack,
+      'POST',
+      `/pipelines/${DOWN_PIPELINE}/runs`,
+      {},
+    );
+    await waitForRun(e2e.stack, started.body.runId, 90_000);
+    const kept = await eventually(
+      'the alarm in the alert DLQ',
+      async () => {
+        const { Messages = [] } = await e2e.clients.sqs.send(
+          new ReceiveMessageCommand({ QueueUrl: dlqUrl, WaitTimeSeconds: 1 }),
+        );
+        return Messages[0];
+      },
+      40_000,
+    );
+
+    // Assess
+    expect(down.bodies).toHaveLength(3);
+    const record = JSON.parse(kept.Body ?? '{}') as {
+      requestContext: { condition: string; approximateInvokeCount: number };
+      requestPayload: { Records: Array<{ Sns: { Message: string } }> };
+      responsePayload: { errorMessage: string };
+    };
+    expect(record.requestContext).toMatchObject({ condition: 'RetriesExhausted', approximateInvokeCount: 3 });
+    expect(record.responsePayload.errorMessage).toContain('answered HTTP 503');
+    expect(JSON.parse(record.requestPayload.Records[0]?.Sns.Message ?? '{}')).toMatchObject({
+      AlarmName: `esync-dev-${DOWN_PIPELINE}-runs-failed`,
+      NewStateValue: 'ALARM',
+    });
+    expect(e2e.log).toContainEqual(expect.stringContaining('kept in esync-dev-core-alert-dlq'));
   }, 120_000);
 });

@@ -197,7 +197,7 @@ describe('alerts.notify.webhooks', () => {
     ]);
   });
 
-  it('gives the formatter read access to the webhook URL secrets by name and the runs index, nothing else of ESync’s', () => {
+  it('gives the formatter read access to the webhook URL secrets by name and the runs index, and sending to its DLQ, nothing else of ESync’s', () => {
     const fn = resourceNamed(template, 'AWS::Lambda::Function', 'FunctionName', formatterName);
     const roleId = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
     const statements = Object.values(resourcesOf(template, 'AWS::IAM::Policy'))
@@ -217,7 +217,12 @@ describe('alerts.notify.webhooks', () => {
       'secretsmanager:GetSecretValue',
     ]);
     expect(JSON.stringify(statements)).toContain(':secret:esync/test/slack-oncall-??????');
-    expect(actions.filter((a) => /^(s3|sqs|states|events):/.test(a))).toEqual([]);
+    expect(actions.filter((a) => /^(s3|states|events):/.test(a))).toEqual([]);
+    // SQS only to keep an alarm it could not post in its own DLQ (Lambda's on-failure destination).
+    const dlqId = logicalIdOf(template, 'AWS::SQS::Queue', 'QueueName', 'esync-dev-core-alert-dlq');
+    expect(statements.filter((s) => JSON.stringify(s.Action).includes('sqs:'))).toEqual([
+      expect.objectContaining({ Action: 'sqs:SendMessage', Resource: { 'Fn::GetAtt': [dlqId, 'Arn'] } }),
+    ]);
     const tableId = logicalIdOf(template, 'AWS::DynamoDB::Table', 'TableName', 'esync-dev-core-state');
     expect(statements.filter((s) => JSON.stringify(s.Action).includes('dynamodb:'))).toEqual([
       expect.objectContaining({

@@ -108,6 +108,44 @@ describe('the stage’s alerts.notify (cdk.json context alerts.<stage>)', () => 
   });
 });
 
+describe('alarms the formatter could not post', () => {
+  it('are retried twice by Lambda, then kept with their error in the alert DLQ, where SNS also puts what it could not deliver', () => {
+    const queueId = logicalIdOf(template, 'AWS::SQS::Queue', 'QueueName', 'esync-dev-core-alert-dlq');
+    const topicId = logicalIdOf(template, 'AWS::SNS::Topic', 'TopicName', 'esync-dev-core-alarms');
+    const fnId = logicalIdOf(template, 'AWS::Lambda::Function', 'FunctionName', FORMATTER);
+    const queueArn = { 'Fn::GetAtt': [queueId, 'Arn'] };
+
+    const invokeConfigs = Object.values(resourcesOf(template, 'AWS::Lambda::EventInvokeConfig')).filter(
+      (c) => JSON.stringify(c.Properties.FunctionName) === JSON.stringify({ Ref: fnId }),
+    );
+    expect(invokeConfigs.map((c) => c.Properties)).toEqual([
+      expect.objectContaining({
+        MaximumRetryAttempts: 2,
+        DestinationConfig: { OnFailure: { Destination: queueArn } },
+      }),
+    ]);
+    expect(subscriptions('lambda')[0]?.Properties.RedrivePolicy).toEqual({ deadLetterTargetArn: queueArn });
+    const queue = resourcesOf(template, 'AWS::SQS::Queue')[queueId];
+    expect(queue?.Properties.KmsMasterKeyId).toBeDefined();
+    const policies = JSON.stringify(
+      Object.values(resourcesOf(template, 'AWS::SQS::QueuePolicy')).filter((p) =>
+        JSON.stringify(p.Properties.Queues).includes(queueId),
+      ),
+    );
+    expect(policies).toContain('"Service":"sns.amazonaws.com"');
+    expect(policies).toContain(JSON.stringify({ 'aws:SourceArn': { Ref: topicId } }));
+    const fn = resourceNamed(template, 'AWS::Lambda::Function', 'FunctionName', FORMATTER);
+    const roleId = (fn.Properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const rolePolicies = JSON.stringify(
+      Object.values(resourcesOf(template, 'AWS::IAM::Policy')).filter(
+        (p) => JSON.stringify(p.Properties.Roles) === JSON.stringify([{ Ref: roleId }]),
+      ),
+    );
+    expect(rolePolicies).toContain('sqs:SendMessage');
+    expect(rolePolicies).toContain(JSON.stringify(queueArn));
+  });
+});
+
 describe('stageAlerts', () => {
   it('reads the stage’s entry from cdk.json’s object or -c alerts=<json>, nobody when it names none', () => {
     expect(stageAlerts('dev', STAGE_ALERTS).notify.emails).toEqual(['data-team@example.com']);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LocalAlarms } from '../../../local/alarms.ts';
+import { type FailedInvocationRecord, LocalAlarms } from '../../../local/alarms.ts';
 import type { ExecutionStatusChange } from '../../../local/stepfunctions-server.ts';
 import { type RunCounts, zeroCounts } from '../../../shared/domain/run-counts.ts';
 import { pipelineSchema } from '../../../shared/pipeline/schema.ts';
@@ -22,12 +22,15 @@ const ROLES = ['runs-failed', 'failure-rate', 'conflict-rate', 'dlq-depth', 'cdc
 interface State {
   readonly depths: Map<string, number>;
   readonly counts: Map<string, RunCounts>;
+  /** How many deliveries still fail before they succeed. */
+  failures: number;
 }
 
 function setup() {
   const lines: string[] = [];
   const delivered: Array<{ functionName: string; message: Record<string, unknown> }> = [];
-  const state: State = { depths: new Map(), counts: new Map() };
+  const state: State = { depths: new Map(), counts: new Map(), failures: 0 };
+  const kept: Array<{ queueName: string; record: FailedInvocationRecord }> = [];
   const alarms = new LocalAlarms({
     stage: 'dev',
     pipelines: [pipeline('users'), pipeline('users-sync')],
@@ -45,9 +48,19 @@ function setup() {
         topicArn: TOPIC,
         functionName: 'esync-dev-core-alert-webhook',
         alarmNames: ROLES.map((role) => `esync-dev-users-sync-${role}`),
+        retryAttempts: 2,
+        deadLetterQueueName: 'esync-dev-core-alert-dlq',
       },
     ],
+    retryDelayMs: 0,
+    keepFailed: async (queueName, record) => {
+      kept.push({ queueName, record });
+    },
     deliver: async (subscription, event) => {
+      if (state.failures > 0) {
+        state.failures--;
+        throw new Error('the webhook of secret "esync/test/chat" answered HTTP 503');
+      }
       const record = (event as { Records: Array<{ Sns: { Message: string } }> }).Records[0];
       delivered.push({
         functionName: subscription.functionName,
@@ -56,7 +69,7 @@ function setup() {
     },
     log: (line) => lines.push(line),
   });
-  return { alarms, lines, delivered, state };
+  return { alarms, lines, delivered, state, kept };
 }
 
 const end = (
@@ -210,5 +223,45 @@ describe('LocalAlarms', () => {
     expect(lines.filter((l) => l.includes(' would '))).toEqual([
       'alarm: esync-dev-users-sync-cdc-dlq-depth would fire: 1 messages in the CDC DLQ esync-dev-users-sync-cdc-dlq',
     ]);
+  });
+
+  it('retries a delivery that failed, as Lambda retries an asynchronous invocation, and is done when one attempt succeeds', async () => {
+    const { alarms, delivered, kept, state } = setup();
+    state.failures = 2;
+
+    alarms.onExecutionStatus(end('users-sync', 'FAILED', 'X'));
+    await alarms.whenDelivered();
+
+    expect(delivered).toHaveLength(1);
+    expect(kept).toEqual([]);
+  });
+
+  it('keeps the alarm with its error in the on-failure queue when every attempt failed, never dropping it silently', async () => {
+    // Prepare: the chat service answers 503 to the first try and both retries.
+    const { alarms, lines, delivered, kept, state } = setup();
+    state.failures = 3;
+
+    // Act
+    alarms.onExecutionStatus(end('users-sync', 'FAILED', 'X'));
+    await alarms.whenDelivered();
+
+    // Assess
+    expect(delivered).toEqual([]);
+    expect(kept).toHaveLength(1);
+    const { queueName, record } = kept[0] ?? { queueName: '', record: undefined };
+    expect(queueName).toBe('esync-dev-core-alert-dlq');
+    expect(record?.requestContext).toMatchObject({
+      condition: 'RetriesExhausted',
+      approximateInvokeCount: 3,
+    });
+    expect(record?.responsePayload.errorMessage).toContain('answered HTTP 503');
+    const message = (record?.requestPayload as { Records: Array<{ Sns: { Message: string } }> }).Records[0]
+      ?.Sns.Message;
+    expect(JSON.parse(message ?? '{}')).toMatchObject({ AlarmName: 'esync-dev-users-sync-runs-failed' });
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        /^warn: alarm esync-dev-users-sync-runs-failed not delivered .* in 3 attempts: .*kept in esync-dev-core-alert-dlq$/,
+      ),
+    );
   });
 });
