@@ -256,7 +256,7 @@ describe('encryption and TLS', () => {
   it('encrypts every queue with the stage key', () => {
     const queues = Object.entries(resourcesOf(template, 'AWS::SQS::Queue'));
 
-    expect(queues.length).toBe(8);
+    expect(queues.length).toBe(9);
     for (const [id, q] of queues)
       expect(q.Properties.KmsMasterKeyId, id).toEqual({ 'Fn::GetAtt': [keyId(), 'Arn'] });
   });
@@ -296,7 +296,7 @@ describe('encryption and TLS', () => {
       ...policiesOf('AWS::SNS::TopicPolicy'),
     ])
       expect(denied, policy).toContain(policy);
-    expect(policiesOf('AWS::SQS::QueuePolicy')).toHaveLength(8);
+    expect(policiesOf('AWS::SQS::QueuePolicy')).toHaveLength(9);
     expect(policiesOf('AWS::S3::BucketPolicy')).toHaveLength(2);
   });
 

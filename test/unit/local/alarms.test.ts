@@ -255,8 +255,8 @@ describe('LocalAlarms', () => {
       approximateInvokeCount: 3,
     });
     expect(record?.responsePayload.errorMessage).toContain('answered HTTP 503');
-    const message = (record?.requestPayload as { Records: Array<{ Sns: { Message: string } }> }).Records[0]
-      ?.Sns.Message;
+    const payload = record?.requestPayload as { Records: Array<{ Sns: { Message: string } }> } | undefined;
+    const message = payload?.Records[0]?.Sns.Message;
     expect(JSON.parse(message ?? '{}')).toMatchObject({ AlarmName: 'esync-dev-users-sync-runs-failed' });
     expect(lines).toContainEqual(
       expect.stringMatching(
