@@ -56,7 +56,10 @@ export interface AnyResourcePolicyProps {
   readonly role: iam.IRole;
   /** Which of {@link ANY_RESOURCE_ACTIONS} the policy grants. */
   readonly grant: AnyResourceGrant;
-  /** Resources that must not be created before the policy is in place (a state machine checks its log permissions). */
+  /**
+   * Resources that must not be created before the policy is in place (a state machine checks its log permissions).
+   * @default - none
+   */
   readonly requiredBy?: readonly IConstruct[];
 }
 

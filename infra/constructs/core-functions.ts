@@ -39,7 +39,10 @@ export interface CoreResources {
   readonly bundle: boolean;
   /** Every pipeline of the stage. */
   readonly pipelines: readonly Pipeline[];
-  /** The stage's VPC side, when it names one: functions that open database connections run in it. */
+  /**
+   * The stage's VPC side, when it names one: functions that open database connections run in it.
+   * @default - no VPC: every function runs outside one
+   */
   readonly network?: DatabaseNetwork;
   /**
    * The VPC side of each pipeline whose databases sit elsewhere, by pipeline name: such a

@@ -3,10 +3,13 @@ import type { FunctionName } from '../../shared/usecases/contracts.ts';
 
 /** Data bucket prefixes a function reads, writes or deletes under (see DATA_PREFIXES). */
 export interface ObjectAccess {
-  /** ListBucket on the data bucket. */
+  /** ListBucket on the data bucket. @default false */
   readonly list?: boolean;
+  /** Prefixes it reads objects under. @default - none */
   readonly get?: readonly string[];
+  /** Prefixes it writes objects under. @default - none */
   readonly put?: readonly string[];
+  /** Prefixes it deletes objects under. @default - none */
   readonly delete?: readonly string[];
 }
 
@@ -15,33 +18,35 @@ export interface ObjectAccess {
  * per-pipeline parts (queues, sources, targets, secrets, state machines) by each pipeline.
  */
 export interface FunctionAccess {
-  /** Reads every pipeline's source, and the source's secrets. */
+  /** Reads every pipeline's source, and the source's secrets. @default false */
   readonly source?: boolean;
   /**
    * Reads a record again at a source whose API answers for one (GitHub), with the source's
    * secrets, to decide version ties (`usecases/source-ties.ts`).
+   * @default false
    */
   readonly rereadSource?: boolean;
-  /** Reads (or reads and writes) every pipeline's target, and the target's secrets. */
+  /** Reads (or reads and writes) every pipeline's target, and the target's secrets. @default - neither */
   readonly target?: 'read' | 'write';
-  /** Sends load messages to the pipelines' load queues. */
+  /** Sends load messages to the pipelines' load queues. @default false */
   readonly sendToQueues?: boolean;
-  /** Reads the depth of the load queues and DLQs. */
+  /** Reads the depth of the load queues and DLQs. @default false */
   readonly inspectQueues?: boolean;
-  /** Peeks at dead letters and redrives them. */
+  /** Peeks at dead letters and redrives them. @default false */
   readonly handleDeadLetters?: boolean;
-  /** Starts runs (executions of the pipelines' state machines). */
+  /** Starts runs (executions of the pipelines' state machines). @default false */
   readonly startRuns?: boolean;
-  /** Puts `esync.*` events on the ESync bus. */
+  /** Puts `esync.*` events on the ESync bus. @default false */
   readonly putEvents?: boolean;
-  /** Uses the Powertools idempotency table. */
+  /** Uses the Powertools idempotency table. @default false */
   readonly idempotency?: boolean;
-  /** Reads the stage's mask key (the key of `mask: hash`). */
+  /** Reads the stage's mask key (the key of `mask: hash`). @default false */
   readonly maskKey?: boolean;
-  /** Reads the webhook signing secrets. */
+  /** Reads the webhook signing secrets. @default false */
   readonly webhookSecrets?: boolean;
-  /** Gets the per-pipeline part only for pipelines that take webhooks. */
+  /** Gets the per-pipeline part only for pipelines that take webhooks. @default false */
   readonly webhookPipelinesOnly?: boolean;
+  /** What it does in the data bucket. @default - nothing */
   readonly objects?: ObjectAccess;
 }
 

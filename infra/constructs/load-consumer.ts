@@ -12,7 +12,10 @@ export interface LoadConsumerProps {
   readonly pipeline: Pipeline;
   readonly loadQueue: sqs.IQueue;
   readonly loadFunction: EsyncFunction;
-  /** The Load function's VPC side, when it has one: a self-managed Kafka cluster is reached from it. */
+  /**
+   * The Load function's VPC side, when it has one: a self-managed Kafka cluster is reached from it.
+   * @default - outside any VPC
+   */
   readonly placement?: FunctionPlacement;
 }
 

@@ -41,7 +41,7 @@ export interface PipelineObservabilityProps {
   readonly pipeline: Pipeline;
   readonly loadQueue: sqs.IQueue;
   readonly deadLetterQueue: sqs.IQueue;
-  /** The CDC route's DLQ, when the pipeline takes CDC events. */
+  /** The CDC route's DLQ, when the pipeline takes CDC events. @default - none: no CDC alarm or graph */
   readonly cdcDeadLetterQueue?: sqs.IQueue;
   readonly loadFunction: lambda.IFunction;
   readonly stateMachine: sfn.IStateMachine;

@@ -79,7 +79,7 @@ export function grantDatabaseLogin(fn: EsyncFunction, iam: IamLogin | undefined)
 export interface PipelineAccessProps {
   readonly pipeline: Pipeline;
   readonly dataBucket: s3.IBucket;
-  /** The table ESync owns for a DynamoDB target that names none. */
+  /** The table ESync owns for a DynamoDB target that names none. @default - none: the target names its table */
   readonly ownedTargetTable?: dynamodb.ITable;
 }
 
