@@ -3,9 +3,14 @@ import type { SecretsProvider } from '../aws/secrets.ts';
 import type { KeyRange } from '../domain/key-range.ts';
 import type { RetryOptions } from '../domain/retry.ts';
 import type { Pipeline, SourceConfig, TargetConfig } from '../pipeline/schema.ts';
+import type { ChangeWindow, Cursor } from '../records/cursor.ts';
 import type { RecordData } from '../records/envelope.ts';
+import type { TargetState } from '../records/target-state.ts';
 import type { Version } from '../records/version.ts';
 import type { DatabaseTokenSigner } from './sql/iam-token.ts';
+
+// The positions of a read and what a target holds are record types, used by the domain too.
+export type { ChangeWindow, Cursor, TargetState };
 
 /** What every connector is given: its pipeline, AWS clients, secrets, and where ESync keeps data. */
 export interface ConnectorContext {
@@ -43,25 +48,6 @@ export interface SourceDiscovery {
   };
   /** Rough size, when the source knows it cheaply. */
   readonly approximateRows?: number;
-}
-
-/**
- * The composite cursor: the values of the pipeline's cursor fields and the key of the last
- * record, so rows sharing a cursor value are never skipped nor read twice within a run.
- * Values are JSON scalars (timestamps as ISO-8601 strings).
- */
-export interface Cursor {
-  readonly values: readonly (string | number)[];
-  readonly key: string;
-}
-
-/**
- * The change window of a run: `(from, to]`. `from` is the checkpoint moved back by the
- * lookback (null: from the beginning); `to` is fixed at planning so a run has an end.
- */
-export interface ChangeWindow {
-  readonly from: Cursor | null;
-  readonly to: Cursor | null;
 }
 
 /** A slice of a window that one Extract iteration reads; `spec` is the connector's own. */
@@ -107,18 +93,6 @@ export interface SourceRereader {
    * @throws ConnectorError when the source cannot answer (gone, unreachable, refused)
    */
   reread(data: Readonly<RecordData>): Promise<SourceRow>;
-}
-
-/** What the target holds for one key, as far as sync decisions need it. */
-export interface TargetState {
-  /** Version of our last write (of a tombstone too). */
-  readonly version: Version;
-  /** Content hash of the data we wrote last (`_h`). */
-  readonly hash: string;
-  /** True when our last write was a delete (a tombstone). */
-  readonly deleted: boolean;
-  /** Current data of the record (absent when the target cannot read it back, or for tombstones). */
-  readonly data?: RecordData;
 }
 
 /** One write the load path decided on. `data` is already validated and transformed. */

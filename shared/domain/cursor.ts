@@ -18,8 +18,9 @@
  * skips them as unchanged (see `decide.ts`). Choose a lookback longer than the longest
  * transaction that writes the source table.
  */
-import type { Cursor } from '../connectors/types.ts';
+
 import { ValidationError } from '../errors.ts';
+import type { Cursor } from '../records/cursor.ts';
 import type { RecordData } from '../records/envelope.ts';
 import { isExactNumber } from '../records/exact-json.ts';
 import { type Channel, positionVersion, timestampVersion, type Version } from '../records/version.ts';

@@ -35,10 +35,11 @@
  * Consequence: applying any multiset of changes of one key (duplicated, reordered) one by
  * one yields the state of the highest version, and the stored version never decreases.
  */
-import type { TargetState } from '../connectors/types.ts';
+
 import { ValidationError } from '../errors.ts';
 import type { RecordData } from '../records/envelope.ts';
 import { contentHash } from '../records/hash.ts';
+import type { TargetState } from '../records/target-state.ts';
 import { compareChanges, compareVersions, type Version } from '../records/version.ts';
 import { type ConflictConfigInput, type ConflictResolution, resolveConflict } from './conflict.ts';
 
