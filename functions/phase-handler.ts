@@ -4,7 +4,7 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
 import { createObservability, METRIC, traceWithoutPayloads } from '../shared/lambda/observability.ts';
-import { type ConnectorRegistries, createDeps, type Deps } from '../shared/usecases/deps.ts';
+import { type ConnectorRegistries, createDeps, currentDeps, type Deps } from '../shared/usecases/deps.ts';
 
 /**
  * Builds the handler of a state machine task: parse the payload with its zod schema, call one
@@ -22,6 +22,7 @@ export function phaseHandler<S extends z.ZodType, R>(
   let deps: Deps | undefined;
   const handle = async (event: unknown, context: Context): Promise<R> => {
     deps ??= createDeps({ log }, registries);
+    const current = await currentDeps(deps);
     const input = schema.parse(event) as z.infer<S> & {
       pipeline?: string;
       runId?: string;
@@ -29,7 +30,7 @@ export function phaseHandler<S extends z.ZodType, R>(
     };
     logger.appendKeys({ pipeline: input.pipeline, runId: input.runId, executionArn: input.executionArn });
     const started = Date.now();
-    const result = await useCase(deps, input, context);
+    const result = await useCase(current, input, context);
     // One metric per invocation, published at once: no state shared between invocations.
     const metric = metrics.singleMetric();
     metric.addDimension('pipeline', input.pipeline ?? 'unknown');

@@ -35,6 +35,15 @@ export const stateTableName = (stage: string) => resourceName(stage, CORE, 'stat
 export const idempotencyTableName = (stage: string) => resourceName(stage, CORE, 'idempotency');
 export const eventBusName = (stage: string) => resourceName(stage, CORE, 'bus');
 
+/**
+ * The SSM parameter path under which each pipeline's stack publishes the pipeline
+ * (`/esync/<stage>/pipelines/<pipeline>`, its validated definition as JSON): the shared functions
+ * read the stage's pipelines from it at run time, so the shared stack never lists them.
+ */
+export const pipelineParameterPath = (stage: string) => `/esync/${stage}/pipelines`;
+export const pipelineParameterName = (stage: string, pipeline: string) =>
+  `${pipelineParameterPath(stage)}/${pipeline}`;
+
 /** The data bucket prefix of a pipeline's plan manifests: the only objects its state machine may read. */
 export const manifestPrefix = (pipeline: string) => `manifests/${pipeline}/`;
 /** The manifest of a run's plan too large for the state machine's payload (read by the Distributed Map). */

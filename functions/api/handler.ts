@@ -8,7 +8,7 @@ import { createTarget } from '../../shared/connectors/targets/registry.ts';
 import { createObservability, traceWithoutPayloads } from '../../shared/lambda/observability.ts';
 import { stringifyExactJson } from '../../shared/records/exact-json.ts';
 import { handleManagementRequest } from '../../shared/usecases/api/routes.ts';
-import { createDeps, type Deps } from '../../shared/usecases/deps.ts';
+import { createDeps, currentDeps, type Deps } from '../../shared/usecases/deps.ts';
 
 /**
  * The parts of an API Gateway HTTP API (payload 2.0) event with IAM authorization that the
@@ -62,7 +62,7 @@ export function createManagementHandler(provided?: Deps) {
         : parsed.isBase64Encoded
           ? Buffer.from(parsed.body, 'base64').toString('utf8')
           : parsed.body;
-    const response = await handleManagementRequest(deps, {
+    const response = await handleManagementRequest(await currentDeps(deps), {
       method: requestContext.http.method,
       path,
       pathParameters: parsed.pathParameters ?? {},

@@ -15,7 +15,7 @@ import {
   traceWithoutPayloads,
 } from '../../shared/lambda/observability.ts';
 import { pipelineOfLoadQueueArn } from '../../shared/naming.ts';
-import { createDeps, type Deps } from '../../shared/usecases/deps.ts';
+import { createDeps, currentDeps, type Deps } from '../../shared/usecases/deps.ts';
 import { loadKafkaEvent } from '../../shared/usecases/load-kafka.ts';
 import { loadMessage } from '../../shared/usecases/phases/4-load.ts';
 
@@ -25,9 +25,7 @@ let deps: Deps | undefined;
 const LOAD_REGISTRIES = { targets: createTarget, rereaders: createRereader };
 let dimensioned = false;
 
-async function loadRecord(record: SQSRecord, invocationEndsAt: number): Promise<void> {
-  deps ??= createDeps({ log }, LOAD_REGISTRIES);
-  const d = deps;
+async function loadRecord(d: Deps, record: SQSRecord, invocationEndsAt: number): Promise<void> {
   const pipeline = pipelineOfLoadQueueArn(record.eventSourceARN, d.config.stage);
   const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? '1');
   let result: Awaited<ReturnType<typeof loadMessage>>;
@@ -78,7 +76,7 @@ const isKafkaEvent = (event: SQSEvent | KafkaEvent): event is KafkaEvent =>
  */
 export const handler = middy(async (event: SQSEvent | KafkaEvent, context: Context) => {
   deps ??= createDeps({ log }, LOAD_REGISTRIES);
-  const d = deps;
+  const d = await currentDeps(deps);
   if (isKafkaEvent(event)) {
     const result = await withInvocationLimits(() => loadKafkaEvent(d, event));
     metrics.addMetric(METRIC.recordsProcessed, MetricUnit.Count, result.records);
@@ -94,7 +92,7 @@ export const handler = middy(async (event: SQSEvent | KafkaEvent, context: Conte
   // Each pipeline has a Load function of its own, so the dimension is set once per container.
   if (first && !dimensioned) {
     metrics.setDefaultDimensions({
-      pipeline: pipelineOfLoadQueueArn(first.eventSourceARN, deps.config.stage),
+      pipeline: pipelineOfLoadQueueArn(first.eventSourceARN, d.config.stage),
     });
     dimensioned = true;
   }
@@ -106,7 +104,7 @@ export const handler = middy(async (event: SQSEvent | KafkaEvent, context: Conte
   return withInvocationLimits(() =>
     processPartialResponse(
       sqsEvent,
-      (record: SQSRecord) => loadRecord(record, invocationEndsAt),
+      (record: SQSRecord) => loadRecord(d, record, invocationEndsAt),
       new BatchProcessor(EventType.SQS),
       { context },
     ),

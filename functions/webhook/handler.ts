@@ -5,7 +5,7 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { describeError } from '../../shared/errors.ts';
 import { createObservability, METRIC, traceWithoutPayloads } from '../../shared/lambda/observability.ts';
-import { createDeps, type Deps } from '../../shared/usecases/deps.ts';
+import { createDeps, currentDeps, type Deps } from '../../shared/usecases/deps.ts';
 import { receiveWebhook } from '../../shared/usecases/webhook.ts';
 import { errorResponse } from '../http-errors.ts';
 
@@ -30,7 +30,7 @@ async function handle(
     const rawBody = event.isBase64Encoded
       ? Buffer.from(event.body ?? '', 'base64').toString('utf8')
       : (event.body ?? '');
-    const accepted = await receiveWebhook(deps, { pipeline, headers, rawBody }, context);
+    const accepted = await receiveWebhook(await currentDeps(deps), { pipeline, headers, rawBody }, context);
     if (accepted.ignored) {
       metrics.addMetric(METRIC.webhookIgnored, MetricUnit.Count, 1);
       logger.info('webhook ignored', { event: accepted.ignored, reason: accepted.reason });

@@ -7,7 +7,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { CORE, resourceName } from '../../shared/naming.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
-import { type CoreResources, stageFunctionProps } from './core-functions.ts';
+import { type CoreResources, grantPipelineParameters, stageFunctionProps } from './core-functions.ts';
 import { EsyncFunction } from './esync-function.ts';
 import { grantOn } from './function-access.ts';
 import { QUEUE_RETENTION } from './pipeline-queues.ts';
@@ -53,18 +53,20 @@ export class AlertWebhooks extends Construct {
     const stageSecrets = core.alerts.notify.webhooks.map((w) => w.secret);
     if (alerting.length === 0 && stageSecrets.length === 0)
       throw new Error('AlertWebhooks needs webhooks in the stage’s alerts.notify or in a pipeline’s');
+    const shared = stageFunctionProps(core);
     this.function = new EsyncFunction(this, 'Formatter', {
       handlerName: 'alert-webhook',
       functionName: resourceName(core.stage, CORE, 'alert-webhook'),
       description: 'AlertWebhook: posts pipeline alarms to their chat webhooks',
       timeout: Duration.seconds(30),
       memorySize: 256,
-      ...stageFunctionProps(core),
-      environment: { ...core.environment, ESYNC_STAGE_ALERT_WEBHOOKS: stageSecrets.join(',') },
+      ...shared,
+      environment: { ...shared.environment, ESYNC_STAGE_ALERT_WEBHOOKS: stageSecrets.join(',') },
     });
     // The newest failed run's error, which CloudWatch's alarm message cannot hold: one index query.
     grantOn(this.function, ['dynamodb:Query'], [`${core.storage.stateTable.tableArn}/index/gsi1`]);
     core.key.grantDataUse(this.function);
+    if (core.pipelineCatalog === undefined) grantPipelineParameters(this.function, core.stage);
     const secretNames = new Set([
       ...stageSecrets,
       ...alerting.flatMap((p) => p.pipeline.alerts.notify.webhooks.map((w) => w.secret)),

@@ -1,8 +1,9 @@
-import { Duration } from 'aws-cdk-lib';
+import { Aws, Duration } from 'aws-cdk-lib';
 import type * as events from 'aws-cdk-lib/aws-events';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { CORE, resourceName, type Stage } from '../../shared/naming.ts';
+import { CORE, pipelineParameterPath, resourceName, type Stage } from '../../shared/naming.ts';
+import { PIPELINE_PARAMETERS_ENV } from '../../shared/pipeline/catalog-source.ts';
 import type { Pipeline, StageAlerts } from '../../shared/pipeline/schema.ts';
 import type { FunctionName } from '../../shared/usecases/contracts.ts';
 import { acknowledgeWildcardResource } from '../nag.ts';
@@ -31,8 +32,14 @@ export interface CoreResources {
   readonly bus: events.IEventBus;
   /** Key of `mask: hash`, generated per stage; functions get its name in ESYNC_MASK_KEY_SECRET. */
   readonly maskKey: secretsmanager.ISecret;
-  /** The pipelines, as `serializeCatalog` writes them. */
-  readonly pipelineCatalog: string;
+  /**
+   * The pipelines, as `serializeCatalog` writes them, baked into the shared functions (one stack
+   * holds everything).
+   * @default - none: each pipeline's stack publishes its pipeline under the stage's SSM path
+   * (pipelineParameterPath) and the shared functions read them there, so adding, changing or
+   * removing a pipeline leaves the shared stack as it is
+   */
+  readonly pipelineCatalog?: string;
   /** The variables shared/config.ts reads. */
   readonly environment: Readonly<Record<string, string>>;
   /** @see EsyncFunctionProps.bundle */
@@ -127,16 +134,25 @@ export const SHARED_FUNCTION_SETTINGS: Readonly<Record<SharedFunctionName, Funct
   api: { description: 'Management API', timeout: Duration.seconds(29), memorySize: 512 },
 };
 
-/** What every function of the stage is built with: environment, catalog, logs, bundling. */
+/**
+ * What every function of the stage is built with: environment, catalog, logs, bundling. A
+ * function of one pipeline passes that pipeline as `ownCatalog` and has it baked in; a shared
+ * one has the stage's catalog baked in, or reads the stage's SSM parameters.
+ */
 export function stageFunctionProps(
   core: CoreResources,
+  ownCatalog?: string,
 ): Pick<
   EsyncFunctionProps,
   'environment' | 'pipelineCatalog' | 'logRetention' | 'logKey' | 'removalPolicy' | 'bundle'
 > {
+  const pipelineCatalog = ownCatalog ?? core.pipelineCatalog;
   return {
-    environment: core.environment,
-    pipelineCatalog: core.pipelineCatalog,
+    environment:
+      pipelineCatalog === undefined
+        ? { ...core.environment, [PIPELINE_PARAMETERS_ENV]: pipelineParameterPath(core.stage) }
+        : core.environment,
+    ...(pipelineCatalog !== undefined && { pipelineCatalog }),
     logRetention: core.settings.logRetention,
     logKey: core.key.key,
     removalPolicy: core.settings.dataRemovalPolicy,
@@ -154,17 +170,32 @@ export function createEsyncFunction(
     readonly functionName: string;
     /** The pipelines it serves. @default - all of the stage's */
     readonly pipelines?: readonly Pipeline[];
+    /** The one pipeline it serves, baked in: see {@link stageFunctionProps}. @default - a shared function */
+    readonly ownCatalog?: string;
   },
 ): EsyncFunction {
-  const { pipelines = core.pipelines, ...settings } = options;
+  const { pipelines = core.pipelines, ownCatalog, ...settings } = options;
   const access = FUNCTION_ACCESS[options.handlerName];
   const fn = new EsyncFunction(scope, id, {
     ...settings,
     ...(core.network && talksToDatabase(access, pipelines) ? { placement: core.network.placement } : {}),
-    ...stageFunctionProps(core),
+    ...stageFunctionProps(core, ownCatalog),
   });
   grantCoreAccess(fn, access, core);
+  if (ownCatalog === undefined && core.pipelineCatalog === undefined) grantPipelineParameters(fn, core.stage);
   return fn;
+}
+
+/**
+ * Lets a shared function read the stage's pipelines: GetParametersByPath on the path itself,
+ * which is what SSM authorizes that call against (not each parameter returned).
+ */
+export function grantPipelineParameters(fn: EsyncFunction, stage: Stage): void {
+  grantOn(
+    fn,
+    ['ssm:GetParametersByPath'],
+    [`arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:parameter${pipelineParameterPath(stage)}`],
+  );
 }
 
 /** Grants the shared part of `access`: state table, idempotency table, key, bus, data bucket prefixes. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Duration, type RemovalPolicy, Validations } from 'aws-cdk-lib';
@@ -38,6 +39,15 @@ export function catalogBanner(pipelineCatalog: string): string {
 /** Deployed instead of the bundle when bundling is off (template-only tests). */
 const STUB_CODE = "exports.handler = async () => { throw new Error('ESync: deployed without bundling'); };";
 
+/**
+ * The stub with a digest of the catalog the bundle would bake in: a template test then sees a
+ * function change wherever a bundled deploy would (the bundle's asset hash changes with its catalog).
+ */
+function stubCode(pipelineCatalog: string | undefined): string {
+  if (pipelineCatalog === undefined) return STUB_CODE;
+  return `${STUB_CODE} // catalog sha256:${createHash('sha256').update(pipelineCatalog).digest('hex')}`;
+}
+
 export interface EsyncFunctionProps {
   /** Folder under functions/ whose handler.ts exports `handler`. */
   readonly handlerName: FunctionName;
@@ -49,8 +59,12 @@ export interface EsyncFunctionProps {
   readonly memorySize?: number;
   /** Runtime settings (the variables shared/config.ts reads); the house defaults are added. */
   readonly environment: Readonly<Record<string, string>>;
-  /** The pipelines the function serves, as `serializeCatalog` writes them; baked into the bundle. */
-  readonly pipelineCatalog: string;
+  /**
+   * The pipelines the function serves, as `serializeCatalog` writes them; baked into the bundle.
+   * @default - none baked: the function reads the stage's pipelines from SSM at run time
+   * (`ESYNC_PIPELINE_PARAMETERS` in its environment)
+   */
+  readonly pipelineCatalog?: string;
   readonly logRetention: logs.RetentionDays;
   /** Encrypts the function's log group. */
   readonly logKey: kms.IKey;
@@ -127,7 +141,10 @@ export class EsyncFunction extends NodejsFunction {
               forceDockerBundling: false,
               format: OutputFormat.ESM,
               mainFields: ['module', 'main'],
-              banner: `${ESM_REQUIRE_BANNER} ${catalogBanner(props.pipelineCatalog)}`,
+              banner:
+                props.pipelineCatalog === undefined
+                  ? ESM_REQUIRE_BANNER
+                  : `${ESM_REQUIRE_BANNER} ${catalogBanner(props.pipelineCatalog)}`,
               minify: true,
               sourceMap: true,
               sourcesContent: false,
@@ -137,7 +154,7 @@ export class EsyncFunction extends NodejsFunction {
               logLevel: LogLevel.ERROR,
             },
           }
-        : { code: lambda.Code.fromInline(STUB_CODE), handler: 'index.handler' }),
+        : { code: lambda.Code.fromInline(stubCode(props.pipelineCatalog)), handler: 'index.handler' }),
     });
     this.executionRole = role;
     logGroup.grantWrite(role);

@@ -1,8 +1,15 @@
 import { Duration } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { ownedTargetTableName, resourceName, stateMachineName } from '../../shared/naming.ts';
+import {
+  ownedTargetTableName,
+  pipelineParameterName,
+  resourceName,
+  stateMachineName,
+} from '../../shared/naming.ts';
+import { serializeCatalog } from '../../shared/pipeline/catalog.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
 import { CdcRoute } from './cdc-route.ts';
 import {
@@ -99,6 +106,7 @@ export class SyncPipeline extends Construct {
       timeout: loadTimeout,
       memorySize: 1024,
       pipelines: [pipeline],
+      ownCatalog: serializeCatalog([pipeline]),
     });
     const network = this.placedIn(core).network;
     new LoadConsumer(this, 'LoadConsumer', {
@@ -144,6 +152,8 @@ export class SyncPipeline extends Construct {
     for (const [fnName, fn] of Object.entries(props.coreFunctions.functions))
       if (servesPipeline(core, fnName as SharedFunctionName, pipeline))
         grant(fn, FUNCTION_ACCESS[fnName as SharedFunctionName], sharedAccess);
+
+    if (core.pipelineCatalog === undefined) publishPipeline(this, stage, pipeline);
 
     const { schedule, cdc } = pipeline.triggers;
     if (schedule)
@@ -199,6 +209,7 @@ export class SyncPipeline extends Construct {
         handlerName: phase,
         functionName: resourceName(core.stage, pipeline.name, `${phase}-fn`),
         pipelines: [pipeline],
+        ownCatalog: serializeCatalog([pipeline]),
       });
     return own;
   }
@@ -221,4 +232,29 @@ export class SyncPipeline extends Construct {
       }),
     });
   }
+}
+
+/** SSM's limit for a standard parameter's value; an advanced one holds up to 8 KB. */
+const STANDARD_PARAMETER_BYTES = 4096;
+const ADVANCED_PARAMETER_BYTES = 8192;
+
+/**
+ * Publishes the pipeline where the shared functions read the stage's pipelines
+ * (`/esync/<stage>/pipelines/<pipeline>`): deploying, changing or deleting this pipeline's stack
+ * is all it takes for them to serve it, change it or forget it.
+ * @throws Error naming the pipeline when its definition exceeds what one parameter holds.
+ */
+function publishPipeline(scope: Construct, stage: string, pipeline: Pipeline): ssm.StringParameter {
+  const value = JSON.stringify(pipeline);
+  const bytes = Buffer.byteLength(value);
+  if (bytes > ADVANCED_PARAMETER_BYTES)
+    throw new Error(
+      `pipeline "${pipeline.name}": its definition is ${bytes} bytes as JSON, more than the ${ADVANCED_PARAMETER_BYTES} an SSM parameter holds`,
+    );
+  return new ssm.StringParameter(scope, 'Definition', {
+    parameterName: pipelineParameterName(stage, pipeline.name),
+    description: `ESync pipeline ${pipeline.name}, validated, as the shared functions read it`,
+    stringValue: value,
+    tier: bytes > STANDARD_PARAMETER_BYTES ? ssm.ParameterTier.ADVANCED : ssm.ParameterTier.STANDARD,
+  });
 }

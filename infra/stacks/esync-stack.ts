@@ -53,6 +53,7 @@ export class EsyncStack extends Stack {
   constructor(scope: Construct, id: string, props: EsyncStackProps) {
     super(scope, id, props);
     const { stage } = props;
+    const perPipeline = props.layout === 'per-pipeline';
     const names = props.pipelines.map((p) => p.name);
     if (names.includes(CORE))
       throw new Error(
@@ -124,7 +125,8 @@ export class EsyncStack extends Stack {
       storage,
       bus,
       maskKey,
-      pipelineCatalog: serializeCatalog(props.pipelines),
+      // Apart, the shared functions read the pipelines from the parameters the pipelines' stacks publish.
+      ...(!perPipeline && { pipelineCatalog: serializeCatalog(props.pipelines) }),
       bundle: props.bundle ?? true,
       // Queue URLs and state machine ARNs are derived from these prefixes and the naming
       // pattern, so no per-pipeline map travels in environment variables.
@@ -156,7 +158,7 @@ export class EsyncStack extends Stack {
     const pipelines = new Map<string, SyncPipeline>();
     for (const pipeline of props.pipelines) {
       const id = pascalCase(pipeline.name);
-      const host = props.layout === 'per-pipeline' ? this.pipelineStack(scope, pipeline.name, props) : this;
+      const host = perPipeline ? this.pipelineStack(scope, pipeline.name, props) : this;
       const built = new SyncPipeline(host, `Pipeline${id}`, {
         pipeline,
         core: resources,

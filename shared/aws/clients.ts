@@ -6,6 +6,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
 /** The AWS clients ESync uses, created in one place and injected everywhere else. */
@@ -76,7 +77,7 @@ function requestHandlerOf(maxSockets: number) {
  * copies every request's input and response through the schema's sensitive-data filter for the
  * no-op logger to discard: at 32 writes in flight that is a few percent of Load's CPU.
  */
-function withoutSdkLogging<C extends DecoratedClient>(client: C): C {
+function withoutSdkLogging<C extends DecoratedClient | SSMClient>(client: C): C {
   (client as DynamoDBClient).middlewareStack.remove('loggerMiddleware');
   return client;
 }
@@ -137,4 +138,18 @@ export function createAwsClients(options: CreateClientsOptions = {}): AwsClients
     for (const [service, client] of Object.entries(clients))
       if (service !== 'ddb') decorate(client as DecoratedClient, service as Exclude<keyof AwsClients, 'ddb'>);
   return clients;
+}
+
+/**
+ * The SSM client a shared function reads the stage's pipelines with (pipeline/catalog-source.ts):
+ * apart from {@link AwsClients}, since only functions whose catalog is not baked in build it.
+ * The endpoint comes from `AWS_ENDPOINT_URL_SSM` as for the other clients.
+ */
+export function createSsmClient(region?: string): SSMClient {
+  return withoutSdkLogging(
+    new SSMClient({
+      region: region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+      maxAttempts: 3,
+    }),
+  );
 }

@@ -1,4 +1,4 @@
-import { type AwsClients, createAwsClients } from '../aws/clients.ts';
+import { type AwsClients, createAwsClients, createSsmClient } from '../aws/clients.ts';
 import { SecretsManagerProvider, type SecretsProvider } from '../aws/secrets.ts';
 import { type RuntimeConfig, readRuntimeConfig } from '../config.ts';
 import { rdsTokenSigner } from '../connectors/sql/iam-token.ts';
@@ -9,7 +9,13 @@ import type {
   TargetConnector,
 } from '../connectors/types.ts';
 import { ConfigError } from '../errors.ts';
-import { catalogFromEnv, type PipelineCatalog } from '../pipeline/catalog.ts';
+import { PipelineCatalog } from '../pipeline/catalog.ts';
+import {
+  type CatalogSource,
+  catalogSourceFromEnv,
+  FixedCatalogSource,
+  fixedCatalogSource,
+} from '../pipeline/catalog-source.ts';
 import type { Pipeline, SourceConfig, TargetConfig } from '../pipeline/schema.ts';
 import { createStateRepositories, type StateRepositories } from '../state/index.ts';
 
@@ -24,7 +30,10 @@ export interface Log {
 export interface Deps {
   readonly config: RuntimeConfig;
   readonly clients: AwsClients;
+  /** The pipelines as of this invocation: see {@link currentDeps}. */
   readonly catalog: PipelineCatalog;
+  /** Where {@link catalog} comes from: fixed (baked in, a test's) or the stage's SSM parameters. */
+  readonly catalogSource: CatalogSource;
   readonly state: StateRepositories;
   readonly secrets: SecretsProvider;
   readonly log: Log;
@@ -43,9 +52,25 @@ export interface Deps {
 /** Requests besides the target writes a Load instance has in flight: state reads, the ledger, the queue. */
 const STATE_SOCKETS = 16;
 
-/** Sockets per client: the most target writes any served pipeline keeps in flight, plus the state calls around them. */
-function socketsFor(catalog: PipelineCatalog): number {
+/**
+ * Sockets per client: the most target writes any served pipeline keeps in flight, plus the state
+ * calls around them. A function that reads its pipelines at run time (none are known here) serves
+ * no Load: the SDK's default is enough.
+ */
+function socketsFor(catalog: PipelineCatalog | undefined): number | undefined {
+  if (!catalog) return undefined;
   return Math.max(0, ...catalog.all().map((p) => p.load.writeConcurrency)) + STATE_SOCKETS;
+}
+
+/**
+ * The dependencies with the pipelines as they stand now: what every handler passes its use case.
+ * A baked catalog is the same object every time; one read from the stage's SSM parameters is
+ * reread once its maximum age has passed, so a pipeline deployed in its own stack reaches the
+ * shared functions without their redeployment.
+ */
+export async function currentDeps(deps: Deps): Promise<Deps> {
+  const catalog = await deps.catalogSource.current();
+  return catalog === deps.catalog ? deps : { ...deps, catalog };
 }
 
 const silentLog: Log = { info() {}, warn() {}, error() {} };
@@ -64,8 +89,20 @@ export interface ConnectorRegistries {
 /** Builds the dependencies from the environment; every part can be replaced (tests, benchmarks). */
 export function createDeps(overrides: Partial<Deps> = {}, registries: ConnectorRegistries = {}): Deps {
   const config = overrides.config ?? readRuntimeConfig();
-  const catalog = overrides.catalog ?? catalogFromEnv();
-  const clients = overrides.clients ?? createAwsClients({ maxSockets: socketsFor(catalog) });
+  const catalogSource =
+    overrides.catalogSource ??
+    (overrides.catalog
+      ? fixedCatalogSource(overrides.catalog)
+      : catalogSourceFromEnv(process.env, {
+          client: () => createSsmClient(),
+          maxAgeSeconds: config.secretsMaxAgeSeconds,
+        }));
+  const baked =
+    overrides.catalog ?? (catalogSource instanceof FixedCatalogSource ? catalogSource.catalog : undefined);
+  // Read from SSM, the pipelines are known per invocation only (currentDeps): none until then.
+  const catalog = baked ?? new PipelineCatalog([]);
+  const sockets = socketsFor(baked);
+  const clients = overrides.clients ?? createAwsClients(sockets === undefined ? {} : { maxSockets: sockets });
   const secrets =
     overrides.secrets ??
     new SecretsManagerProvider(clients.secretsManager, {
@@ -85,6 +122,7 @@ export function createDeps(overrides: Partial<Deps> = {}, registries: ConnectorR
     config,
     clients,
     catalog,
+    catalogSource,
     secrets,
     state: overrides.state ?? createStateRepositories(clients.ddb, config.stateTable),
     log: overrides.log ?? silentLog,

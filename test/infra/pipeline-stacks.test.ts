@@ -70,7 +70,11 @@ describe('per-pipeline stacks', () => {
     );
 
     const named = (names: string[]) => names.filter((n) => !/ [A-Z]\w+[0-9A-F]{8}$/.test(n)).sort();
-    expect(named(split)).toEqual(named(resourceNames(single.toJSON().Resources as Record<string, Named>)));
+    // Apart, each pipeline also publishes itself where the shared functions read the pipelines.
+    const published = FIXTURE_PIPELINES.map((p) => `AWS::SSM::Parameter /esync/dev/pipelines/${p.name}`);
+    expect(named(split)).toEqual(
+      named([...resourceNames(single.toJSON().Resources as Record<string, Named>), ...published]),
+    );
     expect(assembly.stacks.map((s) => s.stackName).sort()).toEqual([
       'esync-dev',
       ...FIXTURE_PIPELINES.map((p) => `esync-dev-${p.name}`).sort(),
@@ -100,5 +104,62 @@ describe('per-pipeline stacks', () => {
     expect(
       resourcesOf(Template.fromJSON(JSON.parse(after.get('esync-dev') ?? '{}')), 'AWS::SQS::Queue'),
     ).toEqual(resourcesOf(Template.fromJSON(JSON.parse(before.get('esync-dev') ?? '{}')), 'AWS::SQS::Queue'));
+  });
+});
+
+type Fn = {
+  Type: string;
+  Properties: { FunctionName?: string; Environment?: { Variables?: Record<string, unknown> } };
+};
+type PolicyDoc = { Statement: Array<{ Action: string | string[]; Resource: unknown }> };
+
+describe('the pipelines the shared functions serve, apart', () => {
+  const assembly = fixtureApp({ layout: 'per-pipeline' }).app.synth();
+  const core = assembly.getStackByName('esync-dev').template as { Resources: Record<string, Fn> };
+  const functionsOf = (template: { Resources: Record<string, Fn> }) =>
+    Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
+
+  it('are read from the stage’s SSM path by every shared function, with GetParametersByPath on that path only', () => {
+    const shared = functionsOf(core);
+    const policies = Object.values(core.Resources)
+      .filter((r) => r.Type === 'AWS::IAM::Policy')
+      .flatMap((r) => (r.Properties as unknown as { PolicyDocument: PolicyDoc }).PolicyDocument.Statement)
+      .filter((s) => [s.Action].flat().some((a) => a.startsWith('ssm:')));
+
+    expect(shared.length).toBeGreaterThan(5);
+    for (const fn of shared)
+      expect(
+        fn.Properties.Environment?.Variables?.ESYNC_PIPELINE_PARAMETERS,
+        fn.Properties.FunctionName,
+      ).toBe('/esync/dev/pipelines');
+    expect(policies.length).toBeGreaterThanOrEqual(shared.length);
+    for (const statement of policies) {
+      expect(statement.Action).toBe('ssm:GetParametersByPath');
+      expect(JSON.stringify(statement.Resource)).toMatch(/:parameter\/esync\/dev\/pipelines"\]\]\}$/);
+    }
+  });
+
+  it('are published by each pipeline’s stack, whose own functions serve that pipeline alone', () => {
+    for (const pipeline of FIXTURE_PIPELINES) {
+      const template = assembly.getStackByName(`esync-dev-${pipeline.name}`).template as {
+        Resources: Record<string, Fn>;
+      };
+      const parameters = Object.values(template.Resources).filter((r) => r.Type === 'AWS::SSM::Parameter');
+      const own = functionsOf(template);
+
+      expect(parameters.map((p) => p.Properties)).toEqual([
+        expect.objectContaining({
+          Name: `/esync/dev/pipelines/${pipeline.name}`,
+          Type: 'String',
+          Tier: 'Standard',
+        }),
+      ]);
+      expect(
+        JSON.parse(String((parameters[0]?.Properties as { Value?: string } | undefined)?.Value)),
+      ).toEqual(JSON.parse(JSON.stringify(pipeline)));
+      expect(own.length).toBeGreaterThan(0);
+      for (const fn of own)
+        expect(fn.Properties.Environment?.Variables?.ESYNC_PIPELINE_PARAMETERS).toBeUndefined();
+    }
   });
 });

@@ -30,6 +30,7 @@ import {
   stateMachineName,
 } from '../../../shared/naming.ts';
 import { PipelineCatalog } from '../../../shared/pipeline/catalog.ts';
+import { fixedCatalogSource } from '../../../shared/pipeline/catalog-source.ts';
 import { type Pipeline, pipelineSchema } from '../../../shared/pipeline/schema.ts';
 import { createStateRepositories } from '../../../shared/state/index.ts';
 import { MANAGEMENT_ROUTES } from '../../../shared/usecases/api/routes.ts';
@@ -117,6 +118,7 @@ export function buildDeps(
     config,
     clients,
     catalog,
+    catalogSource: fixedCatalogSource(catalog),
     secrets,
     state: createStateRepositories(clients.ddb, config.stateTable),
     log,
