@@ -1,7 +1,7 @@
 import { Annotations, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
-import type { Pipeline } from '../../shared/pipeline/schema.ts';
+import { type Pipeline, pipelineSchema } from '../../shared/pipeline/schema.ts';
 import { generatedPipelines } from '../support/generated-pipelines.ts';
 import { FIXTURE_PIPELINES, fixtureApp, resourcesOf } from './fixtures.ts';
 
@@ -161,5 +161,33 @@ describe('the pipelines the shared functions serve, apart', () => {
       for (const fn of own)
         expect(fn.Properties.Environment?.Variables?.ESYNC_PIPELINE_PARAMETERS).toBeUndefined();
     }
+  });
+});
+
+describe('a pipeline changed apart from the others', () => {
+  it('changes its own stack only: the core stack and the other pipelines’ stacks stay byte-identical', () => {
+    const templates = (pipelines: readonly Pipeline[]) =>
+      new Map(
+        fixtureApp({ pipelines, layout: 'per-pipeline' })
+          .app.synth()
+          .stacks.map((s) => [s.stackName, JSON.stringify(s.template)] as const),
+      );
+    const [a, b] = FIXTURE_PIPELINES as [Pipeline, Pipeline];
+    // Settings the shared functions read at run time: batching, redelivery, alert thresholds.
+    const changedB = pipelineSchema.parse({
+      ...b,
+      dlq: { maxReceiveCount: 4 },
+      load: { ...b.load, batchSize: 9, maxConcurrency: 5 },
+      alerts: { ...b.alerts, failureRate: 0.5 },
+    });
+
+    const before = templates([a, b]);
+    const after = templates([a, changedB]);
+
+    expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
+    expect(after.get('esync-dev')).toBe(before.get('esync-dev'));
+    expect(after.get(`esync-dev-${a.name}`)).toBe(before.get(`esync-dev-${a.name}`));
+    expect(after.get(`esync-dev-${b.name}`)).not.toBe(before.get(`esync-dev-${b.name}`));
+    expect(after.get(`esync-dev-${b.name}`)).toContain('"maxReceiveCount\\":4');
   });
 });
