@@ -136,6 +136,28 @@ describe('chaos invariants: checkpoint', () => {
     expect(result).toMatchObject({ checked: 2, violations: 1 });
   });
 
+  it('counts a row behind the checkpoint whose record a DLQ holds as dead-lettered, and flags one the DLQ holds at an older version', () => {
+    // Prepare: b's message was dead-lettered on its last receive after its other records were
+    // written (chaos seed 20261122: a throttled key); c's DLQ copy is older than the source row.
+    const inDeadLetters = new Set(['b@v1', 'c@v1']);
+
+    // Act
+    const result = checkCheckpoint(
+      [
+        { key: 'a', version: 'v2', cursor: 5, valid: true },
+        { key: 'b', version: 'v1', cursor: 6, valid: true },
+        { key: 'c', version: 'v2', cursor: 7, valid: true },
+      ],
+      checkpoint,
+      compare,
+      inDeadLetters,
+    );
+
+    // Assess
+    expect(result).toMatchObject({ checked: 3, violations: 1, deadLettered: 1 });
+    expect(result.samples).toEqual(['c@v2 behind checkpoint of run-1; target held nothing']);
+  });
+
   it('ignores rows after the checkpoint and rows failing validation', () => {
     // Act
     const result = checkCheckpoint(

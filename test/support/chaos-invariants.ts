@@ -146,23 +146,37 @@ export interface CheckpointCheck {
   readonly checked: number;
   /** Valid rows at or before the checkpoint whose version the target did not hold when it was written. */
   readonly violations: number;
+  /**
+   * Rows behind the checkpoint not loaded then whose record a DLQ holds: their message was
+   * dead-lettered on its last allowed receive, counted so in its run, and is loaded by a redrive.
+   */
+  readonly deadLettered: number;
   readonly samples: readonly string[];
 }
 
-/** The checkpoint may only pass rows that were loaded: checked against the target at the instant it was written. */
+/**
+ * The checkpoint may only pass rows that were loaded, checked against the target at the instant it
+ * was written, or whose record (`key@version`) is in `inDeadLetters`: a DLQ holds it, as its run counted.
+ */
 export function checkCheckpoint(
   rows: readonly SourceRowState[],
   checkpoint: CheckpointWrite,
   compareCursors: (a: unknown, b: unknown) => number,
+  inDeadLetters: ReadonlySet<string> = new Set(),
 ): CheckpointCheck {
   let checked = 0;
   let violations = 0;
+  let deadLettered = 0;
   const samples: string[] = [];
   for (const row of rows) {
     if (!row.valid || compareCursors(row.cursor, checkpoint.cursor) > 0) continue;
     checked++;
     const held = checkpoint.applied.get(row.key);
     if (held === undefined || held < row.version) {
+      if (inDeadLetters.has(`${row.key}@${row.version}`)) {
+        deadLettered++;
+        continue;
+      }
       violations++;
       if (samples.length < MAX_SAMPLES)
         samples.push(
@@ -170,7 +184,7 @@ export function checkCheckpoint(
         );
     }
   }
-  return { checked, violations, samples };
+  return { checked, violations, deadLettered, samples };
 }
 
 /** A ledger scope's sums (a run, or a stream of pushed changes). */
