@@ -1,11 +1,13 @@
 import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoDatabase, startDemoDatabase } from '../../../demo/demo-db.ts';
 import { handler as loadHandler } from '../../../functions/load/handler.ts';
 import { handler as recordFailureHandler } from '../../../functions/record-failure/handler.ts';
 import { handler as verifyHandler } from '../../../functions/verify/handler.ts';
 import { createSource } from '../../../shared/connectors/sources/registry.ts';
+import { loadDlqName, loadQueueName } from '../../../shared/naming.ts';
 import type { RecordsMessage } from '../../../shared/records/messages.ts';
 import { keys } from '../../../shared/state/keys.ts';
 import type { RunRecord } from '../../../shared/state/runs.ts';
@@ -84,6 +86,11 @@ beforeAll(async () => {
       usersPipeline('users-warn', { verify: { onMismatch: 'warn' } }),
       usersPipeline('users-cleanup'),
       usersPipeline('users-overlap'),
+      usersPipeline('users-dead-letter', {
+        target: { type: 'dynamodb', batchInserts: false },
+        dlq: { maxReceiveCount: 2 },
+        retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+      }),
       usersPipeline('users-expr', {
         transform: { filter: 'status = "active"', compute: { display: '$uppercase(name)' } },
       }),
@@ -132,6 +139,22 @@ async function queuedRecordsMessages(pipeline: string): Promise<RecordsMessage[]
 }
 
 const runRecord = (run: RunRef): Promise<RunRecord> => h.deps.state.runs.get(run.runId);
+
+/** Which of `wanted` the pipeline's target table holds. */
+async function targetKeys(pipeline: string, wanted: readonly string[]): Promise<string[]> {
+  const held: string[] = [];
+  for (const key of wanted) {
+    const out = await h.clients.dynamodb.send(
+      new GetItemCommand({
+        TableName: h.targetTable(pipeline),
+        Key: { pk: { S: key } },
+        ConsistentRead: true,
+      }),
+    );
+    if (out.Item) held.push(key);
+  }
+  return held;
+}
 
 /** Changes a target item without going through ESync, as another writer would. */
 async function tamperWithTarget(pipeline: string, key: string): Promise<void> {
@@ -626,6 +649,63 @@ describe('cleanup', () => {
     expect(out.checkpointAdvanced).toBe(false);
     expect(await h.deps.state.checkpoints.get('users-overlap')).toMatchObject(later);
     expect(await runRecord(run)).toMatchObject({ status: 'succeeded' });
+  });
+  it('moves the checkpoint past a record whose message was dead-lettered after its other records were written: the DLQ holds it, and a redrive loads it', async () => {
+    // Prepare: every write of key 3 fails until its message has used up its two receives (chaos
+    // seed 20261122: a throttled key's message, its other records written, reported lost).
+    const pipeline = 'users-dead-letter';
+    const queue = h.queueUrl(pipeline);
+    const run = await extractRun(pipeline);
+    h.failDynamoDbRequests({ table: h.targetTable(pipeline), containing: '{"S":"3"}' });
+    for (let receive = 1; receive <= 2; receive++) {
+      const messages = await h.receiveAll(queue, { visibilitySeconds: 1, atLeast: 1 });
+      const failed = new Set<string>();
+      try {
+        const response = (await loadHandler(
+          h.sqsEvent(pipeline, messages),
+          h.context('load'),
+        )) as SQSBatchResponse;
+        for (const f of response.batchItemFailures) failed.add(f.itemIdentifier);
+      } catch {
+        for (const m of messages) failed.add(m.MessageId ?? '');
+      }
+      await h.deleteMessages(
+        queue,
+        messages.filter((m) => !failed.has(m.MessageId ?? '')),
+      );
+    }
+    h.failDynamoDbRequests(undefined);
+    await new Promise((r) => setTimeout(r, 1100));
+    // The next receive finds the message over its maxReceiveCount: SQS moves it to the DLQ.
+    const afterLastReceive = await h.receiveAll(queue);
+    const dlq = queue.replace(loadQueueName('dev', pipeline), loadDlqName('dev', pipeline));
+
+    // Act
+    const loaded = await awaitLoad(run);
+    await verify(run);
+    const out = await cleanup(run);
+
+    // Assess
+    const deadLetters = await h.receiveAll(dlq, { atLeast: 1 });
+    const deadKeys = deadLetters.flatMap((m) =>
+      (JSON.parse(m.Body ?? '{}') as RecordsMessage).records.map((r) => r.key),
+    );
+    expect(afterLastReceive).toEqual([]);
+    expect(loaded).toMatchObject({ done: true, pendingMessages: 0 });
+    expect(out.checkpointAdvanced).toBe(true);
+    expect(deadKeys).toEqual(['1', '2', '3', '4']);
+    expect((await runRecord(run)).counts).toMatchObject({ extracted: ROWS, quarantined: 1, deadLettered: 4 });
+    expect(await targetKeys(pipeline, deadKeys)).toEqual(['1', '2', '4']);
+    // The operator's redrive (esync dlq redrive) puts the message back on the load queue.
+    await h.clients.sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: queue,
+        Entries: deadLetters.map((m, i) => ({ Id: String(i), MessageBody: m.Body ?? '' })),
+      }),
+    );
+    await h.deleteMessages(dlq, deadLetters);
+    await drainIntoLoad(pipeline);
+    expect(await targetKeys(pipeline, deadKeys)).toEqual(deadKeys);
   });
 });
 
