@@ -1,11 +1,14 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import * as z from 'zod';
 import { createTarget } from '../../shared/connectors/targets/registry.ts';
-import { createObservability, traceWithoutPayloads } from '../../shared/lambda/observability.ts';
+import {
+  createObservability,
+  publishRecordedMetrics,
+  traceWithoutPayloads,
+} from '../../shared/lambda/observability.ts';
 import { stringifyExactJson } from '../../shared/records/exact-json.ts';
 import { handleManagementRequest } from '../../shared/usecases/api/routes.ts';
 import { createDeps, currentDeps, type Deps } from '../../shared/usecases/deps.ts';
@@ -94,4 +97,4 @@ export function createManagementHandler(provided?: Deps) {
 export const handler = middy(createManagementHandler())
   .use(traceWithoutPayloads(tracer))
   .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics));
+  .use(publishRecordedMetrics(metrics));

@@ -1,7 +1,6 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, MSKEvent, SelfManagedKafkaEvent, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { IgnoredEventKind } from '../../shared/cdc/index.ts';
@@ -12,6 +11,7 @@ import {
   createObservability,
   IGNORED_EVENT_METRIC,
   METRIC,
+  publishRecordedMetrics,
   traceWithoutPayloads,
 } from '../../shared/lambda/observability.ts';
 import { pipelineOfLoadQueueArn } from '../../shared/naming.ts';
@@ -112,4 +112,4 @@ export const handler = middy(async (event: SQSEvent | KafkaEvent, context: Conte
 })
   .use(traceWithoutPayloads(tracer))
   .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics));
+  .use(publishRecordedMetrics(metrics));

@@ -1,10 +1,14 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { describeError } from '../../shared/errors.ts';
-import { createObservability, METRIC, traceWithoutPayloads } from '../../shared/lambda/observability.ts';
+import {
+  createObservability,
+  METRIC,
+  publishRecordedMetrics,
+  traceWithoutPayloads,
+} from '../../shared/lambda/observability.ts';
 import { createDeps, currentDeps, type Deps } from '../../shared/usecases/deps.ts';
 import { receiveWebhook } from '../../shared/usecases/webhook.ts';
 import { errorResponse } from '../http-errors.ts';
@@ -54,4 +58,4 @@ async function handle(
 export const handler = middy(handle)
   .use(traceWithoutPayloads(tracer))
   .use(injectLambdaContext(logger, { resetKeys: true }))
-  .use(logMetrics(metrics));
+  .use(publishRecordedMetrics(metrics));

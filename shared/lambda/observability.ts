@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import type { MiddlewareObj } from '@middy/core';
 import type { IgnoredEventKind } from '../cdc/debezium-kinds.ts';
 import type { Log } from '../usecases/deps.ts';
 
@@ -59,6 +60,19 @@ export interface Observability {
  */
 export function traceWithoutPayloads(tracer: Tracer) {
   return captureLambdaHandler(tracer, { captureResponse: false });
+}
+
+/**
+ * Publishes the metrics an invocation recorded, after it and on its error, as Powertools'
+ * `logMetrics` middleware does, but only when there are some: an invocation with nothing to count
+ * (an empty batch, a management read) would otherwise print Powertools' "No application metrics
+ * to publish" warning on every such invocation.
+ */
+export function publishRecordedMetrics(metrics: Metrics): MiddlewareObj {
+  const publish = async () => {
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+  };
+  return { after: publish, onError: publish };
 }
 
 /**
