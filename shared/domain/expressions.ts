@@ -167,31 +167,33 @@ export async function stageRecords(
   expressions: RecordExpressions | undefined,
   records: readonly RecordEnvelope[],
 ): Promise<StagedRecords> {
-  const staged: StagedRecords = { kept: [], filtered: 0, failed: [], excludedKeys: [] };
+  const kept: RecordEnvelope[] = [];
+  const failed: StagedRecords['failed'] = [];
+  const excludedKeys: string[] = [];
   let filtered = 0;
   for (const record of records) {
     if (record.keyError !== undefined) {
-      staged.failed.push({ record, reasons: [keyErrorReason(record.keyError)] });
-      staged.excludedKeys.push(record.key);
+      failed.push({ record, reasons: [keyErrorReason(record.keyError)] });
+      excludedKeys.push(record.key);
       continue;
     }
     if (expressions === undefined || record.op === 'delete' || record.data === null) {
-      staged.kept.push(record);
+      kept.push(record);
       continue;
     }
     const outcome = await expressions(record.data);
-    if (outcome.kind === 'kept') staged.kept.push({ ...record, data: outcome.data });
+    if (outcome.kind === 'kept') kept.push({ ...record, data: outcome.data });
     else {
       if (outcome.kind === 'filtered') filtered++;
       else
-        staged.failed.push({
+        failed.push({
           record,
           reasons: [
             { field: outcome.field, rule: 'expression', message: `${outcome.expression}: ${outcome.error}` },
           ],
         });
-      staged.excludedKeys.push(record.key);
+      excludedKeys.push(record.key);
     }
   }
-  return { ...staged, filtered };
+  return { kept, filtered, failed, excludedKeys };
 }
