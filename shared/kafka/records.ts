@@ -11,7 +11,6 @@ import {
   kafkaEventSchema,
   valueBytes,
 } from './event.ts';
-import { schemaValuesOf } from './schema-values.ts';
 
 export type KafkaSourceConfig = Extract<SourceConfig, { type: 'kafka' }>;
 
@@ -46,6 +45,8 @@ export async function decodePlainKafkaEvent(
   if (format === 'json' || schema === undefined)
     return decodeKafkaRecords(event, (record) => decodePlainRecord(record, options, jsonOf));
   const parsed = parseAtEdge(kafkaEventSchema, event, 'kafka event');
+  // Imported here, so avro-js and protobufjs load with the first Avro or Protobuf batch only.
+  const { schemaValuesOf } = await import('./schema-values.ts');
   const values = await schemaValuesOf(parsed, {
     format,
     schema,

@@ -105,35 +105,25 @@ export async function schemaValuesOf(
 }
 
 /**
- * What keeps a kafka source's values from decoding: a schema missing where the format needs
- * one, one that does not compile, a message type it lacks.
+ * Why a kafka source's schema does not compile (with its message type), or nothing: checked where
+ * pipeline files are loaded (`esync validate`, synth, the local stack), not by the pipeline
+ * schema the functions parse, so only Load's Kafka path carries avro-js and protobufjs. What the
+ * format needs besides is the pipeline schema's rule (`kafkaValueShapeIssues`).
  */
-export function kafkaValueIssues(source: {
+export function kafkaSchemaCompileIssue(source: {
   readonly format: 'json' | SchemaFormat;
   readonly schema?: string | undefined;
   readonly messageType?: string | undefined;
-}): { path: 'schema' | 'messageType'; message: string }[] {
+}): string | undefined {
   const { format, schema, messageType } = source;
-  if (format === 'json')
-    return [
-      ...(schema === undefined
-        ? []
-        : [{ path: 'schema' as const, message: 'is for avro and protobuf values' }]),
-      ...(messageType === undefined
-        ? []
-        : [{ path: 'messageType' as const, message: 'is for protobuf values' }]),
-    ];
-  if (schema === undefined) return [{ path: 'schema', message: `${format} values need their schema` }];
-  if (format === 'protobuf' && messageType === undefined)
-    return [{ path: 'messageType', message: 'protobuf values need their message type (e.g. shop.Order)' }];
-  if (format === 'avro' && messageType !== undefined)
-    return [{ path: 'messageType', message: 'is for protobuf values' }];
+  if (format === 'json' || schema === undefined) return undefined;
+  if (format === 'protobuf' && messageType === undefined) return undefined;
   try {
     compileValueSchema({ format, schema, ...(messageType === undefined ? {} : { messageType }) });
   } catch (error) {
-    return [{ path: 'schema', message: (error as Error).message }];
+    return (error as Error).message;
   }
-  return [];
+  return undefined;
 }
 
 /** Canonical forms of a float: NaN and the infinities as their strings. */

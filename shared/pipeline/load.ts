@@ -13,6 +13,7 @@ import {
   visit,
 } from 'yaml';
 import type { z } from 'zod';
+import { kafkaSchemaCompileIssue } from '../kafka/schema-values.ts';
 import { didYouMean } from './did-you-mean.ts';
 import { formatPath } from './issue-path.ts';
 import { knownKeys, schemaAtPath } from './reference.ts';
@@ -326,6 +327,19 @@ function byPosition(a: Problem, b: Problem): number {
   return a.line - b.line || a.col - b.col || a.path.localeCompare(b.path);
 }
 
+/**
+ * What the pipeline schema leaves to the loader because only its users need the code: a kafka
+ * source's Avro or Protobuf schema that does not compile (the functions never load avro-js or
+ * protobufjs to parse a pipeline).
+ */
+function compileProblems(pipeline: Pipeline, locator: NodeLocator, file: string): Problem[] {
+  if (pipeline.source.type !== 'kafka') return [];
+  const message = kafkaSchemaCompileIssue(pipeline.source);
+  if (message === undefined) return [];
+  const segments = ['source', 'schema'];
+  return [{ file, ...locator.valuePosition(segments), path: formatPath(segments), message }];
+}
+
 interface AnalysedFile extends ParsedPipelineFile {
   /** Where `name` is written, to point at it when two files use one name. */
   readonly namePosition: Position;
@@ -381,7 +395,12 @@ function analyse(text: string, file: string): AnalysedFile {
   }
 
   const result = pipelineSchema.safeParse(input);
-  if (result.success) return { pipeline: result.data, problems: [], namePosition };
+  if (result.success) {
+    const compile = compileProblems(result.data, locator, file);
+    return compile.length > 0
+      ? { problems: compile, namePosition }
+      : { pipeline: result.data, problems: [], namePosition };
+  }
   const problems = result.error.issues.flatMap((issue) => problemsOfIssue(issue, input, locator, file));
   return { problems: problems.sort(byPosition), namePosition };
 }

@@ -5,7 +5,7 @@ import { cdcSourceConfigSchema } from '../connectors/sources/cdc/config.ts';
 import { dynamodbSourceConfigSchema } from '../connectors/sources/dynamodb/config.ts';
 import { githubSourceConfigSchema } from '../connectors/sources/github/config.ts';
 import { httpSourceConfigSchema } from '../connectors/sources/http/config.ts';
-import { kafkaSourceConfigSchema } from '../connectors/sources/kafka/config.ts';
+import { kafkaSourceConfigSchema, kafkaValueShapeIssues } from '../connectors/sources/kafka/config.ts';
 import { mysqlSourceConfigSchema } from '../connectors/sources/mysql/config.ts';
 import { postgresSourceConfigSchema } from '../connectors/sources/postgres/config.ts';
 import { s3SourceConfigSchema } from '../connectors/sources/s3/config.ts';
@@ -16,7 +16,6 @@ import { postgresTargetConfigSchema } from '../connectors/targets/postgres/confi
 import { s3TargetConfigSchema } from '../connectors/targets/s3/config.ts';
 import { EXPRESSION_LIMITS, expressionCompileError } from '../domain/expressions.ts';
 import { BUILT_IN_VALIDATORS } from '../domain/validation.ts';
-import { kafkaValueIssues } from '../kafka/schema-values.ts';
 import { didYouMean } from './did-you-mean.ts';
 import {
   BATCH_SIZE_WITHOUT_WINDOW,
@@ -710,7 +709,7 @@ export const pipelineSchema = z
         message: `is for a kafka source (Avro or Protobuf values); a ${p.source.type} source reads Debezium JSON`,
       });
     if (p.source.type === 'kafka')
-      for (const { path, message } of kafkaValueIssues(p.source))
+      for (const { path, message } of kafkaValueShapeIssues(p.source))
         ctx.addIssue({ code: 'custom', path: ['source', path], message });
     if ((p.source.type === 'webhook' || p.source.type === 'cdc' || p.source.type === 'kafka') && t.schedule)
       ctx.addIssue({

@@ -24,3 +24,29 @@ export const kafkaSourceConfigSchema = z.strictObject({
 });
 
 export type KafkaSourceConfig = z.infer<typeof kafkaSourceConfigSchema>;
+
+/**
+ * What a kafka source's format needs and refuses: a schema for avro and protobuf, a message type
+ * for protobuf only. Whether the schema compiles is checked where pipeline files are loaded
+ * (`kafka/schema-values.ts`), so the functions parsing a pipeline carry no Avro or Protobuf code.
+ */
+export function kafkaValueShapeIssues(
+  source: Pick<KafkaSourceConfig, 'format' | 'schema' | 'messageType'>,
+): { path: 'schema' | 'messageType'; message: string }[] {
+  const { format, schema, messageType } = source;
+  if (format === 'json')
+    return [
+      ...(schema === undefined
+        ? []
+        : [{ path: 'schema' as const, message: 'is for avro and protobuf values' }]),
+      ...(messageType === undefined
+        ? []
+        : [{ path: 'messageType' as const, message: 'is for protobuf values' }]),
+    ];
+  if (schema === undefined) return [{ path: 'schema', message: `${format} values need their schema` }];
+  if (format === 'protobuf' && messageType === undefined)
+    return [{ path: 'messageType', message: 'protobuf values need their message type (e.g. shop.Order)' }];
+  if (format === 'avro' && messageType !== undefined)
+    return [{ path: 'messageType', message: 'is for protobuf values' }];
+  return [];
+}
