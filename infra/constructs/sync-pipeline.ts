@@ -67,59 +67,90 @@ export class SyncPipeline extends Construct {
   constructor(scope: Construct, id: string, props: SyncPipelineProps) {
     super(scope, id);
     const { pipeline, core } = props;
-    const { stage } = core;
     this.#network = core.pipelineNetworks.get(pipeline.name);
-    const name = (role: string) => resourceName(stage, pipeline.name, role);
     const loadTimeout = Duration.seconds(pipeline.load.timeoutSeconds);
-
     this.queues = new PipelineQueues(this, 'Queues', {
-      stage,
+      stage: core.stage,
       pipeline,
       loadTimeout,
       encryptionKey: core.key,
       deadLetterRemovalPolicy: core.settings.dataRemovalPolicy,
     });
     if (pipeline.target.type === 'dynamodb' && pipeline.target.table === undefined)
-      this.targetTable = new dynamodb.Table(this, 'TargetTable', {
-        tableName: ownedTargetTableName(stage, pipeline.name),
-        partitionKey: { name: pipeline.target.keyAttribute, type: dynamodb.AttributeType.STRING },
-        billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-        encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
-        encryptionKey: core.key.key,
-        pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-        removalPolicy: core.settings.dataRemovalPolicy,
-        deletionProtection: core.settings.tableDeletionProtection,
-      });
+      this.targetTable = this.ownedTargetTable(props);
     const access = new PipelineAccess(this, 'Access', {
       pipeline,
       dataBucket: core.storage.dataBucket,
       ownedTargetTable: this.targetTable,
     });
     const sharedAccess = this.sharedAccess(props, access);
+    this.loadFunction = this.addLoad(props, loadTimeout);
+    this.syncStateMachine = this.addStateMachine(props);
+    this.grantPipelineAccess(props, access, sharedAccess);
+    if (core.pipelineCatalog === undefined) publishPipeline(this, core.stage, pipeline);
+    const triggers = this.addTriggers(props);
+    this.schedule = triggers.schedule;
+    this.cdcRoute = triggers.cdcRoute;
+    this.observability = new PipelineObservability(this, 'Observability', {
+      stage: core.stage,
+      pipeline,
+      loadQueue: this.queues.loadQueue,
+      deadLetterQueue: this.queues.deadLetterQueue,
+      cdcDeadLetterQueue: this.cdcRoute?.deadLetterQueue,
+      loadFunction: this.loadFunction,
+      stateMachine: this.syncStateMachine.stateMachine,
+      alarmTopic: props.alarmTopic,
+      stageTopics: core.alerts.notify.snsTopics,
+    });
+  }
 
-    // One Load function per pipeline: its timeout is the pipeline's, and it may write this
-    // pipeline's target only. The event source caps its concurrency.
-    this.loadFunction = createEsyncFunction(this, 'LoadFunction', this.placedIn(core), {
+  /** The target table ESync owns for a DynamoDB target that names none. */
+  private ownedTargetTable({ pipeline, core }: SyncPipelineProps): dynamodb.Table {
+    if (pipeline.target.type !== 'dynamodb')
+      throw new Error(`pipeline "${pipeline.name}": only a DynamoDB target has a table ESync owns`);
+    return new dynamodb.Table(this, 'TargetTable', {
+      tableName: ownedTargetTableName(core.stage, pipeline.name),
+      partitionKey: { name: pipeline.target.keyAttribute, type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: core.key.key,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy: core.settings.dataRemovalPolicy,
+      deletionProtection: core.settings.tableDeletionProtection,
+    });
+  }
+
+  /**
+   * One Load function per pipeline: its timeout is the pipeline's, and it may write this
+   * pipeline's target only. The event source caps its concurrency.
+   */
+  private addLoad({ pipeline, core }: SyncPipelineProps, loadTimeout: Duration): EsyncFunction {
+    const placed = this.placedIn(core);
+    const loadFunction = createEsyncFunction(this, 'LoadFunction', placed, {
       handlerName: 'load',
-      functionName: name('load-fn'),
+      functionName: resourceName(core.stage, pipeline.name, 'load-fn'),
       description: `Load: writes ${pipeline.name} messages to its target`,
       timeout: loadTimeout,
       memorySize: 1024,
       pipelines: [pipeline],
       ownCatalog: serializeCatalog([pipeline]),
     });
-    const network = this.placedIn(core).network;
     new LoadConsumer(this, 'LoadConsumer', {
       pipeline,
       loadQueue: this.queues.loadQueue,
-      loadFunction: this.loadFunction,
-      ...(network ? { placement: network.placement } : {}),
+      loadFunction,
+      ...(placed.network ? { placement: placed.network.placement } : {}),
     });
+    return loadFunction;
+  }
 
+  /** The run's state machine, over the shared phase functions or the pipeline's own. */
+  private addStateMachine(props: SyncPipelineProps): SyncStateMachine {
+    const { pipeline, core } = props;
     const own = this.ownPhaseFunctions(core.pipelineNetworks.get(pipeline.name), props);
-    this.syncStateMachine = new SyncStateMachine(this, 'Run', {
+    const machine = new SyncStateMachine(this, 'Run', {
       pipeline,
-      stateMachineName: stateMachineName(stage, pipeline.name),
+      stateMachineName: stateMachineName(core.stage, pipeline.name),
       functions: { ...props.coreFunctions.phaseFunctions(), ...own },
       dataBucket: core.storage.dataBucket,
       logKey: core.key.key,
@@ -127,10 +158,21 @@ export class SyncPipeline extends Construct {
       removalPolicy: core.settings.dataRemovalPolicy,
     });
     // The Distributed Map reads the plan's manifest, which is encrypted with the stage key.
-    core.key.grantDecrypt(this.syncStateMachine.stateMachine);
+    core.key.grantDecrypt(machine.stateMachine);
+    return machine;
+  }
 
-    // Queues, dead letters and runs of this pipeline: the shared functions have them by the
-    // naming pattern (CoreFunctions), this pipeline's own functions by name.
+  /**
+   * The pipeline's source, target and secrets to the functions that use them; its queues, dead
+   * letters and runs to its own functions by name (the shared ones have them by the naming
+   * pattern, CoreFunctions).
+   */
+  private grantPipelineAccess(
+    props: SyncPipelineProps,
+    access: PipelineAccess,
+    sharedAccess: PipelineAccess,
+  ): void {
+    const { pipeline, core } = props;
     const grant = (fn: EsyncFunction, a: FunctionAccess, via: PipelineAccess) => {
       if (a.webhookPipelinesOnly && !pipeline.triggers.webhook) return;
       if (a.source) via.grantSourceRead(fn);
@@ -147,44 +189,41 @@ export class SyncPipeline extends Construct {
     ];
     for (const [fn, a] of ownFunctions) {
       grant(fn, a, access);
-      grantPipelineResources(fn, a, stage, [pipeline.name]);
+      grantPipelineResources(fn, a, core.stage, [pipeline.name]);
     }
     for (const [fnName, fn] of Object.entries(props.coreFunctions.functions))
       if (servesPipeline(core, fnName as SharedFunctionName, pipeline))
         grant(fn, FUNCTION_ACCESS[fnName as SharedFunctionName], sharedAccess);
+  }
 
-    if (core.pipelineCatalog === undefined) publishPipeline(this, stage, pipeline);
-
+  /** What starts a run or feeds the load queue: the schedule, the CDC route. */
+  private addTriggers({ pipeline, core }: SyncPipelineProps): {
+    schedule?: PipelineSchedule;
+    cdcRoute?: CdcRoute;
+  } {
+    const name = (role: string) => resourceName(core.stage, pipeline.name, role);
     const { schedule, cdc } = pipeline.triggers;
-    if (schedule)
-      this.schedule = new PipelineSchedule(this, 'Schedule', {
-        ruleName: name('schedule'),
-        expression: schedule,
-        stateMachine: this.syncStateMachine.stateMachine,
-        pipelineName: pipeline.name,
-      });
-    if (cdc)
-      this.cdcRoute = new CdcRoute(this, 'CdcRoute', {
-        ruleName: name('cdc-rule'),
-        deadLetterQueueName: name('cdc-dlq'),
-        pipelineName: pipeline.name,
-        bus: core.bus,
-        eventPattern: cdc.pattern,
-        loadQueue: this.queues.loadQueue,
-        encryptionKey: core.key,
-      });
-
-    this.observability = new PipelineObservability(this, 'Observability', {
-      stage,
-      pipeline,
-      loadQueue: this.queues.loadQueue,
-      deadLetterQueue: this.queues.deadLetterQueue,
-      cdcDeadLetterQueue: this.cdcRoute?.deadLetterQueue,
-      loadFunction: this.loadFunction,
-      stateMachine: this.syncStateMachine.stateMachine,
-      alarmTopic: props.alarmTopic,
-      stageTopics: core.alerts.notify.snsTopics,
-    });
+    return {
+      ...(schedule && {
+        schedule: new PipelineSchedule(this, 'Schedule', {
+          ruleName: name('schedule'),
+          expression: schedule,
+          stateMachine: this.syncStateMachine.stateMachine,
+          pipelineName: pipeline.name,
+        }),
+      }),
+      ...(cdc && {
+        cdcRoute: new CdcRoute(this, 'CdcRoute', {
+          ruleName: name('cdc-rule'),
+          deadLetterQueueName: name('cdc-dlq'),
+          pipelineName: pipeline.name,
+          bus: core.bus,
+          eventPattern: cdc.pattern,
+          loadQueue: this.queues.loadQueue,
+          encryptionKey: core.key,
+        }),
+      }),
+    };
   }
 
   /** The core resources with this pipeline's own network, when it has one. */

@@ -1,4 +1,5 @@
 import { Aws, CfnOutput, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import type * as events from 'aws-cdk-lib/aws-events';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import {
@@ -46,42 +47,60 @@ export interface EsyncStackProps extends StackProps {
   readonly layout?: 'single' | 'per-pipeline';
 }
 
+/** What the stack builds before the functions: key, tables and bucket, bus, alarm topic, mask key. */
+interface SharedStorage {
+  readonly key: EncryptionKey;
+  readonly storage: Storage;
+  readonly bus: events.IEventBus;
+  readonly alarms: AlarmTopic;
+  readonly maskKey: secretsmanager.Secret;
+}
+
 /** One stage of ESync: the shared resources, then one {@link SyncPipeline} per pipeline. */
 export class EsyncStack extends Stack {
   readonly pipelines: ReadonlyMap<string, SyncPipeline>;
 
   constructor(scope: Construct, id: string, props: EsyncStackProps) {
     super(scope, id, props);
-    const { stage } = props;
-    const perPipeline = props.layout === 'per-pipeline';
-    const names = props.pipelines.map((p) => p.name);
-    if (names.includes(CORE))
-      throw new Error(
-        `a pipeline may not be named "${CORE}": the name is reserved for the resources all pipelines share`,
-      );
-    const twice = names.find((n, i) => names.indexOf(n) !== i);
-    if (twice) throw new Error(`pipeline name "${twice}" is used twice`);
+    checkPipelineNames(props.pipelines);
+    const shared = this.sharedStorage(props);
+    const resources = this.coreResources(props, shared);
+    const functions = new CoreFunctions(this, 'Functions', resources);
+    const api = new HttpApi(this, 'Http', {
+      apiName: resourceName(props.stage, CORE, 'api'),
+      webhookFunction: functions.functions.webhook,
+      managementFunction: functions.functions.api,
+      throttles: apiThrottles(resources.settings.throttles, (key) => this.node.tryGetContext(key)),
+      logKey: shared.key.key,
+      logRetention: resources.settings.logRetention,
+      removalPolicy: resources.settings.dataRemovalPolicy,
+    });
+    this.pipelines = this.addPipelines(scope, props, resources, functions, shared.alarms);
+    this.addAlerting(props, resources, functions, shared.alarms);
+    this.addOutputs(api, shared);
+  }
 
-    const settings = stageSettings(stage);
-    const core = (role: string) => resourceName(stage, CORE, role);
+  /** The stage key, the state and idempotency tables with the data bucket, the bus, the alarm topic and the mask key. */
+  private sharedStorage(props: EsyncStackProps): SharedStorage {
+    const settings = stageSettings(props.stage);
+    const core = (role: string) => resourceName(props.stage, CORE, role);
     const key = new EncryptionKey(this, 'Encryption', {
       aliasName: core('key'),
       removalPolicy: settings.dataRemovalPolicy,
     });
     const storage = new Storage(this, 'Storage', {
-      stateTableName: stateTableName(stage),
-      idempotencyTableName: idempotencyTableName(stage),
+      stateTableName: stateTableName(props.stage),
+      idempotencyTableName: idempotencyTableName(props.stage),
       pipelines: props.pipelines,
       encryptionKey: key.key,
       removalPolicy: settings.dataRemovalPolicy,
       deletionProtection: settings.tableDeletionProtection,
     });
     const { bus } = new EventBus(this, 'Events', {
-      busName: eventBusName(stage),
+      busName: eventBusName(props.stage),
       archiveName: core('archive'),
     });
     const alarms = new AlarmTopic(this, 'Alarms', { topicName: core('alarms'), encryptionKey: key });
-
     const maskKey = new secretsmanager.Secret(this, 'MaskKey', {
       secretName: core('mask-key'),
       description: 'Key of the keyed hash that masks fields (mask: hash); never logged.',
@@ -95,6 +114,13 @@ export class EsyncStack extends Stack {
       reason:
         'Rotating the mask key changes the hash of every masked value, breaking joins on them; re-keying is a deliberate operation done with a full reload, not a schedule.',
     });
+    return { key, storage, bus, alarms, maskKey };
+  }
+
+  /** What every function is built from: the shared storage, the networks, the alerts and the environment. */
+  private coreResources(props: EsyncStackProps, shared: SharedStorage): CoreResources {
+    const { stage } = props;
+    const settings = stageSettings(stage);
     const networks = stageNetworks(stage, this.node.tryGetContext('network'));
     checkPipelineNetworks(networks, props.pipelines);
     const pipelineNetworks = new Map(
@@ -108,11 +134,10 @@ export class EsyncStack extends Stack {
       }),
     );
     const stageServed = props.pipelines.filter((p) => !networks.pipelines.has(p.name));
-    const alerts = stageAlerts(stage, this.node.tryGetContext('alerts'));
-    const resources: CoreResources = {
+    return {
       pipelines: props.pipelines,
       pipelineNetworks,
-      alerts,
+      alerts: stageAlerts(stage, this.node.tryGetContext('alerts')),
       ...(networks.stage && {
         network: new DatabaseNetwork(this, 'Network', {
           network: networks.stage,
@@ -121,44 +146,52 @@ export class EsyncStack extends Stack {
       }),
       stage,
       settings,
-      key,
-      storage,
-      bus,
-      maskKey,
+      key: shared.key,
+      storage: shared.storage,
+      bus: shared.bus,
+      maskKey: shared.maskKey,
       // Apart, the shared functions read the pipelines from the parameters the pipelines' stacks publish.
-      ...(!perPipeline && { pipelineCatalog: serializeCatalog(props.pipelines) }),
+      ...(props.layout !== 'per-pipeline' && { pipelineCatalog: serializeCatalog(props.pipelines) }),
       bundle: props.bundle ?? true,
-      // Queue URLs and state machine ARNs are derived from these prefixes and the naming
-      // pattern, so no per-pipeline map travels in environment variables.
-      environment: {
-        ESYNC_STAGE: stage,
-        ESYNC_STATE_TABLE: storage.stateTable.tableName,
-        ESYNC_IDEMPOTENCY_TABLE: storage.idempotencyTable.tableName,
-        ESYNC_DATA_BUCKET: storage.dataBucket.bucketName,
-        ESYNC_EVENT_BUS: bus.eventBusName,
-        ESYNC_MASK_KEY_SECRET: maskKey.secretName,
-        ESYNC_SECRETS_MAX_AGE_SECONDS: String(
-          secretsMaxAgeSeconds(settings.secretsMaxAgeSeconds, (key) => this.node.tryGetContext(key)),
-        ),
-        ESYNC_QUEUE_URL_PREFIX: `https://sqs.${Aws.REGION}.${Aws.URL_SUFFIX}/${Aws.ACCOUNT_ID}/`,
-        ESYNC_STATE_MACHINE_ARN_PREFIX: `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:stateMachine:`,
-      },
+      environment: this.functionEnvironment(stage, shared),
     };
-    const functions = new CoreFunctions(this, 'Functions', resources);
-    const api = new HttpApi(this, 'Http', {
-      apiName: core('api'),
-      webhookFunction: functions.functions.webhook,
-      managementFunction: functions.functions.api,
-      throttles: apiThrottles(settings.throttles, (key) => this.node.tryGetContext(key)),
-      logKey: key.key,
-      logRetention: settings.logRetention,
-      removalPolicy: settings.dataRemovalPolicy,
-    });
+  }
 
+  /**
+   * The variables shared/config.ts reads. Queue URLs and state machine ARNs are derived from
+   * their prefixes and the naming pattern, so no per-pipeline map travels in them.
+   */
+  private functionEnvironment(stage: Stage, shared: SharedStorage): Record<string, string> {
+    const { storage, bus, maskKey } = shared;
+    return {
+      ESYNC_STAGE: stage,
+      ESYNC_STATE_TABLE: storage.stateTable.tableName,
+      ESYNC_IDEMPOTENCY_TABLE: storage.idempotencyTable.tableName,
+      ESYNC_DATA_BUCKET: storage.dataBucket.bucketName,
+      ESYNC_EVENT_BUS: bus.eventBusName,
+      ESYNC_MASK_KEY_SECRET: maskKey.secretName,
+      ESYNC_SECRETS_MAX_AGE_SECONDS: String(
+        secretsMaxAgeSeconds(stageSettings(stage).secretsMaxAgeSeconds, (key) =>
+          this.node.tryGetContext(key),
+        ),
+      ),
+      ESYNC_QUEUE_URL_PREFIX: `https://sqs.${Aws.REGION}.${Aws.URL_SUFFIX}/${Aws.ACCOUNT_ID}/`,
+      ESYNC_STATE_MACHINE_ARN_PREFIX: `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:stateMachine:`,
+    };
+  }
+
+  /** One {@link SyncPipeline} per pipeline, here or in a stack of its own, with its outputs. */
+  private addPipelines(
+    scope: Construct,
+    props: EsyncStackProps,
+    resources: CoreResources,
+    functions: CoreFunctions,
+    alarms: AlarmTopic,
+  ): Map<string, SyncPipeline> {
     const pipelines = new Map<string, SyncPipeline>();
     for (const pipeline of props.pipelines) {
       const id = pascalCase(pipeline.name);
-      const host = perPipeline ? this.pipelineStack(scope, pipeline.name, props) : this;
+      const host = props.layout === 'per-pipeline' ? this.pipelineStack(scope, pipeline.name, props) : this;
       const built = new SyncPipeline(host, `Pipeline${id}`, {
         pipeline,
         core: resources,
@@ -172,30 +205,40 @@ export class EsyncStack extends Stack {
       });
       new CfnOutput(host, `LoadQueueUrl${id}`, { value: built.queues.loadQueue.queueUrl });
     }
-    this.pipelines = pipelines;
+    return pipelines;
+  }
+
+  /** The run-ends route, and whoever hears about alarms: the stage's emails, the chat webhooks. */
+  private addAlerting(
+    props: EsyncStackProps,
+    resources: CoreResources,
+    functions: CoreFunctions,
+    alarms: AlarmTopic,
+  ): void {
+    const core = (role: string) => resourceName(props.stage, CORE, role);
     new RunEndRoute(this, 'RunEnds', {
       ruleName: core('run-ends'),
       deadLetterQueueName: core('run-ends-dlq'),
-      stateMachineArnPattern: pipelineResourceArns(stage, EVERY_PIPELINE).stateMachine,
+      stateMachineArnPattern: pipelineResourceArns(props.stage, EVERY_PIPELINE).stateMachine,
       handler: functions.functions['run-ended'],
-      encryptionKey: key,
+      encryptionKey: resources.key,
     });
-    if (alerts.notify.emails.length > 0)
-      new StageAlertEmails(this, 'StageAlertEmails', {
-        alarmTopic: alarms.topic,
-        emails: alerts.notify.emails,
-      });
-    const webhooks = [...alerts.notify.webhooks, ...props.pipelines.flatMap((p) => p.alerts.notify.webhooks)];
+    const { notify } = resources.alerts;
+    if (notify.emails.length > 0)
+      new StageAlertEmails(this, 'StageAlertEmails', { alarmTopic: alarms.topic, emails: notify.emails });
+    const webhooks = [...notify.webhooks, ...props.pipelines.flatMap((p) => p.alerts.notify.webhooks)];
     if (webhooks.length > 0)
       new AlertWebhooks(this, 'AlertWebhooks', {
         core: resources,
         alarmTopic: alarms.topic,
         pipelines: props.pipelines.map((pipeline) => ({
           pipeline,
-          alarms: pipelines.get(pipeline.name)?.observability.alarms ?? [],
+          alarms: this.pipelines.get(pipeline.name)?.observability.alarms ?? [],
         })),
       });
+  }
 
+  private addOutputs(api: HttpApi, { storage, bus, alarms }: SharedStorage): void {
     new CfnOutput(this, 'ApiUrl', {
       value: api.url,
       description: 'Base URL of the webhook and management API',
@@ -215,4 +258,17 @@ export class EsyncStack extends Stack {
     stack.addStackDependency(this, 'the pipeline uses the shared resources and functions');
     return stack;
   }
+}
+
+/**
+ * @throws Error when a pipeline takes the reserved name or two share one.
+ */
+function checkPipelineNames(pipelines: readonly Pipeline[]): void {
+  const names = pipelines.map((p) => p.name);
+  if (names.includes(CORE))
+    throw new Error(
+      `a pipeline may not be named "${CORE}": the name is reserved for the resources all pipelines share`,
+    );
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice) throw new Error(`pipeline name "${twice}" is used twice`);
 }
