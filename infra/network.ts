@@ -127,14 +127,34 @@ function databaseEngines(pipeline: Pipeline, access: FunctionAccess): Array<keyo
   return engines;
 }
 
-/** Whether a function with `access`, serving `pipelines`, opens database connections: only those run in the VPC. */
-export function talksToDatabase(access: FunctionAccess, pipelines: readonly Pipeline[]): boolean {
+/**
+ * The pipelines a shared function of a stage whose pipelines deploy apart may serve: any, known
+ * only at run time, so what it is built with cannot depend on them.
+ */
+export const ANY_PIPELINE = 'any';
+
+/**
+ * Whether a function with `access`, serving `pipelines`, opens database connections: only those
+ * run in the VPC. Serving {@link ANY_PIPELINE}, any function that reads a source or a target may.
+ */
+export function talksToDatabase(
+  access: FunctionAccess,
+  pipelines: readonly Pipeline[] | typeof ANY_PIPELINE,
+): boolean {
+  if (pipelines === ANY_PIPELINE) return Boolean(access.source || access.target);
   return pipelines.some((p) => databaseEngines(p, access).length > 0);
 }
 
-/** The ports the functions' group may reach the databases on. */
-export function databasePorts(network: StageNetwork, pipelines: readonly Pipeline[]): number[] {
+/**
+ * The ports the functions' group may reach the databases on: those the network names, else
+ * those of the engines `pipelines` use, or of every engine for {@link ANY_PIPELINE}.
+ */
+export function databasePorts(
+  network: StageNetwork,
+  pipelines: readonly Pipeline[] | typeof ANY_PIPELINE,
+): number[] {
   if (network.databasePorts) return [...new Set(network.databasePorts)];
+  if (pipelines === ANY_PIPELINE) return Object.values(DEFAULT_PORTS).sort();
   const all = { source: true, target: 'write' } as const;
   return [...new Set(pipelines.flatMap((p) => databaseEngines(p, all).map((e) => DEFAULT_PORTS[e])))].sort();
 }

@@ -7,7 +7,7 @@ import { PIPELINE_PARAMETERS_ENV } from '../../shared/pipeline/catalog-source.ts
 import type { Pipeline, StageAlerts } from '../../shared/pipeline/schema.ts';
 import type { FunctionName } from '../../shared/usecases/contracts.ts';
 import { acknowledgeWildcardResource } from '../nag.ts';
-import { talksToDatabase } from '../network.ts';
+import { ANY_PIPELINE, type StageNetwork, talksToDatabase } from '../network.ts';
 import type { StageSettings } from '../stage.ts';
 import type { DatabaseNetwork } from './database-network.ts';
 import type { EncryptionKey } from './encryption-key.ts';
@@ -52,10 +52,11 @@ export interface CoreResources {
    */
   readonly network?: DatabaseNetwork;
   /**
-   * The VPC side of each pipeline whose databases sit elsewhere, by pipeline name: such a
-   * pipeline has its own {@link PIPELINE_PHASES} functions there.
+   * The network of each pipeline whose databases sit elsewhere, by pipeline name: such a
+   * pipeline builds its VPC side (a DatabaseNetwork) beside its own {@link PIPELINE_PHASES}
+   * functions, in its own stack when it has one.
    */
-  readonly pipelineNetworks: ReadonlyMap<string, DatabaseNetwork>;
+  readonly pipelineNetworks: ReadonlyMap<string, StageNetwork>;
   /** Who hears about every pipeline's alarms: the stage's `alerts` (cdk.json). */
   readonly alerts: StageAlerts;
 }
@@ -65,6 +66,14 @@ export interface CoreResources {
  * network, and a pipeline's own when it has a network of its own.
  */
 export const PIPELINE_PHASES = ['discover', 'plan', 'extract', 'verify'] as const;
+
+/**
+ * Whether the pipelines deploy apart from the shared functions (each in a stack of its own), so
+ * nothing the shared stack builds may depend on which pipelines there are.
+ */
+export function pipelinesApart(core: CoreResources): boolean {
+  return core.pipelineCatalog === undefined;
+}
 
 /** Whether the shared function `name` serves `pipeline` (else the pipeline has its own). */
 export function servesPipeline(core: CoreResources, name: FunctionName, pipeline: Pipeline): boolean {
@@ -176,9 +185,10 @@ export function createEsyncFunction(
 ): EsyncFunction {
   const { pipelines = core.pipelines, ownCatalog, ...settings } = options;
   const access = FUNCTION_ACCESS[options.handlerName];
+  const served = ownCatalog === undefined && pipelinesApart(core) ? ANY_PIPELINE : pipelines;
   const fn = new EsyncFunction(scope, id, {
     ...settings,
-    ...(core.network && talksToDatabase(access, pipelines) ? { placement: core.network.placement } : {}),
+    ...(core.network && talksToDatabase(access, served) ? { placement: core.network.placement } : {}),
     ...stageFunctionProps(core, ownCatalog),
   });
   grantCoreAccess(fn, access, core);
@@ -229,10 +239,12 @@ export function grantCoreAccess(fn: EsyncFunction, access: FunctionAccess, core:
 
 /**
  * The pipelines whose queues and runs the shared function `name` reaches: every pipeline of the
- * stage by the naming pattern when it serves them all, else those it serves by name (the webhook
- * only those that take webhooks).
+ * stage by the naming pattern when it serves them all or the pipelines deploy apart (which ones
+ * there are is known at run time only), else those it serves by name (the webhook only those
+ * that take webhooks).
  */
 function servedPipelineNames(core: CoreResources, name: SharedFunctionName): string[] {
+  if (pipelinesApart(core)) return [EVERY_PIPELINE];
   const access = FUNCTION_ACCESS[name];
   const served = core.pipelines.filter(
     (p) => servesPipeline(core, name, p) && (!access.webhookPipelinesOnly || p.triggers.webhook),

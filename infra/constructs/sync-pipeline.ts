@@ -11,6 +11,7 @@ import {
 } from '../../shared/naming.ts';
 import { serializeCatalog } from '../../shared/pipeline/catalog.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
+import { databasePorts } from '../network.ts';
 import { CdcRoute } from './cdc-route.ts';
 import {
   type CoreFunctions,
@@ -22,7 +23,7 @@ import {
   type SharedFunctionName,
   servesPipeline,
 } from './core-functions.ts';
-import type { DatabaseNetwork } from './database-network.ts';
+import { DatabaseNetwork } from './database-network.ts';
 import type { EsyncFunction } from './esync-function.ts';
 import { FUNCTION_ACCESS, type FunctionAccess } from './function-access.ts';
 import { LoadConsumer } from './load-consumer.ts';
@@ -67,7 +68,12 @@ export class SyncPipeline extends Construct {
   constructor(scope: Construct, id: string, props: SyncPipelineProps) {
     super(scope, id);
     const { pipeline, core } = props;
-    this.#network = core.pipelineNetworks.get(pipeline.name);
+    const ownNetwork = core.pipelineNetworks.get(pipeline.name);
+    if (ownNetwork)
+      this.#network = new DatabaseNetwork(this, 'Network', {
+        network: ownNetwork,
+        databasePorts: databasePorts(ownNetwork, [pipeline]),
+      });
     const loadTimeout = Duration.seconds(pipeline.load.timeoutSeconds);
     this.queues = new PipelineQueues(this, 'Queues', {
       stage: core.stage,
@@ -147,7 +153,7 @@ export class SyncPipeline extends Construct {
   /** The run's state machine, over the shared phase functions or the pipeline's own. */
   private addStateMachine(props: SyncPipelineProps): SyncStateMachine {
     const { pipeline, core } = props;
-    const own = this.ownPhaseFunctions(core.pipelineNetworks.get(pipeline.name), props);
+    const own = this.ownPhaseFunctions(this.#network, props);
     const machine = new SyncStateMachine(this, 'Run', {
       pipeline,
       stateMachineName: stateMachineName(core.stage, pipeline.name),

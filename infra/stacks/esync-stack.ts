@@ -24,7 +24,7 @@ import { RunEndRoute } from '../constructs/run-end-route.ts';
 import { StageAlertEmails } from '../constructs/stage-alert-emails.ts';
 import { Storage } from '../constructs/storage.ts';
 import { SyncPipeline } from '../constructs/sync-pipeline.ts';
-import { checkPipelineNetworks, databasePorts, stageNetworks } from '../network.ts';
+import { ANY_PIPELINE, checkPipelineNetworks, databasePorts, stageNetworks } from '../network.ts';
 import { apiThrottles, secretsMaxAgeSeconds, stageAlerts, stageSettings } from '../stage.ts';
 
 export interface EsyncStackProps extends StackProps {
@@ -123,20 +123,12 @@ export class EsyncStack extends Stack {
     const settings = stageSettings(stage);
     const networks = stageNetworks(stage, this.node.tryGetContext('network'));
     checkPipelineNetworks(networks, props.pipelines);
-    const pipelineNetworks = new Map(
-      [...networks.pipelines].map(([name, network]) => {
-        const served = props.pipelines.filter((p) => p.name === name);
-        const built = new DatabaseNetwork(this, `Network${pascalCase(name)}`, {
-          network,
-          databasePorts: databasePorts(network, served),
-        });
-        return [name, built] as const;
-      }),
-    );
-    const stageServed = props.pipelines.filter((p) => !networks.pipelines.has(p.name));
+    const apart = props.layout === 'per-pipeline';
+    // Apart, the stage network admits the functions on every engine's port, whatever the pipelines use.
+    const stageServed = apart ? ANY_PIPELINE : props.pipelines.filter((p) => !networks.pipelines.has(p.name));
     return {
       pipelines: props.pipelines,
-      pipelineNetworks,
+      pipelineNetworks: networks.pipelines,
       alerts: stageAlerts(stage, this.node.tryGetContext('alerts')),
       ...(networks.stage && {
         network: new DatabaseNetwork(this, 'Network', {
@@ -151,7 +143,7 @@ export class EsyncStack extends Stack {
       bus: shared.bus,
       maskKey: shared.maskKey,
       // Apart, the shared functions read the pipelines from the parameters the pipelines' stacks publish.
-      ...(props.layout !== 'per-pipeline' && { pipelineCatalog: serializeCatalog(props.pipelines) }),
+      ...(!apart && { pipelineCatalog: serializeCatalog(props.pipelines) }),
       bundle: props.bundle ?? true,
       environment: this.functionEnvironment(stage, shared),
     };

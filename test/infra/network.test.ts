@@ -437,6 +437,42 @@ describe('networking', () => {
         /^network\.dev\.pipelines\.issues-hook: with vpcId, give subnetIds and availabilityZones/,
       );
     });
+
+    it('apart, builds its VPC side in its own stack, and the shared stack’s network stays as it is when it comes or goes', () => {
+      type Cfn = { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
+      const stacks = (pipelines: readonly Pipeline[], own: Record<string, unknown>) => {
+        const context = { network: { dev: { ...NETWORK, pipelines: own } } };
+        const assembly = fixtureApp({ pipelines, layout: 'per-pipeline', context }).app.synth();
+        return (name: string) => assembly.getStackByName(name).template as Cfn;
+      };
+      const networkOf = (template: Cfn) =>
+        JSON.stringify(
+          Object.entries(template.Resources).map(([id, r]) =>
+            r.Type === 'AWS::Lambda::Function'
+              ? [id, r.Properties.VpcConfig]
+              : r.Type.startsWith('AWS::EC2::') && [id, r],
+          ),
+        );
+      const ingressPorts = (template: Cfn, group: string) =>
+        Object.values(template.Resources)
+          .filter((r) => r.Type === 'AWS::EC2::SecurityGroupIngress' && r.Properties.GroupId === group)
+          .map((r) => r.Properties.FromPort)
+          .sort();
+
+      const without = stacks(PIPELINES.slice(0, 3), {});
+      const withLedger = stacks([...PIPELINES, ledger], { 'ledger-in': LEDGER_NETWORK });
+
+      expect(networkOf(withLedger('esync-dev'))).toBe(networkOf(without('esync-dev')));
+      expect(ingressPorts(withLedger('esync-dev'), NETWORK.databaseSecurityGroupId)).toEqual([3306, 5432]);
+      expect(ingressPorts(withLedger('esync-dev'), 'sg-0eee3333')).toEqual([]);
+      expect(ingressPorts(withLedger('esync-dev-ledger-in'), 'sg-0eee3333')).toEqual([3306]);
+      const ledgerFunctions = Object.values(withLedger('esync-dev-ledger-in').Resources).filter(
+        (r) => r.Type === 'AWS::Lambda::Function' && r.Properties.VpcConfig !== undefined,
+      );
+      expect(ledgerFunctions.map((r) => r.Properties.FunctionName).sort()).toEqual(
+        ['discover', 'extract', 'plan', 'verify'].map((phase) => `esync-dev-ledger-in-${phase}-fn`),
+      );
+    });
   });
 
   it('refuses malformed settings, naming the stage, the setting and the value', () => {
