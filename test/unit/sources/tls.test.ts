@@ -6,8 +6,8 @@ import { certificateRefusal, tlsOptions } from '../../../shared/connectors/sql/c
 const PRIVATE_CA = '-----BEGIN CERTIFICATE-----\nprivate\n-----END CERTIFICATE-----\n';
 
 describe('database TLS settings', () => {
-  it('verify-full checks the chain and trusts the public roots plus every Amazon RDS CA', () => {
-    const options = tlsOptions('verify-full', { ca: undefined });
+  it('verify-full checks the chain and trusts the public roots plus every Amazon RDS CA', async () => {
+    const options = await tlsOptions('verify-full', { ca: undefined });
 
     expect(options).toMatchObject({ rejectUnauthorized: true });
     const authorities = (options as { ca: string[] }).ca;
@@ -21,15 +21,15 @@ describe('database TLS settings', () => {
     expect(rds.some((subject) => /Amazon RDS us-east-1 Root CA RSA2048 G1/.test(subject))).toBe(true);
   });
 
-  it('verify-full adds the private CA the secret names', () => {
-    const options = tlsOptions('verify-full', { ca: PRIVATE_CA }) as { ca: string[] };
+  it('verify-full adds the private CA the secret names', async () => {
+    const options = (await tlsOptions('verify-full', { ca: PRIVATE_CA })) as { ca: string[] };
 
     expect(options.ca.at(-1)).toBe(PRIVATE_CA);
   });
 
-  it('require encrypts without verifying, and disable turns TLS off', () => {
-    expect(tlsOptions('require', { ca: PRIVATE_CA })).toEqual({ rejectUnauthorized: false });
-    expect(tlsOptions('disable', { ca: undefined })).toBe(false);
+  it('require encrypts without verifying, and disable turns TLS off', async () => {
+    expect(await tlsOptions('require', { ca: PRIVATE_CA })).toEqual({ rejectUnauthorized: false });
+    expect(await tlsOptions('disable', { ca: undefined })).toBe(false);
   });
 
   it('names a refused certificate, and leaves other errors to the connector', () => {

@@ -1,9 +1,10 @@
-import mysql from 'mysql2/promise';
+import type { Pool, PoolOptions } from 'mysql2/promise';
 import { parseIsoInstant } from '../../../domain/instant.ts';
 import { ConfigError, ConnectorError, TransientError } from '../../../errors.ts';
 import type { SourceConfig } from '../../../pipeline/schema.ts';
 import {
   certificateRefusal,
+  type DatabaseEndpoint,
   describeEndpoint,
   readDatabaseSecret,
   tlsOptions,
@@ -120,7 +121,7 @@ interface CallbackConnection {
  * for under IAM authentication; it is signed when the server asks, so every connection of the
  * pool presents a fresh one.
  */
-export function mysqlLogin(login: DatabaseLogin): mysql.PoolOptions {
+export function mysqlLogin(login: DatabaseLogin): PoolOptions {
   const { user, password } = login;
   const named = user === undefined ? {} : { user };
   if (typeof password !== 'function') return { ...named, ...(password === undefined ? {} : { password }) };
@@ -132,10 +133,16 @@ export function mysqlLogin(login: DatabaseLogin): mysql.PoolOptions {
   };
 }
 
-async function openMysqlDriver(
-  config: MysqlSourceConfig,
-  context: ConnectorContext,
-): Promise<SqlTableDriver> {
+/** Where the table is and who logs in, from the connection secret. */
+interface MysqlTarget {
+  readonly endpoint: DatabaseEndpoint;
+  readonly database: string;
+  readonly login: DatabaseLogin;
+  /** The table and server, for messages (never the password). */
+  readonly where: string;
+}
+
+async function mysqlTarget(config: MysqlSourceConfig, context: ConnectorContext): Promise<MysqlTarget> {
   const endpoint = await readDatabaseSecret(context.secrets, config.connection.secret, ['mysql', 'mariadb']);
   const database = config.database ?? endpoint.database;
   if (!database)
@@ -150,7 +157,18 @@ async function openMysqlDriver(
     config.connection.secret,
   );
   const where = `table "${database}.${config.table}" in MySQL at ${describeEndpoint({ ...endpoint, user: login.user, database }, 3306)}`;
-  const tls = tlsOptions(config.connection.ssl, endpoint);
+  return { endpoint, database, login, where };
+}
+
+/**
+ * A pool whose sessions read TIMESTAMP columns in UTC. mysql2 (with iconv-lite) is imported
+ * here, so only a function that opens a MySQL source loads it: the bundler puts it in a chunk
+ * of its own.
+ */
+async function openMysqlPool(config: MysqlSourceConfig, target: MysqlTarget): Promise<Pool> {
+  const { default: mysql } = await import('mysql2/promise');
+  const { endpoint, database, login } = target;
+  const tls = await tlsOptions(config.connection.ssl, endpoint);
   const pool = mysql.createPool({
     host: endpoint.host,
     port: endpoint.port ?? 3306,
@@ -171,7 +189,55 @@ async function openMysqlDriver(
   pool.on('connection', (connection) => {
     (connection as unknown as CallbackConnection).query("SET time_zone = '+00:00'", () => undefined);
   });
-  const run = async (text: string, params: readonly unknown[]) => {
+  return pool;
+}
+
+type RunQuery = (text: string, params: readonly unknown[]) => Promise<Record<string, unknown>[]>;
+
+/** The table's columns, primary key and approximate row count from information_schema. */
+async function describeMysqlTable(run: RunQuery, database: string, table: string) {
+  const columns = await run(
+    `SELECT COLUMN_NAME AS name, COLUMN_TYPE AS type, DATA_TYPE AS dataType, IS_NULLABLE AS nullable,
+            CHARACTER_SET_NAME AS charset, COLLATION_NAME AS collation
+     FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
+    [database, table],
+  );
+  if (columns.length === 0) return undefined;
+  const primaryKey = await run(
+    `SELECT COLUMN_NAME AS name FROM information_schema.KEY_COLUMN_USAGE
+     WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION`,
+    [database, table],
+  );
+  const [stats] = await run(
+    'SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
+    [database, table],
+  );
+  const approximate = stats?.n === null || stats?.n === undefined ? undefined : Number(stats.n);
+  return {
+    columns: columns.map((c): ColumnInfo => {
+      const kind = kindOf(String(c.dataType));
+      const byCodePoint = codePointOrder({ name: String(c.name), kind, collation: c.collation });
+      return {
+        name: String(c.name),
+        type: String(c.type),
+        nullable: c.nullable === 'YES',
+        kind,
+        ...(byCodePoint && { byCodePoint }),
+      };
+    }),
+    primaryKey: primaryKey.map((k) => String(k.name)),
+    ...(approximate === undefined ? {} : { approximateRows: approximate }),
+  };
+}
+
+async function openMysqlDriver(
+  config: MysqlSourceConfig,
+  context: ConnectorContext,
+): Promise<SqlTableDriver> {
+  const target = await mysqlTarget(config, context);
+  const pool = await openMysqlPool(config, target);
+  const { database, where, login } = target;
+  const run: RunQuery = async (text, params) => {
     try {
       const [rows] = await pool.query(text, params as unknown[]);
       return rows as Record<string, unknown>[];
@@ -183,40 +249,7 @@ async function openMysqlDriver(
     dialect: mysqlDialect,
     table: `${mysqlDialect.quote(database)}.${mysqlDialect.quote(config.table)}`,
     where,
-    async describeTable() {
-      const columns = await run(
-        `SELECT COLUMN_NAME AS name, COLUMN_TYPE AS type, DATA_TYPE AS dataType, IS_NULLABLE AS nullable,
-                CHARACTER_SET_NAME AS charset, COLLATION_NAME AS collation
-         FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
-        [database, config.table],
-      );
-      if (columns.length === 0) return undefined;
-      const primaryKey = await run(
-        `SELECT COLUMN_NAME AS name FROM information_schema.KEY_COLUMN_USAGE
-         WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION`,
-        [database, config.table],
-      );
-      const [stats] = await run(
-        'SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
-        [database, config.table],
-      );
-      const approximate = stats?.n === null || stats?.n === undefined ? undefined : Number(stats.n);
-      return {
-        columns: columns.map((c): ColumnInfo => {
-          const kind = kindOf(String(c.dataType));
-          const byCodePoint = codePointOrder({ name: String(c.name), kind, collation: c.collation });
-          return {
-            name: String(c.name),
-            type: String(c.type),
-            nullable: c.nullable === 'YES',
-            kind,
-            ...(byCodePoint && { byCodePoint }),
-          };
-        }),
-        primaryKey: primaryKey.map((k) => String(k.name)),
-        ...(approximate === undefined ? {} : { approximateRows: approximate }),
-      };
-    },
+    describeTable: () => describeMysqlTable(run, database, config.table),
     query: run,
     close: () => pool.end(),
   };

@@ -169,7 +169,7 @@ async function openPostgresDriver(
     port: endpoint.port ?? 5432,
     ...login,
     database: endpoint.database,
-    ssl: tlsOptions(config.connection.ssl, endpoint),
+    ssl: await tlsOptions(config.connection.ssl, endpoint),
     max: config.poolSize,
     idleTimeoutMillis: 10_000,
     connectionTimeoutMillis: 10_000,

@@ -38,7 +38,7 @@ export async function poolConfigFromSecret(
       user,
       password: password ?? '',
       database: endpoint.database ?? 'postgres',
-      ssl: tlsOptions(connection.ssl, endpoint),
+      ssl: await tlsOptions(connection.ssl, endpoint),
       // One Lambda container issues one statement at a time; a second connection covers a
       // snapshot page fetched while a write is in flight.
       max: 2,
