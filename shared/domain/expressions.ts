@@ -1,6 +1,7 @@
 import jsonata from 'jsonata';
 import type { RecordData, RecordEnvelope } from '../records/envelope.ts';
 import { stringifyExactJson } from '../records/exact-json.ts';
+import { compileFastPath, JSONATA_DECIDES } from './expression-fast-path.ts';
 import type { ValidationReason } from './validation.ts';
 
 /**
@@ -62,7 +63,9 @@ export function expressionCompileError(text: string): string | undefined {
 /**
  * One compiled expression bounded by {@link EXPRESSION_LIMITS}: JSONata's own guardrails stop an
  * evaluation past the time, the depth or the sequence length (errors D1011, D1012, D2015); the
- * result's size is checked here.
+ * result's size is checked here. A simple expression on plain values is answered by the
+ * synchronous fast path (expression-fast-path.ts), whose work is bounded by the expression's
+ * size; everything else by JSONata.
  */
 export function compileBounded(text: string): (data: Readonly<RecordData>) => Promise<unknown> {
   const expression = jsonata(text, {
@@ -70,8 +73,10 @@ export function compileBounded(text: string): (data: Readonly<RecordData>) => Pr
     stack: EXPRESSION_LIMITS.maxDepth,
     sequence: EXPRESSION_LIMITS.maxSequence,
   });
+  const fast = compileFastPath(expression.ast());
   return async (data) => {
-    const result: unknown = await expression.evaluate(data);
+    const answer = fast === undefined ? JSONATA_DECIDES : fast(data);
+    const result: unknown = answer === JSONATA_DECIDES ? await expression.evaluate(data) : answer;
     const chars =
       typeof result === 'string'
         ? result.length
