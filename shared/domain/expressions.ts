@@ -166,12 +166,15 @@ function keyErrorReason(keyError: NonNullable<RecordEnvelope['keyError']>): Vali
 
 /**
  * Runs `expressions` (when the pipeline has any) over every upsert of a message; a record whose
- * key expression failed where it was read fails here, with that error.
+ * key expression failed where it was read fails here, with that error. A message with neither
+ * is kept whole, without a look at each record.
  */
 export async function stageRecords(
   expressions: RecordExpressions | undefined,
   records: readonly RecordEnvelope[],
 ): Promise<StagedRecords> {
+  if (expressions === undefined && !records.some((record) => record.keyError !== undefined))
+    return { kept: [...records], filtered: 0, failed: [], excludedKeys: [] };
   const kept: RecordEnvelope[] = [];
   const failed: StagedRecords['failed'] = [];
   const excludedKeys: string[] = [];

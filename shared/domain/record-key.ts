@@ -21,8 +21,11 @@ export interface KeyError {
  */
 export type RecordKey = { readonly key: string; readonly keyError?: KeyError };
 
-/** Builds the record key of one record's data, as the source gives it. */
-export type RecordKeyOf = (data: Readonly<RecordData>) => Promise<RecordKey>;
+/**
+ * Builds the record key of one record's data, as the source gives it: synchronously from the
+ * `source.key` fields, or as a promise when a key expression (JSONata, asynchronous) builds it.
+ */
+export type RecordKeyOf = (data: Readonly<RecordData>) => RecordKey | Promise<RecordKey>;
 
 const MAX_KEY_CHARS = recordKeySchema.maxLength ?? 1024;
 
@@ -58,7 +61,7 @@ function keyOfResult(result: unknown): string {
 export function createRecordKeyOf(config: KeyConfig): RecordKeyOf {
   const fields = config.key;
   const expression = config.keyExpression;
-  if (expression === undefined) return async (data) => ({ key: buildKey(data, fields) });
+  if (expression === undefined) return (data) => ({ key: buildKey(data, fields) });
   const evaluate = compileBounded(expression);
   return async (data) => {
     const fieldKey = buildKey(data, fields);
@@ -80,4 +83,20 @@ export function recordKeyOf(source: KeyConfig): RecordKeyOf {
     compiled.set(source, keyOf);
   }
   return keyOf;
+}
+
+/**
+ * The keys of a page of rows, in order. Only a key expression's results are awaited, one after
+ * another, so a pipeline keyed by its fields pays no promise per row.
+ */
+export async function keysOfPage(
+  keyOf: RecordKeyOf,
+  rows: readonly { readonly data: Readonly<RecordData> }[],
+): Promise<RecordKey[]> {
+  const keys: RecordKey[] = [];
+  for (const row of rows) {
+    const key = keyOf(row.data);
+    keys.push(key instanceof Promise ? await key : key);
+  }
+  return keys;
 }

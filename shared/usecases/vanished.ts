@@ -5,7 +5,7 @@
  * candidates are left, and then only the partition's key range of it (an index range scan).
  */
 import type { Partition, SourceConnector, TargetSnapshotRecord } from '../connectors/types.ts';
-import { recordKeyOf } from '../domain/record-key.ts';
+import { keysOfPage, recordKeyOf } from '../domain/record-key.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
 import { makeEnvelope, type RecordEnvelope } from '../records/envelope.ts';
 import { type Version, versionAfter } from '../records/version.ts';
@@ -55,8 +55,7 @@ export class VanishedKeys {
     let unkeyed = false;
     for (const partition of partitions)
       for await (const page of source.read(everything, partition))
-        for (const row of page) {
-          const { key, keyError } = await keyOf(row.data);
+        for (const { key, keyError } of await keysOfPage(keyOf, page)) {
           if (keyError) unkeyed = true;
           else this.seen(key);
         }

@@ -1,12 +1,13 @@
 import type { z } from 'zod';
-import type { ChangeWindow, Cursor, Partition } from '../../connectors/types.ts';
-import { recordKeyOf } from '../../domain/record-key.ts';
+import type { ChangeWindow, Cursor, Partition, SourceConnector, SourceRow } from '../../connectors/types.ts';
+import { keysOfPage, type RecordKey, type RecordKeyOf, recordKeyOf } from '../../domain/record-key.ts';
+import type { Pipeline } from '../../pipeline/schema.ts';
 import { makeEnvelope, type RecordEnvelope } from '../../records/envelope.ts';
 import { keys } from '../../state/keys.ts';
 import type { extractInputSchema, extractOutputSchema } from '../contracts.ts';
 import type { Deps } from '../deps.ts';
 import { enqueueRecords } from '../enqueue.ts';
-import { trackPartition } from '../resume.ts';
+import { type PartitionTracker, trackPartition } from '../resume.ts';
 
 export type ExtractInput = z.infer<typeof extractInputSchema>;
 export type ExtractOutput = z.infer<typeof extractOutputSchema>;
@@ -16,6 +17,18 @@ export interface ExtractOptions {
   readonly remainingMs: () => number;
   /** Stop reading when less than this is left, so the last page is always sent. @default 15000 */
   readonly safetyMs?: number;
+}
+
+/** What one Extract invocation reads, and where it reports its progress. */
+interface PartitionRead {
+  readonly deps: Deps;
+  readonly input: ExtractInput;
+  readonly pipeline: Pipeline;
+  readonly window: ChangeWindow;
+  readonly partition: Partition;
+  readonly progress: PartitionTracker;
+  /** Every record of a first load says so, and Load then skips reading the target's state. */
+  readonly initial: boolean;
 }
 
 /**
@@ -30,90 +43,151 @@ export async function extractPartition(
   input: ExtractInput,
   options: ExtractOptions,
 ): Promise<ExtractOutput> {
-  const pipeline = deps.catalog.get(input.pipeline);
-  const run = await deps.state.runs.get(input.runId);
-  const window = (run.window ?? { from: null, to: null }) as ChangeWindow;
-  const partition = input.partition as Partition;
-  const scope = keys.ledgerScopeOfRun(input.runId);
-  // A first load (Load then skips reading the target's state): the window starts at the
-  // beginning and no checkpoint was ever written. A checkpoint reset to null keeps its item, so
-  // re-reading what the target already holds reads the state and skips the unchanged records,
-  // instead of paying a refused conditional write for each.
-  const initial = window.from === null && (await deps.state.checkpoints.get(pipeline.name)) === undefined;
-  const safetyMs = options.safetyMs ?? 15_000;
-  const progress = await trackPartition(
-    deps,
-    pipeline.name,
-    run,
-    partition.id,
-    input.continuation?.cursor as Cursor | undefined,
-  );
-  if (progress.finished) {
+  const read = await openPartition(deps, input);
+  const { pipeline, partition } = read;
+  if (read.progress.finished) {
     deps.log.info('partition already extracted', { pipeline: pipeline.name, partition: partition.id });
     return { done: true, continuation: null, extracted: 0, messages: 0 };
   }
   const source = deps.createSource(pipeline);
-  const keyOf = recordKeyOf(pipeline.source);
-  let extracted = 0;
-  let messages = 0;
-  let lastCursor: Cursor | undefined;
-  let buffer: RecordEnvelope[] = [];
-  const flush = async () => {
-    if (buffer.length === 0) return;
-    const sent = await enqueueRecords(deps, pipeline.name, scope, buffer, '', {
-      partition: partition.id,
-      upTo: progress.before + extracted,
-    });
-    messages += sent.messages;
-    buffer = [];
-    await progress.sent(lastCursor as Cursor, extracted);
-  };
+  let output: ExtractOutput;
   try {
-    for await (const page of source.read(window, partition, progress.resumeAfter)) {
-      for (const row of page) {
-        const { key, keyError } = await keyOf(row.data);
-        buffer.push(
-          makeEnvelope({
-            key,
-            ...(keyError ? { keyError } : {}),
-            op: row.deleted ? 'delete' : 'upsert',
-            version: row.version,
-            ts: row.ts,
-            data: row.deleted ? null : row.data,
-            provenance: {
-              pipeline: pipeline.name,
-              runId: input.runId,
-              ...(initial ? { initial: true } : {}),
-            },
-          }),
-        );
-        lastCursor = row.cursor;
-      }
-      extracted += page.length;
-      if (buffer.length >= pipeline.batch.size * 10) await flush();
-      if (options.remainingMs() < safetyMs) {
-        await flush();
-        return {
-          done: false,
-          continuation: {
-            cursor: { values: [...(lastCursor as Cursor).values], key: (lastCursor as Cursor).key },
-            seq: (input.continuation?.seq ?? 0) + 1,
-          },
-          extracted,
-          messages,
-        };
-      }
-    }
-    await flush();
-    await progress.finish(extracted);
+    output = await sendPartition(read, source, options);
   } finally {
     await source.close();
   }
-  deps.log.info('partition extracted', {
-    pipeline: pipeline.name,
-    runId: input.runId,
-    partition: partition.id,
-    extracted,
+  if (output.done)
+    deps.log.info('partition extracted', {
+      pipeline: pipeline.name,
+      runId: input.runId,
+      partition: partition.id,
+      extracted: output.extracted,
+    });
+  return output;
+}
+
+/** The run's window and the partition's recorded progress. */
+async function openPartition(deps: Deps, input: ExtractInput): Promise<PartitionRead> {
+  const pipeline = deps.catalog.get(input.pipeline);
+  const run = await deps.state.runs.get(input.runId);
+  const window = (run.window ?? { from: null, to: null }) as ChangeWindow;
+  const partition = input.partition as Partition;
+  // A first load: the window starts at the beginning and no checkpoint was ever written. A
+  // checkpoint reset to null keeps its item, so re-reading what the target already holds reads
+  // the state and skips the unchanged records, instead of paying a refused conditional write
+  // for each.
+  const initial = window.from === null && (await deps.state.checkpoints.get(pipeline.name)) === undefined;
+  const continuation = input.continuation?.cursor as Cursor | undefined;
+  const progress = await trackPartition(deps, pipeline.name, run, partition.id, continuation);
+  return { deps, input, pipeline, window, partition, progress, initial };
+}
+
+/**
+ * Reads the partition from its progress on and sends its records, ten messages' worth at a
+ * time; hands back a continuation once less than `safetyMs` is left.
+ */
+async function sendPartition(
+  read: PartitionRead,
+  source: SourceConnector,
+  options: ExtractOptions,
+): Promise<ExtractOutput> {
+  const safetyMs = options.safetyMs ?? 15_000;
+  const keyOf = recordKeyOf(read.pipeline.source);
+  const outbox = new PartitionOutbox(read);
+  for await (const page of source.read(read.window, read.partition, read.progress.resumeAfter)) {
+    outbox.add(await envelopesOf(read, keyOf, page), page);
+    if (outbox.pending >= read.pipeline.batch.size * 10) await outbox.flush();
+    if (options.remainingMs() < safetyMs) {
+      await outbox.flush();
+      return outbox.continuation();
+    }
+  }
+  await outbox.flush();
+  await read.progress.finish(outbox.extracted);
+  return { done: true, continuation: null, extracted: outbox.extracted, messages: outbox.messages };
+}
+
+/** A page's rows as the envelopes Load receives. */
+async function envelopesOf(
+  read: PartitionRead,
+  keyOf: RecordKeyOf,
+  page: readonly SourceRow[],
+): Promise<RecordEnvelope[]> {
+  const pageKeys = await keysOfPage(keyOf, page);
+  return page.map((row, i) => {
+    const { key, keyError } = pageKeys[i] as RecordKey;
+    return makeEnvelope({
+      key,
+      ...(keyError ? { keyError } : {}),
+      op: row.deleted ? 'delete' : 'upsert',
+      version: row.version,
+      ts: row.ts,
+      data: row.deleted ? null : row.data,
+      provenance: {
+        pipeline: read.pipeline.name,
+        runId: read.input.runId,
+        ...(read.initial ? { initial: true } : {}),
+      },
+    });
   });
-  return { done: true, continuation: null, extracted, messages };
+}
+
+/**
+ * The records read but not yet on the load queue. Each flush records the partition's progress
+ * up to the last row sent, so a killed Extract resumes after what reached the queue.
+ */
+class PartitionOutbox {
+  extracted = 0;
+  messages = 0;
+  #buffer: RecordEnvelope[] = [];
+  #lastCursor: Cursor | undefined;
+  readonly #read: PartitionRead;
+
+  constructor(read: PartitionRead) {
+    this.#read = read;
+  }
+
+  get pending(): number {
+    return this.#buffer.length;
+  }
+
+  add(envelopes: readonly RecordEnvelope[], page: readonly SourceRow[]): void {
+    this.#buffer.push(...envelopes);
+    const last = page[page.length - 1];
+    if (last) this.#lastCursor = last.cursor;
+    this.extracted += page.length;
+  }
+
+  async flush(): Promise<void> {
+    if (this.#buffer.length === 0) return;
+    const { deps, pipeline, input, partition, progress } = this.#read;
+    const sent = await enqueueRecords(
+      deps,
+      pipeline.name,
+      keys.ledgerScopeOfRun(input.runId),
+      this.#buffer,
+      '',
+      {
+        partition: partition.id,
+        upTo: progress.before + this.extracted,
+      },
+    );
+    this.messages += sent.messages;
+    this.#buffer = [];
+    await progress.sent(this.#lastCursor as Cursor, this.extracted);
+  }
+
+  /** Where the next invocation goes on: after the last row read. */
+  continuation(): ExtractOutput {
+    const cursor = this.#lastCursor as Cursor;
+    return {
+      done: false,
+      continuation: {
+        cursor: { values: [...cursor.values], key: cursor.key },
+        seq: (this.#read.input.continuation?.seq ?? 0) + 1,
+      },
+      extracted: this.extracted,
+      messages: this.messages,
+    };
+  }
 }

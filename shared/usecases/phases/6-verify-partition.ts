@@ -19,7 +19,7 @@ import type {
   TargetSnapshotRecord,
 } from '../../connectors/types.ts';
 import { createRecordExpressions } from '../../domain/expressions.ts';
-import { recordKeyOf } from '../../domain/record-key.ts';
+import { keysOfPage, type RecordKey, recordKeyOf } from '../../domain/record-key.ts';
 import { createTransform } from '../../domain/transform.ts';
 import { createValidator } from '../../domain/validation.ts';
 import type { Pipeline } from '../../pipeline/schema.ts';
@@ -235,12 +235,12 @@ async function compareRows(
   const lookup = await targetLookup(deps, pipeline, input.item, from.target, found);
   const keyOf = recordKeyOf(pipeline.source);
   for await (const page of from.source.read(window, partition, from.resumeAfter ?? undefined)) {
-    const keyed: { row: SourceRow; key: string }[] = [];
+    const pageKeys = await keysOfPage(keyOf, page);
     // A row its key expression fails on is quarantined by Load, never loaded: nothing to compare.
-    for (const row of page) {
-      const { key, keyError } = await keyOf(row.data);
-      if (!keyError) keyed.push({ row, key });
-    }
+    const keyed = page.flatMap((row, i) => {
+      const { key, keyError } = pageKeys[i] as RecordKey;
+      return keyError ? [] : [{ row, key }];
+    });
     const rows = keyed.filter(
       ({ row, key }) =>
         !excluded.has(key) && sampled(key, rate) && (row.deleted || validate(row.data).length === 0),

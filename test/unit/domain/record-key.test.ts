@@ -1,12 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { createRecordKeyOf, recordKeyOf } from '../../../shared/domain/record-key.ts';
+import { createRecordKeyOf, keysOfPage, recordKeyOf } from '../../../shared/domain/record-key.ts';
 import { ExactNumber } from '../../../shared/records/exact-json.ts';
 
 describe('createRecordKeyOf', () => {
-  it('joins the key fields with # when there is no key expression', async () => {
+  it('joins the key fields with # when there is no key expression, without a promise', () => {
     const keyOf = createRecordKeyOf({ key: ['tenant', 'id'] });
 
-    expect(await keyOf({ tenant: 'acme', id: 7, name: 'Ada' })).toEqual({ key: 'acme#7' });
+    const result = keyOf({ tenant: 'acme', id: 7, name: 'Ada' });
+
+    expect(result).not.toBeInstanceOf(Promise);
+    expect(result).toEqual({ key: 'acme#7' });
+  });
+
+  it('throws at once for a missing key field when there is no key expression', () => {
+    const keyOf = createRecordKeyOf({ key: ['id'] });
+
+    expect(() => keyOf({ name: 'Ada' })).toThrow('key field "id" is missing or empty');
   });
 
   it('keys a record by its key expression, a string or a number', async () => {
@@ -68,6 +77,38 @@ describe('createRecordKeyOf', () => {
     const keyOf = createRecordKeyOf({ key: ['id'], keyExpression: 'email' });
 
     await expect(keyOf({ email: 'a@example.com' })).rejects.toThrow('key field "id" is missing or empty');
+  });
+});
+
+describe('keysOfPage', () => {
+  it('keys every row of a page in order, by fields or by expression', async () => {
+    const rows = [{ data: { id: 2, code: 'b' } }, { data: { id: 1, code: 'a' } }];
+
+    expect(await keysOfPage(createRecordKeyOf({ key: ['id'] }), rows)).toEqual([{ key: '2' }, { key: '1' }]);
+    expect(await keysOfPage(createRecordKeyOf({ key: ['id'], keyExpression: 'code' }), rows)).toEqual([
+      { key: 'b' },
+      { key: 'a' },
+    ]);
+  });
+
+  it('keeps the key error of a row the expression fails on beside the keys of the others', async () => {
+    const keyOf = createRecordKeyOf({ key: ['id'], keyExpression: 'code' });
+
+    const keys = await keysOfPage(keyOf, [{ data: { id: 1, code: 'a' } }, { data: { id: 2 } }]);
+
+    expect(keys).toEqual([
+      { key: 'a' },
+      {
+        key: '2',
+        keyError: { expression: 'code', error: 'the key must be a string or a number, got no result' },
+      },
+    ]);
+  });
+
+  it('rejects a page with a row missing a key field', async () => {
+    await expect(
+      keysOfPage(createRecordKeyOf({ key: ['id'] }), [{ data: { id: 1 } }, { data: {} }]),
+    ).rejects.toThrow('key field "id" is missing or empty');
   });
 });
 
