@@ -30,6 +30,17 @@ describe('the benchmark harness on a tiny dataset', () => {
     expect(report.e2e.scale[0]?.peakRssMb).toBeLessThanOrEqual(process.resourceUsage().maxRSS / 1024 + 1);
   });
 
+  it('times each phase of the first load, within the run', () => {
+    const point = report.e2e.scale[0];
+    const phases = point?.phases;
+
+    for (const phase of ['extract', 'awaitLoad', 'verify'] as const)
+      expect(phases?.[phase]).toBeGreaterThan(0);
+    // Phases follow one another: together no longer than the run (each rounded to a tenth).
+    const total = Object.values(phases ?? {}).reduce((a, b) => a + b, 0);
+    expect(total).toBeLessThanOrEqual((point?.seconds ?? 0) + 0.6);
+  });
+
   it('syncs the same rows into DynamoDB (batched and a put per record), PostgreSQL and the S3 lake, each beside its own raw copy', () => {
     expect(Object.keys(report.e2e.byTarget).sort()).toEqual(['dynamodb', 'dynamodb-puts', 'postgres', 's3']);
     for (const figure of Object.values(report.e2e.byTarget)) {

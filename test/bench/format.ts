@@ -208,6 +208,9 @@ export function formatReport(report: BenchReport): string {
           '$ per million',
           'rerun $ per million',
           'peak RSS MB',
+          'extract s',
+          'awaitLoad s',
+          'verify s',
         ],
         e2e.scale.map((p) => [
           int(p.records),
@@ -218,6 +221,9 @@ export function formatReport(report: BenchReport): string {
           usd(p.usdPerMillion),
           usd(p.rerunUsdPerMillion),
           int(p.peakRssMb),
+          p.phases.extract.toFixed(1),
+          p.phases.awaitLoad.toFixed(1),
+          p.phases.verify.toFixed(1),
         ]),
       ),
     );

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { PRICES } from '../../shared/cost/prices.ts';
 import { type BundleFigure, runColdStart } from './cold-start.ts';
 import { runCpuBench } from './cpu.ts';
-import { type DatabaseKind, type E2eResult, runE2e, type TargetRun } from './e2e.ts';
+import { type DatabaseKind, type E2eResult, type PhaseSeconds, runE2e, type TargetRun } from './e2e.ts';
 import { type ExpressionBenchResult, runExpressionBench } from './expressions.ts';
 import type { RunCost } from './observe.ts';
 import { type BenchTarget, benchPipeline } from './records.ts';
@@ -71,6 +71,8 @@ export interface ScalePoint {
   readonly rerunUsdPerMillion: number;
   /** Peak resident set size of the process running the local stack during the first load, MB. */
   readonly peakRssMb: number;
+  /** Seconds of each phase of the first load. */
+  readonly phases: PhaseSeconds;
 }
 
 interface CostSplit {
@@ -177,6 +179,7 @@ function scalePoint(result: E2eResult): ScalePoint {
     usdPerMillion: round(perMillion(result.first.cost.usd, result.records), 4),
     rerunUsdPerMillion: round(perMillion(result.rerun.cost.usd, result.records), 4),
     peakRssMb: result.first.peakRssMb,
+    phases: result.first.phaseSeconds,
   };
 }
 
