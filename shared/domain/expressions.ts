@@ -11,7 +11,10 @@ import type { ValidationReason } from './validation.ts';
  * the Load function.
  */
 export const EXPRESSION_LIMITS = {
-  /** Wall-clock milliseconds one expression may take on one record. */
+  /**
+   * Wall-clock milliseconds one expression may take on one record (JSONata's clock; a simple
+   * expression the fast path answers does work bounded by its size and reads no clock).
+   */
   timeoutMs: 100,
   /** Nesting of evaluation steps (recursion depth of user functions included). */
   maxDepth: 500,

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   createRecordExpressions,
   EXPRESSION_LIMITS,
@@ -101,6 +101,24 @@ describe('createRecordExpressions', () => {
       field: 'x',
       error: expect.stringMatching(new RegExp(`timeout after ${EXPRESSION_LIMITS.timeoutMs} milliseconds`)),
     });
+  });
+
+  it("answers a simple expression off JSONata's clock: a stalled machine does not fail it", async () => {
+    // Every clock read 1 s later than the last: JSONata's time limit trips at its next check.
+    let now = 0;
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => {
+      now += 1000;
+      return now;
+    });
+    try {
+      const simple = await expressions({ compute: { next: 'age + 1' } })({ age: 41 });
+      const general = await expressions({ compute: { next: '$sum([age, 1])' } })({ age: 41 });
+
+      expect(simple).toEqual({ kind: 'kept', data: { age: 41, next: 42 } });
+      expect(general).toMatchObject({ kind: 'failed', error: expect.stringMatching(/timeout/) });
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   it('stops an evaluation that recurses deeper than the depth limit', async () => {
