@@ -20,3 +20,17 @@ export async function emitRunEvent(
     }),
   );
 }
+
+/** What `esync.conflict.parked` says of a conflict: where to find it, never the record's data. */
+export interface ConflictParked {
+  readonly pipeline: string;
+  readonly conflictId: string;
+  readonly key: string;
+  readonly fields: readonly string[];
+}
+
+/** Emits `esync.conflict.parked` for a conflict parked for the first time. */
+export function emitConflictParked(deps: Deps, parked: ConflictParked): Promise<void> {
+  const { pipeline, conflictId, key, fields } = parked;
+  return emitRunEvent(deps, 'esync.conflict.parked', { pipeline, conflictId, key, fields });
+}

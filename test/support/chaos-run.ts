@@ -25,7 +25,7 @@ import { buildKey, type RecordData } from '../../shared/records/envelope.ts';
 import { contentHash } from '../../shared/records/hash.ts';
 import { keys } from '../../shared/state/keys.ts';
 import { createDeps, type Deps } from '../../shared/usecases/deps.ts';
-import { maskKey } from '../../shared/usecases/phases/4-load.ts';
+import { maskKey } from '../../shared/usecases/load-runtime.ts';
 import { deliveryOrder, expectedInventory, inventoryHistory, putChanges } from './chaos-cdc.ts';
 import {
   type ChaosRates,

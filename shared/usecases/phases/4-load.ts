@@ -1,12 +1,10 @@
-import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { decodeChangeEvent, isChangeEvent } from '../../cdc/index.ts';
 import { archiveAppliedChanges } from '../../connectors/targets/change-archive.ts';
-import type { SourceRereader, TargetConnector, TargetState, TargetWrite } from '../../connectors/types.ts';
-import { decideApply, isVersionTie } from '../../domain/decide.ts';
-import { createRecordExpressions, type RecordExpressions, stageRecords } from '../../domain/expressions.ts';
-import { createTransform } from '../../domain/transform.ts';
-import { createValidator, type ValidationReason } from '../../domain/validation.ts';
+import type { TargetConnector, TargetState, TargetWrite, WriteOutcome } from '../../connectors/types.ts';
+import { type ApplyWrite, decideApply, isVersionTie } from '../../domain/decide.ts';
+import { stageRecords } from '../../domain/expressions.ts';
+import type { ValidationReason } from '../../domain/validation.ts';
 import { isRetryable, TransientError, ValidationError } from '../../errors.ts';
 import type { Pipeline } from '../../pipeline/schema.ts';
 import { type RecordData, type RecordEnvelope, recordEnvelopeSchema } from '../../records/envelope.ts';
@@ -20,8 +18,9 @@ import { keys } from '../../state/keys.ts';
 import type { MessageOutcome } from '../../state/ledger.ts';
 import { recordsOfChangeEvent } from '../cdc-events.ts';
 import type { Deps } from '../deps.ts';
-import { settleTiesAtSource } from '../source-ties.ts';
-import { createUnavailableFields, type UnavailableFields } from '../unavailable-fields.ts';
+import { type PipelineRuntime, runtimeOf } from '../load-runtime.ts';
+import { emitConflictParked } from '../run-events.ts';
+import { type PreparedChange, type SourceTies, settleTiesAtSource } from '../source-ties.ts';
 
 /** One queue message as the SQS event source hands it over. */
 export interface LoadMessageInput {
@@ -47,59 +46,6 @@ export interface LoadUnit {
   readonly records: RecordEnvelope[];
   /** A CDC event of a kind that changes no row, counted by its kind. */
   readonly ignored?: MessageOutcome['ignored'];
-}
-
-/** Per-pipeline compiled validators, transforms and open target connections, kept for the container's life. */
-interface PipelineRuntime {
-  readonly validate: (data: RecordData) => ValidationReason[];
-  readonly transform: (data: RecordData) => RecordData;
-  readonly expressions: RecordExpressions | undefined;
-  readonly target: TargetConnector;
-  readonly unavailable: UnavailableFields;
-  /** The source, when its API answers for one record: ties are re-read there. */
-  readonly rereader: SourceRereader | undefined;
-}
-const runtimes = new WeakMap<Deps, Map<string, Promise<PipelineRuntime>>>();
-
-function runtimeOf(deps: Deps, pipeline: Pipeline): Promise<PipelineRuntime> {
-  let byName = runtimes.get(deps);
-  if (!byName) {
-    byName = new Map();
-    runtimes.set(deps, byName);
-  }
-  let runtime = byName.get(pipeline.name);
-  if (!runtime) {
-    const unavailable = createUnavailableFields(pipeline);
-    runtime = (async () => ({
-      validate: unavailable.validating(createValidator(pipeline.validation)),
-      transform: unavailable.transforming(
-        createTransform(pipeline.transform, { hashKey: await maskKey(deps, pipeline) }),
-      ),
-      expressions: createRecordExpressions(pipeline.transform),
-      target: deps.createTarget(pipeline),
-      unavailable,
-      rereader: deps.createRereader?.(pipeline),
-    }))();
-    runtime.catch(() => byName.delete(pipeline.name));
-    byName.set(pipeline.name, runtime);
-  }
-  return runtime;
-}
-
-/**
- * Key of the keyed hash used by `mask: hash`: the stage's secret mask key (Secrets Manager,
- * generated at deploy) and the pipeline name, so equal values join within a pipeline and a
- * hash cannot be reversed by hashing guesses. Without a configured secret (unit tests outside
- * any stack) the key is derived from public names, and a warning says so.
- */
-export async function maskKey(deps: Deps, pipeline: Pipeline): Promise<string> {
-  const name = deps.config.maskKeySecret;
-  if (name) return `${await deps.secrets.getString(name)}:${pipeline.name}`;
-  if (Object.values(pipeline.transform.mask).includes('hash'))
-    deps.log.warn('no mask key secret configured (ESYNC_MASK_KEY_SECRET): masked hashes use a public key', {
-      pipeline: pipeline.name,
-    });
-  return `esync:${deps.config.stage}:${pipeline.name}`;
 }
 
 const today = (now: Date) => now.toISOString().slice(0, 10);
@@ -353,17 +299,36 @@ async function heldForTies(
   return skipRead || !target.readNewestChanges ? states : target.readNewestChanges(keys);
 }
 
-export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit): Promise<MessageOutcome> {
-  const runtime = await runtimeOf(deps, pipeline);
+/** A record that is not written, with why: invalid, an expression failed, or the target refused it. */
+interface InvalidRecord {
+  readonly record: RecordEnvelope;
+  readonly reasons: ValidationReason[];
+}
+
+/** A message's records ready to decide: the newest per key, validated, transformed and hashed. */
+interface PreparedUnit {
+  /** The newest record per key, as the message carries it. */
+  readonly latest: RecordEnvelope[];
+  /** Of those, the valid ones, transformed and hashed. */
+  readonly prepared: PreparedChange[];
+  /** Records superseded by a newer one of their key in the same message. */
+  readonly superseded: number;
+  /** Ties met within the message. */
+  readonly ties: number;
+  readonly filtered: number;
+  readonly excludedKeys: readonly string[];
+  readonly invalid: readonly InvalidRecord[];
+}
+
+/** Prepare: the expressions, the newest record per key, validation, the transform and the hash. */
+async function prepareUnit(runtime: PipelineRuntime, unit: LoadUnit): Promise<PreparedUnit> {
   const writtenHash = (r: RecordEnvelope) =>
     r.op === 'delete' || r.data === null ? DELETED_HASH : contentHash(runtime.transform(r.data));
   const staged = await stageRecords(runtime.expressions, unit.records);
-  const { latest, superseded, ties: messageTies } = newestPerKey(staged.kept, writtenHash);
-  let skipped = superseded;
-  let ties = messageTies;
-  const excludedKeys: string[] = staged.excludedKeys;
-  const invalid: { record: RecordEnvelope; reasons: ValidationReason[] }[] = staged.failed;
-  const prepared: { record: RecordEnvelope; data: RecordData | null; hash: string }[] = [];
+  const { latest, superseded, ties } = newestPerKey(staged.kept, writtenHash);
+  const excludedKeys = [...staged.excludedKeys];
+  const invalid: InvalidRecord[] = [...staged.failed];
+  const prepared: PreparedChange[] = [];
   for (const record of latest) {
     if (record.op === 'delete' || record.data === null) {
       prepared.push({ record, data: null, hash: 'deleted' });
@@ -378,7 +343,31 @@ export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit):
     const data = runtime.transform(record.data);
     prepared.push({ record, data, hash: contentHash(data) });
   }
+  return { latest, prepared, superseded, ties, filtered: staged.filtered, excludedKeys, invalid };
+}
 
+/** What the target and the state table hold for a message's keys, read before deciding. */
+interface TargetView {
+  /** A first full load that read nothing: every key is expected absent. */
+  readonly skipRead: boolean;
+  readonly states: ReadonlyMap<string, TargetState>;
+  readonly bases: ReadonlyMap<string, RecordData>;
+  /** What ties are counted against (see {@link heldForTies}). */
+  readonly held: ReadonlyMap<string, TargetState>;
+  readonly unavailableFields: number;
+  readonly sourceTies: SourceTies;
+}
+
+/**
+ * Reads what deciding needs: the target's state, the field-merge bases, the held changes ties
+ * count against; fills unavailable fields and settles ties at the source (both change `prepared`).
+ */
+async function readTargetView(
+  deps: Deps,
+  runtime: PipelineRuntime,
+  pipeline: Pipeline,
+  prepared: PreparedChange[],
+): Promise<TargetView> {
   const strategy = pipeline.conflict.strategy;
   // A first full load cannot meet a target changed by someone else, and the version gate
   // in the conditional write already rejects duplicates: skip the read (it costs as much as
@@ -401,7 +390,6 @@ export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit):
     prepared,
     withData ? states : undefined,
   );
-
   const sourceTies = await settleTiesAtSource(prepared, {
     rereader: runtime.rereader,
     held,
@@ -412,109 +400,157 @@ export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit):
     },
     log: deps.log,
   });
-  ties += sourceTies.keys.size;
+  return { skipRead, states, bases, held, unavailableFields, sourceTies };
+}
 
+/** A change the strategy could not settle against the target's data: parked for a person. */
+interface PendingConflict {
+  readonly record: RecordEnvelope;
+  readonly data: RecordData | null;
+  readonly state: TargetState | undefined;
+  readonly fields: readonly string[];
+}
+
+/** What to do with each prepared change of a message. */
+interface Decisions {
+  readonly writes: TargetWrite[];
+  /** Field-merge bases to store once their write is applied. */
+  readonly newBases: ReadonlyMap<string, RecordData>;
+  readonly conflicts: PendingConflict[];
+  /** Changes the target already holds, or keeps by the strategy. */
+  readonly skipped: number;
+  /** Ties against what the target holds, not settled at the source. */
+  readonly ties: number;
+  readonly excludedKeys: string[];
+}
+
+/** The write of a change decided written; `stored` says what the target was found to hold. */
+function writeOf(p: PreparedChange, decision: ApplyWrite, messageKey: string, view: TargetView): TargetWrite {
+  const stored = view.states.get(p.record.key);
+  return {
+    key: p.record.key,
+    op: decision.op,
+    version: decision.version,
+    hash: decision.hash,
+    data: decision.data,
+    messageKey,
+    ts: p.record.ts,
+    stored: view.skipRead || stored === undefined ? 'absent' : stored.deleted ? 'tombstone' : 'live',
+  };
+}
+
+/** Decide: {@link decideApply} per change against the view read; reads and writes nothing. */
+function decideUnit(
+  pipeline: Pipeline,
+  messageKey: string,
+  prepared: readonly PreparedChange[],
+  view: TargetView,
+): Decisions {
   const writes: TargetWrite[] = [];
   const newBases = new Map<string, RecordData>();
-  const conflicts: {
-    record: RecordEnvelope;
-    data: RecordData | null;
-    state: TargetState;
-    fields: readonly string[];
-  }[] = [];
+  const conflicts: PendingConflict[] = [];
+  const excludedKeys: string[] = [];
+  let skipped = 0;
+  let ties = 0;
   for (const p of prepared) {
-    const stored = states.get(p.record.key);
+    const key = p.record.key;
     const input = {
-      change: { key: p.record.key, op: p.record.op, version: p.record.version, hash: p.hash, data: p.data },
-      stored,
-      base: bases.get(p.record.key),
+      change: { key, op: p.record.op, version: p.record.version, hash: p.hash, data: p.data },
+      stored: view.states.get(key),
+      base: view.bases.get(key),
       conflict: pipeline.conflict,
     };
-    if (!sourceTies.keys.has(p.record.key) && isVersionTie({ ...input, stored: held.get(p.record.key) }))
-      ties++;
+    if (!view.sourceTies.keys.has(key) && isVersionTie({ ...input, stored: view.held.get(key) })) ties++;
     const decision = decideApply(input);
-    switch (decision.action) {
-      case 'write':
-        writes.push({
-          key: p.record.key,
-          op: decision.op,
-          version: decision.version,
-          hash: decision.hash,
-          data: decision.data,
-          messageKey: unit.messageKey,
-          ts: p.record.ts,
-          stored: skipRead || stored === undefined ? 'absent' : stored.deleted ? 'tombstone' : 'live',
-        });
-        if (decision.op === 'upsert') newBases.set(p.record.key, decision.base);
-        break;
-      case 'conflict':
-        conflicts.push({
-          record: p.record,
-          data: p.data,
-          state: stored as TargetState,
-          fields: decision.fields,
-        });
-        excludedKeys.push(p.record.key);
-        break;
-      case 'keep-target':
-        excludedKeys.push(p.record.key);
-        skipped++;
-        break;
-      default:
-        skipped++;
+    if (decision.action === 'write') {
+      writes.push(writeOf(p, decision, messageKey, view));
+      if (decision.op === 'upsert') newBases.set(key, decision.base);
+    } else if (decision.action === 'conflict') {
+      conflicts.push({ record: p.record, data: p.data, state: input.stored, fields: decision.fields });
+      excludedKeys.push(key);
+    } else {
+      if (decision.action === 'keep-target') excludedKeys.push(key);
+      skipped++;
     }
   }
+  return { writes, newBases, conflicts, skipped, ties, excludedKeys };
+}
 
-  let loaded = 0;
-  if (writes.length > 0) {
-    const outcomes = await runtime.target.write(writes);
-    // A record the target refuses as invalid (a reserved field name, a value it cannot store)
-    // would fail on every redelivery: it is quarantined with the target's reason instead.
-    const byKey = new Map(latest.map((r) => [r.key, r]));
-    const refused = outcomes.filter(
-      (o): o is Extract<typeof o, { status: 'failed' }> =>
-        o.status === 'failed' && o.error instanceof ValidationError,
+/** What the target did with a message's writes. */
+interface Applied {
+  readonly loaded: number;
+  /** Writes the version gate found stale. */
+  readonly stale: number;
+  /** Records the target refused as invalid: quarantined with its reason. */
+  readonly refused: InvalidRecord[];
+}
+
+/**
+ * A record the target refuses as invalid (a reserved field name, a value it cannot store) would
+ * fail on every redelivery: it is quarantined with the target's reason instead.
+ */
+function refusedByTarget(
+  outcomes: readonly WriteOutcome[],
+  latest: readonly RecordEnvelope[],
+): InvalidRecord[] {
+  const byKey = new Map(latest.map((r) => [r.key, r]));
+  const refused: InvalidRecord[] = [];
+  for (const o of outcomes) {
+    if (o.status !== 'failed' || !(o.error instanceof ValidationError)) continue;
+    const record = byKey.get(o.key);
+    if (!record) continue;
+    const issues = o.error.issues.length > 0 ? o.error.issues : [{ path: '', message: o.error.message }];
+    refused.push({
+      record,
+      reasons: issues.map((i) => ({ field: i.path, rule: 'target', message: i.message })),
+    });
+  }
+  return refused;
+}
+
+/** Throws for writes that failed otherwise than by refusal: the message is redelivered. */
+function throwIfFailed(outcomes: readonly WriteOutcome[], writes: number): void {
+  const failed = outcomes.filter((o) => o.status === 'failed' && !(o.error instanceof ValidationError));
+  if (failed.length === 0) return;
+  const first = failed[0] as { error: unknown };
+  throw isRetryable(first.error)
+    ? new TransientError(`${failed.length} of ${writes} writes failed`, { cause: first.error })
+    : (first.error as Error);
+}
+
+/** Apply: the writes, the change archive, and the field-merge bases of what was applied. */
+async function applyWrites(
+  deps: Deps,
+  runtime: PipelineRuntime,
+  pipeline: Pipeline,
+  decided: Decisions,
+  latest: readonly RecordEnvelope[],
+): Promise<Applied> {
+  const { writes, newBases } = decided;
+  if (writes.length === 0) return { loaded: 0, stale: 0, refused: [] };
+  const outcomes = await runtime.target.write(writes);
+  const refused = refusedByTarget(outcomes, latest);
+  throwIfFailed(outcomes, writes.length);
+  const applied = new Set(outcomes.filter((o) => o.status === 'applied').map((o) => o.key));
+  await archiveAppliedChanges(deps.connectorContext(pipeline), pipeline, writes, outcomes);
+  if (pipeline.conflict.strategy === 'field-merge')
+    await deps.state.bases.putMany(
+      pipeline.name,
+      writes
+        .filter((w) => applied.has(w.key) && newBases.has(w.key))
+        .map((w) => ({ key: w.key, data: newBases.get(w.key) as RecordData, version: w.version })),
     );
-    for (const o of refused) {
-      const record = byKey.get(o.key);
-      if (!record) continue;
-      const error = o.error as ValidationError;
-      invalid.push({
-        record,
-        reasons: (error.issues.length > 0 ? error.issues : [{ path: '', message: error.message }]).map(
-          (i) => ({
-            field: i.path,
-            rule: 'target',
-            message: i.message,
-          }),
-        ),
-      });
-      excludedKeys.push(o.key);
-    }
-    const failed = outcomes.filter((o) => o.status === 'failed' && !(o.error instanceof ValidationError));
-    if (failed.length > 0) {
-      const first = failed[0] as { error: unknown };
-      throw isRetryable(first.error)
-        ? new TransientError(`${failed.length} of ${writes.length} writes failed`, { cause: first.error })
-        : (first.error as Error);
-    }
-    for (const o of outcomes) {
-      if (o.status === 'applied') loaded++;
-      else if (o.status === 'stale') skipped++;
-    }
-    await archiveAppliedChanges(deps.connectorContext(pipeline), pipeline, writes, outcomes);
-    if (strategy === 'field-merge') {
-      const applied = new Set(outcomes.filter((o) => o.status === 'applied').map((o) => o.key));
-      await deps.state.bases.putMany(
-        pipeline.name,
-        writes
-          .filter((w) => applied.has(w.key) && newBases.has(w.key))
-          .map((w) => ({ key: w.key, data: newBases.get(w.key) as RecordData, version: w.version })),
-      );
-    }
-  }
+  const stale = outcomes.filter((o) => o.status === 'stale').length;
+  return { loaded: outcomes.filter((o) => o.status === 'applied').length, stale, refused };
+}
 
-  let parked = 0;
+/** Parks each conflict; a conflict parked for the first time is announced on the bus. */
+async function parkConflicts(
+  deps: Deps,
+  pipeline: Pipeline,
+  conflicts: readonly PendingConflict[],
+  bases: ReadonlyMap<string, RecordData>,
+): Promise<number> {
   for (const c of conflicts) {
     const id = conflictId(pipeline.name, c.record.key, c.record.version);
     const isNew = await deps.state.conflicts.park({
@@ -522,33 +558,33 @@ export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit):
       pipeline: pipeline.name,
       key: c.record.key,
       createdAt: deps.now().toISOString(),
-      strategy,
+      strategy: pipeline.conflict.strategy,
       fields: c.fields,
       source: { version: c.record.version, data: c.data },
       target: { version: c.state?.version ?? '', data: c.state?.data ?? null },
       base: bases.get(c.record.key) ?? null,
     });
-    parked++;
     if (isNew)
-      await deps.clients.eventBridge.send(
-        new PutEventsCommand({
-          Entries: [
-            {
-              EventBusName: deps.config.eventBus,
-              Source: 'esync',
-              DetailType: 'esync.conflict.parked',
-              Detail: JSON.stringify({
-                pipeline: pipeline.name,
-                conflictId: id,
-                key: c.record.key,
-                fields: c.fields,
-              }),
-            },
-          ],
-        }),
-      );
+      await emitConflictParked(deps, {
+        pipeline: pipeline.name,
+        conflictId: id,
+        key: c.record.key,
+        fields: c.fields,
+      });
   }
+  return conflicts.length;
+}
 
+/** Settle: conflicts parked, the invalid quarantined. Returns the conflicts parked. */
+async function settleUnit(
+  deps: Deps,
+  pipeline: Pipeline,
+  unit: LoadUnit,
+  conflicts: readonly PendingConflict[],
+  bases: ReadonlyMap<string, RecordData>,
+  invalid: readonly InvalidRecord[],
+): Promise<number> {
+  const parked = await parkConflicts(deps, pipeline, conflicts, bases);
   if (invalid.length > 0)
     await quarantine(
       deps,
@@ -556,17 +592,37 @@ export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit):
       unit,
       invalid.map((i) => ({ record: i.record, reasons: i.reasons })),
     );
+  return parked;
+}
 
+/**
+ * Applies one message's records to the target: prepare, read what the target holds, decide
+ * (pure), apply the writes, settle conflicts and quarantine. The outcome is counted once, by the
+ * caller, in the ledger.
+ */
+export async function applyUnit(deps: Deps, pipeline: Pipeline, unit: LoadUnit): Promise<MessageOutcome> {
+  const runtime = await runtimeOf(deps, pipeline);
+  const ready = await prepareUnit(runtime, unit);
+  const view = await readTargetView(deps, runtime, pipeline, ready.prepared);
+  const decided = decideUnit(pipeline, unit.messageKey, ready.prepared, view);
+  const applied = await applyWrites(deps, runtime, pipeline, decided, ready.latest);
+  const invalid = [...ready.invalid, ...applied.refused];
+  const parked = await settleUnit(deps, pipeline, unit, decided.conflicts, view.bases, invalid);
+  const ties = ready.ties + view.sourceTies.keys.size + decided.ties;
   return {
-    loaded,
-    skipped,
-    ...(staged.filtered > 0 ? { filtered: staged.filtered } : {}),
+    loaded: applied.loaded,
+    skipped: ready.superseded + decided.skipped + applied.stale,
+    ...(ready.filtered > 0 ? { filtered: ready.filtered } : {}),
     conflicts: parked,
     quarantined: invalid.length,
     deadLettered: 0,
-    excludedKeys,
-    ...(unavailableFields > 0 ? { unavailableFields } : {}),
+    excludedKeys: [
+      ...ready.excludedKeys,
+      ...decided.excludedKeys,
+      ...applied.refused.map((i) => i.record.key),
+    ],
+    ...(view.unavailableFields > 0 ? { unavailableFields: view.unavailableFields } : {}),
     ...(ties > 0 ? { ties } : {}),
-    ...(sourceTies.reread > 0 ? { tiesReread: sourceTies.reread } : {}),
+    ...(view.sourceTies.reread > 0 ? { tiesReread: view.sourceTies.reread } : {}),
   };
 }

@@ -35,8 +35,8 @@ import type {
 } from '../contracts.ts';
 import type { Deps } from '../deps.ts';
 import { enqueueRecords } from '../enqueue.ts';
+import { maskKey } from '../load-runtime.ts';
 import { hardDeleteEnvelope, VanishedKeys } from '../vanished.ts';
-import { maskKey } from './4-load.ts';
 import { partitionsAreKeyRanges, partitionTargetRecords } from './6-verify-target.ts';
 
 export type VerifyItem = z.infer<typeof verifyItemSchema>;
