@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { CheckpointRepository } from '../../../shared/state/checkpoints.ts';
+import { ProgressRepository } from '../../../shared/state/progress.ts';
+import { awsError, scriptedClient } from './scripted-client.ts';
+
+const TABLE = 'state';
+const progress = { partitionId: 'p0', cursor: null, extracted: 10, done: false, runId: 'r1' };
+
+describe('partition progress', () => {
+  it('never moves a partition back: a refused update of an older or finished progress is no error', async () => {
+    // Prepare
+    const { ddb, sent } = scriptedClient(() => awsError('ConditionalCheckFailedException'));
+    const repository = new ProgressRepository(ddb, TABLE);
+
+    // Act
+    const recording = repository.recordPartition('p', 'plan1', progress);
+
+    // Assess
+    await expect(recording).resolves.toBeUndefined();
+    expect(sent[0]?.input).toMatchObject({
+      ConditionExpression: 'attribute_not_exists(pk) OR (done = :no AND extracted <= :n)',
+      ExpressionAttributeValues: expect.objectContaining({ ':n': 10, ':done': false }),
+    });
+  });
+
+  it('passes on a throttled progress update, so Extract retries it', async () => {
+    // Prepare
+    const { ddb } = scriptedClient(() => awsError('ProvisionedThroughputExceededException'));
+    const repository = new ProgressRepository(ddb, TABLE);
+
+    // Act
+    const recording = repository.recordPartition('p', 'plan1', progress);
+
+    // Assess
+    await expect(recording).rejects.toThrow('ProvisionedThroughputExceededException');
+  });
+
+  it('keeps a newer plan when an older run finishes its own', async () => {
+    // Prepare
+    const { ddb, sent } = scriptedClient(() => awsError('ConditionalCheckFailedException'));
+    const repository = new ProgressRepository(ddb, TABLE);
+
+    // Act
+    const finishing = repository.finishPlan('p', 'old-plan');
+
+    // Assess
+    await expect(finishing).resolves.toBeUndefined();
+    expect(sent[0]?.input).toMatchObject({ ExpressionAttributeValues: { ':id': 'old-plan' } });
+  });
+
+  it('reads a saved plan without its table keys, and a partition with defaults for missing fields', async () => {
+    // Prepare
+    const { ddb } = scriptedClient(({ input }) =>
+      (input.Key as { sk: string }).sk.startsWith('PART#')
+        ? { Item: { partitionId: 'p0', runId: 'r1' } }
+        : { Item: { pk: 'a', sk: 'b', type: 'plan', pipeline: 'p', planId: 'plan1' } },
+    );
+    const repository = new ProgressRepository(ddb, TABLE);
+
+    // Act
+    const plan = await repository.getPlan('p');
+    const partition = await repository.getPartition('p', 'plan1', 'p0');
+
+    // Assess
+    expect(plan).toEqual({ pipeline: 'p', planId: 'plan1' });
+    expect(partition).toEqual({ partitionId: 'p0', cursor: null, extracted: 0, done: false, runId: 'r1' });
+  });
+});
+
+describe('checkpoints', () => {
+  it('has no checkpoint for a pipeline never run, and a null cursor for one reset to the start', async () => {
+    // Prepare
+    const { ddb } = scriptedClient(({ input }) =>
+      (input.Key as { pk: string }).pk.includes('fresh')
+        ? {}
+        : { Item: { setBy: 'reset', updatedAt: '2026-12-07T10:00:00.000Z' } },
+    );
+    const checkpoints = new CheckpointRepository(ddb, TABLE);
+
+    // Act
+    const fresh = await checkpoints.get('fresh');
+    const reset = await checkpoints.get('old');
+
+    // Assess
+    expect(fresh).toBeUndefined();
+    expect(reset).toMatchObject({ pipeline: 'old', cursor: null, setBy: 'reset' });
+  });
+});
