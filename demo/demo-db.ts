@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PGlite } from '@electric-sql/pglite';
+import { insertUsers, type UserFault, userRow, usersTableSql } from './users.ts';
 
 /** The embedded PostgreSQL of the demo: PGlite behind a socket, so the ordinary `pg` client connects. */
 export interface DemoDatabase {
@@ -92,58 +93,35 @@ export async function startDemoDatabase(options: DemoDatabaseOptions = {}): Prom
   };
 }
 
-/** Statuses the demo draws from; `banned` is outside the pipeline's enum, so such rows are quarantined. */
-const STATUSES = ['active', 'disabled', 'pending'] as const;
+/** Users generated and inserted at a time, so a large table never sits in memory whole. */
+const SEED_CHUNK = 10_000;
+
+/** Every 1000th user has an invalid email and every 1500th an out-of-range age. */
+function demoFaults(id: number): UserFault[] {
+  return [
+    ...(id % 1000 === 0 ? ['email-format' as const] : []),
+    ...(id % 1500 === 0 ? ['age-range' as const] : []),
+  ];
+}
 
 /**
- * Creates and fills the demo `users` table: `rows` users, every 1000th with an invalid email and
- * every 1500th with an out-of-range age, so the run has something to quarantine.
+ * Creates and fills the demo `users` table: `rows` users a second apart from `baseTime`, every
+ * 1000th with an invalid email and every 1500th with an out-of-range age, so the run has
+ * something to quarantine.
  */
 export async function seedUsers(
   db: PGlite,
   rows: number,
   baseTime = new Date('2026-11-01T00:00:00Z'),
 ): Promise<{ invalid: number }> {
-  await db.exec(`
-    DROP TABLE IF EXISTS users;
-    CREATE TABLE users (
-      id integer PRIMARY KEY,
-      email text,
-      name text NOT NULL,
-      age integer,
-      status text NOT NULL,
-      phone text,
-      internal_notes text,
-      deleted boolean NOT NULL DEFAULT false,
-      updated_at timestamptz NOT NULL
-    );
-    CREATE INDEX users_cursor ON users (updated_at, id);
-  `);
+  await db.exec(usersTableSql());
   let invalid = 0;
-  const chunk = 1000;
-  for (let start = 1; start <= rows; start += chunk) {
-    const values: string[] = [];
-    const params: unknown[] = [];
-    for (let id = start; id < Math.min(start + chunk, rows + 1); id++) {
-      const badEmail = id % 1000 === 0;
-      const badAge = id % 1500 === 0;
-      if (badEmail || badAge) invalid++;
-      const p = params.length;
-      values.push(`($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}, $${p + 5}, $${p + 6}, $${p + 7}, $${p + 8})`);
-      params.push(
-        id,
-        badEmail ? `user${id}-at-example.com` : `user${id}@example.com`,
-        `User ${id}`,
-        badAge ? 200 : 18 + (id % 60),
-        STATUSES[id % STATUSES.length],
-        `+1-555-${String(id).padStart(7, '0')}`,
-        `note ${id}`,
-        new Date(baseTime.getTime() + id * 1000).toISOString(),
-      );
-    }
-    await db.query(
-      `INSERT INTO users (id, email, name, age, status, phone, internal_notes, updated_at) VALUES ${values.join(',')}`,
-      params,
+  for (let start = 1; start <= rows; start += SEED_CHUNK) {
+    const ids = Array.from({ length: Math.min(SEED_CHUNK, rows - start + 1) }, (_, i) => start + i);
+    invalid += ids.filter((id) => demoFaults(id).length > 0).length;
+    await insertUsers(
+      db,
+      ids.map((id) => userRow(id, new Date(baseTime.getTime() + id * 1000), demoFaults(id))),
     );
   }
   return { invalid };

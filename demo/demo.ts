@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { PGlite } from '@electric-sql/pglite';
+import { ApiError, apiPath, ManagementClient } from '../cli/api-client.ts';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import { type AwsClients, createAwsClients } from '../shared/aws/clients.ts';
 import { type RunCounts, runCountsOf } from '../shared/domain/run-counts.ts';
@@ -78,25 +79,11 @@ export interface DemoOptions {
   readonly log?: (line: string) => void;
 }
 
-async function api(
-  stack: LocalStack,
-  method: string,
-  route: string,
-  body?: unknown,
-): Promise<Record<string, unknown>> {
-  const response = await fetch(`${stack.apiUrl}${route}`, {
-    method,
-    headers: {
-      'content-type': 'application/json',
-      'x-esync-local-principal': 'arn:aws:iam::000000000000:user/demo',
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const json = (await response.json()) as Record<string, unknown>;
-  if (!response.ok)
-    throw new Error(`${method} ${route} answered ${response.status}: ${JSON.stringify(json)}`);
-  return json;
-}
+/** Who the demo's management calls are made as, in the audit log. */
+const DEMO_PRINCIPAL = 'arn:aws:iam::000000000000:user/demo';
+
+const managementApi = (stack: LocalStack) =>
+  new ManagementClient(stack.apiUrl, { localPrincipal: DEMO_PRINCIPAL });
 
 /** Starts a run through the management API and waits for its end. */
 export async function runAndWait(
@@ -104,18 +91,19 @@ export async function runAndWait(
   pipeline: string,
   timeoutMs = 120_000,
 ): Promise<RunRecord> {
-  const started = await api(stack, 'POST', `/pipelines/${pipeline}/runs`);
+  const api = managementApi(stack);
+  const started = await api.post(apiPath('pipelines', pipeline, 'runs'));
   const runId = String(started.runId);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const response = await fetch(`${stack.apiUrl}/runs/${encodeURIComponent(runId)}`, {
-      headers: { 'x-esync-local-principal': 'arn:aws:iam::000000000000:user/demo' },
-    });
-    if (response.ok) {
-      const body = (await response.json()) as { run?: RunRecord } & RunRecord;
-      const run = body.run ?? body;
-      if (run.status !== 'running') return run;
-    }
+    const body = await api
+      .get<{ run?: RunRecord } & RunRecord>(apiPath('runs', runId))
+      .catch((error: unknown) => {
+        if (error instanceof ApiError) return undefined;
+        throw error;
+      });
+    const run = body?.run ?? body;
+    if (run && run.status !== 'running') return run;
     if (Date.now() > deadline)
       throw new Error(`run ${runId} of ${pipeline} did not end within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 200));

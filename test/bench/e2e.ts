@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import pg from 'pg';
+import { apiPath, ManagementClient } from '../../cli/api-client.ts';
 import { startDemoDatabase } from '../../demo/demo-db.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import type { ExecutionRecord } from '../../local/stepfunctions-server.ts';
@@ -206,29 +207,17 @@ async function startDatabase(kind: DatabaseKind): Promise<BenchDatabase> {
   };
 }
 
-async function api(
-  stack: LocalStack,
-  method: string,
-  route: string,
-  body?: unknown,
-): Promise<Record<string, unknown>> {
-  const response = await fetch(`${stack.apiUrl}${route}`, {
-    method,
-    headers: { 'content-type': 'application/json', 'x-esync-local-principal': PRINCIPAL },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const json = (await response.json()) as Record<string, unknown>;
-  if (!response.ok)
-    throw new Error(`${method} ${route} answered ${response.status}: ${JSON.stringify(json)}`);
-  return json;
-}
+const managementApi = (stack: LocalStack) =>
+  new ManagementClient(stack.apiUrl, { localPrincipal: PRINCIPAL });
 
 /**
  * Starts a run through the management API and waits for its execution to end, without polling
  * the API (each poll would read the run's ledger and count against the run).
  */
 async function runOnce(stack: LocalStack, pipeline: string): Promise<{ executionArn: string }> {
-  const started = await api(stack, 'POST', `/pipelines/${pipeline}/runs`, { reason: 'benchmark' });
+  const started = await managementApi(stack).post(apiPath('pipelines', pipeline, 'runs'), {
+    reason: 'benchmark',
+  });
   const executionArn = String(started.executionArn);
   const execution = await stack.stepFunctions.whenDone(executionArn);
   if (execution.status !== 'SUCCEEDED')
@@ -305,9 +294,9 @@ async function measureRun(bench: BenchStack, pipeline: string, label: string): P
     recorder.segment(() => runOnce(stack, pipeline)),
   );
   const execution = stack.stepFunctions.execution(segment.result.executionArn) as ExecutionRecord;
-  const body = (await api(stack, 'GET', `/runs/${encodeURIComponent(execution.name)}`)) as unknown as {
-    run?: RunRecord;
-  } & RunRecord;
+  const body = await managementApi(stack).get<{ run?: RunRecord } & RunRecord>(
+    apiPath('runs', execution.name),
+  );
   return {
     run: body.run ?? body,
     seconds: segment.ms / 1000,
@@ -439,7 +428,7 @@ export async function runE2e(options: E2eOptions): Promise<E2eResult> {
     // table apart does not slow the target. Dropped, the raw copy's rows do not weigh on the sync.
     await clients.dynamodb.send(new DeleteTableCommand({ TableName: RAW_TABLE }));
     const first = await measureRun(bench, BENCH_PIPELINE, 'first load');
-    await api(stack, 'PUT', `/pipelines/${BENCH_PIPELINE}/checkpoint`, {
+    await managementApi(stack).put(apiPath('pipelines', BENCH_PIPELINE, 'checkpoint'), {
       cursor: null,
       reason: 'benchmark: rerun of unchanged data',
     });

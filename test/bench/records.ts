@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { userRow, usersTableSql } from '../../demo/users.ts';
 import { parsePipelineText } from '../../shared/pipeline/load.ts';
 import { type Pipeline, pipelineSchema } from '../../shared/pipeline/schema.ts';
 import type { RecordData } from '../../shared/records/envelope.ts';
@@ -22,7 +23,6 @@ const BASE_TIME_MS = Date.parse('2026-11-01T00:00:00Z');
  * stated for.
  */
 const BIO_REPEAT = 22;
-const STATUSES = ['active', 'disabled', 'pending'] as const;
 
 /**
  * One user row of the benchmark table, as the PostgreSQL source reads it (timestamps as ISO-8601
@@ -30,35 +30,13 @@ const STATUSES = ['active', 'disabled', 'pending'] as const;
  */
 export function benchUser(id: number): RecordData {
   return {
-    id,
-    email: `user${id}@example.com`,
-    name: `User ${id}`,
-    age: 18 + (id % 60),
-    status: STATUSES[id % 3],
-    phone: `+1-555-${String(id).padStart(7, '0')}`,
-    internal_notes: `note ${id}`,
+    ...userRow(id, new Date(BASE_TIME_MS + id * 1000)),
     bio: createHash('md5').update(String(id)).digest('hex').repeat(BIO_REPEAT),
-    deleted: false,
-    updated_at: new Date(BASE_TIME_MS + id * 1000).toISOString(),
   };
 }
 
 /** DDL of the benchmark's `users` table: the demo's columns plus the biography. */
-export const CREATE_USERS_SQL = `
-  DROP TABLE IF EXISTS users;
-  CREATE TABLE users (
-    id integer PRIMARY KEY,
-    email text,
-    name text NOT NULL,
-    age integer,
-    status text NOT NULL,
-    phone text,
-    internal_notes text,
-    bio text,
-    deleted boolean NOT NULL DEFAULT false,
-    updated_at timestamptz NOT NULL
-  );
-  CREATE INDEX users_cursor ON users (updated_at, id);`;
+export const CREATE_USERS_SQL = usersTableSql(['bio text']);
 
 /** Inserts users `from` to `to` (inclusive) server-side, with the values of {@link benchUser}. */
 export function seedSql(from: number, to: number): string {

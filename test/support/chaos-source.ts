@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { startDemoDatabase } from '../../demo/demo-db.ts';
+import { insertUsers, type UserFault, userRow, usersTableSql } from '../../demo/users.ts';
 import { shuffled } from './chaos-faults.ts';
 import { type RunningServer, startPostgres } from './system-servers.ts';
 
@@ -84,44 +85,21 @@ export interface UserRowState {
 /** The users table as the harness shaped it, by id. */
 export type UsersModel = Map<number, UserRowState>;
 
-const STATUSES = ['active', 'disabled', 'pending'] as const;
 /** Ways a row fails the pipeline's validation rules, one per poison row in turn. */
-const POISONS = ['email-format', 'email-missing', 'age-range', 'status-enum'] as const;
+const POISONS = [
+  'email-format',
+  'email-missing',
+  'age-range',
+  'status-enum',
+] as const satisfies readonly UserFault[];
 
-function userValues(id: number, poison: (typeof POISONS)[number] | undefined, updatedAt: Date): unknown[] {
-  return [
-    id,
-    poison === 'email-missing'
-      ? null
-      : poison === 'email-format'
-        ? `user${id}-at-example.com`
-        : `user${id}@example.com`,
-    `User ${id}`,
-    poison === 'age-range' ? 200 : 18 + (id % 60),
-    poison === 'status-enum' ? 'banned' : STATUSES[id % STATUSES.length],
-    `+1-555-${String(id).padStart(7, '0')}`,
-    `note ${id}`,
-    updatedAt.toISOString(),
-  ];
-}
+type PlannedUser = { id: number; poison: (typeof POISONS)[number] | undefined; updatedAt: Date };
 
-async function insertUsers(
-  db: ChaosDatabase,
-  rows: ReadonlyArray<{ id: number; poison: (typeof POISONS)[number] | undefined; updatedAt: Date }>,
-): Promise<void> {
-  for (let start = 0; start < rows.length; start += 1000) {
-    const chunk = rows.slice(start, start + 1000);
-    const params: unknown[] = [];
-    const tuples = chunk.map((row) => {
-      const p = params.length;
-      params.push(...userValues(row.id, row.poison, row.updatedAt));
-      return `(${Array.from({ length: 8 }, (_, i) => `$${p + i + 1}`).join(', ')})`;
-    });
-    await db.query(
-      `INSERT INTO users (id, email, name, age, status, phone, internal_notes, updated_at) VALUES ${tuples.join(', ')}`,
-      params,
-    );
-  }
+async function insertPlannedUsers(db: ChaosDatabase, rows: readonly PlannedUser[]): Promise<void> {
+  await insertUsers(
+    db,
+    rows.map((row) => userRow(row.id, row.updatedAt, row.poison ? [row.poison] : [])),
+  );
 }
 
 /**
@@ -134,30 +112,16 @@ export async function seedUsers(
   count: number,
   options: { readonly poisonRate: number; readonly random: () => number; readonly base: Date },
 ): Promise<{ model: UsersModel; poisoned: number }> {
-  await db.exec(`
-    DROP TABLE IF EXISTS users;
-    CREATE TABLE users (
-      id integer PRIMARY KEY,
-      email text,
-      name text NOT NULL,
-      age integer,
-      status text NOT NULL,
-      phone text,
-      internal_notes text,
-      deleted boolean NOT NULL DEFAULT false,
-      updated_at timestamptz NOT NULL
-    );
-    CREATE INDEX users_cursor ON users (updated_at, id);
-  `);
+  await db.exec(usersTableSql());
   const model: UsersModel = new Map();
-  const rows: { id: number; poison: (typeof POISONS)[number] | undefined; updatedAt: Date }[] = [];
+  const rows: PlannedUser[] = [];
   let poisoned = 0;
   for (let id = 1; id <= count; id++) {
     const poison = options.random() < options.poisonRate ? POISONS[poisoned++ % POISONS.length] : undefined;
     model.set(id, { invalid: poison !== undefined, deleted: false });
     rows.push({ id, poison, updatedAt: new Date(options.base.getTime() + Math.floor(id / 3) * 1000) });
   }
-  await insertUsers(db, rows);
+  await insertPlannedUsers(db, rows);
   return { model, poisoned };
 }
 
@@ -217,14 +181,14 @@ export async function mutateUsers(
   for (const id of fixes) (model.get(id) as UserRowState).invalid = false;
   let firstNew = 1;
   for (const id of model.keys()) firstNew = Math.max(firstNew, id + 1);
-  const inserted: { id: number; poison: (typeof POISONS)[number] | undefined; updatedAt: Date }[] = [];
+  const inserted: PlannedUser[] = [];
   let poisoned = 0;
   for (let id = firstNew; id < firstNew + plan.inserts; id++) {
     const poison = plan.random() < plan.poisonRate ? POISONS[poisoned++ % POISONS.length] : undefined;
     model.set(id, { invalid: poison !== undefined, deleted: false });
     inserted.push({ id, poison, updatedAt: plan.at });
   }
-  await insertUsers(db, inserted);
+  await insertPlannedUsers(db, inserted);
   return {
     updated: updates.length,
     deleted: deletes.length,
