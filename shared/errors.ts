@@ -71,6 +71,17 @@ export class InProgressError extends ConflictError {
   }
 }
 
+/** The source's schema changed in a way the pipeline's `schema.onDrift` refuses to load. */
+export class SchemaDriftError extends EsyncError {
+  constructor(
+    message: string,
+    /** Columns added, removed and retyped. */
+    readonly changes: number,
+  ) {
+    super(message);
+  }
+}
+
 /** A named thing (pipeline, run, conflict) does not exist. */
 export class NotFoundError extends EsyncError {}
 
@@ -114,6 +125,7 @@ const TRANSIENT_NODE_CODES = new Set([
   '08003',
   '40001', // serialization_failure
   '40P01', // deadlock_detected
+  '55P03', // PostgreSQL lock_not_available: a lock_timeout ran out behind other sessions
   'PROTOCOL_CONNECTION_LOST',
 ]);
 

@@ -14,7 +14,7 @@ import { UsageError } from '../io.ts';
 export const runsUsage = `usage:
   esync runs list [--pipeline P] [--status running|succeeded|failed] [--limit N] [--after CURSOR] [--json]
       runs with status, counts and failure, newest first
-  esync runs show <run-id> [--json]     a run's phases, durations, counts, verify result, cost, failure cause
+  esync runs show <run-id> [--json]     a run's phases, durations, counts, verify result, cost, schema drift, failure cause
   esync runs history <run-id> [--json]  the Step Functions execution history of a run
 common flags: --local (the stack of \`esync dev\`) | --stage S (default dev) | --api-url URL`;
 
@@ -49,6 +49,16 @@ export interface RunView {
   readonly cost: { readonly usd?: number; readonly final?: boolean } | null;
   readonly failure: { readonly error: string; readonly cause: string } | null;
   readonly reportKey: string | null;
+  /** The source's columns and their drift; null for a source without a catalog. */
+  readonly schema?: {
+    readonly policy: string;
+    readonly fields: readonly { readonly name: string }[];
+    readonly summary: string | null;
+    readonly action: string | null;
+    readonly discarded: readonly string[];
+    readonly targetChanges: readonly string[];
+    readonly fieldsDiscarded: number;
+  } | null;
 }
 
 interface RunSummaryView {
@@ -142,9 +152,31 @@ export function formatRunReport(run: RunView): string {
     [COUNT_LABELS.map(([k]) => run.counts[k] ?? 0)],
   );
   const parts = [head, '', phases, '', counts];
+  const schema = formatSchema(run.schema);
+  if (schema) parts.push('', schema);
   if (run.pendingMessages) parts.push(`${formatCount(run.pendingMessages)} message(s) still being loaded`);
   if (run.failure) parts.push('', `failure: ${run.failure.error}: ${run.failure.cause}`);
   return parts.join('\n');
+}
+
+/** What became of a schema drift the run found, in a few lines; '' when it found none. */
+export function formatSchema(schema: RunView['schema']): string {
+  if (!schema?.summary) return '';
+  const did: Readonly<Record<string, string>> = {
+    evolved:
+      schema.targetChanges.length > 0
+        ? `evolved: ${schema.targetChanges.join('; ')}`
+        : 'evolved: loaded as the records come (the target needed no change)',
+    failed: 'failed: the run stopped before loading',
+    discarded:
+      schema.discarded.length > 0
+        ? `discarded: ${schema.discarded.join(', ')} left out of ${formatCount(schema.fieldsDiscarded)} record(s)`
+        : 'discarded: nothing to leave out (no column was added)',
+  };
+  return [
+    `schema drift: ${schema.summary}`,
+    `policy ${schema.policy}, ${did[schema.action ?? ''] ?? 'no action'}`,
+  ].join('\n');
 }
 
 /** `--limit N` of a listing: 1 to 100. */

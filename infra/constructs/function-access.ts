@@ -56,7 +56,7 @@ export interface FunctionAccess {
  * the runs index and reads the chat webhooks' URL secrets (AlertWebhooks grants them).
  */
 export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
-  discover: { source: true, target: 'read' },
+  discover: { source: true, target: 'read', putEvents: true },
   plan: { source: true, objects: { get: ['plans/'], put: ['manifests/', 'plans/'] } },
   extract: { source: true, sendToQueues: true, objects: { put: ['claim-check/'] } },
   load: {

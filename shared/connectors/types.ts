@@ -2,6 +2,7 @@ import type { AwsClients } from '../aws/clients.ts';
 import type { SecretsProvider } from '../aws/secrets.ts';
 import type { KeyRange } from '../domain/key-range.ts';
 import type { RetryOptions } from '../domain/retry.ts';
+import type { SchemaDrift } from '../domain/schema-drift.ts';
 import type { Pipeline, SourceConfig, TargetConfig } from '../pipeline/schema.ts';
 import type { ChangeWindow, Cursor } from '../records/cursor.ts';
 import type { RecordData } from '../records/envelope.ts';
@@ -48,6 +49,12 @@ export interface SourceDiscovery {
   };
   /** Rough size, when the source knows it cheaply. */
   readonly approximateRows?: number;
+  /**
+   * Whether {@link fields} come from the source's catalog (a database table's columns), so a run
+   * can tell the schema changed from the one before (`usecases/schema-drift.ts`).
+   * @default false - a sample (the first record) or a fixed list, which cannot show drift
+   */
+  readonly fieldsFromCatalog?: boolean;
 }
 
 /** A slice of a window that one Extract iteration reads; `spec` is the connector's own. */
@@ -156,6 +163,20 @@ export interface TargetConnector {
    * @default - every live record
    */
   snapshot(range?: KeyRange): AsyncIterable<TargetSnapshotRecord[]>;
+  /**
+   * Takes a change of the source's columns into a target with a fixed schema, idempotently:
+   * adds the new columns of `drift.added`, and checks that each retyped column holds the new
+   * type's values, widening it when `widen` (`schema.onDrift: evolve`) and the wider type holds
+   * what it stores. `sourceType` is the source connector's type, whose type names `drift` holds.
+   * Returns what it changed, in words.
+   * @throws SchemaDriftError when a retyped column cannot hold the new values (and cannot be widened)
+   * @default - nothing to change: the target stores each record as it comes
+   */
+  evolveSchema?(
+    drift: SchemaDrift,
+    sourceType: string,
+    options: { readonly widen: boolean },
+  ): Promise<string[]>;
   close(): Promise<void>;
 }
 

@@ -34,6 +34,10 @@ export const METRIC = {
   versionTies: 'VersionTies',
   /** Of those, the ties decided by reading the record again at the source (`usecases/source-ties.ts`). */
   versionTiesReread: 'VersionTiesReread',
+  /** Columns of a batch run's source added, removed or retyped since the schema its pipeline accepted. */
+  schemaDrift: 'SchemaDrift',
+  /** Records a batch run loaded without the columns `schema.onDrift: discard` leaves out. */
+  fieldsDiscarded: 'RecordsWithFieldsDiscarded',
 } as const;
 
 /** Metric of each CDC event kind that changes no row, counted as such. */

@@ -368,6 +368,11 @@ export const SECTION_EXAMPLES: Readonly<Record<string, string>> = {
   # One key space for all tenants, e.g. "acme:42"; the key fields still order the reads.
   keyExpression: $lowercase(tenant) & ":" & $string(id)
 `,
+  schema: `schema:
+  # A column added at the source reaches a PostgreSQL columns target through
+  # ALTER TABLE ... ADD COLUMN; freeze would stop the run, discard would leave it out.
+  onDrift: evolve
+`,
   transform: `transform:
   # Load open orders only; a cancelled one is counted \`filtered\`.
   filter: status != "cancelled" and qty > 0

@@ -15,6 +15,7 @@ import { httpTargetConfigSchema } from '../connectors/targets/http/config.ts';
 import { postgresTargetConfigSchema } from '../connectors/targets/postgres/config.ts';
 import { s3TargetConfigSchema } from '../connectors/targets/s3/config.ts';
 import { EXPRESSION_LIMITS, expressionCompileError } from '../domain/expressions.ts';
+import { DRIFT_POLICIES } from '../domain/schema-drift.ts';
 import { BUILT_IN_VALIDATORS } from '../domain/validation.ts';
 import { didYouMean } from './did-you-mean.ts';
 import {
@@ -457,6 +458,25 @@ export const stageAlertsSchema = z
   .default({ notify: { emails: [], snsTopics: [], webhooks: [] } });
 export type StageAlerts = z.infer<typeof stageAlertsSchema>;
 
+/** What a batch run does when the source's columns changed since the schema the pipeline accepted. */
+const schemaDriftSchema = z
+  .strictObject({
+    onDrift: z
+      .enum(DRIFT_POLICIES)
+      .default('evolve')
+      .describe(
+        "What a batch run does when Discover finds the source table's columns changed (added, removed, or of another type) since the schema the pipeline last accepted. " +
+          "evolve: load the change; a new column is added to a PostgreSQL target in `columns` mode (ALTER TABLE … ADD COLUMN IF NOT EXISTS, its type mapped from the source's), a retyped column is left as it is when it holds the new type's values (the source narrowed it), widened when a wider type of the same kind holds both (integer → bigint, varchar(20) → varchar(50), numeric(10,2) → numeric(12,2); ALTER COLUMN … TYPE), and otherwise the run fails in Discover naming the column (numeric → double precision: a float cannot hold every decimal), and schemaless targets (DynamoDB, S3, HTTP, PostgreSQL `jsonb`) take the records as they come. " +
+          'freeze: fail the run in Discover, before anything is loaded, naming each change; later runs fail too until the source is changed back or a run under another policy accepts the change. ' +
+          "discard: load the records without the added columns (counted as `fieldsDiscarded` on the run); the target's columns are never changed and every later run leaves the added columns out again; a retyped column keeps loading, and the run fails before loading, naming it, when a PostgreSQL `columns` target's column cannot hold the new type. " +
+          'A removed column is accepted by evolve and discard (the target keeps its stored values). ' +
+          'evolve is the default because it loses nothing and needs no one: schemaless targets took new fields as they came before, and a `columns` target quarantined every record with a new column. ' +
+          'Detected for PostgreSQL and MySQL sources, from their catalog; other sources are not checked (their fields come from a sample record, which cannot tell a removed column from a value left out). A change of nullability alone is not drift.',
+      ),
+  })
+  .default({ onDrift: 'evolve' })
+  .describe("Schema drift: how a change of the source table's columns between runs is handled.");
+
 export const pipelineSchema = z
   .strictObject({
     name: z
@@ -467,6 +487,7 @@ export const pipelineSchema = z
     description: z.string().max(500).default('').describe('What the pipeline is for.'),
     source: sourceSchema,
     target: targetSchema,
+    schema: schemaDriftSchema,
     triggers: z
       .strictObject({
         schedule: scheduleSchema.optional(),

@@ -1,5 +1,6 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Cursor } from '../connectors/types.ts';
+import type { SchemaField } from '../domain/schema-drift.ts';
 import { keys } from './keys.ts';
 
 export interface Checkpoint {
@@ -12,7 +13,19 @@ export interface Checkpoint {
   readonly reason?: string;
 }
 
-/** Per-pipeline checkpoints: where the next batch run starts. */
+/** The source schema a pipeline accepted last: what the next run's Discover compares with. */
+export interface AcceptedSchema {
+  readonly pipeline: string;
+  readonly fields: readonly SchemaField[];
+  /** Run that set it. */
+  readonly setBy: string;
+  readonly updatedAt: string;
+}
+
+/**
+ * Per-pipeline checkpoints: where the next batch run starts; and beside each, the source schema
+ * the pipeline accepted (an operator's checkpoint reset leaves it as it is).
+ */
 export class CheckpointRepository {
   constructor(
     private readonly ddb: DynamoDBDocumentClient,
@@ -39,6 +52,24 @@ export class CheckpointRepository {
       new PutCommand({
         TableName: this.table,
         Item: { ...keys.checkpoint(checkpoint.pipeline), type: 'checkpoint', ...checkpoint },
+      }),
+    );
+  }
+
+  async getSchema(pipeline: string): Promise<AcceptedSchema | undefined> {
+    const out = await this.ddb.send(
+      new GetCommand({ TableName: this.table, Key: keys.sourceSchema(pipeline), ConsistentRead: true }),
+    );
+    if (!out.Item) return undefined;
+    const item = out.Item as AcceptedSchema & Record<string, unknown>;
+    return { pipeline, fields: item.fields, setBy: item.setBy, updatedAt: item.updatedAt };
+  }
+
+  async putSchema(schema: AcceptedSchema): Promise<void> {
+    await this.ddb.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { ...keys.sourceSchema(schema.pipeline), type: 'source-schema', ...schema },
       }),
     );
   }

@@ -7,6 +7,7 @@
  * |-------------------|-----------------------------|-------------------|-----------------------------|-------------------|
  * | checkpoint        | PIPE#<pipeline>             | CHECKPOINT        |                             |                   |
  * | unfinished plan   | PIPE#<pipeline>             | PLAN              |                             |                   |
+ * | accepted schema   | PIPE#<pipeline>             | SCHEMA            |                             |                   |
  * | partition progress| PLAN#<pipeline>#<planId>    | PART#<partition>  |                             |                   |
  * | run               | RUN#<runId>                 | RUN               | RUNS#<pipeline>             | <startedAt>#<id>  |
  * | verify result     | RUN#<runId>                 | VERIFY#<partition>#<seq> |                      |                   |
@@ -23,6 +24,7 @@
 export const keys = {
   checkpoint: (pipeline: string) => ({ pk: `PIPE#${pipeline}`, sk: 'CHECKPOINT' }),
   plan: (pipeline: string) => ({ pk: `PIPE#${pipeline}`, sk: 'PLAN' }),
+  sourceSchema: (pipeline: string) => ({ pk: `PIPE#${pipeline}`, sk: 'SCHEMA' }),
   progressOfPlan: (pipeline: string, planId: string) => `PLAN#${pipeline}#${planId}`,
   partitionProgress: (pipeline: string, planId: string, partitionId: string) => ({
     pk: `PLAN#${pipeline}#${planId}`,

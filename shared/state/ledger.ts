@@ -44,6 +44,8 @@ export interface LedgerTotals extends Required<RunCounts> {
   readonly ties: number;
   /** Of `ties`, those decided by reading the record again at the source; the others by content hash. */
   readonly tiesReread: number;
+  /** Records sent without the fields `schema.onDrift: discard` leaves out (each also has an outcome). */
+  readonly fieldsDiscarded: number;
   readonly messages: number;
   readonly pendingMessages: number;
   readonly excludedKeys: readonly string[];
@@ -66,11 +68,12 @@ export class LedgerRepository {
   /**
    * Registers messages before they are sent (BatchWriteItem, 25 at a time). Messages of a
    * partition's Extract carry `origin`, so a registration whose send never happened can be told
-   * apart later (see {@link abandonUnsent}).
+   * apart later (see {@link abandonUnsent}). `fieldsDiscarded` counts the message's records that
+   * Extract sent without the fields `schema.onDrift: discard` leaves out.
    */
   async register(
     scope: string,
-    messages: readonly { messageKey: string; records: number }[],
+    messages: readonly { messageKey: string; records: number; fieldsDiscarded?: number }[],
     origin?: MessageOrigin,
   ): Promise<void> {
     const ttl = expiresAt(this.retentionDays);
@@ -83,6 +86,7 @@ export class LedgerRepository {
             type: 'msg',
             state: 'sent',
             records: m.records,
+            ...(m.fieldsDiscarded ? { fieldsDiscarded: m.fieldsDiscarded } : {}),
             sentAt,
             expiresAt: ttl,
             ...(origin ? { partition: origin.partition, upTo: origin.upTo } : {}),
@@ -235,6 +239,7 @@ export class LedgerRepository {
     let unavailableFields = 0;
     let ties = 0;
     let tiesReread = 0;
+    let fieldsDiscarded = 0;
     let messages = 0;
     let pendingMessages = 0;
     const excluded: string[] = [];
@@ -243,6 +248,7 @@ export class LedgerRepository {
       if (item.state === 'abandoned') continue;
       messages++;
       counts.extracted += Number(item.records ?? 0);
+      fieldsDiscarded += Number(item.fieldsDiscarded ?? 0);
       if (item.state !== 'done') {
         if (!deadLetteredUnseen(item, now)) {
           pendingMessages++;
@@ -273,6 +279,7 @@ export class LedgerRepository {
       unavailableFields,
       ties,
       tiesReread,
+      fieldsDiscarded,
       messages,
       pendingMessages,
       excludedKeys: excluded,

@@ -6,6 +6,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { type RunCounts, zeroCounts } from '../domain/run-counts.ts';
+import type { DriftPolicy, SchemaDrift, SchemaField } from '../domain/schema-drift.ts';
 import { NotFoundError } from '../errors.ts';
 import { expiresAt, keys } from './keys.ts';
 
@@ -23,6 +24,27 @@ export interface PhaseRecord {
   readonly endedAt?: string;
   readonly status: 'running' | 'succeeded' | 'failed';
   readonly detail?: Readonly<Record<string, unknown>>;
+}
+
+/** The source schema a run's Discover read, and how it drifted from the one accepted before. */
+export interface RunSchema {
+  /** The source's columns, from its catalog. */
+  readonly fields: readonly SchemaField[];
+  /** The pipeline's `schema.onDrift` at the time. */
+  readonly policy: DriftPolicy;
+  /** The difference from the accepted schema; absent when there was none, or none accepted yet (a first run). */
+  readonly drift?: SchemaDrift;
+  /** `describeDrift` of {@link drift}, for people. */
+  readonly summary?: string;
+  /**
+   * What the policy did with the drift: `evolved` (the target took it), `failed` (freeze stopped
+   * the run before loading), `discarded` (Extract leaves {@link discarded} out of each record).
+   */
+  readonly action?: 'evolved' | 'failed' | 'discarded';
+  /** Fields left out of every record under `discard`. */
+  readonly discarded?: readonly string[];
+  /** What the target did to take the drift under `evolve` (columns added or widened), for people. */
+  readonly targetChanges?: readonly string[];
 }
 
 export interface RunRecord {
@@ -53,6 +75,10 @@ export interface RunRecord {
   };
   readonly failure?: { readonly error: string; readonly cause: string };
   readonly reportKey?: string;
+  /** The source schema Discover read, for a source with a catalog (`usecases/schema-drift.ts`). */
+  readonly schema?: RunSchema;
+  /** Records sent without the fields `schema.onDrift: discard` leaves out (each also counted by its outcome). */
+  readonly fieldsDiscarded?: number;
 }
 
 export interface ListRunsQuery {

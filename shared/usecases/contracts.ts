@@ -45,6 +45,8 @@ export const discoverOutputSchema = z.object({
   primaryKey: z.array(z.string()),
   incremental: z.boolean(),
   approximateRows: z.number().optional(),
+  /** Columns added, removed or retyped since the schema the pipeline accepted (absent: none). */
+  schemaDrift: z.number().optional(),
 });
 
 export const planInputSchema = runRefSchema;

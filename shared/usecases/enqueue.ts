@@ -39,6 +39,8 @@ export async function enqueueRecords(
    */
   keySeed = '',
   origin?: MessageOrigin,
+  /** Records sent without the fields `schema.onDrift: discard` leaves out, counted in the ledger. */
+  trimmed?: ReadonlySet<RecordEnvelope>,
 ): Promise<EnqueueResult> {
   if (records.length === 0) return { messages: 0, records: 0, claimChecks: 0 };
   const pipeline = deps.catalog.get(pipelineName);
@@ -46,7 +48,9 @@ export async function enqueueRecords(
     maxRecords: pipeline.batch.size,
     maxBytes: pipeline.batch.maxBytes - MESSAGE_OVERHEAD_BYTES,
   });
-  const bodies: { messageKey: string; records: number; body: string }[] = [];
+  const bodies: { messageKey: string; records: number; fieldsDiscarded: number; body: string }[] = [];
+  const trimmedIn = (group: readonly RecordEnvelope[]) =>
+    trimmed === undefined || trimmed.size === 0 ? 0 : group.filter((r) => trimmed.has(r)).length;
   let claimChecks = 0;
   for (const group of groups) {
     if ('claimCheck' in group) {
@@ -71,7 +75,12 @@ export async function enqueueRecords(
         bucket: deps.config.dataBucket,
         key: objectKey,
       };
-      bodies.push({ messageKey: key, records: 1, body: stringifyExactJson(message) });
+      bodies.push({
+        messageKey: key,
+        records: 1,
+        fieldsDiscarded: trimmedIn([record]),
+        body: stringifyExactJson(message),
+      });
       claimChecks++;
     } else {
       const key = messageKey(`${scope}|${keySeed}`, group.records);
@@ -83,12 +92,17 @@ export async function enqueueRecords(
         scope,
         records: [...group.records],
       };
-      bodies.push({ messageKey: key, records: group.records.length, body: stringifyExactJson(message) });
+      bodies.push({
+        messageKey: key,
+        records: group.records.length,
+        fieldsDiscarded: trimmedIn(group.records),
+        body: stringifyExactJson(message),
+      });
     }
   }
   await deps.state.ledger.register(
     scope,
-    bodies.map((b) => ({ messageKey: b.messageKey, records: b.records })),
+    bodies.map((b) => ({ messageKey: b.messageKey, records: b.records, fieldsDiscarded: b.fieldsDiscarded })),
     origin,
   );
   await sendBodies(deps, loadQueueUrl(deps.config, pipelineName), bodies);

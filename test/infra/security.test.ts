@@ -241,6 +241,24 @@ describe('IAM', () => {
     expect(sends).not.toContain('*');
   });
 
+  it('lets the functions that announce runs put events on the ESync bus, and no other', () => {
+    const announcers = [
+      'esync-dev-core-discover',
+      'esync-dev-core-cleanup',
+      'esync-dev-core-record-failure',
+      'esync-dev-core-run-ended',
+    ];
+    const silent = [
+      'esync-dev-core-plan',
+      'esync-dev-core-extract',
+      'esync-dev-core-await-load',
+      'esync-dev-core-verify',
+    ];
+
+    for (const fn of announcers) expect(grants(roleStatements(fn), 'events:PutEvents'), fn).toHaveLength(1);
+    for (const fn of silent) expect(grants(roleStatements(fn), 'events:PutEvents'), fn).toHaveLength(0);
+  });
+
   it('lets the management API start runs and the webhook only send to load queues', () => {
     expect(grants(roleStatements('esync-dev-core-api'), 'states:StartExecution')).toHaveLength(1);
     expect(grants(roleStatements('esync-dev-core-webhook'), 'states:StartExecution')).toHaveLength(0);

@@ -160,6 +160,7 @@ export class SqlTableSource implements SourceConnector {
         .map(({ name, type, nullable: n }) => ({ name, type, nullable: n })),
       primaryKey: table.primaryKey,
       capabilities: { incremental: o.cursor.length > 0, deletes: o.deletes.mode, cdc: false },
+      fieldsFromCatalog: true,
       ...(table.approximateRows === undefined ? {} : { approximateRows: table.approximateRows }),
     };
   }

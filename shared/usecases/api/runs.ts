@@ -10,7 +10,7 @@ import { stateMachineArn } from '../../config.ts';
 import { type RunCounts, runCountsOf } from '../../domain/run-counts.ts';
 import { ConflictError, NotFoundError } from '../../errors.ts';
 import { keys } from '../../state/keys.ts';
-import { PHASES, RUN_STATUSES, type RunRecord, type RunStatus } from '../../state/runs.ts';
+import { PHASES, RUN_STATUSES, type RunRecord, type RunSchema, type RunStatus } from '../../state/runs.ts';
 import type { Deps } from '../deps.ts';
 import { runCostEstimate } from '../phases/7-cleanup.ts';
 import {
@@ -164,6 +164,7 @@ export async function getRun(ctx: RouteContext): Promise<ManagementResponse> {
   let counts: RunCounts = run.counts;
   let ties = run.ties ?? 0;
   let tiesReread = run.tiesReread ?? 0;
+  let fieldsDiscarded = run.fieldsDiscarded ?? 0;
   let pendingMessages: number | null = null;
   let cost: Readonly<Record<string, unknown>> | null = run.cost ?? null;
   if (run.status === 'running' || cost === null) {
@@ -172,6 +173,7 @@ export async function getRun(ctx: RouteContext): Promise<ManagementResponse> {
       counts = runCountsOf(totals);
       ties = totals.ties;
       tiesReread = totals.tiesReread;
+      fieldsDiscarded = totals.fieldsDiscarded;
       pendingMessages = totals.pendingMessages;
     }
     if (cost === null) {
@@ -218,7 +220,26 @@ export async function getRun(ctx: RouteContext): Promise<ManagementResponse> {
       cost,
       failure: run.failure ?? null,
       reportKey: run.reportKey ?? null,
+      schema: schemaView(run.schema, fieldsDiscarded),
     },
+  };
+}
+
+/**
+ * The source schema of a run and its drift (`usecases/schema-drift.ts`); null for a source
+ * without a catalog, or a run from before ESync recorded schemas.
+ */
+function schemaView(schema: RunSchema | undefined, fieldsDiscarded: number) {
+  if (schema === undefined) return null;
+  return {
+    policy: schema.policy,
+    fields: schema.fields,
+    drift: schema.drift ?? null,
+    summary: schema.summary ?? null,
+    action: schema.action ?? null,
+    discarded: schema.discarded ?? [],
+    targetChanges: schema.targetChanges ?? [],
+    fieldsDiscarded,
   };
 }
 

@@ -1,7 +1,9 @@
 import type { z } from 'zod';
+import { driftChanges } from '../../domain/schema-drift.ts';
 import { ConnectorError } from '../../errors.ts';
 import type { discoverInputSchema, discoverOutputSchema } from '../contracts.ts';
 import type { Deps } from '../deps.ts';
+import { checkSchemaDrift } from '../schema-drift.ts';
 import { inPhase } from './in-phase.ts';
 
 /** Discover: create the run record, then check source and target and read the source's shape. */
@@ -23,9 +25,10 @@ export async function discover(
   );
   return inPhase(deps, input.runId, 'Discover', async () => {
     const source = deps.createSource(pipeline);
+    const target = deps.createTarget(pipeline);
     try {
       const found = await source.discover();
-      const target = await deps.createTarget(pipeline).discover();
+      const targetFound = await target.discover();
       const missing = pipeline.source.key.filter(
         (k) => found.fields.length > 0 && !found.fields.some((f) => f.name === k),
       );
@@ -34,20 +37,23 @@ export async function discover(
           pipeline.source.type,
           `key field(s) ${missing.join(', ')} not found in the source; it has ${found.fields.map((f) => f.name).join(', ')}`,
         );
+      const schema = await checkSchemaDrift(deps, pipeline, input.runId, found, target);
       deps.log.info('discovered', {
         pipeline: pipeline.name,
         runId: input.runId,
         fields: found.fields.length,
-        target: target.detail,
+        target: targetFound.detail,
       });
       return {
         fields: found.fields.length,
         primaryKey: [...found.primaryKey],
         incremental: found.capabilities.incremental,
         ...(found.approximateRows === undefined ? {} : { approximateRows: found.approximateRows }),
+        ...(schema?.drift && { schemaDrift: driftChanges(schema.drift) }),
       };
     } finally {
       await source.close();
+      await target.close();
     }
   });
 }

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { ChangeWindow, Cursor, Partition, SourceConnector, SourceRow } from '../../connectors/types.ts';
 import { keysOfPage, type RecordKey, type RecordKeyOf, recordKeyOf } from '../../domain/record-key.ts';
+import { discardFields } from '../../domain/schema-drift.ts';
 import type { Pipeline } from '../../pipeline/schema.ts';
 import { makeEnvelope, type RecordEnvelope } from '../../records/envelope.ts';
 import { keys } from '../../state/keys.ts';
@@ -29,6 +30,8 @@ interface PartitionRead {
   readonly progress: PartitionTracker;
   /** Every record of a first load says so, and Load then skips reading the target's state. */
   readonly initial: boolean;
+  /** Fields left out of every record: the columns Discover found added under `schema.onDrift: discard`. */
+  readonly discard: readonly string[];
 }
 
 /**
@@ -79,7 +82,8 @@ async function openPartition(deps: Deps, input: ExtractInput): Promise<Partition
   const initial = window.from === null && (await deps.state.checkpoints.get(pipeline.name)) === undefined;
   const continuation = input.continuation?.cursor as Cursor | undefined;
   const progress = await trackPartition(deps, pipeline.name, run, partition.id, continuation);
-  return { deps, input, pipeline, window, partition, progress, initial };
+  const discard = run.schema?.discarded ?? [];
+  return { deps, input, pipeline, window, partition, progress, initial, discard };
 }
 
 /**
@@ -95,7 +99,7 @@ async function sendPartition(
   const keyOf = recordKeyOf(read.pipeline.source);
   const outbox = new PartitionOutbox(read);
   for await (const page of source.read(read.window, read.partition, read.progress.resumeAfter)) {
-    outbox.add(await envelopesOf(read, keyOf, page), page);
+    outbox.add(await envelopesOf(read, keyOf, page, outbox.trimmed), page);
     if (outbox.pending >= read.pipeline.batch.size * 10) await outbox.flush();
     if (options.remainingMs() < safetyMs) {
       await outbox.flush();
@@ -107,16 +111,21 @@ async function sendPartition(
   return { done: true, continuation: null, extracted: outbox.extracted, messages: outbox.messages };
 }
 
-/** A page's rows as the envelopes Load receives. */
+/**
+ * A page's rows as the envelopes Load receives, without the fields `read.discard` names; those
+ * that had some go into `trimmed`, to be counted in the ledger.
+ */
 async function envelopesOf(
   read: PartitionRead,
   keyOf: RecordKeyOf,
   page: readonly SourceRow[],
+  trimmed: Set<RecordEnvelope>,
 ): Promise<RecordEnvelope[]> {
   const pageKeys = await keysOfPage(keyOf, page);
   return page.map((row, i) => {
     const { key, keyError } = pageKeys[i] as RecordKey;
-    return makeEnvelope({
+    const discarded = !row.deleted && read.discard.length > 0 && discardFields(row.data, read.discard) > 0;
+    const envelope = makeEnvelope({
       key,
       ...(keyError ? { keyError } : {}),
       op: row.deleted ? 'delete' : 'upsert',
@@ -129,6 +138,8 @@ async function envelopesOf(
         ...(read.initial ? { initial: true } : {}),
       },
     });
+    if (discarded) trimmed.add(envelope);
+    return envelope;
   });
 }
 
@@ -139,6 +150,8 @@ async function envelopesOf(
 class PartitionOutbox {
   extracted = 0;
   messages = 0;
+  /** Records of the buffer sent without the fields `schema.onDrift: discard` leaves out. */
+  readonly trimmed = new Set<RecordEnvelope>();
   #buffer: RecordEnvelope[] = [];
   #lastCursor: Cursor | undefined;
   readonly #read: PartitionRead;
@@ -171,9 +184,11 @@ class PartitionOutbox {
         partition: partition.id,
         upTo: progress.before + this.extracted,
       },
+      this.trimmed,
     );
     this.messages += sent.messages;
     this.#buffer = [];
+    this.trimmed.clear();
     await progress.sent(this.#lastCursor as Cursor, this.extracted);
   }
 

@@ -32,7 +32,12 @@ export async function awaitLoad(
   const since = progressed
     ? now.toISOString()
     : ((run.phases.AwaitLoad?.detail?.lastProgressAt as string) ?? now.toISOString());
-  await deps.state.runs.update(input.runId, { counts, ties: totals.ties, tiesReread: totals.tiesReread });
+  await deps.state.runs.update(input.runId, {
+    counts,
+    ties: totals.ties,
+    tiesReread: totals.tiesReread,
+    ...(totals.fieldsDiscarded > 0 && { fieldsDiscarded: totals.fieldsDiscarded }),
+  });
   // The Execute Map has no task of its own to record it. It ran from Plan's end to the first
   // AwaitLoad, which the state machine reaches only once every Extract has returned.
   if (!run.phases.AwaitLoad && !run.phases.Execute)

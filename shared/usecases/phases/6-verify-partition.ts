@@ -20,6 +20,7 @@ import type {
 } from '../../connectors/types.ts';
 import { createRecordExpressions } from '../../domain/expressions.ts';
 import { keysOfPage, type RecordKey, recordKeyOf } from '../../domain/record-key.ts';
+import { discardFields } from '../../domain/schema-drift.ts';
 import { createTransform } from '../../domain/transform.ts';
 import { createValidator } from '../../domain/validation.ts';
 import type { Pipeline } from '../../pipeline/schema.ts';
@@ -218,6 +219,7 @@ async function compareRows(
   const transform = createTransform(pipeline.transform, { hashKey: await maskKey(deps, pipeline) });
   const rate = pipeline.verify.mode === 'sample' ? pipeline.verify.sampleRate : 1;
   const expressions = createRecordExpressions(pipeline.transform);
+  const discard = run.schema?.discarded ?? [];
   const problemOf = async (
     row: SourceRow,
     held: Held | undefined,
@@ -236,6 +238,8 @@ async function compareRows(
   const keyOf = recordKeyOf(pipeline.source);
   for await (const page of from.source.read(window, partition, from.resumeAfter ?? undefined)) {
     const pageKeys = await keysOfPage(keyOf, page);
+    // Extract left these fields out (schema.onDrift discard): the target was never meant to hold them.
+    if (discard.length > 0) for (const row of page) if (!row.deleted) discardFields(row.data, discard);
     // A row its key expression fails on is quarantined by Load, never loaded: nothing to compare.
     const keyed = page.flatMap((row, i) => {
       const { key, keyError } = pageKeys[i] as RecordKey;

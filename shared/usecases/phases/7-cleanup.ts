@@ -84,6 +84,9 @@ function markdownReport(run: RunRecord, cost: { usd: number }): string {
     '',
     `Verify: ${String(run.verify?.status ?? 'n/a')} (${String(run.verify?.compared ?? 0)} compared, ${String(run.verify?.mismatches ?? 0)} mismatches).`,
     '',
+    ...(run.schema?.summary
+      ? [`Schema drift (onDrift ${run.schema.policy}, ${run.schema.action}): ${run.schema.summary}.`, '']
+      : []),
     `Estimated AWS cost: $${cost.usd.toFixed(6)}.`,
     '',
     '| phase | status | started | ended |',
@@ -182,6 +185,14 @@ export async function cleanupRun(deps: Deps, input: RunRef): Promise<CleanupOutp
     runId: input.runId,
     counts: run.counts,
     verify: run.verify?.status ?? 'n/a',
+    ...(run.schema?.summary && {
+      schemaDrift: {
+        policy: run.schema.policy,
+        action: run.schema.action,
+        summary: run.schema.summary,
+        fieldsDiscarded: run.fieldsDiscarded ?? 0,
+      },
+    }),
   });
   return result;
 }

@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatRunCost, runs } from '../../../cli/commands/runs.ts';
+import {
+  formatRunCost,
+  formatRunReport,
+  formatSchema,
+  type RunView,
+  runs,
+} from '../../../cli/commands/runs.ts';
 import { cut } from '../../../cli/format.ts';
 import { captureIo, type StubApi, startStubApi } from './api-stub.ts';
 
@@ -140,6 +146,34 @@ describe('esync runs', () => {
     // Assess
     expect(idle).toBe('-');
     expect(working).toBe('$0.012 (estimate so far)');
+  });
+
+  it('shows the schema drift a run found and what its policy did', () => {
+    const schema = {
+      policy: 'discard',
+      fields: [{ name: 'id' }, { name: 'phone' }],
+      summary: 'added phone (text)',
+      action: 'discarded',
+      discarded: ['phone'],
+      targetChanges: [],
+      fieldsDiscarded: 1_200,
+    };
+
+    const out = formatRunReport({ ...report, schema } as RunView);
+
+    expect(out).toContain(
+      'schema drift: added phone (text)\npolicy discard, discarded: phone left out of 1,200 record(s)',
+    );
+    expect(
+      formatSchema({
+        ...schema,
+        policy: 'evolve',
+        action: 'evolved',
+        targetChanges: ['added column phone text'],
+      }),
+    ).toBe('schema drift: added phone (text)\npolicy evolve, evolved: added column phone text');
+    expect(formatSchema({ ...schema, summary: null, action: null })).toBe('');
+    expect(formatRunReport(report as RunView)).not.toContain('schema drift');
   });
 
   it('ends a cut cell with an ellipsis and leaves a short one whole', () => {

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { KeyRange } from '../../../domain/key-range.ts';
-import { ConfigError, ConnectorError, ValidationError } from '../../../errors.ts';
+import type { SchemaDrift } from '../../../domain/schema-drift.ts';
+import { ConfigError, ConnectorError, SchemaDriftError, ValidationError } from '../../../errors.ts';
 import type { RecordData } from '../../../records/envelope.ts';
 import { stringifyExactJson } from '../../../records/exact-json.ts';
 import { contentHash } from '../../../records/hash.ts';
@@ -15,6 +16,7 @@ import type {
 } from '../../types.ts';
 import { chunk, newestPerKey, outcomesInOrder } from '../support/batch.ts';
 import { toJsonRecord } from '../support/json-value.ts';
+import { columnHolds, postgresColumnFor } from './column-types.ts';
 import { columnParameter } from './column-values.ts';
 import {
   createPool,
@@ -151,7 +153,10 @@ export class PostgresTarget implements TargetConnector {
     const outcomes = new Map<TargetWrite, WriteOutcome>();
     for (const write of superseded) outcomes.set(write, { key: write.key, status: 'stale' });
     if (winners.length > 0) {
-      const shape = await this.#ensureShape();
+      let shape = await this.#ensureShape();
+      // A column added since this container read the table (schema.onDrift evolve, or by hand)
+      // is found by reading the table again, not by refusing the records that carry it.
+      if (winners.some((write) => this.#hasUnknownField(write, shape))) shape = await this.#reloadShape();
       const groups = new Map<string, PreparedRow[]>();
       for (const write of winners) {
         try {
@@ -279,6 +284,80 @@ export class PostgresTarget implements TargetConnector {
         ...meta,
       ],
     };
+  }
+
+  #hasUnknownField(write: TargetWrite, shape: TableShape): boolean {
+    if (this.#config.mode === 'jsonb' || write.data === null) return false;
+    for (const field in write.data) if (!shape.columns.has(field)) return true;
+    return false;
+  }
+
+  #reloadShape(): Promise<TableShape> {
+    this.#shape = undefined;
+    return this.#ensureShape();
+  }
+
+  /**
+   * Adds the source's new columns (their types mapped by `column-types.ts`) and widens retyped
+   * ones, in one ALTER TABLE that waits at most 5 s for its lock: queued behind a long Load
+   * transaction it would block every other statement on the table, so it gives up and is
+   * retried. ADD COLUMN IF NOT EXISTS and a widening already made change nothing when repeated.
+   */
+  async evolveSchema(
+    drift: SchemaDrift,
+    sourceType: string,
+    options: { readonly widen: boolean },
+  ): Promise<string[]> {
+    if (this.#config.mode === 'jsonb') return [];
+    const shape = await this.#reloadShape();
+    const plan = this.#evolution(drift, sourceType, shape, options.widen);
+    if (plan.clauses.length === 0) return plan.changes;
+    const { pool, address } = await this.#connect();
+    await runStatement(
+      pool,
+      address,
+      this.#context.retry,
+      `evolving ${this.#config.schema}.${this.#config.table} (${plan.changes.join('; ')})`,
+      `SET LOCAL lock_timeout = '5s'; ALTER TABLE ${this.#table} ${plan.clauses.join(', ')}`,
+    );
+    await this.#reloadShape();
+    return plan.changes;
+  }
+
+  /** The ALTER TABLE clauses a drift needs, and each in words. */
+  #evolution(drift: SchemaDrift, sourceType: string, shape: TableShape, widen: boolean) {
+    const { rename, drop, mask } = this.#context.pipeline.transform;
+    // A new column's field reaches the table under its renamed name; a masked one as text.
+    const columnOf = (field: string) => (drop.includes(field) ? undefined : (rename[field] ?? field));
+    const typeOf = (field: string, type: string) =>
+      field in mask ? 'text' : postgresColumnFor(sourceType, type);
+    const clauses: string[] = [];
+    const changes: string[] = [];
+    for (const field of drift.added) {
+      const column = columnOf(field.name);
+      if (column === undefined || shape.columns.has(column)) continue;
+      const type = typeOf(field.name, field.type);
+      clauses.push(`ADD COLUMN IF NOT EXISTS ${quoteIdent(column)} ${type}`);
+      changes.push(`added column ${column} ${type}`);
+    }
+    for (const change of drift.typeChanged) {
+      const column = columnOf(change.name);
+      const current = column === undefined ? undefined : shape.columns.get(column);
+      const wanted = typeOf(change.name, change.to);
+      if (current === undefined || columnHolds(current.type, wanted)) continue;
+      if (!widen || !columnHolds(wanted, current.type))
+        throw new SchemaDriftError(
+          `postgres: column ${current.name} of ${this.#config.schema}.${this.#config.table} is ${current.type}, which cannot hold the values of the source column ${change.name}, now ${change.to} (was ${change.from}); ` +
+            (widen
+              ? `schema.onDrift evolve only widens a column, and ${wanted} would not hold every value it stores`
+              : 'schema.onDrift discard leaves the target columns as they are') +
+            ': change the column yourself, then run again',
+          1,
+        );
+      clauses.push(`ALTER COLUMN ${quoteIdent(current.name)} TYPE ${wanted}`);
+      changes.push(`widened column ${current.name} from ${current.type} to ${wanted}`);
+    }
+    return { clauses, changes };
   }
 
   /** The key column values of a record key, or undefined when it has the wrong number of parts. */
