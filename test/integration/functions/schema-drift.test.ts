@@ -1,6 +1,7 @@
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { accounted } from '../../../shared/domain/run-counts.ts';
 import type { DriftPolicy } from '../../../shared/domain/schema-drift.ts';
 import type { RunRecord } from '../../../shared/state/runs.ts';
@@ -112,6 +113,17 @@ const pgColumns = async (policy: DriftPolicy) =>
       )
     ).rows.map((r: { column_name: string; data_type: string }) => [r.column_name, r.data_type]),
   );
+/** The SchemaDrift values the phase handlers published while `act` ran. */
+async function schemaDriftMetrics(act: () => Promise<unknown>): Promise<number[]> {
+  const addMetric = vi.spyOn(Metrics.prototype, 'addMetric');
+  try {
+    await act();
+    return addMetric.mock.calls.filter(([name]) => name === 'SchemaDrift').map(([, , value]) => value);
+  } finally {
+    addMetric.mockRestore();
+  }
+}
+
 const ddbItem = async (policy: DriftPolicy, id: number) =>
   (
     await h.clients.ddb.send(
@@ -140,10 +152,14 @@ describe.runIf(postgresql.available)('schema drift between two runs', () => {
   it('evolve adds the new column to the PostgreSQL table, widens the retyped one, and passes both to DynamoDB', async () => {
     await driftSource('evolve');
 
-    const pgRun = await wholeRun('drift-evolve-pg');
+    let pgRun: RunRecord | undefined;
+    const metrics = await schemaDriftMetrics(async () => {
+      pgRun = await wholeRun('drift-evolve-pg');
+    });
     const ddbRun = await wholeRun('drift-evolve-ddb');
 
-    expect(pgRun.schema).toMatchObject({
+    expect(metrics).toEqual([2]);
+    expect(pgRun?.schema).toMatchObject({
       policy: 'evolve',
       action: 'evolved',
       summary: 'added phone (text); qty changed type from integer to bigint',
@@ -151,14 +167,14 @@ describe.runIf(postgresql.available)('schema drift between two runs', () => {
     });
     expect(await pgColumns('evolve')).toMatchObject({ phone: 'text', qty: 'bigint' });
     expect(await pgRow('evolve', 1)).toMatchObject({ phone: '555-0101', qty: '3000000000' });
-    expect(pgRun.counts).toMatchObject({ extracted: 2, loaded: 2, quarantined: 0 });
+    expect(pgRun?.counts).toMatchObject({ extracted: 2, loaded: 2, quarantined: 0 });
     expect(ddbRun.schema).toMatchObject({ action: 'evolved', targetChanges: [] });
     expect(await ddbItem('evolve', 2)).toMatchObject({ phone: '555-0102', qty: 20 });
     const events = (await h.busEvents()).filter((e) => e['detail-type'] === 'esync.run.schema-drift');
     expect(events.map((e) => e.detail)).toContainEqual(
       expect.objectContaining({
         pipeline: 'drift-evolve-pg',
-        runId: pgRun.runId,
+        runId: pgRun?.runId,
         policy: 'evolve',
         added: ['phone'],
         typeChanged: [{ name: 'qty', from: 'integer', to: 'bigint' }],
@@ -169,9 +185,13 @@ describe.runIf(postgresql.available)('schema drift between two runs', () => {
   it('evolve accepts the change, so the next run finds no drift', async () => {
     await admin.query(`UPDATE evolve_items SET name = 'renamed', updated_at = $1 WHERE id = 3`, [at(40)]);
 
-    const run = await wholeRun('drift-evolve-pg');
+    let run: RunRecord | undefined;
+    const metrics = await schemaDriftMetrics(async () => {
+      run = await wholeRun('drift-evolve-pg');
+    });
 
-    expect(run.schema?.drift).toBeUndefined();
+    expect(run?.schema?.drift).toBeUndefined();
+    expect(metrics).toEqual([]);
     expect(await pgRow('evolve', 3)).toMatchObject({ name: 'renamed' });
   });
 
@@ -201,7 +221,15 @@ describe.runIf(postgresql.available)('schema drift between two runs', () => {
     for (const name of ['drift-freeze-pg', 'drift-freeze-ddb']) {
       for (let attempt = 1; attempt <= 2; attempt++) {
         const run = newRun(name);
-        await expect(steps.discover(run)).rejects.toThrow(
+        let refusal: unknown;
+        const metrics = await schemaDriftMetrics(() =>
+          steps.discover(run).catch((error: unknown) => {
+            refusal = error;
+          }),
+        );
+
+        expect(metrics).toEqual([2]);
+        expect(String(refusal)).toContain(
           'the columns of the source changed since the schema the pipeline accepted: added phone (text); qty changed type from integer to bigint. schema.onDrift is freeze',
         );
         const record = await h.deps.state.runs.get(run.runId);
