@@ -16,7 +16,7 @@ describe('postgresColumnFor', () => {
   });
 
   it.each([
-    ['tinyint(1)', 'boolean'],
+    ['tinyint(1)', 'smallint'],
     ['int(11)', 'integer'],
     ['int(10) unsigned', 'bigint'],
     ['bigint(20) unsigned', 'numeric(20,0)'],

@@ -10,7 +10,7 @@ const POSTGRES_BUILT_IN =
 
 /** MySQL / MariaDB `COLUMN_TYPE` text to the PostgreSQL type that stores its canonical value. */
 const MYSQL_TYPES: readonly (readonly [RegExp, (m: RegExpMatchArray) => string])[] = [
-  [/^tinyint\(1\)/, () => 'boolean'],
+  // TINYINT(1), MySQL's BOOLEAN, reads as 0 / 1: a boolean column would hold another value than the source's.
   [/^tinyint/, () => 'smallint'],
   [/^smallint.*unsigned/, () => 'integer'],
   [/^smallint/, () => 'smallint'],
