@@ -170,14 +170,26 @@ describe.runIf(postgresql.available)('schema drift between two runs', () => {
     expect(pgRun?.counts).toMatchObject({ extracted: 2, loaded: 2, quarantined: 0 });
     expect(ddbRun.schema).toMatchObject({ action: 'evolved', targetChanges: [] });
     expect(await ddbItem('evolve', 2)).toMatchObject({ phone: '555-0102', qty: 20 });
-    const events = (await h.busEvents()).filter((e) => e['detail-type'] === 'esync.run.schema-drift');
-    expect(events.map((e) => e.detail)).toContainEqual(
+    const events = await h.busEvents();
+    const detailsOf = (type: string) => events.filter((e) => e['detail-type'] === type).map((e) => e.detail);
+    expect(detailsOf('esync.run.schema-drift')).toContainEqual(
       expect.objectContaining({
         pipeline: 'drift-evolve-pg',
         runId: pgRun?.runId,
         policy: 'evolve',
         added: ['phone'],
         typeChanged: [{ name: 'qty', from: 'integer', to: 'bigint' }],
+      }),
+    );
+    expect(detailsOf('esync.run.completed')).toContainEqual(
+      expect.objectContaining({
+        runId: pgRun?.runId,
+        schemaDrift: {
+          policy: 'evolve',
+          action: 'evolved',
+          summary: 'added phone (text); qty changed type from integer to bigint',
+          fieldsDiscarded: 0,
+        },
       }),
     );
   });
