@@ -38,6 +38,13 @@ export interface RuntimeConfig {
    * comma); set on the alert formatter only.
    */
   readonly stageAlertWebhooks: readonly string[];
+  /**
+   * The role a shared function assumes to reach a pipeline's own source, target and secrets,
+   * `{pipeline}` standing for the pipeline's name (`ESYNC_ACCESS_ROLE_ARN`); set when the
+   * pipelines deploy in stacks of their own (each owns its roles, infra/constructs/access-roles.ts).
+   * @default - none: the function's own role holds the grants (one stack, the local stack)
+   */
+  readonly accessRoleArn?: string;
 }
 
 export const DATABASE_AUTH = ['iam', 'password'] as const;
@@ -81,6 +88,7 @@ export function readRuntimeConfig(env: NodeJS.ProcessEnv = process.env): Runtime
     cliTarget: env.ESYNC_CLI_TARGET || `--stage ${required(env, 'ESYNC_STAGE')}`,
     stageAlertWebhooks: (env.ESYNC_STAGE_ALERT_WEBHOOKS ?? '').split(',').filter((name) => name !== ''),
     ...(env.ESYNC_MASK_KEY_SECRET ? { maskKeySecret: env.ESYNC_MASK_KEY_SECRET } : {}),
+    ...(env.ESYNC_ACCESS_ROLE_ARN ? { accessRoleArn: env.ESYNC_ACCESS_ROLE_ARN } : {}),
   };
 }
 

@@ -9,6 +9,7 @@ import type { FunctionName } from '../../shared/usecases/contracts.ts';
 import { acknowledgeWildcardResource } from '../nag.ts';
 import { ANY_PIPELINE, type StageNetwork, talksToDatabase } from '../network.ts';
 import type { StageSettings } from '../stage.ts';
+import { assumeAccessRoles, reachesPipelineData } from './access-roles.ts';
 import type { DatabaseNetwork } from './database-network.ts';
 import type { EncryptionKey } from './encryption-key.ts';
 import { EsyncFunction, type EsyncFunctionProps } from './esync-function.ts';
@@ -267,6 +268,8 @@ export class CoreFunctions extends Construct {
         pipelines: core.pipelines.filter((p) => servesPipeline(core, name, p)),
       });
       grantPipelineResources(fn, FUNCTION_ACCESS[name], core.stage, servedPipelineNames(core, name));
+      if (pipelinesApart(core) && reachesPipelineData(FUNCTION_ACCESS[name]))
+        assumeAccessRoles(fn, core.stage, name);
       return [name, fn] as const;
     });
     this.functions = Object.fromEntries(entries) as Record<SharedFunctionName, EsyncFunction>;

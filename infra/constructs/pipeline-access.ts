@@ -10,7 +10,7 @@ import { keepsHistory } from '../../shared/connectors/targets/change-archive.ts'
 import { connectsToDatabase } from '../../shared/pipeline/database-connections.ts';
 import type { Pipeline, SourceConfig, TargetConfig } from '../../shared/pipeline/schema.ts';
 import { acknowledgeWildcardResource } from '../nag.ts';
-import type { EsyncFunction } from './esync-function.ts';
+import type { AccessGrantee } from './access-roles.ts';
 import { grantOn } from './function-access.ts';
 import { DATA_PREFIXES } from './storage.ts';
 
@@ -62,7 +62,7 @@ export function targetSecretNames(target: TargetConfig): string[] {
  * Lets `fn` log in through an RDS Proxy with IAM authentication as the connection's `iam` user:
  * `rds-db:connect` on that proxy and user only.
  */
-export function grantDatabaseLogin(fn: EsyncFunction, iam: IamLogin | undefined): void {
+export function grantDatabaseLogin(fn: AccessGrantee, iam: IamLogin | undefined): void {
   if (!iam) return;
   const login = Arn.format(
     {
@@ -71,7 +71,7 @@ export function grantDatabaseLogin(fn: EsyncFunction, iam: IamLogin | undefined)
       resourceName: `${iam.proxy}/${iam.user}`,
       arnFormat: ArnFormat.COLON_RESOURCE_NAME,
     },
-    Stack.of(fn),
+    Stack.of(fn.executionRole),
   );
   grantOn(fn, ['rds-db:connect'], [login]);
 }
@@ -98,7 +98,7 @@ export class PipelineAccess extends Construct {
   }
 
   /** Lets `fn` read the pipeline's source. */
-  grantSourceRead(fn: EsyncFunction): void {
+  grantSourceRead(fn: AccessGrantee): void {
     const { source } = this.#props.pipeline;
     this.#grantSecrets(fn, sourceSecretNames(source));
     if (connectsToDatabase(source)) grantDatabaseLogin(fn, source.connection.iam);
@@ -113,13 +113,13 @@ export class PipelineAccess extends Construct {
   }
 
   /** Lets `fn` read a record again at the pipeline's source, where its API answers for one (its token). */
-  grantSourceRereads(fn: EsyncFunction): void {
+  grantSourceRereads(fn: AccessGrantee): void {
     const { source } = this.#props.pipeline;
     if (rereadsAtSource(source)) this.#grantSecrets(fn, sourceSecretNames(source));
   }
 
   /** Lets `fn` read, or read and write, the pipeline's target. */
-  grantTarget(fn: EsyncFunction, mode: 'read' | 'write'): void {
+  grantTarget(fn: AccessGrantee, mode: 'read' | 'write'): void {
     const { target, name } = this.#props.pipeline;
     this.#grantSecrets(fn, targetSecretNames(target));
     if (connectsToDatabase(target)) grantDatabaseLogin(fn, target.connection.iam);
@@ -143,12 +143,12 @@ export class PipelineAccess extends Construct {
   }
 
   /** Lets `fn` read the webhook signing secret, when the pipeline takes webhooks. */
-  grantWebhookSecret(fn: EsyncFunction): void {
+  grantWebhookSecret(fn: AccessGrantee): void {
     const webhook = this.#props.pipeline.triggers.webhook;
     if (webhook) this.#grantSecrets(fn, [webhook.secret]);
   }
 
-  #grantSecrets(fn: EsyncFunction, names: readonly string[]): void {
+  #grantSecrets(fn: AccessGrantee, names: readonly string[]): void {
     for (const name of names) {
       let secret = this.#secrets.get(name);
       if (!secret) {
@@ -159,7 +159,7 @@ export class PipelineAccess extends Construct {
     }
   }
 
-  #grantObjects(fn: EsyncFunction, bucket: s3.IBucket, prefix: string, actions: readonly string[]): void {
+  #grantObjects(fn: AccessGrantee, bucket: s3.IBucket, prefix: string, actions: readonly string[]): void {
     // HeadBucket and listing a prefix both need ListBucket on the bucket itself.
     grantOn(fn, ['s3:ListBucket'], [bucket.bucketArn]);
     const objects = bucket.arnForObjects(`${prefix}*`);

@@ -12,6 +12,7 @@ import {
 import { serializeCatalog } from '../../shared/pipeline/catalog.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
 import { databasePorts } from '../network.ts';
+import { type AccessGrantee, createAccessRole, reachesPipelineData } from './access-roles.ts';
 import { CdcRoute } from './cdc-route.ts';
 import {
   type CoreFunctions,
@@ -19,6 +20,7 @@ import {
   createEsyncFunction,
   PIPELINE_PHASES,
   pascalCase,
+  pipelinesApart,
   SHARED_FUNCTION_SETTINGS,
   type SharedFunctionName,
   servesPipeline,
@@ -39,13 +41,6 @@ export interface SyncPipelineProps {
   readonly core: CoreResources;
   readonly coreFunctions: CoreFunctions;
   readonly alarmTopic: sns.ITopic;
-  /**
-   * Where the pipeline's grants to the shared functions are made. In a stack of its own the
-   * pipeline makes them in the core stack, beside the shared roles, on its resources by name, so
-   * the core stack never depends on a pipeline's stack.
-   * @default - this construct
-   */
-  readonly sharedGrantScope?: Construct;
 }
 
 /**
@@ -89,10 +84,9 @@ export class SyncPipeline extends Construct {
       dataBucket: core.storage.dataBucket,
       ownedTargetTable: this.targetTable,
     });
-    const sharedAccess = this.sharedAccess(props, access);
     this.loadFunction = this.addLoad(props, loadTimeout);
     this.syncStateMachine = this.addStateMachine(props);
-    this.grantPipelineAccess(props, access, sharedAccess);
+    this.grantPipelineAccess(props, access);
     if (core.pipelineCatalog === undefined) publishPipeline(this, core.stage, pipeline);
     const triggers = this.addTriggers(props);
     this.schedule = triggers.schedule;
@@ -169,22 +163,19 @@ export class SyncPipeline extends Construct {
   }
 
   /**
-   * The pipeline's source, target and secrets to the functions that use them; its queues, dead
-   * letters and runs to its own functions by name (the shared ones have them by the naming
-   * pattern, CoreFunctions).
+   * The pipeline's source, target and secrets to the functions that use them: its own functions,
+   * and the shared ones directly in one stack, or apart through an access role each in this
+   * pipeline's stack (access-roles.ts), so the shared stack holds no grant of any pipeline. Its
+   * queues, dead letters and runs go to its own functions by name (the shared ones have them by
+   * the naming pattern, CoreFunctions).
    */
-  private grantPipelineAccess(
-    props: SyncPipelineProps,
-    access: PipelineAccess,
-    sharedAccess: PipelineAccess,
-  ): void {
+  private grantPipelineAccess(props: SyncPipelineProps, access: PipelineAccess): void {
     const { pipeline, core } = props;
-    const grant = (fn: EsyncFunction, a: FunctionAccess, via: PipelineAccess) => {
-      if (a.webhookPipelinesOnly && !pipeline.triggers.webhook) return;
-      if (a.source) via.grantSourceRead(fn);
-      if (a.rereadSource) via.grantSourceRereads(fn);
-      if (a.target) via.grantTarget(fn, a.target);
-      if (a.webhookSecrets) via.grantWebhookSecret(fn);
+    const grant = (to: AccessGrantee, a: FunctionAccess) => {
+      if (a.source) access.grantSourceRead(to);
+      if (a.rereadSource) access.grantSourceRereads(to);
+      if (a.target) access.grantTarget(to, a.target);
+      if (a.webhookSecrets) access.grantWebhookSecret(to);
     };
     const ownFunctions: Array<[EsyncFunction, FunctionAccess]> = [
       [this.loadFunction, FUNCTION_ACCESS.load],
@@ -194,12 +185,26 @@ export class SyncPipeline extends Construct {
       ),
     ];
     for (const [fn, a] of ownFunctions) {
-      grant(fn, a, access);
+      grant(fn, a);
       grantPipelineResources(fn, a, core.stage, [pipeline.name]);
     }
-    for (const [fnName, fn] of Object.entries(props.coreFunctions.functions))
-      if (servesPipeline(core, fnName as SharedFunctionName, pipeline))
-        grant(fn, FUNCTION_ACCESS[fnName as SharedFunctionName], sharedAccess);
+    for (const [fnName, fn] of Object.entries(props.coreFunctions.functions)) {
+      const name = fnName as SharedFunctionName;
+      const a = FUNCTION_ACCESS[name];
+      if (!servesPipeline(core, name, pipeline) || (a.webhookPipelinesOnly && !pipeline.triggers.webhook))
+        continue;
+      if (!pipelinesApart(core)) grant(fn, a);
+      else if (reachesPipelineData(a)) {
+        const role = createAccessRole(this, `${pascalCase(name)}Access`, {
+          stage: core.stage,
+          pipeline: pipeline.name,
+          name,
+        });
+        // Targets and archives in the data bucket and the owned table are under the stage key.
+        core.key.grantDataUse(role);
+        grant(role, a);
+      }
+    }
   }
 
   /** What starts a run or feeds the load queue: the schedule, the CDC route. */
@@ -257,25 +262,6 @@ export class SyncPipeline extends Construct {
         ownCatalog: serializeCatalog([pipeline]),
       });
     return own;
-  }
-
-  /** The grants on the pipeline's source, target and secrets for the shared functions: see {@link SyncPipelineProps.sharedGrantScope}. */
-  private sharedAccess(props: SyncPipelineProps, own: PipelineAccess): PipelineAccess {
-    const scope = props.sharedGrantScope;
-    if (!scope) return own;
-    const { pipeline, core } = props;
-    const id = pascalCase(pipeline.name);
-    return new PipelineAccess(scope, `Access${id}`, {
-      pipeline,
-      dataBucket: core.storage.dataBucket,
-      ...(this.targetTable && {
-        ownedTargetTable: dynamodb.Table.fromTableName(
-          scope,
-          `OwnedTarget${id}`,
-          ownedTargetTableName(core.stage, pipeline.name),
-        ),
-      }),
-    });
   }
 }
 

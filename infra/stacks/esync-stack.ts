@@ -189,7 +189,6 @@ export class EsyncStack extends Stack {
         core: resources,
         coreFunctions: functions,
         alarmTopic: alarms.topic,
-        ...(host !== this && { sharedGrantScope: this }),
       });
       pipelines.set(pipeline.name, built);
       new CfnOutput(host, `StateMachineArn${id}`, {
@@ -239,6 +238,19 @@ export class EsyncStack extends Stack {
     new CfnOutput(this, 'DataBucketName', { value: storage.dataBucket.bucketName });
     new CfnOutput(this, 'EventBusName', { value: bus.eventBusName });
     new CfnOutput(this, 'AlarmTopicArn', { value: alarms.topic.topicArn });
+  }
+
+  /**
+   * The template with its outputs in name order. CDK adds an output per value a pipeline's stack
+   * reads from this one (weak references) in the order it resolves them, which varies with what
+   * the process synthesized before: sorted, the shared template stays byte-identical.
+   */
+  protected override _toCloudFormation(): Record<string, unknown> {
+    const template = super._toCloudFormation() as Record<string, unknown>;
+    const outputs = template.Outputs as Record<string, unknown> | undefined;
+    if (outputs)
+      template.Outputs = Object.fromEntries(Object.entries(outputs).sort(([a], [b]) => a.localeCompare(b)));
+    return template;
   }
 
   /** The stack of one pipeline, `<this stack's id>-<pipeline>`, deployed after this one. */

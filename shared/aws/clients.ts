@@ -8,6 +8,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { CredentialsProvider } from './pipeline-credentials.ts';
 
 /** The AWS clients ESync uses, created in one place and injected everywhere else. */
 export interface AwsClients {
@@ -56,6 +57,11 @@ export interface CreateClientsOptions {
    * @default 50 - the SDK's own default
    */
   readonly maxSockets?: number;
+  /**
+   * Whose credentials the clients sign with (a pipeline's access role, shared/aws/pipeline-credentials.ts).
+   * @default - the SDK's default chain: the function's own role
+   */
+  readonly credentials?: CredentialsProvider;
 }
 
 /** The SDK's default socket count per client. */
@@ -91,7 +97,12 @@ function withoutSdkLogging<C extends DecoratedClient | SSMClient>(client: C): C 
 export function createAwsClients(options: CreateClientsOptions = {}): AwsClients {
   const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
   const sockets = options.maxSockets ?? DEFAULT_MAX_SOCKETS;
-  const common = () => ({ region, maxAttempts: 3, requestHandler: requestHandlerOf(sockets) });
+  const common = () => ({
+    region,
+    maxAttempts: 3,
+    requestHandler: requestHandlerOf(sockets),
+    ...(options.credentials && { credentials: options.credentials }),
+  });
   const dynamodb = withoutSdkLogging(new DynamoDBClient(common()));
   const clients: AwsClients = {
     dynamodb,

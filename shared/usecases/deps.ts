@@ -1,7 +1,13 @@
 import { type AwsClients, createAwsClients, createSsmClient } from '../aws/clients.ts';
+import {
+  type AssumeRole,
+  assumeRoleWithSts,
+  pipelineRoleArn,
+  sharedCredentials,
+} from '../aws/pipeline-credentials.ts';
 import { SecretsManagerProvider, type SecretsProvider } from '../aws/secrets.ts';
 import { type RuntimeConfig, readRuntimeConfig } from '../config.ts';
-import { rdsTokenSigner } from '../connectors/sql/iam-token.ts';
+import { type DatabaseTokenSigner, rdsTokenSigner } from '../connectors/sql/iam-token.ts';
 import type {
   ConnectorContext,
   SourceConnector,
@@ -86,8 +92,54 @@ export interface ConnectorRegistries {
   readonly rereaders?: (config: SourceConfig, context: ConnectorContext) => SourceRereader | undefined;
 }
 
+/** What reaches a pipeline's own source, target and secrets. */
+type PipelineReach = Pick<ConnectorContext, 'clients' | 'secrets' | 'signDatabaseToken'>;
+
+/**
+ * How the function reaches each pipeline's own resources: with its own role, or, when
+ * `config.accessRoleArn` names the pipelines' access roles, with clients, secrets and token
+ * signer of a session of that pipeline's role (`esync-<pipeline>`), built once per pipeline and
+ * container.
+ */
+function pipelineReach(
+  config: RuntimeConfig,
+  own: PipelineReach,
+  assumeRole: AssumeRole,
+  maxSockets: number | undefined,
+): (pipeline: Pipeline) => PipelineReach {
+  const template = config.accessRoleArn;
+  if (template === undefined) return () => own;
+  const reached = new Map<string, PipelineReach>();
+  return (pipeline) => {
+    let reach = reached.get(pipeline.name);
+    if (!reach) {
+      const roleArn = pipelineRoleArn(template, pipeline.name);
+      const credentials = sharedCredentials(assumeRole(roleArn, `esync-${pipeline.name}`));
+      const clients = createAwsClients({ credentials, ...(maxSockets !== undefined && { maxSockets }) });
+      reach = {
+        clients,
+        secrets: new SecretsManagerProvider(clients.secretsManager, {
+          maxAgeSeconds: config.secretsMaxAgeSeconds,
+        }),
+        ...(own.signDatabaseToken && { signDatabaseToken: rdsTokenSigner({ credentials }) }),
+      };
+      reached.set(pipeline.name, reach);
+    }
+    return reach;
+  };
+}
+
+/** Test hooks of {@link createDeps} beside the parts of {@link Deps}. */
+export interface DepsHooks {
+  /** @default - STS AssumeRole with the function's own credentials */
+  readonly assumeRole?: AssumeRole;
+}
+
 /** Builds the dependencies from the environment; every part can be replaced (tests, benchmarks). */
-export function createDeps(overrides: Partial<Deps> = {}, registries: ConnectorRegistries = {}): Deps {
+export function createDeps(
+  overrides: Partial<Deps> & DepsHooks = {},
+  registries: ConnectorRegistries = {},
+): Deps {
   const config = overrides.config ?? readRuntimeConfig();
   const catalogSource =
     overrides.catalogSource ??
@@ -108,15 +160,20 @@ export function createDeps(overrides: Partial<Deps> = {}, registries: ConnectorR
     new SecretsManagerProvider(clients.secretsManager, {
       maxAgeSeconds: config.secretsMaxAgeSeconds,
     });
-  const signDatabaseToken = config.databaseAuth === 'iam' ? rdsTokenSigner() : undefined;
+  const signDatabaseToken: DatabaseTokenSigner | undefined =
+    config.databaseAuth === 'iam' ? rdsTokenSigner() : undefined;
+  const reach = pipelineReach(
+    config,
+    { clients, secrets, ...(signDatabaseToken && { signDatabaseToken }) },
+    overrides.assumeRole ?? assumeRoleWithSts,
+    sockets,
+  );
   const connectorContext = (pipeline: Pipeline): ConnectorContext => ({
     pipeline,
-    clients,
-    secrets,
+    ...reach(pipeline),
     dataBucket: config.dataBucket,
     stage: config.stage,
     retry: pipeline.retry,
-    ...(signDatabaseToken && { signDatabaseToken }),
   });
   return {
     config,

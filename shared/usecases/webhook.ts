@@ -111,7 +111,7 @@ export async function receiveWebhook(
     throw new TooLargeError(
       `the delivery has ${size} bytes; this pipeline accepts at most ${trigger.maxBodyBytes}`,
     );
-  const secret = await deps.secrets.getString(trigger.secret);
+  const secret = await deps.connectorContext(pipeline).secrets.getString(trigger.secret);
   const verified = verifyDelivery(trigger, secret, request.headers, request.rawBody, deps.now());
   const contentType = request.headers['content-type'] ?? '';
   if (!/^application\/(.+\+)?json\b/i.test(contentType))

@@ -191,3 +191,143 @@ describe('a pipeline changed apart from the others', () => {
     expect(after.get(`esync-dev-${b.name}`)).toContain('"maxReceiveCount\\":4');
   });
 });
+
+type Cfn = { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
+
+/** The template of every stack of a per-pipeline stage, by stack name. */
+function stackTemplates(pipelines: readonly Pipeline[]): Map<string, Cfn> {
+  return new Map(
+    fixtureApp({ pipelines, layout: 'per-pipeline' })
+      .app.synth()
+      .stacks.map((s) => [s.stackName, s.template as Cfn] as const),
+  );
+}
+
+/** The core template with the data bucket's `archive-<pipeline>` lifecycle rules taken out. */
+function withoutArchiveRules(template: Cfn | undefined): string {
+  const copy = JSON.parse(JSON.stringify(template)) as Cfn;
+  for (const resource of Object.values(copy.Resources)) {
+    const lifecycle = resource.Properties.LifecycleConfiguration as
+      | { Rules: Array<{ Id: string }> }
+      | undefined;
+    if (resource.Type === 'AWS::S3::Bucket' && lifecycle)
+      lifecycle.Rules = lifecycle.Rules.filter((r) => !r.Id.startsWith('archive-'));
+  }
+  return JSON.stringify(copy);
+}
+
+describe('a pipeline added or removed', () => {
+  const base = stackTemplates(FIXTURE_PIPELINES);
+  const added = generatedPipelines(3).map((p) => stackTemplates([...FIXTURE_PIPELINES, p]));
+  const removed = stackTemplates(FIXTURE_PIPELINES.slice(0, 2));
+
+  it('changes the core stack in the data bucket’s archive lifecycle rules only, whatever its source, target or secrets', () => {
+    const core = withoutArchiveRules(base.get('esync-dev'));
+
+    for (const after of [...added, removed]) expect(withoutArchiveRules(after.get('esync-dev'))).toBe(core);
+    expect(JSON.stringify(added[0]?.get('esync-dev'))).not.toBe(JSON.stringify(base.get('esync-dev')));
+    expect(JSON.stringify(added[0]?.get('esync-dev'))).toContain('"Prefix":"archive/p000-sync/"');
+  });
+
+  it('leaves every other pipeline’s stack byte-identical', () => {
+    for (const after of [...added, removed])
+      for (const [name, template] of after)
+        if (name !== 'esync-dev' && base.has(name))
+          expect(JSON.stringify(template), name).toBe(JSON.stringify(base.get(name)));
+  });
+});
+
+type Statement = { Action: string | string[]; Resource: unknown; Condition?: unknown; Principal?: unknown };
+
+describe('the shared functions’ access to a pipeline’s own source, target and secrets, apart', () => {
+  const templates = stackTemplates(FIXTURE_PIPELINES);
+  const core = templates.get('esync-dev') as Cfn;
+  const ofType = (template: Cfn, type: string) =>
+    Object.values(template.Resources).filter((r) => r.Type === type);
+  const statements = (template: Cfn, roleRef: string) =>
+    ofType(template, 'AWS::IAM::Policy')
+      .filter((p) => JSON.stringify(p.Properties.Roles).includes(`"${roleRef}"`))
+      .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
+  const roleId = (template: Cfn, roleName: string) =>
+    Object.entries(template.Resources).find(
+      ([, r]) => r.Type === 'AWS::IAM::Role' && r.Properties.RoleName === roleName,
+    )?.[0] ?? `no role ${roleName}`;
+  const SECRETS = ['accounts-db', 'github-hook', 'issues-api'];
+
+  it('are granted on no pipeline resource in the core stack: each reaching function may assume its own access roles of the stage only', () => {
+    const corePolicies = JSON.stringify(ofType(core, 'AWS::IAM::Policy'));
+    for (const secret of SECRETS) expect(corePolicies).not.toContain(secret);
+    expect(corePolicies).not.toContain('esync-dev-accounts-sync-target');
+
+    for (const fn of ['discover', 'plan', 'extract', 'verify', 'webhook', 'api']) {
+      const assume = statements(core, roleId(core, `esync-dev-core-${fn}`)).filter((s) =>
+        [s.Action].flat().includes('sts:AssumeRole'),
+      );
+      expect(assume, fn).toHaveLength(1);
+      expect(assume[0]?.Action).toBe('sts:AssumeRole');
+      expect(JSON.stringify(assume[0]?.Resource), fn).toMatch(
+        new RegExp(`:role/esync-access/esync-dev-\\*-${fn}"\\]\\]\\}$`),
+      );
+      const variables = ofType(core, 'AWS::Lambda::Function').find(
+        (f) => f.Properties.FunctionName === `esync-dev-core-${fn}`,
+      )?.Properties.Environment as { Variables: Record<string, unknown> };
+      expect(JSON.stringify(variables.Variables.ESYNC_ACCESS_ROLE_ARN)).toContain(
+        `:role/esync-access/esync-dev-{pipeline}-${fn}`,
+      );
+    }
+    for (const fn of ['await-load', 'cleanup', 'record-failure', 'run-ended'])
+      expect(roleId(core, `esync-dev-core-${fn}`)).toBe(`no role esync-dev-core-${fn}`);
+  });
+
+  it('go through roles in the pipeline’s stack, each trusted by its one shared function and granting that pipeline’s resources alone', () => {
+    const expected: Record<string, { roles: string[]; secrets: Record<string, string[]> }> = {
+      'accounts-sync': {
+        roles: ['api', 'discover', 'extract', 'plan', 'verify'],
+        secrets: {
+          discover: ['accounts-db'],
+          plan: ['accounts-db'],
+          extract: ['accounts-db'],
+          verify: ['accounts-db'],
+          api: [],
+        },
+      },
+      'issues-hook': {
+        roles: ['api', 'discover', 'extract', 'plan', 'verify', 'webhook'],
+        secrets: { webhook: ['github-hook'], api: ['issues-api'], verify: ['issues-api'], extract: [] },
+      },
+    };
+    for (const [pipeline, { roles, secrets }] of Object.entries(expected)) {
+      const template = templates.get(`esync-dev-${pipeline}`) as Cfn;
+      const accessRoles = ofType(template, 'AWS::IAM::Role').filter(
+        (r) => r.Properties.Path === '/esync-access/',
+      );
+
+      expect(accessRoles.map((r) => r.Properties.RoleName).sort()).toEqual(
+        roles.map((fn) => `esync-dev-${pipeline}-${fn}`),
+      );
+      for (const [fn, names] of Object.entries(secrets)) {
+        const role = `esync-dev-${pipeline}-${fn}`;
+        const document = accessRoles.find((r) => r.Properties.RoleName === role)?.Properties
+          .AssumeRolePolicyDocument as { Statement: Statement[] } | undefined;
+        const trust = document?.Statement ?? [];
+        expect(trust, role).toHaveLength(1);
+        expect(JSON.stringify(trust[0]?.Principal)).toContain(':root');
+        const condition = JSON.stringify(trust[0]?.Condition);
+        expect(condition).toMatch(/^\{"ArnEquals":\{"aws:PrincipalArn":/);
+        expect(condition).toContain(`:role/esync-dev-core-${fn}"]]}`);
+        const granted = JSON.stringify(statements(template, roleId(template, role)));
+        for (const secret of SECRETS)
+          expect(granted.includes(`esync/test/${secret}`), `${role} ${secret}`).toBe(names.includes(secret));
+        expect(granted).not.toContain('sts:');
+      }
+    }
+    const accountsApi = JSON.stringify(
+      statements(
+        templates.get('esync-dev-accounts-sync') as Cfn,
+        roleId(templates.get('esync-dev-accounts-sync') as Cfn, 'esync-dev-accounts-sync-api'),
+      ),
+    );
+    expect(accountsApi).toContain('dynamodb:PutItem');
+    expect(accountsApi).toMatch(/"Fn::GetAtt":\["PipelineAccountsSyncTargetTable[0-9A-F]{8}","Arn"\]/);
+  });
+});

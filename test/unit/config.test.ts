@@ -2,16 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_SECRETS_MAX_AGE_SECONDS } from '../../shared/aws/secrets.ts';
 import { readRuntimeConfig } from '../../shared/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
+import { DEPLOYED_ENV } from '../support/deployed-env.ts';
 
-const DEPLOYED = {
-  ESYNC_STAGE: 'dev',
-  ESYNC_STATE_TABLE: 'esync-dev-core-state',
-  ESYNC_IDEMPOTENCY_TABLE: 'esync-dev-core-idempotency',
-  ESYNC_DATA_BUCKET: 'esync-dev-core-data',
-  ESYNC_EVENT_BUS: 'esync-dev-core-bus',
-  ESYNC_QUEUE_URL_PREFIX: 'https://sqs.eu-west-1.amazonaws.com/123456789012/',
-  ESYNC_STATE_MACHINE_ARN_PREFIX: 'arn:aws:states:eu-west-1:123456789012:stateMachine:',
-};
+const DEPLOYED = DEPLOYED_ENV;
 
 describe('runtime config', () => {
   it('reuses secrets for five minutes when the environment sets no max age', () => {

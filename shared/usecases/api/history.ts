@@ -26,7 +26,7 @@ export async function recordHistory(ctx: RouteContext): Promise<ManagementRespon
       [{ path: 'name', message: 'retention.keepHistory is off' }],
     );
   const history = await readRecordHistory(
-    { clients: ctx.deps.clients, dataBucket: ctx.deps.config.dataBucket, retry: pipeline.retry },
+    ctx.deps.connectorContext(pipeline),
     pipeline.name,
     ctx.params.key ?? '',
     query.at,
