@@ -177,7 +177,7 @@ export class RunRepository {
   async endIfRunning(
     runId: string,
     fields: Pick<RunRecord, 'status' | 'endedAt' | 'counts'> &
-      Pick<Partial<RunRecord>, 'failure' | 'phases' | 'ties' | 'tiesReread'>,
+      Pick<Partial<RunRecord>, 'failure' | 'phases' | 'ties' | 'tiesReread' | 'fieldsDiscarded'>,
   ): Promise<boolean> {
     const entries = Object.entries(fields).filter(([, v]) => v !== undefined);
     try {

@@ -68,6 +68,7 @@ export async function recordExecutionEnd(deps: Deps, detail: Detail): Promise<{ 
     counts,
     ties: totals.ties,
     tiesReread: totals.tiesReread,
+    ...(totals.fieldsDiscarded > 0 && { fieldsDiscarded: totals.fieldsDiscarded }),
     ...(failure && { failure, phases: closePhases(run, endedAt, failure.error) }),
   });
   if (ended && failure) {

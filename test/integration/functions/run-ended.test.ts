@@ -73,7 +73,7 @@ async function runningRun(runId: string, executionArn: string): Promise<void> {
   const scope = keys.ledgerScopeOfRun(runId);
   await h.deps.state.ledger.register(scope, [
     { messageKey: 'm1', records: 10 },
-    { messageKey: 'm2', records: 10 },
+    { messageKey: 'm2', records: 10, fieldsDiscarded: 4 },
   ]);
   await h.deps.state.ledger.complete(scope, 'm1', 10, {
     loaded: 8,
@@ -101,6 +101,7 @@ describe('run-ended', () => {
       status: 'timed-out',
       failure: { error: 'States.Timeout', cause: 'the execution ran past its timeout' },
       counts: { extracted: 20, loaded: 8, skipped: 1, quarantined: 1, conflicts: 0, deadLettered: 0 },
+      fieldsDiscarded: 4,
       phases: { AwaitLoad: { status: 'failed' } },
     });
     expect(run.endedAt).toBe(new Date(sample.detail.stopDate ?? 0).toISOString());
