@@ -1,3 +1,6 @@
+/** gsi1 partition of a ledger scope's messages still waiting for Load. */
+const pendingOf = (scope: string) => `PENDING#${scope}`;
+
 /**
  * Key layout of the single state table (`pk`, `sk`, GSI `gsi1` on `gsi1pk`/`gsi1sk`, TTL on
  * `expiresAt`). One table keeps every access pattern at single-digit-millisecond reads and one
@@ -11,13 +14,14 @@
  * | partition progress| PLAN#<pipeline>#<planId>    | PART#<partition>  |                             |                   |
  * | run               | RUN#<runId>                 | RUN               | RUNS#<pipeline>             | <startedAt>#<id>  |
  * | verify result     | RUN#<runId>                 | VERIFY#<partition>#<seq> |                      |                   |
- * | message ledger    | RUN#<runId> or STREAM#<p>#<day> | MSG#<messageKey> |                          |                   |
+ * | message ledger    | RUN#<runId> or STREAM#<p>#<day> | MSG#<messageKey> | PENDING#<pk> while pending  | MSG#<messageKey>  |
  * | field-merge base  | BASE#<pipeline>#<key>       | BASE              |                             |                   |
  * | conflict          | CONFLICT#<id>               | CONFLICT          | CONFLICTS#<pipeline>#<status> | <createdAt>#<id> |
  * | audit entry       | AUDIT#<pipeline>            | <at>#<id>         | AUDIT                       | <at>#<id>         |
  *
  * Access patterns: a run by id; the progress of a plan's partitions (Query pk); a pipeline's runs newest first (gsi1, filter by status);
- * the ledger of a run (Query pk, begins_with MSG#); a run's Verify results (Query pk, begins_with VERIFY#); bases by key (BatchGetItem); open or
+ * the ledger of a run (Query pk, begins_with MSG#), or only its messages still pending (gsi1, sparse: the
+ * index entry goes when the message is completed or abandoned); a run's Verify results (Query pk, begins_with VERIFY#); bases by key (BatchGetItem); open or
  * resolved conflicts of a pipeline newest first (gsi1); audit trail of a pipeline (Query pk) or of all
  * pipelines (gsi1), newest first, by time range.
  */
@@ -40,6 +44,12 @@ export const keys = {
   ledgerScopeOfRun: (runId: string) => `RUN#${runId}`,
   ledgerScopeOfStream: (pipeline: string, day: string) => `STREAM#${pipeline}#${day}`,
   message: (scope: string, messageKey: string) => ({ pk: scope, sk: `MSG#${messageKey}` }),
+  pendingOf,
+  /** gsi1 keys a ledger message carries while it waits for Load (registered or on its last receive). */
+  pendingMessage: (scope: string, messageKey: string) => ({
+    gsi1pk: pendingOf(scope),
+    gsi1sk: `MSG#${messageKey}`,
+  }),
   base: (pipeline: string, key: string) => ({ pk: `BASE#${pipeline}#${key}`, sk: 'BASE' }),
   conflict: (id: string) => ({ pk: `CONFLICT#${id}`, sk: 'CONFLICT' }),
   conflictsOf: (pipeline: string, status: string) => `CONFLICTS#${pipeline}#${status}`,

@@ -1,4 +1,9 @@
-import { BatchWriteCommand, type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchWriteCommand,
+  type DynamoDBDocumentClient,
+  paginateQuery,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import type { IgnoredEventKind } from '../cdc/debezium-kinds.ts';
 import { type RunCounts, zeroCounts } from '../domain/run-counts.ts';
 import { TransientError } from '../errors.ts';
@@ -34,6 +39,12 @@ export interface MessageOrigin {
   readonly partition: string;
   /** The partition's extracted rows once this message's flush is sent (its progress then). */
   readonly upTo: number;
+}
+
+/** A scope's messages still waiting for Load, and their records. */
+export interface PendingMessages {
+  readonly messages: number;
+  readonly records: number;
 }
 
 export interface LedgerTotals extends Required<RunCounts> {
@@ -83,6 +94,7 @@ export class LedgerRepository {
         PutRequest: {
           Item: {
             ...keys.message(scope, m.messageKey),
+            ...keys.pendingMessage(scope, m.messageKey),
             type: 'msg',
             state: 'sent',
             records: m.records,
@@ -120,7 +132,7 @@ export class LedgerRepository {
         new UpdateCommand({
           TableName: this.table,
           Key: keys.message(scope, messageKey),
-          UpdateExpression: `SET #state = :done, records = if_not_exists(records, :records), loaded = :l, skipped = :s, conflicts = :c, quarantined = :q, deadLettered = :d, filtered = :f, excludedKeys = :x, doneAt = :at, #type = :type, expiresAt = if_not_exists(expiresAt, :ttl), unavailableFields = :u, ties = :t, tiesReread = :tr${outcome.ignored ? ', ignored = :ig' : ''}`,
+          UpdateExpression: `SET #state = :done, records = if_not_exists(records, :records), loaded = :l, skipped = :s, conflicts = :c, quarantined = :q, deadLettered = :d, filtered = :f, excludedKeys = :x, doneAt = :at, #type = :type, expiresAt = if_not_exists(expiresAt, :ttl), unavailableFields = :u, ties = :t, tiesReread = :tr${outcome.ignored ? ', ignored = :ig' : ''} REMOVE gsi1pk, gsi1sk`,
           ConditionExpression: 'attribute_not_exists(#state) OR #state = :sent',
           ExpressionAttributeNames: { '#state': 'state', '#type': 'type' },
           ExpressionAttributeValues: {
@@ -170,7 +182,7 @@ export class LedgerRepository {
           TableName: this.table,
           Key: keys.message(scope, messageKey),
           UpdateExpression:
-            'SET #state = if_not_exists(#state, :sent), records = if_not_exists(records, :records), lastReceiveEndsAt = :ends, lastReceiveKeys = :keys, #type = :type, expiresAt = if_not_exists(expiresAt, :ttl)',
+            'SET #state = if_not_exists(#state, :sent), records = if_not_exists(records, :records), lastReceiveEndsAt = :ends, lastReceiveKeys = :keys, #type = :type, expiresAt = if_not_exists(expiresAt, :ttl), gsi1pk = :gpk, gsi1sk = :gsk',
           ConditionExpression: 'attribute_not_exists(#state) OR #state = :sent',
           ExpressionAttributeNames: { '#state': 'state', '#type': 'type' },
           ExpressionAttributeValues: {
@@ -180,6 +192,7 @@ export class LedgerRepository {
             ':keys': unit.keys.slice(0, 1000),
             ':type': 'msg',
             ':ttl': expiresAt(this.retentionDays),
+            ...pendingValues(scope, messageKey),
           },
         }),
       );
@@ -219,7 +232,7 @@ export class LedgerRepository {
         new UpdateCommand({
           TableName: this.table,
           Key: { pk, sk },
-          UpdateExpression: 'SET #state = :abandoned',
+          UpdateExpression: 'SET #state = :abandoned REMOVE gsi1pk, gsi1sk',
           ConditionExpression: '#state = :sent',
           ExpressionAttributeNames: { '#state': 'state' },
           ExpressionAttributeValues: { ':abandoned': 'abandoned', ':sent': 'sent' },
@@ -230,6 +243,37 @@ export class LedgerRepository {
       if ((error as Error).name === 'ConditionalCheckFailedException') return false;
       throw error;
     }
+  }
+
+  /**
+   * The scope's messages still waiting for Load, read from the sparse pending index (gsi1): only
+   * they are read, so a poll costs what is left, not what the run holds. A message leaves the
+   * index when completed or abandoned; one whose last receive ended unseen counts as
+   * dead-lettered here as in {@link totals}. The index is eventually consistent: it may still
+   * hold a message just completed or not yet show one just registered, so "nothing pending"
+   * here is a hint to sum with {@link totals}, never a verdict.
+   */
+  async pending(scope: string): Promise<PendingMessages> {
+    let messages = 0;
+    let records = 0;
+    const now = Date.now();
+    const pages = paginateQuery(
+      { client: this.ddb },
+      {
+        TableName: this.table,
+        IndexName: 'gsi1',
+        KeyConditionExpression: 'gsi1pk = :p',
+        ExpressionAttributeValues: { ':p': keys.pendingOf(scope) },
+        ProjectionExpression: 'records, lastReceiveEndsAt',
+      },
+    );
+    for await (const page of pages)
+      for (const item of page.Items ?? [])
+        if (!deadLetteredUnseen(item, now)) {
+          messages++;
+          records += Number(item.records ?? 0);
+        }
+    return { messages, records };
   }
 
   /** Sums a scope's ledger (abandoned registrations count for nothing). */
@@ -285,6 +329,12 @@ export class LedgerRepository {
       excludedKeys: excluded,
     };
   }
+}
+
+/** The `gsi1` keys of a pending message as the values `:gpk` and `:gsk` of an update. */
+function pendingValues(scope: string, messageKey: string): Record<':gpk' | ':gsk', string> {
+  const { gsi1pk, gsi1sk } = keys.pendingMessage(scope, messageKey);
+  return { ':gpk': gsi1pk, ':gsk': gsi1sk };
 }
 
 /**

@@ -1,7 +1,8 @@
 import type { z } from 'zod';
-import { accounted, runCountsOf } from '../../domain/run-counts.ts';
+import { accounted, type RunCounts, runCountsOf } from '../../domain/run-counts.ts';
 import { EsyncError } from '../../errors.ts';
 import { keys } from '../../state/keys.ts';
+import type { RunRecord } from '../../state/runs.ts';
 import type { awaitLoadOutputSchema, RunRef } from '../contracts.ts';
 import type { Deps } from '../deps.ts';
 import { forgetPlan } from '../resume.ts';
@@ -14,25 +15,87 @@ export interface AwaitLoadOptions {
   readonly stallTimeoutMs?: number;
 }
 
+/** Where Load stands at one poll. */
+interface Standing {
+  readonly done: boolean;
+  readonly extracted: number;
+  readonly accounted: number;
+  readonly pendingMessages: number;
+  readonly pendingOfEarlierRuns: number;
+  /** The run's counts, when this poll summed the whole ledger. */
+  readonly counts?: Required<RunCounts>;
+}
+
 /**
- * AwaitLoad: sums the run's ledger. Execute is over when every registered message has an
- * outcome; the state machine waits and asks again until then.
+ * AwaitLoad: is every registered message of the run (and of the earlier runs of a resumed plan)
+ * accounted for? The first poll and every poll that finds nothing pending sum the whole ledger
+ * (a consistent Query), which alone decides `done` and records the run's counts; the polls in
+ * between read only the messages still pending (the ledger's pending index), so waiting costs
+ * what is left, not what the run holds. The state machine waits and asks again until done.
  */
 export async function awaitLoad(
   deps: Deps,
   input: RunRef,
   options: AwaitLoadOptions = {},
 ): Promise<z.infer<typeof awaitLoadOutputSchema>> {
-  const totals = await deps.state.ledger.totals(keys.ledgerScopeOfRun(input.runId));
   const run = await deps.state.runs.get(input.runId);
   const now = deps.now();
-  const counts = runCountsOf(totals);
-  const done = totals.pendingMessages === 0 && (await pendingOfEarlierRuns(deps, run)) === 0;
-  const progressed = accounted(counts) !== accounted(run.counts) || !run.phases.AwaitLoad;
+  const standing =
+    (run.phases.AwaitLoad && (await stillPending(deps, run))) || (await summed(deps, run, now));
+  const last = run.phases.AwaitLoad?.detail;
+  const progressed =
+    !last ||
+    standing.accounted !== last.accounted ||
+    standing.pendingMessages !== last.pendingMessages ||
+    standing.pendingOfEarlierRuns !== (last.pendingOfEarlierRuns ?? 0);
   const since = progressed
     ? now.toISOString()
-    : ((run.phases.AwaitLoad?.detail?.lastProgressAt as string) ?? now.toISOString());
-  await deps.state.runs.update(input.runId, {
+    : ((last?.lastProgressAt as string | undefined) ?? now.toISOString());
+  const { done, extracted, accounted, pendingMessages, pendingOfEarlierRuns, counts } = standing;
+  await deps.state.runs.setPhase(input.runId, 'AwaitLoad', {
+    startedAt: run.phases.AwaitLoad?.startedAt ?? now.toISOString(),
+    status: done ? 'succeeded' : 'running',
+    ...(done ? { endedAt: now.toISOString() } : {}),
+    detail: { ...counts, accounted, pendingMessages, pendingOfEarlierRuns, lastProgressAt: since },
+  });
+  if (!done && now.getTime() - Date.parse(since) > (options.stallTimeoutMs ?? 15 * 60_000)) {
+    // A message registered but never sent (an Extract cut between the two) stays pending for
+    // good: the next run plans anew rather than wait for it again.
+    if (run.planId) await forgetPlan(deps, input.pipeline, run.planId);
+    throw new LoadStalledError(
+      `${pendingMessages} messages of run ${input.runId} made no progress since ${since}; see the load DLQ and the Load function's logs`,
+    );
+  }
+  return { done, extracted, accounted, pendingMessages };
+}
+
+/**
+ * The run's standing from the pending index alone, or undefined when the index shows nothing
+ * pending: only the full sum may then say whether Load is done (the index may lag behind).
+ */
+async function stillPending(deps: Deps, run: RunRecord): Promise<Standing | undefined> {
+  const own = await deps.state.ledger.pending(keys.ledgerScopeOfRun(run.runId));
+  let pendingOfEarlierRuns = 0;
+  for (const earlier of run.earlierRuns ?? [])
+    pendingOfEarlierRuns += (await deps.state.ledger.pending(keys.ledgerScopeOfRun(earlier))).messages;
+  if (own.messages + pendingOfEarlierRuns === 0) return undefined;
+  return {
+    done: false,
+    extracted: run.counts.extracted,
+    accounted: run.counts.extracted - own.records,
+    pendingMessages: own.messages,
+    pendingOfEarlierRuns,
+  };
+}
+
+/** The run's standing from its whole ledger, recorded as the run's counts. */
+async function summed(deps: Deps, run: RunRecord, now: Date): Promise<Standing> {
+  const totals = await deps.state.ledger.totals(keys.ledgerScopeOfRun(run.runId));
+  const counts = runCountsOf(totals);
+  let pendingOfEarlierRuns = 0;
+  for (const earlier of run.earlierRuns ?? [])
+    pendingOfEarlierRuns += (await deps.state.ledger.totals(keys.ledgerScopeOfRun(earlier))).pendingMessages;
+  await deps.state.runs.update(run.runId, {
     counts,
     ties: totals.ties,
     tiesReread: totals.tiesReread,
@@ -41,38 +104,18 @@ export async function awaitLoad(
   // The Execute Map has no task of its own to record it. It ran from Plan's end to the first
   // AwaitLoad, which the state machine reaches only once every Extract has returned.
   if (!run.phases.AwaitLoad && !run.phases.Execute)
-    await deps.state.runs.setPhase(input.runId, 'Execute', {
+    await deps.state.runs.setPhase(run.runId, 'Execute', {
       startedAt: run.phases.Plan?.endedAt ?? now.toISOString(),
       endedAt: now.toISOString(),
       status: 'succeeded',
       detail: { extracted: totals.extracted, messages: totals.messages },
     });
-  await deps.state.runs.setPhase(input.runId, 'AwaitLoad', {
-    startedAt: run.phases.AwaitLoad?.startedAt ?? now.toISOString(),
-    status: done ? 'succeeded' : 'running',
-    ...(done ? { endedAt: now.toISOString() } : {}),
-    detail: { ...counts, pendingMessages: totals.pendingMessages, lastProgressAt: since },
-  });
-  if (!done && now.getTime() - Date.parse(since) > (options.stallTimeoutMs ?? 15 * 60_000)) {
-    // A message registered but never sent (an Extract cut between the two) stays pending for
-    // good: the next run plans anew rather than wait for it again.
-    if (run.planId) await forgetPlan(deps, input.pipeline, run.planId);
-    throw new LoadStalledError(
-      `${totals.pendingMessages} messages of run ${input.runId} made no progress since ${since}; see the load DLQ and the Load function's logs`,
-    );
-  }
   return {
-    done,
+    done: totals.pendingMessages === 0 && pendingOfEarlierRuns === 0,
     extracted: totals.extracted,
     accounted: accounted(counts),
     pendingMessages: totals.pendingMessages,
+    pendingOfEarlierRuns,
+    counts,
   };
-}
-
-/** Messages of the earlier runs of a resumed plan still on the queue: part of this run's window. */
-async function pendingOfEarlierRuns(deps: Deps, run: { readonly earlierRuns?: readonly string[] }) {
-  let pending = 0;
-  for (const earlier of run.earlierRuns ?? [])
-    pending += (await deps.state.ledger.totals(keys.ledgerScopeOfRun(earlier))).pendingMessages;
-  return pending;
 }

@@ -1,7 +1,7 @@
 import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse } from 'aws-lambda';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type DemoDatabase, startDemoDatabase } from '../../../demo/demo-db.ts';
 import { handler as loadHandler } from '../../../functions/load/handler.ts';
 import { handler as recordFailureHandler } from '../../../functions/record-failure/handler.ts';
@@ -104,6 +104,7 @@ afterAll(async () => {
   await db?.stop();
 });
 afterEach(async () => {
+  vi.restoreAllMocks();
   for (const pipeline of h.pipelines.keys()) {
     const left = await h.receiveAll(h.queueUrl(pipeline));
     await h.deleteMessages(h.queueUrl(pipeline), left);
@@ -470,6 +471,87 @@ describe('await-load', () => {
       },
       phases: { AwaitLoad: { status: 'succeeded' } },
     });
+  });
+});
+
+describe('await-load polls', () => {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const pollOf = (run: RunRef, stallTimeoutMs?: number) =>
+    awaitLoadUseCase(h.deps, run, stallTimeoutMs === undefined ? {} : { stallTimeoutMs });
+
+  it('reads only the pending messages while waiting, and sums the whole ledger on the first poll and once nothing is pending', async () => {
+    // Prepare
+    const run = await extractRun('users-extract');
+    const messages = await h.receiveAll(h.queueUrl('users-extract'));
+    const load = (batch: typeof messages) =>
+      loadHandler(h.sqsEvent('users-extract', batch), h.context('load'));
+    const sums = vi.spyOn(h.deps.state.ledger, 'totals');
+    const pendingReads = vi.spyOn(h.deps.state.ledger, 'pending');
+
+    // Act: the waiting poll comes after the stall timeout, which its progress resets.
+    const first = await pollOf(run);
+    const sumsOfFirst = sums.mock.calls.length;
+    await load(messages.slice(0, 2));
+    await sleep(10);
+    const waiting = await pollOf(run, 5);
+    const sumsWhileWaiting = sums.mock.calls.length - sumsOfFirst;
+    await load(messages.slice(2));
+    const last = await pollOf(run);
+
+    // Assess
+    expect([sumsOfFirst, sumsWhileWaiting, sums.mock.calls.length]).toEqual([1, 0, 2]);
+    expect(pendingReads).toHaveBeenCalledTimes(2);
+    expect(first).toMatchObject({ done: false, accounted: 0, pendingMessages: 5 });
+    expect(waiting).toMatchObject({ done: false, extracted: ROWS, pendingMessages: 3 });
+    expect(waiting.accounted).toBeGreaterThan(0);
+    expect(last).toEqual({ done: true, extracted: ROWS, accounted: ROWS, pendingMessages: 0 });
+    expect(await runRecord(run)).toMatchObject({
+      counts: { extracted: ROWS, quarantined: 1, deadLettered: 0 },
+      phases: { AwaitLoad: { status: 'succeeded' } },
+    });
+  });
+
+  it('is not done while the full sum finds messages pending, even when the pending index shows none', async () => {
+    // Prepare: an index that lags behind the registrations.
+    const run = await extractRun('users-extract');
+    await pollOf(run);
+    vi.spyOn(h.deps.state.ledger, 'pending').mockResolvedValue({ messages: 0, records: 0 });
+
+    // Act
+    const out = await pollOf(run);
+
+    // Assess
+    expect(out).toEqual({ done: false, extracted: ROWS, accounted: 0, pendingMessages: 5 });
+    expect((await runRecord(run)).phases.AwaitLoad).toMatchObject({ status: 'running' });
+  });
+
+  it('waits for the earlier runs’ pending messages by the index, and is done once they are complete', async () => {
+    // Prepare: every message of this run loaded; one of an earlier run it resumes still pending.
+    const run = await extractRun('users-extract');
+    await drainIntoLoad('users-extract');
+    const earlier = keys.ledgerScopeOfRun(`earlier-${run.runId}`);
+    await h.deps.state.ledger.register(earlier, [{ messageKey: 'left', records: 1 }]);
+    await h.deps.state.runs.update(run.runId, { earlierRuns: [`earlier-${run.runId}`] });
+    const first = await pollOf(run);
+    const pendingReads = vi.spyOn(h.deps.state.ledger, 'pending');
+
+    // Act
+    const waiting = await pollOf(run);
+    await h.deps.state.ledger.complete(earlier, 'left', 1, {
+      loaded: 1,
+      skipped: 0,
+      conflicts: 0,
+      quarantined: 0,
+      deadLettered: 0,
+      excludedKeys: [],
+    });
+    const last = await pollOf(run);
+
+    // Assess
+    expect(first).toMatchObject({ done: false, pendingMessages: 0 });
+    expect(waiting).toMatchObject({ done: false, pendingMessages: 0 });
+    expect(pendingReads.mock.calls.map(([scope]) => scope)).toContain(earlier);
+    expect(last).toEqual({ done: true, extracted: ROWS, accounted: ROWS, pendingMessages: 0 });
   });
 });
 

@@ -425,3 +425,59 @@ describe('load handler (SQS event source → DynamoDB target)', () => {
     ).toEqual([1, 1, 2, 0]);
   });
 });
+
+describe('the ledger’s pending index', () => {
+  const outcome = { loaded: 1, skipped: 0, conflicts: 0, quarantined: 0, deadLettered: 0, excludedKeys: [] };
+  const unit = (key: string) => ({ records: 1, keys: [key] });
+
+  it('holds exactly the messages not yet completed, abandoned or dead-lettered unseen, as the full sum counts them', async () => {
+    // Prepare: five registered messages of 1 to 5 records, from one partition's Extract.
+    const ledger = h.deps.state.ledger;
+    const scope = keys.ledgerScopeOfRun(`pending-${randomUUID()}`);
+    for (let i = 1; i <= 5; i++)
+      await ledger.register(scope, [{ messageKey: `m${i}`, records: i }], { partition: 'p', upTo: i * 10 });
+    const registered = await ledger.pending(scope);
+
+    // Act: m1 completed (then delivered again), m2 abandoned as never sent, m3's last receive
+    // ended unseen, m4 on a last receive still going, m5 untouched; m6 a pushed change on its
+    // last receive, never registered.
+    await ledger.complete(scope, 'm1', 1, outcome);
+    const again = await ledger.complete(scope, 'm1', 1, outcome);
+    const abandoned = await ledger.abandonUnsent(scope, (origin) => origin.upTo === 20);
+    await ledger.markLastReceive(scope, 'm3', unit('k3'), Date.now() - 1);
+    await ledger.markLastReceive(scope, 'm4', unit('k4'), Date.now() + 60_000);
+    await ledger.markLastReceive(scope, 'm6', unit('k6'), Date.now() + 60_000);
+    const partway = await ledger.pending(scope);
+    const totals = await ledger.totals(scope);
+
+    // Assess
+    expect(registered).toEqual({ messages: 5, records: 15 });
+    expect([again, abandoned]).toEqual([false, 1]);
+    expect(partway).toEqual({ messages: 3, records: 4 + 5 + 1 });
+    expect(totals).toMatchObject({ pendingMessages: partway.messages, deadLettered: 3 });
+  });
+
+  it('is empty once every message is completed, a redriven dead letter included, and the run’s other scopes stay apart', async () => {
+    // Prepare
+    const ledger = h.deps.state.ledger;
+    const scope = keys.ledgerScopeOfRun(`pending-${randomUUID()}`);
+    const other = keys.ledgerScopeOfRun(`pending-${randomUUID()}`);
+    await ledger.register(scope, [
+      { messageKey: 'a', records: 2 },
+      { messageKey: 'b', records: 3 },
+    ]);
+    await ledger.register(other, [{ messageKey: 'a', records: 7 }]);
+    await ledger.markLastReceive(scope, 'b', unit('kb'), Date.now() - 1);
+
+    // Act
+    await ledger.complete(scope, 'a', 2, { ...outcome, loaded: 2 });
+    const deadLettered = await ledger.pending(scope);
+    await ledger.complete(scope, 'b', 3, { ...outcome, loaded: 3 });
+
+    // Assess
+    expect(deadLettered).toEqual({ messages: 0, records: 0 });
+    expect(await ledger.pending(scope)).toEqual({ messages: 0, records: 0 });
+    expect(await ledger.totals(scope)).toMatchObject({ loaded: 5, deadLettered: 0, pendingMessages: 0 });
+    expect(await ledger.pending(other)).toEqual({ messages: 1, records: 7 });
+  });
+});
