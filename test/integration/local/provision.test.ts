@@ -3,6 +3,7 @@ import path from 'node:path';
 import { DescribeTableCommand, DescribeTimeToLiveCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { provisionResources } from '../../../local/provision.ts';
 import {
@@ -14,6 +15,8 @@ import {
   startLocalServers,
 } from '../../../local/servers.ts';
 import { type CfnTemplate, extractLocalResources, type LocalResources } from '../../../local/template.ts';
+import { keys } from '../../../shared/state/keys.ts';
+import { LedgerRepository } from '../../../shared/state/ledger.ts';
 import { requireSystemServer } from '../../support/system-servers.ts';
 
 const template = JSON.parse(
@@ -201,6 +204,33 @@ for (const { engine, run } of engines) {
         const ttl = await dynamodb.send(new DescribeTimeToLiveCommand({ TableName: 'esync-dev-core-state' }));
         expect(ttl.TimeToLiveDescription?.AttributeName).toBe('expiresAt');
       }
+    });
+
+    it('keeps the ledger’s pending index sparse: a message leaves it once completed or abandoned', async () => {
+      // Prepare
+      await provisionResources(resources, { sqs, dynamodb, s3 });
+      const ledger = new LedgerRepository(DynamoDBDocumentClient.from(dynamodb), 'esync-dev-core-state');
+      const scope = keys.ledgerScopeOfRun(`pending-${engine}`);
+      const messages = ['a', 'b', 'c'].map((messageKey) => ({ messageKey, records: 2 }));
+      await ledger.register(scope, messages, { partition: 'p', upTo: 6 });
+
+      // Act
+      await ledger.complete(scope, 'a', 2, {
+        loaded: 2,
+        skipped: 0,
+        conflicts: 0,
+        quarantined: 0,
+        deadLettered: 0,
+        excludedKeys: [],
+      });
+      await ledger.abandonUnsent(scope, () => false);
+      const pending = await ledger.pending(scope);
+      await ledger.abandonUnsent(scope, () => true);
+
+      // Assess
+      expect(pending).toEqual({ messages: 2, records: 4 });
+      expect(await ledger.pending(scope)).toEqual({ messages: 0, records: 0 });
+      expect(await ledger.totals(scope)).toMatchObject({ messages: 1, loaded: 2, pendingMessages: 0 });
     });
   });
 }
