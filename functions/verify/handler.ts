@@ -3,9 +3,10 @@ import { createTarget } from '../../shared/connectors/targets/registry.ts';
 import { verifyInputSchema } from '../../shared/usecases/contracts.ts';
 import { planVerify, summarizeVerify } from '../../shared/usecases/phases/6-verify.ts';
 import { verifyPartition } from '../../shared/usecases/phases/6-verify-partition.ts';
+import { readTargetSegment } from '../../shared/usecases/phases/6-verify-target.ts';
 import { phaseHandler } from '../phase-handler.ts';
 
-/** The three steps of Verify, told apart by `step`: plan, one partition, summary. */
+/** The four steps of Verify, told apart by `step`: plan, one segment of the target read, one partition, summary. */
 export const handler = phaseHandler(
   'verify',
   verifyInputSchema,
@@ -13,6 +14,8 @@ export const handler = phaseHandler(
     switch (input.step) {
       case 'plan':
         return planVerify(deps, input);
+      case 'target-segment':
+        return readTargetSegment(deps, input, { remainingMs: () => context.getRemainingTimeInMillis() });
       case 'partition':
         return verifyPartition(deps, input, { remainingMs: () => context.getRemainingTimeInMillis() });
       case 'summary':

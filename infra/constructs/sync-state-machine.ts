@@ -252,8 +252,9 @@ export class SyncStateMachine extends Construct {
   }
 
   /**
-   * Verify, partitioned like Execute: VerifyPlan lists the plan's partitions, a Map (Distributed
-   * over the S3 manifest when large) verifies each in its own continuation loop, and
+   * Verify, partitioned like Execute: VerifyPlan lists the plan's partitions, VerifyTargetRead
+   * slices the target for them when they share its read, a Map (Distributed over the S3 manifest
+   * when large) verifies each in its own continuation loop, and
    * VerifySummary adds their results up and decides the run's outcome. No invocation walks the
    * whole window. Every step invokes the verify function, told apart by `step`.
    */
@@ -281,8 +282,38 @@ export class SyncStateMachine extends Construct {
       guarded,
     });
     const summary = guarded(this.task('VerifySummary', fn, '$.verify', { ...runOf, step: 'summary' }));
-    planVerify.next(maps).next(summary);
+    planVerify
+      .next(this.targetRead(fn, runOf, guarded))
+      .next(maps)
+      .next(summary);
     return { start: planVerify, end: summary };
+  }
+
+  /**
+   * The run's one read of a target that cannot read a key range, split into the segments
+   * VerifyPlan listed (none for most pipelines): a Map whose iterations each read one segment in a
+   * continuation loop, writing the partitions' slices, before any partition is verified.
+   */
+  private targetRead(fn: lambda.Function, runOf: Record<string, string>, guarded: Guard): sfn.Map {
+    const read = guarded(
+      new sfn.Map(this, 'VerifyTargetRead', {
+        comment: 'Read every segment of the target into the partitions’ slices.',
+        itemsPath: '$.verifyPlan.Payload.targetSegments',
+        itemSelector: {
+          ...runOf,
+          step: 'target-segment',
+          segment: sfn.JsonPath.objectAt('$$.Map.Item.Value'),
+        },
+        maxConcurrency: INLINE_MAP_CONCURRENCY,
+        resultPath: sfn.JsonPath.DISCARD,
+      }),
+    );
+    read.itemProcessor(
+      this.continuationLoop('VerifyTargetSegment', fn, '$.segmentRead', 'segment', {
+        step: 'target-segment',
+      }),
+    );
+    return read;
   }
 
   /**

@@ -135,6 +135,46 @@ export interface TargetSnapshotRecord {
   readonly hash: string;
 }
 
+/**
+ * One stored change of a key, as a segment of a split read of the target finds it: a target that
+ * keeps one state per key (DynamoDB) gives its live records; one that keeps a history (the S3
+ * lake) gives every change, and the reader takes the newest per key by version, then `tie`.
+ */
+export interface TargetChange {
+  readonly key: string;
+  readonly version: Version;
+  /** Hash of the data the change holds; `null` for a delete. */
+  readonly hash: string | null;
+  /** Orders two changes of one version (the lake line's `hash`); `''` where keys have one state. */
+  readonly tie: string;
+}
+
+/** One split of a target read: segment `index` of `total`, read by parallel readers. */
+export interface TargetSegment {
+  readonly index: number;
+  readonly total: number;
+}
+
+/** A page of one segment, and where its next page starts (`null`: the segment is read). */
+export interface TargetSegmentPage {
+  readonly changes: readonly TargetChange[];
+  /** Opaque position (JSON text) to resume the segment from, in a later invocation too. */
+  readonly next: string | null;
+}
+
+/**
+ * A target read split into segments that parallel readers take, each page by page with a
+ * position to resume from: for a target that cannot read a key range (DynamoDB's parallel Scan,
+ * the S3 lake's object list split by object name), so Verify's one read of the target spreads
+ * over many invocations.
+ */
+export interface SegmentedTargetRead {
+  /** Records the target holds, as far as it tells without reading them; `undefined` when it cannot. */
+  approximateRecords(): Promise<number | undefined>;
+  /** The page of `segment` after `from` (`null`: its start), of at most about `limit` records or objects. */
+  readSegment(segment: TargetSegment, from: string | null, limit: number): Promise<TargetSegmentPage>;
+}
+
 export interface TargetConnector {
   discover(): Promise<{ readonly exists: boolean; readonly detail: string }>;
   /** Reads the sync state of many keys at once; missing keys are absent from the map. */
@@ -177,6 +217,11 @@ export interface TargetConnector {
     sourceType: string,
     options: { readonly widen: boolean },
   ): Promise<string[]>;
+  /**
+   * The read of {@link snapshot} split into segments, for a target that cannot read a key range.
+   * @default - the target is read whole by {@link snapshot}
+   */
+  readonly segmented?: SegmentedTargetRead;
   close(): Promise<void>;
 }
 

@@ -18,7 +18,11 @@ import * as z from 'zod';
  *   → AwaitLoad (task, ResultPath $.load) → LoadDone? (Choice $.load.done) → VerifyPlan, or
  *     WaitForLoad (Wait 5 s) → AwaitLoad
  *   → VerifyPlan (task, ResultPath $.verifyPlan: the plan's partitions to verify, inline or in a
- *     manifest) → VerifyUseManifest? → VerifyPartitions (Map over $.verifyPlan.partitions)
+ *     manifest, and the segments of the target read to slice first, often none)
+ *   → VerifyTargetRead (Map over $.verifyPlan.targetSegments, ResultPath null)
+ *       iteration: VerifyTargetSegment (task, ResultPath $.segmentRead) → VerifyTargetSegmentDone?
+ *                  → loop with $.segmentRead.continuation, or end
+ *   → VerifyUseManifest? → VerifyPartitions (Map over $.verifyPlan.partitions)
  *                                  or VerifyPartitionsLarge (Distributed Map over the S3 manifest)
  *       iteration: VerifyPartition (task, ResultPath $.verify) → VerifyPartitionDone? → loop with
  *                  $.verify.continuation, or end; each invocation stores its result in the state table
@@ -94,11 +98,23 @@ export const verifyItemSchema = z.object({
   partition: partitionSchema,
   findDeletes: z.enum(['range', 'all', 'none']),
   /**
-   * Where the partition's slice of the plan's one read of the target lies (`chunks` JSON objects
-   * under `prefix`), for a target that cannot read a key range (verify-target.ts).
+   * Where the partition's slice of the run's one read of the target lies: slice number `slice`
+   * under `prefix`, written by `segments` segment readers, for a target that cannot read a key
+   * range (6-verify-target.ts).
    * @default - the partition reads the target itself
    */
-  targetSlice: z.object({ prefix: z.string(), chunks: z.number() }).optional(),
+  targetSlice: z
+    .object({
+      prefix: z.string(),
+      slice: z.number().int().nonnegative(),
+      segments: z.number().int().positive(),
+    })
+    .optional(),
+});
+/** One segment of the split read of the target: `index` of `total`. */
+export const targetSegmentSchema = z.object({
+  index: z.number().int().nonnegative(),
+  total: z.number().int().positive(),
 });
 export const verifyPlanInputSchema = runRefSchema.extend({ step: z.literal('plan') });
 export const verifyPlanOutputSchema = z.object({
@@ -107,6 +123,26 @@ export const verifyPlanOutputSchema = z.object({
   items: z.array(verifyItemSchema),
   /** S3 location of a JSON array of items, for the Distributed Map. */
   manifest: z.object({ bucket: z.string(), key: z.string() }).optional(),
+  /** The segments of the target read into the items' slices before they are verified; often none. */
+  targetSegments: z.array(targetSegmentSchema),
+});
+export const verifyTargetSegmentInputSchema = runRefSchema.extend({
+  step: z.literal('target-segment'),
+  segment: targetSegmentSchema,
+  /** Set when a previous invocation stopped before its time ran out. */
+  continuation: z
+    .object({
+      /** Where the segment's read goes on (the target's opaque position). */
+      from: z.string(),
+      seq: z.number().int().positive(),
+    })
+    .nullish(),
+});
+export const verifyTargetSegmentOutputSchema = z.object({
+  done: z.boolean(),
+  continuation: verifyTargetSegmentInputSchema.shape.continuation,
+  /** Changes this invocation read of the target. */
+  read: z.number(),
 });
 export const verifyPartitionInputSchema = runRefSchema.extend({
   step: z.literal('partition'),
@@ -128,9 +164,10 @@ export const verifyPartitionOutputSchema = z.object({
   mismatches: z.number(),
 });
 export const verifySummaryInputSchema = runRefSchema.extend({ step: z.literal('summary') });
-/** The verify function's three steps, told apart by `step`. */
+/** The verify function's four steps, told apart by `step`. */
 export const verifyInputSchema = z.discriminatedUnion('step', [
   verifyPlanInputSchema,
+  verifyTargetSegmentInputSchema,
   verifyPartitionInputSchema,
   verifySummaryInputSchema,
 ]);
@@ -188,6 +225,7 @@ export const TASK_STATES = {
   Extract: 'extract',
   AwaitLoad: 'await-load',
   VerifyPlan: 'verify',
+  VerifyTargetSegment: 'verify',
   VerifyPartition: 'verify',
   VerifySummary: 'verify',
   Cleanup: 'cleanup',

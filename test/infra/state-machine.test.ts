@@ -52,6 +52,7 @@ describe('the run state machine', () => {
       'AwaitLoad',
       'LoadDone?',
       'VerifyPlan',
+      'VerifyTargetRead',
       'VerifyUseManifest?',
       'VerifyPartitions',
       'VerifySummary',
@@ -80,6 +81,7 @@ describe('the run state machine', () => {
         'VerifyPartition',
         'VerifyPartitionFromManifest',
         'VerifySummary',
+        'VerifyTargetSegment',
       ].sort(),
     );
     for (const [name, task] of tasks) {
@@ -123,6 +125,7 @@ describe('the run state machine', () => {
       'ExecuteLarge',
       'AwaitLoad',
       'VerifyPlan',
+      'VerifyTargetRead',
       'VerifyPartitions',
       'VerifyPartitionsLarge',
       'VerifySummary',
@@ -181,6 +184,31 @@ describe('the run state machine', () => {
       });
     expect(definition.States.VerifySummary?.ResultPath).toBe('$.verify');
     expect(definition.States.VerifySummary?.Next).toBe('Cleanup');
+  });
+
+  it('reads the target segment by segment, each in its continuation loop, before any partition is verified', () => {
+    const read = definition.States.VerifyTargetRead;
+    const loop = read?.ItemProcessor;
+
+    expect(definition.States.VerifyPlan?.Next).toBe('VerifyTargetRead');
+    expect(read).toMatchObject({
+      Type: 'Map',
+      ItemsPath: '$.verifyPlan.Payload.targetSegments',
+      ResultPath: null,
+      ItemSelector: { step: 'target-segment', 'segment.$': '$$.Map.Item.Value', 'runId.$': '$.run.runId' },
+      Next: 'VerifyUseManifest?',
+    });
+    expect(loop?.StartAt).toBe('VerifyTargetSegment');
+    expect(loop?.States['VerifyTargetSegmentDone?']).toMatchObject({
+      Type: 'Choice',
+      Choices: [expect.objectContaining({ Variable: '$.segmentRead.Payload.done', BooleanEquals: true })],
+      Default: 'VerifyTargetSegmentNext',
+    });
+    expect(loop?.States.VerifyTargetSegmentNext?.Parameters).toMatchObject({
+      step: 'target-segment',
+      'segment.$': '$.segment',
+      'continuation.$': '$.segmentRead.Payload.continuation',
+    });
   });
 
   it('uses JSONPath only: no JSONata, no Assign, no doubled .$ keys', () => {
@@ -298,6 +326,7 @@ describe('the run state machine, executed by the local interpreter', () => {
             { partition: { id: 'p0', spec: {} }, findDeletes: 'none' },
             { partition: { id: 'p1', spec: {} }, findDeletes: 'none' },
           ],
+          targetSegments: [],
         }),
         VerifyPartition: async (input) => {
           verifyCalls += 1;
@@ -363,6 +392,66 @@ describe('the run state machine, executed by the local interpreter', () => {
       item: { partition: { id: 'p1', spec: {} }, findDeletes: 'none' },
     });
     expect(calls[10]?.payload).toEqual({ ...run, step: 'summary' });
+  });
+
+  it('reads every target segment the Verify plan lists, looping each on its continuation, before the partitions', async () => {
+    const { result, calls } = runWith(
+      {
+        Discover: ok({ fields: 3, primaryKey: ['id'], incremental: false }),
+        Plan: ok({
+          partitionCount: 1,
+          partitions: [{ id: 'p0', spec: {} }],
+          window: { from: null, to: 'now' },
+        }),
+        Extract: ok({ done: true, continuation: null, extracted: 2, messages: 1 }),
+        AwaitLoad: ok({ done: true, extracted: 2, accounted: 2, pendingMessages: 0 }),
+        VerifyPlan: ok({
+          partitionCount: 1,
+          items: [{ partition: { id: 'p0', spec: {} }, findDeletes: 'range' }],
+          targetSegments: [
+            { index: 0, total: 2 },
+            { index: 1, total: 2 },
+          ],
+        }),
+        VerifyTargetSegment: async (input) => {
+          const first = (input.Payload.segment as { index: number }).index === 0;
+          return first && !input.Payload.continuation
+            ? { Payload: { done: false, continuation: { from: '{"pk":{"S":"9"}}', seq: 1 }, read: 5 } }
+            : { Payload: { done: true, continuation: null, read: 3 } };
+        },
+        VerifyPartition: ok({ done: true, continuation: null, compared: 2, mismatches: 0 }),
+        VerifySummary: ok({ status: 'passed', compared: 2, mismatches: 0 }),
+        Cleanup: ok({ checkpointAdvanced: true, reportKey: 'reports/x.json' }),
+      },
+      { trigger: 'manual' },
+    );
+
+    await result;
+
+    const states = calls.map((c) => c.state);
+    expect(states.slice(states.indexOf('VerifyPlan'))).toEqual([
+      'VerifyPlan',
+      'VerifyTargetSegment',
+      'VerifyTargetSegment',
+      'VerifyTargetSegment',
+      'VerifyPartition',
+      'VerifySummary',
+      'Cleanup',
+    ]);
+    const segmentCalls = calls.filter((c) => c.state === 'VerifyTargetSegment').map((c) => c.payload);
+    const run = {
+      pipeline: 'accounts-sync',
+      runId: 'run-42',
+      executionArn: expect.stringContaining(':run-42'),
+    };
+    expect(segmentCalls).toContainEqual({ ...run, step: 'target-segment', segment: { index: 0, total: 2 } });
+    expect(segmentCalls).toContainEqual({ ...run, step: 'target-segment', segment: { index: 1, total: 2 } });
+    expect(segmentCalls).toContainEqual({
+      ...run,
+      step: 'target-segment',
+      segment: { index: 0, total: 2 },
+      continuation: { from: '{"pk":{"S":"9"}}', seq: 1 },
+    });
   });
 
   it('does not let the execution input override the run reference', async () => {

@@ -9,6 +9,7 @@ export type ReadManifest = (key: string) => Promise<VerifyItem[]>;
 interface PlanOut {
   readonly items: VerifyItem[];
   readonly manifest?: { readonly key: string };
+  readonly targetSegments: readonly unknown[];
 }
 interface PartitionOut {
   readonly done: boolean;
@@ -16,8 +17,9 @@ interface PartitionOut {
 }
 
 /**
- * Verify of a run as the state machine runs it: the plan, each partition (looping on its
- * continuation, inline items or the manifest's), then the summary, whose result (or error) it returns.
+ * Verify of a run as the state machine runs it: the plan, each segment of the target read (looping
+ * on its continuation), each partition (looping on its continuation, inline items or the
+ * manifest's), then the summary, whose result (or error) it returns.
  */
 export async function verifySteps(
   invoke: InvokeVerify,
@@ -25,6 +27,11 @@ export async function verifySteps(
   run: Record<string, unknown>,
 ): Promise<Record<string, unknown>> {
   const plan = await invoke<PlanOut>({ ...run, step: 'plan' });
+  for (const segment of plan.targetSegments) {
+    const step = { ...run, step: 'target-segment', segment };
+    let out = await invoke<PartitionOut>(step);
+    while (!out.done) out = await invoke<PartitionOut>({ ...step, continuation: out.continuation });
+  }
   const items = plan.manifest ? await readManifest(plan.manifest.key) : plan.items;
   for (const item of items) {
     let out = await invoke<PartitionOut>({ ...run, step: 'partition', item });

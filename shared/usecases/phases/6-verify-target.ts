@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 /**
  * What a Verify partition reads of the target, besides the keys it looks up one by one: the
  * live records of its key range, to find the keys the source no longer has (`deletes.mode:
@@ -7,12 +8,26 @@
  *   code point as the SQL sources cut ranges; see `targets/postgres/key-order.ts`).
  * - A DynamoDB table is keyed by a hash key alone: no index keeps its keys sorted, and a Scan
  *   with a filter on the key still reads (and is billed for) the whole table. An S3 lake is laid
- *   out by change day and queue message, not by key. For these the Verify plan reads the target
- *   once and cuts the records into one slice per partition in S3, so a run reads the target once,
- *   not once per partition; each partition reads its own slice.
+ *   out by change day and queue message, not by key. For these a run reads the target once,
+ *   split into segments (a parallel Scan; the lake's object list split by object name) that
+ *   parallel invocations read, each going on from where the last stopped before its time ran
+ *   out; each writes what it reads into one slice per partition in S3, and each partition reads
+ *   its own slice: one target read per run, not one per partition, and none in one invocation.
+ *
+ * Slice objects, under `reports/<pipeline>/<run>/verify/target/`: `ranges.json` (the items' key
+ * ranges, written by the plan), `<item>/<segment>-<seq>-<n>.json` (changes `[key, version,
+ * hash|null, tie]`), and `segments/<segment>/<seq>.json` (per invocation: whether the segment is
+ * done and how many chunks it wrote for each item), written after its chunks.
  */
 import { getJsonObject, putJsonObject } from '../../aws/s3-json.ts';
-import type { Partition, TargetConnector, TargetSnapshotRecord } from '../../connectors/types.ts';
+import { keepNewest, liveRecordsOf } from '../../connectors/targets/support/target-changes.ts';
+import type {
+  Partition,
+  TargetChange,
+  TargetConnector,
+  TargetSegment,
+  TargetSnapshotRecord,
+} from '../../connectors/types.ts';
 import {
   compareKeyTuples,
   inKeyRange,
@@ -20,18 +35,34 @@ import {
   type KeyRange,
   type KeyTuple,
 } from '../../domain/key-range.ts';
+import { ConnectorError } from '../../errors.ts';
 import type { Pipeline } from '../../pipeline/schema.ts';
+import type { verifyTargetSegmentInputSchema, verifyTargetSegmentOutputSchema } from '../contracts.ts';
 import type { Deps } from '../deps.ts';
 import type { VerifyItem } from './6-verify-partition.ts';
+
+export type VerifyTargetSegmentInput = z.infer<typeof verifyTargetSegmentInputSchema>;
+export type VerifyTargetSegmentOutput = z.infer<typeof verifyTargetSegmentOutputSchema>;
 
 /** Sources whose partitions are ranges of the `source.key` fields. */
 const KEY_RANGED_SOURCES: ReadonlySet<string> = new Set(['postgres', 'mysql']);
 /** Targets that read one key range by themselves. */
 const RANGE_READING_TARGETS: ReadonlySet<string> = new Set(['postgres']);
-/** Slice records held in memory while the plan reads the target; past it, they go to S3. */
+/** Slice records an invocation holds in memory; past it, they go to S3. */
 const SLICE_FLUSH_RECORDS = 50_000;
+/** Records (or lake objects) a segment reads per page, so it checks its time often. */
+const SEGMENT_PAGE = 1000;
+/** Records of the target one segment is sized for, when the target tells how many it holds. */
+const RECORDS_PER_SEGMENT = 250_000;
+/** Segments of one read at most (the Map over them runs inline, its list in the state). */
+export const MAX_TARGET_SEGMENTS = 100;
 
-type SliceRecord = [key: string, version: string, hash: string];
+type SliceRecord = [key: string, version: string, hash: string | null, tie: string];
+/** What one segment invocation wrote: whether the segment is done, and its chunks per item. */
+interface SegmentIndex {
+  readonly done: boolean;
+  readonly chunks: Record<string, number>;
+}
 
 /**
  * Whether the pipeline's source plans ranges of the record key as its partitions: ranges of the
@@ -66,14 +97,18 @@ function readsTarget(pipeline: Pipeline, item: VerifyItem): boolean {
 }
 
 /** Whether the plan reads the target once for all partitions: more than one reads it, none by range. */
-function sharesTargetRead(pipeline: Pipeline, items: readonly VerifyItem[]): boolean {
-  if (RANGE_READING_TARGETS.has(pipeline.target.type)) return false;
+function sharesTargetRead(
+  pipeline: Pipeline,
+  items: readonly VerifyItem[],
+  target: TargetConnector,
+): boolean {
+  if (RANGE_READING_TARGETS.has(pipeline.target.type) || !target.segmented) return false;
   return items.filter((item) => readsTarget(pipeline, item)).length > 1;
 }
 
 /** The index of the item whose key range holds the key (items of a plan are in key order). */
-function sliceIndexOf(ranges: readonly (KeyRange | undefined)[], width: number): (key: string) => number {
-  if (ranges.some((r) => r === undefined)) return () => 0;
+function sliceIndexOf(ranges: readonly (KeyRange | null)[], width: number): (key: string) => number {
+  if (ranges.some((r) => r === null)) return () => 0;
   return (key) => {
     const tuple = keyTuple(key, width);
     let low = 0;
@@ -88,56 +123,151 @@ function sliceIndexOf(ranges: readonly (KeyRange | undefined)[], width: number):
   };
 }
 
+const slicesPrefix = (pipeline: string, runId: string) => `reports/${pipeline}/${runId}/verify/target/`;
+const segmentIndexKey = (prefix: string, segment: number, seq: number) =>
+  `${prefix}segments/${segment}/${seq}.json`;
+
 /**
- * The plan's items, each told where its slice of one read of the target lies, when the pipeline's
- * partitions share that read (see the module comment); else the items as they are. The target is
- * read here, before any partition reads the source, as finding hard deletes needs.
+ * How many segments read the target: one per partition, more when the target holds more records
+ * than that many segments are sized for, at most {@link MAX_TARGET_SEGMENTS}.
  */
-export async function sliceTarget(
+async function segmentCount(
+  target: TargetConnector,
+  partitions: number,
+  requested?: number,
+): Promise<number> {
+  if (requested !== undefined) return Math.min(MAX_TARGET_SEGMENTS, Math.max(1, Math.trunc(requested)));
+  const records = (await target.segmented?.approximateRecords()) ?? 0;
+  const wanted = Math.max(partitions, Math.ceil(records / RECORDS_PER_SEGMENT));
+  return Math.min(MAX_TARGET_SEGMENTS, Math.max(1, wanted));
+}
+
+/**
+ * The plan's items, each told where its slice of the run's one read of the target will lie, and
+ * the segments of that read, when the pipeline's partitions share it (see the module comment);
+ * else the items as they are and no segment. The segments run before any partition reads the
+ * source, as finding hard deletes needs. `segments` overrides the count sized from the target.
+ */
+export async function planTargetRead(
   deps: Deps,
   pipeline: Pipeline,
   runId: string,
   items: readonly VerifyItem[],
-): Promise<VerifyItem[]> {
-  if (!sharesTargetRead(pipeline, items)) return [...items];
-  const ranges = items.map((item) => keyRangeOf(pipeline, item.partition as Partition));
-  const indexOf = sliceIndexOf(ranges, pipeline.source.key.length);
-  const prefix = `reports/${pipeline.name}/${runId}/verify/target/`;
-  const held = new Map<number, SliceRecord[]>();
-  const chunks = new Map<number, number>();
-  let buffered = 0;
-  const flush = async () => {
-    for (const [index, records] of held) {
-      const n = chunks.get(index) ?? 0;
-      await putJsonObject(deps.clients.s3, deps.config.dataBucket, `${prefix}${index}/${n}.json`, records);
-      chunks.set(index, n + 1);
-    }
-    held.clear();
-    buffered = 0;
-  };
+  segments?: number,
+): Promise<{ items: VerifyItem[]; segments: TargetSegment[] }> {
   const target = deps.createTarget(pipeline);
   try {
-    for await (const page of target.snapshot())
-      for (const r of page) {
-        const index = indexOf(r.key);
-        const records = held.get(index) ?? [];
-        if (records.length === 0) held.set(index, records);
-        records.push([r.key, r.version, r.hash]);
-        if (++buffered >= SLICE_FLUSH_RECORDS) await flush();
-      }
+    if (!sharesTargetRead(pipeline, items, target)) return { items: [...items], segments: [] };
+    const total = await segmentCount(target, items.length, segments);
+    const ranges = items.map((item) => keyRangeOf(pipeline, item.partition as Partition) ?? null);
+    const prefix = slicesPrefix(pipeline.name, runId);
+    await putJsonObject(deps.clients.s3, deps.config.dataBucket, `${prefix}ranges.json`, ranges);
+    const shared = ranges.some((r) => r === null);
+    return {
+      items: items.map((item, i) => ({
+        ...item,
+        targetSlice: { prefix, slice: shared ? 0 : i, segments: total },
+      })),
+      segments: Array.from({ length: total }, (_, index) => ({ index, total })),
+    };
   } finally {
     await target.close();
   }
-  await flush();
-  const shared = ranges.some((r) => r === undefined);
-  return items.map((item, i) => {
-    const index = shared ? 0 : i;
-    return { ...item, targetSlice: { prefix: `${prefix}${index}/`, chunks: chunks.get(index) ?? 0 } };
-  });
+}
+
+export interface TargetSegmentOptions {
+  /** Milliseconds left before the function times out. */
+  readonly remainingMs: () => number;
+  /** Stop reading when less than this is left, so what was read is always stored. @default 30000 */
+  readonly safetyMs?: number;
+  /** Records or objects read per page. @default 1000 */
+  readonly pageSize?: number;
+}
+
+/** The chunks of one segment invocation, held per item and written to S3 as they fill. */
+class SliceWriter {
+  readonly #held = new Map<number, SliceRecord[]>();
+  readonly #chunks = new Map<number, number>();
+  #buffered = 0;
+
+  constructor(
+    private readonly deps: Deps,
+    private readonly prefix: string,
+    private readonly name: string,
+  ) {}
+
+  async add(index: number, change: TargetChange): Promise<void> {
+    const records = this.#held.get(index) ?? [];
+    if (records.length === 0) this.#held.set(index, records);
+    records.push([change.key, change.version, change.hash, change.tie]);
+    if (++this.#buffered >= SLICE_FLUSH_RECORDS) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    for (const [index, records] of this.#held) {
+      const n = this.#chunks.get(index) ?? 0;
+      const key = `${this.prefix}${index}/${this.name}-${n}.json`;
+      await putJsonObject(this.deps.clients.s3, this.deps.config.dataBucket, key, records);
+      this.#chunks.set(index, n + 1);
+    }
+    this.#held.clear();
+    this.#buffered = 0;
+  }
+
+  get chunks(): Record<string, number> {
+    return Object.fromEntries(this.#chunks);
+  }
 }
 
 /**
- * The target's live records a partition reads: its slice of the plan's read, its key range read
+ * Reads one segment of the target into the items' slices, page by page, until it is read or the
+ * invocation's time runs short; then writes the invocation's index and hands back where the next
+ * invocation goes on. A retried invocation writes the same objects again.
+ */
+export async function readTargetSegment(
+  deps: Deps,
+  input: VerifyTargetSegmentInput,
+  options: TargetSegmentOptions,
+): Promise<VerifyTargetSegmentOutput> {
+  const pipeline = deps.catalog.get(input.pipeline);
+  const prefix = slicesPrefix(pipeline.name, input.runId);
+  const seq = input.continuation?.seq ?? 0;
+  const ranges = await getJsonObject<(KeyRange | null)[]>(
+    deps.clients.s3,
+    deps.config.dataBucket,
+    `${prefix}ranges.json`,
+  );
+  const indexOf = sliceIndexOf(ranges, pipeline.source.key.length);
+  const slices = new SliceWriter(deps, prefix, `${input.segment.index}-${seq}`);
+  const target = deps.createTarget(pipeline);
+  let from = input.continuation?.from ?? null;
+  let read = 0;
+  try {
+    const segmented = target.segmented;
+    if (!segmented)
+      throw new ConnectorError(pipeline.target.type, 'this target cannot read its records by segment');
+    do {
+      const page = await segmented.readSegment(input.segment, from, options.pageSize ?? SEGMENT_PAGE);
+      for (const change of page.changes) await slices.add(indexOf(change.key), change);
+      read += page.changes.length;
+      from = page.next;
+    } while (from !== null && options.remainingMs() >= (options.safetyMs ?? 30_000));
+  } finally {
+    await target.close();
+  }
+  await slices.flush();
+  const index: SegmentIndex = { done: from === null, chunks: slices.chunks };
+  await putJsonObject(
+    deps.clients.s3,
+    deps.config.dataBucket,
+    segmentIndexKey(prefix, input.segment.index, seq),
+    index,
+  );
+  return { done: from === null, continuation: from === null ? null : { from, seq: seq + 1 }, read };
+}
+
+/**
+ * The target's live records a partition reads: its slice of the run's read, its key range read
  * by the target, or every record. `onRead` counts what came from the target (or its slice).
  * Only the partition's keys are yielded.
  */
@@ -151,7 +281,7 @@ export async function* partitionTargetRecords(
   const partition = item.partition as Partition;
   const holds = keysOfPartition(pipeline, partition);
   const pages = item.targetSlice
-    ? sliceRecords(deps, item.targetSlice)
+    ? [await sliceRecords(deps, item.targetSlice)]
     : target.snapshot(
         RANGE_READING_TARGETS.has(pipeline.target.type) ? keyRangeOf(pipeline, partition) : undefined,
       );
@@ -161,16 +291,24 @@ export async function* partitionTargetRecords(
   }
 }
 
-async function* sliceRecords(
+/** The live records of a slice: the newest change per key of what every segment wrote into it. */
+async function sliceRecords(
   deps: Deps,
   slice: NonNullable<VerifyItem['targetSlice']>,
-): AsyncIterable<TargetSnapshotRecord[]> {
-  for (let n = 0; n < slice.chunks; n++) {
-    const records = await getJsonObject<SliceRecord[]>(
-      deps.clients.s3,
-      deps.config.dataBucket,
-      `${slice.prefix}${n}.json`,
-    );
-    yield records.map(([key, version, hash]) => ({ key, version, hash }));
-  }
+): Promise<TargetSnapshotRecord[]> {
+  const get = <T>(key: string) => getJsonObject<T>(deps.clients.s3, deps.config.dataBucket, key);
+  const newest = new Map<string, TargetChange>();
+  for (let segment = 0; segment < slice.segments; segment++)
+    for (let seq = 0, done = false; !done; seq++) {
+      const index = await get<SegmentIndex>(segmentIndexKey(slice.prefix, segment, seq));
+      for (let n = 0; n < (index.chunks[slice.slice] ?? 0); n++) {
+        const records = await get<SliceRecord[]>(`${slice.prefix}${slice.slice}/${segment}-${seq}-${n}.json`);
+        keepNewest(
+          newest,
+          records.map(([key, version, hash, tie]) => ({ key, version, hash, tie })),
+        );
+      }
+      done = index.done;
+    }
+  return liveRecordsOf(newest);
 }

@@ -18,7 +18,7 @@ import type { RunRef, verifyOutputSchema, verifyPlanOutputSchema } from '../cont
 import type { Deps } from '../deps.ts';
 import { forgetPlan } from '../resume.ts';
 import { deletesPartOf, excludedKeysObject, type VerifyItem } from './6-verify-partition.ts';
-import { partitionsAreKeyRanges, sliceTarget } from './6-verify-target.ts';
+import { partitionsAreKeyRanges, planTargetRead } from './6-verify-target.ts';
 
 export type { Mismatch } from '../../state/verify-results.ts';
 export type VerifyOutput = z.infer<typeof verifyOutputSchema>;
@@ -84,14 +84,26 @@ async function saveExcludedKeys(deps: Deps, pipeline: string, runId: string): Pr
   ]);
 }
 
-/** The Verify plan: records the phase's start and lists the partitions to verify. */
-export async function planVerify(deps: Deps, input: RunRef): Promise<VerifyPlanOutput> {
+export interface PlanVerifyOptions {
+  /** Segments of the target read, instead of the count sized from the target and the plan. */
+  readonly targetSegments?: number;
+}
+
+/**
+ * The Verify plan: records the phase's start and lists the partitions to verify, and the
+ * segments of the target read that slices it for them first (6-verify-target.ts), if any.
+ */
+export async function planVerify(
+  deps: Deps,
+  input: RunRef,
+  options: PlanVerifyOptions = {},
+): Promise<VerifyPlanOutput> {
   const pipeline = deps.catalog.get(input.pipeline);
   await deps.state.runs.setPhase(input.runId, 'Verify', {
     startedAt: deps.now().toISOString(),
     status: 'running',
   });
-  if (!verifiable(pipeline)) return { partitionCount: 0, items: [] };
+  if (!verifiable(pipeline)) return { partitionCount: 0, items: [], targetSegments: [] };
   await saveExcludedKeys(deps, pipeline.name, input.runId);
   const planned: VerifyItem[] = (await partitionsToVerify(deps, pipeline, input.runId)).map(
     (partition, i) => ({
@@ -99,11 +111,18 @@ export async function planVerify(deps: Deps, input: RunRef): Promise<VerifyPlanO
       findDeletes: deletesPartOf(pipeline, i),
     }),
   );
-  const items = await sliceTarget(deps, pipeline, input.runId, planned);
-  if (items.length <= pipeline.extract.manifestThreshold) return { partitionCount: items.length, items };
+  const read = await planTargetRead(deps, pipeline, input.runId, planned, options.targetSegments);
+  const { items, segments: targetSegments } = read;
+  if (items.length <= pipeline.extract.manifestThreshold)
+    return { partitionCount: items.length, items, targetSegments };
   const key = verifyManifestKey(pipeline.name, input.runId);
   await putJsonObject(deps.clients.s3, deps.config.dataBucket, key, items);
-  return { partitionCount: items.length, items: [], manifest: { bucket: deps.config.dataBucket, key } };
+  return {
+    partitionCount: items.length,
+    items: [],
+    manifest: { bucket: deps.config.dataBucket, key },
+    targetSegments,
+  };
 }
 
 /**

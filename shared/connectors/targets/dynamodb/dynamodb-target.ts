@@ -24,8 +24,10 @@ import type { RecordData } from '../../../records/envelope.ts';
 import { contentHash } from '../../../records/hash.ts';
 import type {
   ConnectorContext,
+  SegmentedTargetRead,
   TargetConnector,
   TargetFactory,
+  TargetSegment,
   TargetSnapshotRecord,
   TargetState,
   TargetWrite,
@@ -400,20 +402,13 @@ export class DynamoDbTarget implements TargetConnector {
       }),
     );
     while (cursors.length > 0) {
-      const pages = await Promise.all(cursors.map((cursor) => this.#scanPage(cursor.segment, cursor.start)));
+      const pages = await Promise.all(
+        cursors.map((cursor) => this.#scanPage({ index: cursor.segment, total: SCAN_SEGMENTS }, cursor.start)),
+      );
       const records: TargetSnapshotRecord[] = [];
       const next: typeof cursors = [];
       for (const [i, page] of pages.entries()) {
-        for (const item of page.items) {
-          const key = item[this.#keyAttribute];
-          if (typeof key !== 'string') continue;
-          const version = item[META.version];
-          records.push({
-            key,
-            version: typeof version === 'string' ? version : '',
-            hash: contentHash(this.#dataOf(item)),
-          });
-        }
+        records.push(...page.records);
         if (page.next) next.push({ segment: (cursors[i] as { segment: number }).segment, start: page.next });
       }
       cursors = next;
@@ -421,19 +416,43 @@ export class DynamoDbTarget implements TargetConnector {
     }
   }
 
+  /** A parallel Scan (Segment of TotalSegments), resumed from its LastEvaluatedKey. */
+  readonly segmented: SegmentedTargetRead = {
+    approximateRecords: async () => {
+      const out = await withRetry(
+        () => this.#context.clients.dynamodb.send(new DescribeTableCommand({ TableName: this.#table })),
+        this.#context.retry,
+      ).catch((error: unknown) => {
+        throw this.#mapError(error, 'DescribeTable');
+      });
+      return out.Table?.ItemCount;
+    },
+    readSegment: async (segment, from, limit) => {
+      const start = from === null ? undefined : (JSON.parse(from) as RawItem);
+      const page = await this.#scanPage(segment, start, limit);
+      return {
+        changes: page.records.map((r) => ({ ...r, tie: '' })),
+        next: page.next ? JSON.stringify(page.next) : null,
+      };
+    },
+  };
+
+  /** The live records of one page of a Scan segment, and the key to go on from. */
   async #scanPage(
-    segment: number,
+    segment: TargetSegment,
     start: RawItem | undefined,
-  ): Promise<{ items: Item[]; next: RawItem | undefined }> {
+    limit?: number,
+  ): Promise<{ records: TargetSnapshotRecord[]; next: RawItem | undefined }> {
     const out = await withRetry(
       () =>
         this.#context.clients.dynamodb.send(
           new ScanCommand({
             TableName: this.#table,
-            Segment: segment,
-            TotalSegments: SCAN_SEGMENTS,
+            Segment: segment.index,
+            TotalSegments: segment.total,
             FilterExpression: 'attribute_not_exists(#d)',
             ExpressionAttributeNames: { '#d': META.deleted },
+            ...(limit === undefined ? {} : { Limit: limit }),
             ...(start ? { ExclusiveStartKey: start } : {}),
           }),
         ),
@@ -441,7 +460,18 @@ export class DynamoDbTarget implements TargetConnector {
     ).catch((error: unknown) => {
       throw this.#mapError(error, 'Scan');
     });
-    return { items: (out.Items ?? []).map(fromDynamoItem), next: out.LastEvaluatedKey };
+    const records: TargetSnapshotRecord[] = [];
+    for (const item of (out.Items ?? []).map(fromDynamoItem)) {
+      const key = item[this.#keyAttribute];
+      if (typeof key !== 'string') continue;
+      const version = item[META.version];
+      records.push({
+        key,
+        version: typeof version === 'string' ? version : '',
+        hash: contentHash(this.#dataOf(item)),
+      });
+    }
+    return { records, next: out.LastEvaluatedKey };
   }
 
   async close(): Promise<void> {

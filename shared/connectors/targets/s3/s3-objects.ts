@@ -34,6 +34,27 @@ export class S3Objects {
     });
   }
 
+  /** One page of at most `maxKeys` object keys under `prefix` after `startAfter`, in key order. */
+  async listPage(
+    bucket: string,
+    prefix: string,
+    startAfter: string | null,
+    maxKeys: number,
+  ): Promise<{ keys: string[]; truncated: boolean }> {
+    const out = await this.#call(`ListObjectsV2 s3://${bucket}/${prefix}`, bucket, () =>
+      this.#s3.send(
+        new ListObjectsV2Command({
+          Bucket: bucket,
+          Prefix: prefix,
+          MaxKeys: maxKeys,
+          ...(startAfter === null ? {} : { StartAfter: startAfter }),
+        }),
+      ),
+    );
+    const keys = (out.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [o.Key]));
+    return { keys, truncated: out.IsTruncated === true && keys.length > 0 };
+  }
+
   /** Every object key under `prefix`, page by page, in key order. */
   async *list(bucket: string, prefix: string): AsyncIterable<string[]> {
     let token: string | undefined;

@@ -3,9 +3,10 @@ import { ConnectorError, ValidationError } from '../../../errors.ts';
 import type { RecordData } from '../../../records/envelope.ts';
 import { parseExactJson, stringifyExactJson } from '../../../records/exact-json.ts';
 import { contentHash, DELETED_HASH } from '../../../records/hash.ts';
-import { compareChanges } from '../../../records/version.ts';
 import type {
   ConnectorContext,
+  SegmentedTargetRead,
+  TargetChange,
   TargetConnector,
   TargetFactory,
   TargetSnapshotRecord,
@@ -14,6 +15,7 @@ import type {
   WriteOutcome,
 } from '../../types.ts';
 import { chunk, mapWithConcurrency, outcomesInOrder } from '../support/batch.ts';
+import { keepNewest, liveRecordsOf, segmentOfName } from '../support/target-changes.ts';
 import { WriteLimit } from '../support/write-limit.ts';
 import {
   archivedChangeOf,
@@ -185,31 +187,48 @@ export class S3LakeTarget implements TargetConnector {
    * as stored (not the line's `hash`).
    */
   async *snapshot(): AsyncIterable<TargetSnapshotRecord[]> {
-    const newest = new Map<string, { line: LakeLine; hash: string | null }>();
+    const newest = new Map<string, TargetChange>();
     for await (const keys of this.#objects.list(
       this.#bucket,
       lakeRoot(this.#config.prefix, this.#pipeline),
-    )) {
-      const objects = keys.filter((k) => k.endsWith('.jsonl'));
-      const bodies = await mapWithConcurrency(objects, OBJECT_CONCURRENCY, (k) =>
-        this.#objects.getText(this.#bucket, k),
-      );
-      for (const [i, body] of bodies.entries())
-        for (const [n, text] of body.split('\n').entries()) {
-          if (text.trim() === '') continue;
-          const line = this.#parseLine(text, objects[i] as string, n + 1);
-          const held = newest.get(line.key);
-          if (held && compareChanges(held.line, line) >= 0) continue;
-          newest.set(line.key, {
-            line,
-            hash: line.op === 'delete' || line.data === null ? null : contentHash(line.data),
-          });
-        }
-    }
-    const live: TargetSnapshotRecord[] = [];
-    for (const [key, { line, hash }] of newest)
-      if (hash !== null) live.push({ key, version: line.version, hash });
-    for (const page of chunk(live, SNAPSHOT_PAGE)) yield page;
+    ))
+      keepNewest(newest, await this.#changesIn(keys));
+    for (const page of chunk(liveRecordsOf(newest), SNAPSHOT_PAGE)) yield page;
+  }
+
+  /**
+   * The lake's object list split by a hash of each object's name: a segment lists the pipeline's
+   * objects page by page (resumed after the last name listed) and reads those of its own; every
+   * change it finds is handed on, and the reader keeps the newest per key.
+   */
+  readonly segmented: SegmentedTargetRead = {
+    approximateRecords: async () => undefined,
+    readSegment: async (segment, from, limit) => {
+      const root = lakeRoot(this.#config.prefix, this.#pipeline);
+      const page = await this.#objects.listPage(this.#bucket, root, from, limit);
+      const own = page.keys.filter((k) => segmentOfName(k, segment.total) === segment.index);
+      return {
+        changes: await this.#changesIn(own),
+        next: page.truncated ? (page.keys[page.keys.length - 1] as string) : null,
+      };
+    },
+  };
+
+  /** Every change the lake objects among `objectKeys` hold, the data of each hashed as stored. */
+  async #changesIn(objectKeys: readonly string[]): Promise<TargetChange[]> {
+    const objects = objectKeys.filter((k) => k.endsWith('.jsonl'));
+    const bodies = await mapWithConcurrency(objects, OBJECT_CONCURRENCY, (k) =>
+      this.#objects.getText(this.#bucket, k),
+    );
+    const changes: TargetChange[] = [];
+    for (const [i, body] of bodies.entries())
+      for (const [n, text] of body.split('\n').entries()) {
+        if (text.trim() === '') continue;
+        const line = this.#parseLine(text, objects[i] as string, n + 1);
+        const hash = line.op === 'delete' || line.data === null ? null : contentHash(line.data);
+        changes.push({ key: line.key, version: line.version, hash, tie: line.hash });
+      }
+    return changes;
   }
 
   #parseLine(text: string, object: string, lineNumber: number): LakeLine {

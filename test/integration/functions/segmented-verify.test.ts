@@ -1,0 +1,179 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSource } from '../../../shared/connectors/sources/registry.ts';
+import { createTarget } from '../../../shared/connectors/targets/registry.ts';
+import type { Deps } from '../../../shared/usecases/deps.ts';
+import {
+  type Mismatch,
+  perPartition,
+  planVerify,
+  summarizeVerify,
+} from '../../../shared/usecases/phases/6-verify.ts';
+import type { VerifyItem } from '../../../shared/usecases/phases/6-verify-partition.ts';
+import { verifyPartition } from '../../../shared/usecases/phases/6-verify-partition.ts';
+import {
+  readTargetSegment,
+  type TargetSegmentOptions,
+} from '../../../shared/usecases/phases/6-verify-target.ts';
+import { type RunningServer, requireSystemServer, startPostgres } from '../../support/system-servers.ts';
+import { batchSteps, type RunRef } from './batch-steps.ts';
+import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
+
+/**
+ * Verify's one read of a target that cannot read a key range (DynamoDB, the S3 lake), split in
+ * segments that each go on from where the last invocation stopped: the report is the same as
+ * that of one read in one invocation, in both directions.
+ */
+
+const postgres = requireSystemServer('postgresql');
+const ROWS = 30;
+const CHANGED = 5;
+const DELETED = 20;
+const at = (id: number) => new Date(Date.parse('2026-11-01T00:00:00.000Z') + id * 1000).toISOString();
+
+const pipeline = (name: string, target: Record<string, unknown>) => ({
+  name,
+  source: {
+    type: 'postgres',
+    connection: { secret: 'db', ssl: 'disable' },
+    table: 'items',
+    key: ['id'],
+    cursor: ['updated_at'],
+    pageSize: 7,
+    deletes: { mode: 'verify' },
+  },
+  target,
+  extract: { partitions: 3 },
+  verify: { onMismatch: 'warn' },
+});
+
+interface Verified {
+  readonly summary: Awaited<ReturnType<typeof summarizeVerify>>;
+  readonly partitions: ReturnType<typeof perPartition>;
+  readonly sample: Mismatch[];
+  readonly segments: number;
+  readonly segmentInvocations: number;
+}
+
+describe.runIf(postgres.available)('Verify reading the target in segments', () => {
+  let server: RunningServer;
+  let admin: pg.Client;
+  let h: FunctionsHarness;
+  const steps = batchSteps(() => h);
+
+  beforeAll(async () => {
+    server = await startPostgres();
+    admin = new pg.Client({ connectionString: server.url });
+    await admin.connect();
+    await admin.query(
+      'CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, updated_at timestamptz NOT NULL)',
+    );
+    for (let id = 1; id <= ROWS; id++)
+      await admin.query('INSERT INTO items VALUES ($1, $2, $3)', [id, `item ${id}`, at(id)]);
+    const secret = JSON.stringify({
+      host: '127.0.0.1',
+      port: server.port,
+      user: server.user,
+      password: '',
+      database: server.database,
+    });
+    h = await startFunctionsHarness({
+      secrets: { db: secret },
+      pipelines: [pipeline('segments-ddb', { type: 'dynamodb' }), pipeline('segments-lake', { type: 's3' })],
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await h?.stop();
+    await admin?.end();
+    await server?.stop();
+  });
+
+  /** Verify of the run, its target read in `segments` segments with `options` for each invocation. */
+  async function verify(run: RunRef, segments: number, options: TargetSegmentOptions): Promise<Verified> {
+    const deps: Deps = {
+      ...h.deps,
+      createSource: (p) => createSource(p.source, h.deps.connectorContext(p)),
+      createTarget: (p) => createTarget(p.target, h.deps.connectorContext(p)),
+    };
+    const plan = await planVerify(deps, run, { targetSegments: segments });
+    let segmentInvocations = 0;
+    for (const segment of plan.targetSegments) {
+      const input = { ...run, step: 'target-segment' as const, segment };
+      let out = await readTargetSegment(deps, input, options);
+      segmentInvocations++;
+      while (!out.done) {
+        out = await readTargetSegment(deps, { ...input, continuation: out.continuation }, options);
+        segmentInvocations++;
+      }
+    }
+    const items: VerifyItem[] = plan.manifest ? await h.readJson(plan.manifest.key) : plan.items;
+    for (const item of items) {
+      const input = { ...run, step: 'partition' as const, item };
+      let out = await verifyPartition(deps, input, { remainingMs: () => 900_000 });
+      while (!out.done)
+        out = await verifyPartition(
+          h.deps,
+          { ...input, continuation: out.continuation },
+          { remainingMs: () => 900_000 },
+        );
+    }
+    const summary = await summarizeVerify(deps, run);
+    const report = summary.reportKey
+      ? await h.readJson<{ sample: Mismatch[] }>(summary.reportKey)
+      : { sample: [] };
+    return {
+      summary,
+      partitions: perPartition(await deps.state.verifyResults.list(run.runId)),
+      sample: [...report.sample].sort(
+        (a, b) => a.key.localeCompare(b.key) || a.problem.localeCompare(b.problem),
+      ),
+      segments: plan.targetSegments.length,
+      segmentInvocations,
+    };
+  }
+
+  it.each([
+    ['segments-ddb', 3],
+    ['segments-lake', 1],
+  ] as const)(
+    '%s: a target read in several segments and continuations gives the report of one read, both directions',
+    async (name, pageSize) => {
+      // Prepare: a loaded run, then a row changed at the source without a new version (the
+      // target differs) and a row deleted there (the target holds a key the source no longer has).
+      const run = await steps.syncedRun(name);
+      await admin.query('UPDATE items SET name = $2 WHERE id = $1', [CHANGED, 'changed at the source']);
+      await admin.query('DELETE FROM items WHERE id = $1', [DELETED]);
+
+      try {
+        // Act: one segment read in one invocation, then four segments of a few records (DynamoDB)
+        // or one lake object per page, each invocation stopping after one page as if its time ran short.
+        const whole = await verify(run, 1, { remainingMs: () => 900_000 });
+        const split = await verify(run, 4, { remainingMs: () => 0, pageSize });
+
+        // Assess
+        expect(whole.segmentInvocations).toBe(1);
+        expect(split.segments).toBe(4);
+        expect(split.segmentInvocations).toBeGreaterThan(2 * split.segments);
+        expect(whole.summary).toMatchObject({
+          status: 'warned',
+          compared: ROWS - 1,
+          mismatches: 1,
+          deleted: 1,
+        });
+        expect(split.summary).toEqual(whole.summary);
+        expect(split.partitions).toEqual(whole.partitions);
+        expect(whole.partitions.reduce((n, p) => n + p.targetRead, 0)).toBe(ROWS);
+        expect(split.sample).toEqual(whole.sample);
+        expect(whole.sample).toEqual([
+          expect.objectContaining({ key: String(DELETED), problem: 'not-in-source' }),
+          expect.objectContaining({ key: String(CHANGED), problem: 'content' }),
+        ]);
+      } finally {
+        await admin.query('UPDATE items SET name = $2 WHERE id = $1', [CHANGED, `item ${CHANGED}`]);
+        await admin.query('INSERT INTO items VALUES ($1, $2, $3)', [DELETED, `item ${DELETED}`, at(DELETED)]);
+      }
+    },
+    120_000,
+  );
+});
