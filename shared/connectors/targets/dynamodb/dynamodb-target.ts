@@ -403,7 +403,9 @@ export class DynamoDbTarget implements TargetConnector {
     );
     while (cursors.length > 0) {
       const pages = await Promise.all(
-        cursors.map((cursor) => this.#scanPage({ index: cursor.segment, total: SCAN_SEGMENTS }, cursor.start)),
+        cursors.map((cursor) =>
+          this.#scanPage({ index: cursor.segment, total: SCAN_SEGMENTS }, cursor.start),
+        ),
       );
       const records: TargetSnapshotRecord[] = [];
       const next: typeof cursors = [];

@@ -188,10 +188,7 @@ export class S3LakeTarget implements TargetConnector {
    */
   async *snapshot(): AsyncIterable<TargetSnapshotRecord[]> {
     const newest = new Map<string, TargetChange>();
-    for await (const keys of this.#objects.list(
-      this.#bucket,
-      lakeRoot(this.#config.prefix, this.#pipeline),
-    ))
+    for await (const keys of this.#objects.list(this.#bucket, lakeRoot(this.#config.prefix, this.#pipeline)))
       keepNewest(newest, await this.#changesIn(keys));
     for (const page of chunk(liveRecordsOf(newest), SNAPSHOT_PAGE)) yield page;
   }
