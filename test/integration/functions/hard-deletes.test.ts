@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DeleteItemCommand, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import type { Context, SQSBatchResponse } from 'aws-lambda';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler as awaitLoadHandler } from '../../../functions/await-load/handler.ts';
 import { handler as cleanupHandler } from '../../../functions/cleanup/handler.ts';
@@ -13,9 +13,10 @@ import { handler as verifyHandler } from '../../../functions/verify/handler.ts';
 import { createTarget } from '../../../shared/connectors/targets/registry.ts';
 import type { TargetSnapshotRecord } from '../../../shared/connectors/types.ts';
 import { type Mismatch, perPartition } from '../../../shared/usecases/phases/6-verify.ts';
-import { type RunningServer, requireSystemServer, startPostgres } from '../../support/system-servers.ts';
+import { requireSystemServer } from '../../support/system-servers.ts';
 import { verifySteps } from '../../support/verify-steps.ts';
 import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
+import { type ItemsDatabase, itemsSource, startItemsDatabase } from './items-database.ts';
 
 /**
  * Hard deletes (`deletes.mode: verify`) through the phase functions: rows deleted at the source
@@ -25,17 +26,8 @@ import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
 
 const postgres = requireSystemServer('postgresql');
 const ROWS = 12;
-const at = (id: number) => new Date(Date.parse('2026-11-01T00:00:00.000Z') + id * 1000).toISOString();
 
-const source = {
-  type: 'postgres',
-  connection: { secret: 'db', ssl: 'disable' },
-  table: 'items',
-  key: ['id'],
-  cursor: ['updated_at'],
-  pageSize: 5,
-  deletes: { mode: 'verify' },
-};
+const source = itemsSource(5);
 const pipeline = (name: string, target: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
   name,
   source,
@@ -45,26 +37,14 @@ const pipeline = (name: string, target: Record<string, unknown>, extra: Record<s
 });
 
 describe.runIf(postgres.available)('hard deletes found by Verify', () => {
-  let server: RunningServer;
+  let db: ItemsDatabase;
   let admin: pg.Client;
   let h: FunctionsHarness;
 
   beforeAll(async () => {
-    server = await startPostgres();
-    admin = new pg.Client({ connectionString: server.url });
-    await admin.connect();
-    await admin.query(
-      'CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, updated_at timestamptz NOT NULL)',
-    );
-    for (let id = 1; id <= ROWS; id++)
-      await admin.query('INSERT INTO items VALUES ($1, $2, $3)', [id, `item ${id}`, at(id)]);
-    const secret = JSON.stringify({
-      host: '127.0.0.1',
-      port: server.port,
-      user: server.user,
-      password: '',
-      database: server.database,
-    });
+    db = await startItemsDatabase(ROWS);
+    admin = db.admin;
+    const secret = db.secret;
     h = await startFunctionsHarness({
       secrets: { db: secret },
       pipelines: [
@@ -83,8 +63,7 @@ describe.runIf(postgres.available)('hard deletes found by Verify', () => {
 
   afterAll(async () => {
     await h?.stop();
-    await admin?.end();
-    await server?.stop();
+    await db?.stop();
   });
 
   const invoke = async <T>(

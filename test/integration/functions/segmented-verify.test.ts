@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSource } from '../../../shared/connectors/sources/registry.ts';
 import { createTarget } from '../../../shared/connectors/targets/registry.ts';
@@ -15,9 +15,10 @@ import {
   readTargetSegment,
   type TargetSegmentOptions,
 } from '../../../shared/usecases/phases/6-verify-target.ts';
-import { type RunningServer, requireSystemServer, startPostgres } from '../../support/system-servers.ts';
+import { requireSystemServer } from '../../support/system-servers.ts';
 import { batchSteps, type RunRef } from './batch-steps.ts';
 import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
+import { type ItemsDatabase, itemAt, itemsSource, startItemsDatabase } from './items-database.ts';
 
 /**
  * Verify's one read of a target that cannot read a key range (DynamoDB, the S3 lake), split in
@@ -29,19 +30,11 @@ const postgres = requireSystemServer('postgresql');
 const ROWS = 30;
 const CHANGED = 5;
 const DELETED = 20;
-const at = (id: number) => new Date(Date.parse('2026-11-01T00:00:00.000Z') + id * 1000).toISOString();
+const at = itemAt;
 
 const pipeline = (name: string, target: Record<string, unknown>) => ({
   name,
-  source: {
-    type: 'postgres',
-    connection: { secret: 'db', ssl: 'disable' },
-    table: 'items',
-    key: ['id'],
-    cursor: ['updated_at'],
-    pageSize: 7,
-    deletes: { mode: 'verify' },
-  },
+  source: itemsSource(7),
   target,
   extract: { partitions: 3 },
   verify: { onMismatch: 'warn' },
@@ -56,27 +49,15 @@ interface Verified {
 }
 
 describe.runIf(postgres.available)('Verify reading the target in segments', () => {
-  let server: RunningServer;
+  let db: ItemsDatabase;
   let admin: pg.Client;
   let h: FunctionsHarness;
   const steps = batchSteps(() => h);
 
   beforeAll(async () => {
-    server = await startPostgres();
-    admin = new pg.Client({ connectionString: server.url });
-    await admin.connect();
-    await admin.query(
-      'CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, updated_at timestamptz NOT NULL)',
-    );
-    for (let id = 1; id <= ROWS; id++)
-      await admin.query('INSERT INTO items VALUES ($1, $2, $3)', [id, `item ${id}`, at(id)]);
-    const secret = JSON.stringify({
-      host: '127.0.0.1',
-      port: server.port,
-      user: server.user,
-      password: '',
-      database: server.database,
-    });
+    db = await startItemsDatabase(ROWS);
+    admin = db.admin;
+    const secret = db.secret;
     h = await startFunctionsHarness({
       secrets: { db: secret },
       pipelines: [pipeline('segments-ddb', { type: 'dynamodb' }), pipeline('segments-lake', { type: 's3' })],
@@ -85,8 +66,7 @@ describe.runIf(postgres.available)('Verify reading the target in segments', () =
 
   afterAll(async () => {
     await h?.stop();
-    await admin?.end();
-    await server?.stop();
+    await db?.stop();
   });
 
   /** Verify of the run, its target read in `segments` segments with `options` for each invocation. */
