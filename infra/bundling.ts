@@ -36,7 +36,26 @@ export interface BundleFunctionOptions {
 export interface FunctionBundle {
   /** The entry's path. */
   readonly entry: string;
+  /** esbuild's account of the build; its output paths are relative to the working directory. */
   readonly metafile: Metafile;
+}
+
+/**
+ * The code files a cold start reads (metafile output paths): the entry and, transitively, the
+ * chunks it imports statically. The chunks of `import()` are read only when the code runs it.
+ */
+export function outputsLoadedAtInit(bundle: FunctionBundle): string[] {
+  const { outputs } = bundle.metafile;
+  const entry = Object.keys(outputs).find((file) => path.resolve(file) === bundle.entry);
+  const loaded = new Set<string>();
+  const visit = (file: string) => {
+    if (loaded.has(file)) return;
+    loaded.add(file);
+    for (const imported of outputs[file]?.imports ?? [])
+      if (imported.kind === 'import-statement' && !imported.external) visit(imported.path);
+  };
+  if (entry !== undefined) visit(entry);
+  return [...loaded];
 }
 
 /**

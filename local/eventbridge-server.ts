@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type MessageAttributeValue, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SdkClient } from '../shared/aws/clients.ts';
 import { ConfigError, describeError, isRetryable } from '../shared/errors.ts';
 import {
   type AwsJsonOperation,
@@ -53,7 +54,7 @@ export interface EventBridgeRule {
 export interface EventBridgeServerOptions {
   readonly rules: readonly EventBridgeRule[];
   /** The client that delivers to the target queues. */
-  readonly sqs: SQSClient;
+  readonly sqs: SdkClient<SQSClient>;
   /** Buses that exist without rules; `default` always exists. */
   readonly eventBusNames?: readonly string[];
   /** @default '000000000000' */
@@ -189,7 +190,7 @@ class LocalEventBus {
   readonly accountId: string;
   readonly buses: ReadonlySet<string>;
   readonly rules: readonly CompiledRule[];
-  readonly #sqs: SQSClient;
+  readonly #sqs: SdkClient<SQSClient>;
   readonly #attempts: number;
   readonly #logSize: number;
   readonly #logger: LocalLogger;

@@ -1,31 +1,77 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { S3Client } from '@aws-sdk/client-s3';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SFNClient } from '@aws-sdk/client-sfn';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { SSMClient } from '@aws-sdk/client-ssm';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SFNClient } from '@aws-sdk/client-sfn';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { CredentialsProvider } from './pipeline-credentials.ts';
+
+/** What ESync calls on an SDK client: the SDK's own clients and {@link LazyClient} both offer it. */
+export type SdkClient<C extends AnySdkClient> = Pick<C, 'send' | 'destroy'>;
+
+/** The SDK clients ESync builds. */
+export type AnySdkClient = DecoratedClient | SSMClient;
+
+/**
+ * An SDK client built on its first request, its module imported then: the bundler puts each
+ * client in a chunk of its own, so a function loads at cold start only the DynamoDB client every
+ * function uses, and a client it never calls costs it nothing.
+ */
+export class LazyClient<C extends AnySdkClient> implements SdkClient<C> {
+  readonly #build: () => Promise<C>;
+  #client: Promise<C> | undefined;
+
+  constructor(build: () => Promise<C>) {
+    this.#build = build;
+  }
+
+  /** The client itself, built now if no request has built it yet. */
+  client(): Promise<C> {
+    this.#client ??= this.#build();
+    return this.#client;
+  }
+
+  readonly send = ((...args: unknown[]) =>
+    this.client().then((client) =>
+      (client.send as (...a: unknown[]) => Promise<unknown>).apply(client, args),
+    )) as C['send'];
+
+  destroy(): void {
+    void this.#client?.then((client) => client.destroy());
+  }
+}
+
+/** The real client behind `client`, an SDK client as given or a {@link LazyClient} built now. */
+export function sdkClientOf<C extends AnySdkClient>(client: SdkClient<C>): Promise<C> {
+  return client instanceof LazyClient ? (client.client() as Promise<C>) : Promise.resolve(client as C);
+}
 
 /** The AWS clients ESync uses, created in one place and injected everywhere else. */
 export interface AwsClients {
   readonly dynamodb: DynamoDBClient;
   readonly ddb: DynamoDBDocumentClient;
-  readonly sqs: SQSClient;
-  readonly s3: S3Client;
-  readonly sfn: SFNClient;
-  readonly eventBridge: EventBridgeClient;
-  readonly secretsManager: SecretsManagerClient;
+  readonly sqs: SdkClient<SQSClient>;
+  readonly s3: SdkClient<S3Client>;
+  readonly sfn: SdkClient<SFNClient>;
+  readonly eventBridge: SdkClient<EventBridgeClient>;
+  readonly secretsManager: SdkClient<SecretsManagerClient>;
 }
 
 /** Observes every request any client sends (the benchmark counts them by service and operation). */
 export type RequestObserver = (request: { service: string; operation: string; bytes: number }) => void;
 
 /** A client as {@link decorateClients} hands it over: any SDK v3 client, whose middleware stack can be extended. */
-export type DecoratedClient = AwsClients[Exclude<keyof AwsClients, 'ddb'>];
+export type DecoratedClient =
+  | DynamoDBClient
+  | SQSClient
+  | S3Client
+  | SFNClient
+  | EventBridgeClient
+  | SecretsManagerClient;
 
 /**
  * Extends the middleware stack of one client that {@link createAwsClients} builds. Tests install
@@ -83,82 +129,96 @@ function requestHandlerOf(maxSockets: number) {
  * copies every request's input and response through the schema's sensitive-data filter for the
  * no-op logger to discard: at 32 writes in flight that is a few percent of Load's CPU.
  */
-function withoutSdkLogging<C extends DecoratedClient | SSMClient>(client: C): C {
+function withoutSdkLogging<C extends AnySdkClient>(client: C): C {
   (client as DynamoDBClient).middlewareStack.remove('loggerMiddleware');
   return client;
+}
+
+/** Reports each request of `client` to `observer`, by service and operation, with its body's size. */
+function observeRequests(client: DecoratedClient, service: string, observer: RequestObserver): void {
+  (client as DynamoDBClient).middlewareStack.add(
+    (next, context) => async (args) => {
+      const body = (args.request as { body?: unknown }).body;
+      observer({
+        service: context.clientName?.replace(/Client$/, '') ?? service,
+        operation: context.commandName?.replace(/Command$/, '') ?? 'unknown',
+        bytes:
+          typeof body === 'string'
+            ? Buffer.byteLength(body)
+            : body instanceof Uint8Array
+              ? body.byteLength
+              : 0,
+      });
+      return next(args);
+    },
+    { step: 'finalizeRequest', name: 'esyncRequestObserver' },
+  );
+}
+
+type ClientName = Exclude<keyof AwsClients, 'ddb'>;
+
+/** The settings every client is built with: region, retries, keep-alive sockets and whose credentials. */
+interface CommonConfig {
+  readonly region: string;
+  readonly maxAttempts: number;
+  readonly requestHandler: ReturnType<typeof requestHandlerOf>;
+  readonly credentials?: CredentialsProvider;
 }
 
 /**
  * Builds the clients. Endpoints come from the standard `AWS_ENDPOINT_URL_<SERVICE>`
  * variables the SDK reads itself, so the same code reaches AWS or the local stack.
- * S3 uses path-style addressing when its endpoint is overridden, since a local server
- * has no per-bucket DNS names.
+ * DynamoDB is built now (every function keeps its state there); the others on their first
+ * request ({@link LazyClient}), with the observer and the decorators installed at this call.
  */
 export function createAwsClients(options: CreateClientsOptions = {}): AwsClients {
   const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
   const sockets = options.maxSockets ?? DEFAULT_MAX_SOCKETS;
-  const common = () => ({
+  const common = (): CommonConfig => ({
     region,
     maxAttempts: 3,
     requestHandler: requestHandlerOf(sockets),
     ...(options.credentials && { credentials: options.credentials }),
   });
-  const dynamodb = withoutSdkLogging(new DynamoDBClient(common()));
-  const clients: AwsClients = {
+  const installed = [...decorators];
+  const prepare = <C extends DecoratedClient>(client: C, service: ClientName): C => {
+    withoutSdkLogging(client);
+    if (options.observer) observeRequests(client, service, options.observer);
+    for (const decorate of installed) decorate(client, service);
+    return client;
+  };
+  const lazy = <C extends DecoratedClient>(
+    service: ClientName,
+    build: (config: CommonConfig) => Promise<C>,
+  ) => new LazyClient(async () => prepare(await build(common()), service));
+  const dynamodb = prepare(new DynamoDBClient(common()), 'dynamodb');
+  return {
     dynamodb,
     ddb: DynamoDBDocumentClient.from(dynamodb, {
       marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },
     }),
-    sqs: withoutSdkLogging(new SQSClient(common())),
-    s3: withoutSdkLogging(
-      new S3Client({
-        ...common(),
-        forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL),
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-      }),
+    sqs: lazy('sqs', async (c) => (await import('./sdk/sqs.ts')).buildSqsClient(c)),
+    s3: lazy('s3', async (c) => (await import('./sdk/s3.ts')).buildS3Client(c)),
+    sfn: lazy('sfn', async (c) => (await import('./sdk/sfn.ts')).buildSfnClient(c)),
+    eventBridge: lazy('eventBridge', async (c) =>
+      (await import('./sdk/event-bridge.ts')).buildEventBridgeClient(c),
     ),
-    sfn: withoutSdkLogging(new SFNClient(common())),
-    eventBridge: withoutSdkLogging(new EventBridgeClient(common())),
-    secretsManager: withoutSdkLogging(new SecretsManagerClient(common())),
+    secretsManager: lazy('secretsManager', async (c) =>
+      (await import('./sdk/secrets-manager.ts')).buildSecretsManagerClient(c),
+    ),
   };
-  if (options.observer) {
-    const observer = options.observer;
-    for (const [service, client] of Object.entries(clients)) {
-      if (service === 'ddb') continue;
-      (client as DynamoDBClient).middlewareStack.add(
-        (next, context) => async (args) => {
-          const body = (args.request as { body?: unknown }).body;
-          observer({
-            service: context.clientName?.replace(/Client$/, '') ?? service,
-            operation: context.commandName?.replace(/Command$/, '') ?? 'unknown',
-            bytes:
-              typeof body === 'string'
-                ? Buffer.byteLength(body)
-                : body instanceof Uint8Array
-                  ? body.byteLength
-                  : 0,
-          });
-          return next(args);
-        },
-        { step: 'finalizeRequest', name: 'esyncRequestObserver' },
-      );
-    }
-  }
-  for (const decorate of decorators)
-    for (const [service, client] of Object.entries(clients))
-      if (service !== 'ddb') decorate(client as DecoratedClient, service as Exclude<keyof AwsClients, 'ddb'>);
-  return clients;
 }
 
 /**
  * The SSM client a shared function reads the stage's pipelines with (pipeline/catalog-source.ts):
- * apart from {@link AwsClients}, since only functions whose catalog is not baked in build it.
- * The endpoint comes from `AWS_ENDPOINT_URL_SSM` as for the other clients.
+ * apart from {@link AwsClients}, since only functions whose catalog is not baked in build it,
+ * imported with the first read. The endpoint comes from `AWS_ENDPOINT_URL_SSM` as for the other
+ * clients.
  */
-export function createSsmClient(region?: string): SSMClient {
+export async function createSsmClient(region?: string): Promise<SSMClient> {
+  const { buildSsmClient } = await import('./sdk/ssm.ts');
   return withoutSdkLogging(
-    new SSMClient({
+    buildSsmClient({
       region: region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
       maxAttempts: 3,
     }),

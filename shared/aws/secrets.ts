@@ -1,6 +1,7 @@
-import { SecretsProvider as PowertoolsSecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
+import type { SecretsProvider as PowertoolsSecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ConfigError, isRetryable, TransientError } from '../errors.ts';
+import { type SdkClient, sdkClientOf } from './clients.ts';
 
 /** Reads secrets by name. */
 export interface SecretsProvider {
@@ -24,19 +25,22 @@ export interface SecretsManagerProviderOptions {
 
 /**
  * Secrets from AWS Secrets Manager (or the local stack's emulation of it), through the Powertools
- * parameters provider, which keeps each value for `maxAgeSeconds`.
+ * parameters provider, which keeps each value for `maxAgeSeconds`. The provider and the client
+ * are built with the first read (imported then), so a function that reads no secret loads
+ * neither.
  */
 export class SecretsManagerProvider implements SecretsProvider {
-  readonly #provider: PowertoolsSecretsProvider;
+  readonly #client: SdkClient<SecretsManagerClient>;
+  #provider: Promise<PowertoolsSecretsProvider> | undefined;
   readonly #maxAge: number;
   /** Reads under way, so concurrent first calls (a cold Load writing in parallel) share one request. */
   readonly #reading = new Map<string, Promise<string>>();
 
-  constructor(client: SecretsManagerClient, options: SecretsManagerProviderOptions = {}) {
+  constructor(client: SdkClient<SecretsManagerClient>, options: SecretsManagerProviderOptions = {}) {
     const maxAge = options.maxAgeSeconds ?? DEFAULT_SECRETS_MAX_AGE_SECONDS;
     if (!Number.isInteger(maxAge) || maxAge < 0)
       throw new ConfigError(`secrets maxAgeSeconds must be a whole number of at least 0, got ${maxAge}`);
-    this.#provider = new PowertoolsSecretsProvider({ awsSdkV3Client: client });
+    this.#client = client;
     this.#maxAge = maxAge;
   }
 
@@ -52,12 +56,20 @@ export class SecretsManagerProvider implements SecretsProvider {
   async #read(name: string): Promise<string> {
     let value: unknown;
     try {
-      value = await this.#provider.get(name, { maxAge: this.#maxAge });
+      value = await (await this.#powertools()).get(name, { maxAge: this.#maxAge });
     } catch (error) {
       throw secretReadError(name, (error as Error).cause ?? error);
     }
     if (typeof value !== 'string') throw new ConfigError(`secret "${name}" has no string value`);
     return value;
+  }
+
+  #powertools(): Promise<PowertoolsSecretsProvider> {
+    this.#provider ??= Promise.all([
+      import('@aws-lambda-powertools/parameters/secrets'),
+      sdkClientOf(this.#client),
+    ]).then(([{ SecretsProvider }, client]) => new SecretsProvider({ awsSdkV3Client: client }));
+    return this.#provider;
   }
 
   async getJson(name: string): Promise<Record<string, unknown>> {

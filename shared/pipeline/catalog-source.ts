@@ -1,10 +1,7 @@
-import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import * as z from 'zod';
-import { ConfigError, isRetryable, TransientError } from '../errors.ts';
-import { catalogFromEnv, PipelineCatalog } from './catalog.ts';
-import { formatPath } from './issue-path.ts';
-import { type Pipeline, pipelineSchema } from './schema.ts';
+import { ConfigError } from '../errors.ts';
+import { catalogFromEnv, type PipelineCatalog } from './catalog.ts';
 
 /**
  * Environment variable naming the SSM parameter path a function reads the stage's pipelines from
@@ -31,87 +28,32 @@ export function fixedCatalogSource(catalog: PipelineCatalog): FixedCatalogSource
   return new FixedCatalogSource(catalog);
 }
 
-export interface ParameterCatalogOptions {
-  /** The parameter path, `/esync/<stage>/pipelines`. */
-  readonly path: string;
-  /**
-   * Seconds the pipelines read are reused before the path is read again: a pipeline deployed,
-   * changed or removed reaches warm containers after at most this long. 0 reads every time.
-   */
-  readonly maxAgeSeconds: number;
-}
+const parameterPathSchema = z.string().regex(/^(\/[A-Za-z0-9_.-]+)+$/);
 
 /**
- * The stage's pipelines as their stacks publish them, one SSM parameter each under a path, read
- * with GetParametersByPath through the Powertools SSM provider, which keeps them `maxAgeSeconds`.
- * Each value is validated again, so a hand-edited parameter fails the call naming it.
+ * The pipelines under an SSM parameter path, read by {@link ParameterCatalogSource}, which is
+ * imported with the first read: a function whose catalog is baked in never loads the SSM client
+ * or the Powertools SSM provider.
  */
-export class ParameterCatalogSource implements CatalogSource {
-  readonly #provider: SSMProvider;
-  readonly #options: ParameterCatalogOptions;
-  /** The catalog built from the values last read: the provider hands back the same object while they are fresh. */
-  #built?: { readonly values: Record<string, unknown>; readonly catalog: PipelineCatalog };
+export class LazyParameterCatalogSource implements CatalogSource {
+  readonly #open: () => Promise<CatalogSource>;
+  #source: Promise<CatalogSource> | undefined;
 
-  constructor(client: SSMClient, options: ParameterCatalogOptions) {
-    this.#provider = new SSMProvider({ awsSdkV3Client: client });
-    this.#options = options;
+  constructor(path: string, client: () => Promise<SSMClient>, maxAgeSeconds: number) {
+    this.#open = async () => {
+      const [{ ParameterCatalogSource }, ssm] = await Promise.all([
+        import('./parameter-catalog-source.ts'),
+        client(),
+      ]);
+      return new ParameterCatalogSource(ssm, { path, maxAgeSeconds });
+    };
   }
 
   async current(): Promise<PipelineCatalog> {
-    const { path, maxAgeSeconds } = this.#options;
-    let values: Record<string, unknown> | undefined;
-    try {
-      values = await this.#provider.getMultiple(path, { maxAge: maxAgeSeconds, recursive: false });
-    } catch (error) {
-      const cause = (error as Error).cause ?? error;
-      if (isRetryable(cause))
-        throw new TransientError(`reading the pipelines under ${path} failed`, { cause });
-      throw new ConfigError(`cannot read the pipelines under SSM parameter path ${path}: ${String(cause)}`, {
-        cause,
-      });
-    }
-    const found = values ?? {};
-    if (this.#built?.values === found) return this.#built.catalog;
-    const pipelines = Object.entries(found).map(([name, value]) => parsePipelineParameter(path, name, value));
-    const catalog = new PipelineCatalog(pipelines);
-    this.#built = { values: found, catalog };
-    return catalog;
+    this.#source ??= this.#open();
+    return (await this.#source).current();
   }
 }
-
-/**
- * One pipeline from its parameter `<path>/<name>`.
- * @throws ConfigError naming the parameter when its value is not JSON, not a valid pipeline, or
- * a pipeline of another name.
- */
-export function parsePipelineParameter(path: string, name: string, value: unknown): Pipeline {
-  const parameter = `${path}/${name}`;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(String(value));
-  } catch (error) {
-    throw new ConfigError(`SSM parameter ${parameter} is not valid JSON: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
-  const result = pipelineSchema.safeParse(parsed);
-  if (!result.success) {
-    const details = result.error.issues
-      .slice(0, 5)
-      .map((issue) => `${formatPath(issue.path) || '(root)'}: ${issue.message}`)
-      .join('; ');
-    throw new ConfigError(`SSM parameter ${parameter} holds an invalid pipeline: ${details}`, {
-      cause: result.error,
-    });
-  }
-  if (result.data.name !== name)
-    throw new ConfigError(
-      `SSM parameter ${parameter} holds pipeline "${result.data.name}"; a pipeline is published under its own name`,
-    );
-  return result.data;
-}
-
-const parameterPathSchema = z.string().regex(/^(\/[A-Za-z0-9_.-]+)+$/);
 
 /**
  * The catalog source a function's environment names: the SSM path in `ESYNC_PIPELINE_PARAMETERS`
@@ -121,7 +63,7 @@ const parameterPathSchema = z.string().regex(/^(\/[A-Za-z0-9_.-]+)+$/);
  */
 export function catalogSourceFromEnv(
   env: NodeJS.ProcessEnv,
-  parameters: { readonly client: () => SSMClient; readonly maxAgeSeconds: number },
+  parameters: { readonly client: () => Promise<SSMClient>; readonly maxAgeSeconds: number },
 ): CatalogSource {
   const path = env[PIPELINE_PARAMETERS_ENV];
   if (path === undefined || path === '') return fixedCatalogSource(catalogFromEnv(env));
@@ -129,5 +71,5 @@ export function catalogSourceFromEnv(
     throw new ConfigError(
       `${PIPELINE_PARAMETERS_ENV} must be an SSM parameter path like /esync/dev/pipelines, got "${path}"`,
     );
-  return new ParameterCatalogSource(parameters.client(), { path, maxAgeSeconds: parameters.maxAgeSeconds });
+  return new LazyParameterCatalogSource(path, parameters.client, parameters.maxAgeSeconds);
 }

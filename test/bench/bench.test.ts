@@ -94,8 +94,15 @@ describe('the benchmark harness on a tiny dataset', () => {
     expect(report.functions.map((f) => f.name)).toEqual(['webhook']);
     for (const figure of [...report.functions, report.helloWorld]) {
       expect(figure.bytes).toBeGreaterThan(10_000);
+      expect(figure.deployedBytes).toBeGreaterThanOrEqual(figure.bytes);
       expect(figure.initMs).toBeGreaterThan(0);
+      expect(figure.bytesRatio).toBeCloseTo(figure.bytes / report.helloWorld.bytes, 2);
+      expect(figure.initRatio).toBeCloseTo(figure.initMs / report.helloWorld.initMs, 2);
     }
+    expect(report.helloWorld).toMatchObject({ bytesRatio: 1, initRatio: 1 });
+    expect(report.goals.map((g) => g.name)).toEqual(
+      expect.arrayContaining(['largest bundle vs hello-world', 'slowest init vs hello-world']),
+    );
   });
 
   it('prints the report with --json as one JSON object on the last line', async () => {
@@ -138,8 +145,15 @@ describe('the benchmark harness on a tiny dataset', () => {
     expect(last.functions[0]).toMatchObject({
       name: 'webhook',
       bytes: expect.any(Number),
+      deployedBytes: expect.any(Number),
+      chunks: expect.any(Number),
       initMs: expect.any(Number),
+      bytesRatio: expect.any(Number),
+      initRatio: expect.any(Number),
     });
+    expect(out).toMatch(
+      /\| webhook \| [\d,]+ KB \| \d+\.\d\d \| (met|not met) \| \d+ \| \d+\.\d\d \| (met|not met) \|/,
+    );
     expect(out).toContain('| end-to-end sync, 300 rows PostgreSQL → DynamoDB |');
     expect(out).toContain('| end-to-end sync, 300 rows PostgreSQL → PostgreSQL |');
     expect(out).toContain('| end-to-end sync, 300 rows PostgreSQL → S3 lake |');

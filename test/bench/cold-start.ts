@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Metafile } from 'esbuild';
-import { bundleFunction } from '../../infra/bundling.ts';
+import { bundleFunction, outputsLoadedAtInit } from '../../infra/bundling.ts';
 import {
   catalogBanner,
   FUNCTION_NODE_MAJOR,
@@ -68,19 +68,6 @@ if (typeof module.handler !== 'function') throw new Error('no handler export');
 process.stdout.write(JSON.stringify({ initMs: ready, importMs: ready - started }));
 `;
 
-/** The outputs a cold start loads: the entry and, transitively, the chunks it imports statically. */
-function loadedAtInit(metafile: Metafile, entry: string): string[] {
-  const loaded = new Set<string>();
-  const visit = (file: string) => {
-    if (loaded.has(file)) return;
-    loaded.add(file);
-    for (const imported of metafile.outputs[file]?.imports ?? [])
-      if (imported.kind === 'import-statement' && !imported.external) visit(imported.path);
-  };
-  visit(entry);
-  return [...loaded];
-}
-
 /** Bytes per package (or `(project)` for the repository's own files) of the given outputs. */
 function heaviestPackages(metafile: Metafile, outputs: readonly string[], top = 5): BundleFigure['heaviest'] {
   const byPkg = new Map<string, number>();
@@ -118,8 +105,7 @@ function bundle(name: string, entry: string, outDir: string, catalog: string): B
   });
   const { outputs } = built.metafile;
   const code = Object.keys(outputs).filter((file) => file.endsWith('.mjs'));
-  const entryOutput = code.find((file) => path.resolve(file) === built.entry) ?? '';
-  const loaded = loadedAtInit(built.metafile, entryOutput);
+  const loaded = outputsLoadedAtInit(built);
   const size = (files: readonly string[]) =>
     files.reduce((sum, f) => sum + statSync(path.resolve(f)).size, 0);
   return {

@@ -2,6 +2,7 @@ import { CreateTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamod
 import { CreateBucketCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import pg from 'pg';
+import type { SdkClient } from '../../shared/aws/clients.ts';
 
 /** Where the source rows are read from: the benchmark's database. */
 export interface RawSource {
@@ -105,7 +106,11 @@ export async function rawCopyPostgres(
 }
 
 /** The S3 raw copy: one JSON Lines object per 100 rows into a fresh bucket, 16 puts in flight. */
-export async function rawCopyLake(source: RawSource, s3: S3Client, bucket: string): Promise<number> {
+export async function rawCopyLake(
+  source: RawSource,
+  s3: SdkClient<S3Client>,
+  bucket: string,
+): Promise<number> {
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   return copyRows(source, { chunkSize: 100, concurrency: 16 }, async (rows) => {
     await s3.send(

@@ -1,4 +1,5 @@
 import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import type { SdkClient } from '../../shared/aws/clients.ts';
 import { decodeChangeEvent } from '../../shared/cdc/index.ts';
 import { createTransform } from '../../shared/domain/transform.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
@@ -101,7 +102,7 @@ export function deliveryOrder(
 
 /** Puts the changes on the bus, ten per PutEvents call, `concurrency` calls at a time. */
 export async function putChanges(
-  eventBridge: EventBridgeClient,
+  eventBridge: SdkClient<EventBridgeClient>,
   busName: string,
   delivery: CdcDelivery,
   faults: FaultCounter,

@@ -15,9 +15,9 @@ import { serializeCatalog } from '../../../shared/pipeline/catalog.ts';
 import {
   catalogSourceFromEnv,
   FixedCatalogSource,
-  ParameterCatalogSource,
   PIPELINE_PARAMETERS_ENV,
 } from '../../../shared/pipeline/catalog-source.ts';
+import { ParameterCatalogSource } from '../../../shared/pipeline/parameter-catalog-source.ts';
 import { type Pipeline, pipelineSchema } from '../../../shared/pipeline/schema.ts';
 
 const pipeline = (name: string): Pipeline =>
@@ -121,8 +121,15 @@ describe('pipelines read from SSM parameters', () => {
     await expect(read(misnamed)).rejects.toBeInstanceOf(ConfigError);
   });
 
-  it('is the source a function uses when its environment names a parameter path, else the baked catalog', () => {
-    const reader = { client: () => client, maxAgeSeconds: 60 };
+  it('is the source a function uses when its environment names a parameter path, else the baked catalog', async () => {
+    let built = 0;
+    const reader = {
+      client: async () => {
+        built++;
+        return client;
+      },
+      maxAgeSeconds: 60,
+    };
     const baked = { ESYNC_PIPELINES: serializeCatalog([pipeline('baked')]) };
 
     const fromPath = catalogSourceFromEnv(
@@ -131,7 +138,10 @@ describe('pipelines read from SSM parameters', () => {
     );
     const fromBundle = catalogSourceFromEnv(baked, reader);
 
-    expect(fromPath).toBeInstanceOf(ParameterCatalogSource);
+    expect(built).toBe(0);
+    expect((await fromPath.current()).names()).toEqual(NAMES);
+    expect((await fromPath.current()).names()).toEqual(NAMES);
+    expect(built).toBe(1);
     expect(fromBundle).toBeInstanceOf(FixedCatalogSource);
     expect((fromBundle as FixedCatalogSource).catalog.names()).toEqual(['baked']);
     expect(() => catalogSourceFromEnv({ [PIPELINE_PARAMETERS_ENV]: 'esync/dev' }, reader)).toThrow(

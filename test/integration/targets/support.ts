@@ -15,7 +15,7 @@ import { contentHash } from '../../../shared/records/hash.ts';
 import { positionVersion } from '../../../shared/records/version.ts';
 
 /** SDK clients pointed at the local servers, as the stack's endpoint variables would point them. */
-export function localClients(endpoints: LocalEndpoints): AwsClients {
+export function localClients(endpoints: LocalEndpoints) {
   const common = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, maxAttempts: 1 } as const;
   const dynamodb = new DynamoDBClient({ ...common, endpoint: endpoints.dynamodb });
   return {

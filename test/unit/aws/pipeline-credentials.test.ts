@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { sdkClientOf } from '../../../shared/aws/clients.ts';
 import { type CredentialsProvider, sharedCredentials } from '../../../shared/aws/pipeline-credentials.ts';
 import { readRuntimeConfig } from '../../../shared/config.ts';
 import { PipelineCatalog } from '../../../shared/pipeline/catalog.ts';
@@ -41,8 +42,10 @@ describe('a shared function reaching a pipeline through its access role', () => 
     const ordersAgain = deps.connectorContext(catalog.get('orders'));
     const users = deps.connectorContext(catalog.get('users'));
     const ordersKey = await orders.clients.dynamodb.config.credentials();
-    const ordersSecretsKey = await ordersAgain.clients.secretsManager.config.credentials();
-    const usersKey = await users.clients.s3.config.credentials();
+    const ordersSecretsKey = await (
+      await sdkClientOf(ordersAgain.clients.secretsManager)
+    ).config.credentials();
+    const usersKey = await (await sdkClientOf(users.clients.s3)).config.credentials();
 
     expect(ordersKey.accessKeyId).toBe('key-of-esync-orders');
     expect(ordersSecretsKey.accessKeyId).toBe('key-of-esync-orders');

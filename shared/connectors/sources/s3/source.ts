@@ -2,6 +2,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { SdkClient } from '../../../aws/clients.ts';
 import { compareCursors } from '../../../domain/cursor.ts';
 import {
   boundaryPositions,
@@ -105,7 +106,7 @@ const cursorOf = (object: ListedObject, position: number, key: string): Cursor =
  */
 export class S3Source implements SourceConnector {
   readonly #config: S3SourceConfig;
-  readonly #s3: S3Client;
+  readonly #s3: SdkClient<S3Client>;
   readonly #bucket: string;
   readonly #retry: RetryOptions;
   readonly #now: () => Date;

@@ -1,5 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import * as z from 'zod';
+import type { SdkClient } from '../../../aws/clients.ts';
 import { DEFAULT_RETRY, type RetryOptions } from '../../../domain/retry.ts';
 import { ConnectorError, ValidationError } from '../../../errors.ts';
 import type { RecordData } from '../../../records/envelope.ts';
@@ -16,7 +17,7 @@ export type ArchivedChange = z.infer<typeof archivedChangeSchema>;
 
 /** What `recordHistory` needs: the S3 client and the ESync data bucket holding the archive. */
 export interface HistoryContext {
-  readonly clients: { readonly s3: S3Client };
+  readonly clients: { readonly s3: SdkClient<S3Client> };
   readonly dataBucket: string;
   readonly retry?: RetryOptions;
 }

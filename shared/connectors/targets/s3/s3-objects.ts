@@ -1,16 +1,17 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { SdkClient } from '../../../aws/clients.ts';
 import { type RetryOptions, withRetry } from '../../../domain/retry.ts';
 import { ConnectorError, EsyncError, isRetryable, TransientError } from '../../../errors.ts';
 import type { WriteLimit } from '../support/write-limit.ts';
 
 /** S3 calls of the lake target and of `recordHistory`, with retries and ESync errors. */
 export class S3Objects {
-  readonly #s3: S3Client;
+  readonly #s3: SdkClient<S3Client>;
   readonly #retry: RetryOptions;
   readonly #writes: WriteLimit | undefined;
 
   /** With `writes`, puts share its in-flight limit (one per object key, fewer under SlowDown). */
-  constructor(s3: S3Client, retry: RetryOptions, writes?: WriteLimit) {
+  constructor(s3: SdkClient<S3Client>, retry: RetryOptions, writes?: WriteLimit) {
     this.#s3 = s3;
     this.#retry = retry;
     this.#writes = writes;

