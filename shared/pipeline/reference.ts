@@ -124,24 +124,41 @@ function quoteList(values: readonly unknown[]): string {
   return values.map((v) => `\`${String(v)}\``).join(', ');
 }
 
-interface Bounds {
-  min?: { value: number | bigint; inclusive: boolean };
-  max?: { value: number | bigint; inclusive: boolean };
+interface Bound {
+  readonly value: number;
+  readonly inclusive: boolean;
 }
 
+interface Bounds {
+  readonly min?: Bound;
+  readonly max?: Bound;
+}
+
+/** The JSON Schema keywords that bound a number, a string's length or a list's items. */
+interface BoundKeywords {
+  readonly minimum?: number;
+  readonly exclusiveMinimum?: number;
+  readonly maximum?: number;
+  readonly exclusiveMaximum?: number;
+  readonly minLength?: number;
+  readonly maxLength?: number;
+  readonly minItems?: number;
+  readonly maxItems?: number;
+}
+
+/** A bound worth showing: zod gives every integer the safe-integer range, which says nothing. */
+function bound(inclusive: number | undefined, exclusive: number | undefined): Bound | undefined {
+  if (inclusive !== undefined && Math.abs(inclusive) !== Number.MAX_SAFE_INTEGER)
+    return { value: inclusive, inclusive: true };
+  return exclusive === undefined ? undefined : { value: exclusive, inclusive: false };
+}
+
+/** A schema's bounds, as zod's own JSON Schema conversion states them. */
 function boundsOf(schema: Schema): Bounds {
-  const found: Bounds = {};
-  for (const check of schema._zod.def.checks ?? []) {
-    if (check instanceof z.core.$ZodCheckGreaterThan)
-      found.min = { value: Number(check._zod.def.value), inclusive: check._zod.def.inclusive };
-    else if (check instanceof z.core.$ZodCheckLessThan)
-      found.max = { value: Number(check._zod.def.value), inclusive: check._zod.def.inclusive };
-    else if (check instanceof z.core.$ZodCheckMinLength)
-      found.min = { value: check._zod.def.minimum, inclusive: true };
-    else if (check instanceof z.core.$ZodCheckMaxLength)
-      found.max = { value: check._zod.def.maximum, inclusive: true };
-  }
-  return found;
+  const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as BoundKeywords;
+  const min = bound(json.minimum ?? json.minLength ?? json.minItems, json.exclusiveMinimum);
+  const max = bound(json.maximum ?? json.maxLength ?? json.maxItems, json.exclusiveMaximum);
+  return { ...(min ? { min } : {}), ...(max ? { max } : {}) };
 }
 
 /** `, 1 to 1000`, `, ≥ 1`, `, > 0 and ≤ 1` (with a unit for lengths), or nothing. */
@@ -211,92 +228,135 @@ export interface FieldDocsOptions {
  * show the discriminator, the fields all variants share, then each variant's own fields with `when`.
  */
 export function fieldDocs(schema: Schema, options: FieldDocsOptions = {}): FieldDoc[] {
-  const rows: FieldDoc[] = [];
-  const collapse = new Set(options.collapse ?? []);
-  const omit = new Set(options.omit ?? []);
-  const root = options.prefix ?? '';
+  return new FieldDocWalker(options).walk(schema);
+}
 
-  const join = (prefix: string, key: string): string => (prefix === '' ? key : `${prefix}.${key}`);
+const joinPath = (prefix: string, key: string): string => (prefix === '' ? key : `${prefix}.${key}`);
 
-  const visitFields = (
+/** One variant of a discriminated union: its fields, its tag and what it is for. */
+interface Variant {
+  readonly shape: Record<string, Schema>;
+  readonly tag: string;
+  readonly description: string | undefined;
+}
+
+function variantsOf(union: z.ZodDiscriminatedUnion): Variant[] {
+  return union.options.map((option) => {
+    const unwrapped = unwrapSchema(option);
+    const shape = objectShape(unwrapped.schema) ?? {};
+    const tag = literalValues(shape[union.def.discriminator]).join(', ');
+    return { shape, tag, description: unwrapped.description };
+  });
+}
+
+/** The rows of {@link fieldDocs}, gathered by one walk of the schema. */
+class FieldDocWalker {
+  readonly #rows: FieldDoc[] = [];
+  readonly #collapse: ReadonlySet<string>;
+  readonly #omit: ReadonlySet<string>;
+  readonly #root: string;
+
+  constructor(options: FieldDocsOptions) {
+    this.#collapse = new Set(options.collapse ?? []);
+    this.#omit = new Set(options.omit ?? []);
+    this.#root = options.prefix ?? '';
+  }
+
+  walk(schema: Schema): FieldDoc[] {
+    this.#visit(schema, this.#root, undefined, false);
+    return this.#rows;
+  }
+
+  #visitFields(
     shape: Record<string, Schema>,
     prefix: string,
     when: string | undefined,
-    skip: Set<string>,
-  ) => {
+    skip: ReadonlySet<string>,
+  ) {
     for (const [key, child] of Object.entries(shape))
-      if (!skip.has(key)) visit(child, join(prefix, key), when, true);
-  };
+      if (!skip.has(key)) this.#visit(child, joinPath(prefix, key), when, true);
+  }
 
-  const visit = (field: Schema, path: string, when: string | undefined, emitSelf: boolean): void => {
+  #visit(field: Schema, path: string, when: string | undefined, emitSelf: boolean): void {
     const unwrapped = unwrapSchema(field);
     const inner = unwrapped.schema;
-    const { text, defaultText } = splitDefault(unwrapped.description);
     const isObjectList =
       inner instanceof z.ZodArray && unwrapSchema(inner.element).schema instanceof z.ZodObject;
-    if (emitSelf) {
-      // An object's default is the defaults of its fields, shown on their rows; a union's default picks a variant.
-      const showDefault = unwrapped.hasDefault && !(inner instanceof z.ZodObject);
-      rows.push({
-        path,
-        type: isObjectList ? 'list of objects' : describeType(inner),
-        required: !unwrapped.optional,
-        default: showDefault ? renderDefault(unwrapped.defaultValue) : undefined,
-        defaultBehaviour: defaultText,
-        description: text,
-        when,
-      });
-    }
+    if (emitSelf) this.#rows.push(fieldRow(unwrapped, path, when, isObjectList));
     if (inner instanceof z.ZodObject)
-      visitFields(inner.shape, path, when, path === root && !emitSelf ? omit : new Set());
-    else if (isObjectList) visit(inner.element, `${path}[]`, when, false);
-    else if (inner instanceof z.ZodDiscriminatedUnion) visitUnion(inner, path, when);
-  };
+      this.#visitFields(inner.shape, path, when, path === this.#root && !emitSelf ? this.#omit : new Set());
+    else if (isObjectList) this.#visit(inner.element, `${path}[]`, when, false);
+    else if (inner instanceof z.ZodDiscriminatedUnion) this.#visitUnion(inner, path, when);
+  }
 
-  const visitUnion = (union: z.ZodDiscriminatedUnion, path: string, when: string | undefined) => {
+  #visitUnion(union: z.ZodDiscriminatedUnion, path: string, when: string | undefined) {
     const discriminator = union.def.discriminator;
-    const variants = union.options.map((option) => {
-      const unwrapped = unwrapSchema(option);
-      const shape = objectShape(unwrapped.schema) ?? {};
-      return {
-        shape,
-        tag: literalValues(shape[discriminator]).join(', '),
-        description: unwrapped.description,
-      };
-    });
+    const variants = variantsOf(union);
     const first = variants[0]?.shape ?? {};
     // A field is shared when every variant holds the very same schema object (as `.extend(common)` does).
     const shared = Object.keys(first).filter(
       (key) => key !== discriminator && variants.every((variant) => variant.shape[key] === first[key]),
     );
-    const discriminatorSchema = first[discriminator];
-    const ownDescription =
-      discriminatorSchema === undefined ? undefined : unwrapSchema(discriminatorSchema).description;
-    const variantNotes = collapse.has(path)
-      ? []
-      : variants.filter((v) => v.description !== undefined).map((v) => `\`${v.tag}\`: ${v.description}`);
-    rows.push({
-      path: join(path, discriminator),
-      type: `one of ${quoteList(variants.map((v) => v.tag))}`,
-      required: true,
-      default: undefined,
-      defaultBehaviour: undefined,
-      description: [ownDescription ?? `Selects the kind of \`${path}\`.`, ...variantNotes].join(' '),
+    const collapsed = this.#collapse.has(path);
+    this.#rows.push(discriminatorRow(path, discriminator, first[discriminator], variants, collapsed, when));
+    this.#visitFields(
+      Object.fromEntries(shared.map((key) => [key, first[key] as Schema])),
+      path,
       when,
-    });
-    const sharedSchemas: Record<string, Schema> = {};
-    for (const key of shared) if (first[key] !== undefined) sharedSchemas[key] = first[key];
-    visitFields(sharedSchemas, path, when, new Set());
-    if (collapse.has(path)) return;
+      new Set(),
+    );
+    if (collapsed) return;
     for (const variant of variants) {
       const variantWhen = `${discriminator}: ${variant.tag}`;
       const condition = when === undefined ? variantWhen : `${when}, ${variantWhen}`;
-      visitFields(variant.shape, path, condition, new Set([discriminator, ...shared]));
+      this.#visitFields(variant.shape, path, condition, new Set([discriminator, ...shared]));
     }
-  };
+  }
+}
 
-  visit(schema, root, undefined, false);
-  return rows;
+function fieldRow(
+  unwrapped: Unwrapped,
+  path: string,
+  when: string | undefined,
+  isObjectList: boolean,
+): FieldDoc {
+  const inner = unwrapped.schema;
+  const { text, defaultText } = splitDefault(unwrapped.description);
+  // An object's default is the defaults of its fields, shown on their rows; a union's default picks a variant.
+  const showDefault = unwrapped.hasDefault && !(inner instanceof z.ZodObject);
+  return {
+    path,
+    type: isObjectList ? 'list of objects' : describeType(inner),
+    required: !unwrapped.optional,
+    default: showDefault ? renderDefault(unwrapped.defaultValue) : undefined,
+    defaultBehaviour: defaultText,
+    description: text,
+    when,
+  };
+}
+
+/** The row of a union's discriminator: its values, and what each variant is for unless collapsed. */
+function discriminatorRow(
+  path: string,
+  discriminator: string,
+  schema: Schema | undefined,
+  variants: readonly Variant[],
+  collapsed: boolean,
+  when: string | undefined,
+): FieldDoc {
+  const ownDescription = schema === undefined ? undefined : unwrapSchema(schema).description;
+  const variantNotes = collapsed
+    ? []
+    : variants.filter((v) => v.description !== undefined).map((v) => `\`${v.tag}\`: ${v.description}`);
+  return {
+    path: joinPath(path, discriminator),
+    type: `one of ${quoteList(variants.map((v) => v.tag))}`,
+    required: true,
+    default: undefined,
+    defaultBehaviour: undefined,
+    description: [ownDescription ?? `Selects the kind of \`${path}\`.`, ...variantNotes].join(' '),
+    when,
+  };
 }
 
 /**
