@@ -177,7 +177,7 @@ const TARGETS: readonly ConnectorDoc[] = [
     kind: 'target',
     type: 'dynamodb',
     summary:
-      'Writes items to a DynamoDB table with a version-gated write per key, so an older version never overwrites a newer one: with target.batchInserts, keys expected absent are inserted 25 per request (PartiQL INSERT), the rest are conditional puts.',
+      'Writes items to a DynamoDB table with a version-gated write per key, so an older version never overwrites a newer one: with target.batchInserts, keys expected absent are inserted 25 per request, pooled across the messages of one Load invocation (PartiQL INSERT), the rest are conditional puts.',
     fields: ownFields(dynamodbTargetConfigSchema, 'target'),
     example: { target: { type: 'dynamodb' } },
   },

@@ -104,6 +104,10 @@ interface DynamoDbFault {
   readonly containing: string;
 }
 
+/** Whether a DynamoDB request names `table`: as its TableName, or quoted in a PartiQL statement. */
+const onTable = (body: Buffer, table: string) =>
+  body.includes(JSON.stringify(table)) || body.includes(JSON.stringify(`"${table}"`).slice(1, -1));
+
 /** An HTTP proxy in front of DynamoDB that fails the requests on a table carrying a marker. */
 async function startDynamoDbFaultProxy(
   upstream: string,
@@ -115,7 +119,7 @@ async function startDynamoDbFaultProxy(
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      if (fault && body.includes(JSON.stringify(fault.table)) && body.includes(fault.containing)) {
+      if (fault && onTable(body, fault.table) && body.includes(fault.containing)) {
         res.writeHead(500, { 'content-type': 'application/x-amz-json-1.0' });
         res.end(
           JSON.stringify({

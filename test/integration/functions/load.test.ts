@@ -246,6 +246,34 @@ describe('load handler (SQS event source → DynamoDB target)', () => {
     });
   });
 
+  it("fails only the message whose pooled insert fails: the other messages' inserts of that request are applied", async () => {
+    // Prepare: a first load reads no state, so every message's inserts share one request.
+    const first = (id: string, email: string) => ({
+      ...order(id, email),
+      provenance: { pipeline: PIPELINE, runId: 'test', initial: true },
+    });
+    const scope = await enqueueForRun([
+      first('p1', 'eve@example.com'),
+      first('p2', 'fay@example.com'),
+      first('p3-unreachable', 'gus@example.com'),
+      first('p4', 'hal@example.com'),
+    ]);
+    const messages = await h.receiveAll(h.queueUrl(PIPELINE));
+    const failing = messages.find((m) => m.Body?.includes('p3-unreachable'));
+    h.failDynamoDbRequests({ table: h.targetTable(PIPELINE), containing: 'p3-unreachable' });
+
+    // Act
+    const response = await invokeLoad(messages);
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: failing?.MessageId }]);
+    expect(await targetItem('p1')).toBeDefined();
+    expect(await targetItem('p2')).toBeDefined();
+    h.failDynamoDbRequests(undefined);
+    expect(await targetItem('p3-unreachable')).toBeUndefined();
+    expect(await h.deps.state.ledger.totals(scope)).toMatchObject({ extracted: 4, pendingMessages: 1 });
+  });
+
   it('counts a message as dead-lettered on its last allowed receive before failing it', async () => {
     // Prepare: the first receive fails while the target is unreachable; the second is the last allowed.
     const scope = await enqueueForRun([order('d1-unreachable', 'hal@example.com')]);

@@ -17,6 +17,7 @@ import {
   DynamoDbTarget,
 } from '../../../shared/connectors/targets/dynamodb/dynamodb-target.ts';
 import { toJsonRecord } from '../../../shared/connectors/targets/support/json-value.ts';
+import { withInvocationLimits } from '../../../shared/connectors/targets/support/write-limit.ts';
 import type { TargetWrite } from '../../../shared/connectors/types.ts';
 import { ConfigError, ConnectorError, TransientError, ValidationError } from '../../../shared/errors.ts';
 import { exactNumber, stringifyExactJson } from '../../../shared/records/exact-json.ts';
@@ -790,6 +791,76 @@ function targetBehaviour(engine: DynamoDbEngine) {
     expect(outcomes.map((o) => o.status)).toEqual(['applied', 'failed', 'applied']);
     expect(outcomes[1]?.status === 'failed' && outcomes[1].error).toBeInstanceOf(ValidationError);
     expect(await rawItem('huge')).toBeUndefined();
+  });
+
+  it("pools the inserts of one invocation's messages into full requests: ten messages of three new keys make two", async () => {
+    // Prepare
+    const tracked = localClients(servers.endpoints);
+    const requests = trackPuts(tracked);
+    const t = target({ clients: tracked });
+    const messages = Array.from({ length: 10 }, (_, m) =>
+      Array.from({ length: 3 }, (_, i) => fresh(`m${m}-${i}`, 1, { id: m * 3 + i })),
+    );
+
+    // Act
+    const outcomes = await withInvocationLimits(() => Promise.all(messages.map((writes) => t.write(writes))));
+
+    // Assess
+    expect(outcomes.map((o) => o.map((x) => x.status))).toEqual(
+      messages.map(() => ['applied', 'applied', 'applied']),
+    );
+    expect(requests.batches()).toBe(2);
+    expect(requests.sent()).toBe(0);
+    const state = await t.readState(
+      messages.flat().map((w) => w.key),
+      { withData: false },
+    );
+    expect(state.size).toBe(30);
+  });
+
+  it('fails a pooled insert for its own message only: the other messages of its request are applied', async () => {
+    // Prepare: s0's statement is shed in every round and its put is throttled too.
+    const stormy = localClients(servers.endpoints);
+    shedStatements(stormy, (key) => key === 's0');
+    injectFailures(stormy, 'PutItem', 'ProvisionedThroughputExceededException', 100);
+    const requests = trackPuts(stormy);
+    const t = target({ clients: stormy });
+    const failing = [fresh('s0', 1, { id: 0 }), fresh('s1', 1, { id: 1 })];
+    const others = [fresh('s2', 1, { id: 2 }), fresh('s4', 1, { id: 3 })];
+    const third = [fresh('s3', 1, { id: 4 })];
+
+    // Act
+    const [a, b, c] = await withInvocationLimits(() =>
+      Promise.all([failing, others, third].map((w) => t.write(w))),
+    );
+
+    // Assess
+    expect(a?.map((o) => o.status)).toEqual(['failed', 'applied']);
+    expect(a?.[0]?.status === 'failed' && a[0].error).toBeInstanceOf(TransientError);
+    expect(b?.map((o) => o.status)).toEqual(['applied', 'applied']);
+    expect(c?.map((o) => o.status)).toEqual(['applied']);
+    // One request carried the three messages' inserts; s0's rounds alone are shed before the table.
+    expect(requests.batches()).toBe(1);
+    expect(await rawItem('s0')).toBeUndefined();
+  });
+
+  it('keeps the inserts of two invocations in requests of their own', async () => {
+    // Prepare
+    const tracked = localClients(servers.endpoints);
+    const requests = trackPuts(tracked);
+    const t = target({ clients: tracked });
+
+    // Act
+    await Promise.all(
+      ['i1', 'i2'].map((invocation) =>
+        withInvocationLimits(() =>
+          t.write([fresh(`${invocation}-a`, 1, { id: 1 }), fresh(`${invocation}-b`, 1, { id: 2 })]),
+        ),
+      ),
+    );
+
+    // Assess
+    expect(requests.batches()).toBe(2);
   });
 
   it('throws a ConnectorError naming the table when a batch inserts into a missing table', async () => {

@@ -16,6 +16,6 @@ export const dynamodbTargetConfigSchema = z.strictObject({
     .boolean()
     .default(true)
     .describe(
-      'Insert the keys Load expects absent (a first load, or keys its state read did not find) 25 per request as PartiQL INSERTs (BatchExecuteStatement; Load is granted dynamodb:PartiQLInsert on the table only when true); a key found taken falls back to the version-gated PutItem. false sends one conditional PutItem per record: the same write units, 25 times the requests.',
+      'Insert the keys Load expects absent (a first load, or keys its state read did not find) 25 per request, pooled across the messages of one Load invocation, as PartiQL INSERTs (BatchExecuteStatement; Load is granted dynamodb:PartiQLInsert on the table only when true); a key found taken falls back to the version-gated PutItem. false sends one conditional PutItem per record: the same write units, 25 times the requests.',
     ),
 });

@@ -10,6 +10,7 @@ import {
   ScanCommand,
 } from '@aws-sdk/client-dynamodb';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import DataLoader from 'dataloader';
 import { backoffDelay, withRetry } from '../../../domain/retry.ts';
 import {
   ConfigError,
@@ -35,7 +36,7 @@ import type {
 } from '../../types.ts';
 import { chunk, mapWithConcurrency, newestPerKey, outcomesInOrder } from '../support/batch.ts';
 import { toJsonRecord } from '../support/json-value.ts';
-import { WriteLimit } from '../support/write-limit.ts';
+import { perInvocation, WriteLimit } from '../support/write-limit.ts';
 import { BATCH_STATEMENT_LIMIT, insertStatement, insertVerdict } from './batch-insert.ts';
 import { fromDynamoItem, toDynamoData } from './marshal.ts';
 
@@ -64,6 +65,15 @@ const SCAN_SEGMENTS = 4;
 type Item = Record<string, unknown>;
 type RawItem = Record<string, AttributeValue>;
 
+/** A write expected absent with its item, waiting in the invocation's pool of inserts. */
+interface PooledInsert {
+  readonly write: TargetWrite;
+  readonly item: Item;
+}
+
+/** What became of a pooled insert: its outcome, or `put` when the conditional put decides it. */
+type InsertVerdictOf = WriteOutcome | 'put';
+
 interface TableKeys {
   readonly keySchema: readonly KeySchemaElement[];
   readonly attributes: readonly AttributeDefinition[];
@@ -80,8 +90,9 @@ interface TableKeys {
  * DynamoDB throttles (see {@link WriteLimit}).
  *
  * With `target.batchInserts` (the default), a write of a key that Load expects absent
- * (`stored: 'absent'`: its state read found nothing, or a first full load that skips the read) goes out with up to 24 others as PartiQL INSERTs in one
- * BatchExecuteStatement ({@link insertStatement}): the same write units, one request instead of 25.
+ * (`stored: 'absent'`: its state read found nothing, or a first full load that skips the read) goes out with up to 24 others,
+ * from any message of the same Load invocation, as PartiQL INSERTs in one BatchExecuteStatement
+ * ({@link insertStatement}): the same write units, one request instead of 25.
  * An insert that finds the key taken falls back to the conditional PutItem, which decides it by
  * version; a replaced item's old attributes are unknown to Load, so every other write is that PutItem.
  */
@@ -91,6 +102,8 @@ export class DynamoDbTarget implements TargetConnector {
   readonly #keyAttribute: string;
   readonly #writes: WriteLimit;
   readonly #batchInserts: boolean;
+  /** The pool of inserts made outside any invocation scope (tests, scripts). */
+  readonly #outsidePool = this.#newPool();
 
   constructor(config: DynamoDbTargetConfig, context: ConnectorContext) {
     this.#context = context;
@@ -219,15 +232,11 @@ export class DynamoDbTarget implements TargetConnector {
     const outcomes = new Map<TargetWrite, WriteOutcome>();
     for (const write of superseded) outcomes.set(write, { key: write.key, status: 'stale' });
     const insertable = (write: TargetWrite) => this.#batchInserts && write.stored === 'absent';
-    const inserts = winners.filter(insertable);
-    await Promise.all([
-      ...winners
-        .filter((write) => !insertable(write))
-        .map(async (write) => outcomes.set(write, await this.#put(write))),
-      ...chunk(inserts, BATCH_STATEMENT_LIMIT).map(async (part) => {
-        for (const [write, outcome] of await this.#insertBatch(part)) outcomes.set(write, outcome);
-      }),
-    ]);
+    await Promise.all(
+      winners.map(async (write) =>
+        outcomes.set(write, await (insertable(write) ? this.#insert(write) : this.#put(write))),
+      ),
+    );
     // A missing table or refused credentials concern the whole batch: they are thrown, not counted per record.
     for (const outcome of outcomes.values())
       if (outcome.status === 'failed' && outcome.error instanceof ConnectorError) throw outcome.error;
@@ -235,34 +244,55 @@ export class DynamoDbTarget implements TargetConnector {
   }
 
   /**
-   * Inserts up to 25 writes of distinct keys with one BatchExecuteStatement per round: statements
-   * DynamoDB shed are sent again after a backoff, those that found their key taken (or that it
-   * refused, or still shed after the last round) go through {@link #put}. Every key stays held until its write is decided, so another
-   * message's write of the key waits, as for a single put.
+   * The write of a key expected absent, as an INSERT pooled with the invocation's other inserts
+   * (see {@link #pool}); one that finds its key taken, or that DynamoDB refused or still shed
+   * after the last round, goes through {@link #put}. The key stays held until its write is
+   * decided, so another message's write of the key waits, as for a single put.
    */
-  #insertBatch(writes: readonly TargetWrite[]): Promise<Map<TargetWrite, WriteOutcome>> {
-    const outcomes = new Map<TargetWrite, WriteOutcome>();
-    const items = new Map<TargetWrite, Item>();
-    for (const write of writes) {
-      try {
-        items.set(write, this.#itemOf(write));
-      } catch (error) {
-        outcomes.set(write, { key: write.key, status: 'failed', error });
-      }
+  #insert(write: TargetWrite): Promise<WriteOutcome> {
+    let item: Item;
+    try {
+      item = this.#itemOf(write);
+    } catch (error) {
+      return Promise.resolve({ key: write.key, status: 'failed', error });
     }
-    const keys = [...items.keys()].map((write) => write.key);
-    return this.#writes.holding(keys, async () => {
-      const toPut = await this.#insertRounds(items, outcomes);
-      const held = (operation: () => Promise<unknown>) =>
-        this.#writes.retryingHeld(operation, this.#context.retry);
-      await Promise.all(
-        toPut.map(async (write) => outcomes.set(write, await this.#put(write, items.get(write), held))),
-      );
-      return outcomes;
+    return this.#writes.holding([write.key], async () => {
+      const inserted = await this.#pool().load({ write, item });
+      if (inserted !== 'put') return inserted;
+      return this.#put(write, item, (operation) => this.#writes.retryingHeld(operation, this.#context.retry));
     });
   }
 
-  /** The insert rounds of {@link #insertBatch}; returns the writes left to the conditional put. */
+  /**
+   * The inserts of the invocation running now, across its messages: every insert asked for before
+   * the event loop turns goes out in BatchExecuteStatement requests of up to 25, so ten messages of
+   * three new keys make two requests, not ten. Each insert gets its own verdict, and each message
+   * its own outcomes: a statement that fails fails only the message that asked for it.
+   */
+  #pool(): DataLoader<PooledInsert, InsertVerdictOf> {
+    return perInvocation(this, () => this.#newPool(), this.#outsidePool);
+  }
+
+  #newPool(): DataLoader<PooledInsert, InsertVerdictOf> {
+    return new DataLoader((batch: readonly PooledInsert[]) => this.#insertPooled(batch), {
+      maxBatchSize: BATCH_STATEMENT_LIMIT,
+      cache: false,
+      batchScheduleFn: (dispatch) => setImmediate(dispatch),
+    });
+  }
+
+  /** One pooled request's inserts: applied, failed, or left to the conditional put (`put`). */
+  async #insertPooled(batch: readonly PooledInsert[]): Promise<InsertVerdictOf[]> {
+    const items = new Map(batch.map((p) => [p.write, p.item]));
+    const outcomes = new Map<TargetWrite, WriteOutcome>();
+    const toPut = new Set(await this.#insertRounds(items, outcomes));
+    return batch.map((p) => (toPut.has(p.write) ? 'put' : (outcomes.get(p.write) ?? 'put')));
+  }
+
+  /**
+   * Sends `items` as INSERTs, one BatchExecuteStatement per round: statements DynamoDB shed are
+   * sent again after a backoff. Returns the writes left to the conditional put.
+   */
   async #insertRounds(
     items: ReadonlyMap<TargetWrite, Item>,
     outcomes: Map<TargetWrite, WriteOutcome>,
@@ -279,8 +309,10 @@ export class DynamoDbTarget implements TargetConnector {
         );
       } catch (error) {
         const mapped = this.#mapError(error, 'BatchExecuteStatement');
-        // A request refused whole for its content (not its table) leaves each write to its own put.
-        if (mapped instanceof ValidationError) return [...toPut, ...sent];
+        // A missing table or refused credentials concern every write. A request refused or failed
+        // whole for anything else (its content, a fault past the retries) leaves each write to its
+        // own put: a request pools several messages' inserts, and each message fails only by its own.
+        if (!(mapped instanceof ConnectorError)) return [...toPut, ...sent];
         for (const write of sent) outcomes.set(write, { key: write.key, status: 'failed', error: mapped });
         return toPut;
       }

@@ -34,14 +34,7 @@ export class WriteLimit {
   }
 
   #limit(): InFlightLimit {
-    const scope = invocations.getStore();
-    if (!scope) return this.#outside;
-    let limit = scope.get(this);
-    if (!limit) {
-      limit = new InFlightLimit(this.#ceiling);
-      scope.set(this, limit);
-    }
-    return limit;
+    return perInvocation(this, () => new InFlightLimit(this.#ceiling), this.#outside);
   }
 
   /** Writes allowed in flight now. */
@@ -88,7 +81,18 @@ export class WriteLimit {
   }
 }
 
-const invocations = new AsyncLocalStorage<Map<WriteLimit, InFlightLimit>>();
+const invocations = new AsyncLocalStorage<Map<object, unknown>>();
+
+/**
+ * What `owner` keeps for the invocation running now (see {@link withInvocationLimits}), made by
+ * `create` on first use; `outside` when no invocation scope is running (tests, scripts).
+ */
+export function perInvocation<T>(owner: object, create: () => T, outside: T): T {
+  const scope = invocations.getStore();
+  if (!scope) return outside;
+  if (!scope.has(owner)) scope.set(owner, create());
+  return scope.get(owner) as T;
+}
 
 /**
  * Runs one Load invocation with limits of its own: each target's writes inside `invocation`
