@@ -60,7 +60,7 @@ describe('the benchmark harness on a tiny dataset', () => {
     expect(report.cost.overheadUsdPerMillion).toBeCloseTo(report.cost.usdPerMillion - 0.625, 3);
     expect(report.cost.overheadUsdPerMillion).toBeGreaterThan(0);
     expect(Object.keys(report.cost.byService)).toEqual(expect.arrayContaining(['DynamoDB', 'SQS', 'Lambda']));
-    // The first load inserts 25 records per BatchExecuteStatement (one per 25 of a message's records).
+    // The first load inserts 25 records per BatchExecuteStatement (pooled across an invocation's messages).
     expect(
       report.cost.requests.find((r) => r.operation === 'BatchExecuteStatement')?.count,
     ).toBeGreaterThanOrEqual(RECORDS / 25);

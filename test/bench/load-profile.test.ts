@@ -4,6 +4,7 @@ import { type LoadProfile, profileLoad } from './load-profile.ts';
 /** Two invocations of 10 messages of 10 records each per pipeline. */
 const INVOCATIONS = 2;
 const PER_MESSAGE = 10;
+const PER_INVOCATION = 10 * PER_MESSAGE;
 
 describe('the Load profile on the local stack', () => {
   let profiles: LoadProfile[];
@@ -20,13 +21,13 @@ describe('the Load profile on the local stack', () => {
     ]);
   });
 
-  it("counts the requests per record: a PutItem each, or one BatchExecuteStatement per 25 of a message's records, and a ledger completion per message", () => {
+  it("counts the requests per record: a PutItem each, or one BatchExecuteStatement per 25 of an invocation's records across its messages, and a ledger completion per message", () => {
     // Assess
     const perRecord = (p: LoadProfile | undefined) =>
       Object.fromEntries((p?.requests ?? []).map((r) => [r.what, r.perRecord]));
     expect(perRecord(profiles[0])).toEqual({ 'target PutItem': 1, 'state UpdateItem': 1 / PER_MESSAGE });
     expect(perRecord(profiles[1])).toEqual({
-      'target BatchExecuteStatement': Math.ceil(PER_MESSAGE / 25) / PER_MESSAGE,
+      'target BatchExecuteStatement': Math.ceil(PER_INVOCATION / 25) / PER_INVOCATION,
       'state UpdateItem': 1 / PER_MESSAGE,
     });
   });
