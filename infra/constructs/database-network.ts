@@ -22,6 +22,10 @@ export const INTERFACE_ENDPOINTS = {
   Kms: ec2.InterfaceVpcEndpointAwsService.KMS,
   CloudWatch: ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,
   XRay: ec2.InterfaceVpcEndpointAwsService.XRAY,
+  // The shared functions read the stage's pipelines from Parameter Store and assume each
+  // pipeline's access role (access-roles.ts): without these, a function in the VPC cannot.
+  Ssm: ec2.InterfaceVpcEndpointAwsService.SSM,
+  Sts: ec2.InterfaceVpcEndpointAwsService.STS,
 } as const;
 
 export interface DatabaseNetworkProps {

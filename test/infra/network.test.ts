@@ -141,7 +141,9 @@ describe('networking', () => {
       'monitoring',
       'secretsmanager',
       'sqs',
+      'ssm',
       'states',
+      'sts',
       'xray',
     ]);
     const endpointsGroup = logicalIdOf(
