@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { App, Aspects, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { DEFAULT_EXTENSIONS_DIR, loadExtensions } from '../shared/extensions/load.ts';
 import { plaintextDatabaseConnections } from '../shared/pipeline/database-connections.ts';
 import { formatProblem, loadPipelineFiles } from '../shared/pipeline/load.ts';
 import { PROJECT_ROOT } from './constructs/esync-function.ts';
@@ -9,7 +10,9 @@ import { EsyncStack } from './stacks/esync-stack.ts';
 import { parseStage } from './stage.ts';
 
 /**
- * The CDK app: `npx cdk synth|deploy [-c stage=dev|staging|prod] [-c pipelines=<dir>]`.
+ * The CDK app: `npx cdk synth|deploy [-c stage=dev|staging|prod] [-c pipelines=<dir>] [-c extensions=<dir>]`
+ * (extensions: default `extensions/` beside the pipelines directory, bundled into the functions
+ * that run what they register).
  * Invalid pipelines fail the synth with every problem listed; cdk-nag (AwsSolutions) and the
  * naming Aspect run on every synth.
  */
@@ -17,7 +20,15 @@ async function main(): Promise<void> {
   const app = new App();
   const stage = parseStage(app.node.tryGetContext('stage'));
   const dir = String(app.node.tryGetContext('pipelines') ?? path.join(PROJECT_ROOT, 'pipelines'));
-  const { pipelines, problems } = await loadPipelineFiles([dir], { cwd: PROJECT_ROOT });
+  const extensionsDir = app.node.tryGetContext('extensions') as string | undefined;
+  const extensions = await loadExtensions(extensionsDir ?? path.join(dir, '..', DEFAULT_EXTENSIONS_DIR), {
+    cwd: PROJECT_ROOT,
+    required: extensionsDir !== undefined,
+  });
+  const { pipelines, problems } = await loadPipelineFiles([dir], {
+    cwd: PROJECT_ROOT,
+    extensions: extensions.registry,
+  });
   if (problems.length > 0)
     throw new Error(
       `the pipelines are not valid:\n${problems.map((p) => `  ${formatProblem(p)}`).join('\n')}`,
@@ -33,6 +44,7 @@ async function main(): Promise<void> {
   new EsyncStack(app, `esync-${stage}`, {
     stage,
     pipelines,
+    extensions: extensions.modules,
     layout: 'per-pipeline',
     // No pipeline names here: the shared stack's template must not change when a pipeline does.
     description: `ESync (${stage}): the resources every pipeline shares`,

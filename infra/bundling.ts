@@ -30,6 +30,8 @@ export interface BundleFunctionOptions {
   readonly entryPrologue?: string;
   /** The tsconfig the sources are read with. */
   readonly tsconfig: string;
+  /** Modules run before the entry (the extension modules the function needs: infra/extensions.ts). @default - none */
+  readonly inject?: readonly string[];
 }
 
 /** The files one bundle wrote and what esbuild says went into each. */
@@ -86,6 +88,7 @@ export function functionBuildOptions(
     metafile: true,
     write: false,
     logLevel: 'error',
+    ...(options.inject && { inject: [...options.inject] }),
   };
 }
 

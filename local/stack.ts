@@ -10,6 +10,9 @@ import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-s
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { ConfigError } from '../shared/errors.ts';
+import { installExtensions } from '../shared/extensions/installed.ts';
+import { DEFAULT_EXTENSIONS_DIR, loadExtensions } from '../shared/extensions/load.ts';
+import type { ExtensionRegistry } from '../shared/extensions/registry.ts';
 import {
   eventBusName,
   idempotencyTableName,
@@ -65,6 +68,12 @@ export interface LocalStackOptions {
   readonly pipelinesDir?: string;
   /** The validated pipelines, instead of reading `pipelinesDir`. */
   readonly pipelines?: readonly Pipeline[];
+  /**
+   * The extension modules (validators, sources, targets the pipelines may name), loaded into this
+   * process for the stack's lifetime, as the CDK app bundles them into the functions.
+   * @default - `extensions/` beside `pipelinesDir` when it exists, else none
+   */
+  readonly extensionsDir?: string;
   /** @default 'dev' */
   readonly stage?: string;
   /**
@@ -179,9 +188,21 @@ function makeLogger(log: (line: string) => void): LocalLogger {
   };
 }
 
-async function loadPipelines(options: LocalStackOptions, pipelinesDir: string): Promise<Pipeline[]> {
+/** Loads the extension modules and installs them in this process until the stack stops. */
+async function loadStackExtensions(s: Starting): Promise<ExtensionRegistry> {
+  const dir = s.options.extensionsDir;
+  const { registry } = await loadExtensions(dir ?? path.join(s.pipelinesDir, '..', DEFAULT_EXTENSIONS_DIR), {
+    required: dir !== undefined,
+  });
+  s.onStop('the extensions', installExtensions(registry));
+  return registry;
+}
+
+async function loadPipelines(s: Starting): Promise<Pipeline[]> {
+  const { options, pipelinesDir } = s;
+  const extensions = await loadStackExtensions(s);
   if (options.pipelines) return [...options.pipelines];
-  const { pipelines, problems } = await loadPipelineFiles([pipelinesDir]);
+  const { pipelines, problems } = await loadPipelineFiles([pipelinesDir], { extensions });
   if (problems.length > 0)
     throw new ConfigError(
       `the pipelines in ${pipelinesDir} have problems:\n${problems.map(formatProblem).join('\n')}`,
@@ -431,11 +452,7 @@ async function assembleStack(
 async function provisionStack(s: Starting): Promise<ProvisionedStack> {
   const { options, stage, pipelinesDir, log } = s;
   const pipelineSecrets = loadSecrets(options, pipelinesDir);
-  const pipelines = reachLoopbackDatabasesWithoutTls(
-    await loadPipelines(options, pipelinesDir),
-    pipelineSecrets,
-    log,
-  );
+  const pipelines = reachLoopbackDatabasesWithoutTls(await loadPipelines(s), pipelineSecrets, log);
   const [servers, loaded] = await Promise.all([
     startLocalServers({
       ...(options.dataDir && { dataDir: path.join(options.dataDir, 'aws') }),

@@ -6,9 +6,10 @@ import type { LocalStack } from '../../local/stack.ts';
 import { type CliIo, type Command, UsageError } from '../io.ts';
 import { watchLaunchers } from '../launcher-watch.ts';
 
-export const devUsage = `Usage: esync dev [--pipelines-dir DIR] [--port N] [--data-dir DIR] [--dynamodb dynalite|local] [--iam enforce|report|off] [--demo-data] [--json]
+export const devUsage = `Usage: esync dev [--pipelines-dir DIR] [--extensions DIR] [--port N] [--data-dir DIR] [--dynamodb dynalite|local] [--iam enforce|report|off] [--demo-data] [--json]
 
 Runs the local stack for the pipelines in DIR (default pipelines/) until Ctrl-C.
+  --extensions DIR load the extension modules (validators, sources, targets) from DIR (default: extensions/ beside the pipelines directory)
   --data-dir DIR   keep queues, tables, objects and histories in DIR across restarts (default: in memory)
   --dynamodb local use Amazon's DynamoDB Local (needs Java) instead of dynalite
   --iam MODE       enforce (default): a call the role's policies in the template deny gets AccessDenied, as on AWS; report: it goes through and is listed; off: no check
@@ -21,6 +22,7 @@ function parse(argv: string[]) {
     strict: true,
     options: {
       'pipelines-dir': { type: 'string' },
+      extensions: { type: 'string' },
       port: { type: 'string' },
       'data-dir': { type: 'string' },
       dynamodb: { type: 'string' },
@@ -69,6 +71,7 @@ export const dev: Command = async (argv: string[], io: CliIo) => {
   const { secrets, demoDb } = await devSecrets(secretsFile, flags['demo-data']);
   const stack = await startLocalStack({
     pipelinesDir,
+    ...(flags.extensions ? { extensionsDir: path.resolve(io.cwd, flags.extensions) } : {}),
     ...(flags['data-dir'] ? { dataDir: path.resolve(io.cwd, flags['data-dir']) } : {}),
     ...(flags.port !== undefined ? { port: flags.port } : {}),
     ...(flags.dynamodb === 'local' ? { dynamodb: 'dynamodb-local' as const } : {}),

@@ -1,10 +1,11 @@
+import { DEFAULT_EXTENSIONS_DIR, loadExtensions } from '../../shared/extensions/load.ts';
 import { type ChannelCombination, channelCombinations } from '../../shared/pipeline/channels.ts';
 import { formatProblem, loadPipelineFiles } from '../../shared/pipeline/load.ts';
 import { pipelineWarnings } from '../../shared/pipeline/warnings.ts';
 import { parseJsonHelpArgs } from '../args.ts';
 import { type Command, UsageError } from '../io.ts';
 
-export const validateUsage = `Usage: esync validate [files or directories...] [--json]
+export const validateUsage = `Usage: esync validate [files or directories...] [--extensions DIR] [--json]
 
 Checks pipeline files and prints every problem as \`file:line:col path message\`,
 then a warning for each valid pipeline setting that likely does not do what is meant
@@ -14,8 +15,11 @@ event bus and Kafka, several pipelines writing one table), a \`channels:\` line 
 each channel and the version it carries, and says whether they share one version
 order; a warning with advice follows for each channel that keeps them from it.
 Directories are searched for *.yaml and *.yml files. Default: pipelines/.
+Validators and connectors that pipelines name are checked against the built-in ones
+and those the extension modules in extensions/ register (README, Extending ESync).
 
 Options:
+  --extensions DIR  load the extension modules from DIR instead of extensions/
   --json   print one JSON object {ok, pipelines, problems, warnings, channels} instead
   --help   show this help
 
@@ -26,6 +30,7 @@ function parseValidateArgs(argv: string[]) {
     allowPositionals: true,
     usage: validateUsage,
     unknownNoun: 'unknown option',
+    strings: ['extensions'],
   });
 }
 
@@ -44,7 +49,7 @@ function formatCombination(c: ChannelCombination): string {
  * throw {@link UsageError} (exit 2).
  */
 export const validate: Command = async (argv, io) => {
-  const { values, positionals } = parseValidateArgs(argv);
+  const { values, text, positionals } = parseValidateArgs(argv);
   if (values.help) {
     io.out(validateUsage);
     return 0;
@@ -53,7 +58,12 @@ export const validate: Command = async (argv, io) => {
     throw new UsageError(`an empty path was given\n\n${validateUsage}`);
   const targets = positionals.length > 0 ? positionals : ['pipelines'];
 
-  const { pipelines, problems } = await loadPipelineFiles(targets, { cwd: io.cwd });
+  const extensionsDir = text('extensions');
+  const { registry: extensions } = await loadExtensions(extensionsDir ?? DEFAULT_EXTENSIONS_DIR, {
+    cwd: io.cwd,
+    required: extensionsDir !== undefined,
+  });
+  const { pipelines, problems } = await loadPipelineFiles(targets, { cwd: io.cwd, extensions });
   const names = pipelines.map((p) => p.name).sort();
   const ok = problems.length === 0;
   const channels = channelCombinations(pipelines);

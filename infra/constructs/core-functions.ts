@@ -6,6 +6,7 @@ import { CORE, pipelineParameterPath, resourceName, type Stage } from '../../sha
 import { PIPELINE_PARAMETERS_ENV } from '../../shared/pipeline/catalog-source.ts';
 import type { Pipeline, StageAlerts } from '../../shared/pipeline/schema.ts';
 import type { FunctionName } from '../../shared/usecases/contracts.ts';
+import type { BundledExtension } from '../extensions.ts';
 import { acknowledgeWildcardResource } from '../nag.ts';
 import { ANY_PIPELINE, type StageNetwork, talksToDatabase } from '../network.ts';
 import type { StageSettings } from '../stage.ts';
@@ -45,6 +46,8 @@ export interface CoreResources {
   readonly environment: Readonly<Record<string, string>>;
   /** @see EsyncFunctionProps.bundle */
   readonly bundle: boolean;
+  /** @see EsyncFunctionProps.extensions */
+  readonly extensions: readonly BundledExtension[];
   /** Every pipeline of the stage. */
   readonly pipelines: readonly Pipeline[];
   /**
@@ -154,7 +157,7 @@ export function stageFunctionProps(
   ownCatalog?: string,
 ): Pick<
   EsyncFunctionProps,
-  'environment' | 'pipelineCatalog' | 'logRetention' | 'logKey' | 'removalPolicy' | 'bundle'
+  'environment' | 'pipelineCatalog' | 'logRetention' | 'logKey' | 'removalPolicy' | 'bundle' | 'extensions'
 > {
   const pipelineCatalog = ownCatalog ?? core.pipelineCatalog;
   return {
@@ -167,6 +170,7 @@ export function stageFunctionProps(
     logKey: core.key.key,
     removalPolicy: core.settings.dataRemovalPolicy,
     bundle: core.bundle,
+    extensions: core.extensions,
   };
 }
 

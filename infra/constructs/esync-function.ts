@@ -11,6 +11,7 @@ import type { Construct } from 'constructs';
 import { PIPELINES_ENV } from '../../shared/pipeline/catalog.ts';
 import type { FunctionName } from '../../shared/usecases/contracts.ts';
 import { bundleFunction } from '../bundling.ts';
+import { type BundledExtension, extensionInjection, extensionsFor } from '../extensions.ts';
 import { AnyResourcePolicy } from './any-resource-policy.ts';
 import type { FunctionPlacement } from './database-network.ts';
 
@@ -39,8 +40,13 @@ export const FUNCTION_NODE_MAJOR = Number(/nodejs(\d+)/.exec(FUNCTION_RUNTIME.na
  * bundling command, which CDK keys its asset cache by: two functions never share a bundle by
  * mistake.
  */
-function bundledCode(handlerName: FunctionName, pipelineCatalog: string | undefined): lambda.Code {
+function bundledCode(
+  handlerName: FunctionName,
+  pipelineCatalog: string | undefined,
+  extensions: readonly BundledExtension[],
+): lambda.Code {
   const entry = path.join(PROJECT_ROOT, 'functions', handlerName, 'handler.ts');
+  const inject = extensions.length > 0 ? extensionInjection(handlerName, extensions) : undefined;
   const digest = pipelineCatalog === undefined ? 'none' : sha256(pipelineCatalog);
   return lambda.Code.fromAsset(PROJECT_ROOT, {
     assetHashType: AssetHashType.OUTPUT,
@@ -55,6 +61,7 @@ function bundledCode(handlerName: FunctionName, pipelineCatalog: string | undefi
             nodeMajor: FUNCTION_NODE_MAJOR,
             tsconfig: path.join(PROJECT_ROOT, 'tsconfig.json'),
             ...(pipelineCatalog !== undefined && { entryPrologue: catalogBanner(pipelineCatalog) }),
+            ...(inject && { inject: [inject] }),
           });
           return true;
         },
@@ -71,12 +78,18 @@ function sha256(text: string): string {
 const STUB_CODE = "exports.handler = async () => { throw new Error('ESync: deployed without bundling'); };";
 
 /**
- * The stub with a digest of the catalog the bundle would bake in: a template test then sees a
- * function change wherever a bundled deploy would (the bundle's asset hash changes with its catalog).
+ * The stub with a digest of the catalog the bundle would bake in and the names of the extension
+ * modules it would carry: a template test then sees a function change wherever a bundled deploy
+ * would (the bundle's asset hash changes with both).
  */
-function stubCode(pipelineCatalog: string | undefined): string {
-  if (pipelineCatalog === undefined) return STUB_CODE;
-  return `${STUB_CODE} // catalog sha256:${sha256(pipelineCatalog)}`;
+function stubCode(pipelineCatalog: string | undefined, extensions: readonly BundledExtension[]): string {
+  const notes = [
+    ...(pipelineCatalog === undefined ? [] : [`catalog sha256:${sha256(pipelineCatalog)}`]),
+    ...(extensions.length === 0
+      ? []
+      : [`extensions: ${extensions.map((e) => path.basename(e.path)).join(', ')}`]),
+  ];
+  return notes.length === 0 ? STUB_CODE : `${STUB_CODE} // ${notes.join('; ')}`;
 }
 
 export interface EsyncFunctionProps {
@@ -112,6 +125,12 @@ export interface EsyncFunctionProps {
    * @default true
    */
   readonly bundle?: boolean;
+  /**
+   * The extension modules of the app; those registering what this function runs are bundled in
+   * (infra/extensions.ts).
+   * @default - none
+   */
+  readonly extensions?: readonly BundledExtension[];
 }
 
 /**
@@ -137,6 +156,7 @@ export class EsyncFunction extends NodejsFunction {
       description: `Execution role of ${props.functionName}`,
     });
     const bundle = props.bundle ?? true;
+    const extensions = extensionsFor(props.handlerName, props.extensions ?? []);
     super(scope, id, {
       functionName: props.functionName,
       description: props.description,
@@ -163,8 +183,14 @@ export class EsyncFunction extends NodejsFunction {
         NODE_OPTIONS: '--enable-source-maps',
       },
       ...(bundle
-        ? { code: bundledCode(props.handlerName, props.pipelineCatalog), handler: 'index.handler' }
-        : { code: lambda.Code.fromInline(stubCode(props.pipelineCatalog)), handler: 'index.handler' }),
+        ? {
+            code: bundledCode(props.handlerName, props.pipelineCatalog, extensions),
+            handler: 'index.handler',
+          }
+        : {
+            code: lambda.Code.fromInline(stubCode(props.pipelineCatalog, extensions)),
+            handler: 'index.handler',
+          }),
     });
     this.executionRole = role;
     logGroup.grantWrite(role);

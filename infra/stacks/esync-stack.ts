@@ -24,6 +24,7 @@ import { RunEndRoute } from '../constructs/run-end-route.ts';
 import { StageAlertEmails } from '../constructs/stage-alert-emails.ts';
 import { Storage } from '../constructs/storage.ts';
 import { SyncPipeline } from '../constructs/sync-pipeline.ts';
+import type { BundledExtension } from '../extensions.ts';
 import { ANY_PIPELINE, checkPipelineNetworks, databasePorts, stageNetworks } from '../network.ts';
 import { apiThrottles, secretsMaxAgeSeconds, stageAlerts, stageSettings } from '../stage.ts';
 
@@ -36,6 +37,12 @@ export interface EsyncStackProps extends StackProps {
    * @default true
    */
   readonly bundle?: boolean;
+  /**
+   * Extension modules (shared/extensions/load.ts), each bundled into the functions that run what it
+   * registers.
+   * @default - none
+   */
+  readonly extensions?: readonly BundledExtension[];
   /**
    * `single`: this stack holds everything (the local stack and the template tests read one
    * template). `per-pipeline`: this stack holds what the pipelines share and each pipeline gets a
@@ -145,6 +152,7 @@ export class EsyncStack extends Stack {
       // Apart, the shared functions read the pipelines from the parameters the pipelines' stacks publish.
       ...(!apart && { pipelineCatalog: serializeCatalog(props.pipelines) }),
       bundle: props.bundle ?? true,
+      extensions: props.extensions ?? [],
       environment: this.functionEnvironment(stage, shared),
     };
   }

@@ -2,6 +2,7 @@ import { Document, isSeq, visit } from 'yaml';
 import type { z } from 'zod';
 import { escapeMarkdown, type FieldDoc, fieldDocs, fieldTable, schemaAtPath } from '../pipeline/reference.ts';
 import { pipelineSchema } from '../pipeline/schema.ts';
+import { customSourceConfigSchema, customTargetConfigSchema } from './custom/config.ts';
 import { cdcSourceConfigSchema } from './sources/cdc/config.ts';
 import { dynamodbSourceConfigSchema } from './sources/dynamodb/config.ts';
 import { githubSourceConfigSchema } from './sources/github/config.ts';
@@ -170,6 +171,22 @@ const SOURCES: readonly ConnectorDoc[] = [
       },
     },
   },
+  {
+    kind: 'source',
+    type: 'custom',
+    summary:
+      'A source of your own, registered in code by an extension module (`defineSource` in `extensions/*.ts`; README, Extending ESync): `connector` names it, `options` are checked by the schema it registers. It implements the interface the built-in sources do; the key, cursor and deletes fields apply as for them. esync validate, synth and the local stack refuse a connector no extension registers, listing those that are.',
+    fields: ownFields(customSourceConfigSchema, 'source'),
+    example: {
+      source: {
+        type: 'custom',
+        connector: 'jsonl-url',
+        options: { url: 'https://data.example.com/orders.jsonl' },
+        key: ['order_id'],
+        cursor: ['updated_at'],
+      },
+    },
+  },
 ];
 
 const TARGETS: readonly ConnectorDoc[] = [
@@ -215,6 +232,16 @@ const TARGETS: readonly ConnectorDoc[] = [
         url: 'https://api.example.com/customers/{key}',
         auth: { secret: 'esync/prod/crm-token' },
       },
+    },
+  },
+  {
+    kind: 'target',
+    type: 'custom',
+    summary:
+      'A target of your own, registered in code by an extension module (`defineTarget` in `extensions/*.ts`; README, Extending ESync): `connector` names it, `options` are checked by the schema it registers. It implements the interface the built-in targets do: a version-gated write with one outcome per record, the state reads of the version gate, and the snapshot Verify compares. esync validate, synth and the local stack refuse a connector no extension registers, listing those that are.',
+    fields: ownFields(customTargetConfigSchema, 'target'),
+    example: {
+      target: { type: 'custom', connector: 'orders-api', options: { baseUrl: 'https://orders.example.com' } },
     },
   },
 ];

@@ -3,6 +3,7 @@ import type { SecretsProvider } from '../aws/secrets.ts';
 import type { KeyRange } from '../domain/key-range.ts';
 import type { RetryOptions } from '../domain/retry.ts';
 import type { SchemaDrift } from '../domain/schema-drift.ts';
+import type { ExtensionRegistry } from '../extensions/registry.ts';
 import type { Pipeline, SourceConfig, TargetConfig } from '../pipeline/schema.ts';
 import type { ChangeWindow, Cursor } from '../records/cursor.ts';
 import type { RecordData } from '../records/envelope.ts';
@@ -28,6 +29,11 @@ export interface ConnectorContext {
    * @default - none: such a connection logs in with the secret's password (the local stack)
    */
   readonly signDatabaseToken?: DatabaseTokenSigner;
+  /**
+   * Where a custom source or target (`type: custom`) is found.
+   * @default - the extensions installed in this process (installedExtensions)
+   */
+  readonly extensions?: ExtensionRegistry;
 }
 
 /** One field as the source describes it. */

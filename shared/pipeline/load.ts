@@ -13,8 +13,10 @@ import {
   visit,
 } from 'yaml';
 import type { z } from 'zod';
+import { ExtensionRegistry } from '../extensions/registry.ts';
 import { kafkaSchemaCompileIssue } from '../kafka/schema-values.ts';
 import { didYouMean } from './did-you-mean.ts';
+import { extensionIssues } from './extension-check.ts';
 import { formatPath } from './issue-path.ts';
 import { knownKeys, schemaAtPath } from './reference.ts';
 import { type Pipeline, pipelineSchema, SOURCE_TYPES, TARGET_TYPES } from './schema.ts';
@@ -358,7 +360,7 @@ function firstUnresolvedAlias(doc: Document): number | undefined {
   return offset;
 }
 
-function analyse(text: string, file: string): AnalysedFile {
+function analyse(text: string, file: string, extensions: ExtensionRegistry): AnalysedFile {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const locator = new NodeLocator(doc, lines);
@@ -397,8 +399,12 @@ function analyse(text: string, file: string): AnalysedFile {
   const result = pipelineSchema.safeParse(input);
   if (result.success) {
     const compile = compileProblems(result.data, locator, file);
-    return compile.length > 0
-      ? { problems: compile, namePosition }
+    if (compile.length > 0) return { problems: compile, namePosition };
+    const extension = extensionIssues(result.data, extensions).flatMap(({ path, message }) =>
+      problemsOfIssue({ code: 'custom', path: [...path], message, input }, input, locator, file),
+    );
+    return extension.length > 0
+      ? { problems: extension.sort(byPosition), namePosition }
       : { pipeline: result.data, problems: [], namePosition };
   }
   const problems = result.error.issues.flatMap((issue) => problemsOfIssue(issue, input, locator, file));
@@ -410,8 +416,12 @@ function analyse(text: string, file: string): AnalysedFile {
  * unknown keys (with a "did you mean" hint), wrong types, unknown connector types, bad schedules and
  * regular expressions all come back as problems with their line and column, all of them at once.
  */
-export function parsePipelineText(text: string, file: string): ParsedPipelineFile {
-  const { pipeline, problems } = analyse(text, file);
+export function parsePipelineText(
+  text: string,
+  file: string,
+  extensions: ExtensionRegistry = new ExtensionRegistry(),
+): ParsedPipelineFile {
+  const { pipeline, problems } = analyse(text, file, extensions);
   return pipeline === undefined ? { problems } : { pipeline, problems };
 }
 
@@ -419,6 +429,11 @@ export function parsePipelineText(text: string, file: string): ParsedPipelineFil
 export interface LoadPipelineOptions {
   /** Directory that relative paths are resolved against and that reported file names are relative to. @default - process.cwd() */
   readonly cwd?: string;
+  /**
+   * The validators and connectors pipelines may name (`validation[].custom`, `type: custom`).
+   * @default - the built-in validators only
+   */
+  readonly extensions?: ExtensionRegistry;
 }
 
 async function expandPaths(
@@ -479,7 +494,7 @@ export async function loadPipelineFiles(
       problems.push({ file, line: 1, col: 1, path: '', message: `cannot read: ${(error as Error).message}` });
       continue;
     }
-    const analysed = analyse(text, file);
+    const analysed = analyse(text, file, options.extensions ?? new ExtensionRegistry());
     problems.push(...analysed.problems);
     const pipeline = analysed.pipeline;
     if (pipeline === undefined) continue;

@@ -1,6 +1,7 @@
 import awsCronParser from 'aws-cron-parser';
 import * as z from 'zod';
 import { secretRefSchema } from '../connectors/common-config.ts';
+import { customSourceConfigSchema, customTargetConfigSchema } from '../connectors/custom/config.ts';
 import { cdcSourceConfigSchema } from '../connectors/sources/cdc/config.ts';
 import { dynamodbSourceConfigSchema } from '../connectors/sources/dynamodb/config.ts';
 import { githubSourceConfigSchema } from '../connectors/sources/github/config.ts';
@@ -17,7 +18,6 @@ import { s3TargetConfigSchema } from '../connectors/targets/s3/config.ts';
 import { EXPRESSION_LIMITS, expressionCompileError } from '../domain/expressions.ts';
 import { DRIFT_POLICIES } from '../domain/schema-drift.ts';
 import { BUILT_IN_VALIDATORS } from '../domain/validation.ts';
-import { didYouMean } from './did-you-mean.ts';
 import {
   BATCH_SIZE_WITHOUT_WINDOW,
   LOAD_BATCH_SIZE,
@@ -97,6 +97,7 @@ export const sourceSchema = z
     webhookSourceConfigSchema.extend(sourceCommon),
     cdcSourceConfigSchema.extend(sourceCommon),
     kafkaSourceConfigSchema.extend(sourceCommon),
+    customSourceConfigSchema.extend(sourceCommon),
   ])
   .describe('Where changes come from.');
 
@@ -106,6 +107,7 @@ export const targetSchema = z
     s3TargetConfigSchema,
     postgresTargetConfigSchema,
     httpTargetConfigSchema,
+    customTargetConfigSchema,
   ])
   .describe('Where changes go.');
 
@@ -119,8 +121,9 @@ export const SOURCE_TYPES = [
   'webhook',
   'cdc',
   'kafka',
+  'custom',
 ] as const;
-export const TARGET_TYPES = ['dynamodb', 's3', 'postgres', 'http'] as const;
+export const TARGET_TYPES = ['dynamodb', 's3', 'postgres', 'http', 'custom'] as const;
 
 /** Checks an EventBridge schedule expression: `rate(N unit)` or a six-field `cron(...)`. */
 export function scheduleProblem(expression: string): string | undefined {
@@ -307,17 +310,9 @@ const fieldRuleSchema = z
     custom: z
       .string()
       .min(1)
-      .superRefine((name, ctx) => {
-        if (Object.hasOwn(BUILT_IN_VALIDATORS, name)) return;
-        const known = Object.keys(BUILT_IN_VALIDATORS).sort();
-        ctx.addIssue({
-          code: 'custom',
-          message: `unknown validator "${name}"; known: ${known.join(', ')}${didYouMean(name, known)}`,
-        });
-      })
       .optional()
       .describe(
-        `Name of a validator: ${Object.keys(BUILT_IN_VALIDATORS).sort().join(', ')}. Any other name is refused: Load has no other validator to run.`,
+        `Name of a validator: a built-in one (${Object.keys(BUILT_IN_VALIDATORS).sort().join(', ')}) or one an extension module registers with defineValidator (see the README, Extending ESync). esync validate and synth refuse any other name, with the known ones: Load would have no validator to run.`,
       ),
   })
   .describe('Checks on one field; a record failing any is quarantined with every reason.');

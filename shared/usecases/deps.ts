@@ -15,6 +15,8 @@ import type {
   TargetConnector,
 } from '../connectors/types.ts';
 import { ConfigError } from '../errors.ts';
+import { installedExtensions } from '../extensions/installed.ts';
+import type { ExtensionRegistry } from '../extensions/registry.ts';
 import { PipelineCatalog } from '../pipeline/catalog.ts';
 import {
   type CatalogSource,
@@ -44,6 +46,11 @@ export interface Deps {
   readonly secrets: SecretsProvider;
   readonly log: Log;
   readonly now: () => Date;
+  /**
+   * The validators and custom connectors pipelines may name.
+   * @default - the extensions installed in this process (bundled into the function, or loaded by the local stack)
+   */
+  readonly extensions?: ExtensionRegistry;
   connectorContext(pipeline: Pipeline): ConnectorContext;
   createSource(pipeline: Pipeline): SourceConnector;
   createTarget(pipeline: Pipeline): TargetConnector;
@@ -168,12 +175,14 @@ export function createDeps(
     overrides.assumeRole ?? assumeRoleWithSts,
     sockets,
   );
+  const extensions = overrides.extensions ?? installedExtensions();
   const connectorContext = (pipeline: Pipeline): ConnectorContext => ({
     pipeline,
     ...reach(pipeline),
     dataBucket: config.dataBucket,
     stage: config.stage,
     retry: pipeline.retry,
+    extensions,
   });
   return {
     config,
@@ -184,6 +193,7 @@ export function createDeps(
     state: overrides.state ?? createStateRepositories(clients.ddb, config.stateTable),
     log: overrides.log ?? silentLog,
     now: overrides.now ?? (() => new Date()),
+    extensions,
     connectorContext,
     createSource:
       overrides.createSource ??
@@ -200,4 +210,9 @@ export function createDeps(
         return registries.targets(p.target, connectorContext(p));
       }),
   };
+}
+
+/** The validators pipelines may name in `validation[].custom`, built-in and registered by extensions. */
+export function validatorsOf(deps: Deps) {
+  return (deps.extensions ?? installedExtensions()).validators;
 }

@@ -4,7 +4,7 @@ import { createTransform } from '../domain/transform.ts';
 import { createValidator, type ValidationReason } from '../domain/validation.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
 import type { RecordData } from '../records/envelope.ts';
-import type { Deps } from './deps.ts';
+import { type Deps, validatorsOf } from './deps.ts';
 import { createUnavailableFields, type UnavailableFields } from './unavailable-fields.ts';
 
 /** Per-pipeline compiled validators, transforms and open target connections, kept for the container's life. */
@@ -43,7 +43,7 @@ export function runtimeOf(deps: Deps, pipeline: Pipeline): Promise<PipelineRunti
 async function buildRuntime(deps: Deps, pipeline: Pipeline): Promise<PipelineRuntime> {
   const unavailable = createUnavailableFields(pipeline);
   return {
-    validate: unavailable.validating(createValidator(pipeline.validation)),
+    validate: unavailable.validating(createValidator(pipeline.validation, validatorsOf(deps))),
     transform: unavailable.transforming(
       createTransform(pipeline.transform, { hashKey: await maskKey(deps, pipeline) }),
     ),

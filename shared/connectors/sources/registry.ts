@@ -1,4 +1,5 @@
 import type { SourceConfig } from '../../pipeline/schema.ts';
+import { createCustomSource } from '../custom/create.ts';
 import type { ConnectorContext, SourceConnector, SourceFactory } from '../types.ts';
 import { createCdcSource } from './cdc/source.ts';
 import { createDynamodbSource } from './dynamodb/source.ts';
@@ -21,6 +22,7 @@ export const SOURCE_FACTORIES: { readonly [T in SourceConfig['type']]: SourceFac
   webhook: createWebhookSource,
   cdc: createCdcSource,
   kafka: createKafkaSource,
+  custom: createCustomSource,
 };
 
 /**
@@ -47,5 +49,7 @@ export function createSource(config: SourceConfig, context: ConnectorContext): S
       return SOURCE_FACTORIES.cdc(config, context);
     case 'kafka':
       return SOURCE_FACTORIES.kafka(config, context);
+    case 'custom':
+      return SOURCE_FACTORIES.custom(config, context);
   }
 }

@@ -1,4 +1,5 @@
 import type { TargetConfig } from '../../pipeline/schema.ts';
+import { createCustomTarget } from '../custom/create.ts';
 import type { ConnectorContext, TargetConnector } from '../types.ts';
 import { createDynamoDbTarget } from './dynamodb/dynamodb-target.ts';
 import { createHttpTarget } from './http/http-target.ts';
@@ -19,5 +20,7 @@ export function createTarget(config: TargetConfig, context: ConnectorContext): T
       return createPostgresTarget(config, context);
     case 'http':
       return createHttpTarget(config, context);
+    case 'custom':
+      return createCustomTarget(config, context);
   }
 }

@@ -34,7 +34,7 @@ import type {
   verifyPartitionInputSchema,
   verifyPartitionOutputSchema,
 } from '../contracts.ts';
-import type { Deps } from '../deps.ts';
+import { type Deps, validatorsOf } from '../deps.ts';
 import { enqueueRecords } from '../enqueue.ts';
 import { maskKey } from '../load-runtime.ts';
 import { hardDeleteEnvelope, VanishedKeys } from '../vanished.ts';
@@ -215,7 +215,7 @@ async function compareRows(
   const run = await deps.state.runs.get(input.runId);
   const window = (run.window ?? { from: null, to: null }) as ChangeWindow;
   const excluded = await excludedKeys(deps, pipeline.name, input.runId);
-  const validate = createValidator(pipeline.validation);
+  const validate = createValidator(pipeline.validation, validatorsOf(deps));
   const transform = createTransform(pipeline.transform, { hashKey: await maskKey(deps, pipeline) });
   const rate = pipeline.verify.mode === 'sample' ? pipeline.verify.sampleRate : 1;
   const expressions = createRecordExpressions(pipeline.transform);

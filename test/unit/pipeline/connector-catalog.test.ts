@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import * as z from 'zod';
+import { jsonlUrl } from '../../../examples/extensions/jsonl-url.ts';
 import { CONNECTOR_CATALOG, exampleYaml } from '../../../shared/connectors/catalog.ts';
+import { defineTarget } from '../../../shared/extensions/index.ts';
+import { ExtensionRegistry } from '../../../shared/extensions/registry.ts';
 import { parsePipelineText } from '../../../shared/pipeline/load.ts';
 import { SOURCE_TYPES, TARGET_TYPES } from '../../../shared/pipeline/schema.ts';
 
@@ -14,6 +18,18 @@ function pipelineFileAround(example: Readonly<Record<string, unknown>>): string 
   if ('source' in example && !('triggers' in example)) base.triggers = {};
   return exampleYaml({ ...base, ...example });
 }
+
+/** The connectors the custom examples name: the sample source, and a target standing for one of the user's. */
+const EXTENSIONS = new ExtensionRegistry().add(jsonlUrl, 'extensions/jsonl-url.ts').add(
+  defineTarget({
+    type: 'orders-api',
+    options: z.strictObject({ baseUrl: z.url() }),
+    create: () => {
+      throw new Error('not created in this test');
+    },
+  }),
+  'extensions/orders-api.ts',
+);
 
 describe('connector catalog', () => {
   it('covers every source and target type, the three webhook signatures and both CDC formats', () => {
@@ -33,7 +49,7 @@ describe('connector catalog', () => {
       const text = pipelineFileAround(entry.example);
 
       // Act
-      const { pipeline, problems } = parsePipelineText(text, `${entry.kind}-${entry.type}.yaml`);
+      const { pipeline, problems } = parsePipelineText(text, `${entry.kind}-${entry.type}.yaml`, EXTENSIONS);
 
       // Assess
       expect(problems).toEqual([]);

@@ -116,7 +116,7 @@ describe('parsePipelineText', () => {
     const problems = problemsOf(VALID.replace('type: postgres', 'type: postgress'));
 
     expect(problems).toEqual([
-      'pipelines/p.yaml:3:9 source.type unknown source type `postgress`; valid source types: postgres, mysql, s3, github, http, dynamodb, webhook, cdc, kafka; did you mean `postgres`?',
+      'pipelines/p.yaml:3:9 source.type unknown source type `postgress`; valid source types: postgres, mysql, s3, github, http, dynamodb, webhook, cdc, kafka, custom; did you mean `postgres`?',
     ]);
   });
 
@@ -124,7 +124,7 @@ describe('parsePipelineText', () => {
     const problems = problemsOf(VALID.replace('type: dynamodb', 'type: redis'));
 
     expect(problems).toEqual([
-      'pipelines/p.yaml:10:9 target.type unknown target type `redis`; valid target types: dynamodb, s3, postgres, http',
+      'pipelines/p.yaml:10:9 target.type unknown target type `redis`; valid target types: dynamodb, s3, postgres, http, custom',
     ]);
   });
 

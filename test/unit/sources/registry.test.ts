@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { jsonlUrl } from '../../../examples/extensions/jsonl-url.ts';
 import { createAwsClients } from '../../../shared/aws/clients.ts';
 import { StaticSecretsProvider } from '../../../shared/aws/secrets.ts';
 import { createSource } from '../../../shared/connectors/sources/registry.ts';
 import type { ConnectorContext } from '../../../shared/connectors/types.ts';
 import { DEFAULT_RETRY } from '../../../shared/domain/retry.ts';
+import { ExtensionRegistry } from '../../../shared/extensions/registry.ts';
 import { type PipelineInput, pipelineSchema, SOURCE_TYPES } from '../../../shared/pipeline/schema.ts';
 
 const SOURCES: Record<(typeof SOURCE_TYPES)[number], PipelineInput['source']> = {
@@ -16,6 +18,12 @@ const SOURCES: Record<(typeof SOURCE_TYPES)[number], PipelineInput['source']> = 
   webhook: { type: 'webhook', key: ['id'] },
   cdc: { type: 'cdc', key: ['id'] },
   kafka: { type: 'kafka', key: ['id'] },
+  custom: {
+    type: 'custom',
+    connector: 'jsonl-url',
+    options: { url: 'https://example.com/items.jsonl' },
+    key: ['id'],
+  },
 };
 
 function parse(source: PipelineInput['source']) {
@@ -38,6 +46,7 @@ function contextOf(pipeline: ReturnType<typeof parse>): ConnectorContext {
     dataBucket: 'bucket',
     stage: 'test',
     retry: DEFAULT_RETRY,
+    extensions: new ExtensionRegistry().add(jsonlUrl, 'extensions/jsonl-url.ts'),
   };
 }
 
