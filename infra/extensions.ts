@@ -40,19 +40,21 @@ const INSTALLER = path.resolve(
   'installed.ts',
 );
 
+/** The modules that register something the function runs. */
+export function extensionsFor(
+  handlerName: FunctionName,
+  modules: readonly BundledExtension[],
+): BundledExtension[] {
+  const wanted = EXTENSION_KINDS_BY_FUNCTION[handlerName];
+  return modules.filter((module) => module.kinds.some((kind) => wanted.includes(kind)));
+}
+
 /**
  * The module esbuild injects into a function's bundle (its `inject` option): it imports the
  * extension modules the function needs and installs their definitions before the handler module
- * runs. Written under the system's temporary directory, named by its content; undefined when the
- * function needs none of the modules.
+ * runs. Written under the system's temporary directory, named by its content.
  */
-export function extensionInjection(
-  handlerName: FunctionName,
-  modules: readonly BundledExtension[],
-): string | undefined {
-  const wanted = EXTENSION_KINDS_BY_FUNCTION[handlerName];
-  const needed = modules.filter((module) => module.kinds.some((kind) => wanted.includes(kind)));
-  if (needed.length === 0) return undefined;
+export function extensionInjection(handlerName: FunctionName, needed: readonly BundledExtension[]): string {
   const lines = [
     `import { installBundledExtensions } from ${JSON.stringify(INSTALLER)};`,
     ...needed.map((module, i) => `import * as extension${i} from ${JSON.stringify(module.path)};`),

@@ -6,6 +6,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll } from 'vitest';
 import { PROJECT_ROOT } from '../../infra/constructs/esync-function.ts';
 import { ResourceNamingAspect } from '../../infra/constructs/naming-aspect.ts';
+import type { BundledExtension } from '../../infra/extensions.ts';
 import { EsyncStack } from '../../infra/stacks/esync-stack.ts';
 import type { Stage } from '../../shared/naming.ts';
 import { type Pipeline, pipelineSchema } from '../../shared/pipeline/schema.ts';
@@ -111,6 +112,8 @@ export function fixtureApp(
     env?: { account: string; region: string };
     /** @see EsyncStackProps.layout */
     layout?: 'single' | 'per-pipeline';
+    /** @see EsyncStackProps.extensions */
+    extensions?: readonly BundledExtension[];
   } = {},
 ): FixtureApp {
   const app = new App({
@@ -125,6 +128,7 @@ export function fixtureApp(
     bundle: options.bundle ?? false,
     ...(options.env && { env: options.env }),
     ...(options.layout && { layout: options.layout }),
+    ...(options.extensions && { extensions: options.extensions }),
   });
   Aspects.of(app).add(new ResourceNamingAspect());
   return { app, stack };

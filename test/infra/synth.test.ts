@@ -156,6 +156,25 @@ describe('infra/app.ts', () => {
     expect(result.stderr).toMatch(/bad\.yaml:3:9 source\.type unknown source type `postgress`/);
   });
 
+  it('refuses a validator no extension module registers, listing the registered ones', async () => {
+    const dir = mkdtempSync(path.join(tempOutdir(), 'pipelines-'));
+    writeFileSync(
+      path.join(dir, 'feed.yaml'),
+      'name: feed-sync\nsource: {type: cdc, key: [id]}\ntriggers: {cdc: {pattern: {source: [x]}}}\n' +
+        'target: {type: dynamodb}\nvalidation:\n  - {field: id, custom: order-di}\n',
+    );
+
+    const result = await runApp({
+      pipelines: dir,
+      extensions: path.join(PROJECT_ROOT, 'examples', 'extensions'),
+    });
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      /feed\.yaml:6:25 validation\[0\]\.custom unknown validator "order-di"; known: email, iso-country, order-id, uuid; did you mean `order-id`\?/,
+    );
+  });
+
   it('refuses a database connection without TLS on a deployed stage, naming the pipeline', async () => {
     const dir = mkdtempSync(path.join(tempOutdir(), 'pipelines-'));
     writeFileSync(

@@ -9,6 +9,7 @@ import type { IamMode } from '../../local/iam/enforcer.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { type CfnTemplate, loadStackTemplate } from '../../local/template.ts';
 import { type AwsClients, createAwsClients } from '../../shared/aws/clients.ts';
+import { loadExtensions } from '../../shared/extensions/load.ts';
 import { formatProblem, loadPipelineFiles } from '../../shared/pipeline/load.ts';
 import { createStateRepositories, type StateRepositories } from '../../shared/state/index.ts';
 
@@ -77,6 +78,8 @@ export interface E2eStackOptions {
   readonly iam?: IamMode;
   /** Changes the synthesized template before the stack reads it (a removed grant). */
   readonly template?: (template: CfnTemplate) => CfnTemplate;
+  /** Extension modules the pipelines name, loaded as `esync dev --extensions` does. @default - none */
+  readonly extensionsDir?: string;
 }
 
 /**
@@ -90,7 +93,10 @@ export async function startE2eStack(
   secrets: Readonly<Record<string, string>>,
   options: E2eStackOptions = {},
 ): Promise<E2eStack> {
-  const loaded = await loadPipelineFiles([project.pipelinesDir]);
+  const extensions = options.extensionsDir
+    ? (await loadExtensions(options.extensionsDir, { required: true })).registry
+    : undefined;
+  const loaded = await loadPipelineFiles([project.pipelinesDir], { ...(extensions && { extensions }) });
   if (loaded.problems.length > 0)
     throw new Error(`e2e pipelines have problems:\n${loaded.problems.map(formatProblem).join('\n')}`);
   const { template } = await loadStackTemplate({
@@ -106,6 +112,7 @@ export async function startE2eStack(
     pipelines: loaded.pipelines,
     template: options.template ? options.template(template) : template,
     ...(options.iam && { iam: options.iam }),
+    ...(options.extensionsDir && { extensionsDir: options.extensionsDir }),
     secrets,
     schedules: false,
     writeDevFile: false,

@@ -284,4 +284,43 @@ describe('esync validate', () => {
     expect(code).toBe(0);
     expect(io.stdout[0]).toMatch(/^Usage: esync validate/);
   });
+
+  describe('extensions', () => {
+    const USING = `name: orders-feed\nsource:\n  type: custom\n  connector: jsonl-url\n  options: { url: https://example.com/o.jsonl }\n  key: [order_id]\ntarget:\n  type: dynamodb\nvalidation:\n  - { field: order_id, custom: order-id }\n`;
+
+    it('accepts the validator and source the --extensions modules register', async () => {
+      // Prepare
+      await writeFile(path.join(dir, 'pipelines', 'feed.yaml'), USING);
+      const io = captureIo(dir);
+
+      // Act
+      const code = await validate(['--extensions', path.join(repoRoot, 'examples', 'extensions')], io);
+
+      // Assess
+      expect(io.stdout.at(-1)).toBe('1 pipeline valid: orders-feed');
+      expect(code).toBe(0);
+    });
+
+    it('refuses them where no extensions/ folder registers them, with the known ones', async () => {
+      // Prepare
+      await writeFile(path.join(dir, 'pipelines', 'feed.yaml'), USING);
+      const io = captureIo(dir);
+
+      // Act
+      const code = await validate([], io);
+
+      // Assess
+      expect(code).toBe(1);
+      expect(io.stdout.slice(0, 2)).toEqual([
+        `${path.join('pipelines', 'feed.yaml')}:4:14 source.connector unknown source connector "jsonl-url"; no extension module registers one (defineSource in extensions/*.ts)`,
+        `${path.join('pipelines', 'feed.yaml')}:10:32 validation[0].custom unknown validator "order-id"; known: email, iso-country, uuid`,
+      ]);
+    });
+
+    it('fails naming a --extensions directory that does not exist', async () => {
+      await expect(validate(['--extensions', 'nowhere'], captureIo(dir))).rejects.toThrow(
+        /extensions directory .*nowhere.*ENOENT/,
+      );
+    });
+  });
 });
