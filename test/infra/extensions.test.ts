@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -71,9 +71,11 @@ function bundledCode(stack: Stack, key: kms.Key, handlerName: FunctionName): () 
   return () => {
     const code = (fn.node.defaultChild as lambda.CfnFunction).code as lambda.CfnFunction.CodeProperty;
     const outdir = (stack.node.root as App).outdir;
-    const file = path.join(outdir, `asset.${String(code.s3Key).replace(/\.zip$/, '')}`, 'index.mjs');
-    if (!existsSync(file)) throw new Error(`no bundle at ${file}`);
-    return readFileSync(file, 'utf8');
+    const dir = path.join(outdir, `asset.${String(code.s3Key).replace(/\.zip$/, '')}`);
+    if (!existsSync(path.join(dir, 'index.mjs'))) throw new Error(`no bundle in ${dir}`);
+    // The entry and its chunks: code splitting puts what is imported with import() in chunks.
+    const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.mjs'));
+    return files.map((file) => readFileSync(path.join(dir, file), 'utf8')).join('\n');
   };
 }
 

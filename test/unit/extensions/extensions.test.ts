@@ -2,13 +2,20 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import * as z from 'zod';
 import { jsonlUrl } from '../../../examples/extensions/jsonl-url.ts';
 import { orderId } from '../../../examples/extensions/order-id.ts';
+import { createAwsClients } from '../../../shared/aws/clients.ts';
+import { StaticSecretsProvider } from '../../../shared/aws/secrets.ts';
+import { createTarget } from '../../../shared/connectors/targets/registry.ts';
+import type { ConnectorContext, TargetConnector } from '../../../shared/connectors/types.ts';
+import { DEFAULT_RETRY } from '../../../shared/domain/retry.ts';
 import { createValidator } from '../../../shared/domain/validation.ts';
-import { defineSource, defineValidator } from '../../../shared/extensions/index.ts';
+import { defineSource, defineTarget, defineValidator } from '../../../shared/extensions/index.ts';
 import { loadExtensions } from '../../../shared/extensions/load.ts';
 import { ExtensionRegistry } from '../../../shared/extensions/registry.ts';
 import { formatProblem, parsePipelineText } from '../../../shared/pipeline/load.ts';
+import { type Pipeline, pipelineSchema } from '../../../shared/pipeline/schema.ts';
 
 const EXAMPLES = path.resolve(import.meta.dirname, '../../../examples/extensions');
 const SHARED = path.resolve(import.meta.dirname, '../../../shared/extensions/index.ts');
@@ -167,6 +174,48 @@ describe('loadExtensions', () => {
 
     await expect(loadExtensions(dir, { cwd: dir })).rejects.toThrow(
       'broken.ts: cannot load the extension module: boom',
+    );
+  });
+});
+
+describe('custom connectors', () => {
+  const pipelineWith = (target: Record<string, unknown>) =>
+    pipelineSchema.parse({ name: 'feed', source: { type: 's3', key: ['id'] }, target });
+  const contextOf = (pipeline: Pipeline, extensions: ExtensionRegistry): ConnectorContext => ({
+    pipeline,
+    clients: createAwsClients(),
+    secrets: new StaticSecretsProvider({}),
+    dataBucket: 'bucket',
+    stage: 'test',
+    retry: DEFAULT_RETRY,
+    extensions,
+  });
+
+  it('creates the target an extension registers, with its options parsed by its schema', () => {
+    // Prepare
+    const created: unknown[] = [];
+    const crm = defineTarget({
+      type: 'crm',
+      options: z.strictObject({ region: z.string().default('eu') }),
+      create: (options) => {
+        created.push(options);
+        return { close: async () => {} } as unknown as TargetConnector;
+      },
+    });
+    const pipeline = pipelineWith({ type: 'custom', connector: 'crm' });
+
+    // Act
+    createTarget(pipeline.target, contextOf(pipeline, new ExtensionRegistry().add(crm, 'crm.ts')));
+
+    // Assess
+    expect(created).toEqual([{ region: 'eu' }]);
+  });
+
+  it('fails with the registered names when the function carries no such connector', () => {
+    const pipeline = pipelineWith({ type: 'custom', connector: 'crm' });
+
+    expect(() => createTarget(pipeline.target, contextOf(pipeline, new ExtensionRegistry()))).toThrow(
+      'no extension registers the target connector "crm" in this function (registered: none)',
     );
   });
 });
