@@ -2,7 +2,7 @@ import type { AwsClients } from '../aws/clients.ts';
 import type { SecretsProvider } from '../aws/secrets.ts';
 import type { KeyRange } from '../domain/key-range.ts';
 import type { RetryOptions } from '../domain/retry.ts';
-import type { SchemaDrift } from '../domain/schema-drift.ts';
+import type { SchemaDrift, SchemaField } from '../domain/schema-drift.ts';
 import type { ExtensionRegistry } from '../extensions/registry.ts';
 import type { Pipeline, SourceConfig, TargetConfig } from '../pipeline/schema.ts';
 import type { ChangeWindow, Cursor } from '../records/cursor.ts';
@@ -36,13 +36,8 @@ export interface ConnectorContext {
   readonly extensions?: ExtensionRegistry;
 }
 
-/** One field as the source describes it. */
-export interface FieldInfo {
-  readonly name: string;
-  /** The source's own type name, e.g. `timestamp with time zone`. */
-  readonly type: string;
-  readonly nullable: boolean;
-}
+/** One field as the source describes it: the column a schema-drift check compares. */
+export type FieldInfo = SchemaField;
 
 export interface SourceDiscovery {
   readonly fields: readonly FieldInfo[];

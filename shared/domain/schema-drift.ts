@@ -3,10 +3,10 @@
  * what each `schema.onDrift` policy does about it. Pure; Discover applies the decision.
  */
 
-/** One column as the source's catalog describes it (`FieldInfo` of a connector). */
+/** One column as the source's catalog describes it (a connector's `FieldInfo`). */
 export interface SchemaField {
   readonly name: string;
-  /** The source's own type name, e.g. `numeric(12,2)`. */
+  /** The source's own type name, e.g. `numeric(12,2)` or `timestamp with time zone`. */
   readonly type: string;
   readonly nullable: boolean;
 }
