@@ -1,7 +1,8 @@
 /**
  * The one error hierarchy of ESync. Every failure that crosses a module boundary is an
  * `EsyncError`; whether it is retried or quarantined is decided once, from its class,
- * by {@link isRetryable}. HTTP status mapping happens only at the edge (functions/).
+ * by {@link isRetryable}. HTTP statuses are chosen in one place at the edge,
+ * `shared/lambda/http-errors.ts`.
  */
 export class EsyncError extends Error {
   /** Whether repeating the same call later may succeed. */
@@ -81,6 +82,9 @@ export class SchemaDriftError extends EsyncError {
     super(message);
   }
 }
+
+/** A request body comes in a media type the endpoint does not take (`content-type`). */
+export class UnsupportedMediaTypeError extends ValidationError {}
 
 /** A named thing (pipeline, run, conflict) does not exist. */
 export class NotFoundError extends EsyncError {}

@@ -4,12 +4,12 @@ import middy from '@middy/core';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import * as z from 'zod';
 import { createTarget } from '../../shared/connectors/targets/registry.ts';
+import { jsonResult } from '../../shared/lambda/http-errors.ts';
 import {
   createObservability,
   publishRecordedMetrics,
   traceWithoutPayloads,
 } from '../../shared/lambda/observability.ts';
-import { stringifyExactJson } from '../../shared/records/exact-json.ts';
 import { handleManagementRequest } from '../../shared/usecases/api/routes.ts';
 import { createDeps, currentDeps, type Deps } from '../../shared/usecases/deps.ts';
 
@@ -85,11 +85,7 @@ export function createManagementHandler(provided?: Deps) {
       status: response.status,
       principal,
     });
-    return {
-      statusCode: response.status,
-      headers: { 'content-type': 'application/json' },
-      body: stringifyExactJson(response.body),
-    };
+    return jsonResult(response);
   };
 }
 

@@ -3,6 +3,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { describeError } from '../../shared/errors.ts';
+import { httpErrorAnswer, jsonResult } from '../../shared/lambda/http-errors.ts';
 import {
   createObservability,
   METRIC,
@@ -11,7 +12,6 @@ import {
 } from '../../shared/lambda/observability.ts';
 import { createDeps, currentDeps, type Deps } from '../../shared/usecases/deps.ts';
 import { receiveWebhook } from '../../shared/usecases/webhook.ts';
-import { errorResponse } from '../http-errors.ts';
 
 const { logger, tracer, metrics, log } = createObservability('webhook');
 let deps: Deps | undefined;
@@ -39,18 +39,14 @@ async function handle(
       metrics.addMetric(METRIC.webhookIgnored, MetricUnit.Count, 1);
       logger.info('webhook ignored', { event: accepted.ignored, reason: accepted.reason });
     } else metrics.addMetric(METRIC.webhookDeliveries, MetricUnit.Count, 1);
-    return {
-      statusCode: 202,
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(accepted),
-    };
+    return jsonResult({ status: 202, body: { ...accepted } });
   } catch (error) {
-    const response = errorResponse(error, context.awsRequestId);
+    const answer = httpErrorAnswer(error, context.awsRequestId);
     metrics.addMetric(METRIC.webhookRefused, MetricUnit.Count, 1);
     // Never the body or the signature: they may hold personal data or secrets.
-    if (response.statusCode === 500) logger.error('webhook failed', { error: describeError(error) });
-    else logger.warn('webhook refused', { status: response.statusCode, error: describeError(error).name });
-    return response;
+    if (answer.status === 500) logger.error('webhook failed', { error: describeError(error) });
+    else logger.warn('webhook refused', { status: answer.status, error: describeError(error).name });
+    return jsonResult(answer);
   }
 }
 

@@ -5,7 +5,13 @@ import {
 } from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { Context } from 'aws-lambda';
-import { InProgressError, NotFoundError, TooLargeError, ValidationError } from '../errors.ts';
+import {
+  InProgressError,
+  NotFoundError,
+  TooLargeError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+} from '../errors.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
 import type { RecordEnvelope } from '../records/envelope.ts';
 import { parseExactJson } from '../records/exact-json.ts';
@@ -97,7 +103,8 @@ function webhookPipeline(
  * records, deduplicate by delivery id, and put the records on the load queue. It returns only
  * once they are on the queue, so an accepted delivery is never lost. A signed delivery of an
  * event type the mapping does not take is answered with `ignored` and the reason, queuing nothing.
- * @throws NotFoundError (404), TooLargeError (413), UnauthorizedError (401), ValidationError (400)
+ * @throws NotFoundError (404), TooLargeError (413), UnauthorizedError (401),
+ *   UnsupportedMediaTypeError (415), ValidationError (400)
  */
 export async function receiveWebhook(
   deps: Deps,
@@ -115,9 +122,10 @@ export async function receiveWebhook(
   const verified = verifyDelivery(trigger, secret, request.headers, request.rawBody, deps.now());
   const contentType = request.headers['content-type'] ?? '';
   if (!/^application\/(.+\+)?json\b/i.test(contentType))
-    throw new ValidationError(`content-type must be application/json, got "${contentType || 'none'}"`, [
-      { path: 'headers.content-type', message: 'expected application/json' },
-    ]);
+    throw new UnsupportedMediaTypeError(
+      `content-type must be application/json, got "${contentType || 'none'}"`,
+      [{ path: 'headers.content-type', message: 'expected application/json' }],
+    );
   let body: unknown;
   try {
     body = parseExactJson(request.rawBody);

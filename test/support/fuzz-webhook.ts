@@ -405,7 +405,7 @@ const wrongContentType = withValidBody(pipelineArb).chain(([p, body, id]) =>
         ...base('wrong-content-type', p, body, id),
         contentType,
         signing: { mode: 'valid', offsetSeconds: 0 },
-        expect: [400],
+        expect: [415],
         description: `${p.name}: validly signed JSON sent as ${JSON.stringify(contentType)}`,
       }),
     ),

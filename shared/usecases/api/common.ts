@@ -25,6 +25,8 @@ export interface ManagementRequest {
 export interface ManagementResponse {
   readonly status: number;
   readonly body: Record<string, unknown>;
+  /** Headers beyond `content-type`, e.g. `retry-after` on a 409, 429 or 503. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** What a route handler gets: dependencies, the request, decoded path parameters, parsed body. */

@@ -1,18 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import * as z from 'zod';
-import {
-  ConflictError,
-  describeError,
-  NotFoundError,
-  TransientError,
-  ValidationError,
-} from '../../errors.ts';
+import { describeError, ValidationError } from '../../errors.ts';
+import { httpErrorAnswer } from '../../lambda/http-errors.ts';
 import { parseExactJson } from '../../records/exact-json.ts';
 import type { Deps } from '../deps.ts';
 import { listAudit } from './audit.ts';
 import { getCheckpoint, resetCheckpoint } from './checkpoint.ts';
 import type { ManagementRequest, ManagementResponse, RouteContext } from './common.ts';
-import { zodIssues } from './common.ts';
 import { getConflict, listConflicts, resolveParkedConflict } from './conflicts.ts';
 import { recordHistory } from './history.ts';
 import { health, peekDeadLetters, redriveDeadLetters } from './queues.ts';
@@ -83,37 +76,26 @@ function parseBody(body: string | undefined): unknown {
   }
 }
 
-/** Maps an error to its HTTP answer; only our own, user-facing errors show their message. */
+/** Answers an error as the one HTTP mapper does, logging the cause of a 5xx with the request. */
 function errorResponse(deps: Deps, request: ManagementRequest, error: unknown): ManagementResponse {
-  if (error instanceof z.ZodError)
-    return { status: 400, body: { error: 'invalid request', issues: zodIssues(error) } };
-  if (error instanceof ValidationError)
-    return { status: 400, body: { error: error.message, issues: error.issues } };
-  if (error instanceof NotFoundError) return { status: 404, body: { error: error.message } };
-  if (error instanceof ConflictError) return { status: 409, body: { error: error.message } };
   const requestId = request.requestId ?? randomUUID();
-  if (error instanceof TransientError) {
-    deps.log.warn('management request hit a transient failure', { requestId, error: describeError(error) });
-    return {
-      status: 503,
-      body: { error: `temporarily unavailable, try again: ${error.message}`, requestId },
-    };
-  }
-  deps.log.error('management request failed', {
-    requestId,
-    method: request.method,
-    path: request.path,
-    error: describeError(error),
-    cause: error instanceof Error && error.cause !== undefined ? describeError(error.cause) : undefined,
-  });
-  return { status: 500, body: { error: 'internal error', requestId } };
+  const answer = httpErrorAnswer(error, requestId);
+  if (answer.status < 500 && answer.status !== 429) return answer;
+  const where = { requestId, method: request.method, path: request.path, error: describeError(error) };
+  if (answer.status !== 500) deps.log.warn('management request hit a transient failure', where);
+  else
+    deps.log.error('management request failed', {
+      ...where,
+      cause: error instanceof Error && error.cause !== undefined ? describeError(error.cause) : undefined,
+    });
+  return answer;
 }
 
 /**
  * Serves one management API call: routes it, validates its input, runs it, and maps the
  * outcome to a status and JSON body. Every mutating route writes an audit entry naming the
- * principal. Never throws: unexpected errors are logged with their cause and answered as
- * `500 {error: 'internal error', requestId}`, without detail.
+ * principal. Never throws: errors are answered by `httpErrorAnswer` (shared/lambda/http-errors.ts);
+ * unexpected ones are logged with their cause and answered `500 {error: 'internal error', requestId}`.
  */
 export async function handleManagementRequest(
   deps: Deps,

@@ -1,6 +1,10 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createManagementHandler, type ManagementEvent } from '../../../functions/api/handler.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../../local/servers.ts';
+import { createStateRepositories } from '../../../shared/state/index.ts';
 import { type ApiHarness, startApiHarness } from './harness.ts';
 
 let h: ApiHarness;
@@ -106,6 +110,31 @@ describe('api handler', () => {
     expect((await h.deps.state.audit.list('lake-sync'))[0]).toMatchObject({
       who: 'anonymous',
       why: 'no principal',
+    });
+  });
+
+  it('answers 503 with Retry-After when the state table cannot be reached, naming nothing of it', async () => {
+    // Prepare: a state table behind a port nothing listens on.
+    const unreachable = new DynamoDBClient({
+      region: LOCAL_REGION,
+      endpoint: 'http://127.0.0.1:9',
+      credentials: LOCAL_CREDENTIALS,
+      maxAttempts: 1,
+    });
+    const deps = {
+      ...h.deps,
+      state: createStateRepositories(DynamoDBDocumentClient.from(unreachable), h.config.stateTable),
+    };
+
+    // Act
+    const result = await createManagementHandler(deps)(event({ method: 'GET', rawPath: '/runs/x' }), context);
+
+    // Assess
+    expect(result.statusCode).toBe(503);
+    expect(result.headers).toEqual({ 'content-type': 'application/json', 'retry-after': '5' });
+    expect(JSON.parse(String(result.body))).toEqual({
+      error: 'temporarily unavailable, try again',
+      requestId: 'gw-req-1',
     });
   });
 });

@@ -80,9 +80,10 @@ export interface FunctionsHarness {
   busEvents(): Promise<{ 'detail-type': string; detail: Record<string, unknown> }[]>;
   /**
    * Until cleared, DynamoDB requests on `table` whose body contains `marker` (a record key) fail
-   * with a 500, as when that table's partition is unavailable.
+   * with a 500, as when that table's partition is unavailable; with `throttled`, with a 400
+   * ThrottlingException, as when the table sheds load.
    */
-  failDynamoDbRequests(fault: { table: string; containing: string } | undefined): void;
+  failDynamoDbRequests(fault: DynamoDbFault | undefined): void;
   stop(): Promise<void>;
 }
 
@@ -99,9 +100,21 @@ const STAGE = 'dev';
 const DATA_BUCKET = `esync-${STAGE}-core-data`;
 const OBSERVER_QUEUE = `esync-${STAGE}-core-observer`;
 
-interface DynamoDbFault {
+export interface DynamoDbFault {
   readonly table: string;
   readonly containing: string;
+  readonly throttled?: boolean;
+}
+
+/** DynamoDB's answer to a request the fault proxy fails. */
+function faultAnswer(fault: DynamoDbFault): { status: number; type: string; message: string } {
+  if (fault.throttled)
+    return { status: 400, type: 'ThrottlingException', message: 'injected by the test: rate exceeded' };
+  return {
+    status: 500,
+    type: 'InternalServerError',
+    message: 'injected by the test: the target is unreachable',
+  };
 }
 
 /** Whether a DynamoDB request names `table`: as its TableName, or quoted in a PartiQL statement. */
@@ -120,11 +133,12 @@ async function startDynamoDbFaultProxy(
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       if (fault && onTable(body, fault.table) && body.includes(fault.containing)) {
-        res.writeHead(500, { 'content-type': 'application/x-amz-json-1.0' });
+        const answer = faultAnswer(fault);
+        res.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.0' });
         res.end(
           JSON.stringify({
-            __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
-            message: 'injected by the test: the target is unreachable',
+            __type: `com.amazonaws.dynamodb.v20120810#${answer.type}`,
+            message: answer.message,
           }),
         );
         return;

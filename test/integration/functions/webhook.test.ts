@@ -255,7 +255,7 @@ describe('webhook handler (API Gateway HTTP API → load queue)', () => {
     expect(await queuedRecords('widgets')).toEqual([]);
   });
 
-  it('refuses a validly signed body that is not declared as JSON with 400', async () => {
+  it('refuses a validly signed body that is not declared as JSON with 415 naming the header', async () => {
     // Act
     const response = await invoke(
       signedWidgets('[{"id":10,"name":"cog","updated_at":"2026-11-22T12:00:00Z"}]', {
@@ -264,11 +264,50 @@ describe('webhook handler (API Gateway HTTP API → load queue)', () => {
     );
 
     // Assess
-    expect(response.statusCode).toBe(400);
+    expect(response.statusCode).toBe(415);
     expect(bodyOf(response)).toMatchObject({
       error: 'content-type must be application/json, got "text/plain"',
       issues: [{ path: 'headers.content-type' }],
     });
+    expect(await queuedRecords('widgets')).toEqual([]);
+  });
+
+  it('answers 503 with Retry-After when the idempotency table fails, telling nothing of it, and enqueues nothing', async () => {
+    // Prepare
+    const table = h.deps.config.idempotencyTable;
+    h.failDynamoDbRequests({ table, containing: table });
+
+    // Act
+    const response = await invoke(
+      signedWidgets('[{"id":11,"name":"gear","updated_at":"2026-11-22T12:00:00Z"}]'),
+    );
+    h.failDynamoDbRequests(undefined);
+
+    // Assess
+    expect(response.statusCode).toBe(503);
+    expect(response.headers).toMatchObject({ 'retry-after': '5' });
+    expect(bodyOf(response)).toEqual({
+      error: 'temporarily unavailable, try again',
+      requestId: expect.any(String),
+    });
+    expect(await queuedRecords('widgets')).toEqual([]);
+  });
+
+  it('answers 429 with Retry-After when the idempotency table sheds load, and enqueues nothing', async () => {
+    // Prepare
+    const table = h.deps.config.idempotencyTable;
+    h.failDynamoDbRequests({ table, containing: table, throttled: true });
+
+    // Act
+    const response = await invoke(
+      signedWidgets('[{"id":12,"name":"axle","updated_at":"2026-11-22T12:00:00Z"}]'),
+    );
+    h.failDynamoDbRequests(undefined);
+
+    // Assess
+    expect(response.statusCode).toBe(429);
+    expect(response.headers).toMatchObject({ 'retry-after': '5' });
+    expect(bodyOf(response).error).toBe('too many requests, try again');
     expect(await queuedRecords('widgets')).toEqual([]);
   });
 });

@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import * as z from 'zod';
-import { ConflictError, NotFoundError, TransientError } from '../../../shared/errors.ts';
+import {
+  ConflictError,
+  InProgressError,
+  NotFoundError,
+  TooLargeError,
+  TransientError,
+  UnauthorizedError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+} from '../../../shared/errors.ts';
+import { DEFAULT_RETRY_AFTER_SECONDS } from '../../../shared/lambda/http-errors.ts';
 import type { ConflictRecord } from '../../../shared/state/conflicts.ts';
 import { zodIssues } from '../../../shared/usecases/api/common.ts';
 import { conflictDifferences } from '../../../shared/usecases/api/conflicts.ts';
@@ -42,16 +52,70 @@ describe('newRunId', () => {
 });
 
 describe('error mapping', () => {
-  it('maps not found to 404, conflict to 409 and transient failures to 503, with their messages', async () => {
-    const notFound = await get(depsFailingWith(new NotFoundError('run "x" does not exist')), '/runs/x');
-    const conflict = await get(depsFailingWith(new ConflictError('already resolved')), '/runs/x');
-    const transient = await get(depsFailingWith(new TransientError('throttled')), '/runs/x');
+  it.each([
+    [
+      'a bad field',
+      new ValidationError('limit must be positive', [{ path: 'limit', message: 'too small' }]),
+      400,
+    ],
+    ['a refused signature', new UnauthorizedError('signature does not match'), 401],
+    ['a missing run', new NotFoundError('run "x" does not exist'), 404],
+    ['a conflict resolved twice', new ConflictError('already resolved'), 409],
+    ['a body over its limit', new TooLargeError('the body has 2048 bytes; at most 1024'), 413],
+    ['a body that is not JSON', new UnsupportedMediaTypeError('content-type must be application/json'), 415],
+  ])('answers %s with %i and its own message', async (_, error, status) => {
+    const response = await get(depsFailingWith(error), '/runs/x');
 
-    expect(notFound).toEqual({ status: 404, body: { error: 'run "x" does not exist' } });
-    expect(conflict).toEqual({ status: 409, body: { error: 'already resolved' } });
-    expect(transient).toEqual({
-      status: 503,
-      body: { error: 'temporarily unavailable, try again: throttled', requestId: 'r-1' },
+    expect(response.status).toBe(status);
+    expect(response.body.error).toBe(error.message);
+    if (error instanceof ValidationError) expect(response.body.issues).toEqual(error.issues);
+  });
+
+  it('answers a request being handled right now with 409 and its Retry-After', async () => {
+    const response = await get(depsFailingWith(new InProgressError('being accepted', 3)), '/runs/x');
+
+    expect(response).toEqual({
+      status: 409,
+      body: { error: 'being accepted' },
+      headers: { 'retry-after': '3' },
+    });
+  });
+
+  it('answers a transient failure with 503 and Retry-After, the wait it named or 5 s, and logs it', async () => {
+    const logged: unknown[] = [];
+    const named = new TransientError('connection dropped', { retryAfterMs: 1_500 });
+
+    const answers = [
+      await get(depsFailingWith(named, logged), '/runs/x'),
+      await get(depsFailingWith(Object.assign(new Error('socket'), { code: 'ECONNRESET' })), '/runs/x'),
+    ];
+
+    expect(answers).toEqual([
+      {
+        status: 503,
+        body: { error: 'temporarily unavailable, try again: connection dropped', requestId: 'r-1' },
+        headers: { 'retry-after': '2' },
+      },
+      {
+        status: 503,
+        body: { error: 'temporarily unavailable, try again', requestId: 'r-1' },
+        headers: { 'retry-after': String(DEFAULT_RETRY_AFTER_SECONDS) },
+      },
+    ]);
+    expect(JSON.stringify(logged)).toContain('connection dropped');
+  });
+
+  it('answers a service that sheds load with 429 and Retry-After, without the foreign message', async () => {
+    const throttled = Object.assign(new Error('Rate exceeded for table esync-prod-core-state'), {
+      name: 'ThrottlingException',
+    });
+
+    const response = await get(depsFailingWith(throttled), '/runs/x');
+
+    expect(response).toEqual({
+      status: 429,
+      body: { error: 'too many requests, try again', requestId: 'r-1' },
+      headers: { 'retry-after': String(DEFAULT_RETRY_AFTER_SECONDS) },
     });
   });
 

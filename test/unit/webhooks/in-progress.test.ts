@@ -1,7 +1,7 @@
 import { IdempotencyAlreadyInProgressError } from '@aws-lambda-powertools/idempotency';
 import { describe, expect, it } from 'vitest';
-import { errorResponse } from '../../../functions/http-errors.ts';
 import { InProgressError } from '../../../shared/errors.ts';
+import { httpErrorAnswer } from '../../../shared/lambda/http-errors.ts';
 import { enqueueOnce } from '../../../shared/usecases/webhook.ts';
 
 const delivery = { deliveryId: 'd-1', pipeline: 'widgets', records: [] };
@@ -33,15 +33,13 @@ describe('a duplicate delivery that arrives while the original is in progress', 
 
     // Act
     const error = await enqueueOnce(enqueue, delivery, Date.now() + 150).catch((e: unknown) => e);
-    const response = errorResponse(error, 'req-1');
+    const answer = httpErrorAnswer(error, 'req-1');
 
     // Assess
     expect(error).toBeInstanceOf(InProgressError);
-    expect(response.statusCode).toBe(409);
-    expect(response.headers).toMatchObject({ 'retry-after': '1' });
-    expect(JSON.parse(String(response.body)).error).toMatch(
-      /delivery d-1 is being accepted by another request/,
-    );
+    expect(answer.status).toBe(409);
+    expect(answer.headers).toEqual({ 'retry-after': '1' });
+    expect(answer.body.error).toMatch(/delivery d-1 is being accepted by another request/);
   });
 
   it('passes on any other error unchanged', async () => {
