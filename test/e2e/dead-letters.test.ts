@@ -1,8 +1,8 @@
-import { CreateTableCommand, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { SendMessageCommand, SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadQueueName } from '../../shared/naming.ts';
 import { keys } from '../../shared/state/keys.ts';
+import { createKeyedTable } from '../support/dynamodb-tables.ts';
 import { putStockChanges } from '../support/e2e-events.ts';
 import {
   callApi,
@@ -92,18 +92,7 @@ describe('dead letters on the local stack', () => {
     const statsWhenDead = { ...source?.stats };
     const ledger = await e2e.state.ledger.totals(keys.ledgerScopeOfStream(PIPELINE, since));
 
-    await e2e.clients.dynamodb.send(
-      new CreateTableCommand({
-        TableName: MIRROR_TABLE,
-        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
-    await waitUntilTableExists(
-      { client: e2e.clients.dynamodb, maxWaitTime: 30, minDelay: 1, maxDelay: 1 },
-      { TableName: MIRROR_TABLE },
-    );
+    await createKeyedTable(e2e.clients.dynamodb, MIRROR_TABLE);
     const redrive = await callApi(e2e.stack, 'POST', `/pipelines/${PIPELINE}/dlq/redrive`, {
       reason: 'target table created',
     });

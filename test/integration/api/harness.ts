@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -35,6 +35,7 @@ import { type Pipeline, pipelineSchema } from '../../../shared/pipeline/schema.t
 import { createStateRepositories } from '../../../shared/state/index.ts';
 import { MANAGEMENT_ROUTES } from '../../../shared/usecases/api/routes.ts';
 import type { Deps, Log } from '../../../shared/usecases/deps.ts';
+import { createKeyedTable, waitForTable } from '../../support/dynamodb-tables.ts';
 
 /** A call the Step Functions or EventBridge stub received. */
 export interface RecordedCall {
@@ -249,20 +250,8 @@ export async function startApiHarness(): Promise<ApiHarness> {
       ],
     }),
   );
-  await dynamodb.send(
-    new CreateTableCommand({
-      TableName: ownedTargetTableName(STAGE, 'users-sync'),
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-    }),
-  );
-  // New tables are CREATING for a moment on the local server, as on DynamoDB.
-  for (const TableName of [STATE_TABLE, ownedTargetTableName(STAGE, 'users-sync')])
-    await waitUntilTableExists(
-      { client: dynamodb, maxWaitTime: 30, minDelay: 1, maxDelay: 1 },
-      { TableName },
-    );
+  await waitForTable(dynamodb, STATE_TABLE);
+  await createKeyedTable(dynamodb, ownedTargetTableName(STAGE, 'users-sync'));
   await clients.s3.send(new CreateBucketCommand({ Bucket: DATA_BUCKET }));
   for (const pipeline of ['users-sync', 'lake-sync']) {
     const dlq = await clients.sqs.send(new CreateQueueCommand({ QueueName: loadDlqName(STAGE, pipeline) }));

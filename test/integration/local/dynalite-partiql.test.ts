@@ -3,10 +3,8 @@ import type { AddressInfo } from 'node:net';
 import {
   BatchExecuteStatementCommand,
   type BatchExecuteStatementCommandOutput,
-  CreateTableCommand,
   DynamoDBClient,
   ScanCommand,
-  waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DynaliteCaller, withBatchInserts } from '../../../local/dynalite-partiql.ts';
@@ -18,6 +16,7 @@ import {
   startLocalServers,
 } from '../../../local/servers.ts';
 import { insertStatement } from '../../../shared/connectors/targets/dynamodb/batch-insert.ts';
+import { createKeyedTable } from '../../support/dynamodb-tables.ts';
 import { requireSystemServer } from '../../support/system-servers.ts';
 
 /** What a BatchExecuteStatement answered, per statement: `ok` or the error code; or the error thrown. */
@@ -50,18 +49,7 @@ function partiqlSubset(engine: DynamoDbEngine) {
       credentials: LOCAL_CREDENTIALS,
       maxAttempts: 1,
     });
-    await client.send(
-      new CreateTableCommand({
-        TableName: 'partiql-items',
-        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
-    await waitUntilTableExists(
-      { client, maxWaitTime: 30, minDelay: 1, maxDelay: 1 },
-      { TableName: 'partiql-items' },
-    );
+    await createKeyedTable(client, 'partiql-items');
   }, 60_000);
 
   afterAll(async () => {

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   CreateBucketCommand,
   GetObjectCommand,
@@ -27,6 +27,7 @@ import {
   type LocalServers,
   startLocalServers,
 } from '../../../local/servers.ts';
+import { createKeyedTable } from '../../support/dynamodb-tables.ts';
 
 function clientsFor(servers: LocalServers) {
   const common = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
@@ -51,18 +52,6 @@ function clientsFor(servers: LocalServers) {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function createTable(client: DynamoDBClient, TableName: string): Promise<void> {
-  await client.send(
-    new CreateTableCommand({
-      TableName,
-      BillingMode: 'PAY_PER_REQUEST',
-      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-    }),
-  );
-  await waitUntilTableExists({ client, maxWaitTime: 10, minDelay: 0.05, maxDelay: 0.1 }, { TableName });
-}
 
 describe('embedded AWS servers', () => {
   let servers: LocalServers;
@@ -163,7 +152,7 @@ describe('embedded AWS servers', () => {
 
   it('serves conditional DynamoDB writes through the document client', async () => {
     // Prepare
-    await createTable(clients.dynamodb, 'items');
+    await createKeyedTable(clients.dynamodb, 'items');
     const put = (version: number) =>
       clients.ddb.send(
         new PutCommand({
@@ -198,7 +187,7 @@ describe('embedded AWS servers with a data dir', () => {
       new CreateQueueCommand({ QueueName: 'kept', Attributes: { VisibilityTimeout: '7' } }),
     );
     await before.sqs.send(new SendMessageCommand({ QueueUrl: queue.QueueUrl, MessageBody: 'still here' }));
-    await createTable(before.dynamodb, 'kept');
+    await createKeyedTable(before.dynamodb, 'kept');
     await before.ddb.send(new PutCommand({ TableName: 'kept', Item: { pk: 'k', n: 1 } }));
     await before.s3.send(new CreateBucketCommand({ Bucket: 'kept' }));
     await before.s3.send(new PutObjectCommand({ Bucket: 'kept', Key: 'a.txt', Body: 'object' }));
@@ -352,7 +341,7 @@ describe('where the embedded AWS servers run', () => {
       const received = await clients.sqs.send(
         new ReceiveMessageCommand({ QueueUrl: queue.QueueUrl, WaitTimeSeconds: 0 }),
       );
-      await createTable(clients.dynamodb, 'here');
+      await createKeyedTable(clients.dynamodb, 'here');
       await clients.ddb.send(new PutCommand({ TableName: 'here', Item: { pk: 'a' } }));
       const item = await clients.ddb.send(new GetCommand({ TableName: 'here', Key: { pk: 'a' } }));
       await clients.s3.send(new CreateBucketCommand({ Bucket: 'here' }));

@@ -1,9 +1,10 @@
-import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_CREDENTIALS, type LocalServers, startLocalServers } from '../../../local/servers.ts';
 import { DynamodbSource } from '../../../shared/connectors/sources/dynamodb/source.ts';
 import { ConnectorError } from '../../../shared/errors.ts';
+import { createKeyedTable } from '../../support/dynamodb-tables.ts';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.ts';
 import { keysOf, readAll, readPages, sourceSetup } from './helpers.ts';
 
@@ -35,28 +36,9 @@ describe('dynamodb source against the local DynamoDB server', () => {
 
   beforeAll(async () => {
     servers = await startLocalServers();
-    ddb = clients(servers.endpoints.dynamodb).ddb;
-    await ddb.send(
-      new CreateTableCommand({
-        TableName: TABLE,
-        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
-    await waitUntilTableExists(
-      {
-        client: new DynamoDBClient({
-          endpoint: servers.endpoints.dynamodb,
-          region: 'us-east-1',
-          credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-        }),
-        maxWaitTime: 30,
-        minDelay: 1,
-        maxDelay: 1,
-      },
-      { TableName: TABLE },
-    );
+    const local = clients(servers.endpoints.dynamodb);
+    ddb = local.ddb;
+    await createKeyedTable(local.dynamodb, TABLE);
     const items = ids(20).map((pk) => ({
       pk,
       n: Number(pk),

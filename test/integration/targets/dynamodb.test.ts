@@ -1,10 +1,8 @@
 import {
   type BatchExecuteStatementCommandInput,
   type BatchStatementResponse,
-  CreateTableCommand,
   DeleteTableCommand,
   GetItemCommand,
-  waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
@@ -23,6 +21,7 @@ import { ConfigError, ConnectorError, TransientError, ValidationError } from '..
 import { exactNumber, stringifyExactJson } from '../../../shared/records/exact-json.ts';
 import { contentHash } from '../../../shared/records/hash.ts';
 import { positionVersion } from '../../../shared/records/version.ts';
+import { createKeyedTable } from '../../support/dynamodb-tables.ts';
 import { requireSystemServer } from '../../support/system-servers.ts';
 import { collect, FAST_RETRY, localClients, remove, targetContext, upsert } from './support.ts';
 
@@ -32,19 +31,7 @@ let tableCount = 0;
 let table: string;
 
 async function createTable(name: string, keyAttribute = 'pk'): Promise<void> {
-  await clients.dynamodb.send(
-    new CreateTableCommand({
-      TableName: name,
-      KeySchema: [{ AttributeName: keyAttribute, KeyType: 'HASH' }],
-      AttributeDefinitions: [{ AttributeName: keyAttribute, AttributeType: 'S' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
-  // Like DynamoDB, a new table is CREATING for a moment; writing before it is ACTIVE fails.
-  await waitUntilTableExists(
-    { client: clients.dynamodb, maxWaitTime: 30, minDelay: 1, maxDelay: 1 },
-    { TableName: name },
-  );
+  await createKeyedTable(clients.dynamodb, name, keyAttribute);
 }
 
 function target(
