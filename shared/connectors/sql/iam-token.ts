@@ -1,6 +1,7 @@
 import { Signer, type SignerConfig } from '@aws-sdk/rds-signer';
+import type { SecretsProvider } from '../../aws/secrets.ts';
 import { ConfigError } from '../../errors.ts';
-import type { DatabaseEndpoint } from './connection.ts';
+import { type DatabaseEndpoint, readDatabaseSecret } from './connection.ts';
 
 /** Where a token logs in: the host and port connected to (the proxy's endpoint) and the user. */
 export interface TokenTarget {
@@ -58,4 +59,31 @@ export function databaseLogin(
   if (!sign) return { user: iam.user, password: endpoint.password };
   const target = { hostname: endpoint.host, port: endpoint.port ?? defaultPort, username: iam.user };
   return { user: iam.user, password: () => sign(target) };
+}
+
+/** A database engine as a connection names it: the URL schemes its secret may use and its default port. */
+export interface DatabaseEngine {
+  readonly schemes: readonly string[];
+  readonly port: number;
+}
+
+export const POSTGRES_ENGINE: DatabaseEngine = { schemes: ['postgres', 'postgresql'], port: 5432 };
+export const MYSQL_ENGINE: DatabaseEngine = { schemes: ['mysql', 'mariadb'], port: 3306 };
+
+/** A connection's settings that say where it logs in: the secret and, for a token login, `iam`. */
+export interface DatabaseConnection {
+  readonly secret: string;
+  readonly iam?: IamLogin | undefined;
+}
+
+/** Reads the connection's secret and who logs in there: what every database connector opens with. */
+export async function readDatabaseAccess(
+  connection: DatabaseConnection,
+  secrets: SecretsProvider,
+  sign: DatabaseTokenSigner | undefined,
+  engine: DatabaseEngine,
+): Promise<{ endpoint: DatabaseEndpoint; login: DatabaseLogin }> {
+  const endpoint = await readDatabaseSecret(secrets, connection.secret, engine.schemes);
+  const login = databaseLogin(connection.iam, endpoint, engine.port, sign, connection.secret);
+  return { endpoint, login };
 }

@@ -15,6 +15,7 @@ import { retrying } from '../sources/support/retrying.ts';
 import { type DeletesConfig, RowMapper } from '../sources/support/rows.ts';
 import type {
   ChangeWindow,
+  ConnectorContext,
   Cursor,
   FieldInfo,
   Partition,
@@ -91,6 +92,31 @@ export interface SqlTableSourceOptions {
   readonly pageSize: number;
   readonly retry: RetryOptions;
   readonly openDriver: () => Promise<SqlTableDriver>;
+}
+
+/** The settings a pipeline's SQL source config gives its table source. */
+export type SqlSourceSettings = Pick<SqlTableSourceOptions, 'key' | 'cursor' | 'deletes' | 'pageSize'> & {
+  readonly columns?: readonly string[] | undefined;
+};
+
+/** The table source of a SQL source config, whose driver opens on first use. */
+export function sqlTableSource(
+  connector: string,
+  config: SqlSourceSettings,
+  context: Pick<ConnectorContext, 'retry'>,
+  openDriver: () => Promise<SqlTableDriver>,
+): SourceConnector {
+  const { key, cursor, deletes, columns, pageSize } = config;
+  return new SqlTableSource({
+    connector,
+    key,
+    cursor,
+    deletes,
+    columns,
+    pageSize,
+    retry: context.retry,
+    openDriver,
+  });
 }
 
 const CURSOR_KINDS: ReadonlySet<ColumnKind> = new Set(['timestamp', 'date', 'integer', 'decimal', 'text']);

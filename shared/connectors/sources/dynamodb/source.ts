@@ -1,7 +1,7 @@
 import { DescribeTableCommand, type DynamoDBClient, type KeySchemaElement } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { RetryOptions } from '../../../domain/retry.ts';
-import { ConnectorError, isRetryable, TransientError } from '../../../errors.ts';
+import { ConnectorError } from '../../../errors.ts';
 import type { SourceConfig } from '../../../pipeline/schema.ts';
 import type { RecordData } from '../../../records/envelope.ts';
 import { splitKey } from '../../sql/keyset.ts';
@@ -14,7 +14,8 @@ import type {
   SourceDiscovery,
   SourceRow,
 } from '../../types.ts';
-import { retrying, UnreachableError } from '../support/retrying.ts';
+import { type AwsErrorNames, classifyAwsError } from '../support/aws-errors.ts';
+import { retrying } from '../support/retrying.ts';
 import { RowMapper } from '../support/rows.ts';
 
 type DynamodbSourceConfig = Extract<SourceConfig, { type: 'dynamodb' }>;
@@ -32,23 +33,12 @@ interface TableInfo {
   readonly itemCount: number | undefined;
 }
 
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
-const DENIED = new Set(['AccessDeniedException', 'UnrecognizedClientException', 'InvalidSignatureException']);
-
-function classifyDynamoError(error: unknown, where: string): Error {
-  const e = error as { name?: string; code?: string; message?: string };
-  if (e.name === 'ResourceNotFoundException')
-    return new ConnectorError(CONNECTOR, `${where}: no such table`, { cause: error });
-  if (DENIED.has(e.name ?? ''))
-    return new ConnectorError(CONNECTOR, `${where}: access denied (${e.name})`, { cause: error });
-  if (UNREACHABLE.has(e.code ?? ''))
-    return new UnreachableError(`${where}: cannot reach DynamoDB (${e.code})`, { cause: error });
-  if (isRetryable(error))
-    return new TransientError(`${where}: ${e.name ?? 'error'}: ${e.message ?? ''}`, { cause: error });
-  return new ConnectorError(CONNECTOR, `${where}: ${e.name ?? 'error'}: ${e.message ?? String(error)}`, {
-    cause: error,
-  });
-}
+const DYNAMODB_ERRORS: AwsErrorNames = {
+  connector: CONNECTOR,
+  service: 'DynamoDB',
+  missing: { name: 'ResourceNotFoundException', says: 'no such table' },
+  denied: new Set(['AccessDeniedException', 'UnrecognizedClientException', 'InvalidSignatureException']),
+};
 
 /** Values a JSON envelope can carry: sets as sorted arrays, binary as base64. */
 function toJson(value: unknown): unknown {
@@ -174,7 +164,7 @@ export class DynamodbSource implements SourceConnector {
           }),
         );
       } catch (error) {
-        throw classifyDynamoError(error, this.#where);
+        throw classifyAwsError(error, this.#where, DYNAMODB_ERRORS);
       }
     });
   }
@@ -233,7 +223,7 @@ export class DynamodbSource implements SourceConnector {
             itemCount: Table?.ItemCount,
           };
         } catch (error) {
-          throw classifyDynamoError(error, this.#where);
+          throw classifyAwsError(error, this.#where, DYNAMODB_ERRORS);
         }
       });
       describing.catch(() => {

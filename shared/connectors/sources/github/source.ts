@@ -1,4 +1,4 @@
-import { compareCursors } from '../../../domain/cursor.ts';
+import { advanceCursor, compareCursors } from '../../../domain/cursor.ts';
 import { ConnectorError } from '../../../errors.ts';
 import type { SourceConfig } from '../../../pipeline/schema.ts';
 import type { RecordData } from '../../../records/envelope.ts';
@@ -15,7 +15,7 @@ import type {
 } from '../../types.ts';
 import { describeUrl, EtagCache, HttpJsonClient, nextLink } from '../support/http-client.ts';
 import { RowMapper } from '../support/rows.ts';
-import { readTokenSecret } from '../support/secret-token.ts';
+import { bearerHeader } from '../support/secret-token.ts';
 import { TieGroupPager } from '../support/tie-group-pager.ts';
 
 type GithubSourceConfig = Extract<SourceConfig, { type: 'github' }>;
@@ -68,12 +68,6 @@ function sinceParam(value: string | number | undefined): string | undefined {
   return Number.isNaN(millis) ? undefined : `${new Date(millis).toISOString().slice(0, 19)}Z`;
 }
 
-function later(a: Cursor | null, b: Cursor | undefined): Cursor | null {
-  if (!b) return a;
-  if (!a) return b;
-  return compareCursors(a, b) >= 0 ? a : b;
-}
-
 /**
  * The GitHub source: issues (pull requests excluded), pull requests, or issue comments of
  * one repository through the REST API, in (updated_at, key) order. Issues and comments are
@@ -103,9 +97,7 @@ export class GithubSource implements SourceConnector, SourceRereader {
         accept: 'application/vnd.github+json',
         'x-github-api-version': '2022-11-28',
         'user-agent': 'esync',
-        ...(token
-          ? { authorization: `Bearer ${await readTokenSecret(context.secrets, token.secret, CONNECTOR)}` }
-          : {}),
+        ...(await bearerHeader(context.secrets, token?.secret, CONNECTOR)),
       }),
     });
   }
@@ -130,7 +122,7 @@ export class GithubSource implements SourceConnector, SourceRereader {
 
   async *read(window: ChangeWindow, _partition: Partition, resumeAfter?: Cursor): AsyncIterable<SourceRow[]> {
     this.#checkCursor();
-    const lower = later(window.from, resumeAfter);
+    const lower = resumeAfter ? advanceCursor(window.from, resumeAfter) : window.from;
     const mapper = new RowMapper({ ...this.#config, connector: CONNECTOR, cursor: [CURSOR_FIELD] });
     if (this.#config.resource === 'pulls' && lower) {
       yield* this.#readNewestFirst(mapper, lower, window.to);

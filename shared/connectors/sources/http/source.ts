@@ -1,4 +1,4 @@
-import { compareCursors } from '../../../domain/cursor.ts';
+import { advanceCursor, compareCursors } from '../../../domain/cursor.ts';
 import { toInstant } from '../../../domain/instant.ts';
 import { ConnectorError } from '../../../errors.ts';
 import type { SourceConfig } from '../../../pipeline/schema.ts';
@@ -14,7 +14,7 @@ import type {
 } from '../../types.ts';
 import { describeUrl, HttpJsonClient, type JsonPage, nextLink } from '../support/http-client.ts';
 import { RowMapper } from '../support/rows.ts';
-import { readTokenSecret } from '../support/secret-token.ts';
+import { bearerHeader } from '../support/secret-token.ts';
 import { TieGroupPager } from '../support/tie-group-pager.ts';
 import { readRecordsPath } from './records-path.ts';
 
@@ -23,12 +23,6 @@ type HttpSourceConfig = Extract<SourceConfig, { type: 'http' }>;
 const CONNECTOR = 'http source';
 /** Rows per page handed to the caller (server pages are re-paged to keep cursor order). */
 const PAGE_ROWS = 500;
-
-function later(a: Cursor | null, b: Cursor | undefined): Cursor | null {
-  if (!b) return a;
-  if (!a) return b;
-  return compareCursors(a, b) >= 0 ? a : b;
-}
 
 const valuesOnly = (cursor: Cursor): Cursor => ({ values: cursor.values, key: '' });
 
@@ -63,9 +57,7 @@ export class HttpSource implements SourceConnector {
         : 'the source has no auth: set source.auth to a secret holding a token',
       headers: async () => ({
         ...config.headers,
-        ...(auth
-          ? { authorization: `Bearer ${await readTokenSecret(context.secrets, auth.secret, CONNECTOR)}` }
-          : {}),
+        ...(await bearerHeader(context.secrets, auth?.secret, CONNECTOR)),
       }),
     });
   }
@@ -116,7 +108,7 @@ export class HttpSource implements SourceConnector {
   async close(): Promise<void> {}
 
   async *#readOrdered(window: ChangeWindow, resumeAfter?: Cursor): AsyncIterable<SourceRow[]> {
-    const lower = later(window.from, resumeAfter);
+    const lower = resumeAfter ? advanceCursor(window.from, resumeAfter) : window.from;
     const mapper = this.#mapper();
     const pager = new TieGroupPager(PAGE_ROWS);
     let newest: SourceRow | undefined;

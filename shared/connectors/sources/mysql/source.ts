@@ -1,20 +1,14 @@
 import type { Pool, PoolOptions } from 'mysql2/promise';
 import { parseIsoInstant } from '../../../domain/instant.ts';
-import { ConfigError, ConnectorError, TransientError } from '../../../errors.ts';
+import { ConfigError } from '../../../errors.ts';
 import type { SourceConfig } from '../../../pipeline/schema.ts';
-import {
-  certificateRefusal,
-  type DatabaseEndpoint,
-  describeEndpoint,
-  readDatabaseSecret,
-  tlsOptions,
-} from '../../sql/connection.ts';
-import { type DatabaseLogin, databaseLogin } from '../../sql/iam-token.ts';
+import { type DatabaseEndpoint, describeEndpoint, tlsOptions } from '../../sql/connection.ts';
+import { classifyDatabaseError, type DatabaseErrorCodes } from '../../sql/errors.ts';
+import { type DatabaseLogin, MYSQL_ENGINE, readDatabaseAccess } from '../../sql/iam-token.ts';
 import type { ColumnKind, SqlDialect } from '../../sql/keyset.ts';
 import { mysqlTypeCast } from '../../sql/mysql-values.ts';
-import { type ColumnInfo, type SqlTableDriver, SqlTableSource } from '../../sql/table-source.ts';
+import { type ColumnInfo, type SqlTableDriver, sqlTableSource } from '../../sql/table-source.ts';
 import type { ConnectorContext, SourceConnector } from '../../types.ts';
-import { UnreachableError } from '../support/retrying.ts';
 
 type MysqlSourceConfig = Extract<SourceConfig, { type: 'mysql' }>;
 
@@ -68,7 +62,6 @@ function codePointOrder(column: { name: string; kind: ColumnKind; collation: unk
   return `CAST(CONVERT(${mysqlDialect.quote(column.name)} USING utf8mb4) AS BINARY)`;
 }
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 const TRANSIENT_CODES = new Set([
   'ECONNRESET',
   'EPIPE',
@@ -82,34 +75,24 @@ const TRANSIENT_CODES = new Set([
   'ER_QUERY_INTERRUPTED',
 ]);
 
+const MYSQL_CODES: DatabaseErrorCodes = {
+  connector: CONNECTOR,
+  transient: (code, message) => TRANSIENT_CODES.has(code) || /closed state|connection lost/i.test(message),
+  noTls: (code) => code === 'HANDSHAKE_NO_SSL_SUPPORT',
+  meaning: (code, message, user) => {
+    if (code === 'ER_ACCESS_DENIED_ERROR' || code === 'ER_DBACCESS_DENIED_ERROR')
+      return `access denied for user "${user}"`;
+    if (code === 'ER_TABLEACCESS_DENIED_ERROR' || code === 'ER_COLUMNACCESS_DENIED_ERROR')
+      return `permission denied (${message})`;
+    if (code === 'ER_BAD_DB_ERROR') return 'the database does not exist';
+    return undefined;
+  },
+  label: (code) => code,
+};
+
 /** Classifies a `mysql2` error: transient ones are retried, the rest name what is wrong and where. */
 export function classifyMysqlError(error: unknown, where: string, user: string | undefined): Error {
-  const e = error as { code?: unknown; message?: unknown };
-  const code = typeof e.code === 'string' ? e.code : '';
-  const message = typeof e.message === 'string' ? e.message : String(error);
-  if (CONNECTION_CODES.has(code))
-    return new UnreachableError(`${where}: cannot connect (${code})`, { cause: error });
-  const refusal = certificateRefusal(error);
-  if (refusal) return new ConnectorError(CONNECTOR, `${where}: ${refusal}`, { cause: error });
-  if (TRANSIENT_CODES.has(code) || /closed state|connection lost/i.test(message))
-    return new TransientError(`${where}: ${message}`, { cause: error });
-  if (code === 'ER_ACCESS_DENIED_ERROR' || code === 'ER_DBACCESS_DENIED_ERROR')
-    return new ConnectorError(CONNECTOR, `${where}: access denied for user "${user ?? ''}"`, {
-      cause: error,
-    });
-  if (code === 'ER_TABLEACCESS_DENIED_ERROR' || code === 'ER_COLUMNACCESS_DENIED_ERROR')
-    return new ConnectorError(CONNECTOR, `${where}: permission denied (${message})`, { cause: error });
-  if (code === 'ER_BAD_DB_ERROR')
-    return new ConnectorError(CONNECTOR, `${where}: the database does not exist`, { cause: error });
-  if (code === 'HANDSHAKE_NO_SSL_SUPPORT')
-    return new ConnectorError(
-      CONNECTOR,
-      `${where}: the server does not accept TLS; set connection.ssl to disable for a local server`,
-      {
-        cause: error,
-      },
-    );
-  return new ConnectorError(CONNECTOR, `${where}: ${message}${code ? ` (${code})` : ''}`, { cause: error });
+  return classifyDatabaseError(error, where, user, MYSQL_CODES);
 }
 
 interface CallbackConnection {
@@ -143,20 +126,18 @@ interface MysqlTarget {
 }
 
 async function mysqlTarget(config: MysqlSourceConfig, context: ConnectorContext): Promise<MysqlTarget> {
-  const endpoint = await readDatabaseSecret(context.secrets, config.connection.secret, ['mysql', 'mariadb']);
+  const { endpoint, login } = await readDatabaseAccess(
+    config.connection,
+    context.secrets,
+    context.signDatabaseToken,
+    MYSQL_ENGINE,
+  );
   const database = config.database ?? endpoint.database;
   if (!database)
     throw new ConfigError(
       `mysql source: name the database in source.database or in secret "${config.connection.secret}"`,
     );
-  const login = databaseLogin(
-    config.connection.iam,
-    endpoint,
-    3306,
-    context.signDatabaseToken,
-    config.connection.secret,
-  );
-  const where = `table "${database}.${config.table}" in MySQL at ${describeEndpoint({ ...endpoint, user: login.user, database }, 3306)}`;
+  const where = `table "${database}.${config.table}" in MySQL at ${describeEndpoint({ ...endpoint, user: login.user, database }, MYSQL_ENGINE.port)}`;
   return { endpoint, database, login, where };
 }
 
@@ -171,7 +152,7 @@ async function openMysqlPool(config: MysqlSourceConfig, target: MysqlTarget): Pr
   const tls = await tlsOptions(config.connection.ssl, endpoint);
   const pool = mysql.createPool({
     host: endpoint.host,
-    port: endpoint.port ?? 3306,
+    port: endpoint.port ?? MYSQL_ENGINE.port,
     ...mysqlLogin(login),
     database,
     ...(tls ? { ssl: tls } : {}),
@@ -261,14 +242,5 @@ async function openMysqlDriver(
  * TIMESTAMP and DATETIME values are read as UTC.
  */
 export function createMysqlSource(config: MysqlSourceConfig, context: ConnectorContext): SourceConnector {
-  return new SqlTableSource({
-    connector: CONNECTOR,
-    key: config.key,
-    cursor: config.cursor,
-    deletes: config.deletes,
-    columns: config.columns,
-    pageSize: config.pageSize,
-    retry: context.retry,
-    openDriver: () => openMysqlDriver(config, context),
-  });
+  return sqlTableSource(CONNECTOR, config, context, () => openMysqlDriver(config, context));
 }

@@ -1,18 +1,12 @@
 import pg from 'pg';
-import { ConnectorError, TransientError } from '../../../errors.ts';
 import type { SourceConfig } from '../../../pipeline/schema.ts';
-import {
-  certificateRefusal,
-  describeEndpoint,
-  readDatabaseSecret,
-  tlsOptions,
-} from '../../sql/connection.ts';
-import { databaseLogin } from '../../sql/iam-token.ts';
+import { describeEndpoint, tlsOptions } from '../../sql/connection.ts';
+import { classifyDatabaseError, type DatabaseErrorCodes } from '../../sql/errors.ts';
+import { POSTGRES_ENGINE, readDatabaseAccess } from '../../sql/iam-token.ts';
 import type { ColumnKind, SqlDialect } from '../../sql/keyset.ts';
 import { pgTypeParsers } from '../../sql/pg-values.ts';
-import { type ColumnInfo, type SqlTableDriver, SqlTableSource } from '../../sql/table-source.ts';
+import { type ColumnInfo, type SqlTableDriver, sqlTableSource } from '../../sql/table-source.ts';
 import type { ConnectorContext, SourceConnector } from '../../types.ts';
-import { UnreachableError } from '../support/retrying.ts';
 
 type PostgresSourceConfig = Extract<SourceConfig, { type: 'postgres' }>;
 
@@ -73,47 +67,33 @@ function rangeOrdered(type: string, isEnum: boolean): boolean {
   return /^(smallint|integer|bigint|boolean|text|character varying|uuid|citext|name)\b/.test(type);
 }
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 const TRANSIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
 /** SQLSTATE classes and codes that a later attempt may not meet: dropped connections, conflicts, load. */
 const TRANSIENT_SQLSTATES = new Set(['40001', '40P01', '53300', '55P03', '57014', '57P01', '57P02', '57P03']);
+/** pg reports a connection lost or never opened in time by message only. */
+const DROPPED_CONNECTION =
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i;
+
+const POSTGRES_CODES: DatabaseErrorCodes = {
+  connector: CONNECTOR,
+  transient: (code, message) =>
+    TRANSIENT_CODES.has(code) ||
+    TRANSIENT_SQLSTATES.has(code) ||
+    code.startsWith('08') ||
+    DROPPED_CONNECTION.test(message),
+  noTls: (_code, message) => /does not support SSL/i.test(message),
+  meaning: (code, message, user) => {
+    if (code === '28P01' || code === '28000') return `authentication failed for user "${user}"`;
+    if (code === '3D000') return 'the database does not exist';
+    if (code === '42501') return `permission denied (${message})`;
+    return undefined;
+  },
+  label: (code) => `SQLSTATE ${code}`,
+};
 
 /** Classifies a `pg` error: transient ones are retried, the rest name what is wrong and where. */
 export function classifyPostgresError(error: unknown, where: string, user: string | undefined): Error {
-  const e = error as { code?: unknown; message?: unknown };
-  const code = typeof e.code === 'string' ? e.code : '';
-  const message = typeof e.message === 'string' ? e.message : String(error);
-  if (CONNECTION_CODES.has(code))
-    return new UnreachableError(`${where}: cannot connect (${code})`, { cause: error });
-  const refusal = certificateRefusal(error);
-  if (refusal) return new ConnectorError(CONNECTOR, `${where}: ${refusal}`, { cause: error });
-  if (TRANSIENT_CODES.has(code) || TRANSIENT_SQLSTATES.has(code) || code.startsWith('08'))
-    return new TransientError(`${where}: ${message}`, { cause: error });
-  if (
-    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
-      message,
-    )
-  )
-    return new TransientError(`${where}: ${message}`, { cause: error });
-  if (code === '28P01' || code === '28000')
-    return new ConnectorError(CONNECTOR, `${where}: authentication failed for user "${user ?? ''}"`, {
-      cause: error,
-    });
-  if (code === '3D000')
-    return new ConnectorError(CONNECTOR, `${where}: the database does not exist`, { cause: error });
-  if (code === '42501')
-    return new ConnectorError(CONNECTOR, `${where}: permission denied (${message})`, { cause: error });
-  if (/does not support SSL/i.test(message))
-    return new ConnectorError(
-      CONNECTOR,
-      `${where}: the server does not accept TLS; set connection.ssl to disable for a local server`,
-      {
-        cause: error,
-      },
-    );
-  return new ConnectorError(CONNECTOR, `${where}: ${message}${code ? ` (SQLSTATE ${code})` : ''}`, {
-    cause: error,
-  });
+  return classifyDatabaseError(error, where, user, POSTGRES_CODES);
 }
 
 /**
@@ -151,22 +131,17 @@ async function openPostgresDriver(
   config: PostgresSourceConfig,
   context: ConnectorContext,
 ): Promise<SqlTableDriver> {
-  const endpoint = await readDatabaseSecret(context.secrets, config.connection.secret, [
-    'postgres',
-    'postgresql',
-  ]);
-  const login = databaseLogin(
-    config.connection.iam,
-    endpoint,
-    5432,
+  const { endpoint, login } = await readDatabaseAccess(
+    config.connection,
+    context.secrets,
     context.signDatabaseToken,
-    config.connection.secret,
+    POSTGRES_ENGINE,
   );
   const tableName = `${config.schema}.${config.table}`;
-  const where = `table "${tableName}" in PostgreSQL at ${describeEndpoint({ ...endpoint, user: login.user }, 5432)}`;
+  const where = `table "${tableName}" in PostgreSQL at ${describeEndpoint({ ...endpoint, user: login.user }, POSTGRES_ENGINE.port)}`;
   const pool = new pg.Pool({
     host: endpoint.host,
-    port: endpoint.port ?? 5432,
+    port: endpoint.port ?? POSTGRES_ENGINE.port,
     ...login,
     database: endpoint.database,
     ssl: await tlsOptions(config.connection.ssl, endpoint),
@@ -232,14 +207,5 @@ export function createPostgresSource(
   config: PostgresSourceConfig,
   context: ConnectorContext,
 ): SourceConnector {
-  return new SqlTableSource({
-    connector: CONNECTOR,
-    key: config.key,
-    cursor: config.cursor,
-    deletes: config.deletes,
-    columns: config.columns,
-    pageSize: config.pageSize,
-    retry: context.retry,
-    openDriver: () => openPostgresDriver(config, context),
-  });
+  return sqlTableSource(CONNECTOR, config, context, () => openPostgresDriver(config, context));
 }

@@ -27,7 +27,8 @@ import type {
   SourceDiscovery,
   SourceRow,
 } from '../../types.ts';
-import { retrying, UnreachableError } from '../support/retrying.ts';
+import { type AwsErrorNames, classifyAwsError } from '../support/aws-errors.ts';
+import { retrying } from '../support/retrying.ts';
 import { RowMapper } from '../support/rows.ts';
 import { csvRecords } from './csv.ts';
 
@@ -53,34 +54,19 @@ export interface S3SourceOptions {
   readonly now?: () => Date;
 }
 
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
-const DENIED = new Set([
-  'AccessDenied',
-  'InvalidAccessKeyId',
-  'SignatureDoesNotMatch',
-  'AllAccessDisabled',
-  'Forbidden',
-]);
-
-function classifyS3Error(error: unknown, where: string): Error {
-  const e = error as {
-    name?: string;
-    code?: string;
-    message?: string;
-    $metadata?: { httpStatusCode?: number };
-  };
-  if (e.name === 'NoSuchBucket')
-    return new ConnectorError(CONNECTOR, `${where}: no such bucket`, { cause: error });
-  if (DENIED.has(e.name ?? '') || e.$metadata?.httpStatusCode === 403)
-    return new ConnectorError(CONNECTOR, `${where}: access denied (${e.name})`, { cause: error });
-  if (UNREACHABLE.has(e.code ?? ''))
-    return new UnreachableError(`${where}: cannot reach S3 (${e.code})`, { cause: error });
-  if (isRetryable(error))
-    return new TransientError(`${where}: ${e.name ?? 'error'}: ${e.message ?? ''}`, { cause: error });
-  return new ConnectorError(CONNECTOR, `${where}: ${e.name ?? 'error'}: ${e.message ?? String(error)}`, {
-    cause: error,
-  });
-}
+const S3_ERRORS: AwsErrorNames = {
+  connector: CONNECTOR,
+  service: 'S3',
+  missing: { name: 'NoSuchBucket', says: 'no such bucket' },
+  denied: new Set([
+    'AccessDenied',
+    'InvalidAccessKeyId',
+    'SignatureDoesNotMatch',
+    'AllAccessDisabled',
+    'Forbidden',
+  ]),
+  forbiddenIsDenied: true,
+};
 
 /** The composite cursor of a record: [LastModified, object key, position], then the record key. */
 const cursorOf = (object: ListedObject, position: number, key: string): Cursor => ({
@@ -228,7 +214,7 @@ export class S3Source implements SourceConnector {
             }),
           );
         } catch (error) {
-          throw classifyS3Error(error, this.#where);
+          throw classifyAwsError(error, this.#where, S3_ERRORS);
         }
       });
       const contents = page.Contents ?? [];
@@ -261,7 +247,7 @@ export class S3Source implements SourceConnector {
       } catch (error) {
         if (!isRetryable(error) || attempt >= this.#retry.maxAttempts) {
           if (error instanceof ConnectorError || error instanceof TransientError) throw error;
-          throw classifyS3Error(error, `s3://${this.#bucket}/${object.key}`);
+          throw classifyAwsError(error, `s3://${this.#bucket}/${object.key}`, S3_ERRORS);
         }
         await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt, this.#retry)));
       } finally {
@@ -279,7 +265,7 @@ export class S3Source implements SourceConnector {
         return out.Body as Readable;
       } catch (error) {
         if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
-        throw classifyS3Error(error, where);
+        throw classifyAwsError(error, where, S3_ERRORS);
       }
     });
   }

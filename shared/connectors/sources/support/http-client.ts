@@ -1,7 +1,7 @@
 import type { RetryOptions } from '../../../domain/retry.ts';
 import { ConnectorError, TransientError } from '../../../errors.ts';
 import { parseExactJson } from '../../../records/exact-json.ts';
-import { RateLimitExhaustedError, retrying, UnreachableError } from './retrying.ts';
+import { RateLimitExhaustedError, retrying, UNREACHABLE_CODES, UnreachableError } from './retrying.ts';
 
 /** A page as the server sent it (or as it was cached, when the server answered 304). */
 export interface JsonPage {
@@ -126,8 +126,6 @@ function serverMessage(text: string): string {
   return text.slice(0, 200);
 }
 
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
-
 /**
  * GETs JSON pages with the pipeline's retry policy: 5xx, timeouts and dropped connections
  * are retried with backoff; rate limits wait what the server asks (bounded); 401/403/404
@@ -164,7 +162,7 @@ export class HttpJsonClient {
     } catch (error) {
       const e = error as { name?: string; cause?: { code?: string } };
       const code = e.cause?.code ?? '';
-      if (UNREACHABLE.has(code))
+      if (UNREACHABLE_CODES.has(code))
         throw new UnreachableError(`cannot reach ${where} (${code})`, { cause: error });
       if (e.name === 'TimeoutError') throw new TransientError(`GET ${where} timed out`, { cause: error });
       throw new TransientError(`GET ${where} failed: ${code || (error as Error).message}`, { cause: error });

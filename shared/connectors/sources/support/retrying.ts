@@ -9,6 +9,15 @@ import { ConnectorError, EsyncError, TransientError } from '../../../errors.ts';
  */
 export class UnreachableError extends TransientError {}
 
+/** Node's codes for a connection that never opened: nothing listens there, or the name is unknown. */
+export const UNREACHABLE_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+]);
+
 /**
  * A rate limit whose reset is too far away to wait for inside one call. It is not retried
  * here; it leaves as a plain {@link TransientError} (with its `retryAfterMs`) so the

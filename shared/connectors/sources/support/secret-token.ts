@@ -16,3 +16,13 @@ export async function readTokenSecret(
   if (raw.length === 0) throw new ConnectorError(connector, `secret "${secret}" is empty`);
   return raw;
 }
+
+/** The authorization header of the bearer token in `secret`; none where the source names no secret. */
+export async function bearerHeader(
+  secrets: SecretsProvider,
+  secret: string | undefined,
+  connector: string,
+): Promise<Record<string, string>> {
+  if (secret === undefined) return {};
+  return { authorization: `Bearer ${await readTokenSecret(secrets, secret, connector)}` };
+}

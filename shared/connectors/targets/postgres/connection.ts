@@ -3,13 +3,8 @@ import type { SecretsProvider } from '../../../aws/secrets.ts';
 import { type RetryOptions, withRetry } from '../../../domain/retry.ts';
 import { ConnectorError, EsyncError, isRetryable, TransientError, ValidationError } from '../../../errors.ts';
 import type { TargetConfig } from '../../../pipeline/schema.ts';
-import {
-  certificateRefusal,
-  describeEndpoint,
-  readDatabaseSecret,
-  tlsOptions,
-} from '../../sql/connection.ts';
-import { type DatabaseTokenSigner, databaseLogin } from '../../sql/iam-token.ts';
+import { certificateRefusal, describeEndpoint, tlsOptions } from '../../sql/connection.ts';
+import { type DatabaseTokenSigner, POSTGRES_ENGINE, readDatabaseAccess } from '../../sql/iam-token.ts';
 import { pgTypeParsers } from '../../sql/pg-values.ts';
 
 type PostgresTargetConfig = Extract<TargetConfig, { type: 'postgres' }>;
@@ -29,12 +24,12 @@ export async function poolConfigFromSecret(
   secrets: SecretsProvider,
   sign?: DatabaseTokenSigner,
 ): Promise<{ config: pg.PoolConfig; address: ServerAddress }> {
-  const endpoint = await readDatabaseSecret(secrets, connection.secret, ['postgres', 'postgresql']);
-  const { user, password } = databaseLogin(connection.iam, endpoint, 5432, sign, connection.secret);
+  const { endpoint, login } = await readDatabaseAccess(connection, secrets, sign, POSTGRES_ENGINE);
+  const { user, password } = login;
   return {
     config: {
       host: endpoint.host,
-      port: endpoint.port ?? 5432,
+      port: endpoint.port ?? POSTGRES_ENGINE.port,
       user,
       password: password ?? '',
       database: endpoint.database ?? 'postgres',
@@ -49,7 +44,10 @@ export async function poolConfigFromSecret(
       types: pgTypeParsers,
     },
     address: {
-      description: describeEndpoint({ ...endpoint, user, database: endpoint.database ?? 'postgres' }, 5432),
+      description: describeEndpoint(
+        { ...endpoint, user, database: endpoint.database ?? 'postgres' },
+        POSTGRES_ENGINE.port,
+      ),
     },
   };
 }
