@@ -15,6 +15,12 @@ export interface ObservedRequest {
    * @default - one unit per request (DynamoDB writes: `itemBytes` rounded up to whole KB)
    */
   readonly units?: number;
+  /**
+   * DynamoDB write units the request spent on global secondary indexes (`dynamoIndexUnits`),
+   * billed at the write unit's price besides `units`.
+   * @default 0
+   */
+  readonly indexUnits?: number;
   /** The table, queue or bucket, when known: splits the target's own writes from the platform's. */
   readonly resource?: string;
 }
@@ -66,7 +72,8 @@ export function priceOfRequest(request: ObservedRequest, itemBytes = 1024): numb
       if (isDynamoWrite(request.operation)) {
         const fallback =
           request.operation === 'BatchWriteItem' || request.operation === 'BatchExecuteStatement' ? 25 : 1;
-        return (units ?? fallback * Math.max(1, Math.ceil(itemBytes / 1024))) * PRICES.dynamodbPerWru;
+        const tableUnits = units ?? fallback * Math.max(1, Math.ceil(itemBytes / 1024));
+        return (tableUnits + (request.indexUnits ?? 0)) * PRICES.dynamodbPerWru;
       }
       if (DYNAMO_READS.has(request.operation)) return (units ?? 1) * PRICES.dynamodbPerRru;
       return 0;
@@ -179,8 +186,23 @@ export function estimateRunCost(input: RunCostInput): CostBreakdown & { usdPerMi
     { service: 'SQS', operation: 'SendMessageBatch', bytes: 0, units: sqsCalls * chunksPerCall },
     { service: 'SQS', operation: 'ReceiveMessage', bytes: 0, units: sqsCalls * chunksPerCall },
     { service: 'SQS', operation: 'DeleteMessageBatch', bytes: 0, units: sqsCalls },
-    { service: 'DynamoDB', operation: 'BatchWriteItem', bytes: 0, units: input.messages },
-    { service: 'DynamoDB', operation: 'UpdateItem', bytes: 0, units: input.messages + BOOKKEEPING_WRITES },
+    // Each message enters the ledger's pending index (gsi1) when registered and leaves it when
+    // completed; the run's updates rewrite its entry in the same index (counted for every
+    // bookkeeping write, an upper bound).
+    {
+      service: 'DynamoDB',
+      operation: 'BatchWriteItem',
+      bytes: 0,
+      units: input.messages,
+      indexUnits: input.messages,
+    },
+    {
+      service: 'DynamoDB',
+      operation: 'UpdateItem',
+      bytes: 0,
+      units: input.messages + BOOKKEEPING_WRITES,
+      indexUnits: input.messages + BOOKKEEPING_WRITES,
+    },
     { service: 'DynamoDB', operation: 'GetItem', bytes: 0, units: BOOKKEEPING_READS },
     {
       service: 'DynamoDB',

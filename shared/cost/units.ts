@@ -137,6 +137,153 @@ function batchGetUnits(input: Json, output: Json | undefined): number {
   return units;
 }
 
+/**
+ * A global secondary index as DynamoDB bills its writes: a table write also writes each index
+ * the item enters (its keys set), leaves (its keys removed, or the item deleted) or changes in
+ * (a projected attribute rewritten; new keys are a delete and a put, two writes), by whole KB of
+ * the item's projected attributes.
+ */
+export interface IndexModel {
+  readonly name: string;
+  /** The index's partition and sort key attributes. */
+  readonly keys: readonly string[];
+  /** The table's key attributes, which every index projects. */
+  readonly tableKeys: readonly string[];
+  /** `ALL`, `KEYS_ONLY`, or the non-key attributes it includes besides the keys. */
+  readonly projection: 'ALL' | 'KEYS_ONLY' | readonly string[];
+  /**
+   * Whether the item of this primary key sits in the index whatever the write: an update that
+   * names none of the index keys rewrites it there only then. Items it does not claim are in the
+   * index only while a write sets its keys.
+   */
+  readonly holds: (key: Readonly<Json>) => boolean;
+}
+
+/** The attributes an update expression writes (SET, ADD) and removes (REMOVE, DELETE), names resolved. */
+function updatedAttributes(input: Json): { set: Set<string>; removed: Set<string> } {
+  const names = (input.ExpressionAttributeNames ?? {}) as Record<string, string>;
+  const set = new Set<string>();
+  const removed = new Set<string>();
+  const clauses = String(input.UpdateExpression ?? '').split(/\b(SET|REMOVE|ADD|DELETE)\b/i);
+  for (let i = 1; i < clauses.length; i += 2) {
+    const action = (clauses[i] as string).toUpperCase();
+    for (const part of topLevelParts(clauses[i + 1] ?? '')) {
+      const path = (part.split(/[=\s]/).find((t) => t !== '') ?? '').split(/[.[]/)[0] as string;
+      const name = names[path] ?? path;
+      if (name === '') continue;
+      (action === 'SET' || action === 'ADD' ? set : removed).add(name);
+    }
+  }
+  return { set, removed };
+}
+
+/** The comma-separated parts of a clause, commas inside a function's parentheses kept. */
+function topLevelParts(clause: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let from = 0;
+  for (let i = 0; i < clause.length; i++) {
+    const c = clause[i];
+    if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (c === ',' && depth === 0) {
+      parts.push(clause.slice(from, i).trim());
+      from = i + 1;
+    }
+  }
+  parts.push(clause.slice(from).trim());
+  return parts.filter((p) => p !== '');
+}
+
+/** Bytes of an item's attributes an index projects (its own keys and the table's always). */
+function projectedBytes(index: IndexModel, item: Readonly<Json>): number {
+  if (index.projection === 'ALL') return itemBytes(item);
+  const kept = new Set([...index.keys, ...index.tableKeys]);
+  if (index.projection !== 'KEYS_ONLY') for (const name of index.projection) kept.add(name);
+  return itemBytes(Object.fromEntries(Object.entries(item).filter(([name]) => kept.has(name))));
+}
+
+/** Whether an index projects an attribute, so that writing it rewrites the item's index entry. */
+function projects(index: IndexModel, name: string): boolean {
+  if (index.projection === 'ALL' || index.keys.includes(name)) return true;
+  return index.projection !== 'KEYS_ONLY' && index.projection.includes(name);
+}
+
+/** Index writes of putting `item`: it enters where it holds the keys, leaves where it no longer does. */
+function putIndexUnits(indexes: readonly IndexModel[], item: Readonly<Json>): number {
+  let units = 0;
+  for (const index of indexes) {
+    const inIndex = index.keys.every((k) => item[k] !== undefined);
+    if (inIndex) units += writeUnits(projectedBytes(index, item));
+    else if (index.holds(item)) units += 1;
+  }
+  return units;
+}
+
+/**
+ * Index writes of an UpdateItem, from its expression: setting an index key enters the item
+ * (or, on an item the index {@link IndexModel.holds} under other keys, moves it: two writes);
+ * removing one takes it out, counted as one write even where the item was not in it (an upper
+ * bound: ESync removes them only from items that were); writing a projected attribute of an item
+ * the index holds rewrites its entry. The item's size is taken from the values sent, as for the
+ * table write.
+ */
+function updateIndexUnits(indexes: readonly IndexModel[], input: Json): number {
+  const { set, removed } = updatedAttributes(input);
+  const key = (input.Key ?? {}) as Json;
+  const bytes = itemBytes(key) + itemBytes(input.ExpressionAttributeValues as Json | undefined);
+  let units = 0;
+  for (const index of indexes) {
+    // A narrower projection than ALL is taken as under 1 KB: keys and a few attributes.
+    const entry = index.projection === 'ALL' ? writeUnits(bytes) : 1;
+    const keysSet = index.keys.some((k) => set.has(k));
+    if (index.keys.some((k) => removed.has(k))) units += 1;
+    else if (keysSet) units += entry * (index.holds(key) ? 2 : 1);
+    else if (index.holds(key) && [...set, ...removed].some((name) => projects(index, name))) units += entry;
+  }
+  return units;
+}
+
+function batchWriteIndexUnits(input: Json, indexesOf: (table: string) => readonly IndexModel[]): number {
+  let units = 0;
+  for (const [table, requests] of Object.entries((input.RequestItems ?? {}) as Record<string, Json[]>)) {
+    const indexes = indexesOf(table);
+    if (indexes.length === 0) continue;
+    for (const request of requests) {
+      const put = request.PutRequest as { Item?: Json } | undefined;
+      const removed = request.DeleteRequest as { Key?: Json } | undefined;
+      if (put?.Item) units += putIndexUnits(indexes, put.Item);
+      else if (removed?.Key) units += indexes.filter((i) => i.holds(removed.Key as Json)).length;
+    }
+  }
+  return units;
+}
+
+/**
+ * Write units one DynamoDB request spends on the global secondary indexes of the tables it
+ * writes (`indexesOf` gives a table's indexes; none for a table it does not know), on top of
+ * {@link dynamoUnits}. A put of an item holding an index's keys is counted as entering it.
+ */
+export function dynamoIndexUnits(
+  operation: string,
+  input: Json,
+  indexesOf: (table: string) => readonly IndexModel[],
+): number {
+  if (operation === 'BatchWriteItem') return batchWriteIndexUnits(input, indexesOf);
+  const indexes = indexesOf(String(input.TableName ?? ''));
+  if (indexes.length === 0) return 0;
+  switch (operation) {
+    case 'PutItem':
+      return putIndexUnits(indexes, input.Item as Json);
+    case 'UpdateItem':
+      return updateIndexUnits(indexes, input);
+    case 'DeleteItem':
+      return indexes.filter((i) => i.holds(input.Key as Json)).length;
+    default:
+      return 0;
+  }
+}
+
 /** The table a DynamoDB request works on (the first one, for batch requests). */
 export function dynamoTableOf(input: Json): string | undefined {
   if (typeof input.TableName === 'string') return input.TableName;

@@ -1,3 +1,5 @@
+import type { IndexModel } from '../cost/units.ts';
+
 /** gsi1 partition of a ledger scope's messages still waiting for Load. */
 const pendingOf = (scope: string) => `PENDING#${scope}`;
 
@@ -63,6 +65,32 @@ export const keys = {
   /** gsi1 partition of every pipeline's audit entries: mutating management calls are rare, so one partition holds them. */
   auditIndex: 'AUDIT',
 } as const;
+
+/** A key attribute's string, in the plain or the wire form (`{S: "..."}`). */
+function keyText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const wire = (value as { S?: unknown } | undefined)?.S;
+  return typeof wire === 'string' ? wire : '';
+}
+
+/**
+ * The state table's index gsi1 as its writes are billed (shared/cost/units.ts). It projects
+ * every attribute: the runs, conflicts and audit lists read whole items from it. Runs, conflicts
+ * and audit entries sit in it from their first write on (so each update of a run rewrites its
+ * entry there too); a ledger message only while pending, which the writes that set and remove its
+ * keys say.
+ */
+export const STATE_GSI1: IndexModel = {
+  name: 'gsi1',
+  keys: ['gsi1pk', 'gsi1sk'],
+  tableKeys: ['pk', 'sk'],
+  projection: 'ALL',
+  holds: (key) => {
+    const pk = keyText(key.pk);
+    const sk = keyText(key.sk);
+    return (pk.startsWith('RUN#') && sk === 'RUN') || pk.startsWith('CONFLICT#') || pk.startsWith('AUDIT#');
+  },
+};
 
 /** Epoch seconds `days` from `now`, for the TTL attribute. */
 export function expiresAt(days: number, now: Date = new Date()): number {

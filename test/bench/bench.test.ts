@@ -66,6 +66,17 @@ describe('the benchmark harness on a tiny dataset', () => {
     ).toBeGreaterThanOrEqual(RECORDS / 25);
   });
 
+  it('counts the state table index writes: each ledger message enters the pending index when registered and leaves it when completed', () => {
+    const row = (operation: string) =>
+      report.cost.requests.find((r) => r.service === 'DynamoDB' && r.operation === operation);
+    const registered = row('BatchWriteItem')?.units ?? 0;
+
+    expect(registered).toBeGreaterThanOrEqual(RECORDS / 100);
+    expect(row('BatchWriteItem (index writes)')?.units).toBe(registered);
+    expect(row('UpdateItem (index writes)')?.units).toBeGreaterThanOrEqual(registered);
+    expect(row('UpdateItem (index writes)')?.usd).toBeGreaterThan(0);
+  });
+
   it('prices a rerun of unchanged data below the first load: nothing is written to the target', () => {
     // Per-run costs (transitions, reports) weigh heavily on 300 records; the saving is the writes.
     expect(report.cost.rerun.targetWriteUsdPerMillion).toBe(0);

@@ -9,8 +9,9 @@ import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import type { ExecutionRecord } from '../../local/stepfunctions-server.ts';
 import { extractLocalResources, loadStackTemplate } from '../../local/template.ts';
 import { createAwsClients } from '../../shared/aws/clients.ts';
-import { ownedTargetTableName } from '../../shared/naming.ts';
+import { ownedTargetTableName, stateTableName } from '../../shared/naming.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
+import { STATE_GSI1 } from '../../shared/state/keys.ts';
 import type { RunRecord } from '../../shared/state/runs.ts';
 import { requireSystemServer, startPostgres } from '../support/system-servers.ts';
 import { priceRun, type RunCost, UsageRecorder } from './observe.ts';
@@ -411,7 +412,7 @@ export async function runE2e(options: E2eOptions): Promise<E2eResult> {
   const kind = options.database ?? (requireSystemServer('postgresql').available ? 'postgresql' : 'pglite');
   const targets = options.targets ?? BENCH_TARGETS;
   const db = await startDatabase(kind);
-  const recorder = new UsageRecorder();
+  const recorder = new UsageRecorder((table) => (table === stateTableName('dev') ? [STATE_GSI1] : []));
   let stack: LocalStack | undefined;
   try {
     await seed(db, options.records, log);

@@ -11,11 +11,14 @@ import {
   type ObservedRequest,
   priceOfRequest,
 } from '../../shared/cost/estimate.ts';
+import { PRICES } from '../../shared/cost/prices.ts';
 import {
   CHUNK_BYTES,
+  dynamoIndexUnits,
   dynamoTableOf,
   dynamoUnits,
   eventBridgeUnits,
+  type IndexModel,
   sqsUnits,
 } from '../../shared/cost/units.ts';
 
@@ -41,18 +44,27 @@ function bodyBytes(request: unknown): number {
   return body instanceof Uint8Array ? body.byteLength : 0;
 }
 
+/** The global secondary indexes of a table, by its name. */
+export type IndexesOf = (table: string) => readonly IndexModel[];
+
 /** Billing units and resource of one request, from the SDK's input and output. */
 function describe(
   service: string,
   operation: string,
   input: Json,
   output: Json | undefined,
-): Pick<ObservedRequest, 'units' | 'resource'> {
+  indexesOf: IndexesOf,
+): Pick<ObservedRequest, 'units' | 'indexUnits' | 'resource'> {
   switch (service) {
     case 'DynamoDB': {
       const units = dynamoUnits(operation, input, output);
+      const indexUnits = dynamoIndexUnits(operation, input, indexesOf);
       const resource = dynamoTableOf(input);
-      return { ...(units !== undefined && { units }), ...(resource && { resource }) };
+      return {
+        ...(units !== undefined && { units }),
+        ...(indexUnits > 0 && { indexUnits }),
+        ...(resource && { resource }),
+      };
     }
     case 'SQS':
       return {
@@ -73,10 +85,16 @@ function describe(
  * segment is open; the Lambda runtime's invocations are timed the same way.
  */
 export class UsageRecorder {
+  readonly #indexesOf: IndexesOf;
   #requests: ObservedRequest[] = [];
   #invocations: Invocation[] = [];
   #open = false;
   #uninstall: (() => void) | undefined;
+
+  /** `indexesOf` names the global secondary indexes each table's writes also pay for. */
+  constructor(indexesOf: IndexesOf = () => []) {
+    this.#indexesOf = indexesOf;
+  }
 
   /** Starts decorating clients. Call before the handlers first run. */
   install(): void {
@@ -104,7 +122,12 @@ export class UsageRecorder {
           return result;
         } finally {
           // Recorded whatever the outcome: a refused conditional write is billed as well.
-          this.#requests.push({ service, operation, bytes, ...describe(service, operation, input, output) });
+          this.#requests.push({
+            service,
+            operation,
+            bytes,
+            ...describe(service, operation, input, output, this.#indexesOf),
+          });
         }
       },
       { step: 'finalizeRequest', name: 'esyncBenchUsage', override: true },
@@ -240,22 +263,22 @@ export function priceRun(options: RunCostOptions): RunCost {
     string,
     { service: string; operation: string; count: number; units: number; usd: number }
   >();
+  const add = (service: string, operation: string, units: number, usd: number) => {
+    const key = `${service} ${operation}`;
+    const entry = byOperation.get(key) ?? { service, operation, count: 0, units: 0, usd: 0 };
+    entry.count++;
+    entry.units += units;
+    entry.usd += usd;
+    byOperation.set(key, entry);
+  };
   for (const r of usage.requests) {
     const usd = priceOfRequest(r);
     if (r.service === 'DynamoDB' && r.resource === options.targetTable && isDynamoWrite(r.operation))
       targetWriteUsd += usd;
-    const key = `${r.service} ${r.operation}`;
-    const entry = byOperation.get(key) ?? {
-      service: r.service,
-      operation: r.operation,
-      count: 0,
-      units: 0,
-      usd: 0,
-    };
-    entry.count++;
-    entry.units += r.units ?? 1;
-    entry.usd += usd;
-    byOperation.set(key, entry);
+    // A request's index writes get a row of their own, so what the indexes cost shows.
+    const indexUsd = (r.indexUnits ?? 0) * PRICES.dynamodbPerWru;
+    add(r.service, r.operation, r.units ?? 1, usd - indexUsd);
+    if (r.indexUnits) add(r.service, `${r.operation} (index writes)`, r.indexUnits, indexUsd);
   }
   return {
     ...cost,

@@ -1,6 +1,7 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { VISIBILITY_TIMEOUT_FACTOR } from '../../infra/constructs/pipeline-queues.ts';
+import { STATE_GSI1 } from '../../shared/state/keys.ts';
 import { FIXTURE_PIPELINES, fixtureTemplate, logicalIdOf, resourceNamed, resourcesOf } from './fixtures.ts';
 
 let template: Template;
@@ -152,6 +153,23 @@ describe('target tables', () => {
       'esync-dev-accounts-sync-target',
       'esync-dev-core-idempotency',
       'esync-dev-core-state',
+    ]);
+  });
+});
+
+describe('state table', () => {
+  it('has the one index the cost model bills writes for: gsi1, its keys and projection as STATE_GSI1 says', () => {
+    const table = resourceNamed(template, 'AWS::DynamoDB::Table', 'TableName', 'esync-dev-core-state');
+
+    expect(table.Properties.GlobalSecondaryIndexes).toEqual([
+      {
+        IndexName: STATE_GSI1.name,
+        KeySchema: [
+          { AttributeName: STATE_GSI1.keys[0], KeyType: 'HASH' },
+          { AttributeName: STATE_GSI1.keys[1], KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: STATE_GSI1.projection },
+      },
     ]);
   });
 });

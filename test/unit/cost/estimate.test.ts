@@ -93,6 +93,25 @@ describe('pricing', () => {
     expect(cost.byService.S3).toBeUndefined();
   });
 
+  it('prices a request’s index writes at the write unit, besides its table writes', () => {
+    const cost = costOfRequests([
+      { service: 'DynamoDB', operation: 'UpdateItem', bytes: 0, units: 1, indexUnits: 2 },
+    ]);
+
+    expect(cost.byService.DynamoDB).toBeCloseTo(3 * PRICES.dynamodbPerWru, 12);
+  });
+
+  it('models two index writes per ledger message in a run’s estimate', () => {
+    const withTen = estimateRunCost({ ...FIRST_LOAD_OF_A_MILLION, messages: 10_000 });
+    const withTwenty = estimateRunCost({ ...FIRST_LOAD_OF_A_MILLION, messages: 20_000 });
+
+    // Ten thousand more messages: a registration and a completion each, and two index writes.
+    expect((withTwenty.byService.DynamoDB ?? 0) - (withTen.byService.DynamoDB ?? 0)).toBeCloseTo(
+      10_000 * 4 * PRICES.dynamodbPerWru,
+      9,
+    );
+  });
+
   it('adds Lambda compute and requests and Step Functions transitions', () => {
     const cost = costOfUsage({
       requests: [],
