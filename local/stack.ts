@@ -87,6 +87,8 @@ export interface LocalStackOptions {
   readonly waitOverrideMs?: number;
   /** Every Retry of the state machines waits this long. @default - the configured backoff */
   readonly retryIntervalOverrideMs?: number;
+  /** How often the DLQ alarms are judged from the DLQs' depth (tests shorten it). @default 10000 */
+  readonly queueAlarmCheckMs?: number;
   /** @default 'dynalite' */
   readonly dynamodb?: DynamoDbEngine;
   /** Secrets by name. @default - `<pipelinesDir>/../.esync/secrets.json` when it exists, else none */
@@ -593,7 +595,7 @@ function alarmReadings(s: Starting, { servers, sqs }: ProvisionedStack): LocalAl
 
 /**
  * The alarms the local stack judges (runs-failed, the failure and conflict rates at each run's
- * end, the DLQs' depth every {@link QUEUE_ALARM_CHECK_MS}), delivered to the alarm topic's function
+ * end, the DLQs' depth every `queueAlarmCheckMs`), delivered to the alarm topic's function
  * subscriptions as SNS would.
  */
 function startAlarms(s: Starting, stack: ProvisionedStack, lambda: LambdaRuntime): LocalAlarms {
@@ -621,11 +623,12 @@ function startAlarms(s: Starting, stack: ProvisionedStack, lambda: LambdaRuntime
       ),
     log: s.log,
   });
+  const checkEveryMs = s.options.queueAlarmCheckMs ?? QUEUE_ALARM_CHECK_MS;
   const checks = setInterval(() => {
     alarms
       .checkQueues()
       .catch((error: unknown) => s.log(`warn: DLQ alarms not judged: ${(error as Error).message}`));
-  }, QUEUE_ALARM_CHECK_MS);
+  }, checkEveryMs);
   checks.unref();
   s.onStop('the alarm deliveries', () => {
     clearInterval(checks);
@@ -633,7 +636,7 @@ function startAlarms(s: Starting, stack: ProvisionedStack, lambda: LambdaRuntime
   });
   if (resources.alarms.length > 0)
     s.notes.push(
-      'alarms: runs-failed, failure-rate and conflict-rate are judged when a run ends, dlq-depth and cdc-dlq-depth from the DLQs every 10 s; latency is not (the local queues report no message age); a change is printed and sent to the alarm topic’s function subscriptions (chat webhooks), not to email or other topics',
+      `alarms: runs-failed, failure-rate and conflict-rate are judged when a run ends, dlq-depth and cdc-dlq-depth from the DLQs every ${checkEveryMs / 1000} s; latency is not (the local queues report no message age); a change is printed and sent to the alarm topic’s function subscriptions (chat webhooks), not to email or other topics`,
     );
   return alarms;
 }

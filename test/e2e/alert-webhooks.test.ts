@@ -14,6 +14,9 @@ import {
 
 const PIPELINE = 'accounts-alert';
 
+/** How often this test's stack judges the DLQ alarms: often, so the test waits for no 10 s tick. */
+const QUEUE_ALARM_CHECK_MS = 200;
+
 /** A pipeline whose runs fail in Discover: its database secret does not exist. */
 const PIPELINE_YAML = `
 name: ${PIPELINE}
@@ -63,7 +66,11 @@ describe('alerts to chat webhooks on the local stack', () => {
     receiver = await startReceiver();
     down = await startReceiver(503);
     project = createProject({ [PIPELINE]: PIPELINE_YAML, [DOWN_PIPELINE]: DOWN_PIPELINE_YAML });
-    e2e = await startE2eStack(project, { 'esync/test/chat': receiver.url, 'esync/test/chat-down': down.url });
+    e2e = await startE2eStack(
+      project,
+      { 'esync/test/chat': receiver.url, 'esync/test/chat-down': down.url },
+      { queueAlarmCheckMs: QUEUE_ALARM_CHECK_MS },
+    );
   }, 180_000);
 
   afterAll(async () => {
@@ -105,7 +112,7 @@ describe('alerts to chat webhooks on the local stack', () => {
     const posted = (state: string) => async () =>
       receiver.bodies.find((b) => (b as { text: string }).text.includes(`${alarmName} ${state}`));
 
-    // Act: the local stack judges the DLQs every 10 s.
+    // Act: the stack judges the DLQs every QUEUE_ALARM_CHECK_MS (esync dev: every 10 s).
     await e2e.clients.sqs.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: '{}' }));
     const fired = await eventually('the dlq-depth alarm at the chat receiver', posted('ALARM'), 40_000);
     const { Messages = [] } = await e2e.clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: dlqUrl }));

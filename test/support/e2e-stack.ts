@@ -80,6 +80,8 @@ export interface E2eStackOptions {
   readonly template?: (template: CfnTemplate) => CfnTemplate;
   /** Extension modules the pipelines name, loaded as `esync dev --extensions` does. @default - none */
   readonly extensionsDir?: string;
+  /** How often the DLQ alarms are judged. @default 10000 - as `esync dev` */
+  readonly queueAlarmCheckMs?: number;
 }
 
 /**
@@ -113,6 +115,7 @@ export async function startE2eStack(
     template: options.template ? options.template(template) : template,
     ...(options.iam && { iam: options.iam }),
     ...(options.extensionsDir && { extensionsDir: options.extensionsDir }),
+    ...(options.queueAlarmCheckMs !== undefined && { queueAlarmCheckMs: options.queueAlarmCheckMs }),
     secrets,
     schedules: false,
     writeDevFile: false,
