@@ -59,6 +59,8 @@ export interface LedgerTotals extends Required<RunCounts> {
   readonly fieldsDiscarded: number;
   readonly messages: number;
   readonly pendingMessages: number;
+  /** Records of the pending messages, as {@link LedgerRepository.pending} counts them. */
+  readonly pendingRecords: number;
   readonly excludedKeys: readonly string[];
 }
 
@@ -286,6 +288,7 @@ export class LedgerRepository {
     let fieldsDiscarded = 0;
     let messages = 0;
     let pendingMessages = 0;
+    let pendingRecords = 0;
     const excluded: string[] = [];
     const now = Date.now();
     for await (const item of this.#messages(scope)) {
@@ -296,6 +299,7 @@ export class LedgerRepository {
       if (item.state !== 'done') {
         if (!deadLetteredUnseen(item, now)) {
           pendingMessages++;
+          pendingRecords += Number(item.records ?? 0);
           continue;
         }
         counts.deadLettered += Number(item.records ?? 0);
@@ -326,6 +330,7 @@ export class LedgerRepository {
       fieldsDiscarded,
       messages,
       pendingMessages,
+      pendingRecords,
       excludedKeys: excluded,
     };
   }

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { accounted, type RunCounts, runCountsOf } from '../../domain/run-counts.ts';
+import { type RunCounts, runCountsOf } from '../../domain/run-counts.ts';
 import { EsyncError } from '../../errors.ts';
 import { keys } from '../../state/keys.ts';
 import type { RunRecord } from '../../state/runs.ts';
@@ -19,6 +19,10 @@ export interface AwaitLoadOptions {
 interface Standing {
   readonly done: boolean;
   readonly extracted: number;
+  /**
+   * Extracted records no longer pending (with an outcome, or dead-lettered unseen): the same
+   * figure whether the poll read the pending index or summed the whole ledger.
+   */
   readonly accounted: number;
   readonly pendingMessages: number;
   readonly pendingOfEarlierRuns: number;
@@ -69,32 +73,42 @@ export async function awaitLoad(
   return { done, extracted, accounted, pendingMessages };
 }
 
+/** How many messages of a ledger scope are still pending, by one way of reading the ledger. */
+type PendingReader = (scope: string) => Promise<number>;
+
+/** The messages still pending in the earlier runs of a resumed plan, each read by `read`. */
+async function pendingOfEarlierRuns(run: RunRecord, read: PendingReader): Promise<number> {
+  const pending = await Promise.all((run.earlierRuns ?? []).map((r) => read(keys.ledgerScopeOfRun(r))));
+  return pending.reduce((sum, n) => sum + n, 0);
+}
+
 /**
  * The run's standing from the pending index alone, or undefined when the index shows nothing
  * pending: only the full sum may then say whether Load is done (the index may lag behind).
  */
 async function stillPending(deps: Deps, run: RunRecord): Promise<Standing | undefined> {
-  const own = await deps.state.ledger.pending(keys.ledgerScopeOfRun(run.runId));
-  let pendingOfEarlierRuns = 0;
-  for (const earlier of run.earlierRuns ?? [])
-    pendingOfEarlierRuns += (await deps.state.ledger.pending(keys.ledgerScopeOfRun(earlier))).messages;
-  if (own.messages + pendingOfEarlierRuns === 0) return undefined;
+  const { ledger } = deps.state;
+  const own = await ledger.pending(keys.ledgerScopeOfRun(run.runId));
+  const earlier = await pendingOfEarlierRuns(run, async (scope) => (await ledger.pending(scope)).messages);
+  if (own.messages + earlier === 0) return undefined;
   return {
     done: false,
     extracted: run.counts.extracted,
     accounted: run.counts.extracted - own.records,
     pendingMessages: own.messages,
-    pendingOfEarlierRuns,
+    pendingOfEarlierRuns: earlier,
   };
 }
 
 /** The run's standing from its whole ledger, recorded as the run's counts. */
 async function summed(deps: Deps, run: RunRecord, now: Date): Promise<Standing> {
-  const totals = await deps.state.ledger.totals(keys.ledgerScopeOfRun(run.runId));
+  const { ledger } = deps.state;
+  const totals = await ledger.totals(keys.ledgerScopeOfRun(run.runId));
   const counts = runCountsOf(totals);
-  let pendingOfEarlierRuns = 0;
-  for (const earlier of run.earlierRuns ?? [])
-    pendingOfEarlierRuns += (await deps.state.ledger.totals(keys.ledgerScopeOfRun(earlier))).pendingMessages;
+  const earlier = await pendingOfEarlierRuns(
+    run,
+    async (scope) => (await ledger.totals(scope)).pendingMessages,
+  );
   await deps.state.runs.update(run.runId, {
     counts,
     ties: totals.ties,
@@ -111,11 +125,11 @@ async function summed(deps: Deps, run: RunRecord, now: Date): Promise<Standing> 
       detail: { extracted: totals.extracted, messages: totals.messages },
     });
   return {
-    done: totals.pendingMessages === 0 && pendingOfEarlierRuns === 0,
+    done: totals.pendingMessages === 0 && earlier === 0,
     extracted: totals.extracted,
-    accounted: accounted(counts),
+    accounted: totals.extracted - totals.pendingRecords,
     pendingMessages: totals.pendingMessages,
-    pendingOfEarlierRuns,
+    pendingOfEarlierRuns: earlier,
     counts,
   };
 }

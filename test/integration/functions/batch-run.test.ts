@@ -511,6 +511,25 @@ describe('await-load polls', () => {
     });
   });
 
+  it('counts the same records accounted whether a poll reads the pending index or sums the ledger, so a poll without progress shows none', async () => {
+    // Prepare: two messages loaded before the first poll.
+    const run = await extractRun('users-extract');
+    const messages = await h.receiveAll(h.queueUrl('users-extract'));
+    await loadHandler(h.sqsEvent('users-extract', messages.slice(0, 2)), h.context('load'));
+    const summed = await pollOf(run);
+    const progressAt = (await runRecord(run)).phases.AwaitLoad?.detail?.lastProgressAt;
+    const pendingReads = vi.spyOn(h.deps.state.ledger, 'pending');
+
+    // Act
+    const byIndex = await pollOf(run);
+
+    // Assess
+    expect(pendingReads).toHaveBeenCalled();
+    expect(summed.accounted).toBeGreaterThan(0);
+    expect(byIndex).toEqual(summed);
+    expect((await runRecord(run)).phases.AwaitLoad?.detail?.lastProgressAt).toBe(progressAt);
+  });
+
   it('is not done while the full sum finds messages pending, even when the pending index shows none', async () => {
     // Prepare: an index that lags behind the registrations.
     const run = await extractRun('users-extract');

@@ -482,7 +482,11 @@ describe('the ledger’s pending index', () => {
     expect(registered).toEqual({ messages: 5, records: 15 });
     expect([again, abandoned]).toEqual([false, 1]);
     expect(partway).toEqual({ messages: 3, records: 4 + 5 + 1 });
-    expect(totals).toMatchObject({ pendingMessages: partway.messages, deadLettered: 3 });
+    expect(totals).toMatchObject({
+      pendingMessages: partway.messages,
+      pendingRecords: partway.records,
+      deadLettered: 3,
+    });
   });
 
   it('is empty once every message is completed, a redriven dead letter included, and the run’s other scopes stay apart', async () => {

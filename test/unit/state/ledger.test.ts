@@ -158,6 +158,7 @@ describe('ledger totals', () => {
       ties: 1,
       messages: 5,
       pendingMessages: 2,
+      pendingRecords: 9,
       ignored: { heartbeat: 1 },
     });
     expect([...totals.excludedKeys].sort()).toEqual(['d1', 'd2', 'q', 'x']);
