@@ -3,7 +3,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
-import { createObservability, METRIC, traceWithoutPayloads } from '../shared/lambda/observability.ts';
+import { createObservability, METRIC } from '../shared/lambda/observability.ts';
 import { type ConnectorRegistries, createDeps, currentDeps, type Deps } from '../shared/usecases/deps.ts';
 
 /** Counts a phase reports as metrics, from its result or its error (a run Discover stopped). */
@@ -25,7 +25,7 @@ export function phaseHandler<S extends z.ZodType, R>(
   registries: ConnectorRegistries = {},
   countsOf?: PhaseCounts<R>,
 ) {
-  const { logger, tracer, metrics, log } = createObservability(functionName);
+  const { logger, tracing, metrics, log } = createObservability(functionName);
   let deps: Deps | undefined;
   const handle = async (event: unknown, context: Context): Promise<R> => {
     deps ??= createDeps({ log }, registries);
@@ -57,6 +57,6 @@ export function phaseHandler<S extends z.ZodType, R>(
     return result;
   };
   return middy(handle)
-    .use(traceWithoutPayloads(tracer))
+    .use(tracing)
     .use(injectLambdaContext(logger, { resetKeys: true }));
 }

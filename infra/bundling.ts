@@ -32,6 +32,12 @@ export interface BundleFunctionOptions {
   readonly tsconfig: string;
   /** Modules run before the entry (the extension modules the function needs: infra/extensions.ts). @default - none */
   readonly inject?: readonly string[];
+  /**
+   * Bundle the X-Ray tracing middleware (`#esync/tracing`: shared/lambda/tracing.ts). Off,
+   * `tracing-off.ts` is bundled in its place and neither the Powertools tracer nor the X-Ray SDK is in the bundle.
+   * @default true
+   */
+  readonly tracing?: boolean;
 }
 
 /** The files one bundle wrote and what esbuild says went into each. */
@@ -59,6 +65,12 @@ export function outputsLoadedAtInit(bundle: FunctionBundle): string[] {
   if (entry !== undefined) visit(entry);
   return [...loaded];
 }
+
+/**
+ * The package.json `imports` condition that resolves `#esync/tracing` to `tracing-off.ts`
+ * instead of `tracing.ts`. `module` stays first among the others, as esbuild's default.
+ */
+export const UNTRACED_CONDITION = 'esync-untraced';
 
 /**
  * The esbuild options of a function bundle: ESM, minified, source maps without sources content,
@@ -89,6 +101,7 @@ export function functionBuildOptions(
     write: false,
     logLevel: 'error',
     ...(options.inject && { inject: [...options.inject] }),
+    ...(options.tracing === false && { conditions: [UNTRACED_CONDITION, 'module'] }),
   };
 }
 

@@ -5,11 +5,7 @@ import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import * as z from 'zod';
 import { createTarget } from '../../shared/connectors/targets/registry.ts';
 import { jsonResult } from '../../shared/lambda/http-errors.ts';
-import {
-  createObservability,
-  publishRecordedMetrics,
-  traceWithoutPayloads,
-} from '../../shared/lambda/observability.ts';
+import { createObservability, publishRecordedMetrics } from '../../shared/lambda/observability.ts';
 import { handleManagementRequest } from '../../shared/usecases/api/routes.ts';
 import { createDeps, currentDeps, type Deps } from '../../shared/usecases/deps.ts';
 
@@ -36,7 +32,7 @@ export type ManagementEvent = z.input<typeof managementEventSchema>;
 /** Principal recorded when the edge passed none; IAM-authorized routes on AWS always pass one. */
 const ANONYMOUS = 'anonymous';
 
-const { logger, tracer, metrics, log } = createObservability('api');
+const { logger, tracing, metrics, log } = createObservability('api');
 
 /**
  * The handler without middlewares. Dependencies are the given ones (tests, the local stack) or
@@ -91,6 +87,6 @@ export function createManagementHandler(provided?: Deps) {
 
 /** The management API (IAM-authorized routes of the HTTP API): one use case, `handleManagementRequest`. */
 export const handler = middy(createManagementHandler())
-  .use(traceWithoutPayloads(tracer))
+  .use(tracing)
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(publishRecordedMetrics(metrics));

@@ -12,14 +12,13 @@ import {
   IGNORED_EVENT_METRIC,
   METRIC,
   publishRecordedMetrics,
-  traceWithoutPayloads,
 } from '../../shared/lambda/observability.ts';
 import { pipelineOfLoadQueueArn } from '../../shared/naming.ts';
 import { createDeps, currentDeps, type Deps } from '../../shared/usecases/deps.ts';
 import { loadKafkaEvent } from '../../shared/usecases/load-kafka.ts';
 import { loadMessage } from '../../shared/usecases/phases/4-load.ts';
 
-const { logger, tracer, metrics, log } = createObservability('load');
+const { logger, tracing, metrics, log } = createObservability('load');
 let deps: Deps | undefined;
 /** Targets to write, and the sources whose API Load reads again to decide ties. */
 const LOAD_REGISTRIES = { targets: createTarget, rereaders: createRereader };
@@ -110,6 +109,6 @@ export const handler = middy(async (event: SQSEvent | KafkaEvent, context: Conte
     ),
   );
 })
-  .use(traceWithoutPayloads(tracer))
+  .use(tracing)
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(publishRecordedMetrics(metrics));

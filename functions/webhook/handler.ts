@@ -4,16 +4,11 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { describeError } from '../../shared/errors.ts';
 import { httpErrorAnswer, jsonResult } from '../../shared/lambda/http-errors.ts';
-import {
-  createObservability,
-  METRIC,
-  publishRecordedMetrics,
-  traceWithoutPayloads,
-} from '../../shared/lambda/observability.ts';
+import { createObservability, METRIC, publishRecordedMetrics } from '../../shared/lambda/observability.ts';
 import { createDeps, currentDeps, type Deps } from '../../shared/usecases/deps.ts';
 import { receiveWebhook } from '../../shared/usecases/webhook.ts';
 
-const { logger, tracer, metrics, log } = createObservability('webhook');
+const { logger, tracing, metrics, log } = createObservability('webhook');
 let deps: Deps | undefined;
 
 async function handle(
@@ -52,6 +47,6 @@ async function handle(
 
 /** POST /webhooks/{pipeline}: authenticated by signature, answered 202 once the records are queued. */
 export const handler = middy(handle)
-  .use(traceWithoutPayloads(tracer))
+  .use(tracing)
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(publishRecordedMetrics(metrics));

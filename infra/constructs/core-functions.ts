@@ -157,7 +157,14 @@ export function stageFunctionProps(
   ownCatalog?: string,
 ): Pick<
   EsyncFunctionProps,
-  'environment' | 'pipelineCatalog' | 'logRetention' | 'logKey' | 'removalPolicy' | 'bundle' | 'extensions'
+  | 'environment'
+  | 'pipelineCatalog'
+  | 'logRetention'
+  | 'logKey'
+  | 'removalPolicy'
+  | 'bundle'
+  | 'extensions'
+  | 'tracing'
 > {
   const pipelineCatalog = ownCatalog ?? core.pipelineCatalog;
   return {
@@ -171,6 +178,7 @@ export function stageFunctionProps(
     removalPolicy: core.settings.dataRemovalPolicy,
     bundle: core.bundle,
     extensions: core.extensions,
+    tracing: core.settings.tracing,
   };
 }
 

@@ -44,6 +44,7 @@ function bundledCode(
   handlerName: FunctionName,
   pipelineCatalog: string | undefined,
   extensions: readonly BundledExtension[],
+  tracing: boolean,
 ): lambda.Code {
   const entry = path.join(PROJECT_ROOT, 'functions', handlerName, 'handler.ts');
   const inject = extensions.length > 0 ? extensionInjection(handlerName, extensions) : undefined;
@@ -52,7 +53,7 @@ function bundledCode(
     assetHashType: AssetHashType.OUTPUT,
     bundling: {
       image: DockerImage.fromRegistry('dummy'),
-      command: ['esbuild', path.relative(PROJECT_ROOT, entry), `catalog:${digest}`],
+      command: ['esbuild', path.relative(PROJECT_ROOT, entry), `catalog:${digest}`, `tracing:${tracing}`],
       local: {
         tryBundle(outputDir) {
           bundleFunction({
@@ -62,6 +63,7 @@ function bundledCode(
             tsconfig: path.join(PROJECT_ROOT, 'tsconfig.json'),
             ...(pipelineCatalog !== undefined && { entryPrologue: catalogBanner(pipelineCatalog) }),
             ...(inject && { inject: [inject] }),
+            tracing,
           });
           return true;
         },
@@ -78,12 +80,17 @@ function sha256(text: string): string {
 const STUB_CODE = "exports.handler = async () => { throw new Error('ESync: deployed without bundling'); };";
 
 /**
- * The stub with a digest of the catalog the bundle would bake in and the names of the extension
- * modules it would carry: a template test then sees a function change wherever a bundled deploy
- * would (the bundle's asset hash changes with both).
+ * The stub with a digest of the catalog the bundle would bake in, the names of the extension
+ * modules it would carry and whether it leaves tracing out: a template test then sees a function
+ * change wherever a bundled deploy would (the bundle's asset hash changes with each).
  */
-function stubCode(pipelineCatalog: string | undefined, extensions: readonly BundledExtension[]): string {
+function stubCode(
+  pipelineCatalog: string | undefined,
+  extensions: readonly BundledExtension[],
+  tracing: boolean,
+): string {
   const notes = [
+    ...(tracing ? [] : ['untraced']),
     ...(pipelineCatalog === undefined ? [] : [`catalog sha256:${sha256(pipelineCatalog)}`]),
     ...(extensions.length === 0
       ? []
@@ -131,11 +138,17 @@ export interface EsyncFunctionProps {
    * @default - none
    */
   readonly extensions?: readonly BundledExtension[];
+  /**
+   * Active X-Ray tracing and the tracing middleware in the bundle. Off, neither, and the bundle
+   * carries no X-Ray SDK (infra/bundling.ts).
+   * @default true
+   */
+  readonly tracing?: boolean;
 }
 
 /**
- * The house Lambda function: Node 24 on arm64, active X-Ray tracing, JSON logs into its own
- * encrypted log group with retention, an ESM bundle (minified, with source maps) built by the
+ * The house Lambda function: Node 24 on arm64, active X-Ray tracing unless the stage turns it
+ * off, JSON logs into its own encrypted log group with retention, an ESM bundle (minified, with source maps) built by the
  * local esbuild (never Docker), the pipeline catalog baked into the bundle (Lambda allows only
  * 4 KB of environment variables), and a role of its own without managed policies.
  */
@@ -156,6 +169,7 @@ export class EsyncFunction extends NodejsFunction {
       description: `Execution role of ${props.functionName}`,
     });
     const bundle = props.bundle ?? true;
+    const tracing = props.tracing ?? true;
     const extensions = extensionsFor(props.handlerName, props.extensions ?? []);
     super(scope, id, {
       functionName: props.functionName,
@@ -184,18 +198,20 @@ export class EsyncFunction extends NodejsFunction {
       },
       ...(bundle
         ? {
-            code: bundledCode(props.handlerName, props.pipelineCatalog, extensions),
+            code: bundledCode(props.handlerName, props.pipelineCatalog, extensions, tracing),
             handler: 'index.handler',
           }
         : {
-            code: lambda.Code.fromInline(stubCode(props.pipelineCatalog, extensions)),
+            code: lambda.Code.fromInline(stubCode(props.pipelineCatalog, extensions, tracing)),
             handler: 'index.handler',
           }),
     });
     this.executionRole = role;
     logGroup.grantWrite(role);
-    (this.node.defaultChild as lambda.CfnFunction).tracingConfig = { mode: lambda.Tracing.ACTIVE };
-    new AnyResourcePolicy(scope, `${id}Tracing`, { role, grant: 'functionTracing', requiredBy: [this] });
+    if (tracing) {
+      (this.node.defaultChild as lambda.CfnFunction).tracingConfig = { mode: lambda.Tracing.ACTIVE };
+      new AnyResourcePolicy(scope, `${id}Tracing`, { role, grant: 'functionTracing', requiredBy: [this] });
+    }
     if (props.placement) this.allowNetworkInterfaces();
   }
 

@@ -26,7 +26,7 @@ import { Storage } from '../constructs/storage.ts';
 import { SyncPipeline } from '../constructs/sync-pipeline.ts';
 import type { BundledExtension } from '../extensions.ts';
 import { ANY_PIPELINE, checkPipelineNetworks, databasePorts, stageNetworks } from '../network.ts';
-import { apiThrottles, secretsMaxAgeSeconds, stageAlerts, stageSettings } from '../stage.ts';
+import { apiThrottles, secretsMaxAgeSeconds, stageAlerts, stageSettings, stageTracing } from '../stage.ts';
 
 export interface EsyncStackProps extends StackProps {
   readonly stage: Stage;
@@ -127,7 +127,11 @@ export class EsyncStack extends Stack {
   /** What every function is built from: the shared storage, the networks, the alerts and the environment. */
   private coreResources(props: EsyncStackProps, shared: SharedStorage): CoreResources {
     const { stage } = props;
-    const settings = stageSettings(stage);
+    const defaults = stageSettings(stage);
+    const settings = {
+      ...defaults,
+      tracing: stageTracing(defaults.tracing, (key) => this.node.tryGetContext(key)),
+    };
     const networks = stageNetworks(stage, this.node.tryGetContext('network'));
     checkPipelineNetworks(networks, props.pipelines);
     const apart = props.layout === 'per-pipeline';

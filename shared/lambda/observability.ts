@@ -1,8 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { Tracer } from '@aws-lambda-powertools/tracer';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import type { MiddlewareObj } from '@middy/core';
+// shared/lambda/tracing.ts, or tracing-off.ts in a bundle built without tracing (package.json imports).
+import { handlerTracing } from '#esync/tracing';
 import type { IgnoredEventKind } from '../cdc/debezium-kinds.ts';
 import type { Log } from '../usecases/deps.ts';
 
@@ -51,19 +51,10 @@ export const IGNORED_EVENT_METRIC = {
 
 export interface Observability {
   readonly logger: Logger;
-  readonly tracer: Tracer;
+  /** The handler's tracing middlewares: none when the stage's bundles leave tracing out. */
+  readonly tracing: MiddlewareObj[];
   readonly metrics: Metrics;
   readonly log: Log;
-}
-
-/**
- * The handler's trace segment, without its response: handlers return record data (conflict
- * values, record history, dead-letter previews) that must not reach X-Ray. Errors stay out too:
- * the functions run with POWERTOOLS_TRACER_CAPTURE_ERROR=false (infra/constructs/esync-function.ts),
- * which leaves only the segment's error flag.
- */
-export function traceWithoutPayloads(tracer: Tracer) {
-  return captureLambdaHandler(tracer, { captureResponse: false });
 }
 
 /**
@@ -80,19 +71,18 @@ export function publishRecordedMetrics(metrics: Metrics): MiddlewareObj {
 }
 
 /**
- * Logger, Tracer and Metrics of one function. Tracing and metrics follow the Powertools
- * environment variables (the local stack turns them off); logs are JSON with the function's
+ * Logger, tracing middlewares and Metrics of one function. Tracing and metrics follow the
+ * Powertools environment variables (the local stack turns them off); logs are JSON with the function's
  * correlation ids appended per invocation.
  */
 export function createObservability(functionName: string): Observability {
   const serviceName = `esync-${functionName}`;
   const logger = new Logger({ serviceName });
-  const tracer = new Tracer({ serviceName });
   const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName });
   const log: Log = {
     info: (message, fields) => logger.info(message, fields ?? {}),
     warn: (message, fields) => logger.warn(message, fields ?? {}),
     error: (message, fields) => logger.error(message, fields ?? {}),
   };
-  return { logger, tracer, metrics, log };
+  return { logger, tracing: handlerTracing(serviceName), metrics, log };
 }

@@ -9,6 +9,7 @@ import {
   FUNCTION_NODE_MAJOR,
   FUNCTION_RUNTIME,
 } from '../../infra/constructs/esync-function.ts';
+import { stageSettings } from '../../infra/stage.ts';
 import { serializeCatalog } from '../../shared/pipeline/catalog.ts';
 import { loadPipelineFiles } from '../../shared/pipeline/load.ts';
 import { REPO_ROOT } from './records.ts';
@@ -45,6 +46,8 @@ export interface ColdStartResult {
   readonly functions: readonly BundleFigure[];
   /** A handler importing one SDK client (DynamoDB), bundled and loaded the same way. */
   readonly helloWorld: BundleFigure;
+  /** Whether the functions were bundled with the X-Ray tracer (see {@link ColdStartOptions.tracing}). */
+  readonly tracing: boolean;
 }
 
 export interface ColdStartOptions {
@@ -54,6 +57,8 @@ export interface ColdStartOptions {
   readonly runs?: number;
   /** Function folders to bundle. @default - every functions/<name>/handler.ts */
   readonly functions?: readonly string[];
+  /** Bundle the X-Ray tracer. @default - as the dev stage deploys them (infra/stage.ts) */
+  readonly tracing?: boolean;
   readonly log?: (line: string) => void;
 }
 
@@ -93,7 +98,7 @@ interface BuiltBundle {
 }
 
 /** Bundles `entry` as the stack does (infra/bundling.ts) and sizes what a cold start loads. */
-function bundle(name: string, entry: string, outDir: string, catalog: string): BuiltBundle {
+function bundle(name: string, entry: string, outDir: string, catalog: string, tracing: boolean): BuiltBundle {
   const dir = path.join(outDir, name);
   rmSync(dir, { recursive: true, force: true });
   const built = bundleFunction({
@@ -102,6 +107,7 @@ function bundle(name: string, entry: string, outDir: string, catalog: string): B
     nodeMajor: FUNCTION_NODE_MAJOR,
     tsconfig: path.join(REPO_ROOT, 'tsconfig.json'),
     entryPrologue: catalogBanner(catalog),
+    tracing,
   });
   const { outputs } = built.metafile;
   const code = Object.keys(outputs).filter((file) => file.endsWith('.mjs'));
@@ -157,6 +163,7 @@ async function loadOnce(
 export async function runColdStart(options: ColdStartOptions): Promise<ColdStartResult> {
   const log = options.log ?? (() => {});
   const runs = options.runs ?? 5;
+  const tracing = options.tracing ?? stageSettings('dev').tracing;
   const { pipelines } = await loadPipelineFiles([path.join(REPO_ROOT, 'pipelines')]);
   const catalog = serializeCatalog(pipelines);
   const names =
@@ -171,13 +178,19 @@ export async function runColdStart(options: ColdStartOptions): Promise<ColdStart
   const loader = path.join(options.outDir, 'load-bundle.mjs');
   writeFileSync(loader, LOADER);
 
-  log(`bundling ${names.length} functions and a hello-world with esbuild`);
+  log(`bundling ${names.length} functions and a hello-world with esbuild, tracing ${tracing ? 'on' : 'off'}`);
   const bundles = [
     ...names.map((name) => ({
       name,
-      ...bundle(name, path.join(REPO_ROOT, 'functions', name, 'handler.ts'), options.outDir, catalog),
+      ...bundle(
+        name,
+        path.join(REPO_ROOT, 'functions', name, 'handler.ts'),
+        options.outDir,
+        catalog,
+        tracing,
+      ),
     })),
-    { name: 'hello-world', ...bundle('hello-world', HELLO_WORLD, options.outDir, catalog) },
+    { name: 'hello-world', ...bundle('hello-world', HELLO_WORLD, options.outDir, catalog, tracing) },
   ];
   const samples = new Map<string, { initMs: number; importMs: number }[]>(bundles.map((b) => [b.name, []]));
   log(`loading each bundle in ${runs} fresh processes`);
@@ -202,5 +215,5 @@ export async function runColdStart(options: ColdStartOptions): Promise<ColdStart
     }),
   );
   const helloWorld = figures.find((f) => f.name === 'hello-world') as BundleFigure;
-  return { functions: figures.filter((f) => f !== helloWorld), helloWorld };
+  return { functions: figures.filter((f) => f !== helloWorld), helloWorld, tracing };
 }

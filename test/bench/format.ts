@@ -180,7 +180,8 @@ export function formatReport(report: BenchReport): string {
     '',
     '### Bundles',
     '',
-    `Loaded: the entry and the chunks it imports statically (what a cold start reads); deployed: with the chunks of \`import()\`. ` +
+    `X-Ray tracer ${report.bundleTracing ? 'in' : 'left out of'} the bundles, as the dev stage deploys them (\`tracing\` in infra/stage.ts). ` +
+      `Loaded: the entry and the chunks it imports statically (what a cold start reads); deployed: with the chunks of \`import()\`. ` +
       `Goals: loaded ≤ ${GOALS.bundleRatio} × and init ≤ ${GOALS.initRatio} × the hello-world's, measured in the same run.`,
     '',
     ...table(

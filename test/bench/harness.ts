@@ -135,6 +135,8 @@ export interface BenchReport {
   };
   readonly functions: readonly BundleFigure[];
   readonly helloWorld: BundleFigure;
+  /** Whether the bundles measured carry the X-Ray tracer (off: as dev deploys them). */
+  readonly bundleTracing: boolean;
   readonly goals: readonly {
     readonly name: string;
     readonly goal: string;
@@ -296,6 +298,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
     },
     functions: cold.functions,
     helloWorld: cold.helloWorld,
+    bundleTracing: cold.tracing,
     goals: [
       {
         name: 'end-to-end vs raw copy',

