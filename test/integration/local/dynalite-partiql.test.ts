@@ -41,6 +41,7 @@ function partiqlSubset(engine: DynamoDbEngine) {
   let servers: LocalServers;
   let client: DynamoDBClient;
 
+  // The config's hook timeout (120 s) outlasts DynamoDB Local's own 90 s to answer after its start.
   beforeAll(async () => {
     servers = await startLocalServers({ dynamodb: engine });
     client = new DynamoDBClient({
@@ -50,7 +51,7 @@ function partiqlSubset(engine: DynamoDbEngine) {
       maxAttempts: 1,
     });
     await createKeyedTable(client, 'partiql-items');
-  }, 60_000);
+  });
 
   afterAll(async () => {
     client?.destroy();

@@ -204,10 +204,11 @@ function injectFailures(
 
 /** The behaviour of the target, run against each DynamoDB server below. */
 function targetBehaviour(engine: DynamoDbEngine) {
+  // The config's hook timeout (120 s) outlasts DynamoDB Local's own 90 s to answer after its start.
   beforeAll(async () => {
     servers = await startLocalServers({ dynamodb: engine });
     clients = localClients(servers.endpoints);
-  }, 60_000);
+  });
 
   afterAll(async () => {
     await servers?.stop();
