@@ -6,16 +6,29 @@
  * Each range is read by an index range scan on the key, so a partition costs its own rows only.
  */
 import { ConnectorError } from '../errors.ts';
+import { compareTyped, type TypedKeyKind } from './key-kinds.ts';
 
 /** One key column's value in a boundary: a JSON scalar, as the source returns it. */
 export type KeyPart = string | number;
 /** The values of the key columns of one row, in key column order. */
 export type KeyTuple = readonly KeyPart[];
 
+/**
+ * How a key column's values compare: `integer` exactly (beyond 2^53 too), `text` by code point,
+ * and the typed kinds as the values they stand for (see `key-kinds.ts`).
+ */
+export type KeyKind = 'integer' | 'text' | TypedKeyKind;
+const KEY_KINDS: ReadonlySet<string> = new Set<KeyKind>(['integer', 'text', 'decimal', 'timestamp', 'date']);
+
 /** The keys `after < key <= upTo`; `null` leaves that side open. */
 export interface KeyRange {
   readonly after: KeyTuple | null;
   readonly upTo: KeyTuple | null;
+  /**
+   * How each key column compares (the SQL sources give it). Absent (the S3 source's object
+   * names): numbers, and integer text beyond 2^53, as integers; other text by code point.
+   */
+  readonly kinds?: readonly KeyKind[];
 }
 
 /** An integer written as text: canonical (no leading zeros), as drivers give 64-bit keys. */
@@ -53,8 +66,20 @@ export function compareCodePoints(x: string, y: string): number {
   return x.length - y.length;
 }
 
-function comparePart(a: KeyPart, b: KeyPart): number {
+function compareByKind(kind: KeyKind, a: KeyPart, b: KeyPart): number | undefined {
+  if (kind === 'integer') {
+    if (!INTEGER_TEXT.test(String(a)) || !INTEGER_TEXT.test(String(b))) return undefined;
+    const [m, n] = [BigInt(a), BigInt(b)];
+    return m === n ? 0 : m < n ? -1 : 1;
+  }
+  if (kind === 'text') return compareCodePoints(String(a), String(b));
+  return compareTyped(kind, a, b);
+}
+
+function comparePart(a: KeyPart, b: KeyPart, kind?: KeyKind): number {
   if (a === b) return 0;
+  const typed = kind === undefined ? undefined : compareByKind(kind, a, b);
+  if (typed !== undefined) return typed;
   if (typeof a === 'number' && typeof b === 'number') return a < b ? -1 : 1;
   const m = asBigInt(a, b);
   const n = m === undefined ? undefined : asBigInt(b, a);
@@ -63,13 +88,14 @@ function comparePart(a: KeyPart, b: KeyPart): number {
 }
 
 /**
- * Orders key tuples column by column: integers exactly (beyond 2^53 too), other values by
- * code point, as the SQL sources order key ranges (`COLLATE "C"`, `utf8mb4_bin`).
+ * Orders key tuples column by column, as the SQL sources order key ranges: each column by its
+ * kind when `kinds` are given; else integers exactly (beyond 2^53 too) and other values by code
+ * point (`COLLATE "C"`, `utf8mb4_bin`). A value its kind cannot read compares by code point.
  */
-export function compareKeyTuples(a: KeyTuple, b: KeyTuple): number {
+export function compareKeyTuples(a: KeyTuple, b: KeyTuple, kinds?: readonly KeyKind[]): number {
   const common = Math.min(a.length, b.length);
   for (let i = 0; i < common; i++) {
-    const order = comparePart(a[i] as KeyPart, b[i] as KeyPart);
+    const order = comparePart(a[i] as KeyPart, b[i] as KeyPart, kinds?.[i]);
     if (order !== 0) return order;
   }
   return a.length - b.length;
@@ -84,21 +110,31 @@ export function boundaryPositions(total: number, parts: number): number[] {
   return Array.from({ length: count - 1 }, (_, i) => Math.ceil(((i + 1) * total) / count));
 }
 
-/** The ranges cut at `boundaries` (ascending, as read in key order; repeats are dropped). */
-export function rangesFromBoundaries(boundaries: readonly KeyTuple[]): KeyRange[] {
+/**
+ * The ranges cut at `boundaries` (ascending, as read in key order; repeats, such as equal
+ * values printed alike or not, `1.5` and `1.50`, are dropped), compared by `kinds` when given.
+ */
+export function rangesFromBoundaries(
+  boundaries: readonly KeyTuple[],
+  kinds?: readonly KeyKind[],
+): KeyRange[] {
   const cuts: KeyTuple[] = [];
   for (const boundary of boundaries) {
     const last = cuts[cuts.length - 1];
-    if (last && compareKeyTuples(last, boundary) >= 0) continue;
+    if (last && compareKeyTuples(last, boundary, kinds) >= 0) continue;
     cuts.push(boundary);
   }
-  return [...cuts, null].map((upTo, i) => ({ after: i === 0 ? null : (cuts[i - 1] as KeyTuple), upTo }));
+  return [...cuts, null].map((upTo, i) => ({
+    after: i === 0 ? null : (cuts[i - 1] as KeyTuple),
+    upTo,
+    ...(kinds && { kinds }),
+  }));
 }
 
-/** Whether `key` lies in `range`, by {@link compareKeyTuples}. */
+/** Whether `key` lies in `range`, by {@link compareKeyTuples} under the range's kinds. */
 export function inKeyRange(key: KeyTuple, range: KeyRange): boolean {
-  if (range.after && compareKeyTuples(key, range.after) <= 0) return false;
-  return !range.upTo || compareKeyTuples(key, range.upTo) <= 0;
+  if (range.after && compareKeyTuples(key, range.after, range.kinds) <= 0) return false;
+  return !range.upTo || compareKeyTuples(key, range.upTo, range.kinds) <= 0;
 }
 
 /** A key range as a partition spec (`{range: {after, upTo}}`), with an id naming its place in the plan. */
@@ -117,6 +153,10 @@ function isTuple(value: unknown, width: number): value is KeyTuple {
   );
 }
 
+function areKinds(value: unknown, width: number): value is KeyKind[] {
+  return Array.isArray(value) && value.length === width && value.every((k) => KEY_KINDS.has(k));
+}
+
 /**
  * The key range of a partition spec, `undefined` for the whole window (`{}`).
  * @throws ConnectorError naming the partition when the spec is not a range of `width` key columns.
@@ -127,14 +167,15 @@ export function parseKeyRange(
   connector: string,
 ): KeyRange | undefined {
   if (Object.keys(partition.spec).length === 0) return undefined;
-  const range = partition.spec.range as { after?: unknown; upTo?: unknown } | undefined;
+  const range = partition.spec.range as { after?: unknown; upTo?: unknown; kinds?: unknown } | undefined;
   if (
     range &&
     typeof range === 'object' &&
     (range.after === null || isTuple(range.after, width)) &&
-    (range.upTo === null || isTuple(range.upTo, width))
+    (range.upTo === null || isTuple(range.upTo, width)) &&
+    (range.kinds === undefined || areKinds(range.kinds, width))
   )
-    return { after: range.after, upTo: range.upTo };
+    return { after: range.after, upTo: range.upTo, ...(range.kinds !== undefined && { kinds: range.kinds }) };
   throw new ConnectorError(
     connector,
     `partition "${partition.id}" has a spec this source does not plan (a key range of ${width} column(s) is expected): ${JSON.stringify(partition.spec)}`,

@@ -1,8 +1,11 @@
 import { canonicalIso, toInstant } from '../../domain/instant.ts';
+import { isPlaceable, type TypedKeyKind } from '../../domain/key-kinds.ts';
 import {
   boundaryPositions,
+  type KeyKind,
   type KeyPart,
   type KeyRange,
+  type KeyTuple,
   keyRangePartitions,
   parseKeyRange,
   rangesFromBoundaries,
@@ -43,21 +46,37 @@ export interface ColumnInfo extends FieldInfo {
   /**
    * Whether the database orders the column's values (by {@link byCodePoint} when given) as
    * `domain/key-range.ts` compares the values read from it, so key ranges can be cut on it.
-   * @default - integer, text and boolean columns
+   * @default - a column of a kind key ranges compare: integer, text, boolean, decimal, timestamp, date
    */
   readonly rangeOrdered?: boolean;
 }
 
-const RANGE_ORDERED_KINDS: ReadonlySet<ColumnKind> = new Set(['integer', 'text', 'boolean']);
+/** How key ranges compare the values of each kind of column they can be cut on. */
+const KEY_KINDS: Readonly<Partial<Record<ColumnKind, KeyKind>>> = {
+  integer: 'integer',
+  text: 'text',
+  boolean: 'text',
+  decimal: 'decimal',
+  timestamp: 'timestamp',
+  date: 'date',
+};
+const TYPED_KINDS: ReadonlySet<KeyKind> = new Set<TypedKeyKind>(['decimal', 'timestamp', 'date']);
 
 /**
  * Whether key ranges over these key columns place every key where Verify's comparison places
- * it. A column whose order differs (timestamps of mixed precision, decimals compared as text,
- * bytes as base64) would let Verify take a key of one range for a key of another, and so for a
- * key the source no longer has.
+ * it. A column whose order differs (floating point, bytes read as base64) would let Verify take
+ * a key of one range for a key of another, and so for a key the source no longer has.
  */
 const rangeOrdered = (columns: readonly ColumnInfo[]) =>
-  columns.every((c) => c.rangeOrdered ?? RANGE_ORDERED_KINDS.has(c.kind));
+  columns.every((c) => c.rangeOrdered ?? KEY_KINDS[c.kind] !== undefined);
+
+/**
+ * How a range over these key columns compares each: integers exactly, text by code point,
+ * decimals, timestamps and dates by value. A column of another kind the source orders by code
+ * point (an enum's labels) compares as text.
+ */
+const rangeKinds = (columns: readonly ColumnInfo[]): KeyKind[] =>
+  columns.map((c) => KEY_KINDS[c.kind] ?? 'text');
 
 export interface TableDescription {
   readonly columns: readonly ColumnInfo[];
@@ -210,12 +229,46 @@ export class SqlTableSource implements SourceConnector {
     const parts = Math.min(desired, Math.ceil(total / pageSize));
     if (parts <= 1) return whole;
     if (total >= cap) total = await this.#count(driver, query);
+    const kinds = rangeKinds(keyColumns);
+    if (!(await this.#placeable(driver, query, kinds))) return whole;
     const positions = boundaryPositions(total, parts);
     const statement = this.#statement(() => keysetKeysAt(driver.dialect, query, positions));
     const boundaries = (await this.#query(driver, statement.text, statement.params)).map((row) =>
-      this.#options.key.map((name) => keyPartOf(row[name])),
+      this.#keyTupleOf(row),
     );
-    return keyRangePartitions(rangesFromBoundaries(boundaries));
+    return keyRangePartitions(rangesFromBoundaries(boundaries, kinds));
+  }
+
+  /**
+   * Whether ranges on typed key columns can place the window's keys: its first and last key in
+   * key order (and so every key between) read as values of their kinds.
+   */
+  async #placeable(
+    driver: SqlTableDriver,
+    query: Omit<KeysetQuery, 'select'>,
+    kinds: readonly KeyKind[],
+  ): Promise<boolean> {
+    if (!kinds.some((kind) => TYPED_KINDS.has(kind))) return true;
+    const keys = query.key.map((c) => driver.dialect.quote(c.name));
+    const ends = await Promise.all(
+      (['asc', 'desc'] as const).map(async (direction) => {
+        const statement = this.#statement(() =>
+          keysetSelect(driver.dialect, { ...query, select: keys, orderBy: 'key', direction, limit: 1 }),
+        );
+        return this.#query(driver, statement.text, statement.params);
+      }),
+    );
+    return ends.flat().every((row) =>
+      this.#keyTupleOf(row).every((part, i) => {
+        const kind = kinds[i] as KeyKind;
+        return !TYPED_KINDS.has(kind) || isPlaceable(kind as TypedKeyKind, part);
+      }),
+    );
+  }
+
+  /** A row's key columns as a range bound. */
+  #keyTupleOf(row: Record<string, unknown>): KeyTuple {
+    return this.#options.key.map((name) => keyPartOf(row[name]));
   }
 
   async *read(window: ChangeWindow, partition: Partition, resumeAfter?: Cursor): AsyncIterable<SourceRow[]> {
@@ -261,8 +314,7 @@ export class SqlTableSource implements SourceConnector {
       if (records.length === 0) return;
       yield records.map((record) => this.#toRow(mapper, record, driver));
       if (records.length < this.#options.pageSize) return;
-      const last = records[records.length - 1] as Record<string, unknown>;
-      after = this.#options.key.map((name) => keyPartOf(last[name]));
+      after = this.#keyTupleOf(records[records.length - 1] as Record<string, unknown>);
     }
   }
 

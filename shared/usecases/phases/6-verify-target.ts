@@ -115,8 +115,8 @@ function sliceIndexOf(ranges: readonly (KeyRange | null)[], width: number): (key
     let high = ranges.length - 1;
     while (low < high) {
       const middle = (low + high) >> 1;
-      const upTo = (ranges[middle] as KeyRange).upTo;
-      if (upTo === null || compareKeyTuples(tuple, upTo) <= 0) high = middle;
+      const { upTo, kinds } = ranges[middle] as KeyRange;
+      if (upTo === null || compareKeyTuples(tuple, upTo, kinds) <= 0) high = middle;
       else low = middle + 1;
     }
     return low;

@@ -236,9 +236,9 @@ describe('plan', () => {
     expect(out).toEqual({
       partitionCount: 3,
       partitions: [
-        { id: 'range-1-of-3', spec: { range: { after: null, upTo: [11] } } },
-        { id: 'range-2-of-3', spec: { range: { after: [11], upTo: [16] } } },
-        { id: 'range-3-of-3', spec: { range: { after: [16], upTo: null } } },
+        { id: 'range-1-of-3', spec: { range: { after: null, upTo: [11], kinds: ['integer'] } } },
+        { id: 'range-2-of-3', spec: { range: { after: [11], upTo: [16], kinds: ['integer'] } } },
+        { id: 'range-3-of-3', spec: { range: { after: [16], upTo: null, kinds: ['integer'] } } },
       ],
       window,
     });

@@ -36,6 +36,25 @@ const pipeline = (name: string, target: Record<string, unknown>, extra: Record<s
   ...extra,
 });
 
+const targets = {
+  dynamodb: { type: 'dynamodb' },
+  postgres: {
+    type: 'postgres',
+    connection: { secret: 'db', ssl: 'disable' },
+    table: 'events_copy',
+    mode: 'jsonb',
+  },
+};
+
+/**
+ * Twelve instants in pairs a microsecond apart, read at mixed precision ("…00.500Z" before
+ * "…00.500001Z", which text order puts first), with range cuts between the two of a pair.
+ */
+const EVENTS_SQL = `INSERT INTO events (at, name, updated_at)
+  SELECT '2026-11-01T00:00:00Z'::timestamptz + (i / 2) * interval '0.25 second' + (i % 2) * interval '1 microsecond',
+         'event ' || i, '2026-11-01T00:00:00Z'::timestamptz + i * interval '1 second'
+  FROM generate_series(1, ${ROWS}) AS i`;
+
 describe.runIf(postgres.available)('hard deletes found by Verify', () => {
   let db: ItemsDatabase;
   let admin: pg.Client;
@@ -44,6 +63,10 @@ describe.runIf(postgres.available)('hard deletes found by Verify', () => {
   beforeAll(async () => {
     db = await startItemsDatabase(ROWS);
     admin = db.admin;
+    await admin.query(
+      'CREATE TABLE events (at timestamptz PRIMARY KEY, name text, updated_at timestamptz NOT NULL)',
+    );
+    await admin.query(EVENTS_SQL);
     const secret = db.secret;
     h = await startFunctionsHarness({
       secrets: { db: secret },
@@ -57,6 +80,10 @@ describe.runIf(postgres.available)('hard deletes found by Verify', () => {
         }),
         pipeline('deletes-lake', { type: 's3' }),
         pipeline('deletes-repair', { type: 'dynamodb' }, { verify: { onMismatch: 'repair' } }),
+        ...['dynamodb', 'postgres'].map((type) => ({
+          ...pipeline(`timed-${type}`, targets[type as keyof typeof targets]),
+          source: { ...source, table: 'events', key: ['at'] },
+        })),
       ],
     });
   }, 120_000);
@@ -87,11 +114,12 @@ describe.runIf(postgres.available)('hard deletes found by Verify', () => {
       }
   }
 
-  type Ref = { readonly pipeline: string; readonly runId: string };
+  type Ref = { readonly pipeline: string; readonly runId: string; readonly extracted: number };
 
   /** Discover, Plan, Extract and Load of a run, as the state machine runs them. */
   async function load(name: string): Promise<Ref> {
     const ref = { pipeline: name, runId: `${name}-${randomUUID().slice(0, 8)}` };
+    let extracted = 0;
     await invoke(discoverHandler, { ...ref, trigger: 'manual' }, 'discover');
     const planned = await invoke<{ partitions: { id: string; spec: Record<string, unknown> }[] }>(
       planHandler,
@@ -99,21 +127,25 @@ describe.runIf(postgres.available)('hard deletes found by Verify', () => {
       'plan',
     );
     for (const partition of planned.partitions) {
-      let out = await invoke<{ done: boolean; continuation: unknown }>(
+      let out = await invoke<{ done: boolean; continuation: unknown; extracted: number }>(
         extractHandler,
         { ...ref, partition },
         'extract',
       );
-      while (!out.done)
+      extracted += out.extracted;
+      while (!out.done) {
         out = await invoke(extractHandler, { ...ref, partition, continuation: out.continuation }, 'extract');
+        extracted += out.extracted;
+      }
     }
     await drain(name);
     expect(await invoke(awaitLoadHandler, ref, 'await-load')).toMatchObject({ done: true });
-    return ref;
+    return { ...ref, extracted };
   }
 
   /** Verify and Cleanup of a loaded run; what Verify sent (deletes, repairs) is loaded after. */
-  async function finish(ref: Ref): Promise<Record<string, unknown>> {
+  async function finish({ pipeline, runId }: Ref): Promise<Record<string, unknown>> {
+    const ref = { pipeline, runId };
     const verify = await verifySteps(
       (payload) => invoke(verifyHandler, payload, 'verify'),
       (key) => h.readJson(key),
@@ -132,7 +164,7 @@ describe.runIf(postgres.available)('hard deletes found by Verify', () => {
     const keys: TargetSnapshotRecord[] = [];
     for await (const page of target.snapshot()) keys.push(...page);
     await target.close();
-    return keys.map((r) => r.key).sort((a, b) => Number(a) - Number(b));
+    return keys.map((r) => r.key).sort((a, b) => Number(a) - Number(b) || (a < b ? -1 : a > b ? 1 : 0));
   }
 
   const all = Array.from({ length: ROWS }, (_, i) => String(i + 1));
@@ -223,5 +255,35 @@ describe.runIf(postgres.available)('hard deletes found by Verify', () => {
     );
     expect(items.Item?.name).toEqual({ S: 'item 5' });
     expect(await liveKeys('deletes-repair')).toEqual(all.filter((k) => !['3', '8', '11'].includes(k)));
+  });
+
+  it('loads a table keyed by a timestamp through key ranges once, and Verify places each key in its range to find hard deletes', async () => {
+    // Prepare
+    const names = ['timed-dynamodb', 'timed-postgres'];
+    const { rows } = await admin.query<{ key: string }>(
+      `SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS key FROM events ORDER BY at`,
+    );
+    const inOrder = rows.map((r) => r.key.replace(/000Z$/, 'Z'));
+    const keys = [...inOrder].sort();
+
+    // Act: a first load, then an incremental run after two rows (in the first and last range) are deleted.
+    const first = await Promise.all(names.map((name) => load(name)));
+    const verified = await Promise.all(first.map((ref) => finish(ref)));
+    const loaded = await Promise.all(names.map((name) => liveKeys(name)));
+    await admin.query('DELETE FROM events WHERE name IN ($1, $2)', ['event 2', 'event 11']);
+    const second = await Promise.all(names.map(async (name) => finish(await load(name))));
+
+    // Assess: three ranges, each row extracted once; no key taken for one the source lacks.
+    for (const ref of first) {
+      const partitions = perPartition(await h.deps.state.verifyResults.list(ref.runId));
+      expect(partitions.map((p) => p.partitionId)).toEqual(['range-1-of-3', 'range-2-of-3', 'range-3-of-3']);
+      expect(ref.extracted).toBe(ROWS);
+    }
+    for (const verify of verified) expect(verify).toMatchObject({ status: 'passed', mismatches: 0 });
+    for (const live of loaded) expect(live).toEqual(keys);
+    for (const verify of second)
+      expect(verify).toMatchObject({ status: 'passed', mismatches: 0, deleted: 2 });
+    const left = keys.filter((k) => k !== inOrder[1] && k !== inOrder[10]);
+    for (const name of names) expect(await liveKeys(name)).toEqual(left);
   });
 });

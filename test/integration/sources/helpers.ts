@@ -85,3 +85,16 @@ export function misplacedKeys(
     (perPartition[i] ?? []).filter((k) => !inKeyRange(tuple(k), p.spec.range as KeyRange)),
   );
 }
+
+/** A plan of `parts` key ranges of the whole table and the keys each of its partitions reads. */
+export async function readPlanned(
+  source: SourceConnector,
+  parts: number,
+): Promise<{ partitions: Partition[]; perPartition: string[][] }> {
+  const window = { from: null, to: null };
+  const partitions = await source.planPartitions(window, parts);
+  const perPartition = await Promise.all(
+    partitions.map(async (p) => keysOf(await readAll(source, window, p))),
+  );
+  return { partitions, perPartition };
+}

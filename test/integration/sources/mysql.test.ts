@@ -6,7 +6,7 @@ import { inKeyRange, type KeyRange } from '../../../shared/domain/key-range.ts';
 import { ConnectorError } from '../../../shared/errors.ts';
 import { type RunningServer, requireSystemServer, startMariaDb } from '../../support/system-servers.ts';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.ts';
-import { keysOf, misplacedKeys, readAll, readPages, sourceSetup } from './helpers.ts';
+import { keysOf, misplacedKeys, readAll, readPages, readPlanned, sourceSetup } from './helpers.ts';
 
 const T0 = '2024-05-01T10:00:00.000Z';
 const at = (seconds: number) => new Date(Date.parse(T0) + seconds * 1000).toISOString();
@@ -151,8 +151,8 @@ describe.runIf(requireSystemServer('mariadb').available)('mysql source on Debian
     const partitions = await reader.planPartitions(window, 2);
     const perPartition = await Promise.all(partitions.map((p) => readAll(reader, window, p)));
     expect(partitions.map((p) => p.spec)).toEqual([
-      { range: { after: null, upTo: [10] } },
-      { range: { after: [10], upTo: null } },
+      { range: { after: null, upTo: [10], kinds: ['integer'] } },
+      { range: { after: [10], upTo: null, kinds: ['integer'] } },
     ]);
     expect(perPartition.map(keysOf)).toEqual([
       ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10'],
@@ -238,6 +238,89 @@ describe.runIf(requireSystemServer('mariadb').available)('mysql source on Debian
     expect(misplacedKeys(partitions, perPartition, 2)).toEqual([]);
     expect(perPartition[0]?.[0]).toBe('Zen#1');
   });
+
+  /** `n` consecutive microseconds-apart DATETIME texts from `start` (mixed precision: some whole). */
+  const datetimes = (start: string, n: number, stepMicros: number) =>
+    Array.from({ length: n }, (_, i) => {
+      const micros = BigInt(Date.parse(start)) * 1000n + BigInt(i * stepMicros);
+      const whole = new Date(Number(micros / 1_000_000n) * 1000).toISOString().slice(0, 19).replace('T', ' ');
+      return `${whole}.${String(micros % 1_000_000n).padStart(6, '0')}`;
+    });
+
+  /** Keys of each type a key range compares by value: beyond 2^53, mixed scales and precisions, skewed. */
+  const TYPED_KEYS: Record<string, { type: string; keys: string[] }> = {
+    decimal: {
+      type: 'DECIMAL(30, 6)',
+      keys: [
+        ...Array.from({ length: 60 }, (_, i) => `9007199254740993.${String(i).padStart(6, '0')}`),
+        ...Array.from({ length: 40 }, (_, i) => (i % 2 ? (i / 8).toFixed(3) : (-i / 7).toFixed(6))),
+        '123456789012345678901234.5',
+        '1.5',
+      ],
+    },
+    bigint: {
+      type: 'BIGINT',
+      keys: [
+        ...Array.from({ length: 100 }, (_, i) => String(9007199254740990n + BigInt(i))),
+        '-9223372036854775808',
+        '9223372036854775807',
+        '7',
+      ],
+    },
+    'bigint unsigned': {
+      type: 'BIGINT UNSIGNED',
+      keys: [...Array.from({ length: 100 }, (_, i) => String(18446744073709551515n + BigInt(i))), '0', '9'],
+    },
+    datetime: {
+      type: 'DATETIME(6)',
+      keys: [
+        ...datetimes('2026-01-01T00:00:00Z', 100, 100_123),
+        '1000-01-01 00:00:00',
+        '9999-12-31 23:59:59.999999',
+      ],
+    },
+    timestamp: {
+      type: 'TIMESTAMP(6)',
+      keys: [
+        ...datetimes('2026-01-01T00:00:00Z', 100, 499_900),
+        '1970-01-02 00:00:00',
+        '2038-01-01 00:00:00.5',
+      ],
+    },
+    date: {
+      type: 'DATE',
+      keys: [
+        ...Array.from({ length: 100 }, (_, i) =>
+          new Date(Date.UTC(2026, 0, 1 + ((i * i) % 3000) - 1500)).toISOString().slice(0, 10),
+        ),
+        '1000-01-01',
+        '9999-12-31',
+      ],
+    },
+  };
+
+  for (const [name, { type, keys }] of Object.entries(TYPED_KEYS))
+    it(`cuts a table keyed by ${name} into key ranges that read each row once, where Verify places its key`, async () => {
+      // Prepare
+      const table = `keyed_${name.replace(' ', '_')}`;
+      await admin.query(`DROP TABLE IF EXISTS ${table}`);
+      await admin.query(`CREATE TABLE ${table} (k ${type} PRIMARY KEY, v int)`);
+      await admin.query(`INSERT IGNORE INTO ${table} (k, v) VALUES ?`, [keys.map((k) => [k, 1])]);
+      const [[count]] = (await admin.query(`SELECT COUNT(*) AS n FROM ${table}`)) as unknown as [
+        [{ n: number }],
+      ];
+      const reader = source({ table, key: ['k'], cursor: [], pageSize: 10 });
+
+      // Act
+      const { partitions, perPartition } = await readPlanned(reader, 5);
+
+      // Assess: five ranges, every row read once, each in the range the key comparison places it in.
+      expect(partitions).toHaveLength(5);
+      expect(perPartition.flat()).toHaveLength(Number(count.n));
+      expect(new Set(perPartition.flat()).size).toBe(Number(count.n));
+      expect(perPartition.every((k) => k.length >= 10)).toBe(true);
+      expect(misplacedKeys(partitions, perPartition)).toEqual([]);
+    });
 
   it('retries a page when the connection is cut in the middle of a read', async () => {
     const reader = source({}, { port: proxy.port });

@@ -193,9 +193,9 @@ export function postgresSourceContract(start: () => Promise<PostgresUnderTest>):
     const partitions = await reader.planPartitions(window, 3);
     const perPartition = await Promise.all(partitions.map((p) => readAll(reader, window, p)));
     expect(partitions.map((p) => p.spec)).toEqual([
-      { range: { after: null, upTo: [7] } },
-      { range: { after: [7], upTo: [14] } },
-      { range: { after: [14], upTo: null } },
+      { range: { after: null, upTo: [7], kinds: ['integer'] } },
+      { range: { after: [7], upTo: [14], kinds: ['integer'] } },
+      { range: { after: [14], upTo: null, kinds: ['integer'] } },
     ]);
     expect(perPartition.map(keysOf)).toEqual([
       ['1', '2', '3', '4', '5', '6', '7'],

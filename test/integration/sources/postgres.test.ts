@@ -4,7 +4,7 @@ import { createPostgresSource } from '../../../shared/connectors/sources/postgre
 import { inKeyRange, type KeyRange } from '../../../shared/domain/key-range.ts';
 import { ConnectorError } from '../../../shared/errors.ts';
 import { requireSystemServer, startPostgres } from '../../support/system-servers.ts';
-import { keysOf, misplacedKeys, readAll, sourceSetup } from './helpers.ts';
+import { keysOf, misplacedKeys, readAll, readPlanned, sourceSetup } from './helpers.ts';
 import { postgresSourceContract } from './postgres-contract.ts';
 
 describe.runIf(requireSystemServer('postgresql').available)('postgres source on Debian PostgreSQL', () => {
@@ -117,24 +117,79 @@ describe.runIf(requireSystemServer('postgresql').available)('postgres source on 
     expect(perPartition[0]?.[0]).toBe('Zen#1');
   });
 
-  it('reads a table keyed by a timestamp as one partition: its values do not order as the key comparison does', async () => {
-    // Prepare: timestamps read at mixed precision (".5Z" and ".123456Z") order otherwise as text.
-    await admin().query('DROP TABLE IF EXISTS events');
-    await admin().query('CREATE TABLE events (at timestamptz PRIMARY KEY, v int)');
+  /** Rows keyed by each type a key range compares by value: a mix of scales, precisions, zones and specials. */
+  const TYPED_KEYS: Record<string, { type: string; values: string }> = {
+    numeric: {
+      type: 'numeric',
+      values: `SELECT CASE WHEN i % 10 = 0 THEN i * 1e20 WHEN i % 3 = 0 THEN -i / 7.0 ELSE i / 1000.0 END
+               FROM generate_series(1, 117) AS i
+               UNION ALL VALUES ('NaN'::numeric), ('Infinity'), ('-Infinity'), (1.5), (9007199254740993.25)`,
+    },
+    bigint: {
+      type: 'bigint',
+      values: `SELECT 9007199254740900 + i * 3 FROM generate_series(1, 117) AS i
+               UNION ALL VALUES (-9223372036854775808), (9223372036854775807), (0), (9007199254740993)`,
+    },
+    timestamp: {
+      type: 'timestamp',
+      values: `SELECT '2026-01-01'::timestamp + i * interval '0.100123 second' FROM generate_series(0, 116) AS i
+               UNION ALL VALUES ('infinity'::timestamp), ('-infinity'), ('0044-03-15 12:00:00 BC'), ('10000-01-01 00:00:00')`,
+    },
+    timestamptz: {
+      type: 'timestamptz',
+      values: `SELECT ('2026-01-01 00:00:00' || CASE i % 3 WHEN 0 THEN '+05:30' WHEN 1 THEN '-08' ELSE 'Z' END)::timestamptz
+                      + i * interval '0.4999 second' FROM generate_series(0, 116) AS i
+               UNION ALL VALUES ('infinity'::timestamptz), ('-infinity'), ('2026-01-01 00:00:00.5+00')`,
+    },
+    date: {
+      type: 'date',
+      values: `SELECT '2026-01-01'::date + (i * i) % 5000 - 2500 FROM generate_series(1, 117) AS i
+               UNION ALL VALUES ('infinity'::date), ('-infinity'), ('0044-03-15 BC'), ('10000-01-01')`,
+    },
+  };
+
+  for (const [name, { type, values }] of Object.entries(TYPED_KEYS))
+    it(`cuts a table keyed by ${name} into key ranges that read each row once, where Verify places its key`, async () => {
+      // Prepare
+      const table = `keyed_${name}`;
+      await admin().query(`DROP TABLE IF EXISTS ${table}`);
+      await admin().query(`CREATE TABLE ${table} (k ${type} PRIMARY KEY, v int)`);
+      await admin().query(`INSERT INTO ${table} (k, v) SELECT DISTINCT k, 1 FROM (${values}) AS t (k)`);
+      const { rows } = await admin().query(`SELECT count(*)::int AS n FROM ${table}`);
+      const reader = sourceAs('esync', { table, key: ['k'], cursor: [], pageSize: 10 });
+
+      // Act
+      const { partitions, perPartition } = await readPlanned(reader, 5);
+      await reader.close();
+
+      // Assess: five ranges, every row read once, each in the range the key comparison places it in.
+      expect(partitions).toHaveLength(5);
+      expect(perPartition.flat()).toHaveLength(rows[0].n);
+      expect(new Set(perPartition.flat()).size).toBe(rows[0].n);
+      expect(perPartition.every((keys) => keys.length >= 10)).toBe(true);
+      expect(misplacedKeys(partitions, perPartition)).toEqual([]);
+    });
+
+  it('reads a timestamp key with a time zone in another session zone as one partition when its BC values print with an offset', async () => {
+    // Prepare: a database whose zone prints the BC value with a local mean time offset.
+    await admin().query('DROP TABLE IF EXISTS zoned');
+    await admin().query('CREATE TABLE zoned (at timestamptz PRIMARY KEY, v int)');
     await admin().query(
-      `INSERT INTO events SELECT '2026-01-01T00:00:00Z'::timestamptz + i * interval '1.000123 second', i FROM generate_series(1, 40) AS i`,
+      `INSERT INTO zoned SELECT '2026-01-01T00:00:00Z'::timestamptz + i * interval '1 second', i FROM generate_series(1, 40) AS i
+       UNION ALL VALUES ('0044-03-15 12:00:00+00 BC'::timestamptz, 0)`,
     );
-    const reader = sourceAs('esync', { table: 'events', key: ['at'], cursor: [], pageSize: 5 });
-    const window = { from: null, to: null };
+    await admin().query(`ALTER ROLE esync SET TimeZone = 'America/New_York'`);
+    const reader = sourceAs('esync', { table: 'zoned', key: ['at'], cursor: [], pageSize: 5 });
 
     // Act
-    const partitions = await reader.planPartitions(window, 4);
-    const rows = await readAll(reader, window, partitions[0] as NonNullable<(typeof partitions)[0]>);
-    await reader.close();
+    const { partitions, perPartition } = await readPlanned(reader, 4).finally(async () => {
+      await reader.close();
+      await admin().query('ALTER ROLE esync RESET TimeZone');
+    });
 
     // Assess
     expect(partitions).toEqual([{ id: 'all', spec: {} }]);
-    expect(rows).toHaveLength(40);
+    expect(perPartition[0]).toHaveLength(41);
   });
 
   it('reads a key range by an index range scan, for a linguistic text key once it has an index in code point order', async () => {
@@ -162,6 +217,33 @@ describe.runIf(requireSystemServer('postgresql').available)('postgres source on 
     expect(byWord.text).toContain('ORDER BY "word" COLLATE "C" LIMIT 100');
     expect(withoutIndex).toEqual(['Seq Scan']);
     expect(await scansOf(byWord.text, byWord.values)).toEqual(['Index Scan big_words_c']);
+  });
+
+  it('reads a key range of a timestamp, numeric or date key by an index range scan of its primary key', async () => {
+    // Prepare: 20,000 rows keyed by each.
+    await admin().query('DROP TABLE IF EXISTS big_times, big_amounts, big_days');
+    await admin().query('CREATE TABLE big_times (at timestamptz PRIMARY KEY, v int)');
+    await admin().query(
+      `INSERT INTO big_times SELECT '2026-01-01Z'::timestamptz + i * interval '1.000001 second', i FROM generate_series(1, 20000) AS i`,
+    );
+    await admin().query('CREATE TABLE big_amounts (amount numeric(20, 4) PRIMARY KEY, v int)');
+    await admin().query('INSERT INTO big_amounts SELECT i / 3.0, i FROM generate_series(1, 20000) AS i');
+    await admin().query('CREATE TABLE big_days (day date PRIMARY KEY, v int)');
+    await admin().query(
+      `INSERT INTO big_days SELECT '1970-01-01'::date + i, i FROM generate_series(1, 20000) AS i`,
+    );
+    await admin().query('ANALYZE big_times, big_amounts, big_days');
+
+    // Act
+    const byTime = await rangePageStatement('big_times', 'at');
+    const byAmount = await rangePageStatement('big_amounts', 'amount');
+    const byDay = await rangePageStatement('big_days', 'day');
+
+    // Assess
+    expect(byTime.text).toMatch(/WHERE "at" > \$1 AND "at" <= \$2 ORDER BY "at" LIMIT 100/);
+    expect(await scansOf(byTime.text, byTime.values)).toEqual(['Index Scan big_times_pkey']);
+    expect(await scansOf(byAmount.text, byAmount.values)).toEqual(['Index Scan big_amounts_pkey']);
+    expect(await scansOf(byDay.text, byDay.values)).toEqual(['Index Scan big_days_pkey']);
   });
 
   it('reports a user the server does not know as an authentication failure', async () => {

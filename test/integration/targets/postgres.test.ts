@@ -3,6 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createPostgresTarget } from '../../../shared/connectors/targets/postgres/postgres-target.ts';
 import type { TargetConnector, TargetWrite } from '../../../shared/connectors/types.ts';
+import { inKeyRange, type KeyRange } from '../../../shared/domain/key-range.ts';
 import { ConfigError, ConnectorError, TransientError, ValidationError } from '../../../shared/errors.ts';
 import type { PipelineInput } from '../../../shared/pipeline/schema.ts';
 import { contentHash } from '../../../shared/records/hash.ts';
@@ -416,6 +417,25 @@ function targetSuite(start: () => Promise<Database>) {
     // Assess
     expect(integers.map((r) => r.key)).toEqual(['10', '100']);
     expect(text.map((r) => r.key)).toEqual(['a', 'b', 'z', 'ä', '\uFF01']);
+  });
+
+  it('reads a jsonb table whole for a range of timestamps, which text order would cut elsewhere, so no key of the range is left out', async () => {
+    // Prepare: as text, "…00.000Z" sorts after "…00.000001Z", which it precedes in time.
+    const t = target({ mode: 'jsonb' });
+    const keys = ['2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000001Z', '2026-01-01T00:00:00.5Z'];
+    await t.write([...keys, '2026-01-01T00:00:00.123456Z'].map((k) => upsert(k, 1, { k })));
+    const range: KeyRange = {
+      after: ['2025-12-31T23:59:59.999Z'],
+      upTo: ['2026-01-01T00:00:00.000001Z'],
+      kinds: ['timestamp'],
+    };
+
+    // Act
+    const records = await collect(t.snapshot(range));
+
+    // Assess: every key of the range comes back for the caller to keep.
+    const inRange = records.map((r) => r.key).filter((k) => inKeyRange([k], range));
+    expect(inRange.sort()).toEqual(['2026-01-01T00:00:00.000001Z', '2026-01-01T00:00:00.000Z']);
   });
 
   it('reads one key range of a composite key in columns mode, paging through it in key order', async () => {

@@ -44,6 +44,9 @@ function kindOf(dataType: string): ColumnKind {
   return 'other';
 }
 
+/** Floating point: read rounded to its shortest text, which key ranges cannot bound exactly. */
+const INEXACT_NUMBER = /^(float|double|real)$/i;
+
 /**
  * Collations that order by code point with no padding: UTF-8 byte order. The older `_bin`
  * collations (`utf8mb4_bin`) are PAD SPACE: they compare "a" as "a " (so "a" sorts after
@@ -204,6 +207,7 @@ async function describeMysqlTable(run: RunQuery, database: string, table: string
         nullable: c.nullable === 'YES',
         kind,
         ...(byCodePoint && { byCodePoint }),
+        rangeOrdered: !INEXACT_NUMBER.test(String(c.dataType)),
       };
     }),
     primaryKey: primaryKey.map((k) => String(k.name)),

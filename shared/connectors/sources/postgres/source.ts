@@ -56,15 +56,18 @@ function codePointOrder(column: {
 }
 
 /**
- * Key columns whose order (or code point order, see {@link codePointOrder}) is the order of the
- * values read from them: integers, text but `character(n)` (which compares without its padding
- * while its values are read padded), uuid (lower-case hex), boolean, and enums through their
- * labels. Timestamps (read at mixed precision), numeric (read as decimal text), dates (BC and
- * years past 9999) and bytea (read as base64) are not.
+ * Key columns whose order (or code point order, see {@link codePointOrder}) is the order key
+ * ranges compare the values read from them in (`domain/key-range.ts`): integers, numeric
+ * (exactly), timestamps and dates (by value, BC and ±infinity too), text but `character(n)`
+ * (which compares without its padding while its values are read padded), uuid (lower-case
+ * hex), boolean, and enums through their labels. Floating point (read rounded to its shortest
+ * text) and bytea (read as base64) are not.
  */
 function rangeOrdered(type: string, isEnum: boolean): boolean {
   if (isEnum) return true;
-  return /^(smallint|integer|bigint|boolean|text|character varying|uuid|citext|name)\b/.test(type);
+  return /^(smallint|integer|bigint|numeric|timestamp|date|boolean|text|character varying|uuid|citext|name)\b/.test(
+    type,
+  );
 }
 
 const TRANSIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
@@ -200,7 +203,7 @@ async function openPostgresDriver(
 /**
  * The PostgreSQL source (RDS, Aurora, any PostgreSQL 12+, PGlite through its socket server).
  * Reads one table by keyset pagination over (cursor columns, key columns); partitions are
- * hash ranges of the key (`hashtext(key) mod n`). Credentials come from the secret named
+ * ranges of the key (see `SqlTableSource.planPartitions`). Credentials come from the secret named
  * by `connection.secret`.
  */
 export function createPostgresSource(

@@ -2,10 +2,12 @@
  * How the PostgreSQL target pages through its keys and, for Verify, reads one key range of them
  * (`WHERE key > after AND key <= upTo`) in the order `domain/key-range.ts` compares keys in:
  * integers as integers, text by code point (`COLLATE "C"`, the order the SQL sources cut their
- * ranges in). A range it cannot express exactly in SQL is not applied: the whole table is read
- * and the caller keeps the keys of the range, so a range read never leaves a key out.
+ * ranges in). A range it cannot express exactly in SQL (decimals, timestamps and dates, which
+ * ranges compare by value, or a key column of another type than the range's kind) is not
+ * applied: the whole table is read and the caller keeps the keys of the range, so a range read
+ * never leaves a key out.
  */
-import type { KeyPart, KeyRange, KeyTuple } from '../../../domain/key-range.ts';
+import type { KeyKind, KeyPart, KeyRange, KeyTuple } from '../../../domain/key-range.ts';
 import { quoteIdent } from './connection.ts';
 
 /** A key column as the catalog describes it: name and `format_type()`. */
@@ -40,14 +42,18 @@ function integral(part: KeyPart): boolean {
 const boundParts = (range: KeyRange, i: number): KeyPart[] =>
   [range.after, range.upTo].flatMap((tuple) => (tuple ? [tuple[i] as KeyPart] : []));
 
+/** Whether the range compares its `i`-th column as `kind` (a range without kinds: as its values read). */
+const comparesAs = (range: KeyRange, i: number, kind: KeyKind) => (range.kinds?.[i] ?? kind) === kind;
+
 /** The columns' ordering expressions under which `range` compares as compareKeyTuples does, if any. */
 function rangeExpressions(columns: readonly KeyColumn[], range: KeyRange): string[] | undefined {
   const expressions = columns.map((c, i) => {
     const quoted = quoteIdent(c.name);
     const parts = boundParts(range, i);
-    if (INTEGER_TYPE.test(c.type))
+    if (INTEGER_TYPE.test(c.type) && comparesAs(range, i, 'integer'))
       return parts.every((p) => INTEGER_TEXT.test(String(p))) ? quoted : undefined;
-    if (TEXT_TYPE.test(c.type)) return parts.some(integral) ? undefined : `${quoted} COLLATE "C"`;
+    if (TEXT_TYPE.test(c.type) && comparesAs(range, i, 'text'))
+      return parts.some(integral) && !range.kinds ? undefined : `${quoted} COLLATE "C"`;
     return undefined;
   });
   return expressions.every((e) => e !== undefined) ? expressions : undefined;
@@ -106,8 +112,9 @@ export function keyOrderOf(
   const { range } = options;
   if (!range) return native;
   if (options.jsonb) {
-    if (options.width !== 1) return native;
-    const numeric = boundParts(range, 0).some(integral);
+    if (options.width !== 1 || !(comparesAs(range, 0, 'integer') || comparesAs(range, 0, 'text')))
+      return native;
+    const numeric = range.kinds ? range.kinds[0] === 'integer' : boundParts(range, 0).some(integral);
     if (numeric)
       return {
         ...native,
