@@ -53,7 +53,7 @@ const SLICE_FLUSH_RECORDS = 50_000;
 /** Records (or lake objects) a segment reads per page, so it checks its time often. */
 const SEGMENT_PAGE = 1000;
 /** Records of the target one segment is sized for, when the target tells how many it holds. */
-const RECORDS_PER_SEGMENT = 250_000;
+export const RECORDS_PER_SEGMENT = 250_000;
 /** Segments of one read at most (the Map over them runs inline, its list in the state). */
 export const MAX_TARGET_SEGMENTS = 100;
 
@@ -129,17 +129,25 @@ const segmentIndexKey = (prefix: string, segment: number, seq: number) =>
 
 /**
  * How many segments read the target: one per partition, more when the target holds more records
- * than that many segments are sized for, at most {@link MAX_TARGET_SEGMENTS}.
+ * than that many segments of {@link RECORDS_PER_SEGMENT} hold, at most {@link MAX_TARGET_SEGMENTS};
+ * `requested` (a test's or operator's override) within 1 and that cap.
  */
+export function targetSegmentCount(partitions: number, records: number, requested?: number): number {
+  const wanted =
+    requested !== undefined
+      ? Math.trunc(requested)
+      : Math.max(partitions, Math.ceil(records / RECORDS_PER_SEGMENT));
+  return Math.min(MAX_TARGET_SEGMENTS, Math.max(1, wanted));
+}
+
+/** {@link targetSegmentCount} for a target, sized by the records it says it holds (its ItemCount). */
 async function segmentCount(
   target: TargetConnector,
   partitions: number,
   requested?: number,
 ): Promise<number> {
-  if (requested !== undefined) return Math.min(MAX_TARGET_SEGMENTS, Math.max(1, Math.trunc(requested)));
-  const records = (await target.segmented?.approximateRecords()) ?? 0;
-  const wanted = Math.max(partitions, Math.ceil(records / RECORDS_PER_SEGMENT));
-  return Math.min(MAX_TARGET_SEGMENTS, Math.max(1, wanted));
+  const records = requested === undefined ? ((await target.segmented?.approximateRecords()) ?? 0) : 0;
+  return targetSegmentCount(partitions, records, requested);
 }
 
 /**
