@@ -15,6 +15,14 @@ import { type FunctionAccess, grantOn } from './function-access.ts';
  */
 export const ACCESS_ROLE_PATH = '/esync-access/';
 
+/** The last part of an access role's name where the function's name is too long for IAM's 64 characters. */
+const SHORT_ROLE_PARTS: Partial<Record<FunctionName, string>> = { 'alert-webhook': 'alerts' };
+
+/** The name of `pipeline`'s access role for the shared function `name`. */
+function accessRoleName(stage: Stage, pipeline: string, name: FunctionName): string {
+  return resourceName(stage, pipeline, SHORT_ROLE_PARTS[name] ?? name);
+}
+
 /** Something a pipeline's grants are made to: a function, or an access role. */
 export interface AccessGrantee extends iam.IGrantable {
   /** The role whose policy holds the grants (and their cdk-nag acknowledgements). */
@@ -30,7 +38,7 @@ const roleArn = (pathAndName: string) => `arn:${Aws.PARTITION}:iam::${Aws.ACCOUN
 
 /** The ARN of the role the shared function `name` assumes to reach `pipeline` (`*`: any pipeline). */
 export function accessRoleArn(stage: Stage, pipeline: string, name: FunctionName): string {
-  return roleArn(`${ACCESS_ROLE_PATH.slice(1)}${resourceName(stage, pipeline, name)}`);
+  return roleArn(`${ACCESS_ROLE_PATH.slice(1)}${accessRoleName(stage, pipeline, name)}`);
 }
 
 /** The name the shared function `name`'s own role gets, which the access roles trust. */
@@ -68,7 +76,7 @@ export function createAccessRole(
 ): AccessGrantee {
   const { stage, pipeline, name } = options;
   const role = new iam.Role(scope, id, {
-    roleName: resourceName(stage, pipeline, name),
+    roleName: accessRoleName(stage, pipeline, name),
     path: ACCESS_ROLE_PATH,
     description: `Assumed by ${sharedRoleName(stage, name)} to reach pipeline ${pipeline}'s source, target and secrets`,
     assumedBy: new iam.AccountRootPrincipal().withConditions({

@@ -138,14 +138,28 @@ export class PipelineAccess extends Construct {
     if (target.type === 's3')
       this.#grantObjects(fn, this.#bucket(target.bucket), `${target.prefix}${name}/`, actions);
     // Whoever writes the target archives the changes it applied, when the pipeline keeps history (change-archive.ts).
+    // Each archive object is put with its history tier's tag, which takes s3:PutObjectTagging.
     if (keepsHistory(this.#props.pipeline))
-      this.#grantObjects(fn, this.#props.dataBucket, `${DATA_PREFIXES.archive.prefix}${name}/`, actions);
+      this.#grantObjects(
+        fn,
+        this.#props.dataBucket,
+        `${DATA_PREFIXES.archive.prefix}${name}/`,
+        mode === 'write' ? [...actions, 's3:PutObjectTagging'] : actions,
+      );
   }
 
   /** Lets `fn` read the webhook signing secret, when the pipeline takes webhooks. */
   grantWebhookSecret(fn: AccessGrantee): void {
     const webhook = this.#props.pipeline.triggers.webhook;
     if (webhook) this.#grantSecrets(fn, [webhook.secret]);
+  }
+
+  /** Lets `fn` read the URL secrets of the pipeline's chat webhooks (`alerts.notify.webhooks`). */
+  grantAlertWebhookSecrets(fn: AccessGrantee): void {
+    this.#grantSecrets(
+      fn,
+      this.#props.pipeline.alerts.notify.webhooks.map((w) => w.secret),
+    );
   }
 
   #grantSecrets(fn: AccessGrantee, names: readonly string[]): void {

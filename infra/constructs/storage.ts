@@ -3,7 +3,11 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import type { Pipeline } from '../../shared/pipeline/schema.ts';
+import {
+  HISTORY_DAY_TIERS,
+  HISTORY_TIER_TAG,
+  LONGEST_HISTORY_TIER_DAYS,
+} from '../../shared/pipeline/history-tiers.ts';
 
 /** Prefixes of the data bucket and how long their objects live. */
 export const DATA_PREFIXES = {
@@ -23,14 +27,17 @@ export const DATA_PREFIXES = {
   quarantine: { prefix: 'quarantine/', expireDays: 90, infrequentAccessDays: 30 },
   /** Run and verify reports (JSON and Markdown). */
   reports: { prefix: 'reports/', expireDays: 400, infrequentAccessDays: 30 },
-  /** Change archive of every target (what `esync history` reads): `archive/<pipeline>/...`, kept `retention.historyDays`. */
+  /**
+   * Change archive of every target (what `esync history` reads): `archive/<pipeline>/...`, kept
+   * by the tier its tag names (`retention.historyDays` rounded up, history-tiers.ts); an object
+   * without that tag goes after the longest tier.
+   */
   archive: { prefix: 'archive/' },
 } as const;
 
 export interface StorageProps {
   readonly stateTableName: string;
   readonly idempotencyTableName: string;
-  readonly pipelines: readonly Pipeline[];
   readonly encryptionKey: kms.IKey;
   readonly removalPolicy: RemovalPolicy;
   /** DynamoDB deletion protection on both tables. */
@@ -106,12 +113,18 @@ export class Storage extends Construct {
       serverAccessLogsBucket: this.accessLogsBucket,
       serverAccessLogsPrefix: 'data-bucket/',
       removalPolicy: props.removalPolicy,
-      lifecycleRules: dataLifecycleRules(props.pipelines),
+      lifecycleRules: dataLifecycleRules(),
     });
   }
 }
 
-function dataLifecycleRules(pipelines: readonly Pipeline[]): s3.LifecycleRule[] {
+/**
+ * The data bucket's lifecycle: one rule per prefix, and for the change archive one rule per
+ * history tier matched by the objects' tag, none per pipeline, so the rules (and the core stack)
+ * stay the same whatever pipelines the stage has. Where rules overlap (a tagged archive object
+ * also matches the untagged catch-all), S3 applies the shorter expiration.
+ */
+function dataLifecycleRules(): s3.LifecycleRule[] {
   const { manifests, plans, claimCheck, quarantine, reports, archive } = DATA_PREFIXES;
   const ia = (days: number) => [
     { storageClass: s3.StorageClass.INFREQUENT_ACCESS, transitionAfter: Duration.days(days) },
@@ -132,11 +145,18 @@ function dataLifecycleRules(pipelines: readonly Pipeline[]): s3.LifecycleRule[] 
       expiration: Duration.days(reports.expireDays),
       transitions: ia(reports.infrequentAccessDays),
     },
-    ...pipelines.map((p) => ({
-      id: `archive-${p.name}`,
-      prefix: `${archive.prefix}${p.name}/`,
-      expiration: Duration.days(p.retention.historyDays),
+    ...HISTORY_DAY_TIERS.map((days) => ({
+      id: `archive-${days}d`,
+      prefix: archive.prefix,
+      tagFilters: { [HISTORY_TIER_TAG]: String(days) },
+      expiration: Duration.days(days),
     })),
+    // Archive objects written before the tiers, without the tag: the longest tier.
+    {
+      id: 'archive-untagged',
+      prefix: archive.prefix,
+      expiration: Duration.days(LONGEST_HISTORY_TIER_DAYS),
+    },
     // Versioning keeps overwritten and expired objects as noncurrent versions; they go after a week.
     {
       id: 'noncurrent-versions',

@@ -205,6 +205,15 @@ export class SyncPipeline extends Construct {
         grant(role, a);
       }
     }
+    // The alert formatter posts this pipeline's alarms to its chat webhooks (AlertWebhooks).
+    if (pipelinesApart(core) && pipeline.alerts.notify.webhooks.length > 0)
+      access.grantAlertWebhookSecrets(
+        createAccessRole(this, 'AlertWebhookAccess', {
+          stage: core.stage,
+          pipeline: pipeline.name,
+          name: 'alert-webhook',
+        }),
+      );
   }
 
   /** What starts a run or feeds the load queue: the schedule, the CDC route. */

@@ -98,7 +98,6 @@ export class EsyncStack extends Stack {
     const storage = new Storage(this, 'Storage', {
       stateTableName: stateTableName(props.stage),
       idempotencyTableName: idempotencyTableName(props.stage),
-      pipelines: props.pipelines,
       encryptionKey: key.key,
       removalPolicy: settings.dataRemovalPolicy,
       deletionProtection: settings.tableDeletionProtection,
@@ -230,7 +229,8 @@ export class EsyncStack extends Stack {
     if (notify.emails.length > 0)
       new StageAlertEmails(this, 'StageAlertEmails', { alarmTopic: alarms.topic, emails: notify.emails });
     const webhooks = [...notify.webhooks, ...props.pipelines.flatMap((p) => p.alerts.notify.webhooks)];
-    if (webhooks.length > 0)
+    // Apart, the formatter is there whatever the pipelines say, so no pipeline's webhooks change this stack.
+    if (webhooks.length > 0 || props.layout === 'per-pipeline')
       new AlertWebhooks(this, 'AlertWebhooks', {
         core: resources,
         alarmTopic: alarms.topic,

@@ -18,6 +18,7 @@ import { s3TargetConfigSchema } from '../connectors/targets/s3/config.ts';
 import { EXPRESSION_LIMITS, expressionCompileError } from '../domain/expressions.ts';
 import { DRIFT_POLICIES } from '../domain/schema-drift.ts';
 import { BUILT_IN_VALIDATORS } from '../domain/validation.ts';
+import { HISTORY_DAY_TIERS, LONGEST_HISTORY_TIER_DAYS } from './history-tiers.ts';
 import {
   BATCH_SIZE_WITHOUT_WINDOW,
   LOAD_BATCH_SIZE,
@@ -674,10 +675,10 @@ export const pipelineSchema = z
         historyDays: z
           .int()
           .min(1)
-          .max(3650)
+          .max(LONGEST_HISTORY_TIER_DAYS)
           .default(RETENTION_DEFAULTS.historyDays)
           .describe(
-            'Days each archived change of a record (what `esync history` reads) is kept, from when it was archived.',
+            `Days each archived change of a record (what \`esync history\` reads) is kept, from when it was archived, rounded up to the next of ${HISTORY_DAY_TIERS.join(', ')} days (the data bucket's lifecycle rules, one per tier, whatever the pipelines; \`esync validate\` warns when it rounds).`,
           ),
         runDays: z
           .int()

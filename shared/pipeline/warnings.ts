@@ -1,3 +1,4 @@
+import { historyTierDays } from './history-tiers.ts';
 import type { Pipeline } from './schema.ts';
 
 /** Something valid that probably does not do what its author wants; `esync validate` prints it. */
@@ -17,6 +18,8 @@ export function pipelineWarnings(pipeline: Pipeline): PipelineWarning[] {
   const warn = (path: string, message: string) => warnings.push({ pipeline: pipeline.name, path, message });
   const replay = replayProblem(pipeline);
   if (replay) warn('source.cursor', replay);
+  const history = historyRounding(pipeline);
+  if (history) warn('retention.historyDays', history);
   if (PUSHED_SOURCES.has(pipeline.source.type)) return warnings;
   if (pipeline.source.deletes.mode === 'none')
     warn(
@@ -43,4 +46,12 @@ function replayProblem(pipeline: Pipeline): string | undefined {
     (trigger?.signature === 'hmac' && trigger.timestampHeader !== undefined);
   if (signedTime) return undefined;
   return 'is empty and the signature covers no timestamp: deliveries are replayable. A captured body sent again with a new delivery id is versioned by its arrival time and overwrites newer data. Name the entity timestamp as cursor (e.g. [updated_at]), or sign a timestamp (standard-webhooks, or hmac with timestampHeader) so replays outside toleranceSeconds are refused.';
+}
+
+/** Why archived changes are kept longer than `retention.historyDays` says: it is not a tier. */
+function historyRounding(pipeline: Pipeline): string | undefined {
+  const { historyDays } = pipeline.retention;
+  const kept = historyTierDays(historyDays);
+  if (kept === historyDays) return undefined;
+  return `is ${historyDays}: archived changes are kept ${kept} days, the next history tier (the data bucket's lifecycle has one rule per tier, not per pipeline). Say ${kept} to silence this.`;
 }

@@ -5,7 +5,10 @@ import {
   parseAlarmMessage,
   pipelineOfAlarm,
 } from '../alerts/alarm-message.ts';
+import type { SecretsProvider } from '../aws/secrets.ts';
+import type { ConnectorContext } from '../connectors/types.ts';
 import { ConfigError, TransientError } from '../errors.ts';
+import type { Pipeline } from '../pipeline/schema.ts';
 import type { Deps } from './deps.ts';
 
 /** Posts a JSON body to a URL and answers the HTTP status. */
@@ -63,6 +66,11 @@ async function newestFailedRun(
   }
 }
 
+/** How a pipeline's own secrets are read (Deps.connectorContext). */
+interface PipelineSecretsReach {
+  connectorContext(pipeline: Pipeline): Pick<ConnectorContext, 'secrets'>;
+}
+
 /**
  * Posts the chat message of one CloudWatch alarm message (an SNS message body) to every webhook of
  * the pipeline the alarm belongs to and every webhook of the stage (each secret once). Every webhook is tried; when one fails, the error names its
@@ -70,7 +78,7 @@ async function newestFailedRun(
  * @returns how many webhooks were posted to (0 for an alarm that is no pipeline's)
  */
 export async function notifyAlarmWebhooks(
-  deps: Pick<Deps, 'catalog' | 'config' | 'secrets' | 'state' | 'log'>,
+  deps: Pick<Deps, 'catalog' | 'config' | 'secrets' | 'state' | 'log'> & PipelineSecretsReach,
   snsMessage: string,
   post: PostJson = postWithFetch,
 ): Promise<{ readonly posted: number }> {
@@ -89,13 +97,16 @@ export async function notifyAlarmWebhooks(
   const body = JSON.stringify(
     chatMessage(alarm, { stage, pipeline: pipeline.name, role, cliTarget, ...(failedRun && { failedRun }) }),
   );
-  const secrets = new Set([
-    ...pipeline.alerts.notify.webhooks.map((w) => w.secret),
-    ...deps.config.stageAlertWebhooks,
-  ]);
+  // The pipeline's URL secrets through its own reach (its access role, with pipelines apart), the stage's with the function's.
+  const pipelineSecrets = deps.connectorContext(pipeline).secrets;
+  const secrets = new Map<string, SecretsProvider>(
+    deps.config.stageAlertWebhooks.map((secret) => [secret, deps.secrets]),
+  );
+  for (const { secret } of pipeline.alerts.notify.webhooks)
+    if (!secrets.has(secret)) secrets.set(secret, pipelineSecrets);
   const results = await Promise.allSettled(
-    [...secrets].map(async (secret) => {
-      const url = webhookUrl(secret, await deps.secrets.getString(secret));
+    [...secrets].map(async ([secret, provider]) => {
+      const url = webhookUrl(secret, await provider.getString(secret));
       const status = await post(url, body).catch((error: unknown) => {
         throw new TransientError(`posting to the webhook of secret "${secret}" failed`, { cause: error });
       });

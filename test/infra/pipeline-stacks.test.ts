@@ -1,4 +1,6 @@
+import type { Stack } from 'aws-cdk-lib';
 import { Annotations, Template } from 'aws-cdk-lib/assertions';
+import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { type Pipeline, pipelineSchema } from '../../shared/pipeline/schema.ts';
@@ -29,15 +31,22 @@ function resourceNames(resources: Record<string, Named>): string[] {
   });
 }
 
+/** The stage of 100 generated pipelines, synthesized once for the tests that read it. */
+let hundred: { stack: Stack; assembly: CloudAssembly } | undefined;
+function hundredPipelineStage(): { stack: Stack; assembly: CloudAssembly } {
+  if (!hundred) {
+    const { app, stack } = fixtureApp({ pipelines: generatedPipelines(100), layout: 'per-pipeline' });
+    hundred = { stack, assembly: app.synth() };
+  }
+  return hundred;
+}
+
 describe('per-pipeline stacks', () => {
   // About 15 s alone; up to three times that on a machine the whole suite loads.
   it('keeps every stack of a 100-pipeline stage under the 500-resource limit, each pipeline in its own', {
     timeout: 150_000,
   }, () => {
-    const pipelines = generatedPipelines(100);
-
-    const { app, stack } = fixtureApp({ pipelines, layout: 'per-pipeline' });
-    const assembly = app.synth();
+    const { stack, assembly } = hundredPipelineStage();
 
     const counts = assembly.stacks.map(
       (s) => [s.stackName, Object.keys(s.template.Resources ?? {}).length] as const,
@@ -52,12 +61,27 @@ describe('per-pipeline stacks', () => {
       'esync-dev-p007-sync-load-dlq',
       'esync-dev-p007-sync-load',
     ]);
-    expect(queuesOf(stack.stackName).every((q) => String(q).startsWith('esync-dev-core-'))).toBe(true);
+    expect(queuesOf('esync-dev').every((q) => String(q).startsWith('esync-dev-core-'))).toBe(true);
     // Past 10 managed policies a role needs a quota increase: the shared roles' grants stay within.
     const policyWarnings = Annotations.fromStack(stack)
       .findWarning('*', /Policy (too )?large/)
       .map((w) => w.id);
     expect(policyWarnings).toEqual([]);
+  });
+
+  it('synthesizes the core stack byte-identical with 1, 2 and 100 pipelines, whatever their history days and alert webhooks', {
+    timeout: 150_000,
+  }, () => {
+    const coreOf = (assembly: CloudAssembly) => JSON.stringify(assembly.getStackByName('esync-dev').template);
+    const [one, two] = [1, 2].map((n) =>
+      fixtureApp({ pipelines: generatedPipelines(n), layout: 'per-pipeline' }).app.synth(),
+    ) as [CloudAssembly, CloudAssembly];
+    const pipelines = generatedPipelines(100);
+    expect(new Set(pipelines.map((p) => p.retention.historyDays)).size).toBeGreaterThan(2);
+    expect(pipelines.filter((p) => p.alerts.notify.webhooks.length > 0)).toHaveLength(50);
+
+    expect(coreOf(two)).toBe(coreOf(one));
+    expect(coreOf(hundredPipelineStage().assembly)).toBe(coreOf(one));
   });
 
   it('deploys the same resources as one stack would, with nothing unacknowledged by cdk-nag', () => {
@@ -203,30 +227,16 @@ function stackTemplates(pipelines: readonly Pipeline[]): Map<string, Cfn> {
   );
 }
 
-/** The core template with the data bucket's `archive-<pipeline>` lifecycle rules taken out. */
-function withoutArchiveRules(template: Cfn | undefined): string {
-  const copy = JSON.parse(JSON.stringify(template)) as Cfn;
-  for (const resource of Object.values(copy.Resources)) {
-    const lifecycle = resource.Properties.LifecycleConfiguration as
-      | { Rules: Array<{ Id: string }> }
-      | undefined;
-    if (resource.Type === 'AWS::S3::Bucket' && lifecycle)
-      lifecycle.Rules = lifecycle.Rules.filter((r) => !r.Id.startsWith('archive-'));
-  }
-  return JSON.stringify(copy);
-}
-
 describe('a pipeline added or removed', () => {
   const base = stackTemplates(FIXTURE_PIPELINES);
   const added = generatedPipelines(3).map((p) => stackTemplates([...FIXTURE_PIPELINES, p]));
   const removed = stackTemplates(FIXTURE_PIPELINES.slice(0, 2));
 
-  it('changes the core stack in the data bucket’s archive lifecycle rules only, whatever its source, target or secrets', () => {
-    const core = withoutArchiveRules(base.get('esync-dev'));
+  it('leaves the core stack byte-identical, whatever its source, target, secrets, history days or chat webhooks', () => {
+    const core = JSON.stringify(base.get('esync-dev'));
 
-    for (const after of [...added, removed]) expect(withoutArchiveRules(after.get('esync-dev'))).toBe(core);
-    expect(JSON.stringify(added[0]?.get('esync-dev'))).not.toBe(JSON.stringify(base.get('esync-dev')));
-    expect(JSON.stringify(added[0]?.get('esync-dev'))).toContain('"Prefix":"archive/p000-sync/"');
+    for (const after of [...added, removed]) expect(JSON.stringify(after.get('esync-dev'))).toBe(core);
+    expect(added[0]?.has('esync-dev-p000-sync')).toBe(true);
   });
 
   it('leaves every other pipeline’s stack byte-identical', () => {
@@ -282,7 +292,7 @@ describe('the shared functions’ access to a pipeline’s own source, target an
   it('go through roles in the pipeline’s stack, each trusted by its one shared function and granting that pipeline’s resources alone', () => {
     const expected: Record<string, { roles: string[]; secrets: Record<string, string[]> }> = {
       'accounts-sync': {
-        roles: ['api', 'discover', 'extract', 'plan', 'verify'],
+        roles: ['alerts', 'api', 'discover', 'extract', 'plan', 'verify'],
         secrets: {
           discover: ['accounts-db'],
           plan: ['accounts-db'],
@@ -329,5 +339,85 @@ describe('the shared functions’ access to a pipeline’s own source, target an
     );
     expect(accountsApi).toContain('dynamodb:PutItem');
     expect(accountsApi).toMatch(/"Fn::GetAtt":\["PipelineAccountsSyncTargetTable[0-9A-F]{8}","Arn"\]/);
+  });
+});
+
+describe('what the core stack holds of every pipeline’s history and alerts, apart', () => {
+  const templates = stackTemplates(FIXTURE_PIPELINES);
+  const core = templates.get('esync-dev') as Cfn;
+  const ofType = (template: Cfn, type: string) =>
+    Object.values(template.Resources).filter((r) => r.Type === type);
+  const statementsOf = (template: Cfn) =>
+    ofType(template, 'AWS::IAM::Policy').flatMap(
+      (p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement,
+    );
+
+  it('expires archived changes by one rule per history tier matched by the object’s tag, and untagged ones after the longest', () => {
+    const [bucket] = ofType(core, 'AWS::S3::Bucket').filter((b) =>
+      JSON.stringify(b.Properties.LifecycleConfiguration ?? {}).includes('archive/'),
+    );
+    type Rule = { Id: string; Prefix?: string; TagFilters?: unknown; ExpirationInDays?: number };
+    const rules = (
+      (bucket?.Properties.LifecycleConfiguration as { Rules: Rule[] } | undefined)?.Rules ?? []
+    ).filter((r) => r.Id.startsWith('archive-'));
+
+    expect(rules).toEqual([
+      ...[1, 7, 30, 90, 365, 3650].map((days) =>
+        expect.objectContaining({
+          Id: `archive-${days}d`,
+          Prefix: 'archive/',
+          TagFilters: [{ Key: 'esync-history-days', Value: String(days) }],
+          ExpirationInDays: days,
+        }),
+      ),
+      expect.objectContaining({ Id: 'archive-untagged', Prefix: 'archive/', ExpirationInDays: 3650 }),
+    ]);
+    expect(rules.at(-1)?.TagFilters).toBeUndefined();
+  });
+
+  it('lets each archive writer tag its objects under its pipeline’s archive prefix only', () => {
+    const stack = templates.get('esync-dev-accounts-sync') as Cfn;
+    const tagging = statementsOf(stack).filter((s) => [s.Action].flat().includes('s3:PutObjectTagging'));
+
+    expect(tagging.length).toBeGreaterThan(0);
+    for (const statement of tagging)
+      expect(JSON.stringify(statement.Resource)).toContain('/archive/accounts-sync/*');
+    expect(JSON.stringify(statementsOf(core))).not.toContain('s3:PutObjectTagging');
+  });
+
+  it('runs one alert formatter that reads a pipeline’s chat webhook URLs through that pipeline’s alerts role alone', () => {
+    const formatterRole = Object.entries(core.Resources).find(
+      ([, r]) => r.Type === 'AWS::IAM::Role' && r.Properties.RoleName === 'esync-dev-core-alert-webhook',
+    )?.[0];
+    const formatter = ofType(core, 'AWS::IAM::Policy')
+      .filter((p) => JSON.stringify(p.Properties.Roles).includes(`"${formatterRole}"`))
+      .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
+    const subscriptions = ofType(core, 'AWS::SNS::Subscription');
+    const stack = templates.get('esync-dev-accounts-sync') as Cfn;
+    const role = ofType(stack, 'AWS::IAM::Role').find(
+      (r) => r.Properties.RoleName === 'esync-dev-accounts-sync-alerts',
+    );
+    const roleId = Object.entries(stack.Resources).find(([, r]) => r === role)?.[0];
+    const granted = ofType(stack, 'AWS::IAM::Policy')
+      .filter((p) => JSON.stringify(p.Properties.Roles).includes(`"${roleId}"`))
+      .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
+
+    expect(JSON.stringify(statementsOf(core))).not.toContain('slack-oncall');
+    expect(JSON.stringify(formatter.filter((s) => s.Action === 'sts:AssumeRole'))).toMatch(
+      /:role\/esync-access\/esync-dev-\*-alerts"\]\]\}/,
+    );
+    expect(subscriptions.map((s) => s.Properties.FilterPolicy ?? s.Properties.FilterPolicyScope)).toEqual([
+      undefined,
+    ]);
+    expect(role?.Properties.Path).toBe('/esync-access/');
+    expect(JSON.stringify(role?.Properties.AssumeRolePolicyDocument)).toContain(
+      ':role/esync-dev-core-alert-webhook"]]}',
+    );
+    expect(granted.map((s) => s.Action)).toEqual([
+      ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
+    ]);
+    expect(JSON.stringify(granted)).toContain('esync/test/slack-oncall');
+    for (const other of ['stock-cdc', 'issues-hook'])
+      expect(JSON.stringify(templates.get(`esync-dev-${other}`))).not.toContain(`esync-dev-${other}-alerts`);
   });
 });

@@ -11,8 +11,8 @@ export function keepsHistory(pipeline: Pick<Pipeline, 'target' | 'retention'>): 
 
 /**
  * Archives the changes a target holds after a write, so that `esync history` can rebuild any
- * record as it was (layout in s3/lake-layout.ts; kept `retention.historyDays` by the data
- * bucket's lifecycle rule). The S3 lake target archives its own changes as it writes them;
+ * record as it was (layout in s3/lake-layout.ts; kept `retention.historyDays`, rounded up to
+ * its tier, by the data bucket's lifecycle rules). The S3 lake target archives its own changes as it writes them;
  * every other target keeps only the current version, so its changes are archived here when the
  * pipeline sets `retention.keepHistory`.
  *
@@ -36,7 +36,7 @@ export async function archiveAppliedChanges(
   if (changes.length === 0) return;
   const objects = new S3Objects(context.clients.s3, context.retry);
   await mapWithConcurrency(changes, pipeline.load.writeConcurrency, async (write) => {
-    const { key, body } = archiveObjectOf(pipeline.name, write);
-    await objects.put(context.dataBucket, key, body, 'application/json');
+    const { key, body, tagging } = archiveObjectOf(pipeline, write);
+    await objects.put(context.dataBucket, key, body, 'application/json', tagging);
   });
 }

@@ -33,13 +33,16 @@ beforeEach(async () => {
   for (const Bucket of [lakeBucket, dataBucket]) await clients.s3.send(new CreateBucketCommand({ Bucket }));
 });
 
-function lake(options: { bucket?: string; clients?: AwsClients; writeConcurrency?: number } = {}) {
+function lake(
+  options: { bucket?: string; clients?: AwsClients; writeConcurrency?: number; historyDays?: number } = {},
+) {
   const config = { type: 's3', bucket: options.bucket ?? lakeBucket, prefix: 'lake/' } as const;
   return createS3LakeTarget(
     config,
     targetContext(config, options.clients ?? clients, {
       dataBucket,
       ...(options.writeConcurrency === undefined ? {} : { writeConcurrency: options.writeConcurrency }),
+      ...(options.historyDays === undefined ? {} : { historyDays: options.historyDays }),
     }),
   );
 }
@@ -332,6 +335,30 @@ describe('s3 lake target', () => {
     expect(outcomes.every((o) => o.status === 'applied')).toBe(true);
     expect(maxInFlight).toBe(6);
     expect(await listKeys(dataBucket, 'archive/')).toHaveLength(30);
+  });
+
+  it('sends each archive object with the tag of its pipeline’s history tier, rounded up, and the lake objects with none', async () => {
+    // Prepare
+    const tracked = localClients(servers.endpoints);
+    const sent: Array<{ path: string; tagging: string | undefined }> = [];
+    tracked.s3.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { path: string; headers: Record<string, string> };
+        sent.push({ path: request.path, tagging: request.headers['x-amz-tagging'] });
+        return next(args);
+      },
+      { step: 'finalizeRequest', name: 'record-tagging' },
+    );
+
+    // Act
+    const outcomes = await lake({ clients: tracked, historyDays: 45 }).write([upsert('1', 1, { id: 1 })]);
+
+    // Assess
+    expect(outcomes).toEqual([{ key: '1', status: 'applied' }]);
+    const tagsOf = (prefix: string) => sent.filter((s) => s.path.includes(prefix)).map((s) => s.tagging);
+    expect(tagsOf('/archive/users-sync/')).toEqual(['esync-history-days=90']);
+    expect(tagsOf('/lake/users-sync/')).toEqual([undefined]);
+    expect(await listKeys(dataBucket, 'archive/')).toHaveLength(1);
   });
 
   it('fails records with a TransientError when S3 cannot be reached', async () => {

@@ -48,6 +48,8 @@ export function targetContext(
     dataBucket?: string;
     /** `load.writeConcurrency` of the pipeline. */
     writeConcurrency?: number;
+    /** `retention.historyDays` of the pipeline. */
+    historyDays?: number;
   } = {},
 ): ConnectorContext {
   const pipeline = pipelineSchema.parse({
@@ -58,6 +60,7 @@ export function targetContext(
     ...(options.writeConcurrency === undefined
       ? {}
       : { load: { writeConcurrency: options.writeConcurrency } }),
+    ...(options.historyDays === undefined ? {} : { retention: { historyDays: options.historyDays } }),
   } satisfies PipelineInput);
   return {
     pipeline,

@@ -45,6 +45,8 @@ function setup(
   answer: (url: string) => Promise<number> = async () => 200,
   state: StateRepositories = runsOf([]),
   stageAlertWebhooks: readonly string[] = [],
+  /** The secrets a pipeline's access role reads. @default - the same as the function's */
+  pipelineSecrets: Record<string, string> = secrets,
 ) {
   const posts: Array<{ url: string; body: unknown }> = [];
   const warnings: string[] = [];
@@ -60,6 +62,7 @@ function setup(
     ]),
     config: { stage: 'prod', cliTarget: '--stage prod', stageAlertWebhooks } as RuntimeConfig,
     secrets: new StaticSecretsProvider(secrets),
+    connectorContext: () => ({ secrets: new StaticSecretsProvider(pipelineSecrets) }),
     state,
     log,
   };
@@ -128,6 +131,22 @@ describe('notifyAlarmWebhooks', () => {
       [...Object.values(URLS), stageHook, stageHook, URLS['esync/alerts/slack']].sort(),
     );
     expect(textOf(posts.at(-1))).toContain('pipeline users:');
+  });
+
+  it('reads the pipeline’s URL secrets through the pipeline’s reach and the stage’s through its own', async () => {
+    const stageHook = 'https://hooks.slack.com/services/T0/B0/stage';
+    const { deps, posts, post } = setup(
+      { 'esync/alerts/stage': stageHook },
+      undefined,
+      runsOf([]),
+      ['esync/alerts/stage'],
+      URLS,
+    );
+
+    const result = await notifyAlarmWebhooks(deps, alarm('esync-prod-users-sync-latency'), post);
+
+    expect(result).toEqual({ posted: 3 });
+    expect(posts.map((p) => p.url).sort()).toEqual([...Object.values(URLS), stageHook].sort());
   });
 
   it('tells a recovery from a firing alarm', async () => {

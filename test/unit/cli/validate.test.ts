@@ -52,6 +52,28 @@ describe('esync validate', () => {
     ]);
   });
 
+  it('warns when retention.historyDays is not a history tier, naming the days the archive keeps', async () => {
+    // Prepare
+    const withHistory = (name: string, days: number) =>
+      `${GOOD.replace('name: good', `name: ${name}`)}retention:\n  keepHistory: true\n  historyDays: ${days}\n`;
+    await writeFile(path.join(dir, 'pipelines', 'between.yaml'), withHistory('between', 45));
+    await writeFile(path.join(dir, 'pipelines', 'tier.yaml'), withHistory('tier', 90));
+    const io = captureIo(dir);
+
+    // Act
+    const code = await validate(['--json'], io);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(JSON.parse(io.stdout[0] ?? '').warnings).toEqual([
+      {
+        pipeline: 'between',
+        path: 'retention.historyDays',
+        message: expect.stringMatching(/^is 45: archived changes are kept 90 days, the next history tier/),
+      },
+    ]);
+  });
+
   it('warns of a polled source that detects no deletes, and of delete detection by a Verify that is off', async () => {
     // Prepare
     const polled = (name: string, extra: string) =>

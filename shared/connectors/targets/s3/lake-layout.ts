@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { ValidationError } from '../../../errors.ts';
+import { historyTierTagging } from '../../../pipeline/history-tiers.ts';
+import type { Pipeline } from '../../../pipeline/schema.ts';
 import { stringifyExactJson } from '../../../records/exact-json.ts';
 import { toIsoMillis, type VersionedChange } from '../../../records/version.ts';
 import type { TargetWrite } from '../../types.ts';
@@ -24,8 +26,9 @@ import { toJsonRecord } from '../support/json-value.ts';
  * objects; Load writes it for every other target whose pipeline keeps history (change-archive.ts).
  * One key's history is one prefix to list;
  * the two-character level spreads keys over many prefixes; hex of the version, then the hash,
- * keep listing order equal to change order. The data bucket's
- * lifecycle rule on `archive/` expires it after `retention.historyDays`.
+ * keep listing order equal to change order. Each object carries the tag of its pipeline's
+ * history tier (`retention.historyDays` rounded up, history-tiers.ts), by which the data bucket's
+ * lifecycle expires it.
  */
 
 /** One line of a lake object, and the body of one archive object. */
@@ -115,10 +118,22 @@ export function lakeLineOf(write: TargetWrite): LakeLine {
   };
 }
 
-/** The archive object of one change: its key in the data bucket and its JSON body. */
-export function archiveObjectOf(pipeline: string, write: TargetWrite): { key: string; body: string } {
+/** An object to put: its key, its body and its tags. */
+export interface ArchiveObject {
+  readonly key: string;
+  readonly body: string;
+  /** The pipeline's history tier (history-tiers.ts), which the data bucket's lifecycle expires it by. */
+  readonly tagging: string;
+}
+
+/** The archive object of one change: its key in the data bucket, its JSON body and its tier tag. */
+export function archiveObjectOf(
+  pipeline: Pick<Pipeline, 'name' | 'retention'>,
+  write: TargetWrite,
+): ArchiveObject {
   return {
-    key: archiveObjectKey(pipeline, write.key, write),
+    key: archiveObjectKey(pipeline.name, write.key, write),
     body: stringifyExactJson({ ...lakeLineOf(write), messageKey: write.messageKey }),
+    tagging: historyTierTagging(pipeline.retention.historyDays),
   };
 }

@@ -17,9 +17,18 @@ export class S3Objects {
     this.#writes = writes;
   }
 
-  async put(bucket: string, key: string, body: string, contentType: string): Promise<void> {
+  /** @param tagging the object's tags as a URL query (`k=v&k2=v2`), which lifecycle rules match */
+  async put(bucket: string, key: string, body: string, contentType: string, tagging?: string): Promise<void> {
     const put = () =>
-      this.#s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+      this.#s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: body,
+          ContentType: contentType,
+          ...(tagging !== undefined && { Tagging: tagging }),
+        }),
+      );
     const writes = this.#writes;
     try {
       await (writes ? writes.retrying(`${bucket}/${key}`, put, this.#retry) : withRetry(put, this.#retry));

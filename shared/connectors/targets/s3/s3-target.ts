@@ -160,9 +160,9 @@ export class S3LakeTarget implements TargetConnector {
       });
     });
     const archivePuts = [...lines.keys()].map(async (write) => {
-      const { key, body } = archiveObjectOf(this.#pipeline, write);
+      const { key, body, tagging } = archiveObjectOf(this.#context.pipeline, write);
       await this.#objects
-        .put(this.#context.dataBucket, key, body, 'application/json')
+        .put(this.#context.dataBucket, key, body, 'application/json', tagging)
         .catch((error: unknown) => {
           if (!failures.has(write)) failures.set(write, error);
         });
