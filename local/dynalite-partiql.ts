@@ -188,11 +188,14 @@ async function insertOne(
     return { Error: { Code: 'ResourceNotFound', Message: 'Cannot do operations on a non-existent table' } };
   let answer: Awaited<ReturnType<Call>>;
   try {
+    // The legacy `Expected` form of attribute_not_exists: dynalite parses a ConditionExpression
+    // with a generated parser on every call, which doubled its CPU per insert (0.26-0.32 against
+    // 0.13 ms, the cost of a plain put or of an item of BatchWriteItem). DynamoDB has no such cost
+    // for an INSERT statement, so the emulator should not either.
     answer = await call('PutItem', {
       TableName: insert.table,
       Item: insert.item,
-      ConditionExpression: 'attribute_not_exists(#k)',
-      ExpressionAttributeNames: { '#k': hashKey },
+      Expected: { [hashKey]: { Exists: false } },
     });
   } catch (error) {
     return {
