@@ -396,6 +396,54 @@ export function printedAsJson(io: CliIo, json: boolean | undefined, body: unknow
   return json === true;
 }
 
+/**
+ * Connects by the command's flags and sends its one request. With `--json` it prints the answer
+ * (or what `asJson` keeps of it) as JSON and answers undefined: the command is done. Without it
+ * answers the view, for the command to print for people.
+ */
+export async function requestView<T>(
+  flags: ConnectionFlags & { readonly json?: boolean | undefined },
+  io: CliIo,
+  request: (api: ManagementClient) => Promise<T>,
+  asJson: (view: T) => unknown = (view) => view,
+): Promise<T | undefined> {
+  const view = await request(await ManagementClient.connect(flags, io));
+  return printedAsJson(io, flags.json, asJson(view)) ? undefined : view;
+}
+
+/**
+ * The one argument of a subcommand such as `dlq list`, or a usage error: `dlq list needs a
+ * pipeline name`, `dlq list takes one pipeline, got also "b"`.
+ */
+export function onlyArgument(
+  positionals: readonly string[],
+  command: string,
+  names: { readonly needs: string; readonly one: string },
+): string {
+  const [argument, ...extra] = positionals;
+  if (argument === undefined) throw new UsageError(`${command} needs ${names.needs}`);
+  if (extra.length > 0) throw new UsageError(`${command} takes ${names.one}, got also "${extra.join(' ')}"`);
+  return argument;
+}
+
+/** The pipeline a subcommand such as `dlq list` takes as its one argument. */
+export const pipelineArg = (positionals: readonly string[], command: string): string =>
+  onlyArgument(positionals, command, { needs: 'a pipeline name', one: 'one pipeline' });
+
+/** The flags of a listing by pipeline and status, a page at a time. */
+export const LISTING_FLAGS = {
+  pipeline: { type: 'string' },
+  status: { type: 'string' },
+  limit: { type: 'string' },
+  after: { type: 'string' },
+} as const;
+
+/** A listing takes flags only: a usage error names what else it got. */
+export function noArguments(positionals: readonly string[], command: string): void {
+  if (positionals.length > 0)
+    throw new UsageError(`${command} takes no arguments, got "${positionals.join(' ')}"`);
+}
+
 /** A subcommand: takes the arguments after its name, returns the exit code. */
 type Subcommand = (argv: string[], io: CliIo) => Promise<number>;
 

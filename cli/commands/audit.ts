@@ -1,11 +1,5 @@
 import type { AuditEntry } from '../../shared/state/audit.ts';
-import {
-  apiPath,
-  ManagementClient,
-  parseCommandArgs,
-  printedAsJson,
-  runManagementCommand,
-} from '../api-client.ts';
+import { apiPath, noArguments, parseCommandArgs, requestView, runManagementCommand } from '../api-client.ts';
 import { cut, formatTime, formatValue, table } from '../format.ts';
 import type { Command } from '../io.ts';
 import { UsageError } from '../io.ts';
@@ -33,22 +27,16 @@ export const audit: Command = (argv, io) =>
       limit: { type: 'string' },
       after: { type: 'string' },
     });
-    if (positionals.length > 0)
-      throw new UsageError(`audit takes no arguments, got "${positionals.join(' ')}"`);
+    noArguments(positionals, 'audit');
     checkTime('since', values.since);
     checkTime('until', values.until);
     const limit = parseLimit(values.limit);
-    const client = await ManagementClient.connect(values, io);
-    const page = await client.get<{ entries: AuditEntry[]; next: string | null }>(apiPath('audit'), {
-      pipeline: values.pipeline,
-      action: values.action,
-      actor: values.actor,
-      since: values.since,
-      until: values.until,
-      limit,
-      after: values.after,
-    });
-    if (printedAsJson(io, values.json, page)) return 0;
+    const { pipeline, action, actor, since, until, after } = values;
+    const query = { pipeline, action, actor, since, until, limit, after };
+    const page = await requestView(values, io, (api) =>
+      api.get<{ entries: AuditEntry[]; next: string | null }>(apiPath('audit'), query),
+    );
+    if (page === undefined) return 0;
     if (page.entries.length === 0) {
       io.out('no audit entries match');
       return 0;

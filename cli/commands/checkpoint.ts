@@ -1,11 +1,5 @@
 import { stringifyExactJson } from '../../shared/records/exact-json.ts';
-import {
-  apiPath,
-  ManagementClient,
-  managementCommand,
-  parseCommandArgs,
-  printedAsJson,
-} from '../api-client.ts';
+import { apiPath, managementCommand, parseCommandArgs, pipelineArg, requestView } from '../api-client.ts';
 import { formatTime, keyValues } from '../format.ts';
 import type { CliIo, Command } from '../io.ts';
 import { UsageError } from '../io.ts';
@@ -32,22 +26,15 @@ interface CheckpointView {
 const describeCursor = (cursor: CursorView | null | undefined) =>
   cursor ? `${stringifyExactJson(cursor.values)} after key ${JSON.stringify(cursor.key)}` : 'the beginning';
 
-function pipelineArg(positionals: string[], sub: string): string {
-  const [pipeline, ...extra] = positionals;
-  if (pipeline === undefined) throw new UsageError(`checkpoint ${sub} needs a pipeline name`);
-  if (extra.length > 0)
-    throw new UsageError(`checkpoint ${sub} takes one pipeline, got also "${extra.join(' ')}"`);
-  return pipeline;
-}
-
 async function show(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandArgs(argv, {});
-  const pipeline = pipelineArg(positionals, 'show');
-  const client = await ManagementClient.connect(values, io);
-  const body = await client.get<{ cursorFields: string[]; checkpoint: CheckpointView | null }>(
-    apiPath('pipelines', pipeline, 'checkpoint'),
+  const pipeline = pipelineArg(positionals, 'checkpoint show');
+  const body = await requestView(values, io, (api) =>
+    api.get<{ cursorFields: string[]; checkpoint: CheckpointView | null }>(
+      apiPath('pipelines', pipeline, 'checkpoint'),
+    ),
   );
-  if (printedAsJson(io, values.json, body)) return 0;
+  if (body === undefined) return 0;
   const cp = body.checkpoint;
   if (cp === null) {
     io.out(`${pipeline} has no checkpoint: the next run reads from the beginning`);
@@ -85,18 +72,20 @@ async function reset(argv: string[], io: CliIo): Promise<number> {
     reason: { type: 'string' },
     to: { type: 'string' },
   });
-  const pipeline = pipelineArg(positionals, 'reset');
+  const pipeline = pipelineArg(positionals, 'checkpoint reset');
   if (values.reason === undefined || values.reason.trim() === '')
     throw new UsageError(
       '--reason is required: say why the checkpoint is reset (it goes to the audit trail)',
     );
   const cursor = values.to === undefined ? null : parseCursor(values.to);
-  const client = await ManagementClient.connect(values, io);
-  const body = await client.put<{ checkpoint: CheckpointView; previous: CheckpointView | null }>(
-    apiPath('pipelines', pipeline, 'checkpoint'),
-    { cursor, reason: values.reason },
+  const reason = values.reason;
+  const body = await requestView(values, io, (api) =>
+    api.put<{ checkpoint: CheckpointView; previous: CheckpointView | null }>(
+      apiPath('pipelines', pipeline, 'checkpoint'),
+      { cursor, reason },
+    ),
   );
-  if (printedAsJson(io, values.json, body)) return 0;
+  if (body === undefined) return 0;
   io.out(
     `checkpoint of ${pipeline} reset: the next run starts after ${describeCursor(body.checkpoint.cursor)}`,
   );

@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { stringifyExactJson } from '../../shared/records/exact-json.ts';
 import { canonicalJson } from '../../shared/records/hash.ts';
 import {
   apiPath,
-  ManagementClient,
+  LISTING_FLAGS,
   managementCommand,
+  noArguments,
+  onlyArgument,
   parseCommandArgs,
-  printedAsJson,
+  requestView,
 } from '../api-client.ts';
 import { formatTime, formatValue, keyValues, table } from '../format.ts';
 import type { CliIo, Command } from '../io.ts';
@@ -50,29 +51,34 @@ interface ConflictView {
   };
 }
 
+interface ResolutionView {
+  readonly key: string;
+  readonly choice: string;
+  readonly applied: boolean;
+  readonly version: string;
+  readonly eventPublished: boolean;
+}
+
 const CHOICES = ['source', 'target', 'merged'];
+const CONFLICT_ID = { needs: 'a conflict id', one: 'one id' };
 const STATUSES = ['open', 'resolved'];
 
 async function list(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, {
-    pipeline: { type: 'string' },
-    status: { type: 'string' },
-    limit: { type: 'string' },
-    after: { type: 'string' },
-  });
-  if (positionals.length > 0)
-    throw new UsageError(`conflicts list takes no arguments, got "${positionals.join(' ')}"`);
+  const { values, positionals } = parseCommandArgs(argv, LISTING_FLAGS);
+  noArguments(positionals, 'conflicts list');
   if (values.pipeline === undefined) throw new UsageError('conflicts list needs --pipeline P');
   if (values.status !== undefined && !STATUSES.includes(values.status))
     throw new UsageError(`--status must be open or resolved, got "${values.status}"`);
-  const client = await ManagementClient.connect(values, io);
-  const page = await client.get<{ conflicts: ConflictSummaryView[]; next: string | null }>('/conflicts', {
-    pipeline: values.pipeline,
-    status: values.status,
-    limit: values.limit,
-    after: values.after,
-  });
-  if (printedAsJson(io, values.json, page)) return 0;
+  const { pipeline, status, limit, after } = values;
+  const page = await requestView(values, io, (api) =>
+    api.get<{ conflicts: ConflictSummaryView[]; next: string | null }>('/conflicts', {
+      pipeline,
+      status,
+      limit,
+      after,
+    }),
+  );
+  if (page === undefined) return 0;
   if (page.conflicts.length === 0) {
     io.out(`no ${values.status ?? 'open'} conflicts in ${values.pipeline}`);
     return 0;
@@ -140,12 +146,9 @@ export function formatConflict(c: ConflictView): string {
 
 async function show(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandArgs(argv, {});
-  const [id, ...extra] = positionals;
-  if (id === undefined) throw new UsageError('conflicts show needs a conflict id');
-  if (extra.length > 0) throw new UsageError(`conflicts show takes one id, got also "${extra.join(' ')}"`);
-  const client = await ManagementClient.connect(values, io);
-  const conflict = await client.get<ConflictView>(apiPath('conflicts', id));
-  io.out(values.json ? stringifyExactJson(conflict) : formatConflict(conflict));
+  const id = onlyArgument(positionals, 'conflicts show', CONFLICT_ID);
+  const conflict = await requestView(values, io, (api) => api.get<ConflictView>(apiPath('conflicts', id)));
+  if (conflict !== undefined) io.out(formatConflict(conflict));
   return 0;
 }
 
@@ -177,9 +180,7 @@ async function resolve(argv: string[], io: CliIo): Promise<number> {
     data: { type: 'string' },
     reason: { type: 'string' },
   });
-  const [id, ...extra] = positionals;
-  if (id === undefined) throw new UsageError('conflicts resolve needs a conflict id');
-  if (extra.length > 0) throw new UsageError(`conflicts resolve takes one id, got also "${extra.join(' ')}"`);
+  const id = onlyArgument(positionals, 'conflicts resolve', CONFLICT_ID);
   if (values.choice === undefined || !CHOICES.includes(values.choice))
     throw new UsageError(
       values.choice === undefined
@@ -193,19 +194,15 @@ async function resolve(argv: string[], io: CliIo): Promise<number> {
   if (values.choice !== 'merged' && values.data !== undefined)
     throw new UsageError(`--data is only taken with --choice merged, not ${values.choice}`);
   const data = values.data === undefined ? undefined : readData(values.data, io.cwd);
-  const client = await ManagementClient.connect(values, io);
-  const result = await client.post<{
-    key: string;
-    choice: string;
-    applied: boolean;
-    version: string;
-    eventPublished: boolean;
-  }>(apiPath('conflicts', id, 'resolve'), {
-    choice: values.choice,
-    reason: values.reason,
-    ...(data ? { data } : {}),
-  });
-  if (printedAsJson(io, values.json, result)) return 0;
+  const { choice, reason } = values;
+  const result = await requestView(values, io, (api) =>
+    api.post<ResolutionView>(apiPath('conflicts', id, 'resolve'), {
+      choice,
+      reason,
+      ...(data ? { data } : {}),
+    }),
+  );
+  if (result === undefined) return 0;
   io.out(
     result.applied
       ? `resolved conflict ${id} (key ${result.key}) with the ${result.choice} version, written at ${result.version}`

@@ -1,10 +1,4 @@
-import {
-  apiPath,
-  ManagementClient,
-  managementCommand,
-  parseCommandArgs,
-  printedAsJson,
-} from '../api-client.ts';
+import { apiPath, managementCommand, parseCommandArgs, pipelineArg, requestView } from '../api-client.ts';
 import { formatCount, formatTime, formatValue, table } from '../format.ts';
 import type { CliIo, Command } from '../io.ts';
 import { UsageError } from '../io.ts';
@@ -40,20 +34,16 @@ function describeBody(body: Record<string, unknown>): string {
   return formatValue(body.preview ?? body, 60);
 }
 
-function pipelineArg(positionals: string[], sub: string): string {
-  const [pipeline, ...extra] = positionals;
-  if (pipeline === undefined) throw new UsageError(`dlq ${sub} needs a pipeline name`);
-  if (extra.length > 0) throw new UsageError(`dlq ${sub} takes one pipeline, got also "${extra.join(' ')}"`);
-  return pipeline;
-}
-
 async function list(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandArgs(argv, {});
-  const pipeline = pipelineArg(positionals, 'list');
-  const client = await ManagementClient.connect(values, io);
-  const dlq = await client.get<DlqView>(apiPath('pipelines', pipeline, 'dlq'), { limit: 0 });
-  if (printedAsJson(io, values.json, { pipeline: dlq.pipeline, queueUrl: dlq.queueUrl, depth: dlq.depth }))
-    return 0;
+  const pipeline = pipelineArg(positionals, 'dlq list');
+  const dlq = await requestView(
+    values,
+    io,
+    (api) => api.get<DlqView>(apiPath('pipelines', pipeline, 'dlq'), { limit: 0 }),
+    ({ pipeline, queueUrl, depth }) => ({ pipeline, queueUrl, depth }),
+  );
+  if (dlq === undefined) return 0;
   const total = dlq.depth.visible + dlq.depth.inFlight;
   io.out(
     total === 0
@@ -66,13 +56,14 @@ async function list(argv: string[], io: CliIo): Promise<number> {
 
 async function inspect(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandArgs(argv, { limit: { type: 'string' } });
-  const pipeline = pipelineArg(positionals, 'inspect');
+  const pipeline = pipelineArg(positionals, 'dlq inspect');
   const limit = values.limit === undefined ? 10 : Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 50)
     throw new UsageError(`--limit must be a whole number from 1 to 50, got "${values.limit}"`);
-  const client = await ManagementClient.connect(values, io);
-  const dlq = await client.get<DlqView>(apiPath('pipelines', pipeline, 'dlq'), { limit });
-  if (printedAsJson(io, values.json, dlq)) return 0;
+  const dlq = await requestView(values, io, (api) =>
+    api.get<DlqView>(apiPath('pipelines', pipeline, 'dlq'), { limit }),
+  );
+  if (dlq === undefined) return 0;
   if (dlq.messages.length === 0) {
     io.out(`DLQ of ${pipeline} is empty`);
     return 0;
@@ -97,15 +88,17 @@ async function inspect(argv: string[], io: CliIo): Promise<number> {
 
 async function redrive(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandArgs(argv, { reason: { type: 'string' } });
-  const pipeline = pipelineArg(positionals, 'redrive');
+  const pipeline = pipelineArg(positionals, 'dlq redrive');
   if (values.reason !== undefined && values.reason.trim() === '')
     throw new UsageError('--reason must not be empty');
-  const client = await ManagementClient.connect(values, io);
-  const task = await client.post<{ taskHandle: string; approximateMessages: number }>(
-    apiPath('pipelines', pipeline, 'dlq', 'redrive'),
-    values.reason === undefined ? undefined : { reason: values.reason },
+  const reason = values.reason;
+  const task = await requestView(values, io, (api) =>
+    api.post<{ taskHandle: string; approximateMessages: number }>(
+      apiPath('pipelines', pipeline, 'dlq', 'redrive'),
+      reason === undefined ? undefined : { reason },
+    ),
   );
-  if (printedAsJson(io, values.json, task)) return 0;
+  if (task === undefined) return 0;
   io.out(
     `moving about ${formatCount(task.approximateMessages)} message(s) from the DLQ of ${pipeline} back to its load queue`,
   );

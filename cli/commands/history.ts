@@ -1,11 +1,5 @@
 import { stringifyExactJson } from '../../shared/records/exact-json.ts';
-import {
-  apiPath,
-  ManagementClient,
-  parseCommandArgs,
-  printedAsJson,
-  runManagementCommand,
-} from '../api-client.ts';
+import { apiPath, parseCommandArgs, requestView, runManagementCommand } from '../api-client.ts';
 import { formatTime, formatValue, table } from '../format.ts';
 import type { Command } from '../io.ts';
 import { UsageError } from '../io.ts';
@@ -40,11 +34,11 @@ export const history: Command = (argv, io) =>
       throw new UsageError(`history takes a pipeline and one key, got also "${extra.join(' ')}"`);
     if (values.at !== undefined && Number.isNaN(Date.parse(values.at)))
       throw new UsageError(`--at must be an ISO-8601 time such as 2025-01-31T12:00:00Z, got "${values.at}"`);
-    const client = await ManagementClient.connect(values, io);
-    const body = await client.get<HistoryView>(apiPath('pipelines', pipeline, 'records', key, 'history'), {
-      at: values.at,
-    });
-    if (printedAsJson(io, values.json, body)) return 0;
+    const { at } = values;
+    const body = await requestView(values, io, (api) =>
+      api.get<HistoryView>(apiPath('pipelines', pipeline, 'records', key, 'history'), { at }),
+    );
+    if (body === undefined) return 0;
     if (body.versions.length === 0) {
       io.out(`no history of ${key} in ${pipeline}`);
       return 0;

@@ -2,10 +2,12 @@ import type { RunCounts } from '../../shared/domain/run-counts.ts';
 import { RUN_STATUSES, type RunStatus } from '../../shared/state/runs.ts';
 import {
   apiPath,
-  ManagementClient,
+  LISTING_FLAGS,
   managementCommand,
+  noArguments,
+  onlyArgument,
   parseCommandArgs,
-  printedAsJson,
+  requestView,
 } from '../api-client.ts';
 import { cut, formatCount, formatDuration, formatMoney, formatTime, keyValues, table } from '../format.ts';
 import type { Command } from '../io.ts';
@@ -179,6 +181,8 @@ export function formatSchema(schema: RunView['schema']): string {
   ].join('\n');
 }
 
+const RUN_ID = { needs: 'a run id', one: 'one run id' };
+
 /** `--limit N` of a listing: 1 to 100. */
 export function parseLimit(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
@@ -189,25 +193,16 @@ export function parseLimit(text: string | undefined): number | undefined {
 }
 
 async function list(argv: string[], io: Parameters<Command>[1]): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, {
-    pipeline: { type: 'string' },
-    status: { type: 'string' },
-    limit: { type: 'string' },
-    after: { type: 'string' },
-  });
-  if (positionals.length > 0)
-    throw new UsageError(`runs list takes no arguments, got "${positionals.join(' ')}"`);
+  const { values, positionals } = parseCommandArgs(argv, LISTING_FLAGS);
+  noArguments(positionals, 'runs list');
   if (values.status !== undefined && !(RUN_STATUSES as readonly string[]).includes(values.status))
     throw new UsageError(`--status must be one of ${RUN_STATUSES.join(', ')}, got "${values.status}"`);
   const limit = parseLimit(values.limit);
-  const client = await ManagementClient.connect(values, io);
-  const page = await client.get<{ runs: RunSummaryView[]; next: string | null }>('/runs', {
-    pipeline: values.pipeline,
-    status: values.status,
-    limit,
-    after: values.after,
-  });
-  if (printedAsJson(io, values.json, page)) return 0;
+  const { pipeline, status, after } = values;
+  const page = await requestView(values, io, (api) =>
+    api.get<{ runs: RunSummaryView[]; next: string | null }>('/runs', { pipeline, status, limit, after }),
+  );
+  if (page === undefined) return 0;
   if (page.runs.length === 0) {
     io.out(values.pipeline ? `no runs of ${values.pipeline} yet` : 'no runs yet');
     return 0;
@@ -233,12 +228,9 @@ async function list(argv: string[], io: Parameters<Command>[1]): Promise<number>
 
 async function show(argv: string[], io: Parameters<Command>[1]): Promise<number> {
   const { values, positionals } = parseCommandArgs(argv, {});
-  const [runId, ...extra] = positionals;
-  if (runId === undefined) throw new UsageError('runs show needs a run id');
-  if (extra.length > 0) throw new UsageError(`runs show takes one run id, got also "${extra.join(' ')}"`);
-  const client = await ManagementClient.connect(values, io);
-  const run = await client.get<RunView>(apiPath('runs', runId));
-  io.out(values.json ? JSON.stringify(run) : formatRunReport(run));
+  const runId = onlyArgument(positionals, 'runs show', RUN_ID);
+  const run = await requestView(values, io, (api) => api.get<RunView>(apiPath('runs', runId)));
+  if (run !== undefined) io.out(formatRunReport(run));
   return 0;
 }
 
@@ -258,12 +250,11 @@ interface HistoryView {
 
 async function history(argv: string[], io: Parameters<Command>[1]): Promise<number> {
   const { values, positionals } = parseCommandArgs(argv, {});
-  const [runId, ...extra] = positionals;
-  if (runId === undefined) throw new UsageError('runs history needs a run id');
-  if (extra.length > 0) throw new UsageError(`runs history takes one run id, got also "${extra.join(' ')}"`);
-  const client = await ManagementClient.connect(values, io);
-  const view = await client.get<HistoryView>(apiPath('runs', runId, 'history'));
-  if (printedAsJson(io, values.json, view)) return 0;
+  const runId = onlyArgument(positionals, 'runs history', RUN_ID);
+  const view = await requestView(values, io, (api) =>
+    api.get<HistoryView>(apiPath('runs', runId, 'history')),
+  );
+  if (view === undefined) return 0;
   io.out(`execution ${view.executionArn}`);
   io.out(
     table(

@@ -1,6 +1,6 @@
 import { isUtcDay } from '../../shared/domain/instant.ts';
 import type { RunCounts } from '../../shared/domain/run-counts.ts';
-import { apiPath, ManagementClient, parseCommandArgs, runManagementCommand } from '../api-client.ts';
+import { apiPath, parseCommandArgs, pipelineArg, requestView, runManagementCommand } from '../api-client.ts';
 import { formatCount, keyValues, table } from '../format.ts';
 import type { Command } from '../io.ts';
 import { UsageError } from '../io.ts';
@@ -54,13 +54,13 @@ export function formatStreamReport(view: StreamView): string {
 export const stream: Command = (argv, io) =>
   runManagementCommand(argv, io, streamUsage, async () => {
     const { values, positionals } = parseCommandArgs(argv, { day: { type: 'string' } });
-    const [pipeline, ...extra] = positionals;
-    if (pipeline === undefined) throw new UsageError('stream needs a pipeline name');
-    if (extra.length > 0) throw new UsageError(`stream takes one pipeline, got also "${extra.join(' ')}"`);
+    const pipeline = pipelineArg(positionals, 'stream');
     if (values.day !== undefined && !isUtcDay(values.day))
       throw new UsageError(`--day must be a UTC date such as 2025-01-31, got "${values.day}"`);
-    const client = await ManagementClient.connect(values, io);
-    const view = await client.get<StreamView>(apiPath('pipelines', pipeline, 'stream'), { day: values.day });
-    io.out(values.json ? JSON.stringify(view) : formatStreamReport(view));
+    const { day } = values;
+    const view = await requestView(values, io, (api) =>
+      api.get<StreamView>(apiPath('pipelines', pipeline, 'stream'), { day }),
+    );
+    if (view !== undefined) io.out(formatStreamReport(view));
     return 0;
   });
