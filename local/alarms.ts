@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { AlarmMessage } from '../shared/alerts/alarm-message.ts';
 import { ALARM_ROLES } from '../shared/alerts/alarm-message.ts';
 import { accounted, type RunCounts } from '../shared/domain/run-counts.ts';
@@ -234,16 +235,35 @@ export class LocalAlarms {
         (s.alarmNames === undefined || s.alarmNames.includes(alarm.name)),
     );
     for (const subscription of targets) {
-      const event = {
-        Records: [
-          {
-            EventSource: 'aws:sns',
-            EventVersion: '1.0',
-            Sns: { Type: 'Notification', TopicArn: subscription.topicArn, Message: JSON.stringify(message) },
-          },
-        ],
-      };
+      const subject = `${state}: "${alarm.name}"`;
+      const event = { Records: [snsRecord(subscription.topicArn, subject, JSON.stringify(message))] };
       this.#track(this.#deliver(alarm, subscription, event));
     }
   }
+}
+
+/**
+ * The record SNS hands a subscribed function, with the fields AWS sends (Powertools' SnsSchema
+ * reads them): the subscription, the message id and time, the unsubscribe URL. No signature: the
+ * local stack has no SNS key to sign with, and AWS's own are optional to a function (Lambda is
+ * invoked by SNS under IAM, not by a signed request).
+ */
+export function snsRecord(topicArn: string, subject: string, message: string) {
+  const region = topicArn.split(':')[3] ?? 'us-east-1';
+  const subscriptionArn = `${topicArn}:${randomUUID()}`;
+  return {
+    EventSource: 'aws:sns',
+    EventVersion: '1.0',
+    EventSubscriptionArn: subscriptionArn,
+    Sns: {
+      Type: 'Notification',
+      MessageId: randomUUID(),
+      TopicArn: topicArn,
+      Subject: subject,
+      Message: message,
+      Timestamp: new Date().toISOString(),
+      UnsubscribeUrl: `https://sns.${region}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=${encodeURIComponent(subscriptionArn)}`,
+      MessageAttributes: {},
+    },
+  };
 }

@@ -1,9 +1,10 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import middy from '@middy/core';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { describeError } from '../../shared/errors.ts';
 import { httpErrorAnswer, jsonResult } from '../../shared/lambda/http-errors.ts';
+import { bodyText, type HttpApiEvent, parseHttpApiEvent } from '../../shared/lambda/http-event.ts';
 import { createObservability, METRIC, publishRecordedMetrics } from '../../shared/lambda/observability.ts';
 import { createDeps, currentDeps, type Deps } from '../../shared/usecases/deps.ts';
 import { receiveWebhook } from '../../shared/usecases/webhook.ts';
@@ -11,24 +12,24 @@ import { receiveWebhook } from '../../shared/usecases/webhook.ts';
 const { logger, tracing, metrics, log } = createObservability('webhook');
 let deps: Deps | undefined;
 
-async function handle(
-  event: APIGatewayProxyEventV2,
-  context: Context,
-): Promise<APIGatewayProxyStructuredResultV2> {
+/** Puts the delivery's pipeline and id on every log line of the invocation. */
+function tagDelivery(event: HttpApiEvent): { pipeline: string; headers: Record<string, string> } {
   const pipeline = event.pathParameters?.pipeline ?? '';
-  const headers = Object.fromEntries(
-    Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
-  );
+  const headers = Object.fromEntries(Object.entries(event.headers).map(([k, v]) => [k.toLowerCase(), v]));
   logger.appendKeys({
     pipeline,
     deliveryId: headers['x-github-delivery'] ?? headers['webhook-id'] ?? headers['x-delivery-id'],
   });
   metrics.addDimension('pipeline', pipeline || 'unknown');
+  return { pipeline, headers };
+}
+
+async function handle(event: unknown, context: Context): Promise<APIGatewayProxyStructuredResultV2> {
   try {
+    const parsed = parseHttpApiEvent(event);
+    const { pipeline, headers } = tagDelivery(parsed);
     deps ??= createDeps({ log });
-    const rawBody = event.isBase64Encoded
-      ? Buffer.from(event.body ?? '', 'base64').toString('utf8')
-      : (event.body ?? '');
+    const rawBody = bodyText(parsed) ?? '';
     const accepted = await receiveWebhook(await currentDeps(deps), { pipeline, headers, rawBody }, context);
     if (accepted.ignored) {
       metrics.addMetric(METRIC.webhookIgnored, MetricUnit.Count, 1);

@@ -1,11 +1,25 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { APIGatewayProxyEventV2Schema } from '@aws-lambda-powertools/parser/schemas/api-gatewayv2';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createManagementHandler, type ManagementEvent } from '../../../functions/api/handler.ts';
+import type { z } from 'zod';
+import { createManagementHandler } from '../../../functions/api/handler.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../../local/servers.ts';
 import { createStateRepositories } from '../../../shared/state/index.ts';
 import { type ApiHarness, startApiHarness } from './harness.ts';
+
+const sample = JSON.parse(
+  readFileSync(
+    path.join(import.meta.dirname, '..', '..', '..', 'events', 'apigw', 'api-reset-checkpoint.json'),
+    'utf8',
+  ),
+) as HttpApiEvent;
+
+/** An HTTP API payload 2.0 event as AWS sends it (Powertools' schema of it). */
+type HttpApiEvent = z.infer<typeof APIGatewayProxyEventV2Schema>;
 
 let h: ApiHarness;
 let handle: ReturnType<typeof createManagementHandler>;
@@ -17,31 +31,38 @@ beforeAll(async () => {
 });
 afterAll(() => h?.stop());
 
+/**
+ * The sample of events/apigw with the request's method, path, body, stage and principal; held to
+ * Powertools' schema, so the handler is given what AWS sends.
+ */
 function event(overrides: {
-  method: string;
+  method: HttpApiEvent['requestContext']['http']['method'];
   rawPath: string;
   body?: string;
   isBase64Encoded?: boolean;
   stage?: string;
   userArn?: string | null;
   query?: Record<string, string>;
-}): ManagementEvent {
-  return {
+}): HttpApiEvent {
+  const { requestContext: sampled, ...rest } = sample;
+  const { authorizer, ...requestContext } = sampled;
+  const userArn = overrides.userArn ?? 'arn:aws:iam::123456789012:user/ops-bob';
+  return APIGatewayProxyEventV2Schema.parse({
+    ...rest,
+    routeKey: '$default',
     rawPath: overrides.rawPath,
-    queryStringParameters: overrides.query,
-    body: overrides.body,
+    rawQueryString: new URLSearchParams(overrides.query).toString(),
+    ...(overrides.query && { queryStringParameters: overrides.query }),
+    ...(overrides.body !== undefined && { body: overrides.body }),
     isBase64Encoded: overrides.isBase64Encoded ?? false,
     requestContext: {
+      ...requestContext,
       requestId: 'gw-req-1',
       stage: overrides.stage ?? '$default',
-      http: { method: overrides.method },
-      ...(overrides.userArn === null
-        ? {}
-        : {
-            authorizer: { iam: { userArn: overrides.userArn ?? 'arn:aws:iam::123456789012:user/ops-bob' } },
-          }),
+      http: { ...requestContext.http, method: overrides.method, path: overrides.rawPath },
+      ...(overrides.userArn !== null && { authorizer: { iam: { ...authorizer?.iam, userArn } } }),
     },
-  };
+  });
 }
 
 describe('api handler', () => {
@@ -136,5 +157,26 @@ describe('api handler', () => {
       error: 'temporarily unavailable, try again',
       requestId: 'gw-req-1',
     });
+  });
+
+  it('answers an event that is not an HTTP API payload 2.0 with 400 naming its fields, and runs nothing', async () => {
+    // Prepare: an event without its request context, one whose base64 flag is not a boolean.
+    const { requestContext: _, ...noContext } = event({ method: 'GET', rawPath: '/runs' });
+    const badFlag = { ...event({ method: 'GET', rawPath: '/runs' }), isBase64Encoded: 'yes' };
+
+    // Act
+    const answers = [await handle(noContext, context), await handle(badFlag, context)];
+
+    // Assess
+    expect(answers.map((a) => a.statusCode)).toEqual([400, 400]);
+    expect(JSON.parse(String(answers[0]?.body))).toMatchObject({
+      error: expect.stringMatching(
+        /^not an API Gateway HTTP API event \(payload 2\.0\): event\.requestContext/,
+      ),
+      issues: [{ path: 'event.requestContext', message: expect.any(String) }],
+    });
+    expect(JSON.parse(String(answers[1]?.body)).issues).toEqual([
+      { path: 'event.isBase64Encoded', message: expect.any(String) },
+    ]);
   });
 });

@@ -1,7 +1,8 @@
 import { createHmac } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Metrics } from '@aws-lambda-powertools/metrics';
+import { APIGatewayProxyEventV2Schema } from '@aws-lambda-powertools/parser/schemas/api-gatewayv2';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { handler } from '../../../functions/webhook/handler.ts';
@@ -309,5 +310,31 @@ describe('webhook handler (API Gateway HTTP API → load queue)', () => {
     expect(response.headers).toMatchObject({ 'retry-after': '5' });
     expect(bodyOf(response).error).toBe('too many requests, try again');
     expect(await queuedRecords('widgets')).toEqual([]);
+  });
+
+  it('answers an event that is not an HTTP API payload 2.0 with 400 naming its fields, and enqueues nothing', async () => {
+    // Prepare
+    const { headers: _, ...headless } = signedWidgets(
+      '[{"id":13,"name":"bolt","updated_at":"2026-11-22T12:00:00Z"}]',
+    );
+
+    // Act
+    const response = await invoke(headless as APIGatewayProxyEventV2);
+
+    // Assess
+    expect(response.statusCode).toBe(400);
+    expect(bodyOf(response)).toMatchObject({
+      error: expect.stringMatching(/^not an API Gateway HTTP API event \(payload 2\.0\): event\.headers/),
+      issues: [{ path: 'event.headers', message: expect.any(String) }],
+    });
+    expect(await queuedRecords('widgets')).toEqual([]);
+  });
+
+  it('is given sample events that hold to Powertools’ schema of what API Gateway sends', () => {
+    const samples = readdirSync(events).filter((name) => /^(webhook|api)-.*\.json$/.test(name));
+
+    expect(samples.length).toBeGreaterThanOrEqual(5);
+    for (const name of samples)
+      expect(APIGatewayProxyEventV2Schema.safeParse(sample(name)).error?.issues, name).toBeUndefined();
   });
 });

@@ -1,3 +1,4 @@
+import { SnsSchema } from '@aws-lambda-powertools/parser/schemas/sns';
 import { describe, expect, it } from 'vitest';
 import { type FailedInvocationRecord, LocalAlarms } from '../../../local/alarms.ts';
 import type { ExecutionStatusChange } from '../../../local/stepfunctions-server.ts';
@@ -29,6 +30,7 @@ interface State {
 function setup() {
   const lines: string[] = [];
   const delivered: Array<{ functionName: string; message: Record<string, unknown> }> = [];
+  const events: unknown[] = [];
   const state: State = { depths: new Map(), counts: new Map(), failures: 0 };
   const kept: Array<{ queueName: string; record: FailedInvocationRecord }> = [];
   const alarms = new LocalAlarms({
@@ -61,6 +63,7 @@ function setup() {
         state.failures--;
         throw new Error('the webhook of secret "esync/test/chat" answered HTTP 503');
       }
+      events.push(event);
       const record = (event as { Records: Array<{ Sns: { Message: string } }> }).Records[0];
       delivered.push({
         functionName: subscription.functionName,
@@ -69,7 +72,7 @@ function setup() {
     },
     log: (line) => lines.push(line),
   });
-  return { alarms, lines, delivered, state, kept };
+  return { alarms, lines, delivered, events, state, kept };
 }
 
 const end = (
@@ -111,6 +114,28 @@ describe('LocalAlarms', () => {
         }),
       },
     ]);
+  });
+
+  it('hands the function an SNS event with the fields AWS sends, which Powertools’ SnsSchema reads', async () => {
+    const { alarms, events } = setup();
+
+    alarms.onExecutionStatus(end('users-sync', 'FAILED', 'EsyncRunFailed'));
+    await alarms.whenDelivered();
+
+    const parsed = SnsSchema.parse(events[0]);
+    expect(parsed.Records[0]).toMatchObject({
+      EventSource: 'aws:sns',
+      EventSubscriptionArn: expect.stringMatching(new RegExp(`^${TOPIC}:[0-9a-f-]{36}$`)),
+      Sns: {
+        Type: 'Notification',
+        TopicArn: TOPIC,
+        Subject: 'ALARM: "esync-dev-users-sync-runs-failed"',
+        MessageId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        UnsubscribeUrl: expect.stringMatching(
+          /^https:\/\/sns\.us-east-1\.amazonaws\.com\/\?Action=Unsubscribe&/,
+        ),
+      },
+    });
   });
 
   it('recovers on the next successful run, once, and ignores a success while it is not firing', async () => {
