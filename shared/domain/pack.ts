@@ -142,3 +142,22 @@ export function messageKey(scope: string, records: readonly KeyedVersion[]): str
     .subarray(0, 16)
     .toString('base64url');
 }
+
+/** What {@link contentDigest} needs of a record. */
+export interface HashedChange extends KeyedVersion {
+  readonly op: string;
+  readonly hash: string;
+}
+
+/**
+ * What a message would change in the target, as one digest: the pipeline's `fingerprint` (the
+ * definition that decides what the same rows write) and each record's key, operation, version
+ * and content hash, sorted. Two messages of equal digest apply the same changes.
+ */
+export function contentDigest(fingerprint: string, records: readonly HashedChange[]): string {
+  const changes = records.map((r) => [r.key, r.op, r.version, r.hash] as const);
+  changes.sort((a, b) => (a.join('\u0000') < b.join('\u0000') ? -1 : 1));
+  return createHash('sha256')
+    .update(JSON.stringify([fingerprint, changes]))
+    .digest('base64url');
+}

@@ -1,4 +1,4 @@
-import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Cursor } from '../connectors/types.ts';
 import type { SchemaField } from '../domain/schema-drift.ts';
 import { keys } from './keys.ts';
@@ -54,6 +54,33 @@ export class CheckpointRepository {
         Item: { ...keys.checkpoint(checkpoint.pipeline), type: 'checkpoint', ...checkpoint },
       }),
     );
+  }
+
+  /**
+   * The pipeline's last run whose full Verify passed while no run of it has ended otherwise
+   * since: its ledger vouches for the messages it loaded clean (`usecases/unchanged-messages.ts`).
+   * An operator's checkpoint reset leaves it, since a reset moves where runs start, not what the
+   * target holds.
+   */
+  async verifiedRun(pipeline: string): Promise<string | undefined> {
+    const out = await this.ddb.send(
+      new GetCommand({ TableName: this.table, Key: keys.verifiedRun(pipeline), ConsistentRead: true }),
+    );
+    return typeof out.Item?.runId === 'string' ? out.Item.runId : undefined;
+  }
+
+  async setVerifiedRun(pipeline: string, runId: string, at: string): Promise<void> {
+    await this.ddb.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { ...keys.verifiedRun(pipeline), type: 'verified-run', runId, updatedAt: at },
+      }),
+    );
+  }
+
+  /** Forgets the last verified run: the next run sends every message. */
+  async forgetVerifiedRun(pipeline: string): Promise<void> {
+    await this.ddb.send(new DeleteCommand({ TableName: this.table, Key: keys.verifiedRun(pipeline) }));
   }
 
   async getSchema(pipeline: string): Promise<AcceptedSchema | undefined> {

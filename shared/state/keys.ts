@@ -13,6 +13,7 @@ const pendingOf = (scope: string) => `PENDING#${scope}`;
  * | checkpoint        | PIPE#<pipeline>             | CHECKPOINT        |                             |                   |
  * | unfinished plan   | PIPE#<pipeline>             | PLAN              |                             |                   |
  * | accepted schema   | PIPE#<pipeline>             | SCHEMA            |                             |                   |
+ * | last verified run | PIPE#<pipeline>             | VERIFIED          |                             |                   |
  * | partition progress| PLAN#<pipeline>#<planId>    | PART#<partition>  |                             |                   |
  * | run               | RUN#<runId>                 | RUN               | RUNS#<pipeline>             | <startedAt>#<id>  |
  * | verify result     | RUN#<runId>                 | VERIFY#<partition>#<seq> |                      |                   |
@@ -31,6 +32,8 @@ export const keys = {
   checkpoint: (pipeline: string) => ({ pk: `PIPE#${pipeline}`, sk: 'CHECKPOINT' }),
   plan: (pipeline: string) => ({ pk: `PIPE#${pipeline}`, sk: 'PLAN' }),
   sourceSchema: (pipeline: string) => ({ pk: `PIPE#${pipeline}`, sk: 'SCHEMA' }),
+  /** The last run whose full Verify passed, no run of the pipeline having ended otherwise since. */
+  verifiedRun: (pipeline: string) => ({ pk: `PIPE#${pipeline}`, sk: 'VERIFIED' }),
   progressOfPlan: (pipeline: string, planId: string) => `PLAN#${pipeline}#${planId}`,
   partitionProgress: (pipeline: string, planId: string, partitionId: string) => ({
     pk: `PLAN#${pipeline}#${planId}`,

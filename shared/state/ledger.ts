@@ -1,4 +1,5 @@
 import {
+  BatchGetCommand,
   BatchWriteCommand,
   type DynamoDBDocumentClient,
   paginateQuery,
@@ -34,6 +35,62 @@ export interface MessageOutcome {
   readonly tiesReread?: number;
 }
 
+/** A message registered before it is sent, or registered done without being sent (`vouchedBy`). */
+export interface RegisteredMessage {
+  readonly messageKey: string;
+  readonly records: number;
+  /** Records sent without the fields `schema.onDrift: discard` leaves out. */
+  readonly fieldsDiscarded?: number;
+  /** The message's `contentDigest`: a later run asks whether this run loaded it clean. */
+  readonly content?: string;
+  /**
+   * The ledger scope of an earlier verified run that loaded the same content clean (see
+   * {@link LedgerRepository.loadedClean}): the message is not sent, its records are counted
+   * skipped, as Load would count them, and it never waits in the pending index.
+   */
+  readonly vouchedBy?: string;
+}
+
+/** The completed state of a message an earlier clean load of the same content vouches for. */
+function vouchedOutcome(records: number, vouchedBy: string, at: string) {
+  return {
+    state: 'done',
+    loaded: 0,
+    skipped: records,
+    conflicts: 0,
+    quarantined: 0,
+    deadLettered: 0,
+    filtered: 0,
+    excludedKeys: [],
+    unavailableFields: 0,
+    ties: 0,
+    tiesReread: 0,
+    doneAt: at,
+    vouchedBy,
+  };
+}
+
+/**
+ * Whether a ledger item is a message whose every record was written or found already held: none
+ * left out, refused, parked, filtered or dead-lettered, so the same records again change nothing
+ * in the target and count all skipped.
+ */
+function isCleanLoad(item: Record<string, unknown>): boolean {
+  const none = (field: string) => Number(item[field] ?? 0) === 0;
+  return (
+    item.state === 'done' &&
+    Number(item.loaded ?? 0) + Number(item.skipped ?? 0) === Number(item.records ?? -1) &&
+    ['conflicts', 'quarantined', 'deadLettered', 'filtered', 'unavailableFields'].every(none) &&
+    item.ignored === undefined &&
+    (!Array.isArray(item.excludedKeys) || item.excludedKeys.length === 0)
+  );
+}
+
+/** BatchGetItem reads at most 100 keys per request. */
+const BATCH_GET_LIMIT = 100;
+/** Rounds of UnprocessedKeys read again; what stays unread is not vouched for, so it is sent. */
+const BATCH_GET_ROUNDS = 3;
+
 /** Where a message of a partition's Extract comes from: the partition, and its rows sent up to it. */
 export interface MessageOrigin {
   readonly partition: string;
@@ -61,6 +118,8 @@ export interface LedgerTotals extends Required<RunCounts> {
   readonly pendingMessages: number;
   /** Records of the pending messages, as {@link LedgerRepository.pending} counts them. */
   readonly pendingRecords: number;
+  /** Messages registered done, not sent: an earlier verified run loaded the same content clean. */
+  readonly vouchedMessages: number;
   readonly excludedKeys: readonly string[];
 }
 
@@ -82,11 +141,12 @@ export class LedgerRepository {
    * Registers messages before they are sent (BatchWriteItem, 25 at a time). Messages of a
    * partition's Extract carry `origin`, so a registration whose send never happened can be told
    * apart later (see {@link abandonUnsent}). `fieldsDiscarded` counts the message's records that
-   * Extract sent without the fields `schema.onDrift: discard` leaves out.
+   * Extract sent without the fields `schema.onDrift: discard` leaves out. A vouched message is
+   * registered done, outside the pending index.
    */
   async register(
     scope: string,
-    messages: readonly { messageKey: string; records: number; fieldsDiscarded?: number }[],
+    messages: readonly RegisteredMessage[],
     origin?: MessageOrigin,
   ): Promise<void> {
     const ttl = expiresAt(this.retentionDays);
@@ -96,14 +156,16 @@ export class LedgerRepository {
         PutRequest: {
           Item: {
             ...keys.message(scope, m.messageKey),
-            ...keys.pendingMessage(scope, m.messageKey),
             type: 'msg',
-            state: 'sent',
             records: m.records,
             ...(m.fieldsDiscarded ? { fieldsDiscarded: m.fieldsDiscarded } : {}),
             sentAt,
             expiresAt: ttl,
             ...(origin ? { partition: origin.partition, upTo: origin.upTo } : {}),
+            ...(m.content ? { content: m.content } : {}),
+            ...(m.vouchedBy
+              ? vouchedOutcome(m.records, m.vouchedBy, sentAt)
+              : { state: 'sent', ...keys.pendingMessage(scope, m.messageKey) }),
           },
         },
       }));
@@ -204,6 +266,37 @@ export class LedgerRepository {
   }
 
   /**
+   * Of `messages` (keys in `scope`, an earlier run's ledger, each with the content digest of the
+   * message asking), those that run loaded clean with the same content. Eventually consistent
+   * reads (that run has ended); keys DynamoDB leaves unprocessed are not vouched for.
+   */
+  async loadedClean(
+    scope: string,
+    messages: readonly { messageKey: string; content: string }[],
+  ): Promise<Set<string>> {
+    const wanted = new Map(messages.map((m) => [m.messageKey, m.content]));
+    const all = [...wanted.keys()];
+    const clean = new Set<string>();
+    for (let i = 0; i < all.length; i += BATCH_GET_LIMIT) {
+      let request = all
+        .slice(i, i + BATCH_GET_LIMIT)
+        .map((k): Record<string, unknown> => keys.message(scope, k));
+      for (let round = 1; request.length > 0 && round <= BATCH_GET_ROUNDS; round++) {
+        if (round > 1) await new Promise((r) => setTimeout(r, 50 * 2 ** round * Math.random()));
+        const out = await this.ddb.send(
+          new BatchGetCommand({ RequestItems: { [this.table]: { Keys: request } } }),
+        );
+        for (const item of out.Responses?.[this.table] ?? []) {
+          const messageKey = String(item.sk).slice('MSG#'.length);
+          if (isCleanLoad(item) && item.content === wanted.get(messageKey)) clean.add(messageKey);
+        }
+        request = out.UnprocessedKeys?.[this.table]?.Keys ?? [];
+      }
+    }
+    return clean;
+  }
+
+  /**
    * Abandons the registered, uncompleted messages of a stopped or killed run that `unsent` says
    * were never sent: their partition's recorded progress does not reach them, so the run that
    * resumes the partition reads those rows again, and nobody waits for the registrations. A
@@ -289,6 +382,7 @@ export class LedgerRepository {
     let messages = 0;
     let pendingMessages = 0;
     let pendingRecords = 0;
+    let vouchedMessages = 0;
     const excluded: string[] = [];
     const now = Date.now();
     for await (const item of this.#messages(scope)) {
@@ -306,6 +400,7 @@ export class LedgerRepository {
         if (Array.isArray(item.lastReceiveKeys)) excluded.push(...(item.lastReceiveKeys as string[]));
         continue;
       }
+      if (item.vouchedBy !== undefined) vouchedMessages++;
       counts.loaded += Number(item.loaded ?? 0);
       counts.skipped += Number(item.skipped ?? 0);
       counts.filtered += Number(item.filtered ?? 0);
@@ -331,6 +426,7 @@ export class LedgerRepository {
       messages,
       pendingMessages,
       pendingRecords,
+      vouchedMessages,
       excludedKeys: excluded,
     };
   }

@@ -1,13 +1,14 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
 import { loadQueueUrl } from '../config.ts';
-import { messageKey, packRecords } from '../domain/pack.ts';
+import { contentDigest, messageKey, packRecords } from '../domain/pack.ts';
 import { TransientError } from '../errors.ts';
 import type { RecordEnvelope } from '../records/envelope.ts';
 import { stringifyExactJson } from '../records/exact-json.ts';
 import type { LoadMessage } from '../records/messages.ts';
 import type { MessageOrigin } from '../state/ledger.ts';
 import type { Deps } from './deps.ts';
+import type { VouchingChain } from './unchanged-messages.ts';
 
 /** SQS limits: 10 entries and 1 MiB per SendMessageBatch call. */
 const MAX_BATCH_ENTRIES = 10;
@@ -19,6 +20,22 @@ export interface EnqueueResult {
   readonly messages: number;
   readonly records: number;
   readonly claimChecks: number;
+  /** Of `messages`, those registered done and not sent: the vouching run loaded them clean. */
+  readonly vouched: number;
+}
+
+/** One load-queue message to register and send. */
+interface Body {
+  readonly messageKey: string;
+  readonly records: number;
+  /** Of those, the records sent without the fields `schema.onDrift: discard` leaves out. */
+  readonly fieldsDiscarded: number;
+  readonly body: string;
+  /** The records' content digest; none for a claim check, which is always sent. */
+  readonly content?: string;
+  /** The message's key in the vouching run's ledger, had that run packed the same records. */
+  readonly keyThere?: string;
+  readonly claimCheck?: true;
 }
 
 /**
@@ -26,7 +43,9 @@ export interface EnqueueResult {
  * Registering first means a message can never be loaded without being counted. A message
  * registered but never sent (a crash in between) is sent again by a retried caller under the
  * same deterministic key; one of a partition's Extract carries its `origin`, so that a run
- * resuming the partition abandons it (resume.ts) instead of waiting for it.
+ * resuming the partition abandons it (resume.ts) instead of waiting for it. With a `chain`
+ * (unchanged-messages.ts), each message is registered with its content digest, and one that the
+ * vouching run loaded clean with the same digest is registered done and not sent.
  */
 export async function enqueueRecords(
   deps: Deps,
@@ -41,72 +60,125 @@ export async function enqueueRecords(
   origin?: MessageOrigin,
   /** Records sent without the fields `schema.onDrift: discard` leaves out, counted in the ledger. */
   trimmed?: ReadonlySet<RecordEnvelope>,
+  chain?: VouchingChain,
 ): Promise<EnqueueResult> {
-  if (records.length === 0) return { messages: 0, records: 0, claimChecks: 0 };
+  if (records.length === 0) return { messages: 0, records: 0, claimChecks: 0, vouched: 0 };
+  const trimmedIn = (group: readonly RecordEnvelope[]) =>
+    trimmed === undefined || trimmed.size === 0 ? 0 : group.filter((r) => trimmed.has(r)).length;
+  const bodies = await packBodies(deps, { pipelineName, scope, keySeed, chain, trimmedIn }, records);
+  const vouchingScope = chain?.scope;
+  const vouched = vouchingScope ? await vouchedBodies(deps, vouchingScope, bodies) : new Set<string>();
+  await deps.state.ledger.register(
+    scope,
+    bodies.map((b) => ({
+      messageKey: b.messageKey,
+      records: b.records,
+      fieldsDiscarded: b.fieldsDiscarded,
+      ...(b.content ? { content: b.content } : {}),
+      ...(vouched.has(b.messageKey) ? { vouchedBy: vouchingScope } : {}),
+    })),
+    origin,
+  );
+  await sendBodies(
+    deps,
+    loadQueueUrl(deps.config, pipelineName),
+    bodies.filter((b) => !vouched.has(b.messageKey)),
+  );
+  const claimChecks = bodies.filter((b) => b.claimCheck).length;
+  return { messages: bodies.length, records: records.length, claimChecks, vouched: vouched.size };
+}
+
+/** Where and how {@link packBodies} packs. */
+interface Packing {
+  readonly pipelineName: string;
+  readonly scope: string;
+  readonly keySeed: string;
+  readonly chain: VouchingChain | undefined;
+  readonly trimmedIn: (group: readonly RecordEnvelope[]) => number;
+}
+
+/** The messages of `records`: groups within the batch limits, a claim check for a record too large. */
+async function packBodies(deps: Deps, packing: Packing, records: readonly RecordEnvelope[]): Promise<Body[]> {
+  const { pipelineName, scope, keySeed, chain, trimmedIn } = packing;
   const pipeline = deps.catalog.get(pipelineName);
   const groups = packRecords(records, {
     maxRecords: pipeline.batch.size,
     maxBytes: pipeline.batch.maxBytes - MESSAGE_OVERHEAD_BYTES,
   });
-  const bodies: { messageKey: string; records: number; fieldsDiscarded: number; body: string }[] = [];
-  const trimmedIn = (group: readonly RecordEnvelope[]) =>
-    trimmed === undefined || trimmed.size === 0 ? 0 : group.filter((r) => trimmed.has(r)).length;
-  let claimChecks = 0;
+  const bodies: Body[] = [];
   for (const group of groups) {
     if ('claimCheck' in group) {
-      const record = group.claimCheck;
-      const key = messageKey(`${scope}|${keySeed}`, [record]);
-      const objectKey = `claim-check/${pipelineName}/${encodeURIComponent(scope)}/${key}.json`;
-      await deps.clients.s3.send(
-        new PutObjectCommand({
-          Bucket: deps.config.dataBucket,
-          Key: objectKey,
-          Body: stringifyExactJson([record]),
-          ContentType: 'application/json',
-        }),
-      );
-      const message: LoadMessage = {
-        kind: 'claim-check',
-        v: 1,
-        pipeline: pipelineName,
-        messageKey: key,
-        scope,
-        count: 1,
-        bucket: deps.config.dataBucket,
-        key: objectKey,
-      };
-      bodies.push({
-        messageKey: key,
-        records: 1,
-        fieldsDiscarded: trimmedIn([record]),
-        body: stringifyExactJson(message),
-      });
-      claimChecks++;
-    } else {
-      const key = messageKey(`${scope}|${keySeed}`, group.records);
-      const message: LoadMessage = {
-        kind: 'records',
-        v: 1,
-        pipeline: pipelineName,
-        messageKey: key,
-        scope,
-        records: [...group.records],
-      };
-      bodies.push({
-        messageKey: key,
-        records: group.records.length,
-        fieldsDiscarded: trimmedIn(group.records),
-        body: stringifyExactJson(message),
-      });
+      const body = await claimCheckBody(deps, packing, group.claimCheck);
+      bodies.push({ ...body, fieldsDiscarded: trimmedIn([group.claimCheck]) });
+      continue;
     }
+    const key = messageKey(`${scope}|${keySeed}`, group.records);
+    const message: LoadMessage = {
+      kind: 'records',
+      v: 1,
+      pipeline: pipelineName,
+      messageKey: key,
+      scope,
+      records: [...group.records],
+    };
+    bodies.push({
+      messageKey: key,
+      records: group.records.length,
+      fieldsDiscarded: trimmedIn(group.records),
+      body: stringifyExactJson(message),
+      ...(chain ? { content: contentDigest(chain.fingerprint, group.records) } : {}),
+      ...(chain?.scope ? { keyThere: messageKey(`${chain.scope}|${keySeed}`, group.records) } : {}),
+    });
   }
-  await deps.state.ledger.register(
-    scope,
-    bodies.map((b) => ({ messageKey: b.messageKey, records: b.records, fieldsDiscarded: b.fieldsDiscarded })),
-    origin,
+  return bodies;
+}
+
+/** A record too large for a message: written to S3, the message carries where. */
+async function claimCheckBody(
+  deps: Deps,
+  packing: Packing,
+  record: RecordEnvelope,
+): Promise<Omit<Body, 'fieldsDiscarded'>> {
+  const { pipelineName, scope, keySeed } = packing;
+  const key = messageKey(`${scope}|${keySeed}`, [record]);
+  const objectKey = `claim-check/${pipelineName}/${encodeURIComponent(scope)}/${key}.json`;
+  await deps.clients.s3.send(
+    new PutObjectCommand({
+      Bucket: deps.config.dataBucket,
+      Key: objectKey,
+      Body: stringifyExactJson([record]),
+      ContentType: 'application/json',
+    }),
   );
-  await sendBodies(deps, loadQueueUrl(deps.config, pipelineName), bodies);
-  return { messages: bodies.length, records: records.length, claimChecks };
+  const message: LoadMessage = {
+    kind: 'claim-check',
+    v: 1,
+    pipeline: pipelineName,
+    messageKey: key,
+    scope,
+    count: 1,
+    bucket: deps.config.dataBucket,
+    key: objectKey,
+  };
+  return { messageKey: key, records: 1, body: stringifyExactJson(message), claimCheck: true };
+}
+
+/** The keys of the bodies whose counterpart the vouching run's ledger shows loaded clean with the same content. */
+async function vouchedBodies(
+  deps: Deps,
+  vouchingScope: string,
+  bodies: readonly Body[],
+): Promise<Set<string>> {
+  const here = new Map<string, string>();
+  const asked: { messageKey: string; content: string }[] = [];
+  for (const b of bodies)
+    if (b.content && b.keyThere) {
+      here.set(b.keyThere, b.messageKey);
+      asked.push({ messageKey: b.keyThere, content: b.content });
+    }
+  if (asked.length === 0) return new Set();
+  const clean = await deps.state.ledger.loadedClean(vouchingScope, asked);
+  return new Set([...clean].flatMap((there) => here.get(there) ?? []));
 }
 
 async function sendBodies(

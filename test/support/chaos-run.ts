@@ -653,6 +653,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         failedMessages: stats.reduce((sum, s) => sum + s.itemFailures, 0),
         failedInvocations: stats.reduce((sum, s) => sum + s.failedInvocations, 0),
         checkpointedRows: checkpoints.reduce((sum, c) => sum + c.checked, 0),
+        // Messages a run registered done unsent on the last verified run's word (unchanged-messages.ts).
+        messagesLeftUnsent: totals.reduce((sum, t) => sum + t.unsentMessages, 0),
         conflictsParked: parked.length,
         stepsRefusedAfterKill: recorder.refusedAfterStop,
       },
@@ -855,7 +857,10 @@ async function scanTarget(clients: AwsClients, table: string): Promise<Map<strin
   return held;
 }
 
-async function ledgerTotals(deps: Deps, scope: string): Promise<ScopeTotals & { messages: number }> {
+async function ledgerTotals(
+  deps: Deps,
+  scope: string,
+): Promise<ScopeTotals & { messages: number; unsentMessages: number }> {
   const t = await deps.state.ledger.totals(scope);
   return {
     scope,
@@ -867,6 +872,7 @@ async function ledgerTotals(deps: Deps, scope: string): Promise<ScopeTotals & { 
     deadLettered: t.deadLettered,
     pendingMessages: t.pendingMessages,
     messages: t.messages,
+    unsentMessages: t.vouchedMessages,
   };
 }
 
@@ -882,7 +888,7 @@ async function drain(
   scopes: readonly string[],
   timeoutMs: number,
   log: (line: string) => void,
-): Promise<(ScopeTotals & { messages: number })[]> {
+): Promise<(ScopeTotals & { messages: number; unsentMessages: number })[]> {
   const deadline = Date.now() + timeoutMs;
   let previous = '';
   for (;;) {

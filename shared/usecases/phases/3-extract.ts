@@ -9,6 +9,7 @@ import type { extractInputSchema, extractOutputSchema } from '../contracts.ts';
 import type { Deps } from '../deps.ts';
 import { enqueueRecords } from '../enqueue.ts';
 import { type PartitionTracker, trackPartition } from '../resume.ts';
+import { type VouchingChain, vouchingChain } from '../unchanged-messages.ts';
 
 export type ExtractInput = z.infer<typeof extractInputSchema>;
 export type ExtractOutput = z.infer<typeof extractOutputSchema>;
@@ -32,6 +33,8 @@ interface PartitionRead {
   readonly initial: boolean;
   /** Fields left out of every record: the columns Discover found added under `schema.onDrift: discard`. */
   readonly discard: readonly string[];
+  /** What leaves unsent the messages the last verified run loaded clean; none when Verify could not tell. */
+  readonly chain: VouchingChain | undefined;
 }
 
 /**
@@ -83,7 +86,8 @@ async function openPartition(deps: Deps, input: ExtractInput): Promise<Partition
   const continuation = input.continuation?.cursor as Cursor | undefined;
   const progress = await trackPartition(deps, pipeline.name, run, partition.id, continuation);
   const discard = run.schema?.discarded ?? [];
-  return { deps, input, pipeline, window, partition, progress, initial, discard };
+  const chain = await vouchingChain(deps, pipeline);
+  return { deps, input, pipeline, window, partition, progress, initial, discard, chain };
 }
 
 /**
@@ -173,7 +177,7 @@ class PartitionOutbox {
 
   async flush(): Promise<void> {
     if (this.#buffer.length === 0) return;
-    const { deps, pipeline, input, partition, progress } = this.#read;
+    const { deps, pipeline, input, partition, progress, chain } = this.#read;
     const sent = await enqueueRecords(
       deps,
       pipeline.name,
@@ -185,6 +189,7 @@ class PartitionOutbox {
         upTo: progress.before + this.extracted,
       },
       this.trimmed,
+      chain,
     );
     this.messages += sent.messages;
     this.#buffer = [];

@@ -122,7 +122,11 @@ async function summed(deps: Deps, run: RunRecord, now: Date): Promise<Standing> 
       startedAt: run.phases.Plan?.endedAt ?? now.toISOString(),
       endedAt: now.toISOString(),
       status: 'succeeded',
-      detail: { extracted: totals.extracted, messages: totals.messages },
+      detail: {
+        extracted: totals.extracted,
+        messages: totals.messages,
+        ...(totals.vouchedMessages > 0 && { unsentMessages: totals.vouchedMessages }),
+      },
     });
   return {
     done: totals.pendingMessages === 0 && earlier === 0,

@@ -17,6 +17,7 @@ import type { cleanupOutputSchema, RunRef } from '../contracts.ts';
 import type { Deps } from '../deps.ts';
 import { forgetPlan } from '../resume.ts';
 import { emitRunEvent } from '../run-events.ts';
+import { recordRunEnd } from '../unchanged-messages.ts';
 import { inPhase } from './in-phase.ts';
 
 export type CleanupOutput = z.infer<typeof cleanupOutputSchema>;
@@ -145,6 +146,7 @@ export async function cleanupRun(deps: Deps, input: RunRef): Promise<CleanupOutp
     const run = await deps.state.runs.get(input.runId);
     const to = (run.window?.to ?? null) as Cursor | null;
     const checkpointAdvanced = to !== null && (await advanceCheckpoint(deps, pipeline.name, to, input.runId));
+    await recordRunEnd(deps, pipeline, run);
     if (run.planId) await forgetPlan(deps, pipeline.name, run.planId);
     for (const key of [
       manifestKey(pipeline.name, input.runId),

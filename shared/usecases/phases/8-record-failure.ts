@@ -1,8 +1,12 @@
 import type { RunRef } from '../contracts.ts';
 import type { Deps } from '../deps.ts';
 import { emitRunEvent } from '../run-events.ts';
+import { forgetVerifiedRun } from '../unchanged-messages.ts';
 
-/** RecordFailure: the run failed; record the cause, leave the checkpoint untouched, tell the bus. */
+/**
+ * RecordFailure: the run failed; record the cause, leave the checkpoint untouched, forget the
+ * last verified run (the next run sends every message), tell the bus.
+ */
 export async function recordFailure(
   deps: Deps,
   input: RunRef & { error: { Error?: string; Cause?: string } },
@@ -32,6 +36,7 @@ export async function recordFailure(
     endedAt: deps.now().toISOString(),
     failure: { error: errorName, cause: cause.slice(0, 2000) },
   });
+  await forgetVerifiedRun(deps, input.pipeline);
   await emitRunEvent(deps, 'esync.run.failed', {
     pipeline: input.pipeline,
     runId: input.runId,

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  contentDigest,
   envelopeOverheadBytes,
   isClaimCheck,
   messageKey,
@@ -190,5 +191,34 @@ describe('messageKey', () => {
     expect(messageKey('RUN#r1', [{ key: 'a#b', version: 'p:1' }])).not.toBe(
       messageKey('RUN#r1', [{ key: 'a', version: 'b#p:1' }]),
     );
+  });
+});
+
+describe('contentDigest', () => {
+  const change = (key: string, version = 'v1', hash = 'h1', op = 'upsert') => ({ key, version, hash, op });
+
+  it('is the same for the same changes in any order', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.string(), { minLength: 1, maxLength: 20 }), (keys) => {
+        const changes = keys.map((k) => change(k));
+        expect(contentDigest('f', [...changes].reverse())).toBe(contentDigest('f', changes));
+      }),
+    );
+  });
+
+  it('differs when a content hash, an operation, a version or the pipeline definition differs', () => {
+    // Prepare
+    const base = contentDigest('f', [change('a'), change('b')]);
+
+    // Act
+    const digests = [
+      contentDigest('f', [change('a'), change('b', 'v1', 'h2')]),
+      contentDigest('f', [change('a'), change('b', 'v1', 'h1', 'delete')]),
+      contentDigest('f', [change('a'), change('b', 'v2')]),
+      contentDigest('g', [change('a'), change('b')]),
+    ];
+
+    // Assess
+    expect(new Set([base, ...digests]).size).toBe(5);
   });
 });

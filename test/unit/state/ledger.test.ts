@@ -186,3 +186,103 @@ describe('ledger totals', () => {
     expect(updates.map((c) => c.input.Key)).toEqual([{ pk: SCOPE, sk: 'MSG#b' }]);
   });
 });
+
+describe('ledger vouching', () => {
+  const done = (messageKey: string, over: Record<string, unknown> = {}) => ({
+    pk: 'RUN#a',
+    sk: `MSG#${messageKey}`,
+    state: 'done',
+    records: 4,
+    loaded: 3,
+    skipped: 1,
+    conflicts: 0,
+    quarantined: 0,
+    deadLettered: 0,
+    filtered: 0,
+    excludedKeys: [],
+    content: `c-${messageKey}`,
+    ...over,
+  });
+
+  it('vouches only for messages an earlier run loaded clean with the same content', async () => {
+    // Prepare
+    const items = [
+      done('clean'),
+      done('other-content', { content: 'changed' }),
+      done('quarantined', { loaded: 3, skipped: 0, quarantined: 1, excludedKeys: ['7'] }),
+      done('parked', { loaded: 3, skipped: 0, conflicts: 1, excludedKeys: ['8'] }),
+      done('filtered', { loaded: 3, skipped: 0, filtered: 1 }),
+      done('pending', { state: 'sent' }),
+      done('dead', { loaded: 0, skipped: 0, deadLettered: 4 }),
+      done('no-digest', { content: undefined }),
+    ];
+    const { ddb } = scriptedClient(() => ({ Responses: { [TABLE]: items } }));
+    const ledger = new LedgerRepository(ddb, TABLE);
+    const asked = [
+      'clean',
+      'other-content',
+      'quarantined',
+      'parked',
+      'filtered',
+      'pending',
+      'dead',
+      'no-digest',
+      'absent',
+    ];
+
+    // Act
+    const clean = await ledger.loadedClean(
+      'RUN#a',
+      asked.map((k) => ({ messageKey: k, content: `c-${k}` })),
+    );
+
+    // Assess
+    expect([...clean]).toEqual(['clean']);
+  });
+
+  it('vouches for nothing DynamoDB left unprocessed, so those messages are sent', async () => {
+    // Prepare
+    vi.spyOn(Math, 'random').mockReturnValue(0);
+    const { ddb, sent } = scriptedClient(({ input }) => ({
+      Responses: { [TABLE]: [] },
+      UnprocessedKeys: input.RequestItems,
+    }));
+    const ledger = new LedgerRepository(ddb, TABLE);
+
+    // Act
+    const clean = await ledger.loadedClean('RUN#a', [{ messageKey: 'm', content: 'c' }]);
+
+    // Assess
+    expect(clean.size).toBe(0);
+    expect(sent).toHaveLength(3);
+  });
+
+  it('registers a vouched message done, its records counted skipped, outside the pending index', async () => {
+    // Prepare
+    const { ddb, sent } = scriptedClient();
+    const ledger = new LedgerRepository(ddb, TABLE);
+
+    // Act
+    await ledger.register(SCOPE, [
+      { messageKey: 'm1', records: 4, content: 'c1', vouchedBy: 'RUN#a' },
+      { messageKey: 'm2', records: 3, content: 'c2' },
+    ]);
+
+    // Assess
+    const requests = sent[0]?.input.RequestItems as Record<
+      string,
+      { PutRequest: { Item: Record<string, unknown> } }[]
+    >;
+    const [vouched, toSend] = (requests[TABLE] ?? []).map((r) => r.PutRequest.Item);
+    expect(vouched).toMatchObject({
+      state: 'done',
+      records: 4,
+      loaded: 0,
+      skipped: 4,
+      content: 'c1',
+      vouchedBy: 'RUN#a',
+    });
+    expect(vouched).not.toHaveProperty('gsi1pk');
+    expect(toSend).toMatchObject({ state: 'sent', records: 3, content: 'c2', gsi1pk: `PENDING#${SCOPE}` });
+  });
+});

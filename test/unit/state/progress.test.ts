@@ -86,3 +86,31 @@ describe('checkpoints', () => {
     expect(reset).toMatchObject({ pipeline: 'old', cursor: null, setBy: 'reset' });
   });
 });
+
+describe('the last verified run', () => {
+  it('is read back as set, and forgetting it deletes its item', async () => {
+    // Prepare
+    const items = new Map<string, Record<string, unknown>>();
+    const { ddb, sent } = scriptedClient(({ input }) => {
+      const item = input.Item as Record<string, unknown> | undefined;
+      const key = JSON.stringify(input.Key ?? { pk: item?.pk, sk: item?.sk });
+      if (item) items.set(key, item);
+      else if (!('ConsistentRead' in input)) items.delete(key);
+      return { Item: items.get(key) };
+    });
+    const checkpoints = new CheckpointRepository(ddb, TABLE);
+
+    // Act
+    await checkpoints.setVerifiedRun('p', 'run-1', '2026-12-07T13:00:00.000Z');
+    const set = await checkpoints.verifiedRun('p');
+    await checkpoints.forgetVerifiedRun('p');
+    const forgotten = await checkpoints.verifiedRun('p');
+
+    // Assess
+    expect([set, forgotten]).toEqual(['run-1', undefined]);
+    expect(sent.map((c) => c.input.Key ?? { pk: (c.input.Item as { pk: string }).pk })).toContainEqual({
+      pk: 'PIPE#p',
+      sk: 'VERIFIED',
+    });
+  });
+});
