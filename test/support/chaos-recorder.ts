@@ -125,6 +125,10 @@ export class ChaosRecorder {
   readonly #killDrawn = new Set<string>();
   /** Until this instant the killed Load process is dead: answers are lost, completions fail. */
   #deadUntil = 0;
+  /** Past {@link #deadUntil}, it stays dead until it has lost an answer, but not past this instant. */
+  #deadAtMostUntil = 0;
+  /** Whether a target write's answer was lost since the last kill. */
+  #unheardSinceKill = true;
 
   constructor(options: ChaosRecorderOptions) {
     this.#options = options;
@@ -287,13 +291,25 @@ export class ChaosRecorder {
   #completion(args: Args): void {
     const key = args.input.Key as Record<string, unknown>;
     const id = `${text(key.pk)}|${text(key.sk)}`;
-    if (Date.now() < this.#deadUntil) throw killed();
+    if (this.#dead()) throw killed();
     if (this.#killDrawn.has(id)) return;
     this.#killDrawn.add(id);
     if (this.#options.random() >= this.#options.killRate) return;
     this.#options.faults.add('loadKilled');
     this.#deadUntil = Date.now() + KILL_MS;
+    this.#deadAtMostUntil = Date.now() + KILL_MAX_MS;
+    this.#unheardSinceKill = false;
     throw killed();
+  }
+
+  /**
+   * Whether the killed Load process is dead: for {@link KILL_MS}, then until the first target
+   * write's answer it loses (at most {@link KILL_MAX_MS}), so that each kill catches a write in
+   * flight however slowly a loaded machine sends them, as a Lambda killed mid-batch would.
+   */
+  #dead(): boolean {
+    const now = Date.now();
+    return now < this.#deadUntil || (!this.#unheardSinceKill && now < this.#deadAtMostUntil);
   }
 
   async #sqsAttempt(next: Next, args: Args, context: MiddlewareContext): Promise<Output> {
@@ -344,7 +360,8 @@ export class ChaosRecorder {
 
   /** The write landed, but the process that sent it is dead: nobody hears the answer. */
   #answerUnheard(): void {
-    if (Date.now() < this.#deadUntil) {
+    if (this.#dead()) {
+      this.#unheardSinceKill = true;
       this.#options.faults.add('killedInFlight');
       throw killed();
     }
@@ -443,6 +460,8 @@ export class ChaosRecorder {
 
 /** How long a killed Load process stays dead: long enough to catch the writes it had in flight. */
 const KILL_MS = 100;
+/** How long it may stay dead waiting for a write in flight to lose the answer of. */
+const KILL_MAX_MS = 2000;
 
 /** The SQS operations whose attempts are faulted, with the fault each counts as. */
 const SQS_FAULTS: Readonly<Record<string, FaultKind>> = {
