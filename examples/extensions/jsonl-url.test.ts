@@ -1,11 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAwsClients } from '../../shared/aws/clients.ts';
-import { StaticSecretsProvider } from '../../shared/aws/secrets.ts';
-import { DEFAULT_RETRY } from '../../shared/domain/retry.ts';
 import type { ChangeWindow, SourceConnector, SourceRow } from '../../shared/extensions/index.ts';
 import { pipelineSchema } from '../../shared/pipeline/schema.ts';
+import { testConnectorContext } from '../../test/support/connector-context.ts';
 import { jsonlUrl } from './jsonl-url.ts';
 
 const LINES = [
@@ -34,15 +32,7 @@ function sourceAt(url: string): SourceConnector {
     source: { type: 'custom', connector: 'jsonl-url', options: { url }, key: ['id'], cursor: ['updated_at'] },
     target: { type: 'dynamodb' },
   });
-  const context = {
-    pipeline,
-    clients: createAwsClients(),
-    secrets: new StaticSecretsProvider({}),
-    dataBucket: 'bucket',
-    stage: 'test',
-    retry: DEFAULT_RETRY,
-  };
-  return jsonlUrl.create({ url }, context);
+  return jsonlUrl.create({ url }, testConnectorContext(pipeline));
 }
 
 async function readAll(source: SourceConnector, window: ChangeWindow): Promise<SourceRow[]> {

@@ -3,16 +3,15 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ownedTargetTableName } from '../../shared/naming.ts';
+import { sampleExtensionsPipeline } from '../support/connector-context.ts';
 import {
   callApi,
-  createProject,
-  type E2eProject,
   type E2eStack,
   listKeys,
   REPO_ROOT,
   readObject,
   scanTable,
-  startE2eStack,
+  startE2eProject,
   waitForRun,
 } from '../support/e2e-stack.ts';
 
@@ -32,23 +31,6 @@ const order = (n: number, minute: number, amount = n * 10): Order => ({
   updated_at: `2026-12-01T10:${String(minute).padStart(2, '0')}:00.000Z`,
 });
 
-/** The sample extensions' pipeline: the jsonl-url source and the order-id validator. */
-const pipelineText = (url: string) => `
-name: ${PIPELINE}
-source:
-  type: custom
-  connector: jsonl-url
-  options:
-    url: ${url}
-  key: [order_id]
-  cursor: [updated_at]
-target:
-  type: dynamodb
-validation:
-  - field: order_id
-    custom: order-id
-`;
-
 async function startFeed(lines: () => string): Promise<{ server: Server; url: string }> {
   const server = createServer((_request, response) => {
     response.writeHead(200, { 'content-type': 'application/x-ndjson' }).end(lines());
@@ -60,20 +42,18 @@ async function startFeed(lines: () => string): Promise<{ server: Server; url: st
 describe('the sample extensions on the local stack: a jsonl-url source and the order-id validator', () => {
   let orders: (Order | Record<string, unknown>)[];
   let feed: { server: Server; url: string };
-  let project: E2eProject;
   let e2e: E2eStack;
 
   beforeAll(async () => {
     orders = [order(3, 3), order(1, 1), { order_id: 'X-7', amount: 70, updated_at: order(7, 7).updated_at }];
     orders.push(order(2, 2), order(4, 4));
     feed = await startFeed(() => orders.map((o) => JSON.stringify(o)).join('\n'));
-    project = createProject({ [PIPELINE]: pipelineText(feed.url) });
-    e2e = await startE2eStack(project, {}, { extensionsDir: EXAMPLES });
+    const pipelines = { [PIPELINE]: sampleExtensionsPipeline(PIPELINE, feed.url) };
+    e2e = await startE2eProject(pipelines, {}, { extensionsDir: EXAMPLES });
   });
 
   afterAll(async () => {
     await e2e?.stop();
-    project?.remove();
     await new Promise((resolve) => feed?.server.close(resolve));
   });
 

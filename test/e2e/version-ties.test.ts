@@ -5,14 +5,12 @@ import { ownedTargetTableName } from '../../shared/naming.ts';
 import { keys } from '../../shared/state/keys.ts';
 import { githubFixture, postGithubDelivery } from '../support/e2e-events.ts';
 import {
-  createProject,
-  type E2eProject,
   type E2eStack,
   listKeys,
   REPO_ROOT,
   readObject,
   scanTable,
-  startE2eStack,
+  startE2eProject,
 } from '../support/e2e-stack.ts';
 import { type GithubServer, githubIssuesPipelineYaml, startGithubServer } from '../support/github-server.ts';
 
@@ -51,7 +49,6 @@ const days = (since: number) => [
 ];
 
 describe('two changes of one issue within one second (equal versions) on the local stack', () => {
-  let project: E2eProject;
   let e2e: E2eStack;
   let github: GithubServer;
   const since = Date.now();
@@ -62,7 +59,7 @@ describe('two changes of one issue within one second (equal versions) on the loc
 
   beforeAll(async () => {
     github = await startGithubServer();
-    project = createProject({
+    const pipelines = {
       ...Object.fromEntries(PIPELINES.map((name) => [name, pipelineYaml(name, targetOf(name))])),
       ...Object.fromEntries(
         REREAD.map((name) => [
@@ -72,13 +69,15 @@ describe('two changes of one issue within one second (equal versions) on the loc
       ),
       'github-issues': SHIPPED,
       'github-issues-ddb': SHIPPED_DDB,
+    };
+    e2e = await startE2eProject(pipelines, {
+      'esync/ties/github': SECRET,
+      'esync/demo/github-webhook': SECRET,
     });
-    e2e = await startE2eStack(project, { 'esync/ties/github': SECRET, 'esync/demo/github-webhook': SECRET });
   });
 
   afterAll(async () => {
     await e2e?.stop();
-    project?.remove();
     await github?.close();
   });
 

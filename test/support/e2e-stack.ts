@@ -141,6 +141,31 @@ export async function startE2eStack(
   };
 }
 
+/**
+ * Writes a project of `pipelines` and starts its stack (see {@link startE2eStack}); `stop()`
+ * stops the stack and removes the project.
+ */
+export async function startE2eProject(
+  pipelines: Readonly<Record<string, string>>,
+  secrets: Readonly<Record<string, string>>,
+  options: E2eStackOptions = {},
+): Promise<E2eStack> {
+  const project = createProject(pipelines);
+  try {
+    const e2e = await startE2eStack(project, secrets, options);
+    return {
+      ...e2e,
+      async stop() {
+        await e2e.stop();
+        project.remove();
+      },
+    };
+  } catch (error) {
+    project.remove();
+    throw error;
+  }
+}
+
 /** A management API answer. */
 export interface ApiAnswer<T = Record<string, unknown>> {
   readonly status: number;

@@ -5,35 +5,20 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as z from 'zod';
 import { jsonlUrl } from '../../../examples/extensions/jsonl-url.ts';
 import { orderId } from '../../../examples/extensions/order-id.ts';
-import { createAwsClients } from '../../../shared/aws/clients.ts';
-import { StaticSecretsProvider } from '../../../shared/aws/secrets.ts';
 import { createTarget } from '../../../shared/connectors/targets/registry.ts';
-import type { ConnectorContext, TargetConnector } from '../../../shared/connectors/types.ts';
-import { DEFAULT_RETRY } from '../../../shared/domain/retry.ts';
+import type { TargetConnector } from '../../../shared/connectors/types.ts';
 import { createValidator } from '../../../shared/domain/validation.ts';
 import { defineSource, defineTarget, defineValidator } from '../../../shared/extensions/index.ts';
 import { loadExtensions } from '../../../shared/extensions/load.ts';
 import { ExtensionRegistry } from '../../../shared/extensions/registry.ts';
 import { formatProblem, parsePipelineText } from '../../../shared/pipeline/load.ts';
-import { type Pipeline, pipelineSchema } from '../../../shared/pipeline/schema.ts';
+import { pipelineSchema } from '../../../shared/pipeline/schema.ts';
+import { sampleExtensionsPipeline, testConnectorContext } from '../../support/connector-context.ts';
 
 const EXAMPLES = path.resolve(import.meta.dirname, '../../../examples/extensions');
 const SHARED = path.resolve(import.meta.dirname, '../../../shared/extensions/index.ts');
 
-const PIPELINE = `name: orders-sync
-source:
-  type: custom
-  connector: jsonl-url
-  options:
-    url: https://data.example.com/orders.jsonl
-  key: [order_id]
-  cursor: [updated_at]
-target:
-  type: dynamodb
-validation:
-  - field: order_id
-    custom: order-id
-`;
+const PIPELINE = sampleExtensionsPipeline('orders-sync', 'https://data.example.com/orders.jsonl');
 
 const sample = () =>
   new ExtensionRegistry().add(orderId, 'extensions/order-id.ts').add(jsonlUrl, 'extensions/jsonl-url.ts');
@@ -181,15 +166,6 @@ describe('loadExtensions', () => {
 describe('custom connectors', () => {
   const pipelineWith = (target: Record<string, unknown>) =>
     pipelineSchema.parse({ name: 'feed', source: { type: 's3', key: ['id'] }, target });
-  const contextOf = (pipeline: Pipeline, extensions: ExtensionRegistry): ConnectorContext => ({
-    pipeline,
-    clients: createAwsClients(),
-    secrets: new StaticSecretsProvider({}),
-    dataBucket: 'bucket',
-    stage: 'test',
-    retry: DEFAULT_RETRY,
-    extensions,
-  });
 
   it('creates the target an extension registers, with its options parsed by its schema', () => {
     // Prepare
@@ -205,7 +181,7 @@ describe('custom connectors', () => {
     const pipeline = pipelineWith({ type: 'custom', connector: 'crm' });
 
     // Act
-    createTarget(pipeline.target, contextOf(pipeline, new ExtensionRegistry().add(crm, 'crm.ts')));
+    createTarget(pipeline.target, testConnectorContext(pipeline, new ExtensionRegistry().add(crm, 'crm.ts')));
 
     // Assess
     expect(created).toEqual([{ region: 'eu' }]);
@@ -214,8 +190,8 @@ describe('custom connectors', () => {
   it('fails with the registered names when the function carries no such connector', () => {
     const pipeline = pipelineWith({ type: 'custom', connector: 'crm' });
 
-    expect(() => createTarget(pipeline.target, contextOf(pipeline, new ExtensionRegistry()))).toThrow(
-      'no extension registers the target connector "crm" in this function (registered: none)',
-    );
+    expect(() =>
+      createTarget(pipeline.target, testConnectorContext(pipeline, new ExtensionRegistry())),
+    ).toThrow('no extension registers the target connector "crm" in this function (registered: none)');
   });
 });

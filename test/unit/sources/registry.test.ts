@@ -1,12 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { jsonlUrl } from '../../../examples/extensions/jsonl-url.ts';
-import { createAwsClients } from '../../../shared/aws/clients.ts';
-import { StaticSecretsProvider } from '../../../shared/aws/secrets.ts';
 import { createSource } from '../../../shared/connectors/sources/registry.ts';
-import type { ConnectorContext } from '../../../shared/connectors/types.ts';
-import { DEFAULT_RETRY } from '../../../shared/domain/retry.ts';
 import { ExtensionRegistry } from '../../../shared/extensions/registry.ts';
 import { type PipelineInput, pipelineSchema, SOURCE_TYPES } from '../../../shared/pipeline/schema.ts';
+import { testConnectorContext } from '../../support/connector-context.ts';
 
 const SOURCES: Record<(typeof SOURCE_TYPES)[number], PipelineInput['source']> = {
   postgres: { type: 'postgres', connection: { secret: 'db' }, table: 'users', key: ['id'] },
@@ -38,17 +35,8 @@ function parse(source: PipelineInput['source']) {
   return pipelineSchema.parse({ name: 'registry-test', source, target: { type: 'dynamodb' }, triggers });
 }
 
-function contextOf(pipeline: ReturnType<typeof parse>): ConnectorContext {
-  return {
-    pipeline,
-    clients: createAwsClients(),
-    secrets: new StaticSecretsProvider({}),
-    dataBucket: 'bucket',
-    stage: 'test',
-    retry: DEFAULT_RETRY,
-    extensions: new ExtensionRegistry().add(jsonlUrl, 'extensions/jsonl-url.ts'),
-  };
-}
+const contextOf = (pipeline: ReturnType<typeof parse>) =>
+  testConnectorContext(pipeline, new ExtensionRegistry().add(jsonlUrl, 'extensions/jsonl-url.ts'));
 
 describe('createSource', () => {
   it.each(SOURCE_TYPES)('creates a %s source without connecting to anything', async (type) => {
