@@ -152,37 +152,65 @@ export async function listRuns(ctx: RouteContext): Promise<ManagementResponse> {
   };
 }
 
+/** A run's counts as the report shows them, and what they were read from. */
+interface ReportedCounts {
+  readonly counts: RunCounts;
+  readonly ties: number;
+  readonly tiesReread: number;
+  readonly fieldsDiscarded: number;
+  /** Messages Load has still to complete; null once the run's own record holds its counts. */
+  readonly pendingMessages: number | null;
+  /** The run's messages, when its ledger was summed. */
+  readonly messages?: number;
+}
+
+/**
+ * The counts of a run, summed from its message ledger only while they can still change under
+ * Load: a run that ended, or whose AwaitLoad found every message complete (its last full sum,
+ * written on the record), is answered from its record without reading the ledger.
+ */
+async function reportedCounts(ctx: RouteContext, run: RunRecord): Promise<ReportedCounts> {
+  const recorded = {
+    counts: run.counts,
+    ties: run.ties ?? 0,
+    tiesReread: run.tiesReread ?? 0,
+    fieldsDiscarded: run.fieldsDiscarded ?? 0,
+  };
+  const loaded = run.phases.AwaitLoad?.status === 'succeeded';
+  if (run.status === 'running' && loaded) return { ...recorded, pendingMessages: 0 };
+  if (run.status !== 'running' && run.cost !== undefined) return { ...recorded, pendingMessages: null };
+  const totals = await ctx.deps.state.ledger.totals(keys.ledgerScopeOfRun(run.runId));
+  if (run.status !== 'running' || totals.messages === 0)
+    return { ...recorded, pendingMessages: null, messages: totals.messages };
+  return {
+    counts: runCountsOf(totals),
+    ties: totals.ties,
+    tiesReread: totals.tiesReread,
+    fieldsDiscarded: totals.fieldsDiscarded,
+    pendingMessages: totals.pendingMessages,
+    messages: totals.messages,
+  };
+}
+
 /**
  * `GET /runs/{id}`: the run report. Phases in state machine order with durations, counts (live
- * from the message ledger while the run is going), verify result, cost estimate (computed from
- * the counts until Cleanup stores the final one), and the failure cause.
+ * from the message ledger while Load may still change them, see {@link reportedCounts}), verify
+ * result, cost estimate (computed from the counts until Cleanup stores the final one), and the
+ * failure cause.
  */
 export async function getRun(ctx: RouteContext): Promise<ManagementResponse> {
   const runId = ctx.params.id ?? '';
   const run = await ctx.deps.state.runs.get(runId);
   const now = ctx.deps.now();
-  let counts: RunCounts = run.counts;
-  let ties = run.ties ?? 0;
-  let tiesReread = run.tiesReread ?? 0;
-  let fieldsDiscarded = run.fieldsDiscarded ?? 0;
-  let pendingMessages: number | null = null;
+  const { counts, ties, tiesReread, fieldsDiscarded, pendingMessages, messages } = await reportedCounts(
+    ctx,
+    run,
+  );
   let cost: Readonly<Record<string, unknown>> | null = run.cost ?? null;
-  if (run.status === 'running' || cost === null) {
-    const totals = await ctx.deps.state.ledger.totals(keys.ledgerScopeOfRun(runId));
-    if (run.status === 'running' && totals.messages > 0) {
-      counts = runCountsOf(totals);
-      ties = totals.ties;
-      tiesReread = totals.tiesReread;
-      fieldsDiscarded = totals.fieldsDiscarded;
-      pendingMessages = totals.pendingMessages;
-    }
-    if (cost === null) {
-      const pipeline = ctx.deps.catalog.has(run.pipeline) ? ctx.deps.catalog.get(run.pipeline) : undefined;
-      cost = {
-        ...runCostEstimate({ ...run, counts }, totals.messages, pipeline),
-        final: false,
-      };
-    }
+  if (cost === null) {
+    const pipeline = ctx.deps.catalog.has(run.pipeline) ? ctx.deps.catalog.get(run.pipeline) : undefined;
+    const sent = messages ?? Number(run.phases.Execute?.detail?.messages ?? 0);
+    cost = { ...runCostEstimate({ ...run, counts }, sent, pipeline), final: false };
   }
   const phases = PHASES.flatMap((name) => {
     const phase = run.phases[name];

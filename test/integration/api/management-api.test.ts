@@ -5,7 +5,7 @@ import {
   SendMessageCommand,
 } from '@aws-sdk/client-sqs';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { META } from '../../../shared/connectors/targets/dynamodb/dynamodb-target.ts';
 import { archiveObjectKey } from '../../../shared/connectors/targets/s3/lake-layout.ts';
 import type { RecordData } from '../../../shared/records/envelope.ts';
@@ -222,6 +222,53 @@ describe('runs', () => {
       deadLettered: 0,
     });
     expect(response.body.pendingMessages).toBe(1);
+    expect(response.body.cost).toMatchObject({ final: false });
+    expect((response.body.cost as { usd: number }).usd).toBeGreaterThan(0);
+  });
+
+  it('answers a going run whose load is done from its record, without summing the ledger again', async () => {
+    // Prepare: AwaitLoad found every message complete and wrote the run's counts; Verify is going.
+    const runId = 'users-sync-20250103T000000Z-verify';
+    await seedRun(runId, 'users-sync', '2025-01-03T00:00:00.000Z', 'running');
+    const scope = keys.ledgerScopeOfRun(runId);
+    await h.deps.state.ledger.register(scope, [{ messageKey: 'm1', records: 3 }]);
+    const outcome = {
+      loaded: 2,
+      skipped: 0,
+      conflicts: 0,
+      quarantined: 1,
+      deadLettered: 0,
+      excludedKeys: [],
+    };
+    await h.deps.state.ledger.complete(scope, 'm1', 3, outcome);
+    const counts = {
+      extracted: 3,
+      loaded: 2,
+      skipped: 0,
+      filtered: 0,
+      conflicts: 0,
+      quarantined: 1,
+      deadLettered: 0,
+    };
+    await h.deps.state.runs.update(runId, { counts, ties: 0, tiesReread: 0 });
+    const at = '2025-01-03T00:01:00.000Z';
+    await h.deps.state.runs.setPhase(runId, 'Execute', {
+      startedAt: at,
+      endedAt: at,
+      status: 'succeeded',
+      detail: { extracted: 3, messages: 1 },
+    });
+    await h.deps.state.runs.setPhase(runId, 'AwaitLoad', { startedAt: at, endedAt: at, status: 'succeeded' });
+    const sums = vi.spyOn(h.deps.state.ledger, 'totals');
+
+    // Act
+    const response = await call('GET', `/runs/${runId}`);
+    const summed = sums.mock.calls.length;
+    sums.mockRestore();
+
+    // Assess
+    expect(summed).toBe(0);
+    expect(response.body).toMatchObject({ status: 'running', counts, pendingMessages: 0 });
     expect(response.body.cost).toMatchObject({ final: false });
     expect((response.body.cost as { usd: number }).usd).toBeGreaterThan(0);
   });
