@@ -1,4 +1,4 @@
-import jsonata from 'jsonata';
+import type jsonata from 'jsonata';
 import type { RecordData, RecordEnvelope } from '../records/envelope.ts';
 import { stringifyExactJson } from '../records/exact-json.ts';
 import { compileFastPath, JSONATA_DECIDES } from './expression-fast-path.ts';
@@ -45,22 +45,33 @@ interface JsonataError {
   readonly code?: string;
 }
 
-const isJsonataError = (error: unknown): error is JsonataError =>
+/** Whether `error` is one JSONata threw: a message, and where parsing or evaluation stopped. */
+export const isJsonataError = (error: unknown): error is JsonataError =>
   typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string';
 
+let jsonataLoaded: Promise<typeof jsonata> | undefined;
+
 /**
- * Why `text` is not a JSONata expression (with the character where parsing stopped), or
- * `undefined` when it compiles.
+ * JSONata, imported with the first expression compiled: a pipeline without expressions never
+ * loads it (it is a chunk of its own in the function bundles, infra/bundling.ts).
  */
-export function expressionCompileError(text: string): string | undefined {
-  try {
-    jsonata(text);
-    return undefined;
-  } catch (error) {
-    if (!isJsonataError(error)) throw error;
-    const at = error.position === undefined ? '' : ` at character ${error.position}`;
-    return `JSONata expression does not compile${at}: ${error.message}${error.code ? ` (${error.code})` : ''}`;
-  }
+function loadJsonata(): Promise<typeof jsonata> {
+  jsonataLoaded ??= import('jsonata').then((module) => module.default);
+  return jsonataLoaded;
+}
+
+interface CompiledExpression {
+  readonly expression: jsonata.Expression;
+  readonly fast: ReturnType<typeof compileFastPath>;
+}
+
+async function compileExpression(text: string): Promise<CompiledExpression> {
+  const expression = (await loadJsonata())(text, {
+    timeout: EXPRESSION_LIMITS.timeoutMs,
+    stack: EXPRESSION_LIMITS.maxDepth,
+    sequence: EXPRESSION_LIMITS.maxSequence,
+  });
+  return { expression, fast: compileFastPath(expression.ast()) };
 }
 
 /**
@@ -68,16 +79,19 @@ export function expressionCompileError(text: string): string | undefined {
  * evaluation past the time, the depth or the sequence length (errors D1011, D1012, D2015); the
  * result's size is checked here. A simple expression on plain values is answered by the
  * synchronous fast path (expression-fast-path.ts), whose work is bounded by the expression's
- * size; everything else by JSONata.
+ * size; everything else by JSONata. Compiled with the first evaluation; an expression that
+ * does not compile (the pipeline schema rejects those first) fails every evaluation.
  */
 export function compileBounded(text: string): (data: Readonly<RecordData>) => Promise<unknown> {
-  const expression = jsonata(text, {
-    timeout: EXPRESSION_LIMITS.timeoutMs,
-    stack: EXPRESSION_LIMITS.maxDepth,
-    sequence: EXPRESSION_LIMITS.maxSequence,
-  });
-  const fast = compileFastPath(expression.ast());
+  let compiling: Promise<CompiledExpression> | undefined;
+  let compiled: CompiledExpression | undefined;
   return async (data) => {
+    // Compiled on the first record (JSONata is imported then), read synchronously after.
+    if (compiled === undefined) {
+      compiling ??= compileExpression(text);
+      compiled = await compiling;
+    }
+    const { expression, fast } = compiled;
     const answer = fast === undefined ? JSONATA_DECIDES : fast(data);
     const result: unknown = answer === JSONATA_DECIDES ? await expression.evaluate(data) : answer;
     const chars =
@@ -114,8 +128,8 @@ export function errorText(error: unknown): string {
  * against the record as it arrived (computed fields do not see one another). A result of
  * `undefined` (JSONata's "no match") leaves the field absent. An expression that throws, or
  * passes a limit, makes the record `failed` with the expression and the error. Returns
- * `undefined` when the pipeline has no expressions.
- * @throws Error when an expression does not compile (the pipeline schema rejects those first).
+ * `undefined` when the pipeline has no expressions. Compiled with the first record; an
+ * expression that does not compile (the pipeline schema rejects those first) fails each record.
  */
 export function createRecordExpressions(config: ExpressionConfig): RecordExpressions | undefined {
   const computes = Object.entries(config.compute ?? {}).map(

@@ -1,8 +1,7 @@
-import * as z from 'zod';
 import { ConfigError, NotFoundError } from '../errors.ts';
 import { didYouMean } from './did-you-mean.ts';
-import { formatPath } from './issue-path.ts';
-import { type Pipeline, pipelineSchema, RETENTION_DEFAULTS } from './schema.ts';
+import { RETENTION_DEFAULTS } from './retention.ts';
+import type { Pipeline } from './schema.ts';
 
 /** Environment variable holding the pipelines a deployed function serves, as a JSON array. */
 export const PIPELINES_ENV = 'ESYNC_PIPELINES';
@@ -69,9 +68,14 @@ export function serializeCatalog(pipelines: readonly Pipeline[]): string {
 }
 
 /**
- * Builds the catalog from `ESYNC_PIPELINES`, re-validating every pipeline so a stale or hand-edited
- * value fails at cold start instead of mid-run.
- * @throws ConfigError when the variable is missing, is not JSON, or holds an invalid pipeline.
+ * Builds the catalog from `ESYNC_PIPELINES`, without parsing it again with the pipeline schema:
+ * the value is written by {@link serializeCatalog} from pipelines the schema parsed (the CDK app
+ * at synth, the local stack at start) and baked into the bundle with the code that reads it, so
+ * a function never loads the schema, zod's pipeline checks or JSONata to start. Parsing again
+ * would change nothing (test/unit/pipeline/catalog.test.ts holds the schema to that). What is
+ * read from outside the build, the stage's SSM parameters, is parsed with the schema
+ * (parameter-catalog-source.ts).
+ * @throws ConfigError when the variable is missing, is not JSON, or is not an array of named pipelines.
  */
 export function catalogFromEnv(env: NodeJS.ProcessEnv = process.env): PipelineCatalog {
   const raw = env[PIPELINES_ENV];
@@ -87,16 +91,12 @@ export function catalogFromEnv(env: NodeJS.ProcessEnv = process.env): PipelineCa
       cause: error,
     });
   }
-  const result = z.array(pipelineSchema).safeParse(parsed);
-  if (!result.success) {
-    const details = result.error.issues
-      .slice(0, 5)
-      .map((issue) => `${formatPath(issue.path) || '(root)'}: ${issue.message}`)
-      .join('; ');
-    const more = result.error.issues.length > 5 ? ` (and ${result.error.issues.length - 5} more)` : '';
-    throw new ConfigError(`${PIPELINES_ENV} holds invalid pipelines: ${details}${more}`, {
-      cause: result.error,
-    });
-  }
-  return new PipelineCatalog(result.data);
+  if (!Array.isArray(parsed))
+    throw new ConfigError(`${PIPELINES_ENV} must hold a JSON array of pipelines, got ${typeof parsed}`);
+  const unnamed = parsed.findIndex(
+    (p: unknown) => typeof p !== 'object' || p === null || typeof (p as { name?: unknown }).name !== 'string',
+  );
+  if (unnamed >= 0)
+    throw new ConfigError(`${PIPELINES_ENV} holds an entry without a pipeline name at [${unnamed}]`);
+  return new PipelineCatalog(parsed as Pipeline[]);
 }

@@ -15,7 +15,8 @@ import { dynamodbTargetConfigSchema } from '../connectors/targets/dynamodb/confi
 import { httpTargetConfigSchema } from '../connectors/targets/http/config.ts';
 import { postgresTargetConfigSchema } from '../connectors/targets/postgres/config.ts';
 import { s3TargetConfigSchema } from '../connectors/targets/s3/config.ts';
-import { EXPRESSION_LIMITS, expressionCompileError } from '../domain/expressions.ts';
+import { expressionCompileError } from '../domain/expression-check.ts';
+import { EXPRESSION_LIMITS } from '../domain/expressions.ts';
 import { DRIFT_POLICIES } from '../domain/schema-drift.ts';
 import { BUILT_IN_VALIDATORS } from '../domain/validation.ts';
 import { HISTORY_DAY_TIERS, LONGEST_HISTORY_TIER_DAYS } from './history-tiers.ts';
@@ -25,6 +26,9 @@ import {
   LOAD_BATCHING_WINDOW_SECONDS,
   loadBatchingProblem,
 } from './load-batching.ts';
+import { RETENTION_DEFAULTS } from './retention.ts';
+
+export { RETENTION_DEFAULTS };
 
 const fieldName = z.string().min(1).max(255);
 
@@ -384,14 +388,6 @@ const conflictSchema = z
       });
   })
   .describe('Conflict handling.');
-
-/** How long each kind of record is kept when a pipeline says nothing (or is no longer deployed). */
-export const RETENTION_DEFAULTS = {
-  keepHistory: false,
-  historyDays: 30,
-  runDays: 90,
-  auditDays: 365,
-} as const;
 
 /**
  * Who hears about alarms: emails, existing SNS topics and chat webhooks. A pipeline names them

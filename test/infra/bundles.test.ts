@@ -91,6 +91,23 @@ describe('function bundles', () => {
     expect(loadedPackages('extract').has('pg')).toBe(true);
   });
 
+  it('load neither the pipeline schema nor JSONata at cold start; JSONata is a chunk of those that evaluate expressions', () => {
+    const found = HANDLERS.flatMap((handler) => {
+      const bundle = bundles.get(handler) as FunctionBundle;
+      const inputs = outputsLoadedAtInit(bundle).flatMap((output) =>
+        Object.keys(bundle.metafile.outputs[output]?.inputs ?? {}),
+      );
+      return inputs
+        .filter((input) => input === 'shared/pipeline/schema.ts' || /node_modules\/jsonata\//.test(input))
+        .map((input) => `${handler}: ${input}`);
+    });
+
+    expect(found).toEqual([]);
+    expect(
+      ['load', 'extract', 'verify'].filter((handler) => !deployedPackages(handler).has('jsonata')),
+    ).toEqual([]);
+  });
+
   it('carry the Avro and Protobuf decoders in Load alone, in a chunk its Kafka path imports', () => {
     const withDecoders = HANDLERS.filter((handler) =>
       ['protobufjs', 'avro-js', '@aws-lambda-powertools/kafka'].some((pkg) =>

@@ -1,8 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
+import { expressionCompileError } from '../../../shared/domain/expression-check.ts';
 import {
   createRecordExpressions,
   EXPRESSION_LIMITS,
-  expressionCompileError,
   type RecordExpressions,
   stageRecords,
 } from '../../../shared/domain/expressions.ts';

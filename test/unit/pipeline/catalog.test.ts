@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, NotFoundError } from '../../../shared/errors.ts';
 import {
@@ -6,6 +7,7 @@ import {
   PipelineCatalog,
   serializeCatalog,
 } from '../../../shared/pipeline/catalog.ts';
+import { loadPipelineFiles } from '../../../shared/pipeline/load.ts';
 import { type Pipeline, pipelineSchema } from '../../../shared/pipeline/schema.ts';
 
 function pipeline(name: string): Pipeline {
@@ -75,15 +77,35 @@ describe('catalogFromEnv', () => {
     expect(() => catalogFromEnv({ [PIPELINES_ENV]: '[{' })).toThrow(/ESYNC_PIPELINES is not valid JSON/);
   });
 
-  it('fails loudly, with the path, when a pipeline no longer validates', () => {
-    // Prepare
-    const stale = [{ ...pipeline('users-sync'), source: { type: 'oracle', key: ['id'] } }];
+  it('refuses a value that is not an array of named pipelines, saying where', () => {
+    expect(() => catalogFromEnv({ [PIPELINES_ENV]: '{"name":"users-sync"}' })).toThrow(
+      new ConfigError(`${PIPELINES_ENV} must hold a JSON array of pipelines, got object`),
+    );
+    expect(() =>
+      catalogFromEnv({ [PIPELINES_ENV]: JSON.stringify([pipeline('users-sync'), { source: {} }]) }),
+    ).toThrow(new ConfigError(`${PIPELINES_ENV} holds an entry without a pipeline name at [1]`));
+  });
+
+  it('reads what serializeCatalog wrote without the schema: parsing it again changes no pipeline', async () => {
+    // Prepare: the repository's pipelines and one with validation, conflicts and expressions.
+    const { pipelines } = await loadPipelineFiles([
+      fileURLToPath(new URL('../../../pipelines', import.meta.url)),
+    ]);
+    const computed = pipelineSchema.parse({
+      ...JSON.parse(serializeCatalog([pipeline('computed')]))[0],
+      transform: { compute: { next: 'age + 1' }, filter: 'age > 0' },
+    });
+    const all = [...pipelines, pipeline('validated'), computed];
 
     // Act
-    const load = () => catalogFromEnv({ [PIPELINES_ENV]: JSON.stringify(stale) });
+    const read = catalogFromEnv({ [PIPELINES_ENV]: serializeCatalog(all) });
 
     // Assess
-    expect(load).toThrow(ConfigError);
-    expect(load).toThrow(/ESYNC_PIPELINES holds invalid pipelines: \[0\]\.source\.type: /);
+    expect(pipelines.length).toBeGreaterThanOrEqual(4);
+    for (const written of all) {
+      const served = read.get(written.name);
+      expect(served).toEqual(JSON.parse(JSON.stringify(written)));
+      expect(pipelineSchema.parse(served)).toEqual(served);
+    }
   });
 });
