@@ -7,12 +7,13 @@ import { formatProblem, loadPipelineFiles } from '../shared/pipeline/load.ts';
 import { PROJECT_ROOT } from './constructs/esync-function.ts';
 import { ResourceNamingAspect } from './constructs/naming-aspect.ts';
 import { EsyncStack } from './stacks/esync-stack.ts';
-import { parseStage } from './stage.ts';
+import { parseLayout, parseStage } from './stage.ts';
 
 /**
- * The CDK app: `npx cdk synth|deploy [-c stage=dev|staging|prod] [-c pipelines=<dir>] [-c extensions=<dir>]`
- * (extensions: default `extensions/` beside the pipelines directory, bundled into the functions
- * that run what they register).
+ * The CDK app: `npx cdk synth|deploy [-c stage=dev|staging|prod] [-c pipelines=<dir>] [-c extensions=<dir>]
+ * [-c layout=per-pipeline|single]` (extensions: default `extensions/` beside the pipelines
+ * directory, bundled into the functions that run what they register; layout: a stack per
+ * pipeline by default, or everything in one stack for a small stage).
  * Invalid pipelines fail the synth with every problem listed; cdk-nag (AwsSolutions) and the
  * naming Aspect run on every synth.
  */
@@ -45,7 +46,7 @@ async function main(): Promise<void> {
     stage,
     pipelines,
     extensions: extensions.modules,
-    layout: 'per-pipeline',
+    layout: parseLayout(app.node.tryGetContext('layout')),
     // No pipeline names here: the shared stack's template must not change when a pipeline does.
     description: `ESync (${stage}): the resources every pipeline shares`,
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },

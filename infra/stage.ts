@@ -99,6 +99,21 @@ export function stageTracing(stageDefault: boolean, context: (key: string) => un
   throw new Error(`-c tracing=${String(raw)}: must be true or false`);
 }
 
+/** How a stage's stacks are laid out (EsyncStackProps.layout); the first is the default. */
+export const STACK_LAYOUTS = ['per-pipeline', 'single'] as const;
+export type StackLayout = (typeof STACK_LAYOUTS)[number];
+
+/**
+ * The layout named by `-c layout=...`: per-pipeline unless it says single.
+ * @throws Error showing the value received and the layouts allowed.
+ */
+export function parseLayout(value: unknown): StackLayout {
+  if (value === undefined) return STACK_LAYOUTS[0];
+  const text = String(value);
+  if ((STACK_LAYOUTS as readonly string[]).includes(text)) return text as StackLayout;
+  throw new Error(`unknown layout "${text}" (from -c layout=...); use one of: ${STACK_LAYOUTS.join(', ')}`);
+}
+
 /**
  * The stage named by `-c stage=...`.
  * @throws Error showing the value received and the stages allowed.

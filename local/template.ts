@@ -1044,7 +1044,12 @@ async function synthesizeInProcess(options: StackTemplateOptions, stackName: str
       context: { ...local, stage: options.stage, 'aws:cdk:bundling-stacks': [] },
       builtinCloudFormationValidation: false,
     });
-    new EsyncStack(app, stackName, { stage: options.stage, pipelines: options.pipelines, bundle: false });
+    new EsyncStack(app, stackName, {
+      stage: options.stage,
+      pipelines: options.pipelines,
+      bundle: false,
+      layout: 'single',
+    });
     return app.synth().getStackByName(stackName).template as CfnTemplate;
   } finally {
     rmSync(outdir, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 /**
  * Synthesizes a stage with 10 and with 100 generated pipelines in the per-pipeline layout that
- * `cdk synth` uses (templates only: bundling is skipped, as in the infra tests) and prints, for
+ * `cdk synth` uses by default (templates only: bundling is skipped, as in the infra tests) and prints, for
  * each, the synth time, the number of stacks and the most resources any stack holds, against
  * CloudFormation's 500. `--json` adds one JSON line at the end with stable keys.
  * Usage: `npm run synth-scale [-- --json]`.
@@ -34,7 +34,6 @@ function synthesize(count: number): ScalePoint {
       stage: 'dev',
       pipelines: generatedPipelines(count),
       bundle: false,
-      layout: 'per-pipeline',
     });
     const { stacks } = app.synth();
     const synthMs = Math.round(performance.now() - started);

@@ -26,7 +26,15 @@ import { Storage } from '../constructs/storage.ts';
 import { SyncPipeline } from '../constructs/sync-pipeline.ts';
 import type { BundledExtension } from '../extensions.ts';
 import { ANY_PIPELINE, checkPipelineNetworks, databasePorts, stageNetworks } from '../network.ts';
-import { apiThrottles, secretsMaxAgeSeconds, stageAlerts, stageSettings, stageTracing } from '../stage.ts';
+import {
+  apiThrottles,
+  STACK_LAYOUTS,
+  type StackLayout,
+  secretsMaxAgeSeconds,
+  stageAlerts,
+  stageSettings,
+  stageTracing,
+} from '../stage.ts';
 
 export interface EsyncStackProps extends StackProps {
   readonly stage: Stage;
@@ -44,14 +52,14 @@ export interface EsyncStackProps extends StackProps {
    */
   readonly extensions?: readonly BundledExtension[];
   /**
-   * `single`: this stack holds everything (the local stack and the template tests read one
-   * template). `per-pipeline`: this stack holds what the pipelines share and each pipeline gets a
-   * stack of its own, `<id>-<pipeline>`, so a stage holds hundreds of pipelines under
-   * CloudFormation's 500 resources per stack, and adding or changing a pipeline leaves the other
-   * pipelines' stacks as they are.
-   * @default 'single'
+   * `per-pipeline`: this stack holds what the pipelines share and each pipeline gets a stack of
+   * its own, `<id>-<pipeline>`, so a stage holds hundreds of pipelines under CloudFormation's 500
+   * resources per stack, and adding, changing or removing a pipeline deploys its stack alone.
+   * `single`: this stack holds everything (the local stack, most template tests, and a small
+   * stage that prefers one stack: about 17 pipelines fit).
+   * @default 'per-pipeline'
    */
-  readonly layout?: 'single' | 'per-pipeline';
+  readonly layout?: StackLayout;
 }
 
 /** What the stack builds before the functions: key, tables and bucket, bus, alarm topic, mask key. */
@@ -133,7 +141,7 @@ export class EsyncStack extends Stack {
     };
     const networks = stageNetworks(stage, this.node.tryGetContext('network'));
     checkPipelineNetworks(networks, props.pipelines);
-    const apart = props.layout === 'per-pipeline';
+    const apart = pipelinesInOwnStacks(props);
     // Apart, the stage network admits the functions on every engine's port, whatever the pipelines use.
     const stageServed = apart ? ANY_PIPELINE : props.pipelines.filter((p) => !networks.pipelines.has(p.name));
     return {
@@ -194,7 +202,7 @@ export class EsyncStack extends Stack {
     const pipelines = new Map<string, SyncPipeline>();
     for (const pipeline of props.pipelines) {
       const id = pascalCase(pipeline.name);
-      const host = props.layout === 'per-pipeline' ? this.pipelineStack(scope, pipeline.name, props) : this;
+      const host = pipelinesInOwnStacks(props) ? this.pipelineStack(scope, pipeline.name, props) : this;
       const built = new SyncPipeline(host, `Pipeline${id}`, {
         pipeline,
         core: resources,
@@ -230,7 +238,7 @@ export class EsyncStack extends Stack {
       new StageAlertEmails(this, 'StageAlertEmails', { alarmTopic: alarms.topic, emails: notify.emails });
     const webhooks = [...notify.webhooks, ...props.pipelines.flatMap((p) => p.alerts.notify.webhooks)];
     // Apart, the formatter is there whatever the pipelines say, so no pipeline's webhooks change this stack.
-    if (webhooks.length > 0 || props.layout === 'per-pipeline')
+    if (webhooks.length > 0 || pipelinesInOwnStacks(props))
       new AlertWebhooks(this, 'AlertWebhooks', {
         core: resources,
         alarmTopic: alarms.topic,
@@ -274,6 +282,11 @@ export class EsyncStack extends Stack {
     stack.addStackDependency(this, 'the pipeline uses the shared resources and functions');
     return stack;
   }
+}
+
+/** Whether each pipeline gets a stack of its own (the default layout). */
+function pipelinesInOwnStacks(props: EsyncStackProps): boolean {
+  return (props.layout ?? STACK_LAYOUTS[0]) === 'per-pipeline';
 }
 
 /**

@@ -8,6 +8,7 @@ import { PROJECT_ROOT } from '../../infra/constructs/esync-function.ts';
 import { ResourceNamingAspect } from '../../infra/constructs/naming-aspect.ts';
 import type { BundledExtension } from '../../infra/extensions.ts';
 import { EsyncStack } from '../../infra/stacks/esync-stack.ts';
+import type { StackLayout } from '../../infra/stage.ts';
 import type { Stage } from '../../shared/naming.ts';
 import { type Pipeline, pipelineSchema } from '../../shared/pipeline/schema.ts';
 
@@ -110,8 +111,11 @@ export function fixtureApp(
     context?: Record<string, unknown>;
     /** The account and region, as CDK_DEFAULT_ACCOUNT and CDK_DEFAULT_REGION give them. @default - environment-agnostic */
     env?: { account: string; region: string };
-    /** @see EsyncStackProps.layout */
-    layout?: 'single' | 'per-pipeline';
+    /**
+     * @see EsyncStackProps.layout
+     * @default 'single' (one template to read), where the stack's own default is per-pipeline
+     */
+    layout?: StackLayout;
     /** @see EsyncStackProps.extensions */
     extensions?: readonly BundledExtension[];
   } = {},
@@ -127,7 +131,7 @@ export function fixtureApp(
     pipelines: options.pipelines ?? FIXTURE_PIPELINES,
     bundle: options.bundle ?? false,
     ...(options.env && { env: options.env }),
-    ...(options.layout && { layout: options.layout }),
+    layout: options.layout ?? 'single',
     ...(options.extensions && { extensions: options.extensions }),
   });
   Aspects.of(app).add(new ResourceNamingAspect());

@@ -1,11 +1,13 @@
-import type { Stack } from 'aws-cdk-lib';
+import { App, type Stack } from 'aws-cdk-lib';
 import { Annotations, Template } from 'aws-cdk-lib/assertions';
 import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
+import { EsyncStack } from '../../infra/stacks/esync-stack.ts';
+import { parseLayout, type StackLayout } from '../../infra/stage.ts';
 import { type Pipeline, pipelineSchema } from '../../shared/pipeline/schema.ts';
 import { generatedPipelines } from '../support/generated-pipelines.ts';
-import { FIXTURE_PIPELINES, fixtureApp, resourcesOf } from './fixtures.ts';
+import { cdkJsonContext, FIXTURE_PIPELINES, fixtureApp, resourcesOf, tempOutdir } from './fixtures.ts';
 
 /** CloudFormation's limit of resources in one stack. */
 const STACK_RESOURCE_LIMIT = 500;
@@ -419,5 +421,38 @@ describe('what the core stack holds of every pipeline’s history and alerts, ap
     expect(JSON.stringify(granted)).toContain('esync/test/slack-oncall');
     for (const other of ['stock-cdc', 'issues-hook'])
       expect(JSON.stringify(templates.get(`esync-dev-${other}`))).not.toContain(`esync-dev-${other}-alerts`);
+  });
+});
+
+describe('the layout of a stage', () => {
+  const stacksOf = (layout?: StackLayout) => {
+    const app = new App({
+      context: cdkJsonContext(),
+      outdir: tempOutdir(),
+      builtinCloudFormationValidation: false,
+    });
+    new EsyncStack(app, 'esync-dev', {
+      stage: 'dev',
+      pipelines: FIXTURE_PIPELINES,
+      bundle: false,
+      ...(layout && { layout }),
+    });
+    return app
+      .synth()
+      .stacks.map((s) => s.stackName)
+      .sort();
+  };
+
+  it('gives each pipeline a stack of its own unless it is single', () => {
+    expect(stacksOf()).toEqual(['esync-dev', ...FIXTURE_PIPELINES.map((p) => `esync-dev-${p.name}`).sort()]);
+    expect(stacksOf('single')).toEqual(['esync-dev']);
+  });
+
+  it('is read from -c layout=, per-pipeline when unset, and another value is refused with the ones allowed', () => {
+    expect(parseLayout(undefined)).toBe('per-pipeline');
+    expect(parseLayout('single')).toBe('single');
+    expect(() => parseLayout('nested')).toThrow(
+      'unknown layout "nested" (from -c layout=...); use one of: per-pipeline, single',
+    );
   });
 });

@@ -141,6 +141,15 @@ describe('infra/app.ts', () => {
     expect(result.stderr).toContain('unknown stage "qa"');
   });
 
+  it('refuses an unknown layout, naming the ones allowed', async () => {
+    const result = await runApp({ layout: 'nested' });
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      'unknown layout "nested" (from -c layout=...); use one of: per-pipeline, single',
+    );
+  });
+
   it('refuses invalid pipelines, printing every problem with its place', async () => {
     const dir = mkdtempSync(path.join(tempOutdir(), 'pipelines-'));
     writeFileSync(
