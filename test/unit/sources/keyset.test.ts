@@ -1,7 +1,9 @@
+import mysql from 'mysql2/promise';
 import { describe, expect, it } from 'vitest';
 import { mysqlDialect } from '../../../shared/connectors/sources/mysql/source.ts';
 import { postgresDialect } from '../../../shared/connectors/sources/postgres/source.ts';
 import { keysetCount, keysetKeysAt, keysetSelect, splitKey } from '../../../shared/connectors/sql/keyset.ts';
+import type { KeyTuple } from '../../../shared/domain/key-range.ts';
 
 const cursor = [{ name: 'updated_at', kind: 'timestamp' as const }];
 const key = [
@@ -43,7 +45,30 @@ describe('keysetSelect', () => {
     expect(statement.text).toBe(
       'SELECT * FROM `db`.`items` WHERE `updated_at` IS NOT NULL AND (`updated_at` > ? OR (`updated_at` = ? AND `id` > ?)) ORDER BY `updated_at`, `id` LIMIT 10',
     );
-    expect(statement.params).toEqual(['2024-05-01 10:00:00.000250', '2024-05-01 10:00:00.000250', '7']);
+    expect(statement.params).toEqual(['2024-05-01 10:00:00.000250', '2024-05-01 10:00:00.000250', 7n]);
+  });
+
+  it('writes MySQL bounds of BIGINT and DECIMAL keys as exact unquoted literals, not strings compared as doubles', () => {
+    const page = (kind: 'integer' | 'decimal', after: KeyTuple, upTo: KeyTuple) => {
+      const statement = keysetSelect(mysqlDialect, {
+        ...base,
+        table: '`db`.`items`',
+        cursor: [],
+        key: [{ name: 'k', kind }],
+        after: [],
+        upTo: null,
+        range: { after, upTo },
+        orderBy: 'key',
+      });
+      return mysql.format(statement.text, statement.params as Parameters<typeof mysql.format>[1]);
+    };
+    expect(page('integer', ['9007199254740993'], ['18446744073709551615'])).toBe(
+      'SELECT * FROM `db`.`items` WHERE `k` > 9007199254740993 AND `k` <= 18446744073709551615 ORDER BY `k`',
+    );
+    expect(page('decimal', ['9007199254740993.25'], [1e21])).toBe(
+      'SELECT * FROM `db`.`items` WHERE `k` > 9007199254740993.25 AND `k` <= 1000000000000000000000 ORDER BY `k`',
+    );
+    expect(page('decimal', ["1' OR '1"], ['-0.5'])).toContain("`k` > '1\\' OR \\'1' AND `k` <= -0.5");
   });
 
   it('treats an empty key as below every key: at or after a moved-back start, before an end', () => {

@@ -1,3 +1,4 @@
+import Big from 'big.js';
 import type { Pool, PoolOptions } from 'mysql2/promise';
 import { parseIsoInstant } from '../../../domain/instant.ts';
 import { ConfigError } from '../../../errors.ts';
@@ -22,6 +23,23 @@ function datetimeLiteral(iso: string): string {
   return `${whole}.${String(Math.floor(instant.nanos / 1000)).padStart(6, '0')}`;
 }
 
+/**
+ * An exact number as an unquoted literal: MySQL compares a quoted number, or a double, with a
+ * BIGINT or DECIMAL column as doubles, which cannot tell keys beyond 2^53 apart. Integer text
+ * becomes a `bigint` and a decimal its plain digits (through big.js, never an exponent), both
+ * written as they are by mysql2; anything else is bound unchanged.
+ */
+function exactLiteral(kind: 'integer' | 'decimal', value: string | number): unknown {
+  if (kind === 'integer') return typeof value === 'string' && /^-?\d+$/.test(value) ? BigInt(value) : value;
+  let digits: string;
+  try {
+    digits = new Big(value).toFixed();
+  } catch {
+    return value;
+  }
+  return { toSqlString: () => digits };
+}
+
 /** MySQL and MariaDB: the expanded OR form of keyset predicates uses the index best. */
 export const mysqlDialect: SqlDialect = {
   quote: (identifier) => `\`${identifier.replaceAll('`', '``')}\``,
@@ -30,6 +48,7 @@ export const mysqlDialect: SqlDialect = {
   bindValue: (kind, value) => {
     if (kind === 'timestamp' && typeof value === 'string') return datetimeLiteral(value);
     if (kind === 'date' && typeof value === 'string') return value.slice(0, 10);
+    if (kind === 'integer' || kind === 'decimal') return exactLiteral(kind, value);
     return value;
   },
 };
