@@ -169,9 +169,17 @@ export interface TargetSegmentPage {
  * the S3 lake's object list split by object name), so Verify's one read of the target spreads
  * over many invocations.
  */
+/** What a target holds, as far as it tells without reading it (DynamoDB: ItemCount, TableSizeBytes). */
+export interface TargetSize {
+  readonly records: number;
+  readonly bytes: number;
+}
+
 export interface SegmentedTargetRead {
   /** Records the target holds, as far as it tells without reading them; `undefined` when it cannot. */
   approximateRecords(): Promise<number | undefined>;
+  /** Records and bytes the target holds, when it tells both. @default - unknown */
+  approximateSize?(): Promise<TargetSize | undefined>;
   /** The page of `segment` after `from` (`null`: its start), of at most about `limit` records or objects. */
   readSegment(segment: TargetSegment, from: string | null, limit: number): Promise<TargetSegmentPage>;
 }

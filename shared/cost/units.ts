@@ -1,5 +1,6 @@
 import type { BatchStatementRequest } from '@aws-sdk/client-dynamodb';
 import { type PartiqlInsert, parseInsert } from '../connectors/targets/dynamodb/batch-insert.ts';
+import type { TargetSize } from '../connectors/types.ts';
 
 /**
  * Billing units of one AWS request, from what the SDK sent and received: DynamoDB capacity units
@@ -92,6 +93,18 @@ export function itemBytes(item: Readonly<Json> | undefined): number {
 const writeUnits = (bytes: number) => Math.max(1, Math.ceil(bytes / KB));
 const readUnits = (bytes: number, consistent: boolean) =>
   Math.max(1, Math.ceil(bytes / READ_UNIT_BYTES)) * (consistent ? 1 : 0.5);
+
+/**
+ * Whether reading the whole table (a Scan, billed per 4 KB of all it reads) costs fewer read
+ * units than reading `keys` items one by one (BatchGetItem, billed per item, each rounded up to
+ * 4 KB), items being of the table's mean size. Both reads are eventually consistent alike. An
+ * empty or unknown table is never read whole on this count.
+ */
+export function wholeReadCostsLess(keys: number, table: TargetSize | undefined): boolean {
+  if (!table || table.records <= 0 || table.bytes <= 0) return false;
+  const perKey = keys * readUnits(table.bytes / table.records, false);
+  return readUnits(table.bytes, false) < perKey;
+}
 
 function batchWriteUnits(input: Json): number {
   let units = 0;

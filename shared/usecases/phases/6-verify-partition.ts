@@ -18,6 +18,7 @@ import type {
   TargetConnector,
   TargetSnapshotRecord,
 } from '../../connectors/types.ts';
+import { liveRecordsOf } from '../../connectors/targets/support/target-changes.ts';
 import { createRecordExpressions } from '../../domain/expressions.ts';
 import { keysOfPage, type RecordKey, recordKeyOf } from '../../domain/record-key.ts';
 import { discardFields } from '../../domain/schema-drift.ts';
@@ -38,7 +39,11 @@ import { type Deps, validatorsOf } from '../deps.ts';
 import { enqueueRecords } from '../enqueue.ts';
 import { maskKey } from '../load-runtime.ts';
 import { hardDeleteEnvelope, VanishedKeys } from '../vanished.ts';
-import { partitionsAreKeyRanges, partitionTargetRecords } from './6-verify-target.ts';
+import {
+  partitionsAreKeyRanges,
+  partitionTargetChanges,
+  partitionTargetRecords,
+} from './6-verify-target.ts';
 
 export type VerifyItem = z.infer<typeof verifyItemSchema>;
 export type VerifyPartitionInput = z.infer<typeof verifyPartitionInputSchema>;
@@ -164,9 +169,32 @@ async function excludedKeys(deps: Deps, pipeline: string, runId: string): Promis
 
 type Held = { version: string; hash: string | null };
 
+/** Lookups in the target's newest changes (deletes included) of the partition's slice of the run's read. */
+async function sliceLookup(
+  deps: Deps,
+  pipeline: Pipeline,
+  item: VerifyItem,
+  slice: NonNullable<VerifyItem['targetSlice']>,
+  found: Findings,
+) {
+  const newest = await partitionTargetChanges(deps, pipeline, slice, item.partition as Partition, (n) => {
+    found.targetRead += n;
+  });
+  found.targetRecords = liveRecordsOf(newest);
+  return async (keyList: string[]): Promise<Map<string, Held>> => {
+    const held = new Map<string, Held>();
+    for (const key of keyList) {
+      const change = newest.get(key);
+      if (change) held.set(key, { version: change.version, hash: change.hash });
+    }
+    return held;
+  };
+}
+
 /**
- * The target's state of the partition's keys: by key through readState, or, for an S3 lake
- * (no per-key state), from its live records of the partition's keys, read once.
+ * The target's state of the partition's keys: by key through readState; from the partition's
+ * slice of the run's one read of the target, when the plan read it whole (6-verify-target.ts);
+ * or, for an S3 lake (no per-key state), from its live records of the partition's keys, read once.
  */
 async function targetLookup(
   deps: Deps,
@@ -175,6 +203,8 @@ async function targetLookup(
   target: TargetConnector,
   found: Findings,
 ) {
+  if (pipeline.target.type !== 's3' && item.targetSlice)
+    return sliceLookup(deps, pipeline, item, item.targetSlice, found);
   if (pipeline.target.type !== 's3')
     return async (keyList: string[]): Promise<Map<string, Held>> => {
       const state = await target.readState(keyList, { withData: true });

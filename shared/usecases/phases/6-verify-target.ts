@@ -38,6 +38,7 @@ import {
 import { ConnectorError } from '../../errors.ts';
 import type { Pipeline } from '../../pipeline/schema.ts';
 import type { verifyTargetSegmentInputSchema, verifyTargetSegmentOutputSchema } from '../contracts.ts';
+import { wholeReadCostsLess } from '../../cost/units.ts';
 import type { Deps } from '../deps.ts';
 import type { VerifyItem } from './6-verify-partition.ts';
 
@@ -94,6 +95,33 @@ export function keysOfPartition(pipeline: Pipeline, partition: Partition): (key:
 /** Whether the partition reads the target's records: to find hard deletes, or from an S3 lake. */
 function readsTarget(pipeline: Pipeline, item: VerifyItem): boolean {
   return item.findDeletes !== 'none' || pipeline.target.type === 's3';
+}
+
+/** Records of a target at most that Verify reads whole only because it costs less: each partition holds its slice in memory. */
+export const MAX_WHOLE_READ_RECORDS = 1_000_000;
+
+/**
+ * Whether the run's partitions compare with one whole read of the target rather than by key,
+ * because a Scan of the table costs fewer read units than reading the run's keys
+ * ({@link wholeReadCostsLess}; the keys are the run's extracted records, sampled as Verify
+ * samples). `forced` (a test's or operator's override) decides instead. Not for an S3 lake
+ * (always read whole) nor a target that reads key ranges itself.
+ */
+async function readsWholeForCost(
+  deps: Deps,
+  pipeline: Pipeline,
+  runId: string,
+  target: TargetConnector,
+  forced?: boolean,
+): Promise<boolean> {
+  if (pipeline.target.type === 's3' || RANGE_READING_TARGETS.has(pipeline.target.type)) return false;
+  if (!target.segmented) return false;
+  if (forced !== undefined) return forced;
+  const size = await target.segmented.approximateSize?.();
+  if (!size || size.records > MAX_WHOLE_READ_RECORDS) return false;
+  const { counts } = await deps.state.runs.get(runId);
+  const rate = pipeline.verify.mode === 'sample' ? pipeline.verify.sampleRate : 1;
+  return wholeReadCostsLess(Math.ceil(counts.extracted * rate), size);
 }
 
 /** Whether the plan reads the target once for all partitions: more than one reads it, none by range. */
@@ -161,11 +189,13 @@ export async function planTargetRead(
   pipeline: Pipeline,
   runId: string,
   items: readonly VerifyItem[],
-  segments?: number,
+  override: { readonly segments?: number; readonly whole?: boolean } = {},
 ): Promise<{ items: VerifyItem[]; segments: TargetSegment[] }> {
+  const segments = override.segments;
   const target = deps.createTarget(pipeline);
   try {
-    if (!sharesTargetRead(pipeline, items, target)) return { items: [...items], segments: [] };
+    const whole = await readsWholeForCost(deps, pipeline, runId, target, override.whole);
+    if (!whole && !sharesTargetRead(pipeline, items, target)) return { items: [...items], segments: [] };
     const total = await segmentCount(target, items.length, segments);
     const ranges = items.map((item) => keyRangeOf(pipeline, item.partition as Partition) ?? null);
     const prefix = slicesPrefix(pipeline.name, runId);
@@ -299,11 +329,38 @@ export async function* partitionTargetRecords(
   }
 }
 
+/**
+ * The newest change of each of the partition's keys in its slice of the run's target read,
+ * deletes included: what reading those keys one by one would find. `onRead` counts the slice's
+ * live records, as {@link partitionTargetRecords} does.
+ */
+export async function partitionTargetChanges(
+  deps: Deps,
+  pipeline: Pipeline,
+  slice: NonNullable<VerifyItem['targetSlice']>,
+  partition: Partition,
+  onRead: (records: number) => void,
+): Promise<Map<string, TargetChange>> {
+  const holds = keysOfPartition(pipeline, partition);
+  const newest = await sliceChanges(deps, slice);
+  onRead(liveRecordsOf(newest).length);
+  for (const key of newest.keys()) if (!holds(key)) newest.delete(key);
+  return newest;
+}
+
 /** The live records of a slice: the newest change per key of what every segment wrote into it. */
 async function sliceRecords(
   deps: Deps,
   slice: NonNullable<VerifyItem['targetSlice']>,
 ): Promise<TargetSnapshotRecord[]> {
+  return liveRecordsOf(await sliceChanges(deps, slice));
+}
+
+/** The newest change per key of what every segment wrote into a slice. */
+async function sliceChanges(
+  deps: Deps,
+  slice: NonNullable<VerifyItem['targetSlice']>,
+): Promise<Map<string, TargetChange>> {
   const get = <T>(key: string) => getJsonObject<T>(deps.clients.s3, deps.config.dataBucket, key);
   const newest = new Map<string, TargetChange>();
   for (let segment = 0; segment < slice.segments; segment++)
@@ -318,5 +375,5 @@ async function sliceRecords(
       }
       done = index.done;
     }
-  return liveRecordsOf(newest);
+  return newest;
 }

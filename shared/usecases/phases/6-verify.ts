@@ -87,6 +87,8 @@ async function saveExcludedKeys(deps: Deps, pipeline: string, runId: string): Pr
 export interface PlanVerifyOptions {
   /** Segments of the target read, instead of the count sized from the target and the plan. */
   readonly targetSegments?: number;
+  /** Whether partitions compare with one whole read of the target, instead of the choice by cost. */
+  readonly targetReadWhole?: boolean;
 }
 
 /**
@@ -111,7 +113,10 @@ export async function planVerify(
       findDeletes: deletesPartOf(pipeline, i),
     }),
   );
-  const read = await planTargetRead(deps, pipeline, input.runId, planned, options.targetSegments);
+  const read = await planTargetRead(deps, pipeline, input.runId, planned, {
+    ...(options.targetSegments === undefined ? {} : { segments: options.targetSegments }),
+    ...(options.targetReadWhole === undefined ? {} : { whole: options.targetReadWhole }),
+  });
   const { items, segments: targetSegments } = read;
   if (items.length <= pipeline.extract.manifestThreshold)
     return { partitionCount: items.length, items, targetSegments };

@@ -2,9 +2,11 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSource } from '../../../shared/connectors/sources/registry.ts';
 import { createTarget } from '../../../shared/connectors/targets/registry.ts';
+import type { TargetConnector, TargetSize } from '../../../shared/connectors/types.ts';
 import type { Deps } from '../../../shared/usecases/deps.ts';
 import {
   type Mismatch,
+  type PlanVerifyOptions,
   perPartition,
   planVerify,
   summarizeVerify,
@@ -32,13 +34,25 @@ const CHANGED = 5;
 const DELETED = 20;
 const at = itemAt;
 
-const pipeline = (name: string, target: Record<string, unknown>) => ({
+const pipeline = (name: string, target: Record<string, unknown>, deletes = 'verify') => ({
   name,
-  source: itemsSource(7),
+  source: { ...itemsSource(7), deletes: { mode: deletes } },
   target,
   extract: { partitions: 3 },
   verify: { onMismatch: 'warn' },
 });
+
+/**
+ * The target, telling `size` as its DescribeTable figures when given: dynalite never updates
+ * ItemCount and TableSizeBytes, and DynamoDB does so about every six hours.
+ */
+function sizedAs(target: TargetConnector, size: TargetSize | undefined): TargetConnector {
+  const segmented = target.segmented;
+  if (!size || !segmented) return target;
+  return Object.assign(Object.create(target) as TargetConnector, {
+    segmented: { ...segmented, approximateSize: async () => size },
+  });
+}
 
 interface Verified {
   readonly summary: Awaited<ReturnType<typeof summarizeVerify>>;
@@ -60,7 +74,11 @@ describe.runIf(postgres.available)('Verify reading the target in segments', () =
     const secret = db.secret;
     h = await startFunctionsHarness({
       secrets: { db: secret },
-      pipelines: [pipeline('segments-ddb', { type: 'dynamodb' }), pipeline('segments-lake', { type: 's3' })],
+      pipelines: [
+        pipeline('segments-ddb', { type: 'dynamodb' }),
+        pipeline('segments-lake', { type: 's3' }),
+        pipeline('whole-or-keys-ddb', { type: 'dynamodb' }, 'none'),
+      ],
     });
   }, 120_000);
 
@@ -69,16 +87,21 @@ describe.runIf(postgres.available)('Verify reading the target in segments', () =
     await db?.stop();
   });
 
-  /** Verify of the run, its target read in `segments` segments with `options` for each invocation. */
-  async function verify(run: RunRef, segments: number, options: TargetSegmentOptions): Promise<Verified> {
+  /** Verify of the run planned with `plan`, `options` for each segment invocation, the target telling `tableSize`. */
+  async function verify(
+    run: RunRef,
+    plan: PlanVerifyOptions,
+    options: TargetSegmentOptions,
+    tableSize?: TargetSize,
+  ): Promise<Verified> {
     const deps: Deps = {
       ...h.deps,
       createSource: (p) => createSource(p.source, h.deps.connectorContext(p)),
-      createTarget: (p) => createTarget(p.target, h.deps.connectorContext(p)),
+      createTarget: (p) => sizedAs(createTarget(p.target, h.deps.connectorContext(p)), tableSize),
     };
-    const plan = await planVerify(deps, run, { targetSegments: segments });
+    const planned = await planVerify(deps, run, plan);
     let segmentInvocations = 0;
-    for (const segment of plan.targetSegments) {
+    for (const segment of planned.targetSegments) {
       const input = { ...run, step: 'target-segment' as const, segment };
       let out = await readTargetSegment(deps, input, options);
       segmentInvocations++;
@@ -87,7 +110,7 @@ describe.runIf(postgres.available)('Verify reading the target in segments', () =
         segmentInvocations++;
       }
     }
-    const items: VerifyItem[] = plan.manifest ? await h.readJson(plan.manifest.key) : plan.items;
+    const items: VerifyItem[] = planned.manifest ? await h.readJson(planned.manifest.key) : planned.items;
     for (const item of items) {
       const input = { ...run, step: 'partition' as const, item };
       let out = await verifyPartition(deps, input, { remainingMs: () => 900_000 });
@@ -108,7 +131,7 @@ describe.runIf(postgres.available)('Verify reading the target in segments', () =
       sample: [...report.sample].sort(
         (a, b) => a.key.localeCompare(b.key) || a.problem.localeCompare(b.problem),
       ),
-      segments: plan.targetSegments.length,
+      segments: planned.targetSegments.length,
       segmentInvocations,
     };
   }
@@ -128,8 +151,8 @@ describe.runIf(postgres.available)('Verify reading the target in segments', () =
       try {
         // Act: one segment read in one invocation, then four segments of a few records (DynamoDB)
         // or one lake object per page, each invocation stopping after one page as if its time ran short.
-        const whole = await verify(run, 1, { remainingMs: () => 900_000 });
-        const split = await verify(run, 4, { remainingMs: () => 0, pageSize });
+        const whole = await verify(run, { targetSegments: 1 }, { remainingMs: () => 900_000 });
+        const split = await verify(run, { targetSegments: 4 }, { remainingMs: () => 0, pageSize });
 
         // Assess
         expect(whole.segmentInvocations).toBe(1);
@@ -156,4 +179,49 @@ describe.runIf(postgres.available)('Verify reading the target in segments', () =
     },
     120_000,
   );
+
+  it('reads a DynamoDB target whole when that costs less than by key, and reports what reading by key reports', async () => {
+    // Prepare: a loaded run (every key of the table checked: a Scan costs less), then a row
+    // changed at the source without a new version (the target differs) and a row deleted there
+    // without deletes propagated (the target holds a key the run does not check).
+    const name = 'whole-or-keys-ddb';
+    const run = await steps.syncedRun(name);
+    await admin.query('UPDATE items SET name = $2 WHERE id = $1', [CHANGED, 'changed at the source']);
+    await admin.query('DELETE FROM items WHERE id = $1', [DELETED]);
+
+    try {
+      // Act: Verify as the cost chooses, with the table's figures as DynamoDB tells them once
+      // counted and as dynalite tells them (never counted), then forced to read by key, then
+      // forced to read whole in segments.
+      const counted = { records: ROWS, bytes: ROWS * 120 };
+      const chosen = await verify(run, {}, { remainingMs: () => 900_000 }, counted);
+      const uncounted = await verify(run, {}, { remainingMs: () => 900_000 });
+      const byKey = await verify(run, { targetReadWhole: false }, { remainingMs: () => 900_000 });
+      const whole = await verify(
+        run,
+        { targetReadWhole: true, targetSegments: 3 },
+        { remainingMs: () => 0, pageSize: 4 },
+      );
+
+      // Assess: the choice read the table whole; every path found the changed row and nothing else.
+      expect(chosen.segments).toBeGreaterThan(0);
+      expect(uncounted.segments).toBe(0);
+      expect(byKey.segments).toBe(0);
+      expect(byKey.summary).toMatchObject({ status: 'warned', compared: ROWS - 1, mismatches: 1 });
+      expect(byKey.summary).not.toHaveProperty('deleted');
+      expect(byKey.sample).toEqual([expect.objectContaining({ key: String(CHANGED), problem: 'content' })]);
+      const withoutReads = (v: Verified) => v.partitions.map(({ targetRead: _, ...p }) => p);
+      expect(uncounted.summary).toEqual(byKey.summary);
+      for (const other of [chosen, whole]) {
+        expect(other.summary).toEqual(byKey.summary);
+        expect(other.sample).toEqual(byKey.sample);
+        expect(withoutReads(other)).toEqual(withoutReads(byKey));
+        expect(other.partitions.reduce((n, p) => n + p.targetRead, 0)).toBeGreaterThanOrEqual(ROWS);
+      }
+      expect(byKey.partitions.reduce((n, p) => n + p.targetRead, 0)).toBe(0);
+    } finally {
+      await admin.query('UPDATE items SET name = $2 WHERE id = $1', [CHANGED, `item ${CHANGED}`]);
+      await admin.query('INSERT INTO items VALUES ($1, $2, $3)', [DELETED, `item ${DELETED}`, at(DELETED)]);
+    }
+  }, 120_000);
 });

@@ -16,7 +16,7 @@ import {
 } from '../../../shared/connectors/targets/dynamodb/dynamodb-target.ts';
 import { toJsonRecord } from '../../../shared/connectors/targets/support/json-value.ts';
 import { withInvocationLimits } from '../../../shared/connectors/targets/support/write-limit.ts';
-import type { TargetWrite } from '../../../shared/connectors/types.ts';
+import type { TargetChange, TargetWrite } from '../../../shared/connectors/types.ts';
 import { ConfigError, ConnectorError, TransientError, ValidationError } from '../../../shared/errors.ts';
 import { exactNumber, stringifyExactJson } from '../../../shared/records/exact-json.ts';
 import { contentHash } from '../../../shared/records/hash.ts';
@@ -917,7 +917,7 @@ function targetBehaviour(engine: DynamoDbEngine) {
     });
   });
 
-  it('reads the table in parallel Scan segments, each live item in exactly one segment, resumed page by page', async () => {
+  it('reads the table in parallel Scan segments, each item in exactly one segment, a tombstone as a delete, resumed page by page', async () => {
     // Prepare
     const t = target();
     await t.write([
@@ -929,6 +929,7 @@ function targetBehaviour(engine: DynamoDbEngine) {
 
     // Act: four segments, each read in pages of 7 items, every page from the last one's position.
     const seen: string[] = [];
+    const deletes: TargetChange[] = [];
     const perSegment: number[] = [];
     let pages = 0;
     for (let index = 0; index < 4; index++) {
@@ -936,7 +937,8 @@ function targetBehaviour(engine: DynamoDbEngine) {
       let count = 0;
       do {
         const page = await segmented.readSegment({ index, total: 4 }, from, 7);
-        seen.push(...page.changes.map((c) => c.key));
+        seen.push(...page.changes.filter((c) => c.hash !== null).map((c) => c.key));
+        deletes.push(...page.changes.filter((c) => c.hash === null));
         count += page.changes.length;
         from = page.next;
         pages++;
@@ -944,11 +946,15 @@ function targetBehaviour(engine: DynamoDbEngine) {
       perSegment.push(count);
     }
 
-    // Assess: no item twice, none left out, the tombstone not read; the server split the table.
+    // Assess: no item twice, none left out, the tombstone read as a delete; the server split the table.
     expect(seen.sort()).toEqual(Array.from({ length: 60 }, (_, i) => `k${i}`).sort());
+    expect(deletes).toEqual([{ key: 'gone', version: positionVersion(2), hash: null, tie: '' }]);
     expect(perSegment.filter((n) => n > 0).length).toBeGreaterThan(1);
     expect(pages).toBeGreaterThan(8);
     expect(await segmented.approximateRecords()).toBeTypeOf('number');
+    const size = await segmented.approximateSize?.();
+    expect(size?.bytes).toBeTypeOf('number');
+    expect(size?.records).toBe(await segmented.approximateRecords());
   });
 }
 

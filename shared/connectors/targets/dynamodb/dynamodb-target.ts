@@ -29,6 +29,7 @@ import type {
   TargetConnector,
   TargetFactory,
   TargetSegment,
+  TargetChange,
   TargetSnapshotRecord,
   TargetState,
   TargetWrite,
@@ -442,7 +443,8 @@ export class DynamoDbTarget implements TargetConnector {
       const records: TargetSnapshotRecord[] = [];
       const next: typeof cursors = [];
       for (const [i, page] of pages.entries()) {
-        records.push(...page.records);
+        for (const { key, version, hash } of page.records)
+          if (hash !== null) records.push({ key, version, hash });
         if (page.next) next.push({ segment: (cursors[i] as { segment: number }).segment, start: page.next });
       }
       cursors = next;
@@ -452,31 +454,40 @@ export class DynamoDbTarget implements TargetConnector {
 
   /** A parallel Scan (Segment of TotalSegments), resumed from its LastEvaluatedKey. */
   readonly segmented: SegmentedTargetRead = {
-    approximateRecords: async () => {
-      const out = await withRetry(
-        () => this.#context.clients.dynamodb.send(new DescribeTableCommand({ TableName: this.#table })),
-        this.#context.retry,
-      ).catch((error: unknown) => {
-        throw this.#mapError(error, 'DescribeTable');
-      });
-      return out.Table?.ItemCount;
+    approximateRecords: async () => (await this.#describe())?.ItemCount,
+    approximateSize: async () => {
+      const table = await this.#describe();
+      if (table?.ItemCount === undefined || table.TableSizeBytes === undefined) return undefined;
+      return { records: table.ItemCount, bytes: table.TableSizeBytes };
     },
     readSegment: async (segment, from, limit) => {
       const start = from === null ? undefined : (JSON.parse(from) as RawItem);
-      const page = await this.#scanPage(segment, start, limit);
+      const page = await this.#scanPage(segment, start, limit, true);
       return {
-        changes: page.records.map((r) => ({ ...r, tie: '' })),
+        changes: page.records,
         next: page.next ? JSON.stringify(page.next) : null,
       };
     },
   };
 
-  /** The live records of one page of a Scan segment, and the key to go on from. */
+  /** The table's description: its ItemCount and TableSizeBytes, updated by DynamoDB now and then. */
+  async #describe() {
+    const out = await withRetry(
+      () => this.#context.clients.dynamodb.send(new DescribeTableCommand({ TableName: this.#table })),
+      this.#context.retry,
+    ).catch((error: unknown) => {
+      throw this.#mapError(error, 'DescribeTable');
+    });
+    return out.Table;
+  }
+
+  /** The live records of one page of a Scan segment and the key to go on from; with `deletes`, tombstones too. */
   async #scanPage(
     segment: TargetSegment,
     start: RawItem | undefined,
     limit?: number,
-  ): Promise<{ records: TargetSnapshotRecord[]; next: RawItem | undefined }> {
+    deletes = false,
+  ): Promise<{ records: TargetChange[]; next: RawItem | undefined }> {
     const out = await withRetry(
       () =>
         this.#context.clients.dynamodb.send(
@@ -484,8 +495,12 @@ export class DynamoDbTarget implements TargetConnector {
             TableName: this.#table,
             Segment: segment.index,
             TotalSegments: segment.total,
-            FilterExpression: 'attribute_not_exists(#d)',
-            ExpressionAttributeNames: { '#d': META.deleted },
+            ...(deletes
+              ? {}
+              : {
+                  FilterExpression: 'attribute_not_exists(#d)',
+                  ExpressionAttributeNames: { '#d': META.deleted },
+                }),
             ...(limit === undefined ? {} : { Limit: limit }),
             ...(start ? { ExclusiveStartKey: start } : {}),
           }),
@@ -494,7 +509,7 @@ export class DynamoDbTarget implements TargetConnector {
     ).catch((error: unknown) => {
       throw this.#mapError(error, 'Scan');
     });
-    const records: TargetSnapshotRecord[] = [];
+    const records: TargetChange[] = [];
     for (const item of (out.Items ?? []).map(fromDynamoItem)) {
       const key = item[this.#keyAttribute];
       if (typeof key !== 'string') continue;
@@ -502,7 +517,8 @@ export class DynamoDbTarget implements TargetConnector {
       records.push({
         key,
         version: typeof version === 'string' ? version : '',
-        hash: contentHash(this.#dataOf(item)),
+        hash: item[META.deleted] === true ? null : contentHash(this.#dataOf(item)),
+        tie: '',
       });
     }
     return { records, next: out.LastEvaluatedKey };
