@@ -9,6 +9,7 @@
  */
 import type { z } from 'zod';
 import { getJsonObject } from '../../aws/s3-json.ts';
+import { liveRecordsOf } from '../../connectors/targets/support/target-changes.ts';
 import type {
   ChangeWindow,
   Cursor,
@@ -18,7 +19,6 @@ import type {
   TargetConnector,
   TargetSnapshotRecord,
 } from '../../connectors/types.ts';
-import { liveRecordsOf } from '../../connectors/targets/support/target-changes.ts';
 import { createRecordExpressions } from '../../domain/expressions.ts';
 import { keysOfPage, type RecordKey, recordKeyOf } from '../../domain/record-key.ts';
 import { discardFields } from '../../domain/schema-drift.ts';
@@ -39,11 +39,7 @@ import { type Deps, validatorsOf } from '../deps.ts';
 import { enqueueRecords } from '../enqueue.ts';
 import { maskKey } from '../load-runtime.ts';
 import { hardDeleteEnvelope, VanishedKeys } from '../vanished.ts';
-import {
-  partitionsAreKeyRanges,
-  partitionTargetChanges,
-  partitionTargetRecords,
-} from './6-verify-target.ts';
+import { partitionsAreKeyRanges, partitionTargetChanges, partitionTargetRecords } from './6-verify-target.ts';
 
 export type VerifyItem = z.infer<typeof verifyItemSchema>;
 export type VerifyPartitionInput = z.infer<typeof verifyPartitionInputSchema>;

@@ -28,6 +28,7 @@ import type {
   TargetSegment,
   TargetSnapshotRecord,
 } from '../../connectors/types.ts';
+import { wholeReadCostsLess } from '../../cost/units.ts';
 import {
   compareKeyTuples,
   inKeyRange,
@@ -38,7 +39,6 @@ import {
 import { ConnectorError } from '../../errors.ts';
 import type { Pipeline } from '../../pipeline/schema.ts';
 import type { verifyTargetSegmentInputSchema, verifyTargetSegmentOutputSchema } from '../contracts.ts';
-import { wholeReadCostsLess } from '../../cost/units.ts';
 import type { Deps } from '../deps.ts';
 import type { VerifyItem } from './6-verify-partition.ts';
 

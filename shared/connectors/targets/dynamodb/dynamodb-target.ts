@@ -26,10 +26,10 @@ import { contentHash } from '../../../records/hash.ts';
 import type {
   ConnectorContext,
   SegmentedTargetRead,
+  TargetChange,
   TargetConnector,
   TargetFactory,
   TargetSegment,
-  TargetChange,
   TargetSnapshotRecord,
   TargetState,
   TargetWrite,
