@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import DataLoader from 'dataloader';
+import { itemBytes } from '../../../cost/units.ts';
 import { backoffDelay, withRetry } from '../../../domain/retry.ts';
 import {
   ConfigError,
@@ -62,6 +63,8 @@ const META_NAMES: ReadonlySet<string> = new Set(Object.values(META));
 const BATCH_GET_LIMIT = 100;
 const READ_CONCURRENCY = 4;
 const SCAN_SEGMENTS = 4;
+/** Parallel Scan segments of which one is read to tell a table's size: a thousandth of its items. */
+const SIZE_SAMPLE_SEGMENTS = 1000;
 
 type Item = Record<string, unknown>;
 type RawItem = Record<string, AttributeValue>;
@@ -456,9 +459,13 @@ export class DynamoDbTarget implements TargetConnector {
   readonly segmented: SegmentedTargetRead = {
     approximateRecords: async () => (await this.#describe())?.ItemCount,
     approximateSize: async () => {
-      const table = await this.#describe();
-      if (table?.ItemCount === undefined || table.TableSizeBytes === undefined) return undefined;
-      return { records: table.ItemCount, bytes: table.TableSizeBytes };
+      // DynamoDB updates ItemCount and TableSizeBytes about every six hours (dynalite never):
+      // one hash-split share of the table, read whole, tells what a fresh load holds.
+      const [table, share] = await Promise.all([this.#describe(), this.#sizeSample()]);
+      return {
+        records: Math.max(table?.ItemCount ?? 0, share.records * SIZE_SAMPLE_SEGMENTS),
+        bytes: Math.max(table?.TableSizeBytes ?? 0, share.bytes * SIZE_SAMPLE_SEGMENTS),
+      };
     },
     readSegment: async (segment, from, limit) => {
       const start = from === null ? undefined : (JSON.parse(from) as RawItem);
@@ -469,6 +476,36 @@ export class DynamoDbTarget implements TargetConnector {
       };
     },
   };
+
+  /** Items and billed bytes of segment 0 of {@link SIZE_SAMPLE_SEGMENTS} of a parallel Scan, tombstones included. */
+  async #sizeSample(): Promise<{ records: number; bytes: number }> {
+    let records = 0;
+    let bytes = 0;
+    let start: RawItem | undefined;
+    do {
+      const from = start;
+      const out = await withRetry(
+        () =>
+          this.#context.clients.dynamodb.send(
+            new ScanCommand({
+              TableName: this.#table,
+              Segment: 0,
+              TotalSegments: SIZE_SAMPLE_SEGMENTS,
+              ...(from ? { ExclusiveStartKey: from } : {}),
+            }),
+          ),
+        this.#context.retry,
+      ).catch((error: unknown) => {
+        throw this.#mapError(error, 'Scan');
+      });
+      for (const item of out.Items ?? []) {
+        records++;
+        bytes += itemBytes(item);
+      }
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return { records, bytes };
+  }
 
   /** The table's description: its ItemCount and TableSizeBytes, updated by DynamoDB now and then. */
   async #describe() {
