@@ -204,18 +204,29 @@ export class RunRepository {
     }
   }
 
-  /** Records a phase's start or end. */
+  /**
+   * Records a phase's start or end. A start reaching a run that has already ended is left out:
+   * a Lambda of a stopped execution may start its phase after RunEnded closed the run's phases,
+   * and the run must not show a phase running for ever.
+   */
   async setPhase(runId: string, phase: Phase, record: PhaseRecord): Promise<void> {
-    await this.ddb.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: keys.run(runId),
-        UpdateExpression: 'SET phases.#p = :r',
-        ExpressionAttributeNames: { '#p': phase },
-        ExpressionAttributeValues: { ':r': record },
-        ConditionExpression: 'attribute_exists(pk)',
-      }),
-    );
+    const starting = record.status === 'running';
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: keys.run(runId),
+          UpdateExpression: 'SET phases.#p = :r',
+          ExpressionAttributeNames: { '#p': phase, ...(starting ? { '#s': 'status' } : {}) },
+          ExpressionAttributeValues: { ':r': record, ...(starting ? { ':running': 'running' } : {}) },
+          ConditionExpression: starting ? 'attribute_exists(pk) AND #s = :running' : 'attribute_exists(pk)',
+        }),
+      );
+    } catch (error) {
+      if (starting && (error as Error).name === 'ConditionalCheckFailedException' && (await this.find(runId)))
+        return;
+      throw error;
+    }
   }
 
   /** A pipeline's runs, newest first. */

@@ -132,6 +132,32 @@ describe('run-ended', () => {
     });
   });
 
+  it('shows no phase running when a stopped execution’s Lambda starts its phase after the run ended', async () => {
+    // Prepare
+    const { runId, executionArn, event } = statusChange('ABORTED', 'Operator.Stopped', 'stopped');
+    await runningRun(runId, executionArn);
+    await invoke(event);
+
+    // Act
+    await h.deps.state.runs.setPhase(runId, 'Verify', {
+      startedAt: new Date().toISOString(),
+      status: 'running',
+    });
+
+    // Assess
+    const run = await h.deps.state.runs.get(runId);
+    expect(run.status).toBe('aborted');
+    expect(run.phases).toEqual({ AwaitLoad: expect.objectContaining({ status: 'failed' }) });
+  });
+
+  it('refuses a phase start for a run that does not exist', async () => {
+    const starting = h.deps.state.runs.setPhase('no-such-run', 'Discover', {
+      startedAt: new Date().toISOString(),
+      status: 'running',
+    });
+    await expect(starting).rejects.toThrow();
+  });
+
   it('leaves a run that its own RecordFailure already ended as it is', async () => {
     // Prepare
     const { runId, executionArn, event } = statusChange('FAILED', 'EsyncRunFailed', 'A phase failed');
