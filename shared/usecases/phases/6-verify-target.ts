@@ -117,11 +117,14 @@ async function readsWholeForCost(
   if (pipeline.target.type === 's3' || RANGE_READING_TARGETS.has(pipeline.target.type)) return false;
   if (!target.segmented) return false;
   if (forced !== undefined) return forced;
-  const size = await target.segmented.approximateSize?.();
-  if (!size || size.records > MAX_WHOLE_READ_RECORDS) return false;
   const { counts } = await deps.state.runs.get(runId);
   const rate = pipeline.verify.mode === 'sample' ? pipeline.verify.sampleRate : 1;
-  return wholeReadCostsLess(Math.ceil(counts.extracted * rate), size);
+  const keysToCheck = Math.ceil(counts.extracted * rate);
+  // With no key to check, no read is cheaper than none: the size sample (a Scan) is not sent.
+  if (keysToCheck === 0) return false;
+  const size = await target.segmented.approximateSize?.();
+  if (!size || size.records > MAX_WHOLE_READ_RECORDS) return false;
+  return wholeReadCostsLess(keysToCheck, size);
 }
 
 /** Whether the plan reads the target once for all partitions: more than one reads it, none by range. */
