@@ -124,49 +124,43 @@ export function parseStage(value: unknown): Stage {
   throw new Error(`unknown stage "${text}" (from -c stage=...); use one of: ${STAGES.join(', ')}`);
 }
 
+/** Staging: data kept, tracing on, moderate limits; the other stages say how they differ from it. */
+const STAGING: Omit<StageSettings, 'stage'> = {
+  logRetention: RetentionDays.ONE_MONTH,
+  dataRemovalPolicy: RemovalPolicy.RETAIN,
+  tableDeletionProtection: false,
+  throttles: {
+    webhooks: { rateLimit: 50, burstLimit: 100 },
+    management: { rateLimit: 10, burstLimit: 20 },
+  },
+  secretsMaxAgeSeconds: 300,
+  tracing: true,
+};
+
+const STAGE_SETTINGS: Readonly<Record<Stage, Omit<StageSettings, 'stage'>>> = {
+  prod: {
+    ...STAGING,
+    logRetention: RetentionDays.THREE_MONTHS,
+    tableDeletionProtection: true,
+    throttles: {
+      webhooks: { rateLimit: 200, burstLimit: 400 },
+      management: { rateLimit: 20, burstLimit: 40 },
+    },
+  },
+  staging: STAGING,
+  dev: {
+    ...STAGING,
+    logRetention: RetentionDays.ONE_WEEK,
+    dataRemovalPolicy: RemovalPolicy.DESTROY,
+    throttles: { ...STAGING.throttles, webhooks: { rateLimit: 20, burstLimit: 40 } },
+    secretsMaxAgeSeconds: 60,
+    tracing: false,
+  },
+};
+
 /** The settings of a stage. */
 export function stageSettings(stage: Stage): StageSettings {
-  switch (stage) {
-    case 'prod':
-      return {
-        stage,
-        logRetention: RetentionDays.THREE_MONTHS,
-        dataRemovalPolicy: RemovalPolicy.RETAIN,
-        tableDeletionProtection: true,
-        throttles: {
-          webhooks: { rateLimit: 200, burstLimit: 400 },
-          management: { rateLimit: 20, burstLimit: 40 },
-        },
-        secretsMaxAgeSeconds: 300,
-        tracing: true,
-      };
-    case 'staging':
-      return {
-        stage,
-        logRetention: RetentionDays.ONE_MONTH,
-        dataRemovalPolicy: RemovalPolicy.RETAIN,
-        tableDeletionProtection: false,
-        throttles: {
-          webhooks: { rateLimit: 50, burstLimit: 100 },
-          management: { rateLimit: 10, burstLimit: 20 },
-        },
-        secretsMaxAgeSeconds: 300,
-        tracing: true,
-      };
-    case 'dev':
-      return {
-        stage,
-        logRetention: RetentionDays.ONE_WEEK,
-        dataRemovalPolicy: RemovalPolicy.DESTROY,
-        tableDeletionProtection: false,
-        throttles: {
-          webhooks: { rateLimit: 20, burstLimit: 40 },
-          management: { rateLimit: 10, burstLimit: 20 },
-        },
-        secretsMaxAgeSeconds: 60,
-        tracing: false,
-      };
-  }
+  return { stage, ...STAGE_SETTINGS[stage] };
 }
 
 /**

@@ -39,6 +39,23 @@ export interface AwsJsonServerOptions {
   readonly logger?: LocalLogger;
 }
 
+/** What every local AWS service emulator takes. */
+export interface LocalServiceOptions {
+  /** @default 'us-east-1' */
+  readonly region?: string;
+  /** @default '000000000000' */
+  readonly accountId?: string;
+  /** @default 0 - a free port */
+  readonly port?: number;
+  /** @default console */
+  readonly logger?: LocalLogger;
+}
+
+/** The operations a store serves: its methods that take a request, capitalised. */
+export type StoreOperation<S> = {
+  [M in keyof S & string]: S[M] extends AwsJsonOperation ? Capitalize<M> : never;
+}[keyof S & string];
+
 /** A running local server. */
 export interface LocalServer {
   /** Base URL, e.g. `http://127.0.0.1:41234`, for `AWS_ENDPOINT_URL_<SERVICE>`. */
@@ -174,4 +191,26 @@ export function requireString(input: Record<string, unknown>, member: string): s
       `1 validation error detected: Value at '${member.charAt(0).toLowerCase()}${member.slice(1)}' failed to satisfy constraint: Member must not be null`,
     );
   return value;
+}
+
+/**
+ * Starts a server whose operations are methods of `store`, each named as its operation with the
+ * first letter lower-cased (`GetSecretValue` is served by `store.getSecretValue`).
+ */
+export function startStoreServer<S extends object>(
+  targetPrefix: string,
+  options: LocalServiceOptions,
+  store: S,
+  operations: readonly StoreOperation<S>[],
+): Promise<LocalServer> {
+  const served = operations.map((name): [string, AwsJsonOperation] => {
+    const method = store[(name.charAt(0).toLowerCase() + name.slice(1)) as keyof S] as AwsJsonOperation;
+    return [name, (input) => method.call(store, input)];
+  });
+  return startAwsJsonServer({
+    targetPrefix,
+    port: options.port,
+    logger: options.logger,
+    operations: Object.fromEntries(served),
+  });
 }

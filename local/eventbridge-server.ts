@@ -7,6 +7,7 @@ import {
   AwsServiceError,
   type LocalLogger,
   type LocalServer,
+  type LocalServiceOptions,
   requireString,
   startAwsJsonServer,
 } from './aws-json-server.ts';
@@ -51,24 +52,16 @@ export interface EventBridgeRule {
   readonly targets: readonly EventBridgeTarget[];
 }
 
-export interface EventBridgeServerOptions {
+export interface EventBridgeServerOptions extends LocalServiceOptions {
   readonly rules: readonly EventBridgeRule[];
   /** The client that delivers to the target queues. */
   readonly sqs: SdkClient<SQSClient>;
   /** Buses that exist without rules; `default` always exists. */
   readonly eventBusNames?: readonly string[];
-  /** @default '000000000000' */
-  readonly accountId?: string;
-  /** @default 'us-east-1' */
-  readonly region?: string;
-  /** @default 0 - a free port */
-  readonly port?: number;
   /** Attempts per target before an event is dead-lettered, for transient errors. @default 3 */
   readonly deliveryAttempts?: number;
   /** How many delivery records {@link EventBridgeServer.events} keeps. @default 1000 */
   readonly logSize?: number;
-  /** @default console */
-  readonly logger?: LocalLogger;
 }
 
 /** The envelope EventBridge wraps around every event, as its targets receive it. */

@@ -1,10 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
   AwsServiceError,
-  type LocalLogger,
   type LocalServer,
+  type LocalServiceOptions,
   requireString,
-  startAwsJsonServer,
+  startStoreServer,
 } from './aws-json-server.ts';
 
 /**
@@ -15,17 +15,9 @@ import {
  * `AWSCURRENT` / `AWSPREVIOUS` staging labels as in AWS.
  */
 
-export interface SecretsServerOptions {
+export interface SecretsServerOptions extends LocalServiceOptions {
   /** Secrets created at start: name → secret string. */
   readonly secrets?: Readonly<Record<string, string>>;
-  /** @default 'us-east-1' */
-  readonly region?: string;
-  /** @default '000000000000' */
-  readonly accountId?: string;
-  /** @default 0 - a free port */
-  readonly port?: number;
-  /** @default console */
-  readonly logger?: LocalLogger;
 }
 
 interface SecretVersion {
@@ -242,16 +234,11 @@ export async function startSecretsServer(options: SecretsServerOptions = {}): Pr
   const store = new SecretStore(options.region ?? 'us-east-1', options.accountId ?? '000000000000');
   for (const [name, value] of Object.entries(options.secrets ?? {}))
     store.createSecret({ Name: name, SecretString: value });
-  return startAwsJsonServer({
-    targetPrefix: 'secretsmanager',
-    port: options.port,
-    logger: options.logger,
-    operations: {
-      CreateSecret: (input) => store.createSecret(input),
-      PutSecretValue: (input) => store.putSecretValue(input),
-      GetSecretValue: (input) => store.getSecretValue(input),
-      DescribeSecret: (input) => store.describeSecret(input),
-      ListSecrets: (input) => store.listSecrets(input),
-    },
-  });
+  return startStoreServer('secretsmanager', options, store, [
+    'CreateSecret',
+    'PutSecretValue',
+    'GetSecretValue',
+    'DescribeSecret',
+    'ListSecrets',
+  ]);
 }

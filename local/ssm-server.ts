@@ -1,9 +1,9 @@
 import {
   AwsServiceError,
-  type LocalLogger,
   type LocalServer,
+  type LocalServiceOptions,
   requireString,
-  startAwsJsonServer,
+  startStoreServer,
 } from './aws-json-server.ts';
 
 /**
@@ -13,17 +13,9 @@ import {
  * reach it through `AWS_ENDPOINT_URL_SSM`. Parameters live in memory.
  */
 
-export interface SsmServerOptions {
+export interface SsmServerOptions extends LocalServiceOptions {
   /** Parameters created at start: name → value. */
   readonly parameters?: Readonly<Record<string, string>>;
-  /** @default 'us-east-1' */
-  readonly region?: string;
-  /** @default '000000000000' */
-  readonly accountId?: string;
-  /** @default 0 - a free port */
-  readonly port?: number;
-  /** @default console */
-  readonly logger?: LocalLogger;
 }
 
 interface Parameter {
@@ -128,15 +120,10 @@ export async function startSsmServer(options: SsmServerOptions = {}): Promise<Lo
   const store = new ParameterStore(options.region ?? 'us-east-1', options.accountId ?? '000000000000');
   for (const [name, value] of Object.entries(options.parameters ?? {}))
     store.putParameter({ Name: name, Value: value, Type: 'String' });
-  return startAwsJsonServer({
-    targetPrefix: 'AmazonSSM',
-    port: options.port,
-    logger: options.logger,
-    operations: {
-      PutParameter: (input) => store.putParameter(input),
-      GetParameter: (input) => store.getParameter(input),
-      GetParametersByPath: (input) => store.getParametersByPath(input),
-      DeleteParameter: (input) => store.deleteParameter(input),
-    },
-  });
+  return startStoreServer('AmazonSSM', options, store, [
+    'PutParameter',
+    'GetParameter',
+    'GetParametersByPath',
+    'DeleteParameter',
+  ]);
 }

@@ -41,7 +41,7 @@ import type { RecordData } from '../records/envelope.ts';
 import { contentHash } from '../records/hash.ts';
 import type { TargetState } from '../records/target-state.ts';
 import { compareChanges, compareVersions, type Version } from '../records/version.ts';
-import { type ConflictConfigInput, type ConflictResolution, resolveConflict } from './conflict.ts';
+import { type ConflictConfigInput, resolveConflict } from './conflict.ts';
 
 /** One change as the load path sees it, after validation and transform. */
 export interface IncomingChange {
@@ -156,14 +156,16 @@ function writeTombstone(change: IncomingChange, rule: ApplyRule): ApplyWriteDele
   return { action: 'write', op: 'delete', rule, version: change.version, data: null, hash: change.hash };
 }
 
-function fromResolution(
-  resolution: ConflictResolution,
-  change: IncomingChange,
+/** The conflict strategy's answer to an upsert of `data` meeting `target`, data ESync did not write. */
+function resolveUpsert(
+  input: ApplyInput,
   data: Readonly<RecordData>,
-  stored: TargetState,
+  target: Readonly<RecordData>,
   rule: ApplyRule,
   hashData: (data: Readonly<RecordData>) => string,
 ): ApplyDecision {
+  const { change, stored } = input;
+  const resolution = resolveConflict({ config: input.conflict, source: data, target, base: input.base });
   switch (resolution.decision) {
     case 'keep-target':
       return { action: 'keep-target', rule };
@@ -249,27 +251,13 @@ export function decideApply(input: ApplyInput): ApplyDecision {
 
   const strategy = conflict.strategy ?? 'source-wins';
   if (strategy === 'field-merge' && input.base !== undefined && data !== null && change.op === 'upsert')
-    return fromResolution(
-      resolveConflict({ config: conflict, source: data, target: stored.data, base: input.base }),
-      change,
-      data,
-      stored,
-      'field-merge',
-      hashData,
-    );
+    return resolveUpsert(input, data, stored.data, 'field-merge', hashData);
 
   // source-wins writes the incoming change either way, so it is spared hashing the target's data.
   const changedElsewhere = strategy !== 'source-wins' && hashData(stored.data) !== stored.hash;
   if (changedElsewhere) {
     if (data !== null && change.op === 'upsert')
-      return fromResolution(
-        resolveConflict({ config: conflict, source: data, target: stored.data, base: input.base }),
-        change,
-        data,
-        stored,
-        'external-change',
-        hashData,
-      );
+      return resolveUpsert(input, data, stored.data, 'external-change', hashData);
     switch (strategy) {
       case 'latest-timestamp':
         return writeTombstone(change, 'external-change');

@@ -10,8 +10,8 @@ export interface RunCounts {
   deadLettered: number;
 }
 
-export const zeroCounts = (): Required<RunCounts> => ({
-  extracted: 0,
+/** Zero of each outcome a record can have: every count but `extracted`. */
+export const zeroOutcomes = () => ({
   loaded: 0,
   skipped: 0,
   filtered: 0,
@@ -19,6 +19,8 @@ export const zeroCounts = (): Required<RunCounts> => ({
   quarantined: 0,
   deadLettered: 0,
 });
+
+export const zeroCounts = (): Required<RunCounts> => ({ extracted: 0, ...zeroOutcomes() });
 
 /** Just the counts of what carries them beside other figures (ledger totals, a demo row). */
 export function runCountsOf(from: RunCounts): Required<RunCounts> {

@@ -1,5 +1,6 @@
 import type { IgnoredEventKind } from '../cdc/index.ts';
 import { decodeKafkaEvent } from '../cdc/kafka.ts';
+import { zeroOutcomes } from '../domain/run-counts.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import type { KafkaDecoded } from '../kafka/event.ts';
 import { decodePlainKafkaEvent } from '../kafka/records.ts';
@@ -90,16 +91,7 @@ export interface KafkaLoadResult {
  * partial batch response, so any other failure fails the batch and the whole batch is redelivered.
  */
 export async function loadKafkaEvent(deps: Deps, event: KafkaEventLike): Promise<KafkaLoadResult> {
-  const total = {
-    loaded: 0,
-    skipped: 0,
-    filtered: 0,
-    conflicts: 0,
-    quarantined: 0,
-    deadLettered: 0,
-    unavailableFields: 0,
-    ties: 0,
-  };
+  const total = { ...zeroOutcomes(), unavailableFields: 0, ties: 0 };
   const ignored: Partial<Record<IgnoredEventKind, number>> = {};
   let records = 0;
   for (const batch of Object.values(event.records)) {
