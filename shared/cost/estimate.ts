@@ -127,11 +127,18 @@ export function costOfUsage(usage: Usage, options: { readonly itemBytes?: number
 export interface RunCostInput {
   /** Records extracted (each went through the queue once). */
   readonly records: number;
-  /** Queue messages the records were packed in. */
+  /** Queue messages the records were packed in, sent or not. */
   readonly messages: number;
+  /**
+   * Of `messages` and `records`, those left unsent because an earlier verified run loaded them
+   * clean (unchanged-messages.ts): each costs its ledger registration only, registered done
+   * outside the pending index, never queued, loaded, completed or read at the target by Load.
+   * @default - none
+   */
+  readonly unsent?: { readonly messages: number; readonly records: number };
   /** Records written to the target. */
   readonly written: number;
-  /** Keys whose target state Load read before deciding (none on a first full load). */
+  /** Keys whose target state Load read before deciding (none on a first full load; never those of unsent messages). */
   readonly stateReads: number;
   /** Keys Verify read back from the target. */
   readonly verified: number;
@@ -169,39 +176,43 @@ const BOOKKEEPING_READS = 12;
  * {@link costOfUsage}, the function that prices the benchmark's observed requests: the run
  * report and the benchmark differ only in counting versus modelling the requests. The model
  * follows the code: Extract registers each message in the ledger (BatchWriteItem) and sends
- * it (SendMessageBatch, 10 per call); the event source receives and deletes them; Load reads
+ * it (SendMessageBatch, 10 per call), unless an earlier verified run loaded it clean (then it
+ * is registered done and nothing else); the event source receives and deletes them; Load reads
  * the target's state (BatchGetItem, eventually consistent) unless the run is a first load,
  * writes each changed record (PutItem) and, when the pipeline keeps history, archives it (one
  * S3 PutObject each), and completes the message in the ledger (UpdateItem);
  * Verify reads every compared key back; Cleanup writes two report objects and one event.
  */
 export function estimateRunCost(input: RunCostInput): CostBreakdown & { usdPerMillionRecords: number } {
-  const recordsPerMessage = input.records / Math.max(1, input.messages);
+  const unsent = input.unsent ?? { messages: 0, records: 0 };
+  const sent = Math.max(0, input.messages - unsent.messages);
+  const sentRecords = Math.max(0, input.records - unsent.records);
+  const recordsPerMessage = sentRecords / Math.max(1, sent);
   const messageBytes = recordsPerMessage * input.meanRecordBytes;
-  const sqsCalls = Math.ceil(input.messages / 10);
-  const chunksPerCall = Math.max(1, Math.ceil((messageBytes * Math.min(10, input.messages)) / CHUNK_BYTES));
+  const sqsCalls = Math.ceil(sent / 10);
+  const chunksPerCall = Math.max(1, Math.ceil((messageBytes * Math.min(10, sent)) / CHUNK_BYTES));
   const itemKb = Math.max(1, Math.ceil(input.meanRecordBytes / 1024));
   const readUnits = 0.5 * Math.max(1, Math.ceil(input.meanRecordBytes / 4096));
   const requests: ObservedRequest[] = [
     { service: 'SQS', operation: 'SendMessageBatch', bytes: 0, units: sqsCalls * chunksPerCall },
     { service: 'SQS', operation: 'ReceiveMessage', bytes: 0, units: sqsCalls * chunksPerCall },
     { service: 'SQS', operation: 'DeleteMessageBatch', bytes: 0, units: sqsCalls },
-    // Each message enters the ledger's pending index (gsi1) when registered and leaves it when
-    // completed; the run's updates rewrite its entry in the same index (counted for every
-    // bookkeeping write, an upper bound).
+    // Each sent message enters the ledger's pending index (gsi1) when registered and leaves it
+    // when completed; an unsent one is registered done, outside it. The run's updates rewrite
+    // its entry in the same index (counted for every bookkeeping write, an upper bound).
     {
       service: 'DynamoDB',
       operation: 'BatchWriteItem',
       bytes: 0,
-      units: input.messages,
-      indexUnits: input.messages,
+      units: sent + unsent.messages,
+      indexUnits: sent,
     },
     {
       service: 'DynamoDB',
       operation: 'UpdateItem',
       bytes: 0,
-      units: input.messages + BOOKKEEPING_WRITES,
-      indexUnits: input.messages + BOOKKEEPING_WRITES,
+      units: sent + BOOKKEEPING_WRITES,
+      indexUnits: sent + BOOKKEEPING_WRITES,
     },
     { service: 'DynamoDB', operation: 'GetItem', bytes: 0, units: BOOKKEEPING_READS },
     {
@@ -219,12 +230,12 @@ export function estimateRunCost(input: RunCostInput): CostBreakdown & { usdPerMi
   if (input.archivesChanges)
     requests.push({ service: 'S3', operation: 'PutObject', bytes: 0, units: input.written });
   const awaitPolls = Math.ceil(input.awaitLoadSeconds / AWAIT_LOAD_POLL_SECONDS) + 1;
-  const loadInvocations = Math.ceil(input.messages / LOAD_BATCH);
+  const loadInvocations = Math.ceil(sent / LOAD_BATCH);
   const cost = costOfUsage({
     requests,
     lambda: {
       invocations: 5 + input.extractInvocations + awaitPolls + loadInvocations,
-      gbSeconds: input.phaseGbSeconds + (input.records * LOAD_MS_PER_RECORD) / 1000,
+      gbSeconds: input.phaseGbSeconds + (sentRecords * LOAD_MS_PER_RECORD) / 1000,
     },
     // Start, Discover, Plan, Execute, Verify, Cleanup...; per Extract: task and choice; per poll: task, choice, wait.
     stateTransitions: FIXED_TRANSITIONS + input.extractInvocations * 2 + awaitPolls * 3,

@@ -120,6 +120,8 @@ export interface LedgerTotals extends Required<RunCounts> {
   readonly pendingRecords: number;
   /** Messages registered done, not sent: an earlier verified run loaded the same content clean. */
   readonly vouchedMessages: number;
+  /** Records of `vouchedMessages` (each also counted skipped). */
+  readonly vouchedRecords: number;
   readonly excludedKeys: readonly string[];
 }
 
@@ -383,6 +385,7 @@ export class LedgerRepository {
     let pendingMessages = 0;
     let pendingRecords = 0;
     let vouchedMessages = 0;
+    let vouchedRecords = 0;
     const excluded: string[] = [];
     const now = Date.now();
     for await (const item of this.#messages(scope)) {
@@ -400,7 +403,10 @@ export class LedgerRepository {
         if (Array.isArray(item.lastReceiveKeys)) excluded.push(...(item.lastReceiveKeys as string[]));
         continue;
       }
-      if (item.vouchedBy !== undefined) vouchedMessages++;
+      if (item.vouchedBy !== undefined) {
+        vouchedMessages++;
+        vouchedRecords += Number(item.records ?? 0);
+      }
       counts.loaded += Number(item.loaded ?? 0);
       counts.skipped += Number(item.skipped ?? 0);
       counts.filtered += Number(item.filtered ?? 0);
@@ -427,6 +433,7 @@ export class LedgerRepository {
       pendingMessages,
       pendingRecords,
       vouchedMessages,
+      vouchedRecords,
       excludedKeys: excluded,
     };
   }

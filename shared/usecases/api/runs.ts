@@ -12,7 +12,7 @@ import { ConflictError, NotFoundError } from '../../errors.ts';
 import { keys } from '../../state/keys.ts';
 import { PHASES, RUN_STATUSES, type RunRecord, type RunSchema, type RunStatus } from '../../state/runs.ts';
 import type { Deps } from '../deps.ts';
-import { runCostEstimate } from '../phases/7-cleanup.ts';
+import { type RunMessages, runCostEstimate, runMessagesOf } from '../phases/7-cleanup.ts';
 import {
   audit,
   awsErrorName,
@@ -161,7 +161,7 @@ interface ReportedCounts {
   /** Messages Load has still to complete; null once the run's own record holds its counts. */
   readonly pendingMessages: number | null;
   /** The run's messages, when its ledger was summed. */
-  readonly messages?: number;
+  readonly messages?: RunMessages;
 }
 
 /**
@@ -181,15 +181,25 @@ async function reportedCounts(ctx: RouteContext, run: RunRecord): Promise<Report
   if (run.status !== 'running' && run.cost !== undefined) return { ...recorded, pendingMessages: null };
   const totals = await ctx.deps.state.ledger.totals(keys.ledgerScopeOfRun(run.runId));
   if (run.status !== 'running' || totals.messages === 0)
-    return { ...recorded, pendingMessages: null, messages: totals.messages };
+    return { ...recorded, pendingMessages: null, messages: runMessagesOf(totals) };
   return {
     counts: runCountsOf(totals),
     ties: totals.ties,
     tiesReread: totals.tiesReread,
     fieldsDiscarded: totals.fieldsDiscarded,
     pendingMessages: totals.pendingMessages,
-    messages: totals.messages,
+    messages: runMessagesOf(totals),
   };
+}
+
+/** A run's messages as AwaitLoad recorded them on its Execute phase. */
+function executedMessages(run: RunRecord): RunMessages {
+  const detail = run.phases.Execute?.detail ?? {};
+  return runMessagesOf({
+    messages: Number(detail.messages ?? 0),
+    vouchedMessages: Number(detail.unsentMessages ?? 0),
+    vouchedRecords: Number(detail.unsentRecords ?? 0),
+  });
 }
 
 /**
@@ -209,8 +219,10 @@ export async function getRun(ctx: RouteContext): Promise<ManagementResponse> {
   let cost: Readonly<Record<string, unknown>> | null = run.cost ?? null;
   if (cost === null) {
     const pipeline = ctx.deps.catalog.has(run.pipeline) ? ctx.deps.catalog.get(run.pipeline) : undefined;
-    const sent = messages ?? Number(run.phases.Execute?.detail?.messages ?? 0);
-    cost = { ...runCostEstimate({ ...run, counts }, sent, pipeline), final: false };
+    cost = {
+      ...runCostEstimate({ ...run, counts }, messages ?? executedMessages(run), pipeline),
+      final: false,
+    };
   }
   const phases = PHASES.flatMap((name) => {
     const phase = run.phases[name];

@@ -125,7 +125,10 @@ async function summed(deps: Deps, run: RunRecord, now: Date): Promise<Standing> 
       detail: {
         extracted: totals.extracted,
         messages: totals.messages,
-        ...(totals.vouchedMessages > 0 && { unsentMessages: totals.vouchedMessages }),
+        ...(totals.vouchedMessages > 0 && {
+          unsentMessages: totals.vouchedMessages,
+          unsentRecords: totals.vouchedRecords,
+        }),
       },
     });
   return {

@@ -12,6 +12,7 @@ import { advanceCursor } from '../../domain/cursor.ts';
 import { manifestKey, verifyManifestKey } from '../../naming.ts';
 import type { Pipeline } from '../../pipeline/schema.ts';
 import { keys } from '../../state/keys.ts';
+import type { LedgerTotals } from '../../state/ledger.ts';
 import type { RunRecord } from '../../state/runs.ts';
 import type { cleanupOutputSchema, RunRef } from '../contracts.ts';
 import type { Deps } from '../deps.ts';
@@ -40,14 +41,32 @@ function phaseSeconds(run: RunRecord, phase: keyof RunRecord['phases']): number 
   return p?.endedAt ? Math.max(0, Date.parse(p.endedAt) - Date.parse(p.startedAt)) / 1000 : 0;
 }
 
+/** A run's messages, for its cost: all it registered, and of those the ones left unsent. */
+export interface RunMessages {
+  readonly messages: number;
+  /** Messages and records an earlier verified run loaded clean: registered done, never sent. */
+  readonly unsent: { readonly messages: number; readonly records: number };
+}
+
+/** A run's messages from its ledger totals. */
+export function runMessagesOf(
+  totals: Pick<LedgerTotals, 'messages' | 'vouchedMessages' | 'vouchedRecords'>,
+): RunMessages {
+  return {
+    messages: totals.messages,
+    unsent: { messages: totals.vouchedMessages, records: totals.vouchedRecords },
+  };
+}
+
 /**
  * The cost of a run, estimated from its counts and phase durations with the model and prices the
  * benchmark checks against measured requests (shared/cost/estimate.ts). A first full load that
- * skipped nothing read no target state; any other run read the state of every record.
+ * skipped nothing read no target state; any other run read the state of every record it sent.
+ * A message left unsent costs its ledger registration only.
  */
 export function runCostEstimate(
   run: RunRecord,
-  messages: number,
+  { messages, unsent }: RunMessages,
   pipeline: Pick<Pipeline, 'target' | 'retention'> | undefined,
 ) {
   const records = run.counts.extracted;
@@ -60,8 +79,9 @@ export function runCostEstimate(
   return estimateRunCost({
     records,
     messages,
+    unsent,
     written: run.counts.loaded,
-    stateReads: firstLoad ? 0 : records,
+    stateReads: firstLoad ? 0 : Math.max(0, records - unsent.records),
     verified: Number.isFinite(compared) ? compared : 0,
     meanRecordBytes: ASSUMED_RECORD_BYTES,
     extractInvocations: partitions,
@@ -158,7 +178,7 @@ export async function cleanupRun(deps: Deps, input: RunRef): Promise<CleanupOutp
       `claim-check/${pipeline.name}/${encodeURIComponent(keys.ledgerScopeOfRun(input.runId))}/`,
     );
     const totals = await deps.state.ledger.totals(keys.ledgerScopeOfRun(input.runId));
-    const cost = runCostEstimate(run, totals.messages, pipeline);
+    const cost = runCostEstimate(run, runMessagesOf(totals), pipeline);
     const reportKey = `reports/${pipeline.name}/${input.runId}/summary`;
     await deps.state.runs.update(input.runId, { cost, reportKey: `${reportKey}.json` });
     const finalRun = { ...run, cost };

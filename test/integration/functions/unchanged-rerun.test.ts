@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoDatabase, startDemoDatabase } from '../../../demo/demo-db.ts';
 import { handler as loadHandler } from '../../../functions/load/handler.ts';
 import { handler as recordFailureHandler } from '../../../functions/record-failure/handler.ts';
+import { PRICES } from '../../../shared/cost/prices.ts';
 import type { RecordsMessage } from '../../../shared/records/messages.ts';
 import { keys } from '../../../shared/state/keys.ts';
 import type { RunRecord } from '../../../shared/state/runs.ts';
@@ -164,7 +165,13 @@ describe('a rerun of unchanged data', () => {
       deadLettered: 0,
     });
     expect(record).toMatchObject({ status: 'succeeded', verify: { status: 'passed', compared: ROWS - 1 } });
-    expect(record.phases.Execute?.detail).toMatchObject({ messages: 6, unsentMessages: 5 });
+    expect(record.phases.Execute?.detail).toMatchObject({
+      messages: 6,
+      unsentMessages: 5,
+      unsentRecords: ROWS - 4,
+    });
+    // Priced as what it sent: one message sent, received and deleted, one request each.
+    expect(record.cost?.byService.SQS).toBeCloseTo(3 * PRICES.sqsPerRequest, 12);
     expect(await h.deps.state.checkpoints.verifiedRun(pipeline)).toBe(rerun.run.runId);
   });
 

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { insertStatement } from '../../../shared/connectors/targets/dynamodb/batch-insert.ts';
-import { costOfRequests, costOfUsage, estimateRunCost } from '../../../shared/cost/estimate.ts';
+import {
+  costOfRequests,
+  costOfUsage,
+  estimateRunCost,
+  LOAD_MS_PER_RECORD,
+} from '../../../shared/cost/estimate.ts';
 import { PRICES } from '../../../shared/cost/prices.ts';
 import {
   dynamoTableOf,
@@ -136,6 +141,37 @@ describe('pricing', () => {
     expect(first.usdPerMillionRecords).toBeGreaterThan(0.625);
     expect(first.usdPerMillionRecords).toBeLessThan(0.9);
     expect(rerun.usdPerMillionRecords).toBeLessThan(first.usdPerMillionRecords / 3);
+  });
+
+  it('prices a message left unsent at its ledger registration only', () => {
+    // A rerun of a million unchanged records: every record skipped, nothing written.
+    const rerun = { ...FIRST_LOAD_OF_A_MILLION, written: 0, stateReads: 0 };
+
+    const allUnsent = estimateRunCost({ ...rerun, unsent: { messages: 10_000, records: 1_000_000 } });
+    const nothing = estimateRunCost({ ...rerun, messages: 0, records: 0 });
+
+    // One write unit each, outside the pending index; no queue, completion or Load time.
+    expect((allUnsent.byService.DynamoDB ?? 0) - (nothing.byService.DynamoDB ?? 0)).toBeCloseTo(
+      10_000 * PRICES.dynamodbPerWru,
+      9,
+    );
+    expect(allUnsent.byService.SQS).toBe(nothing.byService.SQS);
+    expect(allUnsent.byService.Lambda).toBe(nothing.byService.Lambda);
+  });
+
+  it('prices the sent messages of a rerun as sent and the rest as registered', () => {
+    const rerun = { ...FIRST_LOAD_OF_A_MILLION, written: 0, stateReads: 10_000 };
+
+    const partly = estimateRunCost({ ...rerun, unsent: { messages: 9_900, records: 990_000 } });
+    const asIfAllSent = estimateRunCost(rerun);
+
+    // 100 messages of 100 1-KB records: 10 sends and 10 receives of 16 64-KB chunks, 10 deletes.
+    expect(partly.byService.SQS).toBeCloseTo((10 * 16 * 2 + 10) * PRICES.sqsPerRequest, 12);
+    // Load's time for the 990,000 records never sent, in 990 fewer invocations.
+    expect((asIfAllSent.byService.Lambda ?? 0) - (partly.byService.Lambda ?? 0)).toBeCloseTo(
+      ((990_000 * LOAD_MS_PER_RECORD) / 1000) * PRICES.lambdaPerGbSecond + 990 * PRICES.lambdaPerRequest,
+      9,
+    );
   });
 
   it('adds one S3 PutObject per written change when the pipeline keeps history', () => {
