@@ -178,8 +178,11 @@ export interface TargetSize {
 export interface SegmentedTargetRead {
   /** Records the target holds, as far as it tells without reading them; `undefined` when it cannot. */
   approximateRecords(): Promise<number | undefined>;
-  /** Records and bytes the target holds, when it tells both. @default - unknown */
-  approximateSize?(): Promise<TargetSize | undefined>;
+  /**
+   * Records and bytes the target holds, when it tells both; `undefined` too when telling would
+   * read more than `budget` read units (cost/units.ts `sizeSampleBudget`). @default - unknown
+   */
+  approximateSize?(budget?: number): Promise<TargetSize | undefined>;
   /** The page of `segment` after `from` (`null`: its start), of at most about `limit` records or objects. */
   readSegment(segment: TargetSegment, from: string | null, limit: number): Promise<TargetSegmentPage>;
 }

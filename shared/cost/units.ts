@@ -106,6 +106,24 @@ export function wholeReadCostsLess(keys: number, table: TargetSize | undefined):
   return readUnits(table.bytes, false) < perKey;
 }
 
+/**
+ * Read units a sample of a table's size may spend: what reading `keys` items one by one costs
+ * at the least (half a unit each, eventually consistent). A sample that costs more is not worth
+ * taking: the per-key read is cheaper than the sample alone, let alone the whole read (a
+ * thousand samples) it would weigh against.
+ */
+export function sizeSampleBudget(keys: number): number {
+  return keys * readUnits(0, false);
+}
+
+/**
+ * Whether a size sample of `bytes` (read, or expected from the table's description) stays within
+ * `budget` read units; a sample that reads nothing still costs its request's half unit.
+ */
+export function sampleWithinBudget(bytes: number, budget: number): boolean {
+  return readUnits(bytes, false) <= budget;
+}
+
 function batchWriteUnits(input: Json): number {
   let units = 0;
   for (const requests of Object.values((input.RequestItems ?? {}) as Record<string, Json[]>))

@@ -28,7 +28,7 @@ import type {
   TargetSegment,
   TargetSnapshotRecord,
 } from '../../connectors/types.ts';
-import { wholeReadCostsLess } from '../../cost/units.ts';
+import { sizeSampleBudget, wholeReadCostsLess } from '../../cost/units.ts';
 import {
   compareKeyTuples,
   inKeyRange,
@@ -120,9 +120,10 @@ async function readsWholeForCost(
   const { counts } = await deps.state.runs.get(runId);
   const rate = pipeline.verify.mode === 'sample' ? pipeline.verify.sampleRate : 1;
   const keysToCheck = Math.ceil(counts.extracted * rate);
-  // With no key to check, no read is cheaper than none: the size sample (a Scan) is not sent.
+  // With no key to check, no read is cheaper than none: the size sample (a Scan) is not sent;
+  // with few, the sample may spend no more than reading them by key would.
   if (keysToCheck === 0) return false;
-  const size = await target.segmented.approximateSize?.();
+  const size = await target.segmented.approximateSize?.(sizeSampleBudget(keysToCheck));
   if (!size || size.records > MAX_WHOLE_READ_RECORDS) return false;
   return wholeReadCostsLess(keysToCheck, size);
 }

@@ -934,6 +934,9 @@ function targetBehaviour(engine: DynamoDbEngine) {
     const perItem = (size?.bytes ?? 0) / (size?.records ?? 1);
     expect(perItem).toBeGreaterThan(90);
     expect(perItem).toBeLessThan(200);
+    // A budget below the sample's half unit gives it up; one key's half unit pays for it.
+    expect(await t.segmented?.approximateSize?.(0.25)).toBeUndefined();
+    expect(await t.segmented?.approximateSize?.(0.5)).toEqual(size);
   });
 
   it('reads the table in parallel Scan segments, each item in exactly one segment, a tombstone as a delete, resumed page by page', async () => {

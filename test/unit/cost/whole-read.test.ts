@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { dynamoUnits, wholeReadCostsLess } from '../../../shared/cost/units.ts';
+import {
+  dynamoUnits,
+  sampleWithinBudget,
+  sizeSampleBudget,
+  wholeReadCostsLess,
+} from '../../../shared/cost/units.ts';
 
 const KB = 1024;
 
@@ -30,5 +35,25 @@ describe('choosing a whole-table Scan over reading keys one by one', () => {
     const output = { Items: Array.from({ length: 40 }, () => item) };
     expect(dynamoUnits('Scan', {}, output)).toBe(0.5 * Math.ceil((40 * 1003) / (4 * KB)));
     expect(dynamoUnits('Scan', {}, output)).toBeLessThan(40 * 0.5);
+  });
+});
+
+describe('budgeting the size sample by what reading the keys costs', () => {
+  it('lets the sample spend what reading the keys one by one costs at the least, half a unit a key', () => {
+    expect(sizeSampleBudget(0)).toBe(0);
+    expect(sizeSampleBudget(1)).toBe(0.5);
+    expect(sizeSampleBudget(10)).toBe(5);
+  });
+
+  it('never samples a 1,000-MB table for fewer keys than a thousandth of it costs to read', () => {
+    // A thousandth of 1,000 MB is 1 MB: 256 units of 4 KB, half a unit each eventually consistent.
+    const share = (1000 * 1024 * KB) / 1000;
+    expect(sampleWithinBudget(share, sizeSampleBudget(255))).toBe(false);
+    expect(sampleWithinBudget(share, sizeSampleBudget(256))).toBe(true);
+  });
+
+  it('counts an empty sample at its request’s half unit, so no key means no sample', () => {
+    expect(sampleWithinBudget(0, sizeSampleBudget(0))).toBe(false);
+    expect(sampleWithinBudget(0, sizeSampleBudget(1))).toBe(true);
   });
 });

@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import DataLoader from 'dataloader';
-import { itemBytes } from '../../../cost/units.ts';
+import { itemBytes, sampleWithinBudget } from '../../../cost/units.ts';
 import { backoffDelay, withRetry } from '../../../domain/retry.ts';
 import {
   ConfigError,
@@ -458,10 +458,14 @@ export class DynamoDbTarget implements TargetConnector {
   /** A parallel Scan (Segment of TotalSegments), resumed from its LastEvaluatedKey. */
   readonly segmented: SegmentedTargetRead = {
     approximateRecords: async () => (await this.#describe())?.ItemCount,
-    approximateSize: async () => {
+    approximateSize: async (budget = Number.POSITIVE_INFINITY) => {
       // DynamoDB updates ItemCount and TableSizeBytes about every six hours (dynalite never):
-      // one hash-split share of the table, read whole, tells what a fresh load holds.
-      const [table, share] = await Promise.all([this.#describe(), this.#sizeSample()]);
+      // one hash-split share of the table, read whole, tells what a fresh load holds. The share
+      // the description promises, or the one being read, past the budget: not worth reading.
+      const table = await this.#describe();
+      if (!sampleWithinBudget((table?.TableSizeBytes ?? 0) / SIZE_SAMPLE_SEGMENTS, budget)) return undefined;
+      const share = await this.#sizeSample(budget);
+      if (share === undefined) return undefined;
       return {
         records: Math.max(table?.ItemCount ?? 0, share.records * SIZE_SAMPLE_SEGMENTS),
         bytes: Math.max(table?.TableSizeBytes ?? 0, share.bytes * SIZE_SAMPLE_SEGMENTS),
@@ -477,8 +481,11 @@ export class DynamoDbTarget implements TargetConnector {
     },
   };
 
-  /** Items and billed bytes of segment 0 of {@link SIZE_SAMPLE_SEGMENTS} of a parallel Scan, tombstones included. */
-  async #sizeSample(): Promise<{ records: number; bytes: number }> {
+  /**
+   * Items and billed bytes of segment 0 of {@link SIZE_SAMPLE_SEGMENTS} of a parallel Scan,
+   * tombstones included; `undefined` as soon as what it read costs more than `budget` read units.
+   */
+  async #sizeSample(budget: number): Promise<{ records: number; bytes: number } | undefined> {
     let records = 0;
     let bytes = 0;
     let start: RawItem | undefined;
@@ -502,6 +509,7 @@ export class DynamoDbTarget implements TargetConnector {
         records++;
         bytes += itemBytes(item);
       }
+      if (!sampleWithinBudget(bytes, budget)) return undefined;
       start = out.LastEvaluatedKey;
     } while (start);
     return { records, bytes };
