@@ -1,13 +1,13 @@
 /**
- * How a key column's values order when key ranges are cut on a decimal, timestamp or date
- * column. Such values arrive as text (or a number) whose text order is not their order
- * ("10.5" < "9", ".5Z" vs ".123456Z", "0044-03-15 BC"), so they are compared as what they
- * stand for, exactly as the database orders the column.
+ * How a key column's values order when key ranges are cut on a decimal, floating point,
+ * timestamp, date or bytes column. Such values arrive as text (or a number) whose text order is
+ * not their order ("10.5" < "9", ".5Z" vs ".123456Z", "0044-03-15 BC", base64 "/w==" < "AA=="),
+ * so they are compared as what they stand for, exactly as the database orders the column.
  */
 import Big from 'big.js';
 
 /** Kinds of key column compared as the values they stand for, not as their text. */
-export type TypedKeyKind = 'decimal' | 'timestamp' | 'date';
+export type TypedKeyKind = 'decimal' | 'float' | 'timestamp' | 'date' | 'bytes';
 
 /** A value placed on its kind's line: `rank` orders the specials around the finite `value`s. */
 interface Placed<T> {
@@ -65,6 +65,12 @@ function timestampOf(part: string | number): Placed<readonly [bigint, bigint]> |
   return { rank: 1, value: [day.value, seconds * 1_000_000_000n + BigInt((m[5] ?? '').padEnd(9, '0'))] };
 }
 
+/** Padded base64, as ESync reads bytes (`Buffer.from` alone would take any text for some bytes). */
+const BASE64_TEXT = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+const bytesOf = (part: string | number): Buffer | undefined =>
+  typeof part === 'string' && BASE64_TEXT.test(part) ? Buffer.from(part, 'base64') : undefined;
+
 const compareBigInts = (m: bigint, n: bigint) => (m === n ? 0 : m < n ? -1 : 1);
 
 function comparePlaced<T>(a: Placed<T>, b: Placed<T>, compare: (x: T, y: T) => number): number {
@@ -72,13 +78,21 @@ function comparePlaced<T>(a: Placed<T>, b: Placed<T>, compare: (x: T, y: T) => n
   return a.value === undefined || b.value === undefined ? 0 : compare(a.value, b.value);
 }
 
+function compareDecimals(a: string | number, b: string | number): number | undefined {
+  const [x, y] = [decimalOf(a), decimalOf(b)];
+  return x && y ? comparePlaced(x, y, (m, n) => m.cmp(n)) : undefined;
+}
+
 const ORDERS: {
   readonly [K in TypedKeyKind]: (a: string | number, b: string | number) => number | undefined;
 } = {
-  decimal: (a, b) => {
-    const [x, y] = [decimalOf(a), decimalOf(b)];
-    return x && y ? comparePlaced(x, y, (m, n) => m.cmp(n)) : undefined;
-  },
+  decimal: compareDecimals,
+  /**
+   * Floating point keys are read as the shortest text that parses back to the stored value
+   * (PostgreSQL's real and double precision, MySQL's DOUBLE), and the shortest texts of two
+   * floats order as the floats do; NaN and the infinities order as PostgreSQL's do for numeric.
+   */
+  float: compareDecimals,
   timestamp: (a, b) => {
     const [x, y] = [timestampOf(a), timestampOf(b)];
     return x && y
@@ -88,6 +102,11 @@ const ORDERS: {
   date: (a, b) => {
     const [x, y] = [dateOf(a), dateOf(b)];
     return x && y ? comparePlaced(x, y, compareBigInts) : undefined;
+  },
+  /** bytea and VARBINARY order byte by byte, a prefix first: as `Buffer.compare` does. */
+  bytes: (a, b) => {
+    const [x, y] = [bytesOf(a), bytesOf(b)];
+    return x && y ? Buffer.compare(x, y) : undefined;
   },
 };
 

@@ -18,7 +18,15 @@ export type KeyTuple = readonly KeyPart[];
  * and the typed kinds as the values they stand for (see `key-kinds.ts`).
  */
 export type KeyKind = 'integer' | 'text' | TypedKeyKind;
-const KEY_KINDS: ReadonlySet<string> = new Set<KeyKind>(['integer', 'text', 'decimal', 'timestamp', 'date']);
+const KEY_KINDS: ReadonlySet<string> = new Set<KeyKind>([
+  'integer',
+  'text',
+  'decimal',
+  'float',
+  'timestamp',
+  'date',
+  'bytes',
+]);
 
 /** The keys `after < key <= upTo`; `null` leaves that side open. */
 export interface KeyRange {

@@ -9,7 +9,16 @@ import type { KeyRange, KeyTuple } from '../../domain/key-range.ts';
 import type { Cursor } from '../types.ts';
 
 /** What a column holds, as far as binding and comparing cursor values needs to know. */
-export type ColumnKind = 'timestamp' | 'date' | 'integer' | 'decimal' | 'boolean' | 'text' | 'other';
+export type ColumnKind =
+  | 'timestamp'
+  | 'date'
+  | 'integer'
+  | 'decimal'
+  | 'float'
+  | 'boolean'
+  | 'text'
+  | 'bytes'
+  | 'other';
 
 export interface KeysetColumn {
   readonly name: string;

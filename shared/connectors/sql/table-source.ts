@@ -46,7 +46,7 @@ export interface ColumnInfo extends FieldInfo {
   /**
    * Whether the database orders the column's values (by {@link byCodePoint} when given) as
    * `domain/key-range.ts` compares the values read from it, so key ranges can be cut on it.
-   * @default - a column of a kind key ranges compare: integer, text, boolean, decimal, timestamp, date
+   * @default - a column of a kind key ranges compare: integer, text, boolean, decimal, float, timestamp, date, bytes
    */
   readonly rangeOrdered?: boolean;
 }
@@ -57,23 +57,30 @@ const KEY_KINDS: Readonly<Partial<Record<ColumnKind, KeyKind>>> = {
   text: 'text',
   boolean: 'text',
   decimal: 'decimal',
+  float: 'float',
   timestamp: 'timestamp',
   date: 'date',
+  bytes: 'bytes',
 };
+/**
+ * Kinds some of whose values ranges cannot place (a timestamp printed with an offset); floats
+ * (a number, NaN or an infinity) and bytes (base64) always place.
+ */
 const TYPED_KINDS: ReadonlySet<KeyKind> = new Set<TypedKeyKind>(['decimal', 'timestamp', 'date']);
 
 /**
  * Whether key ranges over these key columns place every key where Verify's comparison places
- * it. A column whose order differs (floating point, bytes read as base64) would let Verify take
- * a key of one range for a key of another, and so for a key the source no longer has.
+ * it. A column whose values are read otherwise than stored (MariaDB's FLOAT, printed to six
+ * digits) would let Verify take a key of one range for a key of another, and so for a key the
+ * source no longer has.
  */
 const rangeOrdered = (columns: readonly ColumnInfo[]) =>
   columns.every((c) => c.rangeOrdered ?? KEY_KINDS[c.kind] !== undefined);
 
 /**
  * How a range over these key columns compares each: integers exactly, text by code point,
- * decimals, timestamps and dates by value. A column of another kind the source orders by code
- * point (an enum's labels) compares as text.
+ * decimals, floats, timestamps and dates by value, bytes byte by byte. A column of another kind
+ * the source orders by code point (an enum's labels) compares as text.
  */
 const rangeKinds = (columns: readonly ColumnInfo[]): KeyKind[] =>
   columns.map((c) => KEY_KINDS[c.kind] ?? 'text');
@@ -138,7 +145,14 @@ export function sqlTableSource(
   });
 }
 
-const CURSOR_KINDS: ReadonlySet<ColumnKind> = new Set(['timestamp', 'date', 'integer', 'decimal', 'text']);
+const CURSOR_KINDS: ReadonlySet<ColumnKind> = new Set([
+  'timestamp',
+  'date',
+  'integer',
+  'decimal',
+  'float',
+  'text',
+]);
 
 /** Values a JSON envelope can carry: binary as base64, dates as ISO-8601, big integers exact. */
 function normalizeValue(value: unknown): unknown {

@@ -248,7 +248,7 @@ describe.runIf(requireSystemServer('mariadb').available)('mysql source on Debian
     });
 
   /** Keys of each type a key range compares by value: beyond 2^53, mixed scales and precisions, skewed. */
-  const TYPED_KEYS: Record<string, { type: string; keys: string[] }> = {
+  const TYPED_KEYS: Record<string, { type: string; keys: (string | Buffer)[] }> = {
     decimal: {
       type: 'DECIMAL(30, 6)',
       keys: [
@@ -297,6 +297,33 @@ describe.runIf(requireSystemServer('mariadb').available)('mysql source on Debian
         '9999-12-31',
       ],
     },
+    double: {
+      type: 'DOUBLE',
+      keys: [
+        ...Array.from({ length: 100 }, (_, i) =>
+          String(i % 10 === 0 ? i * 1e300 : i % 7 === 0 ? -i * 1e-310 : i % 3 === 0 ? -i / 7 : i / 1000),
+        ),
+        '0.1',
+        '0.3',
+        '0.30000000000000004',
+        '123456789012345678',
+        '1e-7',
+        '5e-324',
+        '1.7976931348623157e308',
+      ],
+    },
+    varbinary: {
+      type: 'VARBINARY(8)',
+      keys: [
+        ...Array.from({ length: 100 }, (_, i) =>
+          Buffer.from(((i * 2654435761) % 4294967296).toString(16).padStart(8, '0'), 'hex').subarray(
+            0,
+            (i % 4) + 1,
+          ),
+        ),
+        ...['00', '0000', '61', '6100', '6120', 'ff', 'ffff'].map((hex) => Buffer.from(hex, 'hex')),
+      ],
+    },
   };
 
   for (const [name, { type, keys }] of Object.entries(TYPED_KEYS))
@@ -321,6 +348,23 @@ describe.runIf(requireSystemServer('mariadb').available)('mysql source on Debian
       expect(perPartition.every((k) => k.length >= 10)).toBe(true);
       expect(misplacedKeys(partitions, perPartition)).toEqual([]);
     });
+
+  it('plans a single-precision FLOAT key as one partition, since MariaDB prints it to six digits', async () => {
+    // Prepare: keys it prints exactly (quarters), as a range plan cannot tell them from the others.
+    await admin.query('DROP TABLE IF EXISTS keyed_float');
+    await admin.query('CREATE TABLE keyed_float (k FLOAT PRIMARY KEY, v int)');
+    await admin.query('INSERT INTO keyed_float (k, v) VALUES ?', [
+      Array.from({ length: 41 }, (_, i) => [i / 4, 1]),
+    ]);
+    const reader = source({ table: 'keyed_float', key: ['k'], cursor: [], pageSize: 5 });
+
+    // Act
+    const { partitions, perPartition } = await readPlanned(reader, 4);
+
+    // Assess
+    expect(partitions).toEqual([{ id: 'all', spec: {} }]);
+    expect(perPartition[0]).toHaveLength(41);
+  });
 
   it('retries a page when the connection is cut in the middle of a read', async () => {
     const reader = source({}, { port: proxy.port });

@@ -146,6 +146,26 @@ describe.runIf(requireSystemServer('postgresql').available)('postgres source on 
       values: `SELECT '2026-01-01'::date + (i * i) % 5000 - 2500 FROM generate_series(1, 117) AS i
                UNION ALL VALUES ('infinity'::date), ('-infinity'), ('0044-03-15 BC'), ('10000-01-01')`,
     },
+    double: {
+      type: 'double precision',
+      values: `SELECT CASE WHEN i % 10 = 0 THEN i * 1e300 WHEN i % 7 = 0 THEN -i * 1e-310
+                          WHEN i % 3 = 0 THEN -i / 7.0 ELSE i / 1000.0 END::float8
+               FROM generate_series(1, 117) AS i
+               UNION ALL VALUES ('NaN'::float8), ('Infinity'), ('-Infinity'), (0.1), (0.3), (0.30000000000000004),
+                                (1e15), (1e-7), ('5e-324'), ('1.7976931348623157e308'), (0)`,
+    },
+    real: {
+      type: 'real',
+      values: `SELECT (CASE WHEN i % 10 = 0 THEN i * 1e30 WHEN i % 3 = 0 THEN -i / 7.0 ELSE i / 1000.0 END)::real
+               FROM generate_series(1, 117) AS i
+               UNION ALL VALUES ('NaN'::real), ('Infinity'), ('-Infinity'), (16777217), (3.4e38), ('1e-45')`,
+    },
+    bytea: {
+      type: 'bytea',
+      values: `SELECT substring(decode(lpad(to_hex((i * 2654435761) % 4294967296), 8, '0'), 'hex') FROM 1 FOR i % 4 + 1)
+               FROM generate_series(1, 117) AS i
+               UNION ALL VALUES ('\\x00'::bytea), ('\\x0000'), ('\\x61'), ('\\x6100'), ('\\x6120'), ('\\xff'), ('\\xffff')`,
+    },
   };
 
   for (const [name, { type, values }] of Object.entries(TYPED_KEYS))
@@ -219,9 +239,9 @@ describe.runIf(requireSystemServer('postgresql').available)('postgres source on 
     expect(await scansOf(byWord.text, byWord.values)).toEqual(['Index Scan big_words_c']);
   });
 
-  it('reads a key range of a timestamp, numeric or date key by an index range scan of its primary key', async () => {
+  it('reads a key range of a timestamp, numeric, date, double or bytea key by an index range scan of its primary key', async () => {
     // Prepare: 20,000 rows keyed by each.
-    await admin().query('DROP TABLE IF EXISTS big_times, big_amounts, big_days');
+    await admin().query('DROP TABLE IF EXISTS big_times, big_amounts, big_days, big_ratios, big_hashes');
     await admin().query('CREATE TABLE big_times (at timestamptz PRIMARY KEY, v int)');
     await admin().query(
       `INSERT INTO big_times SELECT '2026-01-01Z'::timestamptz + i * interval '1.000001 second', i FROM generate_series(1, 20000) AS i`,
@@ -232,18 +252,29 @@ describe.runIf(requireSystemServer('postgresql').available)('postgres source on 
     await admin().query(
       `INSERT INTO big_days SELECT '1970-01-01'::date + i, i FROM generate_series(1, 20000) AS i`,
     );
-    await admin().query('ANALYZE big_times, big_amounts, big_days');
+    await admin().query('CREATE TABLE big_ratios (ratio double precision PRIMARY KEY, v int)');
+    await admin().query('INSERT INTO big_ratios SELECT i / 7.0, i FROM generate_series(1, 20000) AS i');
+    await admin().query('CREATE TABLE big_hashes (hash bytea PRIMARY KEY, v int)');
+    await admin().query(
+      `INSERT INTO big_hashes SELECT sha256(int4send(i)), i FROM generate_series(1, 20000) AS i`,
+    );
+    await admin().query('ANALYZE big_times, big_amounts, big_days, big_ratios, big_hashes');
 
     // Act
     const byTime = await rangePageStatement('big_times', 'at');
     const byAmount = await rangePageStatement('big_amounts', 'amount');
     const byDay = await rangePageStatement('big_days', 'day');
+    const byRatio = await rangePageStatement('big_ratios', 'ratio');
+    const byHash = await rangePageStatement('big_hashes', 'hash');
 
     // Assess
     expect(byTime.text).toMatch(/WHERE "at" > \$1 AND "at" <= \$2 ORDER BY "at" LIMIT 100/);
     expect(await scansOf(byTime.text, byTime.values)).toEqual(['Index Scan big_times_pkey']);
     expect(await scansOf(byAmount.text, byAmount.values)).toEqual(['Index Scan big_amounts_pkey']);
     expect(await scansOf(byDay.text, byDay.values)).toEqual(['Index Scan big_days_pkey']);
+    expect(await scansOf(byRatio.text, byRatio.values)).toEqual(['Index Scan big_ratios_pkey']);
+    expect(byHash.values.every((v) => Buffer.isBuffer(v))).toBe(true);
+    expect(await scansOf(byHash.text, byHash.values)).toEqual(['Index Scan big_hashes_pkey']);
   });
 
   it('reports a user the server does not know as an authentication failure', async () => {

@@ -114,6 +114,46 @@ const decimalKey: fc.Arbitrary<Valued> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ value: 10n ** 60n + 1n, part: 'NaN' }) },
 );
 
+/** A double's place among all doubles as an integer: its bits, negatives flipped (-0 is 0). */
+function doubleOrder(x: number): bigint {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, x === 0 ? 0 : x);
+  const bits = view.getBigUint64(0);
+  return bits >> 63n ? -(bits & (2n ** 63n - 1n)) : bits;
+}
+
+/**
+ * Doubles as PostgreSQL's double precision and MySQL's DOUBLE are read: numbers (bunched near
+ * zero, some neighbours one ulp apart, tiny and huge ones printed with an exponent), or the
+ * texts NaN and ±Infinity PostgreSQL reads, ordered as PostgreSQL orders them.
+ */
+const floatKey: fc.Arbitrary<Valued> = fc.oneof(
+  {
+    weight: 30,
+    arbitrary: fc
+      .oneof(
+        { weight: 10, arbitrary: fc.double({ min: -1, max: 1, noNaN: true }) },
+        { weight: 3, arbitrary: fc.constantFrom(0.1, 0.30000000000000004, 0.3, 1e-7, 1e21, -0, 5e-324) },
+        { weight: 3, arbitrary: fc.double({ noNaN: true, noDefaultInfinity: true }) },
+      )
+      .map((x) => ({ value: doubleOrder(x), part: x })),
+  },
+  { weight: 1, arbitrary: fc.constant({ value: -(2n ** 64n), part: '-Infinity' }) },
+  { weight: 1, arbitrary: fc.constant({ value: 2n ** 64n, part: 'Infinity' }) },
+  { weight: 1, arbitrary: fc.constant({ value: 2n ** 64n + 1n, part: 'NaN' }) },
+);
+
+/** Bytes as bytea and VARBINARY are read (base64), valued so that a prefix orders first. */
+const bytesKey: fc.Arbitrary<Valued> = fc
+  .uint8Array({ maxLength: 6 })
+  .chain((bytes) => fc.constantFrom(bytes, Uint8Array.from([...bytes, 0]), Uint8Array.from([...bytes, 0xff])))
+  .map((bytes) => ({
+    value: Array.from({ length: 7 }, (_, i) =>
+      BigInt(i < bytes.length ? (bytes[i] as number) + 1 : 0),
+    ).reduce((sum, digit) => sum * 257n + digit, 0n),
+    part: Buffer.from(bytes).toString('base64'),
+  }));
+
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');
 
 /**
@@ -195,8 +235,10 @@ describe('key-range partitions', () => {
 
   for (const [kind, key] of [
     ['decimal', decimalKey],
+    ['float', floatKey],
     ['timestamp', timestampKey],
     ['date', dateKey],
+    ['bytes', bytesKey],
   ] as const)
     it(`cover the key space with no gap and no overlap for ${kind} keys, in the order of their values`, () => {
       fc.assert(
@@ -246,6 +288,30 @@ describe('key-range partitions', () => {
       compareKeyTuples(a, b, kinds),
     );
     expect(sorted).toEqual([['-Infinity'], ['-1e30'], ['1e30'], ['Infinity'], ['NaN']]);
+  });
+
+  it('orders floats by value, not as printed, with NaN last as PostgreSQL puts it', () => {
+    const kinds: KeyKind[] = ['float'];
+    expect(compareKeyTuples([1e21], [999999999999999900000], kinds)).toBeGreaterThan(0);
+    expect(compareKeyTuples(['1e-7'], [0.000001], kinds)).toBeLessThan(0);
+    expect(compareKeyTuples([0.30000000000000004], ['0.3'], kinds)).toBeGreaterThan(0);
+    expect(compareKeyTuples([-0], [0], kinds)).toBe(0);
+    const sorted = [['NaN'], [1.7976931348623157e308], ['Infinity'], [-5e-324], ['-Infinity']].sort((a, b) =>
+      compareKeyTuples(a, b, kinds),
+    );
+    expect(sorted).toEqual([['-Infinity'], [-5e-324], [1.7976931348623157e308], ['Infinity'], ['NaN']]);
+  });
+
+  it('orders bytes byte by byte, a prefix first, not as their base64 text', () => {
+    const kinds: KeyKind[] = ['bytes'];
+    const b64 = (...bytes: number[]) => Buffer.from(bytes).toString('base64');
+    // base64 "/w==" (0xff) sorts before "AA==" (0x00) as text.
+    expect(compareKeyTuples([b64(0xff)], [b64(0x00)], kinds)).toBeGreaterThan(0);
+    expect(compareKeyTuples([b64(0x61)], [b64(0x61, 0x00)], kinds)).toBeLessThan(0);
+    expect(compareKeyTuples([b64()], [b64(0)], kinds)).toBeLessThan(0);
+    const ranges = rangesFromBoundaries([[b64(0x10)], [b64(0x80, 0x01)]], kinds);
+    expect(ranges.findIndex((r) => inKeyRange([b64(0x80)], r))).toBe(1);
+    expect(ranges.findIndex((r) => inKeyRange([b64(0xff)], r))).toBe(2);
   });
 
   it('orders bigint keys beyond 2^53 exactly, as numbers or text', () => {
@@ -353,7 +419,7 @@ describe('key-range partitions', () => {
     ).toThrow(/a key range of 2 column\(s\) is expected/);
     expect(() =>
       parseKeyRange(
-        { id: 'r', spec: { range: { after: ['a'], upTo: null, kinds: ['float'] } } },
+        { id: 'r', spec: { range: { after: ['a'], upTo: null, kinds: ['money'] } } },
         1,
         'mysql source',
       ),

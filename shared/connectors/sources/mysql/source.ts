@@ -40,7 +40,11 @@ function exactLiteral(kind: 'integer' | 'decimal', value: string | number): unkn
   return { toSqlString: () => digits };
 }
 
-/** MySQL and MariaDB: the expanded OR form of keyset predicates uses the index best. */
+/**
+ * MySQL and MariaDB: the expanded OR form of keyset predicates uses the index best. A DOUBLE is
+ * bound as a number (mysql2 writes its shortest text, which MySQL reads as that double), bytes
+ * (read as base64) as a Buffer (mysql2 writes `X'…'`).
+ */
 export const mysqlDialect: SqlDialect = {
   quote: (identifier) => `\`${identifier.replaceAll('`', '``')}\``,
   placeholder: () => '?',
@@ -49,6 +53,8 @@ export const mysqlDialect: SqlDialect = {
     if (kind === 'timestamp' && typeof value === 'string') return datetimeLiteral(value);
     if (kind === 'date' && typeof value === 'string') return value.slice(0, 10);
     if (kind === 'integer' || kind === 'decimal') return exactLiteral(kind, value);
+    if (kind === 'float') return Number(value);
+    if (kind === 'bytes') return Buffer.from(String(value), 'base64');
     return value;
   },
 };
@@ -58,13 +64,20 @@ function kindOf(dataType: string): ColumnKind {
   if (t === 'datetime' || t === 'timestamp') return 'timestamp';
   if (t === 'date') return 'date';
   if (/^(tinyint|smallint|mediumint|int|integer|bigint)$/.test(t)) return 'integer';
-  if (/^(decimal|numeric|float|double|real)$/.test(t)) return 'decimal';
+  if (/^(decimal|numeric)$/.test(t)) return 'decimal';
+  if (/^(float|double|real)$/.test(t)) return 'float';
+  if (/^(binary|varbinary)$/.test(t)) return 'bytes';
   if (/^(char|varchar|tinytext|text|mediumtext|longtext|enum|uuid)$/.test(t)) return 'text';
   return 'other';
 }
 
-/** Floating point: read rounded to its shortest text, which key ranges cannot bound exactly. */
-const INEXACT_NUMBER = /^(float|double|real)$/i;
+/**
+ * Single-precision FLOAT: MariaDB prints it to six significant digits (16777217 as 16777200),
+ * so the keys read cannot bound ranges of the stored values exactly. A DOUBLE prints in full.
+ * Columns of other kinds (BIT, YEAR, TIME, SET, BLOB) are not cut either: MySQL orders them by
+ * their type, which key ranges do not compare.
+ */
+const INEXACT_NUMBER = /^float$/i;
 
 /**
  * Collations that order by code point with no padding: UTF-8 byte order. The older `_bin`
@@ -226,7 +239,7 @@ async function describeMysqlTable(run: RunQuery, database: string, table: string
         nullable: c.nullable === 'YES',
         kind,
         ...(byCodePoint && { byCodePoint }),
-        rangeOrdered: !INEXACT_NUMBER.test(String(c.dataType)),
+        rangeOrdered: kind !== 'other' && !INEXACT_NUMBER.test(String(c.dataType)),
       };
     }),
     primaryKey: primaryKey.map((k) => String(k.name)),

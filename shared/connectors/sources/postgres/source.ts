@@ -12,19 +12,24 @@ type PostgresSourceConfig = Extract<SourceConfig, { type: 'postgres' }>;
 
 const CONNECTOR = 'postgres source';
 
-/** PostgreSQL: row-value comparisons use the (cursor, key) index directly. */
+/**
+ * PostgreSQL: row-value comparisons use the (cursor, key) index directly. Bytes, read as base64,
+ * are bound as a Buffer (a bytea parameter): as text, base64 would be taken for bytea's escape form.
+ */
 export const postgresDialect: SqlDialect = {
   quote: (identifier) => `"${identifier.replaceAll('"', '""')}"`,
   placeholder: (index) => `$${index}`,
   rowValues: true,
-  bindValue: (_kind, value) => value,
+  bindValue: (kind, value) => (kind === 'bytes' ? Buffer.from(String(value), 'base64') : value),
 };
 
 function kindOf(type: string): ColumnKind {
   if (/^timestamp/.test(type)) return 'timestamp';
   if (type === 'date') return 'date';
   if (/^(smallint|integer|bigint)$/.test(type)) return 'integer';
-  if (/^(numeric|real|double precision)/.test(type)) return 'decimal';
+  if (/^numeric/.test(type)) return 'decimal';
+  if (/^(real|double precision)$/.test(type)) return 'float';
+  if (type === 'bytea') return 'bytes';
   if (type === 'boolean') return 'boolean';
   if (/^(text|character|uuid|citext|name)/.test(type)) return 'text';
   return 'other';
@@ -58,14 +63,14 @@ function codePointOrder(column: {
 /**
  * Key columns whose order (or code point order, see {@link codePointOrder}) is the order key
  * ranges compare the values read from them in (`domain/key-range.ts`): integers, numeric
- * (exactly), timestamps and dates (by value, BC and ±infinity too), text but `character(n)`
- * (which compares without its padding while its values are read padded), uuid (lower-case
- * hex), boolean, and enums through their labels. Floating point (read rounded to its shortest
- * text) and bytea (read as base64) are not.
+ * (exactly), real and double precision (read as the shortest text that parses back to the
+ * stored value; NaN last, as numeric), timestamps and dates (by value, BC and ±infinity too),
+ * bytea (byte by byte), text but `character(n)` (which compares without its padding while its
+ * values are read padded), uuid (lower-case hex), boolean, and enums through their labels.
  */
 function rangeOrdered(type: string, isEnum: boolean): boolean {
   if (isEnum) return true;
-  return /^(smallint|integer|bigint|numeric|timestamp|date|boolean|text|character varying|uuid|citext|name)\b/.test(
+  return /^(smallint|integer|bigint|numeric|real|double precision|bytea|timestamp|date|boolean|text|character varying|uuid|citext|name)\b/.test(
     type,
   );
 }
