@@ -1,17 +1,16 @@
 import { decorateClients } from '../../shared/aws/clients.ts';
 import { ConfigError } from '../../shared/errors.ts';
 import { type CfnTemplate, IntrinsicResolver, type LocalPlacement } from '../template.ts';
-import { type IamDenial, IamEnforcer, type IamMode } from './enforcer.ts';
+import { type IamDenial, IamEnforcer, type IamEnforcerOptions } from './enforcer.ts';
 import { buildIamModel } from './model.ts';
 import { checkWiring, wiringFacts } from './wiring.ts';
 
-export interface LocalIamOptions {
+/** The enforcer's mode and log, and what its model and secret names are made from. */
+export interface LocalIamOptions extends Pick<IamEnforcerOptions, 'mode' | 'log'> {
   readonly template: CfnTemplate;
   readonly placement: LocalPlacement;
-  readonly mode: IamMode;
   /** Secret names the stack serves besides the template's (pipeline secrets). */
   readonly secretNames: Iterable<string>;
-  readonly log?: (line: string) => void;
 }
 
 export interface LocalIam {

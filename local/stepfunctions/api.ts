@@ -52,28 +52,13 @@ function executionOperations(state: SfnApiState): Record<string, SfnOperation> {
         .map((e) => e.record)
         .filter((r) => r.stateMachineArn === machine.arn && (status === undefined || r.status === status))
         .sort((a, b) => b.startDate - a.startDate);
-      const { page, nextToken } = paginate(all, body.maxResults, body.nextToken);
-      return {
-        executions: page.map((r) => ({
-          executionArn: r.executionArn,
-          stateMachineArn: r.stateMachineArn,
-          name: r.name,
-          status: r.status,
-          startDate: r.startDate / 1000,
-          ...(r.stopDate !== undefined && { stopDate: r.stopDate / 1000 }),
-        })),
-        ...(nextToken && { nextToken }),
-      };
+      return listPage('executions', all, body, listedExecution);
     },
     GetExecutionHistory(body) {
       const record = requireExecution(executions, body.executionArn).record;
       const includeData = body.includeExecutionData !== false;
       const ordered = body.reverseOrder === true ? [...record.events].reverse() : record.events;
-      const { page, nextToken } = paginate(ordered, body.maxResults, body.nextToken);
-      return {
-        events: page.map((event) => toWireEvent(event, includeData)),
-        ...(nextToken && { nextToken }),
-      };
+      return listPage('events', ordered, body, (event) => toWireEvent(event, includeData));
     },
     StopExecution(body) {
       const live = requireExecution(executions, body.executionArn);
@@ -100,16 +85,12 @@ function stateMachineOperations({ machines }: SfnApiState): Record<string, SfnOp
     },
     ListStateMachines(body) {
       const all = [...machines.values()].sort((a, b) => a.name.localeCompare(b.name));
-      const { page, nextToken } = paginate(all, body.maxResults, body.nextToken);
-      return {
-        stateMachines: page.map((m) => ({
-          stateMachineArn: m.arn,
-          name: m.name,
-          type: m.type,
-          creationDate: m.createdAt / 1000,
-        })),
-        ...(nextToken && { nextToken }),
-      };
+      return listPage('stateMachines', all, body, (m) => ({
+        stateMachineArn: m.arn,
+        name: m.name,
+        type: m.type,
+        creationDate: m.createdAt / 1000,
+      }));
     },
   };
 }
@@ -123,7 +104,8 @@ class SfnApiError extends Error {
   }
 }
 
-function describe(r: ExecutionRecord): JsonObject {
+/** An execution as ListExecutions lists it. */
+function listedExecution(r: ExecutionRecord): JsonObject {
   return {
     executionArn: r.executionArn,
     stateMachineArn: r.stateMachineArn,
@@ -131,6 +113,13 @@ function describe(r: ExecutionRecord): JsonObject {
     status: r.status,
     startDate: r.startDate / 1000,
     ...(r.stopDate !== undefined && { stopDate: r.stopDate / 1000 }),
+  };
+}
+
+/** An execution as DescribeExecution answers: as listed, with its input, output and error. */
+function describe(r: ExecutionRecord): JsonObject {
+  return {
+    ...listedExecution(r),
     input: r.input,
     inputDetails: { included: true },
     ...(r.output !== undefined && { output: r.output, outputDetails: { included: true } }),
@@ -187,7 +176,16 @@ function optionalString(value: Json | undefined, field: string): string | undefi
   return value;
 }
 
-function paginate<T>(items: readonly T[], maxResults: Json | undefined, token: Json | undefined) {
+/**
+ * A list operation's answer: `member` holding the page of `items` that starts at the request's
+ * `nextToken` (at most its `maxResults`), each as `toWire` gives it, and the next page's token.
+ */
+function listPage<T>(
+  member: string,
+  items: readonly T[],
+  { maxResults, nextToken: token }: Readonly<Record<string, Json>>,
+  toWire: (item: T) => unknown,
+) {
   const size = typeof maxResults === 'number' && maxResults > 0 ? Math.min(maxResults, 1000) : 100;
   let start = 0;
   if (token !== undefined) {
@@ -195,10 +193,9 @@ function paginate<T>(items: readonly T[], maxResults: Json | undefined, token: J
     if (!Number.isInteger(start) || start < 0)
       throw new SfnApiError('InvalidToken', `Invalid Token: '${String(token)}'`);
   }
-  const page = items.slice(start, start + size);
-  const next =
-    start + size < items.length ? Buffer.from(String(start + size)).toString('base64url') : undefined;
-  return { page, nextToken: next };
+  const page = items.slice(start, start + size).map(toWire);
+  const next = start + size < items.length && Buffer.from(String(start + size)).toString('base64url');
+  return { [member]: page, ...(next && { nextToken: next }) };
 }
 
 /** Answers one request in the Step Functions JSON 1.0 protocol; a caller's mistake gets 400 with `__type`. */

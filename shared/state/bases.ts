@@ -2,6 +2,7 @@ import { BatchGetCommand, type DynamoDBDocumentClient, PutCommand } from '@aws-s
 import { backoffDelay, DEFAULT_RETRY, type RetryOptions } from '../domain/retry.ts';
 import { TransientError } from '../errors.ts';
 import type { RecordData } from '../records/envelope.ts';
+import { conditionHeld } from './conditional.ts';
 import { expiresAt, keys } from './keys.ts';
 import { fromStoredData, toStoredData } from './record-data.ts';
 
@@ -73,9 +74,9 @@ export class BaseRepository {
     const ttl = expiresAt(this.retentionDays);
     for (let i = 0; i < bases.length; i += 25)
       await Promise.all(
-        bases.slice(i, i + 25).map(async (b) => {
-          try {
-            await this.ddb.send(
+        bases.slice(i, i + 25).map((b) =>
+          conditionHeld(
+            this.ddb.send(
               new PutCommand({
                 TableName: this.table,
                 Item: {
@@ -93,11 +94,9 @@ export class BaseRepository {
                       ExpressionAttributeValues: { ':v': b.version },
                     }),
               }),
-            );
-          } catch (error) {
-            if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
-          }
-        }),
+            ),
+          ),
+        ),
       );
   }
 }

@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import type { RecordData } from '../records/envelope.ts';
+import { conditionHeld } from './conditional.ts';
 import { keys } from './keys.ts';
 import { fromStoredData, toStoredData } from './record-data.ts';
 
@@ -60,8 +61,8 @@ export class ConflictRepository {
 
   /** Parks a conflict; returns false when the same conflict was already parked. */
   async park(conflict: Omit<ConflictRecord, 'status' | 'resolution'>): Promise<boolean> {
-    try {
-      await this.ddb.send(
+    return conditionHeld(
+      this.ddb.send(
         new PutCommand({
           TableName: this.table,
           Item: {
@@ -77,12 +78,8 @@ export class ConflictRepository {
           },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
-      );
-      return true;
-    } catch (error) {
-      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   async get(id: string): Promise<ConflictRecord> {
@@ -118,8 +115,8 @@ export class ConflictRepository {
   /** Marks an open conflict resolved; a second resolution is refused. */
   async resolve(id: string, resolution: NonNullable<ConflictRecord['resolution']>): Promise<ConflictRecord> {
     const current = await this.get(id);
-    try {
-      await this.ddb.send(
+    const resolved = await conditionHeld(
+      this.ddb.send(
         new UpdateCommand({
           TableName: this.table,
           Key: keys.conflict(id),
@@ -133,12 +130,9 @@ export class ConflictRepository {
             ':g': keys.conflictsOf(current.pipeline, 'resolved'),
           },
         }),
-      );
-    } catch (error) {
-      if ((error as Error).name === 'ConditionalCheckFailedException')
-        throw new ConflictError(`conflict "${id}" is already resolved`);
-      throw error;
-    }
+      ),
+    );
+    if (!resolved) throw new ConflictError(`conflict "${id}" is already resolved`);
     return { ...current, status: 'resolved', resolution };
   }
 }

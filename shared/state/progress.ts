@@ -6,6 +6,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { ChangeWindow, Cursor } from '../connectors/types.ts';
+import { conditionHeld } from './conditional.ts';
 import { expiresAt, keys } from './keys.ts';
 import { queryAll } from './query-all.ts';
 
@@ -66,18 +67,16 @@ export class ProgressRepository {
 
   /** Forgets the pipeline's saved plan when it is still `planId` (a newer plan stays). */
   async finishPlan(pipeline: string, planId: string): Promise<void> {
-    try {
-      await this.ddb.send(
+    await conditionHeld(
+      this.ddb.send(
         new DeleteCommand({
           TableName: this.table,
           Key: keys.plan(pipeline),
           ConditionExpression: 'planId = :id',
           ExpressionAttributeValues: { ':id': planId },
         }),
-      );
-    } catch (error) {
-      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
-    }
+      ),
+    );
   }
 
   async getPartition(
@@ -112,8 +111,8 @@ export class ProgressRepository {
    * still finishing (Lambda keeps running after StopExecution) cannot move it back, nor undo `done`.
    */
   async recordPartition(pipeline: string, planId: string, progress: PartitionProgress): Promise<void> {
-    try {
-      await this.ddb.send(
+    await conditionHeld(
+      this.ddb.send(
         new UpdateCommand({
           TableName: this.table,
           Key: keys.partitionProgress(pipeline, planId, progress.partitionId),
@@ -132,10 +131,8 @@ export class ProgressRepository {
             ':no': false,
           },
         }),
-      );
-    } catch (error) {
-      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
-    }
+      ),
+    );
   }
 }
 

@@ -8,6 +8,7 @@ import {
 import { type RunCounts, zeroCounts } from '../domain/run-counts.ts';
 import type { DriftPolicy, SchemaDrift, SchemaField } from '../domain/schema-drift.ts';
 import { NotFoundError } from '../errors.ts';
+import { conditionFailed, conditionHeld } from './conditional.ts';
 import { expiresAt, keys } from './keys.ts';
 
 export const PHASES = ['Discover', 'Plan', 'Execute', 'AwaitLoad', 'Verify', 'Cleanup'] as const;
@@ -113,8 +114,8 @@ export class RunRepository {
    * `retentionDays` from its start (the pipeline's `retention.runDays`).
    */
   async create(run: Omit<RunRecord, 'phases' | 'counts' | 'status'>, retentionDays: number): Promise<void> {
-    try {
-      await this.ddb.send(
+    await conditionHeld(
+      this.ddb.send(
         new PutCommand({
           TableName: this.table,
           Item: {
@@ -130,10 +131,8 @@ export class RunRepository {
           },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
-      );
-    } catch (error) {
-      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
-    }
+      ),
+    );
   }
 
   async get(runId: string): Promise<RunRecord> {
@@ -180,8 +179,8 @@ export class RunRepository {
       Pick<Partial<RunRecord>, 'failure' | 'phases' | 'ties' | 'tiesReread' | 'fieldsDiscarded'>,
   ): Promise<boolean> {
     const entries = Object.entries(fields).filter(([, v]) => v !== undefined);
-    try {
-      await this.ddb.send(
+    return conditionHeld(
+      this.ddb.send(
         new UpdateCommand({
           TableName: this.table,
           Key: keys.run(runId),
@@ -196,12 +195,8 @@ export class RunRepository {
           },
           ConditionExpression: '#s = :running',
         }),
-      );
-      return true;
-    } catch (error) {
-      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   /**
@@ -223,8 +218,7 @@ export class RunRepository {
         }),
       );
     } catch (error) {
-      if (starting && (error as Error).name === 'ConditionalCheckFailedException' && (await this.find(runId)))
-        return;
+      if (starting && conditionFailed(error) && (await this.find(runId))) return;
       throw error;
     }
   }

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { RetryOptions } from '../../../shared/domain/retry.ts';
 import { TransientError } from '../../../shared/errors.ts';
 import { BaseRepository } from '../../../shared/state/bases.ts';
+import { awsError, scriptedClient } from './scripted-client.ts';
 
 const TABLE = 'state';
 const NO_WAIT: RetryOptions = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 1, jitter: 'none' };
@@ -61,5 +62,23 @@ describe('field-merge bases', () => {
       'table "state" left 5 keys unprocessed after 3 BatchGetItem rounds',
     );
     expect(table.requests).toEqual([5, 5, 5]);
+  });
+
+  it('leaves a newer stored base in place without error, and passes on any other failed put', async () => {
+    // Prepare
+    const stale = scriptedClient(() => awsError('ConditionalCheckFailedException'));
+    const throttled = scriptedClient(() => awsError('ProvisionedThroughputExceededException'));
+    const put = [{ key: 'k1', data: { a: 1 }, version: '0002' }];
+
+    // Act
+    const keeping = new BaseRepository(stale.ddb, TABLE, 365, NO_WAIT).putMany('p', put);
+    const failing = new BaseRepository(throttled.ddb, TABLE, 365, NO_WAIT).putMany('p', put);
+
+    // Assess
+    await expect(keeping).resolves.toBeUndefined();
+    await expect(failing).rejects.toThrow('ProvisionedThroughputExceededException');
+    expect(stale.sent.map((c) => [c.name, c.input.ConditionExpression])).toEqual([
+      ['PutCommand', 'attribute_not_exists(version) OR version < :v'],
+    ]);
   });
 });
