@@ -2,6 +2,7 @@ import {
   BatchGetCommand,
   BatchWriteCommand,
   type DynamoDBDocumentClient,
+  GetCommand,
   paginateQuery,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -234,14 +235,15 @@ export class LedgerRepository {
    * end without completing it (the process killed, the function timed out), SQS moves the
    * message to the DLQ, and the totals count it dead-lettered once `invocationEndsAt` (epoch ms)
    * has passed: no completion can come from that receive after the invocation's end. A
-   * completion, then or after a redrive, still replaces the mark.
+   * completion, then or after a redrive, still replaces the mark. Returns false when the message
+   * was complete or abandoned already, and nothing changed.
    */
   async markLastReceive(
     scope: string,
     messageKey: string,
     unit: { readonly records: number; readonly keys: readonly string[] },
     invocationEndsAt: number,
-  ): Promise<void> {
+  ): Promise<boolean> {
     try {
       await this.ddb.send(
         new UpdateCommand({
@@ -262,9 +264,28 @@ export class LedgerRepository {
           },
         }),
       );
+      return true;
     } catch (error) {
       if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+      return false;
     }
+  }
+
+  /**
+   * Whether a resuming run abandoned the message as never sent (read consistently). Its rows are
+   * read again by that run, so whatever this message's Load left behind is superseded.
+   */
+  async isAbandoned(scope: string, messageKey: string): Promise<boolean> {
+    const out = await this.ddb.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: keys.message(scope, messageKey),
+        ProjectionExpression: '#state',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ConsistentRead: true,
+      }),
+    );
+    return out.Item?.state === 'abandoned';
   }
 
   /**
@@ -450,5 +471,5 @@ function pendingValues(scope: string, messageKey: string): Record<':gpk' | ':gsk
  * it at its next receive, to the DLQ, and no Load can complete it until it is redriven.
  */
 function deadLetteredUnseen(item: Record<string, unknown>, now: number): boolean {
-  return typeof item.lastReceiveEndsAt === 'number' && item.lastReceiveEndsAt < now;
+  return typeof item.lastReceiveEndsAt === 'number' && item.lastReceiveEndsAt <= now;
 }

@@ -1,4 +1,4 @@
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { decodeChangeEvent, isChangeEvent } from '../../cdc/index.ts';
 import { archiveAppliedChanges } from '../../connectors/targets/change-archive.ts';
 import type { TargetConnector, TargetState, TargetWrite, WriteOutcome } from '../../connectors/types.ts';
@@ -118,17 +118,20 @@ function newestPerKey(
   return { latest: [...byKey.values()], superseded: records.length - byKey.size, ties };
 }
 
+/** Deterministic: a redelivered message rewrites the same object instead of adding one. */
+const quarantineKey = (pipeline: Pipeline, unit: { scope: string; messageKey: string }) =>
+  `quarantine/${pipeline.name}/${encodeURIComponent(unit.scope)}/${unit.messageKey}.json`;
+
 export async function quarantine(
   deps: Deps,
   pipeline: Pipeline,
   unit: { scope: string; messageKey: string },
   entries: readonly { record?: RecordEnvelope; raw?: string; reasons: readonly unknown[] }[],
 ): Promise<void> {
-  // Deterministic key: a redelivered message rewrites the same object instead of adding one.
   await deps.clients.s3.send(
     new PutObjectCommand({
       Bucket: deps.config.dataBucket,
-      Key: `quarantine/${pipeline.name}/${encodeURIComponent(unit.scope)}/${unit.messageKey}.json`,
+      Key: quarantineKey(pipeline, unit),
       Body: stringifyExactJson({
         pipeline: pipeline.name,
         scope: unit.scope,
@@ -237,6 +240,7 @@ export async function loadMessage(
     const applied = await applyUnit(deps, pipeline, unit);
     const outcome = unit.ignored ? { ...applied, ignored: unit.ignored } : applied;
     const first = await deps.state.ledger.complete(unit.scope, unit.messageKey, unit.records.length, outcome);
+    if (!first && outcome.quarantined > 0) await withdrawIfAbandoned(deps, pipeline, unit);
     return {
       pipeline: pipeline.name,
       records: unit.records.length,
@@ -245,26 +249,63 @@ export async function loadMessage(
       ...outcome,
     };
   } catch (error) {
-    if (lastReceive) {
-      // Last allowed receive: SQS moves the message to the DLQ after this failure, so it is
-      // counted now; the run's counters must add up even for what failed.
-      const keysInUnit = unit.records.map((r) => r.key);
-      await deps.state.ledger.complete(unit.scope, unit.messageKey, unit.records.length, {
-        loaded: 0,
-        skipped: 0,
-        conflicts: 0,
-        quarantined: 0,
-        deadLettered: unit.records.length,
-        excludedKeys: keysInUnit,
-      });
+    if (lastReceive && (await settledBeforeLastReceive(deps, pipeline, unit)))
+      return { pipeline: pipeline.name, records: 0, firstCompletion: false, poison: false, ...NOTHING };
+    if (lastReceive)
       deps.log.error('message dead-lettered', {
         pipeline: pipeline.name,
         messageId: message.messageId,
         error: (error as Error).name,
       });
-    }
     throw error;
   }
+}
+
+const NOTHING: MessageOutcome = {
+  loaded: 0,
+  skipped: 0,
+  conflicts: 0,
+  quarantined: 0,
+  deadLettered: 0,
+  excludedKeys: [],
+};
+
+/**
+ * A message whose Load failed on its last allowed receive, which SQS moves to the DLQ: it is
+ * counted dead-lettered from now on, as a mark that a redriven delivery's completion replaces
+ * (its quarantine object, should it have written one, then counts again). Unless the ledger
+ * already settled it: completed by an earlier delivery (its outcome stands), or abandoned by a
+ * resuming run that reads its rows again. Such a delivery is dropped rather than dead-lettered,
+ * with anything it quarantined of an abandoned message. Returns whether it was settled so.
+ */
+async function settledBeforeLastReceive(deps: Deps, pipeline: Pipeline, unit: LoadUnit): Promise<boolean> {
+  const marked = await deps.state.ledger.markLastReceive(
+    unit.scope,
+    unit.messageKey,
+    { records: unit.records.length, keys: unit.records.map((r) => r.key) },
+    Date.now(),
+  );
+  if (marked) return false;
+  await withdrawIfAbandoned(deps, pipeline, unit);
+  return true;
+}
+
+/**
+ * A message a resuming run abandoned as never sent, though it was sent (its Extract died between
+ * the send and the partition's progress), is not counted: the resuming run reads its rows again
+ * and quarantines its invalid ones itself. The quarantine object this delivery wrote is removed,
+ * so the quarantine holds what the ledger counts. Returns whether the message was abandoned.
+ */
+async function withdrawIfAbandoned(deps: Deps, pipeline: Pipeline, unit: LoadUnit): Promise<boolean> {
+  if (!(await deps.state.ledger.isAbandoned(unit.scope, unit.messageKey))) return false;
+  await deps.clients.s3.send(
+    new DeleteObjectCommand({ Bucket: deps.config.dataBucket, Key: quarantineKey(pipeline, unit) }),
+  );
+  deps.log.info('message superseded by the run that resumed its partition', {
+    pipeline: pipeline.name,
+    messageKey: unit.messageKey,
+  });
+  return true;
 }
 
 /**

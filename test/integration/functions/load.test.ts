@@ -309,9 +309,16 @@ describe('load handler (SQS event source → DynamoDB target)', () => {
       invokeLoad(await h.receiveAll(h.queueUrl(PIPELINE), { visibilitySeconds: 1 })),
     ).rejects.toThrow(/All records failed/);
     const last = await h.receiveAll(h.queueUrl(PIPELINE), { atLeast: 1 });
-    const died = vi
-      .spyOn(LedgerRepository.prototype, 'complete')
-      .mockRejectedValue(new Error('process killed'));
+    // The mark of the receive's start is written; the process dies before anything after it.
+    const mark = LedgerRepository.prototype.markLastReceive;
+    let marks = 0;
+    const died = vi.spyOn(LedgerRepository.prototype, 'markLastReceive').mockImplementation(function (
+      this: LedgerRepository,
+      ...args
+    ) {
+      if (marks++ === 0) return mark.apply(this, args);
+      return Promise.reject(new Error('process killed'));
+    });
 
     // Act
     const outcome = handler(h.sqsEvent(PIPELINE, last), h.context('load', 1));
@@ -342,6 +349,87 @@ describe('load handler (SQS event source → DynamoDB target)', () => {
       pendingMessages: 0,
     });
     expect(await targetItem('k1-killed')).toBeDefined();
+  });
+
+  it('counts a message whose completion failed on its last receive dead-lettered, and both its quarantine and its counts once redriven', async () => {
+    // Prepare: an invalid and a valid record; on the last allowed receive the records are
+    // written and quarantined, then the ledger refuses the completion (a transient fault).
+    const scope = await enqueueForRun([order('q1', 'not-an-email'), order('q2', 'jo@example.com')]);
+    const last = (await h.receiveAll(h.queueUrl(PIPELINE))).map((m) => ({
+      ...m,
+      Attributes: { ApproximateReceiveCount: '2' },
+    }));
+    const messageKey = JSON.parse(last[0]?.Body ?? '{}').messageKey as string;
+    const refused = vi
+      .spyOn(LedgerRepository.prototype, 'complete')
+      .mockRejectedValueOnce(Object.assign(new Error('state unavailable'), { name: 'InternalServerError' }));
+
+    // Act
+    await expect(invokeLoad(last)).rejects.toThrow(/All records failed/);
+    const deadLettered = await h.deps.state.ledger.totals(scope);
+    refused.mockRestore();
+    const redriven = await invokeLoad(
+      last.map((m) => ({ ...m, Attributes: { ApproximateReceiveCount: '1' } })),
+    );
+
+    // Assess
+    expect(deadLettered).toMatchObject({ extracted: 2, quarantined: 0, deadLettered: 2, pendingMessages: 0 });
+    expect(redriven.batchItemFailures).toEqual([]);
+    expect(await h.deps.state.ledger.totals(scope)).toMatchObject({
+      extracted: 2,
+      skipped: 1,
+      quarantined: 1,
+      deadLettered: 0,
+      excludedKeys: ['q1'],
+    });
+    expect((await targetItem('q2'))?.email).toEqual({ S: 'jo@example.com' });
+    const report = await h.readJson<{ entries: unknown[] }>(
+      `quarantine/${PIPELINE}/${encodeURIComponent(scope)}/${messageKey}.json`,
+    );
+    expect(report.entries).toHaveLength(1);
+  });
+
+  it('leaves nothing in the quarantine or the DLQ for a message a resuming run abandoned though it was sent', async () => {
+    // Prepare: an Extract sent the message and died before recording its partition's progress;
+    // the run that resumed the partition abandoned the registration and reads its rows again.
+    const scope = keys.ledgerScopeOfRun(`orders-load-${randomUUID()}`);
+    await enqueueRecords(
+      h.deps,
+      PIPELINE,
+      scope,
+      [order('s1', 'not-an-email'), order('s2', 'kim@example.com')],
+      '',
+      {
+        partition: 'p0',
+        upTo: 2,
+      },
+    );
+    await enqueueRecords(h.deps, PIPELINE, scope, [order('s3', 'not-an-email')], '', {
+      partition: 'p1',
+      upTo: 1,
+    });
+    const messages = await h.receiveAll(h.queueUrl(PIPELINE), { atLeast: 2 });
+    const [first, last] = [0, 1].map((i) => messages.find((m) => m.Body?.includes(`s${2 * i + 1}`)));
+    const messageKeys = [first, last].map((m) => JSON.parse(m?.Body ?? '{}').messageKey as string);
+    await h.deps.state.ledger.abandonUnsent(scope, () => true);
+    h.failDynamoDbRequests({ table: h.targetTable(PIPELINE), containing: 'kim@example.com' });
+
+    // Act: the first message fails its target write on its last receive; the second loads.
+    const failing = await invokeLoad([{ ...first, Attributes: { ApproximateReceiveCount: '2' } }]);
+    h.failDynamoDbRequests(undefined);
+    const loading = await invokeLoad([last].filter((m) => m !== undefined));
+
+    // Assess: neither is counted, failed into the DLQ or left in the quarantine.
+    expect([failing.batchItemFailures, loading.batchItemFailures]).toEqual([[], []]);
+    expect(await h.deps.state.ledger.totals(scope)).toMatchObject({
+      extracted: 0,
+      quarantined: 0,
+      deadLettered: 0,
+    });
+    for (const messageKey of messageKeys)
+      await expect(
+        h.readJson(`quarantine/${PIPELINE}/${encodeURIComponent(scope)}/${messageKey}.json`),
+      ).rejects.toThrow();
   });
 
   it('changes nothing and counts nothing twice when a message is delivered again', async () => {

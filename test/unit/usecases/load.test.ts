@@ -1,5 +1,5 @@
 import type { PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import type { PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, type PutObjectCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import type { AwsClients } from '../../../shared/aws/clients.ts';
 import type { RuntimeConfig } from '../../../shared/config.ts';
@@ -85,21 +85,38 @@ function loadDeps(input: Partial<PipelineInput> = {}) {
   } as PipelineInput);
   const target = new MemoryTarget();
   const objects: PutObjectCommand['input'][] = [];
+  const deleted: string[] = [];
   const events: PutEventsCommand['input'][] = [];
   const completions: { messageKey: string; records: number; outcome: MessageOutcome }[] = [];
+  const marks: { messageKey: string; records: number; keys: readonly string[] }[] = [];
+  const abandoned = new Set<string>();
+  const settled = (messageKey: string) =>
+    abandoned.has(messageKey) || completions.some((c) => c.messageKey === messageKey);
   const parked = new Map<string, Omit<ConflictRecord, 'status' | 'resolution'>>();
   const clients = {
-    s3: { send: async (c: PutObjectCommand) => objects.push(c.input) },
+    s3: {
+      send: async (c: PutObjectCommand | DeleteObjectCommand) =>
+        c instanceof DeleteObjectCommand ? deleted.push(c.input.Key ?? '') : objects.push(c.input),
+    },
     eventBridge: { send: async (c: PutEventsCommand) => events.push(c.input) },
   } as unknown as AwsClients;
   const state = {
     ledger: {
       complete: async (_scope: string, messageKey: string, records: number, outcome: MessageOutcome) => {
-        if (completions.some((c) => c.messageKey === messageKey)) return false;
+        if (settled(messageKey)) return false;
         completions.push({ messageKey, records, outcome });
         return true;
       },
-      markLastReceive: async () => {},
+      markLastReceive: async (
+        _scope: string,
+        messageKey: string,
+        unit: { records: number; keys: string[] },
+      ) => {
+        if (settled(messageKey)) return false;
+        marks.push({ messageKey, ...unit });
+        return true;
+      },
+      isAbandoned: async (_scope: string, messageKey: string) => abandoned.has(messageKey),
     },
     conflicts: {
       park: async (c: Omit<ConflictRecord, 'status' | 'resolution'>) => {
@@ -116,7 +133,7 @@ function loadDeps(input: Partial<PipelineInput> = {}) {
     catalog: new PipelineCatalog([pipeline]),
     createTarget: () => target as unknown as TargetConnector,
   });
-  return { deps, target, objects, events, completions, parked };
+  return { deps, target, objects, deleted, events, completions, marks, abandoned, parked };
 }
 
 function order(id: number, data: RecordData, at = id, initial?: boolean): RecordEnvelope {
@@ -214,9 +231,11 @@ describe('loadMessage', () => {
     expect(completions).toEqual([]);
   });
 
-  it('counts every record of a message that fails on its last receive dead-lettered, then throws', async () => {
+  it('marks every record of a message that fails on its last receive dead-lettered, then throws', async () => {
     // Prepare
-    const { deps, target, completions } = loadDeps({ dlq: { maxReceiveCount: 3 } } as Partial<PipelineInput>);
+    const { deps, target, completions, marks } = loadDeps({
+      dlq: { maxReceiveCount: 3 },
+    } as Partial<PipelineInput>);
     target.fail.add('2');
     const m = message([order(1, { email: 'a@x' }), order(2, { email: 'c@x' })], 3);
 
@@ -225,7 +244,61 @@ describe('loadMessage', () => {
 
     // Assess
     await expect(loading).rejects.toThrow(TransientError);
-    expect(completions[0]?.outcome).toMatchObject({ loaded: 0, deadLettered: 2, excludedKeys: ['1', '2'] });
+    expect(marks).toEqual([{ messageKey: m.messageKey, records: 2, keys: ['1', '2'] }]);
+    expect(completions).toEqual([]);
+  });
+
+  it('drops a delivery that fails on its last receive when an earlier delivery completed the message', async () => {
+    // Prepare
+    const { deps, target, completions, marks } = loadDeps({
+      dlq: { maxReceiveCount: 3 },
+    } as Partial<PipelineInput>);
+    const m = message([order(1, { email: 'a@x' }), order(2, { email: 'c@x' })], 3);
+    await loadMessage(deps, PIPELINE, { ...m.input, receiveCount: 1 });
+    target.fail.add('2');
+    target.held.clear();
+
+    // Act
+    const again = await loadMessage(deps, PIPELINE, m.input);
+
+    // Assess
+    expect(again).toMatchObject({ firstCompletion: false, loaded: 0, deadLettered: 0 });
+    expect(marks).toEqual([]);
+    expect(completions.map((c) => c.outcome)).toEqual([expect.objectContaining({ loaded: 2 })]);
+  });
+
+  it('withdraws the quarantine object of a message a resuming run abandoned, and counts nothing', async () => {
+    // Prepare
+    const { deps, objects, deleted, completions, abandoned } = loadDeps();
+    const m = message([order(1, { email: 'not-an-email' }), order(2, { email: 'c@x' })]);
+    abandoned.add(m.messageKey);
+
+    // Act
+    const result = await loadMessage(deps, PIPELINE, m.input);
+
+    // Assess
+    expect(result).toMatchObject({ firstCompletion: false, quarantined: 1 });
+    expect(objects.map((o) => o.Key)).toEqual(deleted);
+    expect(deleted).toHaveLength(1);
+    expect(completions).toEqual([]);
+  });
+
+  it('drops an abandoned message that fails on its last receive instead of dead-lettering it', async () => {
+    // Prepare
+    const { deps, target, deleted, marks, abandoned } = loadDeps({
+      dlq: { maxReceiveCount: 3 },
+    } as Partial<PipelineInput>);
+    target.fail.add('2');
+    const m = message([order(1, { email: 'a@x' }), order(2, { email: 'c@x' })], 3);
+    abandoned.add(m.messageKey);
+
+    // Act
+    const result = await loadMessage(deps, PIPELINE, m.input);
+
+    // Assess
+    expect(result).toMatchObject({ firstCompletion: false, records: 0, deadLettered: 0 });
+    expect(marks).toEqual([]);
+    expect(deleted).toHaveLength(1);
   });
 
   it('skips a record whose stored version is newer and counts it skipped', async () => {
