@@ -121,6 +121,7 @@ export class ChaosRecorder {
   refusedAfterStop = 0;
   readonly #slowDownsPerRequest = new WeakMap<object, number>();
   readonly #faultsPerRequest = new WeakMap<object, number>();
+  readonly #sqsAttempts = new Map<FaultKind, number>();
   /** Messages whose completion already drew for a kill: each is killed at its first completion at most. */
   readonly #killDrawn = new Set<string>();
   /** Until this instant the killed Load process is dead: answers are lost, completions fail. */
@@ -276,6 +277,19 @@ export class ChaosRecorder {
     return true;
   }
 
+  /**
+   * Whether an SQS fault kind with a rate above zero strikes this attempt because it has not yet
+   * struck at all by its kind's {@link FIRST_FAULT_BY}th attempt: the few deletes of a run whose
+   * receives take large batches (a loaded machine) may otherwise all escape a 2% rate.
+   */
+  #dueFirstFault(context: MiddlewareContext, kind: FaultKind, rate: number): boolean {
+    const attempts = (this.#sqsAttempts.get(kind) ?? 0) + 1;
+    this.#sqsAttempts.set(kind, attempts);
+    if (rate <= 0 || attempts !== FIRST_FAULT_BY || this.#options.faults.get(kind) > 0) return false;
+    this.#faultsPerRequest.set(context, (this.#faultsPerRequest.get(context) ?? 0) + 1);
+    return true;
+  }
+
   /** Load's ledger completion of a message (`SET #state = :done` on a `MSG#` item). */
   #isCompletion(args: Args, context: MiddlewareContext): boolean {
     if (context.commandName !== 'UpdateItemCommand' || args.input.TableName !== this.#options.stateTable)
@@ -316,7 +330,7 @@ export class ChaosRecorder {
     const kind = SQS_FAULTS[context.commandName ?? ''];
     const rate =
       kind === 'sqsVisibilityFault' ? this.#options.sqsVisibilityFaultRate : this.#options.sqsFaultRate;
-    if (kind && this.#drawFault(context, rate)) {
+    if (kind && (this.#dueFirstFault(context, kind, rate) || this.#drawFault(context, rate))) {
       this.#options.faults.add(kind);
       const throttle = this.#options.random() < 0.5;
       throw new SQSServiceException({
@@ -462,6 +476,9 @@ export class ChaosRecorder {
 const KILL_MS = 100;
 /** How long it may stay dead waiting for a write in flight to lose the answer of. */
 const KILL_MAX_MS = 2000;
+
+/** By which attempt of its operations an SQS fault kind has struck at least once. */
+const FIRST_FAULT_BY = 3;
 
 /** The SQS operations whose attempts are faulted, with the fault each counts as. */
 const SQS_FAULTS: Readonly<Record<string, FaultKind>> = {
