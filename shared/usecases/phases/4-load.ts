@@ -4,6 +4,7 @@ import { archiveAppliedChanges } from '../../connectors/targets/change-archive.t
 import type { TargetConnector, TargetState, TargetWrite, WriteOutcome } from '../../connectors/types.ts';
 import { type ApplyWrite, decideApply, isVersionTie } from '../../domain/decide.ts';
 import { stageRecords } from '../../domain/expressions.ts';
+import { zeroOutcomes } from '../../domain/run-counts.ts';
 import type { ValidationReason } from '../../domain/validation.ts';
 import { isRetryable, TransientError, ValidationError } from '../../errors.ts';
 import type { Pipeline } from '../../pipeline/schema.ts';
@@ -250,7 +251,14 @@ export async function loadMessage(
     };
   } catch (error) {
     if (lastReceive && (await settledBeforeLastReceive(deps, pipeline, unit)))
-      return { pipeline: pipeline.name, records: 0, firstCompletion: false, poison: false, ...NOTHING };
+      return {
+        pipeline: pipeline.name,
+        records: 0,
+        firstCompletion: false,
+        poison: false,
+        ...zeroOutcomes(),
+        excludedKeys: [],
+      };
     if (lastReceive)
       deps.log.error('message dead-lettered', {
         pipeline: pipeline.name,
@@ -260,15 +268,6 @@ export async function loadMessage(
     throw error;
   }
 }
-
-const NOTHING: MessageOutcome = {
-  loaded: 0,
-  skipped: 0,
-  conflicts: 0,
-  quarantined: 0,
-  deadLettered: 0,
-  excludedKeys: [],
-};
 
 /**
  * A message whose Load failed on its last allowed receive, which SQS moves to the DLQ: it is
