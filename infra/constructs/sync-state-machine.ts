@@ -41,8 +41,11 @@ export const LAMBDA_SERVICE_ERRORS = [
 /** Thrown by our handlers (shared/errors.ts) after their own retries: safe to run the phase again. */
 export const HANDLER_TRANSIENT_ERRORS = ['TransientError'];
 
-/** How often AwaitLoad polls the run's counters while the queue drains. */
-export const AWAIT_LOAD_POLL = Duration.seconds(5);
+/**
+ * Where AwaitLoad's result says how long to wait before it polls the run's counters again: by
+ * Load's pace, 1 to 30 s (shared/domain/await-load-wait.ts).
+ */
+export const AWAIT_LOAD_WAIT_PATH = '$.load.Payload.waitSeconds';
 
 /** A run that has not finished by then is stopped (a stuck queue must not keep it open for a year). */
 export const RUN_TIMEOUT = Duration.hours(24);
@@ -174,7 +177,9 @@ export class SyncStateMachine extends Construct {
     const verifyPhase = this.verifyPhase(props, fns.verify, RUN_OF, guarded);
     const awaitLoad = guarded(this.task('AwaitLoad', fns.awaitLoad, '$.load', '$.run'));
     const cleanup = guarded(this.task('Cleanup', fns.cleanup, '$.cleanup', '$.run'));
-    const waitForLoad = new sfn.Wait(this, 'WaitForLoad', { time: sfn.WaitTime.duration(AWAIT_LOAD_POLL) });
+    const waitForLoad = new sfn.Wait(this, 'WaitForLoad', {
+      time: sfn.WaitTime.secondsPath(AWAIT_LOAD_WAIT_PATH),
+    });
     const definition = start
       .next(discover)
       .next(plan)

@@ -145,8 +145,8 @@ export interface RunCostInput {
   readonly meanRecordBytes: number;
   /** Extract invocations (partitions and their continuations). */
   readonly extractInvocations: number;
-  /** Seconds Step Functions polled for the queue to drain (AwaitLoad). */
-  readonly awaitLoadSeconds: number;
+  /** AwaitLoad's polls while the queue drained (its wait follows Load's pace, so it is counted). */
+  readonly awaitLoadPolls: number;
   /** Seconds the other phase functions ran, each at its configured memory. */
   readonly phaseGbSeconds: number;
   readonly targetIsDynamoDb: boolean;
@@ -163,8 +163,6 @@ export interface RunCostInput {
 export const LOAD_MS_PER_RECORD = 2;
 /** Messages per Load invocation (the event source's batch size). */
 const LOAD_BATCH = 10;
-/** The deployed AwaitLoad Wait state (infra/constructs/sync-state-machine.ts). */
-const AWAIT_LOAD_POLL_SECONDS = 5;
 /** Transitions of a run outside the Execute map and the AwaitLoad loop (Start to Succeed). */
 const FIXED_TRANSITIONS = 12;
 /** Small DynamoDB writes of the run's bookkeeping (run record, phases, checkpoint) and reads. */
@@ -229,7 +227,7 @@ export function estimateRunCost(input: RunCostInput): CostBreakdown & { usdPerMi
     requests.push({ service: 'DynamoDB', operation: 'PutItem', bytes: 0, units: input.written * itemKb });
   if (input.archivesChanges)
     requests.push({ service: 'S3', operation: 'PutObject', bytes: 0, units: input.written });
-  const awaitPolls = Math.ceil(input.awaitLoadSeconds / AWAIT_LOAD_POLL_SECONDS) + 1;
+  const awaitPolls = Math.max(1, input.awaitLoadPolls);
   const loadInvocations = Math.ceil(sent / LOAD_BATCH);
   const cost = costOfUsage({
     requests,

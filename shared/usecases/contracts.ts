@@ -16,7 +16,7 @@ import * as z from 'zod';
  *                  → loop to Extract with $.extract.continuation, or end
  *       Map ResultPath: null (results discarded; counts live in the state table)
  *   → AwaitLoad (task, ResultPath $.load) → LoadDone? (Choice $.load.done) → VerifyPlan, or
- *     WaitForLoad (Wait 5 s) → AwaitLoad
+ *     WaitForLoad (Wait SecondsPath $.load.Payload.waitSeconds, 1–30 s by Load's pace) → AwaitLoad
  *   → VerifyPlan (task, ResultPath $.verifyPlan: the plan's partitions to verify, inline or in a
  *     manifest, and the segments of the target read to slice first, often none)
  *   → VerifyTargetRead (Map over $.verifyPlan.targetSegments, ResultPath null)
@@ -87,6 +87,8 @@ export const awaitLoadOutputSchema = z.object({
   extracted: z.number(),
   accounted: z.number(),
   pendingMessages: z.number(),
+  /** Seconds WaitForLoad waits before the next poll (shared/domain/await-load-wait.ts); 0 when done. */
+  waitSeconds: z.number().int().nonnegative(),
 });
 
 /**

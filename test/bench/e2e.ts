@@ -7,7 +7,7 @@ import { apiPath, ManagementClient } from '../../cli/api-client.ts';
 import { startDemoDatabase } from '../../demo/demo-db.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import type { ExecutionRecord } from '../../local/stepfunctions-server.ts';
-import { extractLocalResources, loadStackTemplate } from '../../local/template.ts';
+import { loadStackTemplate } from '../../local/template.ts';
 import { createAwsClients } from '../../shared/aws/clients.ts';
 import { ownedTargetTableName, stateTableName } from '../../shared/naming.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
@@ -228,39 +228,6 @@ async function runOnce(stack: LocalStack, pipeline: string): Promise<{ execution
   return { executionArn };
 }
 
-/**
- * How long the Wait states of the synthesized state machines wait, in milliseconds. The local
- * stack runs them that long, not shortened as for tests: the AwaitLoad loop then polls as often
- * as it does on AWS, and its transitions, invocations and ledger reads count as deployed (a run
- * ends up to one wait later than it could, as on AWS).
- */
-function deployedWaitMs(template: Parameters<typeof extractLocalResources>[0]): number {
-  const resources = extractLocalResources(template, {
-    region: 'us-east-1',
-    accountId: '000000000000',
-    stackName: 'esync-dev',
-    queueUrlPrefix: 'http://localhost/000000000000/',
-  });
-  const waits = new Map<string, number>();
-  const visit = (value: unknown): void => {
-    if (Array.isArray(value)) for (const v of value) visit(v);
-    else if (typeof value === 'object' && value !== null) {
-      const states = (value as { States?: Record<string, { Type?: string; Seconds?: number }> }).States;
-      if (states)
-        for (const [name, state] of Object.entries(states))
-          if (state.Type === 'Wait' && typeof state.Seconds === 'number') waits.set(name, state.Seconds);
-      for (const v of Object.values(value)) visit(v);
-    }
-  };
-  for (const machine of resources.stateMachines) visit(JSON.parse(machine.definition));
-  const distinct = new Set(waits.values());
-  if (distinct.size !== 1)
-    throw new Error(
-      `the benchmark runs Wait states as deployed and expects one wait duration; found ${JSON.stringify(Object.fromEntries(waits))}`,
-    );
-  return ([...distinct][0] as number) * 1000;
-}
-
 /** The local stack serving the benchmark's pipelines, with its request recorder and clients. */
 interface BenchStack {
   readonly stack: LocalStack;
@@ -393,7 +360,9 @@ async function startBenchStack(
     secrets: { [BENCH_SECRET]: JSON.stringify(db.connection) },
     schedules: false,
     writeDevFile: false,
-    waitOverrideMs: deployedWaitMs(template),
+    // Wait states wait as deployed, not shortened as for tests: the AwaitLoad loop then polls as
+    // often as on AWS, and its transitions, invocations and ledger reads count as deployed.
+    waitOverrideMs: 'deployed',
     log: (line) => /^(warn|error)/.test(line) && log(line),
   });
   recorder.instrument(stack.lambda);

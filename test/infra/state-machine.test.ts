@@ -244,6 +244,18 @@ describe('the run state machine', () => {
     });
   });
 
+  it('waits before the next AwaitLoad poll the seconds AwaitLoad’s result names', () => {
+    const wait = definition.States.WaitForLoad;
+
+    expect(wait).toMatchObject({
+      Type: 'Wait',
+      SecondsPath: '$.load.Payload.waitSeconds',
+      Next: 'AwaitLoad',
+    });
+    expect(wait).not.toHaveProperty('Seconds');
+    expect(definition.States['LoadDone?']?.Default).toBe('WaitForLoad');
+  });
+
   it('exists once per pipeline', () => {
     for (const p of FIXTURE_PIPELINES)
       expect(() => stateMachineDefinition(template, `esync-dev-${p.name}-sm`), p.name).not.toThrow();
@@ -256,7 +268,11 @@ describe('the run state machine, executed by the local interpreter', () => {
     Payload: Record<string, unknown>;
   }) => Promise<{ Payload: unknown }>;
 
-  function runWith(handlers: Record<string, Handler>, input: Record<string, unknown>) {
+  function runWith(
+    handlers: Record<string, Handler>,
+    input: Record<string, unknown>,
+    waits: 'skipped' | 'as deployed' = 'skipped',
+  ) {
     const calls: Array<{ state: string; payload: Record<string, unknown> }> = [];
     const recording = Object.fromEntries(
       Object.entries(handlers).map(([state, handler]) => [
@@ -269,7 +285,10 @@ describe('the run state machine, executed by the local interpreter', () => {
     );
     const machine = new StateMachine(definition as never, { validationOptions: { checkArn: false } });
     const execution = machine.run(input as never, {
-      overrides: { taskResourceLocalHandlers: recording as never, waitTimeOverrides: { WaitForLoad: 0 } },
+      overrides: {
+        taskResourceLocalHandlers: recording as never,
+        ...(waits === 'skipped' && { waitTimeOverrides: { WaitForLoad: 0 } }),
+      },
       context: {
         Execution: {
           Name: 'run-42',
@@ -392,6 +411,39 @@ describe('the run state machine, executed by the local interpreter', () => {
       item: { partition: { id: 'p1', spec: {} }, findDeletes: 'none' },
     });
     expect(calls[10]?.payload).toEqual({ ...run, step: 'summary' });
+  });
+
+  it('waits between AwaitLoad polls the seconds the last poll asked for', async () => {
+    const polledAt: number[] = [];
+    const { result } = runWith(
+      {
+        Discover: ok({ fields: 3, primaryKey: ['id'], incremental: true }),
+        Plan: ok({ partitionCount: 0, partitions: [], window: { from: null, to: 'now' } }),
+        AwaitLoad: async () => {
+          polledAt.push(Date.now());
+          const done = polledAt.length > 1;
+          return {
+            Payload: {
+              done,
+              extracted: 7,
+              accounted: done ? 7 : 3,
+              pendingMessages: 0,
+              waitSeconds: done ? 0 : 1,
+            },
+          };
+        },
+        VerifyPlan: ok({ partitionCount: 0, items: [], targetSegments: [] }),
+        VerifySummary: ok({ status: 'passed', compared: 0, mismatches: 0 }),
+        Cleanup: ok({ checkpointAdvanced: true, reportKey: 'reports/x.json' }),
+      },
+      {},
+      'as deployed',
+    );
+
+    await result;
+
+    expect(polledAt).toHaveLength(2);
+    expect((polledAt[1] ?? 0) - (polledAt[0] ?? 0)).toBeGreaterThanOrEqual(1000);
   });
 
   it('reads every target segment the Verify plan lists, looping each on its continuation, before the partitions', async () => {

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { awaitLoadWaitSeconds } from '../../domain/await-load-wait.ts';
 import { type RunCounts, runCountsOf } from '../../domain/run-counts.ts';
 import { EsyncError } from '../../errors.ts';
 import { keys } from '../../state/keys.ts';
@@ -60,7 +61,15 @@ export async function awaitLoad(
     startedAt: run.phases.AwaitLoad?.startedAt ?? now.toISOString(),
     status: done ? 'succeeded' : 'running',
     ...(done ? { endedAt: now.toISOString() } : {}),
-    detail: { ...counts, accounted, pendingMessages, pendingOfEarlierRuns, lastProgressAt: since },
+    detail: {
+      ...counts,
+      accounted,
+      pendingMessages,
+      pendingOfEarlierRuns,
+      lastProgressAt: since,
+      polledAt: now.toISOString(),
+      polls: Number(last?.polls ?? 0) + 1,
+    },
   });
   if (!done && now.getTime() - Date.parse(since) > (options.stallTimeoutMs ?? 15 * 60_000)) {
     // A message registered but never sent (an Extract cut between the two) stays pending for
@@ -70,7 +79,32 @@ export async function awaitLoad(
       `${pendingMessages} messages of run ${input.runId} made no progress since ${since}; see the load DLQ and the Load function's logs`,
     );
   }
-  return { done, extracted, accounted, pendingMessages };
+  return {
+    done,
+    extracted,
+    accounted,
+    pendingMessages,
+    waitSeconds: done ? 0 : nextWait(run, standing, now),
+  };
+}
+
+/** Seconds the state machine waits before the next poll, from Load's pace so far (see the rule). */
+function nextWait(run: RunRecord, standing: Standing, now: Date): number {
+  const last = run.phases.AwaitLoad?.detail;
+  const lastAt = typeof last?.polledAt === 'string' ? Date.parse(last.polledAt) : Number.NaN;
+  const executeAt = Date.parse(run.phases.Plan?.endedAt ?? run.startedAt);
+  const seconds = (since: number) => (now.getTime() - since) / 1000;
+  return awaitLoadWaitSeconds({
+    pendingRecords: standing.extracted - standing.accounted,
+    ...(last &&
+      Number.isFinite(lastAt) && {
+        sinceLastPoll: {
+          records: standing.accounted - Number(last.accounted ?? 0),
+          seconds: seconds(lastAt),
+        },
+      }),
+    sinceStart: { records: standing.accounted, seconds: seconds(executeAt) },
+  });
 }
 
 /** How many messages of a ledger scope are still pending, by one way of reading the ledger. */

@@ -85,7 +85,7 @@ export function runCostEstimate(
     verified: Number.isFinite(compared) ? compared : 0,
     meanRecordBytes: ASSUMED_RECORD_BYTES,
     extractInvocations: partitions,
-    awaitLoadSeconds: phaseSeconds(run, 'AwaitLoad'),
+    awaitLoadPolls: Number(run.phases.AwaitLoad?.detail?.polls ?? 1),
     phaseGbSeconds,
     targetIsDynamoDb: pipeline?.target.type === 'dynamodb',
     archivesChanges: pipeline !== undefined && keepsHistory(pipeline),

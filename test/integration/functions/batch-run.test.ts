@@ -7,6 +7,7 @@ import { handler as loadHandler } from '../../../functions/load/handler.ts';
 import { handler as recordFailureHandler } from '../../../functions/record-failure/handler.ts';
 import { handler as verifyHandler } from '../../../functions/verify/handler.ts';
 import { createSource } from '../../../shared/connectors/sources/registry.ts';
+import { AWAIT_LOAD_WAIT } from '../../../shared/domain/await-load-wait.ts';
 import { loadDlqName, loadQueueName } from '../../../shared/naming.ts';
 import type { RecordsMessage } from '../../../shared/records/messages.ts';
 import { keys } from '../../../shared/state/keys.ts';
@@ -28,6 +29,8 @@ import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
 
 const BASE_TIME = Date.parse('2026-11-01T00:00:00.000Z');
 const ROWS = 20;
+/** AwaitLoad's answer once every record of the run is accounted. */
+const LOADED_IN_FULL = { done: true, extracted: ROWS, accounted: ROWS, pendingMessages: 0, waitSeconds: 0 };
 /** Row 7 breaks the email rule: it is quarantined, never loaded. */
 const INVALID_ID = 7;
 const at = (id: number) => new Date(BASE_TIME + id * 1000).toISOString();
@@ -452,14 +455,21 @@ describe('await-load', () => {
     const after = await awaitLoad(run);
 
     // Assess
-    expect(before).toEqual({ done: false, extracted: ROWS, accounted: 0, pendingMessages: 5 });
+    expect(before).toEqual({
+      done: false,
+      extracted: ROWS,
+      accounted: 0,
+      pendingMessages: 5,
+      waitSeconds: AWAIT_LOAD_WAIT.unknownPaceSeconds,
+    });
     expect(partway).toEqual({
       done: false,
       extracted: ROWS,
       accounted: recordsInFirstTwo,
       pendingMessages: 3,
+      waitSeconds: expect.any(Number),
     });
-    expect(after).toEqual({ done: true, extracted: ROWS, accounted: ROWS, pendingMessages: 0 });
+    expect(after).toEqual(LOADED_IN_FULL);
     expect(await runRecord(run)).toMatchObject({
       counts: {
         extracted: ROWS,
@@ -504,11 +514,33 @@ describe('await-load polls', () => {
     expect(first).toMatchObject({ done: false, accounted: 0, pendingMessages: 5 });
     expect(waiting).toMatchObject({ done: false, extracted: ROWS, pendingMessages: 3 });
     expect(waiting.accounted).toBeGreaterThan(0);
-    expect(last).toEqual({ done: true, extracted: ROWS, accounted: ROWS, pendingMessages: 0 });
+    expect(last).toEqual(LOADED_IN_FULL);
     expect(await runRecord(run)).toMatchObject({
       counts: { extracted: ROWS, quarantined: 1, deadLettered: 0 },
       phases: { AwaitLoad: { status: 'succeeded' } },
     });
+  });
+
+  it('waits by Load’s pace: half the time the pending records need at the last interval’s pace, polls counted', async () => {
+    // Prepare
+    const run = await extractRun('users-extract');
+    const messages = await h.receiveAll(h.queueUrl('users-extract'));
+    const start = Date.now();
+    const pollAt = (seconds: number) =>
+      awaitLoadUseCase({ ...h.deps, now: () => new Date(start + seconds * 1000) }, run);
+    const first = await pollAt(0);
+    await loadHandler(h.sqsEvent('users-extract', messages.slice(0, 2)), h.context('load'));
+
+    // Act
+    const second = await pollAt(4);
+
+    // Assess: 4 s accounted the first two messages' records; the rest need the same again per record.
+    const accounted = second.accounted;
+    const pending = ROWS - accounted;
+    expect(first).toMatchObject({ accounted: 0, waitSeconds: AWAIT_LOAD_WAIT.unknownPaceSeconds });
+    expect(accounted).toBeGreaterThan(0);
+    expect(second.waitSeconds).toBe(Math.max(1, Math.ceil(pending / (accounted / 4) / 2)));
+    expect((await runRecord(run)).phases.AwaitLoad?.detail).toMatchObject({ polls: 2 });
   });
 
   it('counts the same records accounted whether a poll reads the pending index or sums the ledger, so a poll without progress shows none', async () => {
@@ -540,7 +572,13 @@ describe('await-load polls', () => {
     const out = await pollOf(run);
 
     // Assess
-    expect(out).toEqual({ done: false, extracted: ROWS, accounted: 0, pendingMessages: 5 });
+    expect(out).toEqual({
+      done: false,
+      extracted: ROWS,
+      accounted: 0,
+      pendingMessages: 5,
+      waitSeconds: AWAIT_LOAD_WAIT.unknownPaceSeconds,
+    });
     expect((await runRecord(run)).phases.AwaitLoad).toMatchObject({ status: 'running' });
   });
 
@@ -570,7 +608,7 @@ describe('await-load polls', () => {
     expect(first).toMatchObject({ done: false, pendingMessages: 0 });
     expect(waiting).toMatchObject({ done: false, pendingMessages: 0 });
     expect(pendingReads.mock.calls.map(([scope]) => scope)).toContain(earlier);
-    expect(last).toEqual({ done: true, extracted: ROWS, accounted: ROWS, pendingMessages: 0 });
+    expect(last).toEqual(LOADED_IN_FULL);
   });
 });
 

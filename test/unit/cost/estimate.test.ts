@@ -24,7 +24,7 @@ const FIRST_LOAD_OF_A_MILLION = {
   verified: 1_000_000,
   meanRecordBytes: 1000,
   extractInvocations: 4,
-  awaitLoadSeconds: 300,
+  awaitLoadPolls: 61,
   phaseGbSeconds: 1200,
   targetIsDynamoDb: true,
   archivesChanges: false,
@@ -114,6 +114,20 @@ describe('pricing', () => {
     expect((withTwenty.byService.DynamoDB ?? 0) - (withTen.byService.DynamoDB ?? 0)).toBeCloseTo(
       10_000 * 4 * PRICES.dynamodbPerWru,
       9,
+    );
+  });
+
+  it('prices each AwaitLoad poll of a run as an invocation and three transitions', () => {
+    const fewer = estimateRunCost({ ...FIRST_LOAD_OF_A_MILLION, awaitLoadPolls: 11 });
+    const more = estimateRunCost({ ...FIRST_LOAD_OF_A_MILLION, awaitLoadPolls: 61 });
+
+    expect((more.byService.StepFunctions ?? 0) - (fewer.byService.StepFunctions ?? 0)).toBeCloseTo(
+      50 * 3 * PRICES.stepFunctionsPerTransition,
+      12,
+    );
+    expect((more.byService.Lambda ?? 0) - (fewer.byService.Lambda ?? 0)).toBeCloseTo(
+      50 * PRICES.lambdaPerRequest,
+      12,
     );
   });
 
