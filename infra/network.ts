@@ -40,7 +40,11 @@ export const stageNetworkSchema = z.strictObject({
   securityGroupIds: z.array(id('sg')).default([]),
   /** The databases' (or RDS Proxy's) group: it admits the functions' group on the database ports only. */
   databaseSecurityGroupId: id('sg').optional(),
-  /** @default - 5432 when a pipeline uses PostgreSQL, 3306 when one uses MySQL */
+  /**
+   * The ports the functions' group opens to the databases, whatever the pipelines use.
+   * @default - the port of each database the stage's pipelines connect to: a connection's `port`,
+   * else 5432 for PostgreSQL and 3306 for MySQL
+   */
   databasePorts: z.array(z.int().min(1).max(65_535)).min(1).optional(),
   /** `create`: the stack creates the VPC endpoints; `existing`: the VPC has them already. */
   endpoints: z.enum(['create', 'existing']).default('create'),
@@ -118,13 +122,18 @@ function vpcProblem(network: StageNetwork): string | undefined {
 
 const DEFAULT_PORTS = { postgres: 5432, mysql: 3306 } as const;
 
-/** The database engines a pipeline connects to: its SQL source and its SQL target. */
-function databaseEngines(pipeline: Pipeline, access: FunctionAccess): Array<keyof typeof DEFAULT_PORTS> {
-  const engines: Array<keyof typeof DEFAULT_PORTS> = [];
-  if (access.source && (pipeline.source.type === 'postgres' || pipeline.source.type === 'mysql'))
-    engines.push(pipeline.source.type);
-  if (access.target && pipeline.target.type === 'postgres') engines.push('postgres');
-  return engines;
+/**
+ * The ports of the databases a pipeline connects to with `access`: its SQL source's and its SQL
+ * target's, each the connection's `port` when given, else its engine's default.
+ */
+function pipelineDatabasePorts(pipeline: Pipeline, access: FunctionAccess): number[] {
+  const ports: number[] = [];
+  const { source, target } = pipeline;
+  if (access.source && (source.type === 'postgres' || source.type === 'mysql'))
+    ports.push(source.connection.port ?? DEFAULT_PORTS[source.type]);
+  if (access.target && target.type === 'postgres')
+    ports.push(target.connection.port ?? DEFAULT_PORTS.postgres);
+  return ports;
 }
 
 /**
@@ -142,21 +151,17 @@ export function talksToDatabase(
   pipelines: readonly Pipeline[] | typeof ANY_PIPELINE,
 ): boolean {
   if (pipelines === ANY_PIPELINE) return Boolean(access.source || access.target);
-  return pipelines.some((p) => databaseEngines(p, access).length > 0);
+  return pipelines.some((p) => pipelineDatabasePorts(p, access).length > 0);
 }
 
 /**
  * The ports the functions' group may reach the databases on: those the network names, else
- * those of the engines `pipelines` use, or of every engine for {@link ANY_PIPELINE}.
+ * those of the databases `pipelines` connect to (see {@link pipelineDatabasePorts}), sorted.
  */
-export function databasePorts(
-  network: StageNetwork,
-  pipelines: readonly Pipeline[] | typeof ANY_PIPELINE,
-): number[] {
-  if (network.databasePorts) return [...new Set(network.databasePorts)];
-  if (pipelines === ANY_PIPELINE) return Object.values(DEFAULT_PORTS).sort();
+export function databasePorts(network: StageNetwork, pipelines: readonly Pipeline[]): number[] {
   const all = { source: true, target: 'write' } as const;
-  return [...new Set(pipelines.flatMap((p) => databaseEngines(p, all).map((e) => DEFAULT_PORTS[e])))].sort();
+  const ports = network.databasePorts ?? pipelines.flatMap((p) => pipelineDatabasePorts(p, all));
+  return [...new Set(ports)].sort((a, b) => a - b);
 }
 
 /**

@@ -46,6 +46,14 @@ function sharedRoleName(stage: Stage, name: FunctionName): string {
   return resourceName(stage, CORE, name);
 }
 
+/**
+ * The ARN of the shared function `name`'s own role, by the name {@link assumeAccessRoles} gives
+ * it: what a pipeline's stack names in a resource policy without referring to the shared stack.
+ */
+export function sharedRoleArn(stage: Stage, name: FunctionName): string {
+  return roleArn(sharedRoleName(stage, name));
+}
+
 const ASSUME_REASON =
   'The pipelines’ access roles are each in their pipeline’s stack, named esync-<stage>-<pipeline>-<function> under the path /esync-access/; the pattern names this stage and this function, so the shared role reaches no other function’s roles, and a new pipeline needs no change to it.';
 
@@ -80,7 +88,7 @@ export function createAccessRole(
     path: ACCESS_ROLE_PATH,
     description: `Assumed by ${sharedRoleName(stage, name)} to reach pipeline ${pipeline}'s source, target and secrets`,
     assumedBy: new iam.AccountRootPrincipal().withConditions({
-      ArnEquals: { 'aws:PrincipalArn': roleArn(sharedRoleName(stage, name)) },
+      ArnEquals: { 'aws:PrincipalArn': sharedRoleArn(stage, name) },
     }),
     maxSessionDuration: Duration.hours(1),
   });

@@ -254,11 +254,12 @@ export function grantCoreAccess(fn: EsyncFunction, access: FunctionAccess, core:
  * The pipelines whose queues and runs the shared function `name` reaches: every pipeline of the
  * stage by the naming pattern when it serves them all or the pipelines deploy apart (which ones
  * there are is known at run time only), else those it serves by name (the webhook only those
- * that take webhooks).
+ * that take webhooks; apart none, their queues' policies admit it).
  */
 function servedPipelineNames(core: CoreResources, name: SharedFunctionName): string[] {
-  if (pipelinesApart(core)) return [EVERY_PIPELINE];
   const access = FUNCTION_ACCESS[name];
+  // Apart, the load queue of each pipeline that takes webhooks admits the webhook (SyncPipeline).
+  if (pipelinesApart(core)) return access.webhookPipelinesOnly ? [] : [EVERY_PIPELINE];
   const served = core.pipelines.filter(
     (p) => servesPipeline(core, name, p) && (!access.webhookPipelinesOnly || p.triggers.webhook),
   );

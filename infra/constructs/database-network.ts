@@ -30,7 +30,7 @@ export const INTERFACE_ENDPOINTS = {
 
 export interface DatabaseNetworkProps {
   readonly network: StageNetwork;
-  /** The ports the functions reach the databases on. */
+  /** The ports the functions reach the databases on; none here when another stack opens them ({@link DatabasePorts}). */
   readonly databasePorts: readonly number[];
 }
 
@@ -43,10 +43,13 @@ export interface DatabaseNetworkProps {
 export class DatabaseNetwork extends Construct {
   readonly functionsGroup: ec2.SecurityGroup;
   readonly placement: FunctionPlacement;
+  /** The settings it was built from. */
+  readonly network: StageNetwork;
 
   constructor(scope: Construct, id: string, props: DatabaseNetworkProps) {
     super(scope, id);
     const { network } = props;
+    this.network = network;
     const { vpc, subnets } = this.findVpc(network);
     this.functionsGroup = new ec2.SecurityGroup(this, 'Functions', {
       vpc,
@@ -54,7 +57,7 @@ export class DatabaseNetwork extends Construct {
       allowAllOutbound: false,
     });
     this.functionsGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs (VPC endpoints)');
-    this.admitToDatabases(props);
+    admitToDatabases(this, this.functionsGroup, network, props.databasePorts);
     if (network.endpoints === 'create') this.createEndpoints(vpc, subnets);
     this.placement = {
       vpc,
@@ -100,22 +103,6 @@ export class DatabaseNetwork extends Construct {
     return { vpc, subnets: { subnets: vpc.privateSubnets } };
   }
 
-  /** Database ports only, and on the databases' side from the functions' group only. */
-  private admitToDatabases({ network, databasePorts }: DatabaseNetworkProps): void {
-    const databases = network.databaseSecurityGroupId
-      ? ec2.SecurityGroup.fromSecurityGroupId(this, 'Databases', network.databaseSecurityGroupId)
-      : undefined;
-    for (const port of databasePorts) {
-      const description = `ESync functions to the databases on ${port}`;
-      if (!databases) {
-        this.functionsGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(port), description);
-        continue;
-      }
-      this.functionsGroup.addEgressRule(databases, ec2.Port.tcp(port), description);
-      databases.addIngressRule(this.functionsGroup, ec2.Port.tcp(port), description);
-    }
-  }
-
   private createEndpoints(vpc: ec2.IVpc, subnets: ec2.SubnetSelection): void {
     vpc.addGatewayEndpoint('S3', { service: ec2.GatewayVpcEndpointAwsService.S3, subnets: [subnets] });
     vpc.addGatewayEndpoint('DynamoDb', {
@@ -136,5 +123,53 @@ export class DatabaseNetwork extends Construct {
         open: false,
         privateDnsEnabled: true,
       });
+  }
+}
+
+/**
+ * Lets `functionsGroup` reach the databases on `ports` only, and, when the network names the
+ * databases' group, that group admit `functionsGroup` on those ports only.
+ */
+function admitToDatabases(
+  scope: Construct,
+  functionsGroup: ec2.ISecurityGroup,
+  network: StageNetwork,
+  ports: readonly number[],
+): void {
+  const databases = network.databaseSecurityGroupId
+    ? ec2.SecurityGroup.fromSecurityGroupId(scope, 'Databases', network.databaseSecurityGroupId)
+    : undefined;
+  for (const port of ports) {
+    const description = `ESync functions to the databases on ${port}`;
+    if (!databases) {
+      functionsGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(port), description);
+      continue;
+    }
+    functionsGroup.addEgressRule(databases, ec2.Port.tcp(port), description);
+    databases.addIngressRule(functionsGroup, ec2.Port.tcp(port), description);
+  }
+}
+
+export interface DatabasePortsProps {
+  readonly network: StageNetwork;
+  /** The functions' group of the stage's {@link DatabaseNetwork}, by id (imported from its stack). */
+  readonly functionsGroupId: string;
+  readonly databasePorts: readonly number[];
+}
+
+/**
+ * The database ports of a stage whose pipelines deploy apart, opened on the functions' group of
+ * the shared stack from a stack of their own: the shared stack stays the same whatever engines
+ * its pipelines use, and each port has one rule, which pipelines' stacks could not give (a
+ * security group refuses a second rule for the same port and peer, so two PostgreSQL pipelines'
+ * stacks could not each add theirs).
+ */
+export class DatabasePorts extends Construct {
+  constructor(scope: Construct, id: string, props: DatabasePortsProps) {
+    super(scope, id);
+    const functionsGroup = ec2.SecurityGroup.fromSecurityGroupId(this, 'Functions', props.functionsGroupId, {
+      allowAllOutbound: false,
+    });
+    admitToDatabases(this, functionsGroup, props.network, props.databasePorts);
   }
 }

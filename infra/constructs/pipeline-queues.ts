@@ -1,4 +1,5 @@
 import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { loadDlqName, loadQueueName } from '../../shared/naming.ts';
@@ -59,5 +60,19 @@ export class PipelineQueues extends Construct {
       visibilityTimeout: Duration.seconds(visibility),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: pipeline.dlq.maxReceiveCount },
     });
+  }
+
+  /**
+   * Lets the role `roleArn` send to the load queue through the queue's policy: the grant comes
+   * and goes with this pipeline's stack, and the sender's own role names no queue.
+   */
+  admitSender(roleArn: string): void {
+    this.loadQueue.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ArnPrincipal(roleArn)],
+        actions: ['sqs:SendMessage'],
+        resources: [this.loadQueue.queueArn],
+      }),
+    );
   }
 }

@@ -12,7 +12,7 @@ import {
 import { serializeCatalog } from '../../shared/pipeline/catalog.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
 import { databasePorts } from '../network.ts';
-import { type AccessGrantee, createAccessRole, reachesPipelineData } from './access-roles.ts';
+import { type AccessGrantee, createAccessRole, reachesPipelineData, sharedRoleArn } from './access-roles.ts';
 import { CdcRoute } from './cdc-route.ts';
 import {
   type CoreFunctions,
@@ -167,7 +167,7 @@ export class SyncPipeline extends Construct {
    * and the shared ones directly in one stack, or apart through an access role each in this
    * pipeline's stack (access-roles.ts), so the shared stack holds no grant of any pipeline. Its
    * queues, dead letters and runs go to its own functions by name (the shared ones have them by
-   * the naming pattern, CoreFunctions).
+   * the naming pattern, CoreFunctions; apart, the webhook by the load queue's policy).
    */
   private grantPipelineAccess(props: SyncPipelineProps, access: PipelineAccess): void {
     const { pipeline, core } = props;
@@ -193,8 +193,12 @@ export class SyncPipeline extends Construct {
       const a = FUNCTION_ACCESS[name];
       if (!servesPipeline(core, name, pipeline) || (a.webhookPipelinesOnly && !pipeline.triggers.webhook))
         continue;
-      if (!pipelinesApart(core)) grant(fn, a);
-      else if (reachesPipelineData(a)) {
+      if (!pipelinesApart(core)) {
+        grant(fn, a);
+        continue;
+      }
+      if (a.webhookPipelinesOnly && a.sendToQueues) this.queues.admitSender(sharedRoleArn(core.stage, name));
+      if (reachesPipelineData(a)) {
         const role = createAccessRole(this, `${pascalCase(name)}Access`, {
           stage: core.stage,
           pipeline: pipeline.name,

@@ -1,4 +1,4 @@
-import { Aws, CfnOutput, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Fn, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import type * as events from 'aws-cdk-lib/aws-events';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
@@ -15,7 +15,7 @@ import type { Pipeline } from '../../shared/pipeline/schema.ts';
 import { AlarmTopic } from '../constructs/alarm-topic.ts';
 import { AlertWebhooks } from '../constructs/alert-webhooks.ts';
 import { CoreFunctions, type CoreResources, pascalCase } from '../constructs/core-functions.ts';
-import { DatabaseNetwork } from '../constructs/database-network.ts';
+import { DatabaseNetwork, DatabasePorts } from '../constructs/database-network.ts';
 import { EncryptionKey } from '../constructs/encryption-key.ts';
 import { EventBus } from '../constructs/event-bus.ts';
 import { HttpApi } from '../constructs/http-api.ts';
@@ -25,7 +25,7 @@ import { StageAlertEmails } from '../constructs/stage-alert-emails.ts';
 import { Storage } from '../constructs/storage.ts';
 import { SyncPipeline } from '../constructs/sync-pipeline.ts';
 import type { BundledExtension } from '../extensions.ts';
-import { ANY_PIPELINE, checkPipelineNetworks, databasePorts, stageNetworks } from '../network.ts';
+import { checkPipelineNetworks, databasePorts, type StageNetworks, stageNetworks } from '../network.ts';
 import {
   apiThrottles,
   STACK_LAYOUTS,
@@ -91,6 +91,7 @@ export class EsyncStack extends Stack {
       removalPolicy: resources.settings.dataRemovalPolicy,
     });
     this.pipelines = this.addPipelines(scope, props, resources, functions, shared.alarms);
+    if (pipelinesInOwnStacks(props)) this.addDatabasePorts(scope, props, resources);
     this.addAlerting(props, resources, functions, shared.alarms);
     this.addOutputs(api, shared);
   }
@@ -142,8 +143,6 @@ export class EsyncStack extends Stack {
     const networks = stageNetworks(stage, this.node.tryGetContext('network'));
     checkPipelineNetworks(networks, props.pipelines);
     const apart = pipelinesInOwnStacks(props);
-    // Apart, the stage network admits the functions on every engine's port, whatever the pipelines use.
-    const stageServed = apart ? ANY_PIPELINE : props.pipelines.filter((p) => !networks.pipelines.has(p.name));
     return {
       pipelines: props.pipelines,
       pipelineNetworks: networks.pipelines,
@@ -151,7 +150,10 @@ export class EsyncStack extends Stack {
       ...(networks.stage && {
         network: new DatabaseNetwork(this, 'Network', {
           network: networks.stage,
-          databasePorts: databasePorts(networks.stage, stageServed),
+          // Apart, the pipelines' ports are opened by a stack of their own (addDatabasePorts).
+          databasePorts: apart
+            ? (networks.stage.databasePorts ?? [])
+            : databasePorts(networks.stage, stageServedPipelines(props.pipelines, networks)),
         }),
       }),
       stage,
@@ -216,6 +218,37 @@ export class EsyncStack extends Stack {
       new CfnOutput(host, `LoadQueueUrl${id}`, { value: built.queues.loadQueue.queueUrl });
     }
     return pipelines;
+  }
+
+  /**
+   * Apart, the database ports of the pipelines in the stage's network, opened on the shared
+   * functions' group from the stack `<this stack's id>-core-network` ({@link DatabasePorts}); the
+   * group's id is exported whatever the pipelines are, so this stack does not change with them.
+   * No such stack when the network names its ports (this stack opens them) or no pipeline in it
+   * connects to a database.
+   */
+  private addDatabasePorts(scope: Construct, props: EsyncStackProps, resources: CoreResources): void {
+    const network = resources.network;
+    if (!network) return;
+    const exportName = `${this.stackName}-database-functions-group`;
+    new CfnOutput(this, 'DatabaseFunctionsGroupId', {
+      value: network.functionsGroup.securityGroupId,
+      description: 'Security group of the functions that connect to databases',
+      exportName,
+    });
+    const networks = { stage: network.network, pipelines: resources.pipelineNetworks };
+    const ports = databasePorts(network.network, stageServedPipelines(props.pipelines, networks));
+    if (network.network.databasePorts || ports.length === 0) return;
+    const stack = new Stack(scope, `${this.stackName}-${CORE_NETWORK}`, {
+      ...(props.env && { env: props.env }),
+      description: `ESync (${props.stage}) database ports of the pipelines in the stage network`,
+    });
+    stack.addStackDependency(this, 'the rules belong to the shared functions’ security group');
+    new DatabasePorts(stack, 'DatabasePorts', {
+      network: network.network,
+      functionsGroupId: Fn.importValue(exportName),
+      databasePorts: ports,
+    });
   }
 
   /** The run-ends route, and whoever hears about alarms: the stage's emails, the chat webhooks. */
@@ -289,15 +322,24 @@ function pipelinesInOwnStacks(props: EsyncStackProps): boolean {
   return (props.layout ?? STACK_LAYOUTS[0]) === 'per-pipeline';
 }
 
+/** The suffix of the stack that opens a stage's database ports when pipelines deploy apart. */
+const CORE_NETWORK = `${CORE}-network`;
+
+/** The pipelines whose databases the stage's network reaches: those without a network of their own. */
+function stageServedPipelines(pipelines: readonly Pipeline[], networks: StageNetworks): Pipeline[] {
+  return pipelines.filter((p) => !networks.pipelines.has(p.name));
+}
+
 /**
- * @throws Error when a pipeline takes the reserved name or two share one.
+ * @throws Error when a pipeline takes a reserved name or two share one.
  */
 function checkPipelineNames(pipelines: readonly Pipeline[]): void {
   const names = pipelines.map((p) => p.name);
-  if (names.includes(CORE))
-    throw new Error(
-      `a pipeline may not be named "${CORE}": the name is reserved for the resources all pipelines share`,
-    );
+  for (const reserved of [CORE, CORE_NETWORK])
+    if (names.includes(reserved))
+      throw new Error(
+        `a pipeline may not be named "${reserved}": the name is reserved for the resources all pipelines share`,
+      );
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   if (twice) throw new Error(`pipeline name "${twice}" is used twice`);
 }

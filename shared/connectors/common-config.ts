@@ -45,6 +45,14 @@ export const databaseConnectionSchema = secretRefSchema
         'TLS to the database: verify-full (encrypt, check the certificate chain against the public and Amazon RDS CAs plus the secret\'s optional "ca", and the host name), require (encrypt without checking), disable (no TLS; refused by cdk synth, for the local stack only).',
       ),
     iam: databaseIamAuthSchema.optional(),
+    port: z
+      .int()
+      .min(1)
+      .max(65_535)
+      .optional()
+      .describe(
+        "Port the database (or RDS Proxy) listens on: in a VPC, the functions' security group opens this port only. The secret's port, when it names one, must be the same. @default - 5432 for PostgreSQL, 3306 for MySQL",
+      ),
   })
   .refine((c) => !(c.iam && c.ssl === 'disable'), {
     message: 'iam sends its token as the password, which RDS Proxy accepts over TLS only: drop ssl: disable',

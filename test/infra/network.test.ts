@@ -465,7 +465,10 @@ describe('networking', () => {
       const withLedger = stacks([...PIPELINES, ledger], { 'ledger-in': LEDGER_NETWORK });
 
       expect(networkOf(withLedger('esync-dev'))).toBe(networkOf(without('esync-dev')));
-      expect(ingressPorts(withLedger('esync-dev'), NETWORK.databaseSecurityGroupId)).toEqual([3306, 5432]);
+      expect(ingressPorts(withLedger('esync-dev'), NETWORK.databaseSecurityGroupId)).toEqual([]);
+      expect(ingressPorts(withLedger('esync-dev-core-network'), NETWORK.databaseSecurityGroupId)).toEqual([
+        5432,
+      ]);
       expect(ingressPorts(withLedger('esync-dev'), 'sg-0eee3333')).toEqual([]);
       expect(ingressPorts(withLedger('esync-dev-ledger-in'), 'sg-0eee3333')).toEqual([3306]);
       const ledgerFunctions = Object.values(withLedger('esync-dev-ledger-in').Resources).filter(
@@ -473,6 +476,96 @@ describe('networking', () => {
       );
       expect(ledgerFunctions.map((r) => r.Properties.FunctionName).sort()).toEqual(
         ['discover', 'extract', 'plan', 'verify'].map((phase) => `esync-dev-ledger-in-${phase}-fn`),
+      );
+    });
+  });
+
+  describe('apart, the database ports of the pipelines in the stage network', () => {
+    type Cfn = { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
+    const mysqlOn3307 = pipelineSchema.parse({
+      name: 'shop-in',
+      source: {
+        type: 'mysql',
+        connection: { secret: 'esync/test/shop-db', port: 3307 },
+        table: 'orders',
+        key: ['id'],
+      },
+      target: { type: 'dynamodb' },
+    });
+    const synth = (pipelines: readonly Pipeline[], network: Record<string, unknown> = NETWORK) =>
+      fixtureApp({ pipelines, layout: 'per-pipeline', context: { network: { dev: network } } }).app.synth();
+    const rules = (template: Cfn) =>
+      Object.values(template.Resources)
+        .filter(
+          (r) => r.Type === 'AWS::EC2::SecurityGroupIngress' || r.Type === 'AWS::EC2::SecurityGroupEgress',
+        )
+        .filter((r) => r.Properties.FromPort !== 443)
+        .map((r) => ({
+          rule: r.Type.replace('AWS::EC2::SecurityGroup', ''),
+          group: r.Properties.GroupId,
+          peer: r.Properties.SourceSecurityGroupId ?? r.Properties.DestinationSecurityGroupId,
+          ports: [r.Properties.FromPort, r.Properties.ToPort],
+        }))
+        .sort((a, b) => `${a.ports}${a.rule}`.localeCompare(`${b.ports}${b.rule}`));
+    const functionsGroup = { 'Fn::ImportValue': 'esync-dev-database-functions-group' };
+    const admitted = (port: number) => [
+      { rule: 'Egress', group: functionsGroup, peer: NETWORK.databaseSecurityGroupId, ports: [port, port] },
+      { rule: 'Ingress', group: NETWORK.databaseSecurityGroupId, peer: functionsGroup, ports: [port, port] },
+    ];
+
+    it('opens only the PostgreSQL port for PostgreSQL pipelines, from the functions’ group only, in a stack of their own', () => {
+      const assembly = synth(PIPELINES);
+      const core = assembly.getStackByName('esync-dev').template as Cfn & {
+        Outputs: Record<string, unknown>;
+      };
+
+      expect(rules(assembly.getStackByName('esync-dev-core-network').template as Cfn)).toEqual(
+        admitted(5432),
+      );
+      expect(rules(core)).toEqual([]);
+      expect(core.Outputs.DatabaseFunctionsGroupId).toEqual({
+        Description: 'Security group of the functions that connect to databases',
+        Value: { 'Fn::GetAtt': [expect.stringMatching(/^NetworkFunctions/), 'GroupId'] },
+        Export: { Name: 'esync-dev-database-functions-group' },
+      });
+      for (const pipeline of PIPELINES)
+        expect(rules(assembly.getStackByName(`esync-dev-${pipeline.name}`).template as Cfn)).toEqual([]);
+    });
+
+    it('opens a MySQL pipeline’s own port when it comes, and leaves the shared stack as it was', () => {
+      const before = synth(PIPELINES);
+      const after = synth([...PIPELINES, mysqlOn3307]);
+
+      expect(rules(after.getStackByName('esync-dev-core-network').template as Cfn)).toEqual([
+        ...admitted(3307),
+        ...admitted(5432),
+      ]);
+      expect(JSON.stringify(after.getStackByName('esync-dev').template)).toBe(
+        JSON.stringify(before.getStackByName('esync-dev').template),
+      );
+    });
+
+    it('opens the ports the network names in the shared stack instead, and is cdk-nag clean either way', () => {
+      const named = synth([...PIPELINES, mysqlOn3307], { ...NETWORK, databasePorts: [5432] });
+      const { app } = fixtureApp({
+        pipelines: [...PIPELINES, mysqlOn3307],
+        layout: 'per-pipeline',
+        context: { network: { dev: NETWORK } },
+      });
+
+      expect(named.stacks.map((s) => s.stackName)).not.toContain('esync-dev-core-network');
+      expect(rules(named.getStackByName('esync-dev').template as Cfn).map((r) => [r.rule, r.ports])).toEqual([
+        ['Egress', [5432, 5432]],
+        ['Ingress', [5432, 5432]],
+      ]);
+      expect(new AwsSolutionsChecks().validateScope(app).violations.map((v) => v.ruleName)).toEqual([]);
+    });
+
+    it('refuses a pipeline named as the stack of the ports', () => {
+      const named = pipelineSchema.parse({ ...PIPELINES[0], name: 'core-network' });
+
+      expect(() => synth([named])).toThrow(
+        /a pipeline may not be named "core-network": the name is reserved/,
       );
     });
   });

@@ -342,6 +342,31 @@ describe('the shared functions’ access to a pipeline’s own source, target an
     expect(accountsApi).toContain('dynamodb:PutItem');
     expect(accountsApi).toMatch(/"Fn::GetAtt":\["PipelineAccountsSyncTargetTable[0-9A-F]{8}","Arn"\]/);
   });
+
+  it('let the webhook send only to the load queues of pipelines that take webhooks, by each queue’s policy', () => {
+    const sendsOf = (template: Cfn) =>
+      ofType(template, 'AWS::SQS::QueuePolicy')
+        .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement)
+        .filter((s) => [s.Action].flat().includes('sqs:SendMessage'));
+    const webhookRole = roleId(core, 'esync-dev-core-webhook');
+    const [admitted, ...others] = sendsOf(templates.get('esync-dev-issues-hook') as Cfn);
+
+    expect(
+      statements(core, webhookRole).filter((s) => JSON.stringify(s.Action).includes('sqs:SendMessage')),
+    ).toEqual([]);
+    expect(others).toEqual([]);
+    expect(admitted).toMatchObject({ Action: 'sqs:SendMessage', Effect: 'Allow' });
+    expect(JSON.stringify(admitted?.Principal)).toMatch(
+      /^\{"AWS":\{"Fn::Join":.*:role\/esync-dev-core-webhook"\]\]\}\}$/,
+    );
+    expect(admitted?.Resource).toEqual({
+      'Fn::GetAtt': [expect.stringMatching(/^PipelineIssuesHookQueuesLoadQueue/), 'Arn'],
+    });
+    for (const other of ['accounts-sync', 'stock-cdc'])
+      expect(JSON.stringify(sendsOf(templates.get(`esync-dev-${other}`) as Cfn)), other).not.toContain(
+        'core-webhook',
+      );
+  });
 });
 
 describe('what the core stack holds of every pipeline’s history and alerts, apart', () => {

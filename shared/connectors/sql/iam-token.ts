@@ -70,20 +70,35 @@ export interface DatabaseEngine {
 export const POSTGRES_ENGINE: DatabaseEngine = { schemes: ['postgres', 'postgresql'], port: 5432 };
 export const MYSQL_ENGINE: DatabaseEngine = { schemes: ['mysql', 'mariadb'], port: 3306 };
 
-/** A connection's settings that say where it logs in: the secret and, for a token login, `iam`. */
+/**
+ * A connection's settings that say where it logs in: the secret, the port the network opens and,
+ * for a token login, `iam`.
+ */
 export interface DatabaseConnection {
   readonly secret: string;
+  readonly port?: number | undefined;
   readonly iam?: IamLogin | undefined;
 }
 
-/** Reads the connection's secret and who logs in there: what every database connector opens with. */
+/**
+ * Reads the connection's secret and who logs in there: what every database connector opens with.
+ * The port is the connection's when it names one (the one a VPC's security group opens).
+ * @throws ConfigError when the secret names another port than the connection.
+ */
 export async function readDatabaseAccess(
   connection: DatabaseConnection,
   secrets: SecretsProvider,
   sign: DatabaseTokenSigner | undefined,
   engine: DatabaseEngine,
 ): Promise<{ endpoint: DatabaseEndpoint; login: DatabaseLogin }> {
-  const endpoint = await readDatabaseSecret(secrets, connection.secret, engine.schemes);
+  const secret = await readDatabaseSecret(secrets, connection.secret, engine.schemes);
+  const { port } = connection;
+  if (port !== undefined && secret.port !== undefined && secret.port !== port)
+    throw new ConfigError(
+      `secret "${connection.secret}" names port ${secret.port} but connection.port is ${port}; ` +
+        "the functions' security group opens connection.port only: make them agree",
+    );
+  const endpoint = { ...secret, port: port ?? secret.port };
   const login = databaseLogin(connection.iam, endpoint, engine.port, sign, connection.secret);
   return { endpoint, login };
 }

@@ -1,7 +1,13 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { SecretsProvider } from '../../../shared/aws/secrets.ts';
 import { mysqlLogin } from '../../../shared/connectors/sources/mysql/source.ts';
 import type { DatabaseEndpoint } from '../../../shared/connectors/sql/connection.ts';
-import { databaseLogin, rdsTokenSigner } from '../../../shared/connectors/sql/iam-token.ts';
+import {
+  databaseLogin,
+  POSTGRES_ENGINE,
+  rdsTokenSigner,
+  readDatabaseAccess,
+} from '../../../shared/connectors/sql/iam-token.ts';
 import { ConfigError } from '../../../shared/errors.ts';
 import { pipelineSchema } from '../../../shared/pipeline/schema.ts';
 
@@ -156,5 +162,31 @@ describe('iam connection settings', () => {
     expect(problems(parse({ iam: { ...IAM, user: 'drop table' } }))).toEqual([
       expect.stringMatching(/^source\.connection\.iam\.user: a database user name/),
     ]);
+  });
+});
+
+describe('connection port', () => {
+  const secrets = (value: Record<string, unknown>) =>
+    ({ getJson: async () => value }) as unknown as SecretsProvider;
+  const access = (secret: Record<string, unknown>, port?: number) =>
+    readDatabaseAccess({ secret: 'orders-db', port }, secrets(secret), undefined, POSTGRES_ENGINE);
+
+  it('connects to the connection’s port when the secret names none, and to the secret’s when the connection names none', async () => {
+    await expect(access({ host: PROXY_HOST }, 6432)).resolves.toMatchObject({ endpoint: { port: 6432 } });
+    await expect(access({ host: PROXY_HOST, port: 5433 })).resolves.toMatchObject({
+      endpoint: { port: 5433 },
+    });
+    await expect(access({ url: `postgres://${PROXY_HOST}:6432/orders` }, 6432)).resolves.toMatchObject({
+      endpoint: { port: 6432 },
+    });
+  });
+
+  it('refuses a secret whose port is not the connection’s, naming the secret and both ports', async () => {
+    const refused = access({ host: PROXY_HOST, port: 5433 }, 5432);
+
+    await expect(refused).rejects.toThrow(ConfigError);
+    await expect(access({ host: PROXY_HOST, port: '5433' }, 5432)).rejects.toThrow(
+      /secret "orders-db" names port 5433 but connection\.port is 5432; the functions' security group opens connection\.port only/,
+    );
   });
 });
