@@ -21,6 +21,7 @@ import {
   startStepFunctionsServer,
 } from '../../../local/stepfunctions-server.ts';
 import { createAwsClients } from '../../../shared/aws/clients.ts';
+import { recordingTimerDelays } from '../../support/timer-delays.ts';
 import {
   manifestDefinition,
   mergeDefinition,
@@ -113,12 +114,20 @@ describe('Step Functions emulator', () => {
     const input = { value: 21, items: [1, 2, 3], explode: false };
 
     // Act
-    const started = Date.now();
-    const { described, events } = await runToEnd('pipeline-like', input, 'run-ok');
+    const { result, delays: pauses } = await recordingTimerDelays(() =>
+      runToEnd('pipeline-like', input, 'run-ok'),
+    );
+    const { described, events } = result;
 
     // Assess
     expect(described.status).toBe('SUCCEEDED');
-    expect(Date.now() - started).toBeLessThan(3000);
+    // The pauses asked for: the overrides (Wait 50 ms, each retry 10 ms), never the definition's
+    // hour of Wait or its 5 and 10 s of retry backoff.
+    expect(pauses).toContain(50);
+    expect(pauses.filter((ms) => ms === 10).length).toBeGreaterThanOrEqual(2);
+    expect(pauses).not.toContain(3_600_000);
+    expect(pauses).not.toContain(5000);
+    expect(pauses).not.toContain(10_000);
     const output = JSON.parse(described.output ?? '{}');
     expect(output.double).toEqual({ value: 42, functionName: 't-double' });
     expect(output.flaky).toEqual({ attempts: 3 });
@@ -223,13 +232,14 @@ describe('Step Functions emulator', () => {
 
   it('times a task out after the TimeoutSeconds of its definition with States.Timeout', async () => {
     // Act
-    const started = Date.now();
-    const { described } = await runToEnd('task-timeout', {});
+    const { result, delays: pauses } = await recordingTimerDelays(() => runToEnd('task-timeout', {}));
+    const { described, events } = result;
 
-    // Assess
+    // Assess: timed out by the state's 1 s, before the function's 2.5 s sleep returned
     expect(described.status).toBe('FAILED');
     expect(described.error).toBe('States.Timeout');
-    expect(Date.now() - started).toBeLessThan(2400);
+    expect(pauses).toContain(1000);
+    expect(events.map((e) => e.type).slice(-2)).toEqual(['TaskTimedOut', 'ExecutionFailed']);
   });
 
   it('gives a task without TimeoutSeconds no limit of the emulator’s own (AWS has none)', () => {
