@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import {
   createServer,
   type IncomingMessage,
@@ -16,6 +16,7 @@ import { Worker } from 'node:worker_threads';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ConfigError } from '../shared/errors.ts';
 import { inProcessCaller, withBatchInserts } from './dynalite-partiql.ts';
+import { markServerDir } from './orphan-servers.ts';
 import { beginReplay, endReplay, journaledSqsHandler } from './sqs-journal.ts';
 import { restoreSqsJournal } from './sqs-restore.ts';
 
@@ -353,6 +354,71 @@ function javaAvailable(): boolean {
   }
 }
 
+/**
+ * How long DynamoDB Local may take to answer after its start. A JVM's start on a loaded two-core
+ * machine was seen at 36 s (19 s with C1 alone); the budget is generous since the alternative is
+ * a failed test run.
+ */
+export const DYNAMODB_LOCAL_START_BUDGET_MS = 180_000;
+
+/** One ListTables may hang on a JVM that accepts connections before it serves them. */
+const DYNAMODB_LOCAL_PROBE_TIMEOUT_MS = 10_000;
+
+/** The last lines of a log, for an error message. */
+function logTail(logPath: string, lines = 5): string {
+  try {
+    return readFileSync(logPath, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Waits until DynamoDB Local answers ListTables, probing every 200 ms within
+ * {@link DYNAMODB_LOCAL_START_BUDGET_MS}; fails at once when the process exits. Errors name the log.
+ */
+async function waitUntilDynamoDbLocalAnswers(child: ChildProcess, endpoint: string, logPath: string) {
+  const { DynamoDBClient, ListTablesCommand } = await import('@aws-sdk/client-dynamodb');
+  const client: DynamoDBClient = new DynamoDBClient({
+    endpoint,
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
+    maxAttempts: 1,
+  });
+  const deadline = Date.now() + DYNAMODB_LOCAL_START_BUDGET_MS;
+  const failure = (what: string) => {
+    const tail = logTail(logPath);
+    return `DynamoDB Local ${what}; its log: ${logPath}${tail ? `, ending:\n${tail}` : ' (empty)'}`;
+  };
+  try {
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new ConfigError(failure(`exited (${child.exitCode ?? child.signalCode}) at start`));
+      try {
+        const abortSignal = AbortSignal.timeout(DYNAMODB_LOCAL_PROBE_TIMEOUT_MS);
+        await client.send(new ListTablesCommand({}), { abortSignal });
+        return;
+      } catch (error) {
+        if (Date.now() > deadline)
+          throw new ConfigError(
+            failure(
+              `did not answer ListTables on ${endpoint} within ${DYNAMODB_LOCAL_START_BUDGET_MS / 1000} s`,
+            ),
+            { cause: error },
+          );
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  } finally {
+    client.destroy();
+  }
+}
+
+/**
+ * Starts DynamoDB Local (Java) on a free port, its output in `dynamodb-local.log` of `dataPath`
+ * or of a temporary directory (marked for the orphan sweep, deleted by `stop()`; kept when the
+ * start fails, for the log the error names).
+ */
 async function startDynamoDbLocal(dataPath: string | undefined): Promise<RunningServer> {
   if (!javaAvailable())
     throw new ConfigError(
@@ -362,50 +428,41 @@ async function startDynamoDbLocal(dataPath: string | undefined): Promise<Running
     spawn: (options: Record<string, unknown>) => ChildProcess;
   };
   if (dataPath) mkdirSync(dataPath, { recursive: true });
+  const dir = dataPath ?? mkdtempSync(path.join(tmpdir(), 'esync-dynamodb-local-'));
+  if (!dataPath) markServerDir(dir);
+  const logPath = path.join(dir, 'dynamodb-local.log');
   const port = await freePort();
-  const child = spawn({
-    port,
-    sharedDb: true,
-    stdio: 'ignore',
-    ...(dataPath && { path: path.resolve(dataPath) }),
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const endpoint = `http://127.0.0.1:${port}`;
-  const { DynamoDBClient, ListTablesCommand } = await import('@aws-sdk/client-dynamodb');
-  const client: DynamoDBClient = new DynamoDBClient({
-    endpoint,
-    region: LOCAL_REGION,
-    credentials: LOCAL_CREDENTIALS,
-    maxAttempts: 1,
-  });
-  const started = Date.now();
+  const logFd = openSync(logPath, 'a');
+  let child: ChildProcess;
   try {
-    for (;;) {
-      if (child.exitCode !== null)
-        throw new ConfigError(`DynamoDB Local exited with code ${child.exitCode} at start`);
-      try {
-        await client.send(new ListTablesCommand({}));
-        break;
-      } catch (error) {
-        if (Date.now() - started > 90_000)
-          throw new ConfigError(`DynamoDB Local did not answer on ${endpoint} within 90 s`, { cause: error });
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    child = spawn({
+      port,
+      sharedDb: true,
+      stdio: ['ignore', logFd, logFd],
+      ...(dataPath && { path: path.resolve(dataPath) }),
+    });
+  } finally {
+    closeSync(logFd);
+  }
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  if (!dataPath && child.pid !== undefined)
+    markServerDir(dir, { pid: child.pid, commandLineHas: `-port ${port}`, signal: 'SIGTERM' });
+  const endpoint = `http://127.0.0.1:${port}`;
+  try {
+    await waitUntilDynamoDbLocalAnswers(child, endpoint, logPath);
   } catch (error) {
     child.kill('SIGKILL');
     await exited;
     throw error;
-  } finally {
-    client.destroy();
   }
   return {
     endpoint,
     async stop() {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
         await exited;
       }
+      if (!dataPath) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

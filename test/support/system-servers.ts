@@ -4,6 +4,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { markServerDir } from '../../local/orphan-servers.ts';
+import { DYNAMODB_LOCAL_START_BUDGET_MS } from '../../local/servers.ts';
 import type { CertificatePair } from './certificates.ts';
 
 /**
@@ -70,6 +72,9 @@ export function requireSystemServer(name: SystemServerName): SystemServer {
   return server;
 }
 
+/** Timeout of a hook that starts the local servers with DynamoDB Local: its start budget and a minute more. */
+export const DYNAMODB_LOCAL_HOOK_TIMEOUT_MS = DYNAMODB_LOCAL_START_BUDGET_MS + 60_000;
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -82,12 +87,47 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function waitFor(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const start = Date.now();
+/** How long a server started here may take to answer: ample on a loaded machine. */
+const SERVER_START_BUDGET_MS = 90_000;
+
+/** Polls `check` until it holds; fails when `server` exits first or the budget is spent. */
+async function waitFor(check: () => boolean, what: string, server: ChildProcess): Promise<void> {
+  const deadline = Date.now() + SERVER_START_BUDGET_MS;
   while (!check()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    if (server.exitCode !== null || server.signalCode !== null)
+      throw new Error(`the server exited (${server.exitCode ?? server.signalCode}) before ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${SERVER_START_BUDGET_MS / 1000} s waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * Marks `dir` with the server running from it and waits for `ready`; returns how to stop the
+ * server and delete its directory. A server that could not start is stopped at once, so a failed
+ * start leaves no process behind (one left by a killed test worker is the orphan sweep's, see
+ * local/orphan-servers.ts).
+ */
+async function whenReady(
+  server: ChildProcess,
+  signal: NodeJS.Signals,
+  dir: string,
+  ready: () => Promise<void>,
+): Promise<() => Promise<void>> {
+  const exited = new Promise((r) => server.once('exit', r).once('error', r));
+  const stop = async () => {
+    if (server.exitCode === null && server.signalCode === null) server.kill(signal);
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+  };
+  if (server.pid !== undefined) markServerDir(dir, { pid: server.pid, commandLineHas: dir, signal });
+  try {
+    await ready();
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return stop;
 }
 
 function tryExec(cmd: string, args: string[]): boolean {
@@ -135,6 +175,7 @@ export async function startPostgres(options: ServerOptions = {}): Promise<Runnin
   const bin = findPostgresBin();
   if (!bin) throw new Error('PostgreSQL is not installed');
   const dir = mkdtempSync(path.join(tmpdir(), 'esync-pg-'));
+  markServerDir(dir);
   const dataDir = path.join(dir, 'data');
   mkdirSync(dataDir);
   // Node's uid/gid spawn options (rather than runuser) keep signals going straight to postgres.
@@ -194,9 +235,12 @@ export async function startPostgres(options: ServerOptions = {}): Promise<Runnin
     ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
   ];
   const child: ChildProcess = spawn(path.join(bin, 'postgres'), args, { stdio: 'ignore', cwd: dir, ...ids });
-  await waitFor(
-    () => tryExec(path.join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-q']),
-    'PostgreSQL to accept connections',
+  const stop = await whenReady(child, 'SIGINT', dir, () =>
+    waitFor(
+      () => tryExec(path.join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port), '-q']),
+      'PostgreSQL to accept connections',
+      child,
+    ),
   );
   return {
     port,
@@ -204,11 +248,7 @@ export async function startPostgres(options: ServerOptions = {}): Promise<Runnin
     user: 'esync',
     password: '',
     database: 'postgres',
-    async stop() {
-      child.kill('SIGINT');
-      await new Promise((r) => child.once('exit', r).once('error', r));
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop,
   };
 }
 
@@ -229,6 +269,7 @@ export async function startMariaDb(options: ServerOptions = {}): Promise<Running
   const mariadbd = findMariadbd();
   if (!mariadbd) throw new Error('MariaDB is not installed');
   const dir = mkdtempSync(path.join(tmpdir(), 'esync-maria-'));
+  markServerDir(dir);
   const dataDir = path.join(dir, 'data');
   mkdirSync(dataDir);
   const installDb = ['/usr/bin/mariadb-install-db', '/usr/bin/mysql_install_db'].find((p) => existsSync(p));
@@ -262,36 +303,43 @@ export async function startMariaDb(options: ServerOptions = {}): Promise<Running
     ],
     { stdio: 'ignore' },
   );
-  const mysql = await import('mysql2/promise');
-  const start = Date.now();
-  for (;;) {
-    try {
-      const conn = await mysql.createConnection({
-        host: '127.0.0.1',
-        port,
-        user: 'root',
-        ...(options.tls && { ssl: { rejectUnauthorized: false } }),
-      });
-      await conn.query('CREATE DATABASE IF NOT EXISTS esync');
-      await conn.end();
-      break;
-    } catch (error) {
-      if (Date.now() - start > 30_000) throw new Error(`MariaDB did not start: ${(error as Error).message}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  const stop = await whenReady(child, 'SIGTERM', dir, () =>
+    createMariaDbDatabase(port, options.tls !== undefined, child),
+  );
   return {
     port,
     url: `mysql://root@127.0.0.1:${port}/esync`,
     user: 'root',
     password: '',
     database: 'esync',
-    async stop() {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r).once('error', r));
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop,
   };
+}
+
+/** Creates the `esync` database once the server answers, within the start budget. */
+async function createMariaDbDatabase(port: number, tls: boolean, server: ChildProcess): Promise<void> {
+  const mysql = await import('mysql2/promise');
+  const deadline = Date.now() + SERVER_START_BUDGET_MS;
+  for (;;) {
+    try {
+      const conn = await mysql.createConnection({
+        host: '127.0.0.1',
+        port,
+        user: 'root',
+        ...(tls && { ssl: { rejectUnauthorized: false } }),
+      });
+      await conn.query('CREATE DATABASE IF NOT EXISTS esync');
+      await conn.end();
+      return;
+    } catch (error) {
+      if (server.exitCode !== null || server.signalCode !== null)
+        throw new Error(`MariaDB exited (${server.exitCode ?? server.signalCode}) at start`, {
+          cause: error,
+        });
+      if (Date.now() > deadline) throw new Error(`MariaDB did not start: ${(error as Error).message}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
 }
 
 /** Runs `sql` on `server` as its admin user, on a connection of its own (to create tables a test needs). */

@@ -17,7 +17,7 @@ import {
 } from '../../../local/servers.ts';
 import { insertStatement } from '../../../shared/connectors/targets/dynamodb/batch-insert.ts';
 import { createKeyedTable } from '../../support/dynamodb-tables.ts';
-import { requireSystemServer } from '../../support/system-servers.ts';
+import { DYNAMODB_LOCAL_HOOK_TIMEOUT_MS, requireSystemServer } from '../../support/system-servers.ts';
 
 /** What a BatchExecuteStatement answered, per statement: `ok` or the error code; or the error thrown. */
 async function codesOf(
@@ -41,7 +41,7 @@ function partiqlSubset(engine: DynamoDbEngine) {
   let servers: LocalServers;
   let client: DynamoDBClient;
 
-  // The config's hook timeout (120 s) outlasts DynamoDB Local's own 90 s to answer after its start.
+  // Outlasts DynamoDB Local's own budget to answer after its start, which names its log when spent.
   beforeAll(async () => {
     servers = await startLocalServers({ dynamodb: engine });
     client = new DynamoDBClient({
@@ -51,7 +51,7 @@ function partiqlSubset(engine: DynamoDbEngine) {
       maxAttempts: 1,
     });
     await createKeyedTable(client, 'partiql-items');
-  });
+  }, DYNAMODB_LOCAL_HOOK_TIMEOUT_MS);
 
   afterAll(async () => {
     client?.destroy();

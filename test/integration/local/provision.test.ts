@@ -17,7 +17,7 @@ import {
 import { type CfnTemplate, extractLocalResources, type LocalResources } from '../../../local/template.ts';
 import { keys } from '../../../shared/state/keys.ts';
 import { LedgerRepository } from '../../../shared/state/ledger.ts';
-import { requireSystemServer } from '../../support/system-servers.ts';
+import { DYNAMODB_LOCAL_HOOK_TIMEOUT_MS, requireSystemServer } from '../../support/system-servers.ts';
 
 const template = JSON.parse(
   readFileSync(path.join(import.meta.dirname, 'fixtures', 'template.json'), 'utf8'),
@@ -161,7 +161,7 @@ for (const { engine, run } of engines) {
       dynamodb = new DynamoDBClient({ ...common, endpoint: servers.endpoints.dynamodb });
       s3 = new S3Client({ ...common, endpoint: servers.endpoints.s3, forcePathStyle: true });
       resources = extractLocalResources(template, { ...placement, queueUrlPrefix: servers.queueUrlPrefix });
-    });
+    }, DYNAMODB_LOCAL_HOOK_TIMEOUT_MS);
 
     afterAll(async () => {
       for (const client of [sqs, dynamodb, s3]) client?.destroy();

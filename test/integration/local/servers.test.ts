@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -27,6 +27,7 @@ import {
   type LocalServers,
   startLocalServers,
 } from '../../../local/servers.ts';
+import { ConfigError } from '../../../shared/errors.ts';
 import { createKeyedTable } from '../../support/dynamodb-tables.ts';
 
 function clientsFor(servers: LocalServers) {
@@ -390,6 +391,38 @@ describe('where the embedded AWS servers run', () => {
       await expect(starting).rejects.toThrow(/starting the local AWS servers failed: .*dynamodb/);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('DynamoDB Local that cannot start', () => {
+  it('fails at once when the JVM exits, naming its log and quoting its end', async () => {
+    // Prepare: a java on PATH that answers -version and refuses to run the jar
+    const bin = mkdtempSync(path.join(tmpdir(), 'esync-fake-java-'));
+    writeFileSync(
+      path.join(bin, 'java'),
+      '#!/bin/sh\n[ "$1" = -version ] && exit 0\necho "Error: the JVM refused to start (fake)" >&2\nexit 1\n',
+      { mode: 0o755 },
+    );
+    const previous = process.env.PATH;
+    process.env.PATH = `${bin}${path.delimiter}${previous}`;
+    try {
+      // Act
+      const error: unknown = await startLocalServers({ dynamodb: 'dynamodb-local' }).catch((e: unknown) => e);
+
+      // Assess
+      expect(error).toBeInstanceOf(ConfigError);
+      const message = (error as Error).message;
+      expect(message).toMatch(
+        /^DynamoDB Local exited \(1\) at start; its log: \S+dynamodb-local\.log, ending:\n/,
+      );
+      expect(message).toContain('the JVM refused to start (fake)');
+      const logPath = /its log: (\S+), ending/.exec(message)?.[1] ?? '';
+      expect(readFileSync(logPath, 'utf8')).toContain('the JVM refused to start (fake)');
+      rmSync(path.dirname(logPath), { recursive: true, force: true });
+    } finally {
+      process.env.PATH = previous;
+      rmSync(bin, { recursive: true, force: true });
     }
   });
 });

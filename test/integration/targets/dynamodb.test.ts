@@ -22,7 +22,7 @@ import { exactNumber, stringifyExactJson } from '../../../shared/records/exact-j
 import { contentHash } from '../../../shared/records/hash.ts';
 import { positionVersion } from '../../../shared/records/version.ts';
 import { createKeyedTable } from '../../support/dynamodb-tables.ts';
-import { requireSystemServer } from '../../support/system-servers.ts';
+import { DYNAMODB_LOCAL_HOOK_TIMEOUT_MS, requireSystemServer } from '../../support/system-servers.ts';
 import { collect, FAST_RETRY, localClients, remove, targetContext, upsert } from './support.ts';
 
 let servers: LocalServers;
@@ -204,11 +204,11 @@ function injectFailures(
 
 /** The behaviour of the target, run against each DynamoDB server below. */
 function targetBehaviour(engine: DynamoDbEngine) {
-  // The config's hook timeout (120 s) outlasts DynamoDB Local's own 90 s to answer after its start.
+  // Outlasts DynamoDB Local's own budget to answer after its start, which names its log when spent.
   beforeAll(async () => {
     servers = await startLocalServers({ dynamodb: engine });
     clients = localClients(servers.endpoints);
-  });
+  }, DYNAMODB_LOCAL_HOOK_TIMEOUT_MS);
 
   afterAll(async () => {
     await servers?.stop();
