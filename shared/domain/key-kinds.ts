@@ -5,6 +5,7 @@
  * so they are compared as what they stand for, exactly as the database orders the column.
  */
 import Big from 'big.js';
+import { isCanonicalBase64 } from '../records/base64.ts';
 
 /** Kinds of key column compared as the values they stand for, not as their text. */
 export type TypedKeyKind = 'decimal' | 'float' | 'timestamp' | 'date' | 'bytes';
@@ -65,11 +66,8 @@ function timestampOf(part: string | number): Placed<readonly [bigint, bigint]> |
   return { rank: 1, value: [day.value, seconds * 1_000_000_000n + BigInt((m[5] ?? '').padEnd(9, '0'))] };
 }
 
-/** Padded base64, as ESync reads bytes (`Buffer.from` alone would take any text for some bytes). */
-const BASE64_TEXT = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
 const bytesOf = (part: string | number): Buffer | undefined =>
-  typeof part === 'string' && BASE64_TEXT.test(part) ? Buffer.from(part, 'base64') : undefined;
+  isCanonicalBase64(part) ? Buffer.from(part, 'base64') : undefined;
 
 const compareBigInts = (m: bigint, n: bigint) => (m === n ? 0 : m < n ? -1 : 1);
 

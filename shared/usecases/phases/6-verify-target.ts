@@ -5,7 +5,8 @@ import type { z } from 'zod';
  * verify`) and, for an S3 lake (no per-key state), to compare with.
  *
  * - A PostgreSQL target reads the range itself (`WHERE key > after AND key <= upTo`, text by
- *   code point as the SQL sources cut ranges; see `targets/postgres/key-order.ts`).
+ *   code point as the SQL sources cut ranges, typed key columns by value in their own type; see
+ *   `targets/postgres/key-order.ts`).
  * - A DynamoDB table is keyed by a hash key alone: no index keeps its keys sorted, and a Scan
  *   with a filter on the key still reads (and is billed for) the whole table. An S3 lake is laid
  *   out by change day and queue message, not by key. For these a run reads the target once,

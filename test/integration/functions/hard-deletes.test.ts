@@ -44,6 +44,12 @@ const targets = {
     table: 'events_copy',
     mode: 'jsonb',
   },
+  'postgres-columns': {
+    type: 'postgres',
+    connection: { secret: 'db', ssl: 'disable' },
+    table: 'events_columns',
+    mode: 'columns',
+  },
 };
 
 /**
@@ -67,6 +73,10 @@ describe.runIf(postgres.available)('hard deletes found by Verify', () => {
       'CREATE TABLE events (at timestamptz PRIMARY KEY, name text, updated_at timestamptz NOT NULL)',
     );
     await admin.query(EVENTS_SQL);
+    // Nullable columns: a delete's INSERT … ON CONFLICT carries the key and ESync's columns only.
+    await admin.query(
+      'CREATE TABLE events_columns (at timestamptz PRIMARY KEY, name text, updated_at timestamptz)',
+    );
     const secret = db.secret;
     h = await startFunctionsHarness({
       secrets: { db: secret },
@@ -80,7 +90,7 @@ describe.runIf(postgres.available)('hard deletes found by Verify', () => {
         }),
         pipeline('deletes-lake', { type: 's3' }),
         pipeline('deletes-repair', { type: 'dynamodb' }, { verify: { onMismatch: 'repair' } }),
-        ...['dynamodb', 'postgres'].map((type) => ({
+        ...['dynamodb', 'postgres', 'postgres-columns'].map((type) => ({
           ...pipeline(`timed-${type}`, targets[type as keyof typeof targets]),
           source: { ...source, table: 'events', key: ['at'] },
         })),
@@ -259,7 +269,7 @@ describe.runIf(postgres.available)('hard deletes found by Verify', () => {
 
   it('loads a table keyed by a timestamp through key ranges once, and Verify places each key in its range to find hard deletes', async () => {
     // Prepare
-    const names = ['timed-dynamodb', 'timed-postgres'];
+    const names = ['timed-dynamodb', 'timed-postgres', 'timed-postgres-columns'];
     const { rows } = await admin.query<{ key: string }>(
       `SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS key FROM events ORDER BY at`,
     );
@@ -279,6 +289,9 @@ describe.runIf(postgres.available)('hard deletes found by Verify', () => {
       expect(partitions.map((p) => p.partitionId)).toEqual(['range-1-of-3', 'range-2-of-3', 'range-3-of-3']);
       expect(ref.extracted).toBe(ROWS);
     }
+    // The columns table's key is a timestamptz: each partition read its own range of it, in that type.
+    const columns = perPartition(await h.deps.state.verifyResults.list((first[2] as Ref).runId));
+    expect(columns.map((p) => p.targetRead)).toEqual([4, 4, 4]);
     for (const verify of verified) expect(verify).toMatchObject({ status: 'passed', mismatches: 0 });
     for (const live of loaded) expect(live).toEqual(keys);
     for (const verify of second)

@@ -3,7 +3,14 @@ import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createPostgresTarget } from '../../../shared/connectors/targets/postgres/postgres-target.ts';
 import type { TargetConnector, TargetWrite } from '../../../shared/connectors/types.ts';
-import { inKeyRange, type KeyRange } from '../../../shared/domain/key-range.ts';
+import {
+  compareKeyTuples,
+  inKeyRange,
+  type KeyKind,
+  type KeyRange,
+  type KeyTuple,
+  rangesFromBoundaries,
+} from '../../../shared/domain/key-range.ts';
 import { ConfigError, ConnectorError, TransientError, ValidationError } from '../../../shared/errors.ts';
 import type { PipelineInput } from '../../../shared/pipeline/schema.ts';
 import { contentHash } from '../../../shared/records/hash.ts';
@@ -437,6 +444,82 @@ function targetSuite(start: () => Promise<Database>) {
     const inRange = records.map((r) => r.key).filter((k) => inKeyRange([k], range));
     expect(inRange.sort()).toEqual(['2026-01-01T00:00:00.000001Z', '2026-01-01T00:00:00.000Z']);
   });
+
+  /** Keys of each column type a typed range compares by value, as the sources read them: edges included. */
+  const TYPED_KEYS: Record<string, { type: string; kind: KeyKind; keys: string[] }> = {
+    numeric: {
+      type: 'numeric',
+      kind: 'decimal',
+      keys: ['-3', '0.0001', '1.5', '9', '10.25', '9007199254740993.25', '1000000000000000000000', 'NaN'],
+    },
+    double: {
+      type: 'double precision',
+      kind: 'float',
+      keys: [
+        '-Infinity',
+        '-2.5',
+        '1e-7',
+        '0.000001',
+        '0.3',
+        '0.30000000000000004',
+        '1e+21',
+        'Infinity',
+        'NaN',
+      ],
+    },
+    timestamptz: {
+      type: 'timestamp(3) with time zone',
+      kind: 'timestamp',
+      keys: [
+        '-infinity',
+        '2026-01-01T00:00:00.000Z',
+        '2026-01-01T00:00:00.001Z',
+        '2026-01-01T00:00:00.500Z',
+        '2026-01-01T00:00:09.000Z',
+        '2026-01-01T00:00:10.000Z',
+        'infinity',
+      ],
+    },
+    date: {
+      type: 'date',
+      kind: 'date',
+      keys: [
+        '-infinity',
+        '0044-03-15 BC',
+        '1999-12-31',
+        '2026-01-01',
+        '2026-01-10',
+        '10000-01-01',
+        'infinity',
+      ],
+    },
+  };
+
+  for (const [name, { type, kind, keys }] of Object.entries(TYPED_KEYS))
+    it(`reads only the key range of a ${name} key in columns mode, compared in the key's own type`, async () => {
+      // Prepare: three ranges cut inside the keys, one row deleted.
+      await sql(db, `CREATE TABLE users (id ${type} PRIMARY KEY, v int)`);
+      const t = target({ mode: 'columns' });
+      const written = await t.write(keys.map((k, i) => upsert(k, 1, { v: i })));
+      await t.write([remove(keys[1] as string, 2)]);
+      const kinds = [kind];
+      const sorted = keys.map((k) => [k]).sort((a, b) => compareKeyTuples(a, b, kinds));
+      const ranges = rangesFromBoundaries([sorted[2] as KeyTuple, sorted[4] as KeyTuple], kinds);
+
+      // Act
+      const perRange = await Promise.all(
+        ranges.map(async (r) => (await collect(t.snapshot(r))).map((x) => x.key)),
+      );
+      const state = await t.readState(keys, { withData: false });
+
+      // Assess: each read holds its range's live keys only, read back as they were written.
+      expect(written.map((o) => o.status)).toEqual(keys.map(() => 'applied'));
+      expect([...state.keys()].sort()).toEqual([...keys].sort());
+      expect(perRange.flat().sort()).toEqual(keys.filter((k) => k !== keys[1]).sort());
+      ranges.forEach((range, i) => {
+        expect(perRange[i]?.filter((k) => !inKeyRange([k], range))).toEqual([]);
+      });
+    });
 
   it('reads one key range of a composite key in columns mode, paging through it in key order', async () => {
     // Prepare

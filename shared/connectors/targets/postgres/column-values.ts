@@ -1,7 +1,6 @@
 import { ValidationError } from '../../../errors.ts';
+import { isCanonicalBase64 } from '../../../records/base64.ts';
 import { isExactNumber, stringifyExactJson } from '../../../records/exact-json.ts';
-
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /**
  * A canonical record value (docs/type-mapping.md) as the parameter pg sends for a column whose
@@ -40,7 +39,7 @@ function parameterOf(value: unknown): unknown {
 
 function bytesOf(value: unknown, field: string, type: string): unknown {
   if (Array.isArray(value)) return value.map((v) => (v === null ? null : bytesOf(v, field, type)));
-  if (typeof value === 'string' && BASE64.test(value)) return Buffer.from(value, 'base64');
+  if (isCanonicalBase64(value)) return Buffer.from(value, 'base64');
   throw new ValidationError(
     `postgres: field "${field}" (${type}) must hold base64 text, the canonical form of bytes`,
     [{ path: field, message: `${type} expects base64 text` }],

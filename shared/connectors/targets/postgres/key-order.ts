@@ -2,11 +2,14 @@
  * How the PostgreSQL target pages through its keys and, for Verify, reads one key range of them
  * (`WHERE key > after AND key <= upTo`) in the order `domain/key-range.ts` compares keys in:
  * integers as integers, text by code point (`COLLATE "C"`, the order the SQL sources cut their
- * ranges in). A range it cannot express exactly in SQL (decimals, timestamps and dates, which
- * ranges compare by value, or a key column of another type than the range's kind) is not
- * applied: the whole table is read and the caller keeps the keys of the range, so a range read
- * never leaves a key out.
+ * ranges in), and a numeric, real / double precision, timestamp or date key column by value, its
+ * bounds cast to its own type, as the sources compare them, so the key's index serves the range.
+ * A range it cannot express exactly in SQL (a bound its column's type would not accept, a key
+ * column of another type than the range's kind, a typed range over a jsonb table's text key) is
+ * not applied: the whole table is read and the caller keeps the keys of the range, so a range
+ * read never leaves a key out.
  */
+import { compareTyped, type TypedKeyKind } from '../../../domain/key-kinds.ts';
 import type { KeyKind, KeyPart, KeyRange, KeyTuple } from '../../../domain/key-range.ts';
 import { quoteIdent } from './connection.ts';
 
@@ -45,18 +48,77 @@ const boundParts = (range: KeyRange, i: number): KeyPart[] =>
 /** Whether the range compares its `i`-th column as `kind` (a range without kinds: as its values read). */
 const comparesAs = (range: KeyRange, i: number, kind: KeyKind) => (range.kinds?.[i] ?? kind) === kind;
 
-/** The columns' ordering expressions under which `range` compares as compareKeyTuples does, if any. */
-function rangeExpressions(columns: readonly KeyColumn[], range: KeyRange): string[] | undefined {
-  const expressions = columns.map((c, i) => {
-    const quoted = quoteIdent(c.name);
-    const parts = boundParts(range, i);
-    if (INTEGER_TYPE.test(c.type) && comparesAs(range, i, 'integer'))
-      return parts.every((p) => INTEGER_TEXT.test(String(p))) ? quoted : undefined;
-    if (TEXT_TYPE.test(c.type) && comparesAs(range, i, 'text'))
-      return parts.some(integral) && !range.kinds ? undefined : `${quoted} COLLATE "C"`;
-    return undefined;
-  });
-  return expressions.every((e) => e !== undefined) ? expressions : undefined;
+/**
+ * Column types compared by value as the typed kinds compare, each with the type its bounds are
+ * cast to: the column's own, without a precision that would round a bound (numeric(20, 4)).
+ */
+const TYPED_COLUMNS: readonly {
+  readonly kind: TypedKeyKind;
+  readonly type: RegExp;
+  readonly cast: (type: string) => string;
+}[] = [
+  { kind: 'decimal', type: /^numeric(\(\d+(,\d+)?\))?$/, cast: () => 'numeric' },
+  { kind: 'float', type: /^(real|double precision)$/, cast: (type) => type },
+  {
+    kind: 'timestamp',
+    type: /^timestamp(\(\d\))? with(out)? time zone$/,
+    cast: (type) => (type.endsWith('with time zone') ? 'timestamptz' : 'timestamp'),
+  },
+  { kind: 'date', type: /^date$/, cast: () => 'date' },
+];
+
+/** A date PostgreSQL accepts: year 1 or later (BC or AD), a real day of its month. */
+function realDate(year: string, month: string, day: string): boolean {
+  const [y, m, d] = [Number(year), Number(month), Number(day)];
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1] ?? 0;
+  return y >= 1 && d >= 1 && d <= days;
+}
+
+const DATE_BOUND = /^(\d{4,})-(\d{2})-(\d{2})( BC)?$/;
+/** As the sources read timestamps: UTC, to the microsecond at most (PostgreSQL rounds beyond). */
+const TIMESTAMP_BOUND = /^(\d{4,})-(\d{2})-(\d{2})[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]00(:?00)?)?( BC)?$/;
+const NON_FINITE_FLOAT: ReadonlySet<string> = new Set(['NaN', 'Infinity', '-Infinity']);
+
+/**
+ * Whether a bound of a typed range casts to its column's type without an error and keeps its
+ * value: a MySQL source's zero date, numeric's infinities (PostgreSQL 14 and later only) and
+ * nanoseconds are left to the whole read.
+ */
+function castable(kind: TypedKeyKind, part: KeyPart): boolean {
+  if (compareTyped(kind, part, part) === undefined) return false;
+  const text = String(part);
+  if (kind === 'decimal') return !/Infinity/.test(text);
+  if (kind === 'float') return NON_FINITE_FLOAT.has(text) || Number.isFinite(Number(text));
+  if (/^-?infinity$/.test(text)) return true;
+  const m = (kind === 'date' ? DATE_BOUND : TIMESTAMP_BOUND).exec(text);
+  return m !== null && realDate(m[1] as string, m[2] as string, m[3] as string);
+}
+
+/** A key column as a range compares it: its ordering expression and the cast of its bounds. */
+interface RangeColumn {
+  readonly expression: string;
+  readonly cast: string;
+}
+
+function rangeColumn(column: KeyColumn, range: KeyRange, i: number): RangeColumn | undefined {
+  const expression = quoteIdent(column.name);
+  const parts = boundParts(range, i);
+  if (INTEGER_TYPE.test(column.type) && comparesAs(range, i, 'integer'))
+    return parts.every((p) => INTEGER_TEXT.test(String(p))) ? { expression, cast: column.type } : undefined;
+  if (TEXT_TYPE.test(column.type) && comparesAs(range, i, 'text'))
+    return parts.some(integral) && !range.kinds
+      ? undefined
+      : { expression: `${expression} COLLATE "C"`, cast: column.type };
+  const typed = TYPED_COLUMNS.find((t) => range.kinds?.[i] === t.kind && t.type.test(column.type));
+  if (!typed || !parts.every((p) => castable(typed.kind, p))) return undefined;
+  return { expression, cast: typed.cast(column.type) };
+}
+
+/** The columns as `range` compares them, if SQL can compare each as compareKeyTuples does. */
+function rangeColumns(columns: readonly KeyColumn[], range: KeyRange): RangeColumn[] | undefined {
+  const compared = columns.map((c, i) => rangeColumn(c, range, i));
+  return compared.every((c) => c !== undefined) ? compared : undefined;
 }
 
 /**
@@ -123,7 +185,16 @@ export function keyOrderOf(
     const order = ['"key" COLLATE "C"'];
     return { order, casts, range: rangeOver(order, casts, range) };
   }
-  const expressions = rangeExpressions(columns, range);
-  if (!expressions) return native;
-  return { order: expressions, casts, range: rangeOver(expressions, casts, range) };
+  const compared = rangeColumns(columns, range);
+  if (!compared) return native;
+  const order = compared.map((c) => c.expression);
+  return {
+    order,
+    casts,
+    range: rangeOver(
+      order,
+      compared.map((c) => c.cast),
+      range,
+    ),
+  };
 }

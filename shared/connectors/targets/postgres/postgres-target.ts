@@ -3,7 +3,7 @@ import type { KeyRange } from '../../../domain/key-range.ts';
 import type { SchemaDrift } from '../../../domain/schema-drift.ts';
 import { ConfigError, ConnectorError, SchemaDriftError, ValidationError } from '../../../errors.ts';
 import type { RecordData } from '../../../records/envelope.ts';
-import { stringifyExactJson } from '../../../records/exact-json.ts';
+import { isExactNumber, stringifyExactJson } from '../../../records/exact-json.ts';
 import { contentHash } from '../../../records/hash.ts';
 import type {
   ConnectorContext,
@@ -116,7 +116,7 @@ export class PostgresTarget implements TargetConnector {
     const shape = await this.#ensureShape();
     const { pool, address } = await this.#connect();
     const keyList = shape.keyColumns
-      .map((c, i) => `${quoteIdent(c.name)}::text AS ${quoteIdent(KEY_ALIAS + i)}`)
+      .map((c, i) => `${quoteIdent(c.name)} AS ${quoteIdent(KEY_ALIAS + i)}`)
       .join(', ');
     const selected = options.withData ? `${keyList}, *` : `${keyList}, "_v", "_h", "_d"`;
     for (const part of chunk([...new Set(keys)], PAGE_SIZE)) {
@@ -218,7 +218,7 @@ export class PostgresTarget implements TargetConnector {
       .filter((c) => !keyNames.has(c))
       .map((c) => `${quoteIdent(c)} = excluded.${quoteIdent(c)}`);
     const returning = shape.keyColumns.map(
-      (c, i) => `t.${quoteIdent(c.name)}::text AS ${quoteIdent(KEY_ALIAS + i)}`,
+      (c, i) => `t.${quoteIdent(c.name)} AS ${quoteIdent(KEY_ALIAS + i)}`,
     );
     const text =
       `INSERT INTO ${this.#table} AS t (${columns.map(quoteIdent).join(', ')}) VALUES ${tuples.join(', ')} ` +
@@ -367,8 +367,20 @@ export class PostgresTarget implements TargetConnector {
     return parts.length === shape.keyColumns.length ? parts : undefined;
   }
 
+  /**
+   * The record key of a row: its key columns read as the PostgreSQL source reads them (the same
+   * value parsers), so a timestamp key is its ISO-8601 text and a numeric one its canonical
+   * number, as in the record keys it was written under, not as `::text` prints them.
+   */
   #keyOfRow(row: Record<string, unknown>, shape: TableShape): string {
-    return shape.keyColumns.map((_, i) => String(row[KEY_ALIAS + i])).join('#');
+    return this.#keyPartsOfRow(row, shape).join('#');
+  }
+
+  #keyPartsOfRow(row: Record<string, unknown>, shape: TableShape): string[] {
+    return shape.keyColumns.map((_, i) => {
+      const value = row[KEY_ALIAS + i];
+      return isExactNumber(value) ? value.value : String(value);
+    });
   }
 
   #dataOfRow(row: Record<string, unknown>): RecordData {
@@ -386,13 +398,13 @@ export class PostgresTarget implements TargetConnector {
   async *snapshot(range?: KeyRange): AsyncIterable<TargetSnapshotRecord[]> {
     const shape = await this.#ensureShape();
     const { pool, address } = await this.#connect();
-    const keyTexts = shape.keyColumns.map(
-      (c, i) => `${quoteIdent(c.name)}::text AS ${quoteIdent(KEY_ALIAS + i)}`,
+    const keyAliases = shape.keyColumns.map(
+      (c, i) => `${quoteIdent(c.name)} AS ${quoteIdent(KEY_ALIAS + i)}`,
     );
     const selected =
       this.#config.mode === 'jsonb'
-        ? `${keyTexts.join(', ')}, "key", "data", "_v"`
-        : `${keyTexts.join(', ')}, *`;
+        ? `${keyAliases.join(', ')}, "key", "data", "_v"`
+        : `${keyAliases.join(', ')}, *`;
     const order = keyOrderOf(shape.keyColumns, {
       jsonb: this.#config.mode === 'jsonb',
       width: this.#keyFields.length,
@@ -421,7 +433,7 @@ export class PostgresTarget implements TargetConnector {
         }));
       if (rows.length < PAGE_SIZE) return;
       const last = rows[rows.length - 1] as Record<string, unknown>;
-      after = shape.keyColumns.map((_, i) => String(last[KEY_ALIAS + i]));
+      after = this.#keyPartsOfRow(last, shape);
     }
   }
 
