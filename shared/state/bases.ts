@@ -2,7 +2,7 @@ import { BatchGetCommand, type DynamoDBDocumentClient, PutCommand } from '@aws-s
 import { backoffDelay, DEFAULT_RETRY, type RetryOptions } from '../domain/retry.ts';
 import { TransientError } from '../errors.ts';
 import type { RecordData } from '../records/envelope.ts';
-import { conditionHeld } from './conditional.ts';
+import { conditionHeld } from './items.ts';
 import { expiresAt, keys } from './keys.ts';
 import { fromStoredData, toStoredData } from './record-data.ts';
 

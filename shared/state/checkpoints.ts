@@ -1,6 +1,7 @@
-import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Cursor } from '../connectors/types.ts';
 import type { SchemaField } from '../domain/schema-drift.ts';
+import { readItem } from './items.ts';
 import { keys } from './keys.ts';
 
 export interface Checkpoint {
@@ -33,11 +34,10 @@ export class CheckpointRepository {
   ) {}
 
   async get(pipeline: string): Promise<Checkpoint | undefined> {
-    const out = await this.ddb.send(
-      new GetCommand({ TableName: this.table, Key: keys.checkpoint(pipeline), ConsistentRead: true }),
-    );
-    if (!out.Item) return undefined;
-    const item = out.Item as Checkpoint & Record<string, unknown>;
+    const item = (await readItem(this.ddb, this.table, keys.checkpoint(pipeline))) as
+      | (Checkpoint & Record<string, unknown>)
+      | undefined;
+    if (!item) return undefined;
     return {
       pipeline,
       cursor: item.cursor ?? null,
@@ -63,10 +63,8 @@ export class CheckpointRepository {
    * target holds.
    */
   async verifiedRun(pipeline: string): Promise<string | undefined> {
-    const out = await this.ddb.send(
-      new GetCommand({ TableName: this.table, Key: keys.verifiedRun(pipeline), ConsistentRead: true }),
-    );
-    return typeof out.Item?.runId === 'string' ? out.Item.runId : undefined;
+    const stored = await readItem(this.ddb, this.table, keys.verifiedRun(pipeline));
+    return typeof stored?.runId === 'string' ? stored.runId : undefined;
   }
 
   async setVerifiedRun(pipeline: string, runId: string, at: string): Promise<void> {
@@ -84,11 +82,10 @@ export class CheckpointRepository {
   }
 
   async getSchema(pipeline: string): Promise<AcceptedSchema | undefined> {
-    const out = await this.ddb.send(
-      new GetCommand({ TableName: this.table, Key: keys.sourceSchema(pipeline), ConsistentRead: true }),
-    );
-    if (!out.Item) return undefined;
-    const item = out.Item as AcceptedSchema & Record<string, unknown>;
+    const item = (await readItem(this.ddb, this.table, keys.sourceSchema(pipeline))) as
+      | (AcceptedSchema & Record<string, unknown>)
+      | undefined;
+    if (!item) return undefined;
     return { pipeline, fields: item.fields, setBy: item.setBy, updatedAt: item.updatedAt };
   }
 

@@ -1,13 +1,7 @@
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import type { RecordData } from '../records/envelope.ts';
-import { conditionHeld } from './conditional.ts';
+import { conditionHeld, readItem } from './items.ts';
 import { keys } from './keys.ts';
 import { fromStoredData, toStoredData } from './record-data.ts';
 
@@ -83,11 +77,9 @@ export class ConflictRepository {
   }
 
   async get(id: string): Promise<ConflictRecord> {
-    const out = await this.ddb.send(
-      new GetCommand({ TableName: this.table, Key: keys.conflict(id), ConsistentRead: true }),
-    );
-    if (!out.Item) throw new NotFoundError(`conflict "${id}" does not exist`);
-    return toConflict(out.Item);
+    const stored = await readItem(this.ddb, this.table, keys.conflict(id));
+    if (!stored) throw new NotFoundError(`conflict "${id}" does not exist`);
+    return toConflict(stored);
   }
 
   async list(query: { pipeline: string; status?: ConflictStatus; limit?: number; after?: string }) {

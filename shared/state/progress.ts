@@ -1,12 +1,6 @@
-import {
-  DeleteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, type DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ChangeWindow, Cursor } from '../connectors/types.ts';
-import { conditionHeld } from './conditional.ts';
+import { conditionHeld, readItem } from './items.ts';
 import { expiresAt, keys } from './keys.ts';
 import { queryAll } from './query-all.ts';
 
@@ -51,11 +45,9 @@ export class ProgressRepository {
   ) {}
 
   async getPlan(pipeline: string): Promise<SavedPlan | undefined> {
-    const out = await this.ddb.send(
-      new GetCommand({ TableName: this.table, Key: keys.plan(pipeline), ConsistentRead: true }),
-    );
-    if (!out.Item) return undefined;
-    const { pk: _pk, sk: _sk, type: _t, ...plan } = out.Item;
+    const stored = await readItem(this.ddb, this.table, keys.plan(pipeline));
+    if (!stored) return undefined;
+    const { pk: _pk, sk: _sk, type: _t, ...plan } = stored;
     return plan as SavedPlan;
   }
 
@@ -84,14 +76,12 @@ export class ProgressRepository {
     planId: string,
     partitionId: string,
   ): Promise<PartitionProgress | undefined> {
-    const out = await this.ddb.send(
-      new GetCommand({
-        TableName: this.table,
-        Key: keys.partitionProgress(pipeline, planId, partitionId),
-        ConsistentRead: true,
-      }),
+    const stored = await readItem(
+      this.ddb,
+      this.table,
+      keys.partitionProgress(pipeline, planId, partitionId),
     );
-    return out.Item ? toProgress(out.Item) : undefined;
+    return stored ? toProgress(stored) : undefined;
   }
 
   /** Every partition of the plan with recorded progress. */

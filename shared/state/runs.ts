@@ -1,14 +1,8 @@
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type RunCounts, zeroCounts } from '../domain/run-counts.ts';
 import type { DriftPolicy, SchemaDrift, SchemaField } from '../domain/schema-drift.ts';
 import { NotFoundError } from '../errors.ts';
-import { conditionFailed, conditionHeld } from './conditional.ts';
+import { conditionFailed, conditionHeld, readItem } from './items.ts';
 import { expiresAt, keys } from './keys.ts';
 
 export const PHASES = ['Discover', 'Plan', 'Execute', 'AwaitLoad', 'Verify', 'Cleanup'] as const;
@@ -136,18 +130,14 @@ export class RunRepository {
   }
 
   async get(runId: string): Promise<RunRecord> {
-    const out = await this.ddb.send(
-      new GetCommand({ TableName: this.table, Key: keys.run(runId), ConsistentRead: true }),
-    );
-    if (!out.Item) throw new NotFoundError(`run "${runId}" does not exist`);
-    return toRun(out.Item);
+    const run = await this.find(runId);
+    if (!run) throw new NotFoundError(`run "${runId}" does not exist`);
+    return run;
   }
 
   async find(runId: string): Promise<RunRecord | undefined> {
-    const out = await this.ddb.send(
-      new GetCommand({ TableName: this.table, Key: keys.run(runId), ConsistentRead: true }),
-    );
-    return out.Item ? toRun(out.Item) : undefined;
+    const stored = await readItem(this.ddb, this.table, keys.run(runId));
+    return stored ? toRun(stored) : undefined;
   }
 
   /** Sets top-level attributes of a run (status, window, counts, verify, cost, failure...). */

@@ -1,3 +1,17 @@
+import { type DynamoDBDocumentClient, GetCommand, type GetCommandOutput } from '@aws-sdk/lib-dynamodb';
+
+/** How the state repositories read one item and tell a refused conditional write. */
+
+/** The item at `key`, read consistently (as the last write left it); undefined when there is none. */
+export async function readItem(
+  ddb: DynamoDBDocumentClient,
+  table: string,
+  key: Readonly<Record<string, string>>,
+): Promise<GetCommandOutput['Item']> {
+  const out = await ddb.send(new GetCommand({ TableName: table, Key: key, ConsistentRead: true }));
+  return out.Item;
+}
+
 /** True when DynamoDB refused a write because its condition did not hold. */
 export const conditionFailed = (error: unknown): boolean =>
   (error as { name?: unknown } | null)?.name === 'ConditionalCheckFailedException';
