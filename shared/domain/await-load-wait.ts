@@ -37,5 +37,7 @@ export function awaitLoadWaitSeconds(pace: LoadPace): number {
 
 function recordsPerSecond(accounted: Accounted | undefined): number | undefined {
   if (!accounted || accounted.records <= 0 || accounted.seconds <= 0) return undefined;
-  return accounted.records / accounted.seconds;
+  const perSecond = accounted.records / accounted.seconds;
+  // A pace too small for a double (it underflows to 0) says no more than no pace at all.
+  return perSecond > 0 && Number.isFinite(perSecond) ? perSecond : undefined;
 }

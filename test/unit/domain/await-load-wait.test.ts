@@ -75,6 +75,12 @@ describe('awaitLoadWaitSeconds', () => {
     expect(wait).toBe(AWAIT_LOAD_WAIT.unknownPaceSeconds);
   });
 
+  it('waits the wait for an unknown pace when the pace is too small for a double', () => {
+    const wait = awaitLoadWaitSeconds({ pendingRecords: 0, sinceStart: { records: 5e-324, seconds: 2 } });
+
+    expect(wait).toBe(AWAIT_LOAD_WAIT.unknownPaceSeconds);
+  });
+
   it('always answers a whole number of seconds a Wait state accepts', () => {
     fc.assert(
       fc.property(
