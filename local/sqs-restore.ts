@@ -8,6 +8,9 @@ const MAX_VISIBILITY_SECONDS = 43_200;
 
 type SqsModule = typeof import('@aws-sdk/client-sqs');
 
+/** How long a restoring receive waits for the message it put back. */
+const RESTORE_WAIT_SECONDS = 5;
+
 const secondsUntil = (at: number, now: number) => Math.max(0, Math.ceil((at - now) / 1000));
 
 /**
@@ -69,6 +72,9 @@ async function restoreReceived(
         QueueUrl: url,
         MaxNumberOfMessages: 1,
         VisibilityTimeout: n === message.receiveCount ? visibility : 0,
+        // The server shows a message again on a timer: on a busy machine a receive that does not
+        // wait may come before it (it answers as soon as the message is there).
+        WaitTimeSeconds: RESTORE_WAIT_SECONDS,
       }),
     );
     const got = out.Messages?.[0]?.MessageId;
