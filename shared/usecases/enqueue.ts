@@ -1,5 +1,5 @@
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
+import { s3Commands } from '../aws/s3-commands.ts';
 import { loadQueueUrl } from '../config.ts';
 import { contentDigest, messageKey, packRecords } from '../domain/pack.ts';
 import { TransientError } from '../errors.ts';
@@ -142,6 +142,7 @@ async function claimCheckBody(
   const { pipelineName, scope, keySeed } = packing;
   const key = messageKey(`${scope}|${keySeed}`, [record]);
   const objectKey = `claim-check/${pipelineName}/${encodeURIComponent(scope)}/${key}.json`;
+  const { PutObjectCommand } = await s3Commands();
   await deps.clients.s3.send(
     new PutObjectCommand({
       Bucket: deps.config.dataBucket,

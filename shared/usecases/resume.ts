@@ -1,3 +1,4 @@
+import { s3Commands } from '../aws/s3-commands.ts';
 /**
  * Resumable runs. Plan saves each plan (its window and partitions) until a run verifies it;
  * Extract records each partition's cursor as its records reach the load queue. A run that
@@ -6,7 +7,6 @@
  * are skipped, unfinished ones resume after their cursor. The window stays the saved one, so
  * the checkpoint still moves only when the whole window has been loaded and verified.
  */
-import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { getJsonObject, putJsonObject } from '../aws/s3-json.ts';
 import type { ChangeWindow, Cursor, Partition, SourceConnector } from '../connectors/types.ts';
 import { windowStart } from '../domain/cursor.ts';
@@ -120,6 +120,7 @@ async function abandonUnsent(
  */
 export async function forgetPlan(deps: Deps, pipeline: string, planId: string): Promise<void> {
   await deps.state.progress.finishPlan(pipeline, planId);
+  const { DeleteObjectCommand } = await s3Commands();
   await deps.clients.s3.send(
     new DeleteObjectCommand({ Bucket: deps.config.dataBucket, Key: `plans/${pipeline}/${planId}.json` }),
   );

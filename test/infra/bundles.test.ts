@@ -88,7 +88,17 @@ describe('function bundles', () => {
     expect(HANDLERS).toEqual(expect.arrayContaining(['discover', 'plan', 'extract', 'verify', 'load']));
     expect(found).toEqual([]);
     expect(deployedPackages('extract').has('mysql2')).toBe(true);
-    expect(loadedPackages('extract').has('pg')).toBe(true);
+  });
+
+  it('load neither pg, csv-parse nor the S3 commands at cold start: each is a chunk imported by the path that uses it', () => {
+    const lazy = ['pg', 'pg-pool', 'pg-protocol', 'pg-types', 'csv-parse', '@aws-sdk/client-s3'];
+    const found = HANDLERS.flatMap((handler) =>
+      lazy.filter((pkg) => loadedPackages(handler).has(pkg)).map((pkg) => `${handler}: ${pkg}`),
+    );
+
+    expect(found).toEqual([]);
+    expect(lazy.filter((pkg) => !deployedPackages('extract').has(pkg))).toEqual([]);
+    expect(['pg', '@aws-sdk/client-s3'].filter((pkg) => !deployedPackages('load').has(pkg))).toEqual([]);
   });
 
   it('load neither the pipeline schema nor JSONata at cold start; JSONata is a chunk of those that evaluate expressions', () => {

@@ -12,3 +12,13 @@ export function buildS3Client(config: S3ClientConfig): S3Client {
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
 }
+
+/** The commands ESync sends, in this chunk with the client (see shared/aws/s3-commands.ts). */
+export {
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';

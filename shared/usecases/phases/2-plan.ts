@@ -1,5 +1,5 @@
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { z } from 'zod';
+import { s3Commands } from '../../aws/s3-commands.ts';
 import { manifestKey } from '../../naming.ts';
 import type { planOutputSchema, RunRef } from '../contracts.ts';
 import type { Deps } from '../deps.ts';
@@ -32,6 +32,7 @@ export async function plan(deps: Deps, input: RunRef): Promise<z.infer<typeof pl
       if (partitions.length <= pipeline.extract.manifestThreshold)
         return { partitionCount: partitions.length, partitions, window };
       const key = manifestKey(pipeline.name, input.runId);
+      const { PutObjectCommand } = await s3Commands();
       await deps.clients.s3.send(
         new PutObjectCommand({
           Bucket: deps.config.dataBucket,

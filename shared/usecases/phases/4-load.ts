@@ -1,4 +1,4 @@
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { s3Commands } from '../../aws/s3-commands.ts';
 import { decodeChangeEvent, isChangeEvent } from '../../cdc/index.ts';
 import { archiveAppliedChanges } from '../../connectors/targets/change-archive.ts';
 import type { TargetConnector, TargetState, TargetWrite, WriteOutcome } from '../../connectors/types.ts';
@@ -92,6 +92,7 @@ async function decodeMessage(deps: Deps, pipeline: Pipeline, message: LoadMessag
       `message for pipeline "${m.pipeline}" arrived on the queue of "${pipeline.name}"`,
     );
   if (m.kind === 'records') return { scope: m.scope, messageKey: m.messageKey, records: m.records };
+  const { GetObjectCommand } = await s3Commands();
   const object = await deps.clients.s3.send(new GetObjectCommand({ Bucket: m.bucket, Key: m.key }));
   const text = (await object.Body?.transformToString('utf8')) ?? '[]';
   const records = recordEnvelopeSchema.array().parse(parseExactJson(text));
@@ -129,6 +130,7 @@ export async function quarantine(
   unit: { scope: string; messageKey: string },
   entries: readonly { record?: RecordEnvelope; raw?: string; reasons: readonly unknown[] }[],
 ): Promise<void> {
+  const { PutObjectCommand } = await s3Commands();
   await deps.clients.s3.send(
     new PutObjectCommand({
       Bucket: deps.config.dataBucket,
@@ -297,6 +299,7 @@ async function settledBeforeLastReceive(deps: Deps, pipeline: Pipeline, unit: Lo
  */
 async function withdrawIfAbandoned(deps: Deps, pipeline: Pipeline, unit: LoadUnit): Promise<boolean> {
   if (!(await deps.state.ledger.isAbandoned(unit.scope, unit.messageKey))) return false;
+  const { DeleteObjectCommand } = await s3Commands();
   await deps.clients.s3.send(
     new DeleteObjectCommand({ Bucket: deps.config.dataBucket, Key: quarantineKey(pipeline, unit) }),
   );

@@ -1,10 +1,5 @@
-import {
-  DeleteObjectCommand,
-  DeleteObjectsCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-} from '@aws-sdk/client-s3';
 import type { z } from 'zod';
+import { s3Commands } from '../../aws/s3-commands.ts';
 import { keepsHistory } from '../../connectors/targets/change-archive.ts';
 import type { Cursor } from '../../connectors/types.ts';
 import { estimateRunCost } from '../../cost/estimate.ts';
@@ -120,6 +115,7 @@ function markdownReport(run: RunRecord, cost: { usd: number }): string {
 }
 
 async function deletePrefix(deps: Deps, prefix: string): Promise<number> {
+  const { DeleteObjectsCommand, ListObjectsV2Command } = await s3Commands();
   let deleted = 0;
   let token: string | undefined;
   do {
@@ -168,6 +164,7 @@ export async function cleanupRun(deps: Deps, input: RunRef): Promise<CleanupOutp
     const checkpointAdvanced = to !== null && (await advanceCheckpoint(deps, pipeline.name, to, input.runId));
     await recordRunEnd(deps, pipeline, run);
     if (run.planId) await forgetPlan(deps, pipeline.name, run.planId);
+    const { DeleteObjectCommand, PutObjectCommand } = await s3Commands();
     for (const key of [
       manifestKey(pipeline.name, input.runId),
       verifyManifestKey(pipeline.name, input.runId),

@@ -126,7 +126,7 @@ describe.runIf(requireSystemServer('postgresql').available)(
       const select = async (ca: string) => {
         const secrets = new StaticSecretsProvider({ db: { ...secret, ca } });
         const { config, address } = await poolConfigFromSecret({ secret: 'db', ssl: 'verify-full' }, secrets);
-        const pool = createPool(config);
+        const pool = await createPool(config);
         try {
           return (
             await runStatement<{ ssl: boolean }>(
@@ -213,7 +213,7 @@ describe.runIf(requireSystemServer('postgresql').available)(
           secrets,
           signer,
         );
-        const pool = createPool(config);
+        const pool = await createPool(config);
         try {
           return (
             await runStatement<{ user: string; ssl: boolean }>(

@@ -1,10 +1,8 @@
-import pg from 'pg';
 import type { SourceConfig } from '../../../pipeline/schema.ts';
 import { describeEndpoint, tlsOptions } from '../../sql/connection.ts';
 import { classifyDatabaseError, type DatabaseErrorCodes } from '../../sql/errors.ts';
 import { POSTGRES_ENGINE, readDatabaseAccess } from '../../sql/iam-token.ts';
 import type { ColumnKind, SqlDialect } from '../../sql/keyset.ts';
-import { pgTypeParsers } from '../../sql/pg-values.ts';
 import { type ColumnInfo, type SqlTableDriver, sqlTableSource } from '../../sql/table-source.ts';
 import type { ConnectorContext, SourceConnector } from '../../types.ts';
 
@@ -147,7 +145,8 @@ async function openPostgresDriver(
   );
   const tableName = `${config.schema}.${config.table}`;
   const where = `table "${tableName}" in PostgreSQL at ${describeEndpoint({ ...endpoint, user: login.user }, POSTGRES_ENGINE.port)}`;
-  const pool = new pg.Pool({
+  const { canonicalPool } = await import('../../sql/pg-pool.ts');
+  const pool = canonicalPool({
     host: endpoint.host,
     port: endpoint.port ?? POSTGRES_ENGINE.port,
     ...login,
@@ -157,11 +156,7 @@ async function openPostgresDriver(
     idleTimeoutMillis: 10_000,
     connectionTimeoutMillis: 10_000,
     application_name: 'esync-source',
-    types: pgTypeParsers,
   });
-  // An idle connection that the server drops emits here; the pool discards it and the
-  // next query opens a new one, so there is nothing more to do.
-  pool.on('error', () => undefined);
   const run = async (text: string, params: readonly unknown[]) => {
     try {
       return (await pool.query(text, params as unknown[])).rows as Record<string, unknown>[];

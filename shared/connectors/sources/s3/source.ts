@@ -1,8 +1,9 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { SdkClient } from '../../../aws/clients.ts';
+import { s3Commands } from '../../../aws/s3-commands.ts';
 import { compareCursors } from '../../../domain/cursor.ts';
 import {
   boundaryPositions,
@@ -30,7 +31,6 @@ import type {
 import { type AwsErrorNames, classifyAwsError } from '../support/aws-errors.ts';
 import { retrying } from '../support/retrying.ts';
 import { RowMapper } from '../support/rows.ts';
-import { csvRecords } from './csv.ts';
 
 type S3SourceConfig = Extract<SourceConfig, { type: 's3' }>;
 
@@ -203,6 +203,7 @@ export class S3Source implements SourceConnector {
   async #list(): Promise<ListedObject[]> {
     const objects: ListedObject[] = [];
     let startAfter: string | undefined;
+    const { ListObjectsV2Command } = await s3Commands();
     for (;;) {
       const page = await retrying(CONNECTOR, this.#retry, async () => {
         try {
@@ -259,6 +260,7 @@ export class S3Source implements SourceConnector {
   /** The object's body; `undefined` when it was deleted since it was listed. */
   async #open(object: ListedObject): Promise<Readable | undefined> {
     const where = `s3://${this.#bucket}/${object.key}`;
+    const { GetObjectCommand } = await s3Commands();
     return retrying(CONNECTOR, this.#retry, async () => {
       try {
         const out = await this.#s3.send(new GetObjectCommand({ Bucket: this.#bucket, Key: object.key }));
@@ -309,11 +311,15 @@ export class S3Source implements SourceConnector {
   }
 }
 
-/** A CSV object's records, named by its header row and numbered from 1 after it. */
+/**
+ * A CSV object's records, named by its header row and numbered from 1 after it. The parser is
+ * imported with the first CSV object read, so csv-parse is a chunk that no cold start loads.
+ */
 async function* csvObjectRecords(stream: Readable, where: string): AsyncGenerator<PositionedRecord> {
   let header: string[] | undefined;
   let position = 0;
   try {
+    const { csvRecords } = await import('./csv.ts');
     for await (const fields of csvRecords(stream)) {
       if (!header) {
         header = fields;

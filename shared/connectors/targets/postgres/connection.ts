@@ -1,11 +1,10 @@
-import pg from 'pg';
+import type pg from 'pg';
 import type { SecretsProvider } from '../../../aws/secrets.ts';
 import { type RetryOptions, withRetry } from '../../../domain/retry.ts';
 import { ConnectorError, EsyncError, isRetryable, TransientError, ValidationError } from '../../../errors.ts';
 import type { TargetConfig } from '../../../pipeline/schema.ts';
 import { certificateRefusal, describeEndpoint, tlsOptions } from '../../sql/connection.ts';
 import { type DatabaseTokenSigner, POSTGRES_ENGINE, readDatabaseAccess } from '../../sql/iam-token.ts';
-import { pgTypeParsers } from '../../sql/pg-values.ts';
 
 type PostgresTargetConfig = Extract<TargetConfig, { type: 'postgres' }>;
 
@@ -23,7 +22,7 @@ export async function poolConfigFromSecret(
   connection: PostgresTargetConfig['connection'],
   secrets: SecretsProvider,
   sign?: DatabaseTokenSigner,
-): Promise<{ config: pg.PoolConfig; address: ServerAddress }> {
+): Promise<{ config: Omit<pg.PoolConfig, 'types'>; address: ServerAddress }> {
   const { endpoint, login } = await readDatabaseAccess(connection, secrets, sign, POSTGRES_ENGINE);
   const { user, password } = login;
   return {
@@ -41,7 +40,6 @@ export async function poolConfigFromSecret(
       idleTimeoutMillis: 60_000,
       query_timeout: 120_000,
       application_name: 'esync-target',
-      types: pgTypeParsers,
     },
     address: {
       description: describeEndpoint(
@@ -117,11 +115,7 @@ export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-/** Creates the pool; a broken idle connection is dropped by the pool and must not crash the process. */
-export function createPool(config: pg.PoolConfig): pg.Pool {
-  const pool = new pg.Pool(config);
-  // The pool already discards the failed client; the next statement reconnects and, if the
-  // server is still gone, reports it with a TransientError.
-  pool.on('error', () => {});
-  return pool;
+/** Opens the pool that reads canonical values, importing pg with it (see shared/connectors/sql/pg-pool.ts). */
+export async function createPool(config: Omit<pg.PoolConfig, 'types'>): Promise<pg.Pool> {
+  return (await import('../../sql/pg-pool.ts')).canonicalPool(config);
 }

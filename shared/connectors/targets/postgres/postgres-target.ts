@@ -450,8 +450,8 @@ export class PostgresTarget implements TargetConnector {
         this.#config.connection,
         this.#context.secrets,
         this.#context.signDatabaseToken,
-      ).then(({ config, address }) => ({
-        pool: createPool(config),
+      ).then(async ({ config, address }) => ({
+        pool: await createPool(config),
         address,
       }));
       // A secret that could not be read is read again next time (it may be fixed or rotated).

@@ -1,5 +1,6 @@
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { SdkClient } from '../../../aws/clients.ts';
+import { s3Commands } from '../../../aws/s3-commands.ts';
 import { type RetryOptions, withRetry } from '../../../domain/retry.ts';
 import { ConnectorError, EsyncError, isRetryable, TransientError } from '../../../errors.ts';
 import type { WriteLimit } from '../support/write-limit.ts';
@@ -19,6 +20,7 @@ export class S3Objects {
 
   /** @param tagging the object's tags as a URL query (`k=v&k2=v2`), which lifecycle rules match */
   async put(bucket: string, key: string, body: string, contentType: string, tagging?: string): Promise<void> {
+    const { PutObjectCommand } = await s3Commands();
     const put = () =>
       this.#s3.send(
         new PutObjectCommand({
@@ -38,6 +40,7 @@ export class S3Objects {
   }
 
   async getText(bucket: string, key: string): Promise<string> {
+    const { GetObjectCommand } = await s3Commands();
     return this.#call(`GetObject s3://${bucket}/${key}`, bucket, async () => {
       const out = await this.#s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       return (await out.Body?.transformToString('utf8')) ?? '';
@@ -51,6 +54,7 @@ export class S3Objects {
     startAfter: string | null,
     maxKeys: number,
   ): Promise<{ keys: string[]; truncated: boolean }> {
+    const { ListObjectsV2Command } = await s3Commands();
     const out = await this.#call(`ListObjectsV2 s3://${bucket}/${prefix}`, bucket, () =>
       this.#s3.send(
         new ListObjectsV2Command({
@@ -67,6 +71,7 @@ export class S3Objects {
 
   /** Every object key under `prefix`, page by page, in key order. */
   async *list(bucket: string, prefix: string): AsyncIterable<string[]> {
+    const { ListObjectsV2Command } = await s3Commands();
     let token: string | undefined;
     do {
       const out = await this.#call(`ListObjectsV2 s3://${bucket}/${prefix}`, bucket, () =>

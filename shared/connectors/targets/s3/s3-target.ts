@@ -1,4 +1,4 @@
-import { HeadBucketCommand } from '@aws-sdk/client-s3';
+import { s3Commands } from '../../../aws/s3-commands.ts';
 import { ConnectorError, ValidationError } from '../../../errors.ts';
 import type { RecordData } from '../../../records/envelope.ts';
 import { parseExactJson, stringifyExactJson } from '../../../records/exact-json.ts';
@@ -71,6 +71,7 @@ export class S3LakeTarget implements TargetConnector {
 
   async discover(): Promise<{ exists: boolean; detail: string }> {
     try {
+      const { HeadBucketCommand } = await s3Commands();
       await this.#context.clients.s3.send(new HeadBucketCommand({ Bucket: this.#bucket }));
     } catch (error) {
       const mapped = mapS3Error(error, 'HeadBucket', this.#bucket);
