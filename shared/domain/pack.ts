@@ -134,10 +134,20 @@ export interface KeyedVersion {
  * S3 object keys, Idempotency-Key) recognises it.
  */
 export function messageKey(scope: string, records: readonly KeyedVersion[]): string {
-  const pairs = records.map((r) => [r.key, r.version] as const);
-  pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+  return keyOfPairs(scope, JSON.stringify(sortedPairs(records)));
+}
+
+const comparePairs = (a: readonly [string, string], b: readonly [string, string]) =>
+  a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0;
+
+function sortedPairs(records: readonly KeyedVersion[]): [string, string][] {
+  return records.map((r): [string, string] => [r.key, r.version]).sort(comparePairs);
+}
+
+/** {@link messageKey} of the pairs serialized as JSON: the text hashed is `[scope, pairs]`. */
+function keyOfPairs(scope: string, pairsJson: string): string {
   return createHash('sha256')
-    .update(JSON.stringify([scope, pairs]))
+    .update(`[${JSON.stringify(scope)},${pairsJson}]`)
     .digest()
     .subarray(0, 16)
     .toString('base64url');
@@ -149,15 +159,40 @@ export interface HashedChange extends KeyedVersion {
   readonly hash: string;
 }
 
+/** A group's {@link messageKey} in each scope asked, and its {@link contentDigest} when asked. */
+export interface GroupIdentity {
+  readonly keys: string[];
+  readonly content?: string;
+}
+
+/**
+ * The {@link messageKey}s of a group of records in each of `scopes` and, given the pipeline's
+ * `fingerprint`, its {@link contentDigest}, from one sort of its records: Extract needs the key
+ * in its run, the key in the vouching run and the digest of every message it sends.
+ */
+export function groupIdentity(
+  records: readonly HashedChange[],
+  scopes: readonly string[],
+  fingerprint?: string,
+): GroupIdentity {
+  const changes = records.map((r) => ({ r, text: `${r.key}\u0000${r.op}\u0000${r.version}\u0000${r.hash}` }));
+  changes.sort((a, b) => (a.text < b.text ? -1 : a.text > b.text ? 1 : 0));
+  // Sorted by key already, the pairs need at most a pass to order a key's versions.
+  const pairs = changes.map(({ r }): [string, string] => [r.key, r.version]).sort(comparePairs);
+  const pairsJson = JSON.stringify(pairs);
+  const keys = scopes.map((scope) => keyOfPairs(scope, pairsJson));
+  if (fingerprint === undefined) return { keys };
+  const content = createHash('sha256')
+    .update(JSON.stringify([fingerprint, changes.map(({ r }) => [r.key, r.op, r.version, r.hash])]))
+    .digest('base64url');
+  return { keys, content };
+}
+
 /**
  * What a message would change in the target, as one digest: the pipeline's `fingerprint` (the
  * definition that decides what the same rows write) and each record's key, operation, version
  * and content hash, sorted. Two messages of equal digest apply the same changes.
  */
 export function contentDigest(fingerprint: string, records: readonly HashedChange[]): string {
-  const changes = records.map((r) => [r.key, r.op, r.version, r.hash] as const);
-  changes.sort((a, b) => (a.join('\u0000') < b.join('\u0000') ? -1 : 1));
-  return createHash('sha256')
-    .update(JSON.stringify([fingerprint, changes]))
-    .digest('base64url');
+  return groupIdentity(records, [], fingerprint).content as string;
 }

@@ -1,11 +1,11 @@
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
 import { s3Commands } from '../aws/s3-commands.ts';
 import { loadQueueUrl } from '../config.ts';
-import { contentDigest, messageKey, packRecords } from '../domain/pack.ts';
+import { groupIdentity, messageKey, packRecords } from '../domain/pack.ts';
 import { TransientError } from '../errors.ts';
 import type { RecordEnvelope } from '../records/envelope.ts';
 import { stringifyExactJson } from '../records/exact-json.ts';
-import type { LoadMessage } from '../records/messages.ts';
+import type { LoadMessage, RecordsMessage } from '../records/messages.ts';
 import type { MessageOrigin } from '../state/ledger.ts';
 import type { Deps } from './deps.ts';
 import type { VouchingChain } from './unchanged-messages.ts';
@@ -38,6 +38,15 @@ interface Body {
   readonly claimCheck?: true;
 }
 
+/** What a partition's Extract adds to {@link enqueueRecords}. */
+export interface PartitionEnqueue {
+  /** Where the messages come from, so that a run resuming the partition abandons them unsent. */
+  readonly origin?: MessageOrigin;
+  /** Records sent without the fields `schema.onDrift: discard` leaves out, counted in the ledger. */
+  readonly trimmed?: ReadonlySet<RecordEnvelope>;
+  readonly chain?: VouchingChain;
+}
+
 /**
  * Packs records into load-queue messages, registers them in the ledger, then sends them.
  * Registering first means a message can never be loaded without being counted. A message
@@ -45,7 +54,8 @@ interface Body {
  * same deterministic key; one of a partition's Extract carries its `origin`, so that a run
  * resuming the partition abandons it (resume.ts) instead of waiting for it. With a `chain`
  * (unchanged-messages.ts), each message is registered with its content digest, and one that the
- * vouching run loaded clean with the same digest is registered done and not sent.
+ * vouching run loaded clean with the same digest is registered done and not sent. The next
+ * queue batch is registered while one is sent, never sent before its registration ended.
  */
 export async function enqueueRecords(
   deps: Deps,
@@ -57,32 +67,34 @@ export async function enqueueRecords(
    * messages (two webhook deliveries of one version); a retried call passes the same seed.
    */
   keySeed = '',
-  origin?: MessageOrigin,
-  /** Records sent without the fields `schema.onDrift: discard` leaves out, counted in the ledger. */
-  trimmed?: ReadonlySet<RecordEnvelope>,
-  chain?: VouchingChain,
+  partition: PartitionEnqueue = {},
 ): Promise<EnqueueResult> {
   if (records.length === 0) return { messages: 0, records: 0, claimChecks: 0, vouched: 0 };
+  const { origin, trimmed, chain } = partition;
   const trimmedIn = (group: readonly RecordEnvelope[]) =>
     trimmed === undefined || trimmed.size === 0 ? 0 : group.filter((r) => trimmed.has(r)).length;
-  const bodies = await packBodies(deps, { pipelineName, scope, keySeed, chain, trimmedIn }, records);
+  const packing = { pipelineName, scope, keySeed, chain, trimmedIn };
+  const bodies = await packBodies(deps, packing, records);
   const vouchingScope = chain?.scope;
   const vouched = vouchingScope ? await vouchedBodies(deps, vouchingScope, bodies) : new Set<string>();
-  await deps.state.ledger.register(
-    scope,
-    bodies.map((b) => ({
-      messageKey: b.messageKey,
-      records: b.records,
-      fieldsDiscarded: b.fieldsDiscarded,
-      ...(b.content ? { content: b.content } : {}),
-      ...(vouched.has(b.messageKey) ? { vouchedBy: vouchingScope } : {}),
-    })),
-    origin,
-  );
-  await sendBodies(
+  const register = (group: readonly Body[]) =>
+    deps.state.ledger.register(
+      scope,
+      group.map((b) => ({
+        messageKey: b.messageKey,
+        records: b.records,
+        fieldsDiscarded: b.fieldsDiscarded,
+        ...(b.content ? { content: b.content } : {}),
+        ...(vouched.has(b.messageKey) ? { vouchedBy: vouchingScope } : {}),
+      })),
+      origin,
+    );
+  await register(bodies.filter((b) => vouched.has(b.messageKey)));
+  await registerAndSend(
     deps,
     loadQueueUrl(deps.config, pipelineName),
     bodies.filter((b) => !vouched.has(b.messageKey)),
+    register,
   );
   const claimChecks = bodies.filter((b) => b.claimCheck).length;
   return { messages: bodies.length, records: records.length, claimChecks, vouched: vouched.size };
@@ -105,6 +117,7 @@ async function packBodies(deps: Deps, packing: Packing, records: readonly Record
     maxRecords: pipeline.batch.size,
     maxBytes: pipeline.batch.maxBytes - MESSAGE_OVERHEAD_BYTES,
   });
+  const scopes = [`${scope}|${keySeed}`, ...(chain?.scope ? [`${chain.scope}|${keySeed}`] : [])];
   const bodies: Body[] = [];
   for (const group of groups) {
     if ('claimCheck' in group) {
@@ -112,22 +125,25 @@ async function packBodies(deps: Deps, packing: Packing, records: readonly Record
       bodies.push({ ...body, fieldsDiscarded: trimmedIn([group.claimCheck]) });
       continue;
     }
-    const key = messageKey(`${scope}|${keySeed}`, group.records);
-    const message: LoadMessage = {
+    const {
+      keys: [key, keyThere],
+      content,
+    } = groupIdentity(group.records, scopes, chain?.fingerprint);
+    const message: Omit<RecordsMessage, 'records'> = {
       kind: 'records',
       v: 1,
       pipeline: pipelineName,
-      messageKey: key,
+      messageKey: key as string,
       scope,
-      records: [...group.records],
     };
     bodies.push({
-      messageKey: key,
+      messageKey: key as string,
       records: group.records.length,
       fieldsDiscarded: trimmedIn(group.records),
-      body: stringifyExactJson(message),
-      ...(chain ? { content: contentDigest(chain.fingerprint, group.records) } : {}),
-      ...(chain?.scope ? { keyThere: messageKey(`${chain.scope}|${keySeed}`, group.records) } : {}),
+      // The records' JSON as packing wrote it, not serialized again.
+      body: `${stringifyExactJson(message).slice(0, -1)},"records":${group.json}}`,
+      ...(content ? { content } : {}),
+      ...(keyThere ? { keyThere } : {}),
     });
   }
   return bodies;
@@ -182,36 +198,74 @@ async function vouchedBodies(
   return new Set([...clean].flatMap((there) => here.get(there) ?? []));
 }
 
-async function sendBodies(
-  deps: Deps,
-  queueUrl: string,
-  bodies: readonly { messageKey: string; body: string }[],
-) {
-  let batch: SendMessageBatchRequestEntry[] = [];
+/** The bodies in the queue batches they are sent in: 10 entries and 1 MiB per SendMessageBatch. */
+function queueBatches<B extends { readonly body: string }>(bodies: readonly B[]): B[][] {
+  const batches: B[][] = [];
+  let batch: B[] = [];
   let batchBytes = 0;
-  const flush = async () => {
-    let pending = batch;
-    batch = [];
-    batchBytes = 0;
-    for (let attempt = 1; pending.length > 0; attempt++) {
-      const out = await deps.clients.sqs.send(
-        new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending }),
-      );
-      const failed = new Set((out.Failed ?? []).map((f) => f.Id));
-      const senderFault = (out.Failed ?? []).find((f) => f.SenderFault);
-      if (senderFault)
-        throw new Error(`queue refused a message: ${senderFault.Code} ${senderFault.Message ?? ''}`);
-      pending = pending.filter((e) => failed.has(e.Id));
-      if (pending.length > 0 && attempt >= 5)
-        throw new TransientError(`${pending.length} messages could not be sent to ${queueUrl}`);
-      if (pending.length > 0) await new Promise((r) => setTimeout(r, 100 * 2 ** attempt * Math.random()));
-    }
-  };
-  for (const [i, b] of bodies.entries()) {
+  for (const b of bodies) {
     const bytes = Buffer.byteLength(b.body);
-    if (batch.length === MAX_BATCH_ENTRIES || batchBytes + bytes > MAX_BATCH_BYTES) await flush();
-    batch.push({ Id: String(i), MessageBody: b.body });
+    if (batch.length === MAX_BATCH_ENTRIES || (batch.length > 0 && batchBytes + bytes > MAX_BATCH_BYTES)) {
+      batches.push(batch);
+      batch = [];
+      batchBytes = 0;
+    }
+    batch.push(b);
     batchBytes += bytes;
   }
-  await flush();
+  if (batch.length > 0) batches.push(batch);
+  return batches;
+}
+
+/**
+ * Sends the bodies batch by batch, each registered by `register` before it is sent; the next
+ * batch's registration overlaps the send of this one, one ahead at most. A send that fails
+ * leaves the next batch registered and unsent, as a crash between the two would.
+ */
+async function registerAndSend<B extends { readonly body: string }>(
+  deps: Deps,
+  queueUrl: string,
+  bodies: readonly B[],
+  register: (batch: readonly B[]) => Promise<void>,
+): Promise<void> {
+  const batches = queueBatches(bodies);
+  // Handled at once: a registration failing during a send is awaited, and thrown, after it.
+  const registerAhead = (batch: readonly B[] | undefined) => {
+    const registration = batch ? register(batch) : Promise.resolve();
+    registration.catch(() => undefined);
+    return registration;
+  };
+  let registered = registerAhead(batches[0]);
+  for (const [i, batch] of batches.entries()) {
+    await registered;
+    registered = registerAhead(batches[i + 1]);
+    try {
+      await sendBatch(deps, queueUrl, batch);
+    } catch (error) {
+      await registered.catch(() => undefined);
+      throw error;
+    }
+  }
+  await registered;
+}
+
+/** One SendMessageBatch, entries the queue failed retried with backoff; a sender fault throws. */
+async function sendBatch(deps: Deps, queueUrl: string, bodies: readonly { body: string }[]): Promise<void> {
+  let pending: SendMessageBatchRequestEntry[] = bodies.map((b, i) => ({
+    Id: String(i),
+    MessageBody: b.body,
+  }));
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    const out = await deps.clients.sqs.send(
+      new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending }),
+    );
+    const failed = new Set((out.Failed ?? []).map((f) => f.Id));
+    const senderFault = (out.Failed ?? []).find((f) => f.SenderFault);
+    if (senderFault)
+      throw new Error(`queue refused a message: ${senderFault.Code} ${senderFault.Message ?? ''}`);
+    pending = pending.filter((e) => failed.has(e.Id));
+    if (pending.length > 0 && attempt >= 5)
+      throw new TransientError(`${pending.length} messages could not be sent to ${queueUrl}`);
+    if (pending.length > 0) await new Promise((r) => setTimeout(r, 100 * 2 ** attempt * Math.random()));
+  }
 }

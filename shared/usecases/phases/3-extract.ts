@@ -185,11 +185,10 @@ class PartitionOutbox {
       this.#buffer,
       '',
       {
-        partition: partition.id,
-        upTo: progress.before + this.extracted,
+        origin: { partition: partition.id, upTo: progress.before + this.extracted },
+        trimmed: this.trimmed,
+        ...(chain ? { chain } : {}),
       },
-      this.trimmed,
-      chain,
     );
     this.messages += sent.messages;
     this.#buffer = [];

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { type SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { handler } from '../../../functions/load/handler.ts';
@@ -95,6 +95,49 @@ async function targetItem(key: string, pipeline = PIPELINE) {
   );
   return out.Item;
 }
+
+describe("Extract's enqueue", () => {
+  it('registers each queue batch before sending it, the next batch registered while one is sent', async () => {
+    // Prepare: 50 records, two a message: 25 messages in three SendMessageBatch calls.
+    const records = Array.from({ length: 50 }, (_, i) => order(`e${i}`, `e${i}@example.com`));
+    const events: string[] = [];
+    const { ledger } = h.deps.state;
+    const register = ledger.register.bind(ledger);
+    vi.spyOn(ledger, 'register').mockImplementation(async (scope, messages, origin) => {
+      const batch = messages.map((m) => m.messageKey).join(',');
+      events.push(`register ${batch}`);
+      await register(scope, messages, origin);
+      events.push(`registered ${batch}`);
+    });
+    const sqs = h.deps.clients.sqs;
+    const send = sqs.send.bind(sqs) as (command: unknown) => Promise<unknown>;
+    vi.spyOn(sqs, 'send').mockImplementation((async (command: SendMessageBatchCommand) => {
+      const batch = (command.input.Entries ?? []).map((e) => JSON.parse(e.MessageBody ?? '{}').messageKey);
+      events.push(`send ${batch.join(',')}`);
+      const out = await send(command);
+      events.push(`sent ${batch.join(',')}`);
+      return out;
+    }) as never);
+
+    // Act
+    const scope = await enqueueForRun(records);
+
+    // Assess: every batch registered before its send; the second registered while the first was sent.
+    vi.restoreAllMocks();
+    const sends = events.filter((e) => e.startsWith('send '));
+    expect(sends).toHaveLength(3);
+    for (const sendEvent of sends) {
+      const batch = sendEvent.slice('send '.length);
+      expect(events.indexOf(`registered ${batch}`)).toBeGreaterThanOrEqual(0);
+      expect(events.indexOf(`registered ${batch}`)).toBeLessThan(events.indexOf(sendEvent));
+    }
+    const second = (sends[1] as string).slice('send '.length);
+    const first = (sends[0] as string).slice('send '.length);
+    expect(events.indexOf(`register ${second}`)).toBeLessThan(events.indexOf(`sent ${first}`));
+    expect(await h.receiveAll(h.queueUrl(PIPELINE))).toHaveLength(25);
+    expect((await h.deps.state.ledger.pending(scope)).messages).toBe(25);
+  });
+});
 
 describe('load handler (SQS event source → DynamoDB target)', () => {
   it('writes the records of a batch to the target and completes each message in the ledger', async () => {
@@ -399,14 +442,10 @@ describe('load handler (SQS event source → DynamoDB target)', () => {
       scope,
       [order('s1', 'not-an-email'), order('s2', 'kim@example.com')],
       '',
-      {
-        partition: 'p0',
-        upTo: 2,
-      },
+      { origin: { partition: 'p0', upTo: 2 } },
     );
     await enqueueRecords(h.deps, PIPELINE, scope, [order('s3', 'not-an-email')], '', {
-      partition: 'p1',
-      upTo: 1,
+      origin: { partition: 'p1', upTo: 1 },
     });
     const messages = await h.receiveAll(h.queueUrl(PIPELINE), { atLeast: 2 });
     const [first, last] = [0, 1].map((i) => messages.find((m) => m.Body?.includes(`s${2 * i + 1}`)));

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   contentDigest,
   envelopeOverheadBytes,
+  groupIdentity,
   isClaimCheck,
   messageKey,
   type PackedMessage,
@@ -220,5 +221,51 @@ describe('contentDigest', () => {
 
     // Assess
     expect(new Set([base, ...digests]).size).toBe(5);
+  });
+});
+
+describe('groupIdentity', () => {
+  const change = (key: string, version: string, op = 'upsert', hash = `h${version}`) => ({
+    key,
+    version,
+    op,
+    hash,
+  });
+
+  it('gives the message keys and the content digest the earlier versions gave, so a rerun finds the messages of a run before an upgrade', () => {
+    // Prepare: one key twice in the group, in an order neither sort keeps.
+    const records = [change('b', '2'), change('a', '1'), change('b', '3', 'delete', 'deleted')];
+
+    // Act
+    const identity = groupIdentity(records, ['RUN#r1|', 'RUN#r0|'], 'fp');
+
+    // Assess: the values of messageKey and contentDigest before groupIdentity (main at 9ac956d).
+    expect(identity).toEqual({
+      keys: ['a9-6n1f1dEewyJK2O8iCWg', '7EzIucNp-TuY71OYPmWAog'],
+      content: 'HfVV5oNf31MFWIClTerrdEmrnnIQ8eyTis-XGkRYdvQ',
+    });
+  });
+
+  it('is messageKey in each scope and contentDigest for any records in any order', () => {
+    const records = fc.array(
+      fc.record({
+        key: fc.string({ maxLength: 4 }),
+        version: fc.string({ maxLength: 3 }),
+        op: fc.constantFrom('upsert', 'delete'),
+        hash: fc.string({ maxLength: 3 }),
+      }),
+      { maxLength: 30 },
+    );
+    fc.assert(
+      fc.property(records, fc.array(fc.string(), { maxLength: 3 }), (group, scopes) => {
+        const identity = groupIdentity([...group].reverse(), scopes, 'fp');
+        expect(identity.keys).toEqual(scopes.map((scope) => messageKey(scope, group)));
+        expect(identity.content).toBe(contentDigest('fp', group));
+      }),
+    );
+  });
+
+  it('leaves the digest out when no fingerprint is given', () => {
+    expect(groupIdentity([change('a', '1')], ['s'])).toEqual({ keys: [messageKey('s', [change('a', '1')])] });
   });
 });
