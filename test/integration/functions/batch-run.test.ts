@@ -556,9 +556,11 @@ describe('await-load polls', () => {
     const byIndex = await pollOf(run);
 
     // Assess
+    // The wait follows the pace since Execute started, which the time between the polls moves.
+    const counts = ({ waitSeconds: _, ...rest }: typeof summed) => rest;
     expect(pendingReads).toHaveBeenCalled();
     expect(summed.accounted).toBeGreaterThan(0);
-    expect(byIndex).toEqual(summed);
+    expect(counts(byIndex)).toEqual(counts(summed));
     expect((await runRecord(run)).phases.AwaitLoad?.detail?.lastProgressAt).toBe(progressAt);
   });
 
