@@ -65,6 +65,10 @@ export const dev: Command = async (argv: string[], io: CliIo) => {
     io.out(devUsage);
     return 0;
   }
+  // Watched from the start, not from the ready line: a launcher told to stop while the stack
+  // starts, or just after it said ready, must still stop it (npm and npx pass no SIGTERM on,
+  // and a launcher already gone when the watch began would leave it unwatched).
+  const stopRequested = untilSignal();
   const { startLocalStack } = await import('../../local/stack.ts');
   const pipelinesDir = path.resolve(io.cwd, flags['pipelines-dir'] ?? 'pipelines');
   const secretsFile = secretsFilePath(pipelinesDir);
@@ -85,7 +89,7 @@ export const dev: Command = async (argv: string[], io: CliIo) => {
       ? JSON.stringify(readyJson(stack, secretsFile, names))
       : readyLines(stack, secretsFile, names).join('\n'),
   );
-  const signal = await untilSignal();
+  const signal = await stopRequested;
   io.err(`received ${signal}, stopping`);
   await stack.stop();
   await demoDb?.stop();

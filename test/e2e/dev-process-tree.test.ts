@@ -70,4 +70,34 @@ describe('esync dev started through npx', () => {
       ).catch(() => processesWith(project.pipelinesDir));
       expect(left).toEqual([]);
     }, 150_000);
+
+  it('leaves no process behind when npx gets SIGTERM while the stack is still starting', async () => {
+    // Prepare: the stack's first log line says `esync dev` runs, and has not yet said it is ready.
+    const npx = spawn('npx', ['esync', 'dev', '--json', '--pipelines-dir', project.pipelinesDir], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const exited = new Promise((resolve) => npx.once('exit', resolve));
+    let ready = false;
+    npx.stdout?.on('data', (chunk) => {
+      ready ||= String(chunk).includes('{');
+    });
+    await new Promise<void>((resolve) => npx.stderr?.once('data', () => resolve()));
+    npx.stderr?.resume();
+    const startedBeforeReady = !ready;
+
+    // Act
+    npx.kill('SIGTERM');
+    await exited;
+
+    // Assess
+    const left = await eventually(
+      'every process of esync dev to end',
+      async () => (processesWith(project.pipelinesDir).length === 0 ? [] : undefined),
+      60_000,
+    ).catch(() => processesWith(project.pipelinesDir));
+    expect(startedBeforeReady).toBe(true);
+    expect(left).toEqual([]);
+  }, 150_000);
 });
