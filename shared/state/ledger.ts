@@ -2,13 +2,13 @@ import {
   BatchGetCommand,
   BatchWriteCommand,
   type DynamoDBDocumentClient,
-  GetCommand,
   paginateQuery,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { IgnoredEventKind } from '../cdc/debezium-kinds.ts';
 import { type RunCounts, zeroCounts } from '../domain/run-counts.ts';
 import { TransientError } from '../errors.ts';
+import { conditionHeld, readItem } from './items.ts';
 import { expiresAt, keys } from './keys.ts';
 import { queryAll } from './query-all.ts';
 
@@ -194,8 +194,8 @@ export class LedgerRepository {
     records: number,
     outcome: MessageOutcome,
   ): Promise<boolean> {
-    try {
-      await this.ddb.send(
+    return conditionHeld(
+      this.ddb.send(
         new UpdateCommand({
           TableName: this.table,
           Key: keys.message(scope, messageKey),
@@ -222,12 +222,8 @@ export class LedgerRepository {
             ...(outcome.ignored ? { ':ig': outcome.ignored } : {}),
           },
         }),
-      );
-      return true;
-    } catch (error) {
-      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   /**
@@ -244,8 +240,8 @@ export class LedgerRepository {
     unit: { readonly records: number; readonly keys: readonly string[] },
     invocationEndsAt: number,
   ): Promise<boolean> {
-    try {
-      await this.ddb.send(
+    return conditionHeld(
+      this.ddb.send(
         new UpdateCommand({
           TableName: this.table,
           Key: keys.message(scope, messageKey),
@@ -263,12 +259,8 @@ export class LedgerRepository {
             ...pendingValues(scope, messageKey),
           },
         }),
-      );
-      return true;
-    } catch (error) {
-      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
-      return false;
-    }
+      ),
+    );
   }
 
   /**
@@ -276,16 +268,7 @@ export class LedgerRepository {
    * read again by that run, so whatever this message's Load left behind is superseded.
    */
   async isAbandoned(scope: string, messageKey: string): Promise<boolean> {
-    const out = await this.ddb.send(
-      new GetCommand({
-        TableName: this.table,
-        Key: keys.message(scope, messageKey),
-        ProjectionExpression: '#state',
-        ExpressionAttributeNames: { '#state': 'state' },
-        ConsistentRead: true,
-      }),
-    );
-    return out.Item?.state === 'abandoned';
+    return (await readItem(this.ddb, this.table, keys.message(scope, messageKey)))?.state === 'abandoned';
   }
 
   /**
@@ -345,8 +328,8 @@ export class LedgerRepository {
   }
 
   async #abandon(pk: string, sk: string): Promise<boolean> {
-    try {
-      await this.ddb.send(
+    return conditionHeld(
+      this.ddb.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { pk, sk },
@@ -355,12 +338,8 @@ export class LedgerRepository {
           ExpressionAttributeNames: { '#state': 'state' },
           ExpressionAttributeValues: { ':abandoned': 'abandoned', ':sent': 'sent' },
         }),
-      );
-      return true;
-    } catch (error) {
-      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   /**

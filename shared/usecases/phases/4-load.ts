@@ -280,25 +280,31 @@ export async function loadMessage(
  * with anything it quarantined of an abandoned message. Returns whether it was settled so.
  */
 async function settledBeforeLastReceive(deps: Deps, pipeline: Pipeline, unit: LoadUnit): Promise<boolean> {
-  const marked = await deps.state.ledger.markLastReceive(
-    unit.scope,
-    unit.messageKey,
-    { records: unit.records.length, keys: unit.records.map((r) => r.key) },
-    Date.now(),
-  );
-  if (marked) return false;
+  if (await markDeadLettering(deps, unit, Date.now())) return false;
   await withdrawIfAbandoned(deps, pipeline, unit);
   return true;
 }
 
 /**
+ * Marks the message as dead-lettered once `endsAt` (epoch ms) has passed, unless a completion
+ * replaces the mark first; false when the ledger had already completed or abandoned it.
+ */
+const markDeadLettering = (deps: Deps, unit: LoadUnit, endsAt: number) =>
+  deps.state.ledger.markLastReceive(
+    unit.scope,
+    unit.messageKey,
+    { records: unit.records.length, keys: unit.records.map((r) => r.key) },
+    endsAt,
+  );
+
+/**
  * A message a resuming run abandoned as never sent, though it was sent (its Extract died between
  * the send and the partition's progress), is not counted: the resuming run reads its rows again
  * and quarantines its invalid ones itself. The quarantine object this delivery wrote is removed,
- * so the quarantine holds what the ledger counts. Returns whether the message was abandoned.
+ * so the quarantine holds what the ledger counts.
  */
-async function withdrawIfAbandoned(deps: Deps, pipeline: Pipeline, unit: LoadUnit): Promise<boolean> {
-  if (!(await deps.state.ledger.isAbandoned(unit.scope, unit.messageKey))) return false;
+async function withdrawIfAbandoned(deps: Deps, pipeline: Pipeline, unit: LoadUnit): Promise<void> {
+  if (!(await deps.state.ledger.isAbandoned(unit.scope, unit.messageKey))) return;
   const { DeleteObjectCommand } = await s3Commands();
   await deps.clients.s3.send(
     new DeleteObjectCommand({ Bucket: deps.config.dataBucket, Key: quarantineKey(pipeline, unit) }),
@@ -307,7 +313,6 @@ async function withdrawIfAbandoned(deps: Deps, pipeline: Pipeline, unit: LoadUni
     pipeline: pipeline.name,
     messageKey: unit.messageKey,
   });
-  return true;
 }
 
 /**
@@ -317,12 +322,7 @@ async function withdrawIfAbandoned(deps: Deps, pipeline: Pipeline, unit: LoadUni
  */
 async function markLastReceive(deps: Deps, unit: LoadUnit, invocationEndsAt: number): Promise<void> {
   try {
-    await deps.state.ledger.markLastReceive(
-      unit.scope,
-      unit.messageKey,
-      { records: unit.records.length, keys: unit.records.map((r) => r.key) },
-      invocationEndsAt,
-    );
+    await markDeadLettering(deps, unit, invocationEndsAt);
   } catch (error) {
     deps.log.warn('last receive not marked in the ledger', { error: (error as Error).name });
   }
