@@ -23,6 +23,18 @@ function processesWith(marker: string): number[] {
     .map(Number);
 }
 
+/**
+ * The processes still mentioning `marker` once they had a minute to end: stopping saves the
+ * stack's state, which took over 15 s on a machine busy with the whole suite.
+ */
+function processesLeft(marker: string): Promise<number[]> {
+  return eventually(
+    'every process of esync dev to end',
+    async () => (processesWith(marker).length === 0 ? [] : undefined),
+    60_000,
+  ).catch(() => processesWith(marker));
+}
+
 describe('esync dev started through npx', () => {
   let project: E2eProject;
 
@@ -62,13 +74,7 @@ describe('esync dev started through npx', () => {
       await exited;
 
       // Assess
-      const left = await eventually(
-        'every process of esync dev to end',
-        async () => (processesWith(project.pipelinesDir).length === 0 ? [] : undefined),
-        // Stopping saves the stack's state; on a machine busy with the whole suite that took over 15 s.
-        60_000,
-      ).catch(() => processesWith(project.pipelinesDir));
-      expect(left).toEqual([]);
+      expect(await processesLeft(project.pipelinesDir)).toEqual([]);
     }, 150_000);
 
   it('leaves no process behind when npx gets SIGTERM while the stack is still starting', async () => {
@@ -92,12 +98,7 @@ describe('esync dev started through npx', () => {
     await exited;
 
     // Assess
-    const left = await eventually(
-      'every process of esync dev to end',
-      async () => (processesWith(project.pipelinesDir).length === 0 ? [] : undefined),
-      60_000,
-    ).catch(() => processesWith(project.pipelinesDir));
     expect(startedBeforeReady).toBe(true);
-    expect(left).toEqual([]);
+    expect(await processesLeft(project.pipelinesDir)).toEqual([]);
   }, 150_000);
 });
