@@ -237,6 +237,31 @@ describe('chaos invariants: rejects', () => {
     expect(loadedThenDeadLettered(0)).toMatchObject({ dlqDifference: 2, unaccounted: 2 });
   });
 
+  it('holds a superseded object (its message abandoned by a resuming run) as a reject, not as a ledger count', () => {
+    // Act
+    const superseded = {
+      scope: 'RUN#1',
+      messageKey: 'm0',
+      superseded: true,
+      entries: [{ key: '8', version: 'v1', reasons: 1 }],
+    };
+    const result = reconcileRejects({
+      quarantine: [...quarantine, superseded],
+      ledgerQuarantined: new Map([
+        ['RUN#1', 1],
+        ['STREAM#p#d', 1],
+      ]),
+      invalidRecords: new Set(['7@v1', '8@v1']),
+      poisonBodies: ['garbage'],
+      dlqRecords: 0,
+      dlqRecordsAlreadyLoaded: 0,
+      ledgerDeadLettered: 0,
+    });
+
+    // Assess
+    expect(result).toMatchObject({ quarantinedEntries: 3, ledgerDifference: 0, unaccounted: 0 });
+  });
+
   it('counts a rejected record missing from the quarantine, a lost poison message and ledger or DLQ differences', () => {
     // Act
     const result = reconcileRejects({

@@ -226,6 +226,12 @@ export function checkCounters(scopes: readonly ScopeTotals[]): CounterCheck {
 export interface QuarantineObject {
   readonly scope: string;
   readonly messageKey: string;
+  /**
+   * Written by a message a resuming run abandoned though it was sent: no ledger counts it, and
+   * the records it holds may be quarantined again by that run. It still holds rejects, so it
+   * counts towards every invalid record being in the quarantine, not towards any ledger count.
+   */
+  readonly superseded?: boolean;
   readonly entries: readonly {
     readonly key?: string;
     readonly version?: string;
@@ -246,7 +252,8 @@ export interface RejectInputs {
   /**
    * Records of DLQ messages the ledger holds as completed, not dead-lettered: a crash between
    * the completion and the delete on the last allowed receive. They are loaded; a redrive
-   * changes nothing.
+   * changes nothing. And records of DLQ messages a resuming run abandoned though they were sent:
+   * no run counts them, and a redrive applies them version-gated.
    */
   readonly dlqRecordsAlreadyLoaded: number;
   readonly ledgerDeadLettered: number;
@@ -279,7 +286,8 @@ export function reconcileRejects(input: RejectInputs): RejectCheck {
   let quarantinedEntries = 0;
   let entriesWithoutReason = 0;
   for (const object of input.quarantine) {
-    entriesByScope.set(object.scope, (entriesByScope.get(object.scope) ?? 0) + object.entries.length);
+    if (!object.superseded)
+      entriesByScope.set(object.scope, (entriesByScope.get(object.scope) ?? 0) + object.entries.length);
     for (const entry of object.entries) {
       quarantinedEntries++;
       if (entry.reasons === 0) {

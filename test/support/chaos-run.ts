@@ -505,7 +505,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     // message's last receive after it wrote the message's quarantine object, but before it
     // completed the message, leaves the records counted dead-lettered and the object in place;
     // the redriven message completes with its quarantined count and rewrites the same object.
-    const quarantine = await readQuarantine(clients, deps.config.dataBucket);
+    const quarantine = await markSuperseded(deps, await readQuarantine(clients, deps.config.dataBucket));
     const ledgerQuarantined = new Map<string, number>();
     for (const t of redriven) ledgerQuarantined.set(t.scope, t.quarantined);
     for (const object of quarantine)
@@ -915,6 +915,22 @@ async function drain(
   }
 }
 
+/** The quarantine objects, each marked superseded when a resuming run abandoned its message. */
+async function markSuperseded(deps: Deps, objects: readonly QuarantineObject[]): Promise<QuarantineObject[]> {
+  const marked: QuarantineObject[] = [];
+  for (const object of objects) {
+    const { Item } = await deps.clients.ddb.send(
+      new GetCommand({
+        TableName: deps.config.stateTable,
+        Key: keys.message(object.scope, object.messageKey),
+        ConsistentRead: true,
+      }),
+    );
+    marked.push(Item?.state === 'abandoned' ? { ...object, superseded: true } : object);
+  }
+  return marked;
+}
+
 /** Every quarantine object, listed page by page with StartAfter (s3rver's continuation tokens need legacy OpenSSL). */
 async function readQuarantine(clients: AwsClients, bucket: string): Promise<QuarantineObject[]> {
   const objects: QuarantineObject[] = [];
@@ -976,7 +992,7 @@ async function recordsAlreadyLoaded(deps: Deps, bodies: readonly string[], strea
       const { Item } = await deps.clients.ddb.send(
         new GetCommand({ TableName: deps.config.stateTable, Key, ConsistentRead: true }),
       );
-      if (Item?.state === 'done' && Number(Item.deadLettered ?? 0) === 0)
+      if ((Item?.state === 'done' && Number(Item.deadLettered ?? 0) === 0) || Item?.state === 'abandoned')
         records += Number(Item.records ?? 0);
     }
   }

@@ -243,7 +243,6 @@ export async function loadMessage(
     const applied = await applyUnit(deps, pipeline, unit);
     const outcome = unit.ignored ? { ...applied, ignored: unit.ignored } : applied;
     const first = await deps.state.ledger.complete(unit.scope, unit.messageKey, unit.records.length, outcome);
-    if (!first && outcome.quarantined > 0) await withdrawIfAbandoned(deps, pipeline, unit);
     return {
       pipeline: pipeline.name,
       records: unit.records.length,
@@ -252,7 +251,7 @@ export async function loadMessage(
       ...outcome,
     };
   } catch (error) {
-    if (lastReceive && (await settledBeforeLastReceive(deps, pipeline, unit)))
+    if (lastReceive && (await completedBeforeLastReceive(deps, unit)))
       return {
         pipeline: pipeline.name,
         records: 0,
@@ -274,15 +273,15 @@ export async function loadMessage(
 /**
  * A message whose Load failed on its last allowed receive, which SQS moves to the DLQ: it is
  * counted dead-lettered from now on, as a mark that a redriven delivery's completion replaces
- * (its quarantine object, should it have written one, then counts again). Unless the ledger
- * already settled it: completed by an earlier delivery (its outcome stands), or abandoned by a
- * resuming run that reads its rows again. Such a delivery is dropped rather than dead-lettered,
- * with anything it quarantined of an abandoned message. Returns whether it was settled so.
+ * (its quarantine object, should it have written one, then counts again). Unless an earlier
+ * delivery completed it: its outcome stands, and this delivery is dropped rather than
+ * dead-lettered. A message a resuming run abandoned as never sent goes to the DLQ uncounted:
+ * that run may not read all its rows again (an Extract of the stopped run can still record
+ * progress past them), so the DLQ keeps it for a redrive. Returns whether it was dropped.
  */
-async function settledBeforeLastReceive(deps: Deps, pipeline: Pipeline, unit: LoadUnit): Promise<boolean> {
+async function completedBeforeLastReceive(deps: Deps, unit: LoadUnit): Promise<boolean> {
   if (await markDeadLettering(deps, unit, Date.now())) return false;
-  await withdrawIfAbandoned(deps, pipeline, unit);
-  return true;
+  return !(await deps.state.ledger.isAbandoned(unit.scope, unit.messageKey));
 }
 
 /**
@@ -296,24 +295,6 @@ const markDeadLettering = (deps: Deps, unit: LoadUnit, endsAt: number) =>
     { records: unit.records.length, keys: unit.records.map((r) => r.key) },
     endsAt,
   );
-
-/**
- * A message a resuming run abandoned as never sent, though it was sent (its Extract died between
- * the send and the partition's progress), is not counted: the resuming run reads its rows again
- * and quarantines its invalid ones itself. The quarantine object this delivery wrote is removed,
- * so the quarantine holds what the ledger counts.
- */
-async function withdrawIfAbandoned(deps: Deps, pipeline: Pipeline, unit: LoadUnit): Promise<void> {
-  if (!(await deps.state.ledger.isAbandoned(unit.scope, unit.messageKey))) return;
-  const { DeleteObjectCommand } = await s3Commands();
-  await deps.clients.s3.send(
-    new DeleteObjectCommand({ Bucket: deps.config.dataBucket, Key: quarantineKey(pipeline, unit) }),
-  );
-  deps.log.info('message superseded by the run that resumed its partition', {
-    pipeline: pipeline.name,
-    messageKey: unit.messageKey,
-  });
-}
 
 /**
  * On a message's last allowed receive, the ledger learns when this invocation ends: killed before

@@ -432,9 +432,9 @@ describe('load handler (SQS event source → DynamoDB target)', () => {
     expect(report.entries).toHaveLength(1);
   });
 
-  it('leaves nothing in the quarantine or the DLQ for a message a resuming run abandoned though it was sent', async () => {
+  it('counts nothing of a message a resuming run abandoned though it was sent, and keeps its rejects and its failure', async () => {
     // Prepare: an Extract sent the message and died before recording its partition's progress;
-    // the run that resumed the partition abandoned the registration and reads its rows again.
+    // the run that resumed the partition abandoned the registration.
     const scope = keys.ledgerScopeOfRun(`orders-load-${randomUUID()}`);
     await enqueueRecords(
       h.deps,
@@ -449,26 +449,27 @@ describe('load handler (SQS event source → DynamoDB target)', () => {
     });
     const messages = await h.receiveAll(h.queueUrl(PIPELINE), { atLeast: 2 });
     const [first, last] = [0, 1].map((i) => messages.find((m) => m.Body?.includes(`s${2 * i + 1}`)));
-    const messageKeys = [first, last].map((m) => JSON.parse(m?.Body ?? '{}').messageKey as string);
+    const lastKey = JSON.parse(last?.Body ?? '{}').messageKey as string;
     await h.deps.state.ledger.abandonUnsent(scope, () => true);
     h.failDynamoDbRequests({ table: h.targetTable(PIPELINE), containing: 'kim@example.com' });
 
     // Act: the first message fails its target write on its last receive; the second loads.
-    const failing = await invokeLoad([{ ...first, Attributes: { ApproximateReceiveCount: '2' } }]);
+    const failing = invokeLoad([{ ...first, Attributes: { ApproximateReceiveCount: '2' } }]);
+    await expect(failing).rejects.toThrow(/All records failed/);
     h.failDynamoDbRequests(undefined);
     const loading = await invokeLoad([last].filter((m) => m !== undefined));
 
-    // Assess: neither is counted, failed into the DLQ or left in the quarantine.
-    expect([failing.batchItemFailures, loading.batchItemFailures]).toEqual([[], []]);
+    // Assess: neither is counted; the failed one is left to the DLQ, the quarantined row kept.
+    expect(loading.batchItemFailures).toEqual([]);
     expect(await h.deps.state.ledger.totals(scope)).toMatchObject({
       extracted: 0,
       quarantined: 0,
       deadLettered: 0,
     });
-    for (const messageKey of messageKeys)
-      await expect(
-        h.readJson(`quarantine/${PIPELINE}/${encodeURIComponent(scope)}/${messageKey}.json`),
-      ).rejects.toThrow();
+    const report = await h.readJson<{ entries: { record: { key: string } }[] }>(
+      `quarantine/${PIPELINE}/${encodeURIComponent(scope)}/${lastKey}.json`,
+    );
+    expect(report.entries.map((e) => e.record.key)).toEqual(['s3']);
   });
 
   it('changes nothing and counts nothing twice when a message is delivered again', async () => {

@@ -267,7 +267,7 @@ describe('loadMessage', () => {
     expect(completions.map((c) => c.outcome)).toEqual([expect.objectContaining({ loaded: 2 })]);
   });
 
-  it('withdraws the quarantine object of a message a resuming run abandoned, and counts nothing', async () => {
+  it('keeps the quarantine object of a message a resuming run abandoned, and counts nothing', async () => {
     // Prepare
     const { deps, objects, deleted, completions, abandoned } = loadDeps();
     const m = message([order(1, { email: 'not-an-email' }), order(2, { email: 'c@x' })]);
@@ -278,14 +278,14 @@ describe('loadMessage', () => {
 
     // Assess
     expect(result).toMatchObject({ firstCompletion: false, quarantined: 1 });
-    expect(objects.map((o) => o.Key)).toEqual(deleted);
-    expect(deleted).toHaveLength(1);
+    expect(objects).toHaveLength(1);
+    expect(deleted).toEqual([]);
     expect(completions).toEqual([]);
   });
 
-  it('drops an abandoned message that fails on its last receive instead of dead-lettering it', async () => {
+  it('leaves an abandoned message that fails on its last receive to the DLQ, uncounted', async () => {
     // Prepare
-    const { deps, target, deleted, marks, abandoned } = loadDeps({
+    const { deps, target, marks, completions, abandoned } = loadDeps({
       dlq: { maxReceiveCount: 3 },
     } as Partial<PipelineInput>);
     target.fail.add('2');
@@ -293,12 +293,12 @@ describe('loadMessage', () => {
     abandoned.add(m.messageKey);
 
     // Act
-    const result = await loadMessage(deps, PIPELINE, m.input);
+    const loading = loadMessage(deps, PIPELINE, m.input);
 
     // Assess
-    expect(result).toMatchObject({ firstCompletion: false, records: 0, deadLettered: 0 });
+    await expect(loading).rejects.toThrow(TransientError);
     expect(marks).toEqual([]);
-    expect(deleted).toHaveLength(1);
+    expect(completions).toEqual([]);
   });
 
   it('skips a record whose stored version is newer and counts it skipped', async () => {
