@@ -183,7 +183,8 @@ export const TYPE_MAPPING: readonly TypeMappingRow[] = [
     source: 'MySQL / MariaDB',
     types: 'FLOAT, DOUBLE',
     kind: 'number',
-    canonical: 'number as the server prints it (MySQL has no NaN or infinities)',
+    canonical:
+      'number: a DOUBLE as the server prints it, a FLOAT as the shortest number that reads back as the stored single (MariaDB prints six digits only, so it is read as a DOUBLE); MySQL has no NaN or infinities',
     postgresColumn: 'real, double precision',
   },
   {

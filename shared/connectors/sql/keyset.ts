@@ -15,6 +15,8 @@ export type ColumnKind =
   | 'integer'
   | 'decimal'
   | 'float'
+  /** A single-precision float (MySQL's FLOAT), compared in the database as the double it widens to. */
+  | 'single'
   | 'boolean'
   | 'text'
   | 'bytes'
@@ -30,7 +32,19 @@ export interface KeysetColumn {
    * @default - the quoted column, whose own order is code point order
    */
   readonly byCodePoint?: string;
+  /**
+   * The SQL expression that reads the column's stored value exactly, where the column itself
+   * reads otherwise (MariaDB prints a FLOAT to six digits: `CAST(k AS DOUBLE)` reads it whole).
+   * @default - the quoted column
+   */
+  readonly readAs?: string;
 }
+
+/** A column as selected: through {@link KeysetColumn.readAs} when it has one, under its own name. */
+export const selectColumn = (dialect: SqlDialect, column: KeysetColumn) => {
+  const quoted = dialect.quote(column.name);
+  return column.readAs ? `${column.readAs} AS ${quoted}` : quoted;
+};
 
 /** A key column as key ranges compare and order it: by code point. */
 const keyOrderOf = (dialect: SqlDialect, column: KeysetColumn) =>
@@ -222,7 +236,10 @@ export function keysetKeysAt(
   const order = query.key.map((k) => keyOrderOf(dialect, k)).join(', ');
   const numbered = keysetSelect(dialect, {
     ...query,
-    select: [keys, `ROW_NUMBER() OVER (ORDER BY ${order}) AS esync_position`],
+    select: [
+      ...query.key.map((k) => selectColumn(dialect, k)),
+      `ROW_NUMBER() OVER (ORDER BY ${order}) AS esync_position`,
+    ],
     direction: 'none',
   });
   const wanted = positions.map((p) => {

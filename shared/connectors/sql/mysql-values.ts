@@ -31,3 +31,18 @@ export const mysqlTypeCast: TypeCast = (field, next) => {
   }
   return next();
 };
+
+/**
+ * A single-precision FLOAT, read whole as the double it widens to (`CAST(k AS DOUBLE)`), as the
+ * shortest number that reads back as the stored single: MariaDB prints a FLOAT to six digits
+ * only, which is not the stored value (16777216 and 16777218 both print as 16777200).
+ */
+export function shortestSingle(read: unknown): unknown {
+  if (typeof read !== 'number' || !Number.isFinite(read)) return read;
+  const single = Math.fround(read);
+  for (let digits = 1; digits < 9; digits++) {
+    const shortest = Number(single.toPrecision(digits));
+    if (Math.fround(shortest) === single) return shortest;
+  }
+  return Number(single.toPrecision(9));
+}

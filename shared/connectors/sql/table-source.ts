@@ -35,6 +35,7 @@ import {
   keysetSelect,
   type SqlDialect,
   type Statement,
+  selectColumn,
   splitKey,
 } from './keyset.ts';
 
@@ -49,6 +50,10 @@ export interface ColumnInfo extends FieldInfo {
    * @default - a column of a kind key ranges compare: integer, text, boolean, decimal, float, timestamp, date, bytes
    */
   readonly rangeOrdered?: boolean;
+  /** See {@link KeysetColumn.readAs}. @default - the quoted column, which reads as stored */
+  readonly readAs?: string;
+  /** The column's value from what {@link readAs} reads. @default - what it reads */
+  readonly valueOfRead?: (read: unknown) => unknown;
 }
 
 /** How key ranges compare the values of each kind of column they can be cut on. */
@@ -58,6 +63,7 @@ const KEY_KINDS: Readonly<Partial<Record<ColumnKind, KeyKind>>> = {
   boolean: 'text',
   decimal: 'decimal',
   float: 'float',
+  single: 'float',
   timestamp: 'timestamp',
   date: 'date',
   bytes: 'bytes',
@@ -151,6 +157,7 @@ const CURSOR_KINDS: ReadonlySet<ColumnKind> = new Set([
   'integer',
   'decimal',
   'float',
+  'single',
   'text',
 ]);
 
@@ -172,9 +179,8 @@ export function isoFromDatabaseText(text: string): string {
   return instant === undefined ? text : canonicalIso(instant);
 }
 
-/** A key column's value as a range bound: numbers stay numbers, anything else its text. */
-function keyPartOf(value: unknown): KeyPart {
-  const normal = normalizeValue(value);
+/** A key column's normalized value as a range bound: numbers stay numbers, anything else its text. */
+function keyPartOf(normal: unknown): KeyPart {
   return typeof normal === 'number' && Number.isFinite(normal) ? normal : String(normal);
 }
 
@@ -189,6 +195,8 @@ export class SqlTableSource implements SourceConnector {
   readonly #options: SqlTableSourceOptions;
   #driver: Promise<SqlTableDriver> | undefined;
   #description: Promise<TableDescription> | undefined;
+  /** What each column read through a {@link ColumnInfo.readAs} expression stands for. */
+  #valuesOfReads: ReadonlyMap<string, (read: unknown) => unknown> = new Map();
   #closed = false;
 
   constructor(options: SqlTableSourceOptions) {
@@ -263,7 +271,7 @@ export class SqlTableSource implements SourceConnector {
     kinds: readonly KeyKind[],
   ): Promise<boolean> {
     if (!kinds.some((kind) => TYPED_KINDS.has(kind))) return true;
-    const keys = query.key.map((c) => driver.dialect.quote(c.name));
+    const keys = query.key.map((c) => selectColumn(driver.dialect, c));
     const ends = await Promise.all(
       (['asc', 'desc'] as const).map(async (direction) => {
         const statement = this.#statement(() =>
@@ -282,7 +290,13 @@ export class SqlTableSource implements SourceConnector {
 
   /** A row's key columns as a range bound. */
   #keyTupleOf(row: Record<string, unknown>): KeyTuple {
-    return this.#options.key.map((name) => keyPartOf(row[name]));
+    return this.#options.key.map((name) => keyPartOf(this.#valueOf(name, row[name])));
+  }
+
+  /** A column's value as a record holds it. */
+  #valueOf(name: string, read: unknown): unknown {
+    const valueOfRead = this.#valuesOfReads.get(name);
+    return normalizeValue(valueOfRead ? valueOfRead(read) : read);
   }
 
   async *read(window: ChangeWindow, partition: Partition, resumeAfter?: Cursor): AsyncIterable<SourceRow[]> {
@@ -341,7 +355,7 @@ export class SqlTableSource implements SourceConnector {
   async currentHighWatermark(): Promise<Cursor | null> {
     if (this.#options.cursor.length === 0) return null;
     const { driver, query } = await this.#keysetBase({ from: null, to: null }, []);
-    const names = [...query.cursor, ...query.key].map((c) => driver.dialect.quote(c.name));
+    const names = [...query.cursor, ...query.key].map((c) => selectColumn(driver.dialect, c));
     const statement = this.#statement(() =>
       keysetSelect(driver.dialect, { ...query, select: names, limit: 1, direction: 'desc' }),
     );
@@ -360,7 +374,7 @@ export class SqlTableSource implements SourceConnector {
 
   #toRow(mapper: RowMapper, record: Record<string, unknown>, driver: SqlTableDriver): SourceRow {
     const data: RecordData = {};
-    for (const [name, value] of Object.entries(record)) data[name] = normalizeValue(value);
+    for (const [name, value] of Object.entries(record)) data[name] = this.#valueOf(name, value);
     const where = driver.where;
     const row = mapper.row(data, where);
     if (this.#options.key.length > 1 && row.cursor.key.split('#').length !== this.#options.key.length)
@@ -394,12 +408,15 @@ export class SqlTableSource implements SourceConnector {
         name,
         kind: column?.kind ?? 'other',
         ...(column?.byCodePoint && { byCodePoint: column.byCodePoint }),
+        ...(column?.readAs && { readAs: column.readAs }),
       };
     };
     const selected = this.#selectedColumns(table);
+    const names =
+      selected === '*' && table.columns.some((c) => c.readAs) ? table.columns.map((c) => c.name) : selected;
     return {
       driver,
-      select: selected === '*' ? '*' : selected.map((name) => driver.dialect.quote(name)),
+      select: names === '*' ? '*' : names.map((name) => selectColumn(driver.dialect, columnOf(name))),
       query: {
         table: driver.table,
         cursor: this.#options.cursor.map(columnOf),
@@ -479,6 +496,9 @@ export class SqlTableSource implements SourceConnector {
           `${driver.where}: cursor column "${name}" has type ${column.type}, which cannot order changes (use a timestamp, date, integer or text column)`,
         );
     }
+    this.#valuesOfReads = new Map(
+      table.columns.flatMap((c) => (c.valueOfRead ? [[c.name, c.valueOfRead] as const] : [])),
+    );
     return table;
   }
 }

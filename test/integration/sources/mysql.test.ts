@@ -312,6 +312,21 @@ describe.runIf(requireSystemServer('mariadb').available)('mysql source on Debian
         '1.7976931348623157e308',
       ],
     },
+    float: {
+      type: 'FLOAT',
+      keys: [
+        ...Array.from({ length: 100 }, (_, i) =>
+          String(i % 10 === 0 ? i * 1e36 : i % 7 === 0 ? -i * 1e-40 : i % 3 === 0 ? -i / 7 : i / 1000),
+        ),
+        '0.1',
+        '16777217',
+        '16777218',
+        '123456.7',
+        '3.4028234e38',
+        '-3.4028234e38',
+        '1e-45',
+      ],
+    },
     varbinary: {
       type: 'VARBINARY(8)',
       keys: [
@@ -340,8 +355,11 @@ describe.runIf(requireSystemServer('mariadb').available)('mysql source on Debian
 
       // Act
       const { partitions, perPartition } = await readPlanned(reader, 5);
+      const whole = keysOf(await readAll(reader));
 
       // Assess: five ranges, every row read once, each in the range the key comparison places it in.
+      expect(new Set(whole).size).toBe(Number(count.n));
+      expect(whole).toHaveLength(Number(count.n));
       expect(partitions).toHaveLength(5);
       expect(perPartition.flat()).toHaveLength(Number(count.n));
       expect(new Set(perPartition.flat()).size).toBe(Number(count.n));
@@ -349,21 +367,70 @@ describe.runIf(requireSystemServer('mariadb').available)('mysql source on Debian
       expect(misplacedKeys(partitions, perPartition)).toEqual([]);
     });
 
-  it('plans a single-precision FLOAT key as one partition, since MariaDB prints it to six digits', async () => {
-    // Prepare: keys it prints exactly (quarters), as a range plan cannot tell them from the others.
-    await admin.query('DROP TABLE IF EXISTS keyed_float');
-    await admin.query('CREATE TABLE keyed_float (k FLOAT PRIMARY KEY, v int)');
-    await admin.query('INSERT INTO keyed_float (k, v) VALUES ?', [
-      Array.from({ length: 41 }, (_, i) => [i / 4, 1]),
-    ]);
-    const reader = source({ table: 'keyed_float', key: ['k'], cursor: [], pageSize: 5 });
+  it('reads single-precision FLOAT keys as stored, so rows MariaDB prints alike stay apart and pages read each once', async () => {
+    // Prepare: MariaDB prints FLOAT to six digits: 16777216 and 16777218 both as 16777200, and
+    // 0.1 as 0.1 while it stores 0.100000001490116, which a page bound of 0.1 stays below.
+    const stored = [
+      0.1,
+      -0.1,
+      1 / 3,
+      16777217,
+      16777218,
+      123456.7,
+      3.4e38,
+      -3.4e38,
+      1.17549435e-38,
+      1e-45,
+      2.5,
+    ];
+    await admin.query('DROP TABLE IF EXISTS keyed_single');
+    await admin.query('CREATE TABLE keyed_single (k FLOAT PRIMARY KEY, v int)');
+    await admin.query('INSERT INTO keyed_single (k, v) VALUES ?', [stored.map((k, i) => [k, i])]);
+    const reader = source({ table: 'keyed_single', key: ['k'], cursor: [], pageSize: 1 });
 
     // Act
+    const rows = await readAll(reader);
+
+    // Assess: each key is the shortest number that reads back as the stored single.
+    const expected = stored
+      .map((k) => Math.fround(k))
+      .sort((a, b) => a - b)
+      .map((k) =>
+        [1, 2, 3, 4, 5, 6, 7, 8, 9].map((p) => Number(k.toPrecision(p))).find((n) => Math.fround(n) === k),
+      );
+    expect(keysOf(rows)).toEqual(expected.map(String));
+    expect(rows.map((r) => r.data.k)).toEqual(expected);
+    expect(expected.slice(0, 3)).toEqual([-3.4e38, -0.1, 1e-45]);
+  });
+
+  it('pages a composite key mixing FLOAT, DOUBLE and DECIMAL columns one row at a time, and cuts it into ranges, reading each row once', async () => {
+    // Prepare
+    await admin.query('DROP TABLE IF EXISTS keyed_mixed');
+    await admin.query(
+      'CREATE TABLE keyed_mixed (f FLOAT, d DOUBLE, n DECIMAL(12, 4), v int, PRIMARY KEY (f, d, n))',
+    );
+    const rows = Array.from({ length: 60 }, (_, i) => [
+      [0.1, 16777217, -1 / 3][i % 3],
+      [0.3, 0.1 + 0.2, 1e-7, -5e-324][i % 4],
+      ((i * 7) % 11) / 8,
+      i,
+    ]);
+    await admin.query('INSERT IGNORE INTO keyed_mixed (f, d, n, v) VALUES ?', [rows]);
+    const [[count]] = (await admin.query('SELECT COUNT(*) AS n FROM keyed_mixed')) as unknown as [
+      [{ n: number }],
+    ];
+    const reader = source({ table: 'keyed_mixed', key: ['f', 'd', 'n'], cursor: [], pageSize: 2 });
+
+    // Act
+    const whole = keysOf(await readAll(reader));
     const { partitions, perPartition } = await readPlanned(reader, 4);
 
     // Assess
-    expect(partitions).toEqual([{ id: 'all', spec: {} }]);
-    expect(perPartition[0]).toHaveLength(41);
+    expect(whole).toHaveLength(Number(count.n));
+    expect(new Set(whole).size).toBe(Number(count.n));
+    expect(partitions).toHaveLength(4);
+    expect(perPartition.flat().sort()).toEqual([...whole].sort());
+    expect(misplacedKeys(partitions, perPartition, 3)).toEqual([]);
   });
 
   it('retries a page when the connection is cut in the middle of a read', async () => {

@@ -7,7 +7,7 @@ import { type DatabaseEndpoint, describeEndpoint, tlsOptions } from '../../sql/c
 import { classifyDatabaseError, type DatabaseErrorCodes } from '../../sql/errors.ts';
 import { type DatabaseLogin, MYSQL_ENGINE, readDatabaseAccess } from '../../sql/iam-token.ts';
 import type { ColumnKind, SqlDialect } from '../../sql/keyset.ts';
-import { mysqlTypeCast } from '../../sql/mysql-values.ts';
+import { mysqlTypeCast, shortestSingle } from '../../sql/mysql-values.ts';
 import { type ColumnInfo, type SqlTableDriver, sqlTableSource } from '../../sql/table-source.ts';
 import type { ConnectorContext, SourceConnector } from '../../types.ts';
 
@@ -42,8 +42,10 @@ function exactLiteral(kind: 'integer' | 'decimal', value: string | number): unkn
 
 /**
  * MySQL and MariaDB: the expanded OR form of keyset predicates uses the index best. A DOUBLE is
- * bound as a number (mysql2 writes its shortest text, which MySQL reads as that double), bytes
- * (read as base64) as a Buffer (mysql2 writes `X'…'`).
+ * bound as a number (mysql2 writes its shortest text, which MySQL reads as that double), a FLOAT
+ * as the double its single widens to (MySQL compares a FLOAT column with a number as that
+ * double: 0.1 would stay below the stored 0.100000001490116), bytes (read as base64) as a Buffer
+ * (mysql2 writes `X'…'`).
  */
 export const mysqlDialect: SqlDialect = {
   quote: (identifier) => `\`${identifier.replaceAll('`', '``')}\``,
@@ -54,6 +56,7 @@ export const mysqlDialect: SqlDialect = {
     if (kind === 'date' && typeof value === 'string') return value.slice(0, 10);
     if (kind === 'integer' || kind === 'decimal') return exactLiteral(kind, value);
     if (kind === 'float') return Number(value);
+    if (kind === 'single') return Math.fround(Number(value));
     if (kind === 'bytes') return Buffer.from(String(value), 'base64');
     return value;
   },
@@ -65,19 +68,23 @@ function kindOf(dataType: string): ColumnKind {
   if (t === 'date') return 'date';
   if (/^(tinyint|smallint|mediumint|int|integer|bigint)$/.test(t)) return 'integer';
   if (/^(decimal|numeric)$/.test(t)) return 'decimal';
-  if (/^(float|double|real)$/.test(t)) return 'float';
+  if (t === 'float') return 'single';
+  if (/^(double|real)$/.test(t)) return 'float';
   if (/^(binary|varbinary)$/.test(t)) return 'bytes';
   if (/^(char|varchar|tinytext|text|mediumtext|longtext|enum|uuid)$/.test(t)) return 'text';
   return 'other';
 }
 
 /**
- * Single-precision FLOAT: MariaDB prints it to six significant digits (16777217 as 16777200),
- * so the keys read cannot bound ranges of the stored values exactly. A DOUBLE prints in full.
- * Columns of other kinds (BIT, YEAR, TIME, SET, BLOB) are not cut either: MySQL orders them by
- * their type, which key ranges do not compare.
+ * How a column is read where it does not print as stored: a single-precision FLOAT, which
+ * MariaDB prints to six significant digits (16777217 as 16777200), is read as the DOUBLE it
+ * widens to and kept as the shortest number of that single (`shortestSingle`), so its keys bound
+ * pages and ranges exactly. A DOUBLE prints in full.
  */
-const INEXACT_NUMBER = /^float$/i;
+function exactRead(name: string, kind: ColumnKind): Pick<ColumnInfo, 'readAs' | 'valueOfRead'> {
+  if (kind !== 'single') return {};
+  return { readAs: `CAST(${mysqlDialect.quote(name)} AS DOUBLE)`, valueOfRead: shortestSingle };
+}
 
 /**
  * Collations that order by code point with no padding: UTF-8 byte order. The older `_bin`
@@ -239,7 +246,10 @@ async function describeMysqlTable(run: RunQuery, database: string, table: string
         nullable: c.nullable === 'YES',
         kind,
         ...(byCodePoint && { byCodePoint }),
-        rangeOrdered: kind !== 'other' && !INEXACT_NUMBER.test(String(c.dataType)),
+        ...exactRead(String(c.name), kind),
+        // MySQL orders columns of other kinds (BIT, YEAR, TIME, SET, BLOB) by their type, which
+        // key ranges do not compare.
+        rangeOrdered: kind !== 'other',
       };
     }),
     primaryKey: primaryKey.map((k) => String(k.name)),
