@@ -521,6 +521,41 @@ function targetSuite(start: () => Promise<Database>) {
       });
     });
 
+  it('writes bytea keys in columns mode as the bytes of their base64, as jsonb mode keeps them, and reads them back by key, by range and page by page', async () => {
+    // Prepare: more keys than a page of the snapshot, the edge bytes among them.
+    await sql(db, 'CREATE TABLE users (id bytea PRIMARY KEY, v int)');
+    const edges = ['00', '0000', '61', '6100', 'ff', 'ffff'].map((hex) => Buffer.from(hex, 'hex'));
+    const many = Array.from({ length: 1100 }, (_, i) => Buffer.from([i >> 8, i & 0xff, 7]));
+    const bytes = [...edges, ...many];
+    const keys = bytes.map((b) => b.toString('base64'));
+    const columns = target({ mode: 'columns' });
+    const jsonb = target({ mode: 'jsonb', table: 'users_jsonb' });
+    const kinds: KeyKind[] = ['bytes'];
+    const range: KeyRange = {
+      after: [edges[2]?.toString('base64') as string],
+      upTo: [keys[500] as string],
+      kinds,
+    };
+
+    // Act
+    const written = await columns.write(keys.map((k, i) => upsert(k, 1, { id: k, v: i })));
+    const viaJsonb = await jsonb.write(keys.map((k, i) => upsert(k, 1, { id: k, v: i })));
+    const stored = await sql<{ hex: string }>(db, `SELECT encode(id, 'hex') AS hex FROM users`);
+    const state = await columns.readState(keys, { withData: true });
+    const snapshot = await collect(columns.snapshot());
+    const ranged = await collect(columns.snapshot(range));
+
+    // Assess
+    expect(written.map((o) => o.status)).toEqual(keys.map(() => 'applied'));
+    expect(viaJsonb.map((o) => o.status)).toEqual(keys.map(() => 'applied'));
+    expect(stored.map((r) => r.hex).sort()).toEqual(bytes.map((b) => b.toString('hex')).sort());
+    expect([...state.keys()].sort()).toEqual([...keys].sort());
+    expect(state.get(keys[3] as string)?.data).toMatchObject({ id: keys[3], v: 3 });
+    expect(snapshot.map((r) => r.key).sort()).toEqual([...keys].sort());
+    expect(ranged.map((r) => r.key).sort()).toEqual(keys.filter((k) => inKeyRange([k], range)).sort());
+    await sql(db, 'DROP TABLE users_jsonb');
+  });
+
   it('reads one key range of a composite key in columns mode, paging through it in key order', async () => {
     // Prepare
     await sql(db, 'CREATE TABLE accounts (org text, id integer, PRIMARY KEY (org, id))');

@@ -2,8 +2,9 @@
  * How the PostgreSQL target pages through its keys and, for Verify, reads one key range of them
  * (`WHERE key > after AND key <= upTo`) in the order `domain/key-range.ts` compares keys in:
  * integers as integers, text by code point (`COLLATE "C"`, the order the SQL sources cut their
- * ranges in), and a numeric, real / double precision, timestamp or date key column by value, its
- * bounds cast to its own type, as the sources compare them, so the key's index serves the range.
+ * ranges in), a numeric, real / double precision, timestamp or date key column by value, its
+ * bounds cast to its own type, as the sources compare them, and a bytea key column byte by byte,
+ * its bounds decoded from base64, so the key's index serves the range.
  * A range it cannot express exactly in SQL (a bound its column's type would not accept, a key
  * column of another type than the range's kind, a typed range over a jsonb table's text key) is
  * not applied: the whole table is read and the caller keeps the keys of the range, so a range
@@ -65,6 +66,7 @@ const TYPED_COLUMNS: readonly {
     cast: (type) => (type.endsWith('with time zone') ? 'timestamptz' : 'timestamp'),
   },
   { kind: 'date', type: /^date$/, cast: () => 'date' },
+  { kind: 'bytes', type: /^bytea$/, cast: () => 'bytea' },
 ];
 
 /** A date PostgreSQL accepts: year 1 or later (BC or AD), a real day of its month. */
@@ -87,6 +89,7 @@ const NON_FINITE_FLOAT: ReadonlySet<string> = new Set(['NaN', 'Infinity', '-Infi
  */
 function castable(kind: TypedKeyKind, part: KeyPart): boolean {
   if (compareTyped(kind, part, part) === undefined) return false;
+  if (kind === 'bytes') return true;
   const text = String(part);
   if (kind === 'decimal') return !/Infinity/.test(text);
   if (kind === 'float') return NON_FINITE_FLOAT.has(text) || Number.isFinite(Number(text));
@@ -128,6 +131,13 @@ function rangeColumns(columns: readonly KeyColumn[], range: KeyRange): RangeColu
  */
 const JSONB_INTEGER_KEY = `(CASE WHEN "key" ~ '^-?[0-9]+$' THEN "key"::numeric END)`;
 
+/**
+ * The `index`-th parameter as a value of type `cast`: a bytea key travels as its base64, as the
+ * sources read it and as record keys hold it, so it is decoded rather than cast.
+ */
+const parameterAs = (cast: string | undefined, index: number) =>
+  cast === 'bytea' ? `decode($${index}, 'base64')` : `$${index}::${cast}`;
+
 /** `order op tuple`, its parameters from `$first`. */
 export function comparison(
   expressions: readonly string[],
@@ -136,7 +146,7 @@ export function comparison(
   tuple: KeyTuple,
   first: number,
 ) {
-  const params = expressions.map((_, i) => `$${first + i}::${casts[i]}`);
+  const params = expressions.map((_, i) => parameterAs(casts[i], first + i));
   const left = expressions.length === 1 ? expressions[0] : `(${expressions.join(', ')})`;
   const right = params.length === 1 ? params[0] : `(${params.join(', ')})`;
   return { sql: `${left} ${op} ${right}`, params: tuple.map((p) => String(p)) };

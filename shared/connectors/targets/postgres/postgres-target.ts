@@ -120,9 +120,9 @@ export class PostgresTarget implements TargetConnector {
       .join(', ');
     const selected = options.withData ? `${keyList}, *` : `${keyList}, "_v", "_h", "_d"`;
     for (const part of chunk([...new Set(keys)], PAGE_SIZE)) {
-      const columns: string[][] = shape.keyColumns.map(() => []);
+      const columns: unknown[][] = shape.keyColumns.map(() => []);
       for (const key of part) {
-        const values = this.#splitKey(key, shape);
+        const values = this.#keyParametersOrNone(key, shape);
         if (values) for (const [i, value] of values.entries()) columns[i]?.push(value);
       }
       const tuple = shape.keyColumns.map((c) => quoteIdent(c.name)).join(', ');
@@ -253,8 +253,9 @@ export class PostgresTarget implements TargetConnector {
         `postgres: key "${write.key}" does not split into the ${shape.keyColumns.length} key columns (${this.#keyFields.join(', ')}) at "#"`,
       );
     const keyColumns = shape.keyColumns.map((c) => c.name);
+    const keyParameters = this.#keyParameters(keyValues, shape);
     if (write.op === 'delete')
-      return { write, columns: [...keyColumns, ...META_COLUMNS], values: [...keyValues, ...meta] };
+      return { write, columns: [...keyColumns, ...META_COLUMNS], values: [...keyParameters, ...meta] };
     if (write.data === null) throw new ValidationError(`postgres: upsert of key "${write.key}" has no data`);
     const data = toJsonRecord(write.data);
     const unknown = Object.keys(data).filter((field) => !shape.columns.has(field) || META_NAMES.has(field));
@@ -279,7 +280,7 @@ export class PostgresTarget implements TargetConnector {
       write,
       columns: [...keyColumns, ...fields, ...META_COLUMNS],
       values: [
-        ...keyValues,
+        ...keyParameters,
         ...fields.map((field) => columnParameter(data[field], shape.columns.get(field)?.type, field)),
         ...meta,
       ],
@@ -358,6 +359,30 @@ export class PostgresTarget implements TargetConnector {
       changes.push(`widened column ${current.name} from ${current.type} to ${wanted}`);
     }
     return { clauses, changes };
+  }
+
+  /**
+   * The parameters of a record key's column values, as any value of the column is sent (a bytea
+   * key's base64 as its bytes).
+   * @throws ValidationError naming the column when a value cannot be its column's.
+   */
+  #keyParameters(values: readonly string[], shape: TableShape): unknown[] {
+    return values.map((value, i) => {
+      const column = shape.keyColumns[i] as Column;
+      return columnParameter(value, column.type, column.name);
+    });
+  }
+
+  /** A key's parameters, or undefined when no row of the table can hold it (its state is none). */
+  #keyParametersOrNone(key: string, shape: TableShape): unknown[] | undefined {
+    const values = this.#splitKey(key, shape);
+    if (!values) return undefined;
+    try {
+      return this.#keyParameters(values, shape);
+    } catch (error) {
+      if (error instanceof ValidationError) return undefined;
+      throw error;
+    }
   }
 
   /** The key column values of a record key, or undefined when it has the wrong number of parts. */
