@@ -134,6 +134,20 @@ describe('keysetSelect', () => {
     expect(incremental.text).toContain('ORDER BY "updated_at", "tenant", "id"');
   });
 
+  it('reads a MySQL FLOAT key whole for boundaries and bounds it by the double its single widens to', () => {
+    const single = { name: 'k', kind: 'single' as const, readAs: 'CAST(`k` AS DOUBLE)' };
+    const query = { ...base, table: '`db`.`f`', cursor: [], key: [single], after: [], upTo: null };
+    const numbered = keysetKeysAt(mysqlDialect, query, [10]);
+    const page = keysetSelect(mysqlDialect, {
+      ...query,
+      range: { after: [0.1], upTo: null },
+      orderBy: 'key',
+    });
+    expect(numbered.text).toContain('SELECT CAST(`k` AS DOUBLE) AS `k`, ROW_NUMBER() OVER (ORDER BY `k`)');
+    expect(page.text).toContain('WHERE `k` > ? ORDER BY `k`');
+    expect(page.params).toEqual([Math.fround(0.1)]);
+  });
+
   it('refuses a key range bound whose width differs from the key', () => {
     expect(() =>
       keysetSelect(postgresDialect, { ...base, after: [], upTo: null, range: { after: [1], upTo: null } }),
