@@ -180,15 +180,45 @@ describe.runIf(requireSystemServer('postgresql').available)('postgres source on 
 
       // Act
       const { partitions, perPartition } = await readPlanned(reader, 5);
+      const whole = keysOf(await readAll(reader));
       await reader.close();
 
       // Assess: five ranges, every row read once, each in the range the key comparison places it in.
+      expect(whole).toHaveLength(rows[0].n);
+      expect(new Set(whole).size).toBe(rows[0].n);
       expect(partitions).toHaveLength(5);
       expect(perPartition.flat()).toHaveLength(rows[0].n);
       expect(new Set(perPartition.flat()).size).toBe(rows[0].n);
       expect(perPartition.every((keys) => keys.length >= 10)).toBe(true);
       expect(misplacedKeys(partitions, perPartition)).toEqual([]);
     });
+
+  it('pages a composite key mixing real, double precision and numeric columns two rows at a time, and cuts it into ranges, reading each row once', async () => {
+    // Prepare
+    await admin().query('DROP TABLE IF EXISTS keyed_mixed');
+    await admin().query(
+      'CREATE TABLE keyed_mixed (f real, d double precision, n numeric, v int, PRIMARY KEY (f, d, n))',
+    );
+    await admin().query(`INSERT INTO keyed_mixed (f, d, n, v)
+      SELECT DISTINCT (ARRAY[0.1, 16777217, -1 / 3.0, 'NaN'])[i % 4 + 1]::real,
+             (ARRAY[0.3, 0.1 + 0.2::float8, 1e-7, '-Infinity'])[i / 4 % 4 + 1]::float8,
+             (i * 7 % 11) / 8.0, 1
+      FROM generate_series(0, 79) AS i`);
+    const { rows } = await admin().query('SELECT count(*)::int AS n FROM keyed_mixed');
+    const reader = sourceAs('esync', { table: 'keyed_mixed', key: ['f', 'd', 'n'], cursor: [], pageSize: 2 });
+
+    // Act
+    const whole = keysOf(await readAll(reader));
+    const { partitions, perPartition } = await readPlanned(reader, 4);
+    await reader.close();
+
+    // Assess
+    expect(whole).toHaveLength(rows[0].n);
+    expect(new Set(whole).size).toBe(rows[0].n);
+    expect(partitions).toHaveLength(4);
+    expect(perPartition.flat().sort()).toEqual([...whole].sort());
+    expect(misplacedKeys(partitions, perPartition, 3)).toEqual([]);
+  });
 
   it('reads a timestamp key with a time zone in another session zone as one partition when its BC values print with an offset', async () => {
     // Prepare: a database whose zone prints the BC value with a local mean time offset.
