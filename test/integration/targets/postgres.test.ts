@@ -426,46 +426,107 @@ function targetSuite(start: () => Promise<Database>) {
     expect(text.map((r) => r.key)).toEqual(['a', 'b', 'z', 'ä', '\uFF01']);
   });
 
-  it('reads a jsonb table whole for a range of timestamps, which text order would cut elsewhere, so no key of the range is left out', async () => {
-    // Prepare: as text, "…00.000Z" sorts after "…00.000001Z", which it precedes in time.
-    const t = target({ mode: 'jsonb' });
-    const keys = ['2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000001Z', '2026-01-01T00:00:00.5Z'];
-    await t.write([...keys, '2026-01-01T00:00:00.123456Z'].map((k) => upsert(k, 1, { k })));
-    const range: KeyRange = {
-      after: ['2025-12-31T23:59:59.999Z'],
-      upTo: ['2026-01-01T00:00:00.000001Z'],
-      kinds: ['timestamp'],
-    };
+  /** Decimal and floating point keys as the sources read them, edges included. */
+  const DECIMAL_KEYS = [
+    '-3',
+    '0.0001',
+    '1.5',
+    '9',
+    '10.25',
+    '9007199254740993.25',
+    '1000000000000000000000',
+    'NaN',
+  ];
+  const FLOAT_KEYS = [
+    '-Infinity',
+    '-2.5',
+    '1e-7',
+    '0.000001',
+    '0.3',
+    '0.30000000000000004',
+    '1e+21',
+    '5e-324',
+    'Infinity',
+    'NaN',
+  ];
 
-    // Act
-    const records = await collect(t.snapshot(range));
+  /** Keys of a jsonb table as the sources write them, for each kind a typed range compares by value. */
+  const JSONB_TYPED_KEYS: Record<string, { kind: KeyKind; keys: string[] }> = {
+    // As text, "…00.000Z" sorts after "…00.000001Z", which it precedes in time.
+    timestamp: {
+      kind: 'timestamp',
+      keys: [
+        '2025-12-31T23:59:59.999Z',
+        '2026-01-01T00:00:00.000Z',
+        '2026-01-01T00:00:00.000001Z',
+        '2026-01-01T00:00:00.123456Z',
+        '2026-01-01T00:00:00.500Z',
+        '2026-01-02T00:00:00.000Z',
+        'infinity',
+        '0044-03-15 12:00:00 BC',
+      ],
+    },
+    date: {
+      kind: 'date',
+      keys: [
+        '0044-03-15 BC',
+        '1999-12-31',
+        '2026-01-01',
+        '2026-01-10',
+        '2026-02-01',
+        '10000-01-01',
+        'infinity',
+      ],
+    },
+    decimal: {
+      kind: 'decimal',
+      keys: DECIMAL_KEYS,
+    },
+    float: {
+      kind: 'float',
+      keys: FLOAT_KEYS,
+    },
+  };
 
-    // Assess: every key of the range comes back for the caller to keep.
-    const inRange = records.map((r) => r.key).filter((k) => inKeyRange([k], range));
-    expect(inRange.sort()).toEqual(['2026-01-01T00:00:00.000001Z', '2026-01-01T00:00:00.000Z']);
-  });
+  for (const [name, { kind, keys }] of Object.entries(JSONB_TYPED_KEYS))
+    it(`reads only the key range of a jsonb table keyed by ${name}, compared by value, with keys its cast cannot read left to the caller`, async () => {
+      // Prepare: three ranges cut inside the keys, one row deleted.
+      const t = target({ mode: 'jsonb' });
+      await t.write(keys.map((k, i) => upsert(k, 1, { v: i })));
+      await t.write([remove(keys[2] as string, 2)]);
+      const kinds = [kind];
+      const sorted = keys.map((k) => [k]).sort((a, b) => compareKeyTuples(a, b, kinds));
+      const ranges = rangesFromBoundaries([sorted[2] as KeyTuple, sorted[4] as KeyTuple], kinds);
+
+      // Act
+      const perRange = await Promise.all(
+        ranges.map(async (r) => (await collect(t.snapshot(r))).map((x) => x.key)),
+      );
+
+      // Assess: each range's live keys come back, and of the others only keys no cast reads.
+      const live = keys.filter((k) => k !== keys[2]);
+      ranges.forEach((range, i) => {
+        const read = perRange[i] ?? [];
+        expect(read.filter((k) => inKeyRange([k], range)).sort()).toEqual(
+          live.filter((k) => inKeyRange([k], range)).sort(),
+        );
+        expect(
+          read.filter((k) => !inKeyRange([k], range)).every((k) => /infinity|NaN|BC|^1\d{4}-/i.test(k)),
+        ).toBe(true);
+      });
+    });
 
   /** Keys of each column type a typed range compares by value, as the sources read them: edges included. */
   const TYPED_KEYS: Record<string, { type: string; kind: KeyKind; keys: string[] }> = {
     numeric: {
       type: 'numeric',
       kind: 'decimal',
-      keys: ['-3', '0.0001', '1.5', '9', '10.25', '9007199254740993.25', '1000000000000000000000', 'NaN'],
+      keys: DECIMAL_KEYS,
     },
     double: {
       type: 'double precision',
       kind: 'float',
-      keys: [
-        '-Infinity',
-        '-2.5',
-        '1e-7',
-        '0.000001',
-        '0.3',
-        '0.30000000000000004',
-        '1e+21',
-        'Infinity',
-        'NaN',
-      ],
+      keys: FLOAT_KEYS,
     },
     timestamptz: {
       type: 'timestamp(3) with time zone',

@@ -5,9 +5,10 @@
  * ranges in), a numeric, real / double precision, timestamp or date key column by value, its
  * bounds cast to its own type, as the sources compare them, and a bytea key column byte by byte,
  * its bounds decoded from base64, so the key's index serves the range.
+ * A jsonb table's text key is compared by value through guarded casts (see `JSONB_KEY_READS`).
  * A range it cannot express exactly in SQL (a bound its column's type would not accept, a key
- * column of another type than the range's kind, a typed range over a jsonb table's text key) is
- * not applied: the whole table is read and the caller keeps the keys of the range, so a range
+ * column of another type than the range's kind, a composite or bytes range over a jsonb table)
+ * is not applied: the whole table is read and the caller keeps the keys of the range, so a range
  * read never leaves a key out.
  */
 import { compareTyped, type TypedKeyKind } from '../../../domain/key-kinds.ts';
@@ -124,12 +125,51 @@ function rangeColumns(columns: readonly KeyColumn[], range: KeyRange): RangeColu
   return compared.every((c) => c !== undefined) ? compared : undefined;
 }
 
+/** A jsonb table's joined key (one text column) read as a value of a kind: the texts it takes, and its type. */
+interface JsonbKeyRead {
+  /** The keys this reads (a POSIX regular expression), so that no cast fails. */
+  readonly pattern: string;
+  readonly cast: string;
+  /** Whether a bound of a range is a value of the cast. */
+  readonly bound: (part: KeyPart) => boolean;
+}
+
+const INTEGER_KEY = '^-?[0-9]+$';
 /**
- * The joined key of a jsonb table (one text column) holding the integers of a one-column integer
- * key: compared as numbers, with any key that is not integer text kept for the caller to judge.
- * No index serves the cast: the server filters the table, and only the range's rows come back.
+ * Decimal text, as decimal and float keys are read (floats as their shortest text, so numeric
+ * orders them as the doubles they stand for), exponents within what numeric holds.
  */
-const JSONB_INTEGER_KEY = `(CASE WHEN "key" ~ '^-?[0-9]+$' THEN "key"::numeric END)`;
+const NUMBER_KEY = '^-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]{1,4})?$';
+/** ISO-8601 UTC as the sources write timestamps; timestamp (without zone) reads it as UTC. */
+const TIMESTAMP_KEY =
+  '^(?!0000)[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?Z$';
+/** Four-digit-year dates order as their text (an invalid one too, as `key-kinds.ts` compares it). */
+const DATE_KEY = '^[0-9]{4}-[0-9]{2}-[0-9]{2}$';
+const numberBound = (part: KeyPart) => new RegExp(NUMBER_KEY).test(String(part)) || part === 'NaN';
+
+/**
+ * How a jsonb table's key is compared for a range of each kind other than text: keys its pattern
+ * takes by value (`"key"::numeric`, `::timestamp`; dates as text), any other key kept for the
+ * caller to judge (NaN, infinities, BC, five-digit years). No index serves the cast: the server
+ * filters the table, and only the range's rows come back.
+ */
+const JSONB_KEY_READS: Readonly<Partial<Record<KeyKind, JsonbKeyRead>>> = {
+  integer: { pattern: INTEGER_KEY, cast: 'numeric', bound: (part) => INTEGER_TEXT.test(String(part)) },
+  decimal: { pattern: NUMBER_KEY, cast: 'numeric', bound: numberBound },
+  float: { pattern: NUMBER_KEY, cast: 'numeric', bound: numberBound },
+  timestamp: { pattern: TIMESTAMP_KEY, cast: 'timestamp', bound: (part) => castable('timestamp', part) },
+  date: { pattern: DATE_KEY, cast: 'text', bound: (part) => new RegExp(DATE_KEY).test(String(part)) },
+};
+
+/** The range over a jsonb table's key read as `kind`, or none when a bound is not of its cast. */
+function jsonbRange(kind: KeyKind, range: KeyRange): KeyOrder['range'] {
+  const read = JSONB_KEY_READS[kind];
+  if (!read || !boundParts(range, 0).every(read.bound)) return undefined;
+  const cast = read.cast === 'text' ? '"key"' : `"key"::${read.cast}`;
+  const value = `(CASE WHEN "key" ~ '${read.pattern}' THEN ${cast} END)`;
+  const order = read.cast === 'text' ? `${value} COLLATE "C"` : value;
+  return rangeOver([order], [read.cast], range, `${value} IS NULL`);
+}
 
 /**
  * The `index`-th parameter as a value of type `cast`: a bytea key travels as its base64, as the
@@ -173,7 +213,8 @@ function rangeOver(expressions: readonly string[], casts: readonly string[], ran
 /**
  * The key order of a target table and, given a range of the pipeline's `width` key columns,
  * its predicate. `jsonb` tables keep the joined key in one text column: a one-column key's
- * range is read there (text by code point, integers through a cast); a composite one is not.
+ * range is read there (text by code point, other kinds through guarded casts); a composite one
+ * is not.
  */
 export function keyOrderOf(
   columns: readonly KeyColumn[],
@@ -184,14 +225,12 @@ export function keyOrderOf(
   const { range } = options;
   if (!range) return native;
   if (options.jsonb) {
-    if (options.width !== 1 || !(comparesAs(range, 0, 'integer') || comparesAs(range, 0, 'text')))
-      return native;
-    const numeric = range.kinds ? range.kinds[0] === 'integer' : boundParts(range, 0).some(integral);
-    if (numeric)
-      return {
-        ...native,
-        range: rangeOver([JSONB_INTEGER_KEY], ['numeric'], range, `${JSONB_INTEGER_KEY} IS NULL`),
-      };
+    if (options.width !== 1) return native;
+    const kind = range.kinds?.[0] ?? (boundParts(range, 0).some(integral) ? 'integer' : 'text');
+    if (kind !== 'text') {
+      const typed = jsonbRange(kind, range);
+      return typed ? { ...native, range: typed } : native;
+    }
     const order = ['"key" COLLATE "C"'];
     return { order, casts, range: rangeOver(order, casts, range) };
   }
