@@ -193,6 +193,38 @@ describe.runIf(requireSystemServer('postgresql').available)('postgres source on 
       expect(misplacedKeys(partitions, perPartition)).toEqual([]);
     });
 
+  it('cuts a table keyed by text read out of a jsonb column (a generated column, and a view) into text ranges that read each row once', async () => {
+    // Prepare: ids that read as numbers too, which text ranges must still order by code point.
+    await admin().query('DROP VIEW IF EXISTS docs_view');
+    await admin().query('DROP TABLE IF EXISTS docs');
+    await admin().query(
+      `CREATE TABLE docs (doc jsonb NOT NULL, id text GENERATED ALWAYS AS (doc->>'id') STORED PRIMARY KEY)`,
+    );
+    await admin().query(`INSERT INTO docs (doc)
+      SELECT jsonb_build_object('id', CASE WHEN i % 2 = 0 THEN (i * 37)::text ELSE 'k' || i END, 'n', i)
+      FROM generate_series(1, 60) AS i`);
+    await admin().query(`CREATE VIEW docs_view AS SELECT doc->>'id' AS id, doc FROM docs`);
+
+    for (const table of ['docs', 'docs_view']) {
+      const reader = sourceAs('esync', { table, key: ['id'], cursor: [], pageSize: 5 });
+
+      // Act
+      const { partitions, perPartition } = await readPlanned(reader, 4);
+      await reader.close();
+
+      // Assess
+      expect(partitions.map((p) => (p.spec.range as KeyRange).kinds)).toEqual([
+        ['text'],
+        ['text'],
+        ['text'],
+        ['text'],
+      ]);
+      expect(perPartition.map((keys) => keys.length)).toEqual([15, 15, 15, 15]);
+      expect(new Set(perPartition.flat()).size).toBe(60);
+      expect(misplacedKeys(partitions, perPartition)).toEqual([]);
+    }
+  });
+
   it('pages a composite key mixing real, double precision and numeric columns two rows at a time, and cuts it into ranges, reading each row once', async () => {
     // Prepare
     await admin().query('DROP TABLE IF EXISTS keyed_mixed');
