@@ -450,7 +450,7 @@ describe('load handler (SQS event source → DynamoDB target)', () => {
     const messages = await h.receiveAll(h.queueUrl(PIPELINE), { atLeast: 2 });
     const [first, last] = [0, 1].map((i) => messages.find((m) => m.Body?.includes(`s${2 * i + 1}`)));
     const lastKey = JSON.parse(last?.Body ?? '{}').messageKey as string;
-    await h.deps.state.ledger.abandonUnsent(scope, () => true);
+    await h.deps.state.ledger.abandonReadAgain(scope, () => true);
     h.failDynamoDbRequests({ table: h.targetTable(PIPELINE), containing: 'kim@example.com' });
 
     // Act: the first message fails its target write on its last receive; the second loads.
@@ -599,7 +599,7 @@ describe('the ledger’s pending index', () => {
     // last receive, never registered.
     await ledger.complete(scope, 'm1', 1, outcome);
     const again = await ledger.complete(scope, 'm1', 1, outcome);
-    const abandoned = await ledger.abandonUnsent(scope, (origin) => origin.upTo === 20);
+    const abandoned = await ledger.abandonReadAgain(scope, (origin) => origin.upTo === 20);
     await ledger.markLastReceive(scope, 'm3', unit('k3'), Date.now() - 1);
     await ledger.markLastReceive(scope, 'm4', unit('k4'), Date.now() + 60_000);
     await ledger.markLastReceive(scope, 'm6', unit('k6'), Date.now() + 60_000);

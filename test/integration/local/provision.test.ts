@@ -223,9 +223,9 @@ for (const { engine, run } of engines) {
         deadLettered: 0,
         excludedKeys: [],
       });
-      await ledger.abandonUnsent(scope, () => false);
+      await ledger.abandonReadAgain(scope, () => false);
       const pending = await ledger.pending(scope);
-      await ledger.abandonUnsent(scope, () => true);
+      await ledger.abandonReadAgain(scope, () => true);
 
       // Assess
       expect(pending).toEqual({ messages: 2, records: 4 });
