@@ -8,7 +8,7 @@ import {
 import type { IgnoredEventKind } from '../cdc/debezium-kinds.ts';
 import { type RunCounts, zeroCounts } from '../domain/run-counts.ts';
 import { TransientError } from '../errors.ts';
-import { conditionHeld, readItem } from './items.ts';
+import { conditionHeld } from './items.ts';
 import { expiresAt, keys } from './keys.ts';
 import { queryAll } from './query-all.ts';
 
@@ -261,14 +261,6 @@ export class LedgerRepository {
         }),
       ),
     );
-  }
-
-  /**
-   * Whether a resuming run abandoned the message (read consistently): that run reads its rows
-   * again, so whatever this message's Load left behind is superseded.
-   */
-  async isAbandoned(scope: string, messageKey: string): Promise<boolean> {
-    return (await readItem(this.ddb, this.table, keys.message(scope, messageKey)))?.state === 'abandoned';
   }
 
   /**
