@@ -72,6 +72,21 @@ export class InProgressError extends ConflictError {
   }
 }
 
+/**
+ * A partition of a resumed plan belongs to the run that resumed it: the Extract of an earlier run
+ * (still running after its execution was stopped) may neither send nor record progress for it.
+ * Not retried: that run's execution is over, and the owner reads the partition again.
+ */
+export class PartitionTakenOverError extends ConflictError {
+  constructor(
+    readonly partitionId: string,
+    /** The run that owns the partition now. */
+    readonly owner: string,
+  ) {
+    super(`partition ${partitionId} was taken over by run ${owner}: this Extract stops`);
+  }
+}
+
 /** The source's schema changed in a way the pipeline's `schema.onDrift` refuses to load. */
 export class SchemaDriftError extends EsyncError {
   constructor(

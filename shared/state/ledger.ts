@@ -8,7 +8,7 @@ import {
 import type { IgnoredEventKind } from '../cdc/debezium-kinds.ts';
 import { type RunCounts, zeroCounts } from '../domain/run-counts.ts';
 import { TransientError } from '../errors.ts';
-import { conditionHeld, readItem } from './items.ts';
+import { conditionHeld } from './items.ts';
 import { expiresAt, keys } from './keys.ts';
 import { queryAll } from './query-all.ts';
 
@@ -143,7 +143,7 @@ export class LedgerRepository {
   /**
    * Registers messages before they are sent (BatchWriteItem, 25 at a time). Messages of a
    * partition's Extract carry `origin`, so a registration whose send never happened can be told
-   * apart later (see {@link abandonUnsent}). `fieldsDiscarded` counts the message's records that
+   * apart later (see {@link abandonReadAgain}). `fieldsDiscarded` counts the message's records that
    * Extract sent without the fields `schema.onDrift: discard` leaves out. A vouched message is
    * registered done, outside the pending index.
    */
@@ -264,14 +264,6 @@ export class LedgerRepository {
   }
 
   /**
-   * Whether a resuming run abandoned the message as never sent (read consistently). Its rows are
-   * read again by that run, so whatever this message's Load left behind is superseded.
-   */
-  async isAbandoned(scope: string, messageKey: string): Promise<boolean> {
-    return (await readItem(this.ddb, this.table, keys.message(scope, messageKey)))?.state === 'abandoned';
-  }
-
-  /**
    * Of `messages` (keys in `scope`, an earlier run's ledger, each with the content digest of the
    * message asking), those that run loaded clean with the same content. Eventually consistent
    * reads (that run has ended); keys DynamoDB leaves unprocessed are not vouched for.
@@ -303,19 +295,30 @@ export class LedgerRepository {
   }
 
   /**
-   * Abandons the registered, uncompleted messages of a stopped or killed run that `unsent` says
-   * were never sent: their partition's recorded progress does not reach them, so the run that
-   * resumes the partition reads those rows again, and nobody waits for the registrations. A
-   * message that was sent after all is still applied by Load (its completion then changes
-   * nothing). Returns how many were abandoned.
+   * Abandons the messages of an earlier run of a resumed plan that the resuming run reads again:
+   * `readAgain` says their partition's progress, as the resuming run claimed it, does not reach
+   * them. Registered and never sent, sent but never loaded, or loaded already, none counts in
+   * the earlier run any more, so their rows count once, in the run that reads them again, and
+   * nobody waits for a registration nothing will complete. Returns how many were abandoned.
    */
-  async abandonUnsent(scope: string, unsent: (origin: MessageOrigin) => boolean): Promise<number> {
+  async abandonReadAgain(scope: string, readAgain: (origin: MessageOrigin) => boolean): Promise<number> {
     let abandoned = 0;
     for await (const item of this.#messages(scope))
-      if (item.state === 'sent' && item.upTo !== undefined)
-        if (unsent({ partition: String(item.partition), upTo: Number(item.upTo) }))
+      if ((item.state === 'sent' || item.state === 'done') && item.upTo !== undefined)
+        if (readAgain({ partition: String(item.partition), upTo: Number(item.upTo) }))
           abandoned += (await this.#abandon(item.pk as string, item.sk as string)) ? 1 : 0;
     return abandoned;
+  }
+
+  /**
+   * Abandons messages this run registered and will not send: their partition was taken over
+   * by a run that reads their rows again.
+   */
+  async abandonRegistered(scope: string, messageKeys: readonly string[]): Promise<void> {
+    for (const messageKey of messageKeys) {
+      const { pk, sk } = keys.message(scope, messageKey);
+      await this.#abandon(pk, sk);
+    }
   }
 
   /** Every message item of a scope, read consistently. */
@@ -334,9 +337,9 @@ export class LedgerRepository {
           TableName: this.table,
           Key: { pk, sk },
           UpdateExpression: 'SET #state = :abandoned REMOVE gsi1pk, gsi1sk',
-          ConditionExpression: '#state = :sent',
+          ConditionExpression: '#state IN (:sent, :done)',
           ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':abandoned': 'abandoned', ':sent': 'sent' },
+          ExpressionAttributeValues: { ':abandoned': 'abandoned', ':sent': 'sent', ':done': 'done' },
         }),
       ),
     );

@@ -1,6 +1,7 @@
 import { DeleteCommand, type DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ChangeWindow, Cursor } from '../connectors/types.ts';
-import { conditionHeld, readItem } from './items.ts';
+import { PartitionTakenOverError } from '../errors.ts';
+import { conditionFailed, conditionHeld, readItem } from './items.ts';
 import { expiresAt, keys } from './keys.ts';
 import { queryAll } from './query-all.ts';
 
@@ -30,9 +31,18 @@ export interface PartitionProgress {
   /** Rows of the partition on the queue so far (over every run that extracted it). */
   readonly extracted: number;
   readonly done: boolean;
-  /** The run that wrote this progress last. */
+  /**
+   * The run that owns the partition: the last to claim it (a run resuming the plan) or, unclaimed,
+   * the run whose Extract wrote this progress. Only the owner's Extract sends and records.
+   */
   readonly runId: string;
 }
+
+/** What claiming a partition found: finished already, or the progress the claimant takes over. */
+export type PartitionClaim =
+  | { readonly finished: true }
+  /** `taken`: the partition's progress when claimed; none when no run had recorded any. */
+  | { readonly finished: false; readonly taken: PartitionProgress | undefined };
 
 /** Progress items expire once no run can resume their plan any more. */
 const PROGRESS_RETENTION_DAYS = 30;
@@ -97,18 +107,67 @@ export class ProgressRepository {
   }
 
   /**
-   * Records a partition's progress. It only moves forward: an Extract of a stopped run that is
-   * still finishing (Lambda keeps running after StopExecution) cannot move it back, nor undo `done`.
+   * Makes `runId` the partition's owner, unless it is finished, and answers the progress it had
+   * then: no other run's Extract can move it any more (see {@link recordPartition}), so the
+   * claimant resumes from exactly what it abandons earlier registrations against.
+   */
+  async claimPartition(
+    pipeline: string,
+    planId: string,
+    partitionId: string,
+    runId: string,
+  ): Promise<PartitionClaim> {
+    const claiming = this.ddb.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: keys.partitionProgress(pipeline, planId, partitionId),
+        UpdateExpression:
+          'SET #type = :type, partitionId = :id, runId = :run, extracted = if_not_exists(extracted, :zero), done = if_not_exists(done, :no), expiresAt = :exp',
+        ConditionExpression: 'attribute_not_exists(pk) OR done = :no',
+        ExpressionAttributeNames: { '#type': 'type' },
+        ExpressionAttributeValues: {
+          ':type': 'partition-progress',
+          ':id': partitionId,
+          ':run': runId,
+          ':zero': 0,
+          ':no': false,
+          ':exp': expiresAt(PROGRESS_RETENTION_DAYS),
+        },
+        ReturnValues: 'ALL_OLD',
+      }),
+    );
+    const out = await claiming.catch((error: unknown) => {
+      if (conditionFailed(error)) return undefined;
+      throw error;
+    });
+    if (!out) return { finished: true };
+    return { finished: false, taken: out.Attributes ? toProgress(out.Attributes) : undefined };
+  }
+
+  /**
+   * Checks that `runId` still owns the partition (a consistent read).
+   * @throws PartitionTakenOverError when another run claimed it.
+   */
+  async confirmOwner(pipeline: string, planId: string, partitionId: string, runId: string): Promise<void> {
+    assertOwner(await this.getPartition(pipeline, planId, partitionId), runId);
+  }
+
+  /**
+   * Records a partition's progress, by its owner only. It only moves forward: a retried Extract
+   * cannot move it back, nor undo `done`; such a refusal is no error.
+   * @throws PartitionTakenOverError when another run claimed the partition: the Extract of a
+   * stopped run still running (Lambda keeps running after StopExecution) must stop.
    */
   async recordPartition(pipeline: string, planId: string, progress: PartitionProgress): Promise<void> {
-    await conditionHeld(
+    const recorded = await conditionHeld(
       this.ddb.send(
         new UpdateCommand({
           TableName: this.table,
           Key: keys.partitionProgress(pipeline, planId, progress.partitionId),
           UpdateExpression:
             'SET #type = :type, partitionId = :id, #cursor = :cursor, extracted = :n, done = :done, runId = :run, expiresAt = :exp',
-          ConditionExpression: 'attribute_not_exists(pk) OR (done = :no AND extracted <= :n)',
+          ConditionExpression:
+            'attribute_not_exists(pk) OR (runId = :run AND done = :no AND extracted <= :n)',
           ExpressionAttributeNames: { '#type': 'type', '#cursor': 'cursor' },
           ExpressionAttributeValues: {
             ':type': 'partition-progress',
@@ -123,7 +182,17 @@ export class ProgressRepository {
         }),
       ),
     );
+    if (!recorded) await this.confirmOwner(pipeline, planId, progress.partitionId, progress.runId);
   }
+}
+
+/**
+ * A partition with no progress is anyone's; one with progress belongs to its `runId`.
+ * @throws PartitionTakenOverError when `progress` belongs to another run.
+ */
+export function assertOwner(progress: PartitionProgress | undefined, runId: string): void {
+  if (progress !== undefined && progress.runId !== runId)
+    throw new PartitionTakenOverError(progress.partitionId, progress.runId);
 }
 
 function toProgress(item: Record<string, unknown>): PartitionProgress {

@@ -2,7 +2,7 @@ import { SendMessageBatchCommand, type SendMessageBatchRequestEntry } from '@aws
 import { s3Commands } from '../aws/s3-commands.ts';
 import { loadQueueUrl } from '../config.ts';
 import { groupIdentity, messageKey, packRecords } from '../domain/pack.ts';
-import { TransientError } from '../errors.ts';
+import { PartitionTakenOverError, TransientError } from '../errors.ts';
 import type { RecordEnvelope } from '../records/envelope.ts';
 import { stringifyExactJson } from '../records/exact-json.ts';
 import type { LoadMessage, RecordsMessage } from '../records/messages.ts';
@@ -45,6 +45,11 @@ export interface PartitionEnqueue {
   /** Records sent without the fields `schema.onDrift: discard` leaves out, counted in the ledger. */
   readonly trimmed?: ReadonlySet<RecordEnvelope>;
   readonly chain?: VouchingChain;
+  /**
+   * Checks that the partition is still this run's, after each registration and before its send
+   * (PartitionTracker.confirmOwner).
+   */
+  readonly confirmOwner?: () => Promise<void>;
 }
 
 /**
@@ -52,7 +57,8 @@ export interface PartitionEnqueue {
  * Registering first means a message can never be loaded without being counted. A message
  * registered but never sent (a crash in between) is sent again by a retried caller under the
  * same deterministic key; one of a partition's Extract carries its `origin`, so that a run
- * resuming the partition abandons it (resume.ts) instead of waiting for it. With a `chain`
+ * resuming the partition abandons it (resume.ts) instead of waiting for it; with `confirmOwner`,
+ * no message is sent once that run has claimed the partition. With a `chain`
  * (unchanged-messages.ts), each message is registered with its content digest, and one that the
  * vouching run loaded clean with the same digest is registered done and not sent. The next
  * queue batch is registered while one is sent, never sent before its registration ended.
@@ -70,14 +76,14 @@ export async function enqueueRecords(
   partition: PartitionEnqueue = {},
 ): Promise<EnqueueResult> {
   if (records.length === 0) return { messages: 0, records: 0, claimChecks: 0, vouched: 0 };
-  const { origin, trimmed, chain } = partition;
+  const { origin, trimmed, chain, confirmOwner } = partition;
   const trimmedIn = (group: readonly RecordEnvelope[]) =>
     trimmed === undefined || trimmed.size === 0 ? 0 : group.filter((r) => trimmed.has(r)).length;
   const packing = { pipelineName, scope, keySeed, chain, trimmedIn };
   const bodies = await packBodies(deps, packing, records);
   const vouchingScope = chain?.scope;
   const vouched = vouchingScope ? await vouchedBodies(deps, vouchingScope, bodies) : new Set<string>();
-  const register = (group: readonly Body[]) =>
+  const registerAll = (group: readonly Body[]) =>
     deps.state.ledger.register(
       scope,
       group.map((b) => ({
@@ -89,7 +95,8 @@ export async function enqueueRecords(
       })),
       origin,
     );
-  await register(bodies.filter((b) => vouched.has(b.messageKey)));
+  const register = confirmOwner ? registeredIfOwned(deps, scope, registerAll, confirmOwner) : registerAll;
+  if (vouched.size > 0) await register(bodies.filter((b) => vouched.has(b.messageKey)));
   await registerAndSend(
     deps,
     loadQueueUrl(deps.config, pipelineName),
@@ -196,6 +203,33 @@ async function vouchedBodies(
   if (asked.length === 0) return new Set();
   const clean = await deps.state.ledger.loadedClean(vouchingScope, asked);
   return new Set([...clean].flatMap((there) => here.get(there) ?? []));
+}
+
+/**
+ * `register`, then `confirmOwner`. A batch registered while its run still owned the partition is
+ * found by a run that claims it later, and abandoned by it unless the partition's progress
+ * reaches it; one registered after the claim might be missed, so it is abandoned here and never
+ * sent, and the Extract stops.
+ */
+function registeredIfOwned<B extends { readonly messageKey: string }>(
+  deps: Deps,
+  scope: string,
+  register: (group: readonly B[]) => Promise<void>,
+  confirmOwner: () => Promise<void>,
+): (group: readonly B[]) => Promise<void> {
+  return async (group) => {
+    await register(group);
+    try {
+      await confirmOwner();
+    } catch (error) {
+      if (error instanceof PartitionTakenOverError)
+        await deps.state.ledger.abandonRegistered(
+          scope,
+          group.map((b) => b.messageKey),
+        );
+      throw error;
+    }
+  };
 }
 
 /** The bodies in the queue batches they are sent in: 10 entries and 1 MiB per SendMessageBatch. */

@@ -14,7 +14,7 @@ import type { Pipeline } from '../pipeline/schema.ts';
 import { contentHash } from '../records/hash.ts';
 import type { Checkpoint } from '../state/checkpoints.ts';
 import { keys } from '../state/keys.ts';
-import type { PartitionProgress } from '../state/progress.ts';
+import { assertOwner, type PartitionProgress } from '../state/progress.ts';
 import type { Deps } from './deps.ts';
 
 export interface RunPlan {
@@ -58,11 +58,10 @@ export async function planOrResume(
   const saved = await deps.state.progress.getPlan(pipeline.name);
   if (saved && saved.basis === basis) {
     const all = await readPartitions(deps, saved.partitionsKey);
-    const progress = await deps.state.progress.listPartitions(pipeline.name, saved.planId);
-    const finished = new Set(progress.filter((p) => p.done).map((p) => p.partitionId));
-    const earlierRuns = new Set([saved.planId, ...progress.map((p) => p.runId)]);
+    const { finished, reached, owners } = await takeOver(deps, pipeline.name, saved.planId, runId, all);
+    const earlierRuns = new Set([saved.planId, ...owners]);
     earlierRuns.delete(runId);
-    await abandonUnsent(deps, pipeline.name, [...earlierRuns], progress);
+    await abandonReadAgain(deps, pipeline.name, [...earlierRuns], reached);
     return {
       planId: saved.planId,
       window: saved.window,
@@ -88,25 +87,72 @@ export async function planOrResume(
   return { planId: runId, window, partitions, resumed: false, earlierRuns: [] };
 }
 
+/** What a resuming run took over of a saved plan. */
+interface TakenOver {
+  /** Partitions finished before the claim: nothing to read. */
+  readonly finished: ReadonlySet<string>;
+  /** Rows of each partition on the queue as the run claimed it (or finished): the earlier runs count those. */
+  readonly reached: ReadonlyMap<string, number>;
+  /** The runs that owned partitions before. */
+  readonly owners: readonly string[];
+}
+
+/** Partitions claimed at once: UpdateItem calls in flight while a resumed plan is taken over. */
+const CLAIMS_IN_FLIGHT = 25;
+
 /**
- * A stopped or killed Extract may have registered messages it never sent. Their rows lie beyond
- * their partition's recorded progress, so this run reads them again; the registrations are
- * abandoned, so that neither this run nor a later one waits for them until the stall timeout.
+ * Claims every unfinished partition of the plan for `runId` before anything of an earlier run is
+ * abandoned: an earlier run's Extract still running (StopExecution does not stop a Lambda
+ * invocation) can then neither send nor record progress for it (progress.ts), so each claimed
+ * partition's progress is the line between what the earlier runs count and what this run reads
+ * again. A partition finished before its claim stays finished.
  */
-async function abandonUnsent(
+async function takeOver(
+  deps: Deps,
+  pipeline: string,
+  planId: string,
+  runId: string,
+  partitions: readonly Partition[],
+): Promise<TakenOver> {
+  const { progress } = deps.state;
+  const listed = await progress.listPartitions(pipeline, planId);
+  const done = listed.filter((p) => p.done);
+  const finished = new Set(done.map((p) => p.partitionId));
+  const reached = new Map(done.map((p) => [p.partitionId, p.extracted]));
+  const owners = new Set(listed.map((p) => p.runId));
+  const open = partitions.filter((p) => !finished.has(p.id));
+  for (let i = 0; i < open.length; i += CLAIMS_IN_FLIGHT)
+    await Promise.all(
+      open.slice(i, i + CLAIMS_IN_FLIGHT).map(async ({ id }) => {
+        const claim = await progress.claimPartition(pipeline, planId, id, runId);
+        const taken = claim.finished ? await progress.getPartition(pipeline, planId, id) : claim.taken;
+        if (claim.finished) finished.add(id);
+        reached.set(id, taken?.extracted ?? 0);
+        if (taken) owners.add(taken.runId);
+      }),
+    );
+  return { finished, reached, owners: [...owners] };
+}
+
+/**
+ * An earlier run's messages beyond its partition's claimed progress: registered and never sent
+ * (a killed Extract), or sent before the claim by an Extract that could not record its progress
+ * after it. This run reads their rows again, so they are abandoned: they count in no earlier
+ * run, and neither this run nor a later one waits for them until the stall timeout.
+ */
+async function abandonReadAgain(
   deps: Deps,
   pipeline: string,
   earlierRuns: readonly string[],
-  progress: readonly PartitionProgress[],
+  reached: ReadonlyMap<string, number>,
 ): Promise<void> {
-  const reached = new Map(progress.map((p) => [p.partitionId, p.extracted]));
   for (const earlier of earlierRuns) {
-    const abandoned = await deps.state.ledger.abandonUnsent(
+    const abandoned = await deps.state.ledger.abandonReadAgain(
       keys.ledgerScopeOfRun(earlier),
       (origin) => origin.upTo > (reached.get(origin.partition) ?? 0),
     );
     if (abandoned > 0)
-      deps.log.info('abandoned messages an earlier run registered but never sent', {
+      deps.log.info('abandoned messages of an earlier run whose rows this run reads again', {
         pipeline,
         runId: earlier,
         abandoned,
@@ -134,14 +180,25 @@ export interface PartitionTracker {
   readonly resumeAfter: Cursor | undefined;
   /** The rows of this partition already on the queue before this Extract. */
   readonly before: number;
-  /** Records that every row up to `cursor` is on the queue, `extracted` rows by this Extract. */
+  /**
+   * Records that every row up to `cursor` is on the queue, `extracted` rows by this Extract.
+   * @throws PartitionTakenOverError, as {@link confirmOwner}.
+   */
   sent(cursor: Cursor, extracted: number): Promise<void>;
   finish(extracted: number): Promise<void>;
+  /**
+   * Checks, between registering messages and sending them, that this run still owns the
+   * partition; none when the run has no plan.
+   * @throws PartitionTakenOverError when a resuming run claimed it: its messages must not be sent.
+   */
+  readonly confirmOwner: (() => Promise<void>) | undefined;
 }
 
 /**
  * The progress tracker of one partition of the run's plan. A run without a plan (one started
  * before plans were saved) tracks nothing and reads from the continuation alone.
+ * @throws PartitionTakenOverError when another run owns the unfinished partition (an Extract of
+ * a stopped run started after a resuming run claimed it).
  */
 export async function trackPartition(
   deps: Deps,
@@ -152,6 +209,7 @@ export async function trackPartition(
 ): Promise<PartitionTracker> {
   const { planId, runId } = run;
   const recorded = planId ? await deps.state.progress.getPartition(pipeline, planId, partitionId) : undefined;
+  if (recorded?.done !== true) assertOwner(recorded, runId);
   const before = recorded?.extracted ?? 0;
   let cursor = continuation ?? recorded?.cursor ?? undefined;
   const record = async (progress: Omit<PartitionProgress, 'partitionId' | 'runId'>) => {
@@ -169,5 +227,8 @@ export async function trackPartition(
     async finish(extracted) {
       await record({ cursor: cursor ?? null, extracted: before + extracted, done: true });
     },
+    confirmOwner: planId
+      ? () => deps.state.progress.confirmOwner(pipeline, planId, partitionId, runId)
+      : undefined,
   };
 }

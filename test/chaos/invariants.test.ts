@@ -5,6 +5,7 @@ import {
   checkCounters,
   compareTarget,
   type ExpectedRecord,
+  type QuarantineObject,
   reconcileRejects,
   type TargetRecord,
 } from '../support/chaos-invariants.ts';
@@ -237,29 +238,41 @@ describe('chaos invariants: rejects', () => {
     expect(loadedThenDeadLettered(0)).toMatchObject({ dlqDifference: 2, unaccounted: 2 });
   });
 
-  it('holds a superseded object (its message abandoned by a resuming run) as a reject, not as a ledger count', () => {
-    // Act
+  it('counts a superseded object (its message abandoned by a resuming run) towards no ledger, and its rejects only when a counted object holds them too', () => {
+    // Prepare: run 1's message m0 was abandoned by run 2, which read its rows again.
     const superseded = {
       scope: 'RUN#1',
       messageKey: 'm0',
       superseded: true,
       entries: [{ key: '8', version: 'v1', reasons: 1 }],
     };
-    const result = reconcileRejects({
-      quarantine: [...quarantine, superseded],
-      ledgerQuarantined: new Map([
-        ['RUN#1', 1],
-        ['STREAM#p#d', 1],
-      ]),
-      invalidRecords: new Set(['7@v1', '8@v1']),
-      poisonBodies: ['garbage'],
-      dlqRecords: 0,
-      dlqRecordsAlreadyLoaded: 0,
-      ledgerDeadLettered: 0,
-    });
+    const readAgain = {
+      scope: 'RUN#2',
+      messageKey: 'm9',
+      entries: [{ key: '8', version: 'v1', reasons: 1 }],
+    };
+    const reconcile = (objects: QuarantineObject[], runTwoQuarantined: number) =>
+      reconcileRejects({
+        quarantine: [...quarantine, ...objects],
+        ledgerQuarantined: new Map([
+          ['RUN#1', 1],
+          ['RUN#2', runTwoQuarantined],
+          ['STREAM#p#d', 1],
+        ]),
+        invalidRecords: new Set(['7@v1', '8@v1']),
+        poisonBodies: ['garbage'],
+        dlqRecords: 0,
+        dlqRecordsAlreadyLoaded: 0,
+        ledgerDeadLettered: 0,
+      });
 
-    // Assess
-    expect(result).toMatchObject({ quarantinedEntries: 3, ledgerDifference: 0, unaccounted: 0 });
+    // Act
+    const reread = reconcile([superseded, readAgain], 1);
+    const neverReread = reconcile([superseded], 0);
+
+    // Assess: rows no run read again leave their reject in no counted object.
+    expect(reread).toMatchObject({ quarantinedEntries: 4, ledgerDifference: 0, unaccounted: 0 });
+    expect(neverReread).toMatchObject({ invalidRecordsMissing: 1, ledgerDifference: 0, unaccounted: 1 });
   });
 
   it('counts a rejected record missing from the quarantine, a lost poison message and ledger or DLQ differences', () => {

@@ -228,8 +228,8 @@ export interface QuarantineObject {
   readonly messageKey: string;
   /**
    * Written by a message a resuming run abandoned though it was sent: no ledger counts it, and
-   * the records it holds may be quarantined again by that run. It still holds rejects, so it
-   * counts towards every invalid record being in the quarantine, not towards any ledger count.
+   * that run reads its rows again and quarantines them in an object of its own. It counts
+   * towards no ledger count, and an invalid record it holds must still be in a counted object.
    */
   readonly superseded?: boolean;
   readonly entries: readonly {
@@ -252,8 +252,7 @@ export interface RejectInputs {
   /**
    * Records of DLQ messages the ledger holds as completed, not dead-lettered: a crash between
    * the completion and the delete on the last allowed receive. They are loaded; a redrive
-   * changes nothing. And records of DLQ messages a resuming run abandoned though they were sent:
-   * no run counts them, and a redrive applies them version-gated.
+   * changes nothing.
    */
   readonly dlqRecordsAlreadyLoaded: number;
   readonly ledgerDeadLettered: number;
@@ -295,7 +294,7 @@ export function reconcileRejects(input: RejectInputs): RejectCheck {
         note(`quarantine entry ${entry.key ?? '(raw)'} in ${object.messageKey} has no reason`);
         continue;
       }
-      if (entry.key !== undefined && entry.version !== undefined)
+      if (entry.key !== undefined && entry.version !== undefined && !object.superseded)
         quarantinedRecords.add(`${entry.key}@${entry.version}`);
       if (entry.raw !== undefined) quarantinedRaw.add(entry.raw);
     }

@@ -589,6 +589,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     ];
     const windowRows = async (runId: string, rows: readonly SourceRowState[]) =>
       (await rowsInWindow(runId, rows)).length;
+    const extractedA = runRecords[0]?.extracted ?? 0;
     const extractedB = runRecords[1]?.extracted ?? 0;
     const extractedC = runRecords[2]?.extracted ?? 0;
     const windowB = await windowRows(runB.run.runId, afterB.states);
@@ -612,7 +613,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       statuses: { A: statusA, B: statusB, C: statusC },
       checkpointFromA: recorder.checkpoints.some((c) => c.setBy === runA.run.runId),
       cdc: { put: delivery.order.length + inventoryPoison.length, reached: inventoryMessages },
-      windows: { extractedB, recordedB, windowB, extractedC, windowC },
+      windows: { extractedA, extractedB, recordedB, windowB, extractedC, windowC },
       parked: parked.map(
         (c) =>
           `${c.pipeline} ${c.key}: source ${c.source.version} vs target ${c.target.version} on ${c.fields.join(',') || 'the record'}`,
@@ -687,6 +688,8 @@ interface InvariantInputs {
   readonly checkpointFromA: boolean;
   readonly cdc: { readonly put: number; readonly reached: number };
   readonly windows: {
+    /** Records the killed run's ledger counts (its abandoned messages left out). */
+    readonly extractedA: number;
     readonly extractedB: number;
     /** Rows the partitions of B's plan recorded as sent, over the runs that extracted them. */
     readonly recordedB: number;
@@ -777,6 +780,13 @@ function buildInvariants(i: InvariantInputs): ChaosInvariant[] {
         i.windows.extractedB <= i.windows.windowB &&
         i.windows.extractedC === i.windows.windowC,
       detail: `rerun ${i.windows.extractedB} of ${i.windows.windowB} rows (its plan's partitions sent ${i.windows.recordedB} over the killed run and the rerun), incremental ${i.windows.extractedC} of ${i.windows.windowC}`,
+    },
+    {
+      // An Extract of the killed run still running after the rerun planned must neither record
+      // progress past messages the rerun abandoned nor leave rows both runs count.
+      name: 'the killed run and the rerun counted each row their plan sent once',
+      ok: i.windows.extractedA + i.windows.extractedB === i.windows.recordedB,
+      detail: `killed run ${i.windows.extractedA} + rerun ${i.windows.extractedB} records counted, the plan's partitions sent ${i.windows.recordedB} rows`,
     },
     {
       name: 'no conflict parked (nobody else writes the targets)',
@@ -992,7 +1002,7 @@ async function recordsAlreadyLoaded(deps: Deps, bodies: readonly string[], strea
       const { Item } = await deps.clients.ddb.send(
         new GetCommand({ TableName: deps.config.stateTable, Key, ConsistentRead: true }),
       );
-      if ((Item?.state === 'done' && Number(Item.deadLettered ?? 0) === 0) || Item?.state === 'abandoned')
+      if (Item?.state === 'done' && Number(Item.deadLettered ?? 0) === 0)
         records += Number(Item.records ?? 0);
     }
   }

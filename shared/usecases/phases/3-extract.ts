@@ -188,6 +188,7 @@ class PartitionOutbox {
         origin: { partition: partition.id, upTo: progress.before + this.extracted },
         trimmed: this.trimmed,
         ...(chain ? { chain } : {}),
+        ...(progress.confirmOwner ? { confirmOwner: progress.confirmOwner } : {}),
       },
     );
     this.messages += sent.messages;

@@ -251,7 +251,7 @@ export async function loadMessage(
       ...outcome,
     };
   } catch (error) {
-    if (lastReceive && (await completedBeforeLastReceive(deps, unit)))
+    if (lastReceive && (await settledBeforeLastReceive(deps, unit)))
       return {
         pipeline: pipeline.name,
         records: 0,
@@ -273,15 +273,13 @@ export async function loadMessage(
 /**
  * A message whose Load failed on its last allowed receive, which SQS moves to the DLQ: it is
  * counted dead-lettered from now on, as a mark that a redriven delivery's completion replaces
- * (its quarantine object, should it have written one, then counts again). Unless an earlier
- * delivery completed it: its outcome stands, and this delivery is dropped rather than
- * dead-lettered. A message a resuming run abandoned as never sent goes to the DLQ uncounted:
- * that run may not read all its rows again (an Extract of the stopped run can still record
- * progress past them), so the DLQ keeps it for a redrive. Returns whether it was dropped.
+ * (its quarantine object, should it have written one, then counts again). Unless the ledger
+ * settled it already: completed by an earlier delivery (its outcome stands), or abandoned by a
+ * resuming run, which reads its rows again from the partition's progress it claimed (resume.ts).
+ * Such a delivery is dropped rather than dead-lettered. Returns whether it was dropped.
  */
-async function completedBeforeLastReceive(deps: Deps, unit: LoadUnit): Promise<boolean> {
-  if (await markDeadLettering(deps, unit, Date.now())) return false;
-  return !(await deps.state.ledger.isAbandoned(unit.scope, unit.messageKey));
+async function settledBeforeLastReceive(deps: Deps, unit: LoadUnit): Promise<boolean> {
+  return !(await markDeadLettering(deps, unit, Date.now()));
 }
 
 /**

@@ -166,24 +166,29 @@ describe('ledger totals', () => {
     expect(sent[0]).toMatchObject({ name: 'QueryCommand', input: { ConsistentRead: true } });
   });
 
-  it('abandons only the sent registrations the caller says were never sent', async () => {
+  it('abandons the messages of a partition, unloaded or loaded, that the caller says are read again', async () => {
     // Prepare
     const items = [
       { pk: SCOPE, sk: 'MSG#a', state: 'sent', partition: 'p0', upTo: 100 },
       { pk: SCOPE, sk: 'MSG#b', state: 'sent', partition: 'p0', upTo: 200 },
       { pk: SCOPE, sk: 'MSG#c', state: 'done', partition: 'p0', upTo: 300 },
       { pk: SCOPE, sk: 'MSG#d', state: 'sent' },
+      { pk: SCOPE, sk: 'MSG#e', state: 'abandoned', partition: 'p0', upTo: 400 },
     ];
     const { ddb, sent } = scriptedClient(({ name }) => (name === 'QueryCommand' ? { Items: items } : {}));
     const ledger = new LedgerRepository(ddb, TABLE);
 
     // Act
-    const abandoned = await ledger.abandonUnsent(SCOPE, (origin) => origin.upTo > 150);
+    const abandoned = await ledger.abandonReadAgain(SCOPE, (origin) => origin.upTo > 150);
 
     // Assess
-    expect(abandoned).toBe(1);
+    expect(abandoned).toBe(2);
     const updates = sent.filter((c) => c.name === 'UpdateCommand');
-    expect(updates.map((c) => c.input.Key)).toEqual([{ pk: SCOPE, sk: 'MSG#b' }]);
+    expect(updates.map((c) => c.input.Key)).toEqual([
+      { pk: SCOPE, sk: 'MSG#b' },
+      { pk: SCOPE, sk: 'MSG#c' },
+    ]);
+    expect(updates[0]?.input).toMatchObject({ ConditionExpression: '#state IN (:sent, :done)' });
   });
 });
 

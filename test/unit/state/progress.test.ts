@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { PartitionTakenOverError } from '../../../shared/errors.ts';
 import { CheckpointRepository } from '../../../shared/state/checkpoints.ts';
 import { ProgressRepository } from '../../../shared/state/progress.ts';
 import { awsError, scriptedClient } from './scripted-client.ts';
@@ -7,9 +8,13 @@ const TABLE = 'state';
 const progress = { partitionId: 'p0', cursor: null, extracted: 10, done: false, runId: 'r1' };
 
 describe('partition progress', () => {
-  it('never moves a partition back: a refused update of an older or finished progress is no error', async () => {
+  it('never moves a partition back: a refused update of an older or finished progress of its owner is no error', async () => {
     // Prepare
-    const { ddb, sent } = scriptedClient(() => awsError('ConditionalCheckFailedException'));
+    const { ddb, sent } = scriptedClient(({ name }) =>
+      name === 'GetCommand'
+        ? { Item: { ...progress, done: true } }
+        : awsError('ConditionalCheckFailedException'),
+    );
     const repository = new ProgressRepository(ddb, TABLE);
 
     // Act
@@ -18,8 +23,55 @@ describe('partition progress', () => {
     // Assess
     await expect(recording).resolves.toBeUndefined();
     expect(sent[0]?.input).toMatchObject({
-      ConditionExpression: 'attribute_not_exists(pk) OR (done = :no AND extracted <= :n)',
-      ExpressionAttributeValues: expect.objectContaining({ ':n': 10, ':done': false }),
+      ConditionExpression: 'attribute_not_exists(pk) OR (runId = :run AND done = :no AND extracted <= :n)',
+      ExpressionAttributeValues: expect.objectContaining({ ':n': 10, ':done': false, ':run': 'r1' }),
+    });
+    expect(sent[1]).toMatchObject({ name: 'GetCommand', input: { ConsistentRead: true } });
+  });
+
+  it('refuses the progress of a run whose partition another run claimed, naming the owner', async () => {
+    // Prepare
+    const { ddb } = scriptedClient(({ name }) =>
+      name === 'GetCommand'
+        ? { Item: { ...progress, runId: 'r2' } }
+        : awsError('ConditionalCheckFailedException'),
+    );
+    const repository = new ProgressRepository(ddb, TABLE);
+
+    // Act
+    const recording = repository.recordPartition('p', 'plan1', progress);
+
+    // Assess
+    await expect(recording).rejects.toThrow(PartitionTakenOverError);
+    await expect(recording).rejects.toThrow('partition p0 was taken over by run r2');
+  });
+
+  it('claims an unfinished partition and answers the progress it took over; a finished one stays finished', async () => {
+    // Prepare
+    const { ddb, sent } = scriptedClient(({ input }) => {
+      const sk = (input.Key as { sk: string }).sk;
+      if (sk === 'PART#done') return awsError('ConditionalCheckFailedException');
+      return sk === 'PART#p0' ? { Attributes: { ...progress, pk: 'x', sk } } : {};
+    });
+    const repository = new ProgressRepository(ddb, TABLE);
+
+    // Act
+    const claims = [
+      await repository.claimPartition('p', 'plan1', 'p0', 'r2'),
+      await repository.claimPartition('p', 'plan1', 'fresh', 'r2'),
+      await repository.claimPartition('p', 'plan1', 'done', 'r2'),
+    ];
+
+    // Assess
+    expect(claims).toEqual([
+      { finished: false, taken: progress },
+      { finished: false, taken: undefined },
+      { finished: true },
+    ]);
+    expect(sent[0]?.input).toMatchObject({
+      ConditionExpression: 'attribute_not_exists(pk) OR done = :no',
+      ReturnValues: 'ALL_OLD',
+      ExpressionAttributeValues: expect.objectContaining({ ':run': 'r2' }),
     });
   });
 
