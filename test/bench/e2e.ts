@@ -5,7 +5,7 @@ import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import pg from 'pg';
 import { apiPath, ManagementClient } from '../../cli/api-client.ts';
 import { startDemoDatabase } from '../../demo/demo-db.ts';
-import { type LocalStack, startLocalStack } from '../../local/stack.ts';
+import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/stack.ts';
 import type { ExecutionRecord } from '../../local/stepfunctions-server.ts';
 import { loadStackTemplate } from '../../local/template.ts';
 import { createAwsClients } from '../../shared/aws/clients.ts';
@@ -156,7 +156,7 @@ const RAW_BUCKET = 'esync-dev-bench-raw-copy';
 /** Connections of the PostgreSQL raw copy: as many as the PostgreSQL target's pool. */
 const RAW_PG_CONNECTIONS = 2;
 
-interface BenchDatabase {
+export interface BenchDatabase {
   readonly kind: DatabaseKind;
   readonly label: string;
   readonly connection: { host: string; port: number; user: string; password: string; database: string };
@@ -164,7 +164,9 @@ interface BenchDatabase {
   stop(): Promise<void>;
 }
 
-async function startDatabase(kind: DatabaseKind): Promise<BenchDatabase> {
+/** The benchmark's database: `kind`, or Debian's PostgreSQL when installed, else PGlite. */
+export async function startDatabase(asked: DatabaseKind | undefined): Promise<BenchDatabase> {
+  const kind = asked ?? defaultDatabase();
   if (kind === 'postgresql') {
     const server = await startPostgres();
     const connection = {
@@ -207,6 +209,9 @@ async function startDatabase(kind: DatabaseKind): Promise<BenchDatabase> {
     stop: () => demo.stop(),
   };
 }
+
+const defaultDatabase = (): DatabaseKind =>
+  requireSystemServer('postgresql').available ? 'postgresql' : 'pglite';
 
 const managementApi = (stack: LocalStack) =>
   new ManagementClient(stack.apiUrl, { localPrincipal: PRINCIPAL });
@@ -317,7 +322,11 @@ async function otherTargets(
   return runs;
 }
 
-async function seed(db: BenchDatabase, records: number, log: (line: string) => void): Promise<void> {
+export async function seedDatabase(
+  db: BenchDatabase,
+  records: number,
+  log: (line: string) => void,
+): Promise<void> {
   log(`seeding ${records} users (~1 KB each) into ${db.label}`);
   await db.exec(CREATE_USERS_SQL);
   for (let from = 1; from <= records; from += SEED_CHUNK)
@@ -344,15 +353,19 @@ export async function benchTemplate(
   return { template, pipelinesDir };
 }
 
-async function startBenchStack(
+/**
+ * The local stack serving `pipelines` (their files in the temporary folder `dir`) over the
+ * benchmark's database; `options` adds to or overrides the benchmark's settings.
+ */
+export async function startBenchLocalStack(
   db: BenchDatabase,
   pipelines: readonly Pipeline[],
-  recorder: UsageRecorder,
+  dir: string,
   log: (line: string) => void,
+  options: Partial<LocalStackOptions> = {},
 ): Promise<LocalStack> {
-  const { template, pipelinesDir } = await benchTemplate(pipelines, 'pipelines', log);
-  recorder.install();
-  const stack = await startLocalStack({
+  const { template, pipelinesDir } = await benchTemplate(pipelines, dir, log);
+  return startLocalStack({
     pipelines,
     template,
     pipelinesDir,
@@ -360,10 +373,22 @@ async function startBenchStack(
     secrets: { [BENCH_SECRET]: JSON.stringify(db.connection) },
     schedules: false,
     writeDevFile: false,
+    log: (line) => /^(warn|error)/.test(line) && log(line),
+    ...options,
+  });
+}
+
+async function startBenchStack(
+  db: BenchDatabase,
+  pipelines: readonly Pipeline[],
+  recorder: UsageRecorder,
+  log: (line: string) => void,
+): Promise<LocalStack> {
+  recorder.install();
+  const stack = await startBenchLocalStack(db, pipelines, 'pipelines', log, {
     // Wait states wait as deployed, not shortened as for tests: the AwaitLoad loop then polls as
     // often as on AWS, and its transitions, invocations and ledger reads count as deployed.
     waitOverrideMs: 'deployed',
-    log: (line) => /^(warn|error)/.test(line) && log(line),
   });
   recorder.instrument(stack.lambda);
   return stack;
@@ -378,13 +403,12 @@ async function startBenchStack(
  */
 export async function runE2e(options: E2eOptions): Promise<E2eResult> {
   const log = options.log ?? (() => {});
-  const kind = options.database ?? (requireSystemServer('postgresql').available ? 'postgresql' : 'pglite');
   const targets = options.targets ?? BENCH_TARGETS;
-  const db = await startDatabase(kind);
+  const db = await startDatabase(options.database);
   const recorder = new UsageRecorder((table) => (table === stateTableName('dev') ? [STATE_GSI1] : []));
   let stack: LocalStack | undefined;
   try {
-    await seed(db, options.records, log);
+    await seedDatabase(db, options.records, log);
     const pipelines = benchPipelines();
     const served = [pipelines.dynamodb, ...targets.flatMap((t) => (t === 'dynamodb' ? [] : [pipelines[t]]))];
     stack = await startBenchStack(db, served, recorder, log);

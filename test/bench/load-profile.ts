@@ -2,12 +2,12 @@ import { Session } from 'node:inspector/promises';
 import type { SQSEvent } from 'aws-lambda';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from '../../local/servers.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
-import { decorateClients } from '../../shared/aws/clients.ts';
 import { loadQueueName, resourceName } from '../../shared/naming.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
 import { makeEnvelope } from '../../shared/records/envelope.ts';
 import { timestampVersion } from '../../shared/records/version.ts';
 import { sqsEventOf } from '../support/sqs-event.ts';
+import { cpuShares, type Profile, type RequestSeen, timeRequests } from './cpu-profile.ts';
 import { benchTemplate } from './e2e.ts';
 import { BENCH_SECRET, benchPipelines, benchUser } from './records.ts';
 
@@ -36,6 +36,8 @@ export interface LoadProfile {
 
 export type CpuOwner = 'esync' | 'sdk' | 'node' | 'libraries' | 'local stack' | 'gc' | 'other';
 
+const OWNERS: readonly CpuOwner[] = ['esync', 'sdk', 'node', 'libraries', 'local stack', 'gc', 'other'];
+
 /** Sample owners by the script URL of the sampled frame. */
 function ownerOf(url: string, functionName: string): CpuOwner | 'idle' {
   if (functionName === '(idle)') return 'idle';
@@ -49,68 +51,14 @@ function ownerOf(url: string, functionName: string): CpuOwner | 'idle' {
   return 'other';
 }
 
-interface ProfileNode {
-  readonly id: number;
-  readonly callFrame: { readonly functionName: string; readonly url: string };
-}
-interface Profile {
-  readonly nodes: readonly ProfileNode[];
-  readonly samples: readonly number[];
-  readonly timeDeltas: readonly number[];
-}
-
-/**
- * The thread's CPU time `cpuMs` split by owner in the proportions of the profile's non-idle
- * samples: a sample's time delta is wall time, which on a busy machine includes time the thread
- * waited for a core, so only the shares are taken from it.
- */
-function cpuShares(profile: Profile, cpuMs: number): Record<CpuOwner, number> {
-  const owners = new Map(
-    profile.nodes.map((n) => [n.id, ownerOf(n.callFrame.url, n.callFrame.functionName)]),
-  );
-  const sampled: Record<CpuOwner, number> = {
-    esync: 0,
-    sdk: 0,
-    node: 0,
-    libraries: 0,
-    'local stack': 0,
-    gc: 0,
-    other: 0,
+/** DynamoDB requests by table role (target, state) and operation. */
+function dynamoRequest(targetTable: (table: string) => boolean) {
+  return ({ service, command, input }: RequestSeen) => {
+    if (service !== 'dynamodb') return undefined;
+    const table =
+      input.TableName ?? Object.keys(input.RequestItems ?? {})[0] ?? (input.Statements ? 'target' : '');
+    return `${targetTable(table) || table === 'target' ? 'target' : 'state'} ${command}`;
   };
-  for (const [i, id] of profile.samples.entries()) {
-    const owner = owners.get(id) ?? 'other';
-    if (owner !== 'idle') sampled[owner] += profile.timeDeltas[i] ?? 0;
-  }
-  const busy = Object.values(sampled).reduce((sum, t) => sum + t, 0) || 1;
-  for (const owner of Object.keys(sampled) as CpuOwner[]) sampled[owner] = (sampled[owner] / busy) * cpuMs;
-  return sampled;
-}
-
-/** Times every DynamoDB request the handlers send, by table role (target, state) and operation. */
-function timeRequests(targetTable: (table: string) => boolean) {
-  const byWhat = new Map<string, { count: number; ms: number }>();
-  const uninstall = decorateClients((client, service) => {
-    if (service !== 'dynamodb') return;
-    (client as { middlewareStack: { add: (m: unknown, o: unknown) => void } }).middlewareStack.add(
-      (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) =>
-        async (args: { input: { TableName?: string; RequestItems?: object; Statements?: unknown } }) => {
-          const table =
-            args.input.TableName ??
-            Object.keys(args.input.RequestItems ?? {})[0] ??
-            (args.input.Statements ? 'target' : '');
-          const what = `${targetTable(table) || table === 'target' ? 'target' : 'state'} ${context.commandName?.replace(/Command$/, '')}`;
-          const started = performance.now();
-          try {
-            return await next(args);
-          } finally {
-            const seen = byWhat.get(what) ?? { count: 0, ms: 0 };
-            byWhat.set(what, { count: seen.count + 1, ms: seen.ms + performance.now() - started });
-          }
-        },
-      { step: 'initialize', name: 'benchRequestTimer' },
-    );
-  });
-  return { byWhat, uninstall };
 }
 
 /** One invocation's SQS event: `messages` messages of `perMessage` users each, as Extract packs them. */
@@ -191,7 +139,7 @@ async function measure(
     recordsPerInvocation: records,
     failedMessages: failed,
     wallMs: wall / total,
-    cpuMs: cpuShares(profile, hereMs / total),
+    cpuMs: cpuShares(profile, hereMs / total, OWNERS, ownerOf),
     waitingMs: Math.max(0, wall - hereMs) / total,
     serverCpuMs: Math.max(0, (used.user + used.system) / 1000 - hereMs) / total,
     requests: [...probe.requests].map(([what, r]) => ({
@@ -214,7 +162,7 @@ export async function profileLoad(options: LoadProfileOptions = {}): Promise<Loa
   const all = benchPipelines();
   const pipelines = [all['dynamodb-puts'], all.dynamodb];
   const { template, pipelinesDir } = await benchTemplate(pipelines, 'profile-pipelines');
-  const timer = timeRequests((table) => table.endsWith('-target'));
+  const timer = timeRequests(dynamoRequest((table) => table.endsWith('-target')));
   let stack: LocalStack | undefined;
   const session = new Session();
   session.connect();

@@ -102,7 +102,7 @@ async function sendPartition(
   const safetyMs = options.safetyMs ?? 15_000;
   const keyOf = recordKeyOf(read.pipeline.source);
   const outbox = new PartitionOutbox(read);
-  for await (const page of source.read(read.window, read.partition, read.progress.resumeAfter)) {
+  for await (const page of readAhead(source.read(read.window, read.partition, read.progress.resumeAfter))) {
     outbox.add(await envelopesOf(read, keyOf, page, outbox.trimmed), page);
     if (outbox.pending >= read.pipeline.batch.size * 10) await outbox.flush();
     if (options.remainingMs() < safetyMs) {
@@ -113,6 +113,37 @@ async function sendPartition(
   await outbox.flush();
   await read.progress.finish(outbox.extracted);
   return { done: true, continuation: null, extracted: outbox.extracted, messages: outbox.messages };
+}
+
+/**
+ * The pages of `pages`, the next one read while the caller works on the one before (one page
+ * ahead at most): a partition's source query then runs while its last page is registered and sent,
+ * instead of after. A page read ahead and not taken is read again by whoever goes on from the
+ * continuation, which follows the last page taken.
+ */
+export async function* readAhead<T>(pages: AsyncIterable<T>): AsyncGenerator<T> {
+  const iterator = pages[Symbol.asyncIterator]();
+  let next = iterator.next();
+  let done = false;
+  try {
+    for (;;) {
+      const result = await next;
+      if (result.done) {
+        done = true;
+        return;
+      }
+      next = iterator.next();
+      // Awaited on the next turn, or dropped with the iterator below: never unhandled.
+      next.catch(() => undefined);
+      yield result.value;
+    }
+  } finally {
+    // Stopped early: the read in flight ends before the source is closed.
+    if (!done) {
+      await next.catch(() => undefined);
+      await iterator.return?.();
+    }
+  }
 }
 
 /**

@@ -27,6 +27,7 @@ import type {
   TargetChange,
   TargetConnector,
   TargetSegment,
+  TargetSize,
   TargetSnapshotRecord,
 } from '../../connectors/types.ts';
 import { sizeSampleBudget, wholeReadCostsLess } from '../../cost/units.ts';
@@ -98,35 +99,48 @@ function readsTarget(pipeline: Pipeline, item: VerifyItem): boolean {
   return item.findDeletes !== 'none' || pipeline.target.type === 's3';
 }
 
-/** Records of a target at most that Verify reads whole only because it costs less: each partition holds its slice in memory. */
-export const MAX_WHOLE_READ_RECORDS = 1_000_000;
+/**
+ * Records of the target one partition's slice of a whole read holds at most, as planned: a
+ * partition holds its slice in memory while it compares (about 320 bytes a record once read,
+ * measured: 75 MB for 250,000, in a function of 1024 MB). A bigger target is read whole all the
+ * same, its partitions cut finer (see {@link planTargetRead}).
+ */
+export const MAX_SLICE_RECORDS = 250_000;
+
+/** Whether every item is a key range of the record key, and so has a slice of its own. */
+const ranged = (pipeline: Pipeline, items: readonly VerifyItem[]) =>
+  items.every((item) => keyRangeOf(pipeline, item.partition as Partition) !== undefined);
 
 /**
  * Whether the run's partitions compare with one whole read of the target rather than by key,
  * because a Scan of the table costs fewer read units than reading the run's keys
  * ({@link wholeReadCostsLess}; the keys are the run's extracted records, sampled as Verify
- * samples). `forced` (a test's or operator's override) decides instead. Not for an S3 lake
- * (always read whole) nor a target that reads key ranges itself.
+ * samples), with the size the target told, if it was asked. `forced` (a test's or operator's
+ * override) decides instead. Not for an S3 lake (always read whole) nor a target that reads key
+ * ranges itself, nor for a table above `sliceRecords` when the items are not key ranges: each
+ * would hold the whole read.
  */
 async function readsWholeForCost(
   deps: Deps,
   pipeline: Pipeline,
   runId: string,
   target: TargetConnector,
-  forced?: boolean,
-): Promise<boolean> {
-  if (pipeline.target.type === 's3' || RANGE_READING_TARGETS.has(pipeline.target.type)) return false;
-  if (!target.segmented) return false;
-  if (forced !== undefined) return forced;
+  plan: { readonly items: readonly VerifyItem[]; readonly sliceRecords: number; readonly forced?: boolean },
+): Promise<{ whole: boolean; size?: TargetSize }> {
+  if (pipeline.target.type === 's3' || RANGE_READING_TARGETS.has(pipeline.target.type))
+    return { whole: false };
+  if (!target.segmented) return { whole: false };
+  if (plan.forced !== undefined) return { whole: plan.forced };
   const { counts } = await deps.state.runs.get(runId);
   const rate = pipeline.verify.mode === 'sample' ? pipeline.verify.sampleRate : 1;
   const keysToCheck = Math.ceil(counts.extracted * rate);
   // With no key to check, no read is cheaper than none: the size sample (a Scan) is not sent;
   // with few, the sample may spend no more than reading them by key would.
-  if (keysToCheck === 0) return false;
+  if (keysToCheck === 0) return { whole: false };
   const size = await target.segmented.approximateSize?.(sizeSampleBudget(keysToCheck));
-  if (!size || size.records > MAX_WHOLE_READ_RECORDS) return false;
-  return wholeReadCostsLess(keysToCheck, size);
+  if (!size) return { whole: false };
+  if (size.records > plan.sliceRecords && !ranged(pipeline, plan.items)) return { whole: false, size };
+  return { whole: wholeReadCostsLess(keysToCheck, size), size };
 }
 
 /** Whether the plan reads the target once for all partitions: more than one reads it, none by range. */
@@ -173,35 +187,62 @@ export function targetSegmentCount(partitions: number, records: number, requeste
   return Math.min(MAX_TARGET_SEGMENTS, Math.max(1, wanted));
 }
 
-/** {@link targetSegmentCount} for a target, sized by the records it says it holds (its ItemCount). */
-async function segmentCount(
+/**
+ * Records the target holds, as far as the run tells: the size it told when asked ({@link
+ * readsWholeForCost}, DescribeTable's ItemCount among its figures), else its ItemCount (one
+ * DescribeTable), and at least the records the run extracted.
+ */
+async function targetRecords(
+  deps: Deps,
+  runId: string,
   target: TargetConnector,
-  partitions: number,
-  requested?: number,
+  size: TargetSize | undefined,
 ): Promise<number> {
-  const records = requested === undefined ? ((await target.segmented?.approximateRecords()) ?? 0) : 0;
-  return targetSegmentCount(partitions, records, requested);
+  const told = size ? size.records : await target.segmented?.approximateRecords();
+  const { counts } = await deps.state.runs.get(runId);
+  return Math.max(told ?? 0, counts.extracted);
+}
+
+/** How {@link planTargetRead} plans, where a test or an operator overrides it. */
+export interface TargetReadOverride {
+  /** Segments of the read, instead of the count sized from the target. */
+  readonly segments?: number;
+  /** Whether partitions compare with one whole read, instead of the choice by cost. */
+  readonly whole?: boolean;
+  /** Records one slice holds at most. @default MAX_SLICE_RECORDS */
+  readonly sliceRecords?: number;
 }
 
 /**
  * The plan's items, each told where its slice of the run's one read of the target will lie, and
  * the segments of that read, when the pipeline's partitions share it (see the module comment);
  * else the items as they are and no segment. The segments run before any partition reads the
- * source, as finding hard deletes needs. `segments` overrides the count sized from the target.
+ * source, as finding hard deletes needs. When the target holds more records than the items'
+ * slices should (`sliceRecords` each), the items are those of `finer`, a split of the window in
+ * as many key ranges as the slices need, so no partition holds more than its share in memory.
  */
 export async function planTargetRead(
   deps: Deps,
   pipeline: Pipeline,
   runId: string,
-  items: readonly VerifyItem[],
-  override: { readonly segments?: number; readonly whole?: boolean } = {},
+  planned: readonly VerifyItem[],
+  finer: (parts: number) => Promise<VerifyItem[]>,
+  override: TargetReadOverride = {},
 ): Promise<{ items: VerifyItem[]; segments: TargetSegment[] }> {
-  const segments = override.segments;
+  const sliceRecords = override.sliceRecords ?? MAX_SLICE_RECORDS;
   const target = deps.createTarget(pipeline);
   try {
-    const whole = await readsWholeForCost(deps, pipeline, runId, target, override.whole);
-    if (!whole && !sharesTargetRead(pipeline, items, target)) return { items: [...items], segments: [] };
-    const total = await segmentCount(target, items.length, segments);
+    const cost = await readsWholeForCost(deps, pipeline, runId, target, {
+      items: planned,
+      sliceRecords,
+      ...(override.whole === undefined ? {} : { forced: override.whole }),
+    });
+    if (!cost.whole && !sharesTargetRead(pipeline, planned, target))
+      return { items: [...planned], segments: [] };
+    const records = await targetRecords(deps, runId, target, cost.size);
+    const parts = Math.ceil(records / sliceRecords);
+    const items = parts > planned.length && ranged(pipeline, planned) ? await finer(parts) : planned;
+    const total = targetSegmentCount(items.length, records, override.segments);
     const ranges = items.map((item) => keyRangeOf(pipeline, item.partition as Partition) ?? null);
     const prefix = slicesPrefix(pipeline.name, runId);
     await putJsonObject(deps.clients.s3, deps.config.dataBucket, `${prefix}ranges.json`, ranges);

@@ -44,28 +44,41 @@ function verifiable(pipeline: Pipeline): boolean {
 }
 
 /**
- * The partitions to verify: every partition of the run's plan (those an earlier run of a
- * resumed plan extracted too), or, for a run without a saved plan, the source's split of its
- * window. A pipeline finding hard deletes by key range looks at every key, whatever the window:
- * an incremental run's partitions split the whole table's keys, so a run with few changes still
- * reads the target range by range rather than whole in one partition. (A first load's plan
- * already splits every key.)
+ * The items to verify: every partition of the run's plan (those an earlier run of a resumed plan
+ * extracted too), or, for a run without a saved plan or when `parts` asks for a finer split, the
+ * source's split of its window in `parts` (default `extract.partitions`). A pipeline finding hard
+ * deletes by key range looks at every key, whatever the window: an incremental run's partitions
+ * split the whole table's keys, so a run with few changes still reads the target range by range
+ * rather than whole in one partition. (A first load's plan already splits every key.)
  */
-async function partitionsToVerify(deps: Deps, pipeline: Pipeline, runId: string): Promise<Partition[]> {
+async function itemsToVerify(
+  deps: Deps,
+  pipeline: Pipeline,
+  runId: string,
+  parts?: number,
+): Promise<VerifyItem[]> {
   const run = await deps.state.runs.get(runId);
   const window = (run.window ?? { from: null, to: null }) as ChangeWindow;
   const everyKey =
     pipeline.source.deletes.mode === 'verify' && partitionsAreKeyRanges(pipeline) && window.from !== null;
   const saved = await deps.state.progress.getPlan(pipeline.name);
-  if (!everyKey && run.planId && saved?.planId === run.planId)
-    return getJsonObject<Partition[]>(deps.clients.s3, deps.config.dataBucket, saved.partitionsKey);
-  const source = deps.createSource(pipeline);
-  try {
-    const planned = everyKey ? { from: null, to: null } : window;
-    return await source.planPartitions(planned, pipeline.extract.partitions);
-  } finally {
-    await source.close();
+  let partitions: Partition[];
+  if (parts === undefined && !everyKey && run.planId && saved?.planId === run.planId)
+    partitions = await getJsonObject<Partition[]>(
+      deps.clients.s3,
+      deps.config.dataBucket,
+      saved.partitionsKey,
+    );
+  else {
+    const source = deps.createSource(pipeline);
+    try {
+      const planned = everyKey ? { from: null, to: null } : window;
+      partitions = await source.planPartitions(planned, parts ?? pipeline.extract.partitions);
+    } finally {
+      await source.close();
+    }
   }
+  return partitions.map((partition, i) => ({ partition, findDeletes: deletesPartOf(pipeline, i) }));
 }
 
 /**
@@ -89,6 +102,8 @@ export interface PlanVerifyOptions {
   readonly targetSegments?: number;
   /** Whether partitions compare with one whole read of the target, instead of the choice by cost. */
   readonly targetReadWhole?: boolean;
+  /** Records one partition's slice of a whole read holds at most. @default MAX_SLICE_RECORDS (6-verify-target.ts) */
+  readonly sliceRecords?: number;
 }
 
 /**
@@ -107,15 +122,12 @@ export async function planVerify(
   });
   if (!verifiable(pipeline)) return { partitionCount: 0, items: [], targetSegments: [] };
   await saveExcludedKeys(deps, pipeline.name, input.runId);
-  const planned: VerifyItem[] = (await partitionsToVerify(deps, pipeline, input.runId)).map(
-    (partition, i) => ({
-      partition,
-      findDeletes: deletesPartOf(pipeline, i),
-    }),
-  );
-  const read = await planTargetRead(deps, pipeline, input.runId, planned, {
+  const planned = await itemsToVerify(deps, pipeline, input.runId);
+  const finer = (parts: number) => itemsToVerify(deps, pipeline, input.runId, parts);
+  const read = await planTargetRead(deps, pipeline, input.runId, planned, finer, {
     ...(options.targetSegments === undefined ? {} : { segments: options.targetSegments }),
     ...(options.targetReadWhole === undefined ? {} : { whole: options.targetReadWhole }),
+    ...(options.sliceRecords === undefined ? {} : { sliceRecords: options.sliceRecords }),
   });
   const { items, segments: targetSegments } = read;
   if (items.length <= pipeline.extract.manifestThreshold)

@@ -1,8 +1,9 @@
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSource } from '../../../shared/connectors/sources/registry.ts';
 import { createTarget } from '../../../shared/connectors/targets/registry.ts';
-import type { TargetConnector, TargetSize } from '../../../shared/connectors/types.ts';
+import type { ConnectorContext, TargetConnector, TargetSize } from '../../../shared/connectors/types.ts';
 import type { Deps } from '../../../shared/usecases/deps.ts';
 import {
   type Mismatch,
@@ -60,6 +61,24 @@ interface Verified {
   readonly sample: Mismatch[];
   readonly segments: number;
   readonly segmentInvocations: number;
+  /** DescribeTable requests the plan sent. */
+  readonly describes: number;
+}
+
+/** The connector context of `p`, its DynamoDB client counting the DescribeTable requests it sends into `seen`. */
+function countingDescribes(context: ConnectorContext, seen: { describes: number }): ConnectorContext {
+  const dynamodb = context.clients.dynamodb;
+  const send = ((command: object, ...rest: unknown[]) => {
+    if (command instanceof DescribeTableCommand) seen.describes++;
+    return (dynamodb.send as (...args: unknown[]) => unknown)(command, ...rest);
+  }) as typeof dynamodb.send;
+  return {
+    ...context,
+    clients: {
+      ...context.clients,
+      dynamodb: Object.assign(Object.create(dynamodb) as typeof dynamodb, { send }),
+    },
+  };
 }
 
 describe.runIf(postgres.available)('Verify reading the target in segments', () => {
@@ -78,6 +97,8 @@ describe.runIf(postgres.available)('Verify reading the target in segments', () =
         pipeline('segments-ddb', { type: 'dynamodb' }),
         pipeline('segments-lake', { type: 's3' }),
         pipeline('whole-or-keys-ddb', { type: 'dynamodb' }, 'none'),
+        pipeline('sliced-ddb', { type: 'dynamodb' }, 'none'),
+        pipeline('described-ddb', { type: 'dynamodb' }),
       ],
     });
   }, 120_000);
@@ -94,12 +115,15 @@ describe.runIf(postgres.available)('Verify reading the target in segments', () =
     options: TargetSegmentOptions,
     tableSize?: TargetSize,
   ): Promise<Verified> {
+    const seen = { describes: 0 };
     const deps: Deps = {
       ...h.deps,
       createSource: (p) => createSource(p.source, h.deps.connectorContext(p)),
-      createTarget: (p) => sizedAs(createTarget(p.target, h.deps.connectorContext(p)), tableSize),
+      createTarget: (p) =>
+        sizedAs(createTarget(p.target, countingDescribes(h.deps.connectorContext(p), seen)), tableSize),
     };
     const planned = await planVerify(deps, run, plan);
+    const describes = seen.describes;
     let segmentInvocations = 0;
     for (const segment of planned.targetSegments) {
       const input = { ...run, step: 'target-segment' as const, segment };
@@ -133,6 +157,7 @@ describe.runIf(postgres.available)('Verify reading the target in segments', () =
       ),
       segments: planned.targetSegments.length,
       segmentInvocations,
+      describes,
     };
   }
 
@@ -222,5 +247,45 @@ describe.runIf(postgres.available)('Verify reading the target in segments', () =
       await admin.query('UPDATE items SET name = $2 WHERE id = $1', [CHANGED, `item ${CHANGED}`]);
       await admin.query('INSERT INTO items VALUES ($1, $2, $3)', [DELETED, `item ${DELETED}`, at(DELETED)]);
     }
+  }, 120_000);
+
+  it('reads a table whole when its slices would hold more than a partition should, its partitions cut finer, each holding at most its share', async () => {
+    // Prepare: a loaded run of 3 partitions, then a row changed at the source without a new
+    // version (the target differs).
+    const name = 'sliced-ddb';
+    const run = await steps.syncedRun(name);
+    await admin.query('UPDATE items SET name = $2 WHERE id = $1', [CHANGED, 'changed at the source']);
+    const sliceRecords = 8;
+
+    try {
+      // Act: Verify as the cost chooses, the table as DynamoDB tells it once counted, each slice
+      // holding at most 8 records.
+      const counted = { records: ROWS, bytes: ROWS * 120 };
+      const sliced = await verify(run, { sliceRecords }, { remainingMs: () => 900_000 }, counted);
+
+      // Assess: read whole, in four partitions (30 records, 8 a slice at most) that together
+      // read the table once, none holding more than 8 records; the changed row found.
+      expect(sliced.segments).toBeGreaterThan(0);
+      expect(sliced.partitions).toHaveLength(Math.ceil(ROWS / sliceRecords));
+      for (const p of sliced.partitions) expect(p.targetRead).toBeLessThanOrEqual(sliceRecords);
+      expect(sliced.partitions.reduce((n, p) => n + p.targetRead, 0)).toBe(ROWS);
+      expect(sliced.summary).toMatchObject({ status: 'warned', compared: ROWS, mismatches: 1 });
+      expect(sliced.sample).toEqual([expect.objectContaining({ key: String(CHANGED), problem: 'content' })]);
+    } finally {
+      await admin.query('UPDATE items SET name = $2 WHERE id = $1', [CHANGED, `item ${CHANGED}`]);
+    }
+  }, 120_000);
+
+  it('describes the table once while planning a whole read', async () => {
+    // Prepare: a pipeline finding hard deletes, whose partitions share one read of the target.
+    const run = await steps.syncedRun('described-ddb');
+
+    // Act: the plan sizes the table to choose by cost (DescribeTable and a sample), then sizes
+    // the read's segments by what it holds.
+    const chosen = await verify(run, {}, { remainingMs: () => 900_000 });
+
+    // Assess
+    expect(chosen.segments).toBeGreaterThan(0);
+    expect(chosen.describes).toBe(1);
   }, 120_000);
 });

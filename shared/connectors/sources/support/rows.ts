@@ -120,7 +120,8 @@ export class RowMapper {
       data,
       this.#shape.cursor,
       key,
-      timestampVersion(this.#readStarted, key),
+      // Only a source without cursor fields needs it: built for every row, it cost a parse of the date.
+      this.#shape.cursor.length === 0 ? timestampVersion(this.#readStarted, key) : undefined,
     ),
   ): SourceRow {
     return {

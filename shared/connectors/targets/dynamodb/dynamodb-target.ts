@@ -8,6 +8,7 @@ import {
   DescribeTableCommand,
   type KeySchemaElement,
   ScanCommand,
+  type TableDescription,
 } from '@aws-sdk/client-dynamodb';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import DataLoader from 'dataloader';
@@ -106,6 +107,7 @@ export class DynamoDbTarget implements TargetConnector {
   readonly #keyAttribute: string;
   readonly #writes: WriteLimit;
   readonly #batchInserts: boolean;
+  #description: Promise<TableDescription | undefined> | undefined;
   /** The pool of inserts made outside any invocation scope (tests, scripts). */
   readonly #outsidePool = this.#newPool();
 
@@ -515,15 +517,23 @@ export class DynamoDbTarget implements TargetConnector {
     return { records, bytes };
   }
 
-  /** The table's description: its ItemCount and TableSizeBytes, updated by DynamoDB now and then. */
-  async #describe() {
-    const out = await withRetry(
+  /**
+   * The table's description: its ItemCount and TableSizeBytes, which DynamoDB updates about every
+   * six hours, so one request serves every question this connector is asked (Verify's plan asks
+   * for the size, then for the records); a failed request is asked again.
+   */
+  #describe(): Promise<TableDescription | undefined> {
+    this.#description ??= withRetry(
       () => this.#context.clients.dynamodb.send(new DescribeTableCommand({ TableName: this.#table })),
       this.#context.retry,
-    ).catch((error: unknown) => {
-      throw this.#mapError(error, 'DescribeTable');
-    });
-    return out.Table;
+    ).then(
+      (out) => out.Table,
+      (error: unknown) => {
+        this.#description = undefined;
+        throw this.#mapError(error, 'DescribeTable');
+      },
+    );
+    return this.#description;
   }
 
   /** The live records of one page of a Scan segment and the key to go on from; with `deletes`, tombstones too. */

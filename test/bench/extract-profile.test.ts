@@ -1,0 +1,37 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type ExtractProfile, profileExtract } from './extract-profile.ts';
+
+/**
+ * Four partitions of 1,000 rows (each at least a page): ten messages of 100 records each, about
+ * 115 KB each, so two queue batches (SQS takes 1 MiB per SendMessageBatch).
+ */
+const RECORDS = 4000;
+
+describe('the Extract profile on the local stack', () => {
+  let profiles: ExtractProfile[];
+
+  beforeAll(async () => {
+    profiles = await profileExtract({ records: RECORDS, rounds: 1 });
+  }, 180_000);
+
+  it('extracts every row of a first load, its partitions side by side, into messages of 100 records', () => {
+    // Assess
+    expect(profiles.map((p) => [p.records, p.partitions, p.invocations, p.messages])).toEqual([
+      [RECORDS, 4, 4, RECORDS / 100],
+    ]);
+  });
+
+  it("counts the SendMessageBatch requests: two for each partition's ten messages", () => {
+    // Assess
+    const sends = profiles[0]?.requests.find((r) => r.what === 'sqs SendMessageBatch');
+    expect(sends?.perRecord).toBe(8 / RECORDS);
+  });
+
+  it("splits the handlers' thread CPU by owner, the source's rows and the envelopes among them", () => {
+    // Assess
+    const cpu = profiles[0]?.cpuMs;
+    expect(cpu?.['source rows']).toBeGreaterThan(0);
+    expect(cpu?.['envelopes and hash']).toBeGreaterThan(0);
+    expect(profiles[0]?.hot.length).toBeGreaterThan(0);
+  });
+});
