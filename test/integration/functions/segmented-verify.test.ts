@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSource } from '../../../shared/connectors/sources/registry.ts';
-import { createTarget } from '../../../shared/connectors/targets/registry.ts';
+import { SOURCE_CONNECTORS } from '../../../shared/connectors/sources/registry.ts';
+import { TARGET_CONNECTORS } from '../../../shared/connectors/targets/registry.ts';
 import type { TargetConnector, TargetSize } from '../../../shared/connectors/types.ts';
 import type { Deps } from '../../../shared/usecases/deps.ts';
 import {
@@ -94,10 +94,11 @@ describe.runIf(postgres.available)('Verify reading the target in segments', () =
     options: TargetSegmentOptions,
     tableSize?: TargetSize,
   ): Promise<Verified> {
+    await Promise.all([SOURCE_CONNECTORS.loadAll(), TARGET_CONNECTORS.loadAll()]);
     const deps: Deps = {
       ...h.deps,
-      createSource: (p) => createSource(p.source, h.deps.connectorContext(p)),
-      createTarget: (p) => sizedAs(createTarget(p.target, h.deps.connectorContext(p)), tableSize),
+      createSource: (p) => SOURCE_CONNECTORS.create(p.source, h.deps.connectorContext(p)),
+      createTarget: (p) => sizedAs(TARGET_CONNECTORS.create(p.target, h.deps.connectorContext(p)), tableSize),
     };
     const planned = await planVerify(deps, run, plan);
     let segmentInvocations = 0;
