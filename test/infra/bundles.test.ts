@@ -118,6 +118,16 @@ describe('function bundles', () => {
     ).toEqual([]);
   });
 
+  it('load neither the credential providers, the RDS signer nor an SQS command at cold start, the management API aside', () => {
+    const lazy = ['@aws-sdk/credential-providers', '@aws-sdk/rds-signer', '@aws-sdk/client-sqs'];
+    const found = HANDLERS.filter((handler) => handler !== 'api').flatMap((handler) =>
+      lazy.filter((pkg) => loadedPackages(handler).has(pkg)).map((pkg) => `${handler}: ${pkg}`),
+    );
+
+    expect(found).toEqual([]);
+    expect(lazy.filter((pkg) => !deployedPackages('extract').has(pkg))).toEqual([]);
+  });
+
   it('load no source or target connector at cold start: each is a chunk imported for a pipeline that names it', () => {
     const connectorModule =
       /^shared\/connectors\/(sources\/[a-z0-9]+\/source|targets\/[a-z0-9]+\/[a-z0-9]+-target|custom\/create)\.ts$/;
