@@ -2,7 +2,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import middy from '@middy/core';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { createTarget } from '../../shared/connectors/targets/registry.ts';
+import { TARGET_CONNECTORS } from '../../shared/connectors/targets/registry.ts';
 import { describeError } from '../../shared/errors.ts';
 import { httpErrorAnswer, jsonResult } from '../../shared/lambda/http-errors.ts';
 import { bodyText, type HttpApiEvent, parseHttpApiEvent } from '../../shared/lambda/http-event.ts';
@@ -56,7 +56,7 @@ export function createManagementHandler(provided?: Deps) {
       logger.warn('management event refused', { error: describeError(error) });
       return jsonResult(httpErrorAnswer(error, context.awsRequestId));
     }
-    deps ??= createDeps({ log }, { targets: createTarget });
+    deps ??= createDeps({ log }, { targets: TARGET_CONNECTORS });
     const response = await handleManagementRequest(await currentDeps(deps), request);
     metrics.addMetric(
       response.status >= 500 ? 'ManagementErrors' : 'ManagementRequests',

@@ -1,5 +1,5 @@
-import { createSource } from '../../shared/connectors/sources/registry.ts';
-import { createTarget } from '../../shared/connectors/targets/registry.ts';
+import { SOURCE_CONNECTORS } from '../../shared/connectors/sources/registry.ts';
+import { TARGET_CONNECTORS } from '../../shared/connectors/targets/registry.ts';
 import { SchemaDriftError } from '../../shared/errors.ts';
 import { METRIC } from '../../shared/lambda/observability.ts';
 import { discoverInputSchema } from '../../shared/usecases/contracts.ts';
@@ -10,7 +10,7 @@ export const handler = phaseHandler(
   'discover',
   discoverInputSchema,
   (deps, input) => discover(deps, input),
-  { sources: createSource, targets: createTarget },
+  { sources: SOURCE_CONNECTORS, targets: TARGET_CONNECTORS },
   (outcome) => ({
     [METRIC.schemaDrift]:
       'result' in outcome

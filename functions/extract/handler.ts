@@ -1,4 +1,4 @@
-import { createSource } from '../../shared/connectors/sources/registry.ts';
+import { SOURCE_CONNECTORS } from '../../shared/connectors/sources/registry.ts';
 import { extractInputSchema } from '../../shared/usecases/contracts.ts';
 import { extractPartition } from '../../shared/usecases/phases/3-extract.ts';
 import { phaseHandler } from '../phase-handler.ts';
@@ -8,5 +8,5 @@ export const handler = phaseHandler(
   extractInputSchema,
   (deps, input, context) =>
     extractPartition(deps, input, { remainingMs: () => context.getRemainingTimeInMillis() }),
-  { sources: createSource },
+  { sources: SOURCE_CONNECTORS },
 );

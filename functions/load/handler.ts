@@ -4,8 +4,8 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import middy from '@middy/core';
 import type { Context, MSKEvent, SelfManagedKafkaEvent, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { IgnoredEventKind } from '../../shared/cdc/index.ts';
-import { createRereader } from '../../shared/connectors/sources/rereaders.ts';
-import { createTarget } from '../../shared/connectors/targets/registry.ts';
+import { SOURCE_REREADERS } from '../../shared/connectors/sources/rereaders.ts';
+import { TARGET_CONNECTORS } from '../../shared/connectors/targets/registry.ts';
 import { withInvocationLimits } from '../../shared/connectors/targets/support/write-limit.ts';
 import {
   createObservability,
@@ -21,7 +21,7 @@ import { loadMessage } from '../../shared/usecases/phases/4-load.ts';
 const { logger, tracing, metrics, log } = createObservability('load');
 let deps: Deps | undefined;
 /** Targets to write, and the sources whose API Load reads again to decide ties. */
-const LOAD_REGISTRIES = { targets: createTarget, rereaders: createRereader };
+const LOAD_REGISTRIES = { targets: TARGET_CONNECTORS, rereaders: SOURCE_REREADERS };
 let dimensioned = false;
 
 async function loadRecord(d: Deps, record: SQSRecord, invocationEndsAt: number): Promise<void> {

@@ -1,5 +1,5 @@
-import { createSource } from '../../shared/connectors/sources/registry.ts';
-import { createTarget } from '../../shared/connectors/targets/registry.ts';
+import { SOURCE_CONNECTORS } from '../../shared/connectors/sources/registry.ts';
+import { TARGET_CONNECTORS } from '../../shared/connectors/targets/registry.ts';
 import { verifyInputSchema } from '../../shared/usecases/contracts.ts';
 import { planVerify, summarizeVerify } from '../../shared/usecases/phases/6-verify.ts';
 import { verifyPartition } from '../../shared/usecases/phases/6-verify-partition.ts';
@@ -22,5 +22,5 @@ export const handler = phaseHandler(
         return summarizeVerify(deps, input);
     }
   },
-  { sources: createSource, targets: createTarget },
+  { sources: SOURCE_CONNECTORS, targets: TARGET_CONNECTORS },
 );

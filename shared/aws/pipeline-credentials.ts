@@ -1,4 +1,4 @@
-import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import type { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { ConfigError } from '../errors.ts';
 
 /** What an SDK client takes as `credentials`: a function that resolves them. */
@@ -17,13 +17,22 @@ const RENEW_BEFORE_MS = 16 * 60_000;
 /** Assumes a role for a session: STS in a deployed function, a test's stand-in otherwise. */
 export type AssumeRole = (roleArn: string, sessionName: string) => CredentialsProvider;
 
-/** STS AssumeRole with the function's own credentials, in its region. */
+/**
+ * STS AssumeRole with the function's own credentials, in its region. The credential providers
+ * are imported with the first call: a function that serves its pipelines with its own role (no
+ * `ESYNC_ACCESS_ROLE_ARN`) never loads them.
+ */
 export const assumeRoleWithSts: AssumeRole = (roleArn, sessionName) => {
-  const provider = fromTemporaryCredentials({
-    params: { RoleArn: roleArn, RoleSessionName: sessionName, DurationSeconds: 3600 },
-    clientConfig: { region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1' },
-  });
-  return () => provider();
+  let provider: Promise<CredentialsProvider> | undefined;
+  return async () => {
+    provider ??= import('@aws-sdk/credential-providers').then((providers) =>
+      providers.fromTemporaryCredentials({
+        params: { RoleArn: roleArn, RoleSessionName: sessionName, DurationSeconds: 3600 },
+        clientConfig: { region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1' },
+      }),
+    );
+    return (await provider)();
+  };
 };
 
 /**

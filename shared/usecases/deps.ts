@@ -7,6 +7,7 @@ import {
 } from '../aws/pipeline-credentials.ts';
 import { SecretsManagerProvider, type SecretsProvider } from '../aws/secrets.ts';
 import { type RuntimeConfig, readRuntimeConfig } from '../config.ts';
+import type { ConnectorRegistry } from '../connectors/connector-modules.ts';
 import { type DatabaseTokenSigner, rdsTokenSigner } from '../connectors/sql/iam-token.ts';
 import type {
   ConnectorContext,
@@ -52,6 +53,13 @@ export interface Deps {
    */
   readonly extensions?: ExtensionRegistry;
   connectorContext(pipeline: Pipeline): ConnectorContext;
+  /**
+   * Imports the connectors these pipelines name, each once per process; {@link currentDeps}
+   * calls it with the pipelines served before a use case runs, so {@link createSource} and
+   * {@link createTarget} find them.
+   * @default - nothing to import
+   */
+  loadConnectors?(pipelines: readonly Pipeline[]): Promise<void>;
   createSource(pipeline: Pipeline): SourceConnector;
   createTarget(pipeline: Pipeline): TargetConnector;
   /**
@@ -79,10 +87,12 @@ function socketsFor(catalog: PipelineCatalog | undefined): number | undefined {
  * The dependencies with the pipelines as they stand now: what every handler passes its use case.
  * A baked catalog is the same object every time; one read from the stage's SSM parameters is
  * reread once its maximum age has passed, so a pipeline deployed in its own stack reaches the
- * shared functions without their redeployment.
+ * shared functions without their redeployment. The connectors those pipelines name are imported
+ * first (the first invocation of a container imports them; later ones find them loaded).
  */
 export async function currentDeps(deps: Deps): Promise<Deps> {
   const catalog = await deps.catalogSource.current();
+  await deps.loadConnectors?.(catalog.all());
   return catalog === deps.catalog ? deps : { ...deps, catalog };
 }
 
@@ -90,13 +100,26 @@ const silentLog: Log = { info() {}, warn() {}, error() {} };
 
 /**
  * The connector registries a function needs. Each handler passes only its own (Load: targets and re-readers;
- * Extract: sources; Webhook: none), so a bundle carries no driver it never calls — `mysql2` in
- * the webhook function would cost cold-start time for nothing.
+ * Extract: sources; Webhook: none), and each registry imports a connector only for a pipeline
+ * that names it, so no function loads a driver its pipelines never call.
  */
 export interface ConnectorRegistries {
-  readonly sources?: (config: SourceConfig, context: ConnectorContext) => SourceConnector;
-  readonly targets?: (config: TargetConfig, context: ConnectorContext) => TargetConnector;
-  readonly rereaders?: (config: SourceConfig, context: ConnectorContext) => SourceRereader | undefined;
+  readonly sources?: ConnectorRegistry<SourceConfig, SourceConnector>;
+  readonly targets?: ConnectorRegistry<TargetConfig, TargetConnector>;
+  readonly rereaders?: ConnectorRegistry<SourceConfig, SourceRereader | undefined>;
+}
+
+/** Imports the connectors of the given registries that these pipelines name. */
+async function loadConnectorsOf(
+  registries: ConnectorRegistries,
+  pipelines: readonly Pipeline[],
+): Promise<void> {
+  const sources = pipelines.map((p) => p.source);
+  await Promise.all([
+    registries.sources?.load(sources),
+    registries.rereaders?.load(sources),
+    registries.targets?.load(pipelines.map((p) => p.target)),
+  ]);
 }
 
 /** What reaches a pipeline's own source, target and secrets. */
@@ -195,19 +218,20 @@ export function createDeps(
     now: overrides.now ?? (() => new Date()),
     extensions,
     connectorContext,
+    loadConnectors: overrides.loadConnectors ?? ((pipelines) => loadConnectorsOf(registries, pipelines)),
     createSource:
       overrides.createSource ??
       ((p) => {
         if (!registries.sources) throw new ConfigError('this function was built without source connectors');
-        return registries.sources(p.source, connectorContext(p));
+        return registries.sources.create(p.source, connectorContext(p));
       }),
     createRereader:
-      overrides.createRereader ?? ((p) => registries.rereaders?.(p.source, connectorContext(p))),
+      overrides.createRereader ?? ((p) => registries.rereaders?.create(p.source, connectorContext(p))),
     createTarget:
       overrides.createTarget ??
       ((p) => {
         if (!registries.targets) throw new ConfigError('this function was built without target connectors');
-        return registries.targets(p.target, connectorContext(p));
+        return registries.targets.create(p.target, connectorContext(p));
       }),
   };
 }

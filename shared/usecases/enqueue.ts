@@ -1,5 +1,6 @@
-import { SendMessageBatchCommand, type SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
+import type { SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
 import { s3Commands } from '../aws/s3-commands.ts';
+import { sqsCommands } from '../aws/sqs-commands.ts';
 import { loadQueueUrl } from '../config.ts';
 import { groupIdentity, messageKey, packRecords } from '../domain/pack.ts';
 import { PartitionTakenOverError, TransientError } from '../errors.ts';
@@ -285,6 +286,7 @@ async function registerAndSend<B extends { readonly body: string }>(
 
 /** One SendMessageBatch, entries the queue failed retried with backoff; a sender fault throws. */
 async function sendBatch(deps: Deps, queueUrl: string, bodies: readonly { body: string }[]): Promise<void> {
+  const { SendMessageBatchCommand } = await sqsCommands();
   let pending: SendMessageBatchRequestEntry[] = bodies.map((b, i) => ({
     Id: String(i),
     MessageBody: b.body,

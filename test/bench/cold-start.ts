@@ -38,7 +38,10 @@ export interface BundleFigure {
   readonly bytesRatio: number;
   /** {@link initMs} over the hello-world's, measured in the same run. */
   readonly initRatio: number;
-  /** The packages that weigh most in what a cold start loads, largest first. */
+  /**
+   * What weighs most in what a cold start loads, largest first: npm packages by name, the
+   * repository's own code by folder (`shared/state`, `functions/load`).
+   */
   readonly heaviest: readonly { readonly pkg: string; readonly bytes: number }[];
 }
 
@@ -73,13 +76,13 @@ if (typeof module.handler !== 'function') throw new Error('no handler export');
 process.stdout.write(JSON.stringify({ initMs: ready, importMs: ready - started }));
 `;
 
-/** Bytes per package (or `(project)` for the repository's own files) of the given outputs. */
-function heaviestPackages(metafile: Metafile, outputs: readonly string[], top = 5): BundleFigure['heaviest'] {
+/** Bytes per package, and per folder of the repository's own code, of the given outputs. */
+function heaviestPackages(metafile: Metafile, outputs: readonly string[], top = 8): BundleFigure['heaviest'] {
   const byPkg = new Map<string, number>();
   for (const output of outputs)
     for (const [input, { bytesInOutput }] of Object.entries(metafile.outputs[output]?.inputs ?? {})) {
       const match = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input);
-      const pkg = match?.[1] ?? '(project)';
+      const pkg = match?.[1] ?? path.dirname(path.relative(REPO_ROOT, path.resolve(input)));
       byPkg.set(pkg, (byPkg.get(pkg) ?? 0) + bytesInOutput);
     }
   return [...byPkg]

@@ -118,6 +118,43 @@ describe('function bundles', () => {
     ).toEqual([]);
   });
 
+  it('load neither the credential providers, the RDS signer nor an SQS command at cold start, the management API aside', () => {
+    const lazy = ['@aws-sdk/credential-providers', '@aws-sdk/rds-signer', '@aws-sdk/client-sqs'];
+    const found = HANDLERS.filter((handler) => handler !== 'api').flatMap((handler) =>
+      lazy.filter((pkg) => loadedPackages(handler).has(pkg)).map((pkg) => `${handler}: ${pkg}`),
+    );
+
+    expect(found).toEqual([]);
+    expect(lazy.filter((pkg) => !deployedPackages('extract').has(pkg))).toEqual([]);
+  });
+
+  it('load no source or target connector at cold start: each is a chunk imported for a pipeline that names it', () => {
+    const connectorModule =
+      /^shared\/connectors\/(sources\/[a-z0-9]+\/source|targets\/[a-z0-9]+\/[a-z0-9]+-target|custom\/create)\.ts$/;
+    const inputsOf = (handler: string, outputs: (bundle: FunctionBundle) => string[]) => {
+      const bundle = bundles.get(handler) as FunctionBundle;
+      return outputs(bundle).flatMap((output) => Object.keys(bundle.metafile.outputs[output]?.inputs ?? {}));
+    };
+    const loaded = HANDLERS.flatMap((handler) =>
+      inputsOf(handler, outputsLoadedAtInit)
+        .filter((input) => connectorModule.test(input))
+        .map((input) => `${handler}: ${input}`),
+    );
+    const deployedByVerify = inputsOf('verify', (bundle) => Object.keys(bundle.metafile.outputs)).filter(
+      (input) => connectorModule.test(input),
+    );
+
+    expect(loaded).toEqual([]);
+    expect(deployedByVerify).toEqual(
+      expect.arrayContaining([
+        'shared/connectors/sources/postgres/source.ts',
+        'shared/connectors/sources/mysql/source.ts',
+        'shared/connectors/targets/dynamodb/dynamodb-target.ts',
+        'shared/connectors/targets/postgres/postgres-target.ts',
+      ]),
+    );
+  });
+
   it('carry the Avro and Protobuf decoders in Load alone, in a chunk its Kafka path imports', () => {
     const withDecoders = HANDLERS.filter((handler) =>
       ['protobufjs', 'avro-js', '@aws-lambda-powertools/kafka'].some((pkg) =>

@@ -12,9 +12,9 @@ import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { loadStackTemplate } from '../../local/template.ts';
 import { type AwsClients, createAwsClients, decorateClients } from '../../shared/aws/clients.ts';
 import { SecretsManagerProvider, type SecretsProvider } from '../../shared/aws/secrets.ts';
-import { createSource } from '../../shared/connectors/sources/registry.ts';
+import { SOURCE_CONNECTORS } from '../../shared/connectors/sources/registry.ts';
 import { META } from '../../shared/connectors/targets/dynamodb/dynamodb-target.ts';
-import { createTarget } from '../../shared/connectors/targets/registry.ts';
+import { TARGET_CONNECTORS } from '../../shared/connectors/targets/registry.ts';
 import type { Cursor } from '../../shared/connectors/types.ts';
 import { compareCursors } from '../../shared/domain/cursor.ts';
 import { createTransform } from '../../shared/domain/transform.ts';
@@ -24,7 +24,7 @@ import { type Pipeline, pipelineSchema } from '../../shared/pipeline/schema.ts';
 import { buildKey, type RecordData } from '../../shared/records/envelope.ts';
 import { contentHash } from '../../shared/records/hash.ts';
 import { keys } from '../../shared/state/keys.ts';
-import { createDeps, type Deps } from '../../shared/usecases/deps.ts';
+import { createDeps, currentDeps, type Deps } from '../../shared/usecases/deps.ts';
 import { maskKey } from '../../shared/usecases/load-runtime.ts';
 import { deliveryOrder, expectedInventory, inventoryHistory, putChanges } from './chaos-cdc.ts';
 import {
@@ -318,9 +318,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       getJson: (name) =>
         name === USERS_SECRET ? Promise.resolve(db.secretValue()) : stackSecrets.getJson(name),
     };
-    const deps = createDeps(
-      { clients, secrets: directSecrets },
-      { sources: createSource, targets: createTarget },
+    const deps = await currentDeps(
+      createDeps(
+        { clients, secrets: directSecrets },
+        { sources: SOURCE_CONNECTORS, targets: TARGET_CONNECTORS },
+      ),
     );
     const resourcesOf = (name: string) => {
       const found = stack.resources.find((r) => r.name === name);

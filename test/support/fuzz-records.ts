@@ -2,14 +2,14 @@ import path from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { BatchGetCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
-import { createTarget } from '../../shared/connectors/targets/registry.ts';
+import { TARGET_CONNECTORS } from '../../shared/connectors/targets/registry.ts';
 import { ownedTargetTableName } from '../../shared/naming.ts';
 import { formatProblem, loadPipelineFiles } from '../../shared/pipeline/load.ts';
 import type { FieldRule, Pipeline } from '../../shared/pipeline/schema.ts';
 import { makeEnvelope, type RecordData } from '../../shared/records/envelope.ts';
 import type { RecordsMessage } from '../../shared/records/messages.ts';
 import { timestampVersion } from '../../shared/records/version.ts';
-import { createDeps } from '../../shared/usecases/deps.ts';
+import { createDeps, currentDeps } from '../../shared/usecases/deps.ts';
 import { loadMessage } from '../../shared/usecases/phases/4-load.ts';
 import { startFuzzEnv } from './fuzz-env.ts';
 
@@ -191,7 +191,7 @@ export async function runRecordFuzz(options: {
   const keyAttribute = pipeline.target.keyAttribute;
   const env = await startFuzzEnv({ pipelines: [pipeline] });
   try {
-    const deps = createDeps({}, { targets: createTarget });
+    const deps = await currentDeps(createDeps({}, { targets: TARGET_CONNECTORS }));
     const data = fc.sample(recordArbitrary(pipeline), { numRuns: options.count, seed: options.seed });
     const baseTime = Date.UTC(2026, 10, 1);
     const records = data.map((d, i) => {

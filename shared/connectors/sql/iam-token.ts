@@ -1,4 +1,4 @@
-import { Signer, type SignerConfig } from '@aws-sdk/rds-signer';
+import type { SignerConfig } from '@aws-sdk/rds-signer';
 import type { SecretsProvider } from '../../aws/secrets.ts';
 import { ConfigError } from '../../errors.ts';
 import { type DatabaseEndpoint, readDatabaseSecret } from './connection.ts';
@@ -16,12 +16,16 @@ export type DatabaseTokenSigner = (target: TokenTarget) => Promise<string>;
 /**
  * The signer of deployed functions: @aws-sdk/rds-signer with the function's role (the default
  * credential chain) and region, unless given. Each call signs afresh, so a pool that opens a
- * connection an hour later still presents a valid token.
+ * connection an hour later still presents a valid token. The signer (with the credential
+ * providers it imports) is imported with the first token, not at a cold start.
  */
 export function rdsTokenSigner(
   options: Pick<SignerConfig, 'credentials' | 'region'> = {},
 ): DatabaseTokenSigner {
-  return (target) => new Signer({ ...options, ...target }).getAuthToken();
+  return async (target) => {
+    const { Signer } = await import('@aws-sdk/rds-signer');
+    return new Signer({ ...options, ...target }).getAuthToken();
+  };
 }
 
 /** A connection's `iam` setting (see databaseIamAuthSchema). */

@@ -1,26 +1,19 @@
 import type { TargetConfig } from '../../pipeline/schema.ts';
-import { createCustomTarget } from '../custom/create.ts';
-import type { ConnectorContext, TargetConnector } from '../types.ts';
-import { createDynamoDbTarget } from './dynamodb/dynamodb-target.ts';
-import { createHttpTarget } from './http/http-target.ts';
-import { createPostgresTarget } from './postgres/postgres-target.ts';
-import { createS3LakeTarget } from './s3/s3-target.ts';
+import { type ConnectorRegistry, connectorRegistry } from '../connector-modules.ts';
+import type { TargetConnector } from '../types.ts';
 
 /**
- * Creates the target connector a pipeline's `target` block names. Connectors connect lazily:
- * creating one sends nothing, so it is cheap at cold start and in tests.
+ * Every target type, each imported with the first pipeline that names it (a function serving
+ * DynamoDB targets never loads `pg`). Connectors connect lazily: creating one sends nothing, so
+ * it is cheap at cold start and in tests.
  */
-export function createTarget(config: TargetConfig, context: ConnectorContext): TargetConnector {
-  switch (config.type) {
-    case 'dynamodb':
-      return createDynamoDbTarget(config, context);
-    case 's3':
-      return createS3LakeTarget(config, context);
-    case 'postgres':
-      return createPostgresTarget(config, context);
-    case 'http':
-      return createHttpTarget(config, context);
-    case 'custom':
-      return createCustomTarget(config, context);
-  }
-}
+export const TARGET_CONNECTORS: ConnectorRegistry<TargetConfig, TargetConnector> = connectorRegistry(
+  'target',
+  {
+    dynamodb: async () => (await import('./dynamodb/dynamodb-target.ts')).createDynamoDbTarget,
+    s3: async () => (await import('./s3/s3-target.ts')).createS3LakeTarget,
+    postgres: async () => (await import('./postgres/postgres-target.ts')).createPostgresTarget,
+    http: async () => (await import('./http/http-target.ts')).createHttpTarget,
+    custom: async () => (await import('../custom/create.ts')).createCustomTarget,
+  },
+);

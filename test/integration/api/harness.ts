@@ -20,7 +20,7 @@ import {
 import type { AwsClients } from '../../../shared/aws/clients.ts';
 import { type SecretsProvider, StaticSecretsProvider } from '../../../shared/aws/secrets.ts';
 import type { RuntimeConfig } from '../../../shared/config.ts';
-import { createTarget } from '../../../shared/connectors/targets/registry.ts';
+import { TARGET_CONNECTORS } from '../../../shared/connectors/targets/registry.ts';
 import type { ConnectorContext } from '../../../shared/connectors/types.ts';
 import { DEFAULT_RETRY } from '../../../shared/domain/retry.ts';
 import {
@@ -125,10 +125,11 @@ export function buildDeps(
     log,
     now: () => new Date(),
     connectorContext,
+    loadConnectors: (pipelines) => TARGET_CONNECTORS.load(pipelines.map((p) => p.target)),
     createSource: () => {
       throw new Error('the management API opens no source');
     },
-    createTarget: (pipeline) => createTarget(pipeline.target, connectorContext(pipeline)),
+    createTarget: (pipeline) => TARGET_CONNECTORS.create(pipeline.target, connectorContext(pipeline)),
   };
 }
 
@@ -150,7 +151,7 @@ export function depsWithSecrets(
     ...base,
     secrets: provider,
     connectorContext,
-    createTarget: (p) => createTarget(p.target, connectorContext(p)),
+    createTarget: (p) => TARGET_CONNECTORS.create(p.target, connectorContext(p)),
   };
 }
 
@@ -160,6 +161,8 @@ export function depsWithSecrets(
  * Step Functions and an EventBridge stub that record StartExecution and PutEvents.
  */
 export async function startApiHarness(): Promise<ApiHarness> {
+  // Deps built here create targets directly, outside a handler's currentDeps.
+  await TARGET_CONNECTORS.loadAll();
   const servers = await startLocalServers();
   const executions: RecordedCall[] = [];
   const events: RecordedCall[] = [];

@@ -6,13 +6,13 @@ import { type DemoDatabase, startDemoDatabase } from '../../../demo/demo-db.ts';
 import { handler as loadHandler } from '../../../functions/load/handler.ts';
 import { handler as recordFailureHandler } from '../../../functions/record-failure/handler.ts';
 import { handler as verifyHandler } from '../../../functions/verify/handler.ts';
-import { createSource } from '../../../shared/connectors/sources/registry.ts';
+import { SOURCE_CONNECTORS } from '../../../shared/connectors/sources/registry.ts';
 import { AWAIT_LOAD_WAIT } from '../../../shared/domain/await-load-wait.ts';
 import { loadDlqName, loadQueueName } from '../../../shared/naming.ts';
 import type { RecordsMessage } from '../../../shared/records/messages.ts';
 import { keys } from '../../../shared/state/keys.ts';
 import type { RunRecord } from '../../../shared/state/runs.ts';
-import { createDeps } from '../../../shared/usecases/deps.ts';
+import { createDeps, currentDeps } from '../../../shared/usecases/deps.ts';
 import { extractPartition } from '../../../shared/usecases/phases/3-extract.ts';
 import {
   awaitLoad as awaitLoadUseCase,
@@ -363,15 +363,17 @@ describe('a run started again after a stopped one', () => {
         return h.clients.sqs.send(command as never);
       },
     };
-    const killed = createDeps(
-      {
-        clients: { ...h.clients, sqs: killedSqs as never },
-        config: h.deps.config,
-        catalog: h.deps.catalog,
-        secrets: h.deps.secrets,
-        state: h.deps.state,
-      },
-      { sources: createSource },
+    const killed = await currentDeps(
+      createDeps(
+        {
+          clients: { ...h.clients, sqs: killedSqs as never },
+          config: h.deps.config,
+          catalog: h.deps.catalog,
+          secrets: h.deps.secrets,
+          state: h.deps.state,
+        },
+        { sources: SOURCE_CONNECTORS },
+      ),
     );
     await expect(
       extractPartition(killed, { ...runA, partition: second }, { remainingMs: () => 600_000 }),

@@ -10,7 +10,7 @@ import { handler as extractHandler } from '../../../functions/extract/handler.ts
 import { handler as loadHandler } from '../../../functions/load/handler.ts';
 import { handler as planHandler } from '../../../functions/plan/handler.ts';
 import { handler as verifyHandler } from '../../../functions/verify/handler.ts';
-import { createTarget } from '../../../shared/connectors/targets/registry.ts';
+import { TARGET_CONNECTORS } from '../../../shared/connectors/targets/registry.ts';
 import type { TargetSnapshotRecord } from '../../../shared/connectors/types.ts';
 import { type Mismatch, perPartition } from '../../../shared/usecases/phases/6-verify.ts';
 import { requireSystemServer } from '../../support/system-servers.ts';
@@ -170,7 +170,7 @@ describe.runIf(postgres.available)('hard deletes found by Verify', () => {
 
   async function liveKeys(name: string): Promise<string[]> {
     const pipeline = h.deps.catalog.get(name);
-    const target = createTarget(pipeline.target, h.deps.connectorContext(pipeline));
+    const target = await TARGET_CONNECTORS.loadAndCreate(pipeline.target, h.deps.connectorContext(pipeline));
     const keys: TargetSnapshotRecord[] = [];
     for await (const page of target.snapshot()) keys.push(...page);
     await target.close();

@@ -1,7 +1,7 @@
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type DemoDatabase, startDemoDatabase } from '../../../demo/demo-db.ts';
-import { createTarget } from '../../../shared/connectors/targets/registry.ts';
+import { TARGET_CONNECTORS } from '../../../shared/connectors/targets/registry.ts';
 import { parseExactJson } from '../../../shared/records/exact-json.ts';
 import {
   connectionSecret,
@@ -98,7 +98,7 @@ afterAll(async () => {
 /** The keys of the live records the pipeline's target holds, as Verify reads them. */
 async function liveKeys(pipeline: string): Promise<string[]> {
   const config = h.deps.catalog.get(pipeline);
-  const target = createTarget(config.target, h.deps.connectorContext(config));
+  const target = await TARGET_CONNECTORS.loadAndCreate(config.target, h.deps.connectorContext(config));
   const found: string[] = [];
   try {
     for await (const page of target.snapshot()) found.push(...page.map((r) => r.key));

@@ -2,11 +2,11 @@ import type { SQSBatchResponse } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoDatabase, startDemoDatabase } from '../../../demo/demo-db.ts';
 import { handler as loadHandler } from '../../../functions/load/handler.ts';
-import { createSource } from '../../../shared/connectors/sources/registry.ts';
+import { SOURCE_CONNECTORS } from '../../../shared/connectors/sources/registry.ts';
 import type { Cursor } from '../../../shared/connectors/types.ts';
 import type { RecordsMessage } from '../../../shared/records/messages.ts';
 import { keys } from '../../../shared/state/keys.ts';
-import { createDeps, type Deps } from '../../../shared/usecases/deps.ts';
+import { createDeps, currentDeps, type Deps } from '../../../shared/usecases/deps.ts';
 import { extractPartition } from '../../../shared/usecases/phases/3-extract.ts';
 import { batchSteps, newRun, type Partition, type RunRef } from './batch-steps.ts';
 import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
@@ -124,11 +124,13 @@ function gated<C extends { send: (...args: never[]) => Promise<unknown> }>(clien
 }
 
 /** The dependencies of A's Extract: the harness's, its state and queue requests through `gate`. */
-function extractDeps(gate: Gate): Deps {
+function extractDeps(gate: Gate): Promise<Deps> {
   const clients = { ...h.clients, ddb: gated(h.clients.ddb, gate), sqs: gated(h.clients.sqs, gate) };
-  return createDeps(
-    { clients, config: h.deps.config, catalog: h.deps.catalog, secrets: h.deps.secrets },
-    { sources: createSource },
+  return currentDeps(
+    createDeps(
+      { clients, config: h.deps.config, catalog: h.deps.catalog, secrets: h.deps.secrets },
+      { sources: SOURCE_CONNECTORS },
+    ),
   );
 }
 
@@ -152,14 +154,14 @@ function afterRegistering(): (r: Request) => boolean {
 }
 
 /** A's Extract of one partition, as a still running Lambda invocation of a stopped execution. */
-function extractOfA(
+async function extractOfA(
   run: RunRef,
   partition: Partition,
   gate: Gate,
   options: { continuation?: Cursor; remainingMs?: number } = {},
 ) {
   return extractPartition(
-    extractDeps(gate),
+    await extractDeps(gate),
     {
       ...run,
       partition,

@@ -1,8 +1,8 @@
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSource } from '../../../shared/connectors/sources/registry.ts';
-import { createTarget } from '../../../shared/connectors/targets/registry.ts';
+import { SOURCE_CONNECTORS } from '../../../shared/connectors/sources/registry.ts';
+import { TARGET_CONNECTORS } from '../../../shared/connectors/targets/registry.ts';
 import type { ConnectorContext, TargetConnector, TargetSize } from '../../../shared/connectors/types.ts';
 import type { Deps } from '../../../shared/usecases/deps.ts';
 import {
@@ -115,12 +115,16 @@ describe.runIf(postgres.available)('Verify reading the target in segments', () =
     options: TargetSegmentOptions,
     tableSize?: TargetSize,
   ): Promise<Verified> {
+    await Promise.all([SOURCE_CONNECTORS.loadAll(), TARGET_CONNECTORS.loadAll()]);
     const seen = { describes: 0 };
     const deps: Deps = {
       ...h.deps,
-      createSource: (p) => createSource(p.source, h.deps.connectorContext(p)),
+      createSource: (p) => SOURCE_CONNECTORS.create(p.source, h.deps.connectorContext(p)),
       createTarget: (p) =>
-        sizedAs(createTarget(p.target, countingDescribes(h.deps.connectorContext(p), seen)), tableSize),
+        sizedAs(
+          TARGET_CONNECTORS.create(p.target, countingDescribes(h.deps.connectorContext(p), seen)),
+          tableSize,
+        ),
     };
     const planned = await planVerify(deps, run, plan);
     const describes = seen.describes;

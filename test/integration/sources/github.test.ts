@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createGithubSource } from '../../../shared/connectors/sources/github/source.ts';
-import { createRereader } from '../../../shared/connectors/sources/rereaders.ts';
+import { SOURCE_REREADERS } from '../../../shared/connectors/sources/rereaders.ts';
 import type { ChangeWindow } from '../../../shared/connectors/types.ts';
 import { ConnectorError, TransientError } from '../../../shared/errors.ts';
 import { type GithubServer, startGithubServer } from '../../support/github-server.ts';
@@ -37,9 +37,9 @@ describe('github source against a GitHub-shaped server', () => {
   };
 
   /** The source as Load's registry gives it, to read one record again. */
-  const rereader = (overrides: Record<string, unknown> = {}) => {
+  const rereader = async (overrides: Record<string, unknown> = {}) => {
     const { config, context } = setup(overrides);
-    const made = createRereader(config, context);
+    const made = await SOURCE_REREADERS.loadAndCreate(config, context);
     if (!made) throw new Error('the github source has no re-reader');
     return made;
   };
@@ -222,9 +222,9 @@ describe('github source against a GitHub-shaped server', () => {
     const polled = (await readAll(source())).find((row) => row.data.number === 3);
 
     // Act
-    const issue = await rereader().reread({ number: 3, title: 'what a delivery said' });
-    const pull = await rereader({ resource: 'pulls' }).reread({ number: 6 });
-    const comment = await rereader({ resource: 'comments', key: ['id'] }).reread({ id: 102 });
+    const issue = await (await rereader()).reread({ number: 3, title: 'what a delivery said' });
+    const pull = await (await rereader({ resource: 'pulls' })).reread({ number: 6 });
+    const comment = await (await rereader({ resource: 'comments', key: ['id'] })).reread({ id: 102 });
 
     // Assess
     expect(issue).toEqual(polled);
@@ -240,10 +240,10 @@ describe('github source against a GitHub-shaped server', () => {
   });
 
   it('refuses to read again a record without a number, or one the API no longer has', async () => {
-    await expect(rereader().reread({ title: 'no number' })).rejects.toThrow(
+    await expect((await rereader()).reread({ title: 'no number' })).rejects.toThrow(
       /a github issues record without a number cannot be read again/,
     );
-    await expect(rereader().reread({ number: 404 })).rejects.toThrow(
+    await expect((await rereader()).reread({ number: 404 })).rejects.toThrow(
       /GET http:\/\/127\.0\.0\.1:\d+\/repos\/Codertocat\/Hello-World\/issues\/404 found nothing \(HTTP 404/,
     );
   });

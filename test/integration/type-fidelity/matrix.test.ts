@@ -8,14 +8,14 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler as verifyHandler } from '../../../functions/verify/handler.ts';
-import { createSource } from '../../../shared/connectors/sources/registry.ts';
+import { SOURCE_CONNECTORS } from '../../../shared/connectors/sources/registry.ts';
 import { pgTypeParsers } from '../../../shared/connectors/sql/pg-values.ts';
-import { createTarget } from '../../../shared/connectors/targets/registry.ts';
+import { TARGET_CONNECTORS } from '../../../shared/connectors/targets/registry.ts';
 import { recordHistory } from '../../../shared/connectors/targets/s3/history.ts';
 import { isExactNumber, parseExactJson } from '../../../shared/records/exact-json.ts';
 import { canonicalJson } from '../../../shared/records/hash.ts';
 import { type CanonicalKind, KIND_STORAGE, TYPE_MAPPING } from '../../../shared/records/type-mapping.ts';
-import { createDeps, type Deps } from '../../../shared/usecases/deps.ts';
+import { createDeps, currentDeps, type Deps } from '../../../shared/usecases/deps.ts';
 import { extractPartition } from '../../../shared/usecases/phases/3-extract.ts';
 import { loadMessage } from '../../../shared/usecases/phases/4-load.ts';
 import { receiveWebhook } from '../../../shared/usecases/webhook.ts';
@@ -356,15 +356,17 @@ beforeAll(async () => {
       'fidelity/hmac': HMAC_SECRET,
     },
   });
-  deps = createDeps(
-    {
-      clients: h.clients,
-      config: h.deps.config,
-      catalog: h.deps.catalog,
-      secrets: h.deps.secrets,
-      state: h.deps.state,
-    },
-    { sources: createSource, targets: createTarget },
+  deps = await currentDeps(
+    createDeps(
+      {
+        clients: h.clients,
+        config: h.deps.config,
+        catalog: h.deps.catalog,
+        secrets: h.deps.secrets,
+        state: h.deps.state,
+      },
+      { sources: SOURCE_CONNECTORS, targets: TARGET_CONNECTORS },
+    ),
   );
   targetDb = new pg.Pool({
     host: '127.0.0.1',

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as z from 'zod';
 import { jsonlUrl } from '../../../examples/extensions/jsonl-url.ts';
 import { orderId } from '../../../examples/extensions/order-id.ts';
-import { createTarget } from '../../../shared/connectors/targets/registry.ts';
+import { TARGET_CONNECTORS } from '../../../shared/connectors/targets/registry.ts';
 import type { TargetConnector } from '../../../shared/connectors/types.ts';
 import { createValidator } from '../../../shared/domain/validation.ts';
 import { defineSource, defineTarget, defineValidator } from '../../../shared/extensions/index.ts';
@@ -167,7 +167,7 @@ describe('custom connectors', () => {
   const pipelineWith = (target: Record<string, unknown>) =>
     pipelineSchema.parse({ name: 'feed', source: { type: 's3', key: ['id'] }, target });
 
-  it('creates the target an extension registers, with its options parsed by its schema', () => {
+  it('creates the target an extension registers, with its options parsed by its schema', async () => {
     // Prepare
     const created: unknown[] = [];
     const crm = defineTarget({
@@ -181,17 +181,25 @@ describe('custom connectors', () => {
     const pipeline = pipelineWith({ type: 'custom', connector: 'crm' });
 
     // Act
-    createTarget(pipeline.target, testConnectorContext(pipeline, new ExtensionRegistry().add(crm, 'crm.ts')));
+    await TARGET_CONNECTORS.loadAndCreate(
+      pipeline.target,
+      testConnectorContext(pipeline, new ExtensionRegistry().add(crm, 'crm.ts')),
+    );
 
     // Assess
     expect(created).toEqual([{ region: 'eu' }]);
   });
 
-  it('fails with the registered names when the function carries no such connector', () => {
+  it('fails with the registered names when the function carries no such connector', async () => {
     const pipeline = pipelineWith({ type: 'custom', connector: 'crm' });
 
-    expect(() =>
-      createTarget(pipeline.target, testConnectorContext(pipeline, new ExtensionRegistry())),
-    ).toThrow('no extension registers the target connector "crm" in this function (registered: none)');
+    await expect(
+      TARGET_CONNECTORS.loadAndCreate(
+        pipeline.target,
+        testConnectorContext(pipeline, new ExtensionRegistry()),
+      ),
+    ).rejects.toThrow(
+      'no extension registers the target connector "crm" in this function (registered: none)',
+    );
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { jsonlUrl } from '../../../examples/extensions/jsonl-url.ts';
-import { createSource } from '../../../shared/connectors/sources/registry.ts';
+import { SOURCE_CONNECTORS } from '../../../shared/connectors/sources/registry.ts';
 import { ExtensionRegistry } from '../../../shared/extensions/registry.ts';
 import { type PipelineInput, pipelineSchema, SOURCE_TYPES } from '../../../shared/pipeline/schema.ts';
 import { testConnectorContext } from '../../support/connector-context.ts';
@@ -41,7 +41,7 @@ const contextOf = (pipeline: ReturnType<typeof parse>) =>
 describe('createSource', () => {
   it.each(SOURCE_TYPES)('creates a %s source without connecting to anything', async (type) => {
     const pipeline = parse(SOURCES[type]);
-    const source = createSource(pipeline.source, contextOf(pipeline));
+    const source = await SOURCE_CONNECTORS.loadAndCreate(pipeline.source, contextOf(pipeline));
     expect(typeof source.read).toBe('function');
     await source.close();
   });
@@ -50,7 +50,7 @@ describe('createSource', () => {
     'gives a pushed %s source nothing to read in a batch run',
     async (type) => {
       const pipeline = parse(SOURCES[type]);
-      const source = createSource(pipeline.source, contextOf(pipeline));
+      const source = await SOURCE_CONNECTORS.loadAndCreate(pipeline.source, contextOf(pipeline));
       const pages: unknown[] = [];
       for await (const page of source.read({ from: null, to: null }, { id: 'all', spec: {} }))
         pages.push(page);

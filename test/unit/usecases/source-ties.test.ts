@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRereader } from '../../../shared/connectors/sources/rereaders.ts';
+import { SOURCE_REREADERS } from '../../../shared/connectors/sources/rereaders.ts';
 import type { SourceRereader, SourceRow, TargetState } from '../../../shared/connectors/types.ts';
 import { ConnectorError } from '../../../shared/errors.ts';
 import { pipelineSchema } from '../../../shared/pipeline/schema.ts';
@@ -209,9 +209,9 @@ describe('settleTiesAtSource', () => {
   });
 });
 
-describe('createRereader', () => {
-  it('gives a re-reader for a github source only', () => {
-    const context = {} as Parameters<typeof createRereader>[1];
+describe('SOURCE_REREADERS', () => {
+  it('gives a re-reader for a github source only', async () => {
+    const context = {} as Parameters<typeof SOURCE_REREADERS.create>[1];
     const github = pipelineSchema.parse({
       name: 'issues',
       source: { type: 'github', owner: 'o', repo: 'r', key: ['id'] },
@@ -224,7 +224,16 @@ describe('createRereader', () => {
       target: { type: 'dynamodb' },
     });
 
-    expect(typeof createRereader(github.source, { ...context, pipeline: github })?.reread).toBe('function');
-    expect(createRereader(webhook.source, { ...context, pipeline: webhook })).toBeUndefined();
+    const githubRereader = await SOURCE_REREADERS.loadAndCreate(github.source, {
+      ...context,
+      pipeline: github,
+    });
+    const webhookRereader = await SOURCE_REREADERS.loadAndCreate(webhook.source, {
+      ...context,
+      pipeline: webhook,
+    });
+
+    expect(typeof githubRereader?.reread).toBe('function');
+    expect(webhookRereader).toBeUndefined();
   });
 });
