@@ -7,6 +7,12 @@ import { ConfigError } from '../errors.ts';
  */
 export const LOAD_BATCH_SIZE = { min: 1, max: 100 } as const;
 
+/**
+ * Messages per Load invocation unless a pipeline says: two messages of up to 500 records (the
+ * `batch.size` default) keep an invocation at about 1,000 records.
+ */
+export const DEFAULT_LOAD_BATCH_SIZE = 2;
+
 /** Seconds SQS may gather a batch; 300 is the AWS maximum. */
 export const LOAD_BATCHING_WINDOW_SECONDS = { min: 0, max: 300 } as const;
 

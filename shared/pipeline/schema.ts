@@ -22,6 +22,7 @@ import { BUILT_IN_VALIDATORS } from '../domain/validation.ts';
 import { HISTORY_DAY_TIERS, LONGEST_HISTORY_TIER_DAYS } from './history-tiers.ts';
 import {
   BATCH_SIZE_WITHOUT_WINDOW,
+  DEFAULT_LOAD_BATCH_SIZE,
   LOAD_BATCH_SIZE,
   LOAD_BATCHING_WINDOW_SECONDS,
   loadBatchingProblem,
@@ -579,7 +580,7 @@ export const pipelineSchema = z
           .int()
           .min(LOAD_BATCH_SIZE.min)
           .max(LOAD_BATCH_SIZE.max)
-          .default(2)
+          .default(DEFAULT_LOAD_BATCH_SIZE)
           .describe(
             `Queue messages per Load invocation; above ${BATCH_SIZE_WITHOUT_WINDOW} needs batchingWindowSeconds of at least 1. The default's two messages of up to 500 records keep a batch run's invocations at about 1,000 records; a pipeline fed mostly by CDC events (one change per message) does better with 10 or more.`,
           ),
@@ -606,7 +607,7 @@ export const pipelineSchema = z
       })
       .default({
         maxConcurrency: 5,
-        batchSize: 2,
+        batchSize: DEFAULT_LOAD_BATCH_SIZE,
         batchingWindowSeconds: 1,
         timeoutSeconds: 60,
         writeConcurrency: 32,
