@@ -3,6 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { loadDlqName, loadQueueName } from '../../shared/naming.ts';
+import { SQS_MAX_MESSAGE_BYTES } from '../../shared/pipeline/load-batching.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
 import type { EncryptionKey } from './encryption-key.ts';
 
@@ -47,6 +48,9 @@ export class PipelineQueues extends Construct {
       encryptionMasterKey: props.encryptionKey.key,
       enforceSSL: true,
       retentionPeriod: QUEUE_RETENTION,
+      // Named, as a queue made before SQS took 1 MiB keeps 256 KiB: Extract packs up to
+      // `batch.maxBytes` (1 MiB at most), and the DLQ must take whatever the load queue moves to it.
+      maxMessageSizeBytes: SQS_MAX_MESSAGE_BYTES,
     } as const;
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {

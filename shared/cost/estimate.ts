@@ -1,3 +1,4 @@
+import { SQS_MAX_MESSAGE_BYTES } from '../pipeline/load-batching.ts';
 import { PRICES } from './prices.ts';
 import { CHUNK_BYTES } from './units.ts';
 
@@ -150,6 +151,8 @@ export interface RunCostInput {
   /** Seconds the other phase functions ran, each at its configured memory. */
   readonly phaseGbSeconds: number;
   readonly targetIsDynamoDb: boolean;
+  /** Messages per Load invocation: the pipeline's `load.batchSize`. */
+  readonly loadBatchSize: number;
   /** Each written change is also archived for `esync history` (one S3 object each). */
   readonly archivesChanges: boolean;
 }
@@ -161,8 +164,8 @@ export interface RunCostInput {
  * servers share two cores with the handlers): the benchmark reports that as `loadMsPerRecord`.
  */
 export const LOAD_MS_PER_RECORD = 2;
-/** Messages per Load invocation (the event source's batch size). */
-const LOAD_BATCH = 10;
+/** SQS hands over, and deletes, at most 10 messages per call. */
+const SQS_BATCH = 10;
 /** Transitions of a run outside the Execute map and the AwaitLoad loop (Start to Succeed). */
 const FIXED_TRANSITIONS = 12;
 /** Small DynamoDB writes of the run's bookkeeping (run record, phases, checkpoint) and reads. */
@@ -170,12 +173,34 @@ const BOOKKEEPING_WRITES = 16;
 const BOOKKEEPING_READS = 12;
 
 /**
+ * The queue's requests for `sent` messages of `messageBytes` each: SendMessageBatch calls of up to
+ * 10 messages and 1 MiB, and the event source's receives and deletes of one Load invocation's
+ * `loadBatchSize` messages (10 at most per call), each call billed per 64 KB chunk it carries.
+ */
+function queueRequests(sent: number, messageBytes: number, loadBatchSize: number): ObservedRequest[] {
+  const calls = (perCall: number) => {
+    const count = Math.ceil(sent / perCall);
+    const chunks = Math.max(1, Math.ceil((messageBytes * Math.min(perCall, sent)) / CHUNK_BYTES));
+    return { count, units: count * chunks };
+  };
+  const fitting = Math.floor(SQS_MAX_MESSAGE_BYTES / Math.max(1, messageBytes));
+  const sends = calls(Math.max(1, Math.min(SQS_BATCH, fitting)));
+  const receives = calls(Math.min(SQS_BATCH, loadBatchSize));
+  return [
+    { service: 'SQS', operation: 'SendMessageBatch', bytes: 0, units: sends.units },
+    { service: 'SQS', operation: 'ReceiveMessage', bytes: 0, units: receives.units },
+    { service: 'SQS', operation: 'DeleteMessageBatch', bytes: 0, units: receives.count },
+  ];
+}
+
+/**
  * Models the requests of one batch run from its counts and prices them with
  * {@link costOfUsage}, the function that prices the benchmark's observed requests: the run
  * report and the benchmark differ only in counting versus modelling the requests. The model
  * follows the code: Extract registers each message in the ledger (BatchWriteItem) and sends
- * it (SendMessageBatch, 10 per call), unless an earlier verified run loaded it clean (then it
- * is registered done and nothing else); the event source receives and deletes them; Load reads
+ * it (SendMessageBatch, 10 or 1 MiB per call), unless an earlier verified run loaded it clean (then it
+ * is registered done and nothing else); the event source receives and deletes them,
+ * `load.batchSize` to an invocation; Load reads
  * the target's state (BatchGetItem, eventually consistent) unless the run is a first load,
  * writes each changed record (PutItem) and, when the pipeline keeps history, archives it (one
  * S3 PutObject each), and completes the message in the ledger (UpdateItem);
@@ -187,14 +212,10 @@ export function estimateRunCost(input: RunCostInput): CostBreakdown & { usdPerMi
   const sentRecords = Math.max(0, input.records - unsent.records);
   const recordsPerMessage = sentRecords / Math.max(1, sent);
   const messageBytes = recordsPerMessage * input.meanRecordBytes;
-  const sqsCalls = Math.ceil(sent / 10);
-  const chunksPerCall = Math.max(1, Math.ceil((messageBytes * Math.min(10, sent)) / CHUNK_BYTES));
   const itemKb = Math.max(1, Math.ceil(input.meanRecordBytes / 1024));
   const readUnits = 0.5 * Math.max(1, Math.ceil(input.meanRecordBytes / 4096));
   const requests: ObservedRequest[] = [
-    { service: 'SQS', operation: 'SendMessageBatch', bytes: 0, units: sqsCalls * chunksPerCall },
-    { service: 'SQS', operation: 'ReceiveMessage', bytes: 0, units: sqsCalls * chunksPerCall },
-    { service: 'SQS', operation: 'DeleteMessageBatch', bytes: 0, units: sqsCalls },
+    ...queueRequests(sent, messageBytes, input.loadBatchSize),
     // Each sent message enters the ledger's pending index (gsi1) when registered and leaves it
     // when completed; an unsent one is registered done, outside it. The run's updates rewrite
     // its entry in the same index (counted for every bookkeeping write, an upper bound).
@@ -228,7 +249,7 @@ export function estimateRunCost(input: RunCostInput): CostBreakdown & { usdPerMi
   if (input.archivesChanges)
     requests.push({ service: 'S3', operation: 'PutObject', bytes: 0, units: input.written });
   const awaitPolls = Math.max(1, input.awaitLoadPolls);
-  const loadInvocations = Math.ceil(sent / LOAD_BATCH);
+  const loadInvocations = Math.ceil(sent / input.loadBatchSize);
   const cost = costOfUsage({
     requests,
     lambda: {

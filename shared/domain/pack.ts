@@ -8,11 +8,24 @@ export interface PackOptions {
   /** Bytes per message body at most, overhead included (SQS counts UTF-8 bytes). */
   readonly maxBytes: number;
   /**
-   * Bytes of the message body around the records array (see {@link envelopeOverheadBytes}).
+   * Bytes of the message body around the records array (`recordsMessageBody` with no records).
    * The array's brackets and commas are counted by {@link packRecords} itself.
    * @default 0
    */
   readonly overheadBytes?: number;
+  /**
+   * Bytes per message body at most once escaped as a JSON string, overhead included: how a
+   * Lambda event carries the body, which a batch of messages must fit (see
+   * {@link escapedJsonBytes}).
+   * @default - no limit besides maxBytes
+   */
+  readonly maxEventBytes?: number;
+  /**
+   * {@link PackOptions.overheadBytes} escaped as a JSON string, the array's brackets and commas
+   * left out as there.
+   * @default - overheadBytes
+   */
+  readonly eventOverheadBytes?: number;
   /**
    * A record whose JSON exceeds this many bytes goes by claim check even if it would fit
    * in a message alone, to keep messages small. It cannot exceed what fits in one message.
@@ -26,6 +39,8 @@ export interface RecordGroup<T> {
   readonly records: T[];
   /** Bytes of the whole message body: overhead plus {@link RecordGroup.json}. */
   readonly bytes: number;
+  /** {@link RecordGroup.bytes} once the body is escaped as a JSON string. */
+  readonly eventBytes: number;
   /** The records as a JSON array, ready to place in the body without serializing again. */
   readonly json: string;
 }
@@ -45,13 +60,23 @@ export function isClaimCheck<T>(packed: PackedMessage<T>): packed is ClaimCheck<
   return 'claimCheck' in packed;
 }
 
+/** The length of every {@link messageKey}: 128 bits in base64url. */
+export const MESSAGE_KEY_CHARS = 22;
+
 /**
- * Bytes a message body spends around its records array: the body serialized with an empty
- * array in `field`, minus the two bracket bytes that {@link packRecords} counts itself.
- * Build `wrapper` with values of their final length (e.g. a message key of the right size).
+ * Bytes `text` takes at most inside a JSON string, whoever escapes it: a quote or backslash
+ * takes two, a control character six (`\u001f`), and so does each UTF-16 unit outside ASCII
+ * (an escaper may write `\u00e9` where UTF-8 needs two bytes). An upper bound, so that a body
+ * counted by it fits however the event that carries it is written.
  */
-export function envelopeOverheadBytes(wrapper: Readonly<Record<string, unknown>>, field = 'records'): number {
-  return Buffer.byteLength(JSON.stringify({ ...wrapper, [field]: [] }), 'utf8') - 2;
+export function escapedJsonBytes(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 || c === 0x5c) bytes += 1;
+    else if (c < 0x20 || c > 0x7e) bytes += 5;
+  }
+  return bytes;
 }
 
 function requireInteger(name: string, value: number, min: number): void {
@@ -59,21 +84,22 @@ function requireInteger(name: string, value: number, min: number): void {
     throw new ConfigError(`pack: ${name} must be an integer of at least ${min}, got ${value}`);
 }
 
-/**
- * Packs records into as few message bodies as the limits allow, greedily and in order, so
- * the same records always give the same groups (and so the same {@link messageKey}s when an
- * extract is retried). Each group's body, `overheadBytes` + `[r1,r2,…]`, is at most
- * `maxBytes` in UTF-8 and holds at most `maxRecords` records. A record above the claim
- * check threshold is returned alone as a {@link ClaimCheck}, in its place in the sequence,
- * and the group being filled stays open.
- * @throws ConfigError when the limits leave no room for any record.
- * @throws ValidationError when a record cannot be serialized to JSON.
- */
-export function packRecords<T>(records: readonly T[], options: PackOptions): PackedMessage<T>[] {
+/** Bytes, and escaped bytes, of a message's body so far or of a record's JSON. */
+interface Size {
+  bytes: number;
+  event: number;
+}
+
+/** The options' limits, checked, with the room one record has in a message. */
+function packLimits(options: PackOptions) {
   const overhead = options.overheadBytes ?? 0;
+  const eventOverhead = options.eventOverheadBytes ?? overhead;
+  const maxEvent = options.maxEventBytes ?? Number.POSITIVE_INFINITY;
   requireInteger('maxRecords', options.maxRecords, 1);
   requireInteger('overheadBytes', overhead, 0);
+  requireInteger('eventOverheadBytes', eventOverhead, overhead);
   requireInteger('maxBytes', options.maxBytes, overhead + 3);
+  if (options.maxEventBytes !== undefined) requireInteger('maxEventBytes', maxEvent, eventOverhead + 3);
   const roomForOne = options.maxBytes - overhead - 2;
   const threshold = options.claimCheckThreshold ?? roomForOne;
   requireInteger('claimCheckThreshold', threshold, 1);
@@ -81,43 +107,67 @@ export function packRecords<T>(records: readonly T[], options: PackOptions): Pac
     throw new ConfigError(
       `pack: claimCheckThreshold ${threshold} exceeds the ${roomForOne} bytes one record can have in a ${options.maxBytes}-byte message`,
     );
+  const empty: Size = { bytes: overhead + 2, event: eventOverhead + 2 };
+  const fits = (size: Size) => size.bytes <= options.maxBytes && size.event <= maxEvent;
+  const inline = (record: Size) => record.bytes <= threshold && record.event <= maxEvent - eventOverhead - 2;
+  return { empty, fits, inline };
+}
 
+/**
+ * Packs records into as few message bodies as the limits allow, greedily and in order, so
+ * the same records always give the same groups (and so the same {@link messageKey}s when an
+ * extract is retried). Each group's body, `overheadBytes` + `[r1,r2,…]`, is at most
+ * `maxBytes` in UTF-8, at most `maxEventBytes` escaped as a JSON string, and holds at most
+ * `maxRecords` records. A record above the claim check threshold, or too large escaped for a
+ * message of its own, is returned alone as a {@link ClaimCheck}, in its place in the sequence,
+ * and the group being filled stays open.
+ * @throws ConfigError when the limits leave no room for any record.
+ * @throws ValidationError when a record cannot be serialized to JSON.
+ */
+export function packRecords<T>(records: readonly T[], options: PackOptions): PackedMessage<T>[] {
+  const { empty, fits, inline } = packLimits(options);
   const out: PackedMessage<T>[] = [];
   let group: T[] = [];
   let parts: string[] = [];
-  let bytes = overhead + 2;
+  let size = { ...empty };
   const flush = () => {
     if (group.length === 0) return;
-    out.push({ records: group, bytes, json: `[${parts.join(',')}]` });
+    out.push({ records: group, bytes: size.bytes, eventBytes: size.event, json: `[${parts.join(',')}]` });
     group = [];
     parts = [];
-    bytes = overhead + 2;
+    size = { ...empty };
   };
 
   records.forEach((record, index) => {
-    let json: string;
-    try {
-      json = stringifyExactJson(record);
-    } catch (error) {
-      throw new ValidationError(
-        `pack: record ${index} cannot be serialized to JSON`,
-        [{ path: `[${index}]`, message: 'not serializable' }],
-        { cause: error },
-      );
-    }
-    const size = Buffer.byteLength(json, 'utf8');
-    if (size > threshold) {
-      out.push({ claimCheck: record, bytes: size, json });
+    const json = recordJson(record, index);
+    const own = { bytes: Buffer.byteLength(json, 'utf8'), event: escapedJsonBytes(json) };
+    if (!inline(own)) {
+      out.push({ claimCheck: record, bytes: own.bytes, json });
       return;
     }
-    const added = size + (group.length > 0 ? 1 : 0);
-    if (group.length >= options.maxRecords || bytes + added > options.maxBytes) flush();
-    bytes += size + (group.length > 0 ? 1 : 0);
+    const comma = group.length > 0 ? 1 : 0;
+    const grown = { bytes: size.bytes + own.bytes + comma, event: size.event + own.event + comma };
+    if (group.length >= options.maxRecords || !fits(grown)) {
+      flush();
+      size = { bytes: size.bytes + own.bytes, event: size.event + own.event };
+    } else size = grown;
     group.push(record);
     parts.push(json);
   });
   flush();
   return out;
+}
+
+function recordJson(record: unknown, index: number): string {
+  try {
+    return stringifyExactJson(record);
+  } catch (error) {
+    throw new ValidationError(
+      `pack: record ${index} cannot be serialized to JSON`,
+      [{ path: `[${index}]`, message: 'not serializable' }],
+      { cause: error },
+    );
+  }
 }
 
 /** What {@link messageKey} needs of a record. */

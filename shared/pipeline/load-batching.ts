@@ -1,9 +1,17 @@
+import { ConfigError } from '../errors.ts';
+
 /**
  * How the load queue feeds Load: messages per invocation and how long SQS may gather them. The
  * pipeline schema, the CDK construct and the local event source all check these with
  * {@link loadBatchingProblem}, so `esync validate`, synth and the local stack refuse the same values.
  */
 export const LOAD_BATCH_SIZE = { min: 1, max: 100 } as const;
+
+/**
+ * Messages per Load invocation unless a pipeline says: two messages of up to 500 records (the
+ * `batch.size` default) keep an invocation at about 1,000 records.
+ */
+export const DEFAULT_LOAD_BATCH_SIZE = 2;
 
 /** Seconds SQS may gather a batch; 300 is the AWS maximum. */
 export const LOAD_BATCHING_WINDOW_SECONDS = { min: 0, max: 300 } as const;
@@ -45,4 +53,32 @@ export function loadBatchingProblem(
       message: `a batchSize above ${BATCH_SIZE_WITHOUT_WINDOW} (got ${batchSize}) needs batchingWindowSeconds of at least 1, got ${windowSeconds}: SQS hands over 10 messages per receive`,
     };
   return undefined;
+}
+
+/** SQS's largest message since August 2025, and the most one SendMessageBatch call carries. */
+export const SQS_MAX_MESSAGE_BYTES = 1_048_576;
+
+/** Lambda's payload limit for a synchronous invocation, which a batch of the load queue must fit. */
+export const LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024;
+
+/**
+ * What an SQS event record takes besides its escaped body, with room to spare: the quotes around
+ * the body, message id, receipt handle, attributes, MD5 and queue ARN (about 700 bytes on AWS),
+ * and the event's own `{"Records":[…]}` shared out.
+ */
+export const SQS_EVENT_RECORD_OVERHEAD_BYTES = 2048;
+
+/**
+ * Bytes a load-queue message body may take escaped as a JSON string (how Lambda's event carries
+ * it), so that `batchSize` messages, each at this size, make an event within Lambda's payload
+ * limit: packing holds every message to it, so a full batch never depends on how the event
+ * source treats a batch above the limit.
+ * @throws ConfigError for a batch size out of {@link LOAD_BATCH_SIZE}.
+ */
+export function messageEventBytesLimit(batchSize: number): number {
+  if (outOfRange(batchSize, LOAD_BATCH_SIZE))
+    throw new ConfigError(
+      `load.batchSize must be an integer from ${LOAD_BATCH_SIZE.min} to ${LOAD_BATCH_SIZE.max}, got ${batchSize}`,
+    );
+  return Math.floor(LAMBDA_PAYLOAD_BYTES / batchSize) - SQS_EVENT_RECORD_OVERHEAD_BYTES;
 }

@@ -22,9 +22,11 @@ import { BUILT_IN_VALIDATORS } from '../domain/validation.ts';
 import { HISTORY_DAY_TIERS, LONGEST_HISTORY_TIER_DAYS } from './history-tiers.ts';
 import {
   BATCH_SIZE_WITHOUT_WINDOW,
+  DEFAULT_LOAD_BATCH_SIZE,
   LOAD_BATCH_SIZE,
   LOAD_BATCHING_WINDOW_SECONDS,
   loadBatchingProblem,
+  SQS_MAX_MESSAGE_BYTES,
 } from './load-batching.ts';
 import { RETENTION_DEFAULTS } from './retention.ts';
 
@@ -511,17 +513,24 @@ export const pipelineSchema = z
       .describe('How a batch run splits its work.'),
     batch: z
       .strictObject({
-        size: z.int().min(1).max(1000).default(100).describe('Records per queue message at most.'),
+        size: z
+          .int()
+          .min(1)
+          .max(1000)
+          .default(500)
+          .describe(
+            'Records per queue message at most. Every message costs a ledger entry written twice, with its index, and a failed message retries all its records.',
+          ),
         maxBytes: z
           .int()
           .min(1024)
-          .max(1_048_576)
-          .default(262_144)
+          .max(SQS_MAX_MESSAGE_BYTES)
+          .default(SQS_MAX_MESSAGE_BYTES)
           .describe(
-            'Bytes per queue message at most (SQS allows 1 MiB); a larger record goes to S3 by claim check.',
+            "Bytes per queue message at most (SQS allows 1 MiB). A message is also kept small enough, escaped in the Lambda event, for load.batchSize of them to fit Lambda's 6 MB payload limit; a record too large for one goes to S3 by claim check.",
           ),
       })
-      .default({ size: 100, maxBytes: 262_144 })
+      .default({ size: 500, maxBytes: SQS_MAX_MESSAGE_BYTES })
       .describe('Packing of records into queue messages.'),
     conflict: conflictSchema.default({ strategy: 'source-wins', fields: {} }),
     validation: z.array(fieldRuleSchema).default([]).describe('Record validation rules.'),
@@ -571,9 +580,9 @@ export const pipelineSchema = z
           .int()
           .min(LOAD_BATCH_SIZE.min)
           .max(LOAD_BATCH_SIZE.max)
-          .default(10)
+          .default(DEFAULT_LOAD_BATCH_SIZE)
           .describe(
-            `Queue messages per Load invocation; above ${BATCH_SIZE_WITHOUT_WINDOW} needs batchingWindowSeconds of at least 1.`,
+            `Queue messages per Load invocation; above ${BATCH_SIZE_WITHOUT_WINDOW} needs batchingWindowSeconds of at least 1. The default's two messages of up to 500 records keep a batch run's invocations at about 1,000 records; a pipeline fed mostly by CDC events (one change per message) does better with 10 or more.`,
           ),
         writeConcurrency: z
           .int()
@@ -598,7 +607,7 @@ export const pipelineSchema = z
       })
       .default({
         maxConcurrency: 5,
-        batchSize: 10,
+        batchSize: DEFAULT_LOAD_BATCH_SIZE,
         batchingWindowSeconds: 1,
         timeoutSeconds: 60,
         writeConcurrency: 32,

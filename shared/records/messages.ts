@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { recordEnvelopeSchema } from './envelope.ts';
+import { stringifyExactJson } from './exact-json.ts';
 
 /**
  * Bodies of load-queue messages. A batch of envelopes inline, or a claim check pointing at
@@ -34,6 +35,16 @@ export const loadMessageSchema = z.discriminatedUnion('kind', [
 ]);
 export type LoadMessage = z.infer<typeof loadMessageSchema>;
 export type RecordsMessage = z.infer<typeof recordsMessageSchema>;
+
+/**
+ * The body of a records message: the fields of `header`, then `records`, given as the JSON
+ * array packing already wrote (serializing a message's records again would double the work).
+ * With `[]` it gives the body's overhead around the records, which packing counts.
+ */
+export function recordsMessageBody(header: Omit<RecordsMessage, 'records'>, recordsJson: string): string {
+  const fields = stringifyExactJson(header);
+  return `${fields.slice(0, -1)},"records":${recordsJson}}`;
+}
 
 const ENVELOPE_KEYS: ReadonlySet<string> = new Set([
   'key',

@@ -2,20 +2,25 @@ import type { SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
 import { s3Commands } from '../aws/s3-commands.ts';
 import { sqsCommands } from '../aws/sqs-commands.ts';
 import { loadQueueUrl } from '../config.ts';
-import { groupIdentity, messageKey, packRecords } from '../domain/pack.ts';
+import {
+  escapedJsonBytes,
+  groupIdentity,
+  MESSAGE_KEY_CHARS,
+  messageKey,
+  type PackOptions,
+  packRecords,
+} from '../domain/pack.ts';
 import { PartitionTakenOverError, TransientError } from '../errors.ts';
+import { messageEventBytesLimit, SQS_MAX_MESSAGE_BYTES } from '../pipeline/load-batching.ts';
 import type { RecordEnvelope } from '../records/envelope.ts';
 import { stringifyExactJson } from '../records/exact-json.ts';
-import type { LoadMessage, RecordsMessage } from '../records/messages.ts';
+import { type LoadMessage, type RecordsMessage, recordsMessageBody } from '../records/messages.ts';
 import type { MessageOrigin } from '../state/ledger.ts';
 import type { Deps } from './deps.ts';
 import type { VouchingChain } from './unchanged-messages.ts';
 
-/** SQS limits: 10 entries and 1 MiB per SendMessageBatch call. */
+/** SQS takes 10 entries per SendMessageBatch call, of 1 MiB together. */
 const MAX_BATCH_ENTRIES = 10;
-const MAX_BATCH_BYTES = 1_048_576;
-/** Room for the envelope fields around the records array. */
-const MESSAGE_OVERHEAD_BYTES = 512;
 
 export interface EnqueueResult {
   readonly messages: number;
@@ -120,11 +125,14 @@ interface Packing {
 /** The messages of `records`: groups within the batch limits, a claim check for a record too large. */
 async function packBodies(deps: Deps, packing: Packing, records: readonly RecordEnvelope[]): Promise<Body[]> {
   const { pipelineName, scope, keySeed, chain, trimmedIn } = packing;
-  const pipeline = deps.catalog.get(pipelineName);
-  const groups = packRecords(records, {
-    maxRecords: pipeline.batch.size,
-    maxBytes: pipeline.batch.maxBytes - MESSAGE_OVERHEAD_BYTES,
+  const header = (key: string): Omit<RecordsMessage, 'records'> => ({
+    kind: 'records',
+    v: 1,
+    pipeline: pipelineName,
+    messageKey: key,
+    scope,
   });
+  const groups = packRecords(records, messageLimits(deps, header('x'.repeat(MESSAGE_KEY_CHARS))));
   const scopes = [`${scope}|${keySeed}`, ...(chain?.scope ? [`${chain.scope}|${keySeed}`] : [])];
   const bodies: Body[] = [];
   for (const group of groups) {
@@ -137,24 +145,33 @@ async function packBodies(deps: Deps, packing: Packing, records: readonly Record
       keys: [key, keyThere],
       content,
     } = groupIdentity(group.records, scopes, chain?.fingerprint);
-    const message: Omit<RecordsMessage, 'records'> = {
-      kind: 'records',
-      v: 1,
-      pipeline: pipelineName,
-      messageKey: key as string,
-      scope,
-    };
     bodies.push({
       messageKey: key as string,
       records: group.records.length,
       fieldsDiscarded: trimmedIn(group.records),
-      // The records' JSON as packing wrote it, not serialized again.
-      body: `${stringifyExactJson(message).slice(0, -1)},"records":${group.json}}`,
+      body: recordsMessageBody(header(key as string), group.json),
       ...(content ? { content } : {}),
       ...(keyThere ? { keyThere } : {}),
     });
   }
   return bodies;
+}
+
+/**
+ * How a pipeline's records are packed: `batch.size` records and `batch.maxBytes` per message,
+ * and no larger escaped than lets `load.batchSize` messages fit in one Load invocation's event.
+ * The overheads are those of `header`'s body, whose message key has the length of every key.
+ */
+function messageLimits(deps: Deps, header: Omit<RecordsMessage, 'records'>): PackOptions {
+  const pipeline = deps.catalog.get(header.pipeline);
+  const around = recordsMessageBody(header, '');
+  return {
+    maxRecords: pipeline.batch.size,
+    maxBytes: pipeline.batch.maxBytes,
+    overheadBytes: Buffer.byteLength(around),
+    maxEventBytes: messageEventBytesLimit(pipeline.load.batchSize),
+    eventOverheadBytes: escapedJsonBytes(around),
+  };
 }
 
 /** A record too large for a message: written to S3, the message carries where. */
@@ -240,7 +257,10 @@ function queueBatches<B extends { readonly body: string }>(bodies: readonly B[])
   let batchBytes = 0;
   for (const b of bodies) {
     const bytes = Buffer.byteLength(b.body);
-    if (batch.length === MAX_BATCH_ENTRIES || (batch.length > 0 && batchBytes + bytes > MAX_BATCH_BYTES)) {
+    if (
+      batch.length === MAX_BATCH_ENTRIES ||
+      (batch.length > 0 && batchBytes + bytes > SQS_MAX_MESSAGE_BYTES)
+    ) {
       batches.push(batch);
       batch = [];
       batchBytes = 0;

@@ -39,8 +39,6 @@ export interface CpuResult {
   readonly stepMicros: Readonly<Record<'decode' | 'validate' | 'transform' | 'hash' | 'decide', number>>;
 }
 
-const RECORDS_PER_MESSAGE = 100;
-
 interface Prepared {
   readonly bodies: string[];
   /** What the target holds for each key: the previous version of the user, as a read returns it. */
@@ -49,7 +47,7 @@ interface Prepared {
 }
 
 /**
- * Load-queue messages of 100 users each, as Extract sends them, and the target's state for each
+ * Load-queue messages of `batch.size` users each, as Extract sends them, and the target's state for each
  * key: the previous version of the same user, so the decision takes the incremental path (the
  * stored data is re-hashed to detect an external change, as latest-timestamp does).
  */
@@ -58,9 +56,10 @@ function prepare(pipeline: Pipeline, records: number): Prepared {
   const bodies: string[] = [];
   const stored = new Map<string, TargetState>();
   let bytes = 0;
-  for (let first = 1; first <= records; first += RECORDS_PER_MESSAGE) {
+  const perMessage = pipeline.batch.size;
+  for (let first = 1; first <= records; first += perMessage) {
     const envelopes = [];
-    for (let id = first; id < Math.min(first + RECORDS_PER_MESSAGE, records + 1); id++) {
+    for (let id = first; id < Math.min(first + perMessage, records + 1); id++) {
       const data = benchUser(id);
       bytes += Buffer.byteLength(JSON.stringify(data));
       const key = String(id);

@@ -307,8 +307,10 @@ async function otherTargets(
     };
   if (targets.includes('postgres'))
     runs.postgres = {
-      raw: await measureCopy(bench, 'multi-row INSERT of 100 into a fresh PostgreSQL table', () =>
-        rawCopyPostgres(db, RAW_PG_TABLE, RAW_PG_CONNECTIONS),
+      raw: await measureCopy(
+        bench,
+        `multi-row INSERT of ${pipelines.postgres.batch.size} into a fresh PostgreSQL table`,
+        () => rawCopyPostgres(db, RAW_PG_TABLE, RAW_PG_CONNECTIONS, pipelines.postgres.batch.size),
       ),
       first: await measureRun(bench, pipelines.postgres.name, 'first load into PostgreSQL'),
     };

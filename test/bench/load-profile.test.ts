@@ -1,10 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type LoadProfile, profileLoad } from './load-profile.ts';
+import { benchPipeline } from './records.ts';
 
-/** Two invocations of 10 messages of 10 records each per pipeline. */
+/** Two invocations per pipeline, each of the pipeline's `load.batchSize` messages of 10 records. */
 const INVOCATIONS = 2;
 const PER_MESSAGE = 10;
-const PER_INVOCATION = 10 * PER_MESSAGE;
+const PER_INVOCATION = benchPipeline().load.batchSize * PER_MESSAGE;
 
 describe('the Load profile on the local stack', () => {
   let profiles: LoadProfile[];
@@ -16,8 +17,8 @@ describe('the Load profile on the local stack', () => {
   it('profiles a PutItem per record and batched inserts, every message loaded', () => {
     // Assess
     expect(profiles.map((p) => [p.pipeline, p.recordsPerInvocation, p.failedMessages])).toEqual([
-      ['users-sync-puts', 100, 0],
-      ['users-sync', 100, 0],
+      ['users-sync-puts', PER_INVOCATION, 0],
+      ['users-sync', PER_INVOCATION, 0],
     ]);
   });
 

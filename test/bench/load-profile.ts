@@ -88,7 +88,7 @@ function loadEvent(pipeline: Pipeline, invocation: number, messages: number, per
 export interface LoadProfileOptions {
   /** Measured invocations per pipeline (after one warm-up invocation). @default 5 */
   readonly invocations?: number;
-  /** Records per queue message. @default - the pipeline's batch.size (100) */
+  /** Records per queue message. @default - the pipeline's batch.size (500) */
   readonly recordsPerMessage?: number;
   readonly log?: (line: string) => void;
 }
@@ -152,8 +152,8 @@ async function measure(
 
 /**
  * Profiles the Load function's invocations on the local stack: first-load messages of the
- * benchmark's users (10 messages of 100 records per invocation, as the shipped pipeline's queue
- * batching hands them over), with a PutItem per record and with batched inserts. Nothing else runs
+ * benchmark's users (`load.batchSize` messages of `batch.size` records per invocation, 2 of 500 as
+ * the shipped pipeline's queue batching hands them over), with a PutItem per record and with batched inserts. Nothing else runs
  * meanwhile, so the main thread's samples are Load's (and the local stack's polling).
  */
 export async function profileLoad(options: LoadProfileOptions = {}): Promise<LoadProfile[]> {

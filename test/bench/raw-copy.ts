@@ -80,20 +80,22 @@ export async function rawCopyDynamoDb(
 }
 
 /**
- * The PostgreSQL raw copy: a multi-row INSERT of 100 rows (a queue message's worth) into a fresh
- * `(key, data jsonb)` table, on as many connections as the target's pool, with no version gate.
+ * The PostgreSQL raw copy: a multi-row INSERT of `rowsPerInsert` rows (a queue message's worth, as
+ * the target writes one per message) into a fresh `(key, data jsonb)` table, on as many connections
+ * as the target's pool, with no version gate.
  */
 export async function rawCopyPostgres(
   source: RawSource,
   table: string,
   connections: number,
+  rowsPerInsert: number,
 ): Promise<number> {
   const pool = new pg.Pool({ ...source.connection, max: connections });
   try {
     await pool.query(
       `DROP TABLE IF EXISTS ${table}; CREATE TABLE ${table} (key text PRIMARY KEY, data jsonb)`,
     );
-    return await copyRows(source, { chunkSize: 100, concurrency: connections }, async (rows) => {
+    return await copyRows(source, { chunkSize: rowsPerInsert, concurrency: connections }, async (rows) => {
       const values = rows.map((_, i) => `($${2 * i + 1}, $${2 * i + 2})`).join(', ');
       await pool.query(
         `INSERT INTO ${table} (key, data) VALUES ${values}`,

@@ -1,6 +1,7 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { VISIBILITY_TIMEOUT_FACTOR } from '../../infra/constructs/pipeline-queues.ts';
+import { SQS_MAX_MESSAGE_BYTES } from '../../shared/pipeline/load-batching.ts';
 import { STATE_GSI1 } from '../../shared/state/keys.ts';
 import { FIXTURE_PIPELINES, fixtureTemplate, logicalIdOf, resourceNamed, resourcesOf } from './fixtures.ts';
 
@@ -50,6 +51,15 @@ describe.each(FIXTURE_PIPELINES.map((p) => [p.name, p] as const))('pipeline %s',
     });
     const window = mappings[0]?.Properties.MaximumBatchingWindowInSeconds;
     expect(window ?? 0).toBe(pipeline.load.batchingWindowSeconds);
+  });
+
+  it('lets its load queue and DLQ take messages as large as Extract may pack', () => {
+    const sizes = [`esync-dev-${name}-load`, `esync-dev-${name}-load-dlq`].map(
+      (q) => queue(q).Properties.MaximumMessageSize,
+    );
+
+    expect(pipeline.batch.maxBytes).toBeLessThanOrEqual(SQS_MAX_MESSAGE_BYTES);
+    expect(sizes).toEqual([SQS_MAX_MESSAGE_BYTES, SQS_MAX_MESSAGE_BYTES]);
   });
 
   it('exports its state machine ARN and load queue URL', () => {

@@ -130,7 +130,7 @@ export function chaosPipelines(options: { batchInserts?: boolean } = {}): Pipeli
   };
   const tuning = {
     retry: { maxAttempts: 3, baseDelayMs: 50, maxDelayMs: 1000 },
-    load: { maxConcurrency: 5, batchSize: 10, batchingWindowSeconds: 1, timeoutSeconds: 60 },
+    load: { maxConcurrency: 5, batchSize: 2, batchingWindowSeconds: 1, timeoutSeconds: 60 },
   };
   return [
     pipelineSchema.parse({

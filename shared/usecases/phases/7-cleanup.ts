@@ -5,6 +5,7 @@ import type { Cursor } from '../../connectors/types.ts';
 import { estimateRunCost } from '../../cost/estimate.ts';
 import { advanceCursor } from '../../domain/cursor.ts';
 import { manifestKey, verifyManifestKey } from '../../naming.ts';
+import { DEFAULT_LOAD_BATCH_SIZE } from '../../pipeline/load-batching.ts';
 import type { Pipeline } from '../../pipeline/schema.ts';
 import { keys } from '../../state/keys.ts';
 import type { LedgerTotals } from '../../state/ledger.ts';
@@ -62,7 +63,7 @@ export function runMessagesOf(
 export function runCostEstimate(
   run: RunRecord,
   { messages, unsent }: RunMessages,
-  pipeline: Pick<Pipeline, 'target' | 'retention'> | undefined,
+  pipeline: Pick<Pipeline, 'target' | 'retention' | 'load'> | undefined,
 ) {
   const records = run.counts.extracted;
   const partitions = Math.max(1, Number(run.phases.Plan?.detail?.partitionCount ?? 1));
@@ -83,6 +84,7 @@ export function runCostEstimate(
     awaitLoadPolls: Number(run.phases.AwaitLoad?.detail?.polls ?? 1),
     phaseGbSeconds,
     targetIsDynamoDb: pipeline?.target.type === 'dynamodb',
+    loadBatchSize: pipeline?.load.batchSize ?? DEFAULT_LOAD_BATCH_SIZE,
     archivesChanges: pipeline !== undefined && keepsHistory(pipeline),
   });
 }

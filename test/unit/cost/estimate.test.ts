@@ -27,6 +27,7 @@ const FIRST_LOAD_OF_A_MILLION = {
   awaitLoadPolls: 61,
   phaseGbSeconds: 1200,
   targetIsDynamoDb: true,
+  loadBatchSize: 2,
   archivesChanges: false,
 };
 
@@ -117,6 +118,22 @@ describe('pricing', () => {
     );
   });
 
+  it('models the queue by message size and load.batchSize: a send per message too large to pair in 1 MiB, a receive and a delete per invocation', () => {
+    // 2,000 messages of 500 records of 1,000 bytes: 500,000 bytes, 8 chunks of 64 KB each.
+    const input = { ...FIRST_LOAD_OF_A_MILLION, messages: 2_000, loadBatchSize: 2 };
+
+    const cost = estimateRunCost(input);
+    const noQueue = estimateRunCost({ ...input, messages: 0, records: 0 });
+
+    const sends = 2_000 * 8;
+    const receives = 1_000 * Math.ceil(1_000_000 / 65_536);
+    const deletes = 1_000;
+    expect(cost.byService.SQS).toBeCloseTo((sends + receives + deletes) * PRICES.sqsPerRequest, 12);
+    expect((cost.byService.Lambda ?? 0) - (noQueue.byService.Lambda ?? 0)).toBeGreaterThanOrEqual(
+      1_000 * PRICES.lambdaPerRequest,
+    );
+  });
+
   it('prices each AwaitLoad poll of a run as an invocation and three transitions', () => {
     const fewer = estimateRunCost({ ...FIRST_LOAD_OF_A_MILLION, awaitLoadPolls: 11 });
     const more = estimateRunCost({ ...FIRST_LOAD_OF_A_MILLION, awaitLoadPolls: 61 });
@@ -174,12 +191,12 @@ describe('pricing', () => {
   });
 
   it('prices the sent messages of a rerun as sent and the rest as registered', () => {
-    const rerun = { ...FIRST_LOAD_OF_A_MILLION, written: 0, stateReads: 10_000 };
+    const rerun = { ...FIRST_LOAD_OF_A_MILLION, written: 0, stateReads: 10_000, loadBatchSize: 10 };
 
     const partly = estimateRunCost({ ...rerun, unsent: { messages: 9_900, records: 990_000 } });
     const asIfAllSent = estimateRunCost(rerun);
 
-    // 100 messages of 100 1-KB records: 10 sends and 10 receives of 16 64-KB chunks, 10 deletes.
+    // 100 messages of 100 1-KB records, 10 to an invocation: 10 sends and 10 receives of 16 64-KB chunks, 10 deletes.
     expect(partly.byService.SQS).toBeCloseTo((10 * 16 * 2 + 10) * PRICES.sqsPerRequest, 12);
     // Load's time for the 990,000 records never sent, in 990 fewer invocations.
     expect((asIfAllSent.byService.Lambda ?? 0) - (partly.byService.Lambda ?? 0)).toBeCloseTo(

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   contentDigest,
-  envelopeOverheadBytes,
+  escapedJsonBytes,
   groupIdentity,
   isClaimCheck,
   messageKey,
@@ -10,6 +10,7 @@ import {
   packRecords,
 } from '../../../shared/domain/pack.ts';
 import { ConfigError } from '../../../shared/errors.ts';
+import { recordsMessageBody } from '../../../shared/records/messages.ts';
 
 interface Rec {
   readonly key: string;
@@ -79,23 +80,57 @@ describe('packRecords', () => {
     expect(packed.filter(isClaimCheck).map((p) => p.claimCheck)).toEqual([medium]);
   });
 
-  it('gives json that parses back to the records and bytes that match the body', () => {
-    const overhead = envelopeOverheadBytes({ kind: 'records', v: 1, messageKey: 'x'.repeat(22) });
-    const records = Array.from({ length: 20 }, (_, i) => rec(String(i), 'ü'.repeat(i * 7)));
+  it('gives json that parses back to the records and sizes that match the body', () => {
+    const header = {
+      kind: 'records',
+      v: 1,
+      pipeline: 'café',
+      messageKey: 'x'.repeat(22),
+      scope: 'RUN#1',
+    } as const;
+    const around = recordsMessageBody(header, '');
+    const records = Array.from({ length: 20 }, (_, i) => rec(String(i), 'ü"'.repeat(i * 7)));
 
-    const packed = packRecords(records, { maxRecords: 6, maxBytes: 1024, overheadBytes: overhead });
+    const packed = packRecords(records, {
+      maxRecords: 6,
+      maxBytes: 1024,
+      overheadBytes: Buffer.byteLength(around),
+      maxEventBytes: 1500,
+      eventOverheadBytes: escapedJsonBytes(around),
+    });
 
     for (const message of packed) {
       if (isClaimCheck(message)) continue;
-      const body = JSON.stringify({
-        kind: 'records',
-        v: 1,
-        messageKey: 'x'.repeat(22),
-        records: message.records,
-      });
-      expect(JSON.parse(message.json)).toEqual(message.records);
+      const body = recordsMessageBody(header, message.json);
+      expect(JSON.parse(body)).toEqual({ ...header, records: message.records });
       expect(Buffer.byteLength(body, 'utf8')).toBe(message.bytes);
+      expect(escapedJsonBytes(body)).toBe(message.eventBytes);
     }
+  });
+
+  it('closes a message at maxEventBytes when escaping makes its body larger than maxBytes allows', () => {
+    const quoted = rec('q', '"'.repeat(40));
+    const one = size(quoted);
+    const escaped = escapedJsonBytes(JSON.stringify(quoted));
+
+    const packed = packRecords([quoted, quoted, quoted], {
+      maxRecords: 10,
+      maxBytes: 10_000,
+      maxEventBytes: 2 + 2 * escaped + 1,
+    });
+
+    expect(escaped).toBeGreaterThan(one);
+    expect(inline(packed).map((g) => g.length)).toEqual([2, 1]);
+  });
+
+  it('sends by claim check a record that fits maxBytes but not maxEventBytes alone', () => {
+    const quoted = rec('q', '"'.repeat(40));
+
+    const packed = packRecords([rec('a'), quoted], { maxRecords: 10, maxBytes: 10_000, maxEventBytes: 150 });
+
+    expect(size(quoted) + 2).toBeLessThanOrEqual(150);
+    expect(packed.filter(isClaimCheck).map((p) => p.claimCheck)).toEqual([quoted]);
+    expect(inline(packed)).toEqual([[rec('a')]]);
   });
 
   it('keeps every record exactly once, in order, within the limits', () => {
@@ -112,18 +147,30 @@ describe('packRecords', () => {
         records,
         fc.integer({ min: 1, max: 8 }),
         fc.integer({ min: 200, max: 2000 }),
-        (all, maxRecords, maxBytes) => {
-          const packed = packRecords(all, { maxRecords, maxBytes, overheadBytes: 40 });
+        fc.integer({ min: 200, max: 4000 }),
+        (all, maxRecords, maxBytes, maxEventBytes) => {
+          const packed = packRecords(all, {
+            maxRecords,
+            maxBytes,
+            overheadBytes: 40,
+            maxEventBytes,
+            eventOverheadBytes: 50,
+          });
 
           const back = packed.flatMap((p) => (isClaimCheck(p) ? [p.claimCheck] : p.records));
           expect(back).toHaveLength(all.length);
           expect(new Set(back)).toEqual(new Set(all));
           for (const p of packed) {
-            if (isClaimCheck(p)) expect(40 + 2 + p.bytes).toBeGreaterThan(maxBytes);
+            if (isClaimCheck(p))
+              expect(40 + 2 + p.bytes > maxBytes || 50 + 2 + escapedJsonBytes(p.json) > maxEventBytes).toBe(
+                true,
+              );
             else {
               expect(p.records.length).toBeLessThanOrEqual(maxRecords);
               expect(40 + Buffer.byteLength(p.json, 'utf8')).toBe(p.bytes);
+              expect(50 + escapedJsonBytes(p.json)).toBe(p.eventBytes);
               expect(p.bytes).toBeLessThanOrEqual(maxBytes);
+              expect(p.eventBytes).toBeLessThanOrEqual(maxEventBytes);
             }
           }
           const inlineOrder = packed.flatMap((p) => (isClaimCheck(p) ? [] : p.records));
@@ -153,19 +200,31 @@ describe('packRecords', () => {
       { maxRecords: 1, maxBytes: 100, claimCheckThreshold: 99 },
       /claimCheckThreshold 99 exceeds the 98 bytes/,
     ],
+    [
+      { maxRecords: 1, maxBytes: 100, eventOverheadBytes: 20, maxEventBytes: 22 },
+      /maxEventBytes must be an integer of at least 23, got 22/,
+    ],
   ])('rejects limits that leave no room: %j', (options, message) => {
     expect(() => packRecords([rec('a')], options)).toThrow(ConfigError);
     expect(() => packRecords([rec('a')], options)).toThrow(message);
   });
 });
 
-describe('envelopeOverheadBytes', () => {
-  it('counts the body around an empty records array', () => {
-    const wrapper = { kind: 'records', pipeline: 'café' };
+describe('escapedJsonBytes', () => {
+  it('is never below what JSON.stringify writes inside the quotes, and equals it for printable ASCII', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 60 }), (text) => {
+        const written = Buffer.byteLength(JSON.stringify(text), 'utf8') - 2;
+        const asciiOnly = JSON.stringify(text).replace(
+          /[^\x20-\x7e]/g,
+          (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+        );
 
-    const overhead = envelopeOverheadBytes(wrapper);
-
-    expect(overhead + 2).toBe(Buffer.byteLength(JSON.stringify({ ...wrapper, records: [] }), 'utf8'));
+        expect(escapedJsonBytes(text)).toBeGreaterThanOrEqual(written);
+        expect(escapedJsonBytes(text)).toBeGreaterThanOrEqual(asciiOnly.length - 2);
+      }),
+    );
+    expect(escapedJsonBytes('a"b\\c')).toBe(JSON.stringify('a"b\\c').length - 2);
   });
 });
 

@@ -40,7 +40,7 @@ describe('parsePipelineText', () => {
       connection: { secret: 'esync/demo/users-db', ssl: 'verify-full' },
     });
     expect(pipeline?.conflict).toEqual({ strategy: 'source-wins', fields: {} });
-    expect(pipeline?.batch).toEqual({ size: 100, maxBytes: 262_144 });
+    expect(pipeline?.batch).toEqual({ size: 500, maxBytes: 1_048_576 });
     expect(pipeline?.verify).toEqual({ mode: 'full', sampleRate: 0.1, onMismatch: 'fail' });
   });
 
