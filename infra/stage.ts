@@ -104,14 +104,33 @@ export const STACK_LAYOUTS = ['per-pipeline', 'single'] as const;
 export type StackLayout = (typeof STACK_LAYOUTS)[number];
 
 /**
+ * Where a stage's shared functions find its pipelines (EsyncStackProps.catalog): read at run time
+ * from the SSM parameters the pipelines publish, or baked into their bundles.
+ */
+export const CATALOG_MODES = ['parameters', 'baked'] as const;
+export type CatalogMode = (typeof CATALOG_MODES)[number];
+
+/**
  * The layout named by `-c layout=...`: per-pipeline unless it says single.
  * @throws Error showing the value received and the layouts allowed.
  */
 export function parseLayout(value: unknown): StackLayout {
   if (value === undefined) return STACK_LAYOUTS[0];
+  return oneOf('layout', STACK_LAYOUTS, value);
+}
+
+/**
+ * The catalog mode named by `-c catalog=...`; unset, the layout's own (EsyncStackProps.catalog).
+ * @throws Error showing the value received and the modes allowed.
+ */
+export function parseCatalogMode(value: unknown): CatalogMode | undefined {
+  return value === undefined ? undefined : oneOf('catalog', CATALOG_MODES, value);
+}
+
+function oneOf<T extends string>(key: string, allowed: readonly T[], value: unknown): T {
   const text = String(value);
-  if ((STACK_LAYOUTS as readonly string[]).includes(text)) return text as StackLayout;
-  throw new Error(`unknown layout "${text}" (from -c layout=...); use one of: ${STACK_LAYOUTS.join(', ')}`);
+  if ((allowed as readonly string[]).includes(text)) return text as T;
+  throw new Error(`unknown ${key} "${text}" (from -c ${key}=...); use one of: ${allowed.join(', ')}`);
 }
 
 /**
@@ -119,9 +138,7 @@ export function parseLayout(value: unknown): StackLayout {
  * @throws Error showing the value received and the stages allowed.
  */
 export function parseStage(value: unknown): Stage {
-  const text = value === undefined ? 'dev' : String(value);
-  if ((STAGES as readonly string[]).includes(text)) return text as Stage;
-  throw new Error(`unknown stage "${text}" (from -c stage=...); use one of: ${STAGES.join(', ')}`);
+  return oneOf('stage', STAGES, value ?? 'dev');
 }
 
 /** Staging: data kept, tracing on, moderate limits; the other stages say how they differ from it. */
