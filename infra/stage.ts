@@ -2,6 +2,7 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { z } from 'zod';
 import { STAGES, type Stage } from '../shared/naming.ts';
+import { CATALOG_MODES, type CatalogMode } from '../shared/pipeline/catalog-source.ts';
 import { type StageAlerts, stageAlertsSchema } from '../shared/pipeline/schema.ts';
 
 /** What differs between stages: how long logs are kept and whether data outlives the stack. */
@@ -102,13 +103,6 @@ export function stageTracing(stageDefault: boolean, context: (key: string) => un
 /** How a stage's stacks are laid out (EsyncStackProps.layout); the first is the default. */
 export const STACK_LAYOUTS = ['per-pipeline', 'single'] as const;
 export type StackLayout = (typeof STACK_LAYOUTS)[number];
-
-/**
- * Where a stage's shared functions find its pipelines (EsyncStackProps.catalog): read at run time
- * from the SSM parameters the pipelines publish, or baked into their bundles.
- */
-export const CATALOG_MODES = ['parameters', 'baked'] as const;
-export type CatalogMode = (typeof CATALOG_MODES)[number];
 
 /**
  * The layout named by `-c layout=...`: per-pipeline unless it says single.

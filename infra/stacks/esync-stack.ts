@@ -11,6 +11,7 @@ import {
   stateTableName,
 } from '../../shared/naming.ts';
 import { serializeCatalog } from '../../shared/pipeline/catalog.ts';
+import type { CatalogMode } from '../../shared/pipeline/catalog-source.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
 import { AlarmTopic } from '../constructs/alarm-topic.ts';
 import { AlertWebhooks } from '../constructs/alert-webhooks.ts';
@@ -28,7 +29,6 @@ import type { BundledExtension } from '../extensions.ts';
 import { checkPipelineNetworks, databasePorts, type StageNetworks, stageNetworks } from '../network.ts';
 import {
   apiThrottles,
-  type CatalogMode,
   STACK_LAYOUTS,
   type StackLayout,
   secretsMaxAgeSeconds,

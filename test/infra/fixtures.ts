@@ -8,8 +8,9 @@ import { PROJECT_ROOT } from '../../infra/constructs/esync-function.ts';
 import { ResourceNamingAspect } from '../../infra/constructs/naming-aspect.ts';
 import type { BundledExtension } from '../../infra/extensions.ts';
 import { EsyncStack } from '../../infra/stacks/esync-stack.ts';
-import type { CatalogMode, StackLayout } from '../../infra/stage.ts';
+import type { StackLayout } from '../../infra/stage.ts';
 import type { Stage } from '../../shared/naming.ts';
+import type { CatalogMode } from '../../shared/pipeline/catalog-source.ts';
 import { type Pipeline, pipelineSchema } from '../../shared/pipeline/schema.ts';
 
 /**
