@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import {
   DeleteParameterCommand,
   GetParametersByPathCommand,
@@ -18,6 +19,7 @@ import {
   pipelineParameterPath,
 } from '../../../shared/naming.ts';
 import { type Pipeline, pipelineSchema } from '../../../shared/pipeline/schema.ts';
+import { callApi, waitForRun } from '../../support/e2e-stack.ts';
 
 const SECRET = 'esync/hooks/hmac';
 const hookPipeline = (name: string, maxBodyBytes?: number): Pipeline =>
@@ -29,6 +31,12 @@ const hookPipeline = (name: string, maxBodyBytes?: number): Pipeline =>
   });
 const widgets = hookPipeline('widgets');
 const gadgets = hookPipeline('gadgets');
+/** A batch pipeline that needs no database: JSON Lines objects of the data bucket into DynamoDB. */
+const orders = pipelineSchema.parse({
+  name: 'orders',
+  source: { type: 's3', prefix: 'incoming/orders/', format: 'jsonl', key: ['order_id'], cursor: [] },
+  target: { type: 'dynamodb' },
+});
 
 let stack: LocalStack;
 let ssm: SSMClient;
@@ -39,7 +47,7 @@ beforeAll(async () => {
   mkdirSync(path.join(project, 'pipelines'));
   stack = await startLocalStack({
     pipelinesDir: path.join(project, 'pipelines'),
-    pipelines: [widgets, gadgets],
+    pipelines: [widgets, gadgets, orders],
     catalog: 'parameters',
     iam: 'enforce',
     secrets: { [SECRET]: 'hook-secret' },
@@ -95,6 +103,7 @@ describe('the local stack with the pipelines in SSM parameters (catalog: paramet
 
     expect(published.Parameters?.map((p) => [p.Name, JSON.parse(p.Value ?? '')])).toEqual([
       [pipelineParameterName('dev', 'gadgets'), JSON.parse(JSON.stringify(gadgets))],
+      [pipelineParameterName('dev', 'orders'), JSON.parse(JSON.stringify(orders))],
       [pipelineParameterName('dev', 'widgets'), JSON.parse(JSON.stringify(widgets))],
     ]);
     expect(webhook.name).toBe('webhook');
@@ -108,7 +117,7 @@ describe('the local stack with the pipelines in SSM parameters (catalog: paramet
 
     const asWebhook = await readAs('esync-dev-core-webhook', pipelineParameterPath('dev'));
 
-    expect(asWebhook.Parameters).toHaveLength(2);
+    expect(asWebhook.Parameters).toHaveLength(3);
     await expect(readAs('esync-dev-core-webhook', '/esync/prod/pipelines')).rejects.toThrow(
       'is not authorized to perform: ssm:GetParametersByPath on resource: arn:aws:ssm:us-east-1:000000000000:parameter/esync/prod/pipelines',
     );
@@ -134,6 +143,34 @@ describe('the local stack with the pipelines in SSM parameters (catalog: paramet
     expect(item.Item).toBeDefined();
     expect(stack.iam.denials.slice(denialsBefore)).toEqual([]);
   });
+
+  it('runs a batch pipeline through the shared phases and the management API, each reading the pipelines from SSM', async () => {
+    const clients = createAwsClients();
+    const denialsBefore = stack.iam.denials.length;
+    const lines = [1, 2, 3].map((id) => JSON.stringify({ order_id: `o-${id}`, total: id * 10 })).join('\n');
+    await clients.s3.send(
+      new PutObjectCommand({
+        Bucket: stack.env.ESYNC_DATA_BUCKET,
+        Key: 'incoming/orders/batch-1.jsonl',
+        Body: `${lines}\n`,
+      }),
+    );
+
+    // The s3 source sees an object from the second after its upload's second: a bound, not a race.
+    const uploadedSecond = Math.floor(Date.now() / 1000) * 1000;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, uploadedSecond + 2100 - Date.now())));
+
+    const started = await callApi<{ runId: string }>(stack, 'POST', '/pipelines/orders/runs', {});
+    const run = await waitForRun(stack, started.body.runId, 180_000);
+
+    expect(started.status).toBe(202);
+    expect({ status: run.status, extracted: run.counts.extracted, loaded: run.counts.loaded }).toEqual({
+      status: 'succeeded',
+      extracted: 3,
+      loaded: 3,
+    });
+    expect(stack.iam.denials.slice(denialsBefore)).toEqual([]);
+  }, 240_000);
 
   it('picks up a pipeline removed, added back and changed in SSM once the catalog’s maximum age has passed, as on AWS', async () => {
     // Prepare: the webhook function has just read the path (the clock moved past any earlier read)
