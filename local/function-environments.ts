@@ -39,7 +39,7 @@ export class FunctionEnvironments {
   /** Runs `work` (and everything it starts) with the environment of `functionName`. */
   run<T>(functionName: string, work: () => T): T {
     const own = this.#byFunction.get(functionName);
-    return own ? this.#current.run(own, work) : work();
+    return own && this.keys.size > 0 ? this.#current.run(own, work) : work();
   }
 
   /**
@@ -47,6 +47,8 @@ export class FunctionEnvironments {
    * @returns what puts the process's own `process.env` back
    */
   install(): () => void {
+    // Nothing to give per function: `process.env` stays the process's own object.
+    if (this.keys.size === 0) return () => {};
     const processEnv = process.env;
     const own = (key: string | symbol): { readonly value: string | undefined } | undefined => {
       const values = this.#current.getStore();

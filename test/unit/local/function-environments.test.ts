@@ -44,6 +44,15 @@ describe('each local function’s own environment', () => {
     expect(process.env).toBe(original);
   });
 
+  it('leaves process.env the process’s own object when no variable differs between functions', () => {
+    const original = process.env;
+    const envs = new FunctionEnvironments([{ functionName: 'load', environment: { SHARED: 'x' } }], []);
+
+    uninstall = envs.install();
+
+    expect(process.env).toBe(original);
+  });
+
   it('keeps what a function sets in its own variables to that function', () => {
     const envs = environments();
     uninstall = envs.install();
