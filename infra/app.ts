@@ -7,13 +7,14 @@ import { formatProblem, loadPipelineFiles } from '../shared/pipeline/load.ts';
 import { PROJECT_ROOT } from './constructs/esync-function.ts';
 import { ResourceNamingAspect } from './constructs/naming-aspect.ts';
 import { EsyncStack } from './stacks/esync-stack.ts';
-import { parseLayout, parseStage } from './stage.ts';
+import { parseCatalogMode, parseLayout, parseStage } from './stage.ts';
 
 /**
  * The CDK app: `npx cdk synth|deploy [-c stage=dev|staging|prod] [-c pipelines=<dir>] [-c extensions=<dir>]
- * [-c layout=per-pipeline|single]` (extensions: default `extensions/` beside the pipelines
- * directory, bundled into the functions that run what they register; layout: a stack per
- * pipeline by default, or everything in one stack for a small stage).
+ * [-c layout=per-pipeline|single] [-c catalog=parameters|baked]` (extensions: default `extensions/`
+ * beside the pipelines directory, bundled into the functions that run what they register; layout:
+ * a stack per pipeline by default, or everything in one stack for a small stage; catalog: where
+ * the shared functions find the pipelines, EsyncStackProps.catalog).
  * Invalid pipelines fail the synth with every problem listed; cdk-nag (AwsSolutions) and the
  * naming Aspect run on every synth.
  */
@@ -42,11 +43,13 @@ async function main(): Promise<void> {
         `(ssl: verify-full, the default, or require). Connections without TLS: ${plaintext.join(', ')}`,
     );
 
+  const catalog = parseCatalogMode(app.node.tryGetContext('catalog'));
   new EsyncStack(app, `esync-${stage}`, {
     stage,
     pipelines,
     extensions: extensions.modules,
     layout: parseLayout(app.node.tryGetContext('layout')),
+    ...(catalog && { catalog }),
     // No pipeline names here: the shared stack's template must not change when a pipeline does.
     description: `ESync (${stage}): the resources every pipeline shares`,
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },

@@ -2,6 +2,7 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { z } from 'zod';
 import { STAGES, type Stage } from '../shared/naming.ts';
+import { CATALOG_MODES, type CatalogMode } from '../shared/pipeline/catalog-source.ts';
 import { type StageAlerts, stageAlertsSchema } from '../shared/pipeline/schema.ts';
 
 /** What differs between stages: how long logs are kept and whether data outlives the stack. */
@@ -109,9 +110,21 @@ export type StackLayout = (typeof STACK_LAYOUTS)[number];
  */
 export function parseLayout(value: unknown): StackLayout {
   if (value === undefined) return STACK_LAYOUTS[0];
+  return oneOf('layout', STACK_LAYOUTS, value);
+}
+
+/**
+ * The catalog mode named by `-c catalog=...`; unset, the layout's own (EsyncStackProps.catalog).
+ * @throws Error showing the value received and the modes allowed.
+ */
+export function parseCatalogMode(value: unknown): CatalogMode | undefined {
+  return value === undefined ? undefined : oneOf('catalog', CATALOG_MODES, value);
+}
+
+function oneOf<T extends string>(key: string, allowed: readonly T[], value: unknown): T {
   const text = String(value);
-  if ((STACK_LAYOUTS as readonly string[]).includes(text)) return text as StackLayout;
-  throw new Error(`unknown layout "${text}" (from -c layout=...); use one of: ${STACK_LAYOUTS.join(', ')}`);
+  if ((allowed as readonly string[]).includes(text)) return text as T;
+  throw new Error(`unknown ${key} "${text}" (from -c ${key}=...); use one of: ${allowed.join(', ')}`);
 }
 
 /**
@@ -119,9 +132,7 @@ export function parseLayout(value: unknown): StackLayout {
  * @throws Error showing the value received and the stages allowed.
  */
 export function parseStage(value: unknown): Stage {
-  const text = value === undefined ? 'dev' : String(value);
-  if ((STAGES as readonly string[]).includes(text)) return text as Stage;
-  throw new Error(`unknown stage "${text}" (from -c stage=...); use one of: ${STAGES.join(', ')}`);
+  return oneOf('stage', STAGES, value ?? 'dev');
 }
 
 /** Staging: data kept, tracing on, moderate limits; the other stages say how they differ from it. */

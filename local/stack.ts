@@ -23,6 +23,7 @@ import {
   stateTableName,
 } from '../shared/naming.ts';
 import { serializeCatalog } from '../shared/pipeline/catalog.ts';
+import type { CatalogMode } from '../shared/pipeline/catalog-source.ts';
 import { formatProblem, loadPipelineFiles } from '../shared/pipeline/load.ts';
 import type { Pipeline } from '../shared/pipeline/schema.ts';
 import { RunRepository } from '../shared/state/runs.ts';
@@ -34,6 +35,7 @@ import {
   type EventBridgeTarget,
   startEventBridgeServer,
 } from './eventbridge-server.ts';
+import { FunctionEnvironments } from './function-environments.ts';
 import { type HttpGateway, type HttpRoute, startHttpGateway } from './http-gateway.ts';
 import type { IamEnforcer, IamMode } from './iam/enforcer.ts';
 import { type LocalIam, startLocalIam } from './iam/local-iam.ts';
@@ -52,6 +54,7 @@ import {
   startLocalServers,
 } from './servers.ts';
 import { SqsEventSource, type SqsEventSourceFaults } from './sqs-event-source.ts';
+import { startSsmServer } from './ssm-server.ts';
 import { type StepFunctionsServer, startStepFunctionsServer } from './stepfunctions-server.ts';
 import {
   type CfnTemplate,
@@ -120,6 +123,16 @@ export interface LocalStackOptions {
    * @default 'enforce'
    */
   readonly iam?: IamMode;
+  /**
+   * Where the shared functions find the pipelines. `parameters`: as on a stage deployed with a
+   * stack per pipeline, each pipeline's definition is put in the local Parameter Store under
+   * `/esync/<stage>/pipelines/<pipeline>` (as its stack would publish it) and the shared functions
+   * read that path through `ESYNC_PIPELINE_PARAMETERS`, with the template's grant, checked by the
+   * local IAM, rereading it after the catalog's maximum age; Load keeps its pipelines baked in.
+   * `baked`: every function has the pipelines in its environment.
+   * @default 'baked'
+   */
+  readonly catalog?: CatalogMode;
 }
 
 /** The local resources of one pipeline, for `esync dev` and the CLI. */
@@ -140,6 +153,8 @@ export interface LocalEndpointSet {
   readonly sfn: string;
   readonly eventbridge: string;
   readonly secretsManager: string;
+  /** Systems Manager Parameter Store (the pipelines' parameters with `catalog: 'parameters'`). */
+  readonly ssm: string;
 }
 
 /** A running local stack. */
@@ -183,8 +198,8 @@ export interface DevFile {
   readonly pipelines: readonly LocalPipelineResources[];
 }
 
-/** Environment variables a function is deployed with that must not leak into the shared process. */
-const PER_FUNCTION_ENV = new Set(['ESYNC_FUNCTION', 'POWERTOOLS_SERVICE_NAME', 'NODE_OPTIONS']);
+/** Environment variables a function is deployed with that the local functions go without. */
+const LEFT_OUT_ENV = new Set(['ESYNC_FUNCTION', 'POWERTOOLS_SERVICE_NAME', 'NODE_OPTIONS']);
 
 function makeLogger(log: (line: string) => void): LocalLogger {
   return {
@@ -220,26 +235,43 @@ function loadSecrets(options: LocalStackOptions, pipelinesDir: string): Record<s
 }
 
 /**
+ * The template's function environments split in two: the variables every function is deployed
+ * with, with one value (the process's environment), and those set on some functions only or to
+ * different values (given per function, {@link FunctionEnvironments}).
+ */
+function splitEnvironments(resources: LocalResources): {
+  readonly shared: Record<string, string>;
+  readonly perFunction: FunctionEnvironments;
+} {
+  const keys = new Set(
+    resources.functions
+      .flatMap((fn) => Object.keys(fn.environment))
+      .filter((key) => !LEFT_OUT_ENV.has(key) && !key.startsWith('AWS_')),
+  );
+  const shared: Record<string, string> = {};
+  const perFunction = new Set<string>();
+  for (const key of keys) {
+    const values = new Set(resources.functions.map((fn) => fn.environment[key]));
+    const [value] = values;
+    if (values.size === 1 && value !== undefined) shared[key] = value;
+    else perFunction.add(key);
+  }
+  return { shared, perFunction: new FunctionEnvironments(resources.functions, perFunction) };
+}
+
+/**
  * The runtime environment of the handlers: what the template deploys them with (values shared by
  * all functions), pointed at the local servers, plus what the local stack sets itself.
  */
 function buildEnv(
   resources: LocalResources,
+  shared: Readonly<Record<string, string>>,
   stage: string,
   pipelines: readonly Pipeline[],
   endpoints: LocalEndpointSet,
   queueUrlPrefix: string,
   stateMachineArnPrefix: string,
 ): Record<string, string> {
-  const shared: Record<string, string> = {};
-  const conflicting = new Set<string>();
-  for (const fn of resources.functions)
-    for (const [key, value] of Object.entries(fn.environment)) {
-      if (PER_FUNCTION_ENV.has(key) || key.startsWith('AWS_')) continue;
-      if (key in shared && shared[key] !== value) conflicting.add(key);
-      shared[key] = value;
-    }
-  for (const key of conflicting) delete shared[key];
   const dataBucket =
     resources.buckets.find((b) => b.name.startsWith(`esync-${stage}-core-data`))?.name ??
     resources.buckets[0]?.name;
@@ -267,6 +299,7 @@ function buildEnv(
     AWS_ENDPOINT_URL_SFN: endpoints.sfn,
     AWS_ENDPOINT_URL_EVENTBRIDGE: endpoints.eventbridge,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: endpoints.secretsManager,
+    AWS_ENDPOINT_URL_SSM: endpoints.ssm,
     // s3rver corrupts streamed uploads that carry the SDK's default flexible checksums.
     AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
     AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
@@ -331,6 +364,9 @@ interface ProvisionedStack {
   /** The stack's own SQS client (queue consumers). */
   readonly sqs: SQSClient;
   readonly secretsEndpoint: string;
+  readonly ssmEndpoint: string;
+  /** The variables of the template's functions: shared by all, or given per function. */
+  readonly environments: ReturnType<typeof splitEnvironments>;
 }
 
 /**
@@ -411,9 +447,11 @@ async function assembleStack(
     sfn: stepFunctions.endpoint,
     eventbridge: eventBridge.endpoint,
     secretsManager: stack.secretsEndpoint,
+    ssm: stack.ssmEndpoint,
   };
   const env = buildEnv(
     resources,
+    stack.environments.shared,
     s.stage,
     stack.pipelines,
     endpoints,
@@ -421,6 +459,7 @@ async function assembleStack(
     stepFunctions.stateMachineArnPrefix,
   );
   setProcessEnv(env, savedEnv);
+  s.onStop('the functions’ own environments', stack.environments.perFunction.install());
   const eventSources = startEventSources(s, stack, lambda);
   const gateway = await startGateway(s, stack, lambda);
   const scheduler = startSchedules(s, stack, stepFunctions);
@@ -466,7 +505,14 @@ async function provisionStack(s: Starting): Promise<ProvisionedStack> {
     }),
     options.template
       ? Promise.resolve({ template: options.template, stackName: `Esync-${stage}`, source: 'given' as const })
-      : loadStackTemplate({ rootDir: ROOT, stage, pipelines, pipelinesDir, log }),
+      : loadStackTemplate({
+          rootDir: ROOT,
+          stage,
+          pipelines,
+          pipelinesDir,
+          log,
+          ...(options.catalog && { catalog: options.catalog }),
+        }),
   ]);
   s.onStop('the AWS servers', () => servers.stop());
   log(`template: ${loaded.stackName} (${loaded.source})`);
@@ -496,7 +542,23 @@ async function provisionStack(s: Starting): Promise<ProvisionedStack> {
     logger: s.logger,
   });
   s.onStop('the secrets server', () => secrets.stop());
-  return { pipelines, resources, provisioned, servers, iam, sqs, secretsEndpoint: secrets.endpoint };
+  // What the pipelines' stacks publish when they deploy (catalog: parameters); in memory only.
+  const ssm = await startSsmServer({
+    parameters: Object.fromEntries(resources.parameters.map((p) => [p.name, p.value])),
+    logger: s.logger,
+  });
+  s.onStop('the Parameter Store', () => ssm.stop());
+  return {
+    pipelines,
+    resources,
+    provisioned,
+    servers,
+    iam,
+    sqs,
+    secretsEndpoint: secrets.endpoint,
+    ssmEndpoint: ssm.endpoint,
+    environments: splitEnvironments(resources),
+  };
 }
 
 /** Creates the template's queues, tables and buckets; the SQS client stays for the queue consumers. */
@@ -549,8 +611,8 @@ function eventRules(
     }));
 }
 
-/** The Lambda runtime for the template's functions, each running as its role. */
-function startFunctions(s: Starting, { resources, iam }: ProvisionedStack): LambdaRuntime {
+/** The Lambda runtime for the template's functions, each running as its role with its own environment. */
+function startFunctions(s: Starting, { resources, iam, environments }: ProvisionedStack): LambdaRuntime {
   const lambda = new LambdaRuntime({
     functionsDir: s.options.functionsDir ?? path.join(ROOT, 'functions'),
     functions: resources.functions.map((f) => ({
@@ -561,7 +623,11 @@ function startFunctions(s: Starting, { resources, iam }: ProvisionedStack): Lamb
     })),
     region: LOCAL_REGION,
     log: s.log,
-    principals: iam.enforcer,
+    principals: {
+      authorizeInvoke: (functionArn) => iam.enforcer.authorizeInvoke(functionArn),
+      runAsFunction: (functionName, work) =>
+        iam.enforcer.runAsFunction(functionName, () => environments.perFunction.run(functionName, work)),
+    },
   });
   s.onStop('the timeout checks', () => lambda.close());
   s.onStop('the running functions', () =>

@@ -13,6 +13,8 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../shared/errors.ts';
+import type { CatalogMode } from '../shared/pipeline/catalog-source.ts';
+import { PIPELINE_PARAMETERS_ENV } from '../shared/pipeline/catalog-source.ts';
 import type { Pipeline } from '../shared/pipeline/schema.ts';
 import { FUNCTION_NAMES, type FunctionName } from '../shared/usecases/contracts.ts';
 
@@ -157,6 +159,13 @@ export interface HttpRouteSpec {
   readonly iam: boolean;
 }
 
+/** A String parameter of Systems Manager's Parameter Store (a pipeline's published definition). */
+export interface ParameterSpec {
+  readonly logicalId: string;
+  readonly name: string;
+  readonly value: string;
+}
+
 /** Everything of a stack that the local stack creates, runs or routes, by kind. */
 export interface LocalResources {
   readonly stackName: string;
@@ -165,6 +174,7 @@ export interface LocalResources {
   readonly buckets: ReadonlyArray<{ readonly logicalId: string; readonly name: string }>;
   readonly eventBuses: ReadonlyArray<{ readonly logicalId: string; readonly name: string }>;
   readonly secrets: ReadonlyArray<{ readonly logicalId: string; readonly name: string }>;
+  readonly parameters: readonly ParameterSpec[];
   readonly functions: readonly FunctionSpec[];
   readonly stateMachines: readonly StateMachineSpec[];
   readonly eventRules: readonly EventRuleSpec[];
@@ -192,6 +202,7 @@ const PHYSICAL_NAME_PROPERTY: Record<string, string> = {
   'AWS::ApiGatewayV2::Api': 'Name',
   'AWS::SNS::Topic': 'TopicName',
   'AWS::CloudWatch::Alarm': 'AlarmName',
+  'AWS::SSM::Parameter': 'Name',
 };
 
 /** Removed from the object or array holding it, as CloudFormation does with `AWS::NoValue`. */
@@ -272,6 +283,8 @@ export class IntrinsicResolver {
         return `arn:aws:iam::${accountId}:role/${name}`;
       case 'AWS::KMS::Key':
         return `arn:aws:kms:${region}:${accountId}:key/${logicalId}`;
+      case 'AWS::SSM::Parameter':
+        return `arn:aws:ssm:${region}:${accountId}:parameter/${name.replace(/^\//, '')}`;
       default:
         return `arn:aws:${resource.Type.split('::')[1]?.toLowerCase() ?? 'unknown'}:${region}:${accountId}:${name}`;
     }
@@ -474,6 +487,7 @@ export function extractLocalResources(template: CfnTemplate, placement: LocalPla
     buckets: named('AWS::S3::Bucket'),
     eventBuses: named('AWS::Events::EventBus'),
     secrets: named('AWS::SecretsManager::Secret'),
+    parameters: readParameters(reading),
     functions,
     stateMachines,
     eventRules: readEventRules(reading, refs),
@@ -579,6 +593,19 @@ function readFunctions(reading: TemplateReading): FunctionSpec[] {
       memoryMb: num(props(res).MemorySize, 128),
       environment: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])),
     };
+  });
+}
+
+/** The Parameter Store parameters, values resolved (the local Parameter Store holds String parameters only). */
+function readParameters(reading: TemplateReading): ParameterSpec[] {
+  const { r } = reading;
+  return reading.ofType('AWS::SSM::Parameter').map(([id, res]) => {
+    const type = String(props(res).Type ?? 'String');
+    if (type !== 'String')
+      throw new ConfigError(
+        `SSM parameter ${id} is of type ${type}; the local Parameter Store holds String parameters only`,
+      );
+    return { logicalId: id, name: r.physicalName(id), value: String(r.resolve(props(res).Value)) };
   });
 }
 
@@ -881,6 +908,13 @@ export interface StackTemplateOptions {
   readonly pipelines: readonly Pipeline[];
   readonly pipelinesDir: string;
   /**
+   * Where the shared functions find the pipelines (EsyncStackProps.catalog): baked into them, or
+   * read from the SSM parameters each pipeline publishes, as a stage deployed with a stack per
+   * pipeline does.
+   * @default 'baked'
+   */
+  readonly catalog?: CatalogMode;
+  /**
    * Keep synthesized templates under `<pipelinesDir>/../.esync/cache`, keyed by the stage, the
    * pipelines and the infra sources, so an unchanged app is not synthesized again.
    * @default true
@@ -932,6 +966,7 @@ function templateInputs(options: StackTemplateOptions): string[] {
  */
 export async function loadStackTemplate(options: StackTemplateOptions): Promise<LoadedTemplate> {
   const stackName = stackNameOf(options.stage);
+  const catalog = options.catalog ?? 'baked';
   const inputs = templateInputs(options);
   const newestInput = Math.max(0, ...inputs.map((file) => statSync(file).mtimeMs));
   const cdkOut = path.join(options.rootDir, 'cdk.out', `${stackName}.template.json`);
@@ -940,15 +975,13 @@ export async function loadStackTemplate(options: StackTemplateOptions): Promise<
     existsSync(cdkOut) &&
     statSync(cdkOut).mtimeMs > newestInput &&
     !hasPipelineStacks(path.dirname(cdkOut), stackName)
-  )
-    return {
-      template: JSON.parse(readFileSync(cdkOut, 'utf8')) as CfnTemplate,
-      stackName,
-      source: 'cdk.out',
-    };
+  ) {
+    const template = JSON.parse(readFileSync(cdkOut, 'utf8')) as CfnTemplate;
+    if (catalogModeOf(template) === catalog) return { template, stackName, source: 'cdk.out' };
+  }
 
   const hash = createHash('sha256');
-  hash.update(`${options.stage}\n${JSON.stringify(options.pipelines)}\n`);
+  hash.update(`${options.stage}\n${catalog}\n${JSON.stringify(options.pipelines)}\n`);
   for (const file of inputs)
     hash.update(`${path.relative(options.rootDir, file)}\n`).update(readFileSync(file));
   const cacheFile = path.join(
@@ -984,6 +1017,18 @@ function hasPipelineStacks(cdkOutDir: string, stackName: string): boolean {
   return readdirSync(cdkOutDir).some(
     (file) => file.startsWith(`${stackName}-`) && file.endsWith('.template.json'),
   );
+}
+
+/** Whether a template's functions read the pipelines from SSM parameters, or have them baked in. */
+function catalogModeOf(template: CfnTemplate): CatalogMode {
+  const reads = Object.values(template.Resources).some(
+    (r) =>
+      r.Type === 'AWS::Lambda::Function' &&
+      (r.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables?.[
+        PIPELINE_PARAMETERS_ENV
+      ] !== undefined,
+  );
+  return reads ? 'parameters' : 'baked';
 }
 
 /** A cached template; undefined when there is none or it cannot be read (pruned meanwhile, cut short). */
@@ -1049,6 +1094,7 @@ async function synthesizeInProcess(options: StackTemplateOptions, stackName: str
       pipelines: options.pipelines,
       bundle: false,
       layout: 'single',
+      catalog: options.catalog ?? 'baked',
     });
     return app.synth().getStackByName(stackName).template as CfnTemplate;
   } finally {

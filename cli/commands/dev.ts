@@ -3,16 +3,18 @@ import { parseArgs } from 'node:util';
 import { IAM_MODES, type IamDenial, type IamMode } from '../../local/iam/modes.ts';
 import { readSecretsFile, secretsFilePath } from '../../local/secrets-file.ts';
 import type { LocalStack } from '../../local/stack.ts';
+import { CATALOG_MODES, type CatalogMode } from '../../shared/pipeline/catalog-source.ts';
 import { type CliIo, type Command, UsageError } from '../io.ts';
 import { watchLaunchers } from '../launcher-watch.ts';
 
-export const devUsage = `Usage: esync dev [--pipelines-dir DIR] [--extensions DIR] [--port N] [--data-dir DIR] [--dynamodb dynalite|local] [--iam enforce|report|off] [--demo-data] [--json]
+export const devUsage = `Usage: esync dev [--pipelines-dir DIR] [--extensions DIR] [--port N] [--data-dir DIR] [--dynamodb dynalite|local] [--iam enforce|report|off] [--catalog baked|parameters] [--demo-data] [--json]
 
 Runs the local stack for the pipelines in DIR (default pipelines/) until Ctrl-C.
   --extensions DIR load the extension modules (validators, sources, targets) from DIR (default: extensions/ beside the pipelines directory)
   --data-dir DIR   keep queues, tables, objects and histories in DIR across restarts (default: in memory)
   --dynamodb local use Amazon's DynamoDB Local (needs Java) instead of dynalite
   --iam MODE       enforce (default): a call the role's policies in the template deny gets AccessDenied, as on AWS; report: it goes through and is listed; off: no check
+  --catalog MODE   baked (default): every function has the pipelines in its environment; parameters: as a stage deployed with a stack per pipeline, the shared functions read them from the local Parameter Store (/esync/<stage>/pipelines), rereading after the catalog's maximum age
   --demo-data      start the demo PostgreSQL (PGlite) with a seeded users table, for users-sync
   --json           print one JSON object on one line when ready`;
 
@@ -27,6 +29,7 @@ function parse(argv: string[]) {
       'data-dir': { type: 'string' },
       dynamodb: { type: 'string' },
       iam: { type: 'string' },
+      catalog: { type: 'string' },
       'demo-data': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -39,7 +42,14 @@ function parse(argv: string[]) {
     throw new UsageError(`--dynamodb must be dynalite or local, got "${values.dynamodb}"`);
   if (values.iam !== undefined && !(IAM_MODES as readonly string[]).includes(values.iam))
     throw new UsageError(`--iam must be one of ${IAM_MODES.join(', ')}, got "${values.iam}"`);
-  return { ...values, port, iam: values.iam as IamMode | undefined };
+  if (values.catalog !== undefined && !(CATALOG_MODES as readonly string[]).includes(values.catalog))
+    throw new UsageError(`--catalog must be one of ${CATALOG_MODES.join(', ')}, got "${values.catalog}"`);
+  return {
+    ...values,
+    port,
+    iam: values.iam as IamMode | undefined,
+    catalog: values.catalog as CatalogMode | undefined,
+  };
 }
 
 /**
@@ -80,6 +90,7 @@ export const dev: Command = async (argv: string[], io: CliIo) => {
     ...(flags.port !== undefined ? { port: flags.port } : {}),
     ...(flags.dynamodb === 'local' ? { dynamodb: 'dynamodb-local' as const } : {}),
     ...(flags.iam ? { iam: flags.iam } : {}),
+    ...(flags.catalog ? { catalog: flags.catalog } : {}),
     ...(Object.keys(secrets).length > 0 ? { secrets } : {}),
     log: (line) => io.err(line),
   });

@@ -36,12 +36,17 @@ export interface CoreResources {
   readonly maskKey: secretsmanager.ISecret;
   /**
    * The pipelines, as `serializeCatalog` writes them, baked into the shared functions (one stack
-   * holds everything).
-   * @default - none: each pipeline's stack publishes its pipeline under the stage's SSM path
+   * holds everything, EsyncStackProps.catalog `baked`).
+   * @default - none: each pipeline publishes its definition under the stage's SSM path
    * (pipelineParameterPath) and the shared functions read them there, so adding, changing or
-   * removing a pipeline leaves the shared stack as it is
+   * removing a pipeline leaves the shared functions as they are
    */
   readonly pipelineCatalog?: string;
+  /**
+   * Whether the pipelines deploy in stacks of their own: nothing the shared stack builds may then
+   * depend on which pipelines there are (EsyncStackProps.layout `per-pipeline`).
+   */
+  readonly pipelinesApart: boolean;
   /** The variables shared/config.ts reads. */
   readonly environment: Readonly<Record<string, string>>;
   /** @see EsyncFunctionProps.bundle */
@@ -76,7 +81,7 @@ export const PIPELINE_PHASES = ['discover', 'plan', 'extract', 'verify'] as cons
  * nothing the shared stack builds may depend on which pipelines there are.
  */
 export function pipelinesApart(core: CoreResources): boolean {
-  return core.pipelineCatalog === undefined;
+  return core.pipelinesApart;
 }
 
 /** Whether the shared function `name` serves `pipeline` (else the pipeline has its own). */

@@ -11,6 +11,7 @@ import {
   stateTableName,
 } from '../../shared/naming.ts';
 import { serializeCatalog } from '../../shared/pipeline/catalog.ts';
+import type { CatalogMode } from '../../shared/pipeline/catalog-source.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
 import { AlarmTopic } from '../constructs/alarm-topic.ts';
 import { AlertWebhooks } from '../constructs/alert-webhooks.ts';
@@ -60,6 +61,17 @@ export interface EsyncStackProps extends StackProps {
    * @default 'per-pipeline'
    */
   readonly layout?: StackLayout;
+  /**
+   * Where the shared functions find the stage's pipelines. `parameters`: each pipeline publishes
+   * its validated definition as the SSM parameter `/esync/<stage>/pipelines/<pipeline>`, and the
+   * shared functions read that path at run time (`ssm:GetParametersByPath` on it alone), so a
+   * pipeline deployed, changed or removed reaches them without a redeploy of theirs. `baked`: the
+   * catalog is bundled into them. The per-pipeline layout takes `parameters` only (a baked
+   * catalog would change the shared stack with every pipeline); `single` takes either (the local
+   * stack runs both).
+   * @default - `parameters` with the per-pipeline layout, `baked` with the single one
+   */
+  readonly catalog?: CatalogMode;
 }
 
 /** What the stack builds before the functions: key, tables and bucket, bus, alarm topic, mask key. */
@@ -143,6 +155,7 @@ export class EsyncStack extends Stack {
     const networks = stageNetworks(stage, this.node.tryGetContext('network'));
     checkPipelineNetworks(networks, props.pipelines);
     const apart = pipelinesInOwnStacks(props);
+    const baked = catalogMode(props) === 'baked';
     return {
       pipelines: props.pipelines,
       pipelineNetworks: networks.pipelines,
@@ -162,8 +175,9 @@ export class EsyncStack extends Stack {
       storage: shared.storage,
       bus: shared.bus,
       maskKey: shared.maskKey,
-      // Apart, the shared functions read the pipelines from the parameters the pipelines' stacks publish.
-      ...(!apart && { pipelineCatalog: serializeCatalog(props.pipelines) }),
+      pipelinesApart: apart,
+      // Else the shared functions read the pipelines from the parameters each pipeline publishes.
+      ...(baked && { pipelineCatalog: serializeCatalog(props.pipelines) }),
       bundle: props.bundle ?? true,
       extensions: props.extensions ?? [],
       environment: this.functionEnvironment(stage, shared),
@@ -320,6 +334,20 @@ export class EsyncStack extends Stack {
 /** Whether each pipeline gets a stack of its own (the default layout). */
 function pipelinesInOwnStacks(props: EsyncStackProps): boolean {
   return (props.layout ?? STACK_LAYOUTS[0]) === 'per-pipeline';
+}
+
+/**
+ * Where the shared functions find the pipelines: see EsyncStackProps.catalog.
+ * @throws Error when the per-pipeline layout is asked for a baked catalog.
+ */
+function catalogMode(props: EsyncStackProps): CatalogMode {
+  const apart = pipelinesInOwnStacks(props);
+  const mode = props.catalog ?? (apart ? 'parameters' : 'baked');
+  if (apart && mode === 'baked')
+    throw new Error(
+      'catalog "baked" needs layout "single": with a stack per pipeline the shared functions read the pipelines from SSM parameters (catalog "parameters")',
+    );
+  return mode;
 }
 
 /** The suffix of the stack that opens a stage's database ports when pipelines deploy apart. */

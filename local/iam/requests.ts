@@ -42,6 +42,7 @@ const MAPPERS: Readonly<Record<string, Mapper>> = {
   SFN: sfn,
   EventBridge: eventBridge,
   SecretsManager: secretsManager,
+  SSM: ssm,
 };
 
 function tableArn(scope: RequestScope, table: string, index?: string): string {
@@ -234,4 +235,23 @@ function secretsManager(operation: string, input: Input, scope: RequestScope): R
       resource: secretArn(scope.model, str(input.SecretId), scope.secretNames),
     },
   ];
+}
+
+/**
+ * Parameter Store authorizes a call on the parameters it names, and GetParametersByPath on the
+ * path itself (`parameter/esync/dev/pipelines`), not on each parameter it returns.
+ */
+function ssm(operation: string, input: Input, scope: RequestScope): RequiredPermission[] {
+  const { region, accountId } = scope.model;
+  const parameterArn = (name: string) =>
+    `arn:aws:ssm:${region}:${accountId}:parameter/${name.replace(/^\//, '')}`;
+  const action = `ssm:${operation}`;
+  if (operation === 'GetParametersByPath') return [{ action, resource: parameterArn(str(input.Path)) }];
+  if (operation === 'GetParameters' || operation === 'DeleteParameters')
+    return ((input.Names as unknown[] | undefined) ?? []).map((name) => ({
+      action,
+      resource: parameterArn(str(name)),
+    }));
+  if (operation === 'DescribeParameters') return [{ action, resource: '*' }];
+  return [{ action, resource: parameterArn(str(input.Name)) }];
 }

@@ -71,19 +71,24 @@ export type DecoratedClient =
   | S3Client
   | SFNClient
   | EventBridgeClient
-  | SecretsManagerClient;
+  | SecretsManagerClient
+  | SSMClient;
 
 /**
  * Extends the middleware stack of one client that {@link createAwsClients} builds. Tests install
  * one (fault injection, request recording) for the handlers running in their process, which build
  * their clients themselves.
  */
-export type ClientDecorator = (client: DecoratedClient, service: Exclude<keyof AwsClients, 'ddb'>) => void;
+export type ClientDecorator = (
+  client: DecoratedClient,
+  service: Exclude<keyof AwsClients, 'ddb'> | 'ssm',
+) => void;
 
 const decorators = new Set<ClientDecorator>();
 
 /**
- * Test hook: `decorate` is applied to every client built by {@link createAwsClients} from now on,
+ * Test hook: `decorate` is applied to every client built by {@link createAwsClients} (and
+ * {@link createSsmClient}) from now on,
  * in this process, until the returned function is called. Clients built before are unchanged.
  * With no decorator installed, clients are built exactly as in production.
  */
@@ -216,11 +221,14 @@ export function createAwsClients(options: CreateClientsOptions = {}): AwsClients
  * clients.
  */
 export async function createSsmClient(region?: string): Promise<SSMClient> {
+  const installed = [...decorators];
   const { buildSsmClient } = await import('./sdk/ssm.ts');
-  return withoutSdkLogging(
+  const client = withoutSdkLogging(
     buildSsmClient({
       region: region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
       maxAttempts: 3,
     }),
   );
+  for (const decorate of installed) decorate(client, 'ssm');
+  return client;
 }

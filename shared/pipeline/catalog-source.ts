@@ -9,6 +9,13 @@ import { catalogFromEnv, type PipelineCatalog } from './catalog.ts';
  */
 export const PIPELINE_PARAMETERS_ENV = 'ESYNC_PIPELINE_PARAMETERS';
 
+/**
+ * Where a stage's shared functions find its pipelines (EsyncStackProps.catalog): read at run time
+ * from the SSM parameters the pipelines publish, or baked into their bundles.
+ */
+export const CATALOG_MODES = ['parameters', 'baked'] as const;
+export type CatalogMode = (typeof CATALOG_MODES)[number];
+
 /** Where a function gets the pipelines it serves; asked on every invocation. */
 export interface CatalogSource {
   /** The pipelines as they stand now (a source may serve a copy up to its maximum age old). */

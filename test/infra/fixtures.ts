@@ -10,6 +10,7 @@ import type { BundledExtension } from '../../infra/extensions.ts';
 import { EsyncStack } from '../../infra/stacks/esync-stack.ts';
 import type { StackLayout } from '../../infra/stage.ts';
 import type { Stage } from '../../shared/naming.ts';
+import type { CatalogMode } from '../../shared/pipeline/catalog-source.ts';
 import { type Pipeline, pipelineSchema } from '../../shared/pipeline/schema.ts';
 
 /**
@@ -116,6 +117,8 @@ export function fixtureApp(
      * @default 'single' (one template to read), where the stack's own default is per-pipeline
      */
     layout?: StackLayout;
+    /** @see EsyncStackProps.catalog */
+    catalog?: CatalogMode;
     /** @see EsyncStackProps.extensions */
     extensions?: readonly BundledExtension[];
   } = {},
@@ -124,6 +127,8 @@ export function fixtureApp(
     context: { ...cdkJsonContext(), ...options.context },
     outdir: tempOutdir(),
     builtinCloudFormationValidation: false,
+    // tree.json is for the console's construct view; no test reads it, and writing it is a fifth of a synth.
+    treeMetadata: false,
   });
   const stage = options.stage ?? 'dev';
   const stack = new EsyncStack(app, `esync-${stage}`, {
@@ -132,6 +137,7 @@ export function fixtureApp(
     bundle: options.bundle ?? false,
     ...(options.env && { env: options.env }),
     layout: options.layout ?? 'single',
+    ...(options.catalog && { catalog: options.catalog }),
     ...(options.extensions && { extensions: options.extensions }),
   });
   Aspects.of(app).add(new ResourceNamingAspect());

@@ -15,6 +15,7 @@ import {
   CreateQueueCommand,
   DeleteMessageCommand,
   GetQueueAttributesCommand,
+  type Message,
   ReceiveMessageCommand,
   SendMessageCommand,
   SQSClient,
@@ -53,6 +54,15 @@ function clientsFor(servers: LocalServers) {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Resolves once `condition` holds, asked every 200 ms; fails after `budgetMs` saying so. */
+async function waitFor(condition: () => Promise<boolean>, budgetMs: number): Promise<void> {
+  const deadline = Date.now() + budgetMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`the condition did not hold within ${budgetMs} ms`);
+    await sleep(200);
+  }
+}
 
 describe('embedded AWS servers', () => {
   let servers: LocalServers;
@@ -281,21 +291,31 @@ describe('the journal of the local queues', () => {
         ApproximateNumberOfMessagesDelayed: '1',
         ApproximateNumberOfMessagesNotVisible: '2',
       });
-      await new Promise((resolve) => setTimeout(resolve, 6_000)); // the restore holds received messages a few seconds
-      const redelivered = await after.sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, AttributeNames: ['All'] }),
-      );
+      // The restore holds received messages a few seconds (local/sqs-restore.ts): receive until
+      // both are back, each once (a receive hides it again for the queue's 30 s).
+      const redelivered: Message[] = [];
+      await waitFor(async () => {
+        const got = await after.sqs.send(
+          new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, AttributeNames: ['All'] }),
+        );
+        redelivered.push(...(got.Messages ?? []));
+        return redelivered.length >= 2;
+      }, 45_000);
       // Received ones come back after the restore, their receivers having died with the process
-      expect(redelivered.Messages?.map((m) => [m.Body, m.Attributes?.ApproximateReceiveCount])).toEqual([
-        ['twice', '4'],
+      expect(
+        redelivered
+          .map((m) => [m.Body, m.Attributes?.ApproximateReceiveCount])
+          .sort(([a], [b]) => String(a).localeCompare(String(b))),
+      ).toEqual([
         ['in flight', '2'],
+        ['twice', '4'],
       ]);
     } finally {
       after.destroy();
       await second.stop();
       await first.stop();
     }
-  }, 30_000);
+  }, 90_000);
 });
 
 /**

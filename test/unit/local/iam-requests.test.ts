@@ -117,6 +117,24 @@ describe('the IAM permissions an SDK call needs', () => {
     ]);
   });
 
+  it('authorizes GetParametersByPath on the path itself and a parameter call on each parameter it names', () => {
+    const parameter = (name: string) => `arn:aws:ssm:us-east-1:000000000000:parameter/${name}`;
+
+    expect(permissions('SSMClient', 'GetParametersByPathCommand', { Path: '/esync/dev/pipelines' })).toEqual([
+      { action: 'ssm:GetParametersByPath', resource: parameter('esync/dev/pipelines') },
+    ]);
+    expect(
+      permissions('SSMClient', 'GetParameterCommand', { Name: '/esync/dev/pipelines/users-sync' }),
+    ).toEqual([{ action: 'ssm:GetParameter', resource: parameter('esync/dev/pipelines/users-sync') }]);
+    expect(permissions('SSMClient', 'GetParametersCommand', { Names: ['/a/b', 'bare'] })).toEqual([
+      { action: 'ssm:GetParameters', resource: parameter('a/b') },
+      { action: 'ssm:GetParameters', resource: parameter('bare') },
+    ]);
+    expect(permissions('SSMClient', 'PutParameterCommand', { Name: '/esync/dev/pipelines/x' })).toEqual([
+      { action: 'ssm:PutParameter', resource: parameter('esync/dev/pipelines/x') },
+    ]);
+  });
+
   it('knows no permissions for a client it does not map, so the caller can tell', () => {
     expect(requiredPermissions('LambdaClient', 'InvokeCommand', {}, scope)).toBeUndefined();
   });
