@@ -70,6 +70,49 @@ describe('runs', () => {
     expect(found).toBeUndefined();
   });
 
+  it('returns the run as a phase write left it, without reading it again', async () => {
+    // Prepare
+    const stored = {
+      pk: 'RUN#r1',
+      sk: 'RUN',
+      runId: 'r1',
+      status: 'running',
+      phases: { Verify: { status: 'running' } },
+    };
+    const { ddb, sent } = scriptedClient(() => ({ Attributes: stored }));
+    const runs = new RunRepository(ddb, TABLE);
+
+    // Act
+    const run = await runs.setPhase('r1', 'Verify', {
+      startedAt: '2026-12-07T10:00:00.000Z',
+      status: 'running',
+    });
+
+    // Assess
+    expect(run).toEqual({ runId: 'r1', status: 'running', phases: { Verify: { status: 'running' } } });
+    expect(sent.map((command) => command.name)).toEqual(['UpdateCommand']);
+    expect(sent[0]?.input).toMatchObject({ ReturnValues: 'ALL_NEW' });
+  });
+
+  it('leaves out a phase start of a run that has ended, and refuses one of a run that does not exist', async () => {
+    // Prepare
+    const ended = { pk: 'RUN#r1', sk: 'RUN', runId: 'r1', status: 'aborted', phases: {} };
+    const { ddb } = scriptedClient((command) => {
+      if (command.name === 'UpdateCommand') return awsError('ConditionalCheckFailedException');
+      return (command.input.Key as { pk: string }).pk === 'RUN#r1' ? { Item: ended } : {};
+    });
+    const runs = new RunRepository(ddb, TABLE);
+    const start = { startedAt: '2026-12-07T10:00:00.000Z', status: 'running' } as const;
+
+    // Act
+    const leftOut = await runs.setPhase('r1', 'Verify', start);
+    const missing = runs.setPhase('r9', 'Verify', start);
+
+    // Assess
+    expect(leftOut).toBeUndefined();
+    await expect(missing).rejects.toThrow('ConditionalCheckFailedException');
+  });
+
   it('sets only the fields given and sends nothing when none is', async () => {
     // Prepare
     const { ddb, sent } = scriptedClient();
