@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { zeroCounts } from '../../../shared/domain/run-counts.ts';
 import { NotFoundError } from '../../../shared/errors.ts';
+import { keys } from '../../../shared/state/keys.ts';
 import { RunRepository } from '../../../shared/state/runs.ts';
 import { awsError, scriptedClient } from './scripted-client.ts';
 
@@ -73,8 +74,7 @@ describe('runs', () => {
   it('returns the run as a phase write left it, without reading it again', async () => {
     // Prepare
     const stored = {
-      pk: 'RUN#r1',
-      sk: 'RUN',
+      ...keys.run('r1'),
       runId: 'r1',
       status: 'running',
       phases: { Verify: { status: 'running' } },
@@ -96,10 +96,10 @@ describe('runs', () => {
 
   it('leaves out a phase start of a run that has ended, and refuses one of a run that does not exist', async () => {
     // Prepare
-    const ended = { pk: 'RUN#r1', sk: 'RUN', runId: 'r1', status: 'aborted', phases: {} };
+    const ended = { ...keys.run('r1'), runId: 'r1', status: 'aborted', phases: {} };
     const { ddb } = scriptedClient((command) => {
       if (command.name === 'UpdateCommand') return awsError('ConditionalCheckFailedException');
-      return (command.input.Key as { pk: string }).pk === 'RUN#r1' ? { Item: ended } : {};
+      return (command.input.Key as { pk: string }).pk === keys.run('r1').pk ? { Item: ended } : {};
     });
     const runs = new RunRepository(ddb, TABLE);
     const start = { startedAt: '2026-12-07T10:00:00.000Z', status: 'running' } as const;
