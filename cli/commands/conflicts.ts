@@ -3,11 +3,10 @@ import path from 'node:path';
 import { canonicalJson } from '../../shared/records/hash.ts';
 import {
   apiPath,
-  LISTING_FLAGS,
   managementCommand,
-  noArguments,
   onlyArgument,
   parseCommandArgs,
+  parseListing,
   requestView,
 } from '../api-client.ts';
 import { formatTime, formatValue, keyValues, table } from '../format.ts';
@@ -64,19 +63,10 @@ const CONFLICT_ID = { needs: 'a conflict id', one: 'one id' };
 const STATUSES = ['open', 'resolved'];
 
 async function list(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, LISTING_FLAGS);
-  noArguments(positionals, 'conflicts list');
+  const { values, query } = parseListing(argv, 'conflicts list', STATUSES);
   if (values.pipeline === undefined) throw new UsageError('conflicts list needs --pipeline P');
-  if (values.status !== undefined && !STATUSES.includes(values.status))
-    throw new UsageError(`--status must be open or resolved, got "${values.status}"`);
-  const { pipeline, status, limit, after } = values;
   const page = await requestView(values, io, (api) =>
-    api.get<{ conflicts: ConflictSummaryView[]; next: string | null }>('/conflicts', {
-      pipeline,
-      status,
-      limit,
-      after,
-    }),
+    api.get<{ conflicts: ConflictSummaryView[]; next: string | null }>('/conflicts', query),
   );
   if (page === undefined) return 0;
   if (page.conflicts.length === 0) {
