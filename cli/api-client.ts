@@ -438,6 +438,22 @@ const LISTING_FLAGS = {
   after: { type: 'string' },
 } as const;
 
+/**
+ * What a subcommand such as `runs show <id>` shows: the GET of `pathOf` its one argument, answered
+ * as {@link requestView} answers (undefined once printed as JSON).
+ */
+export async function viewByArgument<T>(
+  argv: string[],
+  io: CliIo,
+  command: string,
+  names: { readonly needs: string; readonly one: string },
+  pathOf: (argument: string) => string,
+): Promise<T | undefined> {
+  const { values, positionals } = parseCommandArgs(argv, {});
+  const argument = onlyArgument(positionals, command, names);
+  return requestView(values, io, (api) => api.get<T>(pathOf(argument)));
+}
+
 /** A listing takes flags only: a usage error names what else it got. */
 export function noArguments(positionals: readonly string[], command: string): void {
   if (positionals.length > 0)

@@ -8,6 +8,7 @@ import {
   parseCommandArgs,
   parseListing,
   requestView,
+  viewByArgument,
 } from '../api-client.ts';
 import { formatTime, formatValue, keyValues, table } from '../format.ts';
 import type { CliIo, Command } from '../io.ts';
@@ -135,9 +136,9 @@ export function formatConflict(c: ConflictView): string {
 }
 
 async function show(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, {});
-  const id = onlyArgument(positionals, 'conflicts show', CONFLICT_ID);
-  const conflict = await requestView(values, io, (api) => api.get<ConflictView>(apiPath('conflicts', id)));
+  const conflict = await viewByArgument<ConflictView>(argv, io, 'conflicts show', CONFLICT_ID, (id) =>
+    apiPath('conflicts', id),
+  );
   if (conflict !== undefined) io.out(formatConflict(conflict));
   return 0;
 }

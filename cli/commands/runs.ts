@@ -1,13 +1,6 @@
 import type { RunCounts } from '../../shared/domain/run-counts.ts';
 import { RUN_STATUSES, type RunStatus } from '../../shared/state/runs.ts';
-import {
-  apiPath,
-  managementCommand,
-  onlyArgument,
-  parseCommandArgs,
-  parseListing,
-  requestView,
-} from '../api-client.ts';
+import { apiPath, managementCommand, parseListing, requestView, viewByArgument } from '../api-client.ts';
 import { cut, formatCount, formatDuration, formatMoney, formatTime, keyValues, table } from '../format.ts';
 import type { Command } from '../io.ts';
 
@@ -211,9 +204,7 @@ async function list(argv: string[], io: Parameters<Command>[1]): Promise<number>
 }
 
 async function show(argv: string[], io: Parameters<Command>[1]): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, {});
-  const runId = onlyArgument(positionals, 'runs show', RUN_ID);
-  const run = await requestView(values, io, (api) => api.get<RunView>(apiPath('runs', runId)));
+  const run = await viewByArgument<RunView>(argv, io, 'runs show', RUN_ID, (runId) => apiPath('runs', runId));
   if (run !== undefined) io.out(formatRunReport(run));
   return 0;
 }
@@ -233,10 +224,8 @@ interface HistoryView {
 }
 
 async function history(argv: string[], io: Parameters<Command>[1]): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, {});
-  const runId = onlyArgument(positionals, 'runs history', RUN_ID);
-  const view = await requestView(values, io, (api) =>
-    api.get<HistoryView>(apiPath('runs', runId, 'history')),
+  const view = await viewByArgument<HistoryView>(argv, io, 'runs history', RUN_ID, (runId) =>
+    apiPath('runs', runId, 'history'),
   );
   if (view === undefined) return 0;
   io.out(`execution ${view.executionArn}`);
