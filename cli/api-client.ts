@@ -431,17 +431,55 @@ export const pipelineArg = (positionals: readonly string[], command: string): st
   onlyArgument(positionals, command, { needs: 'a pipeline name', one: 'one pipeline' });
 
 /** The flags of a listing by pipeline and status, a page at a time. */
-export const LISTING_FLAGS = {
+const LISTING_FLAGS = {
   pipeline: { type: 'string' },
   status: { type: 'string' },
   limit: { type: 'string' },
   after: { type: 'string' },
 } as const;
 
+/**
+ * What a subcommand such as `runs show <id>` shows: the GET of `pathOf` its one argument, answered
+ * as {@link requestView} answers (undefined once printed as JSON).
+ */
+export async function viewByArgument<T>(
+  argv: string[],
+  io: CliIo,
+  command: string,
+  names: { readonly needs: string; readonly one: string },
+  pathOf: (argument: string) => string,
+): Promise<T | undefined> {
+  const { values, positionals } = parseCommandArgs(argv, {});
+  const argument = onlyArgument(positionals, command, names);
+  return requestView(values, io, (api) => api.get<T>(pathOf(argument)));
+}
+
 /** A listing takes flags only: a usage error names what else it got. */
 export function noArguments(positionals: readonly string[], command: string): void {
   if (positionals.length > 0)
     throw new UsageError(`${command} takes no arguments, got "${positionals.join(' ')}"`);
+}
+
+/** `--limit N` of a listing: a whole number from 1 to `most`. */
+export function parseLimit(text: string | undefined, most = 100): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > most)
+    throw new UsageError(`--limit must be a whole number from 1 to ${most}, got "${text}"`);
+  return n;
+}
+
+/**
+ * The flags of a listing such as `runs list`, checked (no arguments, a `--status` among `statuses`,
+ * a `--limit` from 1 to 100), and the query the listing sends.
+ */
+export function parseListing(argv: string[], command: string, statuses: readonly string[]) {
+  const { values, positionals } = parseCommandArgs(argv, LISTING_FLAGS);
+  noArguments(positionals, command);
+  if (values.status !== undefined && !statuses.includes(values.status))
+    throw new UsageError(`--status must be ${oneOf(statuses)}, got "${values.status}"`);
+  const { pipeline, status, after } = values;
+  return { values, query: { pipeline, status, limit: parseLimit(values.limit), after } };
 }
 
 /** A subcommand: takes the arguments after its name, returns the exit code. */

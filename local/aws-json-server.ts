@@ -194,23 +194,53 @@ export function requireString(input: Record<string, unknown>, member: string): s
 }
 
 /**
- * Starts a server whose operations are methods of `store`, each named as its operation with the
- * first letter lower-cased (`GetSecretValue` is served by `store.getSecretValue`).
+ * One page of a listing paged by `NextToken` (the index of the page's first item, as text), and
+ * the token of the next page when there is one.
+ * @param invalidToken the error code the service answers a token it did not give with
  */
-export function startStoreServer<S extends object>(
+export function pageByToken<T>(
+  all: readonly T[],
+  token: unknown,
+  maxResults: number,
+  invalidToken: string,
+): { readonly page: readonly T[]; readonly next: { NextToken?: string } } {
+  const start = typeof token === 'string' ? Number(token) : 0;
+  if (!Number.isInteger(start) || start < 0)
+    throw new AwsServiceError(invalidToken, 'The NextToken value is invalid.');
+  const end = start + maxResults;
+  return { page: all.slice(start, end), next: end < all.length ? { NextToken: String(end) } : {} };
+}
+
+/** The account a store keeps its resources in (their ARNs), with the defaults of {@link LocalServiceOptions}. */
+export interface StoreAccount {
+  readonly region: string;
+  readonly accountId: string;
+}
+
+/**
+ * An emulator whose operations are methods of a store: the function that starts it makes the
+ * store for the options' account with `newStore`, and serves each of `operations` by the store's
+ * method of that name with the first letter lower-cased (`GetSecretValue` by `store.getSecretValue`).
+ */
+export function storeService<O extends LocalServiceOptions, S extends object>(
   targetPrefix: string,
-  options: LocalServiceOptions,
-  store: S,
+  newStore: (account: StoreAccount, options: O) => S,
   operations: readonly StoreOperation<S>[],
-): Promise<LocalServer> {
-  const served = operations.map((name): [string, AwsJsonOperation] => {
-    const method = store[(name.charAt(0).toLowerCase() + name.slice(1)) as keyof S] as AwsJsonOperation;
-    return [name, (input) => method.call(store, input)];
-  });
-  return startAwsJsonServer({
-    targetPrefix,
-    port: options.port,
-    logger: options.logger,
-    operations: Object.fromEntries(served),
-  });
+): (options?: O) => Promise<LocalServer> {
+  return (options = {} as O) => {
+    const store = newStore(
+      { region: options.region ?? 'us-east-1', accountId: options.accountId ?? '000000000000' },
+      options,
+    );
+    const served = operations.map((name): [string, AwsJsonOperation] => {
+      const method = store[(name.charAt(0).toLowerCase() + name.slice(1)) as keyof S] as AwsJsonOperation;
+      return [name, (input) => method.call(store, input)];
+    });
+    return startAwsJsonServer({
+      targetPrefix,
+      port: options.port,
+      logger: options.logger,
+      operations: Object.fromEntries(served),
+    });
+  };
 }

@@ -1,10 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
   AwsServiceError,
-  type LocalServer,
   type LocalServiceOptions,
+  pageByToken,
   requireString,
-  startStoreServer,
+  storeService,
 } from './aws-json-server.ts';
 
 /**
@@ -220,25 +220,19 @@ class SecretStore {
         }),
       )
       .sort((a, b) => a.name.localeCompare(b.name));
-    const start = typeof input.NextToken === 'string' ? Number(input.NextToken) : 0;
-    if (!Number.isInteger(start) || start < 0)
-      throw new AwsServiceError('InvalidNextTokenException', 'The NextToken value is invalid.');
-    const page = all.slice(start, start + maxResults);
-    const next = start + maxResults < all.length ? { NextToken: String(start + maxResults) } : {};
+    const { page, next } = pageByToken(all, input.NextToken, maxResults, 'InvalidNextTokenException');
     return { SecretList: page.map((secret) => this.describe(secret, 'SecretVersionsToStages')), ...next };
   }
 }
 
 /** Starts the Secrets Manager emulator on 127.0.0.1 with the given secrets. */
-export async function startSecretsServer(options: SecretsServerOptions = {}): Promise<LocalServer> {
-  const store = new SecretStore(options.region ?? 'us-east-1', options.accountId ?? '000000000000');
-  for (const [name, value] of Object.entries(options.secrets ?? {}))
-    store.createSecret({ Name: name, SecretString: value });
-  return startStoreServer('secretsmanager', options, store, [
-    'CreateSecret',
-    'PutSecretValue',
-    'GetSecretValue',
-    'DescribeSecret',
-    'ListSecrets',
-  ]);
-}
+export const startSecretsServer = storeService<SecretsServerOptions, SecretStore>(
+  'secretsmanager',
+  ({ region, accountId }, options) => {
+    const store = new SecretStore(region, accountId);
+    for (const [name, value] of Object.entries(options.secrets ?? {}))
+      store.createSecret({ Name: name, SecretString: value });
+    return store;
+  },
+  ['CreateSecret', 'PutSecretValue', 'GetSecretValue', 'DescribeSecret', 'ListSecrets'],
+);

@@ -1,9 +1,9 @@
 import {
   AwsServiceError,
-  type LocalServer,
   type LocalServiceOptions,
+  pageByToken,
   requireString,
-  startStoreServer,
+  storeService,
 } from './aws-json-server.ts';
 
 /**
@@ -88,11 +88,7 @@ class ParameterStore {
     const all = [...this.#parameters.values()]
       .filter((p) => p.name.startsWith(prefix) && (recursive || !p.name.slice(prefix.length).includes('/')))
       .sort((a, b) => a.name.localeCompare(b.name));
-    const start = typeof input.NextToken === 'string' ? Number(input.NextToken) : 0;
-    if (!Number.isInteger(start) || start < 0)
-      throw new AwsServiceError('ValidationException', 'The NextToken value is invalid.');
-    const page = all.slice(start, start + maxResults);
-    const next = start + maxResults < all.length ? { NextToken: String(start + maxResults) } : {};
+    const { page, next } = pageByToken(all, input.NextToken, maxResults, 'ValidationException');
     return { Parameters: page.map((p) => this.describe(p)), ...next };
   }
 
@@ -116,14 +112,13 @@ function checkedName(name: string): string {
 }
 
 /** Starts the Parameter Store emulator on 127.0.0.1 with the given parameters. */
-export async function startSsmServer(options: SsmServerOptions = {}): Promise<LocalServer> {
-  const store = new ParameterStore(options.region ?? 'us-east-1', options.accountId ?? '000000000000');
-  for (const [name, value] of Object.entries(options.parameters ?? {}))
-    store.putParameter({ Name: name, Value: value, Type: 'String' });
-  return startStoreServer('AmazonSSM', options, store, [
-    'PutParameter',
-    'GetParameter',
-    'GetParametersByPath',
-    'DeleteParameter',
-  ]);
-}
+export const startSsmServer = storeService<SsmServerOptions, ParameterStore>(
+  'AmazonSSM',
+  ({ region, accountId }, options) => {
+    const store = new ParameterStore(region, accountId);
+    for (const [name, value] of Object.entries(options.parameters ?? {}))
+      store.putParameter({ Name: name, Value: value, Type: 'String' });
+    return store;
+  },
+  ['PutParameter', 'GetParameter', 'GetParametersByPath', 'DeleteParameter'],
+);

@@ -1,9 +1,15 @@
 import type { AuditEntry } from '../../shared/state/audit.ts';
-import { apiPath, noArguments, parseCommandArgs, requestView, runManagementCommand } from '../api-client.ts';
+import {
+  apiPath,
+  noArguments,
+  parseCommandArgs,
+  parseLimit,
+  requestView,
+  runManagementCommand,
+} from '../api-client.ts';
 import { cut, formatTime, formatValue, table } from '../format.ts';
 import type { Command } from '../io.ts';
 import { UsageError } from '../io.ts';
-import { parseLimit } from './runs.ts';
 
 export const auditUsage = `usage: esync audit [--pipeline P] [--action A] [--actor X] [--since TIME] [--until TIME] [--limit N] [--after CURSOR] [--json]
       who changed what and why (checkpoint resets, conflict resolutions, started runs, redrives), newest first

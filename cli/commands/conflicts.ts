@@ -3,12 +3,12 @@ import path from 'node:path';
 import { canonicalJson } from '../../shared/records/hash.ts';
 import {
   apiPath,
-  LISTING_FLAGS,
   managementCommand,
-  noArguments,
   onlyArgument,
   parseCommandArgs,
+  parseListing,
   requestView,
+  viewByArgument,
 } from '../api-client.ts';
 import { formatTime, formatValue, keyValues, table } from '../format.ts';
 import type { CliIo, Command } from '../io.ts';
@@ -64,19 +64,10 @@ const CONFLICT_ID = { needs: 'a conflict id', one: 'one id' };
 const STATUSES = ['open', 'resolved'];
 
 async function list(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, LISTING_FLAGS);
-  noArguments(positionals, 'conflicts list');
+  const { values, query } = parseListing(argv, 'conflicts list', STATUSES);
   if (values.pipeline === undefined) throw new UsageError('conflicts list needs --pipeline P');
-  if (values.status !== undefined && !STATUSES.includes(values.status))
-    throw new UsageError(`--status must be open or resolved, got "${values.status}"`);
-  const { pipeline, status, limit, after } = values;
   const page = await requestView(values, io, (api) =>
-    api.get<{ conflicts: ConflictSummaryView[]; next: string | null }>('/conflicts', {
-      pipeline,
-      status,
-      limit,
-      after,
-    }),
+    api.get<{ conflicts: ConflictSummaryView[]; next: string | null }>('/conflicts', query),
   );
   if (page === undefined) return 0;
   if (page.conflicts.length === 0) {
@@ -145,9 +136,9 @@ export function formatConflict(c: ConflictView): string {
 }
 
 async function show(argv: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, {});
-  const id = onlyArgument(positionals, 'conflicts show', CONFLICT_ID);
-  const conflict = await requestView(values, io, (api) => api.get<ConflictView>(apiPath('conflicts', id)));
+  const conflict = await viewByArgument<ConflictView>(argv, io, 'conflicts show', CONFLICT_ID, (id) =>
+    apiPath('conflicts', id),
+  );
   if (conflict !== undefined) io.out(formatConflict(conflict));
   return 0;
 }

@@ -1,4 +1,11 @@
-import { apiPath, managementCommand, parseCommandArgs, pipelineArg, requestView } from '../api-client.ts';
+import {
+  apiPath,
+  managementCommand,
+  parseCommandArgs,
+  parseLimit,
+  pipelineArg,
+  requestView,
+} from '../api-client.ts';
 import { formatCount, formatTime, formatValue, table } from '../format.ts';
 import type { CliIo, Command } from '../io.ts';
 import { UsageError } from '../io.ts';
@@ -57,9 +64,7 @@ async function list(argv: string[], io: CliIo): Promise<number> {
 async function inspect(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommandArgs(argv, { limit: { type: 'string' } });
   const pipeline = pipelineArg(positionals, 'dlq inspect');
-  const limit = values.limit === undefined ? 10 : Number(values.limit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 50)
-    throw new UsageError(`--limit must be a whole number from 1 to 50, got "${values.limit}"`);
+  const limit = parseLimit(values.limit, 50) ?? 10;
   const dlq = await requestView(values, io, (api) =>
     api.get<DlqView>(apiPath('pipelines', pipeline, 'dlq'), { limit }),
   );

@@ -1,17 +1,8 @@
 import type { RunCounts } from '../../shared/domain/run-counts.ts';
 import { RUN_STATUSES, type RunStatus } from '../../shared/state/runs.ts';
-import {
-  apiPath,
-  LISTING_FLAGS,
-  managementCommand,
-  noArguments,
-  onlyArgument,
-  parseCommandArgs,
-  requestView,
-} from '../api-client.ts';
+import { apiPath, managementCommand, parseListing, requestView, viewByArgument } from '../api-client.ts';
 import { cut, formatCount, formatDuration, formatMoney, formatTime, keyValues, table } from '../format.ts';
 import type { Command } from '../io.ts';
-import { UsageError } from '../io.ts';
 
 export const runsUsage = `usage:
   esync runs list [--pipeline P] [--status running|succeeded|failed] [--limit N] [--after CURSOR] [--json]
@@ -183,24 +174,10 @@ export function formatSchema(schema: RunView['schema']): string {
 
 const RUN_ID = { needs: 'a run id', one: 'one run id' };
 
-/** `--limit N` of a listing: 1 to 100. */
-export function parseLimit(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1 || n > 100)
-    throw new UsageError(`--limit must be a whole number from 1 to 100, got "${text}"`);
-  return n;
-}
-
 async function list(argv: string[], io: Parameters<Command>[1]): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, LISTING_FLAGS);
-  noArguments(positionals, 'runs list');
-  if (values.status !== undefined && !(RUN_STATUSES as readonly string[]).includes(values.status))
-    throw new UsageError(`--status must be one of ${RUN_STATUSES.join(', ')}, got "${values.status}"`);
-  const limit = parseLimit(values.limit);
-  const { pipeline, status, after } = values;
+  const { values, query } = parseListing(argv, 'runs list', RUN_STATUSES);
   const page = await requestView(values, io, (api) =>
-    api.get<{ runs: RunSummaryView[]; next: string | null }>('/runs', { pipeline, status, limit, after }),
+    api.get<{ runs: RunSummaryView[]; next: string | null }>('/runs', query),
   );
   if (page === undefined) return 0;
   if (page.runs.length === 0) {
@@ -227,9 +204,7 @@ async function list(argv: string[], io: Parameters<Command>[1]): Promise<number>
 }
 
 async function show(argv: string[], io: Parameters<Command>[1]): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, {});
-  const runId = onlyArgument(positionals, 'runs show', RUN_ID);
-  const run = await requestView(values, io, (api) => api.get<RunView>(apiPath('runs', runId)));
+  const run = await viewByArgument<RunView>(argv, io, 'runs show', RUN_ID, (runId) => apiPath('runs', runId));
   if (run !== undefined) io.out(formatRunReport(run));
   return 0;
 }
@@ -249,10 +224,8 @@ interface HistoryView {
 }
 
 async function history(argv: string[], io: Parameters<Command>[1]): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, {});
-  const runId = onlyArgument(positionals, 'runs history', RUN_ID);
-  const view = await requestView(values, io, (api) =>
-    api.get<HistoryView>(apiPath('runs', runId, 'history')),
+  const view = await viewByArgument<HistoryView>(argv, io, 'runs history', RUN_ID, (runId) =>
+    apiPath('runs', runId, 'history'),
   );
   if (view === undefined) return 0;
   io.out(`execution ${view.executionArn}`);

@@ -193,11 +193,13 @@ export class RunRepository {
    * Records a phase's start or end. A start reaching a run that has already ended is left out:
    * a Lambda of a stopped execution may start its phase after RunEnded closed the run's phases,
    * and the run must not show a phase running for ever.
+   * @returns the run as the write left it, so a phase need not read it again; undefined when a start was left out
+   * @throws ConditionalCheckFailedException when the run does not exist
    */
-  async setPhase(runId: string, phase: Phase, record: PhaseRecord): Promise<void> {
+  async setPhase(runId: string, phase: Phase, record: PhaseRecord): Promise<RunRecord | undefined> {
     const starting = record.status === 'running';
     try {
-      await this.ddb.send(
+      const out = await this.ddb.send(
         new UpdateCommand({
           TableName: this.table,
           Key: keys.run(runId),
@@ -205,10 +207,13 @@ export class RunRepository {
           ExpressionAttributeNames: { '#p': phase, ...(starting ? { '#s': 'status' } : {}) },
           ExpressionAttributeValues: { ':r': record, ...(starting ? { ':running': 'running' } : {}) },
           ConditionExpression: starting ? 'attribute_exists(pk) AND #s = :running' : 'attribute_exists(pk)',
+          ReturnValues: 'ALL_NEW',
         }),
       );
+      return out.Attributes ? toRun(out.Attributes) : undefined;
     } catch (error) {
-      if (starting && conditionFailed(error) && (await this.find(runId))) return;
+      // Only a refused start is read: whether the run has ended (left out) or does not exist.
+      if (starting && conditionFailed(error) && (await this.find(runId))) return undefined;
       throw error;
     }
   }

@@ -2,11 +2,11 @@ import * as z from 'zod';
 import { formatInstant, parseIsoInstant } from '../../domain/instant.ts';
 import { ValidationError } from '../../errors.ts';
 import {
-  decodeCursor,
-  encodeCursor,
+  cursorBefore,
   type ManagementResponse,
   parseInput,
   type RouteContext,
+  resumeBefore,
 } from './common.ts';
 
 /** An ISO-8601 time in the form audit entries are stored in (`toISOString()`), so they compare as text. */
@@ -34,8 +34,6 @@ const auditQuery = z.strictObject({
   after: z.string().min(1).optional(),
 });
 
-const auditCursor = z.strictObject({ before: z.string().min(1) });
-
 /**
  * `GET /audit?pipeline=&action=&actor=&since=&until=&limit=&after=`: audit entries newest first.
  * `actor` matches any principal containing it; `since` is inclusive, `until` exclusive; `next`
@@ -47,7 +45,7 @@ export async function listAudit(ctx: RouteContext): Promise<ManagementResponse> 
     throw new ValidationError(`since (${query.since}) must be before until (${query.until})`, [
       { path: 'since', message: 'not before until' },
     ]);
-  const before = query.after === undefined ? undefined : decodeCursor(auditCursor, query.after).before;
+  const before = resumeBefore(query.after);
   const page = await ctx.deps.state.audit.page({
     pipeline: query.pipeline,
     action: query.action,
@@ -61,7 +59,7 @@ export async function listAudit(ctx: RouteContext): Promise<ManagementResponse> 
     status: 200,
     body: {
       entries: page.entries,
-      next: page.next === undefined ? null : encodeCursor({ before: page.next }),
+      next: cursorBefore(page.next),
     },
   };
 }

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import * as z from 'zod';
 import { type Issue, ValidationError } from '../../errors.ts';
 import type { Deps } from '../deps.ts';
 
@@ -112,3 +112,17 @@ export function decodeCursor<T extends z.ZodType>(schema: T, cursor: string): z.
 
 /** An opaque page cursor: the `next` of a listing, given back as `after`. */
 export const encodeCursor = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+const beforeCursor = z.strictObject({ before: z.string().min(1) });
+
+/**
+ * The sort key a listing newest first (runs of every pipeline, the audit trail) resumes before,
+ * read from its `after` cursor; undefined for the first page.
+ * @throws ValidationError when the cursor is not one {@link cursorBefore} wrote
+ */
+export const resumeBefore = (after: string | undefined): string | undefined =>
+  after === undefined ? undefined : decodeCursor(beforeCursor, after).before;
+
+/** The `after` cursor of the page that follows one ending at sort key `last`; null when none follows. */
+export const cursorBefore = (last: string | undefined): string | null =>
+  last === undefined ? null : encodeCursor({ before: last });

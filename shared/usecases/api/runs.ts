@@ -16,11 +16,12 @@ import { type RunMessages, runCostEstimate, runMessagesOf } from '../phases/7-cl
 import {
   audit,
   awsErrorName,
+  cursorBefore,
   decodeCursor,
-  encodeCursor,
   type ManagementResponse,
   parseInput,
   type RouteContext,
+  resumeBefore,
 } from './common.ts';
 
 /**
@@ -68,8 +69,6 @@ const listRunsQuery = z.strictObject({
 });
 
 /** The merged listing's cursor: everything strictly older than this GSI sort key. */
-const mergedCursorSchema = z.strictObject({ before: z.string().min(1) });
-
 const runSortKey = (run: RunRecord) => `${run.startedAt}#${run.runId}`;
 
 /**
@@ -133,7 +132,7 @@ export async function listRuns(ctx: RouteContext): Promise<ManagementResponse> {
       body: { runs: page.runs.map((r) => runSummary(r, now)), next: page.next ?? null },
     };
   }
-  const before = query.after === undefined ? undefined : decodeCursor(mergedCursorSchema, query.after).before;
+  const before = resumeBefore(query.after);
   const pages = await Promise.all(
     ctx.deps.catalog.names().map((name) => runsBefore(ctx.deps, name, before, query.status, query.limit)),
   );
@@ -147,7 +146,7 @@ export async function listRuns(ctx: RouteContext): Promise<ManagementResponse> {
     status: 200,
     body: {
       runs: runs.map((r) => runSummary(r, now)),
-      next: more && last !== undefined ? encodeCursor({ before: runSortKey(last) }) : null,
+      next: more && last !== undefined ? cursorBefore(runSortKey(last)) : null,
     },
   };
 }

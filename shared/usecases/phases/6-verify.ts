@@ -13,6 +13,7 @@ import { EsyncError } from '../../errors.ts';
 import { verifyManifestKey } from '../../naming.ts';
 import type { Pipeline } from '../../pipeline/schema.ts';
 import { keys } from '../../state/keys.ts';
+import type { RunRecord } from '../../state/runs.ts';
 import type { Mismatch, VerifyChunk } from '../../state/verify-results.ts';
 import type { RunRef, verifyOutputSchema, verifyPlanOutputSchema } from '../contracts.ts';
 import type { Deps } from '../deps.ts';
@@ -54,10 +55,9 @@ function verifiable(pipeline: Pipeline): boolean {
 async function itemsToVerify(
   deps: Deps,
   pipeline: Pipeline,
-  runId: string,
+  run: RunRecord,
   parts?: number,
 ): Promise<VerifyItem[]> {
-  const run = await deps.state.runs.get(runId);
   const window = (run.window ?? { from: null, to: null }) as ChangeWindow;
   const everyKey =
     pipeline.source.deletes.mode === 'verify' && partitionsAreKeyRanges(pipeline) && window.from !== null;
@@ -86,13 +86,12 @@ async function itemsToVerify(
  * once for every partition to read (an empty list too: without ListBucket a missing object
  * reads as AccessDenied, not NoSuchKey).
  */
-async function saveExcludedKeys(deps: Deps, pipeline: string, runId: string): Promise<void> {
-  const run = await deps.state.runs.get(runId);
+async function saveExcludedKeys(deps: Deps, pipeline: string, run: RunRecord): Promise<void> {
   const excluded = new Set<string>();
-  for (const scope of [runId, ...(run.earlierRuns ?? [])])
+  for (const scope of [run.runId, ...(run.earlierRuns ?? [])])
     for (const key of (await deps.state.ledger.totals(keys.ledgerScopeOfRun(scope))).excludedKeys)
       excluded.add(key);
-  await putJsonObject(deps.clients.s3, deps.config.dataBucket, excludedKeysObject(pipeline, runId), [
+  await putJsonObject(deps.clients.s3, deps.config.dataBucket, excludedKeysObject(pipeline, run.runId), [
     ...excluded,
   ]);
 }
@@ -116,14 +115,15 @@ export async function planVerify(
   options: PlanVerifyOptions = {},
 ): Promise<VerifyPlanOutput> {
   const pipeline = deps.catalog.get(input.pipeline);
-  await deps.state.runs.setPhase(input.runId, 'Verify', {
+  const started = await deps.state.runs.setPhase(input.runId, 'Verify', {
     startedAt: deps.now().toISOString(),
     status: 'running',
   });
   if (!verifiable(pipeline)) return { partitionCount: 0, items: [], targetSegments: [] };
-  await saveExcludedKeys(deps, pipeline.name, input.runId);
-  const planned = await itemsToVerify(deps, pipeline, input.runId);
-  const finer = (parts: number) => itemsToVerify(deps, pipeline, input.runId, parts);
+  const run = started ?? (await deps.state.runs.get(input.runId));
+  await saveExcludedKeys(deps, pipeline.name, run);
+  const planned = await itemsToVerify(deps, pipeline, run);
+  const finer = (parts: number) => itemsToVerify(deps, pipeline, run, parts);
   const read = await planTargetRead(deps, pipeline, input.runId, planned, finer, {
     ...(options.targetSegments === undefined ? {} : { segments: options.targetSegments }),
     ...(options.targetReadWhole === undefined ? {} : { whole: options.targetReadWhole }),

@@ -2,7 +2,7 @@ import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type DemoDatabase, startDemoDatabase } from '../../../demo/demo-db.ts';
+import type { DemoDatabase } from '../../../demo/demo-db.ts';
 import { handler as loadHandler } from '../../../functions/load/handler.ts';
 import { handler as recordFailureHandler } from '../../../functions/record-failure/handler.ts';
 import { handler as verifyHandler } from '../../../functions/verify/handler.ts';
@@ -19,7 +19,8 @@ import {
   LoadStalledError,
 } from '../../../shared/usecases/phases/5-await-load.ts';
 import { batchSteps, invoke, newRun, type Partition, type RunRef, sample } from './batch-steps.ts';
-import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
+import type { FunctionsHarness } from './harness.ts';
+import { at, drainQueues, ROWS, startUsersHarness, usersPipeline, usersSource } from './users-table.ts';
 
 /**
  * The phase functions of a batch run, invoked as the state machine invokes them, over a users
@@ -27,80 +28,35 @@ import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
  * its own pipeline, so none depends on another's leftovers.
  */
 
-const BASE_TIME = Date.parse('2026-11-01T00:00:00.000Z');
-const ROWS = 20;
 /** AwaitLoad's answer once every record of the run is accounted. */
 const LOADED_IN_FULL = { done: true, extracted: ROWS, accounted: ROWS, pendingMessages: 0, waitSeconds: 0 };
-/** Row 7 breaks the email rule: it is quarantined, never loaded. */
-const INVALID_ID = 7;
-const at = (id: number) => new Date(BASE_TIME + id * 1000).toISOString();
 const allKeys = Array.from({ length: ROWS }, (_, i) => String(i + 1));
-
-const usersSource = (overrides: Record<string, unknown> = {}) => ({
-  type: 'postgres',
-  connection: { secret: 'esync/demo/users-db', ssl: 'disable' },
-  table: 'users',
-  key: ['id'],
-  cursor: ['updated_at'],
-  pageSize: 5,
-  // PGlite serves one connection at a time.
-  poolSize: 1,
-  ...overrides,
-});
-const usersPipeline = (name: string, overrides: Record<string, unknown> = {}) => ({
-  name,
-  source: usersSource(),
-  target: { type: 'dynamodb' },
-  validation: [{ field: 'email', required: true, format: '^[^@\\s]+@[^@\\s]+$' }],
-  batch: { size: 4 },
-  ...overrides,
-});
 
 let h: FunctionsHarness;
 let db: DemoDatabase;
 
 beforeAll(async () => {
-  db = await startDemoDatabase();
-  await db.db.exec(`
-    CREATE TABLE users (
-      id integer PRIMARY KEY,
-      email text,
-      name text NOT NULL,
-      status text NOT NULL,
-      updated_at timestamptz NOT NULL
-    );`);
-  for (let id = 1; id <= ROWS; id++)
-    await db.db.query('INSERT INTO users (id, email, name, status, updated_at) VALUES ($1, $2, $3, $4, $5)', [
-      id,
-      id === INVALID_ID ? `user${id}-at-example.com` : `user${id}@example.com`,
-      `User ${id}`,
-      id % 2 === 0 ? 'active' : 'pending',
-      at(id),
-    ]);
-  h = await startFunctionsHarness({
-    secrets: { 'esync/demo/users-db': db.secretValue },
-    pipelines: [
-      usersPipeline('users-sync'),
-      usersPipeline('users-plan', { source: usersSource({ lookbackSeconds: 5 }) }),
-      usersPipeline('users-manifest', { extract: { partitions: 4, manifestThreshold: 2 } }),
-      usersPipeline('users-extract', { extract: { partitions: 1 } }),
-      usersPipeline('users-resume', { extract: { partitions: 2, manifestThreshold: 40 } }),
-      usersPipeline('users-strict'),
-      usersPipeline('users-warn', { verify: { onMismatch: 'warn' } }),
-      usersPipeline('users-cleanup'),
-      usersPipeline('users-overlap'),
-      usersPipeline('users-dead-letter', {
-        target: { type: 'dynamodb', batchInserts: false },
-        dlq: { maxReceiveCount: 2 },
-        retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
-      }),
-      usersPipeline('users-expr', {
-        transform: { filter: 'status = "active"', compute: { display: '$uppercase(name)' } },
-      }),
-      usersPipeline('ghost-sync', { source: usersSource({ table: 'ghosts' }) }),
-      usersPipeline('users-badkey', { source: usersSource({ key: ['user_id'] }) }),
-    ],
-  });
+  ({ db, h } = await startUsersHarness([
+    usersPipeline('users-sync'),
+    usersPipeline('users-plan', { source: usersSource({ lookbackSeconds: 5 }) }),
+    usersPipeline('users-manifest', { extract: { partitions: 4, manifestThreshold: 2 } }),
+    usersPipeline('users-extract', { extract: { partitions: 1 } }),
+    usersPipeline('users-resume', { extract: { partitions: 2, manifestThreshold: 40 } }),
+    usersPipeline('users-strict'),
+    usersPipeline('users-warn', { verify: { onMismatch: 'warn' } }),
+    usersPipeline('users-cleanup'),
+    usersPipeline('users-overlap'),
+    usersPipeline('users-dead-letter', {
+      target: { type: 'dynamodb', batchInserts: false },
+      dlq: { maxReceiveCount: 2 },
+      retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+    }),
+    usersPipeline('users-expr', {
+      transform: { filter: 'status = "active"', compute: { display: '$uppercase(name)' } },
+    }),
+    usersPipeline('ghost-sync', { source: usersSource({ table: 'ghosts' }) }),
+    usersPipeline('users-badkey', { source: usersSource({ key: ['user_id'] }) }),
+  ]));
 }, 120_000);
 afterAll(async () => {
   await h?.stop();
@@ -108,9 +64,8 @@ afterAll(async () => {
 });
 afterEach(async () => {
   vi.restoreAllMocks();
+  await drainQueues(h);
   for (const pipeline of h.pipelines.keys()) {
-    const left = await h.receiveAll(h.queueUrl(pipeline));
-    await h.deleteMessages(h.queueUrl(pipeline), left);
     // A test's unfinished plan would be taken over by the next test's run of the pipeline.
     const saved = await h.deps.state.progress.getPlan(pipeline);
     if (saved) await h.deps.state.progress.finishPlan(pipeline, saved.planId);

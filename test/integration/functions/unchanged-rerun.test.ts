@@ -1,7 +1,7 @@
 import { DeleteItemCommand, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type DemoDatabase, startDemoDatabase } from '../../../demo/demo-db.ts';
+import type { DemoDatabase } from '../../../demo/demo-db.ts';
 import { handler as loadHandler } from '../../../functions/load/handler.ts';
 import { handler as recordFailureHandler } from '../../../functions/record-failure/handler.ts';
 import { PRICES } from '../../../shared/cost/prices.ts';
@@ -9,7 +9,14 @@ import type { RecordsMessage } from '../../../shared/records/messages.ts';
 import { keys } from '../../../shared/state/keys.ts';
 import type { RunRecord } from '../../../shared/state/runs.ts';
 import { batchSteps, invoke, newRun, type Partition, type RunRef, sample } from './batch-steps.ts';
-import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
+import type { FunctionsHarness } from './harness.ts';
+import {
+  at,
+  drainQueues,
+  ROWS,
+  startUsersHarness,
+  usersPipeline as usersTablePipeline,
+} from './users-table.ts';
 
 /**
  * A rerun of unchanged data (unchanged-messages.ts): the messages the last verified run loaded
@@ -20,70 +27,28 @@ import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
  * holding it is quarantined in part, never clean, so it is always sent.
  */
 
-const BASE_TIME = Date.parse('2026-11-01T00:00:00.000Z');
-const ROWS = 20;
-const INVALID_ID = 7;
-const at = (id: number) => new Date(BASE_TIME + id * 1000).toISOString();
-
-const usersPipeline = (name: string, overrides: Record<string, unknown> = {}) => ({
-  name,
-  source: {
-    type: 'postgres',
-    connection: { secret: 'esync/demo/users-db', ssl: 'disable' },
-    table: 'users',
-    key: ['id'],
-    cursor: ['updated_at'],
-    pageSize: 5,
-    // PGlite serves one connection at a time.
-    poolSize: 1,
-  },
-  target: { type: 'dynamodb' },
-  validation: [{ field: 'email', required: true, format: '^[^@\\s]+@[^@\\s]+$' }],
-  batch: { size: 4 },
-  extract: { partitions: 2 },
-  ...overrides,
-});
+const usersPipeline = (name: string, overrides: Record<string, unknown> = {}) =>
+  usersTablePipeline(name, { extract: { partitions: 2 }, ...overrides });
 
 let h: FunctionsHarness;
 let db: DemoDatabase;
 
 beforeAll(async () => {
-  db = await startDemoDatabase();
-  await db.db.exec(`
-    CREATE TABLE users (
-      id integer PRIMARY KEY,
-      email text,
-      name text NOT NULL,
-      updated_at timestamptz NOT NULL
-    );`);
-  for (let id = 1; id <= ROWS; id++)
-    await db.db.query('INSERT INTO users (id, email, name, updated_at) VALUES ($1, $2, $3, $4)', [
-      id,
-      id === INVALID_ID ? `user${id}-at-example.com` : `user${id}@example.com`,
-      `User ${id}`,
-      at(id),
-    ]);
-  h = await startFunctionsHarness({
-    secrets: { 'esync/demo/users-db': db.secretValue },
-    pipelines: [
-      usersPipeline('rerun-unchanged'),
-      usersPipeline('rerun-changed'),
-      usersPipeline('rerun-deleted'),
-      usersPipeline('rerun-repair', { verify: { onMismatch: 'repair' } }),
-      usersPipeline('rerun-killed'),
-      usersPipeline('rerun-sampled', { verify: { mode: 'sample', sampleRate: 0.5 } }),
-    ],
-  });
+  ({ db, h } = await startUsersHarness([
+    usersPipeline('rerun-unchanged'),
+    usersPipeline('rerun-changed'),
+    usersPipeline('rerun-deleted'),
+    usersPipeline('rerun-repair', { verify: { onMismatch: 'repair' } }),
+    usersPipeline('rerun-killed'),
+    usersPipeline('rerun-sampled', { verify: { mode: 'sample', sampleRate: 0.5 } }),
+  ]));
 }, 120_000);
 afterAll(async () => {
   await h?.stop();
   await db?.stop();
 });
 afterEach(async () => {
-  for (const pipeline of h.pipelines.keys()) {
-    const left = await h.receiveAll(h.queueUrl(pipeline));
-    await h.deleteMessages(h.queueUrl(pipeline), left);
-  }
+  await drainQueues(h);
 });
 
 const { discover, plan, extract, awaitLoad, verify, cleanup, extractRun } = batchSteps(() => h);

@@ -96,7 +96,7 @@ describe('esync conflicts', () => {
     expect(io.text()).toBe('resolved conflict c1 (key u42) with the merged version, written at p:2');
   });
 
-  it('exits 2 naming the flag for a bad choice, a missing reason, merged without data, or bad JSON', async () => {
+  it('exits 2 naming the flag for a bad choice, a missing reason, merged without data, bad JSON, or a bad listing flag', async () => {
     const io = captureIo(api.devDir);
     const before = api.requests.length;
 
@@ -109,15 +109,19 @@ describe('esync conflicts', () => {
         io,
       ),
       await conflicts(['list', '--local'], io),
+      await conflicts(['list', '--pipeline', 'p', '--limit', '500', '--local'], io),
+      await conflicts(['list', '--pipeline', 'p', '--status', 'closed', '--local'], io),
     ];
 
-    expect(codes).toEqual([2, 2, 2, 2, 2]);
+    expect(codes).toEqual([2, 2, 2, 2, 2, 2, 2]);
     const messages = io.stderr.filter((l) => l.startsWith('esync:'));
     expect(messages[0]).toBe('esync: --choice must be source, target or merged, got "mine"');
     expect(messages[1]).toMatch(/^esync: --reason is required/);
     expect(messages[2]).toMatch(/^esync: --choice merged needs --data/);
     expect(messages[3]).toMatch(/^esync: --data is not valid JSON/);
     expect(messages[4]).toBe('esync: conflicts list needs --pipeline P');
+    expect(messages[5]).toBe('esync: --limit must be a whole number from 1 to 100, got "500"');
+    expect(messages[6]).toBe('esync: --status must be open or resolved, got "closed"');
     expect(api.requests.length).toBe(before);
   });
 

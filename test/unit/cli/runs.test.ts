@@ -207,7 +207,7 @@ describe('esync runs', () => {
 
     expect(codes).toEqual([2, 2, 2]);
     expect(io.stderr.filter((l) => l.startsWith('esync:'))).toEqual([
-      'esync: --status must be one of running, succeeded, failed, aborted, timed-out, got "done"',
+      'esync: --status must be running, succeeded, failed, aborted or timed-out, got "done"',
       'esync: runs needs a subcommand: list, show or history',
       'esync: runs show needs a run id',
     ]);

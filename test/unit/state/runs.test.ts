@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { zeroCounts } from '../../../shared/domain/run-counts.ts';
 import { NotFoundError } from '../../../shared/errors.ts';
+import { keys } from '../../../shared/state/keys.ts';
 import { RunRepository } from '../../../shared/state/runs.ts';
 import { awsError, scriptedClient } from './scripted-client.ts';
 
@@ -68,6 +69,48 @@ describe('runs', () => {
     await expect(getting).rejects.toThrow(NotFoundError);
     await expect(getting).rejects.toThrow('run "r9" does not exist');
     expect(found).toBeUndefined();
+  });
+
+  it('returns the run as a phase write left it, without reading it again', async () => {
+    // Prepare
+    const stored = {
+      ...keys.run('r1'),
+      runId: 'r1',
+      status: 'running',
+      phases: { Verify: { status: 'running' } },
+    };
+    const { ddb, sent } = scriptedClient(() => ({ Attributes: stored }));
+    const runs = new RunRepository(ddb, TABLE);
+
+    // Act
+    const run = await runs.setPhase('r1', 'Verify', {
+      startedAt: '2026-12-07T10:00:00.000Z',
+      status: 'running',
+    });
+
+    // Assess
+    expect(run).toEqual({ runId: 'r1', status: 'running', phases: { Verify: { status: 'running' } } });
+    expect(sent.map((command) => command.name)).toEqual(['UpdateCommand']);
+    expect(sent[0]?.input).toMatchObject({ ReturnValues: 'ALL_NEW' });
+  });
+
+  it('leaves out a phase start of a run that has ended, and refuses one of a run that does not exist', async () => {
+    // Prepare
+    const ended = { ...keys.run('r1'), runId: 'r1', status: 'aborted', phases: {} };
+    const { ddb } = scriptedClient((command) => {
+      if (command.name === 'UpdateCommand') return awsError('ConditionalCheckFailedException');
+      return (command.input.Key as { pk: string }).pk === keys.run('r1').pk ? { Item: ended } : {};
+    });
+    const runs = new RunRepository(ddb, TABLE);
+    const start = { startedAt: '2026-12-07T10:00:00.000Z', status: 'running' } as const;
+
+    // Act
+    const leftOut = await runs.setPhase('r1', 'Verify', start);
+    const missing = runs.setPhase('r9', 'Verify', start);
+
+    // Assess
+    expect(leftOut).toBeUndefined();
+    await expect(missing).rejects.toThrow('ConditionalCheckFailedException');
   });
 
   it('sets only the fields given and sends nothing when none is', async () => {

@@ -1,11 +1,5 @@
-import type { SourceConfig } from '../../../pipeline/schema.ts';
-import type { ConnectorContext, SourceConnector } from '../../types.ts';
 import { PushOnlySource } from '../support/push-only.ts';
+import { sourceFactory } from '../support/source-base.ts';
 
 /** The CDC source: change events arrive on the ESync bus; a batch run reads nothing. */
-export function createCdcSource(
-  config: Extract<SourceConfig, { type: 'cdc' }>,
-  _context: ConnectorContext,
-): SourceConnector {
-  return new PushOnlySource(config);
-}
+export const createCdcSource = sourceFactory<'cdc'>(PushOnlySource);

@@ -1,24 +1,12 @@
-import { DescribeTableCommand, type DynamoDBClient, type KeySchemaElement } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import type { RetryOptions } from '../../../domain/retry.ts';
+import { DescribeTableCommand, type KeySchemaElement } from '@aws-sdk/client-dynamodb';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { ConnectorError } from '../../../errors.ts';
-import type { SourceConfig } from '../../../pipeline/schema.ts';
 import type { RecordData } from '../../../records/envelope.ts';
 import { splitKey } from '../../sql/keyset.ts';
-import type {
-  ChangeWindow,
-  ConnectorContext,
-  Cursor,
-  Partition,
-  SourceConnector,
-  SourceDiscovery,
-  SourceRow,
-} from '../../types.ts';
+import type { ChangeWindow, Cursor, Partition, SourceDiscovery, SourceRow } from '../../types.ts';
 import { type AwsErrorNames, classifyAwsError } from '../support/aws-errors.ts';
 import { retrying } from '../support/retrying.ts';
-import { RowMapper } from '../support/rows.ts';
-
-type DynamodbSourceConfig = Extract<SourceConfig, { type: 'dynamodb' }>;
+import { SourceBase, sourceFactory } from '../support/source-base.ts';
 
 const CONNECTOR = 'dynamodb source';
 
@@ -70,22 +58,14 @@ interface SegmentPartition {
  * `updatedAt` attribute); otherwise from the time the read started, which is newer than
  * any earlier load's, and unchanged items are then recognised by their content hash.
  */
-export class DynamodbSource implements SourceConnector {
-  readonly #config: DynamodbSourceConfig;
-  readonly #dynamodb: DynamoDBClient;
-  readonly #ddb: DynamoDBDocumentClient;
-  readonly #retry: RetryOptions;
+export class DynamodbSource extends SourceBase<'dynamodb'> {
+  readonly #dynamodb = this.context.clients.dynamodb;
+  readonly #ddb = this.context.clients.ddb;
+  readonly #retry = this.context.retry;
   #table: Promise<TableInfo> | undefined;
 
-  constructor(config: DynamodbSourceConfig, context: ConnectorContext) {
-    this.#config = config;
-    this.#dynamodb = context.clients.dynamodb;
-    this.#ddb = context.clients.ddb;
-    this.#retry = context.retry;
-  }
-
   get #where(): string {
-    return `DynamoDB table "${this.#config.table}"`;
+    return `DynamoDB table "${this.config.table}"`;
   }
 
   async discover(): Promise<SourceDiscovery> {
@@ -97,13 +77,13 @@ export class DynamodbSource implements SourceConnector {
         nullable: !table.key.some((k) => k.name === name),
       })),
       primaryKey: table.key.map((k) => k.name),
-      capabilities: { incremental: false, deletes: this.#config.deletes.mode, cdc: false },
+      capabilities: { incremental: false, deletes: this.config.deletes.mode, cdc: false },
       ...(table.itemCount === undefined ? {} : { approximateRows: table.itemCount }),
     };
   }
 
-  async planPartitions(_window: ChangeWindow, desired: number): Promise<Partition[]> {
-    const total = this.#config.segments;
+  override async planPartitions(_window: ChangeWindow, desired: number): Promise<Partition[]> {
+    const total = this.config.segments;
     const groups = Math.max(1, Math.min(desired, total));
     return Array.from({ length: groups }, (_, index) => {
       const segments = Array.from({ length: total }, (_, s) => s).filter((s) => s % groups === index);
@@ -114,7 +94,7 @@ export class DynamodbSource implements SourceConnector {
   async *read(_window: ChangeWindow, partition: Partition, resumeAfter?: Cursor): AsyncIterable<SourceRow[]> {
     const { segments, totalSegments } = this.#partition(partition);
     const table = await this.#describe();
-    const mapper = new RowMapper({ ...this.#config, connector: CONNECTOR });
+    const mapper = this.rowMapper();
     const resumeSegment = typeof resumeAfter?.values[0] === 'number' ? resumeAfter.values[0] : undefined;
     for (const segment of segments) {
       if (resumeSegment !== undefined && segment < resumeSegment) continue;
@@ -148,17 +128,15 @@ export class DynamodbSource implements SourceConnector {
     return null;
   }
 
-  async close(): Promise<void> {}
-
   #scan(segment: number, totalSegments: number, startKey: Record<string, unknown> | undefined) {
     return retrying(CONNECTOR, this.#retry, async () => {
       try {
         return await this.#ddb.send(
           new ScanCommand({
-            TableName: this.#config.table,
+            TableName: this.config.table,
             Segment: segment,
             TotalSegments: totalSegments,
-            Limit: this.#config.pageSize,
+            Limit: this.config.pageSize,
             ConsistentRead: true,
             ...(startKey ? { ExclusiveStartKey: startKey } : {}),
           }),
@@ -172,7 +150,7 @@ export class DynamodbSource implements SourceConnector {
   /** The table key of a record key, when the pipeline key is exactly the table's key. */
   #startKey(key: string, table: TableInfo): Record<string, unknown> | undefined {
     const names = table.key.map((k) => k.name);
-    if (names.length !== this.#config.key.length || names.some((n, i) => this.#config.key[i] !== n))
+    if (names.length !== this.config.key.length || names.some((n, i) => this.config.key[i] !== n))
       return undefined;
     if (table.key.some((k) => k.type === 'B')) return undefined;
     const parts = splitKey(key, names.length);
@@ -184,7 +162,7 @@ export class DynamodbSource implements SourceConnector {
   #partition(partition: Partition): SegmentPartition {
     const { segments, totalSegments } = partition.spec as { segments?: unknown; totalSegments?: unknown };
     if (segments === undefined && totalSegments === undefined) {
-      const total = this.#config.segments;
+      const total = this.config.segments;
       return { segments: Array.from({ length: total }, (_, s) => s), totalSegments: total };
     }
     if (
@@ -204,7 +182,7 @@ export class DynamodbSource implements SourceConnector {
       const describing = retrying(CONNECTOR, this.#retry, async () => {
         try {
           const { Table } = await this.#dynamodb.send(
-            new DescribeTableCommand({ TableName: this.#config.table }),
+            new DescribeTableCommand({ TableName: this.config.table }),
           );
           const types = new Map(
             (Table?.AttributeDefinitions ?? []).map((a) => [a.AttributeName ?? '', a.AttributeType ?? 'S']),
@@ -236,9 +214,4 @@ export class DynamodbSource implements SourceConnector {
 }
 
 /** Creates the DynamoDB source. */
-export function createDynamodbSource(
-  config: DynamodbSourceConfig,
-  context: ConnectorContext,
-): SourceConnector {
-  return new DynamodbSource(config, context);
-}
+export const createDynamodbSource = sourceFactory<'dynamodb'>(DynamodbSource);

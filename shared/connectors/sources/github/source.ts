@@ -1,65 +1,24 @@
 import { advanceCursor, compareCursors } from '../../../domain/cursor.ts';
 import { ConnectorError } from '../../../errors.ts';
-import type { SourceConfig } from '../../../pipeline/schema.ts';
 import type { RecordData } from '../../../records/envelope.ts';
 import type {
   ChangeWindow,
-  ConnectorContext,
   Cursor,
-  FieldInfo,
   Partition,
-  SourceConnector,
   SourceDiscovery,
   SourceRereader,
   SourceRow,
 } from '../../types.ts';
 import { describeUrl, EtagCache, HttpJsonClient, nextLink } from '../support/http-client.ts';
-import { RowMapper } from '../support/rows.ts';
+import type { RowMapper } from '../support/rows.ts';
 import { bearerHeader } from '../support/secret-token.ts';
+import { SourceBase, sourceFactory } from '../support/source-base.ts';
 import { TieGroupPager } from '../support/tie-group-pager.ts';
-
-type GithubSourceConfig = Extract<SourceConfig, { type: 'github' }>;
+import { GITHUB_FIELDS } from './fields.ts';
 
 const CONNECTOR = 'github source';
 /** GitHub orders and filters every resource read here by `updated_at`, so that is the cursor. */
 const CURSOR_FIELD = 'updated_at';
-
-const COMMON_FIELDS: readonly FieldInfo[] = [
-  { name: 'id', type: 'integer', nullable: false },
-  { name: 'node_id', type: 'string', nullable: false },
-  { name: 'html_url', type: 'string', nullable: false },
-  { name: 'user', type: 'object', nullable: true },
-  { name: 'body', type: 'string', nullable: true },
-  { name: 'created_at', type: 'timestamp', nullable: false },
-  { name: 'updated_at', type: 'timestamp', nullable: false },
-];
-
-const ISSUE_FIELDS: readonly FieldInfo[] = [
-  ...COMMON_FIELDS,
-  { name: 'number', type: 'integer', nullable: false },
-  { name: 'title', type: 'string', nullable: false },
-  { name: 'state', type: 'string', nullable: false },
-  { name: 'labels', type: 'array', nullable: false },
-  { name: 'assignees', type: 'array', nullable: false },
-  { name: 'closed_at', type: 'timestamp', nullable: true },
-];
-
-const FIELDS: Record<GithubSourceConfig['resource'], readonly FieldInfo[]> = {
-  issues: [...ISSUE_FIELDS, { name: 'comments', type: 'integer', nullable: false }],
-  pulls: [
-    ...ISSUE_FIELDS,
-    { name: 'draft', type: 'boolean', nullable: true },
-    { name: 'merged_at', type: 'timestamp', nullable: true },
-    { name: 'head', type: 'object', nullable: false },
-    { name: 'base', type: 'object', nullable: false },
-  ],
-  comments: [...COMMON_FIELDS, { name: 'issue_url', type: 'string', nullable: false }],
-};
-
-export interface GithubSourceOptions {
-  /** Shared across sources of one process, so a warm function's repeated reads are 304s. */
-  readonly etags?: EtagCache;
-}
 
 /** GitHub's `since` takes whole seconds; rounding down only re-reads rows the window then filters out. */
 function sinceParam(value: string | number | undefined): string | undefined {
@@ -77,30 +36,10 @@ function sinceParam(value: string | number | undefined): string | undefined {
  * without spending rate limit. Rate limits wait for the reset the server names (up to a
  * minute inside a call), other failures are retried or reported with the URL.
  */
-export class GithubSource implements SourceConnector, SourceRereader {
-  readonly #config: GithubSourceConfig;
-  readonly #client: HttpJsonClient;
-  readonly #base: string;
-
-  constructor(config: GithubSourceConfig, context: ConnectorContext, options: GithubSourceOptions = {}) {
-    this.#config = config;
-    this.#base = `${config.baseUrl.replace(/\/+$/, '')}/repos/${encodeURIComponent(config.owner)}/${encodeURIComponent(config.repo)}`;
-    const token = config.token;
-    this.#client = new HttpJsonClient({
-      connector: CONNECTOR,
-      retry: context.retry,
-      etags: options.etags ?? new EtagCache(),
-      credentialsHint: token
-        ? `check the token in secret "${token.secret}" and its access to ${config.owner}/${config.repo}`
-        : 'the source has no token: set source.token to a secret holding one',
-      headers: async () => ({
-        accept: 'application/vnd.github+json',
-        'x-github-api-version': '2022-11-28',
-        'user-agent': 'esync',
-        ...(await bearerHeader(context.secrets, token?.secret, CONNECTOR)),
-      }),
-    });
-  }
+export class GithubSource extends SourceBase<'github'> implements SourceRereader {
+  readonly #base =
+    `${this.config.baseUrl.replace(/\/+$/, '')}/repos/${encodeURIComponent(this.config.owner)}/${encodeURIComponent(this.config.repo)}`;
+  readonly #client = this.#newClient();
 
   async discover(): Promise<SourceDiscovery> {
     this.#checkCursor();
@@ -109,27 +48,22 @@ export class GithubSource implements SourceConnector, SourceRereader {
     if (typeof repo.full_name !== 'string')
       throw new ConnectorError(CONNECTOR, `${describeUrl(this.#base)} did not answer with a repository`);
     return {
-      fields: FIELDS[this.#config.resource],
+      fields: GITHUB_FIELDS[this.config.resource],
       primaryKey: ['id'],
-      capabilities: { incremental: true, deletes: this.#config.deletes.mode, cdc: false },
+      capabilities: { incremental: true, deletes: this.config.deletes.mode, cdc: false },
     };
-  }
-
-  async planPartitions(_window: ChangeWindow, _desired: number): Promise<Partition[]> {
-    // One listing in updated_at order cannot be split without reading it.
-    return [{ id: 'all', spec: {} }];
   }
 
   async *read(window: ChangeWindow, _partition: Partition, resumeAfter?: Cursor): AsyncIterable<SourceRow[]> {
     this.#checkCursor();
     const lower = resumeAfter ? advanceCursor(window.from, resumeAfter) : window.from;
-    const mapper = new RowMapper({ ...this.#config, connector: CONNECTOR, cursor: [CURSOR_FIELD] });
-    if (this.#config.resource === 'pulls' && lower) {
+    const mapper = this.rowMapper([CURSOR_FIELD]);
+    if (this.config.resource === 'pulls' && lower) {
       yield* this.#readNewestFirst(mapper, lower, window.to);
       return;
     }
-    const pager = new TieGroupPager(this.#config.pageSize);
-    let url: string | undefined = this.#listUrl('asc', this.#config.pageSize, sinceParam(lower?.values[0]));
+    const pager = new TieGroupPager(this.config.pageSize);
+    let url: string | undefined = this.#listUrl('asc', this.config.pageSize, sinceParam(lower?.values[0]));
     while (url) {
       const page = await this.#client.get(url);
       let beyond = false;
@@ -148,7 +82,7 @@ export class GithubSource implements SourceConnector, SourceRereader {
 
   async currentHighWatermark(): Promise<Cursor | null> {
     this.#checkCursor();
-    const mapper = new RowMapper({ ...this.#config, connector: CONNECTOR, cursor: [CURSOR_FIELD] });
+    const mapper = this.rowMapper([CURSOR_FIELD]);
     // A pull request is also an issue and may be the newest: a fine upper bound all the same.
     const url = this.#listUrl('desc', 1);
     const { body } = await this.#client.get(url);
@@ -165,22 +99,38 @@ export class GithubSource implements SourceConnector, SourceRereader {
   async reread(data: Readonly<RecordData>): Promise<SourceRow> {
     const url = this.#entityUrl(data);
     const { body } = await this.#client.get(url);
-    const mapper = new RowMapper({ ...this.#config, connector: CONNECTOR, cursor: [CURSOR_FIELD] });
+    const mapper = this.rowMapper([CURSOR_FIELD]);
     if (typeof body !== 'object' || body === null || Array.isArray(body))
       throw new ConnectorError(CONNECTOR, `${describeUrl(url)} did not answer with one record`);
     const row = mapper.row(
       body as RecordData,
-      `${this.#config.owner}/${this.#config.repo} ${this.#config.resource}`,
+      `${this.config.owner}/${this.config.repo} ${this.config.resource}`,
     );
     if (mapper.key(data, 'the record read again') !== mapper.key(row.data, describeUrl(url)))
       throw new ConnectorError(CONNECTOR, `${describeUrl(url)} answered with another record`);
     return row;
   }
 
-  async close(): Promise<void> {}
+  #newClient(): HttpJsonClient {
+    const { owner, repo, token } = this.config;
+    return new HttpJsonClient({
+      connector: CONNECTOR,
+      retry: this.context.retry,
+      etags: new EtagCache(),
+      credentialsHint: token
+        ? `check the token in secret "${token.secret}" and its access to ${owner}/${repo}`
+        : 'the source has no token: set source.token to a secret holding one',
+      headers: async () => ({
+        accept: 'application/vnd.github+json',
+        'x-github-api-version': '2022-11-28',
+        'user-agent': 'esync',
+        ...(await bearerHeader(this.context.secrets, token?.secret, CONNECTOR)),
+      }),
+    });
+  }
 
   #entityUrl(data: Readonly<RecordData>): string {
-    const { resource } = this.#config;
+    const { resource } = this.config;
     const field = resource === 'comments' ? 'id' : 'number';
     const id = data[field];
     if (typeof id !== 'number' || !Number.isSafeInteger(id) || id <= 0)
@@ -197,7 +147,7 @@ export class GithubSource implements SourceConnector, SourceRereader {
     upper: Cursor | null,
   ): AsyncIterable<SourceRow[]> {
     const rows: SourceRow[] = [];
-    const size = this.#config.pageSize;
+    const size = this.config.pageSize;
     let url: string | undefined = this.#listUrl('desc', size);
     while (url) {
       const page = await this.#client.get(url);
@@ -215,10 +165,10 @@ export class GithubSource implements SourceConnector, SourceRereader {
   }
 
   #listUrl(direction: 'asc' | 'desc', perPage: number, since?: string): string {
-    const path = this.#config.resource === 'comments' ? '/issues/comments' : `/${this.#config.resource}`;
+    const path = this.config.resource === 'comments' ? '/issues/comments' : `/${this.config.resource}`;
     const params = new URLSearchParams({ sort: 'updated', direction, per_page: String(perPage) });
-    if (this.#config.resource !== 'comments') params.set('state', 'all');
-    if (since && this.#config.resource !== 'pulls') params.set('since', since);
+    if (this.config.resource !== 'comments') params.set('state', 'all');
+    if (since && this.config.resource !== 'pulls') params.set('since', since);
     return `${this.#base}${path}?${params}`;
   }
 
@@ -227,12 +177,12 @@ export class GithubSource implements SourceConnector, SourceRereader {
       throw new ConnectorError(CONNECTOR, `${describeUrl(url)} did not answer with a list`);
     const items = body.filter((item): item is RecordData => typeof item === 'object' && item !== null);
     // The issues API lists pull requests too; they carry a pull_request member.
-    if (this.#config.resource !== 'issues' || options.pullRequests) return items;
+    if (this.config.resource !== 'issues' || options.pullRequests) return items;
     return items.filter((item) => item.pull_request === undefined);
   }
 
   #rows(body: unknown, mapper: RowMapper, url: string): SourceRow[] {
-    const where = `${this.#config.owner}/${this.#config.repo} ${this.#config.resource}`;
+    const where = `${this.config.owner}/${this.config.repo} ${this.config.resource}`;
     return this.#items(body, url).map((item) => mapper.row(item, where));
   }
 
@@ -248,7 +198,7 @@ export class GithubSource implements SourceConnector, SourceRereader {
   }
 
   #checkCursor(): void {
-    const cursor = this.#config.cursor;
+    const cursor = this.config.cursor;
     if (cursor.length > 1 || (cursor[0] !== undefined && cursor[0] !== CURSOR_FIELD))
       throw new ConnectorError(
         CONNECTOR,
@@ -258,10 +208,4 @@ export class GithubSource implements SourceConnector, SourceRereader {
 }
 
 /** Creates the GitHub source. */
-export function createGithubSource(
-  config: GithubSourceConfig,
-  context: ConnectorContext,
-  options?: GithubSourceOptions,
-): SourceConnector {
-  return new GithubSource(config, context, options);
-}
+export const createGithubSource = sourceFactory<'github'>(GithubSource);

@@ -1,24 +1,13 @@
 import { advanceCursor, compareCursors } from '../../../domain/cursor.ts';
 import { toInstant } from '../../../domain/instant.ts';
 import { ConnectorError } from '../../../errors.ts';
-import type { SourceConfig } from '../../../pipeline/schema.ts';
 import type { RecordData } from '../../../records/envelope.ts';
-import type {
-  ChangeWindow,
-  ConnectorContext,
-  Cursor,
-  Partition,
-  SourceConnector,
-  SourceDiscovery,
-  SourceRow,
-} from '../../types.ts';
+import type { ChangeWindow, Cursor, Partition, SourceDiscovery, SourceRow } from '../../types.ts';
 import { describeUrl, HttpJsonClient, type JsonPage, nextLink } from '../support/http-client.ts';
-import { RowMapper } from '../support/rows.ts';
 import { bearerHeader } from '../support/secret-token.ts';
+import { SourceBase, sourceFactory } from '../support/source-base.ts';
 import { TieGroupPager } from '../support/tie-group-pager.ts';
 import { readRecordsPath } from './records-path.ts';
-
-type HttpSourceConfig = Extract<SourceConfig, { type: 'http' }>;
 
 const CONNECTOR = 'http source';
 /** Rows per page handed to the caller (server pages are re-paged to keep cursor order). */
@@ -40,33 +29,14 @@ const valuesOnly = (cursor: Cursor): Cursor => ({ values: cursor.values, key: ''
  * Without cursor fields each run is a full read in the API's own order; a resume re-reads
  * from the first page and skips up to the record it stopped after.
  */
-export class HttpSource implements SourceConnector {
-  readonly #config: HttpSourceConfig;
-  readonly #client: HttpJsonClient;
-  readonly #now: () => Date;
-
-  constructor(config: HttpSourceConfig, context: ConnectorContext, options: { now?: () => Date } = {}) {
-    this.#config = config;
-    this.#now = options.now ?? (() => new Date());
-    const auth = config.auth;
-    this.#client = new HttpJsonClient({
-      connector: CONNECTOR,
-      retry: context.retry,
-      credentialsHint: auth
-        ? `check the token in secret "${auth.secret}"`
-        : 'the source has no auth: set source.auth to a secret holding a token',
-      headers: async () => ({
-        ...config.headers,
-        ...(await bearerHeader(context.secrets, auth?.secret, CONNECTOR)),
-      }),
-    });
-  }
+export class HttpSource extends SourceBase<'http'> {
+  readonly #client = this.#newClient();
 
   async discover(): Promise<SourceDiscovery> {
-    const page = await this.#client.get(this.#config.url);
+    const page = await this.#client.get(this.config.url);
     const [first] = this.#records(page);
-    const mapper = this.#mapper();
-    if (first) mapper.row(first, `first record of ${describeUrl(this.#config.url)}`);
+    const mapper = this.rowMapper();
+    if (first) mapper.row(first, `first record of ${describeUrl(this.config.url)}`);
     return {
       fields: Object.entries(first ?? {}).map(([name, value]) => ({
         name,
@@ -75,41 +45,49 @@ export class HttpSource implements SourceConnector {
       })),
       primaryKey: [],
       capabilities: {
-        incremental: this.#config.cursor.length > 0,
-        deletes: this.#config.deletes.mode,
+        incremental: this.config.cursor.length > 0,
+        deletes: this.config.deletes.mode,
         cdc: false,
       },
     };
   }
 
-  async planPartitions(_window: ChangeWindow, _desired: number): Promise<Partition[]> {
-    // A listing that can only be walked page after page has nothing to split.
-    return [{ id: 'all', spec: {} }];
-  }
-
   read(window: ChangeWindow, _partition: Partition, resumeAfter?: Cursor): AsyncIterable<SourceRow[]> {
-    return this.#config.cursor.length > 0
+    return this.config.cursor.length > 0
       ? this.#readOrdered(window, resumeAfter)
       : this.#readListing(resumeAfter);
   }
 
   async currentHighWatermark(): Promise<Cursor | null> {
-    const field = this.#config.cursor[0];
+    const field = this.config.cursor[0];
     if (field === undefined) return null;
-    const [first] = this.#records(await this.#client.get(this.#config.url));
+    const [first] = this.#records(await this.#client.get(this.config.url));
     if (!first) return null;
-    const row = this.#mapper().row(first, `first record of ${describeUrl(this.#config.url)}`);
+    const row = this.rowMapper().row(first, `first record of ${describeUrl(this.config.url)}`);
     const value = row.cursor.values[0];
     // Only a time can be bounded without reading everything; a numeric cursor reads to the end.
     if (typeof value !== 'string' || toInstant(value) === undefined) return null;
-    return { values: [this.#now().toISOString(), ...row.cursor.values.slice(1)], key: '' };
+    return { values: [this.now().toISOString(), ...row.cursor.values.slice(1)], key: '' };
   }
 
-  async close(): Promise<void> {}
+  #newClient(): HttpJsonClient {
+    const auth = this.config.auth;
+    return new HttpJsonClient({
+      connector: CONNECTOR,
+      retry: this.context.retry,
+      credentialsHint: auth
+        ? `check the token in secret "${auth.secret}"`
+        : 'the source has no auth: set source.auth to a secret holding a token',
+      headers: async () => ({
+        ...this.config.headers,
+        ...(await bearerHeader(this.context.secrets, auth?.secret, CONNECTOR)),
+      }),
+    });
+  }
 
   async *#readOrdered(window: ChangeWindow, resumeAfter?: Cursor): AsyncIterable<SourceRow[]> {
     const lower = resumeAfter ? advanceCursor(window.from, resumeAfter) : window.from;
-    const mapper = this.#mapper();
+    const mapper = this.rowMapper();
     const pager = new TieGroupPager(PAGE_ROWS);
     let newest: SourceRow | undefined;
     let beyond = false;
@@ -119,7 +97,7 @@ export class HttpSource implements SourceConnector {
         if (newest && compareCursors(valuesOnly(row.cursor), valuesOnly(newest.cursor)) < 0)
           throw new ConnectorError(
             CONNECTOR,
-            `${describeUrl(page.url)} listed ${row.cursor.key} (${this.#config.cursor.join(', ')} = ${row.cursor.values.join(', ')}) after ${newest.cursor.key} (${newest.cursor.values.join(', ')}); the API must list records in ascending ${this.#config.cursor.join(', ')} order`,
+            `${describeUrl(page.url)} listed ${row.cursor.key} (${this.config.cursor.join(', ')} = ${row.cursor.values.join(', ')}) after ${newest.cursor.key} (${newest.cursor.values.join(', ')}); the API must list records in ascending ${this.config.cursor.join(', ')} order`,
           );
         newest = row;
         if (lower && compareCursors(row.cursor, lower) <= 0) continue;
@@ -135,7 +113,7 @@ export class HttpSource implements SourceConnector {
   }
 
   async *#readListing(resumeAfter?: Cursor): AsyncIterable<SourceRow[]> {
-    const mapper = this.#mapper();
+    const mapper = this.rowMapper();
     let skipping = resumeAfter !== undefined;
     for await (const page of this.#pages(null)) {
       const rows: SourceRow[] = [];
@@ -153,17 +131,17 @@ export class HttpSource implements SourceConnector {
     if (skipping)
       throw new ConnectorError(
         CONNECTOR,
-        `cannot resume after record ${resumeAfter?.key}: ${describeUrl(this.#config.url)} no longer lists it; run the window again`,
+        `cannot resume after record ${resumeAfter?.key}: ${describeUrl(this.config.url)} no longer lists it; run the window again`,
       );
   }
 
   /** Every page of the listing, from the first URL (with the window start when `sinceParam` is set). */
   async *#pages(lower: Cursor | null): AsyncIterable<JsonPage> {
-    const pagination = this.#config.pagination;
-    const first = new URL(this.#config.url);
+    const pagination = this.config.pagination;
+    const first = new URL(this.config.url);
     const since = lower?.values[0];
-    if (this.#config.sinceParam && since !== undefined)
-      first.searchParams.set(this.#config.sinceParam, String(since));
+    if (this.config.sinceParam && since !== undefined)
+      first.searchParams.set(this.config.sinceParam, String(since));
     if (pagination.type === 'page') {
       first.searchParams.set(pagination.sizeParam, String(pagination.size));
       for (let number = 1; ; number++) {
@@ -213,7 +191,7 @@ export class HttpSource implements SourceConnector {
   #follow(next: string | undefined, current: string): string | undefined {
     if (next === undefined) return undefined;
     const url = new URL(next, current);
-    if (url.origin !== new URL(this.#config.url).origin)
+    if (url.origin !== new URL(this.config.url).origin)
       throw new ConnectorError(
         CONNECTOR,
         `the next-page link leads to another origin (${url.origin}); not followed`,
@@ -222,8 +200,8 @@ export class HttpSource implements SourceConnector {
   }
 
   #records(page: JsonPage): RecordData[] {
-    const records = readRecordsPath(page.body, this.#config.recordsPath);
-    const path = this.#config.recordsPath || '(the page itself)';
+    const records = readRecordsPath(page.body, this.config.recordsPath);
+    const path = this.config.recordsPath || '(the page itself)';
     if (!Array.isArray(records))
       throw new ConnectorError(CONNECTOR, `${describeUrl(page.url)}: no array of records at ${path}`);
     for (const [index, record] of records.entries())
@@ -234,13 +212,7 @@ export class HttpSource implements SourceConnector {
         );
     return records as RecordData[];
   }
-
-  #mapper(): RowMapper {
-    return new RowMapper({ ...this.#config, connector: CONNECTOR });
-  }
 }
 
 /** Creates the generic HTTP source. */
-export function createHttpSource(config: HttpSourceConfig, context: ConnectorContext): SourceConnector {
-  return new HttpSource(config, context);
-}
+export const createHttpSource = sourceFactory<'http'>(HttpSource);

@@ -1,8 +1,6 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import type { S3Client } from '@aws-sdk/client-s3';
-import type { SdkClient } from '../../../aws/clients.ts';
 import { s3Commands } from '../../../aws/s3-commands.ts';
 import { compareCursors } from '../../../domain/cursor.ts';
 import {
@@ -13,26 +11,15 @@ import {
   parseKeyRange,
   rangesFromBoundaries,
 } from '../../../domain/key-range.ts';
-import { backoffDelay, type RetryOptions } from '../../../domain/retry.ts';
+import { backoffDelay } from '../../../domain/retry.ts';
 import { ConnectorError, isRetryable, TransientError } from '../../../errors.ts';
-import type { SourceConfig } from '../../../pipeline/schema.ts';
 import type { RecordData } from '../../../records/envelope.ts';
 import { parseExactJson } from '../../../records/exact-json.ts';
 import { timestampVersion } from '../../../records/version.ts';
-import type {
-  ChangeWindow,
-  ConnectorContext,
-  Cursor,
-  Partition,
-  SourceConnector,
-  SourceDiscovery,
-  SourceRow,
-} from '../../types.ts';
+import type { ChangeWindow, Cursor, Partition, SourceDiscovery, SourceRow } from '../../types.ts';
 import { type AwsErrorNames, classifyAwsError } from '../support/aws-errors.ts';
 import { retrying } from '../support/retrying.ts';
-import { RowMapper } from '../support/rows.ts';
-
-type S3SourceConfig = Extract<SourceConfig, { type: 's3' }>;
+import { SourceBase, sourceFactory } from '../support/source-base.ts';
 
 const CONNECTOR = 's3 source';
 
@@ -47,11 +34,6 @@ interface ListedObject {
 interface PositionedRecord {
   readonly position: number;
   readonly data: RecordData;
-}
-
-export interface S3SourceOptions {
-  /** The clock for the high watermark. */
-  readonly now?: () => Date;
 }
 
 const S3_ERRORS: AwsErrorNames = {
@@ -90,23 +72,13 @@ const cursorOf = (object: ListedObject, position: number, key: string): Cursor =
  * objects, read in the order above; the listing decides what each reads. The version of a row is its object's
  * LastModified, with the object key and position as tie-break, so the newest object wins.
  */
-export class S3Source implements SourceConnector {
-  readonly #config: S3SourceConfig;
-  readonly #s3: SdkClient<S3Client>;
-  readonly #bucket: string;
-  readonly #retry: RetryOptions;
-  readonly #now: () => Date;
-
-  constructor(config: S3SourceConfig, context: ConnectorContext, options: S3SourceOptions = {}) {
-    this.#config = config;
-    this.#s3 = context.clients.s3;
-    this.#bucket = config.bucket ?? context.dataBucket;
-    this.#retry = context.retry;
-    this.#now = options.now ?? (() => new Date());
-  }
+export class S3Source extends SourceBase<'s3'> {
+  readonly #s3 = this.context.clients.s3;
+  readonly #bucket = this.config.bucket ?? this.context.dataBucket;
+  readonly #retry = this.context.retry;
 
   get #where(): string {
-    return `s3://${this.#bucket}/${this.#config.prefix}`;
+    return `s3://${this.#bucket}/${this.config.prefix}`;
   }
 
   async discover(): Promise<SourceDiscovery> {
@@ -117,18 +89,18 @@ export class S3Source implements SourceConnector {
       for await (const record of this.#records(first, 0)) {
         for (const [name, value] of Object.entries(record.data))
           fields.set(name, value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value);
-        this.#mapper().key(record.data, `s3://${this.#bucket}/${first.key} record ${record.position}`);
+        this.rowMapper().key(record.data, `s3://${this.#bucket}/${first.key} record ${record.position}`);
         break;
       }
     }
     return {
       fields: [...fields].map(([name, type]) => ({ name, type, nullable: type === 'null' })),
       primaryKey: [],
-      capabilities: { incremental: true, deletes: this.#config.deletes.mode, cdc: false },
+      capabilities: { incremental: true, deletes: this.config.deletes.mode, cdc: false },
     };
   }
 
-  async planPartitions(window: ChangeWindow, desired: number): Promise<Partition[]> {
+  override async planPartitions(window: ChangeWindow, desired: number): Promise<Partition[]> {
     const keys = (await this.#list())
       .filter((o) => this.#overlaps(o, window.from, window.to))
       .map((o) => [o.key])
@@ -141,7 +113,7 @@ export class S3Source implements SourceConnector {
   async *read(window: ChangeWindow, partition: Partition, resumeAfter?: Cursor): AsyncIterable<SourceRow[]> {
     const range = parseKeyRange(partition, 1, CONNECTOR);
     const lower = [window.from, resumeAfter].filter((c): c is Cursor => Boolean(c));
-    const mapper = this.#mapper();
+    const mapper = this.rowMapper();
     const objects = (await this.#list()).filter(
       (o) => (!range || inKeyRange([o.key], range)) && lower.every((l) => this.#overlaps(o, l, window.to)),
     );
@@ -159,7 +131,7 @@ export class S3Source implements SourceConnector {
           `${object.key}|${String(record.position).padStart(12, '0')}`,
         );
         page.push(mapper.rowWith(record.data, key, cursor, object.modified, version));
-        if (page.length >= this.#config.pageSize) {
+        if (page.length >= this.config.pageSize) {
           yield page;
           page = [];
         }
@@ -169,12 +141,10 @@ export class S3Source implements SourceConnector {
   }
 
   async currentHighWatermark(): Promise<Cursor | null> {
-    const second = Math.floor(this.#now().getTime() / 1000) * 1000 - 1000;
+    const second = Math.floor(this.now().getTime() / 1000) * 1000 - 1000;
     // Empty object key and position: every object of that second sorts after the bound.
     return { values: [new Date(second).toISOString(), '', 0], key: '' };
   }
-
-  async close(): Promise<void> {}
 
   /** Whether some record of `object` may lie in (lower, upper]. */
   #overlaps(object: ListedObject, lower: Cursor | null, upper: Cursor | null): boolean {
@@ -189,10 +159,6 @@ export class S3Source implements SourceConnector {
     if (modified !== object.modified || key !== object.key || typeof position !== 'number') return 0;
     // The record at `position` itself is compared by key in read(); those before are skipped unread.
     return Math.max(0, position - 1);
-  }
-
-  #mapper(): RowMapper {
-    return new RowMapper({ ...this.#config, connector: CONNECTOR });
   }
 
   /**
@@ -210,7 +176,7 @@ export class S3Source implements SourceConnector {
           return await this.#s3.send(
             new ListObjectsV2Command({
               Bucket: this.#bucket,
-              Prefix: this.#config.prefix || undefined,
+              Prefix: this.config.prefix || undefined,
               ...(startAfter ? { StartAfter: startAfter } : {}),
             }),
           );
@@ -275,13 +241,13 @@ export class S3Source implements SourceConnector {
   async *#parse(object: ListedObject, body: Readable): AsyncIterable<PositionedRecord> {
     const where = `s3://${this.#bucket}/${object.key}`;
     const gzip =
-      this.#config.compression === 'gzip' ||
-      (this.#config.compression === 'auto' && object.key.endsWith('.gz'));
+      this.config.compression === 'gzip' ||
+      (this.config.compression === 'auto' && object.key.endsWith('.gz'));
     const stream = gzip ? body.pipe(createGunzip()) : body;
     if (gzip) body.on('error', (error) => stream.destroy(error));
     stream.setEncoding('utf8');
     try {
-      if (this.#config.format === 'jsonl') {
+      if (this.config.format === 'jsonl') {
         let line = 0;
         for await (const text of createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY })) {
           line++;
@@ -344,10 +310,4 @@ async function* csvObjectRecords(stream: Readable, where: string): AsyncGenerato
 }
 
 /** Creates the S3 source. */
-export function createS3Source(
-  config: S3SourceConfig,
-  context: ConnectorContext,
-  options?: S3SourceOptions,
-): SourceConnector {
-  return new S3Source(config, context, options);
-}
+export const createS3Source = sourceFactory<'s3'>(S3Source);

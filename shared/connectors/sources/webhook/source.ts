@@ -1,11 +1,5 @@
-import type { SourceConfig } from '../../../pipeline/schema.ts';
-import type { ConnectorContext, SourceConnector } from '../../types.ts';
 import { PushOnlySource } from '../support/push-only.ts';
+import { sourceFactory } from '../support/source-base.ts';
 
 /** The webhook source: deliveries arrive through POST /webhooks/<pipeline>; a batch run reads nothing. */
-export function createWebhookSource(
-  config: Extract<SourceConfig, { type: 'webhook' }>,
-  _context: ConnectorContext,
-): SourceConnector {
-  return new PushOnlySource(config);
-}
+export const createWebhookSource = sourceFactory<'webhook'>(PushOnlySource);

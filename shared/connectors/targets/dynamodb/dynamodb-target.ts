@@ -26,11 +26,8 @@ import { ownedTargetTableName } from '../../../naming.ts';
 import type { RecordData } from '../../../records/envelope.ts';
 import { contentHash } from '../../../records/hash.ts';
 import type {
-  ConnectorContext,
   SegmentedTargetRead,
   TargetChange,
-  TargetConnector,
-  TargetFactory,
   TargetSegment,
   TargetSnapshotRecord,
   TargetState,
@@ -39,6 +36,7 @@ import type {
 } from '../../types.ts';
 import { chunk, mapWithConcurrency, newestPerKey, outcomesInOrder } from '../support/batch.ts';
 import { toJsonRecord } from '../support/json-value.ts';
+import { TargetBase, targetFactory } from '../support/target-base.ts';
 import { perInvocation, WriteLimit } from '../support/write-limit.ts';
 import { BATCH_STATEMENT_LIMIT, insertStatement, insertVerdict } from './batch-insert.ts';
 import { fromDynamoItem, toDynamoData } from './marshal.ts';
@@ -84,6 +82,12 @@ interface TableKeys {
   readonly attributes: readonly AttributeDefinition[];
 }
 
+function unreservedKeyAttribute(name: string): string {
+  if (META_NAMES.has(name))
+    throw new ConfigError(`target.keyAttribute "${name}" is reserved for ESync's meta attributes`);
+  return name;
+}
+
 /**
  * DynamoDB target: one item per record, holding the record's fields, the key attribute and the
  * meta attributes in {@link META}. Every write is a single-item conditional PutItem gated on the
@@ -101,27 +105,14 @@ interface TableKeys {
  * An insert that finds the key taken falls back to the conditional PutItem, which decides it by
  * version; a replaced item's old attributes are unknown to Load, so every other write is that PutItem.
  */
-export class DynamoDbTarget implements TargetConnector {
-  readonly #context: ConnectorContext;
-  readonly #table: string;
-  readonly #keyAttribute: string;
-  readonly #writes: WriteLimit;
-  readonly #batchInserts: boolean;
+export class DynamoDbTarget extends TargetBase<'dynamodb'> {
+  readonly #table = this.config.table ?? ownedTargetTableName(this.context.stage, this.context.pipeline.name);
+  readonly #keyAttribute = unreservedKeyAttribute(this.config.keyAttribute);
+  readonly #writes = new WriteLimit(this.context.pipeline.load.writeConcurrency);
+  readonly #batchInserts = this.config.batchInserts;
   #description: Promise<TableDescription | undefined> | undefined;
   /** The pool of inserts made outside any invocation scope (tests, scripts). */
   readonly #outsidePool = this.#newPool();
-
-  constructor(config: DynamoDbTargetConfig, context: ConnectorContext) {
-    this.#context = context;
-    this.#batchInserts = config.batchInserts;
-    this.#writes = new WriteLimit(context.pipeline.load.writeConcurrency);
-    this.#table = config.table ?? ownedTargetTableName(context.stage, context.pipeline.name);
-    this.#keyAttribute = config.keyAttribute;
-    if (META_NAMES.has(this.#keyAttribute))
-      throw new ConfigError(
-        `target.keyAttribute "${this.#keyAttribute}" is reserved for ESync's meta attributes`,
-      );
-  }
 
   /** The table this target writes. */
   get table(): string {
@@ -152,7 +143,7 @@ export class DynamoDbTarget implements TargetConnector {
   }
 
   async #describeKeys(): Promise<TableKeys> {
-    const out = await this.#context.clients.dynamodb.send(
+    const out = await this.context.clients.dynamodb.send(
       new DescribeTableCommand({ TableName: this.#table }),
     );
     return { keySchema: out.Table?.KeySchema ?? [], attributes: out.Table?.AttributeDefinitions ?? [] };
@@ -176,7 +167,7 @@ export class DynamoDbTarget implements TargetConnector {
   }
 
   async #batchGet(keys: readonly string[], withData: boolean): Promise<Item[]> {
-    const retry = this.#context.retry;
+    const retry = this.context.retry;
     const projection = withData
       ? {}
       : {
@@ -197,7 +188,7 @@ export class DynamoDbTarget implements TargetConnector {
     for (let round = 1; pending.length > 0; round++) {
       const request = { [this.#table]: { Keys: pending, ...projection } };
       const out = await withRetry(
-        () => this.#context.clients.dynamodb.send(new BatchGetItemCommand({ RequestItems: request })),
+        () => this.context.clients.dynamodb.send(new BatchGetItemCommand({ RequestItems: request })),
         retry,
       ).catch((error: unknown) => {
         throw this.#mapError(error, 'BatchGetItem');
@@ -265,7 +256,7 @@ export class DynamoDbTarget implements TargetConnector {
     return this.#writes.holding([write.key], async () => {
       const inserted = await this.#pool().load({ write, item });
       if (inserted !== 'put') return inserted;
-      return this.#put(write, item, (operation) => this.#writes.retryingHeld(operation, this.#context.retry));
+      return this.#put(write, item, (operation) => this.#writes.retryingHeld(operation, this.context.retry));
     });
   }
 
@@ -303,7 +294,7 @@ export class DynamoDbTarget implements TargetConnector {
     items: ReadonlyMap<TargetWrite, Item>,
     outcomes: Map<TargetWrite, WriteOutcome>,
   ): Promise<TargetWrite[]> {
-    const retry = this.#context.retry;
+    const retry = this.context.retry;
     const toPut: TargetWrite[] = [];
     let pending = [...items.keys()];
     for (let round = 1; pending.length > 0; round++) {
@@ -347,8 +338,8 @@ export class DynamoDbTarget implements TargetConnector {
 
   async #sendInserts(statements: BatchStatementRequest[]): Promise<BatchStatementResponse[]> {
     const out = await this.#writes.retryingHeld(
-      () => this.#context.clients.dynamodb.send(new BatchExecuteStatementCommand({ Statements: statements })),
-      this.#context.retry,
+      () => this.context.clients.dynamodb.send(new BatchExecuteStatementCommand({ Statements: statements })),
+      this.context.retry,
     );
     return out.Responses ?? [];
   }
@@ -368,7 +359,7 @@ export class DynamoDbTarget implements TargetConnector {
     write: TargetWrite,
     prepared?: Item,
     send: (operation: () => Promise<unknown>) => Promise<unknown> = (operation) =>
-      this.#writes.retrying(write.key, operation, this.#context.retry),
+      this.#writes.retrying(write.key, operation, this.context.retry),
   ): Promise<WriteOutcome> {
     let item: Item;
     try {
@@ -378,7 +369,7 @@ export class DynamoDbTarget implements TargetConnector {
     }
     try {
       await send(() =>
-        this.#context.clients.ddb.send(
+        this.context.clients.ddb.send(
           new PutCommand({
             TableName: this.#table,
             Item: item,
@@ -495,7 +486,7 @@ export class DynamoDbTarget implements TargetConnector {
       const from = start;
       const out = await withRetry(
         () =>
-          this.#context.clients.dynamodb.send(
+          this.context.clients.dynamodb.send(
             new ScanCommand({
               TableName: this.#table,
               Segment: 0,
@@ -503,7 +494,7 @@ export class DynamoDbTarget implements TargetConnector {
               ...(from ? { ExclusiveStartKey: from } : {}),
             }),
           ),
-        this.#context.retry,
+        this.context.retry,
       ).catch((error: unknown) => {
         throw this.#mapError(error, 'Scan');
       });
@@ -524,8 +515,8 @@ export class DynamoDbTarget implements TargetConnector {
    */
   #describe(): Promise<TableDescription | undefined> {
     this.#description ??= withRetry(
-      () => this.#context.clients.dynamodb.send(new DescribeTableCommand({ TableName: this.#table })),
-      this.#context.retry,
+      () => this.context.clients.dynamodb.send(new DescribeTableCommand({ TableName: this.#table })),
+      this.context.retry,
     ).then(
       (out) => out.Table,
       (error: unknown) => {
@@ -545,7 +536,7 @@ export class DynamoDbTarget implements TargetConnector {
   ): Promise<{ records: TargetChange[]; next: RawItem | undefined }> {
     const out = await withRetry(
       () =>
-        this.#context.clients.dynamodb.send(
+        this.context.clients.dynamodb.send(
           new ScanCommand({
             TableName: this.#table,
             Segment: segment.index,
@@ -560,7 +551,7 @@ export class DynamoDbTarget implements TargetConnector {
             ...(start ? { ExclusiveStartKey: start } : {}),
           }),
         ),
-      this.#context.retry,
+      this.context.retry,
     ).catch((error: unknown) => {
       throw this.#mapError(error, 'Scan');
     });
@@ -577,10 +568,6 @@ export class DynamoDbTarget implements TargetConnector {
       });
     }
     return { records, next: out.LastEvaluatedKey };
-  }
-
-  async close(): Promise<void> {
-    // The AWS clients belong to the caller, who may share them with other connectors.
   }
 
   #mapError(error: unknown, operation: string): Error {
@@ -610,8 +597,5 @@ export class DynamoDbTarget implements TargetConnector {
   }
 }
 
-export type DynamoDbTargetConfig = Parameters<TargetFactory<'dynamodb'>>[0];
-
 /** Creates the DynamoDB target; nothing is sent before the first call. */
-export const createDynamoDbTarget: TargetFactory<'dynamodb'> = (config, context) =>
-  new DynamoDbTarget(config, context);
+export const createDynamoDbTarget = targetFactory<'dynamodb'>(DynamoDbTarget);

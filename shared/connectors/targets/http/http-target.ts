@@ -10,20 +10,11 @@ import {
 import type { RecordData } from '../../../records/envelope.ts';
 import { parseExactJson, stringifyExactJson } from '../../../records/exact-json.ts';
 import { contentHash } from '../../../records/hash.ts';
-import type {
-  ConnectorContext,
-  TargetConnector,
-  TargetFactory,
-  TargetSnapshotRecord,
-  TargetState,
-  TargetWrite,
-  WriteOutcome,
-} from '../../types.ts';
+import type { TargetSnapshotRecord, TargetState, TargetWrite, WriteOutcome } from '../../types.ts';
 import { mapWithConcurrency, newestPerKey, outcomesInOrder } from '../support/batch.ts';
 import { toJsonRecord } from '../support/json-value.ts';
+import { TargetBase, targetFactory } from '../support/target-base.ts';
 import { WriteLimit } from '../support/write-limit.ts';
-
-export type HttpTargetConfig = Parameters<TargetFactory<'http'>>[0];
 
 /** Response header (and request header) carrying the record's ESync version. */
 export const VERSION_HEADER = 'esync-version';
@@ -59,18 +50,12 @@ type Answer = {
  *
  * Verify: an HTTP API cannot be listed, so {@link snapshot} refuses (set `verify.mode: off`).
  */
-export class HttpTarget implements TargetConnector {
-  readonly #config: HttpTargetConfig;
-  readonly #context: ConnectorContext;
+export class HttpTarget extends TargetBase<'http'> {
   #token: Promise<string | undefined> | undefined;
 
-  readonly #writes: WriteLimit;
-
-  constructor(config: HttpTargetConfig, context: ConnectorContext) {
-    this.#config = config;
-    this.#context = context;
-    this.#writes = new WriteLimit(Math.min(config.concurrency, context.pipeline.load.writeConcurrency));
-  }
+  readonly #writes = new WriteLimit(
+    Math.min(this.config.concurrency, this.context.pipeline.load.writeConcurrency),
+  );
 
   /**
    * Probes the API with a GET of a key that does not exist: any answer but 401/403 shows it is
@@ -86,17 +71,17 @@ export class HttpTarget implements TargetConnector {
           return await fetch(url, {
             method: 'GET',
             headers: {
-              ...this.#config.headers,
+              ...this.config.headers,
               ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
             },
-            signal: AbortSignal.timeout(this.#config.timeoutMs),
+            signal: AbortSignal.timeout(this.config.timeoutMs),
           });
         } catch (error) {
           throw new TransientError(`http: GET ${url} got no answer (${describeFetchError(error)})`, {
             cause: error,
           });
         }
-      }, this.#context.retry);
+      }, this.context.retry);
       status = response.status;
       await response.body?.cancel();
     } catch (error) {
@@ -106,11 +91,11 @@ export class HttpTarget implements TargetConnector {
     if (status === 401 || status === 403)
       throw new ConnectorError(
         'http',
-        `GET ${url} answered ${status}: the API refuses ${this.#config.auth ? `the token in secret "${this.#config.auth.secret}"` : 'requests without a token (set target.auth)'}`,
+        `GET ${url} answered ${status}: the API refuses ${this.config.auth ? `the token in secret "${this.config.auth.secret}"` : 'requests without a token (set target.auth)'}`,
       );
     return {
       exists: true,
-      detail: `${this.#config.url} (${this.#config.auth ? 'bearer token' : 'no authentication'}) answers GET with ${status}`,
+      detail: `${this.config.url} (${this.config.auth ? 'bearer token' : 'no authentication'}) answers GET with ${status}`,
     };
   }
 
@@ -123,9 +108,9 @@ export class HttpTarget implements TargetConnector {
     options: { withData: boolean },
   ): Promise<Map<string, TargetState>> {
     const state = new Map<string, TargetState>();
-    if (this.#config.readState === 'none') return state;
+    if (this.config.readState === 'none') return state;
     const unique = [...new Set(keys)];
-    const answers = await mapWithConcurrency(unique, this.#config.concurrency, (key) =>
+    const answers = await mapWithConcurrency(unique, this.config.concurrency, (key) =>
       this.#request('GET', key, undefined, undefined),
     );
     for (const [i, answer] of answers.entries()) {
@@ -180,7 +165,7 @@ export class HttpTarget implements TargetConnector {
   }
 
   #urlOf(key: string): string {
-    return this.#config.url.replaceAll('{key}', encodeURIComponent(key));
+    return this.config.url.replaceAll('{key}', encodeURIComponent(key));
   }
 
   async #request(
@@ -192,7 +177,7 @@ export class HttpTarget implements TargetConnector {
     const url = this.#urlOf(key);
     const token = await this.#bearerToken();
     const headers: Record<string, string> = {
-      ...this.#config.headers,
+      ...this.config.headers,
       accept: 'application/json',
       ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
@@ -207,7 +192,7 @@ export class HttpTarget implements TargetConnector {
               method,
               headers,
               body,
-              signal: AbortSignal.timeout(this.#config.timeoutMs),
+              signal: AbortSignal.timeout(this.config.timeoutMs),
             });
           } catch (error) {
             if (isRetryable(error) || (error as { name?: unknown }).name === 'TimeoutError')
@@ -225,7 +210,7 @@ export class HttpTarget implements TargetConnector {
           }
           return this.#classify(method, url, response);
         },
-        this.#context.retry,
+        this.context.retry,
         { onRetry: (error) => this.#writes.observe(error) },
       );
       this.#writes.observe();
@@ -254,16 +239,16 @@ export class HttpTarget implements TargetConnector {
     if (status === 401 || status === 403)
       throw new ConnectorError(
         'http',
-        `${summary} (check the token in secret "${this.#config.auth?.secret ?? 'none configured'}")`,
+        `${summary} (check the token in secret "${this.config.auth?.secret ?? 'none configured'}")`,
       );
     throw new ValidationError(`http: ${summary}`);
   }
 
   #bearerToken(): Promise<string | undefined> {
-    const auth = this.#config.auth;
+    const auth = this.config.auth;
     if (!auth) return Promise.resolve(undefined);
     if (!this.#token) {
-      const token = this.#context.secrets
+      const token = this.context.secrets
         .getString(auth.secret)
         .then((value) => tokenFromSecret(value, auth.secret));
       token.catch(() => {
@@ -276,13 +261,9 @@ export class HttpTarget implements TargetConnector {
 
   snapshot(): AsyncIterable<TargetSnapshotRecord[]> {
     const error = new ConfigError(
-      `the http target cannot list the records of ${this.#config.url} for Verify; set verify.mode: off in pipeline "${this.#context.pipeline.name}"`,
+      `the http target cannot list the records of ${this.config.url} for Verify; set verify.mode: off in pipeline "${this.context.pipeline.name}"`,
     );
     return { [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(error) }) };
-  }
-
-  async close(): Promise<void> {
-    // fetch keeps its connection pool process-wide; there is nothing of our own to release.
   }
 }
 
@@ -317,4 +298,4 @@ function describeFetchError(error: unknown): string {
 }
 
 /** Creates the HTTP target. */
-export const createHttpTarget: TargetFactory<'http'> = (config, context) => new HttpTarget(config, context);
+export const createHttpTarget = targetFactory<'http'>(HttpTarget);

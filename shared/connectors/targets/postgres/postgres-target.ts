@@ -5,17 +5,10 @@ import { ConfigError, ConnectorError, SchemaDriftError, ValidationError } from '
 import type { RecordData } from '../../../records/envelope.ts';
 import { isExactNumber, stringifyExactJson } from '../../../records/exact-json.ts';
 import { contentHash } from '../../../records/hash.ts';
-import type {
-  ConnectorContext,
-  TargetConnector,
-  TargetFactory,
-  TargetSnapshotRecord,
-  TargetState,
-  TargetWrite,
-  WriteOutcome,
-} from '../../types.ts';
+import type { TargetSnapshotRecord, TargetState, TargetWrite, WriteOutcome } from '../../types.ts';
 import { chunk, newestPerKey, outcomesInOrder } from '../support/batch.ts';
 import { toJsonRecord } from '../support/json-value.ts';
+import { TargetBase, targetFactory } from '../support/target-base.ts';
 import { columnHolds, postgresColumnFor } from './column-types.ts';
 import { columnParameter } from './column-values.ts';
 import {
@@ -26,8 +19,6 @@ import {
   type ServerAddress,
 } from './connection.ts';
 import { comparison, keyOrderOf } from './key-order.ts';
-
-export type PostgresTargetConfig = Parameters<TargetFactory<'postgres'>>[0];
 
 /** Meta columns ESync keeps beside the record: version, content hash, tombstone flag. */
 const META_COLUMNS = ['_v', '_h', '_d'] as const;
@@ -76,34 +67,27 @@ interface PreparedRow {
  *
  * Versions compare with `COLLATE "C"` (byte order), the order `records/version.ts` defines.
  */
-export class PostgresTarget implements TargetConnector {
-  readonly #config: PostgresTargetConfig;
-  readonly #context: ConnectorContext;
-  readonly #table: string;
-  readonly #keyFields: readonly string[];
+export class PostgresTarget extends TargetBase<'postgres'> {
+  readonly #table = `${quoteIdent(this.config.schema)}.${quoteIdent(this.config.table)}`;
+  /** The pipeline's key fields after transform.rename: the table's primary key. */
+  readonly #keyFields = this.context.pipeline.source.key.map(
+    (field) => this.context.pipeline.transform.rename[field] ?? field,
+  );
   #connection: Promise<{ pool: pg.Pool; address: ServerAddress }> | undefined;
   #shape: Promise<TableShape> | undefined;
-
-  constructor(config: PostgresTargetConfig, context: ConnectorContext) {
-    this.#config = config;
-    this.#context = context;
-    this.#table = `${quoteIdent(config.schema)}.${quoteIdent(config.table)}`;
-    const rename = context.pipeline.transform.rename;
-    this.#keyFields = context.pipeline.source.key.map((field) => rename[field] ?? field);
-  }
 
   async discover(): Promise<{ exists: boolean; detail: string }> {
     const { pool, address } = await this.#connect();
     const existing = await this.#readShape(pool, address);
-    if (!existing && this.#config.mode === 'columns')
+    if (!existing && this.config.mode === 'columns')
       return {
         exists: false,
-        detail: `table ${this.#config.schema}.${this.#config.table} does not exist on ${address.description}; mode columns writes an existing table (mode jsonb creates its own)`,
+        detail: `table ${this.config.schema}.${this.config.table} does not exist on ${address.description}; mode columns writes an existing table (mode jsonb creates its own)`,
       };
     const shape = await this.#ensureShape();
     return {
       exists: true,
-      detail: `table ${this.#config.schema}.${this.#config.table} on ${address.description}, mode ${this.#config.mode}, key (${shape.keyColumns.map((c) => c.name).join(', ')})`,
+      detail: `table ${this.config.schema}.${this.config.table} on ${address.description}, mode ${this.config.mode}, key (${shape.keyColumns.map((c) => c.name).join(', ')})`,
     };
   }
 
@@ -130,7 +114,7 @@ export class PostgresTarget implements TargetConnector {
       const result = await runStatement<Record<string, unknown>>(
         pool,
         address,
-        this.#context.retry,
+        this.context.retry,
         `reading the state of ${part.length} keys`,
         `SELECT ${selected} FROM ${this.#table} WHERE (${tuple}) IN (SELECT * FROM unnest(${arrays}))`,
         columns,
@@ -230,8 +214,8 @@ export class PostgresTarget implements TargetConnector {
     const result = await runStatement<Record<string, unknown>>(
       pool,
       address,
-      this.#context.retry,
-      `upserting ${rows.length} rows into ${this.#config.schema}.${this.#config.table}`,
+      this.context.retry,
+      `upserting ${rows.length} rows into ${this.config.schema}.${this.config.table}`,
       text,
       values,
     );
@@ -240,7 +224,7 @@ export class PostgresTarget implements TargetConnector {
 
   #prepare(write: TargetWrite, shape: TableShape): PreparedRow {
     const meta = [write.version, write.hash, write.op === 'delete'];
-    if (this.#config.mode === 'jsonb') {
+    if (this.config.mode === 'jsonb') {
       if (write.op === 'upsert' && write.data === null)
         throw new ValidationError(`postgres: upsert of key "${write.key}" has no data`);
       const data =
@@ -261,7 +245,7 @@ export class PostgresTarget implements TargetConnector {
     const unknown = Object.keys(data).filter((field) => !shape.columns.has(field) || META_NAMES.has(field));
     if (unknown.length > 0)
       throw new ValidationError(
-        `postgres: key "${write.key}" has fields without a column in ${this.#config.schema}.${this.#config.table}: ` +
+        `postgres: key "${write.key}" has fields without a column in ${this.config.schema}.${this.config.table}: ` +
           `${unknown.map((f) => `"${f}"`).join(', ')} (add the columns, or drop or rename the fields in transform)`,
         unknown.map((field) => ({ path: field, message: 'no such column' })),
       );
@@ -288,7 +272,7 @@ export class PostgresTarget implements TargetConnector {
   }
 
   #hasUnknownField(write: TargetWrite, shape: TableShape): boolean {
-    if (this.#config.mode === 'jsonb' || write.data === null) return false;
+    if (this.config.mode === 'jsonb' || write.data === null) return false;
     for (const field in write.data) if (!shape.columns.has(field)) return true;
     return false;
   }
@@ -309,7 +293,7 @@ export class PostgresTarget implements TargetConnector {
     sourceType: string,
     options: { readonly widen: boolean },
   ): Promise<string[]> {
-    if (this.#config.mode === 'jsonb') return [];
+    if (this.config.mode === 'jsonb') return [];
     const shape = await this.#reloadShape();
     const plan = this.#evolution(drift, sourceType, shape, options.widen);
     if (plan.clauses.length === 0) return plan.changes;
@@ -317,8 +301,8 @@ export class PostgresTarget implements TargetConnector {
     await runStatement(
       pool,
       address,
-      this.#context.retry,
-      `evolving ${this.#config.schema}.${this.#config.table} (${plan.changes.join('; ')})`,
+      this.context.retry,
+      `evolving ${this.config.schema}.${this.config.table} (${plan.changes.join('; ')})`,
       `SET LOCAL lock_timeout = '5s'; ALTER TABLE ${this.#table} ${plan.clauses.join(', ')}`,
     );
     await this.#reloadShape();
@@ -327,7 +311,7 @@ export class PostgresTarget implements TargetConnector {
 
   /** The ALTER TABLE clauses a drift needs, and each in words. */
   #evolution(drift: SchemaDrift, sourceType: string, shape: TableShape, widen: boolean) {
-    const { rename, drop, mask } = this.#context.pipeline.transform;
+    const { rename, drop, mask } = this.context.pipeline.transform;
     // A new column's field reaches the table under its renamed name; a masked one as text.
     const columnOf = (field: string) => (drop.includes(field) ? undefined : (rename[field] ?? field));
     const typeOf = (field: string, type: string) =>
@@ -348,7 +332,7 @@ export class PostgresTarget implements TargetConnector {
       if (current === undefined || columnHolds(current.type, wanted)) continue;
       if (!widen || !columnHolds(wanted, current.type))
         throw new SchemaDriftError(
-          `postgres: column ${current.name} of ${this.#config.schema}.${this.#config.table} is ${current.type}, which cannot hold the values of the source column ${change.name}, now ${change.to} (was ${change.from}); ` +
+          `postgres: column ${current.name} of ${this.config.schema}.${this.config.table} is ${current.type}, which cannot hold the values of the source column ${change.name}, now ${change.to} (was ${change.from}); ` +
             (widen
               ? `schema.onDrift evolve only widens a column, and ${wanted} would not hold every value it stores`
               : 'schema.onDrift discard leaves the target columns as they are') +
@@ -409,7 +393,7 @@ export class PostgresTarget implements TargetConnector {
   }
 
   #dataOfRow(row: Record<string, unknown>): RecordData {
-    if (this.#config.mode === 'jsonb') return (row.data ?? {}) as RecordData;
+    if (this.config.mode === 'jsonb') return (row.data ?? {}) as RecordData;
     const data: RecordData = {};
     for (const [name, value] of Object.entries(row))
       if (!META_NAMES.has(name) && !name.startsWith(KEY_ALIAS)) data[name] = value;
@@ -427,11 +411,11 @@ export class PostgresTarget implements TargetConnector {
       (c, i) => `${quoteIdent(c.name)} AS ${quoteIdent(KEY_ALIAS + i)}`,
     );
     const selected =
-      this.#config.mode === 'jsonb'
+      this.config.mode === 'jsonb'
         ? `${keyAliases.join(', ')}, "key", "data", "_v"`
         : `${keyAliases.join(', ')}, *`;
     const order = keyOrderOf(shape.keyColumns, {
-      jsonb: this.#config.mode === 'jsonb',
+      jsonb: this.config.mode === 'jsonb',
       width: this.#keyFields.length,
       ...(range && { range }),
     });
@@ -444,8 +428,8 @@ export class PostgresTarget implements TargetConnector {
       const result = await runStatement<Record<string, unknown>>(
         pool,
         address,
-        this.#context.retry,
-        `reading ${this.#config.schema}.${this.#config.table} for Verify`,
+        this.context.retry,
+        `reading ${this.config.schema}.${this.config.table} for Verify`,
         `SELECT ${selected} FROM ${this.#table} WHERE "_d" IS NOT TRUE AND ${inRange.sql} AND ${bound.sql} ORDER BY ${order.order.join(', ')} LIMIT ${PAGE_SIZE}`,
         [...inRange.params, ...bound.params],
       );
@@ -462,7 +446,7 @@ export class PostgresTarget implements TargetConnector {
     }
   }
 
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     const connection = this.#connection;
     this.#connection = undefined;
     this.#shape = undefined;
@@ -472,9 +456,9 @@ export class PostgresTarget implements TargetConnector {
   #connect(): Promise<{ pool: pg.Pool; address: ServerAddress }> {
     if (!this.#connection) {
       const connection = poolConfigFromSecret(
-        this.#config.connection,
-        this.#context.secrets,
-        this.#context.signDatabaseToken,
+        this.config.connection,
+        this.context.secrets,
+        this.context.signDatabaseToken,
       ).then(async ({ config, address }) => ({
         pool: await createPool(config),
         address,
@@ -502,12 +486,12 @@ export class PostgresTarget implements TargetConnector {
   /** Creates the jsonb table, or checks the columns table and adds the meta columns it lacks. */
   async #prepareTable(): Promise<TableShape> {
     const { pool, address } = await this.#connect();
-    const name = `${this.#config.schema}.${this.#config.table}`;
-    if (this.#config.mode === 'jsonb') {
+    const name = `${this.config.schema}.${this.config.table}`;
+    if (this.config.mode === 'jsonb') {
       await runStatement(
         pool,
         address,
-        this.#context.retry,
+        this.context.retry,
         `creating ${name}`,
         `CREATE TABLE IF NOT EXISTS ${this.#table} (key text COLLATE "C" PRIMARY KEY, data jsonb, "_v" text COLLATE "C" NOT NULL, "_h" text NOT NULL, "_d" boolean NOT NULL DEFAULT false)`,
       );
@@ -536,7 +520,7 @@ export class PostgresTarget implements TargetConnector {
       await runStatement(
         pool,
         address,
-        this.#context.retry,
+        this.context.retry,
         `adding ESync's columns ${missingMeta.join(', ')} to ${name}`,
         `ALTER TABLE ${this.#table} ${missingMeta.map((c) => `ADD COLUMN IF NOT EXISTS ${definitions[c]}`).join(', ')}`,
       );
@@ -547,11 +531,11 @@ export class PostgresTarget implements TargetConnector {
 
   /** Reads columns and primary key from the catalog; undefined when the table does not exist. */
   async #readShape(pool: pg.Pool, address: ServerAddress): Promise<TableShape | undefined> {
-    const name = `${this.#config.schema}.${this.#config.table}`;
+    const name = `${this.config.schema}.${this.config.table}`;
     const columns = await runStatement<{ name: string; type: string; primary: number | null }>(
       pool,
       address,
-      this.#context.retry,
+      this.context.retry,
       `reading the columns of ${name}`,
       `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
               array_position(i.indkey::int2[], a.attnum) AS primary
@@ -561,7 +545,7 @@ export class PostgresTarget implements TargetConnector {
          LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
         WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
         ORDER BY a.attnum`,
-      [this.#config.schema, this.#config.table],
+      [this.config.schema, this.config.table],
     );
     if (columns.rows.length === 0) return undefined;
     const byName = new Map(columns.rows.map((c) => [c.name, { name: c.name, type: c.type }]));
@@ -569,7 +553,7 @@ export class PostgresTarget implements TargetConnector {
       .filter((c) => c.primary !== null)
       .sort((a, b) => (a.primary ?? 0) - (b.primary ?? 0))
       .map((c) => c.name);
-    if (this.#config.mode === 'jsonb')
+    if (this.config.mode === 'jsonb')
       return { columns: byName, keyColumns: primary.map((n) => byName.get(n) as Column) };
     const expected = [...this.#keyFields].sort().join(', ');
     if (primary.length === 0 || [...primary].sort().join(', ') !== expected)
@@ -582,5 +566,4 @@ export class PostgresTarget implements TargetConnector {
 }
 
 /** Creates the PostgreSQL target; it connects on first use. */
-export const createPostgresTarget: TargetFactory<'postgres'> = (config, context) =>
-  new PostgresTarget(config, context);
+export const createPostgresTarget = targetFactory<'postgres'>(PostgresTarget);

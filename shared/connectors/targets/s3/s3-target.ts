@@ -4,17 +4,15 @@ import type { RecordData } from '../../../records/envelope.ts';
 import { parseExactJson, stringifyExactJson } from '../../../records/exact-json.ts';
 import { contentHash, DELETED_HASH } from '../../../records/hash.ts';
 import type {
-  ConnectorContext,
   SegmentedTargetRead,
   TargetChange,
-  TargetConnector,
-  TargetFactory,
   TargetSnapshotRecord,
   TargetState,
   TargetWrite,
   WriteOutcome,
 } from '../../types.ts';
 import { chunk, mapWithConcurrency, outcomesInOrder } from '../support/batch.ts';
+import { TargetBase, targetFactory } from '../support/target-base.ts';
 import { keepNewest, liveRecordsOf, segmentOfName } from '../support/target-changes.ts';
 import { WriteLimit } from '../support/write-limit.ts';
 import {
@@ -29,8 +27,6 @@ import {
   partitionDay,
 } from './lake-layout.ts';
 import { mapS3Error, S3Objects } from './s3-objects.ts';
-
-export type S3TargetConfig = Parameters<TargetFactory<'s3'>>[0];
 
 /** Lake objects read at once by Verify's snapshot. */
 const OBJECT_CONCURRENCY = 8;
@@ -48,31 +44,22 @@ const SNAPSHOT_PAGE = 1000;
  * with, so the load path writes every change it is given (and replays rewrite the same objects).
  * {@link readNewestChanges} tells it, from the archive, which of them tie with a held change.
  */
-export class S3LakeTarget implements TargetConnector {
-  readonly #config: S3TargetConfig;
-  readonly #context: ConnectorContext;
-  readonly #bucket: string;
-  readonly #objects: S3Objects;
-
-  constructor(config: S3TargetConfig, context: ConnectorContext) {
-    this.#config = config;
-    this.#context = context;
-    this.#bucket = config.bucket ?? context.dataBucket;
-    this.#objects = new S3Objects(
-      context.clients.s3,
-      context.retry,
-      new WriteLimit(context.pipeline.load.writeConcurrency),
-    );
-  }
+export class S3LakeTarget extends TargetBase<'s3'> {
+  readonly #bucket = this.config.bucket ?? this.context.dataBucket;
+  readonly #objects = new S3Objects(
+    this.context.clients.s3,
+    this.context.retry,
+    new WriteLimit(this.context.pipeline.load.writeConcurrency),
+  );
 
   get #pipeline(): string {
-    return this.#context.pipeline.name;
+    return this.context.pipeline.name;
   }
 
   async discover(): Promise<{ exists: boolean; detail: string }> {
     try {
       const { HeadBucketCommand } = await s3Commands();
-      await this.#context.clients.s3.send(new HeadBucketCommand({ Bucket: this.#bucket }));
+      await this.context.clients.s3.send(new HeadBucketCommand({ Bucket: this.#bucket }));
     } catch (error) {
       const mapped = mapS3Error(error, 'HeadBucket', this.#bucket);
       if (mapped instanceof ConnectorError && /does not exist/.test(mapped.message))
@@ -81,7 +68,7 @@ export class S3LakeTarget implements TargetConnector {
     }
     return {
       exists: true,
-      detail: `s3://${this.#bucket}/${lakeRoot(this.#config.prefix, this.#pipeline)} (archive in s3://${this.#context.dataBucket}/archive/)`,
+      detail: `s3://${this.#bucket}/${lakeRoot(this.config.prefix, this.#pipeline)} (archive in s3://${this.context.dataBucket}/archive/)`,
     };
   }
 
@@ -94,7 +81,7 @@ export class S3LakeTarget implements TargetConnector {
     const found = await mapWithConcurrency([...new Set(keys)], ARCHIVE_READ_CONCURRENCY, async (key) => {
       const newest = await this.#newestArchived(key);
       if (newest === undefined) return undefined;
-      const line = this.#parseLine(await this.#objects.getText(this.#context.dataBucket, newest), newest, 1);
+      const line = this.#parseLine(await this.#objects.getText(this.context.dataBucket, newest), newest, 1);
       return line.op === 'upsert' && line.data ? ([key, line.data] as const) : undefined;
     });
     return new Map(found.filter((f) => f !== undefined));
@@ -118,7 +105,7 @@ export class S3LakeTarget implements TargetConnector {
   async #newestArchived(key: string): Promise<string | undefined> {
     let newest: string | undefined;
     for await (const page of this.#objects.list(
-      this.#context.dataBucket,
+      this.context.dataBucket,
       archiveKeyPrefix(this.#pipeline, key),
     ))
       for (const name of page) if (newest === undefined || name > newest) newest = name;
@@ -149,7 +136,7 @@ export class S3LakeTarget implements TargetConnector {
     // Lake objects and archive objects go out together, as many at once as the write limit allows.
     const lakePuts = [...groups.values()].map(async (group) => {
       const key = lakeObjectKey(
-        this.#config.prefix,
+        this.config.prefix,
         this.#pipeline,
         group.day,
         group.messageKey,
@@ -161,9 +148,9 @@ export class S3LakeTarget implements TargetConnector {
       });
     });
     const archivePuts = [...lines.keys()].map(async (write) => {
-      const { key, body, tagging } = archiveObjectOf(this.#context.pipeline, write);
+      const { key, body, tagging } = archiveObjectOf(this.context.pipeline, write);
       await this.#objects
-        .put(this.#context.dataBucket, key, body, 'application/json', tagging)
+        .put(this.context.dataBucket, key, body, 'application/json', tagging)
         .catch((error: unknown) => {
           if (!failures.has(write)) failures.set(write, error);
         });
@@ -189,7 +176,7 @@ export class S3LakeTarget implements TargetConnector {
    */
   async *snapshot(): AsyncIterable<TargetSnapshotRecord[]> {
     const newest = new Map<string, TargetChange>();
-    for await (const keys of this.#objects.list(this.#bucket, lakeRoot(this.#config.prefix, this.#pipeline)))
+    for await (const keys of this.#objects.list(this.#bucket, lakeRoot(this.config.prefix, this.#pipeline)))
       keepNewest(newest, await this.#changesIn(keys));
     for (const page of chunk(liveRecordsOf(newest), SNAPSHOT_PAGE)) yield page;
   }
@@ -202,7 +189,7 @@ export class S3LakeTarget implements TargetConnector {
   readonly segmented: SegmentedTargetRead = {
     approximateRecords: async () => undefined,
     readSegment: async (segment, from, limit) => {
-      const root = lakeRoot(this.#config.prefix, this.#pipeline);
+      const root = lakeRoot(this.config.prefix, this.#pipeline);
       const page = await this.#objects.listPage(this.#bucket, root, from, limit);
       const own = page.keys.filter((k) => segmentOfName(k, segment.total) === segment.index);
       return {
@@ -244,11 +231,7 @@ export class S3LakeTarget implements TargetConnector {
       );
     return result.data;
   }
-
-  async close(): Promise<void> {
-    // The S3 client belongs to the caller.
-  }
 }
 
 /** Creates the S3 lake target. */
-export const createS3LakeTarget: TargetFactory<'s3'> = (config, context) => new S3LakeTarget(config, context);
+export const createS3LakeTarget = targetFactory<'s3'>(S3LakeTarget);
