@@ -1,11 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type ExtractProfile, profileExtract } from './extract-profile.ts';
+import { benchPipeline } from './records.ts';
 
 /**
- * Four partitions of 1,000 rows (each at least a page): ten messages of 100 records each, about
- * 115 KB each, so two queue batches (SQS takes 1 MiB per SendMessageBatch).
+ * Four partitions of 1,000 rows (each at least a page), each packed into messages of the
+ * pipeline's batch size: two of 500 records (about 575 KB each), so two queue batches per
+ * partition (SQS takes 1 MiB per SendMessageBatch).
  */
 const RECORDS = 4000;
+const PER_MESSAGE = benchPipeline().batch.size;
 
 describe('the Extract profile on the local stack', () => {
   let profiles: ExtractProfile[];
@@ -14,14 +17,14 @@ describe('the Extract profile on the local stack', () => {
     profiles = await profileExtract({ records: RECORDS, rounds: 1 });
   }, 180_000);
 
-  it('extracts every row of a first load, its partitions side by side, into messages of 100 records', () => {
+  it('extracts every row of a first load, its partitions side by side, into messages of the pipeline batch size', () => {
     // Assess
     expect(profiles.map((p) => [p.records, p.partitions, p.invocations, p.messages])).toEqual([
-      [RECORDS, 4, 4, RECORDS / 100],
+      [RECORDS, 4, 4, RECORDS / PER_MESSAGE],
     ]);
   });
 
-  it("counts the SendMessageBatch requests: two for each partition's ten messages", () => {
+  it("counts the SendMessageBatch requests: two for each partition's two messages of 575 KB", () => {
     // Assess
     const sends = profiles[0]?.requests.find((r) => r.what === 'sqs SendMessageBatch');
     expect(sends?.perRecord).toBe(8 / RECORDS);
