@@ -12,10 +12,14 @@ import type { ValidationReason } from './validation.ts';
  */
 export const EXPRESSION_LIMITS = {
   /**
-   * Wall-clock milliseconds one expression may take on one record (JSONata's clock; a simple
-   * expression the fast path answers does work bounded by its size and reads no clock).
+   * Evaluation steps (JSONata's evaluations of one expression node) one expression may take on
+   * one record: the record's own work, counted per evaluation, so neither a loaded machine nor
+   * the evaluations interleaved with it (Load evaluates a batch's records concurrently) can
+   * make a record pass it. The docs' examples take 5 to 11 steps; a runaway (a loop by tail
+   * call, a map over a huge range) reaches it in well under a second. A simple expression the
+   * fast path answers takes no JSONata step and does work bounded by its size.
    */
-  timeoutMs: 100,
+  maxSteps: 100_000,
   /** Nesting of evaluation steps (recursion depth of user functions included). */
   maxDepth: 500,
   /** Items of one sequence (array) built during an evaluation. */
@@ -65,19 +69,48 @@ interface CompiledExpression {
   readonly fast: ReturnType<typeof compileFastPath>;
 }
 
+/**
+ * The binding that holds one evaluation's step count: each evaluation binds its own, and JSONata
+ * looks a name up through the evaluation's frames, so concurrent evaluations of one compiled
+ * expression count apart. Not a JSONata name (it has spaces), so no expression can read it.
+ */
+const STEP_COUNT = 'esync step count';
+
+interface StepCount {
+  steps: number;
+}
+
+/** JSONata's hook called before each evaluation step (what its own tests timebox with). */
+const EVALUATE_ENTRY = Symbol.for('jsonata.__evaluate_entry');
+
+function countStep(_node: unknown, _input: unknown, environment: jsonata.Environment): void {
+  const count = environment.lookup(STEP_COUNT) as StepCount;
+  count.steps += 1;
+  if (count.steps > EXPRESSION_LIMITS.maxSteps)
+    throw new Error(
+      `Evaluation stopped after ${EXPRESSION_LIMITS.maxSteps} steps (the step limit). Check for an infinite loop`,
+    );
+}
+
 async function compileExpression(text: string): Promise<CompiledExpression> {
   const expression = (await loadJsonata())(text, {
-    timeout: EXPRESSION_LIMITS.timeoutMs,
     stack: EXPRESSION_LIMITS.maxDepth,
     sequence: EXPRESSION_LIMITS.maxSequence,
   });
+  // JSONata binds the hook by symbol at run time; its typings name bindings by string only.
+  expression.assign(EVALUATE_ENTRY as unknown as string, countStep);
   return { expression, fast: compileFastPath(expression.ast()) };
+}
+
+function evaluateCounted(expression: jsonata.Expression, data: Readonly<RecordData>): Promise<unknown> {
+  const count: StepCount = { steps: 0 };
+  return expression.evaluate(data, { [STEP_COUNT]: count });
 }
 
 /**
  * One compiled expression bounded by {@link EXPRESSION_LIMITS}: JSONata's own guardrails stop an
- * evaluation past the time, the depth or the sequence length (errors D1011, D1012, D2015); the
- * result's size is checked here. A simple expression on plain values is answered by the
+ * evaluation past the depth or the sequence length (errors D1011, D2015); the steps are counted
+ * by JSONata's step hook and the result's size is checked here. A simple expression on plain values is answered by the
  * synchronous fast path (expression-fast-path.ts), whose work is bounded by the expression's
  * size; everything else by JSONata. Compiled with the first evaluation; an expression that
  * does not compile (the pipeline schema rejects those first) fails every evaluation.
@@ -93,7 +126,7 @@ export function compileBounded(text: string): (data: Readonly<RecordData>) => Pr
     }
     const { expression, fast } = compiled;
     const answer = fast === undefined ? JSONATA_DECIDES : fast(data);
-    const result: unknown = answer === JSONATA_DECIDES ? await expression.evaluate(data) : answer;
+    const result: unknown = answer === JSONATA_DECIDES ? await evaluateCounted(expression, data) : answer;
     const chars =
       typeof result === 'string'
         ? result.length

@@ -353,7 +353,7 @@ const transformSchema = z
       .describe('Values for fields that are missing or null.'),
   })
   .describe(
-    `Applied in order: filter, compute, defaults, rename, mask, drop. Expressions are JSONata (https://jsonata.org), compiled once per container; one evaluation may take ${EXPRESSION_LIMITS.timeoutMs} ms, nest ${EXPRESSION_LIMITS.maxDepth} steps, build sequences of ${EXPRESSION_LIMITS.maxSequence} items and return ${EXPRESSION_LIMITS.maxResultChars} characters of JSON; past a limit the record is quarantined.`,
+    `Applied in order: filter, compute, defaults, rename, mask, drop. Expressions are JSONata (https://jsonata.org), compiled once per container; one evaluation may take ${EXPRESSION_LIMITS.maxSteps} evaluation steps (counted per record, not timed), nest ${EXPRESSION_LIMITS.maxDepth} levels, build sequences of ${EXPRESSION_LIMITS.maxSequence} items and return ${EXPRESSION_LIMITS.maxResultChars} characters of JSON; past a limit the record is quarantined.`,
   );
 
 const fieldMergeRule = z.enum(['source', 'target', 'latest', 'max', 'min', 'manual']);

@@ -1,5 +1,5 @@
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DemoDatabase, startDemoDatabase } from '../../../demo/demo-db.ts';
 import { TARGET_CONNECTORS } from '../../../shared/connectors/targets/registry.ts';
 import { parseExactJson } from '../../../shared/records/exact-json.ts';
@@ -11,9 +11,6 @@ import {
 } from '../../support/system-servers.ts';
 import { batchSteps } from './batch-steps.ts';
 import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
-
-// JSONata's wall-clock limit would quarantine a record whenever the machine stalls (see there).
-vi.mock('jsonata', () => import('../../support/unhurried-jsonata.ts'));
 
 /**
  * Keys built by `source.keyExpression` through whole batch runs (the phase functions over the

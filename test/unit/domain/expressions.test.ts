@@ -14,16 +14,6 @@ const expressions = (config: Parameters<typeof createRecordExpressions>[0]): Rec
   return compiled;
 };
 
-/** Runs `act` with Date.now frozen, so JSONata's time limit cannot trip whatever the load. */
-async function withStillClock<T>(act: () => Promise<T>): Promise<T> {
-  const clock = vi.spyOn(Date, 'now').mockReturnValue(Date.now());
-  try {
-    return await act();
-  } finally {
-    clock.mockRestore();
-  }
-}
-
 const envelope = (key: string, data: Record<string, unknown> | null): RecordEnvelope => ({
   key,
   op: data === null ? 'delete' : 'upsert',
@@ -102,39 +92,66 @@ describe('createRecordExpressions', () => {
     });
   });
 
-  it('stops an evaluation that runs past the time limit', async () => {
-    // A tail call: JSONata loops instead of nesting, so only the clock stops it.
+  it('stops an evaluation that runs past the step limit, naming the limit', async () => {
+    // A tail call: JSONata loops instead of nesting, so only the step count stops it.
     const outcome = await expressions({ compute: { x: '($f := function($n) { $f($n + 1) }; $f(0))' } })({});
 
     expect(outcome).toMatchObject({
       kind: 'failed',
       field: 'x',
-      error: expect.stringMatching(new RegExp(`timeout after ${EXPRESSION_LIMITS.timeoutMs} milliseconds`)),
+      error: expect.stringMatching(
+        new RegExp(`stopped after ${EXPRESSION_LIMITS.maxSteps} steps \\(the step limit\\)`),
+      ),
     });
   });
 
-  it("answers a simple expression off JSONata's clock: a stalled machine does not fail it", async () => {
-    // Every clock read 1 s later than the last: JSONata's time limit trips at its next check.
-    let now = 0;
+  it('stops a map over a range longer than the step limit allows', async () => {
+    const items = EXPRESSION_LIMITS.maxSteps - 1;
+    const outcome = await expressions({ compute: { x: `$count([1..${items}].($ * 2))` } })({});
+
+    expect(outcome).toMatchObject({ kind: 'failed', error: expect.stringMatching(/the step limit/) });
+  });
+
+  it('counts the steps of each evaluation apart: concurrent records do not add up', async () => {
+    // Each record takes some thousands of steps; 40 of them together take more than the limit.
+    const apply = expressions({ compute: { n: '$count(items[$ > 1].($ * 2))' } });
+    const items = Array.from({ length: EXPRESSION_LIMITS.maxSteps / 200 }, (_, i) => i);
+
+    const outcomes = await Promise.all(Array.from({ length: 40 }, () => apply({ items })));
+
+    expect(outcomes.map((o) => o.kind)).toEqual(Array(40).fill('kept'));
+  });
+
+  it('fails no record because the event loop was busy elsewhere or the clock jumped', async () => {
+    // A batch of concurrent evaluations, then the event loop held past what was once the time
+    // limit (100 ms of wall clock), then a clock that jumps 1 s at every read.
+    const apply = expressions({ compute: { next: '$sum([age, 1])' } });
+    const pending = Array.from({ length: 40 }, (_, age) => apply({ age }));
+    const heldFrom = Date.now();
+    while (Date.now() - heldFrom <= 150) {
+      // busy: other work on the same event loop
+    }
+    let now = Date.now();
     const clock = vi.spyOn(Date, 'now').mockImplementation(() => {
       now += 1000;
       return now;
     });
     try {
-      const simple = await expressions({ compute: { next: 'age + 1' } })({ age: 41 });
-      const general = await expressions({ compute: { next: '$sum([age, 1])' } })({ age: 41 });
+      const outcomes = await Promise.all(pending);
+      const later = await apply({ age: 41 });
 
-      expect(simple).toEqual({ kind: 'kept', data: { age: 41, next: 42 } });
-      expect(general).toMatchObject({ kind: 'failed', error: expect.stringMatching(/timeout/) });
+      expect(outcomes).toEqual(
+        Array.from({ length: 40 }, (_, age) => ({ kind: 'kept', data: { age, next: age + 1 } })),
+      );
+      expect(later).toEqual({ kind: 'kept', data: { age: 41, next: 42 } });
     } finally {
       clock.mockRestore();
     }
   });
 
   it('stops an evaluation that recurses deeper than the depth limit', async () => {
-    // On a clock that stands still: on a loaded machine the time limit could trip first.
-    const outcome = await withStillClock(() =>
-      expressions({ compute: { x: '($f := function($n) { 1 + $f($n + 1) }; $f(0))' } })({}),
+    const outcome = await expressions({ compute: { x: '($f := function($n) { 1 + $f($n + 1) }; $f(0))' } })(
+      {},
     );
 
     expect(outcome).toMatchObject({

@@ -1,10 +1,7 @@
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SourceConnector, SourceRow } from '../../../shared/connectors/types.ts';
 import { pipelineSchema } from '../../../shared/pipeline/schema.ts';
 import { VanishedKeys } from '../../../shared/usecases/vanished.ts';
-
-// JSONata's wall-clock limit would leave a row unkeyed whenever the machine stalls (see there).
-vi.mock('jsonata', () => import('../../support/unhurried-jsonata.ts'));
 
 const keyedByEmail = pipelineSchema.parse({
   name: 'p',
