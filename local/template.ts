@@ -644,6 +644,15 @@ function readQueues(reading: TemplateReading): QueueSpec[] {
   });
 }
 
+/** A table's global or local secondary indexes; an index without a projection projects all. */
+function indexSpecs(indexes: unknown): TableSpec['globalSecondaryIndexes'] {
+  return ((indexes as TableSpec['globalSecondaryIndexes'] | undefined) ?? []).map((index) => ({
+    IndexName: index.IndexName,
+    KeySchema: index.KeySchema,
+    Projection: index.Projection ?? { ProjectionType: 'ALL' },
+  }));
+}
+
 function readTables(reading: TemplateReading): TableSpec[] {
   const { r } = reading;
   return reading.ofType('AWS::DynamoDB::Table', 'AWS::DynamoDB::GlobalTable').map(([id, res]) => {
@@ -654,20 +663,8 @@ function readTables(reading: TemplateReading): TableSpec[] {
       name: r.physicalName(id),
       keySchema: (p.KeySchema as KeyElement[] | undefined) ?? [],
       attributeDefinitions: (p.AttributeDefinitions as TableSpec['attributeDefinitions'] | undefined) ?? [],
-      globalSecondaryIndexes: (
-        (p.GlobalSecondaryIndexes as TableSpec['globalSecondaryIndexes'] | undefined) ?? []
-      ).map((g) => ({
-        IndexName: g.IndexName,
-        KeySchema: g.KeySchema,
-        Projection: g.Projection ?? { ProjectionType: 'ALL' },
-      })),
-      localSecondaryIndexes: (
-        (p.LocalSecondaryIndexes as TableSpec['localSecondaryIndexes'] | undefined) ?? []
-      ).map((l) => ({
-        IndexName: l.IndexName,
-        KeySchema: l.KeySchema,
-        Projection: l.Projection ?? { ProjectionType: 'ALL' },
-      })),
+      globalSecondaryIndexes: indexSpecs(p.GlobalSecondaryIndexes),
+      localSecondaryIndexes: indexSpecs(p.LocalSecondaryIndexes),
       ...(ttl?.Enabled !== false && ttl?.AttributeName && { ttlAttribute: ttl.AttributeName }),
     };
   });

@@ -19,7 +19,16 @@ export interface CdcRouteProps {
   readonly encryptionKey: EncryptionKey;
 }
 
-/** The dead-letter queue of a rule's target: encrypted with the stage key, TLS only. */
+/**
+ * How EventBridge retries a rule's target before it gives the event to the target's DLQ: for a
+ * day (185 attempts is EventBridge's most).
+ */
+export const RULE_TARGET_RETRY = { attempts: 185, maxEventAge: Duration.hours(24) } as const;
+
+/**
+ * The dead-letter queue of a rule's target: encrypted with the stage key, which EventBridge may
+ * use to write into it, TLS only.
+ */
 export function ruleTargetDeadLetterQueue(
   scope: Construct,
   queueName: string,
@@ -32,6 +41,7 @@ export function ruleTargetDeadLetterQueue(
     enforceSSL: true,
     retentionPeriod: QUEUE_RETENTION,
   });
+  key.grantServicePublish('events.amazonaws.com');
   Validations.of(queue).acknowledge({
     id: 'AwsSolutions-SQS3',
     reason:
@@ -68,8 +78,8 @@ export class CdcRoute extends Construct {
           arn: props.loadQueue.queueArn,
           deadLetterConfig: { arn: this.deadLetterQueue.queueArn },
           retryPolicy: {
-            maximumRetryAttempts: 185,
-            maximumEventAgeInSeconds: Duration.hours(24).toSeconds(),
+            maximumRetryAttempts: RULE_TARGET_RETRY.attempts,
+            maximumEventAgeInSeconds: RULE_TARGET_RETRY.maxEventAge.toSeconds(),
           },
         },
       ],
@@ -80,6 +90,5 @@ export class CdcRoute extends Construct {
     });
     props.loadQueue.grant(fromThisRule, 'sqs:SendMessage');
     this.deadLetterQueue.grant(fromThisRule, 'sqs:SendMessage');
-    props.encryptionKey.grantServicePublish('events.amazonaws.com');
   }
 }

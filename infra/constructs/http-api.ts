@@ -1,13 +1,12 @@
-import { type RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { ApiThrottles, RouteThrottle } from '../stage.ts';
+import { type VendedLogSettings, vendedLogGroup } from './vended-log-group.ts';
 
 /**
  * The management routes, all signed with SigV4 (AWS_IAM); the api function routes them by the
@@ -48,16 +47,13 @@ const ACCESS_LOG_FIELDS = {
   integrationError: '$context.integrationErrorMessage',
 };
 
-export interface HttpApiProps {
+export interface HttpApiProps extends VendedLogSettings {
   /** `esync-<stage>-core-api`. */
   readonly apiName: string;
   readonly webhookFunction: lambda.IFunction;
   readonly managementFunction: lambda.IFunction;
   /** Each route's own limits: webhook deliveries and management calls never share a budget. */
   readonly throttles: ApiThrottles;
-  readonly logKey: kms.IKey;
-  readonly logRetention: logs.RetentionDays;
-  readonly removalPolicy: RemovalPolicy;
 }
 
 /**
@@ -79,12 +75,7 @@ export class HttpApi extends Construct {
       description: 'ESync webhooks and management API',
       createDefaultStage: false,
     });
-    const accessLogs = new logs.LogGroup(this, 'AccessLogs', {
-      logGroupName: `/aws/vendedlogs/apigateway/${props.apiName}`,
-      retention: props.logRetention,
-      encryptionKey: props.logKey,
-      removalPolicy: props.removalPolicy,
-    });
+    const accessLogs = vendedLogGroup(this, 'AccessLogs', 'apigateway', props.apiName, props);
     this.stage = new apigw.HttpStage(this, 'DefaultStage', {
       httpApi: this.api,
       stageName: '$default',

@@ -1,11 +1,10 @@
-import { Duration } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { EXECUTION_STATUS_CHANGE } from '../../shared/usecases/contracts.ts';
-import { ruleTargetDeadLetterQueue } from './cdc-route.ts';
+import { RULE_TARGET_RETRY, ruleTargetDeadLetterQueue } from './cdc-route.ts';
 import type { EncryptionKey } from './encryption-key.ts';
 
 /** The statuses that end an execution; RUNNING and PENDING_REDRIVE do not. */
@@ -39,7 +38,6 @@ export class RunEndRoute extends Construct {
   constructor(scope: Construct, id: string, props: RunEndRouteProps) {
     super(scope, id);
     this.deadLetterQueue = ruleTargetDeadLetterQueue(this, props.deadLetterQueueName, props.encryptionKey);
-    props.encryptionKey.grantServicePublish('events.amazonaws.com');
     this.rule = new events.Rule(this, 'Rule', {
       ruleName: props.ruleName,
       description: 'Ends of ESync run executions, to their run records',
@@ -55,8 +53,8 @@ export class RunEndRoute extends Construct {
     this.rule.addTarget(
       new targets.LambdaFunction(props.handler, {
         deadLetterQueue: this.deadLetterQueue,
-        retryAttempts: 185,
-        maxEventAge: Duration.hours(24),
+        retryAttempts: RULE_TARGET_RETRY.attempts,
+        maxEventAge: RULE_TARGET_RETRY.maxEventAge,
       }),
     );
   }

@@ -1,8 +1,7 @@
-import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
@@ -11,6 +10,7 @@ import { manifestPrefix } from '../../shared/naming.ts';
 import type { Pipeline } from '../../shared/pipeline/schema.ts';
 import { acknowledgeWildcardResource, acknowledgeWildcardsOf } from '../nag.ts';
 import { AnyResourcePolicy } from './any-resource-policy.ts';
+import { type VendedLogSettings, vendedLogGroup } from './vended-log-group.ts';
 
 /**
  * The Distributed Map's reader of a manifest (the plan's, or Verify's), its key at `keyPath`.
@@ -75,16 +75,13 @@ export interface PhaseFunctions {
   readonly recordFailure: lambda.Function;
 }
 
-export interface SyncStateMachineProps {
+export interface SyncStateMachineProps extends VendedLogSettings {
   readonly pipeline: Pipeline;
   /** `esync-<stage>-<pipeline>-sm`. */
   readonly stateMachineName: string;
   readonly functions: PhaseFunctions;
   /** Holds the manifests of large plans, read by the Distributed Map. */
   readonly dataBucket: s3.IBucket;
-  readonly logKey: kms.IKey;
-  readonly logRetention: logs.RetentionDays;
-  readonly removalPolicy: RemovalPolicy;
 }
 
 /** Adds the Catch that sends any error of the state to RecordFailure. */
@@ -112,12 +109,7 @@ export class SyncStateMachine extends Construct {
   constructor(scope: Construct, id: string, props: SyncStateMachineProps) {
     super(scope, id);
     const definition = this.runDefinition(props, this.failurePath(props.functions));
-    this.logGroup = new logs.LogGroup(this, 'Logs', {
-      logGroupName: `/aws/vendedlogs/states/${props.stateMachineName}`,
-      retention: props.logRetention,
-      encryptionKey: props.logKey,
-      removalPolicy: props.removalPolicy,
-    });
+    this.logGroup = vendedLogGroup(this, 'Logs', 'states', props.stateMachineName, props);
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName: props.stateMachineName,
       stateMachineType: sfn.StateMachineType.STANDARD,

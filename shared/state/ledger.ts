@@ -194,35 +194,26 @@ export class LedgerRepository {
     records: number,
     outcome: MessageOutcome,
   ): Promise<boolean> {
-    return conditionHeld(
-      this.ddb.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: keys.message(scope, messageKey),
-          UpdateExpression: `SET #state = :done, records = if_not_exists(records, :records), loaded = :l, skipped = :s, conflicts = :c, quarantined = :q, deadLettered = :d, filtered = :f, excludedKeys = :x, doneAt = :at, #type = :type, expiresAt = if_not_exists(expiresAt, :ttl), unavailableFields = :u, ties = :t, tiesReread = :tr${outcome.ignored ? ', ignored = :ig' : ''} REMOVE gsi1pk, gsi1sk`,
-          ConditionExpression: 'attribute_not_exists(#state) OR #state = :sent',
-          ExpressionAttributeNames: { '#state': 'state', '#type': 'type' },
-          ExpressionAttributeValues: {
-            ':done': 'done',
-            ':sent': 'sent',
-            ':records': records,
-            ':l': outcome.loaded,
-            ':s': outcome.skipped,
-            ':c': outcome.conflicts,
-            ':q': outcome.quarantined,
-            ':d': outcome.deadLettered,
-            ':f': outcome.filtered ?? 0,
-            ':x': outcome.excludedKeys.slice(0, 1000),
-            ':at': new Date().toISOString(),
-            ':type': 'msg',
-            ':ttl': expiresAt(this.retentionDays),
-            ':u': outcome.unavailableFields ?? 0,
-            ':t': outcome.ties ?? 0,
-            ':tr': outcome.tiesReread ?? 0,
-            ...(outcome.ignored ? { ':ig': outcome.ignored } : {}),
-          },
-        }),
-      ),
+    return this.#updateWhileSent(
+      scope,
+      messageKey,
+      `SET #state = :done, records = if_not_exists(records, :records), loaded = :l, skipped = :s, conflicts = :c, quarantined = :q, deadLettered = :d, filtered = :f, excludedKeys = :x, doneAt = :at, #type = :type, expiresAt = if_not_exists(expiresAt, :ttl), unavailableFields = :u, ties = :t, tiesReread = :tr${outcome.ignored ? ', ignored = :ig' : ''} REMOVE gsi1pk, gsi1sk`,
+      {
+        ':done': 'done',
+        ':records': records,
+        ':l': outcome.loaded,
+        ':s': outcome.skipped,
+        ':c': outcome.conflicts,
+        ':q': outcome.quarantined,
+        ':d': outcome.deadLettered,
+        ':f': outcome.filtered ?? 0,
+        ':x': outcome.excludedKeys.slice(0, 1000),
+        ':at': new Date().toISOString(),
+        ':u': outcome.unavailableFields ?? 0,
+        ':t': outcome.ties ?? 0,
+        ':tr': outcome.tiesReread ?? 0,
+        ...(outcome.ignored ? { ':ig': outcome.ignored } : {}),
+      },
     );
   }
 
@@ -240,23 +231,42 @@ export class LedgerRepository {
     unit: { readonly records: number; readonly keys: readonly string[] },
     invocationEndsAt: number,
   ): Promise<boolean> {
+    return this.#updateWhileSent(
+      scope,
+      messageKey,
+      'SET #state = if_not_exists(#state, :sent), records = if_not_exists(records, :records), lastReceiveEndsAt = :ends, lastReceiveKeys = :keys, #type = :type, expiresAt = if_not_exists(expiresAt, :ttl), gsi1pk = :gpk, gsi1sk = :gsk',
+      {
+        ':records': unit.records,
+        ':ends': invocationEndsAt,
+        ':keys': unit.keys.slice(0, 1000),
+        ...pendingValues(scope, messageKey),
+      },
+    );
+  }
+
+  /**
+   * Applies `update` to a message item that is new or still `sent` (its `:sent`, `:type` and
+   * `:ttl` values given here); false when the message was complete or abandoned already.
+   */
+  async #updateWhileSent(
+    scope: string,
+    messageKey: string,
+    update: string,
+    values: Record<string, unknown>,
+  ): Promise<boolean> {
     return conditionHeld(
       this.ddb.send(
         new UpdateCommand({
           TableName: this.table,
           Key: keys.message(scope, messageKey),
-          UpdateExpression:
-            'SET #state = if_not_exists(#state, :sent), records = if_not_exists(records, :records), lastReceiveEndsAt = :ends, lastReceiveKeys = :keys, #type = :type, expiresAt = if_not_exists(expiresAt, :ttl), gsi1pk = :gpk, gsi1sk = :gsk',
+          UpdateExpression: update,
           ConditionExpression: 'attribute_not_exists(#state) OR #state = :sent',
           ExpressionAttributeNames: { '#state': 'state', '#type': 'type' },
           ExpressionAttributeValues: {
             ':sent': 'sent',
-            ':records': unit.records,
-            ':ends': invocationEndsAt,
-            ':keys': unit.keys.slice(0, 1000),
             ':type': 'msg',
             ':ttl': expiresAt(this.retentionDays),
-            ...pendingValues(scope, messageKey),
+            ...values,
           },
         }),
       ),
