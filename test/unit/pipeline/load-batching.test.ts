@@ -2,9 +2,10 @@ import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_LOAD_BATCH_SIZE,
   defaultLoadBatchSize,
+  loadBatchingProblem,
   PUSHED_LOAD_BATCH_SIZE,
 } from '../../../shared/pipeline/load-batching.ts';
-import { type PipelineInput, pipelineSchema } from '../../../shared/pipeline/schema.ts';
+import { type PipelineInput, pipelineSchema, SOURCE_TYPES } from '../../../shared/pipeline/schema.ts';
 
 const TARGET = { type: 'dynamodb' } as const;
 
@@ -47,6 +48,10 @@ describe('defaultLoadBatchSize', () => {
       expect(DEFAULT_LOAD_BATCH_SIZE).toBe(2);
     },
   );
+
+  it.each(SOURCE_TYPES)('gives a %s source a default that needs no batching window', (type) => {
+    expect(loadBatchingProblem(defaultLoadBatchSize(type), 0)).toBeUndefined();
+  });
 });
 
 describe('load.batchSize in the pipeline schema', () => {
