@@ -13,6 +13,23 @@ export const LOAD_BATCH_SIZE = { min: 1, max: 100 } as const;
  */
 export const DEFAULT_LOAD_BATCH_SIZE = 2;
 
+/**
+ * Messages per Load invocation unless a pipeline says, when its messages are pushed changes (one
+ * change a message): ten keep its invocations as few as before Extract packed 500 records a message.
+ */
+export const PUSHED_LOAD_BATCH_SIZE = 10;
+
+/**
+ * Sources whose changes only arrive pushed (webhook deliveries, CDC events, Kafka records), one a
+ * message; a polled source with push triggers still gets Extract's packed messages.
+ */
+const PUSH_ONLY_SOURCES: ReadonlySet<string> = new Set(['webhook', 'cdc', 'kafka']);
+
+/** The `load.batchSize` of a pipeline that does not set one, by its source type. */
+export function defaultLoadBatchSize(sourceType: string): number {
+  return PUSH_ONLY_SOURCES.has(sourceType) ? PUSHED_LOAD_BATCH_SIZE : DEFAULT_LOAD_BATCH_SIZE;
+}
+
 /** Seconds SQS may gather a batch; 300 is the AWS maximum. */
 export const LOAD_BATCHING_WINDOW_SECONDS = { min: 0, max: 300 } as const;
 

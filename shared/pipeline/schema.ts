@@ -23,9 +23,11 @@ import { HISTORY_DAY_TIERS, LONGEST_HISTORY_TIER_DAYS } from './history-tiers.ts
 import {
   BATCH_SIZE_WITHOUT_WINDOW,
   DEFAULT_LOAD_BATCH_SIZE,
+  defaultLoadBatchSize,
   LOAD_BATCH_SIZE,
   LOAD_BATCHING_WINDOW_SECONDS,
   loadBatchingProblem,
+  PUSHED_LOAD_BATCH_SIZE,
   SQS_MAX_MESSAGE_BYTES,
 } from './load-batching.ts';
 import { RETENTION_DEFAULTS } from './retention.ts';
@@ -580,9 +582,9 @@ export const pipelineSchema = z
           .int()
           .min(LOAD_BATCH_SIZE.min)
           .max(LOAD_BATCH_SIZE.max)
-          .default(DEFAULT_LOAD_BATCH_SIZE)
+          .optional()
           .describe(
-            `Queue messages per Load invocation; above ${BATCH_SIZE_WITHOUT_WINDOW} needs batchingWindowSeconds of at least 1. The default's two messages of up to 500 records keep a batch run's invocations at about 1,000 records; a pipeline fed mostly by CDC events (one change per message) does better with 10 or more.`,
+            `Queue messages per Load invocation; above ${BATCH_SIZE_WITHOUT_WINDOW} needs batchingWindowSeconds of at least 1. @default - ${PUSHED_LOAD_BATCH_SIZE} for a webhook, cdc or kafka source (one pushed change per message), ${DEFAULT_LOAD_BATCH_SIZE} otherwise (messages of up to 500 records, so an invocation holds about 1,000)`,
           ),
         writeConcurrency: z
           .int()
@@ -607,19 +609,10 @@ export const pipelineSchema = z
       })
       .default({
         maxConcurrency: 5,
-        batchSize: DEFAULT_LOAD_BATCH_SIZE,
         batchingWindowSeconds: 1,
         timeoutSeconds: 60,
         writeConcurrency: 32,
       })
-      .superRefine(
-        (load, ctx) => {
-          const problem = loadBatchingProblem(load.batchSize, load.batchingWindowSeconds);
-          if (problem) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
-        },
-        // A value out of range is reported once, by its own field's check.
-        { when: (payload) => payload.issues.length === 0 },
-      )
       .describe('The Load function and its SQS event source.'),
     verify: z
       .strictObject({
@@ -772,6 +765,15 @@ export const pipelineSchema = z
           path: ['source', 'cursor', i],
           message: `"${field}" is already a key field`,
         });
+  })
+  .transform((p) => ({
+    ...p,
+    load: { ...p.load, batchSize: p.load.batchSize ?? defaultLoadBatchSize(p.source.type) },
+  }))
+  .superRefine((p, ctx) => {
+    // Checked on the batch size the pipeline ends with, its source's default included.
+    const problem = loadBatchingProblem(p.load.batchSize, p.load.batchingWindowSeconds);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['load', problem.field], message: problem.message });
   });
 
 export type Pipeline = z.infer<typeof pipelineSchema>;

@@ -10,7 +10,7 @@ import { LoadConsumer } from '../../infra/constructs/load-consumer.ts';
 import { SqsEventSource } from '../../local/sqs-event-source.ts';
 import { ConfigError } from '../../shared/errors.ts';
 import { formatProblem, parsePipelineText } from '../../shared/pipeline/load.ts';
-import { pipelineSchema } from '../../shared/pipeline/schema.ts';
+import { type Pipeline, type PipelineInput, pipelineSchema } from '../../shared/pipeline/schema.ts';
 
 const PIPELINE = `name: batching
 source:
@@ -69,14 +69,23 @@ function validateProblems(batchSize: number, window: number): string[] {
   return parsePipelineText(text, 'pipelines/batching.yaml').problems.map(formatProblem);
 }
 
+const CDC_PIPELINE: PipelineInput = {
+  name: 'batching',
+  source: { type: 'cdc', key: ['id'] },
+  triggers: { cdc: { pattern: { source: ['test'] } } },
+  target: { type: 'dynamodb' },
+};
+
 function synthLoadConsumer(batchSize: number, window: number): Template {
-  const stack = new Stack(new App({ builtinCloudFormationValidation: false }), 'LoadBatching');
-  const valid = pipelineSchema.parse({
-    name: 'batching',
-    source: { type: 'cdc', key: ['id'] },
-    triggers: { cdc: { pattern: { source: ['test'] } } },
-    target: { type: 'dynamodb' },
+  const valid = pipelineSchema.parse(CDC_PIPELINE);
+  return synthPipelineConsumer({
+    ...valid,
+    load: { ...valid.load, batchSize, batchingWindowSeconds: window },
   });
+}
+
+function synthPipelineConsumer(pipeline: Pipeline): Template {
+  const stack = new Stack(new App({ builtinCloudFormationValidation: false }), 'LoadBatching');
   const loadFunction = new EsyncFunction(stack, 'Load', {
     handlerName: 'load',
     functionName: 'esync-dev-batching-load-fn',
@@ -90,7 +99,7 @@ function synthLoadConsumer(batchSize: number, window: number): Template {
     bundle: false,
   });
   new LoadConsumer(stack, 'Consumer', {
-    pipeline: { ...valid, load: { ...valid.load, batchSize, batchingWindowSeconds: window } },
+    pipeline,
     loadQueue: new sqs.Queue(stack, 'Queue', { visibilityTimeout: Duration.seconds(360) }),
     loadFunction,
   });
@@ -140,3 +149,35 @@ describe.each(CASES)(
     }
   },
 );
+
+describe('the event source of a pipeline that leaves load.batchSize out', () => {
+  it.each([
+    [
+      'webhook',
+      {
+        name: 'hooks',
+        source: { type: 'webhook', key: ['id'] },
+        triggers: { webhook: { signature: 'standard-webhooks', secret: 'hook' } },
+        target: { type: 'dynamodb' },
+      },
+      10,
+    ],
+    ['cdc', CDC_PIPELINE, 10],
+    [
+      'postgres',
+      {
+        name: 'users',
+        source: { type: 'postgres', connection: { secret: 'db' }, table: 'users', key: ['id'] },
+        target: { type: 'dynamodb' },
+      },
+      2,
+    ],
+  ] as const satisfies readonly (readonly [string, PipelineInput, number])[])(
+    'takes the batch size its %s source gives',
+    (_type, input, batchSize) => {
+      const template = synthPipelineConsumer(pipelineSchema.parse(input));
+
+      template.hasResourceProperties('AWS::Lambda::EventSourceMapping', { BatchSize: batchSize });
+    },
+  );
+});

@@ -247,7 +247,10 @@ describe('resolveConflict', () => {
   });
 
   it('accepts a config parsed by the pipeline schema', () => {
-    const config = pipelineSchema.shape.conflict.parse({ strategy: 'field-merge', fields: { score: 'max' } });
+    const config = pipelineSchema.in.shape.conflict.parse({
+      strategy: 'field-merge',
+      fields: { score: 'max' },
+    });
 
     const result = resolveConflict({
       config,

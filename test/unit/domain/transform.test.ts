@@ -132,7 +132,7 @@ describe('createTransform', () => {
   });
 
   it('accepts a config parsed by the pipeline schema', () => {
-    const parsed = pipelineSchema.shape.transform.parse({ drop: ['x'] });
+    const parsed = pipelineSchema.in.shape.transform.parse({ drop: ['x'] });
 
     expect(createTransform(parsed, options)({ x: 1, y: 2 })).toEqual({ y: 2 });
   });

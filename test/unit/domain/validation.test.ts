@@ -283,7 +283,9 @@ describe('createValidator', () => {
   });
 
   it('accepts rules parsed by the pipeline schema', () => {
-    const parsed = pipelineSchema.shape.validation.parse([{ field: 'id', required: true, type: 'integer' }]);
+    const parsed = pipelineSchema.in.shape.validation.parse([
+      { field: 'id', required: true, type: 'integer' },
+    ]);
     const validate = createValidator(parsed);
 
     expect(validate({ id: 'x' }).map((r) => r.rule)).toEqual(['type']);

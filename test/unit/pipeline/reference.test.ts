@@ -65,6 +65,6 @@ describe('fieldDocs', () => {
     const reference = renderPipelineReference();
 
     // Assess
-    for (const key of Object.keys(pipelineSchema.shape)) expect(reference).toContain(`| \`${key}\` |`);
+    for (const key of Object.keys(pipelineSchema.in.shape)) expect(reference).toContain(`| \`${key}\` |`);
   });
 });

@@ -122,6 +122,31 @@ describe('enqueueRecords', () => {
     expect(result).toMatchObject({ records: 3000, messages: bodies.length, claimChecks: 0 });
   });
 
+  it('holds a webhook pipeline’s messages to the share of the batch size its source gives (10), not the polled default', async () => {
+    // Prepare
+    const p = pipeline({
+      source: { type: 'webhook', key: ['id'] },
+      triggers: { webhook: { signature: 'standard-webhooks', secret: 'hook' } },
+      batch: { size: 1000 },
+    });
+    const { deps, sent } = capturingDeps(p);
+    const records = Array.from({ length: 6000 }, (_, i) => user(i + 1));
+
+    // Act
+    await enqueueRecords(deps, PIPELINE, SCOPE, records);
+
+    // Assess
+    expect(p.load.batchSize).toBe(10);
+    const bodies = sent.flatMap((s) => s.bodies);
+    for (const body of bodies)
+      expect(10 * (escapedJsonBytes(body) + SQS_EVENT_RECORD_OVERHEAD_BYTES)).toBeLessThanOrEqual(
+        LAMBDA_PAYLOAD_BYTES,
+      );
+    const largest = [...bodies].sort((a, b) => escapedJsonBytes(b) - escapedJsonBytes(a)).slice(0, 10);
+    expect(largest).toHaveLength(10);
+    expect(Buffer.byteLength(JSON.stringify(sqsEvent(largest)))).toBeLessThanOrEqual(LAMBDA_PAYLOAD_BYTES);
+  });
+
   it('sends the default pipeline’s 1 KB records 500 to a message, two messages making an invocation within the limit', async () => {
     // Prepare
     const p = pipeline();
