@@ -1,6 +1,6 @@
 import type { SQSBatchResponse } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type DemoDatabase, startDemoDatabase } from '../../../demo/demo-db.ts';
+import type { DemoDatabase } from '../../../demo/demo-db.ts';
 import { handler as loadHandler } from '../../../functions/load/handler.ts';
 import { SOURCE_CONNECTORS } from '../../../shared/connectors/sources/registry.ts';
 import type { Cursor } from '../../../shared/connectors/types.ts';
@@ -9,7 +9,8 @@ import { keys } from '../../../shared/state/keys.ts';
 import { createDeps, currentDeps, type Deps } from '../../../shared/usecases/deps.ts';
 import { extractPartition } from '../../../shared/usecases/phases/3-extract.ts';
 import { batchSteps, newRun, type Partition, type RunRef } from './batch-steps.ts';
-import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
+import type { FunctionsHarness } from './harness.ts';
+import { drainQueues, ROWS, startUsersHarness, usersSource } from './users-table.ts';
 
 /**
  * The abandonment race of a resumed plan, step by step: run A's Extract goes on after its
@@ -19,7 +20,6 @@ import { type FunctionsHarness, startFunctionsHarness } from './harness.ts';
  * gate) while B plans, extracts and loads.
  */
 
-const ROWS = 20;
 const allKeys = Array.from({ length: ROWS }, (_, i) => String(i + 1));
 const byNumber = (a: string, b: string) => Number(a) - Number(b);
 const PIPELINES = ['own-registered', 'own-sent', 'own-loaded', 'own-finishing', 'own-late'] as const;
@@ -28,44 +28,24 @@ let h: FunctionsHarness;
 let db: DemoDatabase;
 
 beforeAll(async () => {
-  db = await startDemoDatabase();
-  await db.db.exec(
-    'CREATE TABLE users (id integer PRIMARY KEY, email text, name text NOT NULL, updated_at timestamptz NOT NULL);',
-  );
-  for (let id = 1; id <= ROWS; id++)
-    await db.db.query('INSERT INTO users (id, email, name, updated_at) VALUES ($1, $2, $3, $4)', [
-      id,
-      `user${id}@example.com`,
-      `User ${id}`,
-      new Date(Date.parse('2026-11-01T00:00:00.000Z') + id * 1000).toISOString(),
-    ]);
-  h = await startFunctionsHarness({
-    secrets: { 'esync/demo/users-db': db.secretValue },
-    pipelines: PIPELINES.map((name) => ({
+  ({ db, h } = await startUsersHarness(
+    PIPELINES.map((name) => ({
       name,
-      source: {
-        type: 'postgres',
-        connection: { secret: 'esync/demo/users-db', ssl: 'disable' },
-        table: 'users',
-        key: ['id'],
-        cursor: ['updated_at'],
-        pageSize: 5,
-        poolSize: 1,
-      },
+      source: usersSource(),
       target: { type: 'dynamodb' },
       batch: { size: 4 },
       // Two key ranges of ten rows: ids 1-10 and 11-20.
       extract: { partitions: 2, manifestThreshold: 40 },
     })),
-  });
+  ));
 }, 120_000);
 afterAll(async () => {
   await h?.stop();
   await db?.stop();
 });
 afterEach(async () => {
+  await drainQueues(h);
   for (const pipeline of h.pipelines.keys()) {
-    await h.deleteMessages(h.queueUrl(pipeline), await h.receiveAll(h.queueUrl(pipeline)));
     const saved = await h.deps.state.progress.getPlan(pipeline);
     if (saved) await h.deps.state.progress.finishPlan(pipeline, saved.planId);
   }
