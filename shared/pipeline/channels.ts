@@ -1,3 +1,4 @@
+import { isPushOnlySource } from './push-only-sources.ts';
 import type { Pipeline } from './schema.ts';
 import type { PipelineWarning } from './warnings.ts';
 
@@ -96,8 +97,7 @@ export function pipelineChannels(p: Pipeline): PipelineChannel[] {
   const stream = (channel: 'bus' | 'kafka', via: string) =>
     ({ pipeline: p.name, channel, via, basis: 'change-time', version: STREAM_VERSION }) as const;
   const channels: PipelineChannel[] = [];
-  if (source.type !== 'webhook' && source.type !== 'cdc' && source.type !== 'kafka')
-    channels.push(pollChannel(p));
+  if (!isPushOnlySource(source.type)) channels.push(pollChannel(p));
   if (triggers.webhook) channels.push(webhookChannel(p));
   if (triggers.cdc)
     channels.push(

@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.ts';
+import { isPushOnlySource } from './push-only-sources.ts';
 
 /**
  * How the load queue feeds Load: messages per invocation and how long SQS may gather them. The
@@ -19,15 +20,9 @@ export const DEFAULT_LOAD_BATCH_SIZE = 2;
  */
 export const PUSHED_LOAD_BATCH_SIZE = 10;
 
-/**
- * Sources whose changes only arrive pushed (webhook deliveries, CDC events, Kafka records), one a
- * message; a polled source with push triggers still gets Extract's packed messages.
- */
-const PUSH_ONLY_SOURCES: ReadonlySet<string> = new Set(['webhook', 'cdc', 'kafka']);
-
 /** The `load.batchSize` of a pipeline that does not set one, by its source type. */
 export function defaultLoadBatchSize(sourceType: string): number {
-  return PUSH_ONLY_SOURCES.has(sourceType) ? PUSHED_LOAD_BATCH_SIZE : DEFAULT_LOAD_BATCH_SIZE;
+  return isPushOnlySource(sourceType) ? PUSHED_LOAD_BATCH_SIZE : DEFAULT_LOAD_BATCH_SIZE;
 }
 
 /** Seconds SQS may gather a batch; 300 is the AWS maximum. */

@@ -30,6 +30,7 @@ import {
   PUSHED_LOAD_BATCH_SIZE,
   SQS_MAX_MESSAGE_BYTES,
 } from './load-batching.ts';
+import { isPushOnlySource } from './push-only-sources.ts';
 import { RETENTION_DEFAULTS } from './retention.ts';
 
 export { RETENTION_DEFAULTS };
@@ -726,7 +727,7 @@ export const pipelineSchema = z
     if (p.source.type === 'kafka')
       for (const { path, message } of kafkaValueShapeIssues(p.source))
         ctx.addIssue({ code: 'custom', path: ['source', path], message });
-    if ((p.source.type === 'webhook' || p.source.type === 'cdc' || p.source.type === 'kafka') && t.schedule)
+    if (isPushOnlySource(p.source.type) && t.schedule)
       ctx.addIssue({
         code: 'custom',
         path: ['triggers', 'schedule'],
