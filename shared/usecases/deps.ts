@@ -54,12 +54,12 @@ export interface Deps {
   readonly extensions?: ExtensionRegistry;
   connectorContext(pipeline: Pipeline): ConnectorContext;
   /**
-   * Imports the connectors these pipelines name, each once per process; {@link currentDeps}
-   * calls it with the pipelines served before a use case runs, so {@link createSource} and
-   * {@link createTarget} find them.
-   * @default - nothing to import
+   * Imports the connectors the catalog's pipelines name; {@link currentDeps} calls it with the
+   * catalog served before a use case runs, so {@link createSource} and {@link createTarget} find
+   * them.
+   * @default - nothing to import ({@link createDeps} imports its registries' connectors, once per catalog)
    */
-  loadConnectors?(pipelines: readonly Pipeline[]): Promise<void>;
+  loadConnectors?(catalog: PipelineCatalog): Promise<void>;
   createSource(pipeline: Pipeline): SourceConnector;
   createTarget(pipeline: Pipeline): TargetConnector;
   /**
@@ -88,12 +88,32 @@ function socketsFor(catalog: PipelineCatalog | undefined): number | undefined {
  * A baked catalog is the same object every time; one read from the stage's SSM parameters is
  * reread once its maximum age has passed, so a pipeline deployed in its own stack reaches the
  * shared functions without their redeployment. The connectors those pipelines name are imported
- * first (the first invocation of a container imports them; later ones find them loaded).
+ * first (by the first invocation that serves the catalog: see {@link oncePerCatalog}).
  */
 export async function currentDeps(deps: Deps): Promise<Deps> {
   const catalog = await deps.catalogSource.current();
-  await deps.loadConnectors?.(catalog.all());
+  await deps.loadConnectors?.(catalog);
   return catalog === deps.catalog ? deps : { ...deps, catalog };
+}
+
+/**
+ * `load`, run once per catalog: the invocations of a container serving the same pipelines share
+ * the first one's promise (concurrent ones included), and a catalog reread with other pipelines
+ * loads again. A failed load is forgotten, so the next invocation tries again.
+ */
+function oncePerCatalog(
+  load: (catalog: PipelineCatalog) => Promise<void>,
+): (catalog: PipelineCatalog) => Promise<void> {
+  const loading = new WeakMap<PipelineCatalog, Promise<void>>();
+  return (catalog) => {
+    let loaded = loading.get(catalog);
+    if (!loaded) {
+      loaded = load(catalog);
+      loading.set(catalog, loaded);
+      loaded.catch(() => loading.delete(catalog));
+    }
+    return loaded;
+  };
 }
 
 const silentLog: Log = { info() {}, warn() {}, error() {} };
@@ -109,11 +129,9 @@ export interface ConnectorRegistries {
   readonly rereaders?: ConnectorRegistry<SourceConfig, SourceRereader | undefined>;
 }
 
-/** Imports the connectors of the given registries that these pipelines name. */
-async function loadConnectorsOf(
-  registries: ConnectorRegistries,
-  pipelines: readonly Pipeline[],
-): Promise<void> {
+/** Imports the connectors of the given registries that the catalog's pipelines name. */
+async function loadConnectorsOf(registries: ConnectorRegistries, catalog: PipelineCatalog): Promise<void> {
+  const pipelines = catalog.all();
   const sources = pipelines.map((p) => p.source);
   await Promise.all([
     registries.sources?.load(sources),
@@ -218,7 +236,9 @@ export function createDeps(
     now: overrides.now ?? (() => new Date()),
     extensions,
     connectorContext,
-    loadConnectors: overrides.loadConnectors ?? ((pipelines) => loadConnectorsOf(registries, pipelines)),
+    loadConnectors: oncePerCatalog(
+      overrides.loadConnectors ?? ((catalog) => loadConnectorsOf(registries, catalog)),
+    ),
     createSource:
       overrides.createSource ??
       ((p) => {

@@ -125,7 +125,7 @@ export function buildDeps(
     log,
     now: () => new Date(),
     connectorContext,
-    loadConnectors: (pipelines) => TARGET_CONNECTORS.load(pipelines.map((p) => p.target)),
+    loadConnectors: (served) => TARGET_CONNECTORS.load(served.all().map((p) => p.target)),
     createSource: () => {
       throw new Error('the management API opens no source');
     },
