@@ -210,31 +210,7 @@ export async function loadMessage(
       !(error as { issues?: unknown }).issues
     )
       throw error;
-    const poison = {
-      scope: keys.ledgerScopeOfStream(pipeline.name, today(deps.now())),
-      messageKey: `poison-${contentHash(message.body)}`,
-    };
-    await quarantine(deps, pipeline, poison, [
-      {
-        raw: message.body.slice(0, 200_000),
-        reasons: [{ rule: 'decode', message: (error as Error).message }],
-      },
-    ]);
-    const outcome: MessageOutcome = {
-      loaded: 0,
-      skipped: 0,
-      conflicts: 0,
-      quarantined: 1,
-      deadLettered: 0,
-      excludedKeys: [],
-    };
-    const first = await deps.state.ledger.complete(poison.scope, poison.messageKey, 1, outcome);
-    deps.log.warn('poison message quarantined', {
-      pipeline: pipeline.name,
-      messageId: message.messageId,
-      reason: (error as Error).message,
-    });
-    return { pipeline: pipeline.name, records: 1, firstCompletion: first, poison: true, ...outcome };
+    return quarantinePoison(deps, pipeline, message, error as Error);
   }
   const lastReceive = message.receiveCount >= pipeline.dlq.maxReceiveCount;
   if (lastReceive && message.invocationEndsAt !== undefined)
@@ -251,7 +227,14 @@ export async function loadMessage(
       ...outcome,
     };
   } catch (error) {
-    if (lastReceive && (await settledBeforeLastReceive(deps, unit)))
+    if (!lastReceive) throw error;
+    // SQS moves the message to the DLQ: it counts dead-lettered from now on, as a mark that a
+    // redriven delivery's completion replaces (its quarantine object, should it have written one,
+    // then counts again). Unless the ledger settled it already: completed by an earlier delivery
+    // (its outcome stands), or abandoned by a resuming run, which reads its rows again from the
+    // partition's progress it claimed (resume.ts). Such a delivery is dropped, not dead-lettered.
+    const settled = !(await markDeadLettering(deps, unit, Date.now()));
+    if (settled)
       return {
         pipeline: pipeline.name,
         records: 0,
@@ -260,26 +243,50 @@ export async function loadMessage(
         ...zeroOutcomes(),
         excludedKeys: [],
       };
-    if (lastReceive)
-      deps.log.error('message dead-lettered', {
-        pipeline: pipeline.name,
-        messageId: message.messageId,
-        error: (error as Error).name,
-      });
+    deps.log.error('message dead-lettered', {
+      pipeline: pipeline.name,
+      messageId: message.messageId,
+      error: (error as Error).name,
+    });
     throw error;
   }
 }
 
 /**
- * A message whose Load failed on its last allowed receive, which SQS moves to the DLQ: it is
- * counted dead-lettered from now on, as a mark that a redriven delivery's completion replaces
- * (its quarantine object, should it have written one, then counts again). Unless the ledger
- * settled it already: completed by an earlier delivery (its outcome stands), or abandoned by a
- * resuming run, which reads its rows again from the partition's progress it claimed (resume.ts).
- * Such a delivery is dropped rather than dead-lettered. Returns whether it was dropped.
+ * A message that cannot be decoded (not JSON, not an envelope) will fail every delivery: it is
+ * quarantined whole, once, and counted in the pipeline's stream ledger of the day by its content.
  */
-async function settledBeforeLastReceive(deps: Deps, unit: LoadUnit): Promise<boolean> {
-  return !(await markDeadLettering(deps, unit, Date.now()));
+async function quarantinePoison(
+  deps: Deps,
+  pipeline: Pipeline,
+  message: LoadMessageInput,
+  error: Error,
+): Promise<LoadResult> {
+  const poison = {
+    scope: keys.ledgerScopeOfStream(pipeline.name, today(deps.now())),
+    messageKey: `poison-${contentHash(message.body)}`,
+  };
+  await quarantine(deps, pipeline, poison, [
+    {
+      raw: message.body.slice(0, 200_000),
+      reasons: [{ rule: 'decode', message: error.message }],
+    },
+  ]);
+  const outcome: MessageOutcome = {
+    loaded: 0,
+    skipped: 0,
+    conflicts: 0,
+    quarantined: 1,
+    deadLettered: 0,
+    excludedKeys: [],
+  };
+  const first = await deps.state.ledger.complete(poison.scope, poison.messageKey, 1, outcome);
+  deps.log.warn('poison message quarantined', {
+    pipeline: pipeline.name,
+    messageId: message.messageId,
+    reason: error.message,
+  });
+  return { pipeline: pipeline.name, records: 1, firstCompletion: first, poison: true, ...outcome };
 }
 
 /**
