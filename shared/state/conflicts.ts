@@ -1,7 +1,7 @@
-import { type DynamoDBDocumentClient, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import type { RecordData } from '../records/envelope.ts';
-import { conditionHeld, readItem } from './items.ts';
+import { conditionHeld, cursorOfLastKey, putIfAbsent, readItem, startKeyOf } from './items.ts';
 import { keys } from './keys.ts';
 import { fromStoredData, toStoredData } from './record-data.ts';
 
@@ -55,25 +55,16 @@ export class ConflictRepository {
 
   /** Parks a conflict; returns false when the same conflict was already parked. */
   async park(conflict: Omit<ConflictRecord, 'status' | 'resolution'>): Promise<boolean> {
-    return conditionHeld(
-      this.ddb.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: {
-            ...keys.conflict(conflict.id),
-            type: 'conflict',
-            gsi1pk: keys.conflictsOf(conflict.pipeline, 'open'),
-            gsi1sk: `${conflict.createdAt}#${conflict.id}`,
-            ...conflict,
-            source: { ...conflict.source, data: toStoredData(conflict.source.data) },
-            target: { ...conflict.target, data: toStoredData(conflict.target.data) },
-            ...(conflict.base === undefined ? {} : { base: toStoredData(conflict.base) }),
-            status: 'open',
-          },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      ),
-    );
+    return putIfAbsent(this.ddb, this.table, {
+      ...keys.conflict(conflict.id),
+      ...keys.conflictInList(conflict.pipeline, 'open', conflict.createdAt, conflict.id),
+      type: 'conflict',
+      ...conflict,
+      source: { ...conflict.source, data: toStoredData(conflict.source.data) },
+      target: { ...conflict.target, data: toStoredData(conflict.target.data) },
+      ...(conflict.base === undefined ? {} : { base: toStoredData(conflict.base) }),
+      status: 'open',
+    });
   }
 
   async get(id: string): Promise<ConflictRecord> {
@@ -91,16 +82,12 @@ export class ConflictRepository {
         ExpressionAttributeValues: { ':p': keys.conflictsOf(query.pipeline, query.status ?? 'open') },
         ScanIndexForward: false,
         Limit: query.limit ?? 50,
-        ExclusiveStartKey: query.after
-          ? (JSON.parse(Buffer.from(query.after, 'base64url').toString('utf8')) as Record<string, unknown>)
-          : undefined,
+        ExclusiveStartKey: startKeyOf(query.after),
       }),
     );
     return {
       conflicts: (out.Items ?? []).map(toConflict),
-      next: out.LastEvaluatedKey
-        ? Buffer.from(JSON.stringify(out.LastEvaluatedKey)).toString('base64url')
-        : undefined,
+      next: cursorOfLastKey(out.LastEvaluatedKey),
     };
   }
 

@@ -3,6 +3,12 @@ import type { IndexModel } from '../cost/units.ts';
 /** gsi1 partition of a ledger scope's messages still waiting for Load. */
 const pendingOf = (scope: string) => `PENDING#${scope}`;
 
+/** gsi1 sort key of what is listed newest first (runs, conflicts, audit entries): its time, then its id. */
+const listedAt = (at: string, id: string) => `${at}#${id}`;
+
+const runsOf = (pipeline: string) => `RUNS#${pipeline}`;
+const conflictsOf = (pipeline: string, status: string) => `CONFLICTS#${pipeline}#${status}`;
+
 /**
  * Key layout of the single state table (`pk`, `sk`, GSI `gsi1` on `gsi1pk`/`gsi1sk`, TTL on
  * `expiresAt`). One table keeps every access pattern at single-digit-millisecond reads and one
@@ -45,7 +51,13 @@ export const keys = {
     pk: `RUN#${runId}`,
     sk: `VERIFY#${partitionId}#${String(seq).padStart(6, '0')}`,
   }),
-  runsOf: (pipeline: string) => `RUNS#${pipeline}`,
+  runsOf,
+  listedAt,
+  /** gsi1 keys of a run: in its pipeline's runs, by start time. */
+  runInList: (pipeline: string, startedAt: string, runId: string) => ({
+    gsi1pk: runsOf(pipeline),
+    gsi1sk: listedAt(startedAt, runId),
+  }),
   ledgerScopeOfRun: (runId: string) => `RUN#${runId}`,
   ledgerScopeOfStream: (pipeline: string, day: string) => `STREAM#${pipeline}#${day}`,
   message: (scope: string, messageKey: string) => ({ pk: scope, sk: `MSG#${messageKey}` }),
@@ -57,12 +69,17 @@ export const keys = {
   }),
   base: (pipeline: string, key: string) => ({ pk: `BASE#${pipeline}#${key}`, sk: 'BASE' }),
   conflict: (id: string) => ({ pk: `CONFLICT#${id}`, sk: 'CONFLICT' }),
-  conflictsOf: (pipeline: string, status: string) => `CONFLICTS#${pipeline}#${status}`,
+  conflictsOf,
+  /** gsi1 keys of a conflict: in its pipeline's conflicts of its status, by creation time. */
+  conflictInList: (pipeline: string, status: string, createdAt: string, id: string) => ({
+    gsi1pk: conflictsOf(pipeline, status),
+    gsi1sk: listedAt(createdAt, id),
+  }),
   audit: (pipeline: string, at: string, id: string) => ({
     pk: `AUDIT#${pipeline}`,
-    sk: `${at}#${id}`,
+    sk: listedAt(at, id),
     gsi1pk: 'AUDIT',
-    gsi1sk: `${at}#${id}`,
+    gsi1sk: listedAt(at, id),
   }),
   auditOf: (pipeline: string) => `AUDIT#${pipeline}`,
   /** gsi1 partition of every pipeline's audit entries: mutating management calls are rare, so one partition holds them. */

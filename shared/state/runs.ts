@@ -1,8 +1,15 @@
-import { type DynamoDBDocumentClient, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type RunCounts, zeroCounts } from '../domain/run-counts.ts';
 import type { DriftPolicy, SchemaDrift, SchemaField } from '../domain/schema-drift.ts';
 import { NotFoundError } from '../errors.ts';
-import { conditionFailed, conditionHeld, readItem } from './items.ts';
+import {
+  conditionFailed,
+  conditionHeld,
+  cursorOfLastKey,
+  putIfAbsent,
+  readItem,
+  startKeyOf,
+} from './items.ts';
 import { expiresAt, keys } from './keys.ts';
 
 export const PHASES = ['Discover', 'Plan', 'Execute', 'AwaitLoad', 'Verify', 'Cleanup'] as const;
@@ -84,14 +91,8 @@ export interface ListRunsQuery {
   readonly after?: string;
 }
 
-const encodeCursor = (key: Record<string, unknown> | undefined) =>
-  key ? Buffer.from(JSON.stringify(key)).toString('base64url') : undefined;
-const decodeCursor = (cursor: string | undefined) =>
-  cursor
-    ? (JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, unknown>)
-    : undefined;
-
-function toRun(item: Record<string, unknown>): RunRecord {
+/** A run as its stored item holds it, without the table's keys and attributes. */
+export function toRun(item: Record<string, unknown>): RunRecord {
   const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, expiresAt: _e, type: _t, ...run } = item;
   return run as unknown as RunRecord;
 }
@@ -108,25 +109,16 @@ export class RunRepository {
    * `retentionDays` from its start (the pipeline's `retention.runDays`).
    */
   async create(run: Omit<RunRecord, 'phases' | 'counts' | 'status'>, retentionDays: number): Promise<void> {
-    await conditionHeld(
-      this.ddb.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: {
-            ...keys.run(run.runId),
-            type: 'run',
-            gsi1pk: keys.runsOf(run.pipeline),
-            gsi1sk: `${run.startedAt}#${run.runId}`,
-            expiresAt: expiresAt(retentionDays, new Date(run.startedAt)),
-            ...run,
-            status: 'running',
-            phases: {},
-            counts: zeroCounts(),
-          },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      ),
-    );
+    await putIfAbsent(this.ddb, this.table, {
+      ...keys.run(run.runId),
+      ...keys.runInList(run.pipeline, run.startedAt, run.runId),
+      type: 'run',
+      expiresAt: expiresAt(retentionDays, new Date(run.startedAt)),
+      ...run,
+      status: 'running',
+      phases: {},
+      counts: zeroCounts(),
+    });
   }
 
   async get(runId: string): Promise<RunRecord> {
@@ -234,9 +226,9 @@ export class RunRepository {
           : {}),
         ScanIndexForward: false,
         Limit: query.limit ?? 20,
-        ExclusiveStartKey: decodeCursor(query.after),
+        ExclusiveStartKey: startKeyOf(query.after),
       }),
     );
-    return { runs: (out.Items ?? []).map(toRun), next: encodeCursor(out.LastEvaluatedKey) };
+    return { runs: (out.Items ?? []).map(toRun), next: cursorOfLastKey(out.LastEvaluatedKey) };
   }
 }

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { type Issue, ValidationError } from '../../errors.ts';
+import { decodePageCursor, encodePageCursor } from '../../state/items.ts';
 import type { Deps } from '../deps.ts';
 
 /** One management call, as the API edge (API Gateway or the local server) hands it over. */
@@ -100,7 +101,7 @@ export function awsErrorName(error: unknown): string {
  */
 export function decodeCursor<T extends z.ZodType>(schema: T, cursor: string): z.infer<T> {
   try {
-    return schema.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
+    return schema.parse(decodePageCursor(cursor));
   } catch (error) {
     throw new ValidationError(
       'after is not a cursor returned as `next` by a previous page',
@@ -111,7 +112,7 @@ export function decodeCursor<T extends z.ZodType>(schema: T, cursor: string): z.
 }
 
 /** An opaque page cursor: the `next` of a listing, given back as `after`. */
-export const encodeCursor = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+export const encodeCursor = encodePageCursor;
 
 const beforeCursor = z.strictObject({ before: z.string().min(1) });
 

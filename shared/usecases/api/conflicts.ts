@@ -7,7 +7,7 @@ import type { Pipeline } from '../../pipeline/schema.ts';
 import type { RecordData } from '../../records/envelope.ts';
 import { canonicalJson, contentHash, DELETED_HASH } from '../../records/hash.ts';
 import type { ConflictRecord } from '../../state/conflicts.ts';
-import { audit, type ManagementResponse, parseInput, type RouteContext } from './common.ts';
+import { audit, decodeCursor, type ManagementResponse, parseInput, type RouteContext } from './common.ts';
 
 const listConflictsQuery = z.strictObject({
   pipeline: z.string({ error: 'pipeline is required: conflicts are listed per pipeline' }).min(1),
@@ -37,17 +37,7 @@ function conflictSummary(c: ConflictRecord) {
 export async function listConflicts(ctx: RouteContext): Promise<ManagementResponse> {
   const query = parseInput(listConflictsQuery, ctx.query, 'query');
   ctx.deps.catalog.get(query.pipeline);
-  if (query.after !== undefined) {
-    try {
-      JSON.parse(Buffer.from(query.after, 'base64url').toString('utf8'));
-    } catch (error) {
-      throw new ValidationError(
-        'after is not a cursor returned as `next` by a previous page',
-        [{ path: 'after', message: 'not a cursor from a previous page' }],
-        { cause: error },
-      );
-    }
-  }
+  if (query.after !== undefined) decodeCursor(z.record(z.string(), z.unknown()), query.after);
   const page = await ctx.deps.state.conflicts.list(query);
   return { status: 200, body: { conflicts: page.conflicts.map(conflictSummary), next: page.next ?? null } };
 }

@@ -10,7 +10,14 @@ import { stateMachineArn } from '../../config.ts';
 import { type RunCounts, runCountsOf } from '../../domain/run-counts.ts';
 import { ConflictError, NotFoundError } from '../../errors.ts';
 import { keys } from '../../state/keys.ts';
-import { PHASES, RUN_STATUSES, type RunRecord, type RunSchema, type RunStatus } from '../../state/runs.ts';
+import {
+  PHASES,
+  RUN_STATUSES,
+  type RunRecord,
+  type RunSchema,
+  type RunStatus,
+  toRun,
+} from '../../state/runs.ts';
 import type { Deps } from '../deps.ts';
 import { type RunMessages, runCostEstimate, runMessagesOf } from '../phases/7-cleanup.ts';
 import {
@@ -69,7 +76,7 @@ const listRunsQuery = z.strictObject({
 });
 
 /** The merged listing's cursor: everything strictly older than this GSI sort key. */
-const runSortKey = (run: RunRecord) => `${run.startedAt}#${run.runId}`;
+const runSortKey = (run: RunRecord) => keys.listedAt(run.startedAt, run.runId);
 
 /**
  * Up to `limit` runs of one pipeline older than `before` (a gsi1 sort key), newest first, read
@@ -102,10 +109,7 @@ async function runsBefore(
         ExclusiveStartKey: start,
       }),
     );
-    for (const item of out.Items ?? []) {
-      const { pk: _a, sk: _b, gsi1pk: _c, gsi1sk: _d, expiresAt: _e, type: _f, ...run } = item;
-      runs.push(run as unknown as RunRecord);
-    }
+    runs.push(...(out.Items ?? []).map(toRun));
     start = out.LastEvaluatedKey;
   } while (start !== undefined && runs.length <= limit);
   return { runs: runs.slice(0, limit), more: runs.length > limit || start !== undefined };
