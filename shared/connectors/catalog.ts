@@ -34,6 +34,16 @@ export interface ConnectorDoc {
 
 type Schema = z.core.$ZodType;
 
+/** The example of a cdc source: events in `format` that match `pattern` on the ESync bus, keyed by `key`. */
+const cdcExample = (
+  format: 'debezium' | 'esync',
+  key: readonly string[],
+  pattern: Record<string, unknown>,
+) => ({
+  source: { type: 'cdc', format, key },
+  triggers: { cdc: { pattern } },
+});
+
 function ownFields(schema: Schema, prefix: string): FieldDoc[] {
   return fieldDocs(schema, { prefix, omit: ['type'] });
 }
@@ -149,10 +159,7 @@ const SOURCES: readonly ConnectorDoc[] = [
     type: 'cdc',
     summary: 'Change events arriving on the ESync event bus (see triggers.cdc and the CDC formats below).',
     fields: ownFields(cdcSourceConfigSchema, 'source'),
-    example: {
-      source: { type: 'cdc', format: 'debezium', key: ['id'] },
-      triggers: { cdc: { pattern: { source: ['esync.cdc'], 'detail-type': ['customers.change'] } } },
-    },
+    example: cdcExample('debezium', ['id'], { source: ['esync.cdc'], 'detail-type': ['customers.change'] }),
   },
   {
     kind: 'source',
@@ -311,10 +318,7 @@ const CDC_ADAPTERS: readonly ConnectorDoc[] = [
     summary:
       "Debezium-style envelope `{before, after, op: c|u|d|r, source: {lsn or pos, ts_ms, ...}, ts_ms}` as the event detail (from Debezium Server, EventBridge Pipes, Kafka/MSK). `op: d` is a delete; the source position orders changes, so a late event never overwrites a newer one. Values are decoded by the JSON converter's schema (or `source.debezium.fields`); unavailable (TOAST) fields keep the stored value; tombstones, heartbeats and transaction events are counted and ignored; truncates follow `source.truncate`; flattened `ExtractNewRecordState` records are accepted. Connector settings to use: [debezium.md](debezium.md).",
     fields: CDC_FIELDS,
-    example: {
-      source: { type: 'cdc', format: 'debezium', key: ['sku'] },
-      triggers: { cdc: { pattern: { source: ['esync.cdc'], 'detail-type': ['inventory.change'] } } },
-    },
+    example: cdcExample('debezium', ['sku'], { source: ['esync.cdc'], 'detail-type': ['inventory.change'] }),
   },
   {
     kind: 'cdc',
@@ -322,10 +326,7 @@ const CDC_ADAPTERS: readonly ConnectorDoc[] = [
     summary:
       'ESync’s own `esync.change` event, for producers you write: the detail is one change (key, op upsert or delete, version, data).',
     fields: CDC_FIELDS,
-    example: {
-      source: { type: 'cdc', format: 'esync', key: ['id'] },
-      triggers: { cdc: { pattern: { source: ['accounts-service'], 'detail-type': ['esync.change'] } } },
-    },
+    example: cdcExample('esync', ['id'], { source: ['accounts-service'], 'detail-type': ['esync.change'] }),
   },
 ];
 
