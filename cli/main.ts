@@ -1,55 +1,39 @@
 import { type CliIo, type Command, processIo, UsageError } from './io.ts';
 
-/** Commands by name, loaded on demand so `esync validate` does not pay for the local stack. */
-export const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
-  validate: {
-    summary: 'check pipeline files',
-    load: async () => (await import('./commands/validate.ts')).validate,
-  },
-  connectors: {
-    summary: 'list sources, targets and adapters',
-    load: async () => (await import('./commands/connectors.ts')).connectors,
-  },
-  dev: { summary: 'run the local stack', load: async () => (await import('./commands/dev.ts')).dev },
-  demo: {
-    summary: 'run the end-to-end demo (npm start)',
-    load: async () => (await import('./commands/demo.ts')).demo,
-  },
-  run: {
-    summary:
-      'start a run; --wait follows it (records, rate, ETA) and exits 0 only when it succeeded and verified',
-    load: async () => (await import('./commands/run.ts')).run,
-  },
-  runs: { summary: 'list or show runs', load: async () => (await import('./commands/runs.ts')).runs },
-  conflicts: {
-    summary: 'list, show or resolve conflicts',
-    load: async () => (await import('./commands/conflicts.ts')).conflicts,
-  },
-  dlq: {
-    summary: 'list, inspect or redrive dead letters',
-    load: async () => (await import('./commands/dlq.ts')).dlq,
-  },
-  checkpoint: {
-    summary: 'show or reset a checkpoint',
-    load: async () => (await import('./commands/checkpoint.ts')).checkpoint,
-  },
-  stream: {
-    summary: 'what a change stream did on a day: outcomes, events that changed no row, ties',
-    load: async () => (await import('./commands/stream.ts')).stream,
-  },
-  secrets: {
-    summary: 'set or list the local stack’s secrets',
-    load: async () => (await import('./commands/secrets.ts')).secrets,
-  },
-  history: {
-    summary: 'rebuild a record as it was, from its archived changes',
-    load: async () => (await import('./commands/history.ts')).history,
-  },
-  audit: {
-    summary: 'read the audit trail: who changed what, when and why',
-    load: async () => (await import('./commands/audit.ts')).audit,
-  },
-};
+/**
+ * Commands by name, with the summary `esync --help` lists. Command `x` is the export `x` of
+ * `./commands/x.ts`, imported only when it runs, so `esync validate` does not pay for the local stack.
+ */
+export const COMMANDS = {
+  validate: 'check pipeline files',
+  connectors: 'list sources, targets and adapters',
+  dev: 'run the local stack',
+  demo: 'run the end-to-end demo (npm start)',
+  run: 'start a run; --wait follows it (records, rate, ETA) and exits 0 only when it succeeded and verified',
+  runs: 'list or show runs',
+  conflicts: 'list, show or resolve conflicts',
+  dlq: 'list, inspect or redrive dead letters',
+  checkpoint: 'show or reset a checkpoint',
+  stream: 'what a change stream did on a day: outcomes, events that changed no row, ties',
+  secrets: 'set or list the local stack’s secrets',
+  history: 'rebuild a record as it was, from its archived changes',
+  audit: 'read the audit trail: who changed what, when and why',
+} as const;
+
+export type CommandName = keyof typeof COMMANDS;
+
+const isCommandName = (name: string): name is CommandName => Object.hasOwn(COMMANDS, name);
+
+/**
+ * Imports a command from its module.
+ * @throws Error when the module does not export the command under its name.
+ */
+export async function loadCommand(name: CommandName): Promise<Command> {
+  const module: Readonly<Record<string, unknown>> = await import(`./commands/${name}.ts`);
+  const command = module[name];
+  if (typeof command !== 'function') throw new Error(`cli/commands/${name}.ts exports no command "${name}"`);
+  return command as Command;
+}
 
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
@@ -57,7 +41,7 @@ function usage(): string {
     'Usage: esync <command> [options]',
     '',
     'Commands:',
-    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    ...Object.entries(COMMANDS).map(([name, summary]) => `  ${name.padEnd(width)}  ${summary}`),
     '',
     'Run `esync <command> --help` for a command’s options.',
   ].join('\n');
@@ -70,13 +54,12 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     io.out(usage());
     return name ? 0 : 2;
   }
-  const command = COMMANDS[name];
-  if (!command) {
+  if (!isCommandName(name)) {
     io.err(`esync: unknown command "${name}"\n\n${usage()}`);
     return 2;
   }
   try {
-    return await (await command.load())(rest, io);
+    return await (await loadCommand(name))(rest, io);
   } catch (error) {
     if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       io.err(`esync ${name}: ${(error as Error).message}`);

@@ -15,9 +15,9 @@ import { runsUsage } from './commands/runs.ts';
 import { secretsUsage } from './commands/secrets.ts';
 import { streamUsage } from './commands/stream.ts';
 import { validateUsage } from './commands/validate.ts';
-import { COMMANDS } from './main.ts';
+import { COMMANDS, type CommandName } from './main.ts';
 
-const USAGES: Record<keyof typeof COMMANDS, string> = {
+const USAGES: Record<CommandName, string> = {
   validate: validateUsage,
   connectors: connectorsUsage,
   dev: devUsage,
@@ -57,10 +57,9 @@ const cell = (text: string) => text.replace(/\|/g, '\\|');
 
 /** The markdown table: one row per command form, its description or the command's summary. */
 export function renderCommandTable(): string {
-  const rows = Object.entries(USAGES).flatMap(([name, usage]) =>
+  const rows = (Object.entries(USAGES) as [CommandName, string][]).flatMap(([name, usage]) =>
     usageForms(usage).map(
-      ({ form, description }) =>
-        `| \`${cell(form)}\` | ${cell(description ?? COMMANDS[name]?.summary ?? '')} |`,
+      ({ form, description }) => `| \`${cell(form)}\` | ${cell(description ?? COMMANDS[name])} |`,
     ),
   );
   return ['| command | what it does |', '|---|---|', ...rows].join('\n');
