@@ -733,6 +733,12 @@ export const pipelineSchema = z
         path: ['triggers', 'schedule'],
         message: `a ${p.source.type} source has nothing to read on a schedule`,
       });
+    if (isPushOnlySource(p.source.type) && p.source.deletes.mode === 'verify')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['source', 'deletes', 'mode'],
+        message: `is verify, but a ${p.source.type} source has no rows for Verify to compare: its deletes arrive as events`,
+      });
     if (t.webhook && p.source.type !== 'webhook' && p.source.type !== 'github')
       ctx.addIssue({
         code: 'custom',

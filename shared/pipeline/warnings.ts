@@ -1,4 +1,5 @@
 import { historyTierDays } from './history-tiers.ts';
+import { isPushOnlySource } from './push-only-sources.ts';
 import type { Pipeline } from './schema.ts';
 
 /** Something valid that probably does not do what its author wants; `esync validate` prints it. */
@@ -9,9 +10,6 @@ export interface PipelineWarning {
   readonly message: string;
 }
 
-/** Sources whose changes arrive as events, deletes included: nothing to detect. */
-const PUSHED_SOURCES: ReadonlySet<string> = new Set(['webhook', 'cdc']);
-
 /** The warnings of one valid pipeline. */
 export function pipelineWarnings(pipeline: Pipeline): PipelineWarning[] {
   const warnings: PipelineWarning[] = [];
@@ -20,7 +18,8 @@ export function pipelineWarnings(pipeline: Pipeline): PipelineWarning[] {
   if (replay) warn('source.cursor', replay);
   const history = historyRounding(pipeline);
   if (history) warn('retention.historyDays', history);
-  if (PUSHED_SOURCES.has(pipeline.source.type)) return warnings;
+  // A push-only source's changes arrive as events, deletes included: nothing to detect.
+  if (isPushOnlySource(pipeline.source.type)) return warnings;
   if (pipeline.source.deletes.mode === 'none')
     warn(
       'source.deletes.mode',

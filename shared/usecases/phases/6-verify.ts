@@ -11,6 +11,7 @@ import { getJsonObject, putJsonObject } from '../../aws/s3-json.ts';
 import type { ChangeWindow, Partition } from '../../connectors/types.ts';
 import { EsyncError } from '../../errors.ts';
 import { verifyManifestKey } from '../../naming.ts';
+import { isPushOnlySource } from '../../pipeline/push-only-sources.ts';
 import type { Pipeline } from '../../pipeline/schema.ts';
 import { keys } from '../../state/keys.ts';
 import type { RunRecord } from '../../state/runs.ts';
@@ -36,12 +37,7 @@ const MAX_REPORTED = 1000;
  */
 function verifiable(pipeline: Pipeline): boolean {
   const unreadable = pipeline.target.type === 'http' && pipeline.target.readState === 'none';
-  return (
-    pipeline.verify.mode !== 'off' &&
-    pipeline.source.type !== 'webhook' &&
-    pipeline.source.type !== 'cdc' &&
-    !unreadable
-  );
+  return pipeline.verify.mode !== 'off' && !isPushOnlySource(pipeline.source.type) && !unreadable;
 }
 
 /**
