@@ -51,6 +51,15 @@ export const manifestKey = (pipeline: string, runId: string) => `${manifestPrefi
 /** The manifest of the partitions a run's Verify covers, when too many for the payload. */
 export const verifyManifestKey = (pipeline: string, runId: string) =>
   `${manifestPrefix(pipeline)}${runId}-verify.json`;
+/**
+ * The quarantine object of one queue message's rejected records. Deterministic: a redelivered
+ * message rewrites the same object instead of adding one, and a resuming run that abandons the
+ * message finds the object to delete (usecases/resume.ts).
+ */
+export const quarantineKey = (
+  pipeline: string,
+  unit: { readonly scope: string; readonly messageKey: string },
+) => `quarantine/${pipeline}/${encodeURIComponent(unit.scope)}/${unit.messageKey}.json`;
 
 /** The pipeline a run state machine belongs to, from its ARN (`...:stateMachine:esync-<stage>-<pipeline>-sm`). */
 export function pipelineOfStateMachineArn(arn: string, stage: string): string {

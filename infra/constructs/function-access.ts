@@ -57,7 +57,11 @@ export interface FunctionAccess {
  */
 export const FUNCTION_ACCESS: Readonly<Record<FunctionName, FunctionAccess>> = {
   discover: { source: true, target: 'read', putEvents: true },
-  plan: { source: true, objects: { get: ['plans/'], put: ['manifests/', 'plans/'] } },
+  // Plan deletes the quarantine objects of the messages a resumed plan abandons (resume.ts).
+  plan: {
+    source: true,
+    objects: { get: ['plans/'], put: ['manifests/', 'plans/'], delete: ['quarantine/'] },
+  },
   extract: { source: true, sendToQueues: true, objects: { put: ['claim-check/'] } },
   load: {
     target: 'write',

@@ -331,6 +331,20 @@ export class LedgerRepository {
     }
   }
 
+  /**
+   * The keys of a scope's abandoned messages that may have left a quarantine object: completed
+   * with quarantined records before they were abandoned, or never completed (a Load may have
+   * written the object and stopped before completing). A run that reads their rows again
+   * quarantines those in objects of its own (usecases/resume.ts deletes these).
+   */
+  async abandonedWithRejects(scope: string): Promise<string[]> {
+    const found: string[] = [];
+    for await (const item of this.#messages(scope))
+      if (item.state === 'abandoned' && (item.doneAt === undefined || Number(item.quarantined ?? 0) > 0))
+        found.push(String(item.sk).slice('MSG#'.length));
+    return found;
+  }
+
   /** Every message item of a scope, read consistently. */
   #messages(scope: string): AsyncIterable<Record<string, unknown>> {
     return queryAll(this.ddb, {

@@ -156,6 +156,12 @@ export const verifyPartitionInputSchema = runRefSchema.extend({
       stage: z.enum(['compare', 'deletes']),
       cursor: z.object({ values: z.array(z.union([z.string(), z.number()])), key: z.string() }).nullable(),
       seq: z.number(),
+      /**
+       * Stage `deletes`: the data bucket key of where the search for hard deletes stood when the
+       * invocation before stopped (keys and versions read, positions; 6-verify-deletes.ts).
+       * @default - the search starts
+       */
+      search: z.string().optional(),
     })
     .nullish(),
 });

@@ -10,6 +10,7 @@ import { s3Commands } from '../aws/s3-commands.ts';
 import { getJsonObject, putJsonObject } from '../aws/s3-json.ts';
 import type { ChangeWindow, Cursor, Partition, SourceConnector } from '../connectors/types.ts';
 import { windowStart } from '../domain/cursor.ts';
+import { quarantineKey } from '../naming.ts';
 import type { Pipeline } from '../pipeline/schema.ts';
 import { contentHash } from '../records/hash.ts';
 import type { Checkpoint } from '../state/checkpoints.ts';
@@ -62,6 +63,7 @@ export async function planOrResume(
     const earlierRuns = new Set([saved.planId, ...owners]);
     earlierRuns.delete(runId);
     await abandonReadAgain(deps, pipeline.name, [...earlierRuns], reached);
+    await dropSupersededQuarantine(deps, pipeline.name, [...earlierRuns]);
     return {
       planId: saved.planId,
       window: saved.window,
@@ -157,6 +159,36 @@ async function abandonReadAgain(
         runId: earlier,
         abandoned,
       });
+  }
+}
+
+/**
+ * Deletes the quarantine objects of the earlier runs' abandoned messages: their rows count in the
+ * run that reads them again, which quarantines the rejected ones in objects of its own, so the
+ * quarantine holds each rejected row once, under the ledger that counts it. A message Load still
+ * works on as it is abandoned may write its object after this (kept, counted in no ledger).
+ */
+async function dropSupersededQuarantine(
+  deps: Deps,
+  pipeline: string,
+  earlierRuns: readonly string[],
+): Promise<void> {
+  const { DeleteObjectsCommand } = await s3Commands();
+  for (const earlier of earlierRuns) {
+    const scope = keys.ledgerScopeOfRun(earlier);
+    const messageKeys = await deps.state.ledger.abandonedWithRejects(scope);
+    // DeleteObjects takes up to 1,000 keys; a key with no object is no error.
+    for (let i = 0; i < messageKeys.length; i += 1000) {
+      const objects = messageKeys.slice(i, i + 1000).map((messageKey) => ({
+        Key: quarantineKey(pipeline, { scope, messageKey }),
+      }));
+      await deps.clients.s3.send(
+        new DeleteObjectsCommand({
+          Bucket: deps.config.dataBucket,
+          Delete: { Objects: objects, Quiet: true },
+        }),
+      );
+    }
   }
 }
 

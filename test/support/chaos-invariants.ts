@@ -227,9 +227,10 @@ export interface QuarantineObject {
   readonly scope: string;
   readonly messageKey: string;
   /**
-   * Written by a message a resuming run abandoned though it was sent: no ledger counts it, and
-   * that run reads its rows again and quarantines them in an object of its own. It counts
-   * towards no ledger count, and an invalid record it holds must still be in a counted object.
+   * Written by a message a resuming run abandoned though it was sent, by a Load that still worked
+   * on it after the run deleted the abandoned messages' objects: no ledger counts it, and that
+   * run reads its rows again and quarantines them in an object of its own. It counts towards no
+   * ledger count, and an invalid record it holds must still be in a counted object.
    */
   readonly superseded?: boolean;
   readonly entries: readonly {

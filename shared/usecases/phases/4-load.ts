@@ -7,6 +7,7 @@ import { stageRecords } from '../../domain/expressions.ts';
 import { zeroOutcomes } from '../../domain/run-counts.ts';
 import type { ValidationReason } from '../../domain/validation.ts';
 import { isRetryable, TransientError, ValidationError } from '../../errors.ts';
+import { quarantineKey } from '../../naming.ts';
 import type { Pipeline } from '../../pipeline/schema.ts';
 import { type RecordData, type RecordEnvelope, recordEnvelopeSchema } from '../../records/envelope.ts';
 import { parseExactJson, stringifyExactJson } from '../../records/exact-json.ts';
@@ -120,10 +121,6 @@ function newestPerKey(
   return { latest: [...byKey.values()], superseded: records.length - byKey.size, ties };
 }
 
-/** Deterministic: a redelivered message rewrites the same object instead of adding one. */
-const quarantineKey = (pipeline: Pipeline, unit: { scope: string; messageKey: string }) =>
-  `quarantine/${pipeline.name}/${encodeURIComponent(unit.scope)}/${unit.messageKey}.json`;
-
 export async function quarantine(
   deps: Deps,
   pipeline: Pipeline,
@@ -134,7 +131,7 @@ export async function quarantine(
   await deps.clients.s3.send(
     new PutObjectCommand({
       Bucket: deps.config.dataBucket,
-      Key: quarantineKey(pipeline, unit),
+      Key: quarantineKey(pipeline.name, unit),
       Body: stringifyExactJson({
         pipeline: pipeline.name,
         scope: unit.scope,

@@ -38,7 +38,8 @@ import type {
 import { type Deps, validatorsOf } from '../deps.ts';
 import { enqueueRecords } from '../enqueue.ts';
 import { maskKey } from '../load-runtime.ts';
-import { hardDeleteEnvelope, VanishedKeys } from '../vanished.ts';
+import { hardDeleteEnvelope } from '../vanished.ts';
+import { searchDeletes } from './6-verify-deletes.ts';
 import { partitionsAreKeyRanges, partitionTargetChanges, partitionTargetRecords } from './6-verify-target.ts';
 
 export type VerifyItem = z.infer<typeof verifyItemSchema>;
@@ -126,36 +127,24 @@ export async function verifyPartition(
       else if (input.item.findDeletes !== 'none' && options.remainingMs() < safetyMs * 2)
         next = { stage: 'deletes', cursor: null, seq: at.seq + 1 };
     }
-    if (!next && input.item.findDeletes !== 'none')
-      found.vanished = await vanishedKeys(deps, pipeline, input.item, { source, target }, found);
+    if (!next && input.item.findDeletes !== 'none') {
+      const search = await searchDeletes(
+        deps,
+        { pipeline, runId: input.runId, item: input.item, seq: at.seq, search: at.search },
+        { source, target },
+        found,
+        () => options.remainingMs() < safetyMs,
+      );
+      if ('search' in search)
+        next = { stage: 'deletes', cursor: null, seq: at.seq + 1, search: search.search };
+      else found.vanished = search.vanished;
+    }
   } finally {
     await source.close();
     await target.close();
   }
   await storeFindings(deps, pipeline, input, at.seq, found);
   return { done: next === null, continuation: next, compared: found.compared, mismatches: found.mismatches };
-}
-
-/** The target's live keys that the source no longer has: of the partition's range, or of all keys. */
-async function vanishedKeys(
-  deps: Deps,
-  pipeline: Pipeline,
-  item: VerifyItem,
-  from: { readonly source: SourceConnector; readonly target: TargetConnector },
-  found: Findings,
-): Promise<ReadonlyMap<string, string>> {
-  const read = found.targetRecords;
-  const records = read
-    ? [read]
-    : partitionTargetRecords(deps, pipeline, item, from.target, (n) => {
-        found.targetRead += n;
-      });
-  const vanishing = await VanishedKeys.start(records);
-  return vanishing.finish(
-    from.source,
-    pipeline,
-    item.findDeletes === 'range' ? (item.partition as Partition) : undefined,
-  );
 }
 
 async function excludedKeys(deps: Deps, pipeline: string, runId: string): Promise<Set<string>> {

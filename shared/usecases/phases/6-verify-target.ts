@@ -54,7 +54,7 @@ const RANGE_READING_TARGETS: ReadonlySet<string> = new Set(['postgres']);
 /** Slice records an invocation holds in memory; past it, they go to S3. */
 const SLICE_FLUSH_RECORDS = 50_000;
 /** Records (or lake objects) a segment reads per page, so it checks its time often. */
-const SEGMENT_PAGE = 1000;
+export const SEGMENT_PAGE = 1000;
 /** Records of the target one segment is sized for, when the target tells how many it holds. */
 export const RECORDS_PER_SEGMENT = 250_000;
 /** Segments of one read at most (the Map over them runs inline, its list in the state). */

@@ -12,6 +12,7 @@ import { handler as planHandler } from '../../../functions/plan/handler.ts';
 import { handler as verifyHandler } from '../../../functions/verify/handler.ts';
 import { TARGET_CONNECTORS } from '../../../shared/connectors/targets/registry.ts';
 import type { TargetSnapshotRecord } from '../../../shared/connectors/types.ts';
+import { keys as stateKeys } from '../../../shared/state/keys.ts';
 import { type Mismatch, perPartition } from '../../../shared/usecases/phases/6-verify.ts';
 import { requireSystemServer } from '../../support/system-servers.ts';
 import { verifySteps } from '../../support/verify-steps.ts';
@@ -61,6 +62,20 @@ const EVENTS_SQL = `INSERT INTO events (at, name, updated_at)
          'event ' || i, '2026-11-01T00:00:00Z'::timestamptz + i * interval '1 second'
   FROM generate_series(1, ${ROWS}) AS i`;
 
+/**
+ * Accounts keyed by their email in lower case (`source.keyExpression`): partitions that are not
+ * ranges of the record key, so one Verify partition reads the whole source for hard deletes.
+ */
+const ACCOUNTS_SQL = `INSERT INTO accounts (id, email, updated_at)
+  SELECT i, 'User' || i || '@Example.com', '2026-11-01T00:00:00Z'::timestamptz + i * interval '1 second'
+  FROM generate_series(1, ${ROWS}) AS i`;
+const accounts = {
+  ...source,
+  table: 'accounts',
+  pageSize: 2,
+  keyExpression: '$lowercase(email)',
+};
+
 describe.runIf(postgres.available)('hard deletes found by Verify', () => {
   let db: ItemsDatabase;
   let admin: pg.Client;
@@ -73,6 +88,10 @@ describe.runIf(postgres.available)('hard deletes found by Verify', () => {
       'CREATE TABLE events (at timestamptz PRIMARY KEY, name text, updated_at timestamptz NOT NULL)',
     );
     await admin.query(EVENTS_SQL);
+    await admin.query(
+      'CREATE TABLE accounts (id int PRIMARY KEY, email text NOT NULL, updated_at timestamptz NOT NULL)',
+    );
+    await admin.query(ACCOUNTS_SQL);
     // Nullable columns: a delete's INSERT … ON CONFLICT carries the key and ESync's columns only.
     await admin.query(
       'CREATE TABLE events_columns (at timestamptz PRIMARY KEY, name text, updated_at timestamptz)',
@@ -90,6 +109,11 @@ describe.runIf(postgres.available)('hard deletes found by Verify', () => {
         }),
         pipeline('deletes-lake', { type: 's3' }),
         pipeline('deletes-repair', { type: 'dynamodb' }, { verify: { onMismatch: 'repair' } }),
+        { ...pipeline('expression-dynamodb', targets.dynamodb), source: accounts },
+        {
+          ...pipeline('expression-postgres', { ...targets.postgres, table: 'accounts_copy' }),
+          source: accounts,
+        },
         ...['dynamodb', 'postgres', 'postgres-columns'].map((type) => ({
           ...pipeline(`timed-${type}`, targets[type as keyof typeof targets]),
           source: { ...source, table: 'events', key: ['at'] },
@@ -107,7 +131,9 @@ describe.runIf(postgres.available)('hard deletes found by Verify', () => {
     fn: (e: unknown, c: Context) => Promise<unknown>,
     payload: unknown,
     name: string,
-  ) => JSON.parse(JSON.stringify(await fn(JSON.parse(JSON.stringify(payload)), h.context(name, 900)))) as T;
+    seconds = 900,
+  ) =>
+    JSON.parse(JSON.stringify(await fn(JSON.parse(JSON.stringify(payload)), h.context(name, seconds)))) as T;
 
   /** The Load function consuming the queue until it is empty, as the SQS event source does. */
   async function drain(name: string): Promise<void> {
@@ -153,11 +179,14 @@ describe.runIf(postgres.available)('hard deletes found by Verify', () => {
     return { ...ref, extracted };
   }
 
-  /** Verify and Cleanup of a loaded run; what Verify sent (deletes, repairs) is loaded after. */
-  async function finish({ pipeline, runId }: Ref): Promise<Record<string, unknown>> {
+  /**
+   * Verify and Cleanup of a loaded run; what Verify sent (deletes, repairs) is loaded after. Each
+   * Verify invocation has `verifySeconds` (less than Verify's 30 s safety margin: one page each).
+   */
+  async function finish({ pipeline, runId }: Ref, verifySeconds = 900): Promise<Record<string, unknown>> {
     const ref = { pipeline, runId };
     const verify = await verifySteps(
-      (payload) => invoke(verifyHandler, payload, 'verify'),
+      (payload) => invoke(verifyHandler, payload, 'verify', verifySeconds),
       (key) => h.readJson(key),
       { ...ref },
     );
@@ -298,5 +327,34 @@ describe.runIf(postgres.available)('hard deletes found by Verify', () => {
       expect(verify).toMatchObject({ status: 'passed', mismatches: 0, deleted: 2 });
     const left = keys.filter((k) => k !== inOrder[1] && k !== inOrder[10]);
     for (const name of names) expect(await liveKeys(name)).toEqual(left);
+  });
+
+  it('finds the hard deletes of a source read whole over many invocations, each delete sent once', async () => {
+    // Prepare: a first load of accounts keyed by an expression, then three rows deleted at the source.
+    const names = ['expression-dynamodb', 'expression-postgres'];
+    for (const name of names) await run(name);
+    await admin.query('DELETE FROM accounts WHERE id IN (2, 7, 12)');
+
+    // Act: an incremental run whose Verify invocations each have time for one page only.
+    const refs = await Promise.all(names.map((name) => load(name)));
+    const second = await Promise.all(refs.map((ref) => finish(ref, 20)));
+
+    // Assess
+    const gone = ['user2@example.com', 'user7@example.com', 'user12@example.com'];
+    const left = all.map((id) => `user${id}@example.com`).filter((key) => !gone.includes(key));
+    for (const [i, ref] of refs.entries()) {
+      expect(second[i]).toMatchObject({ status: 'passed', mismatches: 0, deleted: 3 });
+      const chunks = await h.deps.state.verifyResults.list(ref.runId);
+      // One partition (the window holds no change); the target's keys, then the whole source's
+      // (eight partitions of them, two rows a page), took an invocation after another.
+      expect(new Set(chunks.map((c) => c.partitionId))).toEqual(new Set(['all']));
+      const searching = chunks.filter((c) => c.partitionId === 'all');
+      expect(searching.length).toBeGreaterThan(5);
+      expect(searching.filter((c) => c.deleted > 0).map((c) => c.deleted)).toEqual([3]);
+      const scope = stateKeys.ledgerScopeOfStream(ref.pipeline, `deletes-${ref.runId}`);
+      const sent = (await h.ledger(scope)).reduce((n, m) => n + Number(m.records), 0);
+      expect(sent).toBe(3);
+      expect((await liveKeys(ref.pipeline)).sort()).toEqual([...left].sort());
+    }
   });
 });
