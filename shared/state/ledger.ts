@@ -6,6 +6,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { IgnoredEventKind } from '../cdc/debezium-kinds.ts';
+import { mapWithConcurrency } from '../connectors/targets/support/batch.ts';
 import { type RunCounts, zeroCounts } from '../domain/run-counts.ts';
 import { TransientError } from '../errors.ts';
 import { conditionHeld } from './items.ts';
@@ -91,6 +92,8 @@ function isCleanLoad(item: Record<string, unknown>): boolean {
 const BATCH_GET_LIMIT = 100;
 /** Rounds of UnprocessedKeys read again; what stays unread is not vouched for, so it is sent. */
 const BATCH_GET_ROUNDS = 3;
+/** Abandons of {@link LedgerRepository.abandonRegistered} in flight at once: a queue batch's messages (SQS's 10). */
+const ABANDON_CONCURRENCY = 10;
 
 /** Where a message of a partition's Extract comes from: the partition, and its rows sent up to it. */
 export interface MessageOrigin {
@@ -322,13 +325,14 @@ export class LedgerRepository {
 
   /**
    * Abandons messages this run registered and will not send: their partition was taken over
-   * by a run that reads their rows again.
+   * by a run that reads their rows again. Each abandon is a conditional update of its own item,
+   * so they run side by side (at most {@link ABANDON_CONCURRENCY} at once) in any order.
    */
   async abandonRegistered(scope: string, messageKeys: readonly string[]): Promise<void> {
-    for (const messageKey of messageKeys) {
+    await mapWithConcurrency(messageKeys, ABANDON_CONCURRENCY, (messageKey) => {
       const { pk, sk } = keys.message(scope, messageKey);
-      await this.#abandon(pk, sk);
-    }
+      return this.#abandon(pk, sk);
+    });
   }
 
   /**

@@ -122,7 +122,7 @@ function phaseSecondsOf(execution: ExecutionRecord): PhaseSeconds {
 }
 
 /** Runs `body` while sampling this process's resident set size; returns its result and the peak in MB. */
-async function withPeakRss<T>(body: () => Promise<T>): Promise<{ result: T; peakRssMb: number }> {
+export async function withPeakRss<T>(body: () => Promise<T>): Promise<{ result: T; peakRssMb: number }> {
   let peak = process.memoryUsage.rss();
   const timer = setInterval(() => {
     peak = Math.max(peak, process.memoryUsage.rss());

@@ -37,4 +37,13 @@ describe('the Extract profile on the local stack', () => {
     expect(cpu?.['envelopes and hash']).toBeGreaterThan(0);
     expect(profiles[0]?.hot.length).toBeGreaterThan(0);
   });
+
+  it("times Extract's PostgreSQL page reads and reads the process's peak RSS, Load stopped and so nothing to drain", () => {
+    // Assess
+    const [profile] = profiles;
+    expect(profile?.pgMs).toBeGreaterThan(0);
+    expect(profile?.peakRssMb).toBeGreaterThan(50);
+    expect(profile?.drainMs).toBeLessThan(profile?.wallMs ?? 0);
+    expect(profile?.requests.some((r) => r.what.startsWith('Load: '))).toBe(false);
+  });
 });

@@ -190,6 +190,32 @@ describe('ledger totals', () => {
     ]);
     expect(updates[0]?.input).toMatchObject({ ConditionExpression: '#state IN (:sent, :done)' });
   });
+
+  it('abandons registered messages side by side, ten at most in flight, one already loaded not stopping the others', async () => {
+    // Prepare
+    const messageKeys = Array.from({ length: 12 }, (_, i) => `m${i}`);
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const answered: string[] = [];
+    const { ddb } = scriptedClient(async ({ input }) => {
+      inFlight++;
+      mostInFlight = Math.max(mostInFlight, inFlight);
+      await new Promise((r) => setImmediate(r));
+      inFlight--;
+      const sk = (input.Key as { sk: string }).sk;
+      answered.push(sk);
+      if (sk === 'MSG#m3') throw awsError('ConditionalCheckFailedException');
+      return {};
+    });
+    const ledger = new LedgerRepository(ddb, TABLE);
+
+    // Act
+    await ledger.abandonRegistered(SCOPE, messageKeys);
+
+    // Assess
+    expect(mostInFlight).toBe(10);
+    expect(answered.sort()).toEqual(messageKeys.map((k) => `MSG#${k}`).sort());
+  });
 });
 
 describe('ledger vouching', () => {
