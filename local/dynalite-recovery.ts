@@ -46,8 +46,7 @@ export function openDynaliteDir(dataPath: string): { diedBefore: boolean; closed
 export async function repairSecondaryIndexes(client: DynamoDBClient): Promise<number> {
   const dynamo = await import('@aws-sdk/client-dynamodb');
   let repaired = 0;
-  const tables = (await client.send(new dynamo.ListTablesCommand({}))).TableNames ?? [];
-  for (const name of tables) {
+  for (const name of await tableNames(client, dynamo)) {
     const { Table } = await client.send(new dynamo.DescribeTableCommand({ TableName: name }));
     const indexes = [...(Table?.GlobalSecondaryIndexes ?? []), ...(Table?.LocalSecondaryIndexes ?? [])];
     if (!Table?.KeySchema || indexes.length === 0) continue;
@@ -82,6 +81,17 @@ export async function repairSecondaryIndexes(client: DynamoDBClient): Promise<nu
     }
   }
   return repaired;
+}
+
+async function tableNames(client: DynamoDBClient, dynamo: Dynamo): Promise<string[]> {
+  const names: string[] = [];
+  let start: string | undefined;
+  do {
+    const page = await client.send(new dynamo.ListTablesCommand({ ExclusiveStartTableName: start }));
+    names.push(...(page.TableNames ?? []));
+    start = page.LastEvaluatedTableName;
+  } while (start);
+  return names;
 }
 
 async function scanAll(
