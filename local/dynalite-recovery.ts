@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AttributeValue, DynamoDBClient, KeySchemaElement } from '@aws-sdk/client-dynamodb';
+import { isAlive } from './orphan-servers.ts';
 
 /**
  * dynalite writes an item's secondary-index entries and then the item, as separate LevelDB
@@ -17,15 +18,6 @@ type Dynamo = typeof import('@aws-sdk/client-dynamodb');
 /** The marker of a dynalite data dir in use (the pid of its process); left behind by a process that died. */
 const markerOf = (dataPath: string) => `${dataPath}.open`;
 
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Marks `dataPath` in use. `diedBefore`: the process of the marker found there is gone without
  * stopping; a process still running (this one, say) holds the directory and is not repaired under.
@@ -33,7 +25,7 @@ function running(pid: number): boolean {
 export function openDynaliteDir(dataPath: string): { diedBefore: boolean; closed: () => void } {
   const marker = markerOf(dataPath);
   const pid = existsSync(marker) ? Number(readFileSync(marker, 'utf8').trim()) : undefined;
-  const diedBefore = pid !== undefined && !(Number.isInteger(pid) && pid > 0 && running(pid));
+  const diedBefore = pid !== undefined && !(Number.isInteger(pid) && pid > 0 && isAlive(pid));
   writeFileSync(marker, `${process.pid}\n`);
   return { diedBefore, closed: () => rmSync(marker, { force: true }) };
 }
