@@ -48,7 +48,8 @@ function readMark(dir: string): ServerMark | undefined {
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process `pid` runs (one of another user's counts). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -16,6 +16,7 @@ import { Worker } from 'node:worker_threads';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ConfigError } from '../shared/errors.ts';
 import { inProcessCaller, withBatchInserts } from './dynalite-partiql.ts';
+import { openDynaliteDir, repairSecondaryIndexes } from './dynalite-recovery.ts';
 import { markServerDir } from './orphan-servers.ts';
 import { beginReplay, endReplay, journaledSqsHandler } from './sqs-journal.ts';
 import { restoreSqsJournal } from './sqs-restore.ts';
@@ -90,6 +91,10 @@ export async function startLocalServers(options: LocalServersOptions = {}): Prom
   try {
     const sqsJournal = options.dataDir ? path.join(options.dataDir, 'sqs-journal.ndjson') : undefined;
     const saved = sqsJournal ? beginReplay(sqsJournal) : undefined;
+    const dynalitePath =
+      options.dataDir && engine === 'dynalite' ? path.join(options.dataDir, 'dynamodb') : undefined;
+    const dynaliteDir = dynalitePath ? openDynaliteDir(dynalitePath) : undefined;
+    if (dynaliteDir) stops.push(async () => dynaliteDir.closed());
     const embeddedOptions: EmbeddedServersOptions = {
       ...(sqsJournal && { sqsJournal }),
       dynalite: engine === 'dynalite',
@@ -117,6 +122,7 @@ export async function startLocalServers(options: LocalServersOptions = {}): Prom
       await restoreSqsJournal(sqs, LOCAL_ACCOUNT_ID, saved);
       endReplay(sqsJournal);
     }
+    if (dynaliteDir?.diedBefore) await repairIndexesAt(dynamodb, log);
     log(
       `servers: sqs ${sqs}, dynamodb (${engine}) ${dynamodb}, s3 ${s3}${inWorker ? ' (worker thread)' : ''}`,
     );
@@ -138,6 +144,18 @@ export async function startLocalServers(options: LocalServersOptions = {}): Prom
   } catch (error) {
     await stopAll();
     throw error;
+  }
+}
+
+/** Brings dynalite's indexes in line with their tables after a process died on its data dir. */
+async function repairIndexesAt(endpoint: string, log: (line: string) => void): Promise<void> {
+  const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
+  const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  try {
+    const repaired = await repairSecondaryIndexes(client);
+    if (repaired > 0) log(`dynamodb: ${repaired} index entries repaired after the last process died`);
+  } finally {
+    client.destroy();
   }
 }
 
