@@ -17,7 +17,10 @@ export type ExtractOutput = z.infer<typeof extractOutputSchema>;
 export interface ExtractOptions {
   /** Milliseconds left before the function times out. */
   readonly remainingMs: () => number;
-  /** Stop reading when less than this is left, so the last page is always sent. @default 15000 */
+  /**
+   * Time kept in hand beyond the slowest flush of the invocation: reading stops once less than
+   * both together is left, so the last flush ends before the function times out. @default 15000
+   */
   readonly safetyMs?: number;
 }
 
@@ -92,27 +95,64 @@ async function openPartition(deps: Deps, input: ExtractInput): Promise<Partition
 
 /**
  * Reads the partition from its progress on and sends its records, ten messages' worth at a
- * time; hands back a continuation once less than `safetyMs` is left.
+ * time; hands back a continuation once the time left would not cover another flush
+ * ({@link FlushDeadline}).
  */
 async function sendPartition(
   read: PartitionRead,
   source: SourceConnector,
   options: ExtractOptions,
 ): Promise<ExtractOutput> {
-  const safetyMs = options.safetyMs ?? 15_000;
+  const deadline = new FlushDeadline(options.remainingMs, options.safetyMs ?? 15_000);
   const keyOf = recordKeyOf(read.pipeline.source);
   const outbox = new PartitionOutbox(read);
   for await (const page of readAhead(source.read(read.window, read.partition, read.progress.resumeAfter))) {
     outbox.add(await envelopesOf(read, keyOf, page, outbox.trimmed), page);
-    if (outbox.pending >= read.pipeline.batch.size * 10) await outbox.flush();
-    if (options.remainingMs() < safetyMs) {
+    if (outbox.pending >= read.pipeline.batch.size * 10) await deadline.timed(() => outbox.flush());
+    if (deadline.near()) {
       await outbox.flush();
+      read.deps.log.info('extract continues in a new invocation', {
+        pipeline: read.pipeline.name,
+        partition: read.partition.id,
+        remainingMs: options.remainingMs(),
+        slowestFlushMs: deadline.slowestFlushMs,
+      });
       return outbox.continuation();
     }
   }
   await outbox.flush();
   await read.progress.finish(outbox.extracted);
   return { done: true, continuation: null, extracted: outbox.extracted, messages: outbox.messages };
+}
+
+/**
+ * When an Extract stops reading: once the time left is less than `safetyMs` plus the slowest
+ * flush this invocation has made. The flush made on stopping holds less than a full one (those
+ * go out as soon as the buffer fills), so under the same target and state table it takes no
+ * longer than the slowest seen, and `safetyMs` stays in hand for what no measure foresaw. A slow
+ * target or a throttled state table (a flush of ten messages, each registered, checked and sent,
+ * can take longer than `safetyMs` alone) then shortens the invocation instead of timing it out.
+ * Durations are read off `remainingMs`, the function's own clock.
+ */
+class FlushDeadline {
+  slowestFlushMs = 0;
+  readonly #remainingMs: () => number;
+  readonly #safetyMs: number;
+
+  constructor(remainingMs: () => number, safetyMs: number) {
+    this.#remainingMs = remainingMs;
+    this.#safetyMs = safetyMs;
+  }
+
+  async timed(flush: () => Promise<void>): Promise<void> {
+    const before = this.#remainingMs();
+    await flush();
+    this.slowestFlushMs = Math.max(this.slowestFlushMs, before - this.#remainingMs());
+  }
+
+  near(): boolean {
+    return this.#remainingMs() < this.#safetyMs + this.slowestFlushMs;
+  }
 }
 
 /**
