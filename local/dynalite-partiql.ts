@@ -130,8 +130,8 @@ export interface DynalitePutItem {
  * A {@link DynaliteCaller} that runs each insert's PutItem through dynalite's own validations and
  * action, as its request handler does after reading a request, without a request: no JSON of the
  * item written and read back, no request id, URL parse, authorization parse or checksum per insert
- * (a third of the front's CPU per insert, measured with `npm run bench-dynalite`). The answers are
- * dynalite's own. Authorization is checked once per BatchExecuteStatement, by the DescribeTable
+ * (with them an INSERT cost dynalite's thread about twice an item of a BatchWriteItem, without them
+ * about as much: `npm run bench-dynalite`, README Benchmarks). The answers are dynalite's own. Authorization is checked once per BatchExecuteStatement, by the DescribeTable
  * that every request starts with through `dynalite`, with the same headers; the other operations
  * go through `dynalite` too.
  */
