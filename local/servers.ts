@@ -12,10 +12,15 @@ import Module, { createRequire } from 'node:module';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { type ResourceLimits, Worker } from 'node:worker_threads';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ConfigError } from '../shared/errors.ts';
-import { inProcessCaller, withBatchInserts } from './dynalite-partiql.ts';
+import {
+  type DynalitePutItem,
+  directPutCaller,
+  inProcessCaller,
+  withBatchInserts,
+} from './dynalite-partiql.ts';
 import { openDynaliteDir, repairSecondaryIndexes } from './dynalite-recovery.ts';
 import { markServerDir } from './orphan-servers.ts';
 import { beginReplay, endReplay, journaledSqsHandler } from './sqs-journal.ts';
@@ -178,7 +183,24 @@ export interface EmbeddedServersOptions {
   readonly dynalitePath?: string;
   /** @default - a temporary directory removed at stop */
   readonly s3Path?: string;
+  /** How dynalite's in-memory store keeps keys and values (the bench compares them). @default DYNALITE_STORE */
+  readonly dynaliteStore?: DynaliteStore;
+  /**
+   * How the PartiQL front's inserts reach dynalite: `direct` through its PutItem validations and
+   * action (`directPutCaller`), `listener` as a request each (`inProcessCaller`, for the bench's
+   * comparison). @default 'direct'
+   */
+  readonly dynaliteInserts?: DynaliteInserts;
 }
+
+/** @internal */
+export type DynaliteInserts = 'direct' | 'listener';
+
+/** memory-level's `storeEncoding`: what dynalite's in-memory store holds its keys and values as. */
+export type DynaliteStore = 'buffer' | 'utf8';
+
+/** @internal */
+export const DYNALITE_STORE: DynaliteStore = 'utf8';
 
 /** @internal */
 export interface EmbeddedServers {
@@ -199,7 +221,13 @@ export async function startEmbeddedServers(options: EmbeddedServersOptions): Pro
   try {
     const sqs = await startSqs(options.sqsJournal);
     stops.push(sqs.stop);
-    const dynamodb = options.dynalite ? await startDynalite(options.dynalitePath) : undefined;
+    const dynamodb = options.dynalite
+      ? await startDynalite(
+          options.dynalitePath,
+          options.dynaliteStore ?? DYNALITE_STORE,
+          options.dynaliteInserts ?? 'direct',
+        )
+      : undefined;
     if (dynamodb) stops.push(dynamodb.stop);
     const s3 = await startS3(options.s3Path);
     stops.push(s3.stop);
@@ -230,17 +258,28 @@ function workerBootstrap(): string {
   return `import(${JSON.stringify(tsxApi)}).then(({ tsImport }) => tsImport(${JSON.stringify(entry)}, ${JSON.stringify(entry)}));`;
 }
 
-/** Runs {@link startEmbeddedServers} on a worker thread; `stop()` stops them and ends the worker. */
-function startEmbeddedServersInWorker(
+/** {@link EmbeddedServers} on their worker thread, which the dynalite bench measures. @internal */
+export interface EmbeddedServersInWorker extends EmbeddedServers {
+  readonly worker: Worker;
+}
+
+/**
+ * Runs {@link startEmbeddedServers} on a worker thread; `stop()` stops them and ends the worker.
+ * `resourceLimits` is for the dynalite bench's comparisons.
+ * @internal
+ */
+export function startEmbeddedServersInWorker(
   options: EmbeddedServersOptions,
   log: (line: string) => void,
-): Promise<EmbeddedServers> {
+  resourceLimits: ResourceLimits = {},
+): Promise<EmbeddedServersInWorker> {
   const worker = new Worker(workerBootstrap(), {
     eval: true,
     workerData: options,
     // Not this thread's flags: its `--import tsx` would register a second set of hooks.
     execArgv: [],
     name: 'esync-local-servers',
+    resourceLimits,
   });
   let exited = false;
   const exit = new Promise<void>((resolve) =>
@@ -249,7 +288,7 @@ function startEmbeddedServersInWorker(
       resolve();
     }),
   );
-  return new Promise<EmbeddedServers>((resolve, reject) => {
+  return new Promise<EmbeddedServersInWorker>((resolve, reject) => {
     let settled = false;
     const fail = (error: Error) => {
       if (settled) {
@@ -272,6 +311,7 @@ function startEmbeddedServersInWorker(
       settled = true;
       resolve({
         endpoints: message.endpoints,
+        worker,
         stop() {
           stopping ??= (async () => {
             if (exited) return;
@@ -335,19 +375,86 @@ async function startSqs(journal: string | undefined): Promise<RunningServer> {
 
 // ----------------------------------------------------------------------------------- DynamoDB
 
-async function startDynalite(dataPath: string | undefined): Promise<RunningServer> {
-  const dynalite = require('dynalite') as (options: Record<string, unknown>) => Server;
+type DynaliteServer = (options: Record<string, unknown>) => Server;
+
+/** dynalite's server factory, and the parts of it a PutItem runs through (see `directPutCaller`). */
+interface Dynalite {
+  readonly server: DynaliteServer;
+  readonly db: { create: (options: Record<string, unknown>) => unknown };
+  readonly putItem: Omit<DynalitePutItem, 'store'>;
+}
+
+const dynaliteByStore = new Map<DynaliteStore, Dynalite>();
+
+/**
+ * dynalite with its in-memory store (memory-level) keeping keys and values as `store` says. Its
+ * default is `buffer`: every item a Buffer, every key a Buffer compared byte by byte in JavaScript.
+ */
+function loadDynalite(store: DynaliteStore): Dynalite {
+  const loaded = dynaliteByStore.get(store);
+  if (loaded) return loaded;
+  const main = require.resolve('dynalite');
+  const libDir = path.dirname(main);
+  const { MemoryLevel } = require('memory-level') as { MemoryLevel: new (options: object) => object };
+  class StoreEncodedLevel extends MemoryLevel {
+    constructor(options: object) {
+      super({ storeEncoding: store, ...options });
+    }
+  }
+  const server = requireWithSubstitute(main, path.join(libDir, 'db', 'index.js'), 'memory-level', {
+    MemoryLevel: StoreEncodedLevel,
+  }) as DynaliteServer;
+  // The modules the server just loaded, from the require cache it filled.
+  const part = (file: string) => require(path.join(libDir, file));
+  const validations = part('validations/index.js');
+  const dynalite: Dynalite = {
+    server,
+    db: part('db/index.js'),
+    putItem: {
+      checkTypes: validations.checkTypes,
+      checkValidations: validations.checkValidations,
+      validation: part('validations/putItem.js'),
+      action: part('actions/putItem.js'),
+    },
+  };
+  dynaliteByStore.set(store, dynalite);
+  return dynalite;
+}
+
+async function startDynalite(
+  dataPath: string | undefined,
+  store: DynaliteStore,
+  inserts: DynaliteInserts,
+): Promise<RunningServer> {
+  const dynalite = loadDynalite(store);
   if (dataPath) mkdirSync(dataPath, { recursive: true });
-  const server = dynalite({
-    createTableMs: 0,
-    deleteTableMs: 0,
-    updateTableMs: 0,
-    ...(dataPath && { path: dataPath }),
-  });
+  // dynalite keeps its store to itself; its PutItems from the PartiQL front run on it directly.
+  const create = dynalite.db.create;
+  let dbStore: unknown;
+  dynalite.db.create = (options) => {
+    dbStore = create(options);
+    return dbStore;
+  };
+  let server: Server;
+  try {
+    server = dynalite.server({
+      createTableMs: 0,
+      deleteTableMs: 0,
+      updateTableMs: 0,
+      ...(dataPath && { path: dataPath }),
+    });
+  } finally {
+    dynalite.db.create = create;
+  }
   const [handler] = server.listeners('request') as RequestListener[];
-  if (!handler) throw new ConfigError('dynalite created a server without a request handler');
+  if (!handler || dbStore === undefined)
+    throw new ConfigError('dynalite created a server without a request handler or a store');
   server.removeAllListeners('request');
-  server.on('request', withBatchInserts(handler, inProcessCaller(handler)));
+  const caller =
+    inserts === 'direct'
+      ? directPutCaller(handler, { ...dynalite.putItem, store: dbStore })
+      : inProcessCaller(handler);
+  server.on('request', withBatchInserts(handler, caller));
   const endpoint = `http://127.0.0.1:${await listen(server)}`;
   return { endpoint, stop: () => close(server) };
 }
@@ -512,28 +619,41 @@ const s3rverCrypto: typeof crypto = Object.assign(Object.create(crypto) as typeo
       : crypto.createDecipheriv(algorithm, key, iv)) as typeof crypto.createDecipheriv,
 });
 
+/**
+ * Loads the package whose entry is `main` afresh (its modules dropped from this thread's require
+ * cache, else those loaded before would keep the real module), giving `importer` `substitute`
+ * where it requires `id`. Nothing outside the package sees the substitute.
+ */
+function requireWithSubstitute(main: string, importer: string, id: string, substitute: unknown): unknown {
+  const libDir = path.dirname(main);
+  for (const key of Object.keys(require.cache))
+    if (key.startsWith(libDir + path.sep)) delete require.cache[key];
+  type RequireFn = (this: NodeJS.Module, id: string) => unknown;
+  const proto = Module.prototype as unknown as { require: RequireFn };
+  const original = proto.require;
+  proto.require = function patchedRequire(this: NodeJS.Module, required: string) {
+    if (required === id && this.filename === importer) return substitute;
+    return original.call(this, required);
+  };
+  try {
+    return require(main);
+  } finally {
+    proto.require = original;
+  }
+}
+
 let s3rverConstructor: S3rverConstructor | undefined;
 
 function loadS3rver(): S3rverConstructor {
   if (s3rverConstructor) return s3rverConstructor;
   const main = require.resolve('s3rver');
   const libDir = path.dirname(main);
-  const bucketController = path.join(libDir, 'controllers', 'bucket.js');
-  // Modules loaded before the hook below (by anyone) would keep the real crypto: load afresh.
-  for (const key of Object.keys(require.cache))
-    if (key.startsWith(libDir + path.sep)) delete require.cache[key];
-  type RequireFn = (this: NodeJS.Module, id: string) => unknown;
-  const proto = Module.prototype as unknown as { require: RequireFn };
-  const original = proto.require;
-  proto.require = function patchedRequire(this: NodeJS.Module, id: string) {
-    if (id === 'crypto' && this.filename === bucketController) return s3rverCrypto;
-    return original.call(this, id);
-  };
-  try {
-    s3rverConstructor = require(main) as S3rverConstructor;
-  } finally {
-    proto.require = original;
-  }
+  s3rverConstructor = requireWithSubstitute(
+    main,
+    path.join(libDir, 'controllers', 'bucket.js'),
+    'crypto',
+    s3rverCrypto,
+  ) as S3rverConstructor;
   // s3rver only knows its own dummy key pair; the stack's fake credentials are added to it.
   const { DUMMY_ACCOUNT } = require(path.join(libDir, 'models', 'account.js')) as {
     DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void };

@@ -3,16 +3,22 @@ import type { AddressInfo } from 'node:net';
 import {
   BatchExecuteStatementCommand,
   type BatchExecuteStatementCommandOutput,
+  CreateTableCommand,
   DynamoDBClient,
+  PutItemCommand,
+  QueryCommand,
   ScanCommand,
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DynaliteCaller, withBatchInserts } from '../../../local/dynalite-partiql.ts';
 import {
   type DynamoDbEngine,
+  type EmbeddedServers,
+  type EmbeddedServersOptions,
   LOCAL_CREDENTIALS,
   LOCAL_REGION,
   type LocalServers,
+  startEmbeddedServers,
   startLocalServers,
 } from '../../../local/servers.ts';
 import { insertStatement } from '../../../shared/connectors/targets/dynamodb/batch-insert.ts';
@@ -132,6 +138,151 @@ describe('PartiQL inserts on dynalite', () => {
       client.destroy();
       await servers.stop();
     }
+  });
+});
+
+/** dynalite on this thread with `options`, and a client of it. */
+async function embeddedDynalite(options: Omit<EmbeddedServersOptions, 'dynalite'>) {
+  const servers: EmbeddedServers = await startEmbeddedServers({ dynalite: true, ...options });
+  const client = new DynamoDBClient({
+    endpoint: servers.endpoints.dynamodb,
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
+    maxAttempts: 1,
+  });
+  const stop = async () => {
+    client.destroy();
+    await servers.stop();
+  };
+  return { client, stop };
+}
+
+/** Every statement's answer (code and message) and the table's items afterwards. */
+async function answersAndItems(
+  client: DynamoDBClient,
+  requests: NonNullable<BatchExecuteStatementCommand['input']['Statements']>[],
+) {
+  await createKeyedTable(client, 'partiql-items');
+  const answers: unknown[] = [];
+  for (const Statements of requests) {
+    const out = await client.send(new BatchExecuteStatementCommand({ Statements }));
+    answers.push(out.Responses?.map((r) => r.Error ?? { ok: r.TableName }));
+  }
+  const items = (await client.send(new ScanCommand({ TableName: 'partiql-items' }))).Items ?? [];
+  return { answers, items: items.sort((a, b) => String(a.pk?.S).localeCompare(String(b.pk?.S))) };
+}
+
+describe("the front's inserts run through dynalite's PutItem without a request each", () => {
+  it('answers every statement and stores every item as an insert sent to dynalite as a request does', async () => {
+    // Prepare
+    const requests = [
+      [
+        insertStatement('partiql-items', { pk: 'a', n: 1.5, l: [1, { c: null }], s: new Set(['x', 'y']) }),
+        insertStatement('partiql-items', { pk: 'b', big: 'x'.repeat(410 * 1024) }),
+        insertStatement('partiql-missing', { pk: 'c' }),
+      ],
+      [
+        insertStatement('partiql-items', { pk: 'a', v: 2 }),
+        { Statement: `INSERT INTO "partiql-items" VALUE {'pk': ?}`, Parameters: [{ N: '1' }] },
+        {
+          Statement: `INSERT INTO "partiql-items" VALUE {'pk': ?, 'n': ?}`,
+          Parameters: [{ S: 'd' }, { N: 'x' }],
+        },
+        {
+          Statement: `INSERT INTO "partiql-items" VALUE {'pk': ?, 'e': ?}`,
+          Parameters: [{ S: 'e' }, { S: '' }],
+        },
+        { Statement: `INSERT INTO "partiql-items" VALUE {'pk': ?}`, Parameters: [{ S: '' }] },
+      ],
+    ];
+    const direct = await embeddedDynalite({ dynaliteInserts: 'direct' });
+    const viaRequests = await embeddedDynalite({ dynaliteInserts: 'listener' });
+
+    try {
+      // Act
+      const answered = await answersAndItems(direct.client, requests);
+      const expected = await answersAndItems(viaRequests.client, requests);
+
+      // Assess
+      expect(answered).toEqual(expected);
+      expect(answered.answers).toEqual([
+        [
+          { ok: 'partiql-items' },
+          expect.objectContaining({ Code: 'ValidationError' }),
+          expect.objectContaining({ Code: 'ResourceNotFound' }),
+        ],
+        [
+          expect.objectContaining({ Code: 'DuplicateItem' }),
+          expect.objectContaining({ Code: 'ValidationError' }),
+          expect.objectContaining({ Code: 'ValidationError' }),
+          { ok: 'partiql-items' },
+          expect.objectContaining({ Code: 'ValidationError' }),
+        ],
+      ]);
+    } finally {
+      await direct.stop();
+      await viaRequests.stop();
+    }
+  });
+});
+
+describe("dynalite's in-memory store keeping strings, not Buffers", () => {
+  it('answers a Query in the order of the Buffer store: string sort keys by their UTF-8 bytes, numbers by value', async () => {
+    // Prepare
+    const sortKeys = ['b', 'a', 'é', '\uffff', '😀', 'A', 'ab', ''.padEnd(3, 'z')];
+    const numbers = ['-10', '-1.5', '0', '2', '10', '1000', '-0.001'];
+    const query = async (options: Omit<EmbeddedServersOptions, 'dynalite'>) => {
+      const { client, stop } = await embeddedDynalite(options);
+      try {
+        for (const [name, type] of [
+          ['strings', 'S'],
+          ['numbers', 'N'],
+        ] as const) {
+          await client.send(
+            new CreateTableCommand({
+              TableName: name,
+              BillingMode: 'PAY_PER_REQUEST',
+              KeySchema: [
+                { AttributeName: 'pk', KeyType: 'HASH' },
+                { AttributeName: 'sk', KeyType: 'RANGE' },
+              ],
+              AttributeDefinitions: [
+                { AttributeName: 'pk', AttributeType: 'S' },
+                { AttributeName: 'sk', AttributeType: type },
+              ],
+            }),
+          );
+          for (const sk of type === 'S' ? sortKeys : numbers)
+            await client.send(
+              new PutItemCommand({ TableName: name, Item: { pk: { S: 'p' }, sk: { [type]: sk } as never } }),
+            );
+        }
+        const order = async (TableName: string) =>
+          (
+            await client.send(
+              new QueryCommand({
+                TableName,
+                KeyConditionExpression: 'pk = :p',
+                ExpressionAttributeValues: { ':p': { S: 'p' } },
+              }),
+            )
+          ).Items?.map((i) => i.sk?.S ?? i.sk?.N);
+        return { strings: await order('strings'), numbers: await order('numbers') };
+      } finally {
+        await stop();
+      }
+    };
+
+    // Act
+    const strings = await query({ dynaliteStore: 'utf8' });
+    const buffers = await query({ dynaliteStore: 'buffer' });
+
+    // Assess
+    expect(strings).toEqual(buffers);
+    expect(strings.strings).toEqual(
+      [...sortKeys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))),
+    );
+    expect(strings.numbers).toEqual([...numbers].sort((a, b) => Number(a) - Number(b)));
   });
 });
 
