@@ -75,17 +75,14 @@ export async function repairSecondaryIndexes(client: DynamoDBClient): Promise<nu
   return repaired;
 }
 
+/** Every table's name, through the SDK's ListTables paginator. */
 async function tableNames(client: DynamoDBClient, dynamo: Dynamo): Promise<string[]> {
   const names: string[] = [];
-  let start: string | undefined;
-  do {
-    const page = await client.send(new dynamo.ListTablesCommand({ ExclusiveStartTableName: start }));
-    names.push(...(page.TableNames ?? []));
-    start = page.LastEvaluatedTableName;
-  } while (start);
+  for await (const page of dynamo.paginateListTables({ client }, {})) names.push(...(page.TableNames ?? []));
   return names;
 }
 
+/** Every item of a table (read consistently) or every entry of one of its indexes. */
 async function scanAll(
   client: DynamoDBClient,
   dynamo: Dynamo,
@@ -93,18 +90,8 @@ async function scanAll(
   index?: string,
 ): Promise<Item[]> {
   const items: Item[] = [];
-  let start: Item | undefined;
-  do {
-    const page = await client.send(
-      new dynamo.ScanCommand({
-        TableName: table,
-        ...(index ? { IndexName: index } : { ConsistentRead: true }),
-        ...(start && { ExclusiveStartKey: start }),
-      }),
-    );
-    items.push(...(page.Items ?? []));
-    start = page.LastEvaluatedKey;
-  } while (start);
+  const input = { TableName: table, ...(index ? { IndexName: index } : { ConsistentRead: true }) };
+  for await (const page of dynamo.paginateScan({ client }, input)) items.push(...(page.Items ?? []));
   return items;
 }
 
